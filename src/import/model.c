@@ -1,0 +1,163 @@
+/* model.c: the public kiln_model object: loading, introspection and
+** reference execution. */
+#include "onnx.h"
+#include "../backends/ref/ref.h"
+#include "../util/file.h"
+
+#include <stdio.h>
+
+typedef struct op_stat {
+    const char *op_type;
+    int count;
+    int supported;
+} op_stat;
+
+struct kiln_model {
+    ir_model *ir;
+    int n_nodes;
+    int n_stats;
+    op_stat *stats;
+};
+
+static void count_ops(kiln_model *km, const ir_graph *g, int *cap) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = g->nodes[i];
+        km->n_nodes += g == km->ir->graph;
+        int k;
+        for (k = 0; k < km->n_stats; k++)
+            if (strcmp(km->stats[k].op_type, n->op_type) == 0) break;
+        if (k == km->n_stats) {
+            if (km->n_stats == *cap) {
+                *cap = *cap ? *cap * 2 : 32;
+                op_stat *p = realloc(km->stats, (size_t)*cap * sizeof *p);
+                if (!p) return;
+                km->stats = p;
+            }
+            km->stats[k].op_type = n->op_type;
+            km->stats[k].count = 0;
+            km->stats[k].supported = n->schema && ref_kernel_get(n->op);
+            km->n_stats++;
+        }
+        km->stats[k].count++;
+        for (int a = 0; a < n->n_attrs; a++) {
+            const ir_attr *at = &n->attrs[a];
+            if (at->type == IR_ATTR_GRAPH) count_ops(km, at->g, cap);
+            for (int j = 0; at->type == IR_ATTR_GRAPHS && j < at->n; j++)
+                count_ops(km, at->graphs[j], cap);
+        }
+    }
+}
+
+static int cmp_stat(const void *a, const void *b) {
+    const op_stat *x = a, *y = b;
+    if (x->count != y->count) return y->count - x->count;
+    return strcmp(x->op_type, y->op_type);
+}
+
+static kiln_status wrap(ir_model *ir, kiln_model **out) {
+    kiln_model *km = calloc(1, sizeof *km);
+    if (!km) {
+        ir_model_free(ir);
+        return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+    }
+    km->ir = ir;
+    int cap = 0;
+    count_ops(km, ir->graph, &cap);
+    if (km->n_stats) qsort(km->stats, (size_t)km->n_stats, sizeof *km->stats, cmp_stat);
+    *out = km;
+    return KILN_OK;
+}
+
+kiln_status kiln_model_load(const char *path, kiln_model **out) {
+    void *base;
+    size_t size;
+    if (!path || !out) return kiln_error(KILN_INVALID_ARGUMENT, "NULL argument");
+    *out = NULL;
+    kiln_status s = kiln_map_file(path, &base, &size);
+    if (s) return s;
+    char *dir = kiln_dirname(path);
+    ir_model *ir = NULL;
+    s = dir ? onnx_import(base, size, dir, &ir)
+            : kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+    free(dir);
+    if (s) {
+        kiln_unmap_file(base, size);
+        kiln_error_prefix("%s", path);
+        return s;
+    }
+    ir->map_base = base;
+    ir->map_size = size;
+    return wrap(ir, out);
+}
+
+kiln_status kiln_model_load_memory(const void *data, size_t size,
+                                   const char *external_dir, kiln_model **out) {
+    if (!data || !out) return kiln_error(KILN_INVALID_ARGUMENT, "NULL argument");
+    *out = NULL;
+    ir_model *ir = NULL;
+    kiln_status s = onnx_import(data, size, external_dir, &ir);
+    if (s) return s;
+    return wrap(ir, out);
+}
+
+void kiln_model_free(kiln_model *m) {
+    if (!m) return;
+    ir_model_free(m->ir);
+    free(m->stats);
+    free(m);
+}
+
+const char *kiln_model_producer(const kiln_model *m) { return m->ir->producer; }
+int64_t kiln_model_ir_version(const kiln_model *m) { return m->ir->ir_version; }
+int kiln_model_num_opsets(const kiln_model *m) { return m->ir->n_opsets; }
+void kiln_model_opset(const kiln_model *m, int i, const char **domain,
+                      int64_t *version) {
+    *domain = m->ir->opsets[i].domain;
+    *version = m->ir->opsets[i].version;
+}
+int kiln_model_num_nodes(const kiln_model *m) { return m->n_nodes; }
+int kiln_model_num_op_types(const kiln_model *m) { return m->n_stats; }
+void kiln_model_op_type(const kiln_model *m, int i, const char **op_type,
+                        int *count, int *supported) {
+    *op_type = m->stats[i].op_type;
+    *count = m->stats[i].count;
+    *supported = m->stats[i].supported;
+}
+int kiln_model_num_inputs(const kiln_model *m) { return m->ir->graph->n_inputs; }
+int kiln_model_num_outputs(const kiln_model *m) { return m->ir->graph->n_outputs; }
+
+static void fill_info(const ir_model *m, const ir_value *v, kiln_io_info *o) {
+    memset(o, 0, sizeof *o);
+    o->name = v->name;
+    o->dtype = v->type.dtype;
+    o->rank = v->type.rank;
+    for (int d = 0; d < v->type.rank; d++) {
+        o->dims[d] = v->type.dims[d] >= 0 ? v->type.dims[d] : -1;
+        o->dim_names[d] = ir_dim_name(m, v->type.dims[d]);
+    }
+}
+
+kiln_status kiln_model_input(const kiln_model *m, int i, kiln_io_info *out) {
+    if (!m || !out || i < 0 || i >= m->ir->graph->n_inputs)
+        return kiln_error(KILN_INVALID_ARGUMENT, "input index %d out of range", i);
+    fill_info(m->ir, m->ir->graph->inputs[i], out);
+    return KILN_OK;
+}
+
+kiln_status kiln_model_output(const kiln_model *m, int i, kiln_io_info *out) {
+    if (!m || !out || i < 0 || i >= m->ir->graph->n_outputs)
+        return kiln_error(KILN_INVALID_ARGUMENT, "output index %d out of range", i);
+    fill_info(m->ir, m->ir->graph->outputs[i], out);
+    return KILN_OK;
+}
+
+kiln_status kiln_model_run_reference(const kiln_model *m,
+                                     const kiln_tensor *const *inputs,
+                                     kiln_tensor **outputs) {
+    if (!m || !outputs || (m->ir->graph->n_inputs && !inputs))
+        return kiln_error(KILN_INVALID_ARGUMENT, "NULL argument");
+    return ref_run_graph(m->ir->graph, inputs, NULL, outputs);
+}
+
+/* Internal: the IR behind a public model (builder, passes). */
+ir_model *kiln_model_ir(const kiln_model *m) { return m->ir; }

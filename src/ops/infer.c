@@ -1,0 +1,189 @@
+/* infer.c: drives per-op inference over a graph: types, shapes (symbolic
+** where unknown), symbolic contents of shape tensors, and folding of small
+** all-constant nodes so shape-computing chains become static. */
+#include "infer.h"
+#include "../backends/ref/ref.h"
+
+#include <stdio.h>
+
+/* Node outputs up to this many elements are folded at load time. Larger
+** constant subgraphs are left to the optimizer, which knows the budget. */
+#define FOLD_MAX_ELEMS 65536
+
+static int64_t model_new_sym(void *env) {
+    return ir_model_new_sym((ir_model *)env, NULL);
+}
+
+kiln_status op_infer_node(const ir_node *n, int opset, const ir_type *const *in,
+                          const kiln_tensor *const *cval,
+                          const int64_t *const *sval, const int *slen,
+                          ir_type *out, int64_t **out_sval, int *out_slen,
+                          bool runtime, void *env, int64_t (*new_sym)(void *)) {
+    char lab[256];
+    const op_schema *s = n->schema;
+    if (!s || !s->infer)
+        return kiln_error(KILN_UNSUPPORTED, "%s: operator '%s' is not supported",
+                          ir_node_label(n, lab, sizeof lab), n->op_type);
+    if (n->n_in < s->min_in || (s->max_in >= 0 && n->n_in > s->max_in))
+        return kiln_error(KILN_INVALID_MODEL, "%s: has %d inputs, the operator "
+                          "takes %d to %d", ir_node_label(n, lab, sizeof lab),
+                          n->n_in, s->min_in, s->max_in);
+    if (n->n_out < s->min_out || (s->max_out >= 0 && n->n_out > s->max_out))
+        return kiln_error(KILN_INVALID_MODEL, "%s: has %d outputs, the operator "
+                          "gives %d to %d", ir_node_label(n, lab, sizeof lab),
+                          n->n_out, s->min_out, s->max_out);
+    ir_type **outp = calloc((size_t)(n->n_out ? n->n_out : 1), sizeof *outp);
+    if (!outp) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+    infer_ctx c = {0};
+    for (int i = 0; i < n->n_out; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        out[i].rank = -1;
+        outp[i] = &out[i];
+        if (out_sval) {
+            out_sval[i] = NULL;
+            out_slen[i] = 0;
+        }
+    }
+    c.node = n;
+    c.opset = opset;
+    c.n_in = n->n_in;
+    c.in = in;
+    c.cval = cval;
+    c.sval = sval;
+    c.slen = slen;
+    c.n_out = n->n_out;
+    c.out = outp;
+    c.out_sval = out_sval;
+    c.out_slen = out_slen;
+    c.runtime = runtime;
+    c.env = env;
+    c.new_sym = new_sym;
+    int rc = s->infer(&c);
+    free(outp);
+    if (rc != 0)
+        return kiln_error(runtime ? KILN_RUNTIME_ERROR : KILN_INVALID_MODEL,
+                          "%s: %s", ir_node_label(n, lab, sizeof lab),
+                          c.err[0] ? c.err : "shape inference failed");
+    for (int i = 0; i < n->n_out; i++)
+        if (out[i].rank > KILN_MAX_RANK)
+            return kiln_error(KILN_UNSUPPORTED, "%s: output rank above %d",
+                              ir_node_label(n, lab, sizeof lab), KILN_MAX_RANK);
+    return KILN_OK;
+}
+
+static bool foldable(const ir_node *n) {
+    if (n->n_implicit || n->op == OP_If || n->op == OP_Loop) return false;
+    /* Dropout in training mode is random. */
+    if (n->op == OP_Dropout && n->n_in >= 3 && n->in[2]) return false;
+    if (!ref_kernel_get(n->op)) return false;
+    int64_t total = 0;
+    for (int i = 0; i < n->n_in; i++) {
+        if (!n->in[i]) continue;
+        if (!n->in[i]->const_val) return false;
+        total += tensor_numel(n->in[i]->const_val);
+    }
+    return n->op == OP_Constant || total <= FOLD_MAX_ELEMS;
+}
+
+static kiln_status infer_graph(ir_graph *g);
+
+static kiln_status infer_subgraphs(ir_node *n) {
+    for (int k = 0; k < n->n_attrs; k++) {
+        ir_attr *a = &n->attrs[k];
+        int ng = a->type == IR_ATTR_GRAPH ? 1 : a->type == IR_ATTR_GRAPHS ? a->n : 0;
+        for (int j = 0; j < ng; j++) {
+            ir_graph *sg = a->type == IR_ATTR_GRAPH ? a->g : a->graphs[j];
+            for (int c = 0; c < sg->n_captures; c++) {
+                ir_value *o = sg->capture_outer[c], *l = sg->capture_local[c];
+                l->type = o->type;
+                l->const_val = o->const_val;
+            }
+            kiln_status st = infer_graph(sg);
+            if (st) {
+                char lab[256];
+                kiln_error_prefix("in subgraph '%s' of %s", a->name,
+                                  ir_node_label(n, lab, sizeof lab));
+                return st;
+            }
+        }
+    }
+    return KILN_OK;
+}
+
+static kiln_status infer_node(ir_graph *g, ir_node *n) {
+    ir_model *m = g->model;
+    size_t ni = (size_t)(n->n_in ? n->n_in : 1), no = (size_t)(n->n_out ? n->n_out : 1);
+    kiln_status st;
+    /* Heap, not VLAs: a hostile node may list millions of inputs. */
+    const ir_type **in = calloc(ni, sizeof *in);
+    const kiln_tensor **cval = calloc(ni, sizeof *cval);
+    const int64_t **sval = calloc(ni, sizeof *sval);
+    int *slen = calloc(ni, sizeof *slen);
+    ir_type *out = calloc(no, sizeof *out);
+    int64_t **osval = calloc(no, sizeof *osval);
+    int *oslen = calloc(no, sizeof *oslen);
+    kiln_tensor **res = calloc(no, sizeof *res);
+    if (!in || !cval || !sval || !slen || !out || !osval || !oslen || !res) {
+        st = kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n->n_in; i++) {
+        ir_value *v = n->in[i];
+        in[i] = v ? &v->type : NULL;
+        cval[i] = v ? v->const_val : NULL;
+        sval[i] = v ? v->sym_val : NULL;
+        slen[i] = v ? v->sym_len : 0;
+    }
+    if ((st = infer_subgraphs(n))) goto done;
+    if (!n->schema) { /* unsupported: leave outputs unknown; run refuses */
+        for (int i = 0; i < n->n_out; i++) n->out[i]->type.rank = -1;
+        goto done;
+    }
+    st = op_infer_node(n, (int)m->opset, in, cval, sval, slen, out, osval,
+                       oslen, false, m, model_new_sym);
+    if (st) goto done;
+    for (int i = 0; i < n->n_out; i++) {
+        n->out[i]->type = out[i];
+        free(n->out[i]->sym_val);
+        n->out[i]->sym_val = osval[i];
+        n->out[i]->sym_len = oslen[i];
+        osval[i] = NULL;
+    }
+    if (!foldable(n)) goto done;
+    if (ref_run_node(n, cval, res) != KILN_OK) {
+        /* Not fatal here: the executor reports it with the inputs it gets. */
+        kiln_error_clear();
+        goto done;
+    }
+    for (int i = 0; i < n->n_out; i++) {
+        kiln_tensor *t = res[i];
+        res[i] = NULL;
+        if (!ir_model_own_tensor(m, t)) {
+            st = kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+            goto done;
+        }
+        ir_value *v = n->out[i];
+        v->const_val = t;
+        v->type.dtype = t->dtype;
+        v->type.rank = t->rank;
+        memcpy(v->type.dims, t->dims, sizeof t->dims);
+    }
+done:
+    if (osval)
+        for (size_t i = 0; i < no; i++) free(osval[i]);
+    if (res)
+        for (size_t i = 0; i < no; i++) tensor_free(res[i]);
+    free(in); free(cval); free(sval); free(slen); free(out); free(osval);
+    free(oslen); free(res);
+    return st;
+}
+
+static kiln_status infer_graph(ir_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        kiln_status st = infer_node(g, g->nodes[i]);
+        if (st) return st;
+    }
+    return KILN_OK;
+}
+
+kiln_status ir_graph_infer(ir_graph *g) { return infer_graph(g); }

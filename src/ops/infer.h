@@ -1,0 +1,17 @@
+/* infer.h: running one node's inference function (statically or at run
+** time). */
+#ifndef KILN_INFER_H
+#define KILN_INFER_H
+
+#include "op.h"
+
+/* Checks arity and runs the schema's inference. out has n->n_out entries;
+** out_sval/out_slen may be NULL (no symbolic contents wanted). Errors name
+** the node. */
+kiln_status op_infer_node(const ir_node *n, int opset, const ir_type *const *in,
+                          const kiln_tensor *const *cval,
+                          const int64_t *const *sval, const int *slen,
+                          ir_type *out, int64_t **out_sval, int *out_slen,
+                          bool runtime, void *env, int64_t (*new_sym)(void *));
+
+#endif
