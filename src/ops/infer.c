@@ -93,6 +93,16 @@ static kiln_status infer_subgraphs(ir_node *n) {
         int ng = a->type == IR_ATTR_GRAPH ? 1 : a->type == IR_ATTR_GRAPHS ? a->n : 0;
         for (int j = 0; j < ng; j++) {
             ir_graph *sg = a->type == IR_ATTR_GRAPH ? a->g : a->graphs[j];
+            /* Loop bodies may leave their input types to the node. */
+            if (n->op == OP_Loop && sg->n_inputs == n->n_in) {
+                for (int i = 0; i < sg->n_inputs; i++) {
+                    ir_type *bt = &sg->inputs[i]->type;
+                    if (bt->dtype != KILN_DTYPE_UNDEFINED) continue;
+                    if (i == 0) bt->dtype = KILN_DTYPE_INT64, bt->rank = 0;
+                    else if (i == 1) bt->dtype = KILN_DTYPE_BOOL, bt->rank = 0;
+                    else if (n->in[i]) *bt = n->in[i]->type;
+                }
+            }
             for (int c = 0; c < sg->n_captures; c++) {
                 ir_value *o = sg->capture_outer[c], *l = sg->capture_local[c];
                 l->type = o->type;
