@@ -71,7 +71,11 @@ kiln_status op_infer_node(const ir_node *n, int opset, const ir_type *const *in,
     return KILN_OK;
 }
 
-static bool foldable(const ir_node *n) {
+static bool foldable(const ir_node *n, const ir_type *out) {
+    for (int i = 0; i < n->n_out; i++) { /* the result must be small too */
+        int64_t k = out[i].rank < 0 ? -1 : shape_numel(out[i].rank, out[i].dims);
+        if (k < 0 || (k > FOLD_MAX_ELEMS && n->op != OP_Constant)) return false;
+    }
     if (n->n_implicit || n->op == OP_If || n->op == OP_Loop) return false;
     /* Dropout in training mode is random. */
     if (n->op == OP_Dropout && n->n_in >= 3 && n->in[2]) return false;
@@ -152,6 +156,7 @@ static kiln_status infer_node(ir_graph *g, ir_node *n) {
     st = op_infer_node(n, (int)m->opset, in, cval, sval, slen, out, osval,
                        oslen, false, m, model_new_sym);
     if (st) goto done;
+    bool fold = foldable(n, out);
     for (int i = 0; i < n->n_out; i++) {
         n->out[i]->type = out[i];
         free(n->out[i]->sym_val);
@@ -159,7 +164,7 @@ static kiln_status infer_node(ir_graph *g, ir_node *n) {
         n->out[i]->sym_len = oslen[i];
         osval[i] = NULL;
     }
-    if (!foldable(n)) goto done;
+    if (!fold) goto done;
     if (ref_run_node(n, cval, res) != KILN_OK) {
         /* Not fatal here: the executor reports it with the inputs it gets. */
         kiln_error_clear();

@@ -40,9 +40,10 @@ static inline bool kiln_add_overflow(size_t a, size_t b, size_t *r) {
     return __builtin_add_overflow(a, b, r);
 }
 
-/* Largest single allocation Kiln makes for a tensor (sanity bound against
-** hostile sizes). 64 GiB. */
-#define KILN_MAX_ALLOC ((size_t)1 << 36)
+/* Largest single allocation Kiln makes for a tensor: a sanity bound against
+** hostile sizes (default 16 GiB; fuzzers lower it). */
+extern size_t kiln_max_alloc;
+#define KILN_MAX_ALLOC kiln_max_alloc
 
 /* Aligned allocation (64 bytes) freed with kiln_aligned_free. Returns NULL
 ** for size 0 as a valid non-NULL pointer is still returned (1 byte). */

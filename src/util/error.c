@@ -5,6 +5,8 @@
 
 static _Thread_local char g_msg[2048];
 
+size_t kiln_max_alloc = (size_t)1 << 34;
+
 kiln_status kiln_verror(kiln_status s, const char *fmt, va_list ap) {
     vsnprintf(g_msg, sizeof g_msg, fmt, ap);
     return s;
