@@ -84,6 +84,9 @@ struct ir_node {
     int n_attrs;
     ir_attr *attrs;
     ir_graph *graph;     /* owning graph */
+    const char *fused_from; /* optimizer: names of the ONNX nodes this node
+                               replaces, comma-separated (NULL: itself) */
+    bool dead;           /* optimizer: removed, awaiting compaction */
 };
 
 struct ir_graph {

@@ -55,8 +55,12 @@ struct infer_ctx {
 };
 
 const char *op_name(int op);
-/* OP_* for an op_type in the ai.onnx domain, OP_NONE if unknown. */
+/* OP_* for an op_type in the ai.onnx domain, OP_NONE if unknown. Never
+** returns a Kiln-internal op (OP_FusedConv and later). */
 int op_lookup(const char *op_type);
+/* OP_* for any op name, internal ones included (engine loading). */
+int op_lookup_any(const char *op_type);
+static inline bool op_is_internal(int op) { return op >= OP_FusedConv; }
 /* Schema for an op, NULL if Kiln has none. */
 const op_schema *op_schema_get(int op);
 

@@ -61,3 +61,6 @@ KILN_OP(QLinearConv) KILN_OP(QLinearMatMul)
 KILN_OP(NonMaxSuppression) KILN_OP(RoiAlign)
 /* attention-era ops */
 KILN_OP(Attention) KILN_OP(RotaryEmbedding)
+/* ---- Kiln-internal ops (domain "kiln"), created only by the optimizer.
+** op_lookup() never returns them for model nodes. Keep them last. */
+KILN_OP(FusedConv) KILN_OP(FusedGemm) KILN_OP(FusedElementwise)

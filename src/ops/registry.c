@@ -38,10 +38,15 @@ const char *op_name(int op) {
     return op > 0 && op < OP_COUNT_ ? k_names[op] : "<none>";
 }
 
-int op_lookup(const char *op_type) {
+int op_lookup_any(const char *op_type) {
     for (int i = 1; i < OP_COUNT_; i++)
         if (strcmp(k_names[i], op_type) == 0) return i;
     return OP_NONE;
+}
+
+int op_lookup(const char *op_type) {
+    int op = op_lookup_any(op_type);
+    return op_is_internal(op) ? OP_NONE : op;
 }
 
 const op_schema *op_schema_get(int op) {
