@@ -169,6 +169,176 @@ KILN_API kiln_status kiln_model_run_reference(const kiln_model *m,
                                               const kiln_tensor *const *inputs,
                                               kiln_tensor **outputs);
 
+
+/* ================================================================ logging */
+typedef enum kiln_severity {
+    KILN_SEVERITY_ERROR = 0,
+    KILN_SEVERITY_WARNING = 1,
+    KILN_SEVERITY_INFO = 2,
+    KILN_SEVERITY_VERBOSE = 3
+} kiln_severity;
+
+/* Receives one message (no trailing newline). Called on the thread that
+** made the call being logged. */
+typedef void (*kiln_log_fn)(void *user, kiln_severity severity,
+                            const char *message);
+
+/* ================================================================ builder
+** Build phase: model + config -> serialized engine (a byte blob). */
+typedef enum kiln_device {
+    KILN_DEVICE_CPU = 0,
+    KILN_DEVICE_CUDA = 1   /* reserved for the CUDA backend */
+} kiln_device;
+
+/* Precision flags: which precisions layers may run in. FP32 is always
+** allowed; the others are hints a backend may use where it has kernels. */
+enum {
+    KILN_PRECISION_FP32 = 1u << 0,
+    KILN_PRECISION_FP16 = 1u << 1,
+    KILN_PRECISION_BF16 = 1u << 2,
+    KILN_PRECISION_INT8 = 1u << 3
+};
+
+typedef struct kiln_builder_config kiln_builder_config;
+
+/* Defaults: CPU, FP32, optimization level 3, no profiles (inputs must then
+** have static shapes), workspace 1 GiB, no timing cache, log to stderr at
+** WARNING. */
+KILN_API kiln_status kiln_builder_config_create(kiln_builder_config **out);
+KILN_API void kiln_builder_config_destroy(kiln_builder_config *c);
+KILN_API kiln_status kiln_builder_config_set_device(kiln_builder_config *c,
+                                                    kiln_device device);
+/* Bitwise or of KILN_PRECISION_*. */
+KILN_API kiln_status kiln_builder_config_set_precisions(
+    kiln_builder_config *c, unsigned flags);
+/* Largest scratch memory a single layer's tactic may use. */
+KILN_API kiln_status kiln_builder_config_set_workspace(kiln_builder_config *c,
+                                                       uint64_t bytes);
+/* 0: no tactic timing (first candidate); 1-5: time candidates with more
+** repetitions and a wider search as the level rises. */
+KILN_API kiln_status kiln_builder_config_set_opt_level(kiln_builder_config *c,
+                                                       int level);
+/* Reads (if present) and updates the timing cache file at path; NULL
+** disables. */
+KILN_API kiln_status kiln_builder_config_set_timing_cache(
+    kiln_builder_config *c, const char *path);
+/* Log callback (NULL: stderr) and the most verbose severity passed on. */
+KILN_API kiln_status kiln_builder_config_set_logger(kiln_builder_config *c,
+                                                    kiln_log_fn fn, void *user,
+                                                    kiln_severity max_severity);
+/* Adds an empty optimization profile; *index_out receives its index. */
+KILN_API kiln_status kiln_builder_config_add_profile(kiln_builder_config *c,
+                                                     int *index_out);
+/* Sets the min/opt/max shape of one input in a profile. Each of min, opt,
+** max holds rank dims and min <= opt <= max elementwise. Every input with a
+** symbolic dim needs a range in every profile. */
+KILN_API kiln_status kiln_builder_config_set_shape(kiln_builder_config *c,
+                                                   int profile,
+                                                   const char *input, int rank,
+                                                   const int64_t *min,
+                                                   const int64_t *opt,
+                                                   const int64_t *max);
+
+/* Optimizes the model for the configured target and serializes the engine.
+** *blob_out is released with kiln_free. */
+KILN_API kiln_status kiln_build_engine(const kiln_model *m,
+                                       const kiln_builder_config *c,
+                                       void **blob_out, size_t *size_out);
+KILN_API void kiln_free(void *p);
+
+/* ================================================================ engine
+** An engine is immutable after loading and may be shared by any number of
+** threads; execution contexts hold per-run state. */
+typedef struct kiln_engine kiln_engine;
+
+/* Maps the file (weights are used in place). Damage is refused with
+** KILN_CORRUPT_ENGINE; an engine built by another kiln version or for a
+** CPU with features this one lacks is refused with KILN_INCOMPATIBLE_ENGINE
+** and a message saying what differs and what to do. */
+KILN_API kiln_status kiln_engine_load_file(const char *path, kiln_engine **out);
+/* Same from memory; the bytes are copied. */
+KILN_API kiln_status kiln_engine_load_memory(const void *data, size_t size,
+                                             kiln_engine **out);
+/* Writes a blob to path atomically (temporary file + rename). */
+KILN_API kiln_status kiln_engine_save_blob(const void *blob, size_t size,
+                                           const char *path);
+KILN_API void kiln_engine_free(kiln_engine *e);
+
+KILN_API int kiln_engine_num_inputs(const kiln_engine *e);
+KILN_API int kiln_engine_num_outputs(const kiln_engine *e);
+/* I/O description; symbolic dims are -1 with their names. */
+KILN_API kiln_status kiln_engine_input(const kiln_engine *e, int i,
+                                       kiln_io_info *out);
+KILN_API kiln_status kiln_engine_output(const kiln_engine *e, int i,
+                                        kiln_io_info *out);
+KILN_API int kiln_engine_num_profiles(const kiln_engine *e);
+/* Profile range of an input (rank dims each). */
+KILN_API kiln_status kiln_engine_profile_shape(const kiln_engine *e,
+                                               int profile, const char *input,
+                                               int64_t *min, int64_t *opt,
+                                               int64_t *max);
+/* Activation bytes a context needs for a profile (memory plan). */
+KILN_API uint64_t kiln_engine_activation_bytes(const kiln_engine *e,
+                                               int profile);
+/* The whole engine description (metadata, I/O table with profiles, layers
+** with fused nodes, precision, tactic, shapes; memory plan) as a JSON
+** document; *json_out is released with kiln_free. */
+KILN_API kiln_status kiln_engine_describe_json(const kiln_engine *e,
+                                               char **json_out);
+
+/* ================================================================ context
+** Execution state for one engine: activation memory, shapes, bindings.
+** A context is used by one thread at a time; use one context per thread
+** (they share the engine's weights). */
+typedef struct kiln_context kiln_context;
+
+/* Allocates the context's activation memory for profile 0. */
+KILN_API kiln_status kiln_context_create(const kiln_engine *e,
+                                         kiln_context **out);
+/* Same with caller-provided activation memory (at least
+** kiln_engine_activation_bytes for every profile to be used, 64-byte
+** aligned); the memory must outlive the context. */
+KILN_API kiln_status kiln_context_create_with_memory(const kiln_engine *e,
+                                                     void *memory, size_t size,
+                                                     kiln_context **out);
+KILN_API void kiln_context_destroy(kiln_context *c);
+/* Selects the optimization profile (resets input shapes). */
+KILN_API kiln_status kiln_context_set_profile(kiln_context *c, int profile);
+/* Sets an input's shape for the next executions; refused (with the
+** profile's range in the message) when outside the selected profile. */
+KILN_API kiln_status kiln_context_set_input_shape(kiln_context *c,
+                                                  const char *name, int rank,
+                                                  const int64_t *dims);
+/* Binds a caller buffer to an input or output tensor by name. Input
+** buffers are read during execution; output buffers must hold the output's
+** bytes for the current shapes (see kiln_context_output_shape). A NULL
+** output binding makes the context keep the output internally (read it with
+** kiln_context_output). */
+KILN_API kiln_status kiln_context_set_tensor(kiln_context *c, const char *name,
+                                             void *data, size_t size);
+/* Output shape for the current input shapes (valid after set_input_shape
+** of every input; data-dependent outputs are known only after execute). */
+KILN_API kiln_status kiln_context_output_shape(kiln_context *c,
+                                               const char *name, int *rank,
+                                               int64_t *dims);
+/* Runs the engine. */
+KILN_API kiln_status kiln_context_execute(kiln_context *c);
+/* Asynchronous form: queues the run on stream (a cudaStream_t on GPU
+** backends). The CPU backend ignores stream and completes before
+** returning. */
+KILN_API kiln_status kiln_context_enqueue(kiln_context *c, void *stream);
+/* After execute: an output's tensor (owned by the context, valid until the
+** next execute or destroy). */
+KILN_API kiln_status kiln_context_output(kiln_context *c, const char *name,
+                                         const kiln_tensor **out);
+/* Per-layer timing of the following executions (off by default). */
+KILN_API kiln_status kiln_context_set_profiling(kiln_context *c, int enabled);
+/* Accumulated per-layer time in milliseconds and number of timed runs. */
+KILN_API int kiln_context_num_layers(const kiln_context *c);
+KILN_API kiln_status kiln_context_layer_time(const kiln_context *c, int layer,
+                                             const char **name, double *ms,
+                                             int *runs);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,6 +12,7 @@ extern const op_schema op_schemas_rnn[];
 extern const op_schema op_schemas_quant[];
 extern const op_schema op_schemas_detect[];
 extern const op_schema op_schemas_control[];
+extern const op_schema op_schemas_fused[];
 
 static const op_schema *const k_families[] = {
     op_schemas_elementwise,
@@ -25,6 +26,7 @@ static const op_schema *const k_families[] = {
     op_schemas_quant,
     op_schemas_detect,
     op_schemas_control,
+    op_schemas_fused,
 };
 
 static const char *const k_names[OP_COUNT_] = {

@@ -24,6 +24,9 @@ typedef struct ref_ctx {
     int n_implicit;
     int n_out;
     kiln_tensor *const *out;
+    void *ws;                        /* tactic scratch (workspace bytes the
+                                        tactic asked for), may be NULL */
+    size_t ws_size;
     char err[512];
 } ref_ctx;
 

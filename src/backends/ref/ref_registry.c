@@ -12,6 +12,7 @@ extern const ref_kernel ref_kernels_rnn[];
 extern const ref_kernel ref_kernels_quant[];
 extern const ref_kernel ref_kernels_detect[];
 extern const ref_kernel ref_kernels_control[];
+extern const ref_kernel ref_kernels_fused[];
 
 static const ref_kernel *const k_families[] = {
     ref_kernels_elementwise,
@@ -25,6 +26,7 @@ static const ref_kernel *const k_families[] = {
     ref_kernels_quant,
     ref_kernels_detect,
     ref_kernels_control,
+    ref_kernels_fused,
 };
 
 ref_kernel_fn ref_kernel_get(int op) {

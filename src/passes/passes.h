@@ -1,0 +1,49 @@
+/* passes.h: the graph optimizer. Each pass rewrites the main graph in place
+** and reports every rewrite through pass_note (verbose build log); the
+** pipeline logs a one-line summary per pass. Passes must keep the graph's
+** meaning exactly (numerically equal to the reference within float
+** rounding) for every input shape the graph accepts. */
+#ifndef KILN_PASSES_H
+#define KILN_PASSES_H
+
+#include "../ir/ir_edit.h"
+
+typedef struct pass_ctx {
+    ir_model *m;
+    ir_graph *g;                /* main graph */
+    int opt_level;              /* 0..5 from the builder config */
+    kiln_log_fn log;            /* may be NULL */
+    void *log_user;
+    int log_max;                /* most verbose kiln_severity to emit */
+    int changes;                /* rewrites made by the running pass */
+    const char *pass_name;
+} pass_ctx;
+
+typedef struct kiln_pass {
+    const char *name;
+    kiln_status (*run)(pass_ctx *p);
+} kiln_pass;
+
+/* Logs one rewrite at VERBOSE and counts it. */
+void pass_note(pass_ctx *p, const char *fmt, ...) KILN_PRINTF(2, 3);
+void pass_log(pass_ctx *p, kiln_severity sev, const char *fmt, ...)
+    KILN_PRINTF(3, 4);
+/* Runs the whole pipeline (compacting and re-inferring between passes). */
+kiln_status passes_run_all(pass_ctx *p);
+/* Runs one pass by name (tests). */
+kiln_status passes_run_one(pass_ctx *p, const char *name);
+
+/* The passes. */
+extern const kiln_pass pass_fold;        /* constant folding */
+extern const kiln_pass pass_noop;        /* Identity/Dropout/no-op Cast, ... */
+extern const kiln_pass pass_dce;         /* dead nodes */
+extern const kiln_pass pass_layernorm;   /* LayerNorm + RMSNorm patterns */
+extern const kiln_pass pass_gelu;        /* GELU patterns (erf, tanh) */
+extern const kiln_pass pass_attention;   /* scaled dot-product attention */
+extern const kiln_pass pass_conv_bn;     /* Conv + BatchNormalization */
+extern const kiln_pass pass_matmul_add;  /* MatMul + Add -> FusedGemm */
+extern const kiln_pass pass_bias_act;    /* Conv/Gemm + bias + residual + act */
+extern const kiln_pass pass_transpose;   /* transpose/reshape cancellation */
+extern const kiln_pass pass_eltwise;     /* elementwise chains */
+
+#endif
