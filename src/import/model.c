@@ -1,23 +1,11 @@
 /* model.c: the public kiln_model object: loading, introspection and
 ** reference execution. */
-#include "onnx.h"
+#include "model.h"
 #include "../backends/ref/ref.h"
 #include "../util/file.h"
 
 #include <stdio.h>
 
-typedef struct op_stat {
-    const char *op_type;
-    int count;
-    int supported;
-} op_stat;
-
-struct kiln_model {
-    ir_model *ir;
-    int n_nodes;
-    int n_stats;
-    op_stat *stats;
-};
 
 static void count_ops(kiln_model *km, const ir_graph *g, int *cap) {
     for (int i = 0; i < g->n_nodes; i++) {
@@ -54,13 +42,16 @@ static int cmp_stat(const void *a, const void *b) {
     return strcmp(x->op_type, y->op_type);
 }
 
-static kiln_status wrap(ir_model *ir, kiln_model **out) {
+static kiln_status wrap(ir_model *ir, const void *bytes, size_t n,
+                        kiln_model **out) {
     kiln_model *km = calloc(1, sizeof *km);
     if (!km) {
         ir_model_free(ir);
         return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
     }
     km->ir = ir;
+    km->bytes = bytes;
+    km->nbytes = n;
     int cap = 0;
     count_ops(km, ir->graph, &cap);
     if (km->n_stats) qsort(km->stats, (size_t)km->n_stats, sizeof *km->stats, cmp_stat);
@@ -87,7 +78,7 @@ kiln_status kiln_model_load(const char *path, kiln_model **out) {
     }
     ir->map_base = base;
     ir->map_size = size;
-    return wrap(ir, out);
+    return wrap(ir, base, size, out);
 }
 
 kiln_status kiln_model_load_memory(const void *data, size_t size,
@@ -97,7 +88,7 @@ kiln_status kiln_model_load_memory(const void *data, size_t size,
     ir_model *ir = NULL;
     kiln_status s = onnx_import(data, size, external_dir, &ir);
     if (s) return s;
-    return wrap(ir, out);
+    return wrap(ir, data, size, out);
 }
 
 void kiln_model_free(kiln_model *m) {
@@ -159,5 +150,6 @@ kiln_status kiln_model_run_reference(const kiln_model *m,
     return ref_run_graph(m->ir->graph, inputs, NULL, outputs);
 }
 
-/* Internal: the IR behind a public model (builder, passes). */
-ir_model *kiln_model_ir(const kiln_model *m) { return m->ir; }
+kiln_status kiln_model_reimport(const kiln_model *m, ir_model **out) {
+    return onnx_import(m->bytes, m->nbytes, m->ir->dir, out);
+}

@@ -946,9 +946,9 @@ kiln_status onnx_import(const uint8_t *data, size_t size, const char *dir,
         }
         m->opset = 1;
     }
-    if (m->opset < 1 || m->opset > 26) {
+    if (m->opset < 1 || m->opset > 28) {
         st = kiln_error(KILN_UNSUPPORTED, "ai.onnx opset %lld is outside the "
-                        "range Kiln supports (1 to 26)", (long long)m->opset);
+                        "range Kiln supports (1 to 28)", (long long)m->opset);
         goto fail;
     }
     if ((st = parse_graph(&im, NULL, graph, graph_n, &m->graph))) goto fail;

@@ -202,3 +202,97 @@ static kiln_status infer_graph(ir_graph *g) {
 }
 
 kiln_status ir_graph_infer(ir_graph *g) { return infer_graph(g); }
+
+static int64_t local_sym(void *env) {
+    int64_t *counter = env;
+    return --*counter;
+}
+
+kiln_status ir_graph_infer_types(const ir_graph *g, const ir_type *in_types,
+                                 ir_type *types) {
+    int nv = g->n_values;
+    kiln_status st = KILN_OK;
+    const kiln_tensor **cval = calloc((size_t)nv + 1, sizeof *cval);
+    bool *owned = calloc((size_t)nv + 1, sizeof *owned);
+    int64_t **sval = calloc((size_t)nv + 1, sizeof *sval);
+    int *slen = calloc((size_t)nv + 1, sizeof *slen);
+    int64_t counter = -1;
+    int max_io = 1;
+    for (int i = 0; i < g->n_nodes; i++)
+        max_io = KILN_MAX(max_io, KILN_MAX(g->nodes[i]->n_in + g->nodes[i]->n_implicit,
+                                           g->nodes[i]->n_out));
+    const ir_type **in = calloc((size_t)max_io, sizeof *in);
+    const kiln_tensor **icv = calloc((size_t)max_io, sizeof *icv);
+    const int64_t **isv = calloc((size_t)max_io, sizeof *isv);
+    int *isl = calloc((size_t)max_io, sizeof *isl);
+    ir_type *out = calloc((size_t)max_io, sizeof *out);
+    int64_t **osv = calloc((size_t)max_io, sizeof *osv);
+    int *osl = calloc((size_t)max_io, sizeof *osl);
+    kiln_tensor **res = calloc((size_t)max_io, sizeof *res);
+    if (!cval || !owned || !sval || !slen || !in || !icv || !isv || !isl || !out ||
+        !osv || !osl || !res) {
+        st = kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    for (int v = 0; v < nv; v++) {
+        const ir_value *val = g->values[v];
+        types[v] = val->type;
+        cval[v] = val->const_val;
+    }
+    for (int i = 0; i < g->n_inputs; i++) types[g->inputs[i]->id] = in_types[i];
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = g->nodes[i];
+        bool all_const = n->n_implicit == 0;
+        int64_t total = 0;
+        for (int k = 0; k < n->n_in; k++) {
+            const ir_value *v = n->in[k];
+            in[k] = v ? &types[v->id] : NULL;
+            icv[k] = v ? cval[v->id] : NULL;
+            isv[k] = v ? sval[v->id] : NULL;
+            isl[k] = v ? slen[v->id] : 0;
+            if (v && !icv[k]) all_const = false;
+            if (v && icv[k]) total += tensor_numel(icv[k]);
+        }
+        bool have_all = true;
+        for (int o = 0; o < n->n_out; o++)
+            if (!cval[n->out[o]->id]) have_all = false;
+        if (have_all) continue; /* constant already */
+        if (!n->schema) {
+            for (int o = 0; o < n->n_out; o++) types[n->out[o]->id].rank = -1;
+            continue;
+        }
+        st = op_infer_node(n, (int)g->model->opset, in, icv, isv, isl, out, osv,
+                           osl, false, &counter, local_sym);
+        if (st) goto done;
+        for (int o = 0; o < n->n_out; o++) {
+            int id = n->out[o]->id;
+            types[id] = out[o];
+            free(sval[id]);
+            sval[id] = osv[o];
+            slen[id] = osl[o];
+            osv[o] = NULL;
+        }
+        if (all_const && foldable(n, out) && total <= FOLD_MAX_ELEMS &&
+            ref_run_node(n, icv, res) == KILN_OK) {
+            for (int o = 0; o < n->n_out; o++) {
+                int id = n->out[o]->id;
+                cval[id] = res[o];
+                owned[id] = true;
+                res[o] = NULL;
+            }
+        } else {
+            kiln_error_clear();
+        }
+    }
+done:
+    if (owned)
+        for (int v = 0; v < nv; v++)
+            if (owned[v]) tensor_free((kiln_tensor *)cval[v]);
+    if (sval)
+        for (int v = 0; v < nv; v++) free(sval[v]);
+    if (osv)
+        for (int k = 0; k < max_io; k++) free(osv[k]);
+    free(cval); free(owned); free(sval); free(slen); free(in); free(icv);
+    free(isv); free(isl); free(out); free(osv); free(osl); free(res);
+    return st;
+}

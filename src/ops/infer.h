@@ -14,4 +14,12 @@ kiln_status op_infer_node(const ir_node *n, int opset, const ir_type *const *in,
                           ir_type *out, int64_t **out_sval, int *out_slen,
                           bool runtime, void *env, int64_t (*new_sym)(void *));
 
+
+/* Infers the types of every value of graph g (by value id into types) for
+** the given graph-input types, folding small constant computations so
+** shape-computing chains resolve. Does not modify g. Values whose shape
+** depends on runtime data keep symbolic dims (< 0) or rank -1. */
+kiln_status ir_graph_infer_types(const ir_graph *g, const ir_type *in_types,
+                                 ir_type *types);
+
 #endif

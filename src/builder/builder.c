@@ -1,0 +1,725 @@
+/* builder.c: model + config -> engine. Re-imports the model into a private
+** IR, pins dims that every profile fixes, runs the optimizer, picks a tactic
+** per layer and profile (timed on this machine, remembered in the timing
+** cache), plans activation memory at each profile's max shapes and
+** serializes the result. */
+#include "builder.h"
+#include "../import/model.h"
+#include "../ops/infer.h"
+#include "../passes/passes.h"
+#include "../util/file.h"
+
+#include <stdio.h>
+#include <time.h>
+
+typedef struct cfg_shape {
+    char *input;
+    int rank;
+    int64_t min[KILN_MAX_RANK], opt[KILN_MAX_RANK], max[KILN_MAX_RANK];
+} cfg_shape;
+
+typedef struct cfg_profile {
+    int n;
+    cfg_shape *shapes;
+} cfg_profile;
+
+struct kiln_builder_config {
+    kiln_device device;
+    unsigned precisions;
+    uint64_t workspace;
+    int opt_level;
+    char *timing_cache;
+    kiln_log_fn log;
+    void *log_user;
+    int log_max;
+    int n_profiles;
+    cfg_profile *profiles;
+};
+
+kiln_status kiln_builder_config_create(kiln_builder_config **out) {
+    if (!out) return kiln_error(KILN_INVALID_ARGUMENT, "out is NULL");
+    kiln_builder_config *c = calloc(1, sizeof *c);
+    if (!c) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+    c->device = KILN_DEVICE_CPU;
+    c->precisions = KILN_PRECISION_FP32;
+    c->workspace = (uint64_t)1 << 30;
+    c->opt_level = 3;
+    c->log_max = KILN_SEVERITY_WARNING;
+    *out = c;
+    return KILN_OK;
+}
+
+void kiln_builder_config_destroy(kiln_builder_config *c) {
+    if (!c) return;
+    for (int p = 0; p < c->n_profiles; p++) {
+        for (int i = 0; i < c->profiles[p].n; i++) free(c->profiles[p].shapes[i].input);
+        free(c->profiles[p].shapes);
+    }
+    free(c->profiles);
+    free(c->timing_cache);
+    free(c);
+}
+
+kiln_status kiln_builder_config_set_device(kiln_builder_config *c, kiln_device d) {
+    if (!c) return kiln_error(KILN_INVALID_ARGUMENT, "config is NULL");
+    if (d != KILN_DEVICE_CPU && d != KILN_DEVICE_CUDA)
+        return kiln_error(KILN_INVALID_ARGUMENT, "unknown device %d", (int)d);
+    c->device = d;
+    return KILN_OK;
+}
+
+kiln_status kiln_builder_config_set_precisions(kiln_builder_config *c, unsigned f) {
+    if (!c) return kiln_error(KILN_INVALID_ARGUMENT, "config is NULL");
+    if (f & ~(unsigned)(KILN_PRECISION_FP32 | KILN_PRECISION_FP16 |
+                        KILN_PRECISION_BF16 | KILN_PRECISION_INT8))
+        return kiln_error(KILN_INVALID_ARGUMENT, "unknown precision flags 0x%x", f);
+    c->precisions = f | KILN_PRECISION_FP32;
+    return KILN_OK;
+}
+
+kiln_status kiln_builder_config_set_workspace(kiln_builder_config *c, uint64_t b) {
+    if (!c) return kiln_error(KILN_INVALID_ARGUMENT, "config is NULL");
+    c->workspace = b;
+    return KILN_OK;
+}
+
+kiln_status kiln_builder_config_set_opt_level(kiln_builder_config *c, int level) {
+    if (!c) return kiln_error(KILN_INVALID_ARGUMENT, "config is NULL");
+    if (level < 0 || level > 5)
+        return kiln_error(KILN_INVALID_ARGUMENT, "optimization level %d is not in 0..5",
+                          level);
+    c->opt_level = level;
+    return KILN_OK;
+}
+
+kiln_status kiln_builder_config_set_timing_cache(kiln_builder_config *c,
+                                                 const char *path) {
+    if (!c) return kiln_error(KILN_INVALID_ARGUMENT, "config is NULL");
+    free(c->timing_cache);
+    c->timing_cache = NULL;
+    if (path && !(c->timing_cache = kiln_strdup(path)))
+        return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+    return KILN_OK;
+}
+
+kiln_status kiln_builder_config_set_logger(kiln_builder_config *c, kiln_log_fn fn,
+                                           void *user, kiln_severity max) {
+    if (!c) return kiln_error(KILN_INVALID_ARGUMENT, "config is NULL");
+    c->log = fn;
+    c->log_user = user;
+    c->log_max = (int)max;
+    return KILN_OK;
+}
+
+kiln_status kiln_builder_config_add_profile(kiln_builder_config *c, int *index_out) {
+    if (!c) return kiln_error(KILN_INVALID_ARGUMENT, "config is NULL");
+    if (c->n_profiles >= 64)
+        return kiln_error(KILN_INVALID_ARGUMENT, "at most 64 profiles");
+    cfg_profile *p = realloc(c->profiles, ((size_t)c->n_profiles + 1) * sizeof *p);
+    if (!p) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+    c->profiles = p;
+    memset(&p[c->n_profiles], 0, sizeof *p);
+    if (index_out) *index_out = c->n_profiles;
+    c->n_profiles++;
+    return KILN_OK;
+}
+
+kiln_status kiln_builder_config_set_shape(kiln_builder_config *c, int profile,
+                                          const char *input, int rank,
+                                          const int64_t *min, const int64_t *opt,
+                                          const int64_t *max) {
+    if (!c || !input || (rank > 0 && (!min || !opt || !max)))
+        return kiln_error(KILN_INVALID_ARGUMENT, "NULL argument");
+    if (profile < 0 || profile >= c->n_profiles)
+        return kiln_error(KILN_INVALID_ARGUMENT, "profile %d does not exist", profile);
+    if (rank < 0 || rank > KILN_MAX_RANK)
+        return kiln_error(KILN_INVALID_ARGUMENT, "rank %d is out of range", rank);
+    for (int d = 0; d < rank; d++)
+        if (min[d] < 0 || min[d] > opt[d] || opt[d] > max[d])
+            return kiln_error(KILN_INVALID_ARGUMENT, "input '%s' dim %d: need 0 <= "
+                              "min <= opt <= max, got %lld/%lld/%lld", input, d,
+                              (long long)min[d], (long long)opt[d], (long long)max[d]);
+    cfg_profile *p = &c->profiles[profile];
+    cfg_shape *s = NULL;
+    for (int i = 0; i < p->n; i++)
+        if (!strcmp(p->shapes[i].input, input)) s = &p->shapes[i];
+    if (!s) {
+        cfg_shape *v = realloc(p->shapes, ((size_t)p->n + 1) * sizeof *v);
+        if (!v) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+        p->shapes = v;
+        s = &v[p->n];
+        memset(s, 0, sizeof *s);
+        if (!(s->input = kiln_strdup(input)))
+            return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+        p->n++;
+    }
+    s->rank = rank;
+    for (int d = 0; d < rank; d++) {
+        s->min[d] = min[d];
+        s->opt[d] = opt[d];
+        s->max[d] = max[d];
+    }
+    return KILN_OK;
+}
+
+void kiln_free(void *p) { free(p); }
+
+/* ---------------------------------------------------------------- logging */
+typedef struct build {
+    const kiln_builder_config *cfg;
+    kiln_engine e;
+    ir_graph *g;
+    const kiln_backend_ops *be;
+    /* timing cache: parallel arrays of keys and tactic names */
+    int n_cache, cap_cache;
+    char **cache_keys, **cache_vals;
+    int cache_hits, cache_new;
+} build;
+
+static void blog(const build *b, kiln_severity sev, const char *fmt, ...)
+    KILN_PRINTF(3, 4);
+static void blog(const build *b, kiln_severity sev, const char *fmt, ...) {
+    if ((int)sev > b->cfg->log_max) return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (b->cfg->log) b->cfg->log(b->cfg->log_user, sev, msg);
+    else fprintf(stderr, "kiln: %s\n", msg);
+}
+
+/* ---------------------------------------------------------------- profiles */
+static kiln_status check_supported(const ir_graph *g) {
+    char lab[256];
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = g->nodes[i];
+        if (!n->schema || !ref_kernel_get(n->op))
+            return kiln_error(KILN_UNSUPPORTED, "%s: operator '%s' is not supported",
+                              ir_node_label(n, lab, sizeof lab), n->op_type);
+        for (int a = 0; a < n->n_attrs; a++) {
+            const ir_attr *at = &n->attrs[a];
+            kiln_status st = KILN_OK;
+            if (at->type == IR_ATTR_GRAPH) st = check_supported(at->g);
+            for (int j = 0; !st && at->type == IR_ATTR_GRAPHS && j < at->n; j++)
+                st = check_supported(at->graphs[j]);
+            if (st) return st;
+        }
+    }
+    return KILN_OK;
+}
+
+static kiln_status resolve_profiles(build *b) {
+    const kiln_builder_config *c = b->cfg;
+    ir_graph *g = b->g;
+    int np = c->n_profiles ? c->n_profiles : 1, ni = g->n_inputs;
+    b->e.n_profiles = np;
+    b->e.profiles = calloc((size_t)np, sizeof *b->e.profiles);
+    if (!b->e.profiles) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+    for (int p = 0; p < np; p++) {
+        engine_profile *ep = &b->e.profiles[p];
+        size_t n = (size_t)(ni ? ni : 1);
+        ep->min = calloc(n, sizeof *ep->min);
+        ep->opt = calloc(n, sizeof *ep->opt);
+        ep->max = calloc(n, sizeof *ep->max);
+        if (!ep->min || !ep->opt || !ep->max)
+            return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+        const cfg_profile *cp = c->n_profiles ? &c->profiles[p] : NULL;
+        for (int k = 0; cp && k < cp->n; k++) {
+            int i;
+            for (i = 0; i < ni; i++)
+                if (!strcmp(g->inputs[i]->name, cp->shapes[k].input)) break;
+            if (i == ni)
+                return kiln_error(KILN_INVALID_ARGUMENT, "profile %d names input '%s', "
+                                  "which the model does not have", p, cp->shapes[k].input);
+        }
+        for (int i = 0; i < ni; i++) {
+            const ir_value *v = g->inputs[i];
+            const ir_type *t = &v->type;
+            const cfg_shape *s = NULL;
+            for (int k = 0; cp && k < cp->n; k++)
+                if (!strcmp(cp->shapes[k].input, v->name)) s = &cp->shapes[k];
+            if (t->rank < 0 && !s)
+                return kiln_error(KILN_INVALID_ARGUMENT, "input '%s' has unknown rank: "
+                                  "give its shape range (--shapes)", v->name);
+            if (s && t->rank >= 0 && s->rank != t->rank)
+                return kiln_error(KILN_INVALID_ARGUMENT, "input '%s' has rank %d, "
+                                  "profile %d gives %d dims", v->name, t->rank, p, s->rank);
+            int rank = s ? s->rank : t->rank;
+            for (int d = 0; d < rank; d++) {
+                int64_t decl = t->rank >= 0 ? t->dims[d] : -1;
+                if (s) {
+                    if (decl >= 0 && (s->min[d] != decl || s->max[d] != decl))
+                        return kiln_error(KILN_INVALID_ARGUMENT, "input '%s' dim %d is "
+                                          "fixed at %lld; profile %d gives %lld..%lld",
+                                          v->name, d, (long long)decl, p,
+                                          (long long)s->min[d], (long long)s->max[d]);
+                    ep->min[i][d] = s->min[d];
+                    ep->opt[i][d] = s->opt[d];
+                    ep->max[i][d] = s->max[d];
+                } else if (decl < 0) {
+                    const char *nm = ir_dim_name(g->model, decl);
+                    return kiln_error(KILN_INVALID_ARGUMENT, "input '%s' dim %d ('%s') "
+                                      "is dynamic: give its range in %s (--shapes, or "
+                                      "--min-shapes/--opt-shapes/--max-shapes)", v->name,
+                                      d, nm ? nm : "?", c->n_profiles ? "every profile"
+                                                                      : "a profile");
+                } else {
+                    ep->min[i][d] = ep->opt[i][d] = ep->max[i][d] = decl;
+                }
+            }
+        }
+    }
+    /* Pin dims that every profile fixes to one value, so the optimizer sees
+    ** them as constants (shape arithmetic then folds away). */
+    for (int i = 0; i < ni; i++) {
+        ir_type *t = &g->inputs[i]->type;
+        if (t->rank < 0) { /* unknown rank: take the profile's */
+            t->rank = b->e.profiles[0].max[i][0] >= 0 ? 0 : 0;
+            const cfg_profile *cp = &c->profiles[0];
+            for (int k = 0; k < cp->n; k++)
+                if (!strcmp(cp->shapes[k].input, g->inputs[i]->name)) t->rank = cp->shapes[k].rank;
+            for (int d = 0; d < t->rank; d++) t->dims[d] = ir_model_new_sym(g->model, NULL);
+        }
+        for (int d = 0; d < t->rank; d++) {
+            bool fixed = true;
+            int64_t v0 = b->e.profiles[0].min[i][d];
+            for (int p = 0; p < np && fixed; p++)
+                fixed = b->e.profiles[p].min[i][d] == v0 && b->e.profiles[p].max[i][d] == v0;
+            if (fixed) t->dims[d] = v0;
+        }
+    }
+    return KILN_OK;
+}
+
+static void profile_types(const build *b, int p, bool opt, ir_type *in) {
+    const engine_profile *ep = &b->e.profiles[p];
+    for (int i = 0; i < b->g->n_inputs; i++) {
+        in[i] = b->g->inputs[i]->type;
+        for (int d = 0; d < in[i].rank; d++)
+            in[i].dims[d] = opt ? ep->opt[i][d] : ep->max[i][d];
+    }
+}
+
+/* ---------------------------------------------------------------- timing cache */
+static kiln_status cache_put(build *b, const char *key, const char *val) {
+    for (int i = 0; i < b->n_cache; i++)
+        if (!strcmp(b->cache_keys[i], key)) {
+            char *v = kiln_strdup(val);
+            if (!v) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+            free(b->cache_vals[i]);
+            b->cache_vals[i] = v;
+            return KILN_OK;
+        }
+    if (b->n_cache == b->cap_cache) {
+        int cap = b->cap_cache ? b->cap_cache * 2 : 64;
+        char **k = realloc(b->cache_keys, (size_t)cap * sizeof *k);
+        if (k) b->cache_keys = k;
+        char **v = realloc(b->cache_vals, (size_t)cap * sizeof *v);
+        if (v) b->cache_vals = v;
+        if (!k || !v) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+        b->cap_cache = cap;
+    }
+    b->cache_keys[b->n_cache] = kiln_strdup(key);
+    b->cache_vals[b->n_cache] = kiln_strdup(val);
+    if (!b->cache_keys[b->n_cache] || !b->cache_vals[b->n_cache]) {
+        free(b->cache_keys[b->n_cache]);
+        free(b->cache_vals[b->n_cache]);
+        return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+    }
+    b->n_cache++;
+    return KILN_OK;
+}
+
+static const char *cache_get(const build *b, const char *key) {
+    for (int i = 0; i < b->n_cache; i++)
+        if (!strcmp(b->cache_keys[i], key)) return b->cache_vals[i];
+    return NULL;
+}
+
+static void fingerprint(const build *b, char *buf, size_t n) {
+    char isa[64];
+    snprintf(buf, n, "kiln-%s/%s/%s/%s", KILN_VERSION_STRING, b->be->name,
+             kiln_host_arch(), kiln_isa_names(b->be->host_isa(), isa, sizeof isa));
+}
+
+/* The cache file: a header line naming the device fingerprint, then
+** "key<TAB>tactic" lines. A cache from another device or version is
+** ignored with a warning (its timings say nothing about this machine). */
+static void cache_load(build *b) {
+    const char *path = b->cfg->timing_cache;
+    if (!path) return;
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    char line[4096], fp[256];
+    fingerprint(b, fp, sizeof fp);
+    if (!fgets(line, sizeof line, f)) {
+        fclose(f);
+        return;
+    }
+    line[strcspn(line, "\n")] = 0;
+    if (strncmp(line, "kiln-timing-cache 1 ", 20) || strcmp(line + 20, fp)) {
+        blog(b, KILN_SEVERITY_WARNING, "timing cache '%s' is from another device or "
+             "kiln version; it will be rebuilt", path);
+        fclose(f);
+        return;
+    }
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        char *tab = strchr(line, '\t');
+        if (!tab) continue;
+        *tab = 0;
+        if (cache_put(b, line, tab + 1)) break;
+        n++;
+    }
+    fclose(f);
+    blog(b, KILN_SEVERITY_INFO, "timing cache '%s': %d entries", path, n);
+}
+
+static void cache_save(build *b) {
+    const char *path = b->cfg->timing_cache;
+    if (!path || !b->cache_new) return;
+    size_t cap = 256, len = 0;
+    for (int i = 0; i < b->n_cache; i++)
+        cap += strlen(b->cache_keys[i]) + strlen(b->cache_vals[i]) + 2;
+    char *buf = malloc(cap), fp[256];
+    if (!buf) return;
+    fingerprint(b, fp, sizeof fp);
+    len += (size_t)snprintf(buf, cap, "kiln-timing-cache 1 %s\n", fp);
+    for (int i = 0; i < b->n_cache; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s\t%s\n", b->cache_keys[i],
+                                b->cache_vals[i]);
+    if (kiln_write_atomic(path, buf, len))
+        blog(b, KILN_SEVERITY_WARNING, "cannot write timing cache '%s': %s", path,
+             kiln_last_error());
+    free(buf);
+}
+
+/* Layer signature: op, attributes, input types and which inputs are
+** constant (with a digest of the constant bytes' size, not content). */
+static void layer_key(const ir_node *n, const ir_type *const *in, unsigned prec,
+                      char *buf, size_t cap) {
+    size_t k = 0;
+    uint64_t h = 1469598103934665603ull;
+#define MIX(p, len)                                                            \
+    do {                                                                       \
+        const unsigned char *q_ = (const unsigned char *)(p);                  \
+        for (size_t z_ = 0; z_ < (size_t)(len); z_++)                          \
+            h = (h ^ q_[z_]) * 1099511628211ull;                               \
+    } while (0)
+    for (int a = 0; a < n->n_attrs; a++) {
+        const ir_attr *at = &n->attrs[a];
+        MIX(at->name, strlen(at->name));
+        MIX(&at->type, sizeof at->type);
+        switch (at->type) {
+        case IR_ATTR_INT: MIX(&at->i, sizeof at->i); break;
+        case IR_ATTR_FLOAT: MIX(&at->f, sizeof at->f); break;
+        case IR_ATTR_STRING: MIX(at->s, at->s_len); break;
+        case IR_ATTR_INTS: if (at->n) MIX(at->ints, (size_t)at->n * sizeof *at->ints); break;
+        case IR_ATTR_FLOATS: if (at->n) MIX(at->floats, (size_t)at->n * sizeof *at->floats); break;
+        default: break;
+        }
+    }
+#undef MIX
+    k += (size_t)snprintf(buf + k, cap - k, "%s:%016llx:p%u", n->op_type,
+                          (unsigned long long)h, prec);
+    for (int i = 0; i < n->n_in && k < cap; i++) {
+        if (!in[i]) {
+            k += (size_t)snprintf(buf + k, cap - k, ":-");
+            continue;
+        }
+        char s[256];
+        k += (size_t)snprintf(buf + k, cap - k, ":%s%s[%s]", n->in[i]->const_val ? "c" : "",
+                              kiln_dtype_name(in[i]->dtype),
+                              shape_str(in[i]->rank, in[i]->dims, s, sizeof s));
+    }
+}
+
+/* ---------------------------------------------------------------- tactic timing */
+static double now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static bool concrete(const ir_type *t) {
+    uint64_t nb;
+    return type_bytes(t, &nb);
+}
+
+/* Median time of a tactic on random activations (and the real constants)
+** at the given types; < 0 when it cannot be timed. */
+static double time_tactic(const build *b, const ir_node *n, const kiln_tactic *t,
+                          const ir_type *types, int reps) {
+    int ni = n->n_in, no = n->n_out;
+    double result = -1;
+    const kiln_tensor **in = calloc((size_t)ni + 1, sizeof *in);
+    kiln_tensor **owned = calloc((size_t)ni + 1, sizeof *owned);
+    kiln_tensor **out = calloc((size_t)no + 1, sizeof *out);
+    double *samples = calloc((size_t)reps + 1, sizeof *samples);
+    void *ws = NULL;
+    size_t wsz = 0;
+    ref_ctx *c = calloc(1, sizeof *c);
+    const ir_type **tin = calloc((size_t)ni + 1, sizeof *tin);
+    if (!in || !owned || !out || !samples || !c || !tin || n->n_implicit) goto done;
+    uint64_t seed = 0x2545f4914f6cdd1dull;
+    for (int i = 0; i < ni; i++) {
+        const ir_value *v = n->in[i];
+        if (!v) continue;
+        tin[i] = &types[v->id];
+        if (v->const_val) {
+            in[i] = v->const_val;
+            continue;
+        }
+        const ir_type *ty = &types[v->id];
+        if (!concrete(ty) || (ty->dtype != KILN_DTYPE_FLOAT32 &&
+                              ty->dtype != KILN_DTYPE_FLOAT16 &&
+                              ty->dtype != KILN_DTYPE_FLOAT64))
+            goto done; /* only float activations can be faked safely */
+        if (tensor_new(ty->dtype, ty->rank, ty->dims, &owned[i])) goto done;
+        int64_t cnt = tensor_numel(owned[i]);
+        for (int64_t k = 0; k < cnt; k++) {
+            seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+            dt_set_f64(ty->dtype, owned[i]->data, (size_t)k,
+                       (double)(seed >> 11) / 9007199254740992.0 - 0.5);
+        }
+        in[i] = owned[i];
+    }
+    for (int o = 0; o < no; o++) {
+        const ir_type *ty = &types[n->out[o]->id];
+        if (!concrete(ty) || tensor_new(ty->dtype, ty->rank, ty->dims, &out[o])) goto done;
+    }
+    if (t->workspace) {
+        wsz = t->workspace(n, tin);
+        if (wsz > b->cfg->workspace) goto done;
+        if (wsz && !(ws = kiln_aligned_alloc(wsz))) goto done;
+    }
+    c->node = n;
+    c->opset = (int)n->graph->model->opset;
+    c->n_in = ni;
+    c->in = in;
+    c->n_out = no;
+    c->out = out;
+    c->ws = ws;
+    c->ws_size = wsz;
+    if (t->run(c) != 0) goto done; /* warm-up, also proves it runs */
+    for (int r = 0; r < reps; r++) {
+        double t0 = now_us();
+        if (t->run(c) != 0) goto done;
+        samples[r] = now_us() - t0;
+    }
+    qsort(samples, (size_t)reps, sizeof *samples, cmp_double);
+    result = samples[reps / 2];
+done:
+    for (int i = 0; owned && i < ni; i++) tensor_free(owned[i]);
+    for (int o = 0; out && o < no; o++) tensor_free(out[o]);
+    kiln_aligned_free(ws);
+    free(in); free(owned); free(out); free(samples); free(c); free(tin);
+    return result;
+}
+
+static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
+                                  const ir_type *max_types) {
+    ir_graph *g = b->g;
+    int reps = b->cfg->opt_level <= 1 ? 3 : b->cfg->opt_level <= 3 ? 5 : 11;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = g->nodes[i];
+        engine_layer *L = &b->e.layers[i];
+        const kiln_tactic *cand[16];
+        const ir_type **tin = calloc((size_t)n->n_in + 1, sizeof *tin);
+        const ir_type **tmax = calloc((size_t)n->n_in + 1, sizeof *tmax);
+        if (!tin || !tmax) {
+            free(tin);
+            free(tmax);
+            return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+        }
+        for (int k = 0; k < n->n_in; k++) {
+            tin[k] = n->in[k] ? &n->in[k]->type : NULL;
+            tmax[k] = n->in[k] ? &max_types[n->in[k]->id] : NULL;
+        }
+        int nc = b->be->tactics(n, tin, cand, 16);
+        /* Drop candidates whose scratch exceeds the workspace limit. */
+        int kept = 0;
+        for (int k = 0; k < nc; k++) {
+            size_t w = cand[k]->workspace ? cand[k]->workspace(n, tmax) : 0;
+            if (w <= b->cfg->workspace || !strcmp(cand[k]->name, "ref")) cand[kept++] = cand[k];
+        }
+        nc = kept;
+        free(tin);
+        if (nc == 0) {
+            free(tmax);
+            char lab[256];
+            return kiln_error(KILN_UNSUPPORTED, "%s: no tactic can run it",
+                              ir_node_label(n, lab, sizeof lab));
+        }
+        const kiln_tactic *best = cand[0];
+        double best_t = -1;
+        if (nc > 1 && b->cfg->opt_level > 0) {
+            char key[2048];
+            const ir_type **topt = tmax;
+            for (int k = 0; k < n->n_in; k++)
+                topt[k] = n->in[k] ? &opt_types[n->in[k]->id] : NULL;
+            layer_key(n, topt, KILN_PRECISION_FP32, key, sizeof key);
+            const char *hit = cache_get(b, key);
+            const kiln_tactic *cached = NULL;
+            for (int k = 0; hit && k < nc; k++)
+                if (!strcmp(cand[k]->name, hit)) cached = cand[k];
+            if (cached) {
+                best = cached;
+                b->cache_hits++;
+            } else {
+                for (int k = 0; k < nc; k++) {
+                    double t = time_tactic(b, n, cand[k], opt_types, reps);
+                    char lab[256];
+                    blog(b, KILN_SEVERITY_VERBOSE, "tactic %s on %s: %s%.1f us",
+                         cand[k]->name, ir_node_label(n, lab, sizeof lab),
+                         t < 0 ? "(cannot time) " : "", t < 0 ? 0.0 : t);
+                    if (t >= 0 && (best_t < 0 || t < best_t)) {
+                        best_t = t;
+                        best = cand[k];
+                    }
+                }
+                if (best_t >= 0) {
+                    kiln_status st = cache_put(b, key, best->name);
+                    if (st) {
+                        free(tmax);
+                        return st;
+                    }
+                    b->cache_new++;
+                }
+            }
+        }
+        free(tmax);
+        L->tactic[p] = best;
+        L->time_us[p] = (float)best_t;
+        b->e.isa_required |= best->isa;
+    }
+    return KILN_OK;
+}
+
+/* ---------------------------------------------------------------- build */
+static kiln_status type_error_for_profile(kiln_status st, int p) {
+    kiln_error_prefix("profile %d", p);
+    return st;
+}
+
+kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cfg,
+                              void **blob_out, size_t *size_out) {
+    build b;
+    kiln_status st;
+    ir_type *in_types = NULL, *opt_types = NULL, *max_types = NULL;
+    uint8_t *blob = NULL;
+    size_t blob_n = 0;
+    if (!m || !cfg || !blob_out || !size_out)
+        return kiln_error(KILN_INVALID_ARGUMENT, "NULL argument");
+    *blob_out = NULL;
+    *size_out = 0;
+    memset(&b, 0, sizeof b);
+    b.cfg = cfg;
+    if (cfg->device != KILN_DEVICE_CPU)
+        return kiln_error(KILN_UNSUPPORTED, "this kiln has no CUDA backend; build for "
+                          "the CPU (--device cpu)");
+    b.be = kiln_backend_cpu();
+    if ((st = kiln_model_reimport(m, &b.e.ir))) return st;
+    b.g = b.e.ir->graph;
+    b.e.source_nodes = b.g->n_nodes;
+    if ((st = check_supported(b.g))) goto fail;
+    if ((st = resolve_profiles(&b))) goto fail;
+    if ((st = ir_graph_infer(b.g))) goto fail;
+
+    pass_ctx pc = {0};
+    pc.m = b.e.ir;
+    pc.g = b.g;
+    pc.opt_level = cfg->opt_level;
+    pc.log = cfg->log;
+    pc.log_user = cfg->log_user;
+    pc.log_max = cfg->log_max;
+    if ((st = passes_run_all(&pc))) goto fail;
+    blog(&b, KILN_SEVERITY_INFO, "optimizer: %d ONNX nodes -> %d layers",
+         b.e.source_nodes, b.g->n_nodes);
+
+    int nn = b.g->n_nodes, nv = b.g->n_values, np = b.e.n_profiles;
+    b.e.layers = calloc((size_t)(nn ? nn : 1), sizeof *b.e.layers);
+    b.e.plans = calloc((size_t)np, sizeof *b.e.plans);
+    in_types = calloc((size_t)b.g->n_inputs + 1, sizeof *in_types);
+    opt_types = calloc((size_t)nv + 1, sizeof *opt_types);
+    max_types = calloc((size_t)nv + 1, sizeof *max_types);
+    if (!b.e.layers || !b.e.plans || !in_types || !opt_types || !max_types) goto oom;
+    for (int i = 0; i < nn; i++) {
+        b.e.layers[i].precision = KILN_PRECISION_FP32;
+        b.e.layers[i].tactic = calloc((size_t)np, sizeof *b.e.layers[i].tactic);
+        b.e.layers[i].time_us = calloc((size_t)np, sizeof *b.e.layers[i].time_us);
+        if (!b.e.layers[i].tactic || !b.e.layers[i].time_us) goto oom;
+    }
+    cache_load(&b);
+    for (int p = 0; p < np; p++) {
+        profile_types(&b, p, true, in_types);
+        if ((st = ir_graph_infer_types(b.g, in_types, opt_types))) {
+            type_error_for_profile(st, p);
+            goto fail;
+        }
+        profile_types(&b, p, false, in_types);
+        if ((st = ir_graph_infer_types(b.g, in_types, max_types))) {
+            type_error_for_profile(st, p);
+            goto fail;
+        }
+        if ((st = choose_tactics(&b, p, opt_types, max_types))) goto fail;
+        if ((st = plan_memory(b.g, max_types, &b.e.plans[p]))) goto fail;
+        /* Scratch for the chosen tactics goes after the activations. */
+        uint64_t ws = 0;
+        for (int i = 0; i < nn; i++) {
+            const ir_node *n = b.g->nodes[i];
+            const kiln_tactic *t = b.e.layers[i].tactic[p];
+            if (!t->workspace) continue;
+            const ir_type **tin = calloc((size_t)n->n_in + 1, sizeof *tin);
+            if (!tin) goto oom;
+            for (int k = 0; k < n->n_in; k++)
+                tin[k] = n->in[k] ? &max_types[n->in[k]->id] : NULL;
+            size_t w = t->workspace(n, tin);
+            free(tin);
+            if (w > ws) ws = w;
+        }
+        b.e.plans[p].workspace_bytes = (ws + 63) & ~(uint64_t)63;
+        blog(&b, KILN_SEVERITY_INFO, "profile %d: activations %.2f MiB planned "
+             "(naive %.2f MiB), workspace %.2f MiB", p,
+             (double)b.e.plans[p].total_bytes / 1048576.0,
+             (double)b.e.plans[p].naive_bytes / 1048576.0, (double)ws / 1048576.0);
+    }
+    if (cfg->timing_cache)
+        blog(&b, KILN_SEVERITY_INFO, "timing cache: %d hits, %d new entries",
+             b.cache_hits, b.cache_new);
+    cache_save(&b);
+    b.e.precisions = cfg->precisions;
+    b.e.opt_level = cfg->opt_level;
+    b.e.workspace_limit = cfg->workspace;
+    snprintf(b.e.lib_version, sizeof b.e.lib_version, "%s", KILN_VERSION_STRING);
+    snprintf(b.e.backend, sizeof b.e.backend, "%s", b.be->name);
+    snprintf(b.e.arch, sizeof b.e.arch, "%s", kiln_host_arch());
+    b.e.ops = b.be;
+    if ((st = engine_serialize(&b.e, &blob, &blob_n))) goto fail;
+    *blob_out = blob;
+    *size_out = blob_n;
+    st = KILN_OK;
+    goto done;
+oom:
+    st = kiln_error(KILN_OUT_OF_MEMORY, "out of memory while building");
+fail:
+done:
+    for (int i = 0; i < b.n_cache; i++) {
+        free(b.cache_keys[i]);
+        free(b.cache_vals[i]);
+    }
+    free(b.cache_keys);
+    free(b.cache_vals);
+    free(in_types);
+    free(opt_types);
+    free(max_types);
+    engine_clear(&b.e);
+    return st;
+}

@@ -1,0 +1,25 @@
+/* model.h: the public kiln_model's internals (shared with the builder). */
+#ifndef KILN_MODEL_H
+#define KILN_MODEL_H
+
+#include "onnx.h"
+
+typedef struct op_stat {
+    const char *op_type;
+    int count;
+    int supported;
+} op_stat;
+
+struct kiln_model {
+    ir_model *ir;
+    const uint8_t *bytes;  /* the ONNX file's bytes (mapped or caller's) */
+    size_t nbytes;
+    int n_nodes;
+    int n_stats;
+    op_stat *stats;
+};
+
+/* A fresh, independent IR of the same model (the optimizer edits it). */
+kiln_status kiln_model_reimport(const kiln_model *m, ir_model **out);
+
+#endif
