@@ -939,6 +939,12 @@ kiln_status onnx_import(const uint8_t *data, size_t size, const char *dir,
         if (domain_is_onnx(os->domain)) m->opset = os->version;
     }
     if (m->opset == 0) {
+        if (m->n_opsets > 0) {
+            st = kiln_error(KILN_UNSUPPORTED, "the model imports only the "
+                            "'%s' domain%s; Kiln implements ai.onnx",
+                            m->opsets[0].domain, m->n_opsets > 1 ? " and others" : "");
+            goto fail;
+        }
         if (m->ir_version >= 3) {
             st = BAD("the model imports no ai.onnx opset (opset_import is "
                      "missing or has no entry for the default domain)");

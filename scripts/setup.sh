@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# setup.sh: installs what building and testing Kiln needs on a fresh Debian
+# machine. Idempotent; skips what is already present.
+#   scripts/setup.sh          build tools only
+#   scripts/setup.sh --test   plus the Python test tooling (onnx 1.22 for the
+#                             node tests, onnxruntime, torch/torchvision/
+#                             transformers for exporting real models)
+set -euo pipefail
+
+need_apt=()
+for tool in cmake gcc make python3; do
+    command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
+done
+if [ "${#need_apt[@]}" -gt 0 ]; then
+    if command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
+    else
+        echo "setup: please install: ${need_apt[*]}" >&2
+        exit 1
+    fi
+fi
+
+if [ "${1:-}" = "--test" ]; then
+    py=python3
+    # onnx 1.22 is the last wheel that ships the backend node test data.
+    want="onnx==1.22.0 onnxruntime numpy"
+    if ! $py -c "import onnx, onnxruntime, numpy, sys; sys.exit(onnx.__version__ != '1.22.0')" 2>/dev/null; then
+        $py -m pip install -q $want
+    fi
+    if ! $py -c "import torch, torchvision, transformers, onnxscript" 2>/dev/null; then
+        $py -m pip install -q torch torchvision transformers onnxscript
+    fi
+fi

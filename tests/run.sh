@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# run.sh: the whole test suite, as CI runs it. Installs the test tooling,
+# builds with warnings as errors (plus an ASan+UBSan build), then runs:
+# unit tests and fuzz-corpus replays (ctest, sanitized), the ONNX backend
+# node tests through the reference interpreter and through built-and-
+# reloaded engines (sanitized), hostile-input tests, real exported models
+# against onnxruntime, and the bundled example. Ends with `N passed, M failed`.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --test || exit 1
+JOBS=$(nproc)
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DKILN_WERROR=ON >/dev/null || exit 1
+cmake --build build -j"$JOBS" || exit 1
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_WERROR=ON \
+    -DKILN_SANITIZE=ON >/dev/null || exit 1
+cmake --build build-asan -j"$JOBS" || exit 1
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+total_pass=0
+total_fail=0
+log=$(mktemp -d)
+
+# Runs one suite; its output must end with "N passed, M failed" (ctest's
+# summary is translated). A suite that prints neither counts as one failure.
+suite() {
+    local name=$1
+    shift
+    echo "=== $name: $*"
+    "$@" > "$log/$name.txt" 2>&1
+    local rc=$?
+    tail -n 40 "$log/$name.txt"
+    local line p f
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log/$name.txt" | tail -n 1)
+    if [ -z "$line" ]; then
+        line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$log/$name.txt" | tail -n 1)
+        if [ -n "$line" ]; then
+            f=$(echo "$line" | sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/')
+            local n
+            n=$(echo "$line" | sed -E 's/.* out of ([0-9]+).*/\1/')
+            p=$((n - f))
+        else
+            p=0
+            f=1
+        fi
+    else
+        p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+        f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+    fi
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    echo "--- $name: $p passed, $f failed (exit $rc)"
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+}
+
+suite unit ctest --test-dir build-asan --output-on-failure -j"$JOBS"
+suite node_reference python3 tests/node/run_node_tests.py build-asan/bin/kiln \
+    --mode reference --jobs "$JOBS" --min-pass 1100
+suite node_engine python3 tests/node/run_node_tests.py build-asan/bin/kiln \
+    --mode engine --jobs "$JOBS" --min-pass 1100
+if [ -f tests/hostile/run_hostile.py ]; then
+    suite hostile python3 tests/hostile/run_hostile.py build
+fi
+if [ -f tests/models/check_models.py ]; then
+    suite models python3 tests/models/check_models.py build/bin/kiln
+fi
+suite example bash -c 'bash examples/run.sh && echo "1 passed, 0 failed"'
+
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
