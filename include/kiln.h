@@ -88,6 +88,11 @@ KILN_API const char *kiln_dtype_name(kiln_dtype t);
 KILN_API size_t kiln_dtype_size(kiln_dtype t);
 KILN_API const char *kiln_version(void);
 
+/* Threads the CPU backend may use per execution (process-wide; default 1;
+** 0 means one per available core). */
+KILN_API void kiln_set_num_threads(int n);
+KILN_API int kiln_get_num_threads(void);
+
 /* ---------------------------------------------------------------- tensors
 ** A kiln_tensor owns (or borrows) a dense buffer plus dtype and shape. */
 typedef struct kiln_tensor kiln_tensor;
@@ -280,17 +285,36 @@ KILN_API kiln_status kiln_engine_profile_shape(const kiln_engine *e,
 /* Activation bytes a context needs for a profile (memory plan). */
 KILN_API uint64_t kiln_engine_activation_bytes(const kiln_engine *e,
                                                int profile);
+/* Layers in execution order. */
+typedef struct kiln_layer_info {
+    const char *name;        /* layer name (first fused ONNX node's name) */
+    const char *op_type;     /* ONNX op or Kiln fused op */
+    const char *fused_from;  /* comma-separated ONNX node names */
+    const char *tactic;      /* chosen implementation (profile 0) */
+    unsigned precision;      /* one KILN_PRECISION_* */
+    double build_time_us;    /* tactic's timed median at build, or -1 */
+} kiln_layer_info;
+KILN_API int kiln_engine_num_layers(const kiln_engine *e);
+KILN_API kiln_status kiln_engine_layer(const kiln_engine *e, int i,
+                                       kiln_layer_info *out);
+/* Number of nodes in the ONNX graph the engine was built from. */
+KILN_API int kiln_engine_source_nodes(const kiln_engine *e);
+
+typedef struct kiln_context kiln_context;
+
 /* The whole engine description (metadata, I/O table with profiles, layers
-** with fused nodes, precision, tactic, shapes; memory plan) as a JSON
-** document; *json_out is released with kiln_free. */
+** with fused nodes, precision, tactic, shapes at each profile's opt; memory
+** plan) as a JSON document; *json_out is released with kiln_free. When
+** profiled is a context that ran with profiling on, per-layer times are
+** included. */
 KILN_API kiln_status kiln_engine_describe_json(const kiln_engine *e,
+                                               const kiln_context *profiled,
                                                char **json_out);
 
 /* ================================================================ context
 ** Execution state for one engine: activation memory, shapes, bindings.
 ** A context is used by one thread at a time; use one context per thread
 ** (they share the engine's weights). */
-typedef struct kiln_context kiln_context;
 
 /* Allocates the context's activation memory for profile 0. */
 KILN_API kiln_status kiln_context_create(const kiln_engine *e,

@@ -7,33 +7,69 @@
 #include <stdio.h>
 
 
-static void count_ops(kiln_model *km, const ir_graph *g, int *cap) {
+/* Op histogram. A hash of op_type -> stat index keeps it linear: a hostile
+** model may use hundreds of thousands of distinct (unknown) op types. */
+typedef struct op_counter {
+    kiln_model *km;
+    int cap;
+    int *slots; /* stat index + 1, 0 when empty */
+    size_t n_slots;
+} op_counter;
+
+static uint64_t op_hash(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    while (*s) h = (h ^ (uint8_t)*s++) * 1099511628211ull;
+    return h;
+}
+
+static size_t op_slot(const op_counter *oc, const char *op_type) {
+    size_t mask = oc->n_slots - 1;
+    for (size_t i = op_hash(op_type) & mask;; i = (i + 1) & mask) {
+        int k1 = oc->slots[i];
+        if (!k1 || strcmp(oc->km->stats[k1 - 1].op_type, op_type) == 0) return i;
+    }
+}
+
+static bool count_ops(op_counter *oc, const ir_graph *g) {
+    kiln_model *km = oc->km;
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
         km->n_nodes += g == km->ir->graph;
-        int k;
-        for (k = 0; k < km->n_stats; k++)
-            if (strcmp(km->stats[k].op_type, n->op_type) == 0) break;
-        if (k == km->n_stats) {
-            if (km->n_stats == *cap) {
-                *cap = *cap ? *cap * 2 : 32;
-                op_stat *p = realloc(km->stats, (size_t)*cap * sizeof *p);
-                if (!p) return;
+        if ((size_t)(km->n_stats + 1) * 2 > oc->n_slots) {
+            size_t ns = oc->n_slots ? oc->n_slots * 2 : 64;
+            int *slots = calloc(ns, sizeof *slots);
+            if (!slots) return false;
+            free(oc->slots);
+            oc->slots = slots;
+            oc->n_slots = ns;
+            for (int k = 0; k < km->n_stats; k++)
+                oc->slots[op_slot(oc, km->stats[k].op_type)] = k + 1;
+        }
+        size_t j = op_slot(oc, n->op_type);
+        int k = oc->slots[j] - 1;
+        if (k < 0) {
+            if (km->n_stats == oc->cap) {
+                int cap = oc->cap ? oc->cap * 2 : 32;
+                op_stat *p = realloc(km->stats, (size_t)cap * sizeof *p);
+                if (!p) return false;
                 km->stats = p;
+                oc->cap = cap;
             }
+            k = km->n_stats++;
             km->stats[k].op_type = n->op_type;
             km->stats[k].count = 0;
             km->stats[k].supported = n->schema && ref_kernel_get(n->op);
-            km->n_stats++;
+            oc->slots[j] = k + 1;
         }
         km->stats[k].count++;
         for (int a = 0; a < n->n_attrs; a++) {
             const ir_attr *at = &n->attrs[a];
-            if (at->type == IR_ATTR_GRAPH) count_ops(km, at->g, cap);
-            for (int j = 0; at->type == IR_ATTR_GRAPHS && j < at->n; j++)
-                count_ops(km, at->graphs[j], cap);
+            if (at->type == IR_ATTR_GRAPH && !count_ops(oc, at->g)) return false;
+            for (int j2 = 0; at->type == IR_ATTR_GRAPHS && j2 < at->n; j2++)
+                if (!count_ops(oc, at->graphs[j2])) return false;
         }
     }
+    return true;
 }
 
 static int cmp_stat(const void *a, const void *b) {
@@ -52,8 +88,13 @@ static kiln_status wrap(ir_model *ir, const void *bytes, size_t n,
     km->ir = ir;
     km->bytes = bytes;
     km->nbytes = n;
-    int cap = 0;
-    count_ops(km, ir->graph, &cap);
+    op_counter oc = {km, 0, NULL, 0};
+    bool counted = count_ops(&oc, ir->graph);
+    free(oc.slots);
+    if (!counted) {
+        kiln_model_free(km);
+        return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+    }
     if (km->n_stats) qsort(km->stats, (size_t)km->n_stats, sizeof *km->stats, cmp_stat);
     *out = km;
     return KILN_OK;

@@ -5,6 +5,19 @@
 #include "cpu_tactics.h"
 
 #include <stdio.h>
+#include <unistd.h>
+
+static int g_threads = 1;
+
+void kiln_set_num_threads(int n) {
+    if (n <= 0) {
+        long k = sysconf(_SC_NPROCESSORS_ONLN);
+        n = k > 0 ? (int)k : 1;
+    }
+    g_threads = n > 256 ? 256 : n;
+}
+
+int kiln_get_num_threads(void) { return g_threads; }
 
 static int ref_run(ref_ctx *c) {
     ref_kernel_fn fn = ref_kernel_get(c->node->op);
