@@ -58,6 +58,7 @@ suite node_reference python3 tests/node/run_node_tests.py build-asan/bin/kiln \
     --mode reference --jobs "$JOBS" --min-pass 1100
 suite node_engine python3 tests/node/run_node_tests.py build-asan/bin/kiln \
     --mode engine --jobs "$JOBS" --min-pass 1100
+suite engine_cli python3 tests/engine/test_engine_cli.py build-asan/bin/kiln
 if [ -f tests/hostile/run_hostile.py ]; then
     suite hostile python3 tests/hostile/run_hostile.py build
 fi
