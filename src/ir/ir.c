@@ -3,44 +3,94 @@
 
 #include <stdio.h>
 
+/* Every graph a model created, attached to a node or not: a failed import
+** can leave subgraphs that no attribute points at, and their heap arrays
+** must still be freed. The list lives beside the public struct. */
+typedef struct graph_box {
+    ir_graph g;
+    struct graph_box *next;
+} graph_box;
+
+typedef struct model_box {
+    ir_model m;             /* first member: ir_model * converts back */
+    graph_box *graphs;
+    /* Name -> first symbol id with that name (slots hold id + 1, 0 is
+    ** empty): a model may name hundreds of thousands of dims, and a linear
+    ** scan per dim_param would make loading quadratic. */
+    int *sym_index;
+    size_t sym_index_cap, sym_index_count;
+} model_box;
+
+static uint64_t sym_hash(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    while (*s) h = (h ^ (uint8_t)*s++) * 1099511628211ull;
+    return h;
+}
+
+/* Slot for name: holding its id + 1, or the empty slot where it would go. */
+static size_t sym_slot(const model_box *b, const char *name) {
+    size_t mask = b->sym_index_cap - 1;
+    for (size_t i = sym_hash(name) & mask;; i = (i + 1) & mask) {
+        int id1 = b->sym_index[i];
+        if (!id1 || strcmp(b->m.sym_names[id1 - 1], name) == 0) return i;
+    }
+}
+
+static bool sym_index_add(model_box *b, int id) {
+    if ((b->sym_index_count + 1) * 2 > b->sym_index_cap) {
+        size_t cap = b->sym_index_cap ? b->sym_index_cap * 2 : 64;
+        int *old = b->sym_index;
+        size_t old_cap = b->sym_index_cap;
+        if (!(b->sym_index = calloc(cap, sizeof *b->sym_index))) {
+            b->sym_index = old;
+            return false;
+        }
+        b->sym_index_cap = cap;
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i]) b->sym_index[sym_slot(b, b->m.sym_names[old[i] - 1])] = old[i];
+        free(old);
+    }
+    size_t j = sym_slot(b, b->m.sym_names[id]);
+    if (!b->sym_index[j]) { /* keep the first id for a repeated name */
+        b->sym_index[j] = id + 1;
+        b->sym_index_count++;
+    }
+    return true;
+}
+
 ir_model *ir_model_new(void) {
-    ir_model *m = calloc(1, sizeof *m);
-    if (!m) return NULL;
-    kiln_arena_init(&m->arena);
-    return m;
+    model_box *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    kiln_arena_init(&b->m.arena);
+    return &b->m;
 }
 
 static void graph_free_arrays(ir_graph *g) {
-    if (!g) return;
-    for (int i = 0; i < g->n_nodes; i++) {
-        ir_node *n = g->nodes[i];
-        for (int a = 0; a < n->n_attrs; a++) {
-            ir_attr *at = &n->attrs[a];
-            graph_free_arrays(at->g);
-            for (int k = 0; at->graphs && k < at->n; k++)
-                graph_free_arrays(at->graphs[k]);
-        }
-    }
     for (int i = 0; i < g->n_values; i++) free(g->values[i]->sym_val);
     free(g->values);
     free(g->nodes);
+    free(g->capture_outer);
+    free(g->capture_local);
     g->values = NULL;
     g->nodes = NULL;
+    g->capture_outer = g->capture_local = NULL;
 }
 
 void ir_model_free(ir_model *m) {
     if (!m) return;
-    graph_free_arrays(m->graph);
+    for (graph_box *b = ((model_box *)m)->graphs; b; b = b->next)
+        graph_free_arrays(&b->g);
     for (int i = 0; i < m->n_tensors; i++) tensor_free(m->tensors[i]);
     free(m->tensors);
     free(m->sym_names);
+    free(((model_box *)m)->sym_index);
     free(m->dir);
     if (m->map_base) {
         extern void kiln_unmap_file(void *base, size_t size);
         kiln_unmap_file(m->map_base, m->map_size);
     }
     kiln_arena_free(&m->arena);
-    free(m);
+    free((model_box *)m);
 }
 
 bool ir_model_own_tensor(ir_model *m, kiln_tensor *t) {
@@ -60,6 +110,7 @@ bool ir_model_own_tensor(ir_model *m, kiln_tensor *t) {
 
 int64_t ir_model_new_sym(ir_model *m, const char *name) {
     if (m->n_syms == m->cap_syms) {
+        if (m->cap_syms > INT32_MAX / 4) return 0; /* ids must fit an int */
         int cap = m->cap_syms ? m->cap_syms * 2 : 16;
         const char **p = realloc(m->sym_names, (size_t)cap * sizeof *p);
         if (!p) return 0;
@@ -69,13 +120,16 @@ int64_t ir_model_new_sym(ir_model *m, const char *name) {
     const char *nm = NULL;
     if (name && !(nm = kiln_arena_strdup(&m->arena, name))) return 0;
     m->sym_names[m->n_syms] = nm;
+    if (nm && !sym_index_add((model_box *)m, m->n_syms)) return 0;
     return IR_SYM(m->n_syms++);
 }
 
 int64_t ir_model_sym_named(ir_model *m, const char *name) {
-    for (int i = 0; i < m->n_syms; i++)
-        if (m->sym_names[i] && strcmp(m->sym_names[i], name) == 0)
-            return IR_SYM(i);
+    model_box *b = (model_box *)m;
+    if (b->sym_index_cap) {
+        int id1 = b->sym_index[sym_slot(b, name)];
+        if (id1) return IR_SYM(id1 - 1);
+    }
     return ir_model_new_sym(m, name);
 }
 
@@ -86,8 +140,12 @@ const char *ir_dim_name(const ir_model *m, int64_t dim) {
 }
 
 ir_graph *ir_graph_new(ir_model *m, ir_graph *parent) {
-    ir_graph *g = kiln_arena_alloc(&m->arena, sizeof *g);
-    if (!g) return NULL;
+    graph_box *b = kiln_arena_alloc(&m->arena, sizeof *b);
+    if (!b) return NULL;
+    model_box *mb = (model_box *)m;
+    b->next = mb->graphs;
+    mb->graphs = b;
+    ir_graph *g = &b->g;
     g->model = m;
     g->parent = parent;
     g->name = "";
@@ -97,6 +155,7 @@ ir_graph *ir_graph_new(ir_model *m, ir_graph *parent) {
 ir_value *ir_value_new(ir_graph *g, const char *name) {
     ir_model *m = g->model;
     if (g->n_values == g->cap_values) {
+        if (g->cap_values > INT32_MAX / 2) return NULL; /* ids are ints */
         int cap = g->cap_values ? g->cap_values * 2 : 64;
         ir_value **p = realloc(g->values, (size_t)cap * sizeof *p);
         if (!p) return NULL;
@@ -116,6 +175,7 @@ ir_value *ir_value_new(ir_graph *g, const char *name) {
 ir_node *ir_node_new(ir_graph *g, int n_in, int n_out) {
     ir_model *m = g->model;
     if (g->n_nodes == g->cap_nodes) {
+        if (g->cap_nodes > INT32_MAX / 2) return NULL; /* indices are ints */
         int cap = g->cap_nodes ? g->cap_nodes * 2 : 64;
         ir_node **p = realloc(g->nodes, (size_t)cap * sizeof *p);
         if (!p) return NULL;
@@ -287,7 +347,7 @@ kiln_status ir_graph_toposort(ir_graph *g) {
             }
         goto done;
     }
-    memcpy(g->nodes, sorted, (size_t)nn * sizeof *sorted);
+    if (nn) memcpy(g->nodes, sorted, (size_t)nn * sizeof *sorted); /* no nodes: NULL */
     (void)pos;
     goto done;
 oom:

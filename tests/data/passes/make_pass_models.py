@@ -1,0 +1,374 @@
+"""make_pass_models.py: writes the small ONNX models test_passes.c runs the
+optimizer passes on (each is checked for the rewrite and for numeric
+equality before/after). Run from the repository root:
+    python3 tests/data/passes/make_pass_models.py tests/data/passes
+"""
+import os
+import sys
+
+import numpy as np
+from onnx import TensorProto, checker, helper, numpy_helper, save
+
+F = TensorProto.FLOAT
+I64 = TensorProto.INT64
+rng = np.random.default_rng(7)
+
+
+def w(name, *shape, scale=0.5):
+    return numpy_helper.from_array((rng.standard_normal(shape) * scale).astype(np.float32), name)
+
+
+def c(name, arr, dtype=np.float32):
+    return numpy_helper.from_array(np.array(arr, dtype=dtype), name)
+
+
+def vi(name, shape, t=F):
+    return helper.make_tensor_value_info(name, t, shape)
+
+
+def node(op, ins, outs, name=None, **attrs):
+    return helper.make_node(op, ins, outs, name=name or outs[0], **attrs)
+
+
+def model(nodes, inputs, outputs, inits, opset=17):
+    g = helper.make_graph(nodes, "g", inputs, outputs, inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    checker.check_model(m)
+    return m
+
+
+def fold():
+    # shape arithmetic on a static input, a large constant expression, and
+    # a Dropout in training mode that must stay
+    nodes = [
+        node("Range", ["r0", "r1", "r2"], ["rng"]),    # 90000 elements
+        node("Reshape", ["rng", "s300"], ["big"]),
+        node("Shape", ["x"], ["sh"]),
+        node("Gather", ["sh", "i0"], ["d0"], axis=0),
+        node("Unsqueeze", ["d0", "ax0"], ["d0u"]),
+        node("Concat", ["d0u", "m1"], ["newshape"], axis=0),
+        node("Reshape", ["x", "newshape"], ["xr"]),
+        node("Mul", ["big", "small"], ["big2"]),
+        node("Add", ["big2", "big"], ["big3"]),
+        node("ReduceSum", ["big3", "ax0"], ["bsum"], keepdims=0),
+        node("Slice", ["bsum", "s0", "s12", "ax0"], ["bs"]),
+        node("Add", ["xr", "bs"], ["y"]),
+    ]
+    inits = [c("r0", 0.0), c("r1", 90000.0), c("r2", 1.0), c("s300", [300, 300], np.int64),
+             c("small", 1e-4), c("i0", 0, np.int64), c("ax0", [0], np.int64),
+             c("m1", [-1], np.int64), c("s0", [0], np.int64), c("s12", [12], np.int64)]
+    return model(nodes, [vi("x", [2, 3, 4])], [vi("y", [2, 12])], inits)
+
+
+def fold_dropout_train():
+    nodes = [node("Dropout", ["k", "r", "t"], ["d"]), node("Add", ["x", "d"], ["y"])]
+    inits = [c("k", [1.0, 2.0, 3.0]), c("r", 0.5), c("t", True, np.bool_)]
+    return model(nodes, [vi("x", [3])], [vi("y", [3])], inits)
+
+
+def noop():
+    nodes = [
+        node("Relu", ["x"], ["r"]),
+        node("Identity", ["r"], ["a"]),
+        node("Dropout", ["a"], ["b"]),
+        node("Cast", ["b"], ["c"], to=F),
+        node("Reshape", ["c", "shp"], ["d"]),
+        node("Transpose", ["d"], ["e"], perm=[0, 1, 2]),
+        node("Pad", ["e", "pads"], ["f"]),
+        node("Mul", ["f", "one"], ["g"]),
+        node("Add", ["zero", "g"], ["h"]),
+        node("Sub", ["h", "zero"], ["i"]),
+        node("Div", ["i", "one"], ["j"]),
+        node("Identity", ["j"], ["y"]),       # graph output: j takes its name
+        node("Identity", ["x"], ["y2"]),      # input -> output: must stay
+        node("Expand", ["r", "eshp"], ["y3"]),  # really expands: must stay
+        node("Mul", ["r", "onevec"], ["y4"]),   # x * ones[2,3,4] broadcasts: stays
+    ]
+    inits = [c("shp", [3, 4, 5], np.int64), c("pads", [0] * 6, np.int64),
+             c("one", 1.0), c("zero", [0.0, 0.0, 0.0, 0.0, 0.0]),
+             c("eshp", [2, 3, 4, 5], np.int64), c("onevec", np.ones((2, 3, 4, 5)))]
+    return model(nodes, [vi("x", [3, 4, 5])],
+                 [vi("y", [3, 4, 5]), vi("y2", [3, 4, 5]), vi("y3", [2, 3, 4, 5]),
+                  vi("y4", [2, 3, 4, 5])], inits)
+
+
+def dce():
+    nodes = [node("Relu", ["x"], ["y"]), node("Sigmoid", ["x"], ["s"]),
+             node("Tanh", ["s"], ["t"]), node("Split", ["t"], ["u", "v"], axis=0,
+                                               num_outputs=2)]
+    return model(nodes, [vi("x", [4, 3])], [vi("y", [4, 3])], [], opset=18)
+
+
+def bn_params(p, ch):
+    return [w(p + "s", ch), w(p + "b", ch),
+            w(p + "m", ch),
+            numpy_helper.from_array((rng.random(ch) + 0.2).astype(np.float32), p + "v")]
+
+
+def conv_bn():
+    nodes = [
+        # plain conv without bias, BN with a large epsilon, then Relu
+        node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),
+        node("BatchNormalization", ["c1", "p1s", "p1b", "p1m", "p1v"], ["b1"],
+             epsilon=1e-2),
+        node("Relu", ["b1"], ["r1"]),
+        # depthwise conv with bias
+        node("Conv", ["r1", "w2", "cb2"], ["c2"], group=4, pads=[1, 1, 1, 1]),
+        node("BatchNormalization", ["c2", "p2s", "p2b", "p2m", "p2v"], ["y"]),
+        # conv output also a graph output: the BN must stay
+        node("Conv", ["x", "w3"], ["y2"], strides=[2, 2]),
+        node("BatchNormalization", ["y2", "p3s", "p3b", "p3m", "p3v"], ["y3"]),
+        # grouped ConvTranspose + BN
+        node("ConvTranspose", ["r1", "w4", "cb4"], ["c4"], group=2, strides=[2, 2]),
+        node("BatchNormalization", ["c4", "p4s", "p4b", "p4m", "p4v"], ["y4"]),
+    ]
+    inits = [w("w1", 4, 3, 3, 3), w("w2", 4, 1, 3, 3), w("cb2", 4), w("w3", 5, 3, 1, 1),
+             w("w4", 4, 3, 2, 2), w("cb4", 6)]
+    inits += bn_params("p1", 4) + bn_params("p2", 4) + bn_params("p3", 5)
+    inits += bn_params("p4", 6)
+    return model(nodes, [vi("x", [2, 3, 6, 6])],
+                 [vi("y", [2, 4, 6, 6]), vi("y2", [2, 5, 3, 3]), vi("y3", [2, 5, 3, 3]),
+                  vi("y4", [2, 6, 12, 12])], inits)
+
+
+def matmul_add():
+    nodes = [
+        node("MatMul", ["x", "w1"], ["m1"]),
+        node("Add", ["m1", "b1"], ["y"]),              # bias [16]
+        node("MatMul", ["x", "w2"], ["m2"]),
+        node("Add", ["b2", "m2"], ["y2"]),             # bias [1,1,16], reversed
+        node("MatMul", ["x", "w3"], ["m3"]),
+        node("Add", ["m3", "b3"], ["y3"]),             # [5,1]: not per column
+        node("MatMul", ["x", "w4"], ["y4"]),           # output shared:
+        node("Add", ["y4", "b1"], ["y5"]),             # Add must stay
+        node("Gemm", ["x2", "w5", "b5"], ["y6"], transB=1, alpha=0.5, beta=2.0),
+        node("MatMul", ["x", "x3"], ["y7"]),           # weights not constant
+    ]
+    inits = [w("w1", 8, 16), w("b1", 16), w("w2", 8, 16), c("b2", rng.standard_normal((1, 1, 16))),
+             w("w3", 8, 16), c("b3", rng.standard_normal((5, 1))), w("w4", 8, 16),
+             w("w5", 6, 8), w("b5", 6)]
+    return model(nodes, [vi("x", ["N", 5, 8]), vi("x2", [3, 8]), vi("x3", [8, 2])],
+                 [vi("y", ["N", 5, 16]), vi("y2", ["N", 5, 16]), vi("y3", ["N", 5, 16]),
+                  vi("y4", ["N", 5, 16]), vi("y5", ["N", 5, 16]), vi("y6", [3, 6]),
+                  vi("y7", ["N", 5, 2])], inits)
+
+
+def bias_act_conv():
+    nodes = [
+        # ResNet block: conv, per-channel bias Add, residual, Relu
+        node("Conv", ["x", "w1", "cb1"], ["c1"], pads=[1, 1, 1, 1]),
+        node("Add", ["c1", "bias1"], ["a1"]),          # [4,1,1]
+        node("Add", ["x", "a1"], ["a2"]),              # residual (x first)
+        node("Relu", ["a2"], ["y"]),
+        # bias [1,4,1,1] then Clip with min only
+        node("Conv", ["x", "w2"], ["c2"]),
+        node("Add", ["bias2", "c2"], ["a3"]),
+        node("Clip", ["a3", "cmin"], ["y2"]),
+        # SiLU as Mul(Sigmoid(x), x)
+        node("Conv", ["x", "w3"], ["c3"], group=4),
+        node("Sigmoid", ["c3"], ["s3"]),
+        node("Mul", ["s3", "c3"], ["y3"]),
+        # a bias that is not per channel: must not fuse
+        node("Conv", ["x", "w4"], ["c4"]),
+        node("Add", ["c4", "bias4"], ["y4"]),          # [1,1,1,6] varies along W
+        # conv output is a graph output: nothing may fuse into it
+        node("Conv", ["x", "w5"], ["y5"]),
+        node("Relu", ["y5"], ["y6"]),
+        # depthwise conv + LeakyRelu, then HardSigmoid stays separate
+        node("Conv", ["x", "w6"], ["c6"], group=4, pads=[1, 1, 1, 1]),
+        node("LeakyRelu", ["c6"], ["l6"], alpha=0.2),
+        node("HardSigmoid", ["l6"], ["y7"]),
+        # conv output read by two nodes: the Relu must not fuse
+        node("Conv", ["x", "w7"], ["c7"]),
+        node("Relu", ["c7"], ["y8"]),
+        node("Tanh", ["c7"], ["y9"]),
+        # two residual adds in a row: only the first becomes Z
+        node("Conv", ["x", "w8"], ["c8"], pads=[1, 1, 1, 1]),
+        node("Add", ["c8", "x"], ["a8"]),
+        node("Add", ["a8", "x"], ["a9"]),
+        node("HardSwish", ["a9"], ["y10"]),
+    ]
+    inits = [w("w1", 4, 4, 3, 3), w("cb1", 4), c("bias1", rng.standard_normal((4, 1, 1))),
+             w("w2", 4, 4, 1, 1), c("bias2", rng.standard_normal((1, 4, 1, 1))),
+             c("cmin", 0.1), w("w3", 4, 1, 1, 1), w("w4", 4, 4, 1, 1),
+             c("bias4", rng.standard_normal((1, 1, 1, 6))), w("w5", 4, 4, 1, 1),
+             w("w6", 4, 1, 3, 3), w("w7", 4, 4, 1, 1), w("w8", 4, 4, 3, 3)]
+    s = [2, 4, 5, 6]
+    outs = ["y", "y2", "y3", "y4", "y5", "y6", "y7", "y8", "y9", "y10"]
+    return model(nodes, [vi("x", s)], [vi(o, s) for o in outs], inits)
+
+
+def bias_act_gemm():
+    nodes = [
+        node("MatMul", ["x", "w1"], ["m1"]),
+        node("Add", ["m1", "b1"], ["a1"]),
+        node("Gelu", ["a1"], ["y"]),
+        node("MatMul", ["x", "w2"], ["m2"]),
+        node("Add", ["m2", "b2"], ["a2"]),
+        node("Gelu", ["a2"], ["y2"], approximate="tanh"),
+        node("Gemm", ["x2", "w3", "b3"], ["g3"], beta=0.5),
+        node("Add", ["g3", "b4"], ["a3"]),              # second bias
+        node("Relu", ["a3"], ["y3"]),
+        node("MatMul", ["x", "w4"], ["m4"]),            # no bias, Tanh
+        node("Tanh", ["m4"], ["y4"]),
+        node("Gemm", ["x2", "w3"], ["g5"]),             # Gemm without C + Sigmoid
+        node("Sigmoid", ["g5"], ["y5"]),
+    ]
+    inits = [w("w1", 8, 16), w("b1", 16), w("w2", 8, 16), w("b2", 16), w("w3", 8, 4),
+             c("b3", rng.standard_normal((3, 4))), w("b4", 4), w("w4", 8, 16)]
+    return model(nodes, [vi("x", [2, 5, 8]), vi("x2", [3, 8])],
+                 [vi("y", [2, 5, 16]), vi("y2", [2, 5, 16]), vi("y3", [3, 4]),
+                  vi("y4", [2, 5, 16]), vi("y5", [3, 4])], inits, opset=20)
+
+
+def transpose():
+    nodes = [
+        node("Relu", ["x"], ["r"]),
+        node("Transpose", ["r"], ["t1"], perm=[0, 2, 1, 3]),
+        node("Transpose", ["t1"], ["t2"], perm=[0, 2, 1, 3]),   # cancels
+        node("Sigmoid", ["t2"], ["y"]),
+        node("Transpose", ["r"], ["t3"], perm=[1, 0, 2, 3]),
+        node("Transpose", ["t3"], ["y2"], perm=[0, 1, 3, 2]),   # merges
+        node("Reshape", ["r", "s1"], ["r1"]),
+        node("Reshape", ["r1", "s2"], ["y3"]),                 # merges
+        node("Reshape", ["r", "s3"], ["r3"]),
+        node("Reshape", ["r3", "s4"], ["r4"]),                 # back to x's shape
+        node("Tanh", ["r4"], ["y4"]),
+        node("Transpose", ["r"], ["t5"], perm=[2, 0, 1, 3]),   # shared: stays
+        node("Transpose", ["t5"], ["y5"], perm=[1, 2, 0, 3]),
+        node("Neg", ["t5"], ["y6"]),
+        node("Unsqueeze", ["r", "ax"], ["u7"]),
+        node("Transpose", ["u7"], ["t7"], perm=[1, 0, 2, 3, 4]),  # moves a 1
+        node("Flatten", ["t7"], ["y7"], axis=2),
+    ]
+    inits = [c("s1", [2, 12, 5], np.int64), c("s2", [4, 30], np.int64),
+             c("s3", [6, 20], np.int64), c("s4", [2, 3, 4, 5], np.int64),
+             c("ax", [0], np.int64)]
+    return model(nodes, [vi("x", [2, 3, 4, 5])],
+                 [vi("y", [2, 3, 4, 5]), vi("y2", [3, 2, 5, 4]), vi("y3", [4, 30]),
+                  vi("y4", [2, 3, 4, 5]), vi("y5", [2, 3, 4, 5]), vi("y6", [4, 2, 3, 5]),
+                  vi("y7", [2, 60])], inits)
+
+
+def eltwise():
+    nodes = [
+        # x * 0.5 + bias[5] -> Tanh -> * x -> Clip(min only): one chain
+        node("Mul", ["x", "half"], ["e1"]),
+        node("Add", ["e1", "bias"], ["e2"]),
+        node("Tanh", ["e2"], ["e3"]),
+        node("Mul", ["e3", "x"], ["e4"]),
+        node("Clip", ["e4", "cmin"], ["y"]),
+        # shared intermediate: s is read twice, so it ends its own chain
+        node("Sub", ["x", "z"], ["d"]),
+        node("Abs", ["d"], ["s"]),
+        node("Sqrt", ["s"], ["y2"]),
+        node("Exp", ["s"], ["e5"]),
+        node("Neg", ["e5"], ["y3"]),
+        # a graph output in the middle of a chain
+        node("Sigmoid", ["x"], ["y4"]),
+        node("Mul", ["y4", "two"], ["e6"]),
+        node("LeakyRelu", ["e6"], ["y5"], alpha=0.3),
+        # rank-raising scalar constant stays an input; Pow; Max; Div by input
+        node("Div", ["one111", "x"], ["e7"]),
+        node("Pow", ["e7", "two"], ["e8"]),
+        node("Max", ["e8", "z"], ["e9"]),
+        node("HardSigmoid", ["e9"], ["y6"], alpha=0.3, beta=0.4),
+        # Mul(t, t) of a chain value, then Gelu
+        node("Erf", ["x"], ["e10"]),
+        node("Mul", ["e10", "e10"], ["e11"]),
+        node("Gelu", ["e11"], ["y7"], approximate="tanh"),
+    ]
+    inits = [c("half", 0.5), c("bias", rng.standard_normal(5)), c("cmin", -0.25),
+             c("two", 2.0), c("one111", np.ones((1, 1, 1, 1)))]
+    s = [3, 4, 5]
+    return model(nodes, [vi("x", s), vi("z", [4, 1])],
+                 [vi("y", s), vi("y2", s), vi("y3", s), vi("y4", s), vi("y5", s),
+                  vi("y6", [1, 3, 4, 5]), vi("y7", s)], inits, opset=20)
+
+
+def gemm_trans():
+    # MatMul(Transpose(A), Transpose(B)) * alpha + C: rewritten by hand in the
+    # test into one FusedGemm with transA/transB, N-D batch broadcasting
+    nodes = [
+        node("Transpose", ["a"], ["at"], perm=[0, 1, 3, 2]),
+        node("Transpose", ["b"], ["bt"], perm=[0, 2, 1]),
+        node("MatMul", ["at", "bt"], ["m"]),
+        node("Mul", ["m", "alpha"], ["ma"]),
+        node("Mul", ["cc", "beta"], ["cb"]),
+        node("Add", ["ma", "cb"], ["s"]),
+        node("Sigmoid", ["s"], ["sg"]),
+        node("Mul", ["s", "sg"], ["y"]),
+    ]
+    inits = [c("alpha", 0.75), c("beta", 1.5)]
+    return model(nodes, [vi("a", [2, 3, 6, 4]), vi("b", [3, 5, 6]), vi("cc", [3, 1, 5])],
+                 [vi("y", [2, 3, 4, 5])], inits)
+
+
+def resnet_block():
+    # conv-bn-relu x2 + projection shortcut with its own BN: the full pipeline
+    # must end with three FusedConv nodes and nothing else
+    nodes = [
+        node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),
+        node("BatchNormalization", ["c1", "p1s", "p1b", "p1m", "p1v"], ["b1"]),
+        node("Relu", ["b1"], ["r1"]),
+        node("Conv", ["r1", "w2"], ["c2"], pads=[1, 1, 1, 1]),
+        node("BatchNormalization", ["c2", "p2s", "p2b", "p2m", "p2v"], ["b2"]),
+        node("Conv", ["x", "w3"], ["c3"]),
+        node("BatchNormalization", ["c3", "p3s", "p3b", "p3m", "p3v"], ["b3"]),
+        node("Add", ["b2", "b3"], ["a"]),
+        node("Relu", ["a"], ["y"]),
+    ]
+    inits = [w("w1", 8, 4, 3, 3), w("w2", 8, 8, 3, 3), w("w3", 8, 4, 1, 1)]
+    inits += bn_params("p1", 8) + bn_params("p2", 8) + bn_params("p3", 8)
+    return model(nodes, [vi("x", ["N", 4, 6, 6])], [vi("y", ["N", 8, 6, 6])], inits)
+
+
+def half_and_old():
+    # float16 graph (fused kernels widen and round once), and Clip-6 style
+    # attributes in an opset-10 model
+    H = TensorProto.FLOAT16
+
+    def h(name, *shape):
+        return numpy_helper.from_array((rng.standard_normal(shape) * 0.5).astype(np.float16), name)
+
+    nodes = [
+        node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        node("Add", ["c1", "cb"], ["a1"]),
+        node("Relu", ["a1"], ["y"]),
+        node("MatMul", ["x2", "w2"], ["m2"]),
+        node("Add", ["m2", "b2"], ["a2"]),
+        node("Tanh", ["a2"], ["y2"]),
+        node("Mul", ["x2", "hh"], ["e1"]),
+        node("Sigmoid", ["e1"], ["e2"]),
+        node("Sub", ["e2", "x2"], ["y3"]),
+    ]
+    inits = [h("w1", 4, 4, 3, 3), h("b1", 4), h("cb", 4, 1, 1), h("w2", 6, 5), h("b2", 5),
+             numpy_helper.from_array(np.array(0.5, np.float16), "hh")]
+    m16 = model(nodes, [vi("x", [1, 4, 5, 5], H), vi("x2", [3, 6], H)],
+                [vi("y", [1, 4, 5, 5], H), vi("y2", [3, 5], H), vi("y3", [3, 6], H)],
+                inits)
+    old = [
+        node("Conv", ["x", "w1"], ["c1"]),
+        node("Clip", ["c1"], ["y"], min=-0.5, max=0.75),
+        node("Mul", ["x", "two"], ["e1"]),
+        node("Clip", ["e1"], ["e2"], max=1.0),
+        node("Exp", ["e2"], ["y2"]),
+    ]
+    m10 = model(old, [vi("x", [1, 4, 5, 5])], [vi("y", [1, 4, 5, 5]), vi("y2", [1, 4, 5, 5])],
+                [w("w1", 4, 4, 1, 1), c("two", 2.0)], opset=10)
+    return m16, m10
+
+
+def main(out):
+    os.makedirs(out, exist_ok=True)
+    for fn in [fold, fold_dropout_train, noop, dce, conv_bn, matmul_add, bias_act_conv,
+               bias_act_gemm, transpose, eltwise, gemm_trans, resnet_block]:
+        save(fn(), os.path.join(out, fn.__name__ + ".onnx"))
+    m16, m10 = half_and_old()
+    save(m16, os.path.join(out, "half.onnx"))
+    save(m10, os.path.join(out, "opset10.onnx"))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else ".")
