@@ -61,6 +61,13 @@ KILN_OP(QLinearConv) KILN_OP(QLinearMatMul)
 KILN_OP(NonMaxSuppression) KILN_OP(RoiAlign)
 /* attention-era ops */
 KILN_OP(Attention) KILN_OP(RotaryEmbedding)
+/* extra: losses, Scan, signal processing, misc (family "extra") */
+KILN_OP(NegativeLogLikelihoodLoss) KILN_OP(SoftmaxCrossEntropyLoss)
+KILN_OP(Scan) KILN_OP(CumProd) KILN_OP(BitCast) KILN_OP(TensorScatter)
+KILN_OP(DFT) KILN_OP(STFT) KILN_OP(HannWindow) KILN_OP(HammingWindow)
+KILN_OP(BlackmanWindow) KILN_OP(MelWeightMatrix) KILN_OP(DeformConv)
+KILN_OP(CausalConvWithState) KILN_OP(LinearAttention) KILN_OP(TfIdfVectorizer)
+KILN_OP(OptionalHasElement) KILN_OP(OptionalGetElement)
 /* ---- Kiln-internal ops (domain "kiln"), created only by the optimizer.
 ** op_lookup() never returns them for model nodes. Keep them last. */
 KILN_OP(FusedConv) KILN_OP(FusedGemm) KILN_OP(FusedElementwise)
