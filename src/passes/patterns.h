@@ -38,11 +38,8 @@ static inline bool pt_near(double got, double want, kiln_dtype dt) {
     return fabs(got - want) <= tol * fabs(want);
 }
 
-/* The two dims are equal for every input: the same static size or the same
-** symbol. */
-static inline bool pt_dim_eq(int64_t a, int64_t b) { return a == b; }
-
-/* Same known rank and provably equal dims (dtypes aside). */
+/* Same known rank and provably equal dims (the same static size or the same
+** symbol; dtypes aside). */
 static inline bool pt_same_dims(const ir_type *a, const ir_type *b) {
     if (a->rank < 0 || a->rank != b->rank) return false;
     for (int i = 0; i < a->rank; i++)
@@ -56,7 +53,8 @@ static inline bool pt_only(const ir_graph *g, const ir_value *v, const ir_node *
     return v && n && ir_edit_sole_consumer(g, v) == n;
 }
 
-/* Kills the listed nodes once nothing reads their outputs any more,
+/* Kills the listed nodes once nothing reads their outputs any more (an
+** output another node took over with ir_edit_set_output counts as unread),
 ** consumers before producers (repeats until no change). */
 static inline void pt_kill_unused(ir_graph *g, ir_node *const *nodes, int n) {
     for (bool changed = true; changed;) {
@@ -66,11 +64,41 @@ static inline void pt_kill_unused(ir_graph *g, ir_node *const *nodes, int n) {
             if (!x || x->dead) continue;
             bool used = false;
             for (int o = 0; o < x->n_out && !used; o++)
-                used = ir_edit_is_graph_output(g, x->out[o]) ||
-                       ir_edit_num_consumers(g, x->out[o]) > 0;
+                used = x->out[o]->producer == x && /* else taken over */
+                       (ir_edit_is_graph_output(g, x->out[o]) ||
+                        ir_edit_num_consumers(g, x->out[o]) > 0);
             if (!used) {
                 ir_edit_kill(x);
                 changed = true;
+            }
+        }
+    }
+}
+
+/* After the nodes in list[0..*n) were killed: kills the producers that
+** nothing reads any more, up the graph (the shape arithmetic exporters
+** compute for a removed Reshape, say), appending them to the list while
+** there is room. */
+static inline void pt_cascade(ir_graph *g, ir_node **list, int *n, int max) {
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (int i = 0; i < *n; i++) {
+            ir_node *x = list[i];
+            if (!x->dead) continue;
+            for (int k = 0; k < x->n_in + x->n_implicit; k++) {
+                ir_node *p = pt_prod(g, x->in[k]);
+                if (!p || p->dead || p->op == OP_Constant) continue;
+                bool used = false;
+                for (int o = 0; o < p->n_out && !used; o++)
+                    used = p->out[o]->producer == p &&
+                           (ir_edit_is_graph_output(g, p->out[o]) ||
+                            ir_edit_num_consumers(g, p->out[o]) > 0);
+                if (used) continue;
+                ir_edit_kill(p);
+                changed = true;
+                bool listed = false;
+                for (int j = 0; j < *n && !listed; j++) listed = list[j] == p;
+                if (!listed && *n < max) list[(*n)++] = p;
             }
         }
     }
