@@ -30,22 +30,22 @@ suite() {
     "$@" > "$log/$name.txt" 2>&1
     local rc=$?
     tail -n 40 "$log/$name.txt"
-    local line p f
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log/$name.txt" | tail -n 1)
-    if [ -z "$line" ]; then
-        line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$log/$name.txt" | tail -n 1)
+    local line p f n
+    # ctest's own summary wins over lines printed by the programs it runs.
+    line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$log/$name.txt" | tail -n 1)
+    if [ -n "$line" ]; then
+        f=$(echo "$line" | sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/')
+        n=$(echo "$line" | sed -E 's/.* out of ([0-9]+).*/\1/')
+        p=$((n - f))
+    else
+        line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log/$name.txt" | tail -n 1)
         if [ -n "$line" ]; then
-            f=$(echo "$line" | sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/')
-            local n
-            n=$(echo "$line" | sed -E 's/.* out of ([0-9]+).*/\1/')
-            p=$((n - f))
+            p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+            f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
         else
             p=0
             f=1
         fi
-    else
-        p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
-        f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
     fi
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
     echo "--- $name: $p passed, $f failed (exit $rc)"
