@@ -1,0 +1,181 @@
+/* cpu_pool.c: a small persistent thread pool for the CPU tactics. Workers
+** sleep on a condition variable between jobs and take tasks from a shared
+** atomic counter, so uneven tasks balance themselves. Each worker keeps a
+** scratch buffer that grows to the largest request and lives as long as the
+** worker. One job runs at a time; a second caller (another context, or a
+** task calling back in) runs its job serially instead of waiting. */
+#include "cpu_gemm.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+enum { POOL_MAX = 256 };
+
+static struct {
+    pthread_mutex_t busy; /* held by the caller whose job runs */
+    pthread_mutex_t mu;   /* guards everything below but `next` */
+    pthread_cond_t wake, done_cv;
+    pthread_t th[POOL_MAX];
+    uint64_t gen0[POOL_MAX + 1]; /* generation a worker starts at */
+    void *scratch[POOL_MAX + 1];   /* per worker id, kiln_aligned_alloc */
+    size_t scratch_size[POOL_MAX + 1];
+    int n_workers;
+    atomic_ullong gen;    /* bumped per job (written under mu) */
+    int participants;     /* workers 1..participants take part */
+    int done;
+    bool stop;
+    cpu_task_fn fn;
+    void *arg;
+    int64_t ntasks;
+    atomic_llong next;
+} P = {
+    .busy = PTHREAD_MUTEX_INITIALIZER,
+    .mu = PTHREAD_MUTEX_INITIALIZER,
+    .wake = PTHREAD_COND_INITIALIZER,
+    .done_cv = PTHREAD_COND_INITIALIZER,
+};
+
+static void run_tasks(cpu_task_fn fn, void *arg, int64_t ntasks, int tid,
+                      void *scratch) {
+    for (;;) {
+        int64_t t = (int64_t)atomic_fetch_add(&P.next, 1);
+        if (t >= ntasks) break;
+        fn(arg, t, tid, scratch);
+    }
+}
+
+/* Grows worker id's scratch to bytes (caller holds P.mu). */
+static bool ensure_scratch(int id, size_t bytes) {
+    if (P.scratch_size[id] >= bytes) return true;
+    void *p = kiln_aligned_alloc(bytes);
+    if (!p) return false;
+    kiln_aligned_free(P.scratch[id]);
+    P.scratch[id] = p;
+    P.scratch_size[id] = bytes;
+    return true;
+}
+
+/* A forked child has none of the workers: start it with an empty pool (the
+** old scratch buffers are left alone; their owners are gone). */
+static void pool_after_fork(void) {
+    pthread_mutex_init(&P.busy, NULL);
+    pthread_mutex_init(&P.mu, NULL);
+    pthread_cond_init(&P.wake, NULL);
+    pthread_cond_init(&P.done_cv, NULL);
+    P.n_workers = 0;
+    P.participants = 0;
+    P.done = 0;
+    for (int i = 0; i <= POOL_MAX; i++) P.scratch[i] = NULL, P.scratch_size[i] = 0;
+}
+
+static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
+static void register_atfork(void) { pthread_atfork(NULL, NULL, pool_after_fork); }
+
+/* Polls for a new job for a short while (~50-100 us) before a worker sleeps:
+** layers come back to back, and a wake-up through the scheduler can take
+** longer than a whole small layer. */
+static void spin_for_job(uint64_t seen) {
+    for (int i = 0; i < 4096; i++) {
+        if (atomic_load_explicit(&P.gen, memory_order_relaxed) != seen) return;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+}
+
+static void *worker(void *p) {
+    int id = (int)(intptr_t)p;
+    pthread_mutex_lock(&P.mu);
+    uint64_t seen = P.gen0[id];
+    for (;;) {
+        if (atomic_load(&P.gen) == seen && !P.stop) {
+            pthread_mutex_unlock(&P.mu);
+            spin_for_job(seen);
+            pthread_mutex_lock(&P.mu);
+        }
+        while (atomic_load(&P.gen) == seen && !P.stop)
+            pthread_cond_wait(&P.wake, &P.mu);
+        if (P.stop) break;
+        seen = atomic_load(&P.gen);
+        if (id > P.participants) continue;
+        cpu_task_fn fn = P.fn;
+        void *arg = P.arg, *scratch = P.scratch[id];
+        int64_t nt = P.ntasks;
+        pthread_mutex_unlock(&P.mu);
+        run_tasks(fn, arg, nt, id, scratch);
+        pthread_mutex_lock(&P.mu);
+        if (++P.done == P.participants) pthread_cond_signal(&P.done_cv);
+    }
+    pthread_mutex_unlock(&P.mu);
+    return NULL;
+}
+
+void cpu_parallel_for(int64_t ntasks, int nthreads, size_t scratch_bytes,
+                      void *caller_scratch, cpu_task_fn fn, void *arg) {
+    if (ntasks <= 0) return;
+    if (nthreads > ntasks) nthreads = (int)ntasks;
+    if (nthreads > POOL_MAX) nthreads = POOL_MAX;
+    if (nthreads <= 1 || pthread_mutex_trylock(&P.busy) != 0) {
+        for (int64_t t = 0; t < ntasks; t++) fn(arg, t, 0, caller_scratch);
+        return;
+    }
+    pthread_once(&g_atfork_once, register_atfork);
+    pthread_mutex_lock(&P.mu);
+    while (P.n_workers < nthreads - 1) {
+        int id = P.n_workers + 1;
+        P.gen0[id] = atomic_load(&P.gen);
+        if (pthread_create(&P.th[P.n_workers], NULL, worker, (void *)(intptr_t)id))
+            break;
+        P.n_workers++;
+    }
+    /* Workers 1..parts take part: as many as exist and got their scratch. */
+    int parts = 0;
+    while (parts < KILN_MIN(nthreads - 1, P.n_workers) &&
+           (!scratch_bytes || ensure_scratch(parts + 1, scratch_bytes)))
+        parts++;
+    P.fn = fn;
+    P.arg = arg;
+    P.ntasks = ntasks;
+    atomic_store(&P.next, 0);
+    P.participants = parts;
+    P.done = 0;
+    atomic_fetch_add(&P.gen, 1);
+    pthread_cond_broadcast(&P.wake);
+    pthread_mutex_unlock(&P.mu);
+    run_tasks(fn, arg, ntasks, 0, caller_scratch);
+    pthread_mutex_lock(&P.mu);
+    while (P.done < P.participants) pthread_cond_wait(&P.done_cv, &P.mu);
+    pthread_mutex_unlock(&P.mu);
+    pthread_mutex_unlock(&P.busy);
+}
+
+/* Joins the workers at exit (or unload) so leak checkers and dlclose see a
+** clean process; skipped if a job is somehow still running. */
+__attribute__((destructor)) static void pool_shutdown(void) {
+    if (pthread_mutex_trylock(&P.busy) != 0) return;
+    pthread_mutex_lock(&P.mu);
+    P.stop = true;
+    pthread_cond_broadcast(&P.wake);
+    int n = P.n_workers;
+    pthread_mutex_unlock(&P.mu);
+    for (int i = 0; i < n; i++) pthread_join(P.th[i], NULL);
+    pthread_mutex_lock(&P.mu);
+    for (int i = 0; i <= POOL_MAX; i++) {
+        kiln_aligned_free(P.scratch[i]);
+        P.scratch[i] = NULL;
+        P.scratch_size[i] = 0;
+    }
+    P.n_workers = 0;
+    P.stop = false;
+    pthread_mutex_unlock(&P.mu);
+    pthread_mutex_unlock(&P.busy);
+}
+
+/* A thread is worth waking for about a million flops (tens of
+** microseconds of work), the order of a wake-up's cost. */
+int cpu_threads_for(double flops) {
+    int t = kiln_get_num_threads();
+    double cap = flops / (1 << 20);
+    if (cap < t) t = cap < 1 ? 1 : (int)cap;
+    return t < 1 ? 1 : t;
+}
