@@ -42,10 +42,23 @@ def export(name):
         seq = 128
         shapes = {"input_ids": (1, seq), "attention_mask": (1, seq)}
         if not os.path.exists(path):
-            m = BertModel(BertConfig()).eval()
+            cfg = BertConfig()
+            cfg._attn_implementation = "eager"
+            bert = BertModel(cfg).eval()
+
+            class Wrap(torch.nn.Module):  # positional inputs, tuple outputs
+                def __init__(self):
+                    super().__init__()
+                    self.bert = bert
+
+                def forward(self, input_ids, attention_mask):
+                    o = self.bert(input_ids=input_ids, attention_mask=attention_mask)
+                    return o.last_hidden_state, o.pooler_output
+
             ids = torch.randint(0, 30522, (1, seq))
             mask = torch.ones(1, seq, dtype=torch.int64)
-            torch.onnx.export(m, (ids, mask), path, input_names=["input_ids", "attention_mask"],
+            torch.onnx.export(Wrap().eval(), (ids, mask), path,
+                              input_names=["input_ids", "attention_mask"],
                               output_names=["last_hidden_state", "pooler_output"],
                               opset_version=17, dynamo=False,
                               dynamic_axes={"input_ids": {0: "batch", 1: "seq"},

@@ -158,28 +158,17 @@ void kiln_model_op_type(const kiln_model *m, int i, const char **op_type,
 int kiln_model_num_inputs(const kiln_model *m) { return m->ir->graph->n_inputs; }
 int kiln_model_num_outputs(const kiln_model *m) { return m->ir->graph->n_outputs; }
 
-static void fill_info(const ir_model *m, const ir_value *v, kiln_io_info *o) {
-    memset(o, 0, sizeof *o);
-    o->name = v->name;
-    o->dtype = v->type.dtype;
-    o->rank = v->type.rank;
-    for (int d = 0; d < v->type.rank; d++) {
-        o->dims[d] = v->type.dims[d] >= 0 ? v->type.dims[d] : -1;
-        o->dim_names[d] = ir_dim_name(m, v->type.dims[d]);
-    }
-}
-
 kiln_status kiln_model_input(const kiln_model *m, int i, kiln_io_info *out) {
     if (!m || !out || i < 0 || i >= m->ir->graph->n_inputs)
         return kiln_error(KILN_INVALID_ARGUMENT, "input index %d out of range", i);
-    fill_info(m->ir, m->ir->graph->inputs[i], out);
+    ir_value_io_info(m->ir, m->ir->graph->inputs[i], out);
     return KILN_OK;
 }
 
 kiln_status kiln_model_output(const kiln_model *m, int i, kiln_io_info *out) {
     if (!m || !out || i < 0 || i >= m->ir->graph->n_outputs)
         return kiln_error(KILN_INVALID_ARGUMENT, "output index %d out of range", i);
-    fill_info(m->ir, m->ir->graph->outputs[i], out);
+    ir_value_io_info(m->ir, m->ir->graph->outputs[i], out);
     return KILN_OK;
 }
 

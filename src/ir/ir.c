@@ -139,6 +139,17 @@ const char *ir_dim_name(const ir_model *m, int64_t dim) {
     return id < m->n_syms ? m->sym_names[id] : NULL;
 }
 
+void ir_value_io_info(const ir_model *m, const ir_value *v, kiln_io_info *o) {
+    memset(o, 0, sizeof *o);
+    o->name = v->name;
+    o->dtype = v->type.dtype;
+    o->rank = v->type.rank;
+    for (int d = 0; d < v->type.rank; d++) {
+        o->dims[d] = v->type.dims[d] >= 0 ? v->type.dims[d] : -1;
+        o->dim_names[d] = ir_dim_name(m, v->type.dims[d]);
+    }
+}
+
 ir_graph *ir_graph_new(ir_model *m, ir_graph *parent) {
     graph_box *b = kiln_arena_alloc(&m->arena, sizeof *b);
     if (!b) return NULL;
@@ -254,11 +265,24 @@ ir_graph *ir_attr_graph(const ir_node *n, const char *name) {
     return a && a->type == IR_ATTR_GRAPH ? a->g : NULL;
 }
 
+/* Copy of an untrusted name for messages: control characters (terminal
+** escapes, newlines) become '?'; UTF-8 bytes are kept. */
+static const char *printable(const char *s, char *buf, size_t n) {
+    size_t k = 0;
+    for (; s && *s && k + 1 < n; s++)
+        buf[k++] = ((unsigned char)*s < 32 || *s == 127) ? '?' : *s;
+    buf[k] = 0;
+    return buf;
+}
+
 const char *ir_node_label(const ir_node *n, char *buf, size_t size) {
+    char name[160], op[96];
+    printable(n->op_type, op, sizeof op);
     if (n->name && n->name[0])
-        snprintf(buf, size, "node %d '%s' (%s)", n->index, n->name, n->op_type);
+        snprintf(buf, size, "node %d '%s' (%s)", n->index,
+                 printable(n->name, name, sizeof name), op);
     else
-        snprintf(buf, size, "node %d (%s)", n->index, n->op_type);
+        snprintf(buf, size, "node %d (%s)", n->index, op);
     return buf;
 }
 

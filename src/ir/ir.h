@@ -144,6 +144,9 @@ int64_t ir_model_new_sym(ir_model *m, const char *name);
 /* Symbol id for a name, creating it if needed. */
 int64_t ir_model_sym_named(ir_model *m, const char *name);
 const char *ir_dim_name(const ir_model *m, int64_t dim);
+/* The public description of v (graph input/output queries of the API):
+** symbolic dims become -1, with their names in dim_names. */
+void ir_value_io_info(const ir_model *m, const ir_value *v, kiln_io_info *o);
 
 /* ---- attributes */
 const ir_attr *ir_attr_find(const ir_node *n, const char *name);

@@ -272,9 +272,11 @@ static const int64_t *kernel_dims(const ir_type *w, int64_t *buf) {
     return buf;
 }
 
-/* Shared checks of Conv/ConvTranspose: X, W, optional B. Sets *rank (-1 if
-** unknown). */
-static int conv_common(infer_ctx *c, int *rank) {
+/* Shared start of Conv/ConvTranspose: checks X, W, optional B and group,
+** then reads the window (W's spatial dims are the default kernel). Returns
+** 0 with *nsp, *group and *win set; 1 when the rank is unknown (output 0 is
+** then set, of unknown rank, and nothing is left to infer); -1 on failure. */
+static int conv_common(infer_ctx *c, int *nsp, int64_t *group, conv_window *win) {
     const ir_type *x = ic_in(c, 0), *w = ic_in(c, 1), *b = ic_in(c, 2);
     if (need_inputs(c, 2) || ic_require_float(c, 0) ||
         ic_require_same_dtype(c, 0, 1) || ic_require_same_dtype(c, 0, 2))
@@ -287,29 +289,29 @@ static int conv_common(infer_ctx *c, int *rank) {
     if (r > KILN_MAX_RANK) return ic_fail(c, "rank %d is too large", r);
     if (b && b->rank >= 0 && b->rank != 1)
         return ic_fail(c, "B must be 1-D, got rank %d", b->rank);
-    int64_t group = ir_attr_int(c->node, "group", 1);
-    if (group < 1 || group >= CW_LIMIT)
-        return ic_fail(c, "group must be >= 1, got %lld", (long long)group);
-    *rank = r;
+    *group = ir_attr_int(c->node, "group", 1);
+    if (*group < 1 || *group >= CW_LIMIT)
+        return ic_fail(c, "group must be >= 1, got %lld", (long long)*group);
+    if (r < 0) {
+        ic_set_out(c, 0, x->dtype, -1, NULL);
+        return 1;
+    }
+    *nsp = r - 2;
+    int64_t kbuf[KILN_MAX_RANK];
+    if (read_window(c, *nsp, kernel_dims(w, kbuf), CW_DILATIONS | CW_AUTO_PAD, win))
+        return -1;
     return 0;
 }
 
 static int infer_conv(infer_ctx *c) {
     const ir_type *x = ic_in(c, 0), *w = ic_in(c, 1), *b = ic_in(c, 2);
-    int r;
-    if (conv_common(c, &r)) return -1;
-    kiln_dtype dt = x->dtype;
-    if (r < 0) {
-        ic_set_out(c, 0, dt, -1, NULL);
-        return 0;
-    }
-    int nsp = r - 2;
-    int64_t group = ir_attr_int(c->node, "group", 1);
+    int nsp;
+    int64_t group;
     conv_window win;
-    int64_t kbuf[KILN_MAX_RANK];
-    if (read_window(c, nsp, kernel_dims(w, kbuf), CW_DILATIONS | CW_AUTO_PAD,
-                    &win))
-        return -1;
+    int st = conv_common(c, &nsp, &group, &win);
+    if (st) return st < 0 ? -1 : 0;
+    kiln_dtype dt = x->dtype;
+    int r = nsp + 2;
     int64_t cin = x->rank >= 0 ? x->dims[1] : -1;
     int64_t m = w->rank >= 0 ? w->dims[0] : -1;
     int64_t wc = w->rank >= 0 ? w->dims[1] : -1;
@@ -338,20 +340,13 @@ static int infer_conv(infer_ctx *c) {
 
 static int infer_conv_transpose(infer_ctx *c) {
     const ir_type *x = ic_in(c, 0), *w = ic_in(c, 1), *b = ic_in(c, 2);
-    int r;
-    if (conv_common(c, &r)) return -1;
-    kiln_dtype dt = x->dtype;
-    if (r < 0) {
-        ic_set_out(c, 0, dt, -1, NULL);
-        return 0;
-    }
-    int nsp = r - 2;
-    int64_t group = ir_attr_int(c->node, "group", 1);
+    int nsp;
+    int64_t group;
     conv_window win;
-    int64_t kbuf[KILN_MAX_RANK];
-    if (read_window(c, nsp, kernel_dims(w, kbuf), CW_DILATIONS | CW_AUTO_PAD,
-                    &win))
-        return -1;
+    int st = conv_common(c, &nsp, &group, &win);
+    if (st) return st < 0 ? -1 : 0;
+    kiln_dtype dt = x->dtype;
+    int r = nsp + 2;
     int64_t cin = x->rank >= 0 ? x->dims[1] : -1;
     int64_t wc = w->rank >= 0 ? w->dims[0] : -1;
     int64_t wm = w->rank >= 0 ? w->dims[1] : -1;

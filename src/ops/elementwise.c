@@ -1,5 +1,6 @@
 /* elementwise.c: schemas and shape/type inference for the elementwise family
 ** (math, activations, softmax family, logic, bitwise ops and casts). */
+#include "elementwise_shared.h"
 #include "op.h"
 
 #include <string.h>
@@ -359,7 +360,7 @@ static void cast_int_values(infer_ctx *c, kiln_dtype to) {
 }
 
 /* Cast before opset 6 names the target type with a string ("FLOAT"). */
-static int64_t cast_to_attr(const ir_node *n) {
+int64_t elementwise_cast_to(const ir_node *n) {
     static const char *const names[] = {
         "", "FLOAT", "UINT8", "INT8", "UINT16", "INT16", "INT32", "INT64",
         "STRING", "BOOL", "FLOAT16", "DOUBLE", "UINT32", "UINT64"};
@@ -378,7 +379,7 @@ static int infer_cast(infer_ctx *c) {
     if (need_input(c, 0)) return -1;
     if (!ir_attr_find(c->node, "to"))
         return ic_fail(c, "missing attribute 'to'");
-    int64_t to = cast_to_attr(c->node);
+    int64_t to = elementwise_cast_to(c->node);
     if (!cast_target_ok(to))
         return ic_fail(c, "cannot cast to element type %lld%s", (long long)to,
                        to == KILN_DTYPE_STRING ? " (string)" : "");

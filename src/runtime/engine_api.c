@@ -71,28 +71,17 @@ int kiln_engine_num_profiles(const kiln_engine *e) { return e->n_profiles; }
 int kiln_engine_num_layers(const kiln_engine *e) { return e->ir->graph->n_nodes; }
 int kiln_engine_source_nodes(const kiln_engine *e) { return e->source_nodes; }
 
-static void io_info(const ir_model *m, const ir_value *v, kiln_io_info *o) {
-    memset(o, 0, sizeof *o);
-    o->name = v->name;
-    o->dtype = v->type.dtype;
-    o->rank = v->type.rank;
-    for (int d = 0; d < v->type.rank; d++) {
-        o->dims[d] = v->type.dims[d] >= 0 ? v->type.dims[d] : -1;
-        o->dim_names[d] = ir_dim_name(m, v->type.dims[d]);
-    }
-}
-
 kiln_status kiln_engine_input(const kiln_engine *e, int i, kiln_io_info *out) {
     if (!e || !out || i < 0 || i >= e->ir->graph->n_inputs)
         return kiln_error(KILN_INVALID_ARGUMENT, "input %d out of range", i);
-    io_info(e->ir, e->ir->graph->inputs[i], out);
+    ir_value_io_info(e->ir, e->ir->graph->inputs[i], out);
     return KILN_OK;
 }
 
 kiln_status kiln_engine_output(const kiln_engine *e, int i, kiln_io_info *out) {
     if (!e || !out || i < 0 || i >= e->ir->graph->n_outputs)
         return kiln_error(KILN_INVALID_ARGUMENT, "output %d out of range", i);
-    io_info(e->ir, e->ir->graph->outputs[i], out);
+    ir_value_io_info(e->ir, e->ir->graph->outputs[i], out);
     return KILN_OK;
 }
 

@@ -2,78 +2,24 @@
 ** MaxRoiPool rounding/bins, GlobalLpPool, integer Col2Im wrapping, MaxPool
 ** int8 indices in column-major order, LpNormalization of a zero vector, and
 ** static inference with symbolic spatial dims. */
-#include "../../src/backends/ref/ref.h"
 #include "../../src/ops/infer.h"
-
-#include <math.h>
-#include <stdio.h>
-
-static int g_fail;
-
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fprintf(stderr, "\n");                                         \
-            g_fail = 1;                                                    \
-        }                                                                  \
-    } while (0)
+#include "test_util.h"
 
 static ir_model *m;
 static ir_graph *g;
 
-static ir_node *mk_node(const char *op, int n_in, int n_out, int n_attrs) {
-    ir_node *n = ir_node_new(g, n_in, n_out);
-    if (!n) exit(1);
-    n->op_type = op;
-    n->op = op_lookup(op);
-    n->schema = op_schema_get(n->op);
-    for (int i = 0; i < n_out; i++) {
-        n->out[i] = ir_value_new(g, op);
-        n->out[i]->producer = n;
-    }
-    n->attrs = kiln_arena_alloc(&m->arena, (size_t)(n_attrs ? n_attrs : 1) *
-                                               sizeof *n->attrs);
-    if (!n->attrs) exit(1);
-    memset(n->attrs, 0, (size_t)(n_attrs ? n_attrs : 1) * sizeof *n->attrs);
-    n->n_attrs = n_attrs;
-    return n;
-}
-
-static void ints_attr(ir_node *n, int k, const char *name, int cnt,
-                      const int64_t *v) {
-    ir_attr *a = &n->attrs[k];
-    a->name = name;
-    a->type = IR_ATTR_INTS;
-    a->n = cnt;
-    a->ints = kiln_arena_alloc(&m->arena, (size_t)cnt * sizeof *v);
-    if (!a->ints) exit(1);
-    memcpy(a->ints, v, (size_t)cnt * sizeof *v);
-}
-
-static void int_attr(ir_node *n, int k, const char *name, int64_t v) {
-    n->attrs[k].name = name;
-    n->attrs[k].type = IR_ATTR_INT;
-    n->attrs[k].i = v;
-}
-
-static kiln_tensor *tens(kiln_dtype dt, int rank, const int64_t *dims,
-                         const double *vals) {
-    kiln_tensor *t;
-    if (tensor_new(dt, rank, dims, &t)) exit(1);
-    int64_t n = tensor_numel(t);
-    for (int64_t i = 0; vals && i < n; i++) dt_set_f64(dt, t->data, (size_t)i, vals[i]);
-    return t;
+/* A node with absent inputs (the tests pass tensors or types directly). */
+static ir_node *mk_node(const char *op, int n_in, int n_out) {
+    return node(g, op, n_in, NULL, n_out, op);
 }
 
 static void test_max_roi_pool(void) {
-    ir_node *n = mk_node("MaxRoiPool", 2, 1, 1);
-    ints_attr(n, 0, "pooled_shape", 2, (int64_t[]){2, 2});
+    ir_node *n = mk_node("MaxRoiPool", 2, 1);
+    attr_ints(n, "pooled_shape", 2, (int64_t[]){2, 2});
     double xv[16], rv[15] = {0, 0, 0, 3, 3, 0, 1, 1, 2, 2, 0, 0.6, 0.4, 1.5, 2.5};
     for (int i = 0; i < 16; i++) xv[i] = i;
-    kiln_tensor *x = tens(KILN_DTYPE_FLOAT32, 4, (int64_t[]){1, 1, 4, 4}, xv);
-    kiln_tensor *r = tens(KILN_DTYPE_FLOAT32, 2, (int64_t[]){3, 5}, rv);
+    kiln_tensor *x = tensor_f64(KILN_DTYPE_FLOAT32, 4, (int64_t[]){1, 1, 4, 4}, xv);
+    kiln_tensor *r = tensor_f64(KILN_DTYPE_FLOAT32, 2, (int64_t[]){3, 5}, rv);
     const kiln_tensor *in[2] = {x, r};
     kiln_tensor *out[1];
     CHECK(ref_run_node(n, in, out) == KILN_OK, "MaxRoiPool: %s", kiln_last_error());
@@ -91,10 +37,10 @@ static void test_max_roi_pool(void) {
 }
 
 static void test_global_lp_pool(void) {
-    ir_node *n = mk_node("GlobalLpPool", 1, 1, 1);
-    int_attr(n, 0, "p", 3);
-    kiln_tensor *x = tens(KILN_DTYPE_FLOAT64, 3, (int64_t[]){1, 2, 2},
-                          (double[]){1, -2, 0, 3});
+    ir_node *n = mk_node("GlobalLpPool", 1, 1);
+    attr_int(n, "p", 3);
+    kiln_tensor *x = tensor_f64(KILN_DTYPE_FLOAT64, 3, (int64_t[]){1, 2, 2},
+                                (double[]){1, -2, 0, 3});
     const kiln_tensor *in[1] = {x};
     kiln_tensor *out[1];
     CHECK(ref_run_node(n, in, out) == KILN_OK, "GlobalLpPool: %s", kiln_last_error());
@@ -108,12 +54,12 @@ static void test_global_lp_pool(void) {
 }
 
 static void test_col2im_int8_wraps(void) {
-    ir_node *n = mk_node("Col2Im", 3, 1, 0);
+    ir_node *n = mk_node("Col2Im", 3, 1);
     double xv[16];
     for (int i = 0; i < 16; i++) xv[i] = 100;
-    kiln_tensor *x = tens(KILN_DTYPE_INT8, 3, (int64_t[]){1, 4, 4}, xv);
-    kiln_tensor *is = tens(KILN_DTYPE_INT64, 1, (int64_t[]){2}, (double[]){3, 3});
-    kiln_tensor *bs = tens(KILN_DTYPE_INT64, 1, (int64_t[]){2}, (double[]){2, 2});
+    kiln_tensor *x = tensor_f64(KILN_DTYPE_INT8, 3, (int64_t[]){1, 4, 4}, xv);
+    kiln_tensor *is = tensor_f64(KILN_DTYPE_INT64, 1, (int64_t[]){2}, (double[]){3, 3});
+    kiln_tensor *bs = tensor_f64(KILN_DTYPE_INT64, 1, (int64_t[]){2}, (double[]){2, 2});
     const kiln_tensor *in[3] = {x, is, bs};
     kiln_tensor *out[1];
     CHECK(ref_run_node(n, in, out) == KILN_OK, "Col2Im: %s", kiln_last_error());
@@ -130,13 +76,13 @@ static void test_col2im_int8_wraps(void) {
 }
 
 static void test_maxpool_int8_indices(void) {
-    ir_node *n = mk_node("MaxPool", 1, 2, 3);
-    ints_attr(n, 0, "kernel_shape", 2, (int64_t[]){2, 2});
-    ints_attr(n, 1, "strides", 2, (int64_t[]){2, 2});
-    int_attr(n, 2, "storage_order", 1);
+    ir_node *n = mk_node("MaxPool", 1, 2);
+    attr_ints(n, "kernel_shape", 2, (int64_t[]){2, 2});
+    attr_ints(n, "strides", 2, (int64_t[]){2, 2});
+    attr_int(n, "storage_order", 1);
     /* 2x3 plane [[1, -5, 7], [9, 2, -128]], second channel negated. */
     double xv[12] = {1, -5, 7, 9, 2, -128, -1, 5, -7, -9, -2, 127};
-    kiln_tensor *x = tens(KILN_DTYPE_INT8, 4, (int64_t[]){1, 2, 2, 3}, xv);
+    kiln_tensor *x = tensor_f64(KILN_DTYPE_INT8, 4, (int64_t[]){1, 2, 2, 3}, xv);
     const kiln_tensor *in[1] = {x};
     kiln_tensor *out[2];
     CHECK(ref_run_node(n, in, out) == KILN_OK, "MaxPool: %s", kiln_last_error());
@@ -156,10 +102,10 @@ static void test_maxpool_int8_indices(void) {
 }
 
 static void test_lp_norm_zero(void) {
-    ir_node *n = mk_node("LpNormalization", 1, 1, 1);
-    int_attr(n, 0, "p", 1);
-    kiln_tensor *x = tens(KILN_DTYPE_FLOAT32, 2, (int64_t[]){2, 2},
-                          (double[]){0, 0, 1, -3});
+    ir_node *n = mk_node("LpNormalization", 1, 1);
+    attr_int(n, "p", 1);
+    kiln_tensor *x = tensor_f64(KILN_DTYPE_FLOAT32, 2, (int64_t[]){2, 2},
+                                (double[]){0, 0, 1, -3});
     const kiln_tensor *in[1] = {x};
     kiln_tensor *out[1];
     CHECK(ref_run_node(n, in, out) == KILN_OK, "LpNorm: %s", kiln_last_error());
@@ -187,17 +133,17 @@ static void test_symbolic_inference(void) {
     ir_type out[1];
 
     /* pads 1 keep H; the concrete W dim is exact. */
-    ir_node *n = mk_node("Conv", 2, 1, 1);
-    ints_attr(n, 0, "pads", 4, (int64_t[]){1, 1, 1, 1});
+    ir_node *n = mk_node("Conv", 2, 1);
+    attr_ints(n, "pads", 4, (int64_t[]){1, 1, 1, 1});
     CHECK(op_infer_node(n, 22, tin, cv, NULL, NULL, out, NULL, NULL, false,
                         NULL, new_sym) == KILN_OK, "%s", kiln_last_error());
     CHECK(out[0].rank == 4 && out[0].dims[0] == N && out[0].dims[1] == 8 &&
           out[0].dims[2] == H && out[0].dims[3] == 17, "Conv pads 1 shape");
 
     /* stride 2 gives a fresh symbol for H and 9 for 17. */
-    n = mk_node("Conv", 2, 1, 2);
-    ints_attr(n, 0, "pads", 4, (int64_t[]){1, 1, 1, 1});
-    ints_attr(n, 1, "strides", 2, (int64_t[]){2, 2});
+    n = mk_node("Conv", 2, 1);
+    attr_ints(n, "pads", 4, (int64_t[]){1, 1, 1, 1});
+    attr_ints(n, "strides", 2, (int64_t[]){2, 2});
     CHECK(op_infer_node(n, 22, tin, cv, NULL, NULL, out, NULL, NULL, false,
                         NULL, new_sym) == KILN_OK, "%s", kiln_last_error());
     CHECK(out[0].dims[2] < 0 && out[0].dims[2] != H && out[0].dims[3] == 9,
@@ -206,14 +152,14 @@ static void test_symbolic_inference(void) {
     /* A channel mismatch is caught statically. */
     ir_type tw2 = {KILN_DTYPE_FLOAT32, 4, {8, 2, 3, 3}};
     const ir_type *tin2[2] = {&tx, &tw2};
-    n = mk_node("Conv", 2, 1, 0);
+    n = mk_node("Conv", 2, 1);
     CHECK(op_infer_node(n, 22, tin2, cv, NULL, NULL, out, NULL, NULL, false,
                         NULL, new_sym) != KILN_OK, "channel mismatch accepted");
 
     /* W of unknown rank: spatial dims and channels become symbols. */
     ir_type twu = {KILN_DTYPE_FLOAT32, -1, {0}};
     const ir_type *tin4[2] = {&tx, &twu};
-    n = mk_node("Conv", 2, 1, 0);
+    n = mk_node("Conv", 2, 1);
     CHECK(op_infer_node(n, 22, tin4, cv, NULL, NULL, out, NULL, NULL, false,
                         NULL, new_sym) == KILN_OK, "%s", kiln_last_error());
     CHECK(out[0].rank == 4 && out[0].dims[0] == N && out[0].dims[1] < 0 &&
@@ -221,12 +167,9 @@ static void test_symbolic_inference(void) {
 
     /* SAME_UPPER pooling keeps symbolic dims at stride 1. */
     const ir_type *tin3[1] = {&tx};
-    n = mk_node("MaxPool", 1, 2, 2);
-    ints_attr(n, 0, "kernel_shape", 2, (int64_t[]){3, 3});
-    n->attrs[1].name = "auto_pad";
-    n->attrs[1].type = IR_ATTR_STRING;
-    n->attrs[1].s = "SAME_UPPER";
-    n->attrs[1].s_len = 10;
+    n = mk_node("MaxPool", 1, 2);
+    attr_ints(n, "kernel_shape", 2, (int64_t[]){3, 3});
+    attr_str(n, "auto_pad", "SAME_UPPER");
     ir_type out2[2];
     CHECK(op_infer_node(n, 22, tin3, cv, NULL, NULL, out2, NULL, NULL, false,
                         NULL, new_sym) == KILN_OK, "%s", kiln_last_error());
@@ -235,12 +178,8 @@ static void test_symbolic_inference(void) {
 }
 
 int main(void) {
-    m = ir_model_new();
-    if (!m) return 1;
-    m->opset = 22;
-    g = ir_graph_new(m, NULL);
-    if (!g) return 1;
-    m->graph = g;
+    m = model_new(22);
+    g = m->graph;
     test_max_roi_pool();
     test_global_lp_pool();
     test_col2im_int8_wraps();
@@ -248,6 +187,5 @@ int main(void) {
     test_lp_norm_zero();
     test_symbolic_inference();
     ir_model_free(m);
-    if (!g_fail) printf("test_conv: all passed\n");
-    return g_fail;
+    return test_all_passed("test_conv");
 }

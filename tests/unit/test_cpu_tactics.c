@@ -11,23 +11,14 @@
 #include "../../src/ir/ir_edit.h"
 #include "../../src/ops/fused.h"
 
-#include <math.h>
-#include <pthread.h>
-#include <stdio.h>
+#include "test_util.h"
 
-static int g_pass, g_fail;
+#include <pthread.h>
+
 static ir_model *g_model;
 static ir_graph *g_graph;
-static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
 static unsigned g_host;
 static const char *g_only; /* optional tactic-name filter from argv */
-
-static double rnd(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (double)(g_rng >> 11) / 9007199254740992.0;
-}
 
 static void die(const char *what) {
     fprintf(stderr, "fatal: %s (%s)\n", what, kiln_last_error());
@@ -855,6 +846,5 @@ int main(int argc, char **argv) {
     ir_model_free(g_model);
     for (int i = 0; i < 64 && g_names[i]; i++)
         printf("  %-40s %d checks\n", g_names[i], g_counts[i]);
-    printf("%d passed, %d failed\n", g_pass, g_fail);
-    return g_fail ? 1 : 0;
+    return test_summary();
 }

@@ -3,133 +3,46 @@
 ** (Shape -> Gather -> Mul -> Concat -> Reshape, Cast of ints), integer edge
 ** cases of the kernels (wrap, INT64_MIN / -1, division by zero) and the
 ** float8/float4 codecs round-tripping every code. */
-#include "../../src/backends/ref/ref.h"
-
-#include <math.h>
-#include <stdio.h>
-
-static int g_fail;
-
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fprintf(stderr, "\n");                                         \
-            g_fail = 1;                                                    \
-        }                                                                  \
-    } while (0)
+#include "test_util.h"
 
 static ir_model *m;
 static ir_graph *g;
 
-static ir_value *input(const char *name, kiln_dtype dt, int rank,
-                       const int64_t *dims) {
-    ir_value *v = ir_value_new(g, name);
-    v->type.dtype = dt;
-    v->type.rank = rank;
-    if (rank) memcpy(v->type.dims, dims, (size_t)rank * sizeof *dims);
-    v->flags |= IR_VALUE_INPUT;
-    return v;
-}
-
-static ir_value *const_i64(const char *name, int n, const int64_t *vals) {
-    ir_value *v = ir_value_new(g, name);
-    kiln_tensor *t;
-    int64_t d = n;
-    if (tensor_new(KILN_DTYPE_INT64, 1, &d, &t) || !ir_model_own_tensor(m, t))
-        return NULL;
-    memcpy(t->data, vals, (size_t)n * sizeof *vals);
-    v->const_val = t;
-    v->type.dtype = KILN_DTYPE_INT64;
-    v->type.rank = 1;
-    v->type.dims[0] = n;
-    v->flags |= IR_VALUE_INITIALIZER;
-    return v;
-}
-
-static ir_attr *attrs(ir_node *n, int count) {
-    n->attrs = kiln_arena_alloc(&m->arena, (size_t)count * sizeof *n->attrs);
-    if (!n->attrs) {
-        fprintf(stderr, "out of memory\n");
-        exit(1);
-    }
-    memset(n->attrs, 0, (size_t)count * sizeof *n->attrs);
-    n->n_attrs = count;
-    return n->attrs;
-}
-
-static void int_attr(ir_node *n, const char *name, int64_t v) {
-    ir_attr *a = attrs(n, 1);
-    a->name = name;
-    a->type = IR_ATTR_INT;
-    a->i = v;
-}
-
-static ir_node *node(const char *op, int n_in, ir_value **in, const char *out0) {
-    ir_node *n = ir_node_new(g, n_in, 1);
-    n->op_type = op;
-    n->op = op_lookup(op);
-    n->schema = op_schema_get(n->op);
-    for (int i = 0; i < n_in; i++) n->in[i] = in[i];
-    n->out[0] = ir_value_new(g, out0);
-    n->out[0]->producer = n;
-    n->out[0]->producer_out = 0;
-    return n;
-}
-
-static bool dims_are(const ir_value *v, int rank, const int64_t *d) {
-    if (v->type.rank != rank) return false;
-    for (int i = 0; i < rank; i++)
-        if (v->type.dims[i] != d[i]) return false;
-    return true;
-}
-
-static bool sval_is(const ir_value *v, int n, const int64_t *d) {
-    if (!v->sym_val || v->sym_len != n) return false;
-    for (int i = 0; i < n; i++)
-        if (v->sym_val[i] != d[i]) return false;
-    return true;
-}
-
 static void test_static(void) {
-    m = ir_model_new();
-    if (!m) exit(1);
-    m->opset = 17;
-    g = ir_graph_new(m, NULL);
-    m->graph = g;
+    m = model_new(17);
+    g = m->graph;
     int64_t B = ir_model_sym_named(m, "batch"), S = ir_model_sym_named(m, "seq");
 
-    ir_value *x = input("x", KILN_DTYPE_FLOAT32, 4, (const int64_t[]){B, S, 12, 64});
-    ir_value *bias = input("bias", KILN_DTYPE_FLOAT32, 1, (const int64_t[]){64});
-    ir_node *shp = node("Shape", 1, &x, "shp");
-    ir_value *i01 = const_i64("i01", 2, (const int64_t[]){0, 1});
-    ir_value *i2 = const_i64("i2", 1, (const int64_t[]){2});
-    ir_value *i3 = const_i64("i3", 1, (const int64_t[]){3});
-    ir_value *one = const_i64("one", 1, (const int64_t[]){1});
-    ir_value *zero = const_i64("zero", 1, (const int64_t[]){0});
-    ir_value *k100 = const_i64("k100", 1, (const int64_t[]){100});
+    ir_value *x = input(g, "x", KILN_DTYPE_FLOAT32, 4, (const int64_t[]){B, S, 12, 64});
+    ir_value *bias = input(g, "bias", KILN_DTYPE_FLOAT32, 1, (const int64_t[]){64});
+    ir_node *shp = node(g, "Shape", 1, &x, 1, "shp");
+    ir_value *i01 = const_vec(g, "i01", 2, (const int64_t[]){0, 1});
+    ir_value *i2 = const_vec(g, "i2", 1, (const int64_t[]){2});
+    ir_value *i3 = const_vec(g, "i3", 1, (const int64_t[]){3});
+    ir_value *one = const_vec(g, "one", 1, (const int64_t[]){1});
+    ir_value *zero = const_vec(g, "zero", 1, (const int64_t[]){0});
+    ir_value *k100 = const_vec(g, "k100", 1, (const int64_t[]){100});
 
-    ir_node *g01 = node("Gather", 2, (ir_value *[]){shp->out[0], i01}, "bs");
-    ir_node *g2 = node("Gather", 2, (ir_value *[]){shp->out[0], i2}, "h");
-    ir_node *g3 = node("Gather", 2, (ir_value *[]){shp->out[0], i3}, "d");
-    ir_node *hd = node("Mul", 2, (ir_value *[]){g2->out[0], g3->out[0]}, "hd");
-    ir_node *bs1 = node("Mul", 2, (ir_value *[]){g01->out[0], one}, "bs1");
-    ir_node *bs0 = node("Add", 2, (ir_value *[]){zero, bs1->out[0]}, "bs0");
-    ir_node *c32 = node("Cast", 1, &bs0->out[0], "c32");
-    int_attr(c32, "to", KILN_DTYPE_INT32);
-    ir_node *c64 = node("Cast", 1, &c32->out[0], "c64");
-    int_attr(c64, "to", KILN_DTYPE_INT64);
-    ir_node *cat = node("Concat", 2, (ir_value *[]){c64->out[0], hd->out[0]}, "cat");
-    int_attr(cat, "axis", 0);
-    ir_node *rs = node("Reshape", 2, (ir_value *[]){x, cat->out[0]}, "rs");
+    ir_node *g01 = node(g, "Gather", 2, (ir_value *[]){shp->out[0], i01}, 1, "bs");
+    ir_node *g2 = node(g, "Gather", 2, (ir_value *[]){shp->out[0], i2}, 1, "h");
+    ir_node *g3 = node(g, "Gather", 2, (ir_value *[]){shp->out[0], i3}, 1, "d");
+    ir_node *hd = node(g, "Mul", 2, (ir_value *[]){g2->out[0], g3->out[0]}, 1, "hd");
+    ir_node *bs1 = node(g, "Mul", 2, (ir_value *[]){g01->out[0], one}, 1, "bs1");
+    ir_node *bs0 = node(g, "Add", 2, (ir_value *[]){zero, bs1->out[0]}, 1, "bs0");
+    ir_node *c32 = node(g, "Cast", 1, &bs0->out[0], 1, "c32");
+    attr_int(c32, "to", KILN_DTYPE_INT32);
+    ir_node *c64 = node(g, "Cast", 1, &c32->out[0], 1, "c64");
+    attr_int(c64, "to", KILN_DTYPE_INT64);
+    ir_node *cat = node(g, "Concat", 2, (ir_value *[]){c64->out[0], hd->out[0]}, 1, "cat");
+    attr_int(cat, "axis", 0);
+    ir_node *rs = node(g, "Reshape", 2, (ir_value *[]){x, cat->out[0]}, 1, "rs");
     /* d - 100 is negative: must not be recorded as a (symbolic) dim */
-    ir_node *neg = node("Sub", 2, (ir_value *[]){g3->out[0], k100}, "neg");
+    ir_node *neg = node(g, "Sub", 2, (ir_value *[]){g3->out[0], k100}, 1, "neg");
     /* batch * 12: unknown but non-negative, a fresh symbol */
-    ir_node *bh = node("Mul", 2, (ir_value *[]){g01->out[0], g2->out[0]}, "bh");
+    ir_node *bh = node(g, "Mul", 2, (ir_value *[]){g01->out[0], g2->out[0]}, 1, "bh");
     /* broadcasting keeps symbolic dims */
-    ir_node *add = node("Add", 2, (ir_value *[]){x, bias}, "add");
-    ir_node *eq = node("Equal", 2, (ir_value *[]){x, bias}, "eq");
+    ir_node *add = node(g, "Add", 2, (ir_value *[]){x, bias}, 1, "add");
+    ir_node *eq = node(g, "Equal", 2, (ir_value *[]){x, bias}, 1, "eq");
 
     kiln_status st = ir_graph_infer(g);
     CHECK(st == KILN_OK, "inference failed: %s", kiln_last_error());
@@ -159,15 +72,12 @@ static void test_static(void) {
 static kiln_status run_bin(const char *op, kiln_dtype dt, int n,
                            const int64_t *a, const int64_t *b, int64_t fmod,
                            kiln_tensor **out) {
-    m = ir_model_new();
-    if (!m) exit(1);
-    m->opset = 17;
-    g = ir_graph_new(m, NULL);
-    m->graph = g;
+    m = model_new(17);
+    g = m->graph;
     int64_t d = n;
-    ir_value *va = input("a", dt, 1, &d), *vb = input("b", dt, 1, &d);
-    ir_node *nd = node(op, 2, (ir_value *[]){va, vb}, "y");
-    if (fmod >= 0) int_attr(nd, "fmod", fmod);
+    ir_value *va = input(g, "a", dt, 1, &d), *vb = input(g, "b", dt, 1, &d);
+    ir_node *nd = node(g, op, 2, (ir_value *[]){va, vb}, 1, "y");
+    if (fmod >= 0) attr_int(nd, "fmod", fmod);
     kiln_tensor *ta, *tb;
     if (tensor_new(dt, 1, &d, &ta) || tensor_new(dt, 1, &d, &tb)) exit(1);
     for (int i = 0; i < n; i++) {
@@ -269,6 +179,5 @@ int main(void) {
     test_static();
     test_int_kernels();
     test_small_floats();
-    if (!g_fail) printf("test_elementwise: all passed\n");
-    return g_fail;
+    return test_all_passed("test_elementwise");
 }

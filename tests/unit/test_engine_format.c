@@ -7,25 +7,9 @@
 ** Usage: test_engine_format [MODEL.onnx] [--write-corpus DIR] */
 #include "../../src/engine/checksum.h"
 #include "../../src/engine/engine_format.h"
-#include "../../src/import/onnx.h"
-#include "../../src/ops/op.h"
+#include "test_util.h"
 
-#include <stdio.h>
 #include <time.h>
-
-static int g_pass, g_fail;
-
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (cond) {                                                        \
-            g_pass++;                                                      \
-        } else {                                                           \
-            g_fail++;                                                      \
-            fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);          \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fprintf(stderr, "\n");                                         \
-        }                                                                  \
-    } while (0)
 
 /* Quiet comparison helpers: they count one failure per mismatch and say
 ** where. */
@@ -784,6 +768,5 @@ int main(int argc, char **argv) {
     kiln_aligned_free(blob);
     engine_clear(&e);
     kiln_aligned_free(mbytes);
-    printf("%d passed, %d failed\n", g_pass, g_fail);
-    return g_fail != 0;
+    return test_summary();
 }

@@ -3,110 +3,18 @@
 ** that take the Bluestein path (checked against a direct sum) and an
 ** rfft/irfft round trip; DeformConv with zero offsets equal to Conv; static
 ** inference keeping symbolic dims. */
-#include "../../src/backends/ref/ref.h"
-
-#include <math.h>
-#include <stdio.h>
+#include "test_util.h"
 
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
 #endif
 
-static int g_fail;
-
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fprintf(stderr, "\n");                                         \
-            g_fail = 1;                                                    \
-        }                                                                  \
-    } while (0)
-
 static ir_model *m;
 static ir_graph *g;
 
-static void *arena(size_t n) {
-    void *p = kiln_arena_alloc(&m->arena, n);
-    if (!p) exit(1);
-    memset(p, 0, n);
-    return p;
-}
-
-static ir_value *input(ir_graph *gr, const char *name, kiln_dtype dt, int rank,
-                       const int64_t *dims) {
-    ir_value *v = ir_value_new(gr, name);
-    if (!v) exit(1);
-    v->type.dtype = dt;
-    v->type.rank = rank;
-    if (rank > 0) memcpy(v->type.dims, dims, (size_t)rank * sizeof *dims);
-    v->flags |= IR_VALUE_INPUT;
-    return v;
-}
-
-static ir_value *const_i64(const char *name, int64_t val) {
-    ir_value *v = ir_value_new(g, name);
-    kiln_tensor *t;
-    if (!v || tensor_new(KILN_DTYPE_INT64, 0, NULL, &t) || !ir_model_own_tensor(m, t))
-        exit(1);
-    *(int64_t *)t->data = val;
-    v->const_val = t;
-    v->type.dtype = KILN_DTYPE_INT64;
-    v->type.rank = 0;
-    v->flags |= IR_VALUE_INITIALIZER;
-    return v;
-}
-
-static ir_node *node(ir_graph *gr, const char *op, int n_in, ir_value **in, int n_out,
-                     const char *out0) {
-    ir_node *n = ir_node_new(gr, n_in, n_out);
-    if (!n) exit(1);
-    n->op_type = op;
-    n->op = op_lookup(op);
-    n->schema = op_schema_get(n->op);
-    for (int i = 0; i < n_in; i++) n->in[i] = in[i];
-    for (int i = 0; i < n_out; i++) {
-        char nm[64];
-        snprintf(nm, sizeof nm, "%s_%d", out0, i);
-        n->out[i] = ir_value_new(gr, nm);
-        if (!n->out[i]) exit(1);
-        n->out[i]->producer = n;
-        n->out[i]->producer_out = i;
-    }
-    return n;
-}
-
-static ir_attr *add_attr(ir_node *n, const char *name, int type) {
-    ir_attr *a = arena(((size_t)n->n_attrs + 1) * sizeof *a);
-    if (n->n_attrs) memcpy(a, n->attrs, (size_t)n->n_attrs * sizeof *a);
-    n->attrs = a;
-    a += n->n_attrs++;
-    a->name = name;
-    a->type = type;
-    return a;
-}
-
-static void attr_i(ir_node *n, const char *name, int64_t v) {
-    add_attr(n, name, IR_ATTR_INT)->i = v;
-}
-
-static void attr_is(ir_node *n, const char *name, int cnt, const int64_t *v) {
-    ir_attr *a = add_attr(n, name, IR_ATTR_INTS);
-    a->ints = arena((size_t)cnt * sizeof *v);
-    memcpy(a->ints, v, (size_t)cnt * sizeof *v);
-    a->n = cnt;
-}
-
-static kiln_tensor *tensor(kiln_dtype dt, int rank, const int64_t *dims) {
-    kiln_tensor *t;
-    if (tensor_new(dt, rank, dims, &t)) exit(1);
-    return t;
-}
-
 /* Deterministic float32 test data. */
 static kiln_tensor *tf32(int rank, const int64_t *dims, int seed) {
-    kiln_tensor *t = tensor(KILN_DTYPE_FLOAT32, rank, dims);
+    kiln_tensor *t = tensor_with(KILN_DTYPE_FLOAT32, rank, dims, NULL);
     float *p = t->data;
     for (int64_t i = 0; i < tensor_numel(t); i++)
         p[i] = (float)sin(0.37 * (double)(i + 1) * (seed + 1) + seed);
@@ -129,9 +37,9 @@ static ir_graph *sum_body(ir_node *owner, bool two_inputs, int64_t width) {
     ir_value *bb = two_inputs ? input(b, "b", KILN_DTYPE_FLOAT32, 1, &width) : NULL;
     ir_node *add = node(b, "Add", 2, (ir_value *[]){s, a}, 1, "s2");
     b->n_inputs = two_inputs ? 3 : 2;
-    b->inputs = arena(3 * sizeof *b->inputs);
+    b->inputs = arena_zalloc(m, 3 * sizeof *b->inputs);
     b->inputs[0] = s, b->inputs[1] = a, b->inputs[2] = bb;
-    b->outputs = arena(3 * sizeof *b->outputs);
+    b->outputs = arena_zalloc(m, 3 * sizeof *b->outputs);
     b->outputs[0] = add->out[0];
     if (two_inputs) {
         ir_node *mul = node(b, "Mul", 2, (ir_value *[]){a, bb}, 1, "o1");
@@ -154,12 +62,8 @@ static void set_body(ir_node *n, ir_graph *b) {
 }
 
 static void new_model(int opset) {
-    m = ir_model_new();
-    if (!m) exit(1);
-    m->opset = opset;
-    g = ir_graph_new(m, NULL);
-    if (!g) exit(1);
-    m->graph = g;
+    m = model_new(opset);
+    g = m->graph;
 }
 
 /* Scan (opset 16): x scanned backwards along axis 1, y forwards along axis
@@ -172,11 +76,11 @@ static void test_scan9(void) {
     ir_value *y = input(g, "y", KILN_DTYPE_FLOAT32, 2, (const int64_t[]){4, 3});
     ir_node *n = node(g, "Scan", 3, (ir_value *[]){s0, x, y}, 3, "z");
     set_body(n, sum_body(n, true, 3));
-    attr_i(n, "num_scan_inputs", 2);
-    attr_is(n, "scan_input_axes", 2, (const int64_t[]){1, 0});
-    attr_is(n, "scan_input_directions", 2, (const int64_t[]){1, 0});
-    attr_is(n, "scan_output_axes", 2, (const int64_t[]){1, -1});
-    attr_is(n, "scan_output_directions", 2, (const int64_t[]){0, 1});
+    attr_int(n, "num_scan_inputs", 2);
+    attr_ints(n, "scan_input_axes", 2, (const int64_t[]){1, 0});
+    attr_ints(n, "scan_input_directions", 2, (const int64_t[]){1, 0});
+    attr_ints(n, "scan_output_axes", 2, (const int64_t[]){1, -1});
+    attr_ints(n, "scan_output_directions", 2, (const int64_t[]){0, 1});
     kiln_tensor *ts = tf32(1, (const int64_t[]){3}, 1);
     kiln_tensor *tx = tf32(2, (const int64_t[]){3, 4}, 2);
     kiln_tensor *ty = tf32(2, (const int64_t[]){4, 3}, 3);
@@ -216,9 +120,9 @@ static void test_scan8(void) {
     ir_value *x = input(g, "x", KILN_DTYPE_FLOAT32, 3, (const int64_t[]){3, 3, 2});
     ir_node *n = node(g, "Scan", 3, (ir_value *[]){sl, i0, x}, 2, "z");
     set_body(n, sum_body(n, false, 2));
-    attr_i(n, "num_scan_inputs", 1);
-    attr_is(n, "directions", 1, (const int64_t[]){1});
-    kiln_tensor *tl = tensor(KILN_DTYPE_INT64, 1, (const int64_t[]){3});
+    attr_int(n, "num_scan_inputs", 1);
+    attr_ints(n, "directions", 1, (const int64_t[]){1});
+    kiln_tensor *tl = tensor_with(KILN_DTYPE_INT64, 1, (const int64_t[]){3}, NULL);
     int64_t lens[3] = {3, 0, 1};
     memcpy(tl->data, lens, sizeof lens);
     kiln_tensor *ti = tf32(2, (const int64_t[]){3, 2}, 4);
@@ -255,14 +159,14 @@ static void test_scan8(void) {
 /* Runs a one-node DFT (opset 20) on x; NULL on failure. */
 static kiln_tensor *run_dft(kiln_tensor *x, int64_t len, bool inverse, bool onesided) {
     ir_value *vx = input(g, "x", x->dtype, x->rank, x->dims);
-    ir_value *vl = len ? const_i64("len", len) : NULL;
+    ir_value *vl = len ? const_scalar(g, "len", len) : NULL;
     ir_node *n = node(g, "DFT", 2, (ir_value *[]){vx, vl}, 1, "y");
-    attr_i(n, "inverse", inverse);
-    attr_i(n, "onesided", onesided);
+    attr_int(n, "inverse", inverse);
+    attr_int(n, "onesided", onesided);
     kiln_tensor *out[1] = {NULL};
     kiln_tensor *len_t = NULL;
     if (len) {
-        len_t = tensor(KILN_DTYPE_INT64, 0, NULL);
+        len_t = tensor_with(KILN_DTYPE_INT64, 0, NULL, NULL);
         *(int64_t *)len_t->data = len;
     }
     kiln_status st = ref_run_node(n, (const kiln_tensor *[]){x, len_t}, out);
@@ -327,7 +231,8 @@ static void test_deform_is_conv(void) {
     kiln_tensor *b = tf32(1, (const int64_t[]){6}, 13);
     const int64_t st[2] = {2, 1}, dl[2] = {1, 2}, pd[4] = {1, 0, 0, 1};
     int64_t oh = (7 + 1 - 3) / 2 + 1, ow = (6 + 1 - 3) / 1 + 1;
-    kiln_tensor *off = tensor(KILN_DTYPE_FLOAT32, 4, (const int64_t[]){2, 2 * 6 * 2, oh, ow});
+    kiln_tensor *off =
+        tensor_with(KILN_DTYPE_FLOAT32, 4, (const int64_t[]){2, 2 * 6 * 2, oh, ow}, NULL);
     ir_value *vx = input(g, "x", KILN_DTYPE_FLOAT32, 4, xd);
     ir_value *vw = input(g, "w", KILN_DTYPE_FLOAT32, 4, wd);
     ir_value *vb = input(g, "b", KILN_DTYPE_FLOAT32, 1, (const int64_t[]){6});
@@ -336,12 +241,12 @@ static void test_deform_is_conv(void) {
     ir_node *cv = node(g, "Conv", 3, (ir_value *[]){vx, vw, vb}, 1, "c");
     ir_node *both[2] = {dc, cv};
     for (int i = 0; i < 2; i++) {
-        attr_is(both[i], "strides", 2, st);
-        attr_is(both[i], "dilations", 2, dl);
-        attr_is(both[i], "pads", 4, pd);
-        attr_i(both[i], "group", 2);
+        attr_ints(both[i], "strides", 2, st);
+        attr_ints(both[i], "dilations", 2, dl);
+        attr_ints(both[i], "pads", 4, pd);
+        attr_int(both[i], "group", 2);
     }
-    attr_i(dc, "offset_group", 2);
+    attr_int(dc, "offset_group", 2);
     kiln_tensor *o1[1] = {NULL}, *o2[1] = {NULL};
     kiln_status s1 = ref_run_node(dc, (const kiln_tensor *[]){x, w, off, b}, o1);
     CHECK(s1 == KILN_OK, "DeformConv failed: %s", kiln_last_error());
@@ -360,13 +265,6 @@ static void test_deform_is_conv(void) {
     ir_model_free(m);
 }
 
-static bool dims_are(const ir_value *v, int rank, const int64_t *d) {
-    if (v->type.rank != rank) return false;
-    for (int i = 0; i < rank; i++)
-        if (v->type.dims[i] != d[i]) return false;
-    return true;
-}
-
 /* Symbolic dims survive Scan, DFT and STFT inference. */
 static void test_static(void) {
     new_model(20);
@@ -378,15 +276,18 @@ static void test_static(void) {
     ir_value *y = input(g, "y", KILN_DTYPE_FLOAT32, 2, (const int64_t[]){S, 3});
     ir_node *sc = node(g, "Scan", 3, (ir_value *[]){s0, x, y}, 3, "z");
     set_body(sc, sum_body(sc, true, 3));
-    attr_i(sc, "num_scan_inputs", 2);
-    attr_is(sc, "scan_output_axes", 2, (const int64_t[]){0, 1});
+    attr_int(sc, "num_scan_inputs", 2);
+    attr_ints(sc, "scan_output_axes", 2, (const int64_t[]){0, 1});
     ir_value *sig = input(g, "sig", KILN_DTYPE_FLOAT32, 3, (const int64_t[]){B, N, 1});
     ir_node *d1 = node(g, "DFT", 1, &sig, 1, "d1");
-    ir_node *d2 = node(g, "DFT", 2, (ir_value *[]){sig, const_i64("l16", 16)}, 1, "d2");
-    attr_i(d2, "onesided", 1);
+    ir_node *d2 =
+        node(g, "DFT", 2, (ir_value *[]){sig, const_scalar(g, "l16", 16)}, 1, "d2");
+    attr_int(d2, "onesided", 1);
     ir_value *au = input(g, "au", KILN_DTYPE_FLOAT32, 3, (const int64_t[]){B, 1000, 1});
-    ir_node *st = node(g, "STFT", 4, (ir_value *[]){au, const_i64("step", 100), NULL,
-                                                    const_i64("fl", 400)}, 1, "st");
+    ir_node *st = node(g, "STFT", 4,
+                       (ir_value *[]){au, const_scalar(g, "step", 100), NULL,
+                                      const_scalar(g, "fl", 400)},
+                       1, "st");
     kiln_status stt = ir_graph_infer(g);
     CHECK(stt == KILN_OK, "inference failed: %s", kiln_last_error());
     if (stt == KILN_OK) {
@@ -406,6 +307,5 @@ int main(void) {
     test_dft();
     test_deform_is_conv();
     test_static();
-    if (!g_fail) printf("test_extra: all passed\n");
-    return g_fail;
+    return test_all_passed("test_extra");
 }

@@ -7,173 +7,16 @@
 ** outputs. Run from the repository root. Extra arguments are model paths to
 ** push through the whole pipeline (node counts and output check printed).
 ** Prints `N passed, M failed`. */
-#include "../../src/backends/ref/ref.h"
-#include "../../src/import/model.h"
 #include "../../src/ops/fused.h"
-#include "../../src/passes/passes.h"
+#include "test_util.h"
 
 #include <dirent.h>
-#include <math.h>
-#include <stdio.h>
-#include <sys/stat.h>
-
-static int g_pass, g_fail;
-static bool g_verbose;
-
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (cond) {                                                        \
-            g_pass++;                                                      \
-        } else {                                                           \
-            g_fail++;                                                      \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);           \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fprintf(stderr, "\n");                                         \
-        }                                                                  \
-    } while (0)
 
 #define DATA "tests/data/passes/"
-#define NODE_DIR \
-    "/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/onnx/backend/test/data/node/"
 
 /* ------------------------------------------------------------ helpers */
-static void log_fn(void *user, kiln_severity sev, const char *msg) {
-    (void)user;
-    (void)sev;
-    fprintf(stderr, "  %s\n", msg);
-}
-
-/* Loads a model twice: the original (km->ir) and an independent copy. */
-static bool load2(const char *path, kiln_model **km, ir_model **opt) {
-    *km = NULL;
-    *opt = NULL;
-    if (kiln_model_load(path, km)) {
-        fprintf(stderr, "cannot load %s: %s\n", path, kiln_last_error());
-        return false;
-    }
-    if (kiln_model_reimport(*km, opt)) {
-        fprintf(stderr, "cannot reimport %s: %s\n", path, kiln_last_error());
-        kiln_model_free(*km);
-        *km = NULL;
-        return false;
-    }
-    return true;
-}
-
-static kiln_status run_passes(ir_model *m, const char *list) {
-    pass_ctx pc;
-    memset(&pc, 0, sizeof pc);
-    pc.m = m;
-    pc.g = m->graph;
-    pc.opt_level = 3;
-    pc.log = g_verbose ? log_fn : NULL;
-    pc.log_max = g_verbose ? KILN_SEVERITY_VERBOSE : KILN_SEVERITY_ERROR;
-    if (!strcmp(list, "all")) return passes_run_all(&pc);
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", list);
-    for (char *s = strtok(buf, " "); s; s = strtok(NULL, " ")) {
-        kiln_status st = passes_run_one(&pc, s);
-        if (st) return st;
-    }
-    return KILN_OK;
-}
-
-static int count_op(const ir_graph *g, const char *op) {
-    int k = 0;
-    for (int i = 0; i < g->n_nodes; i++)
-        if (!strcmp(g->nodes[i]->op_type, op)) k++;
-    return k;
-}
-
-/* spec: "Op=count ... total=n" */
-static void expect_ops(const char *what, const ir_graph *g, const char *spec) {
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", spec);
-    for (char *s = strtok(buf, " "); s; s = strtok(NULL, " ")) {
-        char *eq = strchr(s, '=');
-        if (!eq) continue;
-        *eq = 0;
-        int want = atoi(eq + 1);
-        int got = !strcmp(s, "total") ? g->n_nodes : count_op(g, s);
-        CHECK(got == want, "%s: %s count %d, expected %d", what, s, got, want);
-    }
-}
-
-static ir_value *value_named(const ir_graph *g, const char *name) {
-    for (int i = 0; i < g->n_values; i++)
-        if (!strcmp(g->values[i]->name, name)) return g->values[i];
-    return NULL;
-}
-
-static ir_node *producer_of(const ir_graph *g, const char *name) {
-    ir_value *v = value_named(g, name);
-    return v ? v->producer : NULL;
-}
-
-static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
-static double rnd(void) { /* xorshift, uniform [0, 1) */
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (double)(g_rng >> 11) / 9007199254740992.0;
-}
-
-/* Random inputs for g (symbolic dims = sym_dim). NULL on failure. */
-static kiln_tensor **make_inputs(const ir_graph *g, int64_t sym_dim) {
-    kiln_tensor **in = calloc((size_t)g->n_inputs + 1, sizeof *in);
-    if (!in) return NULL;
-    for (int i = 0; i < g->n_inputs; i++) {
-        const ir_type *t = &g->inputs[i]->type;
-        int64_t dims[KILN_MAX_RANK];
-        for (int d = 0; d < t->rank; d++) dims[d] = t->dims[d] >= 0 ? t->dims[d] : sym_dim;
-        if (t->rank < 0 || tensor_new(t->dtype, t->rank, dims, &in[i])) {
-            fprintf(stderr, "cannot make input '%s'\n", g->inputs[i]->name);
-            return in;
-        }
-        int64_t n = tensor_numel(in[i]);
-        for (int64_t k = 0; k < n; k++) {
-            if (dtype_is_float(t->dtype))
-                dt_set_f64(t->dtype, in[i]->data, (size_t)k, rnd() * 4 - 2);
-            else
-                dt_set_i64(t->dtype, in[i]->data, (size_t)k, (int64_t)(rnd() * 3));
-        }
-    }
-    return in;
-}
-
-static void free_tensors(kiln_tensor **t, int n) {
-    if (!t) return;
-    for (int i = 0; i < n; i++) tensor_free(t[i]);
-    free(t);
-}
-
-/* Worst |a-b| / (atol/rtol + |b|)-style error: 0 when equal; -1 when the
-** shapes or dtypes differ. */
-static double diff(const kiln_tensor *a, const kiln_tensor *b, double atol,
-                   double rtol, double *worst_abs) {
-    if (a->dtype != b->dtype || !shape_equal(a->rank, a->dims, b->rank, b->dims))
-        return -1;
-    int64_t n = tensor_numel(a);
-    double worst = 0;
-    *worst_abs = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double x = dt_get_f64(a->dtype, a->data, (size_t)i);
-        double y = dt_get_f64(b->dtype, b->data, (size_t)i);
-        if (x != x && y != y) continue;
-        if (isinf(x) || isinf(y)) {
-            if (x != y) return 1e9;
-            continue;
-        }
-        double d = fabs(x - y);
-        if (d > *worst_abs) *worst_abs = d;
-        double r = d / (atol + rtol * fabs(y));
-        if (r > worst || r != r) worst = r;
-    }
-    return worst;
-}
-
-/* Runs both graphs on the same random inputs; outputs must agree (same
-** names too). */
+/* Runs both graphs on the same random inputs (two sizes); outputs must
+** agree (same names too). */
 static double g_rtol = 1e-4, g_atol = 1e-5;
 
 static void same_outputs(const char *what, const ir_graph *ga, const ir_graph *gb,
@@ -186,27 +29,8 @@ static void same_outputs(const char *what, const ir_graph *ga, const ir_graph *g
         CHECK(!strcmp(ga->outputs[o]->name, gb->outputs[o]->name),
               "%s: output %d renamed '%s' -> '%s'", what, o, ga->outputs[o]->name,
               gb->outputs[o]->name);
-    for (int trial = 0; trial < 2; trial++) {
-        kiln_tensor **in = make_inputs(ga, sym_dim + trial);
-        int no = ga->n_outputs;
-        kiln_tensor **oa = calloc((size_t)no + 1, sizeof *oa);
-        kiln_tensor **ob = calloc((size_t)no + 1, sizeof *ob);
-        kiln_status sa = ref_run_graph(ga, (const kiln_tensor *const *)in, NULL, oa);
-        char ea[512];
-        snprintf(ea, sizeof ea, "%s", sa ? kiln_last_error() : "");
-        kiln_status sb = ref_run_graph(gb, (const kiln_tensor *const *)in, NULL, ob);
-        CHECK(!sa, "%s: original graph failed: %s", what, ea);
-        CHECK(!sb, "%s: optimized graph failed: %s", what, sb ? kiln_last_error() : "");
-        for (int o = 0; !sa && !sb && o < no; o++) {
-            double wa;
-            double e = diff(ob[o], oa[o], g_atol, g_rtol, &wa);
-            CHECK(e >= 0 && e <= 1, "%s: output '%s' differs (err %g, max abs %g)",
-                  what, ga->outputs[o]->name, e, wa);
-        }
-        free_tensors(in, ga->n_inputs);
-        free_tensors(oa, no);
-        free_tensors(ob, no);
-    }
+    for (int trial = 0; trial < 2; trial++)
+        same_run(what, ga, gb, sym_dim + trial, NULL, g_atol, g_rtol);
 }
 
 /* Loads DATA/file, runs the passes, checks the op counts, compares. */
@@ -554,11 +378,6 @@ static void test_ir_edit(void) {
 }
 
 /* --------------------------------------------------------- node tests */
-static bool file_exists(const char *p) {
-    struct stat s;
-    return stat(p, &s) == 0;
-}
-
 /* The whole pipeline on a node-test case: outputs vs the expected ones. */
 static void node_case(const char *name) {
     char path[1200];
@@ -577,38 +396,11 @@ static void node_case(const char *name) {
     kiln_status st = run_passes(m, "all");
     CHECK(!st, "%s: pipeline failed: %s", name, st ? kiln_last_error() : "");
     if (g_verbose) fprintf(stderr, "%s: %d -> %d nodes\n", name, before, m->graph->n_nodes);
-    ir_graph *g = m->graph;
     for (int set = 0; !st; set++) {
         char dir[900];
         snprintf(dir, sizeof dir, NODE_DIR "%s/test_data_set_%d", name, set);
         if (!file_exists(dir)) break;
-        int ni = g->n_inputs, no = g->n_outputs;
-        kiln_tensor **in = calloc((size_t)ni + 1, sizeof *in);
-        kiln_tensor **out = calloc((size_t)no + 1, sizeof *out);
-        bool ok = in && out;
-        for (int i = 0; ok && i < ni; i++) {
-            snprintf(path, sizeof path, "%s/input_%d.pb", dir, i);
-            ok = !kiln_tensor_load_pb(path, &in[i], NULL);
-        }
-        CHECK(ok, "%s: inputs", name);
-        if (ok) {
-            st = ref_run_graph(g, (const kiln_tensor *const *)in, NULL, out);
-            CHECK(!st, "%s: run failed: %s", name, st ? kiln_last_error() : "");
-        }
-        for (int o = 0; ok && !st && o < no; o++) {
-            kiln_tensor *want;
-            snprintf(path, sizeof path, "%s/output_%d.pb", dir, o);
-            if (kiln_tensor_load_pb(path, &want, NULL)) {
-                CHECK(0, "%s: cannot read %s", name, path);
-                continue;
-            }
-            double wa, e = diff(out[o], want, 1e-5, 1e-3, &wa);
-            CHECK(e >= 0 && e <= 1, "%s: output %d differs (err %g, max abs %g)", name,
-                  o, e, wa);
-            tensor_free(want);
-        }
-        free_tensors(in, ni);
-        free_tensors(out, no);
+        st = node_data_set(name, m->graph, dir, false);
     }
     ir_model_free(m);
     kiln_model_free(km);
@@ -680,8 +472,7 @@ int main(int argc, char **argv) {
     g_verbose = getenv("KILN_TEST_VERBOSE") != NULL;
     if (argc > 1) {
         for (int i = 1; i < argc; i++) real_model(argv[i]);
-        printf("%d passed, %d failed\n", g_pass, g_fail);
-        return g_fail != 0;
+        return test_summary();
     }
     test_ir_edit();
     test_fold();
@@ -696,6 +487,5 @@ int main(int argc, char **argv) {
     test_half_and_old();
     test_pipeline_models();
     for (size_t i = 0; i < KILN_ARRAY_LEN(k_node_cases); i++) node_case(k_node_cases[i]);
-    printf("%d passed, %d failed\n", g_pass, g_fail);
-    return g_fail != 0;
+    return test_summary();
 }

@@ -10,188 +10,17 @@
 ** original graph's; `--io DIR` before a model also compares with
 ** DIR/input_N.pb -> DIR/output_N.pb (e.g. written by onnxruntime).
 ** Prints `N passed, M failed`. */
-#include "../../src/backends/ref/ref.h"
-#include "../../src/import/model.h"
-#include "../../src/passes/passes.h"
+#define TEST_RNG_SEED 0x2545f4914f6cdd1dull
+#include "test_util.h"
 
 #include <dirent.h>
-#include <math.h>
-#include <stdio.h>
-#include <sys/stat.h>
-
-static int g_pass, g_fail;
-static bool g_verbose;
-
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (cond) {                                                        \
-            g_pass++;                                                      \
-        } else {                                                           \
-            g_fail++;                                                      \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);           \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fprintf(stderr, "\n");                                         \
-        }                                                                  \
-    } while (0)
 
 #define DATA "tests/data/patterns/"
 
 /* ------------------------------------------------------------ helpers */
-static void log_fn(void *user, kiln_severity sev, const char *msg) {
-    (void)user;
-    (void)sev;
-    fprintf(stderr, "  %s\n", msg);
-}
-
-/* Loads a model twice: the original (km->ir) and an independent copy. */
-static bool load2(const char *path, kiln_model **km, ir_model **opt) {
-    *km = NULL;
-    *opt = NULL;
-    if (kiln_model_load(path, km)) {
-        fprintf(stderr, "cannot load %s: %s\n", path, kiln_last_error());
-        return false;
-    }
-    if (kiln_model_reimport(*km, opt)) {
-        fprintf(stderr, "cannot reimport %s: %s\n", path, kiln_last_error());
-        kiln_model_free(*km);
-        *km = NULL;
-        return false;
-    }
-    return true;
-}
-
-/* Runs a space-separated list of passes ("all": the pipeline). */
-static kiln_status run_passes(ir_model *m, const char *list) {
-    pass_ctx pc;
-    memset(&pc, 0, sizeof pc);
-    pc.m = m;
-    pc.g = m->graph;
-    pc.opt_level = 3;
-    pc.log = g_verbose ? log_fn : NULL;
-    pc.log_max = g_verbose ? KILN_SEVERITY_VERBOSE : KILN_SEVERITY_ERROR;
-    if (!strcmp(list, "all")) return passes_run_all(&pc);
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", list);
-    char *save = NULL;
-    for (char *s = strtok_r(buf, " ", &save); s; s = strtok_r(NULL, " ", &save)) {
-        kiln_status st = passes_run_one(&pc, s);
-        if (st) return st;
-    }
-    return KILN_OK;
-}
-
-static int count_op(const ir_graph *g, const char *op) {
-    int k = 0;
-    for (int i = 0; i < g->n_nodes; i++)
-        if (!strcmp(g->nodes[i]->op_type, op)) k++;
-    return k;
-}
-
-/* spec: "Op=count ... total=n" */
-static void expect_ops(const char *what, const ir_graph *g, const char *spec) {
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", spec);
-    char *save = NULL;
-    for (char *s = strtok_r(buf, " ", &save); s; s = strtok_r(NULL, " ", &save)) {
-        char *eq = strchr(s, '=');
-        if (!eq) continue;
-        *eq = 0;
-        int want = atoi(eq + 1);
-        int got = !strcmp(s, "total") ? g->n_nodes : count_op(g, s);
-        CHECK(got == want, "%s: %s count %d, expected %d", what, s, got, want);
-    }
-}
-
-static ir_value *value_named(const ir_graph *g, const char *name) {
-    for (int i = 0; i < g->n_values; i++)
-        if (!strcmp(g->values[i]->name, name)) return g->values[i];
-    return NULL;
-}
-
-static ir_node *producer_of(const ir_graph *g, const char *name) {
-    ir_value *v = value_named(g, name);
-    return v ? v->producer : NULL;
-}
-
-static uint64_t g_rng = 0x2545f4914f6cdd1dull;
-static double rnd(void) { /* xorshift, uniform [0, 1) */
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (double)(g_rng >> 11) / 9007199254740992.0;
-}
-
-/* Random inputs for g: symbolic dims = sym_dim, except that a last dim
-** named `one_dim` is 1 (a mask broadcast over the keys). Integer inputs get
-** 0..2 (valid token ids, mostly-true masks). NULL on failure. */
-static kiln_tensor **make_inputs(const ir_model *m, const ir_graph *g, int64_t sym_dim,
-                                 const char *one_dim) {
-    kiln_tensor **in = calloc((size_t)g->n_inputs + 1, sizeof *in);
-    if (!in) return NULL;
-    for (int i = 0; i < g->n_inputs; i++) {
-        const ir_type *t = &g->inputs[i]->type;
-        int64_t dims[KILN_MAX_RANK];
-        for (int d = 0; d < t->rank; d++) {
-            const char *nm = t->dims[d] < 0 ? ir_dim_name(m, t->dims[d]) : NULL;
-            dims[d] = t->dims[d] >= 0 ? t->dims[d]
-                      : one_dim && nm && !strcmp(nm, one_dim) ? 1 : sym_dim;
-        }
-        if (t->rank < 0 || tensor_new(t->dtype, t->rank, dims, &in[i])) {
-            fprintf(stderr, "cannot make input '%s'\n", g->inputs[i]->name);
-            return in;
-        }
-        int64_t n = tensor_numel(in[i]);
-        for (int64_t k = 0; k < n; k++) {
-            if (dtype_is_float(t->dtype))
-                dt_set_f64(t->dtype, in[i]->data, (size_t)k, rnd() * 4 - 2);
-            else if (t->dtype == KILN_DTYPE_BOOL)
-                ((uint8_t *)in[i]->data)[k] = rnd() < 0.7;
-            else
-                dt_set_i64(t->dtype, in[i]->data, (size_t)k, (int64_t)(rnd() * 3));
-        }
-    }
-    return in;
-}
-
-static void free_tensors(kiln_tensor **t, int n) {
-    if (!t) return;
-    for (int i = 0; i < n; i++) tensor_free(t[i]);
-    free(t);
-}
-
-/* Worst |a-b| / (atol + rtol |b|): 0 when equal (NaN matches NaN); -1 when
-** the shapes or dtypes differ. */
-static double diff(const kiln_tensor *a, const kiln_tensor *b, double atol, double rtol,
-                   double *worst_abs) {
-    *worst_abs = 0;
-    if (!a || !b || a->dtype != b->dtype ||
-        !shape_equal(a->rank, a->dims, b->rank, b->dims))
-        return -1;
-    int64_t n = tensor_numel(a);
-    double worst = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double x = dt_get_f64(a->dtype, a->data, (size_t)i);
-        double y = dt_get_f64(b->dtype, b->data, (size_t)i);
-        if (x != x || y != y) {
-            if ((x != x) != (y != y)) return 1e9;
-            continue;
-        }
-        if (isinf(x) || isinf(y)) {
-            if (x != y) return 1e9;
-            continue;
-        }
-        double d = fabs(x - y);
-        if (d > *worst_abs) *worst_abs = d;
-        double r = d / (atol + rtol * fabs(y));
-        if (r > worst) worst = r;
-    }
-    return worst;
-}
-
 /* Runs both graphs on the same random inputs; the outputs must agree. */
-static void same_outputs(const char *what, const ir_model *ma, const ir_graph *ga,
-                         const ir_graph *gb, int64_t sym_dim, const char *one_dim,
-                         double rtol) {
+static void same_outputs(const char *what, const ir_graph *ga, const ir_graph *gb,
+                         int64_t sym_dim, const char *one_dim, double rtol) {
     CHECK(ga->n_outputs == gb->n_outputs && ga->n_inputs == gb->n_inputs,
           "%s: inputs/outputs changed", what);
     if (ga->n_outputs != gb->n_outputs || ga->n_inputs != gb->n_inputs) return;
@@ -199,28 +28,7 @@ static void same_outputs(const char *what, const ir_model *ma, const ir_graph *g
         CHECK(!strcmp(ga->outputs[o]->name, gb->outputs[o]->name),
               "%s: output %d renamed '%s' -> '%s'", what, o, ga->outputs[o]->name,
               gb->outputs[o]->name);
-    kiln_tensor **in = make_inputs(ma, ga, sym_dim, one_dim);
-    int no = ga->n_outputs;
-    kiln_tensor **oa = calloc((size_t)no + 1, sizeof *oa);
-    kiln_tensor **ob = calloc((size_t)no + 1, sizeof *ob);
-    if (!in || !oa || !ob) {
-        CHECK(0, "%s: out of memory", what);
-    } else {
-        kiln_status sa = ref_run_graph(ga, (const kiln_tensor *const *)in, NULL, oa);
-        char ea[512];
-        snprintf(ea, sizeof ea, "%s", sa ? kiln_last_error() : "");
-        kiln_status sb = ref_run_graph(gb, (const kiln_tensor *const *)in, NULL, ob);
-        CHECK(!sa, "%s: original graph failed: %s", what, ea);
-        CHECK(!sb, "%s: rewritten graph failed: %s", what, sb ? kiln_last_error() : "");
-        for (int o = 0; !sa && !sb && o < no; o++) {
-            double wa, e = diff(ob[o], oa[o], 1e-5, rtol, &wa);
-            CHECK(e >= 0 && e <= 1, "%s: output '%s' differs (err %g, max abs %g)", what,
-                  ga->outputs[o]->name, e, wa);
-        }
-    }
-    free_tensors(in, ga->n_inputs);
-    free_tensors(oa, no);
-    free_tensors(ob, no);
+    same_run(what, ga, gb, sym_dim, one_dim, 1e-5, rtol);
 }
 
 /* Loads DATA/file, runs the passes, checks the op counts and compares the
@@ -242,8 +50,8 @@ static ir_model *pattern_case(const char *file, const char *passes, const char *
     CHECK(!st, "%s: passes failed: %s", what, st ? kiln_last_error() : "");
     if (!st) {
         expect_ops(what, opt->graph, spec);
-        same_outputs(what, km->ir, km->ir->graph, opt->graph, 2, NULL, rtol);
-        same_outputs(what, km->ir, km->ir->graph, opt->graph, 3, NULL, rtol);
+        same_outputs(what, km->ir->graph, opt->graph, 2, NULL, rtol);
+        same_outputs(what, km->ir->graph, opt->graph, 3, NULL, rtol);
     }
     if (km_out && !st) {
         *km_out = km;
@@ -409,7 +217,7 @@ static void test_attention(void) {
               "attn_sdpa: NaN cleaner after an Attention with a boolean mask");
         /* the mask's length is its own symbol: check a [B,1,1,1] mask
         ** broadcast over the keys too */
-        same_outputs("attn_sdpa (mask [B,1,1,1])", km->ir, km->ir->graph, m->graph, 3, "M",
+        same_outputs("attn_sdpa (mask [B,1,1,1])", km->ir->graph, m->graph, 3, "M",
                      1e-4);
         ir_model_free(m);
         kiln_model_free(km);
@@ -463,12 +271,7 @@ static void test_pipeline(void) {
     pattern_case("rms.onnx", "all", "RMSNormalization=2 total=2", 1e-4, NULL);
 }
 
-static bool file_exists(const char *p);
-
 /* ------------------------------------------------------------ node tests */
-#define NODE_DIR \
-    "/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/onnx/backend/test/data/node/"
-
 /* The whole pipeline on an ONNX backend node test (the function-expanded
 ** attention / GELU / norm graphs): outputs vs the expected ones. Returns
 ** the number of recognized nodes, -1 when the case could not run. */
@@ -494,32 +297,7 @@ static int node_case(const char *name) {
         char dir[1300];
         snprintf(dir, sizeof dir, NODE_DIR "%s/test_data_set_%d", name, set);
         if (!file_exists(dir)) break;
-        int ni = g->n_inputs, no = g->n_outputs;
-        kiln_tensor **in = calloc((size_t)ni + 1, sizeof *in);
-        kiln_tensor **out = calloc((size_t)no + 1, sizeof *out);
-        bool ok = in && out;
-        for (int i = 0; ok && i < ni; i++) {
-            snprintf(path, sizeof path, "%s/input_%d.pb", dir, i);
-            ok = !kiln_tensor_load_pb(path, &in[i], NULL);
-        }
-        CHECK(ok, "%s: inputs", name);
-        kiln_status rs = ok ? ref_run_graph(g, (const kiln_tensor *const *)in, NULL, out) : 1;
-        if (ok) CHECK(!rs, "%s: run failed: %s", name, rs ? kiln_last_error() : "");
-        for (int o = 0; ok && !rs && o < no; o++) {
-            kiln_tensor *want;
-            snprintf(path, sizeof path, "%s/output_%d.pb", dir, o);
-            if (kiln_tensor_load_pb(path, &want, NULL)) {
-                CHECK(0, "%s: cannot read %s", name, path);
-                continue;
-            }
-            bool half = want->dtype == KILN_DTYPE_FLOAT16;
-            double wa, e = diff(out[o], want, half ? 2e-3 : 1e-5, half ? 2e-3 : 1e-3, &wa);
-            CHECK(e >= 0 && e <= 1, "%s: output %d differs (err %g, max abs %g)", name, o, e,
-                  wa);
-            tensor_free(want);
-        }
-        free_tensors(in, ni);
-        free_tensors(out, no);
+        node_data_set(name, g, dir, true);
     }
     ir_model_free(m);
     kiln_model_free(km);
@@ -554,11 +332,6 @@ static void test_node_cases(void) {
 }
 
 /* ------------------------------------------------------------ real models */
-static bool file_exists(const char *p) {
-    struct stat s;
-    return stat(p, &s) == 0;
-}
-
 /* Optimized outputs vs the ones stored in dir (onnxruntime's). */
 static void compare_io(const char *path, const ir_graph *g, const char *dir) {
     int ni = g->n_inputs, no = g->n_outputs;
@@ -616,7 +389,7 @@ static void real_model(const char *path, const char *io_dir) {
     }
     if (!st) {
         printf("  after the whole pipeline: %d layers\n", m->graph->n_nodes);
-        same_outputs(path, km->ir, km->ir->graph, m->graph, 7, NULL, 1e-3);
+        same_outputs(path, km->ir->graph, m->graph, 7, NULL, 1e-3);
         if (io_dir) compare_io(path, m->graph, io_dir);
     }
     ir_model_free(m);
@@ -635,8 +408,7 @@ int main(int argc, char **argv) {
             real_model(argv[i], io);
             io = NULL;
         }
-        printf("%d passed, %d failed\n", g_pass, g_fail);
-        return g_fail != 0;
+        return test_summary();
     }
     if (!file_exists(DATA "ln_basic.onnx")) {
         fprintf(stderr, "run from the repository root (no " DATA ")\n");
@@ -648,6 +420,5 @@ int main(int argc, char **argv) {
     test_attention();
     test_pipeline();
     test_node_cases();
-    printf("%d passed, %d failed\n", g_pass, g_fail);
-    return g_fail != 0;
+    return test_summary();
 }

@@ -3,6 +3,7 @@
 ** of other types are widened into a temporary and results narrowed back, so
 ** each op needs one loop per domain. Integer math wraps (through unsigned
 ** arithmetic) like the tensor's own type would. */
+#include "../../ops/elementwise_shared.h"
 #include "ref.h"
 
 #include <tgmath.h>
@@ -1174,22 +1175,6 @@ static int cast_tensor(ref_ctx *c, const kiln_tensor *x, kiln_tensor *out,
     return 0;
 }
 
-/* Cast before opset 6 names the target type with a string ("FLOAT"). */
-static int64_t cast_to_attr(const ir_node *n) {
-    static const char *const names[] = {
-        "", "FLOAT", "UINT8", "INT8", "UINT16", "INT16", "INT32", "INT64",
-        "STRING", "BOOL", "FLOAT16", "DOUBLE", "UINT32", "UINT64"};
-    const ir_attr *a = ir_attr_find(n, "to");
-    if (!a) return 0;
-    if (a->type != IR_ATTR_STRING) return ir_attr_int(n, "to", 0);
-    for (int t = 1; t < (int)KILN_ARRAY_LEN(names); t++) {
-        const char *p = names[t], *q = a->s;
-        while (*p && *q && *p == (*q >= 'a' && *q <= 'z' ? *q - 32 : *q)) p++, q++;
-        if (!*p && !*q) return t;
-    }
-    return 0;
-}
-
 static int k_cast(ref_ctx *c) {
     const kiln_tensor *x = c->in[0];
     if (!x) return ref_fail(c, "missing input");
@@ -1198,7 +1183,7 @@ static int k_cast(ref_ctx *c) {
         if (!ref_has(c, 1)) return ref_fail(c, "missing target_type input");
         to = c->in[1]->dtype;
     } else {
-        int64_t t = cast_to_attr(c->node);
+        int64_t t = elementwise_cast_to(c->node);
         if (t <= 0 || t >= KILN_DTYPE_COUNT_)
             return ref_fail(c, "invalid target type %lld", (long long)t);
         to = (kiln_dtype)t;

@@ -7,35 +7,15 @@ import os
 import sys
 
 import numpy as np
-from onnx import TensorProto, checker, helper, numpy_helper, save
+from onnx import TensorProto, numpy_helper, save
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from onnx_builders import c, model, node, vi, weights  # noqa: E402
 
 F = TensorProto.FLOAT
 I64 = TensorProto.INT64
 rng = np.random.default_rng(7)
-
-
-def w(name, *shape, scale=0.5):
-    return numpy_helper.from_array((rng.standard_normal(shape) * scale).astype(np.float32), name)
-
-
-def c(name, arr, dtype=np.float32):
-    return numpy_helper.from_array(np.array(arr, dtype=dtype), name)
-
-
-def vi(name, shape, t=F):
-    return helper.make_tensor_value_info(name, t, shape)
-
-
-def node(op, ins, outs, name=None, **attrs):
-    return helper.make_node(op, ins, outs, name=name or outs[0], **attrs)
-
-
-def model(nodes, inputs, outputs, inits, opset=17):
-    g = helper.make_graph(nodes, "g", inputs, outputs, inits)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
-    m.ir_version = 8
-    checker.check_model(m)
-    return m
+w = weights(rng)
 
 
 def fold():
