@@ -60,7 +60,7 @@ suite node_engine python3 tests/node/run_node_tests.py build-asan/bin/kiln \
     --mode engine --jobs "$JOBS" --min-pass 1100
 suite engine_cli python3 tests/engine/test_engine_cli.py build-asan/bin/kiln
 if [ -f tests/hostile/run_hostile.py ]; then
-    suite hostile python3 tests/hostile/run_hostile.py build
+    suite hostile python3 tests/hostile/run_hostile.py build-asan -j "$JOBS"
 fi
 if [ -f tests/models/check_models.py ]; then
     suite models python3 tests/models/check_models.py build/bin/kiln

@@ -23,6 +23,7 @@ typedef struct spans {
 
 static bool spans_push(spans *s, const uint8_t *p, size_t n) {
     if (s->n == s->cap) {
+        if (s->cap > INT32_MAX / 2) return false; /* counts are ints */
         int cap = s->cap ? s->cap * 2 : 16;
         span *v = realloc(s->v, (size_t)cap * sizeof *v);
         if (!v) return false;
@@ -117,13 +118,17 @@ static ir_value *lookup(scope *sc, const char *name, kiln_status *st) {
     if (!outer) return NULL;
     ir_graph *g = sc->g;
     ir_value *local = ir_value_new(g, name);
-    ir_value **o = realloc(g->capture_outer,
-                           ((size_t)g->n_captures + 1) * sizeof *o);
-    if (o) g->capture_outer = o;
-    ir_value **l = realloc(g->capture_local,
-                           ((size_t)g->n_captures + 1) * sizeof *l);
-    if (l) g->capture_local = l;
-    if (!local || !o || !l || !map_put(&sc->names, local)) {
+    /* The graph keeps no capacity: grow to powers of two (from 8) so a
+    ** body capturing many values costs linear time, not quadratic. */
+    int nc = g->n_captures;
+    bool grow = nc == 0 || (nc >= 8 && (nc & (nc - 1)) == 0);
+    size_t cap = nc == 0 ? 8 : (size_t)nc * 2;
+    ir_value **o = g->capture_outer, **l = g->capture_local;
+    if (grow && (o = realloc(g->capture_outer, cap * sizeof *o)))
+        g->capture_outer = o;
+    if (grow && (l = realloc(g->capture_local, cap * sizeof *l)))
+        g->capture_local = l;
+    if (nc == INT32_MAX || !local || !o || !l || !map_put(&sc->names, local)) {
         *st = oom();
         return NULL;
     }
@@ -387,6 +392,7 @@ static kiln_status parse_attr(importer *im, scope *sc, const uint8_t *p,
         st = BAD("attribute without a name");
         goto fail;
     }
+    if (nf > INT32_MAX || ni > INT32_MAX) goto bad; /* a->n is an int */
     /* Second pass for the numeric lists. */
     if (nf) {
         if (!(a->floats = kiln_arena_alloc(&im->m->arena, nf * sizeof(float))))
@@ -603,10 +609,65 @@ done:
     return st;
 }
 
-static bool has_value(ir_value **v, int n, ir_value *x) {
-    for (int i = 0; i < n; i++)
-        if (v[i] == x) return true;
-    return false;
+/* Set of values (open addressing on the pointer) for collecting a node's
+** implicit inputs without a quadratic duplicate scan. */
+typedef struct value_set {
+    ir_value **slots;
+    size_t cap, count;
+} value_set;
+
+static size_t vset_slot(const value_set *vs, const ir_value *v) {
+    size_t mask = vs->cap - 1;
+    for (size_t i = (size_t)(((uintptr_t)v >> 4) * 0x9e3779b97f4a7c15ull) & mask;;
+         i = (i + 1) & mask)
+        if (!vs->slots[i] || vs->slots[i] == v) return i;
+}
+
+/* Adds v; *added tells whether it was new. false when out of memory. */
+static bool vset_add(value_set *vs, ir_value *v, bool *added) {
+    if ((vs->count + 1) * 2 > vs->cap) {
+        size_t cap = vs->cap ? vs->cap * 2 : 32;
+        ir_value **old = vs->slots;
+        size_t old_cap = vs->cap;
+        if (!(vs->slots = calloc(cap, sizeof *vs->slots))) {
+            vs->slots = old;
+            return false;
+        }
+        vs->cap = cap;
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i]) vs->slots[vset_slot(vs, old[i])] = old[i];
+        free(old);
+    }
+    size_t j = vset_slot(vs, v);
+    *added = !vs->slots[j];
+    if (*added) {
+        vs->slots[j] = v;
+        vs->count++;
+    }
+    return true;
+}
+
+static int cmp_attr_name(const void *a, const void *b) {
+    return strcmp((*(const ir_attr *const *)a)->name, (*(const ir_attr *const *)b)->name);
+}
+
+/* Name of an attribute that appears twice, NULL if none (sorting: a node
+** may carry very many attributes). oom set when scratch memory ran out. */
+static const char *duplicate_attr(const ir_node *n, bool *oom_out) {
+    *oom_out = false;
+    if (n->n_attrs < 2) return NULL;
+    const ir_attr **v = malloc((size_t)n->n_attrs * sizeof *v);
+    if (!v) {
+        *oom_out = true;
+        return NULL;
+    }
+    for (int k = 0; k < n->n_attrs; k++) v[k] = &n->attrs[k];
+    qsort(v, (size_t)n->n_attrs, sizeof *v, cmp_attr_name);
+    const char *dup = NULL;
+    for (int k = 1; k < n->n_attrs && !dup; k++)
+        if (strcmp(v[k - 1]->name, v[k]->name) == 0) dup = v[k]->name;
+    free(v);
+    return dup;
 }
 
 /* Resolves inputs and parses attributes (pass C). */
@@ -650,18 +711,23 @@ static kiln_status define_node(importer *im, scope *sc, span s, ir_node *n) {
             kiln_error_prefix("%s", ir_node_label(n, lab, sizeof lab));
             goto done;
         }
-        for (int j = 0; j < k; j++)
-            if (strcmp(n->attrs[j].name, a->name) == 0) {
-                st = BAD("%s: attribute '%s' appears twice",
-                         ir_node_label(n, lab, sizeof lab),
-                         safe_name(a->name, b, sizeof b));
-                goto done;
-            }
         n->n_attrs = k + 1;
+    }
+    bool dup_oom;
+    const char *dup = duplicate_attr(n, &dup_oom);
+    if (dup_oom) {
+        st = oom();
+        goto done;
+    }
+    if (dup) {
+        st = BAD("%s: attribute '%s' appears twice", ir_node_label(n, lab, sizeof lab),
+                 safe_name(dup, b, sizeof b));
+        goto done;
     }
     /* Outer values used by subgraphs become implicit inputs of the node. */
     int n_imp = 0, cap = 0;
     ir_value **imp = NULL;
+    value_set seen = {0};
     for (int k = 0; k < n->n_attrs; k++) {
         ir_attr *a = &n->attrs[k];
         int ng = a->type == IR_ATTR_GRAPH ? 1 : a->type == IR_ATTR_GRAPHS ? a->n : 0;
@@ -670,12 +736,21 @@ static kiln_status define_node(importer *im, scope *sc, span s, ir_node *n) {
             sg->owner = n;
             for (int c = 0; c < sg->n_captures; c++) {
                 ir_value *o = sg->capture_outer[c];
-                if (has_value(imp, n_imp, o)) continue;
+                bool added;
+                if (!vset_add(&seen, o, &added) ||
+                    (added && n_imp == cap && cap > INT32_MAX / 2 - n->n_in)) {
+                    free(imp);
+                    free(seen.slots);
+                    st = oom();
+                    goto done;
+                }
+                if (!added) continue;
                 if (n_imp == cap) {
                     cap = cap ? cap * 2 : 8;
                     ir_value **p = realloc(imp, (size_t)cap * sizeof *p);
                     if (!p) {
                         free(imp);
+                        free(seen.slots);
                         st = oom();
                         goto done;
                     }
@@ -685,6 +760,7 @@ static kiln_status define_node(importer *im, scope *sc, span s, ir_node *n) {
             }
         }
     }
+    free(seen.slots);
     if (n_imp) {
         ir_value **in = kiln_arena_alloc(&im->m->arena,
                                          (size_t)(n->n_in + n_imp) * sizeof *in);
@@ -940,9 +1016,11 @@ kiln_status onnx_import(const uint8_t *data, size_t size, const char *dir,
     }
     if (m->opset == 0) {
         if (m->n_opsets > 0) {
+            char b[128];
             st = kiln_error(KILN_UNSUPPORTED, "the model imports only the "
                             "'%s' domain%s; Kiln implements ai.onnx",
-                            m->opsets[0].domain, m->n_opsets > 1 ? " and others" : "");
+                            safe_name(m->opsets[0].domain, b, sizeof b),
+                            m->n_opsets > 1 ? " and others" : "");
             goto fail;
         }
         if (m->ir_version >= 3) {

@@ -5,6 +5,7 @@
 #include "../util/file.h"
 
 #include <stdio.h>
+#include <sys/stat.h>
 
 #define BAD(...) kiln_error(KILN_INVALID_MODEL, __VA_ARGS__)
 
@@ -77,6 +78,16 @@ static int64_t read_repeated(const uint8_t *p, size_t n, uint32_t want,
     return rc < 0 ? -1 : k;
 }
 
+/* Copies an untrusted string for a message (truncated to n - 1 bytes),
+** replacing control characters (terminal escapes, newlines) with '?'. */
+static char *tame(char *dst, size_t n, const char *src) {
+    size_t k = 0;
+    for (; *src && k + 1 < n; src++)
+        dst[k++] = ((unsigned char)*src < 32 || *src == 127) ? '?' : *src;
+    dst[k] = 0;
+    return dst;
+}
+
 static bool path_is_safe(const char *loc) {
     if (!loc[0] || loc[0] == '/') return false;
     const char *s = loc;
@@ -131,29 +142,41 @@ static kiln_status read_external(const uint8_t *p, size_t n, const char *dir,
                    (kn == 6 && !memcmp(k, "length", 6))) {
             char *end;
             unsigned long long x = strtoull(val, &end, 10);
-            if (!vn || *end || val[0] == '-')
+            if (!vn || *end || val[0] == '-') {
+                char shown[64];
                 return BAD("external_data %.6s '%s' is not a number",
-                           (const char *)k, val);
+                           (const char *)k, tame(shown, sizeof shown, val));
+            }
             if (k[0] == 'o') offset = x;
             else length = x;
         }
     }
     if (rc < 0) return BAD("malformed tensor");
     if (!loc[0]) return BAD("external data has no location");
+    char shown[200]; /* loc as messages show it */
+    tame(shown, sizeof shown, loc);
     if (!dir)
         return kiln_error(KILN_INVALID_ARGUMENT,
                           "tensor has external data '%s' but no model folder "
-                          "is known to resolve it", loc);
+                          "is known to resolve it", shown);
     if (!path_is_safe(loc))
         return BAD("external data location '%s' must be a relative path "
-                   "inside the model's folder", loc);
+                   "inside the model's folder", shown);
     if (length != UINT64_MAX && length != want)
         return BAD("external data '%s' has length %llu, the tensor needs %zu "
-                   "bytes", loc, (unsigned long long)length, want);
+                   "bytes", shown, (unsigned long long)length, want);
     size_t plen = strlen(dir) + strlen(loc) + 2;
     char *path = malloc(plen);
     if (!path) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
     snprintf(path, plen, "%s/%s", dir, loc);
+    /* Opening a FIFO (or a device) blocks or never ends: refuse anything
+    ** but a regular file before opening it. */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        kiln_status e = BAD("external data '%s' is not a regular file", shown);
+        free(path);
+        return e;
+    }
     kiln_status s = kiln_read_range(path, offset, want, out);
     free(path);
     return s;
@@ -218,9 +241,10 @@ kiln_status onnx_decode_tensor(const uint8_t *p, size_t n, const char *dir,
         }
     }
     if (rc < 0) return BAD("malformed tensor (bad field key)");
-    char nm[160];
-    snprintf(nm, sizeof nm, "%.*s", (int)KILN_MIN(name_n, 120),
+    char nm[160], raw_nm[128];
+    snprintf(raw_nm, sizeof raw_nm, "%.*s", (int)KILN_MIN(name_n, 120),
              name ? (const char *)name : "");
+    tame(nm, sizeof nm, raw_nm);
     if (has_segment)
         return kiln_error(KILN_UNSUPPORTED, "tensor '%s' is segmented", nm);
     if (!dtype_is_valid((int)dtype) || dtype > INT32_MAX)

@@ -560,10 +560,17 @@ static int infer_deform_conv(infer_ctx *c) {
         int64_t pb = pd ? pd[d] : 0, pe = pd ? pd[nd + d] : 0;
         if ((ks && k < 1) || s < 1 || di < 1 || pb < 0 || pe < 0)
             return ic_fail(c, "bad kernel_shape/strides/dilations/pads");
+        /* Bounded so the size arithmetic below cannot overflow. */
+        if (k >= ((int64_t)1 << 31) || s >= ((int64_t)1 << 31) ||
+            di >= ((int64_t)1 << 31) || pb >= ((int64_t)1 << 31) ||
+            pe >= ((int64_t)1 << 31) || (x->dims[2 + d] >= ((int64_t)1 << 40)))
+            return ic_fail(c, "kernel_shape/strides/dilations/pads or input size "
+                              "too large");
         if (ks && w->dims[2 + d] >= 0 && w->dims[2 + d] != k)
             return ic_fail(c, "kernel_shape differs from W's shape");
         if (k < 0) kknown = false;
-        else kprod *= k;
+        else if (__builtin_mul_overflow(kprod, k, &kprod))
+            return ic_fail(c, "kernel size overflows");
         int64_t in = x->dims[2 + d];
         if (in >= 0 && k >= 0) {
             int64_t span = (k - 1) * di + 1, o = in + pb + pe - span;
@@ -576,6 +583,10 @@ static int infer_deform_conv(infer_ctx *c) {
     if (off->rank >= 0) {
         if (off->rank != x->rank)
             return ic_fail(c, "offset rank %d differs from X rank %d", off->rank, x->rank);
+        int64_t want_ch;
+        if (kknown && (__builtin_mul_overflow(og, kprod, &want_ch) ||
+                       __builtin_mul_overflow(want_ch, (int64_t)nd, &want_ch)))
+            return ic_fail(c, "offset channel count overflows");
         if (kknown && off->dims[1] >= 0 && off->dims[1] != og * kprod * nd)
             return ic_fail(c, "offset has %lld channels, expected %lld",
                            (long long)off->dims[1], (long long)(og * kprod * nd));

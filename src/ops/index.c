@@ -934,7 +934,16 @@ static int infer_depth_space(infer_ctx *c, bool to_space) {
         ic_set_out(c, 0, x->dtype, 4, NULL);
         return 0;
     }
-    int64_t od[4] = {x->dims[0], 0, 0, 0}, bb = b * b;
+    int64_t od[4] = {x->dims[0], 0, 0, 0}, bb;
+    /* Declared dims can be any int64: every product is checked. */
+    if (__builtin_mul_overflow(b, b, &bb))
+        return ic_fail(c, "blocksize %lld is too large", (long long)b);
+    for (int i = 1; i < 4; i++) {
+        int64_t t;
+        if (x->dims[i] >= 0 && __builtin_mul_overflow(x->dims[i], bb, &t))
+            return ic_fail(c, "dim %d (%lld) times blocksize^2 overflows", i,
+                           (long long)x->dims[i]);
+    }
     if (to_space) {
         int64_t ch = x->dims[1];
         if (ch >= 0 && ch % bb)

@@ -9,6 +9,31 @@
 /* Node outputs up to this many elements are folded at load time. Larger
 ** constant subgraphs are left to the optimizer, which knows the budget. */
 #define FOLD_MAX_ELEMS 65536
+/* Total bytes one inference pass may fold (Constant nodes excepted: their
+** data is in the file already). Each fold is small, but a few bytes of
+** ConstantOfShape make up to 512 KiB, so without a total a 1 MB model could
+** ask for tens of GiB. Past the budget nodes are simply not folded. */
+#define FOLD_BUDGET_BYTES ((size_t)256 << 20)
+
+/* Bytes node n's folded outputs will take, or SIZE_MAX if unknown. */
+static size_t fold_bytes(const ir_node *n, const ir_type *out) {
+    size_t total = 0, b;
+    for (int i = 0; i < n->n_out; i++) {
+        int64_t k = out[i].rank < 0 ? -1 : shape_numel(out[i].rank, out[i].dims);
+        if (k < 0 || !dtype_nbytes(out[i].dtype, k, &b) || kiln_add_overflow(total, b, &total))
+            return SIZE_MAX;
+    }
+    return total;
+}
+
+/* Charges a fold to the budget; false when it does not fit. */
+static bool fold_charge(size_t *spent, const ir_node *n, const ir_type *out) {
+    if (n->op == OP_Constant) return true;
+    size_t b = fold_bytes(n, out);
+    if (b == SIZE_MAX || b > FOLD_BUDGET_BYTES - *spent) return false;
+    *spent += b;
+    return true;
+}
 
 static int64_t model_new_sym(void *env) {
     return ir_model_new_sym((ir_model *)env, NULL);
@@ -22,8 +47,8 @@ kiln_status op_infer_node(const ir_node *n, int opset, const ir_type *const *in,
     char lab[256];
     const op_schema *s = n->schema;
     if (!s || !s->infer)
-        return kiln_error(KILN_UNSUPPORTED, "%s: operator '%s' is not supported",
-                          ir_node_label(n, lab, sizeof lab), n->op_type);
+        return kiln_error(KILN_UNSUPPORTED, "%s: this operator is not supported",
+                          ir_node_label(n, lab, sizeof lab));
     if (n->n_in < s->min_in || (s->max_in >= 0 && n->n_in > s->max_in))
         return kiln_error(KILN_INVALID_MODEL, "%s: has %d inputs, the operator "
                           "takes %d to %d", ir_node_label(n, lab, sizeof lab),
@@ -71,12 +96,33 @@ kiln_status op_infer_node(const ir_node *n, int opset, const ir_type *const *in,
     return KILN_OK;
 }
 
+/* Ops whose kernel cost is not bounded by their input and output sizes:
+** windows, contractions and recurrences sized by attributes or by products
+** of dims (a 250-byte model with one Conv of two ConstantOfShape inputs
+** takes 1.5e9 MACs; an Einsum chain never finishes). Load-time folding is
+** for shape-computing chains; these are left to the optimizer's fold pass. */
+bool op_fold_cost_unbounded(int op) {
+    switch (op) {
+    case OP_Conv: case OP_ConvTranspose: case OP_ConvInteger:
+    case OP_QLinearConv: case OP_DeformConv: case OP_CausalConvWithState:
+    case OP_MaxPool: case OP_AveragePool: case OP_LpPool: case OP_MaxRoiPool:
+    case OP_MaxUnpool: case OP_Col2Im: case OP_RoiAlign: case OP_LRN:
+    case OP_Einsum: case OP_Det: case OP_NonMaxSuppression: case OP_Unique:
+    case OP_LSTM: case OP_GRU: case OP_RNN: case OP_Scan: case OP_Attention:
+    case OP_LinearAttention: case OP_DFT: case OP_STFT: case OP_TfIdfVectorizer:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static bool foldable(const ir_node *n, const ir_type *out) {
     for (int i = 0; i < n->n_out; i++) { /* the result must be small too */
         int64_t k = out[i].rank < 0 ? -1 : shape_numel(out[i].rank, out[i].dims);
         if (k < 0 || (k > FOLD_MAX_ELEMS && n->op != OP_Constant)) return false;
     }
     if (n->n_implicit || n->op == OP_If || n->op == OP_Loop) return false;
+    if (op_fold_cost_unbounded(n->op)) return false;
     /* Dropout in training mode is random. */
     if (n->op == OP_Dropout && n->n_in >= 3 && n->in[2]) return false;
     if (!ref_kernel_get(n->op)) return false;
@@ -89,9 +135,9 @@ static bool foldable(const ir_node *n, const ir_type *out) {
     return n->op == OP_Constant || total <= FOLD_MAX_ELEMS;
 }
 
-static kiln_status infer_graph(ir_graph *g);
+static kiln_status infer_graph(ir_graph *g, size_t *spent);
 
-static kiln_status infer_subgraphs(ir_node *n) {
+static kiln_status infer_subgraphs(ir_node *n, size_t *spent) {
     for (int k = 0; k < n->n_attrs; k++) {
         ir_attr *a = &n->attrs[k];
         int ng = a->type == IR_ATTR_GRAPH ? 1 : a->type == IR_ATTR_GRAPHS ? a->n : 0;
@@ -112,7 +158,7 @@ static kiln_status infer_subgraphs(ir_node *n) {
                 l->type = o->type;
                 l->const_val = o->const_val;
             }
-            kiln_status st = infer_graph(sg);
+            kiln_status st = infer_graph(sg, spent);
             if (st) {
                 char lab[256];
                 kiln_error_prefix("in subgraph '%s' of %s", a->name,
@@ -124,7 +170,7 @@ static kiln_status infer_subgraphs(ir_node *n) {
     return KILN_OK;
 }
 
-static kiln_status infer_node(ir_graph *g, ir_node *n) {
+static kiln_status infer_node(ir_graph *g, ir_node *n, size_t *spent) {
     ir_model *m = g->model;
     size_t ni = (size_t)(n->n_in ? n->n_in : 1), no = (size_t)(n->n_out ? n->n_out : 1);
     kiln_status st;
@@ -148,7 +194,7 @@ static kiln_status infer_node(ir_graph *g, ir_node *n) {
         sval[i] = v ? v->sym_val : NULL;
         slen[i] = v ? v->sym_len : 0;
     }
-    if ((st = infer_subgraphs(n))) goto done;
+    if ((st = infer_subgraphs(n, spent))) goto done;
     if (!n->schema) { /* unsupported: leave outputs unknown; run refuses */
         for (int i = 0; i < n->n_out; i++) n->out[i]->type.rank = -1;
         goto done;
@@ -156,7 +202,7 @@ static kiln_status infer_node(ir_graph *g, ir_node *n) {
     st = op_infer_node(n, (int)m->opset, in, cval, sval, slen, out, osval,
                        oslen, false, m, model_new_sym);
     if (st) goto done;
-    bool fold = foldable(n, out);
+    bool fold = foldable(n, out) && fold_charge(spent, n, out);
     for (int i = 0; i < n->n_out; i++) {
         n->out[i]->type = out[i];
         free(n->out[i]->sym_val);
@@ -193,15 +239,18 @@ done:
     return st;
 }
 
-static kiln_status infer_graph(ir_graph *g) {
+static kiln_status infer_graph(ir_graph *g, size_t *spent) {
     for (int i = 0; i < g->n_nodes; i++) {
-        kiln_status st = infer_node(g, g->nodes[i]);
+        kiln_status st = infer_node(g, g->nodes[i], spent);
         if (st) return st;
     }
     return KILN_OK;
 }
 
-kiln_status ir_graph_infer(ir_graph *g) { return infer_graph(g); }
+kiln_status ir_graph_infer(ir_graph *g) {
+    size_t spent = 0;
+    return infer_graph(g, &spent);
+}
 
 static int64_t local_sym(void *env) {
     int64_t *counter = env;
@@ -217,6 +266,7 @@ kiln_status ir_graph_infer_types(const ir_graph *g, const ir_type *in_types,
     int64_t **sval = calloc((size_t)nv + 1, sizeof *sval);
     int *slen = calloc((size_t)nv + 1, sizeof *slen);
     int64_t counter = -1;
+    size_t spent = 0; /* fold budget, as in ir_graph_infer */
     int max_io = 1;
     for (int i = 0; i < g->n_nodes; i++)
         max_io = KILN_MAX(max_io, KILN_MAX(g->nodes[i]->n_in + g->nodes[i]->n_implicit,
@@ -273,7 +323,7 @@ kiln_status ir_graph_infer_types(const ir_graph *g, const ir_type *in_types,
             osv[o] = NULL;
         }
         if (all_const && foldable(n, out) && total <= FOLD_MAX_ELEMS &&
-            ref_run_node(n, icv, res) == KILN_OK) {
+            fold_charge(&spent, n, out) && ref_run_node(n, icv, res) == KILN_OK) {
             for (int o = 0; o < n->n_out; o++) {
                 int id = n->out[o]->id;
                 cval[id] = res[o];

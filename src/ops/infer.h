@@ -22,4 +22,9 @@ kiln_status op_infer_node(const ir_node *n, int opset, const ir_type *const *in,
 kiln_status ir_graph_infer_types(const ir_graph *g, const ir_type *in_types,
                                  ir_type *types);
 
+/* Ops whose cost does not follow from their input and output sizes (a
+** constant Conv or Einsum can take billions of operations): never folded,
+** neither at load time nor by the optimizer. */
+bool op_fold_cost_unbounded(int op);
+
 #endif

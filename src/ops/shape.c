@@ -701,6 +701,15 @@ static int infer_constant(infer_ctx *c) {
         }
         return 0;
     }
+    /* The attribute's type must match its name: a hostile file may declare
+    ** value_ints as FLOATS, leaving a->ints NULL. */
+    static const struct { const char *name; int type; } want[] = {
+        {"value_float", IR_ATTR_FLOAT}, {"value_floats", IR_ATTR_FLOATS},
+        {"value_int", IR_ATTR_INT}, {"value_ints", IR_ATTR_INTS}};
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
+        if ((a = ir_attr_find(n, want[k].name)) && a->type != want[k].type)
+            return ic_fail(c, "attribute %s has attribute type %d, expected %d",
+                           want[k].name, a->type, want[k].type);
     if (ir_attr_find(n, "value_float")) {
         ic_set_out(c, 0, KILN_DTYPE_FLOAT32, 0, NULL);
         return 0;

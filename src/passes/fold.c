@@ -5,12 +5,14 @@
 ** arithmetic on it) become constants too. */
 #include "passes_util.h"
 #include "../backends/ref/ref.h"
+#include "../ops/infer.h"
 
 /* Results above this are left to be computed at run time. */
 #define FOLD_MAX_BYTES ((uint64_t)256 << 20)
 
 static bool deterministic(const ir_node *n) {
     if (n->n_implicit || n->op == OP_If || n->op == OP_Loop) return false;
+    if (op_fold_cost_unbounded(n->op)) return false;
     /* Dropout is random in training mode (a training_mode input that is not
     ** a constant false). */
     if (n->op == OP_Dropout && n->n_in >= 3 && n->in[2]) {

@@ -11,7 +11,9 @@
 static char g_empty_map[1];
 
 kiln_status kiln_map_file(const char *path, void **base, size_t *size) {
-    int fd = open(path, O_RDONLY);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; regular files
+    ** are checked right after. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
     *base = NULL;
     *size = 0;
     if (fd < 0)
@@ -45,7 +47,7 @@ void kiln_unmap_file(void *base, size_t size) {
 kiln_status kiln_read_range(const char *path, uint64_t offset, uint64_t n,
                             void **out) {
     *out = NULL;
-    int fd = open(path, O_RDONLY);
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
     if (fd < 0)
         return kiln_error(KILN_IO_ERROR, "cannot open '%s': %s", path,
                           strerror(errno));

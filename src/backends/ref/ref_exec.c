@@ -42,8 +42,8 @@ kiln_status ref_run_node(const ir_node *n, const kiln_tensor *const *in,
     ref_kernel_fn fn = ref_kernel_get(n->op);
     for (int i = 0; i < n->n_out; i++) out[i] = NULL;
     if (!fn)
-        return kiln_error(KILN_UNSUPPORTED, "%s: operator '%s' has no reference "
-                          "kernel", ir_node_label(n, lab, sizeof lab), n->op_type);
+        return kiln_error(KILN_UNSUPPORTED, "%s: this operator has no reference "
+                          "kernel", ir_node_label(n, lab, sizeof lab));
     size_t ni = (size_t)(total_in ? total_in : 1), no = (size_t)(n->n_out ? n->n_out : 1);
     /* One allocation for the per-node scratch arrays. */
     ir_type *types = calloc(ni + no, sizeof *types);
@@ -135,7 +135,11 @@ static void release(exec_state *s, const ir_value *v) {
     s->slot[v->id] = NULL;
 }
 
-static kiln_status check_input(const ir_value *v, const kiln_tensor *t) {
+/* A subgraph's declared input dims are hints only (sub = true): a Loop's
+** loop-carried values may change shape between iterations (a sequence grown
+** by Concat), and exporters write the first iteration's shape there, which
+** onnxruntime ignores. Dtype and rank still have to match. */
+static kiln_status check_input(const ir_value *v, const kiln_tensor *t, bool sub) {
     char a[128], b[128];
     const ir_type *ty = &v->type;
     if (!t) return kiln_error(KILN_INVALID_ARGUMENT, "input '%s' is not bound", v->name);
@@ -144,13 +148,50 @@ static kiln_status check_input(const ir_value *v, const kiln_tensor *t) {
                           v->name, kiln_dtype_name(ty->dtype), kiln_dtype_name(t->dtype));
     if (ty->rank < 0) return KILN_OK;
     bool ok = t->rank == ty->rank;
-    for (int i = 0; ok && i < ty->rank; i++)
+    for (int i = 0; ok && !sub && i < ty->rank; i++)
         if (ty->dims[i] >= 0 && ty->dims[i] != t->dims[i]) ok = false;
     if (!ok)
         return kiln_error(KILN_INVALID_ARGUMENT, "input '%s' must have shape %s, got %s",
                           v->name, shape_str(ty->rank, ty->dims, a, sizeof a),
                           shape_str(t->rank, t->dims, b, sizeof b));
     return KILN_OK;
+}
+
+/* Symbols bound by the inputs must agree across inputs. One slot per model
+** symbol (first binding wins) keeps this linear in the number of dims. */
+static kiln_status check_symbols(const ir_graph *g, const kiln_tensor *const *inputs) {
+    int ns = g->model->n_syms;
+    int *first = NULL; /* symbol id -> input index * KILN_MAX_RANK + dim + 1 */
+    kiln_status st = KILN_OK;
+    for (int i = 0; i < g->n_inputs; i++) {
+        const ir_type *ti = &g->inputs[i]->type;
+        for (int d = 0; d < ti->rank; d++) {
+            int64_t sym = ti->dims[d];
+            if (sym >= 0 || sym < -(int64_t)ns) continue; /* not a model symbol */
+            if (!first && !(first = calloc((size_t)ns, sizeof *first)))
+                return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+            int id = IR_SYM_ID(sym);
+            if (!first[id]) {
+                if ((int64_t)i * KILN_MAX_RANK + d + 1 > INT32_MAX) continue;
+                first[id] = i * KILN_MAX_RANK + d + 1;
+                continue;
+            }
+            int j = (first[id] - 1) / KILN_MAX_RANK, e = (first[id] - 1) % KILN_MAX_RANK;
+            if (inputs[j]->dims[e] != inputs[i]->dims[d]) {
+                const char *nm = ir_dim_name(g->model, sym);
+                st = kiln_error(KILN_INVALID_ARGUMENT,
+                                "inputs '%s' and '%s' disagree on dim '%s' "
+                                "(%lld vs %lld)", g->inputs[j]->name,
+                                g->inputs[i]->name, nm ? nm : "?",
+                                (long long)inputs[j]->dims[e],
+                                (long long)inputs[i]->dims[d]);
+                goto done;
+            }
+        }
+    }
+done:
+    free(first);
+    return st;
 }
 
 kiln_status ref_run_graph(const ir_graph *g, const kiln_tensor *const *inputs,
@@ -180,34 +221,24 @@ kiln_status ref_run_graph(const ir_graph *g, const kiln_tensor *const *inputs,
         s.uses[v] = g->values[v]->n_uses;
         if (g->values[v]->const_val) s.slot[v] = g->values[v]->const_val;
     }
+    if (g->n_inputs && !inputs) { /* e.g. an If branch declaring inputs */
+        st = kiln_error(KILN_INVALID_MODEL, "graph '%s' declares %d inputs but "
+                        "none are given to it", g->name ? g->name : "",
+                        g->n_inputs);
+        goto done;
+    }
+    if (g->n_captures && !captures) {
+        st = kiln_error(KILN_INTERNAL, "graph '%s' captures values but none "
+                        "are bound", g->name ? g->name : "");
+        goto done;
+    }
     for (int i = 0; i < g->n_inputs; i++) {
-        if ((st = check_input(g->inputs[i], inputs[i]))) goto done;
+        if ((st = check_input(g->inputs[i], inputs[i], g->parent != NULL))) goto done;
         s.slot[g->inputs[i]->id] = inputs[i];
     }
     for (int i = 0; i < g->n_captures; i++)
         s.slot[g->capture_local[i]->id] = captures[i];
-    /* Symbols bound by the inputs must agree across inputs. */
-    for (int i = 0; i < g->n_inputs; i++) {
-        const ir_type *ti = &g->inputs[i]->type;
-        for (int d = 0; d < ti->rank; d++) {
-            if (ti->dims[d] >= 0) continue;
-            for (int j = 0; j <= i; j++) {
-                const ir_type *tj = &g->inputs[j]->type;
-                for (int e = 0; e < tj->rank; e++)
-                    if (tj->dims[e] == ti->dims[d] &&
-                        inputs[j]->dims[e] != inputs[i]->dims[d]) {
-                        const char *nm = ir_dim_name(g->model, ti->dims[d]);
-                        st = kiln_error(KILN_INVALID_ARGUMENT,
-                                        "inputs '%s' and '%s' disagree on dim '%s' "
-                                        "(%lld vs %lld)", g->inputs[j]->name,
-                                        g->inputs[i]->name, nm ? nm : "?",
-                                        (long long)inputs[j]->dims[e],
-                                        (long long)inputs[i]->dims[d]);
-                        goto done;
-                    }
-            }
-        }
-    }
+    if (!g->parent && (st = check_symbols(g, inputs))) goto done;
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
         bool all_const = true;
@@ -258,20 +289,42 @@ done:
     return st;
 }
 
+/* Slot of value v in an open-addressing table of implicit-input indices. */
+static size_t imp_slot(const int *tab, size_t mask, const ir_node *n, const ir_value *v) {
+    size_t i = (size_t)(((uintptr_t)v >> 4) * 0x9e3779b97f4a7c15ull) & mask;
+    while (tab[i] && n->in[n->n_in + tab[i] - 1] != v) i = (i + 1) & mask;
+    return i;
+}
+
 int ref_run_subgraph(ref_ctx *c, const ir_graph *g,
                      const kiln_tensor *const *inputs, kiln_tensor **outputs) {
     const kiln_tensor **caps = calloc((size_t)g->n_captures + 1, sizeof *caps);
     if (!caps) return ref_fail(c, "out of memory");
     const ir_node *n = c->node;
+    /* Map outer value -> implicit input through a hash table: bodies may
+    ** capture tens of thousands of values and run once per Loop iteration. */
+    size_t cap = 16;
+    while (cap < (size_t)n->n_implicit * 2) cap *= 2;
+    int *tab = calloc(cap, sizeof *tab); /* implicit index + 1, 0 empty */
+    if (!tab) {
+        free(caps);
+        return ref_fail(c, "out of memory");
+    }
+    for (int j = 0; j < n->n_implicit; j++) {
+        size_t k = imp_slot(tab, cap - 1, n, n->in[n->n_in + j]);
+        if (!tab[k]) tab[k] = j + 1;
+    }
     for (int k = 0; k < g->n_captures; k++) {
-        for (int j = 0; j < n->n_implicit; j++)
-            if (n->in[n->n_in + j] == g->capture_outer[k]) caps[k] = c->in[n->n_in + j];
+        int j = tab[imp_slot(tab, cap - 1, n, g->capture_outer[k])] - 1;
+        if (j >= 0) caps[k] = c->in[n->n_in + j];
         if (!caps[k]) {
+            free(tab);
             free(caps);
             return ref_fail(c, "captured value '%s' is not available",
                             g->capture_local[k]->name);
         }
     }
+    free(tab);
     kiln_status st = ref_run_graph(g, inputs, caps, outputs);
     free(caps);
     if (st) return ref_fail(c, "%s", kiln_last_error());

@@ -311,12 +311,16 @@ static int run_constant(ref_ctx *c) {
     }
     if ((a = ir_attr_find(n, "value_floats"))) {
         int64_t d = a->n;
+        if (a->type != IR_ATTR_FLOATS || (a->n && !a->floats))
+            return ref_fail(c, "attribute value_floats is not a list of floats");
         if (ensure_out(c, 0, KILN_DTYPE_FLOAT32, 1, &d)) return -1;
         if (a->n) memcpy(c->out[0]->data, a->floats, (size_t)a->n * sizeof(float));
         return 0;
     }
     if ((a = ir_attr_find(n, "value_ints"))) {
         int64_t d = a->n;
+        if (a->type != IR_ATTR_INTS || (a->n && !a->ints))
+            return ref_fail(c, "attribute value_ints is not a list of ints");
         if (ensure_out(c, 0, KILN_DTYPE_INT64, 1, &d)) return -1;
         if (a->n) memcpy(c->out[0]->data, a->ints, (size_t)a->n * sizeof(int64_t));
         return 0;
