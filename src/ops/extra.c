@@ -433,8 +433,10 @@ static int infer_stft(infer_ctx *c) {
         require_index(c, 3, "frame_length") || require_scalarish(c, 3, "frame_length"))
         return -1;
     bool one = ir_attr_int(c->node, "onesided", 1) != 0;
-    if (s->rank >= 0 && s->rank != 3)
-        return ic_fail(c, "signal must be (batch, length, 1 or 2), got rank %d", s->rank);
+    /* A rank-2 (batch, length) signal is real; torch.onnx.export writes it
+    ** and onnxruntime accepts it, so it is read as (batch, length, 1). */
+    if (s->rank >= 0 && s->rank != 3 && s->rank != 2)
+        return ic_fail(c, "signal must be (batch, length[, 1 or 2]), got rank %d", s->rank);
     if (s->rank == 3 && s->dims[2] >= 0 && s->dims[2] != 1 && s->dims[2] != 2)
         return ic_fail(c, "signal last dim must be 1 or 2, got %lld",
                        (long long)s->dims[2]);
@@ -444,7 +446,7 @@ static int infer_stft(infer_ctx *c) {
     int kf = 0;
     if (ic_has(c, 3)) kf = scalar_int(c, 3, &fl);
     else if (w && w->rank == 1) fl = w->dims[0], kf = fl >= 0 ? 1 : 2;
-    else if (!w && s->rank == 3) fl = s->dims[1], kf = fl >= 0 ? 1 : 2;
+    else if (!w && s->rank >= 2) fl = s->dims[1], kf = fl >= 0 ? 1 : 2;
     if (kf == 1 && fl < 1)
         return ic_fail(c, "frame_length must be positive, got %lld", (long long)fl);
     if (kf == 1 && w && w->rank == 1 && w->dims[0] >= 0 && w->dims[0] != fl)
@@ -454,8 +456,8 @@ static int infer_stft(infer_ctx *c) {
     if (ks == 1 && step < 1)
         return ic_fail(c, "frame_step must be positive, got %lld", (long long)step);
     int64_t dims[4];
-    dims[0] = s->rank == 3 ? s->dims[0] : ic_new_sym(c);
-    int64_t len = s->rank == 3 ? s->dims[1] : -1;
+    dims[0] = s->rank >= 2 ? s->dims[0] : ic_new_sym(c);
+    int64_t len = s->rank >= 2 ? s->dims[1] : -1;
     if (kf == 1 && ks == 1 && len >= 0) {
         if (len < fl)
             return ic_fail(c, "signal length %lld is shorter than frame_length %lld",

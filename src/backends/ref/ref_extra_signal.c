@@ -250,7 +250,7 @@ int ref_extra_stft(ref_ctx *c) {
     bool one = ir_attr_int(c->node, "onesided", 1) != 0;
     int64_t step = 0, fl = 0;
     if (rx_scalar_int(c, c->in[1], "frame_step", &step)) return -1;
-    if (s->rank != 3) return ref_fail(c, "signal must have rank 3");
+    if (s->rank != 3 && s->rank != 2) return ref_fail(c, "signal must have rank 2 or 3");
     if (ref_has(c, 3)) {
         if (rx_scalar_int(c, c->in[3], "frame_length", &fl)) return -1;
     } else {
@@ -258,7 +258,7 @@ int ref_extra_stft(ref_ctx *c) {
     }
     if (w && (w->rank != 1 || w->dims[0] != fl))
         return ref_fail(c, "window must have frame_length (%lld) entries", (long long)fl);
-    int64_t B = s->dims[0], len = s->dims[1], cin = s->dims[2];
+    int64_t B = s->dims[0], len = s->dims[1], cin = s->rank == 3 ? s->dims[2] : 1;
     if (step < 1 || fl < 1 || fl > len)
         return ref_fail(c, "frame_step %lld / frame_length %lld do not fit signal length "
                         "%lld", (long long)step, (long long)fl, (long long)len);
