@@ -63,7 +63,7 @@ if [ -f tests/hostile/run_hostile.py ]; then
     suite hostile python3 tests/hostile/run_hostile.py build-asan -j "$JOBS"
 fi
 if [ -f tests/models/check_models.py ]; then
-    suite models python3 tests/models/check_models.py build/bin/kiln
+    suite models python3 tests/models/check_models.py build/bin/kiln --quick
 fi
 suite example bash -c 'bash examples/run.sh && echo "1 passed, 0 failed"'
 

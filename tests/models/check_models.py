@@ -10,6 +10,7 @@ Each case runs in two modes:
              test shapes (dynamic dims from 1 to the largest test size), then
              `kiln run --engine E.kiln --input ... --output-dir D`
 Every test_data_set_N of a case runs (they differ in the dynamic dims).
+The one-node reproducers in tests/models/repro/ run too (unless --only).
 One line per case and mode (PASS/FAIL/XFAIL/XPASS, worst rel-L2 per output
 over the sets, wall times per set); the last line is `N passed, M failed`. Cases listed in tests/models/xfail.txt
 (`case mode|* reason`) are expected to fail; a listed case that passes fails
@@ -281,6 +282,31 @@ def main():
             else:
                 status = "FAIL"
                 failed += 1
+            results.setdefault(case, {})[mode] = res
+            print(fmt_line(status, case, res), flush=True)
+    # one-node reproducers of bugs found here (tests/models/repro/): fixed
+    # ones stay as regression cases
+    rdir = os.path.join(HERE, "repro")
+    repros = sorted(d for d in os.listdir(rdir)
+                    if os.path.isfile(os.path.join(rdir, d, "model.onnx"))) \
+        if os.path.isdir(rdir) and not only else []
+    for name in repros:
+        case = "repro/" + name
+        for mode in modes:
+            work = os.path.join(mdir, "_work", "repro", name, mode)
+            res = run_case(kiln, os.path.join(rdir, name), mode, work, args.tol, args.timeout)
+            shutil.rmtree(work, ignore_errors=True)
+            reason = xfail.get((case, mode)) or xfail.get((case, "*"))
+            if reason is not None and not res["ok"]:
+                status, xfailed = "XFAIL", xfailed + 1
+                res["message"] = "%s [expected: %s]" % (res["message"], reason)
+            elif reason is not None:
+                status, failed = "XPASS", failed + 1
+                res["message"] = "listed in xfail.txt (%s) but passes: remove the entry" % reason
+            elif res["ok"]:
+                status, passed = "PASS", passed + 1
+            else:
+                status, failed = "FAIL", failed + 1
             results.setdefault(case, {})[mode] = res
             print(fmt_line(status, case, res), flush=True)
     total = time.perf_counter() - t_start
