@@ -3,7 +3,16 @@
 ** builder times the candidates on the target and records the winner's name
 ** in the engine; the runtime looks the name up again at load time. Kernels
 ** use the reference kernel contract (ref_ctx) so the reference kernel of
-** every op is itself a tactic ("ref") and the oracle for the others. */
+** every op is itself a tactic ("ref") and the oracle for the others.
+**
+** A backend that drives a device (CUDA) also fills kiln_device_ops: memory,
+** copies, streams, its own clock and graph capture. Its tactics carry
+** TACTIC_DEVICE: the tensors in their ref_ctx hold device pointers (dims and
+** dtypes stay on the host) and they enqueue on ref_ctx.stream. Tactics
+** without the flag are host tactics (the reference kernel, the CPU ones);
+** the runtime copies a host layer's inputs from the device and its outputs
+** back, so any layer without a device kernel still runs. The core sees only
+** this contract: no device headers, no device #ifdefs. */
 #ifndef KILN_BACKEND_H
 #define KILN_BACKEND_H
 
@@ -22,8 +31,61 @@ enum {
     TACTIC_OVERWRITES_OUTPUT = 1u << 0,
     /* Output 0 may share memory with input 0 (pure elementwise, same
     ** shape and dtype). Implies TACTIC_OVERWRITES_OUTPUT. */
-    TACTIC_INPLACE_OK = 1u << 1
+    TACTIC_INPLACE_OK = 1u << 1,
+    /* Tensors are device memory of the backend's device; the tactic
+    ** enqueues on ref_ctx.stream and must not synchronize it. */
+    TACTIC_DEVICE = 1u << 2
 };
+
+/* Copy directions for kiln_device_ops.copy. */
+typedef enum { DEV_H2D = 0, DEV_D2H = 1, DEV_D2D = 2 } dev_copy_kind;
+
+/* Memory, streams and clock of a device backend. `dev` is the device state
+** an engine opens once and shares between its contexts; `exec` is the
+** per-context execution state (library handles bound to one stream) that
+** tactics receive as ref_ctx.exec. Every call returns a status with the
+** device library's own message on failure. */
+typedef struct kiln_device_ops {
+    /* Opens the device. Fails with KILN_DEVICE_ERROR and a message saying
+    ** no GPU or driver was found when there is none. */
+    kiln_status (*open)(void **dev_out);
+    void (*close)(void *dev);
+    /* What an engine built here is bound to, one line of "key=value"
+    ** fields (compute capability, name, driver, runtime and library
+    ** versions). */
+    const char *(*fingerprint)(void *dev);
+    /* KILN_OK if an engine whose build fingerprint is `built` runs here;
+    ** else KILN_INCOMPATIBLE_ENGINE with what differs and what to do. */
+    kiln_status (*check_fingerprint)(void *dev, const char *built);
+    kiln_status (*alloc)(void *dev, size_t bytes, void **out);
+    void (*free)(void *dev, void *p);
+    /* Page-locked host memory for staging copies. */
+    kiln_status (*host_alloc)(void *dev, size_t bytes, void **out);
+    void (*host_free)(void *dev, void *p);
+    kiln_status (*copy)(void *dev, void *dst, const void *src, size_t bytes,
+                        dev_copy_kind kind, void *stream);
+    kiln_status (*memset0)(void *dev, void *p, size_t bytes, void *stream);
+    kiln_status (*stream_create)(void *dev, void **out);
+    void (*stream_destroy)(void *dev, void *stream);
+    kiln_status (*stream_sync)(void *dev, void *stream);
+    kiln_status (*exec_create)(void *dev, void *stream, void **out);
+    void (*exec_destroy)(void *dev, void *exec);
+    /* Rebinds an exec state to another stream (enqueue on a caller's). */
+    kiln_status (*exec_set_stream)(void *dev, void *exec, void *stream);
+    /* Events for timing on the device's clock. */
+    kiln_status (*event_create)(void *dev, void **out);
+    void (*event_destroy)(void *dev, void *ev);
+    kiln_status (*event_record)(void *dev, void *ev, void *stream);
+    /* Milliseconds between two recorded events (synchronizes on b). */
+    kiln_status (*event_elapsed)(void *dev, void *a, void *b, float *ms);
+    /* Stream capture into a replayable graph. */
+    kiln_status (*capture_begin)(void *dev, void *stream);
+    kiln_status (*capture_end)(void *dev, void *stream, void **graph_out);
+    kiln_status (*graph_launch)(void *dev, void *graph, void *stream);
+    void (*graph_destroy)(void *dev, void *graph);
+    /* Bytes of device memory in use by the process and in total. */
+    kiln_status (*mem_info)(void *dev, uint64_t *free_b, uint64_t *total_b);
+} kiln_device_ops;
 
 typedef struct kiln_tactic {
     const char *name;  /* stable id stored in engines, e.g.
@@ -51,9 +113,15 @@ typedef struct kiln_backend_ops {
                    const kiln_tactic **out, int max);
     /* Tactic by name; NULL if this build does not have it. */
     const kiln_tactic *(*find_tactic)(const char *name);
+    /* NULL for host backends (CPU); the device contract otherwise. */
+    const kiln_device_ops *dev;
 } kiln_backend_ops;
 
 const kiln_backend_ops *kiln_backend_cpu(void);
+/* The CUDA backend; NULL when this build has none. */
+const kiln_backend_ops *kiln_backend_cuda(void);
+/* Backend by engine name ("cpu", "cuda"); NULL if not in this build. */
+const kiln_backend_ops *kiln_backend_by_name(const char *name);
 /* "avx2 fma" style names for a feature set, into buf. */
 const char *kiln_isa_names(unsigned isa, char *buf, size_t n);
 

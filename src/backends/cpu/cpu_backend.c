@@ -61,7 +61,7 @@ static const kiln_tactic *cpu_find(const char *name) {
 }
 
 static const kiln_backend_ops k_cpu = {
-    "cpu", cpu_host_isa, cpu_tactics_for, cpu_find,
+    "cpu", cpu_host_isa, cpu_tactics_for, cpu_find, NULL,
 };
 
 const kiln_backend_ops *kiln_backend_cpu(void) { return &k_cpu; }

@@ -27,6 +27,10 @@ typedef struct ref_ctx {
     void *ws;                        /* tactic scratch (workspace bytes the
                                         tactic asked for), may be NULL */
     size_t ws_size;
+    /* Device tactics (TACTIC_DEVICE) only: the stream to enqueue on and
+    ** the backend's per-context execution state (library handles). */
+    void *stream;
+    void *exec;
     char err[512];
 } ref_ctx;
 

@@ -1,0 +1,65 @@
+/* cuda_internal.h: what the CUDA backend's C files share: the device and
+** per-context execution state, status helpers that turn CUDA, cuBLASLt and
+** cuDNN errors into kiln_status / ref_fail messages, and the tactic families.
+** Only files under src/backends/cuda include this (it pulls in the CUDA
+** runtime's C header). */
+#ifndef KILN_CUDA_INTERNAL_H
+#define KILN_CUDA_INTERNAL_H
+
+#include "../backend.h"
+#include "cuda_libs.h"
+
+#include <cuda_runtime_api.h>
+
+/* One per engine (and one per build): the GPU and the libraries loaded. */
+typedef struct cuda_dev {
+    int device;                 /* CUDA ordinal */
+    int sm;                     /* compute capability, 90 for sm_90 */
+    int n_sm;                   /* multiprocessors */
+    size_t smem_optin;          /* max dynamic shared memory per block */
+    size_t l2_bytes;
+    char name[256];
+    int driver_version, runtime_version;
+    const cuda_libs *libs;      /* cuBLASLt / cuDNN entry points (members
+                                   NULL when a library is missing) */
+    char fingerprint[768];
+} cuda_dev;
+
+/* One per execution context (and per timed tactic at build time). */
+typedef struct cuda_exec {
+    cuda_dev *dev;
+    cudaStream_t stream;
+    void *lt;                   /* cublasLtHandle_t, NULL if unavailable */
+    void *dnn;                  /* cudnnHandle_t, NULL if unavailable */
+    void *lt_ws;                /* cuBLASLt workspace (device) */
+    size_t lt_ws_size;
+} cuda_exec;
+
+static inline cuda_exec *cuda_exec_of(const ref_ctx *c) { return (cuda_exec *)c->exec; }
+static inline cudaStream_t cuda_stream_of(const ref_ctx *c) { return (cudaStream_t)c->stream; }
+
+/* Fails the tactic with the CUDA error's name and text after a call or a
+** launch: `if (cuda_fail_if(c, cudaGetLastError(), "softmax")) return -1;` */
+int cuda_fail_if(ref_ctx *c, cudaError_t e, const char *what);
+/* kiln_status form for the device ops. */
+kiln_status cuda_status(cudaError_t e, const char *what);
+
+/* Tactic families, each a NULL-terminated table defined in its own file:
+** cuda_eltwise.c (unary/binary/fused elementwise chains, Cast, Where, ...),
+** cuda_data.c (Transpose, Concat, Slice, Gather, Expand, Pad, copies, ...),
+** cuda_reduce.c (reductions, ArgMax/ArgMin, Softmax family),
+** cuda_norm.c (LayerNorm/RMSNorm/BatchNorm/InstanceNorm/GroupNorm),
+** cuda_pool.c (MaxPool, AveragePool, global pools, Resize),
+** cuda_gemm.c (MatMul, Gemm, FusedGemm through cuBLASLt),
+** cuda_conv.c (Conv, FusedConv through cuDNN; depthwise kernels),
+** cuda_attn.c (the fused attention layer). */
+extern const kiln_tactic *const cuda_tactics_eltwise[];
+extern const kiln_tactic *const cuda_tactics_data[];
+extern const kiln_tactic *const cuda_tactics_reduce[];
+extern const kiln_tactic *const cuda_tactics_norm[];
+extern const kiln_tactic *const cuda_tactics_pool[];
+extern const kiln_tactic *const cuda_tactics_gemm[];
+extern const kiln_tactic *const cuda_tactics_conv[];
+extern const kiln_tactic *const cuda_tactics_attn[];
+
+#endif

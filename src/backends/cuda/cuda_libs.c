@@ -1,0 +1,93 @@
+/* cuda_libs.c: dlopen of cuBLASLt and cuDNN (see cuda_libs.h). The sonames
+** are tried first, then the unversioned names; the path actually loaded is
+** recorded for the engine fingerprint and `kiln inspect`. */
+#include "cuda_internal.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+static cuda_libs g_libs;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void *open_first(const char *const *names, char *path, size_t n) {
+    const char *why = "not found";
+    for (int i = 0; names[i]; i++) {
+        void *h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+        if (h) {
+            /* Record the file the loader picked (dladdr on a symbol would
+            ** need one; the soname is what users recognise). */
+            snprintf(path, n, "%s", names[i]);
+            return h;
+        }
+        why = dlerror();
+    }
+    snprintf(path, n, "unavailable (%s)", why ? why : "not found");
+    return NULL;
+}
+
+#define SYM(so, field, name)                                            \
+    do {                                                                \
+        *(void **)&g_libs.field = dlsym(so, name);                      \
+        if (!g_libs.field) ok = false;                                  \
+    } while (0)
+
+static void load(void) {
+    static const char *const lt_names[] = {"libcublasLt.so.13", "libcublasLt.so.12",
+                                           "libcublasLt.so", NULL};
+    static const char *const dnn_names[] = {"libcudnn.so.9", "libcudnn.so", NULL};
+    void *lt = open_first(lt_names, g_libs.lt_path, sizeof g_libs.lt_path);
+    if (lt) {
+        bool ok = true;
+        SYM(lt, ltCreate, "cublasLtCreate");
+        SYM(lt, ltDestroy, "cublasLtDestroy");
+        SYM(lt, ltGetStatusString, "cublasLtGetStatusString");
+        SYM(lt, ltGetVersion, "cublasLtGetVersion");
+        SYM(lt, ltMatmul, "cublasLtMatmul");
+        SYM(lt, ltMatmulDescCreate, "cublasLtMatmulDescCreate");
+        SYM(lt, ltMatmulDescDestroy, "cublasLtMatmulDescDestroy");
+        SYM(lt, ltMatmulDescSetAttribute, "cublasLtMatmulDescSetAttribute");
+        SYM(lt, ltMatrixLayoutCreate, "cublasLtMatrixLayoutCreate");
+        SYM(lt, ltMatrixLayoutDestroy, "cublasLtMatrixLayoutDestroy");
+        SYM(lt, ltMatrixLayoutSetAttribute, "cublasLtMatrixLayoutSetAttribute");
+        SYM(lt, ltMatmulPreferenceCreate, "cublasLtMatmulPreferenceCreate");
+        SYM(lt, ltMatmulPreferenceDestroy, "cublasLtMatmulPreferenceDestroy");
+        SYM(lt, ltMatmulPreferenceSetAttribute, "cublasLtMatmulPreferenceSetAttribute");
+        SYM(lt, ltMatmulAlgoGetHeuristic, "cublasLtMatmulAlgoGetHeuristic");
+        if (ok) {
+            g_libs.lt_so = lt;
+            g_libs.lt_version = g_libs.ltGetVersion();
+        } else {
+            snprintf(g_libs.lt_path, sizeof g_libs.lt_path, "unusable (missing symbols)");
+            dlclose(lt);
+            memset(&g_libs.ltCreate, 0, (size_t)((char *)&g_libs.dnn_so - (char *)&g_libs.ltCreate));
+        }
+    }
+    void *dnn = open_first(dnn_names, g_libs.dnn_path, sizeof g_libs.dnn_path);
+    if (dnn) {
+        bool ok = true;
+        SYM(dnn, dnnGetVersion, "cudnnGetVersion");
+        SYM(dnn, dnnGetErrorString, "cudnnGetErrorString");
+        SYM(dnn, dnnCreate, "cudnnCreate");
+        SYM(dnn, dnnDestroy, "cudnnDestroy");
+        SYM(dnn, dnnSetStream, "cudnnSetStream");
+        if (ok) {
+            g_libs.dnn_so = dnn;
+            g_libs.dnn_version = g_libs.dnnGetVersion();
+        } else {
+            snprintf(g_libs.dnn_path, sizeof g_libs.dnn_path, "unusable (missing symbols)");
+            dlclose(dnn);
+            g_libs.dnnGetVersion = NULL;
+            g_libs.dnnGetErrorString = NULL;
+            g_libs.dnnCreate = NULL;
+            g_libs.dnnDestroy = NULL;
+            g_libs.dnnSetStream = NULL;
+        }
+    }
+}
+
+const cuda_libs *cuda_libs_get(void) {
+    pthread_once(&g_once, load);
+    return &g_libs;
+}

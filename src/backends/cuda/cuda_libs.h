@@ -1,0 +1,65 @@
+/* cuda_libs.h: cuBLASLt and cuDNN loaded at run time with dlopen, so a
+** Kiln built with the CUDA backend still loads and runs CPU engines on a
+** machine without those libraries (or without any GPU). Only the entry
+** points Kiln uses are resolved; the real headers give their types. */
+#ifndef KILN_CUDA_LIBS_H
+#define KILN_CUDA_LIBS_H
+
+#include <cublasLt.h>
+#include <cudnn.h>
+
+typedef struct cuda_libs {
+    /* cuBLASLt (NULL members when libcublasLt could not be loaded) */
+    void *lt_so;
+    size_t lt_version;
+    char lt_path[256];
+    cublasStatus_t (*ltCreate)(cublasLtHandle_t *);
+    cublasStatus_t (*ltDestroy)(cublasLtHandle_t);
+    const char *(*ltGetStatusString)(cublasStatus_t);
+    size_t (*ltGetVersion)(void);
+    cublasStatus_t (*ltMatmul)(cublasLtHandle_t, cublasLtMatmulDesc_t, const void *,
+                               const void *, cublasLtMatrixLayout_t, const void *,
+                               cublasLtMatrixLayout_t, const void *, const void *,
+                               cublasLtMatrixLayout_t, void *, cublasLtMatrixLayout_t,
+                               const cublasLtMatmulAlgo_t *, void *, size_t, cudaStream_t);
+    cublasStatus_t (*ltMatmulDescCreate)(cublasLtMatmulDesc_t *, cublasComputeType_t,
+                                         cudaDataType_t);
+    cublasStatus_t (*ltMatmulDescDestroy)(cublasLtMatmulDesc_t);
+    cublasStatus_t (*ltMatmulDescSetAttribute)(cublasLtMatmulDesc_t,
+                                               cublasLtMatmulDescAttributes_t,
+                                               const void *, size_t);
+    cublasStatus_t (*ltMatrixLayoutCreate)(cublasLtMatrixLayout_t *, cudaDataType,
+                                           uint64_t, uint64_t, int64_t);
+    cublasStatus_t (*ltMatrixLayoutDestroy)(cublasLtMatrixLayout_t);
+    cublasStatus_t (*ltMatrixLayoutSetAttribute)(cublasLtMatrixLayout_t,
+                                                 cublasLtMatrixLayoutAttribute_t,
+                                                 const void *, size_t);
+    cublasStatus_t (*ltMatmulPreferenceCreate)(cublasLtMatmulPreference_t *);
+    cublasStatus_t (*ltMatmulPreferenceDestroy)(cublasLtMatmulPreference_t);
+    cublasStatus_t (*ltMatmulPreferenceSetAttribute)(cublasLtMatmulPreference_t,
+                                                     cublasLtMatmulPreferenceAttributes_t,
+                                                     const void *, size_t);
+    cublasStatus_t (*ltMatmulAlgoGetHeuristic)(cublasLtHandle_t, cublasLtMatmulDesc_t,
+                                               cublasLtMatrixLayout_t,
+                                               cublasLtMatrixLayout_t,
+                                               cublasLtMatrixLayout_t,
+                                               cublasLtMatrixLayout_t,
+                                               cublasLtMatmulPreference_t, int,
+                                               cublasLtMatmulHeuristicResult_t *, int *);
+    /* cuDNN (NULL members when libcudnn could not be loaded) */
+    void *dnn_so;
+    size_t dnn_version;
+    char dnn_path[256];
+    size_t (*dnnGetVersion)(void);
+    const char *(*dnnGetErrorString)(cudnnStatus_t);
+    cudnnStatus_t (*dnnCreate)(cudnnHandle_t *);
+    cudnnStatus_t (*dnnDestroy)(cudnnHandle_t);
+    cudnnStatus_t (*dnnSetStream)(cudnnHandle_t, cudaStream_t);
+    /* further entry points are added here as tactics need them */
+} cuda_libs;
+
+/* Loads both libraries once per process (thread-safe); never fails: a
+** missing library leaves its members NULL and its reason in *_path. */
+const cuda_libs *cuda_libs_get(void);
+
+#endif
