@@ -192,7 +192,8 @@ typedef void (*kiln_log_fn)(void *user, kiln_severity severity,
 ** Build phase: model + config -> serialized engine (a byte blob). */
 typedef enum kiln_device {
     KILN_DEVICE_CPU = 0,
-    KILN_DEVICE_CUDA = 1   /* reserved for the CUDA backend */
+    KILN_DEVICE_CUDA = 1   /* an NVIDIA GPU (builds with the CUDA backend);
+                              KILN_CUDA_DEVICE=N picks the GPU ordinal */
 } kiln_device;
 
 /* Precision flags: which precisions layers may run in. FP32 is always
@@ -223,6 +224,17 @@ KILN_API kiln_status kiln_builder_config_set_workspace(kiln_builder_config *c,
 ** repetitions and a wider search as the level rises. */
 KILN_API kiln_status kiln_builder_config_set_opt_level(kiln_builder_config *c,
                                                        int level);
+/* Build flags (bitwise or), trtexec-style switches. */
+enum {
+    /* FP32 matrix products may use TF32 tensor cores (about 1e-3 relative
+    ** error; off by default). */
+    KILN_BUILD_TF32 = 1u << 0,
+    /* Fail the build when a layer has no kernel on the target device instead
+    ** of running it on the host with copies around it. */
+    KILN_BUILD_STRICT_DEVICE = 1u << 1
+};
+KILN_API kiln_status kiln_builder_config_set_flags(kiln_builder_config *c,
+                                                   unsigned flags);
 /* Reads (if present) and updates the timing cache file at path; NULL
 ** disables. */
 KILN_API kiln_status kiln_builder_config_set_timing_cache(
@@ -299,6 +311,14 @@ KILN_API kiln_status kiln_engine_layer(const kiln_engine *e, int i,
                                        kiln_layer_info *out);
 /* Number of nodes in the ONNX graph the engine was built from. */
 KILN_API int kiln_engine_source_nodes(const kiln_engine *e);
+/* Backend the engine runs on ("cpu", "cuda") and, for device backends, the
+** fingerprint of the device and libraries it was built for ("" on the CPU). */
+KILN_API const char *kiln_engine_backend(const kiln_engine *e);
+KILN_API const char *kiln_engine_device_fingerprint(const kiln_engine *e);
+/* Whether layer i runs on the engine's device (1) or on the host (0: no
+** device kernel; the runtime copies its inputs and outputs). CPU engines:
+** always 1. */
+KILN_API int kiln_engine_layer_on_device(const kiln_engine *e, int i);
 
 typedef struct kiln_context kiln_context;
 
@@ -345,12 +365,30 @@ KILN_API kiln_status kiln_context_set_tensor(kiln_context *c, const char *name,
 KILN_API kiln_status kiln_context_output_shape(kiln_context *c,
                                                const char *name, int *rank,
                                                int64_t *dims);
-/* Runs the engine. */
+/* Device engines: binds device memory (a CUDA device pointer) to an input
+** or output; the run reads and writes it in place, without host copies.
+** kiln_context_set_tensor binds host memory again. */
+KILN_API kiln_status kiln_context_set_device_tensor(kiln_context *c,
+                                                   const char *name,
+                                                   void *device_ptr,
+                                                   size_t size);
+/* Runs the engine and waits for it. */
 KILN_API kiln_status kiln_context_execute(kiln_context *c);
 /* Asynchronous form: queues the run on stream (a cudaStream_t on GPU
-** backends). The CPU backend ignores stream and completes before
+** backends; NULL: the context's own stream) and returns. It is fully
+** asynchronous when every input and output is bound with
+** kiln_context_set_device_tensor; host-bound outputs are copied back before
+** it returns. The buffers must stay valid until the stream reaches the end
+** of the run. The CPU backend ignores stream and completes before
 ** returning. */
 KILN_API kiln_status kiln_context_enqueue(kiln_context *c, void *stream);
+/* Device engines: the context's own stream (a cudaStream_t), NULL on CPU. */
+KILN_API void *kiln_context_stream(const kiln_context *c);
+/* Device engines: CUDA graphs (on by default). A context records its run
+** the second time it sees the same input shapes and device bindings, and
+** replays the recording afterwards, which removes per-layer launch cost;
+** runs with host-fallback layers are never recorded. */
+KILN_API kiln_status kiln_context_set_cuda_graphs(kiln_context *c, int enabled);
 /* After execute: an output's tensor (owned by the context, valid until the
 ** next execute or destroy). */
 KILN_API kiln_status kiln_context_output(kiln_context *c, const char *name,

@@ -26,6 +26,7 @@ typedef struct cfg_profile {
 struct kiln_builder_config {
     kiln_device device;
     unsigned precisions;
+    unsigned flags;             /* KILN_BUILD_* */
     uint64_t workspace;
     int opt_level;
     char *timing_cache;
@@ -74,6 +75,14 @@ kiln_status kiln_builder_config_set_precisions(kiln_builder_config *c, unsigned 
                         KILN_PRECISION_BF16 | KILN_PRECISION_INT8))
         return kiln_error(KILN_INVALID_ARGUMENT, "unknown precision flags 0x%x", f);
     c->precisions = f | KILN_PRECISION_FP32;
+    return KILN_OK;
+}
+
+kiln_status kiln_builder_config_set_flags(kiln_builder_config *c, unsigned f) {
+    if (!c) return kiln_error(KILN_INVALID_ARGUMENT, "config is NULL");
+    if (f & ~(unsigned)(KILN_BUILD_TF32 | KILN_BUILD_STRICT_DEVICE))
+        return kiln_error(KILN_INVALID_ARGUMENT, "unknown build flags 0x%x", f);
+    c->flags = f;
     return KILN_OK;
 }
 
@@ -170,6 +179,11 @@ typedef struct build {
     kiln_engine e;
     ir_graph *g;
     const kiln_backend_ops *be;
+    /* device backends: the device tactics are timed on, an execution state
+    ** and stream for timing, and constants uploaded once per value id */
+    void *dev, *exec, *stream, *ev[2];
+    void **dconst;
+    int n_host_layers;
     /* timing cache: parallel arrays of keys and tactic names */
     int n_cache, cap_cache;
     char **cache_keys, **cache_vals;
@@ -339,8 +353,9 @@ static const char *cache_get(const build *b, const char *key) {
 
 static void fingerprint(const build *b, char *buf, size_t n) {
     char isa[64];
-    snprintf(buf, n, "kiln-%s/%s/%s/%s", KILN_VERSION_STRING, b->be->name,
-             kiln_host_arch(), kiln_isa_names(b->be->host_isa(), isa, sizeof isa));
+    snprintf(buf, n, "kiln-%s/%s/%s/%s%s%s", KILN_VERSION_STRING, b->be->name,
+             kiln_host_arch(), kiln_isa_names(b->be->host_isa(), isa, sizeof isa),
+             b->dev ? "/" : "", b->dev ? b->be->dev->fingerprint(b->dev) : "");
 }
 
 /* The cache file: a header line naming the device fingerprint, then
@@ -351,7 +366,7 @@ static void cache_load(build *b) {
     if (!path) return;
     FILE *f = fopen(path, "r");
     if (!f) return;
-    char line[4096], fp[256];
+    char line[4096], fp[1024];
     fingerprint(b, fp, sizeof fp);
     if (!fgets(line, sizeof line, f)) {
         fclose(f);
@@ -383,7 +398,9 @@ static void cache_save(build *b) {
     size_t cap = 256, len = 0;
     for (int i = 0; i < b->n_cache; i++)
         cap += strlen(b->cache_keys[i]) + strlen(b->cache_vals[i]) + 2;
-    char *buf = malloc(cap), fp[256];
+    char fp[1024];
+    cap += sizeof fp;
+    char *buf = malloc(cap);
     if (!buf) return;
     fingerprint(b, fp, sizeof fp);
     len += (size_t)snprintf(buf, cap, "kiln-timing-cache 1 %s\n", fp);
@@ -524,6 +541,124 @@ done:
     return result;
 }
 
+/* Device form of time_tactic: inputs are random on the device (constants
+** uploaded once per build), the clock is the device's own (events around
+** each repetition). < 0 when it cannot be timed. */
+static double time_tactic_dev(build *b, const ir_node *n, const kiln_tactic *t,
+                              const ir_type *types, int reps) {
+    const kiln_device_ops *D = b->be->dev;
+    int ni = n->n_in, no = n->n_out;
+    double result = -1;
+    kiln_tensor *din = calloc((size_t)ni + 1, sizeof *din);
+    const kiln_tensor **in = calloc((size_t)ni + 1, sizeof *in);
+    kiln_tensor *dout = calloc((size_t)no + 1, sizeof *dout);
+    kiln_tensor **out = calloc((size_t)no + 1, sizeof *out);
+    double *samples = calloc((size_t)reps + 1, sizeof *samples);
+    void **bufs = calloc((size_t)(ni + no + 2), sizeof *bufs);
+    int nb = 0;
+    const ir_type **tin = calloc((size_t)ni + 1, sizeof *tin);
+    ref_ctx *c = calloc(1, sizeof *c);
+    kiln_tensor *host = NULL;
+    if (!din || !in || !dout || !out || !samples || !bufs || !tin || !c || n->n_implicit)
+        goto done;
+    uint64_t seed = 0x2545f4914f6cdd1dull;
+    for (int i = 0; i < ni; i++) {
+        const ir_value *v = n->in[i];
+        if (!v) continue;
+        tin[i] = &types[v->id];
+        if (v->const_val) {
+            if (!b->dconst[v->id]) {
+                if (D->alloc(b->dev, v->const_val->nbytes ? v->const_val->nbytes : 64,
+                             &b->dconst[v->id]) ||
+                    D->copy(b->dev, b->dconst[v->id], v->const_val->data,
+                            v->const_val->nbytes, DEV_H2D, b->stream))
+                    goto done;
+            }
+            din[i] = *v->const_val;
+            din[i].flags = 0;
+            din[i].data = b->dconst[v->id];
+            in[i] = &din[i];
+            continue;
+        }
+        const ir_type *ty = &types[v->id];
+        if (!concrete(ty) || (ty->dtype != KILN_DTYPE_FLOAT32 &&
+                              ty->dtype != KILN_DTYPE_FLOAT16 &&
+                              ty->dtype != KILN_DTYPE_BFLOAT16))
+            goto done; /* only float activations can be faked safely */
+        if (tensor_new(ty->dtype, ty->rank, ty->dims, &host)) goto done;
+        int64_t cnt = tensor_numel(host);
+        for (int64_t k = 0; k < cnt; k++) {
+            seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+            dt_set_f64(ty->dtype, host->data, (size_t)k,
+                       (double)(seed >> 11) / 9007199254740992.0 - 0.5);
+        }
+        din[i] = *host;
+        din[i].flags = 0;
+        if (D->alloc(b->dev, host->nbytes ? host->nbytes : 64, &bufs[nb]) ||
+            D->copy(b->dev, bufs[nb], host->data, host->nbytes, DEV_H2D, b->stream) ||
+            D->stream_sync(b->dev, b->stream))
+            goto done;
+        din[i].data = bufs[nb++];
+        in[i] = &din[i];
+        tensor_free(host);
+        host = NULL;
+    }
+    for (int o = 0; o < no; o++) {
+        const ir_type *ty = &types[n->out[o]->id];
+        uint64_t bytes;
+        if (!type_bytes(ty, &bytes)) goto done;
+        dout[o].dtype = ty->dtype;
+        dout[o].rank = ty->rank;
+        memcpy(dout[o].dims, ty->dims, sizeof dout[o].dims);
+        dout[o].nbytes = (size_t)bytes;
+        if (D->alloc(b->dev, bytes ? (size_t)bytes : 64, &bufs[nb])) goto done;
+        dout[o].data = bufs[nb++];
+        out[o] = &dout[o];
+    }
+    size_t wsz = t->workspace ? t->workspace(n, tin) : 0;
+    if (wsz > b->cfg->workspace) goto done;
+    void *ws = NULL;
+    if (wsz) {
+        if (D->alloc(b->dev, wsz, &bufs[nb])) goto done;
+        ws = bufs[nb++];
+    }
+    c->node = n;
+    c->opset = (int)n->graph->model->opset;
+    c->n_in = ni;
+    c->in = in;
+    c->n_out = no;
+    c->out = out;
+    c->ws = ws;
+    c->ws_size = wsz;
+    c->stream = b->stream;
+    c->exec = b->exec;
+    /* Warm-up proves it runs (and lets libraries pick and cache plans). */
+    if (t->run(c) != 0 || D->stream_sync(b->dev, b->stream)) goto done;
+    for (int r = 0; r < reps; r++) {
+        float ms = 0;
+        if (D->event_record(b->dev, b->ev[0], b->stream) || t->run(c) != 0 ||
+            D->event_record(b->dev, b->ev[1], b->stream) ||
+            D->event_elapsed(b->dev, b->ev[0], b->ev[1], &ms))
+            goto done;
+        samples[r] = (double)ms * 1000.0;
+    }
+    qsort(samples, (size_t)reps, sizeof *samples, cmp_double);
+    result = samples[reps / 2];
+done:
+    if (result < 0) {
+        char lab[256];
+        blog(b, KILN_SEVERITY_VERBOSE, "tactic %s on %s cannot be timed%s%s", t->name,
+             ir_node_label(n, lab, sizeof lab), c && c->err[0] ? ": " : "",
+             c && c->err[0] ? c->err : "");
+        kiln_error_clear();
+    }
+    if (D->stream_sync(b->dev, b->stream)) kiln_error_clear();
+    for (int k = 0; bufs && k < nb; k++) D->free(b->dev, bufs[k]);
+    tensor_free(host);
+    free(din); free(in); free(dout); free(out); free(samples); free(bufs); free(tin); free(c);
+    return result;
+}
+
 static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
                                   const ir_type *max_types) {
     ir_graph *g = b->g;
@@ -558,6 +693,28 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
             return kiln_error(KILN_UNSUPPORTED, "%s: no tactic can run it",
                               ir_node_label(n, lab, sizeof lab));
         }
+        if (b->dev) {
+            /* A device kernel always beats copies to the host and back:
+            ** host tactics compete only when no device tactic applies. */
+            int ndev = 0;
+            for (int k = 0; k < nc; k++)
+                if (cand[k]->flags & TACTIC_DEVICE) cand[ndev++] = cand[k];
+            if (ndev) {
+                nc = ndev;
+            } else if (p == 0) {
+                char lab[256];
+                ir_node_label(n, lab, sizeof lab);
+                if (b->cfg->flags & KILN_BUILD_STRICT_DEVICE) {
+                    free(tmax);
+                    return kiln_error(KILN_UNSUPPORTED, "%s: no %s kernel for this layer "
+                                      "(--strict-device refuses host fallback)", lab,
+                                      b->be->name);
+                }
+                b->n_host_layers++;
+                blog(b, KILN_SEVERITY_WARNING, "%s: no %s kernel; it runs on the host "
+                     "with copies around it", lab, b->be->name);
+            }
+        }
         const kiln_tactic *best = cand[0];
         double best_t = -1;
         if (nc > 1 && b->cfg->opt_level > 0) {
@@ -575,7 +732,9 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
                 b->cache_hits++;
             } else {
                 for (int k = 0; k < nc; k++) {
-                    double t = time_tactic(b, n, cand[k], opt_types, reps);
+                    double t = (cand[k]->flags & TACTIC_DEVICE)
+                                   ? time_tactic_dev(b, n, cand[k], opt_types, reps)
+                                   : time_tactic(b, n, cand[k], opt_types, reps);
                     char lab[256];
                     blog(b, KILN_SEVERITY_VERBOSE, "tactic %s on %s: %s%.1f us",
                          cand[k]->name, ir_node_label(n, lab, sizeof lab),
@@ -622,11 +781,24 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
     *size_out = 0;
     memset(&b, 0, sizeof b);
     b.cfg = cfg;
-    if (cfg->device != KILN_DEVICE_CPU)
-        return kiln_error(KILN_UNSUPPORTED, "this kiln has no CUDA backend; build for "
-                          "the CPU (--device cpu)");
-    b.be = kiln_backend_cpu();
-    if ((st = kiln_model_reimport(m, &b.e.ir))) return st;
+    if (cfg->device == KILN_DEVICE_CUDA) {
+        if (!(b.be = kiln_backend_cuda()))
+            return kiln_error(KILN_UNSUPPORTED, "this kiln was built without the CUDA "
+                              "backend (no CUDA toolkit when it was compiled); build for "
+                              "the CPU (--device cpu)");
+    } else {
+        b.be = kiln_backend_cpu();
+    }
+    if (b.be->dev) {
+        const kiln_device_ops *D = b.be->dev;
+        if ((st = D->open(&b.dev)) || (st = D->stream_create(b.dev, &b.stream)) ||
+            (st = D->exec_create(b.dev, b.stream, &b.exec)) ||
+            (st = D->event_create(b.dev, &b.ev[0])) || (st = D->event_create(b.dev, &b.ev[1])))
+            goto fail;
+        snprintf(b.e.dev_fingerprint, sizeof b.e.dev_fingerprint, "%s", D->fingerprint(b.dev));
+        blog(&b, KILN_SEVERITY_INFO, "device: %s", b.e.dev_fingerprint);
+    }
+    if ((st = kiln_model_reimport(m, &b.e.ir))) goto fail;
     b.g = b.e.ir->graph;
     b.e.source_nodes = b.g->n_nodes;
     if ((st = check_supported(b.g))) goto fail;
@@ -641,8 +813,20 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
     pc.log_user = cfg->log_user;
     pc.log_max = cfg->log_max;
     if ((st = passes_run_all(&pc))) goto fail;
+    if (b.dev && (cfg->precisions & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) &&
+        (st = pass_reduced_precision(&pc, (cfg->precisions & KILN_PRECISION_FP16)
+                                              ? KILN_DTYPE_FLOAT16 : KILN_DTYPE_BFLOAT16)))
+        goto fail;
     blog(&b, KILN_SEVERITY_INFO, "optimizer: %d ONNX nodes -> %d layers",
          b.e.source_nodes, b.g->n_nodes);
+    if (b.dev && (cfg->flags & KILN_BUILD_TF32))
+        for (int i = 0; i < b.g->n_nodes; i++) {
+            int op = b.g->nodes[i]->op;
+            if ((op == OP_MatMul || op == OP_Gemm || op == OP_FusedGemm || op == OP_Conv ||
+                 op == OP_FusedConv || op == OP_Attention) &&
+                !ir_edit_set_int(b.g->nodes[i], "kiln_tf32", 1))
+                goto oom;
+        }
 
     int nn = b.g->n_nodes, nv = b.g->n_values, np = b.e.n_profiles;
     b.e.layers = calloc((size_t)(nn ? nn : 1), sizeof *b.e.layers);
@@ -651,8 +835,13 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
     opt_types = calloc((size_t)nv + 1, sizeof *opt_types);
     max_types = calloc((size_t)nv + 1, sizeof *max_types);
     if (!b.e.layers || !b.e.plans || !in_types || !opt_types || !max_types) goto oom;
+    if (b.dev && !(b.dconst = calloc((size_t)nv + 1, sizeof *b.dconst))) goto oom;
     for (int i = 0; i < nn; i++) {
-        b.e.layers[i].precision = KILN_PRECISION_FP32;
+        const ir_node *ln = b.g->nodes[i];
+        kiln_dtype odt = ln->n_out && ln->out[0] ? ln->out[0]->type.dtype : KILN_DTYPE_FLOAT32;
+        b.e.layers[i].precision = odt == KILN_DTYPE_FLOAT16    ? KILN_PRECISION_FP16
+                                  : odt == KILN_DTYPE_BFLOAT16 ? KILN_PRECISION_BF16
+                                                               : KILN_PRECISION_FP32;
         b.e.layers[i].tactic = calloc((size_t)np, sizeof *b.e.layers[i].tactic);
         b.e.layers[i].time_us = calloc((size_t)np, sizeof *b.e.layers[i].time_us);
         if (!b.e.layers[i].tactic || !b.e.layers[i].time_us) goto oom;
@@ -694,6 +883,10 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
     if (cfg->timing_cache)
         blog(&b, KILN_SEVERITY_INFO, "timing cache: %d hits, %d new entries",
              b.cache_hits, b.cache_new);
+    if (b.dev)
+        blog(&b, b.n_host_layers ? KILN_SEVERITY_WARNING : KILN_SEVERITY_INFO,
+             "%d of %d layers run on the %s device, %d on the host", nn - b.n_host_layers,
+             nn, b.be->name, b.n_host_layers);
     cache_save(&b);
     b.e.precisions = cfg->precisions;
     b.e.opt_level = cfg->opt_level;
@@ -720,6 +913,17 @@ done:
     free(in_types);
     free(opt_types);
     free(max_types);
+    if (b.dev) {
+        const kiln_device_ops *D = b.be->dev;
+        for (int v = 0; b.dconst && b.g && v < b.g->n_values; v++)
+            if (b.dconst[v]) D->free(b.dev, b.dconst[v]);
+        free(b.dconst);
+        for (int k = 0; k < 2; k++)
+            if (b.ev[k]) D->event_destroy(b.dev, b.ev[k]);
+        if (b.exec) D->exec_destroy(b.dev, b.exec);
+        if (b.stream) D->stream_destroy(b.dev, b.stream);
+        D->close(b.dev);
+    }
     engine_clear(&b.e);
     return st;
 }

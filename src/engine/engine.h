@@ -8,7 +8,7 @@
 
 #include "../backends/backend.h"
 
-#define KILN_ENGINE_FORMAT_VERSION 1
+#define KILN_ENGINE_FORMAT_VERSION 2
 
 typedef struct engine_profile {
     /* Per main-graph input i: rank dims each (rank of the input). */
@@ -48,7 +48,17 @@ struct kiln_engine {
     char backend[16];            /* "cpu" */
     char arch[16];               /* "x86_64" */
     unsigned isa_required;       /* KILN_ISA_* the chosen tactics need */
+    char dev_fingerprint[768];   /* device backends: the GPU and libraries
+                                    the engine was built and tuned on ("" on
+                                    the CPU) */
     const kiln_backend_ops *ops;
+    /* device backends, after loading: the opened device, the constants
+    ** uploaded once and shared by every context (one block), and each
+    ** constant value's device address by value id (NULL when not uploaded) */
+    void *dev;
+    void *dweights;
+    uint64_t dweights_bytes;
+    void **dconst;
     /* backing bytes of borrowed constants */
     void *blob;
     size_t blob_size;

@@ -536,8 +536,9 @@ kiln_status engine_serialize(const kiln_engine *e, uint8_t **out, size_t *size) 
         ser_fail(&s, KILN_INTERNAL, "layers are missing");
     else if (!fixed_str_ok(e->lib_version, sizeof e->lib_version) ||
              !fixed_str_ok(e->backend, sizeof e->backend) ||
-             !fixed_str_ok(e->arch, sizeof e->arch))
-        ser_fail(&s, KILN_INTERNAL, "version, backend or arch is not a "
+             !fixed_str_ok(e->arch, sizeof e->arch) ||
+             !fixed_str_ok(e->dev_fingerprint, sizeof e->dev_fingerprint))
+        ser_fail(&s, KILN_INTERNAL, "version, backend, arch or fingerprint is not a "
                  "printable string");
     else if (e->precisions & ~0xFu)
         ser_fail(&s, KILN_INTERNAL, "unknown precision flags 0x%x", e->precisions);
@@ -555,6 +556,7 @@ kiln_status engine_serialize(const kiln_engine *e, uint8_t **out, size_t *size) 
     w_i32(s.w, e->opt_level);
     w_u64(s.w, e->workspace_limit);
     w_i32(s.w, e->source_nodes);
+    w_cstr(&s, e->dev_fingerprint);
 
     /* symbols */
     s.w = &secs[ENGINE_SEC_SYMBOLS];
@@ -980,6 +982,9 @@ static kiln_status des_build(des *d) {
     e->opt_level = r_i32(&r);
     e->workspace_limit = r_u64(&r);
     e->source_nodes = r_i32(&r);
+    if ((st = read_fixed_str(&r, e->dev_fingerprint, sizeof e->dev_fingerprint,
+                             "device fingerprint")))
+        return st;
     if (r.bad || r.p != r.end) return bad("build section has the wrong size");
     if (e->precisions & ~0xFu) return bad("unknown precision flags");
     if (e->source_nodes < 0) return bad("negative source node count");
@@ -988,11 +993,12 @@ static kiln_status des_build(des *d) {
         return kiln_error(KILN_INCOMPATIBLE_ENGINE, "built by kiln %s; this is "
                           "kiln %s: rebuild the engine", e->lib_version,
                           KILN_VERSION_STRING);
-    const kiln_backend_ops *ops = kiln_backend_cpu();
-    if (strcmp(e->backend, ops->name) != 0)
+    const kiln_backend_ops *ops = kiln_backend_by_name(e->backend);
+    if (!ops)
         return kiln_error(KILN_INCOMPATIBLE_ENGINE, "built for the '%s' "
-                          "backend; this kiln runs engines of the '%s' backend "
-                          "only: rebuild the engine", e->backend, ops->name);
+                          "backend, which this kiln was built without%s: rebuild "
+                          "the engine for a backend it has", e->backend,
+                          kiln_backend_cuda() ? "" : " (it has the CPU backend only)");
     if (strcmp(e->arch, kiln_host_arch()) != 0)
         return kiln_error(KILN_INCOMPATIBLE_ENGINE, "built for %s; this machine "
                           "is %s: rebuild the engine on this machine", e->arch,

@@ -46,4 +46,9 @@ extern const kiln_pass pass_bias_act;    /* Conv/Gemm + bias + residual + act */
 extern const kiln_pass pass_transpose;   /* transpose/reshape cancellation */
 extern const kiln_pass pass_eltwise;     /* elementwise chains */
 
+/* Device builds with --fp16 / --bf16: layers with half-precision kernels
+** compute in `half` (KILN_DTYPE_FLOAT16 or BFLOAT16); Cast layers where
+** values cross precisions and before float32 graph outputs (precision.c). */
+kiln_status pass_reduced_precision(pass_ctx *p, kiln_dtype half);
+
 #endif

@@ -34,13 +34,44 @@ struct kiln_context {
     bool profiling;
     double *layer_ms;
     int runs;
+    /* ---- device engines only (e->dev != NULL) */
+    const kiln_device_ops *D;
+    void *stream;               /* the context's own stream */
+    void *cur;                  /* stream of the run in progress */
+    void *exec;                 /* backend execution state (handles) */
+    uint8_t *dmem;              /* device activation block + workspace */
+    bool own_dmem;
+    uint8_t *hmem;              /* host mirror block for host layers */
+    void **in_dev;              /* per input: device staging buffer */
+    size_t *in_dev_cap;
+    bool *in_on_dev, *out_on_dev; /* caller bound device memory */
+    kiln_tensor *hvals;         /* host copies by value id */
+    uint8_t *where;             /* RES_* by value id */
+    void **tmp;                 /* device allocations of this run */
+    int n_tmp, cap_tmp;
+    bool irregular;             /* this run synchronized mid-way or
+                                   allocated: it cannot be a CUDA graph */
+    bool use_graphs;
+    void *graph;                /* captured run for graph_key */
+    int64_t *graph_key;         /* profile, then every input's dims, then
+                                   I/O device pointers */
+    int64_t *run_key;
+    size_t key_len;
+    int graph_state;            /* 0 none, 1 key seen once (eligible), 2 captured */
+    kiln_tensor *graph_out;     /* outputs' device tensors at capture */
+    void **ev;                  /* profiling: an event before every layer + 1 */
 };
+
+enum { RES_DEV = 1, RES_HOST = 2 };
 
 static const ir_graph *G(const kiln_context *c) { return c->e->ir->graph; }
 
 static uint64_t needed_bytes(const kiln_engine *e, int p) {
     return e->plans[p].total_bytes + e->plans[p].workspace_bytes;
 }
+
+static kiln_status device_setup(kiln_context *c, uint64_t need);
+static void device_teardown(kiln_context *c);
 
 static kiln_status context_new(const kiln_engine *e, void *memory, size_t size,
                                kiln_context **out) {
@@ -82,6 +113,19 @@ static kiln_status context_new(const kiln_engine *e, void *memory, size_t size,
     }
     uint64_t need = 0;
     for (int p = 0; p < e->n_profiles; p++) need = KILN_MAX(need, needed_bytes(e, p));
+    if (e->dev) {
+        /* Caller memory of a device engine is device memory. */
+        c->dmem = memory;
+        c->mem_size = memory ? size : (size_t)need;
+        kiln_status st = device_setup(c, need);
+        if (!st) st = kiln_context_set_profile(c, 0);
+        if (st) {
+            kiln_context_destroy(c);
+            return st;
+        }
+        *out = c;
+        return KILN_OK;
+    }
     if (memory) {
         if ((uintptr_t)memory % 64)
             return kiln_context_destroy(c),
@@ -127,6 +171,7 @@ static void drop_outputs(kiln_context *c) {
 void kiln_context_destroy(kiln_context *c) {
     if (!c) return;
     if (c->out_kept) drop_outputs(c);
+    device_teardown(c);
     if (c->own_mem) kiln_aligned_free(c->mem);
     free(c->in_dims); free(c->in_set); free(c->in_data); free(c->in_size);
     free(c->out_data); free(c->out_size); free(c->out_kept); free(c->vals);
@@ -202,12 +247,14 @@ kiln_status kiln_context_set_tensor(kiln_context *c, const char *name, void *dat
     if (i >= 0) {
         c->in_data[i] = data;
         c->in_size[i] = size;
+        if (c->in_on_dev) c->in_on_dev[i] = false;
         return KILN_OK;
     }
     int o = find_output(c, name);
     if (o < 0) return kiln_error(KILN_INVALID_ARGUMENT, "the engine has no tensor '%s'", name);
     c->out_data[o] = data;
     c->out_size[o] = size;
+    if (c->out_on_dev) c->out_on_dev[o] = false;
     return KILN_OK;
 }
 
@@ -394,8 +441,11 @@ static kiln_status run_layers(kiln_context *c) {
     return KILN_OK;
 }
 
+static kiln_status device_run(kiln_context *c, void *stream, bool sync);
+
 kiln_status kiln_context_execute(kiln_context *c) {
     if (!c) return kiln_error(KILN_INVALID_ARGUMENT, "context is NULL");
+    if (c->D) return device_run(c, c->stream, true);
     const ir_graph *g = G(c);
     drop_outputs(c);
     reset_values(c);
@@ -423,8 +473,9 @@ kiln_status kiln_context_execute(kiln_context *c) {
 }
 
 kiln_status kiln_context_enqueue(kiln_context *c, void *stream) {
-    (void)stream; /* the CPU backend runs synchronously */
-    return kiln_context_execute(c);
+    if (!c) return kiln_error(KILN_INVALID_ARGUMENT, "context is NULL");
+    if (c->D) return device_run(c, stream ? stream : c->stream, false);
+    return kiln_context_execute(c); /* the CPU backend runs synchronously */
 }
 
 kiln_status kiln_context_output(kiln_context *c, const char *name,
@@ -432,6 +483,9 @@ kiln_status kiln_context_output(kiln_context *c, const char *name,
     if (!c || !name || !out) return kiln_error(KILN_INVALID_ARGUMENT, "NULL argument");
     int o = find_output(c, name);
     if (o < 0) return kiln_error(KILN_INVALID_ARGUMENT, "the engine has no output '%s'", name);
+    if (!c->out_kept[o] && c->out_on_dev && c->out_on_dev[o])
+        return kiln_error(KILN_INVALID_ARGUMENT, "output '%s' is bound to device memory: "
+                          "read it there", name);
     if (!c->out_kept[o])
         return kiln_error(KILN_INVALID_ARGUMENT, "output '%s' is not available: run "
                           "kiln_context_execute first", name);
@@ -458,3 +512,584 @@ kiln_status kiln_context_layer_time(const kiln_context *c, int layer,
 }
 
 const kiln_engine *runtime_context_engine(const kiln_context *c) { return c->e; }
+
+/* ================================================================ device
+** Engines of a device backend. Every value lives on the device, on the
+** host, or both (RES_* bits): device layers read and write device memory
+** (the planned block at the plan's offsets; constants from the engine's
+** shared weight block), host layers (no device kernel) get host copies in a
+** mirror block with the same offsets, and copies happen only where a value
+** crosses. Inputs bound in host memory are staged into per-input device
+** buffers at the start of a run, so a run whose every layer is on the
+** device reads and writes fixed addresses: the second run of the same
+** shapes and bindings is captured into a CUDA graph and later runs replay
+** it (KILN_NO_CUDA_GRAPH=1 or kiln_context_set_cuda_graphs turn this off). */
+
+static kiln_status device_setup(kiln_context *c, uint64_t need) {
+    const kiln_engine *e = c->e;
+    const ir_graph *g = G(c);
+    const kiln_device_ops *D = e->ops->dev;
+    kiln_status st;
+    c->D = D;
+    size_t nv = (size_t)g->n_values + 1, ni = (size_t)c->n_in + 1, no = (size_t)c->n_out + 1;
+    c->in_dev = calloc(ni, sizeof *c->in_dev);
+    c->in_dev_cap = calloc(ni, sizeof *c->in_dev_cap);
+    c->in_on_dev = calloc(ni, sizeof *c->in_on_dev);
+    c->out_on_dev = calloc(no, sizeof *c->out_on_dev);
+    c->hvals = calloc(nv, sizeof *c->hvals);
+    c->where = calloc(nv, sizeof *c->where);
+    c->graph_out = calloc(no, sizeof *c->graph_out);
+    c->ev = calloc((size_t)g->n_nodes + 1, sizeof *c->ev);
+    c->key_len = 1 + (size_t)c->n_in + (size_t)c->n_out;
+    for (int i = 0; i < c->n_in; i++) c->key_len += (size_t)KILN_MAX(0, g->inputs[i]->type.rank);
+    c->graph_key = calloc(c->key_len, sizeof *c->graph_key);
+    c->run_key = calloc(c->key_len, sizeof *c->run_key);
+    if (!c->in_dev || !c->in_dev_cap || !c->in_on_dev || !c->out_on_dev || !c->hvals ||
+        !c->where || !c->graph_out || !c->ev || !c->graph_key || !c->run_key)
+        return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+    const char *env = getenv("KILN_NO_CUDA_GRAPH");
+    c->use_graphs = !(env && env[0] && strcmp(env, "0") != 0);
+    if ((st = D->stream_create(e->dev, &c->stream))) return st;
+    c->cur = c->stream;
+    if ((st = D->exec_create(e->dev, c->stream, &c->exec))) return st;
+    if (!c->dmem) {
+        if ((st = D->alloc(e->dev, (size_t)(need ? need : 256), (void **)&c->dmem)))
+            return st;
+        c->own_dmem = true;
+    }
+    bool any_host = false;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int p = 0; p < e->n_profiles; p++) any_host |= !runtime_layer_on_device(e, i, p);
+    if (any_host && !(c->hmem = kiln_aligned_alloc((size_t)(need ? need : 64))))
+        return kiln_error(KILN_OUT_OF_MEMORY, "cannot allocate %llu bytes of host "
+                          "activation memory", (unsigned long long)need);
+    for (int i = 0; i < c->n_in; i++) {
+        const ir_type *t = &g->inputs[i]->type;
+        size_t cap = 0;
+        for (int p = 0; p < e->n_profiles; p++) {
+            size_t nb;
+            if (dtype_nbytes(t->dtype, shape_numel(t->rank, e->profiles[p].max[i]), &nb))
+                cap = KILN_MAX(cap, nb);
+        }
+        c->in_dev_cap[i] = cap;
+        if (cap && (st = D->alloc(e->dev, cap, &c->in_dev[i]))) return st;
+    }
+    return KILN_OK;
+}
+
+static void free_tmp(kiln_context *c) {
+    for (int k = 0; k < c->n_tmp; k++) c->D->free(c->e->dev, c->tmp[k]);
+    c->n_tmp = 0;
+}
+
+static void free_host_copy(kiln_context *c, int id) {
+    kiln_tensor *h = &c->hvals[id];
+    if (h->flags & TENSOR_OWNS_DATA) kiln_aligned_free(h->data);
+    memset(h, 0, sizeof *h);
+}
+
+static void device_teardown(kiln_context *c) {
+    if (!c->D) return;
+    const kiln_device_ops *D = c->D;
+    void *dev = c->e->dev;
+    free_tmp(c);
+    free(c->tmp);
+    if (c->hvals)
+        for (int v = 0; v < G(c)->n_values; v++) free_host_copy(c, v);
+    if (c->graph) D->graph_destroy(dev, c->graph);
+    for (int i = 0; c->ev && i <= G(c)->n_nodes; i++)
+        if (c->ev[i]) D->event_destroy(dev, c->ev[i]);
+    for (int i = 0; c->in_dev && i < c->n_in; i++) D->free(dev, c->in_dev[i]);
+    if (c->own_dmem) D->free(dev, c->dmem);
+    if (c->exec) D->exec_destroy(dev, c->exec);
+    if (c->stream) {
+        D->stream_sync(dev, c->stream);
+        D->stream_destroy(dev, c->stream);
+    }
+    kiln_aligned_free(c->hmem);
+    free(c->in_dev); free(c->in_dev_cap); free(c->in_on_dev); free(c->out_on_dev);
+    free(c->hvals); free(c->where); free(c->graph_out); free(c->ev);
+    free(c->graph_key); free(c->run_key);
+}
+
+static kiln_status tmp_alloc(kiln_context *c, size_t n, void **out) {
+    if (c->n_tmp == c->cap_tmp) {
+        int cap = c->cap_tmp ? 2 * c->cap_tmp : 16;
+        void **t = realloc(c->tmp, (size_t)cap * sizeof *t);
+        if (!t) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+        c->tmp = t;
+        c->cap_tmp = cap;
+    }
+    kiln_status st = c->D->alloc(c->e->dev, n ? n : 64, out);
+    if (!st) c->tmp[c->n_tmp++] = *out;
+    c->irregular = true;
+    return st;
+}
+
+/* Device address for v's nb bytes: its planned slot, or a temporary. */
+static kiln_status dev_slot(kiln_context *c, const ir_value *v, size_t nb, void **out) {
+    const engine_plan *plan = &c->e->plans[c->profile];
+    int64_t off = plan->offset[v->id];
+    if (off >= 0 && nb <= plan->size[v->id]) {
+        *out = c->dmem + off;
+        return KILN_OK;
+    }
+    return tmp_alloc(c, nb, out);
+}
+
+/* Host memory for tensor t (metadata set) of value v: the mirror block at
+** the planned offset, or the heap. Zero-filled when zero is set. */
+static kiln_status host_slot(kiln_context *c, const ir_value *v, kiln_tensor *t, bool zero) {
+    const engine_plan *plan = &c->e->plans[c->profile];
+    int64_t off = plan->offset[v->id];
+    if (c->hmem && off >= 0 && t->nbytes <= plan->size[v->id]) {
+        t->data = c->hmem + off;
+        t->flags = 0;
+        if (zero && t->nbytes) memset(t->data, 0, t->nbytes);
+        return KILN_OK;
+    }
+    kiln_tensor tmp = *t;
+    kiln_status st = tensor_alloc(t, tmp.dtype, tmp.rank, tmp.dims);
+    return st;
+}
+
+static void copy_meta(kiln_tensor *dst, const kiln_tensor *src) {
+    dst->dtype = src->dtype;
+    dst->rank = src->rank;
+    memcpy(dst->dims, src->dims, sizeof dst->dims);
+    dst->nbytes = src->nbytes;
+    dst->name = NULL;
+}
+
+static kiln_status ensure_dev(kiln_context *c, const ir_value *v) {
+    int id = v->id;
+    if (c->where[id] & RES_DEV) return KILN_OK;
+    kiln_tensor *d = &c->vals[id];
+    void *dev = c->e->dev;
+    if (v->const_val) {
+        copy_meta(d, v->const_val);
+        d->flags = 0;
+        if (c->e->dconst[id]) {
+            d->data = c->e->dconst[id];
+        } else {
+            kiln_status st = tmp_alloc(c, v->const_val->nbytes, &d->data);
+            if (!st) st = c->D->copy(dev, d->data, v->const_val->data, v->const_val->nbytes,
+                                     DEV_H2D, c->cur);
+            if (st) return st;
+        }
+        c->where[id] |= RES_DEV;
+        return KILN_OK;
+    }
+    if (!(c->where[id] & RES_HOST))
+        return kiln_error(KILN_INTERNAL, "value '%s' was read before it was computed", v->name);
+    const kiln_tensor *h = &c->hvals[id];
+    copy_meta(d, h);
+    d->flags = 0;
+    kiln_status st = dev_slot(c, v, h->nbytes, &d->data);
+    if (!st) st = c->D->copy(dev, d->data, h->data, h->nbytes, DEV_H2D, c->cur);
+    if (!st) c->where[id] |= RES_DEV;
+    return st;
+}
+
+/* Enqueues the copy of v to the host; the caller synchronizes before
+** reading it (*pending is set). */
+static kiln_status ensure_host(kiln_context *c, const ir_value *v, bool *pending) {
+    int id = v->id;
+    if (c->where[id] & RES_HOST) return KILN_OK;
+    kiln_tensor *h = &c->hvals[id];
+    if (v->const_val) {
+        free_host_copy(c, id);
+        *h = *v->const_val;
+        h->flags = 0;
+        h->name = NULL;
+        c->where[id] |= RES_HOST;
+        return KILN_OK;
+    }
+    if (!(c->where[id] & RES_DEV))
+        return kiln_error(KILN_INTERNAL, "value '%s' was read before it was computed", v->name);
+    const kiln_tensor *d = &c->vals[id];
+    free_host_copy(c, id);
+    copy_meta(h, d);
+    kiln_status st = host_slot(c, v, h, false);
+    if (!st) st = c->D->copy(c->e->dev, h->data, d->data, d->nbytes, DEV_D2H, c->cur);
+    if (st) return st;
+    c->where[id] |= RES_HOST;
+    *pending = true;
+    c->irregular = true;
+    return KILN_OK;
+}
+
+static void release_dev(kiln_context *c, const ir_value *v) {
+    if (--c->uses[v->id] > 0) return;
+    free_host_copy(c, v->id);
+    c->where[v->id] = 0;
+}
+
+static bool types_concrete(const ir_type *t, int n) {
+    for (int o = 0; o < n; o++) {
+        if (t[o].rank < 0 || !dtype_is_valid((int)t[o].dtype)) return false;
+        for (int d = 0; d < t[o].rank; d++)
+            if (t[o].dims[d] < 0) return false;
+    }
+    return true;
+}
+
+/* Output types of layer n from its inputs' shapes, reading the contents
+** of inputs that are on the host; when that is not enough (a shape read
+** from a tensor a device layer computed), the small integer inputs are
+** fetched from the device first. */
+static kiln_status infer_layer_dev(kiln_context *c, const ir_node *n, bool *pending) {
+    const kiln_engine *e = c->e;
+    const kiln_tensor **cval = (const kiln_tensor **)c->res; /* scratch */
+    for (int pass = 0; pass < 2; pass++) {
+        bool all = true;
+        for (int k = 0; k < n->n_in; k++) {
+            const ir_value *v = n->in[k];
+            cval[k] = NULL;
+            c->tin[k] = NULL;
+            if (!v) continue;
+            const kiln_tensor *m = v->const_val ? v->const_val
+                                 : (c->where[v->id] & RES_DEV) ? &c->vals[v->id]
+                                                               : &c->hvals[v->id];
+            c->types[k].dtype = m->dtype;
+            c->types[k].rank = m->rank;
+            memcpy(c->types[k].dims, m->dims, sizeof c->types[k].dims);
+            c->tin[k] = &c->types[k];
+            if (v->const_val) cval[k] = v->const_val;
+            else if (c->where[v->id] & RES_HOST) cval[k] = &c->hvals[v->id];
+            else all = false;
+        }
+        int64_t counter = -1;
+        kiln_status st = op_infer_node(n, (int)e->ir->opset, c->tin, cval, NULL, NULL,
+                                       c->otypes, NULL, NULL, all, &counter, runtime_sym);
+        if (st) return st;
+        if (all || types_concrete(c->otypes, n->n_out)) return KILN_OK;
+        /* Fetch the small integer inputs and try once more. */
+        bool fetched = false;
+        for (int k = 0; k < n->n_in; k++) {
+            const ir_value *v = n->in[k];
+            if (!v || v->const_val || (c->where[v->id] & RES_HOST)) continue;
+            kiln_dtype t = c->vals[v->id].dtype;
+            if ((t != KILN_DTYPE_INT64 && t != KILN_DTYPE_INT32) ||
+                tensor_numel(&c->vals[v->id]) > 4096)
+                continue;
+            if ((st = ensure_host(c, v, pending))) return st;
+            fetched = true;
+        }
+        if (!fetched) return KILN_OK; /* data-dependent: a host layer sizes it */
+        if (*pending) {
+            if ((st = c->D->stream_sync(e->dev, c->cur))) return st;
+            *pending = false;
+        }
+    }
+    return KILN_OK;
+}
+
+/* Stages host-bound inputs to the device; device-bound ones are used in
+** place. Also fills the run's key (shapes and I/O addresses). */
+static kiln_status stage_inputs(kiln_context *c) {
+    const ir_graph *g = G(c);
+    char a[128];
+    size_t k = 0;
+    c->run_key[k++] = c->profile;
+    for (int i = 0; i < c->n_in; i++) {
+        const ir_value *v = g->inputs[i];
+        if (!c->in_set[i])
+            return kiln_error(KILN_INVALID_ARGUMENT, "input '%s' has a dynamic shape: "
+                              "set it with kiln_context_set_input_shape", v->name);
+        if (!c->in_data[i])
+            return kiln_error(KILN_INVALID_ARGUMENT, "input '%s' is not bound", v->name);
+        kiln_tensor *t = &c->vals[v->id];
+        memset(t, 0, sizeof *t);
+        t->dtype = v->type.dtype;
+        t->rank = v->type.rank;
+        memcpy(t->dims, c->in_dims[i], sizeof t->dims);
+        for (int d = 0; d < t->rank; d++) c->run_key[k++] = t->dims[d];
+        size_t nb;
+        if (!dtype_nbytes(t->dtype, shape_numel(t->rank, t->dims), &nb))
+            return kiln_error(KILN_INVALID_ARGUMENT, "input '%s' is too large", v->name);
+        if (c->in_size[i] < nb)
+            return kiln_error(KILN_INVALID_ARGUMENT, "input '%s' buffer holds %zu bytes; "
+                              "%s %s needs %zu", v->name, c->in_size[i],
+                              kiln_dtype_name(t->dtype), shape_str(t->rank, t->dims, a, sizeof a), nb);
+        t->nbytes = nb;
+        if (c->in_on_dev[i]) {
+            t->data = c->in_data[i];
+            c->run_key[k++] = (int64_t)(uintptr_t)c->in_data[i];
+            c->where[v->id] = RES_DEV;
+            continue;
+        }
+        c->run_key[k++] = 0;
+        kiln_tensor *h = &c->hvals[v->id];
+        free_host_copy(c, v->id);
+        copy_meta(h, t);
+        h->data = c->in_data[i];
+        if (nb > c->in_dev_cap[i])
+            return kiln_error(KILN_INTERNAL, "input '%s' staging buffer is too small", v->name);
+        t->data = c->in_dev[i];
+        kiln_status st = c->D->copy(c->e->dev, t->data, h->data, nb, DEV_H2D, c->cur);
+        if (st) return st;
+        c->where[v->id] = RES_DEV | RES_HOST;
+    }
+    for (int o = 0; o < c->n_out; o++)
+        c->run_key[k++] = c->out_on_dev[o] ? (int64_t)(uintptr_t)c->out_data[o] : 0;
+    return KILN_OK;
+}
+
+static kiln_status run_layers_dev(kiln_context *c) {
+    const kiln_engine *e = c->e;
+    const ir_graph *g = G(c);
+    const kiln_device_ops *D = c->D;
+    const engine_plan *plan = &e->plans[c->profile];
+    char lab[256];
+    kiln_status st;
+    for (int v = 0; v < g->n_values; v++) c->uses[v] = g->values[v]->n_uses;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = g->nodes[i];
+        bool all_const = true;
+        for (int o = 0; o < n->n_out; o++)
+            if (!n->out[o]->const_val) all_const = false;
+        if (all_const) goto release_inputs;
+        const kiln_tactic *tac = e->layers[i].tactic[c->profile];
+        bool on_dev = (tac->flags & TACTIC_DEVICE) != 0;
+        bool pending = false;
+        if (c->profiling && (st = D->event_record(e->dev, c->ev[i], c->cur))) return st;
+        if ((st = infer_layer_dev(c, n, &pending))) return st;
+        if (!on_dev) c->irregular = true;
+        int total = n->n_in + n->n_implicit;
+        for (int k = 0; k < total; k++) {
+            const ir_value *v = n->in[k];
+            c->args[k] = NULL;
+            if (!v) continue;
+            st = on_dev ? ensure_dev(c, v) : ensure_host(c, v, &pending);
+            if (st) return st;
+            c->args[k] = on_dev ? &c->vals[v->id] : &c->hvals[v->id];
+        }
+        if (!on_dev && (st = D->stream_sync(e->dev, c->cur))) return st;
+        bool zero = !(tac->flags & TACTIC_OVERWRITES_OUTPUT);
+        for (int o = 0; o < n->n_out; o++) {
+            const ir_value *ov = n->out[o];
+            const ir_type *ty = &c->otypes[o];
+            kiln_tensor *t = on_dev ? &c->vals[ov->id] : &c->hvals[ov->id];
+            if (!on_dev) free_host_copy(c, ov->id);
+            memset(t, 0, sizeof *t);
+            t->dtype = ty->dtype;
+            t->rank = ty->rank < 0 ? 0 : ty->rank;
+            c->res[o] = t;
+            bool known = types_concrete(ty, 1);
+            if (!known) {
+                if (on_dev)
+                    return kiln_error(KILN_INTERNAL, "%s: device tactic %s cannot size a "
+                                      "data-dependent output", ir_node_label(n, lab, sizeof lab),
+                                      tac->name);
+                continue; /* the host kernel sizes it */
+            }
+            memcpy(t->dims, ty->dims, sizeof t->dims);
+            size_t nb;
+            if (!dtype_nbytes(ty->dtype, shape_numel(ty->rank, ty->dims), &nb))
+                return kiln_error(KILN_RUNTIME_ERROR, "%s: output %d is too large",
+                                  ir_node_label(n, lab, sizeof lab), o);
+            t->nbytes = nb;
+            if (on_dev) {
+                if ((st = dev_slot(c, ov, nb, &t->data))) return st;
+                if (zero && (st = D->memset0(e->dev, t->data, nb, c->cur))) return st;
+            } else if ((st = host_slot(c, ov, t, zero))) {
+                kiln_error_prefix("%s", ir_node_label(n, lab, sizeof lab));
+                return st;
+            }
+        }
+        ref_ctx *rc = c->rc;
+        memset(rc, 0, sizeof *rc);
+        rc->node = n;
+        rc->opset = (int)e->ir->opset;
+        rc->n_in = n->n_in;
+        rc->in = c->args;
+        rc->n_implicit = n->n_implicit;
+        rc->n_out = n->n_out;
+        rc->out = c->res;
+        uint8_t *base = on_dev ? c->dmem : c->hmem;
+        rc->ws = plan->workspace_bytes && base ? base + plan->total_bytes : NULL;
+        rc->ws_size = rc->ws ? (size_t)plan->workspace_bytes : 0;
+        rc->stream = c->cur;
+        rc->exec = c->exec;
+        if (tac->run(rc) != 0)
+            return kiln_error(KILN_RUNTIME_ERROR, "%s: %s", ir_node_label(n, lab, sizeof lab),
+                              rc->err[0] ? rc->err : "layer failed");
+        for (int o = 0; o < n->n_out; o++) {
+            const ir_value *ov = n->out[o];
+            if (on_dev) {
+                c->where[ov->id] = RES_DEV;
+            } else {
+                const kiln_tensor *h = &c->hvals[ov->id];
+                if (!h->data && tensor_numel(h) != 0)
+                    return kiln_error(KILN_INTERNAL, "%s: output %d was not produced",
+                                      ir_node_label(n, lab, sizeof lab), o);
+                copy_meta(&c->vals[ov->id], h);
+                c->vals[ov->id].data = NULL;
+                c->vals[ov->id].flags = 0;
+                c->where[ov->id] = RES_HOST;
+            }
+            if (c->uses[ov->id] <= 0) {
+                c->uses[ov->id] = 1;
+                release_dev(c, ov);
+            }
+        }
+    release_inputs:
+        for (int k = 0; k < n->n_in + n->n_implicit; k++)
+            if (n->in[k] && !n->in[k]->const_val) release_dev(c, n->in[k]);
+    }
+    if (c->profiling && (st = D->event_record(e->dev, c->ev[g->n_nodes], c->cur))) return st;
+    return KILN_OK;
+}
+
+/* After the layers: results to the caller's buffers or kept tensors. */
+static kiln_status copy_out(kiln_context *c) {
+    const ir_graph *g = G(c);
+    const kiln_device_ops *D = c->D;
+    void *dev = c->e->dev;
+    kiln_status st;
+    bool need_sync = false;
+    for (int o = 0; o < c->n_out; o++) {
+        const ir_value *v = g->outputs[o];
+        if (!v->const_val && !c->where[v->id])
+            return kiln_error(KILN_INTERNAL, "output '%s' was not computed", v->name);
+        const kiln_tensor *m = v->const_val ? v->const_val
+                             : (c->where[v->id] & RES_DEV) ? &c->vals[v->id] : &c->hvals[v->id];
+        if (c->out_on_dev[o]) {
+            if (c->out_size[o] < m->nbytes)
+                return kiln_error(KILN_INVALID_ARGUMENT, "output '%s' buffer holds %zu bytes; "
+                                  "the result needs %zu", v->name, c->out_size[o], m->nbytes);
+            if ((st = ensure_dev(c, v))) return st;
+            if ((st = D->copy(dev, c->out_data[o], c->vals[v->id].data, m->nbytes, DEV_D2D,
+                              c->cur)))
+                return st;
+            continue;
+        }
+        if ((st = tensor_new(m->dtype, m->rank, m->dims, &c->out_kept[o]))) return st;
+        if (v->const_val || !(c->where[v->id] & RES_DEV)) {
+            const kiln_tensor *h = v->const_val ? v->const_val : &c->hvals[v->id];
+            if (h->nbytes) memcpy(c->out_kept[o]->data, h->data, h->nbytes);
+        } else if ((st = D->copy(dev, c->out_kept[o]->data, c->vals[v->id].data, m->nbytes,
+                                 DEV_D2H, c->cur))) {
+            return st;
+        }
+        need_sync = true;
+    }
+    if (need_sync && (st = D->stream_sync(dev, c->cur))) return st;
+    for (int o = 0; o < c->n_out; o++) {
+        if (c->out_on_dev[o] || !c->out_data[o]) continue;
+        const kiln_tensor *t = c->out_kept[o];
+        if (c->out_size[o] < t->nbytes)
+            return kiln_error(KILN_INVALID_ARGUMENT, "output '%s' buffer holds %zu bytes; "
+                              "the result needs %zu", g->outputs[o]->name, c->out_size[o],
+                              t->nbytes);
+        if (t->nbytes) memcpy(c->out_data[o], t->data, t->nbytes);
+    }
+    return KILN_OK;
+}
+
+static void reset_dev_values(kiln_context *c) {
+    const ir_graph *g = G(c);
+    for (int v = 0; v < g->n_values; v++) {
+        free_host_copy(c, v);
+        memset(&c->vals[v], 0, sizeof c->vals[v]);
+        c->where[v] = 0;
+    }
+}
+
+static kiln_status device_run(kiln_context *c, void *stream, bool sync) {
+    const kiln_device_ops *D = c->D;
+    void *dev = c->e->dev;
+    const ir_graph *g = G(c);
+    kiln_status st;
+    if (stream != c->cur) {
+        if ((st = D->exec_set_stream(dev, c->exec, stream))) return st;
+        c->cur = stream;
+    }
+    drop_outputs(c);
+    reset_dev_values(c);
+    c->irregular = false;
+    if (c->profiling)
+        for (int i = 0; i <= g->n_nodes; i++)
+            if (!c->ev[i] && (st = D->event_create(dev, &c->ev[i]))) return st;
+    if ((st = stage_inputs(c))) goto done;
+    bool graphs = c->use_graphs && !c->profiling;
+    bool same = !memcmp(c->run_key, c->graph_key, c->key_len * sizeof *c->run_key);
+    if (graphs && c->graph_state == 2 && same) {
+        if ((st = D->graph_launch(dev, c->graph, c->cur))) goto done;
+        for (int o = 0; o < c->n_out; o++) {
+            const ir_value *v = g->outputs[o];
+            if (v->const_val) continue;
+            c->vals[v->id] = c->graph_out[o];
+            c->where[v->id] = RES_DEV;
+        }
+    } else if (graphs && c->graph_state == 1 && same) {
+        /* Second run of these shapes and bindings: record it. */
+        if ((st = D->capture_begin(dev, c->cur))) goto done;
+        kiln_status run_st = run_layers_dev(c);
+        void *graph = NULL;
+        st = D->capture_end(dev, c->cur, &graph);
+        if (run_st || st || c->irregular) {
+            /* Not capturable after all: run it plainly from now on. */
+            if (graph) D->graph_destroy(dev, graph);
+            kiln_error_clear();
+            c->use_graphs = false;
+            c->graph_state = 0;
+            reset_dev_values(c);
+            free_tmp(c);
+            if ((st = stage_inputs(c)) || (st = run_layers_dev(c))) goto done;
+        } else {
+            if (c->graph) D->graph_destroy(dev, c->graph);
+            c->graph = graph;
+            c->graph_state = 2;
+            for (int o = 0; o < c->n_out; o++) c->graph_out[o] = c->vals[g->outputs[o]->id];
+            if ((st = D->graph_launch(dev, c->graph, c->cur))) goto done;
+        }
+    } else {
+        if ((st = run_layers_dev(c))) goto done;
+        if (graphs && !c->irregular) {
+            memcpy(c->graph_key, c->run_key, c->key_len * sizeof *c->run_key);
+            c->graph_state = 1;
+        } else if (!same) {
+            c->graph_state = 0;
+        }
+    }
+    if ((st = copy_out(c))) goto done;
+    if (sync && (st = D->stream_sync(dev, c->cur))) goto done;
+    if (c->profiling) {
+        for (int i = 0; i < g->n_nodes; i++) {
+            float ms = 0;
+            if ((st = D->event_elapsed(dev, c->ev[i], c->ev[i + 1], &ms))) goto done;
+            c->layer_ms[i] += ms;
+        }
+        c->runs++;
+    }
+done:
+    free_tmp(c);
+    reset_dev_values(c);
+    return st;
+}
+
+kiln_status kiln_context_set_device_tensor(kiln_context *c, const char *name,
+                                           void *device_ptr, size_t size) {
+    if (!c || !name) return kiln_error(KILN_INVALID_ARGUMENT, "NULL argument");
+    if (!c->D)
+        return kiln_error(KILN_INVALID_ARGUMENT, "the engine runs on the CPU: bind host "
+                          "memory with kiln_context_set_tensor");
+    kiln_status st = kiln_context_set_tensor(c, name, device_ptr, size);
+    if (st) return st;
+    int i = find_input(c, name);
+    if (i >= 0) c->in_on_dev[i] = device_ptr != NULL;
+    else c->out_on_dev[find_output(c, name)] = device_ptr != NULL;
+    return KILN_OK;
+}
+
+kiln_status kiln_context_set_cuda_graphs(kiln_context *c, int enabled) {
+    if (!c) return kiln_error(KILN_INVALID_ARGUMENT, "context is NULL");
+    if (!c->D) return KILN_OK;
+    c->use_graphs = enabled != 0;
+    c->graph_state = 0;
+    return KILN_OK;
+}
+
+void *kiln_context_stream(const kiln_context *c) { return c && c->D ? c->stream : NULL; }

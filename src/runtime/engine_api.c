@@ -13,6 +13,7 @@ const char *runtime_layer_name(const ir_node *n) {
 
 static kiln_status finish_load(kiln_engine *e, kiln_engine **out) {
     kiln_status st = engine_deserialize(e->blob, e->blob_size, e);
+    if (!st) st = runtime_attach_device(e);
     if (st) {
         kiln_engine_free(e);
         return st;
@@ -59,6 +60,7 @@ kiln_status kiln_engine_save_blob(const void *blob, size_t size, const char *pat
 
 void kiln_engine_free(kiln_engine *e) {
     if (!e) return;
+    runtime_detach_device(e);
     engine_clear(e);
     if (e->blob_mapped) kiln_unmap_file(e->blob, e->blob_size);
     else kiln_aligned_free(e->blob);
@@ -70,6 +72,14 @@ int kiln_engine_num_outputs(const kiln_engine *e) { return e->ir->graph->n_outpu
 int kiln_engine_num_profiles(const kiln_engine *e) { return e->n_profiles; }
 int kiln_engine_num_layers(const kiln_engine *e) { return e->ir->graph->n_nodes; }
 int kiln_engine_source_nodes(const kiln_engine *e) { return e->source_nodes; }
+const char *kiln_engine_backend(const kiln_engine *e) { return e ? e->backend : ""; }
+const char *kiln_engine_device_fingerprint(const kiln_engine *e) {
+    return e ? e->dev_fingerprint : "";
+}
+int kiln_engine_layer_on_device(const kiln_engine *e, int i) {
+    if (!e || i < 0 || i >= e->ir->graph->n_nodes) return 0;
+    return !e->ops->dev || runtime_layer_on_device(e, i, 0);
+}
 
 kiln_status kiln_engine_input(const kiln_engine *e, int i, kiln_io_info *out) {
     if (!e || !out || i < 0 || i >= e->ir->graph->n_inputs)
@@ -219,6 +229,15 @@ kiln_status kiln_engine_describe_json(const kiln_engine *e, const kiln_context *
     sb_str(&s, e->arch);
     sb_printf(&s, ",\"isa_required\":");
     sb_str(&s, kiln_isa_names(e->isa_required, isa, sizeof isa));
+    if (e->dev_fingerprint[0]) {
+        sb_printf(&s, ",\"device_fingerprint\":");
+        sb_str(&s, e->dev_fingerprint);
+        sb_printf(&s, ",\"device_weight_bytes\":%llu",
+                  (unsigned long long)e->dweights_bytes);
+        int host = 0;
+        for (int i = 0; i < g->n_nodes; i++) host += !runtime_layer_on_device(e, i, 0);
+        sb_printf(&s, ",\"host_fallback_layers\":%d", host);
+    }
     sb_printf(&s, ",\"settings\":{\"opt_level\":%d,\"workspace_bytes\":%llu,"
               "\"precisions\":[", e->opt_level, (unsigned long long)e->workspace_limit);
     bool first = true;
@@ -289,6 +308,9 @@ kiln_status kiln_engine_describe_json(const kiln_engine *e, const kiln_context *
         sb_str(&s, precision_name(e->layers[i].precision));
         sb_printf(&s, ",\"tactic\":");
         sb_str(&s, e->layers[i].tactic[0]->name);
+        if (e->ops->dev)
+            sb_printf(&s, ",\"device\":\"%s\"",
+                      runtime_layer_on_device(e, i, 0) ? e->backend : "host");
         if (e->layers[i].time_us[0] >= 0)
             sb_printf(&s, ",\"build_time_us\":%.3f", e->layers[i].time_us[0]);
         sb_printf(&s, ",\"inputs\":[");
