@@ -319,6 +319,17 @@ KILN_API const char *kiln_engine_device_fingerprint(const kiln_engine *e);
 ** device kernel; the runtime copies its inputs and outputs). CPU engines:
 ** always 1. */
 KILN_API int kiln_engine_layer_on_device(const kiln_engine *e, int i);
+/* Device memory through the engine's backend (device engines only; CPU
+** engines answer KILN_INVALID_ARGUMENT), for callers without their own
+** CUDA code: buffers to bind with kiln_context_set_device_tensor, and
+** synchronous copies between them and host memory. */
+KILN_API kiln_status kiln_engine_device_alloc(const kiln_engine *e, size_t bytes,
+                                              void **device_ptr_out);
+KILN_API void kiln_engine_device_free(const kiln_engine *e, void *device_ptr);
+KILN_API kiln_status kiln_engine_copy_to_device(const kiln_engine *e, void *dst,
+                                                const void *host_src, size_t bytes);
+KILN_API kiln_status kiln_engine_copy_to_host(const kiln_engine *e, void *host_dst,
+                                              const void *src, size_t bytes);
 
 typedef struct kiln_context kiln_context;
 

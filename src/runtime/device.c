@@ -67,3 +67,47 @@ void runtime_detach_device(kiln_engine *e) {
     e->dweights = NULL;
     e->dconst = NULL;
 }
+
+/* ---- public device-memory helpers */
+static kiln_status need_dev(const kiln_engine *e) {
+    if (!e) return kiln_error(KILN_INVALID_ARGUMENT, "engine is NULL");
+    if (!e->dev)
+        return kiln_error(KILN_INVALID_ARGUMENT, "the engine runs on the CPU; it has no "
+                          "device memory");
+    return KILN_OK;
+}
+
+kiln_status kiln_engine_device_alloc(const kiln_engine *e, size_t bytes, void **out) {
+    if (!out) return kiln_error(KILN_INVALID_ARGUMENT, "out is NULL");
+    *out = NULL;
+    kiln_status st = need_dev(e);
+    return st ? st : e->ops->dev->alloc(e->dev, bytes, out);
+}
+
+void kiln_engine_device_free(const kiln_engine *e, void *p) {
+    if (e && e->dev && p) e->ops->dev->free(e->dev, p);
+}
+
+static kiln_status copy_sync(const kiln_engine *e, void *dst, const void *src, size_t n,
+                             dev_copy_kind kind) {
+    kiln_status st = need_dev(e);
+    if (st) return st;
+    if (n && (!dst || !src)) return kiln_error(KILN_INVALID_ARGUMENT, "NULL buffer");
+    const kiln_device_ops *D = e->ops->dev;
+    void *s = NULL;
+    if ((st = D->stream_create(e->dev, &s))) return st;
+    st = D->copy(e->dev, dst, src, n, kind, s);
+    kiln_status st2 = D->stream_sync(e->dev, s);
+    D->stream_destroy(e->dev, s);
+    return st ? st : st2;
+}
+
+kiln_status kiln_engine_copy_to_device(const kiln_engine *e, void *dst, const void *src,
+                                       size_t n) {
+    return copy_sync(e, dst, src, n, DEV_H2D);
+}
+
+kiln_status kiln_engine_copy_to_host(const kiln_engine *e, void *dst, const void *src,
+                                     size_t n) {
+    return copy_sync(e, dst, src, n, DEV_D2H);
+}
