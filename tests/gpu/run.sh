@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# tests/gpu/run.sh: everything GPU-side, on a machine with an NVIDIA GPU (CI
+# has none). Expects a Release build with the CUDA backend in $BUILD
+# (default build/; `cmake -S . -B build -DKILN_CUDA=ON && cmake --build build`).
+# Runs: the CUDA tactic tests (tests/gpu/test_cuda_*), the runtime test (graph
+# replay vs plain enqueue, device I/O, concurrent contexts, damaged and
+# foreign-GPU engines), the ONNX node tests through CUDA engines (FP32), the
+# exported model set through CUDA engines in FP32/FP16/BF16 against
+# onnxruntime, and compute-sanitizer memcheck on the runtime test. Logs go to
+# $OUT (default /tmp/kiln-gpu). Ends with `N passed, M failed`.
+#   KILN_GPU_SUITES="tactics runtime node models sanitizer" selects suites.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+OUT=${OUT:-/tmp/kiln-gpu}
+SUITES=${KILN_GPU_SUITES:-tactics runtime node models sanitizer}
+JOBS=${JOBS:-$(nproc)}
+mkdir -p "$OUT"
+K=$BUILD/bin/kiln
+total_pass=0
+total_fail=0
+
+{ nvidia-smi; nvcc --version; python3 -c "import torch, onnxruntime, onnx; print('torch', torch.__version__, 'ort', onnxruntime.__version__, 'onnx', onnx.__version__)"; ldconfig -p | grep -E 'cudnn|cublasLt' ; } > "$OUT/env.txt" 2>&1
+
+suite() {
+    local name=$1
+    shift
+    echo "=== $name: $*"
+    local t0=$SECONDS
+    "$@" > "$OUT/$name.log" 2>&1
+    local rc=$?
+    tail -n 15 "$OUT/$name.log"
+    local line p f
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$OUT/$name.log" | tail -n 1)
+    if [ -n "$line" ]; then
+        p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+        f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+    else
+        p=0
+        f=1
+    fi
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    echo "--- $name: $p passed, $f failed (exit $rc, $((SECONDS - t0)) s)"
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+}
+
+has() { [[ " $SUITES " == *" $1 "* ]]; }
+
+if has tactics; then
+    for t in "$BUILD"/bin/test_cuda_*; do
+        [ "$(basename "$t")" = test_cuda_runtime ] && continue
+        suite "$(basename "$t")" "$t"
+    done
+fi
+has runtime && suite runtime "$BUILD/bin/test_cuda_runtime"
+if has node; then
+    suite node_cuda_fp32 python3 tests/node/run_node_tests.py "$K" --mode engine \
+        --jobs "$JOBS" --kiln-args="--device cuda" --report-host "$OUT/node_host_layers.txt"
+fi
+if has models; then
+    for prec in fp32 fp16 bf16; do
+        extra="--device cuda"
+        tol=1e-4
+        if [ "$prec" != fp32 ]; then extra="$extra --$prec"; tol=1e-2; fi
+        suite "models_cuda_$prec" python3 tests/models/check_models.py "$K" --quick \
+            --modes engine --build-args="$extra" --tol "$tol" --top1 \
+            --json "$OUT/models_$prec.json"
+    done
+fi
+if has sanitizer && command -v compute-sanitizer >/dev/null; then
+    suite sanitizer_runtime compute-sanitizer --tool memcheck --leak-check no \
+        --error-exitcode 1 "$BUILD/bin/test_cuda_runtime"
+fi
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
