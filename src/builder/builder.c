@@ -659,9 +659,45 @@ done:
     return result;
 }
 
+/* Device builds: layers that only compute shapes (small integer tensors
+** derived from Shape/Size and constants) stay on the host, where the
+** runtime reads their values to size later layers without a device round
+** trip (TensorRT's "shape tensors"). */
+static bool *shape_layers(const ir_graph *g) {
+    bool *val = calloc((size_t)g->n_values + 1, sizeof *val);
+    bool *lay = calloc((size_t)g->n_nodes + 1, sizeof *lay);
+    if (!val || !lay) {
+        free(val);
+        free(lay);
+        return NULL;
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = g->nodes[i];
+        bool ok = n->n_out > 0 && n->n_implicit == 0;
+        bool from_shape = n->op == OP_Shape || n->op == OP_Size;
+        for (int k = 0; ok && !from_shape && k < n->n_in; k++) {
+            const ir_value *v = n->in[k];
+            if (!v || v->const_val) continue;
+            if (!val[v->id]) ok = false;
+        }
+        for (int o = 0; ok && o < n->n_out; o++) {
+            const ir_type *t = &n->out[o]->type;
+            ok = (t->dtype == KILN_DTYPE_INT64 || t->dtype == KILN_DTYPE_INT32) &&
+                 t->rank >= 0 && t->rank <= 1;
+        }
+        if (!ok) continue;
+        lay[i] = true;
+        for (int o = 0; o < n->n_out; o++) val[n->out[o]->id] = true;
+    }
+    free(val);
+    return lay;
+}
+
 static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
                                   const ir_type *max_types) {
     ir_graph *g = b->g;
+    bool *on_host = b->dev ? shape_layers(g) : NULL;
+    if (b->dev && !on_host) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
     int reps = b->cfg->opt_level <= 1 ? 3 : b->cfg->opt_level <= 3 ? 5 : 11;
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
@@ -672,6 +708,7 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
         if (!tin || !tmax) {
             free(tin);
             free(tmax);
+            free(on_host);
             return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
         }
         for (int k = 0; k < n->n_in; k++) {
@@ -689,11 +726,17 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
         free(tin);
         if (nc == 0) {
             free(tmax);
+            free(on_host);
             char lab[256];
             return kiln_error(KILN_UNSUPPORTED, "%s: no tactic can run it",
                               ir_node_label(n, lab, sizeof lab));
         }
-        if (b->dev) {
+        if (b->dev && on_host[i]) {
+            int nh = 0;
+            for (int k = 0; k < nc; k++)
+                if (!(cand[k]->flags & TACTIC_DEVICE)) cand[nh++] = cand[k];
+            if (nh) nc = nh;
+        } else if (b->dev) {
             /* A device kernel always beats copies to the host and back:
             ** host tactics compete only when no device tactic applies. */
             int ndev = 0;
@@ -706,6 +749,7 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
                 ir_node_label(n, lab, sizeof lab);
                 if (b->cfg->flags & KILN_BUILD_STRICT_DEVICE) {
                     free(tmax);
+                    free(on_host);
                     return kiln_error(KILN_UNSUPPORTED, "%s: no %s kernel for this layer "
                                       "(--strict-device refuses host fallback)", lab,
                                       b->be->name);
@@ -748,6 +792,7 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
                     kiln_status st = cache_put(b, key, best->name);
                     if (st) {
                         free(tmax);
+                        free(on_host);
                         return st;
                     }
                     b->cache_new++;
@@ -759,6 +804,7 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
         L->time_us[p] = (float)best_t;
         b->e.isa_required |= best->isa;
     }
+    free(on_host);
     return KILN_OK;
 }
 

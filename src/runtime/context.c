@@ -685,6 +685,7 @@ static kiln_status ensure_dev(kiln_context *c, const ir_value *v) {
     const kiln_tensor *h = &c->hvals[id];
     copy_meta(d, h);
     d->flags = 0;
+    c->irregular = true; /* a host result crosses: no graph can replay it */
     kiln_status st = dev_slot(c, v, h->nbytes, &d->data);
     if (!st) st = c->D->copy(dev, d->data, h->data, h->nbytes, DEV_H2D, c->cur);
     if (!st) c->where[id] |= RES_DEV;
@@ -855,7 +856,6 @@ static kiln_status run_layers_dev(kiln_context *c) {
         bool pending = false;
         if (c->profiling && (st = D->event_record(e->dev, c->ev[i], c->cur))) return st;
         if ((st = infer_layer_dev(c, n, &pending))) return st;
-        if (!on_dev) c->irregular = true;
         int total = n->n_in + n->n_implicit;
         for (int k = 0; k < total; k++) {
             const ir_value *v = n->in[k];
