@@ -6,6 +6,7 @@
 ** on data), and run the layer's chosen tactic. */
 #include "runtime.h"
 #include "../ops/infer.h"
+#include "../ir/ir_edit.h"
 
 #include <stdio.h>
 #include <time.h>
@@ -865,7 +866,17 @@ static kiln_status run_layers_dev(kiln_context *c) {
             if (st) return st;
             c->args[k] = on_dev ? &c->vals[v->id] : &c->hvals[v->id];
         }
-        if (!on_dev && (st = D->stream_sync(e->dev, c->cur))) return st;
+        if (!on_dev) {
+            /* Host layers are replayable only when they compute shapes
+            ** (small integer results, no graph output). */
+            for (int o = 0; o < n->n_out; o++) {
+                const ir_type *t = &c->otypes[o];
+                if ((t->dtype != KILN_DTYPE_INT64 && t->dtype != KILN_DTYPE_INT32) ||
+                    t->rank > 1 || ir_edit_is_graph_output(g, n->out[o]))
+                    c->irregular = true;
+            }
+            if (pending && (st = D->stream_sync(e->dev, c->cur))) return st;
+        }
         bool zero = !(tac->flags & TACTIC_OVERWRITES_OUTPUT);
         for (int o = 0; o < n->n_out; o++) {
             const ir_value *ov = n->out[o];
