@@ -8,7 +8,8 @@
 
 #include "../backends/backend.h"
 
-#define KILN_ENGINE_FORMAT_VERSION 1
+/* v2: the build section records the source model's digest. */
+#define KILN_ENGINE_FORMAT_VERSION 2
 
 typedef struct engine_profile {
     /* Per main-graph input i: rank dims each (rank of the input). */
@@ -44,6 +45,7 @@ struct kiln_engine {
     int opt_level;
     uint64_t workspace_limit;
     int source_nodes;            /* node count of the ONNX graph */
+    uint64_t model_hash;         /* kiln_model_hash of the source model */
     char lib_version[32];        /* kiln version that built it */
     char backend[16];            /* "cpu" */
     char arch[16];               /* "x86_64" */

@@ -555,6 +555,7 @@ kiln_status engine_serialize(const kiln_engine *e, uint8_t **out, size_t *size) 
     w_i32(s.w, e->opt_level);
     w_u64(s.w, e->workspace_limit);
     w_i32(s.w, e->source_nodes);
+    w_u64(s.w, e->model_hash);
 
     /* symbols */
     s.w = &secs[ENGINE_SEC_SYMBOLS];
@@ -980,6 +981,7 @@ static kiln_status des_build(des *d) {
     e->opt_level = r_i32(&r);
     e->workspace_limit = r_u64(&r);
     e->source_nodes = r_i32(&r);
+    e->model_hash = r_u64(&r);
     if (r.bad || r.p != r.end) return bad("build section has the wrong size");
     if (e->precisions & ~0xFu) return bad("unknown precision flags");
     if (e->source_nodes < 0) return bad("negative source node count");

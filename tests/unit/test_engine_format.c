@@ -518,12 +518,12 @@ static void test_incompatible(kiln_engine *e, const uint8_t *blob, size_t size) 
 
     /* byte patches, re-sealed like a tool would */
     uint8_t *c = dup_aligned(blob, size, 0);
-    uint32_t v2 = 2;
-    memcpy(c + ENGINE_OFF_VERSION, &v2, 4);
+    uint32_t v1 = 1; /* the format before the model digest */
+    memcpy(c + ENGINE_OFF_VERSION, &v1, 4);
     engine_reseal(c, size);
     st = load(c, size);
     CHECK(st == KILN_INCOMPATIBLE_ENGINE &&
-              strcmp(kiln_last_error(), "engine format v2, this kiln reads v1: "
+              strcmp(kiln_last_error(), "engine format v1, this kiln reads v2: "
                      "rebuild the engine with this kiln") == 0,
           "format version: %s: %s", kiln_status_name(st), kiln_last_error());
     memcpy(c, blob, size);
