@@ -200,6 +200,12 @@ int cli_parse(const cli_cmd *cmd, int argc, char **argv, cli_args *a) {
             return cli_usage_error(a, "unknown option '%.*s'", (int)len, arg);
         }
         cli_val *v = &a->v[o - cmd->opts];
+        /* errors name the option the way it was typed (-o, not --output) */
+        char typed[64];
+        snprintf(typed, sizeof typed, "%.*s", (int)(len < 63 ? len : 63), arg);
+        cli_opt shown = *o;
+        shown.name = typed;
+        o = &shown;
         if (v->given && !o->repeat)
             return cli_usage_error(a, "%s: given more than once", o->name);
         const char *val = NULL;
