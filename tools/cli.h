@@ -79,7 +79,7 @@ const char *cli_str(const cli_args *a, const char *name, const char *def);
 /* "kiln CMD: " + message on stderr; returns CLI_USAGE. */
 int cli_usage_error(const cli_args *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* "kiln CMD: what: <library message>" on stderr. */
+/* "kiln: what: <library message>" on stderr. */
 void cli_lib_error(const char *cmd, const char *what);
 
 /* ---------------------------------------------------------------- files */

@@ -26,7 +26,8 @@ int cli_usage_error(const cli_args *a, const char *fmt, ...) {
 }
 
 void cli_lib_error(const char *cmd, const char *what) {
-    fprintf(stderr, "kiln %s: %s: %s\n", cmd, what, kiln_last_error());
+    (void)cmd; /* "kiln: " like every library failure, whatever the command */
+    fprintf(stderr, "kiln: %s: %s\n", what, kiln_last_error());
 }
 
 /* ---------------------------------------------------------------- help */

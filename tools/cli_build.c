@@ -106,7 +106,6 @@ int cli_check_model_arg(const cli_args *a, const char *path) {
     switch (k) {
     case FILE_MISSING: return cli_usage_error(a, "model '%s' does not exist", path);
     case FILE_DIR: return cli_usage_error(a, "model '%s' is a folder", path);
-    case FILE_EMPTY: return cli_usage_error(a, "model '%s' is an empty file", path);
     case FILE_UNREADABLE: return cli_usage_error(a, "model '%s' cannot be read", path);
     case FILE_ENGINE:
     case FILE_TIMING_CACHE:

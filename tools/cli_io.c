@@ -237,6 +237,8 @@ int cli_input_shapes(const cli_args *a, cli_input_src src, const cli_shapes *sh,
                      bool quiet) {
     int ni = src_num_inputs(src);
     const cli_val *batch = cli_get(a, "--batch");
+    char note[1024] = "";
+    size_t note_len = 0;
     for (int k = 0; k < ni; k++) {
         kiln_io_info io;
         src_input(src, k, &io);
@@ -272,10 +274,12 @@ int cli_input_shapes(const cli_args *a, cli_input_src src, const cli_shapes *sh,
                 dims[k][d] = opt[d];
                 continue;
             }
-            if (!quiet)
-                fprintf(stderr, "kiln: input '%s' dim %d ('%s') is symbolic; using 1 "
-                        "(set it with --shapes %s:DIMS)\n", io.name, d,
-                        io.dim_names[d] ? io.dim_names[d] : "?", io.name);
+            if (!quiet && note_len < sizeof note - 64) {
+                const char *dn = io.dim_names[d] ? io.dim_names[d] : "?";
+                int w = snprintf(note + note_len, sizeof note - note_len, "%s%s.%s", note_len ? ", " : "",
+                                 io.name, dn);
+                if (w > 0) note_len += (size_t)w < sizeof note - note_len ? (size_t)w : 0;
+            }
             dims[k][d] = 1;
         }
         double bytes = (double)(kiln_dtype_size(io.dtype) ? kiln_dtype_size(io.dtype) : 1);
@@ -287,6 +291,9 @@ int cli_input_shapes(const cli_args *a, cli_input_src src, const cli_shapes *sh,
             return CLI_FAIL;
         }
     }
+    if (note_len) /* one line, not one per dim: BERT has six */
+        fprintf(stderr, "kiln: symbolic dims set to 1: %s%s (set them with --shapes or "
+                "--batch)\n", note, note_len >= sizeof note - 64 ? ", ..." : "");
     return CLI_OK;
 }
 

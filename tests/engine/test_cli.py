@@ -275,7 +275,7 @@ def wrong_invocations(kiln, d, eng, tok, shp):
         (["inspect", m, "--profile-runs", "ten"], r"--profile-runs"),
         (["inspect", m, "--sort", "size", "--profile-runs", "1"], r"--sort: .*time\|order"),
         (["inspect", m, "--shapes", "image:1x3x32x32"], r"need --profile-runs"),
-        (["inspect", os.path.join(d, "empty.onnx")], r"empty file"),
+        (["inspect", os.path.join(d, "empty.onnx"), "--json=1"], r"--json: takes no value"),
         (["version", "extra"], r"unexpected argument"),
     ]
 
