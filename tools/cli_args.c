@@ -219,9 +219,11 @@ int cli_parse(const cli_cmd *cmd, int argc, char **argv, cli_args *a) {
                 return cli_usage_error(a, "%s: missing its value (%s)", o->name,
                                        o->metavar ? o->metavar : "a value");
             val = argv[++i];
-            /* "--engine --shapes" is a forgotten value, not a file name;
-            ** negative numbers stay possible for numeric options. */
-            if (val[0] == '-' && val[1] == '-' && o->type != OPT_NUM && o->type != OPT_INT)
+            /* "--engine --shapes" or "-o -v" is a forgotten value, not a file
+            ** name; negative numbers stay possible for numeric options. */
+            bool looks_opt = val[0] == '-' && val[1] &&
+                             (val[1] == '-' || find_opt(cmd, val, strcspn(val, "=")));
+            if (looks_opt && o->type != OPT_NUM && o->type != OPT_INT)
                 return cli_usage_error(a, "%s: missing its value (%s); got the option '%s'",
                                        o->name, o->metavar ? o->metavar : "a value", val);
         }
@@ -266,6 +268,9 @@ cli_file_kind cli_file_kind_of(const char *path) {
     if (stat(path, &st) != 0) return errno == ENOENT || errno == ENOTDIR ? FILE_MISSING
                                                                          : FILE_UNREADABLE;
     if (S_ISDIR(st.st_mode)) return FILE_DIR;
+    /* Never open a FIFO or device to peek at it (that can block forever);
+    ** the loaders refuse what is not a regular file with their own words. */
+    if (!S_ISREG(st.st_mode)) return FILE_OTHER;
     FILE *f = fopen(path, "rb");
     if (!f) return FILE_UNREADABLE;
     unsigned char m[24] = {0};

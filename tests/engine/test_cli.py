@@ -212,6 +212,7 @@ def wrong_invocations(kiln, d, eng, tok, shp):
         (["build", m], r"missing -o"),
         (["build", m, "-o"], r"-o: missing its value"),
         (["build", m, "-o", "--verbose"], r"-o: missing its value"),
+        (["build", m, "-o", "-v"], r"-o: missing its value"),
         (["build", m, "-o", os.path.join(d, "a.kiln"), "--opt-level", "9"], r"--opt-level: .*'9'"),
         (["build", m, "-o", os.path.join(d, "a.kiln"), "--opt-level", "two"], r"--opt-level"),
         (["build", m, "-o", os.path.join(d, "a.kiln"), "--workspace", "-5"], r"--workspace"),
