@@ -215,7 +215,7 @@ static void print_profile(const cli_args *a, const kiln_engine *e, const kiln_co
     if (by_time) qsort(t, (size_t)n, sizeof *t, cmp_time);
     printf("profile: %d runs, %.4f ms per run in %d layers (sorted by %s)\n", runs, total, n,
            by_time ? "time" : "execution order");
-    printf("  %4s %-32s %-18s %-24s %10s %7s %7s\n", "#", "layer", "op", "tactic", "ms/run",
+    printf("  %4s %-32s %-18s %-32s %10s %7s %7s\n", "#", "layer", "op", "tactic", "ms/run",
            "%", "cum %");
     double cum = 0;
     for (int k = 0; k < n; k++) {
@@ -223,10 +223,10 @@ static void print_profile(const cli_args *a, const kiln_engine *e, const kiln_co
         kiln_engine_layer(e, t[k].index, &li);
         double pc = total > 0 ? 100.0 * t[k].ms / total : 0;
         cum += pc;
-        printf("  %4d %-32.32s %-18.18s %-24.24s %10.4f %6.2f%% %6.1f%%\n", t[k].index, li.name,
+        printf("  %4d %-32.32s %-18.18s %-32.32s %10.4f %6.2f%% %6.1f%%\n", t[k].index, li.name,
                li.op_type, li.tactic, t[k].ms, pc, cum);
     }
-    printf("  %4s %-32s %-18s %-24s %10.4f %6.2f%%\n", "", "total", "", "", total, 100.0);
+    printf("  %4s %-32s %-18s %-32s %10.4f %6.2f%%\n", "", "total", "", "", total, 100.0);
     free(t);
 }
 

@@ -705,7 +705,9 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
     pc.opt_level = cfg->opt_level;
     pc.log = cfg->log;
     pc.log_user = cfg->log_user;
-    pc.log_max = cfg->log_max;
+    /* per-pass statistics are detail: shown at VERBOSE, while INFO keeps
+    ** to one line per build phase */
+    pc.log_max = cfg->log_max >= KILN_SEVERITY_VERBOSE ? cfg->log_max : KILN_SEVERITY_WARNING;
     if ((st = passes_run_all(&pc))) goto fail;
     blog(&b, KILN_SEVERITY_INFO, "optimizer: %d ONNX nodes -> %d layers",
          b.e.source_nodes, b.g->n_nodes);
