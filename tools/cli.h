@@ -54,7 +54,7 @@ typedef struct cli_args {
 } cli_args;
 
 /* One subcommand. Another subcommand (serve, compare, ...) lives in its own
-** file, defines one of these and adds one line to the table in kiln.c. */
+** file, defines one of these and adds X(name) to KILN_COMMANDS in kiln.c. */
 struct cli_cmd {
     const char *name;
     const char *synopsis;  /* "MODEL.onnx -o FILE.kiln [options]" */
@@ -213,8 +213,7 @@ int cli_resolve_target(const cli_args *a, const char **path, bool *is_engine);
 /* Prints s as a JSON string literal. */
 void cli_json_str(const char *s);
 
-/* Commands (each in its own file). */
-extern const cli_cmd cli_cmd_build, cli_cmd_run, cli_cmd_bench, cli_cmd_check,
-    cli_cmd_inspect, cli_cmd_version;
+/* The commands themselves (const cli_cmd cli_cmd_NAME, one per
+** tools/cli_*.c file) are registered by the X-list in kiln.c. */
 
 #endif

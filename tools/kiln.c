@@ -6,15 +6,19 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The subcommands. To add one (serve, compare, ...): define a cli_cmd in
-** its own tools/cli_NAME.c, declare it in cli.h and add one line here. */
+/* The subcommands, in --help order. To add one (serve, compare, ...):
+** define `const cli_cmd cli_cmd_NAME` in its own tools/cli_NAME.c and add
+** X(NAME) here; that one line declares and registers it. */
+#define KILN_COMMANDS X(build) X(run) X(bench) X(check) X(inspect) X(version)
+
+#define X(name) extern const cli_cmd cli_cmd_##name;
+KILN_COMMANDS
+#undef X
+
 static const cli_cmd *const commands[] = {
-    &cli_cmd_build,
-    &cli_cmd_run,
-    &cli_cmd_bench,
-    &cli_cmd_check,
-    &cli_cmd_inspect,
-    &cli_cmd_version,
+#define X(name) &cli_cmd_##name,
+    KILN_COMMANDS
+#undef X
     NULL,
 };
 
