@@ -412,6 +412,45 @@ KILN_API kiln_status kiln_context_layer_time(const kiln_context *c, int layer,
                                              const char **name, double *ms,
                                              int *runs);
 
+
+/* ================================================================ inputs and provenance
+** For tools that feed a model or engine without being told what its inputs
+** mean (kiln bench/run/inspect), and that tell which model an engine was
+** built from. */
+
+/* What a graph input is used for, as far as the graph says. */
+typedef enum kiln_input_role {
+    KILN_INPUT_DATA = 0,   /* ordinary values */
+    KILN_INPUT_INDEX = 1,  /* integer indices into a table (token ids):
+                              valid values are [0, index_bound) */
+    KILN_INPUT_MASK = 2,   /* an attention/padding mask (named "*mask*"):
+                              all ones means "attend everywhere" */
+    KILN_INPUT_SHAPE = 3   /* its values are shapes, axes or sizes (feeds a
+                              Reshape, Expand, Slice, ...): no random value
+                              is meaningful */
+} kiln_input_role;
+
+typedef struct kiln_input_hint {
+    kiln_input_role role;
+    int64_t index_bound;   /* KILN_INPUT_INDEX: exclusive upper bound */
+    const char *consumer;  /* op type of the node that decided the role
+                              ("Gather", "Reshape"), or "" */
+} kiln_input_hint;
+
+/* The role of graph input i, found by following it through casts and
+** reshapes to a Gather (index), a shape operand (shape) or by its name
+** (mask). Strings are owned by the model / engine. */
+KILN_API kiln_status kiln_model_input_hint(const kiln_model *m, int i,
+                                           kiln_input_hint *out);
+KILN_API kiln_status kiln_engine_input_hint(const kiln_engine *e, int i,
+                                            kiln_input_hint *out);
+
+/* 64-bit digest of the ONNX file's bytes (external data files excluded).
+** Engines record the digest of the model they were built from;
+** kiln_engine_model_hash returns it. */
+KILN_API uint64_t kiln_model_hash(const kiln_model *m);
+KILN_API uint64_t kiln_engine_model_hash(const kiln_engine *e);
+
 #ifdef __cplusplus
 }
 #endif

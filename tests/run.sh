@@ -3,8 +3,9 @@
 # builds with warnings as errors (plus an ASan+UBSan build), then runs:
 # unit tests and fuzz-corpus replays (ctest, sanitized), the ONNX backend
 # node tests through the reference interpreter and through built-and-
-# reloaded engines (sanitized), hostile-input tests, real exported models
-# against onnxruntime, and the bundled example. Ends with `N passed, M failed`.
+# reloaded engines (sanitized), the CLI's own tests, hostile-input tests,
+# real exported models against onnxruntime (and the CLI on some of them),
+# and the bundled example. Ends with `N passed, M failed`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test || exit 1
@@ -61,11 +62,19 @@ suite node_reference python3 tests/node/run_node_tests.py build-asan/bin/kiln \
 suite node_engine python3 tests/node/run_node_tests.py build-asan/bin/kiln \
     --mode engine --jobs "$JOBS" --min-pass 1100
 suite engine_cli python3 tests/engine/test_engine_cli.py build-asan/bin/kiln
+# The CLI as a user meets it: data-loss cases, a session of wrong
+# invocations (named errors, exit 2, no file changed), reports.
+suite cli python3 tests/engine/test_cli.py build-asan/bin/kiln
 if [ -f tests/hostile/run_hostile.py ]; then
     suite hostile python3 tests/hostile/run_hostile.py build-asan -j "$JOBS"
 fi
 if [ -f tests/models/check_models.py ]; then
     suite models python3 tests/models/check_models.py build/bin/kiln --quick
+fi
+if [ -f tests/models/export_models.py ]; then
+    # bench/profile on exported BERT, GPT-2, T5 with no inputs given, and a
+    # byte-identical ResNet-50 rebuild (Release build: these are big).
+    suite cli_models python3 tests/engine/test_cli_models.py build/bin/kiln
 fi
 suite example bash -c 'bash examples/run.sh && echo "1 passed, 0 failed"'
 

@@ -184,10 +184,15 @@ typedef struct build {
     void *dev, *exec, *stream, *ev[2];
     void **dconst;
     int n_host_layers;
-    /* timing cache: parallel arrays of keys and tactic names */
+    /* timing cache: parallel arrays of keys and "tactic<TAB>time_us" */
     int n_cache, cap_cache;
     char **cache_keys, **cache_vals;
     int cache_hits, cache_new;
+    bool cache_stale;          /* the file exists but is for another device */
+    double t_phase;            /* start of the current phase (ms) */
+    /* layers left on the reference tactic because of the workspace limit */
+    int n_ws_forced;
+    char ws_forced[512];
 } build;
 
 static void blog(const build *b, kiln_severity sev, const char *fmt, ...)
@@ -358,9 +363,29 @@ static void fingerprint(const build *b, char *buf, size_t n) {
              b->dev ? "/" : "", b->dev ? b->be->dev->fingerprint(b->dev) : "");
 }
 
-/* The cache file: a header line naming the device fingerprint, then
-** "key<TAB>tactic" lines. A cache from another device or version is
-** ignored with a warning (its timings say nothing about this machine). */
+/* The cache file: a header line naming the format and device fingerprint,
+** then "key<TAB>tactic<TAB>time_us" lines. The time rides along so that a
+** build served from the cache records the very numbers the timed build
+** did, and rebuilds are byte-identical. A cache from another device or
+** version is ignored with a warning (its timings say nothing about this
+** machine) and replaced when the build succeeds. A file that is not a
+** timing cache at all was refused before the build (cache_check). */
+#define CACHE_HEADER "kiln-timing-cache 2 "
+/* An existing file at the cache path must be a Kiln timing cache (of any
+** version or device): anything else is the user's data, never overwritten. */
+static kiln_status cache_check(const char *path) {
+    if (!path) return KILN_OK;
+    FILE *f = fopen(path, "rb");
+    if (!f) return KILN_OK; /* created on success */
+    char head[18] = {0};
+    size_t n = fread(head, 1, sizeof head - 1, f);
+    fclose(f);
+    if (n == 0 || strncmp(head, "kiln-timing-cache", 17) != 0)
+        return kiln_error(KILN_INVALID_ARGUMENT, "timing cache '%s' exists and is not a "
+                          "Kiln timing cache; refusing to overwrite it", path);
+    return KILN_OK;
+}
+
 static void cache_load(build *b) {
     const char *path = b->cfg->timing_cache;
     if (!path) return;
@@ -373,9 +398,11 @@ static void cache_load(build *b) {
         return;
     }
     line[strcspn(line, "\n")] = 0;
-    if (strncmp(line, "kiln-timing-cache 1 ", 20) || strcmp(line + 20, fp)) {
+    size_t hl = strlen(CACHE_HEADER);
+    if (strncmp(line, CACHE_HEADER, hl) || strcmp(line + hl, fp)) {
         blog(b, KILN_SEVERITY_WARNING, "timing cache '%s' is from another device or "
-             "kiln version; it will be rebuilt", path);
+             "kiln version; it will be replaced when this build succeeds", path);
+        b->cache_stale = true;
         fclose(f);
         return;
     }
@@ -383,7 +410,7 @@ static void cache_load(build *b) {
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = 0;
         char *tab = strchr(line, '\t');
-        if (!tab) continue;
+        if (!tab || !strchr(tab + 1, '\t')) continue;
         *tab = 0;
         if (cache_put(b, line, tab + 1)) break;
         n++;
@@ -394,7 +421,7 @@ static void cache_load(build *b) {
 
 static void cache_save(build *b) {
     const char *path = b->cfg->timing_cache;
-    if (!path || !b->cache_new) return;
+    if (!path || (!b->cache_new && !b->cache_stale)) return;
     size_t cap = 256, len = 0;
     for (int i = 0; i < b->n_cache; i++)
         cap += strlen(b->cache_keys[i]) + strlen(b->cache_vals[i]) + 2;
@@ -403,7 +430,7 @@ static void cache_save(build *b) {
     char *buf = malloc(cap);
     if (!buf) return;
     fingerprint(b, fp, sizeof fp);
-    len += (size_t)snprintf(buf, cap, "kiln-timing-cache 1 %s\n", fp);
+    len += (size_t)snprintf(buf, cap, CACHE_HEADER "%s\n", fp);
     for (int i = 0; i < b->n_cache; i++)
         len += (size_t)snprintf(buf + len, cap - len, "%s\t%s\n", b->cache_keys[i],
                                 b->cache_vals[i]);
@@ -722,6 +749,16 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
             size_t w = cand[k]->workspace ? cand[k]->workspace(n, tmax) : 0;
             if (w <= b->cfg->workspace || !strcmp(cand[k]->name, "ref")) cand[kept++] = cand[k];
         }
+        /* The limit took every fast tactic away: say so, it costs a lot. */
+        if (kept == 1 && nc > 1 && !strcmp(cand[0]->name, "ref") && p == 0) {
+            char lab[256];
+            ir_node_label(n, lab, sizeof lab);
+            size_t used = strlen(b->ws_forced);
+            if (used + strlen(lab) + 3 < sizeof b->ws_forced)
+                snprintf(b->ws_forced + used, sizeof b->ws_forced - used, "%s%s",
+                         used ? ", " : "", lab);
+            b->n_ws_forced++;
+        }
         nc = kept;
         free(tin);
         if (nc == 0) {
@@ -769,27 +806,38 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
             layer_key(n, topt, KILN_PRECISION_FP32, key, sizeof key);
             const char *hit = cache_get(b, key);
             const kiln_tactic *cached = NULL;
+            size_t hl = hit ? strcspn(hit, "\t") : 0;
             for (int k = 0; hit && k < nc; k++)
-                if (!strcmp(cand[k]->name, hit)) cached = cand[k];
+                if (strlen(cand[k]->name) == hl && !strncmp(cand[k]->name, hit, hl))
+                    cached = cand[k];
             if (cached) {
                 best = cached;
+                best_t = (float)strtod(hit + hl + (hit[hl] ? 1 : 0), NULL);
                 b->cache_hits++;
             } else {
+                double times[16];
                 for (int k = 0; k < nc; k++) {
-                    double t = (cand[k]->flags & TACTIC_DEVICE)
+                    times[k] = (cand[k]->flags & TACTIC_DEVICE)
                                    ? time_tactic_dev(b, n, cand[k], opt_types, reps)
                                    : time_tactic(b, n, cand[k], opt_types, reps);
-                    char lab[256];
-                    blog(b, KILN_SEVERITY_VERBOSE, "tactic %s on %s: %s%.1f us",
-                         cand[k]->name, ir_node_label(n, lab, sizeof lab),
-                         t < 0 ? "(cannot time) " : "", t < 0 ? 0.0 : t);
-                    if (t >= 0 && (best_t < 0 || t < best_t)) {
-                        best_t = t;
+                    if (times[k] >= 0 && (best_t < 0 || times[k] < best_t)) {
+                        best_t = times[k];
                         best = cand[k];
                     }
                 }
+                char lab[256];
+                ir_node_label(n, lab, sizeof lab);
+                for (int k = 0; k < nc; k++) /* after timing, to mark the winner */
+                    blog(b, KILN_SEVERITY_VERBOSE, "tactic %s on %s: %s%.1f us%s",
+                         cand[k]->name, lab, times[k] < 0 ? "(cannot time) " : "",
+                         times[k] < 0 ? 0.0 : times[k],
+                         cand[k] == best && best_t >= 0 ? "  <- chosen" : "");
                 if (best_t >= 0) {
-                    kiln_status st = cache_put(b, key, best->name);
+                    /* Stored as the float the engine records, so a cached
+                    ** rebuild writes the same bytes. */
+                    char val[256];
+                    snprintf(val, sizeof val, "%s\t%.9g", best->name, (double)(float)best_t);
+                    kiln_status st = cache_put(b, key, val);
                     if (st) {
                         free(tmax);
                         free(on_host);
@@ -803,12 +851,25 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
         L->tactic[p] = best;
         L->time_us[p] = (float)best_t;
         b->e.isa_required |= best->isa;
+        /* progress: about ten lines per profile, and the last layer */
+        int step = g->n_nodes >= 10 ? g->n_nodes / 10 : 1;
+        if ((i + 1) % step == 0 || i + 1 == g->n_nodes)
+            blog(b, KILN_SEVERITY_INFO, "tactic selection: profile %d: %d/%d layers",
+                 p, i + 1, g->n_nodes);
     }
     free(on_host);
     return KILN_OK;
 }
 
 /* ---------------------------------------------------------------- build */
+/* Ends a phase: one INFO line with its time, so a long build shows where
+** it is and where the time went. */
+static void phase_done(build *b, const char *what) {
+    double t = now_us() / 1e3;
+    blog(b, KILN_SEVERITY_INFO, "%s: %.1f ms", what, t - b->t_phase);
+    b->t_phase = t;
+}
+
 static kiln_status type_error_for_profile(kiln_status st, int p) {
     kiln_error_prefix("profile %d", p);
     return st;
@@ -827,6 +888,9 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
     *size_out = 0;
     memset(&b, 0, sizeof b);
     b.cfg = cfg;
+    if ((st = cache_check(cfg->timing_cache))) return st;
+    double t_start = now_us() / 1e3;
+    b.t_phase = t_start;
     if (cfg->device == KILN_DEVICE_CUDA) {
         if (!(b.be = kiln_backend_cuda()))
             return kiln_error(KILN_UNSUPPORTED, "this kiln was built without the CUDA "
@@ -847,9 +911,11 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
     if ((st = kiln_model_reimport(m, &b.e.ir))) goto fail;
     b.g = b.e.ir->graph;
     b.e.source_nodes = b.g->n_nodes;
+    b.e.model_hash = kiln_model_hash(m);
     if ((st = check_supported(b.g))) goto fail;
     if ((st = resolve_profiles(&b))) goto fail;
     if ((st = ir_graph_infer(b.g))) goto fail;
+    phase_done(&b, "import and shape inference");
 
     pass_ctx pc = {0};
     pc.m = b.e.ir;
@@ -857,7 +923,9 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
     pc.opt_level = cfg->opt_level;
     pc.log = cfg->log;
     pc.log_user = cfg->log_user;
-    pc.log_max = cfg->log_max;
+    /* per-pass statistics are detail: shown at VERBOSE, while INFO keeps
+    ** to one line per build phase */
+    pc.log_max = cfg->log_max >= KILN_SEVERITY_VERBOSE ? cfg->log_max : KILN_SEVERITY_WARNING;
     if ((st = passes_run_all(&pc))) goto fail;
     if (b.dev && (cfg->precisions & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) &&
         (st = pass_reduced_precision(&pc, (cfg->precisions & KILN_PRECISION_FP16)
@@ -873,6 +941,7 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
                 !ir_edit_set_int(b.g->nodes[i], "kiln_tf32", 1))
                 goto oom;
         }
+    phase_done(&b, "optimizer passes");
 
     int nn = b.g->n_nodes, nv = b.g->n_values, np = b.e.n_profiles;
     b.e.layers = calloc((size_t)(nn ? nn : 1), sizeof *b.e.layers);
@@ -893,6 +962,7 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
         if (!b.e.layers[i].tactic || !b.e.layers[i].time_us) goto oom;
     }
     cache_load(&b);
+    double t_tactics = 0, t_plan = 0;
     for (int p = 0; p < np; p++) {
         profile_types(&b, p, true, in_types);
         if ((st = ir_graph_infer_types(b.g, in_types, opt_types))) {
@@ -904,7 +974,10 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
             type_error_for_profile(st, p);
             goto fail;
         }
+        double t0 = now_us() / 1e3;
         if ((st = choose_tactics(&b, p, opt_types, max_types))) goto fail;
+        double t1 = now_us() / 1e3;
+        t_tactics += t1 - t0;
         if ((st = plan_memory(b.g, max_types, &b.e.plans[p]))) goto fail;
         /* Scratch for the chosen tactics goes after the activations. */
         uint64_t ws = 0;
@@ -921,11 +994,19 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
             if (w > ws) ws = w;
         }
         b.e.plans[p].workspace_bytes = (ws + 63) & ~(uint64_t)63;
+        t_plan += now_us() / 1e3 - t1;
         blog(&b, KILN_SEVERITY_INFO, "profile %d: activations %.2f MiB planned "
              "(naive %.2f MiB), workspace %.2f MiB", p,
              (double)b.e.plans[p].total_bytes / 1048576.0,
              (double)b.e.plans[p].naive_bytes / 1048576.0, (double)ws / 1048576.0);
     }
+    blog(&b, KILN_SEVERITY_INFO, "tactic selection: %.1f ms", t_tactics);
+    blog(&b, KILN_SEVERITY_INFO, "memory planning: %.1f ms", t_plan);
+    b.t_phase = now_us() / 1e3;
+    if (b.n_ws_forced)
+        blog(&b, KILN_SEVERITY_WARNING, "the workspace limit (%llu bytes) leaves only the "
+             "slow reference tactic for %d layer(s) (%s); raise the workspace",
+             (unsigned long long)cfg->workspace, b.n_ws_forced, b.ws_forced);
     if (cfg->timing_cache)
         blog(&b, KILN_SEVERITY_INFO, "timing cache: %d hits, %d new entries",
              b.cache_hits, b.cache_new);
@@ -933,7 +1014,6 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
         blog(&b, b.n_host_layers ? KILN_SEVERITY_WARNING : KILN_SEVERITY_INFO,
              "%d of %d layers run on the %s device, %d on the host", nn - b.n_host_layers,
              nn, b.be->name, b.n_host_layers);
-    cache_save(&b);
     b.e.precisions = cfg->precisions;
     b.e.opt_level = cfg->opt_level;
     b.e.workspace_limit = cfg->workspace;
@@ -942,6 +1022,10 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
     snprintf(b.e.arch, sizeof b.e.arch, "%s", kiln_host_arch());
     b.e.ops = b.be;
     if ((st = engine_serialize(&b.e, &blob, &blob_n))) goto fail;
+    phase_done(&b, "serialization");
+    /* Only a successful build updates (or replaces a stale) cache. */
+    cache_save(&b);
+    blog(&b, KILN_SEVERITY_INFO, "build total: %.1f ms", now_us() / 1e3 - t_start);
     *blob_out = blob;
     *size_out = blob_n;
     st = KILN_OK;

@@ -8,6 +8,8 @@
 
 #include "../backends/backend.h"
 
+/* v2: the build section records the source model's digest and the device
+** fingerprint. */
 #define KILN_ENGINE_FORMAT_VERSION 2
 
 typedef struct engine_profile {
@@ -44,6 +46,7 @@ struct kiln_engine {
     int opt_level;
     uint64_t workspace_limit;
     int source_nodes;            /* node count of the ONNX graph */
+    uint64_t model_hash;         /* kiln_model_hash of the source model */
     char lib_version[32];        /* kiln version that built it */
     char backend[16];            /* "cpu" */
     char arch[16];               /* "x86_64" */

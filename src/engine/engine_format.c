@@ -556,6 +556,7 @@ kiln_status engine_serialize(const kiln_engine *e, uint8_t **out, size_t *size) 
     w_i32(s.w, e->opt_level);
     w_u64(s.w, e->workspace_limit);
     w_i32(s.w, e->source_nodes);
+    w_u64(s.w, e->model_hash);
     w_cstr(&s, e->dev_fingerprint);
 
     /* symbols */
@@ -982,6 +983,7 @@ static kiln_status des_build(des *d) {
     e->opt_level = r_i32(&r);
     e->workspace_limit = r_u64(&r);
     e->source_nodes = r_i32(&r);
+    e->model_hash = r_u64(&r);
     if ((st = read_fixed_str(&r, e->dev_fingerprint, sizeof e->dev_fingerprint,
                              "device fingerprint")))
         return st;

@@ -1,0 +1,189 @@
+/* cli_build.c: `kiln build`, model -> engine file. Every output is checked
+** against the inputs and for writability before any work, so a typo in a
+** path can never cost a file. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const cli_opt build_opts[] = {
+    {"--output", "-o", OPT_STR, "FILE", "engine file to write (required)", NULL, 0, 0, false, NULL},
+    {"--shapes", NULL, OPT_STR, "NAME:DIMS,...", "fixed shapes (min = opt = max)", NULL, 0, 0,
+     false, NULL},
+    {"--min-shapes", NULL, OPT_STR, "NAME:DIMS,...", "smallest shapes of the profile", NULL, 0,
+     0, false, NULL},
+    {"--opt-shapes", NULL, OPT_STR, "NAME:DIMS,...", "shapes tactics are timed at", NULL, 0, 0,
+     false, NULL},
+    {"--max-shapes", NULL, OPT_STR, "NAME:DIMS,...", "largest shapes (memory is planned for "
+     "them)", NULL, 0, 0, false, NULL},
+    {"--workspace", NULL, OPT_NUM, "MiB", "largest scratch memory one layer may use", "1024", 0,
+     1048576, false, NULL},
+    {"--opt-level", NULL, OPT_INT, "L", "0: no tactic timing; 1-5: more timing repetitions",
+     "3", 0, 5, false, NULL},
+    {"--timing-cache", NULL, OPT_STR, "FILE", "read and update this tactic timing cache; "
+     "rebuilds with the same cache give identical bytes", "none", 0, 0, false, NULL},
+    {"--device", NULL, OPT_CHOICE, "cpu|cuda", "device the engine is built for", "cpu", 0, 0,
+     false, "cpu|cuda"},
+    {"--fp16", NULL, OPT_FLAG, NULL, "allow float16 layers where the backend has kernels",
+     "off", 0, 0, false, NULL},
+    {"--bf16", NULL, OPT_FLAG, NULL, "allow bfloat16 layers where the backend has kernels",
+     "off", 0, 0, false, NULL},
+    {"--verbose", "-v", OPT_FLAG, NULL, "log every timed tactic, marking the chosen one", "off",
+     0, 0, false, NULL},
+    {"--quiet", "-q", OPT_FLAG, NULL, "only warnings and errors (no progress lines)", "off", 0,
+     0, false, NULL},
+    {NULL, NULL, OPT_FLAG, NULL, NULL, NULL, 0, 0, false, NULL},
+};
+
+/* Applies --shapes or --min/--opt/--max-shapes as one profile; a missing
+** one of min/opt/max takes its neighbour's value. */
+static int apply_profile(const cli_args *a, kiln_builder_config *cfg, const kiln_model *m) {
+    static const char *const names[4] = {"--shapes", "--min-shapes", "--opt-shapes",
+                                         "--max-shapes"};
+    int ni = kiln_model_num_inputs(m), rc = CLI_OK;
+    kiln_io_info *ios = calloc((size_t)ni + 1, sizeof *ios);
+    cli_shapes sh[4];
+    memset(sh, 0, sizeof sh);
+    if (!ios) return CLI_FAIL;
+    for (int i = 0; i < ni; i++) kiln_model_input(m, i, &ios[i]);
+    bool any = false;
+    for (int k = 0; k < 4; k++) {
+        const char *spec = cli_str(a, names[k], NULL);
+        any |= spec != NULL;
+        if (!cli_parse_shapes(a, names[k], spec, ios, ni, &sh[k])) {
+            rc = CLI_USAGE;
+            goto done;
+        }
+    }
+    if (sh[0].n && (sh[1].n || sh[2].n || sh[3].n)) {
+        rc = cli_usage_error(a, "--shapes fixes min, opt and max; do not combine it with "
+                             "--min-shapes/--opt-shapes/--max-shapes");
+        goto done;
+    }
+    if (!any) goto done;
+    int prof;
+    if (kiln_builder_config_add_profile(cfg, &prof)) {
+        rc = CLI_FAIL;
+        goto done;
+    }
+    for (int i = 0; i < ni; i++) {
+        const cli_shape *f[4];
+        for (int k = 0; k < 4; k++) f[k] = cli_find_shape(&sh[k], ios[i].name);
+        if (!f[0] && !f[1] && !f[2] && !f[3]) continue;
+        const cli_shape *mn = f[1] ? f[1] : f[2] ? f[2] : f[3] ? f[3] : f[0];
+        const cli_shape *op = f[2] ? f[2] : f[3] ? f[3] : f[1] ? f[1] : f[0];
+        const cli_shape *mx = f[3] ? f[3] : f[2] ? f[2] : f[1] ? f[1] : f[0];
+        if (f[0]) mn = op = mx = f[0];
+        if (mn->rank != op->rank || op->rank != mx->rank) {
+            rc = cli_usage_error(a, "input '%s': min, opt and max shapes differ in rank",
+                                 ios[i].name);
+            goto done;
+        }
+        for (int d = 0; d < mn->rank; d++)
+            if (mn->dims[d] > op->dims[d] || op->dims[d] > mx->dims[d]) {
+                rc = cli_usage_error(a, "input '%s' dim %d: need min <= opt <= max, got "
+                                     "%lld, %lld, %lld", ios[i].name, d,
+                                     (long long)mn->dims[d], (long long)op->dims[d],
+                                     (long long)mx->dims[d]);
+                goto done;
+            }
+        if (kiln_builder_config_set_shape(cfg, prof, ios[i].name, mn->rank, mn->dims, op->dims,
+                                          mx->dims)) {
+            rc = cli_usage_error(a, "bad profile: %s", kiln_last_error());
+            goto done;
+        }
+    }
+done:
+    for (int k = 0; k < 4; k++) cli_shapes_free(&sh[k]);
+    free(ios);
+    return rc;
+}
+
+/* The model argument must be something that can be an ONNX model. */
+int cli_check_model_arg(const cli_args *a, const char *path) {
+    cli_file_kind k = cli_file_kind_of(path);
+    switch (k) {
+    case FILE_MISSING: return cli_usage_error(a, "model '%s' does not exist", path);
+    case FILE_DIR: return cli_usage_error(a, "model '%s' is a folder", path);
+    case FILE_UNREADABLE: return cli_usage_error(a, "model '%s' cannot be read", path);
+    case FILE_ENGINE:
+    case FILE_TIMING_CACHE:
+    case FILE_NPY:
+        return cli_usage_error(a, "'%s' is %s, not an ONNX model", path, cli_file_kind_name(k));
+    default: return CLI_OK;
+    }
+}
+
+static int run_build(cli_args *a) {
+    const char *model = a->pos[0], *out = cli_str(a, "--output", NULL);
+    const char *cache = cli_str(a, "--timing-cache", NULL);
+    int rc;
+    if ((rc = cli_check_model_arg(a, model))) return rc;
+    if (!out) return cli_usage_error(a, "missing -o FILE (the engine to write)");
+    if ((cache && !strcmp(cache, out)) || cli_same_file(cache, out))
+        return cli_usage_error(a, "-o and --timing-cache name the same file '%s'", out);
+    const char *ins[2] = {model, cache};
+    if (!cli_check_output(a, "-o", out, ins, 2, FILE_ENGINE)) return CLI_USAGE;
+    const char *ins2[2] = {model, out};
+    if (cache && !cli_check_output(a, "--timing-cache", cache, ins2, 2, FILE_TIMING_CACHE))
+        return CLI_USAGE;
+
+    kiln_severity sev = cli_has(a, "--verbose") ? KILN_SEVERITY_VERBOSE
+                      : cli_has(a, "--quiet") ? KILN_SEVERITY_WARNING : KILN_SEVERITY_INFO;
+    kiln_model *m = NULL;
+    kiln_builder_config *cfg = NULL;
+    void *blob = NULL;
+    size_t n = 0;
+    rc = CLI_FAIL;
+    double t0 = cli_now_ms();
+    if (kiln_model_load(model, &m)) {
+        cli_lib_error("build", "cannot load model");
+        goto done;
+    }
+    if (sev >= KILN_SEVERITY_INFO)
+        fprintf(stderr, "[kiln info] model load: %.1f ms (%d nodes)\n", cli_now_ms() - t0,
+                kiln_model_num_nodes(m));
+    unsigned prec = KILN_PRECISION_FP32 | (cli_has(a, "--fp16") ? KILN_PRECISION_FP16 : 0) |
+                    (cli_has(a, "--bf16") ? KILN_PRECISION_BF16 : 0);
+    const char *dev = cli_str(a, "--device", "cpu");
+    if (kiln_builder_config_create(&cfg) ||
+        kiln_builder_config_set_device(cfg, !strcmp(dev, "cuda") ? KILN_DEVICE_CUDA
+                                                                 : KILN_DEVICE_CPU) ||
+        kiln_builder_config_set_precisions(cfg, prec) ||
+        (cli_has(a, "--opt-level") &&
+         kiln_builder_config_set_opt_level(cfg, (int)cli_get(a, "--opt-level")->i)) ||
+        (cli_has(a, "--workspace") &&
+         kiln_builder_config_set_workspace(
+             cfg, (uint64_t)(cli_get(a, "--workspace")->num * 1048576.0))) ||
+        (cache && kiln_builder_config_set_timing_cache(cfg, cache)) ||
+        kiln_builder_config_set_logger(cfg, cli_log_stderr, NULL, sev)) {
+        cli_lib_error("build", "bad build settings");
+        goto done;
+    }
+    if ((rc = apply_profile(a, cfg, m))) goto done;
+    rc = CLI_FAIL;
+    if (kiln_build_engine(m, cfg, &blob, &n)) {
+        cli_lib_error("build", "build failed");
+        goto done;
+    }
+    if (kiln_engine_save_blob(blob, n, out)) {
+        cli_lib_error("build", "cannot write engine");
+        goto done;
+    }
+    printf("wrote %s (%zu bytes) in %.2f s\n", out, n, (cli_now_ms() - t0) / 1000.0);
+    rc = CLI_OK;
+done:
+    kiln_free(blob);
+    kiln_builder_config_destroy(cfg);
+    kiln_model_free(m);
+    return rc;
+}
+
+const cli_cmd cli_cmd_build = {
+    "build", "MODEL.onnx -o FILE [options]",
+    "Optimizes the model for this machine and writes an engine file. Inputs with\n"
+    "symbolic dims need a shape range (--shapes, or --min/--opt/--max-shapes).\n"
+    "Progress goes to stderr, one line per phase with its time.",
+    build_opts, 1, 1, "MODEL.onnx", run_build,
+};
