@@ -393,6 +393,9 @@ KILN_API kiln_status kiln_context_execute(kiln_context *c);
 ** of the run. The CPU backend ignores stream and completes before
 ** returning. */
 KILN_API kiln_status kiln_context_enqueue(kiln_context *c, void *stream);
+/* Waits until the context's last enqueued run has finished (device
+** engines; immediate on the CPU). */
+KILN_API kiln_status kiln_context_synchronize(kiln_context *c);
 /* Device engines: the context's own stream (a cudaStream_t), NULL on CPU. */
 KILN_API void *kiln_context_stream(const kiln_context *c);
 /* Device engines: CUDA graphs (on by default). A context records its run

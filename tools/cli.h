@@ -168,6 +168,24 @@ void cli_runner_close(cli_runner *r);
     {"--seed", NULL, OPT_INT, "N", "seed of the random inputs", "1", 0,           \
      9007199254740992.0, false, NULL}
 
+/* Target options of commands that build engines (build, check, bench): the
+** device, reduced precisions and the GPU switches. */
+#define CLI_TARGET_OPTS                                                         \
+    {"--device", NULL, OPT_CHOICE, "cpu|cuda", "device the engine is built for", \
+     "cpu", 0, 0, false, "cpu|cuda"},                                            \
+    {"--fp16", NULL, OPT_FLAG, NULL, "allow float16 layers where the backend has " \
+     "kernels", "off", 0, 0, false, NULL},                                       \
+    {"--bf16", NULL, OPT_FLAG, NULL, "allow bfloat16 layers where the backend has " \
+     "kernels", "off", 0, 0, false, NULL},                                       \
+    {"--tf32", NULL, OPT_FLAG, NULL, "GPU: FP32 matrix products may use TF32 "   \
+     "tensor cores", "off", 0, 0, false, NULL},                                  \
+    {"--strict-device", NULL, OPT_FLAG, NULL, "GPU: fail instead of running "    \
+     "layers without a device kernel on the host", "off", 0, 0, false, NULL}
+/* Applies the CLI_TARGET_OPTS a command was given (if it has them) to a
+** builder config; commands without them build for the CPU in FP32. */
+kiln_status cli_target_apply(const cli_args *a, kiln_builder_config *cfg);
+/* Whether the command asked for a device backend (--device cuda). */
+bool cli_target_is_device(const cli_args *a);
 /* Loads --input and --load-inputs files into ins (graph-input order) and
 ** fills the rest with random data the model accepts (token ids within the
 ** embedding table, masks of ones); refuses shape-tensor inputs that were
@@ -210,6 +228,9 @@ int cli_check_model_arg(const cli_args *a, const char *path);
 /* Target of run/bench/inspect: the positional MODEL-or-engine (told
 ** apart by magic) or --engine FILE. */
 int cli_resolve_target(const cli_args *a, const char **path, bool *is_engine);
+/* bench on a device engine (cli_bench_gpu.c); ctx is bound to ins. */
+int cli_bench_device(cli_args *a, const char *path, kiln_engine *e, kiln_context *ctx,
+                     kiln_tensor *const *ins, int ni);
 /* Prints s as a JSON string literal. */
 void cli_json_str(const char *s);
 

@@ -23,12 +23,7 @@ static const cli_opt build_opts[] = {
      "3", 0, 5, false, NULL},
     {"--timing-cache", NULL, OPT_STR, "FILE", "read and update this tactic timing cache; "
      "rebuilds with the same cache give identical bytes", "none", 0, 0, false, NULL},
-    {"--device", NULL, OPT_CHOICE, "cpu|cuda", "device the engine is built for", "cpu", 0, 0,
-     false, "cpu|cuda"},
-    {"--fp16", NULL, OPT_FLAG, NULL, "allow float16 layers where the backend has kernels",
-     "off", 0, 0, false, NULL},
-    {"--bf16", NULL, OPT_FLAG, NULL, "allow bfloat16 layers where the backend has kernels",
-     "off", 0, 0, false, NULL},
+    CLI_TARGET_OPTS,
     {"--verbose", "-v", OPT_FLAG, NULL, "log every timed tactic, marking the chosen one", "off",
      0, 0, false, NULL},
     {"--quiet", "-q", OPT_FLAG, NULL, "only warnings and errors (no progress lines)", "off", 0,
@@ -144,13 +139,7 @@ static int run_build(cli_args *a) {
     if (sev >= KILN_SEVERITY_INFO)
         fprintf(stderr, "[kiln info] model load: %.1f ms (%d nodes)\n", cli_now_ms() - t0,
                 kiln_model_num_nodes(m));
-    unsigned prec = KILN_PRECISION_FP32 | (cli_has(a, "--fp16") ? KILN_PRECISION_FP16 : 0) |
-                    (cli_has(a, "--bf16") ? KILN_PRECISION_BF16 : 0);
-    const char *dev = cli_str(a, "--device", "cpu");
-    if (kiln_builder_config_create(&cfg) ||
-        kiln_builder_config_set_device(cfg, !strcmp(dev, "cuda") ? KILN_DEVICE_CUDA
-                                                                 : KILN_DEVICE_CPU) ||
-        kiln_builder_config_set_precisions(cfg, prec) ||
+    if (kiln_builder_config_create(&cfg) || cli_target_apply(a, cfg) ||
         (cli_has(a, "--opt-level") &&
          kiln_builder_config_set_opt_level(cfg, (int)cli_get(a, "--opt-level")->i)) ||
         (cli_has(a, "--workspace") &&

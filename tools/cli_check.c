@@ -158,6 +158,8 @@ static int load_set(const char *dir, const char *set, int ni, kiln_tensor **ins,
 
 /* An engine for a case model: static inputs need no profile; dynamic ones
 ** get one profile spanning the shapes of the case's data sets. */
+static const cli_args *g_check_args; /* the target options of this run */
+
 static kiln_engine *build_for_case(const kiln_model *m, const char *dir,
                                    char *const *sets, int n_sets, char *msg, size_t n) {
     kiln_builder_config *cfg = NULL;
@@ -172,7 +174,8 @@ static kiln_engine *build_for_case(const kiln_model *m, const char *dir,
             if (io.dims[d] < 0) dynamic = true;
     }
     if (kiln_builder_config_create(&cfg) ||
-        kiln_builder_config_set_logger(cfg, cli_log_stderr, NULL, KILN_SEVERITY_ERROR))
+        kiln_builder_config_set_logger(cfg, cli_log_stderr, NULL, KILN_SEVERITY_ERROR) ||
+        (g_check_args && cli_target_apply(g_check_args, cfg)))
         goto fail;
     if (dynamic) {
         int prof;
@@ -230,6 +233,8 @@ static int check_case(const char *dir, check_mode mode, const char *engine_path,
     kiln_model *m = NULL;
     int rc = 1, n_sets = 0;
     double worst = 0, worst_l2 = 0;
+    int host_layers = 0;
+    bool device = false;
     char *sets[4096];
     char *detail = NULL;
     size_t dlen = 0, dcap = 0;
@@ -283,6 +288,9 @@ static int check_case(const char *dir, check_mode mode, const char *engine_path,
         } else {
             kiln_engine *e = build_for_case(m, dir, sets, n_sets, msg, sizeof msg);
             if (!e || cli_runner_open_engine(&r, e, "check")) goto done;
+            for (int l = 0; l < kiln_engine_num_layers(e); l++)
+                host_layers += !kiln_engine_layer_on_device(e, l);
+            device = strcmp(kiln_engine_backend(e), "cpu") != 0;
         }
     }
     int ni = cli_runner_num_inputs(&r), no = cli_runner_num_outputs(&r);
@@ -344,6 +352,9 @@ static int check_case(const char *dir, check_mode mode, const char *engine_path,
 done:
     for (int s = 0; s < n_sets; s++) free(sets[s]);
     if (rc) printf("FAIL %s: %s\n", name, msg);
+    else if (device)
+        printf("PASS %s (max abs err %.3g, max rel-L2 %.3g, %d host-fallback layers)\n%s", name,
+               worst, worst_l2, host_layers, detail ? detail : "");
     else printf("PASS %s (max abs err %.3g, max rel-L2 %.3g)\n%s", name, worst, worst_l2,
                 detail ? detail : "");
     fflush(stdout);
@@ -365,6 +376,7 @@ static const cli_opt check_opts[] = {
      "built engine", NULL, 0, 0, false, NULL},
     {"--rtol", NULL, OPT_NUM, "R", "relative tolerance", "1e-3", 0, 1e300, false, NULL},
     {"--atol", NULL, OPT_NUM, "A", "absolute tolerance", "1e-5", 0, 1e300, false, NULL},
+    CLI_TARGET_OPTS,
     {NULL, NULL, OPT_FLAG, NULL, NULL, NULL, 0, 0, false, NULL},
 };
 
@@ -389,6 +401,7 @@ static int run_check(cli_args *a) {
     printf("tolerance: rtol %g, atol %g (an element passes when |got - expected| <= "
            "atol + rtol * |expected|)\n", rtol, atol);
     int passed = 0, failed = 0;
+    g_check_args = a;
     for (int i = 0; i < a->n_pos; i++) {
         if (check_case(a->pos[i], mode, engine, rtol, atol)) failed++;
         else passed++;

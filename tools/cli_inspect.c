@@ -283,11 +283,21 @@ static int inspect_engine(const cli_args *a, kiln_engine *e, const char *path, b
     for (int p = 0; p < kiln_engine_num_profiles(e); p++)
         printf("memory:      profile %d: %.2f MiB activations + workspace\n", p,
                (double)kiln_engine_activation_bytes(e, p) / 1048576.0);
+    bool dev = strcmp(kiln_engine_backend(e), "cpu") != 0;
+    if (dev) {
+        int host = 0;
+        for (int i = 0; i < kiln_engine_num_layers(e); i++) host += !kiln_engine_layer_on_device(e, i);
+        printf("device:      %s (%s)\n", kiln_engine_backend(e), kiln_engine_device_fingerprint(e));
+        printf("             %d layer(s) on the host (marked HOST below; their inputs and outputs "
+               "are copied)\n", host);
+    }
     printf("layers:\n");
     for (int i = 0; i < kiln_engine_num_layers(e); i++) {
         kiln_layer_info li;
         kiln_engine_layer(e, i, &li);
-        printf("  %4d %-32.32s %-18s %-4s %-28s", i, li.name, li.op_type,
+        printf("  %4d %s%-32.32s %-18s %-4s %-28s", i,
+               !dev ? "" : kiln_engine_layer_on_device(e, i) ? "     " : "HOST ", li.name,
+               li.op_type,
                li.precision == KILN_PRECISION_FP32 ? "fp32"
                : li.precision == KILN_PRECISION_FP16 ? "fp16"
                : li.precision == KILN_PRECISION_BF16 ? "bf16" : "?",

@@ -373,6 +373,22 @@ done:
 }
 
 /* ---------------------------------------------------------------- engines */
+bool cli_target_is_device(const cli_args *a) {
+    return !strcmp(cli_str(a, "--device", "cpu"), "cuda");
+}
+
+kiln_status cli_target_apply(const cli_args *a, kiln_builder_config *cfg) {
+    unsigned prec = KILN_PRECISION_FP32 | (cli_has(a, "--fp16") ? KILN_PRECISION_FP16 : 0) |
+                    (cli_has(a, "--bf16") ? KILN_PRECISION_BF16 : 0);
+    unsigned flags = (cli_has(a, "--tf32") ? KILN_BUILD_TF32 : 0) |
+                     (cli_has(a, "--strict-device") ? KILN_BUILD_STRICT_DEVICE : 0);
+    kiln_status st = kiln_builder_config_set_device(cfg, cli_target_is_device(a)
+                                                             ? KILN_DEVICE_CUDA
+                                                             : KILN_DEVICE_CPU);
+    if (!st) st = kiln_builder_config_set_precisions(cfg, prec);
+    if (!st) st = kiln_builder_config_set_flags(cfg, flags);
+    return st;
+}
 kiln_engine *cli_engine_for(const cli_args *a, const kiln_model *m, kiln_tensor *const *given,
                             const cli_shapes *sh, double *build_ms, int *rc) {
     int ni = kiln_model_num_inputs(m);
@@ -393,8 +409,9 @@ kiln_engine *cli_engine_for(const cli_args *a, const kiln_model *m, kiln_tensor 
         cli_lib_error(a->cmd->name, "build settings");
         goto done;
     }
-    if (cli_has(a, "--opt-level") &&
-        kiln_builder_config_set_opt_level(cfg, (int)cli_get(a, "--opt-level")->i)) {
+    if ((cli_has(a, "--opt-level") &&
+         kiln_builder_config_set_opt_level(cfg, (int)cli_get(a, "--opt-level")->i)) ||
+        cli_target_apply(a, cfg)) {
         cli_lib_error(a->cmd->name, "build settings");
         goto done;
     }

@@ -183,8 +183,15 @@ static const cli_opt bench_opts[] = {
      false, NULL},
     {"--opt-level", NULL, OPT_INT, "L", "optimization level when building MODEL", "3", 0, 5,
      false, NULL},
+    CLI_TARGET_OPTS,
     {"--json", NULL, OPT_FLAG, NULL, "print the report as one JSON object", "off", 0, 0, false,
      NULL},
+    {"--no-data-transfers", NULL, OPT_FLAG, NULL, "GPU engines: time only runs with inputs and "
+     "outputs in device memory", "off", 0, 0, false, NULL},
+    {"--streams", NULL, OPT_INT, "N", "GPU engines: N contexts on N streams (threads) at once",
+     "1", 1, 64, false, NULL},
+    {"--no-cuda-graph", NULL, OPT_FLAG, NULL, "GPU engines: launch layer by layer instead of "
+     "replaying a CUDA graph", "off", 0, 0, false, NULL},
     {NULL, NULL, OPT_FLAG, NULL, NULL, NULL, 0, 0, false, NULL},
 };
 
@@ -268,6 +275,16 @@ static int run_bench(cli_args *a) {
     rc = CLI_FAIL;
     if (cli_runner_bind(&r, ins)) {
         cli_lib_error("bench", "cannot bind inputs");
+        goto done;
+    }
+    if (strcmp(kiln_engine_backend(r.engine), "cpu") != 0) {
+        rc = cli_bench_device(a, path, r.engine, r.ctx, ins, ni);
+        goto done;
+    }
+    if (cli_has(a, "--no-data-transfers") || cli_has(a, "--streams") ||
+        cli_has(a, "--no-cuda-graph")) {
+        rc = cli_usage_error(a, "--no-data-transfers, --streams and --no-cuda-graph apply to "
+                             "GPU engines; this one runs on the CPU");
         goto done;
     }
     double warmup_ms = cli_has(a, "--warmup") ? cli_get(a, "--warmup")->num : 200;

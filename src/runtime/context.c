@@ -1103,4 +1103,10 @@ kiln_status kiln_context_set_cuda_graphs(kiln_context *c, int enabled) {
     return KILN_OK;
 }
 
+kiln_status kiln_context_synchronize(kiln_context *c) {
+    if (!c) return kiln_error(KILN_INVALID_ARGUMENT, "context is NULL");
+    if (!c->D) return KILN_OK;
+    return c->D->stream_sync(c->e->dev, c->cur);
+}
+
 void *kiln_context_stream(const kiln_context *c) { return c && c->D ? c->stream : NULL; }
