@@ -82,6 +82,10 @@ def run_cmd(cmd, timeout):
     return True, dt, ""
 
 
+BUILD_ARGS = []   # extra `kiln build` arguments (--build-args), e.g. --device cuda
+TOP1 = False      # also require the same arg-max per row on classifier outputs
+
+
 def compare_outputs(want_dir, got_dir, tol):
     """rel-L2 per output; returns (ok, [rel], message)."""
     import numpy as np
@@ -112,6 +116,12 @@ def compare_outputs(want_dir, got_dir, tol):
             rels.append(r)
             if not r <= tol:
                 problems.append("output %d '%s': rel-L2 %.3g > %.0e" % (k, name, r, tol))
+            if TOP1 and want.ndim == 2 and want.shape[1] >= 10 and k == 0 and \
+                    want.dtype.kind == "f":
+                same = (np.argmax(got, axis=1) == np.argmax(want, axis=1))
+                if not same.all():
+                    problems.append("output %d '%s': top-1 class differs in %d of %d rows" %
+                                    (k, name, int((~same).sum()), same.size))
         k += 1
     if k == 0:
         problems.append("no expected outputs in %s" % want_dir)
@@ -183,7 +193,8 @@ def run_case(kiln, case_dir, mode, work, tol, timeout):
     elif mode == "engine":
         eng = os.path.join(work, "model.kiln")
         prof = profile_args([a[1] for a in args], meta.get("dynamic_axes") or {})
-        ok, dt, msg = run_cmd([kiln, "build", model, "-o", eng] + prof, timeout)
+        ok, dt, msg = run_cmd([kiln, "build", model, "-o", eng, "-q"] + prof + BUILD_ARGS,
+                              timeout)
         res["build_seconds"] = dt
     for sd, (ins, _) in zip(sets, args):
         if not ok:
@@ -230,7 +241,14 @@ def main():
     ap.add_argument("--timeout", type=int, default=900, help="seconds per kiln command")
     ap.add_argument("--json", default="", help="write the results here too")
     ap.add_argument("--keep", action="store_true", help="keep engines and outputs")
+    ap.add_argument("--build-args", default="",
+                    help="extra kiln build arguments, e.g. '--device cuda --fp16'")
+    ap.add_argument("--top1", action="store_true",
+                    help="classifier outputs must also agree on the arg-max of every row")
     args = ap.parse_args()
+    global TOP1
+    BUILD_ARGS.extend(args.build_args.split())
+    TOP1 = args.top1
     kiln = os.path.abspath(args.kiln)
     if not os.access(kiln, os.X_OK):
         sys.exit("no kiln binary at %s" % kiln)

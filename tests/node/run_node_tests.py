@@ -44,10 +44,10 @@ def load_xfail():
     return entries
 
 
-def run_chunk(kiln, mode, dirs):
+def run_chunk(kiln, mode, dirs, extra=()):
     # The ONNX backend tests' own tolerances (kiln check defaults to looser
     # ones, meant for whole models).
-    cmd = [kiln, "check", "--rtol", "1e-3", "--atol", "1e-7"] + \
+    cmd = [kiln, "check", "--rtol", "1e-3", "--atol", "1e-7"] + list(extra) + \
         (["--reference"] if mode == "reference" else []) + dirs
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                        errors="replace", timeout=3600)
@@ -73,6 +73,10 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--min-pass", type=int, default=0)
     ap.add_argument("--filter", default="")
+    ap.add_argument("--kiln-args", default="",
+                    help="extra arguments for kiln check, e.g. '--device cuda'")
+    ap.add_argument("--report-host", default="",
+                    help="write per-case host-fallback layer counts (device builds) here")
     args = ap.parse_args()
 
     root = node_dir()
@@ -83,7 +87,8 @@ def main():
     chunks = [dirs[i:i + chunk] for i in range(0, len(dirs), chunk)]
     results = {}
     with ThreadPoolExecutor(max_workers=args.jobs) as ex:
-        for r in ex.map(lambda c: run_chunk(args.kiln, args.mode, c), chunks):
+        for r in ex.map(lambda c: run_chunk(args.kiln, args.mode, c,
+                                                  args.kiln_args.split()), chunks):
             results.update(r)
 
     passed = failed = xfailed = 0
@@ -110,6 +115,20 @@ def main():
         print(p)
     print("node tests (%s mode): %d cases, %d pass, %d expected failures" %
           (args.mode, len(cases), passed, xfailed))
+    if args.report_host:
+        import re
+        counts = {}
+        for c in cases:
+            ok, line = results.get(c, (False, ""))
+            m = re.search(r"(\d+) host-fallback layers", line)
+            if ok and m:
+                counts[c] = int(m.group(1))
+        with open(args.report_host, "w") as f:
+            for c in sorted(counts):
+                f.write("%s %d\n" % (c, counts[c]))
+        print("device builds: %d passing cases ran with no host-fallback layer, %d with some" %
+              (sum(1 for v in counts.values() if v == 0),
+               sum(1 for v in counts.values() if v > 0)))
     if passed < args.min_pass:
         print("only %d cases pass; at least %d must" % (passed, args.min_pass))
         failed += 1
