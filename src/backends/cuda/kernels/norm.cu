@@ -42,7 +42,12 @@ __global__ void k_rownorm(const __grid_constant__ kc_norm p) {
         for (int64_t s = threadIdx.x; s < p.len; s += blockDim.x) {
             int64_t k = kn_pidx(p, r, s);
             float t = (kc_ldf(p.x, base + s, p.dt_x) - mean) * inv * kc_ldf(p.scale, k, p.dt_scale);
-            if (p.bias) t += kc_ldf(p.bias, k, p.dt_bias);
+            if (p.bias) {
+                int64_t kb = k;
+                if (p.mode == KN_TRAIL && p.bmod != p.pmod)
+                    kb = p.bmod == p.len ? s : (base + s) % p.bmod;
+                t += kc_ldf(p.bias, kb, p.dt_bias);
+            }
             kc_stf(p.y, base + s, p.dt_y, t);
         }
         if (threadIdx.x == 0) {

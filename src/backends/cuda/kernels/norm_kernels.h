@@ -27,6 +27,7 @@ typedef struct kc_norm {
     int mode;                  /* KN_* */
     int64_t rows, len;         /* rows of len elements */
     int64_t pmod, groups, cpg, inner;
+    int64_t bmod;              /* KN_TRAIL: the bias's own modulus */
     float eps;
     const void *x;
     void *y;
