@@ -124,6 +124,36 @@ __global__ void k_binary(int op, int dta, int dtb, int dty, const __grid_constan
     }
 }
 
+// Equal shapes or scalars (coalesced rank <= 1), one float type throughout:
+// four elements per thread per step; sa/sb 0 for a broadcast scalar.
+template <class T>
+__global__ void k_binary_vec(int op, const T *a, int sa, const T *b, int sb, T *y, int64_t n) {
+    int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    int64_t nv = n / 4;
+    float a0 = kc_f(a[0]), b0 = kc_f(b[0]);
+    for (int64_t v = tid; v < nv; v += stride) {
+        float fa[4], fb[4];
+        if (sa) kc_ld4(a, v, fa);
+        else fa[0] = fa[1] = fa[2] = fa[3] = a0;
+        if (sb) kc_ld4(b, v, fb);
+        else fb[0] = fb[1] = fb[2] = fb[3] = b0;
+#pragma unroll
+        for (int k = 0; k < 4; k++) fa[k] = kc_binf(op, fa[k], fb[k]);
+        kc_st4(y, v, fa);
+    }
+    for (int64_t i = nv * 4 + tid; i < n; i += stride)
+        y[i] = kc_to<T>(kc_binf(op, sa ? kc_f(a[i]) : a0, sb ? kc_f(b[i]) : b0));
+}
+
+template <class T>
+static void kc_binary_vec_t(int op, const kc_bshape *s, const void *a, const void *b, void *y,
+                            int64_t n, cudaStream_t st) {
+    int sa = s->rank ? (int)s->st[0][0] : 0, sb = s->rank ? (int)s->st[1][0] : 0;
+    k_binary_vec<T><<<kc_blocks((n + 3) / 4, 256), 256, 0, st>>>(op, (const T *)a, sa,
+                                                                  (const T *)b, sb, (T *)y, n);
+}
+
 static bool kc_fits32(const kc_bshape *s, int64_t n) {
     if (n >= (int64_t)1 << 31) return false;
     for (int j = 0; j < s->nin; j++) {
@@ -138,6 +168,16 @@ extern "C" cudaError_t kc_binary(int op, int dta, int dtb, int dty, const kc_bsh
                                  const void *a, const void *b, void *y, int64_t n,
                                  cudaStream_t st) {
     if (n <= 0) return cudaSuccess;
+    size_t es = dty == KC_F32 ? 4 : 2, al = 4 * es;
+    bool aligned = (uintptr_t)y % al == 0 && (s->rank == 0 || s->st[0][0] == 0 || (uintptr_t)a % al == 0) &&
+                   (s->rank == 0 || s->st[1][0] == 0 || (uintptr_t)b % al == 0);
+    if (s->rank <= 1 && op < KB_EQ && dta == dty && dtb == dty && aligned &&
+        (dty == KC_F32 || dty == KC_F16 || dty == KC_BF16)) {
+        if (dty == KC_F32) kc_binary_vec_t<float>(op, s, a, b, y, n, st);
+        else if (dty == KC_F16) kc_binary_vec_t<__half>(op, s, a, b, y, n, st);
+        else kc_binary_vec_t<__nv_bfloat16>(op, s, a, b, y, n, st);
+        return cudaGetLastError();
+    }
     unsigned g = kc_blocks(n, 256);
     if (kc_fits32(s, n))
         k_binary<uint32_t><<<g, 256, 0, st>>>(op, dta, dtb, dty, *s, a, b, y, (uint32_t)n);
@@ -194,13 +234,11 @@ __global__ void k_unary(int op, float p0, float p1, float p2, const T *x, T *y, 
     if (vec) {
         int64_t nv = n / 4;
         for (int64_t v = tid; v < nv; v += stride) {
-            T e[4];
-            if (sizeof(T) == 4) *(float4 *)e = ((const float4 *)x)[v];
-            else *(uint2 *)e = ((const uint2 *)x)[v];
+            float e[4];
+            kc_ld4(x, v, e);
 #pragma unroll
-            for (int k = 0; k < 4; k++) e[k] = kc_to<T>(kc_unop(op, kc_f(e[k]), p0, p1, p2));
-            if (sizeof(T) == 4) ((float4 *)y)[v] = *(float4 *)e;
-            else ((uint2 *)y)[v] = *(uint2 *)e;
+            for (int k = 0; k < 4; k++) e[k] = kc_unop(op, e[k], p0, p1, p2);
+            kc_st4(y, v, e);
         }
         done = nv * 4;
     }

@@ -25,6 +25,45 @@ template <> __device__ __forceinline__ __nv_bfloat16 kc_to<__nv_bfloat16>(float 
 // tensor of type T would do).
 template <class T> __device__ __forceinline__ float kc_round(float v) { return kc_f(kc_to<T>(v)); }
 
+// ---- four consecutive elements through one 16-byte (float) or 8-byte
+// (16-bit types) access; index v counts groups of four, p must be aligned.
+template <class T> __device__ __forceinline__ float kc_from_bits(unsigned short b);
+template <> __device__ __forceinline__ float kc_from_bits<__half>(unsigned short b) {
+    return __half2float(__ushort_as_half(b));
+}
+template <> __device__ __forceinline__ float kc_from_bits<__nv_bfloat16>(unsigned short b) {
+    return __bfloat162float(__ushort_as_bfloat16(b));
+}
+template <class T> __device__ __forceinline__ unsigned kc_to_bits(float v);
+template <> __device__ __forceinline__ unsigned kc_to_bits<__half>(float v) {
+    return __half_as_ushort(__float2half_rn(v));
+}
+template <> __device__ __forceinline__ unsigned kc_to_bits<__nv_bfloat16>(float v) {
+    return __bfloat16_as_ushort(__float2bfloat16_rn(v));
+}
+template <class T> __device__ __forceinline__ void kc_ld4(const T *p, int64_t v, float *f) {
+    if constexpr (sizeof(T) == 4) {
+        float4 q = ((const float4 *)p)[v];
+        f[0] = q.x, f[1] = q.y, f[2] = q.z, f[3] = q.w;
+    } else {
+        uint2 q = ((const uint2 *)p)[v];
+        f[0] = kc_from_bits<T>((unsigned short)(q.x & 0xffffu));
+        f[1] = kc_from_bits<T>((unsigned short)(q.x >> 16));
+        f[2] = kc_from_bits<T>((unsigned short)(q.y & 0xffffu));
+        f[3] = kc_from_bits<T>((unsigned short)(q.y >> 16));
+    }
+}
+template <class T> __device__ __forceinline__ void kc_st4(T *p, int64_t v, const float *f) {
+    if constexpr (sizeof(T) == 4) {
+        ((float4 *)p)[v] = make_float4(f[0], f[1], f[2], f[3]);
+    } else {
+        uint2 q;
+        q.x = kc_to_bits<T>(f[0]) | (kc_to_bits<T>(f[1]) << 16);
+        q.y = kc_to_bits<T>(f[2]) | (kc_to_bits<T>(f[3]) << 16);
+        ((uint2 *)p)[v] = q;
+    }
+}
+
 __host__ __device__ __forceinline__ bool kc_is_float(int dt) {
     return dt == KC_F32 || dt == KC_F16 || dt == KC_BF16 || dt == KC_F64;
 }
