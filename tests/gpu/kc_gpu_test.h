@@ -236,6 +236,9 @@ static bool gt_case(const kiln_tactic *const *table, ir_node *n, const kiln_tens
     }
     size_t wsz = t->workspace ? t->workspace(n, tin) : 0;
     if (wsz && cudaMalloc(&ws, wsz) != cudaSuccess) gt_die("ws");
+    /* uploads and poisoning ran on the legacy stream, which the tactic's
+    ** non-blocking stream does not wait for */
+    if (cudaDeviceSynchronize() != cudaSuccess) gt_die("cudaDeviceSynchronize");
     ref_ctx c;
     memset(&c, 0, sizeof c);
     c.node = n;

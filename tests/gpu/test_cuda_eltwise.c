@@ -413,10 +413,11 @@ static void test_fused(void) {
             fe_run(&p, X, tol, "parameterized ops, scalar");
             for (int j = 0; j < 3; j++) tensor_free(X[j]);
         }
-        /* random programs over well-conditioned ops */
+        /* random programs over continuous ops (no Floor/Ceil: a last-bit
+        ** difference in an earlier step could move a value across an integer) */
         static const int un[] = {FE_NEG, FE_ABS, FE_TANH, FE_SIGMOID, FE_RELU, FE_ERF,
                                  FE_SIN, FE_COS, FE_SOFTSIGN, FE_HARD_SWISH, FE_GELU,
-                                 FE_GELU_TANH, FE_FLOOR, FE_SOFTPLUS};
+                                 FE_GELU_TANH, FE_SOFTPLUS};
         static const int bi[] = {FE_ADD, FE_SUB, FE_MUL, FE_MAX, FE_MIN};
         for (int k = 0; k < 12; k++) {
             fe_prog p = {gt_irand(1, 3), 0, 2, {0}, {0.5f, -1.25f}};
