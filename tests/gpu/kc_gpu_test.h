@@ -281,6 +281,61 @@ done:
     return ok;
 }
 
+/* KC_GPU_BENCH=1: times a tactic at model sizes (mean of 20 runs after a
+** warm-up, on the device's clock) and prints the effective bandwidth
+** (bytes of inputs read once plus outputs written). Not a pass/fail check. */
+static void gt_bench(const kiln_tactic *const *table, ir_node *n, const kiln_tensor *const *hin,
+                     const char *label) {
+    if (g_dry || !getenv("KC_GPU_BENCH")) return;
+    const kiln_tactic *t = gt_tactic(table, n->op);
+    kiln_tensor *want[4] = {NULL, NULL, NULL, NULL};
+    if (!t || ref_run_node(n, hin, want)) {
+        fprintf(stderr, "bench %s: setup failed (%s)\n", label, kiln_last_error());
+        return;
+    }
+    kiln_tensor *din[KC_MAX_IN + 2] = {NULL}, *dout[4] = {NULL};
+    double bytes = 0;
+    for (int i = 0; i < n->n_in; i++)
+        if (hin[i]) {
+            din[i] = gt_upload(hin[i]);
+            bytes += (double)hin[i]->nbytes;
+        }
+    for (int o = 0; o < n->n_out; o++) {
+        dout[o] = gt_upload(want[o]);
+        bytes += (double)want[o]->nbytes;
+    }
+    ref_ctx c;
+    memset(&c, 0, sizeof c);
+    c.node = n;
+    c.opset = (int)g_model->opset;
+    c.n_in = n->n_in;
+    c.in = (const kiln_tensor *const *)din;
+    c.n_out = n->n_out;
+    c.out = dout;
+    c.stream = g_stream;
+    c.exec = g_exec;
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    cudaDeviceSynchronize();
+    int rc = t->run(&c);
+    cudaEventRecord(e0, (cudaStream_t)g_stream);
+    for (int k = 0; k < 20 && !rc; k++) rc = t->run(&c);
+    cudaEventRecord(e1, (cudaStream_t)g_stream);
+    float ms = 0;
+    if (cudaEventSynchronize(e1) == cudaSuccess) cudaEventElapsedTime(&ms, e0, e1);
+    if (rc) printf("bench %-44s failed: %s\n", label, c.err);
+    else printf("bench %-44s %9.1f us %8.1f GB/s  (%s)\n", label, ms * 1000 / 20,
+                bytes / (ms / 20 * 1e-3) / 1e9, t->name);
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    for (int i = 0; i < KC_MAX_IN + 2; i++) gt_dfree(din[i]);
+    for (int o = 0; o < 4; o++) {
+        gt_dfree(dout[o]);
+        tensor_free(want[o]);
+    }
+}
+
 static const char *gt_dt(kiln_dtype t) { return kiln_dtype_name(t); }
 
 /* "[2,3,4]" for messages. */

@@ -452,8 +452,54 @@ static void test_fused(void) {
     }
 }
 
+/* Model-sized timings (KC_GPU_BENCH=1): BERT-base activations at batch 32,
+** sequence 128. */
+static void bench(void) {
+    if (!getenv("KC_GPU_BENCH")) return;
+    for (size_t d = 0; d < 2; d++) {
+        kiln_dtype dt = k_floats[d];
+        int64_t h[3] = {32, 128, 768}, f[3] = {32, 128, 3072}, b[1] = {768}, one[1] = {1};
+        kiln_tensor *X = gt_rand(dt, 3, h, -2, 2), *Y = gt_rand(dt, 3, h, -2, 2);
+        kiln_tensor *B = gt_rand(dt, 1, b, -2, 2), *S = gt_rand(dt, 1, one, -2, 2);
+        kiln_tensor *F = gt_rand(dt, 3, f, -2, 2);
+        char l[96];
+        const kiln_tensor *xy[2] = {X, Y}, *xb[2] = {X, B}, *xs[2] = {X, S}, *ff[1] = {F};
+        snprintf(l, sizeof l, "Add residual [32,128,768] %s", gt_dt(dt));
+        gt_bench(TABLE, gt_node(OP_Add, 2, 1), xy, l);
+        snprintf(l, sizeof l, "Add bias [32,128,768]+[768] %s", gt_dt(dt));
+        gt_bench(TABLE, gt_node(OP_Add, 2, 1), xb, l);
+        snprintf(l, sizeof l, "Mul scalar [32,128,768] %s", gt_dt(dt));
+        gt_bench(TABLE, gt_node(OP_Mul, 2, 1), xs, l);
+        g_model->opset = 20;
+        snprintf(l, sizeof l, "Gelu [32,128,3072] %s", gt_dt(dt));
+        gt_bench(TABLE, gt_node(OP_Gelu, 1, 1), ff, l);
+        g_model->opset = 17;
+        fe_prog p = {1, 0, 3, {0}, {0.70710678f, 1.0f, 0.5f}};
+        fe_add(&p, FE_MUL, 0, 1, -1);
+        fe_add(&p, FE_ERF, fe_last(&p), -1, -1);
+        fe_add(&p, FE_ADD, fe_last(&p), 2, -1);
+        fe_add(&p, FE_MUL, 0, fe_last(&p), -1);
+        fe_add(&p, FE_MUL, fe_last(&p), 3, -1);
+        ir_node *n = gt_node(OP_FusedElementwise, 1, 1);
+        ir_edit_set_ints(n, "program", p.ins, 4 * p.n_instr);
+        ir_edit_set_floats(n, "constants", p.k, p.nk);
+        snprintf(l, sizeof l, "FusedElementwise gelu(5) [32,128,3072] %s", gt_dt(dt));
+        gt_bench(TABLE, n, ff, l);
+        ir_node *cn = gt_node(OP_Cast, 1, 1);
+        ir_edit_set_int(cn, "to", dt == KILN_DTYPE_FLOAT32 ? KILN_DTYPE_FLOAT16 : KILN_DTYPE_FLOAT32);
+        snprintf(l, sizeof l, "Cast [32,128,3072] from %s", gt_dt(dt));
+        gt_bench(TABLE, cn, ff, l);
+        tensor_free(X);
+        tensor_free(Y);
+        tensor_free(B);
+        tensor_free(S);
+        tensor_free(F);
+    }
+}
+
 int main(void) {
     if (!gt_init()) return 0;
+    bench();
     test_binary();
     test_where();
     test_unary();

@@ -124,8 +124,37 @@ static void test_batchnorm(void) {
     g_model->opset = 17;
 }
 
+/* Model-sized timings (KC_GPU_BENCH=1). */
+static void bench(void) {
+    if (!getenv("KC_GPU_BENCH")) return;
+    for (size_t d = 0; d < 2; d++) {
+        kiln_dtype dt = k_floats[d];
+        int64_t ln[2] = {32 * 128, 768}, h[1] = {768}, bn[4] = {32, 64, 112, 112}, c[1] = {64};
+        kiln_tensor *X = gt_rand(dt, 2, ln, -3, 3), *S = gt_rand(dt, 1, h, 0.5, 1.5);
+        kiln_tensor *B = gt_rand(dt, 1, h, -1, 1), *Y = gt_rand(dt, 4, bn, -3, 3);
+        kiln_tensor *P[4] = {gt_rand(dt, 1, c, 0.5, 1.5), gt_rand(dt, 1, c, -1, 1),
+                             gt_rand(dt, 1, c, -1, 1), gt_rand(dt, 1, c, 0.2, 2)};
+        char l[96];
+        const kiln_tensor *in3[3] = {X, S, B};
+        ir_node *n = gt_node(OP_LayerNormalization, 3, 1);
+        snprintf(l, sizeof l, "LayerNorm [4096,768] %s", gt_dt(dt));
+        gt_bench(TABLE, n, in3, l);
+        g_model->opset = 15;
+        const kiln_tensor *in5[5] = {Y, P[0], P[1], P[2], P[3]};
+        snprintf(l, sizeof l, "BatchNorm [32,64,112,112] %s", gt_dt(dt));
+        gt_bench(TABLE, gt_node(OP_BatchNormalization, 5, 1), in5, l);
+        g_model->opset = 17;
+        tensor_free(X);
+        tensor_free(S);
+        tensor_free(B);
+        tensor_free(Y);
+        for (int i = 0; i < 4; i++) tensor_free(P[i]);
+    }
+}
+
 int main(void) {
     if (!gt_init()) return 0;
+    bench();
     test_rows();
     test_instance_group();
     test_batchnorm();

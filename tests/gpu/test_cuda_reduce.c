@@ -148,8 +148,48 @@ static void test_softmax(void) {
     g_model->opset = 17;
 }
 
+/* Model-sized timings (KC_GPU_BENCH=1). */
+static void bench(void) {
+    if (!getenv("KC_GPU_BENCH")) return;
+    for (size_t d = 0; d < 2; d++) {
+        kiln_dtype dt = k_floats[d];
+        int64_t att[2] = {32 * 12 * 128, 128}, voc[2] = {8, 50257}, gap[4] = {32, 2048, 7, 7};
+        int64_t ln[2] = {32 * 128, 768};
+        kiln_tensor *A = gt_rand(dt, 2, att, -5, 5), *V = gt_rand(dt, 2, voc, -5, 5);
+        kiln_tensor *G = gt_rand(dt, 4, gap, -5, 5), *L = gt_rand(dt, 2, ln, -5, 5);
+        char l[96];
+        const kiln_tensor *a1[1] = {A}, *v1[1] = {V};
+        g_model->opset = 13;
+        snprintf(l, sizeof l, "Softmax attention [49152,128] %s", gt_dt(dt));
+        gt_bench(TABLE, gt_node(OP_Softmax, 1, 1), a1, l);
+        snprintf(l, sizeof l, "Softmax vocab [8,50257] %s", gt_dt(dt));
+        gt_bench(TABLE, gt_node(OP_Softmax, 1, 1), v1, l);
+        g_model->opset = 18;
+        int64_t ax2[2] = {2, 3}, axl[1] = {-1}, n2[1] = {2}, n1[1] = {1};
+        kiln_tensor *AX = tensor_with(KILN_DTYPE_INT64, 1, n2, ax2);
+        kiln_tensor *AL = tensor_with(KILN_DTYPE_INT64, 1, n1, axl);
+        ir_node *n = gt_node(OP_ReduceMean, 2, 1);
+        gt_const_in(n, 1, AX);
+        const kiln_tensor *g2[2] = {G, AX}, *l2[2] = {L, AL};
+        snprintf(l, sizeof l, "ReduceMean spatial [32,2048,7,7] %s", gt_dt(dt));
+        gt_bench(TABLE, n, g2, l);
+        n = gt_node(OP_ReduceMean, 2, 1);
+        gt_const_in(n, 1, AL);
+        snprintf(l, sizeof l, "ReduceMean last [4096,768] %s", gt_dt(dt));
+        gt_bench(TABLE, n, l2, l);
+        g_model->opset = 17;
+        tensor_free(A);
+        tensor_free(V);
+        tensor_free(G);
+        tensor_free(L);
+        tensor_free(AX);
+        tensor_free(AL);
+    }
+}
+
 int main(void) {
     if (!gt_init()) return 0;
+    bench();
     test_reduce();
     test_arg();
     test_softmax();
