@@ -1,4 +1,183 @@
-/* cuda_reduce.c: CUDA tactics of the reduce family (see cuda_internal.h). */
-#include "cuda_internal.h"
+/* cuda_reduce.c: CUDA tactics of the reduce family: Reduce* (axes from the
+** attribute or a constant input), ArgMax/ArgMin, Softmax/LogSoftmax, on
+** float32/float16/bfloat16. Kernels in kernels/reduce.cu. */
+#include "cuda_kc.h"
+#include "kernels/reduce_kernels.h"
 
-const kiln_tactic *const cuda_tactics_reduce[] = {NULL};
+static int reduce_code(int op) {
+    switch (op) {
+    case OP_ReduceSum: return KR_SUM;
+    case OP_ReduceMean: return KR_MEAN;
+    case OP_ReduceMax: return KR_MAX;
+    case OP_ReduceMin: return KR_MIN;
+    case OP_ReduceProd: return KR_PROD;
+    case OP_ReduceL1: return KR_L1;
+    case OP_ReduceL2: return KR_L2;
+    case OP_ReduceLogSum: return KR_LOGSUM;
+    case OP_ReduceLogSumExp: return KR_LSE;
+    case OP_ReduceSumSquare: return KR_SUMSQ;
+    default: return 0;
+    }
+}
+
+static bool reduce_supports(const ir_node *n, const ir_type *const *in) {
+    if (!reduce_code(n->op) || !kc_has_in(n, in, 0) || !kc_dt_float(in[0]->dtype) ||
+        !kc_rank_ok(in[0]))
+        return false;
+    if (n->n_in >= 2 && n->in[1]) {
+        const kiln_tensor *a = kc_const_in(n, 1);
+        if (!a || !dtype_is_int(a->dtype) || a->rank > 1) return false;
+    }
+    return true;
+}
+
+/* Flags the reduced axes as the reference does; -1 via ref_fail. */
+static int reduced_axes(ref_ctx *c, const kiln_tensor *x, bool *red) {
+    const ir_node *n = c->node;
+    bool noop = ir_attr_int(n, "noop_with_empty_axes", 0) != 0;
+    int r = x->rank, na = 0;
+    int64_t ax[KILN_MAX_RANK];
+    if (ref_has(c, 1)) {
+        const kiln_tensor *a = kc_const_in(n, 1);
+        if (!a || !dtype_is_int(a->dtype) || a->rank > 1)
+            return ref_fail(c, "axes must be a constant 1-D integer tensor");
+        int64_t k = tensor_numel(a);
+        if (k > r) return ref_fail(c, "%lld axes for rank %d", (long long)k, r);
+        for (int64_t i = 0; i < k; i++) ax[i] = dt_get_i64(a->dtype, a->data, (size_t)i);
+        na = (int)k;
+    } else {
+        int k;
+        const int64_t *a = ir_attr_ints(n, "axes", &k);
+        if (k > r) return ref_fail(c, "%d axes for rank %d", k, r);
+        if (k) memcpy(ax, a, (size_t)k * sizeof *ax);
+        na = k;
+    }
+    for (int i = 0; i < r; i++) red[i] = na == 0 && !noop;
+    for (int k = 0; k < na; k++) {
+        if (ax[k] < -r || ax[k] >= r)
+            return ref_fail(c, "axis %lld out of range for rank %d", (long long)ax[k], r);
+        int a = (int)(ax[k] < 0 ? ax[k] + r : ax[k]);
+        if (red[a]) return ref_fail(c, "axis %d repeated", a);
+        red[a] = true;
+    }
+    return 0;
+}
+
+/* Appends dim d (size, stride) to a coalesced list, merging it into the
+** previous entry when that one steps exactly over it. */
+static void push_dim(int64_t *dims, int64_t *st, int *k, int64_t size, int64_t stride) {
+    if (*k > 0 && st[*k - 1] == stride * size) {
+        dims[*k - 1] *= size;
+        st[*k - 1] = stride;
+        return;
+    }
+    dims[*k] = size;
+    st[*k] = stride;
+    (*k)++;
+}
+
+static int reduce_run(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0];
+    kiln_tensor *y = c->out[0];
+    bool red[KILN_MAX_RANK];
+    if (reduced_axes(c, x, red)) return -1;
+    if (x->rank > KC_MAX_RANK) return ref_fail(c, "rank %d is above the GPU kernel's", x->rank);
+    kc_rgeom g;
+    memset(&g, 0, sizeof g);
+    int64_t st[KILN_MAX_RANK];
+    shape_strides(x->rank, x->dims, st);
+    g.nout = g.nred = 1;
+    for (int d = 0; d < x->rank; d++) {
+        if (x->dims[d] == 1) continue;
+        if (red[d]) {
+            push_dim(g.rdims, g.rst, &g.rrank, x->dims[d], st[d]);
+            g.nred *= x->dims[d];
+        } else {
+            push_dim(g.kdims, g.kst, &g.krank, x->dims[d], st[d]);
+            g.nout *= x->dims[d];
+        }
+    }
+    if (g.nout != tensor_numel(y))
+        return ref_fail(c, "the output has %lld elements, expected %lld",
+                        (long long)tensor_numel(y), (long long)g.nout);
+    return cuda_fail_if(c, kc_reduce(reduce_code(c->node->op), (int)x->dtype, &g, x->data,
+                                     y->data, cuda_stream_of(c)),
+                        c->node->op_type);
+}
+
+/* ------------------------------------------------------------ ArgMax/ArgMin */
+static bool arg_supports(const ir_node *n, const ir_type *const *in) {
+    return kc_has_in(n, in, 0) && kc_dt_float(in[0]->dtype);
+}
+
+static int arg_run(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0];
+    kiln_tensor *y = c->out[0];
+    int64_t axis = ir_attr_int(c->node, "axis", 0);
+    int r = x->rank;
+    if (axis < -r || axis >= r) return ref_fail(c, "axis out of range");
+    int a = (int)(axis < 0 ? axis + r : axis);
+    int64_t outer = shape_numel(a, x->dims), n = x->dims[a];
+    int64_t inner = shape_numel(r - a - 1, x->dims + a + 1);
+    if (tensor_numel(y) != outer * inner || y->dtype != KILN_DTYPE_INT64)
+        return ref_fail(c, "unexpected output shape or type");
+    if (outer * inner == 0) return 0;
+    if (n == 0) return ref_fail(c, "cannot take an index over an empty axis");
+    return cuda_fail_if(c, kc_argext(c->node->op == OP_ArgMax,
+                                     ir_attr_int(c->node, "select_last_index", 0) != 0,
+                                     (int)x->dtype, outer, n, inner, x->data, y->data,
+                                     cuda_stream_of(c)),
+                        c->node->op_type);
+}
+
+/* ------------------------------------------------------------ Softmax */
+static bool softmax_supports(const ir_node *n, const ir_type *const *in) {
+    return kc_has_in(n, in, 0) && kc_dt_float(in[0]->dtype);
+}
+
+static int softmax_run(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0];
+    int r = x->rank;
+    int64_t axis = ir_attr_int(c->node, "axis", c->opset >= 13 ? -1 : 1);
+    if (axis < 0) axis += r;
+    if (axis < 0 || axis > r || (axis == r && c->opset >= 13))
+        return ref_fail(c, "axis out of range for rank %d", r);
+    /* opset < 13 coerces to 2-D [outer, n] and normalizes all of n */
+    int64_t outer = 1, n = 1, inner = 1;
+    for (int i = 0; i < r; i++) {
+        if (i < axis) outer *= x->dims[i];
+        else if (c->opset < 13 || i == axis) n *= x->dims[i];
+        else inner *= x->dims[i];
+    }
+    if (tensor_numel(x) == 0) return 0;
+    return cuda_fail_if(c, kc_softmax(c->node->op == OP_LogSoftmax, (int)x->dtype, outer, n,
+                                      inner, x->data, c->out[0]->data, cuda_stream_of(c)),
+                        c->node->op_type);
+}
+
+/* ------------------------------------------------------------ tables */
+#define RED(OP, NAME)                                                                   \
+    static const kiln_tactic t_##OP = {"cuda_" NAME "_f64acc", OP_##OP, 0, KC_FLAGS,     \
+                                       reduce_supports, NULL, reduce_run};
+RED(ReduceSum, "reduce_sum") RED(ReduceMean, "reduce_mean") RED(ReduceMax, "reduce_max")
+RED(ReduceMin, "reduce_min") RED(ReduceProd, "reduce_prod") RED(ReduceL1, "reduce_l1")
+RED(ReduceL2, "reduce_l2") RED(ReduceLogSum, "reduce_log_sum")
+RED(ReduceLogSumExp, "reduce_log_sum_exp") RED(ReduceSumSquare, "reduce_sum_square")
+#undef RED
+
+static const kiln_tactic t_ArgMax = {"cuda_argmax_col", OP_ArgMax, 0, KC_FLAGS, arg_supports,
+                                     NULL, arg_run};
+static const kiln_tactic t_ArgMin = {"cuda_argmin_col", OP_ArgMin, 0, KC_FLAGS, arg_supports,
+                                     NULL, arg_run};
+static const kiln_tactic t_Softmax = {"cuda_softmax_rows", OP_Softmax, 0, KC_FLAGS_INPLACE,
+                                      softmax_supports, NULL, softmax_run};
+static const kiln_tactic t_LogSoftmax = {"cuda_log_softmax_rows", OP_LogSoftmax, 0,
+                                         KC_FLAGS_INPLACE, softmax_supports, NULL,
+                                         softmax_run};
+
+const kiln_tactic *const cuda_tactics_reduce[] = {
+    &t_ReduceSum, &t_ReduceMean, &t_ReduceMax, &t_ReduceMin, &t_ReduceProd, &t_ReduceL1,
+    &t_ReduceL2, &t_ReduceLogSum, &t_ReduceLogSumExp, &t_ReduceSumSquare,
+    &t_ArgMax, &t_ArgMin, &t_Softmax, &t_LogSoftmax,
+    NULL,
+};

@@ -1,0 +1,396 @@
+// eltwise.cu: Kiln's elementwise kernels. Grid-stride loops; broadcasting
+// through kc_offsets (32-bit index math when everything fits). Float math
+// in float32 whatever the storage type; formulas as the reference kernels
+// (src/backends/ref/ref_elementwise.c) evaluate them.
+#include "eltwise_kernels.h"
+#include "kc_device.cuh"
+
+// ---------------------------------------------------------------- scalar ops
+__device__ __forceinline__ float kc_sigmoid(float v) {
+    if (v >= 0) return 1.0f / (1.0f + expf(-v));
+    float e = expf(v);
+    return e / (1.0f + e);
+}
+__device__ __forceinline__ float kc_clamp01(float v) { return v < 0 ? 0.0f : v > 1 ? 1.0f : v; }
+__device__ __forceinline__ float kc_softplus(float v) {
+    return v > 0 ? v + log1pf(expf(-v)) : log1pf(expf(v));
+}
+
+__device__ __forceinline__ float kc_unop(int op, float v, float p0, float p1, float p2) {
+    switch (op) {
+    case KU_NEG: return -v;
+    case KU_ABS: return fabsf(v);
+    case KU_SQRT: return sqrtf(v);
+    case KU_EXP: return expf(v);
+    case KU_LOG: return logf(v);
+    case KU_TANH: return tanhf(v);
+    case KU_SIGMOID: return kc_sigmoid(v);
+    case KU_RELU: return v < 0 ? 0.0f : v;
+    case KU_ERF: return erff(v);
+    case KU_RECIP: return 1.0f / v;
+    case KU_FLOOR: return floorf(v);
+    case KU_CEIL: return ceilf(v);
+    case KU_ROUND: return rintf(v); // half to even
+    case KU_SIN: return sinf(v);
+    case KU_COS: return cosf(v);
+    case KU_TAN: return tanf(v);
+    case KU_SIGN: return v > 0 ? 1.0f : v < 0 ? -1.0f : v;
+    case KU_SOFTPLUS: return kc_softplus(v);
+    case KU_SOFTSIGN: return v / (1.0f + fabsf(v));
+    case KU_ELU: return v < 0 ? p0 * expm1f(v) : v;
+    case KU_SELU: return v > 0 ? p2 * v : p2 * p0 * expm1f(v);
+    case KU_CELU: return v > 0 ? v : p0 * expm1f(v / p0);
+    case KU_THRELU: return v > p0 ? v : 0.0f;
+    case KU_SWISH: return v * kc_sigmoid(p0 * v);
+    case KU_LEAKY: return v < 0 ? p0 * v : v;
+    case KU_HSIG: return kc_clamp01(p0 * v + p1);
+    case KU_HSWISH: return v * kc_clamp01(v * (float)(1.0 / 6.0) + 0.5f);
+    case KU_MISH: return v * tanhf(kc_softplus(v));
+    case KU_GELU: return 0.5f * v * (1.0f + erff(v * 0.7071067811865476f));
+    case KU_GELU_TANH:
+        return 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+    case KU_CLIP: v = v < p0 ? p0 : v; return v > p1 ? p1 : v; // NaN passes
+    case KU_SCALE: return v * p0;
+    default: return v;
+    }
+}
+
+__device__ __forceinline__ float kc_binf(int op, float x, float y) {
+    switch (op) {
+    case KB_ADD: return x + y;
+    case KB_SUB: return x - y;
+    case KB_MUL: return x * y;
+    case KB_DIV: return x / y;
+    case KB_POW: return powf(x, y);
+    case KB_MAX: return x != x || y != y ? x + y : x > y ? x : y; // NaN wins
+    case KB_MIN: return x != x || y != y ? x + y : x < y ? x : y;
+    case KB_MOD: { // sign of the divisor, as Python
+        float r = fmodf(x, y);
+        if (r != 0 && ((r < 0) != (y < 0))) r += y;
+        return r;
+    }
+    case KB_FMOD: return fmodf(x, y);
+    case KB_PRELU: return x < 0 ? y * x : x;
+    default: return 0.0f;
+    }
+}
+__device__ __forceinline__ bool kc_cmpf(int op, float x, float y) {
+    switch (op) {
+    case KB_EQ: return x == y;
+    case KB_LT: return x < y;
+    case KB_LE: return x <= y;
+    case KB_GT: return x > y;
+    default: return x >= y;
+    }
+}
+__device__ __forceinline__ long long kc_bini(int op, long long x, long long y) {
+    typedef unsigned long long u64;
+    switch (op) { // wrap like the type's own arithmetic
+    case KB_ADD: return (long long)((u64)x + (u64)y);
+    case KB_SUB: return (long long)((u64)x - (u64)y);
+    case KB_MUL: return (long long)((u64)x * (u64)y);
+    case KB_MAX: return x > y ? x : y;
+    case KB_MIN: return x < y ? x : y;
+    case KB_PRELU: return x < 0 ? (long long)((u64)y * (u64)x) : x;
+    case KB_EQ: return x == y;
+    case KB_LT: return x < y;
+    case KB_LE: return x <= y;
+    case KB_GT: return x > y;
+    case KB_GE: return x >= y;
+    case KB_AND: return (x != 0) & (y != 0);
+    case KB_OR: return (x != 0) | (y != 0);
+    case KB_XOR: return (x != 0) ^ (y != 0);
+    default: return 0;
+    }
+}
+
+// ---------------------------------------------------------------- binary
+template <class I>
+__global__ void k_binary(int op, int dta, int dtb, int dty, const __grid_constant__ kc_bshape s,
+                         const void *a, const void *b, void *y, I n) {
+    bool cmp = op >= KB_EQ;
+    bool fl = kc_is_float(dta);
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
+        I off[2];
+        kc_offsets<2, I>(s, i, off);
+        if (fl) {
+            float x = kc_ldf(a, off[0], dta), w = kc_ldf(b, off[1], dtb);
+            if (cmp) ((uint8_t *)y)[i] = kc_cmpf(op, x, w);
+            else kc_stf(y, i, dty, kc_binf(op, x, w));
+        } else {
+            long long x = kc_ldi(a, off[0], dta), w = kc_ldi(b, off[1], dtb);
+            kc_sti(y, i, dty, kc_bini(op, x, w));
+        }
+    }
+}
+
+// Equal shapes or scalars (coalesced rank <= 1), one float type throughout:
+// four elements per thread per step; sa/sb 0 for a broadcast scalar.
+template <class T>
+__global__ void k_binary_vec(int op, const T *a, int sa, const T *b, int sb, T *y, int64_t n) {
+    int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    int64_t nv = n / 4;
+    float a0 = kc_f(a[0]), b0 = kc_f(b[0]);
+    for (int64_t v = tid; v < nv; v += stride) {
+        float fa[4], fb[4];
+        if (sa) kc_ld4(a, v, fa);
+        else fa[0] = fa[1] = fa[2] = fa[3] = a0;
+        if (sb) kc_ld4(b, v, fb);
+        else fb[0] = fb[1] = fb[2] = fb[3] = b0;
+#pragma unroll
+        for (int k = 0; k < 4; k++) fa[k] = kc_binf(op, fa[k], fb[k]);
+        kc_st4(y, v, fa);
+    }
+    for (int64_t i = nv * 4 + tid; i < n; i += stride)
+        y[i] = kc_to<T>(kc_binf(op, sa ? kc_f(a[i]) : a0, sb ? kc_f(b[i]) : b0));
+}
+
+template <class T>
+static void kc_binary_vec_t(int op, const kc_bshape *s, const void *a, const void *b, void *y,
+                            int64_t n, cudaStream_t st) {
+    int sa = s->rank ? (int)s->st[0][0] : 0, sb = s->rank ? (int)s->st[1][0] : 0;
+    k_binary_vec<T><<<kc_blocks((n + 3) / 4, 256), 256, 0, st>>>(op, (const T *)a, sa,
+                                                                  (const T *)b, sb, (T *)y, n);
+}
+
+static bool kc_fits32(const kc_bshape *s, int64_t n) {
+    if (n >= (int64_t)1 << 31) return false;
+    for (int j = 0; j < s->nin; j++) {
+        int64_t m = 0; // largest offset
+        for (int d = 0; d < s->rank; d++) m += (s->dims[d] - 1) * s->st[j][d];
+        if (m >= (int64_t)1 << 31) return false;
+    }
+    return true;
+}
+
+extern "C" cudaError_t kc_binary(int op, int dta, int dtb, int dty, const kc_bshape *s,
+                                 const void *a, const void *b, void *y, int64_t n,
+                                 cudaStream_t st) {
+    if (n <= 0) return cudaSuccess;
+    size_t es = dty == KC_F32 ? 4 : 2, al = 4 * es;
+    bool aligned = (uintptr_t)y % al == 0 && (s->rank == 0 || s->st[0][0] == 0 || (uintptr_t)a % al == 0) &&
+                   (s->rank == 0 || s->st[1][0] == 0 || (uintptr_t)b % al == 0);
+    if (s->rank <= 1 && op < KB_EQ && dta == dty && dtb == dty && aligned &&
+        (dty == KC_F32 || dty == KC_F16 || dty == KC_BF16)) {
+        if (dty == KC_F32) kc_binary_vec_t<float>(op, s, a, b, y, n, st);
+        else if (dty == KC_F16) kc_binary_vec_t<__half>(op, s, a, b, y, n, st);
+        else kc_binary_vec_t<__nv_bfloat16>(op, s, a, b, y, n, st);
+        return cudaGetLastError();
+    }
+    unsigned g = kc_blocks(n, 256);
+    if (kc_fits32(s, n))
+        k_binary<uint32_t><<<g, 256, 0, st>>>(op, dta, dtb, dty, *s, a, b, y, (uint32_t)n);
+    else
+        k_binary<int64_t><<<g, 256, 0, st>>>(op, dta, dtb, dty, *s, a, b, y, n);
+    return cudaGetLastError();
+}
+
+// ---------------------------------------------------------------- where
+template <class E, class I>
+__global__ void k_where(const __grid_constant__ kc_bshape s, const uint8_t *c, const E *x,
+                        const E *w, E *y, I n) {
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
+        I off[3];
+        kc_offsets<3, I>(s, i, off);
+        y[i] = c[off[0]] ? x[off[1]] : w[off[2]];
+    }
+}
+
+template <class E>
+static void kc_where_t(const kc_bshape *s, const void *c, const void *x, const void *w, void *y,
+                       int64_t n, cudaStream_t st) {
+    unsigned g = kc_blocks(n, 256);
+    if (kc_fits32(s, n))
+        k_where<E, uint32_t><<<g, 256, 0, st>>>(*s, (const uint8_t *)c, (const E *)x,
+                                                (const E *)w, (E *)y, (uint32_t)n);
+    else
+        k_where<E, int64_t><<<g, 256, 0, st>>>(*s, (const uint8_t *)c, (const E *)x,
+                                               (const E *)w, (E *)y, n);
+}
+
+extern "C" cudaError_t kc_where(const kc_bshape *s, const void *c, const void *x,
+                                const void *w, void *y, int es, int64_t n, cudaStream_t st) {
+    if (n <= 0) return cudaSuccess;
+    switch (es) {
+    case 1: kc_where_t<uint8_t>(s, c, x, w, y, n, st); break;
+    case 2: kc_where_t<uint16_t>(s, c, x, w, y, n, st); break;
+    case 4: kc_where_t<uint32_t>(s, c, x, w, y, n, st); break;
+    case 8: kc_where_t<unsigned long long>(s, c, x, w, y, n, st); break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}
+
+// ---------------------------------------------------------------- unary
+// Four elements per thread per step through 8- or 16-byte accesses when the
+// pointers allow; the tail and unaligned tensors go one by one.
+template <class T>
+__global__ void k_unary(int op, float p0, float p1, float p2, const T *x, T *y, int64_t n,
+                        bool vec) {
+    int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    int64_t done = 0;
+    if (vec) {
+        int64_t nv = n / 4;
+        for (int64_t v = tid; v < nv; v += stride) {
+            float e[4];
+            kc_ld4(x, v, e);
+#pragma unroll
+            for (int k = 0; k < 4; k++) e[k] = kc_unop(op, e[k], p0, p1, p2);
+            kc_st4(y, v, e);
+        }
+        done = nv * 4;
+    }
+    for (int64_t i = done + tid; i < n; i += stride)
+        y[i] = kc_to<T>(kc_unop(op, kc_f(x[i]), p0, p1, p2));
+}
+
+template <class T>
+static void kc_unary_t(int op, float p0, float p1, float p2, const void *x, void *y, int64_t n,
+                       cudaStream_t st) {
+    size_t al = 4 * sizeof(T);
+    bool vec = ((uintptr_t)x % al) == 0 && ((uintptr_t)y % al) == 0;
+    unsigned g = kc_blocks(vec ? (n + 3) / 4 : n, 256);
+    k_unary<T><<<g, 256, 0, st>>>(op, p0, p1, p2, (const T *)x, (T *)y, n, vec);
+}
+
+extern "C" cudaError_t kc_unary(int op, int dt, float p0, float p1, float p2, const void *x,
+                                void *y, int64_t n, cudaStream_t st) {
+    if (n <= 0) return cudaSuccess;
+    switch (dt) {
+    case KC_F32: kc_unary_t<float>(op, p0, p1, p2, x, y, n, st); break;
+    case KC_F16: kc_unary_t<__half>(op, p0, p1, p2, x, y, n, st); break;
+    case KC_BF16: kc_unary_t<__nv_bfloat16>(op, p0, p1, p2, x, y, n, st); break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}
+
+__global__ void k_isx(int dt, int isnan_op, int pos, int neg, const void *x, uint8_t *y,
+                      int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        double v = kc_ldd(x, i, dt);
+        y[i] = isnan_op ? v != v : (isinf(v) && ((v > 0 && pos) || (v < 0 && neg)));
+    }
+}
+
+extern "C" cudaError_t kc_isx(int dt, int isnan_op, int pos, int neg, const void *x, void *y,
+                              int64_t n, cudaStream_t st) {
+    if (n <= 0) return cudaSuccess;
+    k_isx<<<kc_blocks(n, 256), 256, 0, st>>>(dt, isnan_op, pos, neg, x, (uint8_t *)y, n);
+    return cudaGetLastError();
+}
+
+__global__ void k_not(const uint8_t *x, uint8_t *y, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = x[i] == 0;
+}
+
+extern "C" cudaError_t kc_not(const void *x, void *y, int64_t n, cudaStream_t st) {
+    if (n <= 0) return cudaSuccess;
+    k_not<<<kc_blocks(n, 256), 256, 0, st>>>((const uint8_t *)x, (uint8_t *)y, n);
+    return cudaGetLastError();
+}
+
+// ---------------------------------------------------------------- cast
+__device__ __forceinline__ long long kc_f64_to_i64_sat(double v) {
+    if (v != v) return 0;
+    if (v >= 9223372036854775807.0) return 9223372036854775807LL;
+    if (v <= -9223372036854775808.0) return (-9223372036854775807LL - 1);
+    return (long long)v;
+}
+
+__global__ void k_cast(int dts, int dtd, const void *x, void *y, int64_t n) {
+    bool sf = kc_is_float(dts), df = kc_is_float(dtd);
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        if (sf) {
+            double v = kc_ldd(x, i, dts);
+            if (df) {
+                // one rounding from the exact double value
+                switch (dtd) {
+                case KC_F32: ((float *)y)[i] = (float)v; break;
+                case KC_F64: ((double *)y)[i] = v; break;
+                case KC_F16: ((__half *)y)[i] = __double2half(v); break;
+                default: ((__nv_bfloat16 *)y)[i] = __double2bfloat16(v); break;
+                }
+            } else if (dtd == KC_BOOL) {
+                ((uint8_t *)y)[i] = v != 0; // NaN is true
+            } else {
+                kc_sti(y, i, dtd, kc_f64_to_i64_sat(v));
+            }
+        } else {
+            long long v = kc_ldi(x, i, dts);
+            if (!df) {
+                kc_sti(y, i, dtd, v);
+            } else {
+                switch (dtd) {
+                case KC_F32: ((float *)y)[i] = (float)v; break;
+                case KC_F64: ((double *)y)[i] = (double)v; break;
+                case KC_F16: ((__half *)y)[i] = __double2half((double)v); break;
+                default: ((__nv_bfloat16 *)y)[i] = __double2bfloat16((double)v); break;
+                }
+            }
+        }
+    }
+}
+
+extern "C" cudaError_t kc_cast(int dts, int dtd, const void *x, void *y, int64_t n,
+                               cudaStream_t st) {
+    if (n <= 0) return cudaSuccess;
+    k_cast<<<kc_blocks(n, 256), 256, 0, st>>>(dts, dtd, x, y, n);
+    return cudaGetLastError();
+}
+
+// ---------------------------------------------------------------- fused
+// Registers live in local memory (L1-resident): dynamic register numbers
+// rule out real registers. Each result is rounded to T, as storing the
+// unfused graph's intermediate tensor would.
+template <class T, class I>
+__global__ void k_fused(const __grid_constant__ kc_fe_prog p, T *y, I n) {
+    float r[KC_FE_MAX_REGS];
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
+        I off[KC_MAX_IN];
+        kc_offsets<KC_MAX_IN, I>(p.s, i, off);
+#pragma unroll
+        for (int j = 0; j < KC_MAX_IN; j++)
+            if (j < p.n_in) r[j] = kc_f(((const T *)p.in[j])[off[j]]);
+        for (int t = 0; t < p.n_instr; t++) {
+            const kc_fe_instr &q = p.ins[t];
+            float a = q.a >= 0 ? r[q.a] : p.k[-q.a - 1];
+            float v;
+            if (q.binary) {
+                float b = q.b >= 0 ? r[q.b] : p.k[-q.b - 1];
+                v = kc_binf(q.op, a, b);
+            } else {
+                v = kc_unop(q.op, a, q.p0, q.p1, 0.0f);
+            }
+            r[q.dst] = kc_round<T>(v);
+        }
+        y[i] = kc_to<T>(r[p.out_reg]);
+    }
+}
+
+template <class T>
+static void kc_fused_t(const kc_fe_prog *p, void *y, int64_t n, cudaStream_t st) {
+    unsigned g = kc_blocks(n, 256);
+    if (kc_fits32(&p->s, n))
+        k_fused<T, uint32_t><<<g, 256, 0, st>>>(*p, (T *)y, (uint32_t)n);
+    else
+        k_fused<T, int64_t><<<g, 256, 0, st>>>(*p, (T *)y, n);
+}
+
+extern "C" cudaError_t kc_fused_eltwise(int dt, const kc_fe_prog *p, void *y, int64_t n,
+                                        cudaStream_t st) {
+    if (n <= 0) return cudaSuccess;
+    switch (dt) {
+    case KC_F32: kc_fused_t<float>(p, y, n, st); break;
+    case KC_F16: kc_fused_t<__half>(p, y, n, st); break;
+    case KC_BF16: kc_fused_t<__nv_bfloat16>(p, y, n, st); break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}

@@ -1,0 +1,166 @@
+// norm.cu: normalization kernels. A block per row: pass 1 the mean (or mean
+// of squares), pass 2 the centred variance, pass 3 the output; the row is
+// read from DRAM once and from L1/L2 after. Statistics in float32.
+#include "kc_device.cuh"
+#include "norm_kernels.h"
+
+__device__ __forceinline__ int64_t kn_pidx(const kc_norm &p, int64_t r, int64_t s) {
+    switch (p.mode) {
+    case KN_TRAIL: return p.pmod == p.len ? s : (r * p.len + s) % p.pmod;
+    case KN_ROW: return r % p.pmod;
+    default: return (r % p.groups) * p.cpg + s / p.inner;
+    }
+}
+
+// Element types by runtime code: X and Y may differ (RMSNormalization's Y
+// takes the scale's type), and the loads are not the bottleneck here.
+__global__ void k_rownorm(const __grid_constant__ kc_norm p) {
+    __shared__ float sh[32];
+    float inv_len = p.len ? 1.0f / (float)p.len : 0.0f;
+    for (int64_t r = blockIdx.x; r < p.rows; r += gridDim.x) {
+        int64_t base = r * p.len;
+        float mean = 0, var;
+        if (p.rms) {
+            float q = 0;
+            for (int64_t s = threadIdx.x; s < p.len; s += blockDim.x) {
+                float v = kc_ldf(p.x, base + s, p.dt_x);
+                q += v * v;
+            }
+            var = kc_block_sum(q, sh) * inv_len;
+        } else {
+            float a = 0;
+            for (int64_t s = threadIdx.x; s < p.len; s += blockDim.x) a += kc_ldf(p.x, base + s, p.dt_x);
+            mean = kc_block_sum(a, sh) * inv_len;
+            float q = 0;
+            for (int64_t s = threadIdx.x; s < p.len; s += blockDim.x) {
+                float d = kc_ldf(p.x, base + s, p.dt_x) - mean;
+                q += d * d;
+            }
+            var = kc_block_sum(q, sh) * inv_len;
+        }
+        float inv = 1.0f / sqrtf(var + p.eps);
+        for (int64_t s = threadIdx.x; s < p.len; s += blockDim.x) {
+            int64_t k = kn_pidx(p, r, s);
+            float t = (kc_ldf(p.x, base + s, p.dt_x) - mean) * inv * kc_ldf(p.scale, k, p.dt_scale);
+            if (p.bias) {
+                int64_t kb = k;
+                if (p.mode == KN_TRAIL && p.bmod != p.pmod)
+                    kb = p.bmod == p.len ? s : (base + s) % p.bmod;
+                t += kc_ldf(p.bias, kb, p.dt_bias);
+            }
+            kc_stf(p.y, base + s, p.dt_y, t);
+        }
+        if (threadIdx.x == 0) {
+            if (p.mean_out) kc_stf(p.mean_out, r, p.dt_mean, mean);
+            if (p.inv_out) kc_stf(p.inv_out, r, p.dt_inv, inv);
+        }
+    }
+}
+
+// The LayerNorm/RMSNorm shape of transformers (BERT, GPT-2, ViT): X, Y,
+// scale and bias of one type, parameters over exactly the row, row length a
+// multiple of 4 up to 4096. A thread keeps four elements of the row in
+// registers (one vector load), so the row is read once.
+template <class T>
+__global__ void k_rownorm_vec(const __grid_constant__ kc_norm p) {
+    __shared__ float sh[32];
+    int64_t nv = p.len / 4;
+    int g = threadIdx.x;
+    bool act = g < nv;
+    float sc[4] = {0, 0, 0, 0}, bi[4] = {0, 0, 0, 0};
+    if (act) {
+        kc_ld4((const T *)p.scale, g, sc);
+        if (p.bias) kc_ld4((const T *)p.bias, g, bi);
+    }
+    float inv_len = 1.0f / (float)p.len;
+    for (int64_t r = blockIdx.x; r < p.rows; r += gridDim.x) {
+        float v[4] = {0, 0, 0, 0};
+        if (act) kc_ld4((const T *)p.x + r * p.len, g, v);
+        float mean = 0, var;
+        if (p.rms) {
+            var = kc_block_sum(v[0] * v[0] + v[1] * v[1] + v[2] * v[2] + v[3] * v[3], sh) * inv_len;
+        } else {
+            mean = kc_block_sum((v[0] + v[1]) + (v[2] + v[3]), sh) * inv_len;
+            float q = 0;
+            if (act)
+#pragma unroll
+                for (int k = 0; k < 4; k++) q += (v[k] - mean) * (v[k] - mean);
+            var = kc_block_sum(q, sh) * inv_len;
+        }
+        float inv = 1.0f / sqrtf(var + p.eps);
+        if (act) {
+#pragma unroll
+            for (int k = 0; k < 4; k++) v[k] = (v[k] - mean) * inv * sc[k] + bi[k];
+            kc_st4((T *)p.y + r * p.len, g, v);
+        }
+        if (threadIdx.x == 0) {
+            if (p.mean_out) kc_stf(p.mean_out, r, p.dt_mean, mean);
+            if (p.inv_out) kc_stf(p.inv_out, r, p.dt_inv, inv);
+        }
+    }
+}
+
+static bool kn_vec_ok(const kc_norm *p) {
+    size_t al = p->dt_x == KC_F32 ? 16 : 8;
+    bool same = p->dt_y == p->dt_x && p->dt_scale == p->dt_x && (!p->bias || p->dt_bias == p->dt_x);
+    bool fl = p->dt_x == KC_F32 || p->dt_x == KC_F16 || p->dt_x == KC_BF16;
+    bool aligned = (uintptr_t)p->x % al == 0 && (uintptr_t)p->y % al == 0 &&
+                   (uintptr_t)p->scale % al == 0 && (uintptr_t)p->bias % al == 0;
+    return same && fl && aligned && p->mode == KN_TRAIL && p->pmod == p->len &&
+           (!p->bias || p->bmod == p->len) && p->len > 0 && p->len % 4 == 0 && p->len <= 4096;
+}
+
+extern "C" cudaError_t kc_rownorm(const kc_norm *p, cudaStream_t st) {
+    if (p->rows <= 0) return cudaSuccess;
+    if (kn_vec_ok(p)) {
+        unsigned b = p->rows > 65536 ? 65536u : (unsigned)p->rows;
+        int t = (int)((p->len / 4 + 31) / 32 * 32);
+        if (p->dt_x == KC_F32) k_rownorm_vec<float><<<b, t, 0, st>>>(*p);
+        else if (p->dt_x == KC_F16) k_rownorm_vec<__half><<<b, t, 0, st>>>(*p);
+        else k_rownorm_vec<__nv_bfloat16><<<b, t, 0, st>>>(*p);
+        return cudaGetLastError();
+    }
+    unsigned b = p->rows > 65536 ? 65536u : (unsigned)p->rows;
+    int t = p->len <= 256 ? 64 : p->len <= 1024 ? 128 : p->len <= 4096 ? 256 : 512;
+    k_rownorm<<<b, t, 0, st>>>(*p);
+    return cudaGetLastError();
+}
+
+template <class T, class I>
+__global__ void k_batchnorm(int dts, I total, I C, I inner, float eps, const T *x,
+                            const void *sc, const void *bi, const void *mean, const void *var,
+                            T *y) {
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < total;
+         i += (I)gridDim.x * blockDim.x) {
+        I c = (i / inner) % C;
+        float k = kc_ldf(sc, c, dts) / sqrtf(kc_ldf(var, c, dts) + eps);
+        y[i] = kc_to<T>((kc_f(x[i]) - kc_ldf(mean, c, dts)) * k + kc_ldf(bi, c, dts));
+    }
+}
+
+template <class T>
+static void kc_bn_t(int dts, int64_t total, int64_t C, int64_t inner, float eps, const void *x,
+                    const void *sc, const void *bi, const void *m, const void *v, void *y,
+                    cudaStream_t st) {
+    unsigned b = kc_blocks(total, 256);
+    if (total < ((int64_t)1 << 31))
+        k_batchnorm<T, uint32_t><<<b, 256, 0, st>>>(dts, (uint32_t)total, (uint32_t)C,
+                                                    (uint32_t)inner, eps, (const T *)x, sc, bi,
+                                                    m, v, (T *)y);
+    else
+        k_batchnorm<T, int64_t><<<b, 256, 0, st>>>(dts, total, C, inner, eps, (const T *)x, sc,
+                                                   bi, m, v, (T *)y);
+}
+
+extern "C" cudaError_t kc_batchnorm(int dt, int dts, int64_t total, int64_t C, int64_t inner,
+                                    float eps, const void *x, const void *sc, const void *bi,
+                                    const void *m, const void *v, void *y, cudaStream_t st) {
+    if (total <= 0) return cudaSuccess;
+    switch (dt) {
+    case KC_F32: kc_bn_t<float>(dts, total, C, inner, eps, x, sc, bi, m, v, y, st); break;
+    case KC_F16: kc_bn_t<__half>(dts, total, C, inner, eps, x, sc, bi, m, v, y, st); break;
+    case KC_BF16: kc_bn_t<__nv_bfloat16>(dts, total, C, inner, eps, x, sc, bi, m, v, y, st); break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}

@@ -1,0 +1,31 @@
+/* reduce_kernels.h: C seam of the reduction kernels (reduce.cu): Reduce*,
+** ArgMax/ArgMin and Softmax/LogSoftmax on float32/float16/bfloat16 (dtype
+** codes KC_*). Launch on the stream, return the launch's error. */
+#ifndef KILN_REDUCE_KERNELS_H
+#define KILN_REDUCE_KERNELS_H
+
+#include "kc_shape.h"
+
+#include <cuda_runtime_api.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { KR_SUM = 1, KR_MEAN, KR_MAX, KR_MIN, KR_PROD, KR_L1, KR_L2, KR_LOGSUM, KR_LSE,
+       KR_SUMSQ };
+/* y[o] = reduction of x over g's reduced dims (sums in float64). */
+cudaError_t kc_reduce(int op, int dt, const kc_rgeom *g, const void *x, void *y,
+                      cudaStream_t st);
+/* int64 index of the max (is_max) or min along n of [outer, n, inner];
+** NaN counts as the extreme; ties: first, or last with last_index. */
+cudaError_t kc_argext(int is_max, int last_index, int dt, int64_t outer, int64_t n,
+                      int64_t inner, const void *x, void *y, cudaStream_t st);
+/* Softmax (or LogSoftmax with is_log) along n of [outer, n, inner]. */
+cudaError_t kc_softmax(int is_log, int dt, int64_t outer, int64_t n, int64_t inner,
+                       const void *x, void *y, cudaStream_t st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,509 @@
+/* test_cuda_eltwise.c: the CUDA elementwise tactics (cuda_eltwise.c) against
+** the reference kernels on random shapes: broadcasting of every kind (equal,
+** scalar, dropped leading dims, size-1 dims, empty tensors), float32 /
+** float16 / bfloat16 and the integer and bool types each op takes, every
+** unary op and activation, Cast between all supported types with special
+** values, and FusedElementwise programs (hand-written and random). Runs on
+** a GPU machine only (tests/gpu/run.sh). */
+#include "kc_gpu_test.h"
+#include "../../src/ops/fused.h"
+
+#define TABLE cuda_tactics_eltwise
+
+static const kiln_dtype k_floats[] = {KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT16,
+                                      KILN_DTYPE_BFLOAT16};
+
+typedef struct binop {
+    int op;
+    const char *name;
+    bool fl, in, bl;
+} binop;
+
+static const binop k_binops[] = {
+    {OP_Add, "Add", true, true, false},   {OP_Sub, "Sub", true, true, false},
+    {OP_Mul, "Mul", true, true, false},   {OP_Div, "Div", true, false, false},
+    {OP_Pow, "Pow", true, false, false},  {OP_Max, "Max", true, true, false},
+    {OP_Min, "Min", true, true, false},   {OP_Mod, "Mod", true, false, false},
+    {OP_PRelu, "PRelu", true, true, false},
+    {OP_Equal, "Equal", true, true, true}, {OP_Less, "Less", true, true, false},
+    {OP_LessOrEqual, "LessOrEqual", true, true, false},
+    {OP_Greater, "Greater", true, true, false},
+    {OP_GreaterOrEqual, "GreaterOrEqual", true, true, false},
+    {OP_And, "And", false, false, true},  {OP_Or, "Or", false, false, true},
+    {OP_Xor, "Xor", false, false, true},
+};
+
+static bool is_cmp(int op) {
+    return op == OP_Equal || op == OP_Less || op == OP_LessOrEqual || op == OP_Greater ||
+           op == OP_GreaterOrEqual;
+}
+
+/* Values for input k of a binary op. */
+static kiln_tensor *bin_input(int op, int k, kiln_dtype dt, int rank, const int64_t *dims) {
+    if (!gt_is_float(dt)) {
+        if (dt == KILN_DTYPE_BOOL) return gt_rand(dt, rank, dims, 0, 1);
+        if (dt == KILN_DTYPE_UINT8) return gt_rand(dt, rank, dims, 0, 100);
+        return gt_rand(dt, rank, dims, is_cmp(op) ? -3 : -50, is_cmp(op) ? 3 : 50);
+    }
+    kiln_tensor *t;
+    if (is_cmp(op)) { /* small integers: ties */
+        t = gt_rand(dt, rank, dims, -3, 3);
+        for (int64_t i = 0; i < tensor_numel(t); i++)
+            dt_set_f64(dt, t->data, (size_t)i, floor(dt_get_f64(dt, t->data, (size_t)i)));
+        return t;
+    }
+    if (op == OP_Pow) return k == 0 ? gt_rand(dt, rank, dims, 0.1, 2) : gt_rand(dt, rank, dims, -2, 2);
+    if ((op == OP_Div || op == OP_Mod) && k == 1) {
+        t = gt_rand(dt, rank, dims, 0.5, 2);
+        for (int64_t i = 0; i < tensor_numel(t); i++)
+            if (rnd() < 0.5)
+                dt_set_f64(dt, t->data, (size_t)i, -dt_get_f64(dt, t->data, (size_t)i));
+        return t;
+    }
+    return gt_rand(dt, rank, dims, op == OP_Mod ? -6 : -2, op == OP_Mod ? 6 : 2);
+}
+
+static void test_binary(void) {
+    kiln_dtype dts[] = {KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT16, KILN_DTYPE_BFLOAT16,
+                        KILN_DTYPE_INT32, KILN_DTYPE_INT64, KILN_DTYPE_INT8,
+                        KILN_DTYPE_UINT8, KILN_DTYPE_BOOL};
+    for (size_t o = 0; o < KILN_ARRAY_LEN(k_binops); o++) {
+        const binop *b = &k_binops[o];
+        for (size_t d = 0; d < KILN_ARRAY_LEN(dts); d++) {
+            kiln_dtype dt = dts[d];
+            bool fl = gt_is_float(dt), bl = dt == KILN_DTYPE_BOOL;
+            if ((fl && !b->fl) || (bl && !b->bl) || (!fl && !bl && !b->in)) continue;
+            for (int k = 0; k < 8; k++) {
+                int64_t od[KILN_MAX_RANK], ad[KILN_MAX_RANK], bd[KILN_MAX_RANK];
+                int R = gt_irand(0, 5);
+                gt_shape(R, od, 40000);
+                if (k == 7 && R > 0) od[gt_irand(0, R - 1)] = 0; /* empty */
+                int ra, rb;
+                if (k == 0) { /* equal shapes: the contiguous fast path */
+                    ra = rb = R;
+                    memcpy(ad, od, sizeof ad);
+                    memcpy(bd, od, sizeof bd);
+                } else {
+                    ra = gt_bcast_of(R, od, ad);
+                    rb = gt_bcast_of(R, od, bd);
+                }
+                if (b->op == OP_PRelu) { /* the slope broadcasts into X */
+                    ra = R;
+                    memcpy(ad, od, sizeof ad);
+                }
+                kiln_tensor *A = bin_input(b->op, 0, dt, ra, ad);
+                kiln_tensor *B = bin_input(b->op, 1, dt, rb, bd);
+                ir_node *n = gt_node(b->op, 2, 1);
+                if (b->op == OP_Mod && fl && k % 2) ir_edit_set_int(n, "fmod", 1);
+                const kiln_tensor *in[2] = {A, B};
+                char desc[200], sa[64], sb[64];
+                snprintf(desc, sizeof desc, "%s %s %s x %s", b->name, gt_dt(dt),
+                         gt_shp(A, sa, sizeof sa), gt_shp(B, sb, sizeof sb));
+                gt_case(TABLE, n, in, gt_tol(dt), desc);
+                tensor_free(A);
+                tensor_free(B);
+            }
+        }
+    }
+    /* variadic Max / Min / Sum / Mean over three inputs, and Pow with an
+    ** integer exponent */
+    int vops[] = {OP_Max, OP_Min, OP_Sum, OP_Mean};
+    for (size_t v = 0; v < KILN_ARRAY_LEN(vops); v++)
+        for (size_t d = 0; d < KILN_ARRAY_LEN(k_floats); d++)
+            for (int k = 0; k < 4; k++) {
+                kiln_dtype dt = k_floats[d];
+                int64_t od[KILN_MAX_RANK], sd[3][KILN_MAX_RANK];
+                int R = gt_irand(1, 4), r[3];
+                gt_shape(R, od, 20000);
+                kiln_tensor *X[3];
+                for (int j = 0; j < 3; j++) {
+                    r[j] = gt_bcast_of(R, od, sd[j]);
+                    X[j] = gt_rand(dt, r[j], sd[j], -2, 2);
+                }
+                ir_node *n = gt_node(vops[v], 3, 1);
+                char desc[96];
+                snprintf(desc, sizeof desc, "%s of 3 %s", op_name(vops[v]), gt_dt(dt));
+                gt_case(TABLE, n, (const kiln_tensor *const *)X, gt_tol(dt), desc);
+                for (int j = 0; j < 3; j++) tensor_free(X[j]);
+            }
+    {
+        int64_t d[2] = {7, 33}, e[1] = {33};
+        kiln_tensor *A = gt_rand(KILN_DTYPE_FLOAT32, 2, d, 0.1, 2);
+        kiln_tensor *B = gt_rand(KILN_DTYPE_INT64, 1, e, -3, 4);
+        ir_node *n = gt_node(OP_Pow, 2, 1);
+        const kiln_tensor *in[2] = {A, B};
+        gt_case(TABLE, n, in, 1e-5, "Pow float ** int64");
+        tensor_free(A);
+        tensor_free(B);
+    }
+}
+
+static void test_where(void) {
+    kiln_dtype dts[] = {KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT16, KILN_DTYPE_INT64,
+                        KILN_DTYPE_BOOL, KILN_DTYPE_INT32};
+    for (size_t d = 0; d < KILN_ARRAY_LEN(dts); d++)
+        for (int k = 0; k < 8; k++) {
+            int64_t od[KILN_MAX_RANK], sd[3][KILN_MAX_RANK];
+            int R = gt_irand(0, 5), r[3];
+            gt_shape(R, od, 40000);
+            if (k == 7 && R > 0) od[0] = 0;
+            for (int j = 0; j < 3; j++) r[j] = k == 0 ? R : gt_bcast_of(R, od, sd[j]);
+            if (k == 0)
+                for (int j = 0; j < 3; j++) memcpy(sd[j], od, sizeof od);
+            kiln_tensor *X[3] = {gt_rand(KILN_DTYPE_BOOL, r[0], sd[0], 0, 1),
+                                 gt_rand(dts[d], r[1], sd[1], -9, 9),
+                                 gt_rand(dts[d], r[2], sd[2], -9, 9)};
+            ir_node *n = gt_node(OP_Where, 3, 1);
+            char desc[96];
+            snprintf(desc, sizeof desc, "Where %s case %d", gt_dt(dts[d]), k);
+            gt_case(TABLE, n, (const kiln_tensor *const *)X, 0, desc);
+            for (int j = 0; j < 3; j++) tensor_free(X[j]);
+        }
+}
+
+typedef struct unop {
+    int op;
+    const char *name;
+    double lo, hi;
+} unop;
+
+static const unop k_unops[] = {
+    {OP_Neg, "Neg", -3, 3}, {OP_Abs, "Abs", -3, 3}, {OP_Sqrt, "Sqrt", 0.05, 4},
+    {OP_Exp, "Exp", -5, 5}, {OP_Log, "Log", 0.05, 4}, {OP_Tanh, "Tanh", -3, 3},
+    {OP_Sigmoid, "Sigmoid", -8, 8}, {OP_Relu, "Relu", -3, 3}, {OP_Erf, "Erf", -3, 3},
+    {OP_Reciprocal, "Reciprocal", 0.2, 3}, {OP_Floor, "Floor", -5, 5},
+    {OP_Ceil, "Ceil", -5, 5}, {OP_Round, "Round", -5, 5}, {OP_Sin, "Sin", -3, 3},
+    {OP_Cos, "Cos", -3, 3}, {OP_Tan, "Tan", -1.2, 1.2}, {OP_Sign, "Sign", -3, 3},
+    {OP_Softplus, "Softplus", -8, 8}, {OP_Softsign, "Softsign", -3, 3},
+    {OP_Elu, "Elu", -3, 3}, {OP_Selu, "Selu", -3, 3}, {OP_Celu, "Celu", -3, 3},
+    {OP_ThresholdedRelu, "ThresholdedRelu", -3, 3}, {OP_Swish, "Swish", -3, 3},
+    {OP_LeakyRelu, "LeakyRelu", -3, 3}, {OP_HardSigmoid, "HardSigmoid", -5, 5},
+    {OP_HardSwish, "HardSwish", -5, 5}, {OP_Mish, "Mish", -3, 3}, {OP_Gelu, "Gelu", -3, 3},
+};
+
+static void test_unary(void) {
+    static const int64_t sizes[] = {0, 1, 3, 4, 5, 1001, 4099, 65537};
+    for (size_t o = 0; o < KILN_ARRAY_LEN(k_unops); o++) {
+        const unop *u = &k_unops[o];
+        if (u->op == OP_Swish) continue; /* newest opset only; checked below */
+        for (size_t d = 0; d < KILN_ARRAY_LEN(k_floats); d++)
+            for (size_t s = 0; s < KILN_ARRAY_LEN(sizes); s++) {
+                kiln_dtype dt = k_floats[d];
+                int64_t dims[3] = {sizes[s], 1, 1};
+                int rank = s % 3 == 0 ? 1 : s % 3 == 1 ? 3 : 2;
+                if (s == 2) rank = 0;
+                kiln_tensor *X = gt_rand(dt, rank, dims, u->lo, u->hi);
+                if (u->op == OP_Round) /* exact halves: ties to even */
+                    for (int64_t i = 0; i < tensor_numel(X); i += 3)
+                        dt_set_f64(dt, X->data, (size_t)i, (double)(i % 9) - 4.5);
+                ir_node *n = gt_node(u->op, 1, 1);
+                if (s % 2 && (u->op == OP_LeakyRelu || u->op == OP_Elu || u->op == OP_Celu ||
+                              u->op == OP_ThresholdedRelu))
+                    ir_edit_set_float(n, "alpha", 0.37f);
+                if (s % 2 && u->op == OP_HardSigmoid) {
+                    ir_edit_set_float(n, "alpha", 0.3f);
+                    ir_edit_set_float(n, "beta", 0.4f);
+                }
+                if (s % 2 && u->op == OP_Selu) {
+                    ir_edit_set_float(n, "alpha", 1.5f);
+                    ir_edit_set_float(n, "gamma", 1.1f);
+                }
+                if (s % 2 && u->op == OP_Gelu) ir_edit_set_str(n, "approximate", "tanh");
+                g_model->opset = u->op == OP_Gelu || u->op == OP_Mish ? 20 : 17;
+                const kiln_tensor *in[1] = {X};
+                char desc[96];
+                snprintf(desc, sizeof desc, "%s %s n=%lld", u->name, gt_dt(dt),
+                         (long long)sizes[s]);
+                gt_case(TABLE, n, in, gt_tol(dt), desc);
+                tensor_free(X);
+            }
+    }
+    g_model->opset = 24;
+    for (size_t d = 0; d < KILN_ARRAY_LEN(k_floats); d++) {
+        int64_t dims[1] = {777};
+        kiln_tensor *X = gt_rand(k_floats[d], 1, dims, -3, 3);
+        ir_node *n = gt_node(OP_Swish, 1, 1);
+        ir_edit_set_float(n, "alpha", 1.7f);
+        const kiln_tensor *in[1] = {X};
+        gt_case(TABLE, n, in, gt_tol(k_floats[d]), "Swish");
+        tensor_free(X);
+    }
+    g_model->opset = 17;
+    /* Clip: constant bounds (both, min only, max only, min > max), and the
+    ** attribute form before opset 11 */
+    for (size_t d = 0; d < KILN_ARRAY_LEN(k_floats); d++)
+        for (int k = 0; k < 5; k++) {
+            kiln_dtype dt = k_floats[d];
+            int64_t dims[2] = {37, 41};
+            kiln_tensor *X = gt_rand(dt, 2, dims, -3, 3);
+            if (k == 4) {
+                g_model->opset = 10;
+                ir_node *n = gt_node(OP_Clip, 1, 1);
+                ir_edit_set_float(n, "min", -0.5f);
+                ir_edit_set_float(n, "max", 2.0f);
+                const kiln_tensor *in[1] = {X};
+                gt_case(TABLE, n, in, gt_tol(dt), "Clip opset 10");
+                g_model->opset = 17;
+                tensor_free(X);
+                continue;
+            }
+            double lo = k == 3 ? 1.0 : -1.25, hi = k == 3 ? -1.0 : 0.75;
+            kiln_tensor *L = tensor_f64(dt, 0, NULL, &lo), *H = tensor_f64(dt, 0, NULL, &hi);
+            ir_node *n = gt_node(OP_Clip, 3, 1);
+            const kiln_tensor *in[3] = {X, k == 2 ? NULL : L, k == 1 ? NULL : H};
+            if (in[1]) gt_const_in(n, 1, L);
+            if (in[2]) gt_const_in(n, 2, H);
+            char desc[64];
+            snprintf(desc, sizeof desc, "Clip %s case %d", gt_dt(dt), k);
+            gt_case(TABLE, n, in, gt_tol(dt), desc);
+            tensor_free(X);
+            tensor_free(L);
+            tensor_free(H);
+        }
+}
+
+static void test_misc(void) {
+    /* IsNaN / IsInf with specials */
+    for (size_t d = 0; d < KILN_ARRAY_LEN(k_floats); d++)
+        for (int k = 0; k < 4; k++) {
+            kiln_dtype dt = k_floats[d];
+            int64_t dims[2] = {9, 13};
+            kiln_tensor *X = gt_rand(dt, 2, dims, -3, 3);
+            for (int64_t i = 0; i < 117; i += 5)
+                dt_set_f64(dt, X->data, (size_t)i, i % 3 == 0 ? NAN : i % 3 == 1 ? INFINITY : -INFINITY);
+            ir_node *n = gt_node(k < 1 ? OP_IsNaN : OP_IsInf, 1, 1);
+            if (k == 2) ir_edit_set_int(n, "detect_negative", 0);
+            if (k == 3) ir_edit_set_int(n, "detect_positive", 0);
+            const kiln_tensor *in[1] = {X};
+            gt_case(TABLE, n, in, 0, k < 1 ? "IsNaN" : "IsInf");
+            tensor_free(X);
+        }
+    { /* Not, Identity */
+        int64_t dims[3] = {3, 5, 7};
+        kiln_tensor *B = gt_rand(KILN_DTYPE_BOOL, 3, dims, 0, 1);
+        kiln_tensor *I = gt_rand(KILN_DTYPE_INT64, 3, dims, -1000, 1000);
+        const kiln_tensor *in[1] = {B};
+        gt_case(TABLE, gt_node(OP_Not, 1, 1), in, 0, "Not");
+        in[0] = I;
+        gt_case(TABLE, gt_node(OP_Identity, 1, 1), in, 0, "Identity int64");
+        tensor_free(B);
+        tensor_free(I);
+    }
+    /* Cast between every pair, with special values */
+    kiln_dtype cts[] = {KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT16, KILN_DTYPE_BFLOAT16,
+                        KILN_DTYPE_FLOAT64, KILN_DTYPE_INT64, KILN_DTYPE_INT32,
+                        KILN_DTYPE_INT8, KILN_DTYPE_UINT8, KILN_DTYPE_BOOL};
+    static const double special[] = {NAN, INFINITY, -INFINITY, 0.5, -0.5, 1.5, -2.5, 1e10,
+                                     -1e10, 65519.0, 300.7, -129.9, 255.0, 256.0, 0.0, -0.0};
+    for (size_t s = 0; s < KILN_ARRAY_LEN(cts); s++)
+        for (size_t t = 0; t < KILN_ARRAY_LEN(cts); t++) {
+            kiln_dtype from = cts[s], to = cts[t];
+            int64_t dims[1] = {333};
+            kiln_tensor *X;
+            if (gt_is_float(from)) {
+                X = gt_rand(from, 1, dims, -300, 300);
+                for (size_t i = 0; i < KILN_ARRAY_LEN(special); i++)
+                    dt_set_f64(from, X->data, i, special[i]);
+            } else {
+                X = gt_rand(from, 1, dims, from == KILN_DTYPE_UINT8 ? 0 : -300,
+                            from == KILN_DTYPE_UINT8 ? 255 : 300);
+                if (from == KILN_DTYPE_INT64) {
+                    ((int64_t *)X->data)[0] = INT64_MAX;
+                    ((int64_t *)X->data)[1] = INT64_MIN;
+                    ((int64_t *)X->data)[2] = (int64_t)1 << 40;
+                }
+            }
+            ir_node *n = gt_node(OP_Cast, 1, 1);
+            ir_edit_set_int(n, "to", to);
+            const kiln_tensor *in[1] = {X};
+            char desc[96];
+            snprintf(desc, sizeof desc, "Cast %s -> %s", gt_dt(from), gt_dt(to));
+            gt_case(TABLE, n, in, 0, desc);
+            tensor_free(X);
+        }
+    {
+        int64_t dims[2] = {4, 9};
+        kiln_tensor *X = gt_rand(KILN_DTYPE_FLOAT32, 2, dims, -9, 9);
+        kiln_tensor *L = gt_rand(KILN_DTYPE_INT32, 1, dims, 0, 1);
+        const kiln_tensor *in[2] = {X, L};
+        gt_case(TABLE, gt_node(OP_CastLike, 2, 1), in, 0, "CastLike float -> int32");
+        tensor_free(X);
+        tensor_free(L);
+    }
+}
+
+/* ---- FusedElementwise */
+typedef struct fe_prog {
+    int n_in, n_instr, nk;
+    int64_t ins[64 * 4];
+    float k[16];
+} fe_prog;
+
+static void fe_add(fe_prog *p, int opc, int a, int b, int c) {
+    int64_t *q = p->ins + 4 * p->n_instr++;
+    q[0] = opc;
+    q[1] = a;
+    q[2] = b;
+    q[3] = c;
+}
+static int fe_last(const fe_prog *p) { return p->n_in + p->nk + p->n_instr - 1; }
+
+static void fe_run(const fe_prog *p, kiln_tensor *const *X, double tol, const char *desc) {
+    ir_node *n = gt_node(OP_FusedElementwise, p->n_in, 1);
+    ir_edit_set_ints(n, "program", p->ins, 4 * p->n_instr);
+    ir_edit_set_floats(n, "constants", p->k, p->nk);
+    gt_case(TABLE, n, (const kiln_tensor *const *)X, tol, desc);
+}
+
+static void test_fused(void) {
+    for (size_t d = 0; d < KILN_ARRAY_LEN(k_floats); d++) {
+        kiln_dtype dt = k_floats[d];
+        double tol = gt_tol(dt);
+        /* Gelu spelled out: x * 0.5 * (1 + erf(x / sqrt 2)), on [B, S, H] */
+        {
+            fe_prog p = {1, 0, 3, {0}, {0.70710678f, 1.0f, 0.5f}};
+            fe_add(&p, FE_MUL, 0, 1, -1);
+            fe_add(&p, FE_ERF, fe_last(&p), -1, -1);
+            fe_add(&p, FE_ADD, fe_last(&p), 2, -1);
+            fe_add(&p, FE_MUL, 0, fe_last(&p), -1);
+            fe_add(&p, FE_MUL, fe_last(&p), 3, -1);
+            int64_t dims[3] = {2, 17, 768};
+            kiln_tensor *X[1] = {gt_rand(dt, 3, dims, -4, 4)};
+            fe_run(&p, X, tol, "gelu chain");
+            tensor_free(X[0]);
+        }
+        /* bias add then GeluTanh, bias broadcast along the last dim */
+        {
+            fe_prog p = {2, 0, 0, {0}, {0}};
+            fe_add(&p, FE_ADD, 0, 1, -1);
+            fe_add(&p, FE_GELU_TANH, fe_last(&p), -1, -1);
+            int64_t dims[3] = {3, 5, 100}, bd[1] = {100};
+            kiln_tensor *X[2] = {gt_rand(dt, 3, dims, -3, 3), gt_rand(dt, 1, bd, -1, 1)};
+            fe_run(&p, X, tol, "bias gelu_tanh");
+            tensor_free(X[0]);
+            tensor_free(X[1]);
+        }
+        /* every parameterized op, three inputs with per-channel and scalar
+        ** broadcasting */
+        {
+            fe_prog p = {3, 0, 6, {0}, {2.0f, -0.75f, 0.8f, 0.1f, 0.3f, 0.45f}};
+            /* regs: x0 x1 x2 | k3=2 k4=-0.75 k5=0.8 k6=0.1 k7=0.3 k8=0.45 */
+            fe_add(&p, FE_SUB, 0, 1, -1);                 /* 9 */
+            fe_add(&p, FE_DIV, 9, 3, -1);                 /* 10 */
+            fe_add(&p, FE_CLIP, 10, 4, 5);                /* 11 */
+            fe_add(&p, FE_LEAKY_RELU, 11, 6, -1);         /* 12 */
+            fe_add(&p, FE_MUL, 12, 2, -1);                /* 13 */
+            fe_add(&p, FE_HARD_SIGMOID, 13, 7, 8);        /* 14 */
+            fe_add(&p, FE_CLIP, 13, -1, 5);               /* 15 */
+            fe_add(&p, FE_ELU, 15, 6, -1);                /* 16 */
+            fe_add(&p, FE_MAX, 14, 16, -1);               /* 17 */
+            fe_add(&p, FE_MIN, 17, 0, -1);                /* 18 */
+            fe_add(&p, FE_ABS, 18, -1, -1);               /* 19 */
+            fe_add(&p, FE_SQRT, 19, -1, -1);              /* 20 */
+            fe_add(&p, FE_HARD_SWISH, 20, -1, -1);        /* 21 */
+            fe_add(&p, FE_SIGMOID, 21, -1, -1);           /* 22 */
+            fe_add(&p, FE_ADD, 22, 16, -1);               /* 23 */
+            int64_t dims[4] = {2, 6, 5, 7}, cd[3] = {6, 1, 1};
+            kiln_tensor *X[3] = {gt_rand(dt, 4, dims, -3, 3), gt_rand(dt, 4, dims, -3, 3),
+                                 gt_rand(dt, 3, cd, -2, 2)};
+            fe_run(&p, X, tol, "parameterized ops");
+            int64_t sd[1] = {1};
+            tensor_free(X[2]);
+            X[2] = gt_rand(dt, 1, sd, -2, 2);
+            fe_run(&p, X, tol, "parameterized ops, scalar");
+            for (int j = 0; j < 3; j++) tensor_free(X[j]);
+        }
+        /* random programs over continuous ops (no Floor/Ceil: a last-bit
+        ** difference in an earlier step could move a value across an integer) */
+        static const int un[] = {FE_NEG, FE_ABS, FE_TANH, FE_SIGMOID, FE_RELU, FE_ERF,
+                                 FE_SIN, FE_COS, FE_SOFTSIGN, FE_HARD_SWISH, FE_GELU,
+                                 FE_GELU_TANH, FE_SOFTPLUS};
+        static const int bi[] = {FE_ADD, FE_SUB, FE_MUL, FE_MAX, FE_MIN};
+        for (int k = 0; k < 12; k++) {
+            fe_prog p = {gt_irand(1, 3), 0, 2, {0}, {0.5f, -1.25f}};
+            int len = gt_irand(1, 12);
+            for (int t = 0; t < len; t++) {
+                int avail = p.n_in + p.nk + p.n_instr;
+                int a = gt_irand(0, avail - 1), b = gt_irand(0, avail - 1);
+                if (a >= p.n_in && a < p.n_in + p.nk) a = 0; /* no all-constant ops */
+                if (rnd() < 0.5) fe_add(&p, un[gt_irand(0, (int)KILN_ARRAY_LEN(un) - 1)], a, -1, -1);
+                else fe_add(&p, bi[gt_irand(0, (int)KILN_ARRAY_LEN(bi) - 1)], a, b, -1);
+            }
+            /* end on input 0 (full shape) so the result has the full shape,
+            ** as every input of an optimizer-made chain feeds its result */
+            fe_add(&p, FE_ADD, fe_last(&p), 0, -1);
+            int64_t od[KILN_MAX_RANK], sd[3][KILN_MAX_RANK];
+            int R = gt_irand(0, 4);
+            gt_shape(R, od, 30000);
+            if (k == 11 && R > 0) od[0] = 0;
+            kiln_tensor *X[3] = {NULL, NULL, NULL};
+            for (int j = 0; j < p.n_in; j++) {
+                /* input 0 has the full shape so the result does */
+                int r = j == 0 ? R : gt_bcast_of(R, od, sd[j]);
+                if (j == 0) memcpy(sd[0], od, sizeof od);
+                X[j] = gt_rand(dt, r, sd[j], -2, 2);
+            }
+            char desc[64];
+            snprintf(desc, sizeof desc, "random program %d (%d instructions) %s", k, len,
+                     gt_dt(dt));
+            fe_run(&p, X, tol * 2, desc);
+            for (int j = 0; j < 3; j++) tensor_free(X[j]);
+        }
+    }
+}
+
+/* Model-sized timings (KC_GPU_BENCH=1): BERT-base activations at batch 32,
+** sequence 128. */
+static void bench(void) {
+    if (!getenv("KC_GPU_BENCH")) return;
+    for (size_t d = 0; d < 2; d++) {
+        kiln_dtype dt = k_floats[d];
+        int64_t h[3] = {32, 128, 768}, f[3] = {32, 128, 3072}, b[1] = {768}, one[1] = {1};
+        kiln_tensor *X = gt_rand(dt, 3, h, -2, 2), *Y = gt_rand(dt, 3, h, -2, 2);
+        kiln_tensor *B = gt_rand(dt, 1, b, -2, 2), *S = gt_rand(dt, 1, one, -2, 2);
+        kiln_tensor *F = gt_rand(dt, 3, f, -2, 2);
+        char l[96];
+        const kiln_tensor *xy[2] = {X, Y}, *xb[2] = {X, B}, *xs[2] = {X, S}, *ff[1] = {F};
+        snprintf(l, sizeof l, "Add residual [32,128,768] %s", gt_dt(dt));
+        gt_bench(TABLE, gt_node(OP_Add, 2, 1), xy, l);
+        snprintf(l, sizeof l, "Add bias [32,128,768]+[768] %s", gt_dt(dt));
+        gt_bench(TABLE, gt_node(OP_Add, 2, 1), xb, l);
+        snprintf(l, sizeof l, "Mul scalar [32,128,768] %s", gt_dt(dt));
+        gt_bench(TABLE, gt_node(OP_Mul, 2, 1), xs, l);
+        g_model->opset = 20;
+        snprintf(l, sizeof l, "Gelu [32,128,3072] %s", gt_dt(dt));
+        gt_bench(TABLE, gt_node(OP_Gelu, 1, 1), ff, l);
+        g_model->opset = 17;
+        fe_prog p = {1, 0, 3, {0}, {0.70710678f, 1.0f, 0.5f}};
+        fe_add(&p, FE_MUL, 0, 1, -1);
+        fe_add(&p, FE_ERF, fe_last(&p), -1, -1);
+        fe_add(&p, FE_ADD, fe_last(&p), 2, -1);
+        fe_add(&p, FE_MUL, 0, fe_last(&p), -1);
+        fe_add(&p, FE_MUL, fe_last(&p), 3, -1);
+        ir_node *n = gt_node(OP_FusedElementwise, 1, 1);
+        ir_edit_set_ints(n, "program", p.ins, 4 * p.n_instr);
+        ir_edit_set_floats(n, "constants", p.k, p.nk);
+        snprintf(l, sizeof l, "FusedElementwise gelu(5) [32,128,3072] %s", gt_dt(dt));
+        gt_bench(TABLE, n, ff, l);
+        ir_node *cn = gt_node(OP_Cast, 1, 1);
+        ir_edit_set_int(cn, "to", dt == KILN_DTYPE_FLOAT32 ? KILN_DTYPE_FLOAT16 : KILN_DTYPE_FLOAT32);
+        snprintf(l, sizeof l, "Cast [32,128,3072] from %s", gt_dt(dt));
+        gt_bench(TABLE, cn, ff, l);
+        tensor_free(X);
+        tensor_free(Y);
+        tensor_free(B);
+        tensor_free(S);
+        tensor_free(F);
+    }
+}
+
+int main(void) {
+    if (!gt_init()) return 0;
+    bench();
+    test_binary();
+    test_where();
+    test_unary();
+    test_misc();
+    test_fused();
+    return gt_fini();
+}

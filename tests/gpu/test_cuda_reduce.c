@@ -1,0 +1,197 @@
+/* test_cuda_reduce.c: the CUDA reduce-family tactics (cuda_reduce.c) against
+** the reference kernels: every Reduce* op over random axis subsets (negative
+** axes, empty axes with and without noop_with_empty_axes, keepdims, axes as
+** attribute and as constant input, short and long reductions so both the
+** thread and the block kernels run), ArgMax/ArgMin with ties and NaN, and
+** Softmax/LogSoftmax over rows short and long, inner axes, and the opset < 13
+** 2-D coercion; float32 / float16 / bfloat16. */
+#include "kc_gpu_test.h"
+
+#define TABLE cuda_tactics_reduce
+
+static const kiln_dtype k_floats[] = {KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT16,
+                                      KILN_DTYPE_BFLOAT16};
+
+static const int k_reds[] = {OP_ReduceSum, OP_ReduceMean, OP_ReduceMax, OP_ReduceMin,
+                             OP_ReduceProd, OP_ReduceL1, OP_ReduceL2, OP_ReduceLogSum,
+                             OP_ReduceLogSumExp, OP_ReduceSumSquare};
+
+static void shape_red(int rank, int64_t *dims, int k) {
+    static const int64_t big[] = {300, 1000, 2048, 513};
+    gt_shape(rank, dims, 60000);
+    if (k % 3 == 2 && rank > 0) { /* a long axis: the block kernel */
+        int a = gt_irand(0, rank - 1);
+        for (int i = 0; i < rank; i++)
+            if (i != a) dims[i] = dims[i] > 8 ? 8 : dims[i];
+        dims[a] = big[gt_irand(0, 3)];
+    }
+}
+
+static void test_reduce(void) {
+    for (size_t o = 0; o < KILN_ARRAY_LEN(k_reds); o++)
+        for (size_t d = 0; d < KILN_ARRAY_LEN(k_floats); d++)
+            for (int k = 0; k < 12; k++) {
+                int op = k_reds[o];
+                kiln_dtype dt = k_floats[d];
+                int rank = gt_irand(1, 4);
+                int64_t dims[KILN_MAX_RANK];
+                shape_red(rank, dims, k);
+                if (k == 11) dims[gt_irand(0, rank - 1)] = 0; /* empty input */
+                double lo = -2, hi = 2;
+                if (op == OP_ReduceLogSum) lo = 0.1;
+                if (op == OP_ReduceProd) lo = 0.9, hi = 1.1;
+                kiln_tensor *X = gt_rand(dt, rank, dims, lo, hi);
+                int64_t axes[KILN_MAX_RANK];
+                int na = 0;
+                for (int i = 0; i < rank; i++)
+                    if (rnd() < 0.5) axes[na++] = rnd() < 0.5 ? i - rank : i;
+                if (k == 0) na = 0;
+                bool noop = k == 1;
+                if (noop) na = 0;
+                /* axes as an input from opset 18 (13 for ReduceSum), as an
+                ** attribute before */
+                bool as_input = k % 2 == 0;
+                g_model->opset = as_input ? 18 : 13;
+                if (!as_input && op == OP_ReduceSum) g_model->opset = 11;
+                ir_node *n = gt_node(op, as_input ? 2 : 1, 1);
+                kiln_tensor *A = NULL;
+                if (as_input) {
+                    int64_t ad[1] = {na};
+                    A = tensor_with(KILN_DTYPE_INT64, 1, ad, axes);
+                    if (na || k % 4 == 0) gt_const_in(n, 1, A);
+                    else { /* absent axes input */
+                        tensor_free(A);
+                        A = NULL;
+                    }
+                } else if (na) {
+                    ir_edit_set_ints(n, "axes", axes, na);
+                }
+                if (noop && g_model->opset >= 18) ir_edit_set_int(n, "noop_with_empty_axes", 1);
+                if (k % 3 == 1) ir_edit_set_int(n, "keepdims", 0);
+                const kiln_tensor *in[2] = {X, A};
+                char desc[160], sx[64];
+                snprintf(desc, sizeof desc, "%s %s %s, %d axes, case %d", op_name(op),
+                         gt_dt(dt), gt_shp(X, sx, sizeof sx), na, k);
+                gt_case(TABLE, n, in, gt_tol(dt), desc);
+                tensor_free(X);
+                tensor_free(A);
+            }
+    g_model->opset = 17;
+}
+
+static void test_arg(void) {
+    for (int m = 0; m < 2; m++)
+        for (size_t d = 0; d < KILN_ARRAY_LEN(k_floats); d++)
+            for (int k = 0; k < 10; k++) {
+                kiln_dtype dt = k_floats[d];
+                int rank = gt_irand(1, 4);
+                int64_t dims[KILN_MAX_RANK];
+                gt_shape(rank, dims, 40000);
+                kiln_tensor *X = gt_rand(dt, rank, dims, 0, 4);
+                int64_t n_el = tensor_numel(X);
+                for (int64_t i = 0; i < n_el; i++) /* ties */
+                    dt_set_f64(dt, X->data, (size_t)i, floor(dt_get_f64(dt, X->data, (size_t)i)));
+                if (k % 4 == 3)
+                    for (int64_t i = 0; i < n_el; i += 7) dt_set_f64(dt, X->data, (size_t)i, NAN);
+                ir_node *n = gt_node(m ? OP_ArgMin : OP_ArgMax, 1, 1);
+                int axis = gt_irand(0, rank - 1);
+                ir_edit_set_int(n, "axis", k % 2 ? axis - rank : axis);
+                if (k % 3 == 0) ir_edit_set_int(n, "keepdims", 0);
+                if (k % 2) ir_edit_set_int(n, "select_last_index", 1);
+                const kiln_tensor *in[1] = {X};
+                char desc[128], sx[64];
+                snprintf(desc, sizeof desc, "%s %s %s axis %d case %d", m ? "ArgMin" : "ArgMax",
+                         gt_dt(dt), gt_shp(X, sx, sizeof sx), axis, k);
+                gt_case(TABLE, n, in, 0, desc);
+                tensor_free(X);
+            }
+}
+
+static void test_softmax(void) {
+    static const int64_t rows[] = {1, 5, 17, 31, 32, 33, 64, 100, 128, 200, 256, 300, 512,
+                                   777, 1024, 1025, 3000, 50257};
+    for (int lg = 0; lg < 2; lg++)
+        for (size_t d = 0; d < KILN_ARRAY_LEN(k_floats); d++) {
+            kiln_dtype dt = k_floats[d];
+            /* innermost axis, every row-length regime */
+            for (size_t r = 0; r < KILN_ARRAY_LEN(rows); r++) {
+                int64_t dims[2] = {rows[r] > 5000 ? 3 : gt_irand(1, 40), rows[r]};
+                kiln_tensor *X = gt_rand(dt, 2, dims, -6, 6);
+                g_model->opset = 13;
+                ir_node *n = gt_node(lg ? OP_LogSoftmax : OP_Softmax, 1, 1);
+                const kiln_tensor *in[1] = {X};
+                char desc[96];
+                snprintf(desc, sizeof desc, "%s %s rows of %lld", lg ? "LogSoftmax" : "Softmax",
+                         gt_dt(dt), (long long)rows[r]);
+                gt_case(TABLE, n, in, gt_tol(dt), desc);
+                tensor_free(X);
+            }
+            /* random axes (inner > 1), and opset 11's coercion to 2-D */
+            for (int k = 0; k < 10; k++) {
+                int rank = gt_irand(1, 4);
+                int64_t dims[KILN_MAX_RANK];
+                gt_shape(rank, dims, 40000);
+                if (k == 9) dims[0] = 0;
+                kiln_tensor *X = gt_rand(dt, rank, dims, -6, 6);
+                g_model->opset = k % 3 == 2 ? 11 : 13;
+                ir_node *n = gt_node(lg ? OP_LogSoftmax : OP_Softmax, 1, 1);
+                int axis = gt_irand(0, rank - 1);
+                ir_edit_set_int(n, "axis", k % 2 ? axis - rank : axis);
+                const kiln_tensor *in[1] = {X};
+                char desc[128], sx[64];
+                snprintf(desc, sizeof desc, "%s %s %s axis %d", lg ? "LogSoftmax" : "Softmax",
+                         gt_dt(dt), gt_shp(X, sx, sizeof sx), axis);
+                gt_case(TABLE, n, in, gt_tol(dt), desc);
+                tensor_free(X);
+            }
+        }
+    g_model->opset = 17;
+}
+
+/* Model-sized timings (KC_GPU_BENCH=1). */
+static void bench(void) {
+    if (!getenv("KC_GPU_BENCH")) return;
+    for (size_t d = 0; d < 2; d++) {
+        kiln_dtype dt = k_floats[d];
+        int64_t att[2] = {32 * 12 * 128, 128}, voc[2] = {8, 50257}, gap[4] = {32, 2048, 7, 7};
+        int64_t ln[2] = {32 * 128, 768};
+        kiln_tensor *A = gt_rand(dt, 2, att, -5, 5), *V = gt_rand(dt, 2, voc, -5, 5);
+        kiln_tensor *G = gt_rand(dt, 4, gap, -5, 5), *L = gt_rand(dt, 2, ln, -5, 5);
+        char l[96];
+        const kiln_tensor *a1[1] = {A}, *v1[1] = {V};
+        g_model->opset = 13;
+        snprintf(l, sizeof l, "Softmax attention [49152,128] %s", gt_dt(dt));
+        gt_bench(TABLE, gt_node(OP_Softmax, 1, 1), a1, l);
+        snprintf(l, sizeof l, "Softmax vocab [8,50257] %s", gt_dt(dt));
+        gt_bench(TABLE, gt_node(OP_Softmax, 1, 1), v1, l);
+        g_model->opset = 18;
+        int64_t ax2[2] = {2, 3}, axl[1] = {-1}, n2[1] = {2}, n1[1] = {1};
+        kiln_tensor *AX = tensor_with(KILN_DTYPE_INT64, 1, n2, ax2);
+        kiln_tensor *AL = tensor_with(KILN_DTYPE_INT64, 1, n1, axl);
+        ir_node *n = gt_node(OP_ReduceMean, 2, 1);
+        gt_const_in(n, 1, AX);
+        const kiln_tensor *g2[2] = {G, AX}, *l2[2] = {L, AL};
+        snprintf(l, sizeof l, "ReduceMean spatial [32,2048,7,7] %s", gt_dt(dt));
+        gt_bench(TABLE, n, g2, l);
+        n = gt_node(OP_ReduceMean, 2, 1);
+        gt_const_in(n, 1, AL);
+        snprintf(l, sizeof l, "ReduceMean last [4096,768] %s", gt_dt(dt));
+        gt_bench(TABLE, n, l2, l);
+        g_model->opset = 17;
+        tensor_free(A);
+        tensor_free(V);
+        tensor_free(G);
+        tensor_free(L);
+        tensor_free(AX);
+        tensor_free(AL);
+    }
+}
+
+int main(void) {
+    if (!gt_init()) return 0;
+    bench();
+    test_reduce();
+    test_arg();
+    test_softmax();
+    return gt_fini();
+}
