@@ -166,6 +166,19 @@ static int run_copy(ref_ctx *c) {
                         layer_op(c));
 }
 
+/* Inference Dropout is a copy when nobody reads the mask and training_mode
+** is absent or a constant false. */
+static bool sup_dropout(const ir_node *n, const ir_type *const *in) {
+    if (!sup_copy(n, in)) return false;
+    if (n->n_out > 1 && n->out[1] && (n->out[1]->n_uses > 0 || (n->out[1]->flags & IR_VALUE_OUTPUT)))
+        return false;
+    if (n->n_in > 2 && n->in[2]) {
+        const kiln_tensor *t = n->in[2]->const_val;
+        if (!t || tensor_numel(t) != 1 || dt_get_i64(t->dtype, t->data, 0) != 0) return false;
+    }
+    return true;
+}
+
 /* ------------------------------------------------------------ Transpose */
 
 static bool sup_transpose(const ir_node *n, const ir_type *const *in) {
@@ -765,6 +778,7 @@ TACTIC(t_flatten, "cuda_copy_flatten", OP_Flatten, sup_copy, run_copy)
 TACTIC(t_squeeze, "cuda_copy_squeeze", OP_Squeeze, sup_copy, run_copy)
 TACTIC(t_unsqueeze, "cuda_copy_unsqueeze", OP_Unsqueeze, sup_copy, run_copy)
 TACTIC(t_identity, "cuda_copy_identity", OP_Identity, sup_copy, run_copy)
+TACTIC(t_dropout, "cuda_copy_dropout", OP_Dropout, sup_dropout, run_copy)
 TACTIC(t_transpose, "cuda_transpose_view", OP_Transpose, sup_transpose, run_transpose)
 TACTIC(t_concat, "cuda_concat_view", OP_Concat, sup_concat, run_concat)
 TACTIC(t_split, "cuda_split_view", OP_Split, sup_split, run_split)
@@ -787,7 +801,7 @@ TACTIC(t_cos, "cuda_constant_of_shape_fill", OP_ConstantOfShape, sup_constant_of
 TACTIC(t_onehot, "cuda_onehot", OP_OneHot, sup_onehot, run_onehot)
 
 const kiln_tactic *const cuda_tactics_data[] = {
-    &t_reshape, &t_flatten, &t_squeeze, &t_unsqueeze, &t_identity, &t_transpose,
+    &t_reshape, &t_flatten, &t_squeeze, &t_unsqueeze, &t_identity, &t_dropout, &t_transpose,
     &t_concat, &t_split, &t_slice, &t_gather, &t_gather_el, &t_scatter_el,
     &t_scatter_nd, &t_expand, &t_tile, &t_pad, &t_d2s, &t_s2d,
     &t_trilu, &t_range, &t_cos, &t_onehot, NULL,
