@@ -3,10 +3,11 @@
 ** spatial dims with random kernels, strides, pads, dilations, ceil_mode,
 ** count_include_pad and auto_pad; the global pools (odd planes and the
 ** 16-byte load path); Resize nearest with every coordinate mode and
-** rounding rule, and linear, from scales or sizes; float32/16/bf16.
+** rounding rule, linear and cubic, from scales or sizes; float32/16/bf16.
 ** Windowed maxima and nearest resizes must match exactly; sums within
 ** 1e-5 (f32), 2e-3 (f16), 2e-2 (bf16) of the magnitude (the reference on
-** absolute values). Ends with `N passed, M failed`; without a GPU it
+** absolute values; for cubic, whose weights go negative, at least the
+** largest input magnitude, 2). Ends with `N passed, M failed`; without a GPU it
 ** prints "0 passed, 0 failed (no GPU)" and succeeds. */
 #include "gpu_tactic_harness.h"
 
@@ -104,8 +105,9 @@ static void test_resize(void) {
                                          "tf_half_pixel_for_nn"};
     static const char *const nearests[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
     static const float scale_set[] = {0.5f, 0.6f, 0.75f, 1.0f, 1.5f, 2.0f, 3.0f, 1.7f, 2.5f};
-    for (int it = 0; it < 220; it++) {
-        bool linear = it % 2 == 1;
+    for (int it = 0; it < 300; it++) {
+        /* nearest, linear, nearest, cubic, ... */
+        bool linear = it % 2 == 1, cubic = it % 4 == 3;
         int coord = (it / 2) % 7;
         if (linear && coord == 6) coord = 0; /* tf_half_pixel_for_nn is for nearest */
         int r = it % 9 == 0 ? 3 : it % 9 == 4 ? 5 : 4;
@@ -118,7 +120,8 @@ static void test_resize(void) {
         kiln_tensor *x = h_rand(dt, r, d), *ax = h_abs(x);
         ir_node *n = h_node(OP_Resize, 4, 1);
         n->in[0] = h_rt();
-        ir_edit_set_str(n, "mode", linear ? "linear" : "nearest");
+        ir_edit_set_str(n, "mode", cubic ? "cubic" : linear ? "linear" : "nearest");
+        if (cubic && rnd() < 0.5) ir_edit_set_float(n, "cubic_coeff_a", -0.5f);
         ir_edit_set_str(n, "coordinate_transformation_mode", coords[coord]);
         if (!linear) ir_edit_set_str(n, "nearest_mode", nearests[h_irand(0, 3)]);
         if (rnd() < 0.2) ir_edit_set_int(n, "exclude_outside", 1);
@@ -147,9 +150,12 @@ static void test_resize(void) {
         n->in[3] = sz ? h_const(sz) : NULL;
         kiln_tensor *in[4] = {x, roi, sc, sz}, *mag[4] = {ax, roi, sc, sz};
         char desc[128];
-        snprintf(desc, sizeof desc, "Resize %s %s rank %d %s %s", linear ? "linear" : "nearest",
+        snprintf(desc, sizeof desc, "Resize %s %s rank %d %s %s",
+                 cubic ? "cubic" : linear ? "linear" : "nearest",
                  coords[coord], r, kiln_dtype_name(dt), sz ? "sizes" : "scales");
+        g_mag_floor = cubic ? 2.0 : 0.0;
         h_check(n, in, linear ? CMP_FLOAT : CMP_EXACT, linear ? mag : NULL, true, desc);
+        g_mag_floor = 0.0;
         tensor_free(x);
         tensor_free(ax);
     }

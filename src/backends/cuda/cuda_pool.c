@@ -2,7 +2,7 @@
 ** MaxPool (without the Indices output), AveragePool and LpPool over 1 to 3
 ** spatial dims, GlobalAveragePool/GlobalMaxPool/GlobalLpPool, and
 ** Resize/Upsample (nearest with every coordinate mode and rounding rule,
-** linear over any resized axes). Window geometry comes from the same
+** linear and cubic over any resized axes; no antialias). Window geometry comes from the same
 ** conv_window code as inference and the reference kernels; resize sizes
 ** and scales from the constant inputs' host copies. */
 #include "cuda_internal.h"
@@ -15,7 +15,9 @@
 
 #define MAXV 64
 
-_Static_assert((int)KC_RZ_NEAREST == (int)RZ_NEAREST && (int)KC_RZ_LINEAR == (int)RZ_LINEAR, "resize modes");
+_Static_assert((int)KC_RZ_NEAREST == (int)RZ_NEAREST && (int)KC_RZ_LINEAR == (int)RZ_LINEAR &&
+                   (int)KC_RZ_CUBIC == (int)RZ_CUBIC,
+               "resize modes");
 _Static_assert((int)KC_RZ_HALF_PIXEL == (int)RZ_HALF_PIXEL &&
                    (int)KC_RZ_HALF_PIXEL_SYMMETRIC == (int)RZ_HALF_PIXEL_SYMMETRIC &&
                    (int)KC_RZ_PYTORCH_HALF_PIXEL == (int)RZ_PYTORCH_HALF_PIXEL &&
@@ -139,8 +141,8 @@ static bool sup_resize(const ir_node *n, const ir_type *const *in) {
     resize_attrs a;
     char err[INDEX_ERR_SIZE];
     if (index_resize_attrs(n, n->op, opset, in[0]->rank, &a, err)) return false;
-    if (a.antialias || (a.mode != RZ_NEAREST && a.mode != RZ_LINEAR)) return false;
-    if (a.mode == RZ_LINEAR && float_kind(in[0]->dtype) < 0) return false;
+    if (a.antialias) return false;
+    if (a.mode != RZ_NEAREST && float_kind(in[0]->dtype) < 0) return false;
     if (a.mode == RZ_NEAREST && !movable(in[0]->dtype)) return false;
     /* the extrapolation value is stored as the input type: floats only */
     if (a.coord == RZ_TF_CROP_AND_RESIZE && !dtype_is_float(in[0]->dtype)) return false;
@@ -214,6 +216,7 @@ static int run_resize(ref_ctx *c) {
     p.nearest = a.nearest;
     p.exclude_outside = a.exclude_outside;
     p.extrapolation = a.extrapolation;
+    p.cubic_a = a.cubic_a;
     int64_t acc = 1;
     for (int i = r - 1; i >= 0; i--) {
         p.istr[i] = acc;
@@ -238,11 +241,12 @@ static int run_resize(ref_ctx *c) {
                                                  fill, cuda_stream_of(c)),
                             what);
     }
-    if (a.mode != RZ_LINEAR || a.antialias || float_kind(x->dtype) < 0)
+    if (a.antialias || float_kind(x->dtype) < 0)
         return ref_fail(c, "this Resize mode is not supported on the GPU");
-    return cuda_fail_if(c, kc_resize_linear(float_kind(x->dtype), y->data, x->data, &p,
-                                            cuda_stream_of(c)),
-                        what);
+    cudaError_t e = a.mode == RZ_LINEAR
+                        ? kc_resize_linear(float_kind(x->dtype), y->data, x->data, &p, cuda_stream_of(c))
+                        : kc_resize_cubic(float_kind(x->dtype), y->data, x->data, &p, cuda_stream_of(c));
+    return cuda_fail_if(c, e, what);
 }
 
 /* ------------------------------------------------------------ table */

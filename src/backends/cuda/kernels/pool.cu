@@ -186,16 +186,18 @@ __device__ double rz_coord(int mode, double yv, const kc_resize_axis &ax) {
     }
 }
 
-// Two taps of output index o: clamped indices and weights. Returns true
-// when the point lies outside the input (tf_crop_and_resize).
-__device__ bool rz_taps(const kc_resize_params &p, int nearest_op, int64_t o,
-                        const kc_resize_axis &ax, int64_t *idx, double *w) {
+// NT taps (2: nearest/linear, 4: cubic) of output index o: clamped indices
+// and weights, as the host reference picks them. mode: KC_RZ_*. Returns
+// true when the point lies outside the input (tf_crop_and_resize).
+template <int NT>
+__device__ bool rz_taps(const kc_resize_params &p, int mode, int64_t o, const kc_resize_axis &ax,
+                        int64_t *idx, double *w) {
     double xc = rz_coord(p.coord, (double)o, ax);
     if (p.coord == KC_RZ_TF_CROP_AND_RESIZE && (xc < 0 || xc > (double)(ax.L - 1))) return true;
     if (!isfinite(xc)) xc = 0;
     xc = fmin(fmax(xc, -1e15), 1e15);
     double fl = floor(xc), ratio = xc == fl ? 1.0 : __dsub_rn(xc, fl);
-    if (nearest_op) {
+    if (mode == KC_RZ_NEAREST) {
         bool up;
         if (ratio == 1.0) up = true;
         else if (p.nearest == KC_RZ_ROUND_PREFER_FLOOR) up = ratio > 0.5;
@@ -204,23 +206,30 @@ __device__ bool rz_taps(const kc_resize_params &p, int nearest_op, int64_t o,
         else up = p.nearest == KC_RZ_CEIL;
         w[0] = up ? 0 : 1;
         w[1] = up ? 1 : 0;
-    } else {
+    } else if (NT == 2) {
         w[0] = __dsub_rn(1.0, ratio);
         w[1] = ratio;
+    } else {
+        double A = p.cubic_a, r = ratio, q = 1 - ratio;
+        w[0] = ((A * (r + 1) - 5 * A) * (r + 1) + 8 * A) * (r + 1) - 4 * A;
+        w[1] = ((A + 2) * r - (A + 3)) * r * r + 1;
+        w[2] = ((A + 2) * q - (A + 3)) * q * q + 1;
+        w[3] = ((A * (q + 1) - 5 * A) * (q + 1) + 8 * A) * (q + 1) - 4 * A;
     }
-    double xp = __dadd_rn(xc, 1.0), pf = floor(xp);
-    int64_t start = (int64_t)pf + (__dsub_rn(xp, pf) == 0 ? -1 : 0) - 1;
+    const int half = NT / 2;
+    double xp = __dadd_rn(xc, (double)half), pf = floor(xp);
+    int64_t start = (int64_t)pf + (__dsub_rn(xp, pf) == 0 ? -half : -half + 1) - half;
     if (p.exclude_outside) {
         double sum = 0;
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; k < NT; k++) {
             int64_t i = start + k;
             if (i < 0 || i >= ax.L) w[k] = 0;
             sum += w[k];
         }
         if (sum == 0) sum = 1;
-        for (int k = 0; k < 2; k++) w[k] = __ddiv_rn(w[k], sum);
+        for (int k = 0; k < NT; k++) w[k] = __ddiv_rn(w[k], sum);
     }
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < NT; k++) {
         int64_t i = start + k;
         idx[k] = i < 0 ? 0 : i >= ax.L ? ax.L - 1 : i;
     }
@@ -242,7 +251,7 @@ __global__ void k_resize_nearest(T *__restrict__ y, const T *__restrict__ x, kc_
             if (!ax.identity) {
                 int64_t idx[2];
                 double w[2];
-                if (rz_taps(p, 1, o, ax, idx, w)) ext = true;
+                if (rz_taps<2>(p, KC_RZ_NEAREST, o, ax, idx, w)) ext = true;
                 else m = w[1] > w[0] ? idx[1] : idx[0];
             }
             off += m * p.istr[a];
@@ -251,16 +260,18 @@ __global__ void k_resize_nearest(T *__restrict__ y, const T *__restrict__ x, kc_
     }
 }
 
-template <typename T>
-__global__ void k_resize_linear(T *__restrict__ y, const T *__restrict__ x, kc_resize_params p,
+// Linear (NT 2) or cubic (NT 4) over every non-identity axis: the sum over
+// the NT^nr tap combinations of the product of the axes' weights.
+template <typename T, int NT>
+__global__ void k_resize_interp(T *__restrict__ y, const T *__restrict__ x, kc_resize_params p,
                                 int64_t n) {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x) {
         int64_t rem = i, base = 0;
         bool ext = false;
         int nr = 0;
-        int64_t i0[KC_RZ_MAXD], i1[KC_RZ_MAXD];
-        float w0[KC_RZ_MAXD], w1[KC_RZ_MAXD];
+        int64_t ti[KC_RZ_MAXD][NT];
+        float tw[KC_RZ_MAXD][NT];
         for (int a = p.rank - 1; a >= 0; a--) {
             const kc_resize_axis &ax = p.ax[a];
             int64_t o = rem % ax.O;
@@ -269,16 +280,16 @@ __global__ void k_resize_linear(T *__restrict__ y, const T *__restrict__ x, kc_r
                 base += o * p.istr[a];
                 continue;
             }
-            int64_t idx[2];
-            double w[2];
-            if (rz_taps(p, 0, o, ax, idx, w)) {
+            int64_t idx[NT];
+            double w[NT];
+            if (rz_taps<NT>(p, NT == 2 ? KC_RZ_LINEAR : KC_RZ_CUBIC, o, ax, idx, w)) {
                 ext = true;
                 continue;
             }
-            i0[nr] = idx[0] * p.istr[a];
-            i1[nr] = idx[1] * p.istr[a];
-            w0[nr] = (float)w[0];
-            w1[nr] = (float)w[1];
+            for (int k = 0; k < NT; k++) {
+                ti[nr][k] = idx[k] * p.istr[a];
+                tw[nr][k] = (float)w[k];
+            }
             nr++;
         }
         if (ext) {
@@ -286,13 +297,17 @@ __global__ void k_resize_linear(T *__restrict__ y, const T *__restrict__ x, kc_r
             continue;
         }
         float acc = 0.f;
-        for (int combo = 0; combo < (1 << nr); combo++) {
+        int combos = 1;
+        for (int k = 0; k < nr; k++) combos *= NT;
+        for (int combo = 0; combo < combos; combo++) {
             float wt = 1.f;
             int64_t off = base;
+            int c = combo;
             for (int k = 0; k < nr; k++) {
-                bool hi = (combo >> k) & 1;
-                wt *= hi ? w1[k] : w0[k];
-                off += hi ? i1[k] : i0[k];
+                int t = c % NT;
+                c /= NT;
+                wt *= tw[k][t];
+                off += ti[k][t];
             }
             if (wt != 0.f) acc += wt * ld(x, off);
         }
@@ -326,12 +341,12 @@ cudaError_t global_pool_t(const void *x, void *y, int64_t planes, int64_t n, int
     return cudaGetLastError();
 }
 
-template <typename T>
-cudaError_t linear_t(void *y, const void *x, const kc_resize_params *p, cudaStream_t s) {
+template <typename T, int NT>
+cudaError_t interp_t(void *y, const void *x, const kc_resize_params *p, cudaStream_t s) {
     int64_t n = 1;
     for (int a = 0; a < p->rank; a++) n *= p->ax[a].O;
     if (n <= 0) return cudaSuccess;
-    k_resize_linear<T><<<blocks_for(n), kThreads, 0, s>>>((T *)y, (const T *)x, *p, n);
+    k_resize_interp<T, NT><<<blocks_for(n), kThreads, 0, s>>>((T *)y, (const T *)x, *p, n);
     return cudaGetLastError();
 }
 
@@ -384,9 +399,20 @@ extern "C" cudaError_t kc_resize_linear(int dt, void *y, const void *x, const kc
                                         cudaStream_t s) {
     if (p->rank < 1 || p->rank > KC_RZ_MAXD) return cudaErrorInvalidValue;
     switch (dt) {
-    case KC_DT_F32: return linear_t<float>(y, x, p, s);
-    case KC_DT_F16: return linear_t<__half>(y, x, p, s);
-    case KC_DT_BF16: return linear_t<__nv_bfloat16>(y, x, p, s);
+    case KC_DT_F32: return interp_t<float, 2>(y, x, p, s);
+    case KC_DT_F16: return interp_t<__half, 2>(y, x, p, s);
+    case KC_DT_BF16: return interp_t<__nv_bfloat16, 2>(y, x, p, s);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
+extern "C" cudaError_t kc_resize_cubic(int dt, void *y, const void *x, const kc_resize_params *p,
+                                       cudaStream_t s) {
+    if (p->rank < 1 || p->rank > KC_RZ_MAXD) return cudaErrorInvalidValue;
+    switch (dt) {
+    case KC_DT_F32: return interp_t<float, 4>(y, x, p, s);
+    case KC_DT_F16: return interp_t<__half, 4>(y, x, p, s);
+    case KC_DT_BF16: return interp_t<__nv_bfloat16, 4>(y, x, p, s);
     default: return cudaErrorInvalidValue;
     }
 }

@@ -38,7 +38,7 @@ cudaError_t kc_global_pool(int dt, const void *x, void *y, int64_t planes, int64
 
 /* Resize. The enum values equal index_shared.h's RZ_* (checked by the C
 ** glue at compile time). */
-enum { KC_RZ_NEAREST, KC_RZ_LINEAR };
+enum { KC_RZ_NEAREST, KC_RZ_LINEAR, KC_RZ_CUBIC };
 enum {
     KC_RZ_HALF_PIXEL, KC_RZ_HALF_PIXEL_SYMMETRIC, KC_RZ_PYTORCH_HALF_PIXEL,
     KC_RZ_ALIGN_CORNERS, KC_RZ_ASYMMETRIC, KC_RZ_TF_CROP_AND_RESIZE,
@@ -58,6 +58,7 @@ typedef struct kc_resize_axis {
 typedef struct kc_resize_params {
     int rank, coord, nearest, exclude_outside;
     double extrapolation;
+    double cubic_a;            /* cubic_coeff_a */
     int64_t istr[KC_RZ_MAXD];  /* input strides in elements */
     kc_resize_axis ax[KC_RZ_MAXD];
 } kc_resize_params;
@@ -70,6 +71,9 @@ cudaError_t kc_resize_nearest(void *y, const void *x, const kc_resize_params *p,
 ** types only. */
 cudaError_t kc_resize_linear(int dt, void *y, const void *x, const kc_resize_params *p,
                              cudaStream_t s);
+/* Cubic (4 taps per resized axis, no antialias), float types only. */
+cudaError_t kc_resize_cubic(int dt, void *y, const void *x, const kc_resize_params *p,
+                            cudaStream_t s);
 
 #ifdef __cplusplus
 }
