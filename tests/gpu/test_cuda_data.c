@@ -285,9 +285,10 @@ static void test_expand_tile(void) {
         kiln_tensor *x = h_rand(rtype(), r, d), *rt = h_vec(r, rep);
         ir_node *n = h_node(OP_Tile, 2, 1);
         n->in[0] = h_rt();
-        n->in[1] = h_const(rt);
+        n->in[1] = it % 2 ? h_const(rt) : h_rt(); /* repeats follow from the shapes */
         kiln_tensor *in[2] = {x, rt};
         h_check(n, in, CMP_EXACT, NULL, true, "Tile");
+        if (it % 2 == 0) tensor_free(rt);
         tensor_free(x);
     }
 }
@@ -368,11 +369,16 @@ static void test_misc(void) {
             s = h_ints(t, 0, NULL, &sv), l = h_ints(t, 0, NULL, &lv), dl = h_ints(t, 0, NULL, &dv);
         }
         ir_node *n = h_node(OP_Range, 3, 1);
-        n->in[0] = h_const(s);
+        bool rt = it % 2 == 1; /* runtime start/delta (position ids) */
+        n->in[0] = rt ? h_rt() : h_const(s);
         n->in[1] = h_const(l);
-        n->in[2] = h_const(dl);
+        n->in[2] = rt ? h_rt() : h_const(dl);
         kiln_tensor *in[3] = {s, l, dl};
         h_check(n, in, CMP_EXACT, NULL, true, "Range");
+        if (rt) {
+            tensor_free(s);
+            tensor_free(dl);
+        }
     }
     for (int it = 0; it < 12; it++) {
         int r = (int)h_irand(0, 4);

@@ -507,19 +507,21 @@ static int run_expand(ref_ctx *c) {
     return copy_geom(c, R, y->dims, ss, ds, es, y->data, x->data, "Expand");
 }
 
+/* The repeats follow from the shapes (output dim / input dim), so they
+** need not be constant. */
 static bool sup_tile(const ir_node *n, const ir_type *const *in) {
-    return in_movable(in, 0) && const_present(n, 1);
+    (void)n;
+    return in_movable(in, 0);
 }
 
 static int run_tile(ref_ctx *c) {
     const kiln_tensor *x = c->in[0];
     kiln_tensor *y = c->out[0];
-    int64_t rep[MAXV];
-    int n = read_const_ints(c, 1, rep, MAXV, "repeats");
-    if (n < 0) return -1;
     int r = x->rank;
-    if (n != r) return ref_fail(c, "Tile repeats length != rank");
+    if (y->rank != r) return ref_fail(c, "internal: Tile output rank");
     if (tensor_numel(y) == 0) return 0;
+    int64_t rep[KILN_MAX_RANK];
+    for (int a = 0; a < r; a++) rep[a] = x->dims[a] ? y->dims[a] / x->dims[a] : 0;
     /* Each axis becomes (repeat, length): the repeat reads stride 0 and
     ** writes a whole input-length block further on. */
     int64_t xs[KILN_MAX_RANK], ys[KILN_MAX_RANK];
@@ -696,30 +698,25 @@ static int run_trilu(ref_ctx *c) {
 
 /* ------------------------------------------------------------ Range */
 
+/* start and delta are read on the device (they are often runtime values:
+** position ids after a KV cache); the length is the output's. */
 static bool sup_range(const ir_node *n, const ir_type *const *in) {
-    if (!in[0]) return false;
+    (void)n;
+    if (!in[0] || !in[2] || in[2]->dtype != in[0]->dtype) return false;
     kiln_dtype t = in[0]->dtype;
-    return (t == KILN_DTYPE_FLOAT32 || t == KILN_DTYPE_INT32 || t == KILN_DTYPE_INT64) &&
-           const_present(n, 0) && const_present(n, 2);
+    return t == KILN_DTYPE_FLOAT32 || t == KILN_DTYPE_INT32 || t == KILN_DTYPE_INT64;
 }
 
 static int run_range(ref_ctx *c) {
-    const kiln_tensor *s = c->node->in[0]->const_val, *d = c->node->in[2]->const_val;
+    const kiln_tensor *s = c->in[0], *d = c->in[2];
     kiln_tensor *y = c->out[0];
-    if (!s || !d || y->rank != 1) return ref_fail(c, "Range needs constant start and delta");
+    if (y->rank != 1 || tensor_numel(s) != 1 || tensor_numel(d) != 1 || s->dtype != y->dtype ||
+        d->dtype != y->dtype)
+        return ref_fail(c, "Range start and delta must be scalars of the output type");
     kiln_dtype t = y->dtype;
     int kind = t == KILN_DTYPE_FLOAT32 ? 0 : t == KILN_DTYPE_INT32 ? 1 : t == KILN_DTYPE_INT64 ? 2 : -1;
     if (kind < 0) return ref_fail(c, "Range type %s is not supported here", kiln_dtype_name(t));
-    double fs = 0, fd = 0;
-    int64_t is = 0, id = 0;
-    if (kind == 0) {
-        fs = dt_get_f64(s->dtype, s->data, 0);
-        fd = dt_get_f64(d->dtype, d->data, 0);
-    } else {
-        is = dt_get_i64(s->dtype, s->data, 0);
-        id = dt_get_i64(d->dtype, d->data, 0);
-    }
-    return cuda_fail_if(c, kc_range(y->data, y->dims[0], kind, fs, fd, is, id, cuda_stream_of(c)),
+    return cuda_fail_if(c, kc_range(y->data, y->dims[0], kind, s->data, d->data, cuda_stream_of(c)),
                         "Range");
 }
 

@@ -258,14 +258,16 @@ __global__ void k_onehot(T *__restrict__ dst, const void *ind, int idx64, const 
     }
 }
 
-__global__ void k_range_f32(float *dst, int64_t n, double a, double d) {
+__global__ void k_range_f32(float *dst, int64_t n, const float *start, const float *delta) {
+    double a = (double)*start, d = (double)*delta;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x)
         dst[i] = (float)__dadd_rn(a, __dmul_rn((double)i, d)); // no FMA: match the host
 }
 
 template <typename T>
-__global__ void k_range_int(T *dst, int64_t n, uint64_t a, uint64_t d) {
+__global__ void k_range_int(T *dst, int64_t n, const T *start, const T *delta) {
+    uint64_t a = (uint64_t)(int64_t)*start, d = (uint64_t)(int64_t)*delta;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x)
         dst[i] = (T)(a + (uint64_t)i * d);
@@ -426,18 +428,19 @@ extern "C" cudaError_t kc_onehot(void *dst, const void *ind, int idx64, const vo
     return cudaGetLastError();
 }
 
-extern "C" cudaError_t kc_range(void *dst, int64_t n, int kind, double fstart, double fdelta,
-                                int64_t istart, int64_t idelta, cudaStream_t s) {
+extern "C" cudaError_t kc_range(void *dst, int64_t n, int kind, const void *start,
+                                const void *delta, cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
     unsigned b = blocks_for(n);
     if (kind == 0)
-        k_range_f32<<<b, kThreads, 0, s>>>((float *)dst, n, fstart, fdelta);
+        k_range_f32<<<b, kThreads, 0, s>>>((float *)dst, n, (const float *)start,
+                                            (const float *)delta);
     else if (kind == 1)
-        k_range_int<int32_t><<<b, kThreads, 0, s>>>((int32_t *)dst, n, (uint64_t)istart,
-                                                     (uint64_t)idelta);
+        k_range_int<int32_t><<<b, kThreads, 0, s>>>((int32_t *)dst, n, (const int32_t *)start,
+                                                     (const int32_t *)delta);
     else if (kind == 2)
-        k_range_int<int64_t><<<b, kThreads, 0, s>>>((int64_t *)dst, n, (uint64_t)istart,
-                                                     (uint64_t)idelta);
+        k_range_int<int64_t><<<b, kThreads, 0, s>>>((int64_t *)dst, n, (const int64_t *)start,
+                                                     (const int64_t *)delta);
     else
         return cudaErrorInvalidValue;
     return cudaGetLastError();

@@ -100,10 +100,11 @@ cudaError_t kc_trilu(void *dst, const void *src, int64_t batch, int64_t rows, in
 cudaError_t kc_onehot(void *dst, const void *ind, int idx64, const void *values, int64_t pre,
                       int64_t depth, int64_t post, int es, cudaStream_t s);
 
-/* Range: dst[k] = start + k * delta. kind 0: float32 (computed in double,
-** as the reference does), 1: int32, 2: int64 (wrapping). */
-cudaError_t kc_range(void *dst, int64_t n, int kind, double fstart, double fdelta,
-                     int64_t istart, int64_t idelta, cudaStream_t s);
+/* Range: dst[k] = start + k * delta, start and delta read from device
+** scalars of the output's type. kind 0: float32 (computed in double, as
+** the reference does), 1: int32, 2: int64 (wrapping). */
+cudaError_t kc_range(void *dst, int64_t n, int kind, const void *start, const void *delta,
+                     cudaStream_t s);
 
 #ifdef __cplusplus
 }
