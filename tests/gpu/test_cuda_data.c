@@ -134,7 +134,7 @@ static void test_concat_split(void) {
 }
 
 static void test_slice(void) {
-    for (int it = 0; it < 60; it++) {
+    for (int it = 0; it < 120; it++) {
         int r = (int)h_irand(1, 5);
         int64_t d[8], st[8], en[8], ax[8], sp[8];
         rdims(r, d, 12, it % 11 == 5);
@@ -150,15 +150,33 @@ static void test_slice(void) {
             en[k] = rnd() < 0.1 ? (sp[k] > 0 ? INT64_MAX : INT64_MIN) : h_irand(-L - 2, L + 2);
         }
         kiln_tensor *x = h_rand(rtype(), r, d);
-        kiln_tensor *ts = h_vec(na, st), *te = h_vec(na, en), *ta = h_vec(na, ax), *tp = h_vec(na, sp);
+        /* every other case: runtime starts/ends/axes/steps (the dynamic
+        ** tactic), int32 or int64, axes/steps sometimes absent */
+        bool dyn = it % 2 == 1;
+        kiln_dtype it_t = dyn && it % 4 == 3 ? KILN_DTYPE_INT32 : KILN_DTYPE_INT64;
+        if (it_t == KILN_DTYPE_INT32)
+            for (int k = 0; k < na; k++) {
+                en[k] = en[k] > INT32_MAX ? INT32_MAX : en[k] < INT32_MIN ? INT32_MIN : en[k];
+            }
+        int64_t nd = na;
+        kiln_tensor *ts = h_ints(it_t, 1, &nd, st), *te = h_ints(it_t, 1, &nd, en);
+        kiln_tensor *ta = h_ints(it_t, 1, &nd, ax), *tp = h_ints(it_t, 1, &nd, sp);
+        bool no_axes = dyn && it % 6 == 1 && na == r, no_steps = dyn && it % 5 == 0;
         ir_node *n = h_node(OP_Slice, 5, 1);
+        kiln_tensor *in[5] = {x, ts, te, no_axes ? NULL : ta, no_steps ? NULL : tp};
         n->in[0] = h_rt();
-        n->in[1] = h_const(ts);
-        n->in[2] = h_const(te);
-        n->in[3] = h_const(ta);
-        n->in[4] = h_const(tp);
-        kiln_tensor *in[5] = {x, ts, te, ta, tp};
-        h_check(n, in, CMP_EXACT, NULL, true, "Slice");
+        for (int i = 1; i < 5; i++) n->in[i] = !in[i] ? NULL : dyn ? h_rt() : h_const(in[i]);
+        if (no_axes) {
+            /* axes absent means 0..n-1: regenerate starts for that order */
+            for (int k = 0; k < na; k++) dt_set_i64(it_t, ts->data, (size_t)k, h_irand(-d[k] - 2, d[k] + 2));
+        }
+        h_check(n, in, CMP_EXACT, NULL, true, dyn ? "Slice dynamic" : "Slice");
+        if (dyn) { /* runtime inputs: the test owns them */
+            tensor_free(ts);
+            tensor_free(te);
+            tensor_free(ta);
+            tensor_free(tp);
+        }
         tensor_free(x);
     }
 }

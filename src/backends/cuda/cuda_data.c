@@ -351,6 +351,42 @@ static int run_slice(ref_ctx *c) {
     return copy_geom(c, r, len, ss, ds, es, y->data, src, "Slice");
 }
 
+/* Slice with runtime starts/axes/steps (e.g. a KV cache's attention-mask
+** window): resolved on the device; the output's dims give the lengths. */
+static bool sup_slice_dynamic(const ir_node *n, const ir_type *const *in) {
+    if (!in_movable(in, 0) || in[0]->rank < 1 || in[0]->rank > KC_MAXD) return false;
+    if (n->graph && n->graph->model && n->graph->model->opset < 10) return false;
+    if (!is_index_type(in[1])) return false;
+    for (int i = 3; i < 5 && i < n->n_in; i++)
+        if (in[i] && !is_index_type(in[i])) return false;
+    return true;
+}
+
+static int run_slice_dynamic(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0], *st = c->in[1];
+    const kiln_tensor *ax = ref_has(c, 3) ? c->in[3] : NULL, *sp = ref_has(c, 4) ? c->in[4] : NULL;
+    kiln_tensor *y = c->out[0];
+    int r = x->rank;
+    if (r < 1 || r > KC_MAXD || y->rank != r) return ref_fail(c, "Slice rank %d is not supported here", r);
+    int64_t ns = tensor_numel(st);
+    if (ns > r || (ax && tensor_numel(ax) != ns) || (sp && tensor_numel(sp) != ns))
+        return ref_fail(c, "Slice starts/axes/steps lengths differ");
+    kc_slice_dyn_params p;
+    memset(&p, 0, sizeof p);
+    p.rank = r;
+    p.es = (int)kiln_dtype_size(x->dtype);
+    p.n = (int)ns;
+    p.starts64 = st->dtype == KILN_DTYPE_INT64;
+    p.axes64 = ax && ax->dtype == KILN_DTYPE_INT64;
+    p.steps64 = sp && sp->dtype == KILN_DTYPE_INT64;
+    contig_strides(r, x->dims, p.xstr);
+    memcpy(p.xdims, x->dims, (size_t)r * sizeof *p.xdims);
+    memcpy(p.ydims, y->dims, (size_t)r * sizeof *p.ydims);
+    return cuda_fail_if(c, kc_slice_dyn(y->data, x->data, &p, st->data, ax ? ax->data : NULL,
+                                        sp ? sp->data : NULL, cuda_stream_of(c)),
+                        "Slice");
+}
+
 /* ------------------------------------------------------------ Gather */
 
 static bool sup_gather(const ir_node *n, const ir_type *const *in) {
@@ -780,6 +816,7 @@ TACTIC(t_transpose, "cuda_transpose_view", OP_Transpose, sup_transpose, run_tran
 TACTIC(t_concat, "cuda_concat_view", OP_Concat, sup_concat, run_concat)
 TACTIC(t_split, "cuda_split_view", OP_Split, sup_split, run_split)
 TACTIC(t_slice, "cuda_slice_view", OP_Slice, sup_slice, run_slice)
+TACTIC(t_slice_dyn, "cuda_slice_dynamic", OP_Slice, sup_slice_dynamic, run_slice_dynamic)
 TACTIC(t_gather, "cuda_gather_axis", OP_Gather, sup_gather, run_gather)
 TACTIC(t_gather_el, "cuda_gather_elements", OP_GatherElements, sup_gather_elements,
        run_gather_elements)
@@ -799,7 +836,7 @@ TACTIC(t_onehot, "cuda_onehot", OP_OneHot, sup_onehot, run_onehot)
 
 const kiln_tactic *const cuda_tactics_data[] = {
     &t_reshape, &t_flatten, &t_squeeze, &t_unsqueeze, &t_identity, &t_dropout, &t_transpose,
-    &t_concat, &t_split, &t_slice, &t_gather, &t_gather_el, &t_scatter_el,
+    &t_concat, &t_split, &t_slice, &t_slice_dyn, &t_gather, &t_gather_el, &t_scatter_el,
     &t_scatter_nd, &t_expand, &t_tile, &t_pad, &t_d2s, &t_s2d,
     &t_trilu, &t_range, &t_cos, &t_onehot, NULL,
 };

@@ -143,6 +143,58 @@ __global__ void k_pad(T *__restrict__ dst, const T *__restrict__ src, kc_pad_par
     }
 }
 
+// ------------------------------------------------------------ dynamic slice
+__device__ __forceinline__ int64_t rd_index(const void *p, int is64, int k) {
+    return is64 ? ((const int64_t *)p)[k] : (int64_t)((const int32_t *)p)[k];
+}
+
+template <typename T>
+__global__ void k_slice_dyn(T *__restrict__ dst, const T *__restrict__ src, kc_slice_dyn_params p,
+                            const void *starts, const void *axes, const void *steps, int64_t n) {
+    __shared__ int64_t s_step[KC_MAXD];
+    __shared__ int64_t s_off;
+    if (threadIdx.x == 0) {
+        int64_t start[KC_MAXD];
+        for (int a = 0; a < KC_MAXD; a++) {
+            start[a] = 0;
+            s_step[a] = 1;
+        }
+        for (int k = 0; k < p.n && k < KC_MAXD; k++) {
+            int64_t ax = axes ? rd_index(axes, p.axes64, k) : k;
+            if (ax < 0) ax += p.rank;
+            if (ax < 0 || ax >= p.rank) continue; // invalid: inference rejected it
+            int64_t st = steps ? rd_index(steps, p.steps64, k) : 1;
+            if (st == 0) st = 1;
+            int64_t d = p.xdims[ax], sv = rd_index(starts, p.starts64, k);
+            if (d == 0) sv = 0;
+            else {
+                if (sv < 0) sv += d;
+                int64_t hi = st > 0 ? d : d - 1;
+                sv = sv < 0 ? 0 : sv > hi ? hi : sv;
+            }
+            start[ax] = sv;
+            s_step[ax] = st;
+        }
+        int64_t off = 0;
+        for (int a = 0; a < p.rank && a < KC_MAXD; a++) off += start[a] * p.xstr[a];
+        s_off = off;
+    }
+    __syncthreads();
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t rem = i, off = s_off;
+#pragma unroll
+        for (int a = KC_MAXD - 1; a >= 0; a--) {
+            if (a < p.rank) {
+                int64_t c = rem % p.ydims[a];
+                rem /= p.ydims[a];
+                off += c * s_step[a] * p.xstr[a];
+            }
+        }
+        dst[i] = src[off];
+    }
+}
+
 // ------------------------------------------------------------ gather
 template <typename T, typename I>
 __global__ void k_gather(T *__restrict__ dst, const T *__restrict__ src, const void *idx, int idx64,
@@ -373,6 +425,12 @@ void launch_scatter_nd(void *y, const void *idx, const void *upd, const kc_scatt
     k_scatter_nd<T><<<blocks_for(n), kThreads, 0, s>>>((T *)y, idx, (const T *)upd, *p, n);
 }
 template <typename T>
+void launch_slice_dyn(void *dst, const void *src, const kc_slice_dyn_params *p, const void *starts,
+                      const void *axes, const void *steps, int64_t n, cudaStream_t s) {
+    k_slice_dyn<T><<<blocks_for(n), kThreads, 0, s>>>((T *)dst, (const T *)src, *p, starts, axes,
+                                                       steps, n);
+}
+template <typename T>
 void launch_trilu(void *dst, const void *src, int64_t rows, int64_t cols, int64_t k, int upper,
                   int64_t n, cudaStream_t s) {
     k_trilu<T><<<blocks_for(n), kThreads, 0, s>>>((T *)dst, (const T *)src, rows, cols, k, upper, n);
@@ -408,6 +466,17 @@ extern "C" cudaError_t kc_scatter_nd(void *y, const void *idx, const void *upd,
     int64_t n = p->m * p->slice;
     if (n <= 0) return cudaSuccess;
     KC_BY_SIZE(p->es, launch_scatter_nd, y, idx, upd, p, n, s)
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t kc_slice_dyn(void *dst, const void *src, const kc_slice_dyn_params *p,
+                                    const void *starts, const void *axes, const void *steps,
+                                    cudaStream_t s) {
+    if (p->rank < 1 || p->rank > KC_MAXD) return cudaErrorInvalidValue;
+    int64_t n = 1;
+    for (int a = 0; a < p->rank; a++) n *= p->ydims[a];
+    if (n <= 0) return cudaSuccess;
+    KC_BY_SIZE(p->es, launch_slice_dyn, dst, src, p, starts, axes, steps, n, s)
     return cudaGetLastError();
 }
 

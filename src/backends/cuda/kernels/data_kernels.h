@@ -55,6 +55,20 @@ typedef struct kc_pad_params {
 
 cudaError_t kc_pad(void *dst, const void *src, const kc_pad_params *p, cudaStream_t s);
 
+/* Slice whose starts/axes/steps are device tensors (runtime values): one
+** thread per block resolves them (negative starts count from the end, then
+** clamp, as the reference does) into shared memory, then the block copies.
+** The lengths are the output's dims, so ends are not needed. axes/steps
+** may be NULL (all axes in order / steps of 1). */
+typedef struct kc_slice_dyn_params {
+    int rank, es, n;                  /* n: number of starts */
+    int starts64, axes64, steps64;    /* int64 (1) or int32 (0) */
+    int64_t xdims[KC_MAXD], xstr[KC_MAXD], ydims[KC_MAXD];
+} kc_slice_dyn_params;
+
+cudaError_t kc_slice_dyn(void *dst, const void *src, const kc_slice_dyn_params *p,
+                         const void *starts, const void *axes, const void *steps, cudaStream_t s);
+
 /* Gather along an axis: dst[o][j][k] = src[o][idx[j]][k] with outer, ni,
 ** inner counted in units of `unit` bytes for k. idx is int64 (idx64) or
 ** int32; negative values count from the end; out-of-range ones give
