@@ -1,4 +1,269 @@
-/* cuda_pool.c: CUDA tactics of the pool family (see cuda_internal.h). */
+/* cuda_pool.c: CUDA tactics of the pool family (see cuda_internal.h):
+** MaxPool (without the Indices output), AveragePool and LpPool over 1 to 3
+** spatial dims, GlobalAveragePool/GlobalMaxPool/GlobalLpPool, and
+** Resize/Upsample (nearest with every coordinate mode and rounding rule,
+** linear and cubic over any resized axes; no antialias). Window geometry comes from the same
+** conv_window code as inference and the reference kernels; resize sizes
+** and scales from the constant inputs' host copies. */
 #include "cuda_internal.h"
+#include "kernels/pool_kernels.h"
+#include "../../ops/conv_window.h"
+#include "../../ops/index_shared.h"
 
-const kiln_tactic *const cuda_tactics_pool[] = {NULL};
+#include <math.h>
+#include <string.h>
+
+#define MAXV 64
+
+_Static_assert((int)KC_RZ_NEAREST == (int)RZ_NEAREST && (int)KC_RZ_LINEAR == (int)RZ_LINEAR &&
+                   (int)KC_RZ_CUBIC == (int)RZ_CUBIC,
+               "resize modes");
+_Static_assert((int)KC_RZ_HALF_PIXEL == (int)RZ_HALF_PIXEL &&
+                   (int)KC_RZ_HALF_PIXEL_SYMMETRIC == (int)RZ_HALF_PIXEL_SYMMETRIC &&
+                   (int)KC_RZ_PYTORCH_HALF_PIXEL == (int)RZ_PYTORCH_HALF_PIXEL &&
+                   (int)KC_RZ_ALIGN_CORNERS == (int)RZ_ALIGN_CORNERS && (int)KC_RZ_ASYMMETRIC == (int)RZ_ASYMMETRIC &&
+                   (int)KC_RZ_TF_CROP_AND_RESIZE == (int)RZ_TF_CROP_AND_RESIZE &&
+                   (int)KC_RZ_TF_HALF_PIXEL_FOR_NN == (int)RZ_TF_HALF_PIXEL_FOR_NN,
+               "resize coordinate modes");
+_Static_assert((int)KC_RZ_ROUND_PREFER_FLOOR == (int)RZ_ROUND_PREFER_FLOOR &&
+                   (int)KC_RZ_ROUND_PREFER_CEIL == (int)RZ_ROUND_PREFER_CEIL && (int)KC_RZ_FLOOR == (int)RZ_FLOOR &&
+                   (int)KC_RZ_CEIL == (int)RZ_CEIL && (int)KC_RZ_SIMPLE == (int)RZ_SIMPLE,
+               "resize nearest modes");
+
+/* ------------------------------------------------------------ helpers */
+
+/* KC_DT_* of a float storage type, -1 for the others. */
+static int float_kind(kiln_dtype t) {
+    return t == KILN_DTYPE_FLOAT32    ? KC_DT_F32
+           : t == KILN_DTYPE_FLOAT16  ? KC_DT_F16
+           : t == KILN_DTYPE_BFLOAT16 ? KC_DT_BF16
+                                      : -1;
+}
+
+/* An output that somebody reads (a consumer or a graph output). */
+static bool output_used(const ir_node *n, int i) {
+    if (i >= n->n_out || !n->out[i]) return false;
+    const ir_value *v = n->out[i];
+    return v->n_uses > 0 || (v->flags & IR_VALUE_OUTPUT);
+}
+
+/* ------------------------------------------------------------ windowed pools */
+
+static bool sup_pool(const ir_node *n, const ir_type *const *in) {
+    if (!in[0] || float_kind(in[0]->dtype) < 0 || in[0]->rank < 3 || in[0]->rank > 5)
+        return false;
+    if (n->op == OP_MaxPool && output_used(n, 1)) return false; /* Indices: host */
+    conv_window w;
+    char err[256];
+    if (conv_window_read(n, in[0]->rank - 2, NULL, CW_CEIL | CW_DILATIONS | CW_AUTO_PAD, &w, err,
+                         sizeof err))
+        return false;
+    if (n->op == OP_LpPool && !(ir_attr_float(n, "p", 2.0f) > 0)) return false;
+    return true;
+}
+
+static int run_pool(ref_ctx *c) {
+    const kiln_tensor *X = c->in[0];
+    kiln_tensor *Y = c->out[0];
+    int op = c->node->op, r = X->rank, nsp = r - 2;
+    if (r < 3 || r > 5) return ref_fail(c, "X must have rank 3 to 5");
+    conv_window win;
+    conv_geom g;
+    if (conv_window_read(c->node, nsp, NULL, CW_CEIL | CW_DILATIONS | CW_AUTO_PAD, &win, c->err,
+                         sizeof c->err) ||
+        conv_geom_forward(&win, X->dims + 2, &g, c->err, sizeof c->err))
+        return -1;
+    if (Y->rank != r || Y->dims[0] != X->dims[0] || Y->dims[1] != X->dims[1])
+        return ref_fail(c, "internal: pool output shape");
+    for (int i = 0; i < nsp; i++)
+        if (Y->dims[2 + i] != g.grid[i]) return ref_fail(c, "internal: pool output shape");
+    kc_pool_params p;
+    memset(&p, 0, sizeof p);
+    p.planes = X->dims[0] * X->dims[1];
+    int lead = 3 - nsp; /* missing spatial dims become size-1 ones in front */
+    for (int i = 0; i < 3; i++) {
+        int j = i - lead;
+        p.img[i] = j >= 0 ? g.img[j] : 1;
+        p.grid[i] = j >= 0 ? g.grid[j] : 1;
+        p.k[i] = j >= 0 ? g.k[j] : 1;
+        p.s[i] = j >= 0 ? g.s[j] : 1;
+        p.d[i] = j >= 0 ? g.d[j] : 1;
+        p.pb[i] = j >= 0 ? g.pb[j] : 0;
+        p.pe[i] = j >= 0 ? g.pe[j] : 0;
+    }
+    p.kind = op == OP_MaxPool ? KC_POOL_MAX : op == OP_AveragePool ? KC_POOL_AVG : KC_POOL_LP;
+    p.include_pad = ir_attr_int(c->node, "count_include_pad", 0) != 0;
+    p.p = op == OP_LpPool ? ir_attr_float(c->node, "p", 2.0f) : 0.0f;
+    if (op == OP_LpPool && !(p.p > 0)) return ref_fail(c, "p must be positive");
+    return cuda_fail_if(c, kc_pool(float_kind(X->dtype), X->data, Y->data, &p, cuda_stream_of(c)),
+                        c->node->op_type ? c->node->op_type : "pool");
+}
+
+/* ------------------------------------------------------------ global pools */
+
+static bool sup_global(const ir_node *n, const ir_type *const *in) {
+    if (!in[0] || float_kind(in[0]->dtype) < 0 || in[0]->rank < 2) return false;
+    return n->op != OP_GlobalLpPool || ir_attr_float(n, "p", 2.0f) > 0;
+}
+
+static int run_global(ref_ctx *c) {
+    const kiln_tensor *X = c->in[0];
+    int op = c->node->op, r = X->rank;
+    if (r < 2) return ref_fail(c, "X must have rank >= 2");
+    int kind = op == OP_GlobalAveragePool ? KC_POOL_AVG : op == OP_GlobalMaxPool ? KC_POOL_MAX
+                                                                                 : KC_POOL_LP;
+    float lp = kind == KC_POOL_LP ? ir_attr_float(c->node, "p", 2.0f) : 0.0f;
+    if (kind == KC_POOL_LP && !(lp > 0)) return ref_fail(c, "p must be positive");
+    int64_t planes = X->dims[0] * X->dims[1], n = shape_numel(r - 2, X->dims + 2);
+    if (tensor_numel(c->out[0]) != planes) return ref_fail(c, "internal: pool output shape");
+    return cuda_fail_if(c, kc_global_pool(float_kind(X->dtype), X->data, c->out[0]->data, planes, n,
+                                          kind, lp, cuda_stream_of(c)),
+                        c->node->op_type ? c->node->op_type : "global pool");
+}
+
+/* ------------------------------------------------------------ Resize */
+
+static bool movable(kiln_dtype t) {
+    if (t == KILN_DTYPE_STRING || t == KILN_DTYPE_UNDEFINED || t == KILN_DTYPE_INT4 ||
+        t == KILN_DTYPE_UINT4 || t == KILN_DTYPE_FLOAT4E2M1 || !dtype_is_valid((int)t))
+        return false;
+    size_t es = kiln_dtype_size(t);
+    return es == 1 || es == 2 || es == 4 || es == 8;
+}
+
+static bool const_or_absent(const ir_node *n, int i) {
+    return i < 0 || i >= n->n_in || !n->in[i] || n->in[i]->const_val;
+}
+
+static bool sup_resize(const ir_node *n, const ir_type *const *in) {
+    if (!in[0] || in[0]->rank < 1 || in[0]->rank > KC_RZ_MAXD) return false;
+    int opset = n->graph && n->graph->model ? (int)n->graph->model->opset : 18;
+    resize_attrs a;
+    char err[INDEX_ERR_SIZE];
+    if (index_resize_attrs(n, n->op, opset, in[0]->rank, &a, err)) return false;
+    if (a.antialias) return false;
+    if (a.mode != RZ_NEAREST && float_kind(in[0]->dtype) < 0) return false;
+    if (a.mode == RZ_NEAREST && !movable(in[0]->dtype)) return false;
+    /* the extrapolation value is stored as the input type: floats only */
+    if (a.coord == RZ_TF_CROP_AND_RESIZE && !dtype_is_float(in[0]->dtype)) return false;
+    return const_or_absent(n, a.i_roi) && const_or_absent(n, a.i_scales) &&
+           const_or_absent(n, a.i_sizes);
+}
+
+/* Host copy of constant input i, or NULL when absent or empty. */
+static const kiln_tensor *const_in(const ref_ctx *c, int i) {
+    if (i < 0 || i >= c->node->n_in || !c->node->in[i]) return NULL;
+    const kiln_tensor *t = c->node->in[i]->const_val;
+    return t && tensor_numel(t) > 0 ? t : NULL;
+}
+
+static bool isclose(double a, double b) { return fabs(a - b) <= 1e-9 * fmax(fabs(a), fabs(b)); }
+
+static int run_resize(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0];
+    kiln_tensor *y = c->out[0];
+    int r = x->rank;
+    resize_attrs a;
+    char err[INDEX_ERR_SIZE];
+    if (r < 1 || r > KC_RZ_MAXD) return ref_fail(c, "Resize rank %d is not supported here", r);
+    if (index_resize_attrs(c->node, c->node->op, c->opset, r, &a, err)) return ref_fail(c, "%s", err);
+    for (int i = 0; i < 3; i++) {
+        int k = i == 0 ? a.i_roi : i == 1 ? a.i_scales : a.i_sizes;
+        if (k >= 0 && k < c->node->n_in && c->node->in[k] && !c->node->in[k]->const_val)
+            return ref_fail(c, "Resize input %d is not a constant", k);
+    }
+    double scales[MAXV], roi[MAXV];
+    int64_t sizes[MAXV];
+    int nsc = -1, nsz = -1, nroi = -1;
+    const kiln_tensor *t;
+    if (a.attr_scales) {
+        if (a.n_attr_scales > MAXV) return ref_fail(c, "too many scales");
+        nsc = a.n_attr_scales;
+        for (int k = 0; k < nsc; k++) scales[k] = a.attr_scales[k];
+    } else if ((t = const_in(c, a.i_scales))) {
+        int64_t k = tensor_numel(t);
+        if (!dtype_is_float(t->dtype) || k > MAXV) return ref_fail(c, "scales must be a float vector");
+        nsc = (int)k;
+        for (int i = 0; i < nsc; i++) scales[i] = dt_get_f64(t->dtype, t->data, (size_t)i);
+    }
+    if ((t = const_in(c, a.i_sizes))) {
+        int64_t k = tensor_numel(t);
+        if (!dtype_is_int(t->dtype) || k > MAXV) return ref_fail(c, "sizes must be an int vector");
+        nsz = (int)k;
+        for (int i = 0; i < nsz; i++) sizes[i] = dt_get_i64(t->dtype, t->data, (size_t)i);
+    }
+    if ((t = const_in(c, a.i_roi))) {
+        int64_t k = tensor_numel(t);
+        if (!dtype_is_numeric(t->dtype) || k > MAXV)
+            return ref_fail(c, "roi must be a small numeric vector");
+        nroi = (int)k;
+        for (int i = 0; i < nroi; i++) roi[i] = dt_get_f64(t->dtype, t->data, (size_t)i);
+    }
+    int64_t od[KILN_MAX_RANK];
+    double sc[KILN_MAX_RANK], rf[2 * KILN_MAX_RANK];
+    if (index_resize_plan(&a, r, x->dims, scales, nsc, sizes, nsz, roi, nroi, od, sc, rf, err))
+        return ref_fail(c, "%s", err);
+    if (!shape_equal(y->rank, y->dims, r, od))
+        return ref_fail(c, "Resize output shape does not match its inputs");
+    if (tensor_numel(y) == 0) return 0;
+    for (int i = 0; i < r; i++)
+        if (x->dims[i] == 0)
+            return ref_fail(c, "cannot resize an empty axis %d to %lld", i, (long long)od[i]);
+    kc_resize_params p;
+    memset(&p, 0, sizeof p);
+    p.rank = r;
+    p.coord = a.coord;
+    p.nearest = a.nearest;
+    p.exclude_outside = a.exclude_outside;
+    p.extrapolation = a.extrapolation;
+    p.cubic_a = a.cubic_a;
+    int64_t acc = 1;
+    for (int i = r - 1; i >= 0; i--) {
+        p.istr[i] = acc;
+        acc *= x->dims[i];
+    }
+    for (int i = 0; i < r; i++) {
+        kc_resize_axis *ax = &p.ax[i];
+        ax->L = x->dims[i];
+        ax->O = od[i];
+        ax->scale = sc[i];
+        ax->r0 = rf[i];
+        ax->r1 = rf[r + i];
+        ax->identity = isclose(sc[i], 1.0) && od[i] == x->dims[i] && rf[i] == 0.0 &&
+                       isclose(rf[r + i], 1.0);
+    }
+    const char *what = c->node->op_type ? c->node->op_type : "Resize";
+    if (a.mode == RZ_NEAREST) {
+        uint64_t fill = 0;
+        if (dtype_is_float(x->dtype) && kiln_dtype_size(x->dtype) <= 8)
+            dt_set_f64(x->dtype, &fill, 0, a.extrapolation);
+        return cuda_fail_if(c, kc_resize_nearest(y->data, x->data, &p, (int)kiln_dtype_size(x->dtype),
+                                                 fill, cuda_stream_of(c)),
+                            what);
+    }
+    if (a.antialias || float_kind(x->dtype) < 0)
+        return ref_fail(c, "this Resize mode is not supported on the GPU");
+    cudaError_t e = a.mode == RZ_LINEAR
+                        ? kc_resize_linear(float_kind(x->dtype), y->data, x->data, &p, cuda_stream_of(c))
+                        : kc_resize_cubic(float_kind(x->dtype), y->data, x->data, &p, cuda_stream_of(c));
+    return cuda_fail_if(c, e, what);
+}
+
+/* ------------------------------------------------------------ table */
+
+#define DEV_FLAGS (TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT)
+#define TACTIC(var, name, op, sup, fn) \
+    static const kiln_tactic var = {name, op, 0, DEV_FLAGS, sup, NULL, fn};
+
+TACTIC(t_maxpool, "cuda_maxpool_direct", OP_MaxPool, sup_pool, run_pool)
+TACTIC(t_avgpool, "cuda_avgpool_direct", OP_AveragePool, sup_pool, run_pool)
+TACTIC(t_lppool, "cuda_lppool_direct", OP_LpPool, sup_pool, run_pool)
+TACTIC(t_gavg, "cuda_global_avgpool_warp", OP_GlobalAveragePool, sup_global, run_global)
+TACTIC(t_gmax, "cuda_global_maxpool_warp", OP_GlobalMaxPool, sup_global, run_global)
+TACTIC(t_glp, "cuda_global_lppool_warp", OP_GlobalLpPool, sup_global, run_global)
+TACTIC(t_resize, "cuda_resize_direct", OP_Resize, sup_resize, run_resize)
+TACTIC(t_upsample, "cuda_upsample_direct", OP_Upsample, sup_resize, run_resize)
+
+const kiln_tactic *const cuda_tactics_pool[] = {
+    &t_maxpool, &t_avgpool, &t_lppool, &t_gavg, &t_gmax, &t_glp, &t_resize, &t_upsample, NULL,
+};

@@ -1,0 +1,418 @@
+// pool.cu: pooling (sliding-window max/average/Lp, global pools) and
+// Resize (nearest, linear). One thread per output element for the windowed
+// ops, one warp per plane for the global pools; float32 arithmetic for
+// every storage type.
+#include "pool_kernels.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+namespace {
+
+const int kThreads = 256;
+
+unsigned blocks_for(int64_t n, int threads = kThreads) {
+    int64_t b = (n + threads - 1) / threads;
+    if (b > (1 << 20)) b = 1 << 20;
+    return (unsigned)(b < 1 ? 1 : b);
+}
+
+__device__ __forceinline__ float ld(const float *p, int64_t i) { return p[i]; }
+__device__ __forceinline__ float ld(const __half *p, int64_t i) { return __half2float(p[i]); }
+__device__ __forceinline__ float ld(const __nv_bfloat16 *p, int64_t i) { return __bfloat162float(p[i]); }
+__device__ __forceinline__ void st(float *p, int64_t i, float v) { p[i] = v; }
+__device__ __forceinline__ void st(__half *p, int64_t i, float v) { p[i] = __float2half_rn(v); }
+__device__ __forceinline__ void st(__nv_bfloat16 *p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
+
+// ------------------------------------------------------------ windowed pools
+template <typename T>
+__global__ void k_pool(const T *__restrict__ x, T *__restrict__ y, kc_pool_params p, int64_t n) {
+    const int64_t pin = p.img[0] * p.img[1] * p.img[2];
+    const int64_t pout = p.grid[0] * p.grid[1] * p.grid[2];
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t pc = i / pout, pos = i - pc * pout;
+        int64_t o[3], s0[3], lo[3], hi[3], padcnt = 1;
+        o[2] = pos % p.grid[2];
+        o[1] = (pos / p.grid[2]) % p.grid[1];
+        o[0] = pos / (p.grid[2] * p.grid[1]);
+        bool empty = false;
+#pragma unroll
+        for (int a = 0; a < 3; a++) {
+            int64_t st0 = o[a] * p.s[a] - p.pb[a], d = p.d[a], k = p.k[a], img = p.img[a];
+            int64_t l = st0 >= 0 ? 0 : (-st0 + d - 1) / d;
+            int64_t h = img - st0 <= 0 ? 0 : (img - st0 + d - 1) / d;
+            int64_t ph = img + p.pe[a] - st0 <= 0 ? 0 : (img + p.pe[a] - st0 + d - 1) / d;
+            l = l < k ? l : k;
+            h = h < k ? h : k;
+            h = h > l ? h : l;
+            padcnt *= ph < k ? ph : k;
+            s0[a] = st0;
+            lo[a] = l;
+            hi[a] = h;
+            if (l == h) empty = true;
+        }
+        const T *xp = x + pc * pin;
+        float r = 0.f;
+        if (!empty) {
+            float best = 0.f, acc = 0.f;
+            int64_t cnt = 0;
+            for (int64_t t0 = lo[0]; t0 < hi[0]; t0++) {
+                int64_t off0 = (s0[0] + t0 * p.d[0]) * p.img[1];
+                for (int64_t t1 = lo[1]; t1 < hi[1]; t1++) {
+                    int64_t off1 = (off0 + s0[1] + t1 * p.d[1]) * p.img[2];
+                    for (int64_t t2 = lo[2]; t2 < hi[2]; t2++) {
+                        float v = ld(xp, off1 + s0[2] + t2 * p.d[2]);
+                        if (p.kind == KC_POOL_MAX) {
+                            if (cnt == 0 || v > best) best = v;
+                        } else if (p.kind == KC_POOL_AVG) {
+                            acc += v;
+                        } else if (p.p == 1.f) {
+                            acc += fabsf(v);
+                        } else if (p.p == 2.f) {
+                            acc += v * v;
+                        } else {
+                            acc += powf(fabsf(v), p.p);
+                        }
+                        cnt++;
+                    }
+                }
+            }
+            if (p.kind == KC_POOL_MAX) r = best;
+            else if (p.kind == KC_POOL_AVG) {
+                int64_t div = p.include_pad ? padcnt : cnt;
+                r = div ? acc / (float)div : 0.f;
+            } else if (p.p == 1.f) r = acc;
+            else if (p.p == 2.f) r = sqrtf(acc);
+            else r = powf(acc, 1.f / p.p);
+        }
+        st(y, i, r);
+    }
+}
+
+// ------------------------------------------------------------ global pools
+// Combines a lane's partial with its warp: max or sum.
+__device__ __forceinline__ float warp_reduce(float v, bool is_max) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        float w = __shfl_xor_sync(0xffffffffu, v, o);
+        v = is_max ? fmaxf(v, w) : v + w;
+    }
+    return v;
+}
+
+__device__ __forceinline__ void acc_one(float v, int kind, float p, float &a, bool &any) {
+    if (kind == KC_POOL_MAX) a = any ? fmaxf(a, v) : v;
+    else if (kind == KC_POOL_AVG) a += v;
+    else if (p == 2.f) a += v * v;
+    else a += powf(fabsf(v), p);
+    any = true;
+}
+
+// Eight (or four, for float) elements per 16-byte load.
+template <typename T> struct vec16;
+template <> struct vec16<float> { static const int n = 4; };
+template <> struct vec16<__half> { static const int n = 8; };
+template <> struct vec16<__nv_bfloat16> { static const int n = 8; };
+
+template <typename T>
+__global__ void k_global_pool(const T *__restrict__ x, T *__restrict__ y, int64_t planes, int64_t n,
+                              int kind, float p, int vec) {
+    const int lane = threadIdx.x & 31;
+    const int64_t warps = (int64_t)gridDim.x * (blockDim.x >> 5);
+    for (int64_t pc = blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5); pc < planes;
+         pc += warps) {
+        const T *xp = x + pc * n;
+        float a = kind == KC_POOL_MAX ? -INFINITY : 0.f;
+        bool any = false;
+        if (vec) {
+            const int V = vec16<T>::n;
+            const uint4 *xv = reinterpret_cast<const uint4 *>(xp);
+            for (int64_t j = lane; j < n / V; j += 32) {
+                uint4 raw = xv[j];
+                const T *e = reinterpret_cast<const T *>(&raw);
+#pragma unroll
+                for (int q = 0; q < V; q++) acc_one(ld(e, q), kind, p, a, any);
+            }
+        } else {
+            for (int64_t j = lane; j < n; j += 32) acc_one(ld(xp, j), kind, p, a, any);
+        }
+        if (kind == KC_POOL_MAX && !any) a = -INFINITY;
+        a = warp_reduce(a, kind == KC_POOL_MAX);
+        if (lane == 0) {
+            float r;
+            if (n == 0) r = 0.f;
+            else if (kind == KC_POOL_MAX) r = a;
+            else if (kind == KC_POOL_AVG) r = a / (float)n;
+            else if (p == 2.f) r = sqrtf(a);
+            else r = powf(a, 1.f / p);
+            st(y, pc, r);
+        }
+    }
+}
+
+// ------------------------------------------------------------ resize
+// Source coordinate of output index yv on one axis, with the host
+// reference's operations in its order (the _rn intrinsics keep the compiler
+// from fusing a multiply and an add, which would change tie decisions).
+__device__ double rz_coord(int mode, double yv, const kc_resize_axis &ax) {
+    double s = ax.scale;
+    double ow = __dmul_rn(s, (double)ax.L), Lm1 = (double)(ax.L - 1);
+    double hp = __ddiv_rn(__dadd_rn(yv, 0.5), s);
+    switch (mode) {
+    case KC_RZ_ALIGN_CORNERS:
+        return ow == 1 ? 0.0 : __ddiv_rn(__dmul_rn(yv, Lm1), __dsub_rn(ow, 1.0));
+    case KC_RZ_ASYMMETRIC:
+        return __ddiv_rn(yv, s);
+    case KC_RZ_TF_CROP_AND_RESIZE: {
+        float d = __fsub_rn((float)ax.r1, (float)ax.r0);
+        float base = __fmul_rn((float)ax.r0, (float)(ax.L - 1));
+        double v = ow == 1 ? (double)__fdiv_rn(__fmul_rn(d, (float)(ax.L - 1)), 2.0f)
+                           : __ddiv_rn(__dmul_rn(__dmul_rn(yv, (double)d), Lm1),
+                                       __dsub_rn(ow, 1.0));
+        return __dadd_rn(v, (double)base);
+    }
+    case KC_RZ_PYTORCH_HALF_PIXEL:
+        return ow == 1 ? -0.5 : __dsub_rn(hp, 0.5);
+    case KC_RZ_HALF_PIXEL_SYMMETRIC: {
+        double adj = __ddiv_rn((double)ax.O, ow), center = __ddiv_rn((double)ax.L, 2.0);
+        double off = __dmul_rn(center, __dsub_rn(1.0, adj));
+        return __dsub_rn(__dadd_rn(off, hp), 0.5);
+    }
+    case KC_RZ_TF_HALF_PIXEL_FOR_NN:
+        return hp;
+    default:
+        return __dsub_rn(hp, 0.5);
+    }
+}
+
+// NT taps (2: nearest/linear, 4: cubic) of output index o: clamped indices
+// and weights, as the host reference picks them. mode: KC_RZ_*. Returns
+// true when the point lies outside the input (tf_crop_and_resize).
+template <int NT>
+__device__ bool rz_taps(const kc_resize_params &p, int mode, int64_t o, const kc_resize_axis &ax,
+                        int64_t *idx, double *w) {
+    double xc = rz_coord(p.coord, (double)o, ax);
+    if (p.coord == KC_RZ_TF_CROP_AND_RESIZE && (xc < 0 || xc > (double)(ax.L - 1))) return true;
+    if (!isfinite(xc)) xc = 0;
+    xc = fmin(fmax(xc, -1e15), 1e15);
+    double fl = floor(xc), ratio = xc == fl ? 1.0 : __dsub_rn(xc, fl);
+    if (mode == KC_RZ_NEAREST) {
+        bool up;
+        if (ratio == 1.0) up = true;
+        else if (p.nearest == KC_RZ_ROUND_PREFER_FLOOR) up = ratio > 0.5;
+        else if (p.nearest == KC_RZ_ROUND_PREFER_CEIL) up = ratio >= 0.5;
+        else if (p.nearest == KC_RZ_SIMPLE) up = ax.scale < 1;
+        else up = p.nearest == KC_RZ_CEIL;
+        w[0] = up ? 0 : 1;
+        w[1] = up ? 1 : 0;
+    } else if (NT == 2) {
+        w[0] = __dsub_rn(1.0, ratio);
+        w[1] = ratio;
+    } else {
+        double A = p.cubic_a, r = ratio, q = 1 - ratio;
+        w[0] = ((A * (r + 1) - 5 * A) * (r + 1) + 8 * A) * (r + 1) - 4 * A;
+        w[1] = ((A + 2) * r - (A + 3)) * r * r + 1;
+        w[2] = ((A + 2) * q - (A + 3)) * q * q + 1;
+        w[3] = ((A * (q + 1) - 5 * A) * (q + 1) + 8 * A) * (q + 1) - 4 * A;
+    }
+    const int half = NT / 2;
+    double xp = __dadd_rn(xc, (double)half), pf = floor(xp);
+    int64_t start = (int64_t)pf + (__dsub_rn(xp, pf) == 0 ? -half : -half + 1) - half;
+    if (p.exclude_outside) {
+        double sum = 0;
+        for (int k = 0; k < NT; k++) {
+            int64_t i = start + k;
+            if (i < 0 || i >= ax.L) w[k] = 0;
+            sum += w[k];
+        }
+        if (sum == 0) sum = 1;
+        for (int k = 0; k < NT; k++) w[k] = __ddiv_rn(w[k], sum);
+    }
+    for (int k = 0; k < NT; k++) {
+        int64_t i = start + k;
+        idx[k] = i < 0 ? 0 : i >= ax.L ? ax.L - 1 : i;
+    }
+    return false;
+}
+
+template <typename T>
+__global__ void k_resize_nearest(T *__restrict__ y, const T *__restrict__ x, kc_resize_params p,
+                                 int64_t n, T fill) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t rem = i, off = 0;
+        bool ext = false;
+        for (int a = p.rank - 1; a >= 0; a--) {
+            const kc_resize_axis &ax = p.ax[a];
+            int64_t o = rem % ax.O;
+            rem /= ax.O;
+            int64_t m = o;
+            if (!ax.identity) {
+                int64_t idx[2];
+                double w[2];
+                if (rz_taps<2>(p, KC_RZ_NEAREST, o, ax, idx, w)) ext = true;
+                else m = w[1] > w[0] ? idx[1] : idx[0];
+            }
+            off += m * p.istr[a];
+        }
+        y[i] = ext ? fill : x[off];
+    }
+}
+
+// Linear (NT 2) or cubic (NT 4) over every non-identity axis: the sum over
+// the NT^nr tap combinations of the product of the axes' weights.
+template <typename T, int NT>
+__global__ void k_resize_interp(T *__restrict__ y, const T *__restrict__ x, kc_resize_params p,
+                                int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t rem = i, base = 0;
+        bool ext = false;
+        int nr = 0;
+        int64_t ti[KC_RZ_MAXD][NT];
+        float tw[KC_RZ_MAXD][NT];
+        for (int a = p.rank - 1; a >= 0; a--) {
+            const kc_resize_axis &ax = p.ax[a];
+            int64_t o = rem % ax.O;
+            rem /= ax.O;
+            if (ax.identity) {
+                base += o * p.istr[a];
+                continue;
+            }
+            int64_t idx[NT];
+            double w[NT];
+            if (rz_taps<NT>(p, NT == 2 ? KC_RZ_LINEAR : KC_RZ_CUBIC, o, ax, idx, w)) {
+                ext = true;
+                continue;
+            }
+            for (int k = 0; k < NT; k++) {
+                ti[nr][k] = idx[k] * p.istr[a];
+                tw[nr][k] = (float)w[k];
+            }
+            nr++;
+        }
+        if (ext) {
+            st(y, i, (float)p.extrapolation);
+            continue;
+        }
+        float acc = 0.f;
+        int combos = 1;
+        for (int k = 0; k < nr; k++) combos *= NT;
+        for (int combo = 0; combo < combos; combo++) {
+            float wt = 1.f;
+            int64_t off = base;
+            int c = combo;
+            for (int k = 0; k < nr; k++) {
+                int t = c % NT;
+                c /= NT;
+                wt *= tw[k][t];
+                off += ti[k][t];
+            }
+            if (wt != 0.f) acc += wt * ld(x, off);
+        }
+        st(y, i, acc);
+    }
+}
+
+template <typename T> T from_bits(uint64_t b) {
+    T v;
+    memcpy(&v, &b, sizeof v);
+    return v;
+}
+
+template <typename T>
+cudaError_t pool_t(const void *x, void *y, const kc_pool_params *p, cudaStream_t s) {
+    int64_t n = p->planes * p->grid[0] * p->grid[1] * p->grid[2];
+    if (n <= 0) return cudaSuccess;
+    k_pool<T><<<blocks_for(n), kThreads, 0, s>>>((const T *)x, (T *)y, *p, n);
+    return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t global_pool_t(const void *x, void *y, int64_t planes, int64_t n, int kind, float p,
+                          cudaStream_t s) {
+    if (planes <= 0) return cudaSuccess;
+    int vec = n % vec16<T>::n == 0 && (uintptr_t)x % 16 == 0;
+    int64_t blocks = (planes + 7) / 8; // 8 warps of 256 threads, one plane each
+    if (blocks > (1 << 20)) blocks = 1 << 20;
+    k_global_pool<T><<<(unsigned)blocks, 256, 0, s>>>((const T *)x, (T *)y, planes, n, kind, p,
+                                                       vec);
+    return cudaGetLastError();
+}
+
+template <typename T, int NT>
+cudaError_t interp_t(void *y, const void *x, const kc_resize_params *p, cudaStream_t s) {
+    int64_t n = 1;
+    for (int a = 0; a < p->rank; a++) n *= p->ax[a].O;
+    if (n <= 0) return cudaSuccess;
+    k_resize_interp<T, NT><<<blocks_for(n), kThreads, 0, s>>>((T *)y, (const T *)x, *p, n);
+    return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t nearest_t(void *y, const void *x, const kc_resize_params *p, uint64_t fill,
+                      cudaStream_t s) {
+    int64_t n = 1;
+    for (int a = 0; a < p->rank; a++) n *= p->ax[a].O;
+    if (n <= 0) return cudaSuccess;
+    k_resize_nearest<T><<<blocks_for(n), kThreads, 0, s>>>((T *)y, (const T *)x, *p, n,
+                                                            from_bits<T>(fill));
+    return cudaGetLastError();
+}
+
+} // namespace
+
+extern "C" cudaError_t kc_pool(int dt, const void *x, void *y, const kc_pool_params *p,
+                               cudaStream_t s) {
+    switch (dt) {
+    case KC_DT_F32: return pool_t<float>(x, y, p, s);
+    case KC_DT_F16: return pool_t<__half>(x, y, p, s);
+    case KC_DT_BF16: return pool_t<__nv_bfloat16>(x, y, p, s);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
+extern "C" cudaError_t kc_global_pool(int dt, const void *x, void *y, int64_t planes, int64_t n,
+                                      int kind, float p, cudaStream_t s) {
+    switch (dt) {
+    case KC_DT_F32: return global_pool_t<float>(x, y, planes, n, kind, p, s);
+    case KC_DT_F16: return global_pool_t<__half>(x, y, planes, n, kind, p, s);
+    case KC_DT_BF16: return global_pool_t<__nv_bfloat16>(x, y, planes, n, kind, p, s);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
+extern "C" cudaError_t kc_resize_nearest(void *y, const void *x, const kc_resize_params *p, int es,
+                                         uint64_t fill, cudaStream_t s) {
+    if (p->rank < 1 || p->rank > KC_RZ_MAXD) return cudaErrorInvalidValue;
+    switch (es) {
+    case 1: return nearest_t<uint8_t>(y, x, p, fill, s);
+    case 2: return nearest_t<uint16_t>(y, x, p, fill, s);
+    case 4: return nearest_t<uint32_t>(y, x, p, fill, s);
+    case 8: return nearest_t<uint64_t>(y, x, p, fill, s);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
+extern "C" cudaError_t kc_resize_linear(int dt, void *y, const void *x, const kc_resize_params *p,
+                                        cudaStream_t s) {
+    if (p->rank < 1 || p->rank > KC_RZ_MAXD) return cudaErrorInvalidValue;
+    switch (dt) {
+    case KC_DT_F32: return interp_t<float, 2>(y, x, p, s);
+    case KC_DT_F16: return interp_t<__half, 2>(y, x, p, s);
+    case KC_DT_BF16: return interp_t<__nv_bfloat16, 2>(y, x, p, s);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
+extern "C" cudaError_t kc_resize_cubic(int dt, void *y, const void *x, const kc_resize_params *p,
+                                       cudaStream_t s) {
+    if (p->rank < 1 || p->rank > KC_RZ_MAXD) return cudaErrorInvalidValue;
+    switch (dt) {
+    case KC_DT_F32: return interp_t<float, 4>(y, x, p, s);
+    case KC_DT_F16: return interp_t<__half, 4>(y, x, p, s);
+    case KC_DT_BF16: return interp_t<__nv_bfloat16, 4>(y, x, p, s);
+    default: return cudaErrorInvalidValue;
+    }
+}

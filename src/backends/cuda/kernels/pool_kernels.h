@@ -1,0 +1,81 @@
+/* pool_kernels.h: the C seam of the pooling and resize kernels (pool.cu).
+** Float math in float32 whatever the storage type (float32, float16,
+** bfloat16); resize coordinates in double with the host reference's exact
+** operation order. Launchers enqueue on the stream and return the launch's
+** cudaError_t. */
+#ifndef KILN_POOL_KERNELS_H
+#define KILN_POOL_KERNELS_H
+
+#include <cuda_runtime_api.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Storage types of the float kernels. */
+enum { KC_DT_F32, KC_DT_F16, KC_DT_BF16 };
+enum { KC_POOL_MAX, KC_POOL_AVG, KC_POOL_LP };
+
+/* A sliding-window pool over planes (batch x channels) of up to 3 spatial
+** dims; fewer dims are given as leading dims of size 1 (image 1, kernel 1,
+** stride 1, dilation 1, no pads). Grid position q and tap t read image
+** coordinate q*s - pb + t*d; coordinates outside [0, img) are padding. */
+typedef struct kc_pool_params {
+    int64_t planes;
+    int64_t img[3], grid[3], k[3], s[3], d[3], pb[3], pe[3];
+    int kind;          /* KC_POOL_* */
+    int include_pad;   /* AveragePool count_include_pad */
+    float p;           /* LpPool exponent */
+} kc_pool_params;
+
+cudaError_t kc_pool(int dt, const void *x, void *y, const kc_pool_params *p, cudaStream_t s);
+
+/* Global pools: one value per plane of n elements (one warp per plane). */
+cudaError_t kc_global_pool(int dt, const void *x, void *y, int64_t planes, int64_t n, int kind,
+                           float p, cudaStream_t s);
+
+/* Resize. The enum values equal index_shared.h's RZ_* (checked by the C
+** glue at compile time). */
+enum { KC_RZ_NEAREST, KC_RZ_LINEAR, KC_RZ_CUBIC };
+enum {
+    KC_RZ_HALF_PIXEL, KC_RZ_HALF_PIXEL_SYMMETRIC, KC_RZ_PYTORCH_HALF_PIXEL,
+    KC_RZ_ALIGN_CORNERS, KC_RZ_ASYMMETRIC, KC_RZ_TF_CROP_AND_RESIZE,
+    KC_RZ_TF_HALF_PIXEL_FOR_NN
+};
+enum { KC_RZ_ROUND_PREFER_FLOOR, KC_RZ_ROUND_PREFER_CEIL, KC_RZ_FLOOR, KC_RZ_CEIL, KC_RZ_SIMPLE };
+
+#define KC_RZ_MAXD 12
+
+typedef struct kc_resize_axis {
+    int64_t L, O;              /* input and output length */
+    double scale, r0, r1;      /* coordinate scale, roi start/end */
+    int identity;              /* the axis is copied as is */
+    int pad_;
+} kc_resize_axis;
+
+typedef struct kc_resize_params {
+    int rank, coord, nearest, exclude_outside;
+    double extrapolation;
+    double cubic_a;            /* cubic_coeff_a */
+    int64_t istr[KC_RZ_MAXD];  /* input strides in elements */
+    kc_resize_axis ax[KC_RZ_MAXD];
+} kc_resize_params;
+
+/* Nearest: any element size (1, 2, 4, 8); fill holds the element written
+** for tf_crop_and_resize points outside the input. */
+cudaError_t kc_resize_nearest(void *y, const void *x, const kc_resize_params *p, int es,
+                              uint64_t fill, cudaStream_t s);
+/* Linear (2 taps per resized axis, any number of resized axes), float
+** types only. */
+cudaError_t kc_resize_linear(int dt, void *y, const void *x, const kc_resize_params *p,
+                             cudaStream_t s);
+/* Cubic (4 taps per resized axis, no antialias), float types only. */
+cudaError_t kc_resize_cubic(int dt, void *y, const void *x, const kc_resize_params *p,
+                            cudaStream_t s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
