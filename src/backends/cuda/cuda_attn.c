@@ -1,4 +1,319 @@
-/* cuda_attn.c: CUDA tactics of the attn family (see cuda_internal.h). */
-#include "cuda_internal.h"
+/* cuda_attn.c: Kiln's fused attention layer (OP_Attention as the attention
+** pass emits it: Q, K, V 3-D with q_num_heads/kv_num_heads or 4-D,
+** optional mask (bool, or float added), scale, is_causal; softcap and
+** nonpad_kv_seqlen too) on the GPU in three steps:
+**   S = scale * Q K^T   cuBLASLt, strided batches, float32 scores
+**   P = softmax(S + masks) per row, float32 math (kernels/attn_softmax.cu)
+**   Y = P V             cuBLASLt, output written in Q's layout
+** Heads are read in place in either layout (3-D: a head is a column block
+** of the hidden dim, leading dim H*D). Grouped-query heads (Hq a multiple of
+** Hkv) map q head h to kv head h / (Hq / Hkv). The score and probability
+** buffers come from the workspace (B*Hq*Sq*T floats, plus the
+** probabilities in the input type for FP16/BF16).
+** Not handled (declined, run elsewhere): past_key/past_value with the
+** present outputs, the qk output, more than one output. A flash-style
+** kernel (no score buffer, tensor cores) is the next step. */
+#include "cuda_lt.h"
+#include "kernels/attn_kernels.h"
 
-const kiln_tactic *const cuda_tactics_attn[] = {NULL};
+#include <math.h>
+#include <string.h>
+
+static bool float_type(kiln_dtype t) {
+    return t == KILN_DTYPE_FLOAT32 || t == KILN_DTYPE_FLOAT16 || t == KILN_DTYPE_BFLOAT16;
+}
+
+static int kc_dtype(kiln_dtype t) {
+    return t == KILN_DTYPE_FLOAT16 ? KC_F16 : t == KILN_DTYPE_BFLOAT16 ? KC_BF16 : KC_F32;
+}
+
+static cudaDataType_t cuda_type(kiln_dtype t) {
+    return t == KILN_DTYPE_FLOAT16    ? CUDA_R_16F
+           : t == KILN_DTYPE_BFLOAT16 ? CUDA_R_16BF
+                                      : CUDA_R_32F;
+}
+
+static size_t es_of(kiln_dtype t) { return t == KILN_DTYPE_FLOAT32 ? 4 : 2; }
+
+typedef struct attn_shape {
+    int64_t B, Hq, Hkv, Sq, T, Dh, Dv;
+    bool is3;
+} attn_shape;
+
+/* Dims of Q, K, V (types or tensors alike: rank + dims). 0, or -1 with a
+** message in err. */
+static int attn_shape_of(const ir_node *n, int rank, const int64_t *q, const int64_t *k,
+                         const int64_t *v, attn_shape *d, char *err, size_t nerr) {
+    memset(d, 0, sizeof *d);
+    d->is3 = rank == 3;
+    d->B = q[0];
+    if (k[0] != d->B || v[0] != d->B) {
+        snprintf(err, nerr, "Attention batch sizes differ");
+        return -1;
+    }
+    if (d->is3) {
+        d->Hq = ir_attr_int(n, "q_num_heads", 0);
+        d->Hkv = ir_attr_int(n, "kv_num_heads", 0);
+        if (d->Hq <= 0 || d->Hkv <= 0 || q[2] % d->Hq || k[2] % d->Hkv || v[2] % d->Hkv) {
+            snprintf(err, nerr, "Attention 3-D head counts do not divide the hidden sizes");
+            return -1;
+        }
+        d->Sq = q[1];
+        d->T = k[1];
+        d->Dh = q[2] / d->Hq;
+        d->Dv = v[2] / d->Hkv;
+        if (k[2] / d->Hkv != d->Dh || v[1] != d->T) {
+            snprintf(err, nerr, "Attention K/V shapes do not match Q");
+            return -1;
+        }
+    } else {
+        d->Hq = q[1];
+        d->Hkv = k[1];
+        d->Sq = q[2];
+        d->T = k[2];
+        d->Dh = q[3];
+        d->Dv = v[3];
+        if (k[3] != d->Dh || v[1] != d->Hkv || v[2] != d->T) {
+            snprintf(err, nerr, "Attention K/V shapes do not match Q");
+            return -1;
+        }
+    }
+    if (d->Hkv <= 0 || d->Hq % d->Hkv) {
+        snprintf(err, nerr, "Attention q heads must be a multiple of kv heads");
+        return -1;
+    }
+    return 0;
+}
+
+static bool attn_supports(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in < 3 || n->n_out != 1 || !in[0] || !in[1] || !in[2]) return false;
+    if (cuda_libs_get()->ltMatmul == NULL) return false;
+    kiln_dtype dt = in[0]->dtype;
+    if (!float_type(dt) || in[1]->dtype != dt || in[2]->dtype != dt) return false;
+    int r = in[0]->rank;
+    if ((r != 3 && r != 4) || in[1]->rank != r || in[2]->rank != r) return false;
+    if (r == 3 && (ir_attr_int(n, "q_num_heads", 0) <= 0 || ir_attr_int(n, "kv_num_heads", 0) <= 0))
+        return false;
+    if (n->n_in > 4 && (in[4] || (n->n_in > 5 && in[5]))) return false; /* KV cache */
+    if (n->n_in > 3 && in[3]) {
+        const ir_type *m = in[3];
+        if (m->rank < 1 || m->rank > 4) return false;
+        if (m->dtype != KILN_DTYPE_BOOL && !float_type(m->dtype)) return false;
+    }
+    if (n->n_in > 6 && in[6] && (in[6]->dtype != KILN_DTYPE_INT64 || in[6]->rank != 1))
+        return false;
+    return true;
+}
+
+static size_t align256(size_t v) { return (v + 255) & ~(size_t)255; }
+
+/* Score and probability buffers; 0 when a size is not known yet. */
+static size_t attn_ws_bytes(const attn_shape *d, kiln_dtype dt) {
+    int64_t ns;
+    if (__builtin_mul_overflow(d->B * d->Hq, d->Sq, &ns) || __builtin_mul_overflow(ns, d->T, &ns) ||
+        ns < 0 || (uint64_t)ns > ((uint64_t)1 << 40))
+        return SIZE_MAX;
+    size_t b = align256((size_t)ns * 4);
+    if (dt != KILN_DTYPE_FLOAT32) b += align256((size_t)ns * es_of(dt));
+    return b;
+}
+
+static size_t attn_workspace(const ir_node *n, const ir_type *const *in) {
+    const ir_type *q = in[0], *k = in[1], *v = in[2];
+    for (int i = 0; i < q->rank; i++)
+        if (q->dims[i] < 0 || k->dims[i] < 0 || v->dims[i] < 0) return 0;
+    attn_shape d;
+    if (attn_shape_of(n, q->rank, q->dims, k->dims, v->dims, &d, (char[8]){0}, 8))
+        return SIZE_MAX;
+    return attn_ws_bytes(&d, q->dtype);
+}
+
+/* Element offsets of head (b, h) in each operand. */
+typedef struct attn_offs {
+    int64_t q, k, v, s, y;
+} attn_offs;
+
+static attn_offs offs_of(const attn_shape *d, int64_t b, int64_t h) {
+    attn_offs o;
+    int64_t kh = h / (d->Hq / d->Hkv);
+    if (d->is3) {
+        o.q = b * d->Sq * d->Hq * d->Dh + h * d->Dh;
+        o.k = b * d->T * d->Hkv * d->Dh + kh * d->Dh;
+        o.v = b * d->T * d->Hkv * d->Dv + kh * d->Dv;
+        o.y = b * d->Sq * d->Hq * d->Dv + h * d->Dv;
+    } else {
+        o.q = (b * d->Hq + h) * d->Sq * d->Dh;
+        o.k = (b * d->Hkv + kh) * d->T * d->Dh;
+        o.v = (b * d->Hkv + kh) * d->T * d->Dv;
+        o.y = (b * d->Hq + h) * d->Sq * d->Dv;
+    }
+    o.s = (b * d->Hq + h) * d->Sq * d->T;
+    return o;
+}
+
+static attn_offs offs_diff(attn_offs a, attn_offs b) {
+    attn_offs o = {a.q - b.q, a.k - b.k, a.v - b.v, a.s - b.s, a.y - b.y};
+    return o;
+}
+
+static int attn_run(ref_ctx *rc) {
+    const ir_node *n = rc->node;
+    const kiln_tensor *Q = rc->in[0], *K = rc->in[1], *V = rc->in[2];
+    const kiln_tensor *mask = ref_has(rc, 3) ? rc->in[3] : NULL;
+    const kiln_tensor *npad = ref_has(rc, 6) ? rc->in[6] : NULL;
+    kiln_tensor *Y = rc->out[0];
+    if (ref_has(rc, 4) || ref_has(rc, 5))
+        return ref_fail(rc, "this tactic does not take past_key/past_value");
+    kiln_dtype dt = Q->dtype;
+    if (!float_type(dt) || K->dtype != dt || V->dtype != dt || Y->dtype != dt)
+        return ref_fail(rc, "Attention Q, K, V and Y must share one float type");
+    int r = Q->rank;
+    if ((r != 3 && r != 4) || K->rank != r || V->rank != r)
+        return ref_fail(rc, "Attention Q, K, V must all be 3-D or all 4-D");
+    attn_shape d;
+    if (attn_shape_of(n, r, Q->dims, K->dims, V->dims, &d, rc->err, sizeof rc->err)) return -1;
+    if (tensor_numel(Y) != d.B * d.Hq * d.Sq * d.Dv)
+        return ref_fail(rc, "Attention output Y has the wrong size");
+    const ir_attr *sa = ir_attr_find(n, "scale");
+    float scale = sa ? sa->f : 1.0f / sqrtf((float)d.Dh);
+    kc_attn_softmax_args sm;
+    memset(&sm, 0, sizeof sm);
+    sm.b = d.B, sm.hq = d.Hq, sm.sq = d.Sq, sm.t = d.T;
+    sm.softcap = ir_attr_float(n, "softcap", 0.0f);
+    sm.causal = ir_attr_int(n, "is_causal", 0) != 0;
+    if (mask) {
+        if (mask->rank < 1 || mask->rank > 4)
+            return ref_fail(rc, "Attention attn_mask must have rank 1..4");
+        if (mask->dtype != KILN_DTYPE_BOOL && !float_type(mask->dtype))
+            return ref_fail(rc, "Attention attn_mask must be bool or float");
+        sm.mlast = mask->dims[mask->rank - 1];
+        if (sm.mlast > d.T)
+            return ref_fail(rc, "Attention attn_mask is longer than the total sequence");
+        int64_t want[4] = {d.B, d.Hq, d.Sq, sm.mlast};
+        for (int i = 0; i < mask->rank; i++) {
+            int64_t md = mask->dims[i];
+            if (md != 1 && md != want[4 - mask->rank + i])
+                return ref_fail(rc, "Attention attn_mask does not broadcast");
+        }
+        bcast_strides(mask->rank, mask->dims, 4, sm.mst);
+        sm.mask = mask->data;
+        sm.mask_kind = mask->dtype == KILN_DTYPE_BOOL ? KC_MASK_BOOL : KC_MASK_FLOAT;
+        sm.mask_dtype = kc_dtype(mask->dtype);
+    }
+    if (npad) {
+        if (npad->rank != 1 || npad->dims[0] != d.B || npad->dtype != KILN_DTYPE_INT64)
+            return ref_fail(rc, "Attention nonpad_kv_seqlen must be int64 of shape (batch_size)");
+        sm.valid = npad->data;
+    }
+    int64_t rows = d.B * d.Hq * d.Sq;
+    if (rows == 0 || d.Dv == 0) return 0;
+    cudaStream_t s = cuda_stream_of(rc);
+    size_t es = es_of(dt);
+    if (d.T == 0) /* softmax over nothing, times nothing: zeros */
+        return cuda_fail_if(rc, cudaMemsetAsync(Y->data, 0, (size_t)tensor_numel(Y) * es, s),
+                            "cudaMemsetAsync");
+    size_t need = attn_ws_bytes(&d, dt);
+    if (need == SIZE_MAX || need > rc->ws_size || !rc->ws)
+        return ref_fail(rc, "Attention needs %zu bytes of workspace, the layer has %zu", need,
+                        rc->ws_size);
+    int64_t ns = rows * d.T;
+    float *S = rc->ws;
+    void *P = dt == KILN_DTYPE_FLOAT32 ? (void *)S : (char *)rc->ws + align256((size_t)ns * 4);
+
+    /* batching: one strided batch over (b, h) when heads are uniform in
+    ** memory, else a loop over b (batch h) or over h (batch b) */
+    int reps = (int)(d.Hq / d.Hkv);
+    int64_t count, loops;
+    attn_offs stride, step;
+    if (!d.is3 && reps == 1) {
+        count = d.B * d.Hq, loops = 1;
+        stride = offs_diff(offs_of(&d, 0, 1), offs_of(&d, 0, 0));
+        memset(&step, 0, sizeof step);
+    } else if (reps == 1 && d.B <= d.Hq) {
+        count = d.Hq, loops = d.B;
+        stride = offs_diff(offs_of(&d, 0, 1), offs_of(&d, 0, 0));
+        step = offs_diff(offs_of(&d, 1, 0), offs_of(&d, 0, 0));
+    } else {
+        count = d.B, loops = d.Hq;
+        stride = offs_diff(offs_of(&d, 1, 0), offs_of(&d, 0, 0));
+        step = offs_diff(offs_of(&d, 0, 1), offs_of(&d, 0, 0));
+    }
+    if (count == 1) memset(&stride, 0, sizeof stride);
+    int64_t ldq = d.is3 ? d.Hq * d.Dh : d.Dh, ldk = d.is3 ? d.Hkv * d.Dh : d.Dh;
+    int64_t ldv = d.is3 ? d.Hkv * d.Dv : d.Dv, ldy = d.is3 ? d.Hq * d.Dv : d.Dv;
+    int64_t E = (int64_t)es;
+    cublasComputeType_t ct = dt == KILN_DTYPE_FLOAT32 && ir_attr_int(n, "kiln_tf32", 0)
+                                 ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                 : CUBLAS_COMPUTE_32F;
+
+    /* S^T[T, Sq] = K[T, Dh] (as stored: Dh x T column-major, op T) times
+    ** Q^T (Dh x Sq column-major) */
+    const cuda_lt_plan *pqk = NULL, *ppv;
+    if (d.Dh > 0) {
+        cuda_lt_spec sp;
+        memset(&sp, 0, sizeof sp);
+        sp.a_type = cuda_type(dt);
+        sp.c_type = CUDA_R_32F;
+        sp.compute = ct;
+        sp.op_a = CUBLAS_OP_T;
+        sp.op_b = CUBLAS_OP_N;
+        sp.m = d.T, sp.n = d.Sq, sp.k = d.Dh;
+        sp.a_rows = d.Dh, sp.a_cols = d.T, sp.lda = ldk;
+        sp.b_rows = d.Dh, sp.b_cols = d.Sq, sp.ldb = ldq;
+        sp.ldc = d.T;
+        sp.batch = count;
+        sp.stride_a = stride.k, sp.stride_b = stride.q, sp.stride_c = stride.s;
+        sp.epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+        int64_t ska[2] = {stride.k * E, step.k * E}, skb[2] = {stride.q * E, step.q * E};
+        int64_t skc[2] = {stride.s * 4, step.s * 4};
+        sp.align_a = cuda_lt_align(K->data, ska, 2);
+        sp.align_b = cuda_lt_align(Q->data, skb, 2);
+        sp.align_c = cuda_lt_align(S, skc, 2);
+        if (!(pqk = cuda_lt_plan_get(rc, &sp))) return -1;
+    }
+    /* Y^T[Dv, Sq] = V^T (Dv x T column-major, as stored) times P^T (T x Sq) */
+    {
+        cuda_lt_spec sp;
+        memset(&sp, 0, sizeof sp);
+        sp.a_type = sp.c_type = cuda_type(dt);
+        sp.compute = ct;
+        sp.op_a = CUBLAS_OP_N;
+        sp.op_b = CUBLAS_OP_N;
+        sp.m = d.Dv, sp.n = d.Sq, sp.k = d.T;
+        sp.a_rows = d.Dv, sp.a_cols = d.T, sp.lda = ldv;
+        sp.b_rows = d.T, sp.b_cols = d.Sq, sp.ldb = d.T;
+        sp.ldc = ldy;
+        sp.batch = count;
+        sp.stride_a = stride.v, sp.stride_b = stride.s, sp.stride_c = stride.y;
+        sp.epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+        int64_t sva[2] = {stride.v * E, step.v * E}, svb[2] = {stride.s * E, step.s * E};
+        int64_t svc[2] = {stride.y * E, step.y * E};
+        sp.align_a = cuda_lt_align(V->data, sva, 2);
+        sp.align_b = cuda_lt_align(P, svb, 2);
+        sp.align_c = cuda_lt_align(Y->data, svc, 2);
+        if (!(ppv = cuda_lt_plan_get(rc, &sp))) return -1;
+    }
+    if (!pqk && cuda_fail_if(rc, cudaMemsetAsync(S, 0, (size_t)ns * 4, s), "cudaMemsetAsync"))
+        return -1;
+    for (int64_t l = 0; pqk && l < loops; l++) {
+        const char *pq = (const char *)Q->data + (size_t)(l * step.q) * es;
+        const char *pk = (const char *)K->data + (size_t)(l * step.k) * es;
+        float *ps = S + l * step.s;
+        if (cuda_lt_matmul(rc, pqk, 0, pk, pq, NULL, ps, scale, 0.0f, NULL)) return -1;
+    }
+    if (cuda_fail_if(rc, kc_attn_softmax(kc_dtype(dt), S, P, &sm, s), "attention softmax"))
+        return -1;
+    for (int64_t l = 0; l < loops; l++) {
+        const char *pv = (const char *)V->data + (size_t)(l * step.v) * es;
+        const char *pp = (const char *)P + (size_t)(l * step.s) * es;
+        char *py = (char *)Y->data + (size_t)(l * step.y) * es;
+        if (cuda_lt_matmul(rc, ppv, 0, pv, pp, NULL, py, 1.0f, 0.0f, NULL)) return -1;
+    }
+    return 0;
+}
+
+static const kiln_tactic t_attn = {"cuda_attention_lt_softmax", OP_Attention, 0,
+                                   TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT, attn_supports,
+                                   attn_workspace, attn_run};
+
+const kiln_tactic *const cuda_tactics_attn[] = {&t_attn, NULL};

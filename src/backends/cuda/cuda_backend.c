@@ -201,6 +201,7 @@ static void exec_destroy(void *dev, void *p) {
     cuda_exec *x = p;
     if (!x) return;
     const cuda_libs *L = ((cuda_dev *)dev)->libs;
+    cuda_plans_free(x);
     if (x->lt) L->ltDestroy((cublasLtHandle_t)x->lt);
     if (x->dnn) L->dnnDestroy((cudnnHandle_t)x->dnn);
     if (x->lt_ws) cudaFree(x->lt_ws);

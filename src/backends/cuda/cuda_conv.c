@@ -1,4 +1,538 @@
-/* cuda_conv.c: CUDA tactics of the conv family (see cuda_internal.h). */
+/* cuda_conv.c: Conv and FusedConv (Y = act(Conv(X, W, B) + Z)) on the GPU.
+**
+** cuDNN (legacy API), NCHW, 1-D (as 2-D with H = 1), 2-D and 3-D, groups,
+** strides, dilations and symmetric pads (cuDNN has one pad per dim:
+** asymmetric pads are declined and run elsewhere). One tactic per forward
+** algorithm so the builder times them; workspace() asks cuDNN for the
+** algorithm's scratch through a process-wide query handle and answers
+** SIZE_MAX (the builder then drops the tactic) when cuDNN cannot run that
+** algorithm on the problem. Bias, residual and activation follow in
+** kc_conv_epilogue, except in the "fused" tactic, which hands bias, Z and
+** ReLU/identity to cudnnConvolutionBiasActivationForward (implicit
+** precomputed GEMM, the one algorithm cuDNN fuses an identity activation
+** with). FP32 runs with FMA math (exact FP32) unless the layer carries
+** kiln_tf32 = 1; FP16/BF16 use tensor-op math with FP32 accumulation.
+** Descriptors are cached per exec (cuda_plan.c).
+**
+** Depthwise convolutions (group == C == M, one filter per channel) also
+** get a direct kernel of our own (kernels/conv_direct.cu) with bias,
+** residual and activation fused, and any pads.
+**
+** NHWC (channels-last) is where cuDNN's fastest FP16 kernels are; this
+** first version keeps the graph's NCHW. */
 #include "cuda_internal.h"
+#include "kernels/conv_kernels.h"
+#include "../../ops/conv_window.h"
+#include "../../ops/fused.h"
 
-const kiln_tactic *const cuda_tactics_conv[] = {NULL};
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ geometry */
+#define CONV_TAG 0x434f4e56444e0001ll /* "CONVDN" v1 */
+
+/* A cuDNN convolution problem, complete: it is the plan cache key. */
+typedef struct conv_params {
+    int64_t tag;
+    int64_t dt;              /* kiln_dtype */
+    int64_t tf32;
+    int64_t nd;              /* 4 or 5 (1-D runs as 4-D) */
+    int64_t x[5], w[5], y[5];
+    int64_t pad[3], stride[3], dil[3];
+    int64_t groups;
+    int64_t algo;            /* cudnnConvolutionFwdAlgo_t */
+    int64_t fused;           /* cudnnConvolutionBiasActivationForward */
+    int64_t relu;            /* fused: ReLU (else identity) */
+} conv_params;
+
+static bool float_type(kiln_dtype t) {
+    return t == KILN_DTYPE_FLOAT32 || t == KILN_DTYPE_FLOAT16 || t == KILN_DTYPE_BFLOAT16;
+}
+
+static int kc_dtype(kiln_dtype t) {
+    return t == KILN_DTYPE_FLOAT16 ? KC_F16 : t == KILN_DTYPE_BFLOAT16 ? KC_BF16 : KC_F32;
+}
+
+static cudnnDataType_t dnn_type(int64_t t) {
+    return t == KILN_DTYPE_FLOAT16    ? CUDNN_DATA_HALF
+           : t == KILN_DTYPE_BFLOAT16 ? CUDNN_DATA_BFLOAT16
+                                      : CUDNN_DATA_FLOAT;
+}
+
+static void errf(char *err, size_t n, const char *msg) {
+    if (err && n) snprintf(err, n, "%s", msg);
+}
+
+/* Geometry of the node on concrete X / W dims (rank r): pads, strides,
+** dilations and the output dims. 0, or -1 with a message in err. */
+static int conv_geometry(const ir_node *n, int r, const int64_t *xd, const int64_t *wd,
+                         conv_geom *g, char *err, size_t nerr) {
+    conv_window win;
+    if (r < 3 || r > 5) {
+        errf(err, nerr, "X and W must have rank 3 to 5");
+        return -1;
+    }
+    if (conv_window_read(n, r - 2, wd + 2, CW_DILATIONS | CW_AUTO_PAD, &win, err, nerr) ||
+        conv_geom_forward(&win, xd + 2, g, err, nerr))
+        return -1;
+    return 0;
+}
+
+/* Fills p (all but algo/fused/relu) from the node and concrete dims. */
+static int conv_params_make(const ir_node *n, kiln_dtype dt, int r, const int64_t *xd,
+                            const int64_t *wd, conv_params *p, char *err, size_t nerr) {
+    memset(p, 0, sizeof *p);
+    conv_geom g;
+    if (conv_geometry(n, r, xd, wd, &g, err, nerr)) return -1;
+    int nsp = r - 2;
+    int64_t G = ir_attr_int(n, "group", 1);
+    if (G < 1 || xd[1] != wd[1] * G || wd[0] % G) {
+        errf(err, nerr, "channel counts do not match the group");
+        return -1;
+    }
+    p->tag = CONV_TAG;
+    p->dt = dt;
+    p->tf32 = dt == KILN_DTYPE_FLOAT32 && ir_attr_int(n, "kiln_tf32", 0) != 0;
+    p->nd = nsp == 3 ? 5 : 4;
+    p->groups = G;
+    int off = nsp == 1 ? 1 : 0; /* 1-D: a leading H = 1 */
+    p->x[0] = xd[0], p->x[1] = xd[1];
+    p->w[0] = wd[0], p->w[1] = wd[1];
+    p->y[0] = xd[0], p->y[1] = wd[0];
+    if (off) {
+        p->x[2] = p->w[2] = p->y[2] = 1;
+        p->pad[0] = 0, p->stride[0] = 1, p->dil[0] = 1;
+    }
+    for (int i = 0; i < nsp; i++) {
+        if (g.pb[i] != g.pe[i]) {
+            errf(err, nerr, "cuDNN takes symmetric pads only");
+            return -1;
+        }
+        p->x[2 + off + i] = xd[2 + i];
+        p->w[2 + off + i] = wd[2 + i];
+        p->y[2 + off + i] = g.grid[i];
+        p->pad[off + i] = g.pb[i];
+        p->stride[off + i] = g.s[i];
+        p->dil[off + i] = g.d[i];
+    }
+    for (int i = 0; i < p->nd; i++)
+        if (p->x[i] > INT32_MAX || p->w[i] > INT32_MAX || p->y[i] > INT32_MAX ||
+            p->x[i] < 0 || p->y[i] < 0) {
+            errf(err, nerr, "dims out of cuDNN's int range");
+            return -1;
+        }
+    for (int i = 0; i < p->nd - 2; i++)
+        if (p->pad[i] > INT32_MAX || p->stride[i] > INT32_MAX || p->dil[i] > INT32_MAX) {
+            errf(err, nerr, "window attributes out of cuDNN's int range");
+            return -1;
+        }
+    int64_t xs = 1;
+    for (int i = 0; i < p->nd; i++) xs *= p->x[i];
+    if (xs > INT32_MAX) { /* cuDNN's legacy descriptors take int strides */
+        errf(err, nerr, "tensor too large for cuDNN's int strides");
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ descriptors */
+typedef struct conv_plan {
+    cudnnTensorDescriptor_t x, y, b;
+    cudnnFilterDescriptor_t w;
+    cudnnConvolutionDescriptor_t conv;
+    cudnnActivationDescriptor_t act;
+    size_t ws;
+} conv_plan;
+
+static void conv_plan_free(const cuda_libs *L, void *payload) {
+    conv_plan *p = payload;
+    if (!p) return;
+    if (p->x) L->dnnDestroyTensorDescriptor(p->x);
+    if (p->y) L->dnnDestroyTensorDescriptor(p->y);
+    if (p->b) L->dnnDestroyTensorDescriptor(p->b);
+    if (p->w) L->dnnDestroyFilterDescriptor(p->w);
+    if (p->conv) L->dnnDestroyConvolutionDescriptor(p->conv);
+    if (p->act) L->dnnDestroyActivationDescriptor(p->act);
+    free(p);
+}
+
+static cudnnStatus_t packed(const cuda_libs *L, cudnnTensorDescriptor_t d, cudnnDataType_t t,
+                            int nd, const int64_t *dims64) {
+    int dims[5], st[5];
+    for (int i = 0; i < nd; i++) dims[i] = (int)dims64[i];
+    st[nd - 1] = 1;
+    for (int i = nd - 2; i >= 0; i--) st[i] = st[i + 1] * (dims[i + 1] > 0 ? dims[i + 1] : 1);
+    return L->dnnSetTensorNdDescriptor(d, t, nd, dims, st);
+}
+
+/* Makes the descriptors of p and asks for the algorithm's workspace.
+** handle may be the query handle. Status and the failing call in *what. */
+static cudnnStatus_t conv_plan_make(const cuda_libs *L, cudnnHandle_t h, const conv_params *p,
+                                    conv_plan *cp, const char **what) {
+    cudnnStatus_t s;
+    cudnnDataType_t t = dnn_type(p->dt);
+    int nd = (int)p->nd, ns = nd - 2;
+    int pad[3], str[3], dil[3], wd[5], od[5];
+    for (int i = 0; i < ns; i++)
+        pad[i] = (int)p->pad[i], str[i] = (int)p->stride[i], dil[i] = (int)p->dil[i];
+    for (int i = 0; i < nd; i++) wd[i] = (int)p->w[i];
+    *what = "cudnnCreate*Descriptor";
+    if ((s = L->dnnCreateTensorDescriptor(&cp->x)) || (s = L->dnnCreateTensorDescriptor(&cp->y)) ||
+        (s = L->dnnCreateFilterDescriptor(&cp->w)) ||
+        (s = L->dnnCreateConvolutionDescriptor(&cp->conv)))
+        return s;
+    *what = "cudnnSet*Descriptor";
+    if ((s = packed(L, cp->x, t, nd, p->x)) || (s = packed(L, cp->y, t, nd, p->y)) ||
+        (s = L->dnnSetFilterNdDescriptor(cp->w, t, CUDNN_TENSOR_NCHW, nd, wd)) ||
+        (s = L->dnnSetConvolutionNdDescriptor(cp->conv, ns, pad, str, dil,
+                                              CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT)) ||
+        (s = L->dnnSetConvolutionGroupCount(cp->conv, (int)p->groups)))
+        return s;
+    cudnnMathType_t math = p->dt != KILN_DTYPE_FLOAT32 || p->tf32 ? CUDNN_TENSOR_OP_MATH
+                                                                  : CUDNN_FMA_MATH;
+    *what = "cudnnSetConvolutionMathType";
+    if ((s = L->dnnSetConvolutionMathType(cp->conv, math))) return s;
+    /* the output cuDNN computes must be the one the graph planned */
+    *what = "cudnnGetConvolutionNdForwardOutputDim";
+    if ((s = L->dnnGetConvolutionNdForwardOutputDim(cp->conv, cp->x, cp->w, nd, od))) return s;
+    for (int i = 0; i < nd; i++)
+        if (od[i] != (int)p->y[i]) {
+            *what = "cudnnGetConvolutionNdForwardOutputDim (output shape differs)";
+            return CUDNN_STATUS_BAD_PARAM;
+        }
+    if (p->fused) {
+        int64_t bd[5] = {1, p->y[1], 1, 1, 1};
+        *what = "bias/activation descriptors";
+        if ((s = L->dnnCreateTensorDescriptor(&cp->b)) || (s = packed(L, cp->b, t, nd, bd)) ||
+            (s = L->dnnCreateActivationDescriptor(&cp->act)) ||
+            (s = L->dnnSetActivationDescriptor(cp->act,
+                                               p->relu ? CUDNN_ACTIVATION_RELU
+                                                       : CUDNN_ACTIVATION_IDENTITY,
+                                               CUDNN_PROPAGATE_NAN, 0.0)))
+            return s;
+    }
+    *what = "cudnnGetConvolutionForwardWorkspaceSize";
+    return L->dnnGetConvolutionForwardWorkspaceSize(h, cp->x, cp->w, cp->conv, cp->y,
+                                                    (cudnnConvolutionFwdAlgo_t)p->algo, &cp->ws);
+}
+
+/* The handle workspace() queries with: tactics are asked for their scratch
+** at build time, before any execution context exists. Made once per
+** process on the current device; NULL when there is no GPU or cuDNN. */
+static cudnnHandle_t g_query;
+static pthread_mutex_t g_query_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t g_query_once = PTHREAD_ONCE_INIT;
+
+static void query_init(void) {
+    const cuda_libs *L = cuda_libs_get();
+    int n = 0;
+    if (!L->dnnCreate || cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
+        cudaGetLastError();
+        return;
+    }
+    cudnnHandle_t h = NULL;
+    if (L->dnnCreate(&h) == CUDNN_STATUS_SUCCESS) g_query = h;
+}
+
+/* ------------------------------------------------------------ tactics */
+typedef struct conv_variant {
+    int algo;         /* cudnnConvolutionFwdAlgo_t; -1: depthwise kernel */
+    bool fused;       /* cudnnConvolutionBiasActivationForward */
+} conv_variant;
+
+static bool dnn_loaded(void) { return cuda_libs_get()->dnnConvolutionForward != NULL; }
+
+/* dtype / rank / attribute checks common to every variant */
+static bool conv_common(const ir_node *n, const ir_type *const *in, fused_act *act) {
+    if (n->n_in < 2 || !in[0] || !in[1]) return false;
+    const ir_type *x = in[0], *w = in[1];
+    if (!float_type(x->dtype) || w->dtype != x->dtype || x->rank != w->rank || x->rank < 3 ||
+        x->rank > 5)
+        return false;
+    if (n->n_in > 2 && in[2] && (in[2]->dtype != x->dtype || in[2]->rank != 1)) return false;
+    act->kind = FUSED_ACT_NONE;
+    if (n->op == OP_FusedConv) {
+        if (n->n_in > 3 && in[3] && in[3]->dtype != x->dtype) return false;
+        if (!fused_act_read(n, act, NULL, 0)) return false;
+    }
+    return ir_attr_int(n, "group", 1) >= 1;
+}
+
+static bool concrete(const ir_type *t) {
+    for (int i = 0; i < t->rank; i++)
+        if (t->dims[i] < 0) return false;
+    return true;
+}
+
+/* Whether the pads are symmetric for every input size this node can see. */
+static bool pads_symmetric(const ir_node *n, const ir_type *x, const ir_type *w) {
+    int nsp = x->rank - 2;
+    conv_window win;
+    if (conv_window_read(n, nsp, w->dims + 2, CW_DILATIONS | CW_AUTO_PAD, &win, NULL, 0))
+        return false;
+    if (win.auto_pad == CW_NOTSET) {
+        for (int i = 0; i < nsp; i++)
+            if (win.pads[i] != win.pads[nsp + i]) return false;
+        return true;
+    }
+    if (win.auto_pad == CW_VALID) return true;
+    if (concrete(x) && win.kernel_known) {
+        conv_geom g;
+        if (conv_geom_forward(&win, x->dims + 2, &g, NULL, 0)) return false;
+        for (int i = 0; i < nsp; i++)
+            if (g.pb[i] != g.pe[i]) return false;
+        return true;
+    }
+    /* SAME on unknown sizes: symmetric whatever the size when the stride
+    ** is 1 and the dilated kernel extent is odd */
+    if (!win.kernel_known) return false;
+    for (int i = 0; i < nsp; i++)
+        if (win.s[i] != 1 || ((win.k[i] - 1) * win.d[i]) % 2) return false;
+    return true;
+}
+
+static bool dnn_supports_v(const ir_node *n, const ir_type *const *in, const conv_variant *v) {
+    fused_act act;
+    if (!dnn_loaded() || !conv_common(n, in, &act) || !pads_symmetric(n, in[0], in[1]))
+        return false;
+    if (v->fused) {
+        bool has_b = n->n_in > 2 && in[2];
+        if (!has_b || (act.kind != FUSED_ACT_NONE && act.kind != FUSED_ACT_RELU)) return false;
+    }
+    return true;
+}
+
+static size_t dnn_workspace_v(const ir_node *n, const ir_type *const *in,
+                              const conv_variant *v) {
+    const ir_type *x = in[0], *w = in[1];
+    if (!concrete(x) || !concrete(w)) return 0; /* asked again on real sizes */
+    conv_params p;
+    if (conv_params_make(n, x->dtype, x->rank, x->dims, w->dims, &p, NULL, 0)) return SIZE_MAX;
+    p.algo = v->algo;
+    p.fused = v->fused;
+    fused_act act = {FUSED_ACT_NONE, 0, 0};
+    if (n->op == OP_FusedConv) fused_act_read(n, &act, NULL, 0);
+    p.relu = act.kind == FUSED_ACT_RELU;
+    pthread_once(&g_query_once, query_init);
+    if (!g_query) return SIZE_MAX;
+    const cuda_libs *L = cuda_libs_get();
+    conv_plan cp;
+    memset(&cp, 0, sizeof cp);
+    const char *what;
+    pthread_mutex_lock(&g_query_mu); /* a cuDNN handle is not for two threads */
+    cudnnStatus_t s = conv_plan_make(L, g_query, &p, &cp, &what);
+    pthread_mutex_unlock(&g_query_mu);
+    size_t ws = cp.ws;
+    /* free the descriptors (conv_plan_free frees the struct: not here) */
+    if (cp.x) L->dnnDestroyTensorDescriptor(cp.x);
+    if (cp.y) L->dnnDestroyTensorDescriptor(cp.y);
+    if (cp.b) L->dnnDestroyTensorDescriptor(cp.b);
+    if (cp.w) L->dnnDestroyFilterDescriptor(cp.w);
+    if (cp.conv) L->dnnDestroyConvolutionDescriptor(cp.conv);
+    if (cp.act) L->dnnDestroyActivationDescriptor(cp.act);
+    return s == CUDNN_STATUS_SUCCESS ? ws : SIZE_MAX;
+}
+
+static int dnn_fail(ref_ctx *rc, const cuda_libs *L, cudnnStatus_t s, const char *what) {
+    return ref_fail(rc, "%s: cuDNN error %s", what,
+                    L->dnnGetErrorString ? L->dnnGetErrorString(s) : "?");
+}
+
+/* The inputs of a conv layer, checked against each other. */
+typedef struct conv_io {
+    const kiln_tensor *x, *w, *b, *z;
+    kiln_tensor *y;
+    fused_act act;
+} conv_io;
+
+static int conv_io_get(ref_ctx *rc, conv_io *io) {
+    const ir_node *n = rc->node;
+    memset(io, 0, sizeof *io);
+    io->x = rc->in[0];
+    io->w = rc->in[1];
+    io->b = ref_has(rc, 2) ? rc->in[2] : NULL;
+    io->z = n->op == OP_FusedConv && ref_has(rc, 3) ? rc->in[3] : NULL;
+    io->y = rc->out[0];
+    io->act.kind = FUSED_ACT_NONE;
+    if (n->op == OP_FusedConv && !fused_act_read(n, &io->act, rc->err, sizeof rc->err))
+        return -1;
+    kiln_dtype dt = io->x->dtype;
+    if (!float_type(dt) || io->w->dtype != dt || io->y->dtype != dt ||
+        (io->b && io->b->dtype != dt) || (io->z && io->z->dtype != dt))
+        return ref_fail(rc, "conv tensors must share one float type");
+    int r = io->x->rank;
+    if (r < 3 || r > 5 || io->w->rank != r || io->y->rank != r)
+        return ref_fail(rc, "X, W and Y must have the same rank, 3 to 5");
+    int64_t M = io->w->dims[0];
+    if (io->y->dims[0] != io->x->dims[0] || io->y->dims[1] != M)
+        return ref_fail(rc, "the output's batch/channels differ from X's and W's");
+    if (io->b && (io->b->rank != 1 || io->b->dims[0] != M))
+        return ref_fail(rc, "B must have %lld values", (long long)M);
+    if (io->z && !shape_equal(io->z->rank, io->z->dims, r, io->y->dims))
+        return ref_fail(rc, "Z must have the output's shape");
+    return 0;
+}
+
+static int dnn_run_v(ref_ctx *rc, const conv_variant *v) {
+    cuda_exec *x = cuda_exec_of(rc);
+    const cuda_libs *L = x && x->dev ? x->dev->libs : NULL;
+    if (!L || !x->dnn || !L->dnnConvolutionForward)
+        return ref_fail(rc, "cuDNN is not available (%s)", L ? L->dnn_path : "no device");
+    conv_io io;
+    if (conv_io_get(rc, &io)) return -1;
+    conv_params p;
+    int r = io.x->rank;
+    if (conv_params_make(rc->node, io.x->dtype, r, io.x->dims, io.w->dims, &p, rc->err,
+                         sizeof rc->err))
+        return -1;
+    p.algo = v->algo;
+    p.fused = v->fused;
+    p.relu = io.act.kind == FUSED_ACT_RELU;
+    if (v->fused && (!io.b || (io.act.kind != FUSED_ACT_NONE && io.act.kind != FUSED_ACT_RELU)))
+        return ref_fail(rc, "the fused cuDNN tactic needs a bias and ReLU or no activation");
+    for (int i = 2; i < r; i++)
+        if (io.y->dims[i] != p.y[i + (r == 3 ? 1 : 0)])
+            return ref_fail(rc, "the output's spatial dims differ from the convolution's");
+    int64_t ny = tensor_numel(io.y);
+    if (ny == 0) return 0;
+    conv_plan *cp = cuda_plan_get(x, &p, sizeof p);
+    if (!cp) {
+        if (!(cp = calloc(1, sizeof *cp))) return ref_fail(rc, "out of memory");
+        const char *what;
+        cudnnStatus_t s = conv_plan_make(L, (cudnnHandle_t)x->dnn, &p, cp, &what);
+        if (s) {
+            dnn_fail(rc, L, s, what);
+            conv_plan_free(L, cp);
+            return -1;
+        }
+        if (!cuda_plan_put(x, &p, sizeof p, cp, conv_plan_free)) return ref_fail(rc, "out of memory");
+    }
+    if (cp->ws > rc->ws_size || (cp->ws && !rc->ws))
+        return ref_fail(rc, "cuDNN needs %zu bytes of workspace, the layer has %zu", cp->ws,
+                        rc->ws_size);
+    float one = 1.0f, zero = 0.0f;
+    cudnnStatus_t s;
+    cudnnHandle_t h = (cudnnHandle_t)x->dnn;
+    if (v->fused) {
+        float a2 = io.z ? 1.0f : 0.0f;
+        s = L->dnnConvolutionBiasActivationForward(
+            h, &one, cp->x, io.x->data, cp->w, io.w->data, cp->conv,
+            (cudnnConvolutionFwdAlgo_t)p.algo, rc->ws, cp->ws, &a2, cp->y,
+            io.z ? io.z->data : io.y->data, cp->b, io.b->data, cp->act, cp->y, io.y->data);
+        if (s) return dnn_fail(rc, L, s, "cudnnConvolutionBiasActivationForward");
+        return 0;
+    }
+    s = L->dnnConvolutionForward(h, &one, cp->x, io.x->data, cp->w, io.w->data, cp->conv,
+                                 (cudnnConvolutionFwdAlgo_t)p.algo, rc->ws, cp->ws, &zero, cp->y,
+                                 io.y->data);
+    if (s) return dnn_fail(rc, L, s, "cudnnConvolutionForward");
+    if (!io.b && !io.z && io.act.kind == FUSED_ACT_NONE) return 0;
+    kc_act a = {io.act.kind, io.act.alpha, io.act.beta};
+    int64_t inner = ny / (io.y->dims[0] * io.y->dims[1]);
+    return cuda_fail_if(rc, kc_conv_epilogue(kc_dtype(io.x->dtype), io.y->data, ny, inner,
+                                             io.y->dims[1], io.b ? io.b->data : NULL,
+                                             io.z ? io.z->data : NULL, a, cuda_stream_of(rc)),
+                        "conv epilogue");
+}
+
+/* ---- depthwise: group == C == M, one filter per channel, 1-D or 2-D */
+static bool dw_supports(const ir_node *n, const ir_type *const *in) {
+    fused_act act;
+    if (!conv_common(n, in, &act)) return false;
+    const ir_type *x = in[0], *w = in[1];
+    int64_t G = ir_attr_int(n, "group", 1);
+    return x->rank <= 4 && G > 1 && x->dims[1] == G && w->dims[0] == G && w->dims[1] == 1;
+}
+
+static int dw_run(ref_ctx *rc) {
+    conv_io io;
+    if (conv_io_get(rc, &io)) return -1;
+    const ir_node *n = rc->node;
+    int r = io.x->rank;
+    int64_t G = ir_attr_int(n, "group", 1);
+    if (r > 4 || io.x->dims[1] != G || io.w->dims[0] != G || io.w->dims[1] != 1)
+        return ref_fail(rc, "not a depthwise convolution");
+    conv_geom g;
+    if (conv_geometry(n, r, io.x->dims, io.w->dims, &g, rc->err, sizeof rc->err)) return -1;
+    int nsp = r - 2;
+    for (int i = 0; i < nsp; i++)
+        if (io.y->dims[2 + i] != g.grid[i])
+            return ref_fail(rc, "the output's spatial dims differ from the convolution's");
+    for (int i = 0; i < nsp; i++)
+        if (g.k[i] > 1024 || g.s[i] > INT32_MAX || g.d[i] > INT32_MAX || g.pb[i] > INT32_MAX)
+            return ref_fail(rc, "window attributes out of range");
+    kc_dw_geom dg;
+    memset(&dg, 0, sizeof dg);
+    dg.n = io.x->dims[0];
+    dg.c = G;
+    int o = nsp == 2 ? 0 : -1; /* 1-D: H = OH = KH = 1 */
+    dg.h = o < 0 ? 1 : io.x->dims[2];
+    dg.w = io.x->dims[r - 1];
+    dg.oh = o < 0 ? 1 : g.grid[0];
+    dg.ow = g.grid[nsp - 1];
+    dg.kh = o < 0 ? 1 : (int)g.k[0];
+    dg.kw = (int)g.k[nsp - 1];
+    dg.sh = o < 0 ? 1 : (int)g.s[0];
+    dg.sw = (int)g.s[nsp - 1];
+    dg.dh = o < 0 ? 1 : (int)g.d[0];
+    dg.dw = (int)g.d[nsp - 1];
+    dg.pt = o < 0 ? 0 : (int)g.pb[0];
+    dg.pl = (int)g.pb[nsp - 1];
+    kc_act a = {io.act.kind, io.act.alpha, io.act.beta};
+    return cuda_fail_if(rc, kc_dwconv2d(kc_dtype(io.x->dtype), io.x->data, io.w->data,
+                                        io.b ? io.b->data : NULL, io.z ? io.z->data : NULL,
+                                        io.y->data, &dg, a, cuda_stream_of(rc)),
+                        "depthwise conv");
+}
+
+/* ---- the tactic table: one tactic per (op, variant) */
+#define DEV_OW (TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT)
+#define DNN_VARIANT(VAR, ALGO, FUSED)                                                    \
+    static const conv_variant v_##VAR = {ALGO, FUSED};                                   \
+    static bool sup_##VAR(const ir_node *n, const ir_type *const *in) {                  \
+        return dnn_supports_v(n, in, &v_##VAR);                                           \
+    }                                                                                    \
+    static size_t ws_##VAR(const ir_node *n, const ir_type *const *in) {                 \
+        return dnn_workspace_v(n, in, &v_##VAR);                                          \
+    }                                                                                    \
+    static int run_##VAR(ref_ctx *rc) { return dnn_run_v(rc, &v_##VAR); }
+
+DNN_VARIANT(igemm, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, false)
+DNN_VARIANT(precomp, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, false)
+DNN_VARIANT(gemm, CUDNN_CONVOLUTION_FWD_ALGO_GEMM, false)
+DNN_VARIANT(fft_tiling, CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING, false)
+DNN_VARIANT(winograd, CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD, false)
+DNN_VARIANT(winograd_nf, CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED, false)
+DNN_VARIANT(fused, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, true)
+
+#define CONV_TACTICS(PFX, NAME, OP)                                                        \
+    static const kiln_tactic PFX##_igemm = {"cuda_" NAME "_dnn_igemm", OP, 0, DEV_OW,        \
+                                            sup_igemm, ws_igemm, run_igemm};                \
+    static const kiln_tactic PFX##_precomp = {"cuda_" NAME "_dnn_igemm_precomp", OP, 0,      \
+                                              DEV_OW, sup_precomp, ws_precomp, run_precomp}; \
+    static const kiln_tactic PFX##_gemm = {"cuda_" NAME "_dnn_gemm", OP, 0, DEV_OW,          \
+                                           sup_gemm, ws_gemm, run_gemm};                    \
+    static const kiln_tactic PFX##_fft = {"cuda_" NAME "_dnn_fft_tiling", OP, 0, DEV_OW,     \
+                                          sup_fft_tiling, ws_fft_tiling, run_fft_tiling};   \
+    static const kiln_tactic PFX##_wino = {"cuda_" NAME "_dnn_winograd", OP, 0, DEV_OW,      \
+                                           sup_winograd, ws_winograd, run_winograd};        \
+    static const kiln_tactic PFX##_wino_nf = {"cuda_" NAME "_dnn_winograd_nf", OP, 0,        \
+                                              DEV_OW, sup_winograd_nf, ws_winograd_nf,      \
+                                              run_winograd_nf};                             \
+    static const kiln_tactic PFX##_fused = {"cuda_" NAME "_dnn_fused_precomp", OP, 0,        \
+                                            DEV_OW, sup_fused, ws_fused, run_fused};        \
+    static const kiln_tactic PFX##_dw = {"cuda_" NAME "_dw_direct", OP, 0, DEV_OW,           \
+                                         dw_supports, NULL, dw_run};
+
+CONV_TACTICS(t_conv, "conv", OP_Conv)
+CONV_TACTICS(t_fconv, "fused_conv", OP_FusedConv)
+
+const kiln_tactic *const cuda_tactics_conv[] = {
+    &t_conv_dw,       &t_conv_fused,  &t_conv_precomp, &t_conv_igemm, &t_conv_gemm,
+    &t_conv_wino,     &t_conv_wino_nf, &t_conv_fft,
+    &t_fconv_dw,      &t_fconv_fused, &t_fconv_precomp, &t_fconv_igemm, &t_fconv_gemm,
+    &t_fconv_wino,    &t_fconv_wino_nf, &t_fconv_fft,
+    NULL,
+};

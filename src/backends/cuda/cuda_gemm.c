@@ -1,4 +1,465 @@
-/* cuda_gemm.c: CUDA tactics of the gemm family (see cuda_internal.h). */
-#include "cuda_internal.h"
+/* cuda_gemm.c: MatMul, Gemm and FusedGemm through cuBLASLt, and the cached
+** cuBLASLt plans that the attention tactic shares (cuda_lt.h).
+**
+** Row-major Y[M,N] = A[M,K] B[K,N] is computed as the column-major product
+** Y^T = B^T A^T: cuBLASLt's "A" is our B and its "B" our A, each read in
+** place (a row-major matrix is its transpose in column-major order).
+** Batches: when B is one matrix shared by the whole batch and A is
+** contiguous, the batch folds into M (one large GEMM); otherwise the longest
+** suffix of batch dims with uniform strides becomes a strided batch and the
+** remaining dims an outer loop. Epilogues: a bias along the last dim with
+** beta == 1 goes to cuBLASLt's BIAS / RELU_BIAS / GELU_BIAS; a C of the
+** output's shape is cuBLASLt's C with beta (a residual); anything else
+** (broadcast C, beta != 1 on a bias, activations cuBLASLt lacks) runs in
+** kc_gemm_epilogue, in place. FP32 computes in exact FP32
+** (CUBLAS_COMPUTE_32F) unless the layer carries kiln_tf32 = 1; FP16 and
+** BF16 keep inputs and output in that type and accumulate in FP32.
+** Tactics "cuda_<op>_lt_h<k>" take the heuristic's k-th algorithm, so the
+** builder times several. */
+#include "cuda_lt.h"
+#include "kernels/gemm_kernels.h"
+#include "../../ops/fused.h"
 
-const kiln_tactic *const cuda_tactics_gemm[] = {NULL};
+#include <stdlib.h>
+#include <string.h>
+
+_Static_assert((int)KC_ACT_NONE == (int)FUSED_ACT_NONE && (int)KC_ACT_RELU == (int)FUSED_ACT_RELU &&
+                   (int)KC_ACT_CLIP == (int)FUSED_ACT_CLIP && (int)KC_ACT_SIGMOID == (int)FUSED_ACT_SIGMOID &&
+                   (int)KC_ACT_SILU == (int)FUSED_ACT_SILU && (int)KC_ACT_GELU == (int)FUSED_ACT_GELU &&
+                   (int)KC_ACT_GELU_TANH == (int)FUSED_ACT_GELU_TANH &&
+                   (int)KC_ACT_LEAKY_RELU == (int)FUSED_ACT_LEAKY_RELU &&
+                   (int)KC_ACT_HARD_SWISH == (int)FUSED_ACT_HARD_SWISH &&
+                   (int)KC_ACT_HARD_SIGMOID == (int)FUSED_ACT_HARD_SIGMOID &&
+                   (int)KC_ACT_TANH == (int)FUSED_ACT_TANH && (int)KC_MAX_RANK == (int)KILN_MAX_RANK,
+               "kernels/gemm_kernels.h mirrors ops/fused.h and KILN_MAX_RANK");
+
+/* ------------------------------------------------------------ Lt plans */
+#define LT_TAG 0x4c54504c414e0001ll /* "LTPLAN" v1 */
+
+struct cuda_lt_plan {
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t a, b, c;
+    int n_algo;
+    cublasLtMatmulHeuristicResult_t res[CUDA_LT_MAX_ALGOS];
+};
+
+static int lt_fail(ref_ctx *rc, const cuda_libs *L, cublasStatus_t s, const char *what) {
+    return ref_fail(rc, "%s: cuBLASLt error %s", what,
+                    L->ltGetStatusString ? L->ltGetStatusString(s) : "?");
+}
+
+static void lt_plan_free(const cuda_libs *L, void *payload) {
+    cuda_lt_plan *p = payload;
+    if (!p) return;
+    if (p->op) L->ltMatmulDescDestroy(p->op);
+    if (p->a) L->ltMatrixLayoutDestroy(p->a);
+    if (p->b) L->ltMatrixLayoutDestroy(p->b);
+    if (p->c) L->ltMatrixLayoutDestroy(p->c);
+    free(p);
+}
+
+int64_t cuda_lt_align(const void *p, const int64_t *byte_strides, int n) {
+    uint64_t bits = (uint64_t)(uintptr_t)p | 256u;
+    for (int i = 0; i < n; i++) bits |= (uint64_t)byte_strides[i];
+    return (int64_t)(bits & (~bits + 1)); /* lowest set bit */
+}
+
+static cublasStatus_t layout(const cuda_libs *L, cublasLtMatrixLayout_t *out,
+                             cudaDataType_t t, int64_t rows, int64_t cols, int64_t ld,
+                             int64_t batch, int64_t stride) {
+    cublasStatus_t s = L->ltMatrixLayoutCreate(out, t, (uint64_t)rows, (uint64_t)cols, ld);
+    if (s == CUBLAS_STATUS_SUCCESS && batch > 1) {
+        int32_t cnt = (int32_t)batch;
+        s = L->ltMatrixLayoutSetAttribute(*out, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &cnt,
+                                          sizeof cnt);
+        if (s == CUBLAS_STATUS_SUCCESS)
+            s = L->ltMatrixLayoutSetAttribute(*out, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                              &stride, sizeof stride);
+    }
+    return s;
+}
+
+const cuda_lt_plan *cuda_lt_plan_get(ref_ctx *rc, cuda_lt_spec *spec) {
+    cuda_exec *x = cuda_exec_of(rc);
+    const cuda_libs *L = x && x->dev ? x->dev->libs : NULL;
+    if (!L || !x->lt || !L->ltMatmul)
+        return ref_fail(rc, "cuBLASLt is not available (%s)", L ? L->lt_path : "no device"),
+               NULL;
+    if (spec->batch > INT32_MAX)
+        return ref_fail(rc, "batch of %lld matrices is too large for one cuBLASLt call",
+                        (long long)spec->batch),
+               NULL;
+    spec->tag = LT_TAG;
+    cuda_lt_plan *p = cuda_plan_get(x, spec, sizeof *spec);
+    if (p) return p;
+    p = calloc(1, sizeof *p);
+    if (!p) return ref_fail(rc, "out of memory"), NULL;
+    cublasLtMatmulPreference_t pref = NULL;
+    cublasStatus_t s;
+    const char *what = "cublasLtMatmulDescCreate";
+    s = L->ltMatmulDescCreate(&p->op, (cublasComputeType_t)spec->compute, CUDA_R_32F);
+    if (s) goto fail;
+    what = "cublasLtMatmulDescSetAttribute";
+    int32_t opa = (int32_t)spec->op_a, opb = (int32_t)spec->op_b;
+    uint32_t epi = (uint32_t)spec->epilogue;
+    if ((s = L->ltMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa)) ||
+        (s = L->ltMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb)) ||
+        (s = L->ltMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi)))
+        goto fail;
+    what = "cublasLtMatrixLayoutCreate";
+    if ((s = layout(L, &p->a, (cudaDataType_t)spec->a_type, spec->a_rows, spec->a_cols,
+                    spec->lda, spec->batch, spec->stride_a)) ||
+        (s = layout(L, &p->b, (cudaDataType_t)spec->a_type, spec->b_rows, spec->b_cols,
+                    spec->ldb, spec->batch, spec->stride_b)) ||
+        (s = layout(L, &p->c, (cudaDataType_t)spec->c_type, spec->m, spec->n, spec->ldc,
+                    spec->batch, spec->stride_c)))
+        goto fail;
+    what = "cublasLtMatmulPreference";
+    uint64_t wsmax = x->lt_ws ? x->lt_ws_size : 0;
+    uint32_t al_a = (uint32_t)spec->align_a, al_b = (uint32_t)spec->align_b;
+    uint32_t al_c = (uint32_t)spec->align_c;
+    if ((s = L->ltMatmulPreferenceCreate(&pref)) ||
+        (s = L->ltMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                               &wsmax, sizeof wsmax)) ||
+        (s = L->ltMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+                                               &al_a, sizeof al_a)) ||
+        (s = L->ltMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                                               &al_b, sizeof al_b)) ||
+        (s = L->ltMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+                                               &al_c, sizeof al_c)) ||
+        (s = L->ltMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+                                               &al_c, sizeof al_c)))
+        goto fail;
+    what = "cublasLtMatmulAlgoGetHeuristic";
+    s = L->ltMatmulAlgoGetHeuristic((cublasLtHandle_t)x->lt, p->op, p->a, p->b, p->c, p->c,
+                                    pref, CUDA_LT_MAX_ALGOS, p->res, &p->n_algo);
+    if (s) goto fail;
+    L->ltMatmulPreferenceDestroy(pref);
+    pref = NULL;
+    /* keep only results the library marked usable */
+    int k = 0;
+    for (int i = 0; i < p->n_algo; i++)
+        if (p->res[i].state == CUBLAS_STATUS_SUCCESS) p->res[k++] = p->res[i];
+    p->n_algo = k;
+    if (p->n_algo == 0) {
+        ref_fail(rc, "cuBLASLt has no algorithm for a %lldx%lldx%lld product (batch %lld)",
+                 (long long)spec->m, (long long)spec->n, (long long)spec->k,
+                 (long long)spec->batch);
+        lt_plan_free(L, p);
+        return NULL;
+    }
+    if (!cuda_plan_put(x, spec, sizeof *spec, p, lt_plan_free))
+        return ref_fail(rc, "out of memory"), NULL;
+    return p;
+fail:
+    lt_fail(rc, L, s, what);
+    if (pref) L->ltMatmulPreferenceDestroy(pref);
+    lt_plan_free(L, p);
+    return NULL;
+}
+
+int cuda_lt_matmul(ref_ctx *rc, const cuda_lt_plan *p, int rank, const void *a,
+                   const void *b, const void *c, void *d, float alpha, float beta,
+                   const void *bias) {
+    cuda_exec *x = cuda_exec_of(rc);
+    const cuda_libs *L = x->dev->libs;
+    if (bias) {
+        cublasStatus_t s = L->ltMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                       &bias, sizeof bias);
+        if (s) return lt_fail(rc, L, s, "cublasLtMatmulDescSetAttribute(bias)");
+    }
+    const cublasLtMatmulHeuristicResult_t *r = &p->res[rank < p->n_algo ? rank : 0];
+    cublasStatus_t s = L->ltMatmul((cublasLtHandle_t)x->lt, p->op, &alpha, a, p->a, b, p->b,
+                                   &beta, c ? c : d, p->c, d, p->c, &r->algo, x->lt_ws,
+                                   r->workspaceSize, cuda_stream_of(rc));
+    if (s) return lt_fail(rc, L, s, "cublasLtMatmul");
+    return 0;
+}
+
+/* ------------------------------------------------------------ dtypes */
+static bool float_type(kiln_dtype t) {
+    return t == KILN_DTYPE_FLOAT32 || t == KILN_DTYPE_FLOAT16 || t == KILN_DTYPE_BFLOAT16;
+}
+
+static int kc_dtype(kiln_dtype t) {
+    return t == KILN_DTYPE_FLOAT16 ? KC_F16 : t == KILN_DTYPE_BFLOAT16 ? KC_BF16 : KC_F32;
+}
+
+static cudaDataType_t cuda_type(kiln_dtype t) {
+    return t == KILN_DTYPE_FLOAT16    ? CUDA_R_16F
+           : t == KILN_DTYPE_BFLOAT16 ? CUDA_R_16BF
+                                      : CUDA_R_32F;
+}
+
+static cublasComputeType_t compute_type(const ir_node *n, kiln_dtype t) {
+    /* TF32 only when the layer's precision asks for it (kiln_tf32 = 1, set
+    ** by the precision pass under --tf32): exact FP32 otherwise. */
+    if (t == KILN_DTYPE_FLOAT32 && ir_attr_int(n, "kiln_tf32", 0))
+        return CUBLAS_COMPUTE_32F_FAST_TF32;
+    return CUBLAS_COMPUTE_32F;
+}
+
+/* ------------------------------------------------------------ tactics */
+static bool lt_loaded(void) { return cuda_libs_get()->ltMatmul != NULL; }
+
+static bool gemm_supports(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in < 2 || !in[0] || !in[1] || !lt_loaded()) return false;
+    kiln_dtype dt = in[0]->dtype;
+    if (!float_type(dt) || in[1]->dtype != dt) return false;
+    if (n->op == OP_MatMul) return in[0]->rank >= 1 && in[1]->rank >= 1;
+    if (n->n_in > 2 && in[2] && in[2]->dtype != dt) return false;
+    if (n->op == OP_Gemm) return in[0]->rank == 2 && in[1]->rank == 2;
+    fused_act a;
+    return in[0]->rank >= 2 && in[1]->rank >= 2 && fused_act_read(n, &a, NULL, 0);
+}
+
+/* What run() does after (or instead of) cuBLASLt. */
+typedef struct post_op {
+    bool need;
+    int add_mode;          /* KC_ADD_* */
+    float beta;
+    kc_bcast bc;
+    kc_act act;
+} post_op;
+
+static int gemm_run(ref_ctx *rc, int rank) {
+    const ir_node *n = rc->node;
+    const kiln_tensor *A = rc->in[0], *B = rc->in[1];
+    const kiln_tensor *C = n->op != OP_MatMul && ref_has(rc, 2) ? rc->in[2] : NULL;
+    kiln_tensor *Y = rc->out[0];
+    kiln_dtype dt = A->dtype;
+    if (!float_type(dt) || B->dtype != dt || (C && C->dtype != dt) || Y->dtype != dt)
+        return ref_fail(rc, "cuBLASLt GEMM needs one float type for A, B, C and Y (got %s, %s)",
+                        kiln_dtype_name(A->dtype), kiln_dtype_name(B->dtype));
+    bool ta = false, tb = false;
+    float alpha = 1.0f, beta = 1.0f;
+    fused_act act = {FUSED_ACT_NONE, 0, 0};
+    if (n->op != OP_MatMul) {
+        ta = ir_attr_int(n, "transA", 0) != 0;
+        tb = ir_attr_int(n, "transB", 0) != 0;
+        alpha = ir_attr_float(n, "alpha", 1.0f);
+        beta = ir_attr_float(n, "beta", 1.0f);
+    }
+    if (n->op == OP_FusedGemm && !fused_act_read(n, &act, rc->err, sizeof rc->err)) return -1;
+    if (beta == 0.0f) C = NULL;
+    int ra = A->rank, rb = B->rank;
+    if (ra < 1 || rb < 1 || (n->op != OP_MatMul && (ra < 2 || rb < 2)))
+        return ref_fail(rc, "inputs have unsupported ranks %d and %d", ra, rb);
+    int64_t M = ra > 1 ? A->dims[ra - (ta ? 1 : 2)] : 1;
+    int64_t K = ra > 1 ? A->dims[ra - (ta ? 2 : 1)] : A->dims[0];
+    int64_t kb = rb > 1 ? B->dims[rb - (tb ? 1 : 2)] : B->dims[0];
+    int64_t N = rb > 1 ? B->dims[rb - (tb ? 2 : 1)] : 1;
+    if (K != kb)
+        return ref_fail(rc, "inner dims differ: %lld vs %lld", (long long)K, (long long)kb);
+    int rba = ra > 2 ? ra - 2 : 0, rbb = rb > 2 ? rb - 2 : 0, rbo;
+    int64_t bdims[KILN_MAX_RANK], sa[KILN_MAX_RANK], sb[KILN_MAX_RANK];
+    if (!shape_broadcast(rba, A->dims, rbb, B->dims, &rbo, bdims))
+        return ref_fail(rc, "batch dims do not broadcast");
+    bcast_strides(rba, A->dims, rbo, sa);
+    bcast_strides(rbb, B->dims, rbo, sb);
+    int64_t nbatch = shape_numel(rbo, bdims);
+    if (nbatch < 0 || tensor_numel(Y) != nbatch * M * N)
+        return ref_fail(rc, "the output has %lld elements, the product %lld x %lld x %lld",
+                        (long long)tensor_numel(Y), (long long)nbatch, (long long)M,
+                        (long long)N);
+    if (nbatch == 0 || M == 0 || N == 0) return 0;
+
+    /* ---- epilogue plan */
+    post_op post;
+    memset(&post, 0, sizeof post);
+    post.act.kind = act.kind;
+    post.act.alpha = act.alpha;
+    post.act.beta = act.beta;
+    post.beta = beta;
+    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;
+    const void *bias = NULL, *lt_c = NULL;
+    float lt_beta = 0.0f;
+    bool act_fused = act.kind == FUSED_ACT_NONE;
+    if (C) {
+        if (C->rank > Y->rank) return ref_fail(rc, "C has a higher rank than the output");
+        for (int i = 0; i < C->rank; i++) {
+            int64_t d = C->dims[i], w = Y->dims[Y->rank - C->rank + i];
+            if (d != 1 && d != w) return ref_fail(rc, "C does not broadcast to the output");
+        }
+        int64_t cn = tensor_numel(C);
+        bool row = C->rank >= 1 && cn == N && C->dims[C->rank - 1] == N;
+        if (cn == tensor_numel(Y)) {
+            lt_c = C->data; /* the output's shape: cuBLASLt's own C */
+            lt_beta = beta;
+        } else if (row && beta == 1.0f) {
+            bias = C->data;
+            if (act.kind == FUSED_ACT_RELU) epi = CUBLASLT_EPILOGUE_RELU_BIAS, act_fused = true;
+            else if (act.kind == FUSED_ACT_GELU_TANH)
+                epi = CUBLASLT_EPILOGUE_GELU_BIAS, act_fused = true;
+            else epi = CUBLASLT_EPILOGUE_BIAS;
+        } else {
+            post.need = true;
+            post.add_mode = row ? KC_ADD_ROW : KC_ADD_BCAST;
+            post.bc.rank = Y->rank;
+            memcpy(post.bc.dims, Y->dims, sizeof(int64_t) * (size_t)Y->rank);
+            bcast_strides(C->rank, C->dims, Y->rank, post.bc.cst);
+        }
+    } else if (act.kind == FUSED_ACT_RELU) {
+        epi = CUBLASLT_EPILOGUE_RELU, act_fused = true;
+    } else if (act.kind == FUSED_ACT_GELU_TANH) {
+        epi = CUBLASLT_EPILOGUE_GELU, act_fused = true;
+    }
+    /* cuBLASLt's epilogue follows beta * C: with a residual C the
+    ** activation stays ours so the order is the reference's for certain. */
+    if (lt_c && epi != CUBLASLT_EPILOGUE_DEFAULT) epi = CUBLASLT_EPILOGUE_DEFAULT, act_fused = false;
+    if (!act_fused) post.need = true;
+    if (act_fused) post.act.kind = KC_ACT_NONE;
+
+    cudaStream_t s = cuda_stream_of(rc);
+    size_t es = dt == KILN_DTYPE_FLOAT32 ? 4 : 2;
+    if (K == 0) {
+        /* alpha * (empty sum) is 0: the rest is the epilogue's */
+        if (cuda_fail_if(rc, cudaMemsetAsync(Y->data, 0, (size_t)tensor_numel(Y) * es, s),
+                         "cudaMemsetAsync"))
+            return -1;
+        if (C) {
+            post.need = true;
+            if (!post.add_mode) {
+                post.add_mode = KC_ADD_BCAST;
+                post.bc.rank = Y->rank;
+                memcpy(post.bc.dims, Y->dims, sizeof(int64_t) * (size_t)Y->rank);
+                bcast_strides(C->rank, C->dims, Y->rank, post.bc.cst);
+            }
+        }
+        post.act.kind = act.kind;
+        if (act.kind != FUSED_ACT_NONE) post.need = true;
+    } else {
+        /* ---- batch layout: squeeze size-1 batch dims */
+        int nb = 0;
+        int64_t bd[KILN_MAX_RANK], bsa[KILN_MAX_RANK], bsb[KILN_MAX_RANK];
+        for (int d = 0; d < rbo; d++)
+            if (bdims[d] != 1) bd[nb] = bdims[d], bsa[nb] = sa[d], bsb[nb] = sb[d], nb++;
+        bool fold = nb > 0 && !ta;
+        int64_t run_len = 1;
+        for (int d = nb - 1; d >= 0 && fold; d--) {
+            if (bsb[d] != 0 || bsa[d] != run_len) fold = false;
+            run_len *= bd[d];
+        }
+        int64_t Mr = fold ? M * nbatch : M; /* rows of the GEMM(s) */
+        int64_t inner = 1, in_sa = 0, in_sb = 0;
+        int n_outer = 0;
+        /* A zero batch stride (one operand broadcast over the batch) is
+        ** not given to cuBLASLt: such batches loop instead. */
+        bool zero = false;
+        for (int d = 0; d < nb; d++) zero |= bsa[d] == 0 || bsb[d] == 0;
+        if (!fold && zero) {
+            n_outer = nb;
+        } else if (!fold && nb > 0) {
+            int d = nb - 1;
+            inner = bd[d];
+            in_sa = bsa[d];
+            in_sb = bsb[d];
+            for (d = nb - 2; d >= 0; d--) {
+                if (bsa[d] != in_sa * inner || bsb[d] != in_sb * inner) break;
+                inner *= bd[d];
+            }
+            n_outer = d + 1; /* dims 0..d loop outside */
+        }
+        int64_t outer = nbatch / inner;
+        if (fold) outer = 1, inner = 1;
+        int64_t matA = M * K, matB = K * N, matY = Mr * N;
+        cuda_lt_spec sp;
+        memset(&sp, 0, sizeof sp);
+        sp.a_type = sp.c_type = cuda_type(dt);
+        sp.compute = compute_type(n, dt);
+        /* cuBLASLt A = our B, stored [K,N] row-major = [N,K] column-major */
+        sp.op_a = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+        sp.a_rows = tb ? K : N;
+        sp.a_cols = tb ? N : K;
+        sp.lda = sp.a_rows;
+        /* cuBLASLt B = our A, stored [M,K] row-major = [K,M] column-major */
+        sp.op_b = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+        sp.b_rows = ta ? Mr : K;
+        sp.b_cols = ta ? K : Mr;
+        sp.ldb = sp.b_rows;
+        sp.m = N;
+        sp.n = Mr;
+        sp.k = K;
+        sp.ldc = N;
+        sp.batch = inner;
+        sp.stride_a = in_sb * matB;
+        sp.stride_b = in_sa * matA;
+        sp.stride_c = matY;
+        sp.epilogue = epi;
+        /* alignment over every pointer the loop will pass */
+        int64_t str_a[KILN_MAX_RANK + 1], str_b[KILN_MAX_RANK + 1], str_c[2];
+        int nsa = 0;
+        str_a[nsa] = sp.stride_a * (int64_t)es, str_b[nsa] = sp.stride_b * (int64_t)es, nsa++;
+        for (int d = 0; d < n_outer; d++, nsa++)
+            str_a[nsa] = bsb[d] * matB * (int64_t)es, str_b[nsa] = bsa[d] * matA * (int64_t)es;
+        str_c[0] = matY * (int64_t)es;
+        str_c[1] = inner * matY * (int64_t)es;
+        sp.align_a = cuda_lt_align(B->data, str_a, nsa);
+        sp.align_b = cuda_lt_align(A->data, str_b, nsa);
+        int64_t ac = cuda_lt_align(Y->data, str_c, 2);
+        if (lt_c) {
+            int64_t ac2 = cuda_lt_align(lt_c, str_c, 2);
+            ac = ac2 < ac ? ac2 : ac;
+        }
+        if (bias) {
+            int64_t ab = cuda_lt_align(bias, NULL, 0);
+            ac = ab < ac ? ab : ac;
+        }
+        sp.align_c = ac;
+        const cuda_lt_plan *plan = cuda_lt_plan_get(rc, &sp);
+        if (!plan) return -1;
+        for (int64_t o = 0; o < outer; o++) {
+            /* offsets of outer index o over the outer dims 0..n_outer-1 */
+            int64_t oa = 0, ob = 0, r = o;
+            for (int d = n_outer - 1; d >= 0; d--) {
+                int64_t q = r % bd[d];
+                r /= bd[d];
+                oa += q * bsa[d];
+                ob += q * bsb[d];
+            }
+            const char *pa = (const char *)A->data + (size_t)(oa * matA) * es;
+            const char *pb = (const char *)B->data + (size_t)(ob * matB) * es;
+            char *py = (char *)Y->data + (size_t)(o * inner * matY) * es;
+            const char *pc = lt_c ? (const char *)lt_c + (size_t)(o * inner * matY) * es : NULL;
+            if (cuda_lt_matmul(rc, plan, rank, pb, pa, pc, py, alpha, lt_c ? lt_beta : 0.0f,
+                               bias))
+                return -1;
+        }
+    }
+    if (post.need) {
+        const void *cp = post.add_mode ? C->data : NULL;
+        if (cuda_fail_if(rc, kc_gemm_epilogue(kc_dtype(dt), Y->data, tensor_numel(Y), 1.0f, cp,
+                                              post.beta, post.add_mode, N, &post.bc, post.act,
+                                              s),
+                         "gemm epilogue"))
+            return -1;
+    }
+    return 0;
+}
+
+static int run_h0(ref_ctx *rc) { return gemm_run(rc, 0); }
+static int run_h1(ref_ctx *rc) { return gemm_run(rc, 1); }
+static int run_h2(ref_ctx *rc) { return gemm_run(rc, 2); }
+static int run_h3(ref_ctx *rc) { return gemm_run(rc, 3); }
+
+#define DEV_OW (TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT)
+#define LT_TACTICS(VAR, NAME, OP)                                                      \
+    static const kiln_tactic t_##VAR##_h0 = {"cuda_" NAME "_lt_h0", OP, 0, DEV_OW,      \
+                                             gemm_supports, NULL, run_h0};             \
+    static const kiln_tactic t_##VAR##_h1 = {"cuda_" NAME "_lt_h1", OP, 0, DEV_OW,      \
+                                             gemm_supports, NULL, run_h1};             \
+    static const kiln_tactic t_##VAR##_h2 = {"cuda_" NAME "_lt_h2", OP, 0, DEV_OW,      \
+                                             gemm_supports, NULL, run_h2};             \
+    static const kiln_tactic t_##VAR##_h3 = {"cuda_" NAME "_lt_h3", OP, 0, DEV_OW,      \
+                                             gemm_supports, NULL, run_h3};
+
+LT_TACTICS(matmul, "matmul", OP_MatMul)
+LT_TACTICS(gemm, "gemm", OP_Gemm)
+LT_TACTICS(fgemm, "fused_gemm", OP_FusedGemm)
+
+const kiln_tactic *const cuda_tactics_gemm[] = {
+    &t_matmul_h0, &t_matmul_h1, &t_matmul_h2, &t_matmul_h3,
+    &t_gemm_h0,   &t_gemm_h1,   &t_gemm_h2,   &t_gemm_h3,
+    &t_fgemm_h0,  &t_fgemm_h1,  &t_fgemm_h2,  &t_fgemm_h3,
+    NULL,
+};

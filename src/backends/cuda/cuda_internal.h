@@ -33,7 +33,25 @@ typedef struct cuda_exec {
     void *dnn;                  /* cudnnHandle_t, NULL if unavailable */
     void *lt_ws;                /* cuBLASLt workspace (device) */
     size_t lt_ws_size;
+    struct cuda_plan **plans;   /* cuda_plan.c: host-side plans of the
+                                   library tactics, NULL until the first */
+    int n_plans;
 } cuda_exec;
+
+/* Per-exec cache of host-side plans (cuBLASLt descriptors, layouts and
+** heuristic results; cuDNN descriptors), keyed by the bytes of a key struct
+** that describes the problem completely (shapes, dtypes, strides, pointer
+** alignments), so run() creates no descriptors in steady state. Keys start
+** with a family tag; zero them with memset before filling (memcmp'd). */
+typedef void (*cuda_plan_free_fn)(const cuda_libs *L, void *payload);
+/* The payload stored under key, NULL when absent. */
+void *cuda_plan_get(cuda_exec *x, const void *key, size_t key_len);
+/* Stores payload under key (the caller checked it is absent). On failure
+** (out of memory) frees payload with fn and returns false. */
+bool cuda_plan_put(cuda_exec *x, const void *key, size_t key_len, void *payload,
+                   cuda_plan_free_fn fn);
+/* Frees every plan (exec_destroy). */
+void cuda_plans_free(cuda_exec *x);
 
 static inline cuda_exec *cuda_exec_of(const ref_ctx *c) { return (cuda_exec *)c->exec; }
 static inline cudaStream_t cuda_stream_of(const ref_ctx *c) { return (cudaStream_t)c->stream; }

@@ -5,6 +5,7 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -72,17 +73,34 @@ static void load(void) {
         SYM(dnn, dnnCreate, "cudnnCreate");
         SYM(dnn, dnnDestroy, "cudnnDestroy");
         SYM(dnn, dnnSetStream, "cudnnSetStream");
+        SYM(dnn, dnnCreateTensorDescriptor, "cudnnCreateTensorDescriptor");
+        SYM(dnn, dnnDestroyTensorDescriptor, "cudnnDestroyTensorDescriptor");
+        SYM(dnn, dnnSetTensorNdDescriptor, "cudnnSetTensorNdDescriptor");
+        SYM(dnn, dnnCreateFilterDescriptor, "cudnnCreateFilterDescriptor");
+        SYM(dnn, dnnDestroyFilterDescriptor, "cudnnDestroyFilterDescriptor");
+        SYM(dnn, dnnSetFilterNdDescriptor, "cudnnSetFilterNdDescriptor");
+        SYM(dnn, dnnCreateConvolutionDescriptor, "cudnnCreateConvolutionDescriptor");
+        SYM(dnn, dnnDestroyConvolutionDescriptor, "cudnnDestroyConvolutionDescriptor");
+        SYM(dnn, dnnSetConvolutionNdDescriptor, "cudnnSetConvolutionNdDescriptor");
+        SYM(dnn, dnnSetConvolutionGroupCount, "cudnnSetConvolutionGroupCount");
+        SYM(dnn, dnnSetConvolutionMathType, "cudnnSetConvolutionMathType");
+        SYM(dnn, dnnGetConvolutionNdForwardOutputDim, "cudnnGetConvolutionNdForwardOutputDim");
+        SYM(dnn, dnnGetConvolutionForwardWorkspaceSize,
+            "cudnnGetConvolutionForwardWorkspaceSize");
+        SYM(dnn, dnnConvolutionForward, "cudnnConvolutionForward");
+        SYM(dnn, dnnConvolutionBiasActivationForward, "cudnnConvolutionBiasActivationForward");
+        SYM(dnn, dnnCreateActivationDescriptor, "cudnnCreateActivationDescriptor");
+        SYM(dnn, dnnDestroyActivationDescriptor, "cudnnDestroyActivationDescriptor");
+        SYM(dnn, dnnSetActivationDescriptor, "cudnnSetActivationDescriptor");
         if (ok) {
             g_libs.dnn_so = dnn;
             g_libs.dnn_version = g_libs.dnnGetVersion();
         } else {
             snprintf(g_libs.dnn_path, sizeof g_libs.dnn_path, "unusable (missing symbols)");
             dlclose(dnn);
-            g_libs.dnnGetVersion = NULL;
-            g_libs.dnnGetErrorString = NULL;
-            g_libs.dnnCreate = NULL;
-            g_libs.dnnDestroy = NULL;
-            g_libs.dnnSetStream = NULL;
+            /* every cuDNN member after dnn_path back to NULL */
+            memset(&g_libs.dnnGetVersion, 0,
+                   sizeof g_libs - offsetof(cuda_libs, dnnGetVersion));
         }
     }
 }

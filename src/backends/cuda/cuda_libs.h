@@ -55,7 +55,48 @@ typedef struct cuda_libs {
     cudnnStatus_t (*dnnCreate)(cudnnHandle_t *);
     cudnnStatus_t (*dnnDestroy)(cudnnHandle_t);
     cudnnStatus_t (*dnnSetStream)(cudnnHandle_t, cudaStream_t);
-    /* further entry points are added here as tactics need them */
+    /* legacy convolution API (cuda_conv.c); resolved together with the
+    ** handle functions above: a library without them counts as missing */
+    cudnnStatus_t (*dnnCreateTensorDescriptor)(cudnnTensorDescriptor_t *);
+    cudnnStatus_t (*dnnDestroyTensorDescriptor)(cudnnTensorDescriptor_t);
+    cudnnStatus_t (*dnnSetTensorNdDescriptor)(cudnnTensorDescriptor_t, cudnnDataType_t, int,
+                                              const int *, const int *);
+    cudnnStatus_t (*dnnCreateFilterDescriptor)(cudnnFilterDescriptor_t *);
+    cudnnStatus_t (*dnnDestroyFilterDescriptor)(cudnnFilterDescriptor_t);
+    cudnnStatus_t (*dnnSetFilterNdDescriptor)(cudnnFilterDescriptor_t, cudnnDataType_t,
+                                              cudnnTensorFormat_t, int, const int *);
+    cudnnStatus_t (*dnnCreateConvolutionDescriptor)(cudnnConvolutionDescriptor_t *);
+    cudnnStatus_t (*dnnDestroyConvolutionDescriptor)(cudnnConvolutionDescriptor_t);
+    cudnnStatus_t (*dnnSetConvolutionNdDescriptor)(cudnnConvolutionDescriptor_t, int,
+                                                   const int *, const int *, const int *,
+                                                   cudnnConvolutionMode_t, cudnnDataType_t);
+    cudnnStatus_t (*dnnSetConvolutionGroupCount)(cudnnConvolutionDescriptor_t, int);
+    cudnnStatus_t (*dnnSetConvolutionMathType)(cudnnConvolutionDescriptor_t, cudnnMathType_t);
+    cudnnStatus_t (*dnnGetConvolutionNdForwardOutputDim)(cudnnConvolutionDescriptor_t,
+                                                         cudnnTensorDescriptor_t,
+                                                         cudnnFilterDescriptor_t, int, int *);
+    cudnnStatus_t (*dnnGetConvolutionForwardWorkspaceSize)(cudnnHandle_t,
+                                                           cudnnTensorDescriptor_t,
+                                                           cudnnFilterDescriptor_t,
+                                                           cudnnConvolutionDescriptor_t,
+                                                           cudnnTensorDescriptor_t,
+                                                           cudnnConvolutionFwdAlgo_t, size_t *);
+    cudnnStatus_t (*dnnConvolutionForward)(cudnnHandle_t, const void *, cudnnTensorDescriptor_t,
+                                           const void *, cudnnFilterDescriptor_t, const void *,
+                                           cudnnConvolutionDescriptor_t,
+                                           cudnnConvolutionFwdAlgo_t, void *, size_t,
+                                           const void *, cudnnTensorDescriptor_t, void *);
+    cudnnStatus_t (*dnnConvolutionBiasActivationForward)(
+        cudnnHandle_t, const void *, cudnnTensorDescriptor_t, const void *,
+        cudnnFilterDescriptor_t, const void *, cudnnConvolutionDescriptor_t,
+        cudnnConvolutionFwdAlgo_t, void *, size_t, const void *, cudnnTensorDescriptor_t,
+        const void *, cudnnTensorDescriptor_t, const void *, cudnnActivationDescriptor_t,
+        cudnnTensorDescriptor_t, void *);
+    cudnnStatus_t (*dnnCreateActivationDescriptor)(cudnnActivationDescriptor_t *);
+    cudnnStatus_t (*dnnDestroyActivationDescriptor)(cudnnActivationDescriptor_t);
+    cudnnStatus_t (*dnnSetActivationDescriptor)(cudnnActivationDescriptor_t,
+                                                cudnnActivationMode_t, cudnnNanPropagation_t,
+                                                double);
 } cuda_libs;
 
 /* Loads both libraries once per process (thread-safe); never fails: a

@@ -1,0 +1,34 @@
+/* conv_kernels.h: the C seam of the convolution family's own kernels
+** (conv_direct.cu): the epilogue after cuDNN and the depthwise convolution.
+** Dtype and activation codes are gemm_kernels.h's. */
+#ifndef KILN_CUDA_CONV_KERNELS_H
+#define KILN_CUDA_CONV_KERNELS_H
+
+#include "gemm_kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* NC<spatial> y (n elements, `inner` per channel, m channels), in place:
+** y = act(y + bias[c] + z[i]); bias and z may be NULL. */
+cudaError_t kc_conv_epilogue(int dtype, void *y, int64_t n, int64_t inner, int64_t m,
+                             const void *bias, const void *z, kc_act act, cudaStream_t s);
+
+/* Depthwise 2-D convolution, NCHW, one filter per channel (group == C ==
+** M): y[n,c,oh,ow] = act(sum_{i,j} x[n,c,oh*sh-pt+i*dh, ow*sw-pl+j*dw] *
+** w[c,0,i,j] + bias[c] + z[n,c,oh,ow]); padding reads as zero; bias and z
+** may be NULL. A 1-D convolution is the H = OH = KH = 1 case. */
+typedef struct kc_dw_geom {
+    int64_t n, c, h, w, oh, ow;
+    int kh, kw, sh, sw, dh, dw, pt, pl;
+} kc_dw_geom;
+
+cudaError_t kc_dwconv2d(int dtype, const void *x, const void *w, const void *bias,
+                        const void *z, void *y, const kc_dw_geom *g, kc_act act,
+                        cudaStream_t s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

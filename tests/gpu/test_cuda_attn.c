@@ -1,0 +1,152 @@
+/* test_cuda_attn.c: the attention tactic against the reference Attention
+** kernel: 4-D and 3-D (q_num_heads/kv_num_heads) layouts, grouped-query
+** heads, Sq != T, odd sizes, no mask / bool / float masks of several
+** broadcast shapes and shorter than T, causal, softcap, explicit and
+** default scale, nonpad_kv_seqlen, a fully masked row (NaN as the
+** reference); f32 (1e-4), f16 and bf16. The tolerance is relative to
+** max |V| (each output is a convex combination of V rows).
+** argv[1] optionally filters tactics by name. */
+#include "gpu_test.h"
+
+typedef struct attn_case {
+    int rank;                    /* 3 or 4 */
+    int64_t B, Hq, Hkv, Sq, T, Dh, Dv;
+    int mask;                    /* 0 none, 1 bool, 2 float */
+    int mrank;                   /* mask rank 1..4 */
+    int64_t mdims[4];
+    bool causal, npad, scale;
+    float softcap;
+    bool dead_row;               /* bool mask with one row all false */
+} attn_case;
+
+static void run_case(const attn_case *ac, kiln_dtype dt, const char *what) {
+    int64_t qd[4], kd[4], vd[4];
+    if (ac->rank == 4) {
+        int64_t q[4] = {ac->B, ac->Hq, ac->Sq, ac->Dh}, k[4] = {ac->B, ac->Hkv, ac->T, ac->Dh};
+        int64_t v[4] = {ac->B, ac->Hkv, ac->T, ac->Dv};
+        memcpy(qd, q, sizeof q), memcpy(kd, k, sizeof k), memcpy(vd, v, sizeof v);
+    } else {
+        int64_t q[3] = {ac->B, ac->Sq, ac->Hq * ac->Dh}, k[3] = {ac->B, ac->T, ac->Hkv * ac->Dh};
+        int64_t v[3] = {ac->B, ac->T, ac->Hkv * ac->Dv};
+        memcpy(qd, q, sizeof q), memcpy(kd, k, sizeof k), memcpy(vd, v, sizeof v);
+    }
+    kiln_tensor *Q = gt_rand(dt, ac->rank, qd, 1.0), *K = gt_rand(dt, ac->rank, kd, 1.0);
+    kiln_tensor *V = gt_rand(dt, ac->rank, vd, 1.0), *M = NULL, *NP = NULL;
+    if (ac->mask == 1) {
+        M = gt_rand(KILN_DTYPE_BOOL, ac->mrank, ac->mdims, 1.0);
+        uint8_t *p = M->data;
+        int64_t n = tensor_numel(M), last = ac->mdims[ac->mrank - 1];
+        for (int64_t i = 0; i < n; i++) p[i] = rnd() < 0.75 || i % last == 0; /* a live column */
+        if (ac->dead_row && n >= last)
+            for (int64_t i = 0; i < last; i++) p[i] = 0;
+    } else if (ac->mask == 2) {
+        M = gt_rand(dt, ac->mrank, ac->mdims, 2.0);
+    }
+    if (ac->npad) {
+        int64_t nd[1] = {ac->B};
+        NP = tensor_with(KILN_DTYPE_INT64, 1, nd, NULL);
+        for (int64_t b = 0; b < ac->B; b++)
+            ((int64_t *)NP->data)[b] = b == 0 ? ac->T : 1 + (int64_t)(rnd() * (double)ac->T);
+    }
+    int n_in = ac->npad ? 7 : M ? 4 : 3;
+    ir_node *n = gt_node(OP_Attention, n_in);
+    if (ac->rank == 3) {
+        ir_edit_set_int(n, "q_num_heads", ac->Hq);
+        ir_edit_set_int(n, "kv_num_heads", ac->Hkv);
+    }
+    if (ac->scale) ir_edit_set_float(n, "scale", 0.3f);
+    if (ac->causal) ir_edit_set_int(n, "is_causal", 1);
+    if (ac->softcap > 0) ir_edit_set_float(n, "softcap", ac->softcap);
+    const kiln_tensor *in[7] = {Q, K, V, M, NULL, NULL, NP};
+    kiln_tensor *want = gt_ref(n, in);
+    char desc[300];
+    snprintf(desc, sizeof desc, "%s %s", what, gt_dtype_name(dt));
+    double vmax = 0;
+    for (int64_t i = 0; i < tensor_numel(V); i++)
+        vmax = fmax(vmax, fabs(dt_get_f64(dt, V->data, (size_t)i)));
+    if (!want) {
+        fprintf(stderr, "FAIL %s: no reference\n", desc);
+        g_fail++;
+    } else {
+        const kiln_tactic *ts[4];
+        int nt = gt_tactics(cuda_tactics_attn, OP_Attention, ts, 4);
+        for (int k = 0; k < nt; k++) {
+            bool declined;
+            kiln_tensor *got = gt_run(ts[k], n, in, want, &declined);
+            if (!got) {
+                fprintf(stderr, "FAIL %s %s: %s\n", ts[k]->name, desc,
+                        declined ? "declined" : "did not run");
+                g_fail++;
+                continue;
+            }
+            if (gt_compare(ts[k]->name, desc, got, want, NULL, vmax, gt_rtol(dt))) g_pass++;
+            else g_fail++;
+            tensor_free(got);
+        }
+    }
+    tensor_free(want);
+    tensor_free(Q);
+    tensor_free(K);
+    tensor_free(V);
+    tensor_free(M);
+    tensor_free(NP);
+}
+
+static attn_case base(int rank, int64_t B, int64_t Hq, int64_t Hkv, int64_t Sq, int64_t T,
+                      int64_t Dh, int64_t Dv) {
+    attn_case a;
+    memset(&a, 0, sizeof a);
+    a.rank = rank;
+    a.B = B, a.Hq = Hq, a.Hkv = Hkv, a.Sq = Sq, a.T = T, a.Dh = Dh, a.Dv = Dv;
+    return a;
+}
+
+static void with_mask(attn_case *a, int kind, int mrank, int64_t d0, int64_t d1, int64_t d2,
+                      int64_t d3) {
+    int64_t all[4] = {d0, d1, d2, d3};
+    a->mask = kind;
+    a->mrank = mrank;
+    memcpy(a->mdims, all + 4 - mrank, (size_t)mrank * sizeof(int64_t));
+}
+
+static void test_attn(kiln_dtype dt) {
+    char d[64];
+    int idx = 0;
+#define RUN(A)                                                        \
+    do {                                                              \
+        snprintf(d, sizeof d, "case %d (line %d)", idx++, __LINE__);  \
+        run_case(&(A), dt, d);                                        \
+    } while (0)
+    attn_case a;
+    a = base(4, 2, 3, 3, 7, 7, 16, 16); RUN(a);
+    a = base(4, 1, 2, 2, 5, 13, 24, 8); a.scale = true; RUN(a);               /* Sq != T */
+    a = base(4, 2, 4, 2, 6, 9, 8, 12); RUN(a);                                /* GQA */
+    a = base(4, 2, 4, 1, 6, 6, 8, 8); a.causal = true; RUN(a);                /* MQA, causal */
+    a = base(4, 2, 3, 3, 7, 7, 16, 16); with_mask(&a, 1, 2, 0, 0, 7, 7); RUN(a);
+    a = base(4, 2, 3, 3, 5, 9, 16, 16); with_mask(&a, 2, 4, 2, 1, 5, 9); RUN(a);
+    a = base(4, 2, 3, 3, 5, 9, 16, 16); with_mask(&a, 1, 4, 2, 1, 1, 9); RUN(a); /* padding */
+    a = base(4, 2, 3, 3, 5, 9, 16, 16); with_mask(&a, 2, 4, 1, 3, 5, 6); RUN(a); /* short */
+    a = base(4, 1, 2, 2, 4, 4, 8, 8); with_mask(&a, 1, 2, 0, 0, 4, 4); a.dead_row = true; RUN(a);
+    a = base(4, 2, 2, 2, 6, 6, 8, 8); a.softcap = 2.0f; a.causal = true; RUN(a);
+    a = base(4, 3, 2, 2, 5, 8, 8, 8); a.npad = true; RUN(a);
+    a = base(4, 2, 12, 12, 128, 128, 64, 64); with_mask(&a, 2, 4, 2, 1, 1, 128); RUN(a); /* BERT */
+    /* 3-D: batch over heads (B <= H), over batch (B > H), grouped */
+    a = base(3, 1, 4, 4, 9, 9, 16, 16); RUN(a);
+    a = base(3, 2, 12, 12, 33, 33, 64, 64); with_mask(&a, 1, 4, 2, 1, 1, 33); RUN(a);
+    a = base(3, 5, 2, 2, 6, 11, 8, 4); a.scale = true; RUN(a);
+    a = base(3, 3, 6, 2, 7, 7, 8, 8); a.causal = true; RUN(a);
+    a = base(3, 2, 4, 4, 5, 5, 12, 12); with_mask(&a, 2, 3, 0, 4, 5, 5); RUN(a);
+    a = base(3, 2, 2, 2, 3, 3, 1, 1); RUN(a);                                 /* D = 1 */
+    a = base(4, 1, 1, 1, 1, 1, 8, 8); RUN(a);                                 /* 1 x 1 */
+    a = base(4, 2, 2, 2, 0, 5, 8, 8); RUN(a);                                 /* Sq = 0 */
+#undef RUN
+}
+
+int main(int argc, char **argv) {
+    if (!gt_init(argc, argv)) return 0;
+    g_model->opset = 23; /* Attention's opset */
+    test_attn(KILN_DTYPE_FLOAT32);
+    test_attn(KILN_DTYPE_FLOAT16);
+    test_attn(KILN_DTYPE_BFLOAT16);
+    return gt_finish();
+}
