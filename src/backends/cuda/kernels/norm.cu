@@ -82,9 +82,10 @@ __global__ void k_rownorm_vec(const __grid_constant__ kc_norm p) {
         } else {
             mean = kc_block_sum((v[0] + v[1]) + (v[2] + v[3]), sh) * inv_len;
             float q = 0;
-            if (act)
+            if (act) {
 #pragma unroll
                 for (int k = 0; k < 4; k++) q += (v[k] - mean) * (v[k] - mean);
+            }
             var = kc_block_sum(q, sh) * inv_len;
         }
         float inv = 1.0f / sqrtf(var + p.eps);
