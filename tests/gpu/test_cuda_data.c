@@ -281,6 +281,73 @@ static void test_elements(void) {
     }
 }
 
+/* ScatterElements / ScatterND with reductions: duplicates are allowed where
+** the result does not depend on the order (ints; max/min; float32 within
+** tolerance); float16/bfloat16 add/mul get distinct indices. */
+static void test_scatter_reduce(void) {
+    static const kiln_dtype types[] = {KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT16, KILN_DTYPE_BFLOAT16,
+                                       KILN_DTYPE_INT32, KILN_DTYPE_INT64};
+    static const char *const reds[] = {"add", "mul", "max", "min"};
+    for (int it = 0; it < 80; it++) {
+        kiln_dtype dt = types[it % 5];
+        const char *red = reds[(it / 5) % 4];
+        bool half = dt == KILN_DTYPE_FLOAT16 || dt == KILN_DTYPE_BFLOAT16;
+        bool dups = !(half && (red[0] == 'a' || red[1] == 'u'));
+        bool nd = it % 2 == 1;
+        int r = (int)h_irand(1, 3);
+        int64_t d[8], v[4096];
+        rdims(r, d, 6, false);
+        kiln_tensor *x = h_rand(dt, r, d), *q, *u;
+        ir_node *n;
+        if (!nd) {
+            int axis = (int)h_irand(0, r - 1);
+            int64_t id[8];
+            memcpy(id, d, sizeof id);
+            int64_t L = d[axis], inner = shape_numel(r - axis - 1, d + axis + 1);
+            int64_t nx = shape_numel(r, d);
+            for (int64_t o = 0; o < nx / (L * inner); o++)
+                for (int64_t k = 0; k < inner; k++) {
+                    int64_t line[64];
+                    for (int64_t j = 0; j < L; j++) line[j] = dups ? h_irand(0, L - 1) : j;
+                    if (!dups) shuffle(line, (int)L);
+                    for (int64_t j = 0; j < L; j++) v[(o * L + j) * inner + k] = line[j];
+                }
+            q = h_ints(KILN_DTYPE_INT64, r, id, v);
+            u = h_rand(dt, r, id);
+            n = h_node(OP_ScatterElements, 3, 1);
+            ir_edit_set_int(n, "axis", axis);
+        } else {
+            int64_t m = dups ? h_irand(0, 2 * d[0]) : h_irand(0, d[0]), perm[64];
+            for (int64_t j = 0; j < d[0]; j++) perm[j] = j;
+            shuffle(perm, (int)d[0]);
+            for (int64_t j = 0; j < m; j++) v[j] = dups ? h_irand(-d[0], d[0] - 1) : perm[j];
+            int64_t qd[2] = {m, 1}, ud[8];
+            ud[0] = m;
+            for (int a = 1; a < r; a++) ud[a] = d[a];
+            q = h_ints(KILN_DTYPE_INT64, 2, qd, v);
+            u = h_rand(dt, r, ud);
+            n = h_node(OP_ScatterND, 3, 1);
+        }
+        ir_edit_set_str(n, "reduction", red);
+        n->in[0] = h_rt();
+        n->in[1] = h_rt();
+        n->in[2] = h_rt();
+        bool fl = dtype_is_float(dt);
+        kiln_tensor *ax = fl ? h_abs(x) : NULL, *au = fl ? h_abs(u) : NULL;
+        kiln_tensor *in[3] = {x, q, u}, *mag[3] = {ax, q, au};
+        char desc[96];
+        snprintf(desc, sizeof desc, "%s reduction %s %s", nd ? "ScatterND" : "ScatterElements", red,
+                 kiln_dtype_name(dt));
+        bool exact = !fl || red[1] == 'a' || red[1] == 'i';
+        h_check(n, in, exact ? CMP_EXACT : CMP_FLOAT, exact ? NULL : mag, true, desc);
+        tensor_free(x);
+        tensor_free(q);
+        tensor_free(u);
+        tensor_free(ax);
+        tensor_free(au);
+    }
+}
+
 static void test_expand_tile(void) {
     for (int it = 0; it < 40; it++) {
         int R = (int)h_irand(1, 5), r = (int)h_irand(0, R);
@@ -449,6 +516,7 @@ int main(void) {
     test_slice();
     test_gather();
     test_elements();
+    test_scatter_reduce();
     test_expand_tile();
     test_pad();
     test_depth_space();

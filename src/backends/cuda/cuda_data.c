@@ -452,13 +452,35 @@ static int run_gather_elements(ref_ctx *c) {
                         "GatherElements");
 }
 
-static bool reduction_none(const ir_node *n) {
-    return !strcmp(ir_attr_str(n, "reduction", "none"), "none");
+/* 0 for "none", KC_RED_* otherwise, -1 when unknown. */
+static int reduction_of(const ir_node *n) {
+    const char *r = ir_attr_str(n, "reduction", "none");
+    return !strcmp(r, "none")  ? 0
+           : !strcmp(r, "add") ? KC_RED_ADD
+           : !strcmp(r, "mul") ? KC_RED_MUL
+           : !strcmp(r, "max") ? KC_RED_MAX
+           : !strcmp(r, "min") ? KC_RED_MIN
+                               : -1;
+}
+
+/* KC_RK_* of the element types the atomic reductions handle, else -1. */
+static int reduce_kind(kiln_dtype t) {
+    return t == KILN_DTYPE_FLOAT32    ? KC_RK_F32
+           : t == KILN_DTYPE_FLOAT16  ? KC_RK_F16
+           : t == KILN_DTYPE_BFLOAT16 ? KC_RK_BF16
+           : t == KILN_DTYPE_INT32    ? KC_RK_I32
+           : t == KILN_DTYPE_INT64    ? KC_RK_I64
+                                      : -1;
+}
+
+static bool reduction_ok(const ir_node *n, kiln_dtype t) {
+    int red = reduction_of(n);
+    return red == 0 || (red > 0 && reduce_kind(t) >= 0);
 }
 
 static bool sup_scatter_elements(const ir_node *n, const ir_type *const *in) {
     return sup_gather_elements(n, in) && in[2] && in[2]->dtype == in[0]->dtype &&
-           reduction_none(n);
+           reduction_ok(n, in[0]->dtype);
 }
 
 /* Output = data first (the scatter kernels then overwrite entries). */
@@ -478,15 +500,19 @@ static int run_scatter_elements(ref_ctx *c) {
     if (elem_params(c, c->in[0], c->in[1], &p)) return -1;
     if (!shape_equal(u->rank, u->dims, c->in[1]->rank, c->in[1]->dims))
         return ref_fail(c, "updates must match indices in shape");
+    int red = reduction_of(c->node), kind = reduce_kind(c->in[0]->dtype);
+    if (red < 0 || (red > 0 && kind < 0)) return ref_fail(c, "this reduction is not supported here");
     if (copy_data_to_out(c)) return -1;
-    return cuda_fail_if(c, kc_scatter_elements(c->out[0]->data, c->in[1]->data, u->data, &p,
-                                               cuda_stream_of(c)),
-                        layer_op(c));
+    cudaError_t e = red ? kc_scatter_elements_reduce(c->out[0]->data, c->in[1]->data, u->data, &p,
+                                                     red, kind, cuda_stream_of(c))
+                        : kc_scatter_elements(c->out[0]->data, c->in[1]->data, u->data, &p,
+                                              cuda_stream_of(c));
+    return cuda_fail_if(c, e, layer_op(c));
 }
 
 static bool sup_scatter_nd(const ir_node *n, const ir_type *const *in) {
     return in_movable(in, 0) && in[0]->rank >= 1 && is_index_type(in[1]) && in[1]->rank >= 1 &&
-           in[2] && in[2]->dtype == in[0]->dtype && reduction_none(n);
+           in[2] && in[2]->dtype == in[0]->dtype && reduction_ok(n, in[0]->dtype);
 }
 
 static int run_scatter_nd(ref_ctx *c) {
@@ -508,9 +534,13 @@ static int run_scatter_nd(ref_ctx *c) {
         p.xdims[j] = x->dims[j];
         p.xstr[j] = xs[j];
     }
+    int red = reduction_of(c->node), kind = reduce_kind(x->dtype);
+    if (red < 0 || (red > 0 && kind < 0)) return ref_fail(c, "this reduction is not supported here");
     if (copy_data_to_out(c)) return -1;
-    return cuda_fail_if(c, kc_scatter_nd(c->out[0]->data, ind->data, u->data, &p, cuda_stream_of(c)),
-                        "ScatterND");
+    cudaError_t e = red ? kc_scatter_nd_reduce(c->out[0]->data, ind->data, u->data, &p, red, kind,
+                                               cuda_stream_of(c))
+                        : kc_scatter_nd(c->out[0]->data, ind->data, u->data, &p, cuda_stream_of(c));
+    return cuda_fail_if(c, e, "ScatterND");
 }
 
 /* ------------------------------------------------------------ Expand, Tile */
@@ -820,9 +850,9 @@ TACTIC(t_slice_dyn, "cuda_slice_dynamic", OP_Slice, sup_slice_dynamic, run_slice
 TACTIC(t_gather, "cuda_gather_axis", OP_Gather, sup_gather, run_gather)
 TACTIC(t_gather_el, "cuda_gather_elements", OP_GatherElements, sup_gather_elements,
        run_gather_elements)
-TACTIC(t_scatter_el, "cuda_scatter_elements_none", OP_ScatterElements, sup_scatter_elements,
+TACTIC(t_scatter_el, "cuda_scatter_elements", OP_ScatterElements, sup_scatter_elements,
        run_scatter_elements)
-TACTIC(t_scatter_nd, "cuda_scatter_nd_none", OP_ScatterND, sup_scatter_nd, run_scatter_nd)
+TACTIC(t_scatter_nd, "cuda_scatter_nd", OP_ScatterND, sup_scatter_nd, run_scatter_nd)
 TACTIC(t_expand, "cuda_expand_view", OP_Expand, sup_expand, run_expand)
 TACTIC(t_tile, "cuda_tile_view", OP_Tile, sup_tile, run_tile)
 TACTIC(t_pad, "cuda_pad_map", OP_Pad, sup_pad, run_pad)

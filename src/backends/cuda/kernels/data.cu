@@ -5,6 +5,9 @@
 // offsets always.
 #include "data_kernels.h"
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
 namespace {
 
 template <int N> struct unit_of;
@@ -284,6 +287,100 @@ __global__ void k_scatter_nd(T *__restrict__ y, const void *idx, const T *__rest
     }
 }
 
+// ------------------------------------------------------------ scatter reductions
+__device__ __forceinline__ float red_f(float a, float b, int red) {
+    switch (red) {
+    case KC_RED_ADD: return a + b;
+    case KC_RED_MUL: return a * b;
+    case KC_RED_MAX: return (b > a || isnan(b)) ? b : a;
+    default: return (b < a || isnan(b)) ? b : a;
+    }
+}
+
+__device__ __forceinline__ unsigned long long red_i(long long a, long long b, int red) {
+    switch (red) {
+    case KC_RED_ADD: return (unsigned long long)a + (unsigned long long)b;
+    case KC_RED_MUL: return (unsigned long long)a * (unsigned long long)b;
+    case KC_RED_MAX: return (unsigned long long)(b > a ? b : a);
+    default: return (unsigned long long)(b < a ? b : a);
+    }
+}
+
+// y[off] = red(y[off], upd[ui]) atomically (compare-and-swap loops; the
+// 16-bit kinds swap the aligned 32-bit word holding the element).
+__device__ void atomic_reduce(void *y, int64_t off, const void *upd, int64_t ui, int red, int kind) {
+    if (kind == KC_RK_F32) {
+        unsigned int *a = (unsigned int *)y + off;
+        float b = ((const float *)upd)[ui];
+        unsigned int old = *a, as;
+        do {
+            as = old;
+            old = atomicCAS(a, as, __float_as_uint(red_f(__uint_as_float(as), b, red)));
+        } while (as != old);
+    } else if (kind == KC_RK_I32) {
+        unsigned int *a = (unsigned int *)y + off;
+        int b = ((const int *)upd)[ui];
+        unsigned int old = *a, as;
+        do {
+            as = old;
+            old = atomicCAS(a, as, (unsigned int)red_i((int)as, b, red));
+        } while (as != old);
+    } else if (kind == KC_RK_I64) {
+        unsigned long long *a = (unsigned long long *)y + off;
+        long long b = ((const long long *)upd)[ui];
+        unsigned long long old = *a, as;
+        do {
+            as = old;
+            old = atomicCAS(a, as, red_i((long long)as, b, red));
+        } while (as != old);
+    } else {
+        unsigned short *e = (unsigned short *)y + off;
+        unsigned int *w = (unsigned int *)((uintptr_t)e & ~(uintptr_t)3);
+        int sh = ((uintptr_t)e & 2) ? 16 : 0;
+        unsigned short bu = ((const unsigned short *)upd)[ui];
+        float b = kind == KC_RK_F16 ? __half2float(__ushort_as_half(bu))
+                                    : __bfloat162float(__ushort_as_bfloat16(bu));
+        unsigned int old = *w, as;
+        do {
+            as = old;
+            unsigned short h = (unsigned short)((as >> sh) & 0xffffu);
+            float a = kind == KC_RK_F16 ? __half2float(__ushort_as_half(h))
+                                        : __bfloat162float(__ushort_as_bfloat16(h));
+            float r = red_f(a, b, red);
+            unsigned short nh = kind == KC_RK_F16 ? __half_as_ushort(__float2half_rn(r))
+                                                  : __bfloat16_as_ushort(__float2bfloat16_rn(r));
+            unsigned int nw = (as & ~(0xffffu << sh)) | ((unsigned int)nh << sh);
+            old = atomicCAS(w, as, nw);
+        } while (as != old);
+    }
+}
+
+__global__ void k_scatter_elements_reduce(void *y, const void *idx, const void *upd,
+                                          kc_elem_params p, int red, int kind, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t off = elem_offset(p, idx, i);
+        if (off >= 0) atomic_reduce(y, off, upd, i, red, kind);
+    }
+}
+
+__global__ void k_scatter_nd_reduce(void *y, const void *idx, const void *upd,
+                                    kc_scatter_nd_params p, int red, int kind, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t mi = i / p.slice, e = i - mi * p.slice, off = 0;
+        bool ok = true;
+        for (int j = 0; j < p.k && j < KC_MAXD; j++) {
+            int64_t t = mi * p.k + j;
+            int64_t v = p.idx64 ? ((const int64_t *)idx)[t] : (int64_t)((const int32_t *)idx)[t];
+            if (v < 0) v += p.xdims[j];
+            if (v < 0 || v >= p.xdims[j]) ok = false;
+            off += v * p.xstr[j];
+        }
+        if (ok) atomic_reduce(y, off + e, upd, i, red, kind);
+    }
+}
+
 // ------------------------------------------------------------ trilu, one-hot
 template <typename T>
 __global__ void k_trilu(T *__restrict__ dst, const T *__restrict__ src, int64_t rows, int64_t cols,
@@ -477,6 +574,25 @@ extern "C" cudaError_t kc_slice_dyn(void *dst, const void *src, const kc_slice_d
     for (int a = 0; a < p->rank; a++) n *= p->ydims[a];
     if (n <= 0) return cudaSuccess;
     KC_BY_SIZE(p->es, launch_slice_dyn, dst, src, p, starts, axes, steps, n, s)
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t kc_scatter_elements_reduce(void *y, const void *idx, const void *upd,
+                                                  const kc_elem_params *p, int red, int kind,
+                                                  cudaStream_t s) {
+    int64_t n = 1;
+    for (int a = 0; a < p->rank; a++) n *= p->idims[a];
+    if (n <= 0) return cudaSuccess;
+    k_scatter_elements_reduce<<<blocks_for(n), kThreads, 0, s>>>(y, idx, upd, *p, red, kind, n);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t kc_scatter_nd_reduce(void *y, const void *idx, const void *upd,
+                                            const kc_scatter_nd_params *p, int red, int kind,
+                                            cudaStream_t s) {
+    int64_t n = p->m * p->slice;
+    if (n <= 0) return cudaSuccess;
+    k_scatter_nd_reduce<<<blocks_for(n), kThreads, 0, s>>>(y, idx, upd, *p, red, kind, n);
     return cudaGetLastError();
 }
 

@@ -104,6 +104,18 @@ typedef struct kc_scatter_nd_params {
 cudaError_t kc_scatter_nd(void *y, const void *idx, const void *upd,
                           const kc_scatter_nd_params *p, cudaStream_t s);
 
+/* Scatter reductions (add, mul, max, min) with atomics, for the element
+** kinds below; float16/bfloat16 compute in float32 and round, ints wrap.
+** Duplicate indices all apply (in an unspecified order). */
+enum { KC_RED_ADD = 1, KC_RED_MUL, KC_RED_MAX, KC_RED_MIN };
+enum { KC_RK_F32, KC_RK_F16, KC_RK_BF16, KC_RK_I32, KC_RK_I64 };
+
+cudaError_t kc_scatter_elements_reduce(void *y, const void *idx, const void *upd,
+                                       const kc_elem_params *p, int red, int kind,
+                                       cudaStream_t s);
+cudaError_t kc_scatter_nd_reduce(void *y, const void *idx, const void *upd,
+                                 const kc_scatter_nd_params *p, int red, int kind, cudaStream_t s);
+
 /* Trilu over batch matrices rows x cols: keeps the upper (or lower)
 ** triangle relative to diagonal k, zeros elsewhere. */
 cudaError_t kc_trilu(void *dst, const void *src, int64_t batch, int64_t rows, int64_t cols,
