@@ -163,6 +163,7 @@ static attn_offs loop_offs(const attn_shape *d, int mode, int64_t l) {
 
 static int attn_run(ref_ctx *rc) {
     const ir_node *n = rc->node;
+    cuda_plans_trim(cuda_exec_of(rc));
     const kiln_tensor *Q = rc->in[0], *K = rc->in[1], *V = rc->in[2];
     const kiln_tensor *mask = ref_has(rc, 3) ? rc->in[3] : NULL;
     const kiln_tensor *npad = ref_has(rc, 6) ? rc->in[6] : NULL;
