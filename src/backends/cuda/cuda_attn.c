@@ -156,8 +156,14 @@ static attn_offs offs_diff(attn_offs a, attn_offs b) {
     return o;
 }
 
+/* Where loop l of a batching mode starts (see attn_run). */
+static attn_offs loop_offs(const attn_shape *d, int mode, int64_t l) {
+    return mode == 1 ? offs_of(d, l, 0) : mode == 2 ? offs_of(d, 0, l) : offs_of(d, 0, 0);
+}
+
 static int attn_run(ref_ctx *rc) {
     const ir_node *n = rc->node;
+    cuda_plans_trim(cuda_exec_of(rc));
     const kiln_tensor *Q = rc->in[0], *K = rc->in[1], *V = rc->in[2];
     const kiln_tensor *mask = ref_has(rc, 3) ? rc->in[3] : NULL;
     const kiln_tensor *npad = ref_has(rc, 6) ? rc->in[6] : NULL;
@@ -224,21 +230,28 @@ static int attn_run(ref_ctx *rc) {
     ** memory, else a loop over b (batch h) or over h (batch b) */
     int reps = (int)(d.Hq / d.Hkv);
     int64_t count, loops;
-    attn_offs stride, step;
+    attn_offs stride;
+    int mode; /* 0: one call; 1: loop over b (batch h); 2: loop over h (batch b) */
     if (!d.is3 && reps == 1) {
-        count = d.B * d.Hq, loops = 1;
+        mode = 0, count = d.B * d.Hq, loops = 1;
         stride = offs_diff(offs_of(&d, 0, 1), offs_of(&d, 0, 0));
-        memset(&step, 0, sizeof step);
     } else if (reps == 1 && d.B <= d.Hq) {
-        count = d.Hq, loops = d.B;
+        mode = 1, count = d.Hq, loops = d.B;
         stride = offs_diff(offs_of(&d, 0, 1), offs_of(&d, 0, 0));
-        step = offs_diff(offs_of(&d, 1, 0), offs_of(&d, 0, 0));
     } else {
-        count = d.B, loops = d.Hq;
+        mode = 2, count = d.B, loops = d.Hq;
         stride = offs_diff(offs_of(&d, 1, 0), offs_of(&d, 0, 0));
-        step = offs_diff(offs_of(&d, 0, 1), offs_of(&d, 0, 0));
     }
     if (count == 1) memset(&stride, 0, sizeof stride);
+    /* Offsets of loop l are not linear in l for grouped heads (kv head
+    ** h / reps): each loop computes its own, and the pointer alignment
+    ** cuBLASLt may assume is over all of them (OR of their byte offsets). */
+    attn_offs bits;
+    memset(&bits, 0, sizeof bits);
+    for (int64_t l = 0; l < loops; l++) {
+        attn_offs o = loop_offs(&d, mode, l);
+        bits.q |= o.q, bits.k |= o.k, bits.v |= o.v, bits.s |= o.s, bits.y |= o.y;
+    }
     int64_t ldq = d.is3 ? d.Hq * d.Dh : d.Dh, ldk = d.is3 ? d.Hkv * d.Dh : d.Dh;
     int64_t ldv = d.is3 ? d.Hkv * d.Dv : d.Dv, ldy = d.is3 ? d.Hq * d.Dv : d.Dv;
     int64_t E = (int64_t)es;
@@ -264,8 +277,8 @@ static int attn_run(ref_ctx *rc) {
         sp.batch = count;
         sp.stride_a = stride.k, sp.stride_b = stride.q, sp.stride_c = stride.s;
         sp.epilogue = CUBLASLT_EPILOGUE_DEFAULT;
-        int64_t ska[2] = {stride.k * E, step.k * E}, skb[2] = {stride.q * E, step.q * E};
-        int64_t skc[2] = {stride.s * 4, step.s * 4};
+        int64_t ska[2] = {stride.k * E, bits.k * E}, skb[2] = {stride.q * E, bits.q * E};
+        int64_t skc[2] = {stride.s * 4, bits.s * 4};
         sp.align_a = cuda_lt_align(K->data, ska, 2);
         sp.align_b = cuda_lt_align(Q->data, skb, 2);
         sp.align_c = cuda_lt_align(S, skc, 2);
@@ -286,8 +299,8 @@ static int attn_run(ref_ctx *rc) {
         sp.batch = count;
         sp.stride_a = stride.v, sp.stride_b = stride.s, sp.stride_c = stride.y;
         sp.epilogue = CUBLASLT_EPILOGUE_DEFAULT;
-        int64_t sva[2] = {stride.v * E, step.v * E}, svb[2] = {stride.s * E, step.s * E};
-        int64_t svc[2] = {stride.y * E, step.y * E};
+        int64_t sva[2] = {stride.v * E, bits.v * E}, svb[2] = {stride.s * E, bits.s * E};
+        int64_t svc[2] = {stride.y * E, bits.y * E};
         sp.align_a = cuda_lt_align(V->data, sva, 2);
         sp.align_b = cuda_lt_align(P, svb, 2);
         sp.align_c = cuda_lt_align(Y->data, svc, 2);
@@ -296,17 +309,19 @@ static int attn_run(ref_ctx *rc) {
     if (!pqk && cuda_fail_if(rc, cudaMemsetAsync(S, 0, (size_t)ns * 4, s), "cudaMemsetAsync"))
         return -1;
     for (int64_t l = 0; pqk && l < loops; l++) {
-        const char *pq = (const char *)Q->data + (size_t)(l * step.q) * es;
-        const char *pk = (const char *)K->data + (size_t)(l * step.k) * es;
-        float *ps = S + l * step.s;
+        attn_offs o = loop_offs(&d, mode, l);
+        const char *pq = (const char *)Q->data + (size_t)o.q * es;
+        const char *pk = (const char *)K->data + (size_t)o.k * es;
+        float *ps = S + o.s;
         if (cuda_lt_matmul(rc, pqk, 0, pk, pq, NULL, ps, scale, 0.0f, NULL)) return -1;
     }
     if (cuda_fail_if(rc, kc_attn_softmax(kc_dtype(dt), S, P, &sm, s), "attention softmax"))
         return -1;
     for (int64_t l = 0; l < loops; l++) {
-        const char *pv = (const char *)V->data + (size_t)(l * step.v) * es;
-        const char *pp = (const char *)P + (size_t)(l * step.s) * es;
-        char *py = (char *)Y->data + (size_t)(l * step.y) * es;
+        attn_offs o = loop_offs(&d, mode, l);
+        const char *pv = (const char *)V->data + (size_t)o.v * es;
+        const char *pp = (const char *)P + (size_t)o.s * es;
+        char *py = (char *)Y->data + (size_t)o.y * es;
         if (cuda_lt_matmul(rc, ppv, 0, pv, pp, NULL, py, 1.0f, 0.0f, NULL)) return -1;
     }
     return 0;

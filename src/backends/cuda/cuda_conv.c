@@ -380,6 +380,7 @@ static int dnn_run_v(ref_ctx *rc, const conv_variant *v) {
     const cuda_libs *L = x && x->dev ? x->dev->libs : NULL;
     if (!L || !x->dnn || !L->dnnConvolutionForward)
         return ref_fail(rc, "cuDNN is not available (%s)", L ? L->dnn_path : "no device");
+    cuda_plans_trim(x);
     conv_io io;
     if (conv_io_get(rc, &io)) return -1;
     conv_params p;

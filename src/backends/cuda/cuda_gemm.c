@@ -224,6 +224,7 @@ typedef struct post_op {
 
 static int gemm_run(ref_ctx *rc, int rank) {
     const ir_node *n = rc->node;
+    cuda_plans_trim(cuda_exec_of(rc));
     const kiln_tensor *A = rc->in[0], *B = rc->in[1];
     const kiln_tensor *C = n->op != OP_MatMul && ref_has(rc, 2) ? rc->in[2] : NULL;
     kiln_tensor *Y = rc->out[0];

@@ -52,6 +52,9 @@ bool cuda_plan_put(cuda_exec *x, const void *key, size_t key_len, void *payload,
                    cuda_plan_free_fn fn);
 /* Frees every plan (exec_destroy). */
 void cuda_plans_free(cuda_exec *x);
+/* Empties the cache when it has grown past its bound; tactics call it at
+** the start of run(), before they hold any plan. */
+void cuda_plans_trim(cuda_exec *x);
 
 static inline cuda_exec *cuda_exec_of(const ref_ctx *c) { return (cuda_exec *)c->exec; }
 static inline cudaStream_t cuda_stream_of(const ref_ctx *c) { return (cudaStream_t)c->stream; }

@@ -1,7 +1,8 @@
 /* cuda_plan.c: the per-exec plan cache of the library tactics (see
 ** cuda_internal.h). A small chained hash table; an exec serves one context
 ** (one thread at a time), so there is no locking. Dynamic shapes can mint
-** new keys without end: past a bound the table is emptied and refilled. */
+** new keys without end: past a bound the table is emptied and refilled, at
+** the start of a run (cuda_plans_trim), never while a run holds plans. */
 #include "cuda_internal.h"
 
 #include <stdlib.h>
@@ -37,7 +38,6 @@ void *cuda_plan_get(cuda_exec *x, const void *key, size_t key_len) {
 bool cuda_plan_put(cuda_exec *x, const void *key, size_t key_len, void *payload,
                    cuda_plan_free_fn fn) {
     const cuda_libs *L = x->dev->libs;
-    if (x->n_plans >= PLAN_MAX) cuda_plans_free(x);
     if (!x->plans && !(x->plans = calloc(PLAN_BUCKETS, sizeof *x->plans))) {
         fn(L, payload);
         return false;
@@ -72,4 +72,8 @@ void cuda_plans_free(cuda_exec *x) {
     free(x->plans);
     x->plans = NULL;
     x->n_plans = 0;
+}
+
+void cuda_plans_trim(cuda_exec *x) {
+    if (x && x->n_plans >= PLAN_MAX) cuda_plans_free(x);
 }
