@@ -1149,9 +1149,12 @@ static int cmd_inspect(int argc, char **argv) {
     return inspect_model(path);
 }
 
+int kiln_cli_compare(int argc, char **argv); /* tools/kiln_compare.c */
+
 int main(int argc, char **argv) {
     if (argc < 2) return usage();
     const char *cmd = argv[1];
+    if (!strcmp(cmd, "compare")) return kiln_cli_compare(argc - 2, argv + 2);
     if (!strcmp(cmd, "build")) return cmd_build(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2);
