@@ -290,8 +290,10 @@ class Context:
         self._cap = _kiln.context_create(engine._cap)
         self._profile = 0
         # Per input: numpy dtype (None: not representable) and the kiln
-        # dtype name for messages; looked up once, used on every run.
-        self._in = {t.name: (t.dtype, t.kiln_dtype) for t in engine._inputs}
+        # dtype name for messages, whether numpy can export it as a buffer
+        # (user-defined dtypes such as bfloat16 cannot); looked up once.
+        self._in = {t.name: (t.dtype, t.kiln_dtype, t.dtype is not None and t.dtype.num >= 256)
+                    for t in engine._inputs}
         self._out_names = tuple(t.name for t in engine._outputs)
         if profile:
             self.set_profile(profile)
@@ -329,7 +331,6 @@ class Context:
         """
         spec = self._in
         args = []
-        keep = []  # the arrays whose memory the engine reads during the call
         for name, a in inputs.items():
             s = spec.get(name)
             if s is None:
@@ -347,18 +348,21 @@ class Context:
                 _bad_dtype(name, a.dtype, s[1])
             if not a.flags.c_contiguous:
                 a = np.ascontiguousarray(a)
-            keep.append(a)
-            args.append((name, a.shape, a.__array_interface__["data"][0], a.nbytes))
+            if s[2]:
+                # numpy cannot export ml_dtypes types through the buffer
+                # protocol; hand over the same bytes as uint8, shape apart.
+                args.append((name, a.shape, a.reshape(-1).view(np.uint8)))
+            else:
+                args.append((name, a))  # read in place by the extension
         names = self._out_names if outputs is None else tuple(outputs)
         res = _kiln.context_run(self._cap, tuple(args), names)
-        del keep
         np_dt = _NP
         out = {}
         for n, (buf, shape, code) in zip(names, res):
             dt = np_dt.get(code)
             if dt is None:
                 numpy_dtype(code)
-            out[n] = np.frombuffer(buf, dtype=dt).reshape(shape)
+            out[n] = np.ndarray(shape, dt, buf)
         return out
 
     def __repr__(self):

@@ -1,10 +1,8 @@
 /* _kiln.c: the Python extension, a thin layer over include/kiln.h. It is
 ** written against the CPython limited API (Py_LIMITED_API, set by the build),
-** so one abi3 wheel serves every Python 3 from 3.9 on. The limited API of 3.9
-** has no buffer protocol, so arrays arrive as (address, byte count) pairs
-** that kiln/_core.py takes from numpy's __array_interface__; the Python
-** objects behind them are kept alive by the caller for the whole call.
-** Handles travel as capsules whose destructors free the C objects. */
+** so one abi3 wheel serves every Python 3 from 3.11 on (3.11 is the first
+** limited API with the buffer protocol, which is how arrays are read in
+** place). Handles travel as capsules whose destructors free the C objects. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -589,73 +587,90 @@ static PyObject *py_context_layer_times(PyObject *self, PyObject *args) {
 }
 
 /* context_run(ctx, inputs, outputs) -> tuple of (bytearray, shape, dtype)
-** inputs: tuple of (name, shape tuple, address, nbytes), one per engine
-**         input, the arrays already checked for dtype by the caller;
-** outputs: tuple of output names to return.
+** inputs: tuple of (name, array) or (name, shape, array), one per engine
+**         input, already checked for dtype by the caller. The array is read
+**         in place through the buffer protocol (C-contiguous required);
+**         the 3-item form gives the shape separately, for dtypes numpy
+**         cannot export (bfloat16 and float8 from ml_dtypes, passed as a
+**         uint8 view);
+** outputs: tuple of output names (str) to return.
 ** Every output is left to the context (NULL binding): the runtime copies a
 ** result once either way, so copying it from the context into the Python
 ** buffer costs the same as binding that buffer up front, and data-
 ** dependent output shapes need no special case. */
+#define RUN_STACK_INPUTS 16
+
 static PyObject *py_context_run(PyObject *self, PyObject *args) {
     PyObject *cap, *inputs, *outputs;
-    if (!PyArg_ParseTuple(args, "OOO", &cap, &inputs, &outputs)) return NULL;
+    if (!PyArg_ParseTuple(args, "OO!O!", &cap, &PyTuple_Type, &inputs, &PyTuple_Type, &outputs))
+        return NULL;
     context_box *b = claim(cap);
     if (!b) return NULL;
-    if (!PyTuple_Check(inputs) || !PyTuple_Check(outputs)) {
-        PyErr_SetString(PyExc_TypeError, "inputs and outputs must be tuples");
-        return NULL;
-    }
     kiln_context *c = b->c;
     kiln_status st = KILN_OK;
-    Py_ssize_t ni = PyTuple_Size(inputs), no = PyTuple_Size(outputs);
+    Py_ssize_t ni = PyTuple_Size(inputs), no = PyTuple_Size(outputs), held = 0;
+    Py_buffer stack_views[RUN_STACK_INPUTS];
+    Py_buffer *views = ni <= RUN_STACK_INPUTS ? stack_views : calloc((size_t)ni, sizeof *views);
+    PyObject *result = NULL;
+    if (!views) return PyErr_NoMemory();
     for (Py_ssize_t i = 0; i < ni; i++) {
-        const char *name;
-        PyObject *shape;
-        unsigned long long addr;
-        Py_ssize_t nbytes;
+        PyObject *item = PyTuple_GetItem(inputs, i);
+        Py_ssize_t len = PyTuple_Check(item) ? PyTuple_Size(item) : 0;
+        if (len != 2 && len != 3) {
+            PyErr_SetString(PyExc_TypeError, "each input is (name, array) or (name, shape, array)");
+            goto done;
+        }
+        Py_ssize_t name_len;
+        const char *name = PyUnicode_AsUTF8AndSize(PyTuple_GetItem(item, 0), &name_len);
+        if (!name) goto done;
+        if (PyObject_GetBuffer(PyTuple_GetItem(item, len - 1), &views[i], PyBUF_C_CONTIGUOUS))
+            goto done;
+        held = i + 1;
         int64_t dims[KILN_MAX_RANK];
-        if (!PyArg_ParseTuple(PyTuple_GetItem(inputs, i), "sOKn", &name, &shape, &addr, &nbytes))
-            return NULL;
-        int rank = dims_from_tuple(shape, dims, name);
-        if (rank < 0) return NULL;
-        if ((st = kiln_context_set_input_shape(c, name, rank, dims))) return raise_status(st);
-        if ((st = kiln_context_set_tensor(c, name, (void *)(uintptr_t)addr, (size_t)nbytes)))
-            return raise_status(st);
+        int rank;
+        if (len == 3) {
+            if ((rank = dims_from_tuple(PyTuple_GetItem(item, 1), dims, name)) < 0) goto done;
+        } else {
+            rank = views[i].ndim;
+            if (rank > KILN_MAX_RANK) {
+                PyErr_Format(PyExc_ValueError, "input '%s': rank %d exceeds Kiln's limit of %d",
+                             name, rank, KILN_MAX_RANK);
+                goto done;
+            }
+            for (int d = 0; d < rank; d++) dims[d] = (int64_t)views[i].shape[d];
+        }
+        if ((st = kiln_context_set_input_shape(c, name, rank, dims)) ||
+            (st = kiln_context_set_tensor(c, name, views[i].buf, (size_t)views[i].len))) {
+            raise_status(st);
+            goto done;
+        }
     }
     /* Unbind every output, so no buffer from an earlier call is written. */
-    int n_out = kiln_engine_num_outputs(get_engine(b->engine));
+    const kiln_engine *e = get_engine(b->engine);
+    int n_out = kiln_engine_num_outputs(e);
     for (int o = 0; o < n_out; o++) {
         kiln_io_info io;
-        if ((st = kiln_engine_output(get_engine(b->engine), o, &io)) ||
-            (st = kiln_context_set_tensor(c, io.name, NULL, 0)))
-            return raise_status(st);
+        if ((st = kiln_engine_output(e, o, &io)) ||
+            (st = kiln_context_set_tensor(c, io.name, NULL, 0))) {
+            raise_status(st);
+            goto done;
+        }
     }
     b->busy = 1;
     Py_BEGIN_ALLOW_THREADS
     st = kiln_context_execute(c);
     Py_END_ALLOW_THREADS
     b->busy = 0;
-    /* Inputs stay bound to caller memory only for the call. */
-    for (Py_ssize_t i = 0; i < ni; i++) {
-        const char *name;
-        PyObject *shape;
-        unsigned long long addr;
-        Py_ssize_t nbytes;
-        if (PyArg_ParseTuple(PyTuple_GetItem(inputs, i), "sOKn", &name, &shape, &addr, &nbytes))
-            kiln_context_set_tensor(c, name, NULL, 0);
-        else
-            PyErr_Clear();
+    if (st) {
+        raise_status(st);
+        goto done;
     }
-    if (st) return raise_status(st);
-    PyObject *result = PyTuple_New(no);
+    result = PyTuple_New(no);
     for (Py_ssize_t o = 0; result && o < no; o++) {
-        PyObject *nm = PyTuple_GetItem(outputs, o);
-        PyObject *nb = nm ? PyUnicode_AsUTF8String(nm) : NULL;
+        const char *name = PyUnicode_AsUTF8AndSize(PyTuple_GetItem(outputs, o), NULL);
         const kiln_tensor *t = NULL;
-        if (!nb) goto fail;
-        st = kiln_context_output(c, PyBytes_AsString(nb), &t);
-        Py_DECREF(nb);
-        if (st) {
+        if (!name) goto fail;
+        if ((st = kiln_context_output(c, name, &t))) {
             raise_status(st);
             goto fail;
         }
@@ -668,10 +683,19 @@ static PyObject *py_context_run(PyObject *self, PyObject *args) {
         if (!item) goto fail;
         PyTuple_SetItem(result, o, item);
     }
-    return result;
+    goto done;
 fail:
-    Py_XDECREF(result);
-    return NULL;
+    Py_CLEAR(result);
+done:
+    /* Inputs stay bound to caller memory only for the call. */
+    for (Py_ssize_t i = 0; i < held; i++) {
+        PyObject *item = PyTuple_GetItem(inputs, i);
+        const char *name = PyUnicode_AsUTF8AndSize(PyTuple_GetItem(item, 0), NULL);
+        if (name) kiln_context_set_tensor(c, name, NULL, 0);
+        PyBuffer_Release(&views[i]);
+    }
+    if (views != stack_views) free(views);
+    return result;
 }
 
 /* ----------------------------------------------------------- reference */

@@ -65,8 +65,7 @@ class KilnBackend(Backend):
             raise RuntimeError("Kiln's backend runs on CPU, not %r" % device)
         engines = _EngineSet(model, opt_level=opt_level, use_cache=cache)
         if engines._static_key is not None:
-            with engines._lock:
-                engines._engines[()] = engines._build(())
+            engines._engine(engines._static_key)  # build now, as prepare() should
         return KilnBackendRep(engines)
 
     @classmethod

@@ -111,11 +111,6 @@ class _EngineSet:
         static = all(s is not None and all(isinstance(d, int) for d in s) for _, _, s in ins)
         self._static_key = () if static or profiles else None
 
-    def _key(self, feed_shapes):
-        if self._static_key is not None:
-            return self._static_key
-        return tuple(feed_shapes)
-
     def _build(self, key):
         if self._profiles:
             kw = {"profiles": self._profiles}
@@ -145,24 +140,34 @@ class _EngineSet:
                 pass  # a read-only cache only costs rebuilds
         return engine
 
+    def _engine(self, key):
+        with self._lock:
+            engine = self._engines.get(key)
+            if engine is None:
+                engine = self._engines[key] = self._build(key)
+        return engine
+
     def context(self, feed):
         """The calling thread's context for an engine that takes these inputs."""
+        local = self._local
+        if self._static_key is not None:
+            # One engine for every call: skip the shape key (the hot path).
+            ctx = getattr(local, "static", None)
+            if ctx is None:
+                ctx = local.static = self._engine(self._static_key).create_context()
+            return ctx
         names = self._names
         for n in feed:
             if n not in names:
                 raise InvalidArgumentError(1, "the model has no input %r (inputs: %s)"
                                            % (n, ", ".join(names)))
-        key = self._key(tuple(sorted((n, tuple(np.shape(a))) for n, a in feed.items())))
-        ctxs = getattr(self._local, "ctxs", None)
+        key = tuple(sorted((n, tuple(np.shape(a))) for n, a in feed.items()))
+        ctxs = getattr(local, "ctxs", None)
         if ctxs is None:
-            ctxs = self._local.ctxs = {}
+            ctxs = local.ctxs = {}
         ctx = ctxs.get(key)
         if ctx is None:
-            with self._lock:
-                engine = self._engines.get(key)
-                if engine is None:
-                    engine = self._engines[key] = self._build(key)
-            ctx = ctxs[key] = engine.create_context()
+            ctx = ctxs[key] = self._engine(key).create_context()
         return ctx
 
 
@@ -191,6 +196,8 @@ class InferenceSession:
         self._inputs = [NodeArg(*t) for t in self._set.inputs]
         self._outputs = [NodeArg(*t) for t in self._set.outputs]
         self._providers = ["KilnExecutionProvider"]
+        self._all_outputs = tuple(o.name for o in self._outputs)
+        self._output_set = frozenset(self._all_outputs)
 
     def get_inputs(self):
         return list(self._inputs)
@@ -208,13 +215,14 @@ class InferenceSession:
         """Runs the model; builds (or loads from the cache) an engine for new
         input shapes first. Raises kiln.InvalidArgumentError for unknown or
         missing inputs and wrong dtypes."""
-        names = tuple(o.name for o in self._outputs) if not output_names else tuple(output_names)
-        known = {o.name for o in self._outputs}
-        for n in names:
-            if n not in known:
-                raise InvalidArgumentError(1, "the model has no output %r" % n)
-        ctx = self._set.context(input_feed)
-        out = ctx.run(input_feed, names)
+        if not output_names:
+            names = self._all_outputs
+        else:
+            names = tuple(output_names)
+            for n in names:
+                if n not in self._output_set:
+                    raise InvalidArgumentError(1, "the model has no output %r" % n)
+        out = self._set.context(input_feed).run(input_feed, names)
         return [out[n] for n in names]
 
     def run_with_ort_values(self, *a, **k):  # pragma: no cover - not offered

@@ -40,7 +40,9 @@ def test_engine_cache_is_reused_and_repaired(cache_dir):
     np.testing.assert_array_equal(kiln.InferenceSession(TINY_CNN).run(None, {"image": x})[0], want)
     assert f.stat().st_mtime_ns == stamp  # loaded, not rebuilt
     f.write_bytes(b"KILN" + b"\0" * 64)   # damaged: rebuilt and replaced
-    np.testing.assert_array_equal(kiln.InferenceSession(TINY_CNN).run(None, {"image": x})[0], want)
+    # (a rebuild may time a different tactic: equal up to rounding)
+    np.testing.assert_allclose(kiln.InferenceSession(TINY_CNN).run(None, {"image": x})[0], want,
+                               rtol=1e-5, atol=1e-7)
     assert f.stat().st_size > 100
 
 
