@@ -4,7 +4,9 @@
 # unit tests and fuzz-corpus replays (ctest, sanitized), the ONNX backend
 # node tests through the reference interpreter and through built-and-
 # reloaded engines (sanitized), hostile-input tests, real exported models
-# against onnxruntime, and the bundled example. Ends with `N passed, M failed`.
+# against onnxruntime, `cmake --install` for C users, the Python package
+# (wheel, pytest, node tests through kiln.backend, exported models through
+# kiln.InferenceSession), and the bundled example. Ends with `N passed, M failed`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test || exit 1
@@ -64,6 +66,18 @@ if [ -f tests/hostile/run_hostile.py ]; then
 fi
 if [ -f tests/models/check_models.py ]; then
     suite models python3 tests/models/check_models.py build/bin/kiln --quick
+fi
+suite install bash tests/install/test_install.sh build
+# The Python package: wheel (abi3) into a fresh venv, then pytest; the ONNX
+# node tests through kiln.backend; the exported models (exported above by
+# the models suite) through kiln.InferenceSession.
+suite python bash tests/python/run.sh
+if [ -x build-venv/bin/python ]; then
+    suite python_node build-venv/bin/python tests/python/run_backend_node_tests.py \
+        --jobs "$JOBS" --min-pass 1500
+    if [ -f tests/models/check_models.py ]; then
+        suite python_models build-venv/bin/python tests/python/check_models_session.py --quick
+    fi
 fi
 suite example bash -c 'bash examples/run.sh && echo "1 passed, 0 failed"'
 
