@@ -340,6 +340,8 @@ class Context:
             if dt is None:
                 numpy_dtype(_code_of(s[1]))  # raises with the type's name
             if type(a) is not np.ndarray:
+                if hasattr(a, "__dlpack_device__"):
+                    a = _from_dlpack(name, a)
                 # numpy scalars and array subclasses keep their dtype (and
                 # are checked); plain Python data takes the input's dtype.
                 a = np.asarray(a) if isinstance(a, (np.generic, np.ndarray)) \
@@ -367,6 +369,24 @@ class Context:
 
     def __repr__(self):
         return "<kiln.Context profile=%d of %r>" % (self._profile, self.engine)
+
+
+_DLPACK_CPU = 1  # DLDeviceType kDLCPU
+
+
+def _from_dlpack(name, a):
+    """Host tensors (torch, cupy's host arrays, ...) are read through DLPack
+    without a copy. Device tensors are where the CUDA backend plugs in: it
+    will bind their device pointers to the context (kiln_context_set_tensor
+    with device memory, kiln_context_enqueue on the tensor's stream) and
+    return outputs the same way. Until that backend exists they are refused
+    rather than silently copied through the host."""
+    dev = a.__dlpack_device__()
+    if int(dev[0]) != _DLPACK_CPU:
+        raise UnsupportedError(3, "input %r is on a device (DLPack device type %d); Kiln's "
+                               "CUDA backend does not exist yet, so inputs must be host arrays"
+                               % (name, int(dev[0])))
+    return np.from_dlpack(a)
 
 
 def _code_of(kiln_name):

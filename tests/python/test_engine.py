@@ -287,3 +287,27 @@ def test_load_pb(tmp_path):
     name, b = kiln.load_pb(p)
     assert name == "t" and b.dtype == np.float16
     np.testing.assert_array_equal(a, b)
+
+
+def test_dlpack_host_tensor_and_device_refusal(tiny_engine, image):
+    ctx = tiny_engine.create_context()
+    want = ctx.run({"image": image})["probs"]
+
+    class HostTensor:  # a minimal DLPack producer on the CPU
+        def __init__(self, a):
+            self.a = a
+
+        def __dlpack__(self, **kw):
+            return self.a.__dlpack__(**kw)
+
+        def __dlpack_device__(self):
+            return self.a.__dlpack_device__()
+
+    np.testing.assert_array_equal(ctx.run({"image": HostTensor(image)})["probs"], want)
+
+    class DeviceTensor(HostTensor):
+        def __dlpack_device__(self):
+            return (2, 0)  # kDLCUDA
+
+    with pytest.raises(kiln.UnsupportedError, match="CUDA backend"):
+        ctx.run({"image": DeviceTensor(image)})
