@@ -74,7 +74,7 @@ suite install bash tests/install/test_install.sh build
 suite python bash tests/python/run.sh
 if [ -x build-venv/bin/python ]; then
     suite python_node build-venv/bin/python tests/python/run_backend_node_tests.py \
-        --jobs "$JOBS" --min-pass 1500
+        --jobs "$JOBS" --min-pass 1600
     if [ -f tests/models/check_models.py ]; then
         suite python_models build-venv/bin/python tests/python/check_models_session.py --quick
     fi

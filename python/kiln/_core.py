@@ -11,8 +11,8 @@ _kiln._set_error_classes(_errors.BY_STATUS)
 
 # kiln_dtype (= ONNX TensorProto.DataType) <-> numpy. bfloat16 and the
 # float8 types have no numpy dtype of their own; ml_dtypes (which onnx
-# installs) provides them when present. String and the 4-bit types have no
-# dense byte layout a numpy array can share, so they are refused by name.
+# installs) provides them, and the 4-bit types, when present. String has no
+# dense byte layout a numpy array can share, so it is refused by name.
 _NP = {
     1: np.float32, 2: np.uint8, 3: np.int8, 4: np.uint16, 5: np.int16, 6: np.int32,
     7: np.int64, 9: np.bool_, 10: np.float16, 11: np.float64, 12: np.uint32,
@@ -22,9 +22,16 @@ try:  # optional: only widens the set of dtypes
     import ml_dtypes as _ml
     _NP.update({16: _ml.bfloat16, 17: _ml.float8_e4m3fn, 18: _ml.float8_e4m3fnuz,
                 19: _ml.float8_e5m2, 20: _ml.float8_e5m2fnuz})
+    # 4-bit types: ml_dtypes keeps one element per byte (the code in the low
+    # nibble); Kiln packs two per byte, first element in the low nibble (the
+    # ONNX layout). _pack4/_unpack4 convert at the boundary.
+    for _code, _name in ((21, "uint4"), (22, "int4"), (23, "float4_e2m1fn")):
+        if hasattr(_ml, _name):
+            _NP[_code] = getattr(_ml, _name)
 except ImportError:  # pragma: no cover
     pass
 _NP = {k: np.dtype(v) for k, v in _NP.items()}
+_PACKED4 = (21, 22, 23)
 _KILN_NAMES = {
     0: "undefined", 1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16",
     6: "int32", 7: "int64", 8: "string", 9: "bool", 10: "float16", 11: "float64",
@@ -45,6 +52,28 @@ def numpy_dtype(kiln_dtype):
         raise UnsupportedError(3, "element type %s has no numpy equivalent usable by Kiln's "
                                "Python API" % _KILN_NAMES.get(kiln_dtype, kiln_dtype))
     return dt
+
+
+def _pack4(a):
+    """ml_dtypes 4-bit array -> Kiln's packed bytes (two elements a byte)."""
+    u = a.reshape(-1).view(np.uint8) & 0x0F
+    if u.size % 2:
+        u = np.concatenate([u, np.zeros(1, np.uint8)])
+    return u[0::2] | (u[1::2] << 4)
+
+
+def _array(buf, shape, code):
+    """A numpy array over (or, for 4-bit types, unpacked from) Kiln's bytes."""
+    dt = _NP.get(code)
+    if dt is None:
+        numpy_dtype(code)  # raises with the type's name
+    if code in _PACKED4:
+        b = np.frombuffer(buf, np.uint8)
+        n = np.empty(b.size * 2, np.uint8)
+        n[0::2] = b & 0x0F
+        n[1::2] = b >> 4
+        return n[:int(np.prod(shape, dtype=np.int64))].view(dt).reshape(shape)
+    return np.ndarray(shape, dt, buf)
 
 
 class TensorInfo:
@@ -289,10 +318,13 @@ class Context:
         self.engine = engine
         self._cap = _kiln.context_create(engine._cap)
         self._profile = 0
-        # Per input: numpy dtype (None: not representable) and the kiln
-        # dtype name for messages, whether numpy can export it as a buffer
-        # (user-defined dtypes such as bfloat16 cannot); looked up once.
-        self._in = {t.name: (t.dtype, t.kiln_dtype, t.dtype is not None and t.dtype.num >= 256)
+        # Per input: numpy dtype (None: not representable), the kiln dtype
+        # name for messages, and how the bytes travel: 0 numpy's buffer
+        # export, 1 a uint8 view (user-defined dtypes such as bfloat16 have
+        # no buffer export), 2 packed 4-bit; looked up once.
+        self._in = {t.name: (t.dtype, t.kiln_dtype,
+                             2 if t._code in _PACKED4 else
+                             int(t.dtype is not None and t.dtype.num >= 256))
                     for t in engine._inputs}
         self._out_names = tuple(t.name for t in engine._outputs)
         if profile:
@@ -350,21 +382,24 @@ class Context:
                 _bad_dtype(name, a.dtype, s[1])
             if not a.flags.c_contiguous:
                 a = np.ascontiguousarray(a)
-            if s[2]:
+            if not s[2]:
+                args.append((name, a))  # read in place by the extension
+            elif s[2] == 1:
                 # numpy cannot export ml_dtypes types through the buffer
                 # protocol; hand over the same bytes as uint8, shape apart.
                 args.append((name, a.shape, a.reshape(-1).view(np.uint8)))
             else:
-                args.append((name, a))  # read in place by the extension
+                args.append((name, a.shape, _pack4(a)))  # 4-bit: packed copy
         names = self._out_names if outputs is None else tuple(outputs)
         res = _kiln.context_run(self._cap, tuple(args), names)
         np_dt = _NP
         out = {}
         for n, (buf, shape, code) in zip(names, res):
             dt = np_dt.get(code)
-            if dt is None:
-                numpy_dtype(code)
-            out[n] = np.ndarray(shape, dt, buf)
+            if dt is None or code in _PACKED4:
+                out[n] = _array(buf, shape, code)
+            else:
+                out[n] = np.ndarray(shape, dt, buf)
         return out
 
     def __repr__(self):
@@ -405,4 +440,4 @@ def load_pb(path):
     """Reads one ONNX TensorProto file (the test data format) into
     ``(name, numpy array)`` without the onnx package."""
     name, buf, shape, code = _kiln.tensor_load_pb(os.fspath(path))
-    return name, np.frombuffer(buf, dtype=numpy_dtype(code)).reshape(shape)
+    return name, _array(buf, shape, code)

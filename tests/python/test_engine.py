@@ -116,6 +116,18 @@ def test_bfloat16_when_ml_dtypes_present():
     np.testing.assert_array_equal(e.create_context().run({"x0": x})["y"], x)
 
 
+@pytest.mark.parametrize("code,name", [(22, "int4"), (21, "uint4"), (23, "float4_e2m1fn")])
+def test_4bit_types_pack_and_unpack(code, name):
+    ml = pytest.importorskip("ml_dtypes")
+    t = getattr(ml, name)
+    # Odd length: the last byte Kiln sees is half used.
+    x = np.array([1, 2, 3, 0, 1], np.float32).astype(t)
+    e = kiln.build(one_node_model("Identity", code, [5]), opt_level=0)
+    y = e.create_context().run({"x0": x})["y"]
+    assert y.dtype == np.dtype(t) and y.shape == (5,)
+    np.testing.assert_array_equal(y.astype(np.float32), x.astype(np.float32))
+
+
 def test_errors_on_bad_input(tiny_engine, image):
     ctx = tiny_engine.create_context()
     with pytest.raises(kiln.InvalidArgumentError, match="float64"):
