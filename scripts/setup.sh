@@ -4,13 +4,19 @@
 #   scripts/setup.sh          build tools only
 #   scripts/setup.sh --test   plus the Python test tooling (onnx 1.22 for the
 #                             node tests, onnxruntime, torch/torchvision/
-#                             transformers for exporting real models)
+#                             transformers for exporting real models,
+#                             scikit-build-core and pytest for the Python
+#                             package)
 set -euo pipefail
 
 need_apt=()
-for tool in cmake gcc make python3; do
+for tool in cmake gcc make python3 pkg-config; do
     command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
 done
+# The Python package's tests build it in a virtual environment.
+if command -v python3 >/dev/null 2>&1 && ! python3 -c "import venv, ensurepip" 2>/dev/null; then
+    need_apt+=(python3-venv)
+fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
     if command -v apt-get >/dev/null 2>&1; then
         apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
@@ -26,6 +32,11 @@ if [ "${1:-}" = "--test" ]; then
     want="onnx==1.22.0 onnxruntime numpy"
     if ! $py -c "import onnx, onnxruntime, numpy, sys; sys.exit(onnx.__version__ != '1.22.0')" 2>/dev/null; then
         $py -m pip install -q $want
+    fi
+    # The Python package: its PEP 517 backend (pip also fetches it into an
+    # isolated build environment) and its test runner.
+    if ! $py -c "import scikit_build_core, pytest" 2>/dev/null; then
+        $py -m pip install -q scikit-build-core pytest
     fi
     if ! $py -c "import torch, torchvision, transformers, onnxscript" 2>/dev/null; then
         $py -m pip install -q torch torchvision transformers onnxscript

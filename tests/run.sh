@@ -5,6 +5,8 @@
 # node tests through the reference interpreter and through built-and-
 # reloaded engines (sanitized), the CLI's own tests, hostile-input tests,
 # real exported models against onnxruntime (and the CLI on some of them),
+# `cmake --install` for C users, the Python package (wheel, pytest, node
+# tests through kiln.backend, exported models through kiln.InferenceSession),
 # and the bundled example. Ends with `N passed, M failed`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -75,6 +77,18 @@ if [ -f tests/models/export_models.py ]; then
     # bench/profile on exported BERT, GPT-2, T5 with no inputs given, and a
     # byte-identical ResNet-50 rebuild (Release build: these are big).
     suite cli_models python3 tests/engine/test_cli_models.py build/bin/kiln
+fi
+suite install bash tests/install/test_install.sh build
+# The Python package: wheel (abi3) into a fresh venv, then pytest; the ONNX
+# node tests through kiln.backend; the exported models (exported above by
+# the models suite) through kiln.InferenceSession.
+suite python bash tests/python/run.sh
+if [ -x build-venv/bin/python ]; then
+    suite python_node build-venv/bin/python tests/python/run_backend_node_tests.py \
+        --jobs "$JOBS" --min-pass 1600
+    if [ -f tests/models/check_models.py ]; then
+        suite python_models build-venv/bin/python tests/python/check_models_session.py --quick
+    fi
 fi
 suite example bash -c 'bash examples/run.sh && echo "1 passed, 0 failed"'
 

@@ -26,17 +26,23 @@ static void overview(FILE *f) {
     fprintf(f, "usage: kiln <command> [options]\n\ncommands:\n");
     for (int i = 0; commands[i]; i++)
         fprintf(f, "  %-8s %s\n", commands[i]->name, commands[i]->synopsis);
+    fprintf(f, "  %-8s %s\n", "compare", "MODEL.onnx [--engine E | --kiln-model M] [options] "
+            "(Python package; onnxruntime vs Kiln, --bisect)");
     fprintf(f, "\n'kiln <command> --help' describes a command, its options and their "
                "defaults.\nFiles are recognized by their content (engines, timing caches, "
                ".npy),\nnot by their extension. Exit status: 0 success, 1 the work failed,\n"
                "2 the command line was refused.\n");
 }
 
+int kiln_cli_compare(int argc, char **argv); /* tools/kiln_compare.c */
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         overview(stderr);
         return CLI_USAGE;
     }
+    /* compare forwards to the Python package (tools/kiln_compare.c) */
+    if (!strcmp(argv[1], "compare")) return kiln_cli_compare(argc - 2, argv + 2);
     const char *name = argv[1];
     if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
         if (argc > 2)

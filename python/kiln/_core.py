@@ -1,0 +1,443 @@
+"""Engines, contexts and the builder: the Python face of include/kiln.h."""
+import json
+import os
+
+import numpy as np
+
+from . import _errors, _kiln
+from ._errors import InvalidArgumentError, UnsupportedError
+
+_kiln._set_error_classes(_errors.BY_STATUS)
+
+# kiln_dtype (= ONNX TensorProto.DataType) <-> numpy. bfloat16 and the
+# float8 types have no numpy dtype of their own; ml_dtypes (which onnx
+# installs) provides them, and the 4-bit types, when present. String has no
+# dense byte layout a numpy array can share, so it is refused by name.
+_NP = {
+    1: np.float32, 2: np.uint8, 3: np.int8, 4: np.uint16, 5: np.int16, 6: np.int32,
+    7: np.int64, 9: np.bool_, 10: np.float16, 11: np.float64, 12: np.uint32,
+    13: np.uint64, 14: np.complex64, 15: np.complex128,
+}
+try:  # optional: only widens the set of dtypes
+    import ml_dtypes as _ml
+    _NP.update({16: _ml.bfloat16, 17: _ml.float8_e4m3fn, 18: _ml.float8_e4m3fnuz,
+                19: _ml.float8_e5m2, 20: _ml.float8_e5m2fnuz})
+    # 4-bit types: ml_dtypes keeps one element per byte (the code in the low
+    # nibble); Kiln packs two per byte, first element in the low nibble (the
+    # ONNX layout). _pack4/_unpack4 convert at the boundary.
+    for _code, _name in ((21, "uint4"), (22, "int4"), (23, "float4_e2m1fn")):
+        if hasattr(_ml, _name):
+            _NP[_code] = getattr(_ml, _name)
+except ImportError:  # pragma: no cover
+    pass
+_NP = {k: np.dtype(v) for k, v in _NP.items()}
+_PACKED4 = (21, 22, 23)
+_KILN_NAMES = {
+    0: "undefined", 1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16",
+    6: "int32", 7: "int64", 8: "string", 9: "bool", 10: "float16", 11: "float64",
+    12: "uint32", 13: "uint64", 14: "complex64", 15: "complex128", 16: "bfloat16",
+    17: "float8e4m3fn", 18: "float8e4m3fnuz", 19: "float8e5m2", 20: "float8e5m2fnuz",
+    21: "uint4", 22: "int4", 23: "float4e2m1",
+}
+_PRECISIONS = {"fp32": 1, "fp16": 2, "bf16": 4, "int8": 8}
+_SEVERITIES = {"error": 0, "warning": 1, "info": 2, "verbose": 3}
+_SEVERITY_NAMES = {v: k for k, v in _SEVERITIES.items()}
+_DEVICES = {"cpu": 0, "cuda": 1}
+
+
+def numpy_dtype(kiln_dtype):
+    """numpy dtype for a kiln_dtype code; raises UnsupportedError if none."""
+    dt = _NP.get(kiln_dtype)
+    if dt is None:
+        raise UnsupportedError(3, "element type %s has no numpy equivalent usable by Kiln's "
+                               "Python API" % _KILN_NAMES.get(kiln_dtype, kiln_dtype))
+    return dt
+
+
+def _pack4(a):
+    """ml_dtypes 4-bit array -> Kiln's packed bytes (two elements a byte)."""
+    u = a.reshape(-1).view(np.uint8) & 0x0F
+    if u.size % 2:
+        u = np.concatenate([u, np.zeros(1, np.uint8)])
+    return u[0::2] | (u[1::2] << 4)
+
+
+def _array(buf, shape, code):
+    """A numpy array over (or, for 4-bit types, unpacked from) Kiln's bytes."""
+    dt = _NP.get(code)
+    if dt is None:
+        numpy_dtype(code)  # raises with the type's name
+    if code in _PACKED4:
+        b = np.frombuffer(buf, np.uint8)
+        n = np.empty(b.size * 2, np.uint8)
+        n[0::2] = b & 0x0F
+        n[1::2] = b >> 4
+        return n[:int(np.prod(shape, dtype=np.int64))].view(dt).reshape(shape)
+    return np.ndarray(shape, dt, buf)
+
+
+class TensorInfo:
+    """An engine (or model) input or output.
+
+    ``name``; ``dtype``: the numpy dtype (None where numpy has none);
+    ``kiln_dtype``: the element type's name in Kiln (e.g. ``"float16"``);
+    ``shape``: a tuple whose entries are ints, the names (str) of symbolic
+    dims such as ``"batch"``, or None for unnamed unknown dims."""
+
+    __slots__ = ("name", "dtype", "kiln_dtype", "shape", "_code")
+
+    def __init__(self, name, code, shape):
+        self.name = name
+        self._code = code
+        self.dtype = _NP.get(code)
+        self.kiln_dtype = _KILN_NAMES.get(code, str(code))
+        self.shape = shape
+
+    def __repr__(self):
+        return "TensorInfo(name=%r, dtype=%s, shape=%r)" % (self.name, self.kiln_dtype, self.shape)
+
+
+class Layer:
+    """One engine layer, as ``kiln inspect --json`` lists it: ``name``,
+    ``op_type``, ``fused_from`` (list of ONNX node names), ``tactic``,
+    ``precision`` ("fp32", ...) and ``build_time_us`` (None if not timed)."""
+
+    __slots__ = ("name", "op_type", "fused_from", "tactic", "precision", "build_time_us")
+
+    def __init__(self, t):
+        self.name, self.op_type, fused, self.tactic, prec, bt = t
+        self.fused_from = [s for s in (fused or "").split(",") if s]
+        self.precision = {v: k for k, v in _PRECISIONS.items()}.get(prec, str(prec))
+        self.build_time_us = bt if bt >= 0 else None
+
+    def __repr__(self):
+        return "Layer(%r, op_type=%r, tactic=%r)" % (self.name, self.op_type, self.tactic)
+
+
+def _model_capsule(model, external_dir=None):
+    """Imports a model given as a path, bytes or an onnx.ModelProto."""
+    if isinstance(model, (str, os.PathLike)):
+        return _kiln.model_load(os.fspath(model))
+    if hasattr(model, "SerializeToString"):
+        model = model.SerializeToString()
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return _kiln.model_load_memory(bytes(model), external_dir)
+    raise TypeError("model must be a path, bytes or an onnx.ModelProto, not %s"
+                    % type(model).__name__)
+
+
+def _shape_tuple(shape, what):
+    try:
+        return tuple(int(d) for d in shape)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(1, "%s: a shape is a sequence of ints, got %r" % (what, shape))
+
+
+def build(model, *, shapes=None, profiles=None, device="cpu", precision=("fp32",),
+          opt_level=3, workspace=None, timing_cache=None, log="warning",
+          external_dir=None):
+    """Optimizes an ONNX model for this machine and returns an :class:`Engine`.
+
+    model: a path, the model's bytes or an ``onnx.ModelProto``.
+    shapes: ``{input: shape}``, one profile where min = opt = max.
+    profiles: a list of ``{input: (min, opt, max)}``, one dict per
+        optimization profile; every input with a symbolic dim needs a range
+        in every profile. Give shapes or profiles, not both.
+    device: ``"cpu"`` (``"cuda"`` is reserved for the CUDA backend).
+    precision: precisions layers may use, from ``"fp32"`` (always allowed),
+        ``"fp16"``, ``"bf16"``, ``"int8"``.
+    opt_level: 0 (no tactic timing) to 5.
+    workspace: the most scratch bytes one layer may use (default 1 GiB).
+    timing_cache: path of a timing cache file, read and updated.
+    log: the most verbose severity written to stderr (``"error"``,
+        ``"warning"``, ``"info"``, ``"verbose"``), or a callable
+        ``log(severity: str, message: str)`` that receives every message.
+    external_dir: folder of external data when the model is given as bytes.
+
+    The GIL is released while the engine builds.
+    """
+    if shapes is not None and profiles is not None:
+        raise InvalidArgumentError(1, "give shapes or profiles, not both")
+    if device not in _DEVICES:
+        raise InvalidArgumentError(1, "device must be one of %s, not %r" % (sorted(_DEVICES), device))
+    if isinstance(precision, str):
+        precision = (precision,)
+    flags = 0
+    for p in precision:
+        if p not in _PRECISIONS:
+            raise InvalidArgumentError(1, "unknown precision %r (use %s)" % (p, ", ".join(_PRECISIONS)))
+        flags |= _PRECISIONS[p]
+    if callable(log):
+        user = log
+
+        def logfn(sev, msg):
+            user(_SEVERITY_NAMES.get(sev, str(sev)), msg)
+        max_sev = _SEVERITIES["verbose"]
+    else:
+        if log not in _SEVERITIES:
+            raise InvalidArgumentError(1, "log must be a callable or one of %s" % list(_SEVERITIES))
+        logfn, max_sev = None, _SEVERITIES[log]
+    plist = _profile_list(shapes, profiles)
+    cap = _model_capsule(model, external_dir)
+    blob = _kiln.build(cap, _DEVICES[device], flags, int(opt_level),
+                       -1 if workspace is None else int(workspace),
+                       None if timing_cache is None else os.fspath(timing_cache),
+                       logfn, max_sev, plist)
+    return Engine._from_blob(blob)
+
+
+def _profile_list(shapes=None, profiles=None):
+    """shapes / profiles as the extension takes them: a list per profile of
+    (input, min, opt, max)."""
+    plist = []
+    if shapes is not None:
+        plist.append([(n, _shape_tuple(s, n), _shape_tuple(s, n), _shape_tuple(s, n))
+                      for n, s in shapes.items()])
+    for prof in profiles or ():
+        entry = []
+        for n, rng in prof.items():
+            if len(rng) != 3:
+                raise InvalidArgumentError(1, "profile range of %r must be (min, opt, max)" % n)
+            entry.append((n,) + tuple(_shape_tuple(s, n) for s in rng))
+        plist.append(entry)
+    return plist
+
+
+class Engine:
+    """A built engine: immutable, shared by any number of threads and
+    contexts. Make one with :func:`kiln.build` or :meth:`Engine.load`."""
+
+    def __init__(self):
+        raise TypeError("use kiln.build(...) or kiln.Engine.load(...)")
+
+    @classmethod
+    def _make(cls, cap, blob, path):
+        self = object.__new__(cls)
+        self._cap = cap
+        self._blob = blob
+        self._path = path
+        ins, outs = _kiln.engine_io(cap)
+        self._inputs = [TensorInfo(*t) for t in ins]
+        self._outputs = [TensorInfo(*t) for t in outs]
+        return self
+
+    @classmethod
+    def _from_blob(cls, blob):
+        return cls._make(_kiln.engine_load_memory(blob), blob, None)
+
+    @classmethod
+    def load(cls, path_or_bytes):
+        """Loads an engine file (mapped; weights used in place) or engine
+        bytes. Raises CorruptEngineError for damaged data and
+        IncompatibleEngineError for engines of another Kiln version or CPU."""
+        if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+            return cls._from_blob(bytes(path_or_bytes))
+        path = os.fspath(path_or_bytes)
+        return cls._make(_kiln.engine_load_file(path), None, os.path.abspath(path))
+
+    def serialize(self):
+        """The engine file's bytes."""
+        if self._blob is None:
+            with open(self._path, "rb") as f:
+                return f.read()
+        return self._blob
+
+    def save(self, path):
+        """Writes the engine file atomically (temporary file + rename)."""
+        _kiln.engine_save_blob(self.serialize(), os.fspath(path))
+
+    @property
+    def inputs(self):
+        """List of :class:`TensorInfo`, in the engine's input order."""
+        return list(self._inputs)
+
+    @property
+    def outputs(self):
+        """List of :class:`TensorInfo`, in the engine's output order."""
+        return list(self._outputs)
+
+    @property
+    def profiles(self):
+        """One dict per optimization profile: ``{input: (min, opt, max)}``
+        for the inputs the profile gives a range."""
+        out = []
+        for p in range(_kiln.engine_num_profiles(self._cap)):
+            d = {}
+            for t in self._inputs:
+                if t.shape is None:
+                    continue
+                try:
+                    d[t.name] = _kiln.engine_profile_shape(self._cap, p, t.name, len(t.shape))
+                except InvalidArgumentError:
+                    pass  # a static input the profile does not mention
+            out.append(d)
+        return out
+
+    @property
+    def layers(self):
+        """List of :class:`Layer` in execution order."""
+        return [Layer(t) for t in _kiln.engine_layers(self._cap)]
+
+    def activation_bytes(self, profile=0):
+        """Activation memory a context needs for a profile."""
+        return _kiln.engine_activation_bytes(self._cap, profile)
+
+    def describe(self, context=None):
+        """The full description ``kiln inspect --json`` prints, as a dict;
+        with a profiled context, per-layer times are included."""
+        return json.loads(_kiln.engine_describe_json(
+            self._cap, None if context is None else context._cap))
+
+    def create_context(self, profile=0):
+        """A new :class:`Context` (its own activation memory) on this engine."""
+        return Context(self, profile)
+
+    def __repr__(self):
+        return "<kiln.Engine inputs=%s outputs=%s>" % (
+            [t.name for t in self._inputs], [t.name for t in self._outputs])
+
+
+class Context:
+    """Execution state for one engine: activation memory, shapes, bindings.
+
+    Thread rules (those of the C API): the engine is shared by any number of
+    threads; a context is used by one thread at a time, so give each thread
+    its own context (contexts share the engine's weights). A context used
+    from a second thread while it runs raises RuntimeError instead of racing.
+    The GIL is released while the engine runs, so threads with their own
+    contexts run in parallel.
+
+    CUDA: device arrays (torch/cupy tensors through DLPack) will be accepted
+    by :meth:`run` once Kiln has a CUDA backend (``kiln_context_enqueue``
+    with a stream); today every array is a host numpy array.
+    """
+
+    def __init__(self, engine, profile=0):
+        if not isinstance(engine, Engine):
+            raise TypeError("Context needs a kiln.Engine")
+        self.engine = engine
+        self._cap = _kiln.context_create(engine._cap)
+        self._profile = 0
+        # Per input: numpy dtype (None: not representable), the kiln dtype
+        # name for messages, and how the bytes travel: 0 numpy's buffer
+        # export, 1 a uint8 view (user-defined dtypes such as bfloat16 have
+        # no buffer export), 2 packed 4-bit; looked up once.
+        self._in = {t.name: (t.dtype, t.kiln_dtype,
+                             2 if t._code in _PACKED4 else
+                             int(t.dtype is not None and t.dtype.num >= 256))
+                    for t in engine._inputs}
+        self._out_names = tuple(t.name for t in engine._outputs)
+        if profile:
+            self.set_profile(profile)
+
+    @property
+    def profile(self):
+        """The selected optimization profile."""
+        return self._profile
+
+    def set_profile(self, profile):
+        """Selects the optimization profile whose ranges inputs must fit."""
+        _kiln.context_set_profile(self._cap, int(profile))
+        self._profile = int(profile)
+
+    def set_profiling(self, enabled=True):
+        """Per-layer timing of the following runs (see :meth:`layer_times`)."""
+        _kiln.context_set_profiling(self._cap, bool(enabled))
+
+    def layer_times(self):
+        """``[(layer name, total ms, runs), ...]`` accumulated while profiling."""
+        return _kiln.context_layer_times(self._cap)
+
+    def run(self, inputs, outputs=None):
+        """Runs the engine once.
+
+        inputs: ``{name: array}`` for every engine input. numpy arrays must
+            have the input's dtype exactly (a wrong dtype raises
+            InvalidArgumentError rather than converting silently); C-contiguous
+            arrays are read in place, others are copied once. Lists and
+            scalars are converted to the input's dtype.
+        outputs: names of the outputs to return (default: all).
+        Returns ``{name: numpy array}``; the arrays are the caller's.
+        Shapes outside the selected profile, unknown names and missing inputs
+        raise InvalidArgumentError; nothing here can crash the process.
+        """
+        spec = self._in
+        args = []
+        for name, a in inputs.items():
+            s = spec.get(name)
+            if s is None:
+                raise InvalidArgumentError(1, "the engine has no input %r (inputs: %s)"
+                                           % (name, ", ".join(spec)))
+            dt = s[0]
+            if dt is None:
+                numpy_dtype(_code_of(s[1]))  # raises with the type's name
+            if type(a) is not np.ndarray:
+                if hasattr(a, "__dlpack_device__"):
+                    a = _from_dlpack(name, a)
+                # numpy scalars and array subclasses keep their dtype (and
+                # are checked); plain Python data takes the input's dtype.
+                a = np.asarray(a) if isinstance(a, (np.generic, np.ndarray)) \
+                    else np.asarray(a, dtype=dt)
+            if a.dtype != dt:
+                _bad_dtype(name, a.dtype, s[1])
+            if not a.flags.c_contiguous:
+                a = np.ascontiguousarray(a)
+            if not s[2]:
+                args.append((name, a))  # read in place by the extension
+            elif s[2] == 1:
+                # numpy cannot export ml_dtypes types through the buffer
+                # protocol; hand over the same bytes as uint8, shape apart.
+                args.append((name, a.shape, a.reshape(-1).view(np.uint8)))
+            else:
+                args.append((name, a.shape, _pack4(a)))  # 4-bit: packed copy
+        names = self._out_names if outputs is None else tuple(outputs)
+        res = _kiln.context_run(self._cap, tuple(args), names)
+        np_dt = _NP
+        out = {}
+        for n, (buf, shape, code) in zip(names, res):
+            dt = np_dt.get(code)
+            if dt is None or code in _PACKED4:
+                out[n] = _array(buf, shape, code)
+            else:
+                out[n] = np.ndarray(shape, dt, buf)
+        return out
+
+    def __repr__(self):
+        return "<kiln.Context profile=%d of %r>" % (self._profile, self.engine)
+
+
+_DLPACK_CPU = 1  # DLDeviceType kDLCPU
+
+
+def _from_dlpack(name, a):
+    """Host tensors (torch, cupy's host arrays, ...) are read through DLPack
+    without a copy. Device tensors are where the CUDA backend plugs in: it
+    will bind their device pointers to the context (kiln_context_set_tensor
+    with device memory, kiln_context_enqueue on the tensor's stream) and
+    return outputs the same way. Until that backend exists they are refused
+    rather than silently copied through the host."""
+    dev = a.__dlpack_device__()
+    if int(dev[0]) != _DLPACK_CPU:
+        raise UnsupportedError(3, "input %r is on a device (DLPack device type %d); Kiln's "
+                               "CUDA backend does not exist yet, so inputs must be host arrays"
+                               % (name, int(dev[0])))
+    return np.from_dlpack(a)
+
+
+def _code_of(kiln_name):
+    for k, v in _KILN_NAMES.items():
+        if v == kiln_name:
+            return k
+    return 0
+
+
+def _bad_dtype(name, got, want):
+    raise InvalidArgumentError(1, "input %r is %s; the engine takes %s (convert with "
+                               ".astype)" % (name, got, want))
+
+
+def load_pb(path):
+    """Reads one ONNX TensorProto file (the test data format) into
+    ``(name, numpy array)`` without the onnx package."""
+    name, buf, shape, code = _kiln.tensor_load_pb(os.fspath(path))
+    return name, _array(buf, shape, code)
