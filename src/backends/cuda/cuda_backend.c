@@ -211,13 +211,9 @@ static void exec_destroy(void *dev, void *p) {
 static kiln_status exec_set_stream(void *dev, void *p, void *stream) {
     cuda_exec *x = p;
     x->stream = (cudaStream_t)stream;
-    if (x->dnn)
-        return dnn_status(((cuda_dev *)dev)->libs,
-                          x->dnn ? ((cuda_dev *)dev)->libs->dnnSetStream((cudnnHandle_t)x->dnn,
-                                                                         x->stream)
-                                 : CUDNN_STATUS_SUCCESS,
-                          "cudnnSetStream");
-    return KILN_OK;
+    if (!x->dnn) return KILN_OK;
+    const cuda_libs *L = ((cuda_dev *)dev)->libs;
+    return dnn_status(L, L->dnnSetStream((cudnnHandle_t)x->dnn, x->stream), "cudnnSetStream");
 }
 
 static kiln_status exec_create(void *dev, void *stream, void **out) {
