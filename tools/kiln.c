@@ -36,6 +36,8 @@ static int usage(void) {
         "  inspect (MODEL.onnx | FILE.kiln) [--json] [--profile-runs N]\n"
         "      model: producer, opsets, I/O, op histogram; engine: metadata, I/O\n"
         "      with profiles, layers (fused nodes, precision, tactic), memory plan\n"
+        "  serve --model-repository DIR [--http-port N] [--metrics-port N] [--threads N]\n"
+        "      KServe v2 / Triton HTTP server (kiln serve --help for all options)\n"
         "  version\n"
         "\n"
         "DIMS are like 1x3x224x224; several inputs are separated by commas.\n");
@@ -1149,8 +1151,11 @@ static int cmd_inspect(int argc, char **argv) {
     return inspect_model(path);
 }
 
+int kiln_serve_main(int argc, char **argv); /* tools/kiln_serve.c */
+
 int main(int argc, char **argv) {
     if (argc < 2) return usage();
+    if (!strcmp(argv[1], "serve")) return kiln_serve_main(argc - 2, argv + 2);
     const char *cmd = argv[1];
     if (!strcmp(cmd, "build")) return cmd_build(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
