@@ -84,7 +84,8 @@ float serve_f16_to_f32(uint16_t h) {
 
 void serve_infer_req_free(serve_infer_req *req) {
     if (!req) return;
-    for (int i = 0; i < req->n_in; i++) free(req->in[i].owned);
+    /* All slots: a refusal can leave a buffer in the slot being filled. */
+    for (int i = 0; i < SERVE_MAX_IO; i++) free(req->in[i].owned);
     json_free(req->doc);
     memset(req, 0, sizeof *req);
 }
