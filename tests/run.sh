@@ -65,6 +65,11 @@ fi
 if [ -f tests/models/check_models.py ]; then
     suite models python3 tests/models/check_models.py build/bin/kiln --quick
 fi
+if [ -f tests/serve/test_serve.py ]; then
+    # kiln serve end to end (tritonclient, load, reload, SIGTERM, hostile
+    # requests, Prometheus), on the sanitized build.
+    suite serve python3 tests/serve/test_serve.py build-asan/bin/kiln
+fi
 suite example bash -c 'bash examples/run.sh && echo "1 passed, 0 failed"'
 
 echo "$total_pass passed, $total_fail failed"

@@ -405,7 +405,11 @@ static void run_batch(kiln_batcher *b, breq *first, int count, int rows, uint64_
         if (b->o.max_batch_size > 0) dims[0] = rows;
         if ((s = kiln_context_set_input_shape(c, b->in[i].name, b->in[i].rank, dims)))
             goto ctx_error;
-        if (count == 1) {
+        /* A lone request's buffer is bound as is when it is aligned;
+        ** request bytes straight off the wire (the binary tensor extension
+        ** puts them at any offset) are copied, as the kernels load
+        ** elements with their natural alignment. */
+        if (count == 1 && ((uintptr_t)first->data[i] % 16) == 0) {
             s = kiln_context_set_tensor(c, b->in[i].name, (void *)first->data[i], first->nbytes[i]);
         } else {
             /* Concatenate along dim 0 into this worker's gather buffer. */
