@@ -14,7 +14,8 @@ static int serve_usage(void) {
         "usage: kiln serve --model-repository DIR [--http-port 8000] [--metrics-port 8002]\n"
         "        [--host 127.0.0.1] [--threads N] [--repository-poll-secs N]\n"
         "        [--build-opt-level 0-5] [--max-request-mib 64] [--max-inflight-mib 1024]\n"
-        "        [--idle-timeout-secs 10] [--drain-secs 30] [--access-log]\n"
+        "        [--idle-timeout-secs 10] [--drain-secs 30] [--compute-threads N]\n"
+        "        [--access-log]\n"
         "  serve a Triton-layout model repository over the KServe v2 HTTP protocol;\n"
         "  --metrics-port 0 turns the Prometheus endpoint off\n");
     return 2;
@@ -37,7 +38,7 @@ int kiln_serve_main(int argc, char **argv) {
     o.build_opt_level = 1;
     o.idle_timeout_secs = 10;
     o.drain_secs = 30;
-    int req_mib = 64, inflight_mib = 1024;
+    int req_mib = 64, inflight_mib = 1024, compute_threads = -1;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -58,6 +59,7 @@ int kiln_serve_main(int argc, char **argv) {
         else if (!strcmp(a, "--max-inflight-mib")) bad = int_arg(v, 1, 1 << 20, &inflight_mib);
         else if (!strcmp(a, "--idle-timeout-secs")) bad = int_arg(v, 1, 3600, &o.idle_timeout_secs);
         else if (!strcmp(a, "--drain-secs")) bad = int_arg(v, 0, 3600, &o.drain_secs);
+        else if (!strcmp(a, "--compute-threads")) bad = int_arg(v, 0, 1024, &compute_threads);
         else return serve_usage();
         if (bad) {
             fprintf(stderr, "kiln serve: bad value '%s' for %s\n", v, a);
@@ -66,6 +68,8 @@ int kiln_serve_main(int argc, char **argv) {
         i++;
     }
     if (!o.repository) return serve_usage();
+    /* Threads per execution (the CPU backend's setting is process-wide). */
+    if (compute_threads >= 0) kiln_set_num_threads(compute_threads);
     o.max_body_bytes = (size_t)req_mib << 20;
     o.max_inflight_bytes = (size_t)inflight_mib << 20;
     return serve_run(&o);

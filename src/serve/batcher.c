@@ -37,6 +37,8 @@ struct kiln_batcher {
     bool sync_ok, stopping;
     breq *head, *tail;
     int queued, in_flight;
+    int64_t queued_rows;        /* rows over the queued requests */
+    int delay_waiters;          /* workers sleeping out max_queue_delay */
     pthread_t *threads;
     int n_threads;
     kiln_batcher_stats st;
@@ -53,6 +55,7 @@ void kiln_batcher_options_init(kiln_batcher_options *o) {
 int kiln_batcher_max_batch_size(const kiln_batcher *b) { return b ? b->o.max_batch_size : 0; }
 
 static void *worker_main(void *arg);
+static bool preferred(const kiln_batcher *b, int64_t rows);
 
 void kiln_batcher_destroy(kiln_batcher *b) {
     if (!b) return;
@@ -337,8 +340,14 @@ kiln_status kiln_batcher_submit(kiln_batcher *b, const kiln_batch_input *inputs,
     else b->head = r;
     b->tail = r;
     b->queued++;
+    b->queued_rows += r->rows;
     b->st.submitted++;
-    pthread_cond_signal(&b->cv);
+    /* Workers sleeping out the queue delay only need waking when a batch
+    ** could now be complete; waking them on every request costs a context
+    ** switch each for nothing. */
+    if (!b->delay_waiters || b->queued_rows >= b->o.max_batch_size ||
+        preferred(b, b->queued_rows))
+        pthread_cond_signal(&b->cv);
     pthread_mutex_unlock(&b->mu);
     return KILN_OK;
 }
@@ -352,7 +361,7 @@ static bool compatible(const kiln_batcher *b, const breq *x, const breq *y) {
     return true;
 }
 
-static bool preferred(const kiln_batcher *b, int rows) {
+static bool preferred(const kiln_batcher *b, int64_t rows) {
     for (int i = 0; i < b->o.num_preferred; i++)
         if (b->o.preferred_batch_sizes[i] == rows) return true;
     return false;
@@ -526,6 +535,22 @@ static void *worker_main(void *arg) {
     kiln_batcher *b = arg;
     void **gather = calloc((size_t)b->n_in + 1, sizeof *gather);
     size_t *cap = calloc((size_t)b->n_in + 1, sizeof *cap);
+    /* Gather buffers are sized for a full batch at the largest profile
+    ** shape and touched now, so the first batched request does not pay for
+    ** the allocation and its page faults (part of the warm-up). */
+    for (int i = 0; gather && cap && b->o.max_batch_size > 0 && i < b->n_in; i++) {
+        size_t bytes = kiln_dtype_size(b->in[i].dtype);
+        for (int d = 0; d < b->in[i].rank; d++) {
+            int64_t mx = 0;
+            for (int p = 0; p < b->n_prof; p++) mx = KILN_MAX(mx, pdim(b->pmax, b, p, i)[d]);
+            if (d == 0) mx = KILN_MIN(mx, b->o.max_batch_size);
+            if (kiln_mul_overflow(bytes, (size_t)mx, &bytes)) bytes = 0;
+        }
+        if (bytes && bytes <= ((size_t)1 << 30) && (gather[i] = malloc(bytes))) {
+            memset(gather[i], 0, bytes);
+            cap[i] = bytes;
+        }
+    }
     pthread_mutex_lock(&b->mu);
     for (;;) {
         if (!b->head) {
@@ -540,6 +565,7 @@ static void *worker_main(void *arg) {
             b->head = r->next;
             if (!b->head) b->tail = NULL;
             b->queued--;
+            b->queued_rows -= r->rows;
             b->st.timed_out++;
             pthread_mutex_unlock(&b->mu);
             char msg[128];
@@ -576,7 +602,9 @@ static void *worker_main(void *arg) {
                 /* Wait for more requests or the delay; whoever wakes first
                 ** re-examines the queue. */
                 struct timespec dl = serve_deadline(due - now);
+                b->delay_waiters++;
                 pthread_cond_timedwait(&b->cv, &b->mu, &dl);
+                b->delay_waiters--;
                 continue;
             }
         }
@@ -586,6 +614,7 @@ static void *worker_main(void *arg) {
         if (!b->head) b->tail = NULL;
         last->next = NULL;
         b->queued -= count;
+        b->queued_rows -= rows;
         b->in_flight += count;
         if (b->head) pthread_cond_signal(&b->cv); /* let another worker look */
         pthread_mutex_unlock(&b->mu);

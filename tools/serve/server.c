@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@ typedef struct server {
     struct MHD_Daemon *http, *metrics;
     atomic_int in_flight;          /* requests seen and not yet completed */
     atomic_bool draining;
+    atomic_bool http_warm;         /* the self-warm-up below is done */
     atomic_llong held_bytes;       /* request bodies held in memory */
     atomic_ullong http_requests, http_rejected_overload;
 } server;
@@ -649,7 +651,8 @@ static enum MHD_Result route(hreq *h) {
         if (!get) return send_error(s, c, 405, "use GET");
         if (!strcmp(seg[2], "live")) return send_empty(s, c, 200);
         if (!strcmp(seg[2], "ready"))
-            return send_empty(s, c, !atomic_load(&s->draining) && repo_all_ready(s->repo) ? 200 : 400);
+            return send_empty(s, c, !atomic_load(&s->draining) && atomic_load(&s->http_warm) &&
+                                    repo_all_ready(s->repo) ? 200 : 400);
         return send_error(s, c, 404, "unknown path");
     }
     if (!strcmp(seg[1], "repository")) {
@@ -877,6 +880,40 @@ static struct MHD_Daemon *start_daemon(server *s, int port, bool metrics, int th
     return d;
 }
 
+/* One loopback request; the HTTP threads' first requests are slow (thread
+** stacks, allocator arenas, epoll set-up), so the server sends these itself
+** before it reports ready. */
+static void *warm_one(void *arg) {
+    const server *s = arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return NULL;
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)s->o.http_port);
+    inet_pton(AF_INET, strcmp(s->o.host, "0.0.0.0") ? s->o.host : "127.0.0.1", &addr.sin_addr);
+    struct timeval tv = {2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (!connect(fd, (struct sockaddr *)&addr, sizeof addr)) {
+        static const char req[] = "GET /v2/health/live HTTP/1.1\r\nHost: warm\r\n"
+                                  "Connection: close\r\n\r\n";
+        char buf[512];
+        if (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) > 0)
+            while (recv(fd, buf, sizeof buf, 0) > 0) {}
+    }
+    close(fd);
+    return NULL;
+}
+
+static void warm_http(server *s) {
+    pthread_t t[64];
+    int n = (2 * s->o.threads < 64 ? 2 * s->o.threads : 64), started = 0;
+    for (int i = 0; i < n; i++)
+        if (!pthread_create(&t[started], NULL, warm_one, s)) started++;
+    for (int i = 0; i < started; i++) pthread_join(t[i], NULL);
+    atomic_store(&s->http_warm, true);
+}
+
 int serve_run(const serve_options *o) {
     server s;
     memset(&s, 0, sizeof s);
@@ -905,6 +942,7 @@ int serve_run(const serve_options *o) {
         repo_destroy(s.repo);
         return 1;
     }
+    warm_http(&s);
     serve_log("INFO", "serving HTTP on %s:%d%s (%d threads)", o->host, o->http_port,
               o->metrics_port > 0 ? ", metrics on /metrics" : "", o->threads);
     uint64_t next_poll = now_us() + (uint64_t)o->poll_secs * 1000000u;
