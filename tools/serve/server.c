@@ -28,7 +28,7 @@ typedef struct server {
     struct MHD_Daemon *http, *metrics;
     atomic_int in_flight;          /* requests seen and not yet completed */
     atomic_bool draining;
-    atomic_bool http_warm;         /* the self-warm-up below is done */
+    atomic_bool http_warm;         /* models loaded and HTTP threads warmed */
     atomic_llong held_bytes;       /* request bodies held in memory */
     atomic_ullong http_requests, http_rejected_overload;
 } server;
@@ -932,8 +932,8 @@ int serve_run(const serve_options *o) {
         serve_log("ERROR", "out of memory");
         return 1;
     }
-    serve_log("INFO", "loading the model repository %s", o->repository);
-    repo_load_all(s.repo);
+    /* Listen first: liveness is answered while models build and warm (a
+    ** model.onnx build can take minutes); readiness waits for them. */
     s.http = start_daemon(&s, o->http_port, false, o->threads);
     if (o->metrics_port > 0) s.metrics = start_daemon(&s, o->metrics_port, true, 1);
     if (!s.http || (o->metrics_port > 0 && !s.metrics)) {
@@ -942,9 +942,12 @@ int serve_run(const serve_options *o) {
         repo_destroy(s.repo);
         return 1;
     }
+    serve_log("INFO", "listening on %s:%d%s (%d threads); loading the model repository %s",
+              o->host, o->http_port, o->metrics_port > 0 ? ", metrics on /metrics" : "",
+              o->threads, o->repository);
+    repo_load_all(s.repo);
     warm_http(&s);
-    serve_log("INFO", "serving HTTP on %s:%d%s (%d threads)", o->host, o->http_port,
-              o->metrics_port > 0 ? ", metrics on /metrics" : "", o->threads);
+    serve_log("INFO", "serving HTTP on %s:%d", o->host, o->http_port);
     uint64_t next_poll = now_us() + (uint64_t)o->poll_secs * 1000000u;
     for (;;) {
         struct timespec ts = {0, 200 * 1000 * 1000};
