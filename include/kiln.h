@@ -454,6 +454,175 @@ KILN_API kiln_status kiln_engine_input_hint(const kiln_engine *e, int i,
 KILN_API uint64_t kiln_model_hash(const kiln_model *m);
 KILN_API uint64_t kiln_engine_model_hash(const kiln_engine *e);
 
+/* ================================================================ serving
+** A pool of pre-warmed execution contexts per engine and a dynamic batcher
+** on top of it: what an inference server needs around an engine, usable
+** without any HTTP. Both are thread-safe. The HTTP server (`kiln serve`)
+** is built on these calls and is not part of the library. */
+
+/* ------------------------------------------------------------------- pool
+** N contexts of one engine, created and warmed when the pool is created:
+** every profile runs once at its opt and once at its max shapes (zero
+** inputs), so no request pays a first-run cost (page faults on activation
+** memory, lazily built tables). A context handed back as failed is
+** destroyed and rebuilt (and re-warmed); the pool counts healthy ones. */
+typedef struct kiln_pool kiln_pool;
+
+typedef struct kiln_pool_options {
+    size_t size;            /* sizeof(kiln_pool_options): set by _init */
+    int num_contexts;       /* contexts to create (default 1, at most 1024) */
+    int warmup_runs;        /* runs per warm-up shape (default 1; 0: none) */
+    /* Optional per-context stream for GPU backends: called once per context
+    ** (at creation and rebuild); the result is passed to
+    ** kiln_context_enqueue. NULL on the CPU. */
+    void *(*stream_create)(void *user);
+    void (*stream_destroy)(void *user, void *stream);
+    void *stream_user;
+} kiln_pool_options;
+
+/* Fills defaults (and size). */
+KILN_API void kiln_pool_options_init(kiln_pool_options *o);
+/* Creates and warms the pool; the engine must outlive it. o may be NULL
+** (defaults). Fails (nothing left allocated) when any context cannot be
+** created or warmed. */
+KILN_API kiln_status kiln_pool_create(const kiln_engine *e,
+                                      const kiln_pool_options *o,
+                                      kiln_pool **out);
+/* Waits until every context is back, then frees them. Accepts NULL. */
+KILN_API void kiln_pool_destroy(kiln_pool *p);
+/* Takes a free context: waits up to timeout_us microseconds (-1: no limit,
+** 0: do not wait; KILN_TIMEOUT when none came free). *stream_out (may be
+** NULL) receives the context's stream (NULL on the CPU). The context's
+** bindings and shapes are whatever its last user left. */
+KILN_API kiln_status kiln_pool_acquire(kiln_pool *p, int64_t timeout_us,
+                                       kiln_context **ctx_out,
+                                       void **stream_out);
+/* Hands a context back. failed != 0 means its last run failed: the context
+** is rebuilt before it is handed out again. */
+KILN_API void kiln_pool_release(kiln_pool *p, kiln_context *c, int failed);
+
+typedef struct kiln_pool_stats {
+    size_t size;              /* sizeof(kiln_pool_stats): set by the caller */
+    int contexts;             /* configured number */
+    int idle, busy;           /* healthy contexts free / handed out */
+    int unhealthy;            /* failed and not rebuilt (rebuild failed) */
+    uint64_t acquires;        /* successful acquires */
+    uint64_t hits;            /* ... that found a context free at once */
+    uint64_t timeouts;        /* acquires that gave up */
+    uint64_t rebuilds;        /* contexts rebuilt after a failure */
+    uint64_t warmup_us;       /* time spent warming at creation */
+    uint64_t activation_bytes; /* activation memory over all contexts */
+} kiln_pool_stats;
+/* Fills *out; out->size must be set (fields past it are left alone). */
+KILN_API kiln_status kiln_pool_get_stats(kiln_pool *p, kiln_pool_stats *out);
+
+/* ---------------------------------------------------------------- batcher
+** Queues requests for one pool and runs them in batches: requests whose
+** inputs agree on everything but dim 0 are concatenated along dim 0 (up to
+** max_batch_size rows), run on one context, and the outputs are split back
+** by rows. Requests are answered in the order they were taken from the
+** queue (FIFO). With max_batch_size 0 the model has no batch dimension and
+** every request runs alone. */
+typedef struct kiln_batcher kiln_batcher;
+
+#define KILN_BATCHER_MAX_PREFERRED 16
+#define KILN_BATCHER_HIST 65      /* batch-size histogram buckets 0..64+ */
+
+typedef struct kiln_batcher_options {
+    size_t size;               /* sizeof(kiln_batcher_options): set by _init */
+    int max_batch_size;        /* rows per run; 0: no batch dimension;
+                               ** -1 (default): the engine's largest dim 0
+                               ** over its profiles */
+    int dynamic_batching;      /* 1 (default): combine queued requests;
+                               ** 0: one request per run */
+    int preferred_batch_sizes[KILN_BATCHER_MAX_PREFERRED]; /* run at once
+                               ** when the queue reaches one of these */
+    int num_preferred;
+    int64_t max_queue_delay_us; /* how long the oldest request may wait for
+                               ** a batch to fill (default 0: run what is
+                               ** queued as soon as a context is free) */
+    int max_queue_size;        /* queued requests beyond which submit is
+                               ** refused at once (default 0: 4096) */
+    int64_t default_timeout_us; /* per-request timeout in the queue when
+                               ** submit passes 0 (default 0: none) */
+    int num_workers;           /* threads running batches (default 0: one
+                               ** per pool context) */
+} kiln_batcher_options;
+
+KILN_API void kiln_batcher_options_init(kiln_batcher_options *o);
+
+/* One input of a request. data is borrowed until the request completes. */
+typedef struct kiln_batch_input {
+    const char *name;
+    kiln_dtype dtype;
+    int rank;
+    const int64_t *dims;
+    const void *data;
+    size_t nbytes;
+} kiln_batch_input;
+
+/* What a request's callback receives. */
+typedef struct kiln_batch_result {
+    kiln_status status;
+    const char *message;       /* "" on success; valid during the call */
+    int num_outputs;           /* the engine's outputs, in engine order */
+    kiln_tensor **outputs;     /* the callee owns (destroys) each tensor;
+                               ** the array itself belongs to the batcher */
+    uint64_t queue_us;         /* submit until taken for a run */
+    uint64_t compute_input_us; /* gather and bind the batch */
+    uint64_t compute_infer_us; /* execute */
+    uint64_t compute_output_us; /* split the outputs */
+    int batch_rows;            /* rows of the run this request was part of */
+    int batch_requests;        /* requests in that run */
+    int pool_hit;              /* a context was free when the batch formed */
+} kiln_batch_result;
+
+typedef void (*kiln_batch_done_fn)(void *user, const kiln_batch_result *r);
+
+/* Creates the batcher and starts its workers; the pool must outlive it. */
+KILN_API kiln_status kiln_batcher_create(kiln_pool *pool,
+                                         const kiln_batcher_options *o,
+                                         kiln_batcher **out);
+/* Stops taking requests, runs everything queued, joins the workers.
+** Accepts NULL. */
+KILN_API void kiln_batcher_destroy(kiln_batcher *b);
+/* Queues a request. inputs must name every engine input once. timeout_us:
+** the longest it may wait in the queue (0: the default; -1: none); past it
+** the callback gets KILN_TIMEOUT. Returns KILN_OK when queued (done is then
+** called exactly once, on a worker thread, possibly before submit
+** returns); otherwise the request was refused and done is not called:
+** KILN_INVALID_ARGUMENT (names, dtypes, ranks, sizes, batch too large),
+** KILN_TIMEOUT (queue full: the request would wait more than the queue
+** allows), KILN_RUNTIME_ERROR (shutting down). */
+KILN_API kiln_status kiln_batcher_submit(kiln_batcher *b,
+                                         const kiln_batch_input *inputs,
+                                         int num_inputs, int64_t timeout_us,
+                                         kiln_batch_done_fn done, void *user);
+/* Blocking form: outputs receives kiln_engine_num_outputs new tensors the
+** caller destroys. */
+KILN_API kiln_status kiln_batcher_infer(kiln_batcher *b,
+                                        const kiln_batch_input *inputs,
+                                        int num_inputs, int64_t timeout_us,
+                                        kiln_tensor **outputs);
+/* Effective max batch size (after -1 was resolved). */
+KILN_API int kiln_batcher_max_batch_size(const kiln_batcher *b);
+
+typedef struct kiln_batcher_stats {
+    size_t size;               /* sizeof(kiln_batcher_stats): set by caller */
+    int queue_length;          /* requests waiting now */
+    int in_flight;             /* requests taken and not yet answered */
+    uint64_t submitted;        /* accepted by submit */
+    uint64_t rejected;         /* refused by submit because the queue was full */
+    uint64_t succeeded, failed, timed_out;
+    uint64_t batches;          /* runs */
+    uint64_t rows;             /* rows over all runs */
+    uint64_t batch_size_hist[KILN_BATCHER_HIST]; /* runs by rows (last: 64+) */
+    uint64_t queue_us, compute_input_us, compute_infer_us, compute_output_us;
+                               /* totals over answered requests */
+} kiln_batcher_stats;
+KILN_API kiln_status kiln_batcher_get_stats(kiln_batcher *b,
+                                            kiln_batcher_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

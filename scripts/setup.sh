@@ -27,6 +27,16 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
 fi
 
 if [ "${1:-}" = "--test" ]; then
+    # kiln serve: libmicrohttpd to build it; Debian's prometheus to scrape it
+    # in tests/serve (the test skips that step if apt cannot install it).
+    need_apt=()
+    [ -f /usr/include/microhttpd.h ] || need_apt+=(libmicrohttpd-dev)
+    command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+    if [ "${#need_apt[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            --no-install-recommends "${need_apt[@]}"; } ||
+            echo "setup: apt could not install ${need_apt[*]}" >&2
+    fi
     py=python3
     # onnx 1.22 is the last wheel that ships the backend node test data.
     want="onnx==1.22.0 onnxruntime numpy"
@@ -37,6 +47,9 @@ if [ "${1:-}" = "--test" ]; then
     # isolated build environment) and its test runner.
     if ! $py -c "import scikit_build_core, pytest" 2>/dev/null; then
         $py -m pip install -q scikit-build-core pytest
+    fi
+    if ! $py -c "import tritonclient.http" 2>/dev/null; then
+        $py -m pip install -q "tritonclient[http]"
     fi
     if ! $py -c "import torch, torchvision, transformers, onnxscript" 2>/dev/null; then
         $py -m pip install -q torch torchvision transformers onnxscript

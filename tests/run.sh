@@ -90,6 +90,11 @@ if [ -x build-venv/bin/python ]; then
         suite python_models build-venv/bin/python tests/python/check_models_session.py --quick
     fi
 fi
+if [ -f tests/serve/test_serve.py ]; then
+    # kiln serve end to end (tritonclient, load, reload, SIGTERM, hostile
+    # requests, Prometheus), on the sanitized build.
+    suite serve python3 tests/serve/test_serve.py build-asan/bin/kiln
+fi
 suite example bash -c 'bash examples/run.sh && echo "1 passed, 0 failed"'
 
 echo "$total_pass passed, $total_fail failed"

@@ -26,6 +26,8 @@ static void overview(FILE *f) {
     fprintf(f, "usage: kiln <command> [options]\n\ncommands:\n");
     for (int i = 0; commands[i]; i++)
         fprintf(f, "  %-8s %s\n", commands[i]->name, commands[i]->synopsis);
+    fprintf(f, "  %-8s %s\n", "serve", "--model-repository DIR [--http-port N] "
+            "[--metrics-port N] [--threads N] (KServe v2 / Triton HTTP server)");
     fprintf(f, "  %-8s %s\n", "compare", "MODEL.onnx [--engine E | --kiln-model M] [options] "
             "(Python package; onnxruntime vs Kiln, --bisect)");
     fprintf(f, "\n'kiln <command> --help' describes a command, its options and their "
@@ -36,11 +38,15 @@ static void overview(FILE *f) {
 
 int kiln_cli_compare(int argc, char **argv); /* tools/kiln_compare.c */
 
+int kiln_serve_main(int argc, char **argv); /* tools/kiln_serve.c */
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         overview(stderr);
         return CLI_USAGE;
     }
+    /* serve lives in tools/kiln_serve.c with its HTTP library */
+    if (!strcmp(argv[1], "serve")) return kiln_serve_main(argc - 2, argv + 2);
     /* compare forwards to the Python package (tools/kiln_compare.c) */
     if (!strcmp(argv[1], "compare")) return kiln_cli_compare(argc - 2, argv + 2);
     const char *name = argv[1];
