@@ -65,6 +65,9 @@ fi
 if [ -f tests/models/check_models.py ]; then
     suite models python3 tests/models/check_models.py build/bin/kiln --quick
 fi
+if [ -f tests/models/check_wild.py ]; then
+    suite wild python3 tests/models/check_wild.py build-asan/bin/kiln
+fi
 suite example bash -c 'bash examples/run.sh && echo "1 passed, 0 failed"'
 
 echo "$total_pass passed, $total_fail failed"
