@@ -58,6 +58,12 @@ typedef struct onnx_warn_sink {
     void *user;
 } onnx_warn_sink;
 
+/* com.microsoft operators (onnx_contrib.c): whether op_type is one Kiln
+** expands, and the expansion of every such node of g into ai.onnx nodes
+** (inferring g as it goes). */
+bool onnx_contrib_known(const char *domain, const char *op_type);
+kiln_status onnx_contrib_expand(ir_graph *g, int64_t opset);
+
 /* onnx_import with the reader's warnings sent to warn (NULL: dropped). */
 kiln_status onnx_import_ex(const uint8_t *data, size_t size, const char *dir,
                            const onnx_warn_sink *warn, ir_model **out);

@@ -602,14 +602,28 @@ static kiln_status declare_node(importer *im, scope *sc, span s, int index) {
         goto done;
     }
     if (!domain_is_onnx(nf.domain)) {
-        st = kiln_error(KILN_UNSUPPORTED, "%s: domain '%s' is not supported "
-                        "(Kiln implements the ai.onnx domain)",
-                        ir_node_label(n, lab, sizeof lab),
-                        safe_name(nf.domain, b, sizeof b));
+        /* onnxruntime's own tools write com.microsoft nodes; they are
+        ** expanded into ai.onnx after the graph is read (onnx_contrib.c) */
+        if (onnx_contrib_known(nf.domain, nf.op_type) && im->depth == 1) {
+            n->op = OP_NONE;
+            goto outputs;
+        }
+        if (strcmp(nf.domain, "com.microsoft") == 0)
+            st = kiln_error(KILN_UNSUPPORTED, "%s: com.microsoft operator '%s' is not "
+                            "supported%s", ir_node_label(n, lab, sizeof lab),
+                            safe_name(nf.op_type, b, sizeof b),
+                            im->depth > 1 ? " inside a subgraph" : "");
+        else
+            st = kiln_error(KILN_UNSUPPORTED, "%s: domain '%s' is not supported "
+                            "(Kiln implements the ai.onnx domain and the com.microsoft "
+                            "operators onnxruntime's tools write)",
+                            ir_node_label(n, lab, sizeof lab),
+                            safe_name(nf.domain, b, sizeof b));
         goto done;
     }
     n->op = op_lookup(nf.op_type);
     n->schema = op_schema_get(n->op);
+outputs:
     for (int k = 0; k < nf.outputs.n; k++) {
         const char *name = dup_span(im, nf.outputs.v[k].p, nf.outputs.v[k].n);
         if (!name) {
@@ -1121,6 +1135,7 @@ kiln_status onnx_import_ex(const uint8_t *data, size_t size, const char *dir,
         goto fail;
     }
     if ((st = parse_graph(&im, NULL, graph, graph_n, &m->graph))) goto fail;
+    if ((st = onnx_contrib_expand(m->graph, m->opset))) goto fail;
     if ((st = ir_graph_infer(m->graph))) goto fail;
     free(opsets.v);
     *out = m;

@@ -15,11 +15,16 @@ I64 = TensorProto.INT64
 
 
 class Case:
-    def __init__(self, model, feeds, warns=(), dynamic=None, ir_version=None):
+    def __init__(self, model, feeds, warns=(), dynamic=None, lsb=False, expect=None):
         self.model = model
         self.feeds = feeds
         self.warns = list(warns)
         self.dynamic = dynamic or {}   # {input: [axes]} for engine profiles
+        # quantized outputs: onnxruntime's fixed-point requantization rounds
+        # some halfway cases the other way; allow 1 unit in the last place
+        self.lsb = lsb
+        # numpy reference for ops onnxruntime has no CPU kernel for
+        self.expect = expect
 
 
 CASES = {}
@@ -289,3 +294,152 @@ _old("op9_nonzero", "NonZero", ["x"], ["y"], 9,
 _old("op10_isinf", "IsInf", ["x"], ["y"], 10, _x2)
 _old("op9_scatter", "Scatter", ["x", "i", "u"], ["y"], 9, _x2,
      [("i", np.array([[1, 0, 3]], np.int64)), ("u", np.ones((1, 3), np.float32))], axis=0)
+
+
+# ------------------------------------------------------------ com.microsoft
+# One-node models of the contrib operators onnxruntime's quantization tool
+# and transformer optimizer write; onnxruntime runs them on CPU and gives
+# the expected outputs.
+
+MS = [("com.microsoft", 1)]
+
+
+def ms_case(name, op, ins, outs, feeds, inits=(), opset=17, out_types=None, lsb=False,
+            expect=None, **attrs):
+    """ins: names ('' for absent); feeds: graph inputs; inits: (name, array)."""
+    def fn():
+        node = helper.make_node(op, ins, outs, domain="com.microsoft", **attrs)
+        g = helper.make_graph(
+            [node], "g",
+            [vi(n, helper.np_dtype_to_tensor_dtype(a.dtype), list(a.shape))
+             for n, a in feeds.items()],
+            [vi(o, (out_types or {}).get(o, F), None) for o in outs if o],
+            initializer=[numpy_helper.from_array(a, n) for n, a in inits])
+        return Case(make(g, opset=opset, extra_opsets=MS), feeds, lsb=lsb, expect=expect)
+    fn.__name__ = name
+    CASES[name] = fn
+
+
+U8 = TensorProto.UINT8
+_r = rng(100)
+
+
+def u8(shape, seed):
+    return rng(seed).integers(0, 256, shape).astype(np.uint8)
+
+
+def f32(shape, seed, s=1.0):
+    return (rng(seed).standard_normal(shape) * s).astype(np.float32)
+
+
+def sc(v):
+    return np.array(v, np.float32)
+
+
+def zp(v):
+    return np.array(v, np.uint8)
+
+
+_qa = {"a": u8((2, 3, 4, 5), 1)}
+ms_case("ms_qlinear_add", "QLinearAdd", ["a", "as", "az", "b", "bs", "bz", "cs", "cz"], ["y"],
+        _qa, [("as", sc(0.02)), ("az", zp(120)), ("b", u8((4, 5), 2)), ("bs", sc(0.03)),
+              ("bz", zp(130)), ("cs", sc(0.05)), ("cz", zp(125))], out_types={"y": U8}, lsb=True)
+ms_case("ms_qlinear_mul", "QLinearMul", ["a", "as", "az", "b", "bs", "bz", "cs", "cz"], ["y"],
+        _qa, [("as", sc(0.02)), ("az", zp(120)), ("b", u8((5,), 2)), ("bs", sc(0.03)),
+              ("bz", zp(130)), ("cs", sc(0.01)), ("cz", zp(100))], out_types={"y": U8}, lsb=True)
+ms_case("ms_qlinear_sigmoid", "QLinearSigmoid", ["a", "as", "az", "ys", "yz"], ["y"], _qa,
+        [("as", sc(0.05)), ("az", zp(128)), ("ys", sc(1 / 256)), ("yz", zp(0))],
+        out_types={"y": U8}, lsb=True)
+ms_case("ms_qlinear_leakyrelu", "QLinearLeakyRelu", ["a", "as", "az", "ys", "yz"], ["y"], _qa,
+        [("as", sc(0.05)), ("az", zp(128)), ("ys", sc(0.04)), ("yz", zp(20))],
+        out_types={"y": U8}, lsb=True, alpha=0.1)
+ms_case("ms_qlinear_concat", "QLinearConcat",
+        ["ys", "yz", "a", "as", "az", "b", "bs", "bz"], ["y"], _qa,
+        [("ys", sc(0.05)), ("yz", zp(128)), ("as", sc(0.04)), ("az", zp(120)),
+         ("b", u8((2, 2, 4, 5), 3)), ("bs", sc(0.06)), ("bz", zp(110))],
+        out_types={"y": U8}, lsb=True, axis=1)
+ms_case("ms_qlinear_avgpool", "QLinearAveragePool", ["a", "as", "az", "ys", "yz"], ["y"],
+        {"a": u8((1, 3, 8, 8), 4)},
+        [("as", sc(0.05)), ("az", zp(128)), ("ys", sc(0.03)), ("yz", zp(120))],
+        out_types={"y": U8}, lsb=True, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+ms_case("ms_qlinear_globalavgpool", "QLinearGlobalAveragePool",
+        ["a", "as", "az", "ys", "yz"], ["y"], {"a": u8((2, 3, 7, 7), 5)},
+        [("as", sc(0.05)), ("az", zp(128)), ("ys", sc(0.02)), ("yz", zp(128))],
+        out_types={"y": U8}, lsb=True, channels_last=0)
+ms_case("ms_qgemm_float", "QGemm", ["a", "as", "az", "b", "bs", "bz", "c"], ["y"],
+        {"a": u8((3, 8), 6)},
+        [("as", sc(0.02)), ("az", zp(128)), ("b", u8((4, 8), 7)), ("bs", sc(0.03)),
+         ("bz", zp(128)), ("c", rng(8).integers(-500, 500, (4,)).astype(np.int32))],
+        transB=1, alpha=0.5)
+ms_case("ms_qgemm_quant", "QGemm", ["a", "as", "az", "b", "bs", "bz", "c", "ys", "yz"], ["y"],
+        {"a": u8((3, 8), 9)},
+        [("as", sc(0.02)), ("az", zp(128)), ("b", u8((8, 4), 10)), ("bs", sc(0.03)),
+         ("bz", zp(128)), ("c", rng(11).integers(-500, 500, (4,)).astype(np.int32)),
+         ("ys", sc(0.2)), ("yz", zp(128))], out_types={"y": U8}, lsb=True)
+ms_case("ms_dynamic_quantize_matmul", "DynamicQuantizeMatMul", ["a", "b", "bs", "bz", "bias"],
+        ["y"], {"a": f32((2, 3, 16), 12)},
+        [("b", u8((16, 8), 13)), ("bs", sc(0.01)), ("bz", zp(128)),
+         ("bias", f32((8,), 14))])
+ms_case("ms_matmul_integer_to_float", "MatMulIntegerToFloat",
+        ["a", "b", "as", "bs", "az", "bz", "bias"], ["y"], {"a": u8((2, 5, 16), 15)},
+        [("b", u8((16, 8), 16)), ("as", sc(0.02)), ("bs", np.linspace(0.01, 0.02, 8).astype(np.float32)),
+         ("az", zp(128)), ("bz", zp(128)), ("bias", f32((8,), 17))])
+
+
+def _nbits(K=64, N=12, bs=32, seed=18):
+    nb = K // bs
+    q = rng(seed).integers(0, 16, (N, nb, bs)).astype(np.uint8)
+    packed = (q[:, :, 0::2] | (q[:, :, 1::2] << 4)).astype(np.uint8)
+    scales = (rng(seed + 1).random(N * nb) * 0.1 + 0.01).astype(np.float32)
+    zq = rng(seed + 2).integers(0, 16, (N, nb)).astype(np.uint8)
+    zpk = (zq[:, 0::2] | (zq[:, 1::2] << 4)).astype(np.uint8).reshape(-1)
+    return packed, scales, zpk
+
+
+_nb = _nbits()
+ms_case("ms_matmul_nbits", "MatMulNBits", ["a", "b", "s", "z"], ["y"], {"a": f32((2, 3, 64), 21)},
+        [("b", _nb[0]), ("s", _nb[1]), ("z", _nb[2])], K=64, N=12, bits=4, block_size=32)
+ms_case("ms_matmul_nbits_nozp", "MatMulNBits", ["a", "b", "s"], ["y"], {"a": f32((3, 64), 22)},
+        [("b", _nb[0]), ("s", _nb[1])], K=64, N=12, bits=4, block_size=32)
+_h = {"x": f32((2, 5, 16), 30)}
+ms_case("ms_skip_layernorm", "SkipLayerNormalization", ["x", "s", "g", "b", "bias"],
+        ["y", "", "", "sum"], _h,
+        [("s", f32((2, 5, 16), 31)), ("g", f32((16,), 32)), ("b", f32((16,), 33)),
+         ("bias", f32((16,), 34))], epsilon=1e-5)
+ms_case("ms_skip_simplified_layernorm", "SkipSimplifiedLayerNormalization",
+        ["x", "s", "g"], ["y"], _h, [("s", f32((2, 5, 16), 35)), ("g", f32((16,), 36))],
+        epsilon=1e-6)
+ms_case("ms_embed_layernorm", "EmbedLayerNormalization",
+        ["ids", "seg", "we", "pe", "se", "g", "b", "mask"], ["y", "mi"],
+        {"ids": rng(40).integers(0, 30, (2, 6)).astype(np.int32),
+         "seg": rng(41).integers(0, 2, (2, 6)).astype(np.int32),
+         "mask": np.array([[1] * 6, [1] * 4 + [0] * 2], np.int32)},
+        [("we", f32((30, 16), 42)), ("pe", f32((10, 16), 43)), ("se", f32((2, 16), 44)),
+         ("g", f32((16,), 45)), ("b", f32((16,), 46))],
+        out_types={"mi": TensorProto.INT32}, epsilon=1e-12)
+ms_case("ms_bias_gelu", "BiasGelu", ["x", "b"], ["y"], _h, [("b", f32((16,), 50))])
+ms_case("ms_fast_gelu", "FastGelu", ["x", "b"], ["y"], _h, [("b", f32((16,), 51))])
+ms_case("ms_quick_gelu", "QuickGelu", ["x"], ["y"], _h, alpha=1.702)
+ms_case("ms_gelu", "Gelu", ["x"], ["y"], _h)
+# (onnxruntime has BiasAdd for CUDA only: numpy gives the expected output)
+_ba = (f32((16,), 52), f32((2, 5, 16), 53))
+ms_case("ms_bias_add", "BiasAdd", ["x", "b", "s"], ["y"], _h, [("b", _ba[0]), ("s", _ba[1])],
+        expect=lambda f: [f["x"] + _ba[0] + _ba[1]])
+ms_case("ms_fused_matmul", "FusedMatMul", ["x", "w"], ["y"], _h,
+        [("w", f32((3, 16), 54))], transB=1, alpha=0.25)
+ms_case("ms_attention", "Attention", ["x", "w", "bias", "mask"], ["y"],
+        {"x": f32((2, 5, 16), 60), "mask": np.array([[1] * 5, [1] * 3 + [0] * 2], np.int32)},
+        [("w", f32((16, 48), 61, 0.3)), ("bias", f32((48,), 62, 0.1))], num_heads=4)
+ms_case("ms_attention_maskindex", "Attention", ["x", "w", "bias", "mask"], ["y"],
+        {"x": f32((2, 5, 16), 63), "mask": np.array([5, 3], np.int32)},
+        [("w", f32((16, 48), 64, 0.3)), ("bias", f32((48,), 65, 0.1))], num_heads=2)
+ms_case("ms_attention_causal_past", "Attention", ["x", "w", "bias", "", "past"], ["y", "present"],
+        {"x": f32((2, 3, 16), 66), "past": f32((2, 2, 4, 4, 4), 67)},
+        [("w", f32((16, 48), 68, 0.3)), ("bias", f32((48,), 69, 0.1))], num_heads=4,
+        unidirectional=1)
+ms_case("ms_multihead_attention", "MultiHeadAttention", ["q", "k", "v", "", "mask"], ["y"],
+        {"q": f32((2, 4, 16), 70), "k": f32((2, 6, 16), 71), "v": f32((2, 6, 16), 72),
+         "mask": np.array([[1] * 6, [1] * 5 + [0]], np.int32)}, num_heads=4)
+ms_case("ms_rotary_embedding", "RotaryEmbedding", ["x", "pos", "cos", "sin"], ["y"],
+        {"x": f32((2, 3, 16), 80), "pos": np.array([[0, 1, 2], [4, 5, 6]], np.int64)},
+        [("cos", f32((8, 4), 81)), ("sin", f32((8, 4), 82))], num_heads=2)
