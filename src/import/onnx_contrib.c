@@ -30,10 +30,17 @@ static const char *const k_ms_ops[] = {
     "BiasAdd", "FusedMatMul", "Attention", "MultiHeadAttention",
     "RotaryEmbedding", NULL};
 
+/* ai.onnx.ml operators written by skl2onnx and the node tests that are
+** plain tensor arithmetic (no maps, sequences or strings). */
+static const char *const k_ml_ops[] = {
+    "Binarizer", "ArrayFeatureExtractor", "Scaler", "Normalizer", "LinearRegressor",
+    "LinearClassifier", NULL};
+
 bool onnx_contrib_known(const char *domain, const char *op_type) {
-    if (strcmp(domain, MS_DOMAIN) != 0) return false;
-    for (int i = 0; k_ms_ops[i]; i++)
-        if (strcmp(k_ms_ops[i], op_type) == 0) return true;
+    const char *const *ops = !strcmp(domain, MS_DOMAIN) ? k_ms_ops
+                             : !strcmp(domain, "ai.onnx.ml") ? k_ml_ops : NULL;
+    for (int i = 0; ops && ops[i]; i++)
+        if (strcmp(ops[i], op_type) == 0) return true;
     return false;
 }
 
@@ -148,17 +155,21 @@ static ir_value *unsqueeze(cx *x, ir_value *v, int n, const int64_t *axes) {
     return out0(u);
 }
 
-static ir_value *reduce_sum(cx *x, ir_value *v, int64_t axis, bool keep) {
+static ir_value *reduce(cx *x, int op, ir_value *v, int64_t axis, bool keep) {
     ir_node *r;
-    if (x->opset >= 13) {
+    if (x->opset >= (op == OP_ReduceSum ? 13 : 18)) {
         ir_value *in[2] = {v, c_i64s(x, 1, &axis)};
-        r = emit(x, OP_ReduceSum, 2, in, 1);
+        r = emit(x, op, 2, in, 1);
     } else {
-        r = emit(x, OP_ReduceSum, 1, &v, 1);
+        r = emit(x, op, 1, &v, 1);
         if (r && !ir_edit_set_ints(r, "axes", &axis, 1)) x->oom = true;
     }
     if (r && !ir_edit_set_int(r, "keepdims", keep)) x->oom = true;
     return out0(r);
+}
+
+static ir_value *reduce_sum(cx *x, ir_value *v, int64_t axis, bool keep) {
+    return reduce(x, OP_ReduceSum, v, axis, keep);
 }
 
 static ir_value *slice1(cx *x, ir_value *v, int64_t axis, int64_t start, int64_t end) {
@@ -676,9 +687,126 @@ static int x_fused_matmul(cx *x) {
     return 0;
 }
 
+/* ------------------------------------------------------------ ai.onnx.ml */
+
+static ir_value *c_f32s(cx *x, int rank, const int64_t *dims, const float *v) {
+    kiln_tensor *t = NULL;
+    if (tensor_new(KILN_DTYPE_FLOAT32, rank, dims, &t) == KILN_OK)
+        memcpy(t->data, v, (size_t)tensor_numel(t) * sizeof *v);
+    return konst(x, t);
+}
+
+static ir_value *as_float(cx *x, ir_value *v) {
+    return v->type.dtype == KILN_DTYPE_FLOAT32 ? v : cast(x, v, KILN_DTYPE_FLOAT32);
+}
+
+/* X as a float matrix [N, C] (a 1-D X is one row). */
+static int ml_matrix(cx *x, ir_value **out) {
+    ir_value *v = in_at(x, 0);
+    if (!known_rank(v) || v->type.dtype == KILN_DTYPE_UNDEFINED) return NEED_TYPES;
+    if (v->type.rank != 1 && v->type.rank != 2)
+        return fail(x, KILN_UNSUPPORTED, "X must have rank 1 or 2");
+    v = as_float(x, v);
+    *out = in_at(x, 0)->type.rank == 1 ? reshape(x, v, 2, (int64_t[]){1, -1}) : v;
+    return 0;
+}
+
+static int x_ml(cx *x) {
+    const char *t = x->src->op_type;
+    ir_value *v = in_at(x, 0), *y;
+    int n;
+    if (!strcmp(t, "Binarizer")) {
+        if (v->type.dtype == KILN_DTYPE_UNDEFINED) return NEED_TYPES;
+        y = op2(x, OP_Greater, v, c_scalar(x, v->type.dtype,
+                                           ir_attr_float(x->src, "threshold", 0.0f)));
+        y = cast(x, y, v->type.dtype);
+    } else if (!strcmp(t, "ArrayFeatureExtractor")) {
+        if (!known_rank(v)) return NEED_TYPES;
+        ir_value *idx = reshape(x, in_at(x, 1), 1, (int64_t[]){-1});
+        ir_node *g = emit(x, OP_Gather, 2, (ir_value *[]){v, idx}, 1);
+        if (g && !ir_edit_set_int(g, "axis", v->type.rank > 0 ? v->type.rank - 1 : 0))
+            x->oom = true;
+        y = out0(g);
+    } else if (!strcmp(t, "Scaler")) {
+        if (v->type.dtype == KILN_DTYPE_UNDEFINED) return NEED_TYPES;
+        int no, ns;
+        const float *off = ir_attr_floats(x->src, "offset", &no);
+        const float *scl = ir_attr_floats(x->src, "scale", &ns);
+        y = as_float(x, v);
+        if (off) y = op2(x, OP_Sub, y, c_f32s(x, 1, (int64_t[]){no}, off));
+        if (scl) y = op2(x, OP_Mul, y, c_f32s(x, 1, (int64_t[]){ns}, scl));
+        if (y == v) y = op1(x, OP_Identity, v);
+    } else if (!strcmp(t, "Normalizer")) {
+        int st = ml_matrix(x, &y);
+        if (st) return st;
+        const char *norm = ir_attr_str(x->src, "norm", "MAX");
+        ir_value *d;
+        if (!strcmp(norm, "MAX")) d = reduce(x, OP_ReduceMax, y, 1, true);
+        else if (!strcmp(norm, "L1")) d = reduce_sum(x, op1(x, OP_Abs, y), 1, true);
+        else if (!strcmp(norm, "L2")) d = op1(x, OP_Sqrt, reduce_sum(x, op2(x, OP_Mul, y, y), 1, true));
+        else return fail(x, KILN_INVALID_MODEL, "norm must be MAX, L1 or L2");
+        y = op2(x, OP_Div, y, d);
+    } else { /* LinearRegressor, LinearClassifier */
+        int st = ml_matrix(x, &y);
+        if (st) return st;
+        bool cls = !strcmp(t, "LinearClassifier");
+        int nc, ni, nl = 0;
+        const float *coef = ir_attr_floats(x->src, "coefficients", &nc);
+        const float *icpt = ir_attr_floats(x->src, "intercepts", &ni);
+        const int64_t *labels = cls ? ir_attr_ints(x->src, "classlabels_ints", &nl) : NULL;
+        int64_t rows = ir_attr_int(x->src, "targets", 1);
+        const char *post = ir_attr_str(x->src, "post_transform", "NONE");
+        if (cls && ir_attr_find(x->src, "classlabels_strings"))
+            return fail(x, KILN_UNSUPPORTED, "string class labels are not supported");
+        if (cls) { /* one coefficient row per class; C from X */
+            int64_t C = in_at(x, 0)->type.dims[in_at(x, 0)->type.rank - 1];
+            if (C < 1) return fail(x, KILN_UNSUPPORTED, "X needs a known feature count");
+            rows = coef && nc % C == 0 ? nc / C : -1;
+            if (rows == 1 && nl == 2)
+                return fail(x, KILN_UNSUPPORTED, "binary classifiers (one coefficient row) "
+                            "are not supported");
+            if (rows != nl) rows = -1;
+        }
+        if (!coef || rows < 1 || nc % rows || (icpt && ni != rows))
+            return fail(x, KILN_INVALID_MODEL, cls ? "needs classlabels_ints and one row "
+                        "of coefficients (and an intercept) per class" :
+                        "coefficients must be targets rows (intercepts one per target)");
+        int64_t wd[2] = {rows, nc / rows};
+        ir_value *in[3] = {y, c_f32s(x, 2, wd, coef), icpt ? c_f32s(x, 1, &rows, icpt) : NULL};
+        ir_node *g = emit(x, OP_Gemm, icpt ? 3 : 2, in, 1);
+        if (g && !ir_edit_set_int(g, "transB", 1)) x->oom = true;
+        y = out0(g);
+        if (!strcmp(post, "LOGISTIC")) y = op1(x, OP_Sigmoid, y);
+        else if (!strcmp(post, "SOFTMAX")) {
+            ir_node *s = emit(x, OP_Softmax, 1, &y, 1);
+            if (s && !ir_edit_set_int(s, "axis", 1)) x->oom = true;
+            y = out0(s);
+        } else if (strcmp(post, "NONE"))
+            return fail(x, KILN_UNSUPPORTED, "post_transform must be NONE, LOGISTIC or "
+                        "SOFTMAX");
+        if (cls) {
+            /* the scores value becomes output 1 before the label reads it */
+            if (y && x->src->n_out > 1) {
+                take(x, y->producer, 0, 1);
+                y = x->src->out[1];
+            }
+            ir_node *am = emit(x, OP_ArgMax, 1, &y, 1);
+            if (am && (!ir_edit_set_int(am, "axis", 1) || !ir_edit_set_int(am, "keepdims", 0)))
+                x->oom = true;
+            ir_value *lab = op2(x, OP_Gather, c_i64s(x, nl, labels), out0(am));
+            if (lab) take(x, lab->producer, 0, 0);
+            return 0;
+        }
+    }
+    (void)n;
+    if (y) take(x, y->producer, 0, 0);
+    return 0;
+}
+
 static int expand_node(cx *x) {
     const char *t = x->src->op_type;
     ir_value *y;
+    if (!strcmp(x->src->domain, "ai.onnx.ml")) return x_ml(x);
     if (!strcmp(t, "QLinearAdd")) return x_qlinear_binary(x, OP_Add);
     if (!strcmp(t, "QLinearMul")) return x_qlinear_binary(x, OP_Mul);
     if (!strcmp(t, "QLinearSigmoid")) return x_qlinear_unary(x, OP_Sigmoid);
@@ -731,7 +859,9 @@ static int min_inputs(const char *t) {
         {"SkipSimplifiedLayerNormalization", 3}, {"EmbedLayerNormalization", 7},
         {"BiasGelu", 2}, {"FastGelu", 1}, {"QuickGelu", 1}, {"Gelu", 1}, {"BiasAdd", 3},
         {"FusedMatMul", 2}, {"Attention", 2}, {"MultiHeadAttention", 1},
-        {"RotaryEmbedding", 4}, {"QLinearConcat", 5}};
+        {"RotaryEmbedding", 4}, {"QLinearConcat", 5}, {"Binarizer", 1},
+        {"ArrayFeatureExtractor", 2}, {"Scaler", 1}, {"Normalizer", 1},
+        {"LinearRegressor", 1}, {"LinearClassifier", 1}};
     for (size_t i = 0; i < KILN_ARRAY_LEN(k); i++)
         if (!strcmp(k[i].op, t)) return k[i].n;
     return 0;

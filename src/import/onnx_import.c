@@ -608,11 +608,13 @@ static kiln_status declare_node(importer *im, scope *sc, span s, int index) {
             n->op = OP_NONE;
             goto outputs;
         }
-        if (strcmp(nf.domain, "com.microsoft") == 0)
-            st = kiln_error(KILN_UNSUPPORTED, "%s: com.microsoft operator '%s' is not "
-                            "supported%s", ir_node_label(n, lab, sizeof lab),
+        if (strcmp(nf.domain, "com.microsoft") == 0 || strcmp(nf.domain, "ai.onnx.ml") == 0)
+            st = kiln_error(KILN_UNSUPPORTED, "%s: %s operator '%s' is not supported%s",
+                            ir_node_label(n, lab, sizeof lab), nf.domain,
                             safe_name(nf.op_type, b, sizeof b),
-                            im->depth > 1 ? " inside a subgraph" : "");
+                            im->depth > 1 ? " inside a subgraph" : !strcmp(nf.op_type, "ZipMap") ?
+                            " (its output is a sequence of maps; Kiln runs tensors only: "
+                            "convert without ZipMap, e.g. skl2onnx options {'zipmap': False})" : "");
         else
             st = kiln_error(KILN_UNSUPPORTED, "%s: domain '%s' is not supported "
                             "(Kiln implements the ai.onnx domain and the com.microsoft "
@@ -1113,6 +1115,12 @@ kiln_status onnx_import_ex(const uint8_t *data, size_t size, const char *dir,
         if (rc < 0) goto bad;
         if (domain_is_onnx(os->domain)) m->opset = os->version;
     }
+    /* A model of ai.onnx.ml or com.microsoft operators alone: they are
+    ** expanded into ai.onnx nodes, read at a fixed opset. */
+    for (int k = 0; m->opset == 0 && k < m->n_opsets; k++)
+        if (!strcmp(m->opsets[k].domain, "ai.onnx.ml") ||
+            !strcmp(m->opsets[k].domain, "com.microsoft"))
+            m->opset = 17;
     if (m->opset == 0) {
         if (m->n_opsets > 0) {
             char b[128];

@@ -443,3 +443,38 @@ ms_case("ms_multihead_attention", "MultiHeadAttention", ["q", "k", "v", "", "mas
 ms_case("ms_rotary_embedding", "RotaryEmbedding", ["x", "pos", "cos", "sin"], ["y"],
         {"x": f32((2, 3, 16), 80), "pos": np.array([[0, 1, 2], [4, 5, 6]], np.int64)},
         [("cos", f32((8, 4), 81)), ("sin", f32((8, 4), 82))], num_heads=2)
+
+
+# ------------------------------------------------------------ ai.onnx.ml
+
+def ml_case(name, op, ins, outs, feeds, out_types=None, **attrs):
+    def fn():
+        node = helper.make_node(op, ins, outs, domain="ai.onnx.ml", **attrs)
+        g = helper.make_graph(
+            [node], "g",
+            [vi(n, helper.np_dtype_to_tensor_dtype(a.dtype), list(a.shape))
+             for n, a in feeds.items()],
+            [vi(o, (out_types or {}).get(o, F), None) for o in outs])
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17),
+                                                helper.make_opsetid("ai.onnx.ml", 3)])
+        m.ir_version = 8
+        return Case(m, feeds)
+    fn.__name__ = name
+    CASES[name] = fn
+
+
+_m = {"x": f32((5, 4), 90)}
+ml_case("ml_scaler", "Scaler", ["x"], ["y"], _m, offset=[0.1, -0.2, 0.3, 0.0],
+        scale=[2.0, 0.5, 1.0, 3.0])
+ml_case("ml_scaler_int", "Scaler", ["x"], ["y"],
+        {"x": rng(91).integers(-9, 9, (3, 2)).astype(np.int64)}, offset=[1.0], scale=[0.5])
+for _n in ("MAX", "L1", "L2"):
+    ml_case("ml_normalizer_" + _n.lower(), "Normalizer", ["x"], ["y"],
+            {"x": np.abs(f32((5, 4), 92)) + 0.1}, norm=_n)
+ml_case("ml_linear_regressor", "LinearRegressor", ["x"], ["y"], _m,
+        coefficients=list(f32((8,), 93)), intercepts=[0.5, -1.0], targets=2)
+ml_case("ml_linear_classifier", "LinearClassifier", ["x"], ["label", "scores"], _m,
+        out_types={"label": I64}, coefficients=list(f32((12,), 94)),
+        intercepts=[0.1, 0.2, -0.3], classlabels_ints=[3, 5, 7], post_transform="SOFTMAX",
+        multi_class=1)
+ml_case("ml_binarizer", "Binarizer", ["x"], ["y"], _m, threshold=0.2)
