@@ -1002,7 +1002,8 @@ static kiln_status parse_graph(importer *im, scope *parent, const uint8_t *p,
     }
     st = ir_graph_toposort(g);
     if (st) goto done;
-    if (n_shadow)
+    /* before IR version 4 every initializer had to be a graph input */
+    if (n_shadow && im->m->ir_version >= 4)
         warnf(im, "%s: %d graph input%s ('%s'%s) also ha%s an initializer; read as "
               "constant%s (onnxruntime lets a caller override them; Kiln does not)", gl,
               n_shadow, n_shadow > 1 ? "s" : "", safe_name(first_shadow, b, sizeof b),
