@@ -84,16 +84,24 @@ def derive(name, base_dir, case_dir, opset, log=print):
     base, variant, mtype = DERIVED[name]
     src = os.path.join(base_dir, "model.onnx")
     os.makedirs(case_dir, exist_ok=True)
-    dst = os.path.join(case_dir, "model.onnx")
+    dst = os.path.abspath(os.path.join(case_dir, "model.onnx"))
     sets = _load_sets(base_dir)
-    tmp = os.path.join(case_dir, "pre.onnx")
+    tmp = os.path.abspath(os.path.join(case_dir, "pre.onnx"))
     if variant != "ortopt":
         # the quantizer wants shape-inferred, pre-processed input; onnxruntime's
-        # symbolic shape inference gives up on some exports (BERT's mask path)
+        # symbolic shape inference gives up on some exports (BERT's mask path).
+        # It leaves a temporary file in the current folder: work in case_dir.
+        src, cwd = os.path.abspath(src), os.getcwd()
+        os.chdir(case_dir)
         try:
             q.quant_pre_process(src, tmp, skip_symbolic_shape=False)
         except Exception:  # noqa: BLE001
             q.quant_pre_process(src, tmp, skip_symbolic_shape=True)
+        finally:
+            for f in os.listdir("."):
+                if f.startswith("sym_shape_infer_temp"):
+                    os.remove(f)
+            os.chdir(cwd)
     # reduce_range keeps int8 weights to 7 bits: onnxruntime's u8 x s8 kernel
     # saturates 16-bit pair sums on CPUs without VNNI otherwise, and would no
     # longer be a reference
