@@ -67,6 +67,13 @@ static void check_str(const char *s, const char *what) {
     (void)strlen(s); /* lets ASan see a dangling or unterminated string */
 }
 
+static void check_warning(void *user, kiln_severity sev, const char *msg) {
+    (void)user;
+    if (sev != KILN_SEVERITY_WARNING) fail("import logged a non-warning");
+    check_str(msg, "warning message");
+    if (!msg[0]) fail("empty warning message");
+}
+
 static void check_io(const kiln_model *m, const kiln_io_info *io) {
     check_str(io->name, "io name is NULL");
     (void)kiln_dtype_name(io->dtype);
@@ -82,8 +89,12 @@ int kiln_fuzz_one(const uint8_t *data, size_t size) {
     kiln_model *m = NULL;
     /* An empty input still needs a valid pointer: the API refuses NULL. */
     static const uint8_t empty[1];
-    kiln_status st = kiln_model_load_memory(size ? (const void *)data : empty,
-                                            size, g_dir[0] ? g_dir : NULL, &m);
+    /* Import warnings go to a logger that checks them instead of stderr. */
+    kiln_model_load_options opt;
+    kiln_model_load_options_init(&opt);
+    opt.log = check_warning;
+    kiln_status st = kiln_model_load_memory_v2(size ? (const void *)data : empty,
+                                               size, g_dir[0] ? g_dir : NULL, &opt, &m);
     if (st != KILN_OK) {
         if (m) fail("failed load returned a model");
         const char *e = kiln_last_error();
@@ -92,6 +103,10 @@ int kiln_fuzz_one(const uint8_t *data, size_t size) {
         return 0;
     }
     if (!m) fail("successful load returned no model");
+    int nw = kiln_model_num_warnings(m);
+    if (nw < 0 || nw > 65) fail("warning count out of range");
+    for (int i = 0; i < nw; i++) check_str(kiln_model_warning(m, i), "warning");
+    if (kiln_model_warning(m, nw) != NULL) fail("warning past the end");
     check_str(kiln_model_producer(m), "producer");
     (void)kiln_model_ir_version(m);
     int no = kiln_model_num_opsets(m);

@@ -623,6 +623,39 @@ typedef struct kiln_batcher_stats {
 KILN_API kiln_status kiln_batcher_get_stats(kiln_batcher *b,
                                             kiln_batcher_stats *out);
 
+/* ================================================== model loading options
+** (issue 10: tolerant import). Where onnxruntime reads a model the spec
+** does not quite allow and the meaning is unambiguous (dim_value -1 on an
+** input, a graph or subgraph output without element type, an initializer
+** defined twice or never used, an initializer that is also a graph input,
+** a broken value_info entry), Kiln reads it the same way and says so: one
+** WARNING message per leniency. kiln_model_load/_load_memory log them to
+** stderr; these forms take a logger, and the model keeps them. */
+typedef struct kiln_model_load_options {
+    size_t struct_size;          /* sizeof(kiln_model_load_options) */
+    kiln_log_fn log;             /* NULL: stderr */
+    void *log_user;
+    kiln_severity max_severity;  /* most verbose severity passed on;
+                                    KILN_SEVERITY_ERROR silences warnings */
+} kiln_model_load_options;
+
+/* Fills o with the defaults (stderr, WARNING). */
+KILN_API void kiln_model_load_options_init(kiln_model_load_options *o);
+/* kiln_model_load with options (NULL: the defaults). */
+KILN_API kiln_status kiln_model_load_v2(const char *path,
+                                        const kiln_model_load_options *o,
+                                        kiln_model **out);
+/* kiln_model_load_memory with options (NULL: the defaults). */
+KILN_API kiln_status kiln_model_load_memory_v2(const void *data, size_t size,
+                                               const char *external_dir,
+                                               const kiln_model_load_options *o,
+                                               kiln_model **out);
+/* The import warnings of a loaded model, whatever the logger did with them
+** (at most 65; the last then says more were dropped). The strings belong
+** to the model. */
+KILN_API int kiln_model_num_warnings(const kiln_model *m);
+KILN_API const char *kiln_model_warning(const kiln_model *m, int i);
+
 #ifdef __cplusplus
 }
 #endif

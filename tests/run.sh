@@ -95,6 +95,9 @@ if [ -f tests/serve/test_serve.py ]; then
     # requests, Prometheus), on the sanitized build.
     suite serve python3 tests/serve/test_serve.py build-asan/bin/kiln
 fi
+if [ -f tests/models/check_wild.py ]; then
+    suite wild python3 tests/models/check_wild.py build-asan/bin/kiln
+fi
 suite example bash -c 'bash examples/run.sh && echo "1 passed, 0 failed"'
 
 echo "$total_pass passed, $total_fail failed"

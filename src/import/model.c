@@ -78,13 +78,74 @@ static int cmp_stat(const void *a, const void *b) {
     return strcmp(x->op_type, y->op_type);
 }
 
+/* Import warnings, collected during onnx_import_ex and passed on to the
+** caller's logger as they come. */
+typedef struct warn_list {
+    const kiln_model_load_options *o;
+    int n, cap;
+    char **v;
+    bool oom;
+} warn_list;
+
+static void warn_collect(void *user, const char *msg) {
+    warn_list *w = user;
+    const kiln_model_load_options *o = w->o;
+    if (o->max_severity >= KILN_SEVERITY_WARNING) {
+        if (o->log) o->log(o->log_user, KILN_SEVERITY_WARNING, msg);
+        else fprintf(stderr, "kiln: warning: %s\n", msg);
+    }
+    if (w->n == w->cap) {
+        int cap = w->cap ? w->cap * 2 : 8;
+        char **p = realloc(w->v, (size_t)cap * sizeof *p);
+        if (!p) {
+            w->oom = true;
+            return;
+        }
+        w->v = p;
+        w->cap = cap;
+    }
+    char *s = kiln_strdup(msg);
+    if (!s) {
+        w->oom = true;
+        return;
+    }
+    w->v[w->n++] = s;
+}
+
+static void warn_list_free(warn_list *w) {
+    for (int i = 0; i < w->n; i++) free(w->v[i]);
+    free(w->v);
+}
+
+static const kiln_model_load_options *options_or_default(
+    const kiln_model_load_options *o, kiln_model_load_options *def) {
+    kiln_model_load_options_init(def);
+    if (!o) return def;
+    /* an older, shorter struct keeps the defaults for the fields it lacks */
+    size_t n = KILN_MIN(o->struct_size, sizeof *def);
+    memcpy(def, o, n);
+    def->struct_size = sizeof *def;
+    return def;
+}
+
+void kiln_model_load_options_init(kiln_model_load_options *o) {
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+    o->max_severity = KILN_SEVERITY_WARNING;
+}
+
 static kiln_status wrap(ir_model *ir, const void *bytes, size_t n,
-                        kiln_model **out) {
+                        warn_list *w, kiln_model **out) {
     kiln_model *km = calloc(1, sizeof *km);
-    if (!km) {
+    if (!km || w->oom) {
+        free(km);
         ir_model_free(ir);
+        warn_list_free(w);
         return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
     }
+    km->warnings = w->v;
+    km->n_warnings = w->n;
     km->ir = ir;
     km->bytes = bytes;
     km->nbytes = n;
@@ -100,40 +161,69 @@ static kiln_status wrap(ir_model *ir, const void *bytes, size_t n,
     return KILN_OK;
 }
 
-kiln_status kiln_model_load(const char *path, kiln_model **out) {
+kiln_status kiln_model_load_v2(const char *path, const kiln_model_load_options *o,
+                               kiln_model **out) {
     void *base;
     size_t size;
     if (!path || !out) return kiln_error(KILN_INVALID_ARGUMENT, "NULL argument");
     *out = NULL;
+    kiln_model_load_options def;
+    warn_list w = {options_or_default(o, &def), 0, 0, NULL, false};
+    onnx_warn_sink sink = {warn_collect, &w};
     kiln_status s = kiln_map_file(path, &base, &size);
     if (s) return s;
     char *dir = kiln_dirname(path);
     ir_model *ir = NULL;
-    s = dir ? onnx_import(base, size, dir, &ir)
+    s = dir ? onnx_import_ex(base, size, dir, &sink, &ir)
             : kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
     free(dir);
     if (s) {
+        warn_list_free(&w);
         kiln_unmap_file(base, size);
         kiln_error_prefix("%s", path);
         return s;
     }
     ir->map_base = base;
     ir->map_size = size;
-    return wrap(ir, base, size, out);
+    return wrap(ir, base, size, &w, out);
+}
+
+kiln_status kiln_model_load(const char *path, kiln_model **out) {
+    return kiln_model_load_v2(path, NULL, out);
+}
+
+kiln_status kiln_model_load_memory_v2(const void *data, size_t size,
+                                      const char *external_dir,
+                                      const kiln_model_load_options *o,
+                                      kiln_model **out) {
+    if (!data || !out) return kiln_error(KILN_INVALID_ARGUMENT, "NULL argument");
+    *out = NULL;
+    kiln_model_load_options def;
+    warn_list w = {options_or_default(o, &def), 0, 0, NULL, false};
+    onnx_warn_sink sink = {warn_collect, &w};
+    ir_model *ir = NULL;
+    kiln_status s = onnx_import_ex(data, size, external_dir, &sink, &ir);
+    if (s) {
+        warn_list_free(&w);
+        return s;
+    }
+    return wrap(ir, data, size, &w, out);
 }
 
 kiln_status kiln_model_load_memory(const void *data, size_t size,
                                    const char *external_dir, kiln_model **out) {
-    if (!data || !out) return kiln_error(KILN_INVALID_ARGUMENT, "NULL argument");
-    *out = NULL;
-    ir_model *ir = NULL;
-    kiln_status s = onnx_import(data, size, external_dir, &ir);
-    if (s) return s;
-    return wrap(ir, data, size, out);
+    return kiln_model_load_memory_v2(data, size, external_dir, NULL, out);
+}
+
+int kiln_model_num_warnings(const kiln_model *m) { return m ? m->n_warnings : 0; }
+const char *kiln_model_warning(const kiln_model *m, int i) {
+    return m && i >= 0 && i < m->n_warnings ? m->warnings[i] : NULL;
 }
 
 void kiln_model_free(kiln_model *m) {
     if (!m) return;
+    for (int i = 0; i < m->n_warnings; i++) free(m->warnings[i]);
+    free(m->warnings);
     ir_model_free(m->ir);
     free(m->stats);
     free(m);

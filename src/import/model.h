@@ -17,6 +17,8 @@ struct kiln_model {
     int n_nodes;
     int n_stats;
     op_stat *stats;
+    int n_warnings;
+    char **warnings;   /* import warnings (malloc'ed) */
 };
 
 /* A fresh, independent IR of the same model (the optimizer edits it). */

@@ -50,4 +50,22 @@ kiln_status onnx_encode_tensor(const kiln_tensor *t, const char *name,
 kiln_status onnx_import(const uint8_t *data, size_t size, const char *dir,
                         ir_model **out);
 
+/* Receives each leniency of the reader (a construct onnxruntime accepts and
+** the spec does not quite allow, read as onnxruntime reads it), one message
+** each, no trailing newline. */
+typedef struct onnx_warn_sink {
+    void (*fn)(void *user, const char *msg);
+    void *user;
+} onnx_warn_sink;
+
+/* com.microsoft operators (onnx_contrib.c): whether op_type is one Kiln
+** expands, and the expansion of every such node of g into ai.onnx nodes
+** (inferring g as it goes). */
+bool onnx_contrib_known(const char *domain, const char *op_type);
+kiln_status onnx_contrib_expand(ir_graph *g, int64_t opset);
+
+/* onnx_import with the reader's warnings sent to warn (NULL: dropped). */
+kiln_status onnx_import_ex(const uint8_t *data, size_t size, const char *dir,
+                           const onnx_warn_sink *warn, ir_model **out);
+
 #endif

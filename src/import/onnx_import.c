@@ -90,7 +90,32 @@ typedef struct importer {
     ir_model *m;
     const char *dir;
     int depth;
+    const onnx_warn_sink *warn;
+    int n_warn;
 } importer;
+
+/* A hostile file can trigger a leniency per value; past this many the
+** rest are counted, not logged. */
+#define MAX_WARNINGS 64
+
+/* Logs one leniency (something onnxruntime accepts that the spec does not
+** quite allow, read the way onnxruntime reads it). */
+static void KILN_PRINTF(2, 3) warnf(importer *im, const char *fmt, ...) {
+    if (!im->warn || !im->warn->fn) return;
+    int k = im->n_warn++;
+    if (k > MAX_WARNINGS) return;
+    char msg[512];
+    if (k == MAX_WARNINGS) {
+        snprintf(msg, sizeof msg, "more import warnings follow; only the first %d "
+                 "are shown", MAX_WARNINGS);
+    } else {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+    }
+    im->warn->fn(im->warn->user, msg);
+}
 
 static const char *dup_span(importer *im, const uint8_t *p, size_t n) {
     return kiln_arena_strndup(&im->m->arena, (const char *)p, n);
@@ -141,7 +166,7 @@ static ir_value *lookup(scope *sc, const char *name, kiln_status *st) {
 
 /* ---- types */
 static kiln_status parse_shape(importer *im, const uint8_t *p, size_t n,
-                               ir_type *t) {
+                               ir_type *t, int64_t *neg) {
     pb_reader r = pb_init(p, n);
     uint32_t f;
     int wt, rc;
@@ -164,9 +189,14 @@ static kiln_status parse_shape(importer *im, const uint8_t *p, size_t n,
             if (df == ONNX_DIM_VALUE && dwt == PB_VARINT) {
                 uint64_t v;
                 if (pb_varint(&d, &v)) return BAD("malformed dim_value");
-                if ((int64_t)v < 0) return BAD("negative dim_value %lld",
-                                               (long long)(int64_t)v);
-                dim = (int64_t)v;
+                /* TensorFlow and Paddle exporters write -1 for "unknown";
+                ** onnxruntime reads it so. The caller warns. */
+                if ((int64_t)v < 0) {
+                    *neg = (int64_t)v;
+                    dim = INT64_MIN;
+                } else {
+                    dim = (int64_t)v;
+                }
             } else if (df == ONNX_DIM_PARAM && dwt == PB_LEN) {
                 const uint8_t *s;
                 size_t sn;
@@ -193,7 +223,8 @@ static kiln_status parse_shape(importer *im, const uint8_t *p, size_t n,
 
 /* Parses a TypeProto. *is_tensor tells whether it was a tensor type. */
 static kiln_status parse_type(importer *im, const uint8_t *p, size_t n,
-                              ir_type *t, bool *is_tensor, const char **kind) {
+                              ir_type *t, bool *is_tensor, const char **kind,
+                              int64_t *neg) {
     pb_reader r = pb_init(p, n);
     uint32_t f;
     int wt, rc;
@@ -222,7 +253,7 @@ static kiln_status parse_type(importer *im, const uint8_t *p, size_t n,
                     const uint8_t *s;
                     size_t sn;
                     if (pb_bytes(&tt, &s, &sn)) return BAD("malformed shape");
-                    kiln_status st = parse_shape(im, s, sn, t);
+                    kiln_status st = parse_shape(im, s, sn, t, neg);
                     if (st) return st;
                 } else if (pb_skip(&tt, twt)) {
                     return BAD("malformed tensor type");
@@ -245,6 +276,7 @@ typedef struct vinfo {
     ir_type type;
     bool has_type, is_tensor;
     const char *kind;
+    int64_t neg_dim;   /* a negative dim_value read as unknown, else 0 */
 } vinfo;
 
 static kiln_status parse_value_info(importer *im, span s, vinfo *vi) {
@@ -265,7 +297,7 @@ static kiln_status parse_value_info(importer *im, span s, vinfo *vi) {
         } else if (f == ONNX_VI_TYPE && wt == PB_LEN) {
             if (pb_bytes(&r, &q, &m)) return BAD("malformed value info type");
             kiln_status st = parse_type(im, q, m, &vi->type, &vi->is_tensor,
-                                        &vi->kind);
+                                        &vi->kind, &vi->neg_dim);
             if (st) {
                 char b[128];
                 kiln_error_prefix("type of '%s'", safe_name(vi->name, b, sizeof b));
@@ -570,14 +602,30 @@ static kiln_status declare_node(importer *im, scope *sc, span s, int index) {
         goto done;
     }
     if (!domain_is_onnx(nf.domain)) {
-        st = kiln_error(KILN_UNSUPPORTED, "%s: domain '%s' is not supported "
-                        "(Kiln implements the ai.onnx domain)",
-                        ir_node_label(n, lab, sizeof lab),
-                        safe_name(nf.domain, b, sizeof b));
+        /* onnxruntime's own tools write com.microsoft nodes; they are
+        ** expanded into ai.onnx after the graph is read (onnx_contrib.c) */
+        if (onnx_contrib_known(nf.domain, nf.op_type) && im->depth == 1) {
+            n->op = OP_NONE;
+            goto outputs;
+        }
+        if (strcmp(nf.domain, "com.microsoft") == 0 || strcmp(nf.domain, "ai.onnx.ml") == 0)
+            st = kiln_error(KILN_UNSUPPORTED, "%s: %s operator '%s' is not supported%s",
+                            ir_node_label(n, lab, sizeof lab), nf.domain,
+                            safe_name(nf.op_type, b, sizeof b),
+                            im->depth > 1 ? " inside a subgraph" : !strcmp(nf.op_type, "ZipMap") ?
+                            " (its output is a sequence of maps; Kiln runs tensors only: "
+                            "convert without ZipMap, e.g. skl2onnx options {'zipmap': False})" : "");
+        else
+            st = kiln_error(KILN_UNSUPPORTED, "%s: domain '%s' is not supported "
+                            "(Kiln implements the ai.onnx domain and the com.microsoft "
+                            "operators onnxruntime's tools write)",
+                            ir_node_label(n, lab, sizeof lab),
+                            safe_name(nf.domain, b, sizeof b));
         goto done;
     }
     n->op = op_lookup(nf.op_type);
     n->schema = op_schema_get(n->op);
+outputs:
     for (int k = 0; k < nf.outputs.n; k++) {
         const char *name = dup_span(im, nf.outputs.v[k].p, nf.outputs.v[k].n);
         if (!name) {
@@ -786,7 +834,7 @@ static kiln_status parse_graph(importer *im, scope *parent, const uint8_t *p,
     spans nodes = {0}, inits = {0}, inputs = {0}, outputs = {0}, vinfos = {0};
     scope sc = {0};
     kiln_status st = KILN_OK;
-    char b[128];
+    char b[128], gl[160] = "graph"; /* graph label for warnings */
     pb_reader r = pb_init(p, n);
     uint32_t f;
     int wt, rc;
@@ -802,6 +850,8 @@ static kiln_status parse_graph(importer *im, scope *parent, const uint8_t *p,
     *out = g;
     sc.g = g;
     sc.parent = parent;
+    int n_shadow = 0;
+    const char *first_shadow = NULL;
     while ((rc = pb_next(&r, &f, &wt)) == 1) {
         const uint8_t *q;
         size_t m;
@@ -828,6 +878,11 @@ static kiln_status parse_graph(importer *im, scope *parent, const uint8_t *p,
         if (!spans_push(target, q, m)) goto nomem;
     }
     if (rc < 0) goto bad;
+    if (parent) {
+        char gb[128];
+        snprintf(gl, sizeof gl, "subgraph '%s'",
+                 safe_name(g->name ? g->name : "", gb, sizeof gb));
+    }
 
     /* Initializers. */
     for (int k = 0; k < inits.n; k++) {
@@ -842,12 +897,14 @@ static kiln_status parse_graph(importer *im, scope *parent, const uint8_t *p,
             st = BAD("initializer %d has no name", k);
             goto done;
         }
-        if (map_get(&sc.names, name)) {
-            st = BAD("initializer '%s' is defined twice", safe_name(name, b, sizeof b));
-            goto done;
+        ir_value *v = map_get(&sc.names, name);
+        if (v) {
+            /* onnxruntime keeps the last definition (and warns) */
+            warnf(im, "%s: initializer '%s' is defined twice; the last definition is "
+                  "used", gl, safe_name(name, b, sizeof b));
+        } else if (!(v = ir_value_new(g, name)) || !map_put(&sc.names, v)) {
+            goto nomem;
         }
-        ir_value *v = ir_value_new(g, name);
-        if (!v || !map_put(&sc.names, v)) goto nomem;
         v->const_val = t;
         v->flags |= IR_VALUE_INITIALIZER;
         v->type.dtype = t->dtype;
@@ -866,7 +923,10 @@ static kiln_status parse_graph(importer *im, scope *parent, const uint8_t *p,
             goto done;
         }
         ir_value *v = map_get(&sc.names, vi.name);
-        if (v && (v->flags & IR_VALUE_INITIALIZER)) continue;
+        if (v && (v->flags & IR_VALUE_INITIALIZER)) {
+            if (!n_shadow++) first_shadow = vi.name;
+            continue;
+        }
         if (v || !vi.name[0]) {
             st = BAD("graph input %d '%s' is %s", k, safe_name(vi.name, b, sizeof b),
                      vi.name[0] ? "declared twice" : "unnamed");
@@ -879,6 +939,9 @@ static kiln_status parse_graph(importer *im, scope *parent, const uint8_t *p,
             goto done;
         }
         if (!(v = ir_value_new(g, vi.name)) || !map_put(&sc.names, v)) goto nomem;
+        if (vi.neg_dim)
+            warnf(im, "%s: input '%s' has dim_value %lld; read as an unknown dim", gl,
+                  safe_name(vi.name, b, sizeof b), (long long)vi.neg_dim);
         v->type = vi.type;
         v->flags |= IR_VALUE_INPUT;
         g->inputs[g->n_inputs++] = v;
@@ -889,13 +952,19 @@ static kiln_status parse_graph(importer *im, scope *parent, const uint8_t *p,
         if ((st = declare_node(im, &sc, nodes.v[k], k))) goto done;
     for (int k = 0; k < nodes.n; k++)
         if ((st = define_node(im, &sc, nodes.v[k], g->nodes[k]))) goto done;
-    /* value_info: validated; types are recomputed by inference. */
+    /* value_info is advisory (types are recomputed by inference), so what
+    ** is wrong in it is warned about and ignored, as onnxruntime does. */
     for (int k = 0; k < vinfos.n; k++) {
         vinfo vi;
         if ((st = parse_value_info(im, vinfos.v[k], &vi))) {
-            kiln_error_prefix("value_info %d", k);
-            goto done;
+            if (st == KILN_OUT_OF_MEMORY) goto done;
+            warnf(im, "%s: value_info %d is ignored: %s", gl, k, kiln_last_error());
+            st = KILN_OK;
+            continue;
         }
+        if (vi.neg_dim)
+            warnf(im, "%s: value_info '%s' has dim_value %lld; read as an unknown dim",
+                  gl, safe_name(vi.name, b, sizeof b), (long long)vi.neg_dim);
     }
     /* Outputs. */
     if (outputs.n && !(g->outputs = kiln_arena_alloc(&im->m->arena,
@@ -920,10 +989,37 @@ static kiln_status parse_graph(importer *im, scope *parent, const uint8_t *p,
                      "initializer", safe_name(vi.name, b, sizeof b));
             goto done;
         }
+        /* Declared output types are not used (inference computes them);
+        ** the spec requires an element type, exporters sometimes omit it. */
+        if (vi.neg_dim)
+            warnf(im, "%s: output '%s' has dim_value %lld; read as an unknown dim", gl,
+                  safe_name(vi.name, b, sizeof b), (long long)vi.neg_dim);
+        if (vi.type.dtype == KILN_DTYPE_UNDEFINED)
+            warnf(im, "%s: output '%s' declares no %s; it is inferred", gl,
+                  safe_name(vi.name, b, sizeof b), vi.has_type ? "element type" : "type");
         v->flags |= IR_VALUE_OUTPUT;
         g->outputs[g->n_outputs++] = v;
     }
     st = ir_graph_toposort(g);
+    if (st) goto done;
+    /* before IR version 4 every initializer had to be a graph input */
+    if (n_shadow && im->m->ir_version >= 4)
+        warnf(im, "%s: %d graph input%s ('%s'%s) also ha%s an initializer; read as "
+              "constant%s (onnxruntime lets a caller override them; Kiln does not)", gl,
+              n_shadow, n_shadow > 1 ? "s" : "", safe_name(first_shadow, b, sizeof b),
+              n_shadow > 1 ? " and others" : "", n_shadow > 1 ? "ve" : "s",
+              n_shadow > 1 ? "s" : "");
+    int n_unused = 0;
+    const char *first_unused = NULL;
+    for (int k = 0; k < g->n_values; k++) {
+        const ir_value *v = g->values[k];
+        if ((v->flags & IR_VALUE_INITIALIZER) && v->n_uses == 0 && !n_unused++)
+            first_unused = v->name;
+    }
+    if (n_unused)
+        warnf(im, "%s: %d initializer%s ('%s'%s) %s not used by any node; ignored", gl,
+              n_unused, n_unused > 1 ? "s" : "", safe_name(first_unused, b, sizeof b),
+              n_unused > 1 ? " and others" : "", n_unused > 1 ? "are" : "is");
     goto done;
 bad:
     st = BAD("malformed graph");
@@ -939,7 +1035,13 @@ done:
 
 kiln_status onnx_import(const uint8_t *data, size_t size, const char *dir,
                         ir_model **out) {
+    return onnx_import_ex(data, size, dir, NULL, out);
+}
+
+kiln_status onnx_import_ex(const uint8_t *data, size_t size, const char *dir,
+                           const onnx_warn_sink *warn, ir_model **out) {
     importer im = {0};
+    im.warn = warn;
     kiln_status st = KILN_OK;
     pb_reader r = pb_init(data, size);
     uint32_t f;
@@ -1014,6 +1116,12 @@ kiln_status onnx_import(const uint8_t *data, size_t size, const char *dir,
         if (rc < 0) goto bad;
         if (domain_is_onnx(os->domain)) m->opset = os->version;
     }
+    /* A model of ai.onnx.ml or com.microsoft operators alone: they are
+    ** expanded into ai.onnx nodes, read at a fixed opset. */
+    for (int k = 0; m->opset == 0 && k < m->n_opsets; k++)
+        if (!strcmp(m->opsets[k].domain, "ai.onnx.ml") ||
+            !strcmp(m->opsets[k].domain, "com.microsoft"))
+            m->opset = 17;
     if (m->opset == 0) {
         if (m->n_opsets > 0) {
             char b[128];
@@ -1036,6 +1144,7 @@ kiln_status onnx_import(const uint8_t *data, size_t size, const char *dir,
         goto fail;
     }
     if ((st = parse_graph(&im, NULL, graph, graph_n, &m->graph))) goto fail;
+    if ((st = onnx_contrib_expand(m->graph, m->opset))) goto fail;
     if ((st = ir_graph_infer(m->graph))) goto fail;
     free(opsets.v);
     *out = m;

@@ -316,8 +316,8 @@ static int infer_conv(infer_ctx *c) {
     int64_t m = w->rank >= 0 ? w->dims[0] : -1;
     int64_t wc = w->rank >= 0 ? w->dims[1] : -1;
     int64_t wcg;
-    if (wc >= 0 && __builtin_mul_overflow(wc, group, &wcg))
-        return ic_fail(c, "W channels x group overflows");
+    if (wc >= 0 && ic_dim_mul(c, wc, group, &wcg, "W channels x group"))
+        return -1;
     if (cin >= 0 && wc >= 0 && cin != wcg)
         return ic_fail(c, "X has %lld channels but W expects %lld x group %lld",
                        (long long)cin, (long long)wc, (long long)group);
@@ -357,8 +357,8 @@ static int infer_conv_transpose(infer_ctx *c) {
         return ic_fail(c, "W has %lld input channels, not divisible by group "
                        "%lld", (long long)wc, (long long)group);
     int64_t m = -1;
-    if (wm >= 0 && __builtin_mul_overflow(wm, group, &m))
-        return ic_fail(c, "W output channels x group overflows");
+    if (wm >= 0 && ic_dim_mul(c, wm, group, &m, "W output channels x group"))
+        return -1;
     if (b && b->rank == 1 && b->dims[0] >= 0 && m >= 0 && b->dims[0] != m)
         return ic_fail(c, "B has %lld values but there are %lld output "
                        "channels", (long long)b->dims[0], (long long)m);
@@ -515,9 +515,10 @@ static int infer_max_unpool(infer_ctx *c) {
             continue;
         }
         int64_t v;
-        if (xi > ((int64_t)1 << 40) ||
-            __builtin_mul_overflow(xi > 0 ? xi - 1 : 0, win.s[i], &v))
+        if (xi > ((int64_t)1 << 40))
             return ic_fail(c, "spatial dim %d is too large", i);
+        if (ic_dim_mul(c, xi > 0 ? xi - 1 : 0, win.s[i], &v, "unpooled dim"))
+            return -1;
         v += (xi > 0 ? 0 : -win.s[i]) + win.k[i] - win.pads[i] -
              win.pads[cnt + i];
         if (v < 0)

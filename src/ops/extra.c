@@ -410,10 +410,12 @@ static int infer_dft(infer_ctx *c) {
             return ic_fail(c, "dft_length must be positive, got %lld", (long long)L);
         if (k == 0) L = ic_new_sym(c);
     } else if (inv && one) {
-        L = n >= 0 ? 2 * (n - 1) : ic_new_sym(c);
-        if (n >= 0 && L < 1)
+        /* the full signal is 2 * (n - 1) long */
+        if (n >= 0 && n < 2)
             return ic_fail(c, "axis dim %lld is too short for the inverse one-sided "
                            "DFT", (long long)n);
+        if (n < 0) L = ic_new_sym(c);
+        else if (ic_dim_mul(c, 2, n - 1, &L, "inverse one-sided DFT length")) return -1;
     } else {
         L = n;
     }
@@ -543,7 +545,10 @@ static int infer_deform_conv(infer_ctx *c) {
     const int64_t *pd = ir_attr_ints(c->node, "pads", &cnt);
     if (pd && cnt != 2 * nd) return ic_fail(c, "pads needs %d values", 2 * nd);
     int64_t C = x->dims[1], oc = w->dims[0];
-    if (C >= 0 && w->dims[1] >= 0 && C != w->dims[1] * group)
+    int64_t wcg = -1;
+    if (w->dims[1] >= 0 && ic_dim_mul(c, w->dims[1], group, &wcg, "W channels x group"))
+        return -1;
+    if (C >= 0 && wcg >= 0 && C != wcg)
         return ic_fail(c, "X has %lld channels, W expects %lld x group %lld",
                        (long long)C, (long long)w->dims[1], (long long)group);
     if (oc >= 0 && oc % group)
@@ -571,8 +576,8 @@ static int infer_deform_conv(infer_ctx *c) {
         if (ks && w->dims[2 + d] >= 0 && w->dims[2 + d] != k)
             return ic_fail(c, "kernel_shape differs from W's shape");
         if (k < 0) kknown = false;
-        else if (__builtin_mul_overflow(kprod, k, &kprod))
-            return ic_fail(c, "kernel size overflows");
+        else if (ic_dim_mul(c, kprod, k, &kprod, "kernel size"))
+            return -1;
         int64_t in = x->dims[2 + d];
         if (in >= 0 && k >= 0) {
             int64_t span = (k - 1) * di + 1, o = in + pb + pe - span;
@@ -586,12 +591,12 @@ static int infer_deform_conv(infer_ctx *c) {
         if (off->rank != x->rank)
             return ic_fail(c, "offset rank %d differs from X rank %d", off->rank, x->rank);
         int64_t want_ch;
-        if (kknown && (__builtin_mul_overflow(og, kprod, &want_ch) ||
-                       __builtin_mul_overflow(want_ch, (int64_t)nd, &want_ch)))
-            return ic_fail(c, "offset channel count overflows");
-        if (kknown && off->dims[1] >= 0 && off->dims[1] != og * kprod * nd)
+        if (kknown && (ic_dim_mul(c, og, kprod, &want_ch, "offset channel count") ||
+                       ic_dim_mul(c, want_ch, nd, &want_ch, "offset channel count")))
+            return -1;
+        if (kknown && off->dims[1] >= 0 && off->dims[1] != want_ch)
             return ic_fail(c, "offset has %lld channels, expected %lld",
-                           (long long)off->dims[1], (long long)(og * kprod * nd));
+                           (long long)off->dims[1], (long long)want_ch);
         for (int d = 0; d < nd; d++)
             if (off->dims[2 + d] >= 0 && dims[2 + d] >= 0 &&
                 off->dims[2 + d] != dims[2 + d])
@@ -601,9 +606,11 @@ static int infer_deform_conv(infer_ctx *c) {
     if (mk && mk->rank >= 0) {
         if (mk->rank != x->rank)
             return ic_fail(c, "mask rank %d differs from X rank %d", mk->rank, x->rank);
-        if (kknown && mk->dims[1] >= 0 && mk->dims[1] != og * kprod)
+        int64_t want_ch;
+        if (kknown && ic_dim_mul(c, og, kprod, &want_ch, "mask channel count")) return -1;
+        if (kknown && mk->dims[1] >= 0 && mk->dims[1] != want_ch)
             return ic_fail(c, "mask has %lld channels, expected %lld",
-                           (long long)mk->dims[1], (long long)(og * kprod));
+                           (long long)mk->dims[1], (long long)want_ch);
     }
     if (b && b->rank >= 0 && (b->rank != 1 || (b->dims[0] >= 0 && oc >= 0 &&
                                                 b->dims[0] != oc)))
@@ -725,7 +732,8 @@ static int infer_linear_attention(infer_ctx *c) {
                        (long long)be->dims[2]);
     int64_t B = q->rank == 3 ? q->dims[0] : ic_new_sym(c);
     int64_t T = q->rank == 3 ? q->dims[1] : ic_new_sym(c);
-    int64_t od[3] = {B, T, dv >= 0 ? hq * dv : ic_new_sym(c)};
+    int64_t od[3] = {B, T, ic_new_sym(c)};
+    if (dv >= 0 && ic_dim_mul(c, hq, dv, &od[2], "q_num_heads x value head size")) return -1;
     int64_t sd[4] = {B, hkv, dk >= 0 ? dk : ic_new_sym(c), dv >= 0 ? dv : ic_new_sym(c)};
     if (ps && ps->rank >= 0) {
         if (ps->rank != 4) return ic_fail(c, "past_state must have rank 4");

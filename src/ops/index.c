@@ -547,8 +547,8 @@ static int infer_tile(infer_ctx *c) {
         if (v[i] == 1 || d == 0) od[i] = d;
         else if (v[i] == 0) od[i] = 0;
         else if (d < 0) od[i] = d == 1 ? v[i] : ic_new_sym(c);
-        else if (__builtin_mul_overflow(d, v[i], &od[i]))
-            return ic_fail(c, "Tile output dim overflows");
+        else if (ic_dim_mul(c, d, v[i], &od[i], "Tile output dim"))
+            return -1;
     }
     ic_set_out(c, 0, x->dtype, x->rank, od);
     return 0;
@@ -651,10 +651,11 @@ static int infer_pad(infer_ctx *c) {
         if (symp[a]) od[a] = ic_new_sym(c);
         else if (d >= 0) {
             int64_t o;
-            if (__builtin_add_overflow(d, pb[a], &o) ||
-                __builtin_add_overflow(o, pe[a], &o) || o < 0)
-                return ic_fail(c, "Pad gives a negative or huge dim on axis %d",
-                               a);
+            if (ic_dim_add(c, d, pb[a], &o, "padded dim") ||
+                ic_dim_add(c, o, pe[a], &o, "padded dim"))
+                return -1;
+            if (o < 0)
+                return ic_fail(c, "Pad gives a negative dim on axis %d", a);
             od[a] = o;
         } else if (pb[a] == 0 && pe[a] == 0)
             od[a] = d;
@@ -936,13 +937,11 @@ static int infer_depth_space(infer_ctx *c, bool to_space) {
     }
     int64_t od[4] = {x->dims[0], 0, 0, 0}, bb;
     /* Declared dims can be any int64: every product is checked. */
-    if (__builtin_mul_overflow(b, b, &bb))
-        return ic_fail(c, "blocksize %lld is too large", (long long)b);
+    if (ic_dim_mul(c, b, b, &bb, "blocksize^2")) return -1;
     for (int i = 1; i < 4; i++) {
         int64_t t;
-        if (x->dims[i] >= 0 && __builtin_mul_overflow(x->dims[i], bb, &t))
-            return ic_fail(c, "dim %d (%lld) times blocksize^2 overflows", i,
-                           (long long)x->dims[i]);
+        if (x->dims[i] >= 0 && ic_dim_mul(c, x->dims[i], bb, &t, "dim times blocksize^2"))
+            return -1;
     }
     if (to_space) {
         int64_t ch = x->dims[1];

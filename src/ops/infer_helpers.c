@@ -117,3 +117,21 @@ int ic_require_rank(infer_ctx *c, int i, int rank) {
     if (!t || t->rank < 0 || t->rank == rank) return 0;
     return ic_fail(c, "input %d must have rank %d, got %d", i, rank, t->rank);
 }
+
+/* Dims declared in a file can be any int64 and reach inference unchanged, so
+** every sum or product that makes an output dim goes through these. */
+int ic_dim_add(infer_ctx *c, int64_t a, int64_t b, int64_t *out,
+               const char *what) {
+    if (__builtin_add_overflow(a, b, out))
+        return ic_fail(c, "%s overflows int64 (%lld + %lld)", what,
+                       (long long)a, (long long)b);
+    return 0;
+}
+
+int ic_dim_mul(infer_ctx *c, int64_t a, int64_t b, int64_t *out,
+               const char *what) {
+    if (__builtin_mul_overflow(a, b, out))
+        return ic_fail(c, "%s overflows int64 (%lld x %lld)", what,
+                       (long long)a, (long long)b);
+    return 0;
+}

@@ -333,7 +333,9 @@ static int infer_attention(infer_ctx *c) {
         return ic_fail(c, "Attention nonpad_kv_seqlen must have shape "
                        "(batch_size)");
     if (q->rank == 3) {
-        int64_t hid = Dv >= 0 ? Dv * Hq : ic_new_sym(c);
+        int64_t hid = ic_new_sym(c);
+        if (Dv >= 0 && Hq >= 0 && ic_dim_mul(c, Dv, Hq, &hid, "heads x value head size"))
+            return -1;
         int64_t y[3] = {B, Sq, hid};
         ic_set_out(c, 0, dt, 3, y);
     } else {

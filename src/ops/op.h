@@ -96,6 +96,15 @@ int ic_broadcast(infer_ctx *c, const ir_type *a, const ir_type *b,
 /* Normalizes a possibly negative axis against rank; -1 via ic_fail when
 ** out of range. */
 int ic_axis(infer_ctx *c, int64_t axis, int rank, int *out);
+/* Checked shape arithmetic: *out = a + b (or a * b); on int64 overflow
+** -1 via ic_fail with a message naming `what` (the node is named by the
+** caller of the inference function). Every output dim computed from input
+** dims or attribute values goes through these, since a file may declare
+** any int64 as a dim. */
+int ic_dim_add(infer_ctx *c, int64_t a, int64_t b, int64_t *out,
+               const char *what);
+int ic_dim_mul(infer_ctx *c, int64_t a, int64_t b, int64_t *out,
+               const char *what);
 /* dtype checks with uniform messages. */
 int ic_require_float(infer_ctx *c, int i);          /* f16/bf16/f32/f64 */
 int ic_require_same_dtype(infer_ctx *c, int i, int j);

@@ -241,7 +241,11 @@ static int conv_shape(infer_ctx *c, int xi, int wi, kiln_dtype dt) {
     if (!same_u && !same_l && !valid && strcmp(ap, "NOTSET") != 0)
         return ic_fail(c, "unknown auto_pad '%s'", ap);
     int64_t cin = x->rank >= 0 ? x->dims[1] : -1;
-    if (w->rank >= 0 && cin >= 0 && w->dims[1] >= 0 && cin != w->dims[1] * group)
+    int64_t wcg = -1;
+    if (w->rank >= 0 && w->dims[1] >= 0 &&
+        ic_dim_mul(c, w->dims[1], group, &wcg, "w channels x group"))
+        return -1;
+    if (cin >= 0 && wcg >= 0 && cin != wcg)
         return ic_fail(c, "x has %lld channels but w expects %lld x %lld groups",
                        (long long)cin, (long long)w->dims[1], (long long)group);
     if (w->rank >= 0 && w->dims[0] >= 0 && w->dims[0] % group)

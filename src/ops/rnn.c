@@ -114,12 +114,16 @@ static int rnn_infer(infer_ctx *c, int gates, int nacts) {
         batch = x->dims[layout ? 0 : 1];
         isz = x->dims[2];
     }
-    int64_t gh = hidden >= 0 ? gates * hidden : -1;
+    int64_t gh = -1, gh2 = -1, h3 = -1;
+    if (hidden >= 0 && (ic_dim_mul(c, gates, hidden, &gh, "gates x hidden_size") ||
+                        ic_dim_mul(c, 2, gh, &gh2, "bias length") ||
+                        ic_dim_mul(c, 3, hidden, &h3, "peephole length")))
+        return -1;
     if (rnn_check_dim(c, 1, "W", 0, ndir) || rnn_check_dim(c, 1, "W", 1, gh) ||
         rnn_check_dim(c, 1, "W", 2, isz) || rnn_check_dim(c, 2, "R", 0, ndir) ||
         rnn_check_dim(c, 2, "R", 1, gh) || rnn_check_dim(c, 2, "R", 2, hidden) ||
         rnn_check_dim(c, 3, "B", 0, ndir) ||
-        rnn_check_dim(c, 3, "B", 1, gh >= 0 ? 2 * gh : -1) ||
+        rnn_check_dim(c, 3, "B", 1, gh2) ||
         rnn_check_dim(c, 4, "sequence_lens", 0, batch))
         return -1;
     int hd0 = layout ? 1 : 0, hd1 = layout ? 0 : 1; /* dir, batch axes */
@@ -131,7 +135,7 @@ static int rnn_infer(infer_ctx *c, int gates, int nacts) {
             return -1;
     }
     if (gates == 4 && (rnn_check_dim(c, 7, "P", 0, ndir) ||
-                       rnn_check_dim(c, 7, "P", 1, hidden >= 0 ? 3 * hidden : -1)))
+                       rnn_check_dim(c, 7, "P", 1, h3)))
         return -1;
 
     /* Unknown dims become fresh symbols shared by all outputs. */

@@ -261,8 +261,8 @@ static int infer_reshape(infer_ctx *c) {
     if (in_conc && out_conc) {
         int64_t nin = shape_numel(in->rank, in->dims), nout = 1;
         for (int i = 0; i < n; i++)
-            if (i != neg && __builtin_mul_overflow(nout, od[i], &nout))
-                return ic_fail(c, "target shape overflows");
+            if (i != neg && ic_dim_mul(c, nout, od[i], &nout, "target shape size"))
+                return -1;
         if (nin < 0) return ic_fail(c, "input shape overflows");
         if (neg >= 0) {
             if (nout == 0 || nin % nout != 0)
@@ -461,8 +461,8 @@ static int infer_concat(infer_ctx *c) {
         if (d < 0) {
             nsym++;
             sym = d;
-        } else if (__builtin_add_overflow(sum, d, &sum)) {
-            return ic_fail(c, "concatenated dim overflows");
+        } else if (ic_dim_add(c, sum, d, &sum, "concatenated dim")) {
+            return -1;
         }
     }
     od[a] = nsym == 0 ? sum : (nsym == 1 && sum == 0) ? sym : ic_new_sym(c);
@@ -572,8 +572,8 @@ static int infer_split(infer_ctx *c) {
     if (ns >= 0 && !unknown_split && d >= 0) {
         int64_t s = 0;
         for (int k = 0; k < ns; k++)
-            if (__builtin_add_overflow(s, sp[k], &s))
-                return ic_fail(c, "split sizes overflow");
+            if (ic_dim_add(c, s, sp[k], &s, "sum of split sizes"))
+                return -1;
         if (s != d)
             return ic_fail(c, "split sizes sum to %lld but the dim is %lld",
                            (long long)s, (long long)d);

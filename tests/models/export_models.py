@@ -1062,8 +1062,15 @@ DYNAMO = ["resnet50", "mobilenet_v2", "vit_b_16", "bert_base", "gpt2_small", "gp
           "llama_tiny", "lstm_classifier", "detr_like"]
 
 
+# Rewritten by onnxruntime's own tools (quantization, transformer
+# optimizer) from an exported case at opset 17: tests/models/ort_tools.py.
+def _derived():
+    import ort_tools
+    return ort_tools.DERIVED
+
+
 def model_names():
-    return list(MODELS) + [n + "_dynamo" for n in DYNAMO]
+    return list(MODELS) + [n + "_dynamo" for n in DYNAMO] + list(_derived())
 
 
 def case_names(quick, only=None):
@@ -1071,14 +1078,15 @@ def case_names(quick, only=None):
     dynamo export of the model without the suffix."""
     names = [n for n, (_, q) in MODELS.items() if q or not quick]
     if not quick:
-        names += [n + "_dynamo" for n in DYNAMO]
+        names += [n + "_dynamo" for n in DYNAMO] + list(_derived())
     if only:
         want = set(only)
         unknown = want - set(model_names())
         if unknown:
             sys.exit("unknown model(s): %s (see --list)" % ", ".join(sorted(unknown)))
         names = [n for n in model_names() if n in want]
-    return [(n, op, "%s_op%d" % (n, op)) for n in names for op in OPSETS]
+    return [(n, op, "%s_op%d" % (n, op)) for n in names
+            for op in (OPSETS[:1] if n in _derived() else OPSETS)]
 
 
 # ---------------------------------------------------------------- writing
@@ -1176,6 +1184,14 @@ def do_export(module, example, path, opset, in_names, out_names, dyn, exporter="
 
 
 def export_case(name, opset, case_dir, log):
+    if name in _derived():
+        import ort_tools
+        base = _derived()[name][0]
+        bdir = os.path.join(os.path.dirname(case_dir), "%s_op%d" % (base, opset))
+        if not case_complete(bdir):
+            shutil.rmtree(bdir, ignore_errors=True)
+            export_case(base, opset, bdir, log)
+        return ort_tools.derive(name, bdir, case_dir, opset, log)
     import numpy as np
     import torch
     torch.set_num_threads(1)

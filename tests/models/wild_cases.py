@@ -1,0 +1,480 @@
+"""Small hand-made models of the kinds other exporters and onnxruntime's own
+tools write (issue 10): files onnxruntime loads that a strict reader would
+refuse. Each case is a function returning a Case; check_wild.py writes it in
+the backend-test layout with onnxruntime's outputs and runs it through Kiln.
+
+A case lists the substrings its import warnings must contain (`warns`): each
+leniency is logged, never silent.
+"""
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+F = TensorProto.FLOAT
+I64 = TensorProto.INT64
+
+
+class Case:
+    def __init__(self, model, feeds, warns=(), dynamic=None, lsb=False, expect=None):
+        self.model = model
+        self.feeds = feeds
+        self.warns = list(warns)
+        self.dynamic = dynamic or {}   # {input: [axes]} for engine profiles
+        # quantized outputs: onnxruntime's fixed-point requantization rounds
+        # some halfway cases the other way; allow 1 unit in the last place
+        self.lsb = lsb
+        # numpy reference for ops onnxruntime has no CPU kernel for
+        self.expect = expect
+
+
+CASES = {}
+
+
+def case(fn):
+    CASES[fn.__name__] = fn
+    return fn
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def make(graph, opset=17, ir=8, extra_opsets=()):
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)] +
+                          [helper.make_opsetid(d, v) for d, v in extra_opsets])
+    m.ir_version = ir
+    return m
+
+
+def vi(name, elem, dims):
+    """ValueInfo with raw dims: ints become dim_value (even <= 0), strings
+    dim_param, None a dim with neither; dims None leaves the shape out."""
+    v = onnx.ValueInfoProto()
+    v.name = name
+    if elem is None and dims is None:
+        return v
+    tt = v.type.tensor_type
+    if elem is not None:
+        tt.elem_type = elem
+    if dims is not None:
+        tt.shape.SetInParent()
+        for d in dims:
+            dd = tt.shape.dim.add()
+            if isinstance(d, int):
+                dd.dim_value = d
+            elif isinstance(d, str):
+                dd.dim_param = d
+    return v
+
+
+def x34(seed=0, shape=(3, 4)):
+    return rng(seed).standard_normal(shape).astype(np.float32)
+
+
+# ------------------------------------------------------------ tolerant import
+
+@case
+def neg_dim_value_io():
+    """dim_value -1 on a graph input and output (TensorFlow/Paddle exports)."""
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                          [vi("x", F, [-1, 4])], [vi("y", F, [-1, 4])])
+    return Case(make(g), {"x": x34()}, ["'x'", "dim_value -1"], {"x": [0]})
+
+
+@case
+def zero_dim_value_output():
+    """A graph output declared with dim_value 0 that is not empty:
+    onnxruntime takes the computed shape (0 is a real dim on inputs, where
+    onnxruntime refuses other sizes, so Kiln reads it as 0 there too)."""
+    g = helper.make_graph([helper.make_node("Sigmoid", ["x"], ["y"])], "g",
+                          [vi("x", F, [3, 4])], [vi("y", F, [0, 4])])
+    return Case(make(g), {"x": x34()})
+
+
+@case
+def untyped_graph_output():
+    """Graph outputs with no type, an elem_type only, or a shape only."""
+    nodes = [helper.make_node("Relu", ["x"], ["a"]),
+             helper.make_node("Neg", ["x"], ["b"]),
+             helper.make_node("Abs", ["x"], ["c"])]
+    g = helper.make_graph(nodes, "g", [vi("x", F, [3, 4])],
+                          [vi("a", None, None), vi("b", F, None), vi("c", F, [None, 7])])
+    return Case(make(g), {"x": x34()}, ["output 'a' declares no type"])
+
+
+@case
+def untyped_value_info():
+    """value_info entries without a type, with a wrong rank, or dim -1."""
+    nodes = [helper.make_node("Relu", ["x"], ["a"]),
+             helper.make_node("Add", ["a", "x"], ["y"])]
+    g = helper.make_graph(nodes, "g", [vi("x", F, [3, 4])], [vi("y", F, [3, 4])],
+                          value_info=[vi("a", None, None), vi("x2", F, [-1])])
+    return Case(make(g), {"x": x34()}, ["value_info 'x2'"])
+
+
+@case
+def if_untyped_subgraph_outputs():
+    """If branches whose outputs carry no type (must be inferred)."""
+    then_g = helper.make_graph([helper.make_node("Relu", ["x"], ["t"])], "then", [],
+                               [vi("t", None, None)])
+    else_g = helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "else", [],
+                               [vi("e", None, None)])
+    nodes = [helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0),
+             helper.make_node("Constant", [], ["zero"],
+                              value=numpy_helper.from_array(np.array(0, np.float32))),
+             helper.make_node("Greater", ["s", "zero"], ["c"]),
+             helper.make_node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g)]
+    g = helper.make_graph(nodes, "g", [vi("x", F, [3, 4])], [vi("y", F, [3, 4])])
+    return Case(make(g), {"x": x34()}, ["'t'", "'e'"])
+
+
+@case
+def loop_untyped_body_outputs():
+    """A Loop body whose carried and scan outputs have no declared type."""
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Add", ["acc_in", "x"], ["acc_out"]),
+         helper.make_node("Relu", ["acc_out"], ["scan_out"])],
+        "body", [vi("i", I64, []), vi("cond_in", TensorProto.BOOL, []), vi("acc_in", F, None)],
+        [vi("cond_out", None, None), vi("acc_out", None, None), vi("scan_out", None, None)])
+    nodes = [helper.make_node("Constant", [], ["n"],
+                              value=numpy_helper.from_array(np.array(3, np.int64))),
+             helper.make_node("Constant", [], ["t"],
+                              value=numpy_helper.from_array(np.array(True))),
+             helper.make_node("Loop", ["n", "t", "x"], ["acc", "scans"], body=body)]
+    g = helper.make_graph(nodes, "g", [vi("x", F, [3, 4])],
+                          [vi("acc", F, [3, 4]), vi("scans", F, [3, 3, 4])])
+    return Case(make(g), {"x": x34()}, ["'acc_out'"])
+
+
+@case
+def unused_and_duplicate_initializers():
+    """An initializer nobody reads and one defined twice (the last wins, as
+    in onnxruntime)."""
+    w1 = numpy_helper.from_array(np.full((4,), 1.0, np.float32), "w")
+    w2 = numpy_helper.from_array(np.full((4,), 2.0, np.float32), "w")
+    unused = numpy_helper.from_array(np.zeros((8, 8), np.float32), "unused")
+    g = helper.make_graph([helper.make_node("Mul", ["x", "w"], ["y"])], "g",
+                          [vi("x", F, [3, 4])], [vi("y", F, [3, 4])],
+                          initializer=[w1, unused, w2])
+    return Case(make(g), {"x": x34()}, ["'w' is defined twice", "'unused'"])
+
+
+@case
+def initializer_shadows_input():
+    """An initializer that is also a graph input (keep_initializers_as_inputs):
+    a default the caller may override; fed nothing, it is the initializer."""
+    w = numpy_helper.from_array(np.arange(4, dtype=np.float32), "w")
+    g = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g",
+                          [vi("x", F, [3, 4]), vi("w", F, [4])], [vi("y", F, [3, 4])],
+                          initializer=[w])
+    return Case(make(g, ir=4), {"x": x34()}, ["'w'"])
+
+
+@case
+def empty_named_optional_inputs():
+    """Optional inputs skipped with "" in the middle and at the end, and an
+    unused optional output named ""."""
+    nodes = [helper.make_node("Clip", ["x", "", "hi"], ["a"]),
+             helper.make_node("Resize", ["a", "", "scales", ""], ["y"], mode="nearest"),
+             helper.make_node("Dropout", ["y"], ["z", ""])]
+    inits = [numpy_helper.from_array(np.array(0.5, np.float32), "hi"),
+             numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")]
+    g = helper.make_graph(nodes, "g", [vi("x", F, [1, 1, 3, 4])],
+                          [vi("z", F, [1, 1, 6, 8])], initializer=inits)
+    return Case(make(g, opset=13), {"x": x34(shape=(1, 1, 3, 4))})
+
+
+# ------------------------------------------------------------ old opsets
+
+def one_node(op, ins, outs, opset, feeds, inits=(), **attrs):
+    """A one-node model at an old opset: inputs typed from feeds, outputs
+    untyped (onnxruntime and Kiln both infer them)."""
+    node = helper.make_node(op, [i for i in ins], outs, **attrs)
+    g = helper.make_graph([node], "g",
+                          [vi(n, helper.np_dtype_to_tensor_dtype(a.dtype), list(a.shape))
+                           for n, a in feeds.items()],
+                          [vi(o, None, None) for o in outs if o],
+                          initializer=[numpy_helper.from_array(a, n) for n, a in inits])
+    return make(g, opset=opset, ir=5)
+
+
+def _old(name, op, ins, outs, opset, feeds, inits=(), **attrs):
+    def fn():
+        return Case(one_node(op, ins, outs, opset, feeds, inits, **attrs), feeds)
+    fn.__name__ = name
+    CASES[name] = fn
+
+
+_x4 = {"x": rng(1).standard_normal((2, 3, 6, 8)).astype(np.float32)}
+_x2 = {"x": rng(2).standard_normal((4, 6)).astype(np.float32)}
+_old("op7_upsample", "Upsample", ["x"], ["y"], 7, _x4, scales=[1.0, 1.0, 2.0, 3.0], mode="nearest")
+_old("op9_upsample_linear", "Upsample", ["x", "s"], ["y"], 9, _x4,
+     [("s", np.array([1, 1, 2, 2], np.float32))], mode="linear")
+_old("op10_resize", "Resize", ["x", "s"], ["y"], 10, _x4,
+     [("s", np.array([1, 1, 0.5, 2], np.float32))], mode="nearest")
+_old("op9_slice_attrs", "Slice", ["x"], ["y"], 9, _x4, starts=[1, -5], ends=[3, 100], axes=[1, 3])
+_old("op10_slice_inputs", "Slice", ["x", "st", "en", "ax", "sp"], ["y"], 10, _x4,
+     [("st", np.array([5, 0], np.int64)), ("en", np.array([0, 2], np.int64)),
+      ("ax", np.array([3, 1], np.int64)), ("sp", np.array([-2, 1], np.int64))])
+_old("op7_pad_attrs", "Pad", ["x"], ["y"], 7, _x4, pads=[0, 0, 1, 2, 0, 0, 2, 1],
+     mode="reflect")
+_old("op7_dropout_ratio", "Dropout", ["x"], ["y"], 7, _x4, ratio=0.3)
+# (Dropout-10's mask in inference is unspecified: onnxruntime writes all
+# false, Kiln all true as from opset 12 on; only the output is compared)
+_old("op10_dropout", "Dropout", ["x"], ["y"], 10, _x4)
+_old("op7_batchnorm_spatial", "BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], 7, _x4,
+     [("s", np.array([1, 2, 3], np.float32)), ("b", np.array([0, .5, 1], np.float32)),
+      ("m", np.array([.1, .2, .3], np.float32)), ("v", np.array([1, 2, .5], np.float32))],
+     epsilon=1e-3)
+_old("op9_batchnorm", "BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], 9, _x4,
+     [("s", np.array([1, 2, 3], np.float32)), ("b", np.array([0, .5, 1], np.float32)),
+      ("m", np.array([.1, .2, .3], np.float32)), ("v", np.array([1, 2, .5], np.float32))])
+_old("op7_clip_attrs", "Clip", ["x"], ["y"], 7, _x4, min=-0.5, max=0.25)
+_old("op7_unsqueeze", "Unsqueeze", ["x"], ["y"], 7, _x2, axes=[0, 3])
+_old("op7_squeeze", "Squeeze", ["x"], ["y"], 7,
+     {"x": rng(3).standard_normal((1, 3, 1, 2)).astype(np.float32)}, axes=[0, 2])
+_old("op7_reducemean_axes", "ReduceMean", ["x"], ["y"], 7, _x4, axes=[2, 3], keepdims=1)
+_old("op7_reducemax", "ReduceMax", ["x"], ["y"], 7, _x4, axes=[1], keepdims=0)
+_old("op7_softmax_coerce", "Softmax", ["x"], ["y"], 7, _x4, axis=1)
+_old("op7_logsoftmax_coerce", "LogSoftmax", ["x"], ["y"], 7, _x4, axis=2)
+_old("op7_topk_attr", "TopK", ["x"], ["y", "i"], 7, _x2, k=3)
+_old("op10_topk_input", "TopK", ["x", "k"], ["y", "i"], 10, _x2,
+     [("k", np.array([2], np.int64))])
+_old("op7_split_attr", "Split", ["x"], ["y", "z"], 7, _x2, axis=1, split=[2, 4])
+_old("op7_gemm", "Gemm", ["a", "b", "c"], ["y"], 7,
+     {"a": rng(4).standard_normal((3, 5)).astype(np.float32)},
+     [("b", rng(5).standard_normal((4, 5)).astype(np.float32)),
+      ("c", rng(6).standard_normal((4,)).astype(np.float32))], transB=1, alpha=0.5)
+_old("op8_maxpool", "MaxPool", ["x"], ["y", "i"], 8, _x4, kernel_shape=[3, 3], strides=[2, 2])
+_old("op10_maxpool_ceil", "MaxPool", ["x"], ["y"], 10, _x4, kernel_shape=[3, 3],
+     strides=[2, 2], ceil_mode=1)
+_old("op7_avgpool_pad", "AveragePool", ["x"], ["y"], 7, _x4, kernel_shape=[3, 3],
+     pads=[1, 1, 1, 1], count_include_pad=1)
+_old("op10_avgpool_ceil", "AveragePool", ["x"], ["y"], 10, _x4, kernel_shape=[2, 3],
+     strides=[2, 2], ceil_mode=1)
+_old("op9_flatten", "Flatten", ["x"], ["y"], 9, _x4, axis=2)
+_old("op7_concat", "Concat", ["x", "c"], ["y"], 7, _x2,
+     [("c", np.ones((4, 2), np.float32))], axis=1)
+_old("op9_cast", "Cast", ["x"], ["y"], 9, _x2, to=TensorProto.INT32)
+_old("op8_expand", "Expand", ["x", "s"], ["y"], 8, _x2, [("s", np.array([2, 4, 6], np.int64))])
+_old("op8_mean", "Mean", ["x", "c"], ["y"], 8, _x2, [("c", np.ones((6,), np.float32))])
+_old("op9_where", "Where", ["c", "x", "z"], ["y"], 9, _x2,
+     [("c", np.array([True, False] * 3)), ("z", np.zeros((6,), np.float32))])
+_old("op7_tile", "Tile", ["x", "r"], ["y"], 7, _x2, [("r", np.array([2, 1], np.int64))])
+_old("op7_reshape", "Reshape", ["x", "s"], ["y"], 7, _x2, [("s", np.array([0, -1, 2], np.int64))])
+_old("op7_lrn", "LRN", ["x"], ["y"], 7, _x4, size=3)
+_old("op7_instancenorm", "InstanceNormalization", ["x", "s", "b"], ["y"], 7, _x4,
+     [("s", np.ones((3,), np.float32)), ("b", np.zeros((3,), np.float32))])
+_old("op7_convtranspose", "ConvTranspose", ["x", "w"], ["y"], 7, _x4,
+     [("w", rng(7).standard_normal((3, 2, 3, 3)).astype(np.float32))], strides=[2, 2])
+_old("op7_prelu", "PRelu", ["x", "s"], ["y"], 7, _x4,
+     [("s", np.array([[[.1]], [[.2]], [[.3]]], np.float32))])
+_old("op9_constantofshape", "ConstantOfShape", ["s"], ["y"], 9,
+     {"s": np.array([2, 3], np.int64)},
+     value=numpy_helper.from_array(np.array([1.5], np.float32)))
+_old("op7_gru", "GRU", ["x", "w", "r"], ["y", "h"], 7,
+     {"x": rng(8).standard_normal((5, 2, 3)).astype(np.float32)},
+     [("w", rng(9).standard_normal((1, 12, 3)).astype(np.float32) * .3),
+      ("r", rng(10).standard_normal((1, 12, 4)).astype(np.float32) * .3)], hidden_size=4)
+_old("op7_lstm", "LSTM", ["x", "w", "r"], ["y", "h"], 7,
+     {"x": rng(8).standard_normal((5, 2, 3)).astype(np.float32)},
+     [("w", rng(11).standard_normal((1, 16, 3)).astype(np.float32) * .3),
+      ("r", rng(12).standard_normal((1, 16, 4)).astype(np.float32) * .3)], hidden_size=4)
+_old("op10_quantizelinear", "QuantizeLinear", ["x", "s", "z"], ["y"], 10, _x2,
+     [("s", np.array(0.02, np.float32)), ("z", np.array(128, np.uint8))])
+# (u8 x u8: onnxruntime's u8 x s8 kernel saturates int16 pair sums on
+# CPUs without VNNI, so its results are not a reference there)
+_old("op10_matmulinteger", "MatMulInteger", ["a", "b", "za"], ["y"], 10,
+     {"a": rng(13).integers(0, 255, (3, 5)).astype(np.uint8)},
+     [("b", rng(14).integers(0, 255, (5, 4)).astype(np.uint8)),
+      ("za", np.array(7, np.uint8))])
+_old("op9_nonzero", "NonZero", ["x"], ["y"], 9,
+     {"x": (rng(15).standard_normal((3, 4)) > 0)})
+_old("op10_isinf", "IsInf", ["x"], ["y"], 10, _x2)
+_old("op9_scatter", "Scatter", ["x", "i", "u"], ["y"], 9, _x2,
+     [("i", np.array([[1, 0, 3]], np.int64)), ("u", np.ones((1, 3), np.float32))], axis=0)
+
+
+# ------------------------------------------------------------ com.microsoft
+# One-node models of the contrib operators onnxruntime's quantization tool
+# and transformer optimizer write; onnxruntime runs them on CPU and gives
+# the expected outputs.
+
+MS = [("com.microsoft", 1)]
+
+
+def ms_case(name, op, ins, outs, feeds, inits=(), opset=17, out_types=None, lsb=False,
+            expect=None, **attrs):
+    """ins: names ('' for absent); feeds: graph inputs; inits: (name, array)."""
+    def fn():
+        node = helper.make_node(op, ins, outs, domain="com.microsoft", **attrs)
+        g = helper.make_graph(
+            [node], "g",
+            [vi(n, helper.np_dtype_to_tensor_dtype(a.dtype), list(a.shape))
+             for n, a in feeds.items()],
+            [vi(o, (out_types or {}).get(o, F), None) for o in outs if o],
+            initializer=[numpy_helper.from_array(a, n) for n, a in inits])
+        return Case(make(g, opset=opset, extra_opsets=MS), feeds, lsb=lsb, expect=expect)
+    fn.__name__ = name
+    CASES[name] = fn
+
+
+U8 = TensorProto.UINT8
+_r = rng(100)
+
+
+def u8(shape, seed):
+    return rng(seed).integers(0, 256, shape).astype(np.uint8)
+
+
+def f32(shape, seed, s=1.0):
+    return (rng(seed).standard_normal(shape) * s).astype(np.float32)
+
+
+def sc(v):
+    return np.array(v, np.float32)
+
+
+def zp(v):
+    return np.array(v, np.uint8)
+
+
+_qa = {"a": u8((2, 3, 4, 5), 1)}
+ms_case("ms_qlinear_add", "QLinearAdd", ["a", "as", "az", "b", "bs", "bz", "cs", "cz"], ["y"],
+        _qa, [("as", sc(0.02)), ("az", zp(120)), ("b", u8((4, 5), 2)), ("bs", sc(0.03)),
+              ("bz", zp(130)), ("cs", sc(0.05)), ("cz", zp(125))], out_types={"y": U8}, lsb=True)
+ms_case("ms_qlinear_mul", "QLinearMul", ["a", "as", "az", "b", "bs", "bz", "cs", "cz"], ["y"],
+        _qa, [("as", sc(0.02)), ("az", zp(120)), ("b", u8((5,), 2)), ("bs", sc(0.03)),
+              ("bz", zp(130)), ("cs", sc(0.01)), ("cz", zp(100))], out_types={"y": U8}, lsb=True)
+ms_case("ms_qlinear_sigmoid", "QLinearSigmoid", ["a", "as", "az", "ys", "yz"], ["y"], _qa,
+        [("as", sc(0.05)), ("az", zp(128)), ("ys", sc(1 / 256)), ("yz", zp(0))],
+        out_types={"y": U8}, lsb=True)
+ms_case("ms_qlinear_leakyrelu", "QLinearLeakyRelu", ["a", "as", "az", "ys", "yz"], ["y"], _qa,
+        [("as", sc(0.05)), ("az", zp(128)), ("ys", sc(0.04)), ("yz", zp(20))],
+        out_types={"y": U8}, lsb=True, alpha=0.1)
+ms_case("ms_qlinear_concat", "QLinearConcat",
+        ["ys", "yz", "a", "as", "az", "b", "bs", "bz"], ["y"], _qa,
+        [("ys", sc(0.05)), ("yz", zp(128)), ("as", sc(0.04)), ("az", zp(120)),
+         ("b", u8((2, 2, 4, 5), 3)), ("bs", sc(0.06)), ("bz", zp(110))],
+        out_types={"y": U8}, lsb=True, axis=1)
+ms_case("ms_qlinear_avgpool", "QLinearAveragePool", ["a", "as", "az", "ys", "yz"], ["y"],
+        {"a": u8((1, 3, 8, 8), 4)},
+        [("as", sc(0.05)), ("az", zp(128)), ("ys", sc(0.03)), ("yz", zp(120))],
+        out_types={"y": U8}, lsb=True, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+ms_case("ms_qlinear_globalavgpool", "QLinearGlobalAveragePool",
+        ["a", "as", "az", "ys", "yz"], ["y"], {"a": u8((2, 3, 7, 7), 5)},
+        [("as", sc(0.05)), ("az", zp(128)), ("ys", sc(0.02)), ("yz", zp(128))],
+        out_types={"y": U8}, lsb=True, channels_last=0)
+ms_case("ms_qgemm_float", "QGemm", ["a", "as", "az", "b", "bs", "bz", "c"], ["y"],
+        {"a": u8((3, 8), 6)},
+        [("as", sc(0.02)), ("az", zp(128)), ("b", u8((4, 8), 7)), ("bs", sc(0.03)),
+         ("bz", zp(128)), ("c", rng(8).integers(-500, 500, (4,)).astype(np.int32))],
+        transB=1, alpha=0.5)
+ms_case("ms_qgemm_quant", "QGemm", ["a", "as", "az", "b", "bs", "bz", "c", "ys", "yz"], ["y"],
+        {"a": u8((3, 8), 9)},
+        [("as", sc(0.02)), ("az", zp(128)), ("b", u8((8, 4), 10)), ("bs", sc(0.03)),
+         ("bz", zp(128)), ("c", rng(11).integers(-500, 500, (4,)).astype(np.int32)),
+         ("ys", sc(0.2)), ("yz", zp(128))], out_types={"y": U8}, lsb=True)
+ms_case("ms_dynamic_quantize_matmul", "DynamicQuantizeMatMul", ["a", "b", "bs", "bz", "bias"],
+        ["y"], {"a": f32((2, 3, 16), 12)},
+        [("b", u8((16, 8), 13)), ("bs", sc(0.01)), ("bz", zp(128)),
+         ("bias", f32((8,), 14))])
+ms_case("ms_matmul_integer_to_float", "MatMulIntegerToFloat",
+        ["a", "b", "as", "bs", "az", "bz", "bias"], ["y"], {"a": u8((2, 5, 16), 15)},
+        [("b", u8((16, 8), 16)), ("as", sc(0.02)), ("bs", np.linspace(0.01, 0.02, 8).astype(np.float32)),
+         ("az", zp(128)), ("bz", zp(128)), ("bias", f32((8,), 17))])
+
+
+def _nbits(K=64, N=12, bs=32, seed=18):
+    nb = K // bs
+    q = rng(seed).integers(0, 16, (N, nb, bs)).astype(np.uint8)
+    packed = (q[:, :, 0::2] | (q[:, :, 1::2] << 4)).astype(np.uint8)
+    scales = (rng(seed + 1).random(N * nb) * 0.1 + 0.01).astype(np.float32)
+    zq = rng(seed + 2).integers(0, 16, (N, nb)).astype(np.uint8)
+    zpk = (zq[:, 0::2] | (zq[:, 1::2] << 4)).astype(np.uint8).reshape(-1)
+    return packed, scales, zpk
+
+
+_nb = _nbits()
+ms_case("ms_matmul_nbits", "MatMulNBits", ["a", "b", "s", "z"], ["y"], {"a": f32((2, 3, 64), 21)},
+        [("b", _nb[0]), ("s", _nb[1]), ("z", _nb[2])], K=64, N=12, bits=4, block_size=32)
+ms_case("ms_matmul_nbits_nozp", "MatMulNBits", ["a", "b", "s"], ["y"], {"a": f32((3, 64), 22)},
+        [("b", _nb[0]), ("s", _nb[1])], K=64, N=12, bits=4, block_size=32)
+_h = {"x": f32((2, 5, 16), 30)}
+ms_case("ms_skip_layernorm", "SkipLayerNormalization", ["x", "s", "g", "b", "bias"],
+        ["y", "", "", "sum"], _h,
+        [("s", f32((2, 5, 16), 31)), ("g", f32((16,), 32)), ("b", f32((16,), 33)),
+         ("bias", f32((16,), 34))], epsilon=1e-5)
+ms_case("ms_skip_simplified_layernorm", "SkipSimplifiedLayerNormalization",
+        ["x", "s", "g"], ["y"], _h, [("s", f32((2, 5, 16), 35)), ("g", f32((16,), 36))],
+        epsilon=1e-6)
+ms_case("ms_embed_layernorm", "EmbedLayerNormalization",
+        ["ids", "seg", "we", "pe", "se", "g", "b", "mask"], ["y", "mi"],
+        {"ids": rng(40).integers(0, 30, (2, 6)).astype(np.int32),
+         "seg": rng(41).integers(0, 2, (2, 6)).astype(np.int32),
+         "mask": np.array([[1] * 6, [1] * 4 + [0] * 2], np.int32)},
+        [("we", f32((30, 16), 42)), ("pe", f32((10, 16), 43)), ("se", f32((2, 16), 44)),
+         ("g", f32((16,), 45)), ("b", f32((16,), 46))],
+        out_types={"mi": TensorProto.INT32}, epsilon=1e-12)
+ms_case("ms_bias_gelu", "BiasGelu", ["x", "b"], ["y"], _h, [("b", f32((16,), 50))])
+ms_case("ms_fast_gelu", "FastGelu", ["x", "b"], ["y"], _h, [("b", f32((16,), 51))])
+ms_case("ms_quick_gelu", "QuickGelu", ["x"], ["y"], _h, alpha=1.702)
+ms_case("ms_gelu", "Gelu", ["x"], ["y"], _h)
+# (onnxruntime has BiasAdd for CUDA only: numpy gives the expected output)
+_ba = (f32((16,), 52), f32((2, 5, 16), 53))
+ms_case("ms_bias_add", "BiasAdd", ["x", "b", "s"], ["y"], _h, [("b", _ba[0]), ("s", _ba[1])],
+        expect=lambda f: [f["x"] + _ba[0] + _ba[1]])
+ms_case("ms_fused_matmul", "FusedMatMul", ["x", "w"], ["y"], _h,
+        [("w", f32((3, 16), 54))], transB=1, alpha=0.25)
+ms_case("ms_attention", "Attention", ["x", "w", "bias", "mask"], ["y"],
+        {"x": f32((2, 5, 16), 60), "mask": np.array([[1] * 5, [1] * 3 + [0] * 2], np.int32)},
+        [("w", f32((16, 48), 61, 0.3)), ("bias", f32((48,), 62, 0.1))], num_heads=4)
+ms_case("ms_attention_maskindex", "Attention", ["x", "w", "bias", "mask"], ["y"],
+        {"x": f32((2, 5, 16), 63), "mask": np.array([5, 3], np.int32)},
+        [("w", f32((16, 48), 64, 0.3)), ("bias", f32((48,), 65, 0.1))], num_heads=2)
+ms_case("ms_attention_causal_past", "Attention", ["x", "w", "bias", "", "past"], ["y", "present"],
+        {"x": f32((2, 3, 16), 66), "past": f32((2, 2, 4, 4, 4), 67)},
+        [("w", f32((16, 48), 68, 0.3)), ("bias", f32((48,), 69, 0.1))], num_heads=4,
+        unidirectional=1)
+ms_case("ms_multihead_attention", "MultiHeadAttention", ["q", "k", "v", "", "mask"], ["y"],
+        {"q": f32((2, 4, 16), 70), "k": f32((2, 6, 16), 71), "v": f32((2, 6, 16), 72),
+         "mask": np.array([[1] * 6, [1] * 5 + [0]], np.int32)}, num_heads=4)
+ms_case("ms_rotary_embedding", "RotaryEmbedding", ["x", "pos", "cos", "sin"], ["y"],
+        {"x": f32((2, 3, 16), 80), "pos": np.array([[0, 1, 2], [4, 5, 6]], np.int64)},
+        [("cos", f32((8, 4), 81)), ("sin", f32((8, 4), 82))], num_heads=2)
+
+
+# ------------------------------------------------------------ ai.onnx.ml
+
+def ml_case(name, op, ins, outs, feeds, out_types=None, **attrs):
+    def fn():
+        node = helper.make_node(op, ins, outs, domain="ai.onnx.ml", **attrs)
+        g = helper.make_graph(
+            [node], "g",
+            [vi(n, helper.np_dtype_to_tensor_dtype(a.dtype), list(a.shape))
+             for n, a in feeds.items()],
+            [vi(o, (out_types or {}).get(o, F), None) for o in outs])
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17),
+                                                helper.make_opsetid("ai.onnx.ml", 3)])
+        m.ir_version = 8
+        return Case(m, feeds)
+    fn.__name__ = name
+    CASES[name] = fn
+
+
+_m = {"x": f32((5, 4), 90)}
+ml_case("ml_scaler", "Scaler", ["x"], ["y"], _m, offset=[0.1, -0.2, 0.3, 0.0],
+        scale=[2.0, 0.5, 1.0, 3.0])
+ml_case("ml_scaler_int", "Scaler", ["x"], ["y"],
+        {"x": rng(91).integers(-9, 9, (3, 2)).astype(np.int64)}, offset=[1.0], scale=[0.5])
+for _n in ("MAX", "L1", "L2"):
+    ml_case("ml_normalizer_" + _n.lower(), "Normalizer", ["x"], ["y"],
+            {"x": np.abs(f32((5, 4), 92)) + 0.1}, norm=_n)
+ml_case("ml_linear_regressor", "LinearRegressor", ["x"], ["y"], _m,
+        coefficients=list(f32((8,), 93)), intercepts=[0.5, -1.0], targets=2)
+ml_case("ml_linear_classifier", "LinearClassifier", ["x"], ["label", "scores"], _m,
+        out_types={"label": I64}, coefficients=list(f32((12,), 94)),
+        intercepts=[0.1, 0.2, -0.3], classlabels_ints=[3, 5, 7], post_transform="SOFTMAX",
+        multi_class=1)
+ml_case("ml_binarizer", "Binarizer", ["x"], ["y"], _m, threshold=0.2)
