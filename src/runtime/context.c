@@ -857,6 +857,19 @@ static kiln_status run_layers_dev(kiln_context *c) {
         bool pending = false;
         if (c->profiling && (st = D->event_record(e->dev, c->ev[i], c->cur))) return st;
         if ((st = infer_layer_dev(c, n, &pending))) return st;
+        if (on_dev && !types_concrete(c->otypes, n->n_out)) {
+            /* The output size depends on values the device holds (a Range
+            ** over computed bounds): this run uses the reference kernel,
+            ** which sizes its own outputs. */
+            const kiln_tactic *ref = kiln_backend_cpu()->find_tactic("ref");
+            if (!ref || !ref_kernel_get(n->op))
+                return kiln_error(KILN_INTERNAL, "%s: device tactic %s cannot size a "
+                                  "data-dependent output", ir_node_label(n, lab, sizeof lab),
+                                  tac->name);
+            tac = ref;
+            on_dev = false;
+            c->irregular = true;
+        }
         int total = n->n_in + n->n_implicit;
         for (int k = 0; k < total; k++) {
             const ir_value *v = n->in[k];

@@ -142,6 +142,9 @@ static bool sup_resize(const ir_node *n, const ir_type *const *in) {
     char err[INDEX_ERR_SIZE];
     if (index_resize_attrs(n, n->op, opset, in[0]->rank, &a, err)) return false;
     if (a.antialias) return false;
+    /* cubic with half_pixel_symmetric disagreed with the reference on an
+    ** H100 (2026-12-06, 1e-2 relative): host until it is understood */
+    if (a.mode == RZ_CUBIC && a.coord == RZ_HALF_PIXEL_SYMMETRIC) return false;
     if (a.mode != RZ_NEAREST && float_kind(in[0]->dtype) < 0) return false;
     if (a.mode == RZ_NEAREST && !movable(in[0]->dtype)) return false;
     /* the extrapolation value is stored as the input type: floats only */
@@ -259,11 +262,14 @@ TACTIC(t_maxpool, "cuda_maxpool_direct", OP_MaxPool, sup_pool, run_pool)
 TACTIC(t_avgpool, "cuda_avgpool_direct", OP_AveragePool, sup_pool, run_pool)
 TACTIC(t_lppool, "cuda_lppool_direct", OP_LpPool, sup_pool, run_pool)
 TACTIC(t_gavg, "cuda_global_avgpool_warp", OP_GlobalAveragePool, sup_global, run_global)
-TACTIC(t_gmax, "cuda_global_maxpool_warp", OP_GlobalMaxPool, sup_global, run_global)
-TACTIC(t_glp, "cuda_global_lppool_warp", OP_GlobalLpPool, sup_global, run_global)
+/* TACTIC(t_gmax, "cuda_global_maxpool_warp", OP_GlobalMaxPool, sup_global, run_global) */
+/* TACTIC(t_glp, "cuda_global_lppool_warp", OP_GlobalLpPool, sup_global, run_global) */
 TACTIC(t_resize, "cuda_resize_direct", OP_Resize, sup_resize, run_resize)
 TACTIC(t_upsample, "cuda_upsample_direct", OP_Upsample, sup_resize, run_resize)
 
 const kiln_tactic *const cuda_tactics_pool[] = {
-    &t_maxpool, &t_avgpool, &t_lppool, &t_gavg, &t_gmax, &t_glp, &t_resize, &t_upsample, NULL,
+    /* t_gmax and t_glp left out: on an H100 (2026-12-06) they returned
+    ** wrong values (max) or left the output unwritten (lp) while the
+    ** average form passed; the host runs them until that is found. */
+    &t_maxpool, &t_avgpool, &t_lppool, &t_gavg, &t_resize, &t_upsample, NULL,
 };
