@@ -8,12 +8,12 @@
 # exported model set through CUDA engines in FP32/FP16/BF16 against
 # onnxruntime, and compute-sanitizer memcheck on the runtime test. Logs go to
 # $OUT (default /tmp/kiln-gpu). Ends with `N passed, M failed`.
-#   KILN_GPU_SUITES="tactics runtime node models python sanitizer" selects suites.
+#   KILN_GPU_SUITES="tactics runtime node models python serve sanitizer" selects suites.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
 OUT=${OUT:-/tmp/kiln-gpu}
-SUITES=${KILN_GPU_SUITES:-tactics runtime node models python sanitizer}
+SUITES=${KILN_GPU_SUITES:-tactics runtime node models python serve sanitizer}
 JOBS=${JOBS:-$(nproc)}
 mkdir -p "$OUT"
 K=$BUILD/bin/kiln
@@ -74,6 +74,11 @@ fi
 if has python && [ -n "${KILN_PYTHONPATH:-}" ]; then
     suite python_dlpack env PYTHONPATH="$KILN_PYTHONPATH${PYTHONPATH:+:$PYTHONPATH}" \
         python3 tests/gpu/test_dlpack.py
+fi
+# kiln serve with a KIND_GPU model (FP16 through Triton's TensorRT accelerator
+# setting): READY, right answers, batching (needs kiln built with libmicrohttpd).
+if has serve && "$K" serve --help >/dev/null 2>&1; then
+    suite serve_gpu python3 tests/serve/test_serve.py "$K" --gpu
 fi
 if has sanitizer && command -v compute-sanitizer >/dev/null; then
     suite sanitizer_runtime compute-sanitizer --tool memcheck --leak-check no \
