@@ -26,6 +26,7 @@ namespace {
 
 constexpr int kBM = 64;  // query rows per block
 constexpr int kBN = 64;  // keys per step
+static_assert(kBM == kBN, "Q is staged through the K tile buffer");
 constexpr int kWarps = kBM / 16;
 constexpr int kThreads = kWarps * 32;
 constexpr int kPad = 8;  // halves of padding per shared row (bank spread, 16 B rows)
