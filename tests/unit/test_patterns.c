@@ -219,6 +219,24 @@ static void test_attention(void) {
         ** broadcast over the keys too */
         same_outputs("attn_sdpa (mask [B,1,1,1])", km->ir->graph, m->graph, 3, "M",
                      1e-4);
+        /* --fp16: the Attention with the boolean mask computes in float16
+        ** (Q, K, V cast, the mask kept bool) */
+        pass_ctx pc;
+        memset(&pc, 0, sizeof pc);
+        pc.m = m, pc.g = m->graph, pc.opt_level = 3;
+        kiln_status pst = pass_reduced_precision(&pc, KILN_DTYPE_FLOAT16);
+        CHECK(!pst, "attn_sdpa: precision pass failed: %s", pst ? kiln_last_error() : "");
+        a2 = NULL;
+        for (int i = 0; !pst && i < m->graph->n_nodes; i++) {
+            ir_node *c = m->graph->nodes[i];
+            if (c->op == OP_Attention && c->n_in == 4 && c->in[3]) a2 = c;
+        }
+        CHECK(a2 && a2->in[0]->type.dtype == KILN_DTYPE_FLOAT16 &&
+                  a2->in[1]->type.dtype == KILN_DTYPE_FLOAT16 &&
+                  a2->in[2]->type.dtype == KILN_DTYPE_FLOAT16 &&
+                  a2->in[3]->type.dtype == KILN_DTYPE_BOOL &&
+                  a2->out[0]->type.dtype == KILN_DTYPE_FLOAT16,
+              "attn_sdpa --fp16: the masked Attention computes in float16, mask kept bool");
         ir_model_free(m);
         kiln_model_free(km);
     }
