@@ -237,6 +237,14 @@ static void test_attention(void) {
                   a2->in[3]->type.dtype == KILN_DTYPE_BOOL &&
                   a2->out[0]->type.dtype == KILN_DTYPE_FLOAT16,
               "attn_sdpa --fp16: the masked Attention computes in float16, mask kept bool");
+        /* and the NaN cleaner's IsNaN reads its float16 output, no cast */
+        ir_node *isn = NULL;
+        for (int i = 0; a2 && i < m->graph->n_nodes; i++) {
+            ir_node *c = m->graph->nodes[i];
+            if (c->op == OP_IsNaN) isn = c;
+        }
+        CHECK(isn && isn->in[0]->producer == a2 && isn->out[0]->type.dtype == KILN_DTYPE_BOOL,
+              "attn_sdpa --fp16: IsNaN reads the float16 Attention output directly");
         ir_model_free(m);
         kiln_model_free(km);
     }
