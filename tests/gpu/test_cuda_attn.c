@@ -218,11 +218,109 @@ static void test_attn(kiln_dtype dt) {
 #undef RUN
 }
 
+/* Times every tactic that takes a BERT-base attention layer (3-D, 12 heads
+** of 64, [B,1,1,T] float16 additive mask) at batch b, seq sq: prints
+** "bench ..." lines (information for the log, not pass/fail). No reference
+** run: random data, the output is not checked here. */
+static void bench_attn(kiln_dtype dt, int64_t b, int64_t sq) {
+    if (g_dry) return;
+    int64_t qd[3] = {b, sq, 768}, md[4] = {b, 1, 1, sq};
+    kiln_tensor *Q = gt_rand(dt, 3, qd, 1.0), *K = gt_rand(dt, 3, qd, 1.0);
+    kiln_tensor *V = gt_rand(dt, 3, qd, 1.0), *M = gt_rand(dt, 4, md, 1.0);
+    ir_node *n = gt_node(OP_Attention, 4);
+    ir_edit_set_int(n, "q_num_heads", 12);
+    ir_edit_set_int(n, "kv_num_heads", 12);
+    const kiln_tensor *hin[4] = {Q, K, V, M};
+    kiln_tensor din[4];
+    const kiln_tensor *dinp[4];
+    void *ybuf = NULL, *ws = NULL;
+    size_t ybytes = Q->nbytes;
+    for (int i = 0; i < 4; i++) {
+        din[i] = *hin[i];
+        din[i].flags = 0;
+        din[i].name = NULL;
+        if (cudaMalloc(&din[i].data, hin[i]->nbytes) != cudaSuccess ||
+            cudaMemcpy(din[i].data, hin[i]->data, hin[i]->nbytes, cudaMemcpyHostToDevice) !=
+                cudaSuccess)
+            gt_die("bench upload");
+        dinp[i] = &din[i];
+    }
+    if (cudaMalloc(&ybuf, ybytes) != cudaSuccess) gt_die("bench output");
+    kiln_tensor yd = *Q;
+    yd.flags = 0;
+    yd.name = NULL;
+    yd.data = ybuf;
+    kiln_tensor *outs[1] = {&yd};
+    ir_type types[4];
+    const ir_type *tin[4];
+    for (int i = 0; i < 4; i++) {
+        types[i].dtype = hin[i]->dtype;
+        types[i].rank = hin[i]->rank;
+        memcpy(types[i].dims, hin[i]->dims, sizeof types[i].dims);
+        tin[i] = &types[i];
+    }
+    const kiln_tactic *ts[4];
+    int nt = gt_tactics(cuda_tactics_attn, OP_Attention, ts, 4);
+    for (int k = 0; k < nt; k++) {
+        if (ts[k]->supports && !ts[k]->supports(n, tin)) continue;
+        size_t wsz = ts[k]->workspace ? ts[k]->workspace(n, tin) : 0;
+        if (wsz == SIZE_MAX || (wsz && cudaMalloc(&ws, wsz) != cudaSuccess)) {
+            printf("bench attention %s b%lld s%lld %s: no workspace\n", gt_dtype_name(dt),
+                   (long long)b, (long long)sq, ts[k]->name);
+            ws = NULL;
+            continue;
+        }
+        ref_ctx c;
+        memset(&c, 0, sizeof c);
+        c.node = n;
+        c.opset = (int)g_model->opset;
+        c.n_in = 4;
+        c.in = dinp;
+        c.n_out = 1;
+        c.out = outs;
+        c.ws = ws;
+        c.ws_size = wsz;
+        c.stream = g_stream;
+        c.exec = g_exec;
+        cudaEvent_t e0, e1;
+        cudaEventCreate(&e0);
+        cudaEventCreate(&e1);
+        int rc = ts[k]->run(&c);
+        cudaStreamSynchronize((cudaStream_t)g_stream);
+        cudaEventRecord(e0, (cudaStream_t)g_stream);
+        for (int r = 0; r < 20 && !rc; r++) rc = ts[k]->run(&c);
+        cudaEventRecord(e1, (cudaStream_t)g_stream);
+        float ms = 0;
+        cudaError_t e = cudaEventSynchronize(e1);
+        if (e == cudaSuccess) cudaEventElapsedTime(&ms, e0, e1);
+        if (rc || e != cudaSuccess)
+            printf("bench attention %s b%lld s%lld %-28s failed: %s %s\n", gt_dtype_name(dt),
+                   (long long)b, (long long)sq, ts[k]->name, c.err, cudaGetErrorString(e));
+        else
+            printf("bench attention %s b%lld s%lld %-28s %9.1f us\n", gt_dtype_name(dt),
+                   (long long)b, (long long)sq, ts[k]->name, ms * 1000 / 20);
+        cudaEventDestroy(e0);
+        cudaEventDestroy(e1);
+        cudaFree(ws);
+        ws = NULL;
+    }
+    for (int i = 0; i < 4; i++) cudaFree(din[i].data);
+    cudaFree(ybuf);
+    tensor_free(Q);
+    tensor_free(K);
+    tensor_free(V);
+    tensor_free(M);
+}
+
 int main(int argc, char **argv) {
     if (!gt_init(argc, argv)) return 0;
     g_model->opset = 23; /* Attention's opset */
     test_attn(KILN_DTYPE_FLOAT32);
     test_attn(KILN_DTYPE_FLOAT16);
     test_attn(KILN_DTYPE_BFLOAT16);
+    bench_attn(KILN_DTYPE_FLOAT16, 128, 128);
+    bench_attn(KILN_DTYPE_FLOAT16, 1, 128);
+    bench_attn(KILN_DTYPE_BFLOAT16, 128, 128);
+    bench_attn(KILN_DTYPE_FLOAT16, 8, 512);
     return gt_finish();
 }
