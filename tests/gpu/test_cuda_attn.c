@@ -5,7 +5,8 @@
 ** dims 64/128 and others the flash kernel declines, no mask / bool / float
 ** masks of every broadcast shape and shorter than T, a float mask whose
 ** first key tile is all -inf, causal, softcap, explicit and default scale,
-** nonpad_kv_seqlen, a fully masked row (NaN as the reference); batch 1 to
+** nonpad_kv_seqlen, a fully masked row (NaN as the reference, or 0 with
+** Kiln's kiln_masked_rows_zero); batch 1 to
 ** 64; f32 (1e-4), f16 and bf16. The tolerance is relative to max |V| (each
 ** output is a convex combination of V rows). A tactic that declines a case
 ** it should take (flash: f16/bf16 with Dh == Dv in {32, 64, 128}) fails.
@@ -22,6 +23,7 @@ typedef struct attn_case {
     float softcap;
     bool dead_row;               /* bool mask with one row all false */
     bool late;                   /* float mask: columns < 70 are -inf */
+    bool dead_zero;              /* kiln_masked_rows_zero: dead rows give 0 */
 } attn_case;
 
 /* Whether tactic t must take the case in dtype dt. */
@@ -74,22 +76,31 @@ static void run_case(const attn_case *ac, kiln_dtype dt, const char *what) {
     if (ac->scale) ir_edit_set_float(n, "scale", 0.3f);
     if (ac->causal) ir_edit_set_int(n, "is_causal", 1);
     if (ac->softcap > 0) ir_edit_set_float(n, "softcap", ac->softcap);
+    if (ac->dead_zero) ir_edit_set_int(n, "kiln_masked_rows_zero", 1);
     const kiln_tensor *in[7] = {Q, K, V, M, NULL, NULL, NP};
     kiln_tensor *want = gt_ref(n, in);
     char desc[400];
     snprintf(desc, sizeof desc,
              "%s %s [rank %d B %lld Hq %lld Hkv %lld Sq %lld T %lld Dh %lld Dv %lld mask %d/%d "
-             "(%lld,%lld,%lld,%lld) causal %d npad %d softcap %g late %d]",
+             "(%lld,%lld,%lld,%lld) causal %d npad %d softcap %g late %d dead %d/%d]",
              what, gt_dtype_name(dt), ac->rank, (long long)ac->B, (long long)ac->Hq,
              (long long)ac->Hkv, (long long)ac->Sq, (long long)ac->T, (long long)ac->Dh,
              (long long)ac->Dv, ac->mask, ac->mrank, (long long)ac->mdims[0],
              (long long)ac->mdims[1], (long long)ac->mdims[2], (long long)ac->mdims[3],
-             (int)ac->causal, (int)ac->npad, (double)ac->softcap, (int)ac->late);
+             (int)ac->causal, (int)ac->npad, (double)ac->softcap, (int)ac->late,
+             (int)ac->dead_row, (int)ac->dead_zero);
     double vmax = 0;
     for (int64_t i = 0; i < tensor_numel(V); i++)
         vmax = fmax(vmax, fabs(dt_get_f64(dt, V->data, (size_t)i)));
     if (!want) {
         fprintf(stderr, "FAIL %s: no reference\n", desc);
+        g_fail++;
+    } else if (ac->dead_row && tensor_numel(want) > 0 &&
+               (ac->dead_zero ? dt_get_f64(dt, want->data, 0) != 0.0
+                              : !isnan(dt_get_f64(dt, want->data, 0)))) {
+        /* the test's own check: element 0 is in a dead row */
+        fprintf(stderr, "FAIL %s: reference gives %g for a dead row\n", desc,
+                dt_get_f64(dt, want->data, 0));
         g_fail++;
     } else {
         const kiln_tactic *ts[4];
@@ -208,6 +219,14 @@ static void test_attn(kiln_dtype dt) {
         a = base(3, 2, 3, 3, 67, 67, 128, 128); with_mask(&a, kind, 4, 2, 1, 1, 67); a.causal = true; RUN(a);
     }
     a = base(4, 1, 2, 2, 6, 6, 64, 64); with_mask(&a, 1, 2, 0, 0, 6, 6); a.dead_row = true; RUN(a);
+    /* kiln_masked_rows_zero: the dead row gives 0 (both tactics), live rows
+    ** as before; npad 0-length batches are dead too */
+    a = base(4, 1, 2, 2, 6, 6, 64, 64); with_mask(&a, 1, 2, 0, 0, 6, 6); a.dead_row = true;
+    a.dead_zero = true; RUN(a);
+    a = base(3, 2, 4, 4, 70, 70, 64, 64); with_mask(&a, 1, 4, 2, 1, 1, 70); a.dead_row = true;
+    a.dead_zero = true; RUN(a);
+    a = base(4, 1, 2, 2, 4, 4, 16, 16); with_mask(&a, 1, 2, 0, 0, 4, 4); a.dead_row = true;
+    a.dead_zero = true; RUN(a);
     a = base(4, 2, 2, 2, 100, 140, 64, 64); with_mask(&a, 2, 4, 2, 1, 100, 140); a.late = true; RUN(a);
     a = base(4, 2, 2, 2, 70, 70, 64, 64); a.softcap = 3.0f; a.causal = true; RUN(a);
     a = base(4, 3, 2, 2, 70, 130, 64, 64); a.npad = true; RUN(a);

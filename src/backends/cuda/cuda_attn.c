@@ -181,6 +181,7 @@ static int attn_mask_args(ref_ctx *rc, const attn_shape *dp, kc_attn_softmax_arg
     sm->b = d.B, sm->hq = d.Hq, sm->sq = d.Sq, sm->t = d.T;
     sm->softcap = ir_attr_float(n, "softcap", 0.0f);
     sm->causal = ir_attr_int(n, "is_causal", 0) != 0;
+    sm->dead_zero = ir_attr_int(n, "kiln_masked_rows_zero", 0) != 0;
     if (mask) {
         if (mask->rank < 1 || mask->rank > 4)
             return ref_fail(rc, "Attention attn_mask must have rank 1..4");
@@ -423,6 +424,7 @@ static int flash_run(ref_ctx *rc) {
     a.mlast = sm.mlast;
     a.causal = sm.causal;
     a.valid = sm.valid;
+    a.dead_zero = sm.dead_zero;
     return cuda_fail_if(rc, kc_attn_flash(kc_dtype(dt), &a, s), "flash attention");
 }
 

@@ -254,8 +254,10 @@ __global__ void __launch_bounds__(kThreads)
     l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
     l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
     l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-    // l == 0 (every column masked): 0 * inf = NaN, as the reference
-    const float inv0 = 1.0f / l0, inv1 = 1.0f / l1;
+    // l == 0 (every column masked): 0 * inf = NaN, as the reference, or 0
+    // with dead_zero (a live column contributes exp2(0) = 1 to l)
+    const float inv0 = a.dead_zero && l0 == 0.0f ? 0.0f : 1.0f / l0;
+    const float inv1 = a.dead_zero && l1 == 0.0f ? 0.0f : 1.0f / l1;
 #pragma unroll
     for (int nt = 0; nt < D / 8; nt++) {
         const int d = nt * 8 + 2 * c4;

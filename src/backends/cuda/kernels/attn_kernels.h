@@ -23,12 +23,14 @@ typedef struct kc_attn_softmax_args {
     const int64_t *valid;       /* per batch: columns >= valid[b] are -inf
                                    (NULL: none) */
     float softcap;              /* > 0: s = softcap * tanh(s / softcap) */
+    int dead_zero;              /* a row with every column masked gives 0s
+                                   (kiln_masked_rows_zero), else NaN */
 } kc_attn_softmax_args;
 
 /* Row softmax of the scores (float32) with the masks applied, in float32;
 ** writes the probabilities into p in dtype (p may be the scores themselves
 ** when dtype is KC_F32). A row with every column masked gives NaN, as the
-** reference does. */
+** reference does, or 0s with dead_zero. */
 cudaError_t kc_attn_softmax(int dtype, const float *scores, void *p,
                             const kc_attn_softmax_args *a, cudaStream_t s);
 
@@ -54,13 +56,16 @@ typedef struct kc_attn_flash_args {
     int64_t mlast;                /* mask columns; columns past it are -inf */
     int causal;                   /* column t > i is -inf */
     const int64_t *valid;         /* per batch: columns >= valid[b] are -inf */
+    int dead_zero;                /* a row with every column masked gives 0,
+                                     else NaN */
 } kc_attn_flash_args;
 
 /* Whether kc_attn_flash has a kernel for head dim d (32, 64, 128). */
 int kc_attn_flash_head_dim_ok(int64_t d);
 
 /* Launches the fused attention (dtype KC_F16 or KC_BF16). A row whose
-** every column is masked gives NaN, as the reference does.
+** every column is masked gives NaN, as the reference does (0 with
+** dead_zero).
 ** cudaErrorInvalidValue for another dtype or head dim, or a grid too big. */
 cudaError_t kc_attn_flash(int dtype, const kc_attn_flash_args *a, cudaStream_t s);
 
