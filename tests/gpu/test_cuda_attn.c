@@ -13,6 +13,8 @@
 ** argv[1] optionally filters tactics by name. */
 #include "gpu_test.h"
 
+#include <float.h>
+
 #include "../../src/backends/cuda/kernels/attn_kernels.h"
 
 typedef struct attn_case {
@@ -26,6 +28,10 @@ typedef struct attn_case {
     bool dead_row;               /* bool mask with one row all false */
     bool late;                   /* float mask: columns < 70 are -inf */
     bool dead_zero;              /* kiln_masked_rows_zero: dead rows give 0 */
+    bool m32;                    /* float mask in float32 whatever Q's type */
+    bool finfo;                  /* float mask of 0 / -FLT_MAX (HF's finfo.min),
+                                    its first row -FLT_MAX throughout (a
+                                    uniform row in the reference, not NaN) */
 } attn_case;
 
 /* Whether tactic t must take the case in dtype dt. */
@@ -56,11 +62,19 @@ static void run_case(const attn_case *ac, kiln_dtype dt, const char *what) {
         if (ac->dead_row && n >= last)
             for (int64_t i = 0; i < last; i++) p[i] = 0;
     } else if (ac->mask == 2) {
-        M = gt_rand(dt, ac->mrank, ac->mdims, 2.0);
+        M = gt_rand(ac->m32 ? KILN_DTYPE_FLOAT32 : dt, ac->mrank, ac->mdims, 2.0);
+        if (ac->finfo) { /* the lowest finite value of the mask's type */
+            double lo = M->dtype == KILN_DTYPE_FLOAT16    ? -65504.0
+                        : M->dtype == KILN_DTYPE_BFLOAT16 ? -3.3895313892515355e38
+                                                          : -(double)FLT_MAX;
+            int64_t n = tensor_numel(M), last = ac->mdims[ac->mrank - 1];
+            for (int64_t i = 0; i < n; i++)
+                dt_set_f64(M->dtype, M->data, (size_t)i, i < last || rnd() < 0.3 ? lo : 0.0);
+        }
         if (ac->late) {
             int64_t n = tensor_numel(M), last = ac->mdims[ac->mrank - 1];
             for (int64_t i = 0; i < n; i++)
-                if (i % last < 70) dt_set_f64(dt, M->data, (size_t)i, -INFINITY);
+                if (i % last < 70) dt_set_f64(M->dtype, M->data, (size_t)i, -INFINITY);
         }
     }
     if (ac->npad) {
@@ -84,18 +98,21 @@ static void run_case(const attn_case *ac, kiln_dtype dt, const char *what) {
     char desc[400];
     snprintf(desc, sizeof desc,
              "%s %s [rank %d B %lld Hq %lld Hkv %lld Sq %lld T %lld Dh %lld Dv %lld mask %d/%d "
-             "(%lld,%lld,%lld,%lld) causal %d npad %d softcap %g late %d dead %d/%d]",
+             "(%lld,%lld,%lld,%lld) causal %d npad %d softcap %g late %d dead %d/%d m32 %d finfo %d]",
              what, gt_dtype_name(dt), ac->rank, (long long)ac->B, (long long)ac->Hq,
              (long long)ac->Hkv, (long long)ac->Sq, (long long)ac->T, (long long)ac->Dh,
              (long long)ac->Dv, ac->mask, ac->mrank, (long long)ac->mdims[0],
              (long long)ac->mdims[1], (long long)ac->mdims[2], (long long)ac->mdims[3],
              (int)ac->causal, (int)ac->npad, (double)ac->softcap, (int)ac->late,
-             (int)ac->dead_row, (int)ac->dead_zero);
+             (int)ac->dead_row, (int)ac->dead_zero, (int)ac->m32, (int)ac->finfo);
     double vmax = 0;
     for (int64_t i = 0; i < tensor_numel(V); i++)
         vmax = fmax(vmax, fabs(dt_get_f64(dt, V->data, (size_t)i)));
     if (!want) {
         fprintf(stderr, "FAIL %s: no reference\n", desc);
+        g_fail++;
+    } else if (ac->finfo && tensor_numel(want) > 0 && isnan(dt_get_f64(dt, want->data, 0))) {
+        fprintf(stderr, "FAIL %s: reference gives NaN for a row padded with finfo.min\n", desc);
         g_fail++;
     } else if (ac->dead_row && tensor_numel(want) > 0 &&
                (ac->dead_zero ? dt_get_f64(dt, want->data, 0) != 0.0
@@ -230,6 +247,15 @@ static void test_attn(kiln_dtype dt) {
     a = base(4, 1, 2, 2, 4, 4, 16, 16); with_mask(&a, 1, 2, 0, 0, 4, 4); a.dead_row = true;
     a.dead_zero = true; RUN(a);
     a = base(4, 2, 2, 2, 100, 140, 64, 64); with_mask(&a, 2, 4, 2, 1, 100, 140); a.late = true; RUN(a);
+    /* float32 masks with half Q/K/V (the precision pass keeps them), HF's
+    ** finfo.min padding with a row padded throughout */
+    a = base(3, 2, 4, 4, 67, 67, 64, 64); with_mask(&a, 2, 4, 2, 1, 1, 67); a.m32 = true; RUN(a);
+    a = base(4, 2, 2, 2, 70, 70, 64, 64); with_mask(&a, 2, 4, 2, 1, 70, 70); a.m32 = true;
+    a.finfo = true; RUN(a);
+    a = base(3, 2, 4, 4, 33, 100, 128, 128); with_mask(&a, 2, 2, 0, 0, 33, 100); a.m32 = true;
+    a.finfo = true; RUN(a);
+    a = base(4, 1, 2, 2, 20, 130, 64, 64); with_mask(&a, 2, 4, 1, 1, 20, 130); a.finfo = true;
+    RUN(a);                                                         /* mask in Q's type */
     a = base(4, 2, 2, 2, 70, 70, 64, 64); a.softcap = 3.0f; a.causal = true; RUN(a);
     a = base(4, 3, 2, 2, 70, 130, 64, 64); a.npad = true; RUN(a);
     /* BERT-base attention at batch 1 and 64 (3-D, [B,1,1,T] additive mask) */

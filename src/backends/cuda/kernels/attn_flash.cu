@@ -6,7 +6,7 @@
 // time: K and V tiles are staged in shared memory, each warp computes its
 // 16x64 scores with mma.sync m16n8k16 (FP32 accumulation), applies scale,
 // softcap, mask and causal limits, updates the running row max and sum
-// (online softmax, FP32, base-2 exponentials), rescales its output
+// (online softmax, FP32, exp2 of differences times log2 e), rescales its output
 // accumulators, and multiplies the probabilities (rounded to the input
 // type, straight from the score registers into A fragments) by V.
 // Fragment layouts are the PTX ISA's for mma.m16n8k16 with .f16/.bf16:
@@ -179,7 +179,9 @@ __global__ void __launch_bounds__(kThreads)
             }
         }
 
-        // scale, cap, mask; scores to base-2 units; the tile's row maxima
+        // scale, cap, mask; the tile's row maxima. Scores stay in natural
+        // units: a float32 mask of finfo.min times log2(e) would overflow
+        // to -inf, and a row masked that way everywhere must stay uniform.
         float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
         for (int nt = 0; nt < kBN / 8; nt++) {
@@ -196,7 +198,6 @@ __global__ void __launch_bounds__(kThreads)
                         x = apply_mask(a, (top ? mb0 : mb1) + key * a.mst[3], x);
                     if (a.causal && key > (top ? i0 : i1)) x = -INFINITY;
                 }
-                x *= kLog2e;
                 s[nt][e] = x;
                 if (top) mx0 = fmaxf(mx0, x);
                 else mx1 = fmaxf(mx1, x);
@@ -210,15 +211,15 @@ __global__ void __launch_bounds__(kThreads)
         const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
         // a row with nothing live yet keeps exponent base 0: its p are all 0
         const float u0 = n0 == -INFINITY ? 0.0f : n0, u1 = n1 == -INFINITY ? 0.0f : n1;
-        const float al0 = exp2f(m0 - u0), al1 = exp2f(m1 - u1);
+        const float al0 = exp2f((m0 - u0) * kLog2e), al1 = exp2f((m1 - u1) * kLog2e);
         m0 = n0, m1 = n1;
         float ps0 = 0.0f, ps1 = 0.0f;
 #pragma unroll
         for (int nt = 0; nt < kBN / 8; nt++) {
-            s[nt][0] = exp2f(s[nt][0] - u0);
-            s[nt][1] = exp2f(s[nt][1] - u0);
-            s[nt][2] = exp2f(s[nt][2] - u1);
-            s[nt][3] = exp2f(s[nt][3] - u1);
+            s[nt][0] = exp2f((s[nt][0] - u0) * kLog2e);
+            s[nt][1] = exp2f((s[nt][1] - u0) * kLog2e);
+            s[nt][2] = exp2f((s[nt][2] - u1) * kLog2e);
+            s[nt][3] = exp2f((s[nt][3] - u1) * kLog2e);
             ps0 += s[nt][0] + s[nt][1];
             ps1 += s[nt][2] + s[nt][3];
         }
