@@ -931,13 +931,19 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
         (st = pass_reduced_precision(&pc, (cfg->precisions & KILN_PRECISION_FP16)
                                               ? KILN_DTYPE_FLOAT16 : KILN_DTYPE_BFLOAT16)))
         goto fail;
+    /* NHWC for the tensor-core convolutions; channels padded to 8 (cuDNN's
+    ** FP16/BF16 NHWC kernels want C % 8 == 0) */
+    if (pass_channels_last_wanted(b.dev && (cfg->precisions & (KILN_PRECISION_FP16 |
+                                                               KILN_PRECISION_BF16))) &&
+        (st = pass_channels_last(&pc, 8)))
+        goto fail;
     blog(&b, KILN_SEVERITY_INFO, "optimizer: %d ONNX nodes -> %d layers",
          b.e.source_nodes, b.g->n_nodes);
     if (b.dev && (cfg->flags & KILN_BUILD_TF32))
         for (int i = 0; i < b.g->n_nodes; i++) {
             int op = b.g->nodes[i]->op;
             if ((op == OP_MatMul || op == OP_Gemm || op == OP_FusedGemm || op == OP_Conv ||
-                 op == OP_FusedConv || op == OP_Attention) &&
+                 op == OP_FusedConv || op == OP_NhwcConv || op == OP_Attention) &&
                 !ir_edit_set_int(b.g->nodes[i], "kiln_tf32", 1))
                 goto oom;
         }
