@@ -302,6 +302,10 @@ static int inspect_engine(const cli_args *a, kiln_engine *e, const char *path, b
                : li.precision == KILN_PRECISION_FP16 ? "fp16"
                : li.precision == KILN_PRECISION_BF16 ? "bf16" : "?",
                li.tactic);
+        /* channels-last layers and their reformats (passes/layout.c) */
+        if (!strncmp(li.op_type, "Nhwc", 4)) printf("  [NHWC]");
+        else if (!strcmp(li.op_type, "ToNhwc")) printf("  [reformat NCHW>NHWC]");
+        else if (!strcmp(li.op_type, "ToNchw")) printf("  [reformat NHWC>NCHW]");
         if (strchr(li.fused_from, ',')) printf("  <- %s", li.fused_from);
         printf("\n");
     }

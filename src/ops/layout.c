@@ -20,6 +20,11 @@ bool layout_is_nhwc_op(int op) {
     return layout_nchw_op(op) != OP_NONE || op == OP_ToNhwc || op == OP_ToNchw;
 }
 
+const char *layout_name(int op) {
+    return op == OP_ToNhwc ? "NCHW>NHWC" : op == OP_ToNchw ? "NHWC>NCHW"
+           : layout_nchw_op(op) != OP_NONE ? "NHWC" : "";
+}
+
 /* t (rank 4 or unknown) with its dims permuted: to_nchw moves the last dim
 ** to position 1, else position 1 to the last. */
 static ir_type permuted(const ir_type *t, bool to_nchw) {

@@ -2,6 +2,7 @@
 ** calls other than execution). */
 #include "runtime.h"
 #include "../ops/infer.h"
+#include "../ops/layout.h"
 #include "../util/file.h"
 
 #include <stdio.h>
@@ -306,6 +307,10 @@ kiln_status kiln_engine_describe_json(const kiln_engine *e, const kiln_context *
         }
         sb_printf(&s, "],\"precision\":");
         sb_str(&s, precision_name(e->layers[i].precision));
+        if (layout_name(n->op)[0]) {
+            sb_printf(&s, ",\"layout\":");
+            sb_str(&s, layout_name(n->op));
+        }
         sb_printf(&s, ",\"tactic\":");
         sb_str(&s, e->layers[i].tactic[0]->name);
         if (e->ops->dev)
