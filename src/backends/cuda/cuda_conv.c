@@ -230,7 +230,9 @@ static cudnnStatus_t conv_desc_make(const cuda_libs *L, const conv_params *p, co
     if (p->fused) {
         int64_t bd[5] = {1, p->y[1], 1, 1, 1};
         *what = "bias/activation descriptors";
-        if ((s = L->dnnCreateTensorDescriptor(&cp->b)) || (s = packed(L, cp->b, t, nd, bd)) ||
+        /* [1,M,1,1] in the output's format (the same bytes either way) */
+        if ((s = L->dnnCreateTensorDescriptor(&cp->b)) ||
+            (s = p->nhwc ? nhwc_desc(L, cp->b, t, bd) : packed(L, cp->b, t, nd, bd)) ||
             (s = L->dnnCreateActivationDescriptor(&cp->act)) ||
             (s = L->dnnSetActivationDescriptor(cp->act,
                                                p->relu ? CUDNN_ACTIVATION_RELU
