@@ -962,7 +962,7 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
     ** FP16/BF16 NHWC kernels want C % 8 == 0) */
     if (pass_channels_last_wanted(b.dev && (cfg->precisions & (KILN_PRECISION_FP16 |
                                                                KILN_PRECISION_BF16))) &&
-        (st = pass_channels_last(&pc, 8)))
+        (st = pass_channels_last(&pc, pass_channels_last_align())))
         goto fail;
     blog(&b, KILN_SEVERITY_INFO, "optimizer: %d ONNX nodes -> %d layers",
          b.e.source_nodes, b.g->n_nodes);

@@ -26,7 +26,10 @@
 ** KILN_CHANNELS_LAST overrides that: "1" runs it in every build, CPU builds
 ** included (the CPU backend runs the NHWC ops through their reference
 ** kernels: tests/unit/test_layout.c checks graphs give equal results with
-** and without the pass); "0" never runs it (A/B timing on a GPU). */
+** and without the pass); "0" never runs it (A/B timing on a GPU).
+** KILN_CHANNELS_LAST_ALIGN=k (tests) sets the channel alignment builds use
+** (default 8): 1 converts every eligible convolution, however few its
+** channels, so the ONNX node tests exercise the rewrite. */
 #include "passes.h"
 #include "../ops/conv_window.h"
 #include "../ops/layout.h"
@@ -39,6 +42,12 @@ bool pass_channels_last_wanted(bool device_half) {
     if (e && e[0] == '1') return true;
     if (e && e[0] == '0') return false;
     return device_half;
+}
+
+int pass_channels_last_align(void) {
+    const char *e = getenv("KILN_CHANNELS_LAST_ALIGN");
+    long v = e ? strtol(e, NULL, 10) : 8;
+    return v >= 1 && v <= 1024 ? (int)v : 8;
 }
 
 typedef struct cl_state {

@@ -58,5 +58,7 @@ kiln_status pass_reduced_precision(pass_ctx *p, kiln_dtype half);
 ** ("1" always, "0" never) overrides. */
 kiln_status pass_channels_last(pass_ctx *p, int align);
 bool pass_channels_last_wanted(bool device_half);
+/* The alignment builds pass: 8, or KILN_CHANNELS_LAST_ALIGN (tests). */
+int pass_channels_last_align(void);
 
 #endif
