@@ -20,9 +20,12 @@ bool layout_is_nhwc_op(int op) {
     return layout_nchw_op(op) != OP_NONE || op == OP_ToNhwc || op == OP_ToNchw;
 }
 
-const char *layout_name(int op) {
-    return op == OP_ToNhwc ? "NCHW>NHWC" : op == OP_ToNchw ? "NHWC>NCHW"
-           : layout_nchw_op(op) != OP_NONE ? "NHWC" : "";
+const char *layout_of_node(const ir_node *n) {
+    int op = n->op;
+    if (op == OP_ToNhwc) return "NCHW>NHWC";
+    if (op == OP_ToNchw) return "NHWC>NCHW";
+    if (layout_nchw_op(op) != OP_NONE) return "NHWC";
+    return strcmp(ir_attr_str(n, "kiln_layout", ""), "NHWC") == 0 ? "NHWC" : "";
 }
 
 /* t (rank 4 or unknown) with its dims permuted: to_nchw moves the last dim

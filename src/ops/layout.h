@@ -27,9 +27,10 @@
 int layout_nchw_op(int op);
 /* Whether op is one of the ops above (layout conversions included). */
 bool layout_is_nhwc_op(int op);
-/* The data layout a layer of op works in, for inspect: "NHWC" for the ops
-** above, "NCHW>NHWC" / "NHWC>NCHW" for the reformat layers, "" otherwise
-** (the ONNX layout, NCHW for image tensors). */
-const char *layout_name(int op);
+/* The data layout a layer works in, for inspect: "NHWC" for the ops above
+** and for the elementwise layers the pass moved into a chain (they carry
+** kiln_layout = "NHWC"), "NCHW>NHWC" / "NHWC>NCHW" for the reformat
+** layers, "" otherwise (the ONNX layout, NCHW for image tensors). */
+const char *layout_of_node(const ir_node *n);
 
 #endif

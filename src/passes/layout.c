@@ -86,7 +86,7 @@ static void remember(cl_state *s, ir_value **memo, const ir_value *v, ir_value *
 /* The NHWC version of v (NCHW, rank 4), padded to `channels` when that is
 ** more than v's. A ToNhwc layer at the chain border, made once. */
 static ir_value *to_nhwc(cl_state *s, ir_value *v, int64_t channels) {
-    bool pad = channels > v->type.dims[1];
+    bool pad = channels > 0 && channels > v->type.dims[1];
     ir_value *r = lookup(s, pad ? s->nhwc_pad : s->nhwc, v);
     if (r) return r;
     char hint[256];
@@ -158,7 +158,7 @@ static int plan_node(cl_state *s, const ir_node *n, int64_t *pad_c) {
             return OP_NONE;
         int64_t M = w->const_val->dims[0], C = w->const_val->dims[1];
         if (M % s->align) return OP_NONE;
-        if (xt->dims[1] >= 0 && xt->dims[1] != C) return OP_NONE;
+        if (xt->dims[1] != C) return OP_NONE; /* also a symbolic channel count */
         if (C % s->align) {
             if (x_nhwc) return OP_NONE; /* a chain value is never padded */
             *pad_c = round_up(C, s->align);
@@ -208,6 +208,8 @@ static kiln_status rewrite(cl_state *s, ir_node *n, int nop, int64_t pad_c) {
     if (!r || !ir_edit_copy_attrs(r, n)) goto oom;
     r->name = n->name;
     ir_edit_note_fused(g, r, &n, 1);
+    /* an ONNX op working on NHWC data: say so for inspect */
+    if (!layout_is_nhwc_op(nop) && !ir_edit_set_str(r, "kiln_layout", "NHWC")) goto oom;
     for (int k = 0; k < n->n_in; k++) {
         ir_value *in = n->in[k];
         if (!in) continue;

@@ -82,6 +82,11 @@ int kiln_engine_layer_on_device(const kiln_engine *e, int i) {
     return !e->ops->dev || runtime_layer_on_device(e, i, 0);
 }
 
+const char *kiln_engine_layer_layout(const kiln_engine *e, int i) {
+    if (!e || i < 0 || i >= e->ir->graph->n_nodes) return "";
+    return layout_of_node(e->ir->graph->nodes[i]);
+}
+
 kiln_status kiln_engine_input(const kiln_engine *e, int i, kiln_io_info *out) {
     if (!e || !out || i < 0 || i >= e->ir->graph->n_inputs)
         return kiln_error(KILN_INVALID_ARGUMENT, "input %d out of range", i);
@@ -307,9 +312,9 @@ kiln_status kiln_engine_describe_json(const kiln_engine *e, const kiln_context *
         }
         sb_printf(&s, "],\"precision\":");
         sb_str(&s, precision_name(e->layers[i].precision));
-        if (layout_name(n->op)[0]) {
+        if (layout_of_node(n)[0]) {
             sb_printf(&s, ",\"layout\":");
-            sb_str(&s, layout_name(n->op));
+            sb_str(&s, layout_of_node(n));
         }
         sb_printf(&s, ",\"tactic\":");
         sb_str(&s, e->layers[i].tactic[0]->name);
