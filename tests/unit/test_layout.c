@@ -282,7 +282,7 @@ static kiln_status engine_run(const kiln_model *km, bool nhwc, kiln_tensor **in,
         *n_reformat += strchr(lay, '>') != NULL;
         /* the layout follows the op: the NHWC ops, the reformats, and the
         ** elementwise layers the pass moved into a chain (Clip here) */
-        bool want_nhwc = !strncmp(li.op_type, "Nhwc", 4) || !strcmp(li.op_type, "Clip");
+        bool want_nhwc = !strncmp(li.op_type, "Nhwc", 4) || (nhwc && !strcmp(li.op_type, "Clip"));
         bool want_ref = !strcmp(li.op_type, "ToNhwc") || !strcmp(li.op_type, "ToNchw");
         if (want_nhwc != !strcmp(lay, "NHWC") || want_ref != (strchr(lay, '>') != NULL))
             *n_reformat += 100; /* reported by the count check */
