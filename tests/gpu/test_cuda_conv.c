@@ -333,6 +333,54 @@ done:
     tensor_free(aZ);
 }
 
+/* The narrowed search (kiln_algo_top, set by the builder below its highest
+** optimization level): with top = 1 an NhwcConv / FusedConv layer offers
+** at most the fused tactic, implicit precomputed GEMM and cuDNN's first
+** ranked algorithm, always at least one of them, and the NCHW FusedConv
+** the same. Prints what was offered (for the GPU log). */
+static void algo_top_case(kiln_dtype dt, int op) {
+    if (g_dry || g_only) return;
+    int64_t N = 8, C = 64, M = 64, H = 28;
+    int64_t xd[4] = {N, C, H, H}, wd[4] = {M, C, 3, 3}, bd[1] = {M};
+    if (op == OP_NhwcConv) {
+        xd[1] = H, xd[2] = H, xd[3] = C;
+        wd[1] = 3, wd[2] = 3, wd[3] = C;
+    }
+    ir_type tx = {dt, 4, {0}}, tw = {dt, 4, {0}}, tb = {dt, 1, {0}};
+    memcpy(tx.dims, xd, sizeof xd);
+    memcpy(tw.dims, wd, sizeof wd);
+    memcpy(tb.dims, bd, sizeof bd);
+    const ir_type *tin[3] = {&tx, &tw, &tb};
+    ir_node *n = gt_node(op, 3);
+    int64_t pads[4] = {1, 1, 1, 1};
+    ir_edit_set_ints(n, "pads", pads, 4);
+    gt_set_act(n, "Relu");
+    const kiln_tactic *ts[16];
+    int nt = gt_tactics(cuda_tactics_conv, op, ts, 16), all = 0, top = 0;
+    char offered[512] = "";
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass) ir_edit_set_int(n, "kiln_algo_top", 1);
+        for (int t = 0; t < nt; t++) {
+            if (strstr(ts[t]->name, "_dw_") || !ts[t]->supports(n, tin)) continue;
+            if (!pass) all++;
+            else {
+                top++;
+                size_t u = strlen(offered);
+                snprintf(offered + u, sizeof offered - u, " %s", ts[t]->name);
+            }
+        }
+    }
+    fprintf(stderr, "algo_top %s %s: %d tactics offered, %d with kiln_algo_top=1:%s\n",
+            op_name(op), gt_dtype_name(dt), all, top, offered);
+    if (top < 1 || top > 3 || top > all) {
+        fprintf(stderr, "FAIL algo_top %s %s: %d of %d offered with top 1 (expected 1..3)\n",
+                op_name(op), gt_dtype_name(dt), top, all);
+        g_fail++;
+    } else {
+        g_pass++;
+    }
+}
+
 /* Runs the first device tactic of n from cuda_tactics_pool and compares
 ** with the reference (exact for data movement, rtol for pools). */
 static void nhwc_pool_check(ir_node *n, const kiln_tensor *const *in, bool exact,
@@ -568,6 +616,9 @@ int main(int argc, char **argv) {
     test_nhwc(KILN_DTYPE_FLOAT16);
     test_nhwc(KILN_DTYPE_BFLOAT16);
     test_nhwc(KILN_DTYPE_FLOAT32);
+    algo_top_case(KILN_DTYPE_FLOAT16, OP_NhwcConv);
+    algo_top_case(KILN_DTYPE_FLOAT16, OP_FusedConv);
+    algo_top_case(KILN_DTYPE_FLOAT32, OP_FusedConv);
     nhwc_engine();
     return gt_finish();
 }
