@@ -198,6 +198,10 @@ typedef struct build {
     ** the host was a large part of a big build) */
     void *rnd[3];
     int64_t rnd_n[3];
+    /* and their device copies, which every candidate reads (inputs are
+    ** read-only, so two inputs of a layer may share one) */
+    void *drnd[3];
+    int64_t drnd_n[3];
 } build;
 
 /* Host buffer of at least count random values of dt (float32, float16 or
@@ -601,6 +605,33 @@ done:
 /* beat: the best median so far on this layer (< 0: none); a candidate
 ** whose first timed run is over twice that stops there (it cannot win, and
 ** the slow ones, FFT or GEMM convolutions at batch 256, cost the most). */
+/* Device buffer of at least count random values of dt (rand_host's),
+** owned by b; NULL on failure. Uploaded again only when it must grow. */
+static void *rand_dev(build *b, kiln_dtype dt, int64_t count) {
+    const kiln_device_ops *D = b->be->dev;
+    int k = dt == KILN_DTYPE_FLOAT32 ? 0 : dt == KILN_DTYPE_FLOAT16 ? 1
+            : dt == KILN_DTYPE_BFLOAT16 ? 2 : -1;
+    if (k < 0 || count < 0) return NULL;
+    if (b->drnd[k] && count <= b->drnd_n[k]) return b->drnd[k];
+    int64_t n = count > 0 ? count : 1;
+    size_t es = k == 0 ? 4 : 2;
+    const void *src = rand_host(b, dt, n);
+    if (!src) return NULL;
+    if (b->drnd[k]) D->free(b->dev, b->drnd[k]);
+    b->drnd[k] = NULL;
+    b->drnd_n[k] = 0;
+    void *p = NULL;
+    if (D->alloc(b->dev, (size_t)n * es, &p)) return NULL;
+    if (D->copy(b->dev, p, src, (size_t)n * es, DEV_H2D, b->stream) ||
+        D->stream_sync(b->dev, b->stream)) {
+        D->free(b->dev, p);
+        return NULL;
+    }
+    b->drnd[k] = p;
+    b->drnd_n[k] = n;
+    return p;
+}
+
 static double time_tactic_dev(build *b, const ir_node *n, const kiln_tactic *t,
                               const ir_type *types, int reps, double beat) {
     const kiln_device_ops *D = b->be->dev;
@@ -642,18 +673,14 @@ static double time_tactic_dev(build *b, const ir_node *n, const kiln_tactic *t,
             goto done; /* only float activations can be faked safely */
         int64_t cnt = shape_numel(ty->rank, ty->dims);
         uint64_t bytes;
-        const void *src = cnt >= 0 ? rand_host(b, ty->dtype, cnt) : NULL;
+        void *src = cnt >= 0 ? rand_dev(b, ty->dtype, cnt) : NULL;
         if (!src || !type_bytes(ty, &bytes)) goto done;
         memset(&din[i], 0, sizeof din[i]);
         din[i].dtype = ty->dtype;
         din[i].rank = ty->rank;
         memcpy(din[i].dims, ty->dims, sizeof din[i].dims);
         din[i].nbytes = (size_t)bytes;
-        if (D->alloc(b->dev, bytes ? (size_t)bytes : 64, &bufs[nb]) ||
-            D->copy(b->dev, bufs[nb], src, (size_t)bytes, DEV_H2D, b->stream) ||
-            D->stream_sync(b->dev, b->stream))
-            goto done;
-        din[i].data = bufs[nb++];
+        din[i].data = src;
         in[i] = &din[i];
     }
     for (int o = 0; o < no; o++) {
@@ -1091,6 +1118,8 @@ done:
         const kiln_device_ops *D = b.be->dev;
         for (int v = 0; b.dconst && b.g && v < b.g->n_values; v++)
             if (b.dconst[v]) D->free(b.dev, b.dconst[v]);
+        for (int k = 0; k < 3; k++)
+            if (b.drnd[k]) D->free(b.dev, b.drnd[k]);
         free(b.dconst);
         for (int k = 0; k < 2; k++)
             if (b.ev[k]) D->event_destroy(b.dev, b.ev[k]);
