@@ -19,6 +19,9 @@
 #include "gpu_test.h"
 #include "../../src/ops/layout.h"
 
+#include <time.h>
+#include <unistd.h>
+
 typedef struct conv_case {
     int nsp;
     int64_t N, C, M, G;
@@ -497,6 +500,73 @@ static void test_nhwc(kiln_dtype dt) {
     nhwc_pools(dt, 2, 40, 35, 37, 3, 2, 1, 0); /* several 32x32 tiles, ragged edges */
 }
 
+/* The timing cache skips the sweep on a rebuild: the second FP16 build of
+** the model with the same cache file times nothing ("0 new entries") and
+** gives byte-identical engines. Build times printed for the log. */
+typedef struct log_grab {
+    int hits, fresh;
+} log_grab;
+
+static void grab_log(void *user, kiln_severity sev, const char *msg) {
+    (void)sev;
+    log_grab *g = user;
+    int h, n;
+    if (sscanf(msg, "timing cache: %d hits, %d new entries", &h, &n) == 2) g->hits = h, g->fresh = n;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void cache_rebuild(const kiln_model *km, const int64_t *xd) {
+    char path[] = "/tmp/kiln_nhwc_cacheXXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return;
+    close(fd);
+    remove(path); /* created by the first build */
+    void *blob[2] = {NULL, NULL};
+    size_t size[2] = {0, 0};
+    log_grab lg[2] = {{-1, -1}, {-1, -1}};
+    double t[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        kiln_builder_config *cfg = NULL;
+        int prof = 0;
+        double t0 = now_s();
+        kiln_status st = kiln_builder_config_create(&cfg);
+        if (!st) st = kiln_builder_config_set_device(cfg, KILN_DEVICE_CUDA);
+        if (!st) st = kiln_builder_config_set_precisions(cfg, KILN_PRECISION_FP16);
+        if (!st) st = kiln_builder_config_set_timing_cache(cfg, path);
+        if (!st) st = kiln_builder_config_set_logger(cfg, grab_log, &lg[k], KILN_SEVERITY_INFO);
+        if (!st) st = kiln_builder_config_add_profile(cfg, &prof);
+        if (!st) st = kiln_builder_config_set_shape(cfg, prof, "x", 4, xd, xd, xd);
+        if (!st) st = kiln_build_engine(km, cfg, &blob[k], &size[k]);
+        t[k] = now_s() - t0;
+        if (st) {
+            fprintf(stderr, "FAIL cache rebuild %d: %s\n", k, kiln_last_error());
+            g_fail++;
+        }
+        kiln_builder_config_destroy(cfg);
+    }
+    fprintf(stderr, "cache rebuild: first build %.2f s (%d hits, %d new), rebuild %.2f s "
+            "(%d hits, %d new)\n", t[0], lg[0].hits, lg[0].fresh, t[1], lg[1].hits, lg[1].fresh);
+    if (blob[0] && blob[1]) {
+        if (lg[0].fresh <= 0 || lg[1].fresh != 0 || lg[1].hits < lg[0].fresh) {
+            fprintf(stderr, "FAIL cache rebuild: the rebuild timed %d layers\n", lg[1].fresh);
+            g_fail++;
+        } else if (size[0] != size[1] || memcmp(blob[0], blob[1], size[0])) {
+            fprintf(stderr, "FAIL cache rebuild: the engines differ\n");
+            g_fail++;
+        } else {
+            g_pass++;
+        }
+    }
+    kiln_free(blob[0]);
+    kiln_free(blob[1]);
+    remove(path);
+}
+
 /* A small ResNet (tests/data/passes/resnet_nhwc.onnx) as a CUDA FP16
 ** engine with the channels-last pass (the default for FP16) and without it
 ** (KILN_CHANNELS_LAST=0): both within 1e-2 relative L2 of the float32
@@ -602,6 +672,7 @@ static void nhwc_engine(void) {
         kiln_free(blob);
         kiln_builder_config_destroy(cfg);
     }
+    cache_rebuild(km, xd);
 done:
     for (int o = 0; o < 8; o++) tensor_free(ref[o]);
     tensor_free(x);
