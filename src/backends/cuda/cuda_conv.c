@@ -29,7 +29,8 @@
 ** Build time: cuDNN's heuristic (cudnnGetConvolutionForwardAlgorithm_v7)
 ** ranks the algorithms per problem; a layer carrying kiln_algo_top = K (the
 ** builder sets it below its highest optimization level) offers only the K
-** best ranked algorithms, plus the fused tactic, for timing. */
+** best ranked algorithms (plain, and fused for ReLU layers), plus
+** implicit precomputed GEMM plain and fused, for timing. */
 #include "cuda_internal.h"
 #include "kernels/conv_kernels.h"
 #include "kernels/nhwc_kernels.h"
@@ -439,8 +440,7 @@ out:
 ** layer never ends with only candidates that fail. */
 static bool algo_in_top(const ir_node *n, const ir_type *const *in, const conv_variant *v) {
     int64_t top = ir_attr_int(n, "kiln_algo_top", 0);
-    if (top <= 0 || v->fused || v->algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)
-        return true;
+    if (top <= 0 || v->algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) return true;
     if (!concrete(in[0]) || !concrete(in[1])) return true;
     conv_params p;
     if (conv_params_make(n, in[0]->dtype, in[0]->rank, in[0]->dims, in[1]->dims, &p, NULL, 0))
@@ -466,6 +466,10 @@ static bool dnn_supports_v(const ir_node *n, const ir_type *const *in, const con
     if (v->fused) {
         bool has_b = n->n_in > 2 && in[2];
         if (!has_b || (act.kind != FUSED_ACT_NONE && act.kind != FUSED_ACT_RELU)) return false;
+        /* cuDNN fuses an identity activation with implicit precomputed
+        ** GEMM only; ReLU with any algorithm */
+        if (act.kind != FUSED_ACT_RELU && v->algo != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)
+            return false;
     }
     return algo_in_top(n, in, v);
 }
@@ -770,6 +774,11 @@ NHWC_VARIANT(gemm, CUDNN_CONVOLUTION_FWD_ALGO_GEMM, false, false)
 NHWC_VARIANT(winograd, CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD, false, false)
 NHWC_VARIANT(winograd_nf, CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED, false, true)
 NHWC_VARIANT(fft_tiling, CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING, false, false)
+/* bias + residual + ReLU fused with the other algorithms (ReLU layers) */
+NHWC_VARIANT(fused_igemm, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, true, false)
+NHWC_VARIANT(fused_gemm, CUDNN_CONVOLUTION_FWD_ALGO_GEMM, true, false)
+NHWC_VARIANT(fused_winograd, CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD, true, false)
+NHWC_VARIANT(fused_winograd_nf, CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED, true, true)
 
 const kiln_tactic *const cuda_tactics_conv[] = {
     &t_conv_dw,       &t_conv_fused,  &t_conv_precomp, &t_conv_igemm, &t_conv_gemm,
@@ -777,6 +786,7 @@ const kiln_tactic *const cuda_tactics_conv[] = {
     &t_fconv_dw,      &t_fconv_fused, &t_fconv_precomp, &t_fconv_igemm, &t_fconv_gemm,
     &t_fconv_wino,    &t_fconv_wino_nf, &t_fconv_fft,
     &t_nhwc_fused_precomp, &t_nhwc_igemm_precomp, &t_nhwc_igemm, &t_nhwc_gemm,
-    &t_nhwc_winograd, &t_nhwc_winograd_nf, &t_nhwc_fft_tiling,
+    &t_nhwc_winograd, &t_nhwc_winograd_nf, &t_nhwc_fft_tiling, &t_nhwc_fused_igemm,
+    &t_nhwc_fused_gemm, &t_nhwc_fused_winograd, &t_nhwc_fused_winograd_nf,
     NULL,
 };
