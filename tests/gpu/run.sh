@@ -59,6 +59,9 @@ if has node; then
         --jobs "$JOBS" --kiln-args="--device cuda" --report-host "$OUT/node_host_layers.txt"
 fi
 if has models; then
+    # Torch's own FP16/BF16 error on the same models: the yardstick for ours.
+    python3 tests/gpu/torch_half_baseline.py > "$OUT/torch_half_baseline.txt" 2>&1
+    cat "$OUT/torch_half_baseline.txt"
     for prec in fp32 fp16 bf16; do
         extra="--device cuda"
         tol=1e-4
