@@ -36,6 +36,8 @@ static unsigned cpu_host_isa(void) {
     if (__builtin_cpu_supports("avx2")) isa |= KILN_ISA_AVX2;
     if (__builtin_cpu_supports("fma")) isa |= KILN_ISA_FMA;
     if (__builtin_cpu_supports("avx512f")) isa |= KILN_ISA_AVX512F;
+    if (__builtin_cpu_supports("avx512bw")) isa |= KILN_ISA_AVX512BW;
+    if (__builtin_cpu_supports("avx512vnni")) isa |= KILN_ISA_AVX512VNNI;
 #endif
     return isa;
 }
@@ -67,7 +69,8 @@ static const kiln_backend_ops k_cpu = {
 const kiln_backend_ops *kiln_backend_cpu(void) { return &k_cpu; }
 
 const char *kiln_isa_names(unsigned isa, char *buf, size_t n) {
-    static const char *const names[] = {"avx2", "fma", "avx512f"};
+    static const char *const names[] = {"avx2", "fma", "avx512f", "avx512bw",
+                                         "avx512vnni"};
     size_t k = 0;
     buf[0] = 0;
     for (unsigned i = 0; i < KILN_ARRAY_LEN(names); i++)

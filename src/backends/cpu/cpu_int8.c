@@ -1,0 +1,322 @@
+/* cpu_int8.c: the INT8 convolution tactics (QLinearConv, 2-D, any group,
+** stride, dilation and padding; uint8 or int8 activations and outputs, int8
+** weights per tensor or per output channel). Per image and group: im2col
+** into the 4-byte-interleaved blocks of cpu_int8.h (threaded over blocks),
+** then tiles of CPU_Q8_MR output channels x CPU_Q8_NB positions (threaded)
+** through an ISA microkernel and the requantizing epilogue, which writes
+** the int8/uint8 output directly. Results are bit-identical to the
+** reference kernel (same int32 wrap, same float32 multiplier steps, double
+** requantization, half-to-even rounding, saturation).
+** The weight row sums the zero-point correction needs are computed on every
+** run (no per-layer prepared-weight storage yet), and only when the
+** activation zero point is not 0. Scratch is malloc'ed per run. */
+#include "cpu_int8.h"
+#include "cpu_gemm.h"
+#include "cpu_tactics.h"
+
+#include <math.h>
+
+/* ------------------------------------------------------- portable pieces */
+
+void cpu_q8_kernel_c(const uint8_t *xp, const int8_t *w, int64_t ldw, int64_t K,
+                     int mr, int32_t *acc) {
+    int64_t Kq = (K + 3) / 4;
+    for (int r = 0; r < mr; r++) {
+        uint32_t a[CPU_Q8_NB];
+        for (int p = 0; p < CPU_Q8_NB; p++) a[p] = 0;
+        const int8_t *wr = w + r * ldw;
+        for (int64_t kq = 0; kq < Kq; kq++) {
+            int8_t wv[4] = {0, 0, 0, 0};
+            for (int j = 0; j < 4 && 4 * kq + j < K; j++) wv[j] = wr[4 * kq + j];
+            const uint8_t *x = xp + kq * CPU_Q8_NB * 4;
+            for (int p = 0; p < CPU_Q8_NB; p++)
+                a[p] += (uint32_t)(x[4 * p] * wv[0] + x[4 * p + 1] * wv[1] +
+                                   x[4 * p + 2] * wv[2] + x[4 * p + 3] * wv[3]);
+        }
+        for (int p = 0; p < CPU_Q8_NB; p++) acc[r * CPU_Q8_NB + p] = (int32_t)a[p];
+    }
+}
+
+void cpu_q8_epi_c(const cpu_q8_epi *e, const int32_t *acc, int64_t n, void *y) {
+    for (int64_t p = 0; p < n; p++) {
+        uint32_t v = (uint32_t)acc[p] + e->beff;
+        if (e->colsum) v -= (uint32_t)e->wz * (uint32_t)e->colsum[p];
+        double d = (double)(int32_t)v * e->mult + e->yz;
+        d = d < e->lo ? e->lo : d > e->hi ? e->hi : d;
+        int32_t q = (int32_t)nearbyint(d);
+        if (e->y_signed) ((int8_t *)y)[p] = (int8_t)q;
+        else ((uint8_t *)y)[p] = (uint8_t)q;
+    }
+}
+
+const cpu_q8_isa cpu_q8_c = {"c", true, cpu_q8_kernel_c, cpu_q8_epi_c};
+
+/* ------------------------------------------------------------- geometry */
+
+typedef struct q8_conv {
+    int64_t N, C, H, W, M, G, Cg, Mg, kh, kw, OH, OW, P, K, Kq, nblk;
+    int64_t sh, sw, dh, dw, ph, pw;
+    bool x_signed, y_signed;
+} q8_conv;
+
+static bool is_q8(kiln_dtype t) {
+    return t == KILN_DTYPE_UINT8 || t == KILN_DTYPE_INT8;
+}
+
+static bool geom(const ir_node *nd, const int64_t *xd, const int64_t *wd, q8_conv *g) {
+    memset(g, 0, sizeof *g);
+    g->N = xd[0]; g->C = xd[1]; g->H = xd[2]; g->W = xd[3];
+    g->M = wd[0]; g->kh = wd[2]; g->kw = wd[3];
+    g->G = ir_attr_int(nd, "group", 1);
+    if (g->G < 1 || g->M % g->G || wd[1] * g->G != g->C) return false;
+    g->Cg = wd[1];
+    g->Mg = g->M / g->G;
+    int np = 0, ns = 0, nl = 0;
+    const int64_t *pads = ir_attr_ints(nd, "pads", &np);
+    const int64_t *st = ir_attr_ints(nd, "strides", &ns);
+    const int64_t *dl = ir_attr_ints(nd, "dilations", &nl);
+    g->sh = st && ns == 2 ? st[0] : 1;
+    g->sw = st && ns == 2 ? st[1] : 1;
+    g->dh = dl && nl == 2 ? dl[0] : 1;
+    g->dw = dl && nl == 2 ? dl[1] : 1;
+    if (g->sh < 1 || g->sw < 1 || g->dh < 1 || g->dw < 1) return false;
+    const char *ap = ir_attr_str(nd, "auto_pad", "NOTSET");
+    int64_t ekh = (g->kh - 1) * g->dh + 1, ekw = (g->kw - 1) * g->dw + 1;
+    if (strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0) {
+        bool up = ap[5] == 'U';
+        g->OH = (g->H + g->sh - 1) / g->sh;
+        g->OW = (g->W + g->sw - 1) / g->sw;
+        int64_t th = KILN_MAX(0, (g->OH - 1) * g->sh + ekh - g->H);
+        int64_t tw = KILN_MAX(0, (g->OW - 1) * g->sw + ekw - g->W);
+        g->ph = up ? th / 2 : th - th / 2;
+        g->pw = up ? tw / 2 : tw - tw / 2;
+    } else {
+        bool valid = strcmp(ap, "VALID") == 0;
+        int64_t p0 = !valid && pads && np == 4 ? pads[0] : 0;
+        int64_t p1 = !valid && pads && np == 4 ? pads[1] : 0;
+        int64_t p2 = !valid && pads && np == 4 ? pads[2] : 0;
+        int64_t p3 = !valid && pads && np == 4 ? pads[3] : 0;
+        g->ph = p0;
+        g->pw = p1;
+        g->OH = (g->H + p0 + p2 - ekh) / g->sh + 1;
+        g->OW = (g->W + p1 + p3 - ekw) / g->sw + 1;
+    }
+    if (g->OH < 0 || g->OW < 0) return false;
+    g->P = g->OH * g->OW;
+    g->K = g->Cg * g->kh * g->kw;
+    g->Kq = (g->K + 3) / 4;
+    g->nblk = (g->P + CPU_Q8_NB - 1) / CPU_Q8_NB;
+    return true;
+}
+
+/* ------------------------------------------------------------- the run */
+
+typedef struct q8_run {
+    const q8_conv *g;
+    const cpu_q8_isa *isa;
+    const uint8_t *x;        /* this image and group: [Cg, H, W] */
+    const int8_t *w;         /* this group's rows: [Mg, K] */
+    uint8_t *y;              /* this image and group: [Mg, P] (bytes) */
+    uint8_t *xp;             /* nblk blocks of Kq * NB * 4 bytes */
+    int32_t *colsum;         /* nblk * NB, or NULL */
+    const cpu_q8_epi *epi;   /* Mg of them, for this group */
+    uint8_t flip, xzu;
+    int64_t mchunk, nmc;
+} q8_run;
+
+static void pack_task(void *arg, int64_t b, int tid, void *scratch) {
+    (void)tid;
+    (void)scratch;
+    const q8_run *r = arg;
+    const q8_conv *g = r->g;
+    uint8_t *dst = r->xp + b * g->Kq * CPU_Q8_NB * 4;
+    int64_t p0 = b * CPU_Q8_NB, np = KILN_MIN(CPU_Q8_NB, g->P - p0);
+    int32_t *cs = r->colsum ? r->colsum + p0 : NULL;
+    if (cs)
+        for (int p = 0; p < CPU_Q8_NB; p++) cs[p] = 0;
+    bool direct = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 &&
+                  g->pw == 0 && g->OW == g->W && g->OH == g->H;
+    int64_t ksz = g->kh * g->kw;
+    for (int64_t kq = 0; kq < g->Kq; kq++)
+        for (int j = 0; j < 4; j++) {
+            uint8_t *d = dst + kq * CPU_Q8_NB * 4 + j;
+            int64_t k = 4 * kq + j, p = 0;
+            if (k < g->K) {
+                int64_t c = k / ksz, rr = k % ksz, ky = rr / g->kw, kx = rr % g->kw;
+                const uint8_t *xc = r->x + c * g->H * g->W;
+                if (direct) {
+                    const uint8_t *s = xc + p0;
+                    for (; p < np; p++) d[4 * p] = s[p] ^ r->flip;
+                } else {
+                    int64_t oy = p0 / g->OW, ox = p0 % g->OW;
+                    for (; p < np; p++) {
+                        int64_t iy = oy * g->sh - g->ph + ky * g->dh;
+                        int64_t ix = ox * g->sw - g->pw + kx * g->dw;
+                        d[4 * p] = iy >= 0 && iy < g->H && ix >= 0 && ix < g->W
+                                       ? (uint8_t)(xc[iy * g->W + ix] ^ r->flip)
+                                       : r->xzu;
+                        if (++ox == g->OW) {
+                            ox = 0;
+                            oy++;
+                        }
+                    }
+                }
+                if (cs)
+                    for (int64_t q = 0; q < np; q++) cs[q] += d[4 * q];
+            }
+            for (; p < CPU_Q8_NB; p++) d[4 * p] = 0;
+        }
+}
+
+static void gemm_task(void *arg, int64_t t, int tid, void *scratch) {
+    (void)tid;
+    (void)scratch;
+    const q8_run *r = arg;
+    const q8_conv *g = r->g;
+    int64_t b = t / r->nmc, mc = t % r->nmc;
+    int64_t p0 = b * CPU_Q8_NB, np = KILN_MIN(CPU_Q8_NB, g->P - p0);
+    int64_t m0 = mc * r->mchunk, m1 = KILN_MIN(g->Mg, m0 + r->mchunk);
+    const uint8_t *xp = r->xp + b * g->Kq * CPU_Q8_NB * 4;
+    int32_t acc[CPU_Q8_MR * CPU_Q8_NB];
+    size_t ysz = 1;
+    for (int64_t m = m0; m < m1; m += CPU_Q8_MR) {
+        int mr = (int)KILN_MIN(CPU_Q8_MR, m1 - m);
+        r->isa->kernel(xp, r->w + m * g->K, g->K, g->K, mr, acc);
+        for (int i = 0; i < mr; i++) {
+            cpu_q8_epi e = r->epi[m + i];
+            if (e.colsum) e.colsum = r->colsum + p0;
+            r->isa->epi(&e, acc + i * CPU_Q8_NB, np, r->y + ((m + i) * g->P + p0) * ysz);
+        }
+    }
+}
+
+static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
+    const kiln_tensor *x = c->in[0], *xs = c->in[1], *xzt = c->in[2], *w = c->in[3];
+    const kiln_tensor *ws = c->in[4], *wzt = c->in[5], *ys = c->in[6], *yzt = c->in[7];
+    const kiln_tensor *bias = c->n_in > 8 ? c->in[8] : NULL;
+    kiln_tensor *y = c->out[0];
+    q8_conv g;
+    if (!isa->available)
+        return ref_fail(c, "int8 kernel '%s' is not in this build", isa->name);
+    if (x->rank != 4 || w->rank != 4 || y->rank != 4 || !geom(c->node, x->dims, w->dims, &g) ||
+        y->dims[0] != g.N || y->dims[1] != g.M || y->dims[2] != g.OH || y->dims[3] != g.OW)
+        return ref_fail(c, "unsupported or inconsistent conv shapes");
+    int64_t M = g.M, nws = tensor_numel(ws), nwz = wzt ? tensor_numel(wzt) : 1;
+    if (tensor_numel(xs) != 1 || tensor_numel(ys) != 1 || tensor_numel(yzt) != 1 ||
+        (xzt && tensor_numel(xzt) != 1))
+        return ref_fail(c, "x_scale, y_scale and the zero points of x, y must be scalars");
+    if ((nws != 1 && nws != M) || (nwz != 1 && nwz != M) ||
+        (bias && (bias->rank != 1 || bias->dims[0] != M)))
+        return ref_fail(c, "w_scale, w_zero_point and B must have 1 or %lld elements",
+                        (long long)M);
+    g.x_signed = x->dtype == KILN_DTYPE_INT8;
+    g.y_signed = y->dtype == KILN_DTYPE_INT8;
+    uint8_t flip = g.x_signed ? 0x80 : 0;
+    int64_t xz = xzt ? dt_get_i64(xzt->dtype, xzt->data, 0) : 0;
+    int32_t xzu = (int32_t)xz + (g.x_signed ? 128 : 0);
+    double xsv = dt_get_f64(xs->dtype, xs->data, 0);
+    double ysv = dt_get_f64(ys->dtype, ys->data, 0);
+    double yz = (double)dt_get_i64(yzt->dtype, yzt->data, 0);
+    bool any_wz = false;
+    int64_t nblk = g.nblk;
+    size_t xp_bytes = (size_t)(nblk * g.Kq * CPU_Q8_NB * 4);
+    size_t cs_bytes = (size_t)(nblk * CPU_Q8_NB) * sizeof(int32_t);
+    cpu_q8_epi *epi = malloc((size_t)(M ? M : 1) * sizeof *epi);
+    uint8_t *xp = malloc(xp_bytes ? xp_bytes : 1);
+    int32_t *colsum = malloc(cs_bytes ? cs_bytes : 1);
+    if (!epi || !xp || !colsum) {
+        free(epi); free(xp); free(colsum);
+        return ref_fail(c, "out of memory");
+    }
+    const int8_t *wv = w->data;
+    for (int64_t m = 0; m < M; m++) {
+        cpu_q8_epi *e = &epi[m];
+        double wsm = dt_get_f64(ws->dtype, ws->data, (size_t)(nws == 1 ? 0 : m));
+        e->mult = (float)((float)((float)xsv * (float)wsm) / (float)ysv);
+        e->wz = wzt ? (int32_t)dt_get_i64(wzt->dtype, wzt->data, (size_t)(nwz == 1 ? 0 : m))
+                    : 0;
+        any_wz |= e->wz != 0;
+        uint32_t rs = 0;
+        if (xzu) {
+            const int8_t *wr = wv + m * g.K;
+            int32_t s = 0;
+            for (int64_t k = 0; k < g.K; k++) s += wr[k];
+            rs = (uint32_t)s;
+        }
+        uint32_t b = bias ? (uint32_t)((const int32_t *)bias->data)[m] : 0;
+        e->beff = b - (uint32_t)xzu * rs + (uint32_t)g.K * (uint32_t)xzu * (uint32_t)e->wz;
+        e->yz = yz;
+        e->lo = g.y_signed ? -128 : 0;
+        e->hi = g.y_signed ? 127 : 255;
+        e->y_signed = g.y_signed;
+        e->colsum = NULL;
+    }
+    for (int64_t m = 0; m < M && any_wz; m++) epi[m].colsum = colsum; /* marker */
+    q8_run r;
+    memset(&r, 0, sizeof r);
+    r.g = &g;
+    r.isa = isa;
+    r.xp = xp;
+    r.colsum = any_wz ? colsum : NULL;
+    r.flip = flip;
+    r.xzu = (uint8_t)xzu;
+    double flops = 2.0 * (double)g.Mg * (double)g.K * (double)g.P;
+    int T = cpu_threads_for(flops);
+    /* channel chunks: enough tasks for the threads, whole MR tiles */
+    int64_t mtiles = (g.Mg + CPU_Q8_MR - 1) / CPU_Q8_MR;
+    int64_t want = nblk >= 4 * T ? 1 : (4 * T + nblk - 1) / nblk;
+    if (want > mtiles) want = mtiles;
+    if (want < 1) want = 1;
+    r.mchunk = ((mtiles + want - 1) / want) * CPU_Q8_MR;
+    r.nmc = (g.Mg + r.mchunk - 1) / r.mchunk;
+    const uint8_t *xb = x->data;
+    uint8_t *yb = y->data;
+    for (int64_t n = 0; n < g.N; n++)
+        for (int64_t gi = 0; gi < g.G; gi++) {
+            r.x = xb + (n * g.C + gi * g.Cg) * g.H * g.W;
+            r.w = wv + gi * g.Mg * g.K;
+            r.y = yb + (n * g.M + gi * g.Mg) * g.P;
+            r.epi = epi + gi * g.Mg;
+            cpu_parallel_for(nblk, T, 0, NULL, pack_task, &r);
+            cpu_parallel_for(nblk * r.nmc, T, 0, NULL, gemm_task, &r);
+        }
+    free(epi);
+    free(xp);
+    free(colsum);
+    return 0;
+}
+
+/* ------------------------------------------------------------- tactics */
+
+static bool q8_supports(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in < 8 || !in[0] || !in[3] || !in[7]) return false;
+    if (!is_q8(in[0]->dtype) || in[3]->dtype != KILN_DTYPE_INT8 || !is_q8(in[7]->dtype))
+        return false;
+    if (in[5] && in[5]->dtype != KILN_DTYPE_INT8) return false;
+    if (in[0]->rank != 4 || in[3]->rank != 4) return false;
+    if (n->n_in > 8 && in[8] && in[8]->dtype != KILN_DTYPE_INT32) return false;
+    static const int scales[3] = {1, 4, 6};
+    for (int i = 0; i < 3; i++)
+        if (!in[scales[i]] || in[scales[i]]->dtype != KILN_DTYPE_FLOAT32) return false;
+    return true;
+}
+
+static bool q8_sup_avx2(const ir_node *n, const ir_type *const *in) {
+    return cpu_q8_avx2.available && q8_supports(n, in);
+}
+
+static bool q8_sup_vnni(const ir_node *n, const ir_type *const *in) {
+    return cpu_q8_avx512vnni.available && q8_supports(n, in);
+}
+
+static int run_c(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_c); }
+static int run_avx2(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_avx2); }
+static int run_vnni(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_avx512vnni); }
+
+const kiln_tactic cpu_t_qconv_vnni = {"u8s8_qconv_im2col_6x64_avx512vnni", OP_QLinearConv,
+    KILN_ISA_AVX512F | KILN_ISA_AVX512BW | KILN_ISA_AVX512VNNI, TACTIC_OVERWRITES_OUTPUT,
+    q8_sup_vnni, NULL, run_vnni};
+const kiln_tactic cpu_t_qconv_avx2 = {"u8s8_qconv_im2col_2x16_avx2", OP_QLinearConv,
+    KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, q8_sup_avx2, NULL, run_avx2};
+const kiln_tactic cpu_t_qconv_c = {"u8s8_qconv_im2col_c", OP_QLinearConv, 0,
+    TACTIC_OVERWRITES_OUTPUT, q8_supports, NULL, run_c};

@@ -1,0 +1,97 @@
+/* cpu_int8_avx2.c: AVX2 INT8 conv microkernel and requantizing epilogue
+** (cpu_int8.h) for machines without VNNI. It avoids the u8*s8 saturation
+** trap of vpmaddubsw (two 255*127 products overflow int16) by widening:
+** the activation bytes are zero-extended to int16 and the weights
+** sign-extended, and vpmaddwd sums pairs of exact products into int32, so
+** full 8-bit weights are kept (no 7-bit restriction). Tiles of 2 output
+** channels x 16 positions (8 accumulators), swept over the 64-position
+** block. Built with -mavx2 (cpu.cmake); without it, unavailable. */
+#include "cpu_int8.h"
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+
+static inline int32_t wq4(const int8_t *wr, int64_t kq, int64_t K) {
+    int32_t v = 0;
+    int64_t k = 4 * kq, n = K - k < 4 ? K - k : 4;
+    memcpy(&v, wr + k, (size_t)n);
+    return v;
+}
+
+/* acc rows r0 (and r0+1 when two) x positions s*16 .. s*16+15 */
+static void tile(const uint8_t *xp, const int8_t *w, int64_t ldw, int64_t K, int two,
+                 int s, int32_t *acc) {
+    __m256i c0[4], c1[4];
+    for (int v = 0; v < 4; v++) c0[v] = c1[v] = _mm256_setzero_si256();
+    int64_t Kf = K / 4, Kq = (K + 3) / 4;
+    for (int64_t kq = 0; kq < Kq; kq++) {
+        const uint8_t *x = xp + kq * CPU_Q8_NB * 4 + s * 64;
+        __m256i xv[4];
+        for (int v = 0; v < 4; v++)
+            xv[v] = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(x + 16 * v)));
+        int32_t w0, w1 = 0;
+        if (kq < Kf) {
+            memcpy(&w0, w + 4 * kq, 4);
+            if (two) memcpy(&w1, w + ldw + 4 * kq, 4);
+        } else {
+            w0 = wq4(w, kq, K);
+            if (two) w1 = wq4(w + ldw, kq, K);
+        }
+        __m256i b0 = _mm256_cvtepi8_epi16(_mm_set1_epi32(w0));
+        __m256i b1 = _mm256_cvtepi8_epi16(_mm_set1_epi32(w1));
+        for (int v = 0; v < 4; v++) {
+            c0[v] = _mm256_add_epi32(c0[v], _mm256_madd_epi16(xv[v], b0));
+            c1[v] = _mm256_add_epi32(c1[v], _mm256_madd_epi16(xv[v], b1));
+        }
+    }
+    /* each accumulator holds two partial sums per position: add the pairs
+    ** and restore the position order */
+    for (int r = 0; r < 1 + two; r++) {
+        __m256i *c = r ? c1 : c0;
+        for (int h = 0; h < 2; h++) {
+            __m256i s8 = _mm256_permute4x64_epi64(_mm256_hadd_epi32(c[2 * h], c[2 * h + 1]),
+                                                  0xD8);
+            _mm256_storeu_si256((__m256i *)(acc + r * CPU_Q8_NB + s * 16 + 8 * h), s8);
+        }
+    }
+}
+
+static void kernel(const uint8_t *xp, const int8_t *w, int64_t ldw, int64_t K, int mr,
+                   int32_t *acc) {
+    for (int r = 0; r < mr; r += 2)
+        for (int s = 0; s < CPU_Q8_NB / 16; s++)
+            tile(xp, w + r * ldw, ldw, K, r + 1 < mr, s, acc + r * CPU_Q8_NB);
+}
+
+static void epi(const cpu_q8_epi *e, const int32_t *acc, int64_t n, void *y) {
+    uint8_t *yb = y;
+    __m256d mult = _mm256_set1_pd(e->mult), yz = _mm256_set1_pd(e->yz);
+    __m256d lo = _mm256_set1_pd(e->lo), hi = _mm256_set1_pd(e->hi);
+    __m256i beff = _mm256_set1_epi32((int32_t)e->beff), wz = _mm256_set1_epi32(e->wz);
+    int64_t p = 0;
+    for (; p + 8 <= n; p += 8) {
+        __m256i v = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc + p)), beff);
+        if (e->colsum)
+            v = _mm256_sub_epi32(
+                v, _mm256_mullo_epi32(wz, _mm256_loadu_si256((const __m256i *)(e->colsum + p))));
+        __m256d d0 = _mm256_cvtepi32_pd(_mm256_castsi256_si128(v));
+        __m256d d1 = _mm256_cvtepi32_pd(_mm256_extracti128_si256(v, 1));
+        d0 = _mm256_add_pd(_mm256_mul_pd(d0, mult), yz);
+        d1 = _mm256_add_pd(_mm256_mul_pd(d1, mult), yz);
+        d0 = _mm256_min_pd(_mm256_max_pd(d0, lo), hi);
+        d1 = _mm256_min_pd(_mm256_max_pd(d1, lo), hi);
+        __m128i w16 = _mm_packs_epi32(_mm256_cvtpd_epi32(d0), _mm256_cvtpd_epi32(d1));
+        __m128i b8 = e->y_signed ? _mm_packs_epi16(w16, w16) : _mm_packus_epi16(w16, w16);
+        _mm_storel_epi64((__m128i *)(yb + p), b8);
+    }
+    if (p < n) {
+        cpu_q8_epi t = *e;
+        if (t.colsum) t.colsum += p;
+        cpu_q8_epi_c(&t, acc + p, n - p, yb + p);
+    }
+}
+
+const cpu_q8_isa cpu_q8_avx2 = {"avx2", true, kernel, epi};
+#else
+const cpu_q8_isa cpu_q8_avx2 = {"avx2", false, cpu_q8_kernel_c, cpu_q8_epi_c};
+#endif
