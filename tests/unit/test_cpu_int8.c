@@ -1,0 +1,237 @@
+/* test_cpu_int8.c: the INT8 QLinearConv tactics (portable, AVX2, AVX-512
+** VNNI: each one this host can run is called directly, so the AVX2 path is
+** tested on VNNI machines too) against the reference QLinearConv kernel on
+** random awkward shapes: K not a multiple of 4, odd channel and position
+** counts (edge tiles of 6 channels x 64 positions), 1x1 and 7x7 kernels,
+** strides, dilations, asymmetric and SAME padding, groups and depthwise,
+** uint8 and int8 activations and outputs, per-tensor and per-channel
+** weight scales and zero points, extreme scales and zero points that
+** saturate, an int32 accumulator that wraps, 1 and 3 threads. The tactics
+** are designed to be bit-identical to the reference, so any difference
+** fails. */
+#include "../../src/backends/cpu/cpu_int8.h"
+#include "../../src/backends/cpu/cpu_tactics.h"
+#include "../../src/ir/ir_edit.h"
+#include "kiln.h"
+
+#include "test_util.h"
+
+static ir_model *g_model;
+static ir_graph *g_graph;
+static unsigned g_host;
+
+static void die(const char *what) {
+    fprintf(stderr, "fatal: %s (%s)\n", what, kiln_last_error());
+    exit(2);
+}
+
+static int64_t irand(int64_t lo, int64_t hi) { /* [lo, hi] */
+    return lo + (int64_t)(rnd() * (double)(hi - lo + 1));
+}
+
+static kiln_tensor *tens(kiln_dtype dt, int rank, const int64_t *dims) {
+    kiln_tensor *t;
+    if (tensor_new(dt, rank, dims, &t)) die("tensor");
+    return t;
+}
+
+static kiln_tensor *scalar_f(double v) {
+    kiln_tensor *t = tens(KILN_DTYPE_FLOAT32, 0, NULL);
+    ((float *)t->data)[0] = (float)v;
+    return t;
+}
+
+static kiln_tensor *scalar_q(kiln_dtype dt, int64_t v) {
+    kiln_tensor *t = tens(dt, 0, NULL);
+    dt_set_i64(dt, t->data, 0, v);
+    return t;
+}
+
+typedef struct qcase {
+    int64_t N, C, H, W, M, G, kh, kw, sh, sw, dh, dw, pads[4];
+    const char *auto_pad;
+    bool xs8, ys8, per_ch, wzp, bias, extreme, wrap;
+} qcase;
+
+static int run_tactic(const kiln_tactic *t, ir_node *n, const kiln_tensor *const *in,
+                      kiln_tensor *y) {
+    const ir_type *tin[9] = {0};
+    ir_type types[9];
+    for (int i = 0; i < n->n_in; i++) {
+        if (!in[i]) continue;
+        types[i].dtype = in[i]->dtype;
+        types[i].rank = in[i]->rank;
+        memcpy(types[i].dims, in[i]->dims, sizeof types[i].dims);
+        tin[i] = &types[i];
+    }
+    if (t->supports && !t->supports(n, tin)) return 1;
+    ref_ctx c;
+    memset(&c, 0, sizeof c);
+    c.node = n;
+    c.opset = 17;
+    c.n_in = n->n_in;
+    c.in = in;
+    c.n_out = 1;
+    kiln_tensor *outs[1] = {y};
+    c.out = outs;
+    if (t->run(&c)) {
+        fprintf(stderr, "%s failed: %s\n", t->name, c.err);
+        return -1;
+    }
+    return 0;
+}
+
+static void run_case(const qcase *q) {
+    kiln_dtype xt = q->xs8 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+    kiln_dtype yt = q->ys8 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+    int64_t Cg = q->C / q->G;
+    int64_t xd[4] = {q->N, q->C, q->H, q->W}, wd[4] = {q->M, Cg, q->kh, q->kw};
+    kiln_tensor *x = tens(xt, 4, xd), *w = tens(KILN_DTYPE_INT8, 4, wd);
+    int64_t xlo = q->xs8 ? -128 : 0;
+    for (int64_t i = 0; i < tensor_numel(x); i++)
+        dt_set_i64(xt, x->data, (size_t)i,
+                   q->wrap ? xlo + 255 : xlo + irand(0, 255));
+    for (int64_t i = 0; i < tensor_numel(w); i++)
+        ((int8_t *)w->data)[i] = (int8_t)(q->wrap ? 127 : irand(-128, 127));
+    int64_t M = q->M, nsc = q->per_ch ? M : 1;
+    kiln_tensor *ws = q->per_ch ? tens(KILN_DTYPE_FLOAT32, 1, &M) : scalar_f(0);
+    kiln_tensor *wz = q->per_ch ? tens(KILN_DTYPE_INT8, 1, &M) : scalar_q(KILN_DTYPE_INT8, 0);
+    for (int64_t m = 0; m < nsc; m++) {
+        ((float *)ws->data)[m] = (float)(q->extreme ? 0.5 + rnd() * 4 : 0.002 + rnd() * 0.01);
+        ((int8_t *)wz->data)[m] = (int8_t)(q->wzp ? irand(-128, 127) : 0);
+    }
+    int64_t xz = q->extreme ? (q->xs8 ? 127 : 255) : xlo + irand(0, 255);
+    int64_t ylo = q->ys8 ? -128 : 0;
+    int64_t yz = q->extreme ? ylo + (rnd() < 0.5 ? 0 : 255) : ylo + irand(0, 255);
+    kiln_tensor *bias = NULL;
+    if (q->bias) {
+        bias = tens(KILN_DTYPE_INT32, 1, &M);
+        for (int64_t m = 0; m < M; m++)
+            ((int32_t *)bias->data)[m] = (int32_t)(q->wrap ? 2147483000 : irand(-20000, 20000));
+    }
+    const kiln_tensor *in[9] = {x, scalar_f(q->extreme ? 1e-3 : 0.02), scalar_q(xt, xz), w, ws,
+                                wz, scalar_f(q->extreme ? 1e-4 : 0.05 + rnd() * 0.2),
+                                scalar_q(yt, yz), bias};
+    ir_node *n = ir_edit_add_node(g_graph, OP_QLinearConv, q->bias ? 9 : 8, 1, NULL);
+    if (!n) die("node");
+    ir_edit_set_int(n, "group", q->G);
+    int64_t st[2] = {q->sh, q->sw}, dl[2] = {q->dh, q->dw};
+    ir_edit_set_ints(n, "strides", st, 2);
+    ir_edit_set_ints(n, "dilations", dl, 2);
+    if (q->auto_pad) ir_edit_set_str(n, "auto_pad", q->auto_pad);
+    else ir_edit_set_ints(n, "pads", q->pads, 4);
+    kiln_tensor *out[1];
+    if (ref_run_node(n, in, out)) {
+        fprintf(stderr, "reference failed: %s\n", kiln_last_error());
+        g_fail++;
+        goto done;
+    }
+    kiln_tensor *want = out[0];
+    const kiln_tactic *tacs[3] = {&cpu_t_qconv_c, &cpu_t_qconv_avx2, &cpu_t_qconv_vnni};
+    for (int ti = 0; ti < 3; ti++) {
+        const kiln_tactic *t = tacs[ti];
+        if (t->isa & ~g_host) continue;
+        for (int threads = 1; threads <= 3; threads += 2) {
+            kiln_set_num_threads(threads);
+            kiln_tensor *y = tens(yt, want->rank, want->dims);
+            memset(y->data, 0x5A, y->nbytes);
+            int rc = run_tactic(t, n, in, y);
+            CHECK(rc == 0, "%s did not run (rc %d)", t->name, rc);
+            if (rc == 0) {
+                int64_t bad = -1, cnt = tensor_numel(y);
+                for (int64_t i = 0; i < cnt && bad < 0; i++)
+                    if (dt_get_i64(yt, y->data, (size_t)i) != dt_get_i64(yt, want->data, (size_t)i))
+                        bad = i;
+                CHECK(bad < 0,
+                      "%s t=%d N%lld C%lld %lldx%lld M%lld G%lld k%lldx%lld s%lld,%lld "
+                      "d%lld,%lld x%s y%s pc%d wz%d b%d ext%d wrap%d: y[%lld] %lld want %lld",
+                      t->name, threads, (long long)q->N, (long long)q->C, (long long)q->H,
+                      (long long)q->W, (long long)q->M, (long long)q->G, (long long)q->kh,
+                      (long long)q->kw, (long long)q->sh, (long long)q->sw, (long long)q->dh,
+                      (long long)q->dw, q->xs8 ? "s8" : "u8", q->ys8 ? "s8" : "u8", q->per_ch,
+                      q->wzp, q->bias, q->extreme, q->wrap, (long long)bad,
+                      bad < 0 ? 0LL : (long long)dt_get_i64(yt, y->data, (size_t)bad),
+                      bad < 0 ? 0LL : (long long)dt_get_i64(yt, want->data, (size_t)bad));
+            }
+            tensor_free(y);
+        }
+    }
+    tensor_free(want);
+done:
+    ir_edit_kill(n);
+    for (int i = 0; i < 9; i++) tensor_free((kiln_tensor *)in[i]);
+}
+
+static void random_cases(int count) {
+    for (int i = 0; i < count; i++) {
+        qcase q;
+        memset(&q, 0, sizeof q);
+        q.N = irand(1, 2);
+        q.G = rnd() < 0.2 ? irand(2, 3) : 1;
+        q.C = q.G * irand(1, 9);
+        q.M = q.G * irand(1, 14);
+        if (rnd() < 0.1) { /* depthwise */
+            q.G = q.C = q.M = irand(2, 7);
+        }
+        q.kh = irand(1, 3);
+        q.kw = irand(1, 3);
+        q.H = irand(q.kh, 13);
+        q.W = irand(q.kw, 17);
+        q.sh = irand(1, 2);
+        q.sw = irand(1, 2);
+        q.dh = rnd() < 0.2 ? 2 : 1;
+        q.dw = rnd() < 0.2 ? 2 : 1;
+        if (q.H < (q.kh - 1) * q.dh + 1) q.dh = 1;
+        if (q.W < (q.kw - 1) * q.dw + 1) q.dw = 1;
+        if (rnd() < 0.15) q.auto_pad = rnd() < 0.5 ? "SAME_UPPER" : "SAME_LOWER";
+        else
+            for (int k = 0; k < 4; k++) q.pads[k] = irand(0, 2);
+        q.xs8 = rnd() < 0.5;
+        q.ys8 = rnd() < 0.5;
+        q.per_ch = rnd() < 0.5;
+        q.wzp = rnd() < 0.3;
+        q.bias = rnd() < 0.7;
+        q.extreme = rnd() < 0.15;
+        run_case(&q);
+    }
+}
+
+static void fixed_cases(void) {
+    /* ResNet-like stem: K = 3*7*7 = 147, big position count (several blocks) */
+    qcase stem = {1, 3, 37, 41, 8, 1, 7, 7, 2, 2, 1, 1, {3, 3, 3, 3}, NULL,
+                  false, false, true, false, true, false, false};
+    run_case(&stem);
+    /* 1x1 stride 1 (the direct packing path), K = 67, M = 13 */
+    qcase pw = {2, 67, 9, 11, 13, 1, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, NULL,
+                true, true, false, true, true, false, false};
+    run_case(&pw);
+    /* accumulator wrap-around: every product -128 * 255, big K, bias near max */
+    qcase wrap = {1, 64, 5, 5, 7, 1, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL,
+                  false, true, false, false, true, false, true};
+    run_case(&wrap);
+    /* saturation both ways */
+    qcase sat = {1, 5, 6, 7, 9, 1, 3, 3, 1, 1, 1, 1, {1, 0, 0, 1}, NULL,
+                 true, false, true, true, true, true, false};
+    run_case(&sat);
+}
+
+int main(void) {
+    g_host = kiln_backend_cpu()->host_isa();
+    char isa[96];
+    printf("host isa: %s\n", kiln_isa_names(g_host, isa, sizeof isa));
+    g_model = ir_model_new();
+    if (!g_model) die("model");
+    g_model->opset = 17;
+    g_graph = ir_graph_new(g_model, NULL);
+    if (!g_graph) die("graph");
+    g_model->graph = g_graph;
+    CHECK(cpu_q8_c.available, "portable int8 kernel unavailable");
+    if (g_host & KILN_ISA_AVX2) CHECK(cpu_q8_avx2.available, "AVX2 int8 kernel not built");
+    if (g_host & KILN_ISA_AVX512VNNI)
+        CHECK(cpu_q8_avx512vnni.available, "VNNI int8 kernel not built");
+    fixed_cases();
+    random_cases(120);
+    kiln_set_num_threads(1);
+    ir_model_free(g_model);
+    return test_summary();
+}
