@@ -5,7 +5,8 @@
 **     -> Conv [-> Relu] -> Q(y)            =>  QLinearConv(x_q, w_q, b_i32)
 **     -> Gemm / MatMul  [-> Relu] -> Q(y)  =>  Reshape -> QLinearConv (1x1)
 **                                               -> Reshape
-**   DQ(x_q) -> MaxPool -> Q (same scale and zero point)  =>  MaxPool on x_q
+**   DQ(x_q) -> MaxPool | Flatten | Reshape | Transpose | (Un)Squeeze -> Q
+**     (same scale and zero point)  =>  the same op on x_q
 ** The model's scales are used as they are (the requantization multiplier is
 ** x_scale * w_scale / y_scale; a bias given at another scale is re-expressed
 ** at x_scale * w_scale, rounded half to even). A Relu between the layer and
@@ -357,10 +358,14 @@ static int fold_gemm(pass_ctx *p, qmatch *mt) {
     return 1;
 }
 
-/* DQ(x_q) -> MaxPool -> Q with the same parameters: MaxPool on x_q. */
-static int fold_maxpool(pass_ctx *p, qmatch *mt) {
+/* DQ(x_q) -> MaxPool / data movement -> Q with the same parameters: the op
+** on x_q (exact: these ops only select and move values, and Q(DQ(v)) = v
+** at equal parameters). Other inputs (shapes, axes) must be constants. */
+static int fold_passthrough(pass_ctx *p, qmatch *mt) {
     ir_node *mp = mt->layer;
-    if (mt->relu || mp->n_in != 1 || mp->n_out != 1 || !mp->in[0]) return 0;
+    if (mt->relu || mp->n_out != 1 || !mp->in[0]) return 0;
+    for (int i = 1; i < mp->n_in; i++)
+        if (mp->in[i] && !mp->in[i]->const_val) return 0;
     double xs;
     int64_t xz;
     ir_node *d = act_dq(p->g, mp->in[0], &xs, &xz);
@@ -372,7 +377,7 @@ static int fold_maxpool(pass_ctx *p, qmatch *mt) {
     ir_edit_kill(mt->q);
     ir_node *dq1[1] = {d};
     pt_kill_unused(p->g, dq1, 1);
-    pass_note(p, "MaxPool '%s' runs on %s directly (DQ/Q removed)", pu_name(mp),
+    pass_note(p, "%s '%s' runs on %s directly (DQ/Q removed)", mp->op_type, pu_name(mp),
               kiln_dtype_name(mt->yt));
     return 1;
 }
@@ -393,8 +398,9 @@ static kiln_status run(pass_ctx *p) {
         case OP_Gemm: case OP_MatMul:
             if (match_inputs(g, &mt)) r = fold_gemm(p, &mt);
             break;
-        case OP_MaxPool:
-            r = fold_maxpool(p, &mt);
+        case OP_MaxPool: case OP_Flatten: case OP_Reshape: case OP_Transpose:
+        case OP_Squeeze: case OP_Unsqueeze:
+            r = fold_passthrough(p, &mt);
             break;
         default:
             break;

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""INT8 (explicit quantization) benchmark on the CPU, one run of this script:
+ResNet-50 (torchvision, random weights, exported by run_bench.export) is
+quantized by onnxruntime's quantize_static into a QDQ model (uint8
+activations, int8 per-channel weights, random calibration data); then
+  Kiln FP32 engine, Kiln INT8 engine built from the QDQ model, and
+  onnxruntime running the same QDQ model (and the FP32 model)
+are timed with the same thread count. Also reports how far Kiln's INT8
+output is from onnxruntime's, in steps of the output quantization scale.
+
+usage: bench/int8_bench.py KILN_BINARY [--threads 1] [--duration S] [--calib N]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run_bench  # noqa: E402
+
+
+def quantize(fp32, shapes, n_calib):
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat,
+                                          QuantType, quantize_static)
+    out = fp32[:-5] + "_qdq.onnx"
+    if os.path.exists(out):
+        return out
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            rng = np.random.default_rng(1)
+            self.it = iter([{k: rng.standard_normal(s).astype(np.float32)
+                             for k, s in shapes.items()} for _ in range(n_calib)])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    quantize_static(fp32, out, Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    per_channel=True)
+    return out
+
+
+def accuracy(kiln, qdq, shapes):
+    """max |kiln - ort| on the INT8 model, in output quantization steps."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+    m = onnx.load(qdq, load_external_data=False)
+    by_out = {o: n for n in m.graph.node for o in n.output}
+    inits = {i.name: i for i in m.graph.initializer}
+    out_name = m.graph.output[0].name
+    dq = by_out[out_name]
+    step = float(numpy_helper.to_array(inits[dq.input[1]])) if dq.op_type == \
+        "DequantizeLinear" else float("nan")
+    rng = np.random.default_rng(5)
+    feeds = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+    want = ort.InferenceSession(qdq, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        args = []
+        for k, v in feeds.items():
+            np.save(os.path.join(tmp, k + ".npy"), v)
+            args += ["--input", f"{k}={os.path.join(tmp, k + '.npy')}"]
+        subprocess.run([kiln, "run", "--engine", qdq[:-5] + ".kiln", "--output-dir", tmp]
+                       + args, check=True, stdout=subprocess.DEVNULL)
+        got = numpy_helper.to_array(onnx.load_tensor(os.path.join(tmp, "output_0.pb")))
+    err = float(np.max(np.abs(got - want)))
+    same_top1 = int(np.argmax(got) == np.argmax(want))
+    return {"max_abs_diff": err, "step": step, "steps": err / step, "same_top1": same_top1}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("kiln")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--duration", type=float, default=5)
+    ap.add_argument("--calib", type=int, default=8)
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args()
+    kiln = os.path.abspath(a.kiln)
+    fp32, shapes, dtypes = run_bench.export("resnet50")
+    qdq = quantize(fp32, shapes, a.calib)
+    T = a.threads
+    res = {}
+    res["kiln_fp32"] = run_bench.bench_kiln(kiln, fp32, shapes, T, a.duration)
+    res["kiln_int8"] = run_bench.bench_kiln(kiln, qdq, shapes, T, a.duration)
+    res["ort_int8_qdq"] = run_bench.bench_ort(qdq, shapes, dtypes, T, a.duration)
+    res["ort_fp32"] = run_bench.bench_ort(fp32, shapes, dtypes, T, a.duration)
+    res["accuracy_vs_ort"] = accuracy(kiln, qdq, shapes)
+    med = {k: v["latency_ms"]["median"] for k, v in res.items() if "latency_ms" in v}
+    print(f"ResNet-50 1x3x224x224, {T} thread(s), median latency (ms):")
+    for k, v in med.items():
+        print(f"  {k:14s} {v:8.2f}")
+    print(f"  Kiln INT8 speed-up vs Kiln FP32: {med['kiln_fp32'] / med['kiln_int8']:.2f}x; "
+          f"vs onnxruntime QDQ: {med['ort_int8_qdq'] / med['kiln_int8']:.2f}x")
+    acc = res["accuracy_vs_ort"]
+    print(f"  Kiln INT8 vs onnxruntime INT8: max |diff| {acc['max_abs_diff']:.4g} "
+          f"= {acc['steps']:.2f} output steps; same top-1: {acc['same_top1']}")
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump(res, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
