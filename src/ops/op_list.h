@@ -71,3 +71,5 @@ KILN_OP(OptionalHasElement) KILN_OP(OptionalGetElement)
 /* ---- Kiln-internal ops (domain "kiln"), created only by the optimizer.
 ** op_lookup() never returns them for model nodes. Keep them last. */
 KILN_OP(FusedConv) KILN_OP(FusedGemm) KILN_OP(FusedElementwise)
+/* quantized internal ops (qfused.c) */
+KILN_OP(QAdd)

@@ -5,6 +5,7 @@
 **     -> Conv [-> Relu] -> Q(y)            =>  QLinearConv(x_q, w_q, b_i32)
 **     -> Gemm / MatMul  [-> Relu] -> Q(y)  =>  Reshape -> QLinearConv (1x1)
 **                                               -> Reshape
+**   DQ(a_q) + DQ(b_q) -> Add [-> Relu] -> Q   =>  QAdd (internal, exact)
 **   DQ(x_q) -> MaxPool | Flatten | Reshape | Transpose | (Un)Squeeze -> Q
 **     (same scale and zero point)  =>  the same op on x_q
 ** The model's scales are used as they are (the requantization multiplier is
@@ -256,10 +257,10 @@ static void finish(pass_ctx *p, qmatch *mt, ir_node *first, ir_node *last) {
     ir_edit_kill(mt->layer);
     ir_node *dqs[3] = {mt->xdq, mt->w.dq, mt->bdq};
     pt_kill_unused(g, dqs, 3);
-    pass_note(p, "folded DQ/%s%s/Q '%s' into INT8 %s (%s -> %s, w per-%s)",
+    pass_note(p, "folded DQ/%s%s/Q '%s' into INT8 %s (%s -> %s%s)",
               mt->layer->op_type, mt->relu ? "+Relu" : "", pu_name(mt->layer),
               first->op_type, kiln_dtype_name(first->in[0]->type.dtype), kiln_dtype_name(mt->yt),
-              mt->w.axis < 0 ? "tensor" : "channel");
+              first->op == OP_QAdd ? "" : mt->w.axis < 0 ? ", w per tensor" : ", w per channel");
 }
 
 /* 1 folded, 0 not applicable, -1 out of memory. */
@@ -382,6 +383,38 @@ static int fold_passthrough(pass_ctx *p, qmatch *mt) {
     return 1;
 }
 
+/* DQ(a_q) + DQ(b_q) -> Q, operands of one shape: QAdd (ops/qfused.c),
+** which computes the same float32 steps on the int8 tensors in one pass. */
+static int fold_add(pass_ctx *p, qmatch *mt) {
+    ir_graph *g = p->g;
+    ir_node *ad = mt->layer;
+    if (ad->n_in != 2 || !ad->in[0] || !ad->in[1]) return 0;
+    double s[2];
+    int64_t z[2];
+    ir_node *d[2];
+    for (int i = 0; i < 2; i++)
+        if (!(d[i] = act_dq(g, ad->in[i], &s[i], &z[i])) ||
+            !pu_same_type(&ad->in[i]->type, &ad->out[0]->type))
+            return 0;
+    char name[256];
+    pt_name(name, sizeof name, ad, "QAdd");
+    ir_node *qa = ir_edit_add_node(g, OP_QAdd, 8, 1, name);
+    if (!qa) return -1;
+    for (int i = 0; i < 2; i++) {
+        qa->in[3 * i] = d[i]->in[0];
+        qa->in[3 * i + 1] = scalar_const(g, KILN_DTYPE_FLOAT32, s[i], "scale");
+        qa->in[3 * i + 2] = scalar_const(g, d[i]->in[0]->type.dtype, (double)z[i], "zero_point");
+    }
+    qa->in[6] = scalar_const(g, KILN_DTYPE_FLOAT32, mt->ys, "y_scale");
+    qa->in[7] = scalar_const(g, mt->yt, (double)mt->yz, "y_zero_point");
+    for (int i = 0; i < 8; i++)
+        if (!qa->in[i]) return -1;
+    mt->xdq = d[0];
+    mt->w.dq = d[1];
+    finish(p, mt, qa, qa);
+    return 1;
+}
+
 static kiln_status run(pass_ctx *p) {
     ir_graph *g = p->g;
     int n0 = g->n_nodes;
@@ -397,6 +430,9 @@ static kiln_status run(pass_ctx *p) {
             break;
         case OP_Gemm: case OP_MatMul:
             if (match_inputs(g, &mt)) r = fold_gemm(p, &mt);
+            break;
+        case OP_Add:
+            r = fold_add(p, &mt);
             break;
         case OP_MaxPool: case OP_Flatten: case OP_Reshape: case OP_Transpose:
         case OP_Squeeze: case OP_Unsqueeze:

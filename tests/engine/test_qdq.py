@@ -120,11 +120,14 @@ def check(kiln, tmp, label, make, act_type, per_channel):
     n_float = sum(1 for o in ops if o in ("Conv", "FusedConv", "Gemm", "FusedGemm",
                                           "MatMul"))
     want_q = sum(1 for n in model.graph.node if n.op_type in ("Conv", "Gemm", "MatMul"))
+    n_add = sum(1 for o in ops if o == "QAdd")
+    want_add = sum(1 for n in model.graph.node if n.op_type == "Add")
     ok = True
     msgs = []
-    if n_q != want_q or n_float:
+    if n_q != want_q or n_float or n_add != want_add:
         ok = False
-        msgs.append(f"INT8 layers {n_q} (want {want_q}), float layers {n_float}: {ops}")
+        msgs.append(f"INT8 layers {n_q} (want {want_q}), QAdd {n_add} (want {want_add}), "
+                    f"float layers {n_float}: {ops}")
     sess = ort.InferenceSession(qp, providers=["CPUExecutionProvider"])
     step = out_scale(qm, "y")
     for seed in range(3):
@@ -143,6 +146,14 @@ def check(kiln, tmp, label, make, act_type, per_channel):
         if step is None or err > step * 1.0001:
             ok = False
             msgs.append(f"seed {seed}: max |kiln - ort| {err:.6g}, step {step}")
+        # and against Kiln's reference interpreter on the unfused QDQ graph
+        rd = os.path.join(tmp, f"{label}_ref")
+        run([kiln, "run", qp, "--reference", "--output-dir", rd] + ins)
+        ref = numpy_helper.to_array(onnx.load_tensor(os.path.join(rd, "output_0.pb")))
+        err = float(np.max(np.abs(got - ref)))
+        if err > step * 1.0001:
+            ok = False
+            msgs.append(f"seed {seed}: max |engine - reference| {err:.6g}, step {step}")
     print(f"{'PASS' if ok else 'FAIL'} {label}: {n_q} INT8 layers; "
           + ("; ".join(msgs) if msgs else f"within one step ({step:.4g})"))
     return ok

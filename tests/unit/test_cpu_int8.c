@@ -215,6 +215,53 @@ static void fixed_cases(void) {
     run_case(&sat);
 }
 
+/* QAdd tactics vs the reference QAdd kernel: lengths off the vector width,
+** every signedness mix, scales that saturate and ones that leave ties. */
+static void qadd_cases(void) {
+    const kiln_tactic *tacs[2] = {&cpu_t_qadd_c, &cpu_t_qadd_avx512};
+    for (int it = 0; it < 60; it++) {
+        int64_t n = it < 5 ? it : irand(1, it < 50 ? 300 : 70000);
+        bool as = rnd() < 0.5, bs = rnd() < 0.5, ys = rnd() < 0.5;
+        kiln_dtype at = as ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+        kiln_dtype bt = bs ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+        kiln_dtype yt = ys ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+        kiln_tensor *a = tens(at, 1, &n), *b = tens(bt, 1, &n);
+        for (int64_t i = 0; i < n; i++) {
+            dt_set_i64(at, a->data, (size_t)i, (as ? -128 : 0) + irand(0, 255));
+            dt_set_i64(bt, b->data, (size_t)i, (bs ? -128 : 0) + irand(0, 255));
+        }
+        bool ties = it % 3 == 0; /* sy = sa = sb: sums of halves land on .5 */
+        double sa = ties ? 0.5 : 0.001 + rnd() * 0.1, sb = ties ? 0.25 : 0.001 + rnd() * 0.1;
+        double sy = ties ? 0.5 : (it % 7 == 0 ? 1e-4 : 0.002 + rnd() * 0.2);
+        const kiln_tensor *in[8] = {
+            a, scalar_f(sa), scalar_q(at, (as ? -128 : 0) + irand(0, 255)),
+            b, scalar_f(sb), scalar_q(bt, (bs ? -128 : 0) + irand(0, 255)),
+            scalar_f(sy), scalar_q(yt, (ys ? -128 : 0) + irand(0, 255))};
+        ir_node *nd = ir_edit_add_node(g_graph, OP_QAdd, 8, 1, NULL);
+        if (!nd) die("node");
+        kiln_tensor *out[1];
+        if (ref_run_node(nd, in, out)) die("reference QAdd");
+        for (int ti = 0; ti < 2; ti++) {
+            const kiln_tactic *t = tacs[ti];
+            if (t->isa & ~g_host) continue;
+            kiln_tensor *y = tens(yt, 1, &n);
+            memset(y->data, 0x5A, y->nbytes);
+            int rc = run_tactic(t, nd, in, y);
+            CHECK(rc == 0, "%s did not run", t->name);
+            int64_t bad = -1;
+            for (int64_t i = 0; i < n && bad < 0 && rc == 0; i++)
+                if (dt_get_i64(yt, y->data, (size_t)i) != dt_get_i64(yt, out[0]->data, (size_t)i))
+                    bad = i;
+            CHECK(bad < 0, "%s n=%lld a%s b%s y%s: y[%lld] differs", t->name, (long long)n,
+                  as ? "s8" : "u8", bs ? "s8" : "u8", ys ? "s8" : "u8", (long long)bad);
+            tensor_free(y);
+        }
+        tensor_free(out[0]);
+        ir_edit_kill(nd);
+        for (int i = 0; i < 8; i++) tensor_free((kiln_tensor *)in[i]);
+    }
+}
+
 int main(void) {
     g_host = kiln_backend_cpu()->host_isa();
     char isa[96];
@@ -231,6 +278,7 @@ int main(void) {
         CHECK(cpu_q8_avx512vnni.available, "VNNI int8 kernel not built");
     fixed_cases();
     random_cases(120);
+    qadd_cases();
     kiln_set_num_threads(1);
     ir_model_free(g_model);
     return test_summary();

@@ -49,7 +49,24 @@ void cpu_q8_epi_c(const cpu_q8_epi *e, const int32_t *acc, int64_t n, void *y) {
     }
 }
 
-const cpu_q8_isa cpu_q8_c = {"c", true, cpu_q8_kernel_c, cpu_q8_epi_c};
+static inline float q8_load(const void *p, int64_t i, bool s) {
+    return s ? (float)((const int8_t *)p)[i] : (float)((const uint8_t *)p)[i];
+}
+
+void cpu_q8_add_c(const cpu_q8_add *p, const void *a, const void *b, void *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float av = (q8_load(a, i, p->a_signed) - p->za) * p->sa;
+        float bv = (q8_load(b, i, p->b_signed) - p->zb) * p->sb;
+        float q = (av + bv) / p->sy;
+        q = q < -1e9f ? -1e9f : q > 1e9f ? 1e9f : q;
+        int32_t r = (int32_t)nearbyintf(q) + p->zy;
+        r = r < p->lo ? p->lo : r > p->hi ? p->hi : r;
+        if (p->y_signed) ((int8_t *)y)[i] = (int8_t)r;
+        else ((uint8_t *)y)[i] = (uint8_t)r;
+    }
+}
+
+const cpu_q8_isa cpu_q8_c = {"c", true, cpu_q8_kernel_c, cpu_q8_epi_c, cpu_q8_add_c};
 
 /* ------------------------------------------------------------- geometry */
 
@@ -285,6 +302,81 @@ static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
     free(colsum);
     return 0;
 }
+
+/* ------------------------------------------------------------- QAdd */
+
+enum { Q8_ADD_CHUNK = 16384 };
+
+typedef struct q8_add_run {
+    const cpu_q8_isa *isa;
+    cpu_q8_add p;
+    const uint8_t *a, *b;
+    uint8_t *y;
+    int64_t n;
+} q8_add_run;
+
+static void add_task(void *arg, int64_t t, int tid, void *scratch) {
+    (void)tid;
+    (void)scratch;
+    const q8_add_run *r = arg;
+    int64_t i0 = t * Q8_ADD_CHUNK, m = KILN_MIN(Q8_ADD_CHUNK, r->n - i0);
+    r->isa->add(&r->p, r->a + i0, r->b + i0, r->y + i0, m);
+}
+
+static int q8_run_add(ref_ctx *c, const cpu_q8_isa *isa) {
+    const kiln_tensor *a = c->in[0], *b = c->in[3];
+    kiln_tensor *y = c->out[0];
+    if (!isa->available)
+        return ref_fail(c, "int8 kernel '%s' is not in this build", isa->name);
+    for (int i = 1; i < 8; i++)
+        if (i != 3 && tensor_numel(c->in[i]) != 1)
+            return ref_fail(c, "scales and zero points must be scalars");
+    int64_t n = tensor_numel(a);
+    if (tensor_numel(b) != n || tensor_numel(y) != n)
+        return ref_fail(c, "A and B must have the same shape");
+    q8_add_run r;
+    r.isa = isa;
+    r.p.sa = (float)dt_get_f64(c->in[1]->dtype, c->in[1]->data, 0);
+    r.p.za = (float)dt_get_i64(c->in[2]->dtype, c->in[2]->data, 0);
+    r.p.sb = (float)dt_get_f64(c->in[4]->dtype, c->in[4]->data, 0);
+    r.p.zb = (float)dt_get_i64(c->in[5]->dtype, c->in[5]->data, 0);
+    r.p.sy = (float)dt_get_f64(c->in[6]->dtype, c->in[6]->data, 0);
+    r.p.zy = (int32_t)dt_get_i64(c->in[7]->dtype, c->in[7]->data, 0);
+    r.p.a_signed = a->dtype == KILN_DTYPE_INT8;
+    r.p.b_signed = b->dtype == KILN_DTYPE_INT8;
+    r.p.y_signed = y->dtype == KILN_DTYPE_INT8;
+    r.p.lo = r.p.y_signed ? -128 : 0;
+    r.p.hi = r.p.lo + 255;
+    r.a = a->data;
+    r.b = b->data;
+    r.y = y->data;
+    r.n = n;
+    int64_t chunks = (n + Q8_ADD_CHUNK - 1) / Q8_ADD_CHUNK;
+    cpu_parallel_for(chunks, cpu_threads_for(16.0 * (double)n), 0, NULL, add_task, &r);
+    return 0;
+}
+
+static bool qadd_supports(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in != 8) return false;
+    for (int i = 0; i < 8; i++)
+        if (!in[i]) return false;
+    return is_q8(in[0]->dtype) && is_q8(in[3]->dtype) && is_q8(in[7]->dtype) &&
+           in[1]->dtype == KILN_DTYPE_FLOAT32 && in[4]->dtype == KILN_DTYPE_FLOAT32 &&
+           in[6]->dtype == KILN_DTYPE_FLOAT32;
+}
+
+static bool qadd_sup_avx512(const ir_node *n, const ir_type *const *in) {
+    return cpu_q8_avx512vnni.available && qadd_supports(n, in);
+}
+
+static int add_c(ref_ctx *c) { return q8_run_add(c, &cpu_q8_c); }
+static int add_avx512(ref_ctx *c) { return q8_run_add(c, &cpu_q8_avx512vnni); }
+
+const kiln_tactic cpu_t_qadd_avx512 = {"q8_add_avx512", OP_QAdd,
+    KILN_ISA_AVX512F | KILN_ISA_AVX512BW, TACTIC_OVERWRITES_OUTPUT, qadd_sup_avx512, NULL,
+    add_avx512};
+const kiln_tactic cpu_t_qadd_c = {"q8_add_c", OP_QAdd, 0, TACTIC_OVERWRITES_OUTPUT,
+    qadd_supports, NULL, add_c};
 
 /* ------------------------------------------------------------- tactics */
 

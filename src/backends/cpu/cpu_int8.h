@@ -47,11 +47,21 @@ typedef struct cpu_q8_epi {
 typedef void (*cpu_q8_epi_fn)(const cpu_q8_epi *e, const int32_t *acc, int64_t n,
                               void *y);
 
+/* QAdd (ops/qfused.c) on n elements, the reference's float32 steps. */
+typedef struct cpu_q8_add {
+    float sa, za, sb, zb, sy;
+    int32_t zy, lo, hi;
+    bool a_signed, b_signed, y_signed;
+} cpu_q8_add;
+typedef void (*cpu_q8_add_fn)(const cpu_q8_add *p, const void *a, const void *b,
+                              void *y, int64_t n);
+
 typedef struct cpu_q8_isa {
     const char *name;
     bool available;       /* false: its file was built without the flags */
     cpu_q8_kernel_fn kernel;
     cpu_q8_epi_fn epi;
+    cpu_q8_add_fn add;
 } cpu_q8_isa;
 
 extern const cpu_q8_isa cpu_q8_c, cpu_q8_avx2, cpu_q8_avx512vnni;
@@ -60,5 +70,6 @@ extern const cpu_q8_isa cpu_q8_c, cpu_q8_avx2, cpu_q8_avx512vnni;
 void cpu_q8_kernel_c(const uint8_t *xp, const int8_t *w, int64_t ldw, int64_t K,
                      int mr, int32_t *acc);
 void cpu_q8_epi_c(const cpu_q8_epi *e, const int32_t *acc, int64_t n, void *y);
+void cpu_q8_add_c(const cpu_q8_add *p, const void *a, const void *b, void *y, int64_t n);
 
 #endif

@@ -91,7 +91,7 @@ static void epi(const cpu_q8_epi *e, const int32_t *acc, int64_t n, void *y) {
     }
 }
 
-const cpu_q8_isa cpu_q8_avx2 = {"avx2", true, kernel, epi};
+const cpu_q8_isa cpu_q8_avx2 = {"avx2", true, kernel, epi, cpu_q8_add_c};
 #else
-const cpu_q8_isa cpu_q8_avx2 = {"avx2", false, cpu_q8_kernel_c, cpu_q8_epi_c};
+const cpu_q8_isa cpu_q8_avx2 = {"avx2", false, cpu_q8_kernel_c, cpu_q8_epi_c, cpu_q8_add_c};
 #endif
