@@ -165,17 +165,39 @@ static void pack_task(void *arg, int64_t b, int tid, void *scratch) {
                     const uint8_t *s = xc + p0;
                     for (; p < np; p++) d[4 * p] = s[p] ^ r->flip;
                 } else {
+                    /* output-row segments of the block: the tap's input row
+                    ** and the columns where it lands inside the input are
+                    ** fixed per segment, so the copy loop has no tests */
                     int64_t oy = p0 / g->OW, ox = p0 % g->OW;
-                    for (; p < np; p++) {
+                    int64_t off = kx * g->dw - g->pw, s = g->sw;
+                    int64_t clo = off >= 0 ? 0 : (-off + s - 1) / s;
+                    int64_t chi = g->W - 1 - off < 0 ? 0 : (g->W - 1 - off) / s + 1;
+                    if (chi > g->OW) chi = g->OW;
+                    if (clo > chi) clo = chi;
+                    while (p < np) {
+                        int64_t seg = KILN_MIN(np - p, g->OW - ox), e = ox + seg;
                         int64_t iy = oy * g->sh - g->ph + ky * g->dh;
-                        int64_t ix = ox * g->sw - g->pw + kx * g->dw;
-                        d[4 * p] = iy >= 0 && iy < g->H && ix >= 0 && ix < g->W
-                                       ? (uint8_t)(xc[iy * g->W + ix] ^ r->flip)
-                                       : r->xzu;
-                        if (++ox == g->OW) {
-                            ox = 0;
-                            oy++;
+                        /* dd[4 * i]: position p + i, output column ox + i */
+                        uint8_t *dd = d + 4 * p;
+                        int64_t n = e - ox;
+                        if (iy < 0 || iy >= g->H) {
+                            for (int64_t i = 0; i < n; i++) dd[4 * i] = r->xzu;
+                        } else {
+                            /* input column of output column ox + i: base + i*s */
+                            int64_t base = iy * g->W + off + ox * s;
+                            int64_t c0 = KILN_MAX(ox, KILN_MIN(clo, e)) - ox;
+                            int64_t c1 = KILN_MAX(c0 + ox, KILN_MIN(chi, e)) - ox;
+                            int64_t i = 0;
+                            for (; i < c0; i++) dd[4 * i] = r->xzu;
+                            if (s == 1)
+                                for (; i < c1; i++) dd[4 * i] = (uint8_t)(xc[base + i] ^ r->flip);
+                            else
+                                for (; i < c1; i++) dd[4 * i] = (uint8_t)(xc[base + i * s] ^ r->flip);
+                            for (; i < n; i++) dd[4 * i] = r->xzu;
                         }
+                        p += seg;
+                        ox = 0;
+                        oy++;
                     }
                 }
                 if (cs)
