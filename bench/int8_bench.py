@@ -15,7 +15,9 @@ import json
 import os
 import subprocess
 import sys
+import resource
 import tempfile
+import time
 
 import numpy as np
 
@@ -43,6 +45,36 @@ def quantize(fp32, shapes, n_calib):
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     per_channel=True)
     return out
+
+
+def kiln_cpu_ms(kiln, engine, shapes, threads, n):
+    """CPU milliseconds per run of `kiln bench` (user + sys of the child),
+    from two runs of n and 3n iterations (cancels load, build and warm-up)."""
+    spec = ",".join("%s:%s" % (k, "x".join(map(str, v))) for k, v in shapes.items())
+    cpu = []
+    for it in (n, 3 * n):
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run([kiln, "bench", "--engine", engine, "--shapes", spec, "--threads",
+                        str(threads), "--duration", "0", "--warmup", "0", "--iterations",
+                        str(it)], check=True, stdout=subprocess.DEVNULL)
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+    return (cpu[1] - cpu[0]) * 1e3 / (2 * n)
+
+
+def ort_cpu_ms(path, shapes, threads, n):
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    feeds = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+    sess.run(None, feeds)
+    t0 = time.process_time()
+    for _ in range(n):
+        sess.run(None, feeds)
+    return (time.process_time() - t0) * 1e3 / n
 
 
 def accuracy(kiln, qdq, shapes):
@@ -80,6 +112,8 @@ def main():
     ap.add_argument("--duration", type=float, default=5)
     ap.add_argument("--calib", type=int, default=8)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--cpu-iters", type=int, default=5,
+                    help="runs for the CPU-time measurement (robust to a loaded machine)")
     a = ap.parse_args()
     kiln = os.path.abspath(a.kiln)
     fp32, shapes, dtypes = run_bench.export("resnet50")
@@ -91,12 +125,27 @@ def main():
     res["ort_int8_qdq"] = run_bench.bench_ort(qdq, shapes, dtypes, T, a.duration)
     res["ort_fp32"] = run_bench.bench_ort(fp32, shapes, dtypes, T, a.duration)
     res["accuracy_vs_ort"] = accuracy(kiln, qdq, shapes)
+    # CPU time per run, interleaved A/B (wall-clock latency on a shared,
+    # loaded machine swings with the other jobs; 1-thread CPU time much less)
+    cpu = {"kiln_fp32": [], "kiln_int8": [], "ort_int8_qdq": [], "ort_fp32": []}
+    for _ in range(2):
+        cpu["kiln_fp32"].append(kiln_cpu_ms(kiln, fp32[:-5] + ".kiln", shapes, T, a.cpu_iters))
+        cpu["kiln_int8"].append(kiln_cpu_ms(kiln, qdq[:-5] + ".kiln", shapes, T, a.cpu_iters))
+        cpu["ort_int8_qdq"].append(ort_cpu_ms(qdq, shapes, T, 3 * a.cpu_iters))
+        cpu["ort_fp32"].append(ort_cpu_ms(fp32, shapes, T, 3 * a.cpu_iters))
+    res["cpu_ms_per_run"] = {k: min(v) for k, v in cpu.items()}
     med = {k: v["latency_ms"]["median"] for k, v in res.items() if "latency_ms" in v}
     print(f"ResNet-50 1x3x224x224, {T} thread(s), median latency (ms):")
     for k, v in med.items():
         print(f"  {k:14s} {v:8.2f}")
     print(f"  Kiln INT8 speed-up vs Kiln FP32: {med['kiln_fp32'] / med['kiln_int8']:.2f}x; "
           f"vs onnxruntime QDQ: {med['ort_int8_qdq'] / med['kiln_int8']:.2f}x")
+    c = res["cpu_ms_per_run"]
+    print("CPU time per run (ms, best of 2 interleaved rounds):")
+    for k, v in c.items():
+        print(f"  {k:14s} {v:8.2f}")
+    print(f"  Kiln INT8 speed-up vs Kiln FP32: {c['kiln_fp32'] / c['kiln_int8']:.2f}x; "
+          f"vs onnxruntime QDQ: {c['ort_int8_qdq'] / c['kiln_int8']:.2f}x")
     acc = res["accuracy_vs_ort"]
     print(f"  Kiln INT8 vs onnxruntime INT8: max |diff| {acc['max_abs_diff']:.4g} "
           f"= {acc['steps']:.2f} output steps; same top-1: {acc['same_top1']}")

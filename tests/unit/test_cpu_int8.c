@@ -74,7 +74,15 @@ static int run_tactic(const kiln_tactic *t, ir_node *n, const kiln_tensor *const
     c.n_out = 1;
     kiln_tensor *outs[1] = {y};
     c.out = outs;
-    if (t->run(&c)) {
+    /* every other run with the planned workspace, else the malloc path */
+    static int flipflop;
+    size_t wsz = t->workspace && (flipflop++ & 1) ? t->workspace(n, tin) : 0;
+    void *ws = wsz ? kiln_aligned_alloc(wsz) : NULL;
+    c.ws = ws;
+    c.ws_size = ws ? wsz : 0;
+    int rc = t->run(&c);
+    kiln_aligned_free(ws);
+    if (rc) {
         fprintf(stderr, "%s failed: %s\n", t->name, c.err);
         return -1;
     }

@@ -135,12 +135,62 @@ typedef struct q8_run {
     const int8_t *w;         /* this group's rows: [Mg, K] */
     uint8_t *y;              /* this image and group: [Mg, P] (bytes) */
     uint8_t *xp;             /* nblk blocks of Kq * NB * 4 bytes */
+    uint8_t *rows;           /* im2col rows [K, P], or NULL (direct) */
     int32_t *colsum;         /* nblk * NB, or NULL */
     const cpu_q8_epi *epi;   /* Mg of them, for this group */
     uint8_t flip, xzu;
     int64_t mchunk, nmc;
 } q8_run;
 
+/* One input row of reduction index k for output columns ox .. ox+n-1 of
+** output row oy, padding included, into t[0..n). */
+static void pack_row(const q8_run *r, int64_t k, int64_t oy, int64_t ox, int64_t n,
+                     uint8_t *t) {
+    const q8_conv *g = r->g;
+    if (k >= g->K) {
+        memset(t, 0, (size_t)n);
+        return;
+    }
+    int64_t ksz = g->kh * g->kw;
+    int64_t c = k / ksz, rr = k % ksz, ky = rr / g->kw, kx = rr % g->kw;
+    int64_t iy = oy * g->sh - g->ph + ky * g->dh;
+    if (iy < 0 || iy >= g->H) {
+        memset(t, r->xzu, (size_t)n);
+        return;
+    }
+    /* output columns whose input column ox*s + off lies in [0, W) */
+    int64_t off = kx * g->dw - g->pw, s = g->sw, e = ox + n;
+    int64_t clo = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t chi = g->W - 1 - off < 0 ? 0 : (g->W - 1 - off) / s + 1;
+    int64_t c0 = KILN_MAX(ox, KILN_MIN(clo, e)) - ox;
+    int64_t c1 = KILN_MAX(c0 + ox, KILN_MIN(chi, e)) - ox;
+    const uint8_t *xr = r->x + c * g->H * g->W + iy * g->W;
+    int64_t base = off + ox * s;
+    if (c0 > 0) memset(t, r->xzu, (size_t)c0);
+    if (s == 1) {
+        memcpy(t + c0, xr + base + c0, (size_t)(c1 - c0));
+        if (r->flip)
+            for (int64_t i = c0; i < c1; i++) t[i] ^= 0x80;
+    } else {
+        for (int64_t i = c0; i < c1; i++) t[i] = (uint8_t)(xr[base + i * s] ^ r->flip);
+    }
+    if (c1 < n) memset(t + c1, r->xzu, (size_t)(n - c1));
+}
+
+/* Phase 1 of packing, task k: im2col row k (all P positions, padding
+** included, signed inputs flipped) into r->rows + k * P. Not used when the
+** conv is 1x1 with stride 1 and no padding: x's channels are those rows. */
+static void im2col_task(void *arg, int64_t k, int tid, void *scratch) {
+    (void)tid;
+    (void)scratch;
+    const q8_run *r = arg;
+    const q8_conv *g = r->g;
+    uint8_t *row = r->rows + k * g->P;
+    for (int64_t oy = 0; oy < g->OH; oy++) pack_row(r, k, oy, 0, g->OW, row + oy * g->OW);
+}
+
+/* Phase 2, task b: interleaves 4 rows at a time into block b's 32-bit
+** words (a loop the compiler vectorizes), zero beyond K and past P. */
 static void pack_task(void *arg, int64_t b, int tid, void *scratch) {
     (void)tid;
     (void)scratch;
@@ -151,60 +201,28 @@ static void pack_task(void *arg, int64_t b, int tid, void *scratch) {
     int32_t *cs = r->colsum ? r->colsum + p0 : NULL;
     if (cs)
         for (int p = 0; p < CPU_Q8_NB; p++) cs[p] = 0;
-    bool direct = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 &&
-                  g->pw == 0 && g->OW == g->W && g->OH == g->H;
-    int64_t ksz = g->kh * g->kw;
-    for (int64_t kq = 0; kq < g->Kq; kq++)
+    static const uint8_t zeros[CPU_Q8_NB];
+    const uint8_t *src = r->rows ? r->rows : r->x;
+    for (int64_t kq = 0; kq < g->Kq; kq++) {
+        uint32_t *d = (uint32_t *)(void *)(dst + kq * CPU_Q8_NB * 4);
+        const uint8_t *t[4];
+        uint32_t flip = 0;
         for (int j = 0; j < 4; j++) {
-            uint8_t *d = dst + kq * CPU_Q8_NB * 4 + j;
-            int64_t k = 4 * kq + j, p = 0;
-            if (k < g->K) {
-                int64_t c = k / ksz, rr = k % ksz, ky = rr / g->kw, kx = rr % g->kw;
-                const uint8_t *xc = r->x + c * g->H * g->W;
-                if (direct) {
-                    const uint8_t *s = xc + p0;
-                    for (; p < np; p++) d[4 * p] = s[p] ^ r->flip;
-                } else {
-                    /* output-row segments of the block: the tap's input row
-                    ** and the columns where it lands inside the input are
-                    ** fixed per segment, so the copy loop has no tests */
-                    int64_t oy = p0 / g->OW, ox = p0 % g->OW;
-                    int64_t off = kx * g->dw - g->pw, s = g->sw;
-                    int64_t clo = off >= 0 ? 0 : (-off + s - 1) / s;
-                    int64_t chi = g->W - 1 - off < 0 ? 0 : (g->W - 1 - off) / s + 1;
-                    if (chi > g->OW) chi = g->OW;
-                    if (clo > chi) clo = chi;
-                    while (p < np) {
-                        int64_t seg = KILN_MIN(np - p, g->OW - ox), e = ox + seg;
-                        int64_t iy = oy * g->sh - g->ph + ky * g->dh;
-                        /* dd[4 * i]: position p + i, output column ox + i */
-                        uint8_t *dd = d + 4 * p;
-                        int64_t n = e - ox;
-                        if (iy < 0 || iy >= g->H) {
-                            for (int64_t i = 0; i < n; i++) dd[4 * i] = r->xzu;
-                        } else {
-                            /* input column of output column ox + i: base + i*s */
-                            int64_t base = iy * g->W + off + ox * s;
-                            int64_t c0 = KILN_MAX(ox, KILN_MIN(clo, e)) - ox;
-                            int64_t c1 = KILN_MAX(c0 + ox, KILN_MIN(chi, e)) - ox;
-                            int64_t i = 0;
-                            for (; i < c0; i++) dd[4 * i] = r->xzu;
-                            if (s == 1)
-                                for (; i < c1; i++) dd[4 * i] = (uint8_t)(xc[base + i] ^ r->flip);
-                            else
-                                for (; i < c1; i++) dd[4 * i] = (uint8_t)(xc[base + i * s] ^ r->flip);
-                            for (; i < n; i++) dd[4 * i] = r->xzu;
-                        }
-                        p += seg;
-                        ox = 0;
-                        oy++;
-                    }
-                }
-                if (cs)
-                    for (int64_t q = 0; q < np; q++) cs[q] += d[4 * q];
-            }
-            for (; p < CPU_Q8_NB; p++) d[4 * p] = 0;
+            int64_t k = 4 * kq + j;
+            t[j] = k < g->K ? src + k * g->P + p0 : zeros;
+            /* direct rows are x itself: flip signed values here */
+            if (k < g->K && !r->rows) flip |= (uint32_t)r->flip << (8 * j);
         }
+        int64_t i = 0;
+        for (; i < np; i++)
+            d[i] = ((uint32_t)t[0][i] | (uint32_t)t[1][i] << 8 | (uint32_t)t[2][i] << 16 |
+                    (uint32_t)t[3][i] << 24) ^ flip;
+        for (; i < CPU_Q8_NB; i++) d[i] = 0;
+        if (cs)
+            for (i = 0; i < np; i++)
+                cs[i] += (int32_t)(d[i] & 0xFF) + (int32_t)(d[i] >> 8 & 0xFF) +
+                         (int32_t)(d[i] >> 16 & 0xFF) + (int32_t)(d[i] >> 24);
+    }
 }
 
 static void gemm_task(void *arg, int64_t t, int tid, void *scratch) {
@@ -227,6 +245,37 @@ static void gemm_task(void *arg, int64_t t, int tid, void *scratch) {
             r->isa->epi(&e, acc + i * CPU_Q8_NB, np, r->y + ((m + i) * g->P + p0) * ysz);
         }
     }
+}
+
+/* Scratch of one run, carved from one block (64-byte aligned pieces). */
+typedef struct q8_scratch {
+    size_t epi, xp, cs, rows, total;
+} q8_scratch;
+
+static size_t al64(size_t v) { return (v + 63) & ~(size_t)63; }
+
+static void scratch_sizes(const q8_conv *g, bool direct, q8_scratch *s) {
+    s->epi = al64((size_t)(g->M ? g->M : 1) * sizeof(cpu_q8_epi));
+    s->xp = al64((size_t)(g->nblk * g->Kq * CPU_Q8_NB * 4) + 1);
+    s->cs = al64((size_t)(g->nblk * CPU_Q8_NB) * sizeof(int32_t) + 1);
+    s->rows = direct ? 0 : al64((size_t)(g->K * g->P) + 1);
+    s->total = s->epi + s->xp + s->cs + s->rows + 64;
+}
+
+static bool is_direct(const q8_conv *g) {
+    return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->OH == g->H &&
+           g->OW == g->W && g->ph == 0 && g->pw == 0;
+}
+
+static size_t q8_workspace(const ir_node *n, const ir_type *const *in) {
+    if (!in[0] || !in[3] || in[0]->rank != 4 || in[3]->rank != 4) return 0;
+    for (int i = 0; i < 4; i++)
+        if (in[0]->dims[i] < 0 || in[3]->dims[i] < 0) return 0;
+    q8_conv g;
+    if (!geom(n, in[0]->dims, in[3]->dims, &g)) return 0;
+    q8_scratch s;
+    scratch_sizes(&g, is_direct(&g), &s);
+    return s.total;
 }
 
 static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
@@ -258,15 +307,18 @@ static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
     double yz = (double)dt_get_i64(yzt->dtype, yzt->data, 0);
     bool any_wz = false;
     int64_t nblk = g.nblk;
-    size_t xp_bytes = (size_t)(nblk * g.Kq * CPU_Q8_NB * 4);
-    size_t cs_bytes = (size_t)(nblk * CPU_Q8_NB) * sizeof(int32_t);
-    cpu_q8_epi *epi = malloc((size_t)(M ? M : 1) * sizeof *epi);
-    uint8_t *xp = malloc(xp_bytes ? xp_bytes : 1);
-    int32_t *colsum = malloc(cs_bytes ? cs_bytes : 1);
-    if (!epi || !xp || !colsum) {
-        free(epi); free(xp); free(colsum);
+    bool direct = is_direct(&g);
+    q8_scratch ss;
+    scratch_sizes(&g, direct, &ss);
+    /* the planned workspace; malloc'ed when the caller gave too little */
+    uint8_t *block = c->ws && c->ws_size >= ss.total ? c->ws : NULL, *owned = NULL;
+    if (!block && !(block = owned = malloc(ss.total)))
         return ref_fail(c, "out of memory");
-    }
+    uint8_t *base = cpu_align64(block);
+    cpu_q8_epi *epi = (cpu_q8_epi *)(void *)base;
+    uint8_t *xp = base + ss.epi;
+    int32_t *colsum = (int32_t *)(void *)(xp + ss.xp);
+    uint8_t *rows = direct ? NULL : (uint8_t *)colsum + ss.cs;
     const int8_t *wv = w->data;
     for (int64_t m = 0; m < M; m++) {
         cpu_q8_epi *e = &epi[m];
@@ -296,6 +348,7 @@ static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
     r.g = &g;
     r.isa = isa;
     r.xp = xp;
+    r.rows = rows;
     r.colsum = any_wz ? colsum : NULL;
     r.flip = flip;
     r.xzu = (uint8_t)xzu;
@@ -316,12 +369,11 @@ static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
             r.w = wv + gi * g.Mg * g.K;
             r.y = yb + (n * g.M + gi * g.Mg) * g.P;
             r.epi = epi + gi * g.Mg;
+            if (r.rows) cpu_parallel_for(g.K, T, 0, NULL, im2col_task, &r);
             cpu_parallel_for(nblk, T, 0, NULL, pack_task, &r);
             cpu_parallel_for(nblk * r.nmc, T, 0, NULL, gemm_task, &r);
         }
-    free(epi);
-    free(xp);
-    free(colsum);
+    free(owned);
     return 0;
 }
 
@@ -429,8 +481,8 @@ static int run_vnni(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_avx512vnni); }
 
 const kiln_tactic cpu_t_qconv_vnni = {"u8s8_qconv_im2col_6x64_avx512vnni", OP_QLinearConv,
     KILN_ISA_AVX512F | KILN_ISA_AVX512BW | KILN_ISA_AVX512VNNI, TACTIC_OVERWRITES_OUTPUT,
-    q8_sup_vnni, NULL, run_vnni};
+    q8_sup_vnni, q8_workspace, run_vnni};
 const kiln_tactic cpu_t_qconv_avx2 = {"u8s8_qconv_im2col_2x16_avx2", OP_QLinearConv,
-    KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, q8_sup_avx2, NULL, run_avx2};
+    KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, q8_sup_avx2, q8_workspace, run_avx2};
 const kiln_tactic cpu_t_qconv_c = {"u8s8_qconv_im2col_c", OP_QLinearConv, 0,
-    TACTIC_OVERWRITES_OUTPUT, q8_supports, NULL, run_c};
+    TACTIC_OVERWRITES_OUTPUT, q8_supports, q8_workspace, run_c};
