@@ -57,6 +57,7 @@ static int run_tactic(const kiln_tactic *t, ir_node *n, const kiln_tensor *const
                       kiln_tensor *y) {
     const ir_type *tin[9] = {0};
     ir_type types[9];
+    memset(types, 0, sizeof types);
     for (int i = 0; i < n->n_in; i++) {
         if (!in[i]) continue;
         types[i].dtype = in[i]->dtype;
@@ -270,6 +271,44 @@ static void qadd_cases(void) {
     }
 }
 
+/* int8/uint8 MaxPool tactic vs the reference MaxPool. */
+static void maxpool_cases(void) {
+    for (int it = 0; it < 60; it++) {
+        bool s8 = rnd() < 0.5;
+        kiln_dtype dt = s8 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+        int64_t kh = irand(1, 3), kw = irand(1, 3), dh = rnd() < 0.2 ? 2 : 1, dw = rnd() < 0.2 ? 2 : 1;
+        int64_t xd[4] = {irand(1, 2), irand(1, 5), irand((kh - 1) * dh + 1, 15),
+                         irand((kw - 1) * dw + 1, 17)};
+        kiln_tensor *x = tens(dt, 4, xd);
+        for (int64_t i = 0; i < tensor_numel(x); i++)
+            dt_set_i64(dt, x->data, (size_t)i, (s8 ? -128 : 0) + irand(0, 255));
+        ir_node *nd = ir_edit_add_node(g_graph, OP_MaxPool, 1, 1, NULL);
+        if (!nd) die("node");
+        int64_t k[2] = {kh, kw}, st[2] = {irand(1, 2), irand(1, 2)}, dl[2] = {dh, dw};
+        int64_t pads[4] = {irand(0, kh / 2), irand(0, kw / 2), irand(0, kh / 2), irand(0, kw / 2)};
+        ir_edit_set_ints(nd, "kernel_shape", k, 2);
+        ir_edit_set_ints(nd, "strides", st, 2);
+        ir_edit_set_ints(nd, "dilations", dl, 2);
+        if (rnd() < 0.2) ir_edit_set_str(nd, "auto_pad", "SAME_UPPER");
+        else ir_edit_set_ints(nd, "pads", pads, 4);
+        if (rnd() < 0.3) ir_edit_set_int(nd, "ceil_mode", 1);
+        const kiln_tensor *in[1] = {x};
+        kiln_tensor *out[1];
+        if (ref_run_node(nd, in, out)) die("reference MaxPool");
+        kiln_tensor *y = tens(dt, 4, out[0]->dims);
+        int rc = run_tactic(&cpu_t_q8_maxpool, nd, in, y);
+        CHECK(rc == 0, "q8 maxpool did not run");
+        CHECK(rc != 0 || memcmp(y->data, out[0]->data, y->nbytes) == 0,
+              "q8 maxpool %s x %lldx%lldx%lldx%lld k%lldx%lld differs", s8 ? "s8" : "u8",
+              (long long)xd[0], (long long)xd[1], (long long)xd[2], (long long)xd[3],
+              (long long)kh, (long long)kw);
+        tensor_free(y);
+        tensor_free(out[0]);
+        tensor_free(x);
+        ir_edit_kill(nd);
+    }
+}
+
 int main(void) {
     g_host = kiln_backend_cpu()->host_isa();
     char isa[96];
@@ -287,6 +326,7 @@ int main(void) {
     fixed_cases();
     random_cases(120);
     qadd_cases();
+    maxpool_cases();
     kiln_set_num_threads(1);
     ir_model_free(g_model);
     return test_summary();

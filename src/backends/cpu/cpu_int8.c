@@ -452,6 +452,93 @@ const kiln_tactic cpu_t_qadd_avx512 = {"q8_add_avx512", OP_QAdd,
 const kiln_tactic cpu_t_qadd_c = {"q8_add_c", OP_QAdd, 0, TACTIC_OVERWRITES_OUTPUT,
     qadd_supports, NULL, add_c};
 
+/* ------------------------------------------------- MaxPool on 8-bit */
+
+/* What the qdq pass leaves between quantized convs (DQ -> MaxPool -> Q at
+** one scale becomes MaxPool on the int8 tensor). 2-D, one output. Signed
+** values are compared as unsigned after flipping the top bit (order kept). */
+typedef struct q8_pool {
+    const uint8_t *x;
+    uint8_t *y;
+    int64_t H, W, OH, OW, kh, kw, sh, sw, dh, dw, ph, pw;
+    uint8_t flip;
+} q8_pool;
+
+static void pool_task(void *arg, int64_t plane, int tid, void *scratch) {
+    (void)tid;
+    (void)scratch;
+    const q8_pool *q = arg;
+    const uint8_t *x = q->x + plane * q->H * q->W;
+    uint8_t *y = q->y + plane * q->OH * q->OW;
+    uint8_t row[4096];
+    for (int64_t oy = 0; oy < q->OH; oy++) {
+        for (int64_t ox0 = 0; ox0 < q->OW; ox0 += 4096) {
+            int64_t n = KILN_MIN(4096, q->OW - ox0);
+            memset(row, 0, (size_t)n);
+            for (int64_t ky = 0; ky < q->kh; ky++) {
+                int64_t iy = oy * q->sh - q->ph + ky * q->dh;
+                if (iy < 0 || iy >= q->H) continue;
+                const uint8_t *xr = x + iy * q->W;
+                for (int64_t kx = 0; kx < q->kw; kx++) {
+                    int64_t off = kx * q->dw - q->pw, s = q->sw;
+                    int64_t lo = off >= 0 ? 0 : (-off + s - 1) / s;
+                    int64_t hi = q->W - 1 - off < 0 ? 0 : (q->W - 1 - off) / s + 1;
+                    lo = KILN_MAX(lo, ox0);
+                    hi = KILN_MIN(hi, ox0 + n);
+                    for (int64_t ox = lo; ox < hi; ox++) {
+                        uint8_t v = (uint8_t)(xr[ox * s + off] ^ q->flip);
+                        uint8_t *o = &row[ox - ox0];
+                        *o = v > *o ? v : *o;
+                    }
+                }
+            }
+            for (int64_t i = 0; i < n; i++) y[oy * q->OW + ox0 + i] = row[i] ^ q->flip;
+        }
+    }
+}
+
+static bool pool_supports(const ir_node *n, const ir_type *const *in) {
+    return n->n_out == 1 && in[0] && is_q8(in[0]->dtype) && in[0]->rank == 4 &&
+           !ir_attr_find(n, "storage_order");
+}
+
+static int pool_run(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0];
+    kiln_tensor *y = c->out[0];
+    const ir_node *nd = c->node;
+    int nk = 0, np = 0, ns = 0, nl = 0;
+    const int64_t *ks = ir_attr_ints(nd, "kernel_shape", &nk);
+    const int64_t *pads = ir_attr_ints(nd, "pads", &np);
+    const int64_t *st = ir_attr_ints(nd, "strides", &ns);
+    const int64_t *dl = ir_attr_ints(nd, "dilations", &nl);
+    if (!ks || nk != 2 || x->rank != 4 || y->rank != 4 || y->dims[0] != x->dims[0] ||
+        y->dims[1] != x->dims[1])
+        return ref_fail(c, "unsupported MaxPool shape");
+    q8_pool q = {x->data, y->data, x->dims[2], x->dims[3], y->dims[2], y->dims[3],
+                 ks[0], ks[1], st && ns == 2 ? st[0] : 1, st && ns == 2 ? st[1] : 1,
+                 dl && nl == 2 ? dl[0] : 1, dl && nl == 2 ? dl[1] : 1, 0, 0,
+                 (uint8_t)(x->dtype == KILN_DTYPE_INT8 ? 0x80 : 0)};
+    const char *ap = ir_attr_str(nd, "auto_pad", "NOTSET");
+    if (strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0) {
+        int64_t th = KILN_MAX(0, (q.OH - 1) * q.sh + (q.kh - 1) * q.dh + 1 - q.H);
+        int64_t tw = KILN_MAX(0, (q.OW - 1) * q.sw + (q.kw - 1) * q.dw + 1 - q.W);
+        q.ph = ap[5] == 'U' ? th / 2 : th - th / 2;
+        q.pw = ap[5] == 'U' ? tw / 2 : tw - tw / 2;
+    } else if (strcmp(ap, "VALID") != 0 && pads && np == 4) {
+        q.ph = pads[0];
+        q.pw = pads[1];
+    }
+    if (q.sh < 1 || q.sw < 1 || q.dh < 1 || q.dw < 1 || q.kh < 1 || q.kw < 1)
+        return ref_fail(c, "unsupported MaxPool attributes");
+    int64_t planes = x->dims[0] * x->dims[1];
+    cpu_parallel_for(planes, cpu_threads_for((double)tensor_numel(y) * (double)(q.kh * q.kw)),
+                     0, NULL, pool_task, &q);
+    return 0;
+}
+
+const kiln_tactic cpu_t_q8_maxpool = {"q8_maxpool_c", OP_MaxPool, 0,
+    TACTIC_OVERWRITES_OUTPUT, pool_supports, NULL, pool_run};
+
 /* ------------------------------------------------------------- tactics */
 
 static bool q8_supports(const ir_node *n, const ir_type *const *in) {

@@ -18,5 +18,7 @@ const kiln_tactic *const cpu_tactic_table[] = {
     &cpu_t_qconv_vnni, &cpu_t_qconv_avx2, &cpu_t_qconv_c,
     /* QAdd (internal, from the qdq pass) */
     &cpu_t_qadd_avx512, &cpu_t_qadd_c,
+    /* MaxPool on int8/uint8 (what the qdq pass leaves between convs) */
+    &cpu_t_q8_maxpool,
     NULL,
 };
