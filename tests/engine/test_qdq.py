@@ -116,7 +116,8 @@ def check(kiln, tmp, label, make, act_type, per_channel):
     info = json.loads(run([kiln, "inspect", eng, "--json"]))
     layers = info.get("layers") or info.get("profiles", [{}])[0].get("layers", [])
     ops = [l.get("op") or l.get("op_type") for l in layers]
-    n_q = sum(1 for o in ops if o == "QLinearConv")
+    n_q = sum(1 for l in layers if (l.get("op") or l.get("op_type")) == "QLinearConv"
+              and l.get("precision") == "int8")
     n_float = sum(1 for o in ops if o in ("Conv", "FusedConv", "Gemm", "FusedGemm",
                                           "MatMul"))
     want_q = sum(1 for n in model.graph.node if n.op_type in ("Conv", "Gemm", "MatMul"))
