@@ -20,51 +20,62 @@ static inline int32_t wq4(const int8_t *wr, int64_t kq, int64_t K) {
     return v;
 }
 
-#define Q8_VNNI_KERNEL(MRV)                                                        \
-    static void vnni_##MRV(const uint8_t *xp, const int8_t *w, int64_t ldw,        \
-                           int64_t K, int32_t *acc) {                              \
-        __m512i c[MRV][4];                                                         \
-        for (int r = 0; r < MRV; r++)                                              \
-            for (int v = 0; v < 4; v++) c[r][v] = _mm512_setzero_si512();          \
-        int64_t Kf = K / 4, Kq = (K + 3) / 4;                                      \
-        for (int64_t kq = 0; kq < Kq; kq++) {                                      \
-            const uint8_t *x = xp + kq * CPU_Q8_NB * 4;                            \
-            __m512i x0 = _mm512_loadu_si512(x), x1 = _mm512_loadu_si512(x + 64);   \
-            __m512i x2 = _mm512_loadu_si512(x + 128);                              \
-            __m512i x3 = _mm512_loadu_si512(x + 192);                              \
-            for (int r = 0; r < MRV; r++) {                                        \
-                int32_t wv;                                                        \
-                if (kq < Kf) memcpy(&wv, w + r * ldw + 4 * kq, 4);                 \
-                else wv = wq4(w + r * ldw, kq, K);                                 \
-                __m512i b = _mm512_set1_epi32(wv);                                 \
-                c[r][0] = _mm512_dpbusd_epi32(c[r][0], x0, b);                     \
-                c[r][1] = _mm512_dpbusd_epi32(c[r][1], x1, b);                     \
-                c[r][2] = _mm512_dpbusd_epi32(c[r][2], x2, b);                     \
-                c[r][3] = _mm512_dpbusd_epi32(c[r][3], x3, b);                     \
-            }                                                                      \
+/* One reduction group: 4 activation vectors against row r's 4 weight bytes. */
+#define Q8_STEP(r, wv)                                                             \
+    do {                                                                           \
+        __m512i b_ = _mm512_set1_epi32(wv);                                        \
+        c##r##0 = _mm512_dpbusd_epi32(c##r##0, x0, b_);                            \
+        c##r##1 = _mm512_dpbusd_epi32(c##r##1, x1, b_);                            \
+        c##r##2 = _mm512_dpbusd_epi32(c##r##2, x2, b_);                            \
+        c##r##3 = _mm512_dpbusd_epi32(c##r##3, x3, b_);                            \
+    } while (0)
+
+#define Q8_ZERO(r)                                                                 \
+    __m512i c##r##0 = _mm512_setzero_si512(), c##r##1 = _mm512_setzero_si512(),    \
+            c##r##2 = _mm512_setzero_si512(), c##r##3 = _mm512_setzero_si512()
+
+#define Q8_STORE(r)                                                                \
+    do {                                                                           \
+        if (r < mr) {                                                              \
+            _mm512_storeu_si512(acc + r * CPU_Q8_NB, c##r##0);                     \
+            _mm512_storeu_si512(acc + r * CPU_Q8_NB + 16, c##r##1);                \
+            _mm512_storeu_si512(acc + r * CPU_Q8_NB + 32, c##r##2);                \
+            _mm512_storeu_si512(acc + r * CPU_Q8_NB + 48, c##r##3);                \
         }                                                                          \
-        for (int r = 0; r < MRV; r++)                                              \
-            for (int v = 0; v < 4; v++)                                            \
-                _mm512_storeu_si512(acc + r * CPU_Q8_NB + 16 * v, c[r][v]);        \
-    }
+    } while (0)
 
-Q8_VNNI_KERNEL(1)
-Q8_VNNI_KERNEL(2)
-Q8_VNNI_KERNEL(3)
-Q8_VNNI_KERNEL(4)
-Q8_VNNI_KERNEL(5)
-Q8_VNNI_KERNEL(6)
+static inline int32_t ld4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
 
+/* Always 6 rows (24 accumulators in registers, no branch in the K loop);
+** rows past mr repeat the last real row and are not stored. */
 static void kernel(const uint8_t *xp, const int8_t *w, int64_t ldw, int64_t K, int mr,
                    int32_t *acc) {
-    switch (mr) {
-    case 1: vnni_1(xp, w, ldw, K, acc); break;
-    case 2: vnni_2(xp, w, ldw, K, acc); break;
-    case 3: vnni_3(xp, w, ldw, K, acc); break;
-    case 4: vnni_4(xp, w, ldw, K, acc); break;
-    case 5: vnni_5(xp, w, ldw, K, acc); break;
-    default: vnni_6(xp, w, ldw, K, acc); break;
+    const int8_t *w0 = w, *w1 = w + (mr > 1 ? 1 : 0) * ldw, *w2 = w + (mr > 2 ? 2 : mr - 1) * ldw;
+    const int8_t *w3 = w + (mr > 3 ? 3 : mr - 1) * ldw, *w4 = w + (mr > 4 ? 4 : mr - 1) * ldw;
+    const int8_t *w5 = w + (mr > 5 ? 5 : mr - 1) * ldw;
+    Q8_ZERO(0); Q8_ZERO(1); Q8_ZERO(2); Q8_ZERO(3); Q8_ZERO(4); Q8_ZERO(5);
+    int64_t Kf = K / 4, Kq = (K + 3) / 4;
+    /* the last 1..3 reduction indices, zero-padded, read as one more group */
+    int32_t t0 = 0, t1 = 0, t2 = 0, t3 = 0, t4 = 0, t5 = 0;
+    if (Kf < Kq) {
+        t0 = wq4(w0, Kf, K); t1 = wq4(w1, Kf, K); t2 = wq4(w2, Kf, K);
+        t3 = wq4(w3, Kf, K); t4 = wq4(w4, Kf, K); t5 = wq4(w5, Kf, K);
     }
+    for (int64_t kq = 0; kq < Kq; kq++) {
+        const uint8_t *x = xp + kq * CPU_Q8_NB * 4;
+        __m512i x0 = _mm512_loadu_si512(x), x1 = _mm512_loadu_si512(x + 64);
+        __m512i x2 = _mm512_loadu_si512(x + 128), x3 = _mm512_loadu_si512(x + 192);
+        int64_t k = 4 * kq;
+        bool full = kq < Kf;
+        Q8_STEP(0, full ? ld4(w0 + k) : t0); Q8_STEP(1, full ? ld4(w1 + k) : t1);
+        Q8_STEP(2, full ? ld4(w2 + k) : t2); Q8_STEP(3, full ? ld4(w3 + k) : t3);
+        Q8_STEP(4, full ? ld4(w4 + k) : t4); Q8_STEP(5, full ? ld4(w5 + k) : t5);
+    }
+    Q8_STORE(0); Q8_STORE(1); Q8_STORE(2); Q8_STORE(3); Q8_STORE(4); Q8_STORE(5);
 }
 
 /* 16 outputs: the same double steps as cpu_q8_epi_c (multiply, add, clamp,
