@@ -222,6 +222,17 @@ static void fixed_cases(void) {
     qcase sat = {1, 5, 6, 7, 9, 1, 3, 3, 1, 1, 1, 1, {1, 0, 0, 1}, NULL,
                  true, false, true, true, true, true, false};
     run_case(&sat);
+    /* GEMV path (at most 8 positions): a Gemm as 1x1 conv, K = 131 (tail of
+    ** the 64-byte steps), batch 3, odd M; and 2x2 outputs of a padded 3x3 */
+    qcase gemv = {3, 131, 1, 1, 37, 1, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, NULL,
+                  true, false, true, true, true, false, false};
+    run_case(&gemv);
+    qcase gemv2 = {1, 70, 2, 2, 9, 1, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL,
+                   false, true, false, false, true, false, false};
+    run_case(&gemv2);
+    qcase gemv3 = {2, 64, 1, 1, 5, 1, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, NULL,
+                   false, false, true, false, false, false, false};
+    run_case(&gemv3);
 }
 
 /* QAdd tactics vs the reference QAdd kernel: lengths off the vector width,

@@ -66,7 +66,18 @@ void cpu_q8_add_c(const cpu_q8_add *p, const void *a, const void *b, void *y, in
     }
 }
 
-const cpu_q8_isa cpu_q8_c = {"c", true, cpu_q8_kernel_c, cpu_q8_epi_c, cpu_q8_add_c};
+void cpu_q8_dot_c(const uint8_t *x, const int8_t *w, int64_t ldw, int64_t K, int64_t m0,
+                  int64_t m1, int32_t *out) {
+    for (int64_t m = m0; m < m1; m++) {
+        const int8_t *wr = w + m * ldw;
+        uint32_t a = 0;
+        for (int64_t k = 0; k < K; k++) a += (uint32_t)(x[k] * wr[k]);
+        out[m - m0] = (int32_t)a;
+    }
+}
+
+const cpu_q8_isa cpu_q8_c = {"c", true, cpu_q8_kernel_c, cpu_q8_epi_c, cpu_q8_add_c,
+                             cpu_q8_dot_c};
 
 /* ------------------------------------------------------------- geometry */
 
@@ -247,6 +258,9 @@ static void gemm_task(void *arg, int64_t t, int tid, void *scratch) {
     }
 }
 
+/* Positions at or below which a conv runs as dot products (GEMV path). */
+enum { Q8_GEMV_MAX_P = 8, Q8_GEMV_ROWS = 64 };
+
 /* Scratch of one run, carved from one block (64-byte aligned pieces). */
 typedef struct q8_scratch {
     size_t epi, xp, cs, rows, total;
@@ -259,6 +273,9 @@ static void scratch_sizes(const q8_conv *g, bool direct, q8_scratch *s) {
     s->xp = al64((size_t)(g->nblk * g->Kq * CPU_Q8_NB * 4) + 1);
     s->cs = al64((size_t)(g->nblk * CPU_Q8_NB) * sizeof(int32_t) + 1);
     s->rows = direct ? 0 : al64((size_t)(g->K * g->P) + 1);
+    /* the GEMV path's columns live in the xp area */
+    size_t cols = al64((size_t)(g->P * ((g->K + 63) / 64 * 64)) + 1);
+    if (g->P <= Q8_GEMV_MAX_P && cols > s->xp) s->xp = cols;
     s->total = s->epi + s->xp + s->cs + s->rows + 64;
 }
 
@@ -276,6 +293,49 @@ static size_t q8_workspace(const ir_node *n, const ir_type *const *in) {
     q8_scratch s;
     scratch_sizes(&g, is_direct(&g), &s);
     return s.total;
+}
+
+/* ---- few positions: one dot product per output (weights streamed once) */
+typedef struct q8_gemv {
+    const q8_run *r;
+    const uint8_t *xcol;    /* [P][Kpad] columns (flipped, zero-padded) */
+    const int32_t *cs;      /* [P] column sums, or NULL */
+    int64_t kpad;
+} q8_gemv;
+
+static void gemv_task(void *arg, int64_t t, int tid, void *scratch) {
+    (void)tid;
+    (void)scratch;
+    const q8_gemv *v = arg;
+    const q8_run *r = v->r;
+    const q8_conv *g = r->g;
+    int64_t m0 = t * Q8_GEMV_ROWS, m1 = KILN_MIN(g->Mg, m0 + Q8_GEMV_ROWS);
+    int32_t acc[Q8_GEMV_ROWS];
+    for (int64_t p = 0; p < g->P; p++) {
+        r->isa->dot(v->xcol + p * v->kpad, r->w, g->K, g->K, m0, m1, acc);
+        for (int64_t m = m0; m < m1; m++) {
+            cpu_q8_epi e = r->epi[m];
+            if (e.colsum) e.colsum = v->cs + p;
+            cpu_q8_epi_c(&e, acc + (m - m0), 1, r->y + m * g->P + p);
+        }
+    }
+}
+
+/* Columns of this image and group for the GEMV path, from im2col rows
+** (r->rows, already flipped) or x itself (flipped here). */
+static void gemv_columns(const q8_run *r, uint8_t *xcol, int32_t *cs, int64_t kpad) {
+    const q8_conv *g = r->g;
+    for (int64_t p = 0; p < g->P; p++) {
+        uint8_t *col = xcol + p * kpad;
+        int32_t s = 0;
+        for (int64_t k = 0; k < g->K; k++) {
+            uint8_t b = r->rows ? r->rows[k * g->P + p] : (uint8_t)(r->x[k * g->P + p] ^ r->flip);
+            col[k] = b;
+            s += b;
+        }
+        memset(col + g->K, 0, (size_t)(kpad - g->K));
+        if (cs) cs[p] = s;
+    }
 }
 
 static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
@@ -370,6 +430,13 @@ static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
             r.y = yb + (n * g.M + gi * g.Mg) * g.P;
             r.epi = epi + gi * g.Mg;
             if (r.rows) cpu_parallel_for(g.K, T, 0, NULL, im2col_task, &r);
+            if (g.P <= Q8_GEMV_MAX_P) {
+                q8_gemv v = {&r, xp, any_wz ? colsum : NULL, (g.K + 63) / 64 * 64};
+                gemv_columns(&r, xp, v.cs ? colsum : NULL, v.kpad);
+                cpu_parallel_for((g.Mg + Q8_GEMV_ROWS - 1) / Q8_GEMV_ROWS, T, 0, NULL,
+                                 gemv_task, &v);
+                continue;
+            }
             cpu_parallel_for(nblk, T, 0, NULL, pack_task, &r);
             cpu_parallel_for(nblk * r.nmc, T, 0, NULL, gemm_task, &r);
         }

@@ -56,12 +56,19 @@ typedef struct cpu_q8_add {
 typedef void (*cpu_q8_add_fn)(const cpu_q8_add *p, const void *a, const void *b,
                               void *y, int64_t n);
 
+/* Few output positions (a GEMV, as the qdq pass's batch-1 Gemm): out[i] =
+** sum_k x[k] * w[(m0 + i) * ldw + k] for m0 + i < m1; x holds K bytes
+** followed by zeros up to a multiple of 64. Never reads w past a row. */
+typedef void (*cpu_q8_dot_fn)(const uint8_t *x, const int8_t *w, int64_t ldw, int64_t K,
+                              int64_t m0, int64_t m1, int32_t *out);
+
 typedef struct cpu_q8_isa {
     const char *name;
     bool available;       /* false: its file was built without the flags */
     cpu_q8_kernel_fn kernel;
     cpu_q8_epi_fn epi;
     cpu_q8_add_fn add;
+    cpu_q8_dot_fn dot;
 } cpu_q8_isa;
 
 extern const cpu_q8_isa cpu_q8_c, cpu_q8_avx2, cpu_q8_avx512vnni;
@@ -71,5 +78,7 @@ void cpu_q8_kernel_c(const uint8_t *xp, const int8_t *w, int64_t ldw, int64_t K,
                      int mr, int32_t *acc);
 void cpu_q8_epi_c(const cpu_q8_epi *e, const int32_t *acc, int64_t n, void *y);
 void cpu_q8_add_c(const cpu_q8_add *p, const void *a, const void *b, void *y, int64_t n);
+void cpu_q8_dot_c(const uint8_t *x, const int8_t *w, int64_t ldw, int64_t K, int64_t m0,
+                  int64_t m1, int32_t *out);
 
 #endif

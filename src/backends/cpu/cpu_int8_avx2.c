@@ -91,7 +91,47 @@ static void epi(const cpu_q8_epi *e, const int32_t *acc, int64_t n, void *y) {
     }
 }
 
-const cpu_q8_isa cpu_q8_avx2 = {"avx2", true, kernel, epi, cpu_q8_add_c};
+/* GEMV: 16 bytes per step widened to int16 (vpmaddwd, no saturation), two
+** weight rows per pass over x, the row tail through a zero-padded copy. */
+static void dot(const uint8_t *x, const int8_t *w, int64_t ldw, int64_t K, int64_t m0,
+                int64_t m1, int32_t *out) {
+    int64_t Kf = K / 16 * 16;
+    for (int64_t m = m0; m < m1; m += 2) {
+        bool two = m + 1 < m1;
+        const int8_t *r0 = w + m * ldw, *r1 = two ? r0 + ldw : r0;
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+        for (int64_t k = 0; k < Kf; k += 16) {
+            __m256i xv = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(x + k)));
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xv, _mm256_cvtepi8_epi16(
+                                          _mm_loadu_si128((const __m128i *)(r0 + k)))));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xv, _mm256_cvtepi8_epi16(
+                                          _mm_loadu_si128((const __m128i *)(r1 + k)))));
+        }
+        if (Kf < K) {
+            int8_t t0[16] = {0}, t1[16] = {0};
+            memcpy(t0, r0 + Kf, (size_t)(K - Kf));
+            memcpy(t1, r1 + Kf, (size_t)(K - Kf));
+            __m256i xv = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(x + Kf)));
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xv, _mm256_cvtepi8_epi16(
+                                          _mm_loadu_si128((const __m128i *)t0))));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xv, _mm256_cvtepi8_epi16(
+                                          _mm_loadu_si128((const __m128i *)t1))));
+        }
+        int32_t s0[8], s1[8];
+        _mm256_storeu_si256((__m256i *)s0, a0);
+        _mm256_storeu_si256((__m256i *)s1, a1);
+        uint32_t v0 = 0, v1 = 0;
+        for (int i = 0; i < 8; i++) {
+            v0 += (uint32_t)s0[i];
+            v1 += (uint32_t)s1[i];
+        }
+        out[m - m0] = (int32_t)v0;
+        if (two) out[m - m0 + 1] = (int32_t)v1;
+    }
+}
+
+const cpu_q8_isa cpu_q8_avx2 = {"avx2", true, kernel, epi, cpu_q8_add_c, dot};
 #else
-const cpu_q8_isa cpu_q8_avx2 = {"avx2", false, cpu_q8_kernel_c, cpu_q8_epi_c, cpu_q8_add_c};
+const cpu_q8_isa cpu_q8_avx2 = {"avx2", false, cpu_q8_kernel_c, cpu_q8_epi_c, cpu_q8_add_c,
+                                cpu_q8_dot_c};
 #endif

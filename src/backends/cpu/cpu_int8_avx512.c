@@ -137,8 +137,49 @@ static void add(const cpu_q8_add *p, const void *a, const void *b, void *y, int6
     }
 }
 
-const cpu_q8_isa cpu_q8_avx512vnni = {"avx512vnni", true, kernel, epi, add};
+/* GEMV: 4 weight rows per pass over x, 64 bytes per step, the row tail
+** through a masked load (never past the row). */
+static void dot(const uint8_t *x, const int8_t *w, int64_t ldw, int64_t K, int64_t m0,
+                int64_t m1, int32_t *out) {
+    int64_t Kf = K / 64 * 64;
+    __mmask64 tail = K > Kf ? (~(__mmask64)0) >> (64 - (K - Kf)) : 0;
+    int64_t m = m0;
+    for (; m + 4 <= m1; m += 4) {
+        const int8_t *r0 = w + m * ldw, *r1 = r0 + ldw, *r2 = r1 + ldw, *r3 = r2 + ldw;
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t k = 0; k < Kf; k += 64) {
+            __m512i xv = _mm512_loadu_si512(x + k);
+            a0 = _mm512_dpbusd_epi32(a0, xv, _mm512_loadu_si512(r0 + k));
+            a1 = _mm512_dpbusd_epi32(a1, xv, _mm512_loadu_si512(r1 + k));
+            a2 = _mm512_dpbusd_epi32(a2, xv, _mm512_loadu_si512(r2 + k));
+            a3 = _mm512_dpbusd_epi32(a3, xv, _mm512_loadu_si512(r3 + k));
+        }
+        if (tail) {
+            __m512i xv = _mm512_loadu_si512(x + Kf);
+            a0 = _mm512_dpbusd_epi32(a0, xv, _mm512_maskz_loadu_epi8(tail, r0 + Kf));
+            a1 = _mm512_dpbusd_epi32(a1, xv, _mm512_maskz_loadu_epi8(tail, r1 + Kf));
+            a2 = _mm512_dpbusd_epi32(a2, xv, _mm512_maskz_loadu_epi8(tail, r2 + Kf));
+            a3 = _mm512_dpbusd_epi32(a3, xv, _mm512_maskz_loadu_epi8(tail, r3 + Kf));
+        }
+        out[m - m0] = _mm512_reduce_add_epi32(a0);
+        out[m - m0 + 1] = _mm512_reduce_add_epi32(a1);
+        out[m - m0 + 2] = _mm512_reduce_add_epi32(a2);
+        out[m - m0 + 3] = _mm512_reduce_add_epi32(a3);
+    }
+    for (; m < m1; m++) {
+        const int8_t *r0 = w + m * ldw;
+        __m512i a0 = _mm512_setzero_si512();
+        for (int64_t k = 0; k < Kf; k += 64)
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512(x + k), _mm512_loadu_si512(r0 + k));
+        if (tail)
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512(x + Kf),
+                                     _mm512_maskz_loadu_epi8(tail, r0 + Kf));
+        out[m - m0] = _mm512_reduce_add_epi32(a0);
+    }
+}
+
+const cpu_q8_isa cpu_q8_avx512vnni = {"avx512vnni", true, kernel, epi, add, dot};
 #else
 const cpu_q8_isa cpu_q8_avx512vnni = {"avx512vnni", false, cpu_q8_kernel_c, cpu_q8_epi_c,
-                                      cpu_q8_add_c};
+                                      cpu_q8_add_c, cpu_q8_dot_c};
 #endif
