@@ -47,7 +47,17 @@ def quantize(fp32, shapes, n_calib):
     return out
 
 
-def kiln_cpu_ms(kiln, engine, shapes, threads, n):
+def kiln_build_isa(kiln, path, shapes, isa):
+    """Builds path into an engine as on a machine with only `isa` features."""
+    spec = ",".join("%s:%s" % (k, "x".join(map(str, v))) for k, v in shapes.items())
+    engine = path[:-5] + "_" + isa.replace(",", "_") + ".kiln"
+    env = dict(os.environ, KILN_CPU_ISA=isa)
+    subprocess.run([kiln, "build", path, "-o", engine, "--shapes", spec], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    return engine
+
+
+def kiln_cpu_ms(kiln, engine, shapes, threads, n, env=None):
     """CPU milliseconds per run of `kiln bench` (user + sys of the child),
     from two runs of n and 3n iterations (cancels load, build and warm-up)."""
     spec = ",".join("%s:%s" % (k, "x".join(map(str, v))) for k, v in shapes.items())
@@ -56,7 +66,7 @@ def kiln_cpu_ms(kiln, engine, shapes, threads, n):
         r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run([kiln, "bench", "--engine", engine, "--shapes", spec, "--threads",
                         str(threads), "--duration", "0", "--warmup", "0", "--iterations",
-                        str(it)], check=True, stdout=subprocess.DEVNULL)
+                        str(it)], check=True, stdout=subprocess.DEVNULL, env=env)
         r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
     return (cpu[1] - cpu[0]) * 1e3 / (2 * n)
@@ -112,6 +122,8 @@ def main():
     ap.add_argument("--duration", type=float, default=5)
     ap.add_argument("--calib", type=int, default=8)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--avx2", action="store_true",
+                    help="also Kiln FP32 and INT8 built and run as on an AVX2-only machine")
     ap.add_argument("--cpu-iters", type=int, default=5,
                     help="runs for the CPU-time measurement (robust to a loaded machine)")
     a = ap.parse_args()
@@ -134,6 +146,17 @@ def main():
         cpu["ort_int8_qdq"].append(ort_cpu_ms(qdq, shapes, T, 3 * a.cpu_iters))
         cpu["ort_fp32"].append(ort_cpu_ms(fp32, shapes, T, 3 * a.cpu_iters))
     res["cpu_ms_per_run"] = {k: min(v) for k, v in cpu.items()}
+    if a.avx2:
+        # the same engines as an AVX2-only machine would build them
+        env = dict(os.environ, KILN_CPU_ISA="avx2,fma")
+        e32 = kiln_build_isa(kiln, fp32, shapes, "avx2,fma")
+        e8 = kiln_build_isa(kiln, qdq, shapes, "avx2,fma")
+        c32, c8 = [], []
+        for _ in range(2):
+            c32.append(kiln_cpu_ms(kiln, e32, shapes, T, a.cpu_iters, env))
+            c8.append(kiln_cpu_ms(kiln, e8, shapes, T, a.cpu_iters, env))
+        res["cpu_ms_per_run"]["kiln_fp32_avx2only"] = min(c32)
+        res["cpu_ms_per_run"]["kiln_int8_avx2only"] = min(c8)
     med = {k: v["latency_ms"]["median"] for k, v in res.items() if "latency_ms" in v}
     print(f"ResNet-50 1x3x224x224, {T} thread(s), median latency (ms):")
     for k, v in med.items():
@@ -146,6 +169,9 @@ def main():
         print(f"  {k:14s} {v:8.2f}")
     print(f"  Kiln INT8 speed-up vs Kiln FP32: {c['kiln_fp32'] / c['kiln_int8']:.2f}x; "
           f"vs onnxruntime QDQ: {c['ort_int8_qdq'] / c['kiln_int8']:.2f}x")
+    if "kiln_int8_avx2only" in c:
+        print(f"  AVX2 only: Kiln INT8 speed-up vs Kiln FP32: "
+              f"{c['kiln_fp32_avx2only'] / c['kiln_int8_avx2only']:.2f}x")
     acc = res["accuracy_vs_ort"]
     print(f"  Kiln INT8 vs onnxruntime INT8: max |diff| {acc['max_abs_diff']:.4g} "
           f"= {acc['steps']:.2f} output steps; same top-1: {acc['same_top1']}")
