@@ -238,7 +238,7 @@ static void fixed_cases(void) {
 /* QAdd tactics vs the reference QAdd kernel: lengths off the vector width,
 ** every signedness mix, scales that saturate and ones that leave ties. */
 static void qadd_cases(void) {
-    const kiln_tactic *tacs[2] = {&cpu_t_qadd_c, &cpu_t_qadd_avx512};
+    const kiln_tactic *tacs[3] = {&cpu_t_qadd_c, &cpu_t_qadd_avx512, &cpu_t_qadd_avx2};
     for (int it = 0; it < 60; it++) {
         int64_t n = it < 5 ? it : irand(1, it < 50 ? 300 : 70000);
         bool as = rnd() < 0.5, bs = rnd() < 0.5, ys = rnd() < 0.5;
@@ -261,7 +261,7 @@ static void qadd_cases(void) {
         if (!nd) die("node");
         kiln_tensor *out[1];
         if (ref_run_node(nd, in, out)) die("reference QAdd");
-        for (int ti = 0; ti < 2; ti++) {
+        for (int ti = 0; ti < 3; ti++) {
             const kiln_tactic *t = tacs[ti];
             if (t->isa & ~g_host) continue;
             kiln_tensor *y = tens(yt, 1, &n);
@@ -320,6 +320,67 @@ static void maxpool_cases(void) {
     }
 }
 
+/* Per-tensor QuantizeLinear / DequantizeLinear tactics vs the reference:
+** ties (x / scale = k + 0.5), saturation, NaN and infinities, both types. */
+static void qdq_cases(void) {
+    const kiln_tactic *qt[3] = {&cpu_t_quant_c, &cpu_t_quant_avx2, &cpu_t_quant_avx512};
+    const kiln_tactic *dq[3] = {&cpu_t_dequant_c, &cpu_t_dequant_avx2, &cpu_t_dequant_avx512};
+    for (int it = 0; it < 40; it++) {
+        int64_t n = it < 4 ? it + 1 : irand(1, it < 30 ? 200 : 50000);
+        bool s8 = rnd() < 0.5, has_z = rnd() < 0.8;
+        kiln_dtype t8 = s8 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+        double scale = it % 4 == 0 ? 0.5 : 0.001 + rnd() * 0.2;
+        kiln_tensor *x = tens(KILN_DTYPE_FLOAT32, 1, &n);
+        float *xv = x->data;
+        for (int64_t i = 0; i < n; i++) {
+            xv[i] = (float)((rnd() - 0.5) * 300 * scale);
+            if (it % 4 == 0) xv[i] = (float)(floor(xv[i]) + 0.25); /* ties at scale 0.5 */
+        }
+        if (n > 3) {
+            xv[0] = NAN;
+            xv[1] = INFINITY;
+            xv[2] = -INFINITY;
+        }
+        const kiln_tensor *in[3] = {x, scalar_f(scale),
+                                    has_z ? scalar_q(t8, (s8 ? -128 : 0) + irand(0, 255)) : NULL};
+        if (!has_z && s8) {
+            tensor_free((kiln_tensor *)in[1]);
+            tensor_free(x);
+            continue; /* no zero point means uint8 */
+        }
+        ir_node *q = ir_edit_add_node(g_graph, OP_QuantizeLinear, has_z ? 3 : 2, 1, NULL);
+        ir_node *d = ir_edit_add_node(g_graph, OP_DequantizeLinear, has_z ? 3 : 2, 1, NULL);
+        if (!q || !d) die("node");
+        kiln_tensor *qo[1], *dqo[1];
+        if (ref_run_node(q, in, qo)) die("reference Q");
+        const kiln_tensor *din[3] = {qo[0], in[1], in[2]};
+        if (ref_run_node(d, din, dqo)) die("reference DQ");
+        for (int ti = 0; ti < 3; ti++) {
+            if (!(qt[ti]->isa & ~g_host)) {
+                kiln_tensor *y = tens(t8, 1, &n);
+                int rc = run_tactic(qt[ti], q, in, y);
+                CHECK(rc == 0 && memcmp(y->data, qo[0]->data, y->nbytes) == 0,
+                      "%s n=%lld %s differs (rc %d)", qt[ti]->name, (long long)n,
+                      s8 ? "s8" : "u8", rc);
+                tensor_free(y);
+            }
+            if (!(dq[ti]->isa & ~g_host)) {
+                kiln_tensor *y = tens(KILN_DTYPE_FLOAT32, 1, &n);
+                int rc = run_tactic(dq[ti], d, din, y);
+                CHECK(rc == 0 && memcmp(y->data, dqo[0]->data, y->nbytes) == 0,
+                      "%s n=%lld %s differs (rc %d)", dq[ti]->name, (long long)n,
+                      s8 ? "s8" : "u8", rc);
+                tensor_free(y);
+            }
+        }
+        tensor_free(qo[0]);
+        tensor_free(dqo[0]);
+        ir_edit_kill(q);
+        ir_edit_kill(d);
+        for (int i = 0; i < 3; i++) tensor_free((kiln_tensor *)in[i]);
+    }
+}
+
 int main(void) {
     g_host = kiln_backend_cpu()->host_isa();
     char isa[96];
@@ -338,6 +399,7 @@ int main(void) {
     random_cases(120);
     qadd_cases();
     maxpool_cases();
+    qdq_cases();
     kiln_set_num_threads(1);
     ir_model_free(g_model);
     return test_summary();

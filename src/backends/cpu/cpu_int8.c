@@ -76,8 +76,16 @@ void cpu_q8_dot_c(const uint8_t *x, const int8_t *w, int64_t ldw, int64_t K, int
     }
 }
 
+void cpu_q8_quant_c(const cpu_q8_qparams *p, const float *x, void *y, int64_t n) {
+    cpu_q8_quant_body(p, x, y, n);
+}
+
+void cpu_q8_dequant_c(const cpu_q8_qparams *p, const void *x, float *y, int64_t n) {
+    cpu_q8_dequant_body(p, x, y, n);
+}
+
 const cpu_q8_isa cpu_q8_c = {"c", true, cpu_q8_kernel_c, cpu_q8_epi_c, cpu_q8_add_c,
-                             cpu_q8_dot_c};
+                             cpu_q8_dot_c, cpu_q8_quant_c, cpu_q8_dequant_c};
 
 /* ------------------------------------------------------------- geometry */
 
@@ -510,14 +518,115 @@ static bool qadd_sup_avx512(const ir_node *n, const ir_type *const *in) {
     return cpu_q8_avx512vnni.available && qadd_supports(n, in);
 }
 
+static bool qadd_sup_avx2(const ir_node *n, const ir_type *const *in) {
+    return cpu_q8_avx2.available && qadd_supports(n, in);
+}
+
 static int add_c(ref_ctx *c) { return q8_run_add(c, &cpu_q8_c); }
+static int add_avx2(ref_ctx *c) { return q8_run_add(c, &cpu_q8_avx2); }
 static int add_avx512(ref_ctx *c) { return q8_run_add(c, &cpu_q8_avx512vnni); }
 
 const kiln_tactic cpu_t_qadd_avx512 = {"q8_add_avx512", OP_QAdd,
     KILN_ISA_AVX512F | KILN_ISA_AVX512BW, TACTIC_OVERWRITES_OUTPUT, qadd_sup_avx512, NULL,
     add_avx512};
+const kiln_tactic cpu_t_qadd_avx2 = {"q8_add_avx2", OP_QAdd, KILN_ISA_AVX2,
+    TACTIC_OVERWRITES_OUTPUT, qadd_sup_avx2, NULL, add_avx2};
 const kiln_tactic cpu_t_qadd_c = {"q8_add_c", OP_QAdd, 0, TACTIC_OVERWRITES_OUTPUT,
     qadd_supports, NULL, add_c};
+
+/* --------------------------------- per-tensor QuantizeLinear / Dequantize */
+
+typedef struct q8_qd_run {
+    const cpu_q8_isa *isa;
+    cpu_q8_qparams p;
+    const void *x;
+    void *y;
+    int64_t n;
+    bool quant;
+} q8_qd_run;
+
+static void qd_task(void *arg, int64_t t, int tid, void *scratch) {
+    (void)tid;
+    (void)scratch;
+    const q8_qd_run *r = arg;
+    int64_t i0 = t * Q8_ADD_CHUNK, m = KILN_MIN(Q8_ADD_CHUNK, r->n - i0);
+    if (r->quant) r->isa->quant(&r->p, (const float *)r->x + i0, (uint8_t *)r->y + i0, m);
+    else r->isa->dequant(&r->p, (const uint8_t *)r->x + i0, (float *)r->y + i0, m);
+}
+
+static bool scalar_type(const ir_type *t) {
+    if (!t || t->rank < 0) return false;
+    for (int i = 0; i < t->rank; i++)
+        if (t->dims[i] != 1) return false;
+    return true;
+}
+
+static bool qd_supports(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in < 2 || n->n_out != 1 || !in[0] || !scalar_type(in[1]) ||
+        in[1]->dtype != KILN_DTYPE_FLOAT32 || ir_attr_find(n, "block_size") ||
+        ir_attr_find(n, "precision") || ir_attr_find(n, "output_dtype"))
+        return false;
+    const ir_type *z = n->n_in >= 3 ? in[2] : NULL;
+    if (z && (!scalar_type(z) || !is_q8(z->dtype))) return false;
+    if (n->op == OP_QuantizeLinear)
+        return in[0]->dtype == KILN_DTYPE_FLOAT32 && ir_attr_int(n, "saturate", 1) == 1;
+    return is_q8(in[0]->dtype) && (!z || z->dtype == in[0]->dtype);
+}
+
+static bool qd_sup_avx2(const ir_node *n, const ir_type *const *in) {
+    return cpu_q8_avx2.available && qd_supports(n, in);
+}
+
+static bool qd_sup_avx512(const ir_node *n, const ir_type *const *in) {
+    return cpu_q8_avx512vnni.available && qd_supports(n, in);
+}
+
+static int qd_run(ref_ctx *c, const cpu_q8_isa *isa) {
+    const kiln_tensor *x = c->in[0], *s = c->in[1];
+    const kiln_tensor *z = c->n_in >= 3 ? c->in[2] : NULL;
+    kiln_tensor *y = c->out[0];
+    if (!isa->available)
+        return ref_fail(c, "int8 kernel '%s' is not in this build", isa->name);
+    if (tensor_numel(s) != 1 || (z && tensor_numel(z) != 1) || tensor_numel(x) != tensor_numel(y))
+        return ref_fail(c, "per-tensor scale and zero point expected");
+    bool quant = c->node->op == OP_QuantizeLinear;
+    kiln_dtype qt = quant ? y->dtype : x->dtype;
+    if (!is_q8(qt) || (z && z->dtype != qt))
+        return ref_fail(c, "8-bit quantized type expected");
+    q8_qd_run r;
+    r.isa = isa;
+    r.p.scale = (float)dt_get_f64(s->dtype, s->data, 0);
+    r.p.izp = z ? (int32_t)dt_get_i64(z->dtype, z->data, 0) : 0;
+    r.p.zp = (float)r.p.izp;
+    r.p.q_signed = qt == KILN_DTYPE_INT8;
+    r.p.lo = r.p.q_signed ? -128 : 0;
+    r.p.hi = r.p.lo + 255;
+    r.x = x->data;
+    r.y = y->data;
+    r.n = tensor_numel(x);
+    r.quant = quant;
+    int64_t chunks = (r.n + Q8_ADD_CHUNK - 1) / Q8_ADD_CHUNK;
+    cpu_parallel_for(chunks, cpu_threads_for(8.0 * (double)r.n), 0, NULL, qd_task, &r);
+    return 0;
+}
+
+static int qd_c(ref_ctx *c) { return qd_run(c, &cpu_q8_c); }
+static int qd_avx2(ref_ctx *c) { return qd_run(c, &cpu_q8_avx2); }
+static int qd_avx512(ref_ctx *c) { return qd_run(c, &cpu_q8_avx512vnni); }
+
+#define OWO TACTIC_OVERWRITES_OUTPUT
+const kiln_tactic cpu_t_quant_avx512 = {"q8_quantize_avx512", OP_QuantizeLinear,
+    KILN_ISA_AVX512F | KILN_ISA_AVX512BW, OWO, qd_sup_avx512, NULL, qd_avx512};
+const kiln_tactic cpu_t_quant_avx2 = {"q8_quantize_avx2", OP_QuantizeLinear, KILN_ISA_AVX2,
+    OWO, qd_sup_avx2, NULL, qd_avx2};
+const kiln_tactic cpu_t_quant_c = {"q8_quantize_c", OP_QuantizeLinear, 0, OWO, qd_supports,
+    NULL, qd_c};
+const kiln_tactic cpu_t_dequant_avx512 = {"q8_dequantize_avx512", OP_DequantizeLinear,
+    KILN_ISA_AVX512F | KILN_ISA_AVX512BW, OWO, qd_sup_avx512, NULL, qd_avx512};
+const kiln_tactic cpu_t_dequant_avx2 = {"q8_dequantize_avx2", OP_DequantizeLinear,
+    KILN_ISA_AVX2, OWO, qd_sup_avx2, NULL, qd_avx2};
+const kiln_tactic cpu_t_dequant_c = {"q8_dequantize_c", OP_DequantizeLinear, 0, OWO,
+    qd_supports, NULL, qd_c};
 
 /* ------------------------------------------------- MaxPool on 8-bit */
 

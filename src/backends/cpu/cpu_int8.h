@@ -62,6 +62,16 @@ typedef void (*cpu_q8_add_fn)(const cpu_q8_add *p, const void *a, const void *b,
 typedef void (*cpu_q8_dot_fn)(const uint8_t *x, const int8_t *w, int64_t ldw, int64_t K,
                               int64_t m0, int64_t m1, int32_t *out);
 
+/* Per-tensor QuantizeLinear (float32 -> 8-bit) and DequantizeLinear
+** (8-bit -> float32) with the reference's float32 steps. */
+typedef struct cpu_q8_qparams {
+    float scale, zp;
+    int32_t izp, lo, hi;
+    bool q_signed;
+} cpu_q8_qparams;
+typedef void (*cpu_q8_quant_fn)(const cpu_q8_qparams *p, const float *x, void *y, int64_t n);
+typedef void (*cpu_q8_dequant_fn)(const cpu_q8_qparams *p, const void *x, float *y, int64_t n);
+
 typedef struct cpu_q8_isa {
     const char *name;
     bool available;       /* false: its file was built without the flags */
@@ -69,7 +79,42 @@ typedef struct cpu_q8_isa {
     cpu_q8_epi_fn epi;
     cpu_q8_add_fn add;
     cpu_q8_dot_fn dot;
+    cpu_q8_quant_fn quant;
+    cpu_q8_dequant_fn dequant;
 } cpu_q8_isa;
+
+/* The bodies of the elementwise quantization kernels, written once and
+** compiled in each ISA file (its flags let the compiler vectorize them). */
+static inline int32_t cpu_q8_round_sat(float q, int32_t zp, int32_t lo, int32_t hi) {
+    if (q != q) return 0; /* NaN: the reference writes 0 */
+    q = q < -1e9f ? -1e9f : q > 1e9f ? 1e9f : q;
+    int32_t r = (int32_t)__builtin_nearbyintf(q) + zp;
+    return r < lo ? lo : r > hi ? hi : r;
+}
+
+static inline void cpu_q8_quant_body(const cpu_q8_qparams *p, const float *x, void *y,
+                                     int64_t n) {
+    if (p->q_signed) {
+        int8_t *o = y;
+        for (int64_t i = 0; i < n; i++)
+            o[i] = (int8_t)cpu_q8_round_sat(x[i] / p->scale, p->izp, p->lo, p->hi);
+    } else {
+        uint8_t *o = y;
+        for (int64_t i = 0; i < n; i++)
+            o[i] = (uint8_t)cpu_q8_round_sat(x[i] / p->scale, p->izp, p->lo, p->hi);
+    }
+}
+
+static inline void cpu_q8_dequant_body(const cpu_q8_qparams *p, const void *x, float *y,
+                                       int64_t n) {
+    if (p->q_signed) {
+        const int8_t *v = x;
+        for (int64_t i = 0; i < n; i++) y[i] = ((float)v[i] - p->zp) * p->scale;
+    } else {
+        const uint8_t *v = x;
+        for (int64_t i = 0; i < n; i++) y[i] = ((float)v[i] - p->zp) * p->scale;
+    }
+}
 
 extern const cpu_q8_isa cpu_q8_c, cpu_q8_avx2, cpu_q8_avx512vnni;
 
@@ -78,6 +123,8 @@ void cpu_q8_kernel_c(const uint8_t *xp, const int8_t *w, int64_t ldw, int64_t K,
                      int mr, int32_t *acc);
 void cpu_q8_epi_c(const cpu_q8_epi *e, const int32_t *acc, int64_t n, void *y);
 void cpu_q8_add_c(const cpu_q8_add *p, const void *a, const void *b, void *y, int64_t n);
+void cpu_q8_quant_c(const cpu_q8_qparams *p, const float *x, void *y, int64_t n);
+void cpu_q8_dequant_c(const cpu_q8_qparams *p, const void *x, float *y, int64_t n);
 void cpu_q8_dot_c(const uint8_t *x, const int8_t *w, int64_t ldw, int64_t K, int64_t m0,
                   int64_t m1, int32_t *out);
 

@@ -130,8 +130,29 @@ static void dot(const uint8_t *x, const int8_t *w, int64_t ldw, int64_t K, int64
     }
 }
 
-const cpu_q8_isa cpu_q8_avx2 = {"avx2", true, kernel, epi, cpu_q8_add_c, dot};
+static void quant(const cpu_q8_qparams *p, const float *x, void *y, int64_t n) {
+    cpu_q8_quant_body(p, x, y, n);
+}
+
+static void dequant(const cpu_q8_qparams *p, const void *x, float *y, int64_t n) {
+    cpu_q8_dequant_body(p, x, y, n);
+}
+
+/* QAdd: the portable steps, vectorized by the compiler under -mavx2 */
+static void add(const cpu_q8_add *p, const void *a, const void *b, void *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float av = ((p->a_signed ? (float)((const int8_t *)a)[i] : (float)((const uint8_t *)a)[i]) -
+                    p->za) * p->sa;
+        float bv = ((p->b_signed ? (float)((const int8_t *)b)[i] : (float)((const uint8_t *)b)[i]) -
+                    p->zb) * p->sb;
+        int32_t r = cpu_q8_round_sat((av + bv) / p->sy, p->zy, p->lo, p->hi);
+        if (p->y_signed) ((int8_t *)y)[i] = (int8_t)r;
+        else ((uint8_t *)y)[i] = (uint8_t)r;
+    }
+}
+
+const cpu_q8_isa cpu_q8_avx2 = {"avx2", true, kernel, epi, add, dot, quant, dequant};
 #else
 const cpu_q8_isa cpu_q8_avx2 = {"avx2", false, cpu_q8_kernel_c, cpu_q8_epi_c, cpu_q8_add_c,
-                                cpu_q8_dot_c};
+                                cpu_q8_dot_c, cpu_q8_quant_c, cpu_q8_dequant_c};
 #endif

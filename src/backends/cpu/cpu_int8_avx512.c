@@ -178,8 +178,18 @@ static void dot(const uint8_t *x, const int8_t *w, int64_t ldw, int64_t K, int64
     }
 }
 
-const cpu_q8_isa cpu_q8_avx512vnni = {"avx512vnni", true, kernel, epi, add, dot};
+static void quant(const cpu_q8_qparams *p, const float *x, void *y, int64_t n) {
+    cpu_q8_quant_body(p, x, y, n);
+}
+
+static void dequant(const cpu_q8_qparams *p, const void *x, float *y, int64_t n) {
+    cpu_q8_dequant_body(p, x, y, n);
+}
+
+const cpu_q8_isa cpu_q8_avx512vnni = {"avx512vnni", true, kernel, epi, add, dot, quant,
+                                      dequant};
 #else
 const cpu_q8_isa cpu_q8_avx512vnni = {"avx512vnni", false, cpu_q8_kernel_c, cpu_q8_epi_c,
-                                      cpu_q8_add_c, cpu_q8_dot_c};
+                                      cpu_q8_add_c, cpu_q8_dot_c, cpu_q8_quant_c,
+                                      cpu_q8_dequant_c};
 #endif
