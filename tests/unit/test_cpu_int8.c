@@ -51,6 +51,7 @@ typedef struct qcase {
     int64_t N, C, H, W, M, G, kh, kw, sh, sw, dh, dw, pads[4];
     const char *auto_pad;
     bool xs8, ys8, per_ch, wzp, bias, extreme, wrap;
+    bool w7; /* weights in [-64, 63]: the 7-bit AVX2 tactic runs too */
 } qcase;
 
 static int run_tactic(const kiln_tactic *t, ir_node *n, const kiln_tensor *const *in,
@@ -65,7 +66,9 @@ static int run_tactic(const kiln_tactic *t, ir_node *n, const kiln_tensor *const
         memcpy(types[i].dims, in[i]->dims, sizeof types[i].dims);
         tin[i] = &types[i];
     }
-    if (t->supports && !t->supports(n, tin)) return 1;
+    /* the 7-bit tactic checks the weight constant of a graph node; these
+    ** test nodes have none, so its cases (w7) call it directly */
+    if (t->supports && t != &cpu_t_qconv_avx2_7bit && !t->supports(n, tin)) return 1;
     ref_ctx c;
     memset(&c, 0, sizeof c);
     c.node = n;
@@ -101,7 +104,10 @@ static void run_case(const qcase *q) {
         dt_set_i64(xt, x->data, (size_t)i,
                    q->wrap ? xlo + 255 : xlo + irand(0, 255));
     for (int64_t i = 0; i < tensor_numel(w); i++)
-        ((int8_t *)w->data)[i] = (int8_t)(q->wrap ? 127 : irand(-128, 127));
+        ((int8_t *)w->data)[i] = (int8_t)(q->wrap ? (q->w7 ? 63 : 127)
+                                          : q->w7 ? (rnd() < 0.2 ? (rnd() < 0.5 ? -64 : 63)
+                                                                 : irand(-64, 63))
+                                                  : irand(-128, 127));
     int64_t M = q->M, nsc = q->per_ch ? M : 1;
     kiln_tensor *ws = q->per_ch ? tens(KILN_DTYPE_FLOAT32, 1, &M) : scalar_f(0);
     kiln_tensor *wz = q->per_ch ? tens(KILN_DTYPE_INT8, 1, &M) : scalar_q(KILN_DTYPE_INT8, 0);
@@ -136,10 +142,11 @@ static void run_case(const qcase *q) {
         goto done;
     }
     kiln_tensor *want = out[0];
-    const kiln_tactic *tacs[3] = {&cpu_t_qconv_c, &cpu_t_qconv_avx2, &cpu_t_qconv_vnni};
-    for (int ti = 0; ti < 3; ti++) {
+    const kiln_tactic *tacs[4] = {&cpu_t_qconv_c, &cpu_t_qconv_avx2, &cpu_t_qconv_vnni,
+                                  &cpu_t_qconv_avx2_7bit};
+    for (int ti = 0; ti < 4; ti++) {
         const kiln_tactic *t = tacs[ti];
-        if (t->isa & ~g_host) continue;
+        if ((t->isa & ~g_host) || (ti == 3 && !q->w7)) continue;
         for (int threads = 1; threads <= 3; threads += 2) {
             kiln_set_num_threads(threads);
             kiln_tensor *y = tens(yt, want->rank, want->dims);
@@ -201,6 +208,7 @@ static void random_cases(int count) {
         q.wzp = rnd() < 0.3;
         q.bias = rnd() < 0.7;
         q.extreme = rnd() < 0.15;
+        q.w7 = rnd() < 0.4;
         run_case(&q);
     }
 }
@@ -208,31 +216,38 @@ static void random_cases(int count) {
 static void fixed_cases(void) {
     /* ResNet-like stem: K = 3*7*7 = 147, big position count (several blocks) */
     qcase stem = {1, 3, 37, 41, 8, 1, 7, 7, 2, 2, 1, 1, {3, 3, 3, 3}, NULL,
-                  false, false, true, false, true, false, false};
+                  false, false, true, false, true, false, false, false};
     run_case(&stem);
     /* 1x1 stride 1 (the direct packing path), K = 67, M = 13 */
     qcase pw = {2, 67, 9, 11, 13, 1, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, NULL,
-                true, true, false, true, true, false, false};
+                true, true, false, true, true, false, false, false};
     run_case(&pw);
     /* accumulator wrap-around: every product -128 * 255, big K, bias near max */
     qcase wrap = {1, 64, 5, 5, 7, 1, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL,
-                  false, true, false, false, true, false, true};
+                  false, true, false, false, true, false, true, false};
     run_case(&wrap);
     /* saturation both ways */
     qcase sat = {1, 5, 6, 7, 9, 1, 3, 3, 1, 1, 1, 1, {1, 0, 0, 1}, NULL,
-                 true, false, true, true, true, true, false};
+                 true, false, true, true, true, true, false, false};
     run_case(&sat);
     /* GEMV path (at most 8 positions): a Gemm as 1x1 conv, K = 131 (tail of
     ** the 64-byte steps), batch 3, odd M; and 2x2 outputs of a padded 3x3 */
     qcase gemv = {3, 131, 1, 1, 37, 1, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, NULL,
-                  true, false, true, true, true, false, false};
+                  true, false, true, true, true, false, false, false};
     run_case(&gemv);
     qcase gemv2 = {1, 70, 2, 2, 9, 1, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL,
-                   false, true, false, false, true, false, false};
+                   false, true, false, false, true, false, false, false};
     run_case(&gemv2);
     qcase gemv3 = {2, 64, 1, 1, 5, 1, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, NULL,
-                   false, false, true, false, false, false, false};
+                   false, false, true, false, false, false, false, false};
     run_case(&gemv3);
+    /* 7-bit weights at both ends with all-255 activations: the largest
+    ** vpmaddubsw pair sums (255*63*2 and 255*-64*2) */
+    qcase w7 = {1, 35, 9, 10, 11, 1, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL,
+                false, false, true, false, true, false, true, true};
+    run_case(&w7);
+    w7.xs8 = true;
+    run_case(&w7);
 }
 
 /* QAdd tactics vs the reference QAdd kernel: lengths off the vector width,

@@ -734,17 +734,35 @@ static bool q8_sup_avx2(const ir_node *n, const ir_type *const *in) {
     return cpu_q8_avx2.available && q8_supports(n, in);
 }
 
+/* The weights are a constant whose values all lie in [-64, 63]. */
+static bool weights_7bit(const ir_node *n) {
+    const kiln_tensor *w = n->n_in > 3 && n->in[3] ? n->in[3]->const_val : NULL;
+    if (!w || w->dtype != KILN_DTYPE_INT8) return false;
+    const int8_t *v = w->data;
+    for (int64_t i = 0; i < tensor_numel(w); i++)
+        if (v[i] < -64 || v[i] > 63) return false;
+    return true;
+}
+
+static bool q8_sup_avx2_7bit(const ir_node *n, const ir_type *const *in) {
+    return cpu_q8_avx2_7bit.available && q8_supports(n, in) && weights_7bit(n);
+}
+
 static bool q8_sup_vnni(const ir_node *n, const ir_type *const *in) {
     return cpu_q8_avx512vnni.available && q8_supports(n, in);
 }
 
 static int run_c(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_c); }
 static int run_avx2(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_avx2); }
+static int run_avx2_7bit(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_avx2_7bit); }
 static int run_vnni(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_avx512vnni); }
 
 const kiln_tactic cpu_t_qconv_vnni = {"u8s8_qconv_im2col_6x64_avx512vnni", OP_QLinearConv,
     KILN_ISA_AVX512F | KILN_ISA_AVX512BW | KILN_ISA_AVX512VNNI, TACTIC_OVERWRITES_OUTPUT,
     q8_sup_vnni, q8_workspace, run_vnni};
+const kiln_tactic cpu_t_qconv_avx2_7bit = {"u8s8_qconv_im2col_w7_4x16_avx2",
+    OP_QLinearConv, KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, q8_sup_avx2_7bit, q8_workspace,
+    run_avx2_7bit};
 const kiln_tactic cpu_t_qconv_avx2 = {"u8s8_qconv_im2col_2x16_avx2", OP_QLinearConv,
     KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, q8_sup_avx2, q8_workspace, run_avx2};
 const kiln_tactic cpu_t_qconv_c = {"u8s8_qconv_im2col_c", OP_QLinearConv, 0,

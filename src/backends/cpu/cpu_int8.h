@@ -116,7 +116,7 @@ static inline void cpu_q8_dequant_body(const cpu_q8_qparams *p, const void *x, f
     }
 }
 
-extern const cpu_q8_isa cpu_q8_c, cpu_q8_avx2, cpu_q8_avx512vnni;
+extern const cpu_q8_isa cpu_q8_c, cpu_q8_avx2, cpu_q8_avx2_7bit, cpu_q8_avx512vnni;
 
 /* The portable pieces (cpu_int8.c), also the ISA files' tails. */
 void cpu_q8_kernel_c(const uint8_t *xp, const int8_t *w, int64_t ldw, int64_t K,

@@ -151,8 +151,65 @@ static void add(const cpu_q8_add *p, const void *a, const void *b, void *y, int6
     }
 }
 
+/* 7-bit weights (every w in [-64, 63], as onnxruntime's reduce_range
+** makes them): vpmaddubsw's pair sums stay within int16 (255 * 64 * 2 =
+** 32640), so u8 x s8 products sum exactly with no widening; vpmaddwd with
+** ones then adds the pairs into each position's int32. Tiles of 4 output
+** channels x 16 positions; rows past mr repeat the last one. */
+static void kernel7(const uint8_t *xp, const int8_t *w, int64_t ldw, int64_t K, int mr,
+                    int32_t *acc) {
+    int64_t Kf = K / 4, Kq = (K + 3) / 4;
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int r0 = 0; r0 < mr; r0 += 4) {
+        const int8_t *wr[4];
+        int32_t tl[4] = {0, 0, 0, 0};
+        for (int i = 0; i < 4; i++) {
+            wr[i] = w + (r0 + i < mr ? r0 + i : mr - 1) * ldw;
+            if (Kf < Kq) tl[i] = wq4(wr[i], Kf, K);
+        }
+        for (int s = 0; s < CPU_Q8_NB / 16; s++) {
+            __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00;
+            __m256i a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+            for (int64_t kq = 0; kq < Kq; kq++) {
+                const uint8_t *x = xp + kq * CPU_Q8_NB * 4 + s * 64;
+                __m256i x0 = _mm256_loadu_si256((const __m256i *)x);
+                __m256i x1 = _mm256_loadu_si256((const __m256i *)(x + 32));
+                bool full = kq < Kf;
+                int32_t v0, v1, v2, v3;
+                if (full) {
+                    memcpy(&v0, wr[0] + 4 * kq, 4);
+                    memcpy(&v1, wr[1] + 4 * kq, 4);
+                    memcpy(&v2, wr[2] + 4 * kq, 4);
+                    memcpy(&v3, wr[3] + 4 * kq, 4);
+                } else {
+                    v0 = tl[0], v1 = tl[1], v2 = tl[2], v3 = tl[3];
+                }
+                __m256i b0 = _mm256_set1_epi32(v0), b1 = _mm256_set1_epi32(v1);
+                __m256i b2 = _mm256_set1_epi32(v2), b3 = _mm256_set1_epi32(v3);
+#define Q8_MAC7(a, xv, b) \
+    a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(xv, b), ones))
+                Q8_MAC7(a00, x0, b0); Q8_MAC7(a01, x1, b0);
+                Q8_MAC7(a10, x0, b1); Q8_MAC7(a11, x1, b1);
+                Q8_MAC7(a20, x0, b2); Q8_MAC7(a21, x1, b2);
+                Q8_MAC7(a30, x0, b3); Q8_MAC7(a31, x1, b3);
+#undef Q8_MAC7
+            }
+            __m256i *out[4][2] = {{&a00, &a01}, {&a10, &a11}, {&a20, &a21}, {&a30, &a31}};
+            for (int i = 0; i < 4 && r0 + i < mr; i++)
+                for (int h = 0; h < 2; h++)
+                    _mm256_storeu_si256((__m256i *)(acc + (r0 + i) * CPU_Q8_NB + s * 16 + 8 * h),
+                                        *out[i][h]);
+        }
+    }
+}
+
 const cpu_q8_isa cpu_q8_avx2 = {"avx2", true, kernel, epi, add, dot, quant, dequant};
+const cpu_q8_isa cpu_q8_avx2_7bit = {"avx2-7bit", true, kernel7, epi, add, dot, quant,
+                                     dequant};
 #else
 const cpu_q8_isa cpu_q8_avx2 = {"avx2", false, cpu_q8_kernel_c, cpu_q8_epi_c, cpu_q8_add_c,
                                 cpu_q8_dot_c, cpu_q8_quant_c, cpu_q8_dequant_c};
+const cpu_q8_isa cpu_q8_avx2_7bit = {"avx2-7bit", false, cpu_q8_kernel_c, cpu_q8_epi_c,
+                                     cpu_q8_add_c, cpu_q8_dot_c, cpu_q8_quant_c,
+                                     cpu_q8_dequant_c};
 #endif
