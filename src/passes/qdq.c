@@ -304,8 +304,10 @@ static int fold_gemm(pass_ctx *p, qmatch *mt) {
     /* per-channel scales must run along N */
     if (mt->w.axis >= 0 && mt->w.axis != (tb ? 0 : 1)) return 0;
     if (xt->dims[xt->rank - 1] != K) return 0;
-    /* rows: rank 2 keeps dim 0 symbolic; higher ranks need static dims */
-    if (xt->rank > 2 && !pu_static_shape(xt)) return 0;
+    /* rows: rank 2 keeps dim 0 symbolic; higher ranks with symbolic dims
+    ** restore their leading dims from the input's shape at run time */
+    bool dyn = xt->rank > 2 && !pu_static_shape(xt);
+    if (dyn && p->m->opset < 10) return 0;
     const ir_value *b = gemm && c->n_in >= 3 ? c->in[2] : NULL;
     if (b && b->const_val && !(b->const_val->rank == 1 && b->const_val->dims[0] == N))
         return 0;
@@ -353,8 +355,26 @@ static int fold_gemm(pass_ctx *p, qmatch *mt) {
     free(bias);
     if (!qc || !r_in->in[1]) return -1;
     r_out->in[0] = qc->out[0];
-    r_out->in[1] = pu_const_i64(g, r2, s2, "unrows_shape");
-    if (!r_out->in[1]) return -1;
+    if (dyn) {
+        /* Concat(Slice(Shape(x_q), 0, r-1), [N]) */
+        ir_node *sh = ir_edit_add_node(g, OP_Shape, 1, 1, "qdq_shape");
+        ir_node *sl = sh ? ir_edit_add_node(g, OP_Slice, 4, 1, "qdq_lead") : NULL;
+        ir_node *cc = sl ? ir_edit_add_node(g, OP_Concat, 2, 1, "qdq_unrows_shape") : NULL;
+        if (!cc || !ir_edit_set_int(cc, "axis", 0)) return -1;
+        int64_t z = 0, e = r2 - 1;
+        sh->in[0] = mt->xdq->in[0];
+        sl->in[0] = sh->out[0];
+        sl->in[1] = pu_const_i64(g, 1, &z, "starts");
+        sl->in[2] = pu_const_i64(g, 1, &e, "ends");
+        sl->in[3] = pu_const_i64(g, 1, &z, "axes");
+        cc->in[0] = sl->out[0];
+        cc->in[1] = pu_const_i64(g, 1, &N, "n");
+        if (!sl->in[1] || !sl->in[2] || !sl->in[3] || !cc->in[1]) return -1;
+        r_out->in[1] = cc->out[0];
+    } else {
+        r_out->in[1] = pu_const_i64(g, r2, s2, "unrows_shape");
+        if (!r_out->in[1]) return -1;
+    }
     finish(p, mt, qc, r_out);
     return 1;
 }

@@ -75,6 +75,24 @@ def mlp():
         {"x": (3, 19)}
 
 
+def mlp3():
+    """MatMuls on a rank-3 input with a symbolic batch dim (a transformer's
+    projections in small): the folded 1x1 conv restores the leading dims
+    from the input's shape at run time."""
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h"]),
+        helper.make_node("Relu", ["h"], ["hr"]),
+        helper.make_node("MatMul", ["hr", "w2"], ["y"]),
+    ]
+    inits = [init("w1", [19, 33]), init("w2", [33, 6])]
+    g = helper.make_graph(
+        nodes, "mlp3",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 5, 19])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 5, 6])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), \
+        {"x": (2, 5, 19)}
+
+
 class Reader(CalibrationDataReader):
     def __init__(self, shapes, n=8):
         self.data = [{k: RNG.standard_normal(s).astype(np.float32)
@@ -112,7 +130,13 @@ def check(kiln, tmp, label, make, act_type, per_channel):
                     per_channel=per_channel)
     qm = onnx.load(qp)
     eng = os.path.join(tmp, f"{label}.kiln")
-    run([kiln, "build", qp, "-o", eng])
+    spec = ",".join(f"{k}:{'x'.join(map(str, (1,) + s[1:]))}" for k, s in shapes.items())
+    spec_max = ",".join(f"{k}:{'x'.join(map(str, s))}" for k, s in shapes.items())
+    symbolic = any(d.dim_param for i in model.graph.input
+                   for d in i.type.tensor_type.shape.dim)
+    run([kiln, "build", qp, "-o", eng] +
+        (["--min-shapes", spec, "--opt-shapes", spec_max, "--max-shapes", spec_max]
+         if symbolic else []))
     info = json.loads(run([kiln, "inspect", eng, "--json"]))
     layers = info.get("layers") or info.get("profiles", [{}])[0].get("layers", [])
     ops = [l.get("op") or l.get("op_type") for l in layers]
@@ -164,7 +188,7 @@ def main():
     kiln = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/bin/kiln")
     passed = failed = 0
     with tempfile.TemporaryDirectory() as tmp:
-        for make, name in ((cnn, "cnn"), (mlp, "mlp")):
+        for make, name in ((cnn, "cnn"), (mlp, "mlp"), (mlp3, "mlp3")):
             for act, an in ((QuantType.QUInt8, "u8"), (QuantType.QInt8, "s8")):
                 for pc in (False, True):
                     label = f"{name}_{an}_{'perchannel' if pc else 'pertensor'}"
