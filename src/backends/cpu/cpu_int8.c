@@ -357,6 +357,14 @@ static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
     if (x->rank != 4 || w->rank != 4 || y->rank != 4 || !geom(c->node, x->dims, w->dims, &g) ||
         y->dims[0] != g.N || y->dims[1] != g.M || y->dims[2] != g.OH || y->dims[3] != g.OW)
         return ref_fail(c, "unsupported or inconsistent conv shapes");
+    /* what supports() promised, checked again: an engine file names the
+    ** tactic, and a damaged one must fail here, not compute garbage */
+    if (!is_q8(x->dtype) || w->dtype != KILN_DTYPE_INT8 || !is_q8(y->dtype) ||
+        (wzt && wzt->dtype != KILN_DTYPE_INT8) || (xzt && xzt->dtype != x->dtype) ||
+        yzt->dtype != y->dtype || (bias && bias->dtype != KILN_DTYPE_INT32) ||
+        xs->dtype != KILN_DTYPE_FLOAT32 || ws->dtype != KILN_DTYPE_FLOAT32 ||
+        ys->dtype != KILN_DTYPE_FLOAT32)
+        return ref_fail(c, "int8 conv: unsupported input types");
     int64_t M = g.M, nws = tensor_numel(ws), nwz = wzt ? tensor_numel(wzt) : 1;
     if (tensor_numel(xs) != 1 || tensor_numel(ys) != 1 || tensor_numel(yzt) != 1 ||
         (xzt && tensor_numel(xzt) != 1))
@@ -410,7 +418,9 @@ static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
         e->y_signed = g.y_signed;
         e->colsum = NULL;
     }
-    for (int64_t m = 0; m < M && any_wz; m++) epi[m].colsum = colsum; /* marker */
+    /* a non-NULL colsum marks the rows that need the weight zero-point term;
+    ** gemm_task points it at the block's sums */
+    for (int64_t m = 0; m < M && any_wz; m++) epi[m].colsum = colsum;
     q8_run r;
     memset(&r, 0, sizeof r);
     r.g = &g;
@@ -483,6 +493,8 @@ static int q8_run_add(ref_ctx *c, const cpu_q8_isa *isa) {
     int64_t n = tensor_numel(a);
     if (tensor_numel(b) != n || tensor_numel(y) != n)
         return ref_fail(c, "A and B must have the same shape");
+    if (!is_q8(a->dtype) || !is_q8(b->dtype) || !is_q8(y->dtype))
+        return ref_fail(c, "QAdd: 8-bit inputs and output expected");
     q8_add_run r;
     r.isa = isa;
     r.p.sa = (float)dt_get_f64(c->in[1]->dtype, c->in[1]->data, 0);
@@ -591,8 +603,10 @@ static int qd_run(ref_ctx *c, const cpu_q8_isa *isa) {
         return ref_fail(c, "per-tensor scale and zero point expected");
     bool quant = c->node->op == OP_QuantizeLinear;
     kiln_dtype qt = quant ? y->dtype : x->dtype;
-    if (!is_q8(qt) || (z && z->dtype != qt))
-        return ref_fail(c, "8-bit quantized type expected");
+    kiln_dtype ft = quant ? x->dtype : y->dtype;
+    if (!is_q8(qt) || (z && z->dtype != qt) || ft != KILN_DTYPE_FLOAT32 ||
+        s->dtype != KILN_DTYPE_FLOAT32)
+        return ref_fail(c, "8-bit quantized type and float32 expected");
     q8_qd_run r;
     r.isa = isa;
     r.p.scale = (float)dt_get_f64(s->dtype, s->data, 0);
@@ -687,6 +701,8 @@ static int pool_run(ref_ctx *c) {
     const int64_t *pads = ir_attr_ints(nd, "pads", &np);
     const int64_t *st = ir_attr_ints(nd, "strides", &ns);
     const int64_t *dl = ir_attr_ints(nd, "dilations", &nl);
+    if (!is_q8(x->dtype) || y->dtype != x->dtype)
+        return ref_fail(c, "8-bit MaxPool: int8 or uint8 tensors expected");
     if (!ks || nk != 2 || x->rank != 4 || y->rank != 4 || y->dims[0] != x->dims[0] ||
         y->dims[1] != x->dims[1])
         return ref_fail(c, "unsupported MaxPool shape");
