@@ -248,6 +248,15 @@ static void fixed_cases(void) {
     run_case(&w7);
     w7.xs8 = true;
     run_case(&w7);
+    /* depthwise path: many channels over few positions, per-channel
+    ** scales and zero points, stride 2 with asymmetric pads; and a 5x5
+    ** dilated one with SAME padding */
+    qcase dw = {2, 70, 9, 11, 70, 70, 3, 3, 2, 2, 1, 1, {1, 0, 0, 1}, NULL,
+                true, false, true, true, true, false, false, false};
+    run_case(&dw);
+    qcase dw2 = {1, 13, 17, 12, 13, 13, 5, 5, 1, 1, 2, 1, {0, 0, 0, 0}, "SAME_UPPER",
+                 false, true, false, false, false, false, false, false};
+    run_case(&dw2);
 }
 
 /* QAdd tactics vs the reference QAdd kernel: lengths off the vector width,

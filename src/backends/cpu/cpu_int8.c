@@ -346,6 +346,70 @@ static void gemv_columns(const q8_run *r, uint8_t *xcol, int32_t *cs, int64_t kp
     }
 }
 
+/* ---- depthwise (one input and one output channel per group): a direct
+** conv per plane in exact int32, taps applied to whole output rows over
+** the columns where they land inside the input (padding holds the zero
+** point, which contributes nothing, so it is skipped), then the ISA's
+** requantizing epilogue per row. The im2col tiles would use one row of 6. */
+typedef struct q8_dw {
+    const q8_conv *g;
+    const cpu_q8_isa *isa;
+    const uint8_t *x;         /* [N, C, H, W] (int8 or uint8 bytes) */
+    const int8_t *w;          /* [C, 1, kh, kw] */
+    const int32_t *bias;      /* [C] or NULL */
+    const cpu_q8_epi *epi;    /* [C] (mult, yz, lo, hi) */
+    uint8_t *y;
+    int32_t xz;
+    bool x_signed;
+} q8_dw;
+
+enum { Q8_DW_COLS = 1024 };
+
+static void dw_task(void *arg, int64_t plane, int tid, void *scratch) {
+    (void)tid;
+    (void)scratch;
+    const q8_dw *d = arg;
+    const q8_conv *g = d->g;
+    int64_t ch = plane % g->C;
+    const uint8_t *x = d->x + plane * g->H * g->W;
+    const int8_t *w = d->w + ch * g->kh * g->kw;
+    uint8_t *y = d->y + plane * g->P;
+    int32_t acc[Q8_DW_COLS], xr[Q8_DW_COLS];
+    cpu_q8_epi e = d->epi[ch];
+    e.beff = d->bias ? (uint32_t)d->bias[ch] : 0;
+    e.colsum = NULL;
+    for (int64_t oy = 0; oy < g->OH; oy++)
+        for (int64_t c0 = 0; c0 < g->OW; c0 += Q8_DW_COLS) {
+            int64_t n = KILN_MIN(Q8_DW_COLS, g->OW - c0);
+            for (int64_t i = 0; i < n; i++) acc[i] = 0;
+            for (int64_t ky = 0; ky < g->kh; ky++) {
+                int64_t iy = oy * g->sh - g->ph + ky * g->dh;
+                if (iy < 0 || iy >= g->H) continue;
+                const uint8_t *row = x + iy * g->W;
+                for (int64_t kx = 0; kx < g->kw; kx++) {
+                    int32_t wv = (int32_t)w[ky * g->kw + kx] - e.wz;
+                    int64_t off = kx * g->dw - g->pw, s = g->sw;
+                    int64_t lo = off >= 0 ? 0 : (-off + s - 1) / s;
+                    int64_t hi = g->W - 1 - off < 0 ? 0 : (g->W - 1 - off) / s + 1;
+                    lo = KILN_MAX(lo, c0) - c0;
+                    hi = KILN_MIN(hi, c0 + n) - c0;
+                    if (lo >= hi) continue;
+                    int64_t base = (c0 + lo) * s + off;
+                    int64_t cnt = hi - lo;
+                    if (d->x_signed)
+                        for (int64_t i = 0; i < cnt; i++)
+                            xr[i] = (int32_t)(int8_t)row[base + i * s];
+                    else
+                        for (int64_t i = 0; i < cnt; i++) xr[i] = row[base + i * s];
+                    for (int64_t i = 0; i < cnt; i++)
+                        acc[lo + i] = (int32_t)((uint32_t)acc[lo + i] +
+                                                (uint32_t)((xr[i] - d->xz) * wv));
+                }
+            }
+            d->isa->epi(&e, acc, n, y + oy * g->OW + c0);
+        }
+}
+
 static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
     const kiln_tensor *x = c->in[0], *xs = c->in[1], *xzt = c->in[2], *w = c->in[3];
     const kiln_tensor *ws = c->in[4], *wzt = c->in[5], *ys = c->in[6], *yzt = c->in[7];
@@ -441,6 +505,14 @@ static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
     r.nmc = (g.Mg + r.mchunk - 1) / r.mchunk;
     const uint8_t *xb = x->data;
     uint8_t *yb = y->data;
+    if (g.Cg == 1 && g.Mg == 1 && g.G > 1) {
+        q8_dw d = {&g, isa, xb, wv, bias ? bias->data : NULL, epi, yb, (int32_t)xz,
+                   g.x_signed};
+        cpu_parallel_for(g.N * g.C, cpu_threads_for(2.0 * (double)g.N * flops), 0, NULL,
+                         dw_task, &d);
+        free(owned);
+        return 0;
+    }
     for (int64_t n = 0; n < g.N; n++)
         for (int64_t gi = 0; gi < g.G; gi++) {
             r.x = xb + (n * g.C + gi * g.Cg) * g.H * g.W;
