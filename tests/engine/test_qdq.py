@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""test_qdq.py: explicit quantization end to end. Builds a small CNN and a
-tiny MLP with onnx.helper (random weights), quantizes them with
+"""test_qdq.py: explicit quantization end to end. Builds a small CNN, a
+depthwise (MobileNet-style) block, a tiny MLP and a rank-3 MLP with a
+symbolic batch with onnx.helper (random weights), quantizes them with
 onnxruntime's quantize_static (QDQ format, random calibration data; uint8
 and int8 activations, per-tensor and per-channel weights), builds each with
 `kiln build`, checks that `kiln inspect` shows INT8 (QLinearConv) layers in
@@ -58,6 +59,28 @@ def cnn():
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 10])], inits)
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), \
         {"x": (2, 3, 15, 17)}
+
+
+def dwnet():
+    """MobileNet-style block: conv, depthwise 3x3 stride 2 (group = channels),
+    pointwise conv, each followed by Relu."""
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1],
+                         strides=[2, 2], group=11),
+        helper.make_node("Relu", ["c2"], ["r2"]),
+        helper.make_node("Conv", ["r2", "w3", "b3"], ["y"]),
+    ]
+    inits = [init("w1", [11, 3, 3, 3]), init("b1", [11], 0.1),
+             init("w2", [11, 1, 3, 3], 0.5), init("b2", [11], 0.1),
+             init("w3", [6, 11, 1, 1]), init("b3", [6], 0.1)]
+    g = helper.make_graph(
+        nodes, "dwnet",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 13, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6, 7, 8])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), \
+        {"x": (1, 3, 13, 16)}
 
 
 def mlp():
@@ -188,7 +211,7 @@ def main():
     kiln = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/bin/kiln")
     passed = failed = 0
     with tempfile.TemporaryDirectory() as tmp:
-        for make, name in ((cnn, "cnn"), (mlp, "mlp"), (mlp3, "mlp3")):
+        for make, name in ((cnn, "cnn"), (dwnet, "dwnet"), (mlp, "mlp"), (mlp3, "mlp3")):
             for act, an in ((QuantType.QUInt8, "u8"), (QuantType.QInt8, "s8")):
                 for pc in (False, True):
                     label = f"{name}_{an}_{'perchannel' if pc else 'pertensor'}"
