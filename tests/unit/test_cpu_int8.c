@@ -257,6 +257,10 @@ static void fixed_cases(void) {
     qcase dw2 = {1, 13, 17, 12, 13, 13, 5, 5, 1, 1, 2, 1, {0, 0, 0, 0}, "SAME_UPPER",
                  false, true, false, false, false, false, false, false};
     run_case(&dw2);
+    /* big enough (about 40 Mflop) that 3 threads really split the work */
+    qcase big = {1, 64, 30, 30, 40, 1, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL,
+                 false, true, true, true, true, false, false, false};
+    run_case(&big);
 }
 
 /* QAdd tactics vs the reference QAdd kernel: lengths off the vector width,
@@ -264,7 +268,7 @@ static void fixed_cases(void) {
 static void qadd_cases(void) {
     const kiln_tactic *tacs[3] = {&cpu_t_qadd_c, &cpu_t_qadd_avx512, &cpu_t_qadd_avx2};
     for (int it = 0; it < 60; it++) {
-        int64_t n = it < 5 ? it : irand(1, it < 50 ? 300 : 70000);
+        int64_t n = it < 5 ? it : it == 59 ? 400000 : irand(1, it < 50 ? 300 : 70000);
         bool as = rnd() < 0.5, bs = rnd() < 0.5, ys = rnd() < 0.5;
         kiln_dtype at = as ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
         kiln_dtype bt = bs ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
