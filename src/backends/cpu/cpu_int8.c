@@ -6,10 +6,16 @@
 ** through an ISA microkernel and the requantizing epilogue, which writes
 ** the int8/uint8 output directly. Results are bit-identical to the
 ** reference kernel (same int32 wrap, same float32 multiplier steps, double
-** requantization, half-to-even rounding, saturation).
-** The weight row sums the zero-point correction needs are computed on every
+** requantization, half-to-even rounding, saturation). Two other paths
+** share the epilogue: at most 8 output positions (a batch-1 Gemm) run as
+** dot products that stream the weights once; depthwise convs run direct.
+** The weights are read in place (the model's OIHW int8, no packing); the
+** weight row sums the zero-point correction needs are computed on every
 ** run (no per-layer prepared-weight storage yet), and only when the
-** activation zero point is not 0. Scratch is malloc'ed per run. */
+** activation zero point is not 0. Scratch comes from the layer's planned
+** workspace (malloc'ed only when the caller gives too little).
+** Also here: QAdd, per-tensor 8-bit QuantizeLinear/DequantizeLinear and
+** an 8-bit MaxPool, the other layers the qdq pass leaves in INT8 graphs. */
 #include "cpu_int8.h"
 #include "cpu_gemm.h"
 #include "cpu_tactics.h"
