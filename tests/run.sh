@@ -64,6 +64,9 @@ suite node_reference python3 tests/node/run_node_tests.py build-asan/bin/kiln \
 suite node_engine python3 tests/node/run_node_tests.py build-asan/bin/kiln \
     --mode engine --jobs "$JOBS" --min-pass 1100
 suite engine_cli python3 tests/engine/test_engine_cli.py build-asan/bin/kiln
+# Explicit quantization: onnxruntime quantize_static QDQ models (a small CNN,
+# an MLP) fold into INT8 layers and match onnxruntime within one step.
+suite qdq python3 tests/engine/test_qdq.py build-asan/bin/kiln
 # The CLI as a user meets it: data-loss cases, a session of wrong
 # invocations (named errors, exit 2, no file changed), reports.
 suite cli python3 tests/engine/test_cli.py build-asan/bin/kiln

@@ -22,7 +22,9 @@
 enum {
     KILN_ISA_AVX2 = 1u << 0,
     KILN_ISA_FMA = 1u << 1,
-    KILN_ISA_AVX512F = 1u << 2
+    KILN_ISA_AVX512F = 1u << 2,
+    KILN_ISA_AVX512BW = 1u << 3,
+    KILN_ISA_AVX512VNNI = 1u << 4  /* vpdpbusd (int8 dot products) */
 };
 
 enum {

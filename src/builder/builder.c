@@ -1024,7 +1024,12 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
     for (int i = 0; i < nn; i++) {
         const ir_node *ln = b.g->nodes[i];
         kiln_dtype odt = ln->n_out && ln->out[0] ? ln->out[0]->type.dtype : KILN_DTYPE_FLOAT32;
-        b.e.layers[i].precision = odt == KILN_DTYPE_FLOAT16    ? KILN_PRECISION_FP16
+        /* 8-bit compute layers (explicit quantization, passes/qdq.c) */
+        bool q8 = (ln->op == OP_QLinearConv || ln->op == OP_QLinearMatMul ||
+                   ln->op == OP_QAdd) &&
+                  (odt == KILN_DTYPE_INT8 || odt == KILN_DTYPE_UINT8);
+        b.e.layers[i].precision = q8                           ? KILN_PRECISION_INT8
+                                  : odt == KILN_DTYPE_FLOAT16  ? KILN_PRECISION_FP16
                                   : odt == KILN_DTYPE_BFLOAT16 ? KILN_PRECISION_BF16
                                                                : KILN_PRECISION_FP32;
         b.e.layers[i].tactic = calloc((size_t)np, sizeof *b.e.layers[i].tactic);

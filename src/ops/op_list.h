@@ -74,3 +74,5 @@ KILN_OP(FusedConv) KILN_OP(FusedGemm) KILN_OP(FusedElementwise)
 /* channels-last (ops/layout.h) */
 KILN_OP(ToNhwc) KILN_OP(ToNchw) KILN_OP(NhwcConv) KILN_OP(NhwcMaxPool)
 KILN_OP(NhwcAveragePool) KILN_OP(NhwcGlobalAveragePool)
+/* quantized internal ops (qfused.c) */
+KILN_OP(QAdd)

@@ -13,6 +13,7 @@ extern const op_schema op_schemas_quant[];
 extern const op_schema op_schemas_detect[];
 extern const op_schema op_schemas_control[];
 extern const op_schema op_schemas_fused[];
+extern const op_schema op_schemas_qfused[];
 extern const op_schema op_schemas_extra[];
 extern const op_schema op_schemas_layout[];
 
@@ -29,6 +30,7 @@ static const op_schema *const k_families[] = {
     op_schemas_detect,
     op_schemas_control,
     op_schemas_fused,
+    op_schemas_qfused,
     op_schemas_extra,
     op_schemas_layout,
 };

@@ -3,11 +3,12 @@
 
 #include <stdio.h>
 
-/* Folding first exposes static shapes; pattern recognitions run before the
+/* Q/DQ folding first, while the weights' DequantizeLinear nodes are still
+** there (folding would make them float constants). Folding then exposes static shapes; pattern recognitions run before the
 ** generic fusions would take their pieces apart; elementwise chains last,
 ** over what is left; a final fold/DCE cleans up. */
 static const kiln_pass *const k_pipeline[] = {
-    &pass_fold, &pass_noop, &pass_dce,
+    &pass_qdq, &pass_fold, &pass_noop, &pass_dce,
     &pass_layernorm, &pass_gelu, &pass_attention,
     &pass_conv_bn, &pass_matmul_add, &pass_bias_act,
     &pass_transpose, &pass_eltwise,

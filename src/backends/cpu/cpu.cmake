@@ -15,6 +15,12 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64" AND
   set_source_files_properties(
     ${_kiln_cpu}/cpu_gemm_avx512.c
     PROPERTIES COMPILE_OPTIONS "-mavx512f;-mavx2;-mfma")
+  set_source_files_properties(
+    ${_kiln_cpu}/cpu_int8_avx2.c
+    PROPERTIES COMPILE_OPTIONS "-mavx2")
+  set_source_files_properties(
+    ${_kiln_cpu}/cpu_int8_avx512.c
+    PROPERTIES COMPILE_OPTIONS "-mavx512f;-mavx512bw;-mavx512vl;-mavx512vnni;-mavx2")
 endif()
 
 # Micro-benchmark of the GEMM / conv tactics against the reference kernels

@@ -29,6 +29,24 @@ static const kiln_tactic k_ref = {
     "ref", OP_NONE, 0, 0, NULL, NULL, ref_run,
 };
 
+/* KILN_CPU_ISA=avx2,fma (names as kiln_isa_names prints them, or
+** "baseline") hides every other feature: builds and runs then behave as on
+** a machine with only those, to measure or test the narrower kernels (an
+** AVX2-only machine's INT8 path on a VNNI one, say). */
+static unsigned isa_env_mask(void) {
+    static const char *const names[] = {"avx2", "fma", "avx512f", "avx512bw", "avx512vnni"};
+    const char *env = getenv("KILN_CPU_ISA");
+    if (!env || !env[0]) return ~0u;
+    unsigned mask = 0;
+    for (unsigned i = 0; i < KILN_ARRAY_LEN(names); i++) {
+        size_t n = strlen(names[i]);
+        for (const char *p = env; (p = strstr(p, names[i])) != NULL; p += n)
+            if ((p == env || p[-1] == ',') && (p[n] == 0 || p[n] == ','))
+                mask |= 1u << i;
+    }
+    return mask;
+}
+
 static unsigned cpu_host_isa(void) {
     unsigned isa = 0;
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -36,8 +54,10 @@ static unsigned cpu_host_isa(void) {
     if (__builtin_cpu_supports("avx2")) isa |= KILN_ISA_AVX2;
     if (__builtin_cpu_supports("fma")) isa |= KILN_ISA_FMA;
     if (__builtin_cpu_supports("avx512f")) isa |= KILN_ISA_AVX512F;
+    if (__builtin_cpu_supports("avx512bw")) isa |= KILN_ISA_AVX512BW;
+    if (__builtin_cpu_supports("avx512vnni")) isa |= KILN_ISA_AVX512VNNI;
 #endif
-    return isa;
+    return isa & isa_env_mask();
 }
 
 static int cpu_tactics_for(const ir_node *n, const ir_type *const *in,
@@ -67,7 +87,8 @@ static const kiln_backend_ops k_cpu = {
 const kiln_backend_ops *kiln_backend_cpu(void) { return &k_cpu; }
 
 const char *kiln_isa_names(unsigned isa, char *buf, size_t n) {
-    static const char *const names[] = {"avx2", "fma", "avx512f"};
+    static const char *const names[] = {"avx2", "fma", "avx512f", "avx512bw",
+                                         "avx512vnni"};
     size_t k = 0;
     buf[0] = 0;
     for (unsigned i = 0; i < KILN_ARRAY_LEN(names); i++)

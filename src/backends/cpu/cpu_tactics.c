@@ -14,5 +14,14 @@ const kiln_tactic *const cpu_tactic_table[] = {
     &cpu_t_conv_dw_c, &cpu_t_conv_gemm_c,
     &cpu_t_fconv_dw_avx2, &cpu_t_fconv_gemm_avx512, &cpu_t_fconv_gemm_avx2,
     &cpu_t_fconv_dw_c, &cpu_t_fconv_gemm_c,
+    /* QLinearConv (and the qdq pass's quantized Gemm/MatMul as 1x1) */
+    &cpu_t_qconv_vnni, &cpu_t_qconv_avx2_7bit, &cpu_t_qconv_avx2, &cpu_t_qconv_c,
+    /* QAdd (internal, from the qdq pass) */
+    &cpu_t_qadd_avx512, &cpu_t_qadd_avx2, &cpu_t_qadd_c,
+    /* per-tensor 8-bit QuantizeLinear / DequantizeLinear */
+    &cpu_t_quant_avx512, &cpu_t_quant_avx2, &cpu_t_quant_c,
+    &cpu_t_dequant_avx512, &cpu_t_dequant_avx2, &cpu_t_dequant_c,
+    /* MaxPool on int8/uint8 (what the qdq pass leaves between convs) */
+    &cpu_t_q8_maxpool,
     NULL,
 };

@@ -13,6 +13,7 @@ extern const ref_kernel ref_kernels_quant[];
 extern const ref_kernel ref_kernels_detect[];
 extern const ref_kernel ref_kernels_control[];
 extern const ref_kernel ref_kernels_fused[];
+extern const ref_kernel ref_kernels_qfused[];
 extern const ref_kernel ref_kernels_extra[];
 extern const ref_kernel ref_kernels_layout[];
 
@@ -29,6 +30,7 @@ static const ref_kernel *const k_families[] = {
     ref_kernels_detect,
     ref_kernels_control,
     ref_kernels_fused,
+    ref_kernels_qfused,
     ref_kernels_extra,
     ref_kernels_layout,
 };

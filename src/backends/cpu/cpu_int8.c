@@ -1,0 +1,863 @@
+/* cpu_int8.c: the INT8 convolution tactics (QLinearConv, 2-D, any group,
+** stride, dilation and padding; uint8 or int8 activations and outputs, int8
+** weights per tensor or per output channel). Per image and group: im2col
+** into the 4-byte-interleaved blocks of cpu_int8.h (threaded over blocks),
+** then tiles of CPU_Q8_MR output channels x CPU_Q8_NB positions (threaded)
+** through an ISA microkernel and the requantizing epilogue, which writes
+** the int8/uint8 output directly. Results are bit-identical to the
+** reference kernel (same int32 wrap, same float32 multiplier steps, double
+** requantization, half-to-even rounding, saturation). Two other paths
+** share the epilogue: at most 8 output positions (a batch-1 Gemm) run as
+** dot products that stream the weights once; depthwise convs run direct.
+** The weights are read in place (the model's OIHW int8, no packing); the
+** weight row sums the zero-point correction needs are computed on every
+** run (no per-layer prepared-weight storage yet), and only when the
+** activation zero point is not 0. Scratch comes from the layer's planned
+** workspace (malloc'ed only when the caller gives too little).
+** Also here: QAdd, per-tensor 8-bit QuantizeLinear/DequantizeLinear and
+** an 8-bit MaxPool, the other layers the qdq pass leaves in INT8 graphs. */
+#include "cpu_int8.h"
+#include "cpu_gemm.h"
+#include "cpu_tactics.h"
+
+#include <math.h>
+
+/* ------------------------------------------------------- portable pieces */
+
+void cpu_q8_kernel_c(const uint8_t *xp, const int8_t *w, int64_t ldw, int64_t K,
+                     int mr, int32_t *acc) {
+    int64_t Kq = (K + 3) / 4;
+    for (int r = 0; r < mr; r++) {
+        uint32_t a[CPU_Q8_NB];
+        for (int p = 0; p < CPU_Q8_NB; p++) a[p] = 0;
+        const int8_t *wr = w + r * ldw;
+        for (int64_t kq = 0; kq < Kq; kq++) {
+            int8_t wv[4] = {0, 0, 0, 0};
+            for (int j = 0; j < 4 && 4 * kq + j < K; j++) wv[j] = wr[4 * kq + j];
+            const uint8_t *x = xp + kq * CPU_Q8_NB * 4;
+            for (int p = 0; p < CPU_Q8_NB; p++)
+                a[p] += (uint32_t)(x[4 * p] * wv[0] + x[4 * p + 1] * wv[1] +
+                                   x[4 * p + 2] * wv[2] + x[4 * p + 3] * wv[3]);
+        }
+        for (int p = 0; p < CPU_Q8_NB; p++) acc[r * CPU_Q8_NB + p] = (int32_t)a[p];
+    }
+}
+
+void cpu_q8_epi_c(const cpu_q8_epi *e, const int32_t *acc, int64_t n, void *y) {
+    for (int64_t p = 0; p < n; p++) {
+        uint32_t v = (uint32_t)acc[p] + e->beff;
+        if (e->colsum) v -= (uint32_t)e->wz * (uint32_t)e->colsum[p];
+        double d = (double)(int32_t)v * e->mult + e->yz;
+        d = d < e->lo ? e->lo : d > e->hi ? e->hi : d;
+        int32_t q = (int32_t)nearbyint(d);
+        if (e->y_signed) ((int8_t *)y)[p] = (int8_t)q;
+        else ((uint8_t *)y)[p] = (uint8_t)q;
+    }
+}
+
+static inline float q8_load(const void *p, int64_t i, bool s) {
+    return s ? (float)((const int8_t *)p)[i] : (float)((const uint8_t *)p)[i];
+}
+
+void cpu_q8_add_c(const cpu_q8_add *p, const void *a, const void *b, void *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float av = (q8_load(a, i, p->a_signed) - p->za) * p->sa;
+        float bv = (q8_load(b, i, p->b_signed) - p->zb) * p->sb;
+        float q = (av + bv) / p->sy;
+        q = q < -1e9f ? -1e9f : q > 1e9f ? 1e9f : q;
+        int32_t r = (int32_t)nearbyintf(q) + p->zy;
+        r = r < p->lo ? p->lo : r > p->hi ? p->hi : r;
+        if (p->y_signed) ((int8_t *)y)[i] = (int8_t)r;
+        else ((uint8_t *)y)[i] = (uint8_t)r;
+    }
+}
+
+void cpu_q8_dot_c(const uint8_t *x, const int8_t *w, int64_t ldw, int64_t K, int64_t m0,
+                  int64_t m1, int32_t *out) {
+    for (int64_t m = m0; m < m1; m++) {
+        const int8_t *wr = w + m * ldw;
+        uint32_t a = 0;
+        for (int64_t k = 0; k < K; k++) a += (uint32_t)(x[k] * wr[k]);
+        out[m - m0] = (int32_t)a;
+    }
+}
+
+void cpu_q8_quant_c(const cpu_q8_qparams *p, const float *x, void *y, int64_t n) {
+    cpu_q8_quant_body(p, x, y, n);
+}
+
+void cpu_q8_dequant_c(const cpu_q8_qparams *p, const void *x, float *y, int64_t n) {
+    cpu_q8_dequant_body(p, x, y, n);
+}
+
+const cpu_q8_isa cpu_q8_c = {"c", true, cpu_q8_kernel_c, cpu_q8_epi_c, cpu_q8_add_c,
+                             cpu_q8_dot_c, cpu_q8_quant_c, cpu_q8_dequant_c};
+
+/* ------------------------------------------------------------- geometry */
+
+typedef struct q8_conv {
+    int64_t N, C, H, W, M, G, Cg, Mg, kh, kw, OH, OW, P, K, Kq, nblk;
+    int64_t sh, sw, dh, dw, ph, pw;
+    bool x_signed, y_signed;
+} q8_conv;
+
+static bool is_q8(kiln_dtype t) {
+    return t == KILN_DTYPE_UINT8 || t == KILN_DTYPE_INT8;
+}
+
+static bool geom(const ir_node *nd, const int64_t *xd, const int64_t *wd, q8_conv *g) {
+    memset(g, 0, sizeof *g);
+    g->N = xd[0]; g->C = xd[1]; g->H = xd[2]; g->W = xd[3];
+    g->M = wd[0]; g->kh = wd[2]; g->kw = wd[3];
+    g->G = ir_attr_int(nd, "group", 1);
+    if (g->G < 1 || g->M % g->G || wd[1] * g->G != g->C) return false;
+    g->Cg = wd[1];
+    g->Mg = g->M / g->G;
+    int np = 0, ns = 0, nl = 0;
+    const int64_t *pads = ir_attr_ints(nd, "pads", &np);
+    const int64_t *st = ir_attr_ints(nd, "strides", &ns);
+    const int64_t *dl = ir_attr_ints(nd, "dilations", &nl);
+    g->sh = st && ns == 2 ? st[0] : 1;
+    g->sw = st && ns == 2 ? st[1] : 1;
+    g->dh = dl && nl == 2 ? dl[0] : 1;
+    g->dw = dl && nl == 2 ? dl[1] : 1;
+    if (g->sh < 1 || g->sw < 1 || g->dh < 1 || g->dw < 1) return false;
+    const char *ap = ir_attr_str(nd, "auto_pad", "NOTSET");
+    int64_t ekh = (g->kh - 1) * g->dh + 1, ekw = (g->kw - 1) * g->dw + 1;
+    if (strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0) {
+        bool up = ap[5] == 'U';
+        g->OH = (g->H + g->sh - 1) / g->sh;
+        g->OW = (g->W + g->sw - 1) / g->sw;
+        int64_t th = KILN_MAX(0, (g->OH - 1) * g->sh + ekh - g->H);
+        int64_t tw = KILN_MAX(0, (g->OW - 1) * g->sw + ekw - g->W);
+        g->ph = up ? th / 2 : th - th / 2;
+        g->pw = up ? tw / 2 : tw - tw / 2;
+    } else {
+        bool valid = strcmp(ap, "VALID") == 0;
+        int64_t p0 = !valid && pads && np == 4 ? pads[0] : 0;
+        int64_t p1 = !valid && pads && np == 4 ? pads[1] : 0;
+        int64_t p2 = !valid && pads && np == 4 ? pads[2] : 0;
+        int64_t p3 = !valid && pads && np == 4 ? pads[3] : 0;
+        g->ph = p0;
+        g->pw = p1;
+        g->OH = (g->H + p0 + p2 - ekh) / g->sh + 1;
+        g->OW = (g->W + p1 + p3 - ekw) / g->sw + 1;
+    }
+    if (g->OH < 0 || g->OW < 0) return false;
+    g->P = g->OH * g->OW;
+    g->K = g->Cg * g->kh * g->kw;
+    g->Kq = (g->K + 3) / 4;
+    g->nblk = (g->P + CPU_Q8_NB - 1) / CPU_Q8_NB;
+    return true;
+}
+
+/* ------------------------------------------------------------- the run */
+
+typedef struct q8_run {
+    const q8_conv *g;
+    const cpu_q8_isa *isa;
+    const uint8_t *x;        /* this image and group: [Cg, H, W] */
+    const int8_t *w;         /* this group's rows: [Mg, K] */
+    uint8_t *y;              /* this image and group: [Mg, P] (bytes) */
+    uint8_t *xp;             /* nblk blocks of Kq * NB * 4 bytes */
+    uint8_t *rows;           /* im2col rows [K, P], or NULL (direct) */
+    int32_t *colsum;         /* nblk * NB, or NULL */
+    const cpu_q8_epi *epi;   /* Mg of them, for this group */
+    uint8_t flip, xzu;
+    int64_t mchunk, nmc;
+} q8_run;
+
+/* One input row of reduction index k for output columns ox .. ox+n-1 of
+** output row oy, padding included, into t[0..n). */
+static void pack_row(const q8_run *r, int64_t k, int64_t oy, int64_t ox, int64_t n,
+                     uint8_t *t) {
+    const q8_conv *g = r->g;
+    if (k >= g->K) {
+        memset(t, 0, (size_t)n);
+        return;
+    }
+    int64_t ksz = g->kh * g->kw;
+    int64_t c = k / ksz, rr = k % ksz, ky = rr / g->kw, kx = rr % g->kw;
+    int64_t iy = oy * g->sh - g->ph + ky * g->dh;
+    if (iy < 0 || iy >= g->H) {
+        memset(t, r->xzu, (size_t)n);
+        return;
+    }
+    /* output columns whose input column ox*s + off lies in [0, W) */
+    int64_t off = kx * g->dw - g->pw, s = g->sw, e = ox + n;
+    int64_t clo = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t chi = g->W - 1 - off < 0 ? 0 : (g->W - 1 - off) / s + 1;
+    int64_t c0 = KILN_MAX(ox, KILN_MIN(clo, e)) - ox;
+    int64_t c1 = KILN_MAX(c0 + ox, KILN_MIN(chi, e)) - ox;
+    const uint8_t *xr = r->x + c * g->H * g->W + iy * g->W;
+    int64_t base = off + ox * s;
+    if (c0 > 0) memset(t, r->xzu, (size_t)c0);
+    if (s == 1) {
+        memcpy(t + c0, xr + base + c0, (size_t)(c1 - c0));
+        if (r->flip)
+            for (int64_t i = c0; i < c1; i++) t[i] ^= 0x80;
+    } else {
+        for (int64_t i = c0; i < c1; i++) t[i] = (uint8_t)(xr[base + i * s] ^ r->flip);
+    }
+    if (c1 < n) memset(t + c1, r->xzu, (size_t)(n - c1));
+}
+
+/* Phase 1 of packing, task k: im2col row k (all P positions, padding
+** included, signed inputs flipped) into r->rows + k * P. Not used when the
+** conv is 1x1 with stride 1 and no padding: x's channels are those rows. */
+static void im2col_task(void *arg, int64_t k, int tid, void *scratch) {
+    (void)tid;
+    (void)scratch;
+    const q8_run *r = arg;
+    const q8_conv *g = r->g;
+    uint8_t *row = r->rows + k * g->P;
+    for (int64_t oy = 0; oy < g->OH; oy++) pack_row(r, k, oy, 0, g->OW, row + oy * g->OW);
+}
+
+/* Phase 2, task b: interleaves 4 rows at a time into block b's 32-bit
+** words (a loop the compiler vectorizes), zero beyond K and past P. */
+static void pack_task(void *arg, int64_t b, int tid, void *scratch) {
+    (void)tid;
+    (void)scratch;
+    const q8_run *r = arg;
+    const q8_conv *g = r->g;
+    uint8_t *dst = r->xp + b * g->Kq * CPU_Q8_NB * 4;
+    int64_t p0 = b * CPU_Q8_NB, np = KILN_MIN(CPU_Q8_NB, g->P - p0);
+    int32_t *cs = r->colsum ? r->colsum + p0 : NULL;
+    if (cs)
+        for (int p = 0; p < CPU_Q8_NB; p++) cs[p] = 0;
+    static const uint8_t zeros[CPU_Q8_NB];
+    const uint8_t *src = r->rows ? r->rows : r->x;
+    for (int64_t kq = 0; kq < g->Kq; kq++) {
+        uint32_t *d = (uint32_t *)(void *)(dst + kq * CPU_Q8_NB * 4);
+        const uint8_t *t[4];
+        uint32_t flip = 0;
+        for (int j = 0; j < 4; j++) {
+            int64_t k = 4 * kq + j;
+            t[j] = k < g->K ? src + k * g->P + p0 : zeros;
+            /* direct rows are x itself: flip signed values here */
+            if (k < g->K && !r->rows) flip |= (uint32_t)r->flip << (8 * j);
+        }
+        int64_t i = 0;
+        for (; i < np; i++)
+            d[i] = ((uint32_t)t[0][i] | (uint32_t)t[1][i] << 8 | (uint32_t)t[2][i] << 16 |
+                    (uint32_t)t[3][i] << 24) ^ flip;
+        for (; i < CPU_Q8_NB; i++) d[i] = 0;
+        if (cs)
+            for (i = 0; i < np; i++)
+                cs[i] += (int32_t)(d[i] & 0xFF) + (int32_t)(d[i] >> 8 & 0xFF) +
+                         (int32_t)(d[i] >> 16 & 0xFF) + (int32_t)(d[i] >> 24);
+    }
+}
+
+static void gemm_task(void *arg, int64_t t, int tid, void *scratch) {
+    (void)tid;
+    (void)scratch;
+    const q8_run *r = arg;
+    const q8_conv *g = r->g;
+    int64_t b = t / r->nmc, mc = t % r->nmc;
+    int64_t p0 = b * CPU_Q8_NB, np = KILN_MIN(CPU_Q8_NB, g->P - p0);
+    int64_t m0 = mc * r->mchunk, m1 = KILN_MIN(g->Mg, m0 + r->mchunk);
+    const uint8_t *xp = r->xp + b * g->Kq * CPU_Q8_NB * 4;
+    int32_t acc[CPU_Q8_MR * CPU_Q8_NB];
+    size_t ysz = 1;
+    for (int64_t m = m0; m < m1; m += CPU_Q8_MR) {
+        int mr = (int)KILN_MIN(CPU_Q8_MR, m1 - m);
+        r->isa->kernel(xp, r->w + m * g->K, g->K, g->K, mr, acc);
+        for (int i = 0; i < mr; i++) {
+            cpu_q8_epi e = r->epi[m + i];
+            if (e.colsum) e.colsum = r->colsum + p0;
+            r->isa->epi(&e, acc + i * CPU_Q8_NB, np, r->y + ((m + i) * g->P + p0) * ysz);
+        }
+    }
+}
+
+/* Positions at or below which a conv runs as dot products (GEMV path). */
+enum { Q8_GEMV_MAX_P = 8, Q8_GEMV_ROWS = 64 };
+
+/* Scratch of one run, carved from one block (64-byte aligned pieces). */
+typedef struct q8_scratch {
+    size_t epi, xp, cs, rows, total;
+} q8_scratch;
+
+static size_t al64(size_t v) { return (v + 63) & ~(size_t)63; }
+
+static void scratch_sizes(const q8_conv *g, bool direct, q8_scratch *s) {
+    s->epi = al64((size_t)(g->M ? g->M : 1) * sizeof(cpu_q8_epi));
+    s->xp = al64((size_t)(g->nblk * g->Kq * CPU_Q8_NB * 4) + 1);
+    s->cs = al64((size_t)(g->nblk * CPU_Q8_NB) * sizeof(int32_t) + 1);
+    s->rows = direct ? 0 : al64((size_t)(g->K * g->P) + 1);
+    /* the GEMV path's columns live in the xp area */
+    size_t cols = al64((size_t)(g->P * ((g->K + 63) / 64 * 64)) + 1);
+    if (g->P <= Q8_GEMV_MAX_P && cols > s->xp) s->xp = cols;
+    s->total = s->epi + s->xp + s->cs + s->rows + 64;
+}
+
+static bool is_direct(const q8_conv *g) {
+    return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->OH == g->H &&
+           g->OW == g->W && g->ph == 0 && g->pw == 0;
+}
+
+static size_t q8_workspace(const ir_node *n, const ir_type *const *in) {
+    if (!in[0] || !in[3] || in[0]->rank != 4 || in[3]->rank != 4) return 0;
+    for (int i = 0; i < 4; i++)
+        if (in[0]->dims[i] < 0 || in[3]->dims[i] < 0) return 0;
+    q8_conv g;
+    if (!geom(n, in[0]->dims, in[3]->dims, &g)) return 0;
+    q8_scratch s;
+    scratch_sizes(&g, is_direct(&g), &s);
+    return s.total;
+}
+
+/* ---- few positions: one dot product per output (weights streamed once) */
+typedef struct q8_gemv {
+    const q8_run *r;
+    const uint8_t *xcol;    /* [P][Kpad] columns (flipped, zero-padded) */
+    const int32_t *cs;      /* [P] column sums, or NULL */
+    int64_t kpad;
+} q8_gemv;
+
+static void gemv_task(void *arg, int64_t t, int tid, void *scratch) {
+    (void)tid;
+    (void)scratch;
+    const q8_gemv *v = arg;
+    const q8_run *r = v->r;
+    const q8_conv *g = r->g;
+    int64_t m0 = t * Q8_GEMV_ROWS, m1 = KILN_MIN(g->Mg, m0 + Q8_GEMV_ROWS);
+    int32_t acc[Q8_GEMV_ROWS];
+    for (int64_t p = 0; p < g->P; p++) {
+        r->isa->dot(v->xcol + p * v->kpad, r->w, g->K, g->K, m0, m1, acc);
+        for (int64_t m = m0; m < m1; m++) {
+            cpu_q8_epi e = r->epi[m];
+            if (e.colsum) e.colsum = v->cs + p;
+            cpu_q8_epi_c(&e, acc + (m - m0), 1, r->y + m * g->P + p);
+        }
+    }
+}
+
+/* Columns of this image and group for the GEMV path, from im2col rows
+** (r->rows, already flipped) or x itself (flipped here). */
+static void gemv_columns(const q8_run *r, uint8_t *xcol, int32_t *cs, int64_t kpad) {
+    const q8_conv *g = r->g;
+    for (int64_t p = 0; p < g->P; p++) {
+        uint8_t *col = xcol + p * kpad;
+        int32_t s = 0;
+        for (int64_t k = 0; k < g->K; k++) {
+            uint8_t b = r->rows ? r->rows[k * g->P + p] : (uint8_t)(r->x[k * g->P + p] ^ r->flip);
+            col[k] = b;
+            s += b;
+        }
+        memset(col + g->K, 0, (size_t)(kpad - g->K));
+        if (cs) cs[p] = s;
+    }
+}
+
+/* ---- depthwise (one input and one output channel per group): a direct
+** conv per plane in exact int32, taps applied to whole output rows over
+** the columns where they land inside the input (padding holds the zero
+** point, which contributes nothing, so it is skipped), then the ISA's
+** requantizing epilogue per row. The im2col tiles would use one row of 6. */
+typedef struct q8_dw {
+    const q8_conv *g;
+    const cpu_q8_isa *isa;
+    const uint8_t *x;         /* [N, C, H, W] (int8 or uint8 bytes) */
+    const int8_t *w;          /* [C, 1, kh, kw] */
+    const int32_t *bias;      /* [C] or NULL */
+    const cpu_q8_epi *epi;    /* [C] (mult, yz, lo, hi) */
+    uint8_t *y;
+    int32_t xz;
+    bool x_signed;
+} q8_dw;
+
+enum { Q8_DW_COLS = 1024 };
+
+static void dw_task(void *arg, int64_t plane, int tid, void *scratch) {
+    (void)tid;
+    (void)scratch;
+    const q8_dw *d = arg;
+    const q8_conv *g = d->g;
+    int64_t ch = plane % g->C;
+    const uint8_t *x = d->x + plane * g->H * g->W;
+    const int8_t *w = d->w + ch * g->kh * g->kw;
+    uint8_t *y = d->y + plane * g->P;
+    int32_t acc[Q8_DW_COLS], xr[Q8_DW_COLS];
+    cpu_q8_epi e = d->epi[ch];
+    e.beff = d->bias ? (uint32_t)d->bias[ch] : 0;
+    e.colsum = NULL;
+    for (int64_t oy = 0; oy < g->OH; oy++)
+        for (int64_t c0 = 0; c0 < g->OW; c0 += Q8_DW_COLS) {
+            int64_t n = KILN_MIN(Q8_DW_COLS, g->OW - c0);
+            for (int64_t i = 0; i < n; i++) acc[i] = 0;
+            for (int64_t ky = 0; ky < g->kh; ky++) {
+                int64_t iy = oy * g->sh - g->ph + ky * g->dh;
+                if (iy < 0 || iy >= g->H) continue;
+                const uint8_t *row = x + iy * g->W;
+                for (int64_t kx = 0; kx < g->kw; kx++) {
+                    int32_t wv = (int32_t)w[ky * g->kw + kx] - e.wz;
+                    int64_t off = kx * g->dw - g->pw, s = g->sw;
+                    int64_t lo = off >= 0 ? 0 : (-off + s - 1) / s;
+                    int64_t hi = g->W - 1 - off < 0 ? 0 : (g->W - 1 - off) / s + 1;
+                    lo = KILN_MAX(lo, c0) - c0;
+                    hi = KILN_MIN(hi, c0 + n) - c0;
+                    if (lo >= hi) continue;
+                    int64_t base = (c0 + lo) * s + off;
+                    int64_t cnt = hi - lo;
+                    if (d->x_signed)
+                        for (int64_t i = 0; i < cnt; i++)
+                            xr[i] = (int32_t)(int8_t)row[base + i * s];
+                    else
+                        for (int64_t i = 0; i < cnt; i++) xr[i] = row[base + i * s];
+                    for (int64_t i = 0; i < cnt; i++)
+                        acc[lo + i] = (int32_t)((uint32_t)acc[lo + i] +
+                                                (uint32_t)((xr[i] - d->xz) * wv));
+                }
+            }
+            d->isa->epi(&e, acc, n, y + oy * g->OW + c0);
+        }
+}
+
+static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
+    const kiln_tensor *x = c->in[0], *xs = c->in[1], *xzt = c->in[2], *w = c->in[3];
+    const kiln_tensor *ws = c->in[4], *wzt = c->in[5], *ys = c->in[6], *yzt = c->in[7];
+    const kiln_tensor *bias = c->n_in > 8 ? c->in[8] : NULL;
+    kiln_tensor *y = c->out[0];
+    q8_conv g;
+    if (!isa->available)
+        return ref_fail(c, "int8 kernel '%s' is not in this build", isa->name);
+    if (x->rank != 4 || w->rank != 4 || y->rank != 4 || !geom(c->node, x->dims, w->dims, &g) ||
+        y->dims[0] != g.N || y->dims[1] != g.M || y->dims[2] != g.OH || y->dims[3] != g.OW)
+        return ref_fail(c, "unsupported or inconsistent conv shapes");
+    /* what supports() promised, checked again: an engine file names the
+    ** tactic, and a damaged one must fail here, not compute garbage */
+    if (!is_q8(x->dtype) || w->dtype != KILN_DTYPE_INT8 || !is_q8(y->dtype) ||
+        (wzt && wzt->dtype != KILN_DTYPE_INT8) || (xzt && xzt->dtype != x->dtype) ||
+        yzt->dtype != y->dtype || (bias && bias->dtype != KILN_DTYPE_INT32) ||
+        xs->dtype != KILN_DTYPE_FLOAT32 || ws->dtype != KILN_DTYPE_FLOAT32 ||
+        ys->dtype != KILN_DTYPE_FLOAT32)
+        return ref_fail(c, "int8 conv: unsupported input types");
+    int64_t M = g.M, nws = tensor_numel(ws), nwz = wzt ? tensor_numel(wzt) : 1;
+    if (tensor_numel(xs) != 1 || tensor_numel(ys) != 1 || tensor_numel(yzt) != 1 ||
+        (xzt && tensor_numel(xzt) != 1))
+        return ref_fail(c, "x_scale, y_scale and the zero points of x, y must be scalars");
+    if ((nws != 1 && nws != M) || (nwz != 1 && nwz != M) ||
+        (bias && (bias->rank != 1 || bias->dims[0] != M)))
+        return ref_fail(c, "w_scale, w_zero_point and B must have 1 or %lld elements",
+                        (long long)M);
+    g.x_signed = x->dtype == KILN_DTYPE_INT8;
+    g.y_signed = y->dtype == KILN_DTYPE_INT8;
+    uint8_t flip = g.x_signed ? 0x80 : 0;
+    int64_t xz = xzt ? dt_get_i64(xzt->dtype, xzt->data, 0) : 0;
+    int32_t xzu = (int32_t)xz + (g.x_signed ? 128 : 0);
+    double xsv = dt_get_f64(xs->dtype, xs->data, 0);
+    double ysv = dt_get_f64(ys->dtype, ys->data, 0);
+    double yz = (double)dt_get_i64(yzt->dtype, yzt->data, 0);
+    bool any_wz = false;
+    int64_t nblk = g.nblk;
+    bool direct = is_direct(&g);
+    q8_scratch ss;
+    scratch_sizes(&g, direct, &ss);
+    /* the planned workspace; malloc'ed when the caller gave too little */
+    uint8_t *block = c->ws && c->ws_size >= ss.total ? c->ws : NULL, *owned = NULL;
+    if (!block && !(block = owned = malloc(ss.total)))
+        return ref_fail(c, "out of memory");
+    uint8_t *base = cpu_align64(block);
+    cpu_q8_epi *epi = (cpu_q8_epi *)(void *)base;
+    uint8_t *xp = base + ss.epi;
+    int32_t *colsum = (int32_t *)(void *)(xp + ss.xp);
+    uint8_t *rows = direct ? NULL : (uint8_t *)colsum + ss.cs;
+    const int8_t *wv = w->data;
+    for (int64_t m = 0; m < M; m++) {
+        cpu_q8_epi *e = &epi[m];
+        double wsm = dt_get_f64(ws->dtype, ws->data, (size_t)(nws == 1 ? 0 : m));
+        e->mult = (float)((float)((float)xsv * (float)wsm) / (float)ysv);
+        e->wz = wzt ? (int32_t)dt_get_i64(wzt->dtype, wzt->data, (size_t)(nwz == 1 ? 0 : m))
+                    : 0;
+        any_wz |= e->wz != 0;
+        uint32_t rs = 0;
+        if (xzu) {
+            const int8_t *wr = wv + m * g.K;
+            int32_t s = 0;
+            for (int64_t k = 0; k < g.K; k++) s += wr[k];
+            rs = (uint32_t)s;
+        }
+        uint32_t b = bias ? (uint32_t)((const int32_t *)bias->data)[m] : 0;
+        e->beff = b - (uint32_t)xzu * rs + (uint32_t)g.K * (uint32_t)xzu * (uint32_t)e->wz;
+        e->yz = yz;
+        e->lo = g.y_signed ? -128 : 0;
+        e->hi = g.y_signed ? 127 : 255;
+        e->y_signed = g.y_signed;
+        e->colsum = NULL;
+    }
+    /* a non-NULL colsum marks the rows that need the weight zero-point term;
+    ** gemm_task points it at the block's sums */
+    for (int64_t m = 0; m < M && any_wz; m++) epi[m].colsum = colsum;
+    q8_run r;
+    memset(&r, 0, sizeof r);
+    r.g = &g;
+    r.isa = isa;
+    r.xp = xp;
+    r.rows = rows;
+    r.colsum = any_wz ? colsum : NULL;
+    r.flip = flip;
+    r.xzu = (uint8_t)xzu;
+    double flops = 2.0 * (double)g.Mg * (double)g.K * (double)g.P;
+    int T = cpu_threads_for(flops);
+    /* channel chunks: enough tasks for the threads, whole MR tiles */
+    int64_t mtiles = (g.Mg + CPU_Q8_MR - 1) / CPU_Q8_MR;
+    int64_t want = nblk >= 4 * T ? 1 : (4 * T + nblk - 1) / nblk;
+    if (want > mtiles) want = mtiles;
+    if (want < 1) want = 1;
+    r.mchunk = ((mtiles + want - 1) / want) * CPU_Q8_MR;
+    r.nmc = (g.Mg + r.mchunk - 1) / r.mchunk;
+    const uint8_t *xb = x->data;
+    uint8_t *yb = y->data;
+    if (g.Cg == 1 && g.Mg == 1 && g.G > 1) {
+        q8_dw d = {&g, isa, xb, wv, bias ? bias->data : NULL, epi, yb, (int32_t)xz,
+                   g.x_signed};
+        cpu_parallel_for(g.N * g.C, cpu_threads_for(2.0 * (double)g.N * flops), 0, NULL,
+                         dw_task, &d);
+        free(owned);
+        return 0;
+    }
+    for (int64_t n = 0; n < g.N; n++)
+        for (int64_t gi = 0; gi < g.G; gi++) {
+            r.x = xb + (n * g.C + gi * g.Cg) * g.H * g.W;
+            r.w = wv + gi * g.Mg * g.K;
+            r.y = yb + (n * g.M + gi * g.Mg) * g.P;
+            r.epi = epi + gi * g.Mg;
+            if (r.rows) cpu_parallel_for(g.K, T, 0, NULL, im2col_task, &r);
+            if (g.P <= Q8_GEMV_MAX_P) {
+                q8_gemv v = {&r, xp, any_wz ? colsum : NULL, (g.K + 63) / 64 * 64};
+                gemv_columns(&r, xp, v.cs ? colsum : NULL, v.kpad);
+                cpu_parallel_for((g.Mg + Q8_GEMV_ROWS - 1) / Q8_GEMV_ROWS, T, 0, NULL,
+                                 gemv_task, &v);
+                continue;
+            }
+            cpu_parallel_for(nblk, T, 0, NULL, pack_task, &r);
+            cpu_parallel_for(nblk * r.nmc, T, 0, NULL, gemm_task, &r);
+        }
+    free(owned);
+    return 0;
+}
+
+/* ------------------------------------------------------------- QAdd */
+
+enum { Q8_ADD_CHUNK = 16384 };
+
+typedef struct q8_add_run {
+    const cpu_q8_isa *isa;
+    cpu_q8_add p;
+    const uint8_t *a, *b;
+    uint8_t *y;
+    int64_t n;
+} q8_add_run;
+
+static void add_task(void *arg, int64_t t, int tid, void *scratch) {
+    (void)tid;
+    (void)scratch;
+    const q8_add_run *r = arg;
+    int64_t i0 = t * Q8_ADD_CHUNK, m = KILN_MIN(Q8_ADD_CHUNK, r->n - i0);
+    r->isa->add(&r->p, r->a + i0, r->b + i0, r->y + i0, m);
+}
+
+static int q8_run_add(ref_ctx *c, const cpu_q8_isa *isa) {
+    const kiln_tensor *a = c->in[0], *b = c->in[3];
+    kiln_tensor *y = c->out[0];
+    if (!isa->available)
+        return ref_fail(c, "int8 kernel '%s' is not in this build", isa->name);
+    for (int i = 1; i < 8; i++)
+        if (i != 3 && tensor_numel(c->in[i]) != 1)
+            return ref_fail(c, "scales and zero points must be scalars");
+    int64_t n = tensor_numel(a);
+    if (tensor_numel(b) != n || tensor_numel(y) != n)
+        return ref_fail(c, "A and B must have the same shape");
+    if (!is_q8(a->dtype) || !is_q8(b->dtype) || !is_q8(y->dtype))
+        return ref_fail(c, "QAdd: 8-bit inputs and output expected");
+    q8_add_run r;
+    r.isa = isa;
+    r.p.sa = (float)dt_get_f64(c->in[1]->dtype, c->in[1]->data, 0);
+    r.p.za = (float)dt_get_i64(c->in[2]->dtype, c->in[2]->data, 0);
+    r.p.sb = (float)dt_get_f64(c->in[4]->dtype, c->in[4]->data, 0);
+    r.p.zb = (float)dt_get_i64(c->in[5]->dtype, c->in[5]->data, 0);
+    r.p.sy = (float)dt_get_f64(c->in[6]->dtype, c->in[6]->data, 0);
+    r.p.zy = (int32_t)dt_get_i64(c->in[7]->dtype, c->in[7]->data, 0);
+    r.p.a_signed = a->dtype == KILN_DTYPE_INT8;
+    r.p.b_signed = b->dtype == KILN_DTYPE_INT8;
+    r.p.y_signed = y->dtype == KILN_DTYPE_INT8;
+    r.p.lo = r.p.y_signed ? -128 : 0;
+    r.p.hi = r.p.lo + 255;
+    r.a = a->data;
+    r.b = b->data;
+    r.y = y->data;
+    r.n = n;
+    int64_t chunks = (n + Q8_ADD_CHUNK - 1) / Q8_ADD_CHUNK;
+    cpu_parallel_for(chunks, cpu_threads_for(16.0 * (double)n), 0, NULL, add_task, &r);
+    return 0;
+}
+
+static bool qadd_supports(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in != 8) return false;
+    for (int i = 0; i < 8; i++)
+        if (!in[i]) return false;
+    return is_q8(in[0]->dtype) && is_q8(in[3]->dtype) && is_q8(in[7]->dtype) &&
+           in[1]->dtype == KILN_DTYPE_FLOAT32 && in[4]->dtype == KILN_DTYPE_FLOAT32 &&
+           in[6]->dtype == KILN_DTYPE_FLOAT32;
+}
+
+static bool qadd_sup_avx512(const ir_node *n, const ir_type *const *in) {
+    return cpu_q8_avx512vnni.available && qadd_supports(n, in);
+}
+
+static bool qadd_sup_avx2(const ir_node *n, const ir_type *const *in) {
+    return cpu_q8_avx2.available && qadd_supports(n, in);
+}
+
+static int add_c(ref_ctx *c) { return q8_run_add(c, &cpu_q8_c); }
+static int add_avx2(ref_ctx *c) { return q8_run_add(c, &cpu_q8_avx2); }
+static int add_avx512(ref_ctx *c) { return q8_run_add(c, &cpu_q8_avx512vnni); }
+
+const kiln_tactic cpu_t_qadd_avx512 = {"q8_add_avx512", OP_QAdd,
+    KILN_ISA_AVX512F | KILN_ISA_AVX512BW, TACTIC_OVERWRITES_OUTPUT, qadd_sup_avx512, NULL,
+    add_avx512};
+const kiln_tactic cpu_t_qadd_avx2 = {"q8_add_avx2", OP_QAdd, KILN_ISA_AVX2,
+    TACTIC_OVERWRITES_OUTPUT, qadd_sup_avx2, NULL, add_avx2};
+const kiln_tactic cpu_t_qadd_c = {"q8_add_c", OP_QAdd, 0, TACTIC_OVERWRITES_OUTPUT,
+    qadd_supports, NULL, add_c};
+
+/* --------------------------------- per-tensor QuantizeLinear / Dequantize */
+
+typedef struct q8_qd_run {
+    const cpu_q8_isa *isa;
+    cpu_q8_qparams p;
+    const void *x;
+    void *y;
+    int64_t n;
+    bool quant;
+} q8_qd_run;
+
+static void qd_task(void *arg, int64_t t, int tid, void *scratch) {
+    (void)tid;
+    (void)scratch;
+    const q8_qd_run *r = arg;
+    int64_t i0 = t * Q8_ADD_CHUNK, m = KILN_MIN(Q8_ADD_CHUNK, r->n - i0);
+    if (r->quant) r->isa->quant(&r->p, (const float *)r->x + i0, (uint8_t *)r->y + i0, m);
+    else r->isa->dequant(&r->p, (const uint8_t *)r->x + i0, (float *)r->y + i0, m);
+}
+
+static bool scalar_type(const ir_type *t) {
+    if (!t || t->rank < 0) return false;
+    for (int i = 0; i < t->rank; i++)
+        if (t->dims[i] != 1) return false;
+    return true;
+}
+
+static bool qd_supports(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in < 2 || n->n_out != 1 || !in[0] || !scalar_type(in[1]) ||
+        in[1]->dtype != KILN_DTYPE_FLOAT32 || ir_attr_find(n, "block_size") ||
+        ir_attr_find(n, "precision") || ir_attr_find(n, "output_dtype"))
+        return false;
+    const ir_type *z = n->n_in >= 3 ? in[2] : NULL;
+    if (z && (!scalar_type(z) || !is_q8(z->dtype))) return false;
+    if (n->op == OP_QuantizeLinear)
+        return in[0]->dtype == KILN_DTYPE_FLOAT32 && ir_attr_int(n, "saturate", 1) == 1;
+    return is_q8(in[0]->dtype) && (!z || z->dtype == in[0]->dtype);
+}
+
+static bool qd_sup_avx2(const ir_node *n, const ir_type *const *in) {
+    return cpu_q8_avx2.available && qd_supports(n, in);
+}
+
+static bool qd_sup_avx512(const ir_node *n, const ir_type *const *in) {
+    return cpu_q8_avx512vnni.available && qd_supports(n, in);
+}
+
+static int qd_run(ref_ctx *c, const cpu_q8_isa *isa) {
+    const kiln_tensor *x = c->in[0], *s = c->in[1];
+    const kiln_tensor *z = c->n_in >= 3 ? c->in[2] : NULL;
+    kiln_tensor *y = c->out[0];
+    if (!isa->available)
+        return ref_fail(c, "int8 kernel '%s' is not in this build", isa->name);
+    if (tensor_numel(s) != 1 || (z && tensor_numel(z) != 1) || tensor_numel(x) != tensor_numel(y))
+        return ref_fail(c, "per-tensor scale and zero point expected");
+    bool quant = c->node->op == OP_QuantizeLinear;
+    kiln_dtype qt = quant ? y->dtype : x->dtype;
+    kiln_dtype ft = quant ? x->dtype : y->dtype;
+    if (!is_q8(qt) || (z && z->dtype != qt) || ft != KILN_DTYPE_FLOAT32 ||
+        s->dtype != KILN_DTYPE_FLOAT32)
+        return ref_fail(c, "8-bit quantized type and float32 expected");
+    q8_qd_run r;
+    r.isa = isa;
+    r.p.scale = (float)dt_get_f64(s->dtype, s->data, 0);
+    r.p.izp = z ? (int32_t)dt_get_i64(z->dtype, z->data, 0) : 0;
+    r.p.zp = (float)r.p.izp;
+    r.p.q_signed = qt == KILN_DTYPE_INT8;
+    r.p.lo = r.p.q_signed ? -128 : 0;
+    r.p.hi = r.p.lo + 255;
+    r.x = x->data;
+    r.y = y->data;
+    r.n = tensor_numel(x);
+    r.quant = quant;
+    int64_t chunks = (r.n + Q8_ADD_CHUNK - 1) / Q8_ADD_CHUNK;
+    cpu_parallel_for(chunks, cpu_threads_for(8.0 * (double)r.n), 0, NULL, qd_task, &r);
+    return 0;
+}
+
+static int qd_c(ref_ctx *c) { return qd_run(c, &cpu_q8_c); }
+static int qd_avx2(ref_ctx *c) { return qd_run(c, &cpu_q8_avx2); }
+static int qd_avx512(ref_ctx *c) { return qd_run(c, &cpu_q8_avx512vnni); }
+
+#define OWO TACTIC_OVERWRITES_OUTPUT
+const kiln_tactic cpu_t_quant_avx512 = {"q8_quantize_avx512", OP_QuantizeLinear,
+    KILN_ISA_AVX512F | KILN_ISA_AVX512BW, OWO, qd_sup_avx512, NULL, qd_avx512};
+const kiln_tactic cpu_t_quant_avx2 = {"q8_quantize_avx2", OP_QuantizeLinear, KILN_ISA_AVX2,
+    OWO, qd_sup_avx2, NULL, qd_avx2};
+const kiln_tactic cpu_t_quant_c = {"q8_quantize_c", OP_QuantizeLinear, 0, OWO, qd_supports,
+    NULL, qd_c};
+const kiln_tactic cpu_t_dequant_avx512 = {"q8_dequantize_avx512", OP_DequantizeLinear,
+    KILN_ISA_AVX512F | KILN_ISA_AVX512BW, OWO, qd_sup_avx512, NULL, qd_avx512};
+const kiln_tactic cpu_t_dequant_avx2 = {"q8_dequantize_avx2", OP_DequantizeLinear,
+    KILN_ISA_AVX2, OWO, qd_sup_avx2, NULL, qd_avx2};
+const kiln_tactic cpu_t_dequant_c = {"q8_dequantize_c", OP_DequantizeLinear, 0, OWO,
+    qd_supports, NULL, qd_c};
+
+/* ------------------------------------------------- MaxPool on 8-bit */
+
+/* What the qdq pass leaves between quantized convs (DQ -> MaxPool -> Q at
+** one scale becomes MaxPool on the int8 tensor). 2-D, one output. Signed
+** values are compared as unsigned after flipping the top bit (order kept). */
+typedef struct q8_pool {
+    const uint8_t *x;
+    uint8_t *y;
+    int64_t H, W, OH, OW, kh, kw, sh, sw, dh, dw, ph, pw;
+    uint8_t flip;
+} q8_pool;
+
+static void pool_task(void *arg, int64_t plane, int tid, void *scratch) {
+    (void)tid;
+    (void)scratch;
+    const q8_pool *q = arg;
+    const uint8_t *x = q->x + plane * q->H * q->W;
+    uint8_t *y = q->y + plane * q->OH * q->OW;
+    uint8_t row[4096];
+    for (int64_t oy = 0; oy < q->OH; oy++) {
+        for (int64_t ox0 = 0; ox0 < q->OW; ox0 += 4096) {
+            int64_t n = KILN_MIN(4096, q->OW - ox0);
+            memset(row, 0, (size_t)n);
+            for (int64_t ky = 0; ky < q->kh; ky++) {
+                int64_t iy = oy * q->sh - q->ph + ky * q->dh;
+                if (iy < 0 || iy >= q->H) continue;
+                const uint8_t *xr = x + iy * q->W;
+                for (int64_t kx = 0; kx < q->kw; kx++) {
+                    int64_t off = kx * q->dw - q->pw, s = q->sw;
+                    int64_t lo = off >= 0 ? 0 : (-off + s - 1) / s;
+                    int64_t hi = q->W - 1 - off < 0 ? 0 : (q->W - 1 - off) / s + 1;
+                    lo = KILN_MAX(lo, ox0);
+                    hi = KILN_MIN(hi, ox0 + n);
+                    for (int64_t ox = lo; ox < hi; ox++) {
+                        uint8_t v = (uint8_t)(xr[ox * s + off] ^ q->flip);
+                        uint8_t *o = &row[ox - ox0];
+                        *o = v > *o ? v : *o;
+                    }
+                }
+            }
+            for (int64_t i = 0; i < n; i++) y[oy * q->OW + ox0 + i] = row[i] ^ q->flip;
+        }
+    }
+}
+
+static bool pool_supports(const ir_node *n, const ir_type *const *in) {
+    return n->n_out == 1 && in[0] && is_q8(in[0]->dtype) && in[0]->rank == 4 &&
+           !ir_attr_find(n, "storage_order");
+}
+
+static int pool_run(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0];
+    kiln_tensor *y = c->out[0];
+    const ir_node *nd = c->node;
+    int nk = 0, np = 0, ns = 0, nl = 0;
+    const int64_t *ks = ir_attr_ints(nd, "kernel_shape", &nk);
+    const int64_t *pads = ir_attr_ints(nd, "pads", &np);
+    const int64_t *st = ir_attr_ints(nd, "strides", &ns);
+    const int64_t *dl = ir_attr_ints(nd, "dilations", &nl);
+    if (!is_q8(x->dtype) || y->dtype != x->dtype)
+        return ref_fail(c, "8-bit MaxPool: int8 or uint8 tensors expected");
+    if (!ks || nk != 2 || x->rank != 4 || y->rank != 4 || y->dims[0] != x->dims[0] ||
+        y->dims[1] != x->dims[1])
+        return ref_fail(c, "unsupported MaxPool shape");
+    q8_pool q = {x->data, y->data, x->dims[2], x->dims[3], y->dims[2], y->dims[3],
+                 ks[0], ks[1], st && ns == 2 ? st[0] : 1, st && ns == 2 ? st[1] : 1,
+                 dl && nl == 2 ? dl[0] : 1, dl && nl == 2 ? dl[1] : 1, 0, 0,
+                 (uint8_t)(x->dtype == KILN_DTYPE_INT8 ? 0x80 : 0)};
+    const char *ap = ir_attr_str(nd, "auto_pad", "NOTSET");
+    if (strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0) {
+        int64_t th = KILN_MAX(0, (q.OH - 1) * q.sh + (q.kh - 1) * q.dh + 1 - q.H);
+        int64_t tw = KILN_MAX(0, (q.OW - 1) * q.sw + (q.kw - 1) * q.dw + 1 - q.W);
+        q.ph = ap[5] == 'U' ? th / 2 : th - th / 2;
+        q.pw = ap[5] == 'U' ? tw / 2 : tw - tw / 2;
+    } else if (strcmp(ap, "VALID") != 0 && pads && np == 4) {
+        q.ph = pads[0];
+        q.pw = pads[1];
+    }
+    if (q.sh < 1 || q.sw < 1 || q.dh < 1 || q.dw < 1 || q.kh < 1 || q.kw < 1)
+        return ref_fail(c, "unsupported MaxPool attributes");
+    int64_t planes = x->dims[0] * x->dims[1];
+    cpu_parallel_for(planes, cpu_threads_for((double)tensor_numel(y) * (double)(q.kh * q.kw)),
+                     0, NULL, pool_task, &q);
+    return 0;
+}
+
+const kiln_tactic cpu_t_q8_maxpool = {"q8_maxpool_c", OP_MaxPool, 0,
+    TACTIC_OVERWRITES_OUTPUT, pool_supports, NULL, pool_run};
+
+/* ------------------------------------------------------------- tactics */
+
+static bool q8_supports(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in < 8 || !in[0] || !in[3] || !in[7]) return false;
+    if (!is_q8(in[0]->dtype) || in[3]->dtype != KILN_DTYPE_INT8 || !is_q8(in[7]->dtype))
+        return false;
+    if (in[5] && in[5]->dtype != KILN_DTYPE_INT8) return false;
+    if (in[0]->rank != 4 || in[3]->rank != 4) return false;
+    if (n->n_in > 8 && in[8] && in[8]->dtype != KILN_DTYPE_INT32) return false;
+    static const int scales[3] = {1, 4, 6};
+    for (int i = 0; i < 3; i++)
+        if (!in[scales[i]] || in[scales[i]]->dtype != KILN_DTYPE_FLOAT32) return false;
+    return true;
+}
+
+static bool q8_sup_avx2(const ir_node *n, const ir_type *const *in) {
+    return cpu_q8_avx2.available && q8_supports(n, in);
+}
+
+/* The weights are a constant whose values all lie in [-64, 63]. */
+static bool weights_7bit(const ir_node *n) {
+    const kiln_tensor *w = n->n_in > 3 && n->in[3] ? n->in[3]->const_val : NULL;
+    if (!w || w->dtype != KILN_DTYPE_INT8) return false;
+    const int8_t *v = w->data;
+    for (int64_t i = 0; i < tensor_numel(w); i++)
+        if (v[i] < -64 || v[i] > 63) return false;
+    return true;
+}
+
+static bool q8_sup_avx2_7bit(const ir_node *n, const ir_type *const *in) {
+    return cpu_q8_avx2_7bit.available && q8_supports(n, in) && weights_7bit(n);
+}
+
+static bool q8_sup_vnni(const ir_node *n, const ir_type *const *in) {
+    return cpu_q8_avx512vnni.available && q8_supports(n, in);
+}
+
+static int run_c(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_c); }
+static int run_avx2(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_avx2); }
+static int run_avx2_7bit(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_avx2_7bit); }
+static int run_vnni(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_avx512vnni); }
+
+const kiln_tactic cpu_t_qconv_vnni = {"u8s8_qconv_im2col_6x64_avx512vnni", OP_QLinearConv,
+    KILN_ISA_AVX512F | KILN_ISA_AVX512BW | KILN_ISA_AVX512VNNI, TACTIC_OVERWRITES_OUTPUT,
+    q8_sup_vnni, q8_workspace, run_vnni};
+const kiln_tactic cpu_t_qconv_avx2_7bit = {"u8s8_qconv_im2col_w7_4x16_avx2",
+    OP_QLinearConv, KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, q8_sup_avx2_7bit, q8_workspace,
+    run_avx2_7bit};
+const kiln_tactic cpu_t_qconv_avx2 = {"u8s8_qconv_im2col_2x16_avx2", OP_QLinearConv,
+    KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, q8_sup_avx2, q8_workspace, run_avx2};
+const kiln_tactic cpu_t_qconv_c = {"u8s8_qconv_im2col_c", OP_QLinearConv, 0,
+    TACTIC_OVERWRITES_OUTPUT, q8_supports, q8_workspace, run_c};

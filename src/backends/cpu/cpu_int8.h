@@ -1,0 +1,131 @@
+/* cpu_int8.h: INT8 convolution (QLinearConv; the qdq pass also maps
+** quantized Gemm/MatMul onto 1x1 QLinearConv) for the CPU backend: the
+** packed activation layout, the per-ISA microkernels and the requantizing
+** epilogues that cpu_int8.c drives.
+**
+** Layout. Per image and group the activations are im2col-packed into blocks
+** of CPU_Q8_NB output positions: block b holds, for each group of 4
+** consecutive reduction indices kq (k = 4*kq .. 4*kq+3, k = channel, ky,
+** kx), the 4 bytes of each of the block's positions:
+**   xp[b][kq][p][j] = x(k = 4*kq + j, position b*NB + p)   (uint8)
+** Signed activations are stored with 0x80 flipped (x + 128), with the zero
+** point moved by 128, so every kernel multiplies unsigned activations by
+** signed weights (what VNNI's vpdpbusd does). Reduction indices past K are
+** 0; padded input positions hold the zero point. The int8 weights are used
+** where they are, row-major [M, K] as the model stores OIHW (no packing):
+** a kernel broadcasts 4 bytes of a weight row per kq.
+**
+** acc(m, p) = sum_k xu(k, p) * w(m, k) (int32, wrapping as the reference
+** does), then the epilogue subtracts the zero-point terms and requantizes
+** exactly as the reference QLinearConv: v = int32(acc + beff[m] -
+** wz[m] * colsum[p]); y = sat(nearbyint(double(v) * mult[m] + yz)). */
+#ifndef KILN_CPU_INT8_H
+#define KILN_CPU_INT8_H
+
+#include "../backend.h"
+
+enum { CPU_Q8_NB = 64, CPU_Q8_MR = 6 };
+
+/* acc[r * CPU_Q8_NB + p] for r < mr (<= CPU_Q8_MR) rows of w (row stride
+** ldw, K bytes each) against one packed block xp of Kq = ceil(K/4) groups;
+** all CPU_Q8_NB positions are computed (unused ones hold garbage). Never
+** reads w past row r's K bytes. */
+typedef void (*cpu_q8_kernel_fn)(const uint8_t *xp, const int8_t *w, int64_t ldw,
+                                 int64_t K, int mr, int32_t *acc);
+
+/* Requantization of one row segment. */
+typedef struct cpu_q8_epi {
+    double mult;          /* x_scale * w_scale[m] / y_scale (float32 steps) */
+    uint32_t beff;        /* bias - xz*rowsum(w) + K*xz*wz (mod 2^32) */
+    int32_t wz;           /* weight zero point of the row */
+    const int32_t *colsum;/* per position sum of xu over k; NULL when wz=0 */
+    double yz, lo, hi;
+    bool y_signed;
+} cpu_q8_epi;
+
+/* y[p] = requant(acc[p]) for p < n (colsum indexed from the segment start). */
+typedef void (*cpu_q8_epi_fn)(const cpu_q8_epi *e, const int32_t *acc, int64_t n,
+                              void *y);
+
+/* QAdd (ops/qfused.c) on n elements, the reference's float32 steps. */
+typedef struct cpu_q8_add {
+    float sa, za, sb, zb, sy;
+    int32_t zy, lo, hi;
+    bool a_signed, b_signed, y_signed;
+} cpu_q8_add;
+typedef void (*cpu_q8_add_fn)(const cpu_q8_add *p, const void *a, const void *b,
+                              void *y, int64_t n);
+
+/* Few output positions (a GEMV, as the qdq pass's batch-1 Gemm): out[i] =
+** sum_k x[k] * w[(m0 + i) * ldw + k] for m0 + i < m1; x holds K bytes
+** followed by zeros up to a multiple of 64. Never reads w past a row. */
+typedef void (*cpu_q8_dot_fn)(const uint8_t *x, const int8_t *w, int64_t ldw, int64_t K,
+                              int64_t m0, int64_t m1, int32_t *out);
+
+/* Per-tensor QuantizeLinear (float32 -> 8-bit) and DequantizeLinear
+** (8-bit -> float32) with the reference's float32 steps. */
+typedef struct cpu_q8_qparams {
+    float scale, zp;
+    int32_t izp, lo, hi;
+    bool q_signed;
+} cpu_q8_qparams;
+typedef void (*cpu_q8_quant_fn)(const cpu_q8_qparams *p, const float *x, void *y, int64_t n);
+typedef void (*cpu_q8_dequant_fn)(const cpu_q8_qparams *p, const void *x, float *y, int64_t n);
+
+typedef struct cpu_q8_isa {
+    const char *name;
+    bool available;       /* false: its file was built without the flags */
+    cpu_q8_kernel_fn kernel;
+    cpu_q8_epi_fn epi;
+    cpu_q8_add_fn add;
+    cpu_q8_dot_fn dot;
+    cpu_q8_quant_fn quant;
+    cpu_q8_dequant_fn dequant;
+} cpu_q8_isa;
+
+/* The bodies of the elementwise quantization kernels, written once and
+** compiled in each ISA file (its flags let the compiler vectorize them). */
+static inline int32_t cpu_q8_round_sat(float q, int32_t zp, int32_t lo, int32_t hi) {
+    if (q != q) return 0; /* NaN: the reference writes 0 */
+    q = q < -1e9f ? -1e9f : q > 1e9f ? 1e9f : q;
+    int32_t r = (int32_t)__builtin_nearbyintf(q) + zp;
+    return r < lo ? lo : r > hi ? hi : r;
+}
+
+static inline void cpu_q8_quant_body(const cpu_q8_qparams *p, const float *x, void *y,
+                                     int64_t n) {
+    if (p->q_signed) {
+        int8_t *o = y;
+        for (int64_t i = 0; i < n; i++)
+            o[i] = (int8_t)cpu_q8_round_sat(x[i] / p->scale, p->izp, p->lo, p->hi);
+    } else {
+        uint8_t *o = y;
+        for (int64_t i = 0; i < n; i++)
+            o[i] = (uint8_t)cpu_q8_round_sat(x[i] / p->scale, p->izp, p->lo, p->hi);
+    }
+}
+
+static inline void cpu_q8_dequant_body(const cpu_q8_qparams *p, const void *x, float *y,
+                                       int64_t n) {
+    if (p->q_signed) {
+        const int8_t *v = x;
+        for (int64_t i = 0; i < n; i++) y[i] = ((float)v[i] - p->zp) * p->scale;
+    } else {
+        const uint8_t *v = x;
+        for (int64_t i = 0; i < n; i++) y[i] = ((float)v[i] - p->zp) * p->scale;
+    }
+}
+
+extern const cpu_q8_isa cpu_q8_c, cpu_q8_avx2, cpu_q8_avx2_7bit, cpu_q8_avx512vnni;
+
+/* The portable pieces (cpu_int8.c), also the ISA files' tails. */
+void cpu_q8_kernel_c(const uint8_t *xp, const int8_t *w, int64_t ldw, int64_t K,
+                     int mr, int32_t *acc);
+void cpu_q8_epi_c(const cpu_q8_epi *e, const int32_t *acc, int64_t n, void *y);
+void cpu_q8_add_c(const cpu_q8_add *p, const void *a, const void *b, void *y, int64_t n);
+void cpu_q8_quant_c(const cpu_q8_qparams *p, const float *x, void *y, int64_t n);
+void cpu_q8_dequant_c(const cpu_q8_qparams *p, const void *x, float *y, int64_t n);
+void cpu_q8_dot_c(const uint8_t *x, const int8_t *w, int64_t ldw, int64_t K, int64_t m0,
+                  int64_t m1, int32_t *out);
+
+#endif

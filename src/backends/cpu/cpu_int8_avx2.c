@@ -1,0 +1,240 @@
+/* cpu_int8_avx2.c: AVX2 INT8 conv microkernel and requantizing epilogue
+** (cpu_int8.h) for machines without VNNI. It avoids the u8*s8 saturation
+** trap of vpmaddubsw (two 255*127 products overflow int16) by widening:
+** the activation bytes are zero-extended to int16 and the weights
+** sign-extended, and vpmaddwd sums pairs of exact products into int32, so
+** full 8-bit weights are kept (no 7-bit restriction). Tiles of 2 output
+** channels x 16 positions (8 accumulators), swept over the 64-position
+** block. Built with -mavx2 (cpu.cmake); without it, unavailable. */
+#include "cpu_int8.h"
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+
+static inline int32_t wq4(const int8_t *wr, int64_t kq, int64_t K) {
+    int32_t v = 0;
+    int64_t k = 4 * kq, n = K - k < 4 ? K - k : 4;
+    memcpy(&v, wr + k, (size_t)n);
+    return v;
+}
+
+/* acc rows r0 (and r0+1 when two) x positions s*16 .. s*16+15 */
+static void tile(const uint8_t *xp, const int8_t *w, int64_t ldw, int64_t K, int two,
+                 int s, int32_t *acc) {
+    __m256i c0[4], c1[4];
+    for (int v = 0; v < 4; v++) c0[v] = c1[v] = _mm256_setzero_si256();
+    int64_t Kf = K / 4, Kq = (K + 3) / 4;
+    for (int64_t kq = 0; kq < Kq; kq++) {
+        const uint8_t *x = xp + kq * CPU_Q8_NB * 4 + s * 64;
+        __m256i xv[4];
+        for (int v = 0; v < 4; v++)
+            xv[v] = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(x + 16 * v)));
+        int32_t w0, w1 = 0;
+        if (kq < Kf) {
+            memcpy(&w0, w + 4 * kq, 4);
+            if (two) memcpy(&w1, w + ldw + 4 * kq, 4);
+        } else {
+            w0 = wq4(w, kq, K);
+            if (two) w1 = wq4(w + ldw, kq, K);
+        }
+        __m256i b0 = _mm256_cvtepi8_epi16(_mm_set1_epi32(w0));
+        __m256i b1 = _mm256_cvtepi8_epi16(_mm_set1_epi32(w1));
+        for (int v = 0; v < 4; v++) {
+            c0[v] = _mm256_add_epi32(c0[v], _mm256_madd_epi16(xv[v], b0));
+            c1[v] = _mm256_add_epi32(c1[v], _mm256_madd_epi16(xv[v], b1));
+        }
+    }
+    /* each accumulator holds two partial sums per position: add the pairs
+    ** and restore the position order */
+    for (int r = 0; r < 1 + two; r++) {
+        __m256i *c = r ? c1 : c0;
+        for (int h = 0; h < 2; h++) {
+            __m256i s8 = _mm256_permute4x64_epi64(_mm256_hadd_epi32(c[2 * h], c[2 * h + 1]),
+                                                  0xD8);
+            _mm256_storeu_si256((__m256i *)(acc + r * CPU_Q8_NB + s * 16 + 8 * h), s8);
+        }
+    }
+}
+
+static void kernel(const uint8_t *xp, const int8_t *w, int64_t ldw, int64_t K, int mr,
+                   int32_t *acc) {
+    for (int r = 0; r < mr; r += 2)
+        for (int s = 0; s < CPU_Q8_NB / 16; s++)
+            tile(xp, w + r * ldw, ldw, K, r + 1 < mr, s, acc + r * CPU_Q8_NB);
+}
+
+static void epi(const cpu_q8_epi *e, const int32_t *acc, int64_t n, void *y) {
+    uint8_t *yb = y;
+    __m256d mult = _mm256_set1_pd(e->mult), yz = _mm256_set1_pd(e->yz);
+    __m256d lo = _mm256_set1_pd(e->lo), hi = _mm256_set1_pd(e->hi);
+    __m256i beff = _mm256_set1_epi32((int32_t)e->beff), wz = _mm256_set1_epi32(e->wz);
+    int64_t p = 0;
+    for (; p + 8 <= n; p += 8) {
+        __m256i v = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc + p)), beff);
+        if (e->colsum)
+            v = _mm256_sub_epi32(
+                v, _mm256_mullo_epi32(wz, _mm256_loadu_si256((const __m256i *)(e->colsum + p))));
+        __m256d d0 = _mm256_cvtepi32_pd(_mm256_castsi256_si128(v));
+        __m256d d1 = _mm256_cvtepi32_pd(_mm256_extracti128_si256(v, 1));
+        d0 = _mm256_add_pd(_mm256_mul_pd(d0, mult), yz);
+        d1 = _mm256_add_pd(_mm256_mul_pd(d1, mult), yz);
+        d0 = _mm256_min_pd(_mm256_max_pd(d0, lo), hi);
+        d1 = _mm256_min_pd(_mm256_max_pd(d1, lo), hi);
+        __m128i w16 = _mm_packs_epi32(_mm256_cvtpd_epi32(d0), _mm256_cvtpd_epi32(d1));
+        __m128i b8 = e->y_signed ? _mm_packs_epi16(w16, w16) : _mm_packus_epi16(w16, w16);
+        _mm_storel_epi64((__m128i *)(yb + p), b8);
+    }
+    if (p < n) {
+        cpu_q8_epi t = *e;
+        if (t.colsum) t.colsum += p;
+        cpu_q8_epi_c(&t, acc + p, n - p, yb + p);
+    }
+}
+
+/* GEMV: 16 bytes per step widened to int16 (vpmaddwd, no saturation), two
+** weight rows per pass over x, the row tail through a zero-padded copy. */
+static void dot(const uint8_t *x, const int8_t *w, int64_t ldw, int64_t K, int64_t m0,
+                int64_t m1, int32_t *out) {
+    int64_t Kf = K / 16 * 16;
+    for (int64_t m = m0; m < m1; m += 2) {
+        bool two = m + 1 < m1;
+        const int8_t *r0 = w + m * ldw, *r1 = two ? r0 + ldw : r0;
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+        for (int64_t k = 0; k < Kf; k += 16) {
+            __m256i xv = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(x + k)));
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xv, _mm256_cvtepi8_epi16(
+                                          _mm_loadu_si128((const __m128i *)(r0 + k)))));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xv, _mm256_cvtepi8_epi16(
+                                          _mm_loadu_si128((const __m128i *)(r1 + k)))));
+        }
+        if (Kf < K) {
+            int8_t t0[16] = {0}, t1[16] = {0};
+            memcpy(t0, r0 + Kf, (size_t)(K - Kf));
+            memcpy(t1, r1 + Kf, (size_t)(K - Kf));
+            __m256i xv = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(x + Kf)));
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xv, _mm256_cvtepi8_epi16(
+                                          _mm_loadu_si128((const __m128i *)t0))));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xv, _mm256_cvtepi8_epi16(
+                                          _mm_loadu_si128((const __m128i *)t1))));
+        }
+        int32_t s0[8], s1[8];
+        _mm256_storeu_si256((__m256i *)s0, a0);
+        _mm256_storeu_si256((__m256i *)s1, a1);
+        uint32_t v0 = 0, v1 = 0;
+        for (int i = 0; i < 8; i++) {
+            v0 += (uint32_t)s0[i];
+            v1 += (uint32_t)s1[i];
+        }
+        out[m - m0] = (int32_t)v0;
+        if (two) out[m - m0 + 1] = (int32_t)v1;
+    }
+}
+
+static void quant(const cpu_q8_qparams *p, const float *x, void *y, int64_t n) {
+    cpu_q8_quant_body(p, x, y, n);
+}
+
+static void dequant(const cpu_q8_qparams *p, const void *x, float *y, int64_t n) {
+    cpu_q8_dequant_body(p, x, y, n);
+}
+
+/* 8 int8/uint8 values to float */
+static inline __m256 load8(const uint8_t *p, bool s) {
+    __m128i v = _mm_loadl_epi64((const __m128i *)p);
+    return _mm256_cvtepi32_ps(s ? _mm256_cvtepi8_epi32(v) : _mm256_cvtepu8_epi32(v));
+}
+
+/* QAdd: the float32 steps of cpu_q8_add_c, 8 lanes at a time (division kept,
+** cvtps rounds half to even by the default MXCSR mode), scalar tail. */
+static void add(const cpu_q8_add *p, const void *a, const void *b, void *y, int64_t n) {
+    const uint8_t *ab = a, *bb = b;
+    uint8_t *yb = y;
+    __m256 sa = _mm256_set1_ps(p->sa), za = _mm256_set1_ps(p->za);
+    __m256 sb = _mm256_set1_ps(p->sb), zb = _mm256_set1_ps(p->zb);
+    __m256 sy = _mm256_set1_ps(p->sy), big = _mm256_set1_ps(1e9f), nbig = _mm256_set1_ps(-1e9f);
+    __m256i zy = _mm256_set1_epi32(p->zy);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 av = _mm256_mul_ps(_mm256_sub_ps(load8(ab + i, p->a_signed), za), sa);
+        __m256 bv = _mm256_mul_ps(_mm256_sub_ps(load8(bb + i, p->b_signed), zb), sb);
+        __m256 q = _mm256_div_ps(_mm256_add_ps(av, bv), sy);
+        q = _mm256_min_ps(_mm256_max_ps(q, nbig), big);
+        __m256i r = _mm256_add_epi32(_mm256_cvtps_epi32(q), zy);
+        /* saturating packs clamp to the 8-bit range */
+        __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+        __m128i b8 = p->y_signed ? _mm_packs_epi16(w16, w16) : _mm_packus_epi16(w16, w16);
+        _mm_storel_epi64((__m128i *)(yb + i), b8);
+    }
+    for (; i < n; i++) {
+        float av = ((p->a_signed ? (float)((const int8_t *)a)[i] : (float)((const uint8_t *)a)[i]) -
+                    p->za) * p->sa;
+        float bv = ((p->b_signed ? (float)((const int8_t *)b)[i] : (float)((const uint8_t *)b)[i]) -
+                    p->zb) * p->sb;
+        int32_t r = cpu_q8_round_sat((av + bv) / p->sy, p->zy, p->lo, p->hi);
+        if (p->y_signed) ((int8_t *)y)[i] = (int8_t)r;
+        else ((uint8_t *)y)[i] = (uint8_t)r;
+    }
+}
+
+/* 7-bit weights (every w in [-64, 63], as onnxruntime's reduce_range
+** makes them): vpmaddubsw's pair sums stay within int16 (255 * 64 * 2 =
+** 32640), so u8 x s8 products sum exactly with no widening; vpmaddwd with
+** ones then adds the pairs into each position's int32. Tiles of 4 output
+** channels x 16 positions; rows past mr repeat the last one. */
+static void kernel7(const uint8_t *xp, const int8_t *w, int64_t ldw, int64_t K, int mr,
+                    int32_t *acc) {
+    int64_t Kf = K / 4, Kq = (K + 3) / 4;
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int r0 = 0; r0 < mr; r0 += 4) {
+        const int8_t *wr[4];
+        int32_t tl[4] = {0, 0, 0, 0};
+        for (int i = 0; i < 4; i++) {
+            wr[i] = w + (r0 + i < mr ? r0 + i : mr - 1) * ldw;
+            if (Kf < Kq) tl[i] = wq4(wr[i], Kf, K);
+        }
+        for (int s = 0; s < CPU_Q8_NB / 16; s++) {
+            __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00;
+            __m256i a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+            for (int64_t kq = 0; kq < Kq; kq++) {
+                const uint8_t *x = xp + kq * CPU_Q8_NB * 4 + s * 64;
+                __m256i x0 = _mm256_loadu_si256((const __m256i *)x);
+                __m256i x1 = _mm256_loadu_si256((const __m256i *)(x + 32));
+                bool full = kq < Kf;
+                int32_t v0, v1, v2, v3;
+                if (full) {
+                    memcpy(&v0, wr[0] + 4 * kq, 4);
+                    memcpy(&v1, wr[1] + 4 * kq, 4);
+                    memcpy(&v2, wr[2] + 4 * kq, 4);
+                    memcpy(&v3, wr[3] + 4 * kq, 4);
+                } else {
+                    v0 = tl[0], v1 = tl[1], v2 = tl[2], v3 = tl[3];
+                }
+                __m256i b0 = _mm256_set1_epi32(v0), b1 = _mm256_set1_epi32(v1);
+                __m256i b2 = _mm256_set1_epi32(v2), b3 = _mm256_set1_epi32(v3);
+#define Q8_MAC7(a, xv, b) \
+    a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(xv, b), ones))
+                Q8_MAC7(a00, x0, b0); Q8_MAC7(a01, x1, b0);
+                Q8_MAC7(a10, x0, b1); Q8_MAC7(a11, x1, b1);
+                Q8_MAC7(a20, x0, b2); Q8_MAC7(a21, x1, b2);
+                Q8_MAC7(a30, x0, b3); Q8_MAC7(a31, x1, b3);
+#undef Q8_MAC7
+            }
+            __m256i *out[4][2] = {{&a00, &a01}, {&a10, &a11}, {&a20, &a21}, {&a30, &a31}};
+            for (int i = 0; i < 4 && r0 + i < mr; i++)
+                for (int h = 0; h < 2; h++)
+                    _mm256_storeu_si256((__m256i *)(acc + (r0 + i) * CPU_Q8_NB + s * 16 + 8 * h),
+                                        *out[i][h]);
+        }
+    }
+}
+
+const cpu_q8_isa cpu_q8_avx2 = {"avx2", true, kernel, epi, add, dot, quant, dequant};
+const cpu_q8_isa cpu_q8_avx2_7bit = {"avx2-7bit", true, kernel7, epi, add, dot, quant,
+                                     dequant};
+#else
+const cpu_q8_isa cpu_q8_avx2 = {"avx2", false, cpu_q8_kernel_c, cpu_q8_epi_c, cpu_q8_add_c,
+                                cpu_q8_dot_c, cpu_q8_quant_c, cpu_q8_dequant_c};
+const cpu_q8_isa cpu_q8_avx2_7bit = {"avx2-7bit", false, cpu_q8_kernel_c, cpu_q8_epi_c,
+                                     cpu_q8_add_c, cpu_q8_dot_c, cpu_q8_quant_c,
+                                     cpu_q8_dequant_c};
+#endif

@@ -1,0 +1,434 @@
+/* test_cpu_int8.c: the INT8 QLinearConv tactics (portable, AVX2, AVX-512
+** VNNI: each one this host can run is called directly, so the AVX2 path is
+** tested on VNNI machines too) against the reference QLinearConv kernel on
+** random awkward shapes: K not a multiple of 4, odd channel and position
+** counts (edge tiles of 6 channels x 64 positions), 1x1 and 7x7 kernels,
+** strides, dilations, asymmetric and SAME padding, groups and depthwise,
+** uint8 and int8 activations and outputs, per-tensor and per-channel
+** weight scales and zero points, extreme scales and zero points that
+** saturate, an int32 accumulator that wraps, 1 and 3 threads. The tactics
+** are designed to be bit-identical to the reference, so any difference
+** fails. */
+#include "../../src/backends/cpu/cpu_int8.h"
+#include "../../src/backends/cpu/cpu_tactics.h"
+#include "../../src/ir/ir_edit.h"
+#include "kiln.h"
+
+#include "test_util.h"
+
+static ir_model *g_model;
+static ir_graph *g_graph;
+static unsigned g_host;
+
+static void die(const char *what) {
+    fprintf(stderr, "fatal: %s (%s)\n", what, kiln_last_error());
+    exit(2);
+}
+
+static int64_t irand(int64_t lo, int64_t hi) { /* [lo, hi] */
+    return lo + (int64_t)(rnd() * (double)(hi - lo + 1));
+}
+
+static kiln_tensor *tens(kiln_dtype dt, int rank, const int64_t *dims) {
+    kiln_tensor *t;
+    if (tensor_new(dt, rank, dims, &t)) die("tensor");
+    return t;
+}
+
+static kiln_tensor *scalar_f(double v) {
+    kiln_tensor *t = tens(KILN_DTYPE_FLOAT32, 0, NULL);
+    ((float *)t->data)[0] = (float)v;
+    return t;
+}
+
+static kiln_tensor *scalar_q(kiln_dtype dt, int64_t v) {
+    kiln_tensor *t = tens(dt, 0, NULL);
+    dt_set_i64(dt, t->data, 0, v);
+    return t;
+}
+
+typedef struct qcase {
+    int64_t N, C, H, W, M, G, kh, kw, sh, sw, dh, dw, pads[4];
+    const char *auto_pad;
+    bool xs8, ys8, per_ch, wzp, bias, extreme, wrap;
+    bool w7; /* weights in [-64, 63]: the 7-bit AVX2 tactic runs too */
+} qcase;
+
+static int run_tactic(const kiln_tactic *t, ir_node *n, const kiln_tensor *const *in,
+                      kiln_tensor *y) {
+    const ir_type *tin[9] = {0};
+    ir_type types[9];
+    memset(types, 0, sizeof types);
+    for (int i = 0; i < n->n_in; i++) {
+        if (!in[i]) continue;
+        types[i].dtype = in[i]->dtype;
+        types[i].rank = in[i]->rank;
+        memcpy(types[i].dims, in[i]->dims, sizeof types[i].dims);
+        tin[i] = &types[i];
+    }
+    /* the 7-bit tactic checks the weight constant of a graph node; these
+    ** test nodes have none, so its cases (w7) call it directly */
+    if (t->supports && t != &cpu_t_qconv_avx2_7bit && !t->supports(n, tin)) return 1;
+    ref_ctx c;
+    memset(&c, 0, sizeof c);
+    c.node = n;
+    c.opset = 17;
+    c.n_in = n->n_in;
+    c.in = in;
+    c.n_out = 1;
+    kiln_tensor *outs[1] = {y};
+    c.out = outs;
+    /* every other run with the planned workspace, else the malloc path */
+    static int flipflop;
+    size_t wsz = t->workspace && (flipflop++ & 1) ? t->workspace(n, tin) : 0;
+    void *ws = wsz ? kiln_aligned_alloc(wsz) : NULL;
+    c.ws = ws;
+    c.ws_size = ws ? wsz : 0;
+    int rc = t->run(&c);
+    kiln_aligned_free(ws);
+    if (rc) {
+        fprintf(stderr, "%s failed: %s\n", t->name, c.err);
+        return -1;
+    }
+    return 0;
+}
+
+static void run_case(const qcase *q) {
+    kiln_dtype xt = q->xs8 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+    kiln_dtype yt = q->ys8 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+    int64_t Cg = q->C / q->G;
+    int64_t xd[4] = {q->N, q->C, q->H, q->W}, wd[4] = {q->M, Cg, q->kh, q->kw};
+    kiln_tensor *x = tens(xt, 4, xd), *w = tens(KILN_DTYPE_INT8, 4, wd);
+    int64_t xlo = q->xs8 ? -128 : 0;
+    for (int64_t i = 0; i < tensor_numel(x); i++)
+        dt_set_i64(xt, x->data, (size_t)i,
+                   q->wrap ? xlo + 255 : xlo + irand(0, 255));
+    for (int64_t i = 0; i < tensor_numel(w); i++)
+        ((int8_t *)w->data)[i] = (int8_t)(q->wrap ? (q->w7 ? 63 : 127)
+                                          : q->w7 ? (rnd() < 0.2 ? (rnd() < 0.5 ? -64 : 63)
+                                                                 : irand(-64, 63))
+                                                  : irand(-128, 127));
+    int64_t M = q->M, nsc = q->per_ch ? M : 1;
+    kiln_tensor *ws = q->per_ch ? tens(KILN_DTYPE_FLOAT32, 1, &M) : scalar_f(0);
+    kiln_tensor *wz = q->per_ch ? tens(KILN_DTYPE_INT8, 1, &M) : scalar_q(KILN_DTYPE_INT8, 0);
+    for (int64_t m = 0; m < nsc; m++) {
+        ((float *)ws->data)[m] = (float)(q->extreme ? 0.5 + rnd() * 4 : 0.002 + rnd() * 0.01);
+        ((int8_t *)wz->data)[m] = (int8_t)(q->wzp ? irand(-128, 127) : 0);
+    }
+    int64_t xz = q->extreme ? (q->xs8 ? 127 : 255) : xlo + irand(0, 255);
+    int64_t ylo = q->ys8 ? -128 : 0;
+    int64_t yz = q->extreme ? ylo + (rnd() < 0.5 ? 0 : 255) : ylo + irand(0, 255);
+    kiln_tensor *bias = NULL;
+    if (q->bias) {
+        bias = tens(KILN_DTYPE_INT32, 1, &M);
+        for (int64_t m = 0; m < M; m++)
+            ((int32_t *)bias->data)[m] = (int32_t)(q->wrap ? 2147483000 : irand(-20000, 20000));
+    }
+    const kiln_tensor *in[9] = {x, scalar_f(q->extreme ? 1e-3 : 0.02), scalar_q(xt, xz), w, ws,
+                                wz, scalar_f(q->extreme ? 1e-4 : 0.05 + rnd() * 0.2),
+                                scalar_q(yt, yz), bias};
+    ir_node *n = ir_edit_add_node(g_graph, OP_QLinearConv, q->bias ? 9 : 8, 1, NULL);
+    if (!n) die("node");
+    ir_edit_set_int(n, "group", q->G);
+    int64_t st[2] = {q->sh, q->sw}, dl[2] = {q->dh, q->dw};
+    ir_edit_set_ints(n, "strides", st, 2);
+    ir_edit_set_ints(n, "dilations", dl, 2);
+    if (q->auto_pad) ir_edit_set_str(n, "auto_pad", q->auto_pad);
+    else ir_edit_set_ints(n, "pads", q->pads, 4);
+    kiln_tensor *out[1];
+    if (ref_run_node(n, in, out)) {
+        fprintf(stderr, "reference failed: %s\n", kiln_last_error());
+        g_fail++;
+        goto done;
+    }
+    kiln_tensor *want = out[0];
+    const kiln_tactic *tacs[4] = {&cpu_t_qconv_c, &cpu_t_qconv_avx2, &cpu_t_qconv_vnni,
+                                  &cpu_t_qconv_avx2_7bit};
+    for (int ti = 0; ti < 4; ti++) {
+        const kiln_tactic *t = tacs[ti];
+        if ((t->isa & ~g_host) || (ti == 3 && !q->w7)) continue;
+        for (int threads = 1; threads <= 3; threads += 2) {
+            kiln_set_num_threads(threads);
+            kiln_tensor *y = tens(yt, want->rank, want->dims);
+            memset(y->data, 0x5A, y->nbytes);
+            int rc = run_tactic(t, n, in, y);
+            CHECK(rc == 0, "%s did not run (rc %d)", t->name, rc);
+            if (rc == 0) {
+                int64_t bad = -1, cnt = tensor_numel(y);
+                for (int64_t i = 0; i < cnt && bad < 0; i++)
+                    if (dt_get_i64(yt, y->data, (size_t)i) != dt_get_i64(yt, want->data, (size_t)i))
+                        bad = i;
+                CHECK(bad < 0,
+                      "%s t=%d N%lld C%lld %lldx%lld M%lld G%lld k%lldx%lld s%lld,%lld "
+                      "d%lld,%lld x%s y%s pc%d wz%d b%d ext%d wrap%d: y[%lld] %lld want %lld",
+                      t->name, threads, (long long)q->N, (long long)q->C, (long long)q->H,
+                      (long long)q->W, (long long)q->M, (long long)q->G, (long long)q->kh,
+                      (long long)q->kw, (long long)q->sh, (long long)q->sw, (long long)q->dh,
+                      (long long)q->dw, q->xs8 ? "s8" : "u8", q->ys8 ? "s8" : "u8", q->per_ch,
+                      q->wzp, q->bias, q->extreme, q->wrap, (long long)bad,
+                      bad < 0 ? 0LL : (long long)dt_get_i64(yt, y->data, (size_t)bad),
+                      bad < 0 ? 0LL : (long long)dt_get_i64(yt, want->data, (size_t)bad));
+            }
+            tensor_free(y);
+        }
+    }
+    tensor_free(want);
+done:
+    ir_edit_kill(n);
+    for (int i = 0; i < 9; i++) tensor_free((kiln_tensor *)in[i]);
+}
+
+static void random_cases(int count) {
+    for (int i = 0; i < count; i++) {
+        qcase q;
+        memset(&q, 0, sizeof q);
+        q.N = irand(1, 2);
+        q.G = rnd() < 0.2 ? irand(2, 3) : 1;
+        q.C = q.G * irand(1, 9);
+        q.M = q.G * irand(1, 14);
+        if (rnd() < 0.1) { /* depthwise */
+            q.G = q.C = q.M = irand(2, 7);
+        }
+        q.kh = irand(1, 3);
+        q.kw = irand(1, 3);
+        q.H = irand(q.kh, 13);
+        q.W = irand(q.kw, 17);
+        q.sh = irand(1, 2);
+        q.sw = irand(1, 2);
+        q.dh = rnd() < 0.2 ? 2 : 1;
+        q.dw = rnd() < 0.2 ? 2 : 1;
+        if (q.H < (q.kh - 1) * q.dh + 1) q.dh = 1;
+        if (q.W < (q.kw - 1) * q.dw + 1) q.dw = 1;
+        if (rnd() < 0.15) q.auto_pad = rnd() < 0.5 ? "SAME_UPPER" : "SAME_LOWER";
+        else
+            for (int k = 0; k < 4; k++) q.pads[k] = irand(0, 2);
+        q.xs8 = rnd() < 0.5;
+        q.ys8 = rnd() < 0.5;
+        q.per_ch = rnd() < 0.5;
+        q.wzp = rnd() < 0.3;
+        q.bias = rnd() < 0.7;
+        q.extreme = rnd() < 0.15;
+        q.w7 = rnd() < 0.4;
+        run_case(&q);
+    }
+}
+
+static void fixed_cases(void) {
+    /* ResNet-like stem: K = 3*7*7 = 147, big position count (several blocks) */
+    qcase stem = {1, 3, 37, 41, 8, 1, 7, 7, 2, 2, 1, 1, {3, 3, 3, 3}, NULL,
+                  false, false, true, false, true, false, false, false};
+    run_case(&stem);
+    /* 1x1 stride 1 (the direct packing path), K = 67, M = 13 */
+    qcase pw = {2, 67, 9, 11, 13, 1, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, NULL,
+                true, true, false, true, true, false, false, false};
+    run_case(&pw);
+    /* accumulator wrap-around: every product -128 * 255, big K, bias near max */
+    qcase wrap = {1, 64, 5, 5, 7, 1, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL,
+                  false, true, false, false, true, false, true, false};
+    run_case(&wrap);
+    /* saturation both ways */
+    qcase sat = {1, 5, 6, 7, 9, 1, 3, 3, 1, 1, 1, 1, {1, 0, 0, 1}, NULL,
+                 true, false, true, true, true, true, false, false};
+    run_case(&sat);
+    /* GEMV path (at most 8 positions): a Gemm as 1x1 conv, K = 131 (tail of
+    ** the 64-byte steps), batch 3, odd M; and 2x2 outputs of a padded 3x3 */
+    qcase gemv = {3, 131, 1, 1, 37, 1, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, NULL,
+                  true, false, true, true, true, false, false, false};
+    run_case(&gemv);
+    qcase gemv2 = {1, 70, 2, 2, 9, 1, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL,
+                   false, true, false, false, true, false, false, false};
+    run_case(&gemv2);
+    qcase gemv3 = {2, 64, 1, 1, 5, 1, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, NULL,
+                   false, false, true, false, false, false, false, false};
+    run_case(&gemv3);
+    /* 7-bit weights at both ends with all-255 activations: the largest
+    ** vpmaddubsw pair sums (255*63*2 and 255*-64*2) */
+    qcase w7 = {1, 35, 9, 10, 11, 1, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL,
+                false, false, true, false, true, false, true, true};
+    run_case(&w7);
+    w7.xs8 = true;
+    run_case(&w7);
+    /* depthwise path: many channels over few positions, per-channel
+    ** scales and zero points, stride 2 with asymmetric pads; and a 5x5
+    ** dilated one with SAME padding */
+    qcase dw = {2, 70, 9, 11, 70, 70, 3, 3, 2, 2, 1, 1, {1, 0, 0, 1}, NULL,
+                true, false, true, true, true, false, false, false};
+    run_case(&dw);
+    qcase dw2 = {1, 13, 17, 12, 13, 13, 5, 5, 1, 1, 2, 1, {0, 0, 0, 0}, "SAME_UPPER",
+                 false, true, false, false, false, false, false, false};
+    run_case(&dw2);
+    /* big enough (about 40 Mflop) that 3 threads really split the work */
+    qcase big = {1, 64, 30, 30, 40, 1, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL,
+                 false, true, true, true, true, false, false, false};
+    run_case(&big);
+}
+
+/* QAdd tactics vs the reference QAdd kernel: lengths off the vector width,
+** every signedness mix, scales that saturate and ones that leave ties. */
+static void qadd_cases(void) {
+    const kiln_tactic *tacs[3] = {&cpu_t_qadd_c, &cpu_t_qadd_avx512, &cpu_t_qadd_avx2};
+    for (int it = 0; it < 60; it++) {
+        int64_t n = it < 5 ? it : it == 59 ? 400000 : irand(1, it < 50 ? 300 : 70000);
+        bool as = rnd() < 0.5, bs = rnd() < 0.5, ys = rnd() < 0.5;
+        kiln_dtype at = as ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+        kiln_dtype bt = bs ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+        kiln_dtype yt = ys ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+        kiln_tensor *a = tens(at, 1, &n), *b = tens(bt, 1, &n);
+        for (int64_t i = 0; i < n; i++) {
+            dt_set_i64(at, a->data, (size_t)i, (as ? -128 : 0) + irand(0, 255));
+            dt_set_i64(bt, b->data, (size_t)i, (bs ? -128 : 0) + irand(0, 255));
+        }
+        bool ties = it % 3 == 0; /* sy = sa = sb: sums of halves land on .5 */
+        double sa = ties ? 0.5 : 0.001 + rnd() * 0.1, sb = ties ? 0.25 : 0.001 + rnd() * 0.1;
+        double sy = ties ? 0.5 : (it % 7 == 0 ? 1e-4 : 0.002 + rnd() * 0.2);
+        const kiln_tensor *in[8] = {
+            a, scalar_f(sa), scalar_q(at, (as ? -128 : 0) + irand(0, 255)),
+            b, scalar_f(sb), scalar_q(bt, (bs ? -128 : 0) + irand(0, 255)),
+            scalar_f(sy), scalar_q(yt, (ys ? -128 : 0) + irand(0, 255))};
+        ir_node *nd = ir_edit_add_node(g_graph, OP_QAdd, 8, 1, NULL);
+        if (!nd) die("node");
+        kiln_tensor *out[1];
+        if (ref_run_node(nd, in, out)) die("reference QAdd");
+        for (int ti = 0; ti < 3; ti++) {
+            const kiln_tactic *t = tacs[ti];
+            if (t->isa & ~g_host) continue;
+            kiln_tensor *y = tens(yt, 1, &n);
+            memset(y->data, 0x5A, y->nbytes);
+            int rc = run_tactic(t, nd, in, y);
+            CHECK(rc == 0, "%s did not run", t->name);
+            int64_t bad = -1;
+            for (int64_t i = 0; i < n && bad < 0 && rc == 0; i++)
+                if (dt_get_i64(yt, y->data, (size_t)i) != dt_get_i64(yt, out[0]->data, (size_t)i))
+                    bad = i;
+            CHECK(bad < 0, "%s n=%lld a%s b%s y%s: y[%lld] differs", t->name, (long long)n,
+                  as ? "s8" : "u8", bs ? "s8" : "u8", ys ? "s8" : "u8", (long long)bad);
+            tensor_free(y);
+        }
+        tensor_free(out[0]);
+        ir_edit_kill(nd);
+        for (int i = 0; i < 8; i++) tensor_free((kiln_tensor *)in[i]);
+    }
+}
+
+/* int8/uint8 MaxPool tactic vs the reference MaxPool. */
+static void maxpool_cases(void) {
+    for (int it = 0; it < 60; it++) {
+        bool s8 = rnd() < 0.5;
+        kiln_dtype dt = s8 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+        int64_t kh = irand(1, 3), kw = irand(1, 3), dh = rnd() < 0.2 ? 2 : 1, dw = rnd() < 0.2 ? 2 : 1;
+        int64_t xd[4] = {irand(1, 2), irand(1, 5), irand((kh - 1) * dh + 1, 15),
+                         irand((kw - 1) * dw + 1, 17)};
+        kiln_tensor *x = tens(dt, 4, xd);
+        for (int64_t i = 0; i < tensor_numel(x); i++)
+            dt_set_i64(dt, x->data, (size_t)i, (s8 ? -128 : 0) + irand(0, 255));
+        ir_node *nd = ir_edit_add_node(g_graph, OP_MaxPool, 1, 1, NULL);
+        if (!nd) die("node");
+        int64_t k[2] = {kh, kw}, st[2] = {irand(1, 2), irand(1, 2)}, dl[2] = {dh, dw};
+        int64_t pads[4] = {irand(0, kh / 2), irand(0, kw / 2), irand(0, kh / 2), irand(0, kw / 2)};
+        ir_edit_set_ints(nd, "kernel_shape", k, 2);
+        ir_edit_set_ints(nd, "strides", st, 2);
+        ir_edit_set_ints(nd, "dilations", dl, 2);
+        if (rnd() < 0.2) ir_edit_set_str(nd, "auto_pad", "SAME_UPPER");
+        else ir_edit_set_ints(nd, "pads", pads, 4);
+        if (rnd() < 0.3) ir_edit_set_int(nd, "ceil_mode", 1);
+        const kiln_tensor *in[1] = {x};
+        kiln_tensor *out[1];
+        if (ref_run_node(nd, in, out)) die("reference MaxPool");
+        kiln_tensor *y = tens(dt, 4, out[0]->dims);
+        int rc = run_tactic(&cpu_t_q8_maxpool, nd, in, y);
+        CHECK(rc == 0, "q8 maxpool did not run");
+        CHECK(rc != 0 || memcmp(y->data, out[0]->data, y->nbytes) == 0,
+              "q8 maxpool %s x %lldx%lldx%lldx%lld k%lldx%lld differs", s8 ? "s8" : "u8",
+              (long long)xd[0], (long long)xd[1], (long long)xd[2], (long long)xd[3],
+              (long long)kh, (long long)kw);
+        tensor_free(y);
+        tensor_free(out[0]);
+        tensor_free(x);
+        ir_edit_kill(nd);
+    }
+}
+
+/* Per-tensor QuantizeLinear / DequantizeLinear tactics vs the reference:
+** ties (x / scale = k + 0.5), saturation, NaN and infinities, both types. */
+static void qdq_cases(void) {
+    const kiln_tactic *qt[3] = {&cpu_t_quant_c, &cpu_t_quant_avx2, &cpu_t_quant_avx512};
+    const kiln_tactic *dq[3] = {&cpu_t_dequant_c, &cpu_t_dequant_avx2, &cpu_t_dequant_avx512};
+    for (int it = 0; it < 40; it++) {
+        int64_t n = it < 4 ? it + 1 : irand(1, it < 30 ? 200 : 50000);
+        bool s8 = rnd() < 0.5, has_z = rnd() < 0.8;
+        kiln_dtype t8 = s8 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+        double scale = it % 4 == 0 ? 0.5 : 0.001 + rnd() * 0.2;
+        kiln_tensor *x = tens(KILN_DTYPE_FLOAT32, 1, &n);
+        float *xv = x->data;
+        for (int64_t i = 0; i < n; i++) {
+            xv[i] = (float)((rnd() - 0.5) * 300 * scale);
+            if (it % 4 == 0) xv[i] = (float)(floor(xv[i]) + 0.25); /* ties at scale 0.5 */
+        }
+        if (n > 3) {
+            xv[0] = NAN;
+            xv[1] = INFINITY;
+            xv[2] = -INFINITY;
+        }
+        const kiln_tensor *in[3] = {x, scalar_f(scale),
+                                    has_z ? scalar_q(t8, (s8 ? -128 : 0) + irand(0, 255)) : NULL};
+        if (!has_z && s8) {
+            tensor_free((kiln_tensor *)in[1]);
+            tensor_free(x);
+            continue; /* no zero point means uint8 */
+        }
+        ir_node *q = ir_edit_add_node(g_graph, OP_QuantizeLinear, has_z ? 3 : 2, 1, NULL);
+        ir_node *d = ir_edit_add_node(g_graph, OP_DequantizeLinear, has_z ? 3 : 2, 1, NULL);
+        if (!q || !d) die("node");
+        kiln_tensor *qo[1], *dqo[1];
+        if (ref_run_node(q, in, qo)) die("reference Q");
+        const kiln_tensor *din[3] = {qo[0], in[1], in[2]};
+        if (ref_run_node(d, din, dqo)) die("reference DQ");
+        for (int ti = 0; ti < 3; ti++) {
+            if (!(qt[ti]->isa & ~g_host)) {
+                kiln_tensor *y = tens(t8, 1, &n);
+                int rc = run_tactic(qt[ti], q, in, y);
+                CHECK(rc == 0 && memcmp(y->data, qo[0]->data, y->nbytes) == 0,
+                      "%s n=%lld %s differs (rc %d)", qt[ti]->name, (long long)n,
+                      s8 ? "s8" : "u8", rc);
+                tensor_free(y);
+            }
+            if (!(dq[ti]->isa & ~g_host)) {
+                kiln_tensor *y = tens(KILN_DTYPE_FLOAT32, 1, &n);
+                int rc = run_tactic(dq[ti], d, din, y);
+                CHECK(rc == 0 && memcmp(y->data, dqo[0]->data, y->nbytes) == 0,
+                      "%s n=%lld %s differs (rc %d)", dq[ti]->name, (long long)n,
+                      s8 ? "s8" : "u8", rc);
+                tensor_free(y);
+            }
+        }
+        tensor_free(qo[0]);
+        tensor_free(dqo[0]);
+        ir_edit_kill(q);
+        ir_edit_kill(d);
+        for (int i = 0; i < 3; i++) tensor_free((kiln_tensor *)in[i]);
+    }
+}
+
+int main(void) {
+    g_host = kiln_backend_cpu()->host_isa();
+    char isa[96];
+    printf("host isa: %s\n", kiln_isa_names(g_host, isa, sizeof isa));
+    g_model = ir_model_new();
+    if (!g_model) die("model");
+    g_model->opset = 17;
+    g_graph = ir_graph_new(g_model, NULL);
+    if (!g_graph) die("graph");
+    g_model->graph = g_graph;
+    CHECK(cpu_q8_c.available, "portable int8 kernel unavailable");
+    if (g_host & KILN_ISA_AVX2) CHECK(cpu_q8_avx2.available, "AVX2 int8 kernel not built");
+    if (g_host & KILN_ISA_AVX512VNNI)
+        CHECK(cpu_q8_avx512vnni.available, "VNNI int8 kernel not built");
+    fixed_cases();
+    random_cases(120);
+    qadd_cases();
+    maxpool_cases();
+    qdq_cases();
+    kiln_set_num_threads(1);
+    ir_model_free(g_model);
+    return test_summary();
+}
