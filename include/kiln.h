@@ -256,6 +256,55 @@ KILN_API kiln_status kiln_builder_config_set_shape(kiln_builder_config *c,
                                                    const int64_t *opt,
                                                    const int64_t *max);
 
+/* ---- INT8 post-training quantization. With KILN_PRECISION_INT8 among the
+** precisions and calibration set, the builder runs the optimized FP32 graph
+** on the calibration data (reference kernels), picks a range for every
+** activation that feeds a Conv/Gemm/MatMul layer and inserts standard ONNX
+** Q/DQ: QuantizeLinear -> DequantizeLinear on those activations (int8,
+** symmetric, zero point 0, one scale per tensor) and DequantizeLinear on
+** their weights (int8 constants, symmetric, one scale per output channel). */
+typedef enum kiln_calib_method {
+    KILN_CALIB_ENTROPY = 0,    /* minimize KL divergence (TensorRT's choice) */
+    KILN_CALIB_MINMAX = 1,     /* largest |x| seen */
+    KILN_CALIB_PERCENTILE = 2  /* the given percentile of |x| */
+} kiln_calib_method;
+/* calib_dir: input sets in the ONNX test-data layout (test_data_set_*\/
+** input_*.pb) or NAME.npy files, one per input (a file holding k times a
+** fixed batch gives k sets; a dynamic batch dim gives sets of 32 rows).
+** percentile in (0, 100] (KILN_CALIB_PERCENTILE only); max_batches: use at
+** most that many sets (0: all). cache_path (may be NULL): a calibration
+** cache text file; when it exists and names every tensor, its scales are
+** used and no calibration runs (calib_dir may then be NULL); otherwise it
+** is written after calibrating. Paths are copied. */
+KILN_API kiln_status kiln_builder_config_set_int8_calibration(
+    kiln_builder_config *c, const char *calib_dir, kiln_calib_method method,
+    double percentile, int max_batches, const char *cache_path);
+/* Accuracy budget of an INT8 build, measured against the FP32 graph on the
+** validation sets in validate_dir (same layout as calibration data):
+**   KILN_METRIC_TOP1: value = most percent of rows of output 0 whose argmax
+**     may differ from FP32's (an upper bound on the top-1 accuracy lost);
+**   KILN_METRIC_REL_L2: value = largest ||int8 - fp32|| / ||fp32|| over all
+**     float outputs;
+**   KILN_METRIC_COSINE: value = smallest mean cosine similarity per set.
+** While over budget the builder moves the layer whose quantization hurts
+** the output most (measured one layer at a time) back to FP32, and logs
+** the layers it kept in FP32 and the final metric at INFO. */
+typedef enum kiln_accuracy_metric {
+    KILN_METRIC_TOP1 = 0,
+    KILN_METRIC_REL_L2 = 1,
+    KILN_METRIC_COSINE = 2
+} kiln_accuracy_metric;
+KILN_API kiln_status kiln_builder_config_set_accuracy_budget(
+    kiln_builder_config *c, kiln_accuracy_metric metric, double value,
+    const char *validate_dir);
+/* Called during long build phases ("calibration", "accuracy budget") with
+** the steps done and the total; on the building thread. NULL: none. */
+typedef void (*kiln_progress_fn)(void *user, const char *phase, int done,
+                                 int total);
+KILN_API kiln_status kiln_builder_config_set_progress(kiln_builder_config *c,
+                                                      kiln_progress_fn fn,
+                                                      void *user);
+
 /* Optimizes the model for the configured target and serializes the engine.
 ** *blob_out is released with kiln_free. */
 KILN_API kiln_status kiln_build_engine(const kiln_model *m,

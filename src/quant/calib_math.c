@@ -1,0 +1,164 @@
+/* calib_math.c: the numbers behind calibration: |x| histograms that grow
+** their range by merging bins, and the three ways to pick a clipping
+** threshold from them (minmax, percentile, and entropy: the threshold whose
+** clipped distribution loses least information, in the KL sense, when
+** squeezed into the 128 magnitudes int8 can hold). Pure functions, tested
+** on known distributions in tests/unit/test_quant.c. */
+#include "quant.h"
+
+#include <math.h>
+
+const char *quant_method_name(int m) {
+    switch (m) {
+    case QUANT_ENTROPY: return "entropy";
+    case QUANT_MINMAX: return "minmax";
+    case QUANT_PERCENTILE: return "percentile";
+    default: return "?";
+    }
+}
+
+/* Doubles the range k times: bin i of the new histogram holds old bins
+** i*2^k .. (i+1)*2^k - 1. */
+static void hist_grow(quant_hist *h, int k) {
+    int f = 1 << k;
+    for (int i = 0; i < QUANT_HIST_BINS; i++) {
+        double s = 0;
+        for (int j = 0; j < f && i * f + j < QUANT_HIST_BINS; j++) s += h->bins[i * f + j];
+        h->bins[i] = s;
+        if (i * f >= QUANT_HIST_BINS) h->bins[i] = 0;
+    }
+    h->range *= f;
+}
+
+void quant_hist_add(quant_hist *h, const float *x, int64_t n) {
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double a = fabs((double)x[i]);
+        if (a > m && a == a && a < INFINITY) m = a;
+    }
+    if (m > h->absmax) h->absmax = m;
+    if (m > 0 && h->range == 0) {
+        /* a little headroom so the first batch's max lands inside */
+        h->range = m * (1.0 + 1.0 / QUANT_HIST_BINS);
+    } else if (m >= h->range && h->range > 0) {
+        int k = 0;
+        double r = h->range;
+        while (m >= r && k < 60) r *= 2, k++;
+        if (k >= 11) { /* everything collapses into bin 0 */
+            double s = 0;
+            for (int i = 0; i < QUANT_HIST_BINS; i++) s += h->bins[i], h->bins[i] = 0;
+            h->bins[0] = s;
+            h->range = r;
+        } else {
+            hist_grow(h, k);
+        }
+    }
+    h->count += (double)n;
+    if (h->range == 0) { /* all zeros so far */
+        h->bins[0] += (double)n;
+        return;
+    }
+    double inv = QUANT_HIST_BINS / h->range;
+    for (int64_t i = 0; i < n; i++) {
+        double a = fabs((double)x[i]);
+        if (!(a == a) || a == INFINITY) continue;
+        int b = (int)(a * inv);
+        if (b >= QUANT_HIST_BINS) b = QUANT_HIST_BINS - 1;
+        h->bins[b] += 1;
+    }
+}
+
+/* KL(p || q) of two unnormalized histograms of n bins; q is zero only where
+** p is (guaranteed by the caller's expansion), others are skipped. */
+static double kl_div(const double *p, const double *q, int n) {
+    double sp = 0, sq = 0;
+    for (int i = 0; i < n; i++) sp += p[i], sq += q[i];
+    if (sp <= 0 || sq <= 0) return INFINITY;
+    double kl = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i] <= 0) continue;
+        double pi = p[i] / sp, qi = q[i] / sq;
+        if (qi <= 0) qi = 1e-12; /* smoothing: a mass q cannot express */
+        kl += pi * log(pi / qi);
+    }
+    return kl;
+}
+
+int quant_entropy_bins(const double *hist, int n, int levels) {
+    /* Ignore empty trailing bins: thresholds past the data all look alike. */
+    int last = n;
+    while (last > 0 && hist[last - 1] == 0) last--;
+    if (last <= levels) return last > 0 ? (last < levels ? levels : last) : levels;
+    double *p = malloc((size_t)n * sizeof *p), *q = malloc((size_t)n * sizeof *q);
+    if (!p || !q) {
+        free(p);
+        free(q);
+        return last;
+    }
+    double tail = 0;
+    for (int i = levels; i < last; i++) tail += hist[i];
+    int best = last;
+    double best_kl = INFINITY;
+    for (int i = levels; i <= last; i++) {
+        /* p: the first i bins, everything beyond folded into the last one
+        ** (values clipped to the threshold land there) */
+        double beyond = 0;
+        for (int j = i; j < last; j++) beyond += hist[j];
+        for (int j = 0; j < i; j++) p[j] = hist[j];
+        p[i - 1] += beyond;
+        /* q: the first i bins merged into `levels` groups, each group's
+        ** mass spread evenly over its nonzero bins */
+        for (int g = 0; g < levels; g++) {
+            int s = (int)((int64_t)g * i / levels), e = (int)((int64_t)(g + 1) * i / levels);
+            double sum = 0;
+            int nz = 0;
+            for (int j = s; j < e; j++) {
+                sum += hist[j];
+                nz += hist[j] != 0;
+            }
+            for (int j = s; j < e; j++) q[j] = (hist[j] != 0 && nz) ? sum / nz : 0;
+        }
+        double kl = kl_div(p, q, i);
+        if (kl < best_kl) { /* strict: ties keep the smaller threshold */
+            best_kl = kl;
+            best = i;
+        }
+    }
+    (void)tail;
+    free(p);
+    free(q);
+    return best;
+}
+
+double quant_hist_amax(const quant_hist *h, quant_method m, double percentile) {
+    if (h->absmax <= 0 || h->range <= 0) return 0;
+    double w = h->range / QUANT_HIST_BINS;
+    switch (m) {
+    case QUANT_MINMAX: return h->absmax;
+    case QUANT_PERCENTILE: {
+        double total = 0;
+        for (int i = 0; i < QUANT_HIST_BINS; i++) total += h->bins[i];
+        double want = total * percentile / 100.0, cum = 0;
+        for (int i = 0; i < QUANT_HIST_BINS; i++) {
+            cum += h->bins[i];
+            if (cum >= want) {
+                double t = (i + 1) * w;
+                return t < h->absmax ? t : h->absmax;
+            }
+        }
+        return h->absmax;
+    }
+    case QUANT_ENTROPY:
+    default: {
+        int b = quant_entropy_bins(h->bins, QUANT_HIST_BINS, 128);
+        double t = b * w;
+        return t < h->absmax ? t : h->absmax;
+    }
+    }
+}
+
+float quant_scale_for(double amax) {
+    if (!(amax > 0) || amax == INFINITY) return 1.0f;
+    float s = (float)(amax / 127.0);
+    return s > 0 ? s : 1.0f;
+}

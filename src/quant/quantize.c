@@ -1,0 +1,676 @@
+/* quantize.c: INT8 post-training quantization of the optimized graph.
+** Finds the layers worth quantizing (Conv/FusedConv/Gemm/FusedGemm/MatMul
+** on float32), runs the FP32 graph on calibration data with the reference
+** kernels while histogramming their activation inputs, picks per-tensor
+** scales (or reads them from the calibration cache), optionally measures
+** the quantized graph against FP32 on validation data and moves the most
+** harmful layers back to FP32 until an accuracy budget holds, and finally
+** writes ONNX Q/DQ nodes into the graph (see quant.h for the convention).
+** The budget search evaluates quantization by substituting fake-quantized
+** inputs while running, with the exact arithmetic of the reference
+** QuantizeLinear/DequantizeLinear kernels, so what it measures is what the
+** inserted Q/DQ graph computes. */
+#include "quant.h"
+#include "../backends/ref/ref.h"
+#include "../ir/ir_edit.h"
+
+#include <math.h>
+#include <stdio.h>
+
+typedef struct qlayer {
+    ir_node *n;
+    int act[2];            /* value ids of quantized activation inputs (-1: none) */
+    int act_slot[2];       /* their input slots */
+    int w_slot;            /* constant weight input slot, -1: none */
+    int w_axis;
+    kiln_tensor *w_fake;   /* weight after int8 round trip (owned) */
+    float *w_scale;        /* per output channel */
+    int64_t w_channels;
+    double sensitivity;    /* rel-l2 with only this layer quantized */
+    char label[160];
+} qlayer;
+
+typedef struct qctx {
+    const quant_opts *o;
+    ir_graph *g;
+    int n_layers;
+    qlayer *L;
+    int *layer_of;         /* node index -> layer, -1 */
+    bool *enabled;         /* per layer */
+    float *scale;          /* per value id: activation scale, 0 none */
+    quant_hist **hist;     /* per value id while calibrating */
+} qctx;
+
+static void qlog(const qctx *q, kiln_severity sev, const char *fmt, ...) KILN_PRINTF(3, 4);
+static void qlog(const qctx *q, kiln_severity sev, const char *fmt, ...) {
+    if ((int)sev > q->o->log_max) return;
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (q->o->log) q->o->log(q->o->log_user, sev, msg);
+    else fprintf(stderr, "kiln: %s\n", msg);
+}
+
+static bool is_f32_act(const ir_value *v) {
+    return v && !v->const_val && v->type.dtype == KILN_DTYPE_FLOAT32;
+}
+
+static bool is_f32_const(const ir_value *v) {
+    return v && v->const_val && v->const_val->dtype == KILN_DTYPE_FLOAT32 &&
+           v->const_val->rank >= 2;
+}
+
+/* ---------------------------------------------------------------- layers */
+static kiln_status find_layers(qctx *q) {
+    ir_graph *g = q->g;
+    q->L = calloc((size_t)g->n_nodes + 1, sizeof *q->L);
+    q->layer_of = calloc((size_t)g->n_nodes + 1, sizeof *q->layer_of);
+    if (!q->L || !q->layer_of) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+    for (int i = 0; i < g->n_nodes; i++) {
+        ir_node *n = g->nodes[i];
+        q->layer_of[i] = -1;
+        qlayer l;
+        memset(&l, 0, sizeof l);
+        l.n = n;
+        l.act[0] = l.act[1] = -1;
+        l.w_slot = -1;
+        if (n->n_in < 2) continue;
+        ir_value *x = n->in[0], *w = n->in[1];
+        switch (n->op) {
+        case OP_Conv:
+        case OP_FusedConv:
+            if (!is_f32_act(x) || !is_f32_const(w)) continue;
+            l.w_slot = 1;
+            l.w_axis = 0;
+            break;
+        case OP_Gemm:
+        case OP_FusedGemm:
+        case OP_MatMul: {
+            if (!is_f32_act(x)) continue;
+            int tb = n->op == OP_MatMul ? 0 : (int)ir_attr_int(n, "transB", 0);
+            if (is_f32_const(w)) {
+                l.w_slot = 1;
+                l.w_axis = tb ? w->const_val->rank - 2 : w->const_val->rank - 1;
+            } else if (is_f32_act(w) && w != x) {
+                l.act[1] = w->id;
+                l.act_slot[1] = 1;
+            } else {
+                continue;
+            }
+            break;
+        }
+        default: continue;
+        }
+        l.act[0] = x->id;
+        l.act_slot[0] = 0;
+        ir_node_label(n, l.label, sizeof l.label);
+        q->layer_of[i] = q->n_layers;
+        q->L[q->n_layers++] = l;
+    }
+    return KILN_OK;
+}
+
+/* Per-channel symmetric int8 weights: the scales, and the weight after the
+** round trip (what DequantizeLinear of the int8 tensor gives). */
+static kiln_status prepare_weight(qlayer *l, kiln_tensor **int8_out) {
+    const kiln_tensor *w = l->n->in[l->w_slot]->const_val;
+    int64_t ch = w->dims[l->w_axis], inner = 1, outer = 1;
+    for (int d = l->w_axis + 1; d < w->rank; d++) inner *= w->dims[d];
+    for (int d = 0; d < l->w_axis; d++) outer *= w->dims[d];
+    kiln_status st;
+    kiln_tensor *qt = NULL;
+    if (!l->w_fake && (st = tensor_new(KILN_DTYPE_FLOAT32, w->rank, w->dims, &l->w_fake)))
+        return st;
+    if (int8_out && (st = tensor_new(KILN_DTYPE_INT8, w->rank, w->dims, &qt))) return st;
+    if (!l->w_scale && !(l->w_scale = calloc((size_t)ch, sizeof *l->w_scale)))
+        return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+    l->w_channels = ch;
+    const float *src = w->data;
+    float *dst = l->w_fake->data;
+    for (int64_t c = 0; c < ch; c++) {
+        double m = 0;
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t k = 0; k < inner; k++) {
+                double a = fabs((double)src[(o * ch + c) * inner + k]);
+                if (a > m) m = a;
+            }
+        l->w_scale[c] = quant_scale_for(m);
+    }
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t c = 0; c < ch; c++) {
+            float s = l->w_scale[c];
+            for (int64_t k = 0; k < inner; k++) {
+                int64_t idx = (o * ch + c) * inner + k;
+                float r = nearbyintf(src[idx] / s);
+                if (r > 127) r = 127;
+                if (r < -127) r = -127;
+                if (r != r) r = 0;
+                dst[idx] = r * s;
+                if (qt) ((int8_t *)qt->data)[idx] = (int8_t)r;
+            }
+        }
+    if (int8_out) *int8_out = qt;
+    return KILN_OK;
+}
+
+/* ---------------------------------------------------------------- executor */
+/* The reference QuantizeLinear -> DequantizeLinear round trip, int8 with
+** zero point 0: x / s in float, round half to even, saturate, times s. */
+static void fake_quant(const float *x, float *y, int64_t n, float s) {
+    for (int64_t i = 0; i < n; i++) {
+        float r = nearbyintf(x[i] / s);
+        if (r != r) r = 0;
+        if (r > 127) r = 127;
+        if (r < -128) r = -128;
+        y[i] = r * s;
+    }
+}
+
+/* Runs g on one input set. quant: substitute fake-quantized inputs into
+** enabled layers; observe: histogram the values that have a hist slot.
+** outputs: g->n_outputs new tensors (may be NULL when only observing). */
+static kiln_status qexec_run(qctx *q, const kiln_tensor *const *inputs, bool quant,
+                             bool observe, kiln_tensor **outputs) {
+    const ir_graph *g = q->g;
+    int nv = g->n_values;
+    kiln_status st = KILN_OK;
+    const kiln_tensor **slot = calloc((size_t)nv + 1, sizeof *slot);
+    bool *owned = calloc((size_t)nv + 1, sizeof *owned);
+    int *uses = calloc((size_t)nv + 1, sizeof *uses);
+    int max_in = 4, max_out = 1;
+    for (int i = 0; i < g->n_nodes; i++) {
+        max_in = KILN_MAX(max_in, g->nodes[i]->n_in + g->nodes[i]->n_implicit);
+        max_out = KILN_MAX(max_out, g->nodes[i]->n_out);
+    }
+    const kiln_tensor **args = calloc((size_t)max_in, sizeof *args);
+    kiln_tensor **res = calloc((size_t)max_out, sizeof *res);
+    kiln_tensor *tmp[2] = {NULL, NULL};
+    if (outputs)
+        for (int o = 0; o < g->n_outputs; o++) outputs[o] = NULL;
+    if (!slot || !owned || !uses || !args || !res) {
+        st = kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    for (int v = 0; v < nv; v++) {
+        uses[v] = g->values[v]->n_uses + 1; /* +1: released at the end */
+        if (g->values[v]->const_val) slot[v] = g->values[v]->const_val;
+    }
+    for (int i = 0; i < g->n_inputs; i++) {
+        slot[g->inputs[i]->id] = inputs[i];
+        int id = g->inputs[i]->id;
+        if (observe && q->hist[id] && inputs[i]->dtype == KILN_DTYPE_FLOAT32)
+            quant_hist_add(q->hist[id], inputs[i]->data, tensor_numel(inputs[i]));
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = g->nodes[i];
+        bool all_const = true;
+        for (int o = 0; o < n->n_out; o++)
+            if (!n->out[o]->const_val) all_const = false;
+        if (all_const) continue;
+        int total = n->n_in + n->n_implicit;
+        for (int k = 0; k < total; k++) {
+            const ir_value *v = n->in[k];
+            args[k] = v ? slot[v->id] : NULL;
+            if (v && !args[k]) {
+                char lab[256];
+                st = kiln_error(KILN_INTERNAL, "%s: input '%s' has no value",
+                                ir_node_label(n, lab, sizeof lab), v->name);
+                goto done;
+            }
+        }
+        int li = q->layer_of[i];
+        if (quant && li >= 0 && q->enabled[li]) {
+            qlayer *l = &q->L[li];
+            for (int a = 0; a < 2; a++) {
+                if (l->act[a] < 0) continue;
+                const kiln_tensor *x = args[l->act_slot[a]];
+                if ((st = tensor_new(KILN_DTYPE_FLOAT32, x->rank, x->dims, &tmp[a]))) goto done;
+                fake_quant(x->data, tmp[a]->data, tensor_numel(x), q->scale[l->act[a]]);
+                args[l->act_slot[a]] = tmp[a];
+            }
+            if (l->w_slot >= 0) args[l->w_slot] = l->w_fake;
+        }
+        st = ref_run_node(n, args, res);
+        for (int a = 0; a < 2; a++) {
+            tensor_free(tmp[a]);
+            tmp[a] = NULL;
+        }
+        if (st) goto done;
+        for (int o = 0; o < n->n_out; o++) {
+            int id = n->out[o]->id;
+            slot[id] = res[o];
+            owned[id] = true;
+            if (observe && q->hist[id] && res[o]->dtype == KILN_DTYPE_FLOAT32)
+                quant_hist_add(q->hist[id], res[o]->data, tensor_numel(res[o]));
+        }
+        for (int k = 0; k < total; k++) {
+            const ir_value *v = n->in[k];
+            if (v && --uses[v->id] == 1 && owned[v->id] &&
+                !ir_edit_is_graph_output(g, v)) {
+                tensor_free((kiln_tensor *)slot[v->id]);
+                slot[v->id] = NULL;
+                owned[v->id] = false;
+            }
+        }
+    }
+    for (int o = 0; outputs && o < g->n_outputs; o++) {
+        const kiln_tensor *t = slot[g->outputs[o]->id];
+        if (!t) {
+            st = kiln_error(KILN_INTERNAL, "graph output '%s' was not computed",
+                            g->outputs[o]->name);
+            goto done;
+        }
+        if ((st = tensor_clone(t, &outputs[o]))) goto done;
+    }
+done:
+    if (st && outputs)
+        for (int o = 0; o < g->n_outputs; o++) {
+            tensor_free(outputs[o]);
+            outputs[o] = NULL;
+        }
+    for (int v = 0; owned && v < nv; v++)
+        if (owned[v]) tensor_free((kiln_tensor *)slot[v]);
+    free(slot);
+    free(owned);
+    free(uses);
+    free(args);
+    free(res);
+    return st;
+}
+
+/* ---------------------------------------------------------------- metrics */
+typedef struct qmetrics {
+    double top1_pct;   /* % of rows whose argmax differs from FP32's */
+    double rel_l2;     /* ||q - f|| / ||f|| over every float output */
+    double cosine;     /* mean over sets of cos(q, f) of the flattened outputs */
+} qmetrics;
+
+static void metrics_of(const ir_graph *g, int n_sets, kiln_tensor **ref, kiln_tensor **got,
+                       qmetrics *m) {
+    double num = 0, den = 0, cos_sum = 0;
+    int64_t rows = 0, diff = 0;
+    int no = g->n_outputs;
+    for (int s = 0; s < n_sets; s++) {
+        double dot = 0, nf = 0, nq = 0;
+        for (int o = 0; o < no; o++) {
+            const kiln_tensor *f = ref[s * no + o], *x = got[s * no + o];
+            if (f->dtype != KILN_DTYPE_FLOAT32 || x->dtype != KILN_DTYPE_FLOAT32) continue;
+            int64_t n = tensor_numel(f);
+            const float *a = f->data, *b = x->data;
+            for (int64_t i = 0; i < n; i++) {
+                double d = (double)b[i] - a[i];
+                num += d * d;
+                den += (double)a[i] * a[i];
+                dot += (double)a[i] * b[i];
+                nf += (double)a[i] * a[i];
+                nq += (double)b[i] * b[i];
+            }
+            if (o == 0 && f->rank >= 1 && n > 0) {
+                int64_t c = f->dims[f->rank - 1];
+                for (int64_t r = 0; c > 0 && r < n / c; r++) {
+                    int64_t ia = 0, ib = 0;
+                    for (int64_t k = 1; k < c; k++) {
+                        if (a[r * c + k] > a[r * c + ia]) ia = k;
+                        if (b[r * c + k] > b[r * c + ib]) ib = k;
+                    }
+                    rows++;
+                    diff += ia != ib;
+                }
+            }
+        }
+        cos_sum += (nf > 0 && nq > 0) ? dot / sqrt(nf * nq) : (nf == nq ? 1.0 : 0.0);
+    }
+    m->rel_l2 = den > 0 ? sqrt(num / den) : sqrt(num);
+    m->cosine = n_sets ? cos_sum / n_sets : 1;
+    m->top1_pct = rows ? 100.0 * (double)diff / (double)rows : 0;
+}
+
+static double metric_value(const qmetrics *m, int metric) {
+    return metric == KILN_METRIC_TOP1 ? m->top1_pct
+           : metric == KILN_METRIC_REL_L2 ? m->rel_l2 : m->cosine;
+}
+
+static bool within(const qmetrics *m, int metric, double budget) {
+    double v = metric_value(m, metric);
+    return metric == KILN_METRIC_COSINE ? v >= budget : v <= budget;
+}
+
+static const char *metric_name(int metric) {
+    return metric == KILN_METRIC_TOP1 ? "top1 disagreement %"
+           : metric == KILN_METRIC_REL_L2 ? "rel-l2" : "cosine";
+}
+
+static void progress(const qctx *q, const char *phase, int done, int total) {
+    if (q->o->progress) q->o->progress(q->o->progress_user, phase, done, total);
+}
+
+/* Runs every validation set with the current enabled[] into got. */
+static kiln_status eval_all(qctx *q, const quant_dataset *vd, kiln_tensor **got, bool quant) {
+    int no = q->g->n_outputs;
+    for (int s = 0; s < vd->n_sets; s++) {
+        for (int o = 0; o < no; o++) {
+            tensor_free(got[s * no + o]);
+            got[s * no + o] = NULL;
+        }
+        kiln_status st = qexec_run(q, (const kiln_tensor *const *)&vd->t[s * vd->n_inputs],
+                                   quant, false, &got[s * no]);
+        if (st) return st;
+    }
+    return KILN_OK;
+}
+
+/* Layer indices by decreasing sensitivity (ties: graph order). Insertion
+** sort: a few hundred layers at most, and no global state for qsort. */
+static void sort_by_sensitivity(const qctx *q, int *order) {
+    for (int i = 1; i < q->n_layers; i++) {
+        int k = order[i], j = i - 1;
+        while (j >= 0 && q->L[order[j]].sensitivity < q->L[k].sensitivity) {
+            order[j + 1] = order[j];
+            j--;
+        }
+        order[j + 1] = k;
+    }
+}
+
+static kiln_status apply_budget(qctx *q) {
+    const quant_opts *o = q->o;
+    quant_dataset vd;
+    kiln_status st = quant_dataset_load(o->validate_dir, q->g, 0, &vd);
+    if (st) {
+        kiln_error_prefix("--validate");
+        return st;
+    }
+    int no = q->g->n_outputs, ns = vd.n_sets;
+    size_t nt = (size_t)ns * (size_t)(no ? no : 1);
+    kiln_tensor **ref = calloc(nt, sizeof *ref), **got = calloc(nt, sizeof *got);
+    int *order = calloc((size_t)q->n_layers + 1, sizeof *order);
+    bool *saved = calloc((size_t)q->n_layers + 1, sizeof *saved);
+    qmetrics m;
+    int total_steps = 1 + 1 + q->n_layers, step = 0;
+    if (!ref || !got || !order || !saved) {
+        st = kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    if ((st = eval_all(q, &vd, ref, false))) goto done;
+    progress(q, "accuracy budget", ++step, total_steps);
+    if ((st = eval_all(q, &vd, got, true))) goto done;
+    progress(q, "accuracy budget", ++step, total_steps);
+    metrics_of(q->g, ns, ref, got, &m);
+    qlog(q, KILN_SEVERITY_INFO, "accuracy budget: all %d quantizable layers INT8: top1 "
+         "disagreement %.3f%%, rel-l2 %.3g, cosine %.6f (%d validation sets)", q->n_layers,
+         m.top1_pct, m.rel_l2, m.cosine, ns);
+    if (!within(&m, o->budget_metric, o->budget_value)) {
+        /* sensitivity: rel-l2 of the output with one layer quantized */
+        size_t nl = (size_t)(unsigned)q->n_layers;
+        memcpy(saved, q->enabled, nl * sizeof *saved);
+        for (int l = 0; l < q->n_layers; l++) {
+            memset(q->enabled, 0, nl * sizeof *q->enabled);
+            q->enabled[l] = saved[l];
+            qmetrics ml;
+            if ((st = eval_all(q, &vd, got, true))) goto done;
+            metrics_of(q->g, ns, ref, got, &ml);
+            q->L[l].sensitivity = ml.rel_l2 + ml.top1_pct; /* top1 breaks ties upward */
+            order[l] = l;
+            progress(q, "accuracy budget", ++step, total_steps);
+            qlog(q, KILN_SEVERITY_VERBOSE, "sensitivity of %s: rel-l2 %.3g, top1 %.3f%%",
+                 q->L[l].label, ml.rel_l2, ml.top1_pct);
+        }
+        memcpy(q->enabled, saved, nl * sizeof *saved);
+        sort_by_sensitivity(q, order);
+        char kept[1024] = "";
+        int n_kept = 0;
+        for (int k = 0; k < q->n_layers && !within(&m, o->budget_metric, o->budget_value);
+             k++) {
+            qlayer *l = &q->L[order[k]];
+            q->enabled[order[k]] = false;
+            n_kept++;
+            size_t u = strlen(kept);
+            snprintf(kept + u, sizeof kept - u, "%s%s", u ? ", " : "", l->label);
+            if ((st = eval_all(q, &vd, got, true))) goto done;
+            metrics_of(q->g, ns, ref, got, &m);
+            qlog(q, KILN_SEVERITY_INFO, "accuracy budget: %s back to FP32 -> %s %.6g",
+                 l->label, metric_name(o->budget_metric), metric_value(&m, o->budget_metric));
+        }
+        qlog(q, KILN_SEVERITY_INFO, "accuracy budget %s %s %g met: %d of %d layers kept in "
+             "FP32 (%s); final top1 disagreement %.3f%%, rel-l2 %.3g, cosine %.6f",
+             metric_name(o->budget_metric), o->budget_metric == KILN_METRIC_COSINE ? ">=" : "<=",
+             o->budget_value, n_kept, q->n_layers, kept, m.top1_pct, m.rel_l2, m.cosine);
+    } else {
+        qlog(q, KILN_SEVERITY_INFO, "accuracy budget %s %s %g met with every layer in INT8",
+             metric_name(o->budget_metric),
+             o->budget_metric == KILN_METRIC_COSINE ? ">=" : "<=", o->budget_value);
+    }
+done:
+    for (size_t i = 0; ref && i < nt; i++) tensor_free(ref[i]);
+    for (size_t i = 0; got && i < nt; i++) tensor_free(got[i]);
+    free(ref);
+    free(got);
+    free(order);
+    free(saved);
+    quant_dataset_free(&vd);
+    return st;
+}
+
+/* ---------------------------------------------------------------- calibration */
+static kiln_status calibrate(qctx *q, quant_cache *cache) {
+    const quant_opts *o = q->o;
+    ir_graph *g = q->g;
+    quant_dataset cd;
+    kiln_status st = quant_dataset_load(o->calib_dir, g, o->max_batches, &cd);
+    if (st) {
+        kiln_error_prefix("--calib");
+        return st;
+    }
+    if (!(q->hist = calloc((size_t)g->n_values + 1, sizeof *q->hist))) goto oom;
+    for (int l = 0; l < q->n_layers; l++)
+        for (int a = 0; a < 2; a++) {
+            int id = q->L[l].act[a];
+            if (id >= 0 && !q->hist[id] && !(q->hist[id] = calloc(1, sizeof *q->hist[id])))
+                goto oom;
+        }
+    for (int s = 0; s < cd.n_sets; s++) {
+        if ((st = qexec_run(q, (const kiln_tensor *const *)&cd.t[s * cd.n_inputs], false, true,
+                            NULL))) {
+            kiln_error_prefix("calibration set %d", s);
+            goto done;
+        }
+        progress(q, "calibration", s + 1, cd.n_sets);
+    }
+    int n_t = 0;
+    for (int v = 0; v < g->n_values; v++) n_t += q->hist[v] != NULL;
+    if (!(cache->e = calloc((size_t)n_t + 1, sizeof *cache->e))) goto oom;
+    snprintf(cache->method, sizeof cache->method, "%s", quant_method_name(o->method));
+    if (o->method == QUANT_PERCENTILE)
+        snprintf(cache->method, sizeof cache->method, "percentile %.6g", o->percentile);
+    snprintf(cache->version, sizeof cache->version, "%s", KILN_VERSION_STRING);
+    for (int v = 0; v < g->n_values; v++) {
+        if (!q->hist[v]) continue;
+        double amax = quant_hist_amax(q->hist[v], o->method, o->percentile);
+        if (!(cache->e[cache->n].name = kiln_strdup(g->values[v]->name))) goto oom;
+        cache->e[cache->n++].scale = quant_scale_for(amax);
+        qlog(q, KILN_SEVERITY_VERBOSE, "calibration: %s: absmax %.6g, %s threshold %.6g",
+             g->values[v]->name, q->hist[v]->absmax, quant_method_name(o->method), amax);
+    }
+    qlog(q, KILN_SEVERITY_INFO, "calibration: %d sets, %d tensors, method %s", cd.n_sets, n_t,
+         cache->method);
+    goto done;
+oom:
+    st = kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+done:
+    for (int v = 0; q->hist && v < g->n_values; v++) free(q->hist[v]);
+    free(q->hist);
+    q->hist = NULL;
+    quant_dataset_free(&cd);
+    return st;
+}
+
+/* ---------------------------------------------------------------- insertion */
+static ir_value *scalar_const(ir_graph *g, kiln_dtype dt, double v, const char *hint) {
+    kiln_tensor *t = NULL;
+    if (tensor_new(dt, 0, NULL, &t)) return NULL;
+    dt_set_f64(dt, t->data, 0, v);
+    return ir_edit_add_const(g, t, hint);
+}
+
+static kiln_status insert_qdq(qctx *q) {
+    ir_graph *g = q->g;
+    int nv = g->n_values;
+    ir_value **dq_of = calloc((size_t)nv + 1, sizeof *dq_of);
+    char hint[512];
+    if (!dq_of) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+    for (int li = 0; li < q->n_layers; li++) {
+        qlayer *l = &q->L[li];
+        if (!q->enabled[li]) continue;
+        for (int a = 0; a < 2; a++) {
+            int id = l->act[a];
+            if (id < 0) continue;
+            if (!dq_of[id]) {
+                ir_value *x = g->values[id];
+                snprintf(hint, sizeof hint, "%.400s_scale", x->name);
+                ir_value *s = scalar_const(g, KILN_DTYPE_FLOAT32, q->scale[id], hint);
+                snprintf(hint, sizeof hint, "%.400s_zero_point", x->name);
+                ir_value *z = scalar_const(g, KILN_DTYPE_INT8, 0, hint);
+                snprintf(hint, sizeof hint, "%.400s_QuantizeLinear", x->name);
+                ir_node *qn = s && z ? ir_edit_add_node(g, OP_QuantizeLinear, 3, 1, hint) : NULL;
+                snprintf(hint, sizeof hint, "%.400s_DequantizeLinear", x->name);
+                ir_node *dn = qn ? ir_edit_add_node(g, OP_DequantizeLinear, 3, 1, hint) : NULL;
+                if (!dn) goto oom;
+                qn->in[0] = x, qn->in[1] = s, qn->in[2] = z;
+                dn->in[0] = qn->out[0], dn->in[1] = s, dn->in[2] = z;
+                dq_of[id] = dn->out[0];
+            }
+            l->n->in[l->act_slot[a]] = dq_of[id];
+        }
+        if (l->w_slot >= 0) {
+            ir_value *w = l->n->in[l->w_slot];
+            kiln_tensor *qt = NULL, *st_ = NULL, *zt = NULL;
+            kiln_status st = prepare_weight(l, &qt);
+            if (st) {
+                free(dq_of);
+                return st;
+            }
+            int64_t ch = l->w_channels;
+            if (tensor_new(KILN_DTYPE_FLOAT32, 1, &ch, &st_) ||
+                tensor_new(KILN_DTYPE_INT8, 1, &ch, &zt)) {
+                tensor_free(qt);
+                tensor_free(st_);
+                tensor_free(zt);
+                goto oom;
+            }
+            memcpy(st_->data, l->w_scale, (size_t)ch * sizeof(float));
+            snprintf(hint, sizeof hint, "%.400s_quantized", w->name);
+            ir_value *wq = ir_edit_add_const(g, qt, hint);
+            snprintf(hint, sizeof hint, "%.400s_scale", w->name);
+            ir_value *ws = ir_edit_add_const(g, st_, hint);
+            snprintf(hint, sizeof hint, "%.400s_zero_point", w->name);
+            ir_value *wz = ir_edit_add_const(g, zt, hint);
+            snprintf(hint, sizeof hint, "%.400s_DequantizeLinear", w->name);
+            ir_node *dn = wq && ws && wz ? ir_edit_add_node(g, OP_DequantizeLinear, 3, 1, hint)
+                                         : NULL;
+            if (!dn || !ir_edit_set_int(dn, "axis", l->w_axis)) goto oom;
+            dn->in[0] = wq, dn->in[1] = ws, dn->in[2] = wz;
+            l->n->in[l->w_slot] = dn->out[0];
+        }
+    }
+    free(dq_of);
+    kiln_status st = ir_graph_compact(g);
+    if (!st) st = ir_graph_infer(g);
+    return st;
+oom:
+    free(dq_of);
+    return kiln_error(KILN_OUT_OF_MEMORY, "out of memory while inserting Q/DQ");
+}
+
+/* ---------------------------------------------------------------- entry */
+kiln_status quant_int8(pass_ctx *p, const quant_opts *o) {
+    qctx q;
+    memset(&q, 0, sizeof q);
+    q.o = o;
+    q.g = p->g;
+    quant_cache cache;
+    memset(&cache, 0, sizeof cache);
+    kiln_status st = find_layers(&q);
+    if (st) goto done;
+    if (!q.n_layers) {
+        qlog(&q, KILN_SEVERITY_WARNING, "--int8: the model has no float Conv/Gemm/MatMul "
+             "layer to quantize; the engine stays FP32");
+        goto done;
+    }
+    q.enabled = calloc((size_t)q.n_layers, sizeof *q.enabled);
+    q.scale = calloc((size_t)q.g->n_values + 1, sizeof *q.scale);
+    if (!q.enabled || !q.scale) {
+        st = kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    /* scales: the cache when it has them all, else calibration */
+    bool from_cache = false;
+    if (o->cache_path) {
+        FILE *f = fopen(o->cache_path, "r");
+        if (f) {
+            fclose(f);
+            if ((st = quant_cache_read(o->cache_path, &cache))) goto done;
+            const char *missing = NULL;
+            for (int l = 0; l < q.n_layers && !missing; l++)
+                for (int a = 0; a < 2; a++)
+                    if (q.L[l].act[a] >= 0 &&
+                        !quant_cache_find(&cache, q.g->values[q.L[l].act[a]]->name))
+                        missing = q.g->values[q.L[l].act[a]]->name;
+            if (missing && !o->calib_dir) {
+                st = kiln_error(KILN_INVALID_ARGUMENT, "calibration cache '%s' has no scale "
+                                "for tensor '%s' (made for another model?); give --calib DIR "
+                                "to recalibrate", o->cache_path, missing);
+                goto done;
+            }
+            if (missing) {
+                qlog(&q, KILN_SEVERITY_WARNING, "calibration cache '%s' lacks tensor '%s'; "
+                     "recalibrating", o->cache_path, missing);
+                quant_cache_clear(&cache);
+            } else {
+                from_cache = true;
+                qlog(&q, KILN_SEVERITY_INFO, "calibration: %d scales from cache '%s' "
+                     "(method %s); no calibration runs", cache.n, o->cache_path,
+                     cache.method[0] ? cache.method : "?");
+            }
+        } else if (!o->calib_dir) {
+            st = kiln_error(KILN_INVALID_ARGUMENT, "calibration cache '%s' does not exist "
+                            "and no --calib DIR was given", o->cache_path);
+            goto done;
+        }
+    } else if (!o->calib_dir) {
+        st = kiln_error(KILN_INVALID_ARGUMENT, "--int8 needs calibration data (--calib DIR) "
+                        "or a calibration cache");
+        goto done;
+    }
+    if (!from_cache && (st = calibrate(&q, &cache))) goto done;
+    for (int l = 0; l < q.n_layers; l++) {
+        q.enabled[l] = true;
+        for (int a = 0; a < 2; a++)
+            if (q.L[l].act[a] >= 0)
+                q.scale[q.L[l].act[a]] =
+                    quant_cache_find(&cache, q.g->values[q.L[l].act[a]]->name)->scale;
+        if (q.L[l].w_slot >= 0 && (st = prepare_weight(&q.L[l], NULL))) goto done;
+    }
+    if (!from_cache && o->cache_path && (st = quant_cache_write(o->cache_path, &cache))) {
+        kiln_error_prefix("writing the calibration cache");
+        goto done;
+    }
+    if (o->budget_metric >= 0 && (st = apply_budget(&q))) goto done;
+    int n_int8 = 0;
+    for (int l = 0; l < q.n_layers; l++) n_int8 += q.enabled[l];
+    if ((st = insert_qdq(&q))) goto done;
+    qlog(&q, KILN_SEVERITY_INFO, "int8: %d of %d quantizable layers quantized (Q/DQ, int8 "
+         "symmetric activations per tensor, weights per output channel)", n_int8, q.n_layers);
+done:
+    for (int l = 0; q.L && l < q.n_layers; l++) {
+        tensor_free(q.L[l].w_fake);
+        free(q.L[l].w_scale);
+    }
+    free(q.L);
+    free(q.layer_of);
+    free(q.enabled);
+    free(q.scale);
+    quant_cache_clear(&cache);
+    return st;
+}
