@@ -358,6 +358,18 @@ typedef struct kiln_layer_info {
 KILN_API int kiln_engine_num_layers(const kiln_engine *e);
 KILN_API kiln_status kiln_engine_layer(const kiln_engine *e, int i,
                                        kiln_layer_info *out);
+/* Quantization of layer i (additions): a QuantizeLinear/DequantizeLinear
+** layer reports its own scale(s); a Conv/Gemm/MatMul layer reports the
+** scales of the DequantizeLinear layers feeding its activation input and
+** its weights. Scales are those of the engine's Q/DQ (x = q * scale). */
+typedef struct kiln_layer_quant {
+    int quantized;            /* 1: an INT8 layer (Q/DQ or fed by them) */
+    float input_scale;        /* per-tensor activation scale, 0: none */
+    int n_weight_scales;      /* per-channel weight scales, 0: none */
+    float weight_scale_min, weight_scale_max;
+} kiln_layer_quant;
+KILN_API kiln_status kiln_engine_layer_quant(const kiln_engine *e, int i,
+                                             kiln_layer_quant *out);
 /* Number of nodes in the ONNX graph the engine was built from. */
 KILN_API int kiln_engine_source_nodes(const kiln_engine *e);
 /* Backend the engine runs on ("cpu", "cuda") and, for device backends, the

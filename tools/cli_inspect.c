@@ -300,9 +300,19 @@ static int inspect_engine(const cli_args *a, kiln_engine *e, const char *path, b
                li.op_type,
                li.precision == KILN_PRECISION_FP32 ? "fp32"
                : li.precision == KILN_PRECISION_FP16 ? "fp16"
-               : li.precision == KILN_PRECISION_BF16 ? "bf16" : "?",
+               : li.precision == KILN_PRECISION_BF16 ? "bf16"
+               : li.precision == KILN_PRECISION_INT8 ? "int8" : "?",
                li.tactic);
         if (strchr(li.fused_from, ',')) printf("  <- %s", li.fused_from);
+        kiln_layer_quant lq;
+        if (!kiln_engine_layer_quant(e, i, &lq) && lq.quantized) {
+            if (lq.input_scale > 0) printf("  scale %.6g", (double)lq.input_scale);
+            if (lq.n_weight_scales == 1)
+                printf("  w-scale %.6g", (double)lq.weight_scale_min);
+            else if (lq.n_weight_scales > 1)
+                printf("  w-scales %d in [%.4g, %.4g]", lq.n_weight_scales,
+                       (double)lq.weight_scale_min, (double)lq.weight_scale_max);
+        }
         printf("\n");
     }
     if (ctx) print_profile(a, e, ctx);

@@ -84,39 +84,49 @@ static double kl_div(const double *p, const double *q, int n) {
     return kl;
 }
 
-int quant_entropy_bins(const double *hist, int n, int levels) {
+int quant_entropy_bins(const double *hist_in, int n, int levels) {
     /* Ignore empty trailing bins: thresholds past the data all look alike. */
     int last = n;
-    while (last > 0 && hist[last - 1] == 0) last--;
-    if (last <= levels) return last > 0 ? (last < levels ? levels : last) : levels;
-    double *p = malloc((size_t)n * sizeof *p), *q = malloc((size_t)n * sizeof *q);
-    if (!p || !q) {
-        free(p);
-        free(q);
-        return last;
-    }
-    double tail = 0;
-    for (int i = levels; i < last; i++) tail += hist[i];
+    while (last > 0 && hist_in[last - 1] == 0) last--;
+    if (last <= levels) return levels;
+    /* A tensor with no more occupied bins than int8 has magnitudes (image
+    ** pixels in steps of 1/255, one-hot inputs) is discrete: every
+    ** threshold at one of its values makes p and q agree, so the
+    ** divergence cannot choose; clipping it only loses information. */
+    int occupied = 0;
+    for (int j = 1; j < last; j++) occupied += hist_in[j] != 0;
+    if (occupied <= levels) return last;
+    double *h = malloc((size_t)n * 3 * sizeof *h);
+    if (!h) return last;
+    double *p = h + n, *q = h + 2 * n;
+    memcpy(h, hist_in, (size_t)n * sizeof *h);
+    /* Exact zeros (half of every ReLU output) are exact at any scale; left
+    ** as they are, that one spike dominates the divergence and drives the
+    ** threshold far too low. Weigh bin 0 like its neighbour. */
+    if (n > 1) h[0] = h[1];
+    /* suffix sums: the mass clipped into the last bin of a threshold */
+    double beyond = 0;
+    for (int j = levels; j < last; j++) beyond += h[j];
     int best = last;
     double best_kl = INFINITY;
     for (int i = levels; i <= last; i++) {
+        if (i > levels) beyond -= h[i - 1];
         /* p: the first i bins, everything beyond folded into the last one
         ** (values clipped to the threshold land there) */
-        double beyond = 0;
-        for (int j = i; j < last; j++) beyond += hist[j];
-        for (int j = 0; j < i; j++) p[j] = hist[j];
+        memcpy(p, h, (size_t)i * sizeof *p);
         p[i - 1] += beyond;
-        /* q: the first i bins merged into `levels` groups, each group's
-        ** mass spread evenly over its nonzero bins */
+        /* q: the first i bins (without the clipped mass) merged into
+        ** `levels` groups, each group's mass spread evenly over the bins
+        ** where p is nonzero */
         for (int g = 0; g < levels; g++) {
             int s = (int)((int64_t)g * i / levels), e = (int)((int64_t)(g + 1) * i / levels);
             double sum = 0;
             int nz = 0;
             for (int j = s; j < e; j++) {
-                sum += hist[j];
-                nz += hist[j] != 0;
+                sum += h[j];
+                nz += p[j] != 0;
             }
-            for (int j = s; j < e; j++) q[j] = (hist[j] != 0 && nz) ? sum / nz : 0;
+            for (int j = s; j < e; j++) q[j] = (p[j] != 0 && nz) ? sum / nz : 0;
         }
         double kl = kl_div(p, q, i);
         if (kl < best_kl) { /* strict: ties keep the smaller threshold */
@@ -124,9 +134,7 @@ int quant_entropy_bins(const double *hist, int n, int levels) {
             best = i;
         }
     }
-    (void)tail;
-    free(p);
-    free(q);
+    free(h);
     return best;
 }
 

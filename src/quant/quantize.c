@@ -105,7 +105,8 @@ static kiln_status find_layers(qctx *q) {
         }
         l.act[0] = x->id;
         l.act_slot[0] = 0;
-        ir_node_label(n, l.label, sizeof l.label);
+        if (n->name && n->name[0]) snprintf(l.label, sizeof l.label, "%s", n->name);
+        else ir_node_label(n, l.label, sizeof l.label);
         q->layer_of[i] = q->n_layers;
         q->L[q->n_layers++] = l;
     }
