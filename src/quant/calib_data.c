@@ -202,11 +202,12 @@ static kiln_status load_pb_sets(const char *dir, char **sets, int n_sets, const 
                 if (!strcmp(g->inputs[i]->name, name)) k = i;
             if (k < 0 && (!name || !*name)) k = atoi(files[f] + 6);
             if (k < 0 || k >= g->n_inputs || d->t[s * d->n_inputs + k]) {
+                st = kiln_error(KILN_INVALID_ARGUMENT, "%s: holds '%s', which is not an "
+                                "input of the model (or given twice)", fp,
+                                name && *name ? name : "?");
                 tensor_free(t);
                 free_list(files, nf);
-                return kiln_error(KILN_INVALID_ARGUMENT, "%s: holds '%s', which is not an "
-                                  "input of the model (or given twice)", fp,
-                                  name && *name ? name : "?");
+                return st;
             }
             d->t[s * d->n_inputs + k] = t;
             if ((st = check_tensor(g->inputs[k], t, fp))) {

@@ -101,7 +101,8 @@ def main():
     # ---- accuracy budgets, measured on the engine's own outputs
     xval = os.path.join(val, "x.npy")
     ref_val = run_engine(e("fp32.kiln"), xval, tmp)
-    for budget in ("top1:0%", "rel-l2:0.01", "cosine:0.99995", "rel-l2:0.5"):
+    any_kept = False
+    for budget in ("top1:0%", "rel-l2:0.004", "cosine:0.999995", "rel-l2:0", "rel-l2:0.5"):
         name = budget.replace(":", "_").replace("%", "")
         log = kiln("build", model, "-o", e(name + ".kiln"), *PROFILE, "--int8",
                    "--calib", calib, "--accuracy-budget", budget, "--validate", val)
@@ -120,6 +121,9 @@ def main():
         check(ok, f"budget {budget} is met by the engine ({metric} {got:.6g})")
         check(("met with every layer in INT8" in log) != bool(kept),
               f"budget {budget}: the build says which layers stayed FP32")
+        any_kept |= bool(kept_names)
+        if budget == "rel-l2:0":
+            check(kept and kept.group(1) == kept.group(2), "rel-l2:0 keeps every layer in FP32")
         if kept_names:
             insp = kiln("inspect", e(name + ".kiln"))
             rows = {ln.split()[1]: ln.split()[3] for ln in insp.splitlines()
@@ -128,6 +132,8 @@ def main():
             check(all(rows.get(lab(k).strip("'")) == "fp32" for k in kept_names) or
                   all(any(lab(k).strip("'") in r for r in rows) for k in kept_names),
                   f"budget {budget}: inspect shows the kept layers")
+
+    check(any_kept, "some budget needed layers moved back to FP32 (the search ran)")
 
     # ---- calibration cache round trip
     cc, tc = e("calib.cache"), e("timing.cache")
