@@ -1021,6 +1021,15 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
         goto fail;
     blog(&b, KILN_SEVERITY_INFO, "optimizer: %d ONNX nodes -> %d layers",
          b.e.source_nodes, b.g->n_nodes);
+    if (b.dev && (cfg->flags & KILN_BUILD_TF32))
+        for (int i = 0; i < b.g->n_nodes; i++) {
+            int op = b.g->nodes[i]->op;
+            if ((op == OP_MatMul || op == OP_Gemm || op == OP_FusedGemm || op == OP_Conv ||
+                 op == OP_FusedConv || op == OP_Attention) &&
+                !ir_edit_set_int(b.g->nodes[i], "kiln_tf32", 1))
+                goto oom;
+        }
+    phase_done(&b, "optimizer passes");
     if ((cfg->precisions & KILN_PRECISION_INT8) && (cfg->calib_dir || cfg->calib_cache)) {
         /* Post-training INT8: calibrate the optimized FP32 graph and write
         ** Q/DQ into it (src/quant). The Q/DQ fold into integer layers runs
@@ -1036,15 +1045,6 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
                         "calibration");
         goto fail;
     }
-    if (b.dev && (cfg->flags & KILN_BUILD_TF32))
-        for (int i = 0; i < b.g->n_nodes; i++) {
-            int op = b.g->nodes[i]->op;
-            if ((op == OP_MatMul || op == OP_Gemm || op == OP_FusedGemm || op == OP_Conv ||
-                 op == OP_FusedConv || op == OP_Attention) &&
-                !ir_edit_set_int(b.g->nodes[i], "kiln_tf32", 1))
-                goto oom;
-        }
-    phase_done(&b, "optimizer passes");
 
     int nn = b.g->n_nodes, nv = b.g->n_values, np = b.e.n_profiles;
     b.e.layers = calloc((size_t)(nn ? nn : 1), sizeof *b.e.layers);
