@@ -412,7 +412,9 @@ static kiln_status apply_budget(qctx *q) {
             qmetrics ml;
             if ((st = eval_all(q, &vd, got, true))) goto done;
             metrics_of(q->g, ns, ref, got, &ml);
-            q->L[l].sensitivity = ml.rel_l2 + ml.top1_pct; /* top1 breaks ties upward */
+            /* rel-l2 plus the top1 disagreement in percent: a layer that
+            ** flips predictions ranks before one that only adds noise */
+            q->L[l].sensitivity = ml.rel_l2 + ml.top1_pct;
             order[l] = l;
             progress(q, "accuracy budget", ++step, total_steps);
             qlog(q, KILN_SEVERITY_VERBOSE, "sensitivity of %s: rel-l2 %.3g, top1 %.3f%%",
