@@ -354,6 +354,15 @@ kiln_status kiln_engine_describe_json(const kiln_engine *e, const kiln_context *
         sb_str(&s, precision_name(e->layers[i].precision));
         sb_printf(&s, ",\"tactic\":");
         sb_str(&s, e->layers[i].tactic[0]->name);
+        kiln_layer_quant lq;
+        if (!kiln_engine_layer_quant(e, i, &lq) && lq.quantized) {
+            sb_printf(&s, ",\"quant\":{\"input_scale\":%.9g,\"weight_scales\":%d",
+                      (double)lq.input_scale, lq.n_weight_scales);
+            if (lq.n_weight_scales)
+                sb_printf(&s, ",\"weight_scale_min\":%.9g,\"weight_scale_max\":%.9g",
+                          (double)lq.weight_scale_min, (double)lq.weight_scale_max);
+            sb_printf(&s, "}");
+        }
         if (e->ops->dev)
             sb_printf(&s, ",\"device\":\"%s\"",
                       runtime_layer_on_device(e, i, 0) ? e->backend : "host");
