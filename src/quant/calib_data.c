@@ -73,15 +73,15 @@ static kiln_status npy_load(const char *path, kiln_tensor **out) {
         dims[rank++] = v;
         p = end;
     }
+    /* the data must be in the file before anything is allocated for it */
+    int64_t numel = shape_numel(rank, dims);
+    size_t need = 0;
+    off += hlen;
+    if (numel < 0 || !dtype_nbytes(dt, numel, &need) || need > size - off) goto bad;
     kiln_tensor *t = NULL;
     if ((st = tensor_new(dt, rank, dims, &t))) {
         kiln_unmap_file(base, size);
         return st;
-    }
-    off += hlen;
-    if (off + t->nbytes > size) {
-        tensor_free(t);
-        goto bad;
     }
     memcpy(t->data, b + off, t->nbytes);
     kiln_unmap_file(base, size);

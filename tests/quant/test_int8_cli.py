@@ -100,6 +100,13 @@ def main():
             ["badshape/x.npy", "must have shape"], "calibration data of the wrong shape")
     refused(["build", m, "-o", o, "--int8", "--calib", p("empty")], 1,
             ["neither test_data_set_* folders nor .npy"], "empty calibration folder")
+    os.makedirs(p("huge"))
+    hdr = b"{'descr': '<f4', 'fortran_order': False, 'shape': (100000000000, 1, 5, 5), }"
+    hdr += b" " * (117 - len(hdr)) + b"\n"
+    with open(p("huge/x.npy"), "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + len(hdr).to_bytes(2, "little") + hdr + bytes(64))
+    refused(["build", m, "-o", o, "--int8", "--calib", p("huge")], 1,
+            ["huge/x.npy", "truncated"], "a .npy header claiming 10 TB (nothing allocated)")
     with open(p("bad.cache"), "w") as f:
         f.write("kiln-calibration-cache 1\nmethod entropy\nx zero\n")
     refused(["build", m, "-o", o, "--int8", "--calib-cache", p("bad.cache")], 1,
