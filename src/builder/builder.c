@@ -1014,6 +1014,26 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
     /* per-pass statistics are detail: shown at VERBOSE, while INFO keeps
     ** to one line per build phase */
     pc.log_max = cfg->log_max >= KILN_SEVERITY_VERBOSE ? cfg->log_max : KILN_SEVERITY_WARNING;
+    if ((cfg->precisions & KILN_PRECISION_INT8) && (cfg->calib_dir || cfg->calib_cache)) {
+        /* Post-training INT8 (src/quant): after constant folding and
+        ** Conv+BN folding, calibrate the FP32 graph and write ONNX Q/DQ into
+        ** it as onnxruntime's quantize_static does, so the optimizer that
+        ** follows treats it like any model that comes with Q/DQ (the Q/DQ
+        ** fold into integer layers runs first in the pipeline). */
+        static const char *const pre[] = {"fold", "noop", "dce", "conv_bn"};
+        for (size_t k = 0; k < sizeof pre / sizeof *pre; k++)
+            if ((st = passes_run_one(&pc, pre[k]))) goto fail;
+        quant_opts qo = {cfg->calib_dir, cfg->calib_cache, (quant_method)cfg->calib_method,
+                         cfg->calib_percentile, cfg->calib_batches, cfg->budget_metric,
+                         cfg->budget_value, cfg->validate_dir, cfg->progress,
+                         cfg->progress_user, cfg->log, cfg->log_user, cfg->log_max};
+        if ((st = quant_int8(&pc, &qo))) goto fail;
+        phase_done(&b, "int8 calibration");
+    } else if (cfg->budget_metric >= 0) {
+        st = kiln_error(KILN_INVALID_ARGUMENT, "an accuracy budget needs an INT8 build with "
+                        "calibration");
+        goto fail;
+    }
     if ((st = passes_run_all(&pc))) goto fail;
     if (b.dev && (cfg->precisions & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) &&
         (st = pass_reduced_precision(&pc, (cfg->precisions & KILN_PRECISION_FP16)
@@ -1030,22 +1050,6 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
                 goto oom;
         }
     phase_done(&b, "optimizer passes");
-    if ((cfg->precisions & KILN_PRECISION_INT8) && (cfg->calib_dir || cfg->calib_cache)) {
-        /* Post-training INT8: calibrate the optimized FP32 graph and write
-        ** Q/DQ into it (src/quant). The Q/DQ fold into integer layers runs
-        ** after this, like for models that come with Q/DQ. */
-        quant_opts qo = {cfg->calib_dir, cfg->calib_cache, (quant_method)cfg->calib_method,
-                         cfg->calib_percentile, cfg->calib_batches, cfg->budget_metric,
-                         cfg->budget_value, cfg->validate_dir, cfg->progress,
-                         cfg->progress_user, cfg->log, cfg->log_user, cfg->log_max};
-        if ((st = quant_int8(&pc, &qo))) goto fail;
-        phase_done(&b, "int8 calibration");
-    } else if (cfg->budget_metric >= 0) {
-        st = kiln_error(KILN_INVALID_ARGUMENT, "an accuracy budget needs an INT8 build with "
-                        "calibration");
-        goto fail;
-    }
-
     int nn = b.g->n_nodes, nv = b.g->n_values, np = b.e.n_profiles;
     b.e.layers = calloc((size_t)(nn ? nn : 1), sizeof *b.e.layers);
     b.e.plans = calloc((size_t)np, sizeof *b.e.plans);
@@ -1060,11 +1064,15 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
         b.e.layers[i].precision = odt == KILN_DTYPE_FLOAT16    ? KILN_PRECISION_FP16
                                   : odt == KILN_DTYPE_BFLOAT16 ? KILN_PRECISION_BF16
                                                                : KILN_PRECISION_FP32;
-        /* Q/DQ layers and the layers whose weights come through a
-        ** DequantizeLinear are the INT8 part of the graph. */
-        if (ln->op == OP_QuantizeLinear || ln->op == OP_DequantizeLinear ||
-            (ln->n_in > 1 && ln->in[1] && ln->in[1]->producer &&
-             ln->in[1]->producer->op == OP_DequantizeLinear))
+        /* Q/DQ layers, and matrix layers that read a DequantizeLinear (fake
+        ** quantization until a Q/DQ fold makes them integer layers) */
+        bool mm = ln->op == OP_Conv || ln->op == OP_FusedConv || ln->op == OP_Gemm ||
+                  ln->op == OP_FusedGemm || ln->op == OP_MatMul;
+        for (int k = 0; mm && k < 2 && k < ln->n_in; k++)
+            if (ln->in[k] && ln->in[k]->producer &&
+                ln->in[k]->producer->op == OP_DequantizeLinear)
+                b.e.layers[i].precision = KILN_PRECISION_INT8;
+        if (ln->op == OP_QuantizeLinear || ln->op == OP_DequantizeLinear)
             b.e.layers[i].precision = KILN_PRECISION_INT8;
         b.e.layers[i].tactic = calloc((size_t)np, sizeof *b.e.layers[i].tactic);
         b.e.layers[i].time_us = calloc((size_t)np, sizeof *b.e.layers[i].time_us);

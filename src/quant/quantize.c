@@ -1,11 +1,17 @@
-/* quantize.c: INT8 post-training quantization of the optimized graph.
-** Finds the layers worth quantizing (Conv/FusedConv/Gemm/FusedGemm/MatMul
-** on float32), runs the FP32 graph on calibration data with the reference
-** kernels while histogramming their activation inputs, picks per-tensor
-** scales (or reads them from the calibration cache), optionally measures
-** the quantized graph against FP32 on validation data and moves the most
-** harmful layers back to FP32 until an accuracy budget holds, and finally
-** writes ONNX Q/DQ nodes into the graph (see quant.h for the convention).
+/* quantize.c: INT8 post-training quantization of the imported graph
+** (before the optimizer, after Conv+BN folding), the way onnxruntime's
+** quantize_static writes QDQ models. Finds the layers worth quantizing
+** (Conv/Gemm/MatMul on float32 with constant weights, MatMul of two
+** activations), runs the FP32 graph on calibration data while
+** histogramming every tensor the Q/DQ graph quantizes (the layers'
+** activation inputs and their outputs, after a Relu that follows), picks
+** per-tensor scales (or reads them from the calibration cache), optionally
+** measures the quantized graph against FP32 on validation data and moves
+** the most harmful layers back to FP32 until an accuracy budget holds, and
+** writes ONNX Q/DQ nodes into the graph (convention in quant.h and
+** docs/QUANTIZATION.md). Data-movement ops (MaxPool, Flatten, Reshape,
+** Transpose, (Un)Squeeze) pass their input's scale on to their output, so
+** a fold can keep them in int8.
 ** The budget search evaluates quantization by substituting fake-quantized
 ** inputs while running, with the exact arithmetic of the reference
 ** QuantizeLinear/DequantizeLinear kernels, so what it measures is what the
@@ -21,6 +27,8 @@
 
 typedef struct qlayer {
     ir_node *n;
+    int out_t;             /* value id of the quantized output (after a sole
+                              Relu consumer), -1: none (a graph output) */
     int act[2];            /* value ids of quantized activation inputs (-1: none) */
     int act_slot[2];       /* their input slots */
     int w_slot;            /* constant weight input slot, -1: none */
@@ -40,6 +48,9 @@ typedef struct qctx {
     int *layer_of;         /* node index -> layer, -1 */
     bool *enabled;         /* per layer */
     float *scale;          /* per value id: activation scale, 0 none */
+    bool *cand;            /* per value id: quantized when its layers are */
+    bool *active;          /* per value id: quantized with enabled[] now */
+    int *share;            /* per value id: takes this value's scale, -1 */
     quant_hist **hist;     /* per value id while calibrating */
 } qctx;
 
@@ -109,10 +120,61 @@ static kiln_status find_layers(qctx *q) {
         l.act_slot[0] = 0;
         if (n->name && n->name[0]) snprintf(l.label, sizeof l.label, "%s", n->name);
         else ir_node_label(n, l.label, sizeof l.label);
+        /* the output a fold requantizes to: after a Relu that alone reads it */
+        ir_value *y = n->out[0];
+        ir_node *r = ir_edit_sole_consumer(g, y);
+        if (r && r->op == OP_Relu && r->n_out == 1) y = r->out[0];
+        l.out_t = ir_edit_is_graph_output(g, y) || y->type.dtype != KILN_DTYPE_FLOAT32
+                      ? -1 : y->id;
         q->layer_of[i] = q->n_layers;
         q->L[q->n_layers++] = l;
     }
     return KILN_OK;
+}
+
+static bool passes_scale(int op) {
+    return op == OP_MaxPool || op == OP_Flatten || op == OP_Reshape || op == OP_Transpose ||
+           op == OP_Squeeze || op == OP_Unsqueeze;
+}
+
+/* Marks the tensors the Q/DQ graph may quantize, and which of them take
+** their scale from their producer's input (data movement keeps values). */
+static kiln_status find_tensors(qctx *q) {
+    int nv = q->g->n_values;
+    q->cand = calloc((size_t)nv + 1, sizeof *q->cand);
+    q->active = calloc((size_t)nv + 1, sizeof *q->active);
+    q->share = malloc(((size_t)nv + 1) * sizeof *q->share);
+    if (!q->cand || !q->active || !q->share)
+        return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+    for (int l = 0; l < q->n_layers; l++) {
+        for (int a = 0; a < 2; a++)
+            if (q->L[l].act[a] >= 0) q->cand[q->L[l].act[a]] = true;
+        if (q->L[l].out_t >= 0) q->cand[q->L[l].out_t] = true;
+    }
+    for (int v = 0; v < nv; v++) {
+        q->share[v] = -1;
+        const ir_node *pn = q->g->values[v]->producer;
+        if (q->cand[v] && pn && passes_scale(pn->op) && pn->n_in >= 1 && pn->in[0] &&
+            is_f32_act(pn->in[0]))
+            q->share[v] = pn->in[0]->id;
+    }
+    return KILN_OK;
+}
+
+/* The value whose histogram gives v's scale. */
+static int scale_source(const qctx *q, int v) {
+    for (int k = 0; k < 64 && q->share[v] >= 0; k++) v = q->share[v];
+    return v;
+}
+
+static void compute_active(qctx *q) {
+    memset(q->active, 0, (size_t)(unsigned)q->g->n_values * sizeof *q->active);
+    for (int l = 0; l < q->n_layers; l++) {
+        if (!q->enabled[l]) continue;
+        for (int a = 0; a < 2; a++)
+            if (q->L[l].act[a] >= 0) q->active[q->L[l].act[a]] = true;
+        if (q->L[l].out_t >= 0) q->active[q->L[l].out_t] = true;
+    }
 }
 
 /* Per-channel symmetric int8 weights: the scales, and the weight after the
@@ -236,15 +298,25 @@ static kiln_status run_node_fast(const ir_node *n, const kiln_tensor *const *in,
     return KILN_OK;
 }
 
-/* Runs g on one input set. quant: substitute fake-quantized inputs into
-** enabled layers; observe: histogram the values that have a hist slot.
-** outputs: g->n_outputs new tensors (may be NULL when only observing). */
+/* The fake-quantized copy of t (what Q -> DQ with scale s gives). */
+static kiln_status fq_copy(const kiln_tensor *t, float s, kiln_tensor **out) {
+    kiln_status st = tensor_new(KILN_DTYPE_FLOAT32, t->rank, t->dims, out);
+    if (!st) fake_quant(t->data, (*out)->data, tensor_numel(t), s);
+    return st;
+}
+
+/* Runs g on one input set. quant: active tensors are read through their
+** fake quantization (by every reader but the disabled layers, as in the Q/DQ
+** graph), enabled layers read int8-rounded weights; observe: histogram the
+** values that have a hist slot. outputs: g->n_outputs new tensors (may be
+** NULL when only observing). */
 static kiln_status qexec_run(qctx *q, const kiln_tensor *const *inputs, bool quant,
                              bool observe, kiln_tensor **outputs) {
     const ir_graph *g = q->g;
     int nv = g->n_values;
     kiln_status st = KILN_OK;
     const kiln_tensor **slot = calloc((size_t)nv + 1, sizeof *slot);
+    kiln_tensor **qslot = calloc((size_t)nv + 1, sizeof *qslot);
     bool *owned = calloc((size_t)nv + 1, sizeof *owned);
     int *uses = calloc((size_t)nv + 1, sizeof *uses);
     int max_in = 4, max_out = 1;
@@ -254,10 +326,9 @@ static kiln_status qexec_run(qctx *q, const kiln_tensor *const *inputs, bool qua
     }
     const kiln_tensor **args = calloc((size_t)max_in, sizeof *args);
     kiln_tensor **res = calloc((size_t)max_out, sizeof *res);
-    kiln_tensor *tmp[2] = {NULL, NULL};
     if (outputs)
         for (int o = 0; o < g->n_outputs; o++) outputs[o] = NULL;
-    if (!slot || !owned || !uses || !args || !res) {
+    if (!slot || !qslot || !owned || !uses || !args || !res) {
         st = kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
         goto done;
     }
@@ -266,10 +337,13 @@ static kiln_status qexec_run(qctx *q, const kiln_tensor *const *inputs, bool qua
         if (g->values[v]->const_val) slot[v] = g->values[v]->const_val;
     }
     for (int i = 0; i < g->n_inputs; i++) {
-        slot[g->inputs[i]->id] = inputs[i];
         int id = g->inputs[i]->id;
+        slot[id] = inputs[i];
         if (observe && q->hist[id] && inputs[i]->dtype == KILN_DTYPE_FLOAT32)
             quant_hist_add(q->hist[id], inputs[i]->data, tensor_numel(inputs[i]));
+        if (quant && q->active[id] && inputs[i]->dtype == KILN_DTYPE_FLOAT32 &&
+            (st = fq_copy(inputs[i], q->scale[id], &qslot[id])))
+            goto done;
     }
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
@@ -278,9 +352,13 @@ static kiln_status qexec_run(qctx *q, const kiln_tensor *const *inputs, bool qua
             if (!n->out[o]->const_val) all_const = false;
         if (all_const) continue;
         int total = n->n_in + n->n_implicit;
+        int li = q->layer_of[i];
+        bool float_reader = li >= 0 && !q->enabled[li]; /* a layer kept in FP32 */
         for (int k = 0; k < total; k++) {
             const ir_value *v = n->in[k];
             args[k] = v ? slot[v->id] : NULL;
+            if (v && quant && k < n->n_in && !float_reader && qslot[v->id])
+                args[k] = qslot[v->id];
             if (v && !args[k]) {
                 char lab[256];
                 st = kiln_error(KILN_INTERNAL, "%s: input '%s' has no value",
@@ -288,37 +366,26 @@ static kiln_status qexec_run(qctx *q, const kiln_tensor *const *inputs, bool qua
                 goto done;
             }
         }
-        int li = q->layer_of[i];
-        if (quant && li >= 0 && q->enabled[li]) {
-            qlayer *l = &q->L[li];
-            for (int a = 0; a < 2; a++) {
-                if (l->act[a] < 0) continue;
-                const kiln_tensor *x = args[l->act_slot[a]];
-                if ((st = tensor_new(KILN_DTYPE_FLOAT32, x->rank, x->dims, &tmp[a]))) goto done;
-                fake_quant(x->data, tmp[a]->data, tensor_numel(x), q->scale[l->act[a]]);
-                args[l->act_slot[a]] = tmp[a];
-            }
-            if (l->w_slot >= 0) args[l->w_slot] = l->w_fake;
-        }
-        st = run_node_fast(n, args, res);
-        for (int a = 0; a < 2; a++) {
-            tensor_free(tmp[a]);
-            tmp[a] = NULL;
-        }
-        if (st) goto done;
+        if (quant && li >= 0 && q->enabled[li] && q->L[li].w_slot >= 0)
+            args[q->L[li].w_slot] = q->L[li].w_fake;
+        if ((st = run_node_fast(n, args, res))) goto done;
         for (int o = 0; o < n->n_out; o++) {
             int id = n->out[o]->id;
             slot[id] = res[o];
             owned[id] = true;
             if (observe && q->hist[id] && res[o]->dtype == KILN_DTYPE_FLOAT32)
                 quant_hist_add(q->hist[id], res[o]->data, tensor_numel(res[o]));
+            if (quant && q->active[id] && res[o]->dtype == KILN_DTYPE_FLOAT32 &&
+                (st = fq_copy(res[o], q->scale[id], &qslot[id])))
+                goto done;
         }
         for (int k = 0; k < total; k++) {
             const ir_value *v = n->in[k];
-            if (v && --uses[v->id] == 1 && owned[v->id] &&
-                !ir_edit_is_graph_output(g, v)) {
-                tensor_free((kiln_tensor *)slot[v->id]);
-                slot[v->id] = NULL;
+            if (v && --uses[v->id] == 1 && !ir_edit_is_graph_output(g, v)) {
+                if (owned[v->id]) tensor_free((kiln_tensor *)slot[v->id]);
+                tensor_free(qslot[v->id]);
+                qslot[v->id] = NULL;
+                if (owned[v->id]) slot[v->id] = NULL;
                 owned[v->id] = false;
             }
         }
@@ -340,7 +407,9 @@ done:
         }
     for (int v = 0; owned && v < nv; v++)
         if (owned[v]) tensor_free((kiln_tensor *)slot[v]);
+    for (int v = 0; qslot && v < nv; v++) tensor_free(qslot[v]);
     free(slot);
+    free(qslot);
     free(owned);
     free(uses);
     free(args);
@@ -417,6 +486,7 @@ static void progress(const qctx *q, const char *phase, int done, int total) {
 /* Runs every validation set with the current enabled[] into got. */
 static kiln_status eval_all(qctx *q, const quant_dataset *vd, kiln_tensor **got, bool quant) {
     int no = q->g->n_outputs;
+    compute_active(q);
     for (int s = 0; s < vd->n_sets; s++) {
         for (int o = 0; o < no; o++) {
             tensor_free(got[s * no + o]);
@@ -534,12 +604,11 @@ static kiln_status calibrate(qctx *q, quant_cache *cache) {
         return st;
     }
     if (!(q->hist = calloc((size_t)g->n_values + 1, sizeof *q->hist))) goto oom;
-    for (int l = 0; l < q->n_layers; l++)
-        for (int a = 0; a < 2; a++) {
-            int id = q->L[l].act[a];
-            if (id >= 0 && !q->hist[id] && !(q->hist[id] = calloc(1, sizeof *q->hist[id])))
-                goto oom;
-        }
+    for (int v = 0; v < g->n_values; v++) {
+        int id = q->cand[v] ? scale_source(q, v) : -1;
+        if (id >= 0 && !q->hist[id] && !(q->hist[id] = calloc(1, sizeof *q->hist[id])))
+            goto oom;
+    }
     for (int s = 0; s < cd.n_sets; s++) {
         if ((st = qexec_run(q, (const kiln_tensor *const *)&cd.t[s * cd.n_inputs], false, true,
                             NULL))) {
@@ -548,8 +617,8 @@ static kiln_status calibrate(qctx *q, quant_cache *cache) {
         }
         progress(q, "calibration", s + 1, cd.n_sets);
     }
-    int n_t = 0;
-    for (int v = 0; v < g->n_values; v++) n_t += q->hist[v] != NULL;
+    int n_t = 0, n_h = 0;
+    for (int v = 0; v < g->n_values; v++) n_t += q->cand[v], n_h += q->hist[v] != NULL;
     if (!(cache->e = calloc((size_t)n_t + 1, sizeof *cache->e))) goto oom;
     snprintf(cache->method, sizeof cache->method, "%s", quant_method_name(o->method));
     if (o->method == QUANT_PERCENTILE)
@@ -558,13 +627,19 @@ static kiln_status calibrate(qctx *q, quant_cache *cache) {
     for (int v = 0; v < g->n_values; v++) {
         if (!q->hist[v]) continue;
         double amax = quant_hist_amax(q->hist[v], o->method, o->percentile);
-        if (!(cache->e[cache->n].name = kiln_strdup(g->values[v]->name))) goto oom;
-        cache->e[cache->n++].scale = quant_scale_for(amax);
+        q->scale[v] = quant_scale_for(amax);
         qlog(q, KILN_SEVERITY_VERBOSE, "calibration: %s: absmax %.6g, %s threshold %.6g",
              g->values[v]->name, q->hist[v]->absmax, quant_method_name(o->method), amax);
     }
-    qlog(q, KILN_SEVERITY_INFO, "calibration: %d sets, %d tensors, method %s", cd.n_sets, n_t,
-         cache->method);
+    /* every quantized tensor gets its line, shared scales included, so the
+    ** cache reads as the list of Q/DQ pairs */
+    for (int v = 0; v < g->n_values; v++) {
+        if (!q->cand[v]) continue;
+        if (!(cache->e[cache->n].name = kiln_strdup(g->values[v]->name))) goto oom;
+        cache->e[cache->n++].scale = q->scale[scale_source(q, v)];
+    }
+    qlog(q, KILN_SEVERITY_INFO, "calibration: %d sets, %d tensors (%d histograms), method %s",
+         cd.n_sets, n_t, n_h, cache->method);
     goto done;
 oom:
     st = kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
@@ -586,70 +661,66 @@ static ir_value *scalar_const(ir_graph *g, kiln_dtype dt, double v, const char *
 
 static kiln_status insert_qdq(qctx *q) {
     ir_graph *g = q->g;
-    int nv = g->n_values;
-    ir_value **dq_of = calloc((size_t)nv + 1, sizeof *dq_of);
+    int nv = g->n_values, nn = g->n_nodes;
     char hint[512];
-    if (!dq_of) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
-    for (int li = 0; li < q->n_layers; li++) {
-        qlayer *l = &q->L[li];
-        if (!q->enabled[li]) continue;
-        for (int a = 0; a < 2; a++) {
-            int id = l->act[a];
-            if (id < 0) continue;
-            if (!dq_of[id]) {
-                ir_value *x = g->values[id];
-                snprintf(hint, sizeof hint, "%.400s_scale", x->name);
-                ir_value *s = scalar_const(g, KILN_DTYPE_FLOAT32, q->scale[id], hint);
-                snprintf(hint, sizeof hint, "%.400s_zero_point", x->name);
-                ir_value *z = scalar_const(g, KILN_DTYPE_INT8, 0, hint);
-                snprintf(hint, sizeof hint, "%.400s_QuantizeLinear", x->name);
-                ir_node *qn = s && z ? ir_edit_add_node(g, OP_QuantizeLinear, 3, 1, hint) : NULL;
-                snprintf(hint, sizeof hint, "%.400s_DequantizeLinear", x->name);
-                ir_node *dn = qn ? ir_edit_add_node(g, OP_DequantizeLinear, 3, 1, hint) : NULL;
-                if (!dn) goto oom;
-                qn->in[0] = x, qn->in[1] = s, qn->in[2] = z;
-                dn->in[0] = qn->out[0], dn->in[1] = s, dn->in[2] = z;
-                dq_of[id] = dn->out[0];
-            }
-            l->n->in[l->act_slot[a]] = dq_of[id];
-        }
-        if (l->w_slot >= 0) {
-            ir_value *w = l->n->in[l->w_slot];
-            kiln_tensor *qt = NULL, *st_ = NULL, *zt = NULL;
-            kiln_status st = prepare_weight(l, &qt);
-            if (st) {
-                free(dq_of);
-                return st;
-            }
-            int64_t ch = l->w_channels;
-            if (tensor_new(KILN_DTYPE_FLOAT32, 1, &ch, &st_) ||
-                tensor_new(KILN_DTYPE_INT8, 1, &ch, &zt)) {
-                tensor_free(qt);
-                tensor_free(st_);
-                tensor_free(zt);
-                goto oom;
-            }
-            memcpy(st_->data, l->w_scale, (size_t)ch * sizeof(float));
-            snprintf(hint, sizeof hint, "%.400s_quantized", w->name);
-            ir_value *wq = ir_edit_add_const(g, qt, hint);
-            snprintf(hint, sizeof hint, "%.400s_scale", w->name);
-            ir_value *ws = ir_edit_add_const(g, st_, hint);
-            snprintf(hint, sizeof hint, "%.400s_zero_point", w->name);
-            ir_value *wz = ir_edit_add_const(g, zt, hint);
-            snprintf(hint, sizeof hint, "%.400s_DequantizeLinear", w->name);
-            ir_node *dn = wq && ws && wz ? ir_edit_add_node(g, OP_DequantizeLinear, 3, 1, hint)
-                                         : NULL;
-            if (!dn || !ir_edit_set_int(dn, "axis", l->w_axis)) goto oom;
-            dn->in[0] = wq, dn->in[1] = ws, dn->in[2] = wz;
-            l->n->in[l->w_slot] = dn->out[0];
+    compute_active(q);
+    /* activations: one Q -> DQ pair per quantized tensor; every reader but
+    ** the layers kept in FP32 reads the DequantizeLinear */
+    for (int id = 0; id < nv; id++) {
+        if (!q->active[id]) continue;
+        ir_value *x = g->values[id];
+        snprintf(hint, sizeof hint, "%.400s_scale", x->name);
+        ir_value *s = scalar_const(g, KILN_DTYPE_FLOAT32, q->scale[id], hint);
+        snprintf(hint, sizeof hint, "%.400s_zero_point", x->name);
+        ir_value *z = scalar_const(g, KILN_DTYPE_INT8, 0, hint);
+        snprintf(hint, sizeof hint, "%.400s_QuantizeLinear", x->name);
+        ir_node *qn = s && z ? ir_edit_add_node(g, OP_QuantizeLinear, 3, 1, hint) : NULL;
+        snprintf(hint, sizeof hint, "%.400s_DequantizeLinear", x->name);
+        ir_node *dn = qn ? ir_edit_add_node(g, OP_DequantizeLinear, 3, 1, hint) : NULL;
+        if (!dn) goto oom;
+        qn->in[0] = x, qn->in[1] = s, qn->in[2] = z;
+        dn->in[0] = qn->out[0], dn->in[1] = s, dn->in[2] = z;
+        for (int i = 0; i < nn; i++) { /* the original nodes only */
+            ir_node *n = g->nodes[i];
+            int li = q->layer_of[i];
+            if (li >= 0 && !q->enabled[li]) continue;
+            for (int k = 0; k < n->n_in; k++)
+                if (n->in[k] == x) n->in[k] = dn->out[0];
         }
     }
-    free(dq_of);
+    for (int li = 0; li < q->n_layers; li++) {
+        qlayer *l = &q->L[li];
+        if (!q->enabled[li] || l->w_slot < 0) continue;
+        ir_value *w = l->n->in[l->w_slot];
+        kiln_tensor *qt = NULL, *st_ = NULL, *zt = NULL;
+        kiln_status st = prepare_weight(l, &qt);
+        if (st) return st;
+        int64_t ch = l->w_channels;
+        if (tensor_new(KILN_DTYPE_FLOAT32, 1, &ch, &st_) ||
+            tensor_new(KILN_DTYPE_INT8, 1, &ch, &zt)) {
+            tensor_free(qt);
+            tensor_free(st_);
+            tensor_free(zt);
+            goto oom;
+        }
+        memcpy(st_->data, l->w_scale, (size_t)ch * sizeof(float));
+        snprintf(hint, sizeof hint, "%.400s_quantized", w->name);
+        ir_value *wq = ir_edit_add_const(g, qt, hint);
+        snprintf(hint, sizeof hint, "%.400s_scale", w->name);
+        ir_value *ws = ir_edit_add_const(g, st_, hint);
+        snprintf(hint, sizeof hint, "%.400s_zero_point", w->name);
+        ir_value *wz = ir_edit_add_const(g, zt, hint);
+        snprintf(hint, sizeof hint, "%.400s_DequantizeLinear", w->name);
+        ir_node *dn = wq && ws && wz ? ir_edit_add_node(g, OP_DequantizeLinear, 3, 1, hint)
+                                     : NULL;
+        if (!dn || !ir_edit_set_int(dn, "axis", l->w_axis)) goto oom;
+        dn->in[0] = wq, dn->in[1] = ws, dn->in[2] = wz;
+        l->n->in[l->w_slot] = dn->out[0];
+    }
     kiln_status st = ir_graph_compact(g);
     if (!st) st = ir_graph_infer(g);
     return st;
 oom:
-    free(dq_of);
     return kiln_error(KILN_OUT_OF_MEMORY, "out of memory while inserting Q/DQ");
 }
 
@@ -668,6 +739,7 @@ kiln_status quant_int8(pass_ctx *p, const quant_opts *o) {
              "layer to quantize; the engine stays FP32");
         goto done;
     }
+    if ((st = find_tensors(&q))) goto done;
     q.enabled = calloc((size_t)q.n_layers, sizeof *q.enabled);
     q.scale = calloc((size_t)q.g->n_values + 1, sizeof *q.scale);
     if (!q.enabled || !q.scale) {
@@ -682,11 +754,9 @@ kiln_status quant_int8(pass_ctx *p, const quant_opts *o) {
             fclose(f);
             if ((st = quant_cache_read(o->cache_path, &cache))) goto done;
             const char *missing = NULL;
-            for (int l = 0; l < q.n_layers && !missing; l++)
-                for (int a = 0; a < 2; a++)
-                    if (q.L[l].act[a] >= 0 &&
-                        !quant_cache_find(&cache, q.g->values[q.L[l].act[a]]->name))
-                        missing = q.g->values[q.L[l].act[a]]->name;
+            for (int v = 0; v < q.g->n_values && !missing; v++)
+                if (q.cand[v] && !quant_cache_find(&cache, q.g->values[v]->name))
+                    missing = q.g->values[v]->name;
             if (missing && !o->calib_dir) {
                 st = kiln_error(KILN_INVALID_ARGUMENT, "calibration cache '%s' has no scale "
                                 "for tensor '%s' (made for another model?); give --calib DIR "
@@ -714,14 +784,15 @@ kiln_status quant_int8(pass_ctx *p, const quant_opts *o) {
         goto done;
     }
     if (!from_cache && (st = calibrate(&q, &cache))) goto done;
+    /* each tensor's own cache line decides (shared scales are written out
+    ** equal; a hand edit may make them differ) */
+    for (int v = 0; v < q.g->n_values; v++)
+        if (q.cand[v]) q.scale[v] = quant_cache_find(&cache, q.g->values[v]->name)->scale;
     for (int l = 0; l < q.n_layers; l++) {
         q.enabled[l] = true;
-        for (int a = 0; a < 2; a++)
-            if (q.L[l].act[a] >= 0)
-                q.scale[q.L[l].act[a]] =
-                    quant_cache_find(&cache, q.g->values[q.L[l].act[a]]->name)->scale;
         if (q.L[l].w_slot >= 0 && (st = prepare_weight(&q.L[l], NULL))) goto done;
     }
+    compute_active(&q);
     if (!from_cache && o->cache_path && (st = quant_cache_write(o->cache_path, &cache))) {
         kiln_error_prefix("writing the calibration cache");
         goto done;
@@ -741,6 +812,9 @@ done:
     free(q.layer_of);
     free(q.enabled);
     free(q.scale);
+    free(q.cand);
+    free(q.active);
+    free(q.share);
     quant_cache_clear(&cache);
     return st;
 }
