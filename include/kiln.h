@@ -257,12 +257,14 @@ KILN_API kiln_status kiln_builder_config_set_shape(kiln_builder_config *c,
                                                    const int64_t *max);
 
 /* ---- INT8 post-training quantization. With KILN_PRECISION_INT8 among the
-** precisions and calibration set, the builder runs the optimized FP32 graph
-** on the calibration data (reference kernels), picks a range for every
-** activation that feeds a Conv/Gemm/MatMul layer and inserts standard ONNX
-** Q/DQ: QuantizeLinear -> DequantizeLinear on those activations (int8,
-** symmetric, zero point 0, one scale per tensor) and DequantizeLinear on
-** their weights (int8 constants, symmetric, one scale per output channel). */
+** precisions and calibration set, the builder runs the FP32 graph (after
+** constant and Conv+BN folding) on the calibration data, picks a range for
+** every tensor entering or leaving a Conv/Gemm/MatMul layer and inserts
+** standard ONNX Q/DQ as onnxruntime's quantize_static does:
+** QuantizeLinear -> DequantizeLinear on those tensors (int8, symmetric, zero
+** point 0, one scale per tensor) and DequantizeLinear on the layers' weights
+** (int8 constants, symmetric, one scale per output channel). The optimizer
+** then sees a Q/DQ model (docs/QUANTIZATION.md). */
 typedef enum kiln_calib_method {
     KILN_CALIB_ENTROPY = 0,    /* minimize KL divergence (TensorRT's choice) */
     KILN_CALIB_MINMAX = 1,     /* largest |x| seen */

@@ -1,15 +1,17 @@
 /* quant.h: post-training INT8 quantization inside the builder. Calibration
-** runs the optimized FP32 graph on user data, collects |x| histograms of the
-** tensors that feed Conv/Gemm/MatMul layers, picks a range per tensor
-** (entropy, minmax or percentile) and writes the result into the graph as
-** standard ONNX Q/DQ: QuantizeLinear -> DequantizeLinear on activations
-** (int8, symmetric, zero point 0, one scale per tensor) and
-** DequantizeLinear on weights (int8 constants, symmetric, one scale per
-** output channel). That graph runs correctly as fake quantization on every
-** backend; the Q/DQ fold pass turns it into integer layers. An accuracy
-** budget measured on validation data moves the most harmful layers back to
-** FP32. Lives between the passes and the builder: it uses passes, IR, ops
-** and the reference backend, and the builder calls it. */
+** runs the FP32 graph (before the optimizer, after constant and Conv+BN
+** folding) on user data, collects |x| histograms of the tensors entering
+** and leaving Conv/Gemm/MatMul layers, picks a range per tensor (entropy,
+** minmax or percentile) and writes the result into the graph as standard
+** ONNX Q/DQ, as onnxruntime's quantize_static does: QuantizeLinear ->
+** DequantizeLinear on activations (int8, symmetric, zero point 0, one scale
+** per tensor) and DequantizeLinear on weights (int8 constants, symmetric,
+** one scale per output channel). That graph runs correctly as fake
+** quantization on every backend; the optimizer's Q/DQ fold turns it into
+** integer layers. An accuracy budget measured on validation data moves the
+** most harmful layers back to FP32. Lives between the passes and the
+** builder: it uses passes, IR, ops and the backends, and the builder calls
+** it. */
 #ifndef KILN_QUANT_H
 #define KILN_QUANT_H
 
