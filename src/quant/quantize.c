@@ -769,6 +769,11 @@ kiln_status quant_int8(pass_ctx *p, const quant_opts *o) {
                 quant_cache_clear(&cache);
             } else {
                 from_cache = true;
+                const char *want = quant_method_name(o->method);
+                if (o->calib_dir && strncmp(cache.method, want, strlen(want)))
+                    qlog(&q, KILN_SEVERITY_WARNING, "calibration cache '%s' was made with "
+                         "method '%s'; its scales are used, not %s (delete the cache to "
+                         "recalibrate)", o->cache_path, cache.method, want);
                 qlog(&q, KILN_SEVERITY_INFO, "calibration: %d scales from cache '%s' "
                      "(method %s); no calibration runs", cache.n, o->cache_path,
                      cache.method[0] ? cache.method : "?");
