@@ -429,8 +429,9 @@ kiln_status quant_cache_write(const char *path, const quant_cache *c) {
     char *buf = malloc(cap);
     if (!buf) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
     n += (size_t)snprintf(buf + n, cap - n, CACHE_MAGIC " 1\nmethod %s\nkiln %s\n"
-                          "# tensor_name scale (int8 symmetric: x = q * scale, "
-                          "|q| <= 127)\n", c->method, c->version);
+                          "# tensor_name scale (x = q * scale; q int8 with zero point 0, "
+                          "or uint8 from 0 for tensors never negative such as Relu "
+                          "outputs)\n", c->method, c->version);
     for (int i = 0; i < c->n; i++)
         n += (size_t)snprintf(buf + n, cap - n, "%s %.9g\n", c->e[i].name,
                               (double)c->e[i].scale);

@@ -139,6 +139,11 @@ int quant_entropy_bins(const double *hist_in, int n, int levels) {
 }
 
 double quant_hist_amax(const quant_hist *h, quant_method m, double percentile) {
+    return quant_hist_amax_levels(h, m, percentile, 128);
+}
+
+double quant_hist_amax_levels(const quant_hist *h, quant_method m, double percentile,
+                              int levels) {
     if (h->absmax <= 0 || h->range <= 0) return 0;
     double w = h->range / QUANT_HIST_BINS;
     switch (m) {
@@ -158,11 +163,17 @@ double quant_hist_amax(const quant_hist *h, quant_method m, double percentile) {
     }
     case QUANT_ENTROPY:
     default: {
-        int b = quant_entropy_bins(h->bins, QUANT_HIST_BINS, 128);
+        int b = quant_entropy_bins(h->bins, QUANT_HIST_BINS, levels);
         double t = b * w;
         return t < h->absmax ? t : h->absmax;
     }
     }
+}
+
+float quant_scale_u8(double amax) {
+    if (!(amax > 0) || amax == INFINITY) return 1.0f;
+    float s = (float)(amax / 255.0);
+    return s > 0 ? s : 1.0f;
 }
 
 float quant_scale_for(double amax) {

@@ -39,9 +39,13 @@ typedef enum quant_method {
 } quant_method;
 
 const char *quant_method_name(int m);
-/* The clipping threshold (amax) the method picks. percentile in (0, 100]
-** is used by QUANT_PERCENTILE only. 0 for an all-zero tensor. */
+/* The clipping threshold (amax) the method picks for int8 (128
+** magnitudes). percentile in (0, 100] is used by QUANT_PERCENTILE only. 0
+** for an all-zero tensor. */
 double quant_hist_amax(const quant_hist *h, quant_method m, double percentile);
+/* Same for a grid of `levels` magnitudes (256 for uint8 on x >= 0). */
+double quant_hist_amax_levels(const quant_hist *h, quant_method m, double percentile,
+                              int levels);
 /* Entropy calibration on a raw histogram (exposed for tests): returns the
 ** number of leading bins (in [levels, n]) whose clipped distribution loses
 ** least information (KL divergence) when quantized to levels bins. */
@@ -50,6 +54,9 @@ int quant_entropy_bins(const double *hist, int n, int levels);
 /* int8 symmetric scale for a threshold (amax / 127; 1 for amax = 0), as
 ** the float the graph stores. */
 float quant_scale_for(double amax);
+/* uint8 with zero point 0 for tensors that are never negative (Relu
+** outputs): amax / 255. */
+float quant_scale_u8(double amax);
 
 /* ---------------------------------------------------------------- cache */
 typedef struct quant_cache_entry {

@@ -51,6 +51,8 @@ typedef struct qctx {
     bool *cand;            /* per value id: quantized when its layers are */
     bool *active;          /* per value id: quantized with enabled[] now */
     int *share;            /* per value id: takes this value's scale, -1 */
+    bool *unsig;           /* per value id: never negative (Relu output):
+                              quantized to uint8 with zero point 0 */
     quant_hist **hist;     /* per value id while calibrating */
 } qctx;
 
@@ -144,12 +146,21 @@ static kiln_status find_tensors(qctx *q) {
     q->cand = calloc((size_t)nv + 1, sizeof *q->cand);
     q->active = calloc((size_t)nv + 1, sizeof *q->active);
     q->share = malloc(((size_t)nv + 1) * sizeof *q->share);
-    if (!q->cand || !q->active || !q->share)
+    q->unsig = calloc((size_t)nv + 1, sizeof *q->unsig);
+    if (!q->cand || !q->active || !q->share || !q->unsig)
         return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
     for (int l = 0; l < q->n_layers; l++) {
         for (int a = 0; a < 2; a++)
             if (q->L[l].act[a] >= 0) q->cand[q->L[l].act[a]] = true;
         if (q->L[l].out_t >= 0) q->cand[q->L[l].out_t] = true;
+    }
+    /* never negative: Relu outputs and what data movement makes of them
+    ** (nodes are in topological order) */
+    for (int i = 0; i < q->g->n_nodes; i++) {
+        const ir_node *n = q->g->nodes[i];
+        if (n->n_out < 1 || !n->n_in || !n->in[0]) continue;
+        if (n->op == OP_Relu || (passes_scale(n->op) && q->unsig[n->in[0]->id]))
+            q->unsig[n->out[0]->id] = true;
     }
     for (int v = 0; v < nv; v++) {
         q->share[v] = -1;
@@ -223,12 +234,13 @@ static kiln_status prepare_weight(qlayer *l, kiln_tensor **int8_out) {
 /* ---------------------------------------------------------------- executor */
 /* The reference QuantizeLinear -> DequantizeLinear round trip, int8 with
 ** zero point 0: x / s in float, round half to even, saturate, times s. */
-static void fake_quant(const float *x, float *y, int64_t n, float s) {
+static void fake_quant(const float *x, float *y, int64_t n, float s, bool u8) {
+    float lo = u8 ? 0.0f : -128.0f, hi = u8 ? 255.0f : 127.0f;
     for (int64_t i = 0; i < n; i++) {
         float r = nearbyintf(x[i] / s);
         if (r != r) r = 0;
-        if (r > 127) r = 127;
-        if (r < -128) r = -128;
+        if (r > hi) r = hi;
+        if (r < lo) r = lo;
         y[i] = r * s;
     }
 }
@@ -299,9 +311,9 @@ static kiln_status run_node_fast(const ir_node *n, const kiln_tensor *const *in,
 }
 
 /* The fake-quantized copy of t (what Q -> DQ with scale s gives). */
-static kiln_status fq_copy(const kiln_tensor *t, float s, kiln_tensor **out) {
+static kiln_status fq_copy(const kiln_tensor *t, float s, bool u8, kiln_tensor **out) {
     kiln_status st = tensor_new(KILN_DTYPE_FLOAT32, t->rank, t->dims, out);
-    if (!st) fake_quant(t->data, (*out)->data, tensor_numel(t), s);
+    if (!st) fake_quant(t->data, (*out)->data, tensor_numel(t), s, u8);
     return st;
 }
 
@@ -342,7 +354,7 @@ static kiln_status qexec_run(qctx *q, const kiln_tensor *const *inputs, bool qua
         if (observe && q->hist[id] && inputs[i]->dtype == KILN_DTYPE_FLOAT32)
             quant_hist_add(q->hist[id], inputs[i]->data, tensor_numel(inputs[i]));
         if (quant && q->active[id] && inputs[i]->dtype == KILN_DTYPE_FLOAT32 &&
-            (st = fq_copy(inputs[i], q->scale[id], &qslot[id])))
+            (st = fq_copy(inputs[i], q->scale[id], q->unsig[id], &qslot[id])))
             goto done;
     }
     for (int i = 0; i < g->n_nodes; i++) {
@@ -376,7 +388,7 @@ static kiln_status qexec_run(qctx *q, const kiln_tensor *const *inputs, bool qua
             if (observe && q->hist[id] && res[o]->dtype == KILN_DTYPE_FLOAT32)
                 quant_hist_add(q->hist[id], res[o]->data, tensor_numel(res[o]));
             if (quant && q->active[id] && res[o]->dtype == KILN_DTYPE_FLOAT32 &&
-                (st = fq_copy(res[o], q->scale[id], &qslot[id])))
+                (st = fq_copy(res[o], q->scale[id], q->unsig[id], &qslot[id])))
                 goto done;
         }
         for (int k = 0; k < total; k++) {
@@ -626,8 +638,9 @@ static kiln_status calibrate(qctx *q, quant_cache *cache) {
     snprintf(cache->version, sizeof cache->version, "%s", KILN_VERSION_STRING);
     for (int v = 0; v < g->n_values; v++) {
         if (!q->hist[v]) continue;
-        double amax = quant_hist_amax(q->hist[v], o->method, o->percentile);
-        q->scale[v] = quant_scale_for(amax);
+        double amax = quant_hist_amax_levels(q->hist[v], o->method, o->percentile,
+                                             q->unsig[v] ? 256 : 128);
+        q->scale[v] = q->unsig[v] ? quant_scale_u8(amax) : quant_scale_for(amax);
         qlog(q, KILN_SEVERITY_VERBOSE, "calibration: %s: absmax %.6g, %s threshold %.6g",
              g->values[v]->name, q->hist[v]->absmax, quant_method_name(o->method), amax);
     }
@@ -672,7 +685,8 @@ static kiln_status insert_qdq(qctx *q) {
         snprintf(hint, sizeof hint, "%.400s_scale", x->name);
         ir_value *s = scalar_const(g, KILN_DTYPE_FLOAT32, q->scale[id], hint);
         snprintf(hint, sizeof hint, "%.400s_zero_point", x->name);
-        ir_value *z = scalar_const(g, KILN_DTYPE_INT8, 0, hint);
+        ir_value *z = scalar_const(g, q->unsig[id] ? KILN_DTYPE_UINT8 : KILN_DTYPE_INT8, 0,
+                                   hint);
         snprintf(hint, sizeof hint, "%.400s_QuantizeLinear", x->name);
         ir_node *qn = s && z ? ir_edit_add_node(g, OP_QuantizeLinear, 3, 1, hint) : NULL;
         snprintf(hint, sizeof hint, "%.400s_DequantizeLinear", x->name);
@@ -806,8 +820,9 @@ kiln_status quant_int8(pass_ctx *p, const quant_opts *o) {
     int n_int8 = 0;
     for (int l = 0; l < q.n_layers; l++) n_int8 += q.enabled[l];
     if ((st = insert_qdq(&q))) goto done;
-    qlog(&q, KILN_SEVERITY_INFO, "int8: %d of %d quantizable layers quantized (Q/DQ, int8 "
-         "symmetric activations per tensor, weights per output channel)", n_int8, q.n_layers);
+    qlog(&q, KILN_SEVERITY_INFO, "int8: %d of %d quantizable layers quantized (Q/DQ: "
+         "activations per tensor, int8 symmetric or uint8 from 0 where never negative; "
+         "int8 weights per output channel)", n_int8, q.n_layers);
 done:
     for (int l = 0; q.L && l < q.n_layers; l++) {
         tensor_free(q.L[l].w_fake);
@@ -820,6 +835,7 @@ done:
     free(q.cand);
     free(q.active);
     free(q.share);
+    free(q.unsig);
     quant_cache_clear(&cache);
     return st;
 }
