@@ -261,8 +261,9 @@ KILN_API kiln_status kiln_builder_config_set_shape(kiln_builder_config *c,
 ** constant and Conv+BN folding) on the calibration data, picks a range for
 ** every tensor entering or leaving a Conv/Gemm/MatMul layer and inserts
 ** standard ONNX Q/DQ as onnxruntime's quantize_static does:
-** QuantizeLinear -> DequantizeLinear on those tensors (int8, symmetric, zero
-** point 0, one scale per tensor) and DequantizeLinear on the layers' weights
+** QuantizeLinear -> DequantizeLinear on those tensors (one scale per tensor,
+** zero point 0: uint8 for tensors never negative such as Relu outputs, int8
+** symmetric otherwise) and DequantizeLinear on the layers' weights
 ** (int8 constants, symmetric, one scale per output channel). The optimizer
 ** then sees a Q/DQ model (docs/QUANTIZATION.md). */
 typedef enum kiln_calib_method {

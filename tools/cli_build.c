@@ -294,8 +294,9 @@ const cli_cmd cli_cmd_build = {
     "Optimizes the model for this machine and writes an engine file. Inputs with\n"
     "symbolic dims need a shape range (--shapes, or --min/--opt/--max-shapes).\n"
     "Progress goes to stderr, one line per phase with its time.\n"
-    "--int8 calibrates on --calib data and writes ONNX Q/DQ into the optimized\n"
-    "graph: int8 symmetric activations (one scale per tensor, zero point 0) and\n"
-    "int8 symmetric weights (one scale per output channel).",
+    "--int8 calibrates on --calib data and writes ONNX Q/DQ into the graph as\n"
+    "onnxruntime's quantize_static does: activations one scale per tensor with\n"
+    "zero point 0 (uint8 where never negative, else int8 symmetric), int8\n"
+    "symmetric weights with one scale per output channel.",
     build_opts, 1, 1, "MODEL.onnx", run_build,
 };

@@ -4,8 +4,8 @@
 ** and leaving Conv/Gemm/MatMul layers, picks a range per tensor (entropy,
 ** minmax or percentile) and writes the result into the graph as standard
 ** ONNX Q/DQ, as onnxruntime's quantize_static does: QuantizeLinear ->
-** DequantizeLinear on activations (int8, symmetric, zero point 0, one scale
-** per tensor) and DequantizeLinear on weights (int8 constants, symmetric,
+** DequantizeLinear on activations (one scale per tensor, zero point 0:
+** uint8 where never negative, int8 symmetric otherwise) and DequantizeLinear on weights (int8 constants, symmetric,
 ** one scale per output channel). That graph runs correctly as fake
 ** quantization on every backend; the optimizer's Q/DQ fold turns it into
 ** integer layers. An accuracy budget measured on validation data moves the
