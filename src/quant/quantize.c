@@ -154,12 +154,13 @@ static kiln_status find_tensors(qctx *q) {
             if (q->L[l].act[a] >= 0) q->cand[q->L[l].act[a]] = true;
         if (q->L[l].out_t >= 0) q->cand[q->L[l].out_t] = true;
     }
-    /* never negative: Relu outputs and what data movement makes of them
-    ** (nodes are in topological order) */
+    /* never negative: Relu, Softmax and Sigmoid outputs and what data
+    ** movement makes of them (nodes are in topological order) */
     for (int i = 0; i < q->g->n_nodes; i++) {
         const ir_node *n = q->g->nodes[i];
         if (n->n_out < 1 || !n->n_in || !n->in[0]) continue;
-        if (n->op == OP_Relu || (passes_scale(n->op) && q->unsig[n->in[0]->id]))
+        if (n->op == OP_Relu || n->op == OP_Softmax || n->op == OP_Sigmoid ||
+            (passes_scale(n->op) && q->unsig[n->in[0]->id]))
             q->unsig[n->out[0]->id] = true;
     }
     for (int v = 0; v < nv; v++) {

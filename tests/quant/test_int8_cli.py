@@ -129,6 +129,37 @@ def main():
     code, out = kiln("build", m, "-o", o, "--int8", "--calib-cache", p("c.cache"))
     code2, insp = kiln("inspect", o)
     check(code == 0 and "scale 0.25" in insp, "a hand-edited scale reaches the engine", insp)
+    # attention-style MatMuls of two activations: both operands quantized,
+    # Softmax output as uint8 (scale 1/255), result close to FP32
+    wm = numpy_helper.from_array(rng.standard_normal((16, 16)).astype(np.float32), "Wp")
+    nodes = [helper.make_node("MatMul", ["a", "Wp"], ["h"], name="proj"),
+             helper.make_node("Transpose", ["b"], ["bt"], perm=[0, 2, 1], name="tr"),
+             helper.make_node("MatMul", ["h", "bt"], ["s"], name="scores"),
+             helper.make_node("Softmax", ["s"], ["p"], axis=-1, name="sm"),
+             helper.make_node("MatMul", ["p", "b"], ["o"], name="ctx")]
+    ins = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 8, 16]) for n in "ab"]
+    g2 = helper.make_graph(nodes, "att", ins,
+                           [helper.make_tensor_value_info("o", TensorProto.FLOAT, None)], [wm])
+    onnx.save(helper.make_model(g2, opset_imports=[helper.make_opsetid("", 17)]), p("att.onnx"))
+    os.makedirs(p("att_calib"))
+    for n in "ab":
+        np.save(p(f"att_calib/{n}.npy"), rng.standard_normal((64, 8, 16)).astype(np.float32))
+        np.save(p(f"{n}.npy"), rng.standard_normal((4, 8, 16)).astype(np.float32))
+    sh = "a:4x8x16,b:4x8x16"
+    code, out = kiln("build", p("att.onnx"), "-o", p("att8.kiln"), "--shapes", sh, "--int8",
+                     "--calib", p("att_calib"))
+    code2, _ = kiln("build", p("att.onnx"), "-o", p("att32.kiln"), "--shapes", sh, "-q")
+    check(code == 0 and code2 == 0 and "3 of 3 quantizable layers" in out,
+          "attention MatMuls quantize (both operands)", out)
+    res = []
+    for e in ("att32", "att8"):
+        kiln("run", "--engine", p(e + ".kiln"), "--input", "a=" + p("a.npy"), "--input",
+             "b=" + p("b.npy"), "--output-dir", p("out_" + e))
+        res.append(numpy_helper.to_array(onnx.load_tensor(p("out_" + e + "/output_0.pb"))))
+    rel = float(np.linalg.norm(res[1] - res[0]) / np.linalg.norm(res[0]))
+    _, insp = kiln("inspect", p("att8.kiln"))
+    check(rel < 0.1 and "scale 0.00392157" in insp,
+          f"attention INT8 close to FP32 (rel-l2 {rel:.4f}), Softmax output uint8", insp)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
