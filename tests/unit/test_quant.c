@@ -283,10 +283,101 @@ static void test_dataset(void) {
     ir_model_free(m);
 }
 
+/* Mutated caches and .npy files (byte flips, truncations, insertions):
+** every one is read or refused with a status, never a crash (the ASan
+** build checks the memory side). A cheap stand-in for a fuzz target. */
+static void write_bytes(const char *path, const unsigned char *b, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) exit(1);
+    if (n) fwrite(b, 1, n, f);
+    fclose(f);
+}
+
+static size_t read_bytes(const char *path, unsigned char *b, size_t cap) {
+    FILE *f = fopen(path, "rb");
+    if (!f) exit(1);
+    size_t n = fread(b, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
+static size_t mutate(unsigned char *b, size_t n, size_t cap) {
+    int kind = (int)(rnd() * 4);
+    size_t at = n ? (size_t)(rnd() * (double)n) : 0;
+    static const unsigned char special[] = {0, ' ', '\n', '\'', '(', ')', ',', '-', '9', 0xff};
+    switch (kind) {
+    case 0: b[at] = (unsigned char)(rnd() * 256); return n;
+    case 1: return at; /* truncate */
+    case 2:
+        if (n + 1 < cap) {
+            memmove(b + at + 1, b + at, n - at);
+            b[at] = special[(int)(rnd() * sizeof special)];
+            return n + 1;
+        }
+        return n;
+    default: b[at] = special[(int)(rnd() * sizeof special)]; return n;
+    }
+}
+
+static void test_hostile(void) {
+    char dir[] = "/tmp/kiln_test_quant_h_XXXXXX";
+    if (!mkdtemp(dir)) exit(1);
+    char cpath[256], npath[256];
+    snprintf(cpath, sizeof cpath, "%s/c.txt", dir);
+    snprintf(npath, sizeof npath, "%s/x.npy", dir);
+    quant_cache c = {0};
+    snprintf(c.method, sizeof c.method, "entropy");
+    snprintf(c.version, sizeof c.version, "0.1.0");
+    quant_cache_entry e[2] = {{"x", 0.5f}, {"/a/b c", 0.25f}};
+    c.e = e;
+    c.n = 2;
+    if (quant_cache_write(cpath, &c)) exit(1);
+    unsigned char orig_c[1024], orig_n[1024], b[1100];
+    size_t nc = read_bytes(cpath, orig_c, sizeof orig_c);
+    ir_model *m = model_new(17);
+    int64_t dims[2] = {2, 3};
+    m->graph->inputs = arena_zalloc(m, sizeof *m->graph->inputs);
+    m->graph->inputs[0] = input(m->graph, "x", KILN_DTYPE_FLOAT32, 2, dims);
+    m->graph->n_inputs = 1;
+    float v[12] = {0};
+    int64_t d4[2] = {4, 3};
+    write_npy(npath, 2, d4, v);
+    size_t nn = read_bytes(npath, orig_n, sizeof orig_n);
+    int ok = 0, refused = 0, other = 0;
+    for (int it = 0; it < 3000; it++) {
+        bool npy = it % 2;
+        size_t n = npy ? nn : nc;
+        memcpy(b, npy ? orig_n : orig_c, n);
+        for (int k = 1 + (int)(rnd() * 3); k > 0; k--) n = mutate(b, n, sizeof b);
+        write_bytes(npy ? npath : cpath, b, n);
+        kiln_status st;
+        if (npy) {
+            quant_dataset ds;
+            st = quant_dataset_load(dir, m->graph, 0, &ds);
+            if (!st) quant_dataset_free(&ds);
+        } else {
+            quant_cache r;
+            st = quant_cache_read(cpath, &r);
+            if (!st) quant_cache_clear(&r);
+        }
+        if (st == KILN_OK) ok++;
+        else if (st == KILN_INVALID_ARGUMENT) refused++;
+        else other++;
+    }
+    CHECK(other == 0, "mutated inputs: %d read, %d refused, %d other statuses", ok, refused,
+          other);
+    CHECK(refused > 100, "mutations get refused (%d)", refused);
+    unlink(cpath);
+    unlink(npath);
+    rmdir(dir);
+    ir_model_free(m);
+}
+
 int main(void) {
     test_hist();
     test_entropy();
     test_cache();
     test_dataset();
+    test_hostile();
     return test_summary();
 }
