@@ -256,6 +256,58 @@ KILN_API kiln_status kiln_builder_config_set_shape(kiln_builder_config *c,
                                                    const int64_t *opt,
                                                    const int64_t *max);
 
+/* ---- INT8 post-training quantization. With KILN_PRECISION_INT8 among the
+** precisions and calibration set, the builder runs the FP32 graph (after
+** constant and Conv+BN folding) on the calibration data, picks a range for
+** every tensor entering or leaving a Conv/Gemm/MatMul layer and inserts
+** standard ONNX Q/DQ as onnxruntime's quantize_static does:
+** QuantizeLinear -> DequantizeLinear on those tensors (one scale per tensor,
+** zero point 0: uint8 for tensors never negative such as Relu outputs, int8
+** symmetric otherwise) and DequantizeLinear on the layers' weights
+** (int8 constants, symmetric, one scale per output channel). The optimizer
+** then sees a Q/DQ model (docs/QUANTIZATION.md). */
+typedef enum kiln_calib_method {
+    KILN_CALIB_ENTROPY = 0,    /* minimize KL divergence (TensorRT's choice) */
+    KILN_CALIB_MINMAX = 1,     /* largest |x| seen */
+    KILN_CALIB_PERCENTILE = 2  /* the given percentile of |x| */
+} kiln_calib_method;
+/* calib_dir: input sets in the ONNX test-data layout (test_data_set_*\/
+** input_*.pb) or NAME.npy files, one per input (a file holding k times a
+** fixed batch gives k sets; a dynamic batch dim gives sets of 32 rows).
+** percentile in (0, 100] (KILN_CALIB_PERCENTILE only); max_batches: use at
+** most that many sets (0: all). cache_path (may be NULL): a calibration
+** cache text file; when it exists and names every tensor, its scales are
+** used and no calibration runs (calib_dir may then be NULL); otherwise it
+** is written after calibrating. Paths are copied. */
+KILN_API kiln_status kiln_builder_config_set_int8_calibration(
+    kiln_builder_config *c, const char *calib_dir, kiln_calib_method method,
+    double percentile, int max_batches, const char *cache_path);
+/* Accuracy budget of an INT8 build, measured against the FP32 graph on the
+** validation sets in validate_dir (same layout as calibration data):
+**   KILN_METRIC_TOP1: value = most percent of rows of output 0 whose argmax
+**     may differ from FP32's (an upper bound on the top-1 accuracy lost);
+**   KILN_METRIC_REL_L2: value = largest ||int8 - fp32|| / ||fp32|| over all
+**     float outputs;
+**   KILN_METRIC_COSINE: value = smallest mean cosine similarity per set.
+** While over budget the builder moves the layer whose quantization hurts
+** the output most (measured one layer at a time) back to FP32, and logs
+** the layers it kept in FP32 and the final metric at INFO. */
+typedef enum kiln_accuracy_metric {
+    KILN_METRIC_TOP1 = 0,
+    KILN_METRIC_REL_L2 = 1,
+    KILN_METRIC_COSINE = 2
+} kiln_accuracy_metric;
+KILN_API kiln_status kiln_builder_config_set_accuracy_budget(
+    kiln_builder_config *c, kiln_accuracy_metric metric, double value,
+    const char *validate_dir);
+/* Called during long build phases ("calibration", "accuracy budget") with
+** the steps done and the total; on the building thread. NULL: none. */
+typedef void (*kiln_progress_fn)(void *user, const char *phase, int done,
+                                 int total);
+KILN_API kiln_status kiln_builder_config_set_progress(kiln_builder_config *c,
+                                                      kiln_progress_fn fn,
+                                                      void *user);
+
 /* Optimizes the model for the configured target and serializes the engine.
 ** *blob_out is released with kiln_free. */
 KILN_API kiln_status kiln_build_engine(const kiln_model *m,
@@ -309,6 +361,18 @@ typedef struct kiln_layer_info {
 KILN_API int kiln_engine_num_layers(const kiln_engine *e);
 KILN_API kiln_status kiln_engine_layer(const kiln_engine *e, int i,
                                        kiln_layer_info *out);
+/* Quantization of layer i (additions): a QuantizeLinear/DequantizeLinear
+** layer reports its own scale(s); a Conv/Gemm/MatMul layer reports the
+** scales of the DequantizeLinear layers feeding its activation input and
+** its weights. Scales are those of the engine's Q/DQ (x = q * scale). */
+typedef struct kiln_layer_quant {
+    int quantized;            /* 1: an INT8 layer (Q/DQ or fed by them) */
+    float input_scale;        /* per-tensor activation scale, 0: none */
+    int n_weight_scales;      /* per-channel weight scales, 0: none */
+    float weight_scale_min, weight_scale_max;
+} kiln_layer_quant;
+KILN_API kiln_status kiln_engine_layer_quant(const kiln_engine *e, int i,
+                                             kiln_layer_quant *out);
 /* Number of nodes in the ONNX graph the engine was built from. */
 KILN_API int kiln_engine_source_nodes(const kiln_engine *e);
 /* Backend the engine runs on ("cpu", "cuda") and, for device backends, the

@@ -54,4 +54,8 @@ if [ "${1:-}" = "--test" ]; then
     if ! $py -c "import torch, torchvision, transformers, onnxscript" 2>/dev/null; then
         $py -m pip install -q torch torchvision transformers onnxscript
     fi
+    # tests/quant trains small real models on scikit-learn's digits data.
+    if ! $py -c "import sklearn" 2>/dev/null; then
+        $py -m pip install -q scikit-learn
+    fi
 fi

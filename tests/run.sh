@@ -70,6 +70,11 @@ suite qdq python3 tests/engine/test_qdq.py build-asan/bin/kiln
 # The CLI as a user meets it: data-loss cases, a session of wrong
 # invocations (named errors, exit 2, no file changed), reports.
 suite cli python3 tests/engine/test_cli.py build-asan/bin/kiln
+# INT8: a CNN trained on scikit-learn's digits (cached in tests/quant/cache),
+# FP32 vs INT8 top-1, accuracy budgets, calibration cache round trip; then
+# the --int8 command line's refusals.
+suite int8_accuracy python3 tests/quant/test_int8_accuracy.py build-asan/bin/kiln
+suite int8_cli python3 tests/quant/test_int8_cli.py build-asan/bin/kiln
 if [ -f tests/hostile/run_hostile.py ]; then
     suite hostile python3 tests/hostile/run_hostile.py build-asan -j "$JOBS"
 fi

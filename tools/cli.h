@@ -91,7 +91,8 @@ typedef enum cli_file_kind {
     FILE_NPY,
     FILE_EMPTY,
     FILE_OTHER,         /* anything else: read as ONNX where a model is due */
-    FILE_UNREADABLE
+    FILE_UNREADABLE,
+    FILE_CALIB_CACHE    /* starts with "kiln-calibration-cache " */
 } cli_file_kind;
 
 cli_file_kind cli_file_kind_of(const char *path);

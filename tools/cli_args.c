@@ -281,6 +281,7 @@ cli_file_kind cli_file_kind_of(const char *path) {
     if (n >= 8 && !memcmp(m, "\x89KILN\r\n\x1a", 8)) return FILE_ENGINE;
     if (n >= 17 && !memcmp(m, "kiln-timing-cache", 17)) return FILE_TIMING_CACHE;
     if (n >= 6 && !memcmp(m, "\x93NUMPY", 6)) return FILE_NPY;
+    if (n >= 22 && !memcmp(m, "kiln-calibration-cache", 22)) return FILE_CALIB_CACHE;
     return FILE_OTHER;
 }
 
@@ -294,6 +295,7 @@ const char *cli_file_kind_name(cli_file_kind k) {
     case FILE_EMPTY: return "an empty file";
     case FILE_OTHER: return "a file";
     case FILE_UNREADABLE: return "unreadable";
+    case FILE_CALIB_CACHE: return "a Kiln calibration cache";
     }
     return "?";
 }

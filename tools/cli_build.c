@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const cli_opt build_opts[] = {
     {"--output", "-o", OPT_STR, "FILE", "engine file to write (required)", NULL, 0, 0, false, NULL},
@@ -24,6 +25,25 @@ static const cli_opt build_opts[] = {
     {"--timing-cache", NULL, OPT_STR, "FILE", "read and update this tactic timing cache; "
      "rebuilds with the same cache give identical bytes", "none", 0, 0, false, NULL},
     CLI_TARGET_OPTS,
+    {"--int8", NULL, OPT_FLAG, NULL, "quantize Conv/Gemm/MatMul layers to INT8 after "
+     "calibration (needs --calib or --calib-cache)", "off", 0, 0, false, NULL},
+    {"--calib", NULL, OPT_STR, "DIR", "calibration inputs: test_data_set_*/input_*.pb "
+     "folders or NAME.npy files (one per input)", NULL, 0, 0, false, NULL},
+    {"--calib-method", NULL, OPT_CHOICE, "entropy|minmax|percentile", "how activation "
+     "ranges are picked from the histograms", "entropy", 0, 0, false,
+     "entropy|minmax|percentile"},
+    {"--calib-percentile", NULL, OPT_NUM, "P", "percentile of |x| kept (with "
+     "--calib-method percentile)", "99.99", 1e-9, 100, false, NULL},
+    {"--calib-batches", NULL, OPT_INT, "N", "use at most N calibration sets (0: all)", "0",
+     0, 1000000000, false, NULL},
+    {"--calib-cache", NULL, OPT_STR, "FILE", "calibration cache: read when it exists (no "
+     "calibration runs), else written; text, one 'tensor scale' per line", "none", 0, 0,
+     false, NULL},
+    {"--accuracy-budget", NULL, OPT_STR, "METRIC:VALUE", "INT8 accuracy budget vs FP32 on "
+     "--validate data: top1:0.5% (argmax disagreement), rel-l2:1e-2, cosine:0.999; layers "
+     "that hurt most go back to FP32 until it holds", NULL, 0, 0, false, NULL},
+    {"--validate", NULL, OPT_STR, "DIR", "validation inputs for --accuracy-budget (same "
+     "layout as --calib)", NULL, 0, 0, false, NULL},
     {"--verbose", "-v", OPT_FLAG, NULL, "log every timed tactic, marking the chosen one", "off",
      0, 0, false, NULL},
     {"--quiet", "-q", OPT_FLAG, NULL, "only warnings and errors (no progress lines)", "off", 0,
@@ -110,6 +130,105 @@ int cli_check_model_arg(const cli_args *a, const char *path) {
     }
 }
 
+/* Draws a one-line progress bar on stderr for the long INT8 phases. */
+static void progress_bar(void *user, const char *phase, int done, int total) {
+    (void)user;
+    int w = 30, f = total > 0 ? (int)((long long)done * w / total) : w;
+    char bar[32];
+    for (int i = 0; i < w; i++) bar[i] = i < f ? '#' : '.';
+    bar[w] = 0;
+    fprintf(stderr, "\r[kiln] %-16s [%s] %d/%d", phase, bar, done, total);
+    if (done >= total) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static int check_dir_arg(const cli_args *a, const char *opt, const char *dir) {
+    cli_file_kind k = cli_file_kind_of(dir);
+    if (k == FILE_MISSING) return cli_usage_error(a, "%s: folder '%s' does not exist", opt, dir);
+    if (k != FILE_DIR) return cli_usage_error(a, "%s: '%s' is not a folder", opt, dir);
+    return CLI_OK;
+}
+
+/* --int8 and its companions: checks and applies them. */
+static int apply_int8(const cli_args *a, kiln_builder_config *cfg, const char *model,
+                      const char *out, const char *tcache) {
+    static const char *const deps[] = {"--calib", "--calib-method", "--calib-percentile",
+                                       "--calib-batches", "--calib-cache",
+                                       "--accuracy-budget", "--validate"};
+    bool int8 = cli_has(a, "--int8");
+    if (!int8) {
+        for (size_t i = 0; i < sizeof deps / sizeof *deps; i++)
+            if (cli_has(a, deps[i]))
+                return cli_usage_error(a, "%s needs --int8", deps[i]);
+        return CLI_OK;
+    }
+    const char *dir = cli_str(a, "--calib", NULL), *cc = cli_str(a, "--calib-cache", NULL);
+    const char *mname = cli_str(a, "--calib-method", "entropy");
+    int rc;
+    if (!dir && !cc)
+        return cli_usage_error(a, "--int8 needs calibration data (--calib DIR) or an "
+                               "existing --calib-cache FILE");
+    if (dir && (rc = check_dir_arg(a, "--calib", dir))) return rc;
+    if (cli_has(a, "--calib-percentile") && strcmp(mname, "percentile"))
+        return cli_usage_error(a, "--calib-percentile goes with --calib-method percentile");
+    if (cc) {
+        cli_file_kind k = cli_file_kind_of(cc);
+        if (!dir && k == FILE_MISSING)
+            return cli_usage_error(a, "--calib-cache '%s' does not exist and no --calib DIR "
+                                   "was given to make it", cc);
+        if (k != FILE_MISSING && k != FILE_CALIB_CACHE)
+            return cli_usage_error(a, "--calib-cache: '%s' is %s, not a Kiln calibration "
+                                   "cache", cc, cli_file_kind_name(k));
+        if (cli_same_file(cc, model) || cli_same_file(cc, out) || !strcmp(cc, out) ||
+            (tcache && (!strcmp(cc, tcache) || cli_same_file(cc, tcache))))
+            return cli_usage_error(a, "--calib-cache names the model, the engine or the "
+                                   "timing cache");
+        const char *ins[3] = {model, out, tcache};
+        if (k == FILE_MISSING &&
+            !cli_check_output(a, "--calib-cache", cc, ins, tcache ? 3 : 2, FILE_CALIB_CACHE))
+            return CLI_USAGE;
+    }
+    kiln_calib_method m = !strcmp(mname, "minmax")       ? KILN_CALIB_MINMAX
+                          : !strcmp(mname, "percentile") ? KILN_CALIB_PERCENTILE
+                                                         : KILN_CALIB_ENTROPY;
+    double pct = cli_has(a, "--calib-percentile") ? cli_get(a, "--calib-percentile")->num
+                                                  : 99.99;
+    int nb = cli_has(a, "--calib-batches") ? (int)cli_get(a, "--calib-batches")->i : 0;
+    unsigned prec = KILN_PRECISION_INT8 | KILN_PRECISION_FP32 |
+                    (cli_has(a, "--fp16") ? KILN_PRECISION_FP16 : 0u) |
+                    (cli_has(a, "--bf16") ? KILN_PRECISION_BF16 : 0u);
+    if (kiln_builder_config_set_precisions(cfg, prec) ||
+        kiln_builder_config_set_int8_calibration(cfg, dir, m, pct, nb, cc))
+        return cli_usage_error(a, "%s", kiln_last_error());
+    const char *budget = cli_str(a, "--accuracy-budget", NULL);
+    const char *vdir = cli_str(a, "--validate", NULL);
+    if (!budget != !vdir)
+        return cli_usage_error(a, "--accuracy-budget and --validate go together");
+    if (budget) {
+        if ((rc = check_dir_arg(a, "--validate", vdir))) return rc;
+        const char *colon = strchr(budget, ':');
+        kiln_accuracy_metric metric;
+        size_t ml = colon ? (size_t)(colon - budget) : 0;
+        if (ml == 4 && !strncmp(budget, "top1", 4)) metric = KILN_METRIC_TOP1;
+        else if (ml == 6 && !strncmp(budget, "rel-l2", 6)) metric = KILN_METRIC_REL_L2;
+        else if (ml == 6 && !strncmp(budget, "cosine", 6)) metric = KILN_METRIC_COSINE;
+        else
+            return cli_usage_error(a, "--accuracy-budget '%s': want top1:X%%, rel-l2:X or "
+                                   "cosine:X", budget);
+        char *end = NULL;
+        double v = strtod(colon + 1, &end);
+        bool num = end != colon + 1;
+        if (num && metric == KILN_METRIC_TOP1 && *end == '%') end++;
+        if (!num || *end || !(v == v))
+            return cli_usage_error(a, "--accuracy-budget '%s': '%s' is not a number", budget,
+                                   colon + 1);
+        if (kiln_builder_config_set_accuracy_budget(cfg, metric, v, vdir))
+            return cli_usage_error(a, "--accuracy-budget: %s", kiln_last_error());
+    }
+    if (isatty(2)) kiln_builder_config_set_progress(cfg, progress_bar, NULL);
+    return CLI_OK;
+}
+
 static int run_build(cli_args *a) {
     const char *model = a->pos[0], *out = cli_str(a, "--output", NULL);
     const char *cache = cli_str(a, "--timing-cache", NULL);
@@ -151,6 +270,7 @@ static int run_build(cli_args *a) {
         goto done;
     }
     if ((rc = apply_profile(a, cfg, m))) goto done;
+    if ((rc = apply_int8(a, cfg, model, out, cache))) goto done;
     rc = CLI_FAIL;
     if (kiln_build_engine(m, cfg, &blob, &n)) {
         cli_lib_error("build", "build failed");
@@ -173,6 +293,10 @@ const cli_cmd cli_cmd_build = {
     "build", "MODEL.onnx -o FILE [options]",
     "Optimizes the model for this machine and writes an engine file. Inputs with\n"
     "symbolic dims need a shape range (--shapes, or --min/--opt/--max-shapes).\n"
-    "Progress goes to stderr, one line per phase with its time.",
+    "Progress goes to stderr, one line per phase with its time.\n"
+    "--int8 calibrates on --calib data and writes ONNX Q/DQ into the graph as\n"
+    "onnxruntime's quantize_static does: activations one scale per tensor with\n"
+    "zero point 0 (uint8 where never negative, else int8 symmetric), int8\n"
+    "symmetric weights with one scale per output channel.",
     build_opts, 1, 1, "MODEL.onnx", run_build,
 };

@@ -308,6 +308,15 @@ static int inspect_engine(const cli_args *a, kiln_engine *e, const char *path, b
         if (!strcmp(lay, "NHWC")) printf("  [NHWC]");
         else if (lay[0]) printf("  [reformat %s]", lay);
         if (strchr(li.fused_from, ',')) printf("  <- %s", li.fused_from);
+        kiln_layer_quant lq;
+        if (!kiln_engine_layer_quant(e, i, &lq) && lq.quantized) {
+            if (lq.input_scale > 0) printf("  scale %.6g", (double)lq.input_scale);
+            if (lq.n_weight_scales == 1)
+                printf("  w-scale %.6g", (double)lq.weight_scale_min);
+            else if (lq.n_weight_scales > 1)
+                printf("  w-scales %d in [%.4g, %.4g]", lq.n_weight_scales,
+                       (double)lq.weight_scale_min, (double)lq.weight_scale_max);
+        }
         printf("\n");
     }
     if (ctx) print_profile(a, e, ctx);

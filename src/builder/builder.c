@@ -7,8 +7,10 @@
 #include "../import/model.h"
 #include "../ops/infer.h"
 #include "../passes/passes.h"
+#include "../quant/quant.h"
 #include "../util/file.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -35,6 +37,14 @@ struct kiln_builder_config {
     int log_max;
     int n_profiles;
     cfg_profile *profiles;
+    /* INT8 calibration and accuracy budget (src/quant) */
+    char *calib_dir, *calib_cache, *validate_dir;
+    int calib_method, calib_batches;
+    double calib_percentile;
+    int budget_metric;          /* KILN_METRIC_*, -1: none */
+    double budget_value;
+    kiln_progress_fn progress;
+    void *progress_user;
 };
 
 kiln_status kiln_builder_config_create(kiln_builder_config **out) {
@@ -46,6 +56,8 @@ kiln_status kiln_builder_config_create(kiln_builder_config **out) {
     c->workspace = (uint64_t)1 << 30;
     c->opt_level = 3;
     c->log_max = KILN_SEVERITY_WARNING;
+    c->calib_percentile = 99.99;
+    c->budget_metric = -1;
     *out = c;
     return KILN_OK;
 }
@@ -58,7 +70,83 @@ void kiln_builder_config_destroy(kiln_builder_config *c) {
     }
     free(c->profiles);
     free(c->timing_cache);
+    free(c->calib_dir);
+    free(c->calib_cache);
+    free(c->validate_dir);
     free(c);
+}
+
+/* Replaces *dst by a copy of src (NULL clears). */
+static kiln_status set_path(char **dst, const char *src) {
+    char *v = NULL;
+    if (src && !(v = kiln_strdup(src))) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+    free(*dst);
+    *dst = v;
+    return KILN_OK;
+}
+
+kiln_status kiln_builder_config_set_int8_calibration(kiln_builder_config *c,
+                                                     const char *calib_dir,
+                                                     kiln_calib_method method,
+                                                     double percentile, int max_batches,
+                                                     const char *cache_path) {
+    if (!c) return kiln_error(KILN_INVALID_ARGUMENT, "config is NULL");
+    if ((int)method < KILN_CALIB_ENTROPY || (int)method > KILN_CALIB_PERCENTILE)
+        return kiln_error(KILN_INVALID_ARGUMENT, "unknown calibration method %d", (int)method);
+    if (!(percentile > 0 && percentile <= 100))
+        return kiln_error(KILN_INVALID_ARGUMENT, "calibration percentile %g is not in "
+                          "(0, 100]", percentile);
+    if (max_batches < 0)
+        return kiln_error(KILN_INVALID_ARGUMENT, "calibration batches %d < 0", max_batches);
+    if (!calib_dir && !cache_path)
+        return kiln_error(KILN_INVALID_ARGUMENT, "INT8 calibration needs a data folder or "
+                          "a calibration cache");
+    kiln_status st;
+    if ((st = set_path(&c->calib_dir, calib_dir)) ||
+        (st = set_path(&c->calib_cache, cache_path)))
+        return st;
+    c->calib_method = (int)method;
+    c->calib_percentile = percentile;
+    c->calib_batches = max_batches;
+    return KILN_OK;
+}
+
+kiln_status kiln_builder_config_set_accuracy_budget(kiln_builder_config *c,
+                                                    kiln_accuracy_metric metric,
+                                                    double value,
+                                                    const char *validate_dir) {
+    if (!c) return kiln_error(KILN_INVALID_ARGUMENT, "config is NULL");
+    if (!validate_dir)
+        return kiln_error(KILN_INVALID_ARGUMENT, "an accuracy budget needs validation data");
+    switch ((int)metric) {
+    case KILN_METRIC_TOP1:
+        if (!(value >= 0 && value <= 100))
+            return kiln_error(KILN_INVALID_ARGUMENT, "top1 budget %g%% is not in 0..100",
+                              value);
+        break;
+    case KILN_METRIC_REL_L2:
+        if (!(value >= 0 && value < INFINITY))
+            return kiln_error(KILN_INVALID_ARGUMENT, "rel-l2 budget %g must be >= 0", value);
+        break;
+    case KILN_METRIC_COSINE:
+        if (!(value >= -1 && value <= 1))
+            return kiln_error(KILN_INVALID_ARGUMENT, "cosine budget %g is not in -1..1", value);
+        break;
+    default: return kiln_error(KILN_INVALID_ARGUMENT, "unknown metric %d", (int)metric);
+    }
+    kiln_status st = set_path(&c->validate_dir, validate_dir);
+    if (st) return st;
+    c->budget_metric = (int)metric;
+    c->budget_value = value;
+    return KILN_OK;
+}
+
+kiln_status kiln_builder_config_set_progress(kiln_builder_config *c, kiln_progress_fn fn,
+                                             void *user) {
+    if (!c) return kiln_error(KILN_INVALID_ARGUMENT, "config is NULL");
+    c->progress = fn;
+    c->progress_user = user;
+    return KILN_OK;
 }
 
 kiln_status kiln_builder_config_set_device(kiln_builder_config *c, kiln_device d) {
@@ -980,6 +1068,26 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
     /* per-pass statistics are detail: shown at VERBOSE, while INFO keeps
     ** to one line per build phase */
     pc.log_max = cfg->log_max >= KILN_SEVERITY_VERBOSE ? cfg->log_max : KILN_SEVERITY_WARNING;
+    if ((cfg->precisions & KILN_PRECISION_INT8) && (cfg->calib_dir || cfg->calib_cache)) {
+        /* Post-training INT8 (src/quant): after constant folding and
+        ** Conv+BN folding, calibrate the FP32 graph and write ONNX Q/DQ into
+        ** it as onnxruntime's quantize_static does, so the optimizer that
+        ** follows treats it like any model that comes with Q/DQ (the Q/DQ
+        ** fold into integer layers runs first in the pipeline). */
+        static const char *const pre[] = {"fold", "noop", "dce", "conv_bn"};
+        for (size_t k = 0; k < sizeof pre / sizeof *pre; k++)
+            if ((st = passes_run_one(&pc, pre[k]))) goto fail;
+        quant_opts qo = {cfg->calib_dir, cfg->calib_cache, (quant_method)cfg->calib_method,
+                         cfg->calib_percentile, cfg->calib_batches, cfg->budget_metric,
+                         cfg->budget_value, cfg->validate_dir, cfg->progress,
+                         cfg->progress_user, cfg->log, cfg->log_user, cfg->log_max};
+        if ((st = quant_int8(&pc, &qo))) goto fail;
+        phase_done(&b, "int8 calibration");
+    } else if (cfg->budget_metric >= 0) {
+        st = kiln_error(KILN_INVALID_ARGUMENT, "an accuracy budget needs an INT8 build with "
+                        "calibration");
+        goto fail;
+    }
     if ((st = passes_run_all(&pc))) goto fail;
     if (b.dev && (cfg->precisions & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) &&
         (st = pass_reduced_precision(&pc, (cfg->precisions & KILN_PRECISION_FP16)
@@ -1012,7 +1120,6 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
                 goto oom;
         }
     phase_done(&b, "optimizer passes");
-
     int nn = b.g->n_nodes, nv = b.g->n_values, np = b.e.n_profiles;
     b.e.layers = calloc((size_t)(nn ? nn : 1), sizeof *b.e.layers);
     b.e.plans = calloc((size_t)np, sizeof *b.e.plans);
@@ -1032,6 +1139,16 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
                                   : odt == KILN_DTYPE_FLOAT16  ? KILN_PRECISION_FP16
                                   : odt == KILN_DTYPE_BFLOAT16 ? KILN_PRECISION_BF16
                                                                : KILN_PRECISION_FP32;
+        /* Q/DQ layers, and matrix layers that read a DequantizeLinear (fake
+        ** quantization until a Q/DQ fold makes them integer layers) */
+        bool mm = ln->op == OP_Conv || ln->op == OP_FusedConv || ln->op == OP_Gemm ||
+                  ln->op == OP_FusedGemm || ln->op == OP_MatMul;
+        for (int k = 0; mm && k < 2 && k < ln->n_in; k++)
+            if (ln->in[k] && ln->in[k]->producer &&
+                ln->in[k]->producer->op == OP_DequantizeLinear)
+                b.e.layers[i].precision = KILN_PRECISION_INT8;
+        if (ln->op == OP_QuantizeLinear || ln->op == OP_DequantizeLinear)
+            b.e.layers[i].precision = KILN_PRECISION_INT8;
         b.e.layers[i].tactic = calloc((size_t)np, sizeof *b.e.layers[i].tactic);
         b.e.layers[i].time_us = calloc((size_t)np, sizeof *b.e.layers[i].time_us);
         if (!b.e.layers[i].tactic || !b.e.layers[i].time_us) goto oom;

@@ -139,6 +139,52 @@ kiln_status kiln_engine_layer(const kiln_engine *e, int i, kiln_layer_info *out)
     return KILN_OK;
 }
 
+/* The scale tensor of a QuantizeLinear/DequantizeLinear node (float32
+** constant), or NULL. */
+static const kiln_tensor *qdq_scale(const ir_node *n) {
+    if (!n || (n->op != OP_QuantizeLinear && n->op != OP_DequantizeLinear) || n->n_in < 2 ||
+        !n->in[1] || !n->in[1]->const_val || n->in[1]->const_val->dtype != KILN_DTYPE_FLOAT32)
+        return NULL;
+    return n->in[1]->const_val;
+}
+
+static void quant_fill(const kiln_tensor *s, kiln_layer_quant *out, bool weight) {
+    int64_t k = tensor_numel(s);
+    const float *v = s->data;
+    if (k <= 0) return;
+    if (!weight && k == 1) {
+        out->input_scale = v[0];
+        return;
+    }
+    out->n_weight_scales = (int)KILN_MIN(k, INT32_MAX);
+    out->weight_scale_min = out->weight_scale_max = v[0];
+    for (int64_t j = 1; j < k; j++) {
+        out->weight_scale_min = KILN_MIN(out->weight_scale_min, v[j]);
+        out->weight_scale_max = KILN_MAX(out->weight_scale_max, v[j]);
+    }
+}
+
+kiln_status kiln_engine_layer_quant(const kiln_engine *e, int i, kiln_layer_quant *out) {
+    if (!e || !out || i < 0 || i >= e->ir->graph->n_nodes)
+        return kiln_error(KILN_INVALID_ARGUMENT, "layer %d out of range", i);
+    memset(out, 0, sizeof *out);
+    const ir_node *n = e->ir->graph->nodes[i];
+    const kiln_tensor *s = qdq_scale(n);
+    if (s) {
+        out->quantized = 1;
+        quant_fill(s, out, tensor_numel(s) > 1);
+        return KILN_OK;
+    }
+    for (int k = 0; k < n->n_in && k < 2; k++) {
+        const ir_value *v = n->in[k];
+        if (!v || !(s = qdq_scale(v->producer))) continue;
+        out->quantized = 1;
+        quant_fill(s, out, k == 1 && (tensor_numel(s) > 1 || (v->producer->in[0] &&
+                                                             v->producer->in[0]->const_val)));
+    }
+    return KILN_OK;
+}
+
 /* ---- JSON */
 typedef struct sbuf {
     char *p;
@@ -318,6 +364,15 @@ kiln_status kiln_engine_describe_json(const kiln_engine *e, const kiln_context *
         }
         sb_printf(&s, ",\"tactic\":");
         sb_str(&s, e->layers[i].tactic[0]->name);
+        kiln_layer_quant lq;
+        if (!kiln_engine_layer_quant(e, i, &lq) && lq.quantized) {
+            sb_printf(&s, ",\"quant\":{\"input_scale\":%.9g,\"weight_scales\":%d",
+                      (double)lq.input_scale, lq.n_weight_scales);
+            if (lq.n_weight_scales)
+                sb_printf(&s, ",\"weight_scale_min\":%.9g,\"weight_scale_max\":%.9g",
+                          (double)lq.weight_scale_min, (double)lq.weight_scale_max);
+            sb_printf(&s, "}");
+        }
         if (e->ops->dev)
             sb_printf(&s, ",\"device\":\"%s\"",
                       runtime_layer_on_device(e, i, 0) ? e->backend : "host");
