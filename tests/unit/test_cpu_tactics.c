@@ -14,6 +14,7 @@
 #include "test_util.h"
 
 #include <pthread.h>
+#include <time.h>
 
 static ir_model *g_model;
 static ir_graph *g_graph;
@@ -913,6 +914,42 @@ static void test_prepared_blobs(void) {
     }
 }
 
+/* Idle pool workers sleep: after a threaded GEMM, the process uses (next
+** to) no CPU while nothing runs. Process CPU time, so a loaded machine does
+** not make it flaky. */
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void test_idle_pool(void) {
+    const kiln_tactic *ts[16];
+    if (!tactics_for(OP_MatMul, ts)) return;
+    ir_node *n = new_node(OP_MatMul, 2);
+    int64_t ad[2] = {96, 200}, bd[2] = {200, 300}, yd[2] = {96, 300};
+    kiln_tensor *A = rand_tensor(2, ad), *B = rand_tensor(2, bd), *Y;
+    if (tensor_new(KILN_DTYPE_FLOAT32, 2, yd, &Y)) die("t");
+    const kiln_tensor *in[2] = {A, B};
+    kiln_set_num_threads(4);
+    kiln_tensor *got = run_tactic(ts[0], n, in, Y, true); /* starts the workers */
+    kiln_set_num_threads(1);
+    struct timespec nap = {0, 100 * 1000 * 1000};
+    nanosleep(&nap, NULL); /* past the bounded spin */
+    double c0 = cpu_seconds();
+    nap.tv_nsec = 500 * 1000 * 1000;
+    nanosleep(&nap, NULL);
+    double used = cpu_seconds() - c0;
+    bool ok = got && used < 0.02;
+    if (!ok) fprintf(stderr, "FAIL idle pool: %.3f s of CPU in 0.5 s idle\n", used);
+    else printf("idle pool: %.4f s of CPU in 0.5 s idle\n", used);
+    record(ok);
+    tensor_free(got);
+    tensor_free(Y);
+    tensor_free(A);
+    tensor_free(B);
+}
+
 /* dtype gate: non-float32 inputs are declined. */
 static void test_supports(void) {
     ir_node *n = new_node(OP_MatMul, 2);
@@ -945,6 +982,7 @@ int main(int argc, char **argv) {
     test_concurrent();
     test_prepack();
     test_prepared_blobs();
+    test_idle_pool();
     test_gemm();
     test_conv();
     printf("runs on prepared weights: %d\n", g_prepared_runs);
