@@ -333,6 +333,11 @@ int main(int argc, char **argv) {
     /* The same sizes read as M x N x K = 768x768x128 and 3072x768x128. */
     bench_gemm(768, 128, 768, false, "", threads, nth);
     bench_gemm(3072, 128, 768, false, "", threads, nth);
+    /* Batch-1 transformer rows (decode, short prompts): small M against a
+    ** BERT-sized weight, threaded over N. */
+    bench_gemm(1, 768, 3072, false, "", threads, nth);
+    bench_gemm(4, 768, 3072, false, "", threads, nth);
+    bench_gemm(17, 768, 768, false, "", threads, nth);
     /* ResNet-50 classifier (batch 1, weights transposed). */
     bench_gemm(1, 2048, 1000, true, "", threads, nth);
 
