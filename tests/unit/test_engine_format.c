@@ -109,7 +109,8 @@ static void build_engine(ir_model *m, kiln_engine *e) {
         l->tactic = calloc(2, sizeof *l->tactic);
         l->time_us = calloc(2, sizeof *l->time_us);
         for (int p = 0; p < 2; p++) {
-            l->tactic[p] = nc ? cand[p ? nc - 1 : 0] : NULL;
+            /* layer 0 keeps its tactic in both profiles: one shared blob */
+            l->tactic[p] = nc ? cand[p && k ? nc - 1 : 0] : NULL;
             l->time_us[p] = k % 4 == 3 ? -1.0f : 1.5f * (float)k + (float)p;
             if (l->tactic[p]) e->isa_required |= l->tactic[p]->isa;
             /* prepared data, as the builder makes it (both profiles of a
@@ -770,6 +771,9 @@ int main(int argc, char **argv) {
             blobs_ok &= bp >= blob && bp + e2.layers[k].blob_size[p] <= blob + size &&
                         (uintptr_t)bp % 64 == 0;
         }
+    CHECK(e2.layers[0].blob && e2.layers[0].blob[0] &&
+          e2.layers[0].blob[0] == e2.layers[0].blob[1],
+          "layer 0: two profiles with one tactic do not share one stored blob");
     CHECK(g_layer_blobs > 0 && nblob == g_layer_blobs && blobs_ok,
           "prepared layer data: %d made, %d loaded (in place: %d)", g_layer_blobs, nblob,
           (int)blobs_ok);
