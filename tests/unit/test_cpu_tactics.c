@@ -6,6 +6,7 @@
 ** kernels when they exist, else against Conv/MatMul plus a scalar epilogue.
 ** Tolerance: 1e-5 of the accumulated magnitude (the same product on
 ** absolute values). */
+#define _GNU_SOURCE /* sched_setaffinity */
 #include "../../src/backends/cpu/cpu_tactics.h"
 #include "../../src/backends/cpu/cpu_gemm.h"
 #include "../../src/ir/ir_edit.h"
@@ -14,6 +15,8 @@
 #include "test_util.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
 #include <time.h>
 
 static ir_model *g_model;
@@ -950,6 +953,34 @@ static void test_idle_pool(void) {
     tensor_free(B);
 }
 
+/* kiln_set_num_threads(0): one thread per physical core of the affinity
+** mask; pinned to one CPU that is 1. */
+static void test_physical_cores(void) {
+    int saved = kiln_get_num_threads();
+    kiln_set_num_threads(0);
+    int all = kiln_get_num_threads();
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    bool ok = all >= 1 && all <= (online > 0 ? online : 1) && all == cpu_physical_cores();
+#if defined(__linux__)
+    cpu_set_t old, one;
+    if (sched_getaffinity(0, sizeof old, &old) == 0) {
+        int first = 0;
+        while (first < CPU_SETSIZE && !CPU_ISSET(first, &old)) first++;
+        CPU_ZERO(&one);
+        CPU_SET(first, &one);
+        if (first < CPU_SETSIZE && sched_setaffinity(0, sizeof one, &one) == 0) {
+            kiln_set_num_threads(0);
+            ok &= kiln_get_num_threads() == 1;
+            sched_setaffinity(0, sizeof old, &old);
+        }
+    }
+#endif
+    if (!ok) fprintf(stderr, "FAIL physical cores: %d of %ld online\n", all, online);
+    else printf("physical cores: %d (%ld online)\n", all, online);
+    kiln_set_num_threads(saved);
+    record(ok);
+}
+
 /* dtype gate: non-float32 inputs are declined. */
 static void test_supports(void) {
     ir_node *n = new_node(OP_MatMul, 2);
@@ -983,6 +1014,7 @@ int main(int argc, char **argv) {
     test_prepack();
     test_prepared_blobs();
     test_idle_pool();
+    test_physical_cores();
     test_gemm();
     test_conv();
     printf("runs on prepared weights: %d\n", g_prepared_runs);
