@@ -84,6 +84,16 @@ int kiln_fuzz_engine_one(const uint8_t *data, size_t size) {
         for (int p = 0; p < e.n_profiles; p++) {
             const kiln_tactic *t = e.layers[k].tactic[p];
             if (t && t->op != 0 && t->op != e.ir->graph->nodes[k]->op) fail("tactic op");
+            /* prepared layer data: in the file, aligned, of a tactic that
+            ** makes some; its first and last bytes are readable */
+            const uint8_t *bp = e.layers[k].blob ? e.layers[k].blob[p] : NULL;
+            if (!bp) continue;
+            uint64_t bn = e.layers[k].blob_size[p];
+            if (!bn || !t || !t->prepare || (uintptr_t)bp % 64 || bp < buf ||
+                bn > size || bp - buf > (ptrdiff_t)(size - bn))
+                fail("prepared data outside the file or without a tactic");
+            volatile uint8_t sink = bp[0] ^ bp[bn - 1];
+            (void)sink;
         }
     uint8_t *b2 = NULL;
     size_t n2 = 0;

@@ -89,7 +89,22 @@ KILN_API size_t kiln_dtype_size(kiln_dtype t);
 KILN_API const char *kiln_version(void);
 
 /* Threads the CPU backend may use per execution (process-wide; default 1;
-** 0 means one per available core). */
+** 0 means one per physical core this process may run on: the CPUs of its
+** affinity mask, SMT siblings counted once; the `kiln` CLI's --threads
+** defaults to that).
+**
+** Threading policy. The CPU backend has one process-wide worker pool
+** (n - 1 workers; the thread that calls kiln_context_execute is the n-th).
+** Idle workers spin for at most ~50 us after a layer (layers come back to
+** back) and then sleep, so an idle context or server uses no CPU. The pool
+** runs one layer at a time: when several contexts (of one engine or of
+** several) execute at once, the first to reach a layer gets the pool and
+** the others run that layer on their own calling thread only, never
+** queueing behind it and never starting threads of their own. So N
+** concurrent executions use at most n + N - 1 threads, never N x n: run
+** one context per core with kiln_set_num_threads(1) for throughput, or one
+** context with all cores for latency, without oversubscribing the machine.
+** Layers too small to pay for a wake-up use fewer threads. */
 KILN_API void kiln_set_num_threads(int n);
 KILN_API int kiln_get_num_threads(void);
 

@@ -476,33 +476,15 @@ double cli_now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* Physical cores: distinct (package, core) pairs of the online CPUs, which
-** is what a compute-bound benchmark should use (SMT siblings share the
-** FMA units). Falls back to the online count. */
+/* Physical cores available to this process, which is what a compute-bound
+** benchmark should use (SMT siblings share the FMA units): the library's
+** count (kiln_set_num_threads(0): affinity mask, one per core). */
 int cli_physical_cores(void) {
-    long online = sysconf(_SC_NPROCESSORS_ONLN);
-    if (online < 1) online = 1;
-    int n = 0;
-    long pairs[1024];
-    for (long c = 0; c < online && c < 1024; c++) {
-        char path[128];
-        long core = -1, pkg = -1;
-        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%ld/topology/core_id", c);
-        FILE *f = fopen(path, "r");
-        if (!f || fscanf(f, "%ld", &core) != 1) core = -1;
-        if (f) fclose(f);
-        snprintf(path, sizeof path,
-                 "/sys/devices/system/cpu/cpu%ld/topology/physical_package_id", c);
-        f = fopen(path, "r");
-        if (!f || fscanf(f, "%ld", &pkg) != 1) pkg = -1;
-        if (f) fclose(f);
-        if (core < 0 || pkg < 0) return (int)online;
-        long key = pkg * 65536 + core;
-        bool seen = false;
-        for (int k = 0; k < n && !seen; k++) seen = pairs[k] == key;
-        if (!seen) pairs[n++] = key;
-    }
-    return n > 0 ? n : (int)online;
+    int saved = kiln_get_num_threads();
+    kiln_set_num_threads(0);
+    int n = kiln_get_num_threads();
+    kiln_set_num_threads(saved);
+    return n;
 }
 
 const char *cli_dims_str(int rank, const int64_t *dims, const char *const *names,

@@ -16,7 +16,7 @@ static const cli_opt inspect_opts[] = {
      false, "time|order"},
     {"--opt-level", NULL, OPT_INT, "L", "optimization level when building a model to profile",
      "3", 0, 5, false, NULL},
-    {"--threads", NULL, OPT_INT, "N", "CPU threads per run while profiling", "1", 1, 256, false,
+    {"--threads", NULL, OPT_INT, "N", "CPU threads per run while profiling", "physical cores", 1, 256, false,
      NULL},
     CLI_INPUT_OPTS,
     {NULL, NULL, OPT_FLAG, NULL, NULL, NULL, 0, 0, false, NULL},
@@ -366,7 +366,8 @@ static int run_inspect(cli_args *a) {
         int rc = cli_check_model_arg(a, path);
         if (rc) return rc;
     }
-    kiln_set_num_threads(cli_has(a, "--threads") ? (int)cli_get(a, "--threads")->i : 1);
+    kiln_set_num_threads(cli_has(a, "--threads") ? (int)cli_get(a, "--threads")->i
+                                                : cli_physical_cores());
     kiln_model *m = NULL;
     kiln_engine *e = NULL;
     kiln_context *ctx = NULL;

@@ -103,6 +103,38 @@ typedef struct kiln_tactic {
     /* Scratch bytes for these concrete input types. NULL: none. */
     size_t (*workspace)(const ir_node *n, const ir_type *const *in);
     ref_kernel_fn run;
+    /* Optional (NULL: the tactic has no prepared data). Appended last so
+    ** tables written before it still compile; new fields go after it.
+    **
+    ** Prepared constant data: packed or reordered weights made once by the
+    ** builder for the tactic it chose and stored in the engine per layer
+    ** and profile (the engine's "layer blob"), so a run never re-packs.
+    ** in: the node's input types as at build time (dims may be symbolic);
+    ** cin[i]: input i's constant contents, NULL when input i is not a
+    ** constant. On KILN_OK *blob_out is a new kiln_aligned_alloc'd buffer of
+    ** *size_out bytes, or NULL and 0 when this node gets none (say, B is
+    ** not constant). The bytes must be a pure function of (tactic, node,
+    ** types, constants), padding included, so rebuilds stay byte-identical.
+    **
+    ** At run time ref_ctx.blob/blob_size hold the stored bytes: read-only,
+    ** 64-byte aligned (the engine's weights section), shared by every
+    ** context of the engine. Engine files are validated but a blob's
+    ** contents are the tactic's own format: the tactic checks the size and
+    ** whatever header it wrote against the shapes it runs on, and fails the
+    ** layer (never reads out of bounds) when they disagree. A tactic must
+    ** also run correctly with blob == NULL (a node that got none, a timing
+    ** run, a unit test).
+    **
+    ** Device backends: the builder calls prepare on the host exactly the
+    ** same way and the engine stores the host bytes. The runtime hands a
+    ** TACTIC_DEVICE tactic its blob only once the device attach step
+    ** (runtime/device.c) uploads blobs next to the constants it uploads
+    ** already, one device copy shared by all contexts, and passes the device
+    ** address in ref_ctx.blob; until that is implemented the runtime passes
+    ** NULL to device tactics, so a device tactic must not depend on one. */
+    kiln_status (*prepare)(const ir_node *n, const ir_type *const *in,
+                           const kiln_tensor *const *cin, void **blob_out,
+                           size_t *size_out);
 } kiln_tactic;
 
 typedef struct kiln_backend_ops {

@@ -290,6 +290,7 @@ typedef struct build {
     ** read-only, so two inputs of a layer may share one) */
     void *drnd[3];
     int64_t drnd_n[3];
+    uint64_t blob_bytes;       /* prepared layer data, distinct buffers */
 } build;
 
 /* Host buffer of at least count random values of dt (float32, float16 or
@@ -626,8 +627,8 @@ static double time_tactic(const build *b, const ir_node *n, const kiln_tactic *t
     kiln_tensor **owned = calloc((size_t)ni + 1, sizeof *owned);
     kiln_tensor **out = calloc((size_t)no + 1, sizeof *out);
     double *samples = calloc((size_t)reps + 1, sizeof *samples);
-    void *ws = NULL;
-    size_t wsz = 0;
+    void *ws = NULL, *blob = NULL;
+    size_t wsz = 0, blob_n = 0;
     ref_ctx *c = calloc(1, sizeof *c);
     const ir_type **tin = calloc((size_t)ni + 1, sizeof *tin);
     if (!in || !owned || !out || !samples || !c || !tin || n->n_implicit) goto done;
@@ -671,6 +672,23 @@ static double time_tactic(const build *b, const ir_node *n, const kiln_tactic *t
     c->out = out;
     c->ws = ws;
     c->ws_size = wsz;
+    if (t->prepare) { /* time it as it will run: on its prepared data */
+        const kiln_tensor **cin = calloc((size_t)ni + 1, sizeof *cin);
+        if (!cin) goto done;
+        for (int i = 0; i < ni; i++) cin[i] = n->in[i] ? n->in[i]->const_val : NULL;
+        const ir_type **tb = calloc((size_t)ni + 1, sizeof *tb);
+        if (!tb) {
+            free(cin);
+            goto done;
+        }
+        for (int i = 0; i < ni; i++) tb[i] = n->in[i] ? &n->in[i]->type : NULL;
+        kiln_status pst = t->prepare(n, tb, cin, &blob, &blob_n);
+        free(cin);
+        free(tb);
+        if (pst) goto done;
+        c->blob = blob;
+        c->blob_size = blob_n;
+    }
     if (t->run(c) != 0) goto done; /* warm-up, also proves it runs */
     for (int r = 0; r < reps; r++) {
         double t0 = now_us();
@@ -683,6 +701,7 @@ done:
     for (int i = 0; owned && i < ni; i++) tensor_free(owned[i]);
     for (int o = 0; out && o < no; o++) tensor_free(out[o]);
     kiln_aligned_free(ws);
+    kiln_aligned_free(blob);
     free(in); free(owned); free(out); free(samples); free(c); free(tin);
     return result;
 }
@@ -1003,6 +1022,65 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
     return KILN_OK;
 }
 
+/* Asks each chosen tactic of profile p for its prepared data (packed
+** weights) and keeps it in the layer; a profile whose bytes equal an
+** earlier profile's shares that buffer. */
+static kiln_status prepare_layers(build *b, int p) {
+    ir_graph *g = b->g;
+    int np = b->e.n_profiles;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = g->nodes[i];
+        engine_layer *L = &b->e.layers[i];
+        const kiln_tactic *t = L->tactic[p];
+        if (!t || !t->prepare) continue;
+        const ir_type **tin = calloc((size_t)n->n_in + 1, sizeof *tin);
+        const kiln_tensor **cin = calloc((size_t)n->n_in + 1, sizeof *cin);
+        if (!tin || !cin) {
+            free(tin);
+            free(cin);
+            return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+        }
+        for (int k = 0; k < n->n_in; k++) {
+            tin[k] = n->in[k] ? &n->in[k]->type : NULL;
+            cin[k] = n->in[k] ? n->in[k]->const_val : NULL;
+        }
+        void *blob = NULL;
+        size_t bn = 0;
+        kiln_status st = t->prepare(n, tin, cin, &blob, &bn);
+        free(tin);
+        free(cin);
+        if (st) {
+            char lab[256];
+            kiln_error_prefix("%s: tactic %s: preparing its data",
+                              ir_node_label(n, lab, sizeof lab), t->name);
+            return st;
+        }
+        if (!blob || !bn) {
+            kiln_aligned_free(blob);
+            continue;
+        }
+        if (!L->blob) {
+            L->blob = calloc((size_t)np, sizeof *L->blob);
+            L->blob_size = calloc((size_t)np, sizeof *L->blob_size);
+            if (!L->blob || !L->blob_size) {
+                kiln_aligned_free(blob);
+                return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+            }
+        }
+        bool shared = false;
+        for (int q = 0; q < p && !shared; q++)
+            if (L->blob[q] && L->blob_size[q] == bn && !memcmp(L->blob[q], blob, bn)) {
+                kiln_aligned_free(blob);
+                blob = (void *)L->blob[q];
+                shared = true;
+            }
+        L->blob[p] = blob;
+        L->blob_size[p] = bn;
+        if (!shared) b->blob_bytes += bn;
+    }
+    return KILN_OK;
+}
+
 /* ---------------------------------------------------------------- build */
 /* Ends a phase: one INFO line with its time, so a long build shows where
 ** it is and where the time went. */
@@ -1122,6 +1200,7 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
     phase_done(&b, "optimizer passes");
     int nn = b.g->n_nodes, nv = b.g->n_values, np = b.e.n_profiles;
     b.e.layers = calloc((size_t)(nn ? nn : 1), sizeof *b.e.layers);
+    b.e.owns_layer_blobs = true;
     b.e.plans = calloc((size_t)np, sizeof *b.e.plans);
     in_types = calloc((size_t)b.g->n_inputs + 1, sizeof *in_types);
     opt_types = calloc((size_t)nv + 1, sizeof *opt_types);
@@ -1168,6 +1247,7 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
         }
         double t0 = now_us() / 1e3;
         if ((st = choose_tactics(&b, p, opt_types, max_types))) goto fail;
+        if ((st = prepare_layers(&b, p))) goto fail;
         double t1 = now_us() / 1e3;
         t_tactics += t1 - t0;
         if ((st = plan_memory(b.g, max_types, &b.e.plans[p]))) goto fail;
@@ -1192,7 +1272,8 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
              (double)b.e.plans[p].total_bytes / 1048576.0,
              (double)b.e.plans[p].naive_bytes / 1048576.0, (double)ws / 1048576.0);
     }
-    blog(&b, KILN_SEVERITY_INFO, "tactic selection: %.1f ms", t_tactics);
+    blog(&b, KILN_SEVERITY_INFO, "tactic selection: %.1f ms (prepared weights %.2f MiB)",
+         t_tactics, (double)b.blob_bytes / 1048576.0);
     blog(&b, KILN_SEVERITY_INFO, "memory planning: %.1f ms", t_plan);
     b.t_phase = now_us() / 1e3;
     if (b.n_ws_forced)

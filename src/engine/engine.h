@@ -9,8 +9,9 @@
 #include "../backends/backend.h"
 
 /* v2: the build section records the source model's digest and the device
-** fingerprint. */
-#define KILN_ENGINE_FORMAT_VERSION 2
+** fingerprint. v3: per layer and profile, the chosen tactic's prepared
+** data (kiln_tactic.prepare: packed weights) in the weights section. */
+#define KILN_ENGINE_FORMAT_VERSION 3
 
 typedef struct engine_profile {
     /* Per main-graph input i: rank dims each (rank of the input). */
@@ -23,6 +24,12 @@ typedef struct engine_layer { /* parallel to ir->graph->nodes */
     unsigned precision;          /* one KILN_PRECISION_* */
     const kiln_tactic **tactic;  /* per profile */
     float *time_us;              /* per profile: build-time median, or -1 */
+    /* per profile: the tactic's prepared data (kiln_tactic.prepare) and
+    ** its size, NULL and 0 when none. Profiles with the same bytes share
+    ** one pointer. Loaded engines borrow the file; built ones own them
+    ** (kiln_engine.owns_layer_blobs). NULL arrays: no layer blobs at all. */
+    const void **blob;
+    uint64_t *blob_size;
 } engine_layer;
 
 typedef struct engine_plan { /* per profile */
@@ -62,6 +69,8 @@ struct kiln_engine {
     void *dweights;
     uint64_t dweights_bytes;
     void **dconst;
+    /* engine_clear frees the layer blobs (kiln_aligned_free) */
+    bool owns_layer_blobs;
     /* backing bytes of borrowed constants */
     void *blob;
     size_t blob_size;

@@ -130,9 +130,18 @@ void engine_clear(kiln_engine *e) {
     if (!e) return;
     if (e->layers) {
         int nn = e->ir && e->ir->graph ? e->ir->graph->n_nodes : 0;
+        int np = e->n_profiles;
         for (int i = 0; i < nn; i++) {
-            free((void *)e->layers[i].tactic);
-            free(e->layers[i].time_us);
+            engine_layer *l = &e->layers[i];
+            for (int p = 0; e->owns_layer_blobs && l->blob && p < np; p++) {
+                bool shared = false; /* profiles may share one buffer */
+                for (int q = 0; q < p && !shared; q++) shared = l->blob[q] == l->blob[p];
+                if (!shared) kiln_aligned_free((void *)l->blob[p]);
+            }
+            free((void *)l->tactic);
+            free(l->time_us);
+            free((void *)l->blob);
+            free(l->blob_size);
         }
         free(e->layers);
     }
@@ -525,7 +534,7 @@ kiln_status engine_serialize(const kiln_engine *e, uint8_t **out, size_t *size) 
     memset(secs, 0, sizeof secs);
     ser s = {0};
     s.m = m;
-    uint64_t *woff = NULL;
+    uint64_t *woff = NULL, *boff = NULL;
     uint8_t *buf = NULL;
     const char **tnames = NULL;
     int n_tnames = 0;
@@ -672,7 +681,15 @@ kiln_status engine_serialize(const kiln_engine *e, uint8_t **out, size_t *size) 
     w_u32(s.w, (uint32_t)np);
     w_u32(s.w, (uint32_t)n_tnames);
     for (int j = 0; j < n_tnames; j++) w_cstr(&s, tnames[j]);
-    for (int k = 0; k < g->n_nodes; k++) {
+    /* Layer blobs follow the tensors in the weights section, each 64-byte
+    ** aligned; a profile whose bytes equal an earlier profile's of the
+    ** same layer points at those. */
+    boff = calloc((size_t)g->n_nodes * (size_t)np + 1, sizeof *boff);
+    if (!boff) {
+        ser_fail(&s, KILN_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    for (int k = 0; k < g->n_nodes && !s.st; k++) {
         const engine_layer *l = &e->layers[k];
         w_u32(s.w, l->precision);
         for (int p = 0; p < np; p++) {
@@ -681,8 +698,32 @@ kiln_status engine_serialize(const kiln_engine *e, uint8_t **out, size_t *size) 
                 for (j = 0; strcmp(tnames[j], l->tactic[p]->name); j++) {}
             w_i32(s.w, j);
             w_f32(s.w, l->time_us[p]);
+            uint64_t bsz = l->blob && l->blob_size && l->blob[p] ? l->blob_size[p] : 0;
+            uint64_t bo = 0;
+            if (bsz) {
+                int q = 0;
+                for (; q < p; q++)
+                    if (l->blob[q] && l->blob_size[q] == bsz &&
+                        (l->blob[q] == l->blob[p] || !memcmp(l->blob[q], l->blob[p], bsz)))
+                        break;
+                if (q < p) {
+                    bo = boff[(size_t)k * np + q];
+                } else {
+                    wsize = align_up(wsize, ENGINE_WEIGHT_ALIGN);
+                    if (bsz > SIZE_MAX / 2 - wsize) {
+                        ser_fail(&s, KILN_UNSUPPORTED, "weights too large");
+                        break;
+                    }
+                    bo = wsize;
+                    wsize += bsz;
+                }
+            }
+            boff[(size_t)k * np + p] = bo;
+            w_u64(s.w, bo);
+            w_u64(s.w, bsz);
         }
     }
+    if (s.st) goto done;
 
     /* memory plans */
     s.w = &secs[ENGINE_SEC_PLANS];
@@ -763,6 +804,16 @@ kiln_status engine_serialize(const kiln_engine *e, uint8_t **out, size_t *size) 
         if (t->nbytes) memcpy(wbase + woff[i], t->data, t->nbytes);
         wpos = (size_t)woff[i] + t->nbytes;
     }
+    for (int k = 0; k < g->n_nodes; k++) {
+        const engine_layer *l = &e->layers[k];
+        for (int p = 0; p < np && l->blob && l->blob_size; p++) {
+            uint64_t bo = boff[(size_t)k * np + p], bsz = l->blob[p] ? l->blob_size[p] : 0;
+            if (!bsz || bo < wpos) continue; /* none, or shared with an earlier one */
+            memset(wbase + wpos, 0, (size_t)bo - wpos);
+            memcpy(wbase + bo, l->blob[p], (size_t)bsz);
+            wpos = (size_t)(bo + bsz);
+        }
+    }
     memset(wbase + wpos, 0, body - (size_t)off[ENGINE_SEC_WEIGHTS] - wpos);
     wr64(buf + body, kiln_checksum64(buf, body));
     *out = buf;
@@ -774,6 +825,7 @@ done:
     free(s.keys);
     free(s.vals);
     free(woff);
+    free(boff);
     free(tnames);
     kiln_aligned_free(buf);
     return s.st;
@@ -1494,6 +1546,8 @@ static kiln_status des_layers(des *d) {
     rbuf r = section(d, ENGINE_SEC_LAYERS);
     kiln_status st = KILN_OK;
     char b[96];
+    const uint8_t *wbase = d->data + d->off[ENGINE_SEC_WEIGHTS];
+    uint64_t wlen = d->len[ENGINE_SEC_WEIGHTS];
     uint32_t nl = r_u32(&r), np = r_u32(&r);
     if (r.bad) return r_fail(&r, "layers section");
     if (nl != (uint32_t)g->n_nodes || np != (uint32_t)e->n_profiles)
@@ -1522,7 +1576,7 @@ static kiln_status des_layers(des *d) {
         /* a tactic may need more than the engine-wide ISA field says */
         if ((st = engine_check_isa(tac[j]->isa, d->host_isa))) goto done;
     }
-    if ((size_t)g->n_nodes * (4 + (size_t)np * 8) > r_left(&r)) {
+    if ((size_t)g->n_nodes * (4 + (size_t)np * 24) > r_left(&r)) {
         st = bad("layers section: truncated");
         goto done;
     }
@@ -1540,16 +1594,35 @@ static kiln_status des_layers(des *d) {
             goto done;
         }
         if (!(l->tactic = calloc(np + 1, sizeof *l->tactic)) ||
-            !(l->time_us = calloc(np + 1, sizeof *l->time_us))) {
+            !(l->time_us = calloc(np + 1, sizeof *l->time_us)) ||
+            !(l->blob = calloc(np + 1, sizeof *l->blob)) ||
+            !(l->blob_size = calloc(np + 1, sizeof *l->blob_size))) {
             st = oom();
             goto done;
         }
         for (uint32_t p = 0; p < np; p++) {
             int32_t j = r_i32(&r);
             l->time_us[p] = r_f32(&r);
+            uint64_t bo = r_u64(&r), bsz = r_u64(&r);
             if (j < -1 || j >= nt) {
                 st = bad("layer %d refers to tactic %d of %d", k, j, nt);
                 goto done;
+            }
+            if (bsz == 0 ? bo != 0 : (bo % ENGINE_WEIGHT_ALIGN || bo > wlen ||
+                                      bsz > wlen - bo)) {
+                st = bad("layer %d profile %u: prepared data (offset %llu, %llu "
+                         "bytes) is misaligned or outside the weights section", k, p,
+                         (unsigned long long)bo, (unsigned long long)bsz);
+                goto done;
+            }
+            if (bsz && (j < 0 || !tac[j]->prepare)) {
+                st = bad("layer %d profile %u has prepared data but its tactic "
+                         "makes none", k, p);
+                goto done;
+            }
+            if (bsz) {
+                l->blob[p] = wbase + bo;
+                l->blob_size[p] = bsz;
             }
             if (j < 0) continue;
             const kiln_tactic *t = tac[j];

@@ -420,6 +420,10 @@ static kiln_status run_layers(kiln_context *c) {
         rc->out = c->res;
         rc->ws = plan->workspace_bytes ? c->mem + plan->total_bytes : NULL;
         rc->ws_size = (size_t)plan->workspace_bytes;
+        if (e->layers[i].blob) {
+            rc->blob = e->layers[i].blob[c->profile];
+            rc->blob_size = (size_t)e->layers[i].blob_size[c->profile];
+        }
         if (tac->run(rc) != 0)
             return kiln_error(KILN_RUNTIME_ERROR, "%s: %s", ir_node_label(n, lab, sizeof lab),
                               rc->err[0] ? rc->err : "layer failed");
@@ -936,6 +940,12 @@ static kiln_status run_layers_dev(kiln_context *c) {
         rc->ws_size = rc->ws ? (size_t)plan->workspace_bytes : 0;
         rc->stream = c->cur;
         rc->exec = c->exec;
+        /* Host tactics read their prepared data in place; device tactics get
+        ** none until the attach step uploads it (see kiln_tactic.prepare). */
+        if (e->layers[i].blob && !on_dev && tac == e->layers[i].tactic[c->profile]) {
+            rc->blob = e->layers[i].blob[c->profile];
+            rc->blob_size = (size_t)e->layers[i].blob_size[c->profile];
+        }
         if (tac->run(rc) != 0)
             return kiln_error(KILN_RUNTIME_ERROR, "%s: %s", ir_node_label(n, lab, sizeof lab),
                               rc->err[0] ? rc->err : "layer failed");

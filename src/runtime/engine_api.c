@@ -378,6 +378,9 @@ kiln_status kiln_engine_describe_json(const kiln_engine *e, const kiln_context *
                       runtime_layer_on_device(e, i, 0) ? e->backend : "host");
         if (e->layers[i].time_us[0] >= 0)
             sb_printf(&s, ",\"build_time_us\":%.3f", e->layers[i].time_us[0]);
+        if (e->layers[i].blob && e->layers[i].blob[0])
+            sb_printf(&s, ",\"prepared_bytes\":%llu",
+                      (unsigned long long)e->layers[i].blob_size[0]);
         sb_printf(&s, ",\"inputs\":[");
         for (int k2 = 0; k2 < n->n_in; k2++) {
             if (k2) sb_put(&s, ",", 1);

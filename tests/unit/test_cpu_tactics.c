@@ -6,6 +6,7 @@
 ** kernels when they exist, else against Conv/MatMul plus a scalar epilogue.
 ** Tolerance: 1e-5 of the accumulated magnitude (the same product on
 ** absolute values). */
+#define _GNU_SOURCE /* sched_setaffinity */
 #include "../../src/backends/cpu/cpu_tactics.h"
 #include "../../src/backends/cpu/cpu_gemm.h"
 #include "../../src/ir/ir_edit.h"
@@ -14,6 +15,9 @@
 #include "test_util.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+#include <time.h>
 
 static ir_model *g_model;
 static ir_graph *g_graph;
@@ -77,11 +81,14 @@ static kiln_tensor *run_ref(ir_node *n, const kiln_tensor *const *in) {
     return out[0];
 }
 
+static int g_prepared_runs; /* runs that used a prepared-weight blob */
+
 /* Runs a tactic on n; out is pre-shaped like want and filled with NaN so
-** unwritten elements show. */
-static kiln_tensor *run_tactic(const kiln_tactic *t, ir_node *n,
-                               const kiln_tensor *const *in, const kiln_tensor *want,
-                               bool give_ws) {
+** unwritten elements show. prepared: treat every input as a constant, ask
+** the tactic's prepare hook for its blob and run on it (as an engine does). */
+static kiln_tensor *run_tactic_ex(const kiln_tactic *t, ir_node *n,
+                                  const kiln_tensor *const *in, const kiln_tensor *want,
+                                  bool give_ws, bool prepared) {
     const ir_type *tin[8] = {0};
     ir_type types[8];
     for (int i = 0; i < n->n_in; i++) {
@@ -110,14 +117,29 @@ static kiln_tensor *run_tactic(const kiln_tactic *t, ir_node *n,
     c.out = outs;
     c.ws = ws;
     c.ws_size = wsz;
+    void *blob = NULL;
+    size_t blob_n = 0;
+    if (prepared && t->prepare) {
+        if (t->prepare(n, tin, in, &blob, &blob_n)) die("prepare");
+        c.blob = blob;
+        c.blob_size = blob_n;
+        if (blob) g_prepared_runs++;
+    }
     int rc = t->run(&c);
     kiln_aligned_free(ws);
+    kiln_aligned_free(blob);
     if (rc) {
         fprintf(stderr, "%s failed: %s\n", t->name, c.err);
         tensor_free(y);
         return NULL;
     }
     return y;
+}
+
+static kiln_tensor *run_tactic(const kiln_tactic *t, ir_node *n,
+                               const kiln_tensor *const *in, const kiln_tensor *want,
+                               bool give_ws) {
+    return run_tactic_ex(t, n, in, want, give_ws, false);
 }
 
 /* Activation slope bound (error growth through it). */
@@ -290,16 +312,19 @@ static void run_gemm_case(const gemm_case *gc, const char *desc) {
         const kiln_tactic *ts[16];
         int nt = tactics_for(gc->op, ts);
         for (int k = 0; k < nt; k++) {
-            for (int th = 1; th <= 3; th += 2) {
+            for (int v = 0; v < (ts[k]->prepare ? 4 : 2); v++) {
+                int th = v % 2 ? 3 : 1;
+                bool prep = v >= 2;
                 kiln_set_num_threads(th);
-                kiln_tensor *got = run_tactic(ts[k], n, in, want, th == 3 || rnd() < 0.5);
+                kiln_tensor *got = run_tactic_ex(ts[k], n, in, want, th == 3 || rnd() < 0.5,
+                                                 prep);
                 if (!got) {
                     fprintf(stderr, "FAIL %s %s: did not run\n", ts[k]->name, desc);
                     record(false);
                     continue;
                 }
                 char d2[300];
-                snprintf(d2, sizeof d2, "%s threads=%d", desc, th);
+                snprintf(d2, sizeof d2, "%s threads=%d%s", desc, th, prep ? " prepared" : "");
                 record_for(ts[k]->name, compare(ts[k]->name, d2, got, want,
                                mag, gc->op == OP_FusedGemm ? act_lip(gc->act) : 1.0));
                 tensor_free(got);
@@ -475,9 +500,12 @@ static void run_conv_case(const conv_case *cc, const char *desc) {
         int nt = tactics_for(n->op, ts);
         for (int k = 0; k < nt; k++) {
             bool dw = strstr(ts[k]->name, "dwconv") != NULL;
-            for (int th = 1; th <= 3; th += 2) {
+            for (int v = 0; v < (ts[k]->prepare ? 4 : 2); v++) {
+                int th = v % 2 ? 3 : 1;
+                bool prep = v >= 2;
                 kiln_set_num_threads(th);
-                kiln_tensor *got = run_tactic(ts[k], n, in, want, th == 3 || rnd() < 0.5);
+                kiln_tensor *got = run_tactic_ex(ts[k], n, in, want, th == 3 || rnd() < 0.5,
+                                                 prep);
                 if (!got) {
                     if (dw) continue; /* declined: not depthwise */
                     fprintf(stderr, "FAIL %s %s: did not run\n", ts[k]->name, desc);
@@ -485,7 +513,7 @@ static void run_conv_case(const conv_case *cc, const char *desc) {
                     continue;
                 }
                 char d2[300];
-                snprintf(d2, sizeof d2, "%s threads=%d", desc, th);
+                snprintf(d2, sizeof d2, "%s threads=%d%s", desc, th, prep ? " prepared" : "");
                 record_for(ts[k]->name, compare(ts[k]->name, d2, got, want, mag,
                                cc->fused ? act_lip(cc->act) : 1.0));
                 tensor_free(got);
@@ -789,9 +817,11 @@ static void test_prepack(void) {
                     kiln_set_num_threads(v == 3 ? 3 : 1);
                     if (cpu_gemm_run(&c, ks[q], &job)) ok = false;
                     /* Small M with a transposed B takes the dot-product path
-                    ** (other order) unless pre-packed: compare to variant 1. */
+                    ** (other order) unless A is pre-packed; a pre-packed B
+                    ** does not stop it (the dot kernels read B^T in place):
+                    ** variants 0 and 2 are dot, 1 and 3 packed. */
                     bool dot = M <= CPU_DOT_MAX_M && pc.tb && (!pc.ta || M == 1);
-                    int base = dot ? 1 : 0;
+                    int base = dot ? v & 1 : 0;
                     if (v > base && memcmp(Y[v]->data, Y[base]->data, Y[0]->nbytes)) {
                         fprintf(stderr, "FAIL prepack %s M=%lld K=%lld N=%lld layout %d variant %d\n",
                                 ks[q]->name, (long long)M, (long long)K, (long long)N, lay, v);
@@ -808,6 +838,147 @@ static void test_prepack(void) {
             }
         record_for(ks[q]->name, ok);
     }
+}
+
+/* A blob made for other shapes, or damaged, is refused with "rebuild"
+** instead of being read out of bounds; a good blob gives the same bytes as
+** packing on the fly. */
+static int run_blob(const kiln_tactic *t, ir_node *n, const kiln_tensor *const *in,
+                    kiln_tensor *y, const void *blob, size_t bn, char *err, size_t en) {
+    ref_ctx c;
+    memset(&c, 0, sizeof c);
+    c.node = n;
+    c.opset = (int)g_model->opset;
+    c.n_in = n->n_in;
+    c.in = in;
+    c.n_out = 1;
+    kiln_tensor *outs[1] = {y};
+    c.out = outs;
+    c.blob = blob;
+    c.blob_size = bn;
+    int rc = t->run(&c);
+    snprintf(err, en, "%s", c.err);
+    return rc;
+}
+
+static void test_prepared_blobs(void) {
+    const kiln_tactic *ts[16];
+    int nt = tactics_for(OP_MatMul, ts);
+    for (int k = 0; k < nt; k++) {
+        const kiln_tactic *t = ts[k];
+        bool ok = t->prepare != NULL;
+        ir_node *n = new_node(OP_MatMul, 2);
+        int64_t ad[2] = {37, 70}, bd[2] = {70, 45}, bd2[2] = {70, 44}, yd[2] = {37, 45};
+        kiln_tensor *A = rand_tensor(2, ad), *B = rand_tensor(2, bd), *B2 = rand_tensor(2, bd2);
+        kiln_tensor *Y0, *Y1;
+        if (tensor_new(KILN_DTYPE_FLOAT32, 2, yd, &Y0) || tensor_new(KILN_DTYPE_FLOAT32, 2, yd, &Y1))
+            die("t");
+        ir_type ta = {KILN_DTYPE_FLOAT32, 2, {37, 70}}, tb = {KILN_DTYPE_FLOAT32, 2, {70, 45}};
+        const ir_type *tin[2] = {&ta, &tb};
+        const kiln_tensor *in[2] = {A, B}, *cin[2] = {NULL, B}, *in2[2] = {A, B2};
+        void *blob = NULL, *blob2 = NULL;
+        size_t bn = 0, bn2 = 0;
+        char err[512] = "";
+        if (ok && (t->prepare(n, tin, cin, &blob, &bn) || !blob)) ok = false;
+        /* deterministic: a second prepare gives the same bytes */
+        if (ok && (t->prepare(n, tin, cin, &blob2, &bn2) || bn2 != bn || memcmp(blob, blob2, bn)))
+            ok = false;
+        if (ok && (run_blob(t, n, in, Y0, NULL, 0, err, sizeof err) ||
+                   run_blob(t, n, in, Y1, blob, bn, err, sizeof err) ||
+                   memcmp(Y0->data, Y1->data, Y0->nbytes)))
+            ok = false;
+        /* B of another width: refused */
+        if (ok && (run_blob(t, n, in2, Y1, blob, bn, err, sizeof err) == 0 ||
+                   !strstr(err, "rebuild")))
+            ok = false;
+        /* truncated and damaged headers: refused */
+        if (ok && (run_blob(t, n, in, Y1, blob, bn - 4, err, sizeof err) == 0 ||
+                   !strstr(err, "rebuild")))
+            ok = false;
+        if (ok) {
+            ((uint8_t *)blob2)[20] ^= 1; /* inside the kernel name */
+            if (run_blob(t, n, in, Y1, blob2, bn, err, sizeof err) == 0 || !strstr(err, "rebuild"))
+                ok = false;
+        }
+        /* a non-constant B gets no blob */
+        void *none = (void *)1;
+        size_t nn = 1;
+        const kiln_tensor *nocin[2] = {NULL, NULL};
+        if (t->prepare && (t->prepare(n, tin, nocin, &none, &nn) || none || nn)) ok = false;
+        if (!ok) fprintf(stderr, "FAIL prepared blobs %s: %s\n", t->name, err);
+        record_for(t->name, ok);
+        kiln_aligned_free(blob);
+        kiln_aligned_free(blob2);
+        tensor_free(A);
+        tensor_free(B);
+        tensor_free(B2);
+        tensor_free(Y0);
+        tensor_free(Y1);
+    }
+}
+
+/* Idle pool workers sleep: after a threaded GEMM, the process uses (next
+** to) no CPU while nothing runs. Process CPU time, so a loaded machine does
+** not make it flaky. */
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void test_idle_pool(void) {
+    const kiln_tactic *ts[16];
+    if (!tactics_for(OP_MatMul, ts)) return;
+    ir_node *n = new_node(OP_MatMul, 2);
+    int64_t ad[2] = {96, 200}, bd[2] = {200, 300}, yd[2] = {96, 300};
+    kiln_tensor *A = rand_tensor(2, ad), *B = rand_tensor(2, bd), *Y;
+    if (tensor_new(KILN_DTYPE_FLOAT32, 2, yd, &Y)) die("t");
+    const kiln_tensor *in[2] = {A, B};
+    kiln_set_num_threads(4);
+    kiln_tensor *got = run_tactic(ts[0], n, in, Y, true); /* starts the workers */
+    kiln_set_num_threads(1);
+    struct timespec nap = {0, 100 * 1000 * 1000};
+    nanosleep(&nap, NULL); /* past the bounded spin */
+    double c0 = cpu_seconds();
+    nap.tv_nsec = 500 * 1000 * 1000;
+    nanosleep(&nap, NULL);
+    double used = cpu_seconds() - c0;
+    bool ok = got && used < 0.02;
+    if (!ok) fprintf(stderr, "FAIL idle pool: %.3f s of CPU in 0.5 s idle\n", used);
+    else printf("idle pool: %.4f s of CPU in 0.5 s idle\n", used);
+    record(ok);
+    tensor_free(got);
+    tensor_free(Y);
+    tensor_free(A);
+    tensor_free(B);
+}
+
+/* kiln_set_num_threads(0): one thread per physical core of the affinity
+** mask; pinned to one CPU that is 1. */
+static void test_physical_cores(void) {
+    int saved = kiln_get_num_threads();
+    kiln_set_num_threads(0);
+    int all = kiln_get_num_threads();
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    bool ok = all >= 1 && all <= (online > 0 ? online : 1) && all == cpu_physical_cores();
+#if defined(__linux__)
+    cpu_set_t old, one;
+    if (sched_getaffinity(0, sizeof old, &old) == 0) {
+        int first = 0;
+        while (first < CPU_SETSIZE && !CPU_ISSET(first, &old)) first++;
+        CPU_ZERO(&one);
+        CPU_SET(first, &one);
+        if (first < CPU_SETSIZE && sched_setaffinity(0, sizeof one, &one) == 0) {
+            kiln_set_num_threads(0);
+            ok &= kiln_get_num_threads() == 1;
+            sched_setaffinity(0, sizeof old, &old);
+        }
+    }
+#endif
+    if (!ok) fprintf(stderr, "FAIL physical cores: %d of %ld online\n", all, online);
+    else printf("physical cores: %d (%ld online)\n", all, online);
+    kiln_set_num_threads(saved);
+    record(ok);
 }
 
 /* dtype gate: non-float32 inputs are declined. */
@@ -841,8 +1012,16 @@ int main(int argc, char **argv) {
     test_act_accuracy();
     test_concurrent();
     test_prepack();
+    test_prepared_blobs();
+    test_idle_pool();
+    test_physical_cores();
     test_gemm();
     test_conv();
+    printf("runs on prepared weights: %d\n", g_prepared_runs);
+    if (g_prepared_runs == 0) {
+        fprintf(stderr, "FAIL no tactic ran on prepared weights\n");
+        g_fail++;
+    }
     ir_model_free(g_model);
     for (int i = 0; i < 64 && g_names[i]; i++)
         printf("  %-40s %d checks\n", g_names[i], g_counts[i]);

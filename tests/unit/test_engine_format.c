@@ -14,6 +14,7 @@
 /* Quiet comparison helpers: they count one failure per mismatch and say
 ** where. */
 static int g_cmp_fail;
+static int g_layer_blobs; /* prepared-data buffers build_engine made */
 #define SAME(cond, ...)                                                    \
     do {                                                                   \
         if (!(cond)) {                                                     \
@@ -108,11 +109,36 @@ static void build_engine(ir_model *m, kiln_engine *e) {
         l->tactic = calloc(2, sizeof *l->tactic);
         l->time_us = calloc(2, sizeof *l->time_us);
         for (int p = 0; p < 2; p++) {
-            l->tactic[p] = nc ? cand[p ? nc - 1 : 0] : NULL;
+            /* layer 0 keeps its tactic in both profiles: one shared blob */
+            l->tactic[p] = nc ? cand[p && k ? nc - 1 : 0] : NULL;
             l->time_us[p] = k % 4 == 3 ? -1.0f : 1.5f * (float)k + (float)p;
             if (l->tactic[p]) e->isa_required |= l->tactic[p]->isa;
+            /* prepared data, as the builder makes it (both profiles of a
+            ** layer with one tactic share one buffer) */
+            const kiln_tactic *t = l->tactic[p];
+            if (!t || !t->prepare) continue;
+            const kiln_tensor *cin[64] = {0};
+            for (int i = 0; i < n->n_in && i < 64; i++)
+                cin[i] = n->in[i] ? n->in[i]->const_val : NULL;
+            if (!l->blob) {
+                l->blob = calloc(2, sizeof *l->blob);
+                l->blob_size = calloc(2, sizeof *l->blob_size);
+            }
+            if (p && l->tactic[0] == t) {
+                l->blob[p] = l->blob[0];
+                l->blob_size[p] = l->blob_size[0];
+                continue;
+            }
+            void *b = NULL;
+            size_t bn = 0;
+            if (t->prepare(n, in, cin, &b, &bn) == KILN_OK && b) {
+                l->blob[p] = b;
+                l->blob_size[p] = bn;
+                g_layer_blobs++;
+            }
         }
     }
+    e->owns_layer_blobs = true;
 }
 
 /* A one-node engine with no profiles (static shapes only). */
@@ -322,6 +348,12 @@ static void cmp_engine(const kiln_engine *a, const kiln_engine *b) {
                  "layer %d profile %d tactic", k, p);
             SAME(memcmp(&a->layers[k].time_us[p], &b->layers[k].time_us[p], 4) == 0,
                  "layer %d profile %d time", k, p);
+            const void *ba = a->layers[k].blob ? a->layers[k].blob[p] : NULL;
+            const void *bb = b->layers[k].blob ? b->layers[k].blob[p] : NULL;
+            uint64_t na = ba ? a->layers[k].blob_size[p] : 0;
+            uint64_t nb = bb ? b->layers[k].blob_size[p] : 0;
+            SAME(na == nb && (!na || memcmp(ba, bb, (size_t)na) == 0) &&
+                 (uintptr_t)bb % 64 == 0, "layer %d profile %d prepared data", k, p);
         }
     }
 }
@@ -528,6 +560,18 @@ static void test_incompatible(kiln_engine *e, const uint8_t *blob, size_t size) 
              KILN_ENGINE_FORMAT_VERSION);
     CHECK(st == KILN_INCOMPATIBLE_ENGINE && strcmp(kiln_last_error(), want) == 0,
           "format version: %s: %s", kiln_status_name(st), kiln_last_error());
+    /* an engine of the previous format (v2: no prepared layer data) */
+    memcpy(c, blob, size);
+    uint32_t vold = KILN_ENGINE_FORMAT_VERSION - 1;
+    memcpy(c + ENGINE_OFF_VERSION, &vold, 4);
+    engine_reseal(c, size);
+    st = load(c, size);
+    snprintf(want, sizeof want, "engine format v%d, this kiln reads v%d: rebuild the "
+             "engine with this kiln", KILN_ENGINE_FORMAT_VERSION - 1,
+             KILN_ENGINE_FORMAT_VERSION);
+    CHECK(st == KILN_INCOMPATIBLE_ENGINE && strcmp(kiln_last_error(), want) == 0 &&
+          msg_has("rebuild"), "old format version: %s: %s", kiln_status_name(st),
+          kiln_last_error());
     memcpy(c, blob, size);
     size_t bo = section_off(c, ENGINE_SEC_BUILD);
     uint32_t vlen;
@@ -715,6 +759,24 @@ int main(int argc, char **argv) {
     int nt = 0;
     CHECK(zero_copy(&e2, blob, size, &nt) && nt > 0,
           "deserialized constants are not borrowed, aligned views of the blob");
+    /* prepared layer data: present, borrowed from the file, 64-byte aligned,
+    ** a shared buffer stored once */
+    int nblob = 0;
+    bool blobs_ok = true;
+    for (int k = 0; k < e2.ir->graph->n_nodes; k++)
+        for (int p = 0; p < e2.n_profiles && e2.layers[k].blob; p++) {
+            const uint8_t *bp = e2.layers[k].blob[p];
+            if (!bp) continue;
+            nblob += !(p && e2.layers[k].blob[0] == e2.layers[k].blob[p]);
+            blobs_ok &= bp >= blob && bp + e2.layers[k].blob_size[p] <= blob + size &&
+                        (uintptr_t)bp % 64 == 0;
+        }
+    CHECK(e2.layers[0].blob && e2.layers[0].blob[0] &&
+          e2.layers[0].blob[0] == e2.layers[0].blob[1],
+          "layer 0: two profiles with one tactic do not share one stored blob");
+    CHECK(g_layer_blobs > 0 && nblob == g_layer_blobs && blobs_ok,
+          "prepared layer data: %d made, %d loaded (in place: %d)", g_layer_blobs, nblob,
+          (int)blobs_ok);
     /* the nested If captures from two levels up */
     const ir_graph *then1 = ir_attr_graph(e2.ir->graph->nodes[6], "then_branch");
     CHECK(then1 && then1->n_captures >= 2 && e2.ir->graph->nodes[6]->n_implicit >= 2,

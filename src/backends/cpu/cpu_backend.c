@@ -1,19 +1,64 @@
 /* cpu_backend.c: the CPU backend: feature detection, the tactic list
 ** (optimized tactics from cpu_tactics.c, the reference kernel last as the
 ** always-available fallback) and lookup by name. */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "../backend.h"
+#include "cpu_gemm.h"
 #include "cpu_tactics.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <unistd.h>
 
 static int g_threads = 1;
 
-void kiln_set_num_threads(int n) {
-    if (n <= 0) {
-        long k = sysconf(_SC_NPROCESSORS_ONLN);
-        n = k > 0 ? (int)k : 1;
+/* Reads one integer from a sysfs file; -1 when it cannot. */
+static long read_long(const char *path) {
+    FILE *f = fopen(path, "r");
+    long v = -1;
+    if (!f) return -1;
+    if (fscanf(f, "%ld", &v) != 1) v = -1;
+    fclose(f);
+    return v;
+}
+
+/* Physical cores this process may run on: the CPUs of its affinity mask
+** (taskset, cgroup cpusets) counted once per (package, core) so SMT
+** siblings, which share the FMA units, count once. Falls back to the mask's
+** CPU count, then to the online count, when the topology is not readable. */
+int cpu_physical_cores(void) {
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (online < 1) online = 1;
+#if defined(__linux__)
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return (int)online;
+    int allowed = CPU_COUNT(&set), n = 0;
+    if (allowed < 1) return (int)online;
+    long keys[CPU_SETSIZE];
+    for (int c = 0; c < CPU_SETSIZE; c++) {
+        if (!CPU_ISSET(c, &set)) continue;
+        char path[128];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/core_id", c);
+        long core = read_long(path);
+        snprintf(path, sizeof path,
+                 "/sys/devices/system/cpu/cpu%d/topology/physical_package_id", c);
+        long pkg = read_long(path);
+        if (core < 0 || pkg < 0) return allowed;
+        long key = pkg * 1048576 + core;
+        bool seen = false;
+        for (int k = 0; k < n && !seen; k++) seen = keys[k] == key;
+        if (!seen) keys[n++] = key;
     }
+    return n > 0 ? n : allowed;
+#else
+    return (int)online;
+#endif
+}
+
+void kiln_set_num_threads(int n) {
+    if (n <= 0) n = cpu_physical_cores();
+    if (n < 1) n = 1;
     g_threads = n > 256 ? 256 : n;
 }
 
@@ -26,7 +71,7 @@ static int ref_run(ref_ctx *c) {
 }
 
 static const kiln_tactic k_ref = {
-    "ref", OP_NONE, 0, 0, NULL, NULL, ref_run,
+    "ref", OP_NONE, 0, 0, NULL, NULL, ref_run, NULL,
 };
 
 /* KILN_CPU_ISA=avx2,fma (names as kiln_isa_names prints them, or

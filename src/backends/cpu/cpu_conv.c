@@ -18,6 +18,8 @@ typedef struct conv_info {
     bool pointwise; /* 1x1, stride 1, no padding: X is B as is */
     cpu_bpack_fn im2col;
     const float *x, *w, *b, *z;
+    const float *w_pre; /* W packed at build time (per group), or NULL */
+    size_t w_pre_group; /* floats per group in w_pre */
     float *y;
     cpu_epi epi;
 } conv_info;
@@ -232,6 +234,7 @@ static void conv_get(const void *ctx, int64_t idx, cpu_gemm_prob *p) {
     p->a = ci->w + g * ci->Mg * ci->Kg;
     p->a_rs = ci->Kg;
     p->a_cs = 1;
+    p->a_pre = ci->w_pre ? ci->w_pre + (size_t)g * ci->w_pre_group : NULL;
     p->b = ci->x + (n * ci->C + g * ci->Cg) * ci->in_plane;
     if (ci->pointwise) {
         p->b_rs = ci->P;
@@ -289,10 +292,53 @@ static size_t conv_ws(const cpu_gemm_kernel *k, const ir_node *n,
     return cpu_gemm_workspace(k, M, N, K);
 }
 
+/* The weights as GEMM A operands: G matrices of Mg x Kg, row-major. A
+** group of one output channel (depthwise) is not worth a blob. */
+static bool conv_const_w(const ir_node *n, const kiln_tensor *W, int64_t *G,
+                         int64_t *Mg, int64_t *Kg) {
+    if (!W || W->dtype != KILN_DTYPE_FLOAT32 || W->rank < 3 || W->rank > 5) return false;
+    *G = ir_attr_int(n, "group", 1);
+    if (*G < 1 || W->dims[0] % *G) return false;
+    *Mg = W->dims[0] / *G;
+    *Kg = 1;
+    for (int i = 1; i < W->rank; i++) *Kg *= W->dims[i];
+    return *Mg > 1 && *Kg > 0;
+}
+
+static kiln_status conv_prepare_blob(const cpu_gemm_kernel *k, const ir_node *n,
+                                     const kiln_tensor *const *cin, void **blob,
+                                     size_t *bytes) {
+    int64_t G, Mg, Kg;
+    *blob = NULL;
+    *bytes = 0;
+    if (n->n_in < 2 || !conv_const_w(n, cin[1], &G, &Mg, &Kg)) return KILN_OK;
+    size_t per = cpu_gemm_packed_a_floats(k, Mg, Kg), total;
+    if (kiln_mul_overflow(per, (size_t)G, &total))
+        return kiln_error(KILN_UNSUPPORTED, "weights too large to pack");
+    uint8_t *b = cpu_pack_blob_new(k, CPU_PACK_A, Mg, Kg, G, total, bytes);
+    if (!b) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory packing weights");
+    float *dst = (float *)(b + CPU_PACK_HDR);
+    const float *w = cin[1]->data;
+    for (int64_t g = 0; g < G; g++)
+        cpu_gemm_prepack_a(k, w + g * Mg * Kg, Kg, 1, Mg, Kg, dst + (size_t)g * per);
+    *blob = b;
+    return KILN_OK;
+}
+
 static int conv_gemm_run(ref_ctx *c, const cpu_gemm_kernel *k) {
     conv_info ci;
     if (conv_prepare(c, &ci)) return -1;
     if (ci.N == 0 || ci.M == 0 || ci.P == 0) return 0;
+    if (c->blob) {
+        int64_t G, Mg, Kg;
+        if (!conv_const_w(c->node, c->in[1], &G, &Mg, &Kg) || G != ci.G ||
+            Mg != ci.Mg || Kg != ci.Kg)
+            return ref_fail(c, "prepared weights do not match W: rebuild the engine");
+        ci.w_pre_group = cpu_gemm_packed_a_floats(k, Mg, Kg);
+        if (cpu_pack_blob_get(c, k, CPU_PACK_A, Mg, Kg, G,
+                              ci.w_pre_group * (size_t)G, &ci.w_pre))
+            return -1;
+    }
     /* The vector packers index a row with 32-bit lane offsets. */
     ci.im2col = k->im2col && ci.iw < INT32_MAX / 2 && ci.sw < INT32_MAX / 64
                     ? k->im2col : cpu_im2col_pack_c;
@@ -315,6 +361,18 @@ static size_t ws_avx2(const ir_node *n, const ir_type *const *in) {
 static size_t ws_c(const ir_node *n, const ir_type *const *in) {
     return conv_ws(&cpu_gemm_kernel_c, n, in);
 }
+static kiln_status prep_avx512(const ir_node *n, const ir_type *const *in,
+                               const kiln_tensor *const *cin, void **b, size_t *sz) {
+    return conv_prepare_blob(&cpu_gemm_kernel_avx512, n, cin, b, sz);
+}
+static kiln_status prep_avx2(const ir_node *n, const ir_type *const *in,
+                             const kiln_tensor *const *cin, void **b, size_t *sz) {
+    return conv_prepare_blob(&cpu_gemm_kernel_avx2, n, cin, b, sz);
+}
+static kiln_status prep_c(const ir_node *n, const ir_type *const *in,
+                          const kiln_tensor *const *cin, void **b, size_t *sz) {
+    return conv_prepare_blob(&cpu_gemm_kernel_c, n, cin, b, sz);
+}
 static int run_avx512(ref_ctx *c) { return conv_gemm_run(c, &cpu_gemm_kernel_avx512); }
 static int run_avx2(ref_ctx *c) { return conv_gemm_run(c, &cpu_gemm_kernel_avx2); }
 static int run_c(ref_ctx *c) { return conv_gemm_run(c, &cpu_gemm_kernel_c); }
@@ -324,17 +382,17 @@ static int run_c(ref_ctx *c) { return conv_gemm_run(c, &cpu_gemm_kernel_c); }
 #define OW TACTIC_OVERWRITES_OUTPUT
 
 const kiln_tactic cpu_t_conv_gemm_avx512 = {"f32_conv_im2col_gemm_8x32_avx512",
-    OP_Conv, ISA_AVX512, OW, sup_avx512, ws_avx512, run_avx512};
+    OP_Conv, ISA_AVX512, OW, sup_avx512, ws_avx512, run_avx512, prep_avx512};
 const kiln_tactic cpu_t_conv_gemm_avx2 = {"f32_conv_im2col_gemm_6x16_avx2",
-    OP_Conv, ISA_AVX2, OW, sup_avx2, ws_avx2, run_avx2};
+    OP_Conv, ISA_AVX2, OW, sup_avx2, ws_avx2, run_avx2, prep_avx2};
 const kiln_tactic cpu_t_conv_gemm_c = {"f32_conv_im2col_gemm_4x8_c",
-    OP_Conv, 0, OW, conv_supports, ws_c, run_c};
+    OP_Conv, 0, OW, conv_supports, ws_c, run_c, prep_c};
 const kiln_tactic cpu_t_fconv_gemm_avx512 = {"f32_fused_conv_im2col_gemm_8x32_avx512",
-    OP_FusedConv, ISA_AVX512, OW, sup_avx512, ws_avx512, run_avx512};
+    OP_FusedConv, ISA_AVX512, OW, sup_avx512, ws_avx512, run_avx512, prep_avx512};
 const kiln_tactic cpu_t_fconv_gemm_avx2 = {"f32_fused_conv_im2col_gemm_6x16_avx2",
-    OP_FusedConv, ISA_AVX2, OW, sup_avx2, ws_avx2, run_avx2};
+    OP_FusedConv, ISA_AVX2, OW, sup_avx2, ws_avx2, run_avx2, prep_avx2};
 const kiln_tactic cpu_t_fconv_gemm_c = {"f32_fused_conv_im2col_gemm_4x8_c",
-    OP_FusedConv, 0, OW, conv_supports, ws_c, run_c};
+    OP_FusedConv, 0, OW, conv_supports, ws_c, run_c, prep_c};
 
 /* ---------------------------------------------------------- depthwise */
 typedef struct dw_run {

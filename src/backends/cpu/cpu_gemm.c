@@ -5,6 +5,8 @@
 ** Also the portable 4x8 microkernel and the scalar epilogue. */
 #include "cpu_gemm.h"
 
+#include <stdio.h>
+
 /* ------------------------------------------------------------ epilogue */
 void cpu_tile_store(const float *acc, int ld, float *y, int64_t ldy, int mr,
                     int nr, bool accumulate, const cpu_epi *e, int64_t i0,
@@ -144,6 +146,68 @@ void cpu_gemm_prepack_b(const cpu_gemm_kernel *k, const float *b, int64_t rs,
         int64_t kc = KILN_MIN(k->kc, K - pc);
         pack_b(b, rs, cs, pc, kc, 0, N, k->nr, dst + pc * np);
     }
+}
+
+/* ------------------------------------------------ prepared-weight blobs */
+typedef struct pack_hdr { /* 64 bytes, little-endian fields at fixed places */
+    char magic[8];        /* "KLNPACK1" */
+    uint32_t kind;
+    uint32_t mr_nr;       /* mr << 16 | nr */
+    char kernel[16];      /* cpu_gemm_kernel.name */
+    int64_t rows, cols, groups, kc;
+} pack_hdr;
+_Static_assert(sizeof(pack_hdr) <= CPU_PACK_HDR, "pack header too big");
+
+static void pack_hdr_fill(pack_hdr *h, const cpu_gemm_kernel *k, int kind,
+                          int64_t rows, int64_t cols, int64_t groups) {
+    memset(h, 0, sizeof *h);
+    memcpy(h->magic, "KLNPACK1", 8);
+    h->kind = (uint32_t)kind;
+    h->mr_nr = (uint32_t)k->mr << 16 | (uint32_t)k->nr;
+    snprintf(h->kernel, sizeof h->kernel, "%s", k->name);
+    h->rows = rows;
+    h->cols = cols;
+    h->groups = groups;
+    h->kc = k->kc;
+}
+
+void *cpu_pack_blob_new(const cpu_gemm_kernel *k, int kind, int64_t rows,
+                        int64_t cols, int64_t groups, size_t floats,
+                        size_t *bytes_out) {
+    size_t bytes;
+    *bytes_out = 0;
+    if (floats > (KILN_MAX_ALLOC - CPU_PACK_HDR) / sizeof(float)) return NULL;
+    bytes = CPU_PACK_HDR + floats * sizeof(float);
+    uint8_t *b = kiln_aligned_alloc(bytes);
+    if (!b) return NULL;
+    memset(b, 0, bytes); /* deterministic bytes: rebuilds are identical */
+    pack_hdr h;
+    pack_hdr_fill(&h, k, kind, rows, cols, groups);
+    memcpy(b, &h, sizeof h);
+    *bytes_out = bytes;
+    return b;
+}
+
+int cpu_pack_blob_get(ref_ctx *c, const cpu_gemm_kernel *k, int kind,
+                      int64_t rows, int64_t cols, int64_t groups,
+                      size_t floats, const float **out) {
+    *out = NULL;
+    if (!c->blob) return 0;
+    pack_hdr want, got;
+    pack_hdr_fill(&want, k, kind, rows, cols, groups);
+    if (c->blob_size < CPU_PACK_HDR ||
+        (c->blob_size - CPU_PACK_HDR) / sizeof(float) != floats ||
+        (c->blob_size - CPU_PACK_HDR) % sizeof(float))
+        return ref_fail(c, "prepared weights have %zu bytes, expected %zu: "
+                        "rebuild the engine", c->blob_size,
+                        (size_t)CPU_PACK_HDR + floats * sizeof(float));
+    memcpy(&got, c->blob, sizeof got);
+    if (memcmp(&got, &want, sizeof want))
+        return ref_fail(c, "prepared weights are for another kernel or shape "
+                        "(%lld x %lld): rebuild the engine", (long long)got.rows,
+                        (long long)got.cols);
+    *out = (const float *)((const uint8_t *)c->blob + CPU_PACK_HDR);
+    return 0;
 }
 
 /* -------------------------------------------------------------- driver */
@@ -310,7 +374,7 @@ int cpu_gemm_run(ref_ctx *c, const cpu_gemm_kernel *k, const cpu_gemm_job *job) 
         ** The job's problems share one layout; problem 0 shows it. */
         cpu_gemm_prob p0 = {0};
         job->get(job->ctx, 0, &p0);
-        if (!p0.bpack && !p0.b_pre && !p0.a_pre && p0.b_rs == 1 && p0.a_cs == 1) {
+        if (!p0.bpack && p0.b && !p0.a_pre && p0.b_rs == 1 && p0.a_cs == 1) {
             r.tiles_n = (job->N + 15) / 16;
             r.tn = 1;
             if (T > 1 && job->nprob < T)

@@ -113,15 +113,35 @@ int cpu_gemm_run(ref_ctx *c, const cpu_gemm_kernel *k, const cpu_gemm_job *job);
 ** run: the layouts the driver reads through cpu_gemm_prob.a_pre / b_pre.
 ** Per kc-block of K, panels over all of M (of mr rows) or N (of nr
 ** columns), zero-padded: B block pc starts at pc * roundup(N, nr), A block
-** pc at pc * roundup(M, mr). Nothing in the engine keeps packed weights yet
-** (that needs an engine-format or load-time hook); the benchmark uses these
-** to measure what that would save. */
+** pc at pc * roundup(M, mr). The tactics' prepare hooks store these in the
+** engine (see cpu_pack_blob_new). */
 size_t cpu_gemm_packed_a_floats(const cpu_gemm_kernel *k, int64_t M, int64_t K);
 size_t cpu_gemm_packed_b_floats(const cpu_gemm_kernel *k, int64_t K, int64_t N);
 void cpu_gemm_prepack_a(const cpu_gemm_kernel *k, const float *a, int64_t rs,
                         int64_t cs, int64_t M, int64_t K, float *dst);
 void cpu_gemm_prepack_b(const cpu_gemm_kernel *k, const float *b, int64_t rs,
                         int64_t cs, int64_t K, int64_t N, float *dst);
+
+/* ---- prepared weights (kiln_tactic.prepare) of the GEMM-based tactics.
+** A blob is a 64-byte header, then the packed floats at byte 64:
+**   CPU_PACK_B: one constant B (K x N) as cpu_gemm_prepack_b lays it out;
+**   CPU_PACK_A: `groups` constant A matrices (M x K each, a conv's weights
+**   per group) as cpu_gemm_prepack_a lays them out, one after another.
+** The header names the kernel and the sizes, so a run checks that the
+** blob is the one it expects and refuses anything else. */
+enum { CPU_PACK_B = 1, CPU_PACK_A = 2, CPU_PACK_HDR = 64 };
+
+/* New zeroed blob with its header for a packed operand of `floats` floats
+** (kiln_aligned_alloc; NULL on overflow or out of memory). */
+void *cpu_pack_blob_new(const cpu_gemm_kernel *k, int kind, int64_t rows,
+                        int64_t cols, int64_t groups, size_t floats,
+                        size_t *bytes_out);
+/* The packed floats of c->blob when it matches (kernel, kind, sizes), NULL
+** in *out when the layer has no blob; -1 via ref_fail when the blob is
+** of another shape or kernel (a stale or foreign engine). */
+int cpu_pack_blob_get(ref_ctx *c, const cpu_gemm_kernel *k, int kind,
+                      int64_t rows, int64_t cols, int64_t groups,
+                      size_t floats, const float **out);
 
 /* Writes an mr x nr accumulator tile (row stride ld) to y with the
 ** microkernel's semantics; the scalar tail shared by every kernel. */
@@ -151,6 +171,9 @@ void cpu_epi_row(const cpu_epi *e, float *y, int64_t n, int64_t i, int64_t j0);
 typedef void (*cpu_task_fn)(void *arg, int64_t task, int tid, void *scratch);
 void cpu_parallel_for(int64_t ntasks, int nthreads, size_t scratch_bytes,
                       void *caller_scratch, cpu_task_fn fn, void *arg);
+
+/* Physical cores available to this process (see kiln_set_num_threads). */
+int cpu_physical_cores(void);
 
 /* Thread count for work of this many flops (at least 1). */
 int cpu_threads_for(double flops);

@@ -30,9 +30,51 @@ row_out(float *y, __m256 v0, __m256 v1, bool accumulate, const cpu_epi *e, int64
         c##r##1 = _mm256_fmadd_ps(av, b1, c##r##1);                            \
     } while (0)
 
+/* Edge tiles of few rows (small M: batch-1 transformer layers, the last
+** row panel): the same panel layout (A rows 6 apart per k) but only R rows
+** of FMAs. */
+#define UKR_ROWS(R)                                                            \
+    static void ukr_##R##x16(int64_t kc, const float *a, const float *b,      \
+                             int64_t bs, float *y, int64_t ldy, int mr,        \
+                             int nr, bool accumulate, const cpu_epi *e,        \
+                             int64_t i0, int64_t j0) {                         \
+        __m256 c[R][2];                                                        \
+        for (int r = 0; r < R; r++) c[r][0] = c[r][1] = _mm256_setzero_ps(); \
+        for (int64_t k = 0; k < kc; k++) {                                     \
+            __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);       \
+            for (int r = 0; r < R; r++) {                                      \
+                __m256 av = _mm256_broadcast_ss(a + r);                        \
+                c[r][0] = _mm256_fmadd_ps(av, b0, c[r][0]);                    \
+                c[r][1] = _mm256_fmadd_ps(av, b1, c[r][1]);                    \
+            }                                                                  \
+            a += 6;                                                            \
+            b += bs;                                                           \
+        }                                                                      \
+        if (nr == 16) {                                                        \
+            for (int r = 0; r < mr; r++)                                       \
+                row_out(y + r * ldy, c[r][0], c[r][1], accumulate, e, i0 + r,  \
+                        j0);                                                   \
+            return;                                                            \
+        }                                                                      \
+        float t[R * 16];                                                       \
+        for (int r = 0; r < R; r++) {                                          \
+            _mm256_storeu_ps(t + r * 16, c[r][0]);                             \
+            _mm256_storeu_ps(t + r * 16 + 8, c[r][1]);                         \
+        }                                                                      \
+        cpu_tile_store(t, 16, y, ldy, mr, nr, accumulate, e, i0, j0);          \
+    }
+UKR_ROWS(1)
+UKR_ROWS(2)
+UKR_ROWS(3)
+
 static void ukr_6x16(int64_t kc, const float *a, const float *b, int64_t bs,
                      float *y, int64_t ldy, int mr, int nr, bool accumulate,
                      const cpu_epi *e, int64_t i0, int64_t j0) {
+    if (mr <= 3) {
+        (mr == 1 ? ukr_1x16 : mr == 2 ? ukr_2x16 : ukr_3x16)(kc, a, b, bs, y, ldy, mr, nr,
+                                                            accumulate, e, i0, j0);
+        return;
+    }
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00;
     __m256 c20 = c00, c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00;
     __m256 c50 = c00, c51 = c00;

@@ -118,9 +118,51 @@ row_out(float *y, __m512 v0, __m512 v1, bool accumulate, const cpu_epi *e, int64
         c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1);                            \
     } while (0)
 
+/* Edge tiles of few rows (small M: batch-1 transformer layers, the last
+** row panel): the same panel layout (A rows 8 apart per k) but only R rows
+** of FMAs, so a 1-row tile costs 1/8 of a full one. */
+#define UKR_ROWS(R)                                                            \
+    static void ukr_##R##x32(int64_t kc, const float *a, const float *b,      \
+                             int64_t bs, float *y, int64_t ldy, int mr,        \
+                             int nr, bool accumulate, const cpu_epi *e,        \
+                             int64_t i0, int64_t j0) {                         \
+        __m512 c[R][2];                                                        \
+        for (int r = 0; r < R; r++) c[r][0] = c[r][1] = _mm512_setzero_ps(); \
+        for (int64_t k = 0; k < kc; k++) {                                     \
+            __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);      \
+            for (int r = 0; r < R; r++) {                                      \
+                __m512 av = _mm512_set1_ps(a[r]);                              \
+                c[r][0] = _mm512_fmadd_ps(av, b0, c[r][0]);                    \
+                c[r][1] = _mm512_fmadd_ps(av, b1, c[r][1]);                    \
+            }                                                                  \
+            a += 8;                                                            \
+            b += bs;                                                           \
+        }                                                                      \
+        if (nr == 32) {                                                        \
+            for (int r = 0; r < mr; r++)                                       \
+                row_out(y + r * ldy, c[r][0], c[r][1], accumulate, e, i0 + r,  \
+                        j0);                                                   \
+            return;                                                            \
+        }                                                                      \
+        float t[R * 32];                                                       \
+        for (int r = 0; r < R; r++) {                                          \
+            _mm512_storeu_ps(t + r * 32, c[r][0]);                             \
+            _mm512_storeu_ps(t + r * 32 + 16, c[r][1]);                        \
+        }                                                                      \
+        cpu_tile_store(t, 32, y, ldy, mr, nr, accumulate, e, i0, j0);          \
+    }
+UKR_ROWS(1)
+UKR_ROWS(2)
+UKR_ROWS(4)
+
 static void ukr_8x32(int64_t kc, const float *a, const float *b, int64_t bs,
                      float *y, int64_t ldy, int mr, int nr, bool accumulate,
                      const cpu_epi *e, int64_t i0, int64_t j0) {
+    if (mr <= 4) {
+        (mr == 1 ? ukr_1x32 : mr == 2 ? ukr_2x32 : ukr_4x32)(kc, a, b, bs, y, ldy, mr, nr,
+                                                            accumulate, e, i0, j0);
+        return;
+    }
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00;
     __m512 c20 = c00, c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00;
     __m512 c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;

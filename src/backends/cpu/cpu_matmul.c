@@ -12,6 +12,7 @@ typedef struct mm_info {
     int64_t bdims[KILN_MAX_RANK];
     int64_t sa[KILN_MAX_RANK], sb[KILN_MAX_RANK], sc[KILN_MAX_RANK];
     const float *a, *b, *c;
+    const float *b_pre;               /* B packed at build time, or NULL */
     float *y;
     int64_t a_rs, a_cs, b_rs, b_cs;
     cpu_epi epi;                      /* c offsets relative to a matrix */
@@ -135,6 +136,7 @@ static void mm_get(const void *ctx, int64_t idx, cpu_gemm_prob *p) {
     p->b_rs = mi->b_rs;
     p->b_cs = mi->b_cs;
     p->bpack = NULL;
+    p->b_pre = mi->b_pre;             /* only set when B is one matrix */
     p->y = mi->y + idx * mi->M * mi->N;
     p->ldy = mi->N;
     p->epi = mi->epi;
@@ -173,10 +175,49 @@ static bool mm_can_fold(const mm_info *mi) {
     return bcast || full;
 }
 
+/* B as the prepare hook sees it: a constant float32 matrix (rank 2, which
+** every batch of the product shares), and its K x N view. */
+static bool mm_const_b(const ir_node *n, const kiln_tensor *B, int64_t *K,
+                       int64_t *N, int64_t *rs, int64_t *cs) {
+    if (!B || B->dtype != KILN_DTYPE_FLOAT32 || B->rank != 2) return false;
+    bool tb = n->op != OP_MatMul && ir_attr_int(n, "transB", 0) != 0;
+    *K = B->dims[tb ? 1 : 0];
+    *N = B->dims[tb ? 0 : 1];
+    *rs = tb ? 1 : *N;
+    *cs = tb ? *K : 1;
+    return *K > 0 && *N > 0;
+}
+
+static kiln_status mm_prepare_blob(const cpu_gemm_kernel *k, const ir_node *n,
+                                   const ir_type *const *in,
+                                   const kiln_tensor *const *cin, void **blob,
+                                   size_t *bytes) {
+    int64_t K, N, rs, cs;
+    *blob = NULL;
+    *bytes = 0;
+    if (n->n_in < 2 || !in[0] || in[0]->rank < 1 ||
+        !mm_const_b(n, cin[1], &K, &N, &rs, &cs))
+        return KILN_OK;
+    size_t fl = cpu_gemm_packed_b_floats(k, K, N);
+    uint8_t *b = cpu_pack_blob_new(k, CPU_PACK_B, K, N, 1, fl, bytes);
+    if (!b) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory packing weights");
+    cpu_gemm_prepack_b(k, cin[1]->data, rs, cs, K, N, (float *)(b + CPU_PACK_HDR));
+    *blob = b;
+    return KILN_OK;
+}
+
 static int mm_run(ref_ctx *c, const cpu_gemm_kernel *k) {
     mm_info mi;
     if (mm_prepare(c, &mi)) return -1;
     if (mi.nbatch == 0 || mi.M == 0 || mi.N == 0) return 0;
+    if (c->blob) {
+        int64_t K, N, rs, cs;
+        if (!mm_const_b(c->node, c->in[1], &K, &N, &rs, &cs) || K != mi.K || N != mi.N)
+            return ref_fail(c, "prepared weights do not match B: rebuild the engine");
+        if (cpu_pack_blob_get(c, k, CPU_PACK_B, K, N, 1,
+                              cpu_gemm_packed_b_floats(k, K, N), &mi.b_pre))
+            return -1;
+    }
     cpu_gemm_job job = {mi.M, mi.N, mi.K, mi.nbatch, mm_get, &mi};
     if (mm_can_fold(&mi)) {
         job.M = mi.M * mi.nbatch;
@@ -219,6 +260,18 @@ static size_t ws_avx2(const ir_node *n, const ir_type *const *in) {
 static size_t ws_c(const ir_node *n, const ir_type *const *in) {
     return mm_ws(&cpu_gemm_kernel_c, n, in);
 }
+static kiln_status prep_avx512(const ir_node *n, const ir_type *const *in,
+                               const kiln_tensor *const *cin, void **b, size_t *sz) {
+    return mm_prepare_blob(&cpu_gemm_kernel_avx512, n, in, cin, b, sz);
+}
+static kiln_status prep_avx2(const ir_node *n, const ir_type *const *in,
+                             const kiln_tensor *const *cin, void **b, size_t *sz) {
+    return mm_prepare_blob(&cpu_gemm_kernel_avx2, n, in, cin, b, sz);
+}
+static kiln_status prep_c(const ir_node *n, const ir_type *const *in,
+                          const kiln_tensor *const *cin, void **b, size_t *sz) {
+    return mm_prepare_blob(&cpu_gemm_kernel_c, n, in, cin, b, sz);
+}
 static int run_avx512(ref_ctx *c) { return mm_run(c, &cpu_gemm_kernel_avx512); }
 static int run_avx2(ref_ctx *c) { return mm_run(c, &cpu_gemm_kernel_avx2); }
 static int run_c(ref_ctx *c) { return mm_run(c, &cpu_gemm_kernel_c); }
@@ -229,11 +282,11 @@ static int run_c(ref_ctx *c) { return mm_run(c, &cpu_gemm_kernel_c); }
 
 #define MM_TACTICS(VAR, NAME, OP)                                              \
     const kiln_tactic cpu_t_##VAR##_avx512 = {"f32_" NAME "_8x32_avx512", OP,  \
-        ISA_AVX512, OW, sup_avx512, ws_avx512, run_avx512};                    \
+        ISA_AVX512, OW, sup_avx512, ws_avx512, run_avx512, prep_avx512};       \
     const kiln_tactic cpu_t_##VAR##_avx2 = {"f32_" NAME "_6x16_avx2", OP,      \
-        ISA_AVX2, OW, sup_avx2, ws_avx2, run_avx2};                            \
+        ISA_AVX2, OW, sup_avx2, ws_avx2, run_avx2, prep_avx2};                 \
     const kiln_tactic cpu_t_##VAR##_c = {"f32_" NAME "_4x8_c", OP, 0, OW,      \
-        mm_supports, ws_c, run_c};
+        mm_supports, ws_c, run_c, prep_c};
 
 MM_TACTICS(matmul, "matmul", OP_MatMul)
 MM_TACTICS(gemm, "gemm", OP_Gemm)

@@ -3,11 +3,14 @@
 ** atomic counter, so uneven tasks balance themselves. Each worker keeps a
 ** scratch buffer that grows to the largest request and lives as long as the
 ** worker. One job runs at a time; a second caller (another context, or a
-** task calling back in) runs its job serially instead of waiting. */
+** task calling back in) runs its job serially instead of waiting, so
+** concurrent contexts never oversubscribe the cores (policy in kiln.h).
+** Idle workers spin at most SPIN_US, then sleep. */
 #include "cpu_gemm.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 enum { POOL_MAX = 256 };
 
@@ -71,15 +74,27 @@ static void pool_after_fork(void) {
 static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
 static void register_atfork(void) { pthread_atfork(NULL, NULL, pool_after_fork); }
 
-/* Polls for a new job for a short while (~50-100 us) before a worker sleeps:
-** layers come back to back, and a wake-up through the scheduler can take
-** longer than a whole small layer. */
+/* Polls for a new job for a short while before a worker sleeps: layers
+** come back to back, and a wake-up through the scheduler can take longer
+** than a whole small layer. The spin is bounded by time (SPIN_US), not by
+** pause count, whose cost varies tenfold between CPUs, so an idle pool
+** goes to sleep within ~50 us whatever the machine. */
+enum { SPIN_US = 50 };
+
+static int64_t mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static void spin_for_job(uint64_t seen) {
-    for (int i = 0; i < 4096; i++) {
+    int64_t end = mono_us() + SPIN_US;
+    for (int i = 1; i < (1 << 20); i++) {
         if (atomic_load_explicit(&P.gen, memory_order_relaxed) != seen) return;
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
 #endif
+        if (!(i & 63) && mono_us() >= end) return;
     }
 }
 

@@ -31,6 +31,10 @@ typedef struct ref_ctx {
     ** the backend's per-context execution state (library handles). */
     void *stream;
     void *exec;
+    /* The layer's prepared data (kiln_tactic.prepare), read-only and
+    ** 64-byte aligned, or NULL with blob_size 0 when it has none. */
+    const void *blob;
+    size_t blob_size;
     char err[512];
 } ref_ctx;
 
