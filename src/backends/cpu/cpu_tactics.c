@@ -14,5 +14,13 @@ const kiln_tactic *const cpu_tactic_table[] = {
     &cpu_t_conv_dw_c, &cpu_t_conv_gemm_c,
     &cpu_t_fconv_dw_avx2, &cpu_t_fconv_gemm_avx512, &cpu_t_fconv_gemm_avx2,
     &cpu_t_fconv_dw_c, &cpu_t_fconv_gemm_c,
+    /* transformer layers (cpu_attn.c, cpu_norm.c, cpu_eltwise.c) */
+    &cpu_t_attn_avx512, &cpu_t_attn_avx2, &cpu_t_attn_c,
+    &cpu_t_layernorm_avx512, &cpu_t_layernorm_avx2, &cpu_t_layernorm_c,
+    &cpu_t_rmsnorm_avx512, &cpu_t_rmsnorm_avx2, &cpu_t_rmsnorm_c,
+    &cpu_t_softmax_avx512, &cpu_t_softmax_avx2, &cpu_t_softmax_c,
+    &cpu_t_logsoftmax_avx512, &cpu_t_logsoftmax_avx2, &cpu_t_logsoftmax_c,
+    &cpu_t_gelu_avx512, &cpu_t_gelu_avx2, &cpu_t_gelu_c,
+    &cpu_t_fused_eltwise_avx512, &cpu_t_fused_eltwise_avx2, &cpu_t_fused_eltwise_c,
     NULL,
 };

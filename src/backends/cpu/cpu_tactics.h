@@ -19,4 +19,15 @@ extern const kiln_tactic cpu_t_fconv_gemm_avx512, cpu_t_fconv_gemm_avx2,
 extern const kiln_tactic cpu_t_conv_dw_avx2, cpu_t_conv_dw_c;
 extern const kiln_tactic cpu_t_fconv_dw_avx2, cpu_t_fconv_dw_c;
 
+/* cpu_attn.c, cpu_norm.c, cpu_eltwise.c (transformer layers) */
+extern const kiln_tactic cpu_t_attn_avx512, cpu_t_attn_avx2, cpu_t_attn_c;
+extern const kiln_tactic cpu_t_layernorm_avx512, cpu_t_layernorm_avx2, cpu_t_layernorm_c;
+extern const kiln_tactic cpu_t_rmsnorm_avx512, cpu_t_rmsnorm_avx2, cpu_t_rmsnorm_c;
+extern const kiln_tactic cpu_t_softmax_avx512, cpu_t_softmax_avx2, cpu_t_softmax_c;
+extern const kiln_tactic cpu_t_logsoftmax_avx512, cpu_t_logsoftmax_avx2,
+    cpu_t_logsoftmax_c;
+extern const kiln_tactic cpu_t_gelu_avx512, cpu_t_gelu_avx2, cpu_t_gelu_c;
+extern const kiln_tactic cpu_t_fused_eltwise_avx512, cpu_t_fused_eltwise_avx2,
+    cpu_t_fused_eltwise_c;
+
 #endif
