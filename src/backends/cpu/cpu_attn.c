@@ -217,9 +217,12 @@ static size_t attn_workspace(const ir_node *n, const ir_type *const *in) {
         if (!(KERN).available) return ref_fail(c, "built without " #SUF);     \
         return attn_run(c, &(KERN));                                           \
     }                                                                          \
+    static bool attn_supports_##SUF(const ir_node *n, const ir_type *const *in) { \
+        return (KERN).available && attn_supports(n, in);                       \
+    }                                                                          \
     const kiln_tactic cpu_t_attn_##SUF = {                                     \
         "f32_attention_online_" TILE "_" #SUF, OP_Attention, ISA,              \
-        TACTIC_OVERWRITES_OUTPUT, attn_supports, attn_workspace, attn_run_##SUF};
+        TACTIC_OVERWRITES_OUTPUT, attn_supports_##SUF, attn_workspace, attn_run_##SUF};
 
 ATTN_TACTIC(avx512, cpu_xf_avx512, KILN_ISA_AVX512F | KILN_ISA_AVX2 | KILN_ISA_FMA, "4x64")
 ATTN_TACTIC(avx2, cpu_xf_avx2, KILN_ISA_AVX2 | KILN_ISA_FMA, "4x16")

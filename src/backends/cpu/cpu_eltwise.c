@@ -364,13 +364,19 @@ done:
         if (!(KERN).available) return ref_fail(c, "built without " #SUF);     \
         return fe_run(c, &(KERN));                                             \
     }                                                                          \
+    static bool gelu_supports_##SUF(const ir_node *n, const ir_type *const *in) { \
+        return (KERN).available && gelu_supports(n, in);                       \
+    }                                                                          \
+    static bool fe_supports_##SUF(const ir_node *n, const ir_type *const *in) { \
+        return (KERN).available && fe_supports(n, in);                         \
+    }                                                                          \
     const kiln_tactic cpu_t_gelu_##SUF = {                                     \
         "f32_gelu_" #SUF, OP_Gelu, ISA,                                        \
-        TACTIC_OVERWRITES_OUTPUT | TACTIC_INPLACE_OK, gelu_supports, NULL,     \
+        TACTIC_OVERWRITES_OUTPUT | TACTIC_INPLACE_OK, gelu_supports_##SUF, NULL,     \
         gelu_run_##SUF};                                                       \
     const kiln_tactic cpu_t_fused_eltwise_##SUF = {                            \
         "f32_fused_eltwise_blk256_" #SUF, OP_FusedElementwise, ISA,            \
-        TACTIC_OVERWRITES_OUTPUT, fe_supports, fe_workspace, fe_run_##SUF};
+        TACTIC_OVERWRITES_OUTPUT, fe_supports_##SUF, fe_workspace, fe_run_##SUF};
 
 ELT_TACTICS(avx512, cpu_xf_avx512, KILN_ISA_AVX512F | KILN_ISA_AVX2 | KILN_ISA_FMA)
 ELT_TACTICS(avx2, cpu_xf_avx2, KILN_ISA_AVX2 | KILN_ISA_FMA)

@@ -145,18 +145,24 @@ static int softmax_run(ref_ctx *c, const cpu_xf_kernels *K) {
         if (!(KERN).available) return ref_fail(c, "built without " #SUF);     \
         return softmax_run(c, &(KERN));                                        \
     }                                                                          \
+    static bool norm_supports_##SUF(const ir_node *n, const ir_type *const *in) { \
+        return (KERN).available && norm_supports(n, in);                       \
+    }                                                                          \
+    static bool softmax_supports_##SUF(const ir_node *n, const ir_type *const *in) { \
+        return (KERN).available && softmax_supports(n, in);                    \
+    }                                                                          \
     const kiln_tactic cpu_t_layernorm_##SUF = {                                \
         "f32_layernorm_rows_" #SUF, OP_LayerNormalization, ISA,                \
-        TACTIC_OVERWRITES_OUTPUT, norm_supports, NULL, norm_run_##SUF};        \
+        TACTIC_OVERWRITES_OUTPUT, norm_supports_##SUF, NULL, norm_run_##SUF};        \
     const kiln_tactic cpu_t_rmsnorm_##SUF = {                                  \
         "f32_rmsnorm_rows_" #SUF, OP_RMSNormalization, ISA,                    \
-        TACTIC_OVERWRITES_OUTPUT, norm_supports, NULL, norm_run_##SUF};        \
+        TACTIC_OVERWRITES_OUTPUT, norm_supports_##SUF, NULL, norm_run_##SUF};        \
     const kiln_tactic cpu_t_softmax_##SUF = {                                  \
         "f32_softmax_" #SUF, OP_Softmax, ISA, TACTIC_OVERWRITES_OUTPUT,        \
-        softmax_supports, NULL, softmax_run_##SUF};                            \
+        softmax_supports_##SUF, NULL, softmax_run_##SUF};                            \
     const kiln_tactic cpu_t_logsoftmax_##SUF = {                               \
         "f32_logsoftmax_" #SUF, OP_LogSoftmax, ISA, TACTIC_OVERWRITES_OUTPUT,  \
-        softmax_supports, NULL, softmax_run_##SUF};
+        softmax_supports_##SUF, NULL, softmax_run_##SUF};
 
 NORM_TACTICS(avx512, cpu_xf_avx512, KILN_ISA_AVX512F | KILN_ISA_AVX2 | KILN_ISA_FMA)
 NORM_TACTICS(avx2, cpu_xf_avx2, KILN_ISA_AVX2 | KILN_ISA_FMA)

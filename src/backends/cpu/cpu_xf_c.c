@@ -5,11 +5,14 @@
 
 #include <math.h>
 
+/* GELU through erfc and 2 / (1 + e^-2u): no cancellation for negative v
+** (libm's 1 + erff(z) loses digits there), matching the vector kernels. */
 static inline float xc_gelu(float v) {
-    return 0.5f * v * (1.0f + erff(v * 0.7071067811865476f));
+    return 0.5f * v * erfcf(-v * 0.7071067811865476f);
 }
 static inline float xc_gelu_tanh(float v) {
-    return 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+    float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
+    return v / (1.0f + expf(-2.0f * u));
 }
 
 #define W 1
