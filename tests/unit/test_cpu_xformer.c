@@ -3,7 +3,8 @@
 ** the reference kernels on random shapes, awkward ones included (sequence
 ** 1 and 7, head dims 8/64/80, odd hidden sizes, every mask broadcast form,
 ** bool and float masks, fully masked rows, causal, grouped-query heads,
-** 3-D and 4-D layouts, non-last softmax axes, broadcasting chains). Every
+** 3-D and 4-D layouts, non-last softmax axes, broadcasting chains, single
+** elementwise ops). Every
 ** ISA variant the host can run is tested directly (AVX-512, AVX2+FMA and
 ** portable C on an AVX-512 machine), with 1 and 3 threads, with and without
 ** a workspace. Also sweeps the vector exp/erf/tanh/sigmoid/GELU over a
@@ -19,8 +20,8 @@
 static ir_model *g_model;
 static ir_graph *g_graph;
 static unsigned g_host;
-static const char *g_names[64];
-static int g_counts[64];
+static const char *g_names[128];
+static int g_counts[128];
 
 static void die(const char *what) {
     fprintf(stderr, "fatal: %s (%s)\n", what, kiln_last_error());
@@ -50,7 +51,7 @@ static ir_node *new_node(int op, int n_in) {
 }
 
 static void count(const char *name) {
-    for (int i = 0; i < 64; i++) {
+    for (int i = 0; i < 128; i++) {
         if (!g_names[i]) g_names[i] = name;
         if (g_names[i] == name) {
             g_counts[i]++;
@@ -551,6 +552,38 @@ static void test_fused_eltwise(void) {
     }
 }
 
+/* Single elementwise ops (one-instruction programs), with broadcasting. */
+static void test_single_ops(void) {
+    static const int bin[] = {OP_Add, OP_Sub, OP_Mul, OP_Div};
+    static const int un[] = {OP_Neg, OP_Abs, OP_Sqrt, OP_Exp, OP_Tanh, OP_Sigmoid,
+                             OP_Relu, OP_Erf, OP_Reciprocal};
+    static const int64_t xs[][3] = {{1, 128, 768}, {2, 7, 33}, {1, 1, 5}, {3, 16, 1}};
+    static const int64_t ys[][3] = {{1, 128, 768}, {1, 1, 33}, {1, 1, 1}, {3, 1, 17}};
+    for (int s = 0; s < 4; s++) {
+        for (unsigned b = 0; b < KILN_ARRAY_LEN(bin); b++)
+            for (int sw = 0; sw < 2; sw++) {
+                kiln_tensor *x = rand_f32(3, xs[s], -3, 3), *y = rand_f32(3, ys[s], 0.2f, 3);
+                ir_node *n = new_node(bin[b], 2);
+                const kiln_tensor *in[2] = {sw ? y : x, sw ? x : y};
+                char desc[64];
+                snprintf(desc, sizeof desc, "op %d shape %d%s", bin[b], s, sw ? " swapped" : "");
+                int ran = check_tactics(n, in, 1e-30, 1e-6, desc);
+                CHECK(ran >= 2, "%s: only %d runs", desc, ran);
+                tensor_free(x), tensor_free(y);
+            }
+        for (unsigned u = 0; u < KILN_ARRAY_LEN(un); u++) {
+            kiln_tensor *x = rand_f32(3, xs[s], -5, 5);
+            ir_node *n = new_node(un[u], 1);
+            const kiln_tensor *in[1] = {x};
+            char desc[64];
+            snprintf(desc, sizeof desc, "op %d shape %d", un[u], s);
+            int ran = check_tactics(n, in, 1e-37, 1e-5, desc);
+            CHECK(ran >= 2, "%s: only %d runs", desc, ran);
+            tensor_free(x);
+        }
+    }
+}
+
 int main(void) {
     g_host = kiln_backend_cpu()->host_isa();
     char isa[64];
@@ -568,7 +601,8 @@ int main(void) {
     test_softmax();
     test_gelu();
     test_fused_eltwise();
+    test_single_ops();
     ir_model_free(g_model);
-    for (int i = 0; i < 64 && g_names[i]; i++) printf("  %-40s %d checks\n", g_names[i], g_counts[i]);
+    for (int i = 0; i < 128 && g_names[i]; i++) printf("  %-40s %d checks\n", g_names[i], g_counts[i]);
     return test_summary();
 }

@@ -256,20 +256,15 @@ static size_t fe_workspace(const ir_node *n, const ir_type *const *in) {
     return fe_scratch_bytes(n->n_in + nk + np / 4);
 }
 
-static int fe_run(ref_ctx *c, const cpu_xf_kernels *K) {
-    const ir_node *n = c->node;
+/* Runs program p (constants kv[0..nk)) over the node's inputs. */
+static int fe_exec(ref_ctx *c, const cpu_xf_kernels *K, const cpu_fe_prog *p,
+                   const float *kv, int nk) {
     fe_job *J = calloc(1, sizeof *J);
-    cpu_fe_prog *p = calloc(1, sizeof *p);
     void *own = NULL;
     int rc = 0;
-    if (!J || !p) {
-        rc = ref_fail(c, "out of memory");
-        goto done;
-    }
-    if (!fe_decode(n, c->n_in, p, &J->kv, &J->nk, c->err, sizeof c->err)) {
-        rc = -1;
-        goto done;
-    }
+    if (!J) return ref_fail(c, "out of memory");
+    J->kv = kv;
+    J->nk = nk;
     kiln_tensor *Y = c->out[0];
     if (!Y->data || Y->dtype != KILN_DTYPE_FLOAT32) {
         rc = ref_fail(c, "output is not an allocated float32 tensor");
@@ -351,11 +346,84 @@ static int fe_run(ref_ctx *c, const cpu_xf_kernels *K) {
 done:
     kiln_aligned_free(own);
     free(J);
+    return rc;
+}
+
+static int fe_run(ref_ctx *c, const cpu_xf_kernels *K) {
+    cpu_fe_prog *p = calloc(1, sizeof *p);
+    if (!p) return ref_fail(c, "out of memory");
+    const float *kv;
+    int nk, rc;
+    if (!fe_decode(c->node, c->n_in, p, &kv, &nk, c->err, sizeof c->err)) rc = -1;
+    else rc = fe_exec(c, K, p, kv, nk);
     free(p);
     return rc;
 }
 
+/* ------------------------------------------ single elementwise ops
+** Add/Sub/Mul/Div and the parameterless unary ops as one-instruction
+** programs (broadcasting as above). */
+static int single_opcode(const ir_node *n) {
+    switch (n->op) {
+    case OP_Add: case OP_Sub: case OP_Mul: case OP_Div:
+        return n->n_in == 2 ? fe_op_opcode(n->op, false) : 0;
+    case OP_Neg: case OP_Abs: case OP_Sqrt: case OP_Exp: case OP_Tanh:
+    case OP_Sigmoid: case OP_Relu: case OP_Erf: case OP_Reciprocal:
+        return n->n_in == 1 ? fe_op_opcode(n->op, false) : 0;
+    default: return 0;
+    }
+}
+
+static bool single_supports(const ir_node *n, const ir_type *const *in) {
+    if (!single_opcode(n) || n->n_out != 1 || n->n_implicit) return false;
+    for (int i = 0; i < n->n_in; i++)
+        if (!is_f32(in[i])) return false;
+    return true;
+}
+
+static size_t single_workspace(const ir_node *n, const ir_type *const *in) {
+    (void)in;
+    return fe_scratch_bytes(n->n_in + 1);
+}
+
+static int single_run(ref_ctx *c, const cpu_xf_kernels *K) {
+    int opc = single_opcode(c->node);
+    if (!opc) return ref_fail(c, "this tactic does not run %s", c->node->op_type);
+    cpu_fe_prog p;
+    p.n_ins = 1;
+    p.n_regs = c->n_in + 1;
+    p.ins[0] = (cpu_fe_ins){opc, c->n_in, 0, c->n_in == 2 ? 1 : -1, -1};
+    return fe_exec(c, K, &p, NULL, 0);
+}
+
+#define SINGLE_TACTIC(NAME, OP, SUF, KERN, ISA)                                \
+    const kiln_tactic cpu_t_##NAME##_##SUF = {                                 \
+        "f32_" #NAME "_blk256_" #SUF, OP, ISA, TACTIC_OVERWRITES_OUTPUT,       \
+        single_supports_##SUF, single_workspace, single_run_##SUF};
+#define SINGLE_TACTICS(SUF, KERN, ISA)                                         \
+    SINGLE_TACTIC(add, OP_Add, SUF, KERN, ISA)                                 \
+    SINGLE_TACTIC(sub, OP_Sub, SUF, KERN, ISA)                                 \
+    SINGLE_TACTIC(mul, OP_Mul, SUF, KERN, ISA)                                 \
+    SINGLE_TACTIC(div, OP_Div, SUF, KERN, ISA)                                 \
+    SINGLE_TACTIC(neg, OP_Neg, SUF, KERN, ISA)                                 \
+    SINGLE_TACTIC(abs, OP_Abs, SUF, KERN, ISA)                                 \
+    SINGLE_TACTIC(sqrt, OP_Sqrt, SUF, KERN, ISA)                               \
+    SINGLE_TACTIC(exp, OP_Exp, SUF, KERN, ISA)                                 \
+    SINGLE_TACTIC(tanh, OP_Tanh, SUF, KERN, ISA)                               \
+    SINGLE_TACTIC(sigmoid, OP_Sigmoid, SUF, KERN, ISA)                         \
+    SINGLE_TACTIC(relu, OP_Relu, SUF, KERN, ISA)                               \
+    SINGLE_TACTIC(erf, OP_Erf, SUF, KERN, ISA)                                 \
+    SINGLE_TACTIC(reciprocal, OP_Reciprocal, SUF, KERN, ISA)
+
 #define ELT_TACTICS(SUF, KERN, ISA)                                            \
+    static int single_run_##SUF(ref_ctx *c) {                                  \
+        if (!(KERN).available) return ref_fail(c, "built without " #SUF);     \
+        return single_run(c, &(KERN));                                         \
+    }                                                                          \
+    static bool single_supports_##SUF(const ir_node *n, const ir_type *const *in) { \
+        return (KERN).available && single_supports(n, in);                     \
+    }                                                                          \
+    SINGLE_TACTICS(SUF, KERN, ISA)                                             \
     static int gelu_run_##SUF(ref_ctx *c) {                                    \
         if (!(KERN).available) return ref_fail(c, "built without " #SUF);     \
         return gelu_run(c, &(KERN));                                           \
