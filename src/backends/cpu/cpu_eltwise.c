@@ -376,6 +376,8 @@ static int single_opcode(const ir_node *n) {
 
 static bool single_supports(const ir_node *n, const ir_type *const *in) {
     if (!single_opcode(n) || n->n_out != 1 || n->n_implicit) return false;
+    /* opset < 7 broadcasting (broadcast/axis attributes) is not numpy's */
+    if (ir_attr_find(n, "broadcast") || ir_attr_find(n, "axis")) return false;
     for (int i = 0; i < n->n_in; i++)
         if (!is_f32(in[i])) return false;
     return true;
