@@ -4,7 +4,7 @@
 ** 1 and 7, head dims 8/64/80, odd hidden sizes, every mask broadcast form,
 ** bool and float masks, fully masked rows, causal, grouped-query heads,
 ** 3-D and 4-D layouts, non-last softmax axes, broadcasting chains, single
-** elementwise ops). Every
+** elementwise ops, Transpose of every element size). Every
 ** ISA variant the host can run is tested directly (AVX-512, AVX2+FMA and
 ** portable C on an AVX-512 machine), with 1 and 3 threads, with and without
 ** a workspace. Also sweeps the vector exp/erf/tanh/sigmoid/GELU over a
@@ -584,6 +584,70 @@ static void test_single_ops(void) {
     }
 }
 
+/* Transpose: every element size, ranks 1..6, random perms, exact bytes. */
+static void test_transpose(void) {
+    static const kiln_dtype dts[] = {KILN_DTYPE_UINT8, KILN_DTYPE_FLOAT16, KILN_DTYPE_FLOAT32,
+                                     KILN_DTYPE_INT64};
+    static const int64_t sizes[] = {1, 2, 3, 5, 7, 12, 33, 64, 65};
+    for (int it = 0; it < 150; it++) {
+        int r = 1 + (int)(rnd() * 6);
+        int64_t d[KILN_MAX_RANK], numel = 1;
+        for (int k = 0; k < r; k++) {
+            d[k] = sizes[(int)(rnd() * 9)];
+            if (numel * d[k] > 200000) d[k] = 1;
+            numel *= d[k];
+        }
+        kiln_dtype dt = dts[it % 4];
+        kiln_tensor *x;
+        if (tensor_new(dt, r, d, &x)) die("x");
+        size_t es;
+        dtype_nbytes(dt, 1, &es);
+        uint8_t *xb = x->data;
+        for (size_t i = 0; i < (size_t)numel * es; i++) xb[i] = (uint8_t)(rnd() * 256);
+        int64_t perm[KILN_MAX_RANK];
+        for (int k = 0; k < r; k++) perm[k] = k;
+        for (int k = r - 1; k > 0; k--) {
+            int j = (int)(rnd() * (k + 1));
+            int64_t t = perm[k];
+            perm[k] = perm[j], perm[j] = t;
+        }
+        ir_node *n = new_node(OP_Transpose, 1);
+        bool dflt = rnd() < 0.15;
+        if (!dflt) ir_edit_set_ints(n, "perm", perm, r);
+        const kiln_tensor *in[1] = {x};
+        kiln_tensor *want[1];
+        if (ref_run_node(n, in, want)) die("ref transpose");
+        for (int th = 1; th <= 3; th += 2) {
+            kiln_set_num_threads(th);
+            ir_type ty = {dt, r, {0}};
+            memcpy(ty.dims, d, sizeof d);
+            const ir_type *tin[1] = {&ty};
+            CHECK(cpu_t_transpose_c.supports(n, tin), "transpose declined");
+            kiln_tensor *y;
+            if (tensor_new(dt, want[0]->rank, want[0]->dims, &y)) die("y");
+            memset(y->data, 0xA5, (size_t)numel * es);
+            ref_ctx c;
+            memset(&c, 0, sizeof c);
+            c.node = n;
+            c.opset = (int)g_model->opset;
+            c.n_in = 1;
+            c.in = in;
+            c.n_out = 1;
+            kiln_tensor *outs[1] = {y};
+            c.out = outs;
+            int rc = cpu_t_transpose_c.run(&c);
+            CHECK(rc == 0 && !memcmp(y->data, want[0]->data, (size_t)numel * es),
+                  "transpose rank %d dtype %d perm%s (%d threads): %s", r, (int)dt,
+                  dflt ? " default" : "", th, rc ? c.err : "bytes differ");
+            count(cpu_t_transpose_c.name);
+            tensor_free(y);
+        }
+        kiln_set_num_threads(1);
+        tensor_free(want[0]);
+        tensor_free(x);
+    }
+}
+
 int main(void) {
     g_host = kiln_backend_cpu()->host_isa();
     char isa[64];
@@ -602,6 +666,7 @@ int main(void) {
     test_gelu();
     test_fused_eltwise();
     test_single_ops();
+    test_transpose();
     ir_model_free(g_model);
     for (int i = 0; i < 128 && g_names[i]; i++) printf("  %-40s %d checks\n", g_names[i], g_counts[i]);
     return test_summary();

@@ -35,5 +35,6 @@ const kiln_tactic *const cpu_tactic_table[] = {
     &cpu_t_relu_avx512, &cpu_t_relu_avx2, &cpu_t_relu_c,
     &cpu_t_erf_avx512, &cpu_t_erf_avx2, &cpu_t_erf_c,
     &cpu_t_reciprocal_avx512, &cpu_t_reciprocal_avx2, &cpu_t_reciprocal_c,
+    &cpu_t_transpose_c,
     NULL,
 };

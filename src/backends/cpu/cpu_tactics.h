@@ -45,4 +45,7 @@ extern const kiln_tactic cpu_t_relu_avx512, cpu_t_relu_avx2, cpu_t_relu_c;
 extern const kiln_tactic cpu_t_erf_avx512, cpu_t_erf_avx2, cpu_t_erf_c;
 extern const kiln_tactic cpu_t_reciprocal_avx512, cpu_t_reciprocal_avx2, cpu_t_reciprocal_c;
 
+/* cpu_transpose.c */
+extern const kiln_tactic cpu_t_transpose_c;
+
 #endif
