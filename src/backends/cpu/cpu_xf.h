@@ -39,7 +39,7 @@ typedef struct cpu_attn_args {
 
 /* Floats of per-task scratch the attention kernel needs. */
 static inline size_t cpu_attn_scratch_floats(int64_t mq, int64_t Dv) {
-    return (size_t)(mq * CPU_ATTN_NK + mq * ((Dv + 15) / 16 * 16) + 2 * mq + 64);
+    return (size_t)(mq * CPU_ATTN_NK + mq * ((Dv + 15) / 16 * 16) + 3 * mq + 64);
 }
 
 /* LayerNorm / RMSNorm rows: rows of n contiguous elements. */

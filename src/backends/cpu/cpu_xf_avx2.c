@@ -26,6 +26,7 @@ static inline float xf_hmax8(__m256 v) {
 
 #define XF_SIMD 1
 #define W 8
+#define XF_PV 2
 #define XF_NV 2
 #define VT __m256
 #define XF_TABLE cpu_xf_avx2

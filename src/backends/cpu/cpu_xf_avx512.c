@@ -10,6 +10,7 @@
 
 #define XF_SIMD 1
 #define W 16
+#define XF_PV 4
 #define XF_NV 4
 #define VT __m512
 #define XF_TABLE cpu_xf_avx512

@@ -16,6 +16,7 @@ static inline float xc_gelu_tanh(float v) {
 }
 
 #define W 1
+#define XF_PV 4
 #define XF_NV 4
 #define VT float
 #define XF_TABLE cpu_xf_c

@@ -1,7 +1,8 @@
 /* cpu_xf_kern.h: the transformer kernels (see cpu_xf.h), written once over
 ** vector macros and included by cpu_xf_avx512.c, cpu_xf_avx2.c and
 ** cpu_xf_c.c, which define before including it:
-**   W              lanes;  VT vector type;  XF_NV score-tile vectors
+**   W              lanes;  VT vector type;  XF_NV score-tile vectors;
+**                  XF_PV value-product vectors per row (4 rows at once)
 **   XF_TABLE       name of the cpu_xf_kernels table;  XF_ISA its isa name
 **   V1(x) VLOAD(p) VSTORE(p,v) VLOADN(p,n) VSTOREN(p,v,n) (n in 1..W lanes,
 **                  the others read as 0 / left alone)
@@ -94,39 +95,64 @@ static void xf_scores(const cpu_attn_args *A, const float *q, int64_t nr,
     }
 }
 
-/* o[0..DvW) = o * corr + sum_{j < n} p[j] * V row (t0 + j); the last
-** vector of V is partial when tail (Dv not a multiple of W). */
+/* For rows r in [0, nr4) (a multiple of 4): O[r] = O[r] * C[r] +
+** sum_{j < n} P[r][j] * V row j, four rows at a time so each V vector
+** loaded serves four rows. The last vector of V is partial when tail. */
 static inline __attribute__((always_inline)) void
-xf_pv(float *o, float corr, const float *p, int64_t n, const float *v,
-      int64_t v_rs, int64_t Dv, bool tail) {
+xf_pv(float *O, int64_t ldo, const float *C, const float *S, int64_t nr4, int64_t n,
+      const float *v, int64_t v_rs, int64_t Dv, bool tail) {
     const int64_t nvec = (Dv + W - 1) / W;
     const int tn = (int)(Dv - (nvec - 1) * W);
-    VT cv = V1(corr);
-    for (int64_t c0 = 0; c0 < nvec; c0 += 4) {
-        int kc = (int)KILN_MIN(4, nvec - c0);
-        VT acc[4];
-        for (int k = 0; k < 4; k++)
-            acc[k] = k < kc ? VMUL(VLOAD(o + (c0 + k) * W), cv) : V1(0.0f);
-        const float *vp = v + c0 * W;
-        if (kc == 4 && !(tail && c0 + 4 == nvec)) {
-            for (int64_t j = 0; j < n; j++, vp += v_rs) {
-                VT pj = V1(p[j]);
-                acc[0] = VFMA(pj, VLOAD(vp), acc[0]);
-                acc[1] = VFMA(pj, VLOAD(vp + W), acc[1]);
-                acc[2] = VFMA(pj, VLOAD(vp + 2 * W), acc[2]);
-                acc[3] = VFMA(pj, VLOAD(vp + 3 * W), acc[3]);
-            }
-        } else {
-            for (int64_t j = 0; j < n; j++, vp += v_rs) {
-                VT pj = V1(p[j]);
-                for (int k = 0; k < kc; k++) {
-                    VT vv = tail && c0 + k == nvec - 1 ? VLOADN(vp + k * W, tn)
-                                                       : VLOAD(vp + k * W);
-                    acc[k] = VFMA(pj, vv, acc[k]);
+    for (int64_t r0 = 0; r0 < nr4; r0 += 4) {
+        const float *p0 = S + r0 * CPU_ATTN_NK, *p1 = p0 + CPU_ATTN_NK,
+                    *p2 = p1 + CPU_ATTN_NK, *p3 = p2 + CPU_ATTN_NK;
+        for (int64_t c0 = 0; c0 < nvec; c0 += XF_PV) {
+            const int kc = (int)KILN_MIN(XF_PV, nvec - c0);
+            VT a0[XF_PV], a1[XF_PV], a2[XF_PV], a3[XF_PV];
+            VT c0v = V1(C[r0]), c1v = V1(C[r0 + 1]), c2v = V1(C[r0 + 2]), c3v = V1(C[r0 + 3]);
+            float *o = O + r0 * ldo + c0 * W;
+            for (int k = 0; k < XF_PV; k++) {
+                if (k < kc) {
+                    a0[k] = VMUL(VLOAD(o + k * W), c0v);
+                    a1[k] = VMUL(VLOAD(o + ldo + k * W), c1v);
+                    a2[k] = VMUL(VLOAD(o + 2 * ldo + k * W), c2v);
+                    a3[k] = VMUL(VLOAD(o + 3 * ldo + k * W), c3v);
+                } else {
+                    a0[k] = a1[k] = a2[k] = a3[k] = V1(0.0f);
                 }
             }
+            const float *vp = v + c0 * W;
+            if (kc == XF_PV && !(tail && c0 + XF_PV == nvec)) {
+                for (int64_t j = 0; j < n; j++, vp += v_rs) {
+                    VT b0 = V1(p0[j]), b1 = V1(p1[j]), b2 = V1(p2[j]), b3 = V1(p3[j]);
+                    for (int k = 0; k < XF_PV; k++) {
+                        VT vv = VLOAD(vp + k * W);
+                        a0[k] = VFMA(b0, vv, a0[k]);
+                        a1[k] = VFMA(b1, vv, a1[k]);
+                        a2[k] = VFMA(b2, vv, a2[k]);
+                        a3[k] = VFMA(b3, vv, a3[k]);
+                    }
+                }
+            } else {
+                for (int64_t j = 0; j < n; j++, vp += v_rs) {
+                    VT b0 = V1(p0[j]), b1 = V1(p1[j]), b2 = V1(p2[j]), b3 = V1(p3[j]);
+                    for (int k = 0; k < kc; k++) {
+                        VT vv = tail && c0 + k == nvec - 1 ? VLOADN(vp + k * W, tn)
+                                                           : VLOAD(vp + k * W);
+                        a0[k] = VFMA(b0, vv, a0[k]);
+                        a1[k] = VFMA(b1, vv, a1[k]);
+                        a2[k] = VFMA(b2, vv, a2[k]);
+                        a3[k] = VFMA(b3, vv, a3[k]);
+                    }
+                }
+            }
+            for (int k = 0; k < kc; k++) {
+                VSTORE(o + k * W, a0[k]);
+                VSTORE(o + ldo + k * W, a1[k]);
+                VSTORE(o + 2 * ldo + k * W, a2[k]);
+                VSTORE(o + 3 * ldo + k * W, a3[k]);
+            }
         }
-        for (int k = 0; k < kc; k++) VSTORE(o + (c0 + k) * W, acc[k]);
     }
 }
 
@@ -140,10 +166,12 @@ static void XF_FN(attn_task)(const cpu_attn_args *A, int64_t task, float *scratc
     const int64_t DvP = (Dv + 15) / 16 * 16;
     float *S = cpu_align64(scratch);
     float *O = S + A->mq * CPU_ATTN_NK;
-    float *M = O + A->mq * DvP, *L = M + A->mq;
-    for (int64_t r = 0; r < nr; r++) {
+    float *M = O + A->mq * DvP, *L = M + A->mq, *C = L + A->mq;
+    const int64_t nr4 = (nr + 3) / 4 * 4;
+    for (int64_t r = 0; r < nr4; r++) {
         M[r] = XF_NEG_INF;
         L[r] = 0.0f;
+        C[r] = 0.0f; /* rows past nr: computed on, never stored */
         for (int64_t e = 0; e < DvW; e++) O[r * DvP + e] = 0.0f;
     }
     const float *q = A->q + b * A->q_bs + h * A->q_hs + i0 * A->q_rs;
@@ -161,13 +189,18 @@ static void XF_FN(attn_task)(const cpu_attn_args *A, int64_t task, float *scratc
     for (int64_t t0 = 0; t0 < tend; t0 += CPU_ATTN_NK) {
         const int64_t nk = KILN_MIN(CPU_ATTN_NK, tend - t0);
         const int64_t ncol = (nk + XF_NV * W - 1) / (XF_NV * W) * (XF_NV * W);
+        const int64_t nkw = (nk + W - 1) / W * W;
         xf_scores(A, q, nr, kt + t0, ncol, S);
         for (int64_t r = 0; r < nr; r++) {
             const int64_t i = i0 + r;
             int64_t lim = nk;
             if (A->causal) lim = KILN_MIN(lim, i + 1 - t0);
-            if (lim <= 0) continue;
             float *s = S + r * CPU_ATTN_NK;
+            C[r] = 1.0f;
+            if (lim <= 0) { /* no key of this block: P row 0 */
+                for (int64_t j = 0; j < nkw; j++) s[j] = 0.0f;
+                continue;
+            }
             const VT sc = V1(A->scale);
             int64_t j = 0;
             if (!A->mask) {
@@ -189,27 +222,31 @@ static void XF_FN(attn_task)(const cpu_attn_args *A, int64_t task, float *scratc
                     for (; j < lim; j++) s[j] = s[j] * A->scale + mp[j * A->m_cs];
                 }
             }
-            /* pad to whole vectors with -inf (they weigh 0) */
-            const int64_t limw = (lim + W - 1) / W * W;
-            for (j = lim; j < limw; j++) s[j] = XF_NEG_INF;
+            /* keys masked by causality and the pad to whole vectors get
+            ** -inf (they weigh 0) */
+            for (j = lim; j < nkw; j++) s[j] = XF_NEG_INF;
             VT mx = V1(XF_NEG_INF);
-            for (j = 0; j < limw; j += W) mx = VMAX(mx, VLOAD(s + j));
+            for (j = 0; j < nkw; j += W) mx = VMAX(mx, VLOAD(s + j));
             float mb = VHMAX(mx);
             float mnew = M[r] > mb ? M[r] : mb;
-            if (mnew == XF_NEG_INF) continue; /* everything so far masked */
+            if (mnew == XF_NEG_INF) { /* everything so far masked */
+                for (j = 0; j < nkw; j++) s[j] = 0.0f;
+                continue;
+            }
             float corr = expf(M[r] - mnew);
             VT mv = V1(mnew), sum = V1(0.0f);
-            for (j = 0; j < limw; j += W) {
+            for (j = 0; j < nkw; j += W) {
                 VT e = XEXP(VSUB(VLOAD(s + j), mv));
                 VSTORE(s + j, e);
                 sum = VADD(sum, e);
             }
             L[r] = L[r] * corr + VHSUM(sum);
             M[r] = mnew;
-            const float *vr = v + t0 * A->v_rs;
-            if (vtail) xf_pv(O + r * DvP, corr, s, lim, vr, A->v_rs, Dv, true);
-            else xf_pv(O + r * DvP, corr, s, lim, vr, A->v_rs, Dv, false);
+            C[r] = corr;
         }
+        const float *vr = v + t0 * A->v_rs;
+        if (vtail) xf_pv(O, DvP, C, S, nr4, nk, vr, A->v_rs, Dv, true);
+        else xf_pv(O, DvP, C, S, nr4, nk, vr, A->v_rs, Dv, false);
     }
     /* y = O / L; a row that saw no key gives 0/0 = NaN, as the reference */
     float *y = A->y + b * A->y_bs + h * A->y_hs + i0 * A->y_rs;
