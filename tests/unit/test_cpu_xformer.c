@@ -250,6 +250,9 @@ static void test_attention(void) {
     /* the BERT shape, exactly */
     attn_case bert = {true, false, true, false, 1, 12, 12, 128, 128, 64, 64, 1, 4, 0x9};
     run_attn_case(&bert);
+    /* no keys at all */
+    attn_case empty = {false, false, false, false, 2, 2, 1, 3, 0, 8, 8, 0, 1, 0};
+    run_attn_case(&empty);
     for (int it = 0; it < 90; it++) {
         attn_case ac;
         memset(&ac, 0, sizeof ac);

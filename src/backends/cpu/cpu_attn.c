@@ -159,6 +159,10 @@ static int attn_run(ref_ctx *c, const cpu_xf_kernels *K) {
         return -1;
     int64_t numel = A.B * A.Hq * A.Sq * A.Dv;
     if (numel == 0) return 0;
+    if (A.T == 0) { /* no keys: an empty weighted sum, as the reference */
+        memset(c->out[0]->data, 0, (size_t)numel * sizeof(float));
+        return 0;
+    }
     A.q = q->data;
     A.v = v->data;
     A.y = c->out[0]->data;
