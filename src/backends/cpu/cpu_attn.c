@@ -198,20 +198,18 @@ static size_t attn_workspace(const ir_node *n, const ir_type *const *in) {
     const ir_type *q = in[0], *k = in[1], *v = in[2];
     for (int i = 0; i < q->rank; i++)
         if (q->dims[i] < 0 || k->dims[i] < 0 || v->dims[i] < 0) return 0;
-    int64_t B = q->dims[0], Hkv, T, Dh, Dv, Sq, Hq;
+    int64_t B = q->dims[0], Hkv, T, Dh, Dv;
     if (q->rank == 3) {
-        Hq = ir_attr_int(n, "q_num_heads", 1);
+        int64_t Hq = ir_attr_int(n, "q_num_heads", 1);
         Hkv = ir_attr_int(n, "kv_num_heads", 1);
         if (Hq <= 0 || Hkv <= 0) return 0;
-        Sq = q->dims[1], T = k->dims[1], Dh = q->dims[2] / Hq, Dv = v->dims[2] / Hkv;
+        T = k->dims[1], Dh = q->dims[2] / Hq, Dv = v->dims[2] / Hkv;
     } else {
-        Hq = q->dims[1], Hkv = k->dims[1], Sq = q->dims[2], T = k->dims[2];
-        Dh = q->dims[3], Dv = v->dims[3];
+        Hkv = k->dims[1], T = k->dims[2], Dh = q->dims[3], Dv = v->dims[3];
     }
     int64_t Tp = KILN_MAX((T + CPU_ATTN_NK - 1) / CPU_ATTN_NK * CPU_ATTN_NK, CPU_ATTN_NK);
-    /* the largest task block (mq 32) bounds every thread count's need */
-    (void)Sq;
-    (void)Hq;
+    /* K^T panels, then the caller's task scratch at the largest block
+    ** (32 rows); a run that needs more allocates it */
     return (size_t)(B * Hkv * Dh * Tp) * sizeof(float) + 128 +
            cpu_attn_scratch_floats(32, Dv) * sizeof(float);
 }

@@ -56,12 +56,12 @@ static inline void tr_copy(char *d, const char *s, size_t es) {
     }
 }
 
-/* Output offset (elements) and input offset of outer index o over the dims
-** other than skip1 and skip2 (and the last). */
+/* Output offset (elements) and input offset of outer index o over the
+** output dims other than `skip` and the last. */
 static void tr_outer(const tr_job *J, int64_t o, int skip, int64_t *yo, int64_t *xo) {
-    int64_t ys = 1, yoff = 0, xoff = 0;
+    int64_t yoff = 0, xoff = 0;
     int last = J->rank - 1;
-    ys = J->od[last];
+    int64_t ys = J->od[last];
     for (int d = last - 1; d >= 0; d--) {
         if (d != skip) {
             int64_t q = o % J->od[d];
