@@ -21,6 +21,11 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64" AND
   set_source_files_properties(
     ${_kiln_cpu}/cpu_int8_avx512.c
     PROPERTIES COMPILE_OPTIONS "-mavx512f;-mavx512bw;-mavx512vl;-mavx512vnni;-mavx2")
+  # transformer kernels (cpu_xf_kern.h)
+  set_source_files_properties(${_kiln_cpu}/cpu_xf_avx2.c
+    PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma")
+  set_source_files_properties(${_kiln_cpu}/cpu_xf_avx512.c
+    PROPERTIES COMPILE_OPTIONS "-mavx512f;-mavx2;-mfma")
 endif()
 
 # Micro-benchmark of the GEMM / conv tactics against the reference kernels

@@ -25,4 +25,33 @@ extern const kiln_tactic cpu_t_qadd_avx512, cpu_t_qadd_avx2, cpu_t_qadd_c, cpu_t
 extern const kiln_tactic cpu_t_quant_avx512, cpu_t_quant_avx2, cpu_t_quant_c;
 extern const kiln_tactic cpu_t_dequant_avx512, cpu_t_dequant_avx2, cpu_t_dequant_c;
 
+/* cpu_attn.c, cpu_norm.c, cpu_eltwise.c (transformer layers) */
+extern const kiln_tactic cpu_t_attn_avx512, cpu_t_attn_avx2, cpu_t_attn_c;
+extern const kiln_tactic cpu_t_layernorm_avx512, cpu_t_layernorm_avx2, cpu_t_layernorm_c;
+extern const kiln_tactic cpu_t_rmsnorm_avx512, cpu_t_rmsnorm_avx2, cpu_t_rmsnorm_c;
+extern const kiln_tactic cpu_t_softmax_avx512, cpu_t_softmax_avx2, cpu_t_softmax_c;
+extern const kiln_tactic cpu_t_logsoftmax_avx512, cpu_t_logsoftmax_avx2,
+    cpu_t_logsoftmax_c;
+extern const kiln_tactic cpu_t_gelu_avx512, cpu_t_gelu_avx2, cpu_t_gelu_c;
+extern const kiln_tactic cpu_t_fused_eltwise_avx512, cpu_t_fused_eltwise_avx2,
+    cpu_t_fused_eltwise_c;
+
+/* cpu_eltwise.c: single elementwise ops */
+extern const kiln_tactic cpu_t_add_avx512, cpu_t_add_avx2, cpu_t_add_c;
+extern const kiln_tactic cpu_t_sub_avx512, cpu_t_sub_avx2, cpu_t_sub_c;
+extern const kiln_tactic cpu_t_mul_avx512, cpu_t_mul_avx2, cpu_t_mul_c;
+extern const kiln_tactic cpu_t_div_avx512, cpu_t_div_avx2, cpu_t_div_c;
+extern const kiln_tactic cpu_t_neg_avx512, cpu_t_neg_avx2, cpu_t_neg_c;
+extern const kiln_tactic cpu_t_abs_avx512, cpu_t_abs_avx2, cpu_t_abs_c;
+extern const kiln_tactic cpu_t_sqrt_avx512, cpu_t_sqrt_avx2, cpu_t_sqrt_c;
+extern const kiln_tactic cpu_t_exp_avx512, cpu_t_exp_avx2, cpu_t_exp_c;
+extern const kiln_tactic cpu_t_tanh_avx512, cpu_t_tanh_avx2, cpu_t_tanh_c;
+extern const kiln_tactic cpu_t_sigmoid_avx512, cpu_t_sigmoid_avx2, cpu_t_sigmoid_c;
+extern const kiln_tactic cpu_t_relu_avx512, cpu_t_relu_avx2, cpu_t_relu_c;
+extern const kiln_tactic cpu_t_erf_avx512, cpu_t_erf_avx2, cpu_t_erf_c;
+extern const kiln_tactic cpu_t_reciprocal_avx512, cpu_t_reciprocal_avx2, cpu_t_reciprocal_c;
+
+/* cpu_transpose.c */
+extern const kiln_tactic cpu_t_transpose_c;
+
 #endif
