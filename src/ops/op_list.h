@@ -71,3 +71,6 @@ KILN_OP(OptionalHasElement) KILN_OP(OptionalGetElement)
 /* ---- Kiln-internal ops (domain "kiln"), created only by the optimizer.
 ** op_lookup() never returns them for model nodes. Keep them last. */
 KILN_OP(FusedConv) KILN_OP(FusedGemm) KILN_OP(FusedElementwise)
+/* channel-blocked (NCHWc) layout, made by passes/nchwc.c (ops/nchwc.c) */
+KILN_OP(NchwcReorderIn) KILN_OP(NchwcReorderOut) KILN_OP(NchwcConv)
+KILN_OP(NchwcPool)

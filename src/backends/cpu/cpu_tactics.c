@@ -14,5 +14,9 @@ const kiln_tactic *const cpu_tactic_table[] = {
     &cpu_t_conv_dw_c, &cpu_t_conv_gemm_c,
     &cpu_t_fconv_dw_avx2, &cpu_t_fconv_gemm_avx512, &cpu_t_fconv_gemm_avx2,
     &cpu_t_fconv_dw_c, &cpu_t_fconv_gemm_c,
+    /* channel-blocked layers (passes/nchwc.c); each ISA takes its block */
+    &cpu_t_nchwc_conv_avx512, &cpu_t_nchwc_conv_avx2, &cpu_t_nchwc_dwconv_avx512,
+    &cpu_t_nchwc_dwconv_avx2, &cpu_t_nchwc_pool_avx512, &cpu_t_nchwc_pool_avx2,
+    &cpu_t_nchwc_reorder_in_c, &cpu_t_nchwc_reorder_out_c,
     NULL,
 };

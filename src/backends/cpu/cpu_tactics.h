@@ -18,5 +18,9 @@ extern const kiln_tactic cpu_t_fconv_gemm_avx512, cpu_t_fconv_gemm_avx2,
     cpu_t_fconv_gemm_c;
 extern const kiln_tactic cpu_t_conv_dw_avx2, cpu_t_conv_dw_c;
 extern const kiln_tactic cpu_t_fconv_dw_avx2, cpu_t_fconv_dw_c;
+/* cpu_nchwc.c */
+extern const kiln_tactic cpu_t_nchwc_conv_avx512, cpu_t_nchwc_conv_avx2,
+    cpu_t_nchwc_dwconv_avx512, cpu_t_nchwc_dwconv_avx2, cpu_t_nchwc_pool_avx512,
+    cpu_t_nchwc_pool_avx2, cpu_t_nchwc_reorder_in_c, cpu_t_nchwc_reorder_out_c;
 
 #endif

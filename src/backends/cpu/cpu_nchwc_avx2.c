@@ -1,0 +1,33 @@
+/* cpu_nchwc_avx2.c: the NCHWc microkernels for AVX2+FMA, block 8, tiles of
+** 6 pixels x 2 blocks (12 of the 16 registers accumulate), from
+** cpu_nchwc_tmpl.h. Built with -mavx2 -mfma (cpu.cmake); without them it
+** offers none. */
+#include "cpu_nchwc.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#include <math.h>
+
+#define NC_B 8
+#define NC_T 6
+#define NC_VEC __m256
+#define NC_LOAD(p) _mm256_loadu_ps(p)
+#define NC_STORE(p, v) _mm256_storeu_ps((p), (v))
+#define NC_SET1(x) _mm256_set1_ps(x)
+#define NC_ZERO() _mm256_setzero_ps()
+#define NC_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define NC_ADD(a, b) _mm256_add_ps((a), (b))
+#define NC_MUL(a, b) _mm256_mul_ps((a), (b))
+#define NC_MAX(a, b) _mm256_max_ps((a), (b))
+#define NC_MIN(a, b) _mm256_min_ps((a), (b))
+#define NC_FN(name) f32_nchwc_##name##_avx2
+#include "cpu_nchwc_tmpl.h"
+
+static const cpu_nchwc_kernels k_avx2 = {
+    8, "avx2", NC_FN(conv), NC_FN(dwconv), NC_FN(pool),
+};
+
+const cpu_nchwc_kernels *cpu_nchwc_kernels_avx2(void) { return &k_avx2; }
+#else
+const cpu_nchwc_kernels *cpu_nchwc_kernels_avx2(void) { return NULL; }
+#endif

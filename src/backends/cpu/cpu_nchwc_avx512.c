@@ -1,0 +1,32 @@
+/* cpu_nchwc_avx512.c: the NCHWc microkernels for AVX-512F, block 16, tiles
+** of 8 pixels x 2 blocks (16 accumulators), from cpu_nchwc_tmpl.h. Built
+** with -mavx512f -mavx2 -mfma (cpu.cmake); without them it offers none. */
+#include "cpu_nchwc.h"
+
+#if defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#include <math.h>
+
+#define NC_B 16
+#define NC_T 8
+#define NC_VEC __m512
+#define NC_LOAD(p) _mm512_loadu_ps(p)
+#define NC_STORE(p, v) _mm512_storeu_ps((p), (v))
+#define NC_SET1(x) _mm512_set1_ps(x)
+#define NC_ZERO() _mm512_setzero_ps()
+#define NC_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define NC_ADD(a, b) _mm512_add_ps((a), (b))
+#define NC_MUL(a, b) _mm512_mul_ps((a), (b))
+#define NC_MAX(a, b) _mm512_max_ps((a), (b))
+#define NC_MIN(a, b) _mm512_min_ps((a), (b))
+#define NC_FN(name) f32_nchwc_##name##_avx512
+#include "cpu_nchwc_tmpl.h"
+
+static const cpu_nchwc_kernels k_avx512 = {
+    16, "avx512", NC_FN(conv), NC_FN(dwconv), NC_FN(pool),
+};
+
+const cpu_nchwc_kernels *cpu_nchwc_kernels_avx512(void) { return &k_avx512; }
+#else
+const cpu_nchwc_kernels *cpu_nchwc_kernels_avx512(void) { return NULL; }
+#endif
