@@ -274,20 +274,28 @@ static bool sup_reorder(const ir_node *n, const ir_type *const *in) {
     return f32(in[0]);
 }
 
-#define OW TACTIC_OVERWRITES_OUTPUT
-const kiln_tactic cpu_t_nchwc_conv_avx512 = {"f32_nchwc_conv_8x32_avx512", OP_NchwcConv,
-                                             ISA_AVX512, OW, sup_conv512, NULL, run_conv512};
-const kiln_tactic cpu_t_nchwc_conv_avx2 = {"f32_nchwc_conv_6x16_avx2", OP_NchwcConv, ISA_AVX2,
-                                           OW, sup_conv2, NULL, run_conv2};
-const kiln_tactic cpu_t_nchwc_dwconv_avx512 = {"f32_nchwc_dwconv_8x16_avx512", OP_NchwcConv,
-                                               ISA_AVX512, OW, sup_dw512, NULL, run_dw512};
-const kiln_tactic cpu_t_nchwc_dwconv_avx2 = {"f32_nchwc_dwconv_6x8_avx2", OP_NchwcConv,
-                                             ISA_AVX2, OW, sup_dw2, NULL, run_dw2};
-const kiln_tactic cpu_t_nchwc_pool_avx512 = {"f32_nchwc_pool_16_avx512", OP_NchwcPool,
-                                             ISA_AVX512, OW, sup_pool512, NULL, run_pool512};
-const kiln_tactic cpu_t_nchwc_pool_avx2 = {"f32_nchwc_pool_8_avx2", OP_NchwcPool, ISA_AVX2, OW,
-                                           sup_pool2, NULL, run_pool2};
-const kiln_tactic cpu_t_nchwc_reorder_in_c = {"f32_nchwc_reorder_in_c", OP_NchwcReorderIn, 0,
-                                              OW, sup_reorder, NULL, run_rin};
-const kiln_tactic cpu_t_nchwc_reorder_out_c = {"f32_nchwc_reorder_out_c", OP_NchwcReorderOut, 0,
-                                               OW, sup_reorder, NULL, run_rout};
+/* Designated fields: members added later (hooks) stay NULL. */
+const kiln_tactic cpu_t_nchwc_conv_avx512 = {
+    .name = "f32_nchwc_conv_8x32_avx512", .op = OP_NchwcConv, .isa = ISA_AVX512,
+    .flags = TACTIC_OVERWRITES_OUTPUT, .supports = sup_conv512, .run = run_conv512};
+const kiln_tactic cpu_t_nchwc_conv_avx2 = {
+    .name = "f32_nchwc_conv_6x16_avx2", .op = OP_NchwcConv, .isa = ISA_AVX2,
+    .flags = TACTIC_OVERWRITES_OUTPUT, .supports = sup_conv2, .run = run_conv2};
+const kiln_tactic cpu_t_nchwc_dwconv_avx512 = {
+    .name = "f32_nchwc_dwconv_8x16_avx512", .op = OP_NchwcConv, .isa = ISA_AVX512,
+    .flags = TACTIC_OVERWRITES_OUTPUT, .supports = sup_dw512, .run = run_dw512};
+const kiln_tactic cpu_t_nchwc_dwconv_avx2 = {
+    .name = "f32_nchwc_dwconv_6x8_avx2", .op = OP_NchwcConv, .isa = ISA_AVX2,
+    .flags = TACTIC_OVERWRITES_OUTPUT, .supports = sup_dw2, .run = run_dw2};
+const kiln_tactic cpu_t_nchwc_pool_avx512 = {
+    .name = "f32_nchwc_pool_16_avx512", .op = OP_NchwcPool, .isa = ISA_AVX512,
+    .flags = TACTIC_OVERWRITES_OUTPUT, .supports = sup_pool512, .run = run_pool512};
+const kiln_tactic cpu_t_nchwc_pool_avx2 = {
+    .name = "f32_nchwc_pool_8_avx2", .op = OP_NchwcPool, .isa = ISA_AVX2,
+    .flags = TACTIC_OVERWRITES_OUTPUT, .supports = sup_pool2, .run = run_pool2};
+const kiln_tactic cpu_t_nchwc_reorder_in_c = {
+    .name = "f32_nchwc_reorder_in_c", .op = OP_NchwcReorderIn, .isa = 0,
+    .flags = TACTIC_OVERWRITES_OUTPUT, .supports = sup_reorder, .run = run_rin};
+const kiln_tactic cpu_t_nchwc_reorder_out_c = {
+    .name = "f32_nchwc_reorder_out_c", .op = OP_NchwcReorderOut, .isa = 0,
+    .flags = TACTIC_OVERWRITES_OUTPUT, .supports = sup_reorder, .run = run_rout};

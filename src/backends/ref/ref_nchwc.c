@@ -9,6 +9,7 @@
 #include "../../ops/nchwc.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 static int reorder_in(ref_ctx *c) {
     const kiln_tensor *X = c->in[0];
@@ -69,37 +70,45 @@ static int conv(ref_ctx *c) {
     const float *z = Z ? Z->data : NULL;
     float *y = Y->data;
     int64_t H = g.H, Wd = g.W;
+    float *acc = malloc((size_t)b * sizeof *acc);
+    if (!acc) return ref_fail(c, "out of memory");
+    /* lanes innermost: the b output channels of a block share every input
+    ** value (group 1) or read their own channel's (depthwise) */
     for (int64_t n = 0; n < g.N; n++)
         for (int64_t mb = 0; mb < g.Mb; mb++)
             for (int64_t oy = 0; oy < g.OH; oy++)
-                for (int64_t ox = 0; ox < g.OW; ox++)
-                    for (int64_t j = 0; j < b; j++) {
-                        int64_t m = mb * b + j;
-                        float acc = bs ? bs[m] : 0.0f;
-                        int64_t c0 = g.depthwise ? m : 0;
-                        int64_t c1 = g.depthwise ? (m < g.C ? m + 1 : m) : g.C;
-                        for (int64_t ch = c0; ch < c1; ch++)
-                            for (int64_t ky = 0; ky < w->kh; ky++) {
-                                int64_t iy = oy * w->sh - w->pt + ky * w->dh;
-                                if (iy < 0 || iy >= H) continue;
-                                for (int64_t kx = 0; kx < w->kw; kx++) {
-                                    int64_t ix = ox * w->sw - w->pl + kx * w->dw;
-                                    if (ix < 0 || ix >= Wd) continue;
-                                    float xv = g.nchw_in
-                                        ? x[((n * g.C + ch) * H + iy) * Wd + ix]
-                                        : x[(((n * g.Cb + ch / b) * H + iy) * Wd + ix) * b +
-                                            ch % b];
-                                    float wv = g.depthwise
-                                        ? wt[((mb * w->kh + ky) * w->kw + kx) * b + j]
-                                        : wt[(((mb * g.C + ch) * w->kh + ky) * w->kw + kx) * b +
-                                             j];
-                                    acc += xv * wv;
-                                }
+                for (int64_t ox = 0; ox < g.OW; ox++) {
+                    for (int64_t j = 0; j < b; j++) acc[j] = bs ? bs[mb * b + j] : 0.0f;
+                    for (int64_t ky = 0; ky < w->kh; ky++) {
+                        int64_t iy = oy * w->sh - w->pt + ky * w->dh;
+                        if (iy < 0 || iy >= H) continue;
+                        for (int64_t kx = 0; kx < w->kw; kx++) {
+                            int64_t ix = ox * w->sw - w->pl + kx * w->dw;
+                            if (ix < 0 || ix >= Wd) continue;
+                            if (g.depthwise) {
+                                const float *xp =
+                                    x + (((n * g.Cb + mb) * H + iy) * Wd + ix) * b;
+                                const float *wp = wt + ((mb * w->kh + ky) * w->kw + kx) * b;
+                                for (int64_t j = 0; j < b; j++) acc[j] += xp[j] * wp[j];
+                                continue;
                             }
-                        int64_t o = (((n * g.Mb + mb) * g.OH + oy) * g.OW + ox) * b + j;
-                        if (z) acc += z[o];
-                        y[o] = fused_act_f32(&act, acc);
+                            for (int64_t ch = 0; ch < g.C; ch++) {
+                                float xv = g.nchw_in
+                                    ? x[((n * g.C + ch) * H + iy) * Wd + ix]
+                                    : x[(((n * g.Cb + ch / b) * H + iy) * Wd + ix) * b + ch % b];
+                                const float *wp =
+                                    wt + (((mb * g.C + ch) * w->kh + ky) * w->kw + kx) * b;
+                                for (int64_t j = 0; j < b; j++) acc[j] += xv * wp[j];
+                            }
+                        }
                     }
+                    int64_t o = (((n * g.Mb + mb) * g.OH + oy) * g.OW + ox) * b;
+                    for (int64_t j = 0; j < b; j++) {
+                        float v = acc[j] + (z ? z[o + j] : 0.0f);
+                        y[o + j] = fused_act_f32(&act, v);
+                    }
+                }
+    free(acc);
     return 0;
 }
 
