@@ -3,7 +3,7 @@
 ** with their weights reordered here, once, into new constants; the layers
 ** between them that do not care about the layout (activations, residual
 ** Add/Sum, same-shape elementwise chains, max/average/global pools, Concat
-** along channels of whole blocks) follow them into the layout, so a whole
+** along channels of whole blocks, nearest Resize of H and W) follow them into the layout, so a whole
 ** chain stays blocked. NchwcReorderIn/Out nodes appear only where a value
 ** crosses the chain's border: a reorder-out is made for every rewritten
 ** node and dropped again when no NCHW consumer is left.
@@ -261,6 +261,51 @@ static int do_concat(nchwc_pass *s, ir_node *n) {
     return 1;
 }
 
+/* Resize nearest of H and W only: the same Resize on the blocked tensor with
+** a unit scale on the block axis (a unit-scale axis maps every index to
+** itself in every coordinate mode but tf_crop_and_resize). */
+static int do_resize(nchwc_pass *s, ir_node *n) {
+    ir_value *x = n->in[0], *xb = blocked_of(s, x), *y = n->out[0];
+    if (!xb || !is_f32_4d(x) || !is_f32_4d(y) || n->n_out != 1 || n->n_in < 3) return 0;
+    if (strcmp(ir_attr_str(n, "mode", "nearest"), "nearest") ||
+        !strcmp(ir_attr_str(n, "coordinate_transformation_mode", ""), "tf_crop_and_resize") ||
+        ir_attr_find(n, "axes") ||
+        strcmp(ir_attr_str(n, "keep_aspect_ratio_policy", "stretch"), "stretch"))
+        return 0;
+    ir_value *roi = n->in[1], *sc = n->in[2], *sz = n->n_in > 3 ? n->in[3] : NULL;
+    if (roi && (!roi->const_val || tensor_numel(roi->const_val))) return 0;
+    const kiln_tensor *st = sc && sc->const_val && tensor_numel(sc->const_val) ? sc->const_val : NULL;
+    const kiln_tensor *zt = sz && sz->const_val && tensor_numel(sz->const_val) ? sz->const_val : NULL;
+    if ((sc && !st && !(sc->const_val)) || (sz && !zt && !sz->const_val) || (!st == !zt)) return 0;
+    ir_value *nsc = NULL, *nsz = NULL;
+    if (st) {
+        if (st->dtype != KILN_DTYPE_FLOAT32 || tensor_numel(st) != 4) return 0;
+        const float *f = st->data;
+        if (f[0] != 1.0f || f[1] != 1.0f) return 0;
+        int64_t d = 5;
+        kiln_tensor *t;
+        if (tensor_new(KILN_DTYPE_FLOAT32, 1, &d, &t)) return -1;
+        float *o = t->data;
+        o[0] = o[1] = o[4] = 1.0f, o[2] = f[2], o[3] = f[3];
+        if (!(nsc = ir_edit_add_const(s->g, t, sc->name))) return -1;
+    } else {
+        if (zt->dtype != KILN_DTYPE_INT64 || tensor_numel(zt) != 4) return 0;
+        const int64_t *z = zt->data;
+        if (z[0] != x->type.dims[0] || z[1] != x->type.dims[1] || z[0] < 0) return 0;
+        int64_t v[5] = {z[0], nchwc_blocks(z[1], s->b), z[2], z[3], s->b};
+        if (!(nsz = pu_const_i64(s->g, 5, v, sz->name))) return -1;
+    }
+    ir_node *nn = ir_edit_add_node(s->g, OP_Resize, st ? 3 : 4, 1, pu_name(n));
+    if (!nn || !ir_edit_copy_attrs(nn, n)) return -1;
+    nn->in[0] = xb;
+    nn->in[1] = NULL;
+    nn->in[2] = nsc;
+    if (!st) nn->in[3] = nsz;
+    if (!replace(s, n, nn, y->type.dims[1])) return -1;
+    pass_note(s->p, "%s (Resize nearest) kept blocked", pu_name(n));
+    return 1;
+}
+
 static kiln_status run(pass_ctx *p) {
     int64_t b = p->nchwc_block;
     if (b != 8 && b != 16) return KILN_OK;
@@ -282,6 +327,7 @@ static kiln_status run(pass_ctx *p) {
             rc = do_pool(&s, n);
             break;
         case OP_Concat: rc = do_concat(&s, n); break;
+        case OP_Resize: rc = do_resize(&s, n); break;
         default:
             if (layout_blind(n->op)) rc = do_blind(&s, n);
         }

@@ -2,7 +2,7 @@
 ** kernels) and 16 (AVX-512): random conv and pool layers, awkward ones
 ** included (channels not a multiple of the block, 1x1 to 7x7, strides,
 ** asymmetric pads, dilations, H or W = 1, depthwise, NCHW input, residual,
-** activations), go through the layout pass; the rewritten graph must give
+** activations, nearest Resize), go through the layout pass; the rewritten graph must give
 ** the original's outputs on the reference interpreter, and every CPU
 ** tactic of every blocked layer must match that layer's reference kernel
 ** (1 and 3 threads). Then ResNet-style and MobileNet-style graphs go
@@ -385,6 +385,45 @@ static void test_pools(void) {
         }
 }
 
+/* ------------------------------------------------------------ resize */
+static void build_resize(gbuild *b, const void *arg) {
+    int mode = *(const int *)arg; /* 0 scales, 1 sizes, 2 asymmetric scales */
+    int64_t xd[4] = {1, 5, 5, 7};
+    ir_value *x = input(b->g, "x", KILN_DTYPE_FLOAT32, 4, xd);
+    add_input(b, x);
+    conv_spec p = {5, 20, 1, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, "Relu", NULL, false};
+    x = conv(b, x, &p);
+    float roi0 = 0;
+    int64_t zero = 0;
+    ir_value *roi = const_tensor(b->g, nm(b, "roi"), KILN_DTYPE_FLOAT32, 1, &zero, &roi0);
+    ir_value *in[4] = {x, roi, NULL, NULL};
+    if (mode == 1) {
+        int64_t four = 4, sz[4] = {1, 20, 11, 13};
+        in[2] = const_tensor(b->g, nm(b, "sc"), KILN_DTYPE_FLOAT32, 1, &zero, &roi0);
+        in[3] = const_tensor(b->g, nm(b, "sz"), KILN_DTYPE_INT64, 1, &four, sz);
+    } else {
+        int64_t four = 4;
+        float sc[4] = {1, 1, 2, mode == 2 ? 1.5f : 2};
+        in[2] = const_tensor(b->g, nm(b, "sc"), KILN_DTYPE_FLOAT32, 1, &four, sc);
+    }
+    ir_node *r = node(b->g, "Resize", mode == 1 ? 4 : 3, in, 1, nm(b, "y"));
+    ir_edit_set_str(r, "mode", "nearest");
+    if (mode == 2) ir_edit_set_str(r, "coordinate_transformation_mode", "asymmetric");
+    conv_spec q = {20, 8, 1, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, false, "", NULL, false};
+    set_output(b, conv(b, r->out[0], &q));
+}
+
+static void test_resize(void) {
+    for (int mode = 0; mode < 3; mode++)
+        for (int blk = 8; blk <= 16; blk += 8) {
+            char what[64];
+            snprintf(what, sizeof what, "resize mode %d b%d", mode, blk);
+            ir_model *m = run_case(what, build_resize, &mode, blk, "nchwc", NULL);
+            expect_ops(what, m->graph, "NchwcReorderIn=0 NchwcReorderOut=1 Resize=1");
+            ir_model_free(m);
+        }
+}
+
 /* ------------------------------------------------------------ whole nets */
 static conv_spec cs(int64_t C, int64_t M, int64_t G, int64_t k, int64_t s) {
     int64_t p = k / 2;
@@ -486,6 +525,7 @@ int main(int argc, char **argv) {
     g_host = kiln_backend_cpu()->host_isa();
     test_convs();
     test_pools();
+    test_resize();
     test_nets();
     fprintf(stderr, "tactic runs: block 8: %d, block 16: %d\n", g_tactic_runs[0],
             g_tactic_runs[1]);
