@@ -10,11 +10,15 @@
 ** Direct convolution: a tile of up to 2 output blocks x NC_T pixels stays in
 ** registers; each input value is broadcast once per tile and multiplied by
 ** the weight vectors of both blocks (weights [C][KH][KW][b] per block, so
-** one load gives b output channels). Tiles whose window leaves the image
-** (edge pixels) run one pixel at a time with bounds checks. */
+** one load gives b output channels). On a blocked input, tiles whose window
+** leaves the row read a block of zeros for the taps outside (one pointer
+** per pixel); a plain NCHW input (the first conv) runs its edge pixels one
+** at a time with bounds checks. */
 #include "cpu_nchwc.h"
 
 #define NC_INLINE static inline __attribute__((always_inline))
+
+static const float NC_FN(zeros)[NC_B] __attribute__((aligned(64)));
 
 NC_INLINE NC_VEC NC_FN(epi)(const cpu_nchwc_job *j, NC_VEC v, const float *z) {
     if (z) v = NC_ADD(v, NC_LOAD(z));
@@ -28,7 +32,8 @@ NC_INLINE NC_VEC NC_FN(epi)(const cpu_nchwc_job *j, NC_VEC v, const float *z) {
 
 NC_INLINE void NC_FN(conv_tile)(const cpu_nchwc_job *j, const float *xn, int64_t mb0,
                                 int64_t oy, int64_t ox, float *yp, const float *zp,
-                                const int T, const int OB, const bool edge, const bool nchw) {
+                                const int T, const int OB, const bool edge, const bool nchw,
+                                const bool masked) {
     const nchwc_conv_geom *g = &j->g;
     const nchwc_win *w = &g->win;
     const int64_t C = g->C, KK = w->kh * w->kw, wmb = C * KK * NC_B;
@@ -49,9 +54,29 @@ NC_INLINE void NC_FN(conv_tile)(const cpu_nchwc_job *j, const float *xn, int64_t
             const float *wr = j->w + mb0 * wmb + (cb * NC_B * KK + ky * w->kw) * NC_B;
             for (int64_t kx = 0; kx < w->kw; kx++) {
                 int64_t ix = ix0 + kx * w->dw;
+                const float *wp = wr + kx * NC_B;
+                if (masked) {
+                    /* blocked input, window partly outside the row: pixels
+                    ** whose tap is outside read a block of zeros */
+                    const float *xq[NC_T];
+                    for (int t = 0; t < T; t++) {
+                        int64_t it = ix + t * w->sw;
+                        xq[t] = it >= 0 && it < g->W ? xr + it * NC_B : NC_FN(zeros);
+                    }
+                    for (int64_t ic = 0; ic < clen; ic++) {
+                        NC_VEC w0 = NC_LOAD(wp + ic * KK * NC_B);
+                        NC_VEC w1 = OB > 1 ? NC_LOAD(wp + wmb + ic * KK * NC_B) : w0;
+#pragma GCC unroll 16
+                        for (int t = 0; t < T; t++) {
+                            NC_VEC xv = NC_SET1(xq[t][ic]);
+                            acc[0][t] = NC_FMA(xv, w0, acc[0][t]);
+                            if (OB > 1) acc[1][t] = NC_FMA(xv, w1, acc[1][t]);
+                        }
+                    }
+                    continue;
+                }
                 if (edge && (ix < 0 || ix >= g->W)) continue;
                 const float *xp = xr + ix * xpix;
-                const float *wp = wr + kx * NC_B;
                 for (int64_t ic = 0; ic < clen; ic++) {
                     NC_VEC w0 = NC_LOAD(wp + ic * KK * NC_B);
                     NC_VEC w1 = OB > 1 ? NC_LOAD(wp + wmb + ic * KK * NC_B) : w0;
@@ -79,14 +104,14 @@ NC_INLINE bool NC_FN(inside)(const nchwc_win *w, int64_t W, int64_t ox, int64_t 
     return first >= 0 && (ox + T - 1) * w->sw - w->pl + (w->kw - 1) * w->dw < W;
 }
 
-#define NC_CONV_CALL(T, EDGE)                                                          \
+#define NC_CONV_CALL(T, EDGE, MASK)                                                    \
     do {                                                                               \
         if (nb == 2) {                                                                 \
-            if (nchw) NC_FN(conv_tile)(j, xn, mb0, oy, ox, yp, zp, T, 2, EDGE, true);  \
-            else NC_FN(conv_tile)(j, xn, mb0, oy, ox, yp, zp, T, 2, EDGE, false);      \
+            if (nchw) NC_FN(conv_tile)(j, xn, mb0, oy, ox, yp, zp, T, 2, EDGE, true, false); \
+            else NC_FN(conv_tile)(j, xn, mb0, oy, ox, yp, zp, T, 2, false, false, MASK);    \
         } else {                                                                       \
-            if (nchw) NC_FN(conv_tile)(j, xn, mb0, oy, ox, yp, zp, T, 1, EDGE, true);  \
-            else NC_FN(conv_tile)(j, xn, mb0, oy, ox, yp, zp, T, 1, EDGE, false);      \
+            if (nchw) NC_FN(conv_tile)(j, xn, mb0, oy, ox, yp, zp, T, 1, EDGE, true, false); \
+            else NC_FN(conv_tile)(j, xn, mb0, oy, ox, yp, zp, T, 1, false, false, MASK);    \
         }                                                                              \
     } while (0)
 
@@ -101,17 +126,31 @@ static void NC_FN(conv)(const cpu_nchwc_job *j, int64_t n, int64_t mb0, int64_t 
         float *yp = j->y + (row + ox) * NC_B;
         const float *zp = j->z ? j->z + (row + ox) * NC_B : NULL;
         int64_t left = ox1 - ox;
-        if (left >= NC_T && NC_FN(inside)(w, g->W, ox, NC_T)) {
-            NC_CONV_CALL(NC_T, false);
+        if (!nchw) { /* blocked: whole tiles, masked where the window leaves the row */
+            if (left >= NC_T) {
+                if (NC_FN(inside)(w, g->W, ox, NC_T)) NC_CONV_CALL(NC_T, false, false);
+                else NC_CONV_CALL(NC_T, false, true);
+                ox += NC_T;
+            } else if (left >= NC_T / 2) {
+                if (NC_FN(inside)(w, g->W, ox, NC_T / 2)) NC_CONV_CALL(NC_T / 2, false, false);
+                else NC_CONV_CALL(NC_T / 2, false, true);
+                ox += NC_T / 2;
+            } else {
+                if (NC_FN(inside)(w, g->W, ox, 1)) NC_CONV_CALL(1, false, false);
+                else NC_CONV_CALL(1, false, true);
+                ox++;
+            }
+        } else if (left >= NC_T && NC_FN(inside)(w, g->W, ox, NC_T)) {
+            NC_CONV_CALL(NC_T, false, false);
             ox += NC_T;
         } else if (left >= NC_T / 2 && NC_FN(inside)(w, g->W, ox, NC_T / 2)) {
-            NC_CONV_CALL(NC_T / 2, false);
+            NC_CONV_CALL(NC_T / 2, false, false);
             ox += NC_T / 2;
         } else if (NC_FN(inside)(w, g->W, ox, 1)) {
-            NC_CONV_CALL(1, false);
+            NC_CONV_CALL(1, false, false);
             ox++;
         } else {
-            NC_CONV_CALL(1, true);
+            NC_CONV_CALL(1, true, false);
             ox++;
         }
     }
