@@ -211,7 +211,7 @@ static int do_pool(nchwc_pass *s, ir_node *n) {
     return 1;
 }
 
-/* Layout-blind ops: the same op on blocked tensors of identical shapes. */
+/* Layout-blind ops: the same op on blocked tensors (see bcast_ok). */
 static bool layout_blind(int op) {
     switch (op) {
     case OP_Relu: case OP_Clip: case OP_LeakyRelu: case OP_Sigmoid: case OP_HardSigmoid:
@@ -221,6 +221,16 @@ static bool layout_blind(int op) {
         return true;
     default: return false;
     }
+}
+
+/* An operand of a layout-blind op on the blocked layout: all of the
+** output's channels (a per-channel scale [N, C, 1, 1] broadcasts the same
+** way blocked), other dims equal to the output's or 1. */
+static bool bcast_ok(const ir_type *v, const ir_type *y) {
+    if (v->dtype != KILN_DTYPE_FLOAT32 || v->rank != 4 || v->dims[1] != y->dims[1]) return false;
+    for (int d = 0; d < 4; d++)
+        if (v->dims[d] != y->dims[d] && v->dims[d] != 1) return false;
+    return true;
 }
 
 static int do_blind(nchwc_pass *s, ir_node *n) {
@@ -235,7 +245,7 @@ static int do_blind(nchwc_pass *s, ir_node *n) {
             if (v && !v->const_val) return 0;
             continue;
         }
-        if (!v || !blocked_of(s, v) || !pu_same_type(&v->type, &y->type)) return 0;
+        if (!v || !blocked_of(s, v) || !bcast_ok(&v->type, &y->type)) return 0;
     }
     ir_node *nn = ir_edit_add_node(s->g, n->op, n->n_in, 1, pu_name(n));
     if (!nn || !ir_edit_copy_attrs(nn, n)) return -1;

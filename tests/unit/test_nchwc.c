@@ -492,6 +492,11 @@ static void build_mobilenet(gbuild *b, const void *arg) {
     ir_edit_set_int(cat, "axis", 1);
     int64_t pp[4] = {0, 0, 1, 1};
     x = pool(b, "AveragePool", cat->out[0], 2, 2, pp, false);
+    /* squeeze-and-excitation: a per-channel scale broadcast over H x W */
+    conv_spec s1 = cs(32, 8, 1, 1, 1), s2 = cs(8, 32, 1, 1, 1);
+    ir_value *se = pool(b, "GlobalAveragePool", x, 0, 0, NULL, false);
+    se = op1(b, "Sigmoid", conv(b, op1(b, "Relu", conv(b, se, &s1)), &s2));
+    x = op2(b, "Mul", x, se);
     set_output(b, gap_head(b, x, 32));
 }
 
@@ -505,8 +510,8 @@ static void test_nets(void) {
         ir_model_free(m);
         snprintf(what, sizeof what, "mobilenet-style b%d", blk);
         m = run_case(what, build_mobilenet, NULL, blk, "all", NULL);
-        expect_ops(what, m->graph, "NchwcReorderIn=0 NchwcReorderOut=1 NchwcConv=14 "
-                   "NchwcPool=2 Conv=0 FusedConv=0");
+        expect_ops(what, m->graph, "NchwcReorderIn=0 NchwcReorderOut=1 NchwcConv=16 "
+                   "NchwcPool=3 Conv=0 FusedConv=0 Mul=1");
         ir_model_free(m);
     }
     /* block 0: the pass changes nothing */
