@@ -334,8 +334,9 @@ static void test_convs(void) {
     conv_rand(1, 16, 16, true, 10, 10, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, "", false, true);
     /* random ones */
     static const int64_t ks[4] = {1, 3, 5, 7};
-    static const char *const acts[4] = {"", "Relu", "Clip", "Sigmoid"};
-    for (int r = 0; r < 12; r++) {
+    static const char *const acts[8] = {"", "Relu", "Clip", "Sigmoid", "SiLU", "Gelu",
+                                        "GeluTanh", "HardSigmoid"};
+    for (int r = 0; r < 24; r++) {
         int64_t k = ks[(int)(rnd() * 4)], s = 1 + (int64_t)(rnd() * 2);
         int64_t C = 1 + (int64_t)(rnd() * 40), M = 1 + (int64_t)(rnd() * 40);
         int64_t H = 1 + (int64_t)(rnd() * 14), W = 1 + (int64_t)(rnd() * 14);
@@ -345,7 +346,7 @@ static void test_convs(void) {
         if (nchwc_out_dim(H, k, s, dl, p[0], p[2]) < 1 || nchwc_out_dim(W, k, s, dl, p[1], p[3]) < 1)
             continue;
         conv_rand(1 + (rnd() < 0.3), C, M, rnd() < 0.3, H, W, k, k, s, s, dl, dl, p[0], p[1], p[2],
-                  p[3], acts[(int)(rnd() * 4)], rnd() < 0.3, rnd() < 0.7);
+                  p[3], acts[(int)(rnd() * 8)], rnd() < 0.3, rnd() < 0.7);
     }
 }
 

@@ -20,6 +20,23 @@
 #define NC_MAX(a, b) _mm512_max_ps((a), (b))
 #define NC_MIN(a, b) _mm512_min_ps((a), (b))
 #define NC_FN(name) f32_nchwc_##name##_avx512
+#define VM(name) nc16_##name
+#define VT __m512
+#define V1(x) _mm512_set1_ps(x)
+#define VADD _mm512_add_ps
+#define VSUB _mm512_sub_ps
+#define VMUL _mm512_mul_ps
+#define VDIV _mm512_div_ps
+#define VMIN _mm512_min_ps
+#define VMAX _mm512_max_ps
+#define VFMA _mm512_fmadd_ps
+#define VABS(x) _mm512_abs_ps(x)
+#define VSEL_LT(a, b, x, y) \
+    _mm512_mask_blend_ps(_mm512_cmp_ps_mask((a), (b), _CMP_LT_OQ), (y), (x))
+#define VROUND(x) _mm512_roundscale_ps((x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define VPOW2I(n)                                                              \
+    _mm512_castsi512_ps(_mm512_slli_epi32(                                     \
+        _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
 #include "cpu_nchwc_tmpl.h"
 
 static const cpu_nchwc_kernels k_avx512 = {

@@ -7,6 +7,8 @@
 **   NC_VEC        the vector type; NC_LOAD NC_STORE NC_SET1 NC_ZERO NC_FMA
 **                 NC_ADD NC_MAX NC_MIN NC_MUL
 **   NC_FN(name)   the ISA-suffixed name of a function
+**   and the vector-math macros of cpu_vec_math.h (VM VT V1 ...), whose
+**   functions give the transcendental activations in registers
 ** Direct convolution: a tile of up to 2 output blocks x NC_T pixels stays in
 ** registers; each input value is broadcast once per tile and multiplied by
 ** the weight vectors of both blocks (weights [C][KH][KW][b] per block, so
@@ -20,6 +22,26 @@
 
 static const float NC_FN(zeros)[NC_B] __attribute__((aligned(64)));
 
+#include "cpu_vec_math.h"
+
+/* Activations other than Relu/Clip, out of line (big; a call is cheap next
+** to them). Piecewise-linear ones go through the scalar formulas. */
+static __attribute__((noinline)) NC_VEC NC_FN(act_math)(NC_VEC v, const fused_act *a) {
+    switch (a->kind) {
+    case FUSED_ACT_SIGMOID: return VM(sigmoid)(v);
+    case FUSED_ACT_SILU: return NC_MUL(v, VM(sigmoid)(v));
+    case FUSED_ACT_TANH: return VM(tanh)(v);
+    case FUSED_ACT_GELU: return VM(gelu)(v);
+    case FUSED_ACT_GELU_TANH: return VM(gelu_tanh)(v);
+    default: {
+        float t[NC_B];
+        NC_STORE(t, v);
+        for (int i = 0; i < NC_B; i++) t[i] = fused_act_f32(a, t[i]);
+        return NC_LOAD(t);
+    }
+    }
+}
+
 NC_INLINE NC_VEC NC_FN(epi)(const cpu_nchwc_job *j, NC_VEC v, const float *z) {
     if (z) v = NC_ADD(v, NC_LOAD(z));
     /* bound first: max/min return their second operand on NaN, as the
@@ -27,6 +49,8 @@ NC_INLINE NC_VEC NC_FN(epi)(const cpu_nchwc_job *j, NC_VEC v, const float *z) {
     if (j->act == NCHWC_ACT_RELU) v = NC_MAX(NC_ZERO(), v);
     else if (j->act == NCHWC_ACT_CLIP)
         v = NC_MIN(NC_SET1(j->hi), NC_MAX(NC_SET1(j->lo), v));
+    else if (j->act == NCHWC_ACT_POST)
+        v = NC_FN(act_math)(v, &j->fact);
     return v;
 }
 
@@ -154,13 +178,6 @@ static void NC_FN(conv)(const cpu_nchwc_job *j, int64_t n, int64_t mb0, int64_t 
             ox++;
         }
     }
-    if (j->act == NCHWC_ACT_POST) {
-        int64_t ymb = g->OH * g->OW * NC_B;
-        for (int64_t o = 0; o < nb; o++) {
-            float *y = j->y + (row + ox0) * NC_B + o * ymb;
-            for (int64_t i = 0; i < (ox1 - ox0) * NC_B; i++) y[i] = fused_act_f32(&j->fact, y[i]);
-        }
-    }
 }
 
 /* ------------------------------------------------------------ depthwise */
@@ -209,10 +226,6 @@ static void NC_FN(dwconv)(const cpu_nchwc_job *j, int64_t n, int64_t cb, int64_t
             NC_FN(dw_tile)(j, xc, wc, bias, oy, ox, yp, zp, 1, true);
             ox++;
         }
-    }
-    if (j->act == NCHWC_ACT_POST) {
-        float *y = j->y + row * NC_B;
-        for (int64_t i = 0; i < g->OW * NC_B; i++) y[i] = fused_act_f32(&j->fact, y[i]);
     }
 }
 
