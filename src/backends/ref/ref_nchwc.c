@@ -18,6 +18,9 @@ static int reorder_in(ref_ctx *c) {
         return ref_fail(c, "expected a float32 NCHW tensor");
     int64_t N = X->dims[0], C = X->dims[1], HW = X->dims[2] * X->dims[3];
     int64_t b = Y->dims[4], Cb = Y->dims[1];
+    if (b < 1 || Cb != nchwc_blocks(C, b) || Y->dims[0] != N || Y->dims[2] != X->dims[2] ||
+        Y->dims[3] != X->dims[3])
+        return ref_fail(c, "output shape does not match the input");
     const float *x = X->data;
     float *y = Y->data;
     for (int64_t n = 0; n < N; n++)
@@ -38,6 +41,9 @@ static int reorder_out(ref_ctx *c) {
         return ref_fail(c, "expected a float32 blocked tensor");
     int64_t N = Y->dims[0], C = Y->dims[1], HW = Y->dims[2] * Y->dims[3];
     int64_t b = X->dims[4], Cb = X->dims[1];
+    if (b < 1 || Cb != nchwc_blocks(C, b) || X->dims[0] != N || X->dims[2] != Y->dims[2] ||
+        X->dims[3] != Y->dims[3])
+        return ref_fail(c, "output shape does not match the input");
     const float *x = X->data;
     float *y = Y->data;
     for (int64_t n = 0; n < N; n++)
@@ -54,6 +60,10 @@ static int conv(ref_ctx *c) {
     kiln_tensor *Y = c->out[0];
     nchwc_conv_geom g;
     fused_act act;
+    if (X->dtype != KILN_DTYPE_FLOAT32 || W->dtype != KILN_DTYPE_FLOAT32 ||
+        Y->dtype != KILN_DTYPE_FLOAT32 || (B && B->dtype != KILN_DTYPE_FLOAT32) ||
+        (Z && Z->dtype != KILN_DTYPE_FLOAT32))
+        return ref_fail(c, "NchwcConv computes in float32 only");
     if (!nchwc_conv_geom_read(c->node, X->rank, X->dims, W->rank, W->dims, &g, c->err,
                               sizeof c->err) ||
         !fused_act_read(c->node, &act, c->err, sizeof c->err))
@@ -119,7 +129,10 @@ static int pool(ref_ctx *c) {
     if (!nchwc_win_read(c->node, &w, c->err, sizeof c->err)) return -1;
     int kind = (int)ir_attr_int(c->node, "kind", 0);
     bool incl = ir_attr_int(c->node, "count_include_pad", 0) != 0;
-    if (X->rank != 5 || Y->rank != 5) return ref_fail(c, "expected blocked tensors");
+    if (X->rank != 5 || Y->rank != 5 || X->dtype != KILN_DTYPE_FLOAT32 ||
+        Y->dtype != KILN_DTYPE_FLOAT32 || Y->dims[0] != X->dims[0] || Y->dims[1] != X->dims[1] ||
+        Y->dims[4] != X->dims[4])
+        return ref_fail(c, "expected float32 blocked tensors of one batch and block");
     int64_t N = X->dims[0], Cb = X->dims[1], H = X->dims[2], Wd = X->dims[3], b = X->dims[4];
     int64_t OH = Y->dims[2], OW = Y->dims[3];
     if (kind >= NCHWC_POOL_GLOBAL_AVG) {
