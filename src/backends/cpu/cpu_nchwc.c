@@ -73,7 +73,7 @@ static void conv_task(void *arg, int64_t t, int tid, void *scratch) {
         oy = t % g->OH, t /= g->OH;
         bg = t % r->nbg, n = t / r->nbg;
     }
-    int64_t mb0 = 2 * bg, nb = g->Mb - mb0 < 2 ? g->Mb - mb0 : 2;
+    int64_t ob = r->k->ob, mb0 = ob * bg, nb = g->Mb - mb0 < ob ? g->Mb - mb0 : ob;
     int64_t ox0 = ch * r->j.ow_chunk, ox1 = KILN_MIN(ox0 + r->j.ow_chunk, g->OW);
     r->k->conv(&r->j, n, mb0, nb, oy, ox0, ox1);
 }
@@ -139,7 +139,7 @@ static int conv_prepare(ref_ctx *c, const cpu_nchwc_kernels *k, conv_run *r) {
     j->ow_chunk = flat ? 96 : g->OW;
     if (j->ow_chunk < 1) j->ow_chunk = 1;
     r->nchunk = g->OW ? (g->OW + j->ow_chunk - 1) / j->ow_chunk : 0;
-    r->nbg = (g->Mb + 1) / 2;
+    r->nbg = (g->Mb + k->ob - 1) / k->ob;
     return 0;
 }
 
@@ -276,13 +276,13 @@ static bool sup_reorder(const ir_node *n, const ir_type *const *in) {
 
 /* Designated fields: members added later (hooks) stay NULL. */
 const kiln_tactic cpu_t_nchwc_conv_avx512 = {
-    .name = "f32_nchwc_conv_8x32_avx512", .op = OP_NchwcConv, .isa = ISA_AVX512,
+    .name = "f32_nchwc_conv_6x64_avx512", .op = OP_NchwcConv, .isa = ISA_AVX512,
     .flags = TACTIC_OVERWRITES_OUTPUT, .supports = sup_conv512, .run = run_conv512};
 const kiln_tactic cpu_t_nchwc_conv_avx2 = {
     .name = "f32_nchwc_conv_6x16_avx2", .op = OP_NchwcConv, .isa = ISA_AVX2,
     .flags = TACTIC_OVERWRITES_OUTPUT, .supports = sup_conv2, .run = run_conv2};
 const kiln_tactic cpu_t_nchwc_dwconv_avx512 = {
-    .name = "f32_nchwc_dwconv_8x16_avx512", .op = OP_NchwcConv, .isa = ISA_AVX512,
+    .name = "f32_nchwc_dwconv_6x16_avx512", .op = OP_NchwcConv, .isa = ISA_AVX512,
     .flags = TACTIC_OVERWRITES_OUTPUT, .supports = sup_dw512, .run = run_dw512};
 const kiln_tactic cpu_t_nchwc_dwconv_avx2 = {
     .name = "f32_nchwc_dwconv_6x8_avx2", .op = OP_NchwcConv, .isa = ISA_AVX2,

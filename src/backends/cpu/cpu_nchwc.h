@@ -26,9 +26,10 @@ typedef struct cpu_nchwc_job {
 
 typedef struct cpu_nchwc_kernels {
     int block;                  /* channel block = vector width */
+    int ob;                     /* output blocks per conv call (at most) */
     const char *isa;
-    /* group-1 conv: output blocks [mb0, mb0+nb) (nb <= 2), image n, output
-    ** row oy, pixels [ox0, ox1) */
+    /* group-1 conv: output blocks [mb0, mb0+nb), image n, output
+    ** row oy, pixels [ox0, ox1); nb <= ob */
     void (*conv)(const cpu_nchwc_job *j, int64_t n, int64_t mb0, int64_t nb, int64_t oy,
                  int64_t ox0, int64_t ox1);
     /* depthwise conv: block cb, image n, output row oy */

@@ -9,6 +9,7 @@
 #include <math.h>
 
 #define NC_B 8
+#define NC_OB 2
 #define NC_T 6
 #define NC_VEC __m256
 #define NC_LOAD(p) _mm256_loadu_ps(p)
@@ -40,7 +41,7 @@
 #include "cpu_nchwc_tmpl.h"
 
 static const cpu_nchwc_kernels k_avx2 = {
-    8, "avx2", NC_FN(conv), NC_FN(dwconv), NC_FN(pool),
+    8, 2, "avx2", NC_FN(conv), NC_FN(dwconv), NC_FN(pool),
 };
 
 const cpu_nchwc_kernels *cpu_nchwc_kernels_avx2(void) { return &k_avx2; }

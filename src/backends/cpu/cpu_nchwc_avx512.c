@@ -1,5 +1,6 @@
 /* cpu_nchwc_avx512.c: the NCHWc microkernels for AVX-512F, block 16, tiles
-** of 8 pixels x 2 blocks (16 accumulators), from cpu_nchwc_tmpl.h. Built
+** of 6 pixels x 4 blocks (24 accumulators; 4 weight loads and 6 broadcasts
+** per 24 FMAs), from cpu_nchwc_tmpl.h. Built
 ** with -mavx512f -mavx2 -mfma (cpu.cmake); without them it offers none. */
 #include "cpu_nchwc.h"
 
@@ -8,7 +9,8 @@
 #include <math.h>
 
 #define NC_B 16
-#define NC_T 8
+#define NC_OB 4
+#define NC_T 6
 #define NC_VEC __m512
 #define NC_LOAD(p) _mm512_loadu_ps(p)
 #define NC_STORE(p, v) _mm512_storeu_ps((p), (v))
@@ -40,7 +42,7 @@
 #include "cpu_nchwc_tmpl.h"
 
 static const cpu_nchwc_kernels k_avx512 = {
-    16, "avx512", NC_FN(conv), NC_FN(dwconv), NC_FN(pool),
+    16, 4, "avx512", NC_FN(conv), NC_FN(dwconv), NC_FN(pool),
 };
 
 const cpu_nchwc_kernels *cpu_nchwc_kernels_avx512(void) { return &k_avx512; }

@@ -4,14 +4,15 @@
 ** defines:
 **   NC_B          channel block (floats per vector)
 **   NC_T          output pixels per register tile
+**   NC_OB         output blocks per register tile (2 or 4)
 **   NC_VEC        the vector type; NC_LOAD NC_STORE NC_SET1 NC_ZERO NC_FMA
 **                 NC_ADD NC_MAX NC_MIN NC_MUL
 **   NC_FN(name)   the ISA-suffixed name of a function
 **   and the vector-math macros of cpu_vec_math.h (VM VT V1 ...), whose
 **   functions give the transcendental activations in registers
-** Direct convolution: a tile of up to 2 output blocks x NC_T pixels stays in
-** registers; each input value is broadcast once per tile and multiplied by
-** the weight vectors of both blocks (weights [C][KH][KW][b] per block, so
+** Direct convolution: a tile of up to NC_OB output blocks x NC_T pixels stays
+** in registers; each input value is broadcast once per tile and multiplied by
+** the weight vectors of its blocks (weights [C][KH][KW][b] per block, so
 ** one load gives b output channels). On a blocked input, tiles whose window
 ** leaves the row read a block of zeros for the taps outside (one pointer
 ** per pixel); a plain NCHW input (the first conv) runs its edge pixels one
@@ -19,6 +20,10 @@
 #include "cpu_nchwc.h"
 
 #define NC_INLINE static inline __attribute__((always_inline))
+
+#if NC_T > 6
+#error "the row-remainder switch in conv() covers tiles of at most 6 pixels"
+#endif
 
 static const float NC_FN(zeros)[NC_B] __attribute__((aligned(64)));
 
@@ -63,7 +68,7 @@ NC_INLINE void NC_FN(conv_tile)(const cpu_nchwc_job *j, const float *xn, int64_t
     const int64_t C = g->C, KK = w->kh * w->kw, wmb = C * KK * NC_B;
     const int64_t xpix = nchw ? 1 : NC_B, xic = nchw ? j->xs_ic : 1;
     const int64_t pstep = w->sw * xpix;
-    NC_VEC acc[2][NC_T];
+    NC_VEC acc[NC_OB][NC_T];
     for (int o = 0; o < OB; o++) {
         NC_VEC b0 = j->bias ? NC_LOAD(j->bias + (mb0 + o) * NC_B) : NC_ZERO();
         for (int t = 0; t < T; t++) acc[o][t] = b0;
@@ -88,13 +93,12 @@ NC_INLINE void NC_FN(conv_tile)(const cpu_nchwc_job *j, const float *xn, int64_t
                         xq[t] = it >= 0 && it < g->W ? xr + it * NC_B : NC_FN(zeros);
                     }
                     for (int64_t ic = 0; ic < clen; ic++) {
-                        NC_VEC w0 = NC_LOAD(wp + ic * KK * NC_B);
-                        NC_VEC w1 = OB > 1 ? NC_LOAD(wp + wmb + ic * KK * NC_B) : w0;
+                        NC_VEC wv[NC_OB];
+                        for (int o = 0; o < OB; o++) wv[o] = NC_LOAD(wp + o * wmb + ic * KK * NC_B);
 #pragma GCC unroll 16
                         for (int t = 0; t < T; t++) {
                             NC_VEC xv = NC_SET1(xq[t][ic]);
-                            acc[0][t] = NC_FMA(xv, w0, acc[0][t]);
-                            if (OB > 1) acc[1][t] = NC_FMA(xv, w1, acc[1][t]);
+                            for (int o = 0; o < OB; o++) acc[o][t] = NC_FMA(xv, wv[o], acc[o][t]);
                         }
                     }
                     continue;
@@ -102,13 +106,12 @@ NC_INLINE void NC_FN(conv_tile)(const cpu_nchwc_job *j, const float *xn, int64_t
                 if (edge && (ix < 0 || ix >= g->W)) continue;
                 const float *xp = xr + ix * xpix;
                 for (int64_t ic = 0; ic < clen; ic++) {
-                    NC_VEC w0 = NC_LOAD(wp + ic * KK * NC_B);
-                    NC_VEC w1 = OB > 1 ? NC_LOAD(wp + wmb + ic * KK * NC_B) : w0;
+                    NC_VEC wv[NC_OB];
+                    for (int o = 0; o < OB; o++) wv[o] = NC_LOAD(wp + o * wmb + ic * KK * NC_B);
 #pragma GCC unroll 16
                     for (int t = 0; t < T; t++) {
                         NC_VEC xv = NC_SET1(xp[t * pstep + ic * xic]);
-                        acc[0][t] = NC_FMA(xv, w0, acc[0][t]);
-                        if (OB > 1) acc[1][t] = NC_FMA(xv, w1, acc[1][t]);
+                        for (int o = 0; o < OB; o++) acc[o][t] = NC_FMA(xv, wv[o], acc[o][t]);
                     }
                 }
             }
@@ -128,16 +131,26 @@ NC_INLINE bool NC_FN(inside)(const nchwc_win *w, int64_t W, int64_t ox, int64_t 
     return first >= 0 && (ox + T - 1) * w->sw - w->pl + (w->kw - 1) * w->dw < W;
 }
 
+#define NC_CONV_CALL1(T, EDGE, MASK, OB)                                              \
+    do {                                                                              \
+        if (nchw) NC_FN(conv_tile)(j, xn, mb0, oy, ox, yp, zp, T, OB, EDGE, true, false); \
+        else NC_FN(conv_tile)(j, xn, mb0, oy, ox, yp, zp, T, OB, false, false, MASK);    \
+    } while (0)
+#if NC_OB == 4
 #define NC_CONV_CALL(T, EDGE, MASK)                                                    \
     do {                                                                               \
-        if (nb == 2) {                                                                 \
-            if (nchw) NC_FN(conv_tile)(j, xn, mb0, oy, ox, yp, zp, T, 2, EDGE, true, false); \
-            else NC_FN(conv_tile)(j, xn, mb0, oy, ox, yp, zp, T, 2, false, false, MASK);    \
-        } else {                                                                       \
-            if (nchw) NC_FN(conv_tile)(j, xn, mb0, oy, ox, yp, zp, T, 1, EDGE, true, false); \
-            else NC_FN(conv_tile)(j, xn, mb0, oy, ox, yp, zp, T, 1, false, false, MASK);    \
-        }                                                                              \
+        if (nb == 4) NC_CONV_CALL1(T, EDGE, MASK, 4);                                  \
+        else if (nb == 3) NC_CONV_CALL1(T, EDGE, MASK, 3);                             \
+        else if (nb == 2) NC_CONV_CALL1(T, EDGE, MASK, 2);                             \
+        else NC_CONV_CALL1(T, EDGE, MASK, 1);                                          \
     } while (0)
+#else
+#define NC_CONV_CALL(T, EDGE, MASK)                                                    \
+    do {                                                                               \
+        if (nb == 2) NC_CONV_CALL1(T, EDGE, MASK, 2);                                  \
+        else NC_CONV_CALL1(T, EDGE, MASK, 1);                                          \
+    } while (0)
+#endif
 
 static void NC_FN(conv)(const cpu_nchwc_job *j, int64_t n, int64_t mb0, int64_t nb,
                         int64_t oy, int64_t ox0, int64_t ox1) {
@@ -155,14 +168,19 @@ static void NC_FN(conv)(const cpu_nchwc_job *j, int64_t n, int64_t mb0, int64_t 
                 if (NC_FN(inside)(w, g->W, ox, NC_T)) NC_CONV_CALL(NC_T, false, false);
                 else NC_CONV_CALL(NC_T, false, true);
                 ox += NC_T;
-            } else if (left >= NC_T / 2) {
-                if (NC_FN(inside)(w, g->W, ox, NC_T / 2)) NC_CONV_CALL(NC_T / 2, false, false);
-                else NC_CONV_CALL(NC_T / 2, false, true);
-                ox += NC_T / 2;
-            } else {
-                if (NC_FN(inside)(w, g->W, ox, 1)) NC_CONV_CALL(1, false, false);
-                else NC_CONV_CALL(1, false, true);
-                ox++;
+            } else { /* the row's remainder as one narrower tile */
+                bool in = NC_FN(inside)(w, g->W, ox, left);
+                switch (left) {
+#define NC_TAIL(K)                                   \
+    case K:                                          \
+        if (in) NC_CONV_CALL(K, false, false);       \
+        else NC_CONV_CALL(K, false, true);           \
+        break;
+                    NC_TAIL(1) NC_TAIL(2) NC_TAIL(3) NC_TAIL(4) NC_TAIL(5)
+#undef NC_TAIL
+                default: break;
+                }
+                ox += left;
             }
         } else if (left >= NC_T && NC_FN(inside)(w, g->W, ox, NC_T)) {
             NC_CONV_CALL(NC_T, false, false);
