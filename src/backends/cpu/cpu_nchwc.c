@@ -136,10 +136,19 @@ static int conv_prepare(ref_ctx *c, const cpu_nchwc_kernels *k, conv_run *r) {
         j->xs_row = 0;
     }
     r->pix_outer = w->kh == 1 && w->kw == 1;
-    j->ow_chunk = flat ? 96 : g->OW;
+    r->nbg = (g->Mb + k->ob - 1) / k->ob;
+    j->ow_chunk = g->OW;
+    if (flat) {
+        /* chunks of at most 96 pixels (a chunk's input stays in L2 while
+        ** every block group passes over it), cut finer, in whole tiles,
+        ** until there are about 4 tasks per thread */
+        int64_t per = g->N * r->nbg, want = 4 * (int64_t)kiln_get_num_threads();
+        int64_t nch = (want + per - 1) / per, cw = nch > 0 ? (g->OW + nch - 1) / nch : g->OW;
+        cw = (cw + k->tile - 1) / k->tile * k->tile;
+        j->ow_chunk = KILN_MAX(KILN_MIN(cw, 96), k->tile);
+    }
     if (j->ow_chunk < 1) j->ow_chunk = 1;
     r->nchunk = g->OW ? (g->OW + j->ow_chunk - 1) / j->ow_chunk : 0;
-    r->nbg = (g->Mb + k->ob - 1) / k->ob;
     return 0;
 }
 

@@ -27,6 +27,7 @@ typedef struct cpu_nchwc_job {
 typedef struct cpu_nchwc_kernels {
     int block;                  /* channel block = vector width */
     int ob;                     /* output blocks per conv call (at most) */
+    int tile;                   /* output pixels per register tile */
     const char *isa;
     /* group-1 conv: output blocks [mb0, mb0+nb), image n, output
     ** row oy, pixels [ox0, ox1); nb <= ob */

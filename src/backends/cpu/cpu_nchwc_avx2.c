@@ -41,7 +41,7 @@
 #include "cpu_nchwc_tmpl.h"
 
 static const cpu_nchwc_kernels k_avx2 = {
-    8, 2, "avx2", NC_FN(conv), NC_FN(dwconv), NC_FN(pool),
+    8, 2, NC_T, "avx2", NC_FN(conv), NC_FN(dwconv), NC_FN(pool),
 };
 
 const cpu_nchwc_kernels *cpu_nchwc_kernels_avx2(void) { return &k_avx2; }
