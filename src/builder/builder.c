@@ -12,6 +12,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 typedef struct cfg_shape {
@@ -1095,6 +1096,18 @@ static kiln_status type_error_for_profile(kiln_status st, int p) {
     return st;
 }
 
+/* Channel block of the CPU layout pass (passes/nchwc.c) for this host:
+** 16 with AVX-512F, 8 with AVX2+FMA, else 0 (off). KILN_NCHWC=0 turns it
+** off and KILN_NCHWC=8 forces block 8 (A/B measurements, tests). */
+static int nchwc_block_for(unsigned isa) {
+    int b = (isa & KILN_ISA_AVX512F) ? 16
+            : ((isa & KILN_ISA_AVX2) && (isa & KILN_ISA_FMA)) ? 8 : 0;
+    const char *e = getenv("KILN_NCHWC");
+    if (e && !strcmp(e, "0")) b = 0;
+    else if (e && !strcmp(e, "8") && (isa & KILN_ISA_AVX2) && (isa & KILN_ISA_FMA)) b = 8;
+    return b;
+}
+
 kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cfg,
                               void **blob_out, size_t *size_out) {
     build b;
@@ -1141,6 +1154,7 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
     pc.m = b.e.ir;
     pc.g = b.g;
     pc.opt_level = cfg->opt_level;
+    pc.nchwc_block = b.dev || cfg->opt_level < 1 ? 0 : nchwc_block_for(b.be->host_isa());
     pc.log = cfg->log;
     pc.log_user = cfg->log_user;
     /* per-pass statistics are detail: shown at VERBOSE, while INFO keeps

@@ -76,3 +76,6 @@ KILN_OP(ToNhwc) KILN_OP(ToNchw) KILN_OP(NhwcConv) KILN_OP(NhwcMaxPool)
 KILN_OP(NhwcAveragePool) KILN_OP(NhwcGlobalAveragePool)
 /* quantized internal ops (qfused.c) */
 KILN_OP(QAdd)
+/* channel-blocked (NCHWc) layout, made by passes/nchwc.c (ops/nchwc.c) */
+KILN_OP(NchwcReorderIn) KILN_OP(NchwcReorderOut) KILN_OP(NchwcConv)
+KILN_OP(NchwcPool)

@@ -16,6 +16,7 @@ extern const op_schema op_schemas_fused[];
 extern const op_schema op_schemas_qfused[];
 extern const op_schema op_schemas_extra[];
 extern const op_schema op_schemas_layout[];
+extern const op_schema op_schemas_nchwc[];
 
 static const op_schema *const k_families[] = {
     op_schemas_elementwise,
@@ -33,6 +34,7 @@ static const op_schema *const k_families[] = {
     op_schemas_qfused,
     op_schemas_extra,
     op_schemas_layout,
+    op_schemas_nchwc,
 };
 
 static const char *const k_names[OP_COUNT_] = {

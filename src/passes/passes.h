@@ -12,6 +12,8 @@ typedef struct pass_ctx {
     ir_model *m;
     ir_graph *g;                /* main graph */
     int opt_level;              /* 0..5 from the builder config */
+    int nchwc_block;            /* CPU builds: channel block of the NCHWc
+                                   layout (8 AVX2, 16 AVX-512F); 0 off */
     kiln_log_fn log;            /* may be NULL */
     void *log_user;
     int log_max;                /* most verbose kiln_severity to emit */
@@ -46,6 +48,7 @@ extern const kiln_pass pass_matmul_add;  /* MatMul + Add -> FusedGemm */
 extern const kiln_pass pass_bias_act;    /* Conv/Gemm + bias + residual + act */
 extern const kiln_pass pass_transpose;   /* transpose/reshape cancellation */
 extern const kiln_pass pass_eltwise;     /* elementwise chains */
+extern const kiln_pass pass_nchwc;       /* NCHWc layout (nchwc_block set) */
 
 /* Device builds with --fp16 / --bf16: layers with half-precision kernels
 ** compute in `half` (KILN_DTYPE_FLOAT16 or BFLOAT16); Cast layers where

@@ -11,9 +11,11 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64" AND
   set_source_files_properties(
     ${_kiln_cpu}/cpu_gemm_avx2.c
     ${_kiln_cpu}/cpu_dwconv_avx2.c
+    ${_kiln_cpu}/cpu_nchwc_avx2.c
     PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma")
   set_source_files_properties(
     ${_kiln_cpu}/cpu_gemm_avx512.c
+    ${_kiln_cpu}/cpu_nchwc_avx512.c
     PROPERTIES COMPILE_OPTIONS "-mavx512f;-mavx2;-mfma")
   set_source_files_properties(
     ${_kiln_cpu}/cpu_int8_avx2.c

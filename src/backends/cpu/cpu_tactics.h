@@ -53,5 +53,9 @@ extern const kiln_tactic cpu_t_reciprocal_avx512, cpu_t_reciprocal_avx2, cpu_t_r
 
 /* cpu_transpose.c */
 extern const kiln_tactic cpu_t_transpose_c;
+/* cpu_nchwc.c */
+extern const kiln_tactic cpu_t_nchwc_conv_avx512, cpu_t_nchwc_conv_avx2,
+    cpu_t_nchwc_dwconv_avx512, cpu_t_nchwc_dwconv_avx2, cpu_t_nchwc_pool_avx512,
+    cpu_t_nchwc_pool_avx2, cpu_t_nchwc_reorder_in_c, cpu_t_nchwc_reorder_out_c;
 
 #endif

@@ -16,6 +16,7 @@ extern const ref_kernel ref_kernels_fused[];
 extern const ref_kernel ref_kernels_qfused[];
 extern const ref_kernel ref_kernels_extra[];
 extern const ref_kernel ref_kernels_layout[];
+extern const ref_kernel ref_kernels_nchwc[];
 
 static const ref_kernel *const k_families[] = {
     ref_kernels_elementwise,
@@ -33,6 +34,7 @@ static const ref_kernel *const k_families[] = {
     ref_kernels_qfused,
     ref_kernels_extra,
     ref_kernels_layout,
+    ref_kernels_nchwc,
 };
 
 ref_kernel_fn ref_kernel_get(int op) {

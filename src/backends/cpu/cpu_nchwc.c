@@ -1,0 +1,310 @@
+/* cpu_nchwc.c: the CPU tactics of the channel-blocked ops (ops/nchwc.h):
+** direct and pointwise convolution, depthwise convolution and pools over the
+** microkernels of the host's ISA (cpu_nchwc_tmpl.h; the tactic of an ISA
+** takes only layers of its block: 16 for AVX-512, 8 for AVX2), plus the
+** portable layout reorders. Each checks the layer's geometry the way the
+** reference kernel does, then spreads (image, output-block, row) tasks over
+** the pool. A 1x1 stride-1 unpadded conv is one GEMM over the blocked
+** layout: its image is taken as a single row of H*W pixels cut into chunks,
+** and the weights of every output block are reused on a chunk while it is
+** in cache. */
+#include "cpu_tactics.h"
+#include "cpu_gemm.h"
+#include "cpu_nchwc.h"
+
+#define ISA_AVX2 (KILN_ISA_AVX2 | KILN_ISA_FMA)
+#define ISA_AVX512 (KILN_ISA_AVX512F | KILN_ISA_AVX2 | KILN_ISA_FMA)
+
+static bool f32(const ir_type *t) { return t && t->dtype == KILN_DTYPE_FLOAT32; }
+
+static bool conv_ok(const cpu_nchwc_kernels *k, const ir_node *n, const ir_type *const *in,
+                    bool dw) {
+    if (!k || !f32(in[0]) || !f32(in[1])) return false;
+    if (ir_attr_int(n, "block", 0) != k->block) return false;
+    if ((ir_attr_int(n, "group", 1) != 1) != dw) return false;
+    fused_act a;
+    return fused_act_read(n, &a, NULL, 0);
+}
+
+static bool sup_conv512(const ir_node *n, const ir_type *const *in) {
+    return conv_ok(cpu_nchwc_kernels_avx512(), n, in, false);
+}
+static bool sup_conv2(const ir_node *n, const ir_type *const *in) {
+    return conv_ok(cpu_nchwc_kernels_avx2(), n, in, false);
+}
+static bool sup_dw512(const ir_node *n, const ir_type *const *in) {
+    return conv_ok(cpu_nchwc_kernels_avx512(), n, in, true);
+}
+static bool sup_dw2(const ir_node *n, const ir_type *const *in) {
+    return conv_ok(cpu_nchwc_kernels_avx2(), n, in, true);
+}
+
+static bool pool_ok(const cpu_nchwc_kernels *k, const ir_type *const *in) {
+    return k && f32(in[0]) && in[0]->rank == 5 && in[0]->dims[4] == k->block;
+}
+static bool sup_pool512(const ir_node *n, const ir_type *const *in) {
+    (void)n;
+    return pool_ok(cpu_nchwc_kernels_avx512(), in);
+}
+static bool sup_pool2(const ir_node *n, const ir_type *const *in) {
+    (void)n;
+    return pool_ok(cpu_nchwc_kernels_avx2(), in);
+}
+
+/* ---------------------------------------------------------------- conv */
+typedef struct conv_run {
+    const cpu_nchwc_kernels *k;
+    cpu_nchwc_job j;
+    int64_t nbg, nchunk;
+    bool pix_outer; /* tasks (n, oy, chunk, block group): 1x1 reuse */
+} conv_run;
+
+static void conv_task(void *arg, int64_t t, int tid, void *scratch) {
+    (void)tid, (void)scratch;
+    const conv_run *r = arg;
+    const nchwc_conv_geom *g = &r->j.g;
+    int64_t bg, ch, oy, n;
+    if (r->pix_outer) {
+        bg = t % r->nbg, t /= r->nbg;
+        ch = t % r->nchunk, t /= r->nchunk;
+        oy = t % g->OH, n = t / g->OH;
+    } else {
+        ch = t % r->nchunk, t /= r->nchunk;
+        oy = t % g->OH, t /= g->OH;
+        bg = t % r->nbg, n = t / r->nbg;
+    }
+    int64_t ob = r->k->ob, mb0 = ob * bg, nb = g->Mb - mb0 < ob ? g->Mb - mb0 : ob;
+    int64_t ox0 = ch * r->j.ow_chunk, ox1 = KILN_MIN(ox0 + r->j.ow_chunk, g->OW);
+    r->k->conv(&r->j, n, mb0, nb, oy, ox0, ox1);
+}
+
+static void dw_task(void *arg, int64_t t, int tid, void *scratch) {
+    (void)tid, (void)scratch;
+    const conv_run *r = arg;
+    const nchwc_conv_geom *g = &r->j.g;
+    int64_t oy = t % g->OH, cb = t / g->OH % g->Mb, n = t / g->OH / g->Mb;
+    r->k->dwconv(&r->j, n, cb, oy);
+}
+
+static int conv_prepare(ref_ctx *c, const cpu_nchwc_kernels *k, conv_run *r) {
+    const kiln_tensor *X = c->in[0], *W = c->in[1];
+    const kiln_tensor *B = ref_has(c, 2) ? c->in[2] : NULL;
+    const kiln_tensor *Z = ref_has(c, 3) ? c->in[3] : NULL;
+    kiln_tensor *Y = c->out[0];
+    memset(r, 0, sizeof *r);
+    r->k = k;
+    cpu_nchwc_job *j = &r->j;
+    nchwc_conv_geom *g = &j->g;
+    if (!k) return ref_fail(c, "this build has no kernels for the host");
+    if (X->dtype != KILN_DTYPE_FLOAT32 || W->dtype != KILN_DTYPE_FLOAT32 ||
+        (B && B->dtype != KILN_DTYPE_FLOAT32) || (Z && Z->dtype != KILN_DTYPE_FLOAT32))
+        return ref_fail(c, "this tactic handles float32 only");
+    if (!nchwc_conv_geom_read(c->node, X->rank, X->dims, W->rank, W->dims, g, c->err,
+                              sizeof c->err) ||
+        !fused_act_read(c->node, &j->fact, c->err, sizeof c->err))
+        return -1;
+    if (g->blk != k->block) return ref_fail(c, "block %lld is not this tactic's", (long long)g->blk);
+    int64_t yd[5] = {g->N, g->Mb, g->OH, g->OW, g->blk};
+    if (Y->dtype != KILN_DTYPE_FLOAT32 || Y->rank != 5 || memcmp(Y->dims, yd, sizeof yd) ||
+        (!Y->data && tensor_numel(Y)))
+        return ref_fail(c, "output shape does not match the geometry");
+    if (Z && (Z->rank != 5 || memcmp(Z->dims, yd, sizeof yd)))
+        return ref_fail(c, "Z must have the output's shape");
+    if (B && tensor_numel(B) != g->Mb * g->blk) return ref_fail(c, "B has the wrong size");
+    int64_t b = g->blk, HW = g->H * g->W;
+    if (g->nchw_in) {
+        j->xs_n = g->C * HW, j->xs_cb = b * HW, j->xs_row = g->W, j->xs_pix = 1, j->xs_ic = HW;
+    } else {
+        j->xs_n = g->Cb * HW * b, j->xs_cb = HW * b, j->xs_row = g->W * b, j->xs_pix = b;
+        j->xs_ic = 1;
+    }
+    j->x = X->data, j->w = W->data, j->bias = B ? B->data : NULL;
+    j->z = Z ? Z->data : NULL, j->y = Y->data;
+    switch (j->fact.kind) {
+    case FUSED_ACT_NONE: j->act = NCHWC_ACT_NONE; break;
+    case FUSED_ACT_RELU: j->act = NCHWC_ACT_RELU; break;
+    case FUSED_ACT_CLIP:
+        j->act = NCHWC_ACT_CLIP, j->lo = j->fact.alpha, j->hi = j->fact.beta;
+        break;
+    default: j->act = NCHWC_ACT_POST;
+    }
+    const nchwc_win *w = &g->win;
+    bool flat = w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1 && !w->pt && !w->pl &&
+                !w->pb && !w->pr;
+    if (flat) { /* one row of H*W pixels */
+        g->W = g->OW = HW, g->H = g->OH = 1;
+        j->xs_row = 0;
+    }
+    r->pix_outer = w->kh == 1 && w->kw == 1;
+    r->nbg = (g->Mb + k->ob - 1) / k->ob;
+    j->ow_chunk = g->OW;
+    if (flat) {
+        /* chunks of at most 96 pixels (a chunk's input stays in L2 while
+        ** every block group passes over it), cut finer, in whole tiles,
+        ** until there are about 4 tasks per thread */
+        int64_t per = g->N * r->nbg, want = 4 * (int64_t)kiln_get_num_threads();
+        int64_t nch = (want + per - 1) / per, cw = nch > 0 ? (g->OW + nch - 1) / nch : g->OW;
+        cw = (cw + k->tile - 1) / k->tile * k->tile;
+        j->ow_chunk = KILN_MAX(KILN_MIN(cw, 96), k->tile);
+    }
+    if (j->ow_chunk < 1) j->ow_chunk = 1;
+    r->nchunk = g->OW ? (g->OW + j->ow_chunk - 1) / j->ow_chunk : 0;
+    return 0;
+}
+
+static int run_conv(ref_ctx *c, const cpu_nchwc_kernels *k) {
+    conv_run r;
+    if (conv_prepare(c, k, &r)) return -1;
+    const nchwc_conv_geom *g = &r.j.g;
+    if (g->depthwise) return ref_fail(c, "depthwise layer on the group-1 tactic");
+    double flops = 2.0 * (double)g->N * (double)(g->Mb * g->blk) * (double)(g->OH * g->OW) *
+                   (double)(g->C * g->win.kh * g->win.kw);
+    int64_t nt = g->N * r.nbg * g->OH * r.nchunk;
+    cpu_parallel_for(nt, cpu_threads_for(flops), 0, NULL, conv_task, &r);
+    return 0;
+}
+
+static int run_dw(ref_ctx *c, const cpu_nchwc_kernels *k) {
+    conv_run r;
+    if (conv_prepare(c, k, &r)) return -1;
+    /* conv_prepare flattens 1x1 layers; a depthwise one has the same
+    ** per-pixel math either way */
+    const nchwc_conv_geom *g = &r.j.g;
+    if (!g->depthwise) return ref_fail(c, "group-1 layer on the depthwise tactic");
+    double flops = 2.0 * (double)g->N * (double)(g->Mb * g->blk) * (double)(g->OH * g->OW) *
+                   (double)(g->win.kh * g->win.kw);
+    int64_t nt = g->N * g->Mb * g->OH;
+    cpu_parallel_for(nt, cpu_threads_for(flops), 0, NULL, dw_task, &r);
+    return 0;
+}
+
+static int run_conv512(ref_ctx *c) { return run_conv(c, cpu_nchwc_kernels_avx512()); }
+static int run_conv2(ref_ctx *c) { return run_conv(c, cpu_nchwc_kernels_avx2()); }
+static int run_dw512(ref_ctx *c) { return run_dw(c, cpu_nchwc_kernels_avx512()); }
+static int run_dw2(ref_ctx *c) { return run_dw(c, cpu_nchwc_kernels_avx2()); }
+
+/* ---------------------------------------------------------------- pools */
+static void pool_task(void *arg, int64_t t, int tid, void *scratch) {
+    (void)tid, (void)scratch;
+    const conv_run *r = arg;
+    const nchwc_conv_geom *g = &r->j.g;
+    int64_t oy = t % g->OH, cb = t / g->OH % g->Cb, n = t / g->OH / g->Cb;
+    r->k->pool(&r->j, n, cb, oy);
+}
+
+static int run_pool(ref_ctx *c, const cpu_nchwc_kernels *k) {
+    const kiln_tensor *X = c->in[0];
+    kiln_tensor *Y = c->out[0];
+    conv_run r;
+    memset(&r, 0, sizeof r);
+    r.k = k;
+    cpu_nchwc_job *j = &r.j;
+    nchwc_conv_geom *g = &j->g;
+    if (!k) return ref_fail(c, "this build has no kernels for the host");
+    if (!nchwc_win_read(c->node, &g->win, c->err, sizeof c->err)) return -1;
+    j->pool_kind = (int)ir_attr_int(c->node, "kind", -1);
+    j->count_include_pad = ir_attr_int(c->node, "count_include_pad", 0) != 0;
+    if (X->dtype != KILN_DTYPE_FLOAT32 || X->rank != 5 || X->dims[4] != k->block ||
+        j->pool_kind < NCHWC_POOL_MAX || j->pool_kind > NCHWC_POOL_GLOBAL_MAX)
+        return ref_fail(c, "expected a float32 tensor of block %d", k->block);
+    g->N = X->dims[0], g->Cb = g->Mb = X->dims[1], g->H = X->dims[2], g->W = X->dims[3];
+    g->blk = k->block;
+    bool glob = j->pool_kind >= NCHWC_POOL_GLOBAL_AVG;
+    const nchwc_win *w = &g->win;
+    g->OH = glob ? 1 : nchwc_out_dim(g->H, w->kh, w->sh, w->dh, w->pt, w->pb);
+    g->OW = glob ? 1 : nchwc_out_dim(g->W, w->kw, w->sw, w->dw, w->pl, w->pr);
+    int64_t yd[5] = {g->N, g->Cb, g->OH, g->OW, g->blk};
+    if (g->OH < 0 || g->OW < 0 || Y->rank != 5 || memcmp(Y->dims, yd, sizeof yd) ||
+        (!Y->data && tensor_numel(Y)))
+        return ref_fail(c, "output shape does not match the window");
+    if (glob && (g->H == 0 || g->W == 0)) return ref_fail(c, "global pool of an empty image");
+    j->x = X->data, j->y = Y->data;
+    double work = (double)tensor_numel(X) * (glob ? 1.0 : (double)(w->kh * w->kw));
+    cpu_parallel_for(g->N * g->Cb * g->OH, cpu_threads_for(work), 0, NULL, pool_task, &r);
+    return 0;
+}
+
+static int run_pool512(ref_ctx *c) { return run_pool(c, cpu_nchwc_kernels_avx512()); }
+static int run_pool2(ref_ctx *c) { return run_pool(c, cpu_nchwc_kernels_avx2()); }
+
+/* -------------------------------------------------------------- reorders */
+typedef struct reorder_run {
+    const float *x;
+    float *y;
+    int64_t C, Cb, HW, b;
+} reorder_run;
+
+static void rin_task(void *arg, int64_t t, int tid, void *scratch) {
+    (void)tid, (void)scratch;
+    const reorder_run *r = arg;
+    int64_t n = t / r->Cb, cb = t % r->Cb, b = r->b;
+    float *y = r->y + t * r->HW * b;
+    int64_t cn = KILN_MIN(b, r->C - cb * b);
+    const float *x = r->x + (n * r->C + cb * b) * r->HW;
+    for (int64_t p = 0; p < r->HW; p++) {
+        int64_t jj = 0;
+        for (; jj < cn; jj++) y[p * b + jj] = x[jj * r->HW + p];
+        for (; jj < b; jj++) y[p * b + jj] = 0.0f;
+    }
+}
+
+static void rout_task(void *arg, int64_t t, int tid, void *scratch) {
+    (void)tid, (void)scratch;
+    const reorder_run *r = arg;
+    int64_t n = t / r->C, ch = t % r->C, b = r->b;
+    const float *x = r->x + ((n * r->Cb + ch / b) * r->HW) * b + ch % b;
+    float *y = r->y + t * r->HW;
+    for (int64_t p = 0; p < r->HW; p++) y[p] = x[p * b];
+}
+
+static int run_reorder(ref_ctx *c, bool in) {
+    const kiln_tensor *X = c->in[0];
+    kiln_tensor *Y = c->out[0];
+    if (X->dtype != KILN_DTYPE_FLOAT32 || Y->dtype != KILN_DTYPE_FLOAT32 ||
+        X->rank != (in ? 4 : 5) || Y->rank != (in ? 5 : 4) || (!Y->data && tensor_numel(Y)))
+        return ref_fail(c, "expected float32 tensors of the reorder's ranks");
+    const kiln_tensor *P = in ? X : Y, *Bk = in ? Y : X; /* plain and blocked */
+    reorder_run r = {X->data, Y->data, P->dims[1], Bk->dims[1], P->dims[2] * P->dims[3],
+                     Bk->dims[4]};
+    if (r.b < 1 || Bk->dims[0] != P->dims[0] || Bk->dims[2] != P->dims[2] ||
+        Bk->dims[3] != P->dims[3] || r.Cb != nchwc_blocks(r.C, r.b))
+        return ref_fail(c, "shapes do not match");
+    int64_t nt = in ? P->dims[0] * r.Cb : P->dims[0] * r.C;
+    cpu_parallel_for(nt, cpu_threads_for((double)tensor_numel(Y) * 4), 0, NULL,
+                     in ? rin_task : rout_task, &r);
+    return 0;
+}
+
+static int run_rin(ref_ctx *c) { return run_reorder(c, true); }
+static int run_rout(ref_ctx *c) { return run_reorder(c, false); }
+
+static bool sup_reorder(const ir_node *n, const ir_type *const *in) {
+    (void)n;
+    return f32(in[0]);
+}
+
+/* Designated fields: members added later (hooks) stay NULL. */
+const kiln_tactic cpu_t_nchwc_conv_avx512 = {
+    .name = "f32_nchwc_conv_6x64_avx512", .op = OP_NchwcConv, .isa = ISA_AVX512,
+    .flags = TACTIC_OVERWRITES_OUTPUT, .supports = sup_conv512, .run = run_conv512};
+const kiln_tactic cpu_t_nchwc_conv_avx2 = {
+    .name = "f32_nchwc_conv_6x16_avx2", .op = OP_NchwcConv, .isa = ISA_AVX2,
+    .flags = TACTIC_OVERWRITES_OUTPUT, .supports = sup_conv2, .run = run_conv2};
+const kiln_tactic cpu_t_nchwc_dwconv_avx512 = {
+    .name = "f32_nchwc_dwconv_6x16_avx512", .op = OP_NchwcConv, .isa = ISA_AVX512,
+    .flags = TACTIC_OVERWRITES_OUTPUT, .supports = sup_dw512, .run = run_dw512};
+const kiln_tactic cpu_t_nchwc_dwconv_avx2 = {
+    .name = "f32_nchwc_dwconv_6x8_avx2", .op = OP_NchwcConv, .isa = ISA_AVX2,
+    .flags = TACTIC_OVERWRITES_OUTPUT, .supports = sup_dw2, .run = run_dw2};
+const kiln_tactic cpu_t_nchwc_pool_avx512 = {
+    .name = "f32_nchwc_pool_16_avx512", .op = OP_NchwcPool, .isa = ISA_AVX512,
+    .flags = TACTIC_OVERWRITES_OUTPUT, .supports = sup_pool512, .run = run_pool512};
+const kiln_tactic cpu_t_nchwc_pool_avx2 = {
+    .name = "f32_nchwc_pool_8_avx2", .op = OP_NchwcPool, .isa = ISA_AVX2,
+    .flags = TACTIC_OVERWRITES_OUTPUT, .supports = sup_pool2, .run = run_pool2};
+const kiln_tactic cpu_t_nchwc_reorder_in_c = {
+    .name = "f32_nchwc_reorder_in_c", .op = OP_NchwcReorderIn, .isa = 0,
+    .flags = TACTIC_OVERWRITES_OUTPUT, .supports = sup_reorder, .run = run_rin};
+const kiln_tactic cpu_t_nchwc_reorder_out_c = {
+    .name = "f32_nchwc_reorder_out_c", .op = OP_NchwcReorderOut, .isa = 0,
+    .flags = TACTIC_OVERWRITES_OUTPUT, .supports = sup_reorder, .run = run_rout};

@@ -1,0 +1,286 @@
+/* cpu_nchwc_tmpl.h: the NCHWc microkernel family, written once and
+** instantiated per ISA (cpu_nchwc_avx512.c, cpu_nchwc_avx2.c), so a fix lands
+** in every ISA. The vector width is the channel block. The includer
+** defines:
+**   NC_B          channel block (floats per vector)
+**   NC_T          output pixels per register tile
+**   NC_OB         output blocks per register tile (2 or 4)
+**   NC_VEC        the vector type; NC_LOAD NC_STORE NC_SET1 NC_ZERO NC_FMA
+**                 NC_ADD NC_MAX NC_MIN NC_MUL
+**   NC_FN(name)   the ISA-suffixed name of a function
+**   and the vector-math macros of cpu_vec_math.h (VM VT V1 ...), whose
+**   functions give the transcendental activations in registers
+** Direct convolution: a tile of up to NC_OB output blocks x NC_T pixels stays
+** in registers; each input value is broadcast once per tile and multiplied by
+** the weight vectors of its blocks (weights [C][KH][KW][b] per block, so
+** one load gives b output channels). On a blocked input, tiles whose window
+** leaves the row read a block of zeros for the taps outside (one pointer
+** per pixel); a plain NCHW input (the first conv) runs its edge pixels one
+** at a time with bounds checks. */
+#include "cpu_nchwc.h"
+
+#define NC_INLINE static inline __attribute__((always_inline))
+
+#if NC_T > 6
+#error "the row-remainder switch in conv() covers tiles of at most 6 pixels"
+#endif
+
+static const float NC_FN(zeros)[NC_B] __attribute__((aligned(64)));
+
+#include "cpu_vec_math.h"
+
+/* Activations other than Relu/Clip, out of line (big; a call is cheap next
+** to them). Piecewise-linear ones go through the scalar formulas. */
+static __attribute__((noinline)) NC_VEC NC_FN(act_math)(NC_VEC v, const fused_act *a) {
+    switch (a->kind) {
+    case FUSED_ACT_SIGMOID: return VM(sigmoid)(v);
+    case FUSED_ACT_SILU: return NC_MUL(v, VM(sigmoid)(v));
+    case FUSED_ACT_TANH: return VM(tanh)(v);
+    case FUSED_ACT_GELU: return VM(gelu)(v);
+    case FUSED_ACT_GELU_TANH: return VM(gelu_tanh)(v);
+    default: {
+        float t[NC_B];
+        NC_STORE(t, v);
+        for (int i = 0; i < NC_B; i++) t[i] = fused_act_f32(a, t[i]);
+        return NC_LOAD(t);
+    }
+    }
+}
+
+NC_INLINE NC_VEC NC_FN(epi)(const cpu_nchwc_job *j, NC_VEC v, const float *z) {
+    if (z) v = NC_ADD(v, NC_LOAD(z));
+    /* bound first: max/min return their second operand on NaN, as the
+    ** scalar formulas keep NaN */
+    if (j->act == NCHWC_ACT_RELU) v = NC_MAX(NC_ZERO(), v);
+    else if (j->act == NCHWC_ACT_CLIP)
+        v = NC_MIN(NC_SET1(j->hi), NC_MAX(NC_SET1(j->lo), v));
+    else if (j->act == NCHWC_ACT_POST)
+        v = NC_FN(act_math)(v, &j->fact);
+    return v;
+}
+
+NC_INLINE void NC_FN(conv_tile)(const cpu_nchwc_job *j, const float *xn, int64_t mb0,
+                                int64_t oy, int64_t ox, float *yp, const float *zp,
+                                const int T, const int OB, const bool edge, const bool nchw,
+                                const bool masked) {
+    const nchwc_conv_geom *g = &j->g;
+    const nchwc_win *w = &g->win;
+    const int64_t C = g->C, KK = w->kh * w->kw, wmb = C * KK * NC_B;
+    const int64_t xpix = nchw ? 1 : NC_B, xic = nchw ? j->xs_ic : 1;
+    const int64_t pstep = w->sw * xpix;
+    NC_VEC acc[NC_OB][NC_T];
+    for (int o = 0; o < OB; o++) {
+        NC_VEC b0 = j->bias ? NC_LOAD(j->bias + (mb0 + o) * NC_B) : NC_ZERO();
+        for (int t = 0; t < T; t++) acc[o][t] = b0;
+    }
+    int64_t ix0 = ox * w->sw - w->pl;
+    for (int64_t ky = 0; ky < w->kh; ky++) {
+        int64_t iy = oy * w->sh - w->pt + ky * w->dh;
+        if (iy < 0 || iy >= g->H) continue;
+        for (int64_t cb = 0; cb < g->Cb; cb++) {
+            int64_t clen = C - cb * NC_B < NC_B ? C - cb * NC_B : NC_B;
+            const float *xr = xn + cb * j->xs_cb + iy * j->xs_row;
+            const float *wr = j->w + mb0 * wmb + (cb * NC_B * KK + ky * w->kw) * NC_B;
+            for (int64_t kx = 0; kx < w->kw; kx++) {
+                int64_t ix = ix0 + kx * w->dw;
+                const float *wp = wr + kx * NC_B;
+                if (masked) {
+                    /* blocked input, window partly outside the row: pixels
+                    ** whose tap is outside read a block of zeros */
+                    const float *xq[NC_T];
+                    for (int t = 0; t < T; t++) {
+                        int64_t it = ix + t * w->sw;
+                        xq[t] = it >= 0 && it < g->W ? xr + it * NC_B : NC_FN(zeros);
+                    }
+                    for (int64_t ic = 0; ic < clen; ic++) {
+                        NC_VEC wv[NC_OB];
+                        for (int o = 0; o < OB; o++) wv[o] = NC_LOAD(wp + o * wmb + ic * KK * NC_B);
+#pragma GCC unroll 16
+                        for (int t = 0; t < T; t++) {
+                            NC_VEC xv = NC_SET1(xq[t][ic]);
+                            for (int o = 0; o < OB; o++) acc[o][t] = NC_FMA(xv, wv[o], acc[o][t]);
+                        }
+                    }
+                    continue;
+                }
+                if (edge && (ix < 0 || ix >= g->W)) continue;
+                const float *xp = xr + ix * xpix;
+                for (int64_t ic = 0; ic < clen; ic++) {
+                    NC_VEC wv[NC_OB];
+                    for (int o = 0; o < OB; o++) wv[o] = NC_LOAD(wp + o * wmb + ic * KK * NC_B);
+#pragma GCC unroll 16
+                    for (int t = 0; t < T; t++) {
+                        NC_VEC xv = NC_SET1(xp[t * pstep + ic * xic]);
+                        for (int o = 0; o < OB; o++) acc[o][t] = NC_FMA(xv, wv[o], acc[o][t]);
+                    }
+                }
+            }
+        }
+    }
+    const int64_t ymb = g->OH * g->OW * NC_B;
+    for (int o = 0; o < OB; o++)
+        for (int t = 0; t < T; t++) {
+            int64_t off = o * ymb + t * NC_B;
+            NC_STORE(yp + off, NC_FN(epi)(j, acc[o][t], zp ? zp + off : NULL));
+        }
+}
+
+/* Whether pixels [ox, ox+T) read only inside the row. */
+NC_INLINE bool NC_FN(inside)(const nchwc_win *w, int64_t W, int64_t ox, int64_t T) {
+    int64_t first = ox * w->sw - w->pl;
+    return first >= 0 && (ox + T - 1) * w->sw - w->pl + (w->kw - 1) * w->dw < W;
+}
+
+#define NC_CONV_CALL1(T, EDGE, MASK, OB)                                              \
+    do {                                                                              \
+        if (nchw) NC_FN(conv_tile)(j, xn, mb0, oy, ox, yp, zp, T, OB, EDGE, true, false); \
+        else NC_FN(conv_tile)(j, xn, mb0, oy, ox, yp, zp, T, OB, false, false, MASK);    \
+    } while (0)
+#if NC_OB == 4
+#define NC_CONV_CALL(T, EDGE, MASK)                                                    \
+    do {                                                                               \
+        if (nb == 4) NC_CONV_CALL1(T, EDGE, MASK, 4);                                  \
+        else if (nb == 3) NC_CONV_CALL1(T, EDGE, MASK, 3);                             \
+        else if (nb == 2) NC_CONV_CALL1(T, EDGE, MASK, 2);                             \
+        else NC_CONV_CALL1(T, EDGE, MASK, 1);                                          \
+    } while (0)
+#else
+#define NC_CONV_CALL(T, EDGE, MASK)                                                    \
+    do {                                                                               \
+        if (nb == 2) NC_CONV_CALL1(T, EDGE, MASK, 2);                                  \
+        else NC_CONV_CALL1(T, EDGE, MASK, 1);                                          \
+    } while (0)
+#endif
+
+static void NC_FN(conv)(const cpu_nchwc_job *j, int64_t n, int64_t mb0, int64_t nb,
+                        int64_t oy, int64_t ox0, int64_t ox1) {
+    const nchwc_conv_geom *g = &j->g;
+    const nchwc_win *w = &g->win;
+    const bool nchw = g->nchw_in;
+    const float *xn = j->x + n * j->xs_n;
+    int64_t row = ((n * g->Mb + mb0) * g->OH + oy) * g->OW;
+    for (int64_t ox = ox0; ox < ox1;) {
+        float *yp = j->y + (row + ox) * NC_B;
+        const float *zp = j->z ? j->z + (row + ox) * NC_B : NULL;
+        int64_t left = ox1 - ox;
+        if (!nchw) { /* blocked: whole tiles, masked where the window leaves the row */
+            if (left >= NC_T) {
+                if (NC_FN(inside)(w, g->W, ox, NC_T)) NC_CONV_CALL(NC_T, false, false);
+                else NC_CONV_CALL(NC_T, false, true);
+                ox += NC_T;
+            } else { /* the row's remainder as one narrower tile */
+                bool in = NC_FN(inside)(w, g->W, ox, left);
+                switch (left) {
+#define NC_TAIL(K)                                   \
+    case K:                                          \
+        if (in) NC_CONV_CALL(K, false, false);       \
+        else NC_CONV_CALL(K, false, true);           \
+        break;
+                    NC_TAIL(1) NC_TAIL(2) NC_TAIL(3) NC_TAIL(4) NC_TAIL(5)
+#undef NC_TAIL
+                default: break;
+                }
+                ox += left;
+            }
+        } else if (left >= NC_T && NC_FN(inside)(w, g->W, ox, NC_T)) {
+            NC_CONV_CALL(NC_T, false, false);
+            ox += NC_T;
+        } else if (left >= NC_T / 2 && NC_FN(inside)(w, g->W, ox, NC_T / 2)) {
+            NC_CONV_CALL(NC_T / 2, false, false);
+            ox += NC_T / 2;
+        } else if (NC_FN(inside)(w, g->W, ox, 1)) {
+            NC_CONV_CALL(1, false, false);
+            ox++;
+        } else {
+            NC_CONV_CALL(1, true, false);
+            ox++;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ depthwise */
+NC_INLINE void NC_FN(dw_tile)(const cpu_nchwc_job *j, const float *xc, const float *wc,
+                              NC_VEC bias, int64_t oy, int64_t ox, float *yp,
+                              const float *zp, const int T, const bool edge) {
+    const nchwc_conv_geom *g = &j->g;
+    const nchwc_win *w = &g->win;
+    NC_VEC acc[NC_T];
+    for (int t = 0; t < T; t++) acc[t] = bias;
+    int64_t ix0 = ox * w->sw - w->pl, pstep = w->sw * NC_B;
+    for (int64_t ky = 0; ky < w->kh; ky++) {
+        int64_t iy = oy * w->sh - w->pt + ky * w->dh;
+        if (iy < 0 || iy >= g->H) continue;
+        const float *xr = xc + iy * g->W * NC_B;
+        for (int64_t kx = 0; kx < w->kw; kx++) {
+            int64_t ix = ix0 + kx * w->dw;
+            if (edge && (ix < 0 || ix >= g->W)) continue;
+            NC_VEC wv = NC_LOAD(wc + (ky * w->kw + kx) * NC_B);
+            const float *xp = xr + ix * NC_B;
+#pragma GCC unroll 16
+            for (int t = 0; t < T; t++) acc[t] = NC_FMA(NC_LOAD(xp + t * pstep), wv, acc[t]);
+        }
+    }
+    for (int t = 0; t < T; t++)
+        NC_STORE(yp + t * NC_B, NC_FN(epi)(j, acc[t], zp ? zp + t * NC_B : NULL));
+}
+
+static void NC_FN(dwconv)(const cpu_nchwc_job *j, int64_t n, int64_t cb, int64_t oy) {
+    const nchwc_conv_geom *g = &j->g;
+    const nchwc_win *w = &g->win;
+    const float *xc = j->x + (n * g->Cb + cb) * g->H * g->W * NC_B;
+    const float *wc = j->w + cb * w->kh * w->kw * NC_B;
+    NC_VEC bias = j->bias ? NC_LOAD(j->bias + cb * NC_B) : NC_ZERO();
+    int64_t row = ((n * g->Mb + cb) * g->OH + oy) * g->OW;
+    for (int64_t ox = 0; ox < g->OW;) {
+        float *yp = j->y + (row + ox) * NC_B;
+        const float *zp = j->z ? j->z + (row + ox) * NC_B : NULL;
+        if (g->OW - ox >= NC_T && NC_FN(inside)(w, g->W, ox, NC_T)) {
+            NC_FN(dw_tile)(j, xc, wc, bias, oy, ox, yp, zp, NC_T, false);
+            ox += NC_T;
+        } else if (NC_FN(inside)(w, g->W, ox, 1)) {
+            NC_FN(dw_tile)(j, xc, wc, bias, oy, ox, yp, zp, 1, false);
+            ox++;
+        } else {
+            NC_FN(dw_tile)(j, xc, wc, bias, oy, ox, yp, zp, 1, true);
+            ox++;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- pools */
+static void NC_FN(pool)(const cpu_nchwc_job *j, int64_t n, int64_t cb, int64_t oy) {
+    const nchwc_conv_geom *g = &j->g;
+    const nchwc_win *w = &g->win;
+    const float *xc = j->x + (n * g->Cb + cb) * g->H * g->W * NC_B;
+    bool mx = j->pool_kind == NCHWC_POOL_MAX || j->pool_kind == NCHWC_POOL_GLOBAL_MAX;
+    if (j->pool_kind >= NCHWC_POOL_GLOBAL_AVG) {
+        NC_VEC acc = mx ? NC_SET1(-INFINITY) : NC_ZERO();
+        int64_t hw = g->H * g->W;
+        for (int64_t p = 0; p < hw; p++)
+            acc = mx ? NC_MAX(acc, NC_LOAD(xc + p * NC_B)) : NC_ADD(acc, NC_LOAD(xc + p * NC_B));
+        if (!mx) acc = NC_MUL(acc, NC_SET1(1.0f / (float)hw));
+        NC_STORE(j->y + (n * g->Cb + cb) * NC_B, acc);
+        return;
+    }
+    float *yr = j->y + ((n * g->Cb + cb) * g->OH + oy) * g->OW * NC_B;
+    for (int64_t ox = 0; ox < g->OW; ox++) {
+        NC_VEC acc = mx ? NC_SET1(-INFINITY) : NC_ZERO();
+        int64_t cnt = 0;
+        for (int64_t ky = 0; ky < w->kh; ky++) {
+            int64_t iy = oy * w->sh - w->pt + ky * w->dh;
+            if (iy < 0 || iy >= g->H) continue;
+            for (int64_t kx = 0; kx < w->kw; kx++) {
+                int64_t ix = ox * w->sw - w->pl + kx * w->dw;
+                if (ix < 0 || ix >= g->W) continue;
+                NC_VEC v = NC_LOAD(xc + (iy * g->W + ix) * NC_B);
+                acc = mx ? NC_MAX(acc, v) : NC_ADD(acc, v);
+                cnt++;
+            }
+        }
+        if (!mx) {
+            int64_t den = j->count_include_pad ? w->kh * w->kw : cnt;
+            acc = den ? NC_MUL(acc, NC_SET1(1.0f / (float)den)) : NC_ZERO();
+        }
+        NC_STORE(yr + ox * NC_B, acc);
+    }
+}
