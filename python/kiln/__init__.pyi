@@ -58,6 +58,13 @@ def build(
     timing_cache: PathLike | None = ...,
     log: Union[Severity, Callable[[str, str], None]] = ...,
     external_dir: str | None = ...,
+    calib_data: PathLike | None = ...,
+    calib_method: str = ...,
+    calib_percentile: float = ...,
+    calib_batches: int = ...,
+    calib_cache: PathLike | None = ...,
+    accuracy_budget: str | None = ...,
+    validate_data: PathLike | None = ...,
 ) -> Engine: ...
 
 class Engine:

@@ -133,9 +133,47 @@ def _shape_tuple(shape, what):
         raise InvalidArgumentError(1, "%s: a shape is a sequence of ints, got %r" % (what, shape))
 
 
+_CALIB_METHODS = {"entropy": 0, "minmax": 1, "percentile": 2}
+_METRICS = {"top1": 0, "rel-l2": 1, "cosine": 2}
+
+
+def _int8_args(calib_data, calib_method, calib_percentile, calib_batches, calib_cache,
+               accuracy_budget, validate_data):
+    """The extension's int8 tuple, or None when no INT8 option is given."""
+    if (calib_data is None and calib_cache is None and accuracy_budget is None
+            and validate_data is None):
+        return None
+    if calib_method not in _CALIB_METHODS:
+        raise InvalidArgumentError(1, "calib_method must be one of %s, not %r"
+                                   % (", ".join(_CALIB_METHODS), calib_method))
+    metric, value = -1, 0.0
+    if accuracy_budget is not None:
+        text = str(accuracy_budget)
+        name, _, val = text.partition(":")
+        if name not in _METRICS or not val:
+            raise InvalidArgumentError(1, "accuracy_budget is METRIC:VALUE with METRIC one of "
+                                       "%s (e.g. 'top1:0.5%%'), not %r" % (", ".join(_METRICS), text))
+        try:
+            value = float(val[:-1]) if val.endswith("%") else float(val)
+        except ValueError:
+            raise InvalidArgumentError(1, "accuracy_budget %r: %r is not a number" % (text, val))
+        if name != "top1" and val.endswith("%"):
+            raise InvalidArgumentError(1, "accuracy_budget %r: only top1 takes a percentage" % text)
+        if validate_data is None:
+            raise InvalidArgumentError(1, "accuracy_budget needs validate_data (a folder of "
+                                       "input sets to measure on)")
+        metric = _METRICS[name]
+    return (None if calib_data is None else os.fspath(calib_data), _CALIB_METHODS[calib_method],
+            float(calib_percentile), int(calib_batches),
+            None if calib_cache is None else os.fspath(calib_cache), metric, value,
+            None if validate_data is None else os.fspath(validate_data))
+
+
 def build(model, *, shapes=None, profiles=None, device="cpu", precision=("fp32",),
           opt_level=3, workspace=None, timing_cache=None, log="warning",
-          external_dir=None):
+          external_dir=None, calib_data=None, calib_method="entropy",
+          calib_percentile=99.99, calib_batches=0, calib_cache=None,
+          accuracy_budget=None, validate_data=None):
     """Optimizes an ONNX model for this machine and returns an :class:`Engine`.
 
     model: a path, the model's bytes or an ``onnx.ModelProto``.
@@ -154,6 +192,17 @@ def build(model, *, shapes=None, profiles=None, device="cpu", precision=("fp32",
         ``"warning"``, ``"info"``, ``"verbose"``), or a callable
         ``log(severity: str, message: str)`` that receives every message.
     external_dir: folder of external data when the model is given as bytes.
+    calib_data: INT8 calibration inputs (a folder of ONNX test-data sets or
+        ``NAME.npy`` files), with ``precision`` including ``"int8"``;
+        calib_method ``"entropy"`` (default), ``"minmax"`` or
+        ``"percentile"`` (calib_percentile); calib_batches: use at most that
+        many sets (0: all); calib_cache: a calibration cache file, read when
+        it exists (then no calibration runs) and written otherwise.
+    accuracy_budget: ``"top1:0.5%"``, ``"rel-l2:1e-2"`` or
+        ``"cosine:0.999"``, measured against FP32 on validate_data (same
+        layout as calib_data); layers that cost the most accuracy go back to
+        FP32 until the budget holds. Models that already carry Q/DQ need
+        none of these.
 
     The GIL is released while the engine builds.
     """
@@ -183,7 +232,9 @@ def build(model, *, shapes=None, profiles=None, device="cpu", precision=("fp32",
     blob = _kiln.build(cap, _DEVICES[device], flags, int(opt_level),
                        -1 if workspace is None else int(workspace),
                        None if timing_cache is None else os.fspath(timing_cache),
-                       logfn, max_sev, plist)
+                       logfn, max_sev, plist,
+                       _int8_args(calib_data, calib_method, calib_percentile, calib_batches,
+                                  calib_cache, accuracy_budget, validate_data))
     return Engine._from_blob(blob)
 
 

@@ -277,15 +277,25 @@ static void log_to_python(void *user, kiln_severity sev, const char *msg) {
 
 /* build(model, device, precisions, opt_level, workspace (<0: default),
 **       timing_cache or None, log callable or None, max_severity,
-**       profiles: [[(input, min, opt, max), ...], ...]) -> bytes */
+**       profiles: [[(input, min, opt, max), ...], ...],
+**       int8: None or (calib_dir or None, method, percentile, max_batches,
+**             calib_cache or None, budget_metric (-1: none), budget_value,
+**             validate_dir or None)) -> bytes */
 static PyObject *py_build(PyObject *self, PyObject *args) {
-    PyObject *mcap, *logfn, *profiles;
+    PyObject *mcap, *logfn, *profiles, *int8 = Py_None;
     int device, opt_level, max_sev;
     unsigned precisions;
     long long workspace;
     const char *cache;
-    if (!PyArg_ParseTuple(args, "OiIiLzOiO", &mcap, &device, &precisions, &opt_level,
-                          &workspace, &cache, &logfn, &max_sev, &profiles))
+    if (!PyArg_ParseTuple(args, "OiIiLzOiO|O", &mcap, &device, &precisions, &opt_level,
+                          &workspace, &cache, &logfn, &max_sev, &profiles, &int8))
+        return NULL;
+    const char *calib_dir = NULL, *calib_cache = NULL, *validate_dir = NULL;
+    int calib_method = 0, max_batches = 0, budget_metric = -1;
+    double percentile = 99.99, budget_value = 0;
+    if (int8 != Py_None &&
+        !PyArg_ParseTuple(int8, "zidizidz", &calib_dir, &calib_method, &percentile, &max_batches,
+                          &calib_cache, &budget_metric, &budget_value, &validate_dir))
         return NULL;
     kiln_model *m = get_model(mcap);
     if (!m) return NULL;
@@ -307,6 +317,13 @@ static PyObject *py_build(PyObject *self, PyObject *args) {
         st = kiln_builder_config_set_logger(cfg, logfn == Py_None ? NULL : log_to_python,
                                             logfn == Py_None ? NULL : logfn,
                                             (kiln_severity)max_sev);
+    if (!st && int8 != Py_None && (calib_dir || calib_cache))
+        st = kiln_builder_config_set_int8_calibration(cfg, calib_dir,
+                                                      (kiln_calib_method)calib_method,
+                                                      percentile, max_batches, calib_cache);
+    if (!st && int8 != Py_None && budget_metric >= 0)
+        st = kiln_builder_config_set_accuracy_budget(cfg, (kiln_accuracy_metric)budget_metric,
+                                                     budget_value, validate_dir);
     for (Py_ssize_t p = 0; !st && p < PyList_Size(profiles); p++) {
         PyObject *prof = PyList_GetItem(profiles, p);
         int index;
