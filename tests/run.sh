@@ -97,6 +97,9 @@ if [ -f tests/serve/test_serve.py ]; then
 fi
 if [ -f tests/models/check_wild.py ]; then
     suite wild python3 tests/models/check_wild.py build-asan/bin/kiln
+    # scikit-learn models (trees, a preprocessing pipeline) exported by
+    # skl2onnx at test time, against onnxruntime
+    suite sklearn python3 tests/models/check_wild.py build-asan/bin/kiln --cases sklearn
 fi
 suite example bash -c 'bash examples/run.sh && echo "1 passed, 0 failed"'
 

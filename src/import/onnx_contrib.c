@@ -34,7 +34,7 @@ static const char *const k_ms_ops[] = {
 ** plain tensor arithmetic (no maps, sequences or strings). */
 static const char *const k_ml_ops[] = {
     "Binarizer", "ArrayFeatureExtractor", "Scaler", "Normalizer", "LinearRegressor",
-    "LinearClassifier", NULL};
+    "LinearClassifier", "OneHotEncoder", "Imputer", "FeatureVectorizer", "LabelEncoder", NULL};
 
 bool onnx_contrib_known(const char *domain, const char *op_type) {
     const char *const *ops = !strcmp(domain, MS_DOMAIN) ? k_ms_ops
@@ -749,7 +749,7 @@ static int x_ml(cx *x) {
     } else { /* LinearRegressor, LinearClassifier */
         int st = ml_matrix(x, &y);
         if (st) return st;
-        bool cls = !strcmp(t, "LinearClassifier");
+        bool cls = !strcmp(t, "LinearClassifier"), binary = false;
         int nc, ni, nl = 0;
         const float *coef = ir_attr_floats(x->src, "coefficients", &nc);
         const float *icpt = ir_attr_floats(x->src, "intercepts", &ni);
@@ -762,10 +762,10 @@ static int x_ml(cx *x) {
             int64_t C = in_at(x, 0)->type.dims[in_at(x, 0)->type.rank - 1];
             if (C < 1) return fail(x, KILN_UNSUPPORTED, "X needs a known feature count");
             rows = coef && nc % C == 0 ? nc / C : -1;
-            if (rows == 1 && nl == 2)
-                return fail(x, KILN_UNSUPPORTED, "binary classifiers (one coefficient row) "
-                            "are not supported");
-            if (rows != nl) rows = -1;
+            /* binary: one row scores the second class, the first gets its
+            ** negation (onnxruntime's convention) */
+            binary = rows == 1 && nl == 2;
+            if (rows != nl && !binary) rows = -1;
         }
         if (!coef || rows < 1 || nc % rows || (icpt && ni != rows))
             return fail(x, KILN_INVALID_MODEL, cls ? "needs classlabels_ints and one row "
@@ -776,6 +776,20 @@ static int x_ml(cx *x) {
         ir_node *g = emit(x, OP_Gemm, icpt ? 3 : 2, in, 1);
         if (g && !ir_edit_set_int(g, "transB", 1)) x->oom = true;
         y = out0(g);
+        /* binary (one row scoring the second class), as onnxruntime does it:
+        ** the label is the second one where the raw score is > 0; scores are
+        ** [1 - v, v] of the transformed score v (NONE, LOGISTIC), or the
+        ** transform of [-s, s] (SOFTMAX) */
+        ir_value *raw = y, *bin_idx = NULL;
+        if (binary) {
+            bin_idx = reshape(x, cast(x, op2(x, OP_Greater, raw, c_f32(x, 0.0f)),
+                                      KILN_DTYPE_INT64), 1, (int64_t[]){-1});
+            if (!strcmp(post, "SOFTMAX")) {
+                ir_node *cc = emit(x, OP_Concat, 2, (ir_value *[]){op1(x, OP_Neg, y), y}, 1);
+                if (cc && !ir_edit_set_int(cc, "axis", 1)) x->oom = true;
+                y = out0(cc);
+            }
+        }
         if (!strcmp(post, "LOGISTIC")) y = op1(x, OP_Sigmoid, y);
         else if (!strcmp(post, "SOFTMAX")) {
             ir_node *s = emit(x, OP_Softmax, 1, &y, 1);
@@ -784,11 +798,22 @@ static int x_ml(cx *x) {
         } else if (strcmp(post, "NONE"))
             return fail(x, KILN_UNSUPPORTED, "post_transform must be NONE, LOGISTIC or "
                         "SOFTMAX");
+        if (binary && strcmp(post, "SOFTMAX")) {
+            ir_value *one_minus = op2(x, OP_Sub, c_f32(x, 1.0f), y);
+            ir_node *cc = emit(x, OP_Concat, 2, (ir_value *[]){one_minus, y}, 1);
+            if (cc && !ir_edit_set_int(cc, "axis", 1)) x->oom = true;
+            y = out0(cc);
+        }
         if (cls) {
             /* the scores value becomes output 1 before the label reads it */
             if (y && x->src->n_out > 1) {
                 take(x, y->producer, 0, 1);
                 y = x->src->out[1];
+            }
+            if (bin_idx) {
+                ir_value *lab = op2(x, OP_Gather, c_i64s(x, nl, labels), bin_idx);
+                if (lab) take(x, lab->producer, 0, 0);
+                return 0;
             }
             ir_node *am = emit(x, OP_ArgMax, 1, &y, 1);
             if (am && (!ir_edit_set_int(am, "axis", 1) || !ir_edit_set_int(am, "keepdims", 0)))
@@ -803,10 +828,150 @@ static int x_ml(cx *x) {
     return 0;
 }
 
+static ir_value *where(cx *x, ir_value *cond, ir_value *a, ir_value *b) {
+    ir_value *in[3] = {cond, a, b};
+    return out0(emit(x, OP_Where, 3, in, 1));
+}
+
+/* The numeric keys, values or default of a LabelEncoder: the list
+** attribute (ints or floats) or the opset-4 tensor attribute; NULL with
+** *str set when only the string form is given. */
+static ir_value *le_const(cx *x, const char *base, bool scalar, bool *str) {
+    char b[48];
+    snprintf(b, sizeof b, "%s_tensor", base);
+    const kiln_tensor *t = ir_attr_tensor(x->src, b);
+    if (t) {
+        if (!dtype_is_numeric(t->dtype)) {
+            *str = true;
+            return NULL;
+        }
+        kiln_tensor *c = NULL;
+        if (tensor_clone(t, &c) != KILN_OK) {
+            x->oom = true;
+            return NULL;
+        }
+        if (scalar && tensor_numel(c) == 1) c->rank = 0; /* one value, [1] or [] */
+        return konst(x, c);
+    }
+    int n = 0;
+    if (scalar) {
+        snprintf(b, sizeof b, "%s_float", base);
+        if (ir_attr_find(x->src, b)) return c_f32(x, ir_attr_float(x->src, b, -0.0f));
+        snprintf(b, sizeof b, "%s_int64", base);
+        if (ir_attr_find(x->src, b)) return c_i64(x, ir_attr_int(x->src, b, -1));
+        snprintf(b, sizeof b, "%s_string", base);
+        *str = ir_attr_find(x->src, b) != NULL;
+        return NULL;
+    }
+    snprintf(b, sizeof b, "%s_floats", base);
+    const float *f = ir_attr_floats(x->src, b, &n);
+    if (f) return c_f32s(x, 1, (int64_t[]){n}, f);
+    snprintf(b, sizeof b, "%s_int64s", base);
+    const int64_t *iv = ir_attr_ints(x->src, b, &n);
+    if (iv) return c_i64s(x, n, iv);
+    snprintf(b, sizeof b, "%s_strings", base);
+    *str = ir_attr_find(x->src, b) != NULL;
+    return NULL;
+}
+
+/* OneHotEncoder, Imputer, FeatureVectorizer and numeric LabelEncoder. */
+static int x_ml_more(cx *x) {
+    const char *t = x->src->op_type;
+    ir_value *v = in_at(x, 0), *y = NULL;
+    if (!known_rank(v) || v->type.dtype == KILN_DTYPE_UNDEFINED) return NEED_TYPES;
+    kiln_dtype dt = v->type.dtype;
+    if (!strcmp(t, "OneHotEncoder")) {
+        int nc = 0;
+        const int64_t *cats = ir_attr_ints(x->src, "cats_int64s", &nc);
+        if (ir_attr_find(x->src, "cats_strings"))
+            return fail(x, KILN_UNSUPPORTED, "string categories (cats_strings) are not "
+                        "supported: Kiln runs numeric tensors only");
+        if (!cats || nc < 1) return fail(x, KILN_INVALID_MODEL, "needs cats_int64s");
+        /* zeros=0 asks for an error on an unseen category; Kiln writes a
+        ** row of zeros for it either way (no data-dependent errors) */
+        ir_value *xi = dt == KILN_DTYPE_INT64 ? v : cast(x, v, KILN_DTYPE_INT64);
+        ir_value *eq = op2(x, OP_Equal, unsqueeze(x, xi, 1, (int64_t[]){-1}),
+                           c_i64s(x, nc, cats));
+        y = cast(x, eq, KILN_DTYPE_FLOAT32);
+    } else if (!strcmp(t, "Imputer")) {
+        int ni = 0;
+        ir_value *imp, *cond;
+        if (dtype_is_float(dt)) {
+            const float *iv = ir_attr_floats(x->src, "imputed_value_floats", &ni);
+            float r = ir_attr_float(x->src, "replaced_value_float", 0.0f);
+            if (!iv || ni < 1) return fail(x, KILN_INVALID_MODEL, "needs imputed_value_floats");
+            imp = c_f32s(x, 1, (int64_t[]){ni}, iv);
+            if (dt != KILN_DTYPE_FLOAT32) imp = cast(x, imp, dt);
+            cond = isnan(r) ? op1(x, OP_IsNaN, v) : op2(x, OP_Equal, v, c_scalar(x, dt, r));
+        } else if (dt == KILN_DTYPE_INT64 || dt == KILN_DTYPE_INT32) {
+            const int64_t *iv = ir_attr_ints(x->src, "imputed_value_int64s", &ni);
+            int64_t r = ir_attr_int(x->src, "replaced_value_int64", 0);
+            if (!iv || ni < 1) return fail(x, KILN_INVALID_MODEL, "needs imputed_value_int64s");
+            imp = c_i64s(x, ni, iv);
+            if (dt != KILN_DTYPE_INT64) imp = cast(x, imp, dt);
+            cond = op2(x, OP_Equal, v, c_scalar(x, dt, (double)r));
+        } else {
+            return fail(x, KILN_UNSUPPORTED, "X must be a float or integer tensor");
+        }
+        y = where(x, cond, imp, v);
+    } else if (!strcmp(t, "FeatureVectorizer")) {
+        int nd = 0, n = x->src->n_in;
+        const int64_t *dims = ir_attr_ints(x->src, "inputdimensions", &nd);
+        if (!dims || nd != n || n > 1024)
+            return fail(x, KILN_INVALID_MODEL, "inputdimensions needs one entry per input");
+        ir_value *parts[1024];
+        for (int i = 0; i < n; i++) {
+            ir_value *p = in_at(x, i);
+            if (!p) return fail(x, KILN_INVALID_MODEL, "every input is required");
+            if (!known_rank(p) || p->type.dtype == KILN_DTYPE_UNDEFINED) return NEED_TYPES;
+            int64_t last = p->type.rank ? p->type.dims[p->type.rank - 1] : 1;
+            if (dims[i] < 1 || (last >= 0 && last != dims[i]))
+                return fail(x, KILN_UNSUPPORTED, "an input's feature count differs from its "
+                            "inputdimensions entry (padding or truncating is not supported)");
+            parts[i] = reshape(x, as_float(x, p), 2, (int64_t[]){-1, dims[i]});
+        }
+        ir_node *c = emit(x, OP_Concat, n, parts, 1);
+        if (c && !ir_edit_set_int(c, "axis", 1)) x->oom = true;
+        y = out0(c);
+    } else { /* LabelEncoder */
+        bool str = false;
+        ir_value *keys = le_const(x, "keys", false, &str);
+        ir_value *vals = str ? NULL : le_const(x, "values", false, &str);
+        ir_value *def = str ? NULL : le_const(x, "default", true, &str);
+        if (str || dt == KILN_DTYPE_STRING)
+            return fail(x, KILN_UNSUPPORTED, "string keys or values are not supported: Kiln "
+                        "runs numeric tensors only");
+        if (x->oom) return 0;
+        if (!keys || !vals) return fail(x, KILN_INVALID_MODEL, "needs keys and values");
+        if (!def) def = c_scalar(x, vals->type.dtype,
+                                 dtype_is_float(vals->type.dtype) ? -0.0 : -1.0);
+        else if (def->type.dtype != vals->type.dtype) def = cast(x, def, vals->type.dtype);
+        if (keys->type.dtype != dt) v = cast(x, v, keys->type.dtype);
+        if (keys->type.rank != 1 || vals->type.rank != 1 ||
+            keys->type.dims[0] != vals->type.dims[0] || keys->type.dims[0] < 1)
+            return fail(x, KILN_INVALID_MODEL, "keys and values must be lists of one length");
+        /* [..., K] matches; the first matching key's value, else the default */
+        ir_value *eq = cast(x, op2(x, OP_Equal, unsqueeze(x, v, 1, (int64_t[]){-1}), keys),
+                            KILN_DTYPE_INT32);
+        ir_node *am = emit(x, OP_ArgMax, 1, &eq, 1);
+        if (am && (!ir_edit_set_int(am, "axis", -1) || !ir_edit_set_int(am, "keepdims", 0)))
+            x->oom = true;
+        ir_value *found = cast(x, reduce(x, OP_ReduceMax, eq, -1, false), KILN_DTYPE_BOOL);
+        y = where(x, found, op2(x, OP_Gather, vals, out0(am)), def);
+    }
+    if (y) take(x, y->producer, 0, 0);
+    return 0;
+}
+
 static int expand_node(cx *x) {
     const char *t = x->src->op_type;
     ir_value *y;
-    if (!strcmp(x->src->domain, "ai.onnx.ml")) return x_ml(x);
+    if (!strcmp(x->src->domain, "ai.onnx.ml")) {
+        if (!strcmp(t, "OneHotEncoder") || !strcmp(t, "Imputer") ||
+            !strcmp(t, "FeatureVectorizer") || !strcmp(t, "LabelEncoder"))
+            return x_ml_more(x);
+        return x_ml(x);
+    }
     if (!strcmp(t, "QLinearAdd")) return x_qlinear_binary(x, OP_Add);
     if (!strcmp(t, "QLinearMul")) return x_qlinear_binary(x, OP_Mul);
     if (!strcmp(t, "QLinearSigmoid")) return x_qlinear_unary(x, OP_Sigmoid);
@@ -861,7 +1026,8 @@ static int min_inputs(const char *t) {
         {"FusedMatMul", 2}, {"Attention", 2}, {"MultiHeadAttention", 1},
         {"RotaryEmbedding", 4}, {"QLinearConcat", 5}, {"Binarizer", 1},
         {"ArrayFeatureExtractor", 2}, {"Scaler", 1}, {"Normalizer", 1},
-        {"LinearRegressor", 1}, {"LinearClassifier", 1}};
+        {"LinearRegressor", 1}, {"LinearClassifier", 1}, {"OneHotEncoder", 1},
+        {"Imputer", 1}, {"FeatureVectorizer", 1}, {"LabelEncoder", 1}};
     for (size_t i = 0; i < KILN_ARRAY_LEN(k); i++)
         if (!strcmp(k[i].op, t)) return k[i].n;
     return 0;
@@ -875,13 +1041,14 @@ static kiln_status reinfer(ir_graph *g) {
 kiln_status onnx_contrib_expand(ir_graph *g, int64_t opset) {
     int n = 0;
     for (int i = 0; i < g->n_nodes; i++)
-        n += !domain_is_plain_onnx(g->nodes[i]->domain);
+        n += !domain_is_plain_onnx(g->nodes[i]->domain) && !op_is_ml(g->nodes[i]->op);
     if (!n) return KILN_OK;
     ir_node **todo = malloc((size_t)n * sizeof *todo);
     if (!todo) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
     n = 0;
     for (int i = 0; i < g->n_nodes; i++) /* topological order */
-        if (!domain_is_plain_onnx(g->nodes[i]->domain)) todo[n++] = g->nodes[i];
+        if (!domain_is_plain_onnx(g->nodes[i]->domain) && !op_is_ml(g->nodes[i]->op))
+            todo[n++] = g->nodes[i];
     kiln_status st = ir_graph_infer(g);
     bool fresh = true; /* types are up to date */
     for (int i = 0; i < n && !st; i++) {

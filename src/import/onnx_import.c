@@ -601,6 +601,12 @@ static kiln_status declare_node(importer *im, scope *sc, span s, int index) {
         st = BAD("%s: missing op_type", ir_node_label(n, lab, sizeof lab));
         goto done;
     }
+    if (!strcmp(nf.domain, "ai.onnx.ml") && op_is_ml(op_lookup_any(nf.op_type))) {
+        /* ai.onnx.ml operators with their own kernels (ops/ml.c) */
+        n->op = op_lookup_any(nf.op_type);
+        n->schema = op_schema_get(n->op);
+        goto outputs;
+    }
     if (!domain_is_onnx(nf.domain)) {
         /* onnxruntime's own tools write com.microsoft nodes; they are
         ** expanded into ai.onnx after the graph is read (onnx_contrib.c) */

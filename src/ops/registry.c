@@ -14,6 +14,7 @@ extern const op_schema op_schemas_detect[];
 extern const op_schema op_schemas_control[];
 extern const op_schema op_schemas_fused[];
 extern const op_schema op_schemas_extra[];
+extern const op_schema op_schemas_ml[];
 
 static const op_schema *const k_families[] = {
     op_schemas_elementwise,
@@ -29,6 +30,7 @@ static const op_schema *const k_families[] = {
     op_schemas_control,
     op_schemas_fused,
     op_schemas_extra,
+    op_schemas_ml,
 };
 
 static const char *const k_names[OP_COUNT_] = {
@@ -50,7 +52,7 @@ int op_lookup_any(const char *op_type) {
 
 int op_lookup(const char *op_type) {
     int op = op_lookup_any(op_type);
-    return op_is_internal(op) ? OP_NONE : op;
+    return op_is_internal(op) || op_is_ml(op) ? OP_NONE : op;
 }
 
 const op_schema *op_schema_get(int op) {
