@@ -299,7 +299,9 @@ kiln_status onnx_decode_tensor(const uint8_t *p, size_t n, const char *dir,
         int64_t cnt = read_repeated(p, n, (uint32_t)field, NULL);
         bool packed4 = dt == KILN_DTYPE_INT4 || dt == KILN_DTYPE_UINT4 ||
                        dt == KILN_DTYPE_FLOAT4E2M1;
-        int64_t want = packed4 ? (numel + 1) / 2 : numel;
+        bool packed2 = dt == KILN_DTYPE_INT2 || dt == KILN_DTYPE_UINT2;
+        int64_t want = packed2 ? numel / 4 + ((numel & 3) != 0)
+                       : packed4 ? (numel + 1) / 2 : numel;
         if (cnt < 0) return BAD("tensor '%s' has malformed typed data", nm);
         if (cnt != want)
             return BAD("tensor '%s' has %lld elements but %lld data values",
@@ -345,7 +347,7 @@ kiln_status onnx_decode_tensor(const uint8_t *p, size_t n, const char *dir,
                 case KILN_DTYPE_BOOL:
                     d[i] = v != 0;
                     break;
-                default: /* 8-bit and packed 4-bit types: one byte each */
+                default: /* 8-bit and packed 4/2-bit types: one byte each */
                     d[i] = (uint8_t)v;
                     break;
                 }

@@ -513,8 +513,9 @@ def _forest(seed, modes=("BRANCH_LEQ",), n_trees=3, depth=3, n_feat=4):
 
 
 def _xnan(seed, shape=(7, 4), ints=False):
+    # rounded values tie with the splits, which exercises EQ/LEQ/GTE
     x = np.round(f32(shape, seed), 1) if not ints else \
-        rng(seed).integers(-2, 3, shape).astype(np.float32)  # ties with the splits exercise EQ/LEQ/GTE
+        rng(seed).integers(-2, 3, shape).astype(np.float32)
     x[1, 2] = np.nan
     x[4, 0] = np.nan
     return x
