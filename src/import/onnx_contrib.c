@@ -36,9 +36,13 @@ static const char *const k_ml_ops[] = {
     "Binarizer", "ArrayFeatureExtractor", "Scaler", "Normalizer", "LinearRegressor",
     "LinearClassifier", "OneHotEncoder", "Imputer", "FeatureVectorizer", "LabelEncoder", NULL};
 
+/* ai.onnx.preview operators with an ai.onnx expansion. */
+static const char *const k_preview_ops[] = {"FlexAttention", NULL};
+
 bool onnx_contrib_known(const char *domain, const char *op_type) {
     const char *const *ops = !strcmp(domain, MS_DOMAIN) ? k_ms_ops
-                             : !strcmp(domain, "ai.onnx.ml") ? k_ml_ops : NULL;
+                             : !strcmp(domain, "ai.onnx.ml") ? k_ml_ops
+                             : !strcmp(domain, "ai.onnx.preview") ? k_preview_ops : NULL;
     for (int i = 0; ops && ops[i]; i++)
         if (strcmp(ops[i], op_type) == 0) return true;
     return false;
@@ -963,9 +967,91 @@ static int x_ml_more(cx *x) {
     return 0;
 }
 
+/* ------------------------------------------------- ai.onnx.preview FlexAttention */
+
+/* s through a FlexAttention modifier subgraph (one rank-4 input, one output
+** of its shape), run as the body of a one-step Scan over s[None]. */
+static ir_value *flex_mod(cx *x, ir_value *s, const char *name, int *st) {
+    const ir_attr *a = ir_attr_find(x->src, name);
+    if (!a || !s) return s;
+    if (a->type != IR_ATTR_GRAPH || !a->g || a->g->n_inputs != 1 || a->g->n_outputs != 1) {
+        *st = fail(x, KILN_INVALID_MODEL, "score_mod/prob_mod must be a graph of one input "
+                   "and one output");
+        return NULL;
+    }
+    if (a->g->n_captures) {
+        *st = fail(x, KILN_UNSUPPORTED, "a score_mod/prob_mod that reads values of the outer "
+                   "graph is not supported");
+        return NULL;
+    }
+    ir_value *u = unsqueeze(x, s, 1, (int64_t[]){0});
+    ir_node *scan = emit(x, OP_Scan, 1, &u, 1);
+    if (scan && (!ir_edit_set_int(scan, "num_scan_inputs", 1) ||
+                 !ir_edit_set_graph(scan, "body", a->g)))
+        x->oom = true;
+    ir_value *y = out0(scan);
+    if (x->opset >= 13) return op2(x, OP_Squeeze, y, c_i64s(x, 1, (int64_t[]){0}));
+    ir_node *sq = emit(x, OP_Squeeze, 1, &y, 1);
+    if (sq && !ir_edit_set_ints(sq, "axes", (int64_t[]){0}, 1)) x->oom = true;
+    return out0(sq);
+}
+
+/* K or V [B, Hkv, S, E] repeated to [B, Hq, S, E] (query head h reads kv
+** head h / (Hq / Hkv)). */
+static ir_value *flex_repeat(cx *x, ir_value *v, int64_t hq, int64_t hkv, int64_t e) {
+    if (hq == hkv) return v;
+    ir_value *u = unsqueeze(x, v, 1, (int64_t[]){2});
+    ir_value *t = op2(x, OP_Tile, u, c_i64s(x, 5, (int64_t[]){1, 1, hq / hkv, 1, 1}));
+    return reshape(x, t, 4, (int64_t[]){0, hq, -1, e});
+}
+
+static int x_flex_attention(cx *x) {
+    ir_value *q = in_at(x, 0), *k = in_at(x, 1), *v = in_at(x, 2);
+    if (!known_rank(q) || !known_rank(k) || !known_rank(v) ||
+        q->type.dtype == KILN_DTYPE_UNDEFINED)
+        return NEED_TYPES;
+    if (q->type.rank != 4 || k->type.rank != 4 || v->type.rank != 4)
+        return fail(x, KILN_INVALID_MODEL, "Q, K and V must have rank 4");
+    int64_t hq = q->type.dims[1], hkv = k->type.dims[1], e = q->type.dims[3];
+    int64_t ek = k->type.dims[3], ev = v->type.dims[3];
+    if (hq < 1 || hkv < 1 || e < 1 || ek < 1 || ev < 1)
+        return fail(x, KILN_UNSUPPORTED, "Kiln needs FlexAttention's head counts and head "
+                    "sizes known when the model is read");
+    if (hq % hkv || v->type.dims[1] != hkv)
+        return fail(x, KILN_INVALID_MODEL, "q_num_heads must be a multiple of kv_num_heads");
+    kiln_dtype dt = q->type.dtype;
+    int64_t sp = ir_attr_int(x->src, "softmax_precision",
+                             dt == KILN_DTYPE_FLOAT64 ? KILN_DTYPE_FLOAT64 : KILN_DTYPE_FLOAT32);
+    if (sp != KILN_DTYPE_FLOAT32 && sp != KILN_DTYPE_FLOAT64 && sp != KILN_DTYPE_FLOAT16 &&
+        sp != KILN_DTYPE_BFLOAT16)
+        return fail(x, KILN_INVALID_MODEL, "softmax_precision must be a float type");
+    if (sp != dt) {
+        q = cast(x, q, (kiln_dtype)sp);
+        k = cast(x, k, (kiln_dtype)sp);
+        v = cast(x, v, (kiln_dtype)sp);
+    }
+    k = flex_repeat(x, k, hq, hkv, ek);
+    v = flex_repeat(x, v, hq, hkv, ev);
+    float scale = ir_attr_float(x->src, "scale", 1.0f / sqrtf((float)e));
+    ir_value *s = op2(x, OP_MatMul, q, transpose(x, k, 4, (int64_t[]){0, 1, 3, 2}));
+    s = op2(x, OP_Mul, s, c_scalar(x, (kiln_dtype)sp, scale));
+    int st = 0;
+    s = flex_mod(x, s, "score_mod", &st);
+    if (st) return st;
+    ir_node *sm = emit(x, OP_Softmax, 1, &s, 1);
+    if (sm && !ir_edit_set_int(sm, "axis", 3)) x->oom = true;
+    ir_value *p = flex_mod(x, out0(sm), "prob_mod", &st);
+    if (st) return st;
+    ir_value *y = op2(x, OP_MatMul, p, v);
+    if (sp != dt) y = cast(x, y, dt);
+    if (y) take(x, y->producer, 0, 0);
+    return 0;
+}
+
 static int expand_node(cx *x) {
     const char *t = x->src->op_type;
     ir_value *y;
+    if (!strcmp(x->src->domain, "ai.onnx.preview")) return x_flex_attention(x);
     if (!strcmp(x->src->domain, "ai.onnx.ml")) {
         if (!strcmp(t, "OneHotEncoder") || !strcmp(t, "Imputer") ||
             !strcmp(t, "FeatureVectorizer") || !strcmp(t, "LabelEncoder"))
@@ -1027,7 +1113,7 @@ static int min_inputs(const char *t) {
         {"RotaryEmbedding", 4}, {"QLinearConcat", 5}, {"Binarizer", 1},
         {"ArrayFeatureExtractor", 2}, {"Scaler", 1}, {"Normalizer", 1},
         {"LinearRegressor", 1}, {"LinearClassifier", 1}, {"OneHotEncoder", 1},
-        {"Imputer", 1}, {"FeatureVectorizer", 1}, {"LabelEncoder", 1}};
+        {"Imputer", 1}, {"FeatureVectorizer", 1}, {"LabelEncoder", 1}, {"FlexAttention", 3}};
     for (size_t i = 0; i < KILN_ARRAY_LEN(k); i++)
         if (!strcmp(k[i].op, t)) return k[i].n;
     return 0;
