@@ -60,9 +60,9 @@ suite() {
 
 suite unit ctest --test-dir build-asan --output-on-failure -j"$JOBS"
 suite node_reference python3 tests/node/run_node_tests.py build-asan/bin/kiln \
-    --mode reference --jobs "$JOBS" --min-pass 1100
+    --mode reference --jobs "$JOBS" --min-pass 1670
 suite node_engine python3 tests/node/run_node_tests.py build-asan/bin/kiln \
-    --mode engine --jobs "$JOBS" --min-pass 1100
+    --mode engine --jobs "$JOBS" --min-pass 1670
 suite engine_cli python3 tests/engine/test_engine_cli.py build-asan/bin/kiln
 # The CLI as a user meets it: data-loss cases, a session of wrong
 # invocations (named errors, exit 2, no file changed), reports.
@@ -85,7 +85,7 @@ suite install bash tests/install/test_install.sh build
 suite python bash tests/python/run.sh
 if [ -x build-venv/bin/python ]; then
     suite python_node build-venv/bin/python tests/python/run_backend_node_tests.py \
-        --jobs "$JOBS" --min-pass 1600
+        --jobs "$JOBS" --min-pass 1670
     if [ -f tests/models/check_models.py ]; then
         suite python_models build-venv/bin/python tests/python/check_models_session.py --quick
     fi
