@@ -38,11 +38,15 @@ static const char *const k_ml_ops[] = {
 
 /* ai.onnx.preview operators with an ai.onnx expansion. */
 static const char *const k_preview_ops[] = {"FlexAttention", NULL};
+/* ai.onnx.preview.training optimizers: one update step, plain arithmetic. */
+static const char *const k_training_ops[] = {"Adagrad", "Momentum", "Adam", NULL};
 
 bool onnx_contrib_known(const char *domain, const char *op_type) {
     const char *const *ops = !strcmp(domain, MS_DOMAIN) ? k_ms_ops
                              : !strcmp(domain, "ai.onnx.ml") ? k_ml_ops
-                             : !strcmp(domain, "ai.onnx.preview") ? k_preview_ops : NULL;
+                             : !strcmp(domain, "ai.onnx.preview") ? k_preview_ops
+                             : !strcmp(domain, "ai.onnx.preview.training") ? k_training_ops
+                                                                          : NULL;
     for (int i = 0; ops && ops[i]; i++)
         if (strcmp(ops[i], op_type) == 0) return true;
     return false;
@@ -1048,10 +1052,91 @@ static int x_flex_attention(cx *x) {
     return 0;
 }
 
+/* ------------------------------------- ai.onnx.preview.training optimizers */
+
+/* v becomes the node's output k now, so later consumers read that value. */
+static ir_value *take_now(cx *x, ir_value *v, int k) {
+    if (!v || k >= x->src->n_out) return v;
+    take(x, v->producer, 0, k);
+    return x->src->out[k];
+}
+
+/* One step of Adagrad, Momentum (standard or nesterov) or Adam for each of
+** the n tensors: inputs R, T, then X[n], G[n] and the state(s) [n]; outputs
+** X'[n] then the new state(s) [n], following the ONNX operator definitions. */
+static int x_training(cx *x) {
+    const char *t = x->src->op_type;
+    bool adam = !strcmp(t, "Adam"), mom = !strcmp(t, "Momentum");
+    int groups = adam ? 4 : 3, n_in = x->src->n_in;
+    if (n_in < 2 + groups || (n_in - 2) % groups)
+        return fail(x, KILN_INVALID_MODEL, "inputs must be R, T and groups of X, G and state");
+    int n = (n_in - 2) / groups;
+    if (x->src->n_out > (groups - 1) * n)
+        return fail(x, KILN_INVALID_MODEL, "too many outputs");
+    ir_value *R = in_at(x, 0), *T = in_at(x, 1);
+    if (R->type.dtype == KILN_DTYPE_UNDEFINED || T->type.dtype == KILN_DTYPE_UNDEFINED)
+        return NEED_TYPES;
+    float norm = ir_attr_float(x->src, "norm_coefficient", 0.0f);
+    float eps = ir_attr_float(x->src, "epsilon", adam ? 1e-6f : 0.0f);
+    float alpha = ir_attr_float(x->src, "alpha", adam ? 0.9f : 0.0f);
+    float beta = ir_attr_float(x->src, "beta", adam ? 0.999f : 0.0f);
+    float decay = ir_attr_float(x->src, "decay_factor", 0.0f);
+    float post = ir_attr_float(x->src, "norm_coefficient_post", 0.0f);
+    bool nesterov = mom && !strcmp(ir_attr_str(x->src, "mode", "standard"), "nesterov");
+    if (mom && !nesterov && strcmp(ir_attr_str(x->src, "mode", "standard"), "standard"))
+        return fail(x, KILN_INVALID_MODEL, "mode must be standard or nesterov");
+    ir_value *pos = op2(x, OP_Greater, T, c_scalar(x, T->type.dtype, 0));
+    for (int i = 0; i < n; i++) {
+        ir_value *X = in_at(x, 2 + i), *G = in_at(x, 2 + n + i), *S = in_at(x, 2 + 2 * n + i);
+        ir_value *S2 = adam ? in_at(x, 2 + 3 * n + i) : NULL;
+        if (!X || !G || !S || (adam && !S2))
+            return fail(x, KILN_INVALID_MODEL, "every X, G and state input is required");
+        kiln_dtype dt = X->type.dtype;
+        if (!dtype_is_float(dt)) return NEED_TYPES;
+#define K(v) c_scalar(x, dt, (double)(v))
+        ir_value *r = R->type.dtype == dt ? R : cast(x, R, dt);
+        ir_value *g = op2(x, OP_Add, op2(x, OP_Mul, K(norm), X), G);
+        ir_value *xn, *s1;
+        if (adam) {
+            ir_value *s2;
+            s1 = op2(x, OP_Add, op2(x, OP_Mul, K(alpha), S), op2(x, OP_Mul, K(1.0 - alpha), g));
+            s1 = take_now(x, s1, n + i);
+            s2 = op2(x, OP_Add, op2(x, OP_Mul, K(beta), S2),
+                     op2(x, OP_Mul, K(1.0 - beta), op2(x, OP_Mul, g, g)));
+            s2 = take_now(x, s2, 2 * n + i);
+            ir_value *hs = op2(x, OP_Add, op1(x, OP_Sqrt, s2), K(eps));
+            ir_value *tf = cast(x, T, dt);
+            ir_value *bc = op1(x, OP_Sqrt, op2(x, OP_Sub, K(1), op2(x, OP_Pow, K(beta), tf)));
+            ir_value *ac = op2(x, OP_Sub, K(1), op2(x, OP_Pow, K(alpha), tf));
+            ir_value *radj = out0(emit(x, OP_Where, 3, (ir_value *[]){
+                pos, op2(x, OP_Div, op2(x, OP_Mul, r, bc), ac), r}, 1));
+            xn = op2(x, OP_Sub, X, op2(x, OP_Mul, radj, op2(x, OP_Div, s1, hs)));
+            xn = op2(x, OP_Mul, K(1.0 - post), xn);
+        } else if (mom) {
+            ir_value *badj = out0(emit(x, OP_Where, 3, (ir_value *[]){pos, K(beta), K(1)}, 1));
+            s1 = op2(x, OP_Add, op2(x, OP_Mul, K(alpha), S), op2(x, OP_Mul, badj, g));
+            s1 = take_now(x, s1, n + i);
+            ir_value *step = nesterov ? op2(x, OP_Add, g, op2(x, OP_Mul, K(alpha), s1)) : s1;
+            xn = op2(x, OP_Sub, X, op2(x, OP_Mul, r, step));
+        } else { /* Adagrad */
+            ir_value *rr = op2(x, OP_Div, r, op2(x, OP_Add, K(1),
+                                                 op2(x, OP_Mul, cast(x, T, dt), K(decay))));
+            s1 = op2(x, OP_Add, S, op2(x, OP_Mul, g, g));
+            s1 = take_now(x, s1, n + i);
+            ir_value *hs = op2(x, OP_Add, op1(x, OP_Sqrt, s1), K(eps));
+            xn = op2(x, OP_Sub, X, op2(x, OP_Div, op2(x, OP_Mul, rr, g), hs));
+        }
+#undef K
+        if (xn) take(x, xn->producer, 0, i);
+    }
+    return 0;
+}
+
 static int expand_node(cx *x) {
     const char *t = x->src->op_type;
     ir_value *y;
     if (!strcmp(x->src->domain, "ai.onnx.preview")) return x_flex_attention(x);
+    if (!strcmp(x->src->domain, "ai.onnx.preview.training")) return x_training(x);
     if (!strcmp(x->src->domain, "ai.onnx.ml")) {
         if (!strcmp(t, "OneHotEncoder") || !strcmp(t, "Imputer") ||
             !strcmp(t, "FeatureVectorizer") || !strcmp(t, "LabelEncoder"))
@@ -1113,7 +1198,8 @@ static int min_inputs(const char *t) {
         {"RotaryEmbedding", 4}, {"QLinearConcat", 5}, {"Binarizer", 1},
         {"ArrayFeatureExtractor", 2}, {"Scaler", 1}, {"Normalizer", 1},
         {"LinearRegressor", 1}, {"LinearClassifier", 1}, {"OneHotEncoder", 1},
-        {"Imputer", 1}, {"FeatureVectorizer", 1}, {"LabelEncoder", 1}, {"FlexAttention", 3}};
+        {"Imputer", 1}, {"FeatureVectorizer", 1}, {"LabelEncoder", 1}, {"FlexAttention", 3},
+        {"Adagrad", 5}, {"Momentum", 5}, {"Adam", 6}};
     for (size_t i = 0; i < KILN_ARRAY_LEN(k); i++)
         if (!strcmp(k[i].op, t)) return k[i].n;
     return 0;

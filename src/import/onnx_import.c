@@ -1122,11 +1122,13 @@ kiln_status onnx_import_ex(const uint8_t *data, size_t size, const char *dir,
         if (rc < 0) goto bad;
         if (domain_is_onnx(os->domain)) m->opset = os->version;
     }
-    /* A model of ai.onnx.ml or com.microsoft operators alone: they are
+    /* A model of ai.onnx.ml, com.microsoft or preview operators alone: they are
     ** expanded into ai.onnx nodes, read at a fixed opset. */
     for (int k = 0; m->opset == 0 && k < m->n_opsets; k++)
         if (!strcmp(m->opsets[k].domain, "ai.onnx.ml") ||
-            !strcmp(m->opsets[k].domain, "com.microsoft"))
+            !strcmp(m->opsets[k].domain, "com.microsoft") ||
+            !strcmp(m->opsets[k].domain, "ai.onnx.preview") ||
+            !strcmp(m->opsets[k].domain, "ai.onnx.preview.training"))
             m->opset = 17;
     if (m->opset == 0) {
         if (m->n_opsets > 0) {
