@@ -107,3 +107,10 @@ def skl_logistic_regression_binary():
     x, y, _, xt = data(8, classes=2)
     m = Pipeline([("sc", StandardScaler()), ("lr", LogisticRegression())]).fit(x, y)
     return convert(m, x, xt, **NO_ZIPMAP)
+
+
+@case
+def skl_random_forest_classifier_binary():
+    x, y, _, xt = data(9, classes=2)
+    m = RandomForestClassifier(n_estimators=6, max_depth=4, random_state=0).fit(x, y)
+    return convert(m, x, xt, **NO_ZIPMAP)

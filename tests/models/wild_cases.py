@@ -559,6 +559,7 @@ def tree_cls(name, seed, labels, post="NONE", binary=False, base=None, modes=_AL
             c["class_ids"].append(k)
             c["class_weights"].append(float(np.round(r.random() if post == "NONE"
                                                      else r.normal(), 2)))
+    post = "NONE" if post == "NONE_SIGNED" else post
     extra = {"base_values": base} if base else {}
     ml_case(name, "TreeEnsembleClassifier", ["x"], ["label", "scores"],
             {"x": _xnan(seed + 2).astype(x_dtype)}, out_types={"label": I64},
@@ -571,6 +572,9 @@ tree_cls("ml_tree_classifier_softmax", 111, [0, 1, 2, 3], post="SOFTMAX",
 tree_cls("ml_tree_classifier_binary_logistic", 112, [0, 1], post="LOGISTIC", binary=True,
          base=[0.3])
 tree_cls("ml_tree_classifier_double", 113, [0, 1, 2], x_dtype=np.float64)
+# binary, weights of both signs: scores are [-s, s] and the label s > 0
+tree_cls("ml_tree_classifier_binary_margin", 114, [0, 1], post="LOGISTIC", binary=True)
+tree_cls("ml_tree_classifier_binary_margin_none", 115, [3, 7], post="NONE_SIGNED", binary=True)
 
 
 def tree_v5(name, seed, agg=1, post=0, n_targets=2, member=True, unit=False):

@@ -495,12 +495,16 @@ static int run_trees(ref_ctx *c, int kind) { /* 0 TreeEnsemble, 1 regressor, 2 c
         rc = ref_fail(c, "out of memory");
         goto done;
     }
-    /* binary classifier: every class id is the same (one score column) */
-    bool binary = false, continue_post = true;
+    /* binary classifier: every class id is the same (one score column s).
+    ** As onnxruntime does it: with no negative weight, s is a probability
+    ** (scores [1 - s, s], label s > 0.5); else a margin (scores [-s, s] before
+    ** the transform, label s > 0). */
+    bool binary = false, continue_post = true, all_pos = true;
     if (kind == 2) {
         binary = f.n_ent > 0;
         for (int64_t e = 1; e < f.n_ent; e++) binary &= f.ent_target[e] == f.ent_target[0];
         binary &= T == 2;
+        for (int64_t e = 0; e < f.n_ent; e++) all_pos &= f.ent_weight[e] >= 0;
     }
     for (int64_t n = 0; n < N; n++) {
         memset(acc, 0, (size_t)T * sizeof *acc);
@@ -512,10 +516,12 @@ static int run_trees(ref_ctx *c, int kind) { /* 0 TreeEnsemble, 1 regressor, 2 c
             for (int64_t t = 0; t < T; t++) acc[t] /= (double)f.n_trees;
         if (kind == 1 && base)
             for (int64_t t = 0; t < T; t++) acc[t] += base[t];
+        int64_t bin_best = -1;
         if (binary) {
             double s = acc[f.ent_target[0]];
             acc[1] = s;
-            acc[0] = pt == PT_NONE || pt == PT_PROBIT ? 1.0 - s : -s;
+            acc[0] = (pt == PT_NONE && all_pos) || pt == PT_PROBIT ? 1.0 - s : -s;
+            bin_best = s > (all_pos ? 0.5 : 0.0);
         }
         /* one-target regressions: onnxruntime applies PROBIT only */
         if (kind < 2 && T == 1 && pt != PT_PROBIT) continue_post = false;
@@ -525,6 +531,7 @@ static int run_trees(ref_ctx *c, int kind) { /* 0 TreeEnsemble, 1 regressor, 2 c
             int64_t best = 0;
             for (int64_t t = 1; t < T; t++)
                 if (acc[t] > acc[best]) best = t;
+            if (bin_best >= 0) best = bin_best;
             int64_t lab = nl == 1 ? (best == 1 ? labels[0] : 0) : labels[best];
             ((int64_t *)c->out[0]->data)[n] = lab;
             if (!Y) continue;
