@@ -620,7 +620,10 @@ static kiln_status declare_node(importer *im, scope *sc, span s, int index) {
                             safe_name(nf.op_type, b, sizeof b),
                             im->depth > 1 ? " inside a subgraph" : !strcmp(nf.op_type, "ZipMap") ?
                             " (its output is a sequence of maps; Kiln runs tensors only: "
-                            "convert without ZipMap, e.g. skl2onnx options {'zipmap': False})" : "");
+                            "convert without ZipMap, e.g. skl2onnx options {'zipmap': False})" :
+                            !strcmp(nf.op_type, "CastMap") || !strcmp(nf.op_type, "DictVectorizer") ?
+                            " (it reads a map; Kiln runs tensors only: feed the features as one "
+                            "float tensor instead)" : "");
         else
             st = kiln_error(KILN_UNSUPPORTED, "%s: domain '%s' is not supported "
                             "(Kiln implements the ai.onnx domain and the com.microsoft "

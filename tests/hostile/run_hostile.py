@@ -575,6 +575,10 @@ def semantic_cases():
                   "inspect_ok", tl + "not a branch mode"))
     c.append(Case("tree_target_not_leaf", tree_reg([0, 2], [1, 0, 0], [2, 0, 0], leafs),
                   "inspect_ok", tl + "names no LEAF"))
+    for op, why in (("ZipMap", "sequence of maps"), ("DictVectorizer", "reads a map"),
+                    ("CastMap", "reads a map")):
+        c.append(Case("ml_refused_" + op, m([node(op, ["x"], ["y"], name="z", domain="ai.onnx.ml")]),
+                      "fail", label(0, op, "z") + ".*not supported.*" + why))
     v5 = [attr("n_targets", "i", 1), attr("tree_roots", "ints", [0]),
           attr("nodes_featureids", "ints", [0]), attr("nodes_truenodeids", "ints", [5]),
           attr("nodes_falsenodeids", "ints", [0]), attr("nodes_trueleafs", "ints", [1]),
