@@ -575,6 +575,16 @@ def semantic_cases():
                   "inspect_ok", tl + "not a branch mode"))
     c.append(Case("tree_target_not_leaf", tree_reg([0, 2], [1, 0, 0], [2, 0, 0], leafs),
                   "inspect_ok", tl + "names no LEAF"))
+    # optional(tensor) graph inputs read as tensors; optional(optional(...))
+    # and truncated optional types are refused with a message
+    opt_t = fb(1, b"x") + fb(2, fb(9, fb(1, ttype(FLOAT, (2, 3)))))
+    c.append(Case("optional_tensor_input", m([node("Relu", ["x"], ["y"])], inputs=[opt_t]), "ok"))
+    opt_opt = fb(1, b"x") + fb(2, fb(9, fb(1, fb(9, fb(1, ttype(FLOAT, (2, 3)))))))
+    c.append(Case("optional_optional_input", m([node("Relu", ["x"], ["y"])], inputs=[opt_opt]),
+                  "fail", "optional"))
+    opt_cut = fb(1, b"x") + fb(2, fb(9, b"\x0a\x40\x0a"))
+    c.append(Case("optional_truncated_input", m([node("Relu", ["x"], ["y"])], inputs=[opt_cut]),
+                  "fail"))
     for op, why in (("ZipMap", "sequence of maps"), ("DictVectorizer", "reads a map"),
                     ("CastMap", "reads a map")):
         c.append(Case("ml_refused_" + op, m([node(op, ["x"], ["y"], name="z", domain="ai.onnx.ml")]),
