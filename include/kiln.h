@@ -77,7 +77,10 @@ typedef enum kiln_dtype {
     KILN_DTYPE_UINT4 = 21,
     KILN_DTYPE_INT4 = 22,
     KILN_DTYPE_FLOAT4E2M1 = 23,
-    KILN_DTYPE_COUNT_ = 24
+    KILN_DTYPE_FLOAT8E8M0 = 24, /* exponent only: 2^(e-127), 255 is NaN */
+    KILN_DTYPE_UINT2 = 25, /* 2-bit, four per byte, first in the low bits */
+    KILN_DTYPE_INT2 = 26,
+    KILN_DTYPE_COUNT_ = 27
 } kiln_dtype;
 
 /* Message of the last failing call on this thread ("" if none). */

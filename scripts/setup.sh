@@ -6,7 +6,8 @@
 #                             node tests, onnxruntime, torch/torchvision/
 #                             transformers for exporting real models,
 #                             scikit-build-core and pytest for the Python
-#                             package)
+#                             package, scikit-learn and skl2onnx for the
+#                             ai.onnx.ml model tests)
 set -euo pipefail
 
 need_apt=()
@@ -50,6 +51,10 @@ if [ "${1:-}" = "--test" ]; then
     fi
     if ! $py -c "import tritonclient.http" 2>/dev/null; then
         $py -m pip install -q "tritonclient[http]"
+    fi
+    # scikit-learn models converted by skl2onnx (tests/models/sklearn_cases.py)
+    if ! $py -c "import sklearn, skl2onnx" 2>/dev/null; then
+        $py -m pip install -q scikit-learn skl2onnx
     fi
     if ! $py -c "import torch, torchvision, transformers, onnxscript" 2>/dev/null; then
         $py -m pip install -q torch torchvision transformers onnxscript

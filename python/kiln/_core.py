@@ -25,19 +25,22 @@ try:  # optional: only widens the set of dtypes
     # 4-bit types: ml_dtypes keeps one element per byte (the code in the low
     # nibble); Kiln packs two per byte, first element in the low nibble (the
     # ONNX layout). _pack4/_unpack4 convert at the boundary.
-    for _code, _name in ((21, "uint4"), (22, "int4"), (23, "float4_e2m1fn")):
+    # 2-bit types likewise (four a byte in Kiln); float8e8m0 is one byte as is.
+    for _code, _name in ((21, "uint4"), (22, "int4"), (23, "float4_e2m1fn"),
+                         (24, "float8_e8m0fnu"), (25, "uint2"), (26, "int2")):
         if hasattr(_ml, _name):
             _NP[_code] = getattr(_ml, _name)
 except ImportError:  # pragma: no cover
     pass
 _NP = {k: np.dtype(v) for k, v in _NP.items()}
 _PACKED4 = (21, 22, 23)
+_PACKED2 = (25, 26)
 _KILN_NAMES = {
     0: "undefined", 1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16",
     6: "int32", 7: "int64", 8: "string", 9: "bool", 10: "float16", 11: "float64",
     12: "uint32", 13: "uint64", 14: "complex64", 15: "complex128", 16: "bfloat16",
     17: "float8e4m3fn", 18: "float8e4m3fnuz", 19: "float8e5m2", 20: "float8e5m2fnuz",
-    21: "uint4", 22: "int4", 23: "float4e2m1",
+    21: "uint4", 22: "int4", 23: "float4e2m1", 24: "float8e8m0", 25: "uint2", 26: "int2",
 }
 _PRECISIONS = {"fp32": 1, "fp16": 2, "bf16": 4, "int8": 8}
 _SEVERITIES = {"error": 0, "warning": 1, "info": 2, "verbose": 3}
@@ -62,6 +65,15 @@ def _pack4(a):
     return u[0::2] | (u[1::2] << 4)
 
 
+def _pack2(a):
+    """ml_dtypes 2-bit array -> Kiln's packed bytes (four elements a byte,
+    the first in the low bits)."""
+    u = a.reshape(-1).view(np.uint8) & 0x03
+    if u.size % 4:
+        u = np.concatenate([u, np.zeros(4 - u.size % 4, np.uint8)])
+    return u[0::4] | (u[1::4] << 2) | (u[2::4] << 4) | (u[3::4] << 6)
+
+
 def _array(buf, shape, code):
     """A numpy array over (or, for 4-bit types, unpacked from) Kiln's bytes."""
     dt = _NP.get(code)
@@ -72,6 +84,12 @@ def _array(buf, shape, code):
         n = np.empty(b.size * 2, np.uint8)
         n[0::2] = b & 0x0F
         n[1::2] = b >> 4
+        return n[:int(np.prod(shape, dtype=np.int64))].view(dt).reshape(shape)
+    if code in _PACKED2:
+        b = np.frombuffer(buf, np.uint8)
+        n = np.empty(b.size * 4, np.uint8)
+        for k in range(4):
+            n[k::4] = (b >> (2 * k)) & 0x03
         return n[:int(np.prod(shape, dtype=np.int64))].view(dt).reshape(shape)
     return np.ndarray(shape, dt, buf)
 
@@ -375,9 +393,9 @@ class Context:
         # Per input: numpy dtype (None: not representable), the kiln dtype
         # name for messages, and how the bytes travel: 0 numpy's buffer
         # export, 1 a uint8 view (user-defined dtypes such as bfloat16 have
-        # no buffer export), 2 packed 4-bit; looked up once.
+        # no buffer export), 2 packed 4-bit, 3 packed 2-bit; looked up once.
         self._in = {t.name: (t.dtype, t.kiln_dtype,
-                             2 if t._code in _PACKED4 else
+                             2 if t._code in _PACKED4 else 3 if t._code in _PACKED2 else
                              int(t.dtype is not None and t.dtype.num >= 256))
                     for t in engine._inputs}
         self._out_names = tuple(t.name for t in engine._outputs)
@@ -455,15 +473,17 @@ class Context:
                 # numpy cannot export ml_dtypes types through the buffer
                 # protocol; hand over the same bytes as uint8, shape apart.
                 args.append((name, a.shape, a.reshape(-1).view(np.uint8)))
-            else:
+            elif s[2] == 2:
                 args.append((name, a.shape, _pack4(a)))  # 4-bit: packed copy
+            else:
+                args.append((name, a.shape, _pack2(a)))  # 2-bit: packed copy
         names = self._out_names if outputs is None else tuple(outputs)
         res = _kiln.context_run(self._cap, tuple(args), names)
         np_dt = _NP
         out = {}
         for n, (buf, shape, code) in zip(names, res):
             dt = np_dt.get(code)
-            if dt is None or code in _PACKED4:
+            if dt is None or code in _PACKED4 or code in _PACKED2:
                 out[n] = _array(buf, shape, code)
             else:
                 out[n] = np.ndarray(shape, dt, buf)

@@ -34,11 +34,19 @@ static const char *const k_ms_ops[] = {
 ** plain tensor arithmetic (no maps, sequences or strings). */
 static const char *const k_ml_ops[] = {
     "Binarizer", "ArrayFeatureExtractor", "Scaler", "Normalizer", "LinearRegressor",
-    "LinearClassifier", NULL};
+    "LinearClassifier", "OneHotEncoder", "Imputer", "FeatureVectorizer", "LabelEncoder", NULL};
+
+/* ai.onnx.preview operators with an ai.onnx expansion. */
+static const char *const k_preview_ops[] = {"FlexAttention", NULL};
+/* ai.onnx.preview.training optimizers: one update step, plain arithmetic. */
+static const char *const k_training_ops[] = {"Adagrad", "Momentum", "Adam", NULL};
 
 bool onnx_contrib_known(const char *domain, const char *op_type) {
     const char *const *ops = !strcmp(domain, MS_DOMAIN) ? k_ms_ops
-                             : !strcmp(domain, "ai.onnx.ml") ? k_ml_ops : NULL;
+                             : !strcmp(domain, "ai.onnx.ml") ? k_ml_ops
+                             : !strcmp(domain, "ai.onnx.preview") ? k_preview_ops
+                             : !strcmp(domain, "ai.onnx.preview.training") ? k_training_ops
+                                                                          : NULL;
     for (int i = 0; ops && ops[i]; i++)
         if (strcmp(ops[i], op_type) == 0) return true;
     return false;
@@ -749,7 +757,7 @@ static int x_ml(cx *x) {
     } else { /* LinearRegressor, LinearClassifier */
         int st = ml_matrix(x, &y);
         if (st) return st;
-        bool cls = !strcmp(t, "LinearClassifier");
+        bool cls = !strcmp(t, "LinearClassifier"), binary = false;
         int nc, ni, nl = 0;
         const float *coef = ir_attr_floats(x->src, "coefficients", &nc);
         const float *icpt = ir_attr_floats(x->src, "intercepts", &ni);
@@ -762,10 +770,10 @@ static int x_ml(cx *x) {
             int64_t C = in_at(x, 0)->type.dims[in_at(x, 0)->type.rank - 1];
             if (C < 1) return fail(x, KILN_UNSUPPORTED, "X needs a known feature count");
             rows = coef && nc % C == 0 ? nc / C : -1;
-            if (rows == 1 && nl == 2)
-                return fail(x, KILN_UNSUPPORTED, "binary classifiers (one coefficient row) "
-                            "are not supported");
-            if (rows != nl) rows = -1;
+            /* binary: one row scores the second class, the first gets its
+            ** negation (onnxruntime's convention) */
+            binary = rows == 1 && nl == 2;
+            if (rows != nl && !binary) rows = -1;
         }
         if (!coef || rows < 1 || nc % rows || (icpt && ni != rows))
             return fail(x, KILN_INVALID_MODEL, cls ? "needs classlabels_ints and one row "
@@ -776,6 +784,20 @@ static int x_ml(cx *x) {
         ir_node *g = emit(x, OP_Gemm, icpt ? 3 : 2, in, 1);
         if (g && !ir_edit_set_int(g, "transB", 1)) x->oom = true;
         y = out0(g);
+        /* binary (one row scoring the second class), as onnxruntime does it:
+        ** the label is the second one where the raw score is > 0; scores are
+        ** [1 - v, v] of the transformed score v (NONE, LOGISTIC), or the
+        ** transform of [-s, s] (SOFTMAX) */
+        ir_value *raw = y, *bin_idx = NULL;
+        if (binary) {
+            bin_idx = reshape(x, cast(x, op2(x, OP_Greater, raw, c_f32(x, 0.0f)),
+                                      KILN_DTYPE_INT64), 1, (int64_t[]){-1});
+            if (!strcmp(post, "SOFTMAX")) {
+                ir_node *cc = emit(x, OP_Concat, 2, (ir_value *[]){op1(x, OP_Neg, y), y}, 1);
+                if (cc && !ir_edit_set_int(cc, "axis", 1)) x->oom = true;
+                y = out0(cc);
+            }
+        }
         if (!strcmp(post, "LOGISTIC")) y = op1(x, OP_Sigmoid, y);
         else if (!strcmp(post, "SOFTMAX")) {
             ir_node *s = emit(x, OP_Softmax, 1, &y, 1);
@@ -784,11 +806,22 @@ static int x_ml(cx *x) {
         } else if (strcmp(post, "NONE"))
             return fail(x, KILN_UNSUPPORTED, "post_transform must be NONE, LOGISTIC or "
                         "SOFTMAX");
+        if (binary && strcmp(post, "SOFTMAX")) {
+            ir_value *one_minus = op2(x, OP_Sub, c_f32(x, 1.0f), y);
+            ir_node *cc = emit(x, OP_Concat, 2, (ir_value *[]){one_minus, y}, 1);
+            if (cc && !ir_edit_set_int(cc, "axis", 1)) x->oom = true;
+            y = out0(cc);
+        }
         if (cls) {
             /* the scores value becomes output 1 before the label reads it */
             if (y && x->src->n_out > 1) {
                 take(x, y->producer, 0, 1);
                 y = x->src->out[1];
+            }
+            if (bin_idx) {
+                ir_value *lab = op2(x, OP_Gather, c_i64s(x, nl, labels), bin_idx);
+                if (lab) take(x, lab->producer, 0, 0);
+                return 0;
             }
             ir_node *am = emit(x, OP_ArgMax, 1, &y, 1);
             if (am && (!ir_edit_set_int(am, "axis", 1) || !ir_edit_set_int(am, "keepdims", 0)))
@@ -803,10 +836,313 @@ static int x_ml(cx *x) {
     return 0;
 }
 
+static ir_value *where(cx *x, ir_value *cond, ir_value *a, ir_value *b) {
+    ir_value *in[3] = {cond, a, b};
+    return out0(emit(x, OP_Where, 3, in, 1));
+}
+
+/* The numeric keys, values or default of a LabelEncoder: the list
+** attribute (ints or floats) or the opset-4 tensor attribute; NULL with
+** *str set when only the string form is given. */
+static ir_value *le_const(cx *x, const char *base, bool scalar, bool *str) {
+    char b[48];
+    snprintf(b, sizeof b, "%s_tensor", base);
+    const kiln_tensor *t = ir_attr_tensor(x->src, b);
+    if (t) {
+        if (!dtype_is_numeric(t->dtype)) {
+            *str = true;
+            return NULL;
+        }
+        kiln_tensor *c = NULL;
+        if (tensor_clone(t, &c) != KILN_OK) {
+            x->oom = true;
+            return NULL;
+        }
+        if (scalar && tensor_numel(c) == 1) c->rank = 0; /* one value, [1] or [] */
+        return konst(x, c);
+    }
+    int n = 0;
+    if (scalar) {
+        snprintf(b, sizeof b, "%s_float", base);
+        if (ir_attr_find(x->src, b)) return c_f32(x, ir_attr_float(x->src, b, -0.0f));
+        snprintf(b, sizeof b, "%s_int64", base);
+        if (ir_attr_find(x->src, b)) return c_i64(x, ir_attr_int(x->src, b, -1));
+        snprintf(b, sizeof b, "%s_string", base);
+        *str = ir_attr_find(x->src, b) != NULL;
+        return NULL;
+    }
+    snprintf(b, sizeof b, "%s_floats", base);
+    const float *f = ir_attr_floats(x->src, b, &n);
+    if (f) return c_f32s(x, 1, (int64_t[]){n}, f);
+    snprintf(b, sizeof b, "%s_int64s", base);
+    const int64_t *iv = ir_attr_ints(x->src, b, &n);
+    if (iv) return c_i64s(x, n, iv);
+    snprintf(b, sizeof b, "%s_strings", base);
+    *str = ir_attr_find(x->src, b) != NULL;
+    return NULL;
+}
+
+/* OneHotEncoder, Imputer, FeatureVectorizer and numeric LabelEncoder. */
+static int x_ml_more(cx *x) {
+    const char *t = x->src->op_type;
+    ir_value *v = in_at(x, 0), *y = NULL;
+    if (!known_rank(v) || v->type.dtype == KILN_DTYPE_UNDEFINED) return NEED_TYPES;
+    kiln_dtype dt = v->type.dtype;
+    if (!strcmp(t, "OneHotEncoder")) {
+        int nc = 0;
+        const int64_t *cats = ir_attr_ints(x->src, "cats_int64s", &nc);
+        if (ir_attr_find(x->src, "cats_strings"))
+            return fail(x, KILN_UNSUPPORTED, "string categories (cats_strings) are not "
+                        "supported: Kiln runs numeric tensors only");
+        if (!cats || nc < 1) return fail(x, KILN_INVALID_MODEL, "needs cats_int64s");
+        /* zeros=0 asks for an error on an unseen category; Kiln writes a
+        ** row of zeros for it either way (no data-dependent errors) */
+        ir_value *xi = dt == KILN_DTYPE_INT64 ? v : cast(x, v, KILN_DTYPE_INT64);
+        ir_value *eq = op2(x, OP_Equal, unsqueeze(x, xi, 1, (int64_t[]){-1}),
+                           c_i64s(x, nc, cats));
+        y = cast(x, eq, KILN_DTYPE_FLOAT32);
+    } else if (!strcmp(t, "Imputer")) {
+        int ni = 0;
+        ir_value *imp, *cond;
+        if (dtype_is_float(dt)) {
+            const float *iv = ir_attr_floats(x->src, "imputed_value_floats", &ni);
+            float r = ir_attr_float(x->src, "replaced_value_float", 0.0f);
+            if (!iv || ni < 1) return fail(x, KILN_INVALID_MODEL, "needs imputed_value_floats");
+            imp = c_f32s(x, 1, (int64_t[]){ni}, iv);
+            if (dt != KILN_DTYPE_FLOAT32) imp = cast(x, imp, dt);
+            cond = isnan(r) ? op1(x, OP_IsNaN, v) : op2(x, OP_Equal, v, c_scalar(x, dt, r));
+        } else if (dt == KILN_DTYPE_INT64 || dt == KILN_DTYPE_INT32) {
+            const int64_t *iv = ir_attr_ints(x->src, "imputed_value_int64s", &ni);
+            int64_t r = ir_attr_int(x->src, "replaced_value_int64", 0);
+            if (!iv || ni < 1) return fail(x, KILN_INVALID_MODEL, "needs imputed_value_int64s");
+            imp = c_i64s(x, ni, iv);
+            if (dt != KILN_DTYPE_INT64) imp = cast(x, imp, dt);
+            cond = op2(x, OP_Equal, v, c_scalar(x, dt, (double)r));
+        } else {
+            return fail(x, KILN_UNSUPPORTED, "X must be a float or integer tensor");
+        }
+        y = where(x, cond, imp, v);
+    } else if (!strcmp(t, "FeatureVectorizer")) {
+        int nd = 0, n = x->src->n_in;
+        const int64_t *dims = ir_attr_ints(x->src, "inputdimensions", &nd);
+        if (!dims || nd != n || n > 1024)
+            return fail(x, KILN_INVALID_MODEL, "inputdimensions needs one entry per input");
+        ir_value *parts[1024];
+        for (int i = 0; i < n; i++) {
+            ir_value *p = in_at(x, i);
+            if (!p) return fail(x, KILN_INVALID_MODEL, "every input is required");
+            if (!known_rank(p) || p->type.dtype == KILN_DTYPE_UNDEFINED) return NEED_TYPES;
+            int64_t last = p->type.rank ? p->type.dims[p->type.rank - 1] : 1;
+            if (dims[i] < 1 || (last >= 0 && last != dims[i]))
+                return fail(x, KILN_UNSUPPORTED, "an input's feature count differs from its "
+                            "inputdimensions entry (padding or truncating is not supported)");
+            parts[i] = reshape(x, as_float(x, p), 2, (int64_t[]){-1, dims[i]});
+        }
+        ir_node *c = emit(x, OP_Concat, n, parts, 1);
+        if (c && !ir_edit_set_int(c, "axis", 1)) x->oom = true;
+        y = out0(c);
+    } else { /* LabelEncoder */
+        bool str = false;
+        ir_value *keys = le_const(x, "keys", false, &str);
+        ir_value *vals = str ? NULL : le_const(x, "values", false, &str);
+        ir_value *def = str ? NULL : le_const(x, "default", true, &str);
+        if (str || dt == KILN_DTYPE_STRING)
+            return fail(x, KILN_UNSUPPORTED, "string keys or values are not supported: Kiln "
+                        "runs numeric tensors only");
+        if (x->oom) return 0;
+        if (!keys || !vals) return fail(x, KILN_INVALID_MODEL, "needs keys and values");
+        if (!def) def = c_scalar(x, vals->type.dtype,
+                                 dtype_is_float(vals->type.dtype) ? -0.0 : -1.0);
+        else if (def->type.dtype != vals->type.dtype) def = cast(x, def, vals->type.dtype);
+        if (keys->type.dtype != dt) v = cast(x, v, keys->type.dtype);
+        if (keys->type.rank != 1 || vals->type.rank != 1 ||
+            keys->type.dims[0] != vals->type.dims[0] || keys->type.dims[0] < 1)
+            return fail(x, KILN_INVALID_MODEL, "keys and values must be lists of one length");
+        /* [..., K] matches; the first matching key's value, else the default */
+        ir_value *eq = cast(x, op2(x, OP_Equal, unsqueeze(x, v, 1, (int64_t[]){-1}), keys),
+                            KILN_DTYPE_INT32);
+        ir_node *am = emit(x, OP_ArgMax, 1, &eq, 1);
+        if (am && (!ir_edit_set_int(am, "axis", -1) || !ir_edit_set_int(am, "keepdims", 0)))
+            x->oom = true;
+        ir_value *found = cast(x, reduce(x, OP_ReduceMax, eq, -1, false), KILN_DTYPE_BOOL);
+        y = where(x, found, op2(x, OP_Gather, vals, out0(am)), def);
+    }
+    if (y) take(x, y->producer, 0, 0);
+    return 0;
+}
+
+/* ------------------------------------------------- ai.onnx.preview FlexAttention */
+
+/* s through a FlexAttention modifier subgraph (one rank-4 input, one output
+** of its shape), run as the body of a one-step Scan over s[None]. */
+static ir_value *flex_mod(cx *x, ir_value *s, const char *name, int *st) {
+    const ir_attr *a = ir_attr_find(x->src, name);
+    if (!a || !s) return s;
+    if (a->type != IR_ATTR_GRAPH || !a->g || a->g->n_inputs != 1 || a->g->n_outputs != 1) {
+        *st = fail(x, KILN_INVALID_MODEL, "score_mod/prob_mod must be a graph of one input "
+                   "and one output");
+        return NULL;
+    }
+    if (a->g->n_captures) {
+        *st = fail(x, KILN_UNSUPPORTED, "a score_mod/prob_mod that reads values of the outer "
+                   "graph is not supported");
+        return NULL;
+    }
+    ir_value *u = unsqueeze(x, s, 1, (int64_t[]){0});
+    ir_node *scan = emit(x, OP_Scan, 1, &u, 1);
+    if (scan && (!ir_edit_set_int(scan, "num_scan_inputs", 1) ||
+                 !ir_edit_set_graph(scan, "body", a->g)))
+        x->oom = true;
+    ir_value *y = out0(scan);
+    if (x->opset >= 13) return op2(x, OP_Squeeze, y, c_i64s(x, 1, (int64_t[]){0}));
+    ir_node *sq = emit(x, OP_Squeeze, 1, &y, 1);
+    if (sq && !ir_edit_set_ints(sq, "axes", (int64_t[]){0}, 1)) x->oom = true;
+    return out0(sq);
+}
+
+/* K or V [B, Hkv, S, E] repeated to [B, Hq, S, E] (query head h reads kv
+** head h / (Hq / Hkv)). */
+static ir_value *flex_repeat(cx *x, ir_value *v, int64_t hq, int64_t hkv, int64_t e) {
+    if (hq == hkv) return v;
+    ir_value *u = unsqueeze(x, v, 1, (int64_t[]){2});
+    ir_value *t = op2(x, OP_Tile, u, c_i64s(x, 5, (int64_t[]){1, 1, hq / hkv, 1, 1}));
+    return reshape(x, t, 4, (int64_t[]){0, hq, -1, e});
+}
+
+static int x_flex_attention(cx *x) {
+    ir_value *q = in_at(x, 0), *k = in_at(x, 1), *v = in_at(x, 2);
+    if (!known_rank(q) || !known_rank(k) || !known_rank(v) ||
+        q->type.dtype == KILN_DTYPE_UNDEFINED)
+        return NEED_TYPES;
+    if (q->type.rank != 4 || k->type.rank != 4 || v->type.rank != 4)
+        return fail(x, KILN_INVALID_MODEL, "Q, K and V must have rank 4");
+    int64_t hq = q->type.dims[1], hkv = k->type.dims[1], e = q->type.dims[3];
+    int64_t ek = k->type.dims[3], ev = v->type.dims[3];
+    if (hq < 1 || hkv < 1 || e < 1 || ek < 1 || ev < 1)
+        return fail(x, KILN_UNSUPPORTED, "Kiln needs FlexAttention's head counts and head "
+                    "sizes known when the model is read");
+    if (hq % hkv || v->type.dims[1] != hkv)
+        return fail(x, KILN_INVALID_MODEL, "q_num_heads must be a multiple of kv_num_heads");
+    kiln_dtype dt = q->type.dtype;
+    int64_t sp = ir_attr_int(x->src, "softmax_precision",
+                             dt == KILN_DTYPE_FLOAT64 ? KILN_DTYPE_FLOAT64 : KILN_DTYPE_FLOAT32);
+    if (sp != KILN_DTYPE_FLOAT32 && sp != KILN_DTYPE_FLOAT64 && sp != KILN_DTYPE_FLOAT16 &&
+        sp != KILN_DTYPE_BFLOAT16)
+        return fail(x, KILN_INVALID_MODEL, "softmax_precision must be a float type");
+    if (sp != dt) {
+        q = cast(x, q, (kiln_dtype)sp);
+        k = cast(x, k, (kiln_dtype)sp);
+        v = cast(x, v, (kiln_dtype)sp);
+    }
+    k = flex_repeat(x, k, hq, hkv, ek);
+    v = flex_repeat(x, v, hq, hkv, ev);
+    float scale = ir_attr_float(x->src, "scale", 1.0f / sqrtf((float)e));
+    ir_value *s = op2(x, OP_MatMul, q, transpose(x, k, 4, (int64_t[]){0, 1, 3, 2}));
+    s = op2(x, OP_Mul, s, c_scalar(x, (kiln_dtype)sp, scale));
+    int st = 0;
+    s = flex_mod(x, s, "score_mod", &st);
+    if (st) return st;
+    ir_node *sm = emit(x, OP_Softmax, 1, &s, 1);
+    if (sm && !ir_edit_set_int(sm, "axis", 3)) x->oom = true;
+    ir_value *p = flex_mod(x, out0(sm), "prob_mod", &st);
+    if (st) return st;
+    ir_value *y = op2(x, OP_MatMul, p, v);
+    if (sp != dt) y = cast(x, y, dt);
+    if (y) take(x, y->producer, 0, 0);
+    return 0;
+}
+
+/* ------------------------------------- ai.onnx.preview.training optimizers */
+
+/* v becomes the node's output k now, so later consumers read that value. */
+static ir_value *take_now(cx *x, ir_value *v, int k) {
+    if (!v || k >= x->src->n_out) return v;
+    take(x, v->producer, 0, k);
+    return x->src->out[k];
+}
+
+/* One step of Adagrad, Momentum (standard or nesterov) or Adam for each of
+** the n tensors: inputs R, T, then X[n], G[n] and the state(s) [n]; outputs
+** X'[n] then the new state(s) [n], following the ONNX operator definitions. */
+static int x_training(cx *x) {
+    const char *t = x->src->op_type;
+    bool adam = !strcmp(t, "Adam"), mom = !strcmp(t, "Momentum");
+    int groups = adam ? 4 : 3, n_in = x->src->n_in;
+    if (n_in < 2 + groups || (n_in - 2) % groups)
+        return fail(x, KILN_INVALID_MODEL, "inputs must be R, T and groups of X, G and state");
+    int n = (n_in - 2) / groups;
+    if (x->src->n_out > (groups - 1) * n)
+        return fail(x, KILN_INVALID_MODEL, "too many outputs");
+    ir_value *R = in_at(x, 0), *T = in_at(x, 1);
+    if (R->type.dtype == KILN_DTYPE_UNDEFINED || T->type.dtype == KILN_DTYPE_UNDEFINED)
+        return NEED_TYPES;
+    float norm = ir_attr_float(x->src, "norm_coefficient", 0.0f);
+    float eps = ir_attr_float(x->src, "epsilon", adam ? 1e-6f : 0.0f);
+    float alpha = ir_attr_float(x->src, "alpha", adam ? 0.9f : 0.0f);
+    float beta = ir_attr_float(x->src, "beta", adam ? 0.999f : 0.0f);
+    float decay = ir_attr_float(x->src, "decay_factor", 0.0f);
+    float post = ir_attr_float(x->src, "norm_coefficient_post", 0.0f);
+    bool nesterov = mom && !strcmp(ir_attr_str(x->src, "mode", "standard"), "nesterov");
+    if (mom && !nesterov && strcmp(ir_attr_str(x->src, "mode", "standard"), "standard"))
+        return fail(x, KILN_INVALID_MODEL, "mode must be standard or nesterov");
+    ir_value *pos = op2(x, OP_Greater, T, c_scalar(x, T->type.dtype, 0));
+    for (int i = 0; i < n; i++) {
+        ir_value *X = in_at(x, 2 + i), *G = in_at(x, 2 + n + i), *S = in_at(x, 2 + 2 * n + i);
+        ir_value *S2 = adam ? in_at(x, 2 + 3 * n + i) : NULL;
+        if (!X || !G || !S || (adam && !S2))
+            return fail(x, KILN_INVALID_MODEL, "every X, G and state input is required");
+        kiln_dtype dt = X->type.dtype;
+        if (!dtype_is_float(dt)) return NEED_TYPES;
+#define K(v) c_scalar(x, dt, (double)(v))
+        ir_value *r = R->type.dtype == dt ? R : cast(x, R, dt);
+        ir_value *g = op2(x, OP_Add, op2(x, OP_Mul, K(norm), X), G);
+        ir_value *xn, *s1;
+        if (adam) {
+            ir_value *s2;
+            s1 = op2(x, OP_Add, op2(x, OP_Mul, K(alpha), S), op2(x, OP_Mul, K(1.0 - alpha), g));
+            s1 = take_now(x, s1, n + i);
+            s2 = op2(x, OP_Add, op2(x, OP_Mul, K(beta), S2),
+                     op2(x, OP_Mul, K(1.0 - beta), op2(x, OP_Mul, g, g)));
+            s2 = take_now(x, s2, 2 * n + i);
+            ir_value *hs = op2(x, OP_Add, op1(x, OP_Sqrt, s2), K(eps));
+            ir_value *tf = cast(x, T, dt);
+            ir_value *bc = op1(x, OP_Sqrt, op2(x, OP_Sub, K(1), op2(x, OP_Pow, K(beta), tf)));
+            ir_value *ac = op2(x, OP_Sub, K(1), op2(x, OP_Pow, K(alpha), tf));
+            ir_value *radj = out0(emit(x, OP_Where, 3, (ir_value *[]){
+                pos, op2(x, OP_Div, op2(x, OP_Mul, r, bc), ac), r}, 1));
+            xn = op2(x, OP_Sub, X, op2(x, OP_Mul, radj, op2(x, OP_Div, s1, hs)));
+            xn = op2(x, OP_Mul, K(1.0 - post), xn);
+        } else if (mom) {
+            ir_value *badj = out0(emit(x, OP_Where, 3, (ir_value *[]){pos, K(beta), K(1)}, 1));
+            s1 = op2(x, OP_Add, op2(x, OP_Mul, K(alpha), S), op2(x, OP_Mul, badj, g));
+            s1 = take_now(x, s1, n + i);
+            ir_value *step = nesterov ? op2(x, OP_Add, g, op2(x, OP_Mul, K(alpha), s1)) : s1;
+            xn = op2(x, OP_Sub, X, op2(x, OP_Mul, r, step));
+        } else { /* Adagrad */
+            ir_value *rr = op2(x, OP_Div, r, op2(x, OP_Add, K(1),
+                                                 op2(x, OP_Mul, cast(x, T, dt), K(decay))));
+            s1 = op2(x, OP_Add, S, op2(x, OP_Mul, g, g));
+            s1 = take_now(x, s1, n + i);
+            ir_value *hs = op2(x, OP_Add, op1(x, OP_Sqrt, s1), K(eps));
+            xn = op2(x, OP_Sub, X, op2(x, OP_Div, op2(x, OP_Mul, rr, g), hs));
+        }
+#undef K
+        if (xn) take(x, xn->producer, 0, i);
+    }
+    return 0;
+}
+
 static int expand_node(cx *x) {
     const char *t = x->src->op_type;
     ir_value *y;
-    if (!strcmp(x->src->domain, "ai.onnx.ml")) return x_ml(x);
+    if (!strcmp(x->src->domain, "ai.onnx.preview")) return x_flex_attention(x);
+    if (!strcmp(x->src->domain, "ai.onnx.preview.training")) return x_training(x);
+    if (!strcmp(x->src->domain, "ai.onnx.ml")) {
+        if (!strcmp(t, "OneHotEncoder") || !strcmp(t, "Imputer") ||
+            !strcmp(t, "FeatureVectorizer") || !strcmp(t, "LabelEncoder"))
+            return x_ml_more(x);
+        return x_ml(x);
+    }
     if (!strcmp(t, "QLinearAdd")) return x_qlinear_binary(x, OP_Add);
     if (!strcmp(t, "QLinearMul")) return x_qlinear_binary(x, OP_Mul);
     if (!strcmp(t, "QLinearSigmoid")) return x_qlinear_unary(x, OP_Sigmoid);
@@ -861,7 +1197,9 @@ static int min_inputs(const char *t) {
         {"FusedMatMul", 2}, {"Attention", 2}, {"MultiHeadAttention", 1},
         {"RotaryEmbedding", 4}, {"QLinearConcat", 5}, {"Binarizer", 1},
         {"ArrayFeatureExtractor", 2}, {"Scaler", 1}, {"Normalizer", 1},
-        {"LinearRegressor", 1}, {"LinearClassifier", 1}};
+        {"LinearRegressor", 1}, {"LinearClassifier", 1}, {"OneHotEncoder", 1},
+        {"Imputer", 1}, {"FeatureVectorizer", 1}, {"LabelEncoder", 1}, {"FlexAttention", 3},
+        {"Adagrad", 5}, {"Momentum", 5}, {"Adam", 6}};
     for (size_t i = 0; i < KILN_ARRAY_LEN(k); i++)
         if (!strcmp(k[i].op, t)) return k[i].n;
     return 0;
@@ -875,13 +1213,14 @@ static kiln_status reinfer(ir_graph *g) {
 kiln_status onnx_contrib_expand(ir_graph *g, int64_t opset) {
     int n = 0;
     for (int i = 0; i < g->n_nodes; i++)
-        n += !domain_is_plain_onnx(g->nodes[i]->domain);
+        n += !domain_is_plain_onnx(g->nodes[i]->domain) && !op_is_ml(g->nodes[i]->op);
     if (!n) return KILN_OK;
     ir_node **todo = malloc((size_t)n * sizeof *todo);
     if (!todo) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
     n = 0;
     for (int i = 0; i < g->n_nodes; i++) /* topological order */
-        if (!domain_is_plain_onnx(g->nodes[i]->domain)) todo[n++] = g->nodes[i];
+        if (!domain_is_plain_onnx(g->nodes[i]->domain) && !op_is_ml(g->nodes[i]->op))
+            todo[n++] = g->nodes[i];
     kiln_status st = ir_graph_infer(g);
     bool fresh = true; /* types are up to date */
     for (int i = 0; i < n && !st; i++) {

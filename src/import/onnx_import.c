@@ -221,6 +221,35 @@ static kiln_status parse_shape(importer *im, const uint8_t *p, size_t n,
     return rc < 0 ? BAD("malformed shape") : KILN_OK;
 }
 
+/* Whether the optional type about to be read at r (a TypeProto.Optional)
+** holds a tensor type, and nothing else: r itself is not advanced. */
+static bool optional_of_tensor(const pb_reader *r) {
+    pb_reader c = *r, o, e;
+    const uint8_t *q, *p;
+    size_t m, n;
+    uint32_t f;
+    int wt;
+    bool tensor = false, other = false;
+    if (pb_bytes(&c, &q, &m)) return false;
+    o = pb_init(q, m);
+    while (pb_next(&o, &f, &wt) == 1) {
+        if (f != 1 || wt != PB_LEN) {
+            if (pb_skip(&o, wt)) return false;
+            continue;
+        }
+        if (pb_bytes(&o, &p, &n)) return false;
+        e = pb_init(p, n);
+        while (pb_next(&e, &f, &wt) == 1) {
+            if (f == ONNX_TYPE_TENSOR) tensor = true;
+            else if (f == ONNX_TYPE_SEQUENCE || f == ONNX_TYPE_MAP || f == ONNX_TYPE_SPARSE ||
+                     f == ONNX_TYPE_OPTIONAL)
+                other = true;
+            if (pb_skip(&e, wt)) return false;
+        }
+    }
+    return tensor && !other;
+}
+
 /* Parses a TypeProto. *is_tensor tells whether it was a tensor type. */
 static kiln_status parse_type(importer *im, const uint8_t *p, size_t n,
                               ir_type *t, bool *is_tensor, const char **kind,
@@ -260,6 +289,23 @@ static kiln_status parse_type(importer *im, const uint8_t *p, size_t n,
                 }
             }
             if (trc < 0) return BAD("malformed tensor type");
+        } else if (f == ONNX_TYPE_OPTIONAL && wt == PB_LEN && optional_of_tensor(&r)) {
+            /* optional(tensor) reads as the tensor: a graph value that is
+            ** present (Kiln has no absent graph values) */
+            const uint8_t *q, *e = NULL;
+            size_t m, en = 0;
+            if (pb_bytes(&r, &q, &m)) return BAD("malformed optional type");
+            pb_reader o = pb_init(q, m);
+            uint32_t of;
+            int owt;
+            while (pb_next(&o, &of, &owt) == 1)
+                if (of == 1 && owt == PB_LEN) {
+                    if (pb_bytes(&o, &e, &en)) return BAD("malformed optional type");
+                } else if (pb_skip(&o, owt)) {
+                    return BAD("malformed optional type");
+                }
+            kiln_status st = parse_type(im, e, en, t, is_tensor, kind, neg);
+            if (st) return st;
         } else {
             if (f == ONNX_TYPE_SEQUENCE) *kind = "sequence";
             else if (f == ONNX_TYPE_MAP) *kind = "map";
@@ -601,6 +647,12 @@ static kiln_status declare_node(importer *im, scope *sc, span s, int index) {
         st = BAD("%s: missing op_type", ir_node_label(n, lab, sizeof lab));
         goto done;
     }
+    if (!strcmp(nf.domain, "ai.onnx.ml") && op_is_ml(op_lookup_any(nf.op_type))) {
+        /* ai.onnx.ml operators with their own kernels (ops/ml.c) */
+        n->op = op_lookup_any(nf.op_type);
+        n->schema = op_schema_get(n->op);
+        goto outputs;
+    }
     if (!domain_is_onnx(nf.domain)) {
         /* onnxruntime's own tools write com.microsoft nodes; they are
         ** expanded into ai.onnx after the graph is read (onnx_contrib.c) */
@@ -614,7 +666,10 @@ static kiln_status declare_node(importer *im, scope *sc, span s, int index) {
                             safe_name(nf.op_type, b, sizeof b),
                             im->depth > 1 ? " inside a subgraph" : !strcmp(nf.op_type, "ZipMap") ?
                             " (its output is a sequence of maps; Kiln runs tensors only: "
-                            "convert without ZipMap, e.g. skl2onnx options {'zipmap': False})" : "");
+                            "convert without ZipMap, e.g. skl2onnx options {'zipmap': False})" :
+                            !strcmp(nf.op_type, "CastMap") || !strcmp(nf.op_type, "DictVectorizer") ?
+                            " (it reads a map; Kiln runs tensors only: feed the features as one "
+                            "float tensor instead)" : "");
         else
             st = kiln_error(KILN_UNSUPPORTED, "%s: domain '%s' is not supported "
                             "(Kiln implements the ai.onnx domain and the com.microsoft "
@@ -1116,11 +1171,13 @@ kiln_status onnx_import_ex(const uint8_t *data, size_t size, const char *dir,
         if (rc < 0) goto bad;
         if (domain_is_onnx(os->domain)) m->opset = os->version;
     }
-    /* A model of ai.onnx.ml or com.microsoft operators alone: they are
+    /* A model of ai.onnx.ml, com.microsoft or preview operators alone: they are
     ** expanded into ai.onnx nodes, read at a fixed opset. */
     for (int k = 0; m->opset == 0 && k < m->n_opsets; k++)
         if (!strcmp(m->opsets[k].domain, "ai.onnx.ml") ||
-            !strcmp(m->opsets[k].domain, "com.microsoft"))
+            !strcmp(m->opsets[k].domain, "com.microsoft") ||
+            !strcmp(m->opsets[k].domain, "ai.onnx.preview") ||
+            !strcmp(m->opsets[k].domain, "ai.onnx.preview.training"))
             m->opset = 17;
     if (m->opset == 0) {
         if (m->n_opsets > 0) {

@@ -299,7 +299,9 @@ kiln_status onnx_decode_tensor(const uint8_t *p, size_t n, const char *dir,
         int64_t cnt = read_repeated(p, n, (uint32_t)field, NULL);
         bool packed4 = dt == KILN_DTYPE_INT4 || dt == KILN_DTYPE_UINT4 ||
                        dt == KILN_DTYPE_FLOAT4E2M1;
-        int64_t want = packed4 ? (numel + 1) / 2 : numel;
+        bool packed2 = dt == KILN_DTYPE_INT2 || dt == KILN_DTYPE_UINT2;
+        int64_t want = packed2 ? numel / 4 + ((numel & 3) != 0)
+                       : packed4 ? (numel + 1) / 2 : numel;
         if (cnt < 0) return BAD("tensor '%s' has malformed typed data", nm);
         if (cnt != want)
             return BAD("tensor '%s' has %lld elements but %lld data values",
@@ -345,7 +347,7 @@ kiln_status onnx_decode_tensor(const uint8_t *p, size_t n, const char *dir,
                 case KILN_DTYPE_BOOL:
                     d[i] = v != 0;
                     break;
-                default: /* 8-bit and packed 4-bit types: one byte each */
+                default: /* 8-bit and packed 4/2-bit types: one byte each */
                     d[i] = (uint8_t)v;
                     break;
                 }
@@ -430,6 +432,39 @@ kiln_status onnx_encode_tensor(const kiln_tensor *t, const char *name,
 }
 
 /* ---- public wrappers */
+/* An OptionalProto of a tensor (the backend tests store optional inputs
+** so): elem_type (field 2) 1 = TENSOR and tensor_value (field 3). A
+** TensorProto has its data type in field 2 too, but field 3 there is the
+** long-deprecated segment, which no writer of test data uses; so field 2
+** == 1 with a field 3 message and nothing else but a name (field 1) reads
+** as an optional. Sets *body to the tensor and returns true. (An empty
+** optional is not recognized: it reads as a tensor and fails as one.) */
+static bool optional_tensor_value(const uint8_t *p, size_t n, const uint8_t **body,
+                                  size_t *body_n) {
+    pb_reader r = pb_init(p, n);
+    uint32_t f;
+    int wt, rc;
+    uint64_t elem = 0;
+    bool has_elem = false, other = false;
+    const uint8_t *v = NULL;
+    size_t vn = 0;
+    while ((rc = pb_next(&r, &f, &wt)) == 1) {
+        if (f == 2 && wt == PB_VARINT) {
+            if (pb_varint(&r, &elem)) return false;
+            has_elem = true;
+        } else if (f == 3 && wt == PB_LEN) {
+            if (pb_bytes(&r, &v, &vn)) return false;
+        } else {
+            if (f != 1) other = true;
+            if (pb_skip(&r, wt)) return false;
+        }
+    }
+    if (rc < 0 || !has_elem || elem != 1 || other || !v) return false;
+    *body = v;
+    *body_n = vn;
+    return true;
+}
+
 kiln_status kiln_tensor_load_pb(const char *path, kiln_tensor **out,
                                 const char **name_out) {
     void *base;
@@ -438,7 +473,10 @@ kiln_status kiln_tensor_load_pb(const char *path, kiln_tensor **out,
     kiln_status s = kiln_map_file(path, &base, &size);
     if (s) return s;
     char *dir = kiln_dirname(path);
-    s = dir ? onnx_decode_tensor(base, size, dir, false, out)
+    const uint8_t *body = base;
+    size_t body_n = size;
+    optional_tensor_value(base, size, &body, &body_n);
+    s = dir ? onnx_decode_tensor(body, body_n, dir, false, out)
             : kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
     free(dir);
     kiln_unmap_file(base, size);

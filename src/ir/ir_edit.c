@@ -108,6 +108,15 @@ bool ir_edit_set_int(ir_node *n, const char *name, int64_t v) {
     return true;
 }
 
+bool ir_edit_set_graph(ir_node *n, const char *name, ir_graph *g) {
+    ir_attr *a = attr_slot(n, name);
+    if (!a) return false;
+    a->type = IR_ATTR_GRAPH;
+    a->g = g;
+    g->owner = n;
+    return true;
+}
+
 bool ir_edit_set_float(ir_node *n, const char *name, float v) {
     ir_attr *a = attr_slot(n, name);
     if (!a) return false;

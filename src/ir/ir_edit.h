@@ -22,6 +22,9 @@ bool ir_edit_set_float(ir_node *n, const char *name, float v);
 bool ir_edit_set_str(ir_node *n, const char *name, const char *v);
 bool ir_edit_set_ints(ir_node *n, const char *name, const int64_t *v, int count);
 bool ir_edit_set_floats(ir_node *n, const char *name, const float *v, int count);
+/* Moves subgraph g (held by another node's attribute, which must no longer
+** be used) onto n as graph attribute `name`; g's owner becomes n. */
+bool ir_edit_set_graph(ir_node *n, const char *name, ir_graph *g);
 /* Copies all attributes of src onto dst. */
 bool ir_edit_copy_attrs(ir_node *dst, const ir_node *src);
 /* Every consumer of old (node inputs in this graph and captures of its

@@ -30,9 +30,10 @@ static unsigned tclass(kiln_dtype t) {
         return TS_UINT;
     case KILN_DTYPE_BOOL: return TS_BOOL;
     case KILN_DTYPE_FLOAT8E4M3FN: case KILN_DTYPE_FLOAT8E4M3FNUZ:
-    case KILN_DTYPE_FLOAT8E5M2: case KILN_DTYPE_FLOAT8E5M2FNUZ:
+    case KILN_DTYPE_FLOAT8E5M2: case KILN_DTYPE_FLOAT8E5M2FNUZ: case KILN_DTYPE_FLOAT8E8M0:
         return TS_FP8;
     case KILN_DTYPE_INT4: case KILN_DTYPE_UINT4: case KILN_DTYPE_FLOAT4E2M1:
+    case KILN_DTYPE_INT2: case KILN_DTYPE_UINT2:
         return TS_SMALL;
     default: return 0; /* string, complex, undefined */
     }
@@ -338,7 +339,7 @@ static int infer_softmax(infer_ctx *c) {
 }
 
 static bool cast_target_ok(int64_t to) {
-    return to > 0 && to < KILN_DTYPE_COUNT_ && to <= INT32_MAX &&
+    return to > 0 && to < KILN_DTYPE_COUNT_ && dtype_is_valid((int)to) &&
            (tclass((kiln_dtype)to) & TS_ANY);
 }
 

@@ -17,6 +17,7 @@ static bool is_fp8(kiln_dtype t) {
 static bool is_quant_type(kiln_dtype t) {
     return is_q8(t) || t == KILN_DTYPE_INT16 || t == KILN_DTYPE_UINT16 ||
            t == KILN_DTYPE_INT4 || t == KILN_DTYPE_UINT4 || is_fp8(t) ||
+           t == KILN_DTYPE_INT2 || t == KILN_DTYPE_UINT2 ||
            t == KILN_DTYPE_FLOAT4E2M1;
 }
 

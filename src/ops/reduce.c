@@ -9,7 +9,8 @@ static bool is_minmax(int op) { return op == OP_ReduceMax || op == OP_ReduceMin;
 static int check_dtype(infer_ctx *c, kiln_dtype t, bool allow_bool) {
     if (t == KILN_DTYPE_UNDEFINED) return 0;
     bool ok = (dtype_is_numeric(t) && t != KILN_DTYPE_INT4 &&
-               t != KILN_DTYPE_UINT4 && t != KILN_DTYPE_FLOAT4E2M1) ||
+               t != KILN_DTYPE_UINT4 && t != KILN_DTYPE_FLOAT4E2M1 &&
+               t != KILN_DTYPE_INT2 && t != KILN_DTYPE_UINT2) ||
               (allow_bool && t == KILN_DTYPE_BOOL);
     if (!ok)
         return ic_fail(c, "unsupported input type %s", kiln_dtype_name(t));

@@ -17,6 +17,7 @@ extern const op_schema op_schemas_qfused[];
 extern const op_schema op_schemas_extra[];
 extern const op_schema op_schemas_layout[];
 extern const op_schema op_schemas_nchwc[];
+extern const op_schema op_schemas_ml[];
 
 static const op_schema *const k_families[] = {
     op_schemas_elementwise,
@@ -35,6 +36,7 @@ static const op_schema *const k_families[] = {
     op_schemas_extra,
     op_schemas_layout,
     op_schemas_nchwc,
+    op_schemas_ml,
 };
 
 static const char *const k_names[OP_COUNT_] = {
@@ -56,7 +58,7 @@ int op_lookup_any(const char *op_type) {
 
 int op_lookup(const char *op_type) {
     int op = op_lookup_any(op_type);
-    return op_is_internal(op) ? OP_NONE : op;
+    return op_is_internal(op) || op_is_ml(op) ? OP_NONE : op;
 }
 
 const op_schema *op_schema_get(int op) {

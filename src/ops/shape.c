@@ -860,7 +860,8 @@ static int infer_dropout(infer_ctx *c) {
 /* ------------------------------------------------------------ EyeLike */
 
 static bool eyelike_dtype_ok(kiln_dtype t) {
-    return (dtype_is_int(t) && t != KILN_DTYPE_INT4 && t != KILN_DTYPE_UINT4) ||
+    return (dtype_is_int(t) && t != KILN_DTYPE_INT4 && t != KILN_DTYPE_UINT4 &&
+            t != KILN_DTYPE_INT2 && t != KILN_DTYPE_UINT2) ||
            t == KILN_DTYPE_FLOAT16 || t == KILN_DTYPE_FLOAT32 ||
            t == KILN_DTYPE_FLOAT64 || t == KILN_DTYPE_BFLOAT16 ||
            t == KILN_DTYPE_BOOL;

@@ -32,12 +32,16 @@ static const struct {
     [KILN_DTYPE_UINT4] = {"uint4", 0},
     [KILN_DTYPE_INT4] = {"int4", 0},
     [KILN_DTYPE_FLOAT4E2M1] = {"float4e2m1", 0},
+    [KILN_DTYPE_FLOAT8E8M0] = {"float8e8m0", 1},
+    [KILN_DTYPE_UINT2] = {"uint2", 0},
+    [KILN_DTYPE_INT2] = {"int2", 0},
 };
 
-bool dtype_is_valid(int t) { return t > 0 && t < KILN_DTYPE_COUNT_; }
+/* a gap in the ONNX numbering would have no name */
+bool dtype_is_valid(int t) { return t > 0 && t < KILN_DTYPE_COUNT_ && k_dtypes[t].name; }
 
 const char *kiln_dtype_name(kiln_dtype t) {
-    if ((int)t < 0 || t >= KILN_DTYPE_COUNT_) return "invalid";
+    if ((int)t < 0 || t >= KILN_DTYPE_COUNT_ || !k_dtypes[t].name) return "invalid";
     return k_dtypes[t].name;
 }
 
@@ -51,7 +55,7 @@ bool dtype_is_float(kiln_dtype t) {
     case KILN_DTYPE_FLOAT32: case KILN_DTYPE_FLOAT16: case KILN_DTYPE_FLOAT64:
     case KILN_DTYPE_BFLOAT16: case KILN_DTYPE_FLOAT8E4M3FN:
     case KILN_DTYPE_FLOAT8E4M3FNUZ: case KILN_DTYPE_FLOAT8E5M2:
-    case KILN_DTYPE_FLOAT8E5M2FNUZ: case KILN_DTYPE_FLOAT4E2M1:
+    case KILN_DTYPE_FLOAT8E5M2FNUZ: case KILN_DTYPE_FLOAT4E2M1: case KILN_DTYPE_FLOAT8E8M0:
         return true;
     default:
         return false;
@@ -61,13 +65,13 @@ bool dtype_is_float(kiln_dtype t) {
 bool dtype_is_signed_int(kiln_dtype t) {
     return t == KILN_DTYPE_INT8 || t == KILN_DTYPE_INT16 ||
            t == KILN_DTYPE_INT32 || t == KILN_DTYPE_INT64 ||
-           t == KILN_DTYPE_INT4;
+           t == KILN_DTYPE_INT4 || t == KILN_DTYPE_INT2;
 }
 
 bool dtype_is_int(kiln_dtype t) {
     return dtype_is_signed_int(t) || t == KILN_DTYPE_UINT8 ||
            t == KILN_DTYPE_UINT16 || t == KILN_DTYPE_UINT32 ||
-           t == KILN_DTYPE_UINT64 || t == KILN_DTYPE_UINT4;
+           t == KILN_DTYPE_UINT64 || t == KILN_DTYPE_UINT4 || t == KILN_DTYPE_UINT2;
 }
 
 bool dtype_is_numeric(kiln_dtype t) {
@@ -76,6 +80,10 @@ bool dtype_is_numeric(kiln_dtype t) {
 
 bool dtype_nbytes(kiln_dtype t, int64_t n, size_t *out) {
     if (n < 0) return false;
+    if (t == KILN_DTYPE_UINT2 || t == KILN_DTYPE_INT2) {
+        *out = (size_t)(n / 4 + ((n & 3) != 0));
+        return true;
+    }
     if (t == KILN_DTYPE_UINT4 || t == KILN_DTYPE_INT4 ||
         t == KILN_DTYPE_FLOAT4E2M1) {
         *out = (size_t)(n / 2 + (n & 1));
@@ -167,6 +175,7 @@ double dt_get_f64(kiln_dtype t, const void *base, size_t i) {
     case KILN_DTYPE_FLOAT8E4M3FN: case KILN_DTYPE_FLOAT8E4M3FNUZ:
     case KILN_DTYPE_FLOAT8E5M2: case KILN_DTYPE_FLOAT8E5M2FNUZ:
         return fp8_to_f32(t, ((const uint8_t *)base)[i]);
+    case KILN_DTYPE_FLOAT8E8M0: return e8m0_to_f32(((const uint8_t *)base)[i]);
     case KILN_DTYPE_FLOAT4E2M1: {
         uint8_t b = ((const uint8_t *)base)[i / 2];
         return fp4e2m1_to_f32((i & 1) ? (b >> 4) : (b & 15));
@@ -187,6 +196,9 @@ void dt_set_f64(kiln_dtype t, void *base, size_t i, double v) {
     case KILN_DTYPE_FLOAT8E4M3FN: case KILN_DTYPE_FLOAT8E4M3FNUZ:
     case KILN_DTYPE_FLOAT8E5M2: case KILN_DTYPE_FLOAT8E5M2FNUZ:
         ((uint8_t *)base)[i] = f32_to_fp8(t, (float)v, true);
+        return;
+    case KILN_DTYPE_FLOAT8E8M0:
+        ((uint8_t *)base)[i] = f32_to_e8m0((float)v, true, E8M0_ROUND_UP);
         return;
     case KILN_DTYPE_FLOAT4E2M1: {
         uint8_t *b = (uint8_t *)base + i / 2, q = f32_to_fp4e2m1((float)v);
@@ -220,6 +232,12 @@ int64_t dt_get_i64(kiln_dtype t, const void *base, size_t i) {
         if (t == KILN_DTYPE_INT4 && v >= 8) v -= 16;
         return v;
     }
+    case KILN_DTYPE_UINT2: case KILN_DTYPE_INT2: {
+        uint8_t b = ((const uint8_t *)base)[i / 4];
+        int v = (b >> (2 * (i & 3))) & 3;
+        if (t == KILN_DTYPE_INT2 && v >= 2) v -= 4;
+        return v;
+    }
     default: return f64_to_i64_sat(dt_get_f64(t, base, i));
     }
 }
@@ -242,6 +260,13 @@ void dt_set_i64(kiln_dtype t, void *base, size_t i, int64_t v) {
         uint8_t q = (uint8_t)(c & 15);
         *b = (i & 1) ? (uint8_t)((*b & 15) | (q << 4))
                      : (uint8_t)((*b & 0xf0) | q);
+        return;
+    }
+    case KILN_DTYPE_UINT2: case KILN_DTYPE_INT2: {
+        uint8_t *b = (uint8_t *)base + i / 4;
+        int64_t c = t == KILN_DTYPE_INT2 ? clamp_i64(v, -2, 1) : clamp_i64(v, 0, 3);
+        int sh = 2 * (int)(i & 3);
+        *b = (uint8_t)((*b & ~(3u << sh)) | ((unsigned)(c & 3) << sh));
         return;
     }
     default: dt_set_f64(t, base, i, (double)v); return;

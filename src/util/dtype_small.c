@@ -1,9 +1,10 @@
 /* dtype_small.c: 8-bit and 4-bit float formats (float8 e4m3fn/e4m3fnuz/
 ** e5m2/e5m2fnuz, float4 e2m1) with round-to-nearest-even encoding and the
-** saturate / overflow rules of ONNX Cast. */
+** saturate / overflow rules of ONNX Cast, and float8e8m0 (exponent only). */
 #include "tensor.h"
 
 #include <math.h>
+#include <string.h>
 
 /* Layout of one small format: mantissa bits, exponent bias and the largest
 ** finite magnitude code. The exponent field is whatever lies above. */
@@ -98,4 +99,24 @@ uint8_t f32_to_fp4e2m1(float x) {
     uint64_t code = encode_mag(fabs((double)x), 1, 1);
     if (code > 7) code = 7;
     return (uint8_t)(sign | code);
+}
+
+/* ---- float8e8m0: a biased power-of-two exponent, nothing else */
+float e8m0_to_f32(uint8_t v) {
+    if (v == 255) return NAN;
+    return ldexpf(1.0f, (int)v - 127);
+}
+
+uint8_t f32_to_e8m0(float f, bool saturate, int round_mode) {
+    if (isnan(f)) return 255;
+    if (isinf(f)) return saturate ? 254 : 255;
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    uint32_t e = (b >> 23) & 0xff, m = b & 0x7fffff;
+    /* the sign is dropped: the format has none */
+    bool up = round_mode == E8M0_ROUND_UP ? m != 0
+              : round_mode == E8M0_ROUND_NEAREST ? m >= 0x400000 : false;
+    if (up) e++;
+    if (e > 254) e = saturate ? 254 : 255;
+    return (uint8_t)e;
 }

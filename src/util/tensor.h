@@ -36,6 +36,11 @@ uint16_t f32_to_bf16(float f);         /* round to nearest even */
 float fp8_to_f32(kiln_dtype t, uint8_t v);
 uint8_t f32_to_fp8(kiln_dtype t, float f, bool saturate);
 float fp4e2m1_to_f32(uint8_t nibble);
+/* float8e8m0 (exponent only, ONNX 24): 2^(e-127), 255 is NaN. The cast
+** rounds by Cast's round_mode; saturate keeps huge values at 2^127. */
+enum { E8M0_ROUND_UP, E8M0_ROUND_DOWN, E8M0_ROUND_NEAREST };
+float e8m0_to_f32(uint8_t v);
+uint8_t f32_to_e8m0(float f, bool saturate, int round_mode);
 uint8_t f32_to_fp4e2m1(float f);
 
 /* Generic element access by flat index. Slow but total: every numeric and

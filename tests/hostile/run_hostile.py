@@ -121,6 +121,8 @@ def attr(name, kind, v):
         b += fb(7, struct.pack("<%df" % len(v), *v)) + fv(20, 6)
     elif kind == "ints":
         b += fb(8, b"".join(varint(x) for x in v)) + fv(20, 7)
+    elif kind == "strings":
+        b += b"".join(fb(9, x) for x in v) + fv(20, 8)
     elif kind == "graphs":
         b += b"".join(fb(11, g) for g in v) + fv(20, 10)
     else:
@@ -544,6 +546,59 @@ def semantic_cases():
                                             attrs=[attr("then_branch", "g", caps), attr("else_branch", "g", caps)])],
                                       inputs=[vinfo("c", BOOL, [])], outputs=[vinfo("y", FLOAT, None)],
                                       inits=inits), "ok"))
+    # ai.onnx.ml tree ensembles: their node arrays come from the file and are
+    # checked when the kernel compiles them (run fails, naming the problem).
+    def tree_reg(tids, truen, falsen, modes, feat=(0, 0, 0)):
+        at = [attr("nodes_treeids", "ints", [0, 0, 0]), attr("nodes_nodeids", "ints", [0, 1, 2]),
+              attr("nodes_featureids", "ints", list(feat)),
+              attr("nodes_modes", "strings", modes),
+              attr("nodes_values", "floats", [0.5, 0, 0]),
+              attr("nodes_truenodeids", "ints", truen), attr("nodes_falsenodeids", "ints", falsen),
+              attr("target_treeids", "ints", [0, 0]), attr("target_nodeids", "ints", tids),
+              attr("target_ids", "ints", [0, 0]), attr("target_weights", "floats", [1, 2]),
+              attr("n_targets", "i", 1)]
+        return m([node("TreeEnsembleRegressor", ["x"], ["y"], name="t", attrs=at,
+                       domain="ai.onnx.ml")], outputs=[vinfo("y", FLOAT, None)])
+    tl = label(0, "TreeEnsembleRegressor", "t") + ".*"
+    leafs = ["BRANCH_LEQ", "LEAF", "LEAF"]
+    c.append(Case("tree_valid", tree_reg([1, 2], [1, 0, 0], [2, 0, 0], leafs), "ok"))
+    c.append(Case("tree_cycle", tree_reg([1, 2], [0, 0, 0], [1, 0, 0],
+                                         ["BRANCH_LEQ", "BRANCH_GT", "LEAF"]),
+                  "inspect_ok", tl + "(cycle|names no LEAF)"))
+    c.append(Case("tree_missing_child", tree_reg([1, 2], [7, 0, 0], [2, 0, 0], leafs),
+                  "inspect_ok", tl + "does not exist"))
+    c.append(Case("tree_bad_feature", tree_reg([1, 2], [1, 0, 0], [2, 0, 0], leafs,
+                                               feat=(99, 0, 0)),
+                  "inspect_ok", tl + "reads feature 99"))
+    c.append(Case("tree_bad_mode", tree_reg([1, 2], [1, 0, 0], [2, 0, 0],
+                                            ["BRANCH_SOMETIMES", "LEAF", "LEAF"]),
+                  "inspect_ok", tl + "not a branch mode"))
+    c.append(Case("tree_target_not_leaf", tree_reg([0, 2], [1, 0, 0], [2, 0, 0], leafs),
+                  "inspect_ok", tl + "names no LEAF"))
+    # optional(tensor) graph inputs read as tensors; optional(optional(...))
+    # and truncated optional types are refused with a message
+    opt_t = fb(1, b"x") + fb(2, fb(9, fb(1, ttype(FLOAT, (2, 3)))))
+    c.append(Case("optional_tensor_input", m([node("Relu", ["x"], ["y"])], inputs=[opt_t]), "ok"))
+    opt_opt = fb(1, b"x") + fb(2, fb(9, fb(1, fb(9, fb(1, ttype(FLOAT, (2, 3)))))))
+    c.append(Case("optional_optional_input", m([node("Relu", ["x"], ["y"])], inputs=[opt_opt]),
+                  "fail", "optional"))
+    opt_cut = fb(1, b"x") + fb(2, fb(9, b"\x0a\x40\x0a"))
+    c.append(Case("optional_truncated_input", m([node("Relu", ["x"], ["y"])], inputs=[opt_cut]),
+                  "fail"))
+    for op, why in (("ZipMap", "sequence of maps"), ("DictVectorizer", "reads a map"),
+                    ("CastMap", "reads a map")):
+        c.append(Case("ml_refused_" + op, m([node(op, ["x"], ["y"], name="z", domain="ai.onnx.ml")]),
+                      "fail", label(0, op, "z") + ".*not supported.*" + why))
+    v5 = [attr("n_targets", "i", 1), attr("tree_roots", "ints", [0]),
+          attr("nodes_featureids", "ints", [0]), attr("nodes_truenodeids", "ints", [5]),
+          attr("nodes_falsenodeids", "ints", [0]), attr("nodes_trueleafs", "ints", [1]),
+          attr("nodes_falseleafs", "ints", [1]), attr("leaf_targetids", "ints", [0]),
+          attr("nodes_modes", "t", tensor("nodes_modes", UINT8, [1], raw=b"\x06")),
+          attr("nodes_splits", "t", tensor("nodes_splits", FLOAT, [1], floats=[0])),
+          attr("leaf_weights", "t", tensor("leaf_weights", FLOAT, [1], floats=[1]))]
+    c.append(Case("tree_v5_bad_leaf", m([node("TreeEnsemble", ["x"], ["y"], name="t5", attrs=v5,
+                                              domain="ai.onnx.ml")], outputs=[vinfo("y", FLOAT, None)]),
+                  "inspect_ok", label(0, "TreeEnsemble", "t5") + ".*(membership_values|out of range)"))
     return c
 
 

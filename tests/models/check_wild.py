@@ -7,7 +7,9 @@ Each case is written to build/models/wild/<name>/ at test time. A case that
 declares import warnings also checks that `kiln inspect` logs each of them.
 
 usage: check_wild.py KILN_BINARY [--only a,b] [--modes reference,engine]
-                     [--out DIR] [--tol T]
+                     [--out DIR] [--tol T] [--cases wild|sklearn]
+`--cases sklearn` runs the scikit-learn models of sklearn_cases.py (skl2onnx
+exports, made at test time) instead.
 Ends with `N passed, M failed`; expected failures are the `wild/<name>`
 entries of tests/models/xfail.txt.
 """
@@ -89,21 +91,28 @@ def main():
     ap.add_argument("--out", default=os.path.join(DEFAULT_OUT, "wild"))
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--cases", choices=["wild", "sklearn"], default="wild")
     args = ap.parse_args()
+    cases = wild_cases.CASES
+    if args.cases == "sklearn":
+        import sklearn_cases
+        cases = sklearn_cases.CASES
+        if args.out == os.path.join(DEFAULT_OUT, "wild"):
+            args.out = os.path.join(DEFAULT_OUT, "sklearn")
     if args.list:
-        print("\n".join(sorted(wild_cases.CASES)))
+        print("\n".join(sorted(cases)))
         return 0
     kiln = os.path.abspath(args.kiln)
     only = [s for s in args.only.split(",") if s]
     xfail = check_models.load_xfail()
     passed = failed = xfailed = 0
-    for name in sorted(wild_cases.CASES):
+    for name in sorted(cases):
         if only and name not in only:
             continue
         d = os.path.join(os.path.abspath(args.out), name)
-        case = "wild/" + name
+        case = args.cases + "/" + name
         try:
-            c = wild_cases.CASES[name]()
+            c = cases[name]()
             path = write_case(name, c, d)
         except Exception as e:  # onnxruntime refusing a case is a test bug
             print("FAIL  %-34s setup     %s" % (case, str(e).splitlines()[0][:300]))

@@ -447,7 +447,7 @@ ms_case("ms_rotary_embedding", "RotaryEmbedding", ["x", "pos", "cos", "sin"], ["
 
 # ------------------------------------------------------------ ai.onnx.ml
 
-def ml_case(name, op, ins, outs, feeds, out_types=None, **attrs):
+def ml_case(name, op, ins, outs, feeds, out_types=None, ml_opset=3, **attrs):
     def fn():
         node = helper.make_node(op, ins, outs, domain="ai.onnx.ml", **attrs)
         g = helper.make_graph(
@@ -456,7 +456,7 @@ def ml_case(name, op, ins, outs, feeds, out_types=None, **attrs):
              for n, a in feeds.items()],
             [vi(o, (out_types or {}).get(o, F), None) for o in outs])
         m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17),
-                                                helper.make_opsetid("ai.onnx.ml", 3)])
+                                                helper.make_opsetid("ai.onnx.ml", ml_opset)])
         m.ir_version = 8
         return Case(m, feeds)
     fn.__name__ = name
@@ -478,3 +478,183 @@ ml_case("ml_linear_classifier", "LinearClassifier", ["x"], ["label", "scores"], 
         intercepts=[0.1, 0.2, -0.3], classlabels_ints=[3, 5, 7], post_transform="SOFTMAX",
         multi_class=1)
 ml_case("ml_binarizer", "Binarizer", ["x"], ["y"], _m, threshold=0.2)
+
+
+# Tree ensembles (ref_ml.c). One forest of three trees over 4 features,
+# written both ways: TreeEnsembleRegressor/Classifier (opset 3, nodes named by
+# (tree, node)) and TreeEnsemble (opset 5).
+def _forest(seed, modes=("BRANCH_LEQ",), n_trees=3, depth=3, n_feat=4):
+    r = rng(seed)
+    T = dict(nodes_treeids=[], nodes_nodeids=[], nodes_featureids=[], nodes_modes=[],
+             nodes_values=[], nodes_truenodeids=[], nodes_falsenodeids=[],
+             nodes_missing_value_tracks_true=[])
+    leaves = []
+    for t in range(n_trees):
+        n_int = 2 ** depth - 1
+        for i in range(2 ** (depth + 1) - 1):
+            T["nodes_treeids"].append(t)
+            T["nodes_nodeids"].append(i)
+            if i < n_int:
+                T["nodes_featureids"].append(int(r.integers(0, n_feat)))
+                T["nodes_modes"].append(modes[int(r.integers(0, len(modes)))])
+                T["nodes_values"].append(float(np.round(r.normal(), 1)))
+                T["nodes_truenodeids"].append(2 * i + 1)
+                T["nodes_falsenodeids"].append(2 * i + 2)
+                T["nodes_missing_value_tracks_true"].append(int(r.integers(0, 2)))
+            else:
+                T["nodes_featureids"].append(0)
+                T["nodes_modes"].append("LEAF")
+                T["nodes_values"].append(0.0)
+                T["nodes_truenodeids"].append(0)
+                T["nodes_falsenodeids"].append(0)
+                T["nodes_missing_value_tracks_true"].append(0)
+                leaves.append((t, i))
+    return T, leaves
+
+
+def _xnan(seed, shape=(7, 4), ints=False):
+    # rounded values tie with the splits, which exercises EQ/LEQ/GTE
+    x = np.round(f32(shape, seed), 1) if not ints else \
+        rng(seed).integers(-2, 3, shape).astype(np.float32)
+    x[1, 2] = np.nan
+    x[4, 0] = np.nan
+    return x
+
+
+def tree_reg(name, seed, agg="SUM", post="NONE", modes=("BRANCH_LEQ",), n_targets=2,
+             base=True):
+    T, leaves = _forest(seed, modes)
+    r = rng(seed + 1)
+    tgt = dict(target_treeids=[], target_nodeids=[], target_ids=[], target_weights=[])
+    for t, i in leaves:
+        for k in range(n_targets):
+            if k == 0 or r.random() < 0.7:
+                tgt["target_treeids"].append(t)
+                tgt["target_nodeids"].append(i)
+                tgt["target_ids"].append(k)
+                tgt["target_weights"].append(float(np.round(r.normal(), 2)))
+    extra = {"base_values": [0.5, -0.25][:n_targets]} if base else {}
+    ml_case(name, "TreeEnsembleRegressor", ["x"], ["y"], {"x": _xnan(seed + 2)},
+            n_targets=n_targets, aggregate_function=agg, post_transform=post, **T, **tgt,
+            **extra)
+
+
+_ALL = ("BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ")
+tree_reg("ml_tree_regressor_sum", 100)
+tree_reg("ml_tree_regressor_average_modes", 101, agg="AVERAGE", modes=_ALL)
+tree_reg("ml_tree_regressor_min", 102, agg="MIN", modes=_ALL, base=False)
+tree_reg("ml_tree_regressor_max", 103, agg="MAX", base=False)
+tree_reg("ml_tree_regressor_logistic", 104, post="LOGISTIC", n_targets=1)
+
+
+def tree_cls(name, seed, labels, post="NONE", binary=False, base=None, modes=_ALL,
+             x_dtype=np.float32):
+    T, leaves = _forest(seed, modes)
+    r = rng(seed + 1)
+    c = dict(class_treeids=[], class_nodeids=[], class_ids=[], class_weights=[])
+    for t, i in leaves:
+        for k in ([0] if binary else range(len(labels))):
+            c["class_treeids"].append(t)
+            c["class_nodeids"].append(i)
+            c["class_ids"].append(k)
+            c["class_weights"].append(float(np.round(r.random() if post == "NONE"
+                                                     else r.normal(), 2)))
+    post = "NONE" if post == "NONE_SIGNED" else post
+    extra = {"base_values": base} if base else {}
+    ml_case(name, "TreeEnsembleClassifier", ["x"], ["label", "scores"],
+            {"x": _xnan(seed + 2).astype(x_dtype)}, out_types={"label": I64},
+            classlabels_int64s=labels, post_transform=post, **T, **c, **extra)
+
+
+tree_cls("ml_tree_classifier_3", 110, [2, 5, 9])
+tree_cls("ml_tree_classifier_softmax", 111, [0, 1, 2, 3], post="SOFTMAX",
+         base=[0.1, 0.2, -0.1, 0.0])
+tree_cls("ml_tree_classifier_binary_logistic", 112, [0, 1], post="LOGISTIC", binary=True,
+         base=[0.3])
+tree_cls("ml_tree_classifier_double", 113, [0, 1, 2], x_dtype=np.float64)
+# binary, weights of both signs: scores are [-s, s] and the label s > 0
+tree_cls("ml_tree_classifier_binary_margin", 114, [0, 1], post="LOGISTIC", binary=True)
+tree_cls("ml_tree_classifier_binary_margin_none", 115, [3, 7], post="NONE_SIGNED", binary=True)
+
+
+def tree_v5(name, seed, agg=1, post=0, n_targets=2, member=True, unit=False):
+    """TreeEnsemble (ai.onnx.ml opset 5): the same kind of forest, leaves in
+    their own arrays, BRANCH_MEMBER nodes reading membership_values."""
+    T, leaves = _forest(seed, ("BRANCH_LEQ", "BRANCH_GT", "BRANCH_EQ"))
+    r = rng(seed + 1)
+    ids = list(zip(T["nodes_treeids"], T["nodes_nodeids"]))
+    branch = [k for k, m in enumerate(T["nodes_modes"]) if m != "LEAF"]
+    bidx = {ids[k]: j for j, k in enumerate(branch)}
+    lidx = {tn: j for j, tn in enumerate(leaves)}
+    code = {"BRANCH_LEQ": 0, "BRANCH_GT": 3, "BRANCH_EQ": 4}
+    modes, splits, tn, tl, fn, fl, mem = [], [], [], [], [], [], []
+    for k in branch:
+        t = T["nodes_treeids"][k]
+        m = code[T["nodes_modes"][k]]
+        if member and r.random() < 0.3:
+            m = 6
+            mem += sorted({float(v) for v in r.integers(-2, 3, size=3)}) + [np.nan]
+        modes.append(m)
+        splits.append(T["nodes_values"][k] if m != 6 else np.nan)
+        for side, ids_, lf in (("true", tn, tl), ("false", fn, fl)):
+            child = (t, T["nodes_%snodeids" % side][k])
+            leaf = child in lidx
+            ids_.append(lidx[child] if leaf else bidx[child])
+            lf.append(int(leaf))
+    lw = [float(np.round(r.uniform(0.05, 0.95) if unit else r.normal(), 2)) for _ in leaves]
+    lt = [int(r.integers(0, n_targets)) for _ in leaves]
+    attrs = dict(
+        n_targets=n_targets, aggregate_function=agg, post_transform=post,
+        nodes_featureids=[T["nodes_featureids"][k] for k in branch],
+        nodes_modes=numpy_helper.from_array(np.array(modes, np.uint8), "nodes_modes"),
+        nodes_splits=numpy_helper.from_array(np.array(splits, np.float32), "nodes_splits"),
+        nodes_truenodeids=tn, nodes_trueleafs=tl, nodes_falsenodeids=fn, nodes_falseleafs=fl,
+        nodes_missing_value_tracks_true=[T["nodes_missing_value_tracks_true"][k]
+                                         for k in branch],
+        leaf_targetids=lt,
+        leaf_weights=numpy_helper.from_array(np.array(lw, np.float32), "leaf_weights"),
+        tree_roots=[bidx[(t, 0)] for t in range(3)])
+    if mem:
+        attrs["membership_values"] = numpy_helper.from_array(np.array(mem, np.float32),
+                                                             "membership_values")
+    ml_case(name, "TreeEnsemble", ["x"], ["y"], {"x": _xnan(seed + 2, (9, 4), member)},
+            ml_opset=5, **attrs)
+
+
+tree_v5("ml_tree_ensemble_v5_sum", 120)
+tree_v5("ml_tree_ensemble_v5_average", 121, agg=0, member=False)
+# post_transform 3 (SOFTMAX_ZERO): onnxruntime 1.32 reads 1 and 2 of opset 5
+# as LOGISTIC and SOFTMAX, the spec (and Kiln) as SOFTMAX and LOGISTIC
+tree_v5("ml_tree_ensemble_v5_max_softmax_zero", 122, agg=3, post=3)
+tree_v5("ml_tree_ensemble_v5_min", 123, agg=2, member=False)
+tree_v5("ml_tree_ensemble_v5_average_probit", 124, agg=0, post=4, n_targets=1, member=False,
+        unit=True)
+
+ml_case("ml_one_hot_encoder", "OneHotEncoder", ["x"], ["y"],
+        {"x": np.array([[1, 4, 7], [4, 4, 2], [9, 1, 7]], np.int64)},
+        cats_int64s=[1, 4, 7, 9], zeros=1)
+ml_case("ml_imputer_nan", "Imputer", ["x"], ["y"], {"x": _xnan(130, (5, 4))},
+        imputed_value_floats=[1.0, 2.0, 3.0, 4.0], replaced_value_float=float("nan"))
+ml_case("ml_imputer_int", "Imputer", ["x"], ["y"],
+        {"x": np.array([[0, 3], [5, 0], [0, 0]], np.int64)}, out_types={"y": I64},
+        imputed_value_int64s=[7], replaced_value_int64=0)
+ml_case("ml_feature_vectorizer", "FeatureVectorizer", ["a", "b"], ["y"],
+        {"a": f32((3, 2), 131), "b": f32((3, 1), 132)},
+        inputdimensions=[2, 1])
+ml_case("ml_label_encoder_int_int", "LabelEncoder", ["x"], ["y"],
+        {"x": np.array([[3, 1, 8], [8, 0, 3]], np.int64)}, out_types={"y": I64},
+        keys_int64s=[1, 3, 8], values_int64s=[10, 30, 80], default_int64=-7, ml_opset=2)
+ml_case("ml_label_encoder_int_float", "LabelEncoder", ["x"], ["y"],
+        {"x": np.array([3, 1, 8, 5], np.int64)},
+        keys_int64s=[1, 3, 8], values_floats=[0.5, 1.5, 2.5], ml_opset=2)
+ml_case("ml_label_encoder_tensor", "LabelEncoder", ["x"], ["y"],
+        {"x": np.array([2, 1, 7, 2], np.int64)}, out_types={"y": TensorProto.DOUBLE},
+        keys_tensor=numpy_helper.from_array(np.array([1, 2], np.int64), "keys_tensor"),
+        values_tensor=numpy_helper.from_array(np.array([-3, 4], np.float64), "values_tensor"),
+        default_tensor=numpy_helper.from_array(np.array([9], np.float64), "default_tensor"),
+        ml_opset=4)
+for _p in ("NONE", "LOGISTIC"):
+    ml_case("ml_linear_classifier_binary_" + _p.lower(), "LinearClassifier", ["x"],
+            ["label", "scores"], _m, out_types={"label": I64},
+            coefficients=list(f32((4,), 95)), intercepts=[0.1], classlabels_ints=[0, 1],
+            post_transform=_p)

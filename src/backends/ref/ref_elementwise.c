@@ -13,7 +13,7 @@ typedef enum { D_F32, D_F64, D_I64, D_U64 } dom;
 static bool is_uint(kiln_dtype t) {
     return t == KILN_DTYPE_UINT8 || t == KILN_DTYPE_UINT16 ||
            t == KILN_DTYPE_UINT32 || t == KILN_DTYPE_UINT64 ||
-           t == KILN_DTYPE_UINT4;
+           t == KILN_DTYPE_UINT4 || t == KILN_DTYPE_UINT2;
 }
 
 static dom dom_of(kiln_dtype t) {
@@ -1080,6 +1080,9 @@ static void store_float(kiln_dtype t, void *dst, size_t i, double v, bool sat) {
     case KILN_DTYPE_FLOAT4E2M1:
         set_nib(dst, i, f32_to_fp4e2m1(f64_to_f32_odd(v)));
         return;
+    case KILN_DTYPE_FLOAT8E8M0:
+        ((uint8_t *)dst)[i] = f32_to_e8m0((float)v, sat, E8M0_ROUND_UP);
+        return;
     default: /* float8 */
         ((uint8_t *)dst)[i] = f32_to_fp8(t, f64_to_f32_odd(v), sat);
         return;
@@ -1102,6 +1105,12 @@ static void store_int(kiln_dtype t, void *dst, size_t i, uint64_t bits) {
     case KILN_DTYPE_INT4: case KILN_DTYPE_UINT4:
         set_nib(dst, i, (uint8_t)(bits & 15));
         return;
+    case KILN_DTYPE_INT2: case KILN_DTYPE_UINT2: { /* wraps, as ONNX casts do */
+        uint8_t *b = (uint8_t *)dst + i / 4;
+        int sh = 2 * (int)(i & 3);
+        *b = (uint8_t)((*b & ~(3u << sh)) | ((unsigned)(bits & 3) << sh));
+        return;
+    }
     default: ((uint64_t *)dst)[i] = bits; return;
     }
 }
@@ -1184,7 +1193,7 @@ static int k_cast(ref_ctx *c) {
         to = c->in[1]->dtype;
     } else {
         int64_t t = elementwise_cast_to(c->node);
-        if (t <= 0 || t >= KILN_DTYPE_COUNT_)
+        if (t <= 0 || t >= KILN_DTYPE_COUNT_ || !dtype_is_valid((int)t))
             return ref_fail(c, "invalid target type %lld", (long long)t);
         to = (kiln_dtype)t;
     }
@@ -1192,6 +1201,17 @@ static int k_cast(ref_ctx *c) {
         return ref_fail(c, "string casts are not supported");
     if (prep_out(c, 0, to, x->rank, x->dims)) return -1;
     bool sat = ir_attr_int(c->node, "saturate", 1) != 0;
+    if (to == KILN_DTYPE_FLOAT8E8M0 && x->dtype != to) { /* rounds by round_mode */
+        const char *rm = ir_attr_str(c->node, "round_mode", "up");
+        int mode = !strcmp(rm, "up") ? E8M0_ROUND_UP : !strcmp(rm, "down") ? E8M0_ROUND_DOWN
+                   : !strcmp(rm, "nearest") ? E8M0_ROUND_NEAREST : -1;
+        if (mode < 0) return ref_fail(c, "round_mode must be up, down or nearest");
+        int64_t n = tensor_numel(x);
+        for (int64_t i = 0; i < n; i++)
+            ((uint8_t *)c->out[0]->data)[i] =
+                f32_to_e8m0((float)dt_get_f64(x->dtype, x->data, (size_t)i), sat, mode);
+        return 0;
+    }
     return cast_tensor(c, x, c->out[0], sat);
 }
 

@@ -149,6 +149,7 @@ static int64_t int_min(kiln_dtype t) {
     case KILN_DTYPE_INT16: return INT16_MIN;
     case KILN_DTYPE_INT32: return INT32_MIN;
     case KILN_DTYPE_INT4: return -8;
+    case KILN_DTYPE_INT2: return -2;
     case KILN_DTYPE_INT64: return INT64_MIN;
     default: return 0;
     }
@@ -164,6 +165,8 @@ static int64_t int_max(kiln_dtype t) {
     case KILN_DTYPE_UINT16: return UINT16_MAX;
     case KILN_DTYPE_UINT32: return UINT32_MAX;
     case KILN_DTYPE_UINT4: return 15;
+    case KILN_DTYPE_INT2: return 1;
+    case KILN_DTYPE_UINT2: return 3;
     case KILN_DTYPE_BOOL: return 1;
     default: return INT64_MAX;
     }

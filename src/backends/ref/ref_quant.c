@@ -22,6 +22,8 @@ static void int_range(kiln_dtype t, int64_t *lo, int64_t *hi) {
     case KILN_DTYPE_UINT16: *lo = 0; *hi = 65535; break;
     case KILN_DTYPE_INT4: *lo = -8; *hi = 7; break;
     case KILN_DTYPE_UINT4: *lo = 0; *hi = 15; break;
+    case KILN_DTYPE_INT2: *lo = -2; *hi = 1; break;
+    case KILN_DTYPE_UINT2: *lo = 0; *hi = 3; break;
     default: *lo = INT32_MIN; *hi = INT32_MAX; break;
     }
 }

@@ -17,6 +17,7 @@ extern const ref_kernel ref_kernels_qfused[];
 extern const ref_kernel ref_kernels_extra[];
 extern const ref_kernel ref_kernels_layout[];
 extern const ref_kernel ref_kernels_nchwc[];
+extern const ref_kernel ref_kernels_ml[];
 
 static const ref_kernel *const k_families[] = {
     ref_kernels_elementwise,
@@ -35,6 +36,7 @@ static const ref_kernel *const k_families[] = {
     ref_kernels_extra,
     ref_kernels_layout,
     ref_kernels_nchwc,
+    ref_kernels_ml,
 };
 
 ref_kernel_fn ref_kernel_get(int op) {

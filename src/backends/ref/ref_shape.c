@@ -20,7 +20,7 @@ static int ensure_out(ref_ctx *c, int i, kiln_dtype dt, int rank,
 
 static bool is_packed(kiln_dtype t) {
     return t == KILN_DTYPE_INT4 || t == KILN_DTYPE_UINT4 ||
-           t == KILN_DTYPE_FLOAT4E2M1;
+           t == KILN_DTYPE_FLOAT4E2M1 || t == KILN_DTYPE_INT2 || t == KILN_DTYPE_UINT2;
 }
 
 /* Element size in bytes; 0 for packed 4-bit types (handled per element). */
