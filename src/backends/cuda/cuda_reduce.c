@@ -1,8 +1,13 @@
 /* cuda_reduce.c: CUDA tactics of the reduce family: Reduce* (axes from the
-** attribute or a constant input), ArgMax/ArgMin, Softmax/LogSoftmax, on
+** attribute or a constant input; a runtime axes tensor in the _rtaxes
+** tactics, which read it on the host and so keep the run out of CUDA
+** graphs), ArgMax/ArgMin, Softmax/LogSoftmax, on
 ** float32/float16/bfloat16. Kernels in kernels/reduce.cu. */
 #include "cuda_kc.h"
 #include "kernels/reduce_kernels.h"
+#include "kernels/loss_kernels.h"
+
+#include <string.h>
 
 static int reduce_code(int op) {
     switch (op) {
@@ -31,6 +36,13 @@ static bool reduce_supports(const ir_node *n, const ir_type *const *in) {
     return true;
 }
 
+/* The same reductions with axes given as a runtime tensor: read on the
+** host at run time (TACTIC_READS_PARAMS). */
+static bool reduce_rt_supports(const ir_node *n, const ir_type *const *in) {
+    return reduce_code(n->op) && kc_has_in(n, in, 0) && kc_dt_float(in[0]->dtype) &&
+           kc_rank_ok(in[0]) && cuda_param_runtime(n, in, 1, false);
+}
+
 /* Flags the reduced axes as the reference does; -1 via ref_fail. */
 static int reduced_axes(ref_ctx *c, const kiln_tensor *x, bool *red) {
     const ir_node *n = c->node;
@@ -38,13 +50,10 @@ static int reduced_axes(ref_ctx *c, const kiln_tensor *x, bool *red) {
     int r = x->rank, na = 0;
     int64_t ax[KILN_MAX_RANK];
     if (ref_has(c, 1)) {
-        const kiln_tensor *a = kc_const_in(n, 1);
-        if (!a || !dtype_is_int(a->dtype) || a->rank > 1)
-            return ref_fail(c, "axes must be a constant 1-D integer tensor");
-        int64_t k = tensor_numel(a);
-        if (k > r) return ref_fail(c, "%lld axes for rank %d", (long long)k, r);
-        for (int64_t i = 0; i < k; i++) ax[i] = dt_get_i64(a->dtype, a->data, (size_t)i);
-        na = (int)k;
+        int k = cuda_param_i64(c, 1, ax, KILN_MAX_RANK, "axes");
+        if (k < 0) return -1;
+        if (k > r) return ref_fail(c, "%d axes for rank %d", k, r);
+        na = k;
     } else {
         int k;
         const int64_t *a = ir_attr_ints(n, "axes", &k);
@@ -155,10 +164,77 @@ static int softmax_run(ref_ctx *c) {
                         c->node->op_type);
 }
 
+/* ------------------------------------------------------------ losses */
+/* NegativeLogLikelihoodLoss, and SoftmaxCrossEntropyLoss as LogSoftmax over
+** the class axis (into its log_prob output, or the workspace) then NLL. */
+static bool loss_supports(const ir_node *n, const ir_type *const *in) {
+    if (!kc_has_in(n, in, 0) || !kc_has_in(n, in, 1) || !kc_dt_float(in[0]->dtype) ||
+        in[0]->rank < 2 ||
+        (in[1]->dtype != KILN_DTYPE_INT64 && in[1]->dtype != KILN_DTYPE_INT32))
+        return false;
+    if (kc_has_in(n, in, 2) && in[2]->dtype != in[0]->dtype) return false;
+    const char *rs = ir_attr_str(n, "reduction", "mean");
+    return !strcmp(rs, "none") || !strcmp(rs, "sum") || !strcmp(rs, "mean");
+}
+
+static size_t loss_workspace(const ir_node *n, const ir_type *const *in) {
+    if (n->op != OP_SoftmaxCrossEntropyLoss || !in[0] || in[0]->rank < 0) return 0;
+    bool has_lp = n->n_out > 1 && n->out[1] &&
+                  (n->out[1]->n_uses > 0 || (n->out[1]->flags & IR_VALUE_OUTPUT));
+    if (has_lp) return 0;
+    int64_t cnt = shape_numel(in[0]->rank, in[0]->dims);
+    return cnt > 0 ? (size_t)cnt * kiln_dtype_size(in[0]->dtype) : 0;
+}
+
+static int loss_run(ref_ctx *c) {
+    const ir_node *n = c->node;
+    const kiln_tensor *x = c->in[0], *tg = c->in[1];
+    const kiln_tensor *w = ref_has(c, 2) ? c->in[2] : NULL;
+    const char *rs = ir_attr_str(n, "reduction", "mean");
+    int red = !strcmp(rs, "none") ? 0 : !strcmp(rs, "sum") ? 1 : 2;
+    const ir_attr *iia = ir_attr_find(n, "ignore_index");
+    if (x->rank < 2) return ref_fail(c, "input needs rank >= 2");
+    int64_t N = x->dims[0], C = x->dims[1], D = shape_numel(x->rank - 2, x->dims + 2);
+    if (tensor_numel(tg) != N * D) return ref_fail(c, "target does not match input");
+    if (w && tensor_numel(w) != C) return ref_fail(c, "weight must have C entries");
+    if (tg->dtype != KILN_DTYPE_INT64 && tg->dtype != KILN_DTYPE_INT32)
+        return ref_fail(c, "target must be int32 or int64");
+    const void *lp = x->data;
+    cudaStream_t st = cuda_stream_of(c);
+    if (n->op == OP_SoftmaxCrossEntropyLoss) {
+        bool to_out = c->n_out > 1 && c->out[1] && c->out[1]->data;
+        void *dst = to_out ? c->out[1]->data : c->ws;
+        if (tensor_numel(x) > 0) {
+            if (to_out && c->out[1]->nbytes != x->nbytes)
+                return ref_fail(c, "internal: log_prob output size");
+            if (!to_out && (!c->ws || c->ws_size < x->nbytes))
+                return ref_fail(c, "workspace holds %zu bytes, %zu needed", c->ws_size,
+                                x->nbytes);
+            if (cuda_fail_if(c, kc_softmax(1, (int)x->dtype, N, C, D, x->data, dst, st),
+                             "SoftmaxCrossEntropyLoss"))
+                return -1;
+        }
+        lp = dst;
+    }
+    return cuda_fail_if(c, kc_nll((int)x->dtype, lp, tg->data, tg->dtype == KILN_DTYPE_INT64,
+                                  w ? w->data : NULL, N, C, D, iia != NULL, iia ? iia->i : 0, red,
+                                  c->out[0]->data, st),
+                        n->op_type);
+}
+
 /* ------------------------------------------------------------ tables */
 #define RED(OP, NAME)                                                                   \
     static const kiln_tactic t_##OP = {"cuda_" NAME "_f64acc", OP_##OP, 0, KC_FLAGS,     \
                                        reduce_supports, NULL, reduce_run};
+RED(ReduceSum, "reduce_sum") RED(ReduceMean, "reduce_mean") RED(ReduceMax, "reduce_max")
+RED(ReduceMin, "reduce_min") RED(ReduceProd, "reduce_prod") RED(ReduceL1, "reduce_l1")
+RED(ReduceL2, "reduce_l2") RED(ReduceLogSum, "reduce_log_sum")
+RED(ReduceLogSumExp, "reduce_log_sum_exp") RED(ReduceSumSquare, "reduce_sum_square")
+#undef RED
+#define KC_FLAGS_RT (KC_FLAGS | TACTIC_READS_PARAMS)
+#define RED(OP, NAME)                                                                   \
+    static const kiln_tactic t_rt_##OP = {"cuda_" NAME "_f64acc_rtaxes", OP_##OP, 0,     \
+                                          KC_FLAGS_RT, reduce_rt_supports, NULL, reduce_run};
 RED(ReduceSum, "reduce_sum") RED(ReduceMean, "reduce_mean") RED(ReduceMax, "reduce_max")
 RED(ReduceMin, "reduce_min") RED(ReduceProd, "reduce_prod") RED(ReduceL1, "reduce_l1")
 RED(ReduceL2, "reduce_l2") RED(ReduceLogSum, "reduce_log_sum")
@@ -175,9 +251,18 @@ static const kiln_tactic t_LogSoftmax = {"cuda_log_softmax_rows", OP_LogSoftmax,
                                          KC_FLAGS_INPLACE, softmax_supports, NULL,
                                          softmax_run};
 
+static const kiln_tactic t_NLL = {"cuda_nll_loss", OP_NegativeLogLikelihoodLoss, 0, KC_FLAGS,
+                                  loss_supports, loss_workspace, loss_run};
+static const kiln_tactic t_SCE = {"cuda_softmax_ce_loss", OP_SoftmaxCrossEntropyLoss, 0,
+                                  KC_FLAGS, loss_supports, loss_workspace, loss_run};
+
 const kiln_tactic *const cuda_tactics_reduce[] = {
+    &t_NLL, &t_SCE,
     &t_ReduceSum, &t_ReduceMean, &t_ReduceMax, &t_ReduceMin, &t_ReduceProd, &t_ReduceL1,
     &t_ReduceL2, &t_ReduceLogSum, &t_ReduceLogSumExp, &t_ReduceSumSquare,
+    &t_rt_ReduceSum, &t_rt_ReduceMean, &t_rt_ReduceMax, &t_rt_ReduceMin, &t_rt_ReduceProd,
+    &t_rt_ReduceL1, &t_rt_ReduceL2, &t_rt_ReduceLogSum, &t_rt_ReduceLogSumExp,
+    &t_rt_ReduceSumSquare,
     &t_ArgMax, &t_ArgMin, &t_Softmax, &t_LogSoftmax,
     NULL,
 };
