@@ -638,6 +638,40 @@ static bool sup_pad(const ir_node *n, const ir_type *const *in) {
     return const_present(n, 1) && const_or_absent(n, 2) && const_or_absent(n, 3);
 }
 
+/* Pad whose pads/constant_value/axes come as runtime tensors (read on the
+** host at run time: TACTIC_READS_PARAMS). */
+static bool sup_pad_rt(const ir_node *n, const ir_type *const *in) {
+    if (!in_movable(in, 0) || in[0]->rank > KC_MAXD || pad_mode(n) < 0) return false;
+    if (n->graph && n->graph->model && n->graph->model->opset < 11) return false;
+    if (!(n->n_in > 1 && n->in[1])) return false;
+    bool rt = false;
+    for (int i = 1; i < 4 && i < n->n_in; i++) {
+        if (!n->in[i] || n->in[i]->const_val) continue;
+        if (i == 2 ? !(in[2] && in[2]->dtype == in[0]->dtype && in[2]->rank <= 1)
+                   : !cuda_param_runtime(n, in, i, false))
+            return false;
+        rt = true;
+    }
+    return rt;
+}
+
+/* The first element of input i (constant, or copied from the device
+** synchronously) as es raw bytes; false when it has none. -1 on failure. */
+static int read_scalar_bytes(ref_ctx *c, int i, void *dst, size_t es) {
+    const kiln_tensor *k = c->node->in[i] ? c->node->in[i]->const_val : NULL;
+    const kiln_tensor *t = k ? k : c->in[i];
+    if (!t || tensor_numel(t) <= 0) return 0;
+    if (k) {
+        memcpy(dst, k->data, es);
+        return 1;
+    }
+    cudaStream_t s = cuda_stream_of(c);
+    if (cuda_fail_if(c, cudaMemcpyAsync(dst, t->data, es, cudaMemcpyDeviceToHost, s), "Pad") ||
+        cuda_fail_if(c, cudaStreamSynchronize(s), "Pad"))
+        return -1;
+    return 1;
+}
+
 static int run_pad(ref_ctx *c) {
     const kiln_tensor *x = c->in[0];
     kiln_tensor *y = c->out[0];
@@ -658,17 +692,13 @@ static int run_pad(ref_ctx *c) {
         if (v != 0 && (dtype_is_numeric(x->dtype) || x->dtype == KILN_DTYPE_BOOL))
             dt_set_f64(x->dtype, fill, 0, v);
     } else {
-        if ((np = read_const_ints(c, 1, pads, MAXV, "pads")) < 0) return -1;
-        const kiln_tensor *cv = c->node->n_in > 2 && c->node->in[2] ? c->node->in[2]->const_val : NULL;
-        if (c->node->n_in > 2 && c->node->in[2] && !cv)
-            return ref_fail(c, "Pad constant_value is not a constant");
-        if (cv && tensor_numel(cv) > 0) {
-            if (cv->dtype != x->dtype) return ref_fail(c, "Pad constant_value type differs from data");
-            memcpy(fill, cv->data, es);
+        if ((np = cuda_param_i64(c, 1, pads, MAXV, "pads")) < 0) return -1;
+        if (ref_has(c, 2)) {
+            if (c->in[2]->dtype != x->dtype)
+                return ref_fail(c, "Pad constant_value type differs from data");
+            if (read_scalar_bytes(c, 2, fill, es) < 0) return -1;
         }
-        if (c->node->n_in > 3 && c->node->in[3] &&
-            (na = read_const_ints(c, 3, axes, MAXV, "axes")) < 0)
-            return -1;
+        if (ref_has(c, 3) && (na = cuda_param_i64(c, 3, axes, MAXV, "axes")) < 0) return -1;
     }
     int64_t pb[KILN_MAX_RANK], pe[KILN_MAX_RANK];
     char err[INDEX_ERR_SIZE];
@@ -745,13 +775,18 @@ static bool sup_trilu(const ir_node *n, const ir_type *const *in) {
     return in_movable(in, 0) && in[0]->rank >= 2 && const_or_absent(n, 1);
 }
 
+/* k as a runtime tensor, read on the host (TACTIC_READS_PARAMS). */
+static bool sup_trilu_rt(const ir_node *n, const ir_type *const *in) {
+    return in_movable(in, 0) && in[0]->rank >= 2 && cuda_param_runtime(n, in, 1, false);
+}
+
 static int run_trilu(ref_ctx *c) {
     const kiln_tensor *x = c->in[0];
     int r = x->rank;
     int64_t k = 0;
     if (c->node->n_in > 1 && c->node->in[1]) {
         int64_t kv[1];
-        int nk = read_const_ints(c, 1, kv, 1, "k");
+        int nk = cuda_param_i64(c, 1, kv, 1, "k");
         if (nk < 0) return -1;
         if (nk != 1) return ref_fail(c, "k must be one integer");
         k = kv[0];
@@ -864,6 +899,10 @@ TACTIC(t_d2s, "cuda_depth_to_space_view", OP_DepthToSpace, sup_depth_space, run_
 TACTIC(t_s2d, "cuda_space_to_depth_view", OP_SpaceToDepth, sup_depth_space, run_depth_space)
 TACTIC(t_trilu, "cuda_trilu", OP_Trilu, sup_trilu, run_trilu)
 TACTIC(t_range, "cuda_range", OP_Range, sup_range, run_range)
+#define TACTIC_RT(var, name, op, sup, fn) \
+    static const kiln_tactic var = {name, op, 0, DEV_FLAGS | TACTIC_READS_PARAMS, sup, NULL, fn};
+TACTIC_RT(t_pad_rt, "cuda_pad_map_rtparams", OP_Pad, sup_pad_rt, run_pad)
+TACTIC_RT(t_trilu_rt, "cuda_trilu_rtk", OP_Trilu, sup_trilu_rt, run_trilu)
 TACTIC(t_cos, "cuda_constant_of_shape_fill", OP_ConstantOfShape, sup_constant_of_shape,
        run_constant_of_shape)
 TACTIC(t_onehot, "cuda_onehot", OP_OneHot, sup_onehot, run_onehot)
@@ -872,5 +911,5 @@ const kiln_tactic *const cuda_tactics_data[] = {
     &t_reshape, &t_flatten, &t_squeeze, &t_unsqueeze, &t_identity, &t_dropout, &t_transpose,
     &t_concat, &t_split, &t_slice, &t_slice_dyn, &t_gather, &t_gather_el, &t_scatter_el,
     &t_scatter_nd, &t_expand, &t_tile, &t_pad, &t_d2s, &t_s2d,
-    &t_trilu, &t_range, &t_cos, &t_onehot, NULL,
+    &t_trilu, &t_range, &t_cos, &t_onehot, &t_pad_rt, &t_trilu_rt, NULL,
 };

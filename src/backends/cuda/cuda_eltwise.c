@@ -63,10 +63,12 @@ typedef struct bin_info {
 
 static const bin_info k_bin[] = {
     {OP_Add, KB_ADD, true, true, false},   {OP_Sub, KB_SUB, true, true, false},
-    {OP_Mul, KB_MUL, true, true, false},   {OP_Div, KB_DIV, true, false, false},
-    {OP_Pow, KB_POW, true, false, false},  {OP_Max, KB_MAX, true, true, false},
+    {OP_Mul, KB_MUL, true, true, false},   {OP_Div, KB_DIV, true, true, false},
+    {OP_Pow, KB_POW, true, true, false},   {OP_Max, KB_MAX, true, true, false},
     {OP_Min, KB_MIN, true, true, false},   {OP_Sum, KB_ADD, true, false, false},
-    {OP_Mean, KB_ADD, true, false, false}, {OP_Mod, KB_MOD, true, false, false},
+    {OP_Mean, KB_ADD, true, false, false}, {OP_Mod, KB_MOD, true, true, false},
+    {OP_BitwiseAnd, KB_BAND, false, true, false}, {OP_BitwiseOr, KB_BOR, false, true, false},
+    {OP_BitwiseXor, KB_BXOR, false, true, false}, {OP_BitShift, KB_SHL, false, true, false},
     {OP_PRelu, KB_PRELU, true, true, false},
     {OP_Equal, KB_EQ, true, true, true},   {OP_Less, KB_LT, true, true, false},
     {OP_LessOrEqual, KB_LE, true, true, false}, {OP_Greater, KB_GT, true, true, false},
@@ -96,11 +98,20 @@ static bool binary_supports(const ir_node *n, const ir_type *const *in) {
     bool ok = (b->fl && kc_dt_float(dt)) || (b->in && kc_dt_int(dt)) ||
               (b->bl && dt == KILN_DTYPE_BOOL);
     if (!ok) return false;
+    /* BitShift is defined on unsigned types only */
+    if (n->op == OP_BitShift &&
+        ((dt != KILN_DTYPE_UINT8 && dt != KILN_DTYPE_UINT16 && dt != KILN_DTYPE_UINT32 &&
+          dt != KILN_DTYPE_UINT64) ||
+         (strcmp(ir_attr_str(n, "direction", ""), "LEFT") &&
+          strcmp(ir_attr_str(n, "direction", ""), "RIGHT"))))
+        return false;
     for (int i = 0; i < n->n_in; i++) {
         if (!kc_has_in(n, in, i) || !kc_rank_ok(in[i])) return false;
-        /* Pow's exponent may be any type the loader widens to float */
+        /* Pow's exponent may be any type the loader widens to float; an
+        ** integer base takes an integer exponent (exact integer powers) */
         bool exp_ok = n->op == OP_Pow && i == 1 &&
-                      (kc_dt_float(in[1]->dtype) || kc_dt_int(in[1]->dtype));
+                      (kc_dt_int(dt) ? kc_dt_int(in[1]->dtype)
+                                     : (kc_dt_float(in[1]->dtype) || kc_dt_int(in[1]->dtype)));
         if (in[i]->dtype != dt && !exp_ok) return false;
     }
     return true;
@@ -115,6 +126,7 @@ static int binary_run(ref_ctx *c) {
     if (cnt == 0) return 0;
     int kb = b->kb;
     if (n->op == OP_Mod && ir_attr_int(n, "fmod", 0)) kb = KB_FMOD;
+    if (n->op == OP_BitShift && !strcmp(ir_attr_str(n, "direction", ""), "RIGHT")) kb = KB_SHR;
     kc_bshape s;
     /* Variadic ops fold in place: y = op(in0, in1), then y = op(y, in_k);
     ** each element reads only its own position of y. */
@@ -483,6 +495,10 @@ BIN(GreaterOrEqual, "greater_or_equal", KC_FLAGS)
 BIN(And, "and", KC_FLAGS)
 BIN(Or, "or", KC_FLAGS)
 BIN(Xor, "xor", KC_FLAGS)
+BIN(BitwiseAnd, "bitwise_and", KC_FLAGS_INPLACE)
+BIN(BitwiseOr, "bitwise_or", KC_FLAGS_INPLACE)
+BIN(BitwiseXor, "bitwise_xor", KC_FLAGS_INPLACE)
+BIN(BitShift, "bit_shift", KC_FLAGS_INPLACE)
 #undef BIN
 
 #define UN(OP, NAME)                                                                    \
@@ -518,7 +534,7 @@ static const kiln_tactic t_Fused = {"cuda_fused_elementwise_interp", OP_FusedEle
 const kiln_tactic *const cuda_tactics_eltwise[] = {
     &t_Add, &t_Sub, &t_Mul, &t_Div, &t_Pow, &t_Max, &t_Min, &t_Sum, &t_Mean, &t_Mod,
     &t_PRelu, &t_Equal, &t_Less, &t_LessOrEqual, &t_Greater, &t_GreaterOrEqual, &t_And,
-    &t_Or, &t_Xor, &t_Where,
+    &t_Or, &t_Xor, &t_Where, &t_BitwiseAnd, &t_BitwiseOr, &t_BitwiseXor, &t_BitShift,
     &t_Neg, &t_Abs, &t_Sqrt, &t_Exp, &t_Log, &t_Tanh, &t_Sigmoid, &t_Relu, &t_Erf,
     &t_Reciprocal, &t_Floor, &t_Ceil, &t_Round, &t_Sin, &t_Cos, &t_Tan, &t_Sign,
     &t_Softplus, &t_Softsign, &t_Elu, &t_Selu, &t_Celu, &t_ThresholdedRelu, &t_Swish,

@@ -83,12 +83,44 @@ __device__ __forceinline__ bool kc_cmpf(int op, float x, float y) {
     default: return x >= y;
     }
 }
+__device__ __forceinline__ unsigned long long kc_upow(unsigned long long b, unsigned long long e) {
+    unsigned long long r = 1;
+    while (e) {
+        if (e & 1) r *= b;
+        b *= b;
+        e >>= 1;
+    }
+    return r;
+}
+// Shifts as the reference: counts of the width or more give 0.
+__device__ __forceinline__ long long kc_shift(int op, unsigned long long x, unsigned long long y,
+                                              int bits) {
+    if (y >= (unsigned long long)bits) return 0;
+    unsigned long long m = bits == 64 ? ~0ULL : ((1ULL << bits) - 1);
+    return (long long)((op == KB_SHL ? x << y : x >> y) & m);
+}
+// Integer ops on int64 values (narrower types widened, their results
+// wrapped by the store). Division by zero gives 0 (the reference fails; a
+// kernel cannot). The reference's int64 domain: x / -1 wraps, x % -1 is 0.
 __device__ __forceinline__ long long kc_bini(int op, long long x, long long y) {
     typedef unsigned long long u64;
     switch (op) { // wrap like the type's own arithmetic
     case KB_ADD: return (long long)((u64)x + (u64)y);
     case KB_SUB: return (long long)((u64)x - (u64)y);
     case KB_MUL: return (long long)((u64)x * (u64)y);
+    case KB_DIV: return y == 0 ? 0 : y == -1 ? (long long)(0 - (u64)x) : x / y;
+    case KB_MOD: case KB_FMOD: {
+        if (y == 0 || y == -1) return 0;
+        long long r = x % y;
+        if (op == KB_MOD && r != 0 && ((r < 0) != (y < 0))) r += y; // sign of divisor
+        return r;
+    }
+    case KB_POW:
+        if (y >= 0) return (long long)kc_upow((u64)x, (u64)y);
+        return x == 1 ? 1 : x == -1 ? ((y & 1) ? -1 : 1) : 0;
+    case KB_BAND: return x & y;
+    case KB_BOR: return x | y;
+    case KB_BXOR: return x ^ y;
     case KB_MAX: return x > y ? x : y;
     case KB_MIN: return x < y ? x : y;
     case KB_PRELU: return x < 0 ? (long long)((u64)y * (u64)x) : x;
@@ -101,6 +133,33 @@ __device__ __forceinline__ long long kc_bini(int op, long long x, long long y) {
     case KB_OR: return (x != 0) | (y != 0);
     case KB_XOR: return (x != 0) ^ (y != 0);
     default: return 0;
+    }
+}
+
+// uint64: the orderings, division and remainder differ from int64's.
+__device__ __forceinline__ long long kc_binu(int op, long long xs, long long ys) {
+    typedef unsigned long long u64;
+    u64 x = (u64)xs, y = (u64)ys;
+    switch (op) {
+    case KB_DIV: return y == 0 ? 0 : (long long)(x / y);
+    case KB_MOD: case KB_FMOD: return y == 0 ? 0 : (long long)(x % y);
+    case KB_POW: return (long long)kc_upow(x, y);
+    case KB_MAX: return (long long)(x > y ? x : y);
+    case KB_MIN: return (long long)(x < y ? x : y);
+    case KB_PRELU: return xs;
+    case KB_LT: return x < y;
+    case KB_LE: return x <= y;
+    case KB_GT: return x > y;
+    case KB_GE: return x >= y;
+    default: return kc_bini(op, xs, ys);
+    }
+}
+__device__ __forceinline__ int kc_int_bits(int dt) {
+    switch (dt) {
+    case KC_U8: case KC_I8: case KC_BOOL: return 8;
+    case KC_U16: case KC_I16: return 16;
+    case KC_U32: case KC_I32: return 32;
+    default: return 64;
     }
 }
 
@@ -119,7 +178,14 @@ __global__ void k_binary(int op, int dta, int dtb, int dty, const __grid_constan
             else kc_stf(y, i, dty, kc_binf(op, x, w));
         } else {
             long long x = kc_ldi(a, off[0], dta), w = kc_ldi(b, off[1], dtb);
-            kc_sti(y, i, dty, kc_bini(op, x, w));
+            long long r;
+            if (op == KB_SHL || op == KB_SHR)
+                r = kc_shift(op, (unsigned long long)x, (unsigned long long)w, kc_int_bits(dta));
+            else if (dta == KC_U64)
+                r = kc_binu(op, x, w);
+            else
+                r = kc_bini(op, x, w);
+            kc_sti(y, i, dty, r);
         }
     }
 }
@@ -327,11 +393,14 @@ __global__ void k_cast(int dts, int dtd, const void *x, void *y, int64_t n) {
             if (!df) {
                 kc_sti(y, i, dtd, v);
             } else {
+                double d = dts == KC_U64 ? (double)(unsigned long long)v : (double)v;
                 switch (dtd) {
-                case KC_F32: ((float *)y)[i] = (float)v; break;
-                case KC_F64: ((double *)y)[i] = (double)v; break;
-                case KC_F16: ((__half *)y)[i] = __double2half((double)v); break;
-                default: ((__nv_bfloat16 *)y)[i] = __double2bfloat16((double)v); break;
+                case KC_F32:
+                    ((float *)y)[i] = dts == KC_U64 ? (float)(unsigned long long)v : (float)v;
+                    break;
+                case KC_F64: ((double *)y)[i] = d; break;
+                case KC_F16: ((__half *)y)[i] = __double2half(d); break;
+                default: ((__nv_bfloat16 *)y)[i] = __double2bfloat16(d); break;
                 }
             }
         }

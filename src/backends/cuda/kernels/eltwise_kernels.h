@@ -19,7 +19,9 @@ extern "C" {
 ** int64 with wrap-around; comparisons and logic write bool. */
 enum {
     KB_ADD = 1, KB_SUB, KB_MUL, KB_DIV, KB_POW, KB_MAX, KB_MIN, KB_MOD, KB_FMOD,
-    KB_PRELU, KB_EQ, KB_LT, KB_LE, KB_GT, KB_GE, KB_AND, KB_OR, KB_XOR
+    KB_PRELU, KB_EQ, KB_LT, KB_LE, KB_GT, KB_GE, KB_AND, KB_OR, KB_XOR,
+    /* integer-only: bitwise and shifts (unsigned shift counts >= width give 0) */
+    KB_BAND, KB_BOR, KB_BXOR, KB_SHL, KB_SHR
 };
 /* y = op(a, b) over s (nin 2; y is contiguous with s's dims; y may be a). */
 cudaError_t kc_binary(int op, int dta, int dtb, int dty, const kc_bshape *s,
