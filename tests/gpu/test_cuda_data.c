@@ -394,16 +394,20 @@ static void test_pad(void) {
         kiln_dtype dt = rtype();
         kiln_tensor *x = h_rand(dt, r, d), *pt = h_vec(2 * r, pads);
         kiln_tensor *cv = h_rand(dt, 0, NULL);
+        /* every third case: pads (and constant_value) as runtime tensors,
+        ** read from the device by cuda_pad_map_rtparams */
+        bool rt = it % 3 == 2;
         ir_node *n = h_node(OP_Pad, 3, 1);
         n->in[0] = h_rt();
-        n->in[1] = h_const(pt);
-        n->in[2] = it % 8 == 0 ? h_const(cv) : NULL;
+        n->in[1] = rt ? h_rt() : h_const(pt);
+        n->in[2] = it % 8 == 0 ? (rt ? h_rt() : h_const(cv)) : NULL;
         ir_edit_set_str(n, "mode", mode);
         kiln_tensor *in[3] = {x, pt, it % 8 == 0 ? cv : NULL};
         char desc[64];
-        snprintf(desc, sizeof desc, "Pad %s", mode);
+        snprintf(desc, sizeof desc, "Pad %s%s", mode, rt ? " runtime pads" : "");
         h_check(n, in, CMP_EXACT, NULL, true, desc);
-        if (it % 8) tensor_free(cv);
+        if (it % 8 || rt) tensor_free(cv);
+        if (rt) tensor_free(pt);
         tensor_free(x);
     }
 }
@@ -431,13 +435,15 @@ static void test_misc(void) {
         int64_t d[8], k = h_irand(-6, 6);
         rdims(r, d, 9, false);
         kiln_tensor *x = h_rand(rtype(), r, d), *kt = h_vec(1, &k);
+        /* k absent, constant, or a runtime tensor (cuda_trilu_rtk) */
+        bool rt = it % 6 == 1;
         ir_node *n = h_node(OP_Trilu, 2, 1);
         n->in[0] = h_rt();
-        n->in[1] = it % 3 ? h_const(kt) : NULL;
+        n->in[1] = it % 3 ? (rt ? h_rt() : h_const(kt)) : NULL;
         ir_edit_set_int(n, "upper", it % 2);
         kiln_tensor *in[2] = {x, it % 3 ? kt : NULL};
-        h_check(n, in, CMP_EXACT, NULL, true, "Trilu");
-        if (it % 3 == 0) tensor_free(kt);
+        h_check(n, in, CMP_EXACT, NULL, true, rt ? "Trilu runtime k" : "Trilu");
+        if (it % 3 == 0 || rt) tensor_free(kt);
         tensor_free(x);
     }
     for (int it = 0; it < 12; it++) {

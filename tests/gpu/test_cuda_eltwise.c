@@ -21,9 +21,13 @@ typedef struct binop {
 
 static const binop k_binops[] = {
     {OP_Add, "Add", true, true, false},   {OP_Sub, "Sub", true, true, false},
-    {OP_Mul, "Mul", true, true, false},   {OP_Div, "Div", true, false, false},
-    {OP_Pow, "Pow", true, false, false},  {OP_Max, "Max", true, true, false},
-    {OP_Min, "Min", true, true, false},   {OP_Mod, "Mod", true, false, false},
+    {OP_Mul, "Mul", true, true, false},   {OP_Div, "Div", true, true, false},
+    {OP_Pow, "Pow", true, true, false},   {OP_Max, "Max", true, true, false},
+    {OP_Min, "Min", true, true, false},   {OP_Mod, "Mod", true, true, false},
+    {OP_BitwiseAnd, "BitwiseAnd", false, true, false},
+    {OP_BitwiseOr, "BitwiseOr", false, true, false},
+    {OP_BitwiseXor, "BitwiseXor", false, true, false},
+    {OP_BitShift, "BitShift", false, true, false},
     {OP_PRelu, "PRelu", true, true, false},
     {OP_Equal, "Equal", true, true, true}, {OP_Less, "Less", true, true, false},
     {OP_LessOrEqual, "LessOrEqual", true, true, false},
@@ -39,11 +43,34 @@ static bool is_cmp(int op) {
 }
 
 /* Values for input k of a binary op. */
+static bool is_unsigned(kiln_dtype dt) {
+    return dt == KILN_DTYPE_UINT8 || dt == KILN_DTYPE_UINT16 || dt == KILN_DTYPE_UINT32 ||
+           dt == KILN_DTYPE_UINT64;
+}
+
 static kiln_tensor *bin_input(int op, int k, kiln_dtype dt, int rank, const int64_t *dims) {
     if (!gt_is_float(dt)) {
         if (dt == KILN_DTYPE_BOOL) return gt_rand(dt, rank, dims, 0, 1);
-        if (dt == KILN_DTYPE_UINT8) return gt_rand(dt, rank, dims, 0, 100);
-        return gt_rand(dt, rank, dims, is_cmp(op) ? -3 : -50, is_cmp(op) ? 3 : 50);
+        kiln_tensor *t;
+        if (op == OP_BitShift && k == 1) /* counts up to past the width */
+            return gt_rand(dt, rank, dims, 0, (double)kiln_dtype_size(dt) * 8 + 3);
+        if (op == OP_Pow) /* exact small powers, negative exponents too */
+            return k == 0 ? gt_rand(dt, rank, dims, is_unsigned(dt) ? 0 : -3, 4)
+                          : gt_rand(dt, rank, dims, is_unsigned(dt) ? 0 : -2, 6);
+        if (is_unsigned(dt)) {
+            t = gt_rand(dt, rank, dims, 0, 100);
+            /* uint64 above 2^63: orderings and division must be unsigned */
+            if (dt == KILN_DTYPE_UINT64)
+                for (int64_t i = 0; i < tensor_numel(t); i++)
+                    if (rnd() < 0.3) ((uint64_t *)t->data)[i] |= 1ull << 63;
+        } else {
+            t = gt_rand(dt, rank, dims, is_cmp(op) ? -3 : -50, is_cmp(op) ? 3 : 50);
+        }
+        /* integer division by zero fails in the reference: no zero divisors */
+        if ((op == OP_Div || op == OP_Mod) && k == 1)
+            for (int64_t i = 0; i < tensor_numel(t); i++)
+                if (dt_get_i64(dt, t->data, (size_t)i) == 0) dt_set_i64(dt, t->data, (size_t)i, 7);
+        return t;
     }
     kiln_tensor *t;
     if (is_cmp(op)) { /* small integers: ties */
@@ -66,13 +93,15 @@ static kiln_tensor *bin_input(int op, int k, kiln_dtype dt, int rank, const int6
 static void test_binary(void) {
     kiln_dtype dts[] = {KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT16, KILN_DTYPE_BFLOAT16,
                         KILN_DTYPE_INT32, KILN_DTYPE_INT64, KILN_DTYPE_INT8,
-                        KILN_DTYPE_UINT8, KILN_DTYPE_BOOL};
+                        KILN_DTYPE_UINT8, KILN_DTYPE_BOOL, KILN_DTYPE_INT16,
+                        KILN_DTYPE_UINT16, KILN_DTYPE_UINT32, KILN_DTYPE_UINT64};
     for (size_t o = 0; o < KILN_ARRAY_LEN(k_binops); o++) {
         const binop *b = &k_binops[o];
         for (size_t d = 0; d < KILN_ARRAY_LEN(dts); d++) {
             kiln_dtype dt = dts[d];
             bool fl = gt_is_float(dt), bl = dt == KILN_DTYPE_BOOL;
             if ((fl && !b->fl) || (bl && !b->bl) || (!fl && !bl && !b->in)) continue;
+            if (b->op == OP_BitShift && !is_unsigned(dt)) continue;
             for (int k = 0; k < 8; k++) {
                 int64_t od[KILN_MAX_RANK], ad[KILN_MAX_RANK], bd[KILN_MAX_RANK];
                 int R = gt_irand(0, 5);
@@ -94,7 +123,8 @@ static void test_binary(void) {
                 kiln_tensor *A = bin_input(b->op, 0, dt, ra, ad);
                 kiln_tensor *B = bin_input(b->op, 1, dt, rb, bd);
                 ir_node *n = gt_node(b->op, 2, 1);
-                if (b->op == OP_Mod && fl && k % 2) ir_edit_set_int(n, "fmod", 1);
+                if (b->op == OP_Mod && (fl ? k % 2 : k % 3 == 1)) ir_edit_set_int(n, "fmod", 1);
+                if (b->op == OP_BitShift) ir_edit_set_str(n, "direction", k % 2 ? "LEFT" : "RIGHT");
                 const kiln_tensor *in[2] = {A, B};
                 char desc[200], sa[64], sb[64];
                 snprintf(desc, sizeof desc, "%s %s %s x %s", b->name, gt_dt(dt),
@@ -292,9 +322,12 @@ static void test_misc(void) {
     /* Cast between every pair, with special values */
     kiln_dtype cts[] = {KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT16, KILN_DTYPE_BFLOAT16,
                         KILN_DTYPE_FLOAT64, KILN_DTYPE_INT64, KILN_DTYPE_INT32,
-                        KILN_DTYPE_INT8, KILN_DTYPE_UINT8, KILN_DTYPE_BOOL};
+                        KILN_DTYPE_INT8, KILN_DTYPE_UINT8, KILN_DTYPE_BOOL,
+                        KILN_DTYPE_INT16, KILN_DTYPE_UINT16, KILN_DTYPE_UINT32,
+                        KILN_DTYPE_UINT64};
     static const double special[] = {NAN, INFINITY, -INFINITY, 0.5, -0.5, 1.5, -2.5, 1e10,
-                                     -1e10, 65519.0, 300.7, -129.9, 255.0, 256.0, 0.0, -0.0};
+                                     -1e10, 65519.0, 300.7, -129.9, 255.0, 256.0, 0.0, -0.0,
+                                     1e19, 65536.5, 4294967296.0};
     for (size_t s = 0; s < KILN_ARRAY_LEN(cts); s++)
         for (size_t t = 0; t < KILN_ARRAY_LEN(cts); t++) {
             kiln_dtype from = cts[s], to = cts[t];
@@ -311,6 +344,10 @@ static void test_misc(void) {
                     ((int64_t *)X->data)[0] = INT64_MAX;
                     ((int64_t *)X->data)[1] = INT64_MIN;
                     ((int64_t *)X->data)[2] = (int64_t)1 << 40;
+                }
+                if (from == KILN_DTYPE_UINT64) { /* above 2^63: unsigned to float */
+                    ((uint64_t *)X->data)[0] = UINT64_MAX;
+                    ((uint64_t *)X->data)[1] = (1ull << 63) + 12345;
                 }
             }
             ir_node *n = gt_node(OP_Cast, 1, 1);

@@ -58,7 +58,10 @@ static void test_reduce(void) {
                 if (as_input) {
                     int64_t ad[1] = {na};
                     A = tensor_with(KILN_DTYPE_INT64, 1, ad, axes);
-                    if (na || k % 4 == 0) gt_const_in(n, 1, A);
+                    /* every third case: axes as a runtime tensor (the
+                    ** _rtaxes tactics read it from the device) */
+                    if (k % 3 == 0 && (na || k % 4 == 0)) gt_rt_in(n, 1);
+                    else if (na || k % 4 == 0) gt_const_in(n, 1, A);
                     else { /* absent axes input */
                         tensor_free(A);
                         A = NULL;
@@ -77,6 +80,56 @@ static void test_reduce(void) {
                 tensor_free(A);
             }
     g_model->opset = 17;
+}
+
+/* NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss: every reduction,
+** with and without weights and ignore_index (hit by some targets), int32
+** and int64 targets, rank 2 to 4 inputs, N*D from 1 to a few thousand (the
+** one-block reduction loops), SCE with and without its log_prob output. */
+static void test_loss(void) {
+    static const char *reds[] = {"none", "sum", "mean"};
+    for (int k = 0; k < 72; k++) {
+        int op = k % 2 ? OP_SoftmaxCrossEntropyLoss : OP_NegativeLogLikelihoodLoss;
+        kiln_dtype dt = k_floats[(k / 2) % 3];
+        const char *red = reds[(k / 6) % 3];
+        bool weighted = (k / 18) % 2, ignore = (k / 36) % 2;
+        int rank = 2 + k % 3;
+        int64_t dims[4] = {gt_irand(1, 9), gt_irand(1, 13), gt_irand(1, 7), gt_irand(1, 5)};
+        if (k % 5 == 4) dims[0] = 300; /* N*D above the block size */
+        int64_t N = dims[0], C = dims[1], D = 1, td[3];
+        td[0] = N;
+        for (int a = 2; a < rank; a++) {
+            D *= dims[a];
+            td[a - 1] = dims[a];
+        }
+        kiln_tensor *X = gt_rand(dt, rank, dims, -3, 3);
+        if (op == OP_NegativeLogLikelihoodLoss) /* log-probability-like inputs */
+            for (int64_t i = 0; i < tensor_numel(X); i++)
+                dt_set_f64(dt, X->data, (size_t)i, -fabs(dt_get_f64(dt, X->data, (size_t)i)));
+        int64_t ii = gt_irand(0, (int)C - 1);
+        kiln_dtype tt = k % 4 < 2 ? KILN_DTYPE_INT64 : KILN_DTYPE_INT32;
+        kiln_tensor *T;
+        if (tensor_new(tt, rank - 1, td, &T)) gt_die("tensor");
+        for (int64_t i = 0; i < N * D; i++)
+            dt_set_i64(tt, T->data, (size_t)i, gt_irand(0, (int)C - 1));
+        /* mean over only ignored samples is 0/0 in both: keep one counted */
+        if (ignore && C > 1 && dt_get_i64(tt, T->data, 0) == ii)
+            dt_set_i64(tt, T->data, 0, (ii + 1) % C);
+        kiln_tensor *W = weighted ? gt_rand(dt, 1, &C, 0.2, 2) : NULL;
+        bool lp = op == OP_SoftmaxCrossEntropyLoss && k % 4 == 1;
+        ir_node *n = gt_node(op, weighted ? 3 : 2, lp ? 2 : 1);
+        ir_edit_set_str(n, "reduction", red);
+        if (ignore && !(C == 1 && !strcmp(red, "mean"))) ir_edit_set_int(n, "ignore_index", ii);
+        const kiln_tensor *in[3] = {X, T, W};
+        char desc[160], sx[64];
+        snprintf(desc, sizeof desc, "%s %s x%s %s target %s%s%s", op_name(op), gt_dt(dt),
+                 gt_shp(X, sx, sizeof sx), red, gt_dt(tt), weighted ? " weighted" : "",
+                 ignore ? " ignore_index" : "");
+        gt_case(TABLE, n, in, gt_tol(dt) * 4, desc);
+        tensor_free(X);
+        tensor_free(T);
+        tensor_free(W);
+    }
 }
 
 static void test_arg(void) {
@@ -191,6 +244,7 @@ int main(void) {
     if (!gt_init()) return 0;
     bench();
     test_reduce();
+    test_loss();
     test_arg();
     test_softmax();
     return gt_fini();

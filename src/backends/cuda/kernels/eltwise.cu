@@ -385,6 +385,9 @@ __global__ void k_cast(int dts, int dtd, const void *x, void *y, int64_t n) {
                 }
             } else if (dtd == KC_BOOL) {
                 ((uint8_t *)y)[i] = v != 0; // NaN is true
+            } else if (dtd == KC_U64 && v >= 9223372036854775808.0) {
+                ((unsigned long long *)y)[i] =
+                    v >= 18446744073709551615.0 ? ~0ULL : (unsigned long long)v;
             } else {
                 kc_sti(y, i, dtd, kc_f64_to_i64_sat(v));
             }
