@@ -358,6 +358,56 @@ static void test_misc(void) {
             gt_case(TABLE, n, in, 0, desc);
             tensor_free(X);
         }
+    /* float8 / float4 / int4 / uint4 on either side (cast_small.cu): every
+    ** float8 code, random nibbles with an odd count (the spare nibble of the
+    ** last byte), wide values with specials, ties and out-of-range values,
+    ** saturate on and off */
+    kiln_dtype smalls[] = {KILN_DTYPE_FLOAT8E4M3FN, KILN_DTYPE_FLOAT8E4M3FNUZ,
+                           KILN_DTYPE_FLOAT8E5M2, KILN_DTYPE_FLOAT8E5M2FNUZ,
+                           KILN_DTYPE_FLOAT4E2M1, KILN_DTYPE_INT4, KILN_DTYPE_UINT4};
+    kiln_dtype wides[] = {KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT16, KILN_DTYPE_BFLOAT16,
+                          KILN_DTYPE_FLOAT64, KILN_DTYPE_INT32, KILN_DTYPE_INT64,
+                          KILN_DTYPE_UINT8, KILN_DTYPE_INT8, KILN_DTYPE_BOOL,
+                          KILN_DTYPE_UINT64};
+    static const double sp2[] = {NAN, INFINITY, -INFINITY, 0.0, -0.0, 448.0, 464.0, 480.0,
+                                 57344.0, 61440.0, 1e6, -1e6, 0.25, 0.75, 1.25, 2.5, 3.5,
+                                 5.0, 7.0, -8.5, 15.5, 0.0009765625, 0.00048828125,
+                                 1.52587890625e-05, 1e-9, -3.0, 6.5, 1.0 / 3.0};
+    for (size_t a = 0; a < KILN_ARRAY_LEN(smalls); a++)
+        for (size_t b = 0; b < KILN_ARRAY_LEN(wides) + KILN_ARRAY_LEN(smalls); b++)
+            for (int dir = 0; dir < 2; dir++) {
+                kiln_dtype other = b < KILN_ARRAY_LEN(wides) ? wides[b]
+                                                             : smalls[b - KILN_ARRAY_LEN(wides)];
+                kiln_dtype from = dir ? other : smalls[a], to = dir ? smalls[a] : other;
+                if (dir && b >= KILN_ARRAY_LEN(wides)) continue; /* small pairs once */
+                int64_t dims[1] = {gt_is_float(from) ? 301 : 257};
+                kiln_tensor *X;
+                if (tensor_new(from, 1, dims, &X)) gt_die("tensor");
+                if (kiln_dtype_size(from) == 0 || from == KILN_DTYPE_FLOAT8E4M3FN ||
+                    from == KILN_DTYPE_FLOAT8E4M3FNUZ || from == KILN_DTYPE_FLOAT8E5M2 ||
+                    from == KILN_DTYPE_FLOAT8E5M2FNUZ) {
+                    for (size_t i = 0; i < X->nbytes; i++) /* every code, then random */
+                        ((uint8_t *)X->data)[i] = i < 256 ? (uint8_t)i : (uint8_t)(rnd() * 256);
+                } else if (gt_is_float(from)) {
+                    for (int64_t i = 0; i < dims[0]; i++)
+                        dt_set_f64(from, X->data, (size_t)i,
+                                   i < (int64_t)KILN_ARRAY_LEN(sp2) ? sp2[i]
+                                   : i % 3 ? gt_urand(-20, 20) : gt_urand(-600, 600));
+                } else {
+                    for (int64_t i = 0; i < dims[0]; i++)
+                        dt_set_i64(from, X->data, (size_t)i, gt_irand(-300, 300));
+                }
+                int sat = (int)(a + b) % 2;
+                ir_node *n = gt_node(OP_Cast, 1, 1);
+                ir_edit_set_int(n, "to", to);
+                ir_edit_set_int(n, "saturate", sat);
+                const kiln_tensor *in[1] = {X};
+                char desc[96];
+                snprintf(desc, sizeof desc, "Cast %s -> %s saturate %d", gt_dt(from), gt_dt(to),
+                         sat);
+                gt_case(TABLE, n, in, 0, desc);
+                tensor_free(X);
+            }
     {
         int64_t dims[2] = {4, 9};
         kiln_tensor *X = gt_rand(KILN_DTYPE_FLOAT32, 2, dims, -9, 9);

@@ -292,8 +292,15 @@ static int identity_run(ref_ctx *c) {
 }
 
 /* ------------------------------------------------------------ cast */
+/* The 8- and 4-bit types cast_small.cu converts. */
+static bool dt_small(kiln_dtype t) {
+    return (t >= KILN_DTYPE_FLOAT8E4M3FN && t <= KILN_DTYPE_FLOAT8E5M2FNUZ) ||
+           t == KILN_DTYPE_UINT4 || t == KILN_DTYPE_INT4 || t == KILN_DTYPE_FLOAT4E2M1;
+}
+
 static bool cast_supports(const ir_node *n, const ir_type *const *in) {
-    if (!kc_has_in(n, in, 0) || !kc_dt_cast(in[0]->dtype)) return false;
+    if (!kc_has_in(n, in, 0) || !(kc_dt_cast(in[0]->dtype) || dt_small(in[0]->dtype)))
+        return false;
     kiln_dtype to;
     if (n->op == OP_CastLike) {
         if (!kc_has_in(n, in, 1)) return false;
@@ -303,7 +310,7 @@ static bool cast_supports(const ir_node *n, const ir_type *const *in) {
         if (t <= 0 || t >= KILN_DTYPE_COUNT_) return false;
         to = (kiln_dtype)t;
     }
-    return kc_dt_cast(to);
+    return kc_dt_cast(to) || dt_small(to);
 }
 
 static int cast_run(ref_ctx *c) {
@@ -315,6 +322,11 @@ static int cast_run(ref_ctx *c) {
         return cuda_fail_if(c, cudaMemcpyAsync(y->data, x->data, x->nbytes,
                                                cudaMemcpyDeviceToDevice, cuda_stream_of(c)),
                             "Cast");
+    if (dt_small(x->dtype) || dt_small(y->dtype))
+        return cuda_fail_if(c, kc_cast_small((int)x->dtype, (int)y->dtype,
+                                             ir_attr_int(c->node, "saturate", 1) != 0, x->data,
+                                             y->data, cnt, cuda_stream_of(c)),
+                            c->node->op_type);
     return cuda_fail_if(c, kc_cast((int)x->dtype, (int)y->dtype, x->data, y->data, cnt,
                                    cuda_stream_of(c)),
                         c->node->op_type);

@@ -49,6 +49,11 @@ cudaError_t kc_not(const void *x, void *y, int64_t n, cudaStream_t st);
 ** float->int truncates, saturating at int64 first, then keeps low bits;
 ** to bool is != 0, NaN included). */
 cudaError_t kc_cast(int dts, int dtd, const void *x, void *y, int64_t n, cudaStream_t st);
+/* Cast where either side is float8 (any of the four), float4e2m1, int4 or
+** uint4, and the other any type kc_cast takes or one of those (cast_small.cu);
+** saturate: the float8 attribute. */
+cudaError_t kc_cast_small(int dts, int dtd, int saturate, const void *x, void *y, int64_t n,
+                          cudaStream_t st);
 
 /* FusedElementwise, pre-decoded by the host into the unary (KU_*) and
 ** binary (KB_*) opcodes above. Operand encoding: >= 0 a register (inputs
