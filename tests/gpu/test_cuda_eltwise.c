@@ -209,6 +209,10 @@ static const unop k_unops[] = {
     {OP_ThresholdedRelu, "ThresholdedRelu", -3, 3}, {OP_Swish, "Swish", -3, 3},
     {OP_LeakyRelu, "LeakyRelu", -3, 3}, {OP_HardSigmoid, "HardSigmoid", -5, 5},
     {OP_HardSwish, "HardSwish", -5, 5}, {OP_Mish, "Mish", -3, 3}, {OP_Gelu, "Gelu", -3, 3},
+    {OP_Asin, "Asin", -0.99, 0.99}, {OP_Acos, "Acos", -0.99, 0.99}, {OP_Atan, "Atan", -4, 4},
+    {OP_Sinh, "Sinh", -3, 3}, {OP_Cosh, "Cosh", -3, 3}, {OP_Asinh, "Asinh", -4, 4},
+    {OP_Acosh, "Acosh", 1.01, 6}, {OP_Atanh, "Atanh", -0.95, 0.95},
+    {OP_Shrink, "Shrink", -3, 3},
 };
 
 static void test_unary(void) {
@@ -239,6 +243,10 @@ static void test_unary(void) {
                     ir_edit_set_float(n, "gamma", 1.1f);
                 }
                 if (s % 2 && u->op == OP_Gelu) ir_edit_set_str(n, "approximate", "tanh");
+                if (s % 2 && u->op == OP_Shrink) {
+                    ir_edit_set_float(n, "lambd", 1.5f);
+                    ir_edit_set_float(n, "bias", 0.25f);
+                }
                 g_model->opset = u->op == OP_Gelu || u->op == OP_Mish ? 20 : 17;
                 const kiln_tensor *in[1] = {X};
                 char desc[96];
@@ -286,6 +294,16 @@ static void test_unary(void) {
             char desc[64];
             snprintf(desc, sizeof desc, "Clip %s case %d", gt_dt(dt), k);
             gt_case(TABLE, n, in, gt_tol(dt), desc);
+            /* the same bounds as runtime tensors (cuda_clip_f_rtbounds),
+            ** one of them constant in case 0 */
+            ir_node *m = gt_node(OP_Clip, 3, 1);
+            if (in[1]) {
+                if (k == 0) gt_const_in(m, 1, L);
+                else gt_rt_in(m, 1);
+            }
+            if (in[2]) gt_rt_in(m, 2);
+            snprintf(desc, sizeof desc, "Clip %s case %d runtime bounds", gt_dt(dt), k);
+            if (in[1] || in[2]) gt_case(TABLE, m, in, gt_tol(dt), desc);
             tensor_free(X);
             tensor_free(L);
             tensor_free(H);

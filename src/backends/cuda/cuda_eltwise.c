@@ -183,6 +183,9 @@ static const un_info k_un[] = {
     {OP_ThresholdedRelu, KU_THRELU}, {OP_Swish, KU_SWISH}, {OP_LeakyRelu, KU_LEAKY},
     {OP_HardSigmoid, KU_HSIG}, {OP_HardSwish, KU_HSWISH}, {OP_Mish, KU_MISH},
     {OP_Gelu, KU_GELU}, {OP_Clip, KU_CLIP},
+    {OP_Asin, KU_ASIN}, {OP_Acos, KU_ACOS}, {OP_Atan, KU_ATAN}, {OP_Sinh, KU_SINH},
+    {OP_Cosh, KU_COSH}, {OP_Asinh, KU_ASINH}, {OP_Acosh, KU_ACOSH}, {OP_Atanh, KU_ATANH},
+    {OP_Shrink, KU_SHRINK},
 };
 
 static const un_info *un_find(int op) {
@@ -203,6 +206,25 @@ static bool unary_supports(const ir_node *n, const ir_type *const *in) {
     else if (n->n_in != 1)
         return false;
     return true;
+}
+
+/* Clip whose bounds are runtime scalars, read on the host at run time
+** (TACTIC_READS_PARAMS). */
+static bool clip_rt_supports(const ir_node *n, const ir_type *const *in) {
+    if (n->op != OP_Clip || !kc_has_in(n, in, 0) || !kc_dt_float(in[0]->dtype)) return false;
+    bool rt = false;
+    for (int k = 1; k < 3; k++) {
+        if (kc_absent_or_const(n, k)) {
+            const kiln_tensor *b = kc_const_in(n, k);
+            if (b && (b->dtype != in[0]->dtype || tensor_numel(b) != 1)) return false;
+            continue;
+        }
+        if (!kc_has_in(n, in, k) || in[k]->dtype != in[0]->dtype || in[k]->rank > 1 ||
+            (in[k]->rank == 1 && in[k]->dims[0] != 1))
+            return false;
+        rt = true;
+    }
+    return rt;
 }
 
 static int unary_run(ref_ctx *c) {
@@ -226,6 +248,10 @@ static int unary_run(ref_ctx *c) {
     case OP_Gelu:
         if (strcmp(ir_attr_str(n, "approximate", "none"), "tanh") == 0) ku = KU_GELU_TANH;
         break;
+    case OP_Shrink:
+        p0 = ir_attr_float(n, "lambd", 0.5f);
+        p1 = ir_attr_float(n, "bias", 0.0f);
+        break;
     case OP_Clip:
         if (c->opset < 11) {
             p0 = ir_attr_float(n, "min", -FLT_MAX);
@@ -235,12 +261,12 @@ static int unary_run(ref_ctx *c) {
             p1 = INFINITY;
             for (int k = 1; k < 3; k++) {
                 if (!ref_has(c, k)) continue;
-                const kiln_tensor *b = kc_const_in(n, k);
-                if (!b || tensor_numel(b) != 1)
-                    return ref_fail(c, "Clip bound %d must be a constant scalar", k);
-                float v = (float)dt_get_f64(b->dtype, b->data, 0);
-                if (k == 1) p0 = v;
-                else p1 = v;
+                double b;
+                int nb = cuda_param_f64(c, k, &b, 1, "Clip bound");
+                if (nb < 0) return -1;
+                if (nb != 1) return ref_fail(c, "Clip bound %d must be a scalar", k);
+                if (k == 1) p0 = (float)b;
+                else p1 = (float)b;
             }
         }
         break;
@@ -524,7 +550,12 @@ UN(Softsign, "softsign") UN(Elu, "elu") UN(Selu, "selu") UN(Celu, "celu")
 UN(ThresholdedRelu, "thresholded_relu") UN(Swish, "swish") UN(LeakyRelu, "leaky_relu")
 UN(HardSigmoid, "hard_sigmoid") UN(HardSwish, "hard_swish") UN(Mish, "mish")
 UN(Gelu, "gelu") UN(Clip, "clip")
+UN(Asin, "asin") UN(Acos, "acos") UN(Atan, "atan") UN(Sinh, "sinh") UN(Cosh, "cosh")
+UN(Asinh, "asinh") UN(Acosh, "acosh") UN(Atanh, "atanh") UN(Shrink, "shrink")
 #undef UN
+static const kiln_tactic t_Clip_rt = {"cuda_clip_f_rtbounds", OP_Clip, 0,
+                                      KC_FLAGS_INPLACE | TACTIC_READS_PARAMS, clip_rt_supports,
+                                      NULL, unary_run};
 
 static const kiln_tactic t_Where = {"cuda_where_bcast", OP_Where, 0, KC_FLAGS, where_supports,
                                     NULL, where_run};
@@ -550,7 +581,8 @@ const kiln_tactic *const cuda_tactics_eltwise[] = {
     &t_Neg, &t_Abs, &t_Sqrt, &t_Exp, &t_Log, &t_Tanh, &t_Sigmoid, &t_Relu, &t_Erf,
     &t_Reciprocal, &t_Floor, &t_Ceil, &t_Round, &t_Sin, &t_Cos, &t_Tan, &t_Sign,
     &t_Softplus, &t_Softsign, &t_Elu, &t_Selu, &t_Celu, &t_ThresholdedRelu, &t_Swish,
-    &t_LeakyRelu, &t_HardSigmoid, &t_HardSwish, &t_Mish, &t_Gelu, &t_Clip,
+    &t_LeakyRelu, &t_HardSigmoid, &t_HardSwish, &t_Mish, &t_Gelu, &t_Clip, &t_Clip_rt,
+    &t_Asin, &t_Acos, &t_Atan, &t_Sinh, &t_Cosh, &t_Asinh, &t_Acosh, &t_Atanh, &t_Shrink,
     &t_IsNaN, &t_IsInf, &t_Not, &t_Identity, &t_Cast, &t_CastLike, &t_Fused,
     NULL,
 };

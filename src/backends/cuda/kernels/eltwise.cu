@@ -51,6 +51,15 @@ __device__ __forceinline__ float kc_unop(int op, float v, float p0, float p1, fl
         return 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
     case KU_CLIP: v = v < p0 ? p0 : v; return v > p1 ? p1 : v; // NaN passes
     case KU_SCALE: return v * p0;
+    case KU_ASIN: return asinf(v);
+    case KU_ACOS: return acosf(v);
+    case KU_ATAN: return atanf(v);
+    case KU_SINH: return sinhf(v);
+    case KU_COSH: return coshf(v);
+    case KU_ASINH: return asinhf(v);
+    case KU_ACOSH: return acoshf(v);
+    case KU_ATANH: return atanhf(v);
+    case KU_SHRINK: return v < -p0 ? v + p1 : v > p0 ? v - p1 : 0.0f;
     default: return v;
     }
 }

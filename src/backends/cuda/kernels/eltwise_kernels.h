@@ -36,7 +36,9 @@ enum {
     KU_ERF, KU_RECIP, KU_FLOOR, KU_CEIL, KU_ROUND, KU_SIN, KU_COS, KU_SIGN,
     KU_SOFTPLUS, KU_SOFTSIGN, KU_ELU, KU_SELU, KU_LEAKY, KU_HSIG, KU_HSWISH,
     KU_MISH, KU_GELU, KU_GELU_TANH, KU_CLIP, KU_TAN, KU_CELU, KU_THRELU, KU_SWISH,
-    KU_SCALE /* y = x * p0 (Mean's final division) */
+    KU_SCALE, /* y = x * p0 (Mean's final division) */
+    KU_ASIN, KU_ACOS, KU_ATAN, KU_SINH, KU_COSH, KU_ASINH, KU_ACOSH, KU_ATANH,
+    KU_SHRINK /* p0 lambd, p1 bias */
 };
 cudaError_t kc_unary(int op, int dt, float p0, float p1, float p2, const void *x, void *y,
                      int64_t n, cudaStream_t st);
