@@ -132,6 +132,43 @@ static void test_loss(void) {
     }
 }
 
+/* CumSum / CumProd: every axis (negative too), exclusive and reverse,
+** float types (float64 too) and integer types (wrapping), axis constant or
+** runtime (the _rtaxis tactics), lines both innermost and strided. */
+static void test_cum(void) {
+    static const kiln_dtype dts[] = {KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT16, KILN_DTYPE_BFLOAT16,
+                                     KILN_DTYPE_FLOAT64, KILN_DTYPE_INT32, KILN_DTYPE_INT64,
+                                     KILN_DTYPE_UINT8, KILN_DTYPE_UINT64};
+    for (int k = 0; k < 64; k++) {
+        int op = k % 2 ? OP_CumProd : OP_CumSum;
+        kiln_dtype dt = dts[(k / 2) % 8];
+        int rank = gt_irand(1, 4);
+        int64_t dims[KILN_MAX_RANK];
+        gt_shape(rank, dims, 5000);
+        if (k % 7 == 3) dims[rank - 1] = 700; /* a long innermost axis */
+        double lo = op == OP_CumProd ? 0.8 : -3, hi = op == OP_CumProd ? 1.2 : 3;
+        if (!gt_is_float(dt)) lo = 0, hi = 5;
+        kiln_tensor *X = gt_rand(dt, rank, dims, lo, hi);
+        int64_t a = gt_irand(-rank, rank - 1);
+        double av = (double)a;
+        kiln_tensor *A = tensor_f64(k % 4 < 2 ? KILN_DTYPE_INT64 : KILN_DTYPE_INT32, 0, NULL, &av);
+        ir_node *n = gt_node(op, 2, 1);
+        if (k % 3 == 0) gt_rt_in(n, 1);
+        else gt_const_in(n, 1, A);
+        if (k % 5 == 1) ir_edit_set_int(n, "exclusive", 1);
+        if (k % 6 >= 3) ir_edit_set_int(n, "reverse", 1);
+        const kiln_tensor *in[2] = {X, A};
+        char desc[160], sx[64];
+        snprintf(desc, sizeof desc, "%s %s %s axis %lld%s", op_name(op), gt_dt(dt),
+                 gt_shp(X, sx, sizeof sx), (long long)a, k % 3 == 0 ? " runtime axis" : "");
+        /* both walk the axis in the same order with the same accumulator
+        ** types: float results agree closely, integers exactly */
+        gt_case(TABLE, n, in, gt_is_float(dt) ? gt_tol(dt) * 4 : 0, desc);
+        tensor_free(X);
+        tensor_free(A);
+    }
+}
+
 static void test_arg(void) {
     for (int m = 0; m < 2; m++)
         for (size_t d = 0; d < KILN_ARRAY_LEN(k_floats); d++)
@@ -245,6 +282,7 @@ int main(void) {
     bench();
     test_reduce();
     test_loss();
+    test_cum();
     test_arg();
     test_softmax();
     return gt_fini();

@@ -222,6 +222,40 @@ static int loss_run(ref_ctx *c) {
                         n->op_type);
 }
 
+/* ------------------------------------------------------------ CumSum */
+static bool cum_dt_ok(kiln_dtype t) {
+    return kc_dt_float(t) || t == KILN_DTYPE_FLOAT64 || kc_dt_int(t);
+}
+
+static bool cum_supports(const ir_node *n, const ir_type *const *in) {
+    if (!kc_has_in(n, in, 0) || !cum_dt_ok(in[0]->dtype) || n->n_in < 2 || !n->in[1]) return false;
+    const kiln_tensor *a = kc_const_in(n, 1);
+    return a && dtype_is_int(a->dtype) && tensor_numel(a) == 1;
+}
+
+/* The axis as a runtime scalar (TACTIC_READS_PARAMS). */
+static bool cum_rt_supports(const ir_node *n, const ir_type *const *in) {
+    return kc_has_in(n, in, 0) && cum_dt_ok(in[0]->dtype) && cuda_param_runtime(n, in, 1, false);
+}
+
+static int cum_run(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0];
+    int64_t a;
+    int na = cuda_param_i64(c, 1, &a, 1, "axis");
+    if (na < 0) return -1;
+    if (na != 1) return ref_fail(c, "axis must be one integer");
+    int r = x->rank, rr = r ? r : 1;
+    if (a < -rr || a >= rr) return ref_fail(c, "axis %lld is out of range", (long long)a);
+    int ax = (int)(a < 0 ? a + rr : a);
+    int64_t outer = r ? shape_numel(ax, x->dims) : 1, L = r ? x->dims[ax] : 1;
+    int64_t inner = r ? shape_numel(r - ax - 1, x->dims + ax + 1) : 1;
+    return cuda_fail_if(c, kc_cum(c->node->op == OP_CumProd,
+                                  ir_attr_int(c->node, "exclusive", 0) != 0,
+                                  ir_attr_int(c->node, "reverse", 0) != 0, (int)x->dtype, x->data,
+                                  c->out[0]->data, outer, L, inner, cuda_stream_of(c)),
+                        c->node->op_type);
+}
+
 /* ------------------------------------------------------------ tables */
 #define RED(OP, NAME)                                                                   \
     static const kiln_tactic t_##OP = {"cuda_" NAME "_f64acc", OP_##OP, 0, KC_FLAGS,     \
@@ -256,8 +290,17 @@ static const kiln_tactic t_NLL = {"cuda_nll_loss", OP_NegativeLogLikelihoodLoss,
 static const kiln_tactic t_SCE = {"cuda_softmax_ce_loss", OP_SoftmaxCrossEntropyLoss, 0,
                                   KC_FLAGS, loss_supports, loss_workspace, loss_run};
 
+static const kiln_tactic t_CumSum = {"cuda_cumsum_lines", OP_CumSum, 0, KC_FLAGS, cum_supports,
+                                     NULL, cum_run};
+static const kiln_tactic t_CumProd = {"cuda_cumprod_lines", OP_CumProd, 0, KC_FLAGS,
+                                      cum_supports, NULL, cum_run};
+static const kiln_tactic t_CumSum_rt = {"cuda_cumsum_lines_rtaxis", OP_CumSum, 0, KC_FLAGS_RT,
+                                        cum_rt_supports, NULL, cum_run};
+static const kiln_tactic t_CumProd_rt = {"cuda_cumprod_lines_rtaxis", OP_CumProd, 0, KC_FLAGS_RT,
+                                         cum_rt_supports, NULL, cum_run};
+
 const kiln_tactic *const cuda_tactics_reduce[] = {
-    &t_NLL, &t_SCE,
+    &t_NLL, &t_SCE, &t_CumSum, &t_CumProd, &t_CumSum_rt, &t_CumProd_rt,
     &t_ReduceSum, &t_ReduceMean, &t_ReduceMax, &t_ReduceMin, &t_ReduceProd, &t_ReduceL1,
     &t_ReduceL2, &t_ReduceLogSum, &t_ReduceLogSumExp, &t_ReduceSumSquare,
     &t_rt_ReduceSum, &t_rt_ReduceMean, &t_rt_ReduceMax, &t_rt_ReduceMin, &t_rt_ReduceProd,

@@ -25,6 +25,11 @@ cudaError_t kc_argext(int is_max, int last_index, int dt, int64_t outer, int64_t
 cudaError_t kc_softmax(int is_log, int dt, int64_t outer, int64_t n, int64_t inner,
                        const void *x, void *y, cudaStream_t st);
 
+/* CumSum (prod 0) / CumProd (prod 1) along L of [outer, L, inner] (cum.cu);
+** dt: a float type (f32/f16/bf16/f64) or an integer type (wrapping). */
+cudaError_t kc_cum(int prod, int exclusive, int reverse, int dt, const void *x, void *y,
+                   int64_t outer, int64_t L, int64_t inner, cudaStream_t st);
+
 #ifdef __cplusplus
 }
 #endif
