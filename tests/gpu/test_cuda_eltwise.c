@@ -310,6 +310,75 @@ static void test_unary(void) {
         }
 }
 
+/* QuantizeLinear / DequantizeLinear: per tensor, per axis and blocked
+** scales (blocks not dividing the axis), zero points present or not, every
+** quantized type (8- and 4-bit, odd element counts for the packed ones),
+** float32/float16 inputs, saturate on and off for float8. Exact. */
+static void test_quant(void) {
+    static const kiln_dtype qts[] = {KILN_DTYPE_INT8, KILN_DTYPE_UINT8, KILN_DTYPE_INT16,
+                                     KILN_DTYPE_UINT16, KILN_DTYPE_INT4, KILN_DTYPE_UINT4,
+                                     KILN_DTYPE_FLOAT8E4M3FN, KILN_DTYPE_FLOAT8E5M2,
+                                     KILN_DTYPE_FLOAT8E4M3FNUZ, KILN_DTYPE_FLOAT4E2M1};
+    for (size_t q = 0; q < KILN_ARRAY_LEN(qts); q++)
+        for (int k = 0; k < 12; k++) {
+            kiln_dtype qt = qts[q];
+            bool is_f = qt >= KILN_DTYPE_FLOAT8E4M3FN && qt != KILN_DTYPE_UINT4 &&
+                        qt != KILN_DTYPE_INT4;
+            kiln_dtype ft = k % 4 == 3 ? KILN_DTYPE_FLOAT16 : KILN_DTYPE_FLOAT32;
+            int mode = k % 3; /* per tensor, per axis, blocked */
+            int64_t dims[3] = {gt_irand(1, 5), gt_irand(1, 9), gt_irand(1, 7)};
+            int rank = 3, axis = gt_irand(0, 2);
+            int64_t bs = gt_irand(1, 4), sd[3];
+            memcpy(sd, dims, sizeof sd);
+            int srank = 0;
+            if (mode == 1) {
+                srank = 1;
+                sd[0] = dims[axis];
+            } else if (mode == 2) {
+                srank = 3;
+                sd[axis] = (dims[axis] + bs - 1) / bs;
+            }
+            kiln_tensor *S = gt_rand(ft, srank, sd, 0.05, 2.0);
+            kiln_tensor *Z = NULL;
+            bool has_z = k % 2 == 0 && !(is_f && qt != KILN_DTYPE_FLOAT8E4M3FN);
+            if (has_z) {
+                if (tensor_new(qt, srank, sd, &Z)) gt_die("tensor");
+                for (int64_t i = 0; i < tensor_numel(Z); i++)
+                    dt_set_f64(qt, Z->data, (size_t)i, is_f ? 0.0 : (double)gt_irand(0, 3));
+            }
+            for (int dir = 0; dir < 2; dir++) {
+                kiln_tensor *X;
+                if (dir == 0) { /* quantize: wide values, halves (ties), beyond the range */
+                    X = gt_rand(ft, rank, dims, -300, 300);
+                    for (int64_t i = 0; i < tensor_numel(X); i += 4)
+                        dt_set_f64(ft, X->data, (size_t)i, 0.5 * gt_irand(-9, 9));
+                } else {
+                    if (tensor_new(qt, rank, dims, &X)) gt_die("tensor");
+                    for (size_t i = 0; i < X->nbytes; i++)
+                        ((uint8_t *)X->data)[i] = (uint8_t)(rnd() * 256);
+                }
+                ir_node *n = gt_node(dir ? OP_DequantizeLinear : OP_QuantizeLinear, has_z ? 3 : 2,
+                                     1);
+                if (mode) ir_edit_set_int(n, "axis", axis);
+                if (mode == 2) ir_edit_set_int(n, "block_size", bs);
+                if (!has_z && dir == 0) ir_edit_set_int(n, "output_dtype", qt);
+                if (is_f && k % 4 == 1) ir_edit_set_int(n, "saturate", 0);
+                g_model->opset = 23;
+                const kiln_tensor *in[3] = {X, S, Z};
+                char desc[160], sx[64];
+                snprintf(desc, sizeof desc, "%s %s<->%s %s mode %d axis %d block %lld%s",
+                         dir ? "DequantizeLinear" : "QuantizeLinear", gt_dt(ft), gt_dt(qt),
+                         gt_shp(X, sx, sizeof sx), mode, axis, (long long)bs,
+                         has_z ? " zero point" : "");
+                gt_case(TABLE, n, in, 0, desc);
+                g_model->opset = 17;
+                tensor_free(X);
+            }
+            tensor_free(S);
+            tensor_free(Z);
+        }
+}
+
 static void test_misc(void) {
     /* IsNaN / IsInf with specials */
     for (size_t d = 0; d < KILN_ARRAY_LEN(k_floats); d++)
@@ -609,6 +678,7 @@ int main(void) {
     test_where();
     test_unary();
     test_misc();
+    test_quant();
     test_fused();
     return gt_fini();
 }

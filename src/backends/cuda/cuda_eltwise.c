@@ -358,6 +358,100 @@ static int cast_run(ref_ctx *c) {
                         c->node->op_type);
 }
 
+/* ------------------------------------------------------------ quantization */
+static bool q_float(kiln_dtype t) { return kc_dt_float(t) || t == KILN_DTYPE_FLOAT64; }
+
+/* Quantized types: the integer ones of ONNX QuantizeLinear and the 8- and
+** 4-bit ones. */
+static bool q_type(kiln_dtype t) {
+    return t == KILN_DTYPE_INT8 || t == KILN_DTYPE_UINT8 || t == KILN_DTYPE_INT16 ||
+           t == KILN_DTYPE_UINT16 || t == KILN_DTYPE_INT32 || dt_small(t);
+}
+
+static bool quant_supports(const ir_node *n, const ir_type *const *in) {
+    if (!kc_has_in(n, in, 0) || !kc_has_in(n, in, 1) || !q_float(in[1]->dtype) || n->n_out < 1 ||
+        !n->out[0])
+        return false;
+    kiln_dtype yt = n->out[0]->type.dtype;
+    if (kc_has_in(n, in, 2) && !q_type(in[2]->dtype)) return false;
+    if (n->op == OP_QuantizeLinear)
+        return (q_float(in[0]->dtype) || in[0]->dtype == KILN_DTYPE_INT32) && q_type(yt) &&
+               yt != KILN_DTYPE_INT32;
+    return q_type(in[0]->dtype) && q_float(yt);
+}
+
+static int quant_run(ref_ctx *c) {
+    const ir_node *n = c->node;
+    const kiln_tensor *x = c->in[0], *s = c->in[1];
+    const kiln_tensor *z = ref_has(c, 2) ? c->in[2] : NULL;
+    kiln_tensor *y = c->out[0];
+    kc_qparams p;
+    memset(&p, 0, sizeof p);
+    int64_t ns = tensor_numel(s);
+    if (z && tensor_numel(z) != ns)
+        return ref_fail(c, "zero point has %lld elements, scale has %lld",
+                        (long long)tensor_numel(z), (long long)ns);
+    if (ns != 1) {
+        int64_t axis = ir_attr_int(n, "axis", 1), bs = ir_attr_int(n, "block_size", 0);
+        if (x->rank == 0 || axis < -x->rank || axis >= x->rank)
+            return ref_fail(c, "axis %lld is out of range for rank %d", (long long)axis, x->rank);
+        int a = (int)(axis < 0 ? axis + x->rank : axis);
+        p.m.dim = x->dims[a];
+        p.m.inner = shape_numel(x->rank - a - 1, x->dims + a + 1);
+        if (bs <= 0) {
+            if (s->rank != 1 || s->dims[0] != p.m.dim)
+                return ref_fail(c, "per-axis scale must be 1-D of length %lld",
+                                (long long)p.m.dim);
+            p.m.mode = 1;
+        } else {
+            if (s->rank != x->rank) return ref_fail(c, "blocked scale must have rank %d", x->rank);
+            for (int k = 0; k < x->rank; k++) {
+                int64_t want = k == a ? x->dims[k] / bs + (x->dims[k] % bs != 0) : x->dims[k];
+                if (s->dims[k] != want)
+                    return ref_fail(c, "blocked scale dim %d is %lld, expected %lld", k,
+                                    (long long)s->dims[k], (long long)want);
+            }
+            p.m.mode = 2;
+            p.m.sdim = s->dims[a];
+            p.m.block = bs;
+        }
+        if (p.m.inner <= 0 || p.m.dim <= 0) return 0; /* empty: nothing to write */
+    }
+    p.xt = (int)x->dtype;
+    p.st = (int)s->dtype;
+    p.zt = z ? (int)z->dtype : 0;
+    p.yt = (int)y->dtype;
+    p.saturate = ir_attr_int(n, "saturate", 1) != 0;
+    kiln_dtype prec = (kiln_dtype)ir_attr_int(n, "precision", 0);
+    if (!prec) {
+        if (x->dtype == s->dtype)
+            prec = x->dtype == KILN_DTYPE_INT32 ? KILN_DTYPE_FLOAT64 : x->dtype;
+        else if (x->dtype == KILN_DTYPE_INT32 || s->dtype == KILN_DTYPE_INT32)
+            prec = KILN_DTYPE_FLOAT64;
+        else
+            prec = KILN_DTYPE_FLOAT32;
+    }
+    if (!q_float(prec)) return ref_fail(c, "precision %d is not a float type", (int)prec);
+    p.prec = (int)prec;
+    switch (y->dtype) {
+    case KILN_DTYPE_INT8: p.lo = -128; p.hi = 127; break;
+    case KILN_DTYPE_UINT8: p.lo = 0; p.hi = 255; break;
+    case KILN_DTYPE_INT16: p.lo = -32768; p.hi = 32767; break;
+    case KILN_DTYPE_UINT16: p.lo = 0; p.hi = 65535; break;
+    case KILN_DTYPE_INT4: p.lo = -8; p.hi = 7; break;
+    case KILN_DTYPE_UINT4: p.lo = 0; p.hi = 15; break;
+    default: p.lo = INT32_MIN; p.hi = INT32_MAX; break;
+    }
+    cudaStream_t st = cuda_stream_of(c);
+    if (n->op == OP_QuantizeLinear)
+        return cuda_fail_if(c, kc_quantize(&p, x->data, s->data, z ? z->data : NULL, y->data,
+                                           tensor_numel(x), st),
+                            "QuantizeLinear");
+    return cuda_fail_if(c, kc_dequantize(&p, x->data, s->data, z ? z->data : NULL, y->data,
+                                         tensor_numel(x), st),
+                        "DequantizeLinear");
+}
+
 /* ------------------------------------------------------------ fused */
 /* FE_* opcode -> kernel opcode (binary or unary). */
 static bool fe_map(int opc, bool *binary, int *code) {
@@ -571,6 +665,10 @@ static const kiln_tactic t_Cast = {"cuda_cast", OP_Cast, 0, KC_FLAGS, cast_suppo
                                    cast_run};
 static const kiln_tactic t_CastLike = {"cuda_castlike", OP_CastLike, 0, KC_FLAGS,
                                        cast_supports, NULL, cast_run};
+static const kiln_tactic t_Quant = {"cuda_quantize_linear", OP_QuantizeLinear, 0, KC_FLAGS,
+                                    quant_supports, NULL, quant_run};
+static const kiln_tactic t_Dequant = {"cuda_dequantize_linear", OP_DequantizeLinear, 0,
+                                      KC_FLAGS, quant_supports, NULL, quant_run};
 static const kiln_tactic t_Fused = {"cuda_fused_elementwise_interp", OP_FusedElementwise, 0,
                                     KC_FLAGS_INPLACE, fused_supports, NULL, fused_run};
 
@@ -583,6 +681,7 @@ const kiln_tactic *const cuda_tactics_eltwise[] = {
     &t_Softplus, &t_Softsign, &t_Elu, &t_Selu, &t_Celu, &t_ThresholdedRelu, &t_Swish,
     &t_LeakyRelu, &t_HardSigmoid, &t_HardSwish, &t_Mish, &t_Gelu, &t_Clip, &t_Clip_rt,
     &t_Asin, &t_Acos, &t_Atan, &t_Sinh, &t_Cosh, &t_Asinh, &t_Acosh, &t_Atanh, &t_Shrink,
-    &t_IsNaN, &t_IsInf, &t_Not, &t_Identity, &t_Cast, &t_CastLike, &t_Fused,
+    &t_IsNaN, &t_IsInf, &t_Not, &t_Identity, &t_Cast, &t_CastLike, &t_Fused, &t_Quant,
+    &t_Dequant,
     NULL,
 };

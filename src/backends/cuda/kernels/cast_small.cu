@@ -6,7 +6,8 @@
 // (so the double rounding cannot shift a tie), saturating or overflowing
 // per the saturate attribute; integer targets keep the low bits of the
 // int64-saturated value. 4-bit outputs pack two elements per byte (low
-// nibble first): one thread writes each byte.
+// nibble first): one thread writes each byte. QuantizeLinear and
+// DequantizeLinear live here too: they share the small formats' codecs.
 #include "eltwise_kernels.h"
 #include "kc_device.cuh"
 
@@ -198,7 +199,106 @@ __global__ void k_cast_small(int ts, int td, int sat, const void *x, void *y, lo
     }
 }
 
+// ---------------------------------------------------------------- quantization
+__device__ __forceinline__ double ld_num(const void *p, long long i, int t) {
+    double f = 0;
+    long long b = 0;
+    load(p, i, t, &f, &b);
+    if (src_is_float(t)) return f;
+    return t == KC_U64 ? (double)(unsigned long long)b : (double)b;
+}
+
+__device__ __forceinline__ long long q_index(const kc_qmap &m, long long i) {
+    if (m.mode == 0) return 0;
+    long long in = i % m.inner, rest = i / m.inner, d = rest % m.dim;
+    if (m.mode == 1) return d;
+    return ((rest / m.dim) * m.sdim + d / m.block) * m.inner + in;
+}
+
+// v rounded to float type t, as the reference's round_to.
+__device__ double round_to(int t, double v) {
+    switch (t) {
+    case KC_F16:
+        if (fabs(v) < 6.103515625e-05)
+            return nearbyint((double)(float)v * 16777216.0) / 16777216.0;
+        return (double)__half2float(__float2half_rn((float)v));
+    case KC_BF16: return (double)__bfloat162float(__float2bfloat16_rn((float)v));
+    case KC_F64: return v;
+    default: return (double)(float)v;
+    }
+}
+
+__device__ long long round_sat(double v, long long lo, long long hi) {
+    if (v != v) return 0;
+    double r = nearbyint(v);
+    if (r <= (double)lo) return lo;
+    if (r >= (double)hi) return hi;
+    return (long long)r;
+}
+
+__device__ unsigned quant_one(const kc_qparams &p, const void *x, const void *s, const void *z,
+                              long long i) {
+    long long si = q_index(p.m, i);
+    double xv = ld_num(x, i, p.xt), sv = ld_num(s, si, p.st);
+    double q = p.prec == KC_F64
+                   ? xv / sv
+                   : round_to(p.prec, (double)((float)round_to(p.prec, xv) /
+                                               (float)round_to(p.prec, sv)));
+    double zp = z ? ld_num(z, si, p.zt) : 0.0;
+    if (is_f8(p.yt)) return f8_encode(p.yt, (float)(q + zp), p.saturate != 0);
+    if (p.yt == F4) return f4_encode((float)(q + zp));
+    long long v = round_sat(nearbyint(q) + zp, p.lo, p.hi);
+    return (unsigned)(unsigned long long)v;
+}
+
+__global__ void k_quantize(kc_qparams p, const void *x, const void *s, const void *z, void *y,
+                           long long n) {
+    bool packed = is_4bit(p.yt);
+    long long units = packed ? (n + 1) / 2 : n;
+    for (long long u = blockIdx.x * (long long)blockDim.x + threadIdx.x; u < units;
+         u += (long long)gridDim.x * blockDim.x) {
+        if (packed) {
+            unsigned byte = quant_one(p, x, s, z, 2 * u) & 15u;
+            if (2 * u + 1 < n) byte |= (quant_one(p, x, s, z, 2 * u + 1) & 15u) << 4;
+            ((uint8_t *)y)[u] = (uint8_t)byte;
+        } else if (is_f8(p.yt)) {
+            ((uint8_t *)y)[u] = (uint8_t)quant_one(p, x, s, z, u);
+        } else {
+            // the value fits int32 (clamped to the target's range)
+            kc_sti(y, u, p.yt, (long long)(int)quant_one(p, x, s, z, u));
+        }
+    }
+}
+
+__global__ void k_dequantize(kc_qparams p, const void *x, const void *s, const void *z, void *y,
+                             long long n) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
+         i += (long long)gridDim.x * blockDim.x) {
+        long long si = q_index(p.m, i);
+        float dx = (float)ld_num(x, i, p.xt);
+        if (z) dx -= (float)ld_num(z, si, p.zt);
+        float v = dx * (float)ld_num(s, si, p.st);
+        kc_stf(y, i, p.yt, v);
+    }
+}
+
 } // namespace
+
+extern "C" cudaError_t kc_quantize(const kc_qparams *p, const void *x, const void *s,
+                                   const void *z, void *y, int64_t n, cudaStream_t st) {
+    if (n <= 0) return cudaSuccess;
+    bool packed = p->yt == U4 || p->yt == I4 || p->yt == F4;
+    long long units = packed ? (n + 1) / 2 : n;
+    k_quantize<<<kc_blocks(units, 256), 256, 0, st>>>(*p, x, s, z, y, (long long)n);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t kc_dequantize(const kc_qparams *p, const void *x, const void *s,
+                                     const void *z, void *y, int64_t n, cudaStream_t st) {
+    if (n <= 0) return cudaSuccess;
+    k_dequantize<<<kc_blocks(n, 256), 256, 0, st>>>(*p, x, s, z, y, (long long)n);
+    return cudaGetLastError();
+}
 
 extern "C" cudaError_t kc_cast_small(int dts, int dtd, int saturate, const void *x, void *y,
                                      int64_t n, cudaStream_t st) {

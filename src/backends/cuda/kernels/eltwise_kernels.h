@@ -54,6 +54,25 @@ cudaError_t kc_cast(int dts, int dtd, const void *x, void *y, int64_t n, cudaStr
 /* Cast where either side is float8 (any of the four), float4e2m1, int4 or
 ** uint4, and the other any type kc_cast takes or one of those (cast_small.cu);
 ** saturate: the float8 attribute. */
+/* QuantizeLinear / DequantizeLinear (cast_small.cu), the reference's rules.
+** The scale / zero point of element i: per tensor (mode 0), per axis (1:
+** index (i / inner) % dim), or blocked (2: block along the axis of length
+** dim; sdim blocks). Types are KC_* / ONNX codes (8- and 4-bit ones too). */
+typedef struct kc_qmap {
+    int mode;
+    long long dim, inner, sdim, block;
+} kc_qmap;
+typedef struct kc_qparams {
+    kc_qmap m;
+    int xt, st, zt, yt;  /* x, scale, zero point, y types */
+    int prec;            /* quantize: type of x / scale (KC_F32/F16/BF16/F64) */
+    int saturate;        /* float8 targets */
+    long long lo, hi;    /* integer targets' range */
+} kc_qparams;
+cudaError_t kc_quantize(const kc_qparams *p, const void *x, const void *s, const void *z,
+                        void *y, int64_t n, cudaStream_t st);
+cudaError_t kc_dequantize(const kc_qparams *p, const void *x, const void *s, const void *z,
+                          void *y, int64_t n, cudaStream_t st);
 cudaError_t kc_cast_small(int dts, int dtd, int saturate, const void *x, void *y, int64_t n,
                           cudaStream_t st);
 
