@@ -170,13 +170,26 @@ static int run_copy(ref_ctx *c) {
 ** is absent or a constant false. */
 static bool sup_dropout(const ir_node *n, const ir_type *const *in) {
     if (!sup_copy(n, in)) return false;
-    if (n->n_out > 1 && n->out[1] && (n->out[1]->n_uses > 0 || (n->out[1]->flags & IR_VALUE_OUTPUT)))
+    /* a mask that is read must be bool (all true in inference) */
+    if (n->n_out > 1 && n->out[1] && (n->out[1]->n_uses > 0 || (n->out[1]->flags & IR_VALUE_OUTPUT)) &&
+        n->out[1]->type.dtype != KILN_DTYPE_BOOL)
         return false;
     if (n->n_in > 2 && n->in[2]) {
         const kiln_tensor *t = n->in[2]->const_val;
         if (!t || tensor_numel(t) != 1 || dt_get_i64(t->dtype, t->data, 0) != 0) return false;
     }
     return true;
+}
+
+/* Inference Dropout: the copy, and a mask of all true when it has one. */
+static int run_dropout(ref_ctx *c) {
+    if (run_copy(c)) return -1;
+    if (c->n_out < 2 || !c->out[1] || !c->out[1]->data) return 0;
+    kiln_tensor *m = c->out[1];
+    if (m->dtype != KILN_DTYPE_BOOL) return ref_fail(c, "Dropout mask must be bool");
+    int64_t n = tensor_numel(m);
+    if (n <= 0) return 0;
+    return cuda_fail_if(c, cudaMemsetAsync(m->data, 1, (size_t)n, cuda_stream_of(c)), "Dropout");
 }
 
 /* ------------------------------------------------------------ Transpose */
@@ -769,6 +782,47 @@ static int run_depth_space(ref_ctx *c) {
     return copy_geom(c, 6, d, ss, ds, kiln_dtype_size(x->dtype), y->data, x->data, layer_op(c));
 }
 
+/* ------------------------------------------------------------ GatherND */
+
+static bool sup_gather_nd(const ir_node *n, const ir_type *const *in) {
+    if (!in_movable(in, 0) || !in[1] || in[1]->dtype != KILN_DTYPE_INT64 || in[1]->rank < 1)
+        return false;
+    int64_t b = ir_attr_int(n, "batch_dims", 0);
+    return b >= 0 && b < in[0]->rank && b < in[1]->rank;
+}
+
+static int run_gather_nd(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0], *ind = c->in[1];
+    kiln_tensor *y = c->out[0];
+    int r = x->rank, q = ind->rank;
+    int64_t b = ir_attr_int(c->node, "batch_dims", 0);
+    if (r < 1 || q < 1 || b < 0 || b >= KILN_MIN(r, q))
+        return ref_fail(c, "GatherND ranks/batch_dims are invalid");
+    int64_t m = ind->dims[q - 1];
+    if (m < 1 || m > r - b || m > KC_MAXD)
+        return ref_fail(c, "GatherND indices last dim %lld is invalid", (long long)m);
+    for (int i = 0; i < b; i++)
+        if (x->dims[i] != ind->dims[i]) return ref_fail(c, "GatherND batch dim %d differs", i);
+    kc_gather_nd_params p;
+    memset(&p, 0, sizeof p);
+    int64_t xs[KILN_MAX_RANK];
+    contig_strides(r, x->dims, xs);
+    p.m = (int)m;
+    p.B = prod(ind->dims, 0, (int)b);
+    p.M = prod(ind->dims, (int)b, q - 1);
+    p.slice = prod(x->dims, (int)(b + m), r);
+    p.bstride = prod(x->dims, (int)b, r);
+    for (int j = 0; j < m; j++) {
+        p.len[j] = x->dims[b + j];
+        p.xstr[j] = xs[b + j];
+    }
+    if (tensor_numel(y) != p.B * p.M * p.slice)
+        return ref_fail(c, "GatherND output has the wrong size");
+    return cuda_fail_if(c, kc_gather_nd(y->data, x->data, ind->data, &p,
+                                        (int)kiln_dtype_size(x->dtype), cuda_stream_of(c)),
+                        "GatherND");
+}
+
 /* ------------------------------------------------------------ Trilu */
 
 static bool sup_trilu(const ir_node *n, const ir_type *const *in) {
@@ -880,7 +934,7 @@ TACTIC(t_flatten, "cuda_copy_flatten", OP_Flatten, sup_copy, run_copy)
 TACTIC(t_squeeze, "cuda_copy_squeeze", OP_Squeeze, sup_copy, run_copy)
 TACTIC(t_unsqueeze, "cuda_copy_unsqueeze", OP_Unsqueeze, sup_copy, run_copy)
 TACTIC(t_identity, "cuda_copy_identity", OP_Identity, sup_copy, run_copy)
-TACTIC(t_dropout, "cuda_copy_dropout", OP_Dropout, sup_dropout, run_copy)
+TACTIC(t_dropout, "cuda_copy_dropout", OP_Dropout, sup_dropout, run_dropout)
 TACTIC(t_transpose, "cuda_transpose_view", OP_Transpose, sup_transpose, run_transpose)
 TACTIC(t_concat, "cuda_concat_view", OP_Concat, sup_concat, run_concat)
 TACTIC(t_split, "cuda_split_view", OP_Split, sup_split, run_split)
@@ -898,6 +952,7 @@ TACTIC(t_pad, "cuda_pad_map", OP_Pad, sup_pad, run_pad)
 TACTIC(t_d2s, "cuda_depth_to_space_view", OP_DepthToSpace, sup_depth_space, run_depth_space)
 TACTIC(t_s2d, "cuda_space_to_depth_view", OP_SpaceToDepth, sup_depth_space, run_depth_space)
 TACTIC(t_trilu, "cuda_trilu", OP_Trilu, sup_trilu, run_trilu)
+TACTIC(t_gather_nd, "cuda_gather_nd", OP_GatherND, sup_gather_nd, run_gather_nd)
 TACTIC(t_range, "cuda_range", OP_Range, sup_range, run_range)
 #define TACTIC_RT(var, name, op, sup, fn) \
     static const kiln_tactic var = {name, op, 0, DEV_FLAGS | TACTIC_READS_PARAMS, sup, NULL, fn};
@@ -911,5 +966,5 @@ const kiln_tactic *const cuda_tactics_data[] = {
     &t_reshape, &t_flatten, &t_squeeze, &t_unsqueeze, &t_identity, &t_dropout, &t_transpose,
     &t_concat, &t_split, &t_slice, &t_slice_dyn, &t_gather, &t_gather_el, &t_scatter_el,
     &t_scatter_nd, &t_expand, &t_tile, &t_pad, &t_d2s, &t_s2d,
-    &t_trilu, &t_range, &t_cos, &t_onehot, &t_pad_rt, &t_trilu_rt, NULL,
+    &t_trilu, &t_range, &t_cos, &t_onehot, &t_pad_rt, &t_trilu_rt, &t_gather_nd, NULL,
 };

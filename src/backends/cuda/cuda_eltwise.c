@@ -278,6 +278,60 @@ static int unary_run(ref_ctx *c) {
                         n->op_type);
 }
 
+/* Clip on integer types: y = min(max(x, lo), hi) with the bounds read on
+** the device as broadcast scalars (absent bounds skipped), so constant and
+** runtime bounds are the same case. */
+static bool clip_int_supports(const ir_node *n, const ir_type *const *in) {
+    if (n->op != OP_Clip || kc_opset(n) < 11 || !kc_has_in(n, in, 0) || !kc_dt_int(in[0]->dtype))
+        return false;
+    for (int k = 1; k < 3; k++) {
+        if (k >= n->n_in || !n->in[k]) continue;
+        if (!kc_has_in(n, in, k) || in[k]->dtype != in[0]->dtype ||
+            shape_numel(in[k]->rank < 0 ? 0 : in[k]->rank, in[k]->dims) != 1 || in[k]->rank > 1)
+            return false;
+    }
+    return true;
+}
+
+static int clip_int_run(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0];
+    kiln_tensor *y = c->out[0];
+    int64_t cnt = tensor_numel(y);
+    cudaStream_t st = cuda_stream_of(c);
+    const kiln_tensor *cur = x;
+    if (cnt == 0) return 0;
+    for (int k = 1; k < 3; k++) {
+        if (!ref_has(c, k)) continue;
+        if (tensor_numel(c->in[k]) != 1) return ref_fail(c, "Clip bound %d must be a scalar", k);
+        const kiln_tensor *pair[2] = {cur, c->in[k]};
+        kc_bshape s;
+        if (bshape_make(c, y, 2, pair, &s)) return -1;
+        if (cuda_fail_if(c, kc_binary(k == 1 ? KB_MAX : KB_MIN, (int)cur->dtype, (int)c->in[k]->dtype,
+                                      (int)y->dtype, &s, cur->data, c->in[k]->data, y->data, cnt,
+                                      st),
+                         "Clip"))
+            return -1;
+        cur = y;
+    }
+    if (cur == x && y->data != x->data) /* no bounds: a copy */
+        return cuda_fail_if(c, cudaMemcpyAsync(y->data, x->data, x->nbytes,
+                                               cudaMemcpyDeviceToDevice, st),
+                            "Clip");
+    return 0;
+}
+
+/* BitwiseNot on the integer types. */
+static bool bitnot_supports(const ir_node *n, const ir_type *const *in) {
+    return kc_has_in(n, in, 0) && kc_dt_int(in[0]->dtype);
+}
+
+static int bitnot_run(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0];
+    return cuda_fail_if(c, kc_bitnot((int)x->dtype, x->data, c->out[0]->data, tensor_numel(x),
+                                     cuda_stream_of(c)),
+                        "BitwiseNot");
+}
+
 static bool isx_supports(const ir_node *n, const ir_type *const *in) {
     return kc_has_in(n, in, 0) && kc_dt_float(in[0]->dtype);
 }
@@ -665,6 +719,10 @@ static const kiln_tactic t_Cast = {"cuda_cast", OP_Cast, 0, KC_FLAGS, cast_suppo
                                    cast_run};
 static const kiln_tactic t_CastLike = {"cuda_castlike", OP_CastLike, 0, KC_FLAGS,
                                        cast_supports, NULL, cast_run};
+static const kiln_tactic t_Clip_int = {"cuda_clip_int", OP_Clip, 0, KC_FLAGS_INPLACE,
+                                       clip_int_supports, NULL, clip_int_run};
+static const kiln_tactic t_BitNot = {"cuda_bitwise_not", OP_BitwiseNot, 0, KC_FLAGS_INPLACE,
+                                     bitnot_supports, NULL, bitnot_run};
 static const kiln_tactic t_Quant = {"cuda_quantize_linear", OP_QuantizeLinear, 0, KC_FLAGS,
                                     quant_supports, NULL, quant_run};
 static const kiln_tactic t_Dequant = {"cuda_dequantize_linear", OP_DequantizeLinear, 0,
@@ -681,7 +739,7 @@ const kiln_tactic *const cuda_tactics_eltwise[] = {
     &t_Softplus, &t_Softsign, &t_Elu, &t_Selu, &t_Celu, &t_ThresholdedRelu, &t_Swish,
     &t_LeakyRelu, &t_HardSigmoid, &t_HardSwish, &t_Mish, &t_Gelu, &t_Clip, &t_Clip_rt,
     &t_Asin, &t_Acos, &t_Atan, &t_Sinh, &t_Cosh, &t_Asinh, &t_Acosh, &t_Atanh, &t_Shrink,
-    &t_IsNaN, &t_IsInf, &t_Not, &t_Identity, &t_Cast, &t_CastLike, &t_Fused, &t_Quant,
+    &t_Clip_int, &t_BitNot, &t_IsNaN, &t_IsInf, &t_Not, &t_Identity, &t_Cast, &t_CastLike, &t_Fused, &t_Quant,
     &t_Dequant,
     NULL,
 };

@@ -256,6 +256,81 @@ static int cum_run(ref_ctx *c) {
                         c->node->op_type);
 }
 
+/* ------------------------------------------------- Hardmax, LpNormalization */
+static bool hardmax_supports(const ir_node *n, const ir_type *const *in) {
+    return kc_has_in(n, in, 0) && kc_dt_float(in[0]->dtype) && in[0]->rank >= 0;
+}
+
+static int hardmax_run(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0];
+    int r = x->rank;
+    int64_t axis = ir_attr_int(c->node, "axis", c->opset >= 13 ? -1 : 1);
+    if (axis < 0) axis += r;
+    if (axis < 0 || axis > r || (axis == r && c->opset >= 13))
+        return ref_fail(c, "axis out of range for rank %d", r);
+    /* opset < 13 coerces to 2-D [outer, n], as Softmax */
+    int64_t outer = 1, n = 1, inner = 1;
+    for (int i = 0; i < r; i++) {
+        if (i < axis) outer *= x->dims[i];
+        else if (c->opset < 13 || i == axis) n *= x->dims[i];
+        else inner *= x->dims[i];
+    }
+    return cuda_fail_if(c, kc_hardmax((int)x->dtype, x->data, c->out[0]->data, outer, n, inner,
+                                      cuda_stream_of(c)),
+                        "Hardmax");
+}
+
+static bool lpnorm_supports(const ir_node *n, const ir_type *const *in) {
+    int64_t p = ir_attr_int(n, "p", 2);
+    return kc_has_in(n, in, 0) && (kc_dt_float(in[0]->dtype) || in[0]->dtype == KILN_DTYPE_FLOAT64) &&
+           in[0]->rank >= 1 && (p == 1 || p == 2);
+}
+
+static int lpnorm_run(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0];
+    int r = x->rank;
+    int64_t axis = ir_attr_int(c->node, "axis", -1), p = ir_attr_int(c->node, "p", 2);
+    if (r < 1 || axis < -r || axis >= r)
+        return ref_fail(c, "axis %lld is out of range for rank %d", (long long)axis, r);
+    if (p != 1 && p != 2) return ref_fail(c, "p must be 1 or 2");
+    int ax = (int)(axis < 0 ? axis + r : axis);
+    return cuda_fail_if(c, kc_lpnorm((int)p, (int)x->dtype, x->data, c->out[0]->data,
+                                     shape_numel(ax, x->dims), x->dims[ax],
+                                     shape_numel(r - ax - 1, x->dims + ax + 1), cuda_stream_of(c)),
+                        "LpNormalization");
+}
+
+/* ------------------------------------------------- windows, EyeLike */
+/* The window's length is the output's (inference read the size). */
+static bool window_supports(const ir_node *n, const ir_type *const *in) {
+    (void)in;
+    if (n->n_out < 1 || !n->out[0]) return false;
+    kiln_dtype t = n->out[0]->type.dtype;
+    return kc_dt_float(t) || t == KILN_DTYPE_FLOAT64;
+}
+
+static int window_run(ref_ctx *c) {
+    kiln_tensor *y = c->out[0];
+    int kind = c->node->op == OP_HannWindow ? 0 : c->node->op == OP_HammingWindow ? 1 : 2;
+    return cuda_fail_if(c, kc_window(kind, ir_attr_int(c->node, "periodic", 1) != 0,
+                                     (int)y->dtype, y->data, tensor_numel(y), cuda_stream_of(c)),
+                        c->node->op_type);
+}
+
+static bool eyelike_supports(const ir_node *n, const ir_type *const *in) {
+    if (!kc_has_in(n, in, 0) || in[0]->rank != 2 || n->n_out < 1 || !n->out[0]) return false;
+    kiln_dtype t = n->out[0]->type.dtype;
+    return kc_dt_float(t) || t == KILN_DTYPE_FLOAT64 || kc_dt_int(t) || t == KILN_DTYPE_BOOL;
+}
+
+static int eyelike_run(ref_ctx *c) {
+    kiln_tensor *y = c->out[0];
+    if (y->rank != 2) return ref_fail(c, "internal: bad output");
+    return cuda_fail_if(c, kc_eyelike((int)y->dtype, y->data, y->dims[0], y->dims[1],
+                                      ir_attr_int(c->node, "k", 0), cuda_stream_of(c)),
+                        "EyeLike");
+}
+
 /* ------------------------------------------------------------ tables */
 #define RED(OP, NAME)                                                                   \
     static const kiln_tactic t_##OP = {"cuda_" NAME "_f64acc", OP_##OP, 0, KC_FLAGS,     \
@@ -299,8 +374,21 @@ static const kiln_tactic t_CumSum_rt = {"cuda_cumsum_lines_rtaxis", OP_CumSum, 0
 static const kiln_tactic t_CumProd_rt = {"cuda_cumprod_lines_rtaxis", OP_CumProd, 0, KC_FLAGS_RT,
                                          cum_rt_supports, NULL, cum_run};
 
+static const kiln_tactic t_Hardmax = {"cuda_hardmax_lines", OP_Hardmax, 0, KC_FLAGS,
+                                      hardmax_supports, NULL, hardmax_run};
+static const kiln_tactic t_LpNorm = {"cuda_lp_normalization_lines", OP_LpNormalization, 0,
+                                     KC_FLAGS, lpnorm_supports, NULL, lpnorm_run};
+static const kiln_tactic t_Hann = {"cuda_hann_window", OP_HannWindow, 0, KC_FLAGS,
+                                   window_supports, NULL, window_run};
+static const kiln_tactic t_Hamming = {"cuda_hamming_window", OP_HammingWindow, 0, KC_FLAGS,
+                                      window_supports, NULL, window_run};
+static const kiln_tactic t_Blackman = {"cuda_blackman_window", OP_BlackmanWindow, 0, KC_FLAGS,
+                                       window_supports, NULL, window_run};
+static const kiln_tactic t_EyeLike = {"cuda_eyelike", OP_EyeLike, 0, KC_FLAGS, eyelike_supports,
+                                      NULL, eyelike_run};
+
 const kiln_tactic *const cuda_tactics_reduce[] = {
-    &t_NLL, &t_SCE, &t_CumSum, &t_CumProd, &t_CumSum_rt, &t_CumProd_rt,
+    &t_NLL, &t_SCE, &t_Hardmax, &t_LpNorm, &t_Hann, &t_Hamming, &t_Blackman, &t_EyeLike, &t_CumSum, &t_CumProd, &t_CumSum_rt, &t_CumProd_rt,
     &t_ReduceSum, &t_ReduceMean, &t_ReduceMax, &t_ReduceMin, &t_ReduceProd, &t_ReduceL1,
     &t_ReduceL2, &t_ReduceLogSum, &t_ReduceLogSumExp, &t_ReduceSumSquare,
     &t_rt_ReduceSum, &t_rt_ReduceMean, &t_rt_ReduceMax, &t_rt_ReduceMin, &t_rt_ReduceProd,

@@ -1,8 +1,9 @@
-// cum.cu: CumSum / CumProd along one axis of [outer, L, inner]: a thread per
-// (outer, inner) line walks the axis in order (or reversed), accumulating
-// like the reference: float in float32 for 32- and 16-bit floats, float64 in
-// float64, integers in wrapping unsigned 64-bit arithmetic. Consecutive
-// threads take consecutive inner positions, so loads coalesce when inner > 1.
+// cum.cu: line kernels over one axis of [outer, L, inner], a thread per
+// (outer, inner) line walking the axis (consecutive threads take consecutive
+// inner positions, so loads coalesce when inner > 1): CumSum / CumProd
+// (accumulating like the reference: float32 for 32- and 16-bit floats,
+// float64 for float64, wrapping unsigned 64-bit for integers), Hardmax and
+// LpNormalization; plus the window generators and EyeLike.
 #include "kc_device.cuh"
 #include "reduce_kernels.h"
 
@@ -40,7 +41,112 @@ __global__ void k_cum(int prod, int excl, int rev, int dt, const void *x, void *
     }
 }
 
+__global__ void k_hardmax(int dt, const void *x, void *y, int64_t outer, int64_t L,
+                          int64_t inner) {
+    int64_t lines = outer * inner;
+    for (int64_t l = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; l < lines;
+         l += (int64_t)gridDim.x * blockDim.x) {
+        int64_t o = l / inner, in = l - o * inner, base = o * L * inner + in;
+        // the first position of the maximum (a later NaN never wins "> ")
+        float mx = kc_ldf(x, base, dt);
+        int64_t at = 0;
+        for (int64_t s = 1; s < L; s++) {
+            float v = kc_ldf(x, base + s * inner, dt);
+            if (v > mx) {
+                mx = v;
+                at = s;
+            }
+        }
+        for (int64_t s = 0; s < L; s++) kc_stf(y, base + s * inner, dt, s == at ? 1.0f : 0.0f);
+    }
+}
+
+__global__ void k_lpnorm(int p, int dt, const void *x, void *y, int64_t outer, int64_t L,
+                         int64_t inner) {
+    int64_t lines = outer * inner;
+    for (int64_t l = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; l < lines;
+         l += (int64_t)gridDim.x * blockDim.x) {
+        int64_t o = l / inner, in = l - o * inner, base = o * L * inner + in;
+        if (dt == KC_F64) {
+            const double *xs = (const double *)x + base;
+            double acc = 0;
+            for (int64_t s = 0; s < L; s++) {
+                double v = xs[s * inner];
+                acc += p == 1 ? fabs(v) : v * v;
+            }
+            double nrm = p == 1 ? acc : sqrt(acc);
+            for (int64_t s = 0; s < L; s++)
+                ((double *)y)[base + s * inner] = nrm == 0 ? 0.0 : xs[s * inner] / nrm;
+        } else {
+            float acc = 0;
+            for (int64_t s = 0; s < L; s++) {
+                float v = kc_ldf(x, base + s * inner, dt);
+                acc += p == 1 ? fabsf(v) : v * v;
+            }
+            float nrm = p == 1 ? acc : sqrtf(acc);
+            for (int64_t s = 0; s < L; s++)
+                kc_stf(y, base + s * inner, dt,
+                       nrm == 0 ? 0.0f : kc_ldf(x, base + s * inner, dt) / nrm);
+        }
+    }
+}
+
+__global__ void k_window(int kind, int periodic, int dt, void *y, int64_t n) {
+    double N1 = (double)(periodic ? n : n - 1);
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        double a = N1 > 0 ? 2.0 * 3.14159265358979323846 * (double)i / N1 : 0, v;
+        if (N1 <= 0) v = 1.0;
+        else if (kind == 0) v = 0.5 - 0.5 * cos(a);
+        else if (kind == 1) v = 25.0 / 46.0 - (21.0 / 46.0) * cos(a);
+        else v = 0.42 - 0.5 * cos(a) + 0.08 * cos(2 * a);
+        if (dt == KC_F64) ((double *)y)[i] = v;
+        else if (kc_is_float(dt)) kc_stf(y, i, dt, (float)v);
+        else kc_sti(y, i, dt, (long long)v);
+    }
+}
+
+__global__ void k_eyelike(int dt, void *y, int64_t rows, int64_t cols, int64_t k) {
+    int64_t n = rows * cols;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = i / cols, c = i - r * cols;
+        bool one = c - r == k;
+        if (dt == KC_F64) ((double *)y)[i] = one ? 1.0 : 0.0;
+        else if (kc_is_float(dt)) kc_stf(y, i, dt, one ? 1.0f : 0.0f);
+        else kc_sti(y, i, dt, one ? 1 : 0);
+    }
+}
+
 } // namespace
+
+extern "C" cudaError_t kc_hardmax(int dt, const void *x, void *y, int64_t outer, int64_t L,
+                                  int64_t inner, cudaStream_t st) {
+    if (outer <= 0 || L <= 0 || inner <= 0) return cudaSuccess;
+    k_hardmax<<<kc_blocks(outer * inner, 128), 128, 0, st>>>(dt, x, y, outer, L, inner);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t kc_lpnorm(int p, int dt, const void *x, void *y, int64_t outer, int64_t L,
+                                 int64_t inner, cudaStream_t st) {
+    if (outer <= 0 || L <= 0 || inner <= 0) return cudaSuccess;
+    k_lpnorm<<<kc_blocks(outer * inner, 128), 128, 0, st>>>(p, dt, x, y, outer, L, inner);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t kc_window(int kind, int periodic, int dt, void *y, int64_t n,
+                                 cudaStream_t st) {
+    if (n <= 0) return cudaSuccess;
+    k_window<<<kc_blocks(n, 256), 256, 0, st>>>(kind, periodic, dt, y, n);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t kc_eyelike(int dt, void *y, int64_t rows, int64_t cols, int64_t k,
+                                  cudaStream_t st) {
+    if (rows <= 0 || cols <= 0) return cudaSuccess;
+    k_eyelike<<<kc_blocks(rows * cols, 256), 256, 0, st>>>(dt, y, rows, cols, k);
+    return cudaGetLastError();
+}
 
 extern "C" cudaError_t kc_cum(int prod, int exclusive, int reverse, int dt, const void *x, void *y,
                               int64_t outer, int64_t L, int64_t inner, cudaStream_t st) {

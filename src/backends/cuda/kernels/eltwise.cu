@@ -364,6 +364,18 @@ __global__ void k_not(const uint8_t *x, uint8_t *y, int64_t n) {
         y[i] = x[i] == 0;
 }
 
+__global__ void k_bitnot(int dt, const void *x, void *y, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        kc_sti(y, i, dt, ~kc_ldi(x, i, dt)); // the store keeps the type's bits
+}
+
+extern "C" cudaError_t kc_bitnot(int dt, const void *x, void *y, int64_t n, cudaStream_t st) {
+    if (n <= 0) return cudaSuccess;
+    k_bitnot<<<kc_blocks(n, 256), 256, 0, st>>>(dt, x, y, n);
+    return cudaGetLastError();
+}
+
 extern "C" cudaError_t kc_not(const void *x, void *y, int64_t n, cudaStream_t st) {
     if (n <= 0) return cudaSuccess;
     k_not<<<kc_blocks(n, 256), 256, 0, st>>>((const uint8_t *)x, (uint8_t *)y, n);

@@ -50,6 +50,8 @@ cudaError_t kc_not(const void *x, void *y, int64_t n, cudaStream_t st);
 /* Cast between f32/f16/bf16/f64/i64/i32/i8/u8/bool (ONNX semantics:
 ** float->int truncates, saturating at int64 first, then keeps low bits;
 ** to bool is != 0, NaN included). */
+/* y = ~x on an integer type (kc_dt_int's). */
+cudaError_t kc_bitnot(int dt, const void *x, void *y, int64_t n, cudaStream_t st);
 cudaError_t kc_cast(int dts, int dtd, const void *x, void *y, int64_t n, cudaStream_t st);
 /* Cast where either side is float8 (any of the four), float4e2m1, int4 or
 ** uint4, and the other any type kc_cast takes or one of those (cast_small.cu);
