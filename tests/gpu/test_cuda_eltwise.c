@@ -379,6 +379,41 @@ static void test_quant(void) {
         }
 }
 
+/* BitwiseNot on every integer type; Clip on integer types with bounds
+** constant, runtime or absent (min > max too). */
+static void test_int_misc(void) {
+    static const kiln_dtype its[] = {KILN_DTYPE_INT8, KILN_DTYPE_UINT8, KILN_DTYPE_INT16,
+                                     KILN_DTYPE_UINT16, KILN_DTYPE_INT32, KILN_DTYPE_UINT32,
+                                     KILN_DTYPE_INT64, KILN_DTYPE_UINT64};
+    for (size_t d = 0; d < KILN_ARRAY_LEN(its); d++)
+        for (int k = 0; k < 6; k++) {
+            kiln_dtype dt = its[d];
+            int64_t dims[2] = {gt_irand(1, 30), gt_irand(1, 50)};
+            kiln_tensor *X = gt_rand(dt, 2, dims, is_unsigned(dt) ? 0 : -120, 120);
+            const kiln_tensor *in1[1] = {X};
+            char desc[96];
+            snprintf(desc, sizeof desc, "BitwiseNot %s", gt_dt(dt));
+            if (k == 0) gt_case(TABLE, gt_node(OP_BitwiseNot, 1, 1), in1, 0, desc);
+            double lo = k == 4 ? 50 : (is_unsigned(dt) ? 10 : -30), hi = k == 4 ? 20 : 70;
+            kiln_tensor *L = tensor_f64(dt, 0, NULL, &lo), *H = tensor_f64(dt, 0, NULL, &hi);
+            ir_node *n = gt_node(OP_Clip, 3, 1);
+            const kiln_tensor *in[3] = {X, k == 2 ? NULL : L, k == 3 ? NULL : H};
+            if (in[1]) {
+                if (k % 2) gt_rt_in(n, 1);
+                else gt_const_in(n, 1, L);
+            }
+            if (in[2]) {
+                if (k % 3 == 1) gt_const_in(n, 2, H);
+                else gt_rt_in(n, 2);
+            }
+            snprintf(desc, sizeof desc, "Clip %s case %d", gt_dt(dt), k);
+            gt_case(TABLE, n, in, 0, desc);
+            tensor_free(X);
+            tensor_free(L);
+            tensor_free(H);
+        }
+}
+
 static void test_misc(void) {
     /* IsNaN / IsInf with specials */
     for (size_t d = 0; d < KILN_ARRAY_LEN(k_floats); d++)
@@ -679,6 +714,7 @@ int main(void) {
     test_unary();
     test_misc();
     test_quant();
+    test_int_misc();
     test_fused();
     return gt_fini();
 }

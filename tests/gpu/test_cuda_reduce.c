@@ -169,6 +169,84 @@ static void test_cum(void) {
     }
 }
 
+/* Hardmax (ties: the first maximum; opset < 13 coercion), LpNormalization
+** (p 1 and 2, a zero line, float64), the three windows (periodic and
+** symmetric, one point) and EyeLike (k off the matrix too). */
+static void test_lines(void) {
+    for (int k = 0; k < 36; k++) {
+        kiln_dtype dt = k_floats[k % 3];
+        int rank = gt_irand(1, 4);
+        int64_t dims[KILN_MAX_RANK];
+        gt_shape(rank, dims, 6000);
+        kiln_tensor *X = gt_rand(dt, rank, dims, -3, 3);
+        for (int64_t i = 0; i < tensor_numel(X); i += 5) /* ties */
+            dt_set_f64(dt, X->data, (size_t)i, 3.0);
+        ir_node *n = gt_node(OP_Hardmax, 1, 1);
+        int64_t axis = gt_irand(-rank, rank - 1);
+        if (k % 4) ir_edit_set_int(n, "axis", k % 8 < 4 || axis >= 0 ? axis : -1);
+        g_model->opset = k % 5 == 2 ? 11 : 13;
+        if (g_model->opset < 13 && k % 4) ir_edit_set_int(n, "axis", gt_irand(0, rank));
+        const kiln_tensor *in[1] = {X};
+        char desc[160], sx[64];
+        snprintf(desc, sizeof desc, "Hardmax %s %s", gt_dt(dt), gt_shp(X, sx, sizeof sx));
+        gt_case(TABLE, n, in, 0, desc);
+        g_model->opset = 17;
+        tensor_free(X);
+    }
+    for (int k = 0; k < 24; k++) {
+        kiln_dtype dt = k % 4 == 3 ? KILN_DTYPE_FLOAT64 : k_floats[k % 3];
+        int rank = gt_irand(1, 4);
+        int64_t dims[KILN_MAX_RANK];
+        gt_shape(rank, dims, 6000);
+        kiln_tensor *X = gt_rand(dt, rank, dims, -3, 3);
+        int64_t axis = gt_irand(-rank, rank - 1);
+        if (k % 6 == 5) /* a zero line stays zero */
+            for (int64_t i = 0; i < tensor_numel(X); i++) dt_set_f64(dt, X->data, (size_t)i, 0.0);
+        ir_node *n = gt_node(OP_LpNormalization, 1, 1);
+        ir_edit_set_int(n, "axis", axis);
+        ir_edit_set_int(n, "p", k % 2 ? 1 : 2);
+        const kiln_tensor *in[1] = {X};
+        char desc[160], sx[64];
+        snprintf(desc, sizeof desc, "LpNormalization p%d %s %s axis %lld", k % 2 ? 1 : 2,
+                 gt_dt(dt), gt_shp(X, sx, sizeof sx), (long long)axis);
+        gt_case(TABLE, n, in, dt == KILN_DTYPE_FLOAT64 ? 1e-12 : gt_tol(dt) * 2, desc);
+        tensor_free(X);
+    }
+    static const int wops[] = {OP_HannWindow, OP_HammingWindow, OP_BlackmanWindow};
+    static const int64_t sizes[] = {1, 2, 10, 257};
+    for (int w = 0; w < 3; w++)
+        for (int k = 0; k < 8; k++) {
+            int64_t sz = sizes[k % 4];
+            kiln_tensor *S = tensor_f64(KILN_DTYPE_INT64, 0, NULL, (const double[]){(double)sz});
+            ir_node *n = gt_node(wops[w], 1, 1);
+            if (k >= 4) ir_edit_set_int(n, "periodic", 0);
+            if (k % 2) ir_edit_set_int(n, "output_datatype", KILN_DTYPE_FLOAT64);
+            gt_const_in(n, 0, S);
+            const kiln_tensor *in[1] = {S};
+            char desc[96];
+            snprintf(desc, sizeof desc, "%s size %lld%s", op_name(wops[w]), (long long)sz,
+                     k >= 4 ? " symmetric" : "");
+            g_model->opset = 17;
+            gt_case(TABLE, n, in, 1e-6, desc);
+            tensor_free(S);
+        }
+    static const kiln_dtype edts[] = {KILN_DTYPE_FLOAT32, KILN_DTYPE_INT32, KILN_DTYPE_FLOAT16,
+                                      KILN_DTYPE_INT64, KILN_DTYPE_FLOAT64, KILN_DTYPE_BOOL};
+    for (int k = 0; k < 12; k++) {
+        int64_t dims[2] = {gt_irand(1, 40), gt_irand(1, 40)};
+        kiln_tensor *X = gt_rand(KILN_DTYPE_FLOAT32, 2, dims, -1, 1);
+        ir_node *n = gt_node(OP_EyeLike, 1, 1);
+        ir_edit_set_int(n, "k", gt_irand(-45, 45));
+        if (k % 6) ir_edit_set_int(n, "dtype", edts[k % 6]);
+        const kiln_tensor *in[1] = {X};
+        char desc[96], sx[64];
+        snprintf(desc, sizeof desc, "EyeLike %s to %s", gt_shp(X, sx, sizeof sx),
+                 gt_dt(edts[k % 6]));
+        gt_case(TABLE, n, in, 0, desc);
+        tensor_free(X);
+    }
+}
+
 static void test_arg(void) {
     for (int m = 0; m < 2; m++)
         for (size_t d = 0; d < KILN_ARRAY_LEN(k_floats); d++)
@@ -283,6 +361,7 @@ int main(void) {
     test_reduce();
     test_loss();
     test_cum();
+    test_lines();
     test_arg();
     test_softmax();
     return gt_fini();
