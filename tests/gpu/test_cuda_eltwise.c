@@ -414,6 +414,26 @@ static void test_int_misc(void) {
         }
 }
 
+/* DynamicQuantizeLinear: ranges all positive, all negative, mixed, all
+** zero, sizes around the stats block's 1024 threads. Exact. */
+static void test_dynq(void) {
+    static const int64_t sizes[] = {1, 7, 1023, 1024, 1025, 5000};
+    for (int k = 0; k < 24; k++) {
+        int64_t dims[1] = {sizes[k % 6]};
+        double lo = k / 6 == 0 ? 0.5 : k / 6 == 1 ? -9 : -3, hi = k / 6 == 1 ? -0.5 : 7;
+        kiln_tensor *X = gt_rand(KILN_DTYPE_FLOAT32, 1, dims, lo, hi);
+        if (k / 6 == 3)
+            for (int64_t i = 0; i < dims[0]; i++) ((float *)X->data)[i] = 0.0f;
+        ir_node *n = gt_node(OP_DynamicQuantizeLinear, 1, 3);
+        const kiln_tensor *in[1] = {X};
+        char desc[96];
+        snprintf(desc, sizeof desc, "DynamicQuantizeLinear n=%lld range %g..%g",
+                 (long long)dims[0], lo, hi);
+        gt_case(TABLE, n, in, 0, desc);
+        tensor_free(X);
+    }
+}
+
 static void test_misc(void) {
     /* IsNaN / IsInf with specials */
     for (size_t d = 0; d < KILN_ARRAY_LEN(k_floats); d++)
@@ -715,6 +735,7 @@ int main(void) {
     test_misc();
     test_quant();
     test_int_misc();
+    test_dynq();
     test_fused();
     return gt_fini();
 }

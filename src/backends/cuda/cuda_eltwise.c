@@ -506,6 +506,28 @@ static int quant_run(ref_ctx *c) {
                         "DequantizeLinear");
 }
 
+static bool dynq_supports(const ir_node *n, const ir_type *const *in) {
+    return kc_has_in(n, in, 0) && in[0]->dtype == KILN_DTYPE_FLOAT32 && n->n_out == 3 &&
+           n->out[0] && n->out[1] && n->out[2];
+}
+
+static size_t dynq_workspace(const ir_node *n, const ir_type *const *in) {
+    (void)n;
+    (void)in;
+    return 64;
+}
+
+static int dynq_run(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0];
+    if (c->n_out < 3 || !c->out[1] || !c->out[2] || !c->out[1]->data || !c->out[2]->data)
+        return ref_fail(c, "DynamicQuantizeLinear needs its three outputs");
+    if (!c->ws || c->ws_size < sizeof(float)) return ref_fail(c, "no workspace");
+    return cuda_fail_if(c, kc_dynamic_quantize(x->data, tensor_numel(x), c->out[0]->data,
+                                               c->out[1]->data, c->out[2]->data, c->ws,
+                                               cuda_stream_of(c)),
+                        "DynamicQuantizeLinear");
+}
+
 /* ------------------------------------------------------------ fused */
 /* FE_* opcode -> kernel opcode (binary or unary). */
 static bool fe_map(int opc, bool *binary, int *code) {
@@ -727,6 +749,8 @@ static const kiln_tactic t_Quant = {"cuda_quantize_linear", OP_QuantizeLinear, 0
                                     quant_supports, NULL, quant_run};
 static const kiln_tactic t_Dequant = {"cuda_dequantize_linear", OP_DequantizeLinear, 0,
                                       KC_FLAGS, quant_supports, NULL, quant_run};
+static const kiln_tactic t_DynQ = {"cuda_dynamic_quantize_linear", OP_DynamicQuantizeLinear, 0,
+                                   KC_FLAGS, dynq_supports, dynq_workspace, dynq_run};
 static const kiln_tactic t_Fused = {"cuda_fused_elementwise_interp", OP_FusedElementwise, 0,
                                     KC_FLAGS_INPLACE, fused_supports, NULL, fused_run};
 
@@ -740,6 +764,6 @@ const kiln_tactic *const cuda_tactics_eltwise[] = {
     &t_LeakyRelu, &t_HardSigmoid, &t_HardSwish, &t_Mish, &t_Gelu, &t_Clip, &t_Clip_rt,
     &t_Asin, &t_Acos, &t_Atan, &t_Sinh, &t_Cosh, &t_Asinh, &t_Acosh, &t_Atanh, &t_Shrink,
     &t_Clip_int, &t_BitNot, &t_IsNaN, &t_IsInf, &t_Not, &t_Identity, &t_Cast, &t_CastLike, &t_Fused, &t_Quant,
-    &t_Dequant,
+    &t_Dequant, &t_DynQ,
     NULL,
 };

@@ -282,7 +282,58 @@ __global__ void k_dequantize(kc_qparams p, const void *x, const void *s, const v
     }
 }
 
+// DynamicQuantizeLinear: one block finds the range (always including 0),
+// the scale and zero point; then every element is quantized with them.
+__global__ void k_dynq_stats(const float *x, long long n, float *scale, uint8_t *zp, float *zpf) {
+    __shared__ float smx[1024], smn[1024];
+    float mx = 0.0f, mn = 0.0f;
+    for (long long i = threadIdx.x; i < n; i += blockDim.x) {
+        float v = x[i];
+        if (v > mx) mx = v;
+        if (v < mn) mn = v;
+    }
+    smx[threadIdx.x] = mx;
+    smn[threadIdx.x] = mn;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+        if ((int)threadIdx.x < s) {
+            if (smx[threadIdx.x + s] > smx[threadIdx.x]) smx[threadIdx.x] = smx[threadIdx.x + s];
+            if (smn[threadIdx.x + s] < smn[threadIdx.x]) smn[threadIdx.x] = smn[threadIdx.x + s];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        mx = smx[0];
+        mn = smn[0];
+        float sc = __fdiv_rn(mx == mn ? 1.0f : __fsub_rn(mx, mn), 255.0f);
+        float izp = __fsub_rn(0.0f, __fdiv_rn(mn, sc));
+        float z = izp < 0 ? 0.0f : izp > 255 ? 255.0f : izp;
+        float zpi = nearbyintf(z);
+        *scale = sc;
+        *zpf = zpi;
+        *zp = (uint8_t)round_sat(zpi, 0, 255);
+    }
+}
+
+__global__ void k_dynq_apply(const float *x, long long n, const float *scale, const float *zpf,
+                             uint8_t *y) {
+    float sc = *scale, zpi = *zpf;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
+         i += (long long)gridDim.x * blockDim.x)
+        y[i] = (uint8_t)round_sat((double)__fadd_rn(nearbyintf(__fdiv_rn(x[i], sc)), zpi), 0,
+                                  255);
+}
+
 } // namespace
+
+extern "C" cudaError_t kc_dynamic_quantize(const float *x, int64_t n, uint8_t *y, float *scale,
+                                           uint8_t *zp, float *scratch, cudaStream_t st) {
+    k_dynq_stats<<<1, 1024, 0, st>>>(x, (long long)n, scale, zp, scratch);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess || n <= 0) return e;
+    k_dynq_apply<<<kc_blocks(n, 256), 256, 0, st>>>(x, (long long)n, scale, scratch, y);
+    return cudaGetLastError();
+}
 
 extern "C" cudaError_t kc_quantize(const kc_qparams *p, const void *x, const void *s,
                                    const void *z, void *y, int64_t n, cudaStream_t st) {

@@ -75,6 +75,10 @@ cudaError_t kc_quantize(const kc_qparams *p, const void *x, const void *s, const
                         void *y, int64_t n, cudaStream_t st);
 cudaError_t kc_dequantize(const kc_qparams *p, const void *x, const void *s, const void *z,
                           void *y, int64_t n, cudaStream_t st);
+/* DynamicQuantizeLinear of n float32 values to uint8 y, with the scalar
+** scale and zero point it outputs; scratch: 4 bytes of device memory. */
+cudaError_t kc_dynamic_quantize(const float *x, int64_t n, uint8_t *y, float *scale,
+                                uint8_t *zp, float *scratch, cudaStream_t st);
 cudaError_t kc_cast_small(int dts, int dtd, int saturate, const void *x, void *y, int64_t n,
                           cudaStream_t st);
 
