@@ -546,6 +546,33 @@ static void test_gather_nd(void) {
     }
 }
 
+/* CenterCropPad: crop and pad (odd and even differences) on listed axes,
+** negative axes, shape as a constant or a runtime input. */
+static void test_center_crop_pad(void) {
+    for (int it = 0; it < 30; it++) {
+        int r = (int)h_irand(1, 4);
+        int64_t d[8], shp[8], axes[8];
+        rdims(r, d, 9, false);
+        int na = it % 3 == 0 ? r : (int)h_irand(1, r);
+        for (int a = 0; a < r; a++) axes[a] = a;
+        shuffle(axes, r);
+        for (int k = 0; k < na; k++) {
+            shp[k] = h_irand(1, 12);
+            if (it % 4 == 1) axes[k] -= r; /* negative axes */
+        }
+        kiln_tensor *x = h_rand(rtype(), r, d), *st = h_vec(na, shp);
+        bool rt = it % 2 == 1;
+        ir_node *n = h_node(OP_CenterCropPad, 2, 1);
+        n->in[0] = h_rt();
+        n->in[1] = rt ? h_rt() : h_const(st);
+        if (it % 3) ir_edit_set_ints(n, "axes", axes, na);
+        kiln_tensor *in[2] = {x, st};
+        h_check(n, in, CMP_EXACT, NULL, true, rt ? "CenterCropPad runtime shape" : "CenterCropPad");
+        if (rt) tensor_free(st);
+        tensor_free(x);
+    }
+}
+
 /* Inference Dropout whose mask is read: the copy and an all-true mask. */
 static void test_dropout_mask(void) {
     for (int it = 0; it < 6; it++) {
@@ -650,6 +677,7 @@ int main(void) {
     test_gather();
     test_gather_nd();
     test_dropout_mask();
+    test_center_crop_pad();
     test_transpose8_kernels();
     test_elements();
     test_scatter_reduce();

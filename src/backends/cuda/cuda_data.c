@@ -744,6 +744,43 @@ static int run_pad(ref_ctx *c) {
     return cuda_fail_if(c, kc_pad(y->data, x->data, &p, cuda_stream_of(c)), "Pad");
 }
 
+/* ------------------------------------------------------------ CenterCropPad */
+/* The output's dims (inference read the shape input) say everything: per
+** axis, a centered crop when it is smaller than the input, a centered zero
+** pad when larger. One kc_pad map, so the shape input is never read. */
+static bool sup_center_crop_pad(const ir_node *n, const ir_type *const *in) {
+    (void)n;
+    return in_movable(in, 0) && in[0]->rank >= 1 && in[0]->rank <= KC_MAXD;
+}
+
+static int run_center_crop_pad(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0];
+    kiln_tensor *y = c->out[0];
+    int r = x->rank;
+    if (y->rank != r || r > KC_MAXD) return ref_fail(c, "internal: CenterCropPad output rank");
+    kc_pad_params p;
+    memset(&p, 0, sizeof p);
+    p.rank = r;
+    p.es = (int)kiln_dtype_size(x->dtype);
+    p.mode = KC_PAD_CONSTANT;
+    contig_strides(r, x->dims, p.istr);
+    for (int a = 0; a < r; a++) {
+        int64_t in = x->dims[a], out = y->dims[a];
+        p.odims[a] = out;
+        if (out <= in) { /* crop: output o reads input o + (in - out) / 2 */
+            p.lo[a] = (in - out) / 2;
+            p.de[a] = out;
+            p.off[a] = 0;
+        } else { /* pad: input i lands at output i + (out - in) / 2 */
+            p.lo[a] = 0;
+            p.de[a] = in;
+            p.off[a] = (out - in) / 2;
+        }
+    }
+    if (tensor_numel(y) == 0) return 0;
+    return cuda_fail_if(c, kc_pad(y->data, x->data, &p, cuda_stream_of(c)), "CenterCropPad");
+}
+
 /* ------------------------------------------ DepthToSpace, SpaceToDepth */
 
 static bool sup_depth_space(const ir_node *n, const ir_type *const *in) {
@@ -953,6 +990,8 @@ TACTIC(t_d2s, "cuda_depth_to_space_view", OP_DepthToSpace, sup_depth_space, run_
 TACTIC(t_s2d, "cuda_space_to_depth_view", OP_SpaceToDepth, sup_depth_space, run_depth_space)
 TACTIC(t_trilu, "cuda_trilu", OP_Trilu, sup_trilu, run_trilu)
 TACTIC(t_gather_nd, "cuda_gather_nd", OP_GatherND, sup_gather_nd, run_gather_nd)
+TACTIC(t_ccp, "cuda_center_crop_pad_map", OP_CenterCropPad, sup_center_crop_pad,
+       run_center_crop_pad)
 TACTIC(t_range, "cuda_range", OP_Range, sup_range, run_range)
 #define TACTIC_RT(var, name, op, sup, fn) \
     static const kiln_tactic var = {name, op, 0, DEV_FLAGS | TACTIC_READS_PARAMS, sup, NULL, fn};
@@ -966,5 +1005,5 @@ const kiln_tactic *const cuda_tactics_data[] = {
     &t_reshape, &t_flatten, &t_squeeze, &t_unsqueeze, &t_identity, &t_dropout, &t_transpose,
     &t_concat, &t_split, &t_slice, &t_slice_dyn, &t_gather, &t_gather_el, &t_scatter_el,
     &t_scatter_nd, &t_expand, &t_tile, &t_pad, &t_d2s, &t_s2d,
-    &t_trilu, &t_range, &t_cos, &t_onehot, &t_pad_rt, &t_trilu_rt, &t_gather_nd, NULL,
+    &t_trilu, &t_range, &t_cos, &t_onehot, &t_pad_rt, &t_trilu_rt, &t_gather_nd, &t_ccp, NULL,
 };
