@@ -247,6 +247,45 @@ static void test_lines(void) {
     }
 }
 
+/* TopK: largest and smallest, ties (small integers), NaN, every axis,
+** K from 0 to the whole axis, float and integer types (uint64 above 2^63),
+** K constant or runtime. Exact. */
+static void test_topk(void) {
+    static const kiln_dtype dts[] = {KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT16, KILN_DTYPE_INT64,
+                                     KILN_DTYPE_INT32, KILN_DTYPE_FLOAT64, KILN_DTYPE_UINT64,
+                                     KILN_DTYPE_BFLOAT16, KILN_DTYPE_UINT8};
+    for (int k = 0; k < 48; k++) {
+        kiln_dtype dt = dts[k % 8];
+        int rank = gt_irand(1, 3);
+        int64_t dims[KILN_MAX_RANK];
+        gt_shape(rank, dims, 3000);
+        int64_t axis = gt_irand(-rank, rank - 1), a = axis < 0 ? axis + rank : axis;
+        kiln_tensor *X = gt_rand(dt, rank, dims, gt_is_float(dt) ? -3 : 0, gt_is_float(dt) ? 3 : 9);
+        if (gt_is_float(dt))
+            for (int64_t i = 0; i < tensor_numel(X); i++) {
+                if (i % 3 == 0) dt_set_f64(dt, X->data, (size_t)i, (double)(i % 4)); /* ties */
+                if (i % 17 == 5) dt_set_f64(dt, X->data, (size_t)i, NAN);
+            }
+        if (dt == KILN_DTYPE_UINT64)
+            for (int64_t i = 0; i < tensor_numel(X); i += 3) ((uint64_t *)X->data)[i] |= 1ull << 63;
+        double kv = (double)gt_irand(0, (int)dims[a]);
+        if (k % 6 == 0) kv = (double)dims[a];
+        kiln_tensor *Kt = tensor_f64(KILN_DTYPE_INT64, 1, (const int64_t[]){1}, &kv);
+        ir_node *n = gt_node(OP_TopK, 2, 2);
+        if (k % 3 == 0) gt_rt_in(n, 1);
+        else gt_const_in(n, 1, Kt);
+        ir_edit_set_int(n, "axis", axis);
+        if (k % 2) ir_edit_set_int(n, "largest", 0);
+        const kiln_tensor *in[2] = {X, Kt};
+        char desc[160], sx[64];
+        snprintf(desc, sizeof desc, "TopK %s %s axis %lld k %g %s", gt_dt(dt),
+                 gt_shp(X, sx, sizeof sx), (long long)axis, kv, k % 2 ? "smallest" : "largest");
+        gt_case(TABLE, n, in, 0, desc);
+        tensor_free(X);
+        tensor_free(Kt);
+    }
+}
+
 static void test_arg(void) {
     for (int m = 0; m < 2; m++)
         for (size_t d = 0; d < KILN_ARRAY_LEN(k_floats); d++)
@@ -362,6 +401,7 @@ int main(void) {
     test_loss();
     test_cum();
     test_lines();
+    test_topk();
     test_arg();
     test_softmax();
     return gt_fini();

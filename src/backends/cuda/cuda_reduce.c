@@ -300,6 +300,37 @@ static int lpnorm_run(ref_ctx *c) {
                         "LpNormalization");
 }
 
+/* ------------------------------------------------------------ TopK */
+/* K is the output's length on the axis (inference read the K input), so
+** the K input is never read here. */
+static bool topk_supports(const ir_node *n, const ir_type *const *in) {
+    if (!kc_has_in(n, in, 0) || in[0]->rank < 1 || n->n_out != 2) return false;
+    kiln_dtype t = in[0]->dtype;
+    size_t es = kiln_dtype_size(t);
+    /* sorted=0 allows any order: the sorted one is among them */
+    return (kc_dt_float(t) || t == KILN_DTYPE_FLOAT64 || kc_dt_int(t)) &&
+           (es == 1 || es == 2 || es == 4 || es == 8);
+}
+
+static int topk_run(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0];
+    kiln_tensor *yv = c->out[0], *yi = c->out[1];
+    int a = 0, r = x->rank;
+    int64_t axis = ir_attr_int(c->node, "axis", -1);
+    if (r < 1 || axis < -r || axis >= r) return ref_fail(c, "TopK axis is out of range");
+    a = (int)(axis < 0 ? axis + r : axis);
+    if (yv->rank != r || yi->dtype != KILN_DTYPE_INT64)
+        return ref_fail(c, "TopK output shape mismatch");
+    int64_t L = x->dims[a], K = yv->dims[a];
+    if (K < 0 || K > L) return ref_fail(c, "TopK K %lld is out of range [0, %lld]", (long long)K,
+                                        (long long)L);
+    return cuda_fail_if(c, kc_topk((int)x->dtype, (int)kiln_dtype_size(x->dtype),
+                                   ir_attr_int(c->node, "largest", 1) != 0, x->data, yv->data,
+                                   yi->data, shape_numel(a, x->dims), L, K,
+                                   shape_numel(r - a - 1, x->dims + a + 1), cuda_stream_of(c)),
+                        "TopK");
+}
+
 /* ------------------------------------------------- windows, EyeLike */
 /* The window's length is the output's (inference read the size). */
 static bool window_supports(const ir_node *n, const ir_type *const *in) {
@@ -384,11 +415,13 @@ static const kiln_tactic t_Hamming = {"cuda_hamming_window", OP_HammingWindow, 0
                                       window_supports, NULL, window_run};
 static const kiln_tactic t_Blackman = {"cuda_blackman_window", OP_BlackmanWindow, 0, KC_FLAGS,
                                        window_supports, NULL, window_run};
+static const kiln_tactic t_TopK = {"cuda_topk_select_lines", OP_TopK, 0, KC_FLAGS, topk_supports,
+                                   NULL, topk_run};
 static const kiln_tactic t_EyeLike = {"cuda_eyelike", OP_EyeLike, 0, KC_FLAGS, eyelike_supports,
                                       NULL, eyelike_run};
 
 const kiln_tactic *const cuda_tactics_reduce[] = {
-    &t_NLL, &t_SCE, &t_Hardmax, &t_LpNorm, &t_Hann, &t_Hamming, &t_Blackman, &t_EyeLike, &t_CumSum, &t_CumProd, &t_CumSum_rt, &t_CumProd_rt,
+    &t_NLL, &t_SCE, &t_Hardmax, &t_LpNorm, &t_Hann, &t_Hamming, &t_Blackman, &t_EyeLike, &t_TopK, &t_CumSum, &t_CumProd, &t_CumSum_rt, &t_CumProd_rt,
     &t_ReduceSum, &t_ReduceMean, &t_ReduceMax, &t_ReduceMin, &t_ReduceProd, &t_ReduceL1,
     &t_ReduceL2, &t_ReduceLogSum, &t_ReduceLogSumExp, &t_ReduceSumSquare,
     &t_rt_ReduceSum, &t_rt_ReduceMean, &t_rt_ReduceMax, &t_rt_ReduceMin, &t_rt_ReduceProd,

@@ -118,7 +118,92 @@ __global__ void k_eyelike(int dt, void *y, int64_t rows, int64_t cols, int64_t k
     }
 }
 
+// TopK's order: a before b when its key is better (larger with largest,
+// NaN above every number as in numpy), ties by the lower index (the
+// reference's stable sort).
+struct tk_key {
+    int kind; // 0 float (d), 1 signed (i), 2 unsigned (i as bits)
+    double d;
+    long long i;
+};
+
+__device__ __forceinline__ int tk_cmp(const tk_key &a, const tk_key &b) { // ascending order
+    if (a.kind == 0) {
+        bool na = a.d != a.d, nb = b.d != b.d;
+        if (na || nb) return (int)na - (int)nb;
+        return a.d < b.d ? -1 : a.d > b.d;
+    }
+    if (a.kind == 2) {
+        unsigned long long x = (unsigned long long)a.i, y = (unsigned long long)b.i;
+        return x < y ? -1 : x > y;
+    }
+    return a.i < b.i ? -1 : a.i > b.i;
+}
+
+__device__ __forceinline__ bool tk_before(const tk_key &a, int64_t ia, const tk_key &b, int64_t ib,
+                                          bool largest) {
+    int c = tk_cmp(a, b);
+    if (largest) c = -c;
+    return c < 0 || (c == 0 && ia < ib);
+}
+
+__device__ __forceinline__ tk_key tk_load(const void *x, int64_t off, int dt) {
+    tk_key k;
+    k.kind = kc_is_float(dt) ? 0 : dt == KC_U64 ? 2 : 1;
+    k.d = 0;
+    k.i = 0;
+    if (k.kind == 0) k.d = kc_ldd(x, off, dt);
+    else k.i = kc_ldi(x, off, dt);
+    return k;
+}
+
+template <typename T>
+__global__ void k_topk(int dt, int largest, const T *x, T *yv, long long *yi, int64_t outer,
+                       int64_t L, int64_t K, int64_t inner) {
+    int64_t lines = outer * inner;
+    for (int64_t l = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; l < lines;
+         l += (int64_t)gridDim.x * blockDim.x) {
+        int64_t o = l / inner, in = l - o * inner, base = o * L * inner + in;
+        tk_key prev;
+        int64_t prev_i = -1;
+        for (int64_t t = 0; t < K; t++) {
+            tk_key best;
+            int64_t best_i = -1;
+            for (int64_t s = 0; s < L; s++) {
+                tk_key k = tk_load(x, base + s * inner, dt);
+                if (prev_i >= 0 && !tk_before(prev, prev_i, k, s, largest != 0)) continue;
+                if (best_i < 0 || tk_before(k, s, best, best_i, largest != 0)) {
+                    best = k;
+                    best_i = s;
+                }
+            }
+            int64_t dst = (o * K + t) * inner + in;
+            yv[dst] = x[base + best_i * inner];
+            yi[dst] = best_i;
+            prev = best;
+            prev_i = best_i;
+        }
+    }
+}
+
 } // namespace
+
+extern "C" cudaError_t kc_topk(int dt, int es, int largest, const void *x, void *values,
+                               void *indices, int64_t outer, int64_t L, int64_t K, int64_t inner,
+                               cudaStream_t st) {
+    if (outer <= 0 || K <= 0 || inner <= 0) return cudaSuccess;
+    if (K > L) return cudaErrorInvalidValue;
+    unsigned b = kc_blocks(outer * inner, 128);
+    long long *yi = (long long *)indices;
+    switch (es) {
+    case 1: k_topk<uint8_t><<<b, 128, 0, st>>>(dt, largest, (const uint8_t *)x, (uint8_t *)values, yi, outer, L, K, inner); break;
+    case 2: k_topk<uint16_t><<<b, 128, 0, st>>>(dt, largest, (const uint16_t *)x, (uint16_t *)values, yi, outer, L, K, inner); break;
+    case 4: k_topk<uint32_t><<<b, 128, 0, st>>>(dt, largest, (const uint32_t *)x, (uint32_t *)values, yi, outer, L, K, inner); break;
+    case 8: k_topk<unsigned long long><<<b, 128, 0, st>>>(dt, largest, (const unsigned long long *)x, (unsigned long long *)values, yi, outer, L, K, inner); break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}
 
 extern "C" cudaError_t kc_hardmax(int dt, const void *x, void *y, int64_t outer, int64_t L,
                                   int64_t inner, cudaStream_t st) {

@@ -39,6 +39,11 @@ cudaError_t kc_lpnorm(int p, int dt, const void *x, void *y, int64_t outer, int6
                       int64_t inner, cudaStream_t st);
 /* Hann (kind 0), Hamming (1) and Blackman (2) windows of n points in type
 ** dt; EyeLike's rows x cols matrix with ones where col - row == k. */
+/* TopK along L of [outer, L, inner]: the K best (largest or smallest; NaN
+** above every number; ties by the lower index) in order, values (elements
+** of es bytes, type dt for the comparison) and int64 indices. */
+cudaError_t kc_topk(int dt, int es, int largest, const void *x, void *values, void *indices,
+                    int64_t outer, int64_t L, int64_t K, int64_t inner, cudaStream_t st);
 cudaError_t kc_window(int kind, int periodic, int dt, void *y, int64_t n, cudaStream_t st);
 cudaError_t kc_eyelike(int dt, void *y, int64_t rows, int64_t cols, int64_t k,
                        cudaStream_t st);
