@@ -54,6 +54,9 @@ if has tactics; then
         suite "$(basename "$t")" "$t"
     done
 fi
+# the node tests' models (the runtime test's runtime-parameter case uses one)
+KILN_NODE_DIR=$(python3 -c "import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), 'backend', 'test', 'data', 'node'))" 2>/dev/null)
+export KILN_NODE_DIR
 has runtime && suite runtime "$BUILD/bin/test_cuda_runtime"
 if has node; then
     # offline coverage (the builder's placement dry run, no GPU needed):
