@@ -254,6 +254,17 @@ static void test_elements(void) {
         ir_edit_set_int(s, "axis", axis);
         kiln_tensor *sin[3] = {x, q, u};
         h_check(s, sin, CMP_EXACT, NULL, true, "ScatterElements");
+        if (it % 4 == 0) { /* the opset 9-10 spelling, same semantics */
+            ir_node *so = h_node(OP_Scatter, 3, 1);
+            so->in[0] = h_rt();
+            so->in[1] = h_rt();
+            so->in[2] = h_rt();
+            ir_edit_set_int(so, "axis", axis);
+            int64_t keep = g_model->opset;
+            g_model->opset = 10;
+            h_check(so, sin, CMP_EXACT, NULL, true, "Scatter (opset 10)");
+            g_model->opset = keep;
+        }
         tensor_free(q);
         tensor_free(u);
         /* ScatterND, index depth 1..r, distinct tuples along dim 0 */
@@ -573,6 +584,32 @@ static void test_center_crop_pad(void) {
     }
 }
 
+/* BitCast between types of one width (the reference refuses others);
+** bytes compared. */
+static void test_bitcast(void) {
+    static const kiln_dtype pairs[][2] = {
+        {KILN_DTYPE_FLOAT32, KILN_DTYPE_INT32},   {KILN_DTYPE_INT32, KILN_DTYPE_FLOAT32},
+        {KILN_DTYPE_UINT8, KILN_DTYPE_INT8},      {KILN_DTYPE_BOOL, KILN_DTYPE_UINT8},
+        {KILN_DTYPE_INT64, KILN_DTYPE_FLOAT64},   {KILN_DTYPE_FLOAT16, KILN_DTYPE_BFLOAT16},
+        {KILN_DTYPE_UINT32, KILN_DTYPE_FLOAT32},  {KILN_DTYPE_INT16, KILN_DTYPE_FLOAT16}};
+    for (int it = 0; it < 16; it++) {
+        kiln_dtype from = pairs[it % 8][0], to = pairs[it % 8][1];
+        int64_t d[3] = {h_irand(1, 5), h_irand(1, 7), h_irand(1, 9)};
+        kiln_tensor *x = h_rand(from, it < 8 ? 3 : 1, d);
+        ir_node *n = h_node(OP_BitCast, 1, 1);
+        n->in[0] = h_rt();
+        ir_edit_set_int(n, "to", to);
+        int64_t keep = g_model->opset;
+        g_model->opset = 26;
+        kiln_tensor *in[1] = {x};
+        char desc[96];
+        snprintf(desc, sizeof desc, "BitCast %s -> %s", kiln_dtype_name(from), kiln_dtype_name(to));
+        h_check(n, in, CMP_EXACT, NULL, true, desc);
+        g_model->opset = keep;
+        tensor_free(x);
+    }
+}
+
 /* Inference Dropout whose mask is read: the copy and an all-true mask. */
 static void test_dropout_mask(void) {
     for (int it = 0; it < 6; it++) {
@@ -678,6 +715,7 @@ int main(void) {
     test_gather_nd();
     test_dropout_mask();
     test_center_crop_pad();
+    test_bitcast();
     test_transpose8_kernels();
     test_elements();
     test_scatter_reduce();

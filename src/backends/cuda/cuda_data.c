@@ -166,6 +166,13 @@ static int run_copy(ref_ctx *c) {
                         layer_op(c));
 }
 
+/* BitCast reinterprets the bytes: a copy (element sizes may differ; the
+** byte counts agree, which run_copy checks). */
+static bool sup_bitcast(const ir_node *n, const ir_type *const *in) {
+    return sup_copy(n, in) && n->n_out == 1 && n->out[0] &&
+           n->out[0]->type.dtype != KILN_DTYPE_STRING;
+}
+
 /* Inference Dropout is a copy when nobody reads the mask and training_mode
 ** is absent or a constant false. */
 static bool sup_dropout(const ir_node *n, const ir_type *const *in) {
@@ -982,6 +989,10 @@ TACTIC(t_gather_el, "cuda_gather_elements", OP_GatherElements, sup_gather_elemen
        run_gather_elements)
 TACTIC(t_scatter_el, "cuda_scatter_elements", OP_ScatterElements, sup_scatter_elements,
        run_scatter_elements)
+/* opset 9-10 Scatter: ScatterElements without reductions */
+TACTIC(t_scatter_old, "cuda_scatter_elements_v9", OP_Scatter, sup_scatter_elements,
+       run_scatter_elements)
+TACTIC(t_bitcast, "cuda_copy_bitcast", OP_BitCast, sup_bitcast, run_copy)
 TACTIC(t_scatter_nd, "cuda_scatter_nd", OP_ScatterND, sup_scatter_nd, run_scatter_nd)
 TACTIC(t_expand, "cuda_expand_view", OP_Expand, sup_expand, run_expand)
 TACTIC(t_tile, "cuda_tile_view", OP_Tile, sup_tile, run_tile)
@@ -1005,5 +1016,5 @@ const kiln_tactic *const cuda_tactics_data[] = {
     &t_reshape, &t_flatten, &t_squeeze, &t_unsqueeze, &t_identity, &t_dropout, &t_transpose,
     &t_concat, &t_split, &t_slice, &t_slice_dyn, &t_gather, &t_gather_el, &t_scatter_el,
     &t_scatter_nd, &t_expand, &t_tile, &t_pad, &t_d2s, &t_s2d,
-    &t_trilu, &t_range, &t_cos, &t_onehot, &t_pad_rt, &t_trilu_rt, &t_gather_nd, &t_ccp, NULL,
+    &t_trilu, &t_range, &t_cos, &t_onehot, &t_pad_rt, &t_trilu_rt, &t_gather_nd, &t_ccp, &t_scatter_old, &t_bitcast, NULL,
 };
