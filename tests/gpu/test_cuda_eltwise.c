@@ -166,6 +166,31 @@ static void test_binary(void) {
         tensor_free(A);
         tensor_free(B);
     }
+    /* integer bases to float powers (saturated like the reference) */
+    static const kiln_dtype ib[] = {KILN_DTYPE_INT32, KILN_DTYPE_INT64, KILN_DTYPE_UINT8,
+                                    KILN_DTYPE_INT8};
+    for (int k = 0; k < 8; k++) {
+        int64_t d[2] = {5, 17}, e[1] = {17};
+        kiln_tensor *A = gt_rand(ib[k % 4], 2, d, ib[k % 4] == KILN_DTYPE_UINT8 ? 0 : -6, 9);
+        kiln_tensor *B = gt_rand(k < 4 ? KILN_DTYPE_FLOAT32 : KILN_DTYPE_FLOAT64, 1, e, -1.5, 3.5);
+        ir_node *n = gt_node(OP_Pow, 2, 1);
+        const kiln_tensor *in[2] = {A, B};
+        char desc[64];
+        snprintf(desc, sizeof desc, "Pow %s ** %s", gt_dt(A->dtype), gt_dt(B->dtype));
+        gt_case(TABLE, n, in, 0, desc);
+        tensor_free(A);
+        tensor_free(B);
+    }
+    /* Max / Min / Sum / Mean of one input: the input */
+    for (size_t v = 0; v < KILN_ARRAY_LEN(vops); v++) {
+        int64_t d[2] = {3, 11};
+        kiln_tensor *X = gt_rand(KILN_DTYPE_FLOAT32, 2, d, -2, 2);
+        const kiln_tensor *in[1] = {X};
+        char desc[64];
+        snprintf(desc, sizeof desc, "%s of one input", op_name(vops[v]));
+        gt_case(TABLE, gt_node(vops[v], 1, 1), in, 0, desc);
+        tensor_free(X);
+    }
 }
 
 static void test_where(void) {

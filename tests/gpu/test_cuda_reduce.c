@@ -82,6 +82,37 @@ static void test_reduce(void) {
     g_model->opset = 17;
 }
 
+/* float64 reductions (kept in float64): every op, axes constant or runtime. */
+static void test_reduce_f64(void) {
+    g_model->opset = 18;
+    for (size_t o = 0; o < KILN_ARRAY_LEN(k_reds); o++)
+        for (int k = 0; k < 4; k++) {
+            int op = k_reds[o], rank = gt_irand(1, 4);
+            int64_t dims[KILN_MAX_RANK];
+            shape_red(rank, dims, k);
+            double lo = op == OP_ReduceLogSum ? 0.1 : op == OP_ReduceProd ? 0.9 : -2;
+            double hi = op == OP_ReduceProd ? 1.1 : 2;
+            kiln_tensor *X = gt_rand(KILN_DTYPE_FLOAT64, rank, dims, lo, hi);
+            int64_t axes[KILN_MAX_RANK];
+            int na = 0;
+            for (int i = 0; i < rank; i++)
+                if (rnd() < 0.5) axes[na++] = i;
+            int64_t ad[1] = {na};
+            kiln_tensor *A = tensor_with(KILN_DTYPE_INT64, 1, ad, axes);
+            ir_node *n = gt_node(op, 2, 1);
+            if (k % 2) gt_rt_in(n, 1);
+            else gt_const_in(n, 1, A);
+            const kiln_tensor *in[2] = {X, A};
+            char desc[160], sx[64];
+            snprintf(desc, sizeof desc, "%s float64 %s, %d axes%s", op_name(op),
+                     gt_shp(X, sx, sizeof sx), na, k % 2 ? " (runtime)" : "");
+            gt_case(TABLE, n, in, 1e-12, desc);
+            tensor_free(X);
+            tensor_free(A);
+        }
+    g_model->opset = 17;
+}
+
 /* NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss: every reduction,
 ** with and without weights and ignore_index (hit by some targets), int32
 ** and int64 targets, rank 2 to 4 inputs, N*D from 1 to a few thousand (the
@@ -398,6 +429,7 @@ int main(void) {
     if (!gt_init()) return 0;
     bench();
     test_reduce();
+    test_reduce_f64();
     test_loss();
     test_cum();
     test_lines();

@@ -90,7 +90,7 @@ static bool variadic(int op) {
 static bool binary_supports(const ir_node *n, const ir_type *const *in) {
     const bin_info *b = bin_find(n->op);
     if (!b) return false;
-    int lo = 2, hi = variadic(n->op) ? KC_MAX_IN : 2;
+    int lo = variadic(n->op) ? 1 : 2, hi = variadic(n->op) ? KC_MAX_IN : 2;
     if (n->n_in < lo || n->n_in > hi) return false;
     /* legacy (opset < 7) broadcasting and per-channel PRelu: host */
     if (ir_attr_find(n, "broadcast") || (n->op == OP_PRelu && kc_opset(n) < 7)) return false;
@@ -110,8 +110,8 @@ static bool binary_supports(const ir_node *n, const ir_type *const *in) {
         /* Pow's exponent may be any type the loader widens to float; an
         ** integer base takes an integer exponent (exact integer powers) */
         bool exp_ok = n->op == OP_Pow && i == 1 &&
-                      (kc_dt_int(dt) ? kc_dt_int(in[1]->dtype)
-                                     : (kc_dt_float(in[1]->dtype) || kc_dt_int(in[1]->dtype)));
+                      (kc_dt_float(in[1]->dtype) || in[1]->dtype == KILN_DTYPE_FLOAT64 ||
+                       kc_dt_int(in[1]->dtype));
         if (in[i]->dtype != dt && !exp_ok) return false;
     }
     return true;
@@ -128,6 +128,14 @@ static int binary_run(ref_ctx *c) {
     if (n->op == OP_Mod && ir_attr_int(n, "fmod", 0)) kb = KB_FMOD;
     if (n->op == OP_BitShift && !strcmp(ir_attr_str(n, "direction", ""), "RIGHT")) kb = KB_SHR;
     kc_bshape s;
+    /* Max/Min/Sum/Mean of one input: the input (it has the output's shape) */
+    if (c->n_in == 1) {
+        if (c->in[0]->nbytes != y->nbytes) return ref_fail(c, "internal: output size");
+        if (y->data == c->in[0]->data) return 0;
+        return cuda_fail_if(c, cudaMemcpyAsync(y->data, c->in[0]->data, y->nbytes,
+                                               cudaMemcpyDeviceToDevice, st),
+                            n->op_type);
+    }
     /* Variadic ops fold in place: y = op(in0, in1), then y = op(y, in_k);
     ** each element reads only its own position of y. */
     for (int k = 1; k < c->n_in; k++) {

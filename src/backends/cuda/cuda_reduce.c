@@ -25,8 +25,11 @@ static int reduce_code(int op) {
     }
 }
 
+/* float32/float16/bfloat16, and float64 (summed in float64 like the rest) */
+static bool red_dt(kiln_dtype t) { return kc_dt_float(t) || t == KILN_DTYPE_FLOAT64; }
+
 static bool reduce_supports(const ir_node *n, const ir_type *const *in) {
-    if (!reduce_code(n->op) || !kc_has_in(n, in, 0) || !kc_dt_float(in[0]->dtype) ||
+    if (!reduce_code(n->op) || !kc_has_in(n, in, 0) || !red_dt(in[0]->dtype) ||
         !kc_rank_ok(in[0]))
         return false;
     if (n->n_in >= 2 && n->in[1]) {
@@ -39,7 +42,7 @@ static bool reduce_supports(const ir_node *n, const ir_type *const *in) {
 /* The same reductions with axes given as a runtime tensor: read on the
 ** host at run time (TACTIC_READS_PARAMS). */
 static bool reduce_rt_supports(const ir_node *n, const ir_type *const *in) {
-    return reduce_code(n->op) && kc_has_in(n, in, 0) && kc_dt_float(in[0]->dtype) &&
+    return reduce_code(n->op) && kc_has_in(n, in, 0) && red_dt(in[0]->dtype) &&
            kc_rank_ok(in[0]) && cuda_param_runtime(n, in, 1, false);
 }
 

@@ -188,7 +188,21 @@ __global__ void k_binary(int op, int dta, int dtb, int dty, const __grid_constan
         } else {
             long long x = kc_ldi(a, off[0], dta), w = kc_ldi(b, off[1], dtb);
             long long r;
-            if (op == KB_SHL || op == KB_SHR)
+            if (op == KB_POW && kc_is_float(dtb)) { // an integer to a float power
+                // saturated like the reference: unsigned types to [0, 2^64)
+                bool uns = dta == KC_U8 || dta == KC_U16 || dta == KC_U32 || dta == KC_U64;
+                double pw = pow(dta == KC_U64 ? (double)(unsigned long long)x : (double)x,
+                                kc_ldd(b, off[1], dtb));
+                if (uns)
+                    r = (long long)(pw != pw || pw <= 0 ? 0ull
+                                    : pw >= 18446744073709551615.0 ? ~0ull
+                                                                   : (unsigned long long)pw);
+                else
+                    r = pw != pw ? 0
+                        : pw >= 9223372036854775807.0 ? 9223372036854775807LL
+                        : pw <= -9223372036854775808.0 ? (-9223372036854775807LL - 1)
+                                                        : (long long)pw;
+            } else if (op == KB_SHL || op == KB_SHR)
                 r = kc_shift(op, (unsigned long long)x, (unsigned long long)w, kc_int_bits(dta));
             else if (dta == KC_U64)
                 r = kc_binu(op, x, w);
