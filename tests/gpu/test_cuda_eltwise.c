@@ -94,7 +94,8 @@ static void test_binary(void) {
     kiln_dtype dts[] = {KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT16, KILN_DTYPE_BFLOAT16,
                         KILN_DTYPE_INT32, KILN_DTYPE_INT64, KILN_DTYPE_INT8,
                         KILN_DTYPE_UINT8, KILN_DTYPE_BOOL, KILN_DTYPE_INT16,
-                        KILN_DTYPE_UINT16, KILN_DTYPE_UINT32, KILN_DTYPE_UINT64};
+                        KILN_DTYPE_UINT16, KILN_DTYPE_UINT32, KILN_DTYPE_UINT64,
+                        KILN_DTYPE_FLOAT64};
     for (size_t o = 0; o < KILN_ARRAY_LEN(k_binops); o++) {
         const binop *b = &k_binops[o];
         for (size_t d = 0; d < KILN_ARRAY_LEN(dts); d++) {
@@ -280,6 +281,22 @@ static void test_unary(void) {
                 gt_case(TABLE, n, in, gt_tol(dt), desc);
                 tensor_free(X);
             }
+    }
+    /* float64: the parameterless math, in double */
+    static const int f64_ops[] = {OP_Neg, OP_Abs, OP_Sqrt, OP_Exp, OP_Log, OP_Tanh, OP_Sigmoid,
+                                  OP_Relu, OP_Reciprocal, OP_Floor, OP_Ceil, OP_Round, OP_Sin,
+                                  OP_Cos, OP_Erf};
+    for (size_t o = 0; o < KILN_ARRAY_LEN(f64_ops); o++) {
+        int64_t dims[2] = {13, 77};
+        bool pos = f64_ops[o] == OP_Sqrt || f64_ops[o] == OP_Log;
+        kiln_tensor *X = gt_rand(KILN_DTYPE_FLOAT64, 2, dims, pos ? 0.01 : -4, 4);
+        for (int64_t i = 0; i < tensor_numel(X); i += 7) /* halves for Round */
+            dt_set_f64(KILN_DTYPE_FLOAT64, X->data, (size_t)i, (double)(i % 9) - 4.5 + (pos ? 5 : 0));
+        const kiln_tensor *in[1] = {X};
+        char desc[64];
+        snprintf(desc, sizeof desc, "%s float64", op_name(f64_ops[o]));
+        gt_case(TABLE, gt_node(f64_ops[o], 1, 1), in, 1e-12, desc);
+        tensor_free(X);
     }
     g_model->opset = 24;
     for (size_t d = 0; d < KILN_ARRAY_LEN(k_floats); d++) {

@@ -95,9 +95,12 @@ static bool binary_supports(const ir_node *n, const ir_type *const *in) {
     /* legacy (opset < 7) broadcasting and per-channel PRelu: host */
     if (ir_attr_find(n, "broadcast") || (n->op == OP_PRelu && kc_opset(n) < 7)) return false;
     kiln_dtype dt = in[0] ? in[0]->dtype : KILN_DTYPE_UNDEFINED;
-    bool ok = (b->fl && kc_dt_float(dt)) || (b->in && kc_dt_int(dt)) ||
-              (b->bl && dt == KILN_DTYPE_BOOL);
+    /* float64 runs in double (not PRelu's per-channel forms: no matter) */
+    bool ok = (b->fl && (kc_dt_float(dt) || dt == KILN_DTYPE_FLOAT64)) ||
+              (b->in && kc_dt_int(dt)) || (b->bl && dt == KILN_DTYPE_BOOL);
     if (!ok) return false;
+    /* Mean's final scaling has no float64 kernel */
+    if (n->op == OP_Mean && dt == KILN_DTYPE_FLOAT64) return false;
     /* BitShift is defined on unsigned types only */
     if (n->op == OP_BitShift &&
         ((dt != KILN_DTYPE_UINT8 && dt != KILN_DTYPE_UINT16 && dt != KILN_DTYPE_UINT32 &&
@@ -203,7 +206,11 @@ static const un_info *un_find(int op) {
 }
 
 static bool unary_supports(const ir_node *n, const ir_type *const *in) {
-    if (!un_find(n->op) || !kc_has_in(n, in, 0) || !kc_dt_float(in[0]->dtype)) return false;
+    if (!un_find(n->op) || !kc_has_in(n, in, 0)) return false;
+    /* float64: the parameterless math kc_unary computes in double */
+    if (in[0]->dtype == KILN_DTYPE_FLOAT64)
+        return n->n_in == 1 && n->op != OP_Clip && kc_unary_f64_ok(un_find(n->op)->ku);
+    if (!kc_dt_float(in[0]->dtype)) return false;
     /* Clip's bounds are read on the host: constant (or absent) scalars */
     if (n->op == OP_Clip)
         for (int k = 1; k < 3; k++) {

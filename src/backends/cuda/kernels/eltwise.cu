@@ -181,7 +181,29 @@ __global__ void k_binary(int op, int dta, int dtb, int dty, const __grid_constan
     for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
         I off[2];
         kc_offsets<2, I>(s, i, off);
-        if (fl) {
+        if (dta == KC_F64) { // float64 in double, like the reference
+            double x = ((const double *)a)[off[0]], w = kc_ldd(b, off[1], dtb), r;
+            switch (op) {
+            case KB_ADD: r = x + w; break;
+            case KB_SUB: r = x - w; break;
+            case KB_MUL: r = x * w; break;
+            case KB_DIV: r = x / w; break;
+            case KB_POW: r = pow(x, w); break;
+            case KB_MAX: r = x != x || w != w ? x + w : x > w ? x : w; break;
+            case KB_MIN: r = x != x || w != w ? x + w : x < w ? x : w; break;
+            case KB_MOD: r = fmod(x, w); if (r != 0 && ((r < 0) != (w < 0))) r += w; break;
+            case KB_FMOD: r = fmod(x, w); break;
+            case KB_PRELU: r = x < 0 ? w * x : x; break;
+            case KB_EQ: r = x == w; break;
+            case KB_LT: r = x < w; break;
+            case KB_LE: r = x <= w; break;
+            case KB_GT: r = x > w; break;
+            case KB_GE: r = x >= w; break;
+            default: r = 0; break;
+            }
+            if (cmp) ((uint8_t *)y)[i] = r != 0;
+            else ((double *)y)[i] = r;
+        } else if (fl) {
             float x = kc_ldf(a, off[0], dta), w = kc_ldf(b, off[1], dtb);
             if (cmp) ((uint8_t *)y)[i] = kc_cmpf(op, x, w);
             else kc_stf(y, i, dty, kc_binf(op, x, w));
@@ -344,9 +366,57 @@ static void kc_unary_t(int op, float p0, float p1, float p2, const void *x, void
     k_unary<T><<<g, 256, 0, st>>>(op, p0, p1, p2, (const T *)x, (T *)y, n, vec);
 }
 
+// float64 math for the ops a float64 model uses (kc_unary_f64_ok), in
+// double like the reference.
+__device__ __forceinline__ double kc_unop_d(int op, double v) {
+    switch (op) {
+    case KU_NEG: return -v;
+    case KU_ABS: return fabs(v);
+    case KU_SQRT: return sqrt(v);
+    case KU_EXP: return exp(v);
+    case KU_LOG: return log(v);
+    case KU_TANH: return tanh(v);
+    case KU_SIGMOID: {
+        if (v >= 0) return 1.0 / (1.0 + exp(-v));
+        double e = exp(v);
+        return e / (1.0 + e);
+    }
+    case KU_RELU: return v < 0 ? 0.0 : v; // NaN passes
+    case KU_RECIP: return 1.0 / v;
+    case KU_FLOOR: return floor(v);
+    case KU_CEIL: return ceil(v);
+    case KU_ROUND: return rint(v);
+    case KU_SIN: return sin(v);
+    case KU_COS: return cos(v);
+    case KU_ERF: return erf(v);
+    default: return v;
+    }
+}
+
+__global__ void k_unary_f64(int op, const double *x, double *y, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = kc_unop_d(op, x[i]);
+}
+
+extern "C" int kc_unary_f64_ok(int op) {
+    switch (op) {
+    case KU_NEG: case KU_ABS: case KU_SQRT: case KU_EXP: case KU_LOG: case KU_TANH:
+    case KU_SIGMOID: case KU_RELU: case KU_RECIP: case KU_FLOOR: case KU_CEIL: case KU_ROUND:
+    case KU_SIN: case KU_COS: case KU_ERF:
+        return 1;
+    default: return 0;
+    }
+}
+
 extern "C" cudaError_t kc_unary(int op, int dt, float p0, float p1, float p2, const void *x,
                                 void *y, int64_t n, cudaStream_t st) {
     if (n <= 0) return cudaSuccess;
+    if (dt == KC_F64) {
+        if (!kc_unary_f64_ok(op)) return cudaErrorInvalidValue;
+        k_unary_f64<<<kc_blocks(n, 256), 256, 0, st>>>(op, (const double *)x, (double *)y, n);
+        return cudaGetLastError();
+    }
     switch (dt) {
     case KC_F32: kc_unary_t<float>(op, p0, p1, p2, x, y, n, st); break;
     case KC_F16: kc_unary_t<__half>(op, p0, p1, p2, x, y, n, st); break;

@@ -50,6 +50,8 @@ cudaError_t kc_not(const void *x, void *y, int64_t n, cudaStream_t st);
 /* Cast between f32/f16/bf16/f64/i64/i32/i8/u8/bool (ONNX semantics:
 ** float->int truncates, saturating at int64 first, then keeps low bits;
 ** to bool is != 0, NaN included). */
+/* Whether kc_unary takes op on float64 (computed in double). */
+int kc_unary_f64_ok(int op);
 /* y = ~x on an integer type (kc_dt_int's). */
 cudaError_t kc_bitnot(int dt, const void *x, void *y, int64_t n, cudaStream_t st);
 cudaError_t kc_cast(int dts, int dtd, const void *x, void *y, int64_t n, cudaStream_t st);
