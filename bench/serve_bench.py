@@ -11,7 +11,8 @@ READY vs the steady-state median, and, with batching on at the highest
 concurrency, `kiln bench` at the batch size the server formed.
 
 Usage: serve_bench.py KILN_BINARY [--models mlp,resnet50] [--concurrency 1,8,64]
-                      [--duration 10] [--no-fastapi] [--json OUT]"""
+                      [--duration 10] [--no-fastapi] [--json OUT] [--gpu]
+                      [--server-threads N]   (WRK_THREADS=N: wrk's threads)"""
 import argparse
 import http.client
 import json
@@ -57,7 +58,7 @@ def wait_ready(port, proc, timeout=900):
     raise SystemExit("server not ready")
 
 
-def model_setup(name):
+def model_setup(name, gpu=False):
     """(onnx path, input name, one request's shape, max batch, preferred)."""
     os.makedirs(WORK, exist_ok=True)
     if name == "mlp":
@@ -69,6 +70,8 @@ def model_setup(name):
         import run_bench
         run_bench.WORK = WORK
         path, shapes, _ = run_bench.export("resnet50")
+        if gpu:  # a GPU wants bigger batches
+            return path, "input", [1, 3, 224, 224], 64, [16, 32, 64]
         return path, "input", [1, 3, 224, 224], 16, [8, 16]
     raise SystemExit("unknown model " + name)
 
@@ -98,7 +101,7 @@ def to_ms(s):
 
 
 def run_wrk(port, lua, conc, duration):
-    threads = 1 if conc == 1 else 2
+    threads = 1 if conc == 1 else min(conc, int(os.environ.get("WRK_THREADS", "2")))
     out = subprocess.run(["wrk", "-t", str(threads), "-c", str(conc), "-d", f"{duration}s",
                           "--timeout", "30s", "--latency", "-s", lua, f"http://127.0.0.1:{port}"],
                          capture_output=True, text=True).stdout
@@ -156,24 +159,32 @@ def main():
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--no-fastapi", action="store_true")
     ap.add_argument("--json")
+    ap.add_argument("--gpu", action="store_true",
+                    help="CUDA FP16 engines (kiln build --device cuda --fp16); implies --no-fastapi "
+                         "(the FastAPI peer runs onnxruntime on the CPU)")
+    ap.add_argument("--server-threads", type=int, default=2,
+                    help="kiln serve --threads and --compute-threads")
     a = ap.parse_args()
+    if a.gpu:
+        a.no_fastapi = True
     if not shutil.which("wrk"):
         raise SystemExit("needs wrk (apt install wrk)")
     kiln = os.path.abspath(a.kiln)
     concs = [int(c) for c in a.concurrency.split(",")]
     rows, extra = [], []
     for name in a.models.split(","):
-        onnx, inp, shape, maxb, pref = model_setup(name)
+        onnx, inp, shape, maxb, pref = model_setup(name, a.gpu)
         repo = os.path.join(WORK, f"repo_{name}")
         # One engine for both variants, built once by `kiln build` (dim 0 in
         # 1..max batch, tuned at the largest preferred size) and reused on
         # later runs while the ONNX file is older than it.
-        engine = os.path.join(WORK, f"{name}.kiln")
+        engine = os.path.join(WORK, f"{name}{'_gpu' if a.gpu else ''}.kiln")
         if not os.path.exists(engine) or os.path.getmtime(engine) < os.path.getmtime(onnx):
             dims = lambda b: f"{inp}:" + "x".join(map(str, [b] + shape[1:]))  # noqa: E731
             subprocess.run([kiln, "build", onnx, "-o", engine, "--min-shapes", dims(1),
                             "--opt-shapes", dims(max(pref)), "--max-shapes", dims(maxb),
-                            "--opt-level", "1"], check=True, stdout=subprocess.DEVNULL)
+                            "--opt-level", "1"] + (["--device", "cuda", "--fp16"] if a.gpu else []),
+                           check=True, stdout=subprocess.DEVNULL)
         for variant, batching in ((name, True), (name + "_nobatch", False)):
             d = os.path.join(repo, variant, "1")
             os.makedirs(d, exist_ok=True)
@@ -193,8 +204,8 @@ def main():
         port, mport = free_port(), free_port()
         log = open(os.path.join(WORK, f"kiln_serve_{name}.log"), "w")
         srv = subprocess.Popen([kiln, "serve", "--model-repository", repo, "--http-port", str(port),
-                                "--metrics-port", str(mport), "--threads", "2",
-                                "--compute-threads", "2", "--build-opt-level", "1"],
+                                "--metrics-port", str(mport), "--threads", str(a.server_threads),
+                                "--compute-threads", str(a.server_threads), "--build-opt-level", "1"],
                                stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_ready(port, srv)
@@ -219,7 +230,8 @@ def main():
             shp = "x".join(map(str, [b] + shape[1:]))
             out = subprocess.run([kiln, "bench", "--engine", engine,
                                   "--shapes", f"{inp}:{shp}", "--duration", str(min(a.duration, 10)),
-                                  "--threads", "2", "--json"], capture_output=True, text=True).stdout
+                                  "--threads", str(a.server_threads), "--json"],
+                                 capture_output=True, text=True).stdout
             try:
                 js = json.loads(out[out.index("{"):])
                 ips = js.get("items_per_s") or js.get("throughput_items_per_s") or js.get("items_per_sec")

@@ -319,6 +319,11 @@ KILN_API const char *kiln_engine_device_fingerprint(const kiln_engine *e);
 ** device kernel; the runtime copies its inputs and outputs). CPU engines:
 ** always 1. */
 KILN_API int kiln_engine_layer_on_device(const kiln_engine *e, int i);
+/* The data layout layer i works in when the builder changed it: "NHWC"
+** (channels-last layers, FP16/BF16 device builds), "NCHW>NHWC" and
+** "NHWC>NCHW" (the reformat layers it inserted); "" for the model's own
+** layout. The string is static. */
+KILN_API const char *kiln_engine_layer_layout(const kiln_engine *e, int i);
 /* Device memory through the engine's backend (device engines only; CPU
 ** engines answer KILN_INVALID_ARGUMENT), for callers without their own
 ** CUDA code: buffers to bind with kiln_context_set_device_tensor, and

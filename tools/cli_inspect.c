@@ -302,6 +302,10 @@ static int inspect_engine(const cli_args *a, kiln_engine *e, const char *path, b
                : li.precision == KILN_PRECISION_FP16 ? "fp16"
                : li.precision == KILN_PRECISION_BF16 ? "bf16" : "?",
                li.tactic);
+        /* channels-last layers and their reformats (passes/layout.c) */
+        const char *lay = kiln_engine_layer_layout(e, i);
+        if (!strcmp(lay, "NHWC")) printf("  [NHWC]");
+        else if (lay[0]) printf("  [reformat %s]", lay);
         if (strchr(li.fused_from, ',')) printf("  <- %s", li.fused_from);
         printf("\n");
     }

@@ -16,7 +16,7 @@ onnxruntime-style: ``kiln.InferenceSession("model.onnx").run(None, feed)``.
 ONNX backend: ``kiln.backend``. Accuracy tool: ``python -m kiln.compare``.
 """
 from . import _kiln
-from ._core import Context, Engine, Layer, TensorInfo, build, load_pb, numpy_dtype
+from ._core import Context, DeviceArray, Engine, Layer, TensorInfo, build, load_pb, numpy_dtype
 from ._errors import (CorruptEngineError, DeviceError, IncompatibleEngineError,
                       InternalError, InvalidArgumentError, InvalidModelError, KilnError,
                       KilnIOError, KilnMemoryError, KilnRuntimeError, KilnTimeoutError,
@@ -26,7 +26,7 @@ from .session import InferenceSession, NodeArg, SessionOptions
 __version__ = _kiln.version()
 
 __all__ = [
-    "build", "Engine", "Context", "TensorInfo", "Layer", "InferenceSession", "NodeArg",
+    "build", "Engine", "Context", "DeviceArray", "TensorInfo", "Layer", "InferenceSession", "NodeArg",
     "SessionOptions", "load_pb", "numpy_dtype", "set_num_threads", "get_num_threads",
     "KilnError", "InvalidArgumentError", "InvalidModelError", "UnsupportedError",
     "IncompatibleEngineError", "CorruptEngineError", "KilnMemoryError", "KilnIOError",

@@ -143,7 +143,8 @@ def build(model, *, shapes=None, profiles=None, device="cpu", precision=("fp32",
     profiles: a list of ``{input: (min, opt, max)}``, one dict per
         optimization profile; every input with a symbolic dim needs a range
         in every profile. Give shapes or profiles, not both.
-    device: ``"cpu"`` (``"cuda"`` is reserved for the CUDA backend).
+    device: ``"cpu"`` or ``"cuda"`` (an NVIDIA GPU; needs a build with the
+        CUDA backend and a GPU driver).
     precision: precisions layers may use, from ``"fp32"`` (always allowed),
         ``"fp16"``, ``"bf16"``, ``"int8"``.
     opt_level: 0 (no tactic timing) to 5.
@@ -307,9 +308,11 @@ class Context:
     The GIL is released while the engine runs, so threads with their own
     contexts run in parallel.
 
-    CUDA: device arrays (torch/cupy tensors through DLPack) will be accepted
-    by :meth:`run` once Kiln has a CUDA backend (``kiln_context_enqueue``
-    with a stream); today every array is a host numpy array.
+    CUDA engines take host arrays (copied in and out) or device arrays:
+    torch and cupy CUDA tensors, or anything with ``__dlpack__`` on the
+    engine's GPU, are bound in place (no host round trip), and the outputs
+    come back as :class:`DeviceArray` (``torch.from_dlpack(out)`` takes one
+    without a copy).
     """
 
     def __init__(self, engine, profile=0):
@@ -348,7 +351,7 @@ class Context:
         """``[(layer name, total ms, runs), ...]`` accumulated while profiling."""
         return _kiln.context_layer_times(self._cap)
 
-    def run(self, inputs, outputs=None):
+    def run(self, inputs, outputs=None, stream=None):
         """Runs the engine once.
 
         inputs: ``{name: array}`` for every engine input. numpy arrays must
@@ -360,7 +363,20 @@ class Context:
         Returns ``{name: numpy array}``; the arrays are the caller's.
         Shapes outside the selected profile, unknown names and missing inputs
         raise InvalidArgumentError; nothing here can crash the process.
+
+        Device arrays (CUDA engines): when the inputs are CUDA tensors
+        (DLPack device type 2: torch, cupy), every input must be one; they
+        are read in place and the outputs are returned as
+        :class:`DeviceArray` on the same GPU. ``stream``: a CUDA stream (an
+        int cudaStream_t, or an object with ``.cuda_stream`` such as
+        ``torch.cuda.current_stream()``) to queue the run on; the call then
+        returns without waiting, and the caller orders later work on that
+        stream and keeps the inputs alive until it has run. Without it the
+        run goes on the context's own stream (made to wait for the
+        producers' streams through DLPack) and the call waits for it.
         """
+        if any(_is_device_array(a) for a in inputs.values()):
+            return self._run_device(inputs, outputs, stream)
         spec = self._in
         args = []
         for name, a in inputs.items():
@@ -402,24 +418,103 @@ class Context:
                 out[n] = np.ndarray(shape, dt, buf)
         return out
 
+    def _run_device(self, inputs, outputs, stream):
+        eng = self.engine
+        if _kiln.engine_backend(eng._cap) != "cuda":
+            raise UnsupportedError(3, "device arrays need a CUDA engine; this engine runs on "
+                                   "the %s (pass host arrays, e.g. tensor.cpu())"
+                                   % _kiln.engine_backend(eng._cap))
+        s = 0
+        if stream is not None:
+            s = int(getattr(stream, "cuda_stream", stream))
+        # The producer orders its pending writes before work on this stream.
+        consumer = s if s else _kiln.context_stream(self._cap)
+        args = []
+        for name, a in inputs.items():
+            spec = self._in.get(name)
+            if spec is None:
+                raise InvalidArgumentError(1, "the engine has no input %r (inputs: %s)"
+                                           % (name, ", ".join(self._in)))
+            if not _is_device_array(a):
+                raise InvalidArgumentError(1, "input %r is a host array but other inputs are "
+                                           "device arrays; pass all inputs on the GPU or all "
+                                           "on the host" % name)
+            try:
+                capsule = a.__dlpack__(stream=consumer)
+            except TypeError:
+                capsule = a.__dlpack__()
+            args.append((name, capsule, _code_of(spec[1])))
+        names = self._out_names if outputs is None else tuple(outputs)
+        res = _kiln.context_run_device(self._cap, tuple(args), names, s)
+        return {n: DeviceArray._wrap(buf) for n, buf in zip(names, res)}
+
     def __repr__(self):
         return "<kiln.Context profile=%d of %r>" % (self._profile, self.engine)
 
 
+def _is_device_array(a):
+    if type(a) is np.ndarray or not hasattr(a, "__dlpack_device__"):
+        return False
+    try:
+        return int(a.__dlpack_device__()[0]) == _DLPACK_CUDA
+    except Exception:
+        return False
+
+
+class DeviceArray:
+    """An output of a CUDA engine left in GPU memory (owned by Kiln until
+    every reference and every DLPack export is gone). ``torch.from_dlpack``
+    and ``cupy.from_dlpack`` take it without a copy; :meth:`numpy` copies it
+    to the host."""
+
+    def __init__(self):
+        raise TypeError("DeviceArray objects come from Context.run")
+
+    @classmethod
+    def _wrap(cls, buf):
+        self = object.__new__(cls)
+        self._buf = buf
+        self.shape, self._code, self._ptr = _kiln.devbuf_info(buf)
+        return self
+
+    @property
+    def dtype(self):
+        """The numpy dtype (None where numpy has none)."""
+        return _NP.get(self._code)
+
+    @property
+    def data_ptr(self):
+        """The device address, as an int."""
+        return self._ptr
+
+    def __dlpack__(self, stream=None, max_version=None, dl_device=None, copy=None):
+        if copy:
+            raise BufferError("kiln.DeviceArray exports its memory without copying")
+        return _kiln.devbuf_export(self._buf)
+
+    def __dlpack_device__(self):
+        return (_DLPACK_CUDA, int(os.environ.get("KILN_CUDA_DEVICE", "0") or 0))
+
+    def numpy(self):
+        """A host copy as a numpy array."""
+        return _array(_kiln.devbuf_to_host(self._buf), self.shape, self._code)
+
+    def __repr__(self):
+        return "<kiln.DeviceArray shape=%s dtype=%s cuda>" % (self.shape, self.dtype)
+
+
 _DLPACK_CPU = 1  # DLDeviceType kDLCPU
+_DLPACK_CUDA = 2  # kDLCUDA
 
 
 def _from_dlpack(name, a):
     """Host tensors (torch, cupy's host arrays, ...) are read through DLPack
-    without a copy. Device tensors are where the CUDA backend plugs in: it
-    will bind their device pointers to the context (kiln_context_set_tensor
-    with device memory, kiln_context_enqueue on the tensor's stream) and
-    return outputs the same way. Until that backend exists they are refused
-    rather than silently copied through the host."""
+    without a copy. CUDA tensors take Context._run_device; other devices
+    are refused rather than silently copied."""
     dev = a.__dlpack_device__()
     if int(dev[0]) != _DLPACK_CPU:
-        raise UnsupportedError(3, "input %r is on a device (DLPack device type %d); Kiln's "
-                               "CUDA backend does not exist yet, so inputs must be host arrays"
+        raise UnsupportedError(3, "input %r is on a device Kiln does not drive (DLPack device "
+                               "type %d); pass a host array or a CUDA tensor"
                                % (name, int(dev[0])))
     return np.from_dlpack(a)
 

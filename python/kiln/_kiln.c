@@ -6,6 +6,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -698,6 +699,352 @@ done:
     return result;
 }
 
+/* -------------------------------------------------------------- DLPack
+** Device arrays (torch and cupy CUDA tensors) in and out of CUDA engines
+** without a trip through the host. The structs below are the DLPack ABI
+** (version 0.x "dltensor" capsules, which torch and cupy export and accept);
+** they are declared here because DLPack is a header-only convention. */
+typedef struct dl_device {
+    int32_t type; /* 1 CPU, 2 CUDA, 3 CUDA host (pinned), ... */
+    int32_t id;
+} dl_device;
+typedef struct dl_dtype {
+    uint8_t code; /* 0 int, 1 uint, 2 float, 4 bfloat, 6 bool */
+    uint8_t bits;
+    uint16_t lanes;
+} dl_dtype;
+typedef struct dl_tensor {
+    void *data;
+    dl_device device;
+    int32_t ndim;
+    dl_dtype dtype;
+    int64_t *shape;
+    int64_t *strides; /* in elements; NULL: compact row-major */
+    uint64_t byte_offset;
+} dl_tensor;
+typedef struct dl_managed {
+    dl_tensor t;
+    void *manager_ctx;
+    void (*deleter)(struct dl_managed *self);
+} dl_managed;
+
+enum { DL_CUDA = 2 };
+
+static int dl_to_kiln(dl_dtype d) {
+    if (d.lanes != 1) return KILN_DTYPE_UNDEFINED;
+    switch (d.code) {
+    case 0: return d.bits == 8 ? KILN_DTYPE_INT8 : d.bits == 16 ? KILN_DTYPE_INT16
+                 : d.bits == 32 ? KILN_DTYPE_INT32 : d.bits == 64 ? KILN_DTYPE_INT64 : 0;
+    case 1: return d.bits == 8 ? KILN_DTYPE_UINT8 : d.bits == 16 ? KILN_DTYPE_UINT16
+                 : d.bits == 32 ? KILN_DTYPE_UINT32 : d.bits == 64 ? KILN_DTYPE_UINT64 : 0;
+    case 2: return d.bits == 16 ? KILN_DTYPE_FLOAT16 : d.bits == 32 ? KILN_DTYPE_FLOAT32
+                 : d.bits == 64 ? KILN_DTYPE_FLOAT64 : 0;
+    case 4: return d.bits == 16 ? KILN_DTYPE_BFLOAT16 : 0;
+    case 6: return d.bits == 8 ? KILN_DTYPE_BOOL : 0;
+    default: return KILN_DTYPE_UNDEFINED;
+    }
+}
+
+static int kiln_to_dl(int k, dl_dtype *d) {
+    static const struct { int k; uint8_t code, bits; } map[] = {
+        {KILN_DTYPE_INT8, 0, 8},     {KILN_DTYPE_INT16, 0, 16},   {KILN_DTYPE_INT32, 0, 32},
+        {KILN_DTYPE_INT64, 0, 64},   {KILN_DTYPE_UINT8, 1, 8},    {KILN_DTYPE_UINT16, 1, 16},
+        {KILN_DTYPE_UINT32, 1, 32},  {KILN_DTYPE_UINT64, 1, 64},  {KILN_DTYPE_FLOAT16, 2, 16},
+        {KILN_DTYPE_FLOAT32, 2, 32}, {KILN_DTYPE_FLOAT64, 2, 64}, {KILN_DTYPE_BFLOAT16, 4, 16},
+        {KILN_DTYPE_BOOL, 6, 8},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (map[i].k == k) {
+            d->code = map[i].code;
+            d->bits = map[i].bits;
+            d->lanes = 1;
+            return 1;
+        }
+    return 0;
+}
+
+/* A device buffer Kiln allocated for an output: freed through the engine
+** when the last owner (the kiln.DeviceArray, or a consumer holding an
+** exported capsule) lets go. */
+#define DEVBUF_CAP "kiln.devbuf"
+typedef struct devbuf {
+    PyObject *engine; /* engine capsule: its device frees the memory */
+    void *ptr;
+    size_t nbytes;
+    int dtype;
+    int rank;
+    int64_t dims[KILN_MAX_RANK];
+} devbuf;
+
+static void devbuf_free_cap(PyObject *cap) {
+    devbuf *b = PyCapsule_GetPointer(cap, DEVBUF_CAP);
+    if (!b) return;
+    if (b->ptr) kiln_engine_device_free(get_engine(b->engine), b->ptr);
+    Py_XDECREF(b->engine);
+    free(b);
+}
+
+/* An exported view: keeps the devbuf capsule alive until the consumer
+** calls the deleter (possibly from a thread without the GIL). */
+typedef struct dl_export {
+    dl_managed m;
+    PyObject *owner;
+    int64_t shape[KILN_MAX_RANK];
+} dl_export;
+
+static void dl_export_delete(dl_managed *m) {
+    dl_export *x = (dl_export *)m;
+    PyGILState_STATE g = PyGILState_Ensure();
+    Py_XDECREF(x->owner);
+    PyGILState_Release(g);
+    free(x);
+}
+
+/* A "dltensor" capsule nobody consumed is released by its own destructor. */
+static void dl_capsule_free(PyObject *cap) {
+    if (!PyCapsule_IsValid(cap, "dltensor")) return; /* consumed: "used_dltensor" */
+    dl_managed *m = PyCapsule_GetPointer(cap, "dltensor");
+    if (m && m->deleter) m->deleter(m);
+}
+
+/* devbuf_export(devbuf capsule) -> "dltensor" capsule over the buffer. */
+static PyObject *py_devbuf_export(PyObject *self, PyObject *arg) {
+    devbuf *b = PyCapsule_GetPointer(arg, DEVBUF_CAP);
+    if (!b) return NULL;
+    dl_export *x = calloc(1, sizeof *x);
+    if (!x) return PyErr_NoMemory();
+    if (!kiln_to_dl(b->dtype, &x->m.t.dtype)) {
+        free(x);
+        PyErr_SetString(PyExc_TypeError, "this dtype has no DLPack form");
+        return NULL;
+    }
+    const char *dev = getenv("KILN_CUDA_DEVICE");
+    x->m.t.data = b->ptr;
+    x->m.t.device.type = DL_CUDA;
+    x->m.t.device.id = dev ? atoi(dev) : 0;
+    x->m.t.ndim = b->rank;
+    for (int i = 0; i < b->rank; i++) x->shape[i] = b->dims[i];
+    x->m.t.shape = x->shape;
+    x->m.t.strides = NULL;
+    x->m.manager_ctx = x;
+    x->m.deleter = dl_export_delete;
+    Py_INCREF(arg);
+    x->owner = arg;
+    PyObject *cap = PyCapsule_New(&x->m, "dltensor", dl_capsule_free);
+    if (!cap) dl_export_delete(&x->m);
+    return cap;
+}
+
+/* devbuf_info(devbuf) -> (shape, dtype, pointer as int) */
+static PyObject *py_devbuf_info(PyObject *self, PyObject *arg) {
+    devbuf *b = PyCapsule_GetPointer(arg, DEVBUF_CAP);
+    if (!b) return NULL;
+    return Py_BuildValue("(NiK)", tuple_from_dims(b->rank, b->dims), b->dtype,
+                         (unsigned long long)(uintptr_t)b->ptr);
+}
+
+/* devbuf_to_host(devbuf) -> bytearray (a synchronous copy) */
+static PyObject *py_devbuf_to_host(PyObject *self, PyObject *arg) {
+    devbuf *b = PyCapsule_GetPointer(arg, DEVBUF_CAP);
+    if (!b) return NULL;
+    PyObject *buf = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)b->nbytes);
+    if (!buf || !b->nbytes) return buf;
+    kiln_status st = kiln_engine_copy_to_host(get_engine(b->engine), PyByteArray_AsString(buf),
+                                              b->ptr, b->nbytes);
+    if (st) {
+        Py_DECREF(buf);
+        return raise_status(st);
+    }
+    return buf;
+}
+
+/* Reads a "dltensor" capsule for input `name`: a compact CUDA tensor. */
+static int dl_input(PyObject *cap, const char *name, int want_dtype, int want_dev,
+                    dl_tensor **out) {
+    dl_managed *m = PyCapsule_GetPointer(cap, "dltensor");
+    if (!m) return -1;
+    dl_tensor *t = &m->t;
+    if (t->device.type != DL_CUDA) {
+        PyErr_Format(PyExc_ValueError, "input '%s' is not CUDA device memory (DLPack device "
+                     "type %d)", name, (int)t->device.type);
+        return -1;
+    }
+    if (t->device.id != want_dev) {
+        PyErr_Format(PyExc_ValueError, "input '%s' is on CUDA device %d; the engine runs on "
+                     "device %d (KILN_CUDA_DEVICE)", name, (int)t->device.id, want_dev);
+        return -1;
+    }
+    int k = dl_to_kiln(t->dtype);
+    if (k != want_dtype) {
+        PyErr_Format(PyExc_TypeError, "input '%s' has DLPack dtype (code %d, %d bits); the "
+                     "engine takes %s", name, (int)t->dtype.code, (int)t->dtype.bits,
+                     kiln_dtype_name((kiln_dtype)want_dtype));
+        return -1;
+    }
+    if (t->ndim < 0 || t->ndim > KILN_MAX_RANK) {
+        PyErr_Format(PyExc_ValueError, "input '%s': rank %d exceeds Kiln's limit of %d", name,
+                     (int)t->ndim, KILN_MAX_RANK);
+        return -1;
+    }
+    if (t->strides) {
+        int64_t expect = 1;
+        for (int d = t->ndim - 1; d >= 0; d--) {
+            if (t->shape[d] != 1 && t->strides[d] != expect) {
+                PyErr_Format(PyExc_ValueError, "input '%s' is not contiguous (call "
+                             ".contiguous() first)", name);
+                return -1;
+            }
+            expect *= t->shape[d];
+        }
+    }
+    *out = t;
+    return 0;
+}
+
+/* context_run_device(ctx, inputs, outputs, stream) -> tuple of devbuf
+** inputs: tuple of (name, dltensor capsule, kiln dtype); outputs: names.
+** stream: a cudaStream_t as an int, or 0 for the context's own stream.
+** With the context's stream the call waits for the run; with a caller's
+** stream it returns once the run is queued (the caller keeps the inputs
+** alive and orders later work on that stream). Outputs are new device
+** buffers of the engine's device. */
+static PyObject *py_context_run_device(PyObject *self, PyObject *args) {
+    PyObject *cap, *inputs, *outputs;
+    unsigned long long stream_i;
+    if (!PyArg_ParseTuple(args, "OO!O!K", &cap, &PyTuple_Type, &inputs, &PyTuple_Type,
+                          &outputs, &stream_i))
+        return NULL;
+    context_box *b = claim(cap);
+    if (!b) return NULL;
+    kiln_context *c = b->c;
+    const kiln_engine *e = get_engine(b->engine);
+    kiln_status st = KILN_OK;
+    const char *devenv = getenv("KILN_CUDA_DEVICE");
+    int want_dev = devenv ? atoi(devenv) : 0;
+    Py_ssize_t ni = PyTuple_Size(inputs), no = PyTuple_Size(outputs);
+    PyObject *result = PyTuple_New(no);
+    if (!result) return NULL;
+    for (Py_ssize_t i = 0; i < ni; i++) {
+        PyObject *item = PyTuple_GetItem(inputs, i);
+        if (!PyTuple_Check(item) || PyTuple_Size(item) != 3) {
+            PyErr_SetString(PyExc_TypeError, "each input is (name, dltensor, dtype)");
+            goto fail;
+        }
+        const char *name = PyUnicode_AsUTF8AndSize(PyTuple_GetItem(item, 0), NULL);
+        long want = PyLong_AsLong(PyTuple_GetItem(item, 2));
+        dl_tensor *t;
+        if (!name || (want == -1 && PyErr_Occurred()) ||
+            dl_input(PyTuple_GetItem(item, 1), name, (int)want, want_dev, &t))
+            goto fail;
+        size_t n = 1;
+        for (int d = 0; d < t->ndim; d++) n *= (size_t)(t->shape[d] < 0 ? 0 : t->shape[d]);
+        if ((st = kiln_context_set_input_shape(c, name, t->ndim, t->shape)) ||
+            (st = kiln_context_set_device_tensor(c, name, (char *)t->data + t->byte_offset,
+                                                 n * (size_t)((t->dtype.bits + 7) / 8)))) {
+            raise_status(st);
+            goto fail;
+        }
+    }
+    int n_out = kiln_engine_num_outputs(e);
+    for (int o = 0; o < n_out; o++) {
+        kiln_io_info io;
+        if ((st = kiln_engine_output(e, o, &io)) ||
+            (st = kiln_context_set_tensor(c, io.name, NULL, 0))) {
+            raise_status(st);
+            goto fail;
+        }
+    }
+    for (Py_ssize_t o = 0; o < no; o++) {
+        const char *name = PyUnicode_AsUTF8AndSize(PyTuple_GetItem(outputs, o), NULL);
+        if (!name) goto fail;
+        devbuf *d = calloc(1, sizeof *d);
+        if (!d) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+        PyObject *dcap = PyCapsule_New(d, DEVBUF_CAP, devbuf_free_cap);
+        if (!dcap) {
+            free(d);
+            goto fail;
+        }
+        Py_INCREF(b->engine);
+        d->engine = b->engine;
+        PyTuple_SetItem(result, o, dcap);
+        int k = -1;
+        for (int q = 0; q < n_out && k < 0; q++) {
+            kiln_io_info io;
+            if (!kiln_engine_output(e, q, &io) && strcmp(io.name, name) == 0) {
+                k = q;
+                d->dtype = (int)io.dtype;
+            }
+        }
+        if (k < 0) {
+            PyErr_Format(PyExc_KeyError, "the engine has no output '%s'", name);
+            goto fail;
+        }
+        if ((st = kiln_context_output_shape(c, name, &d->rank, d->dims))) {
+            raise_status(st);
+            goto fail;
+        }
+        size_t count = 1;
+        for (int q = 0; q < d->rank; q++) {
+            if (d->dims[q] < 0) {
+                PyErr_Format(PyExc_ValueError, "output '%s' has a data-dependent shape; run "
+                             "with host arrays to read it", name);
+                goto fail;
+            }
+            count *= (size_t)d->dims[q];
+        }
+        d->nbytes = count * kiln_dtype_size((kiln_dtype)d->dtype);
+        if ((st = kiln_engine_device_alloc(e, d->nbytes ? d->nbytes : 1, &d->ptr)) ||
+            (st = kiln_context_set_device_tensor(c, name, d->ptr, d->nbytes))) {
+            raise_status(st);
+            goto fail;
+        }
+    }
+    b->busy = 1;
+    Py_BEGIN_ALLOW_THREADS
+    st = kiln_context_enqueue(c, (void *)(uintptr_t)stream_i);
+    if (!st && !stream_i) st = kiln_context_synchronize(c);
+    Py_END_ALLOW_THREADS
+    b->busy = 0;
+    if (st) {
+        raise_status(st);
+        goto fail;
+    }
+    goto done;
+fail:
+    Py_CLEAR(result);
+done:
+    /* Device bindings last only for the call: the next host run must not
+    ** read or write the caller's tensors or freed outputs. */
+    for (Py_ssize_t i = 0; i < ni; i++) {
+        PyObject *item = PyTuple_GetItem(inputs, i);
+        const char *name = PyTuple_Check(item) && PyTuple_Size(item) == 3
+                               ? PyUnicode_AsUTF8AndSize(PyTuple_GetItem(item, 0), NULL)
+                               : NULL;
+        if (name) kiln_context_set_tensor(c, name, NULL, 0);
+    }
+    for (Py_ssize_t o = 0; o < no; o++) {
+        const char *name = PyUnicode_AsUTF8AndSize(PyTuple_GetItem(outputs, o), NULL);
+        if (name) kiln_context_set_tensor(c, name, NULL, 0);
+    }
+    return result;
+}
+
+static PyObject *py_engine_backend(PyObject *self, PyObject *arg) {
+    kiln_engine *e = get_engine(arg);
+    return e ? PyUnicode_FromString(kiln_engine_backend(e)) : NULL;
+}
+
+/* context_stream(ctx) -> the context's own cudaStream_t as an int (0 on
+** the CPU). */
+static PyObject *py_context_stream(PyObject *self, PyObject *arg) {
+    context_box *b = get_context(arg);
+    return b ? PyLong_FromUnsignedLongLong((unsigned long long)(uintptr_t)kiln_context_stream(b->c))
+             : NULL;
+}
+
 /* ----------------------------------------------------------- reference */
 /* tensor_load_pb(path) -> (name, bytearray, shape, dtype): reads the ONNX
 ** test data format without needing the onnx package. */
@@ -718,6 +1065,12 @@ static PyObject *py_tensor_load_pb(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"_set_error_classes", set_error_classes, METH_O, "Install the KilnError classes."},
+    {"context_run_device", py_context_run_device, METH_VARARGS, NULL},
+    {"engine_backend", py_engine_backend, METH_O, NULL},
+    {"context_stream", py_context_stream, METH_O, NULL},
+    {"devbuf_export", py_devbuf_export, METH_O, NULL},
+    {"devbuf_info", py_devbuf_info, METH_O, NULL},
+    {"devbuf_to_host", py_devbuf_to_host, METH_O, NULL},
     {"version", py_version, METH_NOARGS, "Library version string."},
     {"status_name", py_status_name, METH_VARARGS, "Name of a kiln_status value."},
     {"set_num_threads", py_set_num_threads, METH_VARARGS, "Threads per execution (0: all cores)."},

@@ -198,7 +198,38 @@ typedef struct build {
     bool dry;
     builder_place_fn place_cb;
     void *place_user;
+    /* device timing: random activations made once per float type and
+    ** reused by every candidate (filling hundreds of MB per candidate on
+    ** the host was a large part of a big build) */
+    void *rnd[3];
+    int64_t rnd_n[3];
+    /* and their device copies, which every candidate reads (inputs are
+    ** read-only, so two inputs of a layer may share one) */
+    void *drnd[3];
+    int64_t drnd_n[3];
 } build;
+
+/* Host buffer of at least count random values of dt (float32, float16 or
+** bfloat16) in [-0.5, 0.5), owned by b; NULL on out-of-memory or another
+** type. The values are the same for every caller: timing data only. */
+static const void *rand_host(build *b, kiln_dtype dt, int64_t count) {
+    int k = dt == KILN_DTYPE_FLOAT32 ? 0 : dt == KILN_DTYPE_FLOAT16 ? 1
+            : dt == KILN_DTYPE_BFLOAT16 ? 2 : -1;
+    if (k < 0 || count < 0) return NULL;
+    if (count <= b->rnd_n[k] && b->rnd[k]) return b->rnd[k];
+    size_t es = k == 0 ? 4 : 2;
+    int64_t n = count > 0 ? count : 1;
+    void *p = realloc(b->rnd[k], (size_t)n * es);
+    if (!p) return NULL;
+    b->rnd[k] = p;
+    uint64_t seed = 0x2545f4914f6cdd1dull + (uint64_t)b->rnd_n[k];
+    for (int64_t i = b->rnd_n[k]; i < n; i++) {
+        seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+        dt_set_f64(dt, p, (size_t)i, (double)(seed >> 11) / 9007199254740992.0 - 0.5);
+    }
+    b->rnd_n[k] = n;
+    return p;
+}
 
 static void blog(const build *b, kiln_severity sev, const char *fmt, ...)
     KILN_PRINTF(3, 4);
@@ -576,8 +607,38 @@ done:
 /* Device form of time_tactic: inputs are random on the device (constants
 ** uploaded once per build), the clock is the device's own (events around
 ** each repetition). < 0 when it cannot be timed. */
+/* beat: the best median so far on this layer (< 0: none); a candidate
+** whose first timed run is over twice that stops there (it cannot win, and
+** the slow ones, FFT or GEMM convolutions at batch 256, cost the most). */
+/* Device buffer of at least count random values of dt (rand_host's),
+** owned by b; NULL on failure. Uploaded again only when it must grow. */
+static void *rand_dev(build *b, kiln_dtype dt, int64_t count) {
+    const kiln_device_ops *D = b->be->dev;
+    int k = dt == KILN_DTYPE_FLOAT32 ? 0 : dt == KILN_DTYPE_FLOAT16 ? 1
+            : dt == KILN_DTYPE_BFLOAT16 ? 2 : -1;
+    if (k < 0 || count < 0) return NULL;
+    if (b->drnd[k] && count <= b->drnd_n[k]) return b->drnd[k];
+    int64_t n = count > 0 ? count : 1;
+    size_t es = k == 0 ? 4 : 2;
+    const void *src = rand_host(b, dt, n);
+    if (!src) return NULL;
+    if (b->drnd[k]) D->free(b->dev, b->drnd[k]);
+    b->drnd[k] = NULL;
+    b->drnd_n[k] = 0;
+    void *p = NULL;
+    if (D->alloc(b->dev, (size_t)n * es, &p)) return NULL;
+    if (D->copy(b->dev, p, src, (size_t)n * es, DEV_H2D, b->stream) ||
+        D->stream_sync(b->dev, b->stream)) {
+        D->free(b->dev, p);
+        return NULL;
+    }
+    b->drnd[k] = p;
+    b->drnd_n[k] = n;
+    return p;
+}
+
 static double time_tactic_dev(build *b, const ir_node *n, const kiln_tactic *t,
-                              const ir_type *types, int reps) {
+                              const ir_type *types, int reps, double beat) {
     const kiln_device_ops *D = b->be->dev;
     int ni = n->n_in, no = n->n_out;
     double result = -1;
@@ -590,10 +651,8 @@ static double time_tactic_dev(build *b, const ir_node *n, const kiln_tactic *t,
     int nb = 0;
     const ir_type **tin = calloc((size_t)ni + 1, sizeof *tin);
     ref_ctx *c = calloc(1, sizeof *c);
-    kiln_tensor *host = NULL;
     if (!din || !in || !dout || !out || !samples || !bufs || !tin || !c || n->n_implicit)
         goto done;
-    uint64_t seed = 0x2545f4914f6cdd1dull;
     for (int i = 0; i < ni; i++) {
         const ir_value *v = n->in[i];
         if (!v) continue;
@@ -617,23 +676,17 @@ static double time_tactic_dev(build *b, const ir_node *n, const kiln_tactic *t,
                               ty->dtype != KILN_DTYPE_FLOAT16 &&
                               ty->dtype != KILN_DTYPE_BFLOAT16))
             goto done; /* only float activations can be faked safely */
-        if (tensor_new(ty->dtype, ty->rank, ty->dims, &host)) goto done;
-        int64_t cnt = tensor_numel(host);
-        for (int64_t k = 0; k < cnt; k++) {
-            seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
-            dt_set_f64(ty->dtype, host->data, (size_t)k,
-                       (double)(seed >> 11) / 9007199254740992.0 - 0.5);
-        }
-        din[i] = *host;
-        din[i].flags = 0;
-        if (D->alloc(b->dev, host->nbytes ? host->nbytes : 64, &bufs[nb]) ||
-            D->copy(b->dev, bufs[nb], host->data, host->nbytes, DEV_H2D, b->stream) ||
-            D->stream_sync(b->dev, b->stream))
-            goto done;
-        din[i].data = bufs[nb++];
+        int64_t cnt = shape_numel(ty->rank, ty->dims);
+        uint64_t bytes;
+        void *src = cnt >= 0 ? rand_dev(b, ty->dtype, cnt) : NULL;
+        if (!src || !type_bytes(ty, &bytes)) goto done;
+        memset(&din[i], 0, sizeof din[i]);
+        din[i].dtype = ty->dtype;
+        din[i].rank = ty->rank;
+        memcpy(din[i].dims, ty->dims, sizeof din[i].dims);
+        din[i].nbytes = (size_t)bytes;
+        din[i].data = src;
         in[i] = &din[i];
-        tensor_free(host);
-        host = NULL;
     }
     for (int o = 0; o < no; o++) {
         const ir_type *ty = &types[n->out[o]->id];
@@ -666,16 +719,18 @@ static double time_tactic_dev(build *b, const ir_node *n, const kiln_tactic *t,
     c->exec = b->exec;
     /* Warm-up proves it runs (and lets libraries pick and cache plans). */
     if (t->run(c) != 0 || D->stream_sync(b->dev, b->stream)) goto done;
+    int done_reps = 0;
     for (int r = 0; r < reps; r++) {
         float ms = 0;
         if (D->event_record(b->dev, b->ev[0], b->stream) || t->run(c) != 0 ||
             D->event_record(b->dev, b->ev[1], b->stream) ||
             D->event_elapsed(b->dev, b->ev[0], b->ev[1], &ms))
             goto done;
-        samples[r] = (double)ms * 1000.0;
+        samples[done_reps++] = (double)ms * 1000.0;
+        if (r == 0 && beat >= 0 && samples[0] > 2.0 * beat) break; /* a sure loser */
     }
-    qsort(samples, (size_t)reps, sizeof *samples, cmp_double);
-    result = samples[reps / 2];
+    qsort(samples, (size_t)done_reps, sizeof *samples, cmp_double);
+    result = samples[done_reps / 2];
 done:
     if (result < 0) {
         char lab[256];
@@ -686,7 +741,6 @@ done:
     }
     if (D->stream_sync(b->dev, b->stream)) kiln_error_clear();
     for (int k = 0; bufs && k < nb; k++) D->free(b->dev, bufs[k]);
-    tensor_free(host);
     free(din); free(in); free(dout); free(out); free(samples); free(bufs); free(tin); free(c);
     return result;
 }
@@ -832,7 +886,7 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
                 double times[16];
                 for (int k = 0; k < nc; k++) {
                     times[k] = (cand[k]->flags & TACTIC_DEVICE)
-                                   ? time_tactic_dev(b, n, cand[k], opt_types, reps)
+                                   ? time_tactic_dev(b, n, cand[k], opt_types, reps, best_t)
                                    : time_tactic(b, n, cand[k], opt_types, reps);
                     if (times[k] >= 0 && (best_t < 0 || times[k] < best_t)) {
                         best_t = times[k];
@@ -952,14 +1006,30 @@ static kiln_status build_main(const kiln_model *m, const kiln_builder_config *cf
         (st = pass_reduced_precision(&pc, (cfg->precisions & KILN_PRECISION_FP16)
                                               ? KILN_DTYPE_FLOAT16 : KILN_DTYPE_BFLOAT16)))
         goto fail;
+    /* NHWC for the tensor-core convolutions; channels padded to 8 (cuDNN's
+    ** FP16/BF16 NHWC kernels want C % 8 == 0) */
+    if (pass_channels_last_wanted(b.dev && (cfg->precisions & (KILN_PRECISION_FP16 |
+                                                               KILN_PRECISION_BF16))) &&
+        (st = pass_channels_last(&pc, pass_channels_last_align())))
+        goto fail;
     blog(&b, KILN_SEVERITY_INFO, "optimizer: %d ONNX nodes -> %d layers",
          b.e.source_nodes, b.g->n_nodes);
     if (b.dev && (cfg->flags & KILN_BUILD_TF32))
         for (int i = 0; i < b.g->n_nodes; i++) {
             int op = b.g->nodes[i]->op;
             if ((op == OP_MatMul || op == OP_Gemm || op == OP_FusedGemm || op == OP_Conv ||
-                 op == OP_FusedConv || op == OP_Attention) &&
+                 op == OP_FusedConv || op == OP_NhwcConv || op == OP_Attention) &&
                 !ir_edit_set_int(b.g->nodes[i], "kiln_tf32", 1))
+                goto oom;
+        }
+    /* Below the highest optimization level a device backend times only
+    ** the convolution algorithms its library ranks best (cuda_conv.c reads
+    ** this; the attribute is part of the timing-cache key). */
+    if (b.dev && cfg->opt_level < 5)
+        for (int i = 0; i < b.g->n_nodes; i++) {
+            int op = b.g->nodes[i]->op;
+            if ((op == OP_Conv || op == OP_FusedConv || op == OP_NhwcConv) &&
+                !ir_edit_set_int(b.g->nodes[i], "kiln_algo_top", cfg->opt_level >= 4 ? 4 : 3))
                 goto oom;
         }
     phase_done(&b, "optimizer passes");
@@ -1065,6 +1135,7 @@ done:
     }
     free(b.cache_keys);
     free(b.cache_vals);
+    for (int k = 0; k < 3; k++) free(b.rnd[k]);
     free(in_types);
     free(opt_types);
     free(max_types);
@@ -1072,12 +1143,16 @@ done:
         const kiln_device_ops *D = b.be->dev;
         for (int v = 0; b.dconst && b.g && v < b.g->n_values; v++)
             if (b.dconst[v]) D->free(b.dev, b.dconst[v]);
+        for (int k = 0; k < 3; k++)
+            if (b.drnd[k]) D->free(b.dev, b.drnd[k]);
         free(b.dconst);
         for (int k = 0; k < 2; k++)
             if (b.ev[k]) D->event_destroy(b.dev, b.ev[k]);
         if (b.exec) D->exec_destroy(b.dev, b.exec);
         if (b.stream) D->stream_destroy(b.dev, b.stream);
         D->close(b.dev);
+    } else {
+        free(b.dconst); /* a placement dry run allocates only this */
     }
     engine_clear(&b.e);
     return st;

@@ -110,6 +110,7 @@ bool op_fold_cost_unbounded(int op) {
     case OP_Einsum: case OP_Det: case OP_NonMaxSuppression: case OP_Unique:
     case OP_LSTM: case OP_GRU: case OP_RNN: case OP_Scan: case OP_Attention:
     case OP_LinearAttention: case OP_DFT: case OP_STFT: case OP_TfIdfVectorizer:
+    case OP_NhwcConv: case OP_NhwcMaxPool: case OP_NhwcAveragePool:
         return true;
     default:
         return false;

@@ -71,3 +71,6 @@ KILN_OP(OptionalHasElement) KILN_OP(OptionalGetElement)
 /* ---- Kiln-internal ops (domain "kiln"), created only by the optimizer.
 ** op_lookup() never returns them for model nodes. Keep them last. */
 KILN_OP(FusedConv) KILN_OP(FusedGemm) KILN_OP(FusedElementwise)
+/* channels-last (ops/layout.h) */
+KILN_OP(ToNhwc) KILN_OP(ToNchw) KILN_OP(NhwcConv) KILN_OP(NhwcMaxPool)
+KILN_OP(NhwcAveragePool) KILN_OP(NhwcGlobalAveragePool)

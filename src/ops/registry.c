@@ -14,6 +14,7 @@ extern const op_schema op_schemas_detect[];
 extern const op_schema op_schemas_control[];
 extern const op_schema op_schemas_fused[];
 extern const op_schema op_schemas_extra[];
+extern const op_schema op_schemas_layout[];
 
 static const op_schema *const k_families[] = {
     op_schemas_elementwise,
@@ -29,6 +30,7 @@ static const op_schema *const k_families[] = {
     op_schemas_control,
     op_schemas_fused,
     op_schemas_extra,
+    op_schemas_layout,
 };
 
 static const char *const k_names[OP_COUNT_] = {

@@ -20,8 +20,10 @@
 ** (Where(Equal(Trilu(ones), 0), -inf, 0), or that folded to a constant) of
 ** [Sq, Skv] becomes is_causal. The scores, the softmax and the mask Add must
 ** be read only inside the pattern; the projections and head splits may have
-** other readers (they then stay). A NaN cleaner is kept after the
-** Attention (fully masked rows give NaN there and 0 in torch's graph).
+** other readers (they then stay). A NaN cleaner on P becomes the node's
+** kiln_masked_rows_zero attribute (Kiln's own: a row with every key masked
+** gives 0 instead of NaN, which is what the cleaner made of it; every
+** Attention kernel honours it, so no IsNaN/Where pass follows the node).
 ** Shapes: batch and head dims of Q, K, V must not broadcast (except K and V
 ** with one head for all, which Attention does the same way); where that is
 ** only known at run time the Attention node checks it and fails rather
@@ -691,14 +693,14 @@ static int try_match(pass_ctx *p, ir_node *smax) {
     }
 
     if (A.nan_where) {
-        /* keep the NaN cleaner, after the Attention */
-        ir_value *y = at->out[0];
-        A.isnan_n->in[0] = y;
-        A.nan_where->in[2] = y;
-        ir_edit_set_output(A.nan_where, 0, out);
-    } else {
-        ir_edit_set_output(at, 0, out);
+        /* The NaN cleaner on P (torch's SDPA export: a row with every key
+        ** masked is NaN, made 0) becomes the node's kiln_masked_rows_zero:
+        ** such rows give 0 instead of NaN. */
+        if (!ir_edit_set_int(at, "kiln_masked_rows_zero", 1)) return -1;
+        list_add(kill, &nk, km, A.isnan_n);
+        list_add(kill, &nk, km, A.nan_where);
     }
+    ir_edit_set_output(at, 0, out);
     /* fused_from lists what the node replaced for sure (the head splits and
     ** mask producers only when nothing else reads them any more) */
     pt_kill_unused(g, kill, nk);

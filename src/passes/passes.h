@@ -51,4 +51,14 @@ extern const kiln_pass pass_eltwise;     /* elementwise chains */
 ** values cross precisions and before float32 graph outputs (precision.c). */
 kiln_status pass_reduced_precision(pass_ctx *p, kiln_dtype half);
 
+/* Channels-last (layout.c): conv chains into Kiln's NHWC ops, ToNhwc/ToNchw
+** reformat layers at chain borders; input channels padded to a multiple
+** of align (1: none). pass_channels_last_wanted says whether a build runs
+** it: device_half by default, the KILN_CHANNELS_LAST environment variable
+** ("1" always, "0" never) overrides. */
+kiln_status pass_channels_last(pass_ctx *p, int align);
+bool pass_channels_last_wanted(bool device_half);
+/* The alignment builds pass: 8, or KILN_CHANNELS_LAST_ALIGN (tests). */
+int pass_channels_last_align(void);
+
 #endif

@@ -13,7 +13,11 @@
 
 #include <stdio.h>
 
-enum { MOVE = 1 }; /* follows its input's precision, never casts itself */
+enum {
+    MOVE = 1,     /* follows its input's precision, never casts itself */
+    KEEP_OUT = 2  /* a test (IsNaN, IsInf): reads a half input as it is, where
+                     its input already is half, and keeps its bool output */
+};
 
 typedef struct prec_rule {
     int op;
@@ -22,9 +26,12 @@ typedef struct prec_rule {
     unsigned flags;
 } prec_rule;
 
+/* Attention: Q, K, V and the past K/V; the mask (input 3) is left as it
+** is, bool or float32 (the kernels read either, and a float32 mask of
+** finfo.min would round to -inf in float16). */
 static const prec_rule k_rules[] = {
     {OP_Conv, 0x7, 0}, {OP_FusedConv, 0xF, 0}, {OP_MatMul, 0x3, 0},
-    {OP_Gemm, 0x7, 0}, {OP_FusedGemm, 0x7, 0}, {OP_Attention, 0x3F, 0},
+    {OP_Gemm, 0x7, 0}, {OP_FusedGemm, 0x7, 0}, {OP_Attention, 0x37, 0},
     {OP_ConvTranspose, 0x7, 0},
     {OP_Add, 0x3, 0}, {OP_Sub, 0x3, 0}, {OP_Mul, 0x3, 0}, {OP_Div, 0x3, 0},
     {OP_Max, 0xFFFF, 0}, {OP_Min, 0xFFFF, 0}, {OP_Where, 0x6, 0}, {OP_PRelu, 0x3, 0},
@@ -33,6 +40,7 @@ static const prec_rule k_rules[] = {
     {OP_LeakyRelu, 0x1, 0}, {OP_HardSwish, 0x1, 0}, {OP_HardSigmoid, 0x1, 0},
     {OP_Elu, 0x1, 0}, {OP_Sqrt, 0x1, 0},
     {OP_FusedElementwise, 0xFFFF, 0},
+    {OP_IsNaN, 0x1, KEEP_OUT}, {OP_IsInf, 0x1, KEEP_OUT},
     {OP_Softmax, 0x1, 0}, {OP_LayerNormalization, 0x7, 0},
     {OP_RMSNormalization, 0x3, 0}, {OP_BatchNormalization, 0x1F, 0},
     {OP_InstanceNormalization, 0x7, 0}, {OP_GroupNormalization, 0x7, 0},
@@ -126,9 +134,10 @@ kiln_status pass_reduced_precision(pass_ctx *p, kiln_dtype half) {
             any_data = true;
         }
         for (int o = 0; convert && o < n->n_out; o++)
-            if (n->out[o]->type.dtype != KILN_DTYPE_FLOAT32 && o == 0) convert = false;
+            if (n->out[o]->type.dtype != KILN_DTYPE_FLOAT32 && o == 0 && !(r->flags & KEEP_OUT))
+                convert = false;
             else if (s.pinned[n->out[o]->id]) convert = false;
-        if (convert && (!any_data || ((r->flags & MOVE) && !any_half))) convert = false;
+        if (convert && (!any_data || ((r->flags & (MOVE | KEEP_OUT)) && !any_half))) convert = false;
         if (convert) {
             for (int k = 0; k < n->n_in; k++) {
                 ir_value *v = n->in[k];
@@ -138,7 +147,7 @@ kiln_status pass_reduced_precision(pass_ctx *p, kiln_dtype half) {
                 n->in[k] = h;
             }
             /* Statistics outputs of the normalizations stay float32. */
-            for (int o = 0; o < n->n_out; o++)
+            for (int o = 0; o < n->n_out && !(r->flags & KEEP_OUT); o++)
                 if (n->out[o]->type.dtype == KILN_DTYPE_FLOAT32 &&
                     (o == 0 || n->op != OP_LayerNormalization))
                     n->out[o]->type.dtype = half;

@@ -2,6 +2,7 @@
 ** calls other than execution). */
 #include "runtime.h"
 #include "../ops/infer.h"
+#include "../ops/layout.h"
 #include "../util/file.h"
 
 #include <stdio.h>
@@ -79,6 +80,11 @@ const char *kiln_engine_device_fingerprint(const kiln_engine *e) {
 int kiln_engine_layer_on_device(const kiln_engine *e, int i) {
     if (!e || i < 0 || i >= e->ir->graph->n_nodes) return 0;
     return !e->ops->dev || runtime_layer_on_device(e, i, 0);
+}
+
+const char *kiln_engine_layer_layout(const kiln_engine *e, int i) {
+    if (!e || i < 0 || i >= e->ir->graph->n_nodes) return "";
+    return layout_of_node(e->ir->graph->nodes[i]);
 }
 
 kiln_status kiln_engine_input(const kiln_engine *e, int i, kiln_io_info *out) {
@@ -306,6 +312,10 @@ kiln_status kiln_engine_describe_json(const kiln_engine *e, const kiln_context *
         }
         sb_printf(&s, "],\"precision\":");
         sb_str(&s, precision_name(e->layers[i].precision));
+        if (layout_of_node(n)[0]) {
+            sb_printf(&s, ",\"layout\":");
+            sb_str(&s, layout_of_node(n));
+        }
         sb_printf(&s, ",\"tactic\":");
         sb_str(&s, e->layers[i].tactic[0]->name);
         if (e->ops->dev)

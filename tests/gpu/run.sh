@@ -9,12 +9,12 @@
 # exported model set through CUDA engines in FP32/FP16/BF16 against
 # onnxruntime, and compute-sanitizer memcheck on the runtime test. Logs go to
 # $OUT (default /tmp/kiln-gpu). Ends with `N passed, M failed`.
-#   KILN_GPU_SUITES="tactics runtime node models sanitizer" selects suites.
+#   KILN_GPU_SUITES="tactics runtime node models python serve sanitizer" selects suites.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
 OUT=${OUT:-/tmp/kiln-gpu}
-SUITES=${KILN_GPU_SUITES:-tactics runtime node models sanitizer}
+SUITES=${KILN_GPU_SUITES:-tactics runtime node models python serve sanitizer}
 JOBS=${JOBS:-$(nproc)}
 mkdir -p "$OUT"
 K=$BUILD/bin/kiln
@@ -73,6 +73,9 @@ if has node; then
         --jobs "$JOBS" --kiln-args="--device cuda" --report-host "$OUT/node_host_layers.txt"
 fi
 if has models; then
+    # Torch's own FP16/BF16 error on the same models: the yardstick for ours.
+    python3 tests/gpu/torch_half_baseline.py > "$OUT/torch_half_baseline.txt" 2>&1
+    cat "$OUT/torch_half_baseline.txt"
     for prec in fp32 fp16 bf16; do
         extra="--device cuda"
         tol=1e-4
@@ -81,6 +84,18 @@ if has models; then
             --modes engine --build-args="$extra" --tol "$tol" --top1 \
             --json "$OUT/models_$prec.json"
     done
+fi
+# The Python package with device arrays (DLPack): needs the extension built
+# with the CUDA backend (cmake -DKILN_PYTHON=ON, target kiln_python) in a
+# folder holding the kiln package, given as $KILN_PYTHONPATH.
+if has python && [ -n "${KILN_PYTHONPATH:-}" ]; then
+    suite python_dlpack env PYTHONPATH="$KILN_PYTHONPATH${PYTHONPATH:+:$PYTHONPATH}" \
+        python3 tests/gpu/test_dlpack.py
+fi
+# kiln serve with a KIND_GPU model (FP16 through Triton's TensorRT accelerator
+# setting): READY, right answers, batching (needs kiln built with libmicrohttpd).
+if has serve && "$K" serve --help >/dev/null 2>&1; then
+    suite serve_gpu python3 tests/serve/test_serve.py "$K" --gpu
 fi
 if has sanitizer && command -v compute-sanitizer >/dev/null; then
     suite sanitizer_runtime compute-sanitizer --tool memcheck --leak-check no \

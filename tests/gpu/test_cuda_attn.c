@@ -1,12 +1,21 @@
-/* test_cuda_attn.c: the attention tactic against the reference Attention
-** kernel: 4-D and 3-D (q_num_heads/kv_num_heads) layouts, grouped-query
-** heads, Sq != T, odd sizes, no mask / bool / float masks of several
-** broadcast shapes and shorter than T, causal, softcap, explicit and
-** default scale, nonpad_kv_seqlen, a fully masked row (NaN as the
-** reference); f32 (1e-4), f16 and bf16. The tolerance is relative to
-** max |V| (each output is a convex combination of V rows).
+/* test_cuda_attn.c: the attention tactics (cuBLASLt + softmax, and the
+** fused flash kernel) against the reference Attention kernel: 4-D and 3-D
+** (q_num_heads/kv_num_heads) layouts, grouped-query heads, Sq != T, odd
+** sizes and sequence lengths off the 64-row tiles (1, 7, 129, 384), head
+** dims 64/128 and others the flash kernel declines, no mask / bool / float
+** masks of every broadcast shape and shorter than T, a float mask whose
+** first key tile is all -inf, causal, softcap, explicit and default scale,
+** nonpad_kv_seqlen, a fully masked row (NaN as the reference, or 0 with
+** Kiln's kiln_masked_rows_zero); batch 1 to
+** 64; f32 (1e-4), f16 and bf16. The tolerance is relative to max |V| (each
+** output is a convex combination of V rows). A tactic that declines a case
+** it should take (flash: f16/bf16 with Dh == Dv in {32, 64, 128}) fails.
 ** argv[1] optionally filters tactics by name. */
 #include "gpu_test.h"
+
+#include <float.h>
+
+#include "../../src/backends/cuda/kernels/attn_kernels.h"
 
 typedef struct attn_case {
     int rank;                    /* 3 or 4 */
@@ -17,7 +26,20 @@ typedef struct attn_case {
     bool causal, npad, scale;
     float softcap;
     bool dead_row;               /* bool mask with one row all false */
+    bool late;                   /* float mask: columns < 70 are -inf */
+    bool dead_zero;              /* kiln_masked_rows_zero: dead rows give 0 */
+    bool m32;                    /* float mask in float32 whatever Q's type */
+    bool finfo;                  /* float mask of 0 / -FLT_MAX (HF's finfo.min),
+                                    its first row -FLT_MAX throughout (a
+                                    uniform row in the reference, not NaN) */
 } attn_case;
+
+/* Whether tactic t must take the case in dtype dt. */
+static bool expect_taken(const kiln_tactic *t, const attn_case *ac, kiln_dtype dt) {
+    if (!strstr(t->name, "flash")) return true;
+    return dt != KILN_DTYPE_FLOAT32 && ac->Dh == ac->Dv &&
+           (ac->Dh == 32 || ac->Dh == 64 || ac->Dh == 128);
+}
 
 static void run_case(const attn_case *ac, kiln_dtype dt, const char *what) {
     int64_t qd[4], kd[4], vd[4];
@@ -40,7 +62,20 @@ static void run_case(const attn_case *ac, kiln_dtype dt, const char *what) {
         if (ac->dead_row && n >= last)
             for (int64_t i = 0; i < last; i++) p[i] = 0;
     } else if (ac->mask == 2) {
-        M = gt_rand(dt, ac->mrank, ac->mdims, 2.0);
+        M = gt_rand(ac->m32 ? KILN_DTYPE_FLOAT32 : dt, ac->mrank, ac->mdims, 2.0);
+        if (ac->finfo) { /* the lowest finite value of the mask's type */
+            double lo = M->dtype == KILN_DTYPE_FLOAT16    ? -65504.0
+                        : M->dtype == KILN_DTYPE_BFLOAT16 ? -3.3895313892515355e38
+                                                          : -(double)FLT_MAX;
+            int64_t n = tensor_numel(M), last = ac->mdims[ac->mrank - 1];
+            for (int64_t i = 0; i < n; i++)
+                dt_set_f64(M->dtype, M->data, (size_t)i, i < last || rnd() < 0.3 ? lo : 0.0);
+        }
+        if (ac->late) {
+            int64_t n = tensor_numel(M), last = ac->mdims[ac->mrank - 1];
+            for (int64_t i = 0; i < n; i++)
+                if (i % last < 70) dt_set_f64(M->dtype, M->data, (size_t)i, -INFINITY);
+        }
     }
     if (ac->npad) {
         int64_t nd[1] = {ac->B};
@@ -57,15 +92,34 @@ static void run_case(const attn_case *ac, kiln_dtype dt, const char *what) {
     if (ac->scale) ir_edit_set_float(n, "scale", 0.3f);
     if (ac->causal) ir_edit_set_int(n, "is_causal", 1);
     if (ac->softcap > 0) ir_edit_set_float(n, "softcap", ac->softcap);
+    if (ac->dead_zero) ir_edit_set_int(n, "kiln_masked_rows_zero", 1);
     const kiln_tensor *in[7] = {Q, K, V, M, NULL, NULL, NP};
     kiln_tensor *want = gt_ref(n, in);
-    char desc[300];
-    snprintf(desc, sizeof desc, "%s %s", what, gt_dtype_name(dt));
+    char desc[400];
+    snprintf(desc, sizeof desc,
+             "%s %s [rank %d B %lld Hq %lld Hkv %lld Sq %lld T %lld Dh %lld Dv %lld mask %d/%d "
+             "(%lld,%lld,%lld,%lld) causal %d npad %d softcap %g late %d dead %d/%d m32 %d finfo %d]",
+             what, gt_dtype_name(dt), ac->rank, (long long)ac->B, (long long)ac->Hq,
+             (long long)ac->Hkv, (long long)ac->Sq, (long long)ac->T, (long long)ac->Dh,
+             (long long)ac->Dv, ac->mask, ac->mrank, (long long)ac->mdims[0],
+             (long long)ac->mdims[1], (long long)ac->mdims[2], (long long)ac->mdims[3],
+             (int)ac->causal, (int)ac->npad, (double)ac->softcap, (int)ac->late,
+             (int)ac->dead_row, (int)ac->dead_zero, (int)ac->m32, (int)ac->finfo);
     double vmax = 0;
     for (int64_t i = 0; i < tensor_numel(V); i++)
         vmax = fmax(vmax, fabs(dt_get_f64(dt, V->data, (size_t)i)));
     if (!want) {
         fprintf(stderr, "FAIL %s: no reference\n", desc);
+        g_fail++;
+    } else if (ac->finfo && tensor_numel(want) > 0 && isnan(dt_get_f64(dt, want->data, 0))) {
+        fprintf(stderr, "FAIL %s: reference gives NaN for a row padded with finfo.min\n", desc);
+        g_fail++;
+    } else if (ac->dead_row && tensor_numel(want) > 0 &&
+               (ac->dead_zero ? dt_get_f64(dt, want->data, 0) != 0.0
+                              : !isnan(dt_get_f64(dt, want->data, 0)))) {
+        /* the test's own check: element 0 is in a dead row */
+        fprintf(stderr, "FAIL %s: reference gives %g for a dead row\n", desc,
+                dt_get_f64(dt, want->data, 0));
         g_fail++;
     } else {
         const kiln_tactic *ts[4];
@@ -73,11 +127,24 @@ static void run_case(const attn_case *ac, kiln_dtype dt, const char *what) {
         for (int k = 0; k < nt; k++) {
             bool declined;
             kiln_tensor *got = gt_run(ts[k], n, in, want, &declined);
+            if (!got && declined && !expect_taken(ts[k], ac, dt)) {
+                g_declined++;
+                continue;
+            }
             if (!got) {
-                fprintf(stderr, "FAIL %s %s: %s\n", ts[k]->name, desc,
-                        declined ? "declined" : "did not run");
+                fprintf(stderr,
+                        "FAIL %s %s: %s (rank %d B %lld Hq %lld Hkv %lld Sq %lld T %lld Dh %lld "
+                        "Dv %lld)\n",
+                        ts[k]->name, desc, declined ? "declined" : "did not run", ac->rank,
+                        (long long)ac->B, (long long)ac->Hq, (long long)ac->Hkv,
+                        (long long)ac->Sq, (long long)ac->T, (long long)ac->Dh,
+                        (long long)ac->Dv);
                 g_fail++;
                 continue;
+            }
+            if (got && !declined && !expect_taken(ts[k], ac, dt)) {
+                fprintf(stderr, "note: %s took %s, which the test expected it to decline\n",
+                        ts[k]->name, desc);
             }
             if (gt_compare(ts[k]->name, desc, got, want, NULL, vmax, gt_rtol(dt))) g_pass++;
             else g_fail++;
@@ -139,7 +206,224 @@ static void test_attn(kiln_dtype dt) {
     a = base(3, 2, 2, 2, 3, 3, 1, 1); RUN(a);                                 /* D = 1 */
     a = base(4, 1, 1, 1, 1, 1, 8, 8); RUN(a);                                 /* 1 x 1 */
     a = base(4, 2, 2, 2, 0, 5, 8, 8); RUN(a);                                 /* Sq = 0 */
+    /* the flash kernel's shapes: head dims 32/64/128, rows and keys off
+    ** the 64-row tiles */
+    a = base(4, 1, 2, 2, 1, 1, 64, 64); RUN(a);                               /* seq 1 */
+    a = base(4, 2, 3, 3, 7, 7, 64, 64); RUN(a);
+    a = base(4, 1, 2, 2, 129, 129, 64, 64); RUN(a);
+    a = base(4, 1, 2, 2, 384, 384, 64, 64); with_mask(&a, 2, 4, 1, 1, 1, 384); RUN(a);
+    a = base(4, 2, 2, 2, 129, 129, 128, 128); a.causal = true; RUN(a);
+    a = base(4, 1, 2, 2, 7, 200, 128, 128); a.scale = true; RUN(a);          /* T > Sq */
+    a = base(4, 1, 2, 2, 200, 7, 64, 64); RUN(a);                            /* T < Sq */
+    a = base(4, 1, 2, 2, 130, 70, 32, 32); a.causal = true; RUN(a);          /* causal, T < Sq */
+    a = base(4, 2, 2, 2, 65, 65, 80, 80); RUN(a);                            /* Dh 80: declined */
+    a = base(4, 2, 2, 2, 65, 65, 64, 32); RUN(a);                            /* Dh != Dv */
+    a = base(4, 2, 8, 2, 70, 70, 64, 64); a.causal = true; RUN(a);           /* GQA */
+    a = base(3, 2, 8, 2, 70, 90, 128, 128); RUN(a);                          /* 3-D GQA */
+    a = base(3, 1, 4, 1, 1, 77, 64, 64); a.causal = true; RUN(a);            /* decode-like MQA */
+    /* every mask broadcast form, bool and float */
+    for (int kind = 1; kind <= 2; kind++) {
+        a = base(4, 2, 3, 3, 67, 67, 64, 64); with_mask(&a, kind, 1, 0, 0, 0, 67); RUN(a);
+        a = base(4, 2, 3, 3, 67, 67, 64, 64); with_mask(&a, kind, 2, 0, 0, 67, 67); RUN(a);
+        a = base(4, 2, 3, 3, 67, 67, 64, 64); with_mask(&a, kind, 2, 0, 0, 1, 67); RUN(a);
+        a = base(4, 2, 3, 3, 67, 67, 64, 64); with_mask(&a, kind, 3, 0, 3, 67, 67); RUN(a);
+        a = base(4, 2, 3, 3, 67, 67, 64, 64); with_mask(&a, kind, 3, 0, 3, 1, 67); RUN(a);
+        a = base(4, 2, 3, 3, 67, 67, 64, 64); with_mask(&a, kind, 3, 0, 1, 67, 67); RUN(a);
+        a = base(4, 2, 3, 3, 67, 67, 64, 64); with_mask(&a, kind, 4, 2, 1, 1, 67); RUN(a);
+        a = base(4, 2, 3, 3, 67, 67, 64, 64); with_mask(&a, kind, 4, 2, 3, 67, 67); RUN(a);
+        a = base(4, 2, 3, 3, 67, 67, 64, 64); with_mask(&a, kind, 4, 1, 1, 67, 67); RUN(a);
+        a = base(4, 2, 3, 3, 67, 67, 64, 64); with_mask(&a, kind, 4, 2, 1, 67, 67); RUN(a);
+        a = base(4, 2, 3, 3, 67, 67, 64, 64); with_mask(&a, kind, 4, 1, 3, 1, 67); RUN(a);
+        a = base(4, 2, 3, 3, 67, 90, 64, 64); with_mask(&a, kind, 4, 2, 1, 1, 70); RUN(a); /* short */
+        a = base(3, 2, 3, 3, 67, 67, 128, 128); with_mask(&a, kind, 4, 2, 1, 1, 67); a.causal = true; RUN(a);
+    }
+    a = base(4, 1, 2, 2, 6, 6, 64, 64); with_mask(&a, 1, 2, 0, 0, 6, 6); a.dead_row = true; RUN(a);
+    /* kiln_masked_rows_zero: the dead row gives 0 (both tactics), live rows
+    ** as before; npad 0-length batches are dead too */
+    a = base(4, 1, 2, 2, 6, 6, 64, 64); with_mask(&a, 1, 2, 0, 0, 6, 6); a.dead_row = true;
+    a.dead_zero = true; RUN(a);
+    a = base(3, 2, 4, 4, 70, 70, 64, 64); with_mask(&a, 1, 4, 2, 1, 1, 70); a.dead_row = true;
+    a.dead_zero = true; RUN(a);
+    a = base(4, 1, 2, 2, 4, 4, 16, 16); with_mask(&a, 1, 2, 0, 0, 4, 4); a.dead_row = true;
+    a.dead_zero = true; RUN(a);
+    a = base(4, 2, 2, 2, 100, 140, 64, 64); with_mask(&a, 2, 4, 2, 1, 100, 140); a.late = true; RUN(a);
+    /* float32 masks with half Q/K/V (the precision pass keeps them), HF's
+    ** finfo.min padding with a row padded throughout */
+    a = base(3, 2, 4, 4, 67, 67, 64, 64); with_mask(&a, 2, 4, 2, 1, 1, 67); a.m32 = true; RUN(a);
+    a = base(4, 2, 2, 2, 70, 70, 64, 64); with_mask(&a, 2, 4, 2, 1, 70, 70); a.m32 = true;
+    a.finfo = true; RUN(a);
+    a = base(3, 2, 4, 4, 33, 100, 128, 128); with_mask(&a, 2, 2, 0, 0, 33, 100); a.m32 = true;
+    a.finfo = true; RUN(a);
+    a = base(4, 1, 2, 2, 20, 130, 64, 64); with_mask(&a, 2, 4, 1, 1, 20, 130); a.finfo = true;
+    RUN(a);                                                         /* mask in Q's type */
+    a = base(4, 2, 2, 2, 70, 70, 64, 64); a.softcap = 3.0f; a.causal = true; RUN(a);
+    a = base(4, 3, 2, 2, 70, 130, 64, 64); a.npad = true; RUN(a);
+    /* BERT-base attention at batch 1 and 64 (3-D, [B,1,1,T] additive mask) */
+    a = base(3, 1, 12, 12, 128, 128, 64, 64); with_mask(&a, 2, 4, 1, 1, 1, 128); RUN(a);
+    a = base(3, 64, 2, 2, 128, 128, 64, 64); with_mask(&a, 2, 4, 64, 1, 1, 128); RUN(a);
+    a = base(4, 64, 2, 2, 33, 33, 128, 128); with_mask(&a, 1, 4, 64, 1, 1, 33); RUN(a);
 #undef RUN
+}
+
+/* The flash kernel's element-wise load/store path (operands not 16-byte
+** aligned: every pointer one element past an aligned one), called through
+** its C seam on a 4-D f16/bf16 case with a [B,1,1,T] bool mask and causal,
+** against the reference. */
+static void test_flash_unaligned(kiln_dtype dt) {
+    const int64_t B = 2, H = 2, S = 70, T = 90, D = 64;
+    int64_t qd[4] = {B, H, S, D}, kd[4] = {B, H, T, D}, md[4] = {B, 1, 1, T};
+    kiln_tensor *Q = gt_rand(dt, 4, qd, 1.0), *K = gt_rand(dt, 4, kd, 1.0);
+    kiln_tensor *V = gt_rand(dt, 4, kd, 1.0), *M = gt_rand(KILN_DTYPE_BOOL, 4, md, 1.0);
+    uint8_t *mp = M->data;
+    for (int64_t i = 0; i < tensor_numel(M); i++) mp[i] = rnd() < 0.7 || i % T == 0;
+    ir_node *n = gt_node(OP_Attention, 4);
+    ir_edit_set_int(n, "is_causal", 1);
+    const kiln_tensor *in[4] = {Q, K, V, M};
+    kiln_tensor *want = gt_ref(n, in);
+    char desc[96];
+    snprintf(desc, sizeof desc, "flash unaligned %s B2 H2 S70 T90 D64 bool mask causal",
+             gt_dtype_name(dt));
+    if (!want) {
+        fprintf(stderr, "FAIL %s: no reference\n", desc);
+        g_fail++;
+    } else if (!g_dry && (!g_only || strstr("cuda_attention_flash", g_only))) {
+        const kiln_tensor *host[5] = {Q, K, V, M, want};
+        char *dev[5] = {NULL};
+        for (int i = 0; i < 5; i++) {
+            size_t off = i == 3 ? 1 : 2; /* one element in */
+            if (cudaMalloc((void **)&dev[i], host[i]->nbytes + 16) != cudaSuccess ||
+                (i < 4 && cudaMemcpy(dev[i] + off, host[i]->data, host[i]->nbytes,
+                                     cudaMemcpyHostToDevice) != cudaSuccess))
+                gt_die("flash unaligned: upload");
+        }
+        kc_attn_flash_args a;
+        memset(&a, 0, sizeof a);
+        a.q = dev[0] + 2, a.k = dev[1] + 2, a.v = dev[2] + 2, a.y = dev[4] + 2;
+        a.b = B, a.hq = H, a.hkv = H, a.sq = S, a.t = T, a.d = D;
+        a.q_sb = H * S * D, a.q_sh = S * D, a.q_ss = D;
+        a.k_sb = a.v_sb = H * T * D, a.k_sh = a.v_sh = T * D, a.k_ss = a.v_ss = D;
+        a.y_sb = a.q_sb, a.y_sh = a.q_sh, a.y_ss = a.q_ss;
+        a.scale = 0.125f;
+        a.mask_kind = KC_MASK_BOOL, a.mask = dev[3] + 1;
+        a.mst[0] = T, a.mst[3] = 1, a.mlast = T;
+        a.causal = 1;
+        kiln_tensor *got;
+        if (tensor_clone(want, &got)) gt_die("clone");
+        cudaError_t e = kc_attn_flash(dt == KILN_DTYPE_FLOAT16 ? KC_F16 : KC_BF16, &a,
+                                      (cudaStream_t)g_stream);
+        if (e == cudaSuccess) e = cudaStreamSynchronize((cudaStream_t)g_stream);
+        if (e == cudaSuccess)
+            e = cudaMemcpy(got->data, dev[4] + 2, got->nbytes, cudaMemcpyDeviceToHost);
+        if (e != cudaSuccess) {
+            fprintf(stderr, "FAIL %s: %s\n", desc, cudaGetErrorString(e));
+            g_fail++;
+        } else if (gt_compare("cuda_attention_flash", desc, got, want, NULL, 1.0, gt_rtol(dt))) {
+            g_pass++;
+        } else {
+            g_fail++;
+        }
+        tensor_free(got);
+        for (int i = 0; i < 5; i++) cudaFree(dev[i]);
+    }
+    tensor_free(want);
+    tensor_free(Q);
+    tensor_free(K);
+    tensor_free(V);
+    tensor_free(M);
+}
+
+/* Times every tactic that takes a BERT-base attention layer (3-D, 12 heads
+** of 64, [B,1,1,T] float16 additive mask) at batch b, seq sq: prints
+** "bench ..." lines (information for the log, not pass/fail). No reference
+** run: random data, the output is not checked here. */
+static void bench_attn(kiln_dtype dt, int64_t b, int64_t sq) {
+    if (g_dry) return;
+    int64_t qd[3] = {b, sq, 768}, md[4] = {b, 1, 1, sq};
+    kiln_tensor *Q = gt_rand(dt, 3, qd, 1.0), *K = gt_rand(dt, 3, qd, 1.0);
+    kiln_tensor *V = gt_rand(dt, 3, qd, 1.0), *M = gt_rand(dt, 4, md, 1.0);
+    ir_node *n = gt_node(OP_Attention, 4);
+    ir_edit_set_int(n, "q_num_heads", 12);
+    ir_edit_set_int(n, "kv_num_heads", 12);
+    const kiln_tensor *hin[4] = {Q, K, V, M};
+    kiln_tensor din[4];
+    const kiln_tensor *dinp[4];
+    void *ybuf = NULL, *ws = NULL;
+    size_t ybytes = Q->nbytes;
+    for (int i = 0; i < 4; i++) {
+        din[i] = *hin[i];
+        din[i].flags = 0;
+        din[i].name = NULL;
+        if (cudaMalloc(&din[i].data, hin[i]->nbytes) != cudaSuccess ||
+            cudaMemcpy(din[i].data, hin[i]->data, hin[i]->nbytes, cudaMemcpyHostToDevice) !=
+                cudaSuccess)
+            gt_die("bench upload");
+        dinp[i] = &din[i];
+    }
+    if (cudaMalloc(&ybuf, ybytes) != cudaSuccess) gt_die("bench output");
+    kiln_tensor yd = *Q;
+    yd.flags = 0;
+    yd.name = NULL;
+    yd.data = ybuf;
+    kiln_tensor *outs[1] = {&yd};
+    ir_type types[4];
+    const ir_type *tin[4];
+    for (int i = 0; i < 4; i++) {
+        types[i].dtype = hin[i]->dtype;
+        types[i].rank = hin[i]->rank;
+        memcpy(types[i].dims, hin[i]->dims, sizeof types[i].dims);
+        tin[i] = &types[i];
+    }
+    const kiln_tactic *ts[4];
+    int nt = gt_tactics(cuda_tactics_attn, OP_Attention, ts, 4);
+    for (int k = 0; k < nt; k++) {
+        if (ts[k]->supports && !ts[k]->supports(n, tin)) continue;
+        size_t wsz = ts[k]->workspace ? ts[k]->workspace(n, tin) : 0;
+        if (wsz == SIZE_MAX || (wsz && cudaMalloc(&ws, wsz) != cudaSuccess)) {
+            printf("bench attention %s b%lld s%lld %s: no workspace\n", gt_dtype_name(dt),
+                   (long long)b, (long long)sq, ts[k]->name);
+            ws = NULL;
+            continue;
+        }
+        ref_ctx c;
+        memset(&c, 0, sizeof c);
+        c.node = n;
+        c.opset = (int)g_model->opset;
+        c.n_in = 4;
+        c.in = dinp;
+        c.n_out = 1;
+        c.out = outs;
+        c.ws = ws;
+        c.ws_size = wsz;
+        c.stream = g_stream;
+        c.exec = g_exec;
+        cudaEvent_t e0, e1;
+        cudaEventCreate(&e0);
+        cudaEventCreate(&e1);
+        int rc = ts[k]->run(&c);
+        cudaStreamSynchronize((cudaStream_t)g_stream);
+        cudaEventRecord(e0, (cudaStream_t)g_stream);
+        for (int r = 0; r < 20 && !rc; r++) rc = ts[k]->run(&c);
+        cudaEventRecord(e1, (cudaStream_t)g_stream);
+        float ms = 0;
+        cudaError_t e = cudaEventSynchronize(e1);
+        if (e == cudaSuccess) cudaEventElapsedTime(&ms, e0, e1);
+        if (rc || e != cudaSuccess)
+            printf("bench attention %s b%lld s%lld %-28s failed: %s %s\n", gt_dtype_name(dt),
+                   (long long)b, (long long)sq, ts[k]->name, c.err, cudaGetErrorString(e));
+        else
+            printf("bench attention %s b%lld s%lld %-28s %9.1f us\n", gt_dtype_name(dt),
+                   (long long)b, (long long)sq, ts[k]->name, ms * 1000 / 20);
+        cudaEventDestroy(e0);
+        cudaEventDestroy(e1);
+        cudaFree(ws);
+        ws = NULL;
+    }
+    for (int i = 0; i < 4; i++) cudaFree(din[i].data);
+    cudaFree(ybuf);
+    tensor_free(Q);
+    tensor_free(K);
+    tensor_free(V);
+    tensor_free(M);
 }
 
 int main(int argc, char **argv) {
@@ -148,5 +432,11 @@ int main(int argc, char **argv) {
     test_attn(KILN_DTYPE_FLOAT32);
     test_attn(KILN_DTYPE_FLOAT16);
     test_attn(KILN_DTYPE_BFLOAT16);
+    test_flash_unaligned(KILN_DTYPE_FLOAT16);
+    test_flash_unaligned(KILN_DTYPE_BFLOAT16);
+    bench_attn(KILN_DTYPE_FLOAT16, 128, 128);
+    bench_attn(KILN_DTYPE_FLOAT16, 1, 128);
+    bench_attn(KILN_DTYPE_BFLOAT16, 128, 128);
+    bench_attn(KILN_DTYPE_FLOAT16, 8, 512);
     return gt_finish();
 }

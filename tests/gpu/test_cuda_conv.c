@@ -6,8 +6,21 @@
 ** An algorithm may decline a problem (cuDNN has no kernel for it: the
 ** builder then never times it), but some algorithm must take every
 ** symmetric-pad case, and the depthwise kernel every depthwise one.
-** argv[1] optionally filters tactics by name. */
+** argv[1] optionally filters tactics by name.
+**
+** Channels-last (passes/layout.c, ops/layout.h): the NhwcConv cuDNN
+** tactics against the NCHW FusedConv reference over random shapes (1x1,
+** 3x3, 7x7, stride 1/2, bias, residual, ReLU or none, batch 1 to 32, C and
+** M multiples of 8 or not: half types must decline those, float32 runs
+** them), the padded-RGB path the pass builds (ToNhwc with channels = 8 and
+** zero weights, equal to the 3-channel convolution), the NHWC pools and the
+** ToNhwc/ToNchw reformat kernels (bit-exact), and a small ResNet built as a
+** CUDA FP16 engine with and without the pass (KILN_CHANNELS_LAST=0). */
 #include "gpu_test.h"
+#include "../../src/ops/layout.h"
+
+#include <time.h>
+#include <unistd.h>
 
 typedef struct conv_case {
     int nsp;
@@ -204,10 +217,480 @@ static void test_conv(kiln_dtype dt, bool full) {
     }
 }
 
+
+/* ------------------------------------------------------------ channels-last */
+/* NCHW [a,b,c,d] <-> NHWC host copies (rank 4, any 2/4-byte type) */
+static kiln_tensor *nt_perm(const kiln_tensor *x, bool to_nhwc, int64_t pad_c) {
+    int64_t d[4];
+    if (to_nhwc) d[0] = x->dims[0], d[1] = x->dims[2], d[2] = x->dims[3], d[3] = pad_c;
+    else d[0] = x->dims[0], d[1] = x->dims[3], d[2] = x->dims[1], d[3] = x->dims[2];
+    kiln_tensor *y;
+    if (tensor_new(x->dtype, 4, d, &y)) gt_die("tensor_new");
+    size_t es = kiln_dtype_size(x->dtype);
+    int64_t N = x->dims[0];
+    int64_t C = to_nhwc ? x->dims[1] : x->dims[3], H = to_nhwc ? x->dims[2] : x->dims[1],
+            W = to_nhwc ? x->dims[3] : x->dims[2], Cd = to_nhwc ? pad_c : C;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t h = 0; h < H; h++)
+                for (int64_t w = 0; w < W; w++) {
+                    int64_t i = ((n * C + c) * H + h) * W + w, j = ((n * H + h) * W + w) * Cd + c;
+                    if (to_nhwc) memcpy((char *)y->data + j * es, (char *)x->data + i * es, es);
+                    else memcpy((char *)y->data + i * es, (char *)x->data + j * es, es);
+                }
+    return y;
+}
+
+/* One NhwcConv case: the NCHW FusedConv reference (and its magnitude run)
+** transposed to NHWC is what every NhwcConv tactic must produce. pad_c > C:
+** X and W zero-padded to pad_c channels (the pass's RGB stem). */
+static void nhwc_case(kiln_dtype dt, int64_t N, int64_t C, int64_t M, int64_t H, int64_t W,
+                      int64_t k, int64_t s, bool bias, bool resid, bool relu, int64_t pad_c) {
+    char desc[256];
+    int64_t Cp = pad_c > C ? pad_c : C;
+    snprintf(desc, sizeof desc, "nhwc conv N=%lld C=%lld(%lld) M=%lld %lldx%lld k=%lld s=%lld "
+             "bias=%d resid=%d relu=%d %s", (long long)N, (long long)C, (long long)Cp,
+             (long long)M, (long long)H, (long long)W, (long long)k, (long long)s, bias, resid,
+             relu, gt_dtype_name(dt));
+    int64_t xd[4] = {N, C, H, W}, wd[4] = {M, C, k, k}, bd[1] = {M};
+    kiln_tensor *X = gt_rand(dt, 4, xd, 1.0), *Wt = gt_rand(dt, 4, wd, 1.0);
+    kiln_tensor *B = bias ? gt_rand(dt, 1, bd, 1.0) : NULL;
+    int64_t pads[4] = {k / 2, k / 2, k / 2, k / 2}, str[2] = {s, s};
+    ir_node *fc = gt_node(OP_FusedConv, resid ? 4 : bias ? 3 : 2);
+    ir_edit_set_ints(fc, "pads", pads, 4);
+    ir_edit_set_ints(fc, "strides", str, 2);
+    if (relu) gt_set_act(fc, "Relu");
+    kiln_tensor *aX = gt_abs_f32(X), *aW = gt_abs_f32(Wt), *aB = gt_abs_f32(B);
+    /* Z: shaped like the output, made from a first run without it */
+    const kiln_tensor *in0[4] = {X, Wt, B, NULL};
+    ir_node *plain = gt_node(OP_FusedConv, bias ? 3 : 2);
+    ir_edit_copy_attrs(plain, fc);
+    kiln_tensor *y0 = gt_ref(plain, in0);
+    kiln_tensor *Z = resid && y0 ? gt_rand(dt, 4, y0->dims, 1.0) : NULL;
+    kiln_tensor *aZ = gt_abs_f32(Z);
+    const kiln_tensor *in[4] = {X, Wt, B, Z}, *ain[4] = {aX, aW, aB, aZ};
+    kiln_tensor *want = y0 ? gt_ref(fc, in) : NULL, *mag = y0 ? gt_ref(fc, ain) : NULL;
+    if (!want || !mag) {
+        fprintf(stderr, "FAIL %s: no reference\n", desc);
+        g_fail++;
+        goto done;
+    }
+    kiln_tensor *Xh = nt_perm(X, true, Cp), *Zh = Z ? nt_perm(Z, true, M) : NULL;
+    /* KRSC weights, zero channels past C */
+    kiln_tensor *Wh = nt_perm(Wt, true, Cp);
+    kiln_tensor *wanth = nt_perm(want, true, want->dims[1]);
+    kiln_tensor *magh = nt_perm(mag, true, mag->dims[1]);
+    ir_node *n = gt_node(OP_NhwcConv, resid ? 4 : bias ? 3 : 2);
+    ir_edit_copy_attrs(n, fc);
+    const kiln_tensor *hin[4] = {Xh, Wh, B, Zh};
+    const kiln_tactic *ts[16];
+    int nt = gt_tactics(cuda_tactics_conv, OP_NhwcConv, ts, 16);
+    bool aligned = dt == KILN_DTYPE_FLOAT32 || (Cp % 8 == 0 && M % 8 == 0);
+    int ran = 0;
+    for (int t = 0; t < nt; t++) {
+        bool declined;
+        kiln_tensor *got = gt_run(ts[t], n, hin, wanth, &declined);
+        if (!got) {
+            if (!declined) {
+                fprintf(stderr, "FAIL %s %s: did not run\n", ts[t]->name, desc);
+                g_fail++;
+            } else {
+                g_declined++;
+            }
+            continue;
+        }
+        ran++;
+        if (!aligned) {
+            fprintf(stderr, "FAIL %s %s: ran on channels that are not multiples of 8 (must "
+                    "decline)\n", ts[t]->name, desc);
+            g_fail++;
+        } else if (gt_compare(ts[t]->name, desc, got, wanth, magh, 0, gt_rtol(dt) * 1.1)) {
+            g_pass++;
+        } else {
+            g_fail++;
+        }
+        tensor_free(got);
+    }
+    if (aligned && !ran && !g_only) {
+        fprintf(stderr, "FAIL %s: no NhwcConv tactic ran\n", desc);
+        g_fail++;
+    } else if (!aligned && !ran) {
+        g_pass++; /* declined, as it must */
+    }
+    tensor_free(Xh);
+    tensor_free(Zh);
+    tensor_free(Wh);
+    tensor_free(wanth);
+    tensor_free(magh);
+done:
+    tensor_free(want);
+    tensor_free(mag);
+    tensor_free(y0);
+    tensor_free(X);
+    tensor_free(Wt);
+    tensor_free(B);
+    tensor_free(Z);
+    tensor_free(aX);
+    tensor_free(aW);
+    tensor_free(aB);
+    tensor_free(aZ);
+}
+
+/* The narrowed search (kiln_algo_top, set by the builder below its highest
+** optimization level): with top = 1 a ReLU NhwcConv / FusedConv layer
+** offers at most implicit precomputed GEMM and cuDNN's first ranked
+** algorithm, each plain and fused, always at least one, fewer than all. Prints what was offered (for the GPU log). */
+static void algo_top_case(kiln_dtype dt, int op) {
+    if (g_dry || g_only) return;
+    int64_t N = 8, C = 64, M = 64, H = 28;
+    int64_t xd[4] = {N, C, H, H}, wd[4] = {M, C, 3, 3}, bd[1] = {M};
+    if (op == OP_NhwcConv) {
+        xd[1] = H, xd[2] = H, xd[3] = C;
+        wd[1] = 3, wd[2] = 3, wd[3] = C;
+    }
+    ir_type tx = {dt, 4, {0}}, tw = {dt, 4, {0}}, tb = {dt, 1, {0}};
+    memcpy(tx.dims, xd, sizeof xd);
+    memcpy(tw.dims, wd, sizeof wd);
+    memcpy(tb.dims, bd, sizeof bd);
+    const ir_type *tin[3] = {&tx, &tw, &tb};
+    ir_node *n = gt_node(op, 3);
+    int64_t pads[4] = {1, 1, 1, 1};
+    ir_edit_set_ints(n, "pads", pads, 4);
+    gt_set_act(n, "Relu");
+    const kiln_tactic *ts[16];
+    int nt = gt_tactics(cuda_tactics_conv, op, ts, 16), all = 0, top = 0;
+    char offered[512] = "";
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass) ir_edit_set_int(n, "kiln_algo_top", 1);
+        for (int t = 0; t < nt; t++) {
+            if (strstr(ts[t]->name, "_dw_") || !ts[t]->supports(n, tin)) continue;
+            if (!pass) all++;
+            else {
+                top++;
+                size_t u = strlen(offered);
+                snprintf(offered + u, sizeof offered - u, " %s", ts[t]->name);
+            }
+        }
+    }
+    fprintf(stderr, "algo_top %s %s: %d tactics offered, %d with kiln_algo_top=1:%s\n",
+            op_name(op), gt_dtype_name(dt), all, top, offered);
+    /* precomputed GEMM plain and fused, the first ranked plain and fused */
+    if (top < 1 || top > 4 || top >= all) {
+        fprintf(stderr, "FAIL algo_top %s %s: %d of %d offered with top 1 (expected 1..4, "
+                "fewer than all)\n",
+                op_name(op), gt_dtype_name(dt), top, all);
+        g_fail++;
+    } else {
+        g_pass++;
+    }
+}
+
+/* Runs the first device tactic of n from cuda_tactics_pool and compares
+** with the reference (exact for data movement, rtol for pools). */
+static void nhwc_pool_check(ir_node *n, const kiln_tensor *const *in, bool exact,
+                            const char *desc) {
+    kiln_tensor *want = gt_ref(n, in);
+    if (!want) {
+        fprintf(stderr, "FAIL %s: no reference\n", desc);
+        g_fail++;
+        return;
+    }
+    const kiln_tactic *ts[4];
+    int nt = gt_tactics(cuda_tactics_pool, n->op, ts, 4);
+    if (!nt && !g_only) {
+        fprintf(stderr, "FAIL %s: no device tactic for %s\n", desc, n->op_type);
+        g_fail++;
+    }
+    for (int t = 0; t < nt; t++) {
+        bool declined;
+        kiln_tensor *got = gt_run(ts[t], n, in, want, &declined);
+        if (!got) {
+            fprintf(stderr, "FAIL %s %s: %s\n", ts[t]->name, desc,
+                    declined ? "declined" : "did not run");
+            g_fail++;
+            continue;
+        }
+        bool ok;
+        if (exact) {
+            ok = got->nbytes == want->nbytes && !memcmp(got->data, want->data, want->nbytes);
+            if (!ok) {
+                int64_t i = 0, cnt = tensor_numel(want);
+                size_t es = kiln_dtype_size(want->dtype);
+                while (i < cnt && !memcmp((char *)got->data + i * es, (char *)want->data + i * es, es))
+                    i++;
+                fprintf(stderr, "FAIL %s %s: element %lld of %lld differs (got %g want %g)\n",
+                        ts[t]->name, desc, (long long)i, (long long)cnt,
+                        i < cnt ? dt_get_f64(got->dtype, got->data, (size_t)i) : 0.0,
+                        i < cnt ? dt_get_f64(want->dtype, want->data, (size_t)i) : 0.0);
+            }
+        } else {
+            ok = gt_compare(ts[t]->name, desc, got, want, NULL, 2.0, gt_rtol(want->dtype));
+        }
+        if (ok) g_pass++;
+        else g_fail++;
+        tensor_free(got);
+    }
+    tensor_free(want);
+}
+
+static void nhwc_pools(kiln_dtype dt, int64_t N, int64_t C, int64_t H, int64_t W, int64_t k,
+                       int64_t s, int64_t p, int cip) {
+    char desc[200];
+    snprintf(desc, sizeof desc, "nhwc N=%lld C=%lld %lldx%lld k=%lld s=%lld p=%lld cip=%d %s",
+             (long long)N, (long long)C, (long long)H, (long long)W, (long long)k, (long long)s,
+             (long long)p, cip, gt_dtype_name(dt));
+    int64_t xd[4] = {N, H, W, C}, nd[4] = {N, C, H, W};
+    kiln_tensor *X = gt_rand(dt, 4, xd, 2.0), *Xn = gt_rand(dt, 4, nd, 2.0);
+    int64_t ks[2] = {k, k}, st[2] = {s, s}, pads[4] = {p, p, p, p};
+    const kiln_tensor *in[1] = {X}, *inn[1] = {Xn};
+    char d2[260];
+    for (int kind = 0; kind < 2; kind++) {
+        ir_node *n = gt_node(kind ? OP_NhwcAveragePool : OP_NhwcMaxPool, 1);
+        ir_edit_set_ints(n, "kernel_shape", ks, 2);
+        ir_edit_set_ints(n, "strides", st, 2);
+        ir_edit_set_ints(n, "pads", pads, 4);
+        if (kind) ir_edit_set_int(n, "count_include_pad", cip);
+        snprintf(d2, sizeof d2, "%s %s", kind ? "avgpool" : "maxpool", desc);
+        nhwc_pool_check(n, in, false, d2);
+    }
+    ir_node *g = gt_node(OP_NhwcGlobalAveragePool, 1);
+    snprintf(d2, sizeof d2, "global avgpool %s", desc);
+    nhwc_pool_check(g, in, false, d2);
+    ir_node *a = gt_node(OP_ToNchw, 1);
+    snprintf(d2, sizeof d2, "ToNchw %s", desc);
+    nhwc_pool_check(a, in, true, d2);
+    ir_node *b = gt_node(OP_ToNhwc, 1);
+    snprintf(d2, sizeof d2, "ToNhwc %s", desc);
+    nhwc_pool_check(b, inn, true, d2);
+    ir_node *c = gt_node(OP_ToNhwc, 1);
+    int64_t cp = (C + 7) / 8 * 8 + (C % 8 == 0 ? 8 : 0);
+    ir_edit_set_int(c, "channels", cp);
+    snprintf(d2, sizeof d2, "ToNhwc channels=%lld %s", (long long)cp, desc);
+    nhwc_pool_check(c, inn, true, d2);
+    tensor_free(X);
+    tensor_free(Xn);
+}
+
+static void test_nhwc(kiln_dtype dt) {
+    /* aligned ResNet-like layers: 1x1 / 3x3 / 7x7, stride 1 / 2, residual */
+    nhwc_case(dt, 2, 64, 64, 14, 14, 3, 1, true, true, true, 0);
+    nhwc_case(dt, 2, 64, 256, 14, 14, 1, 1, true, true, true, 0);
+    nhwc_case(dt, 1, 256, 128, 13, 13, 1, 2, true, false, false, 0);
+    nhwc_case(dt, 1, 128, 128, 9, 11, 3, 2, true, false, true, 0);
+    nhwc_case(dt, 32, 16, 32, 28, 28, 3, 1, true, true, true, 0); /* a larger batch */
+    nhwc_case(dt, 1, 8, 16, 5, 7, 3, 1, false, false, false, 0);  /* no bias */
+    nhwc_case(dt, 1, 8, 8, 1, 1, 1, 1, true, true, true, 0);     /* 1x1 image */
+    /* the RGB stem as the pass builds it: 3 channels padded to 8 */
+    nhwc_case(dt, 2, 3, 64, 32, 30, 7, 2, true, false, true, 8);
+    nhwc_case(dt, 1, 5, 16, 9, 9, 3, 1, true, true, true, 8);
+    /* channels that are not multiples of 8: half types must decline */
+    nhwc_case(dt, 1, 12, 16, 8, 8, 3, 1, true, false, true, 0);
+    nhwc_case(dt, 2, 16, 20, 7, 9, 1, 1, true, true, false, 0);
+    nhwc_case(dt, 1, 3, 8, 10, 10, 7, 2, true, false, true, 0);
+    /* random shapes */
+    for (int i = 0; i < 8; i++) {
+        int64_t C = 8 * (1 + (int64_t)(rnd() * 6)), M = 8 * (1 + (int64_t)(rnd() * 6));
+        int64_t k = i % 3 == 0 ? 1 : i % 3 == 1 ? 3 : 5, s = 1 + i % 2;
+        nhwc_case(dt, 1 + (int64_t)(rnd() * 3), C, M, 3 + (int64_t)(rnd() * 14),
+                  3 + (int64_t)(rnd() * 14), k, s, rnd() < 0.8, rnd() < 0.5, rnd() < 0.5, 0);
+    }
+    nhwc_pools(dt, 2, 64, 13, 11, 3, 2, 1, 0);
+    nhwc_pools(dt, 1, 24, 7, 7, 2, 2, 0, 1);
+    nhwc_pools(dt, 3, 5, 9, 6, 3, 1, 1, 1);
+    nhwc_pools(dt, 1, 33, 1, 1, 1, 1, 0, 0);
+    nhwc_pools(dt, 2, 40, 35, 37, 3, 2, 1, 0); /* several 32x32 tiles, ragged edges */
+}
+
+/* The timing cache skips the sweep on a rebuild: the second FP16 build of
+** the model with the same cache file times nothing ("0 new entries") and
+** gives byte-identical engines. Build times printed for the log. */
+typedef struct log_grab {
+    int hits, fresh;
+} log_grab;
+
+static void grab_log(void *user, kiln_severity sev, const char *msg) {
+    (void)sev;
+    log_grab *g = user;
+    int h, n;
+    if (sscanf(msg, "timing cache: %d hits, %d new entries", &h, &n) == 2) g->hits = h, g->fresh = n;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void cache_rebuild(const kiln_model *km, const int64_t *xd) {
+    char path[] = "/tmp/kiln_nhwc_cacheXXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return;
+    close(fd);
+    remove(path); /* created by the first build */
+    void *blob[2] = {NULL, NULL};
+    size_t size[2] = {0, 0};
+    log_grab lg[2] = {{-1, -1}, {-1, -1}};
+    double t[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        kiln_builder_config *cfg = NULL;
+        int prof = 0;
+        double t0 = now_s();
+        kiln_status st = kiln_builder_config_create(&cfg);
+        if (!st) st = kiln_builder_config_set_device(cfg, KILN_DEVICE_CUDA);
+        if (!st) st = kiln_builder_config_set_precisions(cfg, KILN_PRECISION_FP16);
+        if (!st) st = kiln_builder_config_set_timing_cache(cfg, path);
+        if (!st) st = kiln_builder_config_set_logger(cfg, grab_log, &lg[k], KILN_SEVERITY_INFO);
+        if (!st) st = kiln_builder_config_add_profile(cfg, &prof);
+        if (!st) st = kiln_builder_config_set_shape(cfg, prof, "x", 4, xd, xd, xd);
+        if (!st) st = kiln_build_engine(km, cfg, &blob[k], &size[k]);
+        t[k] = now_s() - t0;
+        if (st) {
+            fprintf(stderr, "FAIL cache rebuild %d: %s\n", k, kiln_last_error());
+            g_fail++;
+        }
+        kiln_builder_config_destroy(cfg);
+    }
+    fprintf(stderr, "cache rebuild: first build %.2f s (%d hits, %d new), rebuild %.2f s "
+            "(%d hits, %d new)\n", t[0], lg[0].hits, lg[0].fresh, t[1], lg[1].hits, lg[1].fresh);
+    if (blob[0] && blob[1]) {
+        if (lg[0].fresh <= 0 || lg[1].fresh != 0 || lg[1].hits < lg[0].fresh) {
+            fprintf(stderr, "FAIL cache rebuild: the rebuild timed %d layers\n", lg[1].fresh);
+            g_fail++;
+        } else if (size[0] != size[1] || memcmp(blob[0], blob[1], size[0])) {
+            fprintf(stderr, "FAIL cache rebuild: the engines differ\n");
+            g_fail++;
+        } else {
+            g_pass++;
+        }
+    }
+    kiln_free(blob[0]);
+    kiln_free(blob[1]);
+    remove(path);
+}
+
+/* A small ResNet (tests/data/passes/resnet_nhwc.onnx) as a CUDA FP16
+** engine with the channels-last pass (the default for FP16) and without it
+** (KILN_CHANNELS_LAST=0): both within 1e-2 relative L2 of the float32
+** reference, and the NHWC engine has its NHWC layers on the device. */
+static double rel_l2(const kiln_tensor *a, const kiln_tensor *b) {
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < tensor_numel(b); i++) {
+        double x = dt_get_f64(a->dtype, a->data, (size_t)i);
+        double y = dt_get_f64(b->dtype, b->data, (size_t)i);
+        num += (x - y) * (x - y);
+        den += y * y;
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+static void nhwc_engine(void) {
+    const char *path = "tests/data/passes/resnet_nhwc.onnx";
+    kiln_model *km = NULL;
+    if (g_dry || g_only) return;
+    if (kiln_model_load(path, &km)) {
+        fprintf(stderr, "FAIL nhwc engine: cannot load %s (run from the repository root): %s\n",
+                path, kiln_last_error());
+        g_fail++;
+        return;
+    }
+    const ir_graph *g = km->ir->graph;
+    int no = g->n_outputs;
+    int64_t xd[4] = {4, 3, 19, 17};
+    kiln_tensor *x = gt_rand(KILN_DTYPE_FLOAT32, 4, xd, 1.0);
+    kiln_tensor *ref[8] = {0};
+    const kiln_tensor *xin[1] = {x};
+    if (no > 8 || ref_run_graph(g, xin, NULL, ref)) {
+        fprintf(stderr, "FAIL nhwc engine: reference: %s\n", kiln_last_error());
+        g_fail++;
+        goto done;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        const char *what = pass ? "nhwc engine (channels-last)" : "nhwc engine (KILN_CHANNELS_LAST=0)";
+        kiln_builder_config *cfg = NULL;
+        kiln_engine *e = NULL;
+        kiln_context *cx = NULL;
+        void *blob = NULL;
+        size_t size = 0;
+        kiln_tensor *out[8] = {0};
+        if (!pass) setenv("KILN_CHANNELS_LAST", "0", 1);
+        kiln_status st = kiln_builder_config_create(&cfg);
+        if (!st) st = kiln_builder_config_set_device(cfg, KILN_DEVICE_CUDA);
+        if (!st) st = kiln_builder_config_set_precisions(cfg, KILN_PRECISION_FP16);
+        int prof = 0;
+        if (!st) st = kiln_builder_config_add_profile(cfg, &prof);
+        if (!st) st = kiln_builder_config_set_shape(cfg, prof, "x", 4, xd, xd, xd);
+        if (!st) st = kiln_build_engine(km, cfg, &blob, &size);
+        unsetenv("KILN_CHANNELS_LAST");
+        if (!st) st = kiln_engine_load_memory(blob, size, &e);
+        int nh = 0, host = 0;
+        for (int i = 0; !st && i < kiln_engine_num_layers(e); i++) {
+            kiln_layer_info li;
+            if (kiln_engine_layer(e, i, &li)) continue;
+            if (!strncmp(li.op_type, "Nhwc", 4)) nh++;
+            if (!kiln_engine_layer_on_device(e, i)) {
+                host++;
+                fprintf(stderr, "  %s: layer %d %s (%s) on the host\n", what, i, li.name,
+                        li.op_type);
+            }
+        }
+        if (!st) {
+            if ((pass && nh < 12) || (!pass && nh)) {
+                fprintf(stderr, "FAIL %s: %d NHWC layers\n", what, nh);
+                g_fail++;
+            } else {
+                g_pass++;
+            }
+            if (host) {
+                fprintf(stderr, "FAIL %s: %d layers on the host\n", what, host);
+                g_fail++;
+            }
+        }
+        if (!st) st = kiln_context_create(e, &cx);
+        if (!st) st = kiln_context_set_input_shape(cx, "x", 4, xd);
+        if (!st) st = kiln_context_set_tensor(cx, "x", x->data, x->nbytes);
+        for (int o = 0; !st && o < no; o++) {
+            if (tensor_new(ref[o]->dtype, ref[o]->rank, ref[o]->dims, &out[o])) gt_die("tensor");
+            st = kiln_context_set_tensor(cx, g->outputs[o]->name, out[o]->data, out[o]->nbytes);
+        }
+        if (!st) st = kiln_context_execute(cx);
+        if (st) {
+            fprintf(stderr, "FAIL %s: %s\n", what, kiln_last_error());
+            g_fail++;
+        }
+        for (int o = 0; !st && o < no; o++) {
+            double r = rel_l2(out[o], ref[o]);
+            if (!(r <= 1e-2)) {
+                fprintf(stderr, "FAIL %s: output %s rel-L2 %.3g (limit 1e-2)\n", what,
+                        g->outputs[o]->name, r);
+                g_fail++;
+            } else {
+                g_pass++;
+            }
+        }
+        for (int o = 0; o < 8; o++) tensor_free(out[o]);
+        kiln_context_destroy(cx);
+        kiln_engine_free(e);
+        kiln_free(blob);
+        kiln_builder_config_destroy(cfg);
+    }
+    cache_rebuild(km, xd);
+done:
+    for (int o = 0; o < 8; o++) tensor_free(ref[o]);
+    tensor_free(x);
+    kiln_model_free(km);
+}
+
 int main(int argc, char **argv) {
     if (!gt_init(argc, argv)) return 0;
     test_conv(KILN_DTYPE_FLOAT32, true);
     test_conv(KILN_DTYPE_FLOAT16, false);
     test_conv(KILN_DTYPE_BFLOAT16, false);
+    test_nhwc(KILN_DTYPE_FLOAT16);
+    test_nhwc(KILN_DTYPE_BFLOAT16);
+    test_nhwc(KILN_DTYPE_FLOAT32);
+    algo_top_case(KILN_DTYPE_FLOAT16, OP_NhwcConv);
+    algo_top_case(KILN_DTYPE_FLOAT16, OP_FusedConv);
+    algo_top_case(KILN_DTYPE_FLOAT32, OP_FusedConv);
+    nhwc_engine();
     return gt_finish();
 }

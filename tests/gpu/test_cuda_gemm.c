@@ -124,6 +124,12 @@ static void test_2d(kiln_dtype dt, bool full) {
     gemm_2d(dt, OP_FusedGemm, 0, 8, 7, 0, 0, 1, 0, 1.0f, 1.0f, "");            /* M = 0 */
     gemm_2d(dt, OP_FusedGemm, 128, 768, 3072, 0, 0, 1, 0, 1.0f, 1.0f, "Gelu"); /* BERT FFN */
     gemm_2d(dt, OP_FusedGemm, 128, 3072, 768, 0, 1, 1, 0, 1.0f, 1.0f, "");     /* transposed W */
+    /* the epilogue's 8-wide path in f16/bf16 (output and C in whole groups
+    ** of 8): bias row with beta != 1, with GELU and with none; one group */
+    gemm_2d(dt, OP_FusedGemm, 16, 40, 24, 0, 0, 1, 0, 1.0f, 2.0f, "Gelu");     /* row, beta 2 */
+    gemm_2d(dt, OP_Gemm, 8, 16, 32, 0, 1, 2, 1, 1.0f, -1.0f, "");              /* row, beta -1 */
+    gemm_2d(dt, OP_FusedGemm, 1, 8, 8, 0, 0, 1, 0, 1.0f, 1.0f, "Gelu");        /* one group */
+    gemm_2d(dt, OP_FusedGemm, 3, 40, 16, 0, 0, 2, 0, 0.5f, 1.0f, "SiLU");      /* full C */
     for (size_t a = 0; a < KILN_ARRAY_LEN(gt_acts); a++) {
         gemm_2d(dt, OP_FusedGemm, 19, 33, 40, 0, 0, 1, 0, 1.0f, 1.0f, gt_acts[a]);
         gemm_2d(dt, OP_FusedGemm, 6, 16, 16, 0, 1, 2, 0, 0.75f, -0.5f, gt_acts[a]);

@@ -13,7 +13,9 @@ static const kiln_dtype k_floats[] = {KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT16,
                                       KILN_DTYPE_BFLOAT16};
 
 static void test_rows(void) {
-    static const int64_t lens[] = {1, 7, 64, 255, 257, 768, 1000, 1025, 4097, 5000};
+    /* 128..1024 by 128: the warp-per-row path; 1025+: the block paths */
+    static const int64_t lens[] = {1,    7,    64,   128, 255,  257, 768,
+                                   1000, 1024, 1025, 256, 4097, 512, 5000};
     for (int rms = 0; rms < 2; rms++)
         for (size_t d = 0; d < KILN_ARRAY_LEN(k_floats); d++)
             for (int k = 0; k < 16; k++) {

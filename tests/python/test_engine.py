@@ -321,5 +321,18 @@ def test_dlpack_host_tensor_and_device_refusal(tiny_engine, image):
         def __dlpack_device__(self):
             return (2, 0)  # kDLCUDA
 
-    with pytest.raises(kiln.UnsupportedError, match="CUDA backend"):
+    # A CUDA tensor given to a CPU engine is refused before its memory is
+    # touched, with what to do.
+    with pytest.raises(kiln.UnsupportedError, match=r"need a CUDA engine.*tensor\.cpu\(\)"):
         ctx.run({"image": DeviceTensor(image)})
+
+    class OtherDevice(HostTensor):
+        def __dlpack_device__(self):
+            return (8, 0)  # kDLMetal
+
+    with pytest.raises(kiln.UnsupportedError, match="does not drive"):
+        ctx.run({"image": OtherDevice(image)})
+    with pytest.raises(TypeError, match="Context.run"):
+        kiln.DeviceArray()
+    # The context still works after the refusals.
+    np.testing.assert_array_equal(ctx.run({"image": image})["probs"], want)

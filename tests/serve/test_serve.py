@@ -18,6 +18,7 @@ import concurrent.futures as cf
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -83,7 +84,7 @@ def write(path, text):
 
 
 class Server:
-    def __init__(self, kiln, repo, extra=()):
+    def __init__(self, kiln, repo, extra=(), ready_path="/v2/health/ready"):
         self.http_port, self.metrics_port = free_port(), free_port()
         self.log = open(os.path.join(repo, "..", f"server-{self.http_port}.log"), "w")
         self.proc = subprocess.Popen(
@@ -97,7 +98,7 @@ class Server:
             if self.proc.poll() is not None:
                 break
             try:
-                if self.get("/v2/health/ready")[0] == 200:
+                if self.get(ready_path)[0] == 200:
                     return
             except OSError:
                 pass
@@ -510,10 +511,100 @@ def sigterm_under_load(srv):
     check(codes.get(200, 0) > 0 and not lost, f"SIGTERM under load loses no request ({codes})")
 
 
+GPU_CFG = """name: "tiny_gpu"
+max_batch_size: 16
+input [ { name: "image" data_type: TYPE_FP32 dims: [3, 32, 32] } ]
+output [ { name: "probs" data_type: TYPE_FP32 dims: [10] } ]
+dynamic_batching { preferred_batch_size: [8, 16] max_queue_delay_microseconds: 500 }
+instance_group [ { count: 2 kind: KIND_GPU } ]
+optimization { execution_accelerators { gpu_execution_accelerator : [
+  { name : "tensorrt" parameters { key: "precision_mode" value: "FP16" } } ] } }
+"""
+
+
+def gpu_model(kiln, tmp, tiny, on_gpu):
+    """A KIND_GPU model with TensorRT-style FP16 precision. On a GPU machine
+    (--gpu): READY, reported as KIND_GPU, answers like onnxruntime within
+    FP16's tolerance, batches concurrent requests. Without a GPU: that one
+    model is UNAVAILABLE with a reason naming the missing GPU, and a CPU
+    model beside it still serves."""
+    import onnxruntime as ort
+    repo = os.path.join(tmp, "repo_gpu")
+    os.makedirs(os.path.join(repo, "tiny_gpu", "1"))
+    shutil.copy(tiny, os.path.join(repo, "tiny_gpu", "1", "model.onnx"))
+    write(os.path.join(repo, "tiny_gpu", "config.pbtxt"), GPU_CFG)
+    os.makedirs(os.path.join(repo, "tiny_cpu", "1"))
+    shutil.copy(tiny, os.path.join(repo, "tiny_cpu", "1", "model.onnx"))
+    write(os.path.join(repo, "tiny_cpu", "config.pbtxt"),
+          TINY_CFG.replace('name: "tiny"', 'name: "tiny_cpu"'))
+    # Server-wide readiness needs every model; wait for the CPU one, then
+    # for the GPU one to settle (READY, or UNAVAILABLE with a reason).
+    srv = Server(kiln, repo, ready_path="/v2/models/tiny_cpu/ready")
+    try:
+        index = {}
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            st, data, _ = srv.get("/v2/repository/index", method="POST", body=b"{}")
+            index = {m["name"]: m for m in json.loads(data)} if st == 200 else {}
+            g = index.get("tiny_gpu", {})
+            if g.get("state") == "READY" or (g.get("state") == "UNAVAILABLE" and g.get("reason")):
+                break
+            time.sleep(0.5)
+        x = np.random.default_rng(5).standard_normal((1, 3, 32, 32)).astype(np.float32)
+        ref = ort.InferenceSession(tiny, providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+        st, _, raw_out = infer_raw(srv.http_port, "tiny_cpu", x, name="image")
+        check(st == 200 and np.allclose(np.frombuffer(raw_out, np.float32).reshape(ref.shape), ref,
+                                        rtol=1e-4, atol=1e-5), "CPU model beside a GPU model serves")
+        if not on_gpu:
+            m = index.get("tiny_gpu", {})
+            check(m.get("state") == "UNAVAILABLE" and re.search(r"GPU|driver|CUDA", m.get("reason", "")),
+                  f"KIND_GPU model without a GPU: UNAVAILABLE with the reason ({m})")
+            return
+        check(index.get("tiny_gpu", {}).get("state") == "READY", f"KIND_GPU model READY ({index})")
+        st, data, _ = srv.get("/v2/models/tiny_gpu/config")
+        cfg = json.loads(data) if st == 200 else {}
+        check(cfg.get("instance_group", [{}])[0].get("kind") == "KIND_GPU",
+              f"config reports KIND_GPU ({cfg.get('instance_group')})")
+        st, _, raw_out = infer_raw(srv.http_port, "tiny_gpu", x, name="image")
+        got = np.frombuffer(raw_out, np.float32).reshape(ref.shape) if st == 200 else None
+        err = float(np.linalg.norm(got - ref) / np.linalg.norm(ref)) if got is not None else None
+        check(err is not None and err < 1e-2, f"GPU FP16 model matches onnxruntime (rel-L2 {err})")
+        xs = [np.random.default_rng(i).standard_normal((1, 3, 32, 32)).astype(np.float32)
+              for i in range(64)]
+        with cf.ThreadPoolExecutor(32) as ex:
+            res = list(ex.map(lambda a: infer_raw(srv.http_port, "tiny_gpu", a, name="image"), xs))
+        ok = all(r[0] == 200 for r in res)
+        worst = 0.0
+        sess = ort.InferenceSession(tiny, providers=["CPUExecutionProvider"])
+        for a, r in zip(xs, res):
+            if r[0] == 200:
+                w = sess.run(None, {"image": a})[0]
+                g = np.frombuffer(r[2], np.float32).reshape(w.shape)
+                worst = max(worst, float(np.linalg.norm(g - w) / np.linalg.norm(w)))
+        check(ok and worst < 1e-2, f"64 concurrent requests on the GPU model: all 200, worst rel-L2 {worst}")
+        m = srv.metrics()
+        nb = metric(m, "kiln_batch_size_count", model="tiny_gpu") or 0
+        rows = metric(m, "kiln_batch_size_sum", model="tiny_gpu") or 0
+        check(nb and rows / nb > 1.0, f"GPU model batched concurrent requests (mean batch {rows / nb if nb else 0:.2f})")
+    finally:
+        check(srv.stop() == 0, "clean stop (GPU repository)")
+
+
 def main():
     kiln = os.path.abspath(sys.argv[1])
+    on_gpu = "--gpu" in sys.argv[2:]
     tmp = tempfile.mkdtemp(prefix="kiln-serve-")
     t_start = time.time()
+    if on_gpu:  # tests/gpu/run.sh: the CPU suite runs in CI; here the GPU step alone
+        try:
+            gpu_model(kiln, tmp, os.path.join(ROOT, "examples", "tiny_cnn.onnx"), True)
+        except Exception as e:
+            import traceback
+            traceback.print_exc()
+            check(False, f"harness: {e!r}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        print(f"{passed} passed, {failed} failed")
+        return 1 if failed else 0
     try:
         models = os.path.join(tmp, "models")
         make_models.mlp(os.path.join(tmp, "mlp.onnx"))
@@ -559,6 +650,7 @@ def main():
         check("using cached engine" in log and "building engine" not in log,
               "restart reuses the cached engines")
         check(srv.stop() == 0, "clean stop")
+        gpu_model(kiln, tmp, tiny, on_gpu)
     except Exception as e:  # a crash of the harness is a failure, not a pass
         import traceback
         traceback.print_exc()

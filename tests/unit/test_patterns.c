@@ -199,10 +199,11 @@ static void test_attention(void) {
         kiln_model_free(km);
     }
     /* torch sdpa: scale split over Q and K^T, causal mask -> is_causal;
-    ** NaN cleaner kept after the node, boolean mask expanded to the keys */
+    ** the NaN cleaner absorbed (kiln_masked_rows_zero), boolean mask
+    ** expanded to the keys */
     m = pattern_case("attn_sdpa.onnx", "attention",
-                     "Attention=2 Softmax=0 MatMul=0 Transpose=0 Trilu=0 IsNaN=1 Where=1 "
-                     "Expand=1 Shape=1 total=6",
+                     "Attention=2 Softmax=0 MatMul=0 Transpose=0 Trilu=0 IsNaN=0 Where=0 "
+                     "Expand=1 Shape=1 total=4",
                      1e-4, &km);
     if (m) {
         ir_node *n = node_for(m->graph, "y", "Attention");
@@ -210,15 +211,52 @@ static void test_attention(void) {
         CHECK(n && n->n_in == 3 && input_is(n, 0, "q") && input_is(n, 1, "k") &&
                   ir_attr_int(n, "is_causal", 0) == 1 && sc && fabs(sc->f - 1 / sqrt(8.0)) < 1e-6,
               "attn_sdpa: causal 4-D Attention(q, k, v)");
-        ir_node *w = node_for(m->graph, "y2", "Where");
-        ir_node *a2 = w && w->in[2] ? w->in[2]->producer : NULL;
-        CHECK(a2 && a2->op == OP_Attention && a2->n_in == 4 && a2->in[3] &&
-                  a2->in[3]->type.dtype == KILN_DTYPE_BOOL,
-              "attn_sdpa: NaN cleaner after an Attention with a boolean mask");
+        ir_node *a2 = node_for(m->graph, "y2", "Attention");
+        CHECK(a2 && a2->n_in == 4 && a2->in[3] && a2->in[3]->type.dtype == KILN_DTYPE_BOOL &&
+                  ir_attr_int(a2, "kiln_masked_rows_zero", 0) == 1 &&
+                  ir_attr_int(n, "kiln_masked_rows_zero", 0) == 0,
+              "attn_sdpa: the NaN cleaner absorbed into an Attention with a boolean mask");
         /* the mask's length is its own symbol: check a [B,1,1,1] mask
         ** broadcast over the keys too */
         same_outputs("attn_sdpa (mask [B,1,1,1])", km->ir->graph, m->graph, 3, "M",
                      1e-4);
+        /* --fp16: the Attention with the boolean mask computes in float16
+        ** (Q, K, V cast, the mask kept bool) */
+        pass_ctx pc;
+        memset(&pc, 0, sizeof pc);
+        pc.m = m, pc.g = m->graph, pc.opt_level = 3;
+        kiln_status pst = pass_reduced_precision(&pc, KILN_DTYPE_FLOAT16);
+        CHECK(!pst, "attn_sdpa: precision pass failed: %s", pst ? kiln_last_error() : "");
+        a2 = NULL;
+        for (int i = 0; !pst && i < m->graph->n_nodes; i++) {
+            ir_node *c = m->graph->nodes[i];
+            if (c->op == OP_Attention && c->n_in == 4 && c->in[3]) a2 = c;
+        }
+        CHECK(a2 && a2->in[0]->type.dtype == KILN_DTYPE_FLOAT16 &&
+                  a2->in[1]->type.dtype == KILN_DTYPE_FLOAT16 &&
+                  a2->in[2]->type.dtype == KILN_DTYPE_FLOAT16 &&
+                  a2->in[3]->type.dtype == KILN_DTYPE_BOOL &&
+                  a2->out[0]->type.dtype == KILN_DTYPE_FLOAT16,
+              "attn_sdpa --fp16: the masked Attention computes in float16, mask kept bool");
+        ir_model_free(m);
+        kiln_model_free(km);
+    }
+    /* --fp16 without the attention pass: the cleaner's IsNaN reads the
+    ** float16 Softmax output as it is (no cast), its output stays bool */
+    m = pattern_case("attn_sdpa.onnx", "dce", "IsNaN=1 Softmax=2", 1e-4, &km);
+    if (m) {
+        pass_ctx pc;
+        memset(&pc, 0, sizeof pc);
+        pc.m = m, pc.g = m->graph, pc.opt_level = 3;
+        kiln_status pst = pass_reduced_precision(&pc, KILN_DTYPE_FLOAT16);
+        CHECK(!pst, "attn_sdpa: precision pass failed: %s", pst ? kiln_last_error() : "");
+        ir_node *isn = NULL;
+        for (int i = 0; !pst && i < m->graph->n_nodes; i++)
+            if (m->graph->nodes[i]->op == OP_IsNaN) isn = m->graph->nodes[i];
+        CHECK(isn && isn->in[0]->type.dtype == KILN_DTYPE_FLOAT16 && isn->in[0]->producer &&
+                  isn->in[0]->producer->op == OP_Softmax &&
+                  isn->out[0]->type.dtype == KILN_DTYPE_BOOL,
+              "attn_sdpa --fp16: IsNaN reads the float16 Softmax output directly");
         ir_model_free(m);
         kiln_model_free(km);
     }

@@ -220,6 +220,44 @@ static int tensor_cfg(const pnode *m, serve_tensor_cfg *tc, char *err, size_t er
     return 0;
 }
 
+/* optimization { execution_accelerators { gpu_execution_accelerator : [
+**   { name : "tensorrt" parameters { key : "precision_mode" value : "FP16" } } ] } }
+** Kiln builds the engine itself, so "tensorrt" and "kiln" mean the same. */
+static int gpu_accelerators(const pnode *opt, serve_model_config *c, char *err, size_t errlen) {
+    for (const pnode *ea = opt->child; ea; ea = ea->next) {
+        if (strcmp(ea->name, "execution_accelerators") || !ea->msg) continue;
+        for (const pnode *g = ea->child; g; g = g->next) {
+            if (strcmp(g->name, "gpu_execution_accelerator") || !g->msg) continue;
+            const char *name = "";
+            for (const pnode *h = g->child; h; h = h->next)
+                if (!strcmp(h->name, "name") && !h->msg) name = h->value;
+            if (strcmp(name, "tensorrt") && strcmp(name, "kiln")) {
+                snprintf(err, errlen, "config.pbtxt: gpu_execution_accelerator '%s' is not "
+                         "supported (use \"tensorrt\" or \"kiln\": Kiln builds the engine)", name);
+                return -1;
+            }
+            for (const pnode *h = g->child; h; h = h->next) {
+                if (strcmp(h->name, "parameters") || !h->msg) continue;
+                const char *key = "", *val = "";
+                for (const pnode *k = h->child; k; k = k->next) {
+                    if (!strcmp(k->name, "key") && !k->msg) key = k->value;
+                    if (!strcmp(k->name, "value") && !k->msg) val = k->value;
+                }
+                if (strcmp(key, "precision_mode")) continue; /* others: TensorRT's own */
+                if (!strcmp(val, "FP32")) c->gpu_precision = KILN_PRECISION_FP32;
+                else if (!strcmp(val, "FP16")) c->gpu_precision = KILN_PRECISION_FP16;
+                else if (!strcmp(val, "BF16")) c->gpu_precision = KILN_PRECISION_BF16;
+                else {
+                    snprintf(err, errlen, "config.pbtxt: precision_mode '%s' is not "
+                             "supported (FP32, FP16 or BF16)", val);
+                    return -1;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
 void serve_config_defaults(serve_model_config *c) {
     memset(c, 0, sizeof *c);
     c->max_batch_size = -1;
@@ -281,12 +319,26 @@ int serve_config_parse(const char *text, size_t len, serve_model_config *c, char
         } else if (!strcmp(f->name, "instance_group") && f->msg) {
             any_group = true;
             int count = 1;
-            for (const pnode *g = f->child; g; g = g->next)
+            serve_device kind = SERVE_DEVICE_AUTO;
+            for (const pnode *g = f->child; g; g = g->next) {
                 if (!strcmp(g->name, "count")) {
                     if (int_field(g, 1, 256, &v, err, errlen)) goto fail;
                     count = (int)v;
+                } else if (!strcmp(g->name, "kind") && !g->msg) {
+                    if (!strcmp(g->value, "KIND_GPU")) kind = SERVE_DEVICE_GPU;
+                    else if (!strcmp(g->value, "KIND_CPU")) kind = SERVE_DEVICE_CPU;
+                    else if (strcmp(g->value, "KIND_AUTO"))
+                        CBAD("config.pbtxt: instance_group kind '%s' is not supported "
+                             "(KIND_GPU, KIND_CPU or KIND_AUTO)", g->value);
                 }
+            }
+            if (kind != SERVE_DEVICE_AUTO && c->device != SERVE_DEVICE_AUTO && kind != c->device)
+                CBAD("config.pbtxt: instance groups of KIND_GPU and KIND_CPU in one model are "
+                     "not supported (one engine serves a model)");
+            if (kind != SERVE_DEVICE_AUTO) c->device = kind;
             instances += count;
+        } else if (!strcmp(f->name, "optimization") && f->msg) {
+            if (gpu_accelerators(f, c, err, errlen)) goto fail;
         } else if (!strcmp(f->name, "version_policy") && f->msg) {
             for (const pnode *g = f->child; g; g = g->next) {
                 if (!strcmp(g->name, "all")) {

@@ -26,6 +26,13 @@ typedef enum serve_version_policy {
     SERVE_POLICY_SPECIFIC
 } serve_version_policy;
 
+/* Where model.onnx is built for: instance_group's kind. */
+typedef enum serve_device {
+    SERVE_DEVICE_AUTO = 0, /* no kind, or KIND_AUTO: the CPU */
+    SERVE_DEVICE_CPU,      /* KIND_CPU */
+    SERVE_DEVICE_GPU       /* KIND_GPU: a CUDA engine */
+} serve_device;
+
 typedef struct serve_model_config {
     char name[SERVE_NAME_MAX];
     char platform[SERVE_NAME_MAX];
@@ -43,6 +50,12 @@ typedef struct serve_model_config {
     int latest_n;
     int64_t specific[SERVE_CFG_MAX_VERSIONS];
     int n_specific;
+    serve_device device;       /* instance_group kind */
+    /* KILN_PRECISION_* bits for GPU builds of model.onnx, from
+    ** optimization.execution_accelerators.gpu_execution_accelerator
+    ** (name "tensorrt" or "kiln", parameter precision_mode FP32/FP16/BF16,
+    ** as Triton's TensorRT accelerator spells it); 0: FP32. */
+    unsigned gpu_precision;
     int warmup_batch[SERVE_CFG_MAX_WARMUP]; /* model_warmup batch sizes */
     int n_warmup;
 } serve_model_config;

@@ -243,6 +243,11 @@ static kiln_status build_onnx(const char *onnx, const serve_model_config *cfg, i
     }
     if ((s = kiln_builder_config_create(&bc))) goto fail;
     kiln_builder_config_set_opt_level(bc, opt_level);
+    if (cfg->device == SERVE_DEVICE_GPU &&
+        ((s = kiln_builder_config_set_device(bc, KILN_DEVICE_CUDA)) ||
+         (cfg->gpu_precision &&
+          (s = kiln_builder_config_set_precisions(bc, KILN_PRECISION_FP32 | cfg->gpu_precision)))))
+        goto fail;
     int prof = -1;
     for (int i = 0; i < kiln_model_num_inputs(m); i++) {
         kiln_io_info io;
@@ -318,6 +323,8 @@ static kiln_engine *load_engine(serve_repo *r, const char *vdir, const serve_mod
     h = fnv(h, cfg->preferred, sizeof cfg->preferred);
     h = fnv(h, cfg->inputs, sizeof cfg->inputs);
     h = fnv(h, &r->o.build_opt_level, sizeof r->o.build_opt_level);
+    h = fnv(h, &cfg->device, sizeof cfg->device);
+    h = fnv(h, &cfg->gpu_precision, sizeof cfg->gpu_precision);
     char cache[4700];
     snprintf(cache, sizeof cache, "%s/model.onnx.%016llx.kiln", vdir, (unsigned long long)h);
     /* An engine refused as incompatible (another kiln, another CPU) or
@@ -329,7 +336,8 @@ static kiln_engine *load_engine(serve_repo *r, const char *vdir, const serve_mod
     void *blob = NULL;
     size_t n = 0;
     uint64_t t0 = (uint64_t)time(NULL);
-    serve_log("INFO", "%s: building engine (max_batch_size %d)", p, cfg->max_batch_size);
+    serve_log("INFO", "%s: building engine for the %s (max_batch_size %d)", p,
+              cfg->device == SERVE_DEVICE_GPU ? "GPU" : "CPU", cfg->max_batch_size);
     if (build_onnx(p, cfg, r->o.build_opt_level, &blob, &n, err, errlen)) return NULL;
     if (kiln_engine_save_blob(blob, n, cache))
         serve_log("WARNING", "could not cache the engine at %s: %s", cache, kiln_last_error());

@@ -194,7 +194,11 @@ static void config_json(sbuf *b, serve_version *v) {
                   (long long)c->max_queue_delay_us, c->max_queue_size,
                   (long long)c->default_timeout_us);
     }
-    sb_printf(b, ",\"instance_group\":[{\"count\":%d,\"kind\":\"KIND_CPU\"}]", c->instance_count);
+    /* The kind the engine really runs on (a model.kiln may be a CUDA engine
+    ** whatever the config says). */
+    bool gpu = v->engine && strcmp(kiln_engine_backend(v->engine), "cpu") != 0;
+    sb_printf(b, ",\"instance_group\":[{\"count\":%d,\"kind\":\"%s\"}]", c->instance_count,
+              gpu ? "KIND_GPU" : "KIND_CPU");
     if (c->policy == SERVE_POLICY_ALL) sb_str(b, ",\"version_policy\":{\"all\":{}}");
     else if (c->policy == SERVE_POLICY_LATEST)
         sb_printf(b, ",\"version_policy\":{\"latest\":{\"num_versions\":%d}}", c->latest_n);

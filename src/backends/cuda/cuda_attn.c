@@ -1,18 +1,22 @@
 /* cuda_attn.c: Kiln's fused attention layer (OP_Attention as the attention
 ** pass emits it: Q, K, V 3-D with q_num_heads/kv_num_heads or 4-D,
 ** optional mask (bool, or float added), scale, is_causal; softcap and
-** nonpad_kv_seqlen too) on the GPU in three steps:
-**   S = scale * Q K^T   cuBLASLt, strided batches, float32 scores
-**   P = softmax(S + masks) per row, float32 math (kernels/attn_softmax.cu)
-**   Y = P V             cuBLASLt, output written in Q's layout
+** nonpad_kv_seqlen too) on the GPU, two tactics the builder times:
+**  - cuda_attention_flash (FP16/BF16, head dims 32/64/128 with Dh == Dv):
+**    one kernel (kernels/attn_flash.cu) that keeps the scores in registers
+**    (tensor cores, online softmax in FP32), no workspace;
+**  - cuda_attention_lt_softmax (any float type, any head dim), three steps:
+**      S = scale * Q K^T   cuBLASLt, strided batches, float32 scores
+**      P = softmax(S + masks) per row, float32 math (kernels/attn_softmax.cu)
+**      Y = P V             cuBLASLt, output written in Q's layout
+**    The score and probability buffers come from the workspace
+**    (B*Hq*Sq*T floats, plus the probabilities in the input type for
+**    FP16/BF16).
 ** Heads are read in place in either layout (3-D: a head is a column block
 ** of the hidden dim, leading dim H*D). Grouped-query heads (Hq a multiple of
-** Hkv) map q head h to kv head h / (Hq / Hkv). The score and probability
-** buffers come from the workspace (B*Hq*Sq*T floats, plus the
-** probabilities in the input type for FP16/BF16).
+** Hkv) map q head h to kv head h / (Hq / Hkv).
 ** Not handled (declined, run elsewhere): past_key/past_value with the
-** present outputs, the qk output, more than one output. A flash-style
-** kernel (no score buffer, tensor cores) is the next step. */
+** present outputs, the qk output, more than one output. */
 #include "cuda_lt.h"
 #include "kernels/attn_kernels.h"
 
@@ -85,9 +89,10 @@ static int attn_shape_of(const ir_node *n, int rank, const int64_t *q, const int
     return 0;
 }
 
-static bool attn_supports(const ir_node *n, const ir_type *const *in) {
+/* What both tactics take: Q, K, V of one float type and rank, the mask and
+** nonpad_kv_seqlen forms the kernels read, no KV cache, one output. */
+static bool attn_common_ok(const ir_node *n, const ir_type *const *in) {
     if (n->n_in < 3 || n->n_out != 1 || !in[0] || !in[1] || !in[2]) return false;
-    if (cuda_libs_get()->ltMatmul == NULL) return false;
     kiln_dtype dt = in[0]->dtype;
     if (!float_type(dt) || in[1]->dtype != dt || in[2]->dtype != dt) return false;
     int r = in[0]->rank;
@@ -103,6 +108,10 @@ static bool attn_supports(const ir_node *n, const ir_type *const *in) {
     if (n->n_in > 6 && in[6] && (in[6]->dtype != KILN_DTYPE_INT64 || in[6]->rank != 1))
         return false;
     return true;
+}
+
+static bool attn_supports(const ir_node *n, const ir_type *const *in) {
+    return cuda_libs_get()->ltMatmul != NULL && attn_common_ok(n, in);
 }
 
 static size_t align256(size_t v) { return (v + 255) & ~(size_t)255; }
@@ -161,12 +170,49 @@ static attn_offs loop_offs(const attn_shape *d, int mode, int64_t l) {
     return mode == 1 ? offs_of(d, l, 0) : mode == 2 ? offs_of(d, 0, l) : offs_of(d, 0, 0);
 }
 
+/* Masks, causal, softcap and nonpad_kv_seqlen of a run into *sm (both
+** tactics apply them the same way). 0, or -1 with the message set. */
+static int attn_mask_args(ref_ctx *rc, const attn_shape *dp, kc_attn_softmax_args *sm) {
+    const ir_node *n = rc->node;
+    const attn_shape d = *dp;
+    const kiln_tensor *mask = ref_has(rc, 3) ? rc->in[3] : NULL;
+    const kiln_tensor *npad = ref_has(rc, 6) ? rc->in[6] : NULL;
+    memset(sm, 0, sizeof *sm);
+    sm->b = d.B, sm->hq = d.Hq, sm->sq = d.Sq, sm->t = d.T;
+    sm->softcap = ir_attr_float(n, "softcap", 0.0f);
+    sm->causal = ir_attr_int(n, "is_causal", 0) != 0;
+    sm->dead_zero = ir_attr_int(n, "kiln_masked_rows_zero", 0) != 0;
+    if (mask) {
+        if (mask->rank < 1 || mask->rank > 4)
+            return ref_fail(rc, "Attention attn_mask must have rank 1..4");
+        if (mask->dtype != KILN_DTYPE_BOOL && !float_type(mask->dtype))
+            return ref_fail(rc, "Attention attn_mask must be bool or float");
+        sm->mlast = mask->dims[mask->rank - 1];
+        if (sm->mlast > d.T)
+            return ref_fail(rc, "Attention attn_mask is longer than the total sequence");
+        int64_t want[4] = {d.B, d.Hq, d.Sq, sm->mlast};
+        for (int i = 0; i < mask->rank; i++) {
+            int64_t md = mask->dims[i];
+            if (md != 1 && md != want[4 - mask->rank + i])
+                return ref_fail(rc, "Attention attn_mask does not broadcast");
+        }
+        bcast_strides(mask->rank, mask->dims, 4, sm->mst);
+        sm->mask = mask->data;
+        sm->mask_kind = mask->dtype == KILN_DTYPE_BOOL ? KC_MASK_BOOL : KC_MASK_FLOAT;
+        sm->mask_dtype = kc_dtype(mask->dtype);
+    }
+    if (npad) {
+        if (npad->rank != 1 || npad->dims[0] != d.B || npad->dtype != KILN_DTYPE_INT64)
+            return ref_fail(rc, "Attention nonpad_kv_seqlen must be int64 of shape (batch_size)");
+        sm->valid = npad->data;
+    }
+    return 0;
+}
+
 static int attn_run(ref_ctx *rc) {
     const ir_node *n = rc->node;
     cuda_plans_trim(cuda_exec_of(rc));
     const kiln_tensor *Q = rc->in[0], *K = rc->in[1], *V = rc->in[2];
-    const kiln_tensor *mask = ref_has(rc, 3) ? rc->in[3] : NULL;
-    const kiln_tensor *npad = ref_has(rc, 6) ? rc->in[6] : NULL;
     kiln_tensor *Y = rc->out[0];
     if (ref_has(rc, 4) || ref_has(rc, 5))
         return ref_fail(rc, "this tactic does not take past_key/past_value");
@@ -183,34 +229,7 @@ static int attn_run(ref_ctx *rc) {
     const ir_attr *sa = ir_attr_find(n, "scale");
     float scale = sa ? sa->f : 1.0f / sqrtf((float)d.Dh);
     kc_attn_softmax_args sm;
-    memset(&sm, 0, sizeof sm);
-    sm.b = d.B, sm.hq = d.Hq, sm.sq = d.Sq, sm.t = d.T;
-    sm.softcap = ir_attr_float(n, "softcap", 0.0f);
-    sm.causal = ir_attr_int(n, "is_causal", 0) != 0;
-    if (mask) {
-        if (mask->rank < 1 || mask->rank > 4)
-            return ref_fail(rc, "Attention attn_mask must have rank 1..4");
-        if (mask->dtype != KILN_DTYPE_BOOL && !float_type(mask->dtype))
-            return ref_fail(rc, "Attention attn_mask must be bool or float");
-        sm.mlast = mask->dims[mask->rank - 1];
-        if (sm.mlast > d.T)
-            return ref_fail(rc, "Attention attn_mask is longer than the total sequence");
-        int64_t want[4] = {d.B, d.Hq, d.Sq, sm.mlast};
-        for (int i = 0; i < mask->rank; i++) {
-            int64_t md = mask->dims[i];
-            if (md != 1 && md != want[4 - mask->rank + i])
-                return ref_fail(rc, "Attention attn_mask does not broadcast");
-        }
-        bcast_strides(mask->rank, mask->dims, 4, sm.mst);
-        sm.mask = mask->data;
-        sm.mask_kind = mask->dtype == KILN_DTYPE_BOOL ? KC_MASK_BOOL : KC_MASK_FLOAT;
-        sm.mask_dtype = kc_dtype(mask->dtype);
-    }
-    if (npad) {
-        if (npad->rank != 1 || npad->dims[0] != d.B || npad->dtype != KILN_DTYPE_INT64)
-            return ref_fail(rc, "Attention nonpad_kv_seqlen must be int64 of shape (batch_size)");
-        sm.valid = npad->data;
-    }
+    if (attn_mask_args(rc, &d, &sm)) return -1;
     int64_t rows = d.B * d.Hq * d.Sq;
     if (rows == 0 || d.Dv == 0) return 0;
     cudaStream_t s = cuda_stream_of(rc);
@@ -327,8 +346,95 @@ static int attn_run(ref_ctx *rc) {
     return 0;
 }
 
+/* ------------------------------------------------------------ flash tactic */
+
+/* Head dim of Q/K and V from types (-1 when not static or not equal). */
+static int64_t flash_head_dim(const ir_node *n, const ir_type *const *in) {
+    const ir_type *q = in[0], *k = in[1], *v = in[2];
+    int r = q->rank;
+    int64_t dq, dk, dv;
+    if (r == 3) {
+        int64_t hq = ir_attr_int(n, "q_num_heads", 0), hkv = ir_attr_int(n, "kv_num_heads", 0);
+        if (hq <= 0 || hkv <= 0 || q->dims[2] <= 0 || k->dims[2] <= 0 || v->dims[2] <= 0 ||
+            q->dims[2] % hq || k->dims[2] % hkv || v->dims[2] % hkv)
+            return -1;
+        dq = q->dims[2] / hq, dk = k->dims[2] / hkv, dv = v->dims[2] / hkv;
+    } else {
+        dq = q->dims[3], dk = k->dims[3], dv = v->dims[3];
+    }
+    return dq > 0 && dq == dk && dq == dv ? dq : -1;
+}
+
+static bool flash_supports(const ir_node *n, const ir_type *const *in) {
+    if (!attn_common_ok(n, in)) return false;
+    kiln_dtype dt = in[0]->dtype;
+    if (dt != KILN_DTYPE_FLOAT16 && dt != KILN_DTYPE_BFLOAT16) return false;
+    return kc_attn_flash_head_dim_ok(flash_head_dim(n, in)) != 0;
+}
+
+/* Element strides of (batch, head, row) of an operand with S rows of H
+** heads of D. */
+static void flash_strides(const attn_shape *d, int64_t S, int64_t H, int64_t D, int64_t *sb,
+                          int64_t *sh, int64_t *ss) {
+    *sb = S * H * D;
+    if (d->is3) *sh = D, *ss = H * D;
+    else *sh = S * D, *ss = D;
+}
+
+static int flash_run(ref_ctx *rc) {
+    const ir_node *n = rc->node;
+    const kiln_tensor *Q = rc->in[0], *K = rc->in[1], *V = rc->in[2];
+    kiln_tensor *Y = rc->out[0];
+    if (ref_has(rc, 4) || ref_has(rc, 5))
+        return ref_fail(rc, "this tactic does not take past_key/past_value");
+    kiln_dtype dt = Q->dtype;
+    if ((dt != KILN_DTYPE_FLOAT16 && dt != KILN_DTYPE_BFLOAT16) || K->dtype != dt ||
+        V->dtype != dt || Y->dtype != dt)
+        return ref_fail(rc, "flash attention takes float16 or bfloat16 Q, K, V and Y of one type");
+    int r = Q->rank;
+    if ((r != 3 && r != 4) || K->rank != r || V->rank != r)
+        return ref_fail(rc, "Attention Q, K, V must all be 3-D or all 4-D");
+    attn_shape d;
+    if (attn_shape_of(n, r, Q->dims, K->dims, V->dims, &d, rc->err, sizeof rc->err)) return -1;
+    if (tensor_numel(Y) != d.B * d.Hq * d.Sq * d.Dv)
+        return ref_fail(rc, "Attention output Y has the wrong size");
+    if (d.Dh != d.Dv || !kc_attn_flash_head_dim_ok(d.Dh))
+        return ref_fail(rc, "flash attention has no kernel for head dims %lld/%lld",
+                        (long long)d.Dh, (long long)d.Dv);
+    kc_attn_softmax_args sm;
+    if (attn_mask_args(rc, &d, &sm)) return -1;
+    if (d.B * d.Hq * d.Sq == 0) return 0;
+    cudaStream_t s = cuda_stream_of(rc);
+    if (d.T == 0) /* softmax over nothing, times nothing: zeros */
+        return cuda_fail_if(rc, cudaMemsetAsync(Y->data, 0, (size_t)tensor_numel(Y) * 2, s),
+                            "cudaMemsetAsync");
+    const ir_attr *sa = ir_attr_find(n, "scale");
+    kc_attn_flash_args a;
+    memset(&a, 0, sizeof a);
+    a.q = Q->data, a.k = K->data, a.v = V->data, a.y = Y->data;
+    a.b = d.B, a.hq = d.Hq, a.hkv = d.Hkv, a.sq = d.Sq, a.t = d.T, a.d = d.Dh;
+    flash_strides(&d, d.Sq, d.Hq, d.Dh, &a.q_sb, &a.q_sh, &a.q_ss);
+    flash_strides(&d, d.T, d.Hkv, d.Dh, &a.k_sb, &a.k_sh, &a.k_ss);
+    flash_strides(&d, d.T, d.Hkv, d.Dv, &a.v_sb, &a.v_sh, &a.v_ss);
+    flash_strides(&d, d.Sq, d.Hq, d.Dv, &a.y_sb, &a.y_sh, &a.y_ss);
+    a.scale = sa ? sa->f : 1.0f / sqrtf((float)d.Dh);
+    a.softcap = sm.softcap;
+    a.mask_kind = sm.mask_kind, a.mask_dtype = sm.mask_dtype, a.mask = sm.mask;
+    memcpy(a.mst, sm.mst, sizeof a.mst);
+    a.mlast = sm.mlast;
+    a.causal = sm.causal;
+    a.valid = sm.valid;
+    a.dead_zero = sm.dead_zero;
+    return cuda_fail_if(rc, kc_attn_flash(kc_dtype(dt), &a, s), "flash attention");
+}
+
+static const kiln_tactic t_flash = {"cuda_attention_flash", OP_Attention, 0,
+                                    TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT, flash_supports,
+                                    NULL, flash_run};
+
 static const kiln_tactic t_attn = {"cuda_attention_lt_softmax", OP_Attention, 0,
                                    TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT, attn_supports,
                                    attn_workspace, attn_run};
 
-const kiln_tactic *const cuda_tactics_attn[] = {&t_attn, NULL};
+/* The flash kernel first: the builder's guess before timing. */
+const kiln_tactic *const cuda_tactics_attn[] = {&t_flash, &t_attn, NULL};

@@ -18,10 +18,22 @@
 ** get a direct kernel of our own (kernels/conv_direct.cu) with bias,
 ** residual and activation fused, and any pads.
 **
-** NHWC (channels-last) is where cuDNN's fastest FP16 kernels are; this
-** first version keeps the graph's NCHW. */
+** NhwcConv (channels-last, made by passes/layout.c for FP16/BF16 device
+** builds) runs the same cuDNN tactics on NHWC tensor descriptors and a KRSC
+** (CUDNN_TENSOR_NHWC) filter, where cuDNN's tensor-core kernels read the
+** data directly instead of converting it inside every call; its epilogue
+** is kernels/nhwc.cu's. Half-precision NHWC wants C % 8 == 0 and M % 8 == 0
+** for those kernels: other channel counts are declined (the pass pads an
+** RGB input's channels to 8 and keeps other odd convs NCHW).
+**
+** Build time: cuDNN's heuristic (cudnnGetConvolutionForwardAlgorithm_v7)
+** ranks the algorithms per problem; a layer carrying kiln_algo_top = K (the
+** builder sets it below its highest optimization level) offers only the K
+** best ranked algorithms (plain, and fused for ReLU layers), plus
+** implicit precomputed GEMM plain and fused, for timing. */
 #include "cuda_internal.h"
 #include "kernels/conv_kernels.h"
+#include "kernels/nhwc_kernels.h"
 #include "../../ops/conv_window.h"
 #include "../../ops/fused.h"
 
@@ -31,7 +43,7 @@
 #include <string.h>
 
 /* ------------------------------------------------------------ geometry */
-#define CONV_TAG 0x434f4e56444e0001ll /* "CONVDN" v1 */
+#define CONV_TAG 0x434f4e56444e0002ll /* "CONVDN" v2 */
 
 /* A cuDNN convolution problem, complete: it is the plan cache key. */
 typedef struct conv_params {
@@ -45,6 +57,7 @@ typedef struct conv_params {
     int64_t algo;            /* cudnnConvolutionFwdAlgo_t */
     int64_t fused;           /* cudnnConvolutionBiasActivationForward */
     int64_t relu;            /* fused: ReLU (else identity) */
+    int64_t nhwc;            /* X, Y NHWC and W KRSC (dims above stay NCHW-ordered) */
 } conv_params;
 
 static bool float_type(kiln_dtype t) {
@@ -167,10 +180,20 @@ static cudnnStatus_t packed(const cuda_libs *L, cudnnTensorDescriptor_t d, cudnn
     return L->dnnSetTensorNdDescriptor(d, t, nd, dims, st);
 }
 
-/* Makes the descriptors of p and asks for the algorithm's workspace.
-** handle may be the query handle. Status and the failing call in *what. */
-static cudnnStatus_t conv_plan_make(const cuda_libs *L, cudnnHandle_t h, const conv_params *p,
-                                    conv_plan *cp, const char **what) {
+/* A 4-D NHWC tensor descriptor: dims in NCHW order, channels-last strides. */
+static cudnnStatus_t nhwc_desc(const cuda_libs *L, cudnnTensorDescriptor_t d, cudnnDataType_t t,
+                               const int64_t *d64) {
+    int dims[4] = {(int)d64[0], (int)d64[1], (int)d64[2], (int)d64[3]};
+    int c = dims[1] > 0 ? dims[1] : 1, h = dims[2] > 0 ? dims[2] : 1,
+        w = dims[3] > 0 ? dims[3] : 1;
+    int st[4] = {h * w * c, 1, w * c, c};
+    return L->dnnSetTensorNdDescriptor(d, t, 4, dims, st);
+}
+
+/* Makes the descriptors of p (conv_plan_make below adds the algorithm's
+** workspace). Status and the failing call in *what. */
+static cudnnStatus_t conv_desc_make(const cuda_libs *L, const conv_params *p, conv_plan *cp,
+                                    const char **what) {
     cudnnStatus_t s;
     cudnnDataType_t t = dnn_type(p->dt);
     int nd = (int)p->nd, ns = nd - 2;
@@ -184,8 +207,11 @@ static cudnnStatus_t conv_plan_make(const cuda_libs *L, cudnnHandle_t h, const c
         (s = L->dnnCreateConvolutionDescriptor(&cp->conv)))
         return s;
     *what = "cudnnSet*Descriptor";
-    if ((s = packed(L, cp->x, t, nd, p->x)) || (s = packed(L, cp->y, t, nd, p->y)) ||
-        (s = L->dnnSetFilterNdDescriptor(cp->w, t, CUDNN_TENSOR_NCHW, nd, wd)) ||
+    if (p->nhwc && nd != 4) return CUDNN_STATUS_BAD_PARAM;
+    if ((s = p->nhwc ? nhwc_desc(L, cp->x, t, p->x) : packed(L, cp->x, t, nd, p->x)) ||
+        (s = p->nhwc ? nhwc_desc(L, cp->y, t, p->y) : packed(L, cp->y, t, nd, p->y)) ||
+        (s = L->dnnSetFilterNdDescriptor(cp->w, t, p->nhwc ? CUDNN_TENSOR_NHWC
+                                                           : CUDNN_TENSOR_NCHW, nd, wd)) ||
         (s = L->dnnSetConvolutionNdDescriptor(cp->conv, ns, pad, str, dil,
                                               CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT)) ||
         (s = L->dnnSetConvolutionGroupCount(cp->conv, (int)p->groups)))
@@ -205,7 +231,9 @@ static cudnnStatus_t conv_plan_make(const cuda_libs *L, cudnnHandle_t h, const c
     if (p->fused) {
         int64_t bd[5] = {1, p->y[1], 1, 1, 1};
         *what = "bias/activation descriptors";
-        if ((s = L->dnnCreateTensorDescriptor(&cp->b)) || (s = packed(L, cp->b, t, nd, bd)) ||
+        /* [1,M,1,1] in the output's format (the same bytes either way) */
+        if ((s = L->dnnCreateTensorDescriptor(&cp->b)) ||
+            (s = p->nhwc ? nhwc_desc(L, cp->b, t, bd) : packed(L, cp->b, t, nd, bd)) ||
             (s = L->dnnCreateActivationDescriptor(&cp->act)) ||
             (s = L->dnnSetActivationDescriptor(cp->act,
                                                p->relu ? CUDNN_ACTIVATION_RELU
@@ -213,9 +241,26 @@ static cudnnStatus_t conv_plan_make(const cuda_libs *L, cudnnHandle_t h, const c
                                                CUDNN_PROPAGATE_NAN, 0.0)))
             return s;
     }
+    return CUDNN_STATUS_SUCCESS;
+}
+
+/* The descriptors, then the algorithm's workspace. */
+static cudnnStatus_t conv_plan_make(const cuda_libs *L, cudnnHandle_t h, const conv_params *p,
+                                    conv_plan *cp, const char **what) {
+    cudnnStatus_t s = conv_desc_make(L, p, cp, what);
+    if (s) return s;
     *what = "cudnnGetConvolutionForwardWorkspaceSize";
     return L->dnnGetConvolutionForwardWorkspaceSize(h, cp->x, cp->w, cp->conv, cp->y,
                                                     (cudnnConvolutionFwdAlgo_t)p->algo, &cp->ws);
+}
+
+static void conv_desc_free(const cuda_libs *L, conv_plan *cp) {
+    if (cp->x) L->dnnDestroyTensorDescriptor(cp->x);
+    if (cp->y) L->dnnDestroyTensorDescriptor(cp->y);
+    if (cp->b) L->dnnDestroyTensorDescriptor(cp->b);
+    if (cp->w) L->dnnDestroyFilterDescriptor(cp->w);
+    if (cp->conv) L->dnnDestroyConvolutionDescriptor(cp->conv);
+    if (cp->act) L->dnnDestroyActivationDescriptor(cp->act);
 }
 
 /* The handle workspace() queries with: tactics are asked for their scratch
@@ -240,6 +285,7 @@ static void query_init(void) {
 typedef struct conv_variant {
     int algo;         /* cudnnConvolutionFwdAlgo_t; -1: depthwise kernel */
     bool fused;       /* cudnnConvolutionBiasActivationForward */
+    bool nhwc;        /* NhwcConv: X/Y/Z NHWC, W KRSC */
 } conv_variant;
 
 static bool dnn_loaded(void) { return cuda_libs_get()->dnnConvolutionForward != NULL; }
@@ -253,7 +299,7 @@ static bool conv_common(const ir_node *n, const ir_type *const *in, fused_act *a
         return false;
     if (n->n_in > 2 && in[2] && (in[2]->dtype != x->dtype || in[2]->rank != 1)) return false;
     act->kind = FUSED_ACT_NONE;
-    if (n->op == OP_FusedConv) {
+    if (n->op == OP_FusedConv || n->op == OP_NhwcConv) {
         if (n->n_in > 3 && in[3] && in[3]->dtype != x->dtype) return false;
         if (!fused_act_read(n, act, NULL, 0)) return false;
     }
@@ -293,27 +339,158 @@ static bool pads_symmetric(const ir_node *n, const ir_type *x, const ir_type *w)
     return true;
 }
 
-static bool dnn_supports_v(const ir_node *n, const ir_type *const *in, const conv_variant *v) {
-    fused_act act;
-    if (!dnn_loaded() || !conv_common(n, in, &act) || !pads_symmetric(n, in[0], in[1]))
-        return false;
-    if (v->fused) {
-        bool has_b = n->n_in > 2 && in[2];
-        if (!has_b || (act.kind != FUSED_ACT_NONE && act.kind != FUSED_ACT_RELU)) return false;
+/* ---- NhwcConv: its types and tensors seen in NCHW order (X [N,H,W,C] as
+** [N,C,H,W], W [M,KH,KW,C] as [M,C,KH,KW], Z like X), so the NCHW code
+** above checks and describes them; conv_params.nhwc gives the strides. */
+static void dims_to_nchw(int64_t *d) {
+    int64_t c = d[3];
+    d[3] = d[2], d[2] = d[1], d[1] = c;
+}
+
+/* perm/pin: 4 entries. false when the layer is not a 2-D NhwcConv. */
+static bool nhwc_types(const ir_node *n, const ir_type *const *in, ir_type *perm,
+                       const ir_type **pin) {
+    if (n->op != OP_NhwcConv || n->n_in < 2 || !in[0] || !in[1]) return false;
+    for (int k = 0; k < 4; k++) {
+        pin[k] = NULL;
+        if (k >= n->n_in || !in[k]) continue;
+        if (k == 2) {
+            pin[k] = in[k];
+            continue;
+        }
+        if (in[k]->rank != 4) return false;
+        perm[k] = *in[k];
+        dims_to_nchw(perm[k].dims);
+        pin[k] = &perm[k];
     }
     return true;
 }
 
+/* cuDNN's NHWC tensor-core kernels for half types want channel counts that
+** are multiples of 8; the pass pads the inputs that are not. */
+static bool nhwc_channels_ok(const ir_type *x, const ir_type *w) {
+    if (x->dtype == KILN_DTYPE_FLOAT32) return true;
+    int64_t c = x->dims[1], m = w->dims[0];
+    return c > 0 && m > 0 && c % 8 == 0 && m % 8 == 0;
+}
+
+/* ---- cuDNN's heuristic ranking of the forward algorithms, per problem
+** (process-wide cache; the query handle's device). rank[a]: position of
+** algorithm a among those cuDNN says can run, 99 when it says none; all
+** -1 when the heuristic is unavailable. */
+#define HEUR_SLOTS 256
+typedef struct heur_entry {
+    conv_params key;
+    signed char rank[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+} heur_entry;
+static heur_entry g_heur[HEUR_SLOTS];
+static int g_heur_n, g_heur_next;
+
+static int heur_rank(const conv_params *p0, int algo) {
+    if (algo < 0 || algo >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT) return -1;
+    conv_params key = *p0;
+    key.algo = key.fused = key.relu = 0;
+    const cuda_libs *L = cuda_libs_get();
+    if (!L->dnnGetConvolutionForwardAlgorithm_v7) return -1;
+    pthread_once(&g_query_once, query_init);
+    if (!g_query) return -1;
+    int r = -1;
+    pthread_mutex_lock(&g_query_mu);
+    for (int i = 0; i < g_heur_n; i++)
+        if (!memcmp(&g_heur[i].key, &key, sizeof key)) {
+            r = g_heur[i].rank[algo];
+            goto out;
+        }
+    heur_entry e;
+    memset(&e, 0, sizeof e);
+    e.key = key;
+    memset(e.rank, -1, sizeof e.rank);
+    conv_plan cp;
+    memset(&cp, 0, sizeof cp);
+    const char *what;
+    cudnnConvolutionFwdAlgoPerf_t perf[2 * CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    int got = 0;
+    if (conv_desc_make(L, &key, &cp, &what) == CUDNN_STATUS_SUCCESS &&
+        L->dnnGetConvolutionForwardAlgorithm_v7(g_query, cp.x, cp.w, cp.conv, cp.y,
+                                                2 * CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got,
+                                                perf) == CUDNN_STATUS_SUCCESS) {
+        memset(e.rank, 99, sizeof e.rank);
+        int next = 0;
+        for (int i = 0; i < got; i++) {
+            int a = (int)perf[i].algo;
+            if (perf[i].status != CUDNN_STATUS_SUCCESS || a < 0 ||
+                a >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT || e.rank[a] != 99)
+                continue;
+            e.rank[a] = (signed char)next++;
+        }
+    }
+    conv_desc_free(L, &cp);
+    g_heur[g_heur_next] = e;
+    g_heur_next = (g_heur_next + 1) % HEUR_SLOTS;
+    if (g_heur_n < HEUR_SLOTS) g_heur_n++;
+    r = e.rank[algo];
+out:
+    pthread_mutex_unlock(&g_query_mu);
+    return r;
+}
+
+/* Whether the variant's algorithm is among the kiln_algo_top best ranked
+** (the builder's narrowed search). The fused tactic and implicit
+** precomputed GEMM (which runs nearly every problem) always compete, so a
+** layer never ends with only candidates that fail. */
+static bool algo_in_top(const ir_node *n, const ir_type *const *in, const conv_variant *v) {
+    int64_t top = ir_attr_int(n, "kiln_algo_top", 0);
+    if (top <= 0 || v->algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) return true;
+    if (!concrete(in[0]) || !concrete(in[1])) return true;
+    conv_params p;
+    if (conv_params_make(n, in[0]->dtype, in[0]->rank, in[0]->dims, in[1]->dims, &p, NULL, 0))
+        return true;
+    p.nhwc = v->nhwc;
+    int r = heur_rank(&p, v->algo);
+    return r < 0 || r < top;
+}
+
+static bool dnn_supports_v(const ir_node *n, const ir_type *const *in, const conv_variant *v) {
+    ir_type perm[4];
+    const ir_type *pin[4];
+    if (v->nhwc) {
+        if (!nhwc_types(n, in, perm, pin)) return false;
+        in = pin;
+    } else if (n->op == OP_NhwcConv) {
+        return false;
+    }
+    fused_act act;
+    if (!dnn_loaded() || !conv_common(n, in, &act) || !pads_symmetric(n, in[0], in[1]))
+        return false;
+    if (v->nhwc && (in[0]->rank != 4 || !nhwc_channels_ok(in[0], in[1]))) return false;
+    if (v->fused) {
+        bool has_b = n->n_in > 2 && in[2];
+        if (!has_b || (act.kind != FUSED_ACT_NONE && act.kind != FUSED_ACT_RELU)) return false;
+        /* cuDNN fuses an identity activation with implicit precomputed
+        ** GEMM only; ReLU with any algorithm */
+        if (act.kind != FUSED_ACT_RELU && v->algo != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)
+            return false;
+    }
+    return algo_in_top(n, in, v);
+}
+
 static size_t dnn_workspace_v(const ir_node *n, const ir_type *const *in,
                               const conv_variant *v) {
+    ir_type perm[4];
+    const ir_type *pin[4];
+    if (v->nhwc) {
+        if (!nhwc_types(n, in, perm, pin)) return SIZE_MAX;
+        in = pin;
+    }
     const ir_type *x = in[0], *w = in[1];
     if (!concrete(x) || !concrete(w)) return 0; /* asked again on real sizes */
     conv_params p;
     if (conv_params_make(n, x->dtype, x->rank, x->dims, w->dims, &p, NULL, 0)) return SIZE_MAX;
     p.algo = v->algo;
     p.fused = v->fused;
+    p.nhwc = v->nhwc;
     fused_act act = {FUSED_ACT_NONE, 0, 0};
-    if (n->op == OP_FusedConv) fused_act_read(n, &act, NULL, 0);
+    if (n->op == OP_FusedConv || n->op == OP_NhwcConv) fused_act_read(n, &act, NULL, 0);
     p.relu = act.kind == FUSED_ACT_RELU;
     pthread_once(&g_query_once, query_init);
     if (!g_query) return SIZE_MAX;
@@ -325,13 +502,7 @@ static size_t dnn_workspace_v(const ir_node *n, const ir_type *const *in,
     cudnnStatus_t s = conv_plan_make(L, g_query, &p, &cp, &what);
     pthread_mutex_unlock(&g_query_mu);
     size_t ws = cp.ws;
-    /* free the descriptors (conv_plan_free frees the struct: not here) */
-    if (cp.x) L->dnnDestroyTensorDescriptor(cp.x);
-    if (cp.y) L->dnnDestroyTensorDescriptor(cp.y);
-    if (cp.b) L->dnnDestroyTensorDescriptor(cp.b);
-    if (cp.w) L->dnnDestroyFilterDescriptor(cp.w);
-    if (cp.conv) L->dnnDestroyConvolutionDescriptor(cp.conv);
-    if (cp.act) L->dnnDestroyActivationDescriptor(cp.act);
+    conv_desc_free(L, &cp); /* conv_plan_free frees the struct: not here */
     return s == CUDNN_STATUS_SUCCESS ? ws : SIZE_MAX;
 }
 
@@ -353,10 +524,11 @@ static int conv_io_get(ref_ctx *rc, conv_io *io) {
     io->x = rc->in[0];
     io->w = rc->in[1];
     io->b = ref_has(rc, 2) ? rc->in[2] : NULL;
-    io->z = n->op == OP_FusedConv && ref_has(rc, 3) ? rc->in[3] : NULL;
+    bool fused_op = n->op == OP_FusedConv || n->op == OP_NhwcConv;
+    io->z = fused_op && ref_has(rc, 3) ? rc->in[3] : NULL;
     io->y = rc->out[0];
     io->act.kind = FUSED_ACT_NONE;
-    if (n->op == OP_FusedConv && !fused_act_read(n, &io->act, rc->err, sizeof rc->err))
+    if (fused_op && !fused_act_read(n, &io->act, rc->err, sizeof rc->err))
         return -1;
     kiln_dtype dt = io->x->dtype;
     if (!float_type(dt) || io->w->dtype != dt || io->y->dtype != dt ||
@@ -390,7 +562,12 @@ static int dnn_run_v(ref_ctx *rc, const conv_variant *v) {
         return -1;
     p.algo = v->algo;
     p.fused = v->fused;
+    p.nhwc = v->nhwc;
     p.relu = io.act.kind == FUSED_ACT_RELU;
+    if (v->nhwc && (r != 4 || (io.x->dtype != KILN_DTYPE_FLOAT32 &&
+                               (p.x[1] % 8 || p.y[1] % 8))))
+        return ref_fail(rc, "NHWC half-precision convolutions need 8k channels (C %lld, M %lld)",
+                        (long long)p.x[1], (long long)p.y[1]);
     if (v->fused && (!io.b || (io.act.kind != FUSED_ACT_NONE && io.act.kind != FUSED_ACT_RELU)))
         return ref_fail(rc, "the fused cuDNN tactic needs a bias and ReLU or no activation");
     for (int i = 2; i < r; i++)
@@ -431,11 +608,48 @@ static int dnn_run_v(ref_ctx *rc, const conv_variant *v) {
     if (s) return dnn_fail(rc, L, s, "cudnnConvolutionForward");
     if (!io.b && !io.z && io.act.kind == FUSED_ACT_NONE) return 0;
     kc_act a = {io.act.kind, io.act.alpha, io.act.beta};
+    if (v->nhwc)
+        return cuda_fail_if(rc, kc_nhwc_epilogue(kc_dtype(io.x->dtype), io.y->data, ny,
+                                                 io.y->dims[1], io.b ? io.b->data : NULL,
+                                                 io.z ? io.z->data : NULL, a, cuda_stream_of(rc)),
+                            "NHWC conv epilogue");
     int64_t inner = ny / (io.y->dims[0] * io.y->dims[1]);
     return cuda_fail_if(rc, kc_conv_epilogue(kc_dtype(io.x->dtype), io.y->data, ny, inner,
                                              io.y->dims[1], io.b ? io.b->data : NULL,
                                              io.z ? io.z->data : NULL, a, cuda_stream_of(rc)),
                         "conv epilogue");
+}
+
+/* NhwcConv: the same, on the tensors' NCHW-ordered views. */
+static int nhwc_run_v(ref_ctx *rc, const conv_variant *v) {
+    if (rc->n_in < 2 || !rc->in[0] || !rc->in[1] || rc->n_out < 1 || !rc->out[0])
+        return ref_fail(rc, "NhwcConv needs X, W and Y");
+    kiln_tensor t[5];
+    const kiln_tensor *in[4] = {NULL, NULL, NULL, NULL};
+    int n_in = rc->n_in < 4 ? rc->n_in : 4;
+    for (int k = 0; k < n_in; k++) {
+        if (!ref_has(rc, k)) continue;
+        if (k == 2) {
+            in[k] = rc->in[k];
+            continue;
+        }
+        if (rc->in[k]->rank != 4) return ref_fail(rc, "NhwcConv input %d must have rank 4", k);
+        t[k] = *rc->in[k];
+        dims_to_nchw(t[k].dims);
+        in[k] = &t[k];
+    }
+    if (rc->out[0]->rank != 4) return ref_fail(rc, "NhwcConv output must have rank 4");
+    t[4] = *rc->out[0];
+    dims_to_nchw(t[4].dims);
+    kiln_tensor *out[1] = {&t[4]};
+    ref_ctx sub = *rc;
+    sub.n_in = n_in;
+    sub.in = in;
+    sub.n_out = 1;
+    sub.out = out;
+    int r = dnn_run_v(&sub, v);
+    if (r) memcpy(rc->err, sub.err, sizeof rc->err);
+    return r;
 }
 
 /* ---- depthwise: group == C == M, one filter per channel, 1-D or 2-D */
@@ -491,7 +705,7 @@ static int dw_run(ref_ctx *rc) {
 /* ---- the tactic table: one tactic per (op, variant) */
 #define DEV_OW (TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT)
 #define DNN_VARIANT(VAR, ALGO, FUSED)                                                    \
-    static const conv_variant v_##VAR = {ALGO, FUSED};                                   \
+    static const conv_variant v_##VAR = {ALGO, FUSED, false};                            \
     static bool sup_##VAR(const ir_node *n, const ir_type *const *in) {                  \
         return dnn_supports_v(n, in, &v_##VAR);                                           \
     }                                                                                    \
@@ -539,10 +753,40 @@ DNN_VARIANT(fused, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, true)
 CONV_TACTICS(t_conv, "conv", OP_Conv)
 CONV_TACTICS(t_fconv, "fused_conv", OP_FusedConv)
 
+/* NhwcConv: the same algorithms on NHWC descriptors */
+#define NHWC_VARIANT(VAR, ALGO, FUSED, HALF_ONLY)                                          \
+    static const conv_variant vn_##VAR = {ALGO, FUSED, true};                              \
+    static bool supn_##VAR(const ir_node *n, const ir_type *const *in) {                   \
+        if (HALF_ONLY && (!in[0] || in[0]->dtype == KILN_DTYPE_FLOAT32)) return false;     \
+        return dnn_supports_v(n, in, &vn_##VAR);                                            \
+    }                                                                                      \
+    static size_t wsn_##VAR(const ir_node *n, const ir_type *const *in) {                  \
+        return dnn_workspace_v(n, in, &vn_##VAR);                                           \
+    }                                                                                      \
+    static int runn_##VAR(ref_ctx *rc) { return nhwc_run_v(rc, &vn_##VAR); }              \
+    static const kiln_tactic t_nhwc_##VAR = {"cuda_nhwc_conv_dnn_" #VAR, OP_NhwcConv, 0,    \
+                                             DEV_OW, supn_##VAR, wsn_##VAR, runn_##VAR};
+
+NHWC_VARIANT(fused_precomp, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, true, false)
+NHWC_VARIANT(igemm_precomp, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, false, false)
+NHWC_VARIANT(igemm, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, false, false)
+NHWC_VARIANT(gemm, CUDNN_CONVOLUTION_FWD_ALGO_GEMM, false, false)
+NHWC_VARIANT(winograd, CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD, false, false)
+NHWC_VARIANT(winograd_nf, CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED, false, true)
+NHWC_VARIANT(fft_tiling, CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING, false, false)
+/* bias + residual + ReLU fused with the other algorithms (ReLU layers) */
+NHWC_VARIANT(fused_igemm, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, true, false)
+NHWC_VARIANT(fused_gemm, CUDNN_CONVOLUTION_FWD_ALGO_GEMM, true, false)
+NHWC_VARIANT(fused_winograd, CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD, true, false)
+NHWC_VARIANT(fused_winograd_nf, CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED, true, true)
+
 const kiln_tactic *const cuda_tactics_conv[] = {
     &t_conv_dw,       &t_conv_fused,  &t_conv_precomp, &t_conv_igemm, &t_conv_gemm,
     &t_conv_wino,     &t_conv_wino_nf, &t_conv_fft,
     &t_fconv_dw,      &t_fconv_fused, &t_fconv_precomp, &t_fconv_igemm, &t_fconv_gemm,
     &t_fconv_wino,    &t_fconv_wino_nf, &t_fconv_fft,
+    &t_nhwc_fused_precomp, &t_nhwc_igemm_precomp, &t_nhwc_igemm, &t_nhwc_gemm,
+    &t_nhwc_winograd, &t_nhwc_winograd_nf, &t_nhwc_fft_tiling, &t_nhwc_fused_igemm,
+    &t_nhwc_fused_gemm, &t_nhwc_fused_winograd, &t_nhwc_fused_winograd_nf,
     NULL,
 };

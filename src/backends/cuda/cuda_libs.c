@@ -95,6 +95,8 @@ static void load(void) {
         if (ok) {
             g_libs.dnn_so = dnn;
             g_libs.dnn_version = g_libs.dnnGetVersion();
+            *(void **)&g_libs.dnnGetConvolutionForwardAlgorithm_v7 =
+                dlsym(dnn, "cudnnGetConvolutionForwardAlgorithm_v7");
         } else {
             snprintf(g_libs.dnn_path, sizeof g_libs.dnn_path, "unusable (missing symbols)");
             dlclose(dnn);

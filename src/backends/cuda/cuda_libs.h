@@ -97,6 +97,12 @@ typedef struct cuda_libs {
     cudnnStatus_t (*dnnSetActivationDescriptor)(cudnnActivationDescriptor_t,
                                                 cudnnActivationMode_t, cudnnNanPropagation_t,
                                                 double);
+    /* optional (NULL when absent, the library still counts as loaded):
+    ** cuDNN's ranked forward algorithms, which prune the build's search */
+    cudnnStatus_t (*dnnGetConvolutionForwardAlgorithm_v7)(
+        cudnnHandle_t, cudnnTensorDescriptor_t, cudnnFilterDescriptor_t,
+        cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t, int, int *,
+        cudnnConvolutionFwdAlgoPerf_t *);
 } cuda_libs;
 
 /* Loads both libraries once per process (thread-safe); never fails: a

@@ -4,9 +4,14 @@
 ** Resize/Upsample (nearest with every coordinate mode and rounding rule,
 ** linear and cubic over any resized axes; no antialias). Window geometry comes from the same
 ** conv_window code as inference and the reference kernels; resize sizes
-** and scales from the constant inputs' host copies. */
+** and scales from the constant inputs' host copies.
+**
+** Channels-last (ops/layout.h, made by passes/layout.c): NhwcMaxPool,
+** NhwcAveragePool, NhwcGlobalAveragePool, and the ToNhwc / ToNchw reformat
+** layers (tiled transposes), over kernels/nhwc.cu. */
 #include "cuda_internal.h"
 #include "kernels/pool_kernels.h"
+#include "kernels/nhwc_kernels.h"
 #include "../../ops/conv_window.h"
 #include "../../ops/index_shared.h"
 
@@ -119,6 +124,105 @@ static int run_global(ref_ctx *c) {
     return cuda_fail_if(c, kc_global_pool(float_kind(X->dtype), X->data, c->out[0]->data, planes, n,
                                           kind, lp, cuda_stream_of(c)),
                         c->node->op_type ? c->node->op_type : "global pool");
+}
+
+/* ------------------------------------------------------------ channels-last */
+
+/* KC_F32/F16/BF16 (gemm_kernels.h) of a float type, -1 for the others. */
+static int kc_float(kiln_dtype t) {
+    return t == KILN_DTYPE_FLOAT32 ? KC_F32 : t == KILN_DTYPE_FLOAT16 ? KC_F16
+           : t == KILN_DTYPE_BFLOAT16 ? KC_BF16 : -1;
+}
+
+static bool sup_nhwc_pool(const ir_node *n, const ir_type *const *in) {
+    if (!in[0] || kc_float(in[0]->dtype) < 0 || in[0]->rank != 4 || n->n_out != 1) return false;
+    conv_window w;
+    if (conv_window_read(n, 2, NULL, CW_CEIL | CW_DILATIONS | CW_AUTO_PAD, &w, NULL, 0))
+        return false;
+    return !w.ceil_mode; /* the pass never makes one; the host keeps ONNX's edge rules */
+}
+
+static int run_nhwc_pool(ref_ctx *c) {
+    const kiln_tensor *X = c->in[0];
+    kiln_tensor *Y = c->out[0];
+    if (X->rank != 4 || Y->rank != 4) return ref_fail(c, "X and Y must have rank 4");
+    conv_window win;
+    conv_geom g;
+    int64_t img[2] = {X->dims[1], X->dims[2]};
+    if (conv_window_read(c->node, 2, NULL, CW_CEIL | CW_DILATIONS | CW_AUTO_PAD, &win, c->err,
+                         sizeof c->err) ||
+        conv_geom_forward(&win, img, &g, c->err, sizeof c->err))
+        return -1;
+    if (win.ceil_mode) return ref_fail(c, "ceil_mode is not supported here");
+    if (Y->dims[0] != X->dims[0] || Y->dims[1] != g.grid[0] || Y->dims[2] != g.grid[1] ||
+        Y->dims[3] != X->dims[3])
+        return ref_fail(c, "internal: NHWC pool output shape");
+    for (int i = 0; i < 2; i++)
+        if (g.k[i] > INT32_MAX || g.s[i] > INT32_MAX || g.d[i] > INT32_MAX ||
+            g.pb[i] > INT32_MAX || g.pe[i] > INT32_MAX)
+            return ref_fail(c, "window attributes out of range");
+    kc_nhwc_pool_geom p;
+    memset(&p, 0, sizeof p);
+    p.n = X->dims[0], p.h = X->dims[1], p.w = X->dims[2], p.c = X->dims[3];
+    p.oh = g.grid[0], p.ow = g.grid[1];
+    p.kh = (int)g.k[0], p.kw = (int)g.k[1], p.sh = (int)g.s[0], p.sw = (int)g.s[1];
+    p.dh = (int)g.d[0], p.dw = (int)g.d[1];
+    p.pt = (int)g.pb[0], p.pl = (int)g.pb[1], p.pb = (int)g.pe[0], p.pr = (int)g.pe[1];
+    p.max = c->node->op == OP_NhwcMaxPool;
+    p.include_pad = ir_attr_int(c->node, "count_include_pad", 0) != 0;
+    return cuda_fail_if(c, kc_nhwc_pool(kc_float(X->dtype), X->data, Y->data, &p,
+                                        cuda_stream_of(c)),
+                        p.max ? "NHWC max pool" : "NHWC average pool");
+}
+
+static bool sup_nhwc_gap(const ir_node *n, const ir_type *const *in) {
+    (void)n;
+    return in[0] && kc_float(in[0]->dtype) >= 0 && in[0]->rank == 4;
+}
+
+static int run_nhwc_gap(ref_ctx *c) {
+    const kiln_tensor *X = c->in[0];
+    if (X->rank != 4) return ref_fail(c, "X must have rank 4");
+    if (tensor_numel(c->out[0]) != X->dims[0] * X->dims[3])
+        return ref_fail(c, "internal: NHWC global pool output shape");
+    return cuda_fail_if(c, kc_nhwc_global_avg(kc_float(X->dtype), X->data, c->out[0]->data,
+                                              X->dims[0], X->dims[1] * X->dims[2], X->dims[3],
+                                              cuda_stream_of(c)),
+                        "NHWC global average pool");
+}
+
+/* The reformat layers copy bits: any 2- or 4-byte element type. */
+static bool sup_reformat(const ir_node *n, const ir_type *const *in) {
+    if (!in[0] || in[0]->rank != 4 || !dtype_is_valid((int)in[0]->dtype)) return false;
+    size_t es = kiln_dtype_size(in[0]->dtype);
+    if (es != 2 && es != 4) return false;
+    if (n->op == OP_ToNhwc) {
+        int64_t cp = ir_attr_int(n, "channels", -1);
+        if (cp != -1 && (cp < 1 || (in[0]->dims[1] >= 0 && cp < in[0]->dims[1]))) return false;
+    }
+    return true;
+}
+
+static int run_reformat(ref_ctx *c) {
+    const kiln_tensor *X = c->in[0];
+    kiln_tensor *Y = c->out[0];
+    if (X->rank != 4 || Y->rank != 4) return ref_fail(c, "X and Y must have rank 4");
+    int es = (int)kiln_dtype_size(X->dtype);
+    if (c->node->op == OP_ToNhwc) {
+        int64_t cp = Y->dims[3];
+        if (Y->dims[0] != X->dims[0] || Y->dims[1] != X->dims[2] || Y->dims[2] != X->dims[3] ||
+            cp < X->dims[1])
+            return ref_fail(c, "internal: ToNhwc output shape");
+        return cuda_fail_if(c, kc_nchw_to_nhwc(es, X->data, Y->data, X->dims[0], X->dims[1],
+                                               X->dims[2], X->dims[3], cp, cuda_stream_of(c)),
+                            "NCHW to NHWC");
+    }
+    if (Y->dims[0] != X->dims[0] || Y->dims[1] != X->dims[3] || Y->dims[2] != X->dims[1] ||
+        Y->dims[3] != X->dims[2])
+        return ref_fail(c, "internal: ToNchw output shape");
+    return cuda_fail_if(c, kc_nhwc_to_nchw(es, X->data, Y->data, X->dims[0], X->dims[3],
+                                           X->dims[1], X->dims[2], cuda_stream_of(c)),
+                        "NHWC to NCHW");
 }
 
 /* ------------------------------------------------------------ Resize */
@@ -265,11 +369,17 @@ TACTIC(t_gavg, "cuda_global_avgpool_warp", OP_GlobalAveragePool, sup_global, run
 /* TACTIC(t_gmax, "cuda_global_maxpool_warp", OP_GlobalMaxPool, sup_global, run_global) */
 /* TACTIC(t_glp, "cuda_global_lppool_warp", OP_GlobalLpPool, sup_global, run_global) */
 TACTIC(t_resize, "cuda_resize_direct", OP_Resize, sup_resize, run_resize)
+TACTIC(t_nmax, "cuda_nhwc_maxpool_direct", OP_NhwcMaxPool, sup_nhwc_pool, run_nhwc_pool)
+TACTIC(t_navg, "cuda_nhwc_avgpool_direct", OP_NhwcAveragePool, sup_nhwc_pool, run_nhwc_pool)
+TACTIC(t_ngap, "cuda_nhwc_global_avgpool", OP_NhwcGlobalAveragePool, sup_nhwc_gap, run_nhwc_gap)
+TACTIC(t_to_nhwc, "cuda_to_nhwc_tiled", OP_ToNhwc, sup_reformat, run_reformat)
+TACTIC(t_to_nchw, "cuda_to_nchw_tiled", OP_ToNchw, sup_reformat, run_reformat)
 TACTIC(t_upsample, "cuda_upsample_direct", OP_Upsample, sup_resize, run_resize)
 
 const kiln_tactic *const cuda_tactics_pool[] = {
     /* t_gmax and t_glp left out: on an H100 (2026-12-06) they returned
     ** wrong values (max) or left the output unwritten (lp) while the
     ** average form passed; the host runs them until that is found. */
-    &t_maxpool, &t_avgpool, &t_lppool, &t_gavg, &t_resize, &t_upsample, NULL,
+    &t_maxpool, &t_avgpool, &t_lppool, &t_gavg, &t_resize, &t_upsample,
+    &t_nmax, &t_navg, &t_ngap, &t_to_nhwc, &t_to_nchw, NULL,
 };

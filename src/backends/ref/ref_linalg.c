@@ -809,6 +809,9 @@ static int k_attention(ref_ctx *c) {
     float scale = sa ? sa->f : 1.0f / sqrtf((float)d.Dh);
     float softcap = ir_attr_float(c->node, "softcap", 0.0f);
     bool causal = ir_attr_int(c->node, "is_causal", 0) != 0;
+    /* Kiln's own (passes/attention.c): a row with no live key gives 0, not
+    ** NaN (a NaN cleaner on the probabilities absorbed) */
+    bool dead_zero = ir_attr_int(c->node, "kiln_masked_rows_zero", 0) != 0;
     int64_t qmode = ir_attr_int(c->node, "qk_matmul_output_mode", 0);
     int64_t B = d.B, Hq = d.Hq, Hkv = d.Hkv, Sq = d.Sq, Skv = d.Skv, P = d.P,
             T = d.T, Dh = d.Dh, Dv = d.Dv, reps = Hq / Hkv;
@@ -932,6 +935,10 @@ static int k_attention(ref_ctx *c) {
                 float *row = sc + i * T;
                 float mx = -INFINITY;
                 for (int64_t t = 0; t < T; t++) mx = row[t] > mx ? row[t] : mx;
+                if (dead_zero && mx == -INFINITY) {
+                    for (int64_t t = 0; t < T; t++) row[t] = 0.0f;
+                    continue;
+                }
                 double sum = 0;
                 for (int64_t t = 0; t < T; t++) {
                     row[t] = expf(row[t] - mx);

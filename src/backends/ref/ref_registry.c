@@ -14,6 +14,7 @@ extern const ref_kernel ref_kernels_detect[];
 extern const ref_kernel ref_kernels_control[];
 extern const ref_kernel ref_kernels_fused[];
 extern const ref_kernel ref_kernels_extra[];
+extern const ref_kernel ref_kernels_layout[];
 
 static const ref_kernel *const k_families[] = {
     ref_kernels_elementwise,
@@ -29,6 +30,7 @@ static const ref_kernel *const k_families[] = {
     ref_kernels_control,
     ref_kernels_fused,
     ref_kernels_extra,
+    ref_kernels_layout,
 };
 
 ref_kernel_fn ref_kernel_get(int op) {

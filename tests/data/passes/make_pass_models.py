@@ -304,6 +304,66 @@ def resnet_block():
     return model(nodes, [vi("x", ["N", 4, 6, 6])], [vi("y", ["N", 8, 6, 6])], inits)
 
 
+def resnet_nhwc():
+    # A small ResNet: an RGB stem (C = 3: the channels-last pass pads it),
+    # max pool, bottleneck blocks with projection shortcuts (stride 1 and 2),
+    # a conv with 12 output channels (stays NCHW at align 8), a mid-chain
+    # value that is also a graph output, an AveragePool + Clip side branch,
+    # and GlobalAveragePool -> Flatten -> Gemm. test_layout.c runs the
+    # channels-last pass on it. Own random source: the other models' bytes
+    # do not change when this one is added.
+    r = np.random.default_rng(12)
+    wr = weights(r)
+    nodes = [
+        node("Conv", ["x", "w0"], ["c0"], pads=[3, 3, 3, 3], strides=[2, 2]),
+        node("BatchNormalization", ["c0", "q0s", "q0b", "q0m", "q0v"], ["b0"]),
+        node("Relu", ["b0"], ["r0"]),
+        node("MaxPool", ["r0"], ["p0"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2]),
+        # block 1 (stride 1, projection)
+        node("Conv", ["p0", "w1a"], ["c1a"]),
+        node("Relu", ["c1a"], ["r1a"]),
+        node("Conv", ["r1a", "w1b", "b1b"], ["c1b"], pads=[1, 1, 1, 1]),
+        node("Relu", ["c1b"], ["r1b"]),
+        node("Conv", ["r1b", "w1c", "b1c"], ["c1c"]),
+        node("Conv", ["p0", "w1s", "b1s"], ["c1s"]),
+        node("Add", ["c1c", "c1s"], ["a1"]),
+        node("Relu", ["a1"], ["mid"]),
+        # block 2 (stride 2, projection)
+        node("Conv", ["mid", "w2a", "b2a"], ["c2a"], pads=[1, 1, 1, 1], strides=[2, 2]),
+        node("Relu", ["c2a"], ["r2a"]),
+        node("Conv", ["r2a", "w2b", "b2b"], ["c2b"]),
+        node("Conv", ["mid", "w2s", "b2s"], ["c2s"], strides=[2, 2]),
+        node("Add", ["c2s", "c2b"], ["a2"]),
+        node("Relu", ["a2"], ["r2"]),
+        # identity block
+        node("Conv", ["r2", "w3a", "b3a"], ["c3a"], pads=[1, 1, 1, 1]),
+        node("Relu", ["c3a"], ["r3a"]),
+        node("Conv", ["r3a", "w3b", "b3b"], ["c3b"]),
+        node("Add", ["c3b", "r2"], ["a3"]),
+        node("Relu", ["a3"], ["r3"]),
+        # side branches
+        node("Conv", ["r3", "w4"], ["odd"]),
+        node("AveragePool", ["r3"], ["ap"], kernel_shape=[2, 2], strides=[2, 2]),
+        node("Clip", ["ap", "lo", "hi"], ["z"]),
+        node("GlobalAveragePool", ["r3"], ["g"]),
+        node("Flatten", ["g"], ["f"]),
+        node("Gemm", ["f", "wf", "bf"], ["y"], transB=1),
+    ]
+    inits = [wr("w0", 8, 3, 7, 7), wr("w1a", 8, 8, 1, 1), wr("w1b", 8, 8, 3, 3), wr("b1b", 8),
+             wr("w1c", 16, 8, 1, 1), wr("b1c", 16), wr("w1s", 16, 8, 1, 1), wr("b1s", 16),
+             wr("w2a", 16, 16, 3, 3), wr("b2a", 16), wr("w2b", 24, 16, 1, 1), wr("b2b", 24),
+             wr("w2s", 24, 16, 1, 1), wr("b2s", 24), wr("w3a", 24, 24, 3, 3), wr("b3a", 24),
+             wr("w3b", 24, 24, 1, 1), wr("b3b", 24),
+             wr("w4", 12, 24, 1, 1), wr("wf", 5, 24), wr("bf", 5),
+             c("lo", 0.0), c("hi", 0.5)]
+    inits += [numpy_helper.from_array(a, n) for n, a in [
+        ("q0s", (r.random(8) + 0.5).astype(np.float32)), ("q0b", r.standard_normal(8).astype(np.float32)),
+        ("q0m", r.standard_normal(8).astype(np.float32)), ("q0v", (r.random(8) + 0.5).astype(np.float32))]]
+    return model(nodes, [vi("x", ["N", 3, 19, 17])],
+                 [vi("y", ["N", 5]), vi("mid", ["N", 16, 5, 5]), vi("odd", ["N", 12, 3, 3]),
+                  vi("z", ["N", 24, 1, 1])], inits)
+
+
 def half_and_old():
     # float16 graph (fused kernels widen and round once), and Clip-6 style
     # attributes in an opset-10 model
@@ -350,5 +410,12 @@ def main(out):
     save(m10, os.path.join(out, "opset10.onnx"))
 
 
+def main_nhwc(out):
+    save(resnet_nhwc(), os.path.join(out, "resnet_nhwc.onnx"))
+
+
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else ".")
+    if len(sys.argv) > 2 and sys.argv[2] == "resnet_nhwc":
+        main_nhwc(sys.argv[1])
+    else:
+        main(sys.argv[1] if len(sys.argv) > 1 else ".")

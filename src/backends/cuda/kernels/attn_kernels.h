@@ -1,5 +1,5 @@
 /* attn_kernels.h: the C seam of the attention family's kernels
-** (attn_softmax.cu). Dtype codes are gemm_kernels.h's. */
+** (attn_softmax.cu, attn_flash.cu). Dtype codes are gemm_kernels.h's. */
 #ifndef KILN_CUDA_ATTN_KERNELS_H
 #define KILN_CUDA_ATTN_KERNELS_H
 
@@ -23,14 +23,51 @@ typedef struct kc_attn_softmax_args {
     const int64_t *valid;       /* per batch: columns >= valid[b] are -inf
                                    (NULL: none) */
     float softcap;              /* > 0: s = softcap * tanh(s / softcap) */
+    int dead_zero;              /* a row with every column masked gives 0s
+                                   (kiln_masked_rows_zero), else NaN */
 } kc_attn_softmax_args;
 
 /* Row softmax of the scores (float32) with the masks applied, in float32;
 ** writes the probabilities into p in dtype (p may be the scores themselves
 ** when dtype is KC_F32). A row with every column masked gives NaN, as the
-** reference does. */
+** reference does, or 0s with dead_zero. */
 cudaError_t kc_attn_softmax(int dtype, const float *scores, void *p,
                             const kc_attn_softmax_args *a, cudaStream_t s);
+
+/* Fused ("flash") attention in FP16 or BF16 on tensor cores: per head,
+** Y = softmax(mask(softcap(scale * Q K^T))) V with the scores kept in
+** registers (online softmax in float32, never written to memory). Every
+** operand is addressed as base + b*sb + h*sh + row*ss (element strides), so
+** the 3-D (heads interleaved in the hidden dim) and 4-D layouts are both
+** read in place. Query head h reads kv head h / (hq / hkv). */
+typedef struct kc_attn_flash_args {
+    const void *q, *k, *v;
+    void *y;
+    int64_t b, hq, hkv, sq, t, d; /* head dim d is both Q/K's and V's */
+    int64_t q_sb, q_sh, q_ss;     /* element strides of (batch, head, row) */
+    int64_t k_sb, k_sh, k_ss;
+    int64_t v_sb, v_sh, v_ss;
+    int64_t y_sb, y_sh, y_ss;
+    float scale, softcap;         /* softcap > 0: s = softcap * tanh(s / softcap) */
+    int mask_kind;                /* KC_MASK_* */
+    int mask_dtype;               /* KC_F32/F16/BF16 for KC_MASK_FLOAT */
+    const void *mask;
+    int64_t mst[4];               /* mask element strides over (b, h, i, t) */
+    int64_t mlast;                /* mask columns; columns past it are -inf */
+    int causal;                   /* column t > i is -inf */
+    const int64_t *valid;         /* per batch: columns >= valid[b] are -inf */
+    int dead_zero;                /* a row with every column masked gives 0,
+                                     else NaN */
+} kc_attn_flash_args;
+
+/* Whether kc_attn_flash has a kernel for head dim d (32, 64, 128). */
+int kc_attn_flash_head_dim_ok(int64_t d);
+
+/* Launches the fused attention (dtype KC_F16 or KC_BF16). A row whose
+** every column is masked gives NaN, as the reference does (0 with
+** dead_zero).
+** cudaErrorInvalidValue for another dtype or head dim, or a grid too big. */
+cudaError_t kc_attn_flash(int dtype, const kc_attn_flash_args *a, cudaStream_t s);
 
 #ifdef __cplusplus
 }

@@ -72,6 +72,10 @@ __global__ void k_attn_softmax(const float *scores, T *p, kc_attn_softmax_args a
         for (int64_t t = threadIdx.x; t < a.t; t += blockDim.x)
             mx = fmaxf(mx, attn_val(row, t, b, h, i, valid, a));
         mx = block_reduce<true>(mx, sh);
+        if (a.dead_zero && mx == -INFINITY) { // no live column (uniform over the block)
+            for (int64_t t = threadIdx.x; t < a.t; t += blockDim.x) kc_st(out, t, 0.0f);
+            continue;
+        }
         float sum = 0.0f;
         for (int64_t t = threadIdx.x; t < a.t; t += blockDim.x)
             sum += expf(attn_val(row, t, b, h, i, valid, a) - mx);

@@ -1,6 +1,8 @@
 // norm.cu: normalization kernels. A block per row: pass 1 the mean (or mean
 // of squares), pass 2 the centred variance, pass 3 the output; the row is
-// read from DRAM once and from L1/L2 after. Statistics in float32.
+// read from DRAM once and from L1/L2 after. Statistics in float32. Rows of
+// transformer width take a register-resident path (a block or a warp per
+// row, see below).
 #include "kc_device.cuh"
 #include "norm_kernels.h"
 
@@ -101,6 +103,66 @@ __global__ void k_rownorm_vec(const __grid_constant__ kc_norm p) {
     }
 }
 
+// Rows of 128 to 1024 elements, a multiple of 128 (BERT's 768): a warp per
+// row, NG groups of four per lane held in registers, reductions by warp
+// shuffles only (no block barriers, four rows per block), so short rows do
+// not leave most of a block waiting at __syncthreads.
+template <class T, int NG>
+__global__ void __launch_bounds__(128) k_rownorm_warp(const __grid_constant__ kc_norm p) {
+    const int lane = threadIdx.x & 31;
+    const float inv_len = 1.0f / (float)p.len;
+    const int64_t step = (int64_t)gridDim.x * 4;
+    for (int64_t r = (int64_t)blockIdx.x * 4 + (threadIdx.x >> 5); r < p.rows; r += step) {
+        const T *x = (const T *)p.x + r * p.len;
+        float v[NG][4];
+        float a = 0;
+#pragma unroll
+        for (int g = 0; g < NG; g++) {
+            kc_ld4(x, lane + 32 * g, v[g]);
+            a += (v[g][0] + v[g][1]) + (v[g][2] + v[g][3]);
+        }
+        const float mean = p.rms ? 0.0f : kc_warp_sum(a) * inv_len;
+        float q = 0;
+#pragma unroll
+        for (int g = 0; g < NG; g++)
+#pragma unroll
+            for (int k = 0; k < 4; k++) q += (v[g][k] - mean) * (v[g][k] - mean);
+        const float inv = 1.0f / sqrtf(kc_warp_sum(q) * inv_len + p.eps);
+        T *y = (T *)p.y + r * p.len;
+#pragma unroll
+        for (int g = 0; g < NG; g++) {
+            float sc[4], bi[4] = {0, 0, 0, 0}, o[4];
+            kc_ld4((const T *)p.scale, lane + 32 * g, sc);
+            if (p.bias) kc_ld4((const T *)p.bias, lane + 32 * g, bi);
+#pragma unroll
+            for (int k = 0; k < 4; k++) o[k] = (v[g][k] - mean) * inv * sc[k] + bi[k];
+            kc_st4(y, lane + 32 * g, o);
+        }
+        if (lane == 0) {
+            if (p.mean_out) kc_stf(p.mean_out, r, p.dt_mean, mean);
+            if (p.inv_out) kc_stf(p.inv_out, r, p.dt_inv, inv);
+        }
+    }
+}
+
+template <class T>
+static cudaError_t kn_warp_launch(const kc_norm *p, cudaStream_t st) {
+    int64_t nb = (p->rows + 3) / 4;
+    unsigned b = nb > 65535LL * 16 ? 65535u * 16u : (unsigned)nb;
+    switch (p->len / 128) {
+    case 1: k_rownorm_warp<T, 1><<<b, 128, 0, st>>>(*p); break;
+    case 2: k_rownorm_warp<T, 2><<<b, 128, 0, st>>>(*p); break;
+    case 3: k_rownorm_warp<T, 3><<<b, 128, 0, st>>>(*p); break;
+    case 4: k_rownorm_warp<T, 4><<<b, 128, 0, st>>>(*p); break;
+    case 5: k_rownorm_warp<T, 5><<<b, 128, 0, st>>>(*p); break;
+    case 6: k_rownorm_warp<T, 6><<<b, 128, 0, st>>>(*p); break;
+    case 7: k_rownorm_warp<T, 7><<<b, 128, 0, st>>>(*p); break;
+    case 8: k_rownorm_warp<T, 8><<<b, 128, 0, st>>>(*p); break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}
+
 static bool kn_vec_ok(const kc_norm *p) {
     size_t al = p->dt_x == KC_F32 ? 16 : 8;
     bool same = p->dt_y == p->dt_x && p->dt_scale == p->dt_x && (!p->bias || p->dt_bias == p->dt_x);
@@ -113,6 +175,11 @@ static bool kn_vec_ok(const kc_norm *p) {
 
 extern "C" cudaError_t kc_rownorm(const kc_norm *p, cudaStream_t st) {
     if (p->rows <= 0) return cudaSuccess;
+    if (kn_vec_ok(p) && p->len % 128 == 0 && p->len <= 1024) {
+        if (p->dt_x == KC_F32) return kn_warp_launch<float>(p, st);
+        if (p->dt_x == KC_F16) return kn_warp_launch<__half>(p, st);
+        return kn_warp_launch<__nv_bfloat16>(p, st);
+    }
     if (kn_vec_ok(p)) {
         unsigned b = p->rows > 65536 ? 65536u : (unsigned)p->rows;
         int t = (int)((p->len / 4 + 31) / 32 * 32);

@@ -1,0 +1,327 @@
+// attn_flash.cu: fused ("flash") attention for FP16/BF16 on tensor cores.
+// The attention layer's other tactic (cuda_attn.c, cuBLASLt) writes a
+// float32 score matrix of B*H*S*S and reads it back through a softmax
+// kernel; this one keeps the scores in registers. A block takes 64 query
+// rows of one head (4 warps x 16 rows) and loops over the keys 64 at a
+// time: K and V tiles are staged in shared memory, each warp computes its
+// 16x64 scores with mma.sync m16n8k16 (FP32 accumulation), applies scale,
+// softcap, mask and causal limits, updates the running row max and sum
+// (online softmax, FP32, exp2 of differences times log2 e), rescales its output
+// accumulators, and multiplies the probabilities (rounded to the input
+// type, straight from the score registers into A fragments) by V.
+// Fragment layouts are the PTX ISA's for mma.m16n8k16 with .f16/.bf16:
+// with g = lane / 4 and c = lane % 4,
+//   A (16x16, row): reg0 = A[g][2c..2c+1], reg1 = A[g+8][2c..], reg2 =
+//                   A[g][2c+8..], reg3 = A[g+8][2c+8..]
+//   B (16x8, col):  reg0 = B[2c..2c+1][g], reg1 = B[2c+8..2c+9][g]
+//   C (16x8, f32):  c0,c1 = C[g][2c..2c+1], c2,c3 = C[g+8][2c..2c+1]
+// (the lower 16 bits of a register hold the lower column / row index).
+#include "attn_kernels.h"
+#include "gemm_act.cuh"
+
+#include <math.h>
+#include <stdint.h>
+
+namespace {
+
+constexpr int kBM = 64;  // query rows per block
+constexpr int kBN = 64;  // keys per step
+static_assert(kBM == kBN, "Q is staged through the K tile buffer");
+constexpr int kWarps = kBM / 16;
+constexpr int kThreads = kWarps * 32;
+constexpr int kPad = 8;  // halves of padding per shared row (bank spread, 16 B rows)
+constexpr float kLog2e = 1.4426950408889634f;
+
+template <typename T> struct elt;
+template <> struct elt<__half> {
+    static __device__ __forceinline__ uint32_t bits(float v) {
+        return __half_as_ushort(__float2half_rn(v));
+    }
+    static __device__ __forceinline__ void mma(float c[4], const uint32_t a[4], uint32_t b0,
+                                               uint32_t b1) {
+        asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, "
+            "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+            : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    }
+};
+template <> struct elt<__nv_bfloat16> {
+    static __device__ __forceinline__ uint32_t bits(float v) {
+        return __bfloat16_as_ushort(__float2bfloat16_rn(v));
+    }
+    static __device__ __forceinline__ void mma(float c[4], const uint32_t a[4], uint32_t b0,
+                                               uint32_t b1) {
+        asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, "
+            "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+            : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    }
+};
+
+template <typename T> __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+    return elt<T>::bits(lo) | (elt<T>::bits(hi) << 16);
+}
+
+// Copies rows [0, rows) of a kBN x D tile (row stride ss elements) into
+// shared memory (row stride D + kPad); rows past it are zero. vec: the
+// source rows are 16-byte aligned.
+template <int D>
+__device__ __forceinline__ void load_tile(uint16_t *sm, const uint16_t *g, int64_t ss, int rows,
+                                          bool vec) {
+    constexpr int kChunks = D / 8;  // 16-byte chunks per row
+    for (int c = threadIdx.x; c < kBN * kChunks; c += kThreads) {
+        int r = c / kChunks, col = (c % kChunks) * 8;
+        uint16_t *dst = sm + r * (D + kPad) + col;
+        if (r < rows) {
+            const uint16_t *src = g + (int64_t)r * ss + col;
+            if (vec) {
+                *reinterpret_cast<uint4 *>(dst) = __ldg(reinterpret_cast<const uint4 *>(src));
+            } else {
+#pragma unroll
+                for (int j = 0; j < 8; j++) dst[j] = src[j];
+            }
+        } else {
+            *reinterpret_cast<uint4 *>(dst) = make_uint4(0u, 0u, 0u, 0u);
+        }
+    }
+}
+
+// Score x (already scaled and capped) with the mask at element offset mo.
+__device__ __forceinline__ float apply_mask(const kc_attn_flash_args &a, int64_t mo, float x) {
+    if (a.mask_kind == KC_MASK_BOOL)
+        return reinterpret_cast<const unsigned char *>(a.mask)[mo] ? x : -INFINITY;
+    if (a.mask_dtype == KC_F16) return x + __half2float(reinterpret_cast<const __half *>(a.mask)[mo]);
+    if (a.mask_dtype == KC_BF16)
+        return x + __bfloat162float(reinterpret_cast<const __nv_bfloat16 *>(a.mask)[mo]);
+    return x + reinterpret_cast<const float *>(a.mask)[mo];
+}
+
+template <typename T, int D>
+__global__ void __launch_bounds__(kThreads)
+    k_attn_flash(const kc_attn_flash_args a, int64_t n_qtiles, bool vec) {
+    constexpr int kLds = D + kPad;
+    __shared__ __align__(16) uint16_t ks[kBN * kLds];
+    __shared__ __align__(16) uint16_t vs[kBN * kLds];
+
+    const int64_t blk = blockIdx.x;
+    const int64_t qt = blk % n_qtiles, bh = blk / n_qtiles;
+    const int64_t h = bh % a.hq, b = bh / a.hq;
+    const int64_t kh = h / (a.hq / a.hkv);
+    const int64_t q0 = qt * kBM;
+    const uint16_t *Q = reinterpret_cast<const uint16_t *>(a.q) + b * a.q_sb + h * a.q_sh;
+    const uint16_t *K = reinterpret_cast<const uint16_t *>(a.k) + b * a.k_sb + kh * a.k_sh;
+    const uint16_t *V = reinterpret_cast<const uint16_t *>(a.v) + b * a.v_sb + kh * a.v_sh;
+    uint16_t *Y = reinterpret_cast<uint16_t *>(a.y) + b * a.y_sb + h * a.y_sh;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int g = lane >> 2, c4 = lane & 3;
+
+    // Q fragments, staged through ks (rows past Sq are zero)
+    {
+        int64_t left = a.sq - q0;
+        load_tile<D>(ks, Q + q0 * a.q_ss, a.q_ss, left < kBM ? (int)left : kBM, vec);
+    }
+    __syncthreads();
+    const int r0 = warp * 16 + g;  // this thread's rows in the tile: r0, r0 + 8
+    uint32_t qf[D / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) {
+        const uint16_t *p0 = ks + r0 * kLds + kk * 16 + 2 * c4;
+        const uint16_t *p1 = p0 + 8 * kLds;
+        qf[kk][0] = *reinterpret_cast<const uint32_t *>(p0);
+        qf[kk][1] = *reinterpret_cast<const uint32_t *>(p1);
+        qf[kk][2] = *reinterpret_cast<const uint32_t *>(p0 + 8);
+        qf[kk][3] = *reinterpret_cast<const uint32_t *>(p1 + 8);
+    }
+    const int64_t i0 = q0 + r0, i1 = i0 + 8;
+    const bool live0 = i0 < a.sq, live1 = i1 < a.sq;
+
+    // keys past kend are masked for every row of this block
+    int64_t kend = a.t;
+    if (a.mask_kind != KC_MASK_NONE && a.mlast < kend) kend = a.mlast;
+    if (a.valid) {
+        int64_t v = a.valid[b];
+        v = v < 0 ? 0 : v;
+        if (v < kend) kend = v;
+    }
+    if (a.causal && q0 + kBM < kend) kend = q0 + kBM;
+    int64_t mb0 = 0, mb1 = 0;
+    if (a.mask_kind != KC_MASK_NONE) {
+        mb0 = b * a.mst[0] + h * a.mst[1] + i0 * a.mst[2];
+        mb1 = mb0 + 8 * a.mst[2];
+    }
+
+    float o[D / 8][4];
+#pragma unroll
+    for (int nt = 0; nt < D / 8; nt++) o[nt][0] = o[nt][1] = o[nt][2] = o[nt][3] = 0.0f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+
+    for (int64_t kb = 0; kb < kend; kb += kBN) {
+        __syncthreads();  // every warp is done with the previous tiles (and Q)
+        {
+            int64_t left = kend - kb;
+            int rows = left < kBN ? (int)left : kBN;
+            load_tile<D>(ks, K + kb * a.k_ss, a.k_ss, rows, vec);
+            load_tile<D>(vs, V + kb * a.v_ss, a.v_ss, rows, vec);
+        }
+        __syncthreads();
+
+        float s[kBN / 8][4];
+#pragma unroll
+        for (int nt = 0; nt < kBN / 8; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+#pragma unroll
+            for (int nt = 0; nt < kBN / 8; nt++) {
+                // B[k][n] = K[key n][dim k]: two dims of one key row per register
+                const uint16_t *kp = ks + (nt * 8 + g) * kLds + kk * 16 + 2 * c4;
+                elt<T>::mma(s[nt], qf[kk], *reinterpret_cast<const uint32_t *>(kp),
+                            *reinterpret_cast<const uint32_t *>(kp + 8));
+            }
+        }
+
+        // scale, cap, mask; the tile's row maxima. Scores stay in natural
+        // units: a float32 mask of finfo.min times log2(e) would overflow
+        // to -inf, and a row masked that way everywhere must stay uniform.
+        float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+        for (int nt = 0; nt < kBN / 8; nt++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int64_t key = kb + nt * 8 + 2 * c4 + (e & 1);
+                const bool top = e < 2;
+                float x = s[nt][e] * a.scale;
+                if (a.softcap > 0.0f) x = a.softcap * tanhf(x / a.softcap);
+                if (key >= kend) {
+                    x = -INFINITY;
+                } else if (top ? live0 : live1) {  // rows past Sq: no mask reads
+                    if (a.mask_kind != KC_MASK_NONE)
+                        x = apply_mask(a, (top ? mb0 : mb1) + key * a.mst[3], x);
+                    if (a.causal && key > (top ? i0 : i1)) x = -INFINITY;
+                }
+                s[nt][e] = x;
+                if (top) mx0 = fmaxf(mx0, x);
+                else mx1 = fmaxf(mx1, x);
+            }
+        }
+        // the four lanes of a quad hold the same two rows
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
+        // a row with nothing live yet keeps exponent base 0: its p are all 0
+        const float u0 = n0 == -INFINITY ? 0.0f : n0, u1 = n1 == -INFINITY ? 0.0f : n1;
+        const float al0 = exp2f((m0 - u0) * kLog2e), al1 = exp2f((m1 - u1) * kLog2e);
+        m0 = n0, m1 = n1;
+        float ps0 = 0.0f, ps1 = 0.0f;
+#pragma unroll
+        for (int nt = 0; nt < kBN / 8; nt++) {
+            s[nt][0] = exp2f((s[nt][0] - u0) * kLog2e);
+            s[nt][1] = exp2f((s[nt][1] - u0) * kLog2e);
+            s[nt][2] = exp2f((s[nt][2] - u1) * kLog2e);
+            s[nt][3] = exp2f((s[nt][3] - u1) * kLog2e);
+            ps0 += s[nt][0] + s[nt][1];
+            ps1 += s[nt][2] + s[nt][3];
+        }
+        l0 = l0 * al0 + ps0;  // per-lane partial sums; the quad adds them at the end
+        l1 = l1 * al1 + ps1;
+#pragma unroll
+        for (int nt = 0; nt < D / 8; nt++) {
+            o[nt][0] *= al0, o[nt][1] *= al0;
+            o[nt][2] *= al1, o[nt][3] *= al1;
+        }
+
+        // O += P V: P's C fragments of key tiles 2j, 2j+1 are the A
+        // fragment of k-step j
+#pragma unroll
+        for (int j = 0; j < kBN / 16; j++) {
+            uint32_t pa[4];
+            pa[0] = pack2<T>(s[2 * j][0], s[2 * j][1]);
+            pa[1] = pack2<T>(s[2 * j][2], s[2 * j][3]);
+            pa[2] = pack2<T>(s[2 * j + 1][0], s[2 * j + 1][1]);
+            pa[3] = pack2<T>(s[2 * j + 1][2], s[2 * j + 1][3]);
+#pragma unroll
+            for (int nt = 0; nt < D / 8; nt++) {
+                // B[k][n] = V[key k][dim n]: two keys of one dim per register
+                const uint16_t *vp = vs + (j * 16 + 2 * c4) * kLds + nt * 8 + g;
+                uint32_t b0 = (uint32_t)vp[0] | ((uint32_t)vp[kLds] << 16);
+                uint32_t b1 = (uint32_t)vp[8 * kLds] | ((uint32_t)vp[9 * kLds] << 16);
+                elt<T>::mma(o[nt], pa, b0, b1);
+            }
+        }
+    }
+
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    // l == 0 (every column masked): 0 * inf = NaN, as the reference, or 0
+    // with dead_zero (a live column contributes exp2(0) = 1 to l)
+    const float inv0 = a.dead_zero && l0 == 0.0f ? 0.0f : 1.0f / l0;
+    const float inv1 = a.dead_zero && l1 == 0.0f ? 0.0f : 1.0f / l1;
+#pragma unroll
+    for (int nt = 0; nt < D / 8; nt++) {
+        const int d = nt * 8 + 2 * c4;
+        if (live0) {
+            uint16_t *yp = Y + i0 * a.y_ss + d;
+            if (vec) {
+                *reinterpret_cast<uint32_t *>(yp) = pack2<T>(o[nt][0] * inv0, o[nt][1] * inv0);
+            } else {
+                yp[0] = (uint16_t)elt<T>::bits(o[nt][0] * inv0);
+                yp[1] = (uint16_t)elt<T>::bits(o[nt][1] * inv0);
+            }
+        }
+        if (live1) {
+            uint16_t *yp = Y + i1 * a.y_ss + d;
+            if (vec) {
+                *reinterpret_cast<uint32_t *>(yp) = pack2<T>(o[nt][2] * inv1, o[nt][3] * inv1);
+            } else {
+                yp[0] = (uint16_t)elt<T>::bits(o[nt][2] * inv1);
+                yp[1] = (uint16_t)elt<T>::bits(o[nt][3] * inv1);
+            }
+        }
+    }
+}
+
+template <typename T, int D>
+cudaError_t launch(const kc_attn_flash_args &a, int64_t n_qtiles, int64_t blocks, bool vec,
+                   cudaStream_t s) {
+    k_attn_flash<T, D><<<(unsigned)blocks, kThreads, 0, s>>>(a, n_qtiles, vec);
+    return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t launch_d(const kc_attn_flash_args &a, int64_t n_qtiles, int64_t blocks, bool vec,
+                     cudaStream_t s) {
+    switch (a.d) {
+    case 32: return launch<T, 32>(a, n_qtiles, blocks, vec, s);
+    case 64: return launch<T, 64>(a, n_qtiles, blocks, vec, s);
+    case 128: return launch<T, 128>(a, n_qtiles, blocks, vec, s);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
+bool al16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
+
+}  // namespace
+
+extern "C" int kc_attn_flash_head_dim_ok(int64_t d) { return d == 32 || d == 64 || d == 128; }
+
+extern "C" cudaError_t kc_attn_flash(int dtype, const kc_attn_flash_args *a, cudaStream_t s) {
+    if (!kc_attn_flash_head_dim_ok(a->d) || a->hkv <= 0 || a->hq % a->hkv) return cudaErrorInvalidValue;
+    if (a->b <= 0 || a->hq <= 0 || a->sq <= 0) return cudaSuccess;
+    int64_t n_qtiles = (a->sq + kBM - 1) / kBM, blocks;
+    if (__builtin_mul_overflow(a->b * a->hq, n_qtiles, &blocks) || blocks > 0x7fffffffLL)
+        return cudaErrorInvalidValue;
+    // 16-byte row loads and 4-byte stores need aligned bases and strides
+    // that are multiples of 8 elements
+    bool vec = al16(a->q) && al16(a->k) && al16(a->v) && al16(a->y);
+    const int64_t st[12] = {a->q_sb, a->q_sh, a->q_ss, a->k_sb, a->k_sh, a->k_ss,
+                            a->v_sb, a->v_sh, a->v_ss, a->y_sb, a->y_sh, a->y_ss};
+    for (int i = 0; i < 12; i++) vec = vec && st[i] % 8 == 0;
+    switch (dtype) {
+    case KC_F16: return launch_d<__half>(*a, n_qtiles, blocks, vec, s);
+    case KC_BF16: return launch_d<__nv_bfloat16>(*a, n_qtiles, blocks, vec, s);
+    default: return cudaErrorInvalidValue;
+    }
+}
