@@ -36,7 +36,13 @@ enum {
     TACTIC_INPLACE_OK = 1u << 1,
     /* Tensors are device memory of the backend's device; the tactic
     ** enqueues on ref_ctx.stream and must not synchronize it. */
-    TACTIC_DEVICE = 1u << 2
+    TACTIC_DEVICE = 1u << 2,
+    /* A device tactic that reads small parameter inputs (axes, pads,
+    ** sizes, bounds) given as runtime tensors: it copies them to the host
+    ** and synchronizes its stream while it runs. The runtime never
+    ** captures a run containing such a layer into a CUDA graph (a replay
+    ** would keep the values seen at capture). */
+    TACTIC_READS_PARAMS = 1u << 3
 };
 
 /* Copy directions for kiln_device_ops.copy. */

@@ -282,6 +282,11 @@ typedef struct build {
     /* layers left on the reference tactic because of the workspace limit */
     int n_ws_forced;
     char ws_forced[512];
+    /* placement dry run (builder_placement): no device is opened, nothing
+    ** is timed; each layer's device/host decision goes to place_cb */
+    bool dry;
+    builder_place_fn place_cb;
+    void *place_user;
     /* device timing: random activations made once per float type and
     ** reused by every candidate (filling hundreds of MB per candidate on
     ** the host was a large part of a big build) */
@@ -930,7 +935,9 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
             return kiln_error(KILN_UNSUPPORTED, "%s: no tactic can run it",
                               ir_node_label(n, lab, sizeof lab));
         }
+        builder_place where = BUILDER_PLACE_DEVICE;
         if (b->dev && on_host[i]) {
+            where = BUILDER_PLACE_SHAPE_HOST;
             int nh = 0;
             for (int k = 0; k < nc; k++)
                 if (!(cand[k]->flags & TACTIC_DEVICE)) cand[nh++] = cand[k];
@@ -944,6 +951,7 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
             if (ndev) {
                 nc = ndev;
             } else if (p == 0) {
+                where = BUILDER_PLACE_FALLBACK;
                 char lab[256];
                 ir_node_label(n, lab, sizeof lab);
                 if (b->cfg->flags & KILN_BUILD_STRICT_DEVICE) {
@@ -957,6 +965,12 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
                 blog(b, KILN_SEVERITY_WARNING, "%s: no %s kernel; it runs on the host "
                      "with copies around it", lab, b->be->name);
             }
+        }
+        if (b->dry) {
+            if (p == 0) b->place_cb(b->place_user, n, where, tmax);
+            free(tmax);
+            L->tactic[p] = cand[0];
+            continue;
         }
         const kiln_tactic *best = cand[0];
         double best_t = -1;
@@ -1108,7 +1122,8 @@ static int nchwc_block_for(unsigned isa) {
     return b;
 }
 
-kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cfg,
+static kiln_status build_main(const kiln_model *m, const kiln_builder_config *cfg,
+                              builder_place_fn place_cb, void *place_user,
                               void **blob_out, size_t *size_out) {
     build b;
     kiln_status st;
@@ -1121,6 +1136,9 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
     *size_out = 0;
     memset(&b, 0, sizeof b);
     b.cfg = cfg;
+    b.dry = place_cb != NULL;
+    b.place_cb = place_cb;
+    b.place_user = place_user;
     if ((st = cache_check(cfg->timing_cache))) return st;
     double t_start = now_us() / 1e3;
     b.t_phase = t_start;
@@ -1132,7 +1150,10 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
     } else {
         b.be = kiln_backend_cpu();
     }
-    if (b.be->dev) {
+    static char dry_dev; /* stands for the device in a placement dry run */
+    if (b.be->dev && b.dry) {
+        b.dev = &dry_dev;
+    } else if (b.be->dev) {
         const kiln_device_ops *D = b.be->dev;
         if ((st = D->open(&b.dev)) || (st = D->stream_create(b.dev, &b.stream)) ||
             (st = D->exec_create(b.dev, b.stream, &b.exec)) ||
@@ -1261,6 +1282,10 @@ kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cf
         }
         double t0 = now_us() / 1e3;
         if ((st = choose_tactics(&b, p, opt_types, max_types))) goto fail;
+        if (b.dry) {
+            st = KILN_OK;
+            goto done;
+        }
         if ((st = prepare_layers(&b, p))) goto fail;
         double t1 = now_us() / 1e3;
         t_tactics += t1 - t0;
@@ -1331,7 +1356,7 @@ done:
     free(in_types);
     free(opt_types);
     free(max_types);
-    if (b.dev) {
+    if (b.dev && !b.dry) {
         const kiln_device_ops *D = b.be->dev;
         for (int v = 0; b.dconst && b.g && v < b.g->n_values; v++)
             if (b.dconst[v]) D->free(b.dev, b.dconst[v]);
@@ -1343,7 +1368,22 @@ done:
         if (b.exec) D->exec_destroy(b.dev, b.exec);
         if (b.stream) D->stream_destroy(b.dev, b.stream);
         D->close(b.dev);
+    } else {
+        free(b.dconst); /* a placement dry run allocates only this */
     }
     engine_clear(&b.e);
     return st;
+}
+
+kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cfg,
+                              void **blob_out, size_t *size_out) {
+    return build_main(m, cfg, NULL, NULL, blob_out, size_out);
+}
+
+kiln_status builder_placement(const kiln_model *m, const kiln_builder_config *cfg,
+                              builder_place_fn cb, void *user) {
+    void *blob = NULL;
+    size_t n = 0;
+    if (!cb) return kiln_error(KILN_INVALID_ARGUMENT, "NULL callback");
+    return build_main(m, cfg, cb, user, &blob, &n);
 }

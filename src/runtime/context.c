@@ -874,6 +874,8 @@ static kiln_status run_layers_dev(kiln_context *c) {
             on_dev = false;
             c->irregular = true;
         }
+        /* It reads parameter values on the host mid-run: no graph replay. */
+        if (on_dev && (tac->flags & TACTIC_READS_PARAMS)) c->irregular = true;
         int total = n->n_in + n->n_implicit;
         for (int k = 0; k < total; k++) {
             const ir_value *v = n->in[k];

@@ -26,18 +26,25 @@ static void h_die(const char *what) {
     exit(2);
 }
 
+/* KILN_GPU_TEST_DRY=1 without a GPU: each case picks its tactic and runs
+** the reference, then counts as passed without running on the device (a
+** check of the tests themselves on a machine without a GPU). */
+static bool g_hdry;
+
 /* 0: ready; 1: no GPU (the caller prints the no-GPU summary). */
 static int h_open(int64_t opset) {
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
         cudaGetLastError();
-        return 1;
+        const char *dry = getenv("KILN_GPU_TEST_DRY");
+        if (!dry || strcmp(dry, "1")) return 1;
+        g_hdry = true;
     }
     g_cuda = kiln_backend_cuda();
     if (!g_cuda || !g_cuda->dev) h_die("no CUDA backend in this build");
     const kiln_device_ops *d = g_cuda->dev;
-    if (d->open(&g_dev) || d->stream_create(g_dev, &g_stream) ||
-        d->exec_create(g_dev, g_stream, &g_exec))
+    if (!g_hdry && (d->open(&g_dev) || d->stream_create(g_dev, &g_stream) ||
+                    d->exec_create(g_dev, g_stream, &g_exec)))
         h_die("device open");
     g_model = ir_model_new();
     if (!g_model) h_die("model");
@@ -50,6 +57,10 @@ static int h_open(int64_t opset) {
 
 static void h_close(void) {
     const kiln_device_ops *d = g_cuda->dev;
+    if (g_hdry) {
+        ir_model_free(g_model);
+        return;
+    }
     d->exec_destroy(g_dev, g_exec);
     d->stream_destroy(g_dev, g_stream);
     d->close(g_dev);
@@ -199,6 +210,14 @@ static void h_check(ir_node *n, kiln_tensor **in, int cmp, kiln_tensor **mag_in,
         return;
     }
     if (mag_in && ref_run_node(n, (const kiln_tensor *const *)mag_in, mag)) h_die("magnitude run");
+    if (g_hdry) {
+        g_pass++;
+        for (int o = 0; o < n->n_out; o++) {
+            tensor_free(want[o]);
+            tensor_free(mag[o]);
+        }
+        return;
+    }
     kiln_tensor din[16], dout[8];
     const kiln_tensor *pin[16] = {0};
     kiln_tensor *pout[8] = {0};

@@ -77,6 +77,14 @@ static void gt_const_in(ir_node *n, int i, const kiln_tensor *t) {
     n->in[i] = v;
 }
 
+/* Makes input i of n a runtime value (not a constant): parameter inputs
+** such as axes then reach the tactic only as device tensors. */
+static void gt_rt_in(ir_node *n, int i) {
+    ir_value *v = ir_edit_new_value(g_graph, "r");
+    if (!v) gt_die("value");
+    n->in[i] = v;
+}
+
 static double gt_urand(double lo, double hi) { return lo + (hi - lo) * rnd(); }
 static int gt_irand(int lo, int hi) { return lo + (int)(rnd() * (hi - lo + 1)) % (hi - lo + 1); }
 
@@ -168,6 +176,16 @@ static bool gt_compare(const char *desc, int o, const kiln_tensor *got, const ki
         return true;
     }
     size_t es = kiln_dtype_size(dt);
+    if (es == 0) { /* packed 4-bit types: the bytes (an odd count's spare nibble too) */
+        for (size_t i = 0; i < want->nbytes; i++)
+            if (((const uint8_t *)got->data)[i] != ((const uint8_t *)want->data)[i]) {
+                fprintf(stderr, "FAIL %s: output %d byte %zu (elements %zu, %zu) got 0x%02x "
+                        "want 0x%02x\n", desc, o, i, 2 * i, 2 * i + 1,
+                        ((const uint8_t *)got->data)[i], ((const uint8_t *)want->data)[i]);
+                return false;
+            }
+        return true;
+    }
     for (int64_t i = 0; i < n; i++)
         if (memcmp((const char *)got->data + (size_t)i * es,
                    (const char *)want->data + (size_t)i * es, es)) {
@@ -190,6 +208,24 @@ static const kiln_tactic *gt_tactic(const kiln_tactic *const *table, int op) {
 static bool gt_case(const kiln_tactic *const *table, ir_node *n, const kiln_tensor *const *hin,
                     double rtol, const char *desc) {
     const kiln_tactic *t = gt_tactic(table, n->op);
+    /* the first tactic of the op that takes the case (an op may have one
+    ** for constant parameters and one for runtime ones) */
+    {
+        ir_type ty[KC_MAX_IN + 2];
+        const ir_type *ti[KC_MAX_IN + 2] = {NULL};
+        for (int i = 0; i < n->n_in && i < KC_MAX_IN + 2; i++) {
+            if (!hin[i]) continue;
+            ty[i].dtype = hin[i]->dtype;
+            ty[i].rank = hin[i]->rank;
+            memcpy(ty[i].dims, hin[i]->dims, sizeof ty[i].dims);
+            ti[i] = &ty[i];
+        }
+        for (const kiln_tactic *const *c = table; *c; c++)
+            if ((*c)->op == n->op && (!(*c)->supports || (*c)->supports(n, ti))) {
+                t = *c;
+                break;
+            }
+    }
     char lab[300];
     snprintf(lab, sizeof lab, "%s %s (opset %lld)", t ? t->name : n->op_type, desc,
              (long long)g_model->opset);

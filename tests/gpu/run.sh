@@ -4,7 +4,8 @@
 # (default build/; `cmake -S . -B build -DKILN_CUDA=ON && cmake --build build`).
 # Runs: the CUDA tactic tests (tests/gpu/test_cuda_*), the runtime test (graph
 # replay vs plain enqueue, device I/O, concurrent contexts, damaged and
-# foreign-GPU engines), the ONNX node tests through CUDA engines (FP32), the
+# foreign-GPU engines), the offline coverage report (bin/cover_report), the
+# ONNX node tests through CUDA engines (FP32), the
 # exported model set through CUDA engines in FP32/FP16/BF16 against
 # onnxruntime, and compute-sanitizer memcheck on the runtime test. Logs go to
 # $OUT (default /tmp/kiln-gpu). Ends with `N passed, M failed`.
@@ -53,8 +54,21 @@ if has tactics; then
         suite "$(basename "$t")" "$t"
     done
 fi
+# the node tests' models (the runtime test's runtime-parameter case uses one)
+KILN_NODE_DIR=$(python3 -c "import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), 'backend', 'test', 'data', 'node'))" 2>/dev/null)
+export KILN_NODE_DIR
 has runtime && suite runtime "$BUILD/bin/test_cuda_runtime"
 if has node; then
+    # offline coverage (the builder's placement dry run, no GPU needed):
+    # which layers would run on the host and why, next to the real run's count
+    if [ -x "$BUILD/bin/cover_report" ]; then
+        nd=$(python3 -c "import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), 'backend', 'test', 'data', 'node'))")
+        "$BUILD/bin/cover_report" "$nd" --xfail tests/xfail --cases "$OUT/cover_cases.txt" \
+            > "$OUT/cover_report.txt" 2>/dev/null
+        echo "=== cover_report (top fallback reasons; full list in $OUT/cover_report.txt)"
+        sed -n 2,11p "$OUT/cover_report.txt"
+        tail -n 1 "$OUT/cover_report.txt"
+    fi
     suite node_cuda_fp32 python3 tests/node/run_node_tests.py "$K" --mode engine \
         --jobs "$JOBS" --kiln-args="--device cuda" --report-host "$OUT/node_host_layers.txt"
 fi

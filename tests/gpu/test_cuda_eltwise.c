@@ -21,9 +21,13 @@ typedef struct binop {
 
 static const binop k_binops[] = {
     {OP_Add, "Add", true, true, false},   {OP_Sub, "Sub", true, true, false},
-    {OP_Mul, "Mul", true, true, false},   {OP_Div, "Div", true, false, false},
-    {OP_Pow, "Pow", true, false, false},  {OP_Max, "Max", true, true, false},
-    {OP_Min, "Min", true, true, false},   {OP_Mod, "Mod", true, false, false},
+    {OP_Mul, "Mul", true, true, false},   {OP_Div, "Div", true, true, false},
+    {OP_Pow, "Pow", true, true, false},   {OP_Max, "Max", true, true, false},
+    {OP_Min, "Min", true, true, false},   {OP_Mod, "Mod", true, true, false},
+    {OP_BitwiseAnd, "BitwiseAnd", false, true, false},
+    {OP_BitwiseOr, "BitwiseOr", false, true, false},
+    {OP_BitwiseXor, "BitwiseXor", false, true, false},
+    {OP_BitShift, "BitShift", false, true, false},
     {OP_PRelu, "PRelu", true, true, false},
     {OP_Equal, "Equal", true, true, true}, {OP_Less, "Less", true, true, false},
     {OP_LessOrEqual, "LessOrEqual", true, true, false},
@@ -39,11 +43,34 @@ static bool is_cmp(int op) {
 }
 
 /* Values for input k of a binary op. */
+static bool is_unsigned(kiln_dtype dt) {
+    return dt == KILN_DTYPE_UINT8 || dt == KILN_DTYPE_UINT16 || dt == KILN_DTYPE_UINT32 ||
+           dt == KILN_DTYPE_UINT64;
+}
+
 static kiln_tensor *bin_input(int op, int k, kiln_dtype dt, int rank, const int64_t *dims) {
     if (!gt_is_float(dt)) {
         if (dt == KILN_DTYPE_BOOL) return gt_rand(dt, rank, dims, 0, 1);
-        if (dt == KILN_DTYPE_UINT8) return gt_rand(dt, rank, dims, 0, 100);
-        return gt_rand(dt, rank, dims, is_cmp(op) ? -3 : -50, is_cmp(op) ? 3 : 50);
+        kiln_tensor *t;
+        if (op == OP_BitShift && k == 1) /* counts up to past the width */
+            return gt_rand(dt, rank, dims, 0, (double)kiln_dtype_size(dt) * 8 + 3);
+        if (op == OP_Pow) /* exact small powers, negative exponents too */
+            return k == 0 ? gt_rand(dt, rank, dims, is_unsigned(dt) ? 0 : -3, 4)
+                          : gt_rand(dt, rank, dims, is_unsigned(dt) ? 0 : -2, 6);
+        if (is_unsigned(dt)) {
+            t = gt_rand(dt, rank, dims, 0, 100);
+            /* uint64 above 2^63: orderings and division must be unsigned */
+            if (dt == KILN_DTYPE_UINT64)
+                for (int64_t i = 0; i < tensor_numel(t); i++)
+                    if (rnd() < 0.3) ((uint64_t *)t->data)[i] |= 1ull << 63;
+        } else {
+            t = gt_rand(dt, rank, dims, is_cmp(op) ? -3 : -50, is_cmp(op) ? 3 : 50);
+        }
+        /* integer division by zero fails in the reference: no zero divisors */
+        if ((op == OP_Div || op == OP_Mod) && k == 1)
+            for (int64_t i = 0; i < tensor_numel(t); i++)
+                if (dt_get_i64(dt, t->data, (size_t)i) == 0) dt_set_i64(dt, t->data, (size_t)i, 7);
+        return t;
     }
     kiln_tensor *t;
     if (is_cmp(op)) { /* small integers: ties */
@@ -66,13 +93,16 @@ static kiln_tensor *bin_input(int op, int k, kiln_dtype dt, int rank, const int6
 static void test_binary(void) {
     kiln_dtype dts[] = {KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT16, KILN_DTYPE_BFLOAT16,
                         KILN_DTYPE_INT32, KILN_DTYPE_INT64, KILN_DTYPE_INT8,
-                        KILN_DTYPE_UINT8, KILN_DTYPE_BOOL};
+                        KILN_DTYPE_UINT8, KILN_DTYPE_BOOL, KILN_DTYPE_INT16,
+                        KILN_DTYPE_UINT16, KILN_DTYPE_UINT32, KILN_DTYPE_UINT64,
+                        KILN_DTYPE_FLOAT64};
     for (size_t o = 0; o < KILN_ARRAY_LEN(k_binops); o++) {
         const binop *b = &k_binops[o];
         for (size_t d = 0; d < KILN_ARRAY_LEN(dts); d++) {
             kiln_dtype dt = dts[d];
             bool fl = gt_is_float(dt), bl = dt == KILN_DTYPE_BOOL;
             if ((fl && !b->fl) || (bl && !b->bl) || (!fl && !bl && !b->in)) continue;
+            if (b->op == OP_BitShift && !is_unsigned(dt)) continue;
             for (int k = 0; k < 8; k++) {
                 int64_t od[KILN_MAX_RANK], ad[KILN_MAX_RANK], bd[KILN_MAX_RANK];
                 int R = gt_irand(0, 5);
@@ -94,7 +124,8 @@ static void test_binary(void) {
                 kiln_tensor *A = bin_input(b->op, 0, dt, ra, ad);
                 kiln_tensor *B = bin_input(b->op, 1, dt, rb, bd);
                 ir_node *n = gt_node(b->op, 2, 1);
-                if (b->op == OP_Mod && fl && k % 2) ir_edit_set_int(n, "fmod", 1);
+                if (b->op == OP_Mod && (fl ? k % 2 : k % 3 == 1)) ir_edit_set_int(n, "fmod", 1);
+                if (b->op == OP_BitShift) ir_edit_set_str(n, "direction", k % 2 ? "LEFT" : "RIGHT");
                 const kiln_tensor *in[2] = {A, B};
                 char desc[200], sa[64], sb[64];
                 snprintf(desc, sizeof desc, "%s %s %s x %s", b->name, gt_dt(dt),
@@ -135,6 +166,31 @@ static void test_binary(void) {
         gt_case(TABLE, n, in, 1e-5, "Pow float ** int64");
         tensor_free(A);
         tensor_free(B);
+    }
+    /* integer bases to float powers (saturated like the reference) */
+    static const kiln_dtype ib[] = {KILN_DTYPE_INT32, KILN_DTYPE_INT64, KILN_DTYPE_UINT8,
+                                    KILN_DTYPE_INT8};
+    for (int k = 0; k < 8; k++) {
+        int64_t d[2] = {5, 17}, e[1] = {17};
+        kiln_tensor *A = gt_rand(ib[k % 4], 2, d, ib[k % 4] == KILN_DTYPE_UINT8 ? 0 : -6, 9);
+        kiln_tensor *B = gt_rand(k < 4 ? KILN_DTYPE_FLOAT32 : KILN_DTYPE_FLOAT64, 1, e, -1.5, 3.5);
+        ir_node *n = gt_node(OP_Pow, 2, 1);
+        const kiln_tensor *in[2] = {A, B};
+        char desc[64];
+        snprintf(desc, sizeof desc, "Pow %s ** %s", gt_dt(A->dtype), gt_dt(B->dtype));
+        gt_case(TABLE, n, in, 0, desc);
+        tensor_free(A);
+        tensor_free(B);
+    }
+    /* Max / Min / Sum / Mean of one input: the input */
+    for (size_t v = 0; v < KILN_ARRAY_LEN(vops); v++) {
+        int64_t d[2] = {3, 11};
+        kiln_tensor *X = gt_rand(KILN_DTYPE_FLOAT32, 2, d, -2, 2);
+        const kiln_tensor *in[1] = {X};
+        char desc[64];
+        snprintf(desc, sizeof desc, "%s of one input", op_name(vops[v]));
+        gt_case(TABLE, gt_node(vops[v], 1, 1), in, 0, desc);
+        tensor_free(X);
     }
 }
 
@@ -179,6 +235,10 @@ static const unop k_unops[] = {
     {OP_ThresholdedRelu, "ThresholdedRelu", -3, 3}, {OP_Swish, "Swish", -3, 3},
     {OP_LeakyRelu, "LeakyRelu", -3, 3}, {OP_HardSigmoid, "HardSigmoid", -5, 5},
     {OP_HardSwish, "HardSwish", -5, 5}, {OP_Mish, "Mish", -3, 3}, {OP_Gelu, "Gelu", -3, 3},
+    {OP_Asin, "Asin", -0.99, 0.99}, {OP_Acos, "Acos", -0.99, 0.99}, {OP_Atan, "Atan", -4, 4},
+    {OP_Sinh, "Sinh", -3, 3}, {OP_Cosh, "Cosh", -3, 3}, {OP_Asinh, "Asinh", -4, 4},
+    {OP_Acosh, "Acosh", 1.01, 6}, {OP_Atanh, "Atanh", -0.95, 0.95},
+    {OP_Shrink, "Shrink", -3, 3},
 };
 
 static void test_unary(void) {
@@ -209,6 +269,10 @@ static void test_unary(void) {
                     ir_edit_set_float(n, "gamma", 1.1f);
                 }
                 if (s % 2 && u->op == OP_Gelu) ir_edit_set_str(n, "approximate", "tanh");
+                if (s % 2 && u->op == OP_Shrink) {
+                    ir_edit_set_float(n, "lambd", 1.5f);
+                    ir_edit_set_float(n, "bias", 0.25f);
+                }
                 g_model->opset = u->op == OP_Gelu || u->op == OP_Mish ? 20 : 17;
                 const kiln_tensor *in[1] = {X};
                 char desc[96];
@@ -217,6 +281,22 @@ static void test_unary(void) {
                 gt_case(TABLE, n, in, gt_tol(dt), desc);
                 tensor_free(X);
             }
+    }
+    /* float64: the parameterless math, in double */
+    static const int f64_ops[] = {OP_Neg, OP_Abs, OP_Sqrt, OP_Exp, OP_Log, OP_Tanh, OP_Sigmoid,
+                                  OP_Relu, OP_Reciprocal, OP_Floor, OP_Ceil, OP_Round, OP_Sin,
+                                  OP_Cos, OP_Erf};
+    for (size_t o = 0; o < KILN_ARRAY_LEN(f64_ops); o++) {
+        int64_t dims[2] = {13, 77};
+        bool pos = f64_ops[o] == OP_Sqrt || f64_ops[o] == OP_Log;
+        kiln_tensor *X = gt_rand(KILN_DTYPE_FLOAT64, 2, dims, pos ? 0.01 : -4, 4);
+        for (int64_t i = 0; i < tensor_numel(X); i += 7) /* halves for Round */
+            dt_set_f64(KILN_DTYPE_FLOAT64, X->data, (size_t)i, (double)(i % 9) - 4.5 + (pos ? 5 : 0));
+        const kiln_tensor *in[1] = {X};
+        char desc[64];
+        snprintf(desc, sizeof desc, "%s float64", op_name(f64_ops[o]));
+        gt_case(TABLE, gt_node(f64_ops[o], 1, 1), in, 1e-12, desc);
+        tensor_free(X);
     }
     g_model->opset = 24;
     for (size_t d = 0; d < KILN_ARRAY_LEN(k_floats); d++) {
@@ -256,10 +336,144 @@ static void test_unary(void) {
             char desc[64];
             snprintf(desc, sizeof desc, "Clip %s case %d", gt_dt(dt), k);
             gt_case(TABLE, n, in, gt_tol(dt), desc);
+            /* the same bounds as runtime tensors (cuda_clip_f_rtbounds),
+            ** one of them constant in case 0 */
+            ir_node *m = gt_node(OP_Clip, 3, 1);
+            if (in[1]) {
+                if (k == 0) gt_const_in(m, 1, L);
+                else gt_rt_in(m, 1);
+            }
+            if (in[2]) gt_rt_in(m, 2);
+            snprintf(desc, sizeof desc, "Clip %s case %d runtime bounds", gt_dt(dt), k);
+            if (in[1] || in[2]) gt_case(TABLE, m, in, gt_tol(dt), desc);
             tensor_free(X);
             tensor_free(L);
             tensor_free(H);
         }
+}
+
+/* QuantizeLinear / DequantizeLinear: per tensor, per axis and blocked
+** scales (blocks not dividing the axis), zero points present or not, every
+** quantized type (8- and 4-bit, odd element counts for the packed ones),
+** float32/float16 inputs, saturate on and off for float8. Exact. */
+static void test_quant(void) {
+    static const kiln_dtype qts[] = {KILN_DTYPE_INT8, KILN_DTYPE_UINT8, KILN_DTYPE_INT16,
+                                     KILN_DTYPE_UINT16, KILN_DTYPE_INT4, KILN_DTYPE_UINT4,
+                                     KILN_DTYPE_FLOAT8E4M3FN, KILN_DTYPE_FLOAT8E5M2,
+                                     KILN_DTYPE_FLOAT8E4M3FNUZ, KILN_DTYPE_FLOAT4E2M1};
+    for (size_t q = 0; q < KILN_ARRAY_LEN(qts); q++)
+        for (int k = 0; k < 12; k++) {
+            kiln_dtype qt = qts[q];
+            bool is_f = qt >= KILN_DTYPE_FLOAT8E4M3FN && qt != KILN_DTYPE_UINT4 &&
+                        qt != KILN_DTYPE_INT4;
+            kiln_dtype ft = k % 4 == 3 ? KILN_DTYPE_FLOAT16 : KILN_DTYPE_FLOAT32;
+            int mode = k % 3; /* per tensor, per axis, blocked */
+            int64_t dims[3] = {gt_irand(1, 5), gt_irand(1, 9), gt_irand(1, 7)};
+            int rank = 3, axis = gt_irand(0, 2);
+            int64_t bs = gt_irand(1, 4), sd[3];
+            memcpy(sd, dims, sizeof sd);
+            int srank = 0;
+            if (mode == 1) {
+                srank = 1;
+                sd[0] = dims[axis];
+            } else if (mode == 2) {
+                srank = 3;
+                sd[axis] = (dims[axis] + bs - 1) / bs;
+            }
+            kiln_tensor *S = gt_rand(ft, srank, sd, 0.05, 2.0);
+            kiln_tensor *Z = NULL;
+            bool has_z = k % 2 == 0 && !(is_f && qt != KILN_DTYPE_FLOAT8E4M3FN);
+            if (has_z) {
+                if (tensor_new(qt, srank, sd, &Z)) gt_die("tensor");
+                for (int64_t i = 0; i < tensor_numel(Z); i++)
+                    dt_set_f64(qt, Z->data, (size_t)i, is_f ? 0.0 : (double)gt_irand(0, 3));
+            }
+            for (int dir = 0; dir < 2; dir++) {
+                kiln_tensor *X;
+                if (dir == 0) { /* quantize: wide values, halves (ties), beyond the range */
+                    X = gt_rand(ft, rank, dims, -300, 300);
+                    for (int64_t i = 0; i < tensor_numel(X); i += 4)
+                        dt_set_f64(ft, X->data, (size_t)i, 0.5 * gt_irand(-9, 9));
+                } else {
+                    if (tensor_new(qt, rank, dims, &X)) gt_die("tensor");
+                    for (size_t i = 0; i < X->nbytes; i++)
+                        ((uint8_t *)X->data)[i] = (uint8_t)(rnd() * 256);
+                }
+                ir_node *n = gt_node(dir ? OP_DequantizeLinear : OP_QuantizeLinear, has_z ? 3 : 2,
+                                     1);
+                if (mode) ir_edit_set_int(n, "axis", axis);
+                if (mode == 2) ir_edit_set_int(n, "block_size", bs);
+                if (!has_z && dir == 0) ir_edit_set_int(n, "output_dtype", qt);
+                if (is_f && k % 4 == 1) ir_edit_set_int(n, "saturate", 0);
+                g_model->opset = 23;
+                const kiln_tensor *in[3] = {X, S, Z};
+                char desc[160], sx[64];
+                snprintf(desc, sizeof desc, "%s %s<->%s %s mode %d axis %d block %lld%s",
+                         dir ? "DequantizeLinear" : "QuantizeLinear", gt_dt(ft), gt_dt(qt),
+                         gt_shp(X, sx, sizeof sx), mode, axis, (long long)bs,
+                         has_z ? " zero point" : "");
+                gt_case(TABLE, n, in, 0, desc);
+                g_model->opset = 17;
+                tensor_free(X);
+            }
+            tensor_free(S);
+            tensor_free(Z);
+        }
+}
+
+/* BitwiseNot on every integer type; Clip on integer types with bounds
+** constant, runtime or absent (min > max too). */
+static void test_int_misc(void) {
+    static const kiln_dtype its[] = {KILN_DTYPE_INT8, KILN_DTYPE_UINT8, KILN_DTYPE_INT16,
+                                     KILN_DTYPE_UINT16, KILN_DTYPE_INT32, KILN_DTYPE_UINT32,
+                                     KILN_DTYPE_INT64, KILN_DTYPE_UINT64};
+    for (size_t d = 0; d < KILN_ARRAY_LEN(its); d++)
+        for (int k = 0; k < 6; k++) {
+            kiln_dtype dt = its[d];
+            int64_t dims[2] = {gt_irand(1, 30), gt_irand(1, 50)};
+            kiln_tensor *X = gt_rand(dt, 2, dims, is_unsigned(dt) ? 0 : -120, 120);
+            const kiln_tensor *in1[1] = {X};
+            char desc[96];
+            snprintf(desc, sizeof desc, "BitwiseNot %s", gt_dt(dt));
+            if (k == 0) gt_case(TABLE, gt_node(OP_BitwiseNot, 1, 1), in1, 0, desc);
+            double lo = k == 4 ? 50 : (is_unsigned(dt) ? 10 : -30), hi = k == 4 ? 20 : 70;
+            kiln_tensor *L = tensor_f64(dt, 0, NULL, &lo), *H = tensor_f64(dt, 0, NULL, &hi);
+            ir_node *n = gt_node(OP_Clip, 3, 1);
+            const kiln_tensor *in[3] = {X, k == 2 ? NULL : L, k == 3 ? NULL : H};
+            if (in[1]) {
+                if (k % 2) gt_rt_in(n, 1);
+                else gt_const_in(n, 1, L);
+            }
+            if (in[2]) {
+                if (k % 3 == 1) gt_const_in(n, 2, H);
+                else gt_rt_in(n, 2);
+            }
+            snprintf(desc, sizeof desc, "Clip %s case %d", gt_dt(dt), k);
+            gt_case(TABLE, n, in, 0, desc);
+            tensor_free(X);
+            tensor_free(L);
+            tensor_free(H);
+        }
+}
+
+/* DynamicQuantizeLinear: ranges all positive, all negative, mixed, all
+** zero, sizes around the stats block's 1024 threads. Exact. */
+static void test_dynq(void) {
+    static const int64_t sizes[] = {1, 7, 1023, 1024, 1025, 5000};
+    for (int k = 0; k < 24; k++) {
+        int64_t dims[1] = {sizes[k % 6]};
+        double lo = k / 6 == 0 ? 0.5 : k / 6 == 1 ? -9 : -3, hi = k / 6 == 1 ? -0.5 : 7;
+        kiln_tensor *X = gt_rand(KILN_DTYPE_FLOAT32, 1, dims, lo, hi);
+        if (k / 6 == 3)
+            for (int64_t i = 0; i < dims[0]; i++) ((float *)X->data)[i] = 0.0f;
+        ir_node *n = gt_node(OP_DynamicQuantizeLinear, 1, 3);
+        const kiln_tensor *in[1] = {X};
+        char desc[96];
+        snprintf(desc, sizeof desc, "DynamicQuantizeLinear n=%lld range %g..%g",
+                 (long long)dims[0], lo, hi);
+        gt_case(TABLE, n, in, 0, desc);
+        tensor_free(X);
+    }
 }
 
 static void test_misc(void) {
@@ -292,9 +506,12 @@ static void test_misc(void) {
     /* Cast between every pair, with special values */
     kiln_dtype cts[] = {KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT16, KILN_DTYPE_BFLOAT16,
                         KILN_DTYPE_FLOAT64, KILN_DTYPE_INT64, KILN_DTYPE_INT32,
-                        KILN_DTYPE_INT8, KILN_DTYPE_UINT8, KILN_DTYPE_BOOL};
+                        KILN_DTYPE_INT8, KILN_DTYPE_UINT8, KILN_DTYPE_BOOL,
+                        KILN_DTYPE_INT16, KILN_DTYPE_UINT16, KILN_DTYPE_UINT32,
+                        KILN_DTYPE_UINT64};
     static const double special[] = {NAN, INFINITY, -INFINITY, 0.5, -0.5, 1.5, -2.5, 1e10,
-                                     -1e10, 65519.0, 300.7, -129.9, 255.0, 256.0, 0.0, -0.0};
+                                     -1e10, 65519.0, 300.7, -129.9, 255.0, 256.0, 0.0, -0.0,
+                                     1e19, 65536.5, 4294967296.0};
     for (size_t s = 0; s < KILN_ARRAY_LEN(cts); s++)
         for (size_t t = 0; t < KILN_ARRAY_LEN(cts); t++) {
             kiln_dtype from = cts[s], to = cts[t];
@@ -312,6 +529,10 @@ static void test_misc(void) {
                     ((int64_t *)X->data)[1] = INT64_MIN;
                     ((int64_t *)X->data)[2] = (int64_t)1 << 40;
                 }
+                if (from == KILN_DTYPE_UINT64) { /* above 2^63: unsigned to float */
+                    ((uint64_t *)X->data)[0] = UINT64_MAX;
+                    ((uint64_t *)X->data)[1] = (1ull << 63) + 12345;
+                }
             }
             ir_node *n = gt_node(OP_Cast, 1, 1);
             ir_edit_set_int(n, "to", to);
@@ -321,6 +542,56 @@ static void test_misc(void) {
             gt_case(TABLE, n, in, 0, desc);
             tensor_free(X);
         }
+    /* float8 / float4 / int4 / uint4 on either side (cast_small.cu): every
+    ** float8 code, random nibbles with an odd count (the spare nibble of the
+    ** last byte), wide values with specials, ties and out-of-range values,
+    ** saturate on and off */
+    kiln_dtype smalls[] = {KILN_DTYPE_FLOAT8E4M3FN, KILN_DTYPE_FLOAT8E4M3FNUZ,
+                           KILN_DTYPE_FLOAT8E5M2, KILN_DTYPE_FLOAT8E5M2FNUZ,
+                           KILN_DTYPE_FLOAT4E2M1, KILN_DTYPE_INT4, KILN_DTYPE_UINT4};
+    kiln_dtype wides[] = {KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT16, KILN_DTYPE_BFLOAT16,
+                          KILN_DTYPE_FLOAT64, KILN_DTYPE_INT32, KILN_DTYPE_INT64,
+                          KILN_DTYPE_UINT8, KILN_DTYPE_INT8, KILN_DTYPE_BOOL,
+                          KILN_DTYPE_UINT64};
+    static const double sp2[] = {NAN, INFINITY, -INFINITY, 0.0, -0.0, 448.0, 464.0, 480.0,
+                                 57344.0, 61440.0, 1e6, -1e6, 0.25, 0.75, 1.25, 2.5, 3.5,
+                                 5.0, 7.0, -8.5, 15.5, 0.0009765625, 0.00048828125,
+                                 1.52587890625e-05, 1e-9, -3.0, 6.5, 1.0 / 3.0};
+    for (size_t a = 0; a < KILN_ARRAY_LEN(smalls); a++)
+        for (size_t b = 0; b < KILN_ARRAY_LEN(wides) + KILN_ARRAY_LEN(smalls); b++)
+            for (int dir = 0; dir < 2; dir++) {
+                kiln_dtype other = b < KILN_ARRAY_LEN(wides) ? wides[b]
+                                                             : smalls[b - KILN_ARRAY_LEN(wides)];
+                kiln_dtype from = dir ? other : smalls[a], to = dir ? smalls[a] : other;
+                if (dir && b >= KILN_ARRAY_LEN(wides)) continue; /* small pairs once */
+                int64_t dims[1] = {gt_is_float(from) ? 301 : 257};
+                kiln_tensor *X;
+                if (tensor_new(from, 1, dims, &X)) gt_die("tensor");
+                if (kiln_dtype_size(from) == 0 || from == KILN_DTYPE_FLOAT8E4M3FN ||
+                    from == KILN_DTYPE_FLOAT8E4M3FNUZ || from == KILN_DTYPE_FLOAT8E5M2 ||
+                    from == KILN_DTYPE_FLOAT8E5M2FNUZ) {
+                    for (size_t i = 0; i < X->nbytes; i++) /* every code, then random */
+                        ((uint8_t *)X->data)[i] = i < 256 ? (uint8_t)i : (uint8_t)(rnd() * 256);
+                } else if (gt_is_float(from)) {
+                    for (int64_t i = 0; i < dims[0]; i++)
+                        dt_set_f64(from, X->data, (size_t)i,
+                                   i < (int64_t)KILN_ARRAY_LEN(sp2) ? sp2[i]
+                                   : i % 3 ? gt_urand(-20, 20) : gt_urand(-600, 600));
+                } else {
+                    for (int64_t i = 0; i < dims[0]; i++)
+                        dt_set_i64(from, X->data, (size_t)i, gt_irand(-300, 300));
+                }
+                int sat = (int)(a + b) % 2;
+                ir_node *n = gt_node(OP_Cast, 1, 1);
+                ir_edit_set_int(n, "to", to);
+                ir_edit_set_int(n, "saturate", sat);
+                const kiln_tensor *in[1] = {X};
+                char desc[96];
+                snprintf(desc, sizeof desc, "Cast %s -> %s saturate %d", gt_dt(from), gt_dt(to),
+                         sat);
+                gt_case(TABLE, n, in, 0, desc);
+                tensor_free(X);
+            }
     {
         int64_t dims[2] = {4, 9};
         kiln_tensor *X = gt_rand(KILN_DTYPE_FLOAT32, 2, dims, -9, 9);
@@ -504,6 +775,9 @@ int main(void) {
     test_where();
     test_unary();
     test_misc();
+    test_quant();
+    test_int_misc();
+    test_dynq();
     test_fused();
     return gt_fini();
 }

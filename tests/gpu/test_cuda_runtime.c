@@ -130,6 +130,79 @@ done:
     return NULL;
 }
 
+/* A layer that reads a parameter tensor on the host mid-run (ReduceSum with
+** its axes a graph input: a TACTIC_READS_PARAMS tactic) keeps its runs out
+** of CUDA graphs: runs with the same shapes and bindings but other axes
+** values each match the CPU engine (a captured run replayed would keep the
+** axes it saw). Uses the ONNX node test model under $KILN_NODE_DIR. */
+static void test_runtime_params(void) {
+    const char *nd = getenv("KILN_NODE_DIR");
+    if (!nd) {
+        printf("runtime parameters: skipped (KILN_NODE_DIR is not set)\n");
+        return;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/test_reduce_sum_keepdims_random/model.onnx", nd);
+    kiln_model *m = NULL;
+    kiln_engine *e[2] = {NULL, NULL};
+    kiln_context *c[2] = {NULL, NULL};
+    if (kiln_model_load(path, &m)) {
+        CHECK(0, "load %s", path);
+        return;
+    }
+    for (int k = 0; k < 2; k++) {
+        kiln_builder_config *cfg = NULL;
+        void *blob = NULL;
+        size_t size = 0;
+        kiln_status st = kiln_builder_config_create(&cfg);
+        if (!st) st = kiln_builder_config_set_device(cfg, k ? KILN_DEVICE_CUDA : KILN_DEVICE_CPU);
+        if (!st) st = kiln_build_engine(m, cfg, &blob, &size);
+        if (!st) st = kiln_engine_load_memory(blob, size, &e[k]);
+        if (!st) st = kiln_context_create(e[k], &c[k]);
+        kiln_free(blob);
+        kiln_builder_config_destroy(cfg);
+        CHECK(st == KILN_OK, "runtime-axes ReduceSum %s engine", k ? "CUDA" : "CPU");
+        if (st) goto done;
+    }
+    int host = 0;
+    for (int i = 0; i < kiln_engine_num_layers(e[1]); i++)
+        host += !kiln_engine_layer_on_device(e[1], i);
+    CHECK(host == 0, "runtime-axes ReduceSum runs on the device (%d host layers)", host);
+    float data[12];
+    for (int i = 0; i < 12; i++) data[i] = (float)(i * 7 % 11) - 4.5f;
+    static const int64_t axes_seq[] = {1, 1, 2, 2, 0, -1, 1};
+    for (size_t r = 0; r < sizeof axes_seq / sizeof axes_seq[0]; r++) {
+        int64_t axes = axes_seq[r];
+        const kiln_tensor *t[2] = {NULL, NULL};
+        for (int k = 0; k < 2; k++) {
+            kiln_status st = kiln_context_set_tensor(c[k], "data", data, sizeof data);
+            if (!st) st = kiln_context_set_tensor(c[k], "axes", &axes, sizeof axes);
+            if (!st) st = kiln_context_execute(c[k]);
+            if (!st) st = kiln_context_output(c[k], "reduced", &t[k]);
+            CHECK(st == KILN_OK, "runtime-axes run %zu on %s", r, k ? "CUDA" : "CPU");
+            if (st) goto done;
+        }
+        int64_t n = kiln_tensor_numel(t[0]);
+        bool same = n == kiln_tensor_numel(t[1]) && kiln_tensor_rank(t[0]) == kiln_tensor_rank(t[1]);
+        for (int d = 0; same && d < kiln_tensor_rank(t[0]); d++)
+            same = kiln_tensor_dims(t[0])[d] == kiln_tensor_dims(t[1])[d];
+        double worst = 0;
+        for (int64_t i = 0; same && i < n; i++) {
+            double a = ((const float *)kiln_tensor_cdata(t[0]))[i];
+            double b = ((const float *)kiln_tensor_cdata(t[1]))[i];
+            if (fabs(a - b) > worst) worst = fabs(a - b);
+        }
+        CHECK(same && worst <= 1e-5, "runtime axes %lld (run %zu): CUDA result %s (max abs "
+              "diff %g)", (long long)axes, r, same ? "differs" : "has another shape", worst);
+    }
+done:
+    for (int k = 0; k < 2; k++) {
+        kiln_context_destroy(c[k]);
+        kiln_engine_free(e[k]);
+    }
+    kiln_model_free(m);
+}
+
 int main(int argc, char **argv) {
     int ndev = 0;
     if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
@@ -307,6 +380,7 @@ done:
     kiln_engine_free(gpu);
     kiln_engine_free(cpu);
     kiln_model_free(m);
+    test_runtime_params();
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
 }

@@ -22,6 +22,53 @@ int cuda_fail_if(ref_ctx *c, cudaError_t e, const char *what) {
     return -1;
 }
 
+/* ---------------------------------------------------------------- params */
+static int param_read(ref_ctx *c, int i, double *f, int64_t *v, int max, const char *what) {
+    if (i >= c->n_in || !c->in[i]) return 0;
+    const kiln_tensor *k = c->node && i < c->node->n_in && c->node->in[i]
+                               ? c->node->in[i]->const_val : NULL;
+    const kiln_tensor *t = k ? k : c->in[i];
+    int64_t n = tensor_numel(t);
+    size_t es = kiln_dtype_size(t->dtype);
+    bool is_int = dtype_is_int(t->dtype), is_float = dtype_is_float(t->dtype);
+    if (t->rank > 1 || n < 0 || n > max || (!is_int && !is_float) || es == 0 || es > 8 ||
+        t->dtype == KILN_DTYPE_INT4 || t->dtype == KILN_DTYPE_UINT4)
+        return ref_fail(c, "%s must be a vector of at most %d numbers", what, max);
+    const void *src = t->data;
+    uint64_t buf[64];
+    if (!k && n > 0) {
+        if ((size_t)n * es > sizeof buf) return ref_fail(c, "%s has too many values", what);
+        cudaStream_t s = cuda_stream_of(c);
+        if (cuda_fail_if(c, cudaMemcpyAsync(buf, t->data, (size_t)n * es, cudaMemcpyDeviceToHost,
+                                            s), what) ||
+            cuda_fail_if(c, cudaStreamSynchronize(s), what))
+            return -1;
+        src = buf;
+    }
+    for (int64_t j = 0; j < n; j++) {
+        if (f) f[j] = dt_get_f64(t->dtype, src, (size_t)j);
+        if (v) v[j] = is_int ? dt_get_i64(t->dtype, src, (size_t)j)
+                             : (int64_t)dt_get_f64(t->dtype, src, (size_t)j);
+    }
+    return (int)n;
+}
+
+int cuda_param_i64(ref_ctx *c, int i, int64_t *v, int max, const char *what) {
+    return param_read(c, i, NULL, v, max > 64 ? 64 : max, what);
+}
+
+int cuda_param_f64(ref_ctx *c, int i, double *v, int max, const char *what) {
+    return param_read(c, i, v, NULL, max > 64 ? 64 : max, what);
+}
+
+bool cuda_param_runtime(const ir_node *n, const ir_type *const *in, int i, bool floats) {
+    if (i >= n->n_in || !n->in[i] || n->in[i]->const_val || !in[i]) return false;
+    kiln_dtype t = in[i]->dtype;
+    bool ok = (dtype_is_int(t) && t != KILN_DTYPE_INT4 && t != KILN_DTYPE_UINT4) ||
+              (floats && dtype_is_float(t) && kiln_dtype_size(t) <= 8 && kiln_dtype_size(t) >= 2);
+    return ok && in[i]->rank >= 0 && in[i]->rank <= 1;
+}
+
 /* ---------------------------------------------------------------- device */
 static kiln_status dev_open(void **out) {
     *out = NULL;

@@ -166,17 +166,39 @@ static int run_copy(ref_ctx *c) {
                         layer_op(c));
 }
 
+/* BitCast reinterprets the bytes: a copy (element sizes may differ; the
+** byte counts agree, which run_copy checks). */
+static bool sup_bitcast(const ir_node *n, const ir_type *const *in) {
+    return sup_copy(n, in) && n->n_out == 1 && n->out[0] &&
+           n->out[0]->type.dtype != KILN_DTYPE_STRING;
+}
+
 /* Inference Dropout is a copy when nobody reads the mask and training_mode
 ** is absent or a constant false. */
 static bool sup_dropout(const ir_node *n, const ir_type *const *in) {
     if (!sup_copy(n, in)) return false;
-    if (n->n_out > 1 && n->out[1] && (n->out[1]->n_uses > 0 || (n->out[1]->flags & IR_VALUE_OUTPUT)))
+    /* a mask that is read must be bool (all true in inference) */
+    if (n->n_out > 1 && n->out[1] && (n->out[1]->n_uses > 0 || (n->out[1]->flags & IR_VALUE_OUTPUT)) &&
+        n->out[1]->type.dtype != KILN_DTYPE_BOOL)
         return false;
     if (n->n_in > 2 && n->in[2]) {
         const kiln_tensor *t = n->in[2]->const_val;
         if (!t || tensor_numel(t) != 1 || dt_get_i64(t->dtype, t->data, 0) != 0) return false;
     }
     return true;
+}
+
+/* Inference Dropout: the copy, and a mask of all true when it has one. */
+static int run_dropout(ref_ctx *c) {
+    if (run_copy(c)) return -1;
+    if (c->n_out < 2 || !c->out[1] || !c->out[1]->data) return 0;
+    kiln_tensor *m = c->out[1];
+    const ir_value *mv = c->node->n_out > 1 ? c->node->out[1] : NULL;
+    bool read = mv && (mv->n_uses > 0 || (mv->flags & IR_VALUE_OUTPUT));
+    if (m->dtype != KILN_DTYPE_BOOL) return read ? ref_fail(c, "Dropout mask must be bool") : 0;
+    int64_t n = tensor_numel(m);
+    if (n <= 0) return 0;
+    return cuda_fail_if(c, cudaMemsetAsync(m->data, 1, (size_t)n, cuda_stream_of(c)), "Dropout");
 }
 
 /* ------------------------------------------------------------ Transpose */
@@ -638,6 +660,40 @@ static bool sup_pad(const ir_node *n, const ir_type *const *in) {
     return const_present(n, 1) && const_or_absent(n, 2) && const_or_absent(n, 3);
 }
 
+/* Pad whose pads/constant_value/axes come as runtime tensors (read on the
+** host at run time: TACTIC_READS_PARAMS). */
+static bool sup_pad_rt(const ir_node *n, const ir_type *const *in) {
+    if (!in_movable(in, 0) || in[0]->rank > KC_MAXD || pad_mode(n) < 0) return false;
+    if (n->graph && n->graph->model && n->graph->model->opset < 11) return false;
+    if (!(n->n_in > 1 && n->in[1])) return false;
+    bool rt = false;
+    for (int i = 1; i < 4 && i < n->n_in; i++) {
+        if (!n->in[i] || n->in[i]->const_val) continue;
+        if (i == 2 ? !(in[2] && in[2]->dtype == in[0]->dtype && in[2]->rank <= 1)
+                   : !cuda_param_runtime(n, in, i, false))
+            return false;
+        rt = true;
+    }
+    return rt;
+}
+
+/* The first element of input i (constant, or copied from the device
+** synchronously) as es raw bytes; false when it has none. -1 on failure. */
+static int read_scalar_bytes(ref_ctx *c, int i, void *dst, size_t es) {
+    const kiln_tensor *k = c->node->in[i] ? c->node->in[i]->const_val : NULL;
+    const kiln_tensor *t = k ? k : c->in[i];
+    if (!t || tensor_numel(t) <= 0) return 0;
+    if (k) {
+        memcpy(dst, k->data, es);
+        return 1;
+    }
+    cudaStream_t s = cuda_stream_of(c);
+    if (cuda_fail_if(c, cudaMemcpyAsync(dst, t->data, es, cudaMemcpyDeviceToHost, s), "Pad") ||
+        cuda_fail_if(c, cudaStreamSynchronize(s), "Pad"))
+        return -1;
+    return 1;
+}
+
 static int run_pad(ref_ctx *c) {
     const kiln_tensor *x = c->in[0];
     kiln_tensor *y = c->out[0];
@@ -658,17 +714,13 @@ static int run_pad(ref_ctx *c) {
         if (v != 0 && (dtype_is_numeric(x->dtype) || x->dtype == KILN_DTYPE_BOOL))
             dt_set_f64(x->dtype, fill, 0, v);
     } else {
-        if ((np = read_const_ints(c, 1, pads, MAXV, "pads")) < 0) return -1;
-        const kiln_tensor *cv = c->node->n_in > 2 && c->node->in[2] ? c->node->in[2]->const_val : NULL;
-        if (c->node->n_in > 2 && c->node->in[2] && !cv)
-            return ref_fail(c, "Pad constant_value is not a constant");
-        if (cv && tensor_numel(cv) > 0) {
-            if (cv->dtype != x->dtype) return ref_fail(c, "Pad constant_value type differs from data");
-            memcpy(fill, cv->data, es);
+        if ((np = cuda_param_i64(c, 1, pads, MAXV, "pads")) < 0) return -1;
+        if (ref_has(c, 2)) {
+            if (c->in[2]->dtype != x->dtype)
+                return ref_fail(c, "Pad constant_value type differs from data");
+            if (read_scalar_bytes(c, 2, fill, es) < 0) return -1;
         }
-        if (c->node->n_in > 3 && c->node->in[3] &&
-            (na = read_const_ints(c, 3, axes, MAXV, "axes")) < 0)
-            return -1;
+        if (ref_has(c, 3) && (na = cuda_param_i64(c, 3, axes, MAXV, "axes")) < 0) return -1;
     }
     int64_t pb[KILN_MAX_RANK], pe[KILN_MAX_RANK];
     char err[INDEX_ERR_SIZE];
@@ -699,6 +751,43 @@ static int run_pad(ref_ctx *c) {
         return copy_geom(c, 1, &one, &z, &z, es, y->data, x->data, "Pad");
     }
     return cuda_fail_if(c, kc_pad(y->data, x->data, &p, cuda_stream_of(c)), "Pad");
+}
+
+/* ------------------------------------------------------------ CenterCropPad */
+/* The output's dims (inference read the shape input) say everything: per
+** axis, a centered crop when it is smaller than the input, a centered zero
+** pad when larger. One kc_pad map, so the shape input is never read. */
+static bool sup_center_crop_pad(const ir_node *n, const ir_type *const *in) {
+    (void)n;
+    return in_movable(in, 0) && in[0]->rank >= 1 && in[0]->rank <= KC_MAXD;
+}
+
+static int run_center_crop_pad(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0];
+    kiln_tensor *y = c->out[0];
+    int r = x->rank;
+    if (y->rank != r || r > KC_MAXD) return ref_fail(c, "internal: CenterCropPad output rank");
+    kc_pad_params p;
+    memset(&p, 0, sizeof p);
+    p.rank = r;
+    p.es = (int)kiln_dtype_size(x->dtype);
+    p.mode = KC_PAD_CONSTANT;
+    contig_strides(r, x->dims, p.istr);
+    for (int a = 0; a < r; a++) {
+        int64_t in = x->dims[a], out = y->dims[a];
+        p.odims[a] = out;
+        if (out <= in) { /* crop: output o reads input o + (in - out) / 2 */
+            p.lo[a] = (in - out) / 2;
+            p.de[a] = out;
+            p.off[a] = 0;
+        } else { /* pad: input i lands at output i + (out - in) / 2 */
+            p.lo[a] = 0;
+            p.de[a] = in;
+            p.off[a] = (out - in) / 2;
+        }
+    }
+    if (tensor_numel(y) == 0) return 0;
+    return cuda_fail_if(c, kc_pad(y->data, x->data, &p, cuda_stream_of(c)), "CenterCropPad");
 }
 
 /* ------------------------------------------ DepthToSpace, SpaceToDepth */
@@ -739,10 +828,56 @@ static int run_depth_space(ref_ctx *c) {
     return copy_geom(c, 6, d, ss, ds, kiln_dtype_size(x->dtype), y->data, x->data, layer_op(c));
 }
 
+/* ------------------------------------------------------------ GatherND */
+
+static bool sup_gather_nd(const ir_node *n, const ir_type *const *in) {
+    if (!in_movable(in, 0) || !in[1] || in[1]->dtype != KILN_DTYPE_INT64 || in[1]->rank < 1)
+        return false;
+    int64_t b = ir_attr_int(n, "batch_dims", 0);
+    return b >= 0 && b < in[0]->rank && b < in[1]->rank;
+}
+
+static int run_gather_nd(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0], *ind = c->in[1];
+    kiln_tensor *y = c->out[0];
+    int r = x->rank, q = ind->rank;
+    int64_t b = ir_attr_int(c->node, "batch_dims", 0);
+    if (r < 1 || q < 1 || b < 0 || b >= KILN_MIN(r, q))
+        return ref_fail(c, "GatherND ranks/batch_dims are invalid");
+    int64_t m = ind->dims[q - 1];
+    if (m < 1 || m > r - b || m > KC_MAXD)
+        return ref_fail(c, "GatherND indices last dim %lld is invalid", (long long)m);
+    for (int i = 0; i < b; i++)
+        if (x->dims[i] != ind->dims[i]) return ref_fail(c, "GatherND batch dim %d differs", i);
+    kc_gather_nd_params p;
+    memset(&p, 0, sizeof p);
+    int64_t xs[KILN_MAX_RANK];
+    contig_strides(r, x->dims, xs);
+    p.m = (int)m;
+    p.B = prod(ind->dims, 0, (int)b);
+    p.M = prod(ind->dims, (int)b, q - 1);
+    p.slice = prod(x->dims, (int)(b + m), r);
+    p.bstride = prod(x->dims, (int)b, r);
+    for (int j = 0; j < m; j++) {
+        p.len[j] = x->dims[b + j];
+        p.xstr[j] = xs[b + j];
+    }
+    if (tensor_numel(y) != p.B * p.M * p.slice)
+        return ref_fail(c, "GatherND output has the wrong size");
+    return cuda_fail_if(c, kc_gather_nd(y->data, x->data, ind->data, &p,
+                                        (int)kiln_dtype_size(x->dtype), cuda_stream_of(c)),
+                        "GatherND");
+}
+
 /* ------------------------------------------------------------ Trilu */
 
 static bool sup_trilu(const ir_node *n, const ir_type *const *in) {
     return in_movable(in, 0) && in[0]->rank >= 2 && const_or_absent(n, 1);
+}
+
+/* k as a runtime tensor, read on the host (TACTIC_READS_PARAMS). */
+static bool sup_trilu_rt(const ir_node *n, const ir_type *const *in) {
+    return in_movable(in, 0) && in[0]->rank >= 2 && cuda_param_runtime(n, in, 1, false);
 }
 
 static int run_trilu(ref_ctx *c) {
@@ -751,7 +886,7 @@ static int run_trilu(ref_ctx *c) {
     int64_t k = 0;
     if (c->node->n_in > 1 && c->node->in[1]) {
         int64_t kv[1];
-        int nk = read_const_ints(c, 1, kv, 1, "k");
+        int nk = cuda_param_i64(c, 1, kv, 1, "k");
         if (nk < 0) return -1;
         if (nk != 1) return ref_fail(c, "k must be one integer");
         k = kv[0];
@@ -845,7 +980,7 @@ TACTIC(t_flatten, "cuda_copy_flatten", OP_Flatten, sup_copy, run_copy)
 TACTIC(t_squeeze, "cuda_copy_squeeze", OP_Squeeze, sup_copy, run_copy)
 TACTIC(t_unsqueeze, "cuda_copy_unsqueeze", OP_Unsqueeze, sup_copy, run_copy)
 TACTIC(t_identity, "cuda_copy_identity", OP_Identity, sup_copy, run_copy)
-TACTIC(t_dropout, "cuda_copy_dropout", OP_Dropout, sup_dropout, run_copy)
+TACTIC(t_dropout, "cuda_copy_dropout", OP_Dropout, sup_dropout, run_dropout)
 TACTIC(t_transpose, "cuda_transpose_view", OP_Transpose, sup_transpose, run_transpose)
 TACTIC(t_concat, "cuda_concat_view", OP_Concat, sup_concat, run_concat)
 TACTIC(t_split, "cuda_split_view", OP_Split, sup_split, run_split)
@@ -856,6 +991,10 @@ TACTIC(t_gather_el, "cuda_gather_elements", OP_GatherElements, sup_gather_elemen
        run_gather_elements)
 TACTIC(t_scatter_el, "cuda_scatter_elements", OP_ScatterElements, sup_scatter_elements,
        run_scatter_elements)
+/* opset 9-10 Scatter: ScatterElements without reductions */
+TACTIC(t_scatter_old, "cuda_scatter_elements_v9", OP_Scatter, sup_scatter_elements,
+       run_scatter_elements)
+TACTIC(t_bitcast, "cuda_copy_bitcast", OP_BitCast, sup_bitcast, run_copy)
 TACTIC(t_scatter_nd, "cuda_scatter_nd", OP_ScatterND, sup_scatter_nd, run_scatter_nd)
 TACTIC(t_expand, "cuda_expand_view", OP_Expand, sup_expand, run_expand)
 TACTIC(t_tile, "cuda_tile_view", OP_Tile, sup_tile, run_tile)
@@ -863,7 +1002,14 @@ TACTIC(t_pad, "cuda_pad_map", OP_Pad, sup_pad, run_pad)
 TACTIC(t_d2s, "cuda_depth_to_space_view", OP_DepthToSpace, sup_depth_space, run_depth_space)
 TACTIC(t_s2d, "cuda_space_to_depth_view", OP_SpaceToDepth, sup_depth_space, run_depth_space)
 TACTIC(t_trilu, "cuda_trilu", OP_Trilu, sup_trilu, run_trilu)
+TACTIC(t_gather_nd, "cuda_gather_nd", OP_GatherND, sup_gather_nd, run_gather_nd)
+TACTIC(t_ccp, "cuda_center_crop_pad_map", OP_CenterCropPad, sup_center_crop_pad,
+       run_center_crop_pad)
 TACTIC(t_range, "cuda_range", OP_Range, sup_range, run_range)
+#define TACTIC_RT(var, name, op, sup, fn) \
+    static const kiln_tactic var = {name, op, 0, DEV_FLAGS | TACTIC_READS_PARAMS, sup, NULL, fn};
+TACTIC_RT(t_pad_rt, "cuda_pad_map_rtparams", OP_Pad, sup_pad_rt, run_pad)
+TACTIC_RT(t_trilu_rt, "cuda_trilu_rtk", OP_Trilu, sup_trilu_rt, run_trilu)
 TACTIC(t_cos, "cuda_constant_of_shape_fill", OP_ConstantOfShape, sup_constant_of_shape,
        run_constant_of_shape)
 TACTIC(t_onehot, "cuda_onehot", OP_OneHot, sup_onehot, run_onehot)
@@ -872,5 +1018,5 @@ const kiln_tactic *const cuda_tactics_data[] = {
     &t_reshape, &t_flatten, &t_squeeze, &t_unsqueeze, &t_identity, &t_dropout, &t_transpose,
     &t_concat, &t_split, &t_slice, &t_slice_dyn, &t_gather, &t_gather_el, &t_scatter_el,
     &t_scatter_nd, &t_expand, &t_tile, &t_pad, &t_d2s, &t_s2d,
-    &t_trilu, &t_range, &t_cos, &t_onehot, NULL,
+    &t_trilu, &t_range, &t_cos, &t_onehot, &t_pad_rt, &t_trilu_rt, &t_gather_nd, &t_ccp, &t_scatter_old, &t_bitcast, NULL,
 };

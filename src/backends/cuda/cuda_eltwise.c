@@ -63,10 +63,12 @@ typedef struct bin_info {
 
 static const bin_info k_bin[] = {
     {OP_Add, KB_ADD, true, true, false},   {OP_Sub, KB_SUB, true, true, false},
-    {OP_Mul, KB_MUL, true, true, false},   {OP_Div, KB_DIV, true, false, false},
-    {OP_Pow, KB_POW, true, false, false},  {OP_Max, KB_MAX, true, true, false},
+    {OP_Mul, KB_MUL, true, true, false},   {OP_Div, KB_DIV, true, true, false},
+    {OP_Pow, KB_POW, true, true, false},   {OP_Max, KB_MAX, true, true, false},
     {OP_Min, KB_MIN, true, true, false},   {OP_Sum, KB_ADD, true, false, false},
-    {OP_Mean, KB_ADD, true, false, false}, {OP_Mod, KB_MOD, true, false, false},
+    {OP_Mean, KB_ADD, true, false, false}, {OP_Mod, KB_MOD, true, true, false},
+    {OP_BitwiseAnd, KB_BAND, false, true, false}, {OP_BitwiseOr, KB_BOR, false, true, false},
+    {OP_BitwiseXor, KB_BXOR, false, true, false}, {OP_BitShift, KB_SHL, false, true, false},
     {OP_PRelu, KB_PRELU, true, true, false},
     {OP_Equal, KB_EQ, true, true, true},   {OP_Less, KB_LT, true, true, false},
     {OP_LessOrEqual, KB_LE, true, true, false}, {OP_Greater, KB_GT, true, true, false},
@@ -88,19 +90,31 @@ static bool variadic(int op) {
 static bool binary_supports(const ir_node *n, const ir_type *const *in) {
     const bin_info *b = bin_find(n->op);
     if (!b) return false;
-    int lo = 2, hi = variadic(n->op) ? KC_MAX_IN : 2;
+    int lo = variadic(n->op) ? 1 : 2, hi = variadic(n->op) ? KC_MAX_IN : 2;
     if (n->n_in < lo || n->n_in > hi) return false;
     /* legacy (opset < 7) broadcasting and per-channel PRelu: host */
     if (ir_attr_find(n, "broadcast") || (n->op == OP_PRelu && kc_opset(n) < 7)) return false;
     kiln_dtype dt = in[0] ? in[0]->dtype : KILN_DTYPE_UNDEFINED;
-    bool ok = (b->fl && kc_dt_float(dt)) || (b->in && kc_dt_int(dt)) ||
-              (b->bl && dt == KILN_DTYPE_BOOL);
+    /* float64 runs in double (not PRelu's per-channel forms: no matter) */
+    bool ok = (b->fl && (kc_dt_float(dt) || dt == KILN_DTYPE_FLOAT64)) ||
+              (b->in && kc_dt_int(dt)) || (b->bl && dt == KILN_DTYPE_BOOL);
     if (!ok) return false;
+    /* Mean's final scaling has no float64 kernel */
+    if (n->op == OP_Mean && dt == KILN_DTYPE_FLOAT64) return false;
+    /* BitShift is defined on unsigned types only */
+    if (n->op == OP_BitShift &&
+        ((dt != KILN_DTYPE_UINT8 && dt != KILN_DTYPE_UINT16 && dt != KILN_DTYPE_UINT32 &&
+          dt != KILN_DTYPE_UINT64) ||
+         (strcmp(ir_attr_str(n, "direction", ""), "LEFT") &&
+          strcmp(ir_attr_str(n, "direction", ""), "RIGHT"))))
+        return false;
     for (int i = 0; i < n->n_in; i++) {
         if (!kc_has_in(n, in, i) || !kc_rank_ok(in[i])) return false;
-        /* Pow's exponent may be any type the loader widens to float */
+        /* Pow's exponent may be any type the loader widens to float; an
+        ** integer base takes an integer exponent (exact integer powers) */
         bool exp_ok = n->op == OP_Pow && i == 1 &&
-                      (kc_dt_float(in[1]->dtype) || kc_dt_int(in[1]->dtype));
+                      (kc_dt_float(in[1]->dtype) || in[1]->dtype == KILN_DTYPE_FLOAT64 ||
+                       kc_dt_int(in[1]->dtype));
         if (in[i]->dtype != dt && !exp_ok) return false;
     }
     return true;
@@ -115,7 +129,16 @@ static int binary_run(ref_ctx *c) {
     if (cnt == 0) return 0;
     int kb = b->kb;
     if (n->op == OP_Mod && ir_attr_int(n, "fmod", 0)) kb = KB_FMOD;
+    if (n->op == OP_BitShift && !strcmp(ir_attr_str(n, "direction", ""), "RIGHT")) kb = KB_SHR;
     kc_bshape s;
+    /* Max/Min/Sum/Mean of one input: the input (it has the output's shape) */
+    if (c->n_in == 1) {
+        if (c->in[0]->nbytes != y->nbytes) return ref_fail(c, "internal: output size");
+        if (y->data == c->in[0]->data) return 0;
+        return cuda_fail_if(c, cudaMemcpyAsync(y->data, c->in[0]->data, y->nbytes,
+                                               cudaMemcpyDeviceToDevice, st),
+                            n->op_type);
+    }
     /* Variadic ops fold in place: y = op(in0, in1), then y = op(y, in_k);
     ** each element reads only its own position of y. */
     for (int k = 1; k < c->n_in; k++) {
@@ -171,6 +194,9 @@ static const un_info k_un[] = {
     {OP_ThresholdedRelu, KU_THRELU}, {OP_Swish, KU_SWISH}, {OP_LeakyRelu, KU_LEAKY},
     {OP_HardSigmoid, KU_HSIG}, {OP_HardSwish, KU_HSWISH}, {OP_Mish, KU_MISH},
     {OP_Gelu, KU_GELU}, {OP_Clip, KU_CLIP},
+    {OP_Asin, KU_ASIN}, {OP_Acos, KU_ACOS}, {OP_Atan, KU_ATAN}, {OP_Sinh, KU_SINH},
+    {OP_Cosh, KU_COSH}, {OP_Asinh, KU_ASINH}, {OP_Acosh, KU_ACOSH}, {OP_Atanh, KU_ATANH},
+    {OP_Shrink, KU_SHRINK},
 };
 
 static const un_info *un_find(int op) {
@@ -180,7 +206,11 @@ static const un_info *un_find(int op) {
 }
 
 static bool unary_supports(const ir_node *n, const ir_type *const *in) {
-    if (!un_find(n->op) || !kc_has_in(n, in, 0) || !kc_dt_float(in[0]->dtype)) return false;
+    if (!un_find(n->op) || !kc_has_in(n, in, 0)) return false;
+    /* float64: the parameterless math kc_unary computes in double */
+    if (in[0]->dtype == KILN_DTYPE_FLOAT64)
+        return n->n_in == 1 && n->op != OP_Clip && kc_unary_f64_ok(un_find(n->op)->ku);
+    if (!kc_dt_float(in[0]->dtype)) return false;
     /* Clip's bounds are read on the host: constant (or absent) scalars */
     if (n->op == OP_Clip)
         for (int k = 1; k < 3; k++) {
@@ -191,6 +221,25 @@ static bool unary_supports(const ir_node *n, const ir_type *const *in) {
     else if (n->n_in != 1)
         return false;
     return true;
+}
+
+/* Clip whose bounds are runtime scalars, read on the host at run time
+** (TACTIC_READS_PARAMS). */
+static bool clip_rt_supports(const ir_node *n, const ir_type *const *in) {
+    if (n->op != OP_Clip || !kc_has_in(n, in, 0) || !kc_dt_float(in[0]->dtype)) return false;
+    bool rt = false;
+    for (int k = 1; k < 3; k++) {
+        if (kc_absent_or_const(n, k)) {
+            const kiln_tensor *b = kc_const_in(n, k);
+            if (b && (b->dtype != in[0]->dtype || tensor_numel(b) != 1)) return false;
+            continue;
+        }
+        if (!kc_has_in(n, in, k) || in[k]->dtype != in[0]->dtype || in[k]->rank > 1 ||
+            (in[k]->rank == 1 && in[k]->dims[0] != 1))
+            return false;
+        rt = true;
+    }
+    return rt;
 }
 
 static int unary_run(ref_ctx *c) {
@@ -214,6 +263,10 @@ static int unary_run(ref_ctx *c) {
     case OP_Gelu:
         if (strcmp(ir_attr_str(n, "approximate", "none"), "tanh") == 0) ku = KU_GELU_TANH;
         break;
+    case OP_Shrink:
+        p0 = ir_attr_float(n, "lambd", 0.5f);
+        p1 = ir_attr_float(n, "bias", 0.0f);
+        break;
     case OP_Clip:
         if (c->opset < 11) {
             p0 = ir_attr_float(n, "min", -FLT_MAX);
@@ -223,12 +276,12 @@ static int unary_run(ref_ctx *c) {
             p1 = INFINITY;
             for (int k = 1; k < 3; k++) {
                 if (!ref_has(c, k)) continue;
-                const kiln_tensor *b = kc_const_in(n, k);
-                if (!b || tensor_numel(b) != 1)
-                    return ref_fail(c, "Clip bound %d must be a constant scalar", k);
-                float v = (float)dt_get_f64(b->dtype, b->data, 0);
-                if (k == 1) p0 = v;
-                else p1 = v;
+                double b;
+                int nb = cuda_param_f64(c, k, &b, 1, "Clip bound");
+                if (nb < 0) return -1;
+                if (nb != 1) return ref_fail(c, "Clip bound %d must be a scalar", k);
+                if (k == 1) p0 = (float)b;
+                else p1 = (float)b;
             }
         }
         break;
@@ -238,6 +291,60 @@ static int unary_run(ref_ctx *c) {
     return cuda_fail_if(c, kc_unary(ku, (int)x->dtype, p0, p1, p2, x->data, c->out[0]->data,
                                     tensor_numel(x), cuda_stream_of(c)),
                         n->op_type);
+}
+
+/* Clip on integer types: y = min(max(x, lo), hi) with the bounds read on
+** the device as broadcast scalars (absent bounds skipped), so constant and
+** runtime bounds are the same case. */
+static bool clip_int_supports(const ir_node *n, const ir_type *const *in) {
+    if (n->op != OP_Clip || kc_opset(n) < 11 || !kc_has_in(n, in, 0) || !kc_dt_int(in[0]->dtype))
+        return false;
+    for (int k = 1; k < 3; k++) {
+        if (k >= n->n_in || !n->in[k]) continue;
+        if (!kc_has_in(n, in, k) || in[k]->dtype != in[0]->dtype ||
+            shape_numel(in[k]->rank < 0 ? 0 : in[k]->rank, in[k]->dims) != 1 || in[k]->rank > 1)
+            return false;
+    }
+    return true;
+}
+
+static int clip_int_run(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0];
+    kiln_tensor *y = c->out[0];
+    int64_t cnt = tensor_numel(y);
+    cudaStream_t st = cuda_stream_of(c);
+    const kiln_tensor *cur = x;
+    if (cnt == 0) return 0;
+    for (int k = 1; k < 3; k++) {
+        if (!ref_has(c, k)) continue;
+        if (tensor_numel(c->in[k]) != 1) return ref_fail(c, "Clip bound %d must be a scalar", k);
+        const kiln_tensor *pair[2] = {cur, c->in[k]};
+        kc_bshape s;
+        if (bshape_make(c, y, 2, pair, &s)) return -1;
+        if (cuda_fail_if(c, kc_binary(k == 1 ? KB_MAX : KB_MIN, (int)cur->dtype, (int)c->in[k]->dtype,
+                                      (int)y->dtype, &s, cur->data, c->in[k]->data, y->data, cnt,
+                                      st),
+                         "Clip"))
+            return -1;
+        cur = y;
+    }
+    if (cur == x && y->data != x->data) /* no bounds: a copy */
+        return cuda_fail_if(c, cudaMemcpyAsync(y->data, x->data, x->nbytes,
+                                               cudaMemcpyDeviceToDevice, st),
+                            "Clip");
+    return 0;
+}
+
+/* BitwiseNot on the integer types. */
+static bool bitnot_supports(const ir_node *n, const ir_type *const *in) {
+    return kc_has_in(n, in, 0) && kc_dt_int(in[0]->dtype);
+}
+
+static int bitnot_run(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0];
+    return cuda_fail_if(c, kc_bitnot((int)x->dtype, x->data, c->out[0]->data, tensor_numel(x),
+                                     cuda_stream_of(c)),
+                        "BitwiseNot");
 }
 
 static bool isx_supports(const ir_node *n, const ir_type *const *in) {
@@ -280,8 +387,15 @@ static int identity_run(ref_ctx *c) {
 }
 
 /* ------------------------------------------------------------ cast */
+/* The 8- and 4-bit types cast_small.cu converts. */
+static bool dt_small(kiln_dtype t) {
+    return (t >= KILN_DTYPE_FLOAT8E4M3FN && t <= KILN_DTYPE_FLOAT8E5M2FNUZ) ||
+           t == KILN_DTYPE_UINT4 || t == KILN_DTYPE_INT4 || t == KILN_DTYPE_FLOAT4E2M1;
+}
+
 static bool cast_supports(const ir_node *n, const ir_type *const *in) {
-    if (!kc_has_in(n, in, 0) || !kc_dt_cast(in[0]->dtype)) return false;
+    if (!kc_has_in(n, in, 0) || !(kc_dt_cast(in[0]->dtype) || dt_small(in[0]->dtype)))
+        return false;
     kiln_dtype to;
     if (n->op == OP_CastLike) {
         if (!kc_has_in(n, in, 1)) return false;
@@ -291,7 +405,7 @@ static bool cast_supports(const ir_node *n, const ir_type *const *in) {
         if (t <= 0 || t >= KILN_DTYPE_COUNT_) return false;
         to = (kiln_dtype)t;
     }
-    return kc_dt_cast(to);
+    return kc_dt_cast(to) || dt_small(to);
 }
 
 static int cast_run(ref_ctx *c) {
@@ -303,9 +417,130 @@ static int cast_run(ref_ctx *c) {
         return cuda_fail_if(c, cudaMemcpyAsync(y->data, x->data, x->nbytes,
                                                cudaMemcpyDeviceToDevice, cuda_stream_of(c)),
                             "Cast");
+    if (dt_small(x->dtype) || dt_small(y->dtype))
+        return cuda_fail_if(c, kc_cast_small((int)x->dtype, (int)y->dtype,
+                                             ir_attr_int(c->node, "saturate", 1) != 0, x->data,
+                                             y->data, cnt, cuda_stream_of(c)),
+                            c->node->op_type);
     return cuda_fail_if(c, kc_cast((int)x->dtype, (int)y->dtype, x->data, y->data, cnt,
                                    cuda_stream_of(c)),
                         c->node->op_type);
+}
+
+/* ------------------------------------------------------------ quantization */
+static bool q_float(kiln_dtype t) { return kc_dt_float(t) || t == KILN_DTYPE_FLOAT64; }
+
+/* Quantized types: the integer ones of ONNX QuantizeLinear and the 8- and
+** 4-bit ones. */
+static bool q_type(kiln_dtype t) {
+    return t == KILN_DTYPE_INT8 || t == KILN_DTYPE_UINT8 || t == KILN_DTYPE_INT16 ||
+           t == KILN_DTYPE_UINT16 || t == KILN_DTYPE_INT32 || dt_small(t);
+}
+
+static bool quant_supports(const ir_node *n, const ir_type *const *in) {
+    if (!kc_has_in(n, in, 0) || !kc_has_in(n, in, 1) || !q_float(in[1]->dtype) || n->n_out < 1 ||
+        !n->out[0])
+        return false;
+    kiln_dtype yt = n->out[0]->type.dtype;
+    if (kc_has_in(n, in, 2) && !q_type(in[2]->dtype)) return false;
+    if (n->op == OP_QuantizeLinear)
+        return (q_float(in[0]->dtype) || in[0]->dtype == KILN_DTYPE_INT32) && q_type(yt) &&
+               yt != KILN_DTYPE_INT32;
+    return q_type(in[0]->dtype) && q_float(yt);
+}
+
+static int quant_run(ref_ctx *c) {
+    const ir_node *n = c->node;
+    const kiln_tensor *x = c->in[0], *s = c->in[1];
+    const kiln_tensor *z = ref_has(c, 2) ? c->in[2] : NULL;
+    kiln_tensor *y = c->out[0];
+    kc_qparams p;
+    memset(&p, 0, sizeof p);
+    int64_t ns = tensor_numel(s);
+    if (z && tensor_numel(z) != ns)
+        return ref_fail(c, "zero point has %lld elements, scale has %lld",
+                        (long long)tensor_numel(z), (long long)ns);
+    if (ns != 1) {
+        int64_t axis = ir_attr_int(n, "axis", 1), bs = ir_attr_int(n, "block_size", 0);
+        if (x->rank == 0 || axis < -x->rank || axis >= x->rank)
+            return ref_fail(c, "axis %lld is out of range for rank %d", (long long)axis, x->rank);
+        int a = (int)(axis < 0 ? axis + x->rank : axis);
+        p.m.dim = x->dims[a];
+        p.m.inner = shape_numel(x->rank - a - 1, x->dims + a + 1);
+        if (bs <= 0) {
+            if (s->rank != 1 || s->dims[0] != p.m.dim)
+                return ref_fail(c, "per-axis scale must be 1-D of length %lld",
+                                (long long)p.m.dim);
+            p.m.mode = 1;
+        } else {
+            if (s->rank != x->rank) return ref_fail(c, "blocked scale must have rank %d", x->rank);
+            for (int k = 0; k < x->rank; k++) {
+                int64_t want = k == a ? x->dims[k] / bs + (x->dims[k] % bs != 0) : x->dims[k];
+                if (s->dims[k] != want)
+                    return ref_fail(c, "blocked scale dim %d is %lld, expected %lld", k,
+                                    (long long)s->dims[k], (long long)want);
+            }
+            p.m.mode = 2;
+            p.m.sdim = s->dims[a];
+            p.m.block = bs;
+        }
+        if (p.m.inner <= 0 || p.m.dim <= 0) return 0; /* empty: nothing to write */
+    }
+    p.xt = (int)x->dtype;
+    p.st = (int)s->dtype;
+    p.zt = z ? (int)z->dtype : 0;
+    p.yt = (int)y->dtype;
+    p.saturate = ir_attr_int(n, "saturate", 1) != 0;
+    kiln_dtype prec = (kiln_dtype)ir_attr_int(n, "precision", 0);
+    if (!prec) {
+        if (x->dtype == s->dtype)
+            prec = x->dtype == KILN_DTYPE_INT32 ? KILN_DTYPE_FLOAT64 : x->dtype;
+        else if (x->dtype == KILN_DTYPE_INT32 || s->dtype == KILN_DTYPE_INT32)
+            prec = KILN_DTYPE_FLOAT64;
+        else
+            prec = KILN_DTYPE_FLOAT32;
+    }
+    if (!q_float(prec)) return ref_fail(c, "precision %d is not a float type", (int)prec);
+    p.prec = (int)prec;
+    switch (y->dtype) {
+    case KILN_DTYPE_INT8: p.lo = -128; p.hi = 127; break;
+    case KILN_DTYPE_UINT8: p.lo = 0; p.hi = 255; break;
+    case KILN_DTYPE_INT16: p.lo = -32768; p.hi = 32767; break;
+    case KILN_DTYPE_UINT16: p.lo = 0; p.hi = 65535; break;
+    case KILN_DTYPE_INT4: p.lo = -8; p.hi = 7; break;
+    case KILN_DTYPE_UINT4: p.lo = 0; p.hi = 15; break;
+    default: p.lo = INT32_MIN; p.hi = INT32_MAX; break;
+    }
+    cudaStream_t st = cuda_stream_of(c);
+    if (n->op == OP_QuantizeLinear)
+        return cuda_fail_if(c, kc_quantize(&p, x->data, s->data, z ? z->data : NULL, y->data,
+                                           tensor_numel(x), st),
+                            "QuantizeLinear");
+    return cuda_fail_if(c, kc_dequantize(&p, x->data, s->data, z ? z->data : NULL, y->data,
+                                         tensor_numel(x), st),
+                        "DequantizeLinear");
+}
+
+static bool dynq_supports(const ir_node *n, const ir_type *const *in) {
+    return kc_has_in(n, in, 0) && in[0]->dtype == KILN_DTYPE_FLOAT32 && n->n_out == 3 &&
+           n->out[0] && n->out[1] && n->out[2];
+}
+
+static size_t dynq_workspace(const ir_node *n, const ir_type *const *in) {
+    (void)n;
+    (void)in;
+    return 64;
+}
+
+static int dynq_run(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0];
+    if (c->n_out < 3 || !c->out[1] || !c->out[2] || !c->out[1]->data || !c->out[2]->data)
+        return ref_fail(c, "DynamicQuantizeLinear needs its three outputs");
+    if (!c->ws || c->ws_size < sizeof(float)) return ref_fail(c, "no workspace");
+    return cuda_fail_if(c, kc_dynamic_quantize(x->data, tensor_numel(x), c->out[0]->data,
+                                               c->out[1]->data, c->out[2]->data, c->ws,
+                                               cuda_stream_of(c)),
+                        "DynamicQuantizeLinear");
 }
 
 /* ------------------------------------------------------------ fused */
@@ -483,6 +718,10 @@ BIN(GreaterOrEqual, "greater_or_equal", KC_FLAGS)
 BIN(And, "and", KC_FLAGS)
 BIN(Or, "or", KC_FLAGS)
 BIN(Xor, "xor", KC_FLAGS)
+BIN(BitwiseAnd, "bitwise_and", KC_FLAGS_INPLACE)
+BIN(BitwiseOr, "bitwise_or", KC_FLAGS_INPLACE)
+BIN(BitwiseXor, "bitwise_xor", KC_FLAGS_INPLACE)
+BIN(BitShift, "bit_shift", KC_FLAGS_INPLACE)
 #undef BIN
 
 #define UN(OP, NAME)                                                                    \
@@ -496,7 +735,12 @@ UN(Softsign, "softsign") UN(Elu, "elu") UN(Selu, "selu") UN(Celu, "celu")
 UN(ThresholdedRelu, "thresholded_relu") UN(Swish, "swish") UN(LeakyRelu, "leaky_relu")
 UN(HardSigmoid, "hard_sigmoid") UN(HardSwish, "hard_swish") UN(Mish, "mish")
 UN(Gelu, "gelu") UN(Clip, "clip")
+UN(Asin, "asin") UN(Acos, "acos") UN(Atan, "atan") UN(Sinh, "sinh") UN(Cosh, "cosh")
+UN(Asinh, "asinh") UN(Acosh, "acosh") UN(Atanh, "atanh") UN(Shrink, "shrink")
 #undef UN
+static const kiln_tactic t_Clip_rt = {"cuda_clip_f_rtbounds", OP_Clip, 0,
+                                      KC_FLAGS_INPLACE | TACTIC_READS_PARAMS, clip_rt_supports,
+                                      NULL, unary_run};
 
 static const kiln_tactic t_Where = {"cuda_where_bcast", OP_Where, 0, KC_FLAGS, where_supports,
                                     NULL, where_run};
@@ -512,17 +756,29 @@ static const kiln_tactic t_Cast = {"cuda_cast", OP_Cast, 0, KC_FLAGS, cast_suppo
                                    cast_run};
 static const kiln_tactic t_CastLike = {"cuda_castlike", OP_CastLike, 0, KC_FLAGS,
                                        cast_supports, NULL, cast_run};
+static const kiln_tactic t_Clip_int = {"cuda_clip_int", OP_Clip, 0, KC_FLAGS_INPLACE,
+                                       clip_int_supports, NULL, clip_int_run};
+static const kiln_tactic t_BitNot = {"cuda_bitwise_not", OP_BitwiseNot, 0, KC_FLAGS_INPLACE,
+                                     bitnot_supports, NULL, bitnot_run};
+static const kiln_tactic t_Quant = {"cuda_quantize_linear", OP_QuantizeLinear, 0, KC_FLAGS,
+                                    quant_supports, NULL, quant_run};
+static const kiln_tactic t_Dequant = {"cuda_dequantize_linear", OP_DequantizeLinear, 0,
+                                      KC_FLAGS, quant_supports, NULL, quant_run};
+static const kiln_tactic t_DynQ = {"cuda_dynamic_quantize_linear", OP_DynamicQuantizeLinear, 0,
+                                   KC_FLAGS, dynq_supports, dynq_workspace, dynq_run};
 static const kiln_tactic t_Fused = {"cuda_fused_elementwise_interp", OP_FusedElementwise, 0,
                                     KC_FLAGS_INPLACE, fused_supports, NULL, fused_run};
 
 const kiln_tactic *const cuda_tactics_eltwise[] = {
     &t_Add, &t_Sub, &t_Mul, &t_Div, &t_Pow, &t_Max, &t_Min, &t_Sum, &t_Mean, &t_Mod,
     &t_PRelu, &t_Equal, &t_Less, &t_LessOrEqual, &t_Greater, &t_GreaterOrEqual, &t_And,
-    &t_Or, &t_Xor, &t_Where,
+    &t_Or, &t_Xor, &t_Where, &t_BitwiseAnd, &t_BitwiseOr, &t_BitwiseXor, &t_BitShift,
     &t_Neg, &t_Abs, &t_Sqrt, &t_Exp, &t_Log, &t_Tanh, &t_Sigmoid, &t_Relu, &t_Erf,
     &t_Reciprocal, &t_Floor, &t_Ceil, &t_Round, &t_Sin, &t_Cos, &t_Tan, &t_Sign,
     &t_Softplus, &t_Softsign, &t_Elu, &t_Selu, &t_Celu, &t_ThresholdedRelu, &t_Swish,
-    &t_LeakyRelu, &t_HardSigmoid, &t_HardSwish, &t_Mish, &t_Gelu, &t_Clip,
-    &t_IsNaN, &t_IsInf, &t_Not, &t_Identity, &t_Cast, &t_CastLike, &t_Fused,
+    &t_LeakyRelu, &t_HardSigmoid, &t_HardSwish, &t_Mish, &t_Gelu, &t_Clip, &t_Clip_rt,
+    &t_Asin, &t_Acos, &t_Atan, &t_Sinh, &t_Cosh, &t_Asinh, &t_Acosh, &t_Atanh, &t_Shrink,
+    &t_Clip_int, &t_BitNot, &t_IsNaN, &t_IsInf, &t_Not, &t_Identity, &t_Cast, &t_CastLike, &t_Fused, &t_Quant,
+    &t_Dequant, &t_DynQ,
     NULL,
 };

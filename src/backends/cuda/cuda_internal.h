@@ -65,6 +65,19 @@ int cuda_fail_if(ref_ctx *c, cudaError_t e, const char *what);
 /* kiln_status form for the device ops. */
 kiln_status cuda_status(cudaError_t e, const char *what);
 
+/* Parameter inputs (axes, pads, sizes, k, bounds): input i of the layer
+** as up to max values, from the IR's constant when it is one, else copied
+** from the device synchronously (only tactics flagged TACTIC_READS_PARAMS
+** may take that path: it makes the run non-capturable). Integer types read
+** exactly, float types rounded toward zero for the int64 form. Returns the
+** count (0 when the input is absent), or -1 via ref_fail. */
+int cuda_param_i64(ref_ctx *c, int i, int64_t *v, int max, const char *what);
+int cuda_param_f64(ref_ctx *c, int i, double *v, int max, const char *what);
+/* Whether input i of n is a runtime tensor a parameter reader can take:
+** present, not constant, of an integer (or, with floats, float) type,
+** rank <= 1 (scalars included). */
+bool cuda_param_runtime(const ir_node *n, const ir_type *const *in, int i, bool floats);
+
 /* Tactic families, each a NULL-terminated table defined in its own file:
 ** cuda_eltwise.c (unary/binary/fused elementwise chains, Cast, Where, ...),
 ** cuda_data.c (Transpose, Concat, Slice, Gather, Expand, Pad, copies, ...),

@@ -17,7 +17,8 @@ static inline bool kc_dt_float(kiln_dtype t) {
 /* Integer types the integer kernels load and store. */
 static inline bool kc_dt_int(kiln_dtype t) {
     return t == KILN_DTYPE_INT64 || t == KILN_DTYPE_INT32 || t == KILN_DTYPE_INT8 ||
-           t == KILN_DTYPE_UINT8;
+           t == KILN_DTYPE_UINT8 || t == KILN_DTYPE_INT16 || t == KILN_DTYPE_UINT16 ||
+           t == KILN_DTYPE_UINT32 || t == KILN_DTYPE_UINT64;
 }
 /* Every type Cast handles. */
 static inline bool kc_dt_cast(kiln_dtype t) {

@@ -440,6 +440,48 @@ extern "C" cudaError_t kc_copy_view(void *dst, const void *src, const kc_view *v
     }
 }
 
+// ------------------------------------------------------------ GatherND
+template <typename T>
+__global__ void k_gather_nd(T *__restrict__ dst, const T *__restrict__ src,
+                            const long long *__restrict__ idx, kc_gather_nd_params p, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t t = i / p.slice, e = i - t * p.slice; // tuple, element in its slice
+        int64_t bi = t / p.M, off = bi * p.bstride;
+        bool ok = true;
+        for (int j = 0; j < p.m; j++) {
+            long long v = idx[t * p.m + j];
+            if (v < 0) v += p.len[j];
+            if (v < 0 || v >= p.len[j]) ok = false;
+            off += v * p.xstr[j];
+        }
+        dst[i] = ok ? src[off + e] : T(); // out of range: zeros (the reference fails)
+    }
+}
+
+template <int N>
+cudaError_t gather_nd_n(void *dst, const void *src, const void *idx, const kc_gather_nd_params *p,
+                        cudaStream_t s) {
+    typedef typename unit_of<N>::T T;
+    int64_t n = p->B * p->M * p->slice;
+    k_gather_nd<T><<<blocks_for(n), kThreads, 0, s>>>((T *)dst, (const T *)src,
+                                                     (const long long *)idx, *p, n);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t kc_gather_nd(void *dst, const void *src, const void *idx,
+                                    const kc_gather_nd_params *p, int es, cudaStream_t s) {
+    if (p->B * p->M * p->slice <= 0) return cudaSuccess;
+    if (p->m < 1 || p->m > KC_MAXD) return cudaErrorInvalidValue;
+    switch (es) {
+    case 1: return gather_nd_n<1>(dst, src, idx, p, s);
+    case 2: return gather_nd_n<2>(dst, src, idx, p, s);
+    case 4: return gather_nd_n<4>(dst, src, idx, p, s);
+    case 8: return gather_nd_n<8>(dst, src, idx, p, s);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
 extern "C" cudaError_t kc_transpose_last2(void *dst, const void *src, int64_t batch, int64_t rows,
                                           int64_t cols, int unit, cudaStream_t s) {
     if (batch <= 0 || rows <= 0 || cols <= 0) return cudaSuccess;

@@ -35,6 +35,19 @@ cudaError_t kc_copy_view(void *dst, const void *src, const kc_view *v, cudaStrea
 cudaError_t kc_transpose_last2(void *dst, const void *src, int64_t batch, int64_t rows,
                                int64_t cols, int unit, cudaStream_t s);
 
+/* GatherND: B batches of M index tuples of m int64 indices each; tuple t
+** of batch bi starts at bi * bstride + sum idx[t][j] * xstr[j] (negative
+** indices count from len[j]; out-of-range ones give zeros) and copies slice
+** contiguous elements of es bytes. */
+typedef struct kc_gather_nd_params {
+    int m;
+    int64_t B, M, slice, bstride;
+    int64_t len[KC_MAXD], xstr[KC_MAXD];
+} kc_gather_nd_params;
+
+cudaError_t kc_gather_nd(void *dst, const void *src, const void *idx,
+                         const kc_gather_nd_params *p, int es, cudaStream_t s);
+
 /* n elements of es bytes (1, 2, 4, 8), each set to the first es bytes of
 ** value (host memory, copied into the launch). */
 cudaError_t kc_fill(void *dst, int64_t n, const void *value, int es, cudaStream_t s);

@@ -51,6 +51,15 @@ __device__ __forceinline__ float kc_unop(int op, float v, float p0, float p1, fl
         return 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
     case KU_CLIP: v = v < p0 ? p0 : v; return v > p1 ? p1 : v; // NaN passes
     case KU_SCALE: return v * p0;
+    case KU_ASIN: return asinf(v);
+    case KU_ACOS: return acosf(v);
+    case KU_ATAN: return atanf(v);
+    case KU_SINH: return sinhf(v);
+    case KU_COSH: return coshf(v);
+    case KU_ASINH: return asinhf(v);
+    case KU_ACOSH: return acoshf(v);
+    case KU_ATANH: return atanhf(v);
+    case KU_SHRINK: return v < -p0 ? v + p1 : v > p0 ? v - p1 : 0.0f;
     default: return v;
     }
 }
@@ -83,12 +92,44 @@ __device__ __forceinline__ bool kc_cmpf(int op, float x, float y) {
     default: return x >= y;
     }
 }
+__device__ __forceinline__ unsigned long long kc_upow(unsigned long long b, unsigned long long e) {
+    unsigned long long r = 1;
+    while (e) {
+        if (e & 1) r *= b;
+        b *= b;
+        e >>= 1;
+    }
+    return r;
+}
+// Shifts as the reference: counts of the width or more give 0.
+__device__ __forceinline__ long long kc_shift(int op, unsigned long long x, unsigned long long y,
+                                              int bits) {
+    if (y >= (unsigned long long)bits) return 0;
+    unsigned long long m = bits == 64 ? ~0ULL : ((1ULL << bits) - 1);
+    return (long long)((op == KB_SHL ? x << y : x >> y) & m);
+}
+// Integer ops on int64 values (narrower types widened, their results
+// wrapped by the store). Division by zero gives 0 (the reference fails; a
+// kernel cannot). The reference's int64 domain: x / -1 wraps, x % -1 is 0.
 __device__ __forceinline__ long long kc_bini(int op, long long x, long long y) {
     typedef unsigned long long u64;
     switch (op) { // wrap like the type's own arithmetic
     case KB_ADD: return (long long)((u64)x + (u64)y);
     case KB_SUB: return (long long)((u64)x - (u64)y);
     case KB_MUL: return (long long)((u64)x * (u64)y);
+    case KB_DIV: return y == 0 ? 0 : y == -1 ? (long long)(0 - (u64)x) : x / y;
+    case KB_MOD: case KB_FMOD: {
+        if (y == 0 || y == -1) return 0;
+        long long r = x % y;
+        if (op == KB_MOD && r != 0 && ((r < 0) != (y < 0))) r += y; // sign of divisor
+        return r;
+    }
+    case KB_POW:
+        if (y >= 0) return (long long)kc_upow((u64)x, (u64)y);
+        return x == 1 ? 1 : x == -1 ? ((y & 1) ? -1 : 1) : 0;
+    case KB_BAND: return x & y;
+    case KB_BOR: return x | y;
+    case KB_BXOR: return x ^ y;
     case KB_MAX: return x > y ? x : y;
     case KB_MIN: return x < y ? x : y;
     case KB_PRELU: return x < 0 ? (long long)((u64)y * (u64)x) : x;
@@ -104,6 +145,33 @@ __device__ __forceinline__ long long kc_bini(int op, long long x, long long y) {
     }
 }
 
+// uint64: the orderings, division and remainder differ from int64's.
+__device__ __forceinline__ long long kc_binu(int op, long long xs, long long ys) {
+    typedef unsigned long long u64;
+    u64 x = (u64)xs, y = (u64)ys;
+    switch (op) {
+    case KB_DIV: return y == 0 ? 0 : (long long)(x / y);
+    case KB_MOD: case KB_FMOD: return y == 0 ? 0 : (long long)(x % y);
+    case KB_POW: return (long long)kc_upow(x, y);
+    case KB_MAX: return (long long)(x > y ? x : y);
+    case KB_MIN: return (long long)(x < y ? x : y);
+    case KB_PRELU: return xs;
+    case KB_LT: return x < y;
+    case KB_LE: return x <= y;
+    case KB_GT: return x > y;
+    case KB_GE: return x >= y;
+    default: return kc_bini(op, xs, ys);
+    }
+}
+__device__ __forceinline__ int kc_int_bits(int dt) {
+    switch (dt) {
+    case KC_U8: case KC_I8: case KC_BOOL: return 8;
+    case KC_U16: case KC_I16: return 16;
+    case KC_U32: case KC_I32: return 32;
+    default: return 64;
+    }
+}
+
 // ---------------------------------------------------------------- binary
 template <class I>
 __global__ void k_binary(int op, int dta, int dtb, int dty, const __grid_constant__ kc_bshape s,
@@ -113,13 +181,56 @@ __global__ void k_binary(int op, int dta, int dtb, int dty, const __grid_constan
     for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
         I off[2];
         kc_offsets<2, I>(s, i, off);
-        if (fl) {
+        if (dta == KC_F64) { // float64 in double, like the reference
+            double x = ((const double *)a)[off[0]], w = kc_ldd(b, off[1], dtb), r;
+            switch (op) {
+            case KB_ADD: r = x + w; break;
+            case KB_SUB: r = x - w; break;
+            case KB_MUL: r = x * w; break;
+            case KB_DIV: r = x / w; break;
+            case KB_POW: r = pow(x, w); break;
+            case KB_MAX: r = x != x || w != w ? x + w : x > w ? x : w; break;
+            case KB_MIN: r = x != x || w != w ? x + w : x < w ? x : w; break;
+            case KB_MOD: r = fmod(x, w); if (r != 0 && ((r < 0) != (w < 0))) r += w; break;
+            case KB_FMOD: r = fmod(x, w); break;
+            case KB_PRELU: r = x < 0 ? w * x : x; break;
+            case KB_EQ: r = x == w; break;
+            case KB_LT: r = x < w; break;
+            case KB_LE: r = x <= w; break;
+            case KB_GT: r = x > w; break;
+            case KB_GE: r = x >= w; break;
+            default: r = 0; break;
+            }
+            if (cmp) ((uint8_t *)y)[i] = r != 0;
+            else ((double *)y)[i] = r;
+        } else if (fl) {
             float x = kc_ldf(a, off[0], dta), w = kc_ldf(b, off[1], dtb);
             if (cmp) ((uint8_t *)y)[i] = kc_cmpf(op, x, w);
             else kc_stf(y, i, dty, kc_binf(op, x, w));
         } else {
             long long x = kc_ldi(a, off[0], dta), w = kc_ldi(b, off[1], dtb);
-            kc_sti(y, i, dty, kc_bini(op, x, w));
+            long long r;
+            if (op == KB_POW && kc_is_float(dtb)) { // an integer to a float power
+                // saturated like the reference: unsigned types to [0, 2^64)
+                bool uns = dta == KC_U8 || dta == KC_U16 || dta == KC_U32 || dta == KC_U64;
+                double pw = pow(dta == KC_U64 ? (double)(unsigned long long)x : (double)x,
+                                kc_ldd(b, off[1], dtb));
+                if (uns)
+                    r = (long long)(pw != pw || pw <= 0 ? 0ull
+                                    : pw >= 18446744073709551615.0 ? ~0ull
+                                                                   : (unsigned long long)pw);
+                else
+                    r = pw != pw ? 0
+                        : pw >= 9223372036854775807.0 ? 9223372036854775807LL
+                        : pw <= -9223372036854775808.0 ? (-9223372036854775807LL - 1)
+                                                        : (long long)pw;
+            } else if (op == KB_SHL || op == KB_SHR)
+                r = kc_shift(op, (unsigned long long)x, (unsigned long long)w, kc_int_bits(dta));
+            else if (dta == KC_U64)
+                r = kc_binu(op, x, w);
+            else
+                r = kc_bini(op, x, w);
+            kc_sti(y, i, dty, r);
         }
     }
 }
@@ -255,9 +366,57 @@ static void kc_unary_t(int op, float p0, float p1, float p2, const void *x, void
     k_unary<T><<<g, 256, 0, st>>>(op, p0, p1, p2, (const T *)x, (T *)y, n, vec);
 }
 
+// float64 math for the ops a float64 model uses (kc_unary_f64_ok), in
+// double like the reference.
+__device__ __forceinline__ double kc_unop_d(int op, double v) {
+    switch (op) {
+    case KU_NEG: return -v;
+    case KU_ABS: return fabs(v);
+    case KU_SQRT: return sqrt(v);
+    case KU_EXP: return exp(v);
+    case KU_LOG: return log(v);
+    case KU_TANH: return tanh(v);
+    case KU_SIGMOID: {
+        if (v >= 0) return 1.0 / (1.0 + exp(-v));
+        double e = exp(v);
+        return e / (1.0 + e);
+    }
+    case KU_RELU: return v < 0 ? 0.0 : v; // NaN passes
+    case KU_RECIP: return 1.0 / v;
+    case KU_FLOOR: return floor(v);
+    case KU_CEIL: return ceil(v);
+    case KU_ROUND: return rint(v);
+    case KU_SIN: return sin(v);
+    case KU_COS: return cos(v);
+    case KU_ERF: return erf(v);
+    default: return v;
+    }
+}
+
+__global__ void k_unary_f64(int op, const double *x, double *y, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = kc_unop_d(op, x[i]);
+}
+
+extern "C" int kc_unary_f64_ok(int op) {
+    switch (op) {
+    case KU_NEG: case KU_ABS: case KU_SQRT: case KU_EXP: case KU_LOG: case KU_TANH:
+    case KU_SIGMOID: case KU_RELU: case KU_RECIP: case KU_FLOOR: case KU_CEIL: case KU_ROUND:
+    case KU_SIN: case KU_COS: case KU_ERF:
+        return 1;
+    default: return 0;
+    }
+}
+
 extern "C" cudaError_t kc_unary(int op, int dt, float p0, float p1, float p2, const void *x,
                                 void *y, int64_t n, cudaStream_t st) {
     if (n <= 0) return cudaSuccess;
+    if (dt == KC_F64) {
+        if (!kc_unary_f64_ok(op)) return cudaErrorInvalidValue;
+        k_unary_f64<<<kc_blocks(n, 256), 256, 0, st>>>(op, (const double *)x, (double *)y, n);
+        return cudaGetLastError();
+    }
     switch (dt) {
     case KC_F32: kc_unary_t<float>(op, p0, p1, p2, x, y, n, st); break;
     case KC_F16: kc_unary_t<__half>(op, p0, p1, p2, x, y, n, st); break;
@@ -287,6 +446,18 @@ __global__ void k_not(const uint8_t *x, uint8_t *y, int64_t n) {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x)
         y[i] = x[i] == 0;
+}
+
+__global__ void k_bitnot(int dt, const void *x, void *y, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        kc_sti(y, i, dt, ~kc_ldi(x, i, dt)); // the store keeps the type's bits
+}
+
+extern "C" cudaError_t kc_bitnot(int dt, const void *x, void *y, int64_t n, cudaStream_t st) {
+    if (n <= 0) return cudaSuccess;
+    k_bitnot<<<kc_blocks(n, 256), 256, 0, st>>>(dt, x, y, n);
+    return cudaGetLastError();
 }
 
 extern "C" cudaError_t kc_not(const void *x, void *y, int64_t n, cudaStream_t st) {
@@ -319,6 +490,9 @@ __global__ void k_cast(int dts, int dtd, const void *x, void *y, int64_t n) {
                 }
             } else if (dtd == KC_BOOL) {
                 ((uint8_t *)y)[i] = v != 0; // NaN is true
+            } else if (dtd == KC_U64 && v >= 9223372036854775808.0) {
+                ((unsigned long long *)y)[i] =
+                    v >= 18446744073709551615.0 ? ~0ULL : (unsigned long long)v;
             } else {
                 kc_sti(y, i, dtd, kc_f64_to_i64_sat(v));
             }
@@ -327,11 +501,14 @@ __global__ void k_cast(int dts, int dtd, const void *x, void *y, int64_t n) {
             if (!df) {
                 kc_sti(y, i, dtd, v);
             } else {
+                double d = dts == KC_U64 ? (double)(unsigned long long)v : (double)v;
                 switch (dtd) {
-                case KC_F32: ((float *)y)[i] = (float)v; break;
-                case KC_F64: ((double *)y)[i] = (double)v; break;
-                case KC_F16: ((__half *)y)[i] = __double2half((double)v); break;
-                default: ((__nv_bfloat16 *)y)[i] = __double2bfloat16((double)v); break;
+                case KC_F32:
+                    ((float *)y)[i] = dts == KC_U64 ? (float)(unsigned long long)v : (float)v;
+                    break;
+                case KC_F64: ((double *)y)[i] = d; break;
+                case KC_F16: ((__half *)y)[i] = __double2half(d); break;
+                default: ((__nv_bfloat16 *)y)[i] = __double2bfloat16(d); break;
                 }
             }
         }

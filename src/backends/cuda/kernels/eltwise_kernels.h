@@ -19,7 +19,9 @@ extern "C" {
 ** int64 with wrap-around; comparisons and logic write bool. */
 enum {
     KB_ADD = 1, KB_SUB, KB_MUL, KB_DIV, KB_POW, KB_MAX, KB_MIN, KB_MOD, KB_FMOD,
-    KB_PRELU, KB_EQ, KB_LT, KB_LE, KB_GT, KB_GE, KB_AND, KB_OR, KB_XOR
+    KB_PRELU, KB_EQ, KB_LT, KB_LE, KB_GT, KB_GE, KB_AND, KB_OR, KB_XOR,
+    /* integer-only: bitwise and shifts (unsigned shift counts >= width give 0) */
+    KB_BAND, KB_BOR, KB_BXOR, KB_SHL, KB_SHR
 };
 /* y = op(a, b) over s (nin 2; y is contiguous with s's dims; y may be a). */
 cudaError_t kc_binary(int op, int dta, int dtb, int dty, const kc_bshape *s,
@@ -34,7 +36,9 @@ enum {
     KU_ERF, KU_RECIP, KU_FLOOR, KU_CEIL, KU_ROUND, KU_SIN, KU_COS, KU_SIGN,
     KU_SOFTPLUS, KU_SOFTSIGN, KU_ELU, KU_SELU, KU_LEAKY, KU_HSIG, KU_HSWISH,
     KU_MISH, KU_GELU, KU_GELU_TANH, KU_CLIP, KU_TAN, KU_CELU, KU_THRELU, KU_SWISH,
-    KU_SCALE /* y = x * p0 (Mean's final division) */
+    KU_SCALE, /* y = x * p0 (Mean's final division) */
+    KU_ASIN, KU_ACOS, KU_ATAN, KU_SINH, KU_COSH, KU_ASINH, KU_ACOSH, KU_ATANH,
+    KU_SHRINK /* p0 lambd, p1 bias */
 };
 cudaError_t kc_unary(int op, int dt, float p0, float p1, float p2, const void *x, void *y,
                      int64_t n, cudaStream_t st);
@@ -46,7 +50,39 @@ cudaError_t kc_not(const void *x, void *y, int64_t n, cudaStream_t st);
 /* Cast between f32/f16/bf16/f64/i64/i32/i8/u8/bool (ONNX semantics:
 ** float->int truncates, saturating at int64 first, then keeps low bits;
 ** to bool is != 0, NaN included). */
+/* Whether kc_unary takes op on float64 (computed in double). */
+int kc_unary_f64_ok(int op);
+/* y = ~x on an integer type (kc_dt_int's). */
+cudaError_t kc_bitnot(int dt, const void *x, void *y, int64_t n, cudaStream_t st);
 cudaError_t kc_cast(int dts, int dtd, const void *x, void *y, int64_t n, cudaStream_t st);
+/* Cast where either side is float8 (any of the four), float4e2m1, int4 or
+** uint4, and the other any type kc_cast takes or one of those (cast_small.cu);
+** saturate: the float8 attribute. */
+/* QuantizeLinear / DequantizeLinear (cast_small.cu), the reference's rules.
+** The scale / zero point of element i: per tensor (mode 0), per axis (1:
+** index (i / inner) % dim), or blocked (2: block along the axis of length
+** dim; sdim blocks). Types are KC_* / ONNX codes (8- and 4-bit ones too). */
+typedef struct kc_qmap {
+    int mode;
+    long long dim, inner, sdim, block;
+} kc_qmap;
+typedef struct kc_qparams {
+    kc_qmap m;
+    int xt, st, zt, yt;  /* x, scale, zero point, y types */
+    int prec;            /* quantize: type of x / scale (KC_F32/F16/BF16/F64) */
+    int saturate;        /* float8 targets */
+    long long lo, hi;    /* integer targets' range */
+} kc_qparams;
+cudaError_t kc_quantize(const kc_qparams *p, const void *x, const void *s, const void *z,
+                        void *y, int64_t n, cudaStream_t st);
+cudaError_t kc_dequantize(const kc_qparams *p, const void *x, const void *s, const void *z,
+                          void *y, int64_t n, cudaStream_t st);
+/* DynamicQuantizeLinear of n float32 values to uint8 y, with the scalar
+** scale and zero point it outputs; scratch: 4 bytes of device memory. */
+cudaError_t kc_dynamic_quantize(const float *x, int64_t n, uint8_t *y, float *scale,
+                                uint8_t *zp, float *scratch, cudaStream_t st);
+cudaError_t kc_cast_small(int dts, int dtd, int saturate, const void *x, void *y, int64_t n,
+                          cudaStream_t st);
 
 /* FusedElementwise, pre-decoded by the host into the unary (KU_*) and
 ** binary (KB_*) opcodes above. Operand encoding: >= 0 a register (inputs

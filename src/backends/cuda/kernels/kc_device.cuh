@@ -78,6 +78,10 @@ __device__ __forceinline__ float kc_ldf(const void *p, int64_t i, int dt) {
     case KC_I32: return (float)((const int32_t *)p)[i];
     case KC_I64: return (float)((const long long *)p)[i];
     case KC_I8: return (float)((const int8_t *)p)[i];
+    case KC_I16: return (float)((const int16_t *)p)[i];
+    case KC_U16: return (float)((const uint16_t *)p)[i];
+    case KC_U32: return (float)((const uint32_t *)p)[i];
+    case KC_U64: return (float)((const unsigned long long *)p)[i];
     default: return (float)((const uint8_t *)p)[i]; // u8, bool
     }
 }
@@ -93,6 +97,10 @@ __device__ __forceinline__ long long kc_ldi(const void *p, int64_t i, int dt) {
     case KC_I64: return ((const long long *)p)[i];
     case KC_I32: return ((const int32_t *)p)[i];
     case KC_I8: return ((const int8_t *)p)[i];
+    case KC_I16: return ((const int16_t *)p)[i];
+    case KC_U16: return ((const uint16_t *)p)[i];
+    case KC_U32: return ((const uint32_t *)p)[i];
+    case KC_U64: return (long long)((const unsigned long long *)p)[i]; // the bits
     default: return ((const uint8_t *)p)[i]; // u8, bool
     }
 }
@@ -112,6 +120,10 @@ __device__ __forceinline__ void kc_sti(void *p, int64_t i, int dt, long long v) 
     case KC_I32: ((int32_t *)p)[i] = (int32_t)(uint32_t)(unsigned long long)v; return;
     case KC_I8: ((int8_t *)p)[i] = (int8_t)(uint8_t)(unsigned long long)v; return;
     case KC_U8: ((uint8_t *)p)[i] = (uint8_t)(unsigned long long)v; return;
+    case KC_I16: ((int16_t *)p)[i] = (int16_t)(uint16_t)(unsigned long long)v; return;
+    case KC_U16: ((uint16_t *)p)[i] = (uint16_t)(unsigned long long)v; return;
+    case KC_U32: ((uint32_t *)p)[i] = (uint32_t)(unsigned long long)v; return;
+    case KC_U64: ((unsigned long long *)p)[i] = (unsigned long long)v; return;
     case KC_BOOL: ((uint8_t *)p)[i] = v != 0; return;
     default: return;
     }

@@ -11,8 +11,8 @@
 
 /* Element dtype codes: the ONNX values (equal to kiln_dtype). */
 enum {
-    KC_F32 = 1, KC_U8 = 2, KC_I8 = 3, KC_I32 = 6, KC_I64 = 7, KC_BOOL = 9,
-    KC_F16 = 10, KC_F64 = 11, KC_BF16 = 16
+    KC_F32 = 1, KC_U8 = 2, KC_I8 = 3, KC_U16 = 4, KC_I16 = 5, KC_I32 = 6, KC_I64 = 7,
+    KC_BOOL = 9, KC_F16 = 10, KC_F64 = 11, KC_U32 = 12, KC_U64 = 13, KC_BF16 = 16
 };
 
 /* An output shape and, per input, its element strides along each output dim

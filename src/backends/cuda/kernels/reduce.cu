@@ -67,6 +67,12 @@ __device__ __forceinline__ double kr_lse_upd(double m, double v) {
     return (isfinite(v) && v > m) ? v : m;
 }
 
+// Element loads as double and result stores: float64 data stays float64.
+template <class T> __device__ __forceinline__ double kr_ld(T v) { return (double)kc_f(v); }
+template <> __device__ __forceinline__ double kr_ld<double>(double v) { return v; }
+template <class T> __device__ __forceinline__ T kr_st(double a) { return kc_to<T>((float)a); }
+template <> __device__ __forceinline__ double kr_st<double>(double a) { return a; }
+
 template <class T>
 __global__ void k_reduce_thread(int op, const __grid_constant__ kc_rgeom g, const T *x, T *y) {
     for (int64_t o = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; o < g.nout;
@@ -75,18 +81,18 @@ __global__ void k_reduce_thread(int op, const __grid_constant__ kc_rgeom g, cons
         double acc;
         if (op == KR_LSE) {
             double m = -INFINITY;
-            for (int64_t r = 0; r < g.nred; r++) m = kr_lse_upd(m, (double)kc_f(p[kr_roff(g, r)]));
+            for (int64_t r = 0; r < g.nred; r++) m = kr_lse_upd(m, kr_ld<T>(p[kr_roff(g, r)]));
             if (m == -INFINITY) m = 0;
             double s = 0;
             for (int64_t r = 0; r < g.nred && m == m; r++)
-                s += exp((double)kc_f(p[kr_roff(g, r)]) - m);
+                s += exp(kr_ld<T>(p[kr_roff(g, r)]) - m);
             acc = m == m ? log(s) + m : m;
         } else {
             acc = kr_init(op);
-            for (int64_t r = 0; r < g.nred; r++) acc = kr_upd(op, acc, (double)kc_f(p[kr_roff(g, r)]));
+            for (int64_t r = 0; r < g.nred; r++) acc = kr_upd(op, acc, kr_ld<T>(p[kr_roff(g, r)]));
             acc = kr_fin(op, acc, g.nred);
         }
-        y[o] = kc_to<T>((float)acc);
+        y[o] = kr_st<T>(acc);
     }
 }
 
@@ -111,21 +117,21 @@ __global__ void k_reduce_block(int op, const __grid_constant__ kc_rgeom g, const
         if (op == KR_LSE) {
             double m = -INFINITY;
             for (int64_t r = threadIdx.x; r < g.nred; r += blockDim.x)
-                m = kr_lse_upd(m, (double)kc_f(p[kr_roff(g, r)]));
+                m = kr_lse_upd(m, kr_ld<T>(p[kr_roff(g, r)]));
             m = kr_block(KR_MAX, m, sh);
             if (m == -INFINITY) m = 0;
             double s = 0;
             for (int64_t r = threadIdx.x; r < g.nred && m == m; r += blockDim.x)
-                s += exp((double)kc_f(p[kr_roff(g, r)]) - m);
+                s += exp(kr_ld<T>(p[kr_roff(g, r)]) - m);
             s = kr_block(KR_SUM, s, sh);
             acc = m == m ? log(s) + m : m;
         } else {
             acc = kr_init(op);
             for (int64_t r = threadIdx.x; r < g.nred; r += blockDim.x)
-                acc = kr_upd(op, acc, (double)kc_f(p[kr_roff(g, r)]));
+                acc = kr_upd(op, acc, kr_ld<T>(p[kr_roff(g, r)]));
             acc = kr_fin(op, kr_block(op, acc, sh), g.nred);
         }
-        if (threadIdx.x == 0) y[o] = kc_to<T>((float)acc);
+        if (threadIdx.x == 0) y[o] = kr_st<T>(acc);
     }
 }
 
@@ -147,6 +153,7 @@ extern "C" cudaError_t kc_reduce(int op, int dt, const kc_rgeom *g, const void *
     case KC_F32: kc_reduce_t<float>(op, g, x, y, st); break;
     case KC_F16: kc_reduce_t<__half>(op, g, x, y, st); break;
     case KC_BF16: kc_reduce_t<__nv_bfloat16>(op, g, x, y, st); break;
+    case KC_F64: kc_reduce_t<double>(op, g, x, y, st); break;
     default: return cudaErrorInvalidValue;
     }
     return cudaGetLastError();

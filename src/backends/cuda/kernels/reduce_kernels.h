@@ -25,6 +25,29 @@ cudaError_t kc_argext(int is_max, int last_index, int dt, int64_t outer, int64_t
 cudaError_t kc_softmax(int is_log, int dt, int64_t outer, int64_t n, int64_t inner,
                        const void *x, void *y, cudaStream_t st);
 
+/* CumSum (prod 0) / CumProd (prod 1) along L of [outer, L, inner] (cum.cu);
+** dt: a float type (f32/f16/bf16/f64) or an integer type (wrapping). */
+cudaError_t kc_cum(int prod, int exclusive, int reverse, int dt, const void *x, void *y,
+                   int64_t outer, int64_t L, int64_t inner, cudaStream_t st);
+
+/* Hardmax: 1 at the first maximum of each line along L, 0 elsewhere (a
+** float type). LpNormalization (p 1 or 2; a zero line stays zero; f64 in
+** f64, the others in float). (cum.cu) */
+cudaError_t kc_hardmax(int dt, const void *x, void *y, int64_t outer, int64_t L, int64_t inner,
+                       cudaStream_t st);
+cudaError_t kc_lpnorm(int p, int dt, const void *x, void *y, int64_t outer, int64_t L,
+                      int64_t inner, cudaStream_t st);
+/* Hann (kind 0), Hamming (1) and Blackman (2) windows of n points in type
+** dt; EyeLike's rows x cols matrix with ones where col - row == k. */
+/* TopK along L of [outer, L, inner]: the K best (largest or smallest; NaN
+** above every number; ties by the lower index) in order, values (elements
+** of es bytes, type dt for the comparison) and int64 indices. */
+cudaError_t kc_topk(int dt, int es, int largest, const void *x, void *values, void *indices,
+                    int64_t outer, int64_t L, int64_t K, int64_t inner, cudaStream_t st);
+cudaError_t kc_window(int kind, int periodic, int dt, void *y, int64_t n, cudaStream_t st);
+cudaError_t kc_eyelike(int dt, void *y, int64_t rows, int64_t cols, int64_t k,
+                       cudaStream_t st);
+
 #ifdef __cplusplus
 }
 #endif
