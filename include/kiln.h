@@ -437,7 +437,8 @@ KILN_API kiln_status kiln_engine_describe_json(const kiln_engine *e,
 /* Allocates the context's activation memory for profile 0. */
 KILN_API kiln_status kiln_context_create(const kiln_engine *e,
                                          kiln_context **out);
-/* Same with caller-provided activation memory (at least
+/* Same with caller-provided activation memory (device memory for device
+** engines, e.g. from kiln_engine_device_alloc; host memory on the CPU; at least
 ** kiln_engine_activation_bytes for every profile to be used, 64-byte
 ** aligned); the memory must outlive the context. */
 KILN_API kiln_status kiln_context_create_with_memory(const kiln_engine *e,

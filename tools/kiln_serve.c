@@ -2,6 +2,7 @@
 ** tools/serve/ (built only when libmicrohttpd is present). */
 #include "kiln.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +10,8 @@
 #ifdef KILN_HAVE_SERVE
 #include "serve/server.h"
 
-static int serve_usage(void) {
-    fprintf(stderr,
+static int serve_usage_to(FILE *f, int rc) {
+    fprintf(f,
         "usage: kiln serve --model-repository DIR [--http-port 8000] [--metrics-port 8002]\n"
         "        [--host 127.0.0.1] [--threads N] [--repository-poll-secs N]\n"
         "        [--build-opt-level 0-5] [--max-request-mib 64] [--max-inflight-mib 1024]\n"
@@ -18,8 +19,10 @@ static int serve_usage(void) {
         "        [--access-log]\n"
         "  serve a Triton-layout model repository over the KServe v2 HTTP protocol;\n"
         "  --metrics-port 0 turns the Prometheus endpoint off\n");
-    return 2;
+    return rc;
 }
+
+static int serve_usage(void) { return serve_usage_to(stderr, 2); }
 
 static int int_arg(const char *s, int lo, int hi, int *out) {
     char *end;
@@ -47,7 +50,25 @@ int kiln_serve_main(int argc, char **argv) {
             o.access_log = 1;
             continue;
         }
-        if (!v) return serve_usage();
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return serve_usage_to(stdout, 0);
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(stderr, "kiln serve: unexpected argument '%s' (options start with --)\n", a);
+            return serve_usage();
+        }
+        static const char *const known[] = {
+            "--model-repository", "--host", "--http-port", "--metrics-port", "--threads",
+            "--repository-poll-secs", "--build-opt-level", "--max-request-mib",
+            "--max-inflight-mib", "--idle-timeout-secs", "--drain-secs", "--compute-threads"};
+        bool is_known = false;
+        for (size_t k = 0; k < sizeof known / sizeof *known; k++) is_known |= !strcmp(a, known[k]);
+        if (!is_known) {
+            fprintf(stderr, "kiln serve: unknown option '%s'\n", a);
+            return serve_usage();
+        }
+        if (!v) {
+            fprintf(stderr, "kiln serve: %s needs a value\n", a);
+            return serve_usage();
+        }
         if (!strcmp(a, "--model-repository")) o.repository = v;
         else if (!strcmp(a, "--host")) o.host = v;
         else if (!strcmp(a, "--http-port")) bad = int_arg(v, 0, 65535, &o.http_port);
@@ -67,7 +88,10 @@ int kiln_serve_main(int argc, char **argv) {
         }
         i++;
     }
-    if (!o.repository) return serve_usage();
+    if (!o.repository) {
+        fprintf(stderr, "kiln serve: --model-repository DIR is required\n");
+        return serve_usage();
+    }
     /* Threads per execution (the CPU backend's setting is process-wide). */
     if (compute_threads >= 0) kiln_set_num_threads(compute_threads);
     o.max_body_bytes = (size_t)req_mib << 20;

@@ -4,6 +4,7 @@
 #include "serve.h"
 
 #include <stdio.h>
+#include <string.h>
 
 typedef struct pool_slot {
     kiln_context *ctx;
@@ -88,12 +89,21 @@ static void slot_free(kiln_pool *p, pool_slot *s) {
 }
 
 static kiln_status slot_build(kiln_pool *p, pool_slot *s) {
-    s->mem = kiln_aligned_alloc(p->mem_bytes ? p->mem_bytes : 64);
-    if (!s->mem) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory for %zu bytes of "
-                                   "activation memory", p->mem_bytes);
-    kiln_status st = kiln_context_create_with_memory(p->e, s->mem, p->mem_bytes ? p->mem_bytes : 64,
-                                                     &s->ctx);
-    if (st) return st;
+    kiln_status st;
+    if (strcmp(kiln_engine_backend(p->e), "cpu") != 0) {
+        /* A device engine's activations live in device memory, which the
+        ** context allocates itself; host memory handed to
+        ** kiln_context_create_with_memory would be taken for device memory
+        ** (an illegal address on the first run). */
+        if ((st = kiln_context_create(p->e, &s->ctx))) return st;
+    } else {
+        s->mem = kiln_aligned_alloc(p->mem_bytes ? p->mem_bytes : 64);
+        if (!s->mem) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory for %zu bytes of "
+                                       "activation memory", p->mem_bytes);
+        st = kiln_context_create_with_memory(p->e, s->mem, p->mem_bytes ? p->mem_bytes : 64,
+                                             &s->ctx);
+        if (st) return st;
+    }
     if (p->o.stream_create) {
         s->stream = p->o.stream_create(p->o.stream_user);
         if (!s->stream) return kiln_error(KILN_DEVICE_ERROR, "stream_create returned NULL");

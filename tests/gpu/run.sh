@@ -94,7 +94,7 @@ if has python && [ -n "${KILN_PYTHONPATH:-}" ]; then
 fi
 # kiln serve with a KIND_GPU model (FP16 through Triton's TensorRT accelerator
 # setting): READY, right answers, batching (needs kiln built with libmicrohttpd).
-if has serve && "$K" serve --help >/dev/null 2>&1; then
+if has serve && "$K" serve --help 2>&1 | grep -q "model-repository"; then
     suite serve_gpu python3 tests/serve/test_serve.py "$K" --gpu
 fi
 if has sanitizer && command -v compute-sanitizer >/dev/null; then

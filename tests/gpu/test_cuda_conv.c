@@ -360,6 +360,8 @@ static void algo_top_case(kiln_dtype dt, int op) {
     const kiln_tactic *ts[16];
     int nt = gt_tactics(cuda_tactics_conv, op, ts, 16), all = 0, top = 0;
     char offered[512] = "";
+    /* The NCHW FP16 engine's outputs, to hold the channels-last one to. */
+    kiln_tensor *nchw[8] = {0};
     for (int pass = 0; pass < 2; pass++) {
         if (pass) ir_edit_set_int(n, "kiln_algo_top", 1);
         for (int t = 0; t < nt; t++) {
@@ -612,7 +614,7 @@ static void nhwc_engine(void) {
         void *blob = NULL;
         size_t size = 0;
         kiln_tensor *out[8] = {0};
-        if (!pass) setenv("KILN_CHANNELS_LAST", "0", 1);
+        setenv("KILN_CHANNELS_LAST", pass ? "1" : "0", 1);
         kiln_status st = kiln_builder_config_create(&cfg);
         if (!st) st = kiln_builder_config_set_device(cfg, KILN_DEVICE_CUDA);
         if (!st) st = kiln_builder_config_set_precisions(cfg, KILN_PRECISION_FP16);
@@ -657,22 +659,35 @@ static void nhwc_engine(void) {
             fprintf(stderr, "FAIL %s: %s\n", what, kiln_last_error());
             g_fail++;
         }
+        /* Against the FP32 reference the bound is FP16's own error on this
+        ** random-weight net (about 4e-2 either layout on an H100; torch's
+        ** FP16 ResNet-50 is 2.9e-2 from its FP32); the channels-last
+        ** engine against the NCHW FP16 engine is held to 1e-2. */
         for (int o = 0; !st && o < no; o++) {
             double r = rel_l2(out[o], ref[o]);
-            if (!(r <= 1e-2)) {
-                fprintf(stderr, "FAIL %s: output %s rel-L2 %.3g (limit 1e-2)\n", what,
-                        g->outputs[o]->name, r);
+            double d = pass && nchw[o] ? rel_l2(out[o], nchw[o]) : 0;
+            if (!(r <= 1e-1) || !(d <= 1e-2)) {
+                fprintf(stderr, "FAIL %s: output %s rel-L2 %.3g vs FP32 reference (limit "
+                        "1e-1), %.3g vs the NCHW FP16 engine (limit 1e-2)\n", what,
+                        g->outputs[o]->name, r, d);
                 g_fail++;
             } else {
                 g_pass++;
             }
         }
-        for (int o = 0; o < 8; o++) tensor_free(out[o]);
+        for (int o = 0; o < 8; o++) {
+            if (!pass && !st) {
+                nchw[o] = out[o];
+                out[o] = NULL;
+            }
+            tensor_free(out[o]);
+        }
         kiln_context_destroy(cx);
         kiln_engine_free(e);
         kiln_free(blob);
         kiln_builder_config_destroy(cfg);
     }
+    for (int o = 0; o < 8; o++) tensor_free(nchw[o]);
     cache_rebuild(km, xd);
 done:
     for (int o = 0; o < 8; o++) tensor_free(ref[o]);

@@ -590,9 +590,28 @@ def gpu_model(kiln, tmp, tiny, on_gpu):
         check(srv.stop() == 0, "clean stop (GPU repository)")
 
 
+def cli_mistakes(kiln):
+    """kiln serve's own command line: --help exits 0; mistakes exit 2 naming
+    what is wrong."""
+    def run(*args):
+        p = subprocess.run([kiln, "serve", *args], capture_output=True, text=True, timeout=30)
+        return p.returncode, p.stdout, p.stderr
+    rc, out, _ = run("--help")
+    check(rc == 0 and "--model-repository" in out, "kiln serve --help: exit 0, usage on stdout")
+    for args, want in ((("--bogus", "1"), "unknown option '--bogus'"),
+                       (("--http-port",), "--http-port needs a value"),
+                       (("repo",), "unexpected argument 'repo'"),
+                       ((), "--model-repository DIR is required"),
+                       (("--model-repository", "/x", "--http-port", "99999"), "bad value '99999'")):
+        rc, _, err = run(*args)
+        check(rc == 2 and want in err, f"kiln serve {' '.join(args)}: exit 2 and '{want}' ({rc}, {err[:80]!r})")
+
+
 def main():
     kiln = os.path.abspath(sys.argv[1])
     on_gpu = "--gpu" in sys.argv[2:]
+    if not on_gpu:
+        cli_mistakes(kiln)
     tmp = tempfile.mkdtemp(prefix="kiln-serve-")
     t_start = time.time()
     if on_gpu:  # tests/gpu/run.sh: the CPU suite runs in CI; here the GPU step alone
