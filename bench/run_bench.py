@@ -100,7 +100,7 @@ def bench_ort(path, shapes, dtypes, threads, duration, warmup_s=1.0):
 
 
 def bench_kiln(kiln, path, shapes, threads, duration):
-    engine = path[:-5] + ".kiln"
+    engine = path[:-5] + "_b%d.kiln" % next(iter(shapes.values()))[0]
     spec = ",".join("%s:%s" % (k, "x".join(map(str, v))) for k, v in shapes.items())
     t0 = time.perf_counter()
     subprocess.run([kiln, "build", path, "-o", engine, "--shapes", spec,
@@ -119,24 +119,29 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("kiln")
     ap.add_argument("--models", default="resnet50,bert")
-    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--threads", default="1,2",
+                    help="comma-separated thread counts; 'all' = every core of this process")
+    ap.add_argument("--batches", default="1", help="comma-separated batch sizes (dim 0)")
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--out", default=os.path.join(WORK, "results.json"))
     args = ap.parse_args()
     rows = []
+    ncores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = [ncores if t == "all" else int(t) for t in args.threads.split(",")]
     for name in args.models.split(","):
-        path, shapes, dtypes = export(name)
-        for th in map(int, args.threads.split(",")):
-            k = bench_kiln(os.path.abspath(args.kiln), path, shapes, th, args.duration)
-            o = bench_ort(path, shapes, dtypes, th, args.duration)
-            ratio = k["latency_ms"]["median"] / o["latency_ms"]["median"]
-            rows.append({"model": name, "threads": th, "shapes": shapes, "kiln": k, "ort": o,
-                         "ratio_median": ratio})
-            print("%-10s threads=%d  kiln median %8.2f ms p99 %8.2f | ort median %8.2f ms "
-                  "p99 %8.2f | kiln/ort %.2fx" % (name, th, k["latency_ms"]["median"],
-                                                   k["latency_ms"]["p99"],
-                                                   o["latency_ms"]["median"],
-                                                   o["latency_ms"]["p99"], ratio), flush=True)
+        path, shapes1, dtypes = export(name)
+        for b in map(int, args.batches.split(",")):
+            shapes = {k: (b,) + tuple(v[1:]) for k, v in shapes1.items()}
+            for th in threads:
+                k = bench_kiln(os.path.abspath(args.kiln), path, shapes, th, args.duration)
+                o = bench_ort(path, shapes, dtypes, th, args.duration)
+                ratio = k["latency_ms"]["median"] / o["latency_ms"]["median"]
+                rows.append({"model": name, "batch": b, "threads": th, "shapes": shapes,
+                             "kiln": k, "ort": o, "ratio_median": ratio})
+                print("%-12s batch=%-3d threads=%-3d kiln median %8.2f ms p99 %8.2f | ort "
+                      "median %8.2f ms p99 %8.2f | kiln/ort %.2fx"
+                      % (name, b, th, k["latency_ms"]["median"], k["latency_ms"]["p99"],
+                         o["latency_ms"]["median"], o["latency_ms"]["p99"], ratio), flush=True)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     meta = {"date": time.strftime("%Y-%m-%d"), "machine": platform.processor() or
             platform.machine(), "cpus": os.cpu_count(), "python": sys.version.split()[0]}
