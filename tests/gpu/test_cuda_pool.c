@@ -79,9 +79,7 @@ static void test_global(void) {
                 char desc[96];
                 snprintf(desc, sizeof desc, "global pool %d shape %d %s", o, f,
                          kiln_dtype_name(k_ftypes[t]));
-                /* only the average form has a device tactic now (cuda_pool.c) */
-                h_check(n, in, o == 1 ? CMP_EXACT : CMP_FLOAT, o == 1 ? NULL : mag, o == 0,
-                        desc);
+                h_check(n, in, o == 1 ? CMP_EXACT : CMP_FLOAT, o == 1 ? NULL : mag, true, desc);
                 tensor_free(x);
                 tensor_free(ax);
             }
@@ -95,8 +93,44 @@ static void test_global(void) {
         ir_node *n = h_node(ops[o], 1, 1);
         n->in[0] = h_rt();
         kiln_tensor *in[1] = {x}, *mag[1] = {ax};
-        h_check(n, in, o == 1 ? CMP_EXACT : CMP_FLOAT, o == 1 ? NULL : mag, o == 0,
-                "global pool random");
+        char desc[128];
+        snprintf(desc, sizeof desc, "global pool random op %d rank %d dims %lldx%lld.. %s", o, r,
+                 (long long)d[0], (long long)d[1], kiln_dtype_name(dt));
+        h_check(n, in, o == 1 ? CMP_EXACT : CMP_FLOAT, o == 1 ? NULL : mag, true, desc);
+        tensor_free(x);
+        tensor_free(ax);
+    }
+    /* Max and Lp (the forms that went wrong on an H100 once): plane sizes
+    ** around the warp width and odd ones, all-negative data (a maximum
+    ** that starts at 0 would show), one large value at the plane's last
+    ** element (a lane or tail that is skipped would show), Lp with p 1, 2
+    ** and 3, rank 3 to 5. */
+    static const int64_t plane_n[] = {1, 2, 31, 32, 33, 63, 64, 65, 49, 97, 1000, 4099};
+    for (int it = 0; it < 72; it++) {
+        int64_t pn = plane_n[it % 12];
+        kiln_dtype dt = k_ftypes[(it / 12) % 3];
+        int o = 1 + (it / 36) % 2, r = 3 + it % 3;
+        int64_t d[5] = {h_irand(1, 3), h_irand(1, 19), 1, 1, 1};
+        d[r - 1] = pn; /* the whole plane on the last axis */
+        kiln_tensor *x = h_rand(dt, r, d);
+        int64_t total = tensor_numel(x), planes = d[0] * d[1];
+        for (int64_t i = 0; i < total; i++) {
+            double v = dt_get_f64(dt, x->data, (size_t)i);
+            if (o == 1) v = -fabs(v) - 0.25; /* all negative */
+            if (i % pn == pn - 1 && (i / pn) % 2 == 0) v = o == 1 ? -0.125 : 3.0;
+            dt_set_f64(dt, x->data, (size_t)i, v);
+        }
+        kiln_tensor *ax = h_abs(x);
+        ir_node *n = h_node(ops[o], 1, 1);
+        n->in[0] = h_rt();
+        int64_t pv = o == 2 ? 1 + it % 3 : 2;
+        if (o == 2) ir_edit_set_int(n, "p", pv);
+        kiln_tensor *in[1] = {x}, *mag[1] = {ax};
+        char desc[128];
+        snprintf(desc, sizeof desc, "%s rank %d planes %lld of %lld p %lld %s",
+                 o == 1 ? "GlobalMaxPool" : "GlobalLpPool", r, (long long)planes, (long long)pn,
+                 (long long)pv, kiln_dtype_name(dt));
+        h_check(n, in, o == 1 ? CMP_EXACT : CMP_FLOAT, o == 1 ? NULL : mag, true, desc);
         tensor_free(x);
         tensor_free(ax);
     }
@@ -148,19 +182,28 @@ static void test_resize(void) {
             for (int a = 0; a < r; a++) sv[a] = a < 2 ? 1.f : scale_set[h_irand(0, 8)];
             sc = h_f32vec(r, sv);
         }
-        n->in[1] = roi ? h_const(roi) : NULL;
-        n->in[2] = sc ? h_const(sc) : NULL;
-        n->in[3] = sz ? h_const(sz) : NULL;
+        /* roi, scales and sizes as constants, or (about half the cases)
+        ** as runtime tensors the _rtparams tactic reads on the host */
+        bool rtp = rnd() < 0.5;
+        n->in[1] = roi ? (rtp && rnd() < 0.7 ? h_rt() : h_const(roi)) : NULL;
+        n->in[2] = sc ? (rtp ? h_rt() : h_const(sc)) : NULL;
+        n->in[3] = sz ? (rtp ? h_rt() : h_const(sz)) : NULL;
         kiln_tensor *in[4] = {x, roi, sc, sz}, *mag[4] = {ax, roi, sc, sz};
         char desc[128];
-        snprintf(desc, sizeof desc, "Resize %s %s rank %d %s %s",
+        snprintf(desc, sizeof desc, "Resize %s %s rank %d %s %s%s dims %lldx%lldx%lld",
                  cubic ? "cubic" : linear ? "linear" : "nearest",
-                 coords[coord], r, kiln_dtype_name(dt), sz ? "sizes" : "scales");
+                 coords[coord], r, kiln_dtype_name(dt), sz ? "sizes" : "scales",
+                 rtp ? " (runtime params)" : "", (long long)d[r - 3], (long long)d[r - 2],
+                 (long long)d[r - 1]);
         g_mag_floor = cubic ? 2.0 : 0.0;
         /* cubic with half_pixel_symmetric stays on the host (cuda_pool.c) */
         bool host = cubic && !strcmp(coords[coord], "half_pixel_symmetric");
         h_check(n, in, linear ? CMP_FLOAT : CMP_EXACT, linear ? mag : NULL, !host, desc);
         g_mag_floor = 0.0;
+        /* runtime parameters stay the test's (constants belong to the model) */
+        if (roi && !n->in[1]->const_val) tensor_free(roi);
+        if (sc && !n->in[2]->const_val) tensor_free(sc);
+        if (sz && !n->in[3]->const_val) tensor_free(sz);
         tensor_free(x);
         tensor_free(ax);
     }

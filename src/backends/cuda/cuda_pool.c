@@ -239,29 +239,52 @@ static bool const_or_absent(const ir_node *n, int i) {
     return i < 0 || i >= n->n_in || !n->in[i] || n->in[i]->const_val;
 }
 
-static bool sup_resize(const ir_node *n, const ir_type *const *in) {
+/* Attributes and data type a device Resize takes (params aside). */
+static bool sup_resize_base(const ir_node *n, const ir_type *const *in, resize_attrs *a) {
     if (!in[0] || in[0]->rank < 1 || in[0]->rank > KC_RZ_MAXD) return false;
     int opset = n->graph && n->graph->model ? (int)n->graph->model->opset : 18;
-    resize_attrs a;
     char err[INDEX_ERR_SIZE];
-    if (index_resize_attrs(n, n->op, opset, in[0]->rank, &a, err)) return false;
-    if (a.antialias) return false;
+    if (index_resize_attrs(n, n->op, opset, in[0]->rank, a, err)) return false;
+    if (a->antialias) return false;
     /* cubic with half_pixel_symmetric disagreed with the reference on an
     ** H100 (2026-12-06, 1e-2 relative): host until it is understood */
-    if (a.mode == RZ_CUBIC && a.coord == RZ_HALF_PIXEL_SYMMETRIC) return false;
-    if (a.mode != RZ_NEAREST && float_kind(in[0]->dtype) < 0) return false;
-    if (a.mode == RZ_NEAREST && !movable(in[0]->dtype)) return false;
+    if (a->mode == RZ_CUBIC && a->coord == RZ_HALF_PIXEL_SYMMETRIC) return false;
+    if (a->mode != RZ_NEAREST && float_kind(in[0]->dtype) < 0) return false;
+    if (a->mode == RZ_NEAREST && !movable(in[0]->dtype)) return false;
     /* the extrapolation value is stored as the input type: floats only */
-    if (a.coord == RZ_TF_CROP_AND_RESIZE && !dtype_is_float(in[0]->dtype)) return false;
-    return const_or_absent(n, a.i_roi) && const_or_absent(n, a.i_scales) &&
-           const_or_absent(n, a.i_sizes);
+    if (a->coord == RZ_TF_CROP_AND_RESIZE && !dtype_is_float(in[0]->dtype)) return false;
+    return true;
 }
 
-/* Host copy of constant input i, or NULL when absent or empty. */
-static const kiln_tensor *const_in(const ref_ctx *c, int i) {
+static bool sup_resize(const ir_node *n, const ir_type *const *in) {
+    resize_attrs a;
+    return sup_resize_base(n, in, &a) && const_or_absent(n, a.i_roi) &&
+           const_or_absent(n, a.i_scales) && const_or_absent(n, a.i_sizes);
+}
+
+/* Runtime roi, scales or sizes (graph inputs, or computed): read on the
+** host when the layer runs (TACTIC_READS_PARAMS), so the run is never
+** captured into a CUDA graph. At least one of them is a runtime tensor. */
+static bool sup_resize_rt(const ir_node *n, const ir_type *const *in) {
+    resize_attrs a;
+    if (!sup_resize_base(n, in, &a)) return false;
+    bool rt = false;
+    for (int k = 0; k < 3; k++) {
+        int i = k == 0 ? a.i_roi : k == 1 ? a.i_scales : a.i_sizes;
+        if (const_or_absent(n, i)) continue;
+        if (!cuda_param_runtime(n, in, i, k != 2)) return false;
+        if (k == 1 && !dtype_is_float(in[i]->dtype)) return false;
+        rt = true;
+    }
+    return rt;
+}
+
+/* The tensor behind parameter input i (the IR's constant, else the
+** runtime tensor), or NULL when absent. */
+static const kiln_tensor *param_t(const ref_ctx *c, int i) {
     if (i < 0 || i >= c->node->n_in || !c->node->in[i]) return NULL;
-    const kiln_tensor *t = c->node->in[i]->const_val;
-    return t && tensor_numel(t) > 0 ? t : NULL;
+    if (c->node->in[i]->const_val) return c->node->in[i]->const_val;
+    return i < c->n_in ? c->in[i] : NULL;
 }
 
 static bool isclose(double a, double b) { return fabs(a - b) <= 1e-9 * fmax(fabs(a), fabs(b)); }
@@ -274,38 +297,34 @@ static int run_resize(ref_ctx *c) {
     char err[INDEX_ERR_SIZE];
     if (r < 1 || r > KC_RZ_MAXD) return ref_fail(c, "Resize rank %d is not supported here", r);
     if (index_resize_attrs(c->node, c->node->op, c->opset, r, &a, err)) return ref_fail(c, "%s", err);
-    for (int i = 0; i < 3; i++) {
-        int k = i == 0 ? a.i_roi : i == 1 ? a.i_scales : a.i_sizes;
-        if (k >= 0 && k < c->node->n_in && c->node->in[k] && !c->node->in[k]->const_val)
-            return ref_fail(c, "Resize input %d is not a constant", k);
-    }
     double scales[MAXV], roi[MAXV];
     int64_t sizes[MAXV];
     int nsc = -1, nsz = -1, nroi = -1;
     const kiln_tensor *t;
+    /* constants come from the IR's host copy; runtime tensors are copied
+    ** from the device (only the _rt tactic is given those) */
     if (a.attr_scales) {
         if (a.n_attr_scales > MAXV) return ref_fail(c, "too many scales");
         nsc = a.n_attr_scales;
         for (int k = 0; k < nsc; k++) scales[k] = a.attr_scales[k];
-    } else if ((t = const_in(c, a.i_scales))) {
-        int64_t k = tensor_numel(t);
-        if (!dtype_is_float(t->dtype) || k > MAXV) return ref_fail(c, "scales must be a float vector");
-        nsc = (int)k;
-        for (int i = 0; i < nsc; i++) scales[i] = dt_get_f64(t->dtype, t->data, (size_t)i);
+    } else if ((t = param_t(c, a.i_scales)) && tensor_numel(t) > 0) {
+        if (!dtype_is_float(t->dtype) || tensor_numel(t) > MAXV)
+            return ref_fail(c, "scales must be a float vector of at most %d values", MAXV);
+        if ((nsc = cuda_param_f64(c, a.i_scales, scales, MAXV, "Resize scales")) < 0) return -1;
     }
-    if ((t = const_in(c, a.i_sizes))) {
-        int64_t k = tensor_numel(t);
-        if (!dtype_is_int(t->dtype) || k > MAXV) return ref_fail(c, "sizes must be an int vector");
-        nsz = (int)k;
-        for (int i = 0; i < nsz; i++) sizes[i] = dt_get_i64(t->dtype, t->data, (size_t)i);
+    if ((t = param_t(c, a.i_sizes)) && tensor_numel(t) > 0) {
+        if (!dtype_is_int(t->dtype) || tensor_numel(t) > MAXV)
+            return ref_fail(c, "sizes must be an int vector of at most %d values", MAXV);
+        if ((nsz = cuda_param_i64(c, a.i_sizes, sizes, MAXV, "Resize sizes")) < 0) return -1;
     }
-    if ((t = const_in(c, a.i_roi))) {
-        int64_t k = tensor_numel(t);
-        if (!dtype_is_numeric(t->dtype) || k > MAXV)
-            return ref_fail(c, "roi must be a small numeric vector");
-        nroi = (int)k;
-        for (int i = 0; i < nroi; i++) roi[i] = dt_get_f64(t->dtype, t->data, (size_t)i);
+    if ((t = param_t(c, a.i_roi)) && tensor_numel(t) > 0) {
+        if (!dtype_is_numeric(t->dtype) || tensor_numel(t) > MAXV)
+            return ref_fail(c, "roi must be a numeric vector of at most %d values", MAXV);
+        if ((nroi = cuda_param_f64(c, a.i_roi, roi, MAXV, "Resize roi")) < 0) return -1;
     }
+    if (nsc == 0) nsc = -1;
+    if (nsz == 0) nsz = -1;
+    if (nroi == 0) nroi = -1;
     int64_t od[KILN_MAX_RANK];
     double sc[KILN_MAX_RANK], rf[2 * KILN_MAX_RANK];
     if (index_resize_plan(&a, r, x->dims, scales, nsc, sizes, nsz, roi, nroi, od, sc, rf, err))
@@ -366,8 +385,8 @@ TACTIC(t_maxpool, "cuda_maxpool_direct", OP_MaxPool, sup_pool, run_pool)
 TACTIC(t_avgpool, "cuda_avgpool_direct", OP_AveragePool, sup_pool, run_pool)
 TACTIC(t_lppool, "cuda_lppool_direct", OP_LpPool, sup_pool, run_pool)
 TACTIC(t_gavg, "cuda_global_avgpool_warp", OP_GlobalAveragePool, sup_global, run_global)
-/* TACTIC(t_gmax, "cuda_global_maxpool_warp", OP_GlobalMaxPool, sup_global, run_global) */
-/* TACTIC(t_glp, "cuda_global_lppool_warp", OP_GlobalLpPool, sup_global, run_global) */
+TACTIC(t_gmax, "cuda_global_maxpool_warp", OP_GlobalMaxPool, sup_global, run_global)
+TACTIC(t_glp, "cuda_global_lppool_warp", OP_GlobalLpPool, sup_global, run_global)
 TACTIC(t_resize, "cuda_resize_direct", OP_Resize, sup_resize, run_resize)
 TACTIC(t_nmax, "cuda_nhwc_maxpool_direct", OP_NhwcMaxPool, sup_nhwc_pool, run_nhwc_pool)
 TACTIC(t_navg, "cuda_nhwc_avgpool_direct", OP_NhwcAveragePool, sup_nhwc_pool, run_nhwc_pool)
@@ -376,10 +395,15 @@ TACTIC(t_to_nhwc, "cuda_to_nhwc_tiled", OP_ToNhwc, sup_reformat, run_reformat)
 TACTIC(t_to_nchw, "cuda_to_nchw_tiled", OP_ToNchw, sup_reformat, run_reformat)
 TACTIC(t_upsample, "cuda_upsample_direct", OP_Upsample, sup_resize, run_resize)
 
+#define TACTIC_RT(var, name, op, sup, fn) \
+    static const kiln_tactic var = {name, op, 0, DEV_FLAGS | TACTIC_READS_PARAMS, sup, NULL, fn};
+
+TACTIC_RT(t_resize_rt, "cuda_resize_direct_rtparams", OP_Resize, sup_resize_rt, run_resize)
+TACTIC_RT(t_upsample_rt, "cuda_upsample_direct_rtparams", OP_Upsample, sup_resize_rt, run_resize)
+
 const kiln_tactic *const cuda_tactics_pool[] = {
-    /* t_gmax and t_glp left out: on an H100 (2026-12-06) they returned
-    ** wrong values (max) or left the output unwritten (lp) while the
-    ** average form passed; the host runs them until that is found. */
-    &t_maxpool, &t_avgpool, &t_lppool, &t_gavg, &t_resize, &t_upsample,
-    &t_nmax, &t_navg, &t_ngap, &t_to_nhwc, &t_to_nchw, NULL,
+    /* t_gmax and t_glp came back after the global-pool kernel was
+    ** rewritten (kernels/pool.cu): wrong on an H100 on 2026-12-06 */
+    &t_maxpool, &t_avgpool, &t_lppool, &t_gavg, &t_gmax, &t_glp, &t_resize, &t_upsample,
+    &t_resize_rt, &t_upsample_rt, &t_nmax, &t_navg, &t_ngap, &t_to_nhwc, &t_to_nchw, NULL,
 };

@@ -91,60 +91,50 @@ __global__ void k_pool(const T *__restrict__ x, T *__restrict__ y, kc_pool_param
 }
 
 // ------------------------------------------------------------ global pools
-// Combines a lane's partial with its warp: max or sum.
-__device__ __forceinline__ float warp_reduce(float v, bool is_max) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        float w = __shfl_xor_sync(0xffffffffu, v, o);
-        v = is_max ? fmaxf(v, w) : v + w;
-    }
-    return v;
+// One warp per plane; the pool kind is a template parameter, so each kind
+// is its own straight-line kernel. (The first version took the kind at run
+// time and read 16-byte vectors through a type-punned pointer; on an H100
+// its max and Lp forms came out wrong while the average passed. This form
+// loads elements one by one through their own type, coalesced across the
+// warp, and keeps each lane's partial in a plain float.)
+template <int KIND>
+__device__ __forceinline__ float gp_init() {
+    return KIND == KC_POOL_MAX ? -INFINITY : 0.f;
 }
 
-__device__ __forceinline__ void acc_one(float v, int kind, float p, float &a, bool &any) {
-    if (kind == KC_POOL_MAX) a = any ? fmaxf(a, v) : v;
-    else if (kind == KC_POOL_AVG) a += v;
-    else if (p == 2.f) a += v * v;
-    else a += powf(fabsf(v), p);
-    any = true;
+template <int KIND>
+__device__ __forceinline__ float gp_acc(float a, float v, float p) {
+    if (KIND == KC_POOL_MAX) return v > a || v != v ? v : a; // NaN propagates
+    if (KIND == KC_POOL_AVG) return a + v;
+    float m = fabsf(v);
+    return p == 2.f ? a + m * m : p == 1.f ? a + m : a + powf(m, p);
 }
 
-// Eight (or four, for float) elements per 16-byte load.
-template <typename T> struct vec16;
-template <> struct vec16<float> { static const int n = 4; };
-template <> struct vec16<__half> { static const int n = 8; };
-template <> struct vec16<__nv_bfloat16> { static const int n = 8; };
+template <int KIND>
+__device__ __forceinline__ float gp_combine(float a, float b) {
+    if (KIND == KC_POOL_MAX) return b > a || b != b ? b : a;
+    return a + b;
+}
 
-template <typename T>
-__global__ void k_global_pool(const T *__restrict__ x, T *__restrict__ y, int64_t planes, int64_t n,
-                              int kind, float p, int vec) {
+template <typename T, int KIND>
+__global__ void k_global_pool(const T *__restrict__ x, T *__restrict__ y, int64_t planes,
+                              int64_t n, float p) {
     const int lane = threadIdx.x & 31;
     const int64_t warps = (int64_t)gridDim.x * (blockDim.x >> 5);
     for (int64_t pc = blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5); pc < planes;
          pc += warps) {
         const T *xp = x + pc * n;
-        float a = kind == KC_POOL_MAX ? -INFINITY : 0.f;
-        bool any = false;
-        if (vec) {
-            const int V = vec16<T>::n;
-            const uint4 *xv = reinterpret_cast<const uint4 *>(xp);
-            for (int64_t j = lane; j < n / V; j += 32) {
-                uint4 raw = xv[j];
-                const T *e = reinterpret_cast<const T *>(&raw);
+        float a = gp_init<KIND>();
+        for (int64_t j = lane; j < n; j += 32) a = gp_acc<KIND>(a, ld(xp, j), p);
 #pragma unroll
-                for (int q = 0; q < V; q++) acc_one(ld(e, q), kind, p, a, any);
-            }
-        } else {
-            for (int64_t j = lane; j < n; j += 32) acc_one(ld(xp, j), kind, p, a, any);
-        }
-        if (kind == KC_POOL_MAX && !any) a = -INFINITY;
-        a = warp_reduce(a, kind == KC_POOL_MAX);
+        for (int o = 16; o > 0; o >>= 1) a = gp_combine<KIND>(a, __shfl_xor_sync(0xffffffffu, a, o));
         if (lane == 0) {
             float r;
             if (n == 0) r = 0.f;
-            else if (kind == KC_POOL_MAX) r = a;
-            else if (kind == KC_POOL_AVG) r = a / (float)n;
+            else if (KIND == KC_POOL_MAX) r = a;
+            else if (KIND == KC_POOL_AVG) r = a / (float)n;
             else if (p == 2.f) r = sqrtf(a);
+            else if (p == 1.f) r = a;
             else r = powf(a, 1.f / p);
             st(y, pc, r);
         }
@@ -333,11 +323,22 @@ template <typename T>
 cudaError_t global_pool_t(const void *x, void *y, int64_t planes, int64_t n, int kind, float p,
                           cudaStream_t s) {
     if (planes <= 0) return cudaSuccess;
-    int vec = n % vec16<T>::n == 0 && (uintptr_t)x % 16 == 0;
     int64_t blocks = (planes + 7) / 8; // 8 warps of 256 threads, one plane each
     if (blocks > (1 << 20)) blocks = 1 << 20;
-    k_global_pool<T><<<(unsigned)blocks, 256, 0, s>>>((const T *)x, (T *)y, planes, n, kind, p,
-                                                       vec);
+    const T *xt = (const T *)x;
+    T *yt = (T *)y;
+    switch (kind) {
+    case KC_POOL_MAX:
+        k_global_pool<T, KC_POOL_MAX><<<(unsigned)blocks, 256, 0, s>>>(xt, yt, planes, n, p);
+        break;
+    case KC_POOL_AVG:
+        k_global_pool<T, KC_POOL_AVG><<<(unsigned)blocks, 256, 0, s>>>(xt, yt, planes, n, p);
+        break;
+    case KC_POOL_LP:
+        k_global_pool<T, KC_POOL_LP><<<(unsigned)blocks, 256, 0, s>>>(xt, yt, planes, n, p);
+        break;
+    default: return cudaErrorInvalidValue;
+    }
     return cudaGetLastError();
 }
 
