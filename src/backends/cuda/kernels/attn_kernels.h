@@ -25,6 +25,12 @@ typedef struct kc_attn_softmax_args {
     float softcap;              /* > 0: s = softcap * tanh(s / softcap) */
     int dead_zero;              /* a row with every column masked gives 0s
                                    (kiln_masked_rows_zero), else NaN */
+    void *qk;                   /* NULL, or the qk_matmul_output [rows, t] in
+                                   the probabilities' dtype, written at stage
+                                   qk_mode: 0 the scores as given, 1 after
+                                   softcap, 2 after the masks, 3 the
+                                   probabilities */
+    int qk_mode;
 } kc_attn_softmax_args;
 
 /* Row softmax of the scores (float32) with the masks applied, in float32;
