@@ -224,6 +224,57 @@ static void test_resize(void) {
     }
 }
 
+/* GridSample: 1 to 3 spatial dims, every mode (linear, nearest, cubic)
+** and padding (zeros, border, reflection), align_corners, grids reaching
+** about twice past the borders (the padding rules), odd sizes and 1,
+** float32/16/bf16 X and grid (grid in X's type or float32). Nearest must
+** match exactly; linear within the usual tolerance of the reference on
+** |X|; cubic (negative weights) of at least 2. */
+static void test_grid_sample(void) {
+    static const char *const modes[] = {"linear", "nearest", "cubic", "bilinear", "bicubic"};
+    static const char *const pads[] = {"zeros", "border", "reflection"};
+    for (int it = 0; it < 180; it++) {
+        int mi = it % 5, pi = (it / 5) % 3, k = it % 7 == 0 ? 1 : it % 3 == 0 ? 3 : 2;
+        if (mi % 3 == 2 && k == 3) k = 2; /* keep cubic at up to 2-D: 4^k taps */
+        bool ac = (it / 15) % 2 == 1;
+        kiln_dtype dt = k_ftypes[(it / 30) % 3];
+        kiln_dtype gt = it % 4 == 0 ? KILN_DTYPE_FLOAT32 : dt;
+        int r = k + 2;
+        int64_t xd[5], gd[5];
+        xd[0] = gd[0] = h_irand(1, 2);
+        xd[1] = h_irand(1, 4);
+        for (int d = 0; d < k; d++) {
+            xd[2 + d] = h_irand(1, k == 3 ? 5 : 9);
+            gd[1 + d] = h_irand(1, k == 3 ? 4 : 7);
+        }
+        gd[r - 1] = k;
+        kiln_tensor *x = h_rand(dt, r, xd), *g = h_rand(gt, r, gd), *ax = h_abs(x);
+        if (it % 6 == 1) { /* a grid inside [-1, 1]: interpolation away from the borders */
+            for (int64_t i = 0; i < tensor_numel(g); i++)
+                dt_set_f64(gt, g->data, (size_t)i, dt_get_f64(gt, g->data, (size_t)i) / 2);
+        }
+        ir_node *n = h_node(OP_GridSample, 2, 1);
+        n->in[0] = h_rt();
+        n->in[1] = h_rt();
+        ir_edit_set_str(n, "mode", modes[mi]);
+        ir_edit_set_str(n, "padding_mode", pads[pi]);
+        if (ac) ir_edit_set_int(n, "align_corners", 1);
+        kiln_tensor *in[2] = {x, g}, *mag[2] = {ax, g};
+        char desc[160];
+        snprintf(desc, sizeof desc, "GridSample %s %s align_corners %d %dD X %s grid %s "
+                 "X %lldx%lldx%lld.. grid out %lldx%lld..", modes[mi], pads[pi], (int)ac, k,
+                 kiln_dtype_name(dt), kiln_dtype_name(gt), (long long)xd[0], (long long)xd[1],
+                 (long long)xd[2], (long long)gd[1], (long long)(k > 1 ? gd[2] : 1));
+        bool nearest = mi == 1, cubic = mi % 3 == 2;
+        g_mag_floor = cubic ? 2.0 : 0.0;
+        h_check(n, in, nearest ? CMP_EXACT : CMP_FLOAT, nearest ? NULL : mag, true, desc);
+        g_mag_floor = 0.0;
+        tensor_free(x);
+        tensor_free(g);
+        tensor_free(ax);
+    }
+}
+
 int main(void) {
     if (h_open(18)) {
         printf("0 passed, 0 failed (no GPU)\n");
@@ -233,6 +284,7 @@ int main(void) {
     test_pools();
     test_global();
     test_resize();
+    test_grid_sample();
     printf("(%d cases skipped: invalid random configurations or no device tactic)\n", g_skipped);
     h_close();
     return h_summary();

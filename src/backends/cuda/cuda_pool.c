@@ -2,7 +2,8 @@
 ** MaxPool (without the Indices output), AveragePool and LpPool over 1 to 3
 ** spatial dims, GlobalAveragePool/GlobalMaxPool/GlobalLpPool, and
 ** Resize/Upsample (nearest with every coordinate mode and rounding rule,
-** linear and cubic over any resized axes; no antialias). Window geometry comes from the same
+** linear and cubic over any resized axes; no antialias), GridSample (1 to 3
+** spatial dims, every mode and padding). Window geometry comes from the same
 ** conv_window code as inference and the reference kernels; resize sizes
 ** and scales from the constant inputs' host copies.
 **
@@ -375,6 +376,63 @@ static int run_resize(ref_ctx *c) {
     return cuda_fail_if(c, e, what);
 }
 
+/* ------------------------------------------------------------ GridSample */
+
+/* KC_GS_* of the mode attribute (the reference's names), -1 for others. */
+static int gs_mode(const ir_node *n) {
+    const char *m = ir_attr_str(n, "mode", "linear");
+    if (!strcmp(m, "linear") || !strcmp(m, "bilinear")) return KC_GS_LINEAR;
+    if (!strcmp(m, "nearest")) return KC_GS_NEAREST;
+    if (!strcmp(m, "cubic") || !strcmp(m, "bicubic")) return KC_GS_CUBIC;
+    return -1;
+}
+
+static int gs_pad(const ir_node *n) {
+    const char *m = ir_attr_str(n, "padding_mode", "zeros");
+    return !strcmp(m, "zeros")        ? KC_GS_PAD_ZEROS
+           : !strcmp(m, "border")     ? KC_GS_PAD_BORDER
+           : !strcmp(m, "reflection") ? KC_GS_PAD_REFLECTION
+                                      : -1;
+}
+
+static bool sup_grid_sample(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in < 2 || !in[0] || !in[1] || float_kind(in[0]->dtype) < 0 ||
+        float_kind(in[1]->dtype) < 0)
+        return false;
+    int r = in[0]->rank;
+    if (r < 3 || r > 5 || in[1]->rank != r) return false;
+    if (in[1]->dims[r - 1] >= 0 && in[1]->dims[r - 1] != r - 2) return false;
+    return gs_mode(n) >= 0 && gs_pad(n) >= 0;
+}
+
+static int run_grid_sample(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0], *g = c->in[1];
+    kiln_tensor *y = c->out[0];
+    int r = x->rank, k = r - 2;
+    if (r < 3 || r > 5 || g->rank != r || g->dims[r - 1] != k || g->dims[0] != x->dims[0])
+        return ref_fail(c, "GridSample X/grid shapes do not fit");
+    int mode = gs_mode(c->node), pad = gs_pad(c->node);
+    if (mode < 0 || pad < 0) return ref_fail(c, "GridSample mode or padding_mode is unknown");
+    if (y->rank != r || y->dims[0] != x->dims[0] || y->dims[1] != x->dims[1])
+        return ref_fail(c, "internal: GridSample output shape");
+    kc_grid_sample_params p;
+    memset(&p, 0, sizeof p);
+    p.k = k, p.mode = mode, p.pad = pad;
+    p.align_corners = ir_attr_int(c->node, "align_corners", 0) != 0;
+    p.n = x->dims[0], p.c = x->dims[1];
+    for (int d = 0; d < k; d++) {
+        p.in[d] = x->dims[2 + d];
+        p.out[d] = g->dims[1 + d];
+        if (y->dims[2 + d] != p.out[d]) return ref_fail(c, "internal: GridSample output shape");
+    }
+    if (tensor_numel(y) == 0) return 0;
+    for (int d = 0; d < k; d++)
+        if (p.in[d] == 0) return ref_fail(c, "GridSample input has an empty spatial dim");
+    return cuda_fail_if(c, kc_grid_sample(float_kind(x->dtype), float_kind(g->dtype), x->data,
+                                          g->data, y->data, &p, cuda_stream_of(c)),
+                        "GridSample");
+}
+
 /* ------------------------------------------------------------ table */
 
 #define DEV_FLAGS (TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT)
@@ -394,6 +452,7 @@ TACTIC(t_ngap, "cuda_nhwc_global_avgpool", OP_NhwcGlobalAveragePool, sup_nhwc_ga
 TACTIC(t_to_nhwc, "cuda_to_nhwc_tiled", OP_ToNhwc, sup_reformat, run_reformat)
 TACTIC(t_to_nchw, "cuda_to_nchw_tiled", OP_ToNchw, sup_reformat, run_reformat)
 TACTIC(t_upsample, "cuda_upsample_direct", OP_Upsample, sup_resize, run_resize)
+TACTIC(t_grid_sample, "cuda_grid_sample_direct", OP_GridSample, sup_grid_sample, run_grid_sample)
 
 #define TACTIC_RT(var, name, op, sup, fn) \
     static const kiln_tactic var = {name, op, 0, DEV_FLAGS | TACTIC_READS_PARAMS, sup, NULL, fn};
@@ -405,5 +464,5 @@ const kiln_tactic *const cuda_tactics_pool[] = {
     /* t_gmax and t_glp came back after the global-pool kernel was
     ** rewritten (kernels/pool.cu): wrong on an H100 on 2026-12-06 */
     &t_maxpool, &t_avgpool, &t_lppool, &t_gavg, &t_gmax, &t_glp, &t_resize, &t_upsample,
-    &t_resize_rt, &t_upsample_rt, &t_nmax, &t_navg, &t_ngap, &t_to_nhwc, &t_to_nchw, NULL,
+    &t_resize_rt, &t_upsample_rt, &t_grid_sample, &t_nmax, &t_navg, &t_ngap, &t_to_nhwc, &t_to_nchw, NULL,
 };

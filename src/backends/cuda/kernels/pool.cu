@@ -305,6 +305,135 @@ __global__ void k_resize_interp(T *__restrict__ y, const T *__restrict__ x, kc_r
     }
 }
 
+// ------------------------------------------------------------ GridSample
+// One thread per (batch, output position): the taps of each spatial dim
+// are found once, then every channel is summed over them. The float
+// arithmetic repeats the host reference's operations one by one (_rn
+// intrinsics: no fused multiply-adds, so nearest's rounding ties and the
+// padding tests decide the same way).
+
+// Reflects x into [lo, hi] by the nearest border, repeatedly (double).
+__device__ double gs_reflect(double x, double lo, double hi) {
+    double rng = hi - lo;
+    if (rng <= 0) return lo;
+    if (x < lo) {
+        double dx = __dsub_rn(lo, x);
+        double k = floor(__ddiv_rn(dx, rng)), rem = __dsub_rn(dx, __dmul_rn(k, rng));
+        return fmod(k, 2.0) == 0 ? __dadd_rn(lo, rem) : __dsub_rn(hi, rem);
+    }
+    if (x > hi) {
+        double dx = __dsub_rn(x, hi);
+        double k = floor(__ddiv_rn(dx, rng)), rem = __dsub_rn(dx, __dmul_rn(k, rng));
+        return fmod(k, 2.0) == 0 ? __dsub_rn(hi, rem) : __dadd_rn(lo, rem);
+    }
+    return x;
+}
+
+// Index of a tap after padding, or -1 for a zero (padding "zeros").
+__device__ int64_t gs_pixel(int64_t i, int64_t d, int pad, double lo, double hi) {
+    if (pad == KC_GS_PAD_ZEROS) return i >= 0 && i < d ? i : -1;
+    if (pad == KC_GS_PAD_REFLECTION) i = (int64_t)gs_reflect((double)i, lo, hi);
+    return i < 0 ? 0 : i >= d ? d - 1 : i;
+}
+
+__device__ float gs_load(int dt, const void *p, int64_t i) {
+    return dt == KC_DT_F16    ? __half2float(((const __half *)p)[i])
+           : dt == KC_DT_BF16 ? __bfloat162float(((const __nv_bfloat16 *)p)[i])
+                              : ((const float *)p)[i];
+}
+
+template <typename T>
+__global__ void k_grid_sample(const T *__restrict__ x, const void *__restrict__ grid, int grid_dt,
+                              T *__restrict__ y, kc_grid_sample_params p, int64_t total) {
+    const int k = p.k, nt = p.mode == KC_GS_NEAREST ? 1 : p.mode == KC_GS_LINEAR ? 2 : 4;
+    int64_t outsz = 1, chan = 1, ds[3];
+    for (int d = 0; d < k; d++) outsz *= p.out[d];
+    for (int d = k - 1; d >= 0; d--) {
+        ds[d] = chan;
+        chan *= p.in[d];
+    }
+    int combos = 1;
+    for (int d = 0; d < k; d++) combos *= nt;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t n = i / outsz, pos = i - n * outsz;
+        int64_t tidx[3][4];
+        float tw[3][4];
+        for (int d = 0; d < k; d++) {
+            float v = gs_load(grid_dt, grid, (n * outsz + pos) * k + (k - 1 - d));
+            float L = (float)p.in[d];
+            float xc = p.align_corners
+                           ? __fmul_rn(__fdiv_rn(__fadd_rn(v, 1.0f), 2.0f), __fsub_rn(L, 1.0f))
+                           : __fdiv_rn(__fsub_rn(__fmul_rn(__fadd_rn(v, 1.0f), L), 1.0f), 2.0f);
+            double lo = p.align_corners ? 0.0 : -0.5;
+            double hi = p.align_corners ? (double)p.in[d] - 1 : (double)p.in[d] - 0.5;
+            if (p.mode == KC_GS_NEAREST) xc = rintf(xc); // nearbyintf: ties to even
+            if (p.mode != KC_GS_CUBIC && ((double)xc < lo || (double)xc > hi)) {
+                if (p.pad == KC_GS_PAD_BORDER) {
+                    float Lm1 = __fsub_rn(L, 1.0f);
+                    xc = xc < 0 ? 0.0f : xc > Lm1 ? Lm1 : xc;
+                } else if (p.pad == KC_GS_PAD_REFLECTION) {
+                    xc = (float)gs_reflect((double)xc, lo, hi);
+                }
+            }
+            if (!(xc >= -1e9f)) xc = -1e9f;
+            if (xc > 1e9f) xc = 1e9f;
+            if (p.mode == KC_GS_NEAREST) {
+                tidx[d][0] = gs_pixel((int64_t)xc, p.in[d], p.pad, lo, hi);
+                tw[d][0] = 1.0f;
+                continue;
+            }
+            float fl = floorf(xc);
+            int64_t i0 = (int64_t)fl;
+            float t = __fsub_rn(xc, fl);
+            if (p.mode == KC_GS_LINEAR) {
+                tw[d][0] = __fsub_rn(1.0f, t);
+                tw[d][1] = t;
+                for (int j = 0; j < 2; j++) tidx[d][j] = gs_pixel(i0 + j, p.in[d], p.pad, lo, hi);
+            } else {
+                const float A = -0.75f;
+                float a = fabsf(t), b = 1.0f - a, a1 = a + 1.0f, b1 = 2.0f - a;
+                tw[d][0] = ((A * a1 - 5 * A) * a1 + 8 * A) * a1 - 4 * A;
+                tw[d][1] = ((A + 2) * a - (A + 3)) * a * a + 1;
+                tw[d][2] = ((A + 2) * b - (A + 3)) * b * b + 1;
+                tw[d][3] = ((A * b1 - 5 * A) * b1 + 8 * A) * b1 - 4 * A;
+                for (int j = 0; j < 4; j++)
+                    tidx[d][j] = gs_pixel(i0 - 1 + j, p.in[d], p.pad, lo, hi);
+            }
+        }
+        for (int64_t ch = 0; ch < p.c; ch++) {
+            const T *xs = x + (n * p.c + ch) * chan;
+            float acc = 0.0f;
+            for (int cb = 0; cb < combos; cb++) {
+                int q = cb;
+                int64_t off = 0;
+                float wt = 1.0f;
+                bool zero = false;
+                for (int d = k - 1; d >= 0; d--) {
+                    int j = q % nt;
+                    q /= nt;
+                    if (tidx[d][j] < 0) zero = true;
+                    else off += tidx[d][j] * ds[d];
+                    wt = __fmul_rn(wt, tw[d][j]);
+                }
+                if (!zero) acc = __fadd_rn(acc, __fmul_rn(wt, ld(xs, off)));
+            }
+            st(y, (n * p.c + ch) * outsz + pos, acc);
+        }
+    }
+}
+
+template <typename T>
+cudaError_t grid_sample_t(int grid_dt, const void *x, const void *grid, void *y,
+                          const kc_grid_sample_params *p, cudaStream_t s) {
+    int64_t total = p->n;
+    for (int d = 0; d < p->k; d++) total *= p->out[d];
+    if (total <= 0 || p->c <= 0) return cudaSuccess;
+    k_grid_sample<T><<<blocks_for(total, 128), 128, 0, s>>>((const T *)x, grid, grid_dt, (T *)y,
+                                                              *p, total);
+    return cudaGetLastError();
+}
+
 template <typename T> T from_bits(uint64_t b) {
     T v;
     memcpy(&v, &b, sizeof v);
@@ -414,6 +543,19 @@ extern "C" cudaError_t kc_resize_cubic(int dt, void *y, const void *x, const kc_
     case KC_DT_F32: return interp_t<float, 4>(y, x, p, s);
     case KC_DT_F16: return interp_t<__half, 4>(y, x, p, s);
     case KC_DT_BF16: return interp_t<__nv_bfloat16, 4>(y, x, p, s);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
+extern "C" cudaError_t kc_grid_sample(int x_dt, int grid_dt, const void *x, const void *grid,
+                                      void *y, const kc_grid_sample_params *p, cudaStream_t s) {
+    if (p->k < 1 || p->k > 3 || grid_dt < KC_DT_F32 || grid_dt > KC_DT_BF16 ||
+        p->mode < KC_GS_LINEAR || p->mode > KC_GS_CUBIC)
+        return cudaErrorInvalidValue;
+    switch (x_dt) {
+    case KC_DT_F32: return grid_sample_t<float>(grid_dt, x, grid, y, p, s);
+    case KC_DT_F16: return grid_sample_t<__half>(grid_dt, x, grid, y, p, s);
+    case KC_DT_BF16: return grid_sample_t<__nv_bfloat16>(grid_dt, x, grid, y, p, s);
     default: return cudaErrorInvalidValue;
     }
 }

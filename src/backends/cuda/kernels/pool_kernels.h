@@ -75,6 +75,23 @@ cudaError_t kc_resize_linear(int dt, void *y, const void *x, const kc_resize_par
 cudaError_t kc_resize_cubic(int dt, void *y, const void *x, const kc_resize_params *p,
                             cudaStream_t s);
 
+/* GridSample over k = 1..3 spatial dims (X is [N, C, D0..], grid is
+** [N, O0.., k] with (x, y, ...) in its last dim), the host reference's
+** arithmetic (float32 coordinates, double reflection). mode: KC_GS_*,
+** pad: KC_GS_PAD_*. x_dt and grid_dt are KC_DT_* (the output is x_dt). */
+enum { KC_GS_LINEAR, KC_GS_NEAREST, KC_GS_CUBIC };
+enum { KC_GS_PAD_ZEROS, KC_GS_PAD_BORDER, KC_GS_PAD_REFLECTION };
+
+typedef struct kc_grid_sample_params {
+    int k, mode, pad, align_corners;
+    int64_t n, c;
+    int64_t in[3];   /* input spatial dims D0..D(k-1) */
+    int64_t out[3];  /* output spatial dims O0..O(k-1) */
+} kc_grid_sample_params;
+
+cudaError_t kc_grid_sample(int x_dt, int grid_dt, const void *x, const void *grid, void *y,
+                           const kc_grid_sample_params *p, cudaStream_t s);
+
 #ifdef __cplusplus
 }
 #endif
