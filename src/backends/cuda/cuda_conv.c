@@ -14,6 +14,9 @@
 ** kiln_tf32 = 1; FP16/BF16 use tensor-op math with FP32 accumulation.
 ** Descriptors are cached per exec (cuda_plan.c).
 **
+** ConvTranspose runs a direct gather kernel of our own (any groups,
+** strides, dilations, pads, output_padding/output_shape, 1-D to 3-D).
+**
 ** Depthwise convolutions (group == C == M, one filter per channel) also
 ** get a direct kernel of our own (kernels/conv_direct.cu) with bias,
 ** residual and activation fused, and any pads.
@@ -731,6 +734,72 @@ static size_t ws_winograd_nf(const ir_node *n, const ir_type *const *in) {
 static int run_winograd_nf(ref_ctx *rc) { return run_winograd_nf_any(rc); }
 DNN_VARIANT(fused, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, true)
 
+/* ------------------------------------------------------------ ConvTranspose */
+
+/* X, W (and B) of one float type, rank 3..5, W [C, M/G, k...] with known
+** dims, a readable window. */
+static bool convt_supports(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in < 2 || !in[0] || !in[1]) return false;
+    const ir_type *x = in[0], *w = in[1], *b = n->n_in > 2 ? in[2] : NULL;
+    kiln_dtype dt = x->dtype;
+    if (dt != KILN_DTYPE_FLOAT32 && dt != KILN_DTYPE_FLOAT16 && dt != KILN_DTYPE_BFLOAT16)
+        return false;
+    int r = x->rank;
+    if (r < 3 || r > 5 || w->rank != r || w->dtype != dt) return false;
+    if (b && (b->dtype != dt || b->rank != 1)) return false;
+    for (int i = 0; i < r; i++)
+        if (w->dims[i] < 0) return false;
+    int64_t G = ir_attr_int(n, "group", 1);
+    if (G < 1 || w->dims[0] % G || (x->dims[1] >= 0 && x->dims[1] != w->dims[0])) return false;
+    conv_window win;
+    return !conv_window_read(n, r - 2, w->dims + 2, CW_DILATIONS | CW_AUTO_PAD, &win, NULL, 0);
+}
+
+static int convt_run(ref_ctx *rc) {
+    const kiln_tensor *X = rc->in[0], *W = rc->in[1];
+    const kiln_tensor *B = ref_has(rc, 2) ? rc->in[2] : NULL;
+    kiln_tensor *Y = rc->out[0];
+    int r = X->rank, nsp = r - 2;
+    kiln_dtype dt = X->dtype;
+    if (r < 3 || r > 5 || W->rank != r || W->dtype != dt || Y->dtype != dt ||
+        (B && (B->dtype != dt || B->rank != 1)))
+        return ref_fail(rc, "ConvTranspose X, W, B and Y must share a float type and rank 3..5");
+    int64_t G = ir_attr_int(rc->node, "group", 1), C = X->dims[1], M;
+    if (G < 1 || W->dims[0] != C || C % G || __builtin_mul_overflow(W->dims[1], G, &M))
+        return ref_fail(rc, "ConvTranspose W must have X's channels, divisible by group");
+    if (B && B->dims[0] != M) return ref_fail(rc, "ConvTranspose B must have %lld values",
+                                              (long long)M);
+    conv_window win;
+    conv_geom g;
+    if (conv_window_read(rc->node, nsp, W->dims + 2, CW_DILATIONS | CW_AUTO_PAD, &win, rc->err,
+                         sizeof rc->err) ||
+        conv_geom_transpose(&win, rc->node, X->dims + 2, &g, rc->err, sizeof rc->err))
+        return -1;
+    if (Y->rank != r || Y->dims[0] != X->dims[0] || Y->dims[1] != M)
+        return ref_fail(rc, "internal: ConvTranspose output shape");
+    for (int i = 0; i < nsp; i++)
+        if (Y->dims[2 + i] != g.img[i]) return ref_fail(rc, "internal: ConvTranspose output shape");
+    kc_convt_geom kg;
+    memset(&kg, 0, sizeof kg);
+    kg.n = X->dims[0], kg.c = C, kg.m = M, kg.g = G;
+    int lead = 3 - nsp; /* missing spatial dims become size-1 ones in front */
+    for (int i = 0; i < 3; i++) {
+        int j = i - lead;
+        kg.img[i] = j >= 0 ? g.img[j] : 1;
+        kg.grid[i] = j >= 0 ? g.grid[j] : 1;
+        kg.k[i] = j >= 0 ? g.k[j] : 1;
+        kg.s[i] = j >= 0 ? g.s[j] : 1;
+        kg.d[i] = j >= 0 ? g.d[j] : 1;
+        kg.pb[i] = j >= 0 ? g.pb[j] : 0;
+    }
+    return cuda_fail_if(rc, kc_conv_transpose(kc_dtype(dt), X->data, W->data, B ? B->data : NULL,
+                                              Y->data, &kg, cuda_stream_of(rc)),
+                        "ConvTranspose");
+}
+
+static const kiln_tactic t_convt = {"cuda_conv_transpose_direct", OP_ConvTranspose, 0, DEV_OW,
+                                    convt_supports, NULL, convt_run};
+
 #define CONV_TACTICS(PFX, NAME, OP)                                                        \
     static const kiln_tactic PFX##_igemm = {"cuda_" NAME "_dnn_igemm", OP, 0, DEV_OW,        \
                                             sup_igemm, ws_igemm, run_igemm};                \
@@ -788,5 +857,5 @@ const kiln_tactic *const cuda_tactics_conv[] = {
     &t_nhwc_fused_precomp, &t_nhwc_igemm_precomp, &t_nhwc_igemm, &t_nhwc_gemm,
     &t_nhwc_winograd, &t_nhwc_winograd_nf, &t_nhwc_fft_tiling, &t_nhwc_fused_igemm,
     &t_nhwc_fused_gemm, &t_nhwc_fused_winograd, &t_nhwc_fused_winograd_nf,
-    NULL,
+    &t_convt, NULL,
 };

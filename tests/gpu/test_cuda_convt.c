@@ -1,0 +1,150 @@
+/* test_cuda_convt.c: the CUDA ConvTranspose tactic (cuda_conv.c,
+** kernels/conv_direct.cu) against the reference kernel: 1-D/2-D/3-D,
+** groups (1 to 3, several output channels per group), kernels 1 to 4,
+** strides 1 to 3, dilations, asymmetric pads, output_padding, auto_pad
+** SAME_UPPER/SAME_LOWER/VALID, output_shape, with and without bias, odd
+** and size-1 dims, a decoder-like 4x4 stride-2 upsampling; float32 (1e-5),
+** float16 (2e-3), bfloat16 (2e-2) of the reference run on |X|, |W|, |B|.
+** Ends with `N passed, M failed`; without a GPU it prints "0 passed, 0
+** failed (no GPU)" (KILN_GPU_TEST_DRY=1: checks the cases and that the
+** tactic takes each, without running it). */
+#include "gpu_tactic_harness.h"
+
+static const kiln_dtype k_types[] = {KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT16, KILN_DTYPE_BFLOAT16};
+
+typedef struct convt_case {
+    int nsp;
+    int64_t N, C, Mg, G;
+    int64_t img[3], k[3], s[3], d[3], pads[6], opad[3], oshape[3];
+    const char *auto_pad; /* NULL: explicit pads */
+    bool bias, dil, has_opad, has_oshape;
+} convt_case;
+
+static void run_convt(const convt_case *cc, kiln_dtype dt) {
+    int r = cc->nsp + 2;
+    int64_t xd[5] = {cc->N, cc->C}, wd[5] = {cc->C, cc->Mg}, bd[1] = {cc->Mg * cc->G};
+    for (int i = 0; i < cc->nsp; i++) xd[2 + i] = cc->img[i], wd[2 + i] = cc->k[i];
+    kiln_tensor *x = h_rand(dt, r, xd), *w = h_rand(dt, r, wd);
+    kiln_tensor *b = cc->bias ? h_rand(dt, 1, bd) : NULL;
+    kiln_tensor *ax = h_abs(x), *aw = h_abs(w), *ab = b ? h_abs(b) : NULL;
+    ir_node *n = h_node(OP_ConvTranspose, cc->bias ? 3 : 2, 1);
+    n->in[0] = h_rt();
+    n->in[1] = h_rt();
+    if (cc->bias) n->in[2] = h_rt();
+    ir_edit_set_ints(n, "kernel_shape", cc->k, cc->nsp);
+    ir_edit_set_ints(n, "strides", cc->s, cc->nsp);
+    if (cc->dil) ir_edit_set_ints(n, "dilations", cc->d, cc->nsp);
+    if (cc->G > 1) ir_edit_set_int(n, "group", cc->G);
+    if (cc->auto_pad) ir_edit_set_str(n, "auto_pad", cc->auto_pad);
+    else ir_edit_set_ints(n, "pads", cc->pads, 2 * cc->nsp);
+    if (cc->has_opad) ir_edit_set_ints(n, "output_padding", cc->opad, cc->nsp);
+    if (cc->has_oshape) ir_edit_set_ints(n, "output_shape", cc->oshape, cc->nsp);
+    kiln_tensor *in[3] = {x, w, b}, *mag[3] = {ax, aw, ab};
+    char desc[320];
+    int o = snprintf(desc, sizeof desc, "ConvTranspose %dD %s N %lld C %lld M %lld G %lld%s%s",
+                     cc->nsp, kiln_dtype_name(dt), (long long)cc->N, (long long)cc->C,
+                     (long long)(cc->Mg * cc->G), (long long)cc->G, cc->bias ? " bias" : "",
+                     cc->auto_pad ? " auto_pad " : "");
+    if (cc->auto_pad) o += snprintf(desc + o, sizeof desc - (size_t)o, "%s", cc->auto_pad);
+    for (int i = 0; i < cc->nsp && o < (int)sizeof desc - 64; i++)
+        o += snprintf(desc + o, sizeof desc - (size_t)o,
+                      " [img %lld k %lld s %lld d %lld pads %lld/%lld opad %lld oshape %lld]",
+                      (long long)cc->img[i], (long long)cc->k[i], (long long)cc->s[i],
+                      (long long)(cc->dil ? cc->d[i] : 1), (long long)cc->pads[i],
+                      (long long)cc->pads[cc->nsp + i],
+                      (long long)(cc->has_opad ? cc->opad[i] : 0),
+                      (long long)(cc->has_oshape ? cc->oshape[i] : -1));
+    h_check(n, in, CMP_FLOAT, mag, true, desc);
+    tensor_free(x);
+    tensor_free(w);
+    tensor_free(b);
+    tensor_free(ax);
+    tensor_free(aw);
+    tensor_free(ab);
+}
+
+static void test_random(kiln_dtype dt) {
+    static const char *const aps[] = {"SAME_UPPER", "SAME_LOWER", "VALID"};
+    for (int it = 0; it < 120; it++) {
+        convt_case cc;
+        memset(&cc, 0, sizeof cc);
+        cc.nsp = it % 6 == 0 ? 3 : it % 3 == 0 ? 1 : 2;
+        cc.N = h_irand(1, 2);
+        cc.G = h_irand(1, 3);
+        cc.C = cc.G * h_irand(1, 3);
+        cc.Mg = h_irand(1, 4);
+        cc.bias = rnd() < 0.6;
+        cc.dil = rnd() < 0.3;
+        for (int i = 0; i < cc.nsp; i++) {
+            cc.img[i] = h_irand(1, cc.nsp == 3 ? 5 : 9);
+            cc.k[i] = h_irand(1, cc.nsp == 3 ? 3 : 4);
+            cc.s[i] = h_irand(1, 3);
+            cc.d[i] = cc.dil ? h_irand(1, 2) : 1;
+            cc.pads[i] = h_irand(0, cc.k[i] - 1);
+            cc.pads[cc.nsp + i] = h_irand(0, cc.k[i] - 1);
+        }
+        int form = (int)h_irand(0, 9);
+        if (form == 0 || form == 1) cc.auto_pad = aps[h_irand(0, 2)];
+        if (form == 2 || form == 3) {
+            cc.has_opad = true;
+            for (int i = 0; i < cc.nsp; i++) {
+                int64_t lim = cc.s[i] > cc.d[i] ? cc.s[i] : cc.d[i];
+                cc.opad[i] = h_irand(0, lim - 1);
+            }
+        }
+        if (form == 4) {
+            cc.has_oshape = true;
+            for (int i = 0; i < cc.nsp; i++) /* the natural size, or up to s - 1 more */
+                cc.oshape[i] = cc.s[i] * (cc.img[i] - 1) + (cc.d[i] * (cc.k[i] - 1) + 1) +
+                               h_irand(0, cc.s[i] - 1);
+        }
+        run_convt(&cc, dt);
+    }
+}
+
+static void test_fixed(kiln_dtype dt) {
+    convt_case cc;
+    /* decoder upsampling: 4x4, stride 2, pad 1 (2x), bias */
+    memset(&cc, 0, sizeof cc);
+    cc.nsp = 2, cc.N = 2, cc.C = 64, cc.Mg = 32, cc.G = 1, cc.bias = true;
+    for (int i = 0; i < 2; i++) cc.img[i] = 16, cc.k[i] = 4, cc.s[i] = 2, cc.pads[i] = cc.pads[2 + i] = 1;
+    run_convt(&cc, dt);
+    /* the ONNX node tests' forms: 3x3 stride 1 no pads; stride 3x2 with
+    ** output_padding; kernel_shape with output_shape; 1-D; 3-D; groups */
+    memset(&cc, 0, sizeof cc);
+    cc.nsp = 2, cc.N = 1, cc.C = 1, cc.Mg = 2, cc.G = 1;
+    for (int i = 0; i < 2; i++) cc.img[i] = 3, cc.k[i] = 3, cc.s[i] = 1;
+    run_convt(&cc, dt);
+    cc.s[0] = 3, cc.s[1] = 2, cc.has_opad = true, cc.opad[0] = 1, cc.opad[1] = 1;
+    run_convt(&cc, dt);
+    cc.has_opad = false, cc.has_oshape = true, cc.oshape[0] = 10, cc.oshape[1] = 8;
+    run_convt(&cc, dt);
+    memset(&cc, 0, sizeof cc);
+    cc.nsp = 1, cc.N = 1, cc.C = 1, cc.Mg = 2, cc.G = 1, cc.img[0] = 3, cc.k[0] = 3, cc.s[0] = 1;
+    run_convt(&cc, dt);
+    memset(&cc, 0, sizeof cc);
+    cc.nsp = 3, cc.N = 1, cc.C = 1, cc.Mg = 2, cc.G = 1;
+    for (int i = 0; i < 3; i++) cc.img[i] = i == 0 ? 3 : 4, cc.k[i] = 3, cc.s[i] = 1;
+    run_convt(&cc, dt);
+    memset(&cc, 0, sizeof cc);
+    cc.nsp = 2, cc.N = 1, cc.C = 2, cc.Mg = 1, cc.G = 2;
+    for (int i = 0; i < 2; i++) cc.img[i] = 3, cc.k[i] = 3, cc.s[i] = 1;
+    run_convt(&cc, dt);
+    cc.N = 2, cc.Mg = 3, cc.bias = true, cc.dil = true, cc.d[0] = cc.d[1] = 2;
+    run_convt(&cc, dt);
+}
+
+int main(void) {
+    if (h_open(18)) {
+        printf("0 passed, 0 failed (no GPU)\n");
+        return 0;
+    }
+    g_verbose = getenv("KILN_TEST_VERBOSE") != NULL;
+    for (int t = 0; t < 3; t++) {
+        test_fixed(k_types[t]);
+        test_random(k_types[t]);
+    }
+    printf("(%d cases skipped: invalid random configurations or no device tactic)\n", g_skipped);
+    h_close();
+    return h_summary();
+}
