@@ -10,7 +10,8 @@
 ** present outputs; float32/16/bf16. Present outputs are copies and must
 ** match exactly; Y and qk within 1e-5 (f32), 2e-3 (f16), 2e-2 (bf16) of
 ** max(|want|, 4) (scores and outputs of [-2, 2] data stay within a few
-** units). Ends with `N passed, M failed`; without a GPU it prints "0
+** units). Also RotaryEmbedding (the rotary part of the same layers).
+** Ends with `N passed, M failed`; without a GPU it prints "0
 ** passed, 0 failed (no GPU)" (KILN_GPU_TEST_DRY=1: checks the cases and
 ** that the tactic takes each, without running it). */
 #include "gpu_tactic_harness.h"
@@ -163,6 +164,58 @@ static void test_random(kiln_dtype dt) {
     }
 }
 
+/* RotaryEmbedding (cuda_rotary_direct): 3-D (num_heads) and 4-D input,
+** interleaved or not, full or partial rotary dim (2 to D, even), with
+** position_ids into a longer cache (positions repeated and out of order)
+** or per-(batch, seq) caches; odd head
+** counts and sequence lengths. Within 1e-5 (f32; the operations are the
+** reference's in its order, but a host compiler may fuse them), 2e-3
+** (f16), 2e-2 (bf16) of max(|want|, 4). */
+static void test_rotary(kiln_dtype dt) {
+    for (int it = 0; it < 60; it++) {
+        bool is3 = it % 2 == 0, inter = (it / 2) % 2 == 1, haspos = (it / 4) % 2 == 0;
+        int64_t B = h_irand(1, 3), S = h_irand(1, 9), H = h_irand(1, 5);
+        int64_t D = 2 * h_irand(1, 8);
+        int64_t rd = it % 3 == 0 ? 0 : 2 * h_irand(1, D / 2); /* 0: the whole head */
+        int64_t half = (rd ? rd : D) / 2, maxpos = S + h_irand(0, 20);
+        kiln_dtype ct = dt; /* the op wants one type for X and the caches */
+        int64_t xd[4];
+        int xr;
+        if (is3) xr = 3, xd[0] = B, xd[1] = S, xd[2] = H * D;
+        else xr = 4, xd[0] = B, xd[1] = H, xd[2] = S, xd[3] = D;
+        int64_t cd[3];
+        int cr;
+        if (haspos) cr = 2, cd[0] = maxpos, cd[1] = half;
+        else cr = 3, cd[0] = B, cd[1] = S, cd[2] = half;
+        kiln_tensor *x = h_rand(dt, xr, xd), *cs = h_rand(ct, cr, cd), *sn = h_rand(ct, cr, cd);
+        kiln_tensor *pos = NULL;
+        if (haspos) {
+            int64_t pd[2] = {B, S};
+            if (tensor_new(KILN_DTYPE_INT64, 2, pd, &pos)) h_die("tensor_new");
+            for (int64_t i = 0; i < B * S; i++) ((int64_t *)pos->data)[i] = h_irand(0, maxpos - 1);
+        }
+        ir_node *n = h_node(OP_RotaryEmbedding, haspos ? 4 : 3, 1);
+        n->in[0] = h_rt(), n->in[1] = h_rt(), n->in[2] = h_rt();
+        if (haspos) n->in[3] = h_rt();
+        if (is3) ir_edit_set_int(n, "num_heads", H);
+        if (inter) ir_edit_set_int(n, "interleaved", 1);
+        if (rd) ir_edit_set_int(n, "rotary_embedding_dim", rd);
+        kiln_tensor *in[4] = {x, cs, sn, pos};
+        char desc[200];
+        snprintf(desc, sizeof desc, "RotaryEmbedding %s cache %s %s B %lld S %lld H %lld D %lld "
+                 "rotary dim %lld%s%s", kiln_dtype_name(dt), kiln_dtype_name(ct),
+                 is3 ? "3-D" : "4-D", (long long)B, (long long)S, (long long)H, (long long)D,
+                 (long long)rd, inter ? " interleaved" : "", haspos ? " position_ids" : "");
+        g_mag_floor = 4.0;
+        h_check(n, in, CMP_FLOAT, NULL, true, desc);
+        g_mag_floor = 0.0;
+        tensor_free(x);
+        tensor_free(cs);
+        tensor_free(sn);
+        tensor_free(pos);
+    }
+}
+
 int main(void) {
     if (h_open(23)) {
         printf("0 passed, 0 failed (no GPU)\n");
@@ -172,6 +225,7 @@ int main(void) {
     for (int t = 0; t < 3; t++) {
         test_fixed(k_types[t]);
         test_random(k_types[t]);
+        test_rotary(k_types[t]);
     }
     printf("(%d cases skipped: invalid random configurations or no device tactic)\n", g_skipped);
     h_close();

@@ -21,7 +21,9 @@
 ** and V; causal masking offset by P), and the qk_matmul_output (output 3,
 ** written by the softmax kernel at the stage qk_matmul_output_mode names:
 ** 0 scaled Q K^T, 1 after softcap, 2 after the masks, 3 probabilities).
-** Not handled by the flash tactic: any of those. */
+** Not handled by the flash tactic: any of those.
+** Also RotaryEmbedding (kernels/rotary.cu), 3-D or 4-D, interleaved or
+** not, partial rotary dims, with or without position_ids. */
 #include "cuda_lt.h"
 #include "kernels/attn_kernels.h"
 
@@ -519,6 +521,72 @@ static int flash_run(ref_ctx *rc) {
     return cuda_fail_if(rc, kc_attn_flash(kc_dtype(dt), &a, s), "flash attention");
 }
 
+/* ------------------------------------------------------------ RotaryEmbedding */
+
+static bool rotary_supports(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in < 3 || !in[0] || !in[1] || !in[2] || !float_type(in[0]->dtype) ||
+        in[1]->dtype != in[0]->dtype || in[2]->dtype != in[0]->dtype)
+        return false;
+    int r = in[0]->rank;
+    if (r != 3 && r != 4) return false;
+    if (r == 3 && ir_attr_int(n, "num_heads", 0) <= 0) return false;
+    if (n->n_in > 3 && in[3] && (in[3]->dtype != KILN_DTYPE_INT64 || in[3]->rank != 2))
+        return false;
+    return ir_attr_int(n, "rotary_embedding_dim", 0) >= 0;
+}
+
+static int rotary_run(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0], *cs = c->in[1], *sn = c->in[2];
+    const kiln_tensor *pos = ref_has(c, 3) ? c->in[3] : NULL;
+    kiln_tensor *y = c->out[0];
+    kc_rotary_args a;
+    memset(&a, 0, sizeof a);
+    a.interleaved = ir_attr_int(c->node, "interleaved", 0) != 0;
+    int64_t nh = ir_attr_int(c->node, "num_heads", 0);
+    a.rd = ir_attr_int(c->node, "rotary_embedding_dim", 0);
+    if (x->rank == 4) {
+        a.b = x->dims[0], a.h = x->dims[1], a.s = x->dims[2], a.d = x->dims[3];
+    } else if (x->rank == 3) {
+        if (nh <= 0 || x->dims[2] % nh)
+            return ref_fail(c, "RotaryEmbedding 3-D input needs num_heads dividing the hidden "
+                            "size");
+        a.is3 = 1;
+        a.b = x->dims[0], a.s = x->dims[1], a.h = nh, a.d = x->dims[2] / nh;
+    } else {
+        return ref_fail(c, "RotaryEmbedding input must be 3-D or 4-D");
+    }
+    if (a.rd == 0) a.rd = a.d;
+    if (a.rd < 0 || a.rd > a.d || a.rd % 2)
+        return ref_fail(c, "RotaryEmbedding rotary dim %lld is invalid for head size %lld",
+                        (long long)a.rd, (long long)a.d);
+    int64_t half = a.rd / 2;
+    if (!float_type(x->dtype) || y->dtype != x->dtype || tensor_numel(y) != tensor_numel(x) ||
+        !float_type(cs->dtype) || sn->dtype != cs->dtype ||
+        !shape_equal(cs->rank, cs->dims, sn->rank, sn->dims))
+        return ref_fail(c, "RotaryEmbedding cos and sin caches differ in shape or type");
+    if (pos) {
+        if (pos->rank != 2 || pos->dims[0] != a.b || pos->dims[1] != a.s ||
+            pos->dtype != KILN_DTYPE_INT64)
+            return ref_fail(c, "RotaryEmbedding position_ids must be int64 (batch, sequence)");
+        if (cs->rank != 2 || cs->dims[1] != half)
+            return ref_fail(c, "RotaryEmbedding caches must be (positions, %lld)",
+                            (long long)half);
+        a.pos = pos->data;
+        a.maxpos = cs->dims[0];
+    } else if (cs->rank != 3 || cs->dims[0] != a.b || cs->dims[1] != a.s ||
+               cs->dims[2] != half) {
+        return ref_fail(c, "RotaryEmbedding caches must be (%lld, %lld, %lld) without "
+                        "position_ids", (long long)a.b, (long long)a.s, (long long)half);
+    }
+    a.cos = cs->data, a.sin = sn->data, a.cache_dt = kc_dtype(cs->dtype);
+    return cuda_fail_if(c, kc_rotary(kc_dtype(x->dtype), x->data, y->data, &a, cuda_stream_of(c)),
+                        "RotaryEmbedding");
+}
+
+static const kiln_tactic t_rotary = {"cuda_rotary_direct", OP_RotaryEmbedding, 0,
+                                     TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT, rotary_supports,
+                                     NULL, rotary_run};
+
 static const kiln_tactic t_flash = {"cuda_attention_flash", OP_Attention, 0,
                                     TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT, flash_supports,
                                     NULL, flash_run};
@@ -528,4 +596,4 @@ static const kiln_tactic t_attn = {"cuda_attention_lt_softmax", OP_Attention, 0,
                                    attn_workspace, attn_run};
 
 /* The flash kernel first: the builder's guess before timing. */
-const kiln_tactic *const cuda_tactics_attn[] = {&t_flash, &t_attn, NULL};
+const kiln_tactic *const cuda_tactics_attn[] = {&t_flash, &t_attn, &t_rotary, NULL};
