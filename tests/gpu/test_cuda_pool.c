@@ -275,6 +275,34 @@ static void test_grid_sample(void) {
     }
 }
 
+/* AffineGrid: 2-D and 3-D, align_corners, output sizes 1 and odd, size as
+** a constant or a runtime tensor (the _rtparams tactic), float32/16/bf16
+** theta; within the usual tolerance of max(|want|, 2). */
+static void test_affine_grid(void) {
+    for (int it = 0; it < 48; it++) {
+        int k = it % 2 ? 3 : 2;
+        bool ac = (it / 2) % 2 == 1, rt = (it / 4) % 2 == 1;
+        kiln_dtype dt = k_ftypes[(it / 8) % 3];
+        int64_t N = h_irand(1, 3), td[3] = {N, k, k + 1}, sv[5] = {N, h_irand(1, 4)};
+        for (int i = 0; i < k; i++) sv[2 + i] = it % 5 == 0 ? 1 : h_irand(1, k == 3 ? 6 : 11);
+        kiln_tensor *th = h_rand(dt, 3, td), *sz = h_vec(k + 2, sv);
+        ir_node *n = h_node(OP_AffineGrid, 2, 1);
+        n->in[0] = h_rt();
+        n->in[1] = rt ? h_rt() : h_const(sz);
+        if (ac) ir_edit_set_int(n, "align_corners", 1);
+        kiln_tensor *in[2] = {th, sz};
+        char desc[128];
+        snprintf(desc, sizeof desc, "AffineGrid %dD %s align_corners %d size %s N %lld out %lldx%lld%s",
+                 k, kiln_dtype_name(dt), (int)ac, rt ? "runtime" : "constant", (long long)N,
+                 (long long)sv[2], (long long)sv[3], k == 3 ? "x.." : "");
+        g_mag_floor = 2.0;
+        h_check(n, in, CMP_FLOAT, NULL, true, desc);
+        g_mag_floor = 0.0;
+        tensor_free(th);
+        if (rt) tensor_free(sz);
+    }
+}
+
 int main(void) {
     if (h_open(18)) {
         printf("0 passed, 0 failed (no GPU)\n");
@@ -285,6 +313,7 @@ int main(void) {
     test_global();
     test_resize();
     test_grid_sample();
+    test_affine_grid();
     printf("(%d cases skipped: invalid random configurations or no device tactic)\n", g_skipped);
     h_close();
     return h_summary();

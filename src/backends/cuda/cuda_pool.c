@@ -3,7 +3,8 @@
 ** spatial dims, GlobalAveragePool/GlobalMaxPool/GlobalLpPool, and
 ** Resize/Upsample (nearest with every coordinate mode and rounding rule,
 ** linear and cubic over any resized axes; no antialias), GridSample (1 to 3
-** spatial dims, every mode and padding). Window geometry comes from the same
+** spatial dims, every mode and padding), AffineGrid (2-D and 3-D). Window
+** geometry comes from the same
 ** conv_window code as inference and the reference kernels; resize sizes
 ** and scales from the constant inputs' host copies.
 **
@@ -433,6 +434,52 @@ static int run_grid_sample(ref_ctx *c) {
                         "GridSample");
 }
 
+/* ------------------------------------------------------------ AffineGrid */
+
+/* theta [N, k, k+1] of a float type; size (input 1) constant, or with rt a
+** runtime int vector read on the host (TACTIC_READS_PARAMS). */
+static bool sup_affine_common(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in < 2 || !in[0] || !in[1] || float_kind(in[0]->dtype) < 0 || in[0]->rank != 3)
+        return false;
+    return in[0]->dims[1] < 0 || in[0]->dims[1] == 2 || in[0]->dims[1] == 3;
+}
+
+static bool sup_affine(const ir_node *n, const ir_type *const *in) {
+    return sup_affine_common(n, in) && n->in[1] && n->in[1]->const_val;
+}
+
+static bool sup_affine_rt(const ir_node *n, const ir_type *const *in) {
+    return sup_affine_common(n, in) && cuda_param_runtime(n, in, 1, false);
+}
+
+static int run_affine(ref_ctx *c) {
+    const kiln_tensor *th = c->in[0];
+    kiln_tensor *y = c->out[0];
+    int64_t sz[8];
+    int cnt = cuda_param_i64(c, 1, sz, 8, "AffineGrid size");
+    if (cnt < 0) return -1;
+    if (cnt != 4 && cnt != 5) return ref_fail(c, "AffineGrid size must have 4 or 5 values");
+    int k = cnt - 2;
+    if (th->rank != 3 || th->dims[1] != k || th->dims[2] != k + 1 || th->dims[0] != sz[0] ||
+        float_kind(th->dtype) < 0 || y->dtype != th->dtype)
+        return ref_fail(c, "AffineGrid theta must be [%lld, %d, %d] of a float type",
+                        (long long)sz[0], k, k + 1);
+    int64_t od[6] = {sz[0]};
+    for (int i = 0; i < k; i++) od[1 + i] = sz[2 + i];
+    od[1 + k] = k;
+    if (!shape_equal(y->rank, y->dims, k + 2, od))
+        return ref_fail(c, "AffineGrid output shape mismatch");
+    kc_affine_grid_params p;
+    memset(&p, 0, sizeof p);
+    p.k = k;
+    p.align_corners = ir_attr_int(c->node, "align_corners", 0) != 0;
+    p.n = sz[0];
+    for (int i = 0; i < k; i++) p.size[i] = sz[2 + i];
+    return cuda_fail_if(c, kc_affine_grid(float_kind(th->dtype), th->data, y->data, &p,
+                                          cuda_stream_of(c)),
+                        "AffineGrid");
+}
+
 /* ------------------------------------------------------------ table */
 
 #define DEV_FLAGS (TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT)
@@ -459,10 +506,12 @@ TACTIC(t_grid_sample, "cuda_grid_sample_direct", OP_GridSample, sup_grid_sample,
 
 TACTIC_RT(t_resize_rt, "cuda_resize_direct_rtparams", OP_Resize, sup_resize_rt, run_resize)
 TACTIC_RT(t_upsample_rt, "cuda_upsample_direct_rtparams", OP_Upsample, sup_resize_rt, run_resize)
+TACTIC(t_affine, "cuda_affine_grid_direct", OP_AffineGrid, sup_affine, run_affine)
+TACTIC_RT(t_affine_rt, "cuda_affine_grid_direct_rtparams", OP_AffineGrid, sup_affine_rt, run_affine)
 
 const kiln_tactic *const cuda_tactics_pool[] = {
     /* t_gmax and t_glp came back after the global-pool kernel was
     ** rewritten (kernels/pool.cu): wrong on an H100 on 2026-12-06 */
     &t_maxpool, &t_avgpool, &t_lppool, &t_gavg, &t_gmax, &t_glp, &t_resize, &t_upsample,
-    &t_resize_rt, &t_upsample_rt, &t_grid_sample, &t_nmax, &t_navg, &t_ngap, &t_to_nhwc, &t_to_nchw, NULL,
+    &t_resize_rt, &t_upsample_rt, &t_grid_sample, &t_affine, &t_affine_rt, &t_nmax, &t_navg, &t_ngap, &t_to_nhwc, &t_to_nchw, NULL,
 };

@@ -434,6 +434,39 @@ cudaError_t grid_sample_t(int grid_dt, const void *x, const void *grid, void *y,
     return cudaGetLastError();
 }
 
+// ------------------------------------------------------------ AffineGrid
+template <typename T>
+__global__ void k_affine_grid(const T *__restrict__ theta, T *__restrict__ grid,
+                              kc_affine_grid_params p, int64_t total) {
+    const int k = p.k;
+    int64_t sp = 1;
+    for (int d = 0; d < k; d++) sp *= p.size[d];
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t b = i / sp, pos = i - b * sp, rem = pos;
+        double base[3], hom[4];
+        for (int d = k - 1; d >= 0; d--) {
+            int64_t idx = rem % p.size[d];
+            rem /= p.size[d];
+            double L = (double)p.size[d], x = (double)idx;
+            if (p.align_corners)
+                base[d] = L <= 1 ? 0.0 : __dadd_rn(-1.0, __dmul_rn(x, __ddiv_rn(2.0, __dsub_rn(L, 1.0))));
+            else
+                base[d] = __dadd_rn(__dadd_rn(-1.0, __ddiv_rn(__ddiv_rn(2.0, L), 2.0)),
+                                    __dmul_rn(x, __ddiv_rn(2.0, L)));
+        }
+        for (int d = 0; d < k; d++) hom[d] = base[k - 1 - d];
+        hom[k] = 1.0;
+        const T *t = theta + b * k * (k + 1);
+        for (int row = 0; row < k; row++) {
+            double v = 0;
+            for (int j = 0; j <= k; j++)
+                v = __dadd_rn(v, __dmul_rn((double)ld(t, row * (k + 1) + j), hom[j]));
+            st(grid, i * k + row, (float)v);
+        }
+    }
+}
+
 template <typename T> T from_bits(uint64_t b) {
     T v;
     memcpy(&v, &b, sizeof v);
@@ -558,4 +591,27 @@ extern "C" cudaError_t kc_grid_sample(int x_dt, int grid_dt, const void *x, cons
     case KC_DT_BF16: return grid_sample_t<__nv_bfloat16>(grid_dt, x, grid, y, p, s);
     default: return cudaErrorInvalidValue;
     }
+}
+
+extern "C" cudaError_t kc_affine_grid(int dt, const void *theta, void *grid,
+                                      const kc_affine_grid_params *p, cudaStream_t s) {
+    if (p->k < 2 || p->k > 3) return cudaErrorInvalidValue;
+    int64_t total = p->n;
+    for (int d = 0; d < p->k; d++) total *= p->size[d];
+    if (total <= 0) return cudaSuccess;
+    unsigned b = blocks_for(total, 128);
+    switch (dt) {
+    case KC_DT_F32:
+        k_affine_grid<float><<<b, 128, 0, s>>>((const float *)theta, (float *)grid, *p, total);
+        break;
+    case KC_DT_F16:
+        k_affine_grid<__half><<<b, 128, 0, s>>>((const __half *)theta, (__half *)grid, *p, total);
+        break;
+    case KC_DT_BF16:
+        k_affine_grid<__nv_bfloat16><<<b, 128, 0, s>>>((const __nv_bfloat16 *)theta,
+                                                       (__nv_bfloat16 *)grid, *p, total);
+        break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
 }

@@ -92,6 +92,18 @@ typedef struct kc_grid_sample_params {
 cudaError_t kc_grid_sample(int x_dt, int grid_dt, const void *x, const void *grid, void *y,
                            const kc_grid_sample_params *p, cudaStream_t s);
 
+/* AffineGrid: grid[b, o.., :] = theta[b] (k x (k+1)) times the homogeneous
+** base coordinate (x, y[, z], 1) of output position o (normalized to
+** [-1, 1], align_corners as ONNX defines it), in double as the host
+** reference; k = 2 or 3; theta and grid in dtype (KC_DT_*). */
+typedef struct kc_affine_grid_params {
+    int k, align_corners;
+    int64_t n, size[3];
+} kc_affine_grid_params;
+
+cudaError_t kc_affine_grid(int dt, const void *theta, void *grid,
+                           const kc_affine_grid_params *p, cudaStream_t s);
+
 #ifdef __cplusplus
 }
 #endif
