@@ -134,6 +134,57 @@ static void test_fixed(kiln_dtype dt) {
     run_convt(&cc, dt);
 }
 
+/* Col2Im: 1-D to 3-D, blocks 1 to 4, strides, dilations, pads, image
+** sizes 1 and odd, image_shape/block_shape constant or runtime tensors
+** (the _rtparams tactic); sums of up to K overlapping blocks. */
+static void test_col2im(kiln_dtype dt) {
+    for (int it = 0; it < 60; it++) {
+        int nsp = it % 5 == 0 ? 3 : it % 3 == 0 ? 1 : 2;
+        bool rt = it % 2 == 1;
+        int64_t img[3], blk[3], s[3], d[3], pads[6], grid[3], K = 1, L = 1;
+        bool ok = true;
+        for (int i = 0; i < nsp; i++) {
+            img[i] = h_irand(1, nsp == 3 ? 5 : 9);
+            blk[i] = h_irand(1, 4);
+            s[i] = h_irand(1, 3);
+            d[i] = rnd() < 0.3 ? 2 : 1;
+            pads[i] = h_irand(0, blk[i] - 1);
+            pads[nsp + i] = h_irand(0, blk[i] - 1);
+            int64_t span = img[i] + pads[i] + pads[nsp + i] - (d[i] * (blk[i] - 1) + 1);
+            if (span < 0) ok = false;
+            grid[i] = span < 0 ? 0 : span / s[i] + 1;
+            K *= blk[i];
+            L *= grid[i];
+        }
+        if (!ok) continue;
+        int64_t xd[3] = {h_irand(1, 2), h_irand(1, 3) * K, L};
+        kiln_tensor *x = h_rand(dt, 3, xd), *ax = h_abs(x);
+        kiln_tensor *is = h_vec(nsp, img), *bs = h_vec(nsp, blk);
+        ir_node *n = h_node(OP_Col2Im, 3, 1);
+        n->in[0] = h_rt();
+        n->in[1] = rt ? h_rt() : h_const(is);
+        n->in[2] = rt ? h_rt() : h_const(bs);
+        ir_edit_set_ints(n, "strides", s, nsp);
+        ir_edit_set_ints(n, "dilations", d, nsp);
+        ir_edit_set_ints(n, "pads", pads, 2 * nsp);
+        kiln_tensor *in[3] = {x, is, bs}, *mag[3] = {ax, is, bs};
+        char desc[200];
+        snprintf(desc, sizeof desc, "Col2Im %dD %s shapes %s N %lld C %lld img %lldx%lld.. "
+                 "block %lldx%lld.. s %lld d %lld pads %lld/%lld", nsp, kiln_dtype_name(dt),
+                 rt ? "runtime" : "constant", (long long)xd[0], (long long)(xd[1] / K),
+                 (long long)img[0], (long long)(nsp > 1 ? img[1] : 1), (long long)blk[0],
+                 (long long)(nsp > 1 ? blk[1] : 1), (long long)s[0], (long long)d[0],
+                 (long long)pads[0], (long long)pads[nsp]);
+        h_check(n, in, CMP_FLOAT, mag, true, desc);
+        tensor_free(x);
+        tensor_free(ax);
+        if (rt) {
+            tensor_free(is);
+            tensor_free(bs);
+        }
+    }
+}
+
 int main(void) {
     if (h_open(18)) {
         printf("0 passed, 0 failed (no GPU)\n");
@@ -143,6 +194,7 @@ int main(void) {
     for (int t = 0; t < 3; t++) {
         test_fixed(k_types[t]);
         test_random(k_types[t]);
+        test_col2im(k_types[t]);
     }
     printf("(%d cases skipped: invalid random configurations or no device tactic)\n", g_skipped);
     h_close();

@@ -15,7 +15,8 @@
 ** Descriptors are cached per exec (cuda_plan.c).
 **
 ** ConvTranspose runs a direct gather kernel of our own (any groups,
-** strides, dilations, pads, output_padding/output_shape, 1-D to 3-D).
+** strides, dilations, pads, output_padding/output_shape, 1-D to 3-D), and
+** Col2Im another (1-D to 3-D, its shapes constant or read at run time).
 **
 ** Depthwise convolutions (group == C == M, one filter per channel) also
 ** get a direct kernel of our own (kernels/conv_direct.cu) with bias,
@@ -800,6 +801,91 @@ static int convt_run(ref_ctx *rc) {
 static const kiln_tactic t_convt = {"cuda_conv_transpose_direct", OP_ConvTranspose, 0, DEV_OW,
                                     convt_supports, NULL, convt_run};
 
+/* ------------------------------------------------------------ Col2Im */
+
+/* input [N, C*K, L] of a float type; image_shape and block_shape int64
+** vectors of 1..3 values, constant or (rt) read on the host at run time. */
+static bool col2im_common(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in < 3 || !in[0] || !in[1] || !in[2] || in[0]->rank != 3) return false;
+    kiln_dtype dt = in[0]->dtype;
+    if (dt != KILN_DTYPE_FLOAT32 && dt != KILN_DTYPE_FLOAT16 && dt != KILN_DTYPE_BFLOAT16)
+        return false;
+    for (int i = 1; i < 3; i++)
+        if (in[i]->dtype != KILN_DTYPE_INT64 || in[i]->rank != 1 ||
+            (in[i]->dims[0] >= 0 && (in[i]->dims[0] < 1 || in[i]->dims[0] > 3)))
+            return false;
+    return true;
+}
+
+static bool col2im_supports(const ir_node *n, const ir_type *const *in) {
+    return col2im_common(n, in) && n->in[1] && n->in[1]->const_val && n->in[2] &&
+           n->in[2]->const_val;
+}
+
+static bool col2im_rt_supports(const ir_node *n, const ir_type *const *in) {
+    if (!col2im_common(n, in)) return false;
+    bool rt = false;
+    for (int i = 1; i < 3; i++) {
+        if (n->in[i] && n->in[i]->const_val) continue;
+        if (!cuda_param_runtime(n, in, i, false)) return false;
+        rt = true;
+    }
+    return rt;
+}
+
+static int col2im_run(ref_ctx *rc) {
+    const kiln_tensor *X = rc->in[0];
+    kiln_tensor *Y = rc->out[0];
+    int64_t img[3], blk[3];
+    int ni = cuda_param_i64(rc, 1, img, 3, "Col2Im image_shape");
+    if (ni < 0) return -1;
+    int nb = cuda_param_i64(rc, 2, blk, 3, "Col2Im block_shape");
+    if (nb < 0) return -1;
+    if (ni != nb || ni < 1) return ref_fail(rc, "image_shape and block_shape must have 1..3 "
+                                            "values each, as many of one as of the other");
+    int nsp = ni;
+    for (int i = 0; i < nsp; i++)
+        if (img[i] < 0 || img[i] >= ((int64_t)1 << 40))
+            return ref_fail(rc, "image_shape value %lld is out of range", (long long)img[i]);
+    conv_window win;
+    conv_geom g;
+    if (conv_window_read(rc->node, nsp, blk, CW_DILATIONS, &win, rc->err, sizeof rc->err) ||
+        conv_geom_forward(&win, img, &g, rc->err, sizeof rc->err))
+        return -1;
+    int64_t ksz = 1, L = 1;
+    for (int i = 0; i < nsp; i++) ksz *= g.k[i], L *= g.grid[i];
+    if (X->rank != 3 || ksz < 1 || X->dims[1] % ksz || X->dims[2] != L)
+        return ref_fail(rc, "Col2Im input shape does not match the block geometry (%lld blocks "
+                        "of size %lld)", (long long)L, (long long)ksz);
+    int64_t C = X->dims[1] / ksz;
+    if (Y->dtype != X->dtype || Y->rank != nsp + 2 || Y->dims[0] != X->dims[0] || Y->dims[1] != C)
+        return ref_fail(rc, "internal: Col2Im output shape");
+    for (int i = 0; i < nsp; i++)
+        if (Y->dims[2 + i] != img[i]) return ref_fail(rc, "internal: Col2Im output shape");
+    kc_convt_geom kg;
+    memset(&kg, 0, sizeof kg);
+    kg.n = X->dims[0], kg.c = C, kg.m = C, kg.g = 1;
+    int lead = 3 - nsp;
+    for (int i = 0; i < 3; i++) {
+        int j = i - lead;
+        kg.img[i] = j >= 0 ? g.img[j] : 1;
+        kg.grid[i] = j >= 0 ? g.grid[j] : 1;
+        kg.k[i] = j >= 0 ? g.k[j] : 1;
+        kg.s[i] = j >= 0 ? g.s[j] : 1;
+        kg.d[i] = j >= 0 ? g.d[j] : 1;
+        kg.pb[i] = j >= 0 ? g.pb[j] : 0;
+    }
+    return cuda_fail_if(rc, kc_col2im(kc_dtype(X->dtype), X->data, Y->data, &kg,
+                                      cuda_stream_of(rc)),
+                        "Col2Im");
+}
+
+static const kiln_tactic t_col2im = {"cuda_col2im_direct", OP_Col2Im, 0, DEV_OW,
+                                     col2im_supports, NULL, col2im_run};
+static const kiln_tactic t_col2im_rt = {"cuda_col2im_direct_rtparams", OP_Col2Im, 0,
+                                        DEV_OW | TACTIC_READS_PARAMS, col2im_rt_supports, NULL,
+                                        col2im_run};
+
 #define CONV_TACTICS(PFX, NAME, OP)                                                        \
     static const kiln_tactic PFX##_igemm = {"cuda_" NAME "_dnn_igemm", OP, 0, DEV_OW,        \
                                             sup_igemm, ws_igemm, run_igemm};                \
@@ -857,5 +943,5 @@ const kiln_tactic *const cuda_tactics_conv[] = {
     &t_nhwc_fused_precomp, &t_nhwc_igemm_precomp, &t_nhwc_igemm, &t_nhwc_gemm,
     &t_nhwc_winograd, &t_nhwc_winograd_nf, &t_nhwc_fft_tiling, &t_nhwc_fused_igemm,
     &t_nhwc_fused_gemm, &t_nhwc_fused_winograd, &t_nhwc_fused_winograd_nf,
-    &t_convt, NULL,
+    &t_convt, &t_col2im, &t_col2im_rt, NULL,
 };

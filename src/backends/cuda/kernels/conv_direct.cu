@@ -180,3 +180,56 @@ extern "C" cudaError_t kc_conv_transpose(int dtype, const void *x, const void *w
     }
     return cudaGetLastError();
 }
+
+// ------------------------------------------------------------ Col2Im
+template <typename T>
+__global__ void k_col2im(const T *__restrict__ x, T *__restrict__ y, kc_convt_geom g,
+                         int64_t total) {
+    const int64_t img = g.img[0] * g.img[1] * g.img[2], grid = g.grid[0] * g.grid[1] * g.grid[2];
+    const int64_t ksz = g.k[0] * g.k[1] * g.k[2];
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t pos = i % img, nc = i / img; // nc = n * C + c
+        int64_t o[3];
+        o[2] = pos % g.img[2];
+        o[1] = (pos / g.img[2]) % g.img[1];
+        o[0] = pos / (g.img[2] * g.img[1]);
+        const T *xc = x + nc * ksz * grid;
+        float acc = 0.0f;
+        for (int64_t t0 = 0; t0 < g.k[0]; t0++) {
+            int64_t a0 = o[0] + g.pb[0] - t0 * g.d[0];
+            if (a0 < 0 || a0 % g.s[0] || a0 / g.s[0] >= g.grid[0]) continue;
+            for (int64_t t1 = 0; t1 < g.k[1]; t1++) {
+                int64_t a1 = o[1] + g.pb[1] - t1 * g.d[1];
+                if (a1 < 0 || a1 % g.s[1] || a1 / g.s[1] >= g.grid[1]) continue;
+                for (int64_t t2 = 0; t2 < g.k[2]; t2++) {
+                    int64_t a2 = o[2] + g.pb[2] - t2 * g.d[2];
+                    if (a2 < 0 || a2 % g.s[2] || a2 / g.s[2] >= g.grid[2]) continue;
+                    int64_t q = (a0 / g.s[0] * g.grid[1] + a1 / g.s[1]) * g.grid[2] + a2 / g.s[2];
+                    int64_t t = (t0 * g.k[1] + t1) * g.k[2] + t2;
+                    acc += kc_ld(xc, t * grid + q);
+                }
+            }
+        }
+        kc_st(y, i, acc);
+    }
+}
+
+extern "C" cudaError_t kc_col2im(int dtype, const void *x, void *y, const kc_convt_geom *g,
+                                 cudaStream_t s) {
+    for (int a = 0; a < 3; a++)
+        if (g->s[a] < 1 || g->d[a] < 1 || g->k[a] < 0) return cudaErrorInvalidValue;
+    int64_t total = g->n * g->c * g->img[0] * g->img[1] * g->img[2];
+    if (total <= 0) return cudaSuccess;
+    unsigned b = kc_blocks(total, 128);
+    switch (dtype) {
+    case KC_F32: k_col2im<float><<<b, 128, 0, s>>>((const float *)x, (float *)y, *g, total); break;
+    case KC_F16: k_col2im<__half><<<b, 128, 0, s>>>((const __half *)x, (__half *)y, *g, total); break;
+    case KC_BF16:
+        k_col2im<__nv_bfloat16><<<b, 128, 0, s>>>((const __nv_bfloat16 *)x, (__nv_bfloat16 *)y,
+                                                  *g, total);
+        break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}

@@ -44,6 +44,13 @@ typedef struct kc_convt_geom {
 cudaError_t kc_conv_transpose(int dtype, const void *x, const void *w, const void *bias, void *y,
                               const kc_convt_geom *g, cudaStream_t s);
 
+/* Col2Im: y[n, c, o] = sum over taps t and block positions q with
+** q*s - pb + t*d == o (0 <= q < grid) of x[n, c*K + t, q] (K taps per
+** block), up to 3 spatial dims given as kc_convt_geom's (m and g unused;
+** img is the image, grid the block positions). Float types; a gather. */
+cudaError_t kc_col2im(int dtype, const void *x, void *y, const kc_convt_geom *g,
+                      cudaStream_t s);
+
 #ifdef __cplusplus
 }
 #endif
