@@ -1,5 +1,6 @@
 /* cuda_gemm.c: MatMul, Gemm and FusedGemm through cuBLASLt, and the cached
-** cuBLASLt plans that the attention tactic shares (cuda_lt.h).
+** cuBLASLt plans that the attention tactic shares (cuda_lt.h); Einsum by a
+** general direct kernel (kernels/einsum.cu).
 **
 ** Row-major Y[M,N] = A[M,K] B[K,N] is computed as the column-major product
 ** Y^T = B^T A^T: cuBLASLt's "A" is our B and its "B" our A, each read in
@@ -18,6 +19,8 @@
 ** builder times several. */
 #include "cuda_lt.h"
 #include "kernels/gemm_kernels.h"
+#include "kernels/einsum_kernels.h"
+#include "../../ops/linalg_einsum.h"
 #include "../../ops/fused.h"
 
 #include <stdlib.h>
@@ -458,9 +461,101 @@ LT_TACTICS(matmul, "matmul", OP_MatMul)
 LT_TACTICS(gemm, "gemm", OP_Gemm)
 LT_TACTICS(fgemm, "fused_gemm", OP_FusedGemm)
 
+/* ------------------------------------------------------------ Einsum */
+
+static int ein_kc(kiln_dtype t) {
+    return t == KILN_DTYPE_FLOAT32 ? KC_F32 : t == KILN_DTYPE_FLOAT16 ? KC_F16
+           : t == KILN_DTYPE_BFLOAT16 ? KC_BF16 : t == KILN_DTYPE_FLOAT64 ? KC_EIN_F64 : -1;
+}
+
+/* Up to KC_EIN_MAX_OPS operands of one float type (float64 included) with
+** known ranks and an
+** equation the parser takes. */
+static bool einsum_supports(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in < 1 || n->n_in > KC_EIN_MAX_OPS || n->n_out != 1) return false;
+    int ranks[KC_EIN_MAX_OPS];
+    for (int i = 0; i < n->n_in; i++) {
+        if (!in[i] || ein_kc(in[i]->dtype) < 0 || in[i]->dtype != in[0]->dtype ||
+            in[i]->rank < 0)
+            return false;
+        ranks[i] = in[i]->rank;
+    }
+    einsum_spec sp;
+    char err[128];
+    return !einsum_parse(ir_attr_str(n, "equation", NULL), n->n_in, ranks, &sp, err, sizeof err);
+}
+
+static int einsum_run(ref_ctx *c) {
+    int n = c->n_in;
+    if (n < 1 || n > KC_EIN_MAX_OPS) return ref_fail(c, "Einsum: bad input count");
+    int ranks[KC_EIN_MAX_OPS];
+    kiln_dtype dt = c->in[0] ? c->in[0]->dtype : KILN_DTYPE_UNDEFINED;
+    for (int i = 0; i < n; i++) {
+        if (!ref_has(c, i)) return ref_fail(c, "Einsum input %d is missing", i);
+        if (c->in[i]->dtype != dt || ein_kc(dt) < 0)
+            return ref_fail(c, "Einsum inputs must share one float type");
+        ranks[i] = c->in[i]->rank;
+    }
+    einsum_spec sp;
+    if (einsum_parse(ir_attr_str(c->node, "equation", NULL), n, ranks, &sp, c->err,
+                     sizeof c->err))
+        return -1;
+    int64_t size[EIN_MAX_LABELS], st[KC_EIN_MAX_OPS][EIN_MAX_LABELS];
+    bool used[EIN_MAX_LABELS] = {false}, in_out[EIN_MAX_LABELS] = {false};
+    memset(st, 0, sizeof st);
+    for (int l = 0; l < EIN_MAX_LABELS; l++) size[l] = 1;
+    for (int i = 0; i < n; i++) {
+        const kiln_tensor *t = c->in[i];
+        int64_t s = 1;
+        for (int ax = t->rank - 1; ax >= 0; ax--) {
+            int l = sp.lab[i][ax];
+            int64_t d = t->dims[ax];
+            if (!used[l] || size[l] == 1) size[l] = d;
+            else if (d != 1 && d != size[l])
+                return ref_fail(c, "Einsum: sizes %lld and %lld for one label", (long long)size[l],
+                                (long long)d);
+            used[l] = true;
+            if (d != 1) st[i][l] += s;
+            s *= d;
+        }
+    }
+    kc_einsum_args a;
+    memset(&a, 0, sizeof a);
+    a.n_ops = n;
+    for (int i = 0; i < n; i++) a.op[i] = c->in[i]->data;
+    if (sp.out_rank > KC_EIN_MAX_LABELS) return ref_fail(c, "Einsum: too many output labels");
+    for (int q = 0; q < sp.out_rank; q++) {
+        int l = sp.out[q];
+        in_out[l] = true;
+        a.out_size[q] = size[l];
+        for (int i = 0; i < n; i++) a.out_stride[i][q] = st[i][l];
+    }
+    a.n_out = sp.out_rank;
+    a.nsum = 1;
+    for (int l = 0; l < EIN_MAX_LABELS; l++) {
+        if (!used[l] || in_out[l]) continue;
+        if (a.n_sum == KC_EIN_MAX_LABELS) return ref_fail(c, "Einsum: too many summed labels");
+        a.sum_size[a.n_sum] = size[l];
+        for (int i = 0; i < n; i++) a.sum_stride[i][a.n_sum] = st[i][l];
+        if (__builtin_mul_overflow(a.nsum, size[l], &a.nsum))
+            return ref_fail(c, "Einsum: summation space is too large");
+        a.n_sum++;
+    }
+    kiln_tensor *y = c->out[0];
+    int64_t nout = 1;
+    for (int q = 0; q < a.n_out; q++) nout *= a.out_size[q];
+    if (y->dtype != dt || tensor_numel(y) != nout)
+        return ref_fail(c, "internal: Einsum output shape");
+    return cuda_fail_if(c, kc_einsum(ein_kc(dt), &a, y->data, cuda_stream_of(c)), "Einsum");
+}
+
+static const kiln_tactic t_einsum = {"cuda_einsum_direct", OP_Einsum, 0,
+                                     TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT, einsum_supports,
+                                     NULL, einsum_run};
+
 const kiln_tactic *const cuda_tactics_gemm[] = {
     &t_matmul_h0, &t_matmul_h1, &t_matmul_h2, &t_matmul_h3,
     &t_gemm_h0,   &t_gemm_h1,   &t_gemm_h2,   &t_gemm_h3,
     &t_fgemm_h0,  &t_fgemm_h1,  &t_fgemm_h2,  &t_fgemm_h3,
-    NULL,
+    &t_einsum,    NULL,
 };
