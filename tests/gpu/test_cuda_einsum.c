@@ -4,7 +4,7 @@
 ** transposes, implicit output, "..." broadcasting (including size-1
 ** broadcast dims), three operands, a scalar, size-1 and odd dims;
 ** float64, float32, float16, bfloat16 (1e-5, 1e-5, 2e-3, 2e-2 of the
-** reference run on absolute values). Ends with `N passed, M failed`;
+** reference run on absolute values). Also DFT (see test_dft). Ends with `N passed, M failed`;
 ** without a GPU it prints "0 passed, 0 failed (no GPU)" (KILN_GPU_TEST_DRY=1:
 ** checks the cases and that the tactic takes each, without running it). */
 #include "gpu_tactic_harness.h"
@@ -42,6 +42,67 @@ static const ein_case k_cases[] = {
 static const kiln_dtype k_types[] = {KILN_DTYPE_FLOAT64, KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT16,
                                      KILN_DTYPE_BFLOAT16};
 
+/* DFT (cuda_dft_direct and its _rtparams form): rank 3 and 4, every legal
+** axis, real and complex input, forward / inverse / onesided forward /
+** onesided inverse, dft_length absent, shorter or longer than the axis,
+** odd and prime lengths; opset 19 (axis attribute) and 20 (axis and
+** dft_length as runtime or constant inputs). Within the dtype's tolerance
+** of 4 * L (the largest a bin of [-2, 2] data can reach). */
+static void test_dft(kiln_dtype dt) {
+    static const int64_t lens[] = {1, 2, 5, 7, 8, 13, 16};
+    for (int it = 0; it < 56; it++) {
+        int opset = it % 2 ? 20 : 19, r = 3 + (it / 2) % 2;
+        bool inv = (it / 4) % 2 == 1, one = (it / 8) % 2 == 1;
+        int64_t d[4];
+        for (int i = 0; i < r - 1; i++) d[i] = h_irand(1, 4);
+        d[r - 1] = inv && one ? 2 : h_irand(1, 2);
+        int64_t axis = h_irand(1, r - 2); /* a legal non-batch axis (0 also works) */
+        if (it % 7 == 0) axis = 0;
+        d[axis] = lens[it % 7];
+        int64_t L = -1; /* -1: no dft_length input */
+        if (it % 3 == 1) L = lens[(it / 3) % 7] + (it % 2);
+        if (inv && one && L < 0 && d[axis] < 2) d[axis] = 2;
+        kiln_tensor *x = h_rand(dt, r, d);
+        g_model->opset = opset;
+        int n_in = opset >= 20 ? 3 : (L >= 0 ? 2 : 1);
+        ir_node *n = h_node(OP_DFT, n_in, 1);
+        n->in[0] = h_rt();
+        kiln_tensor *lt = NULL, *at = NULL;
+        bool rt = (it / 3) % 2 == 0;
+        if (L >= 0) {
+            lt = h_vec(1, &L);
+            lt->rank = 0;
+            n->in[1] = rt ? h_rt() : h_const(lt);
+        }
+        if (opset >= 20) {
+            int64_t av = it % 5 == 0 ? axis - r : axis; /* negative form too */
+            at = h_vec(1, &av);
+            at->rank = 0;
+            n->in[2] = rt ? h_rt() : h_const(at);
+        } else {
+            ir_edit_set_int(n, "axis", axis);
+        }
+        if (inv) ir_edit_set_int(n, "inverse", 1);
+        if (one) ir_edit_set_int(n, "onesided", 1);
+        kiln_tensor *in[3] = {x, lt, at};
+        char desc[160];
+        snprintf(desc, sizeof desc, "DFT opset %d %s rank %d axis %lld n %lld L %lld cin %lld%s%s%s",
+                 opset, kiln_dtype_name(dt), r, (long long)axis, (long long)d[axis], (long long)L,
+                 (long long)d[r - 1], inv ? " inverse" : "", one ? " onesided" : "",
+                 rt ? " (runtime params)" : "");
+        int64_t lmax = L > d[axis] ? L : 2 * d[axis];
+        g_mag_floor = 4.0 * (double)lmax;
+        h_check(n, in, CMP_FLOAT, NULL, true, desc);
+        g_mag_floor = 0.0;
+        g_model->opset = 18;
+        tensor_free(x);
+        if (rt) {
+            tensor_free(lt);
+            tensor_free(at);
+        }
+    }
+}
+
 int main(void) {
     if (h_open(18)) {
         printf("0 passed, 0 failed (no GPU)\n");
@@ -69,6 +130,7 @@ int main(void) {
                 tensor_free(mag[i]);
             }
         }
+    for (int t = 0; t < 4; t++) test_dft(k_types[t]);
     printf("(%d cases skipped: invalid random configurations or no device tactic)\n", g_skipped);
     h_close();
     return h_summary();

@@ -1,6 +1,6 @@
 /* cuda_gemm.c: MatMul, Gemm and FusedGemm through cuBLASLt, and the cached
 ** cuBLASLt plans that the attention tactic shares (cuda_lt.h); Einsum by a
-** general direct kernel (kernels/einsum.cu).
+** general direct kernel and DFT by a direct sum (kernels/einsum.cu).
 **
 ** Row-major Y[M,N] = A[M,K] B[K,N] is computed as the column-major product
 ** Y^T = B^T A^T: cuBLASLt's "A" is our B and its "B" our A, each read in
@@ -553,9 +553,83 @@ static const kiln_tactic t_einsum = {"cuda_einsum_direct", OP_Einsum, 0,
                                      TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT, einsum_supports,
                                      NULL, einsum_run};
 
+/* ------------------------------------------------------------ DFT */
+
+/* dft_length (input 1) and axis (input 2, opset 20) constant or absent,
+** or with rt runtime integer scalars read on the host. */
+static bool dft_common(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in < 1 || !in[0] || ein_kc(in[0]->dtype) < 0 || in[0]->rank < 2) return false;
+    return in[0]->dims[in[0]->rank - 1] < 0 || in[0]->dims[in[0]->rank - 1] <= 2;
+}
+
+static bool dft_param_const(const ir_node *n, int i) {
+    return i >= n->n_in || !n->in[i] || n->in[i]->const_val;
+}
+
+static bool dft_supports(const ir_node *n, const ir_type *const *in) {
+    return dft_common(n, in) && dft_param_const(n, 1) && dft_param_const(n, 2);
+}
+
+static bool dft_rt_supports(const ir_node *n, const ir_type *const *in) {
+    if (!dft_common(n, in)) return false;
+    bool rt = false;
+    for (int i = 1; i < 3; i++) {
+        if (dft_param_const(n, i)) continue;
+        if (!cuda_param_runtime(n, in, i, false)) return false;
+        rt = true;
+    }
+    return rt;
+}
+
+static int dft_run(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0];
+    kiln_tensor *y = c->out[0];
+    bool inv = ir_attr_int(c->node, "inverse", 0) != 0;
+    bool one = ir_attr_int(c->node, "onesided", 0) != 0;
+    int r = x->rank;
+    int64_t axis = c->opset >= 20 ? -2 : ir_attr_int(c->node, "axis", 1), L = 0;
+    if (c->opset >= 20 && ref_has(c, 2)) {
+        if (cuda_param_i64(c, 2, &axis, 1, "DFT axis") != 1)
+            return ref_fail(c, "DFT axis must be one integer");
+    }
+    if (r < 2 || axis < -r || axis > r - 2 || axis == -1)
+        return ref_fail(c, "axis %lld is invalid for rank %d", (long long)axis, r);
+    int ax = (int)(axis < 0 ? axis + r : axis);
+    int64_t n = x->dims[ax], cin = x->dims[r - 1];
+    if (ref_has(c, 1)) {
+        if (cuda_param_i64(c, 1, &L, 1, "DFT dft_length") != 1)
+            return ref_fail(c, "dft_length must be one integer");
+    } else {
+        L = inv && one ? 2 * (n - 1) : n;
+    }
+    if (L < 1 && (ref_has(c, 1) || tensor_numel(y) != 0))
+        return ref_fail(c, "dft_length %lld must be positive", (long long)L);
+    if (cin < 1 || cin > 2) return ref_fail(c, "DFT input's last dim must be 1 or 2");
+    kc_dft_args a;
+    memset(&a, 0, sizeof a);
+    a.lout = !inv && one ? L / 2 + 1 : L, a.cout = inv && one ? 1 : 2;
+    if (y->dtype != x->dtype || y->rank != r || y->dims[ax] != a.lout || y->dims[r - 1] != a.cout)
+        return ref_fail(c, "output shape does not match the transform");
+    if (tensor_numel(y) == 0) return 0;
+    a.outer = a.inner = 1;
+    for (int d = 0; d < ax; d++) a.outer *= x->dims[d];
+    for (int d = ax + 1; d < r - 1; d++) a.inner *= x->dims[d];
+    a.n = n, a.cin = cin, a.L = L, a.inverse = inv, a.onesided = one;
+    return cuda_fail_if(c, kc_dft(ein_kc(x->dtype), x->data, y->data, &a, cuda_stream_of(c)),
+                        "DFT");
+}
+
+static const kiln_tactic t_dft = {"cuda_dft_direct", OP_DFT, 0,
+                                  TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT, dft_supports, NULL,
+                                  dft_run};
+static const kiln_tactic t_dft_rt = {"cuda_dft_direct_rtparams", OP_DFT, 0,
+                                     TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT |
+                                         TACTIC_READS_PARAMS,
+                                     dft_rt_supports, NULL, dft_run};
+
 const kiln_tactic *const cuda_tactics_gemm[] = {
     &t_matmul_h0, &t_matmul_h1, &t_matmul_h2, &t_matmul_h3,
     &t_gemm_h0,   &t_gemm_h1,   &t_gemm_h2,   &t_gemm_h3,
     &t_fgemm_h0,  &t_fgemm_h1,  &t_fgemm_h2,  &t_fgemm_h3,
-    &t_einsum,    NULL,
+    &t_einsum,    &t_dft,       &t_dft_rt,    NULL,
 };

@@ -1,4 +1,5 @@
-// einsum.cu: a general Einsum (see einsum_kernels.h): correct for every
+// einsum.cu: a general Einsum and a direct DFT (see einsum_kernels.h).
+// Einsum: correct for every
 // equation the parser accepts (diagonals, sums, transposes, batched
 // products, broadcasting), not tuned; the two-operand matrix products that
 // matter for speed are MatMul after the optimizer's rewrites.
@@ -59,6 +60,79 @@ extern "C" cudaError_t kc_einsum(int dtype, const kc_einsum_args *a, void *y, cu
     case KC_F16: k_einsum<__half><<<g, 128, 0, s>>>(*a, (__half *)y, nout); break;
     case KC_BF16: k_einsum<__nv_bfloat16><<<g, 128, 0, s>>>(*a, (__nv_bfloat16 *)y, nout); break;
     case KC_EIN_F64: k_einsum<double><<<g, 128, 0, s>>>(*a, (double *)y, nout); break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}
+
+// ------------------------------------------------------------ DFT
+// Element t of the line being transformed (re, im), zero past the input;
+// for the onesided inverse the full spectrum's element t.
+template <typename T>
+__device__ void dft_in(const T *x, const kc_dft_args &a, int64_t o, int64_t in, int64_t t,
+                       double *re, double *im) {
+    if (a.inverse && a.onesided) {
+        int64_t half = a.L / 2 + 1, m = a.n < half ? a.n : half;
+        bool mirror = t >= half;
+        int64_t k = mirror ? a.L - t : t;
+        *re = *im = 0;
+        if (k < m) {
+            const T *e = x + ((o * a.n + k) * a.inner + in) * a.cin;
+            *re = ein_ld(e, 0);
+            *im = a.cin > 1 ? ein_ld(e, 1) : 0.0;
+        }
+        if (mirror) *im = -*im;
+        return;
+    }
+    *re = *im = 0;
+    if (t < a.n) {
+        const T *e = x + ((o * a.n + t) * a.inner + in) * a.cin;
+        *re = ein_ld(e, 0);
+        *im = a.cin > 1 ? ein_ld(e, 1) : 0.0;
+    }
+}
+
+template <typename T>
+__global__ void k_dft(const T *__restrict__ x, T *__restrict__ y, kc_dft_args a, int64_t total) {
+    const double sign = a.inverse ? 1.0 : -1.0;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t in = i % a.inner, ok = i / a.inner, k = ok % a.lout, o = ok / a.lout;
+        double sr = 0, si = 0;
+        int64_t idx = 0; // k * t mod L, exact
+        int64_t tmax = a.inverse && a.onesided ? a.L : (a.n < a.L ? a.n : a.L);
+        for (int64_t t = 0; t < tmax; t++) {
+            double xr, xi, c, sn;
+            dft_in(x, a, o, in, t, &xr, &xi);
+            sincospi(2.0 * (double)idx / (double)a.L, &sn, &c);
+            double wr = c, wi = sign * sn;
+            sr += xr * wr - xi * wi;
+            si += xr * wi + xi * wr;
+            idx += k;
+            if (idx >= a.L) idx -= a.L;
+        }
+        double sc = a.inverse ? 1.0 / (double)a.L : 1.0;
+        T *e = y + ((o * a.lout + k) * a.inner + in) * a.cout;
+        ein_st(e, 0, sr * sc);
+        if (a.cout > 1) ein_st(e, 1, si * sc);
+    }
+}
+
+extern "C" cudaError_t kc_dft(int dtype, const void *x, void *y, const kc_dft_args *a,
+                              cudaStream_t s) {
+    if (a->L < 1 || a->cin < 1 || a->cin > 2 || a->cout < 1 || a->cout > 2)
+        return cudaErrorInvalidValue;
+    int64_t total = a->outer * a->lout * a->inner;
+    if (total <= 0) return cudaSuccess;
+    unsigned g = kc_blocks(total, 128);
+    switch (dtype) {
+    case KC_F32: k_dft<float><<<g, 128, 0, s>>>((const float *)x, (float *)y, *a, total); break;
+    case KC_F16: k_dft<__half><<<g, 128, 0, s>>>((const __half *)x, (__half *)y, *a, total); break;
+    case KC_BF16:
+        k_dft<__nv_bfloat16><<<g, 128, 0, s>>>((const __nv_bfloat16 *)x, (__nv_bfloat16 *)y, *a,
+                                                total);
+        break;
+    case KC_EIN_F64: k_dft<double><<<g, 128, 0, s>>>((const double *)x, (double *)y, *a, total); break;
     default: return cudaErrorInvalidValue;
     }
     return cudaGetLastError();

@@ -1,4 +1,5 @@
-/* einsum_kernels.h: the C seam of the general Einsum kernel (einsum.cu):
+/* einsum_kernels.h: the C seam of the general Einsum kernel and the DFT
+** (einsum.cu). Einsum:
 ** one thread per output element sums, over every combination of the
 ** contracted labels, the product of the operands' elements (double
 ** accumulation, as the host reference). The host side (cuda_gemm.c)
@@ -31,6 +32,20 @@ typedef struct kc_einsum_args {
 ** and y; y has
 ** the product of out_size elements. */
 cudaError_t kc_einsum(int dtype, const kc_einsum_args *a, void *y, cudaStream_t s);
+
+/* DFT along one axis of x [outer, n, inner, cin] (cin 1: real, 2:
+** complex) into y [outer, lout, inner, cout], a direct sum per output bin
+** in double with exact twiddles (k*t mod L): forward, inverse (scaled by
+** 1/L), onesided forward (lout = L/2 + 1) and onesided inverse (the full
+** spectrum rebuilt from its conjugate-symmetric half, cout 1). dtype: the
+** KC_F32/F16/BF16/KC_EIN_F64 code of x and y. O(L^2) per line: for the
+** lengths models and tests use, not long signals. */
+typedef struct kc_dft_args {
+    int64_t outer, n, inner, cin, L, lout, cout;
+    int inverse, onesided;
+} kc_dft_args;
+
+cudaError_t kc_dft(int dtype, const void *x, void *y, const kc_dft_args *a, cudaStream_t s);
 
 #ifdef __cplusplus
 }
