@@ -4,7 +4,8 @@
 ** transposes, implicit output, "..." broadcasting (including size-1
 ** broadcast dims), three operands, a scalar, size-1 and odd dims;
 ** float64, float32, float16, bfloat16 (1e-5, 1e-5, 2e-3, 2e-2 of the
-** reference run on absolute values). Also DFT (see test_dft). Ends with `N passed, M failed`;
+** reference run on absolute values). Also DFT (see test_dft) and
+** QLinearMatMul (see test_qlinear_matmul). Ends with `N passed, M failed`;
 ** without a GPU it prints "0 passed, 0 failed (no GPU)" (KILN_GPU_TEST_DRY=1:
 ** checks the cases and that the tactic takes each, without running it). */
 #include "gpu_tactic_harness.h"
@@ -103,6 +104,61 @@ static void test_dft(kiln_dtype dt) {
     }
 }
 
+/* A one-element tensor ([1], or a scalar with scalar) of type dt. */
+static kiln_tensor *q_one(kiln_dtype dt, double v, bool scalar) {
+    int64_t d = 1;
+    kiln_tensor *t;
+    if (tensor_new(dt, scalar ? 0 : 1, &d, &t)) h_die("tensor_new");
+    if (dtype_is_float(dt)) dt_set_f64(dt, t->data, 0, v);
+    else dt_set_i64(dt, t->data, 0, (int64_t)v);
+    return t;
+}
+
+/* QLinearMatMul (per-tensor scales and zero points; constants, or runtime
+** tensors for the _rtparams tactic): int8/uint8 A, B and Y in every
+** combination, float32/float16 scales, 2-D to 4-D with batch broadcasting,
+** K from 1 to 300, outputs that saturate; must match exactly. */
+static void test_qlinear_matmul(void) {
+    for (int it = 0; it < 64; it++) {
+        kiln_dtype at = it % 2 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+        kiln_dtype bt = (it / 2) % 2 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+        kiln_dtype yt = (it / 4) % 2 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+        kiln_dtype st = (it / 8) % 2 ? KILN_DTYPE_FLOAT16 : KILN_DTYPE_FLOAT32;
+        bool rt = (it / 16) % 2 == 1;
+        int ra = 2 + (int)h_irand(0, 2), rb = 2 + (int)h_irand(0, 2);
+        int64_t M = h_irand(1, 9), K = it % 7 == 0 ? h_irand(100, 300) : h_irand(1, 17);
+        int64_t N = h_irand(1, 9), ad[4], bd[4];
+        for (int i = 0; i < ra - 2; i++) ad[i] = h_irand(1, 3);
+        for (int i = 0; i < rb - 2; i++) bd[i] = h_irand(1, 3);
+        /* make the batch dims broadcast-compatible (align from the right) */
+        for (int i = 1; i <= ra - 2 && i <= rb - 2; i++)
+            if (ad[ra - 2 - i] != bd[rb - 2 - i] && ad[ra - 2 - i] != 1) bd[rb - 2 - i] = 1;
+        ad[ra - 2] = M, ad[ra - 1] = K, bd[rb - 2] = K, bd[rb - 1] = N;
+        kiln_tensor *A = h_rand(at, ra, ad), *B = h_rand(bt, rb, bd);
+        double as = 0.002 + rnd() * 0.05, bs = 0.002 + rnd() * 0.05;
+        double ys = as * bs * sqrt((double)K) * (20 + rnd() * 80); /* some saturation */
+        kiln_tensor *q[8] = {A, q_one(st, as, it % 3 == 0),
+                             q_one(at, at == KILN_DTYPE_INT8 ? h_irand(-20, 20) : h_irand(0, 255), false),
+                             B, q_one(st, bs, false),
+                             q_one(bt, bt == KILN_DTYPE_INT8 ? h_irand(-20, 20) : h_irand(0, 255), false),
+                             q_one(st, ys, false),
+                             q_one(yt, yt == KILN_DTYPE_INT8 ? h_irand(-10, 10) : h_irand(100, 150), false)};
+        ir_node *n = h_node(OP_QLinearMatMul, 8, 1);
+        for (int i = 0; i < 8; i++) n->in[i] = i == 0 || i == 3 || rt ? h_rt() : h_const(q[i]);
+        char desc[200];
+        snprintf(desc, sizeof desc, "QLinearMatMul A %s B %s Y %s scales %s (%s) A rank %d B rank %d "
+                 "M %lld K %lld N %lld", kiln_dtype_name(at), kiln_dtype_name(bt),
+                 kiln_dtype_name(yt), kiln_dtype_name(st), rt ? "runtime" : "constant", ra, rb,
+                 (long long)M, (long long)K, (long long)N);
+        h_check(n, q, CMP_EXACT, NULL, true, desc);
+        tensor_free(A);
+        tensor_free(B);
+        if (rt)
+            for (int i = 0; i < 8; i++)
+                if (i != 0 && i != 3) tensor_free(q[i]);
+    }
+}
+
 int main(void) {
     if (h_open(18)) {
         printf("0 passed, 0 failed (no GPU)\n");
@@ -131,6 +187,9 @@ int main(void) {
             }
         }
     for (int t = 0; t < 4; t++) test_dft(k_types[t]);
+    g_model->opset = 21;
+    test_qlinear_matmul();
+    g_model->opset = 18;
     printf("(%d cases skipped: invalid random configurations or no device tactic)\n", g_skipped);
     h_close();
     return h_summary();

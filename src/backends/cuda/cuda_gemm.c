@@ -1,6 +1,7 @@
 /* cuda_gemm.c: MatMul, Gemm and FusedGemm through cuBLASLt, and the cached
 ** cuBLASLt plans that the attention tactic shares (cuda_lt.h); Einsum by a
-** general direct kernel and DFT by a direct sum (kernels/einsum.cu).
+** general direct kernel, DFT by a direct sum and QLinearMatMul (per-tensor
+** quantization) by a direct integer kernel (kernels/einsum.cu).
 **
 ** Row-major Y[M,N] = A[M,K] B[K,N] is computed as the column-major product
 ** Y^T = B^T A^T: cuBLASLt's "A" is our B and its "B" our A, each read in
@@ -23,6 +24,7 @@
 #include "../../ops/linalg_einsum.h"
 #include "../../ops/fused.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -627,9 +629,116 @@ static const kiln_tactic t_dft_rt = {"cuda_dft_direct_rtparams", OP_DFT, 0,
                                          TACTIC_READS_PARAMS,
                                      dft_rt_supports, NULL, dft_run};
 
+/* ------------------------------------------------------------ QLinearMatMul */
+
+static bool is_q8(kiln_dtype t) { return t == KILN_DTYPE_INT8 || t == KILN_DTYPE_UINT8; }
+
+/* One-element input i (a scale or zero point) with the given kind of type. */
+static bool q_scalar(const ir_type *t, bool flt) {
+    if (!t || t->rank > 1 || (t->rank == 1 && t->dims[0] != 1)) return false;
+    return flt ? (t->dtype == KILN_DTYPE_FLOAT32 || t->dtype == KILN_DTYPE_FLOAT16 ||
+                  t->dtype == KILN_DTYPE_BFLOAT16)
+               : is_q8(t->dtype);
+}
+
+/* 8-bit A [.., M, K] and B [.., K, N] (rank >= 2, at most 4 batch dims),
+** per-tensor scales and zero points. rt: some of those six scalars are
+** runtime tensors (read on the host), else all are constants. */
+static bool qlmm_common(const ir_node *n, const ir_type *const *in, bool rt) {
+    if (n->n_in != 8 || n->n_out != 1 || !in[0] || !in[3] || !is_q8(in[0]->dtype) ||
+        !is_q8(in[3]->dtype) || in[0]->rank < 2 || in[3]->rank < 2 || in[0]->rank > 6 ||
+        in[3]->rank > 6)
+        return false;
+    static const int sc[] = {1, 4, 6}, zp[] = {2, 5, 7};
+    bool any_rt = false;
+    for (int k = 0; k < 3; k++) {
+        if (!q_scalar(in[sc[k]], true) || !n->in[sc[k]]) return false;
+        if (!n->in[zp[k]] || !q_scalar(in[zp[k]], false)) return false;
+        any_rt |= !n->in[sc[k]]->const_val || !n->in[zp[k]]->const_val;
+    }
+    if (in[2]->dtype != in[0]->dtype || in[5]->dtype != in[3]->dtype) return false;
+    return any_rt == rt;
+}
+
+static bool qlmm_supports(const ir_node *n, const ir_type *const *in) {
+    return qlmm_common(n, in, false);
+}
+
+static bool qlmm_rt_supports(const ir_node *n, const ir_type *const *in) {
+    return qlmm_common(n, in, true);
+}
+
+/* v rounded to float type t, as the reference's requantization does it
+** (numpy arithmetic in the scales' own type). */
+static double q_round_to(kiln_dtype t, double v) {
+    if (t == KILN_DTYPE_FLOAT16) {
+        if (fabs(v) < 6.103515625e-05) /* half subnormals: multiples of 2^-24 */
+            return nearbyint((double)(float)v * 16777216.0) / 16777216.0;
+        return f16_to_f32(f32_to_f16((float)v));
+    }
+    if (t == KILN_DTYPE_BFLOAT16) return bf16_to_f32(f32_to_bf16((float)v));
+    return (float)v;
+}
+
+static int qlmm_run(ref_ctx *c) {
+    const kiln_tensor *A = c->in[0], *B = c->in[3];
+    kiln_tensor *Y = c->out[0];
+    double sv[3];
+    int64_t zv[3];
+    static const char *const sn[] = {"a_scale", "b_scale", "y_scale"};
+    static const char *const zn[] = {"a_zero_point", "b_zero_point", "y_zero_point"};
+    for (int k = 0; k < 3; k++) {
+        int ns = cuda_param_f64(c, k == 0 ? 1 : k == 1 ? 4 : 6, &sv[k], 1, sn[k]);
+        int nz = ns < 0 ? 0 : cuda_param_i64(c, k == 0 ? 2 : k == 1 ? 5 : 7, &zv[k], 1, zn[k]);
+        if (ns < 0 || nz < 0) return -1;
+        if (ns != 1 || nz != 1)
+            return ref_fail(c, "QLinearMatMul: %s and %s must be single values here", sn[k],
+                            zn[k]);
+    }
+    double as = sv[0], bs = sv[1], ys = sv[2];
+    int64_t azp = zv[0], bzp = zv[1], yzp = zv[2];
+    int ra = A->rank, rb = B->rank;
+    if (ra < 2 || rb < 2 || !is_q8(A->dtype) || !is_q8(B->dtype) || !is_q8(Y->dtype))
+        return ref_fail(c, "QLinearMatMul takes 8-bit A and B of rank >= 2");
+    kc_qlmm_args p;
+    memset(&p, 0, sizeof p);
+    p.M = A->dims[ra - 2], p.K = A->dims[ra - 1], p.N = B->dims[rb - 1];
+    if (B->dims[rb - 2] != p.K)
+        return ref_fail(c, "inner dims differ: %lld vs %lld", (long long)p.K,
+                        (long long)B->dims[rb - 2]);
+    int nb = Y->rank - 2;
+    if (nb < 0 || nb > 4 || Y->dims[Y->rank - 2] != p.M || Y->dims[Y->rank - 1] != p.N ||
+        ra - 2 > nb || rb - 2 > nb)
+        return ref_fail(c, "internal: QLinearMatMul output shape");
+    p.nb = nb;
+    bcast_strides(ra - 2, A->dims, nb, p.sa);
+    bcast_strides(rb - 2, B->dims, nb, p.sb);
+    for (int d = 0; d < nb; d++) p.bout[d] = Y->dims[d];
+    p.a_signed = A->dtype == KILN_DTYPE_INT8;
+    p.b_signed = B->dtype == KILN_DTYPE_INT8;
+    p.y_signed = Y->dtype == KILN_DTYPE_INT8;
+    p.a_zp = (int32_t)azp, p.b_zp = (int32_t)bzp;
+    p.y_zp = (double)yzp;
+    p.lo = p.y_signed ? -128 : 0, p.hi = p.y_signed ? 127 : 255;
+    kiln_dtype st = c->node->in[1] && c->node->in[1]->const_val ? c->node->in[1]->const_val->dtype
+                                                                 : c->in[1]->dtype;
+    p.mult = q_round_to(st, q_round_to(st, q_round_to(st, as) * q_round_to(st, bs)) /
+                                q_round_to(st, ys));
+    return cuda_fail_if(c, kc_qlinear_matmul(A->data, B->data, Y->data, &p, cuda_stream_of(c)),
+                        "QLinearMatMul");
+}
+
+static const kiln_tactic t_qlmm = {"cuda_qlinear_matmul_direct", OP_QLinearMatMul, 0,
+                                   TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT, qlmm_supports, NULL,
+                                   qlmm_run};
+static const kiln_tactic t_qlmm_rt = {"cuda_qlinear_matmul_direct_rtparams", OP_QLinearMatMul, 0,
+                                      TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT |
+                                          TACTIC_READS_PARAMS,
+                                      qlmm_rt_supports, NULL, qlmm_run};
+
 const kiln_tactic *const cuda_tactics_gemm[] = {
     &t_matmul_h0, &t_matmul_h1, &t_matmul_h2, &t_matmul_h3,
     &t_gemm_h0,   &t_gemm_h1,   &t_gemm_h2,   &t_gemm_h3,
     &t_fgemm_h0,  &t_fgemm_h1,  &t_fgemm_h2,  &t_fgemm_h3,
-    &t_einsum,    &t_dft,       &t_dft_rt,    NULL,
+    &t_einsum,    &t_dft,       &t_dft_rt,    &t_qlmm,      &t_qlmm_rt,   NULL,
 };

@@ -137,3 +137,47 @@ extern "C" cudaError_t kc_dft(int dtype, const void *x, void *y, const kc_dft_ar
     }
     return cudaGetLastError();
 }
+
+// ------------------------------------------------------------ QLinearMatMul
+__device__ __forceinline__ int32_t q8(const void *p, int64_t i, int sgn) {
+    return sgn ? (int32_t)((const int8_t *)p)[i] : (int32_t)((const uint8_t *)p)[i];
+}
+
+__global__ void k_qlmm(const void *__restrict__ a, const void *__restrict__ b, void *__restrict__ y,
+                       kc_qlmm_args p, int64_t total) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t j = i % p.N, r = (i / p.N) % p.M, bi = i / (p.N * p.M), oa = 0, ob = 0;
+        for (int d = p.nb - 1; d >= 0; d--) {
+            int64_t idx = bi % p.bout[d];
+            bi /= p.bout[d];
+            oa += idx * p.sa[d];
+            ob += idx * p.sb[d];
+        }
+        const int64_t abase = (oa * p.M + r) * p.K, bbase = ob * p.K * p.N + j;
+        int64_t acc = 0;
+        for (int64_t k = 0; k < p.K; k++)
+            acc += (int64_t)(q8(a, abase + k, p.a_signed) - p.a_zp) *
+                   (int64_t)(q8(b, bbase + k * p.N, p.b_signed) - p.b_zp);
+        int32_t o = (int32_t)(uint32_t)(uint64_t)acc; // wraps as numpy's int32
+        double v = __dadd_rn(__dmul_rn((double)o, p.mult), p.y_zp);
+        int64_t q;
+        if (v != v) q = 0;
+        else {
+            double rr = rint(v); // half to even
+            q = rr <= (double)p.lo ? p.lo : rr >= (double)p.hi ? p.hi : (int64_t)rr;
+        }
+        if (p.y_signed) ((int8_t *)y)[i] = (int8_t)q;
+        else ((uint8_t *)y)[i] = (uint8_t)q;
+    }
+}
+
+extern "C" cudaError_t kc_qlinear_matmul(const void *a, const void *b, void *y,
+                                         const kc_qlmm_args *p, cudaStream_t s) {
+    if (p->nb < 0 || p->nb > 4) return cudaErrorInvalidValue;
+    int64_t total = p->M * p->N;
+    for (int d = 0; d < p->nb; d++) total *= p->bout[d];
+    if (total <= 0) return cudaSuccess;
+    k_qlmm<<<kc_blocks(total, 128), 128, 0, s>>>(a, b, y, *p, total);
+    return cudaGetLastError();
+}

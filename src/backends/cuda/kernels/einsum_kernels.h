@@ -1,5 +1,5 @@
-/* einsum_kernels.h: the C seam of the general Einsum kernel and the DFT
-** (einsum.cu). Einsum:
+/* einsum_kernels.h: the C seam of the general Einsum kernel, the DFT and
+** QLinearMatMul (einsum.cu). Einsum:
 ** one thread per output element sums, over every combination of the
 ** contracted labels, the product of the operands' elements (double
 ** accumulation, as the host reference). The host side (cuda_gemm.c)
@@ -46,6 +46,24 @@ typedef struct kc_dft_args {
 } kc_dft_args;
 
 cudaError_t kc_dft(int dtype, const void *x, void *y, const kc_dft_args *a, cudaStream_t s);
+
+/* QLinearMatMul with per-tensor scales and zero points: y = saturate(
+** rint(int32(sum_k (a - a_zp) * (b - b_zp)) * mult + y_zp)) over numpy
+** batch broadcasting (up to 4 batch dims; a's and b's strides in whole
+** matrices, 0 where broadcast). a, b, y are 8-bit (signed when *_signed).
+** mult is the host's requantization multiplier, in double. */
+typedef struct kc_qlmm_args {
+    int64_t M, K, N;
+    int nb;
+    int64_t bout[4], sa[4], sb[4];
+    int a_signed, b_signed, y_signed;
+    int32_t a_zp, b_zp;
+    double mult, y_zp;
+    int64_t lo, hi;
+} kc_qlmm_args;
+
+cudaError_t kc_qlinear_matmul(const void *a, const void *b, void *y, const kc_qlmm_args *p,
+                              cudaStream_t s);
 
 #ifdef __cplusplus
 }
