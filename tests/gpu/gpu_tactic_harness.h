@@ -298,7 +298,8 @@ static void h_check(ir_node *n, kiln_tensor **in, int cmp, kiln_tensor **mag_in,
 }
 
 static int h_summary(void) {
-    printf("%d passed, %d failed\n", g_pass, g_fail);
+    printf("%d passed, %d failed%s\n", g_pass, g_fail,
+           g_hdry ? " (dry run: references and tactic choice only)" : "");
     return g_fail != 0;
 }
 
