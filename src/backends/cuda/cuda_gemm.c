@@ -1,7 +1,8 @@
 /* cuda_gemm.c: MatMul, Gemm and FusedGemm through cuBLASLt, and the cached
 ** cuBLASLt plans that the attention tactic shares (cuda_lt.h); Einsum by a
 ** general direct kernel, DFT by a direct sum and QLinearMatMul (per-tensor
-** quantization) by a direct integer kernel (kernels/einsum.cu).
+** quantization) by a direct integer kernel (kernels/einsum.cu); LSTM, GRU
+** and RNN by a block-per-row recurrent kernel (kernels/rnn.cu).
 **
 ** Row-major Y[M,N] = A[M,K] B[K,N] is computed as the column-major product
 ** Y^T = B^T A^T: cuBLASLt's "A" is our B and its "B" our A, each read in
@@ -21,12 +22,14 @@
 #include "cuda_lt.h"
 #include "kernels/gemm_kernels.h"
 #include "kernels/einsum_kernels.h"
+#include "kernels/rnn_kernels.h"
 #include "../../ops/linalg_einsum.h"
 #include "../../ops/fused.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 _Static_assert((int)KC_ACT_NONE == (int)FUSED_ACT_NONE && (int)KC_ACT_RELU == (int)FUSED_ACT_RELU &&
                    (int)KC_ACT_CLIP == (int)FUSED_ACT_CLIP && (int)KC_ACT_SIGMOID == (int)FUSED_ACT_SIGMOID &&
@@ -736,9 +739,170 @@ static const kiln_tactic t_qlmm_rt = {"cuda_qlinear_matmul_direct_rtparams", OP_
                                           TACTIC_READS_PARAMS,
                                       qlmm_rt_supports, NULL, qlmm_run};
 
+/* ------------------------------------------------------------ LSTM / GRU / RNN */
+
+/* The reference's activation table (ref_rnn.c): name, how many of alpha
+** and beta it takes, their defaults. */
+static const struct {
+    const char *name;
+    int nparams;
+    float alpha, beta;
+} k_rnn_acts[] = {
+    [KC_RA_RELU] = {"Relu", 0, 0, 0},
+    [KC_RA_TANH] = {"Tanh", 0, 0, 0},
+    [KC_RA_SIGMOID] = {"Sigmoid", 0, 0, 0},
+    [KC_RA_AFFINE] = {"Affine", 2, 1.0f, 0.0f},
+    [KC_RA_LEAKYRELU] = {"LeakyRelu", 1, 0.01f, 0},
+    [KC_RA_THRESHOLDEDRELU] = {"ThresholdedRelu", 1, 1.0f, 0},
+    [KC_RA_SCALEDTANH] = {"ScaledTanh", 2, 1.0f, 1.0f},
+    [KC_RA_HARDSIGMOID] = {"HardSigmoid", 2, 0.2f, 0.5f},
+    [KC_RA_ELU] = {"Elu", 1, 1.0f, 0},
+    [KC_RA_SOFTSIGN] = {"Softsign", 0, 0, 0},
+    [KC_RA_SOFTPLUS] = {"Softplus", 0, 0, 0},
+};
+
+static int rnn_cell_of(int op) {
+    return op == OP_LSTM ? KC_CELL_LSTM : op == OP_GRU ? KC_CELL_GRU : KC_CELL_RNN;
+}
+
+static int rnn_ndir(const ir_node *n) {
+    const char *dir = ir_attr_str(n, "direction", "forward");
+    return !strcmp(dir, "bidirectional") ? 2 : 1;
+}
+
+/* activations / activation_alpha / activation_beta as the reference reads
+** them; false for an unknown name or a wrong count. */
+static bool rnn_parse_acts(const ir_node *n, int cell, int ndir, kc_rnn_act *acts) {
+    static const int defaults[3][3] = {
+        [KC_CELL_RNN] = {KC_RA_TANH},
+        [KC_CELL_GRU] = {KC_RA_SIGMOID, KC_RA_TANH},
+        [KC_CELL_LSTM] = {KC_RA_SIGMOID, KC_RA_TANH, KC_RA_TANH},
+    };
+    int nacts = cell == KC_CELL_LSTM ? 3 : cell == KC_CELL_GRU ? 2 : 1;
+    const ir_attr *a = ir_attr_find(n, "activations");
+    int na = 0, nal = 0, nbe = 0;
+    const float *al = ir_attr_floats(n, "activation_alpha", &nal);
+    const float *be = ir_attr_floats(n, "activation_beta", &nbe);
+    if (a && a->type == IR_ATTR_STRINGS) na = a->n;
+    if (na && na != nacts && na != nacts * ndir) return false;
+    int ia = 0, ib = 0;
+    for (int k = 0; k < nacts * ndir; k++) {
+        kc_rnn_act *r = &acts[k];
+        if (na) {
+            const char *nm = a->strings[k % na];
+            r->kind = -1;
+            for (int j = 0; j < (int)(sizeof k_rnn_acts / sizeof k_rnn_acts[0]); j++)
+                if (nm && strcasecmp(nm, k_rnn_acts[j].name) == 0) r->kind = j;
+            if (r->kind < 0) return false;
+        } else {
+            r->kind = defaults[cell][k % nacts];
+        }
+        r->alpha = k_rnn_acts[r->kind].alpha;
+        r->beta = k_rnn_acts[r->kind].beta;
+        if (k_rnn_acts[r->kind].nparams >= 1 && ia < nal) r->alpha = al[ia++];
+        if (k_rnn_acts[r->kind].nparams >= 2 && ib < nbe) r->beta = be[ib++];
+    }
+    return true;
+}
+
+static bool rnn_supports(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in < 3 || !in[0] || !in[1] || !in[2] || ein_kc(in[0]->dtype) < 0 ||
+        in[0]->dtype == KILN_DTYPE_FLOAT64)
+        return false;
+    kiln_dtype dt = in[0]->dtype;
+    for (int i = 1; i < n->n_in && i < 8; i++) {
+        if (!in[i] || i == 4) continue;
+        if (in[i]->dtype != dt) return false;
+    }
+    if (n->n_in > 4 && in[4] && in[4]->dtype != KILN_DTYPE_INT32) return false;
+    if (in[0]->rank != 3 || in[1]->rank != 3 || in[2]->rank != 3) return false;
+    int64_t H = in[2]->dims[2];
+    if (H < 0 || H > KC_RNN_MAX_HIDDEN) return false;
+    int cell = rnn_cell_of(n->op);
+    kc_rnn_act acts[6];
+    return rnn_parse_acts(n, cell, rnn_ndir(n), acts);
+}
+
+static int rnn_run(ref_ctx *c) {
+    const ir_node *n = c->node;
+    kc_rnn_args a;
+    memset(&a, 0, sizeof a);
+    a.cell = rnn_cell_of(n->op);
+    const char *dir = ir_attr_str(n, "direction", "forward");
+    a.reverse = !strcmp(dir, "reverse");
+    a.ndir = rnn_ndir(n);
+    a.layout = (int)ir_attr_int(n, "layout", 0);
+    const ir_attr *ca = ir_attr_find(n, "clip");
+    if (ca) a.has_clip = 1, a.clip = ca->f;
+    a.input_forget = a.cell == KC_CELL_LSTM && ir_attr_int(n, "input_forget", 0);
+    a.lbr = a.cell == KC_CELL_GRU && ir_attr_int(n, "linear_before_reset", 0);
+    if (!rnn_parse_acts(n, a.cell, a.ndir, a.acts))
+        return ref_fail(c, "unsupported activations for this recurrent layer");
+    const kiln_tensor *X = c->in[0], *W = c->in[1], *R = c->in[2];
+    if (X->rank != 3 || W->rank != 3 || R->rank != 3)
+        return ref_fail(c, "X, W and R must have rank 3");
+    kiln_dtype dt = X->dtype;
+    a.seq = X->dims[a.layout ? 1 : 0];
+    a.batch = X->dims[a.layout ? 0 : 1];
+    a.isz = X->dims[2];
+    a.hid = R->dims[2];
+    int G = a.cell == KC_CELL_LSTM ? 4 : a.cell == KC_CELL_GRU ? 3 : 1;
+    int64_t GH = G * a.hid, H = a.hid;
+    int64_t wd[3] = {a.ndir, GH, a.isz}, rd[3] = {a.ndir, GH, H}, bd[2] = {a.ndir, 2 * GH};
+    int64_t hd[3] = {a.layout ? a.batch : a.ndir, a.layout ? a.ndir : a.batch, H};
+    int64_t pd[2] = {a.ndir, 3 * H}, ld[1] = {a.batch};
+    if (!shape_equal(3, W->dims, W->rank, wd) || !shape_equal(3, R->dims, R->rank, rd) ||
+        W->dtype != dt || R->dtype != dt)
+        return ref_fail(c, "W or R has the wrong shape or type");
+    const kiln_tensor *opt[8] = {0};
+    for (int i = 3; i < 8 && i < c->n_in; i++)
+        if (ref_has(c, i) && tensor_numel(c->in[i]) > 0) opt[i] = c->in[i];
+    if (opt[3] && (!shape_equal(2, opt[3]->dims, opt[3]->rank, bd) || opt[3]->dtype != dt))
+        return ref_fail(c, "B has the wrong shape or type");
+    if (opt[4] && (!shape_equal(1, opt[4]->dims, opt[4]->rank, ld) ||
+                   opt[4]->dtype != KILN_DTYPE_INT32))
+        return ref_fail(c, "sequence_lens must be int32 of shape (batch)");
+    if (opt[5] && (!shape_equal(3, opt[5]->dims, opt[5]->rank, hd) || opt[5]->dtype != dt))
+        return ref_fail(c, "initial_h has the wrong shape or type");
+    if (a.cell == KC_CELL_LSTM && opt[6] &&
+        (!shape_equal(3, opt[6]->dims, opt[6]->rank, hd) || opt[6]->dtype != dt))
+        return ref_fail(c, "initial_c has the wrong shape or type");
+    if (a.cell == KC_CELL_LSTM && opt[7] &&
+        (!shape_equal(2, opt[7]->dims, opt[7]->rank, pd) || opt[7]->dtype != dt))
+        return ref_fail(c, "P has the wrong shape or type");
+    a.x = X->data, a.w = W->data, a.r = R->data;
+    a.b = opt[3] ? opt[3]->data : NULL;
+    a.lens = opt[4] ? opt[4]->data : NULL;
+    a.h0 = opt[5] ? opt[5]->data : NULL;
+    if (a.cell == KC_CELL_LSTM) {
+        a.c0 = opt[6] ? opt[6]->data : NULL;
+        a.p = opt[7] ? opt[7]->data : NULL;
+    }
+    int64_t ny = a.seq * a.ndir * a.batch * H, ns = a.ndir * a.batch * H;
+    for (int o = 0; o < c->n_out && o < 3; o++) {
+        kiln_tensor *t = c->out[o];
+        if (!t) continue;
+        if (t->dtype != dt || tensor_numel(t) != (o == 0 ? ny : ns))
+            return ref_fail(c, "internal: recurrent output %d shape", o);
+        if (o == 0) a.y = t->data;
+        else if (o == 1) a.yh = t->data;
+        else if (a.cell == KC_CELL_LSTM) a.yc = t->data;
+    }
+    return cuda_fail_if(c, kc_rnn(ein_kc(dt), &a, cuda_stream_of(c)),
+                        n->op_type ? n->op_type : "recurrent layer");
+}
+
+#define RNN_TACTIC(var, name, op)                                                          \
+    static const kiln_tactic var = {name, op, 0, TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT, \
+                                    rnn_supports, NULL, rnn_run};
+RNN_TACTIC(t_lstm, "cuda_lstm_block_per_row", OP_LSTM)
+RNN_TACTIC(t_gru, "cuda_gru_block_per_row", OP_GRU)
+RNN_TACTIC(t_rnn, "cuda_rnn_block_per_row", OP_RNN)
+
 const kiln_tactic *const cuda_tactics_gemm[] = {
     &t_matmul_h0, &t_matmul_h1, &t_matmul_h2, &t_matmul_h3,
     &t_gemm_h0,   &t_gemm_h1,   &t_gemm_h2,   &t_gemm_h3,
     &t_fgemm_h0,  &t_fgemm_h1,  &t_fgemm_h2,  &t_fgemm_h3,
-    &t_einsum,    &t_dft,       &t_dft_rt,    &t_qlmm,      &t_qlmm_rt,   NULL,
+    &t_einsum,    &t_dft,       &t_dft_rt,    &t_qlmm,      &t_qlmm_rt,
+    &t_lstm,      &t_gru,       &t_rnn,       NULL,
 };
