@@ -185,6 +185,86 @@ static void test_col2im(kiln_dtype dt) {
     }
 }
 
+/* Conv / FusedConv with asymmetric pads (explicit, or SAME_UPPER /
+** SAME_LOWER with an even dilated kernel), the cases cuDNN declines and
+** cuda_*conv_direct_asympad takes: 1-D to 3-D, groups, strides,
+** dilations, bias, residual Z and an activation (Relu, LeakyRelu,
+** Sigmoid, Tanh, Clip) on FusedConv. Without an activation compared on
+** the |X|, |W|, |B|, |Z| run; with one, on max(|want|, 1) with weights
+** scaled to 0.1 (pre-activations of a few units, where the activations
+** bend and float32 sums stay well inside 1e-5). */
+static void test_conv_asym(kiln_dtype dt) {
+    static const char *const acts[] = {"", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip"};
+    for (int it = 0; it < 60; it++) {
+        int nsp = it % 6 == 0 ? 3 : it % 3 == 0 ? 1 : 2;
+        bool fused = it % 2 == 1;
+        int64_t G = h_irand(1, 3), C = G * h_irand(1, 3), M = G * h_irand(1, 3);
+        int64_t N = h_irand(1, 2), xd[5] = {N, C}, wd[5] = {M, C / G}, k[3], s[3], d[3], pads[6];
+        for (int i = 0; i < nsp; i++) {
+            xd[2 + i] = h_irand(2, nsp == 3 ? 6 : 11);
+            k[i] = h_irand(1, 4);
+            s[i] = h_irand(1, 2);
+            d[i] = rnd() < 0.3 ? 2 : 1;
+            wd[2 + i] = k[i];
+            pads[i] = h_irand(0, k[i] - 1);
+            pads[nsp + i] = h_irand(0, k[i] - 1);
+        }
+        pads[0] = pads[nsp] + 1; /* asymmetric on the first spatial dim */
+        const char *ap = NULL;
+        if (it % 5 == 4) { /* SAME with an even kernel: asymmetric by construction */
+            ap = it % 10 == 4 ? "SAME_UPPER" : "SAME_LOWER";
+            k[0] = wd[2] = 2, d[0] = 1, s[0] = 1;
+        }
+        kiln_tensor *x = h_rand(dt, 2 + nsp, xd), *w = h_rand(dt, 2 + nsp, wd);
+        const char *act = fused ? acts[(it / 2) % 6] : "";
+        if (act[0]) /* small weights: pre-activations near the activation's bend */
+            for (int64_t i = 0; i < tensor_numel(w); i++)
+                dt_set_f64(dt, w->data, (size_t)i, dt_get_f64(dt, w->data, (size_t)i) * 0.1);
+        int64_t bd[1] = {M};
+        kiln_tensor *b = it % 3 ? h_rand(dt, 1, bd) : NULL;
+        ir_node *n = h_node(fused ? OP_FusedConv : OP_Conv, fused ? 4 : 3, 1);
+        n->in[0] = h_rt(), n->in[1] = h_rt(), n->in[2] = b ? h_rt() : NULL;
+        ir_edit_set_ints(n, "kernel_shape", k, nsp);
+        ir_edit_set_ints(n, "strides", s, nsp);
+        ir_edit_set_ints(n, "dilations", d, nsp);
+        if (G > 1) ir_edit_set_int(n, "group", G);
+        if (ap) ir_edit_set_str(n, "auto_pad", ap);
+        else ir_edit_set_ints(n, "pads", pads, 2 * nsp);
+        if (act[0]) {
+            ir_edit_set_str(n, "activation", act);
+            if (!strcmp(act, "LeakyRelu")) ir_edit_set_float(n, "activation_alpha", 0.1f);
+            if (!strcmp(act, "Clip")) {
+                ir_edit_set_float(n, "activation_alpha", -0.5f);
+                ir_edit_set_float(n, "activation_beta", 1.25f);
+            }
+        }
+        kiln_tensor *z = NULL, *in[4] = {x, w, b, NULL};
+        if (fused && it % 4 == 1) { /* residual of the output's shape */
+            kiln_tensor *want[1] = {0};
+            if (!ref_run_node(n, (const kiln_tensor *const *)in, want) && want[0]) {
+                z = h_rand(dt, want[0]->rank, want[0]->dims);
+                n->in[3] = h_rt();
+                in[3] = z;
+            }
+            tensor_free(want[0]);
+        }
+        kiln_tensor *ax = h_abs(x), *aw = h_abs(w), *ab = b ? h_abs(b) : NULL;
+        kiln_tensor *az = z ? h_abs(z) : NULL, *mag[4] = {ax, aw, ab, az};
+        char desc[200];
+        snprintf(desc, sizeof desc, "%s %dD %s G %lld C %lld M %lld k0 %lld s0 %lld d0 %lld "
+                 "pads0 %lld/%lld%s%s%s%s%s", fused ? "FusedConv" : "Conv", nsp,
+                 kiln_dtype_name(dt), (long long)G, (long long)C, (long long)M, (long long)k[0],
+                 (long long)s[0], (long long)d[0], (long long)pads[0], (long long)pads[nsp],
+                 ap ? " auto_pad " : "", ap ? ap : "", b ? " bias" : "", z ? " Z" : "",
+                 act[0] ? " act" : "");
+        g_mag_floor = act[0] ? 1.0 : 0.0;
+        h_check(n, in, CMP_FLOAT, act[0] ? NULL : mag, true, desc);
+        g_mag_floor = 0.0;
+        tensor_free(x), tensor_free(w), tensor_free(b), tensor_free(z);
+        tensor_free(ax), tensor_free(aw), tensor_free(ab), tensor_free(az);
+    }
+}
+
 int main(void) {
     if (h_open(18)) {
         printf("0 passed, 0 failed (no GPU)\n");
@@ -195,6 +275,7 @@ int main(void) {
         test_fixed(k_types[t]);
         test_random(k_types[t]);
         test_col2im(k_types[t]);
+        test_conv_asym(k_types[t]);
     }
     printf("(%d cases skipped: invalid random configurations or no device tactic)\n", g_skipped);
     h_close();

@@ -14,6 +14,9 @@
 ** kiln_tf32 = 1; FP16/BF16 use tensor-op math with FP32 accumulation.
 ** Descriptors are cached per exec (cuda_plan.c).
 **
+** Asymmetric pads (which cuDNN declines) get a direct gather convolution
+** of our own with the epilogue fused.
+**
 ** ConvTranspose runs a direct gather kernel of our own (any groups,
 ** strides, dilations, pads, output_padding/output_shape, 1-D to 3-D), and
 ** Col2Im another (1-D to 3-D, its shapes constant or read at run time).
@@ -735,6 +738,59 @@ static size_t ws_winograd_nf(const ir_node *n, const ir_type *const *in) {
 static int run_winograd_nf(ref_ctx *rc) { return run_winograd_nf_any(rc); }
 DNN_VARIANT(fused, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, true)
 
+/* ------------------------------------------------------------ direct Conv */
+
+/* What cuDNN declines (asymmetric pads: it has one pad per side pair):
+** Conv / FusedConv by a direct gather kernel, epilogue fused. */
+static bool direct_supports(const ir_node *n, const ir_type *const *in) {
+    fused_act act;
+    if (n->op == OP_NhwcConv || !conv_common(n, in, &act)) return false;
+    conv_window win;
+    if (conv_window_read(n, in[0]->rank - 2, in[1]->dims + 2, CW_DILATIONS | CW_AUTO_PAD, &win,
+                         NULL, 0) ||
+        !win.kernel_known)
+        return false;
+    return !pads_symmetric(n, in[0], in[1]);
+}
+
+static int direct_run(ref_ctx *rc) {
+    conv_io io;
+    if (conv_io_get(rc, &io)) return -1;
+    const ir_node *n = rc->node;
+    int r = io.x->rank, nsp = r - 2;
+    int64_t G = ir_attr_int(n, "group", 1), C = io.x->dims[1], M = io.w->dims[0];
+    if (G < 1 || C != io.w->dims[1] * G || M % G)
+        return ref_fail(rc, "channel counts do not match the group");
+    conv_geom g;
+    if (conv_geometry(n, r, io.x->dims, io.w->dims, &g, rc->err, sizeof rc->err)) return -1;
+    for (int i = 0; i < nsp; i++)
+        if (io.y->dims[2 + i] != g.grid[i])
+            return ref_fail(rc, "the output's spatial dims differ from the convolution's");
+    kc_convt_geom kg;
+    memset(&kg, 0, sizeof kg);
+    kg.n = io.x->dims[0], kg.c = C, kg.m = M, kg.g = G;
+    int lead = 3 - nsp;
+    for (int i = 0; i < 3; i++) {
+        int j = i - lead;
+        kg.img[i] = j >= 0 ? g.img[j] : 1;
+        kg.grid[i] = j >= 0 ? g.grid[j] : 1;
+        kg.k[i] = j >= 0 ? g.k[j] : 1;
+        kg.s[i] = j >= 0 ? g.s[j] : 1;
+        kg.d[i] = j >= 0 ? g.d[j] : 1;
+        kg.pb[i] = j >= 0 ? g.pb[j] : 0;
+    }
+    kc_act a = {io.act.kind, io.act.alpha, io.act.beta};
+    return cuda_fail_if(rc, kc_conv_direct(kc_dtype(io.x->dtype), io.x->data, io.w->data,
+                                           io.b ? io.b->data : NULL, io.z ? io.z->data : NULL,
+                                           io.y->data, &kg, a, cuda_stream_of(rc)),
+                        "direct conv");
+}
+
+static const kiln_tactic t_conv_direct = {"cuda_conv_direct_asympad", OP_Conv, 0, DEV_OW,
+                                          direct_supports, NULL, direct_run};
+static const kiln_tactic t_fconv_direct = {"cuda_fused_conv_direct_asympad", OP_FusedConv, 0,
+                                           DEV_OW, direct_supports, NULL, direct_run};
+
 /* ------------------------------------------------------------ ConvTranspose */
 
 /* X, W (and B) of one float type, rank 3..5, W [C, M/G, k...] with known
@@ -943,5 +999,5 @@ const kiln_tactic *const cuda_tactics_conv[] = {
     &t_nhwc_fused_precomp, &t_nhwc_igemm_precomp, &t_nhwc_igemm, &t_nhwc_gemm,
     &t_nhwc_winograd, &t_nhwc_winograd_nf, &t_nhwc_fft_tiling, &t_nhwc_fused_igemm,
     &t_nhwc_fused_gemm, &t_nhwc_fused_winograd, &t_nhwc_fused_winograd_nf,
-    &t_convt, &t_col2im, &t_col2im_rt, NULL,
+    &t_convt, &t_col2im, &t_col2im_rt, &t_conv_direct, &t_fconv_direct, NULL,
 };

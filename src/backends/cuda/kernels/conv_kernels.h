@@ -51,6 +51,17 @@ cudaError_t kc_conv_transpose(int dtype, const void *x, const void *w, const voi
 cudaError_t kc_col2im(int dtype, const void *x, void *y, const kc_convt_geom *g,
                       cudaStream_t s);
 
+/* Direct (gather) convolution with bias, residual and activation fused:
+** y[n,m,q] = act(sum over c in m's group and taps t of x[n,c,q*s - pb +
+** t*d] * w[m, c % (C/G), t] + bias[m] + z[n,m,q]); coordinates outside
+** the image read zero. Geometry in kc_convt_geom's fields with img the
+** input's spatial dims and grid the output's (up to 3, fewer given as
+** leading 1s). For what cuDNN declines (asymmetric pads): one thread per
+** output element, f32 accumulation. bias and z may be NULL. */
+cudaError_t kc_conv_direct(int dtype, const void *x, const void *w, const void *bias,
+                           const void *z, void *y, const kc_convt_geom *g, kc_act act,
+                           cudaStream_t s);
+
 #ifdef __cplusplus
 }
 #endif
