@@ -224,6 +224,62 @@ static void test_resize(void) {
     }
 }
 
+/* Antialiased Resize (linear and cubic): downscales from 0.9 to 0.2
+** (taps per axis from 2 up to 20), an upscale (antialias changes nothing
+** there), scales or sizes, exclude_outside, several coordinate modes,
+** rank 3 to 5 (1 to 3 resized axes), constants or runtime parameters;
+** linear within the usual tolerance of the |X| run, cubic of max(that, 2). */
+static void test_resize_antialias(void) {
+    static const char *const coords[] = {"half_pixel", "pytorch_half_pixel", "align_corners",
+                                         "asymmetric"};
+    static const float scale_set[] = {0.9f, 0.75f, 0.6f, 0.5f, 0.4f, 0.3f, 0.2f, 1.0f, 1.5f};
+    for (int it = 0; it < 90; it++) {
+        bool cubic = it % 2 == 1, rtp = (it / 2) % 3 == 1, sizes = (it / 6) % 2 == 1;
+        int r = 3 + (it / 4) % 3, coord = (it / 3) % 4;
+        kiln_dtype dt = k_ftypes[(it / 12) % 3];
+        int64_t d[5];
+        d[0] = h_irand(1, 2);
+        d[1] = h_irand(1, 3);
+        for (int a = 2; a < r; a++) d[a] = h_irand(1, r == 5 ? 12 : 24);
+        kiln_tensor *x = h_rand(dt, r, d), *ax = h_abs(x), *sc = NULL, *sz = NULL;
+        if (sizes) {
+            int64_t sv[5];
+            for (int a = 0; a < r; a++)
+                sv[a] = a < 2 ? d[a] : (int64_t)fmax(1.0, floor((double)d[a] * scale_set[h_irand(0, 8)]));
+            sz = h_vec(r, sv);
+        } else {
+            float sv[5];
+            for (int a = 0; a < r; a++) sv[a] = a < 2 ? 1.f : scale_set[h_irand(0, 8)];
+            sc = h_f32vec(r, sv);
+        }
+        ir_node *n = h_node(OP_Resize, 4, 1);
+        n->in[0] = h_rt();
+        n->in[1] = NULL;
+        n->in[2] = sc ? (rtp ? h_rt() : h_const(sc)) : NULL;
+        n->in[3] = sz ? (rtp ? h_rt() : h_const(sz)) : NULL;
+        ir_edit_set_str(n, "mode", cubic ? "cubic" : "linear");
+        ir_edit_set_int(n, "antialias", 1);
+        ir_edit_set_str(n, "coordinate_transformation_mode", coords[coord]);
+        if (it % 5 == 2) ir_edit_set_int(n, "exclude_outside", 1);
+        if (cubic && it % 3 == 0) ir_edit_set_float(n, "cubic_coeff_a", -0.5f);
+        kiln_tensor *in[4] = {x, NULL, sc, sz}, *mag[4] = {ax, NULL, sc, sz};
+        char desc[160];
+        snprintf(desc, sizeof desc, "Resize antialias %s %s rank %d %s %s%s dims %lldx%lld..",
+                 cubic ? "cubic" : "linear", coords[coord], r, kiln_dtype_name(dt),
+                 sizes ? "sizes" : "scales", rtp ? " (runtime params)" : "", (long long)d[2],
+                 (long long)(r > 3 ? d[3] : 1));
+        g_mag_floor = cubic ? 2.0 : 0.0;
+        h_check(n, in, CMP_FLOAT, mag, true, desc);
+        g_mag_floor = 0.0;
+        tensor_free(x);
+        tensor_free(ax);
+        if (rtp) {
+            tensor_free(sc);
+            tensor_free(sz);
+        }
+    }
+}
+
 /* GridSample: 1 to 3 spatial dims, every mode (linear, nearest, cubic)
 ** and padding (zeros, border, reflection), align_corners, grids reaching
 ** about twice past the borders (the padding rules), odd sizes and 1,
@@ -312,6 +368,7 @@ int main(void) {
     test_pools();
     test_global();
     test_resize();
+    test_resize_antialias();
     test_grid_sample();
     test_affine_grid();
     printf("(%d cases skipped: invalid random configurations or no device tactic)\n", g_skipped);

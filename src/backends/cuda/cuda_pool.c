@@ -2,7 +2,7 @@
 ** MaxPool (without the Indices output), AveragePool and LpPool over 1 to 3
 ** spatial dims, GlobalAveragePool/GlobalMaxPool/GlobalLpPool, and
 ** Resize/Upsample (nearest with every coordinate mode and rounding rule,
-** linear and cubic over any resized axes; no antialias), GridSample (1 to 3
+** linear and cubic over any resized axes, antialiased too), GridSample (1 to 3
 ** spatial dims, every mode and padding), AffineGrid (2-D and 3-D). Window
 ** geometry comes from the same
 ** conv_window code as inference and the reference kernels; resize sizes
@@ -247,7 +247,8 @@ static bool sup_resize_base(const ir_node *n, const ir_type *const *in, resize_a
     int opset = n->graph && n->graph->model ? (int)n->graph->model->opset : 18;
     char err[INDEX_ERR_SIZE];
     if (index_resize_attrs(n, n->op, opset, in[0]->rank, a, err)) return false;
-    if (a->antialias) return false;
+    /* antialias: its own kernel for linear and cubic (nearest ignores it,
+    ** as the reference does) */
     /* cubic with half_pixel_symmetric disagreed with the reference on an
     ** H100 (2026-12-06, 1e-2 relative): host until it is understood */
     if (a->mode == RZ_CUBIC && a->coord == RZ_HALF_PIXEL_SYMMETRIC) return false;
@@ -369,8 +370,27 @@ static int run_resize(ref_ctx *c) {
                                                  fill, cuda_stream_of(c)),
                             what);
     }
-    if (a.antialias || float_kind(x->dtype) < 0)
+    if (float_kind(x->dtype) < 0)
         return ref_fail(c, "this Resize mode is not supported on the GPU");
+    if (a.antialias) {
+        /* taps per axis as the reference counts them (rz_ntaps) */
+        double combos = 1;
+        for (int i = 0; i < r; i++) {
+            if (p.ax[i].identity) continue;
+            double sc1 = sc[i] < 1 ? sc[i] : 1;
+            double st0 = floor((a.mode == RZ_LINEAR ? -1.0 : -2.0) / sc1) + 1;
+            if (!(st0 >= -(double)(1 << 24)))
+                return ref_fail(c, "resize scale %g is too small", sc[i]);
+            p.ax[i].nt = (int)(2 - 2 * st0);
+            combos *= p.ax[i].nt;
+        }
+        if (combos > (double)(1 << 20))
+            return ref_fail(c, "antialiased Resize needs %g taps per output element here",
+                            combos);
+        return cuda_fail_if(c, kc_resize_aa(float_kind(x->dtype), a.mode == RZ_CUBIC, y->data,
+                                            x->data, &p, cuda_stream_of(c)),
+                            what);
+    }
     cudaError_t e = a.mode == RZ_LINEAR
                         ? kc_resize_linear(float_kind(x->dtype), y->data, x->data, &p, cuda_stream_of(c))
                         : kc_resize_cubic(float_kind(x->dtype), y->data, x->data, &p, cuda_stream_of(c));

@@ -52,7 +52,7 @@ typedef struct kc_resize_axis {
     int64_t L, O;              /* input and output length */
     double scale, r0, r1;      /* coordinate scale, roi start/end */
     int identity;              /* the axis is copied as is */
-    int pad_;
+    int nt;                    /* antialias: taps on this axis (host's count) */
 } kc_resize_axis;
 
 typedef struct kc_resize_params {
@@ -74,6 +74,14 @@ cudaError_t kc_resize_linear(int dt, void *y, const void *x, const kc_resize_par
 /* Cubic (4 taps per resized axis, no antialias), float types only. */
 cudaError_t kc_resize_cubic(int dt, void *y, const void *x, const kc_resize_params *p,
                             cudaStream_t s);
+/* Antialiased linear (cubic 0) or cubic (cubic 1) resize: on each
+** non-identity axis ax.nt taps of the
+** kernel stretched by 1/min(scale, 1), normalized (then renormalized over
+** the taps inside the input with exclude_outside), weights computed on
+** the fly; float types only. */
+#define KC_RZ_AA_MAXAX KC_RZ_MAXD
+cudaError_t kc_resize_aa(int dt, int cubic, void *y, const void *x, const kc_resize_params *p,
+                         cudaStream_t s);
 
 /* GridSample over k = 1..3 spatial dims (X is [N, C, D0..], grid is
 ** [N, O0.., k] with (x, y, ...) in its last dim), the host reference's
