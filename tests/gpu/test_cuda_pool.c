@@ -359,6 +359,33 @@ static void test_affine_grid(void) {
     }
 }
 
+/* LRN: sizes 1 to 6 (odd and even windows), channel counts below and
+** above the window, rank 2 to 5, non-default alpha/beta/bias. */
+static void test_lrn(void) {
+    for (int it = 0; it < 36; it++) {
+        int r = 2 + it % 4;
+        kiln_dtype dt = k_ftypes[(it / 4) % 3];
+        int64_t d[5] = {h_irand(1, 2), h_irand(1, 9)};
+        for (int a = 2; a < r; a++) d[a] = h_irand(1, 6);
+        kiln_tensor *x = h_rand(dt, r, d);
+        ir_node *n = h_node(OP_LRN, 1, 1);
+        n->in[0] = h_rt();
+        int64_t size = h_irand(1, 6);
+        ir_edit_set_int(n, "size", size);
+        if (it % 3 == 1) {
+            ir_edit_set_float(n, "alpha", 0.02f);
+            ir_edit_set_float(n, "beta", 0.6f);
+            ir_edit_set_float(n, "bias", 2.0f);
+        }
+        kiln_tensor *in[1] = {x};
+        char desc[96];
+        snprintf(desc, sizeof desc, "LRN rank %d C %lld size %lld %s", r, (long long)d[1],
+                 (long long)size, kiln_dtype_name(dt));
+        h_check(n, in, CMP_FLOAT, NULL, true, desc);
+        tensor_free(x);
+    }
+}
+
 int main(void) {
     if (h_open(18)) {
         printf("0 passed, 0 failed (no GPU)\n");
@@ -371,6 +398,7 @@ int main(void) {
     test_resize_antialias();
     test_grid_sample();
     test_affine_grid();
+    test_lrn();
     printf("(%d cases skipped: invalid random configurations or no device tactic)\n", g_skipped);
     h_close();
     return h_summary();

@@ -3,7 +3,7 @@
 ** spatial dims, GlobalAveragePool/GlobalMaxPool/GlobalLpPool, and
 ** Resize/Upsample (nearest with every coordinate mode and rounding rule,
 ** linear and cubic over any resized axes, antialiased too), GridSample (1 to 3
-** spatial dims, every mode and padding), AffineGrid (2-D and 3-D). Window
+** spatial dims, every mode and padding), AffineGrid (2-D and 3-D), LRN. Window
 ** geometry comes from the same
 ** conv_window code as inference and the reference kernels; resize sizes
 ** and scales from the constant inputs' host copies.
@@ -500,6 +500,29 @@ static int run_affine(ref_ctx *c) {
                         "AffineGrid");
 }
 
+/* ------------------------------------------------------------ LRN */
+
+static bool sup_lrn(const ir_node *n, const ir_type *const *in) {
+    return in[0] && float_kind(in[0]->dtype) >= 0 && in[0]->rank >= 2 &&
+           ir_attr_int(n, "size", 0) > 0;
+}
+
+static int run_lrn(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0];
+    kiln_tensor *y = c->out[0];
+    if (x->rank < 2) return ref_fail(c, "LRN input rank < 2");
+    int64_t size = ir_attr_int(c->node, "size", 0);
+    if (size <= 0) return ref_fail(c, "LRN size must be positive");
+    if (y->dtype != x->dtype || tensor_numel(y) != tensor_numel(x))
+        return ref_fail(c, "internal: LRN output shape");
+    return cuda_fail_if(c, kc_lrn(float_kind(x->dtype), x->data, y->data, x->dims[0],
+                                  x->dims[1], shape_numel(x->rank - 2, x->dims + 2), size,
+                                  ir_attr_float(c->node, "alpha", 1e-4f),
+                                  ir_attr_float(c->node, "beta", 0.75f),
+                                  ir_attr_float(c->node, "bias", 1.0f), cuda_stream_of(c)),
+                        "LRN");
+}
+
 /* ------------------------------------------------------------ table */
 
 #define DEV_FLAGS (TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT)
@@ -527,11 +550,12 @@ TACTIC(t_grid_sample, "cuda_grid_sample_direct", OP_GridSample, sup_grid_sample,
 TACTIC_RT(t_resize_rt, "cuda_resize_direct_rtparams", OP_Resize, sup_resize_rt, run_resize)
 TACTIC_RT(t_upsample_rt, "cuda_upsample_direct_rtparams", OP_Upsample, sup_resize_rt, run_resize)
 TACTIC(t_affine, "cuda_affine_grid_direct", OP_AffineGrid, sup_affine, run_affine)
+TACTIC(t_lrn, "cuda_lrn_direct", OP_LRN, sup_lrn, run_lrn)
 TACTIC_RT(t_affine_rt, "cuda_affine_grid_direct_rtparams", OP_AffineGrid, sup_affine_rt, run_affine)
 
 const kiln_tactic *const cuda_tactics_pool[] = {
     /* t_gmax and t_glp came back after the global-pool kernel was
     ** rewritten (kernels/pool.cu): wrong on an H100 on 2026-12-06 */
     &t_maxpool, &t_avgpool, &t_lppool, &t_gavg, &t_gmax, &t_glp, &t_resize, &t_upsample,
-    &t_resize_rt, &t_upsample_rt, &t_grid_sample, &t_affine, &t_affine_rt, &t_nmax, &t_navg, &t_ngap, &t_to_nhwc, &t_to_nchw, NULL,
+    &t_resize_rt, &t_upsample_rt, &t_grid_sample, &t_affine, &t_affine_rt, &t_lrn, &t_nmax, &t_navg, &t_ngap, &t_to_nhwc, &t_to_nchw, NULL,
 };

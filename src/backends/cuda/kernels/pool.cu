@@ -564,6 +564,25 @@ cudaError_t aa_t(int cubic, void *y, const void *x, const kc_resize_params *p, c
     return cudaGetLastError();
 }
 
+// ------------------------------------------------------------ LRN
+template <typename T>
+__global__ void k_lrn(const T *__restrict__ x, T *__restrict__ y, int64_t C, int64_t inner,
+                      int64_t size, double alpha, double beta, double bias, int64_t total) {
+    const int64_t lo = (size - 1) / 2, hi = size - 1 - lo;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t s = i % inner, nc = i / inner, ch = nc % C, n = nc / C;
+        int64_t c0 = ch - lo < 0 ? 0 : ch - lo, c1 = ch + hi > C - 1 ? C - 1 : ch + hi;
+        double q = 0;
+        for (int64_t k = c0; k <= c1; k++) {
+            double t = (double)ld(x, (n * C + k) * inner + s);
+            q += t * t;
+        }
+        double v = (double)ld(x, i) / pow(bias + alpha / (double)size * q, beta);
+        st(y, i, (float)v);
+    }
+}
+
 template <typename T> T from_bits(uint64_t b) {
     T v;
     memcpy(&v, &b, sizeof v);
@@ -729,4 +748,30 @@ extern "C" cudaError_t kc_resize_aa(int dt, int cubic, void *y, const void *x,
     case KC_DT_BF16: return aa_t<__nv_bfloat16>(cubic, y, x, p, s);
     default: return cudaErrorInvalidValue;
     }
+}
+
+extern "C" cudaError_t kc_lrn(int dt, const void *x, void *y, int64_t n, int64_t c,
+                              int64_t inner, int64_t size, double alpha, double beta,
+                              double bias, cudaStream_t s) {
+    int64_t total = n * c * inner;
+    if (size < 1) return cudaErrorInvalidValue;
+    if (total <= 0) return cudaSuccess;
+    unsigned b = blocks_for(total);
+    switch (dt) {
+    case KC_DT_F32:
+        k_lrn<float><<<b, kThreads, 0, s>>>((const float *)x, (float *)y, c, inner, size, alpha,
+                                            beta, bias, total);
+        break;
+    case KC_DT_F16:
+        k_lrn<__half><<<b, kThreads, 0, s>>>((const __half *)x, (__half *)y, c, inner, size,
+                                             alpha, beta, bias, total);
+        break;
+    case KC_DT_BF16:
+        k_lrn<__nv_bfloat16><<<b, kThreads, 0, s>>>((const __nv_bfloat16 *)x,
+                                                    (__nv_bfloat16 *)y, c, inner, size, alpha,
+                                                    beta, bias, total);
+        break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
 }

@@ -112,6 +112,12 @@ typedef struct kc_affine_grid_params {
 cudaError_t kc_affine_grid(int dt, const void *theta, void *grid,
                            const kc_affine_grid_params *p, cudaStream_t s);
 
+/* LRN across channels: y = x / (bias + alpha / size * sum of x^2 over
+** channels [c - (size-1)/2, c + size-1 - (size-1)/2] clipped to [0, C))^beta,
+** in double as the host reference; x is [n, c, inner]. */
+cudaError_t kc_lrn(int dt, const void *x, void *y, int64_t n, int64_t c, int64_t inner,
+                   int64_t size, double alpha, double beta, double bias, cudaStream_t s);
+
 #ifdef __cplusplus
 }
 #endif
