@@ -1,14 +1,18 @@
-/* test_cuda_pool.c: the CUDA pooling and resize tactics (cuda_pool.c)
-** against the reference kernels: MaxPool/AveragePool/LpPool over 1-3
-** spatial dims with random kernels, strides, pads, dilations, ceil_mode,
-** count_include_pad and auto_pad; the global pools (odd planes and the
-** 16-byte load path); Resize nearest with every coordinate mode and
-** rounding rule, linear and cubic, from scales or sizes; float32/16/bf16.
+/* test_cuda_pool.c: the CUDA pooling and resampling tactics (cuda_pool.c)
+** against the reference kernels: MaxPool (and its Indices output, both
+** storage orders)/AveragePool/LpPool over 1-3 spatial dims with random
+** kernels, strides, pads, dilations, ceil_mode, count_include_pad and
+** auto_pad; the global pools (odd planes, plane sizes around the warp
+** width, all-negative data for the maximum, Lp with p 1, 2, 3); Resize
+** nearest with every coordinate mode and rounding rule, linear and cubic,
+** from scales or sizes given as constants or runtime tensors, and
+** antialiased; GridSample; AffineGrid; LRN; float32/16/bf16.
 ** Windowed maxima and nearest resizes must match exactly; sums within
 ** 1e-5 (f32), 2e-3 (f16), 2e-2 (bf16) of the magnitude (the reference on
 ** absolute values; for cubic, whose weights go negative, at least the
 ** largest input magnitude, 2). Ends with `N passed, M failed`; without a GPU it
-** prints "0 passed, 0 failed (no GPU)" and succeeds. */
+** prints "0 passed, 0 failed (no GPU)" and succeeds (KILN_GPU_TEST_DRY=1:
+** checks the cases and the tactic choice without running them). */
 #include "gpu_tactic_harness.h"
 
 static const kiln_dtype k_ftypes[] = {KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT16, KILN_DTYPE_BFLOAT16};
@@ -49,6 +53,39 @@ static void test_pools(void) {
         h_check(n, in, which == 0 ? CMP_EXACT : CMP_FLOAT, which == 0 ? NULL : mag, true, desc);
         tensor_free(x);
         tensor_free(ax);
+    }
+    /* MaxPool with its Indices output, row- and column-major (storage_order),
+    ** 1-D to 3-D, pads, strides, dilations, ceil_mode; both outputs exact */
+    for (int it = 0; it < 48; it++) {
+        int nsp = 1 + it % 3;
+        kiln_dtype dt = k_ftypes[(it / 3) % 3];
+        int64_t d[5], k[3], s[3], dl[3], pads[6];
+        d[0] = h_irand(1, 2);
+        d[1] = h_irand(1, 4);
+        for (int i = 0; i < nsp; i++) {
+            d[2 + i] = h_irand(2, nsp == 3 ? 6 : 11);
+            k[i] = h_irand(1, 3);
+            s[i] = h_irand(1, 2);
+            dl[i] = rnd() < 0.3 ? 2 : 1;
+            pads[i] = h_irand(0, k[i] - 1);
+            pads[nsp + i] = h_irand(0, k[i] - 1);
+        }
+        kiln_tensor *x = h_rand(dt, 2 + nsp, d);
+        ir_node *n = h_node(OP_MaxPool, 1, 2);
+        n->in[0] = h_rt();
+        ir_edit_set_ints(n, "kernel_shape", k, nsp);
+        ir_edit_set_ints(n, "strides", s, nsp);
+        ir_edit_set_ints(n, "dilations", dl, nsp);
+        ir_edit_set_ints(n, "pads", pads, 2 * nsp);
+        bool cm = it % 2 == 1;
+        if (cm) ir_edit_set_int(n, "storage_order", 1);
+        if (it % 5 == 0) ir_edit_set_int(n, "ceil_mode", 1);
+        kiln_tensor *in[1] = {x};
+        char desc[96];
+        snprintf(desc, sizeof desc, "MaxPool+Indices %dD %s storage_order %d", nsp,
+                 kiln_dtype_name(dt), (int)cm);
+        h_check(n, in, CMP_EXACT, NULL, true, desc);
+        tensor_free(x);
     }
     /* ResNet's stem pool */
     int64_t d[4] = {2, 64, 112, 112}, k[2] = {3, 3}, s[2] = {2, 2}, p[4] = {1, 1, 1, 1};

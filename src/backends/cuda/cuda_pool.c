@@ -1,5 +1,5 @@
 /* cuda_pool.c: CUDA tactics of the pool family (see cuda_internal.h):
-** MaxPool (without the Indices output), AveragePool and LpPool over 1 to 3
+** MaxPool (with its Indices output too), AveragePool and LpPool over 1 to 3
 ** spatial dims, GlobalAveragePool/GlobalMaxPool/GlobalLpPool, and
 ** Resize/Upsample (nearest with every coordinate mode and rounding rule,
 ** linear and cubic over any resized axes, antialiased too), GridSample (1 to 3
@@ -59,7 +59,7 @@ static bool output_used(const ir_node *n, int i) {
 static bool sup_pool(const ir_node *n, const ir_type *const *in) {
     if (!in[0] || float_kind(in[0]->dtype) < 0 || in[0]->rank < 3 || in[0]->rank > 5)
         return false;
-    if (n->op == OP_MaxPool && output_used(n, 1)) return false; /* Indices: host */
+    if (n->op != OP_MaxPool && n->n_out > 1 && output_used(n, 1)) return false;
     conv_window w;
     char err[256];
     if (conv_window_read(n, in[0]->rank - 2, NULL, CW_CEIL | CW_DILATIONS | CW_AUTO_PAD, &w, err,
@@ -99,6 +99,13 @@ static int run_pool(ref_ctx *c) {
         p.pe[i] = j >= 0 ? g.pe[j] : 0;
     }
     p.kind = op == OP_MaxPool ? KC_POOL_MAX : op == OP_AveragePool ? KC_POOL_AVG : KC_POOL_LP;
+    if (op == OP_MaxPool && c->n_out > 1 && c->out[1]) {
+        kiln_tensor *I = c->out[1];
+        if (I->dtype != KILN_DTYPE_INT64 || tensor_numel(I) != tensor_numel(Y))
+            return ref_fail(c, "internal: MaxPool Indices shape");
+        p.ind = I->data;
+        p.col_major = ir_attr_int(c->node, "storage_order", 0) == 1;
+    }
     p.include_pad = ir_attr_int(c->node, "count_include_pad", 0) != 0;
     p.p = op == OP_LpPool ? ir_attr_float(c->node, "p", 2.0f) : 0.0f;
     if (op == OP_LpPool && !(p.p > 0)) return ref_fail(c, "p must be positive");

@@ -54,6 +54,7 @@ __global__ void k_pool(const T *__restrict__ x, T *__restrict__ y, kc_pool_param
         }
         const T *xp = x + pc * pin;
         float r = 0.f;
+        int64_t bi = -1; // offset of the first maximum in the plane
         if (!empty) {
             float best = 0.f, acc = 0.f;
             int64_t cnt = 0;
@@ -64,7 +65,10 @@ __global__ void k_pool(const T *__restrict__ x, T *__restrict__ y, kc_pool_param
                     for (int64_t t2 = lo[2]; t2 < hi[2]; t2++) {
                         float v = ld(xp, off1 + s0[2] + t2 * p.d[2]);
                         if (p.kind == KC_POOL_MAX) {
-                            if (cnt == 0 || v > best) best = v;
+                            if (cnt == 0 || v > best) {
+                                best = v;
+                                bi = off1 + s0[2] + t2 * p.d[2];
+                            }
                         } else if (p.kind == KC_POOL_AVG) {
                             acc += v;
                         } else if (p.p == 1.f) {
@@ -87,6 +91,19 @@ __global__ void k_pool(const T *__restrict__ x, T *__restrict__ y, kc_pool_param
             else r = powf(acc, 1.f / p.p);
         }
         st(y, i, r);
+        if (p.ind) {
+            int64_t v = -1;
+            if (bi >= 0) {
+                v = bi;
+                if (p.col_major) { // re-express the row-major offset column-major
+                    int64_t c2 = bi % p.img[2], c1 = (bi / p.img[2]) % p.img[1],
+                            c0 = bi / (p.img[2] * p.img[1]);
+                    v = c0 + c1 * p.img[0] + c2 * p.img[0] * p.img[1];
+                }
+                v += pc * pin;
+            }
+            p.ind[i] = v;
+        }
     }
 }
 

@@ -28,6 +28,11 @@ typedef struct kc_pool_params {
     int kind;          /* KC_POOL_* */
     int include_pad;   /* AveragePool count_include_pad */
     float p;           /* LpPool exponent */
+    int64_t *ind;      /* MaxPool Indices (NULL: none): plane * plane size + the
+                          first maximum's offset in its plane, row-major or
+                          (col_major, storage_order 1) column-major; -1 for
+                          an empty window */
+    int col_major;
 } kc_pool_params;
 
 cudaError_t kc_pool(int dt, const void *x, void *y, const kc_pool_params *p, cudaStream_t s);
