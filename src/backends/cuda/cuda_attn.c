@@ -15,8 +15,15 @@
 ** Heads are read in place in either layout (3-D: a head is a column block
 ** of the hidden dim, leading dim H*D). Grouped-query heads (Hq a multiple of
 ** Hkv) map q head h to kv head h / (Hq / Hkv).
-** Not handled (declined, run elsewhere): past_key/past_value with the
-** present outputs, the qk output, more than one output. */
+** The lt_softmax tactic also takes the KV cache: past_key/past_value
+** (B, Hkv, P, D) with the present_key/present_value outputs (past ++
+** current in (B, Hkv, P+S, D), written by strided copies, then read as K
+** and V; causal masking offset by P), and the qk_matmul_output (output 3,
+** written by the softmax kernel at the stage qk_matmul_output_mode names:
+** 0 scaled Q K^T, 1 after softcap, 2 after the masks, 3 probabilities).
+** Not handled by the flash tactic: any of those.
+** Also RotaryEmbedding (kernels/rotary.cu), 3-D or 4-D, interleaved or
+** not, partial rotary dims, with or without position_ids. */
 #include "cuda_lt.h"
 #include "kernels/attn_kernels.h"
 
@@ -41,7 +48,9 @@ static size_t es_of(kiln_dtype t) { return t == KILN_DTYPE_FLOAT32 ? 4 : 2; }
 
 typedef struct attn_shape {
     int64_t B, Hq, Hkv, Sq, T, Dh, Dv;
-    bool is3;
+    bool is3;  /* Q and Y in the 3-D layout */
+    bool kv3;  /* K and V in the 3-D layout (false when read from present) */
+    int64_t P; /* past length (the present outputs hold T = P + current) */
 } attn_shape;
 
 /* Dims of Q, K, V (types or tensors alike: rank + dims). 0, or -1 with a
@@ -49,7 +58,7 @@ typedef struct attn_shape {
 static int attn_shape_of(const ir_node *n, int rank, const int64_t *q, const int64_t *k,
                          const int64_t *v, attn_shape *d, char *err, size_t nerr) {
     memset(d, 0, sizeof *d);
-    d->is3 = rank == 3;
+    d->is3 = d->kv3 = rank == 3;
     d->B = q[0];
     if (k[0] != d->B || v[0] != d->B) {
         snprintf(err, nerr, "Attention batch sizes differ");
@@ -89,17 +98,31 @@ static int attn_shape_of(const ir_node *n, int rank, const int64_t *q, const int
     return 0;
 }
 
+static bool has_out(const ir_node *n, int i) { return i < n->n_out && n->out[i]; }
+
 /* What both tactics take: Q, K, V of one float type and rank, the mask and
-** nonpad_kv_seqlen forms the kernels read, no KV cache, one output. */
-static bool attn_common_ok(const ir_node *n, const ir_type *const *in) {
-    if (n->n_in < 3 || n->n_out != 1 || !in[0] || !in[1] || !in[2]) return false;
+** nonpad_kv_seqlen forms the kernels read. ext (the lt_softmax tactic):
+** also past_key/past_value with both present outputs, and the qk output;
+** else no KV cache and one output. */
+static bool attn_common_ok(const ir_node *n, const ir_type *const *in, bool ext) {
+    if (n->n_in < 3 || n->n_out < 1 || !n->out[0] || !in[0] || !in[1] || !in[2]) return false;
+    if (ext ? n->n_out > 4 : n->n_out != 1) return false;
     kiln_dtype dt = in[0]->dtype;
     if (!float_type(dt) || in[1]->dtype != dt || in[2]->dtype != dt) return false;
     int r = in[0]->rank;
     if ((r != 3 && r != 4) || in[1]->rank != r || in[2]->rank != r) return false;
     if (r == 3 && (ir_attr_int(n, "q_num_heads", 0) <= 0 || ir_attr_int(n, "kv_num_heads", 0) <= 0))
         return false;
-    if (n->n_in > 4 && (in[4] || (n->n_in > 5 && in[5]))) return false; /* KV cache */
+    const ir_type *pk = n->n_in > 4 ? in[4] : NULL, *pv = n->n_in > 5 ? in[5] : NULL;
+    if (!ext && (pk || pv)) return false; /* KV cache */
+    if (ext) {
+        if (!pk != !pv) return false;
+        /* present outputs come as a pair, and a past needs them (they are
+        ** where past ++ current is assembled) */
+        if (has_out(n, 1) != has_out(n, 2) || (pk && !has_out(n, 1))) return false;
+        if (pk && (pk->rank != 4 || pv->rank != 4 || pk->dtype != dt || pv->dtype != dt))
+            return false;
+    }
     if (n->n_in > 3 && in[3]) {
         const ir_type *m = in[3];
         if (m->rank < 1 || m->rank > 4) return false;
@@ -111,7 +134,7 @@ static bool attn_common_ok(const ir_node *n, const ir_type *const *in) {
 }
 
 static bool attn_supports(const ir_node *n, const ir_type *const *in) {
-    return cuda_libs_get()->ltMatmul != NULL && attn_common_ok(n, in);
+    return cuda_libs_get()->ltMatmul != NULL && attn_common_ok(n, in, true);
 }
 
 static size_t align256(size_t v) { return (v + 255) & ~(size_t)255; }
@@ -134,6 +157,10 @@ static size_t attn_workspace(const ir_node *n, const ir_type *const *in) {
     attn_shape d;
     if (attn_shape_of(n, q->rank, q->dims, k->dims, v->dims, &d, (char[8]){0}, 8))
         return SIZE_MAX;
+    if (n->n_in > 4 && in[4]) {
+        if (in[4]->rank != 4 || in[4]->dims[2] < 0) return in[4]->rank == 4 ? 0 : SIZE_MAX;
+        d.T += in[4]->dims[2];
+    }
     return attn_ws_bytes(&d, q->dtype);
 }
 
@@ -147,14 +174,17 @@ static attn_offs offs_of(const attn_shape *d, int64_t b, int64_t h) {
     int64_t kh = h / (d->Hq / d->Hkv);
     if (d->is3) {
         o.q = b * d->Sq * d->Hq * d->Dh + h * d->Dh;
-        o.k = b * d->T * d->Hkv * d->Dh + kh * d->Dh;
-        o.v = b * d->T * d->Hkv * d->Dv + kh * d->Dv;
         o.y = b * d->Sq * d->Hq * d->Dv + h * d->Dv;
     } else {
         o.q = (b * d->Hq + h) * d->Sq * d->Dh;
+        o.y = (b * d->Hq + h) * d->Sq * d->Dv;
+    }
+    if (d->kv3) {
+        o.k = b * d->T * d->Hkv * d->Dh + kh * d->Dh;
+        o.v = b * d->T * d->Hkv * d->Dv + kh * d->Dv;
+    } else {
         o.k = (b * d->Hkv + kh) * d->T * d->Dh;
         o.v = (b * d->Hkv + kh) * d->T * d->Dv;
-        o.y = (b * d->Hq + h) * d->Sq * d->Dv;
     }
     o.s = (b * d->Hq + h) * d->Sq * d->T;
     return o;
@@ -179,6 +209,7 @@ static int attn_mask_args(ref_ctx *rc, const attn_shape *dp, kc_attn_softmax_arg
     const kiln_tensor *npad = ref_has(rc, 6) ? rc->in[6] : NULL;
     memset(sm, 0, sizeof *sm);
     sm->b = d.B, sm->hq = d.Hq, sm->sq = d.Sq, sm->t = d.T;
+    sm->past = d.P;
     sm->softcap = ir_attr_float(n, "softcap", 0.0f);
     sm->causal = ir_attr_int(n, "is_causal", 0) != 0;
     sm->dead_zero = ir_attr_int(n, "kiln_masked_rows_zero", 0) != 0;
@@ -214,8 +245,6 @@ static int attn_run(ref_ctx *rc) {
     cuda_plans_trim(cuda_exec_of(rc));
     const kiln_tensor *Q = rc->in[0], *K = rc->in[1], *V = rc->in[2];
     kiln_tensor *Y = rc->out[0];
-    if (ref_has(rc, 4) || ref_has(rc, 5))
-        return ref_fail(rc, "this tactic does not take past_key/past_value");
     kiln_dtype dt = Q->dtype;
     if (!float_type(dt) || K->dtype != dt || V->dtype != dt || Y->dtype != dt)
         return ref_fail(rc, "Attention Q, K, V and Y must share one float type");
@@ -226,14 +255,77 @@ static int attn_run(ref_ctx *rc) {
     if (attn_shape_of(n, r, Q->dims, K->dims, V->dims, &d, rc->err, sizeof rc->err)) return -1;
     if (tensor_numel(Y) != d.B * d.Hq * d.Sq * d.Dv)
         return ref_fail(rc, "Attention output Y has the wrong size");
+    cudaStream_t s = cuda_stream_of(rc);
+    size_t es = es_of(dt);
+    /* KV cache: present = past ++ current in (B, Hkv, T, D), then read as
+    ** K and V */
+    kiln_tensor *PK = rc->n_out > 1 ? rc->out[1] : NULL, *PV = rc->n_out > 2 ? rc->out[2] : NULL;
+    if (ref_has(rc, 4) != ref_has(rc, 5) || !PK != !PV || (ref_has(rc, 4) && !PK))
+        return ref_fail(rc, "Attention past_key/past_value need both present outputs");
+    const void *kdata = K->data, *vdata = V->data;
+    if (PK) {
+        int64_t Skv = d.T;
+        if (ref_has(rc, 4)) {
+            const kiln_tensor *pk = rc->in[4], *pv = rc->in[5];
+            if (pk->rank != 4 || pv->rank != 4 || pk->dtype != dt || pv->dtype != dt ||
+                pk->dims[0] != d.B || pk->dims[1] != d.Hkv || pk->dims[3] != d.Dh ||
+                pv->dims[0] != d.B || pv->dims[1] != d.Hkv || pv->dims[2] != pk->dims[2] ||
+                pv->dims[3] != d.Dv)
+                return ref_fail(rc, "Attention past_key/past_value shapes do not match K/V");
+            d.P = pk->dims[2];
+        }
+        d.T = d.P + Skv;
+        if (PK->dtype != dt || PV->dtype != dt ||
+            tensor_numel(PK) != d.B * d.Hkv * d.T * d.Dh ||
+            tensor_numel(PV) != d.B * d.Hkv * d.T * d.Dv)
+            return ref_fail(rc, "Attention present_key/present_value have the wrong size");
+        for (int w = 0; w < 2; w++) {
+            const kiln_tensor *cur = w ? V : K;
+            const kiln_tensor *past = ref_has(rc, 4 + w) ? rc->in[4 + w] : NULL;
+            kiln_tensor *pres = w ? PV : PK;
+            size_t D = (size_t)(w ? d.Dv : d.Dh), rows = (size_t)(d.B * d.Hkv);
+            size_t dp = (size_t)d.T * D * es; /* one (b, h) block of present */
+            char *dst = pres->data;
+            const char *src = cur->data;
+            cudaError_t e = cudaSuccess;
+            if (D == 0 || rows == 0) continue;
+            if (d.P > 0)
+                e = cudaMemcpy2DAsync(dst, dp, past->data, (size_t)d.P * D * es,
+                                      (size_t)d.P * D * es, rows, cudaMemcpyDeviceToDevice, s);
+            if (e == cudaSuccess && Skv > 0 && !d.kv3)
+                e = cudaMemcpy2DAsync(dst + (size_t)d.P * D * es, dp, src, (size_t)Skv * D * es,
+                                      (size_t)Skv * D * es, rows, cudaMemcpyDeviceToDevice, s);
+            /* 3-D current: rows of head h are D wide, Hkv * D apart */
+            for (int64_t b = 0; e == cudaSuccess && Skv > 0 && d.kv3 && b < d.B; b++)
+                for (int64_t h = 0; e == cudaSuccess && h < d.Hkv; h++)
+                    e = cudaMemcpy2DAsync(dst + ((size_t)(b * d.Hkv + h) * (size_t)d.T +
+                                                 (size_t)d.P) * D * es,
+                                          D * es,
+                                          src + ((size_t)(b * Skv * d.Hkv + h) * D) * es,
+                                          (size_t)d.Hkv * D * es, D * es, (size_t)Skv,
+                                          cudaMemcpyDeviceToDevice, s);
+            if (cuda_fail_if(rc, e, w ? "present_value" : "present_key")) return -1;
+        }
+        kdata = PK->data, vdata = PV->data;
+        d.kv3 = false;
+    }
+    /* qk_matmul_output: B x Hq x Sq x T in Y's type */
+    kiln_tensor *QK = rc->n_out > 3 ? rc->out[3] : NULL;
+    if (QK && (QK->dtype != dt || tensor_numel(QK) != d.B * d.Hq * d.Sq * d.T))
+        return ref_fail(rc, "Attention qk_matmul_output has the wrong size");
+    int64_t qk_mode = ir_attr_int(n, "qk_matmul_output_mode", 0);
+    if (QK && (qk_mode < 0 || qk_mode > 3))
+        return ref_fail(rc, "Attention qk_matmul_output_mode %lld is not 0..3", (long long)qk_mode);
     const ir_attr *sa = ir_attr_find(n, "scale");
     float scale = sa ? sa->f : 1.0f / sqrtf((float)d.Dh);
     kc_attn_softmax_args sm;
     if (attn_mask_args(rc, &d, &sm)) return -1;
+    if (QK) {
+        sm.qk = QK->data;
+        sm.qk_mode = (int)qk_mode;
+    }
     int64_t rows = d.B * d.Hq * d.Sq;
-    if (rows == 0 || d.Dv == 0) return 0;
-    cudaStream_t s = cuda_stream_of(rc);
-    size_t es = es_of(dt);
+    if (rows == 0 || (d.Dv == 0 && !QK)) return 0;
     if (d.T == 0) /* softmax over nothing, times nothing: zeros */
         return cuda_fail_if(rc, cudaMemsetAsync(Y->data, 0, (size_t)tensor_numel(Y) * es, s),
                             "cudaMemsetAsync");
@@ -251,7 +343,7 @@ static int attn_run(ref_ctx *rc) {
     int64_t count, loops;
     attn_offs stride;
     int mode; /* 0: one call; 1: loop over b (batch h); 2: loop over h (batch b) */
-    if (!d.is3 && reps == 1) {
+    if (!d.is3 && !d.kv3 && reps == 1) {
         mode = 0, count = d.B * d.Hq, loops = 1;
         stride = offs_diff(offs_of(&d, 0, 1), offs_of(&d, 0, 0));
     } else if (reps == 1 && d.B <= d.Hq) {
@@ -271,8 +363,8 @@ static int attn_run(ref_ctx *rc) {
         attn_offs o = loop_offs(&d, mode, l);
         bits.q |= o.q, bits.k |= o.k, bits.v |= o.v, bits.s |= o.s, bits.y |= o.y;
     }
-    int64_t ldq = d.is3 ? d.Hq * d.Dh : d.Dh, ldk = d.is3 ? d.Hkv * d.Dh : d.Dh;
-    int64_t ldv = d.is3 ? d.Hkv * d.Dv : d.Dv, ldy = d.is3 ? d.Hq * d.Dv : d.Dv;
+    int64_t ldq = d.is3 ? d.Hq * d.Dh : d.Dh, ldk = d.kv3 ? d.Hkv * d.Dh : d.Dh;
+    int64_t ldv = d.kv3 ? d.Hkv * d.Dv : d.Dv, ldy = d.is3 ? d.Hq * d.Dv : d.Dv;
     int64_t E = (int64_t)es;
     cublasComputeType_t ct = dt == KILN_DTYPE_FLOAT32 && ir_attr_int(n, "kiln_tf32", 0)
                                  ? CUBLAS_COMPUTE_32F_FAST_TF32
@@ -280,7 +372,7 @@ static int attn_run(ref_ctx *rc) {
 
     /* S^T[T, Sq] = K[T, Dh] (as stored: Dh x T column-major, op T) times
     ** Q^T (Dh x Sq column-major) */
-    const cuda_lt_plan *pqk = NULL, *ppv;
+    const cuda_lt_plan *pqk = NULL, *ppv = NULL;
     if (d.Dh > 0) {
         cuda_lt_spec sp;
         memset(&sp, 0, sizeof sp);
@@ -298,13 +390,14 @@ static int attn_run(ref_ctx *rc) {
         sp.epilogue = CUBLASLT_EPILOGUE_DEFAULT;
         int64_t ska[2] = {stride.k * E, bits.k * E}, skb[2] = {stride.q * E, bits.q * E};
         int64_t skc[2] = {stride.s * 4, bits.s * 4};
-        sp.align_a = cuda_lt_align(K->data, ska, 2);
+        sp.align_a = cuda_lt_align(kdata, ska, 2);
         sp.align_b = cuda_lt_align(Q->data, skb, 2);
         sp.align_c = cuda_lt_align(S, skc, 2);
         if (!(pqk = cuda_lt_plan_get(rc, &sp))) return -1;
     }
-    /* Y^T[Dv, Sq] = V^T (Dv x T column-major, as stored) times P^T (T x Sq) */
-    {
+    /* Y^T[Dv, Sq] = V^T (Dv x T column-major, as stored) times P^T (T x Sq)
+    ** (no product when Dv is 0: only the qk output has elements) */
+    if (d.Dv > 0) {
         cuda_lt_spec sp;
         memset(&sp, 0, sizeof sp);
         sp.a_type = sp.c_type = cuda_type(dt);
@@ -320,7 +413,7 @@ static int attn_run(ref_ctx *rc) {
         sp.epilogue = CUBLASLT_EPILOGUE_DEFAULT;
         int64_t sva[2] = {stride.v * E, bits.v * E}, svb[2] = {stride.s * E, bits.s * E};
         int64_t svc[2] = {stride.y * E, bits.y * E};
-        sp.align_a = cuda_lt_align(V->data, sva, 2);
+        sp.align_a = cuda_lt_align(vdata, sva, 2);
         sp.align_b = cuda_lt_align(P, svb, 2);
         sp.align_c = cuda_lt_align(Y->data, svc, 2);
         if (!(ppv = cuda_lt_plan_get(rc, &sp))) return -1;
@@ -330,15 +423,15 @@ static int attn_run(ref_ctx *rc) {
     for (int64_t l = 0; pqk && l < loops; l++) {
         attn_offs o = loop_offs(&d, mode, l);
         const char *pq = (const char *)Q->data + (size_t)o.q * es;
-        const char *pk = (const char *)K->data + (size_t)o.k * es;
+        const char *pk = (const char *)kdata + (size_t)o.k * es;
         float *ps = S + o.s;
         if (cuda_lt_matmul(rc, pqk, 0, pk, pq, NULL, ps, scale, 0.0f, NULL)) return -1;
     }
     if (cuda_fail_if(rc, kc_attn_softmax(kc_dtype(dt), S, P, &sm, s), "attention softmax"))
         return -1;
-    for (int64_t l = 0; l < loops; l++) {
+    for (int64_t l = 0; ppv && l < loops; l++) {
         attn_offs o = loop_offs(&d, mode, l);
-        const char *pv = (const char *)V->data + (size_t)o.v * es;
+        const char *pv = (const char *)vdata + (size_t)o.v * es;
         const char *pp = (const char *)P + (size_t)o.s * es;
         char *py = (char *)Y->data + (size_t)o.y * es;
         if (cuda_lt_matmul(rc, ppv, 0, pv, pp, NULL, py, 1.0f, 0.0f, NULL)) return -1;
@@ -366,7 +459,7 @@ static int64_t flash_head_dim(const ir_node *n, const ir_type *const *in) {
 }
 
 static bool flash_supports(const ir_node *n, const ir_type *const *in) {
-    if (!attn_common_ok(n, in)) return false;
+    if (!attn_common_ok(n, in, false)) return false;
     kiln_dtype dt = in[0]->dtype;
     if (dt != KILN_DTYPE_FLOAT16 && dt != KILN_DTYPE_BFLOAT16) return false;
     return kc_attn_flash_head_dim_ok(flash_head_dim(n, in)) != 0;
@@ -428,6 +521,72 @@ static int flash_run(ref_ctx *rc) {
     return cuda_fail_if(rc, kc_attn_flash(kc_dtype(dt), &a, s), "flash attention");
 }
 
+/* ------------------------------------------------------------ RotaryEmbedding */
+
+static bool rotary_supports(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in < 3 || !in[0] || !in[1] || !in[2] || !float_type(in[0]->dtype) ||
+        in[1]->dtype != in[0]->dtype || in[2]->dtype != in[0]->dtype)
+        return false;
+    int r = in[0]->rank;
+    if (r != 3 && r != 4) return false;
+    if (r == 3 && ir_attr_int(n, "num_heads", 0) <= 0) return false;
+    if (n->n_in > 3 && in[3] && (in[3]->dtype != KILN_DTYPE_INT64 || in[3]->rank != 2))
+        return false;
+    return ir_attr_int(n, "rotary_embedding_dim", 0) >= 0;
+}
+
+static int rotary_run(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0], *cs = c->in[1], *sn = c->in[2];
+    const kiln_tensor *pos = ref_has(c, 3) ? c->in[3] : NULL;
+    kiln_tensor *y = c->out[0];
+    kc_rotary_args a;
+    memset(&a, 0, sizeof a);
+    a.interleaved = ir_attr_int(c->node, "interleaved", 0) != 0;
+    int64_t nh = ir_attr_int(c->node, "num_heads", 0);
+    a.rd = ir_attr_int(c->node, "rotary_embedding_dim", 0);
+    if (x->rank == 4) {
+        a.b = x->dims[0], a.h = x->dims[1], a.s = x->dims[2], a.d = x->dims[3];
+    } else if (x->rank == 3) {
+        if (nh <= 0 || x->dims[2] % nh)
+            return ref_fail(c, "RotaryEmbedding 3-D input needs num_heads dividing the hidden "
+                            "size");
+        a.is3 = 1;
+        a.b = x->dims[0], a.s = x->dims[1], a.h = nh, a.d = x->dims[2] / nh;
+    } else {
+        return ref_fail(c, "RotaryEmbedding input must be 3-D or 4-D");
+    }
+    if (a.rd == 0) a.rd = a.d;
+    if (a.rd < 0 || a.rd > a.d || a.rd % 2)
+        return ref_fail(c, "RotaryEmbedding rotary dim %lld is invalid for head size %lld",
+                        (long long)a.rd, (long long)a.d);
+    int64_t half = a.rd / 2;
+    if (!float_type(x->dtype) || y->dtype != x->dtype || tensor_numel(y) != tensor_numel(x) ||
+        !float_type(cs->dtype) || sn->dtype != cs->dtype ||
+        !shape_equal(cs->rank, cs->dims, sn->rank, sn->dims))
+        return ref_fail(c, "RotaryEmbedding cos and sin caches differ in shape or type");
+    if (pos) {
+        if (pos->rank != 2 || pos->dims[0] != a.b || pos->dims[1] != a.s ||
+            pos->dtype != KILN_DTYPE_INT64)
+            return ref_fail(c, "RotaryEmbedding position_ids must be int64 (batch, sequence)");
+        if (cs->rank != 2 || cs->dims[1] != half)
+            return ref_fail(c, "RotaryEmbedding caches must be (positions, %lld)",
+                            (long long)half);
+        a.pos = pos->data;
+        a.maxpos = cs->dims[0];
+    } else if (cs->rank != 3 || cs->dims[0] != a.b || cs->dims[1] != a.s ||
+               cs->dims[2] != half) {
+        return ref_fail(c, "RotaryEmbedding caches must be (%lld, %lld, %lld) without "
+                        "position_ids", (long long)a.b, (long long)a.s, (long long)half);
+    }
+    a.cos = cs->data, a.sin = sn->data, a.cache_dt = kc_dtype(cs->dtype);
+    return cuda_fail_if(c, kc_rotary(kc_dtype(x->dtype), x->data, y->data, &a, cuda_stream_of(c)),
+                        "RotaryEmbedding");
+}
+
+static const kiln_tactic t_rotary = {"cuda_rotary_direct", OP_RotaryEmbedding, 0,
+                                     TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT, rotary_supports,
+                                     NULL, rotary_run};
+
 static const kiln_tactic t_flash = {"cuda_attention_flash", OP_Attention, 0,
                                     TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT, flash_supports,
                                     NULL, flash_run};
@@ -437,4 +596,4 @@ static const kiln_tactic t_attn = {"cuda_attention_lt_softmax", OP_Attention, 0,
                                    attn_workspace, attn_run};
 
 /* The flash kernel first: the builder's guess before timing. */
-const kiln_tactic *const cuda_tactics_attn[] = {&t_flash, &t_attn, NULL};
+const kiln_tactic *const cuda_tactics_attn[] = {&t_flash, &t_attn, &t_rotary, NULL};

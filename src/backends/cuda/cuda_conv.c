@@ -14,6 +14,13 @@
 ** kiln_tf32 = 1; FP16/BF16 use tensor-op math with FP32 accumulation.
 ** Descriptors are cached per exec (cuda_plan.c).
 **
+** Asymmetric pads (which cuDNN declines) get a direct gather convolution
+** of our own with the epilogue fused.
+**
+** ConvTranspose runs a direct gather kernel of our own (any groups,
+** strides, dilations, pads, output_padding/output_shape, 1-D to 3-D), and
+** Col2Im another (1-D to 3-D, its shapes constant or read at run time).
+**
 ** Depthwise convolutions (group == C == M, one filter per channel) also
 ** get a direct kernel of our own (kernels/conv_direct.cu) with bias,
 ** residual and activation fused, and any pads.
@@ -731,6 +738,210 @@ static size_t ws_winograd_nf(const ir_node *n, const ir_type *const *in) {
 static int run_winograd_nf(ref_ctx *rc) { return run_winograd_nf_any(rc); }
 DNN_VARIANT(fused, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, true)
 
+/* ------------------------------------------------------------ direct Conv */
+
+/* What cuDNN declines (asymmetric pads: it has one pad per side pair):
+** Conv / FusedConv by a direct gather kernel, epilogue fused. */
+static bool direct_supports(const ir_node *n, const ir_type *const *in) {
+    fused_act act;
+    if (n->op == OP_NhwcConv || !conv_common(n, in, &act)) return false;
+    conv_window win;
+    if (conv_window_read(n, in[0]->rank - 2, in[1]->dims + 2, CW_DILATIONS | CW_AUTO_PAD, &win,
+                         NULL, 0) ||
+        !win.kernel_known)
+        return false;
+    return !pads_symmetric(n, in[0], in[1]);
+}
+
+static int direct_run(ref_ctx *rc) {
+    conv_io io;
+    if (conv_io_get(rc, &io)) return -1;
+    const ir_node *n = rc->node;
+    int r = io.x->rank, nsp = r - 2;
+    int64_t G = ir_attr_int(n, "group", 1), C = io.x->dims[1], M = io.w->dims[0];
+    if (G < 1 || C != io.w->dims[1] * G || M % G)
+        return ref_fail(rc, "channel counts do not match the group");
+    conv_geom g;
+    if (conv_geometry(n, r, io.x->dims, io.w->dims, &g, rc->err, sizeof rc->err)) return -1;
+    for (int i = 0; i < nsp; i++)
+        if (io.y->dims[2 + i] != g.grid[i])
+            return ref_fail(rc, "the output's spatial dims differ from the convolution's");
+    kc_convt_geom kg;
+    memset(&kg, 0, sizeof kg);
+    kg.n = io.x->dims[0], kg.c = C, kg.m = M, kg.g = G;
+    int lead = 3 - nsp;
+    for (int i = 0; i < 3; i++) {
+        int j = i - lead;
+        kg.img[i] = j >= 0 ? g.img[j] : 1;
+        kg.grid[i] = j >= 0 ? g.grid[j] : 1;
+        kg.k[i] = j >= 0 ? g.k[j] : 1;
+        kg.s[i] = j >= 0 ? g.s[j] : 1;
+        kg.d[i] = j >= 0 ? g.d[j] : 1;
+        kg.pb[i] = j >= 0 ? g.pb[j] : 0;
+    }
+    kc_act a = {io.act.kind, io.act.alpha, io.act.beta};
+    return cuda_fail_if(rc, kc_conv_direct(kc_dtype(io.x->dtype), io.x->data, io.w->data,
+                                           io.b ? io.b->data : NULL, io.z ? io.z->data : NULL,
+                                           io.y->data, &kg, a, cuda_stream_of(rc)),
+                        "direct conv");
+}
+
+static const kiln_tactic t_conv_direct = {"cuda_conv_direct_asympad", OP_Conv, 0, DEV_OW,
+                                          direct_supports, NULL, direct_run};
+static const kiln_tactic t_fconv_direct = {"cuda_fused_conv_direct_asympad", OP_FusedConv, 0,
+                                           DEV_OW, direct_supports, NULL, direct_run};
+
+/* ------------------------------------------------------------ ConvTranspose */
+
+/* X, W (and B) of one float type, rank 3..5, W [C, M/G, k...] with known
+** dims, a readable window. */
+static bool convt_supports(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in < 2 || !in[0] || !in[1]) return false;
+    const ir_type *x = in[0], *w = in[1], *b = n->n_in > 2 ? in[2] : NULL;
+    kiln_dtype dt = x->dtype;
+    if (dt != KILN_DTYPE_FLOAT32 && dt != KILN_DTYPE_FLOAT16 && dt != KILN_DTYPE_BFLOAT16)
+        return false;
+    int r = x->rank;
+    if (r < 3 || r > 5 || w->rank != r || w->dtype != dt) return false;
+    if (b && (b->dtype != dt || b->rank != 1)) return false;
+    for (int i = 0; i < r; i++)
+        if (w->dims[i] < 0) return false;
+    int64_t G = ir_attr_int(n, "group", 1);
+    if (G < 1 || w->dims[0] % G || (x->dims[1] >= 0 && x->dims[1] != w->dims[0])) return false;
+    conv_window win;
+    return !conv_window_read(n, r - 2, w->dims + 2, CW_DILATIONS | CW_AUTO_PAD, &win, NULL, 0);
+}
+
+static int convt_run(ref_ctx *rc) {
+    const kiln_tensor *X = rc->in[0], *W = rc->in[1];
+    const kiln_tensor *B = ref_has(rc, 2) ? rc->in[2] : NULL;
+    kiln_tensor *Y = rc->out[0];
+    int r = X->rank, nsp = r - 2;
+    kiln_dtype dt = X->dtype;
+    if (r < 3 || r > 5 || W->rank != r || W->dtype != dt || Y->dtype != dt ||
+        (B && (B->dtype != dt || B->rank != 1)))
+        return ref_fail(rc, "ConvTranspose X, W, B and Y must share a float type and rank 3..5");
+    int64_t G = ir_attr_int(rc->node, "group", 1), C = X->dims[1], M;
+    if (G < 1 || W->dims[0] != C || C % G || __builtin_mul_overflow(W->dims[1], G, &M))
+        return ref_fail(rc, "ConvTranspose W must have X's channels, divisible by group");
+    if (B && B->dims[0] != M) return ref_fail(rc, "ConvTranspose B must have %lld values",
+                                              (long long)M);
+    conv_window win;
+    conv_geom g;
+    if (conv_window_read(rc->node, nsp, W->dims + 2, CW_DILATIONS | CW_AUTO_PAD, &win, rc->err,
+                         sizeof rc->err) ||
+        conv_geom_transpose(&win, rc->node, X->dims + 2, &g, rc->err, sizeof rc->err))
+        return -1;
+    if (Y->rank != r || Y->dims[0] != X->dims[0] || Y->dims[1] != M)
+        return ref_fail(rc, "internal: ConvTranspose output shape");
+    for (int i = 0; i < nsp; i++)
+        if (Y->dims[2 + i] != g.img[i]) return ref_fail(rc, "internal: ConvTranspose output shape");
+    kc_convt_geom kg;
+    memset(&kg, 0, sizeof kg);
+    kg.n = X->dims[0], kg.c = C, kg.m = M, kg.g = G;
+    int lead = 3 - nsp; /* missing spatial dims become size-1 ones in front */
+    for (int i = 0; i < 3; i++) {
+        int j = i - lead;
+        kg.img[i] = j >= 0 ? g.img[j] : 1;
+        kg.grid[i] = j >= 0 ? g.grid[j] : 1;
+        kg.k[i] = j >= 0 ? g.k[j] : 1;
+        kg.s[i] = j >= 0 ? g.s[j] : 1;
+        kg.d[i] = j >= 0 ? g.d[j] : 1;
+        kg.pb[i] = j >= 0 ? g.pb[j] : 0;
+    }
+    return cuda_fail_if(rc, kc_conv_transpose(kc_dtype(dt), X->data, W->data, B ? B->data : NULL,
+                                              Y->data, &kg, cuda_stream_of(rc)),
+                        "ConvTranspose");
+}
+
+static const kiln_tactic t_convt = {"cuda_conv_transpose_direct", OP_ConvTranspose, 0, DEV_OW,
+                                    convt_supports, NULL, convt_run};
+
+/* ------------------------------------------------------------ Col2Im */
+
+/* input [N, C*K, L] of a float type; image_shape and block_shape int64
+** vectors of 1..3 values, constant or (rt) read on the host at run time. */
+static bool col2im_common(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in < 3 || !in[0] || !in[1] || !in[2] || in[0]->rank != 3) return false;
+    kiln_dtype dt = in[0]->dtype;
+    if (dt != KILN_DTYPE_FLOAT32 && dt != KILN_DTYPE_FLOAT16 && dt != KILN_DTYPE_BFLOAT16)
+        return false;
+    for (int i = 1; i < 3; i++)
+        if (in[i]->dtype != KILN_DTYPE_INT64 || in[i]->rank != 1 ||
+            (in[i]->dims[0] >= 0 && (in[i]->dims[0] < 1 || in[i]->dims[0] > 3)))
+            return false;
+    return true;
+}
+
+static bool col2im_supports(const ir_node *n, const ir_type *const *in) {
+    return col2im_common(n, in) && n->in[1] && n->in[1]->const_val && n->in[2] &&
+           n->in[2]->const_val;
+}
+
+static bool col2im_rt_supports(const ir_node *n, const ir_type *const *in) {
+    if (!col2im_common(n, in)) return false;
+    bool rt = false;
+    for (int i = 1; i < 3; i++) {
+        if (n->in[i] && n->in[i]->const_val) continue;
+        if (!cuda_param_runtime(n, in, i, false)) return false;
+        rt = true;
+    }
+    return rt;
+}
+
+static int col2im_run(ref_ctx *rc) {
+    const kiln_tensor *X = rc->in[0];
+    kiln_tensor *Y = rc->out[0];
+    int64_t img[3], blk[3];
+    int ni = cuda_param_i64(rc, 1, img, 3, "Col2Im image_shape");
+    if (ni < 0) return -1;
+    int nb = cuda_param_i64(rc, 2, blk, 3, "Col2Im block_shape");
+    if (nb < 0) return -1;
+    if (ni != nb || ni < 1) return ref_fail(rc, "image_shape and block_shape must have 1..3 "
+                                            "values each, as many of one as of the other");
+    int nsp = ni;
+    for (int i = 0; i < nsp; i++)
+        if (img[i] < 0 || img[i] >= ((int64_t)1 << 40))
+            return ref_fail(rc, "image_shape value %lld is out of range", (long long)img[i]);
+    conv_window win;
+    conv_geom g;
+    if (conv_window_read(rc->node, nsp, blk, CW_DILATIONS, &win, rc->err, sizeof rc->err) ||
+        conv_geom_forward(&win, img, &g, rc->err, sizeof rc->err))
+        return -1;
+    int64_t ksz = 1, L = 1;
+    for (int i = 0; i < nsp; i++) ksz *= g.k[i], L *= g.grid[i];
+    if (X->rank != 3 || ksz < 1 || X->dims[1] % ksz || X->dims[2] != L)
+        return ref_fail(rc, "Col2Im input shape does not match the block geometry (%lld blocks "
+                        "of size %lld)", (long long)L, (long long)ksz);
+    int64_t C = X->dims[1] / ksz;
+    if (Y->dtype != X->dtype || Y->rank != nsp + 2 || Y->dims[0] != X->dims[0] || Y->dims[1] != C)
+        return ref_fail(rc, "internal: Col2Im output shape");
+    for (int i = 0; i < nsp; i++)
+        if (Y->dims[2 + i] != img[i]) return ref_fail(rc, "internal: Col2Im output shape");
+    kc_convt_geom kg;
+    memset(&kg, 0, sizeof kg);
+    kg.n = X->dims[0], kg.c = C, kg.m = C, kg.g = 1;
+    int lead = 3 - nsp;
+    for (int i = 0; i < 3; i++) {
+        int j = i - lead;
+        kg.img[i] = j >= 0 ? g.img[j] : 1;
+        kg.grid[i] = j >= 0 ? g.grid[j] : 1;
+        kg.k[i] = j >= 0 ? g.k[j] : 1;
+        kg.s[i] = j >= 0 ? g.s[j] : 1;
+        kg.d[i] = j >= 0 ? g.d[j] : 1;
+        kg.pb[i] = j >= 0 ? g.pb[j] : 0;
+    }
+    return cuda_fail_if(rc, kc_col2im(kc_dtype(X->dtype), X->data, Y->data, &kg,
+                                      cuda_stream_of(rc)),
+                        "Col2Im");
+}
+
+static const kiln_tactic t_col2im = {"cuda_col2im_direct", OP_Col2Im, 0, DEV_OW,
+                                     col2im_supports, NULL, col2im_run};
+static const kiln_tactic t_col2im_rt = {"cuda_col2im_direct_rtparams", OP_Col2Im, 0,
+                                        DEV_OW | TACTIC_READS_PARAMS, col2im_rt_supports, NULL,
+                                        col2im_run};
+
 #define CONV_TACTICS(PFX, NAME, OP)                                                        \
     static const kiln_tactic PFX##_igemm = {"cuda_" NAME "_dnn_igemm", OP, 0, DEV_OW,        \
                                             sup_igemm, ws_igemm, run_igemm};                \
@@ -788,5 +999,5 @@ const kiln_tactic *const cuda_tactics_conv[] = {
     &t_nhwc_fused_precomp, &t_nhwc_igemm_precomp, &t_nhwc_igemm, &t_nhwc_gemm,
     &t_nhwc_winograd, &t_nhwc_winograd_nf, &t_nhwc_fft_tiling, &t_nhwc_fused_igemm,
     &t_nhwc_fused_gemm, &t_nhwc_fused_winograd, &t_nhwc_fused_winograd_nf,
-    NULL,
+    &t_convt, &t_col2im, &t_col2im_rt, &t_conv_direct, &t_fconv_direct, NULL,
 };

@@ -1,5 +1,8 @@
 /* cuda_gemm.c: MatMul, Gemm and FusedGemm through cuBLASLt, and the cached
-** cuBLASLt plans that the attention tactic shares (cuda_lt.h).
+** cuBLASLt plans that the attention tactic shares (cuda_lt.h); Einsum by a
+** general direct kernel, DFT by a direct sum and QLinearMatMul (per-tensor
+** quantization) by a direct integer kernel (kernels/einsum.cu); LSTM, GRU
+** and RNN by a block-per-row recurrent kernel (kernels/rnn.cu).
 **
 ** Row-major Y[M,N] = A[M,K] B[K,N] is computed as the column-major product
 ** Y^T = B^T A^T: cuBLASLt's "A" is our B and its "B" our A, each read in
@@ -18,10 +21,15 @@
 ** builder times several. */
 #include "cuda_lt.h"
 #include "kernels/gemm_kernels.h"
+#include "kernels/einsum_kernels.h"
+#include "kernels/rnn_kernels.h"
+#include "../../ops/linalg_einsum.h"
 #include "../../ops/fused.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 _Static_assert((int)KC_ACT_NONE == (int)FUSED_ACT_NONE && (int)KC_ACT_RELU == (int)FUSED_ACT_RELU &&
                    (int)KC_ACT_CLIP == (int)FUSED_ACT_CLIP && (int)KC_ACT_SIGMOID == (int)FUSED_ACT_SIGMOID &&
@@ -458,9 +466,443 @@ LT_TACTICS(matmul, "matmul", OP_MatMul)
 LT_TACTICS(gemm, "gemm", OP_Gemm)
 LT_TACTICS(fgemm, "fused_gemm", OP_FusedGemm)
 
+/* ------------------------------------------------------------ Einsum */
+
+static int ein_kc(kiln_dtype t) {
+    return t == KILN_DTYPE_FLOAT32 ? KC_F32 : t == KILN_DTYPE_FLOAT16 ? KC_F16
+           : t == KILN_DTYPE_BFLOAT16 ? KC_BF16 : t == KILN_DTYPE_FLOAT64 ? KC_EIN_F64 : -1;
+}
+
+/* Up to KC_EIN_MAX_OPS operands of one float type (float64 included) with
+** known ranks and an
+** equation the parser takes. */
+static bool einsum_supports(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in < 1 || n->n_in > KC_EIN_MAX_OPS || n->n_out != 1) return false;
+    int ranks[KC_EIN_MAX_OPS];
+    for (int i = 0; i < n->n_in; i++) {
+        if (!in[i] || ein_kc(in[i]->dtype) < 0 || in[i]->dtype != in[0]->dtype ||
+            in[i]->rank < 0)
+            return false;
+        ranks[i] = in[i]->rank;
+    }
+    einsum_spec sp;
+    char err[128];
+    return !einsum_parse(ir_attr_str(n, "equation", NULL), n->n_in, ranks, &sp, err, sizeof err);
+}
+
+static int einsum_run(ref_ctx *c) {
+    int n = c->n_in;
+    if (n < 1 || n > KC_EIN_MAX_OPS) return ref_fail(c, "Einsum: bad input count");
+    int ranks[KC_EIN_MAX_OPS];
+    kiln_dtype dt = c->in[0] ? c->in[0]->dtype : KILN_DTYPE_UNDEFINED;
+    for (int i = 0; i < n; i++) {
+        if (!ref_has(c, i)) return ref_fail(c, "Einsum input %d is missing", i);
+        if (c->in[i]->dtype != dt || ein_kc(dt) < 0)
+            return ref_fail(c, "Einsum inputs must share one float type");
+        ranks[i] = c->in[i]->rank;
+    }
+    einsum_spec sp;
+    if (einsum_parse(ir_attr_str(c->node, "equation", NULL), n, ranks, &sp, c->err,
+                     sizeof c->err))
+        return -1;
+    int64_t size[EIN_MAX_LABELS], st[KC_EIN_MAX_OPS][EIN_MAX_LABELS];
+    bool used[EIN_MAX_LABELS] = {false}, in_out[EIN_MAX_LABELS] = {false};
+    memset(st, 0, sizeof st);
+    for (int l = 0; l < EIN_MAX_LABELS; l++) size[l] = 1;
+    for (int i = 0; i < n; i++) {
+        const kiln_tensor *t = c->in[i];
+        int64_t s = 1;
+        for (int ax = t->rank - 1; ax >= 0; ax--) {
+            int l = sp.lab[i][ax];
+            int64_t d = t->dims[ax];
+            if (!used[l] || size[l] == 1) size[l] = d;
+            else if (d != 1 && d != size[l])
+                return ref_fail(c, "Einsum: sizes %lld and %lld for one label", (long long)size[l],
+                                (long long)d);
+            used[l] = true;
+            if (d != 1) st[i][l] += s;
+            s *= d;
+        }
+    }
+    kc_einsum_args a;
+    memset(&a, 0, sizeof a);
+    a.n_ops = n;
+    for (int i = 0; i < n; i++) a.op[i] = c->in[i]->data;
+    if (sp.out_rank > KC_EIN_MAX_LABELS) return ref_fail(c, "Einsum: too many output labels");
+    for (int q = 0; q < sp.out_rank; q++) {
+        int l = sp.out[q];
+        in_out[l] = true;
+        a.out_size[q] = size[l];
+        for (int i = 0; i < n; i++) a.out_stride[i][q] = st[i][l];
+    }
+    a.n_out = sp.out_rank;
+    a.nsum = 1;
+    for (int l = 0; l < EIN_MAX_LABELS; l++) {
+        if (!used[l] || in_out[l]) continue;
+        if (a.n_sum == KC_EIN_MAX_LABELS) return ref_fail(c, "Einsum: too many summed labels");
+        a.sum_size[a.n_sum] = size[l];
+        for (int i = 0; i < n; i++) a.sum_stride[i][a.n_sum] = st[i][l];
+        if (__builtin_mul_overflow(a.nsum, size[l], &a.nsum))
+            return ref_fail(c, "Einsum: summation space is too large");
+        a.n_sum++;
+    }
+    kiln_tensor *y = c->out[0];
+    int64_t nout = 1;
+    for (int q = 0; q < a.n_out; q++) nout *= a.out_size[q];
+    if (y->dtype != dt || tensor_numel(y) != nout)
+        return ref_fail(c, "internal: Einsum output shape");
+    return cuda_fail_if(c, kc_einsum(ein_kc(dt), &a, y->data, cuda_stream_of(c)), "Einsum");
+}
+
+static const kiln_tactic t_einsum = {"cuda_einsum_direct", OP_Einsum, 0,
+                                     TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT, einsum_supports,
+                                     NULL, einsum_run};
+
+/* ------------------------------------------------------------ DFT */
+
+/* dft_length (input 1) and axis (input 2, opset 20) constant or absent,
+** or with rt runtime integer scalars read on the host. */
+static bool dft_common(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in < 1 || !in[0] || ein_kc(in[0]->dtype) < 0 || in[0]->rank < 2) return false;
+    return in[0]->dims[in[0]->rank - 1] < 0 || in[0]->dims[in[0]->rank - 1] <= 2;
+}
+
+static bool dft_param_const(const ir_node *n, int i) {
+    return i >= n->n_in || !n->in[i] || n->in[i]->const_val;
+}
+
+static bool dft_supports(const ir_node *n, const ir_type *const *in) {
+    return dft_common(n, in) && dft_param_const(n, 1) && dft_param_const(n, 2);
+}
+
+static bool dft_rt_supports(const ir_node *n, const ir_type *const *in) {
+    if (!dft_common(n, in)) return false;
+    bool rt = false;
+    for (int i = 1; i < 3; i++) {
+        if (dft_param_const(n, i)) continue;
+        if (!cuda_param_runtime(n, in, i, false)) return false;
+        rt = true;
+    }
+    return rt;
+}
+
+static int dft_run(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0];
+    kiln_tensor *y = c->out[0];
+    bool inv = ir_attr_int(c->node, "inverse", 0) != 0;
+    bool one = ir_attr_int(c->node, "onesided", 0) != 0;
+    int r = x->rank;
+    int64_t axis = c->opset >= 20 ? -2 : ir_attr_int(c->node, "axis", 1), L = 0;
+    if (c->opset >= 20 && ref_has(c, 2)) {
+        if (cuda_param_i64(c, 2, &axis, 1, "DFT axis") != 1)
+            return ref_fail(c, "DFT axis must be one integer");
+    }
+    if (r < 2 || axis < -r || axis > r - 2 || axis == -1)
+        return ref_fail(c, "axis %lld is invalid for rank %d", (long long)axis, r);
+    int ax = (int)(axis < 0 ? axis + r : axis);
+    int64_t n = x->dims[ax], cin = x->dims[r - 1];
+    if (ref_has(c, 1)) {
+        if (cuda_param_i64(c, 1, &L, 1, "DFT dft_length") != 1)
+            return ref_fail(c, "dft_length must be one integer");
+    } else {
+        L = inv && one ? 2 * (n - 1) : n;
+    }
+    if (L < 1 && (ref_has(c, 1) || tensor_numel(y) != 0))
+        return ref_fail(c, "dft_length %lld must be positive", (long long)L);
+    if (cin < 1 || cin > 2) return ref_fail(c, "DFT input's last dim must be 1 or 2");
+    kc_dft_args a;
+    memset(&a, 0, sizeof a);
+    a.lout = !inv && one ? L / 2 + 1 : L, a.cout = inv && one ? 1 : 2;
+    if (y->dtype != x->dtype || y->rank != r || y->dims[ax] != a.lout || y->dims[r - 1] != a.cout)
+        return ref_fail(c, "output shape does not match the transform");
+    if (tensor_numel(y) == 0) return 0;
+    a.outer = a.inner = 1;
+    for (int d = 0; d < ax; d++) a.outer *= x->dims[d];
+    for (int d = ax + 1; d < r - 1; d++) a.inner *= x->dims[d];
+    a.n = n, a.cin = cin, a.L = L, a.inverse = inv, a.onesided = one;
+    return cuda_fail_if(c, kc_dft(ein_kc(x->dtype), x->data, y->data, &a, cuda_stream_of(c)),
+                        "DFT");
+}
+
+static const kiln_tactic t_dft = {"cuda_dft_direct", OP_DFT, 0,
+                                  TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT, dft_supports, NULL,
+                                  dft_run};
+static const kiln_tactic t_dft_rt = {"cuda_dft_direct_rtparams", OP_DFT, 0,
+                                     TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT |
+                                         TACTIC_READS_PARAMS,
+                                     dft_rt_supports, NULL, dft_run};
+
+/* ------------------------------------------------------------ QLinearMatMul */
+
+static bool is_q8(kiln_dtype t) { return t == KILN_DTYPE_INT8 || t == KILN_DTYPE_UINT8; }
+
+/* One-element input i (a scale or zero point) with the given kind of type. */
+static bool q_scalar(const ir_type *t, bool flt) {
+    if (!t || t->rank > 1 || (t->rank == 1 && t->dims[0] != 1)) return false;
+    return flt ? (t->dtype == KILN_DTYPE_FLOAT32 || t->dtype == KILN_DTYPE_FLOAT16 ||
+                  t->dtype == KILN_DTYPE_BFLOAT16)
+               : is_q8(t->dtype);
+}
+
+/* 8-bit A [.., M, K] and B [.., K, N] (rank >= 2, at most 4 batch dims),
+** per-tensor scales and zero points. rt: some of those six scalars are
+** runtime tensors (read on the host), else all are constants. */
+static bool qlmm_common(const ir_node *n, const ir_type *const *in, bool rt) {
+    if (n->n_in != 8 || n->n_out != 1 || !in[0] || !in[3] || !is_q8(in[0]->dtype) ||
+        !is_q8(in[3]->dtype) || in[0]->rank < 2 || in[3]->rank < 2 || in[0]->rank > 6 ||
+        in[3]->rank > 6)
+        return false;
+    static const int sc[] = {1, 4, 6}, zp[] = {2, 5, 7};
+    bool any_rt = false;
+    for (int k = 0; k < 3; k++) {
+        if (!q_scalar(in[sc[k]], true) || !n->in[sc[k]]) return false;
+        if (!n->in[zp[k]] || !q_scalar(in[zp[k]], false)) return false;
+        any_rt |= !n->in[sc[k]]->const_val || !n->in[zp[k]]->const_val;
+    }
+    if (in[2]->dtype != in[0]->dtype || in[5]->dtype != in[3]->dtype) return false;
+    return any_rt == rt;
+}
+
+static bool qlmm_supports(const ir_node *n, const ir_type *const *in) {
+    return qlmm_common(n, in, false);
+}
+
+static bool qlmm_rt_supports(const ir_node *n, const ir_type *const *in) {
+    return qlmm_common(n, in, true);
+}
+
+/* v rounded to float type t, as the reference's requantization does it
+** (numpy arithmetic in the scales' own type). */
+static double q_round_to(kiln_dtype t, double v) {
+    if (t == KILN_DTYPE_FLOAT16) {
+        if (fabs(v) < 6.103515625e-05) /* half subnormals: multiples of 2^-24 */
+            return nearbyint((double)(float)v * 16777216.0) / 16777216.0;
+        return f16_to_f32(f32_to_f16((float)v));
+    }
+    if (t == KILN_DTYPE_BFLOAT16) return bf16_to_f32(f32_to_bf16((float)v));
+    return (float)v;
+}
+
+static int qlmm_run(ref_ctx *c) {
+    const kiln_tensor *A = c->in[0], *B = c->in[3];
+    kiln_tensor *Y = c->out[0];
+    double sv[3];
+    int64_t zv[3];
+    static const char *const sn[] = {"a_scale", "b_scale", "y_scale"};
+    static const char *const zn[] = {"a_zero_point", "b_zero_point", "y_zero_point"};
+    for (int k = 0; k < 3; k++) {
+        int ns = cuda_param_f64(c, k == 0 ? 1 : k == 1 ? 4 : 6, &sv[k], 1, sn[k]);
+        int nz = ns < 0 ? 0 : cuda_param_i64(c, k == 0 ? 2 : k == 1 ? 5 : 7, &zv[k], 1, zn[k]);
+        if (ns < 0 || nz < 0) return -1;
+        if (ns != 1 || nz != 1)
+            return ref_fail(c, "QLinearMatMul: %s and %s must be single values here", sn[k],
+                            zn[k]);
+    }
+    double as = sv[0], bs = sv[1], ys = sv[2];
+    int64_t azp = zv[0], bzp = zv[1], yzp = zv[2];
+    int ra = A->rank, rb = B->rank;
+    if (ra < 2 || rb < 2 || !is_q8(A->dtype) || !is_q8(B->dtype) || !is_q8(Y->dtype))
+        return ref_fail(c, "QLinearMatMul takes 8-bit A and B of rank >= 2");
+    kc_qlmm_args p;
+    memset(&p, 0, sizeof p);
+    p.M = A->dims[ra - 2], p.K = A->dims[ra - 1], p.N = B->dims[rb - 1];
+    if (B->dims[rb - 2] != p.K)
+        return ref_fail(c, "inner dims differ: %lld vs %lld", (long long)p.K,
+                        (long long)B->dims[rb - 2]);
+    int nb = Y->rank - 2;
+    if (nb < 0 || nb > 4 || Y->dims[Y->rank - 2] != p.M || Y->dims[Y->rank - 1] != p.N ||
+        ra - 2 > nb || rb - 2 > nb)
+        return ref_fail(c, "internal: QLinearMatMul output shape");
+    p.nb = nb;
+    bcast_strides(ra - 2, A->dims, nb, p.sa);
+    bcast_strides(rb - 2, B->dims, nb, p.sb);
+    for (int d = 0; d < nb; d++) p.bout[d] = Y->dims[d];
+    p.a_signed = A->dtype == KILN_DTYPE_INT8;
+    p.b_signed = B->dtype == KILN_DTYPE_INT8;
+    p.y_signed = Y->dtype == KILN_DTYPE_INT8;
+    p.a_zp = (int32_t)azp, p.b_zp = (int32_t)bzp;
+    p.y_zp = (double)yzp;
+    p.lo = p.y_signed ? -128 : 0, p.hi = p.y_signed ? 127 : 255;
+    kiln_dtype st = c->node->in[1] && c->node->in[1]->const_val ? c->node->in[1]->const_val->dtype
+                                                                 : c->in[1]->dtype;
+    p.mult = q_round_to(st, q_round_to(st, q_round_to(st, as) * q_round_to(st, bs)) /
+                                q_round_to(st, ys));
+    return cuda_fail_if(c, kc_qlinear_matmul(A->data, B->data, Y->data, &p, cuda_stream_of(c)),
+                        "QLinearMatMul");
+}
+
+static const kiln_tactic t_qlmm = {"cuda_qlinear_matmul_direct", OP_QLinearMatMul, 0,
+                                   TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT, qlmm_supports, NULL,
+                                   qlmm_run};
+static const kiln_tactic t_qlmm_rt = {"cuda_qlinear_matmul_direct_rtparams", OP_QLinearMatMul, 0,
+                                      TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT |
+                                          TACTIC_READS_PARAMS,
+                                      qlmm_rt_supports, NULL, qlmm_run};
+
+/* ------------------------------------------------------------ LSTM / GRU / RNN */
+
+/* The reference's activation table (ref_rnn.c): name, how many of alpha
+** and beta it takes, their defaults. */
+static const struct {
+    const char *name;
+    int nparams;
+    float alpha, beta;
+} k_rnn_acts[] = {
+    [KC_RA_RELU] = {"Relu", 0, 0, 0},
+    [KC_RA_TANH] = {"Tanh", 0, 0, 0},
+    [KC_RA_SIGMOID] = {"Sigmoid", 0, 0, 0},
+    [KC_RA_AFFINE] = {"Affine", 2, 1.0f, 0.0f},
+    [KC_RA_LEAKYRELU] = {"LeakyRelu", 1, 0.01f, 0},
+    [KC_RA_THRESHOLDEDRELU] = {"ThresholdedRelu", 1, 1.0f, 0},
+    [KC_RA_SCALEDTANH] = {"ScaledTanh", 2, 1.0f, 1.0f},
+    [KC_RA_HARDSIGMOID] = {"HardSigmoid", 2, 0.2f, 0.5f},
+    [KC_RA_ELU] = {"Elu", 1, 1.0f, 0},
+    [KC_RA_SOFTSIGN] = {"Softsign", 0, 0, 0},
+    [KC_RA_SOFTPLUS] = {"Softplus", 0, 0, 0},
+};
+
+static int rnn_cell_of(int op) {
+    return op == OP_LSTM ? KC_CELL_LSTM : op == OP_GRU ? KC_CELL_GRU : KC_CELL_RNN;
+}
+
+static int rnn_ndir(const ir_node *n) {
+    const char *dir = ir_attr_str(n, "direction", "forward");
+    return !strcmp(dir, "bidirectional") ? 2 : 1;
+}
+
+/* activations / activation_alpha / activation_beta as the reference reads
+** them; false for an unknown name or a wrong count. */
+static bool rnn_parse_acts(const ir_node *n, int cell, int ndir, kc_rnn_act *acts) {
+    static const int defaults[3][3] = {
+        [KC_CELL_RNN] = {KC_RA_TANH},
+        [KC_CELL_GRU] = {KC_RA_SIGMOID, KC_RA_TANH},
+        [KC_CELL_LSTM] = {KC_RA_SIGMOID, KC_RA_TANH, KC_RA_TANH},
+    };
+    int nacts = cell == KC_CELL_LSTM ? 3 : cell == KC_CELL_GRU ? 2 : 1;
+    const ir_attr *a = ir_attr_find(n, "activations");
+    int na = 0, nal = 0, nbe = 0;
+    const float *al = ir_attr_floats(n, "activation_alpha", &nal);
+    const float *be = ir_attr_floats(n, "activation_beta", &nbe);
+    if (a && a->type == IR_ATTR_STRINGS) na = a->n;
+    if (na && na != nacts && na != nacts * ndir) return false;
+    int ia = 0, ib = 0;
+    for (int k = 0; k < nacts * ndir; k++) {
+        kc_rnn_act *r = &acts[k];
+        if (na) {
+            const char *nm = a->strings[k % na];
+            r->kind = -1;
+            for (int j = 0; j < (int)(sizeof k_rnn_acts / sizeof k_rnn_acts[0]); j++)
+                if (nm && strcasecmp(nm, k_rnn_acts[j].name) == 0) r->kind = j;
+            if (r->kind < 0) return false;
+        } else {
+            r->kind = defaults[cell][k % nacts];
+        }
+        r->alpha = k_rnn_acts[r->kind].alpha;
+        r->beta = k_rnn_acts[r->kind].beta;
+        if (k_rnn_acts[r->kind].nparams >= 1 && ia < nal) r->alpha = al[ia++];
+        if (k_rnn_acts[r->kind].nparams >= 2 && ib < nbe) r->beta = be[ib++];
+    }
+    return true;
+}
+
+static bool rnn_supports(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in < 3 || !in[0] || !in[1] || !in[2] || ein_kc(in[0]->dtype) < 0 ||
+        in[0]->dtype == KILN_DTYPE_FLOAT64)
+        return false;
+    kiln_dtype dt = in[0]->dtype;
+    for (int i = 1; i < n->n_in && i < 8; i++) {
+        if (!in[i] || i == 4) continue;
+        if (in[i]->dtype != dt) return false;
+    }
+    if (n->n_in > 4 && in[4] && in[4]->dtype != KILN_DTYPE_INT32) return false;
+    if (in[0]->rank != 3 || in[1]->rank != 3 || in[2]->rank != 3) return false;
+    int64_t H = in[2]->dims[2];
+    if (H < 0 || H > KC_RNN_MAX_HIDDEN) return false;
+    int cell = rnn_cell_of(n->op);
+    kc_rnn_act acts[6];
+    return rnn_parse_acts(n, cell, rnn_ndir(n), acts);
+}
+
+static int rnn_run(ref_ctx *c) {
+    const ir_node *n = c->node;
+    kc_rnn_args a;
+    memset(&a, 0, sizeof a);
+    a.cell = rnn_cell_of(n->op);
+    const char *dir = ir_attr_str(n, "direction", "forward");
+    a.reverse = !strcmp(dir, "reverse");
+    a.ndir = rnn_ndir(n);
+    a.layout = (int)ir_attr_int(n, "layout", 0);
+    const ir_attr *ca = ir_attr_find(n, "clip");
+    if (ca) a.has_clip = 1, a.clip = ca->f;
+    a.input_forget = a.cell == KC_CELL_LSTM && ir_attr_int(n, "input_forget", 0);
+    a.lbr = a.cell == KC_CELL_GRU && ir_attr_int(n, "linear_before_reset", 0);
+    if (!rnn_parse_acts(n, a.cell, a.ndir, a.acts))
+        return ref_fail(c, "unsupported activations for this recurrent layer");
+    const kiln_tensor *X = c->in[0], *W = c->in[1], *R = c->in[2];
+    if (X->rank != 3 || W->rank != 3 || R->rank != 3)
+        return ref_fail(c, "X, W and R must have rank 3");
+    kiln_dtype dt = X->dtype;
+    a.seq = X->dims[a.layout ? 1 : 0];
+    a.batch = X->dims[a.layout ? 0 : 1];
+    a.isz = X->dims[2];
+    a.hid = R->dims[2];
+    int G = a.cell == KC_CELL_LSTM ? 4 : a.cell == KC_CELL_GRU ? 3 : 1;
+    int64_t GH = G * a.hid, H = a.hid;
+    int64_t wd[3] = {a.ndir, GH, a.isz}, rd[3] = {a.ndir, GH, H}, bd[2] = {a.ndir, 2 * GH};
+    int64_t hd[3] = {a.layout ? a.batch : a.ndir, a.layout ? a.ndir : a.batch, H};
+    int64_t pd[2] = {a.ndir, 3 * H}, ld[1] = {a.batch};
+    if (!shape_equal(3, W->dims, W->rank, wd) || !shape_equal(3, R->dims, R->rank, rd) ||
+        W->dtype != dt || R->dtype != dt)
+        return ref_fail(c, "W or R has the wrong shape or type");
+    const kiln_tensor *opt[8] = {0};
+    for (int i = 3; i < 8 && i < c->n_in; i++)
+        if (ref_has(c, i) && tensor_numel(c->in[i]) > 0) opt[i] = c->in[i];
+    if (opt[3] && (!shape_equal(2, opt[3]->dims, opt[3]->rank, bd) || opt[3]->dtype != dt))
+        return ref_fail(c, "B has the wrong shape or type");
+    if (opt[4] && (!shape_equal(1, opt[4]->dims, opt[4]->rank, ld) ||
+                   opt[4]->dtype != KILN_DTYPE_INT32))
+        return ref_fail(c, "sequence_lens must be int32 of shape (batch)");
+    if (opt[5] && (!shape_equal(3, opt[5]->dims, opt[5]->rank, hd) || opt[5]->dtype != dt))
+        return ref_fail(c, "initial_h has the wrong shape or type");
+    if (a.cell == KC_CELL_LSTM && opt[6] &&
+        (!shape_equal(3, opt[6]->dims, opt[6]->rank, hd) || opt[6]->dtype != dt))
+        return ref_fail(c, "initial_c has the wrong shape or type");
+    if (a.cell == KC_CELL_LSTM && opt[7] &&
+        (!shape_equal(2, opt[7]->dims, opt[7]->rank, pd) || opt[7]->dtype != dt))
+        return ref_fail(c, "P has the wrong shape or type");
+    a.x = X->data, a.w = W->data, a.r = R->data;
+    a.b = opt[3] ? opt[3]->data : NULL;
+    a.lens = opt[4] ? opt[4]->data : NULL;
+    a.h0 = opt[5] ? opt[5]->data : NULL;
+    if (a.cell == KC_CELL_LSTM) {
+        a.c0 = opt[6] ? opt[6]->data : NULL;
+        a.p = opt[7] ? opt[7]->data : NULL;
+    }
+    int64_t ny = a.seq * a.ndir * a.batch * H, ns = a.ndir * a.batch * H;
+    for (int o = 0; o < c->n_out && o < 3; o++) {
+        kiln_tensor *t = c->out[o];
+        if (!t) continue;
+        if (t->dtype != dt || tensor_numel(t) != (o == 0 ? ny : ns))
+            return ref_fail(c, "internal: recurrent output %d shape", o);
+        if (o == 0) a.y = t->data;
+        else if (o == 1) a.yh = t->data;
+        else if (a.cell == KC_CELL_LSTM) a.yc = t->data;
+    }
+    return cuda_fail_if(c, kc_rnn(ein_kc(dt), &a, cuda_stream_of(c)),
+                        n->op_type ? n->op_type : "recurrent layer");
+}
+
+#define RNN_TACTIC(var, name, op)                                                          \
+    static const kiln_tactic var = {name, op, 0, TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT, \
+                                    rnn_supports, NULL, rnn_run};
+RNN_TACTIC(t_lstm, "cuda_lstm_block_per_row", OP_LSTM)
+RNN_TACTIC(t_gru, "cuda_gru_block_per_row", OP_GRU)
+RNN_TACTIC(t_rnn, "cuda_rnn_block_per_row", OP_RNN)
+
 const kiln_tactic *const cuda_tactics_gemm[] = {
     &t_matmul_h0, &t_matmul_h1, &t_matmul_h2, &t_matmul_h3,
     &t_gemm_h0,   &t_gemm_h1,   &t_gemm_h2,   &t_gemm_h3,
     &t_fgemm_h0,  &t_fgemm_h1,  &t_fgemm_h2,  &t_fgemm_h3,
-    NULL,
+    &t_einsum,    &t_dft,       &t_dft_rt,    &t_qlmm,      &t_qlmm_rt,
+    &t_lstm,      &t_gru,       &t_rnn,       NULL,
 };

@@ -1,8 +1,10 @@
 /* cuda_pool.c: CUDA tactics of the pool family (see cuda_internal.h):
-** MaxPool (without the Indices output), AveragePool and LpPool over 1 to 3
+** MaxPool (with its Indices output too), AveragePool and LpPool over 1 to 3
 ** spatial dims, GlobalAveragePool/GlobalMaxPool/GlobalLpPool, and
 ** Resize/Upsample (nearest with every coordinate mode and rounding rule,
-** linear and cubic over any resized axes; no antialias). Window geometry comes from the same
+** linear and cubic over any resized axes, antialiased too), GridSample (1 to 3
+** spatial dims, every mode and padding), AffineGrid (2-D and 3-D), LRN. Window
+** geometry comes from the same
 ** conv_window code as inference and the reference kernels; resize sizes
 ** and scales from the constant inputs' host copies.
 **
@@ -57,7 +59,7 @@ static bool output_used(const ir_node *n, int i) {
 static bool sup_pool(const ir_node *n, const ir_type *const *in) {
     if (!in[0] || float_kind(in[0]->dtype) < 0 || in[0]->rank < 3 || in[0]->rank > 5)
         return false;
-    if (n->op == OP_MaxPool && output_used(n, 1)) return false; /* Indices: host */
+    if (n->op != OP_MaxPool && n->n_out > 1 && output_used(n, 1)) return false;
     conv_window w;
     char err[256];
     if (conv_window_read(n, in[0]->rank - 2, NULL, CW_CEIL | CW_DILATIONS | CW_AUTO_PAD, &w, err,
@@ -97,6 +99,13 @@ static int run_pool(ref_ctx *c) {
         p.pe[i] = j >= 0 ? g.pe[j] : 0;
     }
     p.kind = op == OP_MaxPool ? KC_POOL_MAX : op == OP_AveragePool ? KC_POOL_AVG : KC_POOL_LP;
+    if (op == OP_MaxPool && c->n_out > 1 && c->out[1]) {
+        kiln_tensor *I = c->out[1];
+        if (I->dtype != KILN_DTYPE_INT64 || tensor_numel(I) != tensor_numel(Y))
+            return ref_fail(c, "internal: MaxPool Indices shape");
+        p.ind = I->data;
+        p.col_major = ir_attr_int(c->node, "storage_order", 0) == 1;
+    }
     p.include_pad = ir_attr_int(c->node, "count_include_pad", 0) != 0;
     p.p = op == OP_LpPool ? ir_attr_float(c->node, "p", 2.0f) : 0.0f;
     if (op == OP_LpPool && !(p.p > 0)) return ref_fail(c, "p must be positive");
@@ -239,29 +248,53 @@ static bool const_or_absent(const ir_node *n, int i) {
     return i < 0 || i >= n->n_in || !n->in[i] || n->in[i]->const_val;
 }
 
-static bool sup_resize(const ir_node *n, const ir_type *const *in) {
+/* Attributes and data type a device Resize takes (params aside). */
+static bool sup_resize_base(const ir_node *n, const ir_type *const *in, resize_attrs *a) {
     if (!in[0] || in[0]->rank < 1 || in[0]->rank > KC_RZ_MAXD) return false;
     int opset = n->graph && n->graph->model ? (int)n->graph->model->opset : 18;
-    resize_attrs a;
     char err[INDEX_ERR_SIZE];
-    if (index_resize_attrs(n, n->op, opset, in[0]->rank, &a, err)) return false;
-    if (a.antialias) return false;
+    if (index_resize_attrs(n, n->op, opset, in[0]->rank, a, err)) return false;
+    /* antialias: its own kernel for linear and cubic (nearest ignores it,
+    ** as the reference does) */
     /* cubic with half_pixel_symmetric disagreed with the reference on an
     ** H100 (2026-12-06, 1e-2 relative): host until it is understood */
-    if (a.mode == RZ_CUBIC && a.coord == RZ_HALF_PIXEL_SYMMETRIC) return false;
-    if (a.mode != RZ_NEAREST && float_kind(in[0]->dtype) < 0) return false;
-    if (a.mode == RZ_NEAREST && !movable(in[0]->dtype)) return false;
+    if (a->mode == RZ_CUBIC && a->coord == RZ_HALF_PIXEL_SYMMETRIC) return false;
+    if (a->mode != RZ_NEAREST && float_kind(in[0]->dtype) < 0) return false;
+    if (a->mode == RZ_NEAREST && !movable(in[0]->dtype)) return false;
     /* the extrapolation value is stored as the input type: floats only */
-    if (a.coord == RZ_TF_CROP_AND_RESIZE && !dtype_is_float(in[0]->dtype)) return false;
-    return const_or_absent(n, a.i_roi) && const_or_absent(n, a.i_scales) &&
-           const_or_absent(n, a.i_sizes);
+    if (a->coord == RZ_TF_CROP_AND_RESIZE && !dtype_is_float(in[0]->dtype)) return false;
+    return true;
 }
 
-/* Host copy of constant input i, or NULL when absent or empty. */
-static const kiln_tensor *const_in(const ref_ctx *c, int i) {
+static bool sup_resize(const ir_node *n, const ir_type *const *in) {
+    resize_attrs a;
+    return sup_resize_base(n, in, &a) && const_or_absent(n, a.i_roi) &&
+           const_or_absent(n, a.i_scales) && const_or_absent(n, a.i_sizes);
+}
+
+/* Runtime roi, scales or sizes (graph inputs, or computed): read on the
+** host when the layer runs (TACTIC_READS_PARAMS), so the run is never
+** captured into a CUDA graph. At least one of them is a runtime tensor. */
+static bool sup_resize_rt(const ir_node *n, const ir_type *const *in) {
+    resize_attrs a;
+    if (!sup_resize_base(n, in, &a)) return false;
+    bool rt = false;
+    for (int k = 0; k < 3; k++) {
+        int i = k == 0 ? a.i_roi : k == 1 ? a.i_scales : a.i_sizes;
+        if (const_or_absent(n, i)) continue;
+        if (!cuda_param_runtime(n, in, i, k != 2)) return false;
+        if (k == 1 && !dtype_is_float(in[i]->dtype)) return false;
+        rt = true;
+    }
+    return rt;
+}
+
+/* The tensor behind parameter input i (the IR's constant, else the
+** runtime tensor), or NULL when absent. */
+static const kiln_tensor *param_t(const ref_ctx *c, int i) {
     if (i < 0 || i >= c->node->n_in || !c->node->in[i]) return NULL;
-    const kiln_tensor *t = c->node->in[i]->const_val;
-    return t && tensor_numel(t) > 0 ? t : NULL;
+    if (c->node->in[i]->const_val) return c->node->in[i]->const_val;
+    return i < c->n_in ? c->in[i] : NULL;
 }
 
 static bool isclose(double a, double b) { return fabs(a - b) <= 1e-9 * fmax(fabs(a), fabs(b)); }
@@ -274,38 +307,34 @@ static int run_resize(ref_ctx *c) {
     char err[INDEX_ERR_SIZE];
     if (r < 1 || r > KC_RZ_MAXD) return ref_fail(c, "Resize rank %d is not supported here", r);
     if (index_resize_attrs(c->node, c->node->op, c->opset, r, &a, err)) return ref_fail(c, "%s", err);
-    for (int i = 0; i < 3; i++) {
-        int k = i == 0 ? a.i_roi : i == 1 ? a.i_scales : a.i_sizes;
-        if (k >= 0 && k < c->node->n_in && c->node->in[k] && !c->node->in[k]->const_val)
-            return ref_fail(c, "Resize input %d is not a constant", k);
-    }
     double scales[MAXV], roi[MAXV];
     int64_t sizes[MAXV];
     int nsc = -1, nsz = -1, nroi = -1;
     const kiln_tensor *t;
+    /* constants come from the IR's host copy; runtime tensors are copied
+    ** from the device (only the _rt tactic is given those) */
     if (a.attr_scales) {
         if (a.n_attr_scales > MAXV) return ref_fail(c, "too many scales");
         nsc = a.n_attr_scales;
         for (int k = 0; k < nsc; k++) scales[k] = a.attr_scales[k];
-    } else if ((t = const_in(c, a.i_scales))) {
-        int64_t k = tensor_numel(t);
-        if (!dtype_is_float(t->dtype) || k > MAXV) return ref_fail(c, "scales must be a float vector");
-        nsc = (int)k;
-        for (int i = 0; i < nsc; i++) scales[i] = dt_get_f64(t->dtype, t->data, (size_t)i);
+    } else if ((t = param_t(c, a.i_scales)) && tensor_numel(t) > 0) {
+        if (!dtype_is_float(t->dtype) || tensor_numel(t) > MAXV)
+            return ref_fail(c, "scales must be a float vector of at most %d values", MAXV);
+        if ((nsc = cuda_param_f64(c, a.i_scales, scales, MAXV, "Resize scales")) < 0) return -1;
     }
-    if ((t = const_in(c, a.i_sizes))) {
-        int64_t k = tensor_numel(t);
-        if (!dtype_is_int(t->dtype) || k > MAXV) return ref_fail(c, "sizes must be an int vector");
-        nsz = (int)k;
-        for (int i = 0; i < nsz; i++) sizes[i] = dt_get_i64(t->dtype, t->data, (size_t)i);
+    if ((t = param_t(c, a.i_sizes)) && tensor_numel(t) > 0) {
+        if (!dtype_is_int(t->dtype) || tensor_numel(t) > MAXV)
+            return ref_fail(c, "sizes must be an int vector of at most %d values", MAXV);
+        if ((nsz = cuda_param_i64(c, a.i_sizes, sizes, MAXV, "Resize sizes")) < 0) return -1;
     }
-    if ((t = const_in(c, a.i_roi))) {
-        int64_t k = tensor_numel(t);
-        if (!dtype_is_numeric(t->dtype) || k > MAXV)
-            return ref_fail(c, "roi must be a small numeric vector");
-        nroi = (int)k;
-        for (int i = 0; i < nroi; i++) roi[i] = dt_get_f64(t->dtype, t->data, (size_t)i);
+    if ((t = param_t(c, a.i_roi)) && tensor_numel(t) > 0) {
+        if (!dtype_is_numeric(t->dtype) || tensor_numel(t) > MAXV)
+            return ref_fail(c, "roi must be a numeric vector of at most %d values", MAXV);
+        if ((nroi = cuda_param_f64(c, a.i_roi, roi, MAXV, "Resize roi")) < 0) return -1;
     }
+    if (nsc == 0) nsc = -1;
+    if (nsz == 0) nsz = -1;
+    if (nroi == 0) nroi = -1;
     int64_t od[KILN_MAX_RANK];
     double sc[KILN_MAX_RANK], rf[2 * KILN_MAX_RANK];
     if (index_resize_plan(&a, r, x->dims, scales, nsc, sizes, nsz, roi, nroi, od, sc, rf, err))
@@ -348,12 +377,157 @@ static int run_resize(ref_ctx *c) {
                                                  fill, cuda_stream_of(c)),
                             what);
     }
-    if (a.antialias || float_kind(x->dtype) < 0)
+    if (float_kind(x->dtype) < 0)
         return ref_fail(c, "this Resize mode is not supported on the GPU");
+    if (a.antialias) {
+        /* taps per axis as the reference counts them (rz_ntaps) */
+        double combos = 1;
+        for (int i = 0; i < r; i++) {
+            if (p.ax[i].identity) continue;
+            double sc1 = sc[i] < 1 ? sc[i] : 1;
+            double st0 = floor((a.mode == RZ_LINEAR ? -1.0 : -2.0) / sc1) + 1;
+            if (!(st0 >= -(double)(1 << 24)))
+                return ref_fail(c, "resize scale %g is too small", sc[i]);
+            p.ax[i].nt = (int)(2 - 2 * st0);
+            combos *= p.ax[i].nt;
+        }
+        if (combos > (double)(1 << 20))
+            return ref_fail(c, "antialiased Resize needs %g taps per output element here",
+                            combos);
+        return cuda_fail_if(c, kc_resize_aa(float_kind(x->dtype), a.mode == RZ_CUBIC, y->data,
+                                            x->data, &p, cuda_stream_of(c)),
+                            what);
+    }
     cudaError_t e = a.mode == RZ_LINEAR
                         ? kc_resize_linear(float_kind(x->dtype), y->data, x->data, &p, cuda_stream_of(c))
                         : kc_resize_cubic(float_kind(x->dtype), y->data, x->data, &p, cuda_stream_of(c));
     return cuda_fail_if(c, e, what);
+}
+
+/* ------------------------------------------------------------ GridSample */
+
+/* KC_GS_* of the mode attribute (the reference's names), -1 for others. */
+static int gs_mode(const ir_node *n) {
+    const char *m = ir_attr_str(n, "mode", "linear");
+    if (!strcmp(m, "linear") || !strcmp(m, "bilinear")) return KC_GS_LINEAR;
+    if (!strcmp(m, "nearest")) return KC_GS_NEAREST;
+    if (!strcmp(m, "cubic") || !strcmp(m, "bicubic")) return KC_GS_CUBIC;
+    return -1;
+}
+
+static int gs_pad(const ir_node *n) {
+    const char *m = ir_attr_str(n, "padding_mode", "zeros");
+    return !strcmp(m, "zeros")        ? KC_GS_PAD_ZEROS
+           : !strcmp(m, "border")     ? KC_GS_PAD_BORDER
+           : !strcmp(m, "reflection") ? KC_GS_PAD_REFLECTION
+                                      : -1;
+}
+
+static bool sup_grid_sample(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in < 2 || !in[0] || !in[1] || float_kind(in[0]->dtype) < 0 ||
+        float_kind(in[1]->dtype) < 0)
+        return false;
+    int r = in[0]->rank;
+    if (r < 3 || r > 5 || in[1]->rank != r) return false;
+    if (in[1]->dims[r - 1] >= 0 && in[1]->dims[r - 1] != r - 2) return false;
+    return gs_mode(n) >= 0 && gs_pad(n) >= 0;
+}
+
+static int run_grid_sample(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0], *g = c->in[1];
+    kiln_tensor *y = c->out[0];
+    int r = x->rank, k = r - 2;
+    if (r < 3 || r > 5 || g->rank != r || g->dims[r - 1] != k || g->dims[0] != x->dims[0])
+        return ref_fail(c, "GridSample X/grid shapes do not fit");
+    int mode = gs_mode(c->node), pad = gs_pad(c->node);
+    if (mode < 0 || pad < 0) return ref_fail(c, "GridSample mode or padding_mode is unknown");
+    if (y->rank != r || y->dims[0] != x->dims[0] || y->dims[1] != x->dims[1])
+        return ref_fail(c, "internal: GridSample output shape");
+    kc_grid_sample_params p;
+    memset(&p, 0, sizeof p);
+    p.k = k, p.mode = mode, p.pad = pad;
+    p.align_corners = ir_attr_int(c->node, "align_corners", 0) != 0;
+    p.n = x->dims[0], p.c = x->dims[1];
+    for (int d = 0; d < k; d++) {
+        p.in[d] = x->dims[2 + d];
+        p.out[d] = g->dims[1 + d];
+        if (y->dims[2 + d] != p.out[d]) return ref_fail(c, "internal: GridSample output shape");
+    }
+    if (tensor_numel(y) == 0) return 0;
+    for (int d = 0; d < k; d++)
+        if (p.in[d] == 0) return ref_fail(c, "GridSample input has an empty spatial dim");
+    return cuda_fail_if(c, kc_grid_sample(float_kind(x->dtype), float_kind(g->dtype), x->data,
+                                          g->data, y->data, &p, cuda_stream_of(c)),
+                        "GridSample");
+}
+
+/* ------------------------------------------------------------ AffineGrid */
+
+/* theta [N, k, k+1] of a float type; size (input 1) constant, or with rt a
+** runtime int vector read on the host (TACTIC_READS_PARAMS). */
+static bool sup_affine_common(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in < 2 || !in[0] || !in[1] || float_kind(in[0]->dtype) < 0 || in[0]->rank != 3)
+        return false;
+    return in[0]->dims[1] < 0 || in[0]->dims[1] == 2 || in[0]->dims[1] == 3;
+}
+
+static bool sup_affine(const ir_node *n, const ir_type *const *in) {
+    return sup_affine_common(n, in) && n->in[1] && n->in[1]->const_val;
+}
+
+static bool sup_affine_rt(const ir_node *n, const ir_type *const *in) {
+    return sup_affine_common(n, in) && cuda_param_runtime(n, in, 1, false);
+}
+
+static int run_affine(ref_ctx *c) {
+    const kiln_tensor *th = c->in[0];
+    kiln_tensor *y = c->out[0];
+    int64_t sz[8];
+    int cnt = cuda_param_i64(c, 1, sz, 8, "AffineGrid size");
+    if (cnt < 0) return -1;
+    if (cnt != 4 && cnt != 5) return ref_fail(c, "AffineGrid size must have 4 or 5 values");
+    int k = cnt - 2;
+    if (th->rank != 3 || th->dims[1] != k || th->dims[2] != k + 1 || th->dims[0] != sz[0] ||
+        float_kind(th->dtype) < 0 || y->dtype != th->dtype)
+        return ref_fail(c, "AffineGrid theta must be [%lld, %d, %d] of a float type",
+                        (long long)sz[0], k, k + 1);
+    int64_t od[6] = {sz[0]};
+    for (int i = 0; i < k; i++) od[1 + i] = sz[2 + i];
+    od[1 + k] = k;
+    if (!shape_equal(y->rank, y->dims, k + 2, od))
+        return ref_fail(c, "AffineGrid output shape mismatch");
+    kc_affine_grid_params p;
+    memset(&p, 0, sizeof p);
+    p.k = k;
+    p.align_corners = ir_attr_int(c->node, "align_corners", 0) != 0;
+    p.n = sz[0];
+    for (int i = 0; i < k; i++) p.size[i] = sz[2 + i];
+    return cuda_fail_if(c, kc_affine_grid(float_kind(th->dtype), th->data, y->data, &p,
+                                          cuda_stream_of(c)),
+                        "AffineGrid");
+}
+
+/* ------------------------------------------------------------ LRN */
+
+static bool sup_lrn(const ir_node *n, const ir_type *const *in) {
+    return in[0] && float_kind(in[0]->dtype) >= 0 && in[0]->rank >= 2 &&
+           ir_attr_int(n, "size", 0) > 0;
+}
+
+static int run_lrn(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0];
+    kiln_tensor *y = c->out[0];
+    if (x->rank < 2) return ref_fail(c, "LRN input rank < 2");
+    int64_t size = ir_attr_int(c->node, "size", 0);
+    if (size <= 0) return ref_fail(c, "LRN size must be positive");
+    if (y->dtype != x->dtype || tensor_numel(y) != tensor_numel(x))
+        return ref_fail(c, "internal: LRN output shape");
+    return cuda_fail_if(c, kc_lrn(float_kind(x->dtype), x->data, y->data, x->dims[0],
+                                  x->dims[1], shape_numel(x->rank - 2, x->dims + 2), size,
+                                  ir_attr_float(c->node, "alpha", 1e-4f),
+                                  ir_attr_float(c->node, "beta", 0.75f),
+                                  ir_attr_float(c->node, "bias", 1.0f), cuda_stream_of(c)),
+                        "LRN");
 }
 
 /* ------------------------------------------------------------ table */
@@ -366,8 +540,8 @@ TACTIC(t_maxpool, "cuda_maxpool_direct", OP_MaxPool, sup_pool, run_pool)
 TACTIC(t_avgpool, "cuda_avgpool_direct", OP_AveragePool, sup_pool, run_pool)
 TACTIC(t_lppool, "cuda_lppool_direct", OP_LpPool, sup_pool, run_pool)
 TACTIC(t_gavg, "cuda_global_avgpool_warp", OP_GlobalAveragePool, sup_global, run_global)
-/* TACTIC(t_gmax, "cuda_global_maxpool_warp", OP_GlobalMaxPool, sup_global, run_global) */
-/* TACTIC(t_glp, "cuda_global_lppool_warp", OP_GlobalLpPool, sup_global, run_global) */
+TACTIC(t_gmax, "cuda_global_maxpool_warp", OP_GlobalMaxPool, sup_global, run_global)
+TACTIC(t_glp, "cuda_global_lppool_warp", OP_GlobalLpPool, sup_global, run_global)
 TACTIC(t_resize, "cuda_resize_direct", OP_Resize, sup_resize, run_resize)
 TACTIC(t_nmax, "cuda_nhwc_maxpool_direct", OP_NhwcMaxPool, sup_nhwc_pool, run_nhwc_pool)
 TACTIC(t_navg, "cuda_nhwc_avgpool_direct", OP_NhwcAveragePool, sup_nhwc_pool, run_nhwc_pool)
@@ -375,11 +549,20 @@ TACTIC(t_ngap, "cuda_nhwc_global_avgpool", OP_NhwcGlobalAveragePool, sup_nhwc_ga
 TACTIC(t_to_nhwc, "cuda_to_nhwc_tiled", OP_ToNhwc, sup_reformat, run_reformat)
 TACTIC(t_to_nchw, "cuda_to_nchw_tiled", OP_ToNchw, sup_reformat, run_reformat)
 TACTIC(t_upsample, "cuda_upsample_direct", OP_Upsample, sup_resize, run_resize)
+TACTIC(t_grid_sample, "cuda_grid_sample_direct", OP_GridSample, sup_grid_sample, run_grid_sample)
+
+#define TACTIC_RT(var, name, op, sup, fn) \
+    static const kiln_tactic var = {name, op, 0, DEV_FLAGS | TACTIC_READS_PARAMS, sup, NULL, fn};
+
+TACTIC_RT(t_resize_rt, "cuda_resize_direct_rtparams", OP_Resize, sup_resize_rt, run_resize)
+TACTIC_RT(t_upsample_rt, "cuda_upsample_direct_rtparams", OP_Upsample, sup_resize_rt, run_resize)
+TACTIC(t_affine, "cuda_affine_grid_direct", OP_AffineGrid, sup_affine, run_affine)
+TACTIC(t_lrn, "cuda_lrn_direct", OP_LRN, sup_lrn, run_lrn)
+TACTIC_RT(t_affine_rt, "cuda_affine_grid_direct_rtparams", OP_AffineGrid, sup_affine_rt, run_affine)
 
 const kiln_tactic *const cuda_tactics_pool[] = {
-    /* t_gmax and t_glp left out: on an H100 (2026-12-06) they returned
-    ** wrong values (max) or left the output unwritten (lp) while the
-    ** average form passed; the host runs them until that is found. */
-    &t_maxpool, &t_avgpool, &t_lppool, &t_gavg, &t_resize, &t_upsample,
-    &t_nmax, &t_navg, &t_ngap, &t_to_nhwc, &t_to_nchw, NULL,
+    /* t_gmax and t_glp came back after the global-pool kernel was
+    ** rewritten (kernels/pool.cu): wrong on an H100 on 2026-12-06 */
+    &t_maxpool, &t_avgpool, &t_lppool, &t_gavg, &t_gmax, &t_glp, &t_resize, &t_upsample,
+    &t_resize_rt, &t_upsample_rt, &t_grid_sample, &t_affine, &t_affine_rt, &t_lrn, &t_nmax, &t_navg, &t_ngap, &t_to_nhwc, &t_to_nchw, NULL,
 };

@@ -1,5 +1,5 @@
 /* attn_kernels.h: the C seam of the attention family's kernels
-** (attn_softmax.cu, attn_flash.cu). Dtype codes are gemm_kernels.h's. */
+** (attn_softmax.cu, attn_flash.cu, rotary.cu). Dtype codes are gemm_kernels.h's. */
 #ifndef KILN_CUDA_ATTN_KERNELS_H
 #define KILN_CUDA_ATTN_KERNELS_H
 
@@ -25,6 +25,12 @@ typedef struct kc_attn_softmax_args {
     float softcap;              /* > 0: s = softcap * tanh(s / softcap) */
     int dead_zero;              /* a row with every column masked gives 0s
                                    (kiln_masked_rows_zero), else NaN */
+    void *qk;                   /* NULL, or the qk_matmul_output [rows, t] in
+                                   the probabilities' dtype, written at stage
+                                   qk_mode: 0 the scores as given, 1 after
+                                   softcap, 2 after the masks, 3 the
+                                   probabilities */
+    int qk_mode;
 } kc_attn_softmax_args;
 
 /* Row softmax of the scores (float32) with the masks applied, in float32;
@@ -68,6 +74,24 @@ int kc_attn_flash_head_dim_ok(int64_t d);
 ** dead_zero).
 ** cudaErrorInvalidValue for another dtype or head dim, or a grid too big. */
 cudaError_t kc_attn_flash(int dtype, const kc_attn_flash_args *a, cudaStream_t s);
+
+/* RotaryEmbedding (rotary.cu): x is (b, h, s, d) or, with is3, (b, s, h*d);
+** the first rd features of each head rotate in pairs (i, i + rd/2), or
+** (2i, 2i+1) when interleaved, by the caches cos/sin [row, rd/2] (dtype
+** cache_dt, KC_F32/F16/BF16), row = pos[b*s + i] when pos is given (int64;
+** rows outside [0, maxpos) give zeros: the host reference refuses them),
+** else b*s + i; the other features are copied. */
+typedef struct kc_rotary_args {
+    int64_t b, s, h, d, rd;
+    int is3, interleaved;
+    const void *cos, *sin;
+    int cache_dt;
+    const int64_t *pos;
+    int64_t maxpos;
+} kc_rotary_args;
+
+cudaError_t kc_rotary(int dtype, const void *x, void *y, const kc_rotary_args *a,
+                      cudaStream_t s);
 
 #ifdef __cplusplus
 }

@@ -8,11 +8,15 @@
 
 #include <math.h>
 
+// The masked score of column t; with stage1 non-NULL also the score after
+// softcap, before the masks (the qk output's mode 1).
 static __device__ __forceinline__ float attn_val(const float *row, int64_t t, int64_t b,
                                                  int64_t h, int64_t i, int64_t valid,
-                                                 const kc_attn_softmax_args &a) {
+                                                 const kc_attn_softmax_args &a,
+                                                 float *stage1 = nullptr) {
     float s = row[t];
     if (a.softcap > 0.0f) s = a.softcap * tanhf(s / a.softcap);
+    if (stage1) *stage1 = s;
     if (a.mask_kind != KC_MASK_NONE) {
         if (t >= a.mlast) {
             s = -INFINITY;
@@ -68,12 +72,24 @@ __global__ void k_attn_softmax(const float *scores, T *p, kc_attn_softmax_args a
         }
         const float *row = scores + r * a.t;
         T *out = p + r * a.t;
+        T *qk = a.qk ? (T *)a.qk + r * a.t : nullptr;
         float mx = -INFINITY;
         for (int64_t t = threadIdx.x; t < a.t; t += blockDim.x)
             mx = fmaxf(mx, attn_val(row, t, b, h, i, valid, a));
         mx = block_reduce<true>(mx, sh);
+        // The qk output's stages 0..2 (stage 3 is written with the
+        // probabilities); each thread handles the columns it owns in every
+        // pass, and reads a score before the in-place write below.
+        if (qk && a.qk_mode < 3)
+            for (int64_t t = threadIdx.x; t < a.t; t += blockDim.x) {
+                float raw = row[t], capped, masked = attn_val(row, t, b, h, i, valid, a, &capped);
+                kc_st(qk, t, a.qk_mode == 0 ? raw : a.qk_mode == 1 ? capped : masked);
+            }
         if (a.dead_zero && mx == -INFINITY) { // no live column (uniform over the block)
-            for (int64_t t = threadIdx.x; t < a.t; t += blockDim.x) kc_st(out, t, 0.0f);
+            for (int64_t t = threadIdx.x; t < a.t; t += blockDim.x) {
+                kc_st(out, t, 0.0f);
+                if (qk && a.qk_mode == 3) kc_st(qk, t, 0.0f);
+            }
             continue;
         }
         float sum = 0.0f;
@@ -83,8 +99,11 @@ __global__ void k_attn_softmax(const float *scores, T *p, kc_attn_softmax_args a
         float inv = 1.0f / sum;
         // each thread reads column t before writing it, and every read of
         // the row by other threads finished at the reductions above
-        for (int64_t t = threadIdx.x; t < a.t; t += blockDim.x)
-            kc_st(out, t, expf(attn_val(row, t, b, h, i, valid, a) - mx) * inv);
+        for (int64_t t = threadIdx.x; t < a.t; t += blockDim.x) {
+            float pr = expf(attn_val(row, t, b, h, i, valid, a) - mx) * inv;
+            kc_st(out, t, pr);
+            if (qk && a.qk_mode == 3) kc_st(qk, t, pr);
+        }
     }
 }
 

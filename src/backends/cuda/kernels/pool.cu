@@ -54,6 +54,7 @@ __global__ void k_pool(const T *__restrict__ x, T *__restrict__ y, kc_pool_param
         }
         const T *xp = x + pc * pin;
         float r = 0.f;
+        int64_t bi = -1; // offset of the first maximum in the plane
         if (!empty) {
             float best = 0.f, acc = 0.f;
             int64_t cnt = 0;
@@ -64,7 +65,10 @@ __global__ void k_pool(const T *__restrict__ x, T *__restrict__ y, kc_pool_param
                     for (int64_t t2 = lo[2]; t2 < hi[2]; t2++) {
                         float v = ld(xp, off1 + s0[2] + t2 * p.d[2]);
                         if (p.kind == KC_POOL_MAX) {
-                            if (cnt == 0 || v > best) best = v;
+                            if (cnt == 0 || v > best) {
+                                best = v;
+                                bi = off1 + s0[2] + t2 * p.d[2];
+                            }
                         } else if (p.kind == KC_POOL_AVG) {
                             acc += v;
                         } else if (p.p == 1.f) {
@@ -87,64 +91,67 @@ __global__ void k_pool(const T *__restrict__ x, T *__restrict__ y, kc_pool_param
             else r = powf(acc, 1.f / p.p);
         }
         st(y, i, r);
+        if (p.ind) {
+            int64_t v = -1;
+            if (bi >= 0) {
+                v = bi;
+                if (p.col_major) { // re-express the row-major offset column-major
+                    int64_t c2 = bi % p.img[2], c1 = (bi / p.img[2]) % p.img[1],
+                            c0 = bi / (p.img[2] * p.img[1]);
+                    v = c0 + c1 * p.img[0] + c2 * p.img[0] * p.img[1];
+                }
+                v += pc * pin;
+            }
+            p.ind[i] = v;
+        }
     }
 }
 
 // ------------------------------------------------------------ global pools
-// Combines a lane's partial with its warp: max or sum.
-__device__ __forceinline__ float warp_reduce(float v, bool is_max) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        float w = __shfl_xor_sync(0xffffffffu, v, o);
-        v = is_max ? fmaxf(v, w) : v + w;
-    }
-    return v;
+// One warp per plane; the pool kind is a template parameter, so each kind
+// is its own straight-line kernel. (The first version took the kind at run
+// time and read 16-byte vectors through a type-punned pointer; on an H100
+// its max and Lp forms came out wrong while the average passed. This form
+// loads elements one by one through their own type, coalesced across the
+// warp, and keeps each lane's partial in a plain float.)
+template <int KIND>
+__device__ __forceinline__ float gp_init() {
+    return KIND == KC_POOL_MAX ? -INFINITY : 0.f;
 }
 
-__device__ __forceinline__ void acc_one(float v, int kind, float p, float &a, bool &any) {
-    if (kind == KC_POOL_MAX) a = any ? fmaxf(a, v) : v;
-    else if (kind == KC_POOL_AVG) a += v;
-    else if (p == 2.f) a += v * v;
-    else a += powf(fabsf(v), p);
-    any = true;
+template <int KIND>
+__device__ __forceinline__ float gp_acc(float a, float v, float p) {
+    if (KIND == KC_POOL_MAX) return v > a || v != v ? v : a; // NaN propagates
+    if (KIND == KC_POOL_AVG) return a + v;
+    float m = fabsf(v);
+    return p == 2.f ? a + m * m : p == 1.f ? a + m : a + powf(m, p);
 }
 
-// Eight (or four, for float) elements per 16-byte load.
-template <typename T> struct vec16;
-template <> struct vec16<float> { static const int n = 4; };
-template <> struct vec16<__half> { static const int n = 8; };
-template <> struct vec16<__nv_bfloat16> { static const int n = 8; };
+template <int KIND>
+__device__ __forceinline__ float gp_combine(float a, float b) {
+    if (KIND == KC_POOL_MAX) return b > a || b != b ? b : a;
+    return a + b;
+}
 
-template <typename T>
-__global__ void k_global_pool(const T *__restrict__ x, T *__restrict__ y, int64_t planes, int64_t n,
-                              int kind, float p, int vec) {
+template <typename T, int KIND>
+__global__ void k_global_pool(const T *__restrict__ x, T *__restrict__ y, int64_t planes,
+                              int64_t n, float p) {
     const int lane = threadIdx.x & 31;
     const int64_t warps = (int64_t)gridDim.x * (blockDim.x >> 5);
     for (int64_t pc = blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5); pc < planes;
          pc += warps) {
         const T *xp = x + pc * n;
-        float a = kind == KC_POOL_MAX ? -INFINITY : 0.f;
-        bool any = false;
-        if (vec) {
-            const int V = vec16<T>::n;
-            const uint4 *xv = reinterpret_cast<const uint4 *>(xp);
-            for (int64_t j = lane; j < n / V; j += 32) {
-                uint4 raw = xv[j];
-                const T *e = reinterpret_cast<const T *>(&raw);
+        float a = gp_init<KIND>();
+        for (int64_t j = lane; j < n; j += 32) a = gp_acc<KIND>(a, ld(xp, j), p);
 #pragma unroll
-                for (int q = 0; q < V; q++) acc_one(ld(e, q), kind, p, a, any);
-            }
-        } else {
-            for (int64_t j = lane; j < n; j += 32) acc_one(ld(xp, j), kind, p, a, any);
-        }
-        if (kind == KC_POOL_MAX && !any) a = -INFINITY;
-        a = warp_reduce(a, kind == KC_POOL_MAX);
+        for (int o = 16; o > 0; o >>= 1) a = gp_combine<KIND>(a, __shfl_xor_sync(0xffffffffu, a, o));
         if (lane == 0) {
             float r;
             if (n == 0) r = 0.f;
-            else if (kind == KC_POOL_MAX) r = a;
-            else if (kind == KC_POOL_AVG) r = a / (float)n;
+            else if (KIND == KC_POOL_MAX) r = a;
+            else if (KIND == KC_POOL_AVG) r = a / (float)n;
             else if (p == 2.f) r = sqrtf(a);
+            else if (p == 1.f) r = a;
             else r = powf(a, 1.f / p);
             st(y, pc, r);
         }
@@ -315,6 +322,284 @@ __global__ void k_resize_interp(T *__restrict__ y, const T *__restrict__ x, kc_r
     }
 }
 
+// ------------------------------------------------------------ GridSample
+// One thread per (batch, output position): the taps of each spatial dim
+// are found once, then every channel is summed over them. The float
+// arithmetic repeats the host reference's operations one by one (_rn
+// intrinsics: no fused multiply-adds, so nearest's rounding ties and the
+// padding tests decide the same way).
+
+// Reflects x into [lo, hi] by the nearest border, repeatedly (double).
+__device__ double gs_reflect(double x, double lo, double hi) {
+    double rng = hi - lo;
+    if (rng <= 0) return lo;
+    if (x < lo) {
+        double dx = __dsub_rn(lo, x);
+        double k = floor(__ddiv_rn(dx, rng)), rem = __dsub_rn(dx, __dmul_rn(k, rng));
+        return fmod(k, 2.0) == 0 ? __dadd_rn(lo, rem) : __dsub_rn(hi, rem);
+    }
+    if (x > hi) {
+        double dx = __dsub_rn(x, hi);
+        double k = floor(__ddiv_rn(dx, rng)), rem = __dsub_rn(dx, __dmul_rn(k, rng));
+        return fmod(k, 2.0) == 0 ? __dsub_rn(hi, rem) : __dadd_rn(lo, rem);
+    }
+    return x;
+}
+
+// Index of a tap after padding, or -1 for a zero (padding "zeros").
+__device__ int64_t gs_pixel(int64_t i, int64_t d, int pad, double lo, double hi) {
+    if (pad == KC_GS_PAD_ZEROS) return i >= 0 && i < d ? i : -1;
+    if (pad == KC_GS_PAD_REFLECTION) i = (int64_t)gs_reflect((double)i, lo, hi);
+    return i < 0 ? 0 : i >= d ? d - 1 : i;
+}
+
+__device__ float gs_load(int dt, const void *p, int64_t i) {
+    return dt == KC_DT_F16    ? __half2float(((const __half *)p)[i])
+           : dt == KC_DT_BF16 ? __bfloat162float(((const __nv_bfloat16 *)p)[i])
+                              : ((const float *)p)[i];
+}
+
+template <typename T>
+__global__ void k_grid_sample(const T *__restrict__ x, const void *__restrict__ grid, int grid_dt,
+                              T *__restrict__ y, kc_grid_sample_params p, int64_t total) {
+    const int k = p.k, nt = p.mode == KC_GS_NEAREST ? 1 : p.mode == KC_GS_LINEAR ? 2 : 4;
+    int64_t outsz = 1, chan = 1, ds[3];
+    for (int d = 0; d < k; d++) outsz *= p.out[d];
+    for (int d = k - 1; d >= 0; d--) {
+        ds[d] = chan;
+        chan *= p.in[d];
+    }
+    int combos = 1;
+    for (int d = 0; d < k; d++) combos *= nt;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t n = i / outsz, pos = i - n * outsz;
+        int64_t tidx[3][4];
+        float tw[3][4];
+        for (int d = 0; d < k; d++) {
+            float v = gs_load(grid_dt, grid, (n * outsz + pos) * k + (k - 1 - d));
+            float L = (float)p.in[d];
+            float xc = p.align_corners
+                           ? __fmul_rn(__fdiv_rn(__fadd_rn(v, 1.0f), 2.0f), __fsub_rn(L, 1.0f))
+                           : __fdiv_rn(__fsub_rn(__fmul_rn(__fadd_rn(v, 1.0f), L), 1.0f), 2.0f);
+            double lo = p.align_corners ? 0.0 : -0.5;
+            double hi = p.align_corners ? (double)p.in[d] - 1 : (double)p.in[d] - 0.5;
+            if (p.mode == KC_GS_NEAREST) xc = rintf(xc); // nearbyintf: ties to even
+            if (p.mode != KC_GS_CUBIC && ((double)xc < lo || (double)xc > hi)) {
+                if (p.pad == KC_GS_PAD_BORDER) {
+                    float Lm1 = __fsub_rn(L, 1.0f);
+                    xc = xc < 0 ? 0.0f : xc > Lm1 ? Lm1 : xc;
+                } else if (p.pad == KC_GS_PAD_REFLECTION) {
+                    xc = (float)gs_reflect((double)xc, lo, hi);
+                }
+            }
+            if (!(xc >= -1e9f)) xc = -1e9f;
+            if (xc > 1e9f) xc = 1e9f;
+            if (p.mode == KC_GS_NEAREST) {
+                tidx[d][0] = gs_pixel((int64_t)xc, p.in[d], p.pad, lo, hi);
+                tw[d][0] = 1.0f;
+                continue;
+            }
+            float fl = floorf(xc);
+            int64_t i0 = (int64_t)fl;
+            float t = __fsub_rn(xc, fl);
+            if (p.mode == KC_GS_LINEAR) {
+                tw[d][0] = __fsub_rn(1.0f, t);
+                tw[d][1] = t;
+                for (int j = 0; j < 2; j++) tidx[d][j] = gs_pixel(i0 + j, p.in[d], p.pad, lo, hi);
+            } else {
+                const float A = -0.75f;
+                float a = fabsf(t), b = 1.0f - a, a1 = a + 1.0f, b1 = 2.0f - a;
+                tw[d][0] = ((A * a1 - 5 * A) * a1 + 8 * A) * a1 - 4 * A;
+                tw[d][1] = ((A + 2) * a - (A + 3)) * a * a + 1;
+                tw[d][2] = ((A + 2) * b - (A + 3)) * b * b + 1;
+                tw[d][3] = ((A * b1 - 5 * A) * b1 + 8 * A) * b1 - 4 * A;
+                for (int j = 0; j < 4; j++)
+                    tidx[d][j] = gs_pixel(i0 - 1 + j, p.in[d], p.pad, lo, hi);
+            }
+        }
+        for (int64_t ch = 0; ch < p.c; ch++) {
+            const T *xs = x + (n * p.c + ch) * chan;
+            float acc = 0.0f;
+            for (int cb = 0; cb < combos; cb++) {
+                int q = cb;
+                int64_t off = 0;
+                float wt = 1.0f;
+                bool zero = false;
+                for (int d = k - 1; d >= 0; d--) {
+                    int j = q % nt;
+                    q /= nt;
+                    if (tidx[d][j] < 0) zero = true;
+                    else off += tidx[d][j] * ds[d];
+                    wt = __fmul_rn(wt, tw[d][j]);
+                }
+                if (!zero) acc = __fadd_rn(acc, __fmul_rn(wt, ld(xs, off)));
+            }
+            st(y, (n * p.c + ch) * outsz + pos, acc);
+        }
+    }
+}
+
+template <typename T>
+cudaError_t grid_sample_t(int grid_dt, const void *x, const void *grid, void *y,
+                          const kc_grid_sample_params *p, cudaStream_t s) {
+    int64_t total = p->n;
+    for (int d = 0; d < p->k; d++) total *= p->out[d];
+    if (total <= 0 || p->c <= 0) return cudaSuccess;
+    k_grid_sample<T><<<blocks_for(total, 128), 128, 0, s>>>((const T *)x, grid, grid_dt, (T *)y,
+                                                              *p, total);
+    return cudaGetLastError();
+}
+
+// ------------------------------------------------------------ AffineGrid
+template <typename T>
+__global__ void k_affine_grid(const T *__restrict__ theta, T *__restrict__ grid,
+                              kc_affine_grid_params p, int64_t total) {
+    const int k = p.k;
+    int64_t sp = 1;
+    for (int d = 0; d < k; d++) sp *= p.size[d];
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t b = i / sp, pos = i - b * sp, rem = pos;
+        double base[3], hom[4];
+        for (int d = k - 1; d >= 0; d--) {
+            int64_t idx = rem % p.size[d];
+            rem /= p.size[d];
+            double L = (double)p.size[d], x = (double)idx;
+            if (p.align_corners)
+                base[d] = L <= 1 ? 0.0 : __dadd_rn(-1.0, __dmul_rn(x, __ddiv_rn(2.0, __dsub_rn(L, 1.0))));
+            else
+                base[d] = __dadd_rn(__dadd_rn(-1.0, __ddiv_rn(__ddiv_rn(2.0, L), 2.0)),
+                                    __dmul_rn(x, __ddiv_rn(2.0, L)));
+        }
+        for (int d = 0; d < k; d++) hom[d] = base[k - 1 - d];
+        hom[k] = 1.0;
+        const T *t = theta + b * k * (k + 1);
+        for (int row = 0; row < k; row++) {
+            double v = 0;
+            for (int j = 0; j <= k; j++)
+                v = __dadd_rn(v, __dmul_rn((double)ld(t, row * (k + 1) + j), hom[j]));
+            st(grid, i * k + row, (float)v);
+        }
+    }
+}
+
+// ------------------------------------------------------------ antialiased resize
+__device__ double rz_cubic_w(double x, double A) {
+    x = fabs(x);
+    double x2 = x * x, x3 = x * x2;
+    if (x <= 1) return (A + 2) * x3 - (A + 3) * x2 + 1;
+    if (x < 2) return A * x3 - 5 * A * x2 + 8 * A * x - 4 * A;
+    return 0.0;
+}
+
+// The stretched kernel at tap k of an axis (before normalization).
+__device__ __forceinline__ double rz_aa_f(int cubic, double A, int nt, int k, double ratio,
+                                          double sc) {
+    double arg = ((double)(1 - nt / 2 + k) - ratio) * sc;
+    return cubic ? rz_cubic_w(arg, A) : fmin(fmax(1 - fabs(arg), 0.0), 1.0);
+}
+
+template <typename T>
+__global__ void k_resize_aa(T *__restrict__ y, const T *__restrict__ x, kc_resize_params p,
+                            int64_t n, int cubic) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t rem = i, base = 0;
+        bool ext = false;
+        int nr = 0;
+        int ax_of[KC_RZ_AA_MAXAX], nt[KC_RZ_AA_MAXAX];
+        int64_t start[KC_RZ_AA_MAXAX];
+        double ratio[KC_RZ_AA_MAXAX], sc[KC_RZ_AA_MAXAX], inv1[KC_RZ_AA_MAXAX],
+            inv2[KC_RZ_AA_MAXAX];
+        for (int a = p.rank - 1; a >= 0; a--) {
+            const kc_resize_axis &ax = p.ax[a];
+            int64_t o = rem % ax.O;
+            rem /= ax.O;
+            if (ax.identity) {
+                base += o * p.istr[a];
+                continue;
+            }
+            if (nr == KC_RZ_AA_MAXAX) continue; // the host never sends more
+            double xc = rz_coord(p.coord, (double)o, ax);
+            if (p.coord == KC_RZ_TF_CROP_AND_RESIZE && (xc < 0 || xc > (double)(ax.L - 1))) {
+                ext = true;
+                continue;
+            }
+            if (!isfinite(xc)) xc = 0;
+            xc = fmin(fmax(xc, -1e15), 1e15);
+            double fl = floor(xc), r = xc == fl ? 1.0 : __dsub_rn(xc, fl);
+            double s = ax.scale < 1 ? ax.scale : 1.0;
+            int m = ax.nt, half = m / 2;
+            double xp = __dadd_rn(xc, (double)half), pf = floor(xp);
+            int64_t st0 = (int64_t)pf + (__dsub_rn(xp, pf) == 0 ? -half : -half + 1) - half;
+            double sum = 0, sum2 = 0;
+            for (int k = 0; k < m; k++) sum += rz_aa_f(cubic, p.cubic_a, m, k, r, s);
+            for (int k = 0; k < m; k++) {
+                int64_t t = st0 + k;
+                if (!p.exclude_outside || (t >= 0 && t < ax.L))
+                    sum2 += rz_aa_f(cubic, p.cubic_a, m, k, r, s) / sum;
+            }
+            if (sum2 == 0) sum2 = 1;
+            ax_of[nr] = a, nt[nr] = m, start[nr] = st0, ratio[nr] = r, sc[nr] = s;
+            inv1[nr] = sum;
+            inv2[nr] = p.exclude_outside ? sum2 : 1.0;
+            nr++;
+        }
+        if (ext) {
+            st(y, i, (float)p.extrapolation);
+            continue;
+        }
+        int64_t combos = 1;
+        for (int k = 0; k < nr; k++) combos *= nt[k];
+        float acc = 0.f;
+        for (int64_t c = 0; c < combos; c++) {
+            int64_t q = c, off = base;
+            float wt = 1.f;
+            for (int k = 0; k < nr; k++) {
+                int j = (int)(q % nt[k]);
+                q /= nt[k];
+                const kc_resize_axis &ax = p.ax[ax_of[k]];
+                int64_t t = start[k] + j;
+                double w = rz_aa_f(cubic, p.cubic_a, nt[k], j, ratio[k], sc[k]) / inv1[k];
+                if (p.exclude_outside) w = (t < 0 || t >= ax.L) ? 0.0 : w / inv2[k];
+                wt *= (float)w;
+                off += (t < 0 ? 0 : t >= ax.L ? ax.L - 1 : t) * p.istr[ax_of[k]];
+            }
+            if (wt != 0.f) acc += wt * ld(x, off);
+        }
+        st(y, i, acc);
+    }
+}
+
+template <typename T>
+cudaError_t aa_t(int cubic, void *y, const void *x, const kc_resize_params *p, cudaStream_t s) {
+    int64_t n = 1;
+    for (int a = 0; a < p->rank; a++) n *= p->ax[a].O;
+    if (n <= 0) return cudaSuccess;
+    k_resize_aa<T><<<blocks_for(n, 128), 128, 0, s>>>((T *)y, (const T *)x, *p, n, cubic);
+    return cudaGetLastError();
+}
+
+// ------------------------------------------------------------ LRN
+template <typename T>
+__global__ void k_lrn(const T *__restrict__ x, T *__restrict__ y, int64_t C, int64_t inner,
+                      int64_t size, double alpha, double beta, double bias, int64_t total) {
+    const int64_t lo = (size - 1) / 2, hi = size - 1 - lo;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t s = i % inner, nc = i / inner, ch = nc % C, n = nc / C;
+        int64_t c0 = ch - lo < 0 ? 0 : ch - lo, c1 = ch + hi > C - 1 ? C - 1 : ch + hi;
+        double q = 0;
+        for (int64_t k = c0; k <= c1; k++) {
+            double t = (double)ld(x, (n * C + k) * inner + s);
+            q += t * t;
+        }
+        double v = (double)ld(x, i) / pow(bias + alpha / (double)size * q, beta);
+        st(y, i, (float)v);
+    }
+}
+
 template <typename T> T from_bits(uint64_t b) {
     T v;
     memcpy(&v, &b, sizeof v);
@@ -333,11 +618,22 @@ template <typename T>
 cudaError_t global_pool_t(const void *x, void *y, int64_t planes, int64_t n, int kind, float p,
                           cudaStream_t s) {
     if (planes <= 0) return cudaSuccess;
-    int vec = n % vec16<T>::n == 0 && (uintptr_t)x % 16 == 0;
     int64_t blocks = (planes + 7) / 8; // 8 warps of 256 threads, one plane each
     if (blocks > (1 << 20)) blocks = 1 << 20;
-    k_global_pool<T><<<(unsigned)blocks, 256, 0, s>>>((const T *)x, (T *)y, planes, n, kind, p,
-                                                       vec);
+    const T *xt = (const T *)x;
+    T *yt = (T *)y;
+    switch (kind) {
+    case KC_POOL_MAX:
+        k_global_pool<T, KC_POOL_MAX><<<(unsigned)blocks, 256, 0, s>>>(xt, yt, planes, n, p);
+        break;
+    case KC_POOL_AVG:
+        k_global_pool<T, KC_POOL_AVG><<<(unsigned)blocks, 256, 0, s>>>(xt, yt, planes, n, p);
+        break;
+    case KC_POOL_LP:
+        k_global_pool<T, KC_POOL_LP><<<(unsigned)blocks, 256, 0, s>>>(xt, yt, planes, n, p);
+        break;
+    default: return cudaErrorInvalidValue;
+    }
     return cudaGetLastError();
 }
 
@@ -415,4 +711,84 @@ extern "C" cudaError_t kc_resize_cubic(int dt, void *y, const void *x, const kc_
     case KC_DT_BF16: return interp_t<__nv_bfloat16, 4>(y, x, p, s);
     default: return cudaErrorInvalidValue;
     }
+}
+
+extern "C" cudaError_t kc_grid_sample(int x_dt, int grid_dt, const void *x, const void *grid,
+                                      void *y, const kc_grid_sample_params *p, cudaStream_t s) {
+    if (p->k < 1 || p->k > 3 || grid_dt < KC_DT_F32 || grid_dt > KC_DT_BF16 ||
+        p->mode < KC_GS_LINEAR || p->mode > KC_GS_CUBIC)
+        return cudaErrorInvalidValue;
+    switch (x_dt) {
+    case KC_DT_F32: return grid_sample_t<float>(grid_dt, x, grid, y, p, s);
+    case KC_DT_F16: return grid_sample_t<__half>(grid_dt, x, grid, y, p, s);
+    case KC_DT_BF16: return grid_sample_t<__nv_bfloat16>(grid_dt, x, grid, y, p, s);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
+extern "C" cudaError_t kc_affine_grid(int dt, const void *theta, void *grid,
+                                      const kc_affine_grid_params *p, cudaStream_t s) {
+    if (p->k < 2 || p->k > 3) return cudaErrorInvalidValue;
+    int64_t total = p->n;
+    for (int d = 0; d < p->k; d++) total *= p->size[d];
+    if (total <= 0) return cudaSuccess;
+    unsigned b = blocks_for(total, 128);
+    switch (dt) {
+    case KC_DT_F32:
+        k_affine_grid<float><<<b, 128, 0, s>>>((const float *)theta, (float *)grid, *p, total);
+        break;
+    case KC_DT_F16:
+        k_affine_grid<__half><<<b, 128, 0, s>>>((const __half *)theta, (__half *)grid, *p, total);
+        break;
+    case KC_DT_BF16:
+        k_affine_grid<__nv_bfloat16><<<b, 128, 0, s>>>((const __nv_bfloat16 *)theta,
+                                                       (__nv_bfloat16 *)grid, *p, total);
+        break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t kc_resize_aa(int dt, int cubic, void *y, const void *x,
+                                    const kc_resize_params *p, cudaStream_t s) {
+    if (p->rank < 1 || p->rank > KC_RZ_MAXD) return cudaErrorInvalidValue;
+    int nr = 0;
+    for (int a = 0; a < p->rank; a++)
+        if (!p->ax[a].identity) {
+            if (p->ax[a].nt < 1) return cudaErrorInvalidValue;
+            nr++;
+        }
+    if (nr > KC_RZ_AA_MAXAX) return cudaErrorInvalidValue;
+    switch (dt) {
+    case KC_DT_F32: return aa_t<float>(cubic, y, x, p, s);
+    case KC_DT_F16: return aa_t<__half>(cubic, y, x, p, s);
+    case KC_DT_BF16: return aa_t<__nv_bfloat16>(cubic, y, x, p, s);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
+extern "C" cudaError_t kc_lrn(int dt, const void *x, void *y, int64_t n, int64_t c,
+                              int64_t inner, int64_t size, double alpha, double beta,
+                              double bias, cudaStream_t s) {
+    int64_t total = n * c * inner;
+    if (size < 1) return cudaErrorInvalidValue;
+    if (total <= 0) return cudaSuccess;
+    unsigned b = blocks_for(total);
+    switch (dt) {
+    case KC_DT_F32:
+        k_lrn<float><<<b, kThreads, 0, s>>>((const float *)x, (float *)y, c, inner, size, alpha,
+                                            beta, bias, total);
+        break;
+    case KC_DT_F16:
+        k_lrn<__half><<<b, kThreads, 0, s>>>((const __half *)x, (__half *)y, c, inner, size,
+                                             alpha, beta, bias, total);
+        break;
+    case KC_DT_BF16:
+        k_lrn<__nv_bfloat16><<<b, kThreads, 0, s>>>((const __nv_bfloat16 *)x,
+                                                    (__nv_bfloat16 *)y, c, inner, size, alpha,
+                                                    beta, bias, total);
+        break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
 }

@@ -28,6 +28,11 @@ typedef struct kc_pool_params {
     int kind;          /* KC_POOL_* */
     int include_pad;   /* AveragePool count_include_pad */
     float p;           /* LpPool exponent */
+    int64_t *ind;      /* MaxPool Indices (NULL: none): plane * plane size + the
+                          first maximum's offset in its plane, row-major or
+                          (col_major, storage_order 1) column-major; -1 for
+                          an empty window */
+    int col_major;
 } kc_pool_params;
 
 cudaError_t kc_pool(int dt, const void *x, void *y, const kc_pool_params *p, cudaStream_t s);
@@ -52,7 +57,7 @@ typedef struct kc_resize_axis {
     int64_t L, O;              /* input and output length */
     double scale, r0, r1;      /* coordinate scale, roi start/end */
     int identity;              /* the axis is copied as is */
-    int pad_;
+    int nt;                    /* antialias: taps on this axis (host's count) */
 } kc_resize_axis;
 
 typedef struct kc_resize_params {
@@ -74,6 +79,49 @@ cudaError_t kc_resize_linear(int dt, void *y, const void *x, const kc_resize_par
 /* Cubic (4 taps per resized axis, no antialias), float types only. */
 cudaError_t kc_resize_cubic(int dt, void *y, const void *x, const kc_resize_params *p,
                             cudaStream_t s);
+/* Antialiased linear (cubic 0) or cubic (cubic 1) resize: on each
+** non-identity axis ax.nt taps of the
+** kernel stretched by 1/min(scale, 1), normalized (then renormalized over
+** the taps inside the input with exclude_outside), weights computed on
+** the fly; float types only. */
+#define KC_RZ_AA_MAXAX KC_RZ_MAXD
+cudaError_t kc_resize_aa(int dt, int cubic, void *y, const void *x, const kc_resize_params *p,
+                         cudaStream_t s);
+
+/* GridSample over k = 1..3 spatial dims (X is [N, C, D0..], grid is
+** [N, O0.., k] with (x, y, ...) in its last dim), the host reference's
+** arithmetic (float32 coordinates, double reflection). mode: KC_GS_*,
+** pad: KC_GS_PAD_*. x_dt and grid_dt are KC_DT_* (the output is x_dt). */
+enum { KC_GS_LINEAR, KC_GS_NEAREST, KC_GS_CUBIC };
+enum { KC_GS_PAD_ZEROS, KC_GS_PAD_BORDER, KC_GS_PAD_REFLECTION };
+
+typedef struct kc_grid_sample_params {
+    int k, mode, pad, align_corners;
+    int64_t n, c;
+    int64_t in[3];   /* input spatial dims D0..D(k-1) */
+    int64_t out[3];  /* output spatial dims O0..O(k-1) */
+} kc_grid_sample_params;
+
+cudaError_t kc_grid_sample(int x_dt, int grid_dt, const void *x, const void *grid, void *y,
+                           const kc_grid_sample_params *p, cudaStream_t s);
+
+/* AffineGrid: grid[b, o.., :] = theta[b] (k x (k+1)) times the homogeneous
+** base coordinate (x, y[, z], 1) of output position o (normalized to
+** [-1, 1], align_corners as ONNX defines it), in double as the host
+** reference; k = 2 or 3; theta and grid in dtype (KC_DT_*). */
+typedef struct kc_affine_grid_params {
+    int k, align_corners;
+    int64_t n, size[3];
+} kc_affine_grid_params;
+
+cudaError_t kc_affine_grid(int dt, const void *theta, void *grid,
+                           const kc_affine_grid_params *p, cudaStream_t s);
+
+/* LRN across channels: y = x / (bias + alpha / size * sum of x^2 over
+** channels [c - (size-1)/2, c + size-1 - (size-1)/2] clipped to [0, C))^beta,
+** in double as the host reference; x is [n, c, inner]. */
+cudaError_t kc_lrn(int dt, const void *x, void *y, int64_t n, int64_t c, int64_t inner,
+                   int64_t size, double alpha, double beta, double bias, cudaStream_t s);
 
 #ifdef __cplusplus
 }
