@@ -775,13 +775,14 @@ static kiln_status infer_layer_dev(kiln_context *c, const ir_node *n, bool *pend
         for (int k = 0; k < n->n_in; k++) {
             const ir_value *v = n->in[k];
             if (!v || v->const_val || (c->where[v->id] & RES_HOST)) continue;
-            /* Small integer tensors (shapes, indices), and scalars of any
-            ** type (Range's float start/limit/delta: the node tests'
-            ** expanded window functions compute them on the device). */
+            /* Small integer tensors (shapes, indices), and tiny tensors of
+            ** any type: Range's float start/limit/delta (the node tests'
+            ** expanded window functions compute them on the device) and
+            ** Resize's float scales. */
             kiln_dtype t = c->vals[v->id].dtype;
             int64_t numel = tensor_numel(&c->vals[v->id]);
             bool int_small = (t == KILN_DTYPE_INT64 || t == KILN_DTYPE_INT32) && numel <= 4096;
-            if (!int_small && numel > 1) continue;
+            if (!int_small && numel > 16) continue;
             if ((st = ensure_host(c, v, pending))) return st;
             fetched = true;
         }
