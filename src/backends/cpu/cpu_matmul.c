@@ -132,7 +132,8 @@ static void mm_get(const void *ctx, int64_t idx, cpu_gemm_prob *p) {
     p->a = mi->a + oa * mi->M * mi->K;
     p->a_rs = mi->a_rs;
     p->a_cs = mi->a_cs;
-    p->b = mi->b + ob * mi->K * mi->N;
+    /* B's data is NULL in an engine that keeps only the packed copy */
+    p->b = mi->b ? mi->b + ob * mi->K * mi->N : NULL;
     p->b_rs = mi->b_rs;
     p->b_cs = mi->b_cs;
     p->bpack = NULL;
@@ -210,6 +211,9 @@ static int mm_run(ref_ctx *c, const cpu_gemm_kernel *k) {
     mm_info mi;
     if (mm_prepare(c, &mi)) return -1;
     if (mi.nbatch == 0 || mi.M == 0 || mi.N == 0) return 0;
+    if (!c->blob && !mi.b && c->in[1]->nbytes)
+        return ref_fail(c, "B is stored only as prepared weights, which this layer "
+                        "lacks: rebuild the engine");
     if (c->blob) {
         int64_t K, N, rs, cs;
         if (!mm_const_b(c->node, c->in[1], &K, &N, &rs, &cs) || K != mi.K || N != mi.N)
@@ -282,11 +286,11 @@ static int run_c(ref_ctx *c) { return mm_run(c, &cpu_gemm_kernel_c); }
 
 #define MM_TACTICS(VAR, NAME, OP)                                              \
     const kiln_tactic cpu_t_##VAR##_avx512 = {"f32_" NAME "_8x32_avx512", OP,  \
-        ISA_AVX512, OW, sup_avx512, ws_avx512, run_avx512, prep_avx512};       \
+        ISA_AVX512, OW, sup_avx512, ws_avx512, run_avx512, prep_avx512, 1u << 1};       \
     const kiln_tactic cpu_t_##VAR##_avx2 = {"f32_" NAME "_6x16_avx2", OP,      \
-        ISA_AVX2, OW, sup_avx2, ws_avx2, run_avx2, prep_avx2};                 \
+        ISA_AVX2, OW, sup_avx2, ws_avx2, run_avx2, prep_avx2, 1u << 1};       \
     const kiln_tactic cpu_t_##VAR##_c = {"f32_" NAME "_4x8_c", OP, 0, OW,      \
-        mm_supports, ws_c, run_c, prep_c};
+        mm_supports, ws_c, run_c, prep_c, 1u << 1};
 
 MM_TACTICS(matmul, "matmul", OP_MatMul)
 MM_TACTICS(gemm, "gemm", OP_Gemm)
