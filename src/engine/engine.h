@@ -95,8 +95,9 @@ kiln_status engine_deserialize(const uint8_t *data, size_t size, kiln_engine *e)
 ** input k of a main-graph layer (never an implicit input of a subgraph
 ** node) that also reads a non-constant input, and that layer, in every
 ** profile, runs a host tactic with a prepared blob and bit k in
-** blob_replaces. Engines with a device fingerprint keep every constant
-** (the device attach step uploads them all). The serializer stores such a
+** blob_replaces. Engines of a device backend (or with a device
+** fingerprint, or no backend ops) keep every constant: the device attach
+** step uploads them all. The serializer stores such a
 ** constant without bytes; the loader accepts a constant without bytes only
 ** where this holds. Sets unread[id] to 1 or 0 for every main-graph value
 ** id (the caller's array of graph->n_values bytes). */

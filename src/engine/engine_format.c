@@ -1764,7 +1764,7 @@ void engine_const_unread(const kiln_engine *e, uint8_t *unread) {
     const ir_graph *g = e->ir->graph;
     int np = e->n_profiles;
     /* 0: keep, 1: no use seen yet, 2: every use seen so far is fine */
-    bool any = np > 0 && e->layers && !e->dev_fingerprint[0];
+    bool any = np > 0 && e->layers && e->ops && !e->ops->dev && !e->dev_fingerprint[0];
     for (int i = 0; i < g->n_values; i++) {
         const ir_value *v = g->values[i];
         unread[i] = any && v && v->const_val && v->const_val->nbytes &&
