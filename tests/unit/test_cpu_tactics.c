@@ -877,6 +877,42 @@ static int run_blob(const kiln_tactic *t, ir_node *n, const kiln_tensor *const *
     return rc;
 }
 
+/* Gemm with transB and few rows known statically: every run takes the
+** dot-product path, which reads B^T in place, so no blob (B stays in the
+** engine); more rows, or an unknown row count, get one. */
+static void test_dot_no_blob(void) {
+    const kiln_tactic *ts[16];
+    int nt = tactics_for(OP_Gemm, ts);
+    for (int k = 0; k < nt; k++) {
+        const kiln_tactic *t = ts[k];
+        if (!t->prepare) continue;
+        ir_node *n = new_node(OP_Gemm, 2);
+        if (!ir_edit_set_int(n, "transB", 1)) die("attr");
+        int64_t bd[2] = {45, 70};
+        kiln_tensor *B = rand_tensor(2, bd);
+        const kiln_tensor *cin[2] = {NULL, B};
+        ir_type tb = {KILN_DTYPE_FLOAT32, 2, {45, 70}};
+        static const int64_t rows[] = {1, CPU_DOT_MAX_M, CPU_DOT_MAX_M + 1, -1};
+        bool ok = true;
+        for (size_t r = 0; r < KILN_ARRAY_LEN(rows); r++) {
+            ir_type ta = {KILN_DTYPE_FLOAT32, 2, {rows[r], 70}};
+            const ir_type *tin[2] = {&ta, &tb};
+            void *blob = NULL;
+            size_t bn = 0;
+            if (t->prepare(n, tin, cin, &blob, &bn)) die("prepare");
+            bool want = rows[r] < 0 || rows[r] > CPU_DOT_MAX_M;
+            if (!!blob != want) {
+                fprintf(stderr, "FAIL %s: Gemm transB with %lld rows: blob %d, want %d\n",
+                        t->name, (long long)rows[r], !!blob, want);
+                ok = false;
+            }
+            kiln_aligned_free(blob);
+        }
+        record_for(t->name, ok);
+        tensor_free(B);
+    }
+}
+
 static void test_prepared_blobs(void) {
     const kiln_tactic *ts[16];
     int nt = tactics_for(OP_MatMul, ts);
@@ -1036,6 +1072,7 @@ int main(int argc, char **argv) {
     test_concurrent();
     test_prepack();
     test_prepared_blobs();
+    test_dot_no_blob();
     test_idle_pool();
     test_physical_cores();
     test_gemm();

@@ -189,6 +189,23 @@ static bool mm_const_b(const ir_node *n, const kiln_tensor *B, int64_t *K,
     return *K > 0 && *N > 0;
 }
 
+/* Whether every run takes cpu_gemm_run's dot-product path: B^T (transB)
+** against few rows of a plain A, the row count known statically. That path
+** reads B^T in place, which beats the packed panels on these memory-bound
+** shapes; a blob would only add a second copy of B beside the one the path
+** needs (a blob makes the constant droppable, and with it the dot path off). */
+static bool mm_always_dot(const cpu_gemm_kernel *k, const ir_node *n, const ir_type *A) {
+    if (!k->dot || n->op == OP_MatMul || A->rank < 1 ||
+        ir_attr_int(n, "transB", 0) == 0 || ir_attr_int(n, "transA", 0) != 0)
+        return false;
+    int64_t m = 1;
+    for (int d = 0; d < A->rank - 1; d++) {
+        if (A->dims[d] < 0) return false;
+        m *= A->dims[d];
+    }
+    return m <= CPU_DOT_MAX_M;
+}
+
 static kiln_status mm_prepare_blob(const cpu_gemm_kernel *k, const ir_node *n,
                                    const ir_type *const *in,
                                    const kiln_tensor *const *cin, void **blob,
@@ -197,7 +214,7 @@ static kiln_status mm_prepare_blob(const cpu_gemm_kernel *k, const ir_node *n,
     *blob = NULL;
     *bytes = 0;
     if (n->n_in < 2 || !in[0] || in[0]->rank < 1 ||
-        !mm_const_b(n, cin[1], &K, &N, &rs, &cs))
+        !mm_const_b(n, cin[1], &K, &N, &rs, &cs) || mm_always_dot(k, n, in[0]))
         return KILN_OK;
     size_t fl = cpu_gemm_packed_b_floats(k, K, N);
     uint8_t *b = cpu_pack_blob_new(k, CPU_PACK_B, K, N, 1, fl, bytes);
