@@ -300,14 +300,16 @@ static int run_c(ref_ctx *c) { return mm_run(c, &cpu_gemm_kernel_c); }
 #define ISA_AVX2 (KILN_ISA_AVX2 | KILN_ISA_FMA)
 #define ISA_AVX512 (KILN_ISA_AVX512F | KILN_ISA_AVX2 | KILN_ISA_FMA)
 #define OW TACTIC_OVERWRITES_OUTPUT
+/* with its blob a run reads only B's dtype and dims (blob_replaces) */
+#define BR (1u << 1)
 
 #define MM_TACTICS(VAR, NAME, OP)                                              \
     const kiln_tactic cpu_t_##VAR##_avx512 = {"f32_" NAME "_8x32_avx512", OP,  \
-        ISA_AVX512, OW, sup_avx512, ws_avx512, run_avx512, prep_avx512, 1u << 1};       \
+        ISA_AVX512, OW, sup_avx512, ws_avx512, run_avx512, prep_avx512, BR};   \
     const kiln_tactic cpu_t_##VAR##_avx2 = {"f32_" NAME "_6x16_avx2", OP,      \
-        ISA_AVX2, OW, sup_avx2, ws_avx2, run_avx2, prep_avx2, 1u << 1};       \
+        ISA_AVX2, OW, sup_avx2, ws_avx2, run_avx2, prep_avx2, BR};             \
     const kiln_tactic cpu_t_##VAR##_c = {"f32_" NAME "_4x8_c", OP, 0, OW,      \
-        mm_supports, ws_c, run_c, prep_c, 1u << 1};
+        mm_supports, ws_c, run_c, prep_c, BR};
 
 MM_TACTICS(matmul, "matmul", OP_MatMul)
 MM_TACTICS(gemm, "gemm", OP_Gemm)
