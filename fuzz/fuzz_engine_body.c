@@ -26,7 +26,12 @@ static void check_graph(const ir_graph *g, int depth) {
         const ir_value *v = g->values[i];
         if (v->id != i) fail("value id");
         (void)strlen(v->name);
-        if (v->const_val && v->const_val->nbytes) /* touch first and last */
+        /* touch first and last; a constant stored without its bytes must be
+        ** one of the main graph's that no reader needs (engine_const_unread,
+        ** checked by the loader) */
+        if (v->const_val && v->const_val->nbytes && !v->const_val->data && depth)
+            fail("subgraph constant without bytes");
+        if (v->const_val && v->const_val->nbytes && v->const_val->data)
             (void)(((volatile const uint8_t *)v->const_val->data)[0] +
                    ((volatile const uint8_t *)v->const_val->data)[v->const_val->nbytes - 1]);
         if (v->producer && (v->producer->graph != g ||

@@ -141,6 +141,15 @@ typedef struct kiln_tactic {
     kiln_status (*prepare)(const ir_node *n, const ir_type *const *in,
                            const kiln_tensor *const *cin, void **blob_out,
                            size_t *size_out);
+    /* Bit k set: whenever this tactic runs with a blob, it never reads the
+    ** data of input k (only its dtype and dims), because the blob holds a
+    ** prepared copy of it. The serializer then leaves such a constant's
+    ** bytes out of the engine when no other reader needs them
+    ** (engine_const_unread), and the loaded tensor has data == NULL. A
+    ** tactic that sets a bit must, on that path, never dereference nor
+    ** offset the input's data pointer (the dot-product and per-group paths
+    ** included). Host tactics only: device tactics get no blob yet. */
+    unsigned blob_replaces;
 } kiln_tactic;
 
 typedef struct kiln_backend_ops {

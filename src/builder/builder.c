@@ -1362,6 +1362,20 @@ static kiln_status build_main(const kiln_model *m, const kiln_builder_config *cf
     snprintf(b.e.backend, sizeof b.e.backend, "%s", b.be->name);
     snprintf(b.e.arch, sizeof b.e.arch, "%s", kiln_host_arch());
     b.e.ops = b.be;
+    {
+        /* constants the serializer stores without bytes (their readers
+        ** all run on prepared copies: engine_const_unread) */
+        uint8_t *unread = calloc((size_t)b.g->n_values + 1, 1);
+        if (!unread) goto oom;
+        engine_const_unread(&b.e, unread);
+        int nu = 0;
+        double mib = 0;
+        for (int i = 0; i < b.g->n_values; i++)
+            if (unread[i]) nu++, mib += (double)b.g->values[i]->const_val->nbytes / 1048576.0;
+        free(unread);
+        blog(&b, KILN_SEVERITY_INFO, "%d constants (%.2f MiB) stored only as prepared "
+             "weights", nu, mib);
+    }
     if ((st = engine_serialize(&b.e, &blob, &blob_n))) goto fail;
     phase_done(&b, "serialization");
     /* Only a successful build updates (or replaces a stale) cache. */

@@ -10,8 +10,10 @@
 
 /* v2: the build section records the source model's digest and the device
 ** fingerprint. v3: per layer and profile, the chosen tactic's prepared
-** data (kiln_tactic.prepare: packed weights) in the weights section. */
-#define KILN_ENGINE_FORMAT_VERSION 3
+** data (kiln_tactic.prepare: packed weights) in the weights section. v4:
+** a tensor flags word; a constant only read through layers' prepared data
+** is stored without its bytes (engine_const_unread). */
+#define KILN_ENGINE_FORMAT_VERSION 4
 
 typedef struct engine_profile {
     /* Per main-graph input i: rank dims each (rank of the input). */
@@ -87,6 +89,19 @@ kiln_status engine_serialize(const kiln_engine *e, uint8_t **out, size_t *size);
 ** KILN_INCOMPATIBLE_ENGINE with a message saying what to do. Never crashes
 ** on hostile input. */
 kiln_status engine_deserialize(const uint8_t *data, size_t size, kiln_engine *e);
+/* Which main-graph constants no reader needs the bytes of. Constant v
+** qualifies when v is not a
+** graph input or output, has at least one use, every use is an explicit
+** input k of a main-graph layer (never an implicit input of a subgraph
+** node) that also reads a non-constant input, and that layer, in every
+** profile, runs a host tactic with a prepared blob and bit k in
+** blob_replaces. Engines of a device backend (or with a device
+** fingerprint, or no backend ops) keep every constant: the device attach
+** step uploads them all. The serializer stores such a
+** constant without bytes; the loader accepts a constant without bytes only
+** where this holds. Sets unread[id] to 1 or 0 for every main-graph value
+** id (the caller's array of graph->n_values bytes). */
+void engine_const_unread(const kiln_engine *e, uint8_t *unread);
 /* Frees everything e owns except the blob. */
 void engine_clear(kiln_engine *e);
 

@@ -19,7 +19,7 @@ enum {
     MIN_NODE_BYTES = 32,   /* 4 string lengths, 3 counts, attr count */
     MIN_ATTR_BYTES = 8,    /* name len, type */
     MIN_GRAPH_BYTES = 24,  /* name len, 5 counts */
-    MIN_TENSOR_BYTES = 28, /* dtype, rank, offset, nbytes, name len */
+    MIN_TENSOR_BYTES = 32, /* dtype, rank, offset, nbytes, flags, name len */
     MIN_PROFILE_BYTES = 4  /* input count */
 };
 
@@ -209,6 +209,8 @@ typedef struct ser {
     const kiln_tensor **keys;    /* open-addressing map tensor -> index */
     int *vals;
     size_t map_cap;
+    uint8_t *keep;               /* per table index: some reader needs the bytes */
+    const uint8_t *unread;       /* per main-graph value id (engine_const_unread) */
     kiln_status st;
 } ser;
 
@@ -248,7 +250,7 @@ static size_t ptr_hash(const void *p, size_t cap) {
 }
 
 /* Index of t in the tensor table, adding it on first use; -1 on error. */
-static int ser_tensor(ser *s, const kiln_tensor *t, const char *what) {
+static int ser_tensor(ser *s, const kiln_tensor *t, const char *what, bool droppable) {
     char b[128];
     if (!t) return ser_fail(s, KILN_INTERNAL, "%s has a NULL tensor", what), -1;
     if ((size_t)s->n_tensors * 2 + 2 > s->map_cap) {
@@ -275,7 +277,10 @@ static int ser_tensor(ser *s, const kiln_tensor *t, const char *what) {
     }
     size_t h = ptr_hash(t, s->map_cap);
     while (s->keys[h]) {
-        if (s->keys[h] == t) return s->vals[h];
+        if (s->keys[h] == t) {
+            if (!droppable) s->keep[s->vals[h]] = 1;
+            return s->vals[h];
+        }
         h = (h + 1) & (s->map_cap - 1);
     }
     size_t nb;
@@ -285,8 +290,10 @@ static int ser_tensor(ser *s, const kiln_tensor *t, const char *what) {
         return ser_fail(s, KILN_UNSUPPORTED, "%s: tensors of type %s cannot "
                         "be stored in an engine", what,
                         kiln_dtype_name(t->dtype)), -1;
+    /* data may be NULL only where a loaded engine left it out; whether it
+    ** may stay out is decided once every reader is known */
     if (numel < 0 || !dtype_nbytes(t->dtype, numel, &nb) || nb != t->nbytes ||
-        (nb && !t->data))
+        (nb && !t->data && !droppable))
         return ser_fail(s, KILN_INTERNAL, "%s: tensor '%s' has an "
                         "inconsistent shape or size", what,
                         printable(t->name, b, sizeof b)), -1;
@@ -297,8 +304,12 @@ static int ser_tensor(ser *s, const kiln_tensor *t, const char *what) {
         const kiln_tensor **p = realloc(s->tensors, (size_t)cap * sizeof *p);
         if (!p) return ser_fail(s, KILN_OUT_OF_MEMORY, "out of memory"), -1;
         s->tensors = p;
+        uint8_t *kp = realloc(s->keep, (size_t)cap);
+        if (!kp) return ser_fail(s, KILN_OUT_OF_MEMORY, "out of memory"), -1;
+        s->keep = kp;
         s->cap_tensors = cap;
     }
+    s->keep[s->n_tensors] = !droppable;
     s->keys[h] = t;
     s->vals[h] = s->n_tensors;
     s->tensors[s->n_tensors] = t;
@@ -352,7 +363,7 @@ static bool ser_attr(ser *s, const ir_graph *g, const ir_node *n,
         return w_str(s, str, a->s_len ? a->s_len : strlen(str));
     }
     case IR_ATTR_TENSOR: {
-        int k = ser_tensor(s, a->t, what);
+        int k = ser_tensor(s, a->t, what, false);
         if (k < 0) return false;
         w_u32(w, (uint32_t)k);
         return true;
@@ -371,7 +382,7 @@ static bool ser_attr(ser *s, const ir_graph *g, const ir_node *n,
         return true;
     case IR_ATTR_TENSORS:
         for (int k = 0; k < a->n; k++) {
-            int t = ser_tensor(s, a->tensors[k], what);
+            int t = ser_tensor(s, a->tensors[k], what, false);
             if (t < 0) return false;
             w_u32(w, (uint32_t)t);
         }
@@ -443,7 +454,8 @@ static bool ser_graph(ser *s, const ir_graph *g, int depth) {
         int ci = -1;
         if (v->const_val) {
             snprintf(what, sizeof what, "value '%s'", vn);
-            if ((ci = ser_tensor(s, v->const_val, what)) < 0) return false;
+            bool unread = !g->parent && s->unread && s->unread[i];
+            if ((ci = ser_tensor(s, v->const_val, what, unread)) < 0) return false;
         }
         w_i32(w, ci);
         w_u32(w, (uint32_t)v->sym_len);
@@ -535,7 +547,7 @@ kiln_status engine_serialize(const kiln_engine *e, uint8_t **out, size_t *size) 
     ser s = {0};
     s.m = m;
     uint64_t *woff = NULL, *boff = NULL;
-    uint8_t *buf = NULL;
+    uint8_t *buf = NULL, *unread = NULL;
     const char **tnames = NULL;
     int n_tnames = 0;
     int np = e->n_profiles;
@@ -587,7 +599,15 @@ kiln_status engine_serialize(const kiln_engine *e, uint8_t **out, size_t *size) 
     }
     if (g->parent || g->n_captures)
         ser_fail(&s, KILN_INTERNAL, "the main graph has a parent or captures");
-    if (s.st || !ser_graph(&s, g, 0)) goto done;
+    if (s.st) goto done;
+    /* constants only read through prepared data are stored without bytes */
+    if (!(unread = calloc((size_t)g->n_values + 1, 1))) {
+        ser_fail(&s, KILN_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    engine_const_unread(e, unread);
+    s.unread = unread;
+    if (!ser_graph(&s, g, 0)) goto done;
 
     /* tensor table: offsets relative to the weights section */
     s.w = &secs[ENGINE_SEC_TENSORS];
@@ -600,18 +620,28 @@ kiln_status engine_serialize(const kiln_engine *e, uint8_t **out, size_t *size) 
     w_u32(s.w, (uint32_t)s.n_tensors);
     for (int i = 0; i < s.n_tensors; i++) {
         const kiln_tensor *t = s.tensors[i];
-        wsize = align_up(wsize, ENGINE_WEIGHT_ALIGN);
-        woff[i] = wsize;
-        if (t->nbytes > SIZE_MAX / 2 - wsize) {
-            ser_fail(&s, KILN_UNSUPPORTED, "weights too large");
+        bool omit = !s.keep[i] && t->nbytes;
+        if (!omit && t->nbytes && !t->data) {
+            ser_fail(&s, KILN_INTERNAL, "tensor '%s' has no data but a reader "
+                     "that needs it", t->name ? t->name : "");
             goto done;
         }
-        wsize += t->nbytes;
+        woff[i] = 0;
+        if (!omit) {
+            wsize = align_up(wsize, ENGINE_WEIGHT_ALIGN);
+            woff[i] = wsize;
+            if (t->nbytes > SIZE_MAX / 2 - wsize) {
+                ser_fail(&s, KILN_UNSUPPORTED, "weights too large");
+                goto done;
+            }
+            wsize += t->nbytes;
+        }
         w_i32(s.w, (int32_t)t->dtype);
         w_i32(s.w, t->rank);
         for (int d = 0; d < t->rank; d++) w_i64(s.w, t->dims[d]);
         w_u64(s.w, woff[i]);
         w_u64(s.w, t->nbytes);
+        w_u32(s.w, omit ? ENGINE_TENSOR_NO_DATA : 0);
         w_ostr(&s, t->name);
     }
 
@@ -800,6 +830,7 @@ kiln_status engine_serialize(const kiln_engine *e, uint8_t **out, size_t *size) 
     size_t wpos = 0;
     for (int i = 0; i < s.n_tensors; i++) {
         const kiln_tensor *t = s.tensors[i];
+        if (!s.keep[i] && t->nbytes) continue; /* stored without its bytes */
         memset(wbase + wpos, 0, (size_t)woff[i] - wpos);
         if (t->nbytes) memcpy(wbase + woff[i], t->data, t->nbytes);
         wpos = (size_t)woff[i] + t->nbytes;
@@ -822,6 +853,8 @@ kiln_status engine_serialize(const kiln_engine *e, uint8_t **out, size_t *size) 
 done:
     for (int i = 0; i <= ENGINE_SEC_COUNT; i++) free(secs[i].p);
     free(s.tensors);
+    free(s.keep);
+    free(unread);
     free(s.keys);
     free(s.vals);
     free(woff);
@@ -1094,22 +1127,32 @@ static kiln_status des_tensors(des *d) {
             return bad("tensor %d has rank %d", i, rank);
         for (int k = 0; k < rank; k++) dims[k] = r_i64(&r);
         uint64_t off = r_u64(&r), nbytes = r_u64(&r);
+        uint32_t tflags = r_u32(&r);
         if (r.bad) return r_fail(&r, "tensors section");
+        if (tflags & ~(uint32_t)ENGINE_TENSOR_NO_DATA)
+            return bad("tensor %d has unknown flags 0x%x", i, tflags);
+        bool no_data = tflags & ENGINE_TENSOR_NO_DATA;
         int64_t numel = shape_numel(rank, dims);
         size_t want;
         if (numel < 0 || !dtype_nbytes((kiln_dtype)dt, numel, &want) ||
             want != nbytes)
             return bad("tensor %d: shape and byte count disagree", i);
+        if (no_data && (off || !nbytes))
+            return bad("tensor %d is stored without bytes but has offset %llu "
+                       "and %llu bytes", i, (unsigned long long)off,
+                       (unsigned long long)nbytes);
         if (off % ENGINE_WEIGHT_ALIGN)
             return bad("tensor %d is not 64-byte aligned", i);
-        if (off > wlen || nbytes > wlen - off)
+        if (!no_data && (off > wlen || nbytes > wlen - off))
             return bad("tensor %d lies outside the weights section", i);
         const char *nm = r_str_ex(&r, &d->m->arena, NULL, true, false);
         if (r.bad) return r_fail(&r, "tensors section");
         kiln_tensor *t;
-        /* zero copy: the tensor borrows the (read-only) file bytes */
+        /* zero copy: the tensor borrows the (read-only) file bytes; one
+        ** stored without bytes has data == NULL (checked against its
+        ** readers once the layers are known: check_no_data) */
         if (tensor_wrap((kiln_dtype)dt, rank, dims,
-                        (void *)(uintptr_t)(wbase + off), &t))
+                        no_data ? NULL : (void *)(uintptr_t)(wbase + off), &t))
             return oom();
         if (!ir_model_own_tensor(d->m, t)) return oom();
         if (nm && !(t->name = kiln_strdup(nm))) return oom();
@@ -1173,6 +1216,10 @@ static kiln_status des_attr(des *d, rbuf *r, ir_graph *g, ir_node *n,
             return bad("graph %s: %s attribute '%s' refers to tensor %u of %d",
                        path, lab, printable(a->name, b, sizeof b), k, d->n_tensors);
         a->t = d->tensors[k];
+        if (!a->t->data && a->t->nbytes)
+            return bad("graph %s: %s attribute '%s' refers to tensor %u, which is "
+                       "stored without its bytes", path, lab,
+                       printable(a->name, b, sizeof b), k);
         break;
     }
     case IR_ATTR_GRAPH: case IR_ATTR_GRAPHS: {
@@ -1226,6 +1273,10 @@ static kiln_status des_attr(des *d, rbuf *r, ir_graph *g, ir_node *n,
                                "%u of %d", path, lab,
                                printable(a->name, b, sizeof b), t, d->n_tensors);
                 a->tensors[k] = d->tensors[t];
+                if (!a->tensors[k]->data && a->tensors[k]->nbytes)
+                    return bad("graph %s: %s attribute '%s' refers to tensor %u, "
+                               "which is stored without its bytes", path, lab,
+                               printable(a->name, b, sizeof b), t);
             }
         }
         break;
@@ -1376,6 +1427,9 @@ static kiln_status des_graph_body(des *d, rbuf *r, ir_graph *g, gstate *gs,
             if (!const_fits(&v->type, v->const_val))
                 return bad("graph %s: value %d: constant disagrees with its "
                            "type", path, i);
+            if (g->parent && !v->const_val->data && v->const_val->nbytes)
+                return bad("graph %s: value %d refers to tensor %d, which is "
+                           "stored without its bytes", path, i, ci);
             gs->vs[i] |= VS_CONST;
         }
         if ((v->flags & IR_VALUE_INITIALIZER) && !v->const_val)
@@ -1679,6 +1733,71 @@ static kiln_status des_plans(des *d) {
     return KILN_OK;
 }
 
+/* A main-graph constant stored without its bytes must have no reader that
+** needs them (engine_const_unread): say, an engine edited so that a layer
+** runs a tactic without prepared data. */
+static kiln_status check_no_data(des *d) {
+    const ir_graph *g = d->m->graph;
+    char b[96], lab[256];
+    uint8_t *unread = calloc((size_t)g->n_values + 1, 1);
+    if (!unread) return oom();
+    engine_const_unread(d->e, unread);
+    kiln_status st = KILN_OK;
+    for (int i = 0; i < g->n_values && !st; i++) {
+        const ir_value *v = g->values[i];
+        if (!v->const_val || v->const_val->data || !v->const_val->nbytes || unread[i])
+            continue;
+        /* name a reader that needs the bytes, when there is one */
+        const ir_node *who = NULL;
+        for (int k = 0; k < g->n_nodes && !who; k++)
+            for (int j = 0; j < g->nodes[k]->n_in + g->nodes[k]->n_implicit; j++)
+                if (g->nodes[k]->in[j] == v) who = g->nodes[k];
+        st = bad("constant '%s' is stored without its bytes but %s%s needs them",
+                 printable(v->name, b, sizeof b), who ? "layer " : "a graph input or output",
+                 who ? ir_node_label(who, lab, sizeof lab) : "");
+    }
+    free(unread);
+    return st;
+}
+
+void engine_const_unread(const kiln_engine *e, uint8_t *unread) {
+    const ir_graph *g = e->ir->graph;
+    int np = e->n_profiles;
+    /* 0: keep, 1: no use seen yet, 2: every use seen so far is fine */
+    bool any = np > 0 && e->layers && e->ops && !e->ops->dev && !e->dev_fingerprint[0];
+    for (int i = 0; i < g->n_values; i++) {
+        const ir_value *v = g->values[i];
+        unread[i] = any && v && v->const_val && v->const_val->nbytes &&
+                    !(v->flags & (IR_VALUE_INPUT | IR_VALUE_OUTPUT));
+    }
+    for (int i = 0; i < g->n_inputs; i++)
+        if (g->inputs[i]) unread[g->inputs[i]->id] = 0;
+    for (int i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i]) unread[g->outputs[i]->id] = 0;
+    for (int k = 0; k < g->n_nodes; k++) {
+        const ir_node *n = g->nodes[k];
+        const engine_layer *L = &e->layers[k];
+        /* a node of constants alone may be folded by shape inference,
+        ** which reads every input */
+        bool varying = false;
+        for (int j = 0; j < n->n_in; j++)
+            if (n->in[j] && !n->in[j]->const_val) varying = true;
+        for (int j = 0; j < n->n_in + n->n_implicit; j++) {
+            const ir_value *v = n->in[j];
+            if (!v || v->id < 0 || v->id >= g->n_values || !unread[v->id]) continue;
+            bool ok = j < n->n_in && j < 32 && varying && L->tactic && L->blob &&
+                      L->blob_size;
+            for (int p = 0; ok && p < np; p++) {
+                const kiln_tactic *t = L->tactic[p];
+                ok = t && !(t->flags & TACTIC_DEVICE) && (t->blob_replaces >> j & 1u) &&
+                     L->blob[p] && L->blob_size[p];
+            }
+            unread[v->id] = ok ? 2 : 0;
+        }
+    }
+    for (int i = 0; i < g->n_values; i++) unread[i] = unread[i] == 2;
+}
+
 kiln_status engine_deserialize(const uint8_t *data, size_t size, kiln_engine *e) {
     if (!data || !e) return kiln_error(KILN_INVALID_ARGUMENT, "NULL argument");
     if ((uintptr_t)data % ENGINE_WEIGHT_ALIGN)
@@ -1696,7 +1815,8 @@ kiln_status engine_deserialize(const uint8_t *data, size_t size, kiln_engine *e)
         goto fail;
     }
     if ((st = des_symbols(&d)) || (st = des_tensors(&d)) || (st = des_model(&d)) ||
-        (st = des_profiles(&d)) || (st = des_layers(&d)) || (st = des_plans(&d)))
+        (st = des_profiles(&d)) || (st = des_layers(&d)) || (st = des_plans(&d)) ||
+        (st = check_no_data(&d)))
         goto fail;
     free(d.tensors);
     return KILN_OK;

@@ -24,6 +24,13 @@ enum {
     ENGINE_OFF_SECTION_TABLE = 32  /* u64 */
 };
 
+/* Tensor flags (tensors section, since v4). */
+enum {
+    /* The bytes are not stored (offset 0): only layers' prepared data read
+    ** them (engine_const_unread); the loaded tensor has data == NULL. */
+    ENGINE_TENSOR_NO_DATA = 1u << 0
+};
+
 enum {
     ENGINE_SEC_BUILD = 1,
     ENGINE_SEC_SYMBOLS = 2,

@@ -82,6 +82,7 @@ static kiln_tensor *run_ref(ir_node *n, const kiln_tensor *const *in) {
 }
 
 static int g_prepared_runs; /* runs that used a prepared-weight blob */
+static int g_no_data_runs;  /* ... with the replaced input's data NULL */
 
 /* Runs a tactic on n; out is pre-shaped like want and filled with NaN so
 ** unwritten elements show. prepared: treat every input as a constant, ask
@@ -119,11 +120,26 @@ static kiln_tensor *run_tactic_ex(const kiln_tactic *t, ir_node *n,
     c.ws_size = wsz;
     void *blob = NULL;
     size_t blob_n = 0;
+    /* with a blob, the inputs it replaces lose their data as in an engine
+    ** that stores them only prepared (kiln_tactic.blob_replaces): the run
+    ** must not read, or even offset, those pointers */
+    kiln_tensor hdr[8];
+    const kiln_tensor *in2[8] = {0};
     if (prepared && t->prepare) {
         if (t->prepare(n, tin, in, &blob, &blob_n)) die("prepare");
         c.blob = blob;
         c.blob_size = blob_n;
         if (blob) g_prepared_runs++;
+        for (int i = 0; i < n->n_in && i < 8; i++) {
+            in2[i] = in[i];
+            if (blob && in[i] && (t->blob_replaces >> i & 1u)) {
+                hdr[i] = *in[i];
+                hdr[i].data = NULL;
+                in2[i] = &hdr[i];
+                g_no_data_runs++;
+            }
+        }
+        c.in = in2;
     }
     int rc = t->run(&c);
     kiln_aligned_free(ws);
@@ -817,11 +833,11 @@ static void test_prepack(void) {
                     kiln_set_num_threads(v == 3 ? 3 : 1);
                     if (cpu_gemm_run(&c, ks[q], &job)) ok = false;
                     /* Small M with a transposed B takes the dot-product path
-                    ** (other order) unless A is pre-packed; a pre-packed B
-                    ** does not stop it (the dot kernels read B^T in place):
-                    ** variants 0 and 2 are dot, 1 and 3 packed. */
+                    ** (other order) unless A or B is pre-packed (an engine
+                    ** may hold B only packed: kiln_tactic.blob_replaces):
+                    ** variant 0 is dot, 1 to 3 packed. */
                     bool dot = M <= CPU_DOT_MAX_M && pc.tb && (!pc.ta || M == 1);
-                    int base = dot ? v & 1 : 0;
+                    int base = dot && v ? 1 : 0;
                     if (v > base && memcmp(Y[v]->data, Y[base]->data, Y[0]->nbytes)) {
                         fprintf(stderr, "FAIL prepack %s M=%lld K=%lld N=%lld layout %d variant %d\n",
                                 ks[q]->name, (long long)M, (long long)K, (long long)N, lay, v);
@@ -859,6 +875,42 @@ static int run_blob(const kiln_tactic *t, ir_node *n, const kiln_tensor *const *
     int rc = t->run(&c);
     snprintf(err, en, "%s", c.err);
     return rc;
+}
+
+/* Gemm with transB and few rows known statically: every run takes the
+** dot-product path, which reads B^T in place, so no blob (B stays in the
+** engine); more rows, or an unknown row count, get one. */
+static void test_dot_no_blob(void) {
+    const kiln_tactic *ts[16];
+    int nt = tactics_for(OP_Gemm, ts);
+    for (int k = 0; k < nt; k++) {
+        const kiln_tactic *t = ts[k];
+        if (!t->prepare) continue;
+        ir_node *n = new_node(OP_Gemm, 2);
+        if (!ir_edit_set_int(n, "transB", 1)) die("attr");
+        int64_t bd[2] = {45, 70};
+        kiln_tensor *B = rand_tensor(2, bd);
+        const kiln_tensor *cin[2] = {NULL, B};
+        ir_type tb = {KILN_DTYPE_FLOAT32, 2, {45, 70}};
+        static const int64_t rows[] = {1, CPU_DOT_MAX_M, CPU_DOT_MAX_M + 1, -1};
+        bool ok = true;
+        for (size_t r = 0; r < KILN_ARRAY_LEN(rows); r++) {
+            ir_type ta = {KILN_DTYPE_FLOAT32, 2, {rows[r], 70}};
+            const ir_type *tin[2] = {&ta, &tb};
+            void *blob = NULL;
+            size_t bn = 0;
+            if (t->prepare(n, tin, cin, &blob, &bn)) die("prepare");
+            bool want = rows[r] < 0 || rows[r] > CPU_DOT_MAX_M;
+            if (!!blob != want) {
+                fprintf(stderr, "FAIL %s: Gemm transB with %lld rows: blob %d, want %d\n",
+                        t->name, (long long)rows[r], !!blob, want);
+                ok = false;
+            }
+            kiln_aligned_free(blob);
+        }
+        record_for(t->name, ok);
+        tensor_free(B);
+    }
 }
 
 static void test_prepared_blobs(void) {
@@ -905,6 +957,13 @@ static void test_prepared_blobs(void) {
         size_t nn = 1;
         const kiln_tensor *nocin[2] = {NULL, NULL};
         if (t->prepare && (t->prepare(n, tin, nocin, &none, &nn) || none || nn)) ok = false;
+        /* B stored only as prepared data, but the layer got none: refused */
+        kiln_tensor Bh = *B;
+        Bh.data = NULL;
+        const kiln_tensor *inh[2] = {A, &Bh};
+        if (ok && (t->blob_replaces & 2u) &&
+            (run_blob(t, n, inh, Y1, NULL, 0, err, sizeof err) == 0 || !strstr(err, "rebuild")))
+            ok = false;
         if (!ok) fprintf(stderr, "FAIL prepared blobs %s: %s\n", t->name, err);
         record_for(t->name, ok);
         kiln_aligned_free(blob);
@@ -1013,12 +1072,14 @@ int main(int argc, char **argv) {
     test_concurrent();
     test_prepack();
     test_prepared_blobs();
+    test_dot_no_blob();
     test_idle_pool();
     test_physical_cores();
     test_gemm();
     test_conv();
-    printf("runs on prepared weights: %d\n", g_prepared_runs);
-    if (g_prepared_runs == 0) {
+    printf("runs on prepared weights: %d (%d with the replaced input's data NULL)\n",
+           g_prepared_runs, g_no_data_runs);
+    if (g_prepared_runs == 0 || g_no_data_runs == 0) {
         fprintf(stderr, "FAIL no tactic ran on prepared weights\n");
         g_fail++;
     }

@@ -15,6 +15,7 @@
 ** where. */
 static int g_cmp_fail;
 static int g_layer_blobs; /* prepared-data buffers build_engine made */
+static int g_no_data;     /* loaded constants stored without their bytes */
 #define SAME(cond, ...)                                                    \
     do {                                                                   \
         if (!(cond)) {                                                     \
@@ -178,8 +179,12 @@ static void cmp_tensor(const kiln_tensor *a, const kiln_tensor *b,
     SAME(a->dtype == b->dtype, "%s: tensor dtype", where);
     SAME(shape_equal(a->rank, a->dims, b->rank, b->dims), "%s: tensor shape", where);
     SAME(a->nbytes == b->nbytes, "%s: tensor nbytes", where);
-    SAME(a->nbytes == b->nbytes && (!a->nbytes || memcmp(a->data, b->data, a->nbytes) == 0),
-         "%s: tensor bytes", where);
+    /* b stored without its bytes (engine_const_unread; checked in main) */
+    if (a->nbytes && !b->data) g_no_data++;
+    else
+        SAME(a->nbytes == b->nbytes &&
+                 (!a->nbytes || memcmp(a->data, b->data, a->nbytes) == 0),
+             "%s: tensor bytes", where);
     SAME(str_eq(a->name, b->name), "%s: tensor name", where);
 }
 
@@ -366,6 +371,7 @@ static bool zero_copy(const kiln_engine *e, const uint8_t *blob, size_t size,
     *count = m->n_tensors;
     for (int i = 0; i < m->n_tensors; i++) {
         const uint8_t *p = m->tensors[i]->data;
+        if (!p && m->tensors[i]->nbytes) continue; /* stored without bytes */
         ok &= p >= blob && p + m->tensors[i]->nbytes <= blob + size &&
               (uintptr_t)p % 64 == 0 && !(m->tensors[i]->flags & TENSOR_OWNS_DATA);
     }
@@ -560,7 +566,7 @@ static void test_incompatible(kiln_engine *e, const uint8_t *blob, size_t size) 
              KILN_ENGINE_FORMAT_VERSION);
     CHECK(st == KILN_INCOMPATIBLE_ENGINE && strcmp(kiln_last_error(), want) == 0,
           "format version: %s: %s", kiln_status_name(st), kiln_last_error());
-    /* an engine of the previous format (v2: no prepared layer data) */
+    /* an engine of the previous format (v3: every constant stored with its bytes) */
     memcpy(c, blob, size);
     uint32_t vold = KILN_ENGINE_FORMAT_VERSION - 1;
     memcpy(c + ENGINE_OFF_VERSION, &vold, 4);
@@ -714,6 +720,102 @@ static void test_resealed(const uint8_t *blob, size_t size) {
     kiln_aligned_free(c);
 }
 
+/* Offset of layer k's first profile entry (i32 tactic, f32 time, u64 blob
+** offset, u64 blob size) in the layers section. */
+static size_t layer_entry_off(const uint8_t *blob, int k, uint32_t *np_out) {
+    size_t o = section_off(blob, ENGINE_SEC_LAYERS);
+    uint32_t np, nt, len;
+    memcpy(&np, blob + o + 4, 4);
+    memcpy(&nt, blob + o + 8, 4);
+    o += 12;
+    for (uint32_t j = 0; j < nt; j++) {
+        memcpy(&len, blob + o, 4);
+        o += 4 + len;
+    }
+    *np_out = np;
+    return o + (size_t)k * (4 + (size_t)np * 24) + 4;
+}
+
+/* Constants stored without bytes: each one's readers must all run with
+** prepared data that replaces it; an engine whose layer lost its prepared
+** data, or whose needed tensor claims to have no bytes, is refused with
+** "rebuild". */
+static void test_no_data(const uint8_t *blob, size_t size) {
+    kiln_engine e;
+    memset(&e, 0, sizeof e);
+    CHECK(engine_deserialize(blob, size, &e) == KILN_OK, "load: %s", kiln_last_error());
+    const ir_graph *g = e.ir ? e.ir->graph : NULL;
+    int reader = -1, dropped = 0;
+    uint8_t *unread = calloc(g ? (size_t)g->n_values + 1 : 1, 1);
+    if (g) engine_const_unread(&e, unread);
+    for (int i = 0; g && i < g->n_values; i++) {
+        const kiln_tensor *t = g->values[i]->const_val;
+        if (!t || !t->nbytes) continue;
+        CHECK(!!t->data != !!unread[i], "value %d: stored without bytes %d, unread %d",
+              i, !t->data, unread[i]);
+        if (t->data) continue;
+        dropped++;
+        for (int k = 0; k < g->n_nodes && reader < 0; k++)
+            for (int j = 0; j < g->nodes[k]->n_in; j++)
+                if (g->nodes[k]->in[j] == g->values[i]) reader = k;
+    }
+    free(unread);
+    engine_clear(&e);
+    CHECK(dropped > 0 && reader >= 0, "no constant was stored without its bytes");
+    if (reader < 0) return;
+    /* the reader loses its prepared data (every profile) */
+    uint8_t *c = dup_aligned(blob, size, 0);
+    uint32_t np;
+    size_t o = layer_entry_off(c, reader, &np);
+    for (uint32_t p = 0; p < np; p++) memset(c + o + (size_t)p * 24 + 8, 0, 16);
+    engine_reseal(c, size);
+    kiln_status st = load(c, size);
+    CHECK(st == KILN_CORRUPT_ENGINE && msg_has("stored without its bytes") &&
+              msg_has("rebuild"), "a layer without the prepared data that replaces "
+          "its constant: %s: %s", kiln_status_name(st), kiln_last_error());
+    /* only one profile loses it */
+    memcpy(c, blob, size);
+    memset(c + o + 8, 0, 16);
+    engine_reseal(c, size);
+    st = load(c, size);
+    CHECK(st == KILN_CORRUPT_ENGINE && msg_has("rebuild"),
+          "one profile without prepared data: %s: %s", kiln_status_name(st),
+          kiln_last_error());
+    /* a tensor that is stored (offset 0: the first one) claims it is not */
+    memcpy(c, blob, size);
+    size_t t = section_off(c, ENGINE_SEC_TENSORS);
+    uint32_t nt;
+    memcpy(&nt, c + t, 4);
+    t += 4;
+    bool patched = false;
+    for (uint32_t i = 0; i < nt && !patched; i++) {
+        int32_t rank;
+        uint64_t off, nb;
+        uint32_t flags, len;
+        memcpy(&rank, c + t + 4, 4);
+        t += 8 + (size_t)rank * 8;
+        memcpy(&off, c + t, 8);
+        memcpy(&nb, c + t + 8, 8);
+        memcpy(&flags, c + t + 16, 4);
+        if (!flags && !off && nb) {
+            flags = ENGINE_TENSOR_NO_DATA;
+            memcpy(c + t + 16, &flags, 4);
+            patched = true;
+        }
+        t += 20;
+        memcpy(&len, c + t, 4);
+        t += 4 + (len == 0xFFFFFFFFu ? 0 : len);
+    }
+    CHECK(patched, "no stored tensor at offset 0");
+    engine_reseal(c, size);
+    st = load(c, size);
+    CHECK(st == KILN_CORRUPT_ENGINE && msg_has("without its bytes") && msg_has("rebuild"),
+          "a needed tensor without bytes: %s: %s", kiln_status_name(st), kiln_last_error());
+    printf("constants stored without bytes: %d; a reader without prepared data and a "
+           "needed tensor without bytes are refused\n", dropped);
+    kiln_aligned_free(c);
+}
+
 int main(int argc, char **argv) {
     const char *model_path = "tests/data/engine_format.onnx";
     const char *corpus_dir = NULL;
@@ -756,6 +858,7 @@ int main(int argc, char **argv) {
     g_cmp_fail = 0;
     cmp_engine(&e, &e2);
     CHECK(g_cmp_fail == 0, "%d fields differ after the round trip", g_cmp_fail);
+    CHECK(g_no_data > 0, "no constant was stored without its bytes");
     int nt = 0;
     CHECK(zero_copy(&e2, blob, size, &nt) && nt > 0,
           "deserialized constants are not borrowed, aligned views of the blob");
@@ -826,6 +929,7 @@ int main(int argc, char **argv) {
     test_damage(blob, size);
     if (tb) test_damage(tb, tn);
     test_resealed(blob, size);
+    test_no_data(blob, size);
 
     kiln_aligned_free(tb);
     engine_clear(&t);

@@ -231,7 +231,8 @@ void cpu_im2col_pack_c(const void *ctx, const float *x, int64_t k0, int64_t kc,
 static void conv_get(const void *ctx, int64_t idx, cpu_gemm_prob *p) {
     const conv_info *ci = ctx;
     int64_t n = idx / ci->G, g = idx % ci->G;
-    p->a = ci->w + g * ci->Mg * ci->Kg;
+    /* W's data is NULL in an engine that keeps only the packed copy */
+    p->a = ci->w ? ci->w + g * ci->Mg * ci->Kg : NULL;
     p->a_rs = ci->Kg;
     p->a_cs = 1;
     p->a_pre = ci->w_pre ? ci->w_pre + (size_t)g * ci->w_pre_group : NULL;
@@ -329,6 +330,9 @@ static int conv_gemm_run(ref_ctx *c, const cpu_gemm_kernel *k) {
     conv_info ci;
     if (conv_prepare(c, &ci)) return -1;
     if (ci.N == 0 || ci.M == 0 || ci.P == 0) return 0;
+    if (!c->blob && !ci.w && c->in[1]->nbytes)
+        return ref_fail(c, "W is stored only as prepared weights, which this layer "
+                        "lacks: rebuild the engine");
     if (c->blob) {
         int64_t G, Mg, Kg;
         if (!conv_const_w(c->node, c->in[1], &G, &Mg, &Kg) || G != ci.G ||
@@ -382,17 +386,17 @@ static int run_c(ref_ctx *c) { return conv_gemm_run(c, &cpu_gemm_kernel_c); }
 #define OW TACTIC_OVERWRITES_OUTPUT
 
 const kiln_tactic cpu_t_conv_gemm_avx512 = {"f32_conv_im2col_gemm_8x32_avx512",
-    OP_Conv, ISA_AVX512, OW, sup_avx512, ws_avx512, run_avx512, prep_avx512};
+    OP_Conv, ISA_AVX512, OW, sup_avx512, ws_avx512, run_avx512, prep_avx512, 1u << 1};
 const kiln_tactic cpu_t_conv_gemm_avx2 = {"f32_conv_im2col_gemm_6x16_avx2",
-    OP_Conv, ISA_AVX2, OW, sup_avx2, ws_avx2, run_avx2, prep_avx2};
+    OP_Conv, ISA_AVX2, OW, sup_avx2, ws_avx2, run_avx2, prep_avx2, 1u << 1};
 const kiln_tactic cpu_t_conv_gemm_c = {"f32_conv_im2col_gemm_4x8_c",
-    OP_Conv, 0, OW, conv_supports, ws_c, run_c, prep_c};
+    OP_Conv, 0, OW, conv_supports, ws_c, run_c, prep_c, 1u << 1};
 const kiln_tactic cpu_t_fconv_gemm_avx512 = {"f32_fused_conv_im2col_gemm_8x32_avx512",
-    OP_FusedConv, ISA_AVX512, OW, sup_avx512, ws_avx512, run_avx512, prep_avx512};
+    OP_FusedConv, ISA_AVX512, OW, sup_avx512, ws_avx512, run_avx512, prep_avx512, 1u << 1};
 const kiln_tactic cpu_t_fconv_gemm_avx2 = {"f32_fused_conv_im2col_gemm_6x16_avx2",
-    OP_FusedConv, ISA_AVX2, OW, sup_avx2, ws_avx2, run_avx2, prep_avx2};
+    OP_FusedConv, ISA_AVX2, OW, sup_avx2, ws_avx2, run_avx2, prep_avx2, 1u << 1};
 const kiln_tactic cpu_t_fconv_gemm_c = {"f32_fused_conv_im2col_gemm_4x8_c",
-    OP_FusedConv, 0, OW, conv_supports, ws_c, run_c, prep_c};
+    OP_FusedConv, 0, OW, conv_supports, ws_c, run_c, prep_c, 1u << 1};
 
 /* ---------------------------------------------------------- depthwise */
 typedef struct dw_run {

@@ -374,7 +374,9 @@ int cpu_gemm_run(ref_ctx *c, const cpu_gemm_kernel *k, const cpu_gemm_job *job) 
         ** The job's problems share one layout; problem 0 shows it. */
         cpu_gemm_prob p0 = {0};
         job->get(job->ctx, 0, &p0);
-        if (!p0.bpack && p0.b && !p0.a_pre && p0.b_rs == 1 && p0.a_cs == 1) {
+        /* Not with B prepacked: its raw data may be absent from the engine
+        ** (kiln_tactic.blob_replaces), and the packed path reads it once too. */
+        if (!p0.bpack && p0.b && !p0.a_pre && !p0.b_pre && p0.b_rs == 1 && p0.a_cs == 1) {
             r.tiles_n = (job->N + 15) / 16;
             r.tn = 1;
             if (T > 1 && job->nprob < T)

@@ -132,7 +132,8 @@ static void mm_get(const void *ctx, int64_t idx, cpu_gemm_prob *p) {
     p->a = mi->a + oa * mi->M * mi->K;
     p->a_rs = mi->a_rs;
     p->a_cs = mi->a_cs;
-    p->b = mi->b + ob * mi->K * mi->N;
+    /* B's data is NULL in an engine that keeps only the packed copy */
+    p->b = mi->b ? mi->b + ob * mi->K * mi->N : NULL;
     p->b_rs = mi->b_rs;
     p->b_cs = mi->b_cs;
     p->bpack = NULL;
@@ -188,6 +189,23 @@ static bool mm_const_b(const ir_node *n, const kiln_tensor *B, int64_t *K,
     return *K > 0 && *N > 0;
 }
 
+/* Whether every run takes cpu_gemm_run's dot-product path: B^T (transB)
+** against few rows of a plain A, the row count known statically. That path
+** reads B^T in place, which beats the packed panels on these memory-bound
+** shapes; a blob would only add a second copy of B beside the one the path
+** needs (a blob makes the constant droppable, and with it the dot path off). */
+static bool mm_always_dot(const cpu_gemm_kernel *k, const ir_node *n, const ir_type *A) {
+    if (!k->dot || n->op == OP_MatMul || A->rank < 1 ||
+        ir_attr_int(n, "transB", 0) == 0 || ir_attr_int(n, "transA", 0) != 0)
+        return false;
+    int64_t m = 1;
+    for (int d = 0; d < A->rank - 1; d++) {
+        if (A->dims[d] < 0) return false;
+        m *= A->dims[d];
+    }
+    return m <= CPU_DOT_MAX_M;
+}
+
 static kiln_status mm_prepare_blob(const cpu_gemm_kernel *k, const ir_node *n,
                                    const ir_type *const *in,
                                    const kiln_tensor *const *cin, void **blob,
@@ -196,7 +214,7 @@ static kiln_status mm_prepare_blob(const cpu_gemm_kernel *k, const ir_node *n,
     *blob = NULL;
     *bytes = 0;
     if (n->n_in < 2 || !in[0] || in[0]->rank < 1 ||
-        !mm_const_b(n, cin[1], &K, &N, &rs, &cs))
+        !mm_const_b(n, cin[1], &K, &N, &rs, &cs) || mm_always_dot(k, n, in[0]))
         return KILN_OK;
     size_t fl = cpu_gemm_packed_b_floats(k, K, N);
     uint8_t *b = cpu_pack_blob_new(k, CPU_PACK_B, K, N, 1, fl, bytes);
@@ -210,6 +228,9 @@ static int mm_run(ref_ctx *c, const cpu_gemm_kernel *k) {
     mm_info mi;
     if (mm_prepare(c, &mi)) return -1;
     if (mi.nbatch == 0 || mi.M == 0 || mi.N == 0) return 0;
+    if (!c->blob && !mi.b && c->in[1]->nbytes)
+        return ref_fail(c, "B is stored only as prepared weights, which this layer "
+                        "lacks: rebuild the engine");
     if (c->blob) {
         int64_t K, N, rs, cs;
         if (!mm_const_b(c->node, c->in[1], &K, &N, &rs, &cs) || K != mi.K || N != mi.N)
@@ -279,14 +300,16 @@ static int run_c(ref_ctx *c) { return mm_run(c, &cpu_gemm_kernel_c); }
 #define ISA_AVX2 (KILN_ISA_AVX2 | KILN_ISA_FMA)
 #define ISA_AVX512 (KILN_ISA_AVX512F | KILN_ISA_AVX2 | KILN_ISA_FMA)
 #define OW TACTIC_OVERWRITES_OUTPUT
+/* with its blob a run reads only B's dtype and dims (blob_replaces) */
+#define BR (1u << 1)
 
 #define MM_TACTICS(VAR, NAME, OP)                                              \
     const kiln_tactic cpu_t_##VAR##_avx512 = {"f32_" NAME "_8x32_avx512", OP,  \
-        ISA_AVX512, OW, sup_avx512, ws_avx512, run_avx512, prep_avx512};       \
+        ISA_AVX512, OW, sup_avx512, ws_avx512, run_avx512, prep_avx512, BR};   \
     const kiln_tactic cpu_t_##VAR##_avx2 = {"f32_" NAME "_6x16_avx2", OP,      \
-        ISA_AVX2, OW, sup_avx2, ws_avx2, run_avx2, prep_avx2};                 \
+        ISA_AVX2, OW, sup_avx2, ws_avx2, run_avx2, prep_avx2, BR};             \
     const kiln_tactic cpu_t_##VAR##_c = {"f32_" NAME "_4x8_c", OP, 0, OW,      \
-        mm_supports, ws_c, run_c, prep_c};
+        mm_supports, ws_c, run_c, prep_c, BR};
 
 MM_TACTICS(matmul, "matmul", OP_MatMul)
 MM_TACTICS(gemm, "gemm", OP_Gemm)
