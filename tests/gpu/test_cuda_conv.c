@@ -360,8 +360,6 @@ static void algo_top_case(kiln_dtype dt, int op) {
     const kiln_tactic *ts[16];
     int nt = gt_tactics(cuda_tactics_conv, op, ts, 16), all = 0, top = 0;
     char offered[512] = "";
-    /* The NCHW FP16 engine's outputs, to hold the channels-last one to. */
-    kiln_tensor *nchw[8] = {0};
     for (int pass = 0; pass < 2; pass++) {
         if (pass) ir_edit_set_int(n, "kiln_algo_top", 1);
         for (int t = 0; t < nt; t++) {
@@ -606,6 +604,8 @@ static void nhwc_engine(void) {
         g_fail++;
         goto done;
     }
+    /* The NCHW FP16 engine's outputs, to hold the channels-last one to. */
+    kiln_tensor *nchw[8] = {0};
     for (int pass = 0; pass < 2; pass++) {
         const char *what = pass ? "nhwc engine (channels-last)" : "nhwc engine (KILN_CHANNELS_LAST=0)";
         kiln_builder_config *cfg = NULL;
