@@ -13,6 +13,7 @@ run (see kiln.InferenceSession). Engines are not cached on disk here unless
 """
 import numpy as np
 
+from . import _core
 from .session import _EngineSet
 
 try:  # onnx is optional for the rest of the package, required here
@@ -62,8 +63,10 @@ class KilnBackend(Backend):
         """Imports the model and builds its engine (opt_level 0 by default:
         no tactic timing, since backend tests run each model once)."""
         if not cls.supports_device(device):
-            raise RuntimeError("Kiln's backend runs on CPU, not %r" % device)
-        engines = _EngineSet(model, opt_level=opt_level, use_cache=cache)
+            raise RuntimeError("Kiln's backend cannot run on %r here (CPU%s)"
+                               % (device, ", CUDA" if _cuda_available() else ""))
+        engines = _EngineSet(model, opt_level=opt_level, use_cache=cache,
+                             device=1 if _device_kind(device) == "CUDA" else 0)
         if engines._static_key is not None:
             engines._engine(engines._static_key)  # build now, as prepare() should
         return KilnBackendRep(engines)
@@ -90,8 +93,32 @@ class KilnBackend(Backend):
 
     @classmethod
     def supports_device(cls, device):
-        """CPU only until the CUDA backend lands."""
-        return str(device).upper().split(":")[0] == "CPU"
+        """CPU always; CUDA where this kiln has the CUDA backend and the
+        machine a GPU (probed once by building a one-node engine)."""
+        kind = _device_kind(device)
+        return kind == "CPU" or (kind == "CUDA" and _cuda_available())
+
+
+def _device_kind(device):
+    return str(device).upper().split(":")[0]
+
+
+_cuda_probe = []
+
+
+def _cuda_available():
+    if not _cuda_probe:
+        try:
+            from onnx import TensorProto, helper
+            x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+            y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+            m = helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"])],
+                                                    "probe", [x], [y]))
+            _core.build(m.SerializeToString(), device="cuda", opt_level=0)
+            _cuda_probe.append(True)
+        except Exception:  # no backend, no driver, no GPU: CPU only
+            _cuda_probe.append(False)
+    return _cuda_probe[0]
 
 
 prepare = KilnBackend.prepare

@@ -12,11 +12,13 @@ import hashlib
 import os
 import platform
 import threading
+import warnings
 
 import numpy as np
 
 from . import _core, _kiln
-from ._errors import CorruptEngineError, IncompatibleEngineError, InvalidArgumentError
+from ._errors import (CorruptEngineError, DeviceError, IncompatibleEngineError,
+                      InvalidArgumentError, UnsupportedError)
 
 _ORT_TYPES = {
     1: "float", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
@@ -85,7 +87,7 @@ class _EngineSet:
     from explicit profiles), each with a context per thread."""
 
     def __init__(self, model, opt_level=3, cache_dir=None, profiles=None, use_cache=True,
-                 external_dir=None):
+                 external_dir=None, device=0, precisions=1):
         if isinstance(model, (str, os.PathLike)):
             path = os.fspath(model)
             with open(path, "rb") as f:
@@ -103,6 +105,9 @@ class _EngineSet:
         self._names = [t[0] for t in ins]
         self._opt_level = opt_level
         self._profiles = profiles
+        self._device = device          # 0 CPU, 1 CUDA (kiln.build's device codes)
+        self._precisions = precisions  # KILN_PRECISION_* bits
+        self.cpu_fallback = True       # CUDA unavailable: build for the CPU instead
         self._cache_dir = (cache_dir or _default_cache_dir()) if use_cache else None
         self._hash = hashlib.sha256(self._bytes).hexdigest()
         self._engines = {}
@@ -120,8 +125,9 @@ class _EngineSet:
             kw = {}
         path = None
         if self._cache_dir:
-            ident = "%s|%s|%r|%r|%d" % (self._hash, machine_fingerprint(), key,
-                                        self._profiles, self._opt_level)
+            ident = "%s|%s|%r|%r|%d|%d|%d" % (self._hash, machine_fingerprint(), key,
+                                              self._profiles, self._opt_level, self._device,
+                                              self._precisions)
             path = os.path.join(self._cache_dir,
                                 hashlib.sha256(ident.encode()).hexdigest()[:32] + ".kiln")
             if os.path.isfile(path):
@@ -129,8 +135,18 @@ class _EngineSet:
                     return _core.Engine.load(path)
                 except (CorruptEngineError, IncompatibleEngineError):
                     pass  # rebuilt and replaced below
-        blob = _kiln.build(self._model, 0, 1, self._opt_level, -1, None, None, 1,
-                           _core._profile_list(**kw))
+        try:
+            blob = _kiln.build(self._model, self._device, self._precisions, self._opt_level, -1,
+                               None, None, 1, _core._profile_list(**kw))
+        except (DeviceError, UnsupportedError) as ex:
+            if not self._device or not self.cpu_fallback:
+                raise
+            # No CUDA backend or no GPU here: onnxruntime falls back to its
+            # CPU provider with a warning; so does Kiln.
+            warnings.warn("kiln: the CUDA provider is not available (%s); running on the CPU"
+                          % ex, RuntimeWarning, stacklevel=4)
+            self._device, self._precisions = 0, 1
+            return self._build(key)
         engine = _core.Engine._from_blob(blob)
         if path:
             try:
@@ -171,13 +187,42 @@ class _EngineSet:
         return ctx
 
 
+_GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+
+
+def _pick_provider(providers, provider_options):
+    """(device, precision bits, provider name) from onnxruntime-style
+    providers: names or (name, options) pairs, first one Kiln can serve."""
+    opts_list = list(provider_options or [])
+    for i, p in enumerate(providers or ()):
+        name, popts = (p[0], dict(p[1] or {})) if isinstance(p, (tuple, list)) else (p, {})
+        if i < len(opts_list) and opts_list[i]:
+            popts.update(opts_list[i])
+        if name in _GPU_PROVIDERS:
+            prec = 1
+            if str(popts.get("trt_fp16_enable", "")).lower() in ("1", "true"):
+                prec |= 2
+            if str(popts.get("trt_bf16_enable", "")).lower() in ("1", "true"):
+                prec |= 4
+            return 1, prec, name
+        if name == "CPUExecutionProvider":
+            return 0, 1, name
+    return 0, 1, "CPUExecutionProvider"
+
+
 class InferenceSession:
     """onnxruntime.InferenceSession over a Kiln engine.
 
     ``InferenceSession(path_or_bytes, sess_options=None, providers=None)``;
     ``run(output_names, input_feed)`` returns a list of numpy arrays in the
-    order of output_names (None: every output). Providers are accepted and
-    ignored (Kiln runs on its own CPU backend). Kiln-specific keywords:
+    order of output_names (None: every output). Providers, in onnxruntime's
+    priority order: ``"CUDAExecutionProvider"`` or
+    ``"TensorrtExecutionProvider"`` (with ``trt_fp16_enable`` /
+    ``trt_bf16_enable`` in its options for half precision) builds CUDA
+    engines; where this kiln or machine cannot (no CUDA backend, no GPU) the
+    session falls back to the CPU with a warning, as onnxruntime does;
+    ``"CPUExecutionProvider"`` or none: the CPU. ``get_providers()`` names
+    the one in use. Kiln-specific keywords:
     ``kiln_profiles`` (explicit optimization profiles, see kiln.build),
     ``kiln_cache`` (False: no engine cache on disk).
 
@@ -190,12 +235,18 @@ class InferenceSession:
         opts = sess_options or SessionOptions()
         if getattr(opts, "intra_op_num_threads", 0):
             _kiln.set_num_threads(int(opts.intra_op_num_threads))
-        self._set = _EngineSet(path_or_bytes, opt_level=getattr(opts, "opt_level", 3),
-                               cache_dir=getattr(opts, "cache_dir", None),
-                               profiles=kiln_profiles, use_cache=kiln_cache)
+        device, precisions, provider = _pick_provider(providers, provider_options)
+        kw = dict(opt_level=getattr(opts, "opt_level", 3),
+                  cache_dir=getattr(opts, "cache_dir", None), profiles=kiln_profiles,
+                  use_cache=kiln_cache)
+        self._set = _EngineSet(path_or_bytes, device=device, precisions=precisions, **kw)
+        if device and self._set._static_key is not None:
+            # Static shapes: build now, so a machine without a GPU falls back
+            # (with a warning) here rather than at the first run.
+            self._set._engine(self._set._static_key)
         self._inputs = [NodeArg(*t) for t in self._set.inputs]
         self._outputs = [NodeArg(*t) for t in self._set.outputs]
-        self._providers = ["KilnExecutionProvider"]
+        self._provider = provider
         self._all_outputs = tuple(o.name for o in self._outputs)
         self._output_set = frozenset(self._all_outputs)
 
@@ -209,7 +260,11 @@ class InferenceSession:
         return []
 
     def get_providers(self):
-        return list(self._providers)
+        """The provider in use: a CUDA one asked for but unavailable reads
+        CPUExecutionProvider once the session fell back."""
+        if self._set._device == 0 and self._provider in _GPU_PROVIDERS:
+            return ["CPUExecutionProvider"]
+        return [self._provider]
 
     def run(self, output_names, input_feed, run_options=None):
         """Runs the model; builds (or loads from the cache) an engine for new

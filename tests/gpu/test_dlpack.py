@@ -111,7 +111,19 @@ def test_refusals():
     np.testing.assert_allclose(out["y"].numpy(), want_y.numpy(), rtol=1e-4, atol=1e-5)
 
 
-for t in (test_device_in_device_out, test_outputs_outlive_context_and_array,
+def test_session_cuda_provider():
+    assert kiln.backend.supports_device("CUDA")
+    s = kiln.InferenceSession(path, providers=[("TensorrtExecutionProvider",
+                                                {"trt_fp16_enable": True})], kiln_cache=False)
+    assert s.get_providers() == ["TensorrtExecutionProvider"], s.get_providers()
+    y = s.run(["y"], {"x": x0.numpy(), "bias": b0.numpy()})[0]
+    rel = np.linalg.norm(y - want_y.numpy()) / np.linalg.norm(want_y.numpy())
+    assert rel < 1e-2, rel
+    assert any(l.precision == "fp16" for l in s._set._engine(s._set._static_key or
+               tuple(sorted({"x": (2, 3, 16, 16), "bias": (2, 5)}.items()))).layers)
+
+
+for t in (test_session_cuda_provider, test_device_in_device_out, test_outputs_outlive_context_and_array,
           test_caller_stream_and_shapes, test_refusals):
     case(t)
 print("%d passed, %d failed" % (passed, failed))

@@ -88,5 +88,24 @@ def test_session_options_threads(cache_dir):
     so = kiln.SessionOptions()
     so.intra_op_num_threads = 1
     s = kiln.InferenceSession(TINY_CNN, sess_options=so)
-    assert s.get_providers() == ["KilnExecutionProvider"]
+    assert s.get_providers() == ["CPUExecutionProvider"]
     assert s.run(None, {"image": np.zeros((1, 3, 32, 32), np.float32)})[0].shape == (1, 10)
+
+
+def test_cuda_provider_falls_back_to_cpu_with_a_warning(cache_dir):
+    """Without a usable CUDA backend (this machine), a CUDA provider request
+    runs on the CPU with a warning, as onnxruntime does; with one, it builds
+    a CUDA engine (tests/gpu covers that)."""
+    import warnings
+    x = np.random.default_rng(3).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    want = kiln.InferenceSession(TINY_CNN).run(None, {"image": x})[0]
+    if kiln.backend.supports_device("CUDA"):
+        pytest.skip("this machine has a usable GPU")
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        s = kiln.InferenceSession(TINY_CNN, providers=[
+            ("TensorrtExecutionProvider", {"trt_fp16_enable": True}), "CPUExecutionProvider"])
+        got = s.run(None, {"image": x})[0]
+    assert any("running on the CPU" in str(m.message) for m in w), [str(m.message) for m in w]
+    assert s.get_providers() == ["CPUExecutionProvider"]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
