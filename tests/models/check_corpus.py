@@ -35,9 +35,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import check_models  # noqa: E402
 import corpus_cases as cc  # noqa: E402
-from export_models import ort_session, write_pb  # noqa: E402
+from export_models import ort_session, rel_l2, write_pb  # noqa: E402
 
-RECIPE_VERSION = 2   # bump when inputs or derivations change
+RECIPE_VERSION = 3   # bump when inputs or derivations change
 
 # Models derived with onnxruntime's tools: name -> (base, kind, tol, why).
 #  qdyn   onnxruntime.quantization.quantize_dynamic (MatMulInteger /
@@ -46,10 +46,13 @@ RECIPE_VERSION = 2   # bump when inputs or derivations change
 #  qdq    quantize_static, QDQ format, calibrated on the case's inputs
 #  ortopt the model as onnxruntime's basic graph optimizer saves it
 #         (constant folding, redundant-node elimination; still ai.onnx)
-QTOL = 3e-2
-QWHY = ("8-bit activations: a value that lands on a rounding halfway point "
-        "quantizes one step apart in Kiln and onnxruntime, and that step "
-        "propagates; outputs agree to about 1e-2 rel-L2")
+QTOL = 5e-2
+QWHY = ("8-bit activations: a float value a few ulps away from onnxruntime's "
+        "(a different but equally exact summation order upstream) can land "
+        "one quantization step apart, and that step propagates (bisect_model "
+        "finds such a node agreeing when isolated); allowed: 5e-2 rel-L2 or "
+        "twice onnxruntime's own optimized-vs-unoptimized distance on the "
+        "same inputs, whichever is larger")
 DERIVED = {
     "magika_v3_3_qdyn": ("magika_v3_3", "qdyn", QTOL, QWHY),
     "oww_embedding_qdyn": ("oww_embedding", "qdyn", QTOL, QWHY),
@@ -156,8 +159,10 @@ def derive(src, kind, dst, sets):
     if kind == "qdyn":
         m = onnx.load(tmp)
         convs = any(n.op_type == "Conv" for n in m.graph.node)
+        # LSTM left in float: onnxruntime would write DynamicQuantizeLSTM,
+        # which Kiln does not implement yet (see ddddocr_common_old)
         q.quantize_dynamic(tmp, dst, weight_type=q.QuantType.QUInt8 if convs
-                           else q.QuantType.QInt8)
+                           else q.QuantType.QInt8, op_types_to_quantize=["Conv", "MatMul"])
     elif kind == "qdq":
         q.quantize_static(tmp, dst, Reader(sets), quant_format=q.QuantFormat.QDQ,
                           activation_type=q.QuantType.QUInt8,
@@ -209,16 +214,23 @@ def build_case(cache, name):
     meta["producer"] = "%s %s" % (model.producer_name, model.producer_version)
     sess = ort_session(path, optimize=False)
     ins = [i.name for i in sess.get_inputs()]
+    noise = 0.0
+    opt = ort_session(path, optimize=True) if meta.get("tol") else None
     for k, feeds in enumerate(sets):
         sd = os.path.join(d, "test_data_set_%d" % k)
         os.makedirs(sd)
         feeds = {n: feeds[n] for n in ins if n in feeds}
         outs = sess.run(None, feeds)
+        if opt is not None:  # onnxruntime's own noise floor on this model
+            noise = max([noise] + [rel_l2(a, b) for a, b in zip(opt.run(None, feeds), outs)])
         for j, n in enumerate(ins):
             if n in feeds:
                 write_pb(os.path.join(sd, "input_%d.pb" % j), np.asarray(feeds[n]), n)
         for j, (o, a) in enumerate(zip(sess.get_outputs(), outs)):
             write_pb(os.path.join(sd, "output_%d.pb" % j), np.asarray(a), o.name)
+    if opt is not None:
+        meta["ort_noise"] = noise
+        meta["tol"] = max(meta["tol"], 2 * noise)
     meta["stamp"] = stamp
     meta = {k: v for k, v in meta.items() if v is not None}
     with open(meta_p, "w") as f:
