@@ -332,8 +332,8 @@ def main():
             tot["skip"] += len(modes)
         else:
             runnable.append(n)
-    # cases are built serially (onnxruntime uses its own threads), then run
-    # in parallel
+    # each worker builds its case (onnxruntime, single-threaded sessions)
+    # and runs it; results print in case order
     with cf.ThreadPoolExecutor(max(1, args.jobs)) as ex:
         futs = [ex.submit(run_one, kiln, cache, n, modes, xfail, args.tol) for n in runnable]
         for f in futs:
