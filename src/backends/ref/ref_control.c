@@ -36,6 +36,14 @@ static int run_if(ref_ctx *c) {
     return 0;
 }
 
+/* 1 where a Loop body declares its input k as a one-element vector [1]
+** rather than the scalar the spec asks for, else 0. */
+static int loop_input_rank(const ir_graph *body, int k) {
+    if (body->n_inputs <= k) return 0;
+    const ir_type *t = &body->inputs[k]->type;
+    return t->rank == 1 && t->dims[0] == 1 ? 1 : 0;
+}
+
 /* Growing stack of per-iteration scan outputs. */
 typedef struct scan_acc {
     kiln_tensor **items;
@@ -75,8 +83,13 @@ static int run_loop(ref_ctx *c) {
             goto done;
         }
     }
-    if (tensor_new(KILN_DTYPE_INT64, 0, NULL, &iter_t) ||
-        tensor_new(KILN_DTYPE_BOOL, 0, NULL, &cond_t)) {
+    /* Paddle's exporter declares the body's iteration number and condition
+    ** as shape [1], not scalars; onnxruntime runs such bodies, so they get
+    ** the one-element shape they declare. */
+    int64_t one = 1;
+    int r_it = loop_input_rank(body, 0), r_cond = loop_input_rank(body, 1);
+    if (tensor_new(KILN_DTYPE_INT64, r_it, &one, &iter_t) ||
+        tensor_new(KILN_DTYPE_BOOL, r_cond, &one, &cond_t)) {
         ref_fail(c, "out of memory");
         goto done;
     }
