@@ -93,6 +93,18 @@ static void gt_close(void) {
     ir_model_free(g_model);
 }
 
+/* A node of op with n_in inputs and n_out outputs in the main graph. */
+static ir_node *gt_node_n(int op, int n_in, int n_out) {
+    ir_node *n = ir_edit_add_node(g_graph, op, n_in, n_out, NULL);
+    if (!n) gt_die("add node");
+    return n;
+}
+
+/* Comparison tolerance of a dtype (relative to a magnitude). */
+static double gt_tol(kiln_dtype dt) {
+    return dt == KILN_DTYPE_FLOAT16 ? 2e-3 : dt == KILN_DTYPE_BFLOAT16 ? 2e-2 : 1e-5;
+}
+
 /* Argument-count dispatch for the names with two meanings (see the top). */
 #define GT_ARGC_(_1, _2, _3, _4, _5, _6, _7, N, ...) N
 #define GT_ARGC(...) GT_ARGC_(__VA_ARGS__, 7, 6, 5, 4, 3, 2, 1, 0)
@@ -128,11 +140,7 @@ static int gt_finish(void) {
     return g_fail != 0;
 }
 
-static ir_node *gt_node1(int op, int n_in) {
-    ir_node *n = ir_edit_add_node(g_graph, op, n_in, 1, NULL);
-    if (!n) gt_die("add node");
-    return n;
-}
+static ir_node *gt_node1(int op, int n_in) { return gt_node_n(op, n_in, 1); }
 
 static const char *gt_dtype_name(kiln_dtype t) {
     return t == KILN_DTYPE_FLOAT16 ? "f16" : t == KILN_DTYPE_BFLOAT16 ? "bf16" : "f32";
@@ -354,6 +362,9 @@ static int h_open(int64_t opset) { return gt_open(opset) ? 0 : 1; }
 /* This family's older spellings of the shared names. */
 #define h_die gt_die
 #define g_hdry g_dry
+#define h_node gt_node_n
+#define h_tol gt_tol
+#define h_summary test_summary
 
 static void h_close(void) { gt_close(); }
 
@@ -418,17 +429,7 @@ static ir_value *h_const(kiln_tensor *t) {
     return v;
 }
 
-static ir_node *h_node(int op, int n_in, int n_out) {
-    ir_node *n = ir_edit_add_node(g_graph, op, n_in, n_out, NULL);
-    if (!n) gt_die("node");
-    return n;
-}
-
 enum { CMP_EXACT, CMP_FLOAT };
-
-static double h_tol(kiln_dtype t) {
-    return t == KILN_DTYPE_FLOAT16 ? 2e-3 : t == KILN_DTYPE_BFLOAT16 ? 2e-2 : 1e-5;
-}
 
 static bool h_cuda_ok(cudaError_t e, const char *what, const char *desc) {
     if (e == cudaSuccess) return true;
@@ -585,10 +586,7 @@ static void h_check(ir_node *n, kiln_tensor **in, int cmp, kiln_tensor **mag_in,
     }
 }
 
-static int h_summary(void) {
-    printf("%d passed, %d failed\n", g_pass, g_fail);
-    return g_fail != 0;
-}
+
 
 /* ------------------------------------- family tables (eltwise, reduce, norm) */
 /* Opens the device and an opset-17 model; false (after printing the no-GPU
@@ -602,12 +600,6 @@ static bool gt_init_table(void) {
 static int gt_fini(void) {
     gt_close();
     return test_summary();
-}
-
-static ir_node *gt_node_n(int op, int n_in, int n_out) {
-    ir_node *n = ir_edit_add_node(g_graph, op, n_in, n_out, NULL);
-    if (!n) gt_die("add node");
-    return n;
 }
 
 /* Makes input i of n a constant holding a copy of t (tactics read
@@ -670,10 +662,6 @@ static int gt_bcast_of(int rank, const int64_t *dims, int64_t *out) {
         for (int i = 0; i < r; i++)
             if (rnd() < 0.5) out[i] = 1;
     return r;
-}
-
-static double gt_tol(kiln_dtype dt) {
-    return dt == KILN_DTYPE_FLOAT16 ? 2e-3 : dt == KILN_DTYPE_BFLOAT16 ? 2e-2 : 1e-5;
 }
 
 static kiln_tensor *gt_upload(const kiln_tensor *h) {
