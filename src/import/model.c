@@ -1,7 +1,8 @@
-/* model.c: the public kiln_model object: loading, introspection and
-** reference execution. */
+/* model.c: the public kiln_model object: loading and introspection. The
+** public load calls and reference execution are in runtime/model_api.c,
+** above the reference backend, which hands its evaluator down to here. */
 #include "model.h"
-#include "../backends/ref/ref.h"
+#include "../ops/eval.h"
 #include "../util/file.h"
 
 #include <stdio.h>
@@ -58,7 +59,7 @@ static bool count_ops(op_counter *oc, const ir_graph *g) {
             k = km->n_stats++;
             km->stats[k].op_type = n->op_type;
             km->stats[k].count = 0;
-            km->stats[k].supported = n->schema && ref_kernel_get(n->op);
+            km->stats[k].supported = n->schema && op_evaluator_for(km->ir, n);
             oc->slots[j] = k + 1;
         }
         km->stats[k].count++;
@@ -161,8 +162,8 @@ static kiln_status wrap(ir_model *ir, const void *bytes, size_t n,
     return KILN_OK;
 }
 
-kiln_status kiln_model_load_v2(const char *path, const kiln_model_load_options *o,
-                               kiln_model **out) {
+kiln_status kiln_model_load_ev(const char *path, const kiln_model_load_options *o,
+                               const op_evaluator *eval, kiln_model **out) {
     void *base;
     size_t size;
     if (!path || !out) return kiln_error(KILN_INVALID_ARGUMENT, "NULL argument");
@@ -174,7 +175,7 @@ kiln_status kiln_model_load_v2(const char *path, const kiln_model_load_options *
     if (s) return s;
     char *dir = kiln_dirname(path);
     ir_model *ir = NULL;
-    s = dir ? onnx_import_ex(base, size, dir, &sink, &ir)
+    s = dir ? onnx_import_ex(base, size, dir, eval, &sink, &ir)
             : kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
     free(dir);
     if (s) {
@@ -188,13 +189,10 @@ kiln_status kiln_model_load_v2(const char *path, const kiln_model_load_options *
     return wrap(ir, base, size, &w, out);
 }
 
-kiln_status kiln_model_load(const char *path, kiln_model **out) {
-    return kiln_model_load_v2(path, NULL, out);
-}
-
-kiln_status kiln_model_load_memory_v2(const void *data, size_t size,
+kiln_status kiln_model_load_memory_ev(const void *data, size_t size,
                                       const char *external_dir,
                                       const kiln_model_load_options *o,
+                                      const op_evaluator *eval,
                                       kiln_model **out) {
     if (!data || !out) return kiln_error(KILN_INVALID_ARGUMENT, "NULL argument");
     *out = NULL;
@@ -202,17 +200,12 @@ kiln_status kiln_model_load_memory_v2(const void *data, size_t size,
     warn_list w = {options_or_default(o, &def), 0, 0, NULL, false};
     onnx_warn_sink sink = {warn_collect, &w};
     ir_model *ir = NULL;
-    kiln_status s = onnx_import_ex(data, size, external_dir, &sink, &ir);
+    kiln_status s = onnx_import_ex(data, size, external_dir, eval, &sink, &ir);
     if (s) {
         warn_list_free(&w);
         return s;
     }
     return wrap(ir, data, size, &w, out);
-}
-
-kiln_status kiln_model_load_memory(const void *data, size_t size,
-                                   const char *external_dir, kiln_model **out) {
-    return kiln_model_load_memory_v2(data, size, external_dir, NULL, out);
 }
 
 int kiln_model_num_warnings(const kiln_model *m) { return m ? m->n_warnings : 0; }
@@ -262,14 +255,6 @@ kiln_status kiln_model_output(const kiln_model *m, int i, kiln_io_info *out) {
     return KILN_OK;
 }
 
-kiln_status kiln_model_run_reference(const kiln_model *m,
-                                     const kiln_tensor *const *inputs,
-                                     kiln_tensor **outputs) {
-    if (!m || !outputs || (m->ir->graph->n_inputs && !inputs))
-        return kiln_error(KILN_INVALID_ARGUMENT, "NULL argument");
-    return ref_run_graph(m->ir->graph, inputs, NULL, outputs);
-}
-
 kiln_status kiln_model_reimport(const kiln_model *m, ir_model **out) {
-    return onnx_import(m->bytes, m->nbytes, m->ir->dir, out);
+    return onnx_import(m->bytes, m->nbytes, m->ir->dir, m->ir->eval, out);
 }

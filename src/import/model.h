@@ -21,7 +21,19 @@ struct kiln_model {
     char **warnings;   /* import warnings (malloc'ed) */
 };
 
-/* A fresh, independent IR of the same model (the optimizer edits it). */
+/* kiln_model_load_v2 and kiln_model_load_memory_v2 with the evaluator the
+** model's IR folds constants with (ir_model.eval); runtime/model_api.c gives
+** them the reference backend's. */
+kiln_status kiln_model_load_ev(const char *path, const kiln_model_load_options *o,
+                               const op_evaluator *eval, kiln_model **out);
+kiln_status kiln_model_load_memory_ev(const void *data, size_t size,
+                                      const char *external_dir,
+                                      const kiln_model_load_options *o,
+                                      const op_evaluator *eval,
+                                      kiln_model **out);
+
+/* A fresh, independent IR of the same model (the optimizer edits it), with
+** the same evaluator. */
 kiln_status kiln_model_reimport(const kiln_model *m, ir_model **out);
 
 #endif

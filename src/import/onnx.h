@@ -46,9 +46,12 @@ kiln_status onnx_encode_tensor(const kiln_tensor *t, const char *name,
                                uint8_t **out, size_t *out_size);
 
 /* Decodes a ModelProto into a new model. data must outlive the model unless
-** it is the model's own mapping. dir is used for external data. */
+** it is the model's own mapping. dir is used for external data. eval (may be
+** NULL: nothing folded) becomes the model's evaluator (ops/eval.h), which
+** inference folds constants with from here on; the import layer does not
+** choose one itself, as the kernels live above it. */
 kiln_status onnx_import(const uint8_t *data, size_t size, const char *dir,
-                        ir_model **out);
+                        const op_evaluator *eval, ir_model **out);
 
 /* Receives each leniency of the reader (a construct onnxruntime accepts and
 ** the spec does not quite allow, read as onnxruntime reads it), one message
@@ -66,6 +69,7 @@ kiln_status onnx_contrib_expand(ir_graph *g, int64_t opset);
 
 /* onnx_import with the reader's warnings sent to warn (NULL: dropped). */
 kiln_status onnx_import_ex(const uint8_t *data, size_t size, const char *dir,
+                           const op_evaluator *eval,
                            const onnx_warn_sink *warn, ir_model **out);
 
 #endif

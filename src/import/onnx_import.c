@@ -1107,11 +1107,12 @@ done:
 }
 
 kiln_status onnx_import(const uint8_t *data, size_t size, const char *dir,
-                        ir_model **out) {
-    return onnx_import_ex(data, size, dir, NULL, out);
+                        const op_evaluator *eval, ir_model **out) {
+    return onnx_import_ex(data, size, dir, eval, NULL, out);
 }
 
 kiln_status onnx_import_ex(const uint8_t *data, size_t size, const char *dir,
+                           const op_evaluator *eval,
                            const onnx_warn_sink *warn, ir_model **out) {
     importer im = {0};
     im.warn = warn;
@@ -1126,6 +1127,7 @@ kiln_status onnx_import_ex(const uint8_t *data, size_t size, const char *dir,
     *out = NULL;
     ir_model *m = ir_model_new();
     if (!m) return oom();
+    m->eval = eval;
     im.m = m;
     im.dir = dir;
     if (dir && !(m->dir = kiln_strdup(dir))) goto nomem;

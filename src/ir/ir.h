@@ -30,6 +30,9 @@ enum {
 
 typedef struct ir_graph ir_graph;
 typedef struct ir_node ir_node;
+/* Evaluates nodes on constants for folding; declared in ops/eval.h and
+** handed down by the layer that creates the model. */
+typedef struct op_evaluator op_evaluator;
 typedef struct ir_model ir_model;
 
 typedef struct ir_attr {
@@ -128,6 +131,8 @@ struct ir_model {
     void *map_base;     /* file mapping, if any */
     size_t map_size;
     char *dir;          /* folder for external data */
+    const op_evaluator *eval; /* folds constants (inference, fold pass);
+                                 NULL: nothing is folded */
 };
 
 /* ---- construction (all memory from the model's arena unless noted) */

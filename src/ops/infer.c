@@ -2,7 +2,7 @@
 ** where unknown), symbolic contents of shape tensors, and folding of small
 ** all-constant nodes so shape-computing chains become static. */
 #include "infer.h"
-#include "../backends/ref/ref.h"
+#include "eval.h"
 
 #include <stdio.h>
 
@@ -117,23 +117,27 @@ bool op_fold_cost_unbounded(int op) {
     }
 }
 
-static bool foldable(const ir_node *n, const ir_type *out) {
+/* The evaluator that folds n (its inputs all constant, it and its result
+** small), or NULL when n is not folded. */
+static const op_evaluator *foldable(const ir_model *m, const ir_node *n,
+                                    const ir_type *out) {
     for (int i = 0; i < n->n_out; i++) { /* the result must be small too */
         int64_t k = out[i].rank < 0 ? -1 : shape_numel(out[i].rank, out[i].dims);
-        if (k < 0 || (k > FOLD_MAX_ELEMS && n->op != OP_Constant)) return false;
+        if (k < 0 || (k > FOLD_MAX_ELEMS && n->op != OP_Constant)) return NULL;
     }
-    if (n->n_implicit || n->op == OP_If || n->op == OP_Loop) return false;
-    if (op_fold_cost_unbounded(n->op)) return false;
+    if (n->n_implicit || n->op == OP_If || n->op == OP_Loop) return NULL;
+    if (op_fold_cost_unbounded(n->op)) return NULL;
     /* Dropout in training mode is random. */
-    if (n->op == OP_Dropout && n->n_in >= 3 && n->in[2]) return false;
-    if (!ref_kernel_get(n->op)) return false;
+    if (n->op == OP_Dropout && n->n_in >= 3 && n->in[2]) return NULL;
+    const op_evaluator *ev = op_evaluator_for(m, n);
+    if (!ev) return NULL;
     int64_t total = 0;
     for (int i = 0; i < n->n_in; i++) {
         if (!n->in[i]) continue;
-        if (!n->in[i]->const_val) return false;
+        if (!n->in[i]->const_val) return NULL;
         total += tensor_numel(n->in[i]->const_val);
     }
-    return n->op == OP_Constant || total <= FOLD_MAX_ELEMS;
+    return n->op == OP_Constant || total <= FOLD_MAX_ELEMS ? ev : NULL;
 }
 
 static kiln_status infer_graph(ir_graph *g, size_t *spent);
@@ -203,7 +207,8 @@ static kiln_status infer_node(ir_graph *g, ir_node *n, size_t *spent) {
     st = op_infer_node(n, (int)m->opset, in, cval, sval, slen, out, osval,
                        oslen, false, m, model_new_sym);
     if (st) goto done;
-    bool fold = foldable(n, out) && fold_charge(spent, n, out);
+    const op_evaluator *ev = foldable(m, n, out);
+    bool fold = ev && fold_charge(spent, n, out);
     for (int i = 0; i < n->n_out; i++) {
         n->out[i]->type = out[i];
         free(n->out[i]->sym_val);
@@ -212,7 +217,7 @@ static kiln_status infer_node(ir_graph *g, ir_node *n, size_t *spent) {
         osval[i] = NULL;
     }
     if (!fold) goto done;
-    if (ref_run_node(n, cval, res) != KILN_OK) {
+    if (ev->run(n, cval, res) != KILN_OK) {
         /* Not fatal here: the executor reports it with the inputs it gets. */
         kiln_error_clear();
         goto done;
@@ -323,8 +328,9 @@ kiln_status ir_graph_infer_types(const ir_graph *g, const ir_type *in_types,
             slen[id] = osl[o];
             osv[o] = NULL;
         }
-        if (all_const && foldable(n, out) && total <= FOLD_MAX_ELEMS &&
-            fold_charge(&spent, n, out) && ref_run_node(n, icv, res) == KILN_OK) {
+        const op_evaluator *ev = all_const ? foldable(g->model, n, out) : NULL;
+        if (ev && total <= FOLD_MAX_ELEMS && fold_charge(&spent, n, out) &&
+            ev->run(n, icv, res) == KILN_OK) {
             for (int o = 0; o < n->n_out; o++) {
                 int id = n->out[o]->id;
                 cval[id] = res[o];

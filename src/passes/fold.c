@@ -1,10 +1,11 @@
 /* fold.c: constant folding. Nodes whose inputs are all constants are run
-** once with the reference kernels and replaced by their results (any size up
+** once with the model's evaluator (ops/eval.h: the reference kernels, handed
+** down by whoever created the model) and replaced by their results (any size up
 ** to a budget; inference only folds small ones), and int shape tensors whose
 ** contents inference resolved (Shape of a value with a static shape, and the
 ** arithmetic on it) become constants too. */
 #include "passes_util.h"
-#include "../backends/ref/ref.h"
+#include "../ops/eval.h"
 #include "../ops/infer.h"
 
 /* Results above this are left to be computed at run time. */
@@ -32,7 +33,8 @@ static bool bytes_ok(const ir_type *t) {
 /* Runs n on its constant inputs. 1: folded, 0: left alone, <0 error. */
 static int fold_node(pass_ctx *p, ir_node *n) {
     ir_model *m = p->m;
-    if (!deterministic(n) || !ref_kernel_get(n->op)) return 0;
+    const op_evaluator *ev = deterministic(n) ? op_evaluator_for(m, n) : NULL;
+    if (!ev) return 0;
     if (n->n_in == 0 && n->op != OP_Constant) return 0;
     for (int i = 0; i < n->n_in; i++)
         if (n->in[i] && !n->in[i]->const_val) return 0;
@@ -49,7 +51,7 @@ static int fold_node(pass_ctx *p, ir_node *n) {
     }
     for (int i = 0; i < n->n_in; i++) in[i] = n->in[i] ? n->in[i]->const_val : NULL;
     int rc = 0;
-    if (ref_run_node(n, in, res) != KILN_OK) {
+    if (ev->run(n, in, res) != KILN_OK) {
         kiln_error_clear(); /* the executor reports it with real inputs */
         goto done;
     }

@@ -321,14 +321,36 @@ static void reset_values(kiln_context *c) {
     }
 }
 
-static kiln_status run_layers(kiln_context *c) {
-    const kiln_engine *e = c->e;
+/* Checks graph input i (shape set, bound, its buffer large enough) and
+** sets t's dtype, shape and nbytes from it. */
+static kiln_status input_meta(const kiln_context *c, int i, kiln_tensor *t) {
+    const ir_value *v = G(c)->inputs[i];
+    char a[128];
+    if (!c->in_set[i])
+        return kiln_error(KILN_INVALID_ARGUMENT, "input '%s' has a dynamic shape: "
+                          "set it with kiln_context_set_input_shape", v->name);
+    if (!c->in_data[i])
+        return kiln_error(KILN_INVALID_ARGUMENT, "input '%s' is not bound", v->name);
+    t->dtype = v->type.dtype;
+    t->rank = v->type.rank;
+    memcpy(t->dims, c->in_dims[i], sizeof t->dims);
+    size_t nb;
+    if (!dtype_nbytes(t->dtype, shape_numel(t->rank, t->dims), &nb))
+        return kiln_error(KILN_INVALID_ARGUMENT, "input '%s' is too large", v->name);
+    if (c->in_size[i] < nb)
+        return kiln_error(KILN_INVALID_ARGUMENT, "input '%s' buffer holds %zu bytes; "
+                          "%s %s needs %zu", v->name, c->in_size[i],
+                          kiln_dtype_name(t->dtype), shape_str(t->rank, t->dims, a, sizeof a), nb);
+    t->nbytes = nb;
+    return KILN_OK;
+}
+
+/* Host engine, before the layers: constants and the caller's inputs into
+** the values (device engines stage theirs in stage_inputs). */
+static kiln_status bind_host_values(kiln_context *c) {
     const ir_graph *g = G(c);
-    const engine_plan *plan = &e->plans[c->profile];
-    char lab[256], a[128], b[128];
     for (int v = 0; v < g->n_values; v++) {
         const ir_value *val = g->values[v];
-        c->uses[v] = val->n_uses;
         if (val->const_val) {
             c->vals[v] = *val->const_val;
             c->vals[v].flags = 0;
@@ -336,115 +358,36 @@ static kiln_status run_layers(kiln_context *c) {
         }
     }
     for (int i = 0; i < c->n_in; i++) {
-        const ir_value *v = g->inputs[i];
-        kiln_tensor *t = &c->vals[v->id];
-        if (!c->in_set[i])
-            return kiln_error(KILN_INVALID_ARGUMENT, "input '%s' has a dynamic shape: "
-                              "set it with kiln_context_set_input_shape", v->name);
-        if (!c->in_data[i])
-            return kiln_error(KILN_INVALID_ARGUMENT, "input '%s' is not bound", v->name);
-        t->dtype = v->type.dtype;
-        t->rank = v->type.rank;
-        memcpy(t->dims, c->in_dims[i], sizeof t->dims);
-        size_t nb;
-        if (!dtype_nbytes(t->dtype, shape_numel(t->rank, t->dims), &nb))
-            return kiln_error(KILN_INVALID_ARGUMENT, "input '%s' is too large", v->name);
-        if (c->in_size[i] < nb)
-            return kiln_error(KILN_INVALID_ARGUMENT, "input '%s' buffer holds %zu bytes; "
-                              "%s %s needs %zu", v->name, c->in_size[i],
-                              kiln_dtype_name(t->dtype), shape_str(t->rank, t->dims, a, sizeof a), nb);
-        t->data = c->in_data[i];
-        t->nbytes = nb;
-    }
-    for (int i = 0; i < g->n_nodes; i++) {
-        const ir_node *n = g->nodes[i];
-        bool all_const = true;
-        for (int o = 0; o < n->n_out; o++)
-            if (!n->out[o]->const_val) all_const = false;
-        if (all_const) goto release_inputs;
-        double t0 = c->profiling ? now_ms() : 0;
-        int total = n->n_in + n->n_implicit;
-        for (int k = 0; k < total; k++) {
-            const ir_value *v = n->in[k];
-            c->args[k] = v ? &c->vals[v->id] : NULL;
-            if (k < n->n_in) {
-                if (v) {
-                    c->types[k].dtype = c->vals[v->id].dtype;
-                    c->types[k].rank = c->vals[v->id].rank;
-                    memcpy(c->types[k].dims, c->vals[v->id].dims, sizeof c->types[k].dims);
-                }
-                c->tin[k] = v ? &c->types[k] : NULL;
-            }
-        }
-        int64_t counter = -1;
-        kiln_status st = op_infer_node(n, (int)e->ir->opset, c->tin, c->args, NULL, NULL,
-                                       c->otypes, NULL, NULL, true, &counter, runtime_sym);
+        kiln_tensor *t = &c->vals[g->inputs[i]->id];
+        kiln_status st = input_meta(c, i, t);
         if (st) return st;
-        const kiln_tactic *tac = e->layers[i].tactic[c->profile];
-        for (int o = 0; o < n->n_out; o++) {
-            kiln_tensor *t = &c->vals[n->out[o]->id];
-            const ir_type *ty = &c->otypes[o];
-            uint64_t nb = 0;
-            memset(t, 0, sizeof *t);
-            t->dtype = ty->dtype;
-            t->rank = ty->rank < 0 ? 0 : ty->rank;
-            bool known = ty->rank >= 0 && dtype_is_valid((int)ty->dtype);
-            for (int d = 0; known && d < ty->rank; d++) known = ty->dims[d] >= 0;
-            if (!known) continue; /* data-dependent: the kernel sizes it */
-            size_t nbz;
-            if (!dtype_nbytes(ty->dtype, shape_numel(ty->rank, ty->dims), &nbz))
-                return kiln_error(KILN_RUNTIME_ERROR, "%s: output %d is too large",
-                                  ir_node_label(n, lab, sizeof lab), o);
-            nb = nbz;
-            int64_t off = plan->offset[n->out[o]->id];
-            if (off >= 0 && nb <= plan->size[n->out[o]->id]) {
-                memcpy(t->dims, ty->dims, sizeof t->dims);
-                t->data = c->mem + off;
-                t->nbytes = nb;
-                if (!(tac->flags & TACTIC_OVERWRITES_OUTPUT) && nb) memset(t->data, 0, nb);
-            } else if ((st = tensor_alloc(t, ty->dtype, ty->rank, ty->dims))) {
-                kiln_error_prefix("%s", ir_node_label(n, lab, sizeof lab));
-                return st;
-            }
-            c->res[o] = t;
-        }
-        for (int o = 0; o < n->n_out; o++) c->res[o] = &c->vals[n->out[o]->id];
-        ref_ctx *rc = c->rc;
-        memset(rc, 0, sizeof *rc);
-        rc->node = n;
-        rc->opset = (int)e->ir->opset;
-        rc->n_in = n->n_in;
-        rc->in = c->args;
-        rc->n_implicit = n->n_implicit;
-        rc->n_out = n->n_out;
-        rc->out = c->res;
-        rc->ws = plan->workspace_bytes ? c->mem + plan->total_bytes : NULL;
-        rc->ws_size = (size_t)plan->workspace_bytes;
-        if (e->layers[i].blob) {
-            rc->blob = e->layers[i].blob[c->profile];
-            rc->blob_size = (size_t)e->layers[i].blob_size[c->profile];
-        }
-        if (tac->run(rc) != 0)
-            return kiln_error(KILN_RUNTIME_ERROR, "%s: %s", ir_node_label(n, lab, sizeof lab),
-                              rc->err[0] ? rc->err : "layer failed");
-        for (int o = 0; o < n->n_out; o++) {
-            const kiln_tensor *t = &c->vals[n->out[o]->id];
-            if (!t->data && tensor_numel(t) != 0)
-                return kiln_error(KILN_INTERNAL, "%s: output %d was not produced",
-                                  ir_node_label(n, lab, sizeof lab), o);
-            if (c->uses[n->out[o]->id] <= 0) {
-                c->uses[n->out[o]->id] = 1;
-                release(c, n->out[o]);
-            }
-        }
-        if (c->profiling) c->layer_ms[i] += now_ms() - t0;
-    release_inputs:
-        for (int k = 0; k < n->n_in + n->n_implicit; k++)
-            if (n->in[k] && !n->in[k]->const_val) release(c, n->in[k]);
+        t->data = c->in_data[i];
     }
-    (void)b;
     return KILN_OK;
 }
+
+/* Host engine: binds layer n's inputs (every value is on the host) and
+** infers its output types from their shapes and contents. */
+static kiln_status infer_layer_host(kiln_context *c, const ir_node *n) {
+    int total = n->n_in + n->n_implicit;
+    for (int k = 0; k < total; k++) {
+        const ir_value *v = n->in[k];
+        c->args[k] = v ? &c->vals[v->id] : NULL;
+        if (k < n->n_in) {
+            if (v) {
+                c->types[k].dtype = c->vals[v->id].dtype;
+                c->types[k].rank = c->vals[v->id].rank;
+                memcpy(c->types[k].dims, c->vals[v->id].dims, sizeof c->types[k].dims);
+            }
+            c->tin[k] = v ? &c->types[k] : NULL;
+        }
+    }
+    int64_t counter = -1;
+    return op_infer_node(n, (int)c->e->ir->opset, c->tin, c->args, NULL, NULL,
+                         c->otypes, NULL, NULL, true, &counter, runtime_sym);
+}
+
+static kiln_status run_layers(kiln_context *c);
 
 static kiln_status device_run(kiln_context *c, void *stream, bool sync);
 
@@ -454,7 +397,8 @@ kiln_status kiln_context_execute(kiln_context *c) {
     const ir_graph *g = G(c);
     drop_outputs(c);
     reset_values(c);
-    kiln_status st = run_layers(c);
+    kiln_status st = bind_host_values(c);
+    if (!st) st = run_layers(c);
     for (int o = 0; !st && o < c->n_out; o++) {
         const ir_value *v = g->outputs[o];
         const kiln_tensor *t = &c->vals[v->id];
@@ -631,6 +575,14 @@ static kiln_status tmp_alloc(kiln_context *c, size_t n, void **out) {
     return st;
 }
 
+/* A layer's host side: on a host engine the values themselves and the
+** activation block; on a device engine the host copies and the mirror
+** block (host layers use the planned offsets there). */
+static kiln_tensor *host_val(kiln_context *c, int id) {
+    return c->D ? &c->hvals[id] : &c->vals[id];
+}
+static uint8_t *host_base(const kiln_context *c) { return c->D ? c->hmem : c->mem; }
+
 /* Device address for v's nb bytes: its planned slot, or a temporary. */
 static kiln_status dev_slot(kiln_context *c, const ir_value *v, size_t nb, void **out) {
     const engine_plan *plan = &c->e->plans[c->profile];
@@ -642,13 +594,15 @@ static kiln_status dev_slot(kiln_context *c, const ir_value *v, size_t nb, void 
     return tmp_alloc(c, nb, out);
 }
 
-/* Host memory for tensor t (metadata set) of value v: the mirror block at
-** the planned offset, or the heap. Zero-filled when zero is set. */
+/* Host memory for tensor t (metadata set) of value v: the host block
+** (host_base) at the planned offset, or the heap. Zero-filled when zero is
+** set. */
 static kiln_status host_slot(kiln_context *c, const ir_value *v, kiln_tensor *t, bool zero) {
     const engine_plan *plan = &c->e->plans[c->profile];
     int64_t off = plan->offset[v->id];
-    if (c->hmem && off >= 0 && t->nbytes <= plan->size[v->id]) {
-        t->data = c->hmem + off;
+    uint8_t *base = host_base(c);
+    if (base && off >= 0 && t->nbytes <= plan->size[v->id]) {
+        t->data = base + off;
         t->flags = 0;
         if (zero && t->nbytes) memset(t->data, 0, t->nbytes);
         return KILN_OK;
@@ -799,30 +753,16 @@ static kiln_status infer_layer_dev(kiln_context *c, const ir_node *n, bool *pend
 ** place. Also fills the run's key (shapes and I/O addresses). */
 static kiln_status stage_inputs(kiln_context *c) {
     const ir_graph *g = G(c);
-    char a[128];
     size_t k = 0;
     c->run_key[k++] = c->profile;
     for (int i = 0; i < c->n_in; i++) {
         const ir_value *v = g->inputs[i];
-        if (!c->in_set[i])
-            return kiln_error(KILN_INVALID_ARGUMENT, "input '%s' has a dynamic shape: "
-                              "set it with kiln_context_set_input_shape", v->name);
-        if (!c->in_data[i])
-            return kiln_error(KILN_INVALID_ARGUMENT, "input '%s' is not bound", v->name);
         kiln_tensor *t = &c->vals[v->id];
         memset(t, 0, sizeof *t);
-        t->dtype = v->type.dtype;
-        t->rank = v->type.rank;
-        memcpy(t->dims, c->in_dims[i], sizeof t->dims);
+        kiln_status st = input_meta(c, i, t);
+        if (st) return st;
+        size_t nb = t->nbytes;
         for (int d = 0; d < t->rank; d++) c->run_key[k++] = t->dims[d];
-        size_t nb;
-        if (!dtype_nbytes(t->dtype, shape_numel(t->rank, t->dims), &nb))
-            return kiln_error(KILN_INVALID_ARGUMENT, "input '%s' is too large", v->name);
-        if (c->in_size[i] < nb)
-            return kiln_error(KILN_INVALID_ARGUMENT, "input '%s' buffer holds %zu bytes; "
-                              "%s %s needs %zu", v->name, c->in_size[i],
-                              kiln_dtype_name(t->dtype), shape_str(t->rank, t->dims, a, sizeof a), nb);
-        t->nbytes = nb;
         if (c->in_on_dev[i]) {
             t->data = c->in_data[i];
             c->run_key[k++] = (int64_t)(uintptr_t)c->in_data[i];
@@ -837,7 +777,7 @@ static kiln_status stage_inputs(kiln_context *c) {
         if (nb > c->in_dev_cap[i])
             return kiln_error(KILN_INTERNAL, "input '%s' staging buffer is too small", v->name);
         t->data = c->in_dev[i];
-        kiln_status st = c->D->copy(c->e->dev, t->data, h->data, nb, DEV_H2D, c->cur);
+        st = c->D->copy(c->e->dev, t->data, h->data, nb, DEV_H2D, c->cur);
         if (st) return st;
         c->where[v->id] = RES_DEV | RES_HOST;
     }
@@ -846,10 +786,69 @@ static kiln_status stage_inputs(kiln_context *c) {
     return KILN_OK;
 }
 
-static kiln_status run_layers_dev(kiln_context *c) {
+/* Device engine, after inference: where layer i runs (its device tactic, or
+** the reference kernel on the host when the device tactic cannot size a
+** data-dependent output), whether the run stays replayable as a CUDA graph,
+** and its inputs brought to that side (c->args). */
+static kiln_status place_layer_dev(kiln_context *c, int i, const kiln_tactic **tac,
+                                   bool *on_dev, bool *pending) {
     const kiln_engine *e = c->e;
     const ir_graph *g = G(c);
-    const kiln_device_ops *D = c->D;
+    const ir_node *n = g->nodes[i];
+    char lab[256];
+    kiln_status st;
+    if (*on_dev && !types_concrete(c->otypes, n->n_out)) {
+        /* The output size depends on values the device holds (a Range
+        ** over computed bounds): this run uses the reference kernel,
+        ** which sizes its own outputs. */
+        const kiln_tactic *ref = kiln_backend_cpu()->find_tactic("ref");
+        if (!ref || !ref_kernel_get(n->op))
+            return kiln_error(KILN_INTERNAL, "%s: device tactic %s cannot size a "
+                              "data-dependent output", ir_node_label(n, lab, sizeof lab),
+                              (*tac)->name);
+        *tac = ref;
+        *on_dev = false;
+        c->irregular = true;
+    }
+    /* It reads parameter values on the host mid-run: no graph replay. */
+    if (*on_dev && ((*tac)->flags & TACTIC_READS_PARAMS)) c->irregular = true;
+    int total = n->n_in + n->n_implicit;
+    for (int k = 0; k < total; k++) {
+        const ir_value *v = n->in[k];
+        c->args[k] = NULL;
+        if (!v) continue;
+        st = *on_dev ? ensure_dev(c, v) : ensure_host(c, v, pending);
+        if (st) return st;
+        c->args[k] = *on_dev ? &c->vals[v->id] : &c->hvals[v->id];
+    }
+    if (!*on_dev) {
+        /* Host layers are replayable only when they compute shapes
+        ** (small integer results, no graph output). */
+        for (int o = 0; o < n->n_out; o++) {
+            const ir_type *t = &c->otypes[o];
+            if ((t->dtype != KILN_DTYPE_INT64 && t->dtype != KILN_DTYPE_INT32) ||
+                t->rank > 1 || ir_edit_is_graph_output(g, n->out[o]))
+                c->irregular = true;
+        }
+        if (*pending && (st = c->D->stream_sync(e->dev, c->cur))) return st;
+    }
+    return KILN_OK;
+}
+
+/* A value's last use: frees its host data, and on a device engine forgets
+** where it lives (its device slot belongs to the plan). */
+static void release_value(kiln_context *c, const ir_value *v) {
+    if (c->D) release_dev(c, v);
+    else release(c, v);
+}
+
+/* Runs every layer once, on a host engine (bind_host_values first) or a
+** device engine (stage_inputs first; host layers run on host copies, and
+** values move between the sides as layers need them). */
+static kiln_status run_layers(kiln_context *c) {
+    const kiln_engine *e = c->e;
+    const ir_graph *g = G(c);
+    const kiln_device_ops *D = c->D; /* NULL on a host engine */
     const engine_plan *plan = &e->plans[c->profile];
     char lab[256];
     kiln_status st;
@@ -861,51 +860,25 @@ static kiln_status run_layers_dev(kiln_context *c) {
             if (!n->out[o]->const_val) all_const = false;
         if (all_const) goto release_inputs;
         const kiln_tactic *tac = e->layers[i].tactic[c->profile];
-        bool on_dev = (tac->flags & TACTIC_DEVICE) != 0;
+        bool on_dev = D && (tac->flags & TACTIC_DEVICE) != 0;
         bool pending = false;
-        if (c->profiling && (st = D->event_record(e->dev, c->ev[i], c->cur))) return st;
-        if ((st = infer_layer_dev(c, n, &pending))) return st;
-        if (on_dev && !types_concrete(c->otypes, n->n_out)) {
-            /* The output size depends on values the device holds (a Range
-            ** over computed bounds): this run uses the reference kernel,
-            ** which sizes its own outputs. */
-            const kiln_tactic *ref = kiln_backend_cpu()->find_tactic("ref");
-            if (!ref || !ref_kernel_get(n->op))
-                return kiln_error(KILN_INTERNAL, "%s: device tactic %s cannot size a "
-                                  "data-dependent output", ir_node_label(n, lab, sizeof lab),
-                                  tac->name);
-            tac = ref;
-            on_dev = false;
-            c->irregular = true;
+        double t0 = 0;
+        if (c->profiling) {
+            if (!D) t0 = now_ms();
+            else if ((st = D->event_record(e->dev, c->ev[i], c->cur))) return st;
         }
-        /* It reads parameter values on the host mid-run: no graph replay. */
-        if (on_dev && (tac->flags & TACTIC_READS_PARAMS)) c->irregular = true;
-        int total = n->n_in + n->n_implicit;
-        for (int k = 0; k < total; k++) {
-            const ir_value *v = n->in[k];
-            c->args[k] = NULL;
-            if (!v) continue;
-            st = on_dev ? ensure_dev(c, v) : ensure_host(c, v, &pending);
-            if (st) return st;
-            c->args[k] = on_dev ? &c->vals[v->id] : &c->hvals[v->id];
-        }
-        if (!on_dev) {
-            /* Host layers are replayable only when they compute shapes
-            ** (small integer results, no graph output). */
-            for (int o = 0; o < n->n_out; o++) {
-                const ir_type *t = &c->otypes[o];
-                if ((t->dtype != KILN_DTYPE_INT64 && t->dtype != KILN_DTYPE_INT32) ||
-                    t->rank > 1 || ir_edit_is_graph_output(g, n->out[o]))
-                    c->irregular = true;
-            }
-            if (pending && (st = D->stream_sync(e->dev, c->cur))) return st;
+        if (!D) {
+            if ((st = infer_layer_host(c, n))) return st;
+        } else if ((st = infer_layer_dev(c, n, &pending)) ||
+                   (st = place_layer_dev(c, i, &tac, &on_dev, &pending))) {
+            return st;
         }
         bool zero = !(tac->flags & TACTIC_OVERWRITES_OUTPUT);
         for (int o = 0; o < n->n_out; o++) {
             const ir_value *ov = n->out[o];
             const ir_type *ty = &c->otypes[o];
-            kiln_tensor *t = on_dev ? &c->vals[ov->id] : &c->hvals[ov->id];
-            if (!on_dev) free_host_copy(c, ov->id);
+            kiln_tensor *t = on_dev ? &c->vals[ov->id] : host_val(c, ov->id);
+            if (!on_dev && D) free_host_copy(c, ov->id);
             memset(t, 0, sizeof *t);
             t->dtype = ty->dtype;
             t->rank = ty->rank < 0 ? 0 : ty->rank;
@@ -941,10 +914,10 @@ static kiln_status run_layers_dev(kiln_context *c) {
         rc->n_implicit = n->n_implicit;
         rc->n_out = n->n_out;
         rc->out = c->res;
-        uint8_t *base = on_dev ? c->dmem : c->hmem;
+        uint8_t *base = on_dev ? c->dmem : host_base(c);
         rc->ws = plan->workspace_bytes && base ? base + plan->total_bytes : NULL;
         rc->ws_size = rc->ws ? (size_t)plan->workspace_bytes : 0;
-        rc->stream = c->cur;
+        rc->stream = c->cur; /* NULL on a host engine */
         rc->exec = c->exec;
         /* Host tactics read their prepared data in place; device tactics get
         ** none until the attach step uploads it (see kiln_tactic.prepare). */
@@ -960,25 +933,29 @@ static kiln_status run_layers_dev(kiln_context *c) {
             if (on_dev) {
                 c->where[ov->id] = RES_DEV;
             } else {
-                const kiln_tensor *h = &c->hvals[ov->id];
+                const kiln_tensor *h = host_val(c, ov->id);
                 if (!h->data && tensor_numel(h) != 0)
                     return kiln_error(KILN_INTERNAL, "%s: output %d was not produced",
                                       ir_node_label(n, lab, sizeof lab), o);
-                copy_meta(&c->vals[ov->id], h);
-                c->vals[ov->id].data = NULL;
-                c->vals[ov->id].flags = 0;
-                c->where[ov->id] = RES_HOST;
+                if (D) { /* the device-side value records its shape only */
+                    copy_meta(&c->vals[ov->id], h);
+                    c->vals[ov->id].data = NULL;
+                    c->vals[ov->id].flags = 0;
+                    c->where[ov->id] = RES_HOST;
+                }
             }
             if (c->uses[ov->id] <= 0) {
                 c->uses[ov->id] = 1;
-                release_dev(c, ov);
+                release_value(c, ov);
             }
         }
+        if (c->profiling && !D) c->layer_ms[i] += now_ms() - t0;
     release_inputs:
         for (int k = 0; k < n->n_in + n->n_implicit; k++)
-            if (n->in[k] && !n->in[k]->const_val) release_dev(c, n->in[k]);
+            if (n->in[k] && !n->in[k]->const_val) release_value(c, n->in[k]);
     }
-    if (c->profiling && (st = D->event_record(e->dev, c->ev[g->n_nodes], c->cur))) return st;
+    if (c->profiling && D && (st = D->event_record(e->dev, c->ev[g->n_nodes], c->cur)))
+        return st;
     return KILN_OK;
 }
 
@@ -1066,7 +1043,7 @@ static kiln_status device_run(kiln_context *c, void *stream, bool sync) {
     } else if (graphs && c->graph_state == 1 && same) {
         /* Second run of these shapes and bindings: record it. */
         if ((st = D->capture_begin(dev, c->cur))) goto done;
-        kiln_status run_st = run_layers_dev(c);
+        kiln_status run_st = run_layers(c);
         void *graph = NULL;
         st = D->capture_end(dev, c->cur, &graph);
         if (run_st || st || c->irregular) {
@@ -1077,7 +1054,7 @@ static kiln_status device_run(kiln_context *c, void *stream, bool sync) {
             c->graph_state = 0;
             reset_dev_values(c);
             free_tmp(c);
-            if ((st = stage_inputs(c)) || (st = run_layers_dev(c))) goto done;
+            if ((st = stage_inputs(c)) || (st = run_layers(c))) goto done;
         } else {
             if (c->graph) D->graph_destroy(dev, c->graph);
             c->graph = graph;
@@ -1086,7 +1063,7 @@ static kiln_status device_run(kiln_context *c, void *stream, bool sync) {
             if ((st = D->graph_launch(dev, c->graph, c->cur))) goto done;
         }
     } else {
-        if ((st = run_layers_dev(c))) goto done;
+        if ((st = run_layers(c))) goto done;
         if (graphs && !c->irregular) {
             memcpy(c->graph_key, c->run_key, c->key_len * sizeof *c->run_key);
             c->graph_state = 1;

@@ -8,7 +8,7 @@
 ** Ends with `N passed, M failed`; without a GPU it prints "0 passed, 0
 ** failed (no GPU)" (KILN_GPU_TEST_DRY=1: checks the cases and that the
 ** tactic takes each, without running it). */
-#include "gpu_tactic_harness.h"
+#include "gpu_test.h"
 
 static const kiln_dtype k_types[] = {KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT16, KILN_DTYPE_BFLOAT16};
 

@@ -3,7 +3,7 @@
 ** tensors, negative axes and steps, broadcasting, 1/2/4/8-byte elements),
 ** compared byte for byte. Ends with `N passed, M failed`; without a GPU it
 ** prints "0 passed, 0 failed (no GPU)" and succeeds. */
-#include "gpu_tactic_harness.h"
+#include "gpu_test.h"
 
 static const kiln_dtype k_types[] = {KILN_DTYPE_UINT8, KILN_DTYPE_FLOAT16, KILN_DTYPE_FLOAT32,
                                      KILN_DTYPE_INT64, KILN_DTYPE_BOOL, KILN_DTYPE_BFLOAT16,

@@ -8,7 +8,7 @@
 ** QLinearMatMul (see test_qlinear_matmul). Ends with `N passed, M failed`;
 ** without a GPU it prints "0 passed, 0 failed (no GPU)" (KILN_GPU_TEST_DRY=1:
 ** checks the cases and that the tactic takes each, without running it). */
-#include "gpu_tactic_harness.h"
+#include "gpu_test.h"
 
 typedef struct ein_case {
     const char *eq;

@@ -5,7 +5,7 @@
 ** unary op and activation, Cast between all supported types with special
 ** values, and FusedElementwise programs (hand-written and random). Runs on
 ** a GPU machine only (tests/gpu/run.sh). */
-#include "kc_gpu_test.h"
+#include "gpu_test.h"
 #include "../../src/ops/fused.h"
 
 #define TABLE cuda_tactics_eltwise

@@ -185,8 +185,8 @@ static void test_batched(kiln_dtype dt) {
 
 /* A TF32 layer must still be close (looser) and must run. */
 static void test_tf32(void) {
-    kiln_tensor *A = gt_rand(KILN_DTYPE_FLOAT32, 2, (int64_t[]){64, 256}, 1.0);
-    kiln_tensor *B = gt_rand(KILN_DTYPE_FLOAT32, 2, (int64_t[]){256, 96}, 1.0);
+    kiln_tensor *A = gt_rand_amp(KILN_DTYPE_FLOAT32, 2, (int64_t[]){64, 256}, 1.0);
+    kiln_tensor *B = gt_rand_amp(KILN_DTYPE_FLOAT32, 2, (int64_t[]){256, 96}, 1.0);
     ir_node *n = gt_node(OP_MatMul, 2);
     ir_edit_set_int(n, "kiln_tf32", 1);
     const kiln_tensor *in[2] = {A, B};

@@ -5,7 +5,7 @@
 ** GroupNormalization (per-channel and per-group parameters) and inference
 ** BatchNormalization (rank 2 to 5); float32 / float16 / bfloat16, row
 ** lengths across the kernel's thread-count steps. */
-#include "kc_gpu_test.h"
+#include "gpu_test.h"
 
 #define TABLE cuda_tactics_norm
 

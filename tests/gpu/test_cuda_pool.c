@@ -13,7 +13,7 @@
 ** largest input magnitude, 2). Ends with `N passed, M failed`; without a GPU it
 ** prints "0 passed, 0 failed (no GPU)" and succeeds (KILN_GPU_TEST_DRY=1:
 ** checks the cases and the tactic choice without running them). */
-#include "gpu_tactic_harness.h"
+#include "gpu_test.h"
 
 static const kiln_dtype k_ftypes[] = {KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT16, KILN_DTYPE_BFLOAT16};
 

@@ -5,7 +5,7 @@
 ** thread and the block kernels run), ArgMax/ArgMin with ties and NaN, and
 ** Softmax/LogSoftmax over rows short and long, inner axes, and the opset < 13
 ** 2-D coercion; float32 / float16 / bfloat16. */
-#include "kc_gpu_test.h"
+#include "gpu_test.h"
 
 #define TABLE cuda_tactics_reduce
 

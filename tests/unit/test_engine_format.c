@@ -832,7 +832,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     ir_model *m = NULL;
-    if (onnx_import(mbytes, msize, NULL, &m) != KILN_OK) {
+    if (onnx_import(mbytes, msize, NULL, &ref_evaluator, &m) != KILN_OK) {
         fprintf(stderr, "import: %s\n", kiln_last_error());
         return 1;
     }

@@ -119,6 +119,7 @@ static inline double diff(const kiln_tensor *a, const kiln_tensor *b, double ato
 static inline ir_model *model_new(int64_t opset) {
     ir_model *m = ir_model_new();
     if (!m) exit(1);
+    m->eval = &ref_evaluator; /* as kiln_model_load sets it */
     m->opset = opset;
     m->graph = ir_graph_new(m, NULL);
     if (!m->graph) exit(1);

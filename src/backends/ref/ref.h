@@ -12,7 +12,7 @@
 #ifndef KILN_REF_H
 #define KILN_REF_H
 
-#include "../../ops/op.h"
+#include "../../ops/eval.h"
 
 typedef struct ref_ctx {
     const ir_node *node;
@@ -59,6 +59,9 @@ int ref_alloc_out(ref_ctx *c, int i, kiln_dtype dtype, int rank,
 ** ir_node.in). out receives n->n_out new tensors. */
 kiln_status ref_run_node(const ir_node *n, const kiln_tensor *const *in,
                          kiln_tensor **out);
+/* ref_kernel_get and ref_run_node as the evaluator that lower layers fold
+** constants with: whoever creates an ir_model sets model->eval to it. */
+extern const op_evaluator ref_evaluator;
 /* Runs a graph. inputs bind g->inputs in order; captures bind
 ** g->capture_local in order (NULL if none). outputs receives g->n_outputs new
 ** tensors. */

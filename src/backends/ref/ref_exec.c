@@ -330,3 +330,7 @@ int ref_run_subgraph(ref_ctx *c, const ir_graph *g,
     if (st) return ref_fail(c, "%s", kiln_last_error());
     return 0;
 }
+
+static bool ref_eval_has(int op) { return ref_kernel_get(op) != NULL; }
+
+const op_evaluator ref_evaluator = {ref_eval_has, ref_run_node};
