@@ -1,0 +1,12 @@
+#!/bin/bash
+# Packs the GPU build for the device: binaries (stripped) + the Python package.
+set -e
+cd /work/main
+rm -rf /tmp/gb && mkdir -p /tmp/gb/build-gpu/bin /tmp/gb/py/kiln
+cp build-gpu/bin/kiln build-gpu/bin/test_cuda_* build-gpu/bin/cover_report /tmp/gb/build-gpu/bin/
+strip /tmp/gb/build-gpu/bin/*
+cp python/kiln/*.py python/kiln/*.pyi /tmp/gb/py/kiln/
+cp $(find build-gpu -name "_kiln*.so" | head -1) /tmp/gb/py/kiln/
+strip /tmp/gb/py/kiln/_kiln*.so
+tar -C /tmp/gb -cJf .devrun/gpu-bin.tar.xz build-gpu py
+ls -la .devrun/gpu-bin.tar.xz
