@@ -1076,6 +1076,13 @@ static int x_training(cx *x) {
     ir_value *R = in_at(x, 0), *T = in_at(x, 1);
     if (R->type.dtype == KILN_DTYPE_UNDEFINED || T->type.dtype == KILN_DTYPE_UNDEFINED)
         return NEED_TYPES;
+    /* The spec's R is a float scalar and T an int64 count; anything else
+    ** (a complex T made the constant fill below spin, found by the reader
+    ** fuzzer) is refused by name. */
+    if (!dtype_is_float(R->type.dtype) || !dtype_is_int(T->type.dtype))
+        return (int)kiln_error(KILN_INVALID_MODEL, "%s: R must be a float tensor and T an "
+                               "integer one (got %s and %s)", x->lab,
+                               kiln_dtype_name(R->type.dtype), kiln_dtype_name(T->type.dtype));
     float norm = ir_attr_float(x->src, "norm_coefficient", 0.0f);
     float eps = ir_attr_float(x->src, "epsilon", adam ? 1e-6f : 0.0f);
     float alpha = ir_attr_float(x->src, "alpha", adam ? 0.9f : 0.0f);
