@@ -311,8 +311,9 @@ static void test_attn(kiln_dtype dt) {
 
 /* The flash kernel's element-wise load/store path (operands not 16-byte
 ** aligned: every pointer one element past an aligned one), called through
-** its C seam on a 4-D f16/bf16 case with a [B,1,1,T] bool mask and causal,
-** against the reference. */
+** its C seam on a 4-D f16/bf16 case with a [B,1,1,T] bool mask, causal or
+** not, against the reference. kernel 0 (the default) hands such operands to
+** v1 as kernel 1 does: both are run so a change to either routing shows. */
 static void test_flash_unaligned(kiln_dtype dt, bool causal, int kernel) {
     const int64_t B = 2, H = 2, S = 70, T = 90, D = 64;
     int64_t qd[4] = {B, H, S, D}, kd[4] = {B, H, T, D}, md[4] = {B, 1, 1, T};

@@ -16,6 +16,12 @@
 //   B (16x8, col):  reg0 = B[2c..2c+1][g], reg1 = B[2c+8..2c+9][g]
 //   C (16x8, f32):  c0,c1 = C[g][2c..2c+1], c2,c3 = C[g+8][2c..2c+1]
 // (the lower 16 bits of a register hold the lower column / row index).
+// Two kernels share these helpers: k_attn_flash (v1, described above) and
+// v2::k_attn_flash2, the default (see its comment: ldmatrix fragments, a
+// cp.async K/V pipeline, masks folded per key tile, scores in log2 units).
+// v1 stays for A/B timing (kc_attn_flash_args.kernel = 1) and for the inputs
+// v2 does not take (rows not 16-byte aligned, masks with a key stride other
+// than 1).
 #include "attn_kernels.h"
 #include "gemm_act.cuh"
 
@@ -342,31 +348,30 @@ __device__ __forceinline__ float ex2(float x) {  // 2^x; -inf gives 0
     return y;
 }
 
-// Starts copying rows [0, rows) of a kBN x D tile (row stride ss elements)
-// into shared memory (row stride D + kPad); rows past it are zero. vec: 16-byte
-// aligned rows, copied by cp.async (complete at the next wait); else copied
-// element by element now. rows >= 1.
+// Starts copying rows [0, rows) of a kBN x D tile (row stride ss elements,
+// 16-byte aligned rows) into shared memory (row stride D + kPad) with
+// cp.async; rows past `rows` are zero-filled (no bytes read). Complete at the
+// next wait on the group it is committed with. 1 <= rows <= kBN.
 template <int D>
-__device__ __forceinline__ void load_tile(uint16_t *sm, const uint16_t *g, int64_t ss, int rows,
-                                          bool vec) {
-    constexpr int kChunks = D / 8;  // 16-byte chunks per row
-    static_assert(kBN * kChunks % kThreads == 0, "whole copy rounds");
+__device__ __forceinline__ void load_tile(uint16_t *sm, const uint16_t *g, int64_t ss, int rows) {
+    constexpr int kChunks = D / 8, kStep = kThreads / kChunks;  // 16-byte chunks per row
+    static_assert(kThreads % kChunks == 0 && kBN % kStep == 0, "whole copy rounds");
+    const int lr = threadIdx.x / kChunks, lc = (threadIdx.x % kChunks) * 8;
 #pragma unroll
-    for (int it = 0; it < kBN * kChunks / kThreads; it++) {
-        const int c = threadIdx.x + it * kThreads;
-        const int r = c / kChunks, col = (c % kChunks) * 8;
-        uint16_t *dst = sm + r * (D + kPad) + col;
+    for (int it = 0; it < kBN / kStep; it++) {
+        const int r = lr + it * kStep;
         const bool in = r < rows;
-        const uint16_t *src = g + (int64_t)(in ? r : 0) * ss + col;
-        if (vec) {
-            cp_async16(dst, src, in ? 16 : 0);
-        } else if (in) {
-#pragma unroll
-            for (int j = 0; j < 8; j++) dst[j] = src[j];
-        } else {
-            *reinterpret_cast<uint4 *>(dst) = make_uint4(0u, 0u, 0u, 0u);
-        }
+        cp_async16(sm + r * (D + kPad) + lc, g + (int64_t)(in ? r : rows - 1) * ss + lc,
+                   in ? 16 : 0);
     }
+}
+
+// A mask value in log2 units: finite values are clamped to +-1e30 first, so
+// that HF's finfo.min padding (-3.4e38, times log2 e out of float range) stays
+// finite: a row padded throughout keeps equal scores (uniform weights, as the
+// reference), and in a row with live keys its weights are still exactly 0.
+__device__ __forceinline__ float log2_units(float m) {
+    return (isinf(m) ? m : fminf(fmaxf(m, -1e30f), 1e30f)) * kLog2e;
 }
 
 // kFull: per-row masks, causal limits and softcap are compiled in; without
@@ -374,7 +379,7 @@ __device__ __forceinline__ void load_tile(uint16_t *sm, const uint16_t *g, int64
 // encoder case) the kernel carries none of that code or its registers.
 template <typename T, int D, bool kFull>
 __global__ void __launch_bounds__(kThreads)
-    k_attn_flash2(const kc_attn_flash_args a, int64_t n_qtiles, bool vec) {
+    k_attn_flash2(const kc_attn_flash_args a, int64_t n_qtiles) {
     constexpr int kLds = D + kPad;
     __shared__ __align__(16) uint16_t ks[kBN * kLds];
     __shared__ __align__(16) uint16_t vs[kBN * kLds];  // Q, then V tiles, then Y
@@ -413,23 +418,24 @@ __global__ void __launch_bounds__(kThreads)
 
     auto stage_k = [&](int64_t kt) {  // K rows and bias row of key tile kt
         const int64_t kb = kt * kBN, left = kend - kb;
-        load_tile<D>(ks, K + kb * a.k_ss, a.k_ss, left < kBN ? (int)left : kBN, vec);
+        load_tile<D>(ks, K + kb * a.k_ss, a.k_ss, left < kBN ? (int)left : kBN);
         if (tid < kBN) {
             const int64_t key = kb + tid;
             float x = -INFINITY;
-            if (key < kend) x = col_mask ? apply_mask(a, mbase + key * a.mst[3], 0.0f) : 0.0f;
+            if (key < kend)
+                x = col_mask ? log2_units(apply_mask(a, mbase + key * a.mst[3], 0.0f)) : 0.0f;
             bias[kt & 1][tid] = x;
         }
     };
     auto stage_v = [&](int64_t kt) {
         const int64_t kb = kt * kBN, left = kend - kb;
-        load_tile<D>(vs, V + kb * a.v_ss, a.v_ss, left < kBN ? (int)left : kBN, vec);
+        load_tile<D>(vs, V + kb * a.v_ss, a.v_ss, left < kBN ? (int)left : kBN);
     };
 
     // Q through vs (rows past Sq are zero), K of tile 0 behind it
     {
         const int64_t left = a.sq - q0;
-        load_tile<D>(vs, Q + q0 * a.q_ss, a.q_ss, left < kBM ? (int)left : kBM, vec);
+        load_tile<D>(vs, Q + q0 * a.q_ss, a.q_ss, left < kBM ? (int)left : kBM);
         cp_async_commit();
         if (n_kt > 0) stage_k(0);
         cp_async_commit();
@@ -450,7 +456,8 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int nt = 0; nt < D / 8; nt++) o[nt][0] = o[nt][1] = o[nt][2] = o[nt][3] = 0.0f;
     float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
-    const float cap = a.softcap, scale = a.scale;
+    // scores in log2 units (scale * log2 e folded in): exp2 of differences
+    const float cap = a.softcap, scale = a.scale, scale2 = a.scale * kLog2e;
 
     for (int64_t kt = 0; kt < n_kt; kt++) {
         const int64_t kb = kt * kBN;
@@ -478,19 +485,20 @@ __global__ void __launch_bounds__(kThreads)
         if (kt + 1 < n_kt) stage_k(kt + 1);
         cp_async_commit();
 
-        // scale, cap, bias row; then per-row masks and causal limits. Scores
-        // stay in natural units (see v1).
+        // scale, cap, bias row; then per-row masks and causal limits, all in
+        // log2 units
         const float *bz = bias[kt & 1];
         if (kFull && cap > 0.0f) {
+            const float cap2 = cap * kLog2e;
 #pragma unroll
             for (int nt = 0; nt < kBN / 8; nt++)
 #pragma unroll
-                for (int e = 0; e < 4; e++) s[nt][e] = cap * tanhf(s[nt][e] * scale / cap);
+                for (int e = 0; e < 4; e++) s[nt][e] = cap2 * tanhf(s[nt][e] * scale / cap);
         } else {
 #pragma unroll
             for (int nt = 0; nt < kBN / 8; nt++)
 #pragma unroll
-                for (int e = 0; e < 4; e++) s[nt][e] *= scale;
+                for (int e = 0; e < 4; e++) s[nt][e] *= scale2;
         }
 #pragma unroll
         for (int nt = 0; nt < kBN / 8; nt++) {
@@ -498,18 +506,33 @@ __global__ void __launch_bounds__(kThreads)
             s[nt][0] += bb.x, s[nt][1] += bb.y;
             s[nt][2] += bb.x, s[nt][3] += bb.y;
         }
-        if (kFull && (row_mask || a.causal)) {
+        // (32-bit tile-relative indices; the mask's key stride is 1, so a
+        // row's values are one base pointer plus constant offsets)
+        if (kFull && row_mask) {
+            const int kl = kend - kb < kBN ? (int)(kend - kb) : kBN;  // live keys
+            const int64_t at = kb + 2 * c4;
 #pragma unroll
             for (int nt = 0; nt < kBN / 8; nt++) {
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
-                    const int64_t key = kb + nt * 8 + 2 * c4 + (e & 1);
+                    const int col = nt * 8 + 2 * c4 + (e & 1);
                     const bool top = e < 2;
-                    if (key >= kend || !(top ? live0 : live1)) continue;  // no mask reads
-                    float x = s[nt][e];
-                    if (row_mask) x = apply_mask(a, (top ? mb0 : mb1) + key * a.mst[3], x);
-                    if (a.causal && key > (top ? i0 : i1)) x = -INFINITY;
-                    s[nt][e] = x;
+                    if (col >= kl || !(top ? live0 : live1)) continue;  // no mask reads
+                    s[nt][e] += log2_units(
+                        apply_mask(a, (top ? mb0 : mb1) + at + nt * 8 + (e & 1), 0.0f));
+                }
+            }
+        }
+        if (kFull && a.causal) {  // key kb + col > row i: -inf
+            const int64_t d0 = i0 - kb, d1 = i1 - kb;
+            const int lim0 = d0 < -1 ? -1 : d0 < kBN ? (int)d0 : kBN;
+            const int lim1 = d1 < -1 ? -1 : d1 < kBN ? (int)d1 : kBN;
+#pragma unroll
+            for (int nt = 0; nt < kBN / 8; nt++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int col = nt * 8 + 2 * c4 + (e & 1);
+                    if (col > (e < 2 ? lim0 : lim1)) s[nt][e] = -INFINITY;
                 }
             }
         }
@@ -527,15 +550,15 @@ __global__ void __launch_bounds__(kThreads)
         const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
         // a row with nothing live yet keeps exponent base 0: its p are all 0
         const float u0 = n0 == -INFINITY ? 0.0f : n0, u1 = n1 == -INFINITY ? 0.0f : n1;
-        const float al0 = ex2((m0 - u0) * kLog2e), al1 = ex2((m1 - u1) * kLog2e);
+        const float al0 = ex2(m0 - u0), al1 = ex2(m1 - u1);
         m0 = n0, m1 = n1;
         float ps0 = 0.0f, ps1 = 0.0f;
 #pragma unroll
         for (int nt = 0; nt < kBN / 8; nt++) {
-            s[nt][0] = ex2((s[nt][0] - u0) * kLog2e);
-            s[nt][1] = ex2((s[nt][1] - u0) * kLog2e);
-            s[nt][2] = ex2((s[nt][2] - u1) * kLog2e);
-            s[nt][3] = ex2((s[nt][3] - u1) * kLog2e);
+            s[nt][0] = ex2(s[nt][0] - u0);
+            s[nt][1] = ex2(s[nt][1] - u0);
+            s[nt][2] = ex2(s[nt][2] - u1);
+            s[nt][3] = ex2(s[nt][3] - u1);
             ps0 += s[nt][0] + s[nt][1];
             ps1 += s[nt][2] + s[nt][3];
         }
@@ -601,13 +624,7 @@ __global__ void __launch_bounds__(kThreads)
         const int64_t i = q0 + warp * 16 + r;
         if (i >= a.sq) continue;
         const uint16_t *src = vs + (warp * 16 + r) * kLds + col;
-        uint16_t *dst = Y + i * a.y_ss + col;
-        if (vec) {
-            *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
-        } else {
-#pragma unroll
-            for (int j = 0; j < 8; j++) dst[j] = src[j];
-        }
+        *reinterpret_cast<uint4 *>(Y + i * a.y_ss + col) = *reinterpret_cast<const uint4 *>(src);
     }
 }
 
@@ -616,10 +633,16 @@ __global__ void __launch_bounds__(kThreads)
 template <typename T, int D>
 cudaError_t launch(const kc_attn_flash_args &a, int64_t n_qtiles, int64_t blocks, bool vec,
                    cudaStream_t s) {
-    if (a.kernel == 1) k_attn_flash<T, D><<<(unsigned)blocks, kThreads, 0, s>>>(a, n_qtiles, vec);
+    // v2 needs 16-byte aligned rows (cp.async, ldmatrix) and reads per-row
+    // masks at key stride 1 (any contiguous mask but one of a single key,
+    // where stride 0 reads the same element); v1 takes everything
+    const bool v2_ok =
+        vec && (a.mask_kind == KC_MASK_NONE || a.mst[3] == 1 || a.mlast <= 1 || a.mst[2] == 0);
+    if (a.kernel == 1 || !v2_ok)
+        k_attn_flash<T, D><<<(unsigned)blocks, kThreads, 0, s>>>(a, n_qtiles, vec);
     else if (a.softcap > 0.0f || a.causal || (a.mask_kind != KC_MASK_NONE && a.mst[2] != 0))
-        v2::k_attn_flash2<T, D, true><<<(unsigned)blocks, kThreads, 0, s>>>(a, n_qtiles, vec);
-    else v2::k_attn_flash2<T, D, false><<<(unsigned)blocks, kThreads, 0, s>>>(a, n_qtiles, vec);
+        v2::k_attn_flash2<T, D, true><<<(unsigned)blocks, kThreads, 0, s>>>(a, n_qtiles);
+    else v2::k_attn_flash2<T, D, false><<<(unsigned)blocks, kThreads, 0, s>>>(a, n_qtiles);
     return cudaGetLastError();
 }
 
