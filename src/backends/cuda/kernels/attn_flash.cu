@@ -357,12 +357,12 @@ __device__ __forceinline__ void load_tile(uint16_t *sm, const uint16_t *g, int64
     constexpr int kChunks = D / 8, kStep = kThreads / kChunks;  // 16-byte chunks per row
     static_assert(kThreads % kChunks == 0 && kBN % kStep == 0, "whole copy rounds");
     const int lr = threadIdx.x / kChunks, lc = (threadIdx.x % kChunks) * 8;
+    const uint16_t *src = g + lr * ss + lc;
+    const int64_t step = kStep * ss;
 #pragma unroll
-    for (int it = 0; it < kBN / kStep; it++) {
-        const int r = lr + it * kStep;
-        const bool in = r < rows;
-        cp_async16(sm + r * (D + kPad) + lc, g + (int64_t)(in ? r : rows - 1) * ss + lc,
-                   in ? 16 : 0);
+    for (int it = 0; it < kBN / kStep; it++, src += step) {
+        const bool in = lr + it * kStep < rows;  // else any valid address, nothing read
+        cp_async16(sm + (lr + it * kStep) * (D + kPad) + lc, in ? src : g, in ? 16 : 0);
     }
 }
 
@@ -377,13 +377,22 @@ __device__ __forceinline__ float log2_units(float m) {
 // kFull: per-row masks, causal limits and softcap are compiled in; without
 // it (no mask, or one of row stride 0, and neither causal nor softcap: the
 // encoder case) the kernel carries none of that code or its registers.
+// Dynamic shared memory of k_attn_flash2: the Q tile (later Y), then K and V
+// tiles of two stages (tile kt in stage kt % 2).
+template <int D> constexpr size_t smem2_bytes() {
+    return (size_t)5 * kBN * (D + kPad) * sizeof(uint16_t);
+}
+
+// Head dims up to 64: at most 128 registers, so that four blocks (16 warps)
+// share an SM (46 KB of shared memory each at D = 64); D = 128 fits two.
 template <typename T, int D, bool kFull>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, D <= 64 ? 4 : 2)
     k_attn_flash2(const kc_attn_flash_args a, int64_t n_qtiles) {
-    constexpr int kLds = D + kPad;
-    __shared__ __align__(16) uint16_t ks[kBN * kLds];
-    __shared__ __align__(16) uint16_t vs[kBN * kLds];  // Q, then V tiles, then Y
-    __shared__ __align__(16) float bias[2][kBN];         // per key tile, alternating
+    constexpr int kLds = D + kPad, kTile = kBN * kLds;
+    extern __shared__ __align__(16) uint16_t smem2[];
+    uint16_t *const qs = smem2;                          // Q, then Y (rows of each warp its own)
+    uint16_t *const ks0 = smem2 + kTile, *const vs0 = smem2 + 3 * kTile;  // + stage * kTile
+    __shared__ __align__(16) float bias[2][kBN];         // per stage
 
     const int64_t blk = blockIdx.x;
     const int64_t qt = blk % n_qtiles, bh = blk / n_qtiles;
@@ -418,7 +427,7 @@ __global__ void __launch_bounds__(kThreads)
 
     auto stage_k = [&](int64_t kt) {  // K rows and bias row of key tile kt
         const int64_t kb = kt * kBN, left = kend - kb;
-        load_tile<D>(ks, K + kb * a.k_ss, a.k_ss, left < kBN ? (int)left : kBN);
+        load_tile<D>(ks0 + (kt & 1) * kTile, K + kb * a.k_ss, a.k_ss, left < kBN ? (int)left : kBN);
         if (tid < kBN) {
             const int64_t key = kb + tid;
             float x = -INFINITY;
@@ -429,28 +438,34 @@ __global__ void __launch_bounds__(kThreads)
     };
     auto stage_v = [&](int64_t kt) {
         const int64_t kb = kt * kBN, left = kend - kb;
-        load_tile<D>(vs, V + kb * a.v_ss, a.v_ss, left < kBN ? (int)left : kBN);
+        load_tile<D>(vs0 + (kt & 1) * kTile, V + kb * a.v_ss, a.v_ss, left < kBN ? (int)left : kBN);
     };
 
-    // Q through vs (rows past Sq are zero), K of tile 0 behind it
+    // Copy groups, in order: {Q, K0}, {V0}, {K1}, {V1}, then {K kt+2}, {V kt+2}
+    // after tile kt (empty groups where there is no tile, so that the counts
+    // below hold): at the top of tile kt three groups may stay in flight
+    // (V kt, K kt+1, V kt+1), before its P V two. With S <= 128 the whole
+    // K and V of the head arrive in the first round trip.
     {
-        const int64_t left = a.sq - q0;
-        load_tile<D>(vs, Q + q0 * a.q_ss, a.q_ss, left < kBM ? (int)left : kBM);
-        cp_async_commit();
+        const int64_t left = a.sq - q0;  // rows past Sq are zero
+        load_tile<D>(qs, Q + q0 * a.q_ss, a.q_ss, left < kBM ? (int)left : kBM);
         if (n_kt > 0) stage_k(0);
         cp_async_commit();
+        if (n_kt > 0) stage_v(0);
+        cp_async_commit();
+        if (n_kt > 1) stage_k(1);
+        cp_async_commit();
+        if (n_kt > 1) stage_v(1);
+        cp_async_commit();
     }
-    cp_async_wait<1>();
+    cp_async_wait<3>();
     __syncthreads();
     // A fragment of k-step kk: matrices (rows 0-7 | 8-15) x (dims 0-7 | 8-15)
     uint32_t qf[D / 16][4];
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++)
-        ldsm_x4(qf[kk], vs + (warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kLds + kk * 16 +
+        ldsm_x4(qf[kk], qs + (warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kLds + kk * 16 +
                             (lane >> 4) * 8);
-    __syncthreads();  // every warp has its Q: vs takes V
-    if (n_kt > 0) stage_v(0);
-    cp_async_commit();
 
     float o[D / 8][4];
 #pragma unroll
@@ -461,8 +476,11 @@ __global__ void __launch_bounds__(kThreads)
 
     for (int64_t kt = 0; kt < n_kt; kt++) {
         const int64_t kb = kt * kBN;
-        cp_async_wait<1>();  // K (and the bias row) of this tile; V may still fly
-        __syncthreads();
+        const uint16_t *const ks = ks0 + (kt & 1) * kTile, *const vs = vs0 + (kt & 1) * kTile;
+        if (kt > 0) {  // (tile 0: waited for with Q)
+            cp_async_wait<3>();  // K (and the bias row) of this tile
+            __syncthreads();
+        }
 
         // S = Q K^T. B[k][n] = K[key n][dim k]: one ldmatrix.x4 gives the two
         // registers of 8-key tiles 2p and 2p+1 (matrices: keys 0-7 | 8-15 of
@@ -481,9 +499,6 @@ __global__ void __launch_bounds__(kThreads)
                 elt<T>::mma(s[2 * p + 1], qf[kk], kf[2], kf[3]);
             }
         }
-        __syncthreads();  // every warp is done with ks: K of the next tile
-        if (kt + 1 < n_kt) stage_k(kt + 1);
-        cp_async_commit();
 
         // scale, cap, bias row; then per-row masks and causal limits, all in
         // log2 units
@@ -570,7 +585,7 @@ __global__ void __launch_bounds__(kThreads)
             o[nt][2] *= al1, o[nt][3] *= al1;
         }
 
-        cp_async_wait<1>();  // V of this tile (K of the next may still fly)
+        cp_async_wait<2>();  // V of this tile
         __syncthreads();
         // O += P V: P's C fragments of key tiles 2j, 2j+1 are the A fragment
         // of k-step j. B[k][n] = V[key k][dim n]: ldmatrix.x4.trans of
@@ -591,11 +606,18 @@ __global__ void __launch_bounds__(kThreads)
                 elt<T>::mma(o[2 * q + 1], pa, vf[2], vf[3]);
             }
         }
-        __syncthreads();  // every warp is done with vs: V of the next tile
-        if (kt + 1 < n_kt) stage_v(kt + 1);
-        cp_async_commit();
+        if (kt + 2 < n_kt) {  // (uniform over the block)
+            __syncthreads();  // every warp is done with this stage: tile kt + 2
+            stage_k(kt + 2);
+            cp_async_commit();
+            stage_v(kt + 2);
+            cp_async_commit();
+        } else {
+            cp_async_commit();
+            cp_async_commit();
+        }
     }
-    cp_async_wait<0>();  // nothing is pending here; kept so no copy outlives the block
+    cp_async_wait<0>();  // only empty groups are left; no copy outlives the block
 
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
     l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
@@ -605,12 +627,12 @@ __global__ void __launch_bounds__(kThreads)
     // with dead_zero (a live column contributes exp2(0) = 1 to l)
     const float inv0 = a.dead_zero && l0 == 0.0f ? 0.0f : 1.0f / l0;
     const float inv1 = a.dead_zero && l1 == 0.0f ? 0.0f : 1.0f / l1;
-    // Y through vs: each warp writes and reads back only its own 16 rows.
-    // No barrier needed: the loop ends with one after the last reads of V
-    // (and with no key tile, vs was last read for Q, before a barrier too).
+    // Y through qs: each warp writes and reads back only its own 16 rows,
+    // which only it read Q from
+    __syncwarp();
 #pragma unroll
     for (int nt = 0; nt < D / 8; nt++) {
-        uint16_t *p = vs + r0 * kLds + nt * 8 + 2 * c4;
+        uint16_t *p = qs + r0 * kLds + nt * 8 + 2 * c4;
         *reinterpret_cast<uint32_t *>(p) = pack2<T>(o[nt][0] * inv0, o[nt][1] * inv0);
         *reinterpret_cast<uint32_t *>(p + 8 * kLds) = pack2<T>(o[nt][2] * inv1, o[nt][3] * inv1);
     }
@@ -623,12 +645,27 @@ __global__ void __launch_bounds__(kThreads)
         const int r = c / kChunks, col = (c % kChunks) * 8;
         const int64_t i = q0 + warp * 16 + r;
         if (i >= a.sq) continue;
-        const uint16_t *src = vs + (warp * 16 + r) * kLds + col;
+        const uint16_t *src = qs + (warp * 16 + r) * kLds + col;
         *reinterpret_cast<uint4 *>(Y + i * a.y_ss + col) = *reinterpret_cast<const uint4 *>(src);
     }
 }
 
 }  // namespace v2
+
+template <typename T, int D, bool kFull>
+cudaError_t launch2(const kc_attn_flash_args &a, int64_t n_qtiles, int64_t blocks,
+                    cudaStream_t s) {
+    constexpr size_t shm = v2::smem2_bytes<D>();
+    // past 48 KB of static + dynamic shared memory (head dim 128) the
+    // kernel must be allowed more (per launch: the attribute is per device)
+    if (shm + 2 * kBN * sizeof(float) > 48 * 1024) {
+        cudaError_t e = cudaFuncSetAttribute(v2::k_attn_flash2<T, D, kFull>,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shm);
+        if (e != cudaSuccess) return e;
+    }
+    v2::k_attn_flash2<T, D, kFull><<<(unsigned)blocks, kThreads, shm, s>>>(a, n_qtiles);
+    return cudaGetLastError();
+}
 
 template <typename T, int D>
 cudaError_t launch(const kc_attn_flash_args &a, int64_t n_qtiles, int64_t blocks, bool vec,
@@ -641,8 +678,8 @@ cudaError_t launch(const kc_attn_flash_args &a, int64_t n_qtiles, int64_t blocks
     if (a.kernel == 1 || !v2_ok)
         k_attn_flash<T, D><<<(unsigned)blocks, kThreads, 0, s>>>(a, n_qtiles, vec);
     else if (a.softcap > 0.0f || a.causal || (a.mask_kind != KC_MASK_NONE && a.mst[2] != 0))
-        v2::k_attn_flash2<T, D, true><<<(unsigned)blocks, kThreads, 0, s>>>(a, n_qtiles);
-    else v2::k_attn_flash2<T, D, false><<<(unsigned)blocks, kThreads, 0, s>>>(a, n_qtiles);
+        return launch2<T, D, true>(a, n_qtiles, blocks, s);
+    else return launch2<T, D, false>(a, n_qtiles, blocks, s);
     return cudaGetLastError();
 }
 
