@@ -656,13 +656,20 @@ template <typename T, int D, bool kFull>
 cudaError_t launch2(const kc_attn_flash_args &a, int64_t n_qtiles, int64_t blocks,
                     cudaStream_t s) {
     constexpr size_t shm = v2::smem2_bytes<D>();
-    // past 48 KB of static + dynamic shared memory (head dim 128) the
-    // kernel must be allowed more (per launch: the attribute is per device)
-    if (shm + 2 * kBN * sizeof(float) > 48 * 1024) {
-        cudaError_t e = cudaFuncSetAttribute(v2::k_attn_flash2<T, D, kFull>,
-                                             cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shm);
-        if (e != cudaSuccess) return e;
-    }
+    // Set per launch (attributes are per device): past 48 KB of static +
+    // dynamic shared memory (head dim 128) the kernel must be allowed more;
+    // and the SM's split of L1 and shared memory should favour shared (the
+    // kernel's copies bypass L1), so that the blocks __launch_bounds__
+    // promises fit (4 x 46 KB at head dim 64).
+    cudaError_t e = cudaSuccess;
+    if (shm + 2 * kBN * sizeof(float) > 48 * 1024)
+        e = cudaFuncSetAttribute(v2::k_attn_flash2<T, D, kFull>,
+                                 cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shm);
+    if (e == cudaSuccess)
+        e = cudaFuncSetAttribute(v2::k_attn_flash2<T, D, kFull>,
+                                 cudaFuncAttributePreferredSharedMemoryCarveout,
+                                 cudaSharedmemCarveoutMaxShared);
+    if (e != cudaSuccess) return e;
     v2::k_attn_flash2<T, D, kFull><<<(unsigned)blocks, kThreads, shm, s>>>(a, n_qtiles);
     return cudaGetLastError();
 }
