@@ -295,19 +295,22 @@ __global__ void __launch_bounds__(kThreads)
 //  - Q fragments loaded once with ldmatrix.x4, K fragments with ldmatrix.x4
 //    (two 8-key tiles per load), V fragments with ldmatrix.x4.trans (v1 built
 //    each V register from two 16-bit shared loads);
-//  - K and V tiles arrive through cp.async (16-byte aligned operands; else
-//    ordinary loads) in a two-step pipeline: K of tile j+1 loads while the
-//    softmax and P V of tile j run, V of tile j+1 while the scores of tile
-//    j+1 are computed. One buffer each (Q is staged through V's), so head
-//    dim 128 stays within the 48 KB of static shared memory;
+//  - Q, K and V tiles arrive through cp.async (16-byte aligned operands
+//    only: the launcher gives others to v1) into two K/V stages, two tiles
+//    ahead: at S <= 128 (BERT) Q and the head's whole K and V are requested
+//    at once, one memory round trip per block; longer sequences stream,
+//    tile j+2 loading while tile j is computed. 46 KB of shared memory at
+//    head dim 64 (4 blocks an SM), 87 KB at 128 (2 blocks);
+//  - scores are kept in log2 units (scale * log2 e folded into the score
+//    scaling), so each probability is one subtraction and one ex2;
 //  - whatever does not depend on the query row (key limit kend, and a mask
 //    whose row stride is 0, such as the [B,1,1,T] padding masks) is folded
 //    once per key tile into an additive bias row in shared memory (0 or
 //    -inf for bool masks, the value for float ones), read as float2 per
-//    score pair; per-row masks and causal limits take a second pass only
-//    when present;
-//  - the output tile is staged through shared memory and stored 16 bytes
-//    a thread (v1 stored 4).
+//    score pair; per-row masks, causal limits and softcap are compiled only
+//    into the kFull instance, which takes a second pass for them;
+//  - the output tile is staged through shared memory (Q's tile) and stored
+//    16 bytes a thread (v1 stored 4).
 namespace v2 {
 
 __device__ __forceinline__ uint32_t smem_u32(const void *p) {
@@ -374,15 +377,15 @@ __device__ __forceinline__ float log2_units(float m) {
     return (isinf(m) ? m : fminf(fmaxf(m, -1e30f), 1e30f)) * kLog2e;
 }
 
-// kFull: per-row masks, causal limits and softcap are compiled in; without
-// it (no mask, or one of row stride 0, and neither causal nor softcap: the
-// encoder case) the kernel carries none of that code or its registers.
 // Dynamic shared memory of k_attn_flash2: the Q tile (later Y), then K and V
 // tiles of two stages (tile kt in stage kt % 2).
 template <int D> constexpr size_t smem2_bytes() {
     return (size_t)5 * kBN * (D + kPad) * sizeof(uint16_t);
 }
 
+// kFull: per-row masks, causal limits and softcap are compiled in; without
+// it (no mask, or one of row stride 0, and neither causal nor softcap: the
+// encoder case) the kernel carries none of that code or its registers.
 // Head dims up to 64: at most 128 registers, so that four blocks (16 warps)
 // share an SM (46 KB of shared memory each at D = 64); D = 128 fits two.
 template <typename T, int D, bool kFull>
