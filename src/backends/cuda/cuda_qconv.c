@@ -22,7 +22,8 @@
 **  - cuda_qlinear_conv_direct: a direct integer kernel (one thread per
 **    output) that takes any QLinearConv of 1-D/2-D (groups, depthwise,
 **    uint8 weights, weight zero points): slow, but on the device.
-**  - cuda_qadd_direct: QAdd, elementwise.
+**  - cuda_qadd_direct: QAdd, elementwise; cuda_maxpool_q8_direct: MaxPool
+**    on int8/uint8 (kept in 8 bits between quantized layers by the fold).
 **
 ** All of them read scales and zero points from the device tensors (no host
 ** copies, so runs are capturable) and match the reference kernels bit for
@@ -318,6 +319,55 @@ static int direct_run(ref_ctx *rc) {
                         "QLinearConv");
 }
 
+/* ------------------------------------------------------------ MaxPool */
+/* MaxPool of 8-bit data (what passes/qdq.c leaves between quantized
+** layers): 1-D and 2-D, no Indices output. */
+static bool pool_geom(const ir_node *n, int r, const int64_t *xd, kc_qconv_geom *g, char *err,
+                      size_t ne) {
+    int nsp = r - 2;
+    conv_window cw;
+    conv_geom cg;
+    if (conv_window_read(n, nsp, NULL, CW_CEIL | CW_DILATIONS | CW_AUTO_PAD, &cw, err, ne) ||
+        conv_geom_forward(&cw, xd + 2, &cg, err, ne))
+        return false;
+    memset(g, 0, sizeof *g);
+    g->n = xd[0], g->c = xd[1], g->m = xd[1], g->group = 1;
+    g->h = nsp == 2 ? xd[2] : 1, g->w = xd[r - 1];
+    g->kh = nsp == 2 ? cg.k[0] : 1, g->kw = cg.k[nsp - 1];
+    g->oh = nsp == 2 ? cg.grid[0] : 1, g->ow = cg.grid[nsp - 1];
+    g->sh = nsp == 2 ? cg.s[0] : 1, g->sw = cg.s[nsp - 1];
+    g->dh = nsp == 2 ? cg.d[0] : 1, g->dw = cg.d[nsp - 1];
+    g->ph = nsp == 2 ? cg.pb[0] : 0, g->pw = cg.pb[nsp - 1];
+    return true;
+}
+
+static bool pool_supports(const ir_node *n, const ir_type *const *in) {
+    if (n->op != OP_MaxPool || n->n_in != 1 || !in[0] || !is_q8(in[0]->dtype)) return false;
+    if (n->n_out > 1 && n->out[1]) return false;
+    if (in[0]->rank < 3 || in[0]->rank > 4) return false;
+    conv_window cw;
+    char err[128];
+    return conv_window_read(n, in[0]->rank - 2, NULL, CW_CEIL | CW_DILATIONS | CW_AUTO_PAD,
+                            &cw, err, sizeof err) == 0;
+}
+
+static int pool_run(ref_ctx *rc) {
+    const kiln_tensor *X = rc->in[0];
+    kiln_tensor *Y = rc->out[0];
+    int r = X->rank;
+    if (!is_q8(X->dtype) || Y->dtype != X->dtype || r < 3 || r > 4 || Y->rank != r)
+        return ref_fail(rc, "8-bit MaxPool takes 1-D or 2-D int8/uint8 data");
+    kc_qconv_geom g;
+    if (!pool_geom(rc->node, r, X->dims, &g, rc->err, sizeof rc->err)) return -1;
+    if (Y->dims[0] != g.n || Y->dims[1] != g.c || (r == 4 && Y->dims[2] != g.oh) ||
+        Y->dims[r - 1] != g.ow)
+        return ref_fail(rc, "internal: MaxPool output shape");
+    return cuda_fail_if(rc,
+                        kc_q8_maxpool(X->data, Y->data, &g, X->dtype == KILN_DTYPE_INT8,
+                                      cuda_stream_of(rc)),
+                        "MaxPool");
+}
+
 /* ------------------------------------------------------------ QAdd */
 static bool qadd_supports(const ir_node *n, const ir_type *const *in) {
     if (n->op != OP_QAdd || n->n_in != 8 || n->n_out != 1) return false;
@@ -363,9 +413,11 @@ static const kiln_tactic t_lt_h2 = {"cuda_qlinear_conv_lt_i8_h2", OP_QLinearConv
                                     lt_supports, lt_workspace, lt_run_h2};
 static const kiln_tactic t_direct = {"cuda_qlinear_conv_direct", OP_QLinearConv, 0, DEV_OW,
                                      direct_supports, NULL, direct_run};
+static const kiln_tactic t_pool = {"cuda_maxpool_q8_direct", OP_MaxPool, 0, DEV_OW,
+                                   pool_supports, NULL, pool_run};
 static const kiln_tactic t_qadd = {"cuda_qadd_direct", OP_QAdd, 0, DEV_OW, qadd_supports, NULL,
                                    qadd_run};
 
 const kiln_tactic *const cuda_tactics_qconv[] = {
-    &t_lt_h0, &t_lt_h1, &t_lt_h2, &t_direct, &t_qadd, NULL,
+    &t_lt_h0, &t_lt_h1, &t_lt_h2, &t_direct, &t_pool, &t_qadd, NULL,
 };

@@ -178,7 +178,36 @@ __global__ void k_qadd(const void *a, const void *b, void *y, int64_t n, kc_qadd
     }
 }
 
+__global__ void k_q8_maxpool(const void *x, void *y, kc_qconv_geom g, int sgn) {
+    int64_t total = g.n * g.c * g.oh * g.ow;
+    for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < total;
+         t += (int64_t)gridDim.x * blockDim.x) {
+        int64_t ox = t % g.ow, rr = t / g.ow;
+        int64_t oy = rr % g.oh, nc = rr / g.oh;
+        int best = sgn ? -128 : 0;
+        for (int64_t i = 0; i < g.kh; i++) {
+            int64_t iy = oy * g.sh - g.ph + i * g.dh;
+            if (iy < 0 || iy >= g.h) continue;
+            for (int64_t j = 0; j < g.kw; j++) {
+                int64_t ix = ox * g.sw - g.pw + j * g.dw;
+                if (ix < 0 || ix >= g.w) continue;
+                int v = q8(x, (nc * g.h + iy) * g.w + ix, sgn);
+                best = v > best ? v : best;
+            }
+        }
+        q_store(y, t, best, sgn);
+    }
+}
+
 } // namespace
+
+extern "C" cudaError_t kc_q8_maxpool(const void *x, void *y, const kc_qconv_geom *g, int sgn,
+                                     cudaStream_t s) {
+    int64_t total = g->n * g->c * g->oh * g->ow;
+    if (total <= 0) return cudaSuccess;
+    k_q8_maxpool<<<kc_blocks(total, 256), 256, 0, s>>>(x, y, *g, sgn);
+    return cudaGetLastError();
+}
 
 extern "C" cudaError_t kc_q8_im2col(const void *x, const kc_qconv_geom *g, const kc_qparams *q,
                                     int64_t r0, int64_t nrows, int64_t kp, int8_t *col,

@@ -80,6 +80,12 @@ typedef struct kc_qadd_args {
 cudaError_t kc_qadd(const void *a, const void *b, void *y, int64_t n, const kc_qadd_args *p,
                     cudaStream_t s);
 
+/* MaxPool of int8 (sgn 1) or uint8 NCHW data (2-D; 1-D with h = 1):
+** g's n, c (channels), h, w, oh, ow, kernel, strides, begin pads and
+** dilations; taps outside the image are skipped (as the reference does). */
+cudaError_t kc_q8_maxpool(const void *x, void *y, const kc_qconv_geom *g, int sgn,
+                          cudaStream_t s);
+
 #ifdef __cplusplus
 }
 #endif
