@@ -35,35 +35,51 @@ __device__ __forceinline__ void q_store(void *y, int64_t i, int v, int y_signed)
     else ((uint8_t *)y)[i] = (uint8_t)v;
 }
 
-// one thread per 4 consecutive k of a row (kp % 4 == 0)
+// Tiles of 32 rows x 128 k (bytes), block (32, 8): the gather reads run
+// along rows (consecutive output pixels: consecutive input addresses at
+// stride 1, where a k-major order would read one byte per channel plane),
+// the stores along k (one 4-byte word per thread, 128 contiguous bytes per
+// row), through shared memory.
+enum { IM_ROWS = 32, IM_K = 128 };
+
 __global__ void k_im2col(const void *x, kc_qconv_geom g, kc_qparams q, int64_t r0,
                          int64_t nrows, int64_t kp, uint32_t *col) {
-    int64_t kq = kp / 4, total = nrows * kq;
+    __shared__ uint8_t tile[IM_K][IM_ROWS + 1];
     int64_t K = g.c * g.kh * g.kw, khw = g.kh * g.kw;
     int sgn = q.x_signed, off = sgn ? 0 : 128;
     int padv = q8(q.xzp, 0, sgn) - off;
-    for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < total;
-         t += (int64_t)gridDim.x * blockDim.x) {
-        int64_t lr = t / kq, k0 = (t - lr * kq) * 4;
+    int64_t rb = (int64_t)blockIdx.x * IM_ROWS, kb = (int64_t)blockIdx.y * IM_K;
+    int tx = threadIdx.x, ty = threadIdx.y;
+    int64_t lr = rb + tx;
+    if (lr < nrows) {
         int64_t r = r0 + lr;
         int64_t ox = r % g.ow, rr = r / g.ow;
         int64_t oy = rr % g.oh, n = rr / g.oh;
-        uint32_t word = 0;
-        for (int e = 0; e < 4; e++) {
-            int64_t k = k0 + e;
+        int64_t iy0 = oy * g.sh - g.ph, ix0 = ox * g.sw - g.pw;
+        for (int kk = ty; kk < IM_K; kk += 8) {
+            int64_t k = kb + kk;
             int v = 0;
             if (k < K) {
                 int64_t c = k / khw, rem = k - c * khw;
                 int64_t i = rem / g.kw, j = rem - i * g.kw;
-                int64_t iy = oy * g.sh - g.ph + i * g.dh, ix = ox * g.sw - g.pw + j * g.dw;
+                int64_t iy = iy0 + i * g.dh, ix = ix0 + j * g.dw;
                 if (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w)
                     v = q8(x, ((n * g.c + c) * g.h + iy) * g.w + ix, sgn) - off;
                 else
                     v = padv;
             }
-            word |= (uint32_t)(uint8_t)(int8_t)v << (8 * e);
+            tile[kk][tx] = (uint8_t)(int8_t)v;
         }
-        col[t] = word;
+    }
+    __syncthreads();
+    int64_t k4 = kb + 4 * tx;
+    if (k4 >= kp) return;
+    for (int rr = ty; rr < IM_ROWS; rr += 8) {
+        int64_t row = rb + rr;
+        if (row >= nrows) break;
+        uint32_t w = (uint32_t)tile[4 * tx][rr] | (uint32_t)tile[4 * tx + 1][rr] << 8 |
+                     (uint32_t)tile[4 * tx + 2][rr] << 16 | (uint32_t)tile[4 * tx + 3][rr] << 24;
+        col[(row * kp + k4) / 4] = w;
     }
 }
 
@@ -213,9 +229,11 @@ extern "C" cudaError_t kc_q8_im2col(const void *x, const kc_qconv_geom *g, const
                                     int64_t r0, int64_t nrows, int64_t kp, int8_t *col,
                                     cudaStream_t s) {
     if (kp % 4 || ((uintptr_t)col & 3)) return cudaErrorInvalidValue;
-    int64_t total = nrows * (kp / 4);
-    if (total <= 0) return cudaSuccess;
-    k_im2col<<<kc_blocks(total, 256), 256, 0, s>>>(x, *g, *q, r0, nrows, kp, (uint32_t *)col);
+    if (nrows <= 0 || kp <= 0) return cudaSuccess;
+    int64_t bx = (nrows + IM_ROWS - 1) / IM_ROWS, by = (kp + IM_K - 1) / IM_K;
+    if (bx > 0x7fffffffLL || by > 65535) return cudaErrorInvalidValue;
+    dim3 grid((unsigned)bx, (unsigned)by), block(32, 8);
+    k_im2col<<<grid, block, 0, s>>>(x, *g, *q, r0, nrows, kp, (uint32_t *)col);
     return cudaGetLastError();
 }
 
