@@ -1,7 +1,9 @@
 /* test_cuda_int8.c: the CUDA INT8 tactics (cuda_qconv.c) against the
 ** reference kernels, which they must match bit for bit:
 **  - QLinearConv through every tactic that takes the case (cuBLASLt int8
-**    tensor cores h0..h2, the direct kernel): int8/uint8 x and y, zero
+**    tensor cores h0..h2 with exact requantization, the int8-output i8o
+**    variants, which may be one step off near rounding ties on at most 1%
+**    of the outputs, the direct kernel): int8/uint8 x and y, zero
 **    points, per-tensor and per-channel weight scales, bias or none, 1-D
 **    and 2-D, kernels 1..7, strides, dilations, asymmetric pads, auto_pad,
 **    channels 1 and not multiples of 4/16/32, batch 1 and odd; the 1x1
@@ -177,16 +179,30 @@ static int check_all(ir_node *n, kiln_tensor *const *in, const char *desc,
             g_fail++;
             continue;
         }
-        if (memcmp(got->data, want->data, want->nbytes) == 0) {
+        /* the int8-output GEMM tactics requantize in float32 inside
+        ** cuBLASLt: one step off near rounding ties, on at most 1% of the
+        ** elements (and 2 elements), is allowed for them; every other
+        ** tactic must match bit for bit */
+        bool loose = strstr(t->name, "_i8o_") != NULL;
+        int64_t ne = tensor_numel(want), bad = 0, off1 = 0, first = -1;
+        for (int64_t i = 0; i < ne; i++) {
+            int64_t d = dt_get_i64(got->dtype, got->data, (size_t)i) -
+                        dt_get_i64(want->dtype, want->data, (size_t)i);
+            if (d == 0) continue;
+            if (loose && (d == 1 || d == -1)) {
+                off1++;
+                continue;
+            }
+            if (first < 0) first = i;
+            bad++;
+        }
+        if (off1 > 2 && off1 * 100 > ne) {
+            bad += off1;
+            if (first < 0) first = 0;
+        }
+        if (bad == 0) {
             g_pass++;
         } else {
-            int64_t ne = tensor_numel(want), bad = 0, first = -1;
-            for (int64_t i = 0; i < ne; i++)
-                if (dt_get_i64(got->dtype, got->data, (size_t)i) !=
-                    dt_get_i64(want->dtype, want->data, (size_t)i)) {
-                    if (first < 0) first = i;
-                    bad++;
-                }
             fprintf(stderr, "FAIL %s %s: %lld of %lld differ, first at %lld: got %lld want %lld\n",
                     t->name, desc, (long long)bad, (long long)ne, (long long)first,
                     (long long)dt_get_i64(got->dtype, got->data, (size_t)first),

@@ -116,6 +116,12 @@ const cuda_lt_plan *cuda_lt_plan_get(ref_ctx *rc, cuda_lt_spec *spec) {
         (s = L->ltMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb)) ||
         (s = L->ltMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi)))
         goto fail;
+    if (spec->pointer_mode) {
+        int32_t pm = (int32_t)spec->pointer_mode;
+        if ((s = L->ltMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_POINTER_MODE, &pm,
+                                             sizeof pm)))
+            goto fail;
+    }
     what = "cublasLtMatrixLayoutCreate";
     if ((s = layout(L, &p->a, (cudaDataType_t)spec->a_type, spec->a_rows, spec->a_cols,
                     spec->lda, spec->batch, spec->stride_a)) ||

@@ -27,6 +27,8 @@ typedef struct cuda_lt_spec {
     int64_t scale_type;       /* cudaDataType_t of alpha and beta; 0 is
                                  CUDA_R_32F (the float products), the int8
                                  products use CUDA_R_32I */
+    int64_t pointer_mode;     /* cublasLtPointerMode_t; 0 is
+                                 CUBLASLT_POINTER_MODE_HOST */
 } cuda_lt_spec;
 
 typedef struct cuda_lt_plan cuda_lt_plan;

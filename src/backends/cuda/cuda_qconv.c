@@ -19,6 +19,13 @@
 **    int8 weights with zero points 0 (what Kiln's quantizer and
 **    onnxruntime's symmetric weights give). k-th heuristic algorithm per
 **    tactic so the builder times several.
+**  - cuda_qlinear_conv_lt_i8o_h<k>: the same GEMM with int8 output from
+**    cuBLASLt's own epilogue (a per-channel alpha vector and a float bias
+**    carrying bias, zero-point correction and y_zp), so the product never
+**    goes through memory as int32; a byte transpose to NCHW follows (none
+**    for the Gemm form with int8 y, which cuBLASLt writes in place). Float
+**    requantization: may differ from the reference by one step near
+**    rounding ties (the tests allow that for these tactics only).
 **  - cuda_qlinear_conv_direct: a direct integer kernel (one thread per
 **    output) that takes any QLinearConv of 1-D/2-D (groups, depthwise,
 **    uint8 weights, weight zero points): slow, but on the device.
@@ -134,10 +141,13 @@ typedef struct qc_sizes {
     int64_t K, kp, mp, rows;
     bool in_place;       /* x read as the GEMM operand directly */
     bool w_in_place;     /* weights need no padding */
+    bool i8o;            /* int8 output from cuBLASLt's epilogue */
+    bool d_direct;       /* i8o and the GEMM writes y itself */
 } qc_sizes;
 
 static bool qc_sizes_of(const ir_node *n, int r, const int64_t *xd, const int64_t *wd,
-                        kiln_dtype xt, qc_sizes *z, char *err, size_t ne) {
+                        kiln_dtype xt, kiln_dtype yt, bool i8o, qc_sizes *z, char *err,
+                        size_t ne) {
     if (!qc_geom(n, r, xd, wd, &z->g, err, ne)) return false;
     const kc_qconv_geom *g = &z->g;
     z->K = g->c * g->kh * g->kw;
@@ -148,6 +158,8 @@ static bool qc_sizes_of(const ir_node *n, int r, const int64_t *xd, const int64_
                   g->kh == 1 && g->kw == 1 && g->oh == 1 && g->ow == 1 && g->ph == 0 &&
                   g->pw == 0;
     z->w_in_place = z->kp == z->K && z->mp == g->m;
+    z->i8o = i8o;
+    z->d_direct = i8o && yt == KILN_DTYPE_INT8 && z->mp == g->m && g->oh == 1 && g->ow == 1;
     if (z->K > INT32_MAX || z->mp > 65535 * 32) {
         snprintf(err, ne, "layer too large for the int8 GEMM path");
         return false;
@@ -155,29 +167,42 @@ static bool qc_sizes_of(const ir_node *n, int r, const int64_t *xd, const int64_
     return true;
 }
 
-/* Fixed part of the workspace: padded weights and row sums. */
+/* Fixed part of the workspace: padded weights, row sums, the int8-output
+** path's alpha and beta vectors. */
 static size_t qc_fixed(const qc_sizes *z) {
-    return (z->w_in_place ? 0 : al((size_t)(z->mp * z->kp))) + al((size_t)z->mp * 4);
+    return (z->w_in_place ? 0 : al((size_t)(z->mp * z->kp))) + al((size_t)z->mp * 4) +
+           (z->i8o ? 2 * al((size_t)z->mp * 4) : 0);
 }
 
-/* Bytes per chunk row: im2col row (unless in place) and int32 row. */
+/* Bytes per chunk row: im2col row (unless in place) and the product's row
+** (int32, or int8 unless written straight into y). */
 static size_t qc_row_bytes(const qc_sizes *z) {
-    return (z->in_place ? 0 : (size_t)z->kp) + (size_t)z->mp * 4;
+    size_t d = z->d_direct ? 0 : z->i8o ? (size_t)z->mp : (size_t)z->mp * 4;
+    return (z->in_place ? 0 : (size_t)z->kp) + d;
 }
 
-static size_t lt_workspace(const ir_node *n, const ir_type *const *in) {
+static size_t lt_workspace_any(const ir_node *n, const ir_type *const *in, bool i8o) {
     for (int i = 0; i < in[0]->rank; i++)
         if (in[0]->dims[i] < 0) return SIZE_MAX;
     qc_sizes z;
     char err[128];
-    if (!qc_sizes_of(n, in[0]->rank, in[0]->dims, in[3]->dims, in[0]->dtype, &z, err,
-                     sizeof err))
+    if (!qc_sizes_of(n, in[0]->rank, in[0]->dims, in[3]->dims, in[0]->dtype, in[7]->dtype, i8o,
+                     &z, err, sizeof err))
         return SIZE_MAX;
     size_t rb = qc_row_bytes(&z);
+    if (rb == 0) return qc_fixed(&z) + 2 * QC_ALIGN;
     int64_t chunk = (int64_t)(QC_CHUNK_BYTES / rb);
     if (chunk > z.rows) chunk = z.rows;
     if (chunk < 1) chunk = 1;
     return qc_fixed(&z) + 2 * QC_ALIGN + (size_t)chunk * rb;
+}
+
+static size_t lt_workspace(const ir_node *n, const ir_type *const *in) {
+    return lt_workspace_any(n, in, false);
+}
+
+static size_t lt_workspace_i8o(const ir_node *n, const ir_type *const *in) {
+    return lt_workspace_any(n, in, true);
 }
 
 /* kc_qparams from the layer's device tensors. */
@@ -229,7 +254,7 @@ static int qc_io(ref_ctx *rc, kc_qconv_geom *g) {
     return 0;
 }
 
-static int lt_run(ref_ctx *rc, int rank) {
+static int lt_run(ref_ctx *rc, int rank, bool i8o) {
     cuda_exec *x = cuda_exec_of(rc);
     cuda_plans_trim(x);
     const kiln_tensor *X = rc->in[0], *W = rc->in[3];
@@ -241,67 +266,94 @@ static int lt_run(ref_ctx *rc, int rank) {
     kc_qparams q;
     if (qparams(rc, &q, g.m)) return -1;
     qc_sizes z;
-    if (!qc_sizes_of(rc->node, X->rank, X->dims, W->dims, X->dtype, &z, rc->err,
+    if (!qc_sizes_of(rc->node, X->rank, X->dims, W->dims, X->dtype, Y->dtype, i8o, &z, rc->err,
                      sizeof rc->err))
         return -1;
     if (tensor_numel(Y) == 0) return 0;
     if (g.c == 0 || z.K == 0) return ref_fail(rc, "QLinearConv with no input channels");
-    /* workspace: [padded weights] row sums | [im2col chunk] | int32 chunk */
+    /* workspace: [padded weights] row sums [alpha beta] | [im2col chunk] |
+    ** [product chunk] */
     size_t fixed = qc_fixed(&z), rb = qc_row_bytes(&z);
     if (!rc->ws || rc->ws_size < fixed + 2 * QC_ALIGN + rb)
         return ref_fail(rc, "workspace of %zu bytes is too small", rc->ws_size);
-    int64_t chunk = (int64_t)((rc->ws_size - fixed - 2 * QC_ALIGN) / rb);
+    int64_t chunk = rb ? (int64_t)((rc->ws_size - fixed - 2 * QC_ALIGN) / rb) : z.rows;
     if (chunk > z.rows) chunk = z.rows;
     char *ws = rc->ws;
     int8_t *wp = z.w_in_place ? (int8_t *)W->data : (int8_t *)ws;
     if (!z.w_in_place) ws += al((size_t)(z.mp * z.kp));
     int32_t *rowsum = (int32_t *)ws;
     ws += al((size_t)z.mp * 4);
+    float *alpha = NULL, *beta = NULL;
+    if (i8o) {
+        alpha = (float *)ws;
+        ws += al((size_t)z.mp * 4);
+        beta = (float *)ws;
+        ws += al((size_t)z.mp * 4);
+    }
     int8_t *col = z.in_place ? NULL : (int8_t *)ws;
     if (!z.in_place) ws += al((size_t)(chunk * z.kp));
-    int32_t *acc = (int32_t *)ws;
+    void *dbuf = ws;
     cudaStream_t st = cuda_stream_of(rc);
     if (cuda_fail_if(rc,
                      kc_q8_weight_prep(W->data, g.m, z.K, z.mp, z.kp,
                                        z.w_in_place ? NULL : wp, rowsum, st),
                      "QLinearConv weight preparation"))
         return -1;
+    if (i8o && cuda_fail_if(rc, kc_q8_epilogue_prep(rowsum, &g, &q, z.mp, alpha, beta, st),
+                            "QLinearConv epilogue preparation"))
+        return -1;
     const int32_t one = 1, zero = 0;
+    const float fzero = 0.0f;
     for (int64_t r0 = 0; r0 < z.rows; r0 += chunk) {
         int64_t nr = z.rows - r0 < chunk ? z.rows - r0 : chunk;
         const int8_t *b = z.in_place ? (const int8_t *)X->data + r0 * z.kp : col;
+        void *d = z.d_direct ? (void *)((int8_t *)Y->data + r0 * g.m) : dbuf;
         if (!z.in_place &&
             cuda_fail_if(rc, kc_q8_im2col(X->data, &g, &q, r0, nr, z.kp, col, st),
                          "QLinearConv im2col"))
             return -1;
         cuda_lt_spec sp;
         memset(&sp, 0, sizeof sp);
-        sp.a_type = CUDA_R_8I, sp.c_type = CUDA_R_32I;
-        sp.compute = CUBLAS_COMPUTE_32I, sp.scale_type = CUDA_R_32I;
+        sp.a_type = CUDA_R_8I;
+        sp.c_type = i8o ? CUDA_R_8I : CUDA_R_32I;
+        sp.compute = CUBLAS_COMPUTE_32I;
+        sp.scale_type = i8o ? CUDA_R_32F : CUDA_R_32I;
+        sp.pointer_mode = i8o ? CUBLASLT_POINTER_MODE_ALPHA_DEVICE_VECTOR_BETA_ZERO : 0;
         sp.op_a = CUBLAS_OP_T, sp.op_b = CUBLAS_OP_N;
         sp.m = z.mp, sp.n = nr, sp.k = z.kp;
         sp.a_rows = z.kp, sp.a_cols = z.mp, sp.lda = z.kp;
         sp.b_rows = z.kp, sp.b_cols = nr, sp.ldb = z.kp;
         sp.ldc = z.mp;
         sp.batch = 1;
-        sp.epilogue = CUBLASLT_EPILOGUE_DEFAULT;
-        int64_t sa = z.kp, sc = z.mp * 4;
+        sp.epilogue = i8o ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+        int64_t sa = z.kp, sc = i8o ? z.mp : z.mp * 4;
         sp.align_a = cuda_lt_align(wp, &sa, 1);
         sp.align_b = cuda_lt_align(b, &sa, 1);
-        sp.align_c = cuda_lt_align(acc, &sc, 1);
+        sp.align_c = cuda_lt_align(d, &sc, 1);
         const cuda_lt_plan *p = cuda_lt_plan_get(rc, &sp);
-        if (!p || cuda_lt_matmul_raw(rc, p, rank, wp, b, NULL, acc, &one, &zero, NULL))
-            return -1;
-        if (cuda_fail_if(rc, kc_q8_requant(acc, z.mp, rowsum, &g, &q, r0, nr, Y->data, st),
-                         "QLinearConv requantization"))
-            return -1;
+        if (!p) return -1;
+        if (i8o) {
+            if (cuda_lt_matmul_raw(rc, p, rank, wp, b, NULL, d, alpha, &fzero, beta)) return -1;
+            if (!z.d_direct &&
+                cuda_fail_if(rc,
+                             kc_q8_nhwc_to_nchw(dbuf, z.mp, &g, q.y_signed, r0, nr, Y->data, st),
+                             "QLinearConv output reformat"))
+                return -1;
+        } else {
+            if (cuda_lt_matmul_raw(rc, p, rank, wp, b, NULL, d, &one, &zero, NULL)) return -1;
+            if (cuda_fail_if(rc, kc_q8_requant(dbuf, z.mp, rowsum, &g, &q, r0, nr, Y->data, st),
+                             "QLinearConv requantization"))
+                return -1;
+        }
     }
     return 0;
 }
 
-static int lt_run_h0(ref_ctx *rc) { return lt_run(rc, 0); }
-static int lt_run_h1(ref_ctx *rc) { return lt_run(rc, 1); }
-static int lt_run_h2(ref_ctx *rc) { return lt_run(rc, 2); }
+static int lt_run_h0(ref_ctx *rc) { return lt_run(rc, 0, false); }
+static int lt_run_h1(ref_ctx *rc) { return lt_run(rc, 1, false); }
+static int lt_run_h2(ref_ctx *rc) { return lt_run(rc, 2, false); }
+static int lt_run_o_h0(ref_ctx *rc) { return lt_run(rc, 0, true); }
+static int lt_run_o_h1(ref_ctx *rc) { return lt_run(rc, 1, true); }
 
 static bool direct_supports(const ir_node *n, const ir_type *const *in) {
     return qc_common(n, in);
@@ -411,6 +463,10 @@ static const kiln_tactic t_lt_h1 = {"cuda_qlinear_conv_lt_i8_h1", OP_QLinearConv
                                     lt_supports, lt_workspace, lt_run_h1};
 static const kiln_tactic t_lt_h2 = {"cuda_qlinear_conv_lt_i8_h2", OP_QLinearConv, 0, DEV_OW,
                                     lt_supports, lt_workspace, lt_run_h2};
+static const kiln_tactic t_lto_h0 = {"cuda_qlinear_conv_lt_i8o_h0", OP_QLinearConv, 0, DEV_OW,
+                                     lt_supports, lt_workspace_i8o, lt_run_o_h0};
+static const kiln_tactic t_lto_h1 = {"cuda_qlinear_conv_lt_i8o_h1", OP_QLinearConv, 0, DEV_OW,
+                                     lt_supports, lt_workspace_i8o, lt_run_o_h1};
 static const kiln_tactic t_direct = {"cuda_qlinear_conv_direct", OP_QLinearConv, 0, DEV_OW,
                                      direct_supports, NULL, direct_run};
 static const kiln_tactic t_pool = {"cuda_maxpool_q8_direct", OP_MaxPool, 0, DEV_OW,
@@ -419,5 +475,5 @@ static const kiln_tactic t_qadd = {"cuda_qadd_direct", OP_QAdd, 0, DEV_OW, qadd_
                                    qadd_run};
 
 const kiln_tactic *const cuda_tactics_qconv[] = {
-    &t_lt_h0, &t_lt_h1, &t_lt_h2, &t_direct, &t_pool, &t_qadd, NULL,
+    &t_lt_h0, &t_lt_h1, &t_lt_h2, &t_lto_h0, &t_lto_h1, &t_direct, &t_pool, &t_qadd, NULL,
 };

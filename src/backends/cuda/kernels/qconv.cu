@@ -142,6 +142,49 @@ __global__ void k_requant(const int32_t *acc, int64_t ldacc, const int32_t *rows
     }
 }
 
+__global__ void k_epi_prep(const int32_t *rowsum, kc_qconv_geom g, kc_qparams q, int64_t mp,
+                           float *alpha, float *beta) {
+    int off = q.x_signed ? 0 : 128;
+    int xzp = q8(q.xzp, 0, q.x_signed);
+    double yzp = (double)q8(q.yzp, 0, q.y_signed) - (q.y_signed ? 0.0 : 128.0);
+    for (int64_t m = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; m < mp;
+         m += (int64_t)gridDim.x * blockDim.x) {
+        if (m >= g.m) {
+            alpha[m] = 0.0f;
+            beta[m] = 0.0f;
+            continue;
+        }
+        float mult = q_mult(q, m);
+        int32_t add = (int32_t)((uint32_t)(off - xzp) * (uint32_t)rowsum[m] +
+                                (q.bias ? (uint32_t)q.bias[m] : 0u));
+        alpha[m] = mult;
+        beta[m] = (float)((double)mult * (double)add + yzp);
+    }
+}
+
+__global__ void k_nhwc_to_nchw(const int8_t *d, int64_t ldd, kc_qconv_geom g, int y_signed,
+                               int64_t r0, int64_t nrows, void *y) {
+    __shared__ int8_t tile[32][33];
+    int64_t rb = (int64_t)blockIdx.x * 32, mb = (int64_t)blockIdx.y * 32;
+    int64_t hw = g.oh * g.ow;
+    int64_t m = mb + threadIdx.x;
+    if (m < g.m)
+        for (int j = threadIdx.y; j < 32; j += 8) {
+            int64_t lr = rb + j;
+            if (lr < nrows) tile[j][threadIdx.x] = d[lr * ldd + m];
+        }
+    __syncthreads();
+    int64_t lr = rb + threadIdx.x;
+    if (lr >= nrows) return;
+    int64_t r = r0 + lr, n = r / hw, p = r - n * hw;
+    for (int j = threadIdx.y; j < 32; j += 8) {
+        int64_t mm = mb + j;
+        if (mm >= g.m) break;
+        int v = tile[threadIdx.x][j];
+        q_store(y, (n * g.m + mm) * hw + p, y_signed ? v : v + 128, y_signed);
+    }
+}
+
 __global__ void k_qconv_direct(const void *x, const void *w, kc_qconv_geom g, kc_qparams q,
                                void *y) {
     int64_t hw = g.oh * g.ow, total = g.n * g.m * hw;
@@ -258,6 +301,25 @@ extern "C" cudaError_t kc_q8_requant(const int32_t *acc, int64_t ldacc, const in
     if (bx > 0x7fffffffLL || by > 65535) return cudaErrorInvalidValue;
     dim3 grid((unsigned)bx, (unsigned)by), block(32, 8);
     k_requant<<<grid, block, 0, s>>>(acc, ldacc, rowsum, *g, *q, r0, nrows, y);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t kc_q8_epilogue_prep(const int32_t *rowsum, const kc_qconv_geom *g,
+                                           const kc_qparams *q, int64_t mp, float *alpha,
+                                           float *beta, cudaStream_t s) {
+    if (mp <= 0) return cudaSuccess;
+    k_epi_prep<<<kc_blocks(mp, 128), 128, 0, s>>>(rowsum, *g, *q, mp, alpha, beta);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t kc_q8_nhwc_to_nchw(const int8_t *d, int64_t ldd, const kc_qconv_geom *g,
+                                          int y_signed, int64_t r0, int64_t nrows, void *y,
+                                          cudaStream_t s) {
+    if (nrows <= 0 || g->m <= 0) return cudaSuccess;
+    int64_t bx = (nrows + 31) / 32, by = (g->m + 31) / 32;
+    if (bx > 0x7fffffffLL || by > 65535) return cudaErrorInvalidValue;
+    dim3 grid((unsigned)bx, (unsigned)by), block(32, 8);
+    k_nhwc_to_nchw<<<grid, block, 0, s>>>(d, ldd, *g, y_signed, r0, nrows, y);
     return cudaGetLastError();
 }
 

@@ -64,6 +64,23 @@ cudaError_t kc_q8_requant(const int32_t *acc, int64_t ldacc, const int32_t *rows
                           const kc_qconv_geom *g, const kc_qparams *q, int64_t r0,
                           int64_t nrows, void *y, cudaStream_t s);
 
+/* Epilogue vectors of the int8-output GEMM path (cuBLASLt computes
+** D = sat(round(alpha[m] * acc + beta[m])) into int8 itself): alpha[m] =
+** the multiplier, beta[m] = multiplier * (bias + (off - x_zp) * rowsum[m])
+** + y_zp, less 128 for uint8 y (written shifted into int8, restored by
+** kc_q8_nhwc_to_nchw). mp entries, 0 past M. Float arithmetic, so outputs
+** may differ from the reference's float64 requantization by one step near
+** rounding ties. */
+cudaError_t kc_q8_epilogue_prep(const int32_t *rowsum, const kc_qconv_geom *g,
+                                const kc_qparams *q, int64_t mp, float *alpha, float *beta,
+                                cudaStream_t s);
+
+/* d[(r - r0) * ldd + m] (int8, rows r0 .. r0 + nrows) to y NCHW (uint8 y:
+** the value + 128). */
+cudaError_t kc_q8_nhwc_to_nchw(const int8_t *d, int64_t ldd, const kc_qconv_geom *g,
+                               int y_signed, int64_t r0, int64_t nrows, void *y,
+                               cudaStream_t s);
+
 /* Direct QLinearConv (any group, zero points per tensor for x, per tensor
 ** or per channel for w), one thread per output element. */
 cudaError_t kc_qconv_direct(const void *x, const void *w, const kc_qconv_geom *g,
