@@ -3,8 +3,9 @@
 tests/gpu/run.sh's "int8" suite).
 
 On the digits CNN of train_digits.py (trained or reused from the cache):
-  - `kiln build --device cuda --int8 --calib ...` (and with --fp16 for the
-    float layers) builds; `kiln inspect` shows the quantized convolutions and
+  - `kiln build --device cuda --int8 --calib ...` builds untimed (every
+    QLinearConv on the exact cuBLASLt int8 path), timed, and with --fp16 for
+    the float layers; `kiln inspect` shows the quantized convolutions and
     the GEMM as int8 layers on the device (cuda_qlinear_conv_* tactics), and
     no QLinearConv/QAdd/MaxPool layer on the host;
   - top-1 on the held-out images is within 0.5 points of the CPU INT8
@@ -77,14 +78,17 @@ def layers(insp):
     return out
 
 
-def check_engine_layers(insp, what):
+def check_engine_layers(insp, what, want_gemm):
     ls = layers(insp)
     q = [l for l in ls if l[1] in ("QLinearConv", "QAdd")]
     check(len(q) >= 4, f"{what}: {len(q)} quantized layers (QLinearConv/QAdd)")
     host = [l for l in ls if l[0] and l[1] in ("QLinearConv", "QAdd", "MaxPool")]
     check(not host, f"{what}: no quantized layer on the host ({host[:3]})")
     gemm = [l for l in q if l[3].startswith("cuda_qlinear_conv_lt_i8")]
-    check(len(gemm) >= 1, f"{what}: {len(gemm)} layers on int8 tensor cores (cuBLASLt)")
+    print(f"{what}: tactics " + ", ".join(sorted(set(l[3] for l in q))))
+    if want_gemm:  # untimed builds take the first candidate: the exact GEMM path
+        check(len(gemm) == len([l for l in q if l[1] == "QLinearConv"]),
+              f"{what}: every QLinearConv on int8 tensor cores (cuBLASLt)")
     return ls
 
 
@@ -109,12 +113,16 @@ def main():
     cpu = run_engine(e("cpu_int8.kiln"), xtest, tmp)
     acc_cpu = 100.0 * float(np.mean(cpu.argmax(1) == labels))
     print(f"CPU INT8 top-1 {acc_cpu:.2f}%")
-    for name, extra in (("cuda_int8", []), ("cuda_int8_fp16", ["--fp16"])):
+    # --opt-level 0: no timing, every layer gets its first candidate (the
+    # exact cuBLASLt path); then timed builds (whatever wins, the int8-output
+    # variants included), FP32 and FP16 around the quantized layers
+    for name, extra in (("cuda_int8_untimed", ["--opt-level", "0"]), ("cuda_int8", []),
+                        ("cuda_int8_fp16", ["--fp16"])):
         kiln("build", model, "-o", e(name + ".kiln"), *PROFILE, "--device", "cuda", "--int8",
              "--calib-cache", cc, *extra, "-q")
         insp = kiln("inspect", e(name + ".kiln"))
         print(insp)
-        check_engine_layers(insp, name)
+        check_engine_layers(insp, name, "--opt-level" in extra)
         out = run_engine(e(name + ".kiln"), xtest, tmp)
         acc = 100.0 * float(np.mean(out.argmax(1) == labels))
         agree = 100.0 * float(np.mean(out.argmax(1) == cpu.argmax(1)))
@@ -122,8 +130,10 @@ def main():
         print(f"{name}: top-1 {acc:.2f}% (CPU INT8 {acc_cpu:.2f}%), argmax agreement "
               f"{agree:.2f}%, rel-l2 vs CPU INT8 {rel:.2e}")
         check(acc >= acc_cpu - 0.5, f"{name} top-1 within 0.5 points of the CPU INT8 engine")
-        check(rel < (2e-2 if extra else 1e-3), f"{name} outputs match the CPU INT8 engine's "
-              f"(rel-l2 {rel:.2e})")
+        # exact integer layers: only the float tail differs; the int8-output
+        # tactics may move a value by one step near ties; FP16 tails round
+        tol = 1e-3 if "untimed" in name else 2e-2
+        check(rel < tol, f"{name} outputs match the CPU INT8 engine's (rel-l2 {rel:.2e} < {tol})")
 
     # explicit Q/DQ (onnxruntime's quantize_static), when its tools are here
     try:
@@ -150,11 +160,11 @@ def main():
     kiln("build", qdq, "-o", e("qdq_cuda.kiln"), *PROFILE, "--device", "cuda", "-q")
     insp = kiln("inspect", e("qdq_cuda.kiln"))
     print(insp)
-    check_engine_layers(insp, "QDQ model on cuda")
+    check_engine_layers(insp, "QDQ model on cuda", False)
     a = run_engine(e("qdq_cpu.kiln"), xtest, tmp)
     b = run_engine(e("qdq_cuda.kiln"), xtest, tmp)
     rel = float(np.linalg.norm(a - b) / np.linalg.norm(a))
-    check(rel < 1e-3, f"QDQ model: CUDA engine matches the CPU engine (rel-l2 {rel:.2e})")
+    check(rel < 2e-2, f"QDQ model: CUDA engine matches the CPU engine (rel-l2 {rel:.2e})")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
