@@ -15,8 +15,9 @@
 
 enum {
     MOVE = 1,     /* follows its input's precision, never casts itself */
-    KEEP_OUT = 2  /* a test (IsNaN, IsInf): reads a half input as it is, where
-                     its input already is half, and keeps its bool output */
+    KEEP_OUT = 2  /* a test (IsNaN, IsInf) or a QuantizeLinear: reads a half
+                     input as it is, where its input already is half, and
+                     keeps its (bool, integer) output */
 };
 
 typedef struct prec_rule {
@@ -41,6 +42,10 @@ static const prec_rule k_rules[] = {
     {OP_Elu, 0x1, 0}, {OP_Sqrt, 0x1, 0},
     {OP_FusedElementwise, 0xFFFF, 0},
     {OP_IsNaN, 0x1, KEEP_OUT}, {OP_IsInf, 0x1, KEEP_OUT},
+    /* a QuantizeLinear behind a half layer reads the half value as it is
+    ** (exact: Q computes x / scale in float32 either way, and half to
+    ** float32 is exact), instead of a Cast back to float32 in front of it */
+    {OP_QuantizeLinear, 0x1, KEEP_OUT},
     {OP_Softmax, 0x1, 0}, {OP_LayerNormalization, 0x7, 0},
     {OP_RMSNormalization, 0x3, 0}, {OP_BatchNormalization, 0x1F, 0},
     {OP_InstanceNormalization, 0x7, 0}, {OP_GroupNormalization, 0x7, 0},

@@ -400,6 +400,16 @@ def half_and_old():
     return m16, m10
 
 
+def qdq_half():
+    # Relu -> QuantizeLinear -> DequantizeLinear: under --fp16 the Relu runs
+    # in float16 and the QuantizeLinear reads its output without a Cast
+    nodes = [node("Relu", ["x"], ["r"]),
+             node("QuantizeLinear", ["r", "s", "z"], ["q"]),
+             node("DequantizeLinear", ["q", "s", "z"], ["y"])]
+    inits = [c("s", 0.02), c("z", 0, np.uint8)]
+    return model(nodes, [vi("x", [2, 4, 3, 3])], [vi("y", [2, 4, 3, 3])], inits)
+
+
 def main(out):
     os.makedirs(out, exist_ok=True)
     for fn in [fold, fold_dropout_train, noop, dce, conv_bn, matmul_add, bias_act_conv,
@@ -417,5 +427,7 @@ def main_nhwc(out):
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[2] == "resnet_nhwc":
         main_nhwc(sys.argv[1])
+    elif len(sys.argv) > 2 and sys.argv[2] == "qdq_half":
+        save(qdq_half(), os.path.join(sys.argv[1], "qdq_half.onnx"))
     else:
         main(sys.argv[1] if len(sys.argv) > 1 else ".")
