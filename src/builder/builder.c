@@ -1224,7 +1224,8 @@ static kiln_status build_main(const kiln_model *m, const kiln_builder_config *cf
         quant_opts qo = {cfg->calib_dir, cfg->calib_cache, (quant_method)cfg->calib_method,
                          cfg->calib_percentile, cfg->calib_batches, cfg->budget_metric,
                          cfg->budget_value, cfg->validate_dir, cfg->progress,
-                         cfg->progress_user, cfg->log, cfg->log_user, cfg->log_max};
+                         cfg->progress_user, cfg->log, cfg->log_user, cfg->log_max,
+                         b.be->dev != NULL};
         if ((st = quant_int8(&pc, &qo))) goto fail;
         phase_done(&b, "int8 calibration");
     } else if (cfg->budget_metric >= 0) {

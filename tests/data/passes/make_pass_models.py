@@ -410,6 +410,14 @@ def qdq_half():
     return model(nodes, [vi("x", [2, 4, 3, 3])], [vi("y", [2, 4, 3, 3])], inits)
 
 
+def quant_mm2():
+    # for test_quant.c: one MatMul with a constant weight, one of two
+    # activations (quant_opts.weights_only keeps the second in float)
+    nodes = [node("MatMul", ["x", "w"], ["a"]), node("MatMul", ["a", "z"], ["y"])]
+    return model(nodes, [vi("x", [2, 4, 8]), vi("z", [2, 8, 4])], [vi("y", [2, 4, 4])],
+                 [w("w", 8, 8)])
+
+
 def main(out):
     os.makedirs(out, exist_ok=True)
     for fn in [fold, fold_dropout_train, noop, dce, conv_bn, matmul_add, bias_act_conv,
@@ -427,7 +435,8 @@ def main_nhwc(out):
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[2] == "resnet_nhwc":
         main_nhwc(sys.argv[1])
-    elif len(sys.argv) > 2 and sys.argv[2] == "qdq_half":
-        save(qdq_half(), os.path.join(sys.argv[1], "qdq_half.onnx"))
+    elif len(sys.argv) > 2 and sys.argv[2] in ("qdq_half", "quant_mm2"):
+        fn = qdq_half if sys.argv[2] == "qdq_half" else quant_mm2
+        save(fn(), os.path.join(sys.argv[1], sys.argv[2] + ".onnx"))
     else:
         main(sys.argv[1] if len(sys.argv) > 1 else ".")
