@@ -12,8 +12,9 @@
 **    uint8 weights and weight zero points (direct kernel only: the GEMM
 **    tactics must decline them); the GEMM path again with a workspace
 **    smaller than it asked for (rows processed in several chunks).
-**  - 8-bit MaxPool and QAdd; QuantizeLinear of float16/bfloat16 data with
-**    a float32 scale (what --fp16 builds of INT8 models run).
+**  - 8-bit MaxPool and QAdd; QuantizeLinear of float16/bfloat16 data and
+**    DequantizeLinear to float16/bfloat16, with float32 scales (what --fp16
+**    builds of INT8 models run around the quantized layers).
 ** Ends with `N passed, M failed`; without a GPU "0 passed, 0 failed (no
 ** GPU)" (KILN_GPU_TEST_DRY=1: references and supports() only). argv[1]:
 ** only tactics whose name contains it. */
@@ -423,6 +424,53 @@ static void quant_half_case(int it) {
     for (int i = 0; i < 3; i++) tensor_free(in[i]);
 }
 
+/* DequantizeLinear of int8/uint8 data with a float32 scale writing float16
+** or bfloat16 (output_dtype, set by the precision pass where every reader
+** computes in half): exact against the reference. */
+static void dequant_half_case(int it) {
+    kiln_dtype yt = it % 3 == 2 ? KILN_DTYPE_BFLOAT16 : KILN_DTYPE_FLOAT16;
+    kiln_dtype qt = it % 2 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+    int64_t d[3] = {gt_irand(1, 3), gt_irand(1, 17), gt_irand(1, 300)};
+    kiln_tensor *in[3] = {rand_q8(qt, 3, d),
+                          scalar_t(KILN_DTYPE_FLOAT32, 0.001 + rnd() * 0.3, it % 4 == 0),
+                          scalar_t(qt, qt == KILN_DTYPE_INT8 ? gt_irand(-5, 5) : gt_irand(0, 20),
+                                   false)};
+    ir_node *n = gt_node_n(OP_DequantizeLinear, 3, 1);
+    gt_rt_in(n, 0);
+    gt_const_in(n, 1, in[1]);
+    gt_const_in(n, 2, in[2]);
+    ir_edit_set_int(n, "output_dtype", yt);
+    n->out[0]->type.dtype = yt;
+    kiln_tensor *want = gt_ref(n, (const kiln_tensor *const *)in);
+    char desc[160];
+    snprintf(desc, sizeof desc, "DequantizeLinear#%d %s, float32 scale -> %s %lldx%lldx%lld", it,
+             kiln_dtype_name(qt), kiln_dtype_name(yt), (long long)d[0], (long long)d[1],
+             (long long)d[2]);
+    const kiln_tactic *ts[8];
+    int nt = gt_tactics(cuda_tactics_eltwise, OP_DequantizeLinear, ts, 8);
+    int ran = 0;
+    for (int k = 0; want && k < nt; k++) {
+        bool declined;
+        kiln_tensor *got = run_tactic(ts[k], n, in, want, 1.0, &declined);
+        if (declined) continue;
+        ran++;
+        if (got && want->dtype == yt && memcmp(got->data, want->data, want->nbytes) == 0) {
+            g_pass++;
+        } else {
+            fprintf(stderr, "FAIL %s %s: %s\n", ts[k]->name, desc,
+                    got ? "differs from the reference" : "run failed");
+            g_fail++;
+        }
+        tensor_free(got);
+    }
+    if (!want || (!ran && !g_only)) {
+        fprintf(stderr, "FAIL %s: %s\n", desc, want ? "no device tactic took it" : "reference");
+        g_fail++;
+    }
+    tensor_free(want);
+    for (int i = 0; i < 3; i++) tensor_free(in[i]);
+}
+
 int main(int argc, char **argv) {
     if (!gt_open(21)) {
         printf("0 passed, 0 failed (no GPU)\n");
@@ -438,6 +486,7 @@ int main(int argc, char **argv) {
     for (int it = 0; it < 30; it++) maxpool_case(it);
     for (int it = 0; it < 24; it++) qadd_case(it);
     for (int it = 0; it < 12; it++) quant_half_case(it);
+    for (int it = 0; it < 12; it++) dequant_half_case(it);
     printf("(%d cases where the GEMM tactics had to decline; %d wrongly taken)\n",
            g_declines_expected, g_declines_bad);
     gt_close();

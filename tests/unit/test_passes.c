@@ -293,6 +293,39 @@ static void test_qdq_half(void) {
           "qdq_half: DequantizeLinear keeps float32");
     ir_model_free(m);
     kiln_model_free(km);
+    /* a DequantizeLinear read by a float16 Add writes float16 itself; the
+    ** result equals the float32 graph's within float16 rounding (x reaches
+    ** the QuantizeLinear in float32 in both graphs, so the integers agree) */
+    if (!load2(DATA "qdq_half2.onnx", &km, &m)) {
+        CHECK(0, "qdq_half2: cannot load");
+        return;
+    }
+    memset(&pc, 0, sizeof pc);
+    pc.m = m, pc.g = m->graph, pc.opt_level = 3;
+    st = pass_reduced_precision(&pc, KILN_DTYPE_FLOAT16);
+    CHECK(!st, "qdq_half2: precision pass failed: %s", st ? kiln_last_error() : "");
+    ir_node *add = NULL;
+    casts = 0;
+    for (int i = 0; !st && i < m->graph->n_nodes; i++) {
+        ir_node *n = m->graph->nodes[i];
+        if (n->op == OP_Add) add = n;
+        casts += n->op == OP_Cast;
+    }
+    dq = add && add->in[0]->producer ? add->in[0]->producer : NULL;
+    CHECK(dq && dq->op == OP_DequantizeLinear && dq->out[0]->type.dtype == KILN_DTYPE_FLOAT16 &&
+              ir_attr_int(dq, "output_dtype", 0) == KILN_DTYPE_FLOAT16 &&
+              add->out[0]->type.dtype == KILN_DTYPE_FLOAT16,
+          "qdq_half2: DequantizeLinear writes float16 for the float16 Add");
+    CHECK(casts == 1, "qdq_half2: %d Cast layers, expected 1 (the output's)", casts);
+    if (!st) {
+        g_rtol = 1e-2;
+        g_atol = 2e-3;
+        same_outputs("qdq_half2 --fp16", km->ir->graph, m->graph, 2);
+        g_rtol = 1e-4;
+        g_atol = 1e-5;
+    }
+    ir_model_free(m);
+    kiln_model_free(km);
 }
 
 static void test_pipeline_models(void) {

@@ -410,6 +410,16 @@ def qdq_half():
     return model(nodes, [vi("x", [2, 4, 3, 3])], [vi("y", [2, 4, 3, 3])], inits)
 
 
+def qdq_half2():
+    # DequantizeLinear read by a float16 Add: under --fp16 it writes float16
+    # itself (no Cast between them)
+    nodes = [node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+             node("DequantizeLinear", ["q", "s", "z"], ["d"]),
+             node("Add", ["d", "b"], ["y"])]
+    inits = [c("s", 0.02), c("z", 0, np.int8), c("b", [0.5, -0.25, 1.0])]
+    return model(nodes, [vi("x", [2, 4, 3])], [vi("y", [2, 4, 3])], inits)
+
+
 def quant_mm2():
     # for test_quant.c: one MatMul with a constant weight, one of two
     # activations (quant_opts.weights_only keeps the second in float)
@@ -435,8 +445,8 @@ def main_nhwc(out):
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[2] == "resnet_nhwc":
         main_nhwc(sys.argv[1])
-    elif len(sys.argv) > 2 and sys.argv[2] in ("qdq_half", "quant_mm2"):
-        fn = qdq_half if sys.argv[2] == "qdq_half" else quant_mm2
+    elif len(sys.argv) > 2 and sys.argv[2] in ("qdq_half", "qdq_half2", "quant_mm2"):
+        fn = {"qdq_half": qdq_half, "qdq_half2": qdq_half2, "quant_mm2": quant_mm2}[sys.argv[2]]
         save(fn(), os.path.join(sys.argv[1], sys.argv[2] + ".onnx"))
     else:
         main(sys.argv[1] if len(sys.argv) > 1 else ".")
