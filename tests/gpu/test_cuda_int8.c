@@ -9,8 +9,8 @@
 **    channels 1 and not multiples of 4/16/32, batch 1 and odd; the 1x1
 **    "Gemm form" passes/qdq.c makes of Gemm/MatMul ([rows, K, 1, 1], K a
 **    multiple of 16 or not); outputs that saturate; groups, depthwise,
-**    uint8 weights and weight zero points (direct kernel only: the GEMM
-**    tactics must decline them); the GEMM path again with a workspace
+**    uint8 weights, weight zero points and 3-D convolutions (direct kernel
+**    only: the GEMM tactics must decline them); the GEMM path again with a workspace
 **    smaller than it asked for (rows processed in several chunks).
 **  - 8-bit MaxPool and QAdd; QuantizeLinear of float16/bfloat16 data and
 **    DequantizeLinear to float16/bfloat16, with float32 scales (what --fp16
@@ -332,6 +332,62 @@ static void qconv_case(int it, int kind) {
     free(b);
 }
 
+/* 3-D QLinearConv (NCDHW): the direct kernel takes it, the GEMM tactics
+** decline it. */
+static void qconv3d_case(int it) {
+    kiln_dtype xt = it % 2 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+    kiln_dtype yt = (it / 2) % 2 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+    int64_t group = it % 3 == 2 ? 2 : 1;
+    int64_t N = gt_irand(1, 2), C = group * gt_irand(1, 3), M = group * gt_irand(1, 5);
+    int64_t k[3], st[3], dl[3], pads[6], sp[3];
+    for (int i = 0; i < 3; i++) {
+        k[i] = gt_irand(1, 3);
+        st[i] = gt_irand(1, 2);
+        dl[i] = it % 4 == 3 ? 2 : 1;
+        pads[i] = gt_irand(0, 1);
+        pads[i + 3] = gt_irand(0, 1);
+        sp[i] = gt_irand(1, 6);
+        if (sp[i] + pads[i] + pads[i + 3] < dl[i] * (k[i] - 1) + 1) sp[i] = dl[i] * (k[i] - 1) + 1;
+    }
+    int64_t xd[5] = {N, C, sp[0], sp[1], sp[2]}, wd[5] = {M, C / group, k[0], k[1], k[2]};
+    kiln_tensor *in[9] = {0};
+    in[0] = rand_q8(xt, 5, xd);
+    in[3] = rand_q8(KILN_DTYPE_INT8, 5, wd);
+    double ws[16], wz[16], b[16];
+    for (int64_t m = 0; m < M; m++) {
+        ws[m] = 0.002 + rnd() * 0.03;
+        wz[m] = 0;
+        b[m] = gt_irand(-5000, 5000);
+    }
+    double xs = 0.01 + rnd() * 0.05;
+    double ys = xs * ws[0] * sqrt((double)(C / group * k[0] * k[1] * k[2])) * 40;
+    in[1] = scalar_t(KILN_DTYPE_FLOAT32, xs, false);
+    in[2] = scalar_t(xt, xt == KILN_DTYPE_INT8 ? gt_irand(-20, 20) : gt_irand(0, 255), false);
+    in[4] = vec_t(KILN_DTYPE_FLOAT32, M, ws);
+    in[5] = vec_t(KILN_DTYPE_INT8, M, wz);
+    in[6] = scalar_t(KILN_DTYPE_FLOAT32, ys, false);
+    in[7] = scalar_t(yt, yt == KILN_DTYPE_INT8 ? gt_irand(-10, 10) : gt_irand(0, 130), false);
+    in[8] = vec_t(KILN_DTYPE_INT32, M, b);
+    ir_node *n = gt_node_n(OP_QLinearConv, 9, 1);
+    for (int i = 0; i < 9; i++) {
+        if (i == 0) gt_rt_in(n, i);
+        else gt_const_in(n, i, in[i]);
+    }
+    ir_edit_set_ints(n, "pads", pads, 6);
+    ir_edit_set_ints(n, "strides", st, 3);
+    ir_edit_set_ints(n, "dilations", dl, 3);
+    ir_edit_set_int(n, "group", group);
+    char desc[240];
+    snprintf(desc, sizeof desc,
+             "QLinearConv3D#%d x %s y %s N %lld C %lld M %lld %lldx%lldx%lld k %lldx%lldx%lld "
+             "g %lld",
+             it, kiln_dtype_name(xt), kiln_dtype_name(yt), (long long)N, (long long)C,
+             (long long)M, (long long)sp[0], (long long)sp[1], (long long)sp[2], (long long)k[0],
+             (long long)k[1], (long long)k[2], (long long)group);
+    check_all(n, in, desc, "direct", "lt_i8", 1.0);
+    for (int i = 0; i < 9; i++) tensor_free(in[i]);
+}
+
 static void maxpool_case(int it) {
     kiln_dtype dt = it % 2 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
     bool one_d = it % 5 == 3;
@@ -489,6 +545,7 @@ int main(int argc, char **argv) {
     for (int it = 0; it < 16; it++) qconv_case(it, 2);
     for (int it = 0; it < 30; it++) qconv_case(it, 3);
     for (int it = 0; it < 12; it++) qconv_case(it, 4);
+    for (int it = 0; it < 16; it++) qconv3d_case(it);
     for (int it = 0; it < 30; it++) maxpool_case(it);
     for (int it = 0; it < 24; it++) qadd_case(it);
     for (int it = 0; it < 12; it++) quant_half_case(it);

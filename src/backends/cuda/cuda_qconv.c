@@ -27,7 +27,7 @@
 **    requantization: may differ from the reference by one step near
 **    rounding ties (the tests allow that for these tactics only).
 **  - cuda_qlinear_conv_direct: a direct integer kernel (one thread per
-**    output) that takes any QLinearConv of 1-D/2-D (groups, depthwise,
+**    output) that takes any QLinearConv of 1-D to 3-D (groups, depthwise,
 **    uint8 weights, weight zero points): slow, but on the device.
 **  - cuda_qadd_direct: QAdd, elementwise; cuda_maxpool_q8_direct: MaxPool
 **    on int8/uint8 (kept in 8 bits between quantized layers by the fold).
@@ -71,12 +71,16 @@ static bool qc_geom(const ir_node *n, int r, const int64_t *xd, const int64_t *w
         return false;
     memset(g, 0, sizeof *g);
     g->n = xd[0], g->c = xd[1], g->m = wd[0];
-    g->h = nsp == 2 ? xd[2] : 1, g->w = xd[r - 1];
-    g->kh = nsp == 2 ? wd[2] : 1, g->kw = wd[r - 1];
-    g->oh = nsp == 2 ? cg.grid[0] : 1, g->ow = cg.grid[nsp - 1];
-    g->sh = nsp == 2 ? cg.s[0] : 1, g->sw = cg.s[nsp - 1];
-    g->dh = nsp == 2 ? cg.d[0] : 1, g->dw = cg.d[nsp - 1];
-    g->ph = nsp == 2 ? cg.pb[0] : 0, g->pw = cg.pb[nsp - 1];
+    /* spatial dims from the last: w, then h (2-D, 3-D), then depth (3-D) */
+    int hi = nsp - 2, di = nsp - 3; /* indices into the spatial dims, < 0: absent */
+    g->w = xd[r - 1], g->kw = wd[r - 1], g->ow = cg.grid[nsp - 1];
+    g->sw = cg.s[nsp - 1], g->dw = cg.d[nsp - 1], g->pw = cg.pb[nsp - 1];
+    g->h = hi >= 0 ? xd[2 + hi] : 1, g->kh = hi >= 0 ? wd[2 + hi] : 1;
+    g->oh = hi >= 0 ? cg.grid[hi] : 1, g->sh = hi >= 0 ? cg.s[hi] : 1;
+    g->dh = hi >= 0 ? cg.d[hi] : 1, g->ph = hi >= 0 ? cg.pb[hi] : 0;
+    g->dp = di >= 0 ? xd[2 + di] : 1, g->kd = di >= 0 ? wd[2 + di] : 1;
+    g->od = di >= 0 ? cg.grid[di] : 1, g->sd = di >= 0 ? cg.s[di] : 1;
+    g->dd = di >= 0 ? cg.d[di] : 1, g->pd = di >= 0 ? cg.pb[di] : 0;
     g->group = ir_attr_int(n, "group", 1);
     if (g->group < 1 || g->m % g->group || wd[1] * g->group != g->c) {
         snprintf(err, ne, "channels do not match group %lld", (long long)g->group);
@@ -97,7 +101,7 @@ static bool qc_common(const ir_node *n, const ir_type *const *in) {
     const ir_type *x = in[0], *w = in[3];
     if (!is_q8(x->dtype) || !is_q8(w->dtype) || !is_q8(in[7]->dtype)) return false;
     if (in[2]->dtype != x->dtype || in[5]->dtype != w->dtype) return false;
-    if (x->rank < 3 || x->rank > 4 || w->rank != x->rank) return false;
+    if (x->rank < 3 || x->rank > 5 || w->rank != x->rank) return false;
     for (int i = 0; i < w->rank; i++)
         if (w->dims[i] < 1) return false; /* weights have static shapes */
     int64_t M = w->dims[0];
@@ -131,7 +135,7 @@ static bool wzp_zero(const ir_node *n) {
 static bool lt_loaded(void) { return cuda_libs_get()->ltMatmul != NULL; }
 
 static bool lt_supports(const ir_node *n, const ir_type *const *in) {
-    return lt_loaded() && qc_common(n, in) && in[3]->dtype == KILN_DTYPE_INT8 &&
+    return lt_loaded() && qc_common(n, in) && in[0]->rank <= 4 && in[3]->dtype == KILN_DTYPE_INT8 &&
            ir_attr_int(n, "group", 1) == 1 && wzp_zero(n);
 }
 
@@ -245,11 +249,11 @@ static int qc_io(ref_ctx *rc, kc_qconv_geom *g) {
     if (!is_q8(X->dtype) || !is_q8(W->dtype) || !is_q8(Y->dtype))
         return ref_fail(rc, "QLinearConv takes 8-bit x, w and y");
     int r = X->rank;
-    if (r < 3 || r > 4 || W->rank != r || Y->rank != r)
-        return ref_fail(rc, "QLinearConv runs 1-D and 2-D convolutions here");
+    if (r < 3 || r > 5 || W->rank != r || Y->rank != r)
+        return ref_fail(rc, "QLinearConv runs 1-D to 3-D convolutions here");
     if (!qc_geom(rc->node, r, X->dims, W->dims, g, rc->err, sizeof rc->err)) return -1;
-    if (Y->dims[0] != g->n || Y->dims[1] != g->m || (r == 4 && Y->dims[2] != g->oh) ||
-        Y->dims[r - 1] != g->ow)
+    if (Y->dims[0] != g->n || Y->dims[1] != g->m || (r == 5 && Y->dims[2] != g->od) ||
+        (r >= 4 && Y->dims[r - 2] != g->oh) || Y->dims[r - 1] != g->ow)
         return ref_fail(rc, "internal: QLinearConv output shape");
     return 0;
 }
@@ -261,8 +265,8 @@ static int lt_run(ref_ctx *rc, int rank, bool i8o) {
     kiln_tensor *Y = rc->out[0];
     kc_qconv_geom g;
     if (qc_io(rc, &g)) return -1;
-    if (W->dtype != KILN_DTYPE_INT8 || g.group != 1)
-        return ref_fail(rc, "the int8 GEMM path needs int8 weights and group 1");
+    if (W->dtype != KILN_DTYPE_INT8 || g.group != 1 || X->rank > 4)
+        return ref_fail(rc, "the int8 GEMM path needs int8 weights, group 1, 1-D or 2-D");
     kc_qparams q;
     if (qparams(rc, &q, g.m)) return -1;
     qc_sizes z;

@@ -187,7 +187,7 @@ __global__ void k_nhwc_to_nchw(const int8_t *d, int64_t ldd, kc_qconv_geom g, in
 
 __global__ void k_qconv_direct(const void *x, const void *w, kc_qconv_geom g, kc_qparams q,
                                void *y) {
-    int64_t hw = g.oh * g.ow, total = g.n * g.m * hw;
+    int64_t hw = g.oh * g.ow, total = g.n * g.m * g.od * hw;
     int64_t mpg = g.m / g.group, cpg = g.c / g.group;
     int xzp = q8(q.xzp, 0, q.x_signed);
     double yzp = (double)q8(q.yzp, 0, q.y_signed);
@@ -196,22 +196,29 @@ __global__ void k_qconv_direct(const void *x, const void *w, kc_qconv_geom g, kc
         int64_t ox = t % g.ow, rr = t / g.ow;
         int64_t oy = rr % g.oh;
         rr /= g.oh;
+        int64_t oz = rr % g.od;
+        rr /= g.od;
         int64_t m = rr % g.m, n = rr / g.m;
         int64_t grp = m / mpg;
         int wzp = q.wzp ? q8(q.wzp, q.n_wzp == 1 ? 0 : m, q.w_signed) : 0;
         long long acc = 0;
         for (int64_t ci = 0; ci < cpg; ci++) {
             int64_t c = grp * cpg + ci;
-            const int64_t wbase = (m * cpg + ci) * g.kh * g.kw;
-            for (int64_t i = 0; i < g.kh; i++) {
-                int64_t iy = oy * g.sh - g.ph + i * g.dh;
-                if (iy < 0 || iy >= g.h) continue;
-                for (int64_t j = 0; j < g.kw; j++) {
-                    int64_t ix = ox * g.sw - g.pw + j * g.dw;
-                    if (ix < 0 || ix >= g.w) continue;
-                    int xv = q8(x, ((n * g.c + c) * g.h + iy) * g.w + ix, q.x_signed) - xzp;
-                    int wv = q8(w, wbase + i * g.kw + j, q.w_signed) - wzp;
-                    acc += (long long)xv * wv;
+            for (int64_t a = 0; a < g.kd; a++) {
+                int64_t iz = oz * g.sd - g.pd + a * g.dd;
+                if (iz < 0 || iz >= g.dp) continue;
+                const int64_t wbase = (((m * cpg + ci) * g.kd + a) * g.kh) * g.kw;
+                const int64_t xbase = ((n * g.c + c) * g.dp + iz) * g.h;
+                for (int64_t i = 0; i < g.kh; i++) {
+                    int64_t iy = oy * g.sh - g.ph + i * g.dh;
+                    if (iy < 0 || iy >= g.h) continue;
+                    for (int64_t j = 0; j < g.kw; j++) {
+                        int64_t ix = ox * g.sw - g.pw + j * g.dw;
+                        if (ix < 0 || ix >= g.w) continue;
+                        int xv = q8(x, (xbase + iy) * g.w + ix, q.x_signed) - xzp;
+                        int wv = q8(w, wbase + i * g.kw + j, q.w_signed) - wzp;
+                        acc += (long long)xv * wv;
+                    }
                 }
             }
         }
@@ -325,8 +332,10 @@ extern "C" cudaError_t kc_q8_nhwc_to_nchw(const int8_t *d, int64_t ldd, const kc
 
 extern "C" cudaError_t kc_qconv_direct(const void *x, const void *w, const kc_qconv_geom *g,
                                        const kc_qparams *q, void *y, cudaStream_t s) {
-    if (g->group < 1 || g->m % g->group || g->c % g->group) return cudaErrorInvalidValue;
-    int64_t total = g->n * g->m * g->oh * g->ow;
+    if (g->group < 1 || g->m % g->group || g->c % g->group || g->od < 1 || g->dp < 1 ||
+        g->kd < 1)
+        return cudaErrorInvalidValue;
+    int64_t total = g->n * g->m * g->od * g->oh * g->ow;
     if (total <= 0) return cudaSuccess;
     k_qconv_direct<<<kc_blocks(total, 128), 128, 0, s>>>(x, w, *g, *q, y);
     return cudaGetLastError();

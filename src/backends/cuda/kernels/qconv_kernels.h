@@ -19,12 +19,15 @@
 extern "C" {
 #endif
 
-/* 2-D convolution geometry (1-D runs with h = kh = oh = 1), NCHW. */
+/* Convolution geometry, NCHW (1-D runs with h = kh = oh = 1). The depth
+** fields (3-D, NCDHW) are read by the direct kernel only; 1-D and 2-D set
+** dp = kd = od = sd = dd = 1, pd = 0. */
 typedef struct kc_qconv_geom {
     int64_t n, c, h, w;          /* input */
     int64_t m, oh, ow;           /* output channels and spatial dims */
     int64_t kh, kw, sh, sw, ph, pw, dh, dw;  /* kernel, strides, begin pads, dilations */
     int64_t group;
+    int64_t dp, kd, od, sd, pd, dd;  /* depth: input, kernel, output, stride, pad, dilation */
 } kc_qconv_geom;
 
 /* Per-layer quantization parameters, all device pointers to the layer's
@@ -81,8 +84,8 @@ cudaError_t kc_q8_nhwc_to_nchw(const int8_t *d, int64_t ldd, const kc_qconv_geom
                                int y_signed, int64_t r0, int64_t nrows, void *y,
                                cudaStream_t s);
 
-/* Direct QLinearConv (any group, zero points per tensor for x, per tensor
-** or per channel for w), one thread per output element. */
+/* Direct QLinearConv, 1-D to 3-D (any group, zero points per tensor for
+** x, per tensor or per channel for w), one thread per output element. */
 cudaError_t kc_qconv_direct(const void *x, const void *w, const kc_qconv_geom *g,
                             const kc_qparams *q, void *y, cudaStream_t s);
 
