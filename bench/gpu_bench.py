@@ -4,6 +4,12 @@ the same GPU, model (random weights), inputs and batch, in one run.
 
 Cases (issue 12): ResNet-50 FP16 batch 1 and 256, MobileNetV2 FP16 batch 1,
 BERT-base seq 128 FP16 batch 1 and 128, ResNet-50 FP32 batch 256.
+INT8 cases (issue 9): ResNet-50 batch 256 and BERT-base batch 128, built with
+`--int8 --fp16 --calib DIR` (calibrated on random inputs written to DIR: speed
+only, accuracy is tests/quant's business); quantized layers run on the INT8
+tactics, the rest in FP16. They are reported against the FP16 case of the
+same model and batch in the same run (which is run too when not listed):
+int8/fp16 speedup = FP16 median / INT8 median. Torch is not run for them.
 
 Kiln: `kiln build --device cuda [--fp16]` then `kiln bench --no-data-transfers`
 (inputs and outputs bound in device memory, as torch's tensors are; CUDA graphs
@@ -31,7 +37,10 @@ CASES = {
     "bert_base_fp16_b1": ("bert_base", "fp16", 1),
     "bert_base_fp16_b128": ("bert_base", "fp16", 128),
     "resnet50_fp32_b256": ("resnet50", "fp32", 256),
+    "resnet50_int8_b256": ("resnet50", "int8", 256),
+    "bert_base_int8_b128": ("bert_base", "int8", 128),
 }
+QUANT = ("int8",)
 SEQ = 128
 
 
@@ -113,6 +122,26 @@ def torch_runs(name, prec, batch, iters, do_compile):
     return res
 
 
+def calib_dir(work, onnx_path, names):
+    """One calibration set of 32 random rows per input (.npy, the batch dim
+    of the exported models is dynamic)."""
+    import numpy as np
+    d = os.path.join(work, "calib_" + os.path.splitext(os.path.basename(onnx_path))[0])
+    if os.path.isdir(d):
+        return d
+    os.makedirs(d)
+    rng = np.random.default_rng(0)
+    for n in names:
+        if n == "input":
+            a = rng.standard_normal((32, 3, 224, 224)).astype(np.float32)
+        elif n == "input_ids":
+            a = rng.integers(0, 30522, (32, SEQ)).astype(np.int64)
+        else:
+            a = np.ones((32, SEQ), np.int64)
+        np.save(os.path.join(d, n + ".npy"), a)
+    return d
+
+
 def kiln_run(kiln, onnx_path, work, case, prec, batch, names, iters):
     eng = os.path.join(work, case + ".kiln")
     if names == ["input"]:
@@ -123,6 +152,9 @@ def kiln_run(kiln, onnx_path, work, case, prec, batch, names, iters):
            "--timing-cache", os.path.join(work, "timing.cache")]
     if prec == "fp16":
         cmd.append("--fp16")
+    if prec in QUANT:
+        cmd += ["--fp16", "--int8", "--calib", calib_dir(work, onnx_path, names),
+                "--calib-batches", "1"]
     t0 = time.time()
     p = subprocess.run(cmd, capture_output=True, text=True)
     build_s = time.time() - t0
@@ -158,7 +190,18 @@ def main():
     print("# " + json.dumps(info), flush=True)
     results = []
     exported = {}
-    for case in args.cases.split(","):
+    cases = args.cases.split(",")
+    # an INT8 case is measured against the FP16 case of its model and batch
+    for case in list(cases):
+        name, prec, batch = CASES[case]
+        if prec in QUANT:
+            base = "%s_fp16_b%d" % (name, batch)
+            if base not in CASES:
+                CASES[base] = (name, "fp16", batch)
+            if base not in cases:
+                cases.insert(cases.index(case), base)
+    kiln_ms = {}
+    for case in cases:
         name, prec, batch = CASES[case]
         if name not in exported:
             path = os.path.join(args.work, name + ".onnx")
@@ -169,6 +212,23 @@ def main():
         r = {"case": case}
         r["kiln"] = kiln_run(args.kiln, exported[name], args.work, case, prec, batch, names,
                              args.iters)
+        kiln_ms[(name, prec, batch)] = r["kiln"].get("median_ms")
+        if prec in QUANT:
+            base = kiln_ms.get((name, "fp16", batch))
+            k = r["kiln"].get("median_ms")
+            r["batch"] = batch
+            r["kiln_fp16_ms"] = base
+            r["speedup_vs_kiln_fp16"] = base / k if base and k else None
+            results.append(r)
+            print("%-22s kiln %8s ms | kiln fp16 %8s ms | %s/fp16 speedup %s | kiln build "
+                  "%.1fs host layers %s" % (
+                      case, "%.3f" % k if k else "ERR", "%.3f" % base if base else "ERR", prec,
+                      "%.2fx" % r["speedup_vs_kiln_fp16"] if r["speedup_vs_kiln_fp16"] else "-",
+                      r["kiln"].get("build_seconds", -1), r["kiln"].get("host_layers")),
+                  flush=True)
+            if "error" in r["kiln"]:
+                print("   kiln error: " + r["kiln"]["error"], flush=True)
+            continue
         r["torch"] = torch_runs(name, prec, batch, args.iters, not args.no_compile)
         best = min(v for k, v in r["torch"].items()
                    if k in ("eager", "compile_default", "compile_reduce-overhead"))

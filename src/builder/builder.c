@@ -780,13 +780,19 @@ static double time_tactic_dev(build *b, const ir_node *n, const kiln_tactic *t,
             continue;
         }
         const ir_type *ty = &types[v->id];
+        /* Only float activations can be faked safely, and 8-bit quantized
+        ** ones (any byte is a valid int8/uint8 value: the bytes of the
+        ** float32 random buffer serve), so INT8 layers are timed too. */
+        bool q8 = ty->dtype == KILN_DTYPE_INT8 || ty->dtype == KILN_DTYPE_UINT8;
         if (!concrete(ty) || (ty->dtype != KILN_DTYPE_FLOAT32 &&
                               ty->dtype != KILN_DTYPE_FLOAT16 &&
-                              ty->dtype != KILN_DTYPE_BFLOAT16))
-            goto done; /* only float activations can be faked safely */
+                              ty->dtype != KILN_DTYPE_BFLOAT16 && !q8))
+            goto done;
         int64_t cnt = shape_numel(ty->rank, ty->dims);
         uint64_t bytes;
-        void *src = cnt >= 0 ? rand_dev(b, ty->dtype, cnt) : NULL;
+        void *src = cnt < 0 ? NULL
+                    : q8    ? rand_dev(b, KILN_DTYPE_FLOAT32, (cnt + 3) / 4)
+                            : rand_dev(b, ty->dtype, cnt);
         if (!src || !type_bytes(ty, &bytes)) goto done;
         memset(&din[i], 0, sizeof din[i]);
         din[i].dtype = ty->dtype;
@@ -1218,7 +1224,8 @@ static kiln_status build_main(const kiln_model *m, const kiln_builder_config *cf
         quant_opts qo = {cfg->calib_dir, cfg->calib_cache, (quant_method)cfg->calib_method,
                          cfg->calib_percentile, cfg->calib_batches, cfg->budget_metric,
                          cfg->budget_value, cfg->validate_dir, cfg->progress,
-                         cfg->progress_user, cfg->log, cfg->log_user, cfg->log_max};
+                         cfg->progress_user, cfg->log, cfg->log_user, cfg->log_max,
+                         b.be->dev != NULL};
         if ((st = quant_int8(&pc, &qo))) goto fail;
         phase_done(&b, "int8 calibration");
     } else if (cfg->budget_metric >= 0) {

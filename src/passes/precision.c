@@ -8,15 +8,19 @@
 ** graph output, so the engine's inputs and outputs keep the model's types.
 ** Data-movement layers switch only when their input already did, so they
 ** never add a cast of their own. Ops with overflow-prone math in float16
-** (Exp, Pow, sums) stay in float32. */
+** (Exp, Pow, sums) stay in float32. Around INT8 layers: a QuantizeLinear
+** behind a half layer reads the half value, and a DequantizeLinear whose
+** readers all compute in half writes half itself (output_dtype), both
+** exact, so no Cast surrounds the quantized layers. */
 #include "passes.h"
 
 #include <stdio.h>
 
 enum {
     MOVE = 1,     /* follows its input's precision, never casts itself */
-    KEEP_OUT = 2  /* a test (IsNaN, IsInf): reads a half input as it is, where
-                     its input already is half, and keeps its bool output */
+    KEEP_OUT = 2  /* a test (IsNaN, IsInf) or a QuantizeLinear: reads a half
+                     input as it is, where its input already is half, and
+                     keeps its (bool, integer) output */
 };
 
 typedef struct prec_rule {
@@ -41,6 +45,10 @@ static const prec_rule k_rules[] = {
     {OP_Elu, 0x1, 0}, {OP_Sqrt, 0x1, 0},
     {OP_FusedElementwise, 0xFFFF, 0},
     {OP_IsNaN, 0x1, KEEP_OUT}, {OP_IsInf, 0x1, KEEP_OUT},
+    /* a QuantizeLinear behind a half layer reads the half value as it is
+    ** (exact: Q computes x / scale in float32 either way, and half to
+    ** float32 is exact), instead of a Cast back to float32 in front of it */
+    {OP_QuantizeLinear, 0x1, KEEP_OUT},
     {OP_Softmax, 0x1, 0}, {OP_LayerNormalization, 0x7, 0},
     {OP_RMSNormalization, 0x3, 0}, {OP_BatchNormalization, 0x1F, 0},
     {OP_InstanceNormalization, 0x7, 0}, {OP_GroupNormalization, 0x7, 0},
@@ -103,6 +111,44 @@ static ir_value *cast_of(prec_state *s, ir_value *v, kiln_dtype to) {
     return r;
 }
 
+/* Whether DequantizeLinear n may write the half type itself (its
+** output_dtype) instead of float32 and a Cast: exact, since it computes in
+** float32 and rounds once either way, provided every reader computes in
+** half anyway: a layer with a rule (not a data mover, which would carry the
+** half value on to layers that may stay float32, nor a QuantizeLinear),
+** reading it as data, whose other data inputs are float too. Graph outputs
+** and values a subgraph captures keep float32. */
+static bool dq_to_half_ok(const prec_state *s, const ir_node *n) {
+    const ir_graph *g = s->p->g;
+    const ir_value *y = n->out[0];
+    if (n->n_out != 1 || y->type.dtype != KILN_DTYPE_FLOAT32 || s->pinned[y->id] ||
+        ir_edit_is_graph_output(g, y) || n->n_in < 2 || !n->in[1] ||
+        n->in[1]->type.dtype != KILN_DTYPE_FLOAT32 || ir_attr_find(n, "output_dtype"))
+        return false;
+    int readers = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *c = g->nodes[i];
+        bool reads = false;
+        for (int k = 0; k < c->n_in + c->n_implicit; k++)
+            reads |= c->in[k] == y;
+        if (!reads) continue;
+        readers++;
+        const prec_rule *r = rule_for(c->op);
+        if (!r || (r->flags & (MOVE | KEEP_OUT)) || c->n_implicit ||
+            c->out[0]->type.dtype != KILN_DTYPE_FLOAT32)
+            return false;
+        for (int k = 0; k < c->n_in; k++) {
+            const ir_value *v = c->in[k];
+            if (!v) continue;
+            if (v == y && !is_data(r, k)) return false;
+            if (is_data(r, k) && v->type.dtype != KILN_DTYPE_FLOAT32 &&
+                v->type.dtype != s->half)
+                return false;
+        }
+    }
+    return readers > 0;
+}
+
 kiln_status pass_reduced_precision(pass_ctx *p, kiln_dtype half) {
     ir_graph *g = p->g;
     int nv = g->n_values, nn = g->n_nodes;
@@ -122,6 +168,14 @@ kiln_status pass_reduced_precision(pass_ctx *p, kiln_dtype half) {
     int converted = 0;
     for (int i = 0; i < nn; i++) {
         ir_node *n = g->nodes[i];
+        if (n->op == OP_DequantizeLinear && dq_to_half_ok(&s, n)) {
+            if (!ir_edit_set_int(n, "output_dtype", half)) goto oom;
+            n->out[0]->type.dtype = half;
+            pass_note(p, "DequantizeLinear %s writes %s", n->out[0]->name,
+                      kiln_dtype_name(half));
+            converted++;
+            continue;
+        }
         const prec_rule *r = rule_for(n->op);
         bool convert = r != NULL && n->n_implicit == 0;
         bool any_half = false, any_data = false;

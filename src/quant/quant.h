@@ -110,6 +110,11 @@ typedef struct quant_opts {
     kiln_log_fn log;          /* NULL: stderr */
     void *log_user;
     int log_max;
+    /* Only layers with a constant weight (device builds): no GPU kernel
+    ** takes a quantized MatMul of two activations, so its Q/DQ would only
+    ** cost, and leaving attention's Q K^T and P V in float keeps the
+    ** attention fusion. */
+    bool weights_only;
 } quant_opts;
 
 /* Calibrates (or reads the cache), applies the accuracy budget and inserts

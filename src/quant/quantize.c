@@ -2,7 +2,7 @@
 ** (before the optimizer, after Conv+BN folding), the way onnxruntime's
 ** quantize_static writes QDQ models. Finds the layers worth quantizing
 ** (Conv/Gemm/MatMul on float32 with constant weights, MatMul of two
-** activations), runs the FP32 graph on calibration data while
+** activations unless quant_opts.weights_only), runs the FP32 graph on calibration data while
 ** histogramming every tensor the Q/DQ graph quantizes (the layers'
 ** activation inputs and their outputs, after a Relu that follows), picks
 ** per-tensor scales (or reads them from the calibration cache), optionally
@@ -108,7 +108,7 @@ static kiln_status find_layers(qctx *q) {
             if (is_f32_const(w)) {
                 l.w_slot = 1;
                 l.w_axis = tb ? w->const_val->rank - 2 : w->const_val->rank - 1;
-            } else if (is_f32_act(w) && w != x) {
+            } else if (!q->o->weights_only && is_f32_act(w) && w != x) {
                 l.act[1] = w->id;
                 l.act_slot[1] = 1;
             } else {

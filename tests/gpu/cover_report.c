@@ -24,6 +24,7 @@
 static const kiln_tactic *const *const k_fam[] = {
     cuda_tactics_eltwise, cuda_tactics_data, cuda_tactics_reduce, cuda_tactics_norm,
     cuda_tactics_pool, cuda_tactics_gemm, cuda_tactics_conv, cuda_tactics_attn,
+    cuda_tactics_qconv,
 };
 
 static bool op_has_cuda_tactic(int op) {

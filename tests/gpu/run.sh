@@ -7,14 +7,16 @@
 # foreign-GPU engines), the offline coverage report (bin/cover_report), the
 # ONNX node tests through CUDA engines (FP32), the
 # exported model set through CUDA engines in FP32/FP16/BF16 against
-# onnxruntime, and compute-sanitizer memcheck on the runtime test. Logs go to
+# onnxruntime, INT8 engines end to end (tests/quant/test_int8_gpu.py: the
+# digits CNN calibrated and as an onnxruntime Q/DQ model, against the CPU
+# INT8 engine), and compute-sanitizer memcheck on the runtime test. Logs go to
 # $OUT (default /tmp/kiln-gpu). Ends with `N passed, M failed`.
-#   KILN_GPU_SUITES="tactics runtime node models python serve sanitizer" selects suites.
+#   KILN_GPU_SUITES="tactics runtime node models int8 python serve sanitizer" selects suites.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
 OUT=${OUT:-/tmp/kiln-gpu}
-SUITES=${KILN_GPU_SUITES:-tactics runtime node models python serve sanitizer}
+SUITES=${KILN_GPU_SUITES:-tactics runtime node models int8 python serve sanitizer}
 JOBS=${JOBS:-$(nproc)}
 mkdir -p "$OUT"
 K=$BUILD/bin/kiln
@@ -85,6 +87,7 @@ if has models; then
             --json "$OUT/models_$prec.json"
     done
 fi
+has int8 && suite int8_e2e python3 tests/quant/test_int8_gpu.py "$K"
 # The Python package with device arrays (DLPack): needs the extension built
 # with the CUDA backend (cmake -DKILN_PYTHON=ON, target kiln_python) in a
 # folder holding the kiln package, given as $KILN_PYTHONPATH.

@@ -262,6 +262,72 @@ static void test_half_and_old(void) {
     }
 }
 
+/* --fp16 device builds: a QuantizeLinear behind a float16 layer reads the
+** float16 value itself (no Cast back to float32 in front of it) and keeps
+** its uint8 output; the DequantizeLinear stays float32. */
+static void test_qdq_half(void) {
+    kiln_model *km;
+    ir_model *m;
+    if (!load2(DATA "qdq_half.onnx", &km, &m)) {
+        CHECK(0, "qdq_half: cannot load");
+        return;
+    }
+    pass_ctx pc;
+    memset(&pc, 0, sizeof pc);
+    pc.m = m, pc.g = m->graph, pc.opt_level = 3;
+    kiln_status st = pass_reduced_precision(&pc, KILN_DTYPE_FLOAT16);
+    CHECK(!st, "qdq_half: precision pass failed: %s", st ? kiln_last_error() : "");
+    ir_node *q = NULL;
+    int casts = 0;
+    for (int i = 0; !st && i < m->graph->n_nodes; i++) {
+        ir_node *n = m->graph->nodes[i];
+        if (n->op == OP_QuantizeLinear) q = n;
+        casts += n->op == OP_Cast;
+    }
+    CHECK(q && q->in[0]->type.dtype == KILN_DTYPE_FLOAT16 && q->in[0]->producer &&
+              q->in[0]->producer->op == OP_Relu && q->out[0]->type.dtype == KILN_DTYPE_UINT8,
+          "qdq_half: QuantizeLinear reads the float16 Relu output directly");
+    CHECK(casts == 1, "qdq_half: %d Cast layers, expected 1 (the input's)", casts);
+    ir_node *dq = producer_of(m->graph, "y");
+    CHECK(dq && dq->op == OP_DequantizeLinear && dq->out[0]->type.dtype == KILN_DTYPE_FLOAT32,
+          "qdq_half: DequantizeLinear keeps float32");
+    ir_model_free(m);
+    kiln_model_free(km);
+    /* a DequantizeLinear read by a float16 Add writes float16 itself; the
+    ** result equals the float32 graph's within float16 rounding (x reaches
+    ** the QuantizeLinear in float32 in both graphs, so the integers agree) */
+    if (!load2(DATA "qdq_half2.onnx", &km, &m)) {
+        CHECK(0, "qdq_half2: cannot load");
+        return;
+    }
+    memset(&pc, 0, sizeof pc);
+    pc.m = m, pc.g = m->graph, pc.opt_level = 3;
+    st = pass_reduced_precision(&pc, KILN_DTYPE_FLOAT16);
+    CHECK(!st, "qdq_half2: precision pass failed: %s", st ? kiln_last_error() : "");
+    ir_node *add = NULL;
+    casts = 0;
+    for (int i = 0; !st && i < m->graph->n_nodes; i++) {
+        ir_node *n = m->graph->nodes[i];
+        if (n->op == OP_Add) add = n;
+        casts += n->op == OP_Cast;
+    }
+    dq = add && add->in[0]->producer ? add->in[0]->producer : NULL;
+    CHECK(dq && dq->op == OP_DequantizeLinear && dq->out[0]->type.dtype == KILN_DTYPE_FLOAT16 &&
+              ir_attr_int(dq, "output_dtype", 0) == KILN_DTYPE_FLOAT16 &&
+              add->out[0]->type.dtype == KILN_DTYPE_FLOAT16,
+          "qdq_half2: DequantizeLinear writes float16 for the float16 Add");
+    CHECK(casts == 1, "qdq_half2: %d Cast layers, expected 1 (the output's)", casts);
+    if (!st) {
+        g_rtol = 1e-2;
+        g_atol = 2e-3;
+        same_outputs("qdq_half2 --fp16", km->ir->graph, m->graph, 2);
+        g_rtol = 1e-4;
+        g_atol = 1e-5;
+    }
+    ir_model_free(m);
+    kiln_model_free(km);
+}
+
 static void test_pipeline_models(void) {
     pass_case("resnet_block.onnx", "all", "FusedConv=3 total=3", NULL);
     pass_case("bias_act_conv.onnx", "all", "FusedConv=8 FusedElementwise=1 total=14",
@@ -485,6 +551,7 @@ int main(int argc, char **argv) {
     test_eltwise();
     test_fused_gemm_kernel();
     test_half_and_old();
+    test_qdq_half();
     test_pipeline_models();
     for (size_t i = 0; i < KILN_ARRAY_LEN(k_node_cases); i++) node_case(k_node_cases[i]);
     return test_summary();

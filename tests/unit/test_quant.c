@@ -373,11 +373,78 @@ static void test_hostile(void) {
     ir_model_free(m);
 }
 
+/* quant_opts.weights_only (device builds): the MatMul of two activations
+** is no quantized layer (its input z stays float; a, the weight MatMul's
+** quantized output, reaches it through that layer's DQ as it reaches
+** every reader); without it both of its inputs are quantized. */
+static int dq_inputs(const ir_graph *g, const char *out) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = g->nodes[i];
+        if (n->dead || n->op != OP_MatMul || strcmp(n->out[0]->name, out)) continue;
+        int k = 0;
+        for (int j = 0; j < n->n_in; j++)
+            k += n->in[j] && n->in[j]->producer && n->in[j]->producer->op == OP_DequantizeLinear;
+        return k;
+    }
+    return -1;
+}
+
+static void test_weights_only(void) {
+    char dir[] = "/tmp/kiln_quant_wo_XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
+    float xv[2 * 4 * 8], zv[2 * 8 * 4];
+    for (int i = 0; i < 64; i++) xv[i] = (float)gauss(), zv[i] = (float)gauss();
+    char path[512];
+    int64_t xd[3] = {2, 4, 8}, zd[3] = {2, 8, 4};
+    snprintf(path, sizeof path, "%s/x.npy", dir);
+    write_npy(path, 3, xd, xv);
+    snprintf(path, sizeof path, "%s/z.npy", dir);
+    write_npy(path, 3, zd, zv);
+    for (int wo = 0; wo < 2; wo++) {
+        kiln_model *km;
+        ir_model *m;
+        if (!load2("tests/data/passes/quant_mm2.onnx", &km, &m)) {
+            CHECK(0, "quant_mm2.onnx: cannot load");
+            break;
+        }
+        pass_ctx pc;
+        memset(&pc, 0, sizeof pc);
+        pc.m = m, pc.g = m->graph, pc.opt_level = 3;
+        quant_opts o;
+        memset(&o, 0, sizeof o);
+        o.calib_dir = dir;
+        o.method = QUANT_MINMAX;
+        o.budget_metric = -1;
+        o.log_max = KILN_SEVERITY_ERROR;
+        o.weights_only = wo != 0;
+        kiln_status st = quant_int8(&pc, &o);
+        CHECK(!st, "weights_only %d: quant_int8 failed: %s", wo, st ? kiln_last_error() : "");
+        if (!st) {
+            CHECK(dq_inputs(m->graph, "a") == 2, "weights_only %d: the weight MatMul reads "
+                  "%d DQ inputs, expected 2", wo, dq_inputs(m->graph, "a"));
+            CHECK(dq_inputs(m->graph, "y") == (wo ? 1 : 2), "weights_only %d: the "
+                  "activation MatMul reads %d DQ inputs, expected %d", wo,
+                  dq_inputs(m->graph, "y"), wo ? 1 : 2);
+        }
+        ir_model_free(m);
+        kiln_model_free(km);
+    }
+    snprintf(path, sizeof path, "%s/x.npy", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/z.npy", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void) {
     test_hist();
     test_entropy();
     test_cache();
     test_dataset();
     test_hostile();
+    test_weights_only();
     return test_summary();
 }

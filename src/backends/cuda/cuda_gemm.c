@@ -105,7 +105,9 @@ const cuda_lt_plan *cuda_lt_plan_get(ref_ctx *rc, cuda_lt_spec *spec) {
     cublasLtMatmulPreference_t pref = NULL;
     cublasStatus_t s;
     const char *what = "cublasLtMatmulDescCreate";
-    s = L->ltMatmulDescCreate(&p->op, (cublasComputeType_t)spec->compute, CUDA_R_32F);
+    _Static_assert(CUDA_R_32F == 0, "a zeroed cuda_lt_spec.scale_type means CUDA_R_32F");
+    s = L->ltMatmulDescCreate(&p->op, (cublasComputeType_t)spec->compute,
+                              (cudaDataType_t)spec->scale_type);
     if (s) goto fail;
     what = "cublasLtMatmulDescSetAttribute";
     int32_t opa = (int32_t)spec->op_a, opb = (int32_t)spec->op_b;
@@ -114,6 +116,12 @@ const cuda_lt_plan *cuda_lt_plan_get(ref_ctx *rc, cuda_lt_spec *spec) {
         (s = L->ltMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb)) ||
         (s = L->ltMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi)))
         goto fail;
+    if (spec->pointer_mode) {
+        int32_t pm = (int32_t)spec->pointer_mode;
+        if ((s = L->ltMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_POINTER_MODE, &pm,
+                                             sizeof pm)))
+            goto fail;
+    }
     what = "cublasLtMatrixLayoutCreate";
     if ((s = layout(L, &p->a, (cudaDataType_t)spec->a_type, spec->a_rows, spec->a_cols,
                     spec->lda, spec->batch, spec->stride_a)) ||
@@ -169,6 +177,12 @@ fail:
 int cuda_lt_matmul(ref_ctx *rc, const cuda_lt_plan *p, int rank, const void *a,
                    const void *b, const void *c, void *d, float alpha, float beta,
                    const void *bias) {
+    return cuda_lt_matmul_raw(rc, p, rank, a, b, c, d, &alpha, &beta, bias);
+}
+
+int cuda_lt_matmul_raw(ref_ctx *rc, const cuda_lt_plan *p, int rank, const void *a,
+                       const void *b, const void *c, void *d, const void *alpha,
+                       const void *beta, const void *bias) {
     cuda_exec *x = cuda_exec_of(rc);
     const cuda_libs *L = x->dev->libs;
     if (bias) {
@@ -177,8 +191,8 @@ int cuda_lt_matmul(ref_ctx *rc, const cuda_lt_plan *p, int rank, const void *a,
         if (s) return lt_fail(rc, L, s, "cublasLtMatmulDescSetAttribute(bias)");
     }
     const cublasLtMatmulHeuristicResult_t *r = &p->res[rank < p->n_algo ? rank : 0];
-    cublasStatus_t s = L->ltMatmul((cublasLtHandle_t)x->lt, p->op, &alpha, a, p->a, b, p->b,
-                                   &beta, c ? c : d, p->c, d, p->c, &r->algo, x->lt_ws,
+    cublasStatus_t s = L->ltMatmul((cublasLtHandle_t)x->lt, p->op, alpha, a, p->a, b, p->b,
+                                   beta, c ? c : d, p->c, d, p->c, &r->algo, x->lt_ws,
                                    r->workspaceSize, cuda_stream_of(rc));
     if (s) return lt_fail(rc, L, s, "cublasLtMatmul");
     return 0;

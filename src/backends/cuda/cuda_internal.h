@@ -86,7 +86,8 @@ bool cuda_param_runtime(const ir_node *n, const ir_type *const *in, int i, bool 
 ** cuda_pool.c (MaxPool, AveragePool, global pools, Resize),
 ** cuda_gemm.c (MatMul, Gemm, FusedGemm through cuBLASLt),
 ** cuda_conv.c (Conv, FusedConv through cuDNN; depthwise kernels),
-** cuda_attn.c (the fused attention layer). */
+** cuda_attn.c (the fused attention layer),
+** cuda_qconv.c (INT8 QLinearConv on integer tensor cores, QAdd). */
 extern const kiln_tactic *const cuda_tactics_eltwise[];
 extern const kiln_tactic *const cuda_tactics_data[];
 extern const kiln_tactic *const cuda_tactics_reduce[];
@@ -95,5 +96,6 @@ extern const kiln_tactic *const cuda_tactics_pool[];
 extern const kiln_tactic *const cuda_tactics_gemm[];
 extern const kiln_tactic *const cuda_tactics_conv[];
 extern const kiln_tactic *const cuda_tactics_attn[];
+extern const kiln_tactic *const cuda_tactics_qconv[];
 
 #endif

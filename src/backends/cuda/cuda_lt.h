@@ -24,6 +24,11 @@ typedef struct cuda_lt_spec {
     int64_t stride_a, stride_b, stride_c;  /* elements between matrices */
     int64_t epilogue;         /* cublasLtEpilogue_t */
     int64_t align_a, align_b, align_c;     /* pointer alignment, bytes */
+    int64_t scale_type;       /* cudaDataType_t of alpha and beta; 0 is
+                                 CUDA_R_32F (the float products), the int8
+                                 products use CUDA_R_32I */
+    int64_t pointer_mode;     /* cublasLtPointerMode_t; 0 is
+                                 CUBLASLT_POINTER_MODE_HOST */
 } cuda_lt_spec;
 
 typedef struct cuda_lt_plan cuda_lt_plan;
@@ -37,6 +42,11 @@ const cuda_lt_plan *cuda_lt_plan_get(ref_ctx *rc, cuda_lt_spec *spec);
 int cuda_lt_matmul(ref_ctx *rc, const cuda_lt_plan *p, int rank, const void *a,
                    const void *b, const void *c, void *d, float alpha, float beta,
                    const void *bias);
+/* The same with alpha and beta given as pointers to host values of the
+** plan's scale type (int32 for CUDA_R_32I plans). */
+int cuda_lt_matmul_raw(ref_ctx *rc, const cuda_lt_plan *p, int rank, const void *a,
+                       const void *b, const void *c, void *d, const void *alpha,
+                       const void *beta, const void *bias);
 /* Largest power of two (at most 256) dividing the address and every
 ** byte stride given (n of them): what cuBLASLt may assume of a pointer. */
 int64_t cuda_lt_align(const void *p, const int64_t *byte_strides, int n);

@@ -400,6 +400,34 @@ def half_and_old():
     return m16, m10
 
 
+def qdq_half():
+    # Relu -> QuantizeLinear -> DequantizeLinear: under --fp16 the Relu runs
+    # in float16 and the QuantizeLinear reads its output without a Cast
+    nodes = [node("Relu", ["x"], ["r"]),
+             node("QuantizeLinear", ["r", "s", "z"], ["q"]),
+             node("DequantizeLinear", ["q", "s", "z"], ["y"])]
+    inits = [c("s", 0.02), c("z", 0, np.uint8)]
+    return model(nodes, [vi("x", [2, 4, 3, 3])], [vi("y", [2, 4, 3, 3])], inits)
+
+
+def qdq_half2():
+    # DequantizeLinear read by a float16 Add: under --fp16 it writes float16
+    # itself (no Cast between them)
+    nodes = [node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+             node("DequantizeLinear", ["q", "s", "z"], ["d"]),
+             node("Add", ["d", "b"], ["y"])]
+    inits = [c("s", 0.02), c("z", 0, np.int8), c("b", [0.5, -0.25, 1.0])]
+    return model(nodes, [vi("x", [2, 4, 3])], [vi("y", [2, 4, 3])], inits)
+
+
+def quant_mm2():
+    # for test_quant.c: one MatMul with a constant weight, one of two
+    # activations (quant_opts.weights_only keeps the second in float)
+    nodes = [node("MatMul", ["x", "w"], ["a"]), node("MatMul", ["a", "z"], ["y"])]
+    return model(nodes, [vi("x", [2, 4, 8]), vi("z", [2, 8, 4])], [vi("y", [2, 4, 4])],
+                 [w("w", 8, 8)])
+
+
 def main(out):
     os.makedirs(out, exist_ok=True)
     for fn in [fold, fold_dropout_train, noop, dce, conv_bn, matmul_add, bias_act_conv,
@@ -417,5 +445,8 @@ def main_nhwc(out):
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[2] == "resnet_nhwc":
         main_nhwc(sys.argv[1])
+    elif len(sys.argv) > 2 and sys.argv[2] in ("qdq_half", "qdq_half2", "quant_mm2"):
+        fn = {"qdq_half": qdq_half, "qdq_half2": qdq_half2, "quant_mm2": quant_mm2}[sys.argv[2]]
+        save(fn(), os.path.join(sys.argv[1], sys.argv[2] + ".onnx"))
     else:
         main(sys.argv[1] if len(sys.argv) > 1 else ".")

@@ -1,0 +1,24 @@
+#!/bin/bash
+# One device call for the INT8 GPU work (issue 9): the INT8 tactic test, the
+# INT8 end-to-end suite (digits CNN, onnxruntime Q/DQ model), then the INT8
+# benchmark cases against FP16 in the same run and per-layer profiles of the
+# INT8 engines (which QLinearConv tactic won, where the time goes).
+export PYTHONUNBUFFERED=1
+T0=$SECONDS
+tar xJf .devrun/gpu-bin.tar.xz
+python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
+export LD_LIBRARY_PATH=$PWD/.devrun/lib PATH=$PWD/.devrun/bin:$PATH
+K=build-gpu/bin/kiln
+mkdir -p /tmp/q
+timeout ${TT:-120} build-gpu/bin/test_cuda_int8 > /tmp/q/test_cuda_int8.txt 2>&1
+echo "test_cuda_int8 rc $? at $((SECONDS-T0)) s" >> /tmp/q/test_cuda_int8.txt
+timeout ${TE:-200} python3 tests/quant/test_int8_gpu.py $K > /tmp/q/int8_e2e.txt 2>&1
+echo "int8_e2e rc $? at $((SECONDS-T0)) s" >> /tmp/q/int8_e2e.txt
+timeout ${TB:-400} python3 bench/gpu_bench.py $K --iters 50 --no-compile \
+  --cases ${CASES:-resnet50_int8_b256,bert_base_int8_b128} --json /tmp/q/gpu_bench_int8.json \
+  > /tmp/q/gpu_bench_int8.txt 2>&1
+echo "bench rc $? at $((SECONDS-T0)) s" >> /tmp/q/gpu_bench_int8.txt
+for e in /tmp/kiln-gpu-bench/resnet50_int8_b256 /tmp/kiln-gpu-bench/bert_base_int8_b128; do
+  [ -f $e.kiln ] && timeout 60 $K inspect $e.kiln --profile-runs 10 --sort time > /tmp/q/$(basename $e).profile.txt 2>&1; done
+tar -C /tmp -czf $OUT/int8.tgz q
+tail -5 /tmp/q/test_cuda_int8.txt; grep -E "^(ok|FAIL)|passed" /tmp/q/int8_e2e.txt; tail -8 /tmp/q/gpu_bench_int8.txt | cut -c1-220
