@@ -192,6 +192,38 @@ static void test_bias_act(void) {
         ir_model_free(m);
         kiln_model_free(km);
     }
+    /* residual Adds into FusedGemm (R, input 3), before the activation */
+    m = pass_case("bias_act_gemm_res.onnx", "matmul_add bias_act",
+                  "FusedGemm=7 Add=3 Relu=0 Gelu=0 Sigmoid=1 total=11", &km);
+    if (m) {
+        const ir_graph *g = m->graph;
+        const ir_value *r = value_named(g, "r");
+        ir_node *n = producer_of(g, "y");
+        CHECK(n && n->op == OP_FusedGemm && n->n_in == 4 && n->in[2] && n->in[3] == r &&
+                  !strcmp(act_of(g, "y"), ""),
+              "bias_act: Gemm + bias + residual not fused");
+        n = producer_of(g, "y2");
+        CHECK(n && n->op == OP_FusedGemm && n->n_in == 4 && n->in[3] == r &&
+                  !strcmp(act_of(g, "y2"), "Relu"),
+              "bias_act: residual (left operand) + Relu not fused");
+        n = producer_of(g, "y3");
+        CHECK(n && n->op == OP_Add, "bias_act: residual after the activation was fused");
+        CHECK(n && n->in[0]->producer && !strcmp(act_of(g, n->in[0]->name), "Gelu"),
+              "bias_act: Gelu before the residual not fused");
+        n = producer_of(g, "y4");
+        CHECK(n && n->op == OP_FusedGemm && n->n_in == 4 && !n->in[2] && n->in[3] == r,
+              "bias_act: residual without bias not fused");
+        n = producer_of(g, "y5");
+        CHECK(n && n->op == OP_Add, "bias_act: a broadcast residual was fused");
+        n = producer_of(g, "y6");
+        CHECK(n && n->op == OP_FusedGemm && n->n_in == 4 &&
+                  n->in[3] == value_named(g, "r2") && ir_attr_float(n, "beta", 1) == 2.0f,
+              "bias_act: Gemm with C + residual not fused");
+        n = producer_of(g, "y7");
+        CHECK(n && n->op == OP_Add, "bias_act: residual on a shared output was fused");
+        ir_model_free(m);
+        kiln_model_free(km);
+    }
 }
 
 static void test_transpose(void) {
@@ -269,6 +301,7 @@ static void test_pipeline_models(void) {
     pass_case("eltwise.onnx", "all", "total=8", NULL);
     pass_case("transpose.onnx", "all", "total=9", NULL);
     pass_case("matmul_add.onnx", "all", "FusedGemm=5 total=8", NULL);
+    pass_case("bias_act_gemm_res.onnx", "all", "FusedGemm=7 total=11", NULL);
     pass_case("noop.onnx", "all", "total=4", NULL);
 }
 

@@ -12,8 +12,12 @@
 ** suffix of batch dims with uniform strides becomes a strided batch and the
 ** remaining dims an outer loop. Epilogues: a bias along the last dim with
 ** beta == 1 goes to cuBLASLt's BIAS / RELU_BIAS / GELU_BIAS; a C of the
-** output's shape is cuBLASLt's C with beta (a residual); anything else
-** (broadcast C, beta != 1 on a bias, activations cuBLASLt lacks) runs in
+** output's shape is cuBLASLt's C with beta; FusedGemm's residual R is
+** cuBLASLt's C with beta = 1 (D = alpha AB + R + bias with the BIAS
+** epilogue) unless C holds that slot, then it is added by our epilogue.
+** With a C slot in use cuBLASLt fuses no activation (its epilogue order
+** relative to beta * C is not ours to assume). Anything else (broadcast C,
+** beta != 1 on a bias, activations cuBLASLt lacks) runs in
 ** kc_gemm_epilogue, in place. FP32 computes in exact FP32
 ** (CUBLAS_COMPUTE_32F) unless the layer carries kiln_tf32 = 1; FP16 and
 ** BF16 keep inputs and output in that type and accumulate in FP32.
@@ -216,6 +220,7 @@ static bool gemm_supports(const ir_node *n, const ir_type *const *in) {
     if (!float_type(dt) || in[1]->dtype != dt) return false;
     if (n->op == OP_MatMul) return in[0]->rank >= 1 && in[1]->rank >= 1;
     if (n->n_in > 2 && in[2] && in[2]->dtype != dt) return false;
+    if (n->n_in > 3 && in[3] && in[3]->dtype != dt) return false;
     if (n->op == OP_Gemm) return in[0]->rank == 2 && in[1]->rank == 2;
     fused_act a;
     return in[0]->rank >= 2 && in[1]->rank >= 2 && fused_act_read(n, &a, NULL, 0);
@@ -235,9 +240,11 @@ static int gemm_run(ref_ctx *rc, int rank) {
     cuda_plans_trim(cuda_exec_of(rc));
     const kiln_tensor *A = rc->in[0], *B = rc->in[1];
     const kiln_tensor *C = n->op != OP_MatMul && ref_has(rc, 2) ? rc->in[2] : NULL;
+    const kiln_tensor *R = n->op == OP_FusedGemm && ref_has(rc, 3) ? rc->in[3] : NULL;
     kiln_tensor *Y = rc->out[0];
     kiln_dtype dt = A->dtype;
-    if (!float_type(dt) || B->dtype != dt || (C && C->dtype != dt) || Y->dtype != dt)
+    if (!float_type(dt) || B->dtype != dt || (C && C->dtype != dt) || (R && R->dtype != dt) ||
+        Y->dtype != dt)
         return ref_fail(rc, "cuBLASLt GEMM needs one float type for A, B, C and Y (got %s, %s)",
                         kiln_dtype_name(A->dtype), kiln_dtype_name(B->dtype));
     bool ta = false, tb = false;
@@ -272,6 +279,8 @@ static int gemm_run(ref_ctx *rc, int rank) {
                         (long long)tensor_numel(Y), (long long)nbatch, (long long)M,
                         (long long)N);
     if (nbatch == 0 || M == 0 || N == 0) return 0;
+    if (R && !shape_equal(R->rank, R->dims, Y->rank, Y->dims))
+        return ref_fail(rc, "R does not have the output's shape");
 
     /* ---- epilogue plan */
     post_op post;
@@ -281,7 +290,7 @@ static int gemm_run(ref_ctx *rc, int rank) {
     post.act.beta = act.beta;
     post.beta = beta;
     cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;
-    const void *bias = NULL, *lt_c = NULL;
+    const void *bias = NULL, *lt_c = NULL, *post_c = NULL;
     float lt_beta = 0.0f;
     bool act_fused = act.kind == FUSED_ACT_NONE;
     if (C) {
@@ -303,6 +312,7 @@ static int gemm_run(ref_ctx *rc, int rank) {
             else epi = CUBLASLT_EPILOGUE_BIAS;
         } else {
             post.need = true;
+            post_c = C->data;
             post.add_mode = row ? KC_ADD_ROW : KC_ADD_BCAST;
             post.bc.rank = Y->rank;
             memcpy(post.bc.dims, Y->dims, sizeof(int64_t) * (size_t)Y->rank);
@@ -313,27 +323,47 @@ static int gemm_run(ref_ctx *rc, int rank) {
     } else if (act.kind == FUSED_ACT_GELU_TANH) {
         epi = CUBLASLT_EPILOGUE_GELU, act_fused = true;
     }
-    /* cuBLASLt's epilogue follows beta * C: with a residual C the
-    ** activation stays ours so the order is the reference's for certain. */
-    if (lt_c && epi != CUBLASLT_EPILOGUE_DEFAULT) epi = CUBLASLT_EPILOGUE_DEFAULT, act_fused = false;
+    /* The residual: cuBLASLt's C (beta 1) when free, else our epilogue
+    ** (C then has the output's shape, so the epilogue has no other add). */
+    if (R && !lt_c) {
+        lt_c = R->data;
+        lt_beta = 1.0f;
+    } else if (R) {
+        post.need = true;
+        post_c = R->data;
+        post.add_mode = KC_ADD_SAME;
+        post.beta = 1.0f;
+    }
+    /* cuBLASLt adds the bias after alpha AB + beta C (D = AB + C + bias),
+    ** so BIAS stays with a C; an activation stays ours so the order is the
+    ** reference's for certain. */
+    if (lt_c && epi != CUBLASLT_EPILOGUE_DEFAULT) {
+        epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+        act_fused = act.kind == FUSED_ACT_NONE;
+    }
     if (!act_fused) post.need = true;
     if (act_fused) post.act.kind = KC_ACT_NONE;
 
     cudaStream_t s = cuda_stream_of(rc);
     size_t es = dt == KILN_DTYPE_FLOAT32 ? 4 : 2;
     if (K == 0) {
-        /* alpha * (empty sum) is 0: the rest is the epilogue's */
-        if (cuda_fail_if(rc, cudaMemsetAsync(Y->data, 0, (size_t)tensor_numel(Y) * es, s),
-                         "cudaMemsetAsync"))
+        /* alpha * (empty sum) is 0: Y starts as R (or 0), the rest (C, the
+        ** activation) is the epilogue's */
+        size_t yb = (size_t)tensor_numel(Y) * es;
+        if (R ? cuda_fail_if(rc, cudaMemcpyAsync(Y->data, R->data, yb, cudaMemcpyDeviceToDevice, s),
+                             "cudaMemcpyAsync")
+              : cuda_fail_if(rc, cudaMemsetAsync(Y->data, 0, yb, s), "cudaMemsetAsync"))
             return -1;
+        post.add_mode = KC_ADD_NONE;
+        post_c = NULL;
         if (C) {
             post.need = true;
-            if (!post.add_mode) {
-                post.add_mode = KC_ADD_BCAST;
-                post.bc.rank = Y->rank;
-                memcpy(post.bc.dims, Y->dims, sizeof(int64_t) * (size_t)Y->rank);
-                bcast_strides(C->rank, C->dims, Y->rank, post.bc.cst);
-            }
+            post_c = C->data;
+            post.beta = beta;
+            post.add_mode = KC_ADD_BCAST;
+            post.bc.rank = Y->rank;
+            memcpy(post.bc.dims, Y->dims, sizeof(int64_t) * (size_t)Y->rank);
+            bcast_strides(C->rank, C->dims, Y->rank, post.bc.cst);
         }
         post.act.kind = act.kind;
         if (act.kind != FUSED_ACT_NONE) post.need = true;
@@ -436,7 +466,7 @@ static int gemm_run(ref_ctx *rc, int rank) {
         }
     }
     if (post.need) {
-        const void *cp = post.add_mode ? C->data : NULL;
+        const void *cp = post.add_mode ? post_c : NULL;
         if (cuda_fail_if(rc, kc_gemm_epilogue(kc_dtype(dt), Y->data, tensor_numel(Y), 1.0f, cp,
                                               post.beta, post.add_mode, N, &post.bc, post.act,
                                               s),
