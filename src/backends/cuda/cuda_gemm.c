@@ -235,7 +235,9 @@ typedef struct post_op {
     kc_act act;
 } post_op;
 
-static int gemm_run(ref_ctx *rc, int rank) {
+/* chunk_bytes > 0: the L2-resident epilogue (see below) for outputs larger
+** than that. */
+static int gemm_run(ref_ctx *rc, int rank, int64_t chunk_bytes) {
     const ir_node *n = rc->node;
     cuda_plans_trim(cuda_exec_of(rc));
     const kiln_tensor *A = rc->in[0], *B = rc->in[1];
@@ -401,6 +403,18 @@ static int gemm_run(ref_ctx *rc, int rank) {
         }
         int64_t outer = nbatch / inner;
         if (fold) outer = 1, inner = 1;
+        /* L2-resident epilogue: one product whose output is larger than
+        ** chunk_bytes runs as row blocks of about that size, each followed
+        ** at once by its epilogue, which then reads (and rewrites) lines
+        ** still in L2 instead of a second round trip through HBM. */
+        int64_t crows = 0;
+        if (chunk_bytes > 0 && post.need && outer == 1 && inner == 1 && !ta &&
+            post.add_mode != KC_ADD_BCAST && Mr * N * (int64_t)es > chunk_bytes) {
+            crows = chunk_bytes / (N * (int64_t)es);
+            if (crows >= 128) crows -= crows % 128; /* whole tiles of rows */
+            if (crows < 1) crows = 1;
+            if (crows >= Mr) crows = 0;
+        }
         int64_t matA = M * K, matB = K * N, matY = Mr * N;
         cuda_lt_spec sp;
         memset(&sp, 0, sizeof sp);
@@ -414,10 +428,10 @@ static int gemm_run(ref_ctx *rc, int rank) {
         /* cuBLASLt B = our A, stored [M,K] row-major = [K,M] column-major */
         sp.op_b = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
         sp.b_rows = ta ? Mr : K;
-        sp.b_cols = ta ? K : Mr;
+        sp.b_cols = ta ? K : crows ? crows : Mr;
         sp.ldb = sp.b_rows;
         sp.m = N;
-        sp.n = Mr;
+        sp.n = crows ? crows : Mr;
         sp.k = K;
         sp.ldc = N;
         sp.batch = inner;
@@ -433,6 +447,10 @@ static int gemm_run(ref_ctx *rc, int rank) {
             str_a[nsa] = bsb[d] * matB * (int64_t)es, str_b[nsa] = bsa[d] * matA * (int64_t)es;
         str_c[0] = matY * (int64_t)es;
         str_c[1] = inner * matY * (int64_t)es;
+        if (crows) { /* block starts: rows apart in A, Y and C */
+            str_b[0] = crows * K * (int64_t)es;
+            str_c[0] = str_c[1] = crows * N * (int64_t)es;
+        }
         sp.align_a = cuda_lt_align(B->data, str_a, nsa);
         sp.align_b = cuda_lt_align(A->data, str_b, nsa);
         int64_t ac = cuda_lt_align(Y->data, str_c, 2);
@@ -447,6 +465,33 @@ static int gemm_run(ref_ctx *rc, int rank) {
         sp.align_c = ac;
         const cuda_lt_plan *plan = cuda_lt_plan_get(rc, &sp);
         if (!plan) return -1;
+        if (crows) {
+            const cuda_lt_plan *tail = plan;
+            int64_t last = Mr % crows;
+            if (last) { /* the ragged last block: its own plan */
+                cuda_lt_spec st = sp;
+                st.b_cols = st.n = last;
+                if (!(tail = cuda_lt_plan_get(rc, &st))) return -1;
+            }
+            const void *cp = post.add_mode ? post_c : NULL;
+            for (int64_t r0 = 0; r0 < Mr; r0 += crows) {
+                int64_t rows = Mr - r0 < crows ? Mr - r0 : crows;
+                const char *pa = (const char *)A->data + (size_t)(r0 * K) * es;
+                char *py = (char *)Y->data + (size_t)(r0 * N) * es;
+                const char *pc = lt_c ? (const char *)lt_c + (size_t)(r0 * N) * es : NULL;
+                const char *pe = cp && post.add_mode == KC_ADD_SAME
+                                     ? (const char *)cp + (size_t)(r0 * N) * es
+                                     : (const char *)cp;
+                if (cuda_lt_matmul(rc, rows == crows ? plan : tail, rank, B->data, pa, pc, py,
+                                   alpha, lt_c ? lt_beta : 0.0f, bias) ||
+                    cuda_fail_if(rc, kc_gemm_epilogue(kc_dtype(dt), py, rows * N, 1.0f, pe,
+                                                      post.beta, post.add_mode, N, &post.bc,
+                                                      post.act, s),
+                                 "gemm epilogue"))
+                    return -1;
+            }
+            return 0;
+        }
         for (int64_t o = 0; o < outer; o++) {
             /* offsets of outer index o over the outer dims 0..n_outer-1 */
             int64_t oa = 0, ob = 0, r = o;
@@ -476,10 +521,29 @@ static int gemm_run(ref_ctx *rc, int rank) {
     return 0;
 }
 
-static int run_h0(ref_ctx *rc) { return gemm_run(rc, 0); }
-static int run_h1(ref_ctx *rc) { return gemm_run(rc, 1); }
-static int run_h2(ref_ctx *rc) { return gemm_run(rc, 2); }
-static int run_h3(ref_ctx *rc) { return gemm_run(rc, 3); }
+static int run_h0(ref_ctx *rc) { return gemm_run(rc, 0, 0); }
+static int run_h1(ref_ctx *rc) { return gemm_run(rc, 1, 0); }
+static int run_h2(ref_ctx *rc) { return gemm_run(rc, 2, 0); }
+static int run_h3(ref_ctx *rc) { return gemm_run(rc, 3, 0); }
+
+/* The L2-resident epilogue tactics: FusedGemm layers whose activation
+** cuBLASLt cannot apply (BERT's erf GELU: its tanh GELU_BIAS is no stand-in,
+** bench/gelu_forms.py), so our epilogue makes a second pass over Y. Blocks
+** of ~8 MiB and ~20 MiB of output (H100's L2: 50 MiB); the builder times
+** them against the one-pass tactics and keeps whichever is faster. A layer
+** attribute kiln_l2_chunk_bytes overrides the size (tests: many blocks on
+** small shapes). */
+static bool l2_supports(const ir_node *n, const ir_type *const *in) {
+    fused_act a;
+    if (!gemm_supports(n, in) || !fused_act_read(n, &a, NULL, 0)) return false;
+    return a.kind != FUSED_ACT_NONE && a.kind != FUSED_ACT_RELU && a.kind != FUSED_ACT_GELU_TANH;
+}
+static int64_t l2_chunk(const ref_ctx *rc, int64_t dflt) {
+    int64_t v = ir_attr_int(rc->node, "kiln_l2_chunk_bytes", 0);
+    return v > 0 ? v : dflt;
+}
+static int run_l2_8m(ref_ctx *rc) { return gemm_run(rc, 0, l2_chunk(rc, 8ll << 20)); }
+static int run_l2_20m(ref_ctx *rc) { return gemm_run(rc, 0, l2_chunk(rc, 20ll << 20)); }
 
 #define DEV_OW (TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT)
 #define LT_TACTICS(VAR, NAME, OP)                                                      \
@@ -495,6 +559,10 @@ static int run_h3(ref_ctx *rc) { return gemm_run(rc, 3); }
 LT_TACTICS(matmul, "matmul", OP_MatMul)
 LT_TACTICS(gemm, "gemm", OP_Gemm)
 LT_TACTICS(fgemm, "fused_gemm", OP_FusedGemm)
+static const kiln_tactic t_fgemm_l2_8m = {"cuda_fused_gemm_lt_h0_l2blk8m", OP_FusedGemm, 0,
+                                          DEV_OW, l2_supports, NULL, run_l2_8m};
+static const kiln_tactic t_fgemm_l2_20m = {"cuda_fused_gemm_lt_h0_l2blk20m", OP_FusedGemm, 0,
+                                           DEV_OW, l2_supports, NULL, run_l2_20m};
 
 /* ------------------------------------------------------------ Einsum */
 
@@ -933,6 +1001,7 @@ const kiln_tactic *const cuda_tactics_gemm[] = {
     &t_matmul_h0, &t_matmul_h1, &t_matmul_h2, &t_matmul_h3,
     &t_gemm_h0,   &t_gemm_h1,   &t_gemm_h2,   &t_gemm_h3,
     &t_fgemm_h0,  &t_fgemm_h1,  &t_fgemm_h2,  &t_fgemm_h3,
+    &t_fgemm_l2_8m, &t_fgemm_l2_20m,
     &t_einsum,    &t_dft,       &t_dft_rt,    &t_qlmm,      &t_qlmm_rt,
     &t_lstm,      &t_gru,       &t_rnn,       NULL,
 };
