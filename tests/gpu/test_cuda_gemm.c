@@ -27,9 +27,9 @@ static void set_gemm_attrs(ir_node *n, const gemm_case *gc, bool abs_mode) {
     if (a != 1.0f) ir_edit_set_float(n, "alpha", a);
     if (b != 1.0f) ir_edit_set_float(n, "beta", b);
     if (!abs_mode && gc->op == OP_FusedGemm) gt_set_act(n, gc->act);
-    /* the L2-block tactics (cuda_fused_gemm_lt_h0_l2blk*): blocks of 3000
+    /* the L2-block tactics (cuda_fused_gemm_lt_h0_l2blk*): blocks of 256
     ** bytes of output, so small cases run as many blocks, the last ragged */
-    if (!abs_mode && gc->op == OP_FusedGemm) ir_edit_set_int(n, "kiln_l2_chunk_bytes", 3000);
+    if (!abs_mode && gc->op == OP_FusedGemm) ir_edit_set_int(n, "kiln_l2_chunk_bytes", 256);
 }
 
 static int g_l2_runs; /* cases the L2-block tactics ran */
@@ -165,6 +165,13 @@ static void test_residual(kiln_dtype dt, bool full) {
     gemm_2d_r(dt, OP_FusedGemm, 9, 24, 13, 1, 0, -1, 0, 1.5f, 1.0f, "Relu", true); /* alpha */
     for (size_t a = 0; a < KILN_ARRAY_LEN(gt_acts); a++)
         gemm_2d_r(dt, OP_FusedGemm, 19, 33, 40, 0, 0, 1, 0, 1.0f, 1.0f, gt_acts[a], true);
+    /* L2 blocks with each epilogue input: bias row in cuBLASLt and R as its
+    ** C; bias row with beta != 1 (our ROW add); full C in cuBLASLt and R
+    ** ours (SAME); odd N (the epilogue's scalar path) */
+    gemm_2d_r(dt, OP_FusedGemm, 40, 24, 24, 0, 0, 1, 0, 1.0f, 1.0f, "Gelu", true);
+    gemm_2d_r(dt, OP_FusedGemm, 40, 24, 24, 0, 0, 1, 0, 1.0f, 2.0f, "Gelu", true);
+    gemm_2d_r(dt, OP_FusedGemm, 40, 24, 24, 0, 1, 2, 0, 1.0f, 0.5f, "Gelu", true);
+    gemm_2d_r(dt, OP_FusedGemm, 37, 24, 13, 0, 0, 1, 0, 1.0f, 1.0f, "SiLU", true);
     struct {
         int ra, rb, rc;
         int64_t ad[4], bd[4], cd[4];
@@ -230,6 +237,9 @@ static void test_2d(kiln_dtype dt, bool full) {
     gemm_2d(dt, OP_Gemm, 8, 16, 32, 0, 1, 2, 1, 1.0f, -1.0f, "");              /* row, beta -1 */
     gemm_2d(dt, OP_FusedGemm, 1, 8, 8, 0, 0, 1, 0, 1.0f, 1.0f, "Gelu");        /* one group */
     gemm_2d(dt, OP_FusedGemm, 3, 40, 16, 0, 0, 2, 0, 0.5f, 1.0f, "SiLU");      /* full C */
+    /* L2 blocks (256 bytes): bias row beta != 1 (ROW add per block), full C */
+    gemm_2d(dt, OP_FusedGemm, 40, 24, 24, 0, 0, 1, 0, 1.0f, 2.0f, "Gelu");
+    gemm_2d(dt, OP_FusedGemm, 40, 24, 24, 0, 1, 2, 0, 0.5f, 1.0f, "Gelu");
     for (size_t a = 0; a < KILN_ARRAY_LEN(gt_acts); a++) {
         gemm_2d(dt, OP_FusedGemm, 19, 33, 40, 0, 0, 1, 0, 1.0f, 1.0f, gt_acts[a]);
         gemm_2d(dt, OP_FusedGemm, 6, 16, 16, 0, 1, 2, 0, 0.75f, -0.5f, gt_acts[a]);
