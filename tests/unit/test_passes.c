@@ -224,6 +224,33 @@ static void test_bias_act(void) {
         ir_model_free(m);
         kiln_model_free(km);
     }
+    /* --fp16 (device builds): R is data of the layer's type, cast with A */
+    m = pass_case("bias_act_gemm_res.onnx", "all", "FusedGemm=7 total=11", &km);
+    if (m) {
+        pass_ctx pc;
+        memset(&pc, 0, sizeof pc);
+        pc.m = m, pc.g = m->graph, pc.opt_level = 3;
+        kiln_status st = pass_reduced_precision(&pc, KILN_DTYPE_FLOAT16);
+        CHECK(!st, "bias_act_gemm_res: precision pass failed: %s", st ? kiln_last_error() : "");
+        int n16 = 0;
+        for (int i = 0; !st && i < m->graph->n_nodes; i++) {
+            const ir_node *n = m->graph->nodes[i];
+            if (n->op != OP_FusedGemm || n->n_in < 4 || !n->in[3]) continue;
+            CHECK(n->in[0]->type.dtype == KILN_DTYPE_FLOAT16 &&
+                      n->in[3]->type.dtype == KILN_DTYPE_FLOAT16 &&
+                      n->out[0]->type.dtype == KILN_DTYPE_FLOAT16,
+                  "bias_act_gemm_res --fp16: FusedGemm '%s' with R not in float16", n->name);
+            n16++;
+        }
+        CHECK(n16 == 4, "bias_act_gemm_res --fp16: %d FusedGemm layers with R", n16);
+        g_rtol = 1e-2;
+        g_atol = 1e-2;
+        if (!st) same_outputs("bias_act_gemm_res --fp16", km->ir->graph, m->graph, 2);
+        g_rtol = 1e-4;
+        g_atol = 1e-5;
+        ir_model_free(m);
+        kiln_model_free(km);
+    }
 }
 
 static void test_transpose(void) {
