@@ -8,14 +8,16 @@
 **   Z (the residual) has exactly the conv output's shape and dtype; it is
 **   added before the activation, as in a ResNet block. Absent Z adds nothing.
 **
-** FusedGemm: inputs A, B, [C]; attributes transA, transB (ints, transpose the
-**   last two dims of that input), alpha, beta (floats, default 1), plus the
-**   activation attributes.
-**     Y = act(alpha * matmul(opA(A), opB(B)) + beta * C)
+** FusedGemm: inputs A, B, [C], [R]; attributes transA, transB (ints,
+**   transpose the last two dims of that input), alpha, beta (floats, default
+**   1), plus the activation attributes.
+**     Y = act(alpha * matmul(opA(A), opB(B)) + beta * C + R)
 **   matmul is numpy MatMul on inputs of rank >= 2: the leading (batch) dims
 **   broadcast, e.g. [batch, seq, 768] x [768, 3072] -> [batch, seq, 3072].
 **   C broadcasts unidirectionally to Y (numpy rules, Y's shape unchanged).
-**   It covers Gemm (rank 2) and MatMul + Add (+ activation).
+**   R (the residual) has exactly Y's shape and dtype and, like FusedConv's
+**   Z, is added before the activation (a transformer's x + (h W + b)).
+**   It covers Gemm (rank 2) and MatMul + Add (+ residual Add) (+ activation).
 **
 ** Activations ("" none, Relu, Clip, Sigmoid, SiLU = x * sigmoid(x), Gelu
 **   (erf), GeluTanh, LeakyRelu, HardSwish, HardSigmoid, Tanh) mean what the
@@ -231,6 +233,21 @@ static int infer_fused_gemm(infer_ctx *c) {
     dims[bo.rank + 1] = n;
     ic_set_out(c, 0, dt, bo.rank + 2, dims);
     if (cc && check_unidir(c, cc, c->out[0], "C")) return -1;
+    const ir_type *r = ic_in(c, 3);
+    if (!r) return 0;
+    if (r->dtype != KILN_DTYPE_UNDEFINED && dt != KILN_DTYPE_UNDEFINED && r->dtype != dt)
+        return ic_fail(c, "R is %s but A is %s", kiln_dtype_name(r->dtype),
+                       kiln_dtype_name(dt));
+    ir_type *y = c->out[0];
+    if (r->rank < 0) return 0;
+    if (r->rank != y->rank)
+        return ic_fail(c, "R has rank %d, the output %d", r->rank, y->rank);
+    for (int i = 0; i < r->rank; i++) {
+        if (!dims_compatible(r->dims[i], y->dims[i]))
+            return ic_fail(c, "R dim %d is %lld, the output's %lld", i,
+                           (long long)r->dims[i], (long long)y->dims[i]);
+        if (y->dims[i] < 0 && r->dims[i] >= 0) y->dims[i] = r->dims[i];
+    }
     return 0;
 }
 
@@ -308,7 +325,7 @@ static int infer_fused_elementwise(infer_ctx *c) {
 
 const op_schema op_schemas_fused[] = {
     {OP_FusedConv, 2, 4, 1, 1, infer_fused_conv},
-    {OP_FusedGemm, 2, 3, 1, 1, infer_fused_gemm},
+    {OP_FusedGemm, 2, 4, 1, 1, infer_fused_gemm},
     {OP_FusedElementwise, 1, -1, 1, 1, infer_fused_elementwise},
     {OP_NONE, 0, 0, 0, 0, NULL},
 };

@@ -1,8 +1,10 @@
 /* bias_act.c: grows FusedConv / FusedGemm nodes over what follows them:
 **  - a constant bias Add (per output channel for a conv, per column for a
 **    GEMM) folds into B / C;
-**  - a residual Add of a tensor with exactly the conv output's shape
-**    becomes FusedConv's Z input (only while no activation is fused);
+**  - a residual Add of a tensor with exactly the output's shape becomes
+**    FusedConv's Z input / FusedGemm's R input (only while no activation is
+**    fused: the residual is added before the activation, so Add(act(y), r)
+**    stays unfused, and an activation after the Add fuses on top);
 **  - then one activation (Relu, Clip with constant bounds, Sigmoid,
 **    x*Sigmoid(x) = SiLU, Gelu, LeakyRelu, HardSwish, HardSigmoid, Tanh)
 **    becomes the activation attribute.
@@ -17,8 +19,9 @@ static bool has_act(const ir_node *n) {
     return strcmp(ir_attr_str(n, "activation", ""), "") != 0;
 }
 
-static bool has_z(const ir_node *n) {
-    return n->op == OP_FusedConv && n->n_in >= 4 && n->in[3];
+/* FusedConv's Z or FusedGemm's R: input 3 of both. */
+static bool has_residual(const ir_node *n) {
+    return n->n_in >= 4 && n->in[3];
 }
 
 static void fused_srcs_note(ir_graph *g, ir_node *dst, ir_node *a, ir_node *b) {
@@ -236,13 +239,13 @@ static int grow(pass_ctx *p, ir_node *P) {
                                           : fold_gemm_bias(p, P, c, other);
             if (r) return r;
         }
-        if (P->op == OP_FusedConv && !has_z(P) && pu_same_type(&other->type, &y->type)) {
+        if (!has_residual(P) && pu_same_type(&other->type, &y->type)) {
             if (P->n_in < 4 && !ir_edit_resize_inputs(P, 4)) return -1;
             P->in[3] = other;
             ir_edit_set_output(P, 0, c->out[0]);
             ir_edit_kill(c);
             fused_srcs_note(g, P, c, NULL);
-            pass_note(p, "fused residual Add '%s' into FusedConv '%s'", pu_name(c),
+            pass_note(p, "fused residual Add '%s' into %s '%s'", pu_name(c), P->op_type,
                       pu_name(P));
             return 1;
         }

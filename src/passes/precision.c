@@ -35,7 +35,7 @@ typedef struct prec_rule {
 ** finfo.min would round to -inf in float16). */
 static const prec_rule k_rules[] = {
     {OP_Conv, 0x7, 0}, {OP_FusedConv, 0xF, 0}, {OP_MatMul, 0x3, 0},
-    {OP_Gemm, 0x7, 0}, {OP_FusedGemm, 0x7, 0}, {OP_Attention, 0x37, 0},
+    {OP_Gemm, 0x7, 0}, {OP_FusedGemm, 0xF, 0}, {OP_Attention, 0x37, 0},
     {OP_ConvTranspose, 0x7, 0},
     {OP_Add, 0x3, 0}, {OP_Sub, 0x3, 0}, {OP_Mul, 0x3, 0}, {OP_Div, 0x3, 0},
     {OP_Max, 0xFFFF, 0}, {OP_Min, 0xFFFF, 0}, {OP_Where, 0x6, 0}, {OP_PRelu, 0x3, 0},

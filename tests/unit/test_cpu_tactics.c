@@ -255,6 +255,7 @@ typedef struct gemm_case {
     int ta, tb;
     float alpha, beta;
     const char *act;
+    bool res;               /* FusedGemm's residual R (the output's shape) */
 } gemm_case;
 
 /* Transposes the last two dims of t (new tensor). */
@@ -277,8 +278,20 @@ static kiln_tensor *transpose_last2(const kiln_tensor *t) {
 
 static void run_gemm_case(const gemm_case *gc, const char *desc) {
     kiln_tensor *A = rand_tensor(gc->ra, gc->ad), *B = rand_tensor(gc->rb, gc->bd);
-    kiln_tensor *C = gc->rc >= 0 ? rand_tensor(gc->rc, gc->cd) : NULL;
+    kiln_tensor *C = gc->rc >= 0 ? rand_tensor(gc->rc, gc->cd) : NULL, *R = NULL;
     int n_in = gc->op == OP_MatMul ? 2 : C ? 3 : 2;
+    if (gc->res) {
+        /* R has the output's shape: learn it from the plain product */
+        ir_node *p = new_node(OP_FusedGemm, 2);
+        if (gc->ta) ir_edit_set_int(p, "transA", 1);
+        if (gc->tb) ir_edit_set_int(p, "transB", 1);
+        const kiln_tensor *pin[2] = {A, B};
+        kiln_tensor *y0 = run_ref(p, pin);
+        if (!y0) die("residual shape");
+        R = rand_tensor(y0->rank, y0->dims);
+        tensor_free(y0);
+        n_in = 4;
+    }
     ir_node *n = new_node(gc->op, n_in);
     if (gc->op != OP_MatMul) {
         if (gc->ta) ir_edit_set_int(n, "transA", 1);
@@ -287,13 +300,33 @@ static void run_gemm_case(const gemm_case *gc, const char *desc) {
         if (gc->beta != 1.0f) ir_edit_set_float(n, "beta", gc->beta);
     }
     if (gc->op == OP_FusedGemm) set_act(n, gc->act);
-    const kiln_tensor *in[3] = {A, B, C};
+    const kiln_tensor *in[4] = {A, B, C, R};
     /* Reference: the op's own kernel for MatMul/Gemm (and FusedGemm once
     ** it has one); otherwise MatMul on transposed copies + epilogue. */
     kiln_tensor *want = NULL, *mag = NULL;
-    kiln_tensor *aA = abs_copy(A), *aB = abs_copy(B), *aC = abs_copy(C);
-    const kiln_tensor *ain[3] = {aA, aB, aC};
+    kiln_tensor *aA = abs_copy(A), *aB = abs_copy(B), *aC = abs_copy(C), *aR = abs_copy(R);
+    const kiln_tensor *ain[4] = {aA, aB, aC, aR};
     bool own_ref = gc->op != OP_FusedGemm || ref_kernel_get(OP_FusedGemm);
+    if (R) {
+        /* the reference FusedGemm's residual against MatMul + this file's
+        ** own epilogue (R added after beta * C, before the activation) */
+        kiln_tensor *At = gc->ta ? transpose_last2(A) : NULL;
+        kiln_tensor *Bt = gc->tb ? transpose_last2(B) : NULL;
+        ir_node *m = new_node(OP_MatMul, 2);
+        const kiln_tensor *min[2] = {At ? At : A, Bt ? Bt : B};
+        kiln_tensor *ind = run_ref(m, min), *mg = run_ref(m, min);
+        kiln_tensor *own = run_ref(n, in);
+        if (ind && mg) epilogue_ref(ind, mg, gc->alpha, gc->beta, C, R, n);
+        for (int64_t i = 0; ind && mg && i < tensor_numel(mg); i++)
+            ((float *)mg->data)[i] = fabsf(((float *)mg->data)[i]) + 1.0f;
+        record_for("ref_fused_gemm_residual",
+                   ind && mg && own && compare("ref", desc, own, ind, mg, act_lip(gc->act)));
+        tensor_free(At);
+        tensor_free(Bt);
+        tensor_free(ind);
+        tensor_free(mg);
+        tensor_free(own);
+    }
     if (own_ref) {
         want = run_ref(n, in);
         /* Magnitude: the op on |A|, |B|, |C| with |alpha|, |beta|, no act. */
@@ -356,13 +389,16 @@ static void run_gemm_case(const gemm_case *gc, const char *desc) {
     tensor_free(aA);
     tensor_free(aB);
     tensor_free(aC);
+    tensor_free(R);
+    tensor_free(aR);
 }
 
-static void gemm_2d(int op, int64_t M, int64_t K, int64_t N, int ta, int tb,
+static void gemm_2d_r(int op, int64_t M, int64_t K, int64_t N, int ta, int tb,
                     int crank, int cshape, float alpha, float beta,
-                    const char *act) {
+                    const char *act, bool res) {
     gemm_case gc = {0};
     gc.op = op;
+    gc.res = res;
     gc.ra = gc.rb = 2;
     gc.ad[0] = ta ? K : M, gc.ad[1] = ta ? M : K;
     gc.bd[0] = tb ? N : K, gc.bd[1] = tb ? K : N;
@@ -377,10 +413,69 @@ static void gemm_2d(int op, int64_t M, int64_t K, int64_t N, int ta, int tb,
         gc.cd[1] = cshape == 2 || cshape == 3 ? 1 : N;
     }
     char desc[200];
-    snprintf(desc, sizeof desc, "%s M=%lld K=%lld N=%lld ta=%d tb=%d C=r%d/%d a=%g b=%g act='%s'",
+    snprintf(desc, sizeof desc, "%s M=%lld K=%lld N=%lld ta=%d tb=%d C=r%d/%d a=%g b=%g act='%s'%s",
              op_name(op), (long long)M, (long long)K, (long long)N, ta, tb, crank,
-             cshape, alpha, beta, act);
+             cshape, alpha, beta, act, res ? " +R" : "");
     run_gemm_case(&gc, desc);
+}
+
+static void gemm_2d(int op, int64_t M, int64_t K, int64_t N, int ta, int tb,
+                    int crank, int cshape, float alpha, float beta,
+                    const char *act) {
+    gemm_2d_r(op, M, K, N, ta, tb, crank, cshape, alpha, beta, act, false);
+}
+
+/* FusedGemm's residual R over awkward sizes, every C form, activations
+** (R before the activation), both kernels paths (packed and small-M dot),
+** K = 0, K blocking, and batched / folded products. */
+static void test_gemm_residual(void) {
+    static const int64_t sizes[] = {1, 5, 17, 64, 100};
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 5; j += 2)
+            for (int l = 0; l < 5; l += 2) {
+                int64_t M = sizes[i], K = sizes[j], N = sizes[l];
+                int ta = (i + j) & 1, tb = (j + l) & 1;
+                gemm_2d_r(OP_FusedGemm, M, K, N, ta, tb, (i + l) % 3 - 1, (i + j + l) % 4,
+                          1.0f, 1.0f, (i + j) % 2 ? "Relu" : "", true);
+            }
+    gemm_2d_r(OP_FusedGemm, 150, 600, 70, 0, 0, 1, 0, 1.0f, 1.0f, "Relu", true);
+    gemm_2d_r(OP_FusedGemm, 12, 257, 64, 0, 1, 2, 0, 2.0f, 0.25f, "Gelu", true);
+    gemm_2d_r(OP_FusedGemm, 3, 100, 9, 0, 1, 1, 0, 0.5f, 2.0f, "SiLU", true); /* dot */
+    gemm_2d_r(OP_FusedGemm, 2, 37, 13, 0, 1, -1, 0, 1.0f, 1.0f, "", true);    /* dot */
+    gemm_2d_r(OP_FusedGemm, 5, 0, 7, 0, 0, 1, 0, 1.0f, 1.0f, "Relu", true);   /* K = 0 */
+    gemm_2d_r(OP_FusedGemm, 7, 9, 11, 0, 0, 2, 2, 1.0f, -1.0f, "Tanh", true); /* column C */
+    for (size_t a = 0; a < KILN_ARRAY_LEN(k_acts); a++)
+        gemm_2d_r(OP_FusedGemm, 19, 33, 40, 0, 0, 1, 0, 1.0f, 1.0f, k_acts[a], true);
+    struct {
+        int ra, rb, rc;
+        int64_t ad[4], bd[4], cd[4];
+        int ta, tb;
+        const char *act;
+    } bc[] = {
+        {3, 2, 1, {4, 17, 24}, {24, 40}, {40}, 0, 0, "Gelu"},      /* folds */
+        {3, 2, 3, {2, 5, 8}, {8, 9}, {2, 5, 9}, 0, 0, "Relu"},     /* folds, full C */
+        {3, 2, 2, {2, 5, 8}, {8, 9}, {5, 9}, 0, 0, ""},            /* no fold */
+        {4, 3, 2, {2, 3, 7, 6}, {3, 6, 5}, {1, 5}, 0, 0, "Tanh"},
+        {4, 4, -1, {2, 1, 7, 6}, {1, 4, 6, 5}, {0}, 0, 0, ""},
+        {2, 3, 1, {9, 10}, {3, 10, 20}, {20}, 0, 0, ""},           /* A broadcast */
+        {3, 3, 3, {1, 3, 20}, {2, 7, 20}, {2, 1, 7}, 0, 1, "Relu"}, /* dot, batched */
+        {3, 2, 1, {3, 8, 5}, {8, 6}, {6}, 1, 0, "Relu"},           /* ta: no fold */
+    };
+    for (size_t i = 0; i < KILN_ARRAY_LEN(bc); i++) {
+        gemm_case gc = {0};
+        gc.op = OP_FusedGemm;
+        gc.ra = bc[i].ra, gc.rb = bc[i].rb, gc.rc = bc[i].rc;
+        memcpy(gc.ad, bc[i].ad, sizeof bc[i].ad);
+        memcpy(gc.bd, bc[i].bd, sizeof bc[i].bd);
+        memcpy(gc.cd, bc[i].cd, sizeof bc[i].cd);
+        gc.ta = bc[i].ta, gc.tb = bc[i].tb;
+        gc.alpha = 1.0f, gc.beta = 1.0f;
+        gc.act = bc[i].act;
+        gc.res = true;
+        char desc[100];
+        snprintf(desc, sizeof desc, "batched residual case %zu", i);
+        run_gemm_case(&gc, desc);
+    }
 }
 
 static void test_gemm(void) {
@@ -1076,6 +1171,7 @@ int main(int argc, char **argv) {
     test_idle_pool();
     test_physical_cores();
     test_gemm();
+    test_gemm_residual();
     test_conv();
     printf("runs on prepared weights: %d (%d with the replaced input's data NULL)\n",
            g_prepared_runs, g_no_data_runs);

@@ -192,6 +192,65 @@ static void test_bias_act(void) {
         ir_model_free(m);
         kiln_model_free(km);
     }
+    /* residual Adds into FusedGemm (R, input 3), before the activation */
+    m = pass_case("bias_act_gemm_res.onnx", "matmul_add bias_act",
+                  "FusedGemm=7 Add=3 Relu=0 Gelu=0 Sigmoid=1 total=11", &km);
+    if (m) {
+        const ir_graph *g = m->graph;
+        const ir_value *r = value_named(g, "r");
+        ir_node *n = producer_of(g, "y");
+        CHECK(n && n->op == OP_FusedGemm && n->n_in == 4 && n->in[2] && n->in[3] == r &&
+                  !strcmp(act_of(g, "y"), ""),
+              "bias_act: Gemm + bias + residual not fused");
+        n = producer_of(g, "y2");
+        CHECK(n && n->op == OP_FusedGemm && n->n_in == 4 && n->in[3] == r &&
+                  !strcmp(act_of(g, "y2"), "Relu"),
+              "bias_act: residual (left operand) + Relu not fused");
+        n = producer_of(g, "y3");
+        CHECK(n && n->op == OP_Add, "bias_act: residual after the activation was fused");
+        CHECK(n && n->in[0]->producer && !strcmp(act_of(g, n->in[0]->name), "Gelu"),
+              "bias_act: Gelu before the residual not fused");
+        n = producer_of(g, "y4");
+        CHECK(n && n->op == OP_FusedGemm && n->n_in == 4 && !n->in[2] && n->in[3] == r,
+              "bias_act: residual without bias not fused");
+        n = producer_of(g, "y5");
+        CHECK(n && n->op == OP_Add, "bias_act: a broadcast residual was fused");
+        n = producer_of(g, "y6");
+        CHECK(n && n->op == OP_FusedGemm && n->n_in == 4 &&
+                  n->in[3] == value_named(g, "r2") && ir_attr_float(n, "beta", 1) == 2.0f,
+              "bias_act: Gemm with C + residual not fused");
+        n = producer_of(g, "y7");
+        CHECK(n && n->op == OP_Add, "bias_act: residual on a shared output was fused");
+        ir_model_free(m);
+        kiln_model_free(km);
+    }
+    /* --fp16 (device builds): R is data of the layer's type, cast with A */
+    m = pass_case("bias_act_gemm_res.onnx", "all", "FusedGemm=7 total=11", &km);
+    if (m) {
+        pass_ctx pc;
+        memset(&pc, 0, sizeof pc);
+        pc.m = m, pc.g = m->graph, pc.opt_level = 3;
+        kiln_status st = pass_reduced_precision(&pc, KILN_DTYPE_FLOAT16);
+        CHECK(!st, "bias_act_gemm_res: precision pass failed: %s", st ? kiln_last_error() : "");
+        int n16 = 0;
+        for (int i = 0; !st && i < m->graph->n_nodes; i++) {
+            const ir_node *n = m->graph->nodes[i];
+            if (n->op != OP_FusedGemm || n->n_in < 4 || !n->in[3]) continue;
+            CHECK(n->in[0]->type.dtype == KILN_DTYPE_FLOAT16 &&
+                      n->in[3]->type.dtype == KILN_DTYPE_FLOAT16 &&
+                      n->out[0]->type.dtype == KILN_DTYPE_FLOAT16,
+                  "bias_act_gemm_res --fp16: FusedGemm '%s' with R not in float16", n->name);
+            n16++;
+        }
+        CHECK(n16 == 4, "bias_act_gemm_res --fp16: %d FusedGemm layers with R", n16);
+        g_rtol = 1e-2;
+        g_atol = 1e-2;
+        if (!st) same_outputs("bias_act_gemm_res --fp16", km->ir->graph, m->graph, 2);
+        g_rtol = 1e-4;
+        g_atol = 1e-5;
+        ir_model_free(m);
+        kiln_model_free(km);
+    }
 }
 
 static void test_transpose(void) {
@@ -335,6 +394,7 @@ static void test_pipeline_models(void) {
     pass_case("eltwise.onnx", "all", "total=8", NULL);
     pass_case("transpose.onnx", "all", "total=9", NULL);
     pass_case("matmul_add.onnx", "all", "FusedGemm=5 total=8", NULL);
+    pass_case("bias_act_gemm_res.onnx", "all", "FusedGemm=7 total=11", NULL);
     pass_case("noop.onnx", "all", "total=4", NULL);
 }
 

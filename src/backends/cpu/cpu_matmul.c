@@ -2,7 +2,8 @@
 ** GEMM. Batch dims broadcast numpy-style, one GEMM problem per output
 ** matrix; when B is a single matrix (a weight) and A is not transposed the
 ** batch folds into M so the whole product is one large GEMM. alpha, beta*C
-** (broadcast to the output) and the activation run in the epilogue. */
+** (broadcast to the output), FusedGemm's residual R (the output's shape) and
+** the activation run in the epilogue. */
 #include "cpu_tactics.h"
 #include "cpu_gemm.h"
 
@@ -12,6 +13,7 @@ typedef struct mm_info {
     int64_t bdims[KILN_MAX_RANK];
     int64_t sa[KILN_MAX_RANK], sb[KILN_MAX_RANK], sc[KILN_MAX_RANK];
     const float *a, *b, *c;
+    const float *r;                   /* FusedGemm's residual, or NULL */
     const float *b_pre;               /* B packed at build time, or NULL */
     float *y;
     int64_t a_rs, a_cs, b_rs, b_cs;
@@ -24,6 +26,7 @@ static bool mm_supports(const ir_node *n, const ir_type *const *in) {
     if (n->n_in < 2 || !is_f32(in[0]) || !is_f32(in[1])) return false;
     if (n->op == OP_MatMul) return in[0]->rank >= 1 && in[1]->rank >= 1;
     if (n->n_in > 2 && in[2] && !is_f32(in[2])) return false;
+    if (n->n_in > 3 && in[3] && !is_f32(in[3])) return false;
     if (n->op == OP_Gemm) return in[0]->rank == 2 && in[1]->rank == 2;
     fused_act a;
     return in[0]->rank >= 2 && in[1]->rank >= 2 && fused_act_read(n, &a, NULL, 0);
@@ -85,6 +88,13 @@ static int mm_prepare(ref_ctx *c, mm_info *mi) {
     mi->a = A->data;
     mi->b = B->data;
     mi->y = c->out[0]->data;
+    const kiln_tensor *R = n->op == OP_FusedGemm && ref_has(c, 3) ? c->in[3] : NULL;
+    if (R) {
+        if (R->dtype != KILN_DTYPE_FLOAT32 || !shape_equal(R->rank, R->dims, ry, ydims))
+            return ref_fail(c, "R does not have the output's shape and type");
+        mi->r = R->data;
+        mi->epi.z_ld = N;
+    }
     mi->a_rs = ta ? 1 : K;
     mi->a_cs = ta ? M : 1;
     mi->b_rs = tb ? 1 : N;
@@ -142,6 +152,7 @@ static void mm_get(const void *ctx, int64_t idx, cpu_gemm_prob *p) {
     p->ldy = mi->N;
     p->epi = mi->epi;
     if (mi->c) p->epi.c = mi->c + oc;
+    if (mi->r) p->epi.z = mi->r + idx * mi->M * mi->N;
 }
 
 /* The folded form: the whole batch as one [nbatch*M, K] x [K, N] GEMM. */

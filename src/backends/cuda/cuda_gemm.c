@@ -12,8 +12,12 @@
 ** suffix of batch dims with uniform strides becomes a strided batch and the
 ** remaining dims an outer loop. Epilogues: a bias along the last dim with
 ** beta == 1 goes to cuBLASLt's BIAS / RELU_BIAS / GELU_BIAS; a C of the
-** output's shape is cuBLASLt's C with beta (a residual); anything else
-** (broadcast C, beta != 1 on a bias, activations cuBLASLt lacks) runs in
+** output's shape is cuBLASLt's C with beta; FusedGemm's residual R is
+** cuBLASLt's C with beta = 1 (D = alpha AB + R + bias with the BIAS
+** epilogue) unless C holds that slot, then it is added by our epilogue.
+** With a C slot in use cuBLASLt fuses no activation (its epilogue order
+** relative to beta * C is not ours to assume). Anything else (broadcast C,
+** beta != 1 on a bias, activations cuBLASLt lacks) runs in
 ** kc_gemm_epilogue, in place. FP32 computes in exact FP32
 ** (CUBLAS_COMPUTE_32F) unless the layer carries kiln_tf32 = 1; FP16 and
 ** BF16 keep inputs and output in that type and accumulate in FP32.
@@ -230,6 +234,7 @@ static bool gemm_supports(const ir_node *n, const ir_type *const *in) {
     if (!float_type(dt) || in[1]->dtype != dt) return false;
     if (n->op == OP_MatMul) return in[0]->rank >= 1 && in[1]->rank >= 1;
     if (n->n_in > 2 && in[2] && in[2]->dtype != dt) return false;
+    if (n->n_in > 3 && in[3] && in[3]->dtype != dt) return false;
     if (n->op == OP_Gemm) return in[0]->rank == 2 && in[1]->rank == 2;
     fused_act a;
     return in[0]->rank >= 2 && in[1]->rank >= 2 && fused_act_read(n, &a, NULL, 0);
@@ -244,14 +249,18 @@ typedef struct post_op {
     kc_act act;
 } post_op;
 
-static int gemm_run(ref_ctx *rc, int rank) {
+/* chunk_bytes > 0: the L2-resident epilogue (see below) for outputs larger
+** than that. */
+static int gemm_run(ref_ctx *rc, int rank, int64_t chunk_bytes) {
     const ir_node *n = rc->node;
     cuda_plans_trim(cuda_exec_of(rc));
     const kiln_tensor *A = rc->in[0], *B = rc->in[1];
     const kiln_tensor *C = n->op != OP_MatMul && ref_has(rc, 2) ? rc->in[2] : NULL;
+    const kiln_tensor *R = n->op == OP_FusedGemm && ref_has(rc, 3) ? rc->in[3] : NULL;
     kiln_tensor *Y = rc->out[0];
     kiln_dtype dt = A->dtype;
-    if (!float_type(dt) || B->dtype != dt || (C && C->dtype != dt) || Y->dtype != dt)
+    if (!float_type(dt) || B->dtype != dt || (C && C->dtype != dt) || (R && R->dtype != dt) ||
+        Y->dtype != dt)
         return ref_fail(rc, "cuBLASLt GEMM needs one float type for A, B, C and Y (got %s, %s)",
                         kiln_dtype_name(A->dtype), kiln_dtype_name(B->dtype));
     bool ta = false, tb = false;
@@ -286,6 +295,8 @@ static int gemm_run(ref_ctx *rc, int rank) {
                         (long long)tensor_numel(Y), (long long)nbatch, (long long)M,
                         (long long)N);
     if (nbatch == 0 || M == 0 || N == 0) return 0;
+    if (R && !shape_equal(R->rank, R->dims, Y->rank, Y->dims))
+        return ref_fail(rc, "R does not have the output's shape");
 
     /* ---- epilogue plan */
     post_op post;
@@ -295,7 +306,7 @@ static int gemm_run(ref_ctx *rc, int rank) {
     post.act.beta = act.beta;
     post.beta = beta;
     cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;
-    const void *bias = NULL, *lt_c = NULL;
+    const void *bias = NULL, *lt_c = NULL, *post_c = NULL;
     float lt_beta = 0.0f;
     bool act_fused = act.kind == FUSED_ACT_NONE;
     if (C) {
@@ -317,6 +328,7 @@ static int gemm_run(ref_ctx *rc, int rank) {
             else epi = CUBLASLT_EPILOGUE_BIAS;
         } else {
             post.need = true;
+            post_c = C->data;
             post.add_mode = row ? KC_ADD_ROW : KC_ADD_BCAST;
             post.bc.rank = Y->rank;
             memcpy(post.bc.dims, Y->dims, sizeof(int64_t) * (size_t)Y->rank);
@@ -327,27 +339,47 @@ static int gemm_run(ref_ctx *rc, int rank) {
     } else if (act.kind == FUSED_ACT_GELU_TANH) {
         epi = CUBLASLT_EPILOGUE_GELU, act_fused = true;
     }
-    /* cuBLASLt's epilogue follows beta * C: with a residual C the
-    ** activation stays ours so the order is the reference's for certain. */
-    if (lt_c && epi != CUBLASLT_EPILOGUE_DEFAULT) epi = CUBLASLT_EPILOGUE_DEFAULT, act_fused = false;
+    /* The residual: cuBLASLt's C (beta 1) when free, else our epilogue
+    ** (C then has the output's shape, so the epilogue has no other add). */
+    if (R && !lt_c) {
+        lt_c = R->data;
+        lt_beta = 1.0f;
+    } else if (R) {
+        post.need = true;
+        post_c = R->data;
+        post.add_mode = KC_ADD_SAME;
+        post.beta = 1.0f;
+    }
+    /* cuBLASLt adds the bias after alpha AB + beta C (D = AB + C + bias),
+    ** so BIAS stays with a C; an activation stays ours so the order is the
+    ** reference's for certain. */
+    if (lt_c && epi != CUBLASLT_EPILOGUE_DEFAULT) {
+        epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+        act_fused = act.kind == FUSED_ACT_NONE;
+    }
     if (!act_fused) post.need = true;
     if (act_fused) post.act.kind = KC_ACT_NONE;
 
     cudaStream_t s = cuda_stream_of(rc);
     size_t es = dt == KILN_DTYPE_FLOAT32 ? 4 : 2;
     if (K == 0) {
-        /* alpha * (empty sum) is 0: the rest is the epilogue's */
-        if (cuda_fail_if(rc, cudaMemsetAsync(Y->data, 0, (size_t)tensor_numel(Y) * es, s),
-                         "cudaMemsetAsync"))
+        /* alpha * (empty sum) is 0: Y starts as R (or 0), the rest (C, the
+        ** activation) is the epilogue's */
+        size_t yb = (size_t)tensor_numel(Y) * es;
+        if (R ? cuda_fail_if(rc, cudaMemcpyAsync(Y->data, R->data, yb, cudaMemcpyDeviceToDevice, s),
+                             "cudaMemcpyAsync")
+              : cuda_fail_if(rc, cudaMemsetAsync(Y->data, 0, yb, s), "cudaMemsetAsync"))
             return -1;
+        post.add_mode = KC_ADD_NONE;
+        post_c = NULL;
         if (C) {
             post.need = true;
-            if (!post.add_mode) {
-                post.add_mode = KC_ADD_BCAST;
-                post.bc.rank = Y->rank;
-                memcpy(post.bc.dims, Y->dims, sizeof(int64_t) * (size_t)Y->rank);
-                bcast_strides(C->rank, C->dims, Y->rank, post.bc.cst);
-            }
+            post_c = C->data;
+            post.beta = beta;
+            post.add_mode = KC_ADD_BCAST;
+            post.bc.rank = Y->rank;
+            memcpy(post.bc.dims, Y->dims, sizeof(int64_t) * (size_t)Y->rank);
+            bcast_strides(C->rank, C->dims, Y->rank, post.bc.cst);
         }
         post.act.kind = act.kind;
         if (act.kind != FUSED_ACT_NONE) post.need = true;
@@ -385,6 +417,18 @@ static int gemm_run(ref_ctx *rc, int rank) {
         }
         int64_t outer = nbatch / inner;
         if (fold) outer = 1, inner = 1;
+        /* L2-resident epilogue: one product whose output is larger than
+        ** chunk_bytes runs as row blocks of about that size, each followed
+        ** at once by its epilogue, which then reads (and rewrites) lines
+        ** still in L2 instead of a second round trip through HBM. */
+        int64_t crows = 0;
+        if (chunk_bytes > 0 && post.need && outer == 1 && inner == 1 && !ta &&
+            post.add_mode != KC_ADD_BCAST && Mr * N * (int64_t)es > chunk_bytes) {
+            crows = chunk_bytes / (N * (int64_t)es);
+            if (crows >= 128) crows -= crows % 128; /* whole tiles of rows */
+            if (crows < 1) crows = 1;
+            if (crows >= Mr) crows = 0;
+        }
         int64_t matA = M * K, matB = K * N, matY = Mr * N;
         cuda_lt_spec sp;
         memset(&sp, 0, sizeof sp);
@@ -398,10 +442,10 @@ static int gemm_run(ref_ctx *rc, int rank) {
         /* cuBLASLt B = our A, stored [M,K] row-major = [K,M] column-major */
         sp.op_b = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
         sp.b_rows = ta ? Mr : K;
-        sp.b_cols = ta ? K : Mr;
+        sp.b_cols = ta ? K : crows ? crows : Mr;
         sp.ldb = sp.b_rows;
         sp.m = N;
-        sp.n = Mr;
+        sp.n = crows ? crows : Mr;
         sp.k = K;
         sp.ldc = N;
         sp.batch = inner;
@@ -417,6 +461,10 @@ static int gemm_run(ref_ctx *rc, int rank) {
             str_a[nsa] = bsb[d] * matB * (int64_t)es, str_b[nsa] = bsa[d] * matA * (int64_t)es;
         str_c[0] = matY * (int64_t)es;
         str_c[1] = inner * matY * (int64_t)es;
+        if (crows) { /* block starts: rows apart in A, Y and C */
+            str_b[0] = crows * K * (int64_t)es;
+            str_c[0] = str_c[1] = crows * N * (int64_t)es;
+        }
         sp.align_a = cuda_lt_align(B->data, str_a, nsa);
         sp.align_b = cuda_lt_align(A->data, str_b, nsa);
         int64_t ac = cuda_lt_align(Y->data, str_c, 2);
@@ -431,6 +479,33 @@ static int gemm_run(ref_ctx *rc, int rank) {
         sp.align_c = ac;
         const cuda_lt_plan *plan = cuda_lt_plan_get(rc, &sp);
         if (!plan) return -1;
+        if (crows) {
+            const cuda_lt_plan *tail = plan;
+            int64_t last = Mr % crows;
+            if (last) { /* the ragged last block: its own plan */
+                cuda_lt_spec st = sp;
+                st.b_cols = st.n = last;
+                if (!(tail = cuda_lt_plan_get(rc, &st))) return -1;
+            }
+            const void *cp = post.add_mode ? post_c : NULL;
+            for (int64_t r0 = 0; r0 < Mr; r0 += crows) {
+                int64_t rows = Mr - r0 < crows ? Mr - r0 : crows;
+                const char *pa = (const char *)A->data + (size_t)(r0 * K) * es;
+                char *py = (char *)Y->data + (size_t)(r0 * N) * es;
+                const char *pc = lt_c ? (const char *)lt_c + (size_t)(r0 * N) * es : NULL;
+                const char *pe = cp && post.add_mode == KC_ADD_SAME
+                                     ? (const char *)cp + (size_t)(r0 * N) * es
+                                     : (const char *)cp;
+                if (cuda_lt_matmul(rc, rows == crows ? plan : tail, rank, B->data, pa, pc, py,
+                                   alpha, lt_c ? lt_beta : 0.0f, bias) ||
+                    cuda_fail_if(rc, kc_gemm_epilogue(kc_dtype(dt), py, rows * N, 1.0f, pe,
+                                                      post.beta, post.add_mode, N, &post.bc,
+                                                      post.act, s),
+                                 "gemm epilogue"))
+                    return -1;
+            }
+            return 0;
+        }
         for (int64_t o = 0; o < outer; o++) {
             /* offsets of outer index o over the outer dims 0..n_outer-1 */
             int64_t oa = 0, ob = 0, r = o;
@@ -450,7 +525,7 @@ static int gemm_run(ref_ctx *rc, int rank) {
         }
     }
     if (post.need) {
-        const void *cp = post.add_mode ? C->data : NULL;
+        const void *cp = post.add_mode ? post_c : NULL;
         if (cuda_fail_if(rc, kc_gemm_epilogue(kc_dtype(dt), Y->data, tensor_numel(Y), 1.0f, cp,
                                               post.beta, post.add_mode, N, &post.bc, post.act,
                                               s),
@@ -460,10 +535,29 @@ static int gemm_run(ref_ctx *rc, int rank) {
     return 0;
 }
 
-static int run_h0(ref_ctx *rc) { return gemm_run(rc, 0); }
-static int run_h1(ref_ctx *rc) { return gemm_run(rc, 1); }
-static int run_h2(ref_ctx *rc) { return gemm_run(rc, 2); }
-static int run_h3(ref_ctx *rc) { return gemm_run(rc, 3); }
+static int run_h0(ref_ctx *rc) { return gemm_run(rc, 0, 0); }
+static int run_h1(ref_ctx *rc) { return gemm_run(rc, 1, 0); }
+static int run_h2(ref_ctx *rc) { return gemm_run(rc, 2, 0); }
+static int run_h3(ref_ctx *rc) { return gemm_run(rc, 3, 0); }
+
+/* The L2-resident epilogue tactics: FusedGemm layers whose activation
+** cuBLASLt cannot apply (BERT's erf GELU: its tanh GELU_BIAS is no stand-in,
+** bench/gelu_forms.py), so our epilogue makes a second pass over Y. Blocks
+** of ~8 MiB and ~20 MiB of output (H100's L2: 50 MiB); the builder times
+** them against the one-pass tactics and keeps whichever is faster. A layer
+** attribute kiln_l2_chunk_bytes overrides the size (tests: many blocks on
+** small shapes). */
+static bool l2_supports(const ir_node *n, const ir_type *const *in) {
+    fused_act a;
+    if (!gemm_supports(n, in) || !fused_act_read(n, &a, NULL, 0)) return false;
+    return a.kind != FUSED_ACT_NONE && a.kind != FUSED_ACT_RELU && a.kind != FUSED_ACT_GELU_TANH;
+}
+static int64_t l2_chunk(const ref_ctx *rc, int64_t dflt) {
+    int64_t v = ir_attr_int(rc->node, "kiln_l2_chunk_bytes", 0);
+    return v > 0 ? v : dflt;
+}
+static int run_l2_8m(ref_ctx *rc) { return gemm_run(rc, 0, l2_chunk(rc, 8ll << 20)); }
+static int run_l2_20m(ref_ctx *rc) { return gemm_run(rc, 0, l2_chunk(rc, 20ll << 20)); }
 
 #define DEV_OW (TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT)
 #define LT_TACTICS(VAR, NAME, OP)                                                      \
@@ -479,6 +573,10 @@ static int run_h3(ref_ctx *rc) { return gemm_run(rc, 3); }
 LT_TACTICS(matmul, "matmul", OP_MatMul)
 LT_TACTICS(gemm, "gemm", OP_Gemm)
 LT_TACTICS(fgemm, "fused_gemm", OP_FusedGemm)
+static const kiln_tactic t_fgemm_l2_8m = {"cuda_fused_gemm_lt_h0_l2blk8m", OP_FusedGemm, 0,
+                                          DEV_OW, l2_supports, NULL, run_l2_8m};
+static const kiln_tactic t_fgemm_l2_20m = {"cuda_fused_gemm_lt_h0_l2blk20m", OP_FusedGemm, 0,
+                                           DEV_OW, l2_supports, NULL, run_l2_20m};
 
 /* ------------------------------------------------------------ Einsum */
 
@@ -917,6 +1015,7 @@ const kiln_tactic *const cuda_tactics_gemm[] = {
     &t_matmul_h0, &t_matmul_h1, &t_matmul_h2, &t_matmul_h3,
     &t_gemm_h0,   &t_gemm_h1,   &t_gemm_h2,   &t_gemm_h3,
     &t_fgemm_h0,  &t_fgemm_h1,  &t_fgemm_h2,  &t_fgemm_h3,
+    &t_fgemm_l2_8m, &t_fgemm_l2_20m,
     &t_einsum,    &t_dft,       &t_dft_rt,    &t_qlmm,      &t_qlmm_rt,
     &t_lstm,      &t_gru,       &t_rnn,       NULL,
 };

@@ -41,11 +41,13 @@ static int run_kernel(ref_ctx *c, const ir_node *sn, int opset, int n_in,
     return 0;
 }
 
-/* ---- epilogue: y = act(alpha * y + beta * add), add broadcast to y */
+/* ---- epilogue: y = act(alpha * y + beta * add + res), add broadcast to
+** y, res (FusedGemm's residual R) of y's shape */
 typedef struct epi {
     float alpha, beta;
     const kiln_tensor *add; /* NULL: none */
     fused_act act;
+    const kiln_tensor *res; /* NULL: none */
 } epi;
 
 static int epilogue(ref_ctx *c, kiln_tensor *y, const epi *e) {
@@ -53,6 +55,13 @@ static int epilogue(ref_ctx *c, kiln_tensor *y, const epi *e) {
     if (n <= 0) return 0;
     const kiln_tensor *a = e->add;
     int64_t ast[KILN_MAX_RANK] = {0};
+    if (e->res && (e->res->dtype != y->dtype ||
+                   !shape_equal(e->res->rank, e->res->dims, y->rank, y->dims))) {
+        char rs[96], ys[96];
+        return ref_fail(c, "R is %s %s, the output %s %s", kiln_dtype_name(e->res->dtype),
+                        shape_str(e->res->rank, e->res->dims, rs, sizeof rs),
+                        kiln_dtype_name(y->dtype), shape_str(y->rank, y->dims, ys, sizeof ys));
+    }
     if (a) {
         if (a->dtype != y->dtype)
             return ref_fail(c, "the added tensor is %s, the output %s",
@@ -79,6 +88,7 @@ static int epilogue(ref_ctx *c, kiln_tensor *y, const epi *e) {
     if (y->dtype == KILN_DTYPE_FLOAT32) {
         float *Y = y->data;
         const float *A = a ? a->data : NULL;
+        const float *R = e->res ? e->res->data : NULL;
         float al = e->alpha, be = e->beta;
         for (int64_t i = 0; i < n; i++) {
             float v = Y[i];
@@ -88,6 +98,7 @@ static int epilogue(ref_ctx *c, kiln_tensor *y, const epi *e) {
                 if (!same && !row) bcast_iter_next(&it);
                 v = be == 1.0f ? v + w : v + be * w;
             }
+            if (R) v += R[i];
             Y[i] = fused_act_f32(&e->act, v);
         }
         return 0;
@@ -95,6 +106,7 @@ static int epilogue(ref_ctx *c, kiln_tensor *y, const epi *e) {
     if (y->dtype == KILN_DTYPE_FLOAT64) {
         double *Y = y->data;
         const double *A = a ? a->data : NULL;
+        const double *R = e->res ? e->res->data : NULL;
         double al = e->alpha, be = e->beta;
         for (int64_t i = 0; i < n; i++) {
             double v = Y[i];
@@ -104,6 +116,7 @@ static int epilogue(ref_ctx *c, kiln_tensor *y, const epi *e) {
                 if (!same && !row) bcast_iter_next(&it);
                 v = be == 1.0 ? v + w : v + be * w;
             }
+            if (R) v += R[i];
             Y[i] = fused_act_f64(&e->act, v);
         }
         return 0;
@@ -121,6 +134,7 @@ static int epilogue(ref_ctx *c, kiln_tensor *y, const epi *e) {
             float w = (float)dt_get_f64(a->dtype, a->data, (size_t)k);
             v = e->beta == 1.0f ? v + w : v + e->beta * w;
         }
+        if (e->res) v += (float)dt_get_f64(e->res->dtype, e->res->data, (size_t)i);
         dt_set_f64(y->dtype, y->data, (size_t)i, fused_act_f32(&e->act, v));
     }
     return 0;
@@ -128,7 +142,7 @@ static int epilogue(ref_ctx *c, kiln_tensor *y, const epi *e) {
 
 /* ------------------------------------------------------------ FusedConv */
 static int k_fused_conv(ref_ctx *c) {
-    epi e = {1.0f, 1.0f, NULL, {0, 0, 0}};
+    epi e = {1.0f, 1.0f, NULL, {0, 0, 0}, NULL};
     if (!fused_act_read(c->node, &e.act, c->err, sizeof c->err)) return -1;
     ir_node sn = as_op(c->node, OP_Conv, KILN_MIN(c->n_in, 3));
     if (run_kernel(c, &sn, c->opset, sn.n_in, c->in, c->out[0])) return -1;
@@ -169,7 +183,7 @@ static int transpose_last2(ref_ctx *c, const kiln_tensor *t, kiln_tensor **out) 
 }
 
 static int k_fused_gemm(ref_ctx *c) {
-    epi e = {1.0f, 1.0f, NULL, {0, 0, 0}};
+    epi e = {1.0f, 1.0f, NULL, {0, 0, 0}, NULL};
     if (!fused_act_read(c->node, &e.act, c->err, sizeof c->err)) return -1;
     const kiln_tensor *a = c->in[0], *b = c->in[1];
     if (a->rank < 2 || b->rank < 2)
@@ -192,6 +206,7 @@ static int k_fused_gemm(ref_ctx *c) {
     e.alpha = ir_attr_float(c->node, "alpha", 1.0f);
     e.beta = ir_attr_float(c->node, "beta", 1.0f);
     e.add = ref_has(c, 2) && e.beta != 0.0f ? c->in[2] : NULL;
+    e.res = ref_has(c, 3) ? c->in[3] : NULL;
     return epilogue(c, c->out[0], &e);
 }
 

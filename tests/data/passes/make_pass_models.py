@@ -202,6 +202,43 @@ def bias_act_gemm():
                   vi("y4", [2, 5, 16]), vi("y5", [3, 4])], inits, opset=20)
 
 
+def bias_act_gemm_res():
+    # residual Adds after GEMMs (post-LN transformer: x + (h W + b)); the
+    # residual is added before an activation that follows the Add, and an
+    # Add after an activation stays
+    nodes = [
+        node("MatMul", ["x", "w1"], ["m1"]),
+        node("Add", ["m1", "b1"], ["a1"]),
+        node("Add", ["a1", "r"], ["y"]),                # bias + residual
+        node("MatMul", ["x", "w2"], ["m2"]),
+        node("Add", ["m2", "b2"], ["a2"]),
+        node("Add", ["r", "a2"], ["s2"]),               # residual on the left
+        node("Relu", ["s2"], ["y2"]),                   # then act: act(AB+b+R)
+        node("MatMul", ["x", "w3"], ["m3"]),
+        node("Add", ["m3", "b3"], ["a3"]),
+        node("Gelu", ["a3"], ["g3"]),
+        node("Add", ["g3", "r"], ["y3"]),               # after act: stays
+        node("MatMul", ["x", "w4"], ["m4"]),            # no bias
+        node("Add", ["m4", "r"], ["y4"]),
+        node("MatMul", ["x", "w5"], ["m5"]),
+        node("Add", ["m5", "rb"], ["y5"]),              # broadcast: stays
+        node("Gemm", ["x2", "w6", "c6"], ["g6"], transB=1, alpha=0.5, beta=2.0),
+        node("Add", ["g6", "r2"], ["y6"]),              # Gemm, full C, residual
+        node("MatMul", ["x", "w7"], ["m7"]),
+        node("Add", ["m7", "r"], ["y7"]),               # m7 shared: stays
+        node("Sigmoid", ["m7"], ["y8"]),
+    ]
+    inits = [w("w1", 8, 16), w("b1", 16), w("w2", 8, 16), w("b2", 16), w("w3", 8, 16),
+             w("b3", 16), w("w4", 8, 16), w("w5", 8, 16), w("w6", 5, 8), w("c6", 3, 5),
+             w("w7", 8, 16)]
+    return model(nodes, [vi("x", ["batch", 5, 8]), vi("r", ["batch", 5, 16]),
+                         vi("rb", [16]), vi("x2", [3, 8]), vi("r2", [3, 5])],
+                 [vi("y", ["batch", 5, 16]), vi("y2", ["batch", 5, 16]),
+                  vi("y3", ["batch", 5, 16]), vi("y4", ["batch", 5, 16]),
+                  vi("y5", ["batch", 5, 16]), vi("y6", [3, 5]), vi("y7", ["batch", 5, 16]),
+                  vi("y8", ["batch", 5, 16])], inits, opset=20)
+
+
 def transpose():
     nodes = [
         node("Relu", ["x"], ["r"]),
@@ -434,6 +471,7 @@ def main(out):
                bias_act_gemm, transpose, eltwise, gemm_trans, resnet_block]:
         save(fn(), os.path.join(out, fn.__name__ + ".onnx"))
     m16, m10 = half_and_old()
+    save(bias_act_gemm_res(), os.path.join(out, "bias_act_gemm_res.onnx"))
     save(m16, os.path.join(out, "half.onnx"))
     save(m10, os.path.join(out, "opset10.onnx"))
 
