@@ -86,6 +86,8 @@ bool cuda_param_runtime(const ir_node *n, const ir_type *const *in, int i, bool 
 ** cuda_pool.c (MaxPool, AveragePool, global pools, Resize),
 ** cuda_gemm.c (MatMul, Gemm, FusedGemm through cuBLASLt),
 ** cuda_conv.c (Conv, FusedConv through cuDNN; depthwise kernels),
+** cuda_conv_graph.c (FP16/BF16 Conv, FusedConv, NhwcConv through cuDNN's
+** graph API, bias/residual/ReLU fused),
 ** cuda_attn.c (the fused attention layer). */
 extern const kiln_tactic *const cuda_tactics_eltwise[];
 extern const kiln_tactic *const cuda_tactics_data[];
@@ -94,6 +96,12 @@ extern const kiln_tactic *const cuda_tactics_norm[];
 extern const kiln_tactic *const cuda_tactics_pool[];
 extern const kiln_tactic *const cuda_tactics_gemm[];
 extern const kiln_tactic *const cuda_tactics_conv[];
+extern const kiln_tactic *const cuda_tactics_conv_graph[];
+
+/* KILN_CONV_GRAPH (cuda_conv_graph.c): 0 = graph-API convolutions off,
+** 1 = offered next to the legacy ones (default), 2 ("only") = the legacy
+** cuDNN tactics step aside for FP16/BF16 layers (A/B timing). */
+int cuda_conv_graph_env(void);
 extern const kiln_tactic *const cuda_tactics_attn[];
 
 #endif
