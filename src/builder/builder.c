@@ -887,6 +887,8 @@ static bool *shape_layers(const ir_graph *g) {
     return lay;
 }
 
+#define MAX_CANDIDATES 32
+
 static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
                                   const ir_type *max_types) {
     ir_graph *g = b->g;
@@ -896,7 +898,9 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
         engine_layer *L = &b->e.layers[i];
-        const kiln_tactic *cand[16];
+        /* device layers can offer many (cuDNN's legacy algorithms and its
+        ** graph-API engine configs, cuBLASLt's heuristic picks) */
+        const kiln_tactic *cand[MAX_CANDIDATES];
         const ir_type **tin = calloc((size_t)n->n_in + 1, sizeof *tin);
         const ir_type **tmax = calloc((size_t)n->n_in + 1, sizeof *tmax);
         if (!tin || !tmax) {
@@ -909,7 +913,7 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
             tin[k] = n->in[k] ? &n->in[k]->type : NULL;
             tmax[k] = n->in[k] ? &max_types[n->in[k]->id] : NULL;
         }
-        int nc = b->be->tactics(n, tin, cand, 16);
+        int nc = b->be->tactics(n, tin, cand, MAX_CANDIDATES);
         /* Drop candidates whose scratch exceeds the workspace limit. */
         int kept = 0;
         for (int k = 0; k < nc; k++) {
@@ -991,7 +995,7 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
                 best_t = (float)strtod(hit + hl + (hit[hl] ? 1 : 0), NULL);
                 b->cache_hits++;
             } else {
-                double times[16];
+                double times[MAX_CANDIDATES];
                 for (int k = 0; k < nc; k++) {
                     times[k] = (cand[k]->flags & TACTIC_DEVICE)
                                    ? time_tactic_dev(b, n, cand[k], opt_types, reps, best_t)
@@ -1123,8 +1127,19 @@ static int nchwc_block_for(unsigned isa) {
 }
 
 /* Smallest batch (dim 0 of 4-D inputs at a profile's opt shape) from
-** which device builds use channels-last convolutions. */
+** which device builds use channels-last convolutions. The environment
+** variable KILN_CHANNELS_LAST_MIN_BATCH=k overrides it (1: channels-last at
+** every batch) so the layout can be A/B timed on a GPU: with cuDNN's
+** graph-API tactics (cuda_conv_graph.c) NHWC may win at batch 1 too, not
+** measured yet. KILN_CHANNELS_LAST=0/1 still forces the pass off/on. */
 #define CHANNELS_LAST_MIN_BATCH 8
+
+static int64_t channels_last_min_batch(void) {
+    const char *e = getenv("KILN_CHANNELS_LAST_MIN_BATCH");
+    char *end = NULL;
+    long long v = e ? strtoll(e, &end, 10) : 0;
+    return e && end != e && *end == '\0' && v >= 1 ? (int64_t)v : CHANNELS_LAST_MIN_BATCH;
+}
 
 /* Largest dim 0 of any rank-4 graph input at any profile's opt shape (or
 ** its static dim when no profile names it). */
@@ -1238,7 +1253,7 @@ static kiln_status build_main(const kiln_model *m, const kiln_builder_config *cf
     ** cuDNN's NCHW kernels and the absent reformats win. */
     if (pass_channels_last_wanted(b.dev &&
                                   (cfg->precisions & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) &&
-                                  largest_opt_batch(cfg, b.g) >= CHANNELS_LAST_MIN_BATCH) &&
+                                  largest_opt_batch(cfg, b.g) >= channels_last_min_batch()) &&
         (st = pass_channels_last(&pc, pass_channels_last_align())))
         goto fail;
     blog(&b, KILN_SEVERITY_INFO, "optimizer: %d ONNX nodes -> %d layers",
