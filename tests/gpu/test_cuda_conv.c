@@ -34,13 +34,33 @@ static void note_graph_ran(const kiln_tactic *t) {
     if (!strstr(t->name, "_graph_conv_")) g_graph_fused_ran++;
 }
 
-/* Set by the graph-API cases: only those tactics run. */
-static bool g_graph_only;
+/* Set by the graph-API cases: only those tactics run (else only the
+** legacy ones); g_graph_all: every configuration, else h0, h1, fb0 and
+** conv_h0 (each plan may compile kernels at run time: the GPU minutes
+** are few). KILN_GPU_TEST_FULL=1 runs all of them in every case. */
+static bool g_graph_only, g_graph_all, g_graph_every;
 
-/* The device tactics of op from the legacy and the graph-API tables. */
+static bool graph_sampled(const kiln_tactic *t) {
+    static const char *const keep[] = {"_graph_h0", "_graph_h1", "_graph_fb0",
+                                       "_graph_conv_h0"};
+    size_t n = strlen(t->name);
+    for (size_t i = 0; i < KILN_ARRAY_LEN(keep); i++) {
+        size_t m = strlen(keep[i]);
+        if (n >= m && !strcmp(t->name + n - m, keep[i])) return true;
+    }
+    return false;
+}
+
+/* The device tactics of op: cuda_conv.c's, or (g_graph_only) the graph
+** API's of cuda_conv_graph.c. */
 static int conv_tactics(int op, const kiln_tactic **ts, int max) {
-    int nt = g_graph_only ? 0 : gt_tactics(cuda_tactics_conv, op, ts, max);
-    return nt + gt_tactics(cuda_tactics_conv_graph, op, ts + nt, max - nt);
+    if (!g_graph_only) return gt_tactics(cuda_tactics_conv, op, ts, max);
+    const char *full = getenv("KILN_GPU_TEST_FULL");
+    bool all = g_graph_all || (full && full[0] == '1');
+    int nt = gt_tactics(cuda_tactics_conv_graph, op, ts, max), k = 0;
+    for (int i = 0; i < nt; i++)
+        if (all || graph_sampled(ts[i])) ts[k++] = ts[i];
+    return k;
 }
 
 typedef struct conv_case {
@@ -798,6 +818,7 @@ static void graph_case(kiln_dtype dt, bool nhwc, int64_t N, int64_t C, int64_t M
                        int64_t H, int64_t W, int64_t k, int64_t s, int64_t d, int64_t pt,
                        int64_t pl, int64_t pb, int64_t pr, bool bias, bool resid,
                        const char *act, bool must) {
+    double t0 = now_s();
     conv_case cc;
     memset(&cc, 0, sizeof cc);
     cc.nsp = 2;
@@ -820,11 +841,13 @@ static void graph_case(kiln_dtype dt, bool nhwc, int64_t N, int64_t C, int64_t M
              gt_dtype_name(dt));
     g_graph_ran = g_graph_fused_ran = 0;
     g_graph_only = true;
+    g_graph_all = must;
     if (nhwc) graph_nhwc_case(dt, &cc, desc);
     else run_case(&cc, dt, desc);
-    g_graph_only = false;
-    if (!g_dry) fprintf(stderr, "%s: %d graph tactics ran (%d with the epilogue in cuDNN)\n",
-                        desc, g_graph_ran, g_graph_fused_ran);
+    g_graph_only = g_graph_all = false;
+    if (!g_dry)
+        fprintf(stderr, "%s: %d graph tactics ran (%d with the epilogue in cuDNN), %.2f s\n",
+                desc, g_graph_ran, g_graph_fused_ran, now_s() - t0);
     if (must && !g_dry && !g_only) {
         if (g_graph_fused_ran) {
             g_pass++;
@@ -838,6 +861,8 @@ static void graph_case(kiln_dtype dt, bool nhwc, int64_t N, int64_t C, int64_t M
 }
 
 static void test_graph(kiln_dtype dt) {
+    const char *full = getenv("KILN_GPU_TEST_FULL");
+    g_graph_every = full && full[0] == '1';
     if (!cuda_libs_get()->dnnBackendExecute && !g_dry) {
         fprintf(stderr, "FAIL graph: cuDNN's graph API did not load (%s)\n",
                 cuda_libs_get()->dnn_path);
@@ -855,6 +880,14 @@ static void test_graph(kiln_dtype dt) {
         graph_case(dt, nhwc, 1, 256, 64, 1, 14, 14, 1, 1, 1, 0, 0, 0, 0, true, true, "Relu", false);
         graph_case(dt, nhwc, 3, 64, 256, 1, 13, 13, 1, 2, 1, 0, 0, 0, 0, true, false, "", false);
         graph_case(dt, nhwc, 1, 32, 16, 1, 7, 7, 1, 1, 1, 0, 0, 0, 0, false, false, "", false);
+        if (dt == KILN_DTYPE_BFLOAT16 && !g_graph_every) {
+            /* BF16 takes the same code path: a few shapes */
+            graph_case(dt, nhwc, 3, 16, 16, 4, 12, 11, 3, 2, 1, 0, 0, 1, 1, true, true, "Relu",
+                       false);
+            graph_case(dt, nhwc, 1, 5, 7, 1, 9, 9, 3, 1, 1, 1, 1, 1, 1, true, false, "SiLU",
+                       false);
+            continue;
+        }
         /* 7x7 stride 2 stem: padded to 8 channels, and the raw 3 */
         graph_case(dt, nhwc, 1, 8, 64, 1, 32, 30, 7, 2, 1, 3, 3, 3, 3, true, false, "Relu", false);
         graph_case(dt, nhwc, 3, 3, 64, 1, 33, 31, 7, 2, 1, 3, 3, 3, 3, true, false, "Relu", false);

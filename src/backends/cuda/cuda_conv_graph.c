@@ -494,6 +494,7 @@ static cudnnStatus_t gc_plan_make(const cuda_libs *L, cudnnHandle_t h, const gc_
     if (s) {
         *what = b.what;
         gc_log(k, p, (int)k->mode, (int)k->index, s, b.what, L);
+        gc_plan_clear(L, p);
         return s;
     }
     /* pass 0: the asked-for config; passes 1, 2: modes A, FALLBACK in order */
