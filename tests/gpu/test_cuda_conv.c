@@ -15,7 +15,13 @@
 ** them), the padded-RGB path the pass builds (ToNhwc with channels = 8 and
 ** zero weights, equal to the 3-channel convolution), the NHWC pools and the
 ** ToNhwc/ToNchw reformat kernels (bit-exact), and a small ResNet built as a
-** CUDA FP16 engine with and without the pass (KILN_CHANNELS_LAST=0). */
+** CUDA FP16 engine with and without the pass (KILN_CHANNELS_LAST=0).
+**
+** Graph API (cuda_conv_graph.c, test_graph): its FP16/BF16 tactics alone,
+** NCHW and NHWC, against the same references; any configuration may be
+** refused, but the FP16 NHWC 3x3 conv + bias + ReLU must run fused in
+** cuDNN's graph. KILN_CONV_GRAPH_LOG=1 prints each plan cuDNN built or
+** refused; KILN_GPU_TEST_FULL=1 runs every configuration on every shape. */
 #include "gpu_test.h"
 #include "../../src/ops/layout.h"
 
