@@ -15,6 +15,9 @@ per-layer times, and how many layers the graph API won.
   (unset)                both, the builder times them and keeps the fastest
   KILN_CHANNELS_LAST_MIN_BATCH=1   channels-last (NhwcConv) at batch 1 too
                          (default: from batch 8; builder.c)
+  KILN_CHANNELS_LAST_MIN_BATCH=auto  the builder builds both layouts (every
+                         layer timed) and keeps the faster; its choice is the
+                         "layout:" line of the build log (reported as "layout")
 
 usage: conv_graph_ab.py KILN_BINARY [--configs a,b] [--work DIR] [--json F]
                         [--iters N] [--onnx resnet50.onnx] [--log]
@@ -40,6 +43,7 @@ CONFIGS = [
     ("b1_nhwc_legacy", 1, {"KILN_CONV_GRAPH": "0", "KILN_CHANNELS_LAST_MIN_BATCH": "1"}),
     ("b1_nhwc_both", 1, {"KILN_CHANNELS_LAST_MIN_BATCH": "1"}),
     ("b1_nhwc_graph", 1, {"KILN_CONV_GRAPH": "only", "KILN_CHANNELS_LAST_MIN_BATCH": "1"}),
+    ("b1_auto_both", 1, {"KILN_CHANNELS_LAST_MIN_BATCH": "auto"}),
     ("b256_nhwc_legacy", 256, {"KILN_CONV_GRAPH": "0"}),
     ("b256_nhwc_both", 256, {}),
     ("b256_nhwc_graph", 256, {"KILN_CONV_GRAPH": "only"}),
@@ -90,6 +94,9 @@ def run_config(kiln, onnx_path, work, name, batch, env_extra, iters, log):
         res["error"] = "build: " + (p.stderr or p.stdout)[-600:]
         return res
     layers = parse_layers(p.stdout + p.stderr)
+    lay = re.search(r"layout: (.*)", p.stdout + p.stderr)
+    if lay:
+        res["layout"] = lay.group(1)
     res["host_layers"] = (p.stdout + p.stderr).count("runs on the host")
     res["conv_layers"] = len(layers)
     res["graph_chosen"] = sum(1 for d in layers.values() if d["chosen"] and "_graph_" in d["chosen"])
@@ -143,6 +150,8 @@ def main():
                   name, r["median_ms"], r["conv_layers"], r["graph_chosen"], r["sum_chosen_us"],
                   r["layers_both_timed"], r["sum_best_legacy_us"], r["sum_best_graph_us"],
                   r["build_seconds"], r["host_layers"]), flush=True)
+        if "layout" in r:
+            print("%-18s layout: %s" % (name, r["layout"]), flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)

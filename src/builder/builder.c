@@ -297,6 +297,11 @@ typedef struct build {
     void *drnd[3];
     int64_t drnd_n[3];
     uint64_t blob_bytes;       /* prepared layer data, distinct buffers */
+    /* layout comparison (KILN_CHANNELS_LAST_MIN_BATCH=auto): the channels-
+    ** last decision forced (-1: the usual rule), every layer timed (also
+    ** those with one candidate, the reformats) */
+    int cl_force;
+    bool time_all;
 } build;
 
 /* Host buffer of at least count random values of dt (float32, float16 or
@@ -978,7 +983,7 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
         }
         const kiln_tactic *best = cand[0];
         double best_t = -1;
-        if (nc > 1 && b->cfg->opt_level > 0) {
+        if ((nc > 1 || b->time_all) && b->cfg->opt_level > 0) {
             char key[2048];
             const ir_type **topt = tmax;
             for (int k = 0; k < n->n_in; k++)
@@ -1131,7 +1136,9 @@ static int nchwc_block_for(unsigned isa) {
 ** variable KILN_CHANNELS_LAST_MIN_BATCH=k overrides it (1: channels-last at
 ** every batch) so the layout can be A/B timed on a GPU: with cuDNN's
 ** graph-API tactics (cuda_conv_graph.c) NHWC may win at batch 1 too, not
-** measured yet. KILN_CHANNELS_LAST=0/1 still forces the pass off/on. */
+** measured yet. KILN_CHANNELS_LAST=0/1 still forces the pass off/on.
+** KILN_CHANNELS_LAST_MIN_BATCH=auto builds both layouts and keeps the
+** faster (kiln_build_engine, build_both_layouts). */
 #define CHANNELS_LAST_MIN_BATCH 8
 
 static int64_t channels_last_min_batch(void) {
@@ -1164,7 +1171,8 @@ static int64_t largest_opt_batch(const kiln_builder_config *cfg, const ir_graph 
 
 static kiln_status build_main(const kiln_model *m, const kiln_builder_config *cfg,
                               builder_place_fn place_cb, void *place_user,
-                              void **blob_out, size_t *size_out) {
+                              void **blob_out, size_t *size_out, int cl_force,
+                              double *sum_us_out) {
     build b;
     kiln_status st;
     ir_type *in_types = NULL, *opt_types = NULL, *max_types = NULL;
@@ -1179,6 +1187,8 @@ static kiln_status build_main(const kiln_model *m, const kiln_builder_config *cf
     b.dry = place_cb != NULL;
     b.place_cb = place_cb;
     b.place_user = place_user;
+    b.cl_force = cl_force;
+    b.time_all = sum_us_out != NULL;
     if ((st = cache_check(cfg->timing_cache))) return st;
     double t_start = now_us() / 1e3;
     b.t_phase = t_start;
@@ -1251,11 +1261,13 @@ static kiln_status build_main(const kiln_model *m, const kiln_builder_config *cf
     ** inputs: on an H100 (2026-12-06) ResNet-50 FP16 ran 8.9 ms NHWC vs
     ** 23.6 ms NCHW at batch 256 but 2.30 ms vs 1.10 ms at batch 1, where
     ** cuDNN's NCHW kernels and the absent reformats win. */
-    if (pass_channels_last_wanted(b.dev &&
-                                  (cfg->precisions & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) &&
-                                  largest_opt_batch(cfg, b.g) >= channels_last_min_batch()) &&
-        (st = pass_channels_last(&pc, pass_channels_last_align())))
-        goto fail;
+    bool want_cl = b.cl_force >= 0
+                       ? b.cl_force > 0
+                       : pass_channels_last_wanted(
+                             b.dev &&
+                             (cfg->precisions & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) &&
+                             largest_opt_batch(cfg, b.g) >= channels_last_min_batch());
+    if (want_cl && (st = pass_channels_last(&pc, pass_channels_last_align()))) goto fail;
     blog(&b, KILN_SEVERITY_INFO, "optimizer: %d ONNX nodes -> %d layers",
          b.e.source_nodes, b.g->n_nodes);
     if (b.dev && (cfg->flags & KILN_BUILD_TF32))
@@ -1396,6 +1408,14 @@ static kiln_status build_main(const kiln_model *m, const kiln_builder_config *cf
     /* Only a successful build updates (or replaces a stale) cache. */
     cache_save(&b);
     blog(&b, KILN_SEVERITY_INFO, "build total: %.1f ms", now_us() / 1e3 - t_start);
+    if (sum_us_out) {
+        /* layers that cannot be timed (non-float activations) are left
+        ** out: both layouts have them */
+        double sum = 0;
+        for (int i = 0; i < nn; i++)
+            if (b.e.layers[i].time_us[0] > 0) sum += b.e.layers[i].time_us[0];
+        *sum_us_out = sum;
+    }
     *blob_out = blob;
     *size_out = blob_n;
     st = KILN_OK;
@@ -1433,9 +1453,45 @@ done:
     return st;
 }
 
+/* KILN_CHANNELS_LAST_MIN_BATCH=auto (half-precision device builds): builds
+** the engine NCHW and channels-last, every layer timed, and keeps the one
+** whose summed layer times (profile 0, at its opt shapes) are lower; the
+** reformat layers count, launch gaps do not (CUDA graphs hide most). Twice
+** the build time: a switch for measuring, until the rule is re-decided. */
+static kiln_status build_both_layouts(const kiln_model *m, const kiln_builder_config *cfg,
+                                      void **blob_out, size_t *size_out) {
+    void *blob[2] = {NULL, NULL};
+    size_t n[2] = {0, 0};
+    double t[2] = {-1, -1};
+    kiln_status st = build_main(m, cfg, NULL, NULL, &blob[0], &n[0], 0, &t[0]);
+    if (st) return st;
+    if (build_main(m, cfg, NULL, NULL, &blob[1], &n[1], 1, &t[1])) {
+        kiln_error_clear();
+        blob[1] = NULL;
+    }
+    int keep = blob[1] && t[1] >= 0 && (t[0] < 0 || t[1] < t[0]) ? 1 : 0;
+    char msg[256];
+    snprintf(msg, sizeof msg, "layout: NCHW %.1f us, channels-last %.1f us (summed layer "
+             "times%s); keeping %s", t[0], t[1], blob[1] ? "" : ", channels-last build failed",
+             keep ? "channels-last" : "NCHW");
+    if (KILN_SEVERITY_INFO <= cfg->log_max) {
+        if (cfg->log) cfg->log(cfg->log_user, KILN_SEVERITY_INFO, msg);
+        else fprintf(stderr, "kiln: %s\n", msg);
+    }
+    kiln_free(blob[1 - keep]);
+    *blob_out = blob[keep];
+    *size_out = n[keep];
+    return KILN_OK;
+}
+
 kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cfg,
                               void **blob_out, size_t *size_out) {
-    return build_main(m, cfg, NULL, NULL, blob_out, size_out);
+    const char *e = getenv("KILN_CHANNELS_LAST_MIN_BATCH");
+    if (m && cfg && blob_out && size_out && e && !strcmp(e, "auto") &&
+        cfg->device == KILN_DEVICE_CUDA &&
+        (cfg->precisions & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)))
+        return build_both_layouts(m, cfg, blob_out, size_out);
+    return build_main(m, cfg, NULL, NULL, blob_out, size_out, -1, NULL);
 }
 
 kiln_status builder_placement(const kiln_model *m, const kiln_builder_config *cfg,
@@ -1443,5 +1499,5 @@ kiln_status builder_placement(const kiln_model *m, const kiln_builder_config *cf
     void *blob = NULL;
     size_t n = 0;
     if (!cb) return kiln_error(KILN_INVALID_ARGUMENT, "NULL callback");
-    return build_main(m, cfg, cb, user, &blob, &n);
+    return build_main(m, cfg, cb, user, &blob, &n, -1, NULL);
 }
