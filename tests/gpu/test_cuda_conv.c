@@ -69,6 +69,41 @@ static int conv_tactics(int op, const kiln_tactic **ts, int max) {
     return k;
 }
 
+/* gt_run; in a dry run (no GPU) also the graph tactics' cuDNN operation
+** graph built host-only (cuda_conv_graph_probe), so cuDNN itself checks the
+** shapes, strides, pads and groups they describe. A refusal comes back as
+** a run that did not happen (the caller's FAIL), with cuDNN's reason. */
+static int g_probed, g_probe_unavailable;
+
+static kiln_tensor *conv_run(const kiln_tactic *t, ir_node *n, const kiln_tensor *const *in,
+                             const kiln_tensor *want, bool *declined, const char *desc) {
+    kiln_tensor *got = gt_run(t, n, in, want, declined);
+    if (!got || !g_dry || !is_graph(t)) return got;
+    ir_type types[4];
+    const ir_type *tin[4] = {0};
+    for (int i = 0; i < n->n_in && i < 4; i++) {
+        if (!in[i]) continue;
+        memset(&types[i], 0, sizeof types[i]);
+        types[i].dtype = in[i]->dtype;
+        types[i].rank = in[i]->rank;
+        memcpy(types[i].dims, in[i]->dims, sizeof types[i].dims);
+        tin[i] = &types[i];
+    }
+    char err[256] = "";
+    if (!cuda_conv_graph_probe(t, n, tin, err, sizeof err)) {
+        g_probed++;
+        return got;
+    }
+    if (strstr(err, "operation graph")) { /* this cuDNN wants a handle for that */
+        g_probe_unavailable++;
+        return got;
+    }
+    fprintf(stderr, "%s %s: cuDNN refuses the graph: %s\n", t->name, desc, err);
+    tensor_free(got);
+    *declined = false;
+    return NULL;
+}
+
 typedef struct conv_case {
     int nsp;
     int64_t N, C, M, G;
@@ -136,7 +171,7 @@ static void run_case(const conv_case *cc, kiln_dtype dt, const char *what) {
         int dnn_ran = 0;
         for (int k = 0; k < nt; k++) {
             bool declined;
-            kiln_tensor *got = gt_run(ts[k], n, in, want, &declined);
+            kiln_tensor *got = conv_run(ts[k], n, in, want, &declined, desc);
             if (got && strstr(ts[k]->name, "_dnn_")) dnn_ran++;
             if (got) note_graph_ran(ts[k]);
             if (!got) {
@@ -337,7 +372,7 @@ static void nhwc_case(kiln_dtype dt, int64_t N, int64_t C, int64_t M, int64_t H,
     int ran = 0;
     for (int t = 0; t < nt; t++) {
         bool declined;
-        kiln_tensor *got = gt_run(ts[t], n, hin, wanth, &declined);
+        kiln_tensor *got = conv_run(ts[t], n, hin, wanth, &declined, desc);
         if (!got) {
             if (!declined) {
                 fprintf(stderr, "FAIL %s %s: did not run\n", ts[t]->name, desc);
@@ -787,7 +822,7 @@ static void graph_nhwc_case(kiln_dtype dt, const conv_case *cc, const char *desc
         double lip = cc->act[0] ? gt_act_lip(cc->act) : 1.0;
         for (int t = 0; t < nt; t++) {
             bool declined;
-            kiln_tensor *got = gt_run(ts[t], n, hin, wanth, &declined);
+            kiln_tensor *got = conv_run(ts[t], n, hin, wanth, &declined, desc);
             if (!got) {
                 if (!declined) {
                     fprintf(stderr, "FAIL %s %s: did not run\n", ts[t]->name, desc);
@@ -985,6 +1020,9 @@ int main(int argc, char **argv) {
     test_graph(KILN_DTYPE_FLOAT16);
     test_graph(KILN_DTYPE_BFLOAT16);
     graph_f32_declined();
+    if (g_dry)
+        fprintf(stderr, "graph tactics: %d cuDNN graphs built host-only%s\n", g_probed,
+                g_probe_unavailable ? " (this cuDNN needs a device for some)" : "");
     algo_top_case(KILN_DTYPE_FLOAT16, OP_NhwcConv);
     algo_top_case(KILN_DTYPE_FLOAT16, OP_FusedConv);
     algo_top_case(KILN_DTYPE_FLOAT32, OP_FusedConv);

@@ -344,7 +344,9 @@ static cudnnStatus_t gc_graph_make(gc_build *b, cudnnHandle_t h, const gc_key *k
     }
     if ((s = gd_new(b, CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, graph))) return s;
     GSET(b, *graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, n_ops, ops);
-    GSET(b, *graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
+    /* h NULL: cuda_conv_graph_probe's host-only check (newer cuDNN 9
+    ** finalizes a graph without a device) */
+    if (h) GSET(b, *graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
     GFIN(b, *graph, "operation graph");
     return CUDNN_STATUS_SUCCESS;
 }
@@ -895,3 +897,44 @@ GC_FAMILY(nhwc, "nhwc_conv", OP_NhwcConv, 1)
 const kiln_tactic *const cuda_tactics_conv_graph[] = {
     GC_LIST(nhwc), GC_LIST(fconv), GC_LIST(conv), NULL,
 };
+
+/* The same order, the variants (cuda_conv_graph_probe) */
+#define GC_VLIST(PFX)                                                                     \
+    &gv_##PFX##_h0, &gv_##PFX##_h1, &gv_##PFX##_c0, &gv_##PFX##_h2, &gv_##PFX##_fb0,       \
+        &gv_##PFX##_c1, &gv_##PFX##_h3, &gv_##PFX##_h4, &gv_##PFX##_h5, &gv_##PFX##_fb1,   \
+        &gv_##PFX##_c2, &gv_##PFX##_c3
+static const gc_variant *const gc_variants[] = {
+    GC_VLIST(nhwc), GC_VLIST(fconv), GC_VLIST(conv), NULL,
+};
+_Static_assert(sizeof gc_variants == sizeof cuda_tactics_conv_graph, "one variant per tactic");
+
+int cuda_conv_graph_probe(const kiln_tactic *t, const ir_node *n, const ir_type *const *in,
+                          char *err, size_t nerr) {
+    const gc_variant *v = NULL;
+    for (int i = 0; cuda_tactics_conv_graph[i]; i++)
+        if (cuda_tactics_conv_graph[i] == t) v = gc_variants[i];
+    const cuda_libs *L = cuda_libs_get();
+    if (!v || !L->dnnBackendExecute) {
+        errf(err, nerr, !v ? "not a graph tactic" : "no cuDNN graph API");
+        return -1;
+    }
+    if (!in[0] || !in[1] || !concrete(in[0]) || !concrete(in[1])) {
+        errf(err, nerr, "dims not concrete");
+        return -1;
+    }
+    gc_key k;
+    if (gc_key_types(n, in, v, &k)) {
+        errf(err, nerr, "geometry");
+        return -1;
+    }
+    gc_plan p;
+    memset(&p, 0, sizeof p);
+    gc_build b = {L, &p, "?"};
+    cudnnBackendDescriptor_t graph = NULL;
+    cudnnStatus_t s = gc_graph_make(&b, NULL, &k, &graph);
+    if (s && err && nerr)
+        snprintf(err, nerr, "%s: %s", b.what,
+                 L->dnnGetErrorString ? L->dnnGetErrorString(s) : "cuDNN error");
+    gc_plan_clear(L, &p);
+    return s ? -1 : 0;
+}

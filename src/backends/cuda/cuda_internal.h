@@ -102,6 +102,13 @@ extern const kiln_tactic *const cuda_tactics_conv_graph[];
 ** 1 = offered next to the legacy ones (default), 2 ("only") = the legacy
 ** cuDNN tactics step aside for FP16/BF16 layers (A/B timing). */
 int cuda_conv_graph_env(void);
+/* Tests: builds and frees the cuDNN operation graph graph-API tactic t
+** would run for node n on concrete types, without a device or handle (a
+** host-only check of its descriptors: shapes, strides, groups, pads; cuDNN
+** 9.x versions that need a handle for the graph refuse it). 0, or -1 with
+** the failing call in err. */
+int cuda_conv_graph_probe(const kiln_tactic *t, const ir_node *n, const ir_type *const *in,
+                          char *err, size_t nerr);
 extern const kiln_tactic *const cuda_tactics_attn[];
 
 #endif
