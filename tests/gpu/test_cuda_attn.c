@@ -7,7 +7,11 @@
 ** first key tile is all -inf, causal, softcap, explicit and default scale,
 ** nonpad_kv_seqlen, a fully masked row (NaN as the reference, or 0 with
 ** Kiln's kiln_masked_rows_zero); batch 1 to
-** 64; f32 (1e-4), f16 and bf16. The tolerance is relative to max |V| (each
+** 64; f32 (1e-4), f16 and bf16. The flash kernel's v2 paths get their own
+** cases (row-invariant masks in the per-tile bias row, with and without
+** causal/softcap; S = 1, 63..65, 127..129, 300; a batch masked whole), and
+** its element-wise (unaligned) path runs through the C seam for both v2 and
+** the v1 kernel kept for A/B. The tolerance is relative to max |V| (each
 ** output is a convex combination of V rows). A tactic that declines a case
 ** it should take (flash: f16/bf16 with Dh == Dv in {32, 64, 128}) fails.
 ** argv[1] optionally filters tactics by name. */
@@ -262,14 +266,55 @@ static void test_attn(kiln_dtype dt) {
     a = base(3, 1, 12, 12, 128, 128, 64, 64); with_mask(&a, 2, 4, 1, 1, 1, 128); RUN(a);
     a = base(3, 64, 2, 2, 128, 128, 64, 64); with_mask(&a, 2, 4, 64, 1, 1, 128); RUN(a);
     a = base(4, 64, 2, 2, 33, 33, 128, 128); with_mask(&a, 1, 4, 64, 1, 1, 33); RUN(a);
+    /* the v2 flash kernel's paths: without per-row masks, causal or softcap
+    ** (the fast instance: no mask, or a row-invariant mask folded into a
+    ** per-tile bias row), and with them (the full instance); key counts at
+    ** and around the 64-key tiles and the two-tile (S = 128) pipeline, one
+    ** key, many tiles; every head dim; batch 1 and many blocks */
+    {
+        static const int64_t seqs[] = {1, 63, 64, 65, 127, 128, 129, 300};
+        static const int64_t dims[] = {32, 64, 128};
+        for (int si = 0; si < 8; si++) {
+            int64_t S = seqs[si], D = dims[si % 3];
+            a = base(3, 3, 4, 4, S, S, D, D); with_mask(&a, 1, 4, 3, 1, 1, S); RUN(a);
+            a = base(4, 1, 3, 3, S, S, D, D); with_mask(&a, 2, 4, 1, 1, 1, S); RUN(a);
+            a = base(4, 2, 2, 2, S, S, dims[(si + 1) % 3], dims[(si + 1) % 3]); RUN(a);
+            a = base(3, 2, 2, 2, S, S, dims[(si + 2) % 3], dims[(si + 2) % 3]);
+            with_mask(&a, 1, 4, 2, 1, 1, S); a.causal = true; RUN(a);
+        }
+    }
+    /* BERT-base at batch 1 and 3, S = 128: bool and float16 padding masks */
+    a = base(3, 1, 12, 12, 128, 128, 64, 64); with_mask(&a, 1, 4, 1, 1, 1, 128); RUN(a);
+    a = base(3, 3, 12, 12, 128, 128, 64, 64); with_mask(&a, 1, 4, 3, 1, 1, 128); RUN(a);
+    a = base(4, 3, 12, 12, 128, 128, 64, 64); with_mask(&a, 2, 4, 3, 1, 1, 128); RUN(a);
+    /* a whole batch masked by a [B,1,1,T] mask (every row of it dead): NaN,
+    ** or 0 with kiln_masked_rows_zero, through the bias row */
+    a = base(3, 2, 2, 2, 70, 70, 64, 64); with_mask(&a, 1, 4, 2, 1, 1, 70); a.dead_row = true;
+    RUN(a);
+    a = base(3, 2, 2, 2, 130, 130, 64, 64); with_mask(&a, 1, 4, 2, 1, 1, 130); a.dead_row = true;
+    a.dead_zero = true; RUN(a);
+    a = base(4, 2, 2, 2, 5, 5, 128, 128); with_mask(&a, 2, 4, 2, 1, 1, 5); a.finfo = true;
+    RUN(a);                                       /* finfo.min, row-invariant */
+    /* row-invariant mask with softcap or causal (full instance, bias row),
+    ** shorter than T, mask per head ([1,H,1,T]), GQA, npad with a mask */
+    a = base(4, 2, 2, 2, 129, 129, 64, 64); with_mask(&a, 2, 4, 2, 1, 1, 129); a.softcap = 4.0f;
+    RUN(a);
+    a = base(4, 2, 3, 3, 65, 150, 32, 32); with_mask(&a, 1, 4, 2, 1, 1, 100); RUN(a);
+    a = base(4, 2, 3, 3, 65, 150, 64, 64); with_mask(&a, 2, 4, 1, 3, 1, 150); RUN(a);
+    a = base(3, 2, 8, 2, 127, 127, 128, 128); with_mask(&a, 1, 4, 2, 1, 1, 127); RUN(a);
+    a = base(4, 3, 2, 2, 129, 129, 64, 64); with_mask(&a, 1, 4, 3, 1, 1, 129); a.npad = true;
+    RUN(a);
+    a = base(4, 3, 2, 2, 200, 200, 128, 128); with_mask(&a, 2, 2, 0, 0, 1, 200); a.causal = true;
+    a.npad = true; RUN(a);
 #undef RUN
 }
 
 /* The flash kernel's element-wise load/store path (operands not 16-byte
 ** aligned: every pointer one element past an aligned one), called through
-** its C seam on a 4-D f16/bf16 case with a [B,1,1,T] bool mask and causal,
-** against the reference. */
-static void test_flash_unaligned(kiln_dtype dt) {
+** its C seam on a 4-D f16/bf16 case with a [B,1,1,T] bool mask, causal or
+** not, against the reference. kernel 0 (the default) hands such operands to
+** v1 as kernel 1 does: both are run so a change to either routing shows. */
+static void test_flash_unaligned(kiln_dtype dt, bool causal, int kernel) {
     const int64_t B = 2, H = 2, S = 70, T = 90, D = 64;
     int64_t qd[4] = {B, H, S, D}, kd[4] = {B, H, T, D}, md[4] = {B, 1, 1, T};
     kiln_tensor *Q = gt_rand(dt, 4, qd, 1.0), *K = gt_rand(dt, 4, kd, 1.0);
@@ -277,12 +322,12 @@ static void test_flash_unaligned(kiln_dtype dt) {
     uint8_t *mp = M->data;
     for (int64_t i = 0; i < tensor_numel(M); i++) mp[i] = rnd() < 0.7 || i % T == 0;
     ir_node *n = gt_node(OP_Attention, 4);
-    ir_edit_set_int(n, "is_causal", 1);
+    if (causal) ir_edit_set_int(n, "is_causal", 1);
     const kiln_tensor *in[4] = {Q, K, V, M};
     kiln_tensor *want = gt_ref(n, in);
     char desc[96];
-    snprintf(desc, sizeof desc, "flash unaligned %s B2 H2 S70 T90 D64 bool mask causal",
-             gt_dtype_name(dt));
+    snprintf(desc, sizeof desc, "flash unaligned %s B2 H2 S70 T90 D64 bool mask causal %d kernel %s",
+             gt_dtype_name(dt), (int)causal, kernel ? "v1" : "v2");
     if (!want) {
         fprintf(stderr, "FAIL %s: no reference\n", desc);
         g_fail++;
@@ -306,7 +351,8 @@ static void test_flash_unaligned(kiln_dtype dt) {
         a.scale = 0.125f;
         a.mask_kind = KC_MASK_BOOL, a.mask = dev[3] + 1;
         a.mst[0] = T, a.mst[3] = 1, a.mlast = T;
-        a.causal = 1;
+        a.causal = causal;
+        a.kernel = kernel;
         kiln_tensor *got;
         if (tensor_clone(want, &got)) gt_die("clone");
         cudaError_t e = kc_attn_flash(dt == KILN_DTYPE_FLOAT16 ? KC_F16 : KC_BF16, &a,
@@ -432,8 +478,12 @@ int main(int argc, char **argv) {
     test_attn(KILN_DTYPE_FLOAT32);
     test_attn(KILN_DTYPE_FLOAT16);
     test_attn(KILN_DTYPE_BFLOAT16);
-    test_flash_unaligned(KILN_DTYPE_FLOAT16);
-    test_flash_unaligned(KILN_DTYPE_BFLOAT16);
+    for (int k = 0; k < 2; k++) { /* v2 (default) and v1, causal and not */
+        test_flash_unaligned(KILN_DTYPE_FLOAT16, true, k);
+        test_flash_unaligned(KILN_DTYPE_BFLOAT16, true, k);
+        test_flash_unaligned(KILN_DTYPE_FLOAT16, false, k);
+        test_flash_unaligned(KILN_DTYPE_BFLOAT16, false, k);
+    }
     bench_attn(KILN_DTYPE_FLOAT16, 128, 128);
     bench_attn(KILN_DTYPE_FLOAT16, 1, 128);
     bench_attn(KILN_DTYPE_BFLOAT16, 128, 128);

@@ -52,3 +52,16 @@ else()
   set(KILN_CUDA_LINK "")
   message(STATUS "kiln: CUDA backend OFF")
 endif()
+
+# GPU micro-benchmark of the flash attention kernels (bin/cuda_attn_bench,
+# bench/cuda_attn_bench.c): built only with the backend, deferred like
+# gemm_bench so it gets the other programs' compile and link options.
+function(_kiln_cuda_add_bench)
+  if(KILN_HAVE_CUDA AND EXISTS ${CMAKE_SOURCE_DIR}/bench/cuda_attn_bench.c AND TARGET kiln_static)
+    add_executable(cuda_attn_bench ${CMAKE_SOURCE_DIR}/bench/cuda_attn_bench.c)
+    target_include_directories(cuda_attn_bench PRIVATE ${CMAKE_SOURCE_DIR}/src
+                               ${CMAKE_SOURCE_DIR}/include ${CUDAToolkit_INCLUDE_DIRS})
+    target_link_libraries(cuda_attn_bench PRIVATE kiln_static)
+  endif()
+endfunction()
+cmake_language(DEFER CALL _kiln_cuda_add_bench)

@@ -28,6 +28,7 @@
 #include "kernels/attn_kernels.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static bool float_type(kiln_dtype t) {
@@ -518,6 +519,10 @@ static int flash_run(ref_ctx *rc) {
     a.causal = sm.causal;
     a.valid = sm.valid;
     a.dead_zero = sm.dead_zero;
+    /* KILN_ATTN_KERNEL=v1: the first flash kernel, for A/B timing of
+    ** whole models (read at run or capture time; nothing is cached) */
+    const char *kv = getenv("KILN_ATTN_KERNEL");
+    a.kernel = kv && !strcmp(kv, "v1") ? 1 : 0;
     return cuda_fail_if(rc, kc_attn_flash(kc_dtype(dt), &a, s), "flash attention");
 }
 

@@ -3,10 +3,12 @@
 set -e
 cd /work/main
 rm -rf /tmp/gb && mkdir -p /tmp/gb/build-gpu/bin /tmp/gb/py/kiln
-cp build-gpu/bin/kiln build-gpu/bin/test_cuda_* build-gpu/bin/cover_report /tmp/gb/build-gpu/bin/
+cp build-gpu/bin/kiln build-gpu/bin/test_cuda_* /tmp/gb/build-gpu/bin/
+# the flash attention micro-benchmark (v2 vs v1), where built
+[ -f build-gpu/bin/cuda_attn_bench ] && cp build-gpu/bin/cuda_attn_bench /tmp/gb/build-gpu/bin/
 strip /tmp/gb/build-gpu/bin/*
 cp python/kiln/*.py python/kiln/*.pyi /tmp/gb/py/kiln/
 cp $(find build-gpu -name "_kiln*.so" | head -1) /tmp/gb/py/kiln/
 strip /tmp/gb/py/kiln/_kiln*.so
-tar -C /tmp/gb -cJf .devrun/gpu-bin.tar.xz build-gpu py
+XZ_OPT="--lzma2=preset=6,dict=192MiB" tar -C /tmp/gb -cJf .devrun/gpu-bin.tar.xz build-gpu py
 ls -la .devrun/gpu-bin.tar.xz

@@ -1,12 +1,22 @@
 #!/bin/bash
-# Device call A: everything in tests/gpu/run.sh but the model set (call B).
+# Device call A: tests/gpu/run.sh (all suites but the model set), with the
+# fuzzers in the background on idle cores when .devrun/fz exists.
 export PYTHONUNBUFFERED=1
+T0=$SECONDS
 tar xJf .devrun/gpu-bin.tar.xz
 python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
 export LD_LIBRARY_PATH=$PWD/.devrun/lib PATH=$PWD/.devrun/bin:$PATH
+[ -f .devrun/fz.tar.xz ] && tar -C .devrun -xJf .devrun/fz.tar.xz
+[ -d .devrun/fz ] && bash .devrun/fuzzbg.sh ${FT:-480}
 mkdir -p /tmp/g
-BUILD=build-gpu OUT=/tmp/g JOBS=16 KILN_PYTHONPATH=$PWD/py KILN_GPU_SUITES="${SUITES:-tactics runtime node python serve sanitizer}" \
+BUILD=build-gpu OUT=/tmp/g JOBS=12 KILN_PYTHONPATH=$PWD/py KILN_GPU_SUITES="${SUITES:-tactics runtime node python serve sanitizer}" \
   timeout ${TLIM:-540} bash tests/gpu/run.sh > /tmp/g/run.txt 2>&1
-echo "rc $?" >> /tmp/g/run.txt
+echo "rc $? at $((SECONDS-T0)) s" >> /tmp/g/run.txt
+if [ -d .devrun/fz ]; then
+  while [ $((SECONDS-T0)) -lt $(( ${FT:-480} + 25 )) ] && pgrep -f kiln_fuzz_ >/dev/null; do sleep 2; done
+  pkill -INT -f kiln_fuzz_; sleep 3
+  for f in onnx eng; do echo "== fuzz $f"; cat /tmp/fz/$f.time; grep -E "^#[0-9]+.*(DONE|pulse)|INFO: fuzzed|crash|CRASH|timeout|leak|ERROR" /tmp/fz/$f.log | tail -6; ls /tmp/fz/art_$f | head; done > /tmp/g/fuzz.txt 2>&1
+  cp -r /tmp/fz/art_onnx /tmp/fz/art_eng /tmp/g/ 2>/dev/null; tail -c 20000 /tmp/fz/onnx.log > /tmp/g/fz_onnx_tail.log; tail -c 20000 /tmp/fz/eng.log > /tmp/g/fz_eng_tail.log
+fi
 tar -C /tmp -czf $OUT/gpu_tests.tgz g
-grep -E "^--- |passed, .* failed$|^rc " /tmp/g/run.txt
+grep -E "^--- |passed, .* failed$|^rc " /tmp/g/run.txt; cat /tmp/g/fuzz.txt 2>/dev/null | cut -c1-200

@@ -16,6 +16,12 @@
 //   B (16x8, col):  reg0 = B[2c..2c+1][g], reg1 = B[2c+8..2c+9][g]
 //   C (16x8, f32):  c0,c1 = C[g][2c..2c+1], c2,c3 = C[g+8][2c..2c+1]
 // (the lower 16 bits of a register hold the lower column / row index).
+// Two kernels share these helpers: k_attn_flash (v1, described above) and
+// v2::k_attn_flash2, the default (see its comment: ldmatrix fragments, a
+// cp.async K/V pipeline, masks folded per key tile, scores in log2 units).
+// v1 stays for A/B timing (kc_attn_flash_args.kernel = 1) and for the inputs
+// v2 does not take (rows not 16-byte aligned, masks with a key stride other
+// than 1).
 #include "attn_kernels.h"
 #include "gemm_act.cuh"
 
@@ -283,10 +289,407 @@ __global__ void __launch_bounds__(kThreads)
     }
 }
 
+// ---------------------------------------------------------------- kernel v2
+// The same math as k_attn_flash (v1, kept for A/B: kc_attn_flash_args.kernel
+// = 1), with the shared-memory traffic and the per-element work cut down:
+//  - Q fragments loaded once with ldmatrix.x4, K fragments with ldmatrix.x4
+//    (two 8-key tiles per load), V fragments with ldmatrix.x4.trans (v1 built
+//    each V register from two 16-bit shared loads);
+//  - Q, K and V tiles arrive through cp.async (16-byte aligned operands
+//    only: the launcher gives others to v1) into two K/V stages, two tiles
+//    ahead: at S <= 128 (BERT) Q and the head's whole K and V are requested
+//    at once, one memory round trip per block; longer sequences stream,
+//    tile j+2 loading while tile j is computed. 46 KB of shared memory at
+//    head dim 64 (4 blocks an SM), 87 KB at 128 (2 blocks);
+//  - scores are kept in log2 units (scale * log2 e folded into the score
+//    scaling), so each probability is one subtraction and one ex2;
+//  - whatever does not depend on the query row (key limit kend, and a mask
+//    whose row stride is 0, such as the [B,1,1,T] padding masks) is folded
+//    once per key tile into an additive bias row in shared memory (0 or
+//    -inf for bool masks, the value for float ones), read as float2 per
+//    score pair; per-row masks, causal limits and softcap are compiled only
+//    into the kFull instance, which takes a second pass for them;
+//  - the output tile is staged through shared memory (Q's tile) and stored
+//    16 bytes a thread (v1 stored 4).
+namespace v2 {
+
+__device__ __forceinline__ uint32_t smem_u32(const void *p) {
+    return (uint32_t)__cvta_generic_to_shared(p);
+}
+
+// 16-byte global -> shared copy; n < 16 bytes read (0 here) zero-fill the rest.
+__device__ __forceinline__ void cp_async16(void *dst, const void *src, int n) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)),
+                 "l"(src), "r"(n)
+                 : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() {
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+// Waits until at most N of this thread's committed groups are pending.
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+// Four 8x8 b16 matrices; lanes 8i..8i+7 give the row addresses of matrix i,
+// and r[i] gets, in lane (g, c), matrix i's [g][2c..2c+1] (.trans: [2c][g]
+// and [2c+1][g]).
+__device__ __forceinline__ void ldsm_x4(uint32_t r[4], const uint16_t *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_u32(p)));
+}
+__device__ __forceinline__ void ldsm_x4_t(uint32_t r[4], const uint16_t *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_u32(p)));
+}
+
+__device__ __forceinline__ float ex2(float x) {  // 2^x; -inf gives 0
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+
+// Starts copying rows [0, rows) of a kBN x D tile (row stride ss elements,
+// 16-byte aligned rows) into shared memory (row stride D + kPad) with
+// cp.async; rows past `rows` are zero-filled (no bytes read). Complete at the
+// next wait on the group it is committed with. 1 <= rows <= kBN.
+template <int D>
+__device__ __forceinline__ void load_tile(uint16_t *sm, const uint16_t *g, int64_t ss, int rows) {
+    constexpr int kChunks = D / 8, kStep = kThreads / kChunks;  // 16-byte chunks per row
+    static_assert(kThreads % kChunks == 0 && kBN % kStep == 0, "whole copy rounds");
+    const int lr = threadIdx.x / kChunks, lc = (threadIdx.x % kChunks) * 8;
+    const uint16_t *src = g + lr * ss + lc;
+    const int64_t step = kStep * ss;
+#pragma unroll
+    for (int it = 0; it < kBN / kStep; it++, src += step) {
+        const bool in = lr + it * kStep < rows;  // else any valid address, nothing read
+        cp_async16(sm + (lr + it * kStep) * (D + kPad) + lc, in ? src : g, in ? 16 : 0);
+    }
+}
+
+// A mask value in log2 units: finite values are clamped to +-1e30 first, so
+// that HF's finfo.min padding (-3.4e38, times log2 e out of float range) stays
+// finite: a row padded throughout keeps equal scores (uniform weights, as the
+// reference), and in a row with live keys its weights are still exactly 0.
+__device__ __forceinline__ float log2_units(float m) {
+    return (isinf(m) ? m : fminf(fmaxf(m, -1e30f), 1e30f)) * kLog2e;
+}
+
+// Dynamic shared memory of k_attn_flash2: the Q tile (later Y), then K and V
+// tiles of two stages (tile kt in stage kt % 2).
+template <int D> constexpr size_t smem2_bytes() {
+    return (size_t)5 * kBN * (D + kPad) * sizeof(uint16_t);
+}
+
+// kFull: per-row masks, causal limits and softcap are compiled in; without
+// it (no mask, or one of row stride 0, and neither causal nor softcap: the
+// encoder case) the kernel carries none of that code or its registers.
+// Head dims up to 64: at most 128 registers, so that four blocks (16 warps)
+// share an SM (46 KB of shared memory each at D = 64); D = 128 fits two.
+template <typename T, int D, bool kFull>
+__global__ void __launch_bounds__(kThreads, D <= 64 ? 4 : 2)
+    k_attn_flash2(const kc_attn_flash_args a, int64_t n_qtiles) {
+    constexpr int kLds = D + kPad, kTile = kBN * kLds;
+    extern __shared__ __align__(16) uint16_t smem2[];
+    uint16_t *const qs = smem2;                          // Q, then Y (rows of each warp its own)
+    uint16_t *const ks0 = smem2 + kTile, *const vs0 = smem2 + 3 * kTile;  // + stage * kTile
+    __shared__ __align__(16) float bias[2][kBN];         // per stage
+
+    const int64_t blk = blockIdx.x;
+    const int64_t qt = blk % n_qtiles, bh = blk / n_qtiles;
+    const int64_t h = bh % a.hq, b = bh / a.hq;
+    const int64_t kh = h / (a.hq / a.hkv);
+    const int64_t q0 = qt * kBM;
+    const uint16_t *Q = reinterpret_cast<const uint16_t *>(a.q) + b * a.q_sb + h * a.q_sh;
+    const uint16_t *K = reinterpret_cast<const uint16_t *>(a.k) + b * a.k_sb + kh * a.k_sh;
+    const uint16_t *V = reinterpret_cast<const uint16_t *>(a.v) + b * a.v_sb + kh * a.v_sh;
+    uint16_t *Y = reinterpret_cast<uint16_t *>(a.y) + b * a.y_sb + h * a.y_sh;
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int g = lane >> 2, c4 = lane & 3;
+    const int r0 = warp * 16 + g;  // this thread's rows in the tile: r0, r0 + 8
+    const int64_t i0 = q0 + r0, i1 = i0 + 8;
+    const bool live0 = i0 < a.sq, live1 = i1 < a.sq;
+
+    // keys past kend are masked for every row of this block
+    int64_t kend = a.t;
+    if (a.mask_kind != KC_MASK_NONE && a.mlast < kend) kend = a.mlast;
+    if (a.valid) {
+        int64_t v = a.valid[b];
+        v = v < 0 ? 0 : v;
+        if (v < kend) kend = v;
+    }
+    if (kFull && a.causal && q0 + kBM < kend) kend = q0 + kBM;
+    const int64_t n_kt = kend > 0 ? (kend + kBN - 1) / kBN : 0;
+    // a mask with row stride 0 goes into the bias rows; others are read per score
+    const bool row_mask = kFull && a.mask_kind != KC_MASK_NONE && a.mst[2] != 0;
+    const bool col_mask = a.mask_kind != KC_MASK_NONE && a.mst[2] == 0;
+    const int64_t mbase = a.mask_kind != KC_MASK_NONE ? b * a.mst[0] + h * a.mst[1] : 0;
+    const int64_t mb0 = row_mask ? mbase + i0 * a.mst[2] : 0, mb1 = mb0 + 8 * a.mst[2];
+
+    auto stage_k = [&](int64_t kt) {  // K rows and bias row of key tile kt
+        const int64_t kb = kt * kBN, left = kend - kb;
+        load_tile<D>(ks0 + (kt & 1) * kTile, K + kb * a.k_ss, a.k_ss, left < kBN ? (int)left : kBN);
+        if (tid < kBN) {
+            const int64_t key = kb + tid;
+            float x = -INFINITY;
+            if (key < kend)
+                x = col_mask ? log2_units(apply_mask(a, mbase + key * a.mst[3], 0.0f)) : 0.0f;
+            bias[kt & 1][tid] = x;
+        }
+    };
+    auto stage_v = [&](int64_t kt) {
+        const int64_t kb = kt * kBN, left = kend - kb;
+        load_tile<D>(vs0 + (kt & 1) * kTile, V + kb * a.v_ss, a.v_ss, left < kBN ? (int)left : kBN);
+    };
+
+    // Copy groups, in order: {Q, K0}, {V0}, {K1}, {V1}, then {K kt+2}, {V kt+2}
+    // after tile kt (empty groups where there is no tile, so that the counts
+    // below hold): at the top of tile kt three groups may stay in flight
+    // (V kt, K kt+1, V kt+1), before its P V two. With S <= 128 the whole
+    // K and V of the head arrive in the first round trip.
+    {
+        const int64_t left = a.sq - q0;  // rows past Sq are zero
+        load_tile<D>(qs, Q + q0 * a.q_ss, a.q_ss, left < kBM ? (int)left : kBM);
+        if (n_kt > 0) stage_k(0);
+        cp_async_commit();
+        if (n_kt > 0) stage_v(0);
+        cp_async_commit();
+        if (n_kt > 1) stage_k(1);
+        cp_async_commit();
+        if (n_kt > 1) stage_v(1);
+        cp_async_commit();
+    }
+    cp_async_wait<3>();
+    __syncthreads();
+    // A fragment of k-step kk: matrices (rows 0-7 | 8-15) x (dims 0-7 | 8-15)
+    uint32_t qf[D / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++)
+        ldsm_x4(qf[kk], qs + (warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kLds + kk * 16 +
+                            (lane >> 4) * 8);
+
+    float o[D / 8][4];
+#pragma unroll
+    for (int nt = 0; nt < D / 8; nt++) o[nt][0] = o[nt][1] = o[nt][2] = o[nt][3] = 0.0f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+    // scores in log2 units (scale * log2 e folded in): exp2 of differences
+    const float cap = a.softcap, scale = a.scale, scale2 = a.scale * kLog2e;
+
+    for (int64_t kt = 0; kt < n_kt; kt++) {
+        const int64_t kb = kt * kBN;
+        const uint16_t *const ks = ks0 + (kt & 1) * kTile, *const vs = vs0 + (kt & 1) * kTile;
+        if (kt > 0) {  // (tile 0: waited for with Q)
+            cp_async_wait<3>();  // K (and the bias row) of this tile
+            __syncthreads();
+        }
+
+        // S = Q K^T. B[k][n] = K[key n][dim k]: one ldmatrix.x4 gives the two
+        // registers of 8-key tiles 2p and 2p+1 (matrices: keys 0-7 | 8-15 of
+        // the pair x dims 0-7 | 8-15 of the k-step).
+        float s[kBN / 8][4];
+#pragma unroll
+        for (int nt = 0; nt < kBN / 8; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+#pragma unroll
+            for (int p = 0; p < kBN / 16; p++) {
+                uint32_t kf[4];
+                ldsm_x4(kf, ks + (p * 16 + (lane >> 4) * 8 + (lane & 7)) * kLds + kk * 16 +
+                                ((lane >> 3) & 1) * 8);
+                elt<T>::mma(s[2 * p], qf[kk], kf[0], kf[1]);
+                elt<T>::mma(s[2 * p + 1], qf[kk], kf[2], kf[3]);
+            }
+        }
+
+        // scale, cap, bias row; then per-row masks and causal limits, all in
+        // log2 units
+        const float *bz = bias[kt & 1];
+        if (kFull && cap > 0.0f) {
+            const float cap2 = cap * kLog2e;
+#pragma unroll
+            for (int nt = 0; nt < kBN / 8; nt++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) s[nt][e] = cap2 * tanhf(s[nt][e] * scale / cap);
+        } else {
+#pragma unroll
+            for (int nt = 0; nt < kBN / 8; nt++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) s[nt][e] *= scale2;
+        }
+#pragma unroll
+        for (int nt = 0; nt < kBN / 8; nt++) {
+            const float2 bb = *reinterpret_cast<const float2 *>(bz + nt * 8 + 2 * c4);
+            s[nt][0] += bb.x, s[nt][1] += bb.y;
+            s[nt][2] += bb.x, s[nt][3] += bb.y;
+        }
+        // (32-bit tile-relative indices; the mask's key stride is 1, so a
+        // row's values are one base pointer plus constant offsets)
+        if (kFull && row_mask) {
+            const int kl = kend - kb < kBN ? (int)(kend - kb) : kBN;  // live keys
+            const int64_t at = kb + 2 * c4;
+#pragma unroll
+            for (int nt = 0; nt < kBN / 8; nt++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int col = nt * 8 + 2 * c4 + (e & 1);
+                    const bool top = e < 2;
+                    if (col >= kl || !(top ? live0 : live1)) continue;  // no mask reads
+                    s[nt][e] += log2_units(
+                        apply_mask(a, (top ? mb0 : mb1) + at + nt * 8 + (e & 1), 0.0f));
+                }
+            }
+        }
+        if (kFull && a.causal) {  // key kb + col > row i: -inf
+            const int64_t d0 = i0 - kb, d1 = i1 - kb;
+            const int lim0 = d0 < -1 ? -1 : d0 < kBN ? (int)d0 : kBN;
+            const int lim1 = d1 < -1 ? -1 : d1 < kBN ? (int)d1 : kBN;
+#pragma unroll
+            for (int nt = 0; nt < kBN / 8; nt++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int col = nt * 8 + 2 * c4 + (e & 1);
+                    if (col > (e < 2 ? lim0 : lim1)) s[nt][e] = -INFINITY;
+                }
+            }
+        }
+        float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+        for (int nt = 0; nt < kBN / 8; nt++) {
+            mx0 = fmaxf(mx0, fmaxf(s[nt][0], s[nt][1]));
+            mx1 = fmaxf(mx1, fmaxf(s[nt][2], s[nt][3]));
+        }
+        // the four lanes of a quad hold the same two rows
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
+        // a row with nothing live yet keeps exponent base 0: its p are all 0
+        const float u0 = n0 == -INFINITY ? 0.0f : n0, u1 = n1 == -INFINITY ? 0.0f : n1;
+        const float al0 = ex2(m0 - u0), al1 = ex2(m1 - u1);
+        m0 = n0, m1 = n1;
+        float ps0 = 0.0f, ps1 = 0.0f;
+#pragma unroll
+        for (int nt = 0; nt < kBN / 8; nt++) {
+            s[nt][0] = ex2(s[nt][0] - u0);
+            s[nt][1] = ex2(s[nt][1] - u0);
+            s[nt][2] = ex2(s[nt][2] - u1);
+            s[nt][3] = ex2(s[nt][3] - u1);
+            ps0 += s[nt][0] + s[nt][1];
+            ps1 += s[nt][2] + s[nt][3];
+        }
+        l0 = l0 * al0 + ps0;  // per-lane partial sums; the quad adds them at the end
+        l1 = l1 * al1 + ps1;
+#pragma unroll
+        for (int nt = 0; nt < D / 8; nt++) {
+            o[nt][0] *= al0, o[nt][1] *= al0;
+            o[nt][2] *= al1, o[nt][3] *= al1;
+        }
+
+        cp_async_wait<2>();  // V of this tile
+        __syncthreads();
+        // O += P V: P's C fragments of key tiles 2j, 2j+1 are the A fragment
+        // of k-step j. B[k][n] = V[key k][dim n]: ldmatrix.x4.trans of
+        // (keys 0-7 | 8-15 of the step) x (dims of 8-column tiles 2q | 2q+1).
+#pragma unroll
+        for (int j = 0; j < kBN / 16; j++) {
+            uint32_t pa[4];
+            pa[0] = pack2<T>(s[2 * j][0], s[2 * j][1]);
+            pa[1] = pack2<T>(s[2 * j][2], s[2 * j][3]);
+            pa[2] = pack2<T>(s[2 * j + 1][0], s[2 * j + 1][1]);
+            pa[3] = pack2<T>(s[2 * j + 1][2], s[2 * j + 1][3]);
+#pragma unroll
+            for (int q = 0; q < D / 16; q++) {
+                uint32_t vf[4];
+                ldsm_x4_t(vf, vs + (j * 16 + ((lane >> 3) & 1) * 8 + (lane & 7)) * kLds +
+                                  q * 16 + (lane >> 4) * 8);
+                elt<T>::mma(o[2 * q], pa, vf[0], vf[1]);
+                elt<T>::mma(o[2 * q + 1], pa, vf[2], vf[3]);
+            }
+        }
+        if (kt + 2 < n_kt) {  // (uniform over the block)
+            __syncthreads();  // every warp is done with this stage: tile kt + 2
+            stage_k(kt + 2);
+            cp_async_commit();
+            stage_v(kt + 2);
+            cp_async_commit();
+        } else {
+            cp_async_commit();
+            cp_async_commit();
+        }
+    }
+    cp_async_wait<0>();  // only empty groups are left; no copy outlives the block
+
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    // l == 0 (every column masked): 0 * inf = NaN, as the reference, or 0
+    // with dead_zero (a live column contributes exp2(0) = 1 to l)
+    const float inv0 = a.dead_zero && l0 == 0.0f ? 0.0f : 1.0f / l0;
+    const float inv1 = a.dead_zero && l1 == 0.0f ? 0.0f : 1.0f / l1;
+    // Y through qs: each warp writes and reads back only its own 16 rows,
+    // which only it read Q from
+    __syncwarp();
+#pragma unroll
+    for (int nt = 0; nt < D / 8; nt++) {
+        uint16_t *p = qs + r0 * kLds + nt * 8 + 2 * c4;
+        *reinterpret_cast<uint32_t *>(p) = pack2<T>(o[nt][0] * inv0, o[nt][1] * inv0);
+        *reinterpret_cast<uint32_t *>(p + 8 * kLds) = pack2<T>(o[nt][2] * inv1, o[nt][3] * inv1);
+    }
+    __syncwarp();
+    constexpr int kChunks = D / 8;
+    static_assert(16 * kChunks % 32 == 0, "whole copy rounds");
+#pragma unroll
+    for (int it = 0; it < 16 * kChunks / 32; it++) {
+        const int c = lane + it * 32;
+        const int r = c / kChunks, col = (c % kChunks) * 8;
+        const int64_t i = q0 + warp * 16 + r;
+        if (i >= a.sq) continue;
+        const uint16_t *src = qs + (warp * 16 + r) * kLds + col;
+        *reinterpret_cast<uint4 *>(Y + i * a.y_ss + col) = *reinterpret_cast<const uint4 *>(src);
+    }
+}
+
+}  // namespace v2
+
+template <typename T, int D, bool kFull>
+cudaError_t launch2(const kc_attn_flash_args &a, int64_t n_qtiles, int64_t blocks,
+                    cudaStream_t s) {
+    constexpr size_t shm = v2::smem2_bytes<D>();
+    // Set per launch (attributes are per device): past 48 KB of static +
+    // dynamic shared memory (head dim 128) the kernel must be allowed more;
+    // and the SM's split of L1 and shared memory should favour shared (the
+    // kernel's copies bypass L1), so that the blocks __launch_bounds__
+    // promises fit (4 x 46 KB at head dim 64).
+    cudaError_t e = cudaSuccess;
+    if (shm + 2 * kBN * sizeof(float) > 48 * 1024)
+        e = cudaFuncSetAttribute(v2::k_attn_flash2<T, D, kFull>,
+                                 cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shm);
+    if (e == cudaSuccess)
+        e = cudaFuncSetAttribute(v2::k_attn_flash2<T, D, kFull>,
+                                 cudaFuncAttributePreferredSharedMemoryCarveout,
+                                 cudaSharedmemCarveoutMaxShared);
+    if (e != cudaSuccess) return e;
+    v2::k_attn_flash2<T, D, kFull><<<(unsigned)blocks, kThreads, shm, s>>>(a, n_qtiles);
+    return cudaGetLastError();
+}
+
 template <typename T, int D>
 cudaError_t launch(const kc_attn_flash_args &a, int64_t n_qtiles, int64_t blocks, bool vec,
                    cudaStream_t s) {
-    k_attn_flash<T, D><<<(unsigned)blocks, kThreads, 0, s>>>(a, n_qtiles, vec);
+    // v2 needs 16-byte aligned rows (cp.async, ldmatrix) and reads per-row
+    // masks at key stride 1 (any contiguous mask but one of a single key,
+    // where stride 0 reads the same element); v1 takes everything
+    const bool v2_ok =
+        vec && (a.mask_kind == KC_MASK_NONE || a.mst[3] == 1 || a.mlast <= 1 || a.mst[2] == 0);
+    if (a.kernel == 1 || !v2_ok)
+        k_attn_flash<T, D><<<(unsigned)blocks, kThreads, 0, s>>>(a, n_qtiles, vec);
+    else if (a.softcap > 0.0f || a.causal || (a.mask_kind != KC_MASK_NONE && a.mst[2] != 0))
+        return launch2<T, D, true>(a, n_qtiles, blocks, s);
+    else return launch2<T, D, false>(a, n_qtiles, blocks, s);
     return cudaGetLastError();
 }
 

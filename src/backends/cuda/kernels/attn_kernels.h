@@ -64,6 +64,9 @@ typedef struct kc_attn_flash_args {
     const int64_t *valid;         /* per batch: columns >= valid[b] are -inf */
     int dead_zero;                /* a row with every column masked gives 0,
                                      else NaN */
+    int kernel;                   /* 0: the default kernel (v2: ldmatrix,
+                                     cp.async pipeline); 1: the first one
+                                     (v1), kept for A/B timing */
 } kc_attn_flash_args;
 
 /* Whether kc_attn_flash has a kernel for head dim d (32, 64, 128). */
