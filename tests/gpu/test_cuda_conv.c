@@ -45,6 +45,8 @@ static void note_graph_ran(const kiln_tactic *t) {
 ** conv_h0 (each plan may compile kernels at run time: the GPU minutes
 ** are few). KILN_GPU_TEST_FULL=1 runs all of them in every case. */
 static bool g_graph_only, g_graph_all, g_graph_every;
+static double g_graph_spent; /* seconds in graph_case */
+static int g_graph_skipped;  /* cases past the time budget */
 
 static bool graph_sampled(const kiln_tactic *t) {
     static const char *const keep[] = {"_graph_h0", "_graph_h1", "_graph_fb0",
@@ -855,10 +857,22 @@ static void graph_nhwc_case(kiln_dtype dt, const conv_case *cc, const char *desc
     tensor_free(aZ);
 }
 
+static double graph_budget(void) {
+    const char *e = getenv("KILN_GPU_TEST_GRAPH_BUDGET_S");
+    return e && atof(e) > 0 ? atof(e) : 300;
+}
+
 static void graph_case(kiln_dtype dt, bool nhwc, int64_t N, int64_t C, int64_t M, int64_t G,
                        int64_t H, int64_t W, int64_t k, int64_t s, int64_t d, int64_t pt,
                        int64_t pl, int64_t pb, int64_t pr, bool bias, bool resid,
                        const char *act, bool must) {
+    /* Plans may compile kernels at run time (seconds each at worst): past
+    ** a time budget (KILN_GPU_TEST_GRAPH_BUDGET_S, default 300) the
+    ** remaining cases are skipped, and said so; the must case runs first. */
+    if (!must && !g_dry && g_graph_spent > graph_budget()) {
+        g_graph_skipped++;
+        return;
+    }
     double t0 = now_s();
     conv_case cc;
     memset(&cc, 0, sizeof cc);
@@ -886,6 +900,7 @@ static void graph_case(kiln_dtype dt, bool nhwc, int64_t N, int64_t C, int64_t M
     if (nhwc) graph_nhwc_case(dt, &cc, desc);
     else run_case(&cc, dt, desc);
     g_graph_only = g_graph_all = false;
+    g_graph_spent += now_s() - t0;
     if (!g_dry)
         fprintf(stderr, "%s: %d graph tactics ran (%d with the epilogue in cuDNN), %.2f s\n",
                 desc, g_graph_ran, g_graph_fused_ran, now_s() - t0);
@@ -981,10 +996,16 @@ static void test_graph(kiln_dtype dt) {
         char desc[96];
         snprintf(desc, sizeof desc, "graph nchw conv%dd case %zu %s", cc.nsp, i,
                  gt_dtype_name(dt));
+        if (!g_dry && g_graph_spent > graph_budget()) {
+            g_graph_skipped++;
+            continue;
+        }
+        double t0 = now_s();
         g_graph_ran = g_graph_fused_ran = 0;
         g_graph_only = true;
         run_case(&cc, dt, desc);
         g_graph_only = false;
+        g_graph_spent += now_s() - t0;
         if (!g_dry) fprintf(stderr, "%s: %d graph tactics ran\n", desc, g_graph_ran);
     }
 }
@@ -1023,6 +1044,12 @@ int main(int argc, char **argv) {
     if (g_dry)
         fprintf(stderr, "graph tactics: %d cuDNN graphs built host-only%s\n", g_probed,
                 g_probe_unavailable ? " (this cuDNN needs a device for some)" : "");
+    else
+        fprintf(stderr, "graph cases: %.1f s%s\n", g_graph_spent,
+                g_graph_skipped ? " (time budget reached: some cases skipped)" : "");
+    if (g_graph_skipped)
+        fprintf(stderr, "graph cases: %d skipped past the time budget "
+                "(KILN_GPU_TEST_GRAPH_BUDGET_S)\n", g_graph_skipped);
     algo_top_case(KILN_DTYPE_FLOAT16, OP_NhwcConv);
     algo_top_case(KILN_DTYPE_FLOAT16, OP_FusedConv);
     algo_top_case(KILN_DTYPE_FLOAT32, OP_FusedConv);
