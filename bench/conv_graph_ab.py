@@ -25,8 +25,12 @@ usage: conv_graph_ab.py KILN_BINARY [--configs a,b] [--work DIR] [--json F]
 build log in WORK/<config>.build.log).
 
 Needs torch + torchvision only to export the model (skipped with --onnx).
-Example on the H100 (about 4-6 minutes for all configurations):
+Example on the H100 (not yet run: cuDNN's runtime-fusion engines compile
+kernels when a plan is built, so builds with graph tactics may take minutes;
+split the configurations over calls with --configs if needed; the JSON is
+rewritten after every configuration):
   python3 bench/conv_graph_ab.py build-gpu/bin/kiln --json /tmp/conv_ab.json
+  python3 bench/conv_graph_ab.py build-gpu/bin/kiln --configs b1_nchw_legacy,b1_nhwc_both
 """
 import argparse
 import json
@@ -141,6 +145,9 @@ def main():
             continue
         r = run_config(args.kiln, onnx_path, args.work, name, batch, env, args.iters, args.log)
         out.append(r)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(out, f, indent=1)
         if "error" in r:
             print("%-18s ERROR %s" % (name, r["error"]), flush=True)
             continue
@@ -152,9 +159,6 @@ def main():
                   r["build_seconds"], r["host_layers"]), flush=True)
         if "layout" in r:
             print("%-18s layout: %s" % (name, r["layout"]), flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1)
 
 
 if __name__ == "__main__":
