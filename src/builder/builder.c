@@ -297,6 +297,11 @@ typedef struct build {
     void *drnd[3];
     int64_t drnd_n[3];
     uint64_t blob_bytes;       /* prepared layer data, distinct buffers */
+    /* layout comparison (KILN_CHANNELS_LAST_MIN_BATCH=auto): the channels-
+    ** last decision forced (-1: the usual rule), every layer timed (also
+    ** those with one candidate, the reformats) */
+    int cl_force;
+    bool time_all;
 } build;
 
 /* Host buffer of at least count random values of dt (float32, float16 or
@@ -893,6 +898,8 @@ static bool *shape_layers(const ir_graph *g) {
     return lay;
 }
 
+#define MAX_CANDIDATES 32
+
 static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
                                   const ir_type *max_types) {
     ir_graph *g = b->g;
@@ -902,7 +909,9 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *n = g->nodes[i];
         engine_layer *L = &b->e.layers[i];
-        const kiln_tactic *cand[16];
+        /* device layers can offer many (cuDNN's legacy algorithms and its
+        ** graph-API engine configs, cuBLASLt's heuristic picks) */
+        const kiln_tactic *cand[MAX_CANDIDATES];
         const ir_type **tin = calloc((size_t)n->n_in + 1, sizeof *tin);
         const ir_type **tmax = calloc((size_t)n->n_in + 1, sizeof *tmax);
         if (!tin || !tmax) {
@@ -915,7 +924,7 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
             tin[k] = n->in[k] ? &n->in[k]->type : NULL;
             tmax[k] = n->in[k] ? &max_types[n->in[k]->id] : NULL;
         }
-        int nc = b->be->tactics(n, tin, cand, 16);
+        int nc = b->be->tactics(n, tin, cand, MAX_CANDIDATES);
         /* Drop candidates whose scratch exceeds the workspace limit. */
         int kept = 0;
         for (int k = 0; k < nc; k++) {
@@ -980,7 +989,7 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
         }
         const kiln_tactic *best = cand[0];
         double best_t = -1;
-        if (nc > 1 && b->cfg->opt_level > 0) {
+        if ((nc > 1 || b->time_all) && b->cfg->opt_level > 0) {
             char key[2048];
             const ir_type **topt = tmax;
             for (int k = 0; k < n->n_in; k++)
@@ -997,7 +1006,7 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
                 best_t = (float)strtod(hit + hl + (hit[hl] ? 1 : 0), NULL);
                 b->cache_hits++;
             } else {
-                double times[16];
+                double times[MAX_CANDIDATES];
                 for (int k = 0; k < nc; k++) {
                     times[k] = (cand[k]->flags & TACTIC_DEVICE)
                                    ? time_tactic_dev(b, n, cand[k], opt_types, reps, best_t)
@@ -1129,8 +1138,21 @@ static int nchwc_block_for(unsigned isa) {
 }
 
 /* Smallest batch (dim 0 of 4-D inputs at a profile's opt shape) from
-** which device builds use channels-last convolutions. */
+** which device builds use channels-last convolutions. The environment
+** variable KILN_CHANNELS_LAST_MIN_BATCH=k overrides it (1: channels-last at
+** every batch) so the layout can be A/B timed on a GPU: with cuDNN's
+** graph-API tactics (cuda_conv_graph.c) NHWC may win at batch 1 too, not
+** measured yet. KILN_CHANNELS_LAST=0/1 still forces the pass off/on.
+** KILN_CHANNELS_LAST_MIN_BATCH=auto builds both layouts and keeps the
+** faster (kiln_build_engine, build_both_layouts). */
 #define CHANNELS_LAST_MIN_BATCH 8
+
+static int64_t channels_last_min_batch(void) {
+    const char *e = getenv("KILN_CHANNELS_LAST_MIN_BATCH");
+    char *end = NULL;
+    long long v = e ? strtoll(e, &end, 10) : 0;
+    return e && end != e && *end == '\0' && v >= 1 ? (int64_t)v : CHANNELS_LAST_MIN_BATCH;
+}
 
 /* Largest dim 0 of any rank-4 graph input at any profile's opt shape (or
 ** its static dim when no profile names it). */
@@ -1155,7 +1177,8 @@ static int64_t largest_opt_batch(const kiln_builder_config *cfg, const ir_graph 
 
 static kiln_status build_main(const kiln_model *m, const kiln_builder_config *cfg,
                               builder_place_fn place_cb, void *place_user,
-                              void **blob_out, size_t *size_out) {
+                              void **blob_out, size_t *size_out, int cl_force,
+                              double *sum_us_out) {
     build b;
     kiln_status st;
     ir_type *in_types = NULL, *opt_types = NULL, *max_types = NULL;
@@ -1170,6 +1193,8 @@ static kiln_status build_main(const kiln_model *m, const kiln_builder_config *cf
     b.dry = place_cb != NULL;
     b.place_cb = place_cb;
     b.place_user = place_user;
+    b.cl_force = cl_force;
+    b.time_all = sum_us_out != NULL;
     if ((st = cache_check(cfg->timing_cache))) return st;
     double t_start = now_us() / 1e3;
     b.t_phase = t_start;
@@ -1243,11 +1268,13 @@ static kiln_status build_main(const kiln_model *m, const kiln_builder_config *cf
     ** inputs: on an H100 (2026-12-06) ResNet-50 FP16 ran 8.9 ms NHWC vs
     ** 23.6 ms NCHW at batch 256 but 2.30 ms vs 1.10 ms at batch 1, where
     ** cuDNN's NCHW kernels and the absent reformats win. */
-    if (pass_channels_last_wanted(b.dev &&
-                                  (cfg->precisions & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) &&
-                                  largest_opt_batch(cfg, b.g) >= CHANNELS_LAST_MIN_BATCH) &&
-        (st = pass_channels_last(&pc, pass_channels_last_align())))
-        goto fail;
+    bool want_cl = b.cl_force >= 0
+                       ? b.cl_force > 0
+                       : pass_channels_last_wanted(
+                             b.dev &&
+                             (cfg->precisions & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) &&
+                             largest_opt_batch(cfg, b.g) >= channels_last_min_batch());
+    if (want_cl && (st = pass_channels_last(&pc, pass_channels_last_align()))) goto fail;
     blog(&b, KILN_SEVERITY_INFO, "optimizer: %d ONNX nodes -> %d layers",
          b.e.source_nodes, b.g->n_nodes);
     if (b.dev && (cfg->flags & KILN_BUILD_TF32))
@@ -1388,6 +1415,14 @@ static kiln_status build_main(const kiln_model *m, const kiln_builder_config *cf
     /* Only a successful build updates (or replaces a stale) cache. */
     cache_save(&b);
     blog(&b, KILN_SEVERITY_INFO, "build total: %.1f ms", now_us() / 1e3 - t_start);
+    if (sum_us_out) {
+        /* layers that cannot be timed (non-float activations) are left
+        ** out: both layouts have them */
+        double sum = 0;
+        for (int i = 0; i < nn; i++)
+            if (b.e.layers[i].time_us[0] > 0) sum += b.e.layers[i].time_us[0];
+        *sum_us_out = sum;
+    }
     *blob_out = blob;
     *size_out = blob_n;
     st = KILN_OK;
@@ -1425,9 +1460,45 @@ done:
     return st;
 }
 
+/* KILN_CHANNELS_LAST_MIN_BATCH=auto (half-precision device builds): builds
+** the engine NCHW and channels-last, every layer timed, and keeps the one
+** whose summed layer times (profile 0, at its opt shapes) are lower; the
+** reformat layers count, launch gaps do not (CUDA graphs hide most). Twice
+** the build time: a switch for measuring, until the rule is re-decided. */
+static kiln_status build_both_layouts(const kiln_model *m, const kiln_builder_config *cfg,
+                                      void **blob_out, size_t *size_out) {
+    void *blob[2] = {NULL, NULL};
+    size_t n[2] = {0, 0};
+    double t[2] = {-1, -1};
+    kiln_status st = build_main(m, cfg, NULL, NULL, &blob[0], &n[0], 0, &t[0]);
+    if (st) return st;
+    if (build_main(m, cfg, NULL, NULL, &blob[1], &n[1], 1, &t[1])) {
+        kiln_error_clear();
+        blob[1] = NULL;
+    }
+    int keep = blob[1] && t[1] >= 0 && (t[0] < 0 || t[1] < t[0]) ? 1 : 0;
+    char msg[256];
+    snprintf(msg, sizeof msg, "layout: NCHW %.1f us, channels-last %.1f us (summed layer "
+             "times%s); keeping %s", t[0], t[1], blob[1] ? "" : ", channels-last build failed",
+             keep ? "channels-last" : "NCHW");
+    if (KILN_SEVERITY_INFO <= cfg->log_max) {
+        if (cfg->log) cfg->log(cfg->log_user, KILN_SEVERITY_INFO, msg);
+        else fprintf(stderr, "kiln: %s\n", msg);
+    }
+    kiln_free(blob[1 - keep]);
+    *blob_out = blob[keep];
+    *size_out = n[keep];
+    return KILN_OK;
+}
+
 kiln_status kiln_build_engine(const kiln_model *m, const kiln_builder_config *cfg,
                               void **blob_out, size_t *size_out) {
-    return build_main(m, cfg, NULL, NULL, blob_out, size_out);
+    const char *e = getenv("KILN_CHANNELS_LAST_MIN_BATCH");
+    if (m && cfg && blob_out && size_out && e && !strcmp(e, "auto") &&
+        cfg->device == KILN_DEVICE_CUDA &&
+        (cfg->precisions & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)))
+        return build_both_layouts(m, cfg, blob_out, size_out);
+    return build_main(m, cfg, NULL, NULL, blob_out, size_out, -1, NULL);
 }
 
 kiln_status builder_placement(const kiln_model *m, const kiln_builder_config *cfg,
@@ -1435,5 +1506,5 @@ kiln_status builder_placement(const kiln_model *m, const kiln_builder_config *cf
     void *blob = NULL;
     size_t n = 0;
     if (!cb) return kiln_error(KILN_INVALID_ARGUMENT, "NULL callback");
-    return build_main(m, cfg, cb, user, &blob, &n);
+    return build_main(m, cfg, cb, user, &blob, &n, -1, NULL);
 }

@@ -15,12 +15,96 @@
 ** them), the padded-RGB path the pass builds (ToNhwc with channels = 8 and
 ** zero weights, equal to the 3-channel convolution), the NHWC pools and the
 ** ToNhwc/ToNchw reformat kernels (bit-exact), and a small ResNet built as a
-** CUDA FP16 engine with and without the pass (KILN_CHANNELS_LAST=0). */
+** CUDA FP16 engine with and without the pass (KILN_CHANNELS_LAST=0).
+**
+** Graph API (cuda_conv_graph.c, test_graph): its FP16/BF16 tactics alone,
+** NCHW and NHWC, against the same references; any configuration may be
+** refused, but the FP16 NHWC 3x3 conv + bias + ReLU must run fused in
+** cuDNN's graph. KILN_CONV_GRAPH_LOG=1 prints each plan cuDNN built or
+** refused; KILN_GPU_TEST_FULL=1 runs every configuration on every shape. */
 #include "gpu_test.h"
 #include "../../src/ops/layout.h"
 
 #include <time.h>
 #include <unistd.h>
+
+/* Graph-API tactics (cuda_conv_graph.c) that ran in the current case:
+** any, and those with bias/residual/ReLU inside cuDNN's graph. */
+static int g_graph_ran, g_graph_fused_ran;
+
+static bool is_graph(const kiln_tactic *t) { return strstr(t->name, "_graph_") != NULL; }
+
+static void note_graph_ran(const kiln_tactic *t) {
+    if (!is_graph(t)) return;
+    g_graph_ran++;
+    if (!strstr(t->name, "_graph_conv_")) g_graph_fused_ran++;
+}
+
+/* Set by the graph-API cases: only those tactics run (else only the
+** legacy ones); g_graph_all: every configuration, else h0, h1, fb0 and
+** conv_h0 (each plan may compile kernels at run time: the GPU minutes
+** are few). KILN_GPU_TEST_FULL=1 runs all of them in every case. */
+static bool g_graph_only, g_graph_all, g_graph_every;
+static double g_graph_spent; /* seconds in graph_case */
+static int g_graph_skipped;  /* cases past the time budget */
+
+static bool graph_sampled(const kiln_tactic *t) {
+    static const char *const keep[] = {"_graph_h0", "_graph_h1", "_graph_fb0",
+                                       "_graph_conv_h0"};
+    size_t n = strlen(t->name);
+    for (size_t i = 0; i < KILN_ARRAY_LEN(keep); i++) {
+        size_t m = strlen(keep[i]);
+        if (n >= m && !strcmp(t->name + n - m, keep[i])) return true;
+    }
+    return false;
+}
+
+/* The device tactics of op: cuda_conv.c's, or (g_graph_only) the graph
+** API's of cuda_conv_graph.c. */
+static int conv_tactics(int op, const kiln_tactic **ts, int max) {
+    if (!g_graph_only) return gt_tactics(cuda_tactics_conv, op, ts, max);
+    const char *full = getenv("KILN_GPU_TEST_FULL");
+    bool all = g_graph_all || (full && full[0] == '1');
+    int nt = gt_tactics(cuda_tactics_conv_graph, op, ts, max), k = 0;
+    for (int i = 0; i < nt; i++)
+        if (all || graph_sampled(ts[i])) ts[k++] = ts[i];
+    return k;
+}
+
+/* gt_run; in a dry run (no GPU) also the graph tactics' cuDNN operation
+** graph built host-only (cuda_conv_graph_probe), so cuDNN itself checks the
+** shapes, strides, pads and groups they describe. A refusal comes back as
+** a run that did not happen (the caller's FAIL), with cuDNN's reason. */
+static int g_probed, g_probe_unavailable;
+
+static kiln_tensor *conv_run(const kiln_tactic *t, ir_node *n, const kiln_tensor *const *in,
+                             const kiln_tensor *want, bool *declined, const char *desc) {
+    kiln_tensor *got = gt_run(t, n, in, want, declined);
+    if (!got || !g_dry || !is_graph(t)) return got;
+    ir_type types[4];
+    const ir_type *tin[4] = {0};
+    for (int i = 0; i < n->n_in && i < 4; i++) {
+        if (!in[i]) continue;
+        memset(&types[i], 0, sizeof types[i]);
+        types[i].dtype = in[i]->dtype;
+        types[i].rank = in[i]->rank;
+        memcpy(types[i].dims, in[i]->dims, sizeof types[i].dims);
+        tin[i] = &types[i];
+    }
+    char err[256] = "";
+    if (!cuda_conv_graph_probe(t, n, tin, err, sizeof err)) {
+        g_probed++;
+        return got;
+    }
+    if (strstr(err, "operation graph")) { /* this cuDNN wants a handle for that */
+        g_probe_unavailable++;
+        return got;
+    }
+    fprintf(stderr, "%s %s: cuDNN refuses the graph: %s\n", t->name, desc, err);
+    tensor_free(got);
+    *declined = false;
+    return NULL;
+}
 
 typedef struct conv_case {
     int nsp;
@@ -82,15 +166,16 @@ static void run_case(const conv_case *cc, kiln_dtype dt, const char *what) {
         g_fail++;
     } else {
         const kiln_tensor *in[4] = {X, W, B, Z};
-        const kiln_tactic *ts[16];
-        int nt = gt_tactics(cuda_tactics_conv, n->op, ts, 16);
+        const kiln_tactic *ts[48];
+        int nt = conv_tactics(n->op, ts, 48);
         bool dw = cc->G > 1 && cc->G == cc->C && cc->G == cc->M && nsp <= 2;
         double lip = cc->fused ? gt_act_lip(cc->act) : 1.0;
         int dnn_ran = 0;
         for (int k = 0; k < nt; k++) {
             bool declined;
-            kiln_tensor *got = gt_run(ts[k], n, in, want, &declined);
+            kiln_tensor *got = conv_run(ts[k], n, in, want, &declined, desc);
             if (got && strstr(ts[k]->name, "_dnn_")) dnn_ran++;
+            if (got) note_graph_ran(ts[k]);
             if (!got) {
                 bool must = strstr(ts[k]->name, "_dw_direct") && dw;
                 if (!declined || must) {
@@ -107,7 +192,7 @@ static void run_case(const conv_case *cc, kiln_dtype dt, const char *what) {
             tensor_free(got);
         }
         /* some cuDNN algorithm must take every symmetric-pad problem */
-        if (!g_only && pads_sym(cc) && !dnn_ran) {
+        if (!g_only && !g_graph_only && pads_sym(cc) && !dnn_ran) {
             fprintf(stderr, "FAIL %s: no cuDNN tactic ran\n", desc);
             g_fail++;
         }
@@ -283,13 +368,13 @@ static void nhwc_case(kiln_dtype dt, int64_t N, int64_t C, int64_t M, int64_t H,
     ir_node *n = gt_node(OP_NhwcConv, resid ? 4 : bias ? 3 : 2);
     ir_edit_copy_attrs(n, fc);
     const kiln_tensor *hin[4] = {Xh, Wh, B, Zh};
-    const kiln_tactic *ts[16];
-    int nt = gt_tactics(cuda_tactics_conv, OP_NhwcConv, ts, 16);
+    const kiln_tactic *ts[48];
+    int nt = conv_tactics(OP_NhwcConv, ts, 48);
     bool aligned = dt == KILN_DTYPE_FLOAT32 || (Cp % 8 == 0 && M % 8 == 0);
     int ran = 0;
     for (int t = 0; t < nt; t++) {
         bool declined;
-        kiln_tensor *got = gt_run(ts[t], n, hin, wanth, &declined);
+        kiln_tensor *got = conv_run(ts[t], n, hin, wanth, &declined, desc);
         if (!got) {
             if (!declined) {
                 fprintf(stderr, "FAIL %s %s: did not run\n", ts[t]->name, desc);
@@ -300,7 +385,10 @@ static void nhwc_case(kiln_dtype dt, int64_t N, int64_t C, int64_t M, int64_t H,
             continue;
         }
         ran++;
-        if (!aligned) {
+        note_graph_ran(ts[t]);
+        /* the legacy NHWC kernels want 8k channels; the graph API's
+        ** engines decide for themselves (a refusal is a decline) */
+        if (!aligned && !is_graph(ts[t])) {
             fprintf(stderr, "FAIL %s %s: ran on channels that are not multiples of 8 (must "
                     "decline)\n", ts[t]->name, desc);
             g_fail++;
@@ -695,6 +783,253 @@ done:
     kiln_model_free(km);
 }
 
+/* ------------------------------------------------------------ graph API */
+/* cuda_conv_graph.c's tactics alone against the reference, NCHW (Conv /
+** FusedConv) and NHWC (NhwcConv, group and pads of any kind: the tactic
+** takes them even where the layout pass does not make them). Any single
+** configuration may be refused (a decline), but a plain FP16 NHWC 3x3
+** conv + bias + ReLU must run with the bias and ReLU inside cuDNN's graph
+** (`must`): cuDNN 9 on sm_80+ offers that, and the batch-1 plan rests on it.
+** One log line per case says how many graph tactics ran. */
+static void graph_nhwc_case(kiln_dtype dt, const conv_case *cc, const char *desc) {
+    int64_t xd[4] = {cc->N, cc->C, cc->img[0], cc->img[1]};
+    int64_t wd[4] = {cc->M, cc->C / cc->G, cc->k[0], cc->k[1]}, bd[1] = {cc->M};
+    int64_t oh = (cc->img[0] + cc->pads[0] + cc->pads[2] - cc->d[0] * (cc->k[0] - 1) - 1) /
+                     cc->s[0] + 1,
+            ow = (cc->img[1] + cc->pads[1] + cc->pads[3] - cc->d[1] * (cc->k[1] - 1) - 1) /
+                     cc->s[1] + 1;
+    int64_t yd[4] = {cc->N, cc->M, oh, ow};
+    kiln_tensor *X = gt_rand(dt, 4, xd, 1.0), *Wt = gt_rand(dt, 4, wd, 1.0);
+    kiln_tensor *B = cc->bias ? gt_rand(dt, 1, bd, 1.0) : NULL;
+    kiln_tensor *Z = cc->resid ? gt_rand(dt, 4, yd, 1.0) : NULL;
+    kiln_tensor *aX = gt_abs_f32(X), *aW = gt_abs_f32(Wt), *aB = gt_abs_f32(B),
+                *aZ = gt_abs_f32(Z);
+    ir_node *fc = gt_node(OP_FusedConv, Z ? 4 : B ? 3 : 2);
+    set_conv_attrs(fc, cc);
+    gt_set_act(fc, cc->act);
+    const kiln_tensor *in[4] = {X, Wt, B, Z}, *ain[4] = {aX, aW, aB, aZ};
+    kiln_tensor *want = gt_ref(fc, in), *mag = gt_ref(fc, ain);
+    if (!want || !mag) {
+        fprintf(stderr, "FAIL %s: no reference\n", desc);
+        g_fail++;
+    } else {
+        kiln_tensor *Xh = nt_perm(X, true, cc->C), *Wh = nt_perm(Wt, true, cc->C / cc->G);
+        kiln_tensor *Zh = Z ? nt_perm(Z, true, cc->M) : NULL;
+        kiln_tensor *wanth = nt_perm(want, true, cc->M), *magh = nt_perm(mag, true, cc->M);
+        ir_node *n = gt_node(OP_NhwcConv, Z ? 4 : B ? 3 : 2);
+        ir_edit_copy_attrs(n, fc);
+        const kiln_tensor *hin[4] = {Xh, Wh, B, Zh};
+        const kiln_tactic *ts[48];
+        int nt = conv_tactics(OP_NhwcConv, ts, 48);
+        double lip = cc->act[0] ? gt_act_lip(cc->act) : 1.0;
+        for (int t = 0; t < nt; t++) {
+            bool declined;
+            kiln_tensor *got = conv_run(ts[t], n, hin, wanth, &declined, desc);
+            if (!got) {
+                if (!declined) {
+                    fprintf(stderr, "FAIL %s %s: did not run\n", ts[t]->name, desc);
+                    g_fail++;
+                } else {
+                    g_declined++;
+                }
+                continue;
+            }
+            note_graph_ran(ts[t]);
+            if (gt_compare(ts[t]->name, desc, got, wanth, magh, 0, gt_rtol(dt) * lip)) g_pass++;
+            else g_fail++;
+            tensor_free(got);
+        }
+        tensor_free(Xh);
+        tensor_free(Wh);
+        tensor_free(Zh);
+        tensor_free(wanth);
+        tensor_free(magh);
+    }
+    tensor_free(want);
+    tensor_free(mag);
+    tensor_free(X);
+    tensor_free(Wt);
+    tensor_free(B);
+    tensor_free(Z);
+    tensor_free(aX);
+    tensor_free(aW);
+    tensor_free(aB);
+    tensor_free(aZ);
+}
+
+static double graph_budget(void) {
+    const char *e = getenv("KILN_GPU_TEST_GRAPH_BUDGET_S");
+    return e && atof(e) > 0 ? atof(e) : 300;
+}
+
+static void graph_case(kiln_dtype dt, bool nhwc, int64_t N, int64_t C, int64_t M, int64_t G,
+                       int64_t H, int64_t W, int64_t k, int64_t s, int64_t d, int64_t pt,
+                       int64_t pl, int64_t pb, int64_t pr, bool bias, bool resid,
+                       const char *act, bool must) {
+    /* Plans may compile kernels at run time (seconds each at worst): past
+    ** a time budget (KILN_GPU_TEST_GRAPH_BUDGET_S, default 300) the
+    ** remaining cases are skipped, and said so; the must case runs first. */
+    if (!must && !g_dry && g_graph_spent > graph_budget()) {
+        g_graph_skipped++;
+        return;
+    }
+    double t0 = now_s();
+    conv_case cc;
+    memset(&cc, 0, sizeof cc);
+    cc.nsp = 2;
+    cc.N = N, cc.C = C, cc.M = M, cc.G = G;
+    cc.img[0] = H, cc.img[1] = W;
+    cc.k[0] = cc.k[1] = k;
+    cc.s[0] = cc.s[1] = s;
+    cc.d[0] = cc.d[1] = d;
+    cc.pads[0] = pt, cc.pads[1] = pl, cc.pads[2] = pb, cc.pads[3] = pr;
+    cc.bias = bias, cc.resid = resid;
+    cc.fused = resid || act[0];
+    cc.act = act;
+    char desc[300];
+    snprintf(desc, sizeof desc,
+             "graph %s N=%lld C=%lld M=%lld G=%lld %lldx%lld k=%lld s=%lld d=%lld "
+             "p=%lld,%lld,%lld,%lld bias=%d resid=%d act='%s' %s",
+             nhwc ? "nhwc" : "nchw", (long long)N, (long long)C, (long long)M, (long long)G,
+             (long long)H, (long long)W, (long long)k, (long long)s, (long long)d,
+             (long long)pt, (long long)pl, (long long)pb, (long long)pr, bias, resid, act,
+             gt_dtype_name(dt));
+    g_graph_ran = g_graph_fused_ran = 0;
+    g_graph_only = true;
+    g_graph_all = must;
+    if (nhwc) graph_nhwc_case(dt, &cc, desc);
+    else run_case(&cc, dt, desc);
+    g_graph_only = g_graph_all = false;
+    g_graph_spent += now_s() - t0;
+    if (!g_dry)
+        fprintf(stderr, "%s: %d graph tactics ran (%d with the epilogue in cuDNN), %.2f s\n",
+                desc, g_graph_ran, g_graph_fused_ran, now_s() - t0);
+    if (must && !g_dry && !g_only) {
+        if (g_graph_fused_ran) {
+            g_pass++;
+        } else {
+            fprintf(stderr, "FAIL %s: no graph-API tactic with bias and ReLU fused ran (cuDNN "
+                    "must offer this one; KILN_CONV_GRAPH_LOG=1 shows why each was refused)\n",
+                    desc);
+            g_fail++;
+        }
+    }
+}
+
+static void test_graph(kiln_dtype dt) {
+    const char *full = getenv("KILN_GPU_TEST_FULL");
+    g_graph_every = full && full[0] == '1';
+    if (!cuda_libs_get()->dnnBackendExecute && !g_dry) {
+        fprintf(stderr, "FAIL graph: cuDNN's graph API did not load (%s)\n",
+                cuda_libs_get()->dnn_path);
+        g_fail++;
+        return;
+    }
+    for (int l = 0; l < 2; l++) {
+        bool nhwc = l == 1;
+        /* the case that must run: FP16 NHWC 3x3 + bias + ReLU, ResNet's */
+        graph_case(dt, nhwc, 1, 64, 64, 1, 28, 28, 3, 1, 1, 1, 1, 1, 1, true, false, "Relu",
+                   nhwc && dt == KILN_DTYPE_FLOAT16);
+        graph_case(dt, nhwc, 1, 64, 64, 1, 14, 14, 3, 1, 1, 1, 1, 1, 1, true, true, "Relu", false);
+        graph_case(dt, nhwc, 3, 64, 128, 1, 15, 15, 3, 2, 1, 1, 1, 1, 1, true, false, "", false);
+        /* 1x1, stride 1 and 2, residual */
+        graph_case(dt, nhwc, 1, 256, 64, 1, 14, 14, 1, 1, 1, 0, 0, 0, 0, true, true, "Relu", false);
+        graph_case(dt, nhwc, 3, 64, 256, 1, 13, 13, 1, 2, 1, 0, 0, 0, 0, true, false, "", false);
+        graph_case(dt, nhwc, 1, 32, 16, 1, 7, 7, 1, 1, 1, 0, 0, 0, 0, false, false, "", false);
+        if (dt == KILN_DTYPE_BFLOAT16 && !g_graph_every) {
+            /* BF16 takes the same code path: a few shapes */
+            graph_case(dt, nhwc, 3, 16, 16, 4, 12, 11, 3, 2, 1, 0, 0, 1, 1, true, true, "Relu",
+                       false);
+            graph_case(dt, nhwc, 1, 5, 7, 1, 9, 9, 3, 1, 1, 1, 1, 1, 1, true, false, "SiLU",
+                       false);
+            continue;
+        }
+        /* 7x7 stride 2 stem: padded to 8 channels, and the raw 3 */
+        graph_case(dt, nhwc, 1, 8, 64, 1, 32, 30, 7, 2, 1, 3, 3, 3, 3, true, false, "Relu", false);
+        graph_case(dt, nhwc, 3, 3, 64, 1, 33, 31, 7, 2, 1, 3, 3, 3, 3, true, false, "Relu", false);
+        /* dilation, asymmetric pads */
+        graph_case(dt, nhwc, 1, 16, 24, 1, 17, 15, 3, 1, 2, 2, 2, 2, 2, true, true, "", false);
+        graph_case(dt, nhwc, 3, 16, 16, 1, 12, 11, 3, 2, 1, 0, 0, 1, 1, true, false, "Relu", false);
+        /* groups, depthwise */
+        graph_case(dt, nhwc, 1, 16, 32, 4, 10, 10, 3, 1, 1, 1, 1, 1, 1, true, false, "Relu", false);
+        graph_case(dt, nhwc, 3, 32, 32, 32, 14, 14, 3, 1, 1, 1, 1, 1, 1, true, true, "Relu", false);
+        graph_case(dt, nhwc, 1, 24, 24, 24, 15, 15, 3, 2, 1, 1, 1, 1, 1, true, false, "", false);
+        /* odd channel counts, no bias, other activations (epilogue kernel) */
+        graph_case(dt, nhwc, 1, 5, 7, 1, 9, 9, 3, 1, 1, 1, 1, 1, 1, true, true, "Relu", false);
+        graph_case(dt, nhwc, 3, 13, 9, 1, 6, 8, 1, 1, 1, 0, 0, 0, 0, false, true, "", false);
+        graph_case(dt, nhwc, 1, 8, 16, 1, 9, 9, 3, 1, 1, 1, 1, 1, 1, true, false, "SiLU", false);
+        graph_case(dt, nhwc, 1, 8, 8, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, true, true, "Relu", false);
+        /* random shapes */
+        for (int i = 0; i < 6; i++) {
+            int64_t C = 1 + (int64_t)(rnd() * 40), M = 1 + (int64_t)(rnd() * 40);
+            if (i % 2 == 0) C = (C + 7) / 8 * 8, M = (M + 7) / 8 * 8;
+            int64_t k = i % 3 == 0 ? 1 : i % 3 == 1 ? 3 : 5, st = 1 + (int64_t)(rnd() * 2);
+            int64_t p = k / 2;
+            graph_case(dt, nhwc, 1 + (int64_t)(rnd() * 3), C, M, 1, 3 + (int64_t)(rnd() * 14),
+                       3 + (int64_t)(rnd() * 14), k, st, 1, p, p, p, p, rnd() < 0.8,
+                       rnd() < 0.5, rnd() < 0.5 ? "Relu" : "", false);
+        }
+    }
+    /* 1-D and 3-D, NCHW only */
+    struct {
+        int nsp;
+        int64_t N, C, M, img[3], k[3], s[3], pads[6];
+        bool bias, resid;
+    } nd[] = {
+        {1, 3, 16, 8, {17}, {3}, {1}, {1, 1}, true, true},
+        {1, 1, 8, 24, {20}, {5}, {2}, {2, 2}, true, false},
+        {3, 1, 8, 16, {5, 6, 7}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1, 1, 1, 1}, true, true},
+        {3, 2, 16, 8, {6, 5, 6}, {1, 1, 1}, {2, 1, 1}, {0, 0, 0, 0, 0, 0}, true, false},
+    };
+    for (size_t i = 0; i < KILN_ARRAY_LEN(nd); i++) {
+        conv_case cc;
+        memset(&cc, 0, sizeof cc);
+        cc.nsp = nd[i].nsp;
+        cc.N = nd[i].N, cc.C = nd[i].C, cc.M = nd[i].M, cc.G = 1;
+        memcpy(cc.img, nd[i].img, sizeof cc.img);
+        memcpy(cc.k, nd[i].k, sizeof cc.k);
+        memcpy(cc.s, nd[i].s, sizeof cc.s);
+        for (int j = 0; j < 3; j++) cc.d[j] = 1;
+        memcpy(cc.pads, nd[i].pads, sizeof cc.pads);
+        cc.bias = nd[i].bias, cc.resid = nd[i].resid, cc.fused = true;
+        cc.act = "Relu";
+        char desc[96];
+        snprintf(desc, sizeof desc, "graph nchw conv%dd case %zu %s", cc.nsp, i,
+                 gt_dtype_name(dt));
+        if (!g_dry && g_graph_spent > graph_budget()) {
+            g_graph_skipped++;
+            continue;
+        }
+        double t0 = now_s();
+        g_graph_ran = g_graph_fused_ran = 0;
+        g_graph_only = true;
+        run_case(&cc, dt, desc);
+        g_graph_only = false;
+        g_graph_spent += now_s() - t0;
+        if (!g_dry) fprintf(stderr, "%s: %d graph tactics ran\n", desc, g_graph_ran);
+    }
+}
+
+/* The graph tactics on float32 layers: none may take them (cuda_conv.c's
+** exact-FP32 math keeps those), so a build never trades FP32 accuracy for
+** TF32 unasked. */
+static void graph_f32_declined(void) {
+    ir_type tx = {KILN_DTYPE_FLOAT32, 4, {1, 8, 9, 9}}, tw = {KILN_DTYPE_FLOAT32, 4, {8, 8, 3, 3}};
+    const ir_type *tin[2] = {&tx, &tw};
+    ir_node *n = gt_node(OP_Conv, 2);
+    int64_t pads[4] = {1, 1, 1, 1};
+    ir_edit_set_ints(n, "pads", pads, 4);
+    int took = 0;
+    for (const kiln_tactic *const *t = cuda_tactics_conv_graph; *t; t++)
+        if ((*t)->op == OP_Conv && (*t)->supports(n, tin)) took++;
+    if (took) {
+        fprintf(stderr, "FAIL graph: %d graph tactics offered for a float32 Conv\n", took);
+        g_fail++;
+    } else {
+        g_pass++;
+    }
+}
+
 int main(int argc, char **argv) {
     if (!gt_init(argc, argv)) return 0;
     test_conv(KILN_DTYPE_FLOAT32, true);
@@ -703,6 +1038,18 @@ int main(int argc, char **argv) {
     test_nhwc(KILN_DTYPE_FLOAT16);
     test_nhwc(KILN_DTYPE_BFLOAT16);
     test_nhwc(KILN_DTYPE_FLOAT32);
+    test_graph(KILN_DTYPE_FLOAT16);
+    test_graph(KILN_DTYPE_BFLOAT16);
+    graph_f32_declined();
+    if (g_dry)
+        fprintf(stderr, "graph tactics: %d cuDNN graphs built host-only%s\n", g_probed,
+                g_probe_unavailable ? " (this cuDNN needs a device for some)" : "");
+    else
+        fprintf(stderr, "graph cases: %.1f s%s\n", g_graph_spent,
+                g_graph_skipped ? " (time budget reached: some cases skipped)" : "");
+    if (g_graph_skipped)
+        fprintf(stderr, "graph cases: %d skipped past the time budget "
+                "(KILN_GPU_TEST_GRAPH_BUDGET_S)\n", g_graph_skipped);
     algo_top_case(KILN_DTYPE_FLOAT16, OP_NhwcConv);
     algo_top_case(KILN_DTYPE_FLOAT16, OP_FusedConv);
     algo_top_case(KILN_DTYPE_FLOAT32, OP_FusedConv);

@@ -469,6 +469,11 @@ static bool dnn_supports_v(const ir_node *n, const ir_type *const *in, const con
     fused_act act;
     if (!dnn_loaded() || !conv_common(n, in, &act) || !pads_symmetric(n, in[0], in[1]))
         return false;
+    /* KILN_CONV_GRAPH=only: half-precision layers are the graph API's
+    ** (cuda_conv_graph.c), for A/B timing */
+    if (cuda_conv_graph_env() == 2 && in[0]->dtype != KILN_DTYPE_FLOAT32 &&
+        cuda_libs_get()->dnnBackendExecute)
+        return false;
     if (v->nhwc && (in[0]->rank != 4 || !nhwc_channels_ok(in[0], in[1]))) return false;
     if (v->fused) {
         bool has_b = n->n_in > 2 && in[2];

@@ -86,6 +86,8 @@ bool cuda_param_runtime(const ir_node *n, const ir_type *const *in, int i, bool 
 ** cuda_pool.c (MaxPool, AveragePool, global pools, Resize),
 ** cuda_gemm.c (MatMul, Gemm, FusedGemm through cuBLASLt),
 ** cuda_conv.c (Conv, FusedConv through cuDNN; depthwise kernels),
+** cuda_conv_graph.c (FP16/BF16 Conv, FusedConv, NhwcConv through cuDNN's
+** graph API, bias/residual/ReLU fused),
 ** cuda_attn.c (the fused attention layer),
 ** cuda_qconv.c (INT8 QLinearConv on integer tensor cores, QAdd). */
 extern const kiln_tactic *const cuda_tactics_eltwise[];
@@ -95,6 +97,19 @@ extern const kiln_tactic *const cuda_tactics_norm[];
 extern const kiln_tactic *const cuda_tactics_pool[];
 extern const kiln_tactic *const cuda_tactics_gemm[];
 extern const kiln_tactic *const cuda_tactics_conv[];
+extern const kiln_tactic *const cuda_tactics_conv_graph[];
+
+/* KILN_CONV_GRAPH (cuda_conv_graph.c): 0 = graph-API convolutions off,
+** 1 = offered next to the legacy ones (default), 2 ("only") = the legacy
+** cuDNN tactics step aside for FP16/BF16 layers (A/B timing). */
+int cuda_conv_graph_env(void);
+/* Tests: builds and frees the cuDNN operation graph graph-API tactic t
+** would run for node n on concrete types, without a device or handle (a
+** host-only check of its descriptors: shapes, strides, groups, pads; cuDNN
+** 9.x versions that need a handle for the graph refuse it). 0, or -1 with
+** the failing call in err. */
+int cuda_conv_graph_probe(const kiln_tactic *t, const ir_node *n, const ir_type *const *in,
+                          char *err, size_t nerr);
 extern const kiln_tactic *const cuda_tactics_attn[];
 extern const kiln_tactic *const cuda_tactics_qconv[];
 

@@ -97,6 +97,22 @@ static void load(void) {
             g_libs.dnn_version = g_libs.dnnGetVersion();
             *(void **)&g_libs.dnnGetConvolutionForwardAlgorithm_v7 =
                 dlsym(dnn, "cudnnGetConvolutionForwardAlgorithm_v7");
+            /* the graph API, all six or none */
+            void *gs[6];
+            static const char *const gnames[6] = {
+                "cudnnBackendCreateDescriptor", "cudnnBackendDestroyDescriptor",
+                "cudnnBackendSetAttribute",     "cudnnBackendGetAttribute",
+                "cudnnBackendFinalize",         "cudnnBackendExecute"};
+            bool all = true;
+            for (int i = 0; i < 6; i++) all &= (gs[i] = dlsym(dnn, gnames[i])) != NULL;
+            if (all) {
+                *(void **)&g_libs.dnnBackendCreateDescriptor = gs[0];
+                *(void **)&g_libs.dnnBackendDestroyDescriptor = gs[1];
+                *(void **)&g_libs.dnnBackendSetAttribute = gs[2];
+                *(void **)&g_libs.dnnBackendGetAttribute = gs[3];
+                *(void **)&g_libs.dnnBackendFinalize = gs[4];
+                *(void **)&g_libs.dnnBackendExecute = gs[5];
+            }
         } else {
             snprintf(g_libs.dnn_path, sizeof g_libs.dnn_path, "unusable (missing symbols)");
             dlclose(dnn);

@@ -103,6 +103,21 @@ typedef struct cuda_libs {
         cudnnHandle_t, cudnnTensorDescriptor_t, cudnnFilterDescriptor_t,
         cudnnConvolutionDescriptor_t, cudnnTensorDescriptor_t, int, int *,
         cudnnConvolutionFwdAlgoPerf_t *);
+    /* optional (NULL when absent): the graph ("backend descriptor") API of
+    ** cuda_conv_graph.c, resolved all or none (dnnBackendExecute non-NULL
+    ** says the set is there) */
+    cudnnStatus_t (*dnnBackendCreateDescriptor)(cudnnBackendDescriptorType_t,
+                                                cudnnBackendDescriptor_t *);
+    cudnnStatus_t (*dnnBackendDestroyDescriptor)(cudnnBackendDescriptor_t);
+    cudnnStatus_t (*dnnBackendSetAttribute)(cudnnBackendDescriptor_t, cudnnBackendAttributeName_t,
+                                            cudnnBackendAttributeType_t, int64_t, const void *);
+    cudnnStatus_t (*dnnBackendGetAttribute)(cudnnBackendDescriptor_t const,
+                                            cudnnBackendAttributeName_t,
+                                            cudnnBackendAttributeType_t, int64_t, int64_t *,
+                                            void *);
+    cudnnStatus_t (*dnnBackendFinalize)(cudnnBackendDescriptor_t);
+    cudnnStatus_t (*dnnBackendExecute)(cudnnHandle_t, cudnnBackendDescriptor_t,
+                                       cudnnBackendDescriptor_t);
 } cuda_libs;
 
 /* Loads both libraries once per process (thread-safe); never fails: a
