@@ -61,7 +61,8 @@ const cpu_nchwc_kernels *cpu_nchwc_kernels_avx2(void);
 ** position, output block and real input channel, the b output channels'
 ** values side by side (one vector load). Tiles are numbered across the
 ** batch, t = (n * TH + ty) * TW + tx; a task takes a chunk of consecutive
-** tiles and runs the three steps on it in its own scratch:
+** tiles and a range of output blocks and runs the three steps on them in
+** its own scratch:
 **   V: P * Cb * tc * b floats, then M: P * ob * tc * b floats. */
 typedef struct cpu_wino_job {
     cpu_nchwc_job j;            /* geometry, x, bias, z, y, epilogue (w unused) */
@@ -76,9 +77,10 @@ typedef struct cpu_wino_kernels {
     int ob;                     /* output blocks per GEMM tile */
     int tile;                   /* tiles (GEMM rows) per GEMM tile */
     const char *isa;
-    /* tiles [t0, t0 + nt) with nt <= j->tc; scratch: 64-byte aligned,
-    ** cpu_wino_scratch_floats(...) floats */
-    void (*chunk)(const cpu_wino_job *j, int64_t t0, int64_t nt, float *scratch);
+    /* tiles [t0, t0 + nt) with nt <= j->tc, output blocks [mb_lo, mb_hi);
+    ** scratch: 64-byte aligned, cpu_wino_scratch_floats(...) floats */
+    void (*chunk)(const cpu_wino_job *j, int64_t t0, int64_t nt, int64_t mb_lo, int64_t mb_hi,
+                  float *scratch);
 } cpu_wino_kernels;
 
 static inline int64_t cpu_wino_scratch_floats(const cpu_wino_kernels *k, int m, int64_t Cb,

@@ -25,7 +25,15 @@ static const cpu_wino_kernels *wk_for(int kind, int64_t block) {
 }
 
 /* ------------------------------------------------------------ layers taken */
+/* KILN_CPU_WINO=0 hides these tactics from builds (A/B against the direct
+** kernels with one binary, as KILN_NCHWC=0 does for the layout). */
+static bool wino_enabled(void) {
+    const char *e = getenv("KILN_CPU_WINO");
+    return !e || strcmp(e, "0") != 0;
+}
+
 static bool wino_ok(const ir_node *n, const ir_type *const *in, int kind) {
+    if (!wino_enabled()) return false;
     if (!in[0] || !in[1] || in[0]->dtype != KILN_DTYPE_FLOAT32 ||
         in[1]->dtype != KILN_DTYPE_FLOAT32)
         return false;
@@ -144,12 +152,16 @@ static kiln_status prepare2(const ir_node *n, const ir_type *const *in,
 }
 
 /* ------------------------------------------------------------ run */
-/* Tiles per chunk: the chunk's V and M (cpu_wino_scratch_floats) within
-** about 640 KiB, so they stay in a 1 MiB L2 next to the weights of a
-** position; a whole number of GEMM tiles when there is room. */
-static int64_t chunk_cap(const cpu_wino_kernels *k, int m, int64_t Cb) {
-    int64_t per = cpu_wino_scratch_floats(k, m, Cb, 1);
-    int64_t cap = (160 * 1024) / (per > 0 ? per : 1);
+/* Tiles per chunk: every chunk streams all of U (0.6 MiB at 64 channels,
+** 9 MiB at 256, 36 MiB at 512), so chunks are large: their V and M
+** (cpu_wino_scratch_floats) up to about 2 MiB, past a 1 MiB L2. Measured on
+** Zen 4 (bench/gemm_bench -f NchwcConv), 640 KiB chunks were up to 4x
+** slower on the 512-channel layers at batch 8 and no faster elsewhere:
+** V read again from L3 costs less than U read again from memory. A whole
+** number of GEMM tiles when there is room. */
+static int64_t chunk_cap(const cpu_wino_kernels *k, int m, int64_t C) {
+    int64_t per = cpu_wino_scratch_floats(k, m, nchwc_blocks(C, k->block), 1);
+    int64_t cap = (512 * 1024) / (per > 0 ? per : 1);
     if (cap >= k->tile) cap = cap / k->tile * k->tile;
     return KILN_MAX(cap, 1);
 }
@@ -157,14 +169,16 @@ static int64_t chunk_cap(const cpu_wino_kernels *k, int m, int64_t Cb) {
 typedef struct wino_run {
     cpu_wino_job wj;
     const cpu_wino_kernels *k;
-    int64_t ntiles;
+    int64_t ntiles, nsplit, split_mb;
 } wino_run;
 
 static void wino_task(void *arg, int64_t t, int tid, void *scratch) {
     (void)tid;
     const wino_run *r = arg;
-    int64_t t0 = t * r->wj.tc, nt = KILN_MIN(r->wj.tc, r->ntiles - t0);
-    r->k->chunk(&r->wj, t0, nt, cpu_align64(scratch));
+    int64_t ch = t / r->nsplit, sp = t % r->nsplit;
+    int64_t t0 = ch * r->wj.tc, nt = KILN_MIN(r->wj.tc, r->ntiles - t0);
+    int64_t mb_lo = sp * r->split_mb, mb_hi = KILN_MIN(r->wj.j.g.Mb, mb_lo + r->split_mb);
+    r->k->chunk(&r->wj, t0, nt, mb_lo, mb_hi, cpu_align64(scratch));
 }
 
 static size_t ws_m(int m, int kind, const ir_node *n, const ir_type *const *in) {
@@ -172,8 +186,19 @@ static size_t ws_m(int m, int kind, const ir_node *n, const ir_type *const *in) 
     if (!w_dims(n, in[1], &C, &Mb, &b)) return 0;
     const cpu_wino_kernels *k = wk_for(kind, b);
     if (!k) return 0;
-    int64_t Cb = nchwc_blocks(C, b);
-    return (size_t)cpu_wino_scratch_floats(k, m, Cb, chunk_cap(k, m, Cb)) * sizeof(float) + 64;
+    int64_t Cb = nchwc_blocks(C, b), nt = -1;
+    const ir_type *x = in[0];
+    if (x && x->rank == 5 && x->dims[0] >= 0 && x->dims[2] >= 0 && x->dims[3] >= 0) {
+        int64_t p[4] = {0};
+        int cnt = 0;
+        const int64_t *pa = ir_attr_ints(n, "pads", &cnt);
+        if (pa && cnt == 4) memcpy(p, pa, sizeof p);
+        int64_t OH = x->dims[2] + p[0] + p[2] - 2, OW = x->dims[3] + p[1] + p[3] - 2;
+        if (OH > 0 && OW > 0) nt = x->dims[0] * ((OH + m - 1) / m) * ((OW + m - 1) / m);
+    }
+    int64_t tc = chunk_cap(k, m, C);
+    if (nt > 0) tc = KILN_MIN(tc, nt);
+    return (size_t)cpu_wino_scratch_floats(k, m, Cb, tc) * sizeof(float) + 64;
 }
 
 static int run_m(ref_ctx *c, int m, int kind) {
@@ -214,14 +239,20 @@ static int run_m(ref_ctx *c, int m, int kind) {
         transform_weights(m, W->data, g->C, g->Mb, g->blk, owned_u);
         wj->u = owned_u;
     }
-    /* chunks: as large as the cap allows, but at least one per thread (in
-    ** a multiple of the thread count when there are several) */
+    /* chunks as large as the cap allows; when that leaves fewer chunks
+    ** than threads, the threads split the output blocks instead (each
+    ** then reads only its share of U) */
     double flops = 2.0 * (double)r.ntiles * (double)((m + 2) * (m + 2)) * (double)g->C *
                    (double)(g->Mb * g->blk);
     int nth = cpu_threads_for(flops);
-    int64_t cap = chunk_cap(r.k, m, g->Cb);
+    int64_t cap = chunk_cap(r.k, m, g->C);
     int64_t nchunk = (r.ntiles + cap - 1) / cap;
-    if (nth > 1) nchunk = KILN_MIN(r.ntiles, (nchunk + nth - 1) / nth * nth);
+    int64_t ngroups = (g->Mb + r.k->ob - 1) / r.k->ob;
+    r.nsplit = 1;
+    if (nchunk < 2 * nth) r.nsplit = KILN_MIN(ngroups, (2 * nth + nchunk - 1) / nchunk);
+    r.split_mb = (ngroups + r.nsplit - 1) / r.nsplit * r.k->ob;
+    r.nsplit = (g->Mb + r.split_mb - 1) / r.split_mb;
+    if (nchunk * r.nsplit < nth) nchunk = KILN_MIN(r.ntiles, (nth + r.nsplit - 1) / r.nsplit);
     wj->tc = (r.ntiles + nchunk - 1) / nchunk;
     nchunk = (r.ntiles + wj->tc - 1) / wj->tc;
     size_t sb = (size_t)cpu_wino_scratch_floats(r.k, m, g->Cb, wj->tc) * sizeof(float) + 64;
@@ -233,7 +264,7 @@ static int run_m(ref_ctx *c, int m, int kind) {
         }
         mine = owned_s;
     }
-    cpu_parallel_for(nchunk, nth, sb, mine, wino_task, &r);
+    cpu_parallel_for(nchunk * r.nsplit, nth, sb, mine, wino_task, &r);
     free(owned_s);
     kiln_aligned_free(owned_u);
     return 0;

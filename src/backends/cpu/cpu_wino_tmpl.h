@@ -212,8 +212,8 @@ static void NC_FN(wn_gemm)(const cpu_wino_job *wj, const float *V, float *Mbuf, 
     }
 }
 
-NC_INLINE void NC_FN(wn_chunk_m)(const cpu_wino_job *wj, int64_t t0, int64_t nt, float *scratch,
-                                 const int WM) {
+NC_INLINE void NC_FN(wn_chunk_m)(const cpu_wino_job *wj, int64_t t0, int64_t nt, int64_t mb_lo,
+                                 int64_t mb_hi, float *scratch, const int WM) {
     const nchwc_conv_geom *g = &wj->j.g;
     const int P = (WM + 2) * (WM + 2);
     const int64_t tc = wj->tc;
@@ -221,8 +221,8 @@ NC_INLINE void NC_FN(wn_chunk_m)(const cpu_wino_job *wj, int64_t t0, int64_t nt,
     for (int64_t t = 0; t < nt; t++)
         for (int64_t cb = 0; cb < g->Cb; cb++)
             NC_FN(wn_input)(wj, t0 + t, cb, V + (cb * tc + t) * NC_B, g->Cb * tc * NC_B, WM);
-    for (int64_t mb0 = 0; mb0 < g->Mb; mb0 += WN_OB) {
-        int64_t nb = KILN_MIN((int64_t)WN_OB, g->Mb - mb0);
+    for (int64_t mb0 = mb_lo; mb0 < mb_hi; mb0 += WN_OB) {
+        int64_t nb = KILN_MIN((int64_t)WN_OB, mb_hi - mb0);
         NC_FN(wn_gemm)(wj, V, Mbuf, nt, mb0, nb, P);
         for (int64_t t = 0; t < nt; t++)
             for (int64_t o = 0; o < nb; o++)
@@ -231,9 +231,10 @@ NC_INLINE void NC_FN(wn_chunk_m)(const cpu_wino_job *wj, int64_t t0, int64_t nt,
     }
 }
 
-static void NC_FN(wino_chunk)(const cpu_wino_job *wj, int64_t t0, int64_t nt, float *scratch) {
-    if (wj->m == 4) NC_FN(wn_chunk_m)(wj, t0, nt, scratch, 4);
-    else NC_FN(wn_chunk_m)(wj, t0, nt, scratch, 2);
+static void NC_FN(wino_chunk)(const cpu_wino_job *wj, int64_t t0, int64_t nt, int64_t mb_lo,
+                              int64_t mb_hi, float *scratch) {
+    if (wj->m == 4) NC_FN(wn_chunk_m)(wj, t0, nt, mb_lo, mb_hi, scratch, 4);
+    else NC_FN(wn_chunk_m)(wj, t0, nt, mb_lo, mb_hi, scratch, 2);
 }
 
 #undef WN_GEMM1
