@@ -28,7 +28,8 @@ static struct {
     int n_workers;
     atomic_ullong gen;    /* bumped per job (written under mu) */
     int participants;     /* workers 1..participants may take part */
-    int active;           /* workers that joined the job and have not left */
+    atomic_int active;    /* workers that joined the job and have not left
+                             (changed under mu, polled without it) */
     bool closed;          /* the caller is done with its tasks: no one joins */
     bool stop;
     cpu_task_fn fn;
@@ -169,7 +170,20 @@ void cpu_parallel_for(int64_t ntasks, int nthreads, size_t scratch_bytes,
     run_tasks(fn, arg, ntasks, 0, caller_scratch);
     pthread_mutex_lock(&P.mu);
     P.closed = true;
-    while (P.active > 0) pthread_cond_wait(&P.done_cv, &P.mu);
+    if (atomic_load(&P.active) > 0) {
+        /* the others are on their last tasks: poll a little before sleeping
+        ** (a futex wake-up can cost as much as a small layer) */
+        pthread_mutex_unlock(&P.mu);
+        int64_t end = mono_us() + SPIN_US;
+        for (int i = 1; atomic_load_explicit(&P.active, memory_order_acquire) > 0; i++) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+            if (!(i & 63) && mono_us() >= end) break;
+        }
+        pthread_mutex_lock(&P.mu);
+    }
+    while (atomic_load(&P.active) > 0) pthread_cond_wait(&P.done_cv, &P.mu);
     pthread_mutex_unlock(&P.mu);
     pthread_mutex_unlock(&P.busy);
 }
