@@ -392,6 +392,12 @@ int main(int argc, char **argv) {
     bench_nchwc("l3 3x3", 8, 256, 14, 14, 256, 3, 1, 1, threads, nth);
     bench_nchwc("l4 3x3", 8, 512, 7, 7, 512, 3, 1, 1, threads, nth);
     bench_nchwc("odd 3x3", 1, 48, 37, 41, 80, 3, 1, 1, threads, nth);
+    /* the direct kernel on ResNet-50's other layers (1x1, strided) */
+    bench_nchwc("l1 1x1 reduce", 1, 256, 56, 56, 64, 1, 1, 0, threads, nth);
+    bench_nchwc("l1 1x1 expand", 1, 64, 56, 56, 256, 1, 1, 0, threads, nth);
+    bench_nchwc("l3 1x1 expand", 1, 256, 14, 14, 1024, 1, 1, 0, threads, nth);
+    bench_nchwc("l2 3x3 s2", 1, 128, 56, 56, 128, 3, 2, 1, threads, nth);
+    bench_nchwc("l2 1x1 s2 down", 1, 256, 56, 56, 512, 1, 2, 0, threads, nth);
     /* MobileNet-style depthwise. */
     bench_conv("dw 3x3", 32, 112, 112, 32, 3, 1, 1, 32, false, threads, nth);
     bench_conv("dw 3x3 s2", 144, 56, 56, 144, 3, 2, 1, 144, false, threads, nth);
