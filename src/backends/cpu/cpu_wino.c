@@ -249,8 +249,8 @@ static int run_m(ref_ctx *c, int m, int kind) {
     int64_t nchunk = (r.ntiles + cap - 1) / cap;
     int64_t ngroups = (g->Mb + r.k->ob - 1) / r.k->ob;
     r.nsplit = 1;
-    if (nth > 1 && nchunk < 2 * nth)
-        r.nsplit = KILN_MIN(ngroups, (2 * nth + nchunk - 1) / nchunk);
+    /* each split transforms the chunk's input again: no more than needed */
+    if (nth > 1 && nchunk < nth) r.nsplit = KILN_MIN(ngroups, (nth + nchunk - 1) / nchunk);
     r.split_mb = (ngroups + r.nsplit - 1) / r.nsplit * r.k->ob;
     r.nsplit = (g->Mb + r.split_mb - 1) / r.split_mb;
     if (nchunk * r.nsplit < nth) nchunk = KILN_MIN(r.ntiles, (nth + r.nsplit - 1) / r.nsplit);
