@@ -293,6 +293,10 @@ static void test_cases(void) {
         {1, 64, 64, 14, 14, {1, 1, 1, 1}, 16, true, true, "Relu"},
         {1, 33, 65, 10, 6, {2, 1, 0, 2}, 16, true, false, "SiLU"},
         {1, 1, 1, 5, 9, {0, 1, 1, 0}, 8, false, true, ""},
+        /* one tile, many output blocks: threads split the output blocks */
+        {1, 16, 72, 4, 4, {1, 1, 1, 1}, 8, true, true, "Relu"},
+        /* so many channels that a chunk holds fewer tiles than a GEMM tile */
+        {1, 2500, 20, 10, 11, {1, 1, 1, 1}, 16, true, false, ""},
     };
     for (size_t i = 0; i < KILN_ARRAY_LEN(fixed); i++) {
         check_case(&fixed[i]);
