@@ -14,7 +14,7 @@
 ** |y - y64| <= K * eps * S with K = 64 for F(4x4) and 8 for F(2x2) and for
 ** the direct kernel (the control). The worst ratios seen (printed at the
 ** end) are about 12, 1.5 and 1.7 up to 65 channels and 20, 1.3 and 3.0 at
-** 2500 (the sums grow about as sqrt(C)): F(4x4) costs 2-3 bits over
+** 2500 (slow growth with C): F(4x4) costs 2-3 bits over
 ** direct, F(2x2) nothing, and a wrong tap or transform entry lands at 1e5
 ** and up. Padding lanes of
 ** the input are filled with random values: no tactic may read them into a
