@@ -1,6 +1,7 @@
 /* cpu_nchwc_avx2.c: the NCHWc microkernels for AVX2+FMA, block 8, tiles of
 ** 6 pixels x 2 blocks (12 of the 16 registers accumulate), from
-** cpu_nchwc_tmpl.h. Built with -mavx2 -mfma (cpu.cmake); without them it
+** cpu_nchwc_tmpl.h, and the Winograd kernels of cpu_wino_tmpl.h (GEMM tile
+** 6 tiles x 2 blocks). Built with -mavx2 -mfma (cpu.cmake); without them it
 ** offers none. */
 #include "cpu_nchwc.h"
 
