@@ -310,6 +310,37 @@ static void bench_conv(const char *name, int64_t C, int64_t H, int64_t W, int64_
     tensor_free(Z);
 }
 
+/* A blocked (NCHWc) conv layer as the layout pass leaves it: blocked input,
+** weights [Mb][C][k][k][b], bias, Relu; every NchwcConv tactic of the
+** host (direct, Winograd F(4x4) and F(2x2), each also on its blob). */
+static void bench_nchwc(const char *name, int64_t N, int64_t C, int64_t H, int64_t W, int64_t M,
+                        int64_t k, int64_t s, int64_t p, const int *threads, int nthreads) {
+    int64_t b = (g_host & KILN_ISA_AVX512F) ? 16 : 8, Cb = (C + b - 1) / b, Mb = (M + b - 1) / b;
+    int64_t xd[5] = {N, Cb, H, W, b}, wd[5] = {Mb, C, k, k, b}, bd[1] = {Mb * b};
+    kiln_tensor *X = rand_tensor(5, xd), *Wt = rand_tensor(5, wd), *B = rand_tensor(1, bd);
+    ir_node *n = ir_edit_add_node(g_graph, OP_NchwcConv, 3, 1, NULL);
+    int64_t ks[2] = {k, k}, ss[2] = {s, s}, one[2] = {1, 1}, ps[4] = {p, p, p, p};
+    ir_edit_set_ints(n, "kernel_shape", ks, 2);
+    ir_edit_set_ints(n, "strides", ss, 2);
+    ir_edit_set_ints(n, "dilations", one, 2);
+    ir_edit_set_ints(n, "pads", ps, 4);
+    ir_edit_set_int(n, "block", b);
+    ir_edit_set_int(n, "in_channels", C);
+    ir_edit_set_int(n, "out_channels", M);
+    ir_edit_set_str(n, "activation", "Relu");
+    const kiln_tensor *in[3] = {X, Wt, B};
+    char label[200];
+    snprintf(label, sizeof label, "NchwcConv %s: N%lld %lldx%lldx%lld -> %lld, k%lld s%lld p%lld b%lld",
+             name, (long long)N, (long long)C, (long long)H, (long long)W, (long long)M,
+             (long long)k, (long long)s, (long long)p, (long long)b);
+    int64_t oh = (H + 2 * p - k) / s + 1, ow = (W + 2 * p - k) / s + 1;
+    double flops = 2.0 * (double)(N * M * oh * ow) * (double)(C * k * k);
+    bench_node(label, n, in, flops, threads, nthreads);
+    tensor_free(X);
+    tensor_free(Wt);
+    tensor_free(B);
+}
+
 int main(int argc, char **argv) {
     int threads[16], nth = 0;
     for (int i = 1; i < argc; i++) {
@@ -352,6 +383,21 @@ int main(int argc, char **argv) {
     bench_conv("l3 1x1 expand", 256, 14, 14, 1024, 1, 1, 0, 1, true, threads, nth);
     bench_conv("l4 3x3", 512, 7, 7, 512, 3, 1, 1, 1, false, threads, nth);
     bench_conv("l4 1x1 reduce", 2048, 7, 7, 512, 1, 1, 0, 1, false, threads, nth);
+    /* The same 3x3 stride-1 layers blocked (direct vs Winograd), batch 1
+    ** and 8, and a YOLO-ish odd size. */
+    bench_nchwc("l1 3x3", 1, 64, 56, 56, 64, 3, 1, 1, threads, nth);
+    bench_nchwc("l2 3x3", 1, 128, 28, 28, 128, 3, 1, 1, threads, nth);
+    bench_nchwc("l3 3x3", 1, 256, 14, 14, 256, 3, 1, 1, threads, nth);
+    bench_nchwc("l4 3x3", 1, 512, 7, 7, 512, 3, 1, 1, threads, nth);
+    bench_nchwc("l3 3x3", 8, 256, 14, 14, 256, 3, 1, 1, threads, nth);
+    bench_nchwc("l4 3x3", 8, 512, 7, 7, 512, 3, 1, 1, threads, nth);
+    bench_nchwc("odd 3x3", 1, 48, 37, 41, 80, 3, 1, 1, threads, nth);
+    /* the direct kernel on ResNet-50's other layers (1x1, strided) */
+    bench_nchwc("l1 1x1 reduce", 1, 256, 56, 56, 64, 1, 1, 0, threads, nth);
+    bench_nchwc("l1 1x1 expand", 1, 64, 56, 56, 256, 1, 1, 0, threads, nth);
+    bench_nchwc("l3 1x1 expand", 1, 256, 14, 14, 1024, 1, 1, 0, threads, nth);
+    bench_nchwc("l2 3x3 s2", 1, 128, 56, 56, 128, 3, 2, 1, threads, nth);
+    bench_nchwc("l2 1x1 s2 down", 1, 256, 56, 56, 512, 1, 2, 0, threads, nth);
     /* MobileNet-style depthwise. */
     bench_conv("dw 3x3", 32, 112, 112, 32, 3, 1, 1, 32, false, threads, nth);
     bench_conv("dw 3x3 s2", 144, 56, 56, 144, 3, 2, 1, 144, false, threads, nth);

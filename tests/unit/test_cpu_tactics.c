@@ -15,6 +15,7 @@
 #include "test_util.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sched.h>
 #include <unistd.h>
 #include <time.h>
@@ -1107,6 +1108,59 @@ static void test_idle_pool(void) {
     tensor_free(B);
 }
 
+/* The pool itself: every task of every job runs exactly once whatever the
+** thread count, with jobs back to back (workers still spinning), after a
+** pause (workers asleep: some wake after the caller ran out of tasks and
+** must stay out of the job), nested calls, and scratch of the asked size. */
+typedef struct pool_job {
+    _Atomic int *hits;
+    int64_t n;
+    size_t scratch;
+    _Atomic int bad;
+} pool_job;
+
+static void pool_task(void *arg, int64_t t, int tid, void *scratch) {
+    pool_job *j = arg;
+    if (t < 0 || t >= j->n || tid < 0 || (tid > 0 && j->scratch && !scratch)) j->bad = 1;
+    if (scratch && j->scratch) memset(scratch, 0x5a, j->scratch);
+    atomic_fetch_add(&j->hits[t], 1);
+}
+
+static void pool_nested(void *arg, int64_t t, int tid, void *scratch) {
+    (void)tid, (void)scratch;
+    pool_job *j = arg;
+    _Atomic int inner[3] = {0, 0, 0};
+    pool_job in = {inner, 3, 0, 0};
+    cpu_parallel_for(3, 4, 0, NULL, pool_task, &in); /* runs serially */
+    if (inner[0] != 1 || inner[1] != 1 || inner[2] != 1) j->bad = 1;
+    atomic_fetch_add(&j->hits[t], 1);
+}
+
+static void test_pool(void) {
+    enum { MAXT = 97 };
+    _Atomic int hits[MAXT];
+    char caller_scratch[256];
+    bool ok = true;
+    for (int it = 0; it < 3000 && ok; it++) {
+        int64_t n = 1 + (int64_t)(rnd() * MAXT);
+        int th = 1 + (int)(rnd() * 4);
+        for (int64_t t = 0; t < n; t++) hits[t] = 0;
+        pool_job j = {hits, n, rnd() < 0.5 ? 256 : 0, 0};
+        if (it % 500 == 499) {
+            struct timespec nap = {0, 2 * 1000 * 1000}; /* past the spin */
+            nanosleep(&nap, NULL);
+        }
+        cpu_parallel_for(n, th, j.scratch, caller_scratch, it % 7 == 3 ? pool_nested : pool_task,
+                         &j);
+        for (int64_t t = 0; t < n; t++) ok = ok && hits[t] == 1;
+        ok = ok && !j.bad;
+        if (!ok)
+            fprintf(stderr, "FAIL pool: job %d (%lld tasks, %d threads) ran a task "
+                    "twice, never, or badly\n", it, (long long)n, th);
+    }
+    record(ok);
+}
+
 /* kiln_set_num_threads(0): one thread per physical core of the affinity
 ** mask; pinned to one CPU that is 1. */
 static void test_physical_cores(void) {
@@ -1169,6 +1223,7 @@ int main(int argc, char **argv) {
     test_prepared_blobs();
     test_dot_no_blob();
     test_idle_pool();
+    test_pool();
     test_physical_cores();
     test_gemm();
     test_gemm_residual();

@@ -86,16 +86,13 @@ static void dw_task(void *arg, int64_t t, int tid, void *scratch) {
     r->k->dwconv(&r->j, n, cb, oy);
 }
 
-static int conv_prepare(ref_ctx *c, const cpu_nchwc_kernels *k, conv_run *r) {
+int cpu_nchwc_job_init(ref_ctx *c, int64_t block, cpu_nchwc_job *j) {
     const kiln_tensor *X = c->in[0], *W = c->in[1];
     const kiln_tensor *B = ref_has(c, 2) ? c->in[2] : NULL;
     const kiln_tensor *Z = ref_has(c, 3) ? c->in[3] : NULL;
     kiln_tensor *Y = c->out[0];
-    memset(r, 0, sizeof *r);
-    r->k = k;
-    cpu_nchwc_job *j = &r->j;
+    memset(j, 0, sizeof *j);
     nchwc_conv_geom *g = &j->g;
-    if (!k) return ref_fail(c, "this build has no kernels for the host");
     if (X->dtype != KILN_DTYPE_FLOAT32 || W->dtype != KILN_DTYPE_FLOAT32 ||
         (B && B->dtype != KILN_DTYPE_FLOAT32) || (Z && Z->dtype != KILN_DTYPE_FLOAT32))
         return ref_fail(c, "this tactic handles float32 only");
@@ -103,7 +100,7 @@ static int conv_prepare(ref_ctx *c, const cpu_nchwc_kernels *k, conv_run *r) {
                               sizeof c->err) ||
         !fused_act_read(c->node, &j->fact, c->err, sizeof c->err))
         return -1;
-    if (g->blk != k->block) return ref_fail(c, "block %lld is not this tactic's", (long long)g->blk);
+    if (g->blk != block) return ref_fail(c, "block %lld is not this tactic's", (long long)g->blk);
     int64_t yd[5] = {g->N, g->Mb, g->OH, g->OW, g->blk};
     if (Y->dtype != KILN_DTYPE_FLOAT32 || Y->rank != 5 || memcmp(Y->dims, yd, sizeof yd) ||
         (!Y->data && tensor_numel(Y)))
@@ -128,6 +125,17 @@ static int conv_prepare(ref_ctx *c, const cpu_nchwc_kernels *k, conv_run *r) {
         break;
     default: j->act = NCHWC_ACT_POST;
     }
+    return 0;
+}
+
+static int conv_prepare(ref_ctx *c, const cpu_nchwc_kernels *k, conv_run *r) {
+    memset(r, 0, sizeof *r);
+    r->k = k;
+    if (!k) return ref_fail(c, "this build has no kernels for the host");
+    if (cpu_nchwc_job_init(c, k->block, &r->j)) return -1;
+    cpu_nchwc_job *j = &r->j;
+    nchwc_conv_geom *g = &j->g;
+    int64_t HW = g->H * g->W;
     const nchwc_win *w = &g->win;
     bool flat = w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1 && !w->pt && !w->pl &&
                 !w->pb && !w->pr;

@@ -1,6 +1,7 @@
 /* cpu_nchwc_avx512.c: the NCHWc microkernels for AVX-512F, block 16, tiles
 ** of 6 pixels x 4 blocks (24 accumulators; 4 weight loads and 6 broadcasts
-** per 24 FMAs), from cpu_nchwc_tmpl.h. Built
+** per 24 FMAs), from cpu_nchwc_tmpl.h, and the Winograd kernels of
+** cpu_wino_tmpl.h (GEMM tile 6 tiles x 4 blocks). Built
 ** with -mavx512f -mavx2 -mfma (cpu.cmake); without them it offers none. */
 #include "cpu_nchwc.h"
 
@@ -18,6 +19,7 @@
 #define NC_ZERO() _mm512_setzero_ps()
 #define NC_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define NC_ADD(a, b) _mm512_add_ps((a), (b))
+#define NC_SUB(a, b) _mm512_sub_ps((a), (b))
 #define NC_MUL(a, b) _mm512_mul_ps((a), (b))
 #define NC_MAX(a, b) _mm512_max_ps((a), (b))
 #define NC_MIN(a, b) _mm512_min_ps((a), (b))
@@ -40,12 +42,20 @@
     _mm512_castsi512_ps(_mm512_slli_epi32(                                     \
         _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
 #include "cpu_nchwc_tmpl.h"
+#define WN_T 6
+#define WN_OB 4
+#include "cpu_wino_tmpl.h"
 
 static const cpu_nchwc_kernels k_avx512 = {
     16, 4, NC_T, "avx512", NC_FN(conv), NC_FN(dwconv), NC_FN(pool),
 };
 
 const cpu_nchwc_kernels *cpu_nchwc_kernels_avx512(void) { return &k_avx512; }
+
+static const cpu_wino_kernels wk_avx512 = {16, WN_OB, WN_T, "avx512", NC_FN(wino_chunk)};
+
+const cpu_wino_kernels *cpu_wino_kernels_avx512(void) { return &wk_avx512; }
 #else
 const cpu_nchwc_kernels *cpu_nchwc_kernels_avx512(void) { return NULL; }
+const cpu_wino_kernels *cpu_wino_kernels_avx512(void) { return NULL; }
 #endif

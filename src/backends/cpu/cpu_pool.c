@@ -5,7 +5,10 @@
 ** worker. One job runs at a time; a second caller (another context, or a
 ** task calling back in) runs its job serially instead of waiting, so
 ** concurrent contexts never oversubscribe the cores (policy in kiln.h).
-** Idle workers spin at most SPIN_US, then sleep. */
+** Idle workers spin at most SPIN_US, then sleep. The caller waits only for
+** the workers that joined its job before it ran out of tasks: one that
+** wakes later (descheduled on a busy machine, or still asleep) stays out,
+** so a small layer never waits for a scheduler time slice. */
 #include "cpu_gemm.h"
 
 #include <pthread.h>
@@ -24,8 +27,10 @@ static struct {
     size_t scratch_size[POOL_MAX + 1];
     int n_workers;
     atomic_ullong gen;    /* bumped per job (written under mu) */
-    int participants;     /* workers 1..participants take part */
-    int done;
+    int participants;     /* workers 1..participants may take part */
+    atomic_int active;    /* workers that joined the job and have not left
+                             (changed under mu, polled without it) */
+    bool closed;          /* the caller is done with its tasks: no one joins */
     bool stop;
     cpu_task_fn fn;
     void *arg;
@@ -67,7 +72,8 @@ static void pool_after_fork(void) {
     pthread_cond_init(&P.done_cv, NULL);
     P.n_workers = 0;
     P.participants = 0;
-    P.done = 0;
+    P.active = 0;
+    P.closed = false;
     for (int i = 0; i <= POOL_MAX; i++) P.scratch[i] = NULL, P.scratch_size[i] = 0;
 }
 
@@ -112,14 +118,17 @@ static void *worker(void *p) {
             pthread_cond_wait(&P.wake, &P.mu);
         if (P.stop) break;
         seen = atomic_load(&P.gen);
-        if (id > P.participants) continue;
+        /* a worker that wakes after the caller ran out of tasks stays out:
+        ** the caller waits only for those that joined in time */
+        if (id > P.participants || P.closed) continue;
+        P.active++;
         cpu_task_fn fn = P.fn;
         void *arg = P.arg, *scratch = P.scratch[id];
         int64_t nt = P.ntasks;
         pthread_mutex_unlock(&P.mu);
         run_tasks(fn, arg, nt, id, scratch);
         pthread_mutex_lock(&P.mu);
-        if (++P.done == P.participants) pthread_cond_signal(&P.done_cv);
+        if (--P.active == 0 && P.closed) pthread_cond_signal(&P.done_cv);
     }
     pthread_mutex_unlock(&P.mu);
     return NULL;
@@ -153,13 +162,28 @@ void cpu_parallel_for(int64_t ntasks, int nthreads, size_t scratch_bytes,
     P.ntasks = ntasks;
     atomic_store(&P.next, 0);
     P.participants = parts;
-    P.done = 0;
+    P.active = 0;
+    P.closed = false;
     atomic_fetch_add(&P.gen, 1);
     pthread_cond_broadcast(&P.wake);
     pthread_mutex_unlock(&P.mu);
     run_tasks(fn, arg, ntasks, 0, caller_scratch);
     pthread_mutex_lock(&P.mu);
-    while (P.done < P.participants) pthread_cond_wait(&P.done_cv, &P.mu);
+    P.closed = true;
+    if (atomic_load(&P.active) > 0) {
+        /* the others are on their last tasks: poll a little before sleeping
+        ** (a futex wake-up can cost as much as a small layer) */
+        pthread_mutex_unlock(&P.mu);
+        int64_t end = mono_us() + SPIN_US;
+        for (int i = 1; atomic_load_explicit(&P.active, memory_order_acquire) > 0; i++) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+            if (!(i & 63) && mono_us() >= end) break;
+        }
+        pthread_mutex_lock(&P.mu);
+    }
+    while (atomic_load(&P.active) > 0) pthread_cond_wait(&P.done_cv, &P.mu);
     pthread_mutex_unlock(&P.mu);
     pthread_mutex_unlock(&P.busy);
 }

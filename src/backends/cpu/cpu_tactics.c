@@ -49,5 +49,9 @@ const kiln_tactic *const cpu_tactic_table[] = {
     &cpu_t_nchwc_conv_avx512, &cpu_t_nchwc_conv_avx2, &cpu_t_nchwc_dwconv_avx512,
     &cpu_t_nchwc_dwconv_avx2, &cpu_t_nchwc_pool_avx512, &cpu_t_nchwc_pool_avx2,
     &cpu_t_nchwc_reorder_in_c, &cpu_t_nchwc_reorder_out_c,
+    /* Winograd for the 3x3 stride-1 ones, after the direct kernel (taken
+    ** untimed); the builder keeps whichever is faster per layer */
+    &cpu_t_nchwc_wino4_avx512, &cpu_t_nchwc_wino4_avx2, &cpu_t_nchwc_wino2_avx512,
+    &cpu_t_nchwc_wino2_avx2, &cpu_t_nchwc_wino4_c, &cpu_t_nchwc_wino2_c,
     NULL,
 };
