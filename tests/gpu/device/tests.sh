@@ -9,7 +9,7 @@ export LD_LIBRARY_PATH=$PWD/.devrun/lib PATH=$PWD/.devrun/bin:$PATH
 [ -f .devrun/fz.tar.xz ] && tar -C .devrun -xJf .devrun/fz.tar.xz
 [ -d .devrun/fz ] && bash .devrun/fuzzbg.sh ${FT:-480}
 mkdir -p /tmp/g
-BUILD=build-gpu OUT=/tmp/g JOBS=12 KILN_PYTHONPATH=$PWD/py KILN_GPU_SUITES="${SUITES:-tactics runtime node python serve sanitizer}" \
+BUILD=build-gpu OUT=/tmp/g JOBS=12 KILN_PYTHONPATH=$PWD/py KILN_GPU_SUITES="${SUITES:-tactics runtime node int8 python serve sanitizer}" KILN_GPU_TEST_GRAPH_BUDGET_S=${GB:-120} \
   timeout ${TLIM:-540} bash tests/gpu/run.sh > /tmp/g/run.txt 2>&1
 echo "rc $? at $((SECONDS-T0)) s" >> /tmp/g/run.txt
 if [ -d .devrun/fz ]; then
