@@ -60,9 +60,9 @@ suite() {
 
 suite unit ctest --test-dir build-asan --output-on-failure -j"$JOBS"
 suite node_reference python3 tests/node/run_node_tests.py build-asan/bin/kiln \
-    --mode reference --jobs "$JOBS" --min-pass 1670
+    --mode reference --jobs "$JOBS" --min-pass 1700
 suite node_engine python3 tests/node/run_node_tests.py build-asan/bin/kiln \
-    --mode engine --jobs "$JOBS" --min-pass 1670
+    --mode engine --jobs "$JOBS" --min-pass 1700
 suite engine_cli python3 tests/engine/test_engine_cli.py build-asan/bin/kiln
 # Explicit quantization: onnxruntime quantize_static QDQ models (a small CNN,
 # an MLP) fold into INT8 layers and match onnxruntime within one step.
