@@ -200,9 +200,12 @@ static int64_t pnm_uint(pnm_rd *r, int max_digits) {
     return k ? v : -1;
 }
 
+/* v * 255 / maxval rounded half to even, as Pillow's PPM decoder rounds. */
 static uint8_t pnm_scale(int64_t v, int64_t maxval) {
     if (v >= maxval) return 255;
-    return (uint8_t)((v * 255 + maxval / 2) / maxval);
+    int64_t q = v * 255 / maxval, r2 = 2 * (v * 255 % maxval);
+    if (r2 > maxval || (r2 == maxval && (q & 1))) q++;
+    return (uint8_t)q;
 }
 
 static int decode_pnm(const img_src *s, img_raw *out) {

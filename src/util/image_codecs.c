@@ -355,6 +355,10 @@ static codec_lib g_tiff = {PTHREAD_ONCE_INIT, NULL, ""};
 static struct {
     __typeof__(&TIFFClientOpen) client_open;
     __typeof__(&TIFFGetField) get_field;
+    __typeof__(&TIFFGetFieldDefaulted) get_field_defaulted;
+    __typeof__(&TIFFIsTiled) is_tiled;
+    __typeof__(&TIFFScanlineSize) scanline_size;
+    __typeof__(&TIFFReadScanline) read_scanline;
     __typeof__(&TIFFReadRGBAImageOriented) read_rgba;
     __typeof__(&TIFFClose) close;
     __typeof__(&TIFFSetErrorHandler) set_error_handler;
@@ -373,6 +377,10 @@ static void tiff_load(void) {
     g_tiff.h = lib_open(&g_tiff, names, "libtiff6");
     SYM(g_tiff, T.client_open, "TIFFClientOpen");
     SYM(g_tiff, T.get_field, "TIFFGetField");
+    SYM(g_tiff, T.get_field_defaulted, "TIFFGetFieldDefaulted");
+    SYM(g_tiff, T.is_tiled, "TIFFIsTiled");
+    SYM(g_tiff, T.scanline_size, "TIFFScanlineSize");
+    SYM(g_tiff, T.read_scanline, "TIFFReadScanline");
     SYM(g_tiff, T.read_rgba, "TIFFReadRGBAImageOriented");
     SYM(g_tiff, T.close, "TIFFClose");
     SYM(g_tiff, T.set_error_handler, "TIFFSetErrorHandler");
@@ -493,6 +501,34 @@ int img_decode_tiff(const img_src *s, img_raw *out) {
         goto done;
     }
     if (img_check_size(s, "TIFF", w, h)) goto done;
+    /* 8-bit gray or RGB (with or without alpha) in strips: the samples as
+    ** stored, as Pillow unpacks them (libtiff's RGBA reader would
+    ** premultiply an unassociated alpha). Anything else goes through it. */
+    uint16_t bps = 0, spp = 0, planar = 0, photo = 0;
+    if (!T.is_tiled(t) && T.get_field_defaulted(t, TIFFTAG_BITSPERSAMPLE, &bps) &&
+        T.get_field_defaulted(t, TIFFTAG_SAMPLESPERPIXEL, &spp) &&
+        T.get_field_defaulted(t, TIFFTAG_PLANARCONFIG, &planar) &&
+        T.get_field(t, TIFFTAG_PHOTOMETRIC, &photo) && bps == 8 &&
+        planar == PLANARCONFIG_CONTIG &&
+        ((photo == PHOTOMETRIC_MINISBLACK && spp >= 1 && spp <= 2) ||
+         (photo == PHOTOMETRIC_RGB && spp >= 3 && spp <= 4)) &&
+        T.scanline_size(t) == (tmsize_t)w * spp) {
+        out->pix = malloc((size_t)w * h * spp);
+        if (!out->pix) {
+            img_fail(s, "out of memory for a %u x %u TIFF", w, h);
+            goto done;
+        }
+        for (uint32_t y = 0; y < h; y++)
+            if (T.read_scanline(t, out->pix + (size_t)y * w * spp, y, 0) < 0) {
+                img_fail(s, "TIFF: %s", j.msg[0] ? j.msg : "row cannot be decoded");
+                goto done;
+            }
+        out->w = w;
+        out->h = h;
+        out->ch = spp;
+        rc = 0;
+        goto done;
+    }
     px = malloc((size_t)w * h * 4);
     out->pix = malloc((size_t)w * h * 4);
     if (!px || !out->pix) {
