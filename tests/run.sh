@@ -66,6 +66,8 @@ suite node_engine python3 tests/node/run_node_tests.py build-asan/bin/kiln \
 suite engine_cli python3 tests/engine/test_engine_cli.py build-asan/bin/kiln
 # ImageDecoder against Pillow over every format it reads, plus hostile images
 suite image_decoder python3 tests/engine/test_image_decoder.py build-asan/bin/kiln
+# If branches that cannot be typed at the built shapes are deferred to run time
+suite if_deferred python3 tests/engine/test_if_deferred.py build-asan/bin/kiln
 # Explicit quantization: onnxruntime quantize_static QDQ models (a small CNN,
 # an MLP) fold into INT8 layers and match onnxruntime within one step.
 suite qdq python3 tests/engine/test_qdq.py build-asan/bin/kiln
