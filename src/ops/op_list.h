@@ -71,6 +71,7 @@ KILN_OP(OptionalHasElement) KILN_OP(OptionalGetElement) KILN_OP(ImageDecoder)
 /* ai.onnx.ml operators with their own kernels (ops/ml.c); the importer maps
 ** them only from that domain (op_is_ml). Keep them together, in this order. */
 KILN_OP(TreeEnsemble) KILN_OP(TreeEnsembleClassifier) KILN_OP(TreeEnsembleRegressor)
+KILN_OP(SVMClassifier) KILN_OP(SVMRegressor)
 /* ---- Kiln-internal ops (domain "kiln"), created only by the optimizer.
 ** op_lookup() never returns them for model nodes. Keep them last. */
 KILN_OP(FusedConv) KILN_OP(FusedGemm) KILN_OP(FusedElementwise)
