@@ -68,6 +68,8 @@ suite engine_cli python3 tests/engine/test_engine_cli.py build-asan/bin/kiln
 suite image_decoder python3 tests/engine/test_image_decoder.py build-asan/bin/kiln
 # If branches that cannot be typed at the built shapes are deferred to run time
 suite if_deferred python3 tests/engine/test_if_deferred.py build-asan/bin/kiln
+# com.microsoft DynamicQuantizeLSTM against onnxruntime (exact expansion, quantized model)
+suite dq_lstm python3 tests/engine/test_dq_lstm.py build-asan/bin/kiln
 # Explicit quantization: onnxruntime quantize_static QDQ models (a small CNN,
 # an MLP) fold into INT8 layers and match onnxruntime within one step.
 suite qdq python3 tests/engine/test_qdq.py build-asan/bin/kiln
