@@ -95,6 +95,7 @@ typedef struct jpg_job {
     jmp_buf jb;
     char msg[JMSG_LENGTH_MAX + 32];
     bool created;
+    JSAMPLE *row; /* CMYK scanline, freed by the caller */
 } jpg_job;
 
 static void jpg_error_exit(j_common_ptr ci) {
@@ -164,11 +165,9 @@ static int jpg_run(jpg_job *j, const img_src *s, img_raw *out) {
     if (comps != (cmyk ? 4 : ch) || w != j->ci.image_width || h != j->ci.image_height)
         return img_fail(s, "JPEG: unexpected output layout (%d components)", comps);
     out->pix = malloc(w * h * (size_t)ch);
-    JSAMPLE *row = cmyk ? malloc(w * 4) : NULL;
-    if (!out->pix || (cmyk && !row)) {
-        free(row);
+    if (cmyk) j->row = malloc(w * 4);
+    if (!out->pix || (cmyk && !j->row))
         return img_fail(s, "out of memory for a %zu x %zu JPEG", w, h);
-    }
     out->w = (int64_t)w;
     out->h = (int64_t)h;
     out->ch = ch;
@@ -176,12 +175,11 @@ static int jpg_run(jpg_job *j, const img_src *s, img_raw *out) {
     bool inv = cmyk && j->ci.saw_Adobe_marker;
     while (j->ci.output_scanline < h) {
         size_t y = j->ci.output_scanline;
-        JSAMPROW dst = cmyk ? row : out->pix + y * w * (size_t)ch;
-        if (J.read_scanlines(&j->ci, &dst, 1) != 1) {
-            free(row);
+        JSAMPROW dst = cmyk ? j->row : out->pix + y * w * (size_t)ch;
+        if (J.read_scanlines(&j->ci, &dst, 1) != 1)
             return img_fail(s, "JPEG: no progress at row %zu", y);
-        }
         if (cmyk) {
+            const JSAMPLE *row = j->row;
             uint8_t *o = out->pix + y * w * 3;
             for (size_t x = 0; x < w; x++) {
                 unsigned v[4];
@@ -190,7 +188,6 @@ static int jpg_run(jpg_job *j, const img_src *s, img_raw *out) {
             }
         }
     }
-    free(row);
     return 0;
 }
 
@@ -201,6 +198,7 @@ int img_decode_jpeg(const img_src *s, img_raw *out) {
     if (!j) return img_fail(s, "out of memory");
     int rc = jpg_run(j, s, out);
     if (j->created) J.destroy(&j->ci);
+    free(j->row);
     free(j);
     return rc;
 }

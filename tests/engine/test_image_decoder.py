@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """test_image_decoder.py: ImageDecoder against Pillow (what the ONNX
 reference implementation decodes with) over many real encodings: JPEG
-(4:2:0, 4:2:2, 4:4:4, progressive, grayscale), PNG (RGB, RGBA, L, LA,
-palette, 1-bit), BMP (24-bit, 32-bit, 8/4/1-bit palettes,
+(4:2:0, 4:2:2, 4:4:4, progressive, grayscale, Adobe CMYK), PNG (RGB, RGBA, L, LA,
+palette, 1-bit), BMP (24-bit, 32-bit, 8-bit and 1-bit palettes,
 16-bit 5-5-5 and 5-6-5 bit fields, top-down), PNM (P1..P6, maxval 15 and
 255), TIFF (raw, LZW, deflate, packbits, gray, RGBA), WebP (lossy,
 lossless, alpha) and JPEG 2000 (JP2 and raw codestream, lossless and lossy,
@@ -84,6 +84,18 @@ def bmp16(arr, masks):
     return b"BM" + struct.pack("<IHHI", off + len(rows), 0, 0, off) + hdr + rows
 
 
+def bmp_top_down(data):
+    """A bottom-up BMP rewritten top-down (negative height, rows reversed)."""
+    off, = struct.unpack_from("<I", data, 10)
+    w, h = struct.unpack_from("<ii", data, 18)
+    bpp, = struct.unpack_from("<H", data, 28)
+    stride = (w * bpp + 31) // 32 * 4
+    rows = [data[off + i * stride: off + (i + 1) * stride] for i in range(h)]
+    out = bytearray(data[:off]) + b"".join(reversed(rows)) + data[off + h * stride:]
+    struct.pack_into("<i", out, 22, -h)
+    return bytes(out)
+
+
 def pnm_plain(img, kind, maxval=255):
     a = np.asarray(img)
     h, w = a.shape[:2]
@@ -111,10 +123,12 @@ def cases():
             yield "jpeg_sub%d_%s" % (sub, t), encode(rgb, "JPEG", quality=85, subsampling=sub)
         yield "jpeg_prog_%s" % t, encode(rgb, "JPEG", quality=70, progressive=True)
         yield "jpeg_gray_%s" % t, encode(pil_image("L", h, w), "JPEG")
+        yield "jpeg_cmyk_%s" % t, encode(Image.fromarray(smooth(h, w, 4), "CMYK"), "JPEG")
         for mode in ("RGB", "RGBA", "L", "LA", "P", "1"):
             yield "png_%s_%s" % (mode, t), encode(pil_image(mode, h, w), "PNG")
         for mode in ("RGB", "RGBA", "L", "P", "P16", "1"):
             yield "bmp_%s_%s" % (mode, t), encode(pil_image(mode, h, w), "BMP")
+        yield "bmp_topdown_%s" % t, bmp_top_down(encode(rgb, "BMP"))
         a = smooth(h, w, 3)
         yield "bmp_555_%s" % t, bmp16(a, (0x7c00, 0x03e0, 0x001f))
         yield "bmp_565_%s" % t, bmp16(a, (0xf800, 0x07e0, 0x001f))
