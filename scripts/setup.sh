@@ -34,7 +34,7 @@ fi
 need_apt=()
 [ -f /usr/include/jpeglib.h ] || need_apt+=(libjpeg62-turbo-dev)
 [ -f /usr/include/png.h ] || need_apt+=(libpng-dev)
-ls /usr/include/tiffio.h /usr/include/*/tiffio.h >/dev/null 2>&1 || need_apt+=(libtiff-dev)
+[ -n "$(ls /usr/include/tiffio.h /usr/include/*/tiffio.h 2>/dev/null)" ] || need_apt+=(libtiff-dev)
 [ -f /usr/include/webp/decode.h ] || need_apt+=(libwebp-dev)
 ls /usr/include/openjpeg-2.*/openjpeg.h >/dev/null 2>&1 || need_apt+=(libopenjp2-7-dev)
 if [ "${#need_apt[@]}" -gt 0 ]; then
