@@ -15,6 +15,7 @@ typedef struct buf {
 } buf;
 
 static void put(buf *b, const void *p, size_t k) {
+    if (!k) return;
     memcpy(b->d + b->n, p, k);
     b->n += k;
 }
