@@ -200,12 +200,21 @@ static int64_t pnm_uint(pnm_rd *r, int max_digits) {
     return k ? v : -1;
 }
 
-/* v * 255 / maxval rounded half to even, as Pillow's PPM decoder rounds. */
-static uint8_t pnm_scale(int64_t v, int64_t maxval) {
-    if (v >= maxval) return 255;
-    int64_t q = v * 255 / maxval, r2 = 2 * (v * 255 % maxval);
+/* v * top / maxval rounded half to even, as Pillow's PPM decoder rounds. */
+static int64_t pnm_scale_to(int64_t v, int64_t maxval, int64_t top) {
+    if (v >= maxval) return top;
+    int64_t q = v * top / maxval, r2 = 2 * (v * top % maxval);
     if (r2 > maxval || (r2 == maxval && (q & 1))) q++;
-    return (uint8_t)q;
+    return q;
+}
+
+/* One sample as Pillow reads it: color samples scaled to 8 bits; gray ones
+** with maxval above 255 become a 32-bit "I" image scaled to 16 bits, which
+** Pillow's convert("L") then clips at 255 (the ONNX reference decodes with
+** Pillow, so a 16-bit PGM comes out nearly white; kept for parity). */
+static uint8_t pnm_scale(int64_t v, int64_t maxval, bool gray) {
+    if (gray && maxval > 255) return (uint8_t)KILN_MIN(pnm_scale_to(v, maxval, 65535), 255);
+    return (uint8_t)pnm_scale_to(v, maxval, 255);
 }
 
 static int decode_pnm(const img_src *s, img_raw *out) {
@@ -263,7 +272,7 @@ static int decode_pnm(const img_src *s, img_raw *out) {
             }
         }
         if (kind == 1) *o++ = v ? 0 : 255;
-        else *o++ = maxval == 255 ? (uint8_t)KILN_MIN(v, 255) : pnm_scale(v, maxval);
+        else *o++ = maxval == 255 ? (uint8_t)KILN_MIN(v, 255) : pnm_scale(v, maxval, ch == 1);
     }
     return 0;
 }

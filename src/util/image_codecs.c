@@ -305,15 +305,19 @@ static int png_run(png_job *j, const img_src *s, img_raw *out) {
     int depth, ctype, interlace;
     P.get_IHDR(j->p, j->info, &w, &h, &depth, &ctype, &interlace, NULL, NULL);
     if (img_check_size(s, "PNG", w, h)) return -1;
-    if (depth == 16) P.set_strip_16(j->p);
+    /* 16-bit gray is Pillow's "I;16", which its convert("L") clips at 255;
+    ** other 16-bit samples keep their high byte, as Pillow's unpackers do */
+    bool gray16 = depth == 16 && ctype == PNG_COLOR_TYPE_GRAY;
+    if (depth == 16 && !gray16) P.set_strip_16(j->p);
     if (ctype == PNG_COLOR_TYPE_PALETTE) P.set_palette_to_rgb(j->p);
     if (ctype == PNG_COLOR_TYPE_GRAY && depth < 8) P.set_expand_gray(j->p);
     P.set_interlace_handling(j->p);
     P.read_update_info(j->p, j->info);
     size_t ch = P.get_channels(j->p, j->info), rb = P.get_rowbytes(j->p, j->info);
-    if (ch < 1 || ch > 4 || rb != (size_t)w * ch)
+    size_t bps = gray16 ? 2 : 1;
+    if (ch < 1 || ch > 4 || rb != (size_t)w * ch * bps)
         return img_fail(s, "PNG: unexpected row layout (%zu channels, %zu bytes)", ch, rb);
-    out->pix = malloc((size_t)w * h * ch);
+    out->pix = malloc((size_t)w * h * ch * bps);
     j->rows = malloc((size_t)h * sizeof *j->rows);
     if (!out->pix || !j->rows) return img_fail(s, "out of memory for a %u x %u PNG", w, h);
     out->w = w;
@@ -321,6 +325,11 @@ static int png_run(png_job *j, const img_src *s, img_raw *out) {
     out->ch = (int)ch;
     for (size_t y = 0; y < h; y++) j->rows[y] = out->pix + y * rb;
     P.read_image(j->p, j->rows);
+    if (gray16) /* big-endian samples, clipped, packed in place */
+        for (size_t i = 0; i < (size_t)w * h; i++) {
+            unsigned v = (unsigned)out->pix[2 * i] << 8 | out->pix[2 * i + 1];
+            out->pix[i] = (uint8_t)(v > 255 ? 255 : v);
+        }
     return 0;
 }
 

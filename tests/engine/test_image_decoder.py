@@ -2,9 +2,9 @@
 """test_image_decoder.py: ImageDecoder against Pillow (what the ONNX
 reference implementation decodes with) over many real encodings: JPEG
 (4:2:0, 4:2:2, 4:4:4, progressive, grayscale, Adobe CMYK), PNG (RGB, RGBA, L, LA,
-palette, 1-bit), BMP (24-bit, 32-bit, 8-bit and 1-bit palettes,
-16-bit 5-5-5 and 5-6-5 bit fields, top-down), PNM (P1..P6, maxval 15 and
-255), TIFF (raw, LZW, deflate, packbits, gray, RGBA), WebP (lossy,
+palette, 1-bit, 16-bit gray and RGB), BMP (24-bit, 32-bit, 8-bit and 1-bit palettes,
+16-bit 5-5-5 and 5-6-5 bit fields, top-down), PNM (P1..P6, maxval 15, 100,
+255, and 16-bit gray and color samples), TIFF (raw, LZW, deflate, packbits, gray, RGBA), WebP (lossy,
 lossless, alpha) and JPEG 2000 (JP2 and raw codestream, lossless and lossy,
 gray), at awkward sizes (1x1, 1xN, Nx1, odd), in RGB, BGR and Grayscale.
 Expected pixels are Pillow's img.convert("RGB" / "L"), exact (atol 0).
@@ -114,6 +114,23 @@ def pnm_raw(arr, maxval):
     return b"%s %d %d %d\n" % (kind.encode(), w, h, maxval) + vals.astype(np.uint8).tobytes()
 
 
+def png16_rgb(arr16):
+    """A 16-bit RGB PNG (Pillow writes none), one filter-0 row per line."""
+    h, w, _ = arr16.shape
+    raw = b"".join(b"\0" + arr16[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(k, b):
+        return struct.pack(">I", len(b)) + k + b + struct.pack(">I", zlib.crc32(k + b) & 0xffffffff)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def gray16(h, w, top):
+    """16-bit gray samples, many at or below 255 (where Pillow's clip to 8
+    bits keeps them) and some above."""
+    return RNG.integers(0, top + 1, size=(h, w)).astype(np.uint16)
+
+
 def cases():
     """Yields (name, bytes)."""
     for h, w in SIZES:
@@ -126,6 +143,13 @@ def cases():
         yield "jpeg_cmyk_%s" % t, encode(Image.fromarray(smooth(h, w, 4), "CMYK"), "JPEG")
         for mode in ("RGB", "RGBA", "L", "LA", "P", "1"):
             yield "png_%s_%s" % (mode, t), encode(pil_image(mode, h, w), "PNG")
+        yield "png_gray16_%s" % t, encode(Image.fromarray(gray16(h, w, 400)), "PNG")
+        yield "png_rgb16_%s" % t, png16_rgb(RNG.integers(0, 65536, size=(h, w, 3)))
+        for mv in (300, 1000, 65535):
+            g16 = np.minimum(gray16(h, w, 400), mv).astype(">u2")
+            yield "pgm16_max%d_%s" % (mv, t), b"P5 %d %d %d\n" % (w, h, mv) + g16.tobytes()
+        c16 = RNG.integers(0, 1001, size=(h, w, 3)).astype(">u2")
+        yield "ppm16_max1000_%s" % t, b"P6 %d %d 1000\n" % (w, h) + c16.tobytes()
         for mode in ("RGB", "RGBA", "L", "P", "P16", "1"):
             yield "bmp_%s_%s" % (mode, t), encode(pil_image(mode, h, w), "BMP")
         yield "bmp_topdown_%s" % t, bmp_top_down(encode(rgb, "BMP"))
