@@ -27,6 +27,26 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
     fi
 fi
 
+# ImageDecoder's codecs: the headers are needed to build them (the libraries
+# are dlopened at run time, and the -dev packages pull them in). Without
+# them Kiln still builds; those formats then refuse with a message naming
+# the package, and the ImageDecoder node tests fail.
+need_apt=()
+[ -f /usr/include/jpeglib.h ] || need_apt+=(libjpeg62-turbo-dev)
+[ -f /usr/include/png.h ] || need_apt+=(libpng-dev)
+[ -n "$(ls /usr/include/tiffio.h /usr/include/*/tiffio.h 2>/dev/null)" ] || need_apt+=(libtiff-dev)
+[ -f /usr/include/webp/decode.h ] || need_apt+=(libwebp-dev)
+ls /usr/include/openjpeg-2.*/openjpeg.h >/dev/null 2>&1 || need_apt+=(libopenjp2-7-dev)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+    if command -v apt-get >/dev/null 2>&1; then
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            --no-install-recommends "${need_apt[@]}"; } ||
+            echo "setup: apt could not install ${need_apt[*]} (ImageDecoder codecs)" >&2
+    else
+        echo "setup: for ImageDecoder's codecs please install: ${need_apt[*]}" >&2
+    fi
+fi
+
 if [ "${1:-}" = "--test" ]; then
     # kiln serve: libmicrohttpd to build it; Debian's prometheus to scrape it
     # in tests/serve (the test skips that step if apt cannot install it).

@@ -60,10 +60,16 @@ suite() {
 
 suite unit ctest --test-dir build-asan --output-on-failure -j"$JOBS"
 suite node_reference python3 tests/node/run_node_tests.py build-asan/bin/kiln \
-    --mode reference --jobs "$JOBS" --min-pass 1670
+    --mode reference --jobs "$JOBS" --min-pass 1700
 suite node_engine python3 tests/node/run_node_tests.py build-asan/bin/kiln \
-    --mode engine --jobs "$JOBS" --min-pass 1670
+    --mode engine --jobs "$JOBS" --min-pass 1700
 suite engine_cli python3 tests/engine/test_engine_cli.py build-asan/bin/kiln
+# ImageDecoder against Pillow over every format it reads, plus hostile images
+suite image_decoder python3 tests/engine/test_image_decoder.py build-asan/bin/kiln
+# If branches that cannot be typed at the built shapes are deferred to run time
+suite if_deferred python3 tests/engine/test_if_deferred.py build-asan/bin/kiln
+# com.microsoft DynamicQuantizeLSTM against onnxruntime (exact expansion, quantized model)
+suite dq_lstm python3 tests/engine/test_dq_lstm.py build-asan/bin/kiln
 # Explicit quantization: onnxruntime quantize_static QDQ models (a small CNN,
 # an MLP) fold into INT8 layers and match onnxruntime within one step.
 suite qdq python3 tests/engine/test_qdq.py build-asan/bin/kiln

@@ -28,7 +28,7 @@ static const char *const k_ms_ops[] = {
     "SkipLayerNormalization", "SkipSimplifiedLayerNormalization",
     "EmbedLayerNormalization", "BiasGelu", "FastGelu", "QuickGelu", "Gelu",
     "BiasAdd", "FusedMatMul", "Attention", "MultiHeadAttention",
-    "RotaryEmbedding", NULL};
+    "RotaryEmbedding", "DynamicQuantizeLSTM", NULL};
 
 /* ai.onnx.ml operators written by skl2onnx and the node tests that are
 ** plain tensor arithmetic (no maps, sequences or strings). */
@@ -333,6 +333,42 @@ static int x_dyn_quant_matmul(cx *x) {
 static int x_matmul_int_to_float(cx *x) {
     int_matmul_to_float(x, in_at(x, 0), in_at(x, 1), in_at(x, 4), in_at(x, 5),
                         in_at(x, 2), in_at(x, 3), in_at(x, 6));
+    return 0;
+}
+
+/* One direction-major quantized LSTM weight [D, K, 4H] (int8/uint8) with
+** scale and zero point per direction [D] or per direction and gate column
+** [D, 4H], as ai.onnx LSTM wants it: float [D, 4H, K]. */
+static ir_value *lstm_weight(cx *x, ir_value *w, ir_value *scale, ir_value *zp) {
+    static const int64_t bshape[3] = {0, 1, -1}, perm[3] = {0, 2, 1};
+    ir_value *f = cast(x, w, KILN_DTYPE_FLOAT32);
+    if (zp) f = op2(x, OP_Sub, f, reshape(x, cast(x, zp, KILN_DTYPE_FLOAT32), 3, bshape));
+    f = op2(x, OP_Mul, f, reshape(x, scale, 3, bshape));
+    return transpose(x, f, 3, perm);
+}
+
+/* DynamicQuantizeLSTM: (X, W, R, B?, sequence_lens?, initial_h?,
+** initial_c?, P?, W_scale, W_zero_point, R_scale, R_zero_point), W and R
+** stored transposed ([D, input, 4H], [D, H, 4H]). It becomes a float LSTM
+** over the dequantized weights; onnxruntime also quantizes X and the hidden
+** state to 8 bits at every step, which this does not (its outputs are the
+** float LSTM's within that quantization noise). */
+static int x_dyn_quant_lstm(cx *x) {
+    if (!in_at(x, 8) || !in_at(x, 10))
+        return fail(x, KILN_INVALID_MODEL, "W_scale and R_scale are required");
+    ir_value *in[8];
+    for (int i = 0; i < 8; i++) in[i] = in_at(x, i);
+    in[1] = lstm_weight(x, in_at(x, 1), in_at(x, 8), in_at(x, 9));
+    in[2] = lstm_weight(x, in_at(x, 2), in_at(x, 10), in_at(x, 11));
+    int n_in = 8;
+    while (n_in > 3 && !in[n_in - 1]) n_in--;
+    ir_node *l = emit(x, OP_LSTM, n_in, in, x->src->n_out);
+    if (!l) return 0;
+    if (!ir_edit_copy_attrs(l, x->src)) {
+        x->oom = true;
+        return 0;
+    }
+    for (int k = 0; k < x->src->n_out; k++) take(x, l, k, k);
     return 0;
 }
 
@@ -1161,6 +1197,7 @@ static int expand_node(cx *x) {
     if (!strcmp(t, "DynamicQuantizeMatMul")) return x_dyn_quant_matmul(x);
     if (!strcmp(t, "MatMulIntegerToFloat")) return x_matmul_int_to_float(x);
     if (!strcmp(t, "MatMulNBits")) return x_matmul_nbits(x);
+    if (!strcmp(t, "DynamicQuantizeLSTM")) return x_dyn_quant_lstm(x);
     if (!strcmp(t, "SkipLayerNormalization")) return x_skip_layer_norm(x, false);
     if (!strcmp(t, "SkipSimplifiedLayerNormalization")) return x_skip_layer_norm(x, true);
     if (!strcmp(t, "EmbedLayerNormalization")) return x_embed_layer_norm(x);
@@ -1198,7 +1235,7 @@ static int min_inputs(const char *t) {
         {"QLinearAdd", 7}, {"QLinearMul", 7}, {"QLinearSigmoid", 4},
         {"QLinearLeakyRelu", 4}, {"QLinearAveragePool", 4},
         {"QLinearGlobalAveragePool", 5}, {"QGemm", 6}, {"DynamicQuantizeMatMul", 3},
-        {"MatMulIntegerToFloat", 4}, {"MatMulNBits", 3}, {"SkipLayerNormalization", 3},
+        {"MatMulIntegerToFloat", 4}, {"MatMulNBits", 3}, {"DynamicQuantizeLSTM", 3}, {"SkipLayerNormalization", 3},
         {"SkipSimplifiedLayerNormalization", 3}, {"EmbedLayerNormalization", 7},
         {"BiasGelu", 2}, {"FastGelu", 1}, {"QuickGelu", 1}, {"Gelu", 1}, {"BiasAdd", 3},
         {"FusedMatMul", 2}, {"Attention", 2}, {"MultiHeadAttention", 1},

@@ -108,6 +108,12 @@ struct ir_graph {
     int n_captures;      /* capture_local[k] stands for capture_outer[k] */
     ir_value **capture_outer;
     ir_value **capture_local;
+    /* Set by ir_graph_infer when this is an If branch that cannot be
+    ** typed at the shapes in effect (the other branch could): the If takes
+    ** the other branch's types, and running this branch fails at run time
+    ** with its own message, as in onnxruntime, which never looks at an
+    ** untaken branch. */
+    bool infer_failed;
 };
 
 typedef struct ir_opset {

@@ -28,8 +28,14 @@ static int infer_if(infer_ctx *c) {
     if (cond && cond->dtype != KILN_DTYPE_UNDEFINED && cond->dtype != KILN_DTYPE_BOOL)
         return ic_fail(c, "cond must be bool, got %s", kiln_dtype_name(cond->dtype));
     const kiln_tensor *cv = ic_const(c, 0);
+    if (t->infer_failed && e->infer_failed)
+        return ic_fail(c, "neither branch can be typed at these input shapes");
     for (int i = 0; i < c->n_out; i++) {
         const ir_type *a = &t->outputs[i]->type, *b = &e->outputs[i]->type;
+        /* A branch that cannot be typed here fails whenever it is taken at
+        ** these shapes, so a value the If yields comes from the other one. */
+        if (t->infer_failed) a = b;
+        if (e->infer_failed) b = a;
         if (a->dtype && b->dtype && a->dtype != b->dtype)
             return ic_fail(c, "output %d is %s in then_branch but %s in else_branch",
                            i, kiln_dtype_name(a->dtype), kiln_dtype_name(b->dtype));

@@ -1,7 +1,8 @@
 /* extra.c: schemas and shape inference for the "extra" family: losses
 ** (NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss), Scan, CumProd,
 ** BitCast, TensorScatter, signal processing (DFT, STFT, windows,
-** MelWeightMatrix), DeformConv, CausalConvWithState and LinearAttention. */
+** MelWeightMatrix), DeformConv, CausalConvWithState, LinearAttention and
+** ImageDecoder. */
 #include "op.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -815,6 +816,27 @@ static int infer_opt_get(infer_ctx *c) {
     return 0;
 }
 
+/* ------------------------------------------------------- ImageDecoder */
+
+/* The image's size is only known once decoded: H and W are fresh symbols
+** (the kernel sizes its output), C follows pixel_format. */
+static int infer_image_decoder(infer_ctx *c) {
+    const ir_type *x = ic_in(c, 0);
+    if (known_dt(x) && x->dtype != KILN_DTYPE_UINT8)
+        return ic_fail(c, "encoded_stream must be uint8, got %s", kiln_dtype_name(x->dtype));
+    if (x && x->rank >= 0 && x->rank != 1)
+        return ic_fail(c, "encoded_stream must be a 1-D tensor, got rank %d", x->rank);
+    const char *pf = ir_attr_str(c->node, "pixel_format", "RGB");
+    int64_t d[3] = {0, 0, 3};
+    if (!strcmp(pf, "Grayscale")) d[2] = 1;
+    else if (strcmp(pf, "RGB") && strcmp(pf, "BGR"))
+        return ic_fail(c, "pixel_format must be RGB, BGR or Grayscale, got '%s'", pf);
+    d[0] = ic_new_sym(c);
+    d[1] = ic_new_sym(c);
+    ic_set_out(c, 0, KILN_DTYPE_UINT8, 3, d);
+    return 0;
+}
+
 const op_schema op_schemas_extra[] = {
     {OP_NegativeLogLikelihoodLoss, 2, 3, 1, 1, infer_loss},
     {OP_SoftmaxCrossEntropyLoss, 2, 3, 1, 2, infer_loss},
@@ -834,5 +856,6 @@ const op_schema op_schemas_extra[] = {
     {OP_TfIdfVectorizer, 1, 1, 1, 1, infer_tfidf},
     {OP_OptionalHasElement, 0, 1, 1, 1, infer_opt_has},
     {OP_OptionalGetElement, 1, 1, 1, 1, infer_opt_get},
+    {OP_ImageDecoder, 1, 1, 1, 1, infer_image_decoder},
     {OP_NONE, 0, 0, 0, 0, NULL},
 };

@@ -143,6 +143,7 @@ static const op_evaluator *foldable(const ir_model *m, const ir_node *n,
 static kiln_status infer_graph(ir_graph *g, size_t *spent);
 
 static kiln_status infer_subgraphs(ir_node *n, size_t *spent) {
+    ir_graph *failed = NULL; /* an If branch that could not be typed */
     for (int k = 0; k < n->n_attrs; k++) {
         ir_attr *a = &n->attrs[k];
         int ng = a->type == IR_ATTR_GRAPH ? 1 : a->type == IR_ATTR_GRAPHS ? a->n : 0;
@@ -164,14 +165,20 @@ static kiln_status infer_subgraphs(ir_node *n, size_t *spent) {
                 l->const_val = o->const_val;
             }
             kiln_status st = infer_graph(sg, spent);
+            sg->infer_failed = false;
             if (st) {
                 char lab[256];
                 kiln_error_prefix("in subgraph '%s' of %s", a->name,
                                   ir_node_label(n, lab, sizeof lab));
-                return st;
+                /* An If branch that cannot be typed here is deferred to run
+                ** time (see ir_graph.infer_failed), unless both are. */
+                if (n->op != OP_If || st == KILN_OUT_OF_MEMORY || failed) return st;
+                failed = sg;
+                kiln_error_clear();
             }
         }
     }
+    if (failed) failed->infer_failed = true;
     return KILN_OK;
 }
 

@@ -63,7 +63,7 @@ int op_lookup_any(const char *op_type);
 static inline bool op_is_internal(int op) { return op >= OP_FusedConv; }
 /* An ai.onnx.ml operator with its own schema (not an ai.onnx name). */
 static inline bool op_is_ml(int op) {
-    return op >= OP_TreeEnsemble && op <= OP_TreeEnsembleRegressor;
+    return op >= OP_TreeEnsemble && op <= OP_SVMRegressor;
 }
 /* Schema for an op, NULL if Kiln has none. */
 const op_schema *op_schema_get(int op);

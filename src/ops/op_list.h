@@ -67,10 +67,11 @@ KILN_OP(Scan) KILN_OP(CumProd) KILN_OP(BitCast) KILN_OP(TensorScatter)
 KILN_OP(DFT) KILN_OP(STFT) KILN_OP(HannWindow) KILN_OP(HammingWindow)
 KILN_OP(BlackmanWindow) KILN_OP(MelWeightMatrix) KILN_OP(DeformConv)
 KILN_OP(CausalConvWithState) KILN_OP(LinearAttention) KILN_OP(TfIdfVectorizer)
-KILN_OP(OptionalHasElement) KILN_OP(OptionalGetElement)
+KILN_OP(OptionalHasElement) KILN_OP(OptionalGetElement) KILN_OP(ImageDecoder)
 /* ai.onnx.ml operators with their own kernels (ops/ml.c); the importer maps
 ** them only from that domain (op_is_ml). Keep them together, in this order. */
 KILN_OP(TreeEnsemble) KILN_OP(TreeEnsembleClassifier) KILN_OP(TreeEnsembleRegressor)
+KILN_OP(SVMClassifier) KILN_OP(SVMRegressor)
 /* ---- Kiln-internal ops (domain "kiln"), created only by the optimizer.
 ** op_lookup() never returns them for model nodes. Keep them last. */
 KILN_OP(FusedConv) KILN_OP(FusedGemm) KILN_OP(FusedElementwise)

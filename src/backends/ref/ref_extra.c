@@ -1,8 +1,11 @@
 /* ref_extra.c: reference kernels of the "extra" family: the losses, Scan,
-** CumProd, BitCast and TensorScatter, plus the family's kernel table (the
+** CumProd, BitCast, TensorScatter and ImageDecoder (codecs in
+** util/image.c), plus the family's kernel table (the
 ** signal and neural-network kernels live in ref_extra_signal.c and
 ** ref_extra_nn.c). */
 #include "ref_extra.h"
+
+#include "../../util/image.h"
 
 #include <math.h>
 
@@ -679,6 +682,33 @@ static int k_opt_get(ref_ctx *c) {
     return 0;
 }
 
+/* ------------------------------------------------------- ImageDecoder */
+
+static int k_image_decoder(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0];
+    if (x->dtype != KILN_DTYPE_UINT8 || x->rank != 1)
+        return ref_fail(c, "encoded_stream must be a 1-D uint8 tensor");
+    const char *pf = ir_attr_str(c->node, "pixel_format", "RGB");
+    img_pixel_format fmt = !strcmp(pf, "BGR") ? IMG_BGR
+                         : !strcmp(pf, "Grayscale") ? IMG_GRAY : IMG_RGB;
+    int64_t limit = 0;
+    const char *env = getenv("KILN_IMAGE_MAX_PIXELS");
+    if (env && *env) limit = strtoll(env, NULL, 10);
+    uint8_t *pix = NULL;
+    int64_t h = 0, w = 0;
+    char err[384];
+    if (img_decode(x->data, (size_t)x->dims[0], fmt, limit, &pix, &h, &w, err, sizeof err))
+        return ref_fail(c, "%s", err);
+    int64_t od[3] = {h, w, fmt == IMG_GRAY ? 1 : 3};
+    if (ref_alloc_out(c, 0, KILN_DTYPE_UINT8, 3, od)) {
+        free(pix);
+        return -1;
+    }
+    memcpy(c->out[0]->data, pix, (size_t)(h * w * od[2]));
+    free(pix);
+    return 0;
+}
+
 const ref_kernel ref_kernels_extra[] = {
     {OP_NegativeLogLikelihoodLoss, k_nll},
     {OP_SoftmaxCrossEntropyLoss, k_sce},
@@ -698,5 +728,6 @@ const ref_kernel ref_kernels_extra[] = {
     {OP_TfIdfVectorizer, k_tfidf},
     {OP_OptionalHasElement, k_opt_has},
     {OP_OptionalGetElement, k_opt_get},
+    {OP_ImageDecoder, k_image_decoder},
     {OP_NONE, NULL},
 };

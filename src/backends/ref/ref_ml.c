@@ -5,7 +5,11 @@
 ** compiled into one flat form (nodes with a child code per branch, leaves
 ** with a list of (target, weight)) and walked per sample. Every index in the
 ** attributes is checked, and a walk longer than the node count (a cycle) is
-** an error, since the attributes come from the file. */
+** an error, since the attributes come from the file.
+** Also the support vector machines (SVMClassifier, SVMRegressor) with
+** onnxruntime's conventions: pairwise one-vs-one votes and scores, libsvm's
+** Platt scaling and pairwise coupling for probabilities, a binary
+** classifier's one score written as [-s, s]. Math in double. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -551,9 +555,265 @@ static int k_tree_ensemble(ref_ctx *c) { return run_trees(c, 0); }
 static int k_tree_regressor(ref_ctx *c) { return run_trees(c, 1); }
 static int k_tree_classifier(ref_ctx *c) { return run_trees(c, 2); }
 
+/* ---------------------------------------------------------------- SVM */
+
+enum { K_LINEAR, K_POLY, K_RBF, K_SIGMOID };
+
+typedef struct svm_kernel {
+    int type;
+    double gamma, coef0;
+    int64_t degree;
+} svm_kernel;
+
+static int svm_kernel_get(ref_ctx *c, svm_kernel *k) {
+    const char *t = ir_attr_str(c->node, "kernel_type", "LINEAR");
+    k->type = !strcmp(t, "LINEAR") ? K_LINEAR : !strcmp(t, "POLY") ? K_POLY
+            : !strcmp(t, "RBF") ? K_RBF : !strcmp(t, "SIGMOID") ? K_SIGMOID : -1;
+    if (k->type < 0) return ref_fail(c, "kernel_type '%s' is not LINEAR, POLY, RBF or SIGMOID", t);
+    int np = 0;
+    const float *p = ir_attr_floats(c->node, "kernel_params", &np);
+    k->gamma = np > 0 ? p[0] : 0.0;
+    k->coef0 = np > 1 ? p[1] : 0.0;
+    k->degree = np > 2 ? (int64_t)p[2] : 0;
+    return 0;
+}
+
+/* K(x, v) over F features; v is float (attributes). */
+static double svm_dot(const svm_kernel *k, const double *x, const float *v, int64_t F) {
+    double s = 0;
+    if (k->type == K_RBF) {
+        for (int64_t i = 0; i < F; i++) {
+            double d = x[i] - v[i];
+            s += d * d;
+        }
+        return exp(-k->gamma * s);
+    }
+    for (int64_t i = 0; i < F; i++) s += x[i] * v[i];
+    if (k->type == K_POLY) return pow(k->gamma * s + k->coef0, (double)k->degree);
+    if (k->type == K_SIGMOID) return tanh(k->gamma * s + k->coef0);
+    return s;
+}
+
+static const float *svm_floats(ref_ctx *c, const char *name, int64_t want, int64_t *n) {
+    int k = 0;
+    const float *v = ir_attr_floats(c->node, name, &k);
+    *n = v ? k : 0;
+    if (want >= 0 && *n != want) {
+        ref_fail(c, "%s has %lld values, expected %lld", name, (long long)*n, (long long)want);
+        return NULL;
+    }
+    static const float none[1] = {0};
+    return v ? v : none;
+}
+
+/* libsvm's pairwise coupling (Wu, Lin and Weng 2004, method 2): class
+** probabilities p from pairwise estimates r[i][j] ~ P(i | i or j), by the
+** fixed-point iteration on Q p = (p'Qp) 1. Q, qp are k*k and k scratch. */
+static void svm_coupling(int64_t k, const double *r, double *p, double *Q, double *qp) {
+    for (int64_t t = 0; t < k; t++) {
+        p[t] = 1.0 / (double)k;
+        Q[t * k + t] = 0;
+        for (int64_t j = 0; j < k; j++) {
+            if (j == t) continue;
+            Q[t * k + t] += r[j * k + t] * r[j * k + t];
+            Q[t * k + j] = -r[j * k + t] * r[t * k + j];
+        }
+    }
+    int64_t iters = k > 100 ? k : 100;
+    double eps = 0.005 / (double)k;
+    for (int64_t it = 0; it < iters; it++) {
+        double pqp = 0, err = 0;
+        for (int64_t t = 0; t < k; t++) {
+            qp[t] = 0;
+            for (int64_t j = 0; j < k; j++) qp[t] += Q[t * k + j] * p[j];
+            pqp += p[t] * qp[t];
+        }
+        for (int64_t t = 0; t < k; t++) err = fmax(err, fabs(qp[t] - pqp));
+        if (err < eps) break;
+        for (int64_t t = 0; t < k; t++) {
+            double diff = (-qp[t] + pqp) / Q[t * k + t];
+            p[t] += diff;
+            pqp = (pqp + diff * (diff * Q[t * k + t] + 2 * qp[t])) / (1 + diff) / (1 + diff);
+            for (int64_t j = 0; j < k; j++) {
+                qp[j] = (qp[j] + diff * Q[t * k + j]) / (1 + diff);
+                p[j] /= 1 + diff;
+            }
+        }
+    }
+}
+
+static int k_svm_classifier(ref_ctx *c) {
+    const kiln_tensor *X = c->in[0];
+    int nl = 0, nv = 0;
+    const int64_t *labels = ir_attr_ints(c->node, "classlabels_ints", &nl);
+    const int64_t *vpc = ir_attr_ints(c->node, "vectors_per_class", &nv);
+    int64_t C = nl > 1 ? nl : 1, N = X->rank == 2 ? X->dims[0] : 1, F = n_features(X);
+    int64_t vc = 0;
+    for (int i = 0; i < nv; i++) vc += vpc[i];
+    svm_kernel k;
+    if (svm_kernel_get(c, &k)) return -1;
+    int64_t want_sv, want_coef, want_lin;
+    if (C > (1 << 24) || vc > ((int64_t)1 << 31) || __builtin_mul_overflow(vc, F, &want_sv) ||
+        __builtin_mul_overflow(C - 1, vc, &want_coef) || __builtin_mul_overflow(C, F, &want_lin))
+        return ref_fail(c, "%lld classes and %lld support vectors are out of range",
+                        (long long)C, (long long)vc);
+    int pt = post_from_str(ir_attr_str(c->node, "post_transform", "NONE"));
+    if (pt < 0) return ref_fail(c, "bad post_transform");
+    int64_t npairs = C * (C - 1) / 2, ncoef, nrho, nsv, npa, npb;
+    const float *coef, *rho, *sv = NULL, *pa = NULL, *pb = NULL;
+    if (!(rho = svm_floats(c, "rho", -1, &nrho))) return -1;
+    if (vc > 0) {
+        if (!(coef = svm_floats(c, "coefficients", want_coef, &ncoef)) ||
+            !(sv = svm_floats(c, "support_vectors", want_sv, &nsv)))
+            return -1;
+        if (!(pa = svm_floats(c, "prob_a", -1, &npa)) || !(pb = svm_floats(c, "prob_b", npa, &npb)))
+            return -1;
+        if (nrho < npairs || (npa > 0 && npa < npairs))
+            return ref_fail(c, "rho (%lld) and prob_a (%lld) need one value per class pair (%lld)",
+                            (long long)nrho, (long long)npa, (long long)npairs);
+    } else {
+        if (!(coef = svm_floats(c, "coefficients", want_lin, &ncoef))) return -1;
+        k.type = K_LINEAR; /* liblinear mode: a plain dot product */
+        npa = 0;
+        if (nrho < 1) return ref_fail(c, "rho needs a value");
+    }
+    bool proba = vc > 0 && npa > 0;
+    int64_t ns = vc == 0 ? C : proba ? C : npairs; /* raw scores per sample */
+    kiln_tensor *Y = c->n_out > 1 ? c->out[1] : NULL;
+    int64_t cols = Y ? (Y->rank == 2 ? Y->dims[1] : 0) : 0;
+    bool all_pos = true;
+    for (int64_t i = 0; i < ncoef; i++) all_pos &= coef[i] >= 0;
+    double *x = zalloc(F, sizeof *x), *kv = zalloc(vc, sizeof *kv);
+    double *sc = zalloc(npairs + C + 2, sizeof *sc), *votes = zalloc(C, sizeof *votes);
+    double *R = proba ? zalloc(C * C, sizeof *R) : NULL, *Q = proba ? zalloc(C * C, sizeof *Q) : NULL;
+    double *qp = zalloc(C, sizeof *qp), *pr = zalloc(C + 2, sizeof *pr);
+    int rc = -1;
+    if (!x || !kv || !sc || !votes || !qp || !pr || (proba && (!R || !Q))) {
+        rc = ref_fail(c, "out of memory");
+        goto done;
+    }
+    for (int64_t n = 0; n < N; n++) {
+        for (int64_t f = 0; f < F; f++) x[f] = dt_get_f64(X->dtype, X->data, (size_t)(n * F + f));
+        int64_t best;
+        double best_w;
+        if (vc > 0) {
+            for (int64_t j = 0; j < vc; j++) kv[j] = svm_dot(&k, x, sv + j * F, F);
+            memset(votes, 0, (size_t)C * sizeof *votes);
+            int64_t e = 0, si = 0;
+            for (int64_t i = 0; i < C; i++) {
+                int64_t sj = si + vpc[i];
+                for (int64_t j = i + 1; j < C; j++) {
+                    double s = rho[e];
+                    for (int64_t q = 0; q < vpc[i]; q++) s += coef[(j - 1) * vc + si + q] * kv[si + q];
+                    for (int64_t q = 0; q < vpc[j]; q++) s += coef[i * vc + sj + q] * kv[sj + q];
+                    sc[e++] = s;
+                    votes[s > 0 ? i : j] += 1;
+                    sj += vpc[j];
+                }
+                si += vpc[i];
+            }
+            best = 0;
+            for (int64_t i = 1; i < C; i++)
+                if (votes[i] > votes[best]) best = i;
+            best_w = votes[best];
+            if (proba) {
+                e = 0;
+                for (int64_t i = 0; i < C; i++)
+                    for (int64_t j = i + 1; j < C; j++, e++) {
+                        double v = 1.0 / (1.0 + exp(sc[e] * pa[e] + pb[e])); /* Platt */
+                        v = fmin(fmax(v, 1e-7), 1 - 1e-7);
+                        R[i * C + j] = v;
+                        R[j * C + i] = 1 - v;
+                    }
+                svm_coupling(C, R, pr, Q, qp);
+                memcpy(sc, pr, (size_t)C * sizeof *sc);
+            }
+        } else {
+            for (int64_t j = 0; j < C; j++) sc[j] = rho[0] + svm_dot(&k, x, coef + j * F, F);
+            best = 0;
+            for (int64_t i = 1; i < C; i++)
+                if (sc[i] > sc[best]) best = i;
+            best_w = sc[best];
+        }
+        /* the label: the top vote (or score); a binary classifier with
+        ** only positive coefficients reads its vote as a probability */
+        int64_t lab;
+        if (nrho == 1 && nl == 2)
+            lab = !proba && all_pos && best_w >= 0.5 ? labels[1] : labels[best];
+        else
+            lab = nl > 0 ? labels[best < nl ? best : 0] : best;
+        ((int64_t *)c->out[0]->data)[n] = lab;
+        if (!Y) continue;
+        /* the scores */
+        double out[2];
+        double *o = sc;
+        int64_t no = ns;
+        if (ns == 1 && pt == PT_PROBIT) {
+            post_transform(pt, sc, 1);
+        } else if (ns == 1 && vc > 0) {
+            out[0] = -sc[0];
+            out[1] = sc[0];
+            o = out;
+            no = 2;
+            post_transform(pt, o, 2);
+        } else {
+            post_transform(pt, sc, ns);
+        }
+        if (no != cols) {
+            rc = ref_fail(c, "scores have %lld columns, the output %lld", (long long)no,
+                          (long long)cols);
+            goto done;
+        }
+        for (int64_t t = 0; t < no; t++) dt_set_f64(Y->dtype, Y->data, (size_t)(n * no + t), o[t]);
+    }
+    rc = 0;
+done:
+    free(x); free(kv); free(sc); free(votes); free(R); free(Q); free(qp); free(pr);
+    return rc;
+}
+
+static int k_svm_regressor(ref_ctx *c) {
+    const kiln_tensor *X = c->in[0];
+    int64_t N = X->rank == 2 ? X->dims[0] : 1, F = n_features(X);
+    int64_t ns = ir_attr_int(c->node, "n_supports", 0), ncoef, nrho, nsv;
+    bool one_class = ir_attr_int(c->node, "one_class", 0) != 0;
+    svm_kernel k;
+    if (svm_kernel_get(c, &k)) return -1;
+    int64_t want_sv;
+    if (ns < 0 || ns > ((int64_t)1 << 31) || __builtin_mul_overflow(ns, F, &want_sv))
+        return ref_fail(c, "n_supports is out of range");
+    const float *coef, *rho, *sv = NULL;
+    if (!(rho = svm_floats(c, "rho", -1, &nrho))) return -1;
+    if (nrho < 1) return ref_fail(c, "rho needs a value");
+    if (ns > 0) {
+        if (!(coef = svm_floats(c, "coefficients", ns, &ncoef)) ||
+            !(sv = svm_floats(c, "support_vectors", want_sv, &nsv)))
+            return -1;
+    } else {
+        if (!(coef = svm_floats(c, "coefficients", F, &ncoef))) return -1;
+        k.type = K_LINEAR;
+    }
+    double *x = zalloc(F, sizeof *x);
+    if (!x) return ref_fail(c, "out of memory");
+    for (int64_t n = 0; n < N; n++) {
+        for (int64_t f = 0; f < F; f++) x[f] = dt_get_f64(X->dtype, X->data, (size_t)(n * F + f));
+        double s = rho[0];
+        if (ns > 0)
+            for (int64_t j = 0; j < ns; j++) s += coef[j] * svm_dot(&k, x, sv + j * F, F);
+        else
+            s += svm_dot(&k, x, coef, F);
+        if (one_class) s = s > 0 ? 1.0 : -1.0;
+        dt_set_f64(c->out[0]->dtype, c->out[0]->data, (size_t)n, s);
+    }
+    free(x);
+    return 0;
+}
+
 const ref_kernel ref_kernels_ml[] = {
     {OP_TreeEnsemble, k_tree_ensemble},
     {OP_TreeEnsembleRegressor, k_tree_regressor},
     {OP_TreeEnsembleClassifier, k_tree_classifier},
+    {OP_SVMClassifier, k_svm_classifier},
+    {OP_SVMRegressor, k_svm_regressor},
     {OP_NONE, NULL},
 };
