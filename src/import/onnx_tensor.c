@@ -301,7 +301,7 @@ kiln_status onnx_decode_tensor(const uint8_t *p, size_t n, const char *dir,
                        dt == KILN_DTYPE_FLOAT4E2M1;
         bool packed2 = dt == KILN_DTYPE_INT2 || dt == KILN_DTYPE_UINT2;
         int64_t want = packed2 ? numel / 4 + ((numel & 3) != 0)
-                       : packed4 ? (numel + 1) / 2 : numel;
+                       : packed4 ? numel / 2 + (numel & 1) : numel; /* no numel + 1: it may be INT64_MAX */
         if (cnt < 0) return BAD("tensor '%s' has malformed typed data", nm);
         if (cnt != want)
             return BAD("tensor '%s' has %lld elements but %lld data values",
