@@ -55,6 +55,8 @@ if has tactics; then
         [ "$(basename "$t")" = test_cuda_runtime ] && continue
         suite "$(basename "$t")" "$t"
     done
+    # the attention tests run the opt-in second flash kernel; the default too
+    [ -x "$BUILD/bin/test_cuda_attn" ] && suite test_cuda_attn_v1 env KILN_ATTN_KERNEL=v1 "$BUILD/bin/test_cuda_attn"
 fi
 # the node tests' models (the runtime test's runtime-parameter case uses one)
 KILN_NODE_DIR=$(python3 -c "import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), 'backend', 'test', 'data', 'node'))" 2>/dev/null)

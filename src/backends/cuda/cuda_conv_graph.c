@@ -36,9 +36,12 @@
 ** the first of mode A then FALLBACK that builds runs instead: a run never
 ** fails for want of the exact engine the builder timed.
 **
-** Environment: KILN_CONV_GRAPH=0 offers none of these tactics, =only also
-** withdraws cuda_conv.c's legacy cuDNN tactics from FP16/BF16 layers (A/B
-** timing; the default offers both and lets the builder time them);
+** Environment: KILN_CONV_GRAPH=1 offers these tactics next to the legacy
+** ones and lets the builder time them all; =only also withdraws cuda_conv.c's
+** legacy cuDNN tactics from FP16/BF16 layers (A/B timing). The default (0)
+** offers none: this file was written without a GPU on 2026-12-06 and its
+** plans have not yet run on one; it becomes the default once
+** tests/gpu/run.sh has passed with it (test_cuda_conv sets =1 itself);
 ** KILN_CONV_GRAPH_LOG=1 prints every plan built (config, engine, workspace,
 ** or why cuDNN refused it) to stderr. */
 #include "cuda_internal.h"
@@ -60,7 +63,7 @@ static pthread_once_t g_env_once = PTHREAD_ONCE_INIT;
 
 static void env_init(void) {
     const char *e = getenv("KILN_CONV_GRAPH");
-    g_env_mode = e && !strcmp(e, "0") ? 0 : e && !strcmp(e, "only") ? 2 : 1;
+    g_env_mode = e && !strcmp(e, "1") ? 1 : e && !strcmp(e, "only") ? 2 : 0;
     const char *l = getenv("KILN_CONV_GRAPH_LOG");
     g_env_log = l && l[0] == '1';
 }
