@@ -321,6 +321,7 @@ static void test_tf32(void) {
 }
 
 int main(int argc, char **argv) {
+    setenv("KILN_GEMM_L2BLK", "1", 0); /* opt-in tactics: tested here */
     if (!gt_init(argc, argv)) return 0;
     test_2d(KILN_DTYPE_FLOAT32, true);
     test_batched(KILN_DTYPE_FLOAT32);

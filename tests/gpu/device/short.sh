@@ -12,7 +12,7 @@ for t in attn attn_kv gemm int8 conv; do
   echo "$t rc $? at $((SECONDS-T0)) s: $(grep -E 'passed.*failed' /tmp/s/$t.txt | tail -1)"
 done
 timeout 30 build-gpu/bin/cuda_attn_bench > /tmp/s/attn_bench.txt 2>&1
-KILN_ATTN_KERNEL=${AK:-v2} KILN_CONV_GRAPH=${CG:-1} timeout ${TB:-120} python3 bench/gpu_bench.py $K --iters 50 --no-compile --cases ${CASES:-bert_base_fp16_b128} --json /tmp/s/gpu_bench.json > /tmp/s/gpu_bench.txt 2>&1
+KILN_ATTN_KERNEL=${AK:-v2} KILN_CONV_GRAPH=${CG:-1} KILN_GEMM_L2BLK=${L2:-1} timeout ${TB:-120} python3 bench/gpu_bench.py $K --iters 50 --no-compile --cases ${CASES:-bert_base_fp16_b128} --json /tmp/s/gpu_bench.json > /tmp/s/gpu_bench.txt 2>&1
 echo "bench rc $? at $((SECONDS-T0)) s"
 e=/tmp/kiln-gpu-bench/bert_base_fp16_b128.kiln; [ -f $e ] && timeout 20 $K inspect $e --profile-runs 5 --sort time > /tmp/s/bert_profile.txt 2>&1
 tar -C /tmp -czf $OUT/short.tgz s
