@@ -10,9 +10,8 @@ convolution layer: the best legacy tactic's time, the best graph tactic's, the
 chosen one. Reports per configuration: end-to-end median ms, the summed
 per-layer times, and how many layers the graph API won.
 
-  KILN_CONV_GRAPH=0      legacy cuDNN tactics only (the default until the graph
-                         tactics have passed on a GPU)
-  KILN_CONV_GRAPH=1      both, timed by the builder
+  KILN_CONV_GRAPH=0      legacy cuDNN tactics only
+  KILN_CONV_GRAPH=1      both, timed by the builder (the default)
   KILN_CONV_GRAPH=only   graph-API tactics only for FP16/BF16 convolutions
   (unset)                both, the builder times them and keeps the fastest
   KILN_CHANNELS_LAST_MIN_BATCH=1   channels-last (NhwcConv) at batch 1 too

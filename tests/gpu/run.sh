@@ -55,7 +55,7 @@ if has tactics; then
         [ "$(basename "$t")" = test_cuda_runtime ] && continue
         suite "$(basename "$t")" "$t"
     done
-    # the attention tests run the opt-in second flash kernel; the default too
+    # the attention tests again on the first flash kernel (KILN_ATTN_KERNEL=v1)
     [ -x "$BUILD/bin/test_cuda_attn" ] && suite test_cuda_attn_v1 env KILN_ATTN_KERNEL=v1 "$BUILD/bin/test_cuda_attn"
 fi
 # the node tests' models (the runtime test's runtime-parameter case uses one)

@@ -1031,9 +1031,6 @@ static void graph_f32_declined(void) {
 }
 
 int main(int argc, char **argv) {
-    /* the graph-API tactics are opt-in until they have passed on a GPU:
-    ** this test is where they must pass */
-    setenv("KILN_CONV_GRAPH", "1", 0);
     if (!gt_init(argc, argv)) return 0;
     test_conv(KILN_DTYPE_FLOAT32, true);
     test_conv(KILN_DTYPE_FLOAT16, false);
