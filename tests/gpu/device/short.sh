@@ -5,6 +5,7 @@ export PYTHONUNBUFFERED=1
 T0=$SECONDS
 tar xJf .devrun/gpu-bin.tar.xz
 python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
+export LD_LIBRARY_PATH=$PWD/.devrun/lib PATH=$PWD/.devrun/bin:$PATH
 K=build-gpu/bin/kiln
 mkdir -p /tmp/s
 for t in attn attn_kv gemm int8 conv; do
