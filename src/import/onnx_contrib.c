@@ -28,7 +28,7 @@ static const char *const k_ms_ops[] = {
     "SkipLayerNormalization", "SkipSimplifiedLayerNormalization",
     "EmbedLayerNormalization", "BiasGelu", "FastGelu", "QuickGelu", "Gelu",
     "BiasAdd", "FusedMatMul", "Attention", "MultiHeadAttention",
-    "RotaryEmbedding", "DynamicQuantizeLSTM", NULL};
+    "RotaryEmbedding", "DynamicQuantizeLSTM", "QLinearSoftmax", NULL};
 
 /* ai.onnx.ml operators written by skl2onnx and the node tests that are
 ** plain tensor arithmetic (no maps, sequences or strings). */
@@ -245,6 +245,46 @@ static int x_qlinear_unary(cx *x, int op) {
         !ir_edit_set_float(n, "alpha", ir_attr_float(x->src, "alpha", 0.01f)))
         x->oom = true;
     take(x, q_node(x, out0(n), in_at(x, 3), in_at(x, 4)), 0, 0);
+    return 0;
+}
+
+/* QLinearSoftmax: (X, X_scale, X_zp?, Y_scale, Y_zp?), attributes axis
+** (default -1) and opset, the Softmax version whose semantics apply: before
+** 13 the input is seen as 2-D [prod(dims < axis), prod(dims >= axis)].
+** onnxruntime's kernel works from an exp lookup table on the 8-bit input;
+** dequantize, float Softmax and quantize agree with it to about one step. */
+static int x_qlinear_softmax(cx *x) {
+    ir_value *xv = in_at(x, 0);
+    int64_t axis = ir_attr_int(x->src, "axis", -1);
+    int64_t ver = ir_attr_int(x->src, "opset", 13);
+    if (axis != -1 && !known_rank(xv)) return NEED_TYPES;
+    int64_t r = known_rank(xv) ? xv->type.rank : 0;
+    if (known_rank(xv) && (axis < -r || axis >= (r ? r : 1)))
+        return fail(x, KILN_INVALID_MODEL, "axis is out of range for the input's rank");
+    bool last = axis == -1 || (known_rank(xv) && (axis < 0 ? axis + r : axis) == r - 1);
+    ir_value *v = dq(x, xv, in_at(x, 1), in_at(x, 2), -1);
+    ir_value *y;
+    if (last) {
+        ir_node *sm = emit(x, OP_Softmax, 1, &v, 1);
+        if (sm && !ir_edit_set_int(sm, "axis", -1)) x->oom = true;
+        y = out0(sm);
+    } else if (ver < 13) {
+        /* Flatten at axis, Softmax over the row, back to the input's shape */
+        ir_node *f = emit(x, OP_Flatten, 1, &v, 1);
+        if (f && !ir_edit_set_int(f, "axis", axis < 0 ? axis + r : axis)) x->oom = true;
+        ir_value *fv = out0(f);
+        ir_node *sm = emit(x, OP_Softmax, 1, &fv, 1);
+        if (sm && !ir_edit_set_int(sm, "axis", 1)) x->oom = true;
+        y = op2(x, OP_Reshape, out0(sm), op1(x, OP_Shape, xv));
+    } else if (x->opset >= 13) {
+        ir_node *sm = emit(x, OP_Softmax, 1, &v, 1);
+        if (sm && !ir_edit_set_int(sm, "axis", axis)) x->oom = true;
+        y = out0(sm);
+    } else {
+        return fail(x, KILN_UNSUPPORTED, "opset >= 13 semantics over a non-last axis "
+                    "in a model of ai.onnx opset < 13");
+    }
+    take(x, q_node(x, y, in_at(x, 3), in_at(x, 4)), 0, 0);
     return 0;
 }
 
@@ -1191,6 +1231,7 @@ static int expand_node(cx *x) {
     if (!strcmp(t, "QLinearSigmoid")) return x_qlinear_unary(x, OP_Sigmoid);
     if (!strcmp(t, "QLinearLeakyRelu")) return x_qlinear_unary(x, OP_LeakyRelu);
     if (!strcmp(t, "QLinearConcat")) return x_qlinear_concat(x);
+    if (!strcmp(t, "QLinearSoftmax")) return x_qlinear_softmax(x);
     if (!strcmp(t, "QLinearAveragePool")) return x_qlinear_pool(x, OP_AveragePool);
     if (!strcmp(t, "QLinearGlobalAveragePool")) return x_qlinear_pool(x, OP_GlobalAveragePool);
     if (!strcmp(t, "QGemm")) return x_qgemm(x);
@@ -1239,7 +1280,7 @@ static int min_inputs(const char *t) {
         {"SkipSimplifiedLayerNormalization", 3}, {"EmbedLayerNormalization", 7},
         {"BiasGelu", 2}, {"FastGelu", 1}, {"QuickGelu", 1}, {"Gelu", 1}, {"BiasAdd", 3},
         {"FusedMatMul", 2}, {"Attention", 2}, {"MultiHeadAttention", 1},
-        {"RotaryEmbedding", 4}, {"QLinearConcat", 5}, {"Binarizer", 1},
+        {"RotaryEmbedding", 4}, {"QLinearConcat", 5}, {"QLinearSoftmax", 4}, {"Binarizer", 1},
         {"ArrayFeatureExtractor", 2}, {"Scaler", 1}, {"Normalizer", 1},
         {"LinearRegressor", 1}, {"LinearClassifier", 1}, {"OneHotEncoder", 1},
         {"Imputer", 1}, {"FeatureVectorizer", 1}, {"LabelEncoder", 1}, {"FlexAttention", 3},

@@ -40,6 +40,7 @@ DERIVED = {
     "bert_base_qdq": ("bert_base", "qdq", None),
     "bert_base_ortopt": ("bert_base", "ortopt", "bert"),
     "gpt2_small_qdyn": ("gpt2_small", "qdyn", None),
+    "gpt2_small_qop": ("gpt2_small", "qop", None),
     "gpt2_small_qdq": ("gpt2_small", "qdq", None),
     "gpt2_small_ortopt": ("gpt2_small", "ortopt", "gpt2"),
 }

@@ -377,7 +377,11 @@ MS = [("com.microsoft", 1)]
 
 def ms_case(name, op, ins, outs, feeds, inits=(), opset=17, out_types=None, lsb=False,
             expect=None, **attrs):
-    """ins: names ('' for absent); feeds: graph inputs; inits: (name, array)."""
+    """ins: names ('' for absent); feeds: graph inputs; inits: (name, array).
+    node_opset: the node's own "opset" attribute (opset is the model's)."""
+    if "node_opset" in attrs:
+        attrs["opset"] = attrs.pop("node_opset")
+
     def fn():
         node = helper.make_node(op, ins, outs, domain="com.microsoft", **attrs)
         g = helper.make_graph(
@@ -424,6 +428,19 @@ ms_case("ms_qlinear_sigmoid", "QLinearSigmoid", ["a", "as", "az", "ys", "yz"], [
 ms_case("ms_qlinear_leakyrelu", "QLinearLeakyRelu", ["a", "as", "az", "ys", "yz"], ["y"], _qa,
         [("as", sc(0.05)), ("az", zp(128)), ("ys", sc(0.04)), ("yz", zp(20))],
         out_types={"y": U8}, lsb=True, alpha=0.1)
+# QLinearSoftmax: the last axis, and a middle axis under Softmax-13 semantics
+# and under the older flattened ones (opset attribute 11)
+ms_case("ms_qlinear_softmax", "QLinearSoftmax", ["a", "as", "az", "ys", "yz"], ["y"], _qa,
+        [("as", sc(0.05)), ("az", zp(128)), ("ys", sc(1 / 256)), ("yz", zp(0))],
+        out_types={"y": U8}, lsb=True, axis=-1, node_opset=13)
+ms_case("ms_qlinear_softmax_axis1", "QLinearSoftmax", ["a", "as", "az", "ys", "yz"], ["y"],
+        {"a": u8((2, 6, 7), 14)},
+        [("as", sc(0.08)), ("az", zp(120)), ("ys", sc(1 / 256)), ("yz", zp(0))],
+        out_types={"y": U8}, lsb=True, axis=1, node_opset=13)
+ms_case("ms_qlinear_softmax_v11", "QLinearSoftmax", ["a", "as", "az", "ys", "yz"], ["y"],
+        {"a": u8((2, 3, 4, 5), 15)},
+        [("as", sc(0.05)), ("az", zp(128)), ("ys", sc(1 / 256)), ("yz", zp(0))],
+        out_types={"y": U8}, lsb=True, axis=1, node_opset=11)
 ms_case("ms_qlinear_concat", "QLinearConcat",
         ["ys", "yz", "a", "as", "az", "b", "bs", "bz"], ["y"], _qa,
         [("ys", sc(0.05)), ("yz", zp(128)), ("as", sc(0.04)), ("az", zp(120)),
