@@ -491,6 +491,52 @@ static bool match_core(const ir_graph *g, ir_node *smax, attn *A) {
     return true;
 }
 
+/* A bool constant with every element true (want = true) or false. */
+static bool bool_const_all(const ir_value *v, bool want) {
+    const kiln_tensor *t = v ? v->const_val : NULL;
+    if (!t || !t->data || t->dtype != KILN_DTYPE_BOOL) return false;
+    int64_t n = tensor_numel(t);
+    const unsigned char *d = t->data;
+    for (int64_t i = 0; i < n; i++)
+        if ((d[i] != 0) != want) return false;
+    return n > 0;
+}
+
+/* x broadcast to m's shape is m's content: every dim of x (right-aligned)
+** is 1 or provably m's. */
+static bool bcasts_to(const ir_type *x, const ir_type *m) {
+    if (x->rank < 1 || m->rank < 0 || x->rank > m->rank) return false;
+    for (int i = 0; i < x->rank; i++) {
+        int64_t d = x->dims[i], w = m->dims[m->rank - x->rank + i];
+        if (d != 1 && d != w) return false;
+    }
+    return true;
+}
+
+/* The mask before a broadcast the attention does itself: exporters build a
+** key-padding mask [B,1,1,T] and then widen it to [B,1,Sq,T] (And with an
+** all-true constant, Or with an all-false one, Expand). The Attention
+** broadcasts attn_mask, so it can read the narrow one: the kernels then
+** see one mask row per batch (a per-key bias, not a per-element read). */
+static ir_value *narrow_mask(const ir_graph *g, ir_value *m, attn *A) {
+    for (int step = 0; step < 8 && m; step++) {
+        ir_node *n = pt_prod(g, m);
+        ir_value *x = NULL;
+        if (!n || m->producer_out != 0 || n->n_implicit) break;
+        if (n->op == OP_Expand && n->n_in == 2 && n->in[0]) {
+            x = n->in[0];
+        } else if ((n->op == OP_And || n->op == OP_Or) && n->n_in == 2 && n->in[0] && n->in[1]) {
+            bool unit = n->op == OP_And;
+            if (bool_const_all(n->in[0], unit)) x = n->in[1];
+            else if (bool_const_all(n->in[1], unit)) x = n->in[0];
+        }
+        if (!x || x->type.dtype != m->type.dtype || !bcasts_to(&x->type, &m->type)) break;
+        if (A->n_extra < (int)(sizeof A->extra / sizeof A->extra[0])) A->extra[A->n_extra++] = n;
+        m = x;
+    }
+    return m;
+}
+
 /* The mask: checks and normalizations (may set A->causal, or replace the
 ** mask by a boolean condition). false: no match. *guard: its last dim is
 ** not provably the key length. */
@@ -538,6 +584,10 @@ static bool match_mask(const ir_graph *g, attn *A, bool *guard) {
         ** (|c| >= 1e30 absorbs any score), with fully masked rows uniform
         ** as before; -inf: the boolean cond as it is */
         A->float_where = true;
+    }
+    if (A->mask && A->mask->type.rank >= 1) {
+        A->mask = narrow_mask(g, A->mask, A);
+        last = A->mask->type.dims[A->mask->type.rank - 1];
     }
     if (last == skv || last == skv2) return true;
     if (last >= 2) return true;   /* else the graph fails either way */

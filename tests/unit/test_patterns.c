@@ -299,6 +299,26 @@ static void test_attention(void) {
     }
     pattern_case("attn_negative.onnx", "attention", "Attention=0 Softmax=4 MatMul=8", 1e-4,
                  NULL);
+    /* a key-padding mask widened by And(all true)/Or(all false)/Expand:
+    ** the Attention reads the narrow [B,1,1,S] mask; a partly false
+    ** constant keeps its And */
+    m = pattern_case("attn_widen.onnx", "attention",
+                     "Attention=3 Softmax=0 And=1 Or=0 Expand=0 Where=1", 1e-4, &km);
+    if (m) {
+        ir_node *a = node_for(m->graph, "ya", "Attention");
+        ir_node *b = node_for(m->graph, "yb", "Attention");
+        ir_node *c = node_for(m->graph, "yc", "Attention");
+        ir_node *cw = c && c->n_in == 4 && c->in[3] ? c->in[3]->producer : NULL;
+        CHECK(a && a->n_in == 4 && input_is(a, 3, "cond"),
+              "attn_widen: And(all true) + Expand: the Attention reads the [B,1,1,S] mask");
+        CHECK(b && b->n_in == 4 && b->in[3] && b->in[3]->type.rank == 4 &&
+                  b->in[3]->type.dims[2] == 1,
+              "attn_widen: Or(all false): the Attention's mask is [B,1,1,S]");
+        CHECK(cw && cw->op == OP_And && c->in[3]->type.dims[2] == 6,
+              "attn_widen: a partly false constant keeps its And");
+        ir_model_free(m);
+        kiln_model_free(km);
+    }
 }
 
 /* The recognitions must survive the rest of the pipeline. */

@@ -414,6 +414,37 @@ def attention_models(d):
          os.path.join(d, "attn_negative.onnx"))
 
 
+    # 7. a key-padding mask [B,1,1,S] widened to [B,1,S,S] before use, as
+    # transformers 5 exports it: And with an all-true constant (then
+    # Expand), Or with an all-false one; the Attention reads the narrow
+    # mask. A constant that is not all true keeps its And.
+    nodes, inits = [], [c("sc", 1 / math.sqrt(D)), c("zero", [0.0]), c("ninf", [-np.inf]),
+                        c("fmin", [np.finfo(np.float32).min]),
+                        c("wshape", [1, 1, 6, 6], np.int64)]
+    inits.append(c("all_true", np.ones((1, 1, 6, 1)), bool))
+    inits.append(c("all_false", np.zeros((1, 1, 6, 1)), bool))
+    inits.append(c("some_true", np.array([1, 1, 0, 1, 1, 1]).reshape(1, 1, 6, 1), bool))
+    nodes.append(node("And", ["all_true", "cond"], ["wa"]))
+    nodes.append(node("Expand", ["wa", "wshape"], ["wa_x"]))
+    nodes.append(node("Or", ["cond", "all_false"], ["wb"]))
+    nodes.append(node("And", ["some_true", "cond"], ["wc"]))
+    for p, wide in (("a", "wa_x"), ("b", "wb"), ("c", "wc")):
+        nodes.append(node("Transpose", ["k"], [p + "_kt"], perm=[0, 1, 3, 2]))
+        nodes.append(node("MatMul", ["q", p + "_kt"], [p + "_s"]))
+        nodes.append(node("Mul", [p + "_s", "sc"], [p + "_ss"]))
+        if p == "b":
+            nodes.append(node("Where", [wide, p + "_ss", "fmin"], [p + "_m"]))
+        else:
+            nodes.append(node("Where", [wide, "zero", "ninf"], [p + "_bias"]))
+            nodes.append(node("Add", [p + "_ss", p + "_bias"], [p + "_m"]))
+        nodes.append(node("Softmax", [p + "_m"], [p + "_p"], axis=-1))
+        nodes.append(node("MatMul", [p + "_p", "v"], ["y" + p]))
+    save(model(nodes, [vi("q", ["B", H, 6, D]), vi("k", ["B", H, 6, D]),
+                       vi("v", ["B", H, 6, D]), vi("cond", ["B", 1, 1, 6], BOOL)],
+               [vi("y" + p, ["B", H, 6, D]) for p in "abc"], inits, 17),
+         os.path.join(d, "attn_widen.onnx"))
+
+
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
     os.makedirs(d, exist_ok=True)
