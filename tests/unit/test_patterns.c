@@ -301,6 +301,91 @@ static void test_attention(void) {
                  NULL);
 }
 
+/* ------------------------------------------------------------ qkv packing */
+/* Attention `out` of g is packed: input 0 a FusedGemm, inputs 1 and 2
+** absent, kiln_qkv_packed = w; the GEMM's weights and bias are the three
+** projections' side by side (checked against the original model's
+** initializers named pre+"q_w" ... when pre is given). */
+static void check_packed(const char *what, const ir_graph *g, const ir_graph *orig,
+                         const char *out, const int64_t *w, const char *pre) {
+    ir_node *at = node_for(g, out, "Attention");
+    int cnt = 0;
+    const int64_t *pw = at ? ir_attr_ints(at, "kiln_qkv_packed", &cnt) : NULL;
+    CHECK(at && pw && cnt == 3 && pw[0] == w[0] && pw[1] == w[1] && pw[2] == w[2] &&
+              at->in[0] && !at->in[1] && !at->in[2],
+          "%s: Attention '%s' reads packed Q/K/V of widths %lld/%lld/%lld", what, out,
+          (long long)w[0], (long long)w[1], (long long)w[2]);
+    if (!at || !at->in[0]) return;
+    ir_node *gm = at->in[0]->producer;
+    int64_t nt = w[0] + w[1] + w[2];
+    const kiln_tensor *W = gm && gm->op == OP_FusedGemm ? gm->in[1]->const_val : NULL;
+    CHECK(W && W->rank == 2 && W->dims[1] == nt && at->in[0]->type.dims[2] == nt,
+          "%s: one FusedGemm of N %lld feeds '%s'", what, (long long)nt, out);
+    if (!W || !pre) return;
+    static const char *const parts[3] = {"q", "k", "v"};
+    int64_t col = 0;
+    for (int i = 0; i < 3; i++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "%s%s_w", pre, parts[i]);
+        const ir_value *ow = NULL, *ob = NULL;
+        for (int v = 0; v < orig->n_values; v++)
+            if (!strcmp(orig->values[v]->name, nm)) ow = orig->values[v];
+        snprintf(nm, sizeof nm, "%s%s_b", pre, parts[i]);
+        for (int v = 0; v < orig->n_values; v++)
+            if (!strcmp(orig->values[v]->name, nm)) ob = orig->values[v];
+        bool ok = ow && ow->const_val && ow->const_val->dims[1] == w[i];
+        const float *src = ok ? ow->const_val->data : NULL, *dst = W->data;
+        for (int64_t k = 0; ok && k < W->dims[0]; k++)
+            for (int64_t j = 0; j < w[i]; j++)
+                ok &= dst[k * nt + col + j] == src[k * w[i] + j];
+        const kiln_tensor *B = gm->n_in > 2 && gm->in[2] ? gm->in[2]->const_val : NULL;
+        for (int64_t j = 0; ok && B && j < w[i]; j++) {
+            float want = ob ? ((const float *)ob->const_val->data)[j] : 0.0f;
+            ok &= ((const float *)B->data)[col + j] == want;
+        }
+        CHECK(ok && (B || !ob), "%s: packed weights/bias of %s match the original", what, nm);
+        col += w[i];
+    }
+}
+
+static void test_qkv(void) {
+    kiln_model *km;
+    const char *ps = "attention matmul_add bias_act qkv";
+    ir_model *m = pattern_case("attn_bert.onnx", ps, "Attention=1 FusedGemm=1 total=2", 1e-4,
+                               &km);
+    if (m) {
+        int64_t w[3] = {32, 32, 32};
+        check_packed("attn_bert", m->graph, km->ir->graph, "y", w, "");
+        ir_model_free(m);
+        kiln_model_free(km);
+    }
+    /* grouped-query widths, a missing K bias (zeros), bool and float masks,
+    ** causal */
+    m = pattern_case("attn_qkv_gqa.onnx", "matmul_add bias_act qkv",
+                     "Attention=2 FusedGemm=2 total=4", 1e-4, &km);
+    if (m) {
+        int64_t w[3] = {32, 16, 16};
+        check_packed("attn_qkv_gqa", m->graph, km->ir->graph, "ya", w, "a");
+        check_packed("attn_qkv_gqa", m->graph, km->ir->graph, "yb", w, "b");
+        ir_model_free(m);
+        kiln_model_free(km);
+    }
+    /* near misses: a projection read twice, another A (and K), another
+    ** activation: nothing merges */
+    m = pattern_case("attn_qkv_negative.onnx", "matmul_add bias_act qkv",
+                     "Attention=3 FusedGemm=9 total=12", 1e-4, &km);
+    if (m) {
+        for (int i = 0; i < m->graph->n_nodes; i++)
+            CHECK(!ir_attr_find(m->graph->nodes[i], "kiln_qkv_packed"),
+                  "attn_qkv_negative: node %d must not be packed", i);
+        ir_model_free(m);
+        kiln_model_free(km);
+    }
+    /* the whole pipeline packs too, and the engine round trip keeps it */
+    pattern_case("attn_bert.onnx", "all", "Attention=1 FusedGemm=1 total=2", 1e-4, NULL);
+    pattern_case("attn_qkv_gqa.onnx", "all", "Attention=2 FusedGemm=2 total=4", 1e-4, NULL);
+}
+
 /* The recognitions must survive the rest of the pipeline. */
 static void test_pipeline(void) {
     pattern_case("attn_bert.onnx", "all", "Attention=1 Softmax=0", 1e-4, NULL);
@@ -456,6 +541,7 @@ int main(int argc, char **argv) {
     test_rmsnorm();
     test_gelu();
     test_attention();
+    test_qkv();
     test_pipeline();
     test_node_cases();
     return test_summary();
