@@ -367,6 +367,21 @@ static void test_qkv(void) {
         int64_t w[3] = {32, 16, 16};
         check_packed("attn_qkv_gqa", m->graph, km->ir->graph, "ya", w, "a");
         check_packed("attn_qkv_gqa", m->graph, km->ir->graph, "yb", w, "b");
+        /* the schema refuses broken packed forms (an engine file could hold
+        ** them): widths not adding up, a wrong count, a K input as well */
+        ir_node *at = node_for(m->graph, "ya", "Attention");
+        if (at && at->in[0]) {
+            int64_t bad[3] = {32, 16, 17}, two[2] = {32, 32};
+            CHECK(ir_edit_set_ints(at, "kiln_qkv_packed", bad, 3) && ir_graph_infer(m->graph),
+                  "attn_qkv_gqa: widths 32+16+17 on a 64-wide input must fail inference");
+            CHECK(ir_edit_set_ints(at, "kiln_qkv_packed", two, 2) && ir_graph_infer(m->graph),
+                  "attn_qkv_gqa: two widths must fail inference");
+            CHECK(ir_edit_set_ints(at, "kiln_qkv_packed", w, 3) && !ir_graph_infer(m->graph),
+                  "attn_qkv_gqa: restored widths infer again: %s", kiln_last_error());
+            at->in[1] = at->in[0];
+            CHECK(ir_graph_infer(m->graph), "attn_qkv_gqa: packed plus a K input must fail");
+            at->in[1] = NULL;
+        }
         ir_model_free(m);
         kiln_model_free(km);
     }
