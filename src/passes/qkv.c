@@ -16,9 +16,13 @@
 ** Grouped-query widths (Nk = Nv < Nq) are fine. Only the 3-D form without a
 ** KV cache is packed: in the 4-D form the GEMM outputs are not the
 ** Attention's inputs. Every backend's Attention takes the packed form (the
-** reference always; tactics that cannot refuse it in supports()). */
+** reference always; tactics that cannot refuse it in supports()).
+** KILN_QKV=0 turns the pass off, for A/B timing. */
 #include "patterns.h"
 #include "../ops/attn_qkv.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 /* Same attribute (absent on both counts as the same). */
 static bool same_attr(const ir_node *a, const ir_node *b, const char *name) {
@@ -157,6 +161,9 @@ static int try_pack(pass_ctx *p, ir_node *at) {
 static kiln_status run(pass_ctx *p) {
     ir_graph *g = p->g;
     int n0 = g->n_nodes;
+    /* KILN_QKV=0 keeps the three GEMMs (A/B timing of the packed form) */
+    const char *env = getenv("KILN_QKV");
+    if (env && !strcmp(env, "0")) return KILN_OK;
     for (int i = 0; i < n0; i++) {
         ir_node *n = g->nodes[i];
         if (n->dead || n->op != OP_Attention) continue;
