@@ -15,8 +15,10 @@
 ** same), no residual; and each output must be read by the Attention alone.
 ** Grouped-query widths (Nk = Nv < Nq) are fine. Only the 3-D form without a
 ** KV cache is packed: in the 4-D form the GEMM outputs are not the
-** Attention's inputs. Every backend's Attention takes the packed form (the
-** reference always; tactics that cannot refuse it in supports()).
+** Attention's inputs. Q, K and V that a Split cut out of one tensor along
+** its last dim (GPT-2's c_attn) are packed too: the Split goes. Every
+** backend's Attention takes the packed form (the reference always; tactics
+** that cannot refuse it in supports()).
 ** KILN_QKV=0 turns the pass off, for A/B timing. */
 #include "patterns.h"
 #include "../ops/attn_qkv.h"
@@ -72,6 +74,38 @@ static ir_node *proj_of(const ir_graph *g, const ir_node *at, const ir_value *v,
     return p;
 }
 
+/* Q, K, V already one tensor cut in three by a Split along its last dim
+** (GPT-2's c_attn: one GEMM of 3 x E, then Split): the Attention reads the
+** Split's input packed and the Split (a copy of every element) goes.
+** 1: done, 0: not this form, <0: out of memory. */
+static int split_pack(pass_ctx *p, ir_node *at) {
+    ir_graph *g = p->g;
+    ir_node *sp = pt_prod(g, at->in[0]);
+    if (!sp || sp->op != OP_Split || sp->n_implicit || sp->n_out != 3 || !sp->in[0]) return 0;
+    const ir_type *x = &sp->in[0]->type;
+    int64_t axis = ir_attr_int(sp, "axis", 0);
+    if (x->rank != 3 || (axis != 2 && axis != -1) || x->dims[2] < 3) return 0;
+    int64_t w[3], sum = 0;
+    for (int i = 0; i < 3; i++) {
+        const ir_value *o = sp->out[i];
+        if (at->in[i] != o || o->producer_out != i || o->type.rank != 3 || o->type.dims[2] < 1 ||
+            o->type.dtype != x->dtype || ir_edit_sole_consumer(g, o) != at)
+            return 0;
+        w[i] = o->type.dims[2];
+        sum += w[i];
+    }
+    if (sum != x->dims[2]) return 0;
+    if (!ir_edit_set_ints(at, ATTN_QKV_ATTR, w, 3)) return -1;
+    at->in[0] = sp->in[0];
+    at->in[1] = at->in[2] = NULL;
+    ir_edit_kill(sp);
+    ir_node *src[2] = {at, sp};
+    ir_edit_note_fused(g, at, src, 2);
+    pass_note(p, "Split '%s' (%lld + %lld + %lld) absorbed: Attention '%s' reads Q/K/V packed",
+              pu_name(sp), (long long)w[0], (long long)w[1], (long long)w[2], pu_name(at));
+    return 1;
+}
+
 /* 1: merged, 0: no match, <0: out of memory. */
 static int try_pack(pass_ctx *p, ir_node *at) {
     ir_graph *g = p->g;
@@ -81,6 +115,8 @@ static int try_pack(pass_ctx *p, ir_node *at) {
         (at->n_in > 5 && at->in[5]) || ir_attr_int(at, "q_num_heads", 0) <= 0)
         return 0;
     if (at->in[0] == at->in[1] || at->in[0] == at->in[2] || at->in[1] == at->in[2]) return 0;
+    int r = split_pack(p, at);
+    if (r) return r;
     ir_node *pr[3];
     int64_t N[3];
     for (int i = 0; i < 3; i++)

@@ -396,9 +396,25 @@ static void test_qkv(void) {
         ir_model_free(m);
         kiln_model_free(km);
     }
-    /* the whole pipeline packs too, and the engine round trip keeps it */
+    /* Q/K/V cut by a Split of one projection: the Split goes (not where
+    ** its K output is also a graph output) */
+    m = pattern_case("attn_qkv_split.onnx", "matmul_add bias_act qkv",
+                     "Attention=3 FusedGemm=3 Split=1 total=7", 1e-4, &km);
+    if (m) {
+        int64_t wa[3] = {32, 32, 32}, wb[3] = {32, 16, 16};
+        check_packed("attn_qkv_split", m->graph, km->ir->graph, "ya", wa, NULL);
+        check_packed("attn_qkv_split", m->graph, km->ir->graph, "yb", wb, NULL);
+        ir_node *c = node_for(m->graph, "yc", "Attention");
+        CHECK(c && !ir_attr_find(c, "kiln_qkv_packed") && c->in[1] && c->in[2],
+              "attn_qkv_split: yc keeps its Split (K is a graph output)");
+        ir_model_free(m);
+        kiln_model_free(km);
+    }
+    /* the whole pipeline packs too */
     pattern_case("attn_bert.onnx", "all", "Attention=1 FusedGemm=1 total=2", 1e-4, NULL);
     pattern_case("attn_qkv_gqa.onnx", "all", "Attention=2 FusedGemm=2 total=4", 1e-4, NULL);
+    pattern_case("attn_qkv_split.onnx", "all", "Attention=3 FusedGemm=3 Split=1 total=7", 1e-4,
+                 NULL);
 }
 
 /* The recognitions must survive the rest of the pipeline. */

@@ -467,6 +467,23 @@ def qkv_models(d):
                inits, 23),
          os.path.join(d, "attn_qkv_negative.onnx"))
 
+    # 3. Q, K, V cut by a Split out of one projection (GPT-2's c_attn): a
+    # [32, 32, 32], b grouped-query [32, 16, 16] with a bool mask and
+    # causal, c a near miss (its K also a graph output)
+    nodes, inits = [], []
+    for p, widths in (("a", [32, 32, 32]), ("b", [32, 16, 16]), ("c", [32, 32, 32])):
+        y3 = proj(p + "p", "x", E, sum(widths), True, nodes, inits)
+        inits.append(c(p + "_split", widths, np.int64))
+        nodes.append(node("Split", [y3, p + "_split"], [p + "_q", p + "_k", p + "_v"], axis=2))
+        hkv = 2 if p == "b" else 4
+        ins = [p + "_q", p + "_k", p + "_v"] + (["bmask"] if p == "b" else [])
+        nodes.append(node("Attention", ins, ["y" + p], q_num_heads=4, kv_num_heads=hkv,
+                          **({"is_causal": 1} if p == "b" else {})))
+    save(model(nodes, [vi("x", ["B", "S", E]), vi("bmask", ["B", 1, "S", "S"], BOOL)],
+               [vi("y" + p, ["B", "S", 32]) for p in "abc"] + [vi("c_k", ["B", "S", 32])],
+               inits, 23),
+         os.path.join(d, "attn_qkv_split.onnx"))
+
 
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
