@@ -49,8 +49,7 @@ static inline bool attn_qkv_split_tensor(const kiln_tensor *p, const int64_t w[3
                                          kiln_tensor out[3], int64_t *ld) {
     int64_t n = w[0] + w[1] + w[2];
     size_t es = 0;
-    if (p->rank != 3 || p->dims[2] != n || !p->data || !dtype_nbytes(p->dtype, 1, &es) || !es)
-        return false;
+    if (p->rank != 3 || p->dims[2] != n || !dtype_nbytes(p->dtype, 1, &es) || !es) return false;
     int64_t off = 0;
     for (int i = 0; i < 3; i++) {
         memset(&out[i], 0, sizeof out[i]);
@@ -59,7 +58,7 @@ static inline bool attn_qkv_split_tensor(const kiln_tensor *p, const int64_t w[3
         out[i].dims[0] = p->dims[0];
         out[i].dims[1] = p->dims[1];
         out[i].dims[2] = w[i];
-        out[i].data = (char *)p->data + (size_t)off * es;
+        out[i].data = p->data ? (char *)p->data + (size_t)off * es : NULL; /* NULL: empty */
         out[i].nbytes = p->nbytes > (size_t)off * es ? p->nbytes - (size_t)off * es : 0;
         off += w[i];
     }

@@ -337,7 +337,10 @@ static void test_attention(void) {
         ac.mask_form = rnd() < 0.5 ? 0x9 : 0xD;
         run_attn_case(&ac);
     }
-    CHECK(g_packed_runs >= 40, "only %d packed attention cases ran", g_packed_runs);
+    /* packed and empty: no rows at all */
+    attn_case pempty = {true, false, false, false, 2, 2, 1, 0, 0, 8, 8, 0, 1, 0};
+    run_attn_case(&pempty);
+    CHECK(g_packed_runs >= 41, "only %d packed attention cases ran", g_packed_runs);
     /* packed declines: with past key/value, or a malformed width list */
     {
         ir_type pt = {KILN_DTYPE_FLOAT32, 3, {1, 5, 24}}, kv4 = {KILN_DTYPE_FLOAT32, 4, {1, 2, 5, 4}};

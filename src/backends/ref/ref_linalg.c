@@ -988,7 +988,6 @@ done:
     return rc;
 }
 
-
 /* The packed form (ops/attn_qkv.h): Q, K, V sliced out of input 0 into
 ** contiguous temporaries (this is the oracle: plain beats fast), then the
 ** kernel above on a copy of the context that reads them. */
