@@ -3,6 +3,7 @@
 #include "op.h"
 
 #include "linalg_einsum.h"
+#include "attn_qkv.h"
 
 /* Two dims that must agree: false only when both are concrete and differ. */
 static bool dims_compatible(int64_t a, int64_t b) {
@@ -200,6 +201,23 @@ static int infer_det(infer_ctx *c) {
 ** Outputs: Y, present_key, present_value, qk_matmul_output. */
 static int infer_attention(infer_ctx *c) {
     const ir_type *q = ic_in(c, 0), *k = ic_in(c, 1), *v = ic_in(c, 2);
+    /* Kiln's packed form (attn_qkv.h): Q, K, V are column blocks of input
+    ** 0, inputs 1 and 2 absent; the checks below run on the blocks */
+    int64_t pw[3];
+    ir_type qkv[3];
+    int packed = attn_qkv_widths(c->node, pw);
+    if (packed < 0)
+        return ic_fail(c, "Attention: %s must be three positive widths", ATTN_QKV_ATTR);
+    if (packed) {
+        if (!q || k || v || ic_has(c, 4) || ic_has(c, 5))
+            return ic_fail(c, "Attention with %s takes packed Q/K/V as input 0, no separate "
+                           "K, V or past key/value", ATTN_QKV_ATTR);
+        if (!attn_qkv_split_type(q, pw, qkv))
+            return ic_fail(c, "Attention: packed Q/K/V input must be 3-D with last dim "
+                           "%lld + %lld + %lld", (long long)pw[0], (long long)pw[1],
+                           (long long)pw[2]);
+        q = &qkv[0], k = &qkv[1], v = &qkv[2];
+    }
     if (!q || !k || !v) return ic_fail(c, "Attention needs Q, K and V");
     /* Q, K, past_key share T1; V, past_value share T2 (may differ). */
     if (ic_require_float(c, 0) || ic_require_float(c, 2) ||

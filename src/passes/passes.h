@@ -46,6 +46,7 @@ extern const kiln_pass pass_attention;   /* scaled dot-product attention */
 extern const kiln_pass pass_conv_bn;     /* Conv + BatchNormalization */
 extern const kiln_pass pass_matmul_add;  /* MatMul + Add -> FusedGemm */
 extern const kiln_pass pass_bias_act;    /* Conv/Gemm + bias + residual + act */
+extern const kiln_pass pass_qkv;         /* Q/K/V GEMMs -> one packed GEMM */
 extern const kiln_pass pass_transpose;   /* transpose/reshape cancellation */
 extern const kiln_pass pass_eltwise;     /* elementwise chains */
 extern const kiln_pass pass_nchwc;       /* NCHWc layout (nchwc_block set) */

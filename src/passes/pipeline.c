@@ -5,14 +5,16 @@
 
 /* Q/DQ folding first, while the weights' DequantizeLinear nodes are still
 ** there (folding would make them float constants). Folding then exposes static shapes; pattern recognitions run before the
-** generic fusions would take their pieces apart; elementwise chains last,
+** generic fusions would take their pieces apart; the Q/K/V projections of
+** an Attention pack into one GEMM once their biases are fused (qkv.c);
+** elementwise chains last,
 ** over what is left; the CPU layout pass (a no-op unless the builder asks)
 ** after every fusion, so it sees the final layers; a final fold/DCE cleans
 ** up. */
 static const kiln_pass *const k_pipeline[] = {
     &pass_qdq, &pass_fold, &pass_noop, &pass_dce,
     &pass_layernorm, &pass_gelu, &pass_attention,
-    &pass_conv_bn, &pass_matmul_add, &pass_bias_act,
+    &pass_conv_bn, &pass_matmul_add, &pass_bias_act, &pass_qkv,
     &pass_transpose, &pass_eltwise, &pass_nchwc,
     &pass_fold, &pass_dce,
 };

@@ -57,6 +57,10 @@ if has tactics; then
     done
     # the attention tests again on the first flash kernel (KILN_ATTN_KERNEL=v1)
     [ -x "$BUILD/bin/test_cuda_attn" ] && suite test_cuda_attn_v1 env KILN_ATTN_KERNEL=v1 "$BUILD/bin/test_cuda_attn"
+    # packed Q/K/V (passes/qkv.c) kept on the device in an FP16 build
+    # (the builder's placement dry run, no GPU needed)
+    [ -x "$BUILD/bin/qkv_placement" ] && suite qkv_placement "$BUILD/bin/qkv_placement" \
+        tests/data/patterns/attn_qkv_gqa.onnx --fp16 x:2x16x32 bmask:2x1x16x16 fmask:2x1x1x16
 fi
 # the node tests' models (the runtime test's runtime-parameter case uses one)
 KILN_NODE_DIR=$(python3 -c "import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), 'backend', 'test', 'data', 'node'))" 2>/dev/null)

@@ -36,7 +36,31 @@ typedef struct attn_case {
     bool finfo;                  /* float mask of 0 / -FLT_MAX (HF's finfo.min),
                                     its first row -FLT_MAX throughout (a
                                     uniform row in the reference, not NaN) */
+    bool packed;                 /* rank 3, Sq == T: the tactics get Q, K, V
+                                    packed in one [B, S, Nq+Nk+Nv] input
+                                    (kiln_qkv_packed, passes/qkv.c); the
+                                    reference runs them unpacked */
 } attn_case;
+
+/* Q, K, V (3-D, same B and S) side by side in one tensor. */
+static kiln_tensor *pack_qkv(const kiln_tensor *q, const kiln_tensor *k, const kiln_tensor *v,
+                             int64_t w[3]) {
+    const kiln_tensor *part[3] = {q, k, v};
+    for (int i = 0; i < 3; i++) w[i] = part[i]->dims[2];
+    int64_t nt = w[0] + w[1] + w[2], pd[3] = {q->dims[0], q->dims[1], nt};
+    kiln_tensor *p = tensor_with(q->dtype, 3, pd, NULL);
+    size_t es = 0;
+    dtype_nbytes(q->dtype, 1, &es);
+    for (int64_t r = 0; r < pd[0] * pd[1]; r++) {
+        int64_t col = 0;
+        for (int i = 0; i < 3; i++) {
+            memcpy((char *)p->data + (size_t)(r * nt + col) * es,
+                   (const char *)part[i]->data + (size_t)(r * w[i]) * es, (size_t)w[i] * es);
+            col += w[i];
+        }
+    }
+    return p;
+}
 
 /* Whether tactic t must take the case in dtype dt. */
 static bool expect_taken(const kiln_tactic *t, const attn_case *ac, kiln_dtype dt) {
@@ -99,16 +123,32 @@ static void run_case(const attn_case *ac, kiln_dtype dt, const char *what) {
     if (ac->dead_zero) ir_edit_set_int(n, "kiln_masked_rows_zero", 1);
     const kiln_tensor *in[7] = {Q, K, V, M, NULL, NULL, NP};
     kiln_tensor *want = gt_ref(n, in);
+    /* packed: the reference's answer above, the tactics on the packed node */
+    kiln_tensor *PK = NULL;
+    const kiln_tensor *pin[7] = {NULL, NULL, NULL, M, NULL, NULL, NP};
+    ir_node *run_n = n;
+    const kiln_tensor *const *run_in = in;
+    if (ac->packed) {
+        int64_t w[3];
+        PK = pack_qkv(Q, K, V, w);
+        pin[0] = PK;
+        run_n = gt_node(OP_Attention, n_in);
+        if (!ir_edit_copy_attrs(run_n, n) || !ir_edit_set_ints(run_n, "kiln_qkv_packed", w, 3))
+            gt_die("attrs");
+        run_in = pin;
+    }
     char desc[400];
     snprintf(desc, sizeof desc,
              "%s %s [rank %d B %lld Hq %lld Hkv %lld Sq %lld T %lld Dh %lld Dv %lld mask %d/%d "
-             "(%lld,%lld,%lld,%lld) causal %d npad %d softcap %g late %d dead %d/%d m32 %d finfo %d]",
+             "(%lld,%lld,%lld,%lld) causal %d npad %d softcap %g late %d dead %d/%d m32 %d finfo %d"
+             "%s]",
              what, gt_dtype_name(dt), ac->rank, (long long)ac->B, (long long)ac->Hq,
              (long long)ac->Hkv, (long long)ac->Sq, (long long)ac->T, (long long)ac->Dh,
              (long long)ac->Dv, ac->mask, ac->mrank, (long long)ac->mdims[0],
              (long long)ac->mdims[1], (long long)ac->mdims[2], (long long)ac->mdims[3],
              (int)ac->causal, (int)ac->npad, (double)ac->softcap, (int)ac->late,
-             (int)ac->dead_row, (int)ac->dead_zero, (int)ac->m32, (int)ac->finfo);
+             (int)ac->dead_row, (int)ac->dead_zero, (int)ac->m32, (int)ac->finfo,
+             ac->packed ? " packed" : "");
     double vmax = 0;
     for (int64_t i = 0; i < tensor_numel(V); i++)
         vmax = fmax(vmax, fabs(dt_get_f64(dt, V->data, (size_t)i)));
@@ -130,7 +170,7 @@ static void run_case(const attn_case *ac, kiln_dtype dt, const char *what) {
         int nt = gt_tactics(cuda_tactics_attn, OP_Attention, ts, 4);
         for (int k = 0; k < nt; k++) {
             bool declined;
-            kiln_tensor *got = gt_run(ts[k], n, in, want, &declined);
+            kiln_tensor *got = gt_run(ts[k], run_n, run_in, want, &declined);
             if (!got && declined && !expect_taken(ts[k], ac, dt)) {
                 g_declined++;
                 continue;
@@ -156,6 +196,7 @@ static void run_case(const attn_case *ac, kiln_dtype dt, const char *what) {
         }
     }
     tensor_free(want);
+    tensor_free(PK);
     tensor_free(Q);
     tensor_free(K);
     tensor_free(V);
@@ -283,6 +324,27 @@ static void test_attn(kiln_dtype dt) {
             with_mask(&a, 1, 4, 2, 1, 1, S); a.causal = true; RUN(a);
         }
     }
+    /* packed Q/K/V (passes/qkv.c): BERT's shape, GQA, MQA, head dims
+    ** 32/64/128 and ones the flash kernel declines, Dh != Dv, masks bool and
+    ** float of [B,1,1,S] and [B,1,S,S], causal, S off the tiles */
+    a = base(3, 2, 12, 12, 128, 128, 64, 64); with_mask(&a, 2, 4, 2, 1, 1, 128); a.packed = true;
+    RUN(a);
+    a = base(3, 1, 12, 12, 128, 128, 64, 64); with_mask(&a, 1, 4, 1, 1, 1, 128); a.packed = true;
+    RUN(a);
+    a = base(3, 2, 8, 2, 70, 70, 128, 128); with_mask(&a, 1, 4, 2, 1, 70, 70); a.causal = true;
+    a.packed = true; RUN(a);                                                 /* GQA */
+    a = base(3, 3, 4, 1, 65, 65, 32, 32); with_mask(&a, 2, 4, 3, 1, 65, 65); a.packed = true;
+    RUN(a);                                                                  /* MQA */
+    a = base(3, 2, 4, 4, 1, 1, 64, 64); a.packed = true; RUN(a);             /* S = 1 */
+    a = base(3, 2, 3, 3, 129, 129, 64, 64); a.causal = true; a.npad = true; a.packed = true;
+    RUN(a);
+    a = base(3, 2, 4, 2, 33, 33, 80, 80); with_mask(&a, 2, 4, 2, 1, 1, 33); a.packed = true;
+    RUN(a);                                                                  /* Dh 80 */
+    a = base(3, 2, 3, 3, 17, 17, 17, 17); with_mask(&a, 1, 4, 2, 1, 17, 17); a.packed = true;
+    RUN(a);                                                                  /* odd, unaligned */
+    a = base(3, 2, 4, 4, 40, 40, 64, 32); a.packed = true; RUN(a);           /* Dh != Dv */
+    a = base(3, 2, 4, 4, 300, 300, 128, 128); with_mask(&a, 1, 4, 2, 1, 1, 300);
+    a.dead_row = true; a.dead_zero = true; a.packed = true; RUN(a);
     /* BERT-base at batch 1 and 3, S = 128: bool and float16 padding masks */
     a = base(3, 1, 12, 12, 128, 128, 64, 64); with_mask(&a, 1, 4, 1, 1, 1, 128); RUN(a);
     a = base(3, 3, 12, 12, 128, 128, 64, 64); with_mask(&a, 1, 4, 3, 1, 1, 128); RUN(a);

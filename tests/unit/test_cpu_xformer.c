@@ -201,6 +201,45 @@ static kiln_tensor *make_mask(const attn_case *ac) {
     return m;
 }
 
+/* The same attention with Q, K, V packed into one [B, S, Nq+Nk+Nv] input
+** (passes/qkv.c's form): the reference must give exactly the unpacked
+** reference's output, and every CPU tactic must take it (read in place)
+** and agree with it. */
+static int g_packed_runs;
+static void run_packed_case(const attn_case *ac, const ir_node *un, const kiln_tensor *const *in,
+                            const char *desc) {
+    const kiln_tensor *q = in[0], *k = in[1], *v = in[2];
+    int64_t w[3] = {q->dims[2], k->dims[2], v->dims[2]}, nt = w[0] + w[1] + w[2];
+    int64_t pd[3] = {ac->B, ac->Sq, nt};
+    kiln_tensor *pk;
+    if (tensor_new(KILN_DTYPE_FLOAT32, 3, pd, &pk)) die("packed");
+    float *p = pk->data;
+    for (int64_t r = 0; r < ac->B * ac->Sq; r++) {
+        memcpy(p + r * nt, (const float *)q->data + r * w[0], (size_t)w[0] * sizeof(float));
+        memcpy(p + r * nt + w[0], (const float *)k->data + r * w[1], (size_t)w[1] * sizeof(float));
+        memcpy(p + r * nt + w[0] + w[1], (const float *)v->data + r * w[2],
+               (size_t)w[2] * sizeof(float));
+    }
+    ir_node *n = new_node(OP_Attention, un->n_in);
+    if (!ir_edit_copy_attrs(n, un) || !ir_edit_set_ints(n, "kiln_qkv_packed", w, 3))
+        die("attrs");
+    const kiln_tensor *pin[7] = {pk, NULL, NULL, NULL, NULL, NULL, NULL};
+    for (int i = 3; i < un->n_in; i++) pin[i] = in[i];
+    char pdesc[240];
+    snprintf(pdesc, sizeof pdesc, "%s packed", desc);
+    kiln_tensor *a[1] = {NULL}, *b[1] = {NULL};
+    bool ok = !ref_run_node(un, in, a) && !ref_run_node(n, pin, b) &&
+              shape_equal(a[0]->rank, a[0]->dims, b[0]->rank, b[0]->dims) &&
+              !memcmp(a[0]->data, b[0]->data, (size_t)tensor_numel(a[0]) * sizeof(float));
+    tensor_free(a[0]);
+    tensor_free(b[0]);
+    CHECK(ok, "%s: reference packed != reference unpacked (%s)", pdesc, kiln_last_error());
+    int ran = check_tactics(n, pin, 2e-6 * maxabs(v), 1e-5, pdesc);
+    CHECK(ran >= 2, "%s: only %d tactic runs", pdesc, ran);
+    g_packed_runs++;
+    tensor_free(pk);
+}
+
 static void run_attn_case(const attn_case *ac) {
     int64_t qd[4], kd[4], vd[4];
     int r = ac->is3 ? 3 : 4;
@@ -240,6 +279,7 @@ static void run_attn_case(const attn_case *ac) {
     /* an average of V rows: error is relative to V's size */
     int ran = check_tactics(n, in, 2e-6 * maxabs(v), 1e-5, desc);
     CHECK(ran >= 2, "%s: only %d tactic runs", desc, ran);
+    if (ac->is3 && ac->Sq == ac->T) run_packed_case(ac, n, in, desc);
     tensor_free(q), tensor_free(k), tensor_free(v), tensor_free(m), tensor_free(np);
 }
 
@@ -273,6 +313,49 @@ static void test_attention(void) {
         ac.mask_form = (int)(rnd() * 16) | 8; /* mostly full key length */
         if (rnd() < 0.1) ac.mask_form |= 16;  /* key dim 1: keys past 0 masked */
         run_attn_case(&ac);
+    }
+    /* packed Q/K/V: head dims 32/64/128 and odd ones, GQA and MQA, masks
+    ** bool/float of [B,1,1,S] (form 0x9) and [B,1,S,S] (0xD), causal */
+    static const int64_t pdims[] = {32, 64, 128, 17, 8, 80};
+    static const int64_t pheads[][2] = {{4, 4}, {4, 2}, {6, 1}, {3, 3}};
+    static const int64_t pseqs[] = {1, 7, 33, 64};
+    for (int it = 0; it < 40; it++) {
+        attn_case ac;
+        memset(&ac, 0, sizeof ac);
+        ac.is3 = true;
+        ac.B = 1 + (int64_t)(rnd() * 3);
+        int h = (int)(rnd() * 4);
+        ac.Hq = pheads[h][0], ac.Hkv = pheads[h][1];
+        ac.Sq = ac.T = pseqs[(int)(rnd() * 4)];
+        ac.Dh = pdims[(int)(rnd() * 6)];
+        ac.Dv = rnd() < 0.8 ? ac.Dh : pdims[(int)(rnd() * 6)];
+        ac.causal = it % 3 == 1;
+        ac.has_scale = rnd() < 0.3;
+        ac.npad = rnd() < 0.1;
+        ac.mask_kind = it % 3;
+        ac.mask_rank = 4;
+        ac.mask_form = rnd() < 0.5 ? 0x9 : 0xD;
+        run_attn_case(&ac);
+    }
+    /* packed and empty: no rows at all */
+    attn_case pempty = {true, false, false, false, 2, 2, 1, 0, 0, 8, 8, 0, 1, 0};
+    run_attn_case(&pempty);
+    CHECK(g_packed_runs >= 41, "only %d packed attention cases ran", g_packed_runs);
+    /* packed declines: with past key/value, or a malformed width list */
+    {
+        ir_type pt = {KILN_DTYPE_FLOAT32, 3, {1, 5, 24}}, kv4 = {KILN_DTYPE_FLOAT32, 4, {1, 2, 5, 4}};
+        const ir_type *pin[6] = {&pt, NULL, NULL, NULL, &kv4, &kv4};
+        int64_t w[3] = {8, 8, 8}, bad[3] = {8, 8, 9};
+        ir_node *a = new_node(OP_Attention, 3);
+        ir_edit_set_int(a, "q_num_heads", 2), ir_edit_set_int(a, "kv_num_heads", 2);
+        ir_edit_set_ints(a, "kiln_qkv_packed", w, 3);
+        CHECK(cpu_t_attn_c.supports(a, pin), "packed attention must be taken");
+        ir_edit_set_ints(a, "kiln_qkv_packed", bad, 3);
+        CHECK(!cpu_t_attn_c.supports(a, pin), "packed widths not adding up must be declined");
+        ir_node *b = new_node(OP_Attention, 6);
+        ir_edit_copy_attrs(b, a);
+        ir_edit_set_ints(b, "kiln_qkv_packed", w, 3);
+        CHECK(!cpu_t_attn_c.supports(b, pin), "packed attention with past KV must be declined");
     }
     /* declines: past key/value, softcap */
     int64_t d[4] = {1, 2, 5, 8};

@@ -321,6 +321,205 @@ static void test_attention(void) {
     }
 }
 
+/* ------------------------------------------------------------ qkv packing */
+/* Attention `out` of g is packed: input 0 a FusedGemm, inputs 1 and 2
+** absent, kiln_qkv_packed = w; the GEMM's weights and bias are the three
+** projections' side by side (checked against the original model's
+** initializers named pre+"q_w" ... when pre is given). */
+static void check_packed(const char *what, const ir_graph *g, const ir_graph *orig,
+                         const char *out, const int64_t *w, const char *pre) {
+    ir_node *at = node_for(g, out, "Attention");
+    int cnt = 0;
+    const int64_t *pw = at ? ir_attr_ints(at, "kiln_qkv_packed", &cnt) : NULL;
+    CHECK(at && pw && cnt == 3 && pw[0] == w[0] && pw[1] == w[1] && pw[2] == w[2] &&
+              at->in[0] && !at->in[1] && !at->in[2],
+          "%s: Attention '%s' reads packed Q/K/V of widths %lld/%lld/%lld", what, out,
+          (long long)w[0], (long long)w[1], (long long)w[2]);
+    if (!at || !at->in[0]) return;
+    ir_node *gm = at->in[0]->producer;
+    int64_t nt = w[0] + w[1] + w[2];
+    const kiln_tensor *W = gm && gm->op == OP_FusedGemm ? gm->in[1]->const_val : NULL;
+    CHECK(W && W->rank == 2 && W->dims[1] == nt && at->in[0]->type.dims[2] == nt,
+          "%s: one FusedGemm of N %lld feeds '%s'", what, (long long)nt, out);
+    if (!W || !pre) return;
+    static const char *const parts[3] = {"q", "k", "v"};
+    int64_t col = 0;
+    for (int i = 0; i < 3; i++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "%s%s_w", pre, parts[i]);
+        const ir_value *ow = NULL, *ob = NULL;
+        for (int v = 0; v < orig->n_values; v++)
+            if (!strcmp(orig->values[v]->name, nm)) ow = orig->values[v];
+        snprintf(nm, sizeof nm, "%s%s_b", pre, parts[i]);
+        for (int v = 0; v < orig->n_values; v++)
+            if (!strcmp(orig->values[v]->name, nm)) ob = orig->values[v];
+        bool ok = ow && ow->const_val && ow->const_val->dims[1] == w[i];
+        const float *src = ok ? ow->const_val->data : NULL, *dst = W->data;
+        for (int64_t k = 0; ok && k < W->dims[0]; k++)
+            for (int64_t j = 0; j < w[i]; j++)
+                ok &= dst[k * nt + col + j] == src[k * w[i] + j];
+        const kiln_tensor *B = gm->n_in > 2 && gm->in[2] ? gm->in[2]->const_val : NULL;
+        for (int64_t j = 0; ok && B && j < w[i]; j++) {
+            float want = ob ? ((const float *)ob->const_val->data)[j] : 0.0f;
+            ok &= ((const float *)B->data)[col + j] == want;
+        }
+        CHECK(ok && (B || !ob), "%s: packed weights/bias of %s match the original", what, nm);
+        col += w[i];
+    }
+}
+
+/* An engine of a packed model (public API: build, serialize, load, run):
+** n_layers layers, outputs equal to the reference's at several shapes.
+** Inputs: x [B, S, 32], then masks [B, 1, S, S] (bool) / [B, 1, 1, S]. */
+static void qkv_engine_case(const char *file, int n_layers) {
+    char path[512];
+    snprintf(path, sizeof path, DATA "%s", file);
+    kiln_model *m = NULL;
+    kiln_builder_config *cfg = NULL;
+    kiln_engine *e = NULL;
+    kiln_context *c = NULL;
+    void *blob = NULL;
+    size_t nb = 0;
+    int prof;
+    CHECK(!kiln_model_load(path, &m), "%s: load", file);
+    if (!m) return;
+    int ni = kiln_model_num_inputs(m);
+    kiln_builder_config_create(&cfg);
+    kiln_builder_config_set_logger(cfg, NULL, NULL, KILN_SEVERITY_ERROR);
+    kiln_builder_config_add_profile(cfg, &prof);
+    for (int i = 0; i < ni; i++) {
+        kiln_io_info io;
+        kiln_model_input(m, i, &io);
+        int64_t mn[4] = {1, 1, 1, 1}, op[4] = {2, 1, 9, 9}, mx[4] = {3, 1, 20, 20};
+        if (io.rank == 3) mn[2] = op[2] = mx[2] = 32, op[1] = 9, mx[1] = 20;
+        if (!strcmp(io.name, "fmask")) mn[2] = op[2] = mx[2] = 1;
+        kiln_builder_config_set_shape(cfg, prof, io.name, io.rank, mn, op, mx);
+    }
+    kiln_status st = kiln_build_engine(m, cfg, &blob, &nb);
+    CHECK(!st, "%s: build: %s", file, st ? kiln_last_error() : "");
+    if (!st) st = kiln_engine_load_memory(blob, nb, &e);
+    CHECK(!st, "%s: load engine: %s", file, st ? kiln_last_error() : "");
+    if (e) {
+        CHECK(kiln_engine_num_layers(e) == n_layers, "%s: %d layers, expected %d", file,
+              kiln_engine_num_layers(e), n_layers);
+        kiln_context_create(e, &c);
+    }
+    static const int64_t shapes[][2] = {{1, 1}, {3, 17}, {2, 9}, {3, 20}};
+    for (int sh = 0; c && sh < 4; sh++) {
+        int64_t B = shapes[sh][0], S = shapes[sh][1];
+        kiln_tensor *in[4] = {NULL}, *want[4] = {NULL};
+        for (int i = 0; i < ni && i < 4; i++) {
+            kiln_io_info io;
+            kiln_model_input(m, i, &io);
+            int64_t d[4] = {B, 1, S, S};
+            if (io.rank == 3) d[1] = S, d[2] = 32;
+            if (!strcmp(io.name, "fmask")) d[2] = 1;
+            tensor_new(io.dtype, io.rank, d, &in[i]);
+            int64_t n = tensor_numel(in[i]);
+            for (int64_t k = 0; k < n; k++) {
+                if (io.dtype == KILN_DTYPE_BOOL) /* the diagonal always live */
+                    ((uint8_t *)in[i]->data)[k] = rnd() < 0.7 || k % S == (k / S) % S;
+                else
+                    ((float *)in[i]->data)[k] = (float)(rnd() * 2 - 1);
+            }
+            kiln_context_set_input_shape(c, io.name, io.rank, d);
+            kiln_context_set_tensor(c, io.name, in[i]->data, in[i]->nbytes);
+        }
+        st = kiln_context_execute(c);
+        CHECK(!st, "%s: run at B %lld S %lld: %s", file, (long long)B, (long long)S,
+              st ? kiln_last_error() : "");
+        if (!st && !kiln_model_run_reference(m, (const kiln_tensor *const *)in, want)) {
+            for (int o = 0; o < kiln_model_num_outputs(m); o++) {
+                kiln_io_info io;
+                const kiln_tensor *got = NULL;
+                kiln_model_output(m, o, &io);
+                kiln_context_output(c, io.name, &got);
+                double wa, err = diff(got, want[o], 1e-5, 1e-4, &wa);
+                CHECK(err >= 0 && err <= 1, "%s: output %s at B %lld S %lld differs (max %g)",
+                      file, io.name, (long long)B, (long long)S, wa);
+            }
+        }
+        for (int i = 0; i < 4; i++) tensor_free(in[i]), tensor_free(want[i]);
+    }
+    kiln_context_destroy(c);
+    kiln_engine_free(e);
+    kiln_free(blob);
+    kiln_builder_config_destroy(cfg);
+    kiln_model_free(m);
+}
+
+static void test_qkv(void) {
+    kiln_model *km;
+    const char *ps = "attention matmul_add bias_act qkv";
+    ir_model *m = pattern_case("attn_bert.onnx", ps, "Attention=1 FusedGemm=1 total=2", 1e-4,
+                               &km);
+    if (m) {
+        int64_t w[3] = {32, 32, 32};
+        check_packed("attn_bert", m->graph, km->ir->graph, "y", w, "");
+        ir_model_free(m);
+        kiln_model_free(km);
+    }
+    /* grouped-query widths, a missing K bias (zeros), bool and float masks,
+    ** causal */
+    m = pattern_case("attn_qkv_gqa.onnx", "matmul_add bias_act qkv",
+                     "Attention=2 FusedGemm=2 total=4", 1e-4, &km);
+    if (m) {
+        int64_t w[3] = {32, 16, 16};
+        check_packed("attn_qkv_gqa", m->graph, km->ir->graph, "ya", w, "a");
+        check_packed("attn_qkv_gqa", m->graph, km->ir->graph, "yb", w, "b");
+        /* the schema refuses broken packed forms (an engine file could hold
+        ** them): widths not adding up, a wrong count, a K input as well */
+        ir_node *at = node_for(m->graph, "ya", "Attention");
+        if (at && at->in[0]) {
+            int64_t bad[3] = {32, 16, 17}, two[2] = {32, 32};
+            CHECK(ir_edit_set_ints(at, "kiln_qkv_packed", bad, 3) && ir_graph_infer(m->graph),
+                  "attn_qkv_gqa: widths 32+16+17 on a 64-wide input must fail inference");
+            CHECK(ir_edit_set_ints(at, "kiln_qkv_packed", two, 2) && ir_graph_infer(m->graph),
+                  "attn_qkv_gqa: two widths must fail inference");
+            CHECK(ir_edit_set_ints(at, "kiln_qkv_packed", w, 3) && !ir_graph_infer(m->graph),
+                  "attn_qkv_gqa: restored widths infer again: %s", kiln_last_error());
+            at->in[1] = at->in[0];
+            CHECK(ir_graph_infer(m->graph), "attn_qkv_gqa: packed plus a K input must fail");
+            at->in[1] = NULL;
+        }
+        ir_model_free(m);
+        kiln_model_free(km);
+    }
+    /* near misses: a projection read twice, another A (and K), another
+    ** activation: nothing merges */
+    m = pattern_case("attn_qkv_negative.onnx", "matmul_add bias_act qkv",
+                     "Attention=3 FusedGemm=9 total=12", 1e-4, &km);
+    if (m) {
+        for (int i = 0; i < m->graph->n_nodes; i++)
+            CHECK(!ir_attr_find(m->graph->nodes[i], "kiln_qkv_packed"),
+                  "attn_qkv_negative: node %d must not be packed", i);
+        ir_model_free(m);
+        kiln_model_free(km);
+    }
+    /* Q/K/V cut by a Split of one projection: the Split goes (not where
+    ** its K output is also a graph output) */
+    m = pattern_case("attn_qkv_split.onnx", "matmul_add bias_act qkv",
+                     "Attention=3 FusedGemm=3 Split=1 total=7", 1e-4, &km);
+    if (m) {
+        int64_t wa[3] = {32, 32, 32}, wb[3] = {32, 16, 16};
+        check_packed("attn_qkv_split", m->graph, km->ir->graph, "ya", wa, NULL);
+        check_packed("attn_qkv_split", m->graph, km->ir->graph, "yb", wb, NULL);
+        ir_node *c = node_for(m->graph, "yc", "Attention");
+        CHECK(c && !ir_attr_find(c, "kiln_qkv_packed") && c->in[1] && c->in[2],
+              "attn_qkv_split: yc keeps its Split (K is a graph output)");
+        ir_model_free(m);
+        kiln_model_free(km);
+    }
+    /* the whole pipeline packs too */
+    pattern_case("attn_bert.onnx", "all", "Attention=1 FusedGemm=1 total=2", 1e-4, NULL);
+    pattern_case("attn_qkv_gqa.onnx", "all", "Attention=2 FusedGemm=2 total=4", 1e-4, NULL);
+    pattern_case("attn_qkv_split.onnx", "all", "Attention=3 FusedGemm=3 Split=1 total=7", 1e-4,
+                 NULL);
+    /* engines: the packed layers serialize, load and run (dynamic B, S) */
+    qkv_engine_case("attn_qkv_gqa.onnx", 4);
+    qkv_engine_case("attn_qkv_split.onnx", 7);
+}
+
 /* The recognitions must survive the rest of the pipeline. */
 static void test_pipeline(void) {
     pattern_case("attn_bert.onnx", "all", "Attention=1 Softmax=0", 1e-4, NULL);
@@ -476,6 +675,7 @@ int main(int argc, char **argv) {
     test_rmsnorm();
     test_gelu();
     test_attention();
+    test_qkv();
     test_pipeline();
     test_node_cases();
     return test_summary();

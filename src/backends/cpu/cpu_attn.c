@@ -6,15 +6,32 @@
 ** folds it into an online softmax and adds its value product, so the whole
 ** score matrix never exists. K is first packed transposed ([Dh][keys] per
 ** kv head) so the scores are broadcast-FMA tiles. Declined (the reference
-** runs): past/present KV, the qk output, softcap, non-float32 data. */
+** runs): past/present KV, the qk output, softcap, non-float32 data.
+** Packed Q/K/V (ops/attn_qkv.h, one projection GEMM's output) is read in
+** place: the three operands are column blocks with a row stride of
+** Nq + Nk + Nv. */
 #include "cpu_tactics.h"
 #include "cpu_gemm.h"
 #include "cpu_xf.h"
+#include "../../ops/attn_qkv.h"
 
 static bool is_f32(const ir_type *t) { return t && t->dtype == KILN_DTYPE_FLOAT32; }
 
 static bool attn_supports(const ir_node *n, const ir_type *const *in) {
     if (n->n_in < 3 || n->n_out != 1) return false;
+    /* packed Q/K/V: the same checks on the column blocks (read in place) */
+    int64_t w[3];
+    ir_type qkv[3];
+    const ir_type *vin[8];
+    int pk = attn_qkv_widths(n, w);
+    if (pk < 0) return false;
+    if (pk) {
+        if (n->n_in > 8 || !in[0] || in[1] || in[2] || !attn_qkv_split_type(in[0], w, qkv) ||
+            qkv[0].rank != 3)
+            return false;
+        for (int i = 0; i < n->n_in; i++) vin[i] = i < 3 ? &qkv[i] : in[i];
+        in = vin;
+    }
     if (!is_f32(in[0]) || !is_f32(in[1]) || !is_f32(in[2])) return false;
     int r = in[0]->rank;
     if ((r != 3 && r != 4) || in[1]->rank != r || in[2]->rank != r) return false;
@@ -75,6 +92,18 @@ static int attn_run(ref_ctx *c, const cpu_xf_kernels *K) {
     const kiln_tensor *npad = ref_has(c, 6) ? c->in[6] : NULL;
     if (ref_has(c, 4) || ref_has(c, 5) || c->n_out != 1)
         return ref_fail(c, "this tactic has no past/present key-value support");
+    /* packed Q/K/V (ops/attn_qkv.h): views into input 0, rows ld apart */
+    int64_t w[3], ld = 0;
+    kiln_tensor pv[3];
+    int pk = attn_qkv_widths(n, w);
+    if (pk < 0) return ref_fail(c, "Attention: malformed %s", ATTN_QKV_ATTR);
+    if (pk) {
+        if (ref_has(c, 1) || ref_has(c, 2) || !ref_has(c, 0) ||
+            !attn_qkv_split_tensor(c->in[0], w, pv, &ld))
+            return ref_fail(c, "Attention: packed Q/K/V input is not 3-D with last dim %lld",
+                            (long long)(w[0] + w[1] + w[2]));
+        q = &pv[0], k = &pv[1], v = &pv[2];
+    }
     if (q->dtype != KILN_DTYPE_FLOAT32 || k->dtype != KILN_DTYPE_FLOAT32 ||
         v->dtype != KILN_DTYPE_FLOAT32)
         return ref_fail(c, "this tactic handles float32 only");
@@ -100,9 +129,12 @@ static int attn_run(ref_ctx *c, const cpu_xf_kernels *K) {
         A.Dv = v->dims[2] / A.Hkv;
         if (k->dims[2] / A.Hkv != A.Dh || v->dims[1] != A.T)
             return ref_fail(c, "Attention K/V shapes do not match Q");
-        A.q_bs = A.Sq * A.Hq * A.Dh, A.q_hs = A.Dh, A.q_rs = A.Hq * A.Dh;
-        k_bs = A.T * A.Hkv * A.Dh, k_hs = A.Dh, k_rs = A.Hkv * A.Dh;
-        A.v_bs = A.T * A.Hkv * A.Dv, A.v_hs = A.Dv, A.v_rs = A.Hkv * A.Dv;
+        A.q_rs = ld ? ld : A.Hq * A.Dh;
+        k_rs = ld ? ld : A.Hkv * A.Dh;
+        A.v_rs = ld ? ld : A.Hkv * A.Dv;
+        A.q_bs = A.Sq * A.q_rs, A.q_hs = A.Dh;
+        k_bs = A.T * k_rs, k_hs = A.Dh;
+        A.v_bs = A.T * A.v_rs, A.v_hs = A.Dv;
         A.y_bs = A.Sq * A.Hq * A.Dv, A.y_hs = A.Dv, A.y_rs = A.Hq * A.Dv;
     } else {
         A.Hq = q->dims[1];
@@ -196,6 +228,12 @@ static int attn_run(ref_ctx *c, const cpu_xf_kernels *K) {
 
 static size_t attn_workspace(const ir_node *n, const ir_type *const *in) {
     const ir_type *q = in[0], *k = in[1], *v = in[2];
+    int64_t w[3];
+    ir_type qkv[3];
+    if (attn_qkv_widths(n, w) > 0) {
+        if (!q || !attn_qkv_split_type(q, w, qkv) || qkv[0].rank != 3) return 0;
+        q = &qkv[0], k = &qkv[1], v = &qkv[2];
+    }
     for (int i = 0; i < q->rank; i++)
         if (q->dims[i] < 0 || k->dims[i] < 0 || v->dims[i] < 0) return 0;
     int64_t B = q->dims[0], Hkv, T, Dh, Dv;

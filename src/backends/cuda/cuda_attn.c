@@ -22,10 +22,15 @@
 ** written by the softmax kernel at the stage qk_matmul_output_mode names:
 ** 0 scaled Q K^T, 1 after softcap, 2 after the masks, 3 probabilities).
 ** Not handled by the flash tactic: any of those.
+** Both tactics take packed Q/K/V (ops/attn_qkv.h: the three projections
+** merged into one GEMM): the operands are read in place as column blocks
+** of that output, rows Nq+Nk+Nv apart (the flash kernel picks its 16-byte
+** v2 path only when the block offsets and row stride allow it).
 ** Also RotaryEmbedding (kernels/rotary.cu), 3-D or 4-D, interleaved or
 ** not, partial rotary dims, with or without position_ids. */
 #include "cuda_lt.h"
 #include "kernels/attn_kernels.h"
+#include "../../ops/attn_qkv.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -52,6 +57,7 @@ typedef struct attn_shape {
     bool is3;  /* Q and Y in the 3-D layout */
     bool kv3;  /* K and V in the 3-D layout (false when read from present) */
     int64_t P; /* past length (the present outputs hold T = P + current) */
+    int64_t ldq, ldk, ldv; /* 3-D row strides of Q, K, V (packed: Nq+Nk+Nv) */
 } attn_shape;
 
 /* Dims of Q, K, V (types or tensors alike: rank + dims). 0, or -1 with a
@@ -80,6 +86,7 @@ static int attn_shape_of(const ir_node *n, int rank, const int64_t *q, const int
             snprintf(err, nerr, "Attention K/V shapes do not match Q");
             return -1;
         }
+        d->ldq = d->Hq * d->Dh, d->ldk = d->Hkv * d->Dh, d->ldv = d->Hkv * d->Dv;
     } else {
         d->Hq = q[1];
         d->Hkv = k[1];
@@ -91,6 +98,7 @@ static int attn_shape_of(const ir_node *n, int rank, const int64_t *q, const int
             snprintf(err, nerr, "Attention K/V shapes do not match Q");
             return -1;
         }
+        d->ldq = d->Dh, d->ldk = d->Dh, d->ldv = d->Dv;
     }
     if (d->Hkv <= 0 || d->Hq % d->Hkv) {
         snprintf(err, nerr, "Attention q heads must be a multiple of kv heads");
@@ -100,6 +108,46 @@ static int attn_shape_of(const ir_node *n, int rank, const int64_t *q, const int
 }
 
 static bool has_out(const ir_node *n, int i) { return i < n->n_out && n->out[i]; }
+
+/* Packed Q/K/V (ops/attn_qkv.h, one projection GEMM's output [B, S,
+** Nq+Nk+Nv] as input 0): the input types with the three column blocks as
+** Q, K and V (vin holds them), so the checks below read one form. in as it
+** is when not packed; NULL when packed in a form no tactic here takes
+** (malformed, not 3-D, a KV cache or extra outputs). */
+static const ir_type *const *attn_in_types(const ir_node *n, const ir_type *const *in,
+                                           ir_type qkv[3], const ir_type *vin[8]) {
+    int64_t w[3];
+    int pk = attn_qkv_widths(n, w);
+    if (pk == 0) return in;
+    if (pk < 0 || n->n_in < 3 || n->n_in > 8 || n->n_out != 1 || !in[0] || in[1] || in[2] ||
+        !attn_qkv_split_type(in[0], w, qkv) || qkv[0].rank != 3)
+        return NULL;
+    for (int i = 0; i < n->n_in; i++) vin[i] = i < 3 ? &qkv[i] : in[i];
+    return vin;
+}
+
+/* The run's Q, K, V: the inputs, or views into the packed input 0 (pv holds
+** them) whose rows are *ld elements apart (0: not packed). 0, or -1 with the
+** message set. */
+static int attn_in_tensors(ref_ctx *rc, kiln_tensor pv[3], const kiln_tensor **q,
+                           const kiln_tensor **k, const kiln_tensor **v, int64_t *ld) {
+    int64_t w[3];
+    int pk = attn_qkv_widths(rc->node, w);
+    *ld = 0;
+    *q = rc->in[0], *k = rc->in[1], *v = rc->in[2];
+    if (pk == 0) return 0;
+    if (pk < 0) return ref_fail(rc, "Attention: malformed %s", ATTN_QKV_ATTR);
+    if (ref_has(rc, 1) || ref_has(rc, 2) || ref_has(rc, 4) || ref_has(rc, 5) ||
+        !ref_has(rc, 0) || !attn_qkv_split_tensor(rc->in[0], w, pv, ld))
+        return ref_fail(rc, "Attention: packed Q/K/V must be one 3-D input of last dim %lld, "
+                        "without a KV cache", (long long)(w[0] + w[1] + w[2]));
+    *q = &pv[0], *k = &pv[1], *v = &pv[2];
+    return 0;
+}
+
+static void attn_set_ld(attn_shape *d, int64_t ld) {
+    if (ld && d->is3) d->ldq = d->ldk = d->ldv = ld;
+}
 
 /* What both tactics take: Q, K, V of one float type and rank, the mask and
 ** nonpad_kv_seqlen forms the kernels read. ext (the lt_softmax tactic):
@@ -135,7 +183,10 @@ static bool attn_common_ok(const ir_node *n, const ir_type *const *in, bool ext)
 }
 
 static bool attn_supports(const ir_node *n, const ir_type *const *in) {
-    return cuda_libs_get()->ltMatmul != NULL && attn_common_ok(n, in, true);
+    ir_type qkv[3];
+    const ir_type *vin[8];
+    in = attn_in_types(n, in, qkv, vin);
+    return in && cuda_libs_get()->ltMatmul != NULL && attn_common_ok(n, in, true);
 }
 
 static size_t align256(size_t v) { return (v + 255) & ~(size_t)255; }
@@ -152,6 +203,9 @@ static size_t attn_ws_bytes(const attn_shape *d, kiln_dtype dt) {
 }
 
 static size_t attn_workspace(const ir_node *n, const ir_type *const *in) {
+    ir_type qkv[3];
+    const ir_type *vin[8];
+    if (!(in = attn_in_types(n, in, qkv, vin))) return 0;
     const ir_type *q = in[0], *k = in[1], *v = in[2];
     for (int i = 0; i < q->rank; i++)
         if (q->dims[i] < 0 || k->dims[i] < 0 || v->dims[i] < 0) return 0;
@@ -174,15 +228,15 @@ static attn_offs offs_of(const attn_shape *d, int64_t b, int64_t h) {
     attn_offs o;
     int64_t kh = h / (d->Hq / d->Hkv);
     if (d->is3) {
-        o.q = b * d->Sq * d->Hq * d->Dh + h * d->Dh;
+        o.q = b * d->Sq * d->ldq + h * d->Dh;
         o.y = b * d->Sq * d->Hq * d->Dv + h * d->Dv;
     } else {
         o.q = (b * d->Hq + h) * d->Sq * d->Dh;
         o.y = (b * d->Hq + h) * d->Sq * d->Dv;
     }
     if (d->kv3) {
-        o.k = b * d->T * d->Hkv * d->Dh + kh * d->Dh;
-        o.v = b * d->T * d->Hkv * d->Dv + kh * d->Dv;
+        o.k = b * d->T * d->ldk + kh * d->Dh;
+        o.v = b * d->T * d->ldv + kh * d->Dv;
     } else {
         o.k = (b * d->Hkv + kh) * d->T * d->Dh;
         o.v = (b * d->Hkv + kh) * d->T * d->Dv;
@@ -244,7 +298,10 @@ static int attn_mask_args(ref_ctx *rc, const attn_shape *dp, kc_attn_softmax_arg
 static int attn_run(ref_ctx *rc) {
     const ir_node *n = rc->node;
     cuda_plans_trim(cuda_exec_of(rc));
-    const kiln_tensor *Q = rc->in[0], *K = rc->in[1], *V = rc->in[2];
+    const kiln_tensor *Q, *K, *V;
+    kiln_tensor pv3[3];
+    int64_t ld;
+    if (attn_in_tensors(rc, pv3, &Q, &K, &V, &ld)) return -1;
     kiln_tensor *Y = rc->out[0];
     kiln_dtype dt = Q->dtype;
     if (!float_type(dt) || K->dtype != dt || V->dtype != dt || Y->dtype != dt)
@@ -254,6 +311,7 @@ static int attn_run(ref_ctx *rc) {
         return ref_fail(rc, "Attention Q, K, V must all be 3-D or all 4-D");
     attn_shape d;
     if (attn_shape_of(n, r, Q->dims, K->dims, V->dims, &d, rc->err, sizeof rc->err)) return -1;
+    attn_set_ld(&d, ld);
     if (tensor_numel(Y) != d.B * d.Hq * d.Sq * d.Dv)
         return ref_fail(rc, "Attention output Y has the wrong size");
     cudaStream_t s = cuda_stream_of(rc);
@@ -263,6 +321,7 @@ static int attn_run(ref_ctx *rc) {
     kiln_tensor *PK = rc->n_out > 1 ? rc->out[1] : NULL, *PV = rc->n_out > 2 ? rc->out[2] : NULL;
     if (ref_has(rc, 4) != ref_has(rc, 5) || !PK != !PV || (ref_has(rc, 4) && !PK))
         return ref_fail(rc, "Attention past_key/past_value need both present outputs");
+    if (PK && ld) return ref_fail(rc, "packed Attention has no present_key/present_value");
     const void *kdata = K->data, *vdata = V->data;
     if (PK) {
         int64_t Skv = d.T;
@@ -364,8 +423,8 @@ static int attn_run(ref_ctx *rc) {
         attn_offs o = loop_offs(&d, mode, l);
         bits.q |= o.q, bits.k |= o.k, bits.v |= o.v, bits.s |= o.s, bits.y |= o.y;
     }
-    int64_t ldq = d.is3 ? d.Hq * d.Dh : d.Dh, ldk = d.kv3 ? d.Hkv * d.Dh : d.Dh;
-    int64_t ldv = d.kv3 ? d.Hkv * d.Dv : d.Dv, ldy = d.is3 ? d.Hq * d.Dv : d.Dv;
+    int64_t ldq = d.is3 ? d.ldq : d.Dh, ldk = d.kv3 ? d.ldk : d.Dh;
+    int64_t ldv = d.kv3 ? d.ldv : d.Dv, ldy = d.is3 ? d.Hq * d.Dv : d.Dv;
     int64_t E = (int64_t)es;
     cublasComputeType_t ct = dt == KILN_DTYPE_FLOAT32 && ir_attr_int(n, "kiln_tf32", 0)
                                  ? CUBLAS_COMPUTE_32F_FAST_TF32
@@ -460,24 +519,30 @@ static int64_t flash_head_dim(const ir_node *n, const ir_type *const *in) {
 }
 
 static bool flash_supports(const ir_node *n, const ir_type *const *in) {
-    if (!attn_common_ok(n, in, false)) return false;
+    ir_type qkv[3];
+    const ir_type *vin[8];
+    if (!(in = attn_in_types(n, in, qkv, vin)) || !attn_common_ok(n, in, false)) return false;
     kiln_dtype dt = in[0]->dtype;
     if (dt != KILN_DTYPE_FLOAT16 && dt != KILN_DTYPE_BFLOAT16) return false;
     return kc_attn_flash_head_dim_ok(flash_head_dim(n, in)) != 0;
 }
 
 /* Element strides of (batch, head, row) of an operand with S rows of H
-** heads of D. */
-static void flash_strides(const attn_shape *d, int64_t S, int64_t H, int64_t D, int64_t *sb,
-                          int64_t *sh, int64_t *ss) {
-    *sb = S * H * D;
-    if (d->is3) *sh = D, *ss = H * D;
-    else *sh = S * D, *ss = D;
+** heads of D; 3-D rows are ld elements apart (H * D, or the packed width:
+** the kernel takes v2's 16-byte path only when every stride and base
+** pointer allows it, else v1). */
+static void flash_strides(const attn_shape *d, int64_t S, int64_t H, int64_t D, int64_t ld,
+                          int64_t *sb, int64_t *sh, int64_t *ss) {
+    if (d->is3) *sb = S * ld, *sh = D, *ss = ld;
+    else *sb = S * H * D, *sh = S * D, *ss = D;
 }
 
 static int flash_run(ref_ctx *rc) {
     const ir_node *n = rc->node;
-    const kiln_tensor *Q = rc->in[0], *K = rc->in[1], *V = rc->in[2];
+    const kiln_tensor *Q, *K, *V;
+    kiln_tensor pv3[3];
+    int64_t ld;
+    if (attn_in_tensors(rc, pv3, &Q, &K, &V, &ld)) return -1;
     kiln_tensor *Y = rc->out[0];
     if (ref_has(rc, 4) || ref_has(rc, 5))
         return ref_fail(rc, "this tactic does not take past_key/past_value");
@@ -490,6 +555,7 @@ static int flash_run(ref_ctx *rc) {
         return ref_fail(rc, "Attention Q, K, V must all be 3-D or all 4-D");
     attn_shape d;
     if (attn_shape_of(n, r, Q->dims, K->dims, V->dims, &d, rc->err, sizeof rc->err)) return -1;
+    attn_set_ld(&d, ld);
     if (tensor_numel(Y) != d.B * d.Hq * d.Sq * d.Dv)
         return ref_fail(rc, "Attention output Y has the wrong size");
     if (d.Dh != d.Dv || !kc_attn_flash_head_dim_ok(d.Dh))
@@ -507,10 +573,10 @@ static int flash_run(ref_ctx *rc) {
     memset(&a, 0, sizeof a);
     a.q = Q->data, a.k = K->data, a.v = V->data, a.y = Y->data;
     a.b = d.B, a.hq = d.Hq, a.hkv = d.Hkv, a.sq = d.Sq, a.t = d.T, a.d = d.Dh;
-    flash_strides(&d, d.Sq, d.Hq, d.Dh, &a.q_sb, &a.q_sh, &a.q_ss);
-    flash_strides(&d, d.T, d.Hkv, d.Dh, &a.k_sb, &a.k_sh, &a.k_ss);
-    flash_strides(&d, d.T, d.Hkv, d.Dv, &a.v_sb, &a.v_sh, &a.v_ss);
-    flash_strides(&d, d.Sq, d.Hq, d.Dv, &a.y_sb, &a.y_sh, &a.y_ss);
+    flash_strides(&d, d.Sq, d.Hq, d.Dh, d.ldq, &a.q_sb, &a.q_sh, &a.q_ss);
+    flash_strides(&d, d.T, d.Hkv, d.Dh, d.ldk, &a.k_sb, &a.k_sh, &a.k_ss);
+    flash_strides(&d, d.T, d.Hkv, d.Dv, d.ldv, &a.v_sb, &a.v_sh, &a.v_ss);
+    flash_strides(&d, d.Sq, d.Hq, d.Dv, d.Hq * d.Dv, &a.y_sb, &a.y_sh, &a.y_ss);
     a.scale = sa ? sa->f : 1.0f / sqrtf((float)d.Dh);
     a.softcap = sm.softcap;
     a.mask_kind = sm.mask_kind, a.mask_dtype = sm.mask_dtype, a.mask = sm.mask;

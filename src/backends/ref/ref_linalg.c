@@ -3,6 +3,7 @@
 ** (four output rows per pass, contiguous inner loop) so BERT-sized models
 ** run in reasonable time; float16/bfloat16 are widened to float32. */
 #include "ref.h"
+#include "../../ops/attn_qkv.h"
 
 #include "../../ops/linalg_einsum.h"
 
@@ -800,7 +801,7 @@ static int attn_get_dims(ref_ctx *c, attn_dims *d) {
     return 0;
 }
 
-static int k_attention(ref_ctx *c) {
+static int attention_unpacked(ref_ctx *c) {
     attn_dims d = {0};
     if (attn_get_dims(c, &d)) return -1;
     const kiln_tensor *mask = ref_has(c, 3) ? c->in[3] : NULL;
@@ -984,6 +985,52 @@ done:
     free(ob);
     free(yb);
     free(qk);
+    return rc;
+}
+
+/* The packed form (ops/attn_qkv.h): Q, K, V sliced out of input 0 into
+** contiguous temporaries (this is the oracle: plain beats fast), then the
+** kernel above on a copy of the context that reads them. */
+static int k_attention(ref_ctx *c) {
+    int64_t w[3], ld;
+    int pk = attn_qkv_widths(c->node, w);
+    if (pk == 0) return attention_unpacked(c);
+    if (pk < 0) return ref_fail(c, "Attention: malformed %s", ATTN_QKV_ATTR);
+    if (ref_has(c, 1) || ref_has(c, 2) || ref_has(c, 4) || ref_has(c, 5))
+        return ref_fail(c, "packed Attention takes no separate K, V or past key/value");
+    kiln_tensor view[3];
+    if (!ref_has(c, 0) || !attn_qkv_split_tensor(c->in[0], w, view, &ld))
+        return ref_fail(c, "Attention: packed Q/K/V input is not 3-D with last dim %lld",
+                        (long long)(w[0] + w[1] + w[2]));
+    kiln_tensor *part[3] = {NULL, NULL, NULL};
+    const kiln_tensor *in[8] = {NULL};
+    int rc = 0;
+    size_t es = 0;
+    dtype_nbytes(c->in[0]->dtype, 1, &es);
+    int64_t rows = view[0].dims[0] * view[0].dims[1];
+    for (int i = 0; i < 3; i++) {
+        if (tensor_new(view[i].dtype, 3, view[i].dims, &part[i])) {
+            rc = ref_fail(c, "out of memory");
+            goto done;
+        }
+        for (int64_t r = 0; r < rows; r++)
+            memcpy((char *)part[i]->data + (size_t)(r * w[i]) * es,
+                   (const char *)view[i].data + (size_t)(r * ld) * es, (size_t)w[i] * es);
+    }
+    if (c->n_in > 8) {
+        rc = ref_fail(c, "Attention has too many inputs");
+        goto done;
+    }
+    for (int i = 0; i < c->n_in; i++) in[i] = c->in[i];
+    for (int i = 0; i < 3; i++) in[i] = part[i];
+    ref_ctx sub = *c;
+    sub.in = in;
+    sub.n_in = KILN_MAX(c->n_in, 3);
+    sub.n_implicit = 0;
+    rc = attention_unpacked(&sub);
+    if (rc) memcpy(c->err, sub.err, sizeof c->err);
+done:
+    for (int i = 0; i < 3; i++) kiln_tensor_destroy(part[i]);
     return rc;
 }
 

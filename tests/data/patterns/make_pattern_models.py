@@ -445,6 +445,77 @@ def attention_models(d):
          os.path.join(d, "attn_widen.onnx"))
 
 
+def qkv_models(d):
+    """Inputs of passes/qkv.c: ONNX Attention (opset 23, 3-D Q/K/V with
+    q_num_heads/kv_num_heads) fed by MatMul (+ Add) projections of one x.
+    Own generator, so the other models' bytes do not depend on these."""
+    wq = weights(np.random.default_rng(23))
+    E = 32
+
+    def proj(p, x, n_in, n_out, bias, nodes, inits):
+        out = p + ("_mm" if not bias else "_3")
+        nodes.append(node("MatMul", [x, p + "_w"], [p + "_mm"]))
+        inits.append(wq(p + "_w", n_in, n_out, scale=0.3))
+        if bias:
+            nodes.append(node("Add", [p + "_mm", p + "_b"], [p + "_3"]))
+            inits.append(wq(p + "_b", n_out, scale=0.1))
+        return out
+
+    # 1. grouped-query widths (4 q heads, 2 kv heads of 8): block a with a
+    # bool [B,1,S,S] mask and no K bias; block b causal with a float
+    # [B,1,1,S] mask, biases everywhere
+    nodes, inits = [], []
+    qa = proj("aq", "x", E, 32, True, nodes, inits)
+    ka = proj("ak", "x", E, 16, False, nodes, inits)
+    va = proj("av", "x", E, 16, True, nodes, inits)
+    nodes.append(node("Attention", [qa, ka, va, "bmask"], ["ya"], q_num_heads=4,
+                      kv_num_heads=2))
+    qb = proj("bq", "x", E, 32, True, nodes, inits)
+    kb = proj("bk", "x", E, 16, True, nodes, inits)
+    vb = proj("bv", "x", E, 16, True, nodes, inits)
+    nodes.append(node("Attention", [qb, kb, vb, "fmask"], ["yb"], q_num_heads=4,
+                      kv_num_heads=2, is_causal=1, scale=0.25))
+    save(model(nodes, [vi("x", ["B", "S", E]), vi("bmask", ["B", 1, "S", "S"], BOOL),
+                       vi("fmask", ["B", 1, 1, "S"])],
+               [vi("ya", ["B", "S", 32]), vi("yb", ["B", "S", 32])], inits, 23),
+         os.path.join(d, "attn_qkv_gqa.onnx"))
+
+    # 2. near misses: block a's K projection is also a graph output (another
+    # reader); block b's K projection reads x2 of another width (K differs);
+    # block c's V projection has a Relu (another activation)
+    nodes, inits = [], []
+    for p in "abc":
+        q = proj(p + "q", "x", E, 32, True, nodes, inits)
+        k = proj(p + "k", "x2" if p == "b" else "x", 24 if p == "b" else E, 32, True,
+                 nodes, inits)
+        v = proj(p + "v", "x", E, 32, True, nodes, inits)
+        if p == "c":
+            nodes.append(node("Relu", [v], ["cv_relu"]))
+            v = "cv_relu"
+        nodes.append(node("Attention", [q, k, v], ["y" + p], q_num_heads=4, kv_num_heads=4))
+    save(model(nodes, [vi("x", ["B", "S", E]), vi("x2", ["B", "S", 24])],
+               [vi("y" + p, ["B", "S", 32]) for p in "abc"] + [vi("ak_3", ["B", "S", 32])],
+               inits, 23),
+         os.path.join(d, "attn_qkv_negative.onnx"))
+
+    # 3. Q, K, V cut by a Split out of one projection (GPT-2's c_attn): a
+    # [32, 32, 32], b grouped-query [32, 16, 16] with a bool mask and
+    # causal, c a near miss (its K also a graph output)
+    nodes, inits = [], []
+    for p, widths in (("a", [32, 32, 32]), ("b", [32, 16, 16]), ("c", [32, 32, 32])):
+        y3 = proj(p + "p", "x", E, sum(widths), True, nodes, inits)
+        inits.append(c(p + "_split", widths, np.int64))
+        nodes.append(node("Split", [y3, p + "_split"], [p + "_q", p + "_k", p + "_v"], axis=2))
+        hkv = 2 if p == "b" else 4
+        ins = [p + "_q", p + "_k", p + "_v"] + (["bmask"] if p == "b" else [])
+        nodes.append(node("Attention", ins, ["y" + p], q_num_heads=4, kv_num_heads=hkv,
+                          **({"is_causal": 1} if p == "b" else {})))
+    save(model(nodes, [vi("x", ["B", "S", E]), vi("bmask", ["B", 1, "S", "S"], BOOL)],
+               [vi("y" + p, ["B", "S", 32]) for p in "abc"] + [vi("c_k", ["B", "S", 32])],
+               inits, 23),
+         os.path.join(d, "attn_qkv_split.onnx"))
+
+
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
     os.makedirs(d, exist_ok=True)
@@ -453,6 +524,7 @@ def main():
     rms_models(d)
     gelu_models(d)
     attention_models(d)
+    qkv_models(d)
 
 
 if __name__ == "__main__":
