@@ -3,9 +3,12 @@
 ** scalar, dropped leading dims, size-1 dims, empty tensors), float32 /
 ** float16 / bfloat16 and the integer and bool types each op takes, every
 ** unary op and activation, Cast between all supported types with special
-** values, and FusedElementwise programs (hand-written and random). Runs on
+** values, and FusedElementwise programs (hand-written and random; the fast
+** path's input classes through the tactic, and the fast path against the
+** interpreter through the kernel seam, misaligned pointers included). Runs on
 ** a GPU machine only (tests/gpu/run.sh). */
 #include "gpu_test.h"
+#include "../../src/backends/cuda/kernels/eltwise_kernels.h"
 #include "../../src/ops/fused.h"
 
 #define TABLE cuda_tactics_eltwise
@@ -723,6 +726,230 @@ static void test_fused(void) {
     }
 }
 
+/* FusedElementwise through the tactic on the input classes of the fast path
+** (same shape, blocks repeated along leading dims, row vectors, columns,
+** per-channel vectors, scalars) and on shapes that leave it (a block not a
+** multiple of the 16-byte group, a broadcast dim inside a block), against
+** the reference. Two programs: the BERT embedding sum (x0 + x1) + x2, and
+** one with unary ops and constants. */
+static void test_fused_shapes(void) {
+    static const struct {
+        int r[3];
+        int64_t d[3][4];
+        const char *what;
+    } k_cases[] = {
+        {{3, 3, 3}, {{2, 128, 768}, {2, 128, 768}, {1, 128, 768}}, "BERT embeddings"},
+        {{3, 2, 1}, {{3, 5, 7}, {5, 7}, {1}}, "inner block of 35"},
+        {{2, 1, 1}, {{4, 13}, {13}, {1}}, "row vector of 13"},
+        {{2, 1, 2}, {{5, 64}, {64}, {5, 1}}, "row vector of 64, column"},
+        {{2, 2, 1}, {{6, 10}, {6, 1}, {10}}, "column, row of 10"},
+        {{4, 4, 4}, {{2, 6, 5, 7}, {1, 6, 1, 1}, {2, 6, 5, 7}}, "channel, plane of 35"},
+        {{4, 3, 1}, {{2, 3, 4, 4}, {3, 1, 1}, {1}}, "channel, plane of 16"},
+        {{4, 4, 0}, {{2, 3, 8, 8}, {2, 3, 1, 1}, {0}}, "per (n, c), plane of 64, scalar"},
+        {{1, 1, 1}, {{1}, {1}, {1}}, "one element"},
+        {{0, 0, 0}, {{0}, {0}, {0}}, "rank 0"},
+        {{1, 1, 0}, {{1003}, {1003}, {0}}, "1003 elements (a partial group)"},
+        {{1, 1, 1}, {{9}, {1}, {9}}, "9 elements"},
+        {{3, 3, 1}, {{4, 3, 8}, {4, 1, 8}, {8}}, "broadcast inside a block (interpreter)"},
+        {{3, 3, 3}, {{2, 17, 16}, {1, 17, 1}, {2, 1, 16}}, "two blocks (interpreter)"},
+        {{3, 3, 3}, {{7, 3, 33}, {7, 3, 33}, {1, 3, 33}}, "block of 99"},
+    };
+    for (size_t d = 0; d < KILN_ARRAY_LEN(k_floats); d++) {
+        kiln_dtype dt = k_floats[d];
+        double tol = gt_tol(dt);
+        for (size_t c = 0; c < KILN_ARRAY_LEN(k_cases); c++) {
+            kiln_tensor *X[3];
+            for (int j = 0; j < 3; j++) X[j] = gt_rand(dt, k_cases[c].r[j], k_cases[c].d[j], -2, 2);
+            char desc[128];
+            fe_prog p = {3, 0, 0, {0}, {0}};
+            fe_add(&p, FE_ADD, 0, 1, -1);
+            fe_add(&p, FE_ADD, fe_last(&p), 2, -1);
+            snprintf(desc, sizeof desc, "sum of 3, %s %s", k_cases[c].what, gt_dt(dt));
+            fe_run(&p, X, tol, desc);
+            fe_prog q = {3, 0, 2, {0}, {0.5f, -1.25f}};
+            /* regs: x0 x1 x2 | k3 = 0.5, k4 = -1.25 */
+            fe_add(&q, FE_MUL, 0, 3, -1);          /* 5 */
+            fe_add(&q, FE_GELU, 5, -1, -1);        /* 6 */
+            fe_add(&q, FE_SUB, 6, 1, -1);          /* 7 */
+            fe_add(&q, FE_MAX, 7, 4, -1);          /* 8 */
+            fe_add(&q, FE_MUL, 8, 2, -1);          /* 9 */
+            fe_add(&q, FE_TANH, 9, -1, -1);        /* 10 */
+            fe_add(&q, FE_ADD, 10, 0, -1);         /* 11 */
+            snprintf(desc, sizeof desc, "gelu/sub/max/mul/tanh, %s %s", k_cases[c].what,
+                     gt_dt(dt));
+            fe_run(&q, X, tol * 2, desc);
+            for (int j = 0; j < 3; j++) tensor_free(X[j]);
+        }
+    }
+}
+
+/* The fast path against the interpreter through the kernel seam, on
+** geometries as the tactic coalesces them (rank, dims, per-input strides),
+** with pointers offset by `shift` elements from the allocation (a shift
+** that breaks 16-byte alignment must fall back to single elements), and
+** checks which path ran. Add/Mul-only programs must agree bit for bit (the
+** same float operations in the same order); programs with other ops within
+** 2 units in the last place of the type. */
+typedef struct fp_case {
+    int rank;
+    int64_t dims[3];
+    int64_t st[3][3];
+    int want_v[2]; /* path for 32-bit and 16-bit types at shift 0 */
+    const char *what;
+} fp_case;
+
+static float fp_host(kiln_dtype dt, const void *p, int64_t i) {
+    if (dt == KILN_DTYPE_FLOAT32) return ((const float *)p)[i];
+    uint16_t b = ((const uint16_t *)p)[i];
+    return dt == KILN_DTYPE_FLOAT16 ? f16_to_f32(b) : bf16_to_f32(b);
+}
+
+static void fp_one(kiln_dtype dt, const fp_case *fc, const kc_fe_prog *prog, bool exact,
+                   int shift, const char *pname) {
+    size_t es = dt == KILN_DTYPE_FLOAT32 ? 4 : 2;
+    int64_t n = 1, len[3] = {1, 1, 1};
+    for (int d = 0; d < fc->rank; d++) n *= fc->dims[d];
+    for (int j = 0; j < 3; j++)
+        for (int d = 0; d < fc->rank; d++) len[j] += (fc->dims[d] - 1) * fc->st[j][d];
+    char lab[200];
+    snprintf(lab, sizeof lab, "FusedElementwise seam %s, %s, shift %d %s", pname, fc->what, shift,
+             gt_dt(dt));
+    kc_fe_prog p = *prog;
+    p.s.rank = fc->rank;
+    p.s.nin = 3;
+    for (int d = 0; d < fc->rank; d++) {
+        p.s.dims[d] = fc->dims[d];
+        for (int j = 0; j < 3; j++) p.s.st[j][d] = fc->st[j][d];
+    }
+    void *din[3] = {NULL, NULL, NULL}, *dy[2] = {NULL, NULL};
+    unsigned char *hx = malloc((size_t)(len[0] + len[1] + len[2] + 3 * 8) * es);
+    unsigned char *hy[2] = {malloc((size_t)(n + 8) * es), malloc((size_t)(n + 8) * es)};
+    if (!hx || !hy[0] || !hy[1]) gt_die("oom");
+    size_t at = 0;
+    bool ok = true;
+    for (int j = 0; j < 3; j++) {
+        size_t bytes = (size_t)(len[j] + shift) * es;
+        for (int64_t i = 0; i < len[j] + shift; i++) {
+            float v = (float)gt_urand(-2, 2);
+            if (es == 4) memcpy(hx + at + (size_t)i * 4, &v, 4);
+            else {
+                uint16_t b = dt == KILN_DTYPE_FLOAT16 ? f32_to_f16(v) : f32_to_bf16(v);
+                memcpy(hx + at + (size_t)i * 2, &b, 2);
+            }
+        }
+        if (cudaMalloc(&din[j], bytes) != cudaSuccess ||
+            cudaMemcpy(din[j], hx + at, bytes, cudaMemcpyHostToDevice) != cudaSuccess)
+            gt_die("upload");
+        p.in[j] = (const unsigned char *)din[j] + (size_t)shift * es;
+        at += bytes;
+    }
+    for (int k = 0; k < 2; k++) {
+        if (cudaMalloc(&dy[k], (size_t)(n + shift) * es) != cudaSuccess ||
+            cudaMemset(dy[k], 0xff, (size_t)(n + shift) * es) != cudaSuccess)
+            gt_die("output");
+    }
+    if (cudaDeviceSynchronize() != cudaSuccess) gt_die("sync");
+    void *y0 = (unsigned char *)dy[0] + (size_t)shift * es;
+    void *y1 = (unsigned char *)dy[1] + (size_t)shift * es;
+    int kdt = (int)dt;
+    int path = kc_fused_eltwise_path(kdt, &p, y0, n);
+    int want = shift ? (fc->want_v[es == 2] ? 1 : 0) : fc->want_v[es == 2];
+    if (path != want) {
+        fprintf(stderr, "FAIL %s: path %d, expected %d\n", lab, path, want);
+        ok = false;
+    }
+    cudaStream_t st = (cudaStream_t)g_stream;
+    if (kc_fused_eltwise(kdt, &p, y0, n, st) != cudaSuccess ||
+        kc_fused_eltwise_interp(kdt, &p, y1, n, st) != cudaSuccess ||
+        cudaStreamSynchronize(st) != cudaSuccess) {
+        fprintf(stderr, "FAIL %s: launch failed\n", lab);
+        gt_die("device error");
+    }
+    for (int k = 0; k < 2; k++)
+        if (cudaMemcpy(hy[k], (k ? y1 : y0), (size_t)n * es, cudaMemcpyDeviceToHost) != cudaSuccess)
+            gt_die("download");
+    double ulp = dt == KILN_DTYPE_FLOAT32 ? 1.2e-7 : dt == KILN_DTYPE_FLOAT16 ? 9.8e-4 : 7.9e-3;
+    for (int64_t i = 0; i < n && ok; i++) {
+        float a = fp_host(dt, hy[0], i), b = fp_host(dt, hy[1], i);
+        bool same = exact ? memcmp(hy[0] + (size_t)i * es, hy[1] + (size_t)i * es, es) == 0
+                          : a == b || (a != a && b != b) || fabs((double)a - b) <= 2 * ulp * fabs((double)b);
+        if (!same) {
+            fprintf(stderr, "FAIL %s: element %lld: fast %g, interpreter %g\n", lab,
+                    (long long)i, a, b);
+            ok = false;
+        }
+    }
+    if (ok) g_pass++;
+    else g_fail++;
+    for (int j = 0; j < 3; j++) cudaFree(din[j]);
+    cudaFree(dy[0]);
+    cudaFree(dy[1]);
+    free(hx);
+    free(hy[0]);
+    free(hy[1]);
+}
+
+static void test_fused_paths(void) {
+    if (g_dry) return; /* no reference involved: both sides are device kernels */
+    static const fp_case k_cases[] = {
+        {2, {4, 384}, {{384, 1}, {384, 1}, {0, 1}}, {4, 8}, "[4,384]+[4,384]+[384]"},
+        {2, {6, 13}, {{13, 1}, {0, 1}, {0, 0}}, {1, 1}, "[6,13]+[13]+scalar"},
+        {2, {6, 16}, {{16, 1}, {1, 0}, {0, 1}}, {4, 8}, "[6,16]+[6,1]+[16]"},
+        {3, {2, 6, 40}, {{240, 40, 1}, {0, 1, 0}, {0, 0, 0}}, {4, 8}, "channel, plane 40"},
+        {3, {2, 6, 36}, {{216, 36, 1}, {0, 1, 0}, {0, 0, 0}}, {4, 1}, "channel, plane 36"},
+        {3, {2, 6, 35}, {{210, 35, 1}, {0, 1, 0}, {0, 0, 0}}, {1, 1}, "channel, plane 35"},
+        {1, {1003}, {{1}, {0}, {1}}, {4, 8}, "1003 elements"},
+        {0, {0}, {{0}, {0}, {0}}, {4, 8}, "one element"},
+        {3, {4, 3, 8}, {{24, 8, 1}, {8, 0, 1}, {0, 0, 1}}, {0, 0}, "[4,3,8]+[4,1,8] (interpreter)"},
+        {2, {300, 1000}, {{1000, 1}, {0, 1}, {1, 0}}, {4, 8}, "[300,1000]+[1000]+[300,1]"},
+    };
+    /* (x0 + x1) + x2, the embedding sum */
+    kc_fe_prog sum;
+    memset(&sum, 0, sizeof sum);
+    sum.n_in = 3;
+    sum.n_instr = 2;
+    sum.ins[0] = (kc_fe_instr){1, KB_ADD, 3, 0, 1, 0, 0, 0};
+    sum.ins[1] = (kc_fe_instr){1, KB_ADD, 3, 3, 2, 0, 0, 0};
+    sum.out_reg = 3;
+    /* x0 * 0.5 + x1 * x2, then *(-1.25): Mul/Add only, constants */
+    kc_fe_prog mad = sum;
+    mad.n_instr = 4;
+    mad.k[0] = 0.5f;
+    mad.k[1] = -1.25f;
+    mad.ins[0] = (kc_fe_instr){1, KB_MUL, 3, 0, -1, 0, 0, 0};
+    mad.ins[1] = (kc_fe_instr){1, KB_MUL, 4, 1, 2, 0, 0, 0};
+    mad.ins[2] = (kc_fe_instr){1, KB_ADD, 3, 3, 4, 0, 0, 0};
+    mad.ins[3] = (kc_fe_instr){1, KB_MUL, 3, 3, -2, 0, 0, 0};
+    /* gelu(x0) - x1, clip to [-1.25, 0.5], sigmoid, / x2, max with x0,
+    ** in registers 5..7 (eight registers) */
+    kc_fe_prog un = sum;
+    un.n_instr = 5;
+    un.k[0] = 0.5f;
+    un.k[1] = -1.25f;
+    un.ins[0] = (kc_fe_instr){0, KU_GELU, 7, 0, -1, 0, 0, 0};
+    un.ins[1] = (kc_fe_instr){1, KB_SUB, 5, 7, 1, 0, 0, 0};
+    un.ins[2] = (kc_fe_instr){0, KU_CLIP, 6, 5, -1, 0, -1.25f, 0.5f};
+    un.ins[3] = (kc_fe_instr){1, KB_DIV, 7, 6, 2, 0, 0, 0};
+    un.ins[4] = (kc_fe_instr){1, KB_MAX, 7, 7, 0, 0, 0, 0};
+    un.out_reg = 7;
+    /* the sum with its result in register 9: more registers than the fast
+    ** path holds, so always the interpreter */
+    kc_fe_prog wide = sum;
+    wide.ins[0].dst = 9;
+    wide.ins[1] = (kc_fe_instr){1, KB_ADD, 9, 9, 2, 0, 0, 0};
+    wide.out_reg = 9;
+    for (size_t d = 0; d < KILN_ARRAY_LEN(k_floats); d++)
+        for (size_t c = 0; c < KILN_ARRAY_LEN(k_cases); c++)
+            for (int shift = 0; shift < 2; shift++) {
+                fp_one(k_floats[d], &k_cases[c], &sum, true, shift, "sum");
+                fp_one(k_floats[d], &k_cases[c], &mad, true, shift, "mul/add");
+                fp_one(k_floats[d], &k_cases[c], &un, false, shift, "unary");
+                fp_case w = k_cases[c];
+                w.want_v[0] = w.want_v[1] = 0;
+                fp_one(k_floats[d], &w, &wide, true, shift, "ten registers");
+            }
+}
+
 /* Model-sized timings (KC_GPU_BENCH=1): BERT-base activations at batch 32,
 ** sequence 128. */
 static void bench(void) {
@@ -779,5 +1006,7 @@ int main(void) {
     test_int_misc();
     test_dynq();
     test_fused();
+    test_fused_shapes();
+    test_fused_paths();
     return gt_fini();
 }

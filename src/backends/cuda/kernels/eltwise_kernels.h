@@ -102,7 +102,17 @@ typedef struct kc_fe_prog {
     float k[KC_FE_MAX_CONST];   /* constants, already rounded to the dtype */
     kc_fe_instr ins[KC_FE_MAX_INSTR];
 } kc_fe_prog;
+/* Runs the fast path (kernels reading 16 bytes or one element per input per
+** group, offsets from one or two divisions) when every input broadcasts as
+** a block, a scalar or not at all and at most 8 registers are live, else the
+** general interpreter; the same results either way. */
 cudaError_t kc_fused_eltwise(int dt, const kc_fe_prog *p, void *y, int64_t n, cudaStream_t st);
+/* Always the interpreter (tests and benchmarks compare the two). */
+cudaError_t kc_fused_eltwise_interp(int dt, const kc_fe_prog *p, void *y, int64_t n,
+                                    cudaStream_t st);
+/* Which path kc_fused_eltwise takes: elements per group of the fast path
+** (8 or 4 for 16-byte groups, 1 for single elements), 0 the interpreter. */
+int kc_fused_eltwise_path(int dt, const kc_fe_prog *p, const void *y, int64_t n);
 
 #ifdef __cplusplus
 }
