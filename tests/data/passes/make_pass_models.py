@@ -457,6 +457,22 @@ def qdq_half2():
     return model(nodes, [vi("x", [2, 4, 3])], [vi("y", [2, 4, 3])], inits)
 
 
+def gather_half():
+    # Gathers from a float32 embedding table: under --fp16 the one read by a
+    # float16 Add gathers from a float16 copy of the table (no Cast after
+    # it); the one that is a graph output and the one read by Exp (float32)
+    # keep the float32 table
+    nodes = [node("Gather", ["table", "ids"], ["e"], axis=0),
+             node("Add", ["e", "x"], ["y"]),
+             node("Gather", ["table", "ids"], ["y2"], axis=0),
+             node("Gather", ["table", "ids"], ["e3"], axis=0),
+             node("Exp", ["e3"], ["y3"])]
+    table = rng.standard_normal((10, 16)).astype(np.float32)
+    inits = [numpy_helper.from_array(table, "table")]
+    return model(nodes, [vi("ids", [2, 5], I64), vi("x", [2, 5, 16])],
+                 [vi("y", [2, 5, 16]), vi("y2", [2, 5, 16]), vi("y3", [2, 5, 16])], inits)
+
+
 def quant_mm2():
     # for test_quant.c: one MatMul with a constant weight, one of two
     # activations (quant_opts.weights_only keeps the second in float)
@@ -483,8 +499,10 @@ def main_nhwc(out):
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[2] == "resnet_nhwc":
         main_nhwc(sys.argv[1])
-    elif len(sys.argv) > 2 and sys.argv[2] in ("qdq_half", "qdq_half2", "quant_mm2"):
-        fn = {"qdq_half": qdq_half, "qdq_half2": qdq_half2, "quant_mm2": quant_mm2}[sys.argv[2]]
+    elif len(sys.argv) > 2 and sys.argv[2] in ("qdq_half", "qdq_half2", "quant_mm2",
+                                                 "gather_half"):
+        fn = {"qdq_half": qdq_half, "qdq_half2": qdq_half2, "quant_mm2": quant_mm2,
+              "gather_half": gather_half}[sys.argv[2]]
         save(fn(), os.path.join(sys.argv[1], sys.argv[2] + ".onnx"))
     else:
         main(sys.argv[1] if len(sys.argv) > 1 else ".")
