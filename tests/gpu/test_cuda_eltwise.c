@@ -950,6 +950,77 @@ static void test_fused_paths(void) {
             }
 }
 
+/* Cast between float32 / float16 / bfloat16: kc_cast's four-per-thread
+** kernel against the one-element kernel (kc_cast_generic, which the Cast
+** tests above check against the reference) bit for bit, NaN payloads aside,
+** on sizes around the group of four, with special values (infinities, NaN,
+** values that overflow float16, subnormals, halfway cases) and pointers
+** shifted by one element (which must fall back and still be right). */
+static void test_cast_paths(void) {
+    if (g_dry) return;
+    static const int k_t[] = {KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT16, KILN_DTYPE_BFLOAT16};
+    static const int64_t k_n[] = {1, 3, 4, 5, 8, 1001, 4099, 100000};
+    static const float k_special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 65504.0f,
+                                      65520.0f, 70000.0f, -1e30f, 1e-8f, 6e-8f, 3e-39f,
+                                      1.00048828125f, 1.001953125f, 0.33333334f};
+    for (size_t a = 0; a < 3; a++)
+        for (size_t b = 0; b < 3; b++) {
+            if (a == b) continue;
+            kiln_dtype ts = (kiln_dtype)k_t[a], td = (kiln_dtype)k_t[b];
+            size_t es = kiln_dtype_size(ts), ed = kiln_dtype_size(td);
+            for (size_t c = 0; c < KILN_ARRAY_LEN(k_n); c++)
+                for (int shift = 0; shift < 2; shift++) {
+                    int64_t n = k_n[c];
+                    char lab[160];
+                    snprintf(lab, sizeof lab, "Cast seam %s -> %s, %lld elements, shift %d",
+                             gt_dt(ts), gt_dt(td), (long long)n, shift);
+                    unsigned char *hx = malloc((size_t)(n + 1) * es);
+                    unsigned char *hy[2] = {malloc((size_t)n * ed), malloc((size_t)n * ed)};
+                    void *dx = NULL, *dy[2] = {NULL, NULL};
+                    if (!hx || !hy[0] || !hy[1]) gt_die("oom");
+                    for (int64_t i = 0; i < n + 1; i++) {
+                        double v = i % 3 == 0 ? k_special[(size_t)i / 3 % KILN_ARRAY_LEN(k_special)]
+                                              : gt_urand(-3, 3);
+                        dt_set_f64(ts, hx, (size_t)i, v);
+                    }
+                    if (cudaMalloc(&dx, (size_t)(n + 1) * es) ||
+                        cudaMemcpy(dx, hx, (size_t)(n + 1) * es, cudaMemcpyHostToDevice) ||
+                        cudaMalloc(&dy[0], (size_t)(n + 1) * ed) ||
+                        cudaMalloc(&dy[1], (size_t)(n + 1) * ed))
+                        gt_die("upload");
+                    const void *x = (const unsigned char *)dx + (size_t)shift * es;
+                    void *y0 = (unsigned char *)dy[0] + (size_t)shift * ed;
+                    void *y1 = (unsigned char *)dy[1] + (size_t)shift * ed;
+                    cudaStream_t st = (cudaStream_t)g_stream;
+                    if (cudaDeviceSynchronize() ||
+                        kc_cast((int)ts, (int)td, x, y0, n, st) != cudaSuccess ||
+                        kc_cast_generic((int)ts, (int)td, x, y1, n, st) != cudaSuccess ||
+                        cudaStreamSynchronize(st) != cudaSuccess ||
+                        cudaMemcpy(hy[0], y0, (size_t)n * ed, cudaMemcpyDeviceToHost) ||
+                        cudaMemcpy(hy[1], y1, (size_t)n * ed, cudaMemcpyDeviceToHost))
+                        gt_die("cast run");
+                    bool ok = true;
+                    for (int64_t i = 0; i < n && ok; i++) {
+                        double u = dt_get_f64(td, hy[0], (size_t)i), w = dt_get_f64(td, hy[1], (size_t)i);
+                        if ((u != u && w != w) ||
+                            !memcmp(hy[0] + (size_t)i * ed, hy[1] + (size_t)i * ed, ed))
+                            continue;
+                        fprintf(stderr, "FAIL %s: element %lld: %.9g vs %.9g\n", lab, (long long)i,
+                                u, w);
+                        ok = false;
+                    }
+                    if (ok) g_pass++;
+                    else g_fail++;
+                    cudaFree(dx);
+                    cudaFree(dy[0]);
+                    cudaFree(dy[1]);
+                    free(hx);
+                    free(hy[0]);
+                    free(hy[1]);
+                }
+        }
+}
+
 /* Model-sized timings (KC_GPU_BENCH=1): BERT-base activations at batch 32,
 ** sequence 128. */
 static void bench(void) {
@@ -1008,5 +1079,6 @@ int main(void) {
     test_fused();
     test_fused_shapes();
     test_fused_paths();
+    test_cast_paths();
     return gt_fini();
 }

@@ -55,6 +55,11 @@ int kc_unary_f64_ok(int op);
 /* y = ~x on an integer type (kc_dt_int's). */
 cudaError_t kc_bitnot(int dt, const void *x, void *y, int64_t n, cudaStream_t st);
 cudaError_t kc_cast(int dts, int dtd, const void *x, void *y, int64_t n, cudaStream_t st);
+/* kc_cast's one-element-per-thread kernel for every pair, which kc_cast
+** leaves only between float32 / float16 / bfloat16 with aligned pointers
+** (tests and benchmarks compare the two). */
+cudaError_t kc_cast_generic(int dts, int dtd, const void *x, void *y, int64_t n,
+                            cudaStream_t st);
 /* Cast where either side is float8 (any of the four), float4e2m1, int4 or
 ** uint4, and the other any type kc_cast takes or one of those (cast_small.cu);
 ** saturate: the float8 attribute. */
