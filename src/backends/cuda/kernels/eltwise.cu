@@ -691,22 +691,37 @@ __global__ void k_fused_vec(const __grid_constant__ kc_fe_prog p,
         uint32_t i0 = gi * V;
         bool whole = n - i0 >= (uint32_t)V;
         float r[NR][V];
+        constexpr int NI = KC_MAX_IN < NR ? KC_MAX_IN : NR;
+        if (whole) {
+            // every load issued before the first is used
+            kc_vec<T, V> raw[NI];
 #pragma unroll
-        for (int j = 0; j < KC_MAX_IN && j < NR; j++) {
-            if (j >= p.n_in) break;
-            const T *x = (const T *)p.in[j];
-            if (!whole) { // the last, partial group (V does not divide n)
+            for (int j = 0; j < NI; j++) {
+                if (j >= p.n_in) break;
+                const T *x = (const T *)p.in[j] + fe_off(g, j, i0);
+                if (g.mode[j] == FE_LD_VEC) raw[j] = *(const kc_vec<T, V> *)x;
+                else raw[j].v[0] = *x;
+            }
+#pragma unroll
+            for (int j = 0; j < NI; j++) {
+                if (j >= p.n_in) break;
+                if (g.mode[j] == FE_LD_VEC) {
+#pragma unroll
+                    for (int k = 0; k < V; k++) r[j][k] = kc_f(raw[j].v[k]);
+                } else {
+                    float c = kc_f(raw[j].v[0]);
+#pragma unroll
+                    for (int k = 0; k < V; k++) r[j][k] = c;
+                }
+            }
+        } else { // the last, partial group (V does not divide n)
+#pragma unroll
+            for (int j = 0; j < NI; j++) {
+                if (j >= p.n_in) break;
+                const T *x = (const T *)p.in[j];
 #pragma unroll
                 for (int k = 0; k < V; k++)
                     r[j][k] = i0 + k < n ? kc_f(x[fe_off(g, j, i0 + k)]) : 0.0f;
-            } else if (g.mode[j] == FE_LD_VEC) {
-                kc_vec<T, V> q = *(const kc_vec<T, V> *)(x + fe_off(g, j, i0));
-#pragma unroll
-                for (int k = 0; k < V; k++) r[j][k] = kc_f(q.v[k]);
-            } else {
-                float c = kc_f(x[fe_off(g, j, i0)]);
-#pragma unroll
-                for (int k = 0; k < V; k++) r[j][k] = c;
             }
         }
         for (int t = 0; t < p.n_instr; t++) {
