@@ -2,7 +2,8 @@
 ** embedding-layer shapes, old against new in one run, through their C seams:
 **  - FusedElementwise: the fast path (kc_fused_eltwise) and the interpreter
 **    (kc_fused_eltwise_interp) on the embedding sum word[B,S,H] +
-**    token_type[B,S,H] + position[S,H], a bias + GELU chain on [B*S, 4H] with
+**    token_type[B,S,H] + position[S,H] (and with token_type [1,1,H], as the
+**    fold pass now leaves it), a bias + GELU chain on [B*S, 4H] with
 **    a row-vector bias, and a per-channel scale on [N,C,HW];
 **  - Cast float32 <-> float16 of [B,S,H]: kc_cast (four per thread) and
 **    kc_cast_generic (one per thread);
@@ -172,6 +173,17 @@ static int bench_fused_all(int64_t B, int64_t S, int64_t H) {
         p.s.st[0][1] = p.s.st[1][1] = p.s.st[2][1] = 1;
         int64_t len3[3] = {B * S * H, B * S * H, S * H};
         fails += bench_fused("embeddings w+t+p [B,S,H]+[B,S,H]+[S,H]", dt, &p, len3, B * S * H,
+                             1) != 0;
+        /* the same with the token-type constant folded to one row (the fold
+        ** pass): dims (B, S, H) */
+        p.s.rank = 3;
+        p.s.dims[0] = B, p.s.dims[1] = S, p.s.dims[2] = H;
+        memset(p.s.st, 0, sizeof p.s.st);
+        p.s.st[0][0] = S * H, p.s.st[0][1] = H, p.s.st[0][2] = 1;
+        p.s.st[1][2] = 1;
+        p.s.st[2][1] = H, p.s.st[2][2] = 1;
+        int64_t len3r[3] = {B * S * H, H, S * H};
+        fails += bench_fused("embeddings w+t+p [B,S,H]+[1,1,H]+[S,H]", dt, &p, len3r, B * S * H,
                              1) != 0;
         /* x + bias, then gelu(x * 0.5) (dims (B*S, 4H), bias a row) */
         memset(&p, 0, sizeof p);

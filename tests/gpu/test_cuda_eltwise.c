@@ -739,6 +739,8 @@ static void test_fused_shapes(void) {
         const char *what;
     } k_cases[] = {
         {{3, 3, 3}, {{2, 128, 768}, {2, 128, 768}, {1, 128, 768}}, "BERT embeddings"},
+        {{3, 3, 3}, {{2, 128, 768}, {1, 1, 768}, {1, 128, 768}},
+         "BERT embeddings, token type folded to a row"},
         {{3, 2, 1}, {{3, 5, 7}, {5, 7}, {1}}, "inner block of 35"},
         {{2, 1, 1}, {{4, 13}, {13}, {1}}, "row vector of 13"},
         {{2, 1, 2}, {{5, 64}, {64}, {5, 1}}, "row vector of 64, column"},
@@ -893,6 +895,8 @@ static void test_fused_paths(void) {
     if (g_dry) return; /* no reference involved: both sides are device kernels */
     static const fp_case k_cases[] = {
         {2, {4, 384}, {{384, 1}, {384, 1}, {0, 1}}, {4, 8}, "[4,384]+[4,384]+[384]"},
+        {3, {4, 3, 128}, {{384, 128, 1}, {0, 0, 1}, {0, 128, 1}}, {4, 8},
+         "[4,3,128]+[1,1,128]+[1,3,128]"},
         {2, {6, 13}, {{13, 1}, {0, 1}, {0, 0}}, {1, 1}, "[6,13]+[13]+scalar"},
         {2, {6, 16}, {{16, 1}, {1, 0}, {0, 1}}, {4, 8}, "[6,16]+[6,1]+[16]"},
         {3, {2, 6, 40}, {{240, 40, 1}, {0, 1, 0}, {0, 0, 0}}, {4, 8}, "channel, plane 40"},

@@ -90,6 +90,36 @@ static void test_fold(void) {
     }
 }
 
+/* fold: a constant of copies of one row, read by an Add whose other input
+** has the full shape, keeps one row; constants whose readers need their
+** dims, that a MatMul reads, or that repeat along the last dim only keep
+** their shapes. Exact (same values read). */
+static void test_fold_repeat(void) {
+    kiln_model *km;
+    ir_model *m = pass_case("fold_repeat.onnx", "fold", "Add=4 Mul=1 MatMul=1 total=6", &km);
+    if (!m) return;
+    const ir_graph *g = m->graph;
+    ir_node *a = producer_of(g, "a"), *mu = producer_of(g, "m"), *a3 = producer_of(g, "a3");
+    ir_node *mm = producer_of(g, "mm");
+    const ir_value *rep = a ? a->in[1] : NULL;
+    CHECK(rep && rep->const_val && rep->type.rank == 3 && rep->type.dims[0] == 1 &&
+              rep->type.dims[1] == 1 && rep->type.dims[2] == 64,
+          "fold_repeat: the broadcast constant keeps one row");
+    CHECK(mu && mu->in[0]->type.dims[0] == 4 && mu->in[0]->type.dims[1] == 32,
+          "fold_repeat: the constant that sizes the Mul's output keeps its shape");
+    CHECK(a3 && a3->in[1]->type.dims[0] == 4 && a3->in[1]->type.dims[1] == 32 &&
+              a3->in[1]->type.dims[2] == 64,
+          "fold_repeat: the constant repeated along the last dim keeps its shape");
+    CHECK(mm && mm->in[1]->type.dims[0] == 64 && mm->in[1]->type.dims[1] == 64,
+          "fold_repeat: the constant a MatMul reads keeps its shape");
+    double ra = g_rtol, aa = g_atol;
+    g_rtol = 0, g_atol = 0;
+    same_outputs("fold_repeat exact", km->ir->graph, g, 2);
+    g_rtol = ra, g_atol = aa;
+    ir_model_free(m);
+    kiln_model_free(km);
+}
+
 static void test_noop(void) {
     kiln_model *km;
     ir_model *m = pass_case("noop.onnx", "noop",
@@ -678,6 +708,7 @@ int main(int argc, char **argv) {
     }
     test_ir_edit();
     test_fold();
+    test_fold_repeat();
     test_noop();
     test_dce();
     test_conv_bn();

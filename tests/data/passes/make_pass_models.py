@@ -473,6 +473,26 @@ def gather_half():
                  [vi("y", [2, 5, 16]), vi("y2", [2, 5, 16]), vi("y3", [2, 5, 16])], inits)
 
 
+def fold_repeat():
+    # constants of copies of one row: the one read by an Add that broadcasts
+    # x over it keeps one row (the fold pass); the one whose size the Mul's
+    # output needs ([4,32,64] times a [64] input), the one a MatMul reads,
+    # and the one repeated along the last dim only keep their shapes
+    row = rng.standard_normal((1, 1, 64)).astype(np.float32)
+    rep = np.broadcast_to(row, (4, 32, 64)).copy()
+    col = np.broadcast_to(rng.standard_normal((4, 32, 1)).astype(np.float32), (4, 32, 64)).copy()
+    sq = np.broadcast_to(rng.standard_normal((1, 64)).astype(np.float32), (64, 64)).copy()
+    nodes = [node("Add", ["x", "rep"], ["a"]),
+             node("Mul", ["rep2", "z"], ["m"]),
+             node("Add", ["a", "m"], ["a2"]),
+             node("Add", ["a2", "col"], ["a3"]),
+             node("MatMul", ["a3", "sq"], ["mm"]),
+             node("Add", ["mm", "x"], ["y"])]
+    inits = [numpy_helper.from_array(rep, "rep"), numpy_helper.from_array(rep.copy(), "rep2"),
+             numpy_helper.from_array(col, "col"), numpy_helper.from_array(sq, "sq")]
+    return model(nodes, [vi("x", [4, 32, 64]), vi("z", [64])], [vi("y", [4, 32, 64])], inits)
+
+
 def quant_mm2():
     # for test_quant.c: one MatMul with a constant weight, one of two
     # activations (quant_opts.weights_only keeps the second in float)
@@ -500,9 +520,9 @@ if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[2] == "resnet_nhwc":
         main_nhwc(sys.argv[1])
     elif len(sys.argv) > 2 and sys.argv[2] in ("qdq_half", "qdq_half2", "quant_mm2",
-                                                 "gather_half"):
+                                                 "gather_half", "fold_repeat"):
         fn = {"qdq_half": qdq_half, "qdq_half2": qdq_half2, "quant_mm2": quant_mm2,
-              "gather_half": gather_half}[sys.argv[2]]
+              "gather_half": gather_half, "fold_repeat": fold_repeat}[sys.argv[2]]
         save(fn(), os.path.join(sys.argv[1], sys.argv[2] + ".onnx"))
     else:
         main(sys.argv[1] if len(sys.argv) > 1 else ".")
