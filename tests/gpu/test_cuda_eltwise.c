@@ -796,7 +796,8 @@ typedef struct fp_case {
     int rank;
     int64_t dims[3];
     int64_t st[3][3];
-    int want_v[2]; /* path for 32-bit and 16-bit types at shift 0 */
+    int want_v[3]; /* path at shift 0: float32; 16-bit types with at most
+                      four registers; 16-bit types with more */
     const char *what;
 } fp_case;
 
@@ -808,6 +809,13 @@ static float fp_host(kiln_dtype dt, const void *p, int64_t i) {
 
 static void fp_one(kiln_dtype dt, const fp_case *fc, const kc_fe_prog *prog, bool exact,
                    int shift, const char *pname) {
+    int regs = prog->n_in;
+    for (int t = 0; t < prog->n_instr; t++) {
+        const kc_fe_instr *q = &prog->ins[t];
+        regs = q->dst + 1 > regs ? q->dst + 1 : regs;
+        regs = q->a + 1 > regs ? q->a + 1 : regs;
+        regs = q->binary && q->b + 1 > regs ? q->b + 1 : regs;
+    }
     size_t es = dt == KILN_DTYPE_FLOAT32 ? 4 : 2;
     int64_t n = 1, len[3] = {1, 1, 1};
     for (int d = 0; d < fc->rank; d++) n *= fc->dims[d];
@@ -855,7 +863,8 @@ static void fp_one(kiln_dtype dt, const fp_case *fc, const kc_fe_prog *prog, boo
     void *y1 = (unsigned char *)dy[1] + (size_t)shift * es;
     int kdt = (int)dt;
     int path = kc_fused_eltwise_path(kdt, &p, y0, n);
-    int want = shift ? (fc->want_v[es == 2] ? 1 : 0) : fc->want_v[es == 2];
+    int wv = fc->want_v[es == 4 ? 0 : regs <= 4 ? 1 : 2];
+    int want = shift ? (wv ? 1 : 0) : wv;
     if (path != want) {
         fprintf(stderr, "FAIL %s: path %d, expected %d\n", lab, path, want);
         ok = false;
@@ -894,18 +903,21 @@ static void fp_one(kiln_dtype dt, const fp_case *fc, const kc_fe_prog *prog, boo
 static void test_fused_paths(void) {
     if (g_dry) return; /* no reference involved: both sides are device kernels */
     static const fp_case k_cases[] = {
-        {2, {4, 384}, {{384, 1}, {384, 1}, {0, 1}}, {4, 8}, "[4,384]+[4,384]+[384]"},
-        {3, {4, 3, 128}, {{384, 128, 1}, {0, 0, 1}, {0, 128, 1}}, {4, 8},
+        {2, {4, 384}, {{384, 1}, {384, 1}, {0, 1}}, {4, 8, 4}, "[4,384]+[4,384]+[384]"},
+        {3, {4, 3, 128}, {{384, 128, 1}, {0, 0, 1}, {0, 128, 1}}, {4, 8, 4},
          "[4,3,128]+[1,1,128]+[1,3,128]"},
-        {2, {6, 13}, {{13, 1}, {0, 1}, {0, 0}}, {1, 1}, "[6,13]+[13]+scalar"},
-        {2, {6, 16}, {{16, 1}, {1, 0}, {0, 1}}, {4, 8}, "[6,16]+[6,1]+[16]"},
-        {3, {2, 6, 40}, {{240, 40, 1}, {0, 1, 0}, {0, 0, 0}}, {4, 8}, "channel, plane 40"},
-        {3, {2, 6, 36}, {{216, 36, 1}, {0, 1, 0}, {0, 0, 0}}, {4, 1}, "channel, plane 36"},
-        {3, {2, 6, 35}, {{210, 35, 1}, {0, 1, 0}, {0, 0, 0}}, {1, 1}, "channel, plane 35"},
-        {1, {1003}, {{1}, {0}, {1}}, {4, 8}, "1003 elements"},
-        {0, {0}, {{0}, {0}, {0}}, {4, 8}, "one element"},
-        {3, {4, 3, 8}, {{24, 8, 1}, {8, 0, 1}, {0, 0, 1}}, {0, 0}, "[4,3,8]+[4,1,8] (interpreter)"},
-        {2, {300, 1000}, {{1000, 1}, {0, 1}, {1, 0}}, {4, 8}, "[300,1000]+[1000]+[300,1]"},
+        {2, {6, 13}, {{13, 1}, {0, 1}, {0, 0}}, {1, 1, 1}, "[6,13]+[13]+scalar"},
+        {2, {6, 16}, {{16, 1}, {1, 0}, {0, 1}}, {4, 8, 4}, "[6,16]+[6,1]+[16]"},
+        {3, {2, 6, 40}, {{240, 40, 1}, {0, 1, 0}, {0, 0, 0}}, {4, 8, 4}, "channel, plane 40"},
+        {3, {2, 6, 36}, {{216, 36, 1}, {0, 1, 0}, {0, 0, 0}}, {4, 4, 4}, "channel, plane 36"},
+        {3, {2, 6, 34}, {{204, 34, 1}, {0, 1, 0}, {0, 0, 0}}, {1, 1, 1}, "channel, plane 34"},
+        {3, {2, 6, 35}, {{210, 35, 1}, {0, 1, 0}, {0, 0, 0}}, {1, 1, 1}, "channel, plane 35"},
+        {1, {1003}, {{1}, {0}, {1}}, {4, 8, 4}, "1003 elements"},
+        {1, {1002}, {{1}, {0}, {1}}, {4, 8, 4}, "1002 elements"},
+        {0, {0}, {{0}, {0}, {0}}, {4, 8, 4}, "one element"},
+        {3, {4, 3, 8}, {{24, 8, 1}, {8, 0, 1}, {0, 0, 1}}, {0, 0, 0},
+         "[4,3,8]+[4,1,8] (interpreter)"},
+        {2, {300, 1000}, {{1000, 1}, {0, 1}, {1, 0}}, {4, 8, 4}, "[300,1000]+[1000]+[300,1]"},
     };
     /* (x0 + x1) + x2, the embedding sum */
     kc_fe_prog sum;
@@ -949,7 +961,7 @@ static void test_fused_paths(void) {
                 fp_one(k_floats[d], &k_cases[c], &mad, true, shift, "mul/add");
                 fp_one(k_floats[d], &k_cases[c], &un, false, shift, "unary");
                 fp_case w = k_cases[c];
-                w.want_v[0] = w.want_v[1] = 0;
+                w.want_v[0] = w.want_v[1] = w.want_v[2] = 0;
                 fp_one(k_floats[d], &w, &wide, true, shift, "ten registers");
             }
 }

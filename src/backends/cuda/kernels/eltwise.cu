@@ -821,20 +821,30 @@ static bool kc_fused_vec_v(const kc_fe_prog *p, int nr, void *y, int64_t n, cuda
     memset(&g, 0, sizeof g);
     if (!fe_geo_make(p, V, sizeof(T), y, n, &g)) return false;
     unsigned blocks = kc_blocks((n + V - 1) / V, 256);
-    if (nr <= 4)
+    if (nr <= 4) {
         k_fused_vec<T, V, 4><<<blocks, 256, 0, st>>>(*p, g, (T *)y, (uint32_t)n);
-    else
+        return true;
+    }
+    if constexpr (sizeof(T) * V <= 8 || sizeof(T) == 4) { // see kc_fused_fast_t
         k_fused_vec<T, V, 8><<<blocks, 256, 0, st>>>(*p, g, (T *)y, (uint32_t)n);
-    return true;
+        return true;
+    }
+    return false;
 }
 
-// The fast path when it applies: 16-byte groups, else single elements (still
-// no per-dim index loop). false: the caller runs the interpreter.
+// The fast path when it applies: 16-byte groups, else 8-byte ones for the
+// 16-bit types, else single elements (still no per-dim index loop). Programs
+// with more than four live registers take 8-byte groups at most: eight
+// registers of eight floats would leave room for one block per SM. false:
+// the caller runs the interpreter.
 template <class T>
 static bool kc_fused_fast_t(const kc_fe_prog *p, void *y, int64_t n, cudaStream_t st) {
     int nr = fe_regs(p);
     if (nr > 8) return false;
-    if (kc_fused_vec_v<T, 16 / sizeof(T)>(p, nr, y, n, st)) return true;
+    if (sizeof(T) == 4 || nr <= 4) {
+        if (kc_fused_vec_v<T, 16 / sizeof(T)>(p, nr, y, n, st)) return true;
+    }
+    if (sizeof(T) == 2 && kc_fused_vec_v<T, 4>(p, nr, y, n, st)) return true;
     return kc_fused_vec_v<T, 1>(p, nr, y, n, st);
 }
 
@@ -851,12 +861,13 @@ extern "C" cudaError_t kc_fused_eltwise_interp(int dt, const kc_fe_prog *p, void
 }
 
 extern "C" int kc_fused_eltwise_path(int dt, const kc_fe_prog *p, const void *y, int64_t n) {
-    if (n <= 0 || fe_regs(p) > 8) return 0;
+    int nr = fe_regs(p);
+    if (n <= 0 || nr > 8) return 0;
+    if (dt != KC_F32 && dt != KC_F16 && dt != KC_BF16) return 0;
     kc_fe_geo g;
     size_t es = dt == KC_F32 ? 4 : 2;
-    int V = (int)(16 / es);
-    if (dt != KC_F32 && dt != KC_F16 && dt != KC_BF16) return 0;
-    if (fe_geo_make(p, V, es, y, n, &g)) return V;
+    if ((es == 4 || nr <= 4) && fe_geo_make(p, (int)(16 / es), es, y, n, &g)) return (int)(16 / es);
+    if (es == 2 && fe_geo_make(p, 4, es, y, n, &g)) return 4;
     return fe_geo_make(p, 1, es, y, n, &g) ? 1 : 0;
 }
 

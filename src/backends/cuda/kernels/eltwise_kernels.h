@@ -116,7 +116,8 @@ cudaError_t kc_fused_eltwise(int dt, const kc_fe_prog *p, void *y, int64_t n, cu
 cudaError_t kc_fused_eltwise_interp(int dt, const kc_fe_prog *p, void *y, int64_t n,
                                     cudaStream_t st);
 /* Which path kc_fused_eltwise takes: elements per group of the fast path
-** (8 or 4 for 16-byte groups, 1 for single elements), 0 the interpreter. */
+** (16-byte groups: 8 of a 16-bit type, 4 float32; 8-byte groups: 4 of a
+** 16-bit type; 1: single elements), 0 the interpreter. */
 int kc_fused_eltwise_path(int dt, const kc_fe_prog *p, const void *y, int64_t n);
 
 #ifdef __cplusplus
