@@ -675,7 +675,7 @@ __device__ __forceinline__ void fe_put(float (&r)[NR][V], int idx, const float (
 #undef FE_PUT
 }
 
-__device__ __forceinline__ uint32_t fe_off(const kc_fe_geo &g, int j, uint32_t i) {
+__host__ __device__ __forceinline__ uint32_t fe_off(const kc_fe_geo &g, int j, uint32_t i) {
     uint32_t b = g.b[j];
     if (b == 1) return 0;
     uint32_t q = g.a[j] == 1 ? i : i / g.a[j];
