@@ -243,8 +243,11 @@ kiln_status pass_reduced_precision(pass_ctx *p, kiln_dtype half) {
             converted++;
             continue;
         }
-        /* A float32 layer reading a half value gets it cast back. */
-        for (int k = 0; k < n->n_in + n->n_implicit; k++) {
+        /* A float32 layer reading a half value gets it cast back. Shape and
+        ** Size read only the dims (host shape layers): no Cast of a whole
+        ** activation for them. */
+        bool dims_only = n->op == OP_Shape || n->op == OP_Size;
+        for (int k = dims_only ? n->n_in : 0; k < n->n_in + n->n_implicit; k++) {
             ir_value *v = n->in[k];
             if (!v || v->type.dtype != half || v->const_val) continue;
             bool was_half = false;

@@ -420,8 +420,9 @@ static void test_qdq_half(void) {
 /* --fp16 device builds: a Gather from a float32 constant table whose reader
 ** computes in float16 gathers from a float16 copy of the table (no Cast
 ** after it); a Gather that is a graph output, or read by a float32 layer,
-** keeps the float32 table. Exact: the float16 graph's y equals
-** float16(float16(table[ids]) + float16(x)) element for element. */
+** keeps the float32 table; a Shape reads the float16 value as it is. Exact:
+** the float16 graph's y equals relu(float16(float16(table[ids]) +
+** float16(x))) element for element. */
 static void test_gather_half(void) {
     kiln_model *km;
     ir_model *m;
@@ -437,8 +438,7 @@ static void test_gather_half(void) {
     const ir_graph *g = m->graph;
     int casts = 0;
     for (int i = 0; !st && i < g->n_nodes; i++) casts += g->nodes[i]->op == OP_Cast;
-    ir_node *add = producer_of(g, "y");
-    if (add && add->op == OP_Cast) add = add->in[0]->producer;
+    ir_node *add = producer_of(g, "s");
     ir_node *ga = add && add->op == OP_Add ? add->in[0]->producer : NULL;
     CHECK(ga && ga->op == OP_Gather && ga->in[0]->const_val &&
               ga->in[0]->type.dtype == KILN_DTYPE_FLOAT16 &&
@@ -452,12 +452,17 @@ static void test_gather_half(void) {
     ir_node *g3 = ex && ex->op == OP_Exp ? ex->in[0]->producer : NULL;
     CHECK(g3 && g3->op == OP_Gather && g3->in[0]->type.dtype == KILN_DTYPE_FLOAT32,
           "gather_half: the Gather read by a float32 Exp keeps float32");
-    /* x's Cast to float16 and y's back to float32; none after a Gather */
+    ir_node *sh = producer_of(g, "shp");
+    CHECK(sh && sh->op == OP_Shape && add && sh->in[0] == add->out[0] &&
+              sh->in[0]->type.dtype == KILN_DTYPE_FLOAT16,
+          "gather_half: the Shape reads the float16 sum (no Cast for it)");
+    /* x's Cast to float16 and y's back to float32; none after a Gather or
+    ** for the Shape */
     CHECK(casts == 2, "gather_half: %d Cast layers, expected 2", casts);
     if (!st) {
         /* exact check on the reference backend */
         int64_t idd[2] = {2, 5}, xd[3] = {2, 5, 16};
-        kiln_tensor *in[2] = {NULL, NULL}, *out[3] = {NULL, NULL, NULL};
+        kiln_tensor *in[2] = {NULL, NULL}, *out[4] = {NULL, NULL, NULL, NULL};
         CHECK(!tensor_new(KILN_DTYPE_INT64, 2, idd, &in[0]) &&
                   !tensor_new(KILN_DTYPE_FLOAT32, 3, xd, &in[1]),
               "gather_half: inputs");
@@ -474,15 +479,18 @@ static void test_gather_half(void) {
                 float x = ((float *)in[1]->data)[k];
                 float want = f16_to_f32(f32_to_f16(f16_to_f32(f32_to_f16(t)) +
                                                    f16_to_f32(f32_to_f16(x))));
+                want = want < 0 ? 0.0f : want;
                 float got = ((float *)out[0]->data)[k];
                 float y2 = ((float *)out[1]->data)[k];
                 exact = got == want && y2 == t;
                 CHECK(exact, "gather_half: element %d: %g, expected %g (y2 %g vs %g)", k, got,
                       want, y2, t);
             }
+            const int64_t *shp = !st && out[3] ? (const int64_t *)out[3]->data : NULL;
+            CHECK(shp && shp[0] == 2 && shp[1] == 5 && shp[2] == 16, "gather_half: Shape output");
         }
         for (int k = 0; k < 2; k++) tensor_free(in[k]);
-        for (int k = 0; k < 3; k++) tensor_free(out[k]);
+        for (int k = 0; k < 4; k++) tensor_free(out[k]);
         g_rtol = 1e-2;
         g_atol = 2e-3;
         same_outputs("gather_half --fp16", km->ir->graph, m->graph, 2);

@@ -461,16 +461,20 @@ def gather_half():
     # Gathers from a float32 embedding table: under --fp16 the one read by a
     # float16 Add gathers from a float16 copy of the table (no Cast after
     # it); the one that is a graph output and the one read by Exp (float32)
-    # keep the float32 table
+    # keep the float32 table; a Shape of the float16 sum reads it without a
+    # Cast back to float32
     nodes = [node("Gather", ["table", "ids"], ["e"], axis=0),
-             node("Add", ["e", "x"], ["y"]),
+             node("Add", ["e", "x"], ["s"]),
+             node("Relu", ["s"], ["y"]),
+             node("Shape", ["s"], ["shp"]),
              node("Gather", ["table", "ids"], ["y2"], axis=0),
              node("Gather", ["table", "ids"], ["e3"], axis=0),
              node("Exp", ["e3"], ["y3"])]
     table = rng.standard_normal((10, 16)).astype(np.float32)
     inits = [numpy_helper.from_array(table, "table")]
     return model(nodes, [vi("ids", [2, 5], I64), vi("x", [2, 5, 16])],
-                 [vi("y", [2, 5, 16]), vi("y2", [2, 5, 16]), vi("y3", [2, 5, 16])], inits)
+                 [vi("y", [2, 5, 16]), vi("y2", [2, 5, 16]), vi("y3", [2, 5, 16]),
+                  vi("shp", [3], I64)], inits)
 
 
 def fold_repeat():
