@@ -5,6 +5,8 @@
 **    token_type[B,S,H] + position[S,H] (and with token_type [1,1,H], as the
 **    fold pass now leaves it), a bias + GELU chain on [B*S, 4H] with
 **    a row-vector bias, and a per-channel scale on [N,C,HW];
+**  - broadcasting Add / Mul (a bias row, a per-channel scale): kc_binary (its
+**    FusedElementwise fast path) and kc_binary_generic (per-dim index loop);
 **  - Cast float32 <-> float16 of [B,S,H]: kc_cast (four per thread) and
 **    kc_cast_generic (one per thread);
 **  - the word-embedding Gather of B*S rows of H from a 30522-row table, in
@@ -210,6 +212,73 @@ static int bench_fused_all(int64_t B, int64_t S, int64_t H) {
     return fails;
 }
 
+/* ------------------------------------------------------------ binary */
+typedef struct bin_ctx {
+    int op, dt;
+    const kc_bshape *s;
+    const void *a, *b;
+    void *y;
+    int64_t n;
+} bin_ctx;
+static cudaError_t bin_new(void *c, cudaStream_t s) {
+    bin_ctx *k = c;
+    return kc_binary(k->op, k->dt, k->dt, k->dt, k->s, k->a, k->b, k->y, k->n, s);
+}
+static cudaError_t bin_old(void *c, cudaStream_t s) {
+    bin_ctx *k = c;
+    return kc_binary_generic(k->op, k->dt, k->dt, k->dt, k->s, k->a, k->b, k->y, k->n, s);
+}
+
+/* kc_binary (fast path) against kc_binary_generic on geometry s; the
+** outputs must agree bit for bit. */
+static int bench_binary(const char *what, int op, int dt, const kc_bshape *s, int64_t la,
+                        int64_t lb, int64_t n) {
+    size_t es = dt == KC_F32 ? 4 : 2;
+    void *a = rand_dev(dt, la), *b = rand_dev(dt, lb), *y[2] = {NULL, NULL};
+    int rc = -1;
+    if (!a || !b || check(cudaMalloc(&y[0], (size_t)n * es), "cudaMalloc") ||
+        check(cudaMalloc(&y[1], (size_t)n * es), "cudaMalloc"))
+        goto fail;
+    bin_ctx x = {op, dt, s, a, b, y[0], n}, z = {op, dt, s, a, b, y[1], n};
+    float t_new = time_it(bin_new, &x), t_old = time_it(bin_old, &z);
+    if (t_new < 0 || t_old < 0) goto fail;
+    char w[96];
+    snprintf(w, sizeof w, "%s %s", what, dt == KC_F32 ? "f32" : dt == KC_F16 ? "f16" : "bf16");
+    double bytes = (double)(la + lb + n) * (double)es;
+    report(w, "generic", t_old, bytes);
+    report(w, "fast", t_new, bytes);
+    int same = same_bytes(y[0], y[1], (size_t)n * es);
+    printf("%-44s speed-up %.2fx, outputs %s\n", w, t_old / t_new, same ? "identical" : "DIFFER");
+    rc = same ? 0 : -1;
+fail:
+    cudaFree(a);
+    cudaFree(b);
+    cudaFree(y[0]);
+    cudaFree(y[1]);
+    return rc;
+}
+
+static int bench_binary_all(int64_t B, int64_t S, int64_t H) {
+    int fails = 0;
+    static const int dts[] = {KC_F16, KC_F32};
+    for (int d = 0; d < 2; d++) {
+        kc_bshape s;
+        memset(&s, 0, sizeof s);
+        s.rank = 2, s.nin = 2;
+        s.dims[0] = B * S, s.dims[1] = H;
+        s.st[0][0] = H, s.st[0][1] = 1, s.st[1][1] = 1;
+        fails += bench_binary("Add bias [B*S,H]+[H]", KB_ADD, dts[d], &s, B * S * H, H,
+                              B * S * H) != 0;
+        memset(&s, 0, sizeof s);
+        s.rank = 3, s.nin = 2;
+        s.dims[0] = B, s.dims[1] = H, s.dims[2] = S;
+        s.st[0][0] = H * S, s.st[0][1] = S, s.st[0][2] = 1, s.st[1][1] = 1;
+        fails += bench_binary("Mul channel [B,H,S]*[H,1]", KB_MUL, dts[d], &s, B * H * S, H,
+                              B * H * S) != 0;
+    }
+    return fails;
+}
+
 /* ------------------------------------------------------------ cast */
 typedef struct cast_ctx {
     int ts, td;
@@ -318,6 +387,7 @@ int main(int argc, char **argv) {
         check(cudaEventCreate(&g_ev[1]), "event"))
         return 1;
     int fails = bench_fused_all(B, S, H);
+    fails += bench_binary_all(B, S, H);
     fails += bench_cast(KC_F32, KC_F16, B * S * H) != 0;
     fails += bench_cast(KC_F16, KC_F32, B * S * H) != 0;
     fails += bench_gather(B * S, H) != 0;

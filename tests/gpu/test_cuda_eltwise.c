@@ -900,6 +900,73 @@ static void fp_one(kiln_dtype dt, const fp_case *fc, const kc_fe_prog *prog, boo
     free(hy[1]);
 }
 
+/* kc_binary's fast path (broadcasting float ops run as a one-instruction
+** FusedElementwise program) against kc_binary_generic, bit for bit (NaN
+** against NaN), on the seam geometries above (inputs 0 and 1), every float
+** binary op, pointers shifted or not. */
+static void bp_one(kiln_dtype dt, const fp_case *fc, int op, int shift) {
+    size_t es = dt == KILN_DTYPE_FLOAT32 ? 4 : 2;
+    int64_t n = 1, len[2] = {1, 1};
+    for (int d = 0; d < fc->rank; d++) n *= fc->dims[d];
+    for (int j = 0; j < 2; j++)
+        for (int d = 0; d < fc->rank; d++) len[j] += (fc->dims[d] - 1) * fc->st[j][d];
+    char lab[200];
+    snprintf(lab, sizeof lab, "kc_binary seam op %d, %s, shift %d %s", op, fc->what, shift,
+             gt_dt(dt));
+    kc_bshape s;
+    memset(&s, 0, sizeof s);
+    s.rank = fc->rank;
+    s.nin = 2;
+    for (int d = 0; d < fc->rank; d++) {
+        s.dims[d] = fc->dims[d];
+        for (int j = 0; j < 2; j++) s.st[j][d] = fc->st[j][d];
+    }
+    void *din[2] = {NULL, NULL}, *dy[2] = {NULL, NULL};
+    const void *x[2];
+    unsigned char *hy[2] = {malloc((size_t)n * es), malloc((size_t)n * es)};
+    if (!hy[0] || !hy[1]) gt_die("oom");
+    for (int j = 0; j < 2; j++) {
+        int64_t m = len[j] + shift;
+        unsigned char *h = malloc((size_t)m * es);
+        if (!h) gt_die("oom");
+        for (int64_t i = 0; i < m; i++) /* away from 0: Div, Mod and Pow stay finite mostly */
+            dt_set_f64(dt, h, (size_t)i, (rnd() < 0.5 ? -1 : 1) * gt_urand(0.25, 3));
+        if (cudaMalloc(&din[j], (size_t)m * es) ||
+            cudaMemcpy(din[j], h, (size_t)m * es, cudaMemcpyHostToDevice))
+            gt_die("upload");
+        free(h);
+        x[j] = (const unsigned char *)din[j] + (size_t)shift * es;
+    }
+    for (int k = 0; k < 2; k++)
+        if (cudaMalloc(&dy[k], (size_t)(n + shift) * es) ||
+            cudaMemset(dy[k], 0xff, (size_t)(n + shift) * es))
+            gt_die("output");
+    void *y[2] = {(unsigned char *)dy[0] + (size_t)shift * es,
+                  (unsigned char *)dy[1] + (size_t)shift * es};
+    cudaStream_t st = (cudaStream_t)g_stream;
+    int k = (int)dt;
+    if (cudaDeviceSynchronize() || kc_binary(op, k, k, k, &s, x[0], x[1], y[0], n, st) ||
+        kc_binary_generic(op, k, k, k, &s, x[0], x[1], y[1], n, st) ||
+        cudaStreamSynchronize(st) || cudaMemcpy(hy[0], y[0], (size_t)n * es, cudaMemcpyDeviceToHost) ||
+        cudaMemcpy(hy[1], y[1], (size_t)n * es, cudaMemcpyDeviceToHost))
+        gt_die("kc_binary run");
+    bool ok = true;
+    for (int64_t i = 0; i < n && ok; i++) {
+        double u = dt_get_f64(dt, hy[0], (size_t)i), w = dt_get_f64(dt, hy[1], (size_t)i);
+        if ((u != u && w != w) || !memcmp(hy[0] + (size_t)i * es, hy[1] + (size_t)i * es, es))
+            continue;
+        fprintf(stderr, "FAIL %s: element %lld: %.9g vs %.9g\n", lab, (long long)i, u, w);
+        ok = false;
+    }
+    if (ok) g_pass++;
+    else g_fail++;
+    for (int j = 0; j < 2; j++) {
+        cudaFree(din[j]);
+        cudaFree(dy[j]);
+        free(hy[j]);
+    }
+}
+
 static void test_fused_paths(void) {
     if (g_dry) return; /* no reference involved: both sides are device kernels */
     static const fp_case k_cases[] = {
@@ -963,6 +1030,10 @@ static void test_fused_paths(void) {
                 fp_case w = k_cases[c];
                 w.want_v[0] = w.want_v[1] = w.want_v[2] = 0;
                 fp_one(k_floats[d], &w, &wide, true, shift, "ten registers");
+                static const int ops[] = {KB_ADD, KB_SUB, KB_MUL, KB_DIV, KB_POW,
+                                          KB_MAX, KB_MIN, KB_MOD, KB_FMOD, KB_PRELU};
+                for (size_t o = 0; o < KILN_ARRAY_LEN(ops); o++)
+                    bp_one(k_floats[d], &k_cases[c], ops[o], shift);
             }
 }
 

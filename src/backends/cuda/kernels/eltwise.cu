@@ -277,9 +277,32 @@ static bool kc_fits32(const kc_bshape *s, int64_t n) {
     return true;
 }
 
-extern "C" cudaError_t kc_binary(int op, int dta, int dtb, int dty, const kc_bshape *s,
-                                 const void *a, const void *b, void *y, int64_t n,
-                                 cudaStream_t st) {
+template <class T>
+static bool kc_fused_fast_t(const kc_fe_prog *p, void *y, int64_t n, cudaStream_t st);
+
+// Broadcasting float ops of one type (a bias row, a per-channel scale) as a
+// one-instruction FusedElementwise program: its fast path reads 8 or 16
+// bytes per input where the shapes allow (same operation, same rounding).
+static bool kc_binary_fast(int op, int dt, const kc_bshape *s, const void *a, const void *b,
+                           void *y, int64_t n, cudaStream_t st) {
+    kc_fe_prog p;
+    memset(&p, 0, sizeof p);
+    p.n_in = 2, p.n_instr = 1, p.out_reg = 2;
+    p.ins[0].binary = 1, p.ins[0].op = (int16_t)op, p.ins[0].dst = 2;
+    p.ins[0].a = 0, p.ins[0].b = 1;
+    p.s = *s;
+    p.in[0] = a, p.in[1] = b;
+    switch (dt) {
+    case KC_F32: return kc_fused_fast_t<float>(&p, y, n, st);
+    case KC_F16: return kc_fused_fast_t<__half>(&p, y, n, st);
+    case KC_BF16: return kc_fused_fast_t<__nv_bfloat16>(&p, y, n, st);
+    default: return false;
+    }
+}
+
+static cudaError_t kc_binary_impl(int op, int dta, int dtb, int dty, const kc_bshape *s,
+                                  const void *a, const void *b, void *y, int64_t n,
+                                  cudaStream_t st, bool fast) {
     if (n <= 0) return cudaSuccess;
     size_t es = dty == KC_F32 ? 4 : 2, al = 4 * es;
     bool aligned = (uintptr_t)y % al == 0 && (s->rank == 0 || s->st[0][0] == 0 || (uintptr_t)a % al == 0) &&
@@ -291,12 +314,27 @@ extern "C" cudaError_t kc_binary(int op, int dta, int dtb, int dty, const kc_bsh
         else kc_binary_vec_t<__nv_bfloat16>(op, s, a, b, y, n, st);
         return cudaGetLastError();
     }
+    if (fast && s->rank >= 2 && op < KB_EQ && dta == dty && dtb == dty && s->nin == 2 &&
+        kc_binary_fast(op, dty, s, a, b, y, n, st))
+        return cudaGetLastError();
     unsigned g = kc_blocks(n, 256);
     if (kc_fits32(s, n))
         k_binary<uint32_t><<<g, 256, 0, st>>>(op, dta, dtb, dty, *s, a, b, y, (uint32_t)n);
     else
         k_binary<int64_t><<<g, 256, 0, st>>>(op, dta, dtb, dty, *s, a, b, y, n);
     return cudaGetLastError();
+}
+
+extern "C" cudaError_t kc_binary(int op, int dta, int dtb, int dty, const kc_bshape *s,
+                                 const void *a, const void *b, void *y, int64_t n,
+                                 cudaStream_t st) {
+    return kc_binary_impl(op, dta, dtb, dty, s, a, b, y, n, st, true);
+}
+
+extern "C" cudaError_t kc_binary_generic(int op, int dta, int dtb, int dty, const kc_bshape *s,
+                                         const void *a, const void *b, void *y, int64_t n,
+                                         cudaStream_t st) {
+    return kc_binary_impl(op, dta, dtb, dty, s, a, b, y, n, st, false);
 }
 
 // ---------------------------------------------------------------- where

@@ -23,9 +23,15 @@ enum {
     /* integer-only: bitwise and shifts (unsigned shift counts >= width give 0) */
     KB_BAND, KB_BOR, KB_BXOR, KB_SHL, KB_SHR
 };
-/* y = op(a, b) over s (nin 2; y is contiguous with s's dims; y may be a). */
+/* y = op(a, b) over s (nin 2; y is contiguous with s's dims; y may be a).
+** Float ops of one type whose inputs broadcast as blocks or scalars take the
+** FusedElementwise fast path (same results). */
 cudaError_t kc_binary(int op, int dta, int dtb, int dty, const kc_bshape *s,
                       const void *a, const void *b, void *y, int64_t n, cudaStream_t st);
+/* kc_binary without that fast path (tests and benchmarks compare the two). */
+cudaError_t kc_binary_generic(int op, int dta, int dtb, int dty, const kc_bshape *s,
+                              const void *a, const void *b, void *y, int64_t n,
+                              cudaStream_t st);
 /* y = cond ? x : yy (s: nin 3 in that order), elements of es bytes. */
 cudaError_t kc_where(const kc_bshape *s, const void *cond, const void *x, const void *yy,
                      void *y, int es, int64_t n, cudaStream_t st);
