@@ -3,10 +3,15 @@
 ** down by whoever created the model) and replaced by their results (any size up
 ** to a budget; inference only folds small ones), and int shape tensors whose
 ** contents inference resolved (Shape of a value with a static shape, and the
-** arithmetic on it) become constants too. */
+** arithmetic on it) become constants too. Constants that repeat one slice
+** along dims their (broadcasting) readers would broadcast anyway keep only
+** the slice. */
 #include "passes_util.h"
 #include "../ops/eval.h"
 #include "../ops/infer.h"
+
+#include <stdio.h>
+#include <string.h>
 
 /* Results above this are left to be computed at run time. */
 #define FOLD_MAX_BYTES ((uint64_t)256 << 20)
@@ -113,6 +118,133 @@ static int fold_symbolic(pass_ctx *p, ir_node *n) {
     return 1;
 }
 
+/* ---- constants repeated along a dim that their readers broadcast
+** A folded constant can hold copies of one slice (BERT's token-type
+** embeddings gathered with all-zero ids: [B, S, H] of one row), and every
+** run then reads all of it. Where every reader is an elementwise op with
+** numpy broadcasting and another input gives the dim its size anyway, the
+** constant keeps one slice (the dim becomes 1): the readers compute the
+** same values from a tensor that is B*S times smaller. Only large constants
+** of rank 2 or more, never along the last dim (a bias row keeps its shape),
+** and only when that at least halves them. */
+
+/* Readers that broadcast every input against the others. */
+static bool bcast_reader(int op) {
+    switch (op) {
+    case OP_Add: case OP_Sub: case OP_Mul: case OP_Div: case OP_Max: case OP_Min:
+    case OP_Where: case OP_FusedElementwise:
+        return true;
+    default: return false;
+    }
+}
+
+/* Whether every slice of t along d equals its first, byte for byte. */
+static bool repeats_along(const kiln_tensor *t, int d, size_t es) {
+    int64_t outer = shape_numel(d, t->dims), D = t->dims[d];
+    size_t inner = (size_t)shape_numel(t->rank - d - 1, t->dims + d + 1) * es;
+    const unsigned char *b = t->data;
+    for (int64_t o = 0; o < outer; o++) {
+        const unsigned char *first = b + (size_t)(o * D) * inner;
+        for (int64_t i = 1; i < D; i++)
+            if (memcmp(first + (size_t)i * inner, first, inner)) return false;
+    }
+    return true;
+}
+
+/* Whether every reader of v keeps its output shape when v's dims become
+** dims (rank unchanged): numpy broadcasting of the inputs as they would be. */
+static bool readers_keep_shape(const ir_graph *g, const ir_value *v, const int64_t *dims) {
+    int readers = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *c = g->nodes[i];
+        if (c->dead) continue;
+        bool reads = false;
+        for (int k = 0; k < c->n_in + c->n_implicit; k++)
+            if (c->in[k] == v) {
+                if (k >= c->n_in) return false; /* a subgraph captures it */
+                reads = true;
+            }
+        if (!reads) continue;
+        readers++;
+        if (!bcast_reader(c->op) || c->n_out != 1) return false;
+        const ir_type *y = &c->out[0]->type;
+        if (!pu_static_shape(y)) return false;
+        int64_t b[KILN_MAX_RANK];
+        for (int d = 0; d < y->rank; d++) b[d] = 1;
+        for (int k = 0; k < c->n_in; k++) {
+            const ir_value *u = c->in[k];
+            if (!u) continue;
+            if (!pu_static_shape(&u->type) || u->type.rank > y->rank) return false;
+            int off = y->rank - u->type.rank;
+            for (int d = 0; d < u->type.rank; d++) {
+                int64_t e = u == v ? dims[d] : u->type.dims[d];
+                if (e == 1) continue;
+                if (b[off + d] != 1 && b[off + d] != e) return false;
+                b[off + d] = e;
+            }
+        }
+        for (int d = 0; d < y->rank; d++)
+            if (b[d] != y->dims[d]) return false;
+    }
+    return readers > 0;
+}
+
+/* Shrinks the constants that qualify; returns how many, <0 on error. */
+static int shrink_repeated(pass_ctx *p) {
+    ir_graph *g = p->g;
+    int shrunk = 0, nv = g->n_values;
+    for (int i = 0; i < nv; i++) {
+        ir_value *v = g->values[i];
+        const kiln_tensor *t = v->const_val;
+        size_t es = t ? kiln_dtype_size(t->dtype) : 0;
+        if (!t || es == 0 || (v->flags & (IR_VALUE_INPUT | IR_VALUE_OUTPUT | IR_VALUE_CAPTURE)) ||
+            ir_edit_is_graph_output(g, v) || t->rank < 2 || tensor_numel(t) < 4096 ||
+            !pu_static_shape(&v->type) || v->type.rank != t->rank)
+            continue;
+        int64_t dims[KILN_MAX_RANK];
+        memcpy(dims, t->dims, sizeof(int64_t) * (size_t)t->rank);
+        kiln_tensor *cur = NULL; /* the shrunk copy so far */
+        /* not the last dim: rows (biases, scales) keep the shape the
+        ** fusion patterns know them by */
+        for (int d = 0; d < t->rank - 1; d++) {
+            const kiln_tensor *src = cur ? cur : t;
+            if (dims[d] <= 1 || !repeats_along(src, d, es)) continue;
+            int64_t keep = dims[d];
+            dims[d] = 1;
+            if (!readers_keep_shape(g, v, dims)) {
+                dims[d] = keep;
+                continue;
+            }
+            kiln_tensor *n;
+            if (tensor_new(src->dtype, src->rank, dims, &n)) {
+                tensor_free(cur);
+                return -1;
+            }
+            int64_t outer = shape_numel(d, src->dims);
+            size_t inner = (size_t)shape_numel(src->rank - d - 1, src->dims + d + 1) * es;
+            for (int64_t o = 0; o < outer; o++)
+                memcpy((unsigned char *)n->data + (size_t)o * inner,
+                       (const unsigned char *)src->data + (size_t)(o * keep) * inner, inner);
+            tensor_free(cur);
+            cur = n;
+        }
+        if (!cur) continue;
+        if (tensor_numel(cur) * 2 > tensor_numel(t)) { /* not worth a new constant */
+            tensor_free(cur);
+            continue;
+        }
+        char hint[256];
+        snprintf(hint, sizeof hint, "%s_slice", v->name);
+        ir_value *r = ir_edit_add_const(g, cur, hint);
+        if (!r) return -1;
+        ir_edit_replace_uses(g, v, r);
+        pass_note(p, "constant '%s' repeats along the dims its readers broadcast: %lld -> %lld "
+                  "elements", v->name, (long long)tensor_numel(t), (long long)tensor_numel(cur));
+        shrunk++;
+    }
+    return shrunk;
+}
+
 static kiln_status run(pass_ctx *p) {
     ir_graph *g = p->g;
     /* Topological order: a folded node's results feed the next. */
@@ -129,6 +261,7 @@ static kiln_status run(pass_ctx *p) {
         ir_edit_kill(n);
         pass_note(p, "folded %s '%s' into a constant", n->op_type, pu_name(n));
     }
+    if (p->opt_level >= 1 && shrink_repeated(p) < 0) return pu_oom();
     return KILN_OK;
 }
 

@@ -7,7 +7,9 @@
 ** between a half-precision layer and a float32 one, and in front of every
 ** graph output, so the engine's inputs and outputs keep the model's types.
 ** Data-movement layers switch only when their input already did, so they
-** never add a cast of their own. Ops with overflow-prone math in float16
+** never add a cast of their own, or when they move constants (a Gather
+** from an embedding table) for layers that compute in half: they then move
+** the half copy of the constant, and no Cast follows them. Ops with overflow-prone math in float16
 ** (Exp, Pow, sums) stay in float32. Around INT8 layers: a QuantizeLinear
 ** behind a half layer reads the half value, and a DequantizeLinear whose
 ** readers all compute in half writes half itself (output_dtype), both
@@ -118,6 +120,8 @@ static ir_value *cast_of(prec_state *s, ir_value *v, kiln_dtype to) {
 ** half value on to layers that may stay float32, nor a QuantizeLinear),
 ** reading it as data, whose other data inputs are float too. Graph outputs
 ** and values a subgraph captures keep float32. */
+static bool readers_compute_half(const prec_state *s, const ir_value *y);
+
 static bool dq_to_half_ok(const prec_state *s, const ir_node *n) {
     const ir_graph *g = s->p->g;
     const ir_value *y = n->out[0];
@@ -125,6 +129,35 @@ static bool dq_to_half_ok(const prec_state *s, const ir_node *n) {
         ir_edit_is_graph_output(g, y) || n->n_in < 2 || !n->in[1] ||
         n->in[1]->type.dtype != KILN_DTYPE_FLOAT32 || ir_attr_find(n, "output_dtype"))
         return false;
+    return readers_compute_half(s, y);
+}
+
+/* Whether a data mover whose float data are all constants (a Gather from an
+** embedding table) should move the half copy of them instead: when its one
+** output goes only to layers that compute in half anyway (the readers of
+** dq_to_half_ok). Exact: rounding each element commutes with selecting,
+** repeating or reordering elements, so the readers see the values the
+** float32 move and a Cast after it would give them, without that Cast. */
+static bool move_const_to_half_ok(const prec_state *s, const ir_node *n, const prec_rule *r) {
+    const ir_graph *g = s->p->g;
+    if (n->n_out != 1 || n->n_implicit) return false;
+    const ir_value *y = n->out[0];
+    if (y->type.dtype != KILN_DTYPE_FLOAT32 || s->pinned[y->id] || ir_edit_is_graph_output(g, y))
+        return false;
+    bool any = false;
+    for (int k = 0; k < n->n_in; k++) {
+        const ir_value *v = n->in[k];
+        if (!v || !is_data(r, k)) continue;
+        if (v->type.dtype != KILN_DTYPE_FLOAT32 || !v->const_val) return false;
+        any = true;
+    }
+    return any && readers_compute_half(s, y);
+}
+
+/* Every reader of y computes in half and reads y as data, its other data
+** inputs float (see dq_to_half_ok). */
+static bool readers_compute_half(const prec_state *s, const ir_value *y) {
+    const ir_graph *g = s->p->g;
     int readers = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *c = g->nodes[i];
@@ -191,7 +224,9 @@ kiln_status pass_reduced_precision(pass_ctx *p, kiln_dtype half) {
             if (n->out[o]->type.dtype != KILN_DTYPE_FLOAT32 && o == 0 && !(r->flags & KEEP_OUT))
                 convert = false;
             else if (s.pinned[n->out[o]->id]) convert = false;
-        if (convert && (!any_data || ((r->flags & (MOVE | KEEP_OUT)) && !any_half))) convert = false;
+        if (convert && (!any_data || ((r->flags & (MOVE | KEEP_OUT)) && !any_half)) &&
+            !((r->flags & MOVE) && move_const_to_half_ok(&s, n, r)))
+            convert = false;
         if (convert) {
             for (int k = 0; k < n->n_in; k++) {
                 ir_value *v = n->in[k];
@@ -208,8 +243,11 @@ kiln_status pass_reduced_precision(pass_ctx *p, kiln_dtype half) {
             converted++;
             continue;
         }
-        /* A float32 layer reading a half value gets it cast back. */
-        for (int k = 0; k < n->n_in + n->n_implicit; k++) {
+        /* A float32 layer reading a half value gets it cast back. Shape and
+        ** Size read only the dims (host shape layers): no Cast of a whole
+        ** activation for them. */
+        bool dims_only = n->op == OP_Shape || n->op == OP_Size;
+        for (int k = dims_only ? n->n_in : 0; k < n->n_in + n->n_implicit; k++) {
             ir_value *v = n->in[k];
             if (!v || v->type.dtype != half || v->const_val) continue;
             bool was_half = false;

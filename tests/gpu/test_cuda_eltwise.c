@@ -3,9 +3,12 @@
 ** scalar, dropped leading dims, size-1 dims, empty tensors), float32 /
 ** float16 / bfloat16 and the integer and bool types each op takes, every
 ** unary op and activation, Cast between all supported types with special
-** values, and FusedElementwise programs (hand-written and random). Runs on
+** values, and FusedElementwise programs (hand-written and random; the fast
+** path's input classes through the tactic, and the fast path against the
+** interpreter through the kernel seam, misaligned pointers included). Runs on
 ** a GPU machine only (tests/gpu/run.sh). */
 #include "gpu_test.h"
+#include "../../src/backends/cuda/kernels/eltwise_kernels.h"
 #include "../../src/ops/fused.h"
 
 #define TABLE cuda_tactics_eltwise
@@ -723,6 +726,388 @@ static void test_fused(void) {
     }
 }
 
+/* FusedElementwise through the tactic on the input classes of the fast path
+** (same shape, blocks repeated along leading dims, row vectors, columns,
+** per-channel vectors, scalars) and on shapes that leave it (a block not a
+** multiple of the 16-byte group, a broadcast dim inside a block), against
+** the reference. Two programs: the BERT embedding sum (x0 + x1) + x2, and
+** one with unary ops and constants. */
+static void test_fused_shapes(void) {
+    static const struct {
+        int r[3];
+        int64_t d[3][4];
+        const char *what;
+    } k_cases[] = {
+        {{3, 3, 3}, {{2, 128, 768}, {2, 128, 768}, {1, 128, 768}}, "BERT embeddings"},
+        {{3, 3, 3}, {{2, 128, 768}, {1, 1, 768}, {1, 128, 768}},
+         "BERT embeddings, token type folded to a row"},
+        {{3, 2, 1}, {{3, 5, 7}, {5, 7}, {1}}, "inner block of 35"},
+        {{2, 1, 1}, {{4, 13}, {13}, {1}}, "row vector of 13"},
+        {{2, 1, 2}, {{5, 64}, {64}, {5, 1}}, "row vector of 64, column"},
+        {{2, 2, 1}, {{6, 10}, {6, 1}, {10}}, "column, row of 10"},
+        {{4, 4, 4}, {{2, 6, 5, 7}, {1, 6, 1, 1}, {2, 6, 5, 7}}, "channel, plane of 35"},
+        {{4, 3, 1}, {{2, 3, 4, 4}, {3, 1, 1}, {1}}, "channel, plane of 16"},
+        {{4, 4, 0}, {{2, 3, 8, 8}, {2, 3, 1, 1}, {0}}, "per (n, c), plane of 64, scalar"},
+        {{1, 1, 1}, {{1}, {1}, {1}}, "one element"},
+        {{0, 0, 0}, {{0}, {0}, {0}}, "rank 0"},
+        {{1, 1, 0}, {{1003}, {1003}, {0}}, "1003 elements (a partial group)"},
+        {{1, 1, 1}, {{9}, {1}, {9}}, "9 elements"},
+        {{3, 3, 1}, {{4, 3, 8}, {4, 1, 8}, {8}}, "broadcast inside a block (interpreter)"},
+        {{3, 3, 3}, {{2, 17, 16}, {1, 17, 1}, {2, 1, 16}}, "two blocks (interpreter)"},
+        {{3, 3, 3}, {{7, 3, 33}, {7, 3, 33}, {1, 3, 33}}, "block of 99"},
+    };
+    for (size_t d = 0; d < KILN_ARRAY_LEN(k_floats); d++) {
+        kiln_dtype dt = k_floats[d];
+        double tol = gt_tol(dt);
+        for (size_t c = 0; c < KILN_ARRAY_LEN(k_cases); c++) {
+            kiln_tensor *X[3];
+            for (int j = 0; j < 3; j++) X[j] = gt_rand(dt, k_cases[c].r[j], k_cases[c].d[j], -2, 2);
+            char desc[128];
+            fe_prog p = {3, 0, 0, {0}, {0}};
+            fe_add(&p, FE_ADD, 0, 1, -1);
+            fe_add(&p, FE_ADD, fe_last(&p), 2, -1);
+            snprintf(desc, sizeof desc, "sum of 3, %s %s", k_cases[c].what, gt_dt(dt));
+            fe_run(&p, X, tol, desc);
+            fe_prog q = {3, 0, 2, {0}, {0.5f, -1.25f}};
+            /* regs: x0 x1 x2 | k3 = 0.5, k4 = -1.25 */
+            fe_add(&q, FE_MUL, 0, 3, -1);          /* 5 */
+            fe_add(&q, FE_GELU, 5, -1, -1);        /* 6 */
+            fe_add(&q, FE_SUB, 6, 1, -1);          /* 7 */
+            fe_add(&q, FE_MAX, 7, 4, -1);          /* 8 */
+            fe_add(&q, FE_MUL, 8, 2, -1);          /* 9 */
+            fe_add(&q, FE_TANH, 9, -1, -1);        /* 10 */
+            fe_add(&q, FE_ADD, 10, 0, -1);         /* 11 */
+            snprintf(desc, sizeof desc, "gelu/sub/max/mul/tanh, %s %s", k_cases[c].what,
+                     gt_dt(dt));
+            fe_run(&q, X, tol * 2, desc);
+            for (int j = 0; j < 3; j++) tensor_free(X[j]);
+        }
+    }
+}
+
+/* The fast path against the interpreter through the kernel seam, on
+** geometries as the tactic coalesces them (rank, dims, per-input strides),
+** with pointers offset by `shift` elements from the allocation (a shift
+** that breaks 16-byte alignment must fall back to single elements), and
+** checks which path ran. Add/Mul-only programs must agree bit for bit (the
+** same float operations in the same order); programs with other ops within
+** 2 units in the last place of the type. */
+typedef struct fp_case {
+    int rank;
+    int64_t dims[3];
+    int64_t st[3][3];
+    int want_v[3]; /* path at shift 0: float32; 16-bit types with at most
+                      four registers; 16-bit types with more */
+    const char *what;
+} fp_case;
+
+static float fp_host(kiln_dtype dt, const void *p, int64_t i) {
+    if (dt == KILN_DTYPE_FLOAT32) return ((const float *)p)[i];
+    uint16_t b = ((const uint16_t *)p)[i];
+    return dt == KILN_DTYPE_FLOAT16 ? f16_to_f32(b) : bf16_to_f32(b);
+}
+
+static void fp_one(kiln_dtype dt, const fp_case *fc, const kc_fe_prog *prog, bool exact,
+                   int shift, const char *pname) {
+    int regs = prog->n_in;
+    for (int t = 0; t < prog->n_instr; t++) {
+        const kc_fe_instr *q = &prog->ins[t];
+        regs = q->dst + 1 > regs ? q->dst + 1 : regs;
+        regs = q->a + 1 > regs ? q->a + 1 : regs;
+        regs = q->binary && q->b + 1 > regs ? q->b + 1 : regs;
+    }
+    size_t es = dt == KILN_DTYPE_FLOAT32 ? 4 : 2;
+    int64_t n = 1, len[3] = {1, 1, 1};
+    for (int d = 0; d < fc->rank; d++) n *= fc->dims[d];
+    for (int j = 0; j < 3; j++)
+        for (int d = 0; d < fc->rank; d++) len[j] += (fc->dims[d] - 1) * fc->st[j][d];
+    char lab[200];
+    snprintf(lab, sizeof lab, "FusedElementwise seam %s, %s, shift %d %s", pname, fc->what, shift,
+             gt_dt(dt));
+    kc_fe_prog p = *prog;
+    p.s.rank = fc->rank;
+    p.s.nin = 3;
+    for (int d = 0; d < fc->rank; d++) {
+        p.s.dims[d] = fc->dims[d];
+        for (int j = 0; j < 3; j++) p.s.st[j][d] = fc->st[j][d];
+    }
+    void *din[3] = {NULL, NULL, NULL}, *dy[2] = {NULL, NULL};
+    unsigned char *hx = malloc((size_t)(len[0] + len[1] + len[2] + 3 * 8) * es);
+    unsigned char *hy[2] = {malloc((size_t)(n + 8) * es), malloc((size_t)(n + 8) * es)};
+    if (!hx || !hy[0] || !hy[1]) gt_die("oom");
+    size_t at = 0;
+    bool ok = true;
+    for (int j = 0; j < 3; j++) {
+        size_t bytes = (size_t)(len[j] + shift) * es;
+        for (int64_t i = 0; i < len[j] + shift; i++) {
+            float v = (float)gt_urand(-2, 2);
+            if (es == 4) memcpy(hx + at + (size_t)i * 4, &v, 4);
+            else {
+                uint16_t b = dt == KILN_DTYPE_FLOAT16 ? f32_to_f16(v) : f32_to_bf16(v);
+                memcpy(hx + at + (size_t)i * 2, &b, 2);
+            }
+        }
+        if (cudaMalloc(&din[j], bytes) != cudaSuccess ||
+            cudaMemcpy(din[j], hx + at, bytes, cudaMemcpyHostToDevice) != cudaSuccess)
+            gt_die("upload");
+        p.in[j] = (const unsigned char *)din[j] + (size_t)shift * es;
+        at += bytes;
+    }
+    for (int k = 0; k < 2; k++) {
+        if (cudaMalloc(&dy[k], (size_t)(n + shift) * es) != cudaSuccess ||
+            cudaMemset(dy[k], 0xff, (size_t)(n + shift) * es) != cudaSuccess)
+            gt_die("output");
+    }
+    if (cudaDeviceSynchronize() != cudaSuccess) gt_die("sync");
+    void *y0 = (unsigned char *)dy[0] + (size_t)shift * es;
+    void *y1 = (unsigned char *)dy[1] + (size_t)shift * es;
+    int kdt = (int)dt;
+    int path = kc_fused_eltwise_path(kdt, &p, y0, n);
+    int wv = fc->want_v[es == 4 ? 0 : regs <= 4 ? 1 : 2];
+    int want = shift ? (wv ? 1 : 0) : wv;
+    if (path != want) {
+        fprintf(stderr, "FAIL %s: path %d, expected %d\n", lab, path, want);
+        ok = false;
+    }
+    cudaStream_t st = (cudaStream_t)g_stream;
+    if (kc_fused_eltwise(kdt, &p, y0, n, st) != cudaSuccess ||
+        kc_fused_eltwise_interp(kdt, &p, y1, n, st) != cudaSuccess ||
+        cudaStreamSynchronize(st) != cudaSuccess) {
+        fprintf(stderr, "FAIL %s: launch failed\n", lab);
+        gt_die("device error");
+    }
+    for (int k = 0; k < 2; k++)
+        if (cudaMemcpy(hy[k], (k ? y1 : y0), (size_t)n * es, cudaMemcpyDeviceToHost) != cudaSuccess)
+            gt_die("download");
+    double ulp = dt == KILN_DTYPE_FLOAT32 ? 1.2e-7 : dt == KILN_DTYPE_FLOAT16 ? 9.8e-4 : 7.9e-3;
+    for (int64_t i = 0; i < n && ok; i++) {
+        float a = fp_host(dt, hy[0], i), b = fp_host(dt, hy[1], i);
+        bool same = exact ? memcmp(hy[0] + (size_t)i * es, hy[1] + (size_t)i * es, es) == 0
+                          : a == b || (a != a && b != b) || fabs((double)a - b) <= 2 * ulp * fabs((double)b);
+        if (!same) {
+            fprintf(stderr, "FAIL %s: element %lld: fast %g, interpreter %g\n", lab,
+                    (long long)i, a, b);
+            ok = false;
+        }
+    }
+    if (ok) g_pass++;
+    else g_fail++;
+    for (int j = 0; j < 3; j++) cudaFree(din[j]);
+    cudaFree(dy[0]);
+    cudaFree(dy[1]);
+    free(hx);
+    free(hy[0]);
+    free(hy[1]);
+}
+
+/* kc_binary's fast path (broadcasting float ops run as a one-instruction
+** FusedElementwise program) against kc_binary_generic, bit for bit (NaN
+** against NaN), on the seam geometries above (inputs 0 and 1), every float
+** binary op, pointers shifted or not. */
+static void bp_one(kiln_dtype dt, const fp_case *fc, int op, int shift) {
+    size_t es = dt == KILN_DTYPE_FLOAT32 ? 4 : 2;
+    int64_t n = 1, len[2] = {1, 1};
+    for (int d = 0; d < fc->rank; d++) n *= fc->dims[d];
+    for (int j = 0; j < 2; j++)
+        for (int d = 0; d < fc->rank; d++) len[j] += (fc->dims[d] - 1) * fc->st[j][d];
+    char lab[200];
+    snprintf(lab, sizeof lab, "kc_binary seam op %d, %s, shift %d %s", op, fc->what, shift,
+             gt_dt(dt));
+    kc_bshape s;
+    memset(&s, 0, sizeof s);
+    s.rank = fc->rank;
+    s.nin = 2;
+    for (int d = 0; d < fc->rank; d++) {
+        s.dims[d] = fc->dims[d];
+        for (int j = 0; j < 2; j++) s.st[j][d] = fc->st[j][d];
+    }
+    void *din[2] = {NULL, NULL}, *dy[2] = {NULL, NULL};
+    const void *x[2];
+    unsigned char *hy[2] = {malloc((size_t)n * es), malloc((size_t)n * es)};
+    if (!hy[0] || !hy[1]) gt_die("oom");
+    for (int j = 0; j < 2; j++) {
+        int64_t m = len[j] + shift;
+        unsigned char *h = malloc((size_t)m * es);
+        if (!h) gt_die("oom");
+        for (int64_t i = 0; i < m; i++) /* away from 0: Div, Mod and Pow stay finite mostly */
+            dt_set_f64(dt, h, (size_t)i, (rnd() < 0.5 ? -1 : 1) * gt_urand(0.25, 3));
+        if (cudaMalloc(&din[j], (size_t)m * es) ||
+            cudaMemcpy(din[j], h, (size_t)m * es, cudaMemcpyHostToDevice))
+            gt_die("upload");
+        free(h);
+        x[j] = (const unsigned char *)din[j] + (size_t)shift * es;
+    }
+    for (int k = 0; k < 2; k++)
+        if (cudaMalloc(&dy[k], (size_t)(n + shift) * es) ||
+            cudaMemset(dy[k], 0xff, (size_t)(n + shift) * es))
+            gt_die("output");
+    void *y[2] = {(unsigned char *)dy[0] + (size_t)shift * es,
+                  (unsigned char *)dy[1] + (size_t)shift * es};
+    cudaStream_t st = (cudaStream_t)g_stream;
+    int k = (int)dt;
+    if (cudaDeviceSynchronize() || kc_binary(op, k, k, k, &s, x[0], x[1], y[0], n, st) ||
+        kc_binary_generic(op, k, k, k, &s, x[0], x[1], y[1], n, st) ||
+        cudaStreamSynchronize(st) || cudaMemcpy(hy[0], y[0], (size_t)n * es, cudaMemcpyDeviceToHost) ||
+        cudaMemcpy(hy[1], y[1], (size_t)n * es, cudaMemcpyDeviceToHost))
+        gt_die("kc_binary run");
+    bool ok = true;
+    for (int64_t i = 0; i < n && ok; i++) {
+        double u = dt_get_f64(dt, hy[0], (size_t)i), w = dt_get_f64(dt, hy[1], (size_t)i);
+        if ((u != u && w != w) || !memcmp(hy[0] + (size_t)i * es, hy[1] + (size_t)i * es, es))
+            continue;
+        fprintf(stderr, "FAIL %s: element %lld: %.9g vs %.9g\n", lab, (long long)i, u, w);
+        ok = false;
+    }
+    if (ok) g_pass++;
+    else g_fail++;
+    for (int j = 0; j < 2; j++) {
+        cudaFree(din[j]);
+        cudaFree(dy[j]);
+        free(hy[j]);
+    }
+}
+
+static void test_fused_paths(void) {
+    if (g_dry) return; /* no reference involved: both sides are device kernels */
+    static const fp_case k_cases[] = {
+        {2, {4, 384}, {{384, 1}, {384, 1}, {0, 1}}, {4, 8, 4}, "[4,384]+[4,384]+[384]"},
+        {3, {4, 3, 128}, {{384, 128, 1}, {0, 0, 1}, {0, 128, 1}}, {4, 8, 4},
+         "[4,3,128]+[1,1,128]+[1,3,128]"},
+        {2, {6, 13}, {{13, 1}, {0, 1}, {0, 0}}, {1, 1, 1}, "[6,13]+[13]+scalar"},
+        {2, {6, 16}, {{16, 1}, {1, 0}, {0, 1}}, {4, 8, 4}, "[6,16]+[6,1]+[16]"},
+        {3, {2, 6, 40}, {{240, 40, 1}, {0, 1, 0}, {0, 0, 0}}, {4, 8, 4}, "channel, plane 40"},
+        {3, {2, 6, 36}, {{216, 36, 1}, {0, 1, 0}, {0, 0, 0}}, {4, 4, 4}, "channel, plane 36"},
+        {3, {2, 6, 34}, {{204, 34, 1}, {0, 1, 0}, {0, 0, 0}}, {1, 1, 1}, "channel, plane 34"},
+        {3, {2, 6, 35}, {{210, 35, 1}, {0, 1, 0}, {0, 0, 0}}, {1, 1, 1}, "channel, plane 35"},
+        {1, {1003}, {{1}, {0}, {1}}, {4, 8, 4}, "1003 elements"},
+        {1, {1002}, {{1}, {0}, {1}}, {4, 8, 4}, "1002 elements"},
+        {0, {0}, {{0}, {0}, {0}}, {4, 8, 4}, "one element"},
+        {3, {4, 3, 8}, {{24, 8, 1}, {8, 0, 1}, {0, 0, 1}}, {0, 0, 0},
+         "[4,3,8]+[4,1,8] (interpreter)"},
+        {2, {300, 1000}, {{1000, 1}, {0, 1}, {1, 0}}, {4, 8, 4}, "[300,1000]+[1000]+[300,1]"},
+    };
+    /* (x0 + x1) + x2, the embedding sum */
+    kc_fe_prog sum;
+    memset(&sum, 0, sizeof sum);
+    sum.n_in = 3;
+    sum.n_instr = 2;
+    sum.ins[0] = (kc_fe_instr){1, KB_ADD, 3, 0, 1, 0, 0, 0};
+    sum.ins[1] = (kc_fe_instr){1, KB_ADD, 3, 3, 2, 0, 0, 0};
+    sum.out_reg = 3;
+    /* x0 * 0.5 + x1 * x2, then *(-1.25): Mul/Add only, constants */
+    kc_fe_prog mad = sum;
+    mad.n_instr = 4;
+    mad.k[0] = 0.5f;
+    mad.k[1] = -1.25f;
+    mad.ins[0] = (kc_fe_instr){1, KB_MUL, 3, 0, -1, 0, 0, 0};
+    mad.ins[1] = (kc_fe_instr){1, KB_MUL, 4, 1, 2, 0, 0, 0};
+    mad.ins[2] = (kc_fe_instr){1, KB_ADD, 3, 3, 4, 0, 0, 0};
+    mad.ins[3] = (kc_fe_instr){1, KB_MUL, 3, 3, -2, 0, 0, 0};
+    /* gelu(x0) - x1, clip to [-1.25, 0.5], sigmoid, / x2, max with x0,
+    ** in registers 5..7 (eight registers) */
+    kc_fe_prog un = sum;
+    un.n_instr = 5;
+    un.k[0] = 0.5f;
+    un.k[1] = -1.25f;
+    un.ins[0] = (kc_fe_instr){0, KU_GELU, 7, 0, -1, 0, 0, 0};
+    un.ins[1] = (kc_fe_instr){1, KB_SUB, 5, 7, 1, 0, 0, 0};
+    un.ins[2] = (kc_fe_instr){0, KU_CLIP, 6, 5, -1, 0, -1.25f, 0.5f};
+    un.ins[3] = (kc_fe_instr){1, KB_DIV, 7, 6, 2, 0, 0, 0};
+    un.ins[4] = (kc_fe_instr){1, KB_MAX, 7, 7, 0, 0, 0, 0};
+    un.out_reg = 7;
+    /* the sum with its result in register 9: more registers than the fast
+    ** path holds, so always the interpreter */
+    kc_fe_prog wide = sum;
+    wide.ins[0].dst = 9;
+    wide.ins[1] = (kc_fe_instr){1, KB_ADD, 9, 9, 2, 0, 0, 0};
+    wide.out_reg = 9;
+    for (size_t d = 0; d < KILN_ARRAY_LEN(k_floats); d++)
+        for (size_t c = 0; c < KILN_ARRAY_LEN(k_cases); c++)
+            for (int shift = 0; shift < 2; shift++) {
+                fp_one(k_floats[d], &k_cases[c], &sum, true, shift, "sum");
+                fp_one(k_floats[d], &k_cases[c], &mad, true, shift, "mul/add");
+                fp_one(k_floats[d], &k_cases[c], &un, false, shift, "unary");
+                fp_case w = k_cases[c];
+                w.want_v[0] = w.want_v[1] = w.want_v[2] = 0;
+                fp_one(k_floats[d], &w, &wide, true, shift, "ten registers");
+                static const int ops[] = {KB_ADD, KB_SUB, KB_MUL, KB_DIV, KB_POW,
+                                          KB_MAX, KB_MIN, KB_MOD, KB_FMOD, KB_PRELU};
+                for (size_t o = 0; o < KILN_ARRAY_LEN(ops); o++)
+                    bp_one(k_floats[d], &k_cases[c], ops[o], shift);
+            }
+}
+
+/* Cast between float32 / float16 / bfloat16: kc_cast's four-per-thread
+** kernel against the one-element kernel (kc_cast_generic, which the Cast
+** tests above check against the reference) bit for bit, NaN payloads aside,
+** on sizes around the group of four, with special values (infinities, NaN,
+** values that overflow float16, subnormals, halfway cases) and pointers
+** shifted by one element (which must fall back and still be right). */
+static void test_cast_paths(void) {
+    if (g_dry) return;
+    static const int k_t[] = {KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT16, KILN_DTYPE_BFLOAT16};
+    static const int64_t k_n[] = {1, 3, 4, 5, 8, 1001, 4099, 100000};
+    static const float k_special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 65504.0f,
+                                      65520.0f, 70000.0f, -1e30f, 1e-8f, 6e-8f, 3e-39f,
+                                      1.00048828125f, 1.001953125f, 0.33333334f};
+    for (size_t a = 0; a < 3; a++)
+        for (size_t b = 0; b < 3; b++) {
+            if (a == b) continue;
+            kiln_dtype ts = (kiln_dtype)k_t[a], td = (kiln_dtype)k_t[b];
+            size_t es = kiln_dtype_size(ts), ed = kiln_dtype_size(td);
+            for (size_t c = 0; c < KILN_ARRAY_LEN(k_n); c++)
+                for (int shift = 0; shift < 2; shift++) {
+                    int64_t n = k_n[c];
+                    char lab[160];
+                    snprintf(lab, sizeof lab, "Cast seam %s -> %s, %lld elements, shift %d",
+                             gt_dt(ts), gt_dt(td), (long long)n, shift);
+                    unsigned char *hx = malloc((size_t)(n + 1) * es);
+                    unsigned char *hy[2] = {malloc((size_t)n * ed), malloc((size_t)n * ed)};
+                    void *dx = NULL, *dy[2] = {NULL, NULL};
+                    if (!hx || !hy[0] || !hy[1]) gt_die("oom");
+                    for (int64_t i = 0; i < n + 1; i++) {
+                        double v = i % 3 == 0 ? k_special[(size_t)i / 3 % KILN_ARRAY_LEN(k_special)]
+                                              : gt_urand(-3, 3);
+                        dt_set_f64(ts, hx, (size_t)i, v);
+                    }
+                    if (cudaMalloc(&dx, (size_t)(n + 1) * es) ||
+                        cudaMemcpy(dx, hx, (size_t)(n + 1) * es, cudaMemcpyHostToDevice) ||
+                        cudaMalloc(&dy[0], (size_t)(n + 1) * ed) ||
+                        cudaMalloc(&dy[1], (size_t)(n + 1) * ed))
+                        gt_die("upload");
+                    const void *x = (const unsigned char *)dx + (size_t)shift * es;
+                    void *y0 = (unsigned char *)dy[0] + (size_t)shift * ed;
+                    void *y1 = (unsigned char *)dy[1] + (size_t)shift * ed;
+                    cudaStream_t st = (cudaStream_t)g_stream;
+                    if (cudaDeviceSynchronize() ||
+                        kc_cast((int)ts, (int)td, x, y0, n, st) != cudaSuccess ||
+                        kc_cast_generic((int)ts, (int)td, x, y1, n, st) != cudaSuccess ||
+                        cudaStreamSynchronize(st) != cudaSuccess ||
+                        cudaMemcpy(hy[0], y0, (size_t)n * ed, cudaMemcpyDeviceToHost) ||
+                        cudaMemcpy(hy[1], y1, (size_t)n * ed, cudaMemcpyDeviceToHost))
+                        gt_die("cast run");
+                    bool ok = true;
+                    for (int64_t i = 0; i < n && ok; i++) {
+                        double u = dt_get_f64(td, hy[0], (size_t)i), w = dt_get_f64(td, hy[1], (size_t)i);
+                        if ((u != u && w != w) ||
+                            !memcmp(hy[0] + (size_t)i * ed, hy[1] + (size_t)i * ed, ed))
+                            continue;
+                        fprintf(stderr, "FAIL %s: element %lld: %.9g vs %.9g\n", lab, (long long)i,
+                                u, w);
+                        ok = false;
+                    }
+                    if (ok) g_pass++;
+                    else g_fail++;
+                    cudaFree(dx);
+                    cudaFree(dy[0]);
+                    cudaFree(dy[1]);
+                    free(hx);
+                    free(hy[0]);
+                    free(hy[1]);
+                }
+        }
+}
+
 /* Model-sized timings (KC_GPU_BENCH=1): BERT-base activations at batch 32,
 ** sequence 128. */
 static void bench(void) {
@@ -779,5 +1164,8 @@ int main(void) {
     test_int_misc();
     test_dynq();
     test_fused();
+    test_fused_shapes();
+    test_fused_paths();
+    test_cast_paths();
     return gt_fini();
 }

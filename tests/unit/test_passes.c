@@ -90,6 +90,36 @@ static void test_fold(void) {
     }
 }
 
+/* fold: a constant of copies of one row, read by an Add whose other input
+** has the full shape, keeps one row; constants whose readers need their
+** dims, that a MatMul reads, or that repeat along the last dim only keep
+** their shapes. Exact (same values read). */
+static void test_fold_repeat(void) {
+    kiln_model *km;
+    ir_model *m = pass_case("fold_repeat.onnx", "fold", "Add=4 Mul=1 MatMul=1 total=6", &km);
+    if (!m) return;
+    const ir_graph *g = m->graph;
+    ir_node *a = producer_of(g, "a"), *mu = producer_of(g, "m"), *a3 = producer_of(g, "a3");
+    ir_node *mm = producer_of(g, "mm");
+    const ir_value *rep = a ? a->in[1] : NULL;
+    CHECK(rep && rep->const_val && rep->type.rank == 3 && rep->type.dims[0] == 1 &&
+              rep->type.dims[1] == 1 && rep->type.dims[2] == 64,
+          "fold_repeat: the broadcast constant keeps one row");
+    CHECK(mu && mu->in[0]->type.dims[0] == 4 && mu->in[0]->type.dims[1] == 32,
+          "fold_repeat: the constant that sizes the Mul's output keeps its shape");
+    CHECK(a3 && a3->in[1]->type.dims[0] == 4 && a3->in[1]->type.dims[1] == 32 &&
+              a3->in[1]->type.dims[2] == 64,
+          "fold_repeat: the constant repeated along the last dim keeps its shape");
+    CHECK(mm && mm->in[1]->type.dims[0] == 64 && mm->in[1]->type.dims[1] == 64,
+          "fold_repeat: the constant a MatMul reads keeps its shape");
+    double ra = g_rtol, aa = g_atol;
+    g_rtol = 0, g_atol = 0;
+    same_outputs("fold_repeat exact", km->ir->graph, g, 2);
+    g_rtol = ra, g_atol = aa;
+    ir_model_free(m);
+    kiln_model_free(km);
+}
+
 static void test_noop(void) {
     kiln_model *km;
     ir_model *m = pass_case("noop.onnx", "noop",
@@ -387,6 +417,90 @@ static void test_qdq_half(void) {
     kiln_model_free(km);
 }
 
+/* --fp16 device builds: a Gather from a float32 constant table whose reader
+** computes in float16 gathers from a float16 copy of the table (no Cast
+** after it); a Gather that is a graph output, or read by a float32 layer,
+** keeps the float32 table; a Shape reads the float16 value as it is. Exact:
+** the float16 graph's y equals relu(float16(float16(table[ids]) +
+** float16(x))) element for element. */
+static void test_gather_half(void) {
+    kiln_model *km;
+    ir_model *m;
+    if (!load2(DATA "gather_half.onnx", &km, &m)) {
+        CHECK(0, "gather_half: cannot load");
+        return;
+    }
+    pass_ctx pc;
+    memset(&pc, 0, sizeof pc);
+    pc.m = m, pc.g = m->graph, pc.opt_level = 3;
+    kiln_status st = pass_reduced_precision(&pc, KILN_DTYPE_FLOAT16);
+    CHECK(!st, "gather_half: precision pass failed: %s", st ? kiln_last_error() : "");
+    const ir_graph *g = m->graph;
+    int casts = 0;
+    for (int i = 0; !st && i < g->n_nodes; i++) casts += g->nodes[i]->op == OP_Cast;
+    ir_node *add = producer_of(g, "s");
+    ir_node *ga = add && add->op == OP_Add ? add->in[0]->producer : NULL;
+    CHECK(ga && ga->op == OP_Gather && ga->in[0]->const_val &&
+              ga->in[0]->type.dtype == KILN_DTYPE_FLOAT16 &&
+              ga->out[0]->type.dtype == KILN_DTYPE_FLOAT16,
+          "gather_half: the Add reads a Gather from a float16 table");
+    ir_node *g2 = producer_of(g, "y2");
+    CHECK(g2 && g2->op == OP_Gather && g2->in[0]->type.dtype == KILN_DTYPE_FLOAT32 &&
+              g2->out[0]->type.dtype == KILN_DTYPE_FLOAT32,
+          "gather_half: the Gather writing a graph output keeps float32");
+    ir_node *ex = producer_of(g, "y3");
+    ir_node *g3 = ex && ex->op == OP_Exp ? ex->in[0]->producer : NULL;
+    CHECK(g3 && g3->op == OP_Gather && g3->in[0]->type.dtype == KILN_DTYPE_FLOAT32,
+          "gather_half: the Gather read by a float32 Exp keeps float32");
+    ir_node *sh = producer_of(g, "shp");
+    CHECK(sh && sh->op == OP_Shape && add && sh->in[0] == add->out[0] &&
+              sh->in[0]->type.dtype == KILN_DTYPE_FLOAT16,
+          "gather_half: the Shape reads the float16 sum (no Cast for it)");
+    /* x's Cast to float16 and y's back to float32; none after a Gather or
+    ** for the Shape */
+    CHECK(casts == 2, "gather_half: %d Cast layers, expected 2", casts);
+    if (!st) {
+        /* exact check on the reference backend */
+        int64_t idd[2] = {2, 5}, xd[3] = {2, 5, 16};
+        kiln_tensor *in[2] = {NULL, NULL}, *out[4] = {NULL, NULL, NULL, NULL};
+        CHECK(!tensor_new(KILN_DTYPE_INT64, 2, idd, &in[0]) &&
+                  !tensor_new(KILN_DTYPE_FLOAT32, 3, xd, &in[1]),
+              "gather_half: inputs");
+        if (in[0] && in[1]) {
+            for (int k = 0; k < 10; k++) ((int64_t *)in[0]->data)[k] = (k * 7) % 10;
+            for (int k = 0; k < 160; k++) ((float *)in[1]->data)[k] = (float)(rnd() * 4 - 2);
+            const ir_value *tv = value_named(km->ir->graph, "table");
+            st = ref_run_graph(g, (const kiln_tensor *const *)in, NULL, out);
+            CHECK(!st, "gather_half: run failed: %s", st ? kiln_last_error() : "");
+            bool exact = !st && tv && tv->const_val && out[0]->dtype == KILN_DTYPE_FLOAT32;
+            for (int k = 0; exact && k < 160; k++) {
+                int64_t id = ((int64_t *)in[0]->data)[k / 16];
+                float t = ((const float *)tv->const_val->data)[id * 16 + k % 16];
+                float x = ((float *)in[1]->data)[k];
+                float want = f16_to_f32(f32_to_f16(f16_to_f32(f32_to_f16(t)) +
+                                                   f16_to_f32(f32_to_f16(x))));
+                want = want < 0 ? 0.0f : want;
+                float got = ((float *)out[0]->data)[k];
+                float y2 = ((float *)out[1]->data)[k];
+                exact = got == want && y2 == t;
+                CHECK(exact, "gather_half: element %d: %g, expected %g (y2 %g vs %g)", k, got,
+                      want, y2, t);
+            }
+            const int64_t *shp = !st && out[3] ? (const int64_t *)out[3]->data : NULL;
+            CHECK(shp && shp[0] == 2 && shp[1] == 5 && shp[2] == 16, "gather_half: Shape output");
+        }
+        for (int k = 0; k < 2; k++) tensor_free(in[k]);
+        for (int k = 0; k < 4; k++) tensor_free(out[k]);
+        g_rtol = 1e-2;
+        g_atol = 2e-3;
+        same_outputs("gather_half --fp16", km->ir->graph, m->graph, 2);
+        g_rtol = 1e-4;
+        g_atol = 1e-5;
+    }
+    ir_model_free(m);
+    kiln_model_free(km);
+}
+
 static void test_pipeline_models(void) {
     pass_case("resnet_block.onnx", "all", "FusedConv=3 total=3", NULL);
     pass_case("bias_act_conv.onnx", "all", "FusedConv=8 FusedElementwise=1 total=14",
@@ -602,6 +716,7 @@ int main(int argc, char **argv) {
     }
     test_ir_edit();
     test_fold();
+    test_fold_repeat();
     test_noop();
     test_dce();
     test_conv_bn();
@@ -612,6 +727,7 @@ int main(int argc, char **argv) {
     test_fused_gemm_kernel();
     test_half_and_old();
     test_qdq_half();
+    test_gather_half();
     test_pipeline_models();
     for (size_t i = 0; i < KILN_ARRAY_LEN(k_node_cases); i++) node_case(k_node_cases[i]);
     return test_summary();

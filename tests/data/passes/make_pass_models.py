@@ -457,6 +457,46 @@ def qdq_half2():
     return model(nodes, [vi("x", [2, 4, 3])], [vi("y", [2, 4, 3])], inits)
 
 
+def gather_half():
+    # Gathers from a float32 embedding table: under --fp16 the one read by a
+    # float16 Add gathers from a float16 copy of the table (no Cast after
+    # it); the one that is a graph output and the one read by Exp (float32)
+    # keep the float32 table; a Shape of the float16 sum reads it without a
+    # Cast back to float32
+    nodes = [node("Gather", ["table", "ids"], ["e"], axis=0),
+             node("Add", ["e", "x"], ["s"]),
+             node("Relu", ["s"], ["y"]),
+             node("Shape", ["s"], ["shp"]),
+             node("Gather", ["table", "ids"], ["y2"], axis=0),
+             node("Gather", ["table", "ids"], ["e3"], axis=0),
+             node("Exp", ["e3"], ["y3"])]
+    table = rng.standard_normal((10, 16)).astype(np.float32)
+    inits = [numpy_helper.from_array(table, "table")]
+    return model(nodes, [vi("ids", [2, 5], I64), vi("x", [2, 5, 16])],
+                 [vi("y", [2, 5, 16]), vi("y2", [2, 5, 16]), vi("y3", [2, 5, 16]),
+                  vi("shp", [3], I64)], inits)
+
+
+def fold_repeat():
+    # constants of copies of one row: the one read by an Add that broadcasts
+    # x over it keeps one row (the fold pass); the one whose size the Mul's
+    # output needs ([4,32,64] times a [64] input), the one a MatMul reads,
+    # and the one repeated along the last dim only keep their shapes
+    row = rng.standard_normal((1, 1, 64)).astype(np.float32)
+    rep = np.broadcast_to(row, (4, 32, 64)).copy()
+    col = np.broadcast_to(rng.standard_normal((4, 32, 1)).astype(np.float32), (4, 32, 64)).copy()
+    sq = np.broadcast_to(rng.standard_normal((1, 64)).astype(np.float32), (64, 64)).copy()
+    nodes = [node("Add", ["x", "rep"], ["a"]),
+             node("Mul", ["rep2", "z"], ["m"]),
+             node("Add", ["a", "m"], ["a2"]),
+             node("Add", ["a2", "col"], ["a3"]),
+             node("MatMul", ["a3", "sq"], ["mm"]),
+             node("Add", ["mm", "x"], ["y"])]
+    inits = [numpy_helper.from_array(rep, "rep"), numpy_helper.from_array(rep.copy(), "rep2"),
+             numpy_helper.from_array(col, "col"), numpy_helper.from_array(sq, "sq")]
+    return model(nodes, [vi("x", [4, 32, 64]), vi("z", [64])], [vi("y", [4, 32, 64])], inits)
+
+
 def quant_mm2():
     # for test_quant.c: one MatMul with a constant weight, one of two
     # activations (quant_opts.weights_only keeps the second in float)
@@ -483,8 +523,10 @@ def main_nhwc(out):
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[2] == "resnet_nhwc":
         main_nhwc(sys.argv[1])
-    elif len(sys.argv) > 2 and sys.argv[2] in ("qdq_half", "qdq_half2", "quant_mm2"):
-        fn = {"qdq_half": qdq_half, "qdq_half2": qdq_half2, "quant_mm2": quant_mm2}[sys.argv[2]]
+    elif len(sys.argv) > 2 and sys.argv[2] in ("qdq_half", "qdq_half2", "quant_mm2",
+                                                 "gather_half", "fold_repeat"):
+        fn = {"qdq_half": qdq_half, "qdq_half2": qdq_half2, "quant_mm2": quant_mm2,
+              "gather_half": gather_half, "fold_repeat": fold_repeat}[sys.argv[2]]
         save(fn(), os.path.join(sys.argv[1], sys.argv[2] + ".onnx"))
     else:
         main(sys.argv[1] if len(sys.argv) > 1 else ".")

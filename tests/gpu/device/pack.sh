@@ -6,6 +6,8 @@ rm -rf /tmp/gb && mkdir -p /tmp/gb/build-gpu/bin /tmp/gb/py/kiln
 cp build-gpu/bin/kiln build-gpu/bin/test_cuda_* /tmp/gb/build-gpu/bin/
 # the flash attention micro-benchmark (v2 vs v1), where built
 [ -f build-gpu/bin/cuda_attn_bench ] && cp build-gpu/bin/cuda_attn_bench /tmp/gb/build-gpu/bin/
+# the elementwise micro-benchmark (fast path vs interpreter, casts, gather), where built
+[ -f build-gpu/bin/cuda_elt_bench ] && cp build-gpu/bin/cuda_elt_bench /tmp/gb/build-gpu/bin/
 strip /tmp/gb/build-gpu/bin/*
 cp python/kiln/*.py python/kiln/*.pyi /tmp/gb/py/kiln/
 cp $(find build-gpu -name "_kiln*.so" | head -1) /tmp/gb/py/kiln/

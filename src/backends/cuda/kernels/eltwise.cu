@@ -5,6 +5,8 @@
 #include "eltwise_kernels.h"
 #include "kc_device.cuh"
 
+#include <string.h>
+
 // ---------------------------------------------------------------- scalar ops
 __device__ __forceinline__ float kc_sigmoid(float v) {
     if (v >= 0) return 1.0f / (1.0f + expf(-v));
@@ -275,9 +277,32 @@ static bool kc_fits32(const kc_bshape *s, int64_t n) {
     return true;
 }
 
-extern "C" cudaError_t kc_binary(int op, int dta, int dtb, int dty, const kc_bshape *s,
-                                 const void *a, const void *b, void *y, int64_t n,
-                                 cudaStream_t st) {
+template <class T>
+static bool kc_fused_fast_t(const kc_fe_prog *p, void *y, int64_t n, cudaStream_t st);
+
+// Broadcasting float ops of one type (a bias row, a per-channel scale) as a
+// one-instruction FusedElementwise program: its fast path reads 8 or 16
+// bytes per input where the shapes allow (same operation, same rounding).
+static bool kc_binary_fast(int op, int dt, const kc_bshape *s, const void *a, const void *b,
+                           void *y, int64_t n, cudaStream_t st) {
+    kc_fe_prog p;
+    memset(&p, 0, sizeof p);
+    p.n_in = 2, p.n_instr = 1, p.out_reg = 2;
+    p.ins[0].binary = 1, p.ins[0].op = (int16_t)op, p.ins[0].dst = 2;
+    p.ins[0].a = 0, p.ins[0].b = 1;
+    p.s = *s;
+    p.in[0] = a, p.in[1] = b;
+    switch (dt) {
+    case KC_F32: return kc_fused_fast_t<float>(&p, y, n, st);
+    case KC_F16: return kc_fused_fast_t<__half>(&p, y, n, st);
+    case KC_BF16: return kc_fused_fast_t<__nv_bfloat16>(&p, y, n, st);
+    default: return false;
+    }
+}
+
+static cudaError_t kc_binary_impl(int op, int dta, int dtb, int dty, const kc_bshape *s,
+                                  const void *a, const void *b, void *y, int64_t n,
+                                  cudaStream_t st, bool fast) {
     if (n <= 0) return cudaSuccess;
     size_t es = dty == KC_F32 ? 4 : 2, al = 4 * es;
     bool aligned = (uintptr_t)y % al == 0 && (s->rank == 0 || s->st[0][0] == 0 || (uintptr_t)a % al == 0) &&
@@ -289,12 +314,27 @@ extern "C" cudaError_t kc_binary(int op, int dta, int dtb, int dty, const kc_bsh
         else kc_binary_vec_t<__nv_bfloat16>(op, s, a, b, y, n, st);
         return cudaGetLastError();
     }
+    if (fast && s->rank >= 2 && op < KB_EQ && dta == dty && dtb == dty && s->nin == 2 &&
+        kc_binary_fast(op, dty, s, a, b, y, n, st))
+        return cudaGetLastError();
     unsigned g = kc_blocks(n, 256);
     if (kc_fits32(s, n))
         k_binary<uint32_t><<<g, 256, 0, st>>>(op, dta, dtb, dty, *s, a, b, y, (uint32_t)n);
     else
         k_binary<int64_t><<<g, 256, 0, st>>>(op, dta, dtb, dty, *s, a, b, y, n);
     return cudaGetLastError();
+}
+
+extern "C" cudaError_t kc_binary(int op, int dta, int dtb, int dty, const kc_bshape *s,
+                                 const void *a, const void *b, void *y, int64_t n,
+                                 cudaStream_t st) {
+    return kc_binary_impl(op, dta, dtb, dty, s, a, b, y, n, st, true);
+}
+
+extern "C" cudaError_t kc_binary_generic(int op, int dta, int dtb, int dty, const kc_bshape *s,
+                                         const void *a, const void *b, void *y, int64_t n,
+                                         cudaStream_t st) {
+    return kc_binary_impl(op, dta, dtb, dty, s, a, b, y, n, st, false);
 }
 
 // ---------------------------------------------------------------- where
@@ -515,11 +555,64 @@ __global__ void k_cast(int dts, int dtd, const void *x, void *y, int64_t n) {
     }
 }
 
-extern "C" cudaError_t kc_cast(int dts, int dtd, const void *x, void *y, int64_t n,
-                               cudaStream_t st) {
+// Between two of float32 / float16 / bfloat16 (the reformat layers around
+// half-precision layers, whole activations): four elements per thread per
+// step through one load and one store, types known at compile time. One
+// rounding from the exact value, as k_cast's double path gives.
+template <class S, class D>
+__global__ void k_cast_vec(const S *x, D *y, int64_t n) {
+    int64_t tid = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    int64_t nv = n / 4;
+    for (int64_t v = tid; v < nv; v += stride) {
+        float e[4];
+        kc_ld4(x, v, e);
+        kc_st4(y, v, e);
+    }
+    for (int64_t i = nv * 4 + tid; i < n; i += stride) y[i] = kc_to<D>(kc_f(x[i]));
+}
+
+template <class S>
+static bool kc_cast_vec_s(int dtd, const void *x, void *y, int64_t n, cudaStream_t st) {
+    unsigned g = kc_blocks((n + 3) / 4, 256);
+    switch (dtd) {
+    case KC_F32:
+        if ((uintptr_t)y % 16) return false;
+        k_cast_vec<S, float><<<g, 256, 0, st>>>((const S *)x, (float *)y, n);
+        return true;
+    case KC_F16:
+        if ((uintptr_t)y % 8) return false;
+        k_cast_vec<S, __half><<<g, 256, 0, st>>>((const S *)x, (__half *)y, n);
+        return true;
+    case KC_BF16:
+        if ((uintptr_t)y % 8) return false;
+        k_cast_vec<S, __nv_bfloat16><<<g, 256, 0, st>>>((const S *)x, (__nv_bfloat16 *)y, n);
+        return true;
+    default: return false;
+    }
+}
+
+extern "C" cudaError_t kc_cast_generic(int dts, int dtd, const void *x, void *y, int64_t n,
+                                       cudaStream_t st) {
     if (n <= 0) return cudaSuccess;
     k_cast<<<kc_blocks(n, 256), 256, 0, st>>>(dts, dtd, x, y, n);
     return cudaGetLastError();
+}
+
+extern "C" cudaError_t kc_cast(int dts, int dtd, const void *x, void *y, int64_t n,
+                               cudaStream_t st) {
+    if (n <= 0) return cudaSuccess;
+    if (dts != dtd) {
+        bool done = false;
+        if (dts == KC_F32 && (uintptr_t)x % 16 == 0)
+            done = kc_cast_vec_s<float>(dtd, x, y, n, st);
+        else if (dts == KC_F16 && (uintptr_t)x % 8 == 0)
+            done = kc_cast_vec_s<__half>(dtd, x, y, n, st);
+        else if (dts == KC_BF16 && (uintptr_t)x % 8 == 0)
+            done = kc_cast_vec_s<__nv_bfloat16>(dtd, x, y, n, st);
+        if (done) return cudaGetLastError();
+    }
+    return kc_cast_generic(dts, dtd, x, y, n, st);
 }
 
 // ---------------------------------------------------------------- fused
@@ -560,9 +653,273 @@ static void kc_fused_t(const kc_fe_prog *p, void *y, int64_t n, cudaStream_t st)
         k_fused<T, int64_t><<<g, 256, 0, st>>>(*p, (T *)y, n);
 }
 
+// ---------------------------------------------------------------- fused, fast path
+// The same program over groups of V consecutive output elements, each input
+// loaded once per group: with one V*sizeof(T)-byte access where its elements
+// are consecutive in memory, or one element broadcast over the group where
+// they are all the same one. This needs every input's offset to be
+// (i / a) % b of the output index i (a the size of the broadcast trailing
+// block, b that of the input's own contiguous block; b 0: no modulo), which
+// covers inputs of the output's shape, scalars, row vectors, blocks repeated
+// along leading dims and per-channel vectors. The register file is NR x V
+// floats in real registers, read and written through switches on the
+// (warp-uniform) register numbers, where the interpreter above indexes an
+// array in local memory. Same operations in the same order as k_fused, so the
+// same results bit for bit.
+enum { FE_LD_VEC = 0, FE_LD_BCAST = 1 };
+typedef struct kc_fe_geo {
+    uint32_t a[KC_MAX_IN], b[KC_MAX_IN];
+    int mode[KC_MAX_IN];
+} kc_fe_geo;
+
+template <class T, int V> struct alignas(sizeof(T) * V) kc_vec { T v[V]; };
+
+template <int NR, int V>
+__device__ __forceinline__ void fe_get(const float (&r)[NR][V], const kc_fe_prog &p, int idx,
+                                       float (&o)[V]) {
+    if (idx < 0) {
+        float c = p.k[-idx - 1];
+#pragma unroll
+        for (int k = 0; k < V; k++) o[k] = c;
+        return;
+    }
+#define FE_GET(s)                                                                          \
+    case s:                                                                                \
+        if (s < NR) {                                                                      \
+            _Pragma("unroll") for (int k = 0; k < V; k++) o[k] = r[s < NR ? s : 0][k];    \
+        }                                                                                  \
+        break;
+    switch (idx) {
+        FE_GET(0) FE_GET(1) FE_GET(2) FE_GET(3) FE_GET(4) FE_GET(5) FE_GET(6) FE_GET(7)
+        FE_GET(8) FE_GET(9) FE_GET(10) FE_GET(11) FE_GET(12) FE_GET(13) FE_GET(14) FE_GET(15)
+    default: break;
+    }
+#undef FE_GET
+}
+
+template <int NR, int V>
+__device__ __forceinline__ void fe_put(float (&r)[NR][V], int idx, const float (&v)[V]) {
+#define FE_PUT(s)                                                                          \
+    case s:                                                                                \
+        if (s < NR) {                                                                      \
+            _Pragma("unroll") for (int k = 0; k < V; k++) r[s < NR ? s : 0][k] = v[k];    \
+        }                                                                                  \
+        break;
+    switch (idx) {
+        FE_PUT(0) FE_PUT(1) FE_PUT(2) FE_PUT(3) FE_PUT(4) FE_PUT(5) FE_PUT(6) FE_PUT(7)
+        FE_PUT(8) FE_PUT(9) FE_PUT(10) FE_PUT(11) FE_PUT(12) FE_PUT(13) FE_PUT(14) FE_PUT(15)
+    default: break;
+    }
+#undef FE_PUT
+}
+
+__host__ __device__ __forceinline__ uint32_t fe_off(const kc_fe_geo &g, int j, uint32_t i) {
+    uint32_t b = g.b[j];
+    if (b == 1) return 0;
+    uint32_t q = g.a[j] == 1 ? i : i / g.a[j];
+    return b ? q % b : q;
+}
+
+template <class T, int V, int NR>
+__global__ void k_fused_vec(const __grid_constant__ kc_fe_prog p,
+                            const __grid_constant__ kc_fe_geo g, T *y, uint32_t n) {
+    uint32_t ng = (n + V - 1) / V;
+    for (uint32_t gi = blockIdx.x * blockDim.x + threadIdx.x; gi < ng;
+         gi += gridDim.x * blockDim.x) {
+        uint32_t i0 = gi * V;
+        bool whole = n - i0 >= (uint32_t)V;
+        float r[NR][V];
+        constexpr int NI = KC_MAX_IN < NR ? KC_MAX_IN : NR;
+        if (whole) {
+            // every load issued before the first is used
+            kc_vec<T, V> raw[NI];
+#pragma unroll
+            for (int j = 0; j < NI; j++) {
+                if (j >= p.n_in) break;
+                const T *x = (const T *)p.in[j] + fe_off(g, j, i0);
+                if (g.mode[j] == FE_LD_VEC) raw[j] = *(const kc_vec<T, V> *)x;
+                else raw[j].v[0] = *x;
+            }
+#pragma unroll
+            for (int j = 0; j < NI; j++) {
+                if (j >= p.n_in) break;
+                if (g.mode[j] == FE_LD_VEC) {
+#pragma unroll
+                    for (int k = 0; k < V; k++) r[j][k] = kc_f(raw[j].v[k]);
+                } else {
+                    float c = kc_f(raw[j].v[0]);
+#pragma unroll
+                    for (int k = 0; k < V; k++) r[j][k] = c;
+                }
+            }
+        } else { // the last, partial group (V does not divide n)
+#pragma unroll
+            for (int j = 0; j < NI; j++) {
+                if (j >= p.n_in) break;
+                const T *x = (const T *)p.in[j];
+#pragma unroll
+                for (int k = 0; k < V; k++)
+                    r[j][k] = i0 + k < n ? kc_f(x[fe_off(g, j, i0 + k)]) : 0.0f;
+            }
+        }
+        for (int t = 0; t < p.n_instr; t++) {
+            const kc_fe_instr &q = p.ins[t];
+            float a[V], b[V], v[V];
+            fe_get<NR, V>(r, p, q.a, a);
+            if (q.binary) {
+                fe_get<NR, V>(r, p, q.b, b);
+                if (q.op == KB_ADD) {
+#pragma unroll
+                    for (int k = 0; k < V; k++) v[k] = kc_round<T>(a[k] + b[k]);
+                } else if (q.op == KB_MUL) {
+#pragma unroll
+                    for (int k = 0; k < V; k++) v[k] = kc_round<T>(a[k] * b[k]);
+                } else {
+#pragma unroll
+                    for (int k = 0; k < V; k++) v[k] = kc_round<T>(kc_binf(q.op, a[k], b[k]));
+                }
+            } else {
+#pragma unroll
+                for (int k = 0; k < V; k++)
+                    v[k] = kc_round<T>(kc_unop(q.op, a[k], q.p0, q.p1, 0.0f));
+            }
+            fe_put<NR, V>(r, q.dst, v);
+        }
+        float o[V];
+        fe_get<NR, V>(r, p, p.out_reg, o);
+        if (whole) {
+            kc_vec<T, V> q;
+#pragma unroll
+            for (int k = 0; k < V; k++) q.v[k] = kc_to<T>(o[k]);
+            *(kc_vec<T, V> *)(y + i0) = q;
+        } else {
+#pragma unroll
+            for (int k = 0; k < V; k++)
+                if (i0 + k < n) y[i0 + k] = kc_to<T>(o[k]);
+        }
+    }
+}
+
+// Classifies the inputs of p for groups of V elements: false when some
+// input's offset is not (i / a) % b, or the group size does not suit it
+// (a block not a multiple of V, a pointer not aligned to V elements).
+static bool fe_geo_make(const kc_fe_prog *p, int V, size_t es, const void *y, int64_t n,
+                        kc_fe_geo *g) {
+    const kc_bshape *s = &p->s;
+    if (n >= ((int64_t)1 << 31) - 64) return false;
+    if ((uintptr_t)y % (es * (size_t)V)) return false;
+    for (int j = 0; j < p->n_in; j++) {
+        int lo = -1, hi = -1;
+        for (int d = 0; d < s->rank; d++)
+            if (s->st[j][d]) {
+                if (lo < 0) lo = d;
+                hi = d;
+            }
+        if (lo < 0) { // a scalar
+            g->a[j] = g->b[j] = 1;
+            g->mode[j] = FE_LD_BCAST;
+            continue;
+        }
+        if (s->st[j][hi] != 1) return false;
+        int64_t a = 1, b = 1;
+        for (int d = hi; d >= lo; d--) {
+            if (s->st[j][d] != b) return false; // a gap or a broadcast dim inside
+            b *= s->dims[d];
+        }
+        for (int d = hi + 1; d < s->rank; d++) a *= s->dims[d];
+        g->a[j] = (uint32_t)a;
+        g->b[j] = lo == 0 ? 0 : (uint32_t)b;
+        if (a == 1) {
+            if ((g->b[j] && g->b[j] % V) || (uintptr_t)p->in[j] % (es * (size_t)V)) return false;
+            g->mode[j] = FE_LD_VEC;
+        } else {
+            if (a % V) return false;
+            g->mode[j] = FE_LD_BCAST;
+        }
+    }
+    return true;
+}
+
+// Registers the program touches (inputs, results, the output).
+static int fe_regs(const kc_fe_prog *p) {
+    int m = p->n_in - 1;
+    if (p->out_reg > m) m = p->out_reg;
+    for (int t = 0; t < p->n_instr; t++) {
+        const kc_fe_instr *q = &p->ins[t];
+        if (q->dst > m) m = q->dst;
+        if (q->a > m) m = q->a;
+        if (q->binary && q->b > m) m = q->b;
+    }
+    return m + 1;
+}
+
+template <class T, int V>
+static bool kc_fused_vec_v(const kc_fe_prog *p, int nr, void *y, int64_t n, cudaStream_t st) {
+    kc_fe_geo g;
+    memset(&g, 0, sizeof g);
+    if (!fe_geo_make(p, V, sizeof(T), y, n, &g)) return false;
+    unsigned blocks = kc_blocks((n + V - 1) / V, 256);
+    if (nr <= 4) {
+        k_fused_vec<T, V, 4><<<blocks, 256, 0, st>>>(*p, g, (T *)y, (uint32_t)n);
+        return true;
+    }
+    if constexpr (sizeof(T) * V <= 8 || sizeof(T) == 4) { // see kc_fused_fast_t
+        k_fused_vec<T, V, 8><<<blocks, 256, 0, st>>>(*p, g, (T *)y, (uint32_t)n);
+        return true;
+    }
+    return false;
+}
+
+// The fast path when it applies: 16-byte groups, else 8-byte ones for the
+// 16-bit types, else single elements (still no per-dim index loop). Programs
+// with more than four live registers take 8-byte groups at most: eight
+// registers of eight floats would leave room for one block per SM. false:
+// the caller runs the interpreter.
+template <class T>
+static bool kc_fused_fast_t(const kc_fe_prog *p, void *y, int64_t n, cudaStream_t st) {
+    int nr = fe_regs(p);
+    if (nr > 8) return false;
+    if (sizeof(T) == 4 || nr <= 4) {
+        if (kc_fused_vec_v<T, 16 / sizeof(T)>(p, nr, y, n, st)) return true;
+    }
+    if (sizeof(T) == 2 && kc_fused_vec_v<T, 4>(p, nr, y, n, st)) return true;
+    return kc_fused_vec_v<T, 1>(p, nr, y, n, st);
+}
+
+extern "C" cudaError_t kc_fused_eltwise_interp(int dt, const kc_fe_prog *p, void *y, int64_t n,
+                                               cudaStream_t st) {
+    if (n <= 0) return cudaSuccess;
+    switch (dt) {
+    case KC_F32: kc_fused_t<float>(p, y, n, st); break;
+    case KC_F16: kc_fused_t<__half>(p, y, n, st); break;
+    case KC_BF16: kc_fused_t<__nv_bfloat16>(p, y, n, st); break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}
+
+extern "C" int kc_fused_eltwise_path(int dt, const kc_fe_prog *p, const void *y, int64_t n) {
+    int nr = fe_regs(p);
+    if (n <= 0 || nr > 8) return 0;
+    if (dt != KC_F32 && dt != KC_F16 && dt != KC_BF16) return 0;
+    kc_fe_geo g;
+    size_t es = dt == KC_F32 ? 4 : 2;
+    if ((es == 4 || nr <= 4) && fe_geo_make(p, (int)(16 / es), es, y, n, &g)) return (int)(16 / es);
+    if (es == 2 && fe_geo_make(p, 4, es, y, n, &g)) return 4;
+    return fe_geo_make(p, 1, es, y, n, &g) ? 1 : 0;
+}
+
 extern "C" cudaError_t kc_fused_eltwise(int dt, const kc_fe_prog *p, void *y, int64_t n,
                                         cudaStream_t st) {
     if (n <= 0) return cudaSuccess;
+    bool done = false;
+    switch (dt) {
+    case KC_F32: done = kc_fused_fast_t<float>(p, y, n, st); break;
+    case KC_F16: done = kc_fused_fast_t<__half>(p, y, n, st); break;
+    case KC_BF16: done = kc_fused_fast_t<__nv_bfloat16>(p, y, n, st); break;
+    default: return cudaErrorInvalidValue;
+    }
+    if (done) return cudaGetLastError();
     switch (dt) {
     case KC_F32: kc_fused_t<float>(p, y, n, st); break;
     case KC_F16: kc_fused_t<__half>(p, y, n, st); break;

@@ -23,9 +23,15 @@ enum {
     /* integer-only: bitwise and shifts (unsigned shift counts >= width give 0) */
     KB_BAND, KB_BOR, KB_BXOR, KB_SHL, KB_SHR
 };
-/* y = op(a, b) over s (nin 2; y is contiguous with s's dims; y may be a). */
+/* y = op(a, b) over s (nin 2; y is contiguous with s's dims; y may be a).
+** Float ops of one type whose inputs broadcast as blocks or scalars take the
+** FusedElementwise fast path (same results). */
 cudaError_t kc_binary(int op, int dta, int dtb, int dty, const kc_bshape *s,
                       const void *a, const void *b, void *y, int64_t n, cudaStream_t st);
+/* kc_binary without that fast path (tests and benchmarks compare the two). */
+cudaError_t kc_binary_generic(int op, int dta, int dtb, int dty, const kc_bshape *s,
+                              const void *a, const void *b, void *y, int64_t n,
+                              cudaStream_t st);
 /* y = cond ? x : yy (s: nin 3 in that order), elements of es bytes. */
 cudaError_t kc_where(const kc_bshape *s, const void *cond, const void *x, const void *yy,
                      void *y, int es, int64_t n, cudaStream_t st);
@@ -55,6 +61,11 @@ int kc_unary_f64_ok(int op);
 /* y = ~x on an integer type (kc_dt_int's). */
 cudaError_t kc_bitnot(int dt, const void *x, void *y, int64_t n, cudaStream_t st);
 cudaError_t kc_cast(int dts, int dtd, const void *x, void *y, int64_t n, cudaStream_t st);
+/* kc_cast's one-element-per-thread kernel for every pair, which kc_cast
+** leaves only between float32 / float16 / bfloat16 with aligned pointers
+** (tests and benchmarks compare the two). */
+cudaError_t kc_cast_generic(int dts, int dtd, const void *x, void *y, int64_t n,
+                            cudaStream_t st);
 /* Cast where either side is float8 (any of the four), float4e2m1, int4 or
 ** uint4, and the other any type kc_cast takes or one of those (cast_small.cu);
 ** saturate: the float8 attribute. */
@@ -102,7 +113,18 @@ typedef struct kc_fe_prog {
     float k[KC_FE_MAX_CONST];   /* constants, already rounded to the dtype */
     kc_fe_instr ins[KC_FE_MAX_INSTR];
 } kc_fe_prog;
+/* Runs the fast path (kernels reading 16 bytes or one element per input per
+** group, offsets from one or two divisions) when every input broadcasts as
+** a block, a scalar or not at all and at most 8 registers are live, else the
+** general interpreter; the same results either way. */
 cudaError_t kc_fused_eltwise(int dt, const kc_fe_prog *p, void *y, int64_t n, cudaStream_t st);
+/* Always the interpreter (tests and benchmarks compare the two). */
+cudaError_t kc_fused_eltwise_interp(int dt, const kc_fe_prog *p, void *y, int64_t n,
+                                    cudaStream_t st);
+/* Which path kc_fused_eltwise takes: elements per group of the fast path
+** (16-byte groups: 8 of a 16-bit type, 4 float32; 8-byte groups: 4 of a
+** 16-bit type; 1: single elements), 0 the interpreter. */
+int kc_fused_eltwise_path(int dt, const kc_fe_prog *p, const void *y, int64_t n);
 
 #ifdef __cplusplus
 }
