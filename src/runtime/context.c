@@ -47,6 +47,8 @@ struct kiln_context {
     size_t *in_dev_cap;
     bool *in_on_dev, *out_on_dev; /* caller bound device memory */
     kiln_tensor *hvals;         /* host copies by value id */
+    kiln_tensor meta_view;      /* dims of a device value, no data: what a
+                                   host Shape/Size layer reads */
     uint8_t *where;             /* RES_* by value id */
     void **tmp;                 /* device allocations of this run */
     int n_tmp, cap_tmp;
@@ -817,6 +819,17 @@ static kiln_status place_layer_dev(kiln_context *c, int i, const kiln_tactic **t
         const ir_value *v = n->in[k];
         c->args[k] = NULL;
         if (!v) continue;
+        /* Shape and Size read only dims: a host one gets them without the
+        ** device tensor's bytes (a dynamic-shape BERT's Shape of the
+        ** [B,S,768] LayerNorm output copied it all to the host per run). */
+        if (!*on_dev && k == 0 && (n->op == OP_Shape || n->op == OP_Size) && !v->const_val &&
+            !(c->where[v->id] & RES_HOST) && (c->where[v->id] & RES_DEV)) {
+            c->meta_view = c->vals[v->id];
+            c->meta_view.data = NULL;
+            c->meta_view.nbytes = 0;
+            c->args[k] = &c->meta_view;
+            continue;
+        }
         st = *on_dev ? ensure_dev(c, v) : ensure_host(c, v, pending);
         if (st) return st;
         c->args[k] = *on_dev ? &c->vals[v->id] : &c->hvals[v->id];
