@@ -368,6 +368,7 @@ fail:
 
 int main(int argc, char **argv) {
     int ndev = 0;
+    setenv("KILN_CUDA_ELT_FAST", "1", 1); /* "new" = the opt-in fast paths */
     int64_t B = 128, S = 128, H = 768;
     if (argc > 1 && atoi(argv[1]) > 0) g_reps = atoi(argv[1]);
     if (argc > 4) B = atoll(argv[2]), S = atoll(argv[3]), H = atoll(argv[4]);
