@@ -10,12 +10,12 @@ mkdir -p /tmp/g /tmp/b
 [ -f .devrun/fz.tar.xz ] && tar -C .devrun -xJf .devrun/fz.tar.xz && bash .devrun/fuzzbg.sh ${FT:-400}
 BUILD=build-gpu OUT=/tmp/g JOBS=12 KILN_PYTHONPATH=$PWD/py KILN_GPU_SUITES="tactics runtime node" timeout ${TT:-200} bash tests/gpu/run.sh > /tmp/g/run.txt 2>&1
 echo "tests rc $? at $((SECONDS-T0)) s" >> /tmp/g/run.txt
-timeout ${TM:-130} python3 tests/models/check_models.py $K --quick --modes engine --build-args="--device cuda --fp16" --tol 1e-2 --top1 --json /tmp/g/models_fp16.json > /tmp/g/models_fp16.log 2>&1
+[ "${TM:-130}" != 0 ] && timeout ${TM:-130} python3 tests/models/check_models.py $K --quick --modes engine --build-args="--device cuda --fp16" --tol 1e-2 --top1 --json /tmp/g/models_fp16.json > /tmp/g/models_fp16.log 2>&1
 echo "models rc $? at $((SECONDS-T0)) s" >> /tmp/g/run.txt
 # the elementwise fast paths are opt-in until test_cuda_eltwise passes: on for the bench when it did
 grep -q "^--- test_cuda_eltwise: [0-9]* passed, 0 failed" /tmp/g/run.txt && export KILN_CUDA_ELT_FAST=1 && echo "KILN_CUDA_ELT_FAST=1 for the bench" >> /tmp/g/run.txt
 timeout 30 build-gpu/bin/cuda_elt_bench > /tmp/b/elt_bench.txt 2>&1
-timeout ${TB:-200} python3 bench/gpu_bench.py $K --iters 50 --cases ${CASES:-bert_base_fp16_b128,bert_base_fp16_b1,resnet50_fp16_b1} --json /tmp/b/gpu_bench.json > /tmp/b/gpu_bench.txt 2>&1
+timeout ${TB:-200} python3 bench/gpu_bench.py $K --iters 50 ${NOCOMPILE:+--no-compile} --cases ${CASES:-bert_base_fp16_b128,bert_base_fp16_b1,resnet50_fp16_b1} --json /tmp/b/gpu_bench.json > /tmp/b/gpu_bench.txt 2>&1
 echo "bench rc $? at $((SECONDS-T0)) s" >> /tmp/b/gpu_bench.txt
 e=/tmp/kiln-gpu-bench/bert_base_fp16_b128.kiln; [ -f $e ] && timeout 25 $K inspect $e --profile-runs 5 --sort time > /tmp/b/bert_profile.txt 2>&1
 pkill -INT -f kiln_fuzz_; sleep 2
