@@ -1234,6 +1234,7 @@ static kiln_status build_main(const kiln_model *m, const kiln_builder_config *cf
     pc.g = b.g;
     pc.opt_level = cfg->opt_level;
     pc.nchwc_block = b.dev || cfg->opt_level < 1 ? 0 : nchwc_block_for(b.be->host_isa());
+    pc.device_build = b.dev != NULL;
     pc.log = cfg->log;
     pc.log_user = cfg->log_user;
     /* per-pass statistics are detail: shown at VERBOSE, while INFO keeps

@@ -14,6 +14,7 @@ typedef struct pass_ctx {
     int opt_level;              /* 0..5 from the builder config */
     int nchwc_block;            /* CPU builds: channel block of the NCHWc
                                    layout (8 AVX2, 16 AVX-512F); 0 off */
+    bool device_build;          /* the engine is for a device backend */
     kiln_log_fn log;            /* may be NULL */
     void *log_user;
     int log_max;                /* most verbose kiln_severity to emit */
