@@ -1,10 +1,6 @@
 #!/bin/bash
 # Device call B/C: model set in FP32/FP16/BF16 and/or benchmarks. $WHAT selects.
-export PYTHONUNBUFFERED=1
-tar xJf .devrun/gpu-bin.tar.xz
-python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
-export LD_LIBRARY_PATH=$PWD/.devrun/lib PATH=$PWD/.devrun/bin:$PATH
-K=build-gpu/bin/kiln
+. "$(dirname "$0")/prelude.sh"
 mkdir -p /tmp/b
 for w in ${WHAT:-models gpubench}; do
   case $w in

@@ -2,12 +2,7 @@
 # One device call: tactic/runtime/int8/python suites (fuzzers on idle cores
 # meanwhile), the flash-attention micro-benchmark, then bench/gpu_bench.py and
 # per-layer profiles. Env: TT (tests s), FT (fuzz s), TB (bench s), CASES.
-export PYTHONUNBUFFERED=1
-T0=$SECONDS
-tar xJf .devrun/gpu-bin.tar.xz
-python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
-export LD_LIBRARY_PATH=$PWD/.devrun/lib PATH=$PWD/.devrun/bin:$PATH
-K=build-gpu/bin/kiln
+. "$(dirname "$0")/prelude.sh"
 mkdir -p /tmp/g /tmp/b
 [ -f .devrun/fz.tar.xz ] && tar -C .devrun -xJf .devrun/fz.tar.xz && bash .devrun/fuzzbg.sh ${FT:-200}
 BUILD=build-gpu OUT=/tmp/g JOBS=12 KILN_PYTHONPATH=$PWD/py KILN_GPU_SUITES="${SUITES:-tactics runtime int8 python}" KILN_GPU_TEST_GRAPH_BUDGET_S=${GB:-60} \

@@ -3,12 +3,7 @@
 # FusedElementwise fast path and vector Cast against the reference and the old
 # kernels), cuda_elt_bench (old vs new kernels on BERT embedding shapes), and
 # BERT-base FP16 b128 with a per-layer profile (the embedding layers first).
-export PYTHONUNBUFFERED=1
-T0=$SECONDS
-tar xJf .devrun/gpu-bin.tar.xz
-python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
-export LD_LIBRARY_PATH=$PWD/.devrun/lib PATH=$PWD/.devrun/bin:$PATH
-K=build-gpu/bin/kiln
+. "$(dirname "$0")/prelude.sh"
 mkdir -p /tmp/s
 timeout ${TL:-120} build-gpu/bin/test_cuda_eltwise > /tmp/s/eltwise.txt 2>&1
 echo "eltwise rc $? at $((SECONDS-T0)) s: $(grep -E 'passed.*failed' /tmp/s/eltwise.txt | tail -1)"

@@ -1,11 +1,6 @@
 #!/bin/bash
 # Final device call: GPU checks of the fixes, then the 16-core CPU benchmark.
-export PYTHONUNBUFFERED=1
-T0=$SECONDS
-tar xJf .devrun/gpu-bin.tar.xz
-python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
-export LD_LIBRARY_PATH=$PWD/.devrun/lib PATH=$PWD/.devrun/bin:$PATH
-K=build-gpu/bin/kiln
+. "$(dirname "$0")/prelude.sh"
 mkdir -p /tmp/f
 BUILD=build-gpu OUT=/tmp/f JOBS=16 KILN_PYTHONPATH=$PWD/py KILN_GPU_SUITES="${SUITES:-tactics runtime node python serve}" \
   timeout ${TT:-210} bash tests/gpu/run.sh > /tmp/f/run.txt 2>&1

@@ -3,12 +3,7 @@
 # INT8 end-to-end suite (digits CNN, onnxruntime Q/DQ model), then the INT8
 # benchmark cases against FP16 in the same run and per-layer profiles of the
 # INT8 engines (which QLinearConv tactic won, where the time goes).
-export PYTHONUNBUFFERED=1
-T0=$SECONDS
-tar xJf .devrun/gpu-bin.tar.xz
-python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
-export LD_LIBRARY_PATH=$PWD/.devrun/lib PATH=$PWD/.devrun/bin:$PATH
-K=build-gpu/bin/kiln
+. "$(dirname "$0")/prelude.sh"
 mkdir -p /tmp/q
 timeout ${TT:-120} build-gpu/bin/test_cuda_int8 > /tmp/q/test_cuda_int8.txt 2>&1
 echo "test_cuda_int8 rc $? at $((SECONDS-T0)) s" >> /tmp/q/test_cuda_int8.txt

@@ -1,11 +1,6 @@
 #!/bin/bash
 # One call: tactic/runtime/node suites, FP16 model set, BERT/ResNet bench with torch.compile, BERT profile.
-export PYTHONUNBUFFERED=1
-T0=$SECONDS
-tar xJf .devrun/gpu-bin.tar.xz
-python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
-export LD_LIBRARY_PATH=$PWD/.devrun/lib PATH=$PWD/.devrun/bin:$PATH
-K=build-gpu/bin/kiln
+. "$(dirname "$0")/prelude.sh"
 mkdir -p /tmp/g /tmp/b
 [ -f .devrun/fz.tar.xz ] && tar -C .devrun -xJf .devrun/fz.tar.xz && bash .devrun/fuzzbg.sh ${FT:-400}
 BUILD=build-gpu OUT=/tmp/g JOBS=12 KILN_PYTHONPATH=$PWD/py KILN_GPU_SUITES="tactics runtime node" timeout ${TT:-200} bash tests/gpu/run.sh > /tmp/g/run.txt 2>&1

@@ -3,12 +3,7 @@
 # CUDA tactic, runtime and node suites, then BERT-base FP16 b128 (Kiln and
 # eager torch, no torch.compile) with a per-layer profile, the elementwise
 # fast paths on for the bench only when their test passed.
-export PYTHONUNBUFFERED=1
-T0=$SECONDS
-tar xJf .devrun/gpu-bin.tar.xz
-python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
-export LD_LIBRARY_PATH=$PWD/.devrun/lib PATH=$PWD/.devrun/bin:$PATH
-K=build-gpu/bin/kiln
+. "$(dirname "$0")/prelude.sh"
 mkdir -p /tmp/g /tmp/b
 BUILD=build-gpu OUT=/tmp/g JOBS=14 KILN_GPU_SUITES="tactics runtime node" timeout ${TT:-150} bash tests/gpu/run.sh > /tmp/g/run.txt 2>&1
 echo "tests rc $? at $((SECONDS-T0)) s" >> /tmp/g/run.txt

@@ -1,12 +1,7 @@
 #!/bin/bash
 # Short device call: the tactic tests of today's new CUDA code, the attention
 # micro-benchmark, and BERT-base FP16 b128 (torch eager only) with a profile.
-export PYTHONUNBUFFERED=1
-T0=$SECONDS
-tar xJf .devrun/gpu-bin.tar.xz
-python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
-export LD_LIBRARY_PATH=$PWD/.devrun/lib PATH=$PWD/.devrun/bin:$PATH
-K=build-gpu/bin/kiln
+. "$(dirname "$0")/prelude.sh"
 mkdir -p /tmp/s
 for t in attn attn_kv gemm int8 conv; do
   KILN_GPU_TEST_GRAPH_BUDGET_S=30 timeout ${TL:-45} build-gpu/bin/test_cuda_$t > /tmp/s/$t.txt 2>&1

@@ -1,11 +1,7 @@
 #!/bin/bash
 # Device call A: tests/gpu/run.sh (all suites but the model set), with the
 # fuzzers in the background on idle cores when .devrun/fz exists.
-export PYTHONUNBUFFERED=1
-T0=$SECONDS
-tar xJf .devrun/gpu-bin.tar.xz
-python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
-export LD_LIBRARY_PATH=$PWD/.devrun/lib PATH=$PWD/.devrun/bin:$PATH
+. "$(dirname "$0")/prelude.sh"
 [ -f .devrun/fz.tar.xz ] && tar -C .devrun -xJf .devrun/fz.tar.xz
 [ -d .devrun/fz ] && bash .devrun/fuzzbg.sh ${FT:-480}
 mkdir -p /tmp/g
