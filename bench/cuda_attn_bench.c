@@ -13,54 +13,34 @@
 #include "../src/backends/cuda/kernels/attn_kernels.h"
 #include "../src/util/tensor.h"
 
+#define CB_PROG "cuda_attn_bench"
+#include "cuda_bench.h"
+
 #include <cuda_runtime_api.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t g_rng = 88172645463325252ull;
-
-static double rnd_sym(void) { /* uniform in [-1, 1) */
-    g_rng ^= g_rng << 13, g_rng ^= g_rng >> 7, g_rng ^= g_rng << 17;
-    return (double)(g_rng >> 11) / 4503599627370496.0 - 1.0;
-}
-
-static int check(cudaError_t e, const char *what) {
-    if (e == cudaSuccess) return 0;
-    fprintf(stderr, "cuda_attn_bench: %s: %s\n", what, cudaGetErrorString(e));
-    return -1;
-}
-
-static int cmp_float(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return x < y ? -1 : x > y;
-}
-
 static float h2f(int dt, uint16_t v) { return dt == KC_F16 ? f16_to_f32(v) : bf16_to_f32(v); }
+
+typedef struct flash_launch {
+    int dt;
+    const kc_attn_flash_args *a;
+} flash_launch;
+
+static cudaError_t launch_flash(void *ctx, cudaStream_t s) {
+    const flash_launch *l = ctx;
+    return kc_attn_flash(l->dt, l->a, s);
+}
 
 /* Median time in ms of reps launches of kernel `kernel` (0: v2, 1: v1),
 ** or a negative value on error. */
 static float time_kernel(int dt, kc_attn_flash_args *a, int kernel, int reps, cudaStream_t s,
                          cudaEvent_t *ev) {
     a->kernel = kernel;
-    for (int i = 0; i < 10; i++)
-        if (check(kc_attn_flash(dt, a, s), "warm-up launch")) return -1.0f;
-    float *ms = malloc((size_t)reps * sizeof *ms);
-    if (!ms) return -1.0f;
-    for (int r = 0; r < reps; r++) {
-        if (check(cudaEventRecord(ev[0], s), "event") || check(kc_attn_flash(dt, a, s), "launch") ||
-            check(cudaEventRecord(ev[1], s), "event") ||
-            check(cudaEventSynchronize(ev[1]), "synchronize") ||
-            check(cudaEventElapsedTime(&ms[r], ev[0], ev[1]), "elapsed")) {
-            free(ms);
-            return -1.0f;
-        }
-    }
-    qsort(ms, (size_t)reps, sizeof *ms, cmp_float);
-    float med = ms[reps / 2];
-    free(ms);
-    return med;
+    flash_launch l = {dt, a};
+    return median_ms(launch_flash, &l, 10, reps, s, ev);
 }
 
 static int bench(int dt, int64_t B, int64_t H, int64_t S, int64_t D, int reps) {

@@ -22,56 +22,20 @@
 #include "../src/backends/cuda/kernels/eltwise_kernels.h"
 #include "../src/util/tensor.h"
 
+#define CB_PROG "cuda_elt_bench"
+#include "cuda_bench.h"
+
 #include <cuda_runtime_api.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static uint64_t g_rng = 88172645463325252ull;
-
-static double rnd_sym(void) { /* uniform in [-1, 1) */
-    g_rng ^= g_rng << 13, g_rng ^= g_rng >> 7, g_rng ^= g_rng << 17;
-    return (double)(g_rng >> 11) / 4503599627370496.0 - 1.0;
-}
-
-static int check(cudaError_t e, const char *what) {
-    if (e == cudaSuccess) return 0;
-    fprintf(stderr, "cuda_elt_bench: %s: %s\n", what, cudaGetErrorString(e));
-    return -1;
-}
-
-static int cmp_float(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* One launch of a kernel under test. */
-typedef cudaError_t (*launch_fn)(void *ctx, cudaStream_t s);
 
 static cudaStream_t g_s;
 static cudaEvent_t g_ev[2];
 static int g_reps = 100;
 
 /* Median ms of g_reps launches, or negative on error. */
-static float time_it(launch_fn f, void *ctx) {
-    for (int i = 0; i < 5; i++)
-        if (check(f(ctx, g_s), "warm-up launch")) return -1.0f;
-    float *ms = malloc((size_t)g_reps * sizeof *ms);
-    if (!ms) return -1.0f;
-    for (int r = 0; r < g_reps; r++) {
-        if (check(cudaEventRecord(g_ev[0], g_s), "event") || check(f(ctx, g_s), "launch") ||
-            check(cudaEventRecord(g_ev[1], g_s), "event") ||
-            check(cudaEventSynchronize(g_ev[1]), "synchronize") ||
-            check(cudaEventElapsedTime(&ms[r], g_ev[0], g_ev[1]), "elapsed")) {
-            free(ms);
-            return -1.0f;
-        }
-    }
-    qsort(ms, (size_t)g_reps, sizeof *ms, cmp_float);
-    float med = ms[g_reps / 2];
-    free(ms);
-    return med;
-}
+static float time_it(launch_fn f, void *ctx) { return median_ms(f, ctx, 5, g_reps, g_s, g_ev); }
 
 static void report(const char *what, const char *which, float ms, double bytes) {
     printf("%-44s %-10s %8.4f ms  %7.1f GB/s\n", what, which, ms, bytes / (ms * 1e-3) / 1e9);

@@ -10,6 +10,7 @@
 ** (static shapes for the inputs: min = opt = max). */
 #include "../../src/builder/builder.h"
 #include "../../src/ir/ir.h"
+#include "placement_args.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,21 +74,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "setup: %s\n", kiln_last_error());
         return 2;
     }
-    for (int i = 3; i < argc; i++) {
-        char *colon = strchr(argv[i], ':');
-        if (!colon) continue;
-        *colon = 0;
-        int64_t d[KILN_MAX_RANK];
-        int r = 0;
-        for (char *p = colon + 1; *p && r < KILN_MAX_RANK; r++) {
-            d[r] = strtoll(p, &p, 10);
-            if (*p == 'x') p++;
-        }
-        if (kiln_builder_config_set_shape(cfg, prof, argv[i], r, d, d, d)) {
-            fprintf(stderr, "shape %s: %s\n", argv[i], kiln_last_error());
-            return 2;
-        }
-    }
+    if (placement_shapes(cfg, prof, argc, argv, 3)) return 2;
     state *s = calloc(1, sizeof *s);
     if (!s) return 2;
     kiln_status st = builder_placement(m, cfg, on_layer, s);

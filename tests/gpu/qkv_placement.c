@@ -13,6 +13,7 @@
 #include "../../src/backends/cuda/cuda_internal.h"
 #include "../../src/builder/builder.h"
 #include "../../src/ir/ir.h"
+#include "placement_args.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,21 +74,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "setup: %s\n", kiln_last_error());
         return 2;
     }
-    for (int i = 2; i < argc; i++) {
-        char *colon = strchr(argv[i], ':');
-        if (!colon) continue;
-        *colon = 0;
-        int64_t d[KILN_MAX_RANK];
-        int r = 0;
-        for (char *p = colon + 1; *p && r < KILN_MAX_RANK; r++) {
-            d[r] = strtoll(p, &p, 10);
-            if (*p == 'x') p++;
-        }
-        if (kiln_builder_config_set_shape(cfg, prof, argv[i], r, d, d, d)) {
-            fprintf(stderr, "shape %s: %s\n", argv[i], kiln_last_error());
-            return 2;
-        }
-    }
+    if (placement_shapes(cfg, prof, argc, argv, 2)) return 2;
     state s;
     memset(&s, 0, sizeof s);
     kiln_status st = builder_placement(m, cfg, on_layer, &s);

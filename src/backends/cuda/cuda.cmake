@@ -53,22 +53,18 @@ else()
   message(STATUS "kiln: CUDA backend OFF")
 endif()
 
-# GPU micro-benchmark of the flash attention kernels (bin/cuda_attn_bench,
-# bench/cuda_attn_bench.c): built only with the backend, deferred like
-# gemm_bench so it gets the other programs' compile and link options.
+# GPU micro-benchmarks (bench/cuda_attn_bench.c: the flash attention
+# kernels; bench/cuda_elt_bench.c: elementwise kernels, old against new):
+# built only with the backend, deferred like gemm_bench so they get the
+# other programs' compile and link options.
 function(_kiln_cuda_add_bench)
-  if(KILN_HAVE_CUDA AND EXISTS ${CMAKE_SOURCE_DIR}/bench/cuda_attn_bench.c AND TARGET kiln_static)
-    add_executable(cuda_attn_bench ${CMAKE_SOURCE_DIR}/bench/cuda_attn_bench.c)
-    target_include_directories(cuda_attn_bench PRIVATE ${CMAKE_SOURCE_DIR}/src
-                               ${CMAKE_SOURCE_DIR}/include ${CUDAToolkit_INCLUDE_DIRS})
-    target_link_libraries(cuda_attn_bench PRIVATE kiln_static)
-  endif()
-  # elementwise kernels, old against new (bin/cuda_elt_bench, bench/cuda_elt_bench.c)
-  if(KILN_HAVE_CUDA AND EXISTS ${CMAKE_SOURCE_DIR}/bench/cuda_elt_bench.c AND TARGET kiln_static)
-    add_executable(cuda_elt_bench ${CMAKE_SOURCE_DIR}/bench/cuda_elt_bench.c)
-    target_include_directories(cuda_elt_bench PRIVATE ${CMAKE_SOURCE_DIR}/src
-                               ${CMAKE_SOURCE_DIR}/include ${CUDAToolkit_INCLUDE_DIRS})
-    target_link_libraries(cuda_elt_bench PRIVATE kiln_static)
-  endif()
+  foreach(_b cuda_attn_bench cuda_elt_bench)
+    if(KILN_HAVE_CUDA AND EXISTS ${CMAKE_SOURCE_DIR}/bench/${_b}.c AND TARGET kiln_static)
+      add_executable(${_b} ${CMAKE_SOURCE_DIR}/bench/${_b}.c)
+      target_include_directories(${_b} PRIVATE ${CMAKE_SOURCE_DIR}/src
+                                 ${CMAKE_SOURCE_DIR}/include ${CUDAToolkit_INCLUDE_DIRS})
+      target_link_libraries(${_b} PRIVATE kiln_static)
+    endif()
+  endforeach()
 endfunction()
 cmake_language(DEFER CALL _kiln_cuda_add_bench)
