@@ -21,7 +21,7 @@ Throughput = batch / median latency. Results go to stdout as a table and to
 --json.
 
 usage: gpu_bench.py KILN_BINARY [--cases a,b] [--iters N] [--json F]
-                    [--no-compile] [--work DIR]
+                    [--no-compile] [--no-torch] [--work DIR]
 """
 import argparse
 import json
@@ -181,6 +181,8 @@ def main():
     ap.add_argument("--json", default="")
     ap.add_argument("--work", default="/tmp/kiln-gpu-bench")
     ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--no-torch", action="store_true",
+                    help="Kiln only (A/B runs of Kiln settings); torch still exports the models")
     args = ap.parse_args()
     import torch
     os.makedirs(args.work, exist_ok=True)
@@ -226,6 +228,15 @@ def main():
                       "%.2fx" % r["speedup_vs_kiln_fp16"] if r["speedup_vs_kiln_fp16"] else "-",
                       r["kiln"].get("build_seconds", -1), r["kiln"].get("host_layers")),
                   flush=True)
+            if "error" in r["kiln"]:
+                print("   kiln error: " + r["kiln"]["error"], flush=True)
+            continue
+        if args.no_torch:
+            k = r["kiln"].get("median_ms")
+            results.append(r)
+            print("%-22s kiln %8s ms | kiln build %.1fs host layers %s" % (
+                case, "%.3f" % k if k else "ERR", r["kiln"].get("build_seconds", -1),
+                r["kiln"].get("host_layers")), flush=True)
             if "error" in r["kiln"]:
                 print("   kiln error: " + r["kiln"]["error"], flush=True)
             continue

@@ -245,8 +245,9 @@ static kiln_tensor *gt_run(const kiln_tactic *t, ir_node *n, const kiln_tensor *
     if (yb && cudaMalloc(&ybuf, (yb + 3) & ~(size_t)3) != cudaSuccess) gt_die("output");
     /* all-ones bits: NaN in f32, f16 and bf16 */
     if (yb && (kc_fill_u32(ybuf, (yb + 3) / 4, 0xffffffffu, (cudaStream_t)g_stream) ||
-               cudaStreamSynchronize((cudaStream_t)g_stream)))
-        gt_die("poison");
+               cudaDeviceSynchronize()))
+        gt_die("poison"); /* the uploads ran on the legacy stream, which the
+                          ** tactic's non-blocking stream does not wait for */
     yd = *y;
     yd.flags = 0;
     yd.name = NULL;
@@ -537,7 +538,16 @@ static void h_check(ir_node *n, kiln_tensor **in, int cmp, kiln_tensor **mag_in,
     }
     void *ws = NULL;
     size_t wsz = t->workspace ? t->workspace(n, tin) : 0;
-    if (ok && wsz) ok = h_cuda_ok(cudaMalloc(&ws, wsz), "workspace", desc);
+    if (ok && wsz && cudaMalloc(&ws, wsz) != cudaSuccess) {
+        cudaGetLastError(); /* not sticky: keep it from the next tactic's launch check */
+        fprintf(stderr, "FAIL %s %s: workspace of %zu bytes: out of memory\n", t->name, desc, wsz);
+        g_fail++;
+        ok = false;
+    }
+    /* uploads and poisoning ran on the legacy stream, which the tactic's
+    ** non-blocking stream does not wait for (a race seen on an H100 as a
+    ** poisoned first element) */
+    if (ok) ok = h_cuda_ok(cudaDeviceSynchronize(), "synchronize uploads", desc);
     if (ok) {
         ref_ctx c;
         memset(&c, 0, sizeof c);

@@ -48,9 +48,6 @@ static void on_layer(void *user, const ir_node *n, builder_place where, const ir
 }
 
 int main(int argc, char **argv) {
-    /* device builds pack only with KILN_QKV=1 until the packed CUDA path has
-    ** run on a GPU (passes/qkv.c): check that form */
-    setenv("KILN_QKV", "1", 0);
     if (argc < 2) {
         fprintf(stderr, "usage: %s MODEL [--fp16|--bf16] [--want-flash] [NAME:DIMS ...]\n",
                 argv[0]);

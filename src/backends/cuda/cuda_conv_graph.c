@@ -643,6 +643,28 @@ static bool gc_supports(const ir_node *n, const ir_type *const *in, const gc_var
     conv_window win;
     if (conv_window_read(n, x->rank - 2, wd + 2, CW_DILATIONS | CW_AUTO_PAD, &win, NULL, 0))
         return false;
+    /* Asymmetric pads go to the direct kernel (cuda_conv.c): on an H100 the
+    ** graph plans for them asked for workspaces no allocation could give. */
+    int nsp = x->rank - 2;
+    if (win.auto_pad == CW_NOTSET) {
+        for (int i = 0; i < nsp; i++)
+            if (win.pads[i] != win.pads[nsp + i]) return false;
+    } else if (win.auto_pad != CW_VALID) {
+        int64_t xd[5];
+        if (v->layout == 1) dims_to_nchw(x->dims, xd);
+        else memcpy(xd, x->dims, sizeof(int64_t) * (size_t)x->rank);
+        bool known = true;
+        for (int i = 0; i < nsp; i++) known = known && xd[2 + i] >= 0;
+        conv_geom g;
+        if (known) {
+            if (conv_geom_forward(&win, xd + 2, &g, NULL, 0)) return false;
+            for (int i = 0; i < nsp; i++)
+                if (g.pb[i] != g.pe[i]) return false;
+        } else {
+            for (int i = 0; i < nsp; i++) /* symmetric at any size */
+                if (win.s[i] != 1 || ((win.k[i] - 1) * win.d[i]) % 2) return false;
+        }
+    }
     return ir_attr_int(n, "group", 1) >= 1;
 }
 

@@ -7,9 +7,6 @@ BUILD=build-gpu OUT=/tmp/g JOBS=12 KILN_PYTHONPATH=$PWD/py KILN_GPU_SUITES="tact
 echo "tests rc $? at $((SECONDS-T0)) s" >> /tmp/g/run.txt
 [ "${TM:-130}" != 0 ] && timeout ${TM:-130} python3 tests/models/check_models.py $K --quick --modes engine --build-args="--device cuda --fp16" --tol 1e-2 --top1 --json /tmp/g/models_fp16.json > /tmp/g/models_fp16.log 2>&1
 echo "models rc $? at $((SECONDS-T0)) s" >> /tmp/g/run.txt
-# the elementwise fast paths are opt-in until test_cuda_eltwise passes: on for the bench when it did
-grep -q "^--- test_cuda_attn: [0-9]* passed, 0 failed" /tmp/g/run.txt && export KILN_QKV=1 && echo "KILN_QKV=1 for the bench" >> /tmp/g/run.txt
-grep -q "^--- test_cuda_eltwise: [0-9]* passed, 0 failed" /tmp/g/run.txt && export KILN_CUDA_ELT_FAST=1 && echo "KILN_CUDA_ELT_FAST=1 for the bench" >> /tmp/g/run.txt
 timeout 30 build-gpu/bin/cuda_elt_bench > /tmp/b/elt_bench.txt 2>&1
 timeout ${TB:-200} python3 bench/gpu_bench.py $K --iters 50 ${NOCOMPILE:+--no-compile} --cases ${CASES:-bert_base_fp16_b128,bert_base_fp16_b1,resnet50_fp16_b1} --json /tmp/b/gpu_bench.json > /tmp/b/gpu_bench.txt 2>&1
 echo "bench rc $? at $((SECONDS-T0)) s" >> /tmp/b/gpu_bench.txt

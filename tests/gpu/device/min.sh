@@ -7,8 +7,6 @@
 mkdir -p /tmp/g /tmp/b
 BUILD=build-gpu OUT=/tmp/g JOBS=14 KILN_GPU_SUITES="tactics runtime node" timeout ${TT:-150} bash tests/gpu/run.sh > /tmp/g/run.txt 2>&1
 echo "tests rc $? at $((SECONDS-T0)) s" >> /tmp/g/run.txt
-grep -q "^--- test_cuda_attn: [0-9]* passed, 0 failed" /tmp/g/run.txt && export KILN_QKV=1 && echo "KILN_QKV=1 for the bench" >> /tmp/g/run.txt
-grep -q "^--- test_cuda_eltwise: [0-9]* passed, 0 failed" /tmp/g/run.txt && export KILN_CUDA_ELT_FAST=1 && echo "KILN_CUDA_ELT_FAST=1 for the bench" >> /tmp/g/run.txt
 timeout ${TB:-90} python3 bench/gpu_bench.py $K --iters 50 --no-compile --cases bert_base_fp16_b128 > /tmp/b/gpu_bench.txt 2>&1
 echo "bench rc $? at $((SECONDS-T0)) s" >> /tmp/b/gpu_bench.txt
 e=/tmp/kiln-gpu-bench/bert_base_fp16_b128.kiln; [ -f $e ] && timeout 20 $K inspect $e --profile-runs 5 --sort time > /tmp/b/bert_profile.txt 2>&1
