@@ -12,6 +12,7 @@
 # INT8 engine), and compute-sanitizer memcheck on the runtime test. Logs go to
 # $OUT (default /tmp/kiln-gpu). Ends with `N passed, M failed`.
 #   KILN_GPU_SUITES="tactics runtime node models int8 python serve sanitizer" selects suites.
+#   KILN_GPU_TACTICS="test_cuda_gemm ..." runs only those tactic tests.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -53,6 +54,8 @@ has() { [[ " $SUITES " == *" $1 "* ]]; }
 if has tactics; then
     for t in "$BUILD"/bin/test_cuda_*; do
         [ "$(basename "$t")" = test_cuda_runtime ] && continue
+        # KILN_GPU_TACTICS="test_cuda_gemm ...": only these tactic tests
+        [ -n "${KILN_GPU_TACTICS:-}" ] && [[ " $KILN_GPU_TACTICS " != *" $(basename "$t") "* ]] && continue
         suite "$(basename "$t")" "$t"
     done
     # the attention tests again on the first flash kernel (KILN_ATTN_KERNEL=v1)
