@@ -366,6 +366,8 @@ cg_plan *cg_plan_for(ref_ctx *rc, const cg_problem *pr) {
     cuda_exec *x = cuda_exec_of(rc);
     const cuda_libs *L = x->dev->libs;
     cg_plan *p = cuda_plan_get(x, pr->key, pr->key_len);
+    if (p && !p->plan) /* refused before: not tried again on every run */
+        return ref_fail(rc, "no cuDNN plan for this problem: %s", p->refusal), NULL;
     if (p) return p;
     if (!(p = calloc(1, sizeof *p))) return ref_fail(rc, "out of memory"), NULL;
     const char *what = "?";
@@ -373,7 +375,8 @@ cg_plan *cg_plan_for(ref_ctx *rc, const cg_problem *pr) {
     cudnnStatus_t s = cg_plan_make(L, (cudnnHandle_t)x->dnn, pr, true, max_ws, p, &what);
     if (s) {
         cg_dnn_fail(rc, L, s, what);
-        free(p);
+        snprintf(p->refusal, sizeof p->refusal, "%.159s", rc->err);
+        cuda_plan_put(x, pr->key, pr->key_len, p, cg_plan_free); /* the refusal */
         return NULL;
     }
     if (!cuda_plan_put(x, pr->key, pr->key_len, p, cg_plan_free))

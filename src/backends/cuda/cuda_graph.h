@@ -33,6 +33,7 @@ typedef struct cg_plan {
     int mode, index;                  /* the configuration that built */
     bool rtc;                         /* the engine compiles at run time (NVRTC) */
     double build_ms;                  /* time the plan took to finalize */
+    char refusal[160];                /* plan NULL: why cuDNN refused (run time) */
 } cg_plan;
 
 void cg_plan_clear(const cuda_libs *L, cg_plan *p);
@@ -109,7 +110,8 @@ bool cg_api(void);
 size_t cg_workspace(const cg_problem *pr);
 /* run(): pr's plan in the exec's plan cache, built on first use (any
 ** configuration that builds if the asked-for one does not); NULL after
-** ref_fail (NOT_SUPPORTED in the message when cuDNN has no plan). */
+** ref_fail (cuDNN's status, NOT_SUPPORTED when it has no plan, in the
+** message). A refusal is cached too, so it is not retried every run. */
 cg_plan *cg_plan_for(ref_ctx *rc, const cg_problem *pr);
 /* Executes p with tensors uid[i] at ptr[i] (n <= CG_MAX_UID) and the
 ** layer's workspace; the variant pack is remade only when a pointer
