@@ -312,7 +312,7 @@ static void test_declines(void) {
         float alpha, beta;
         int ckind;
         bool res;
-        int rb; /* 3: B batched [2, K, N] against A [3, M, K] (broadcast) */
+        int rb; /* 3: B batched [3, K, N] against A [1, M, K] (A broadcast) */
         kiln_dtype dt;
     } cs[] = {
         {"Gelu", 2.0f, 1.0f, 1, false, 2, KILN_DTYPE_FLOAT16},   /* alpha */
@@ -334,8 +334,8 @@ static void test_declines(void) {
         const ir_type *tin[4] = {&t[0], &t[1], NULL, NULL};
         for (int j = 0; j < 4; j++) t[j].dtype = cs[i].dt;
         if (cs[i].rb == 3) {
-            t[0].rank = 3, t[0].dims[0] = 3, t[0].dims[1] = M, t[0].dims[2] = K;
-            t[1].rank = 3, t[1].dims[0] = 2, t[1].dims[1] = K, t[1].dims[2] = N;
+            t[0].rank = 3, t[0].dims[0] = 1, t[0].dims[1] = M, t[0].dims[2] = K;
+            t[1].rank = 3, t[1].dims[0] = 3, t[1].dims[1] = K, t[1].dims[2] = N;
         } else {
             t[0].rank = 2, t[0].dims[0] = M, t[0].dims[1] = K;
             t[1].rank = 2, t[1].dims[0] = K, t[1].dims[1] = N;
