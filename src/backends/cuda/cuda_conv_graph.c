@@ -36,6 +36,10 @@
 ** the first of mode A then FALLBACK that builds runs instead: a run never
 ** fails for want of the exact engine the builder timed.
 **
+** The graph-API machinery (descriptors, configurations, plan trials, the
+** query handle, the plan cache, variant packs) is cuda_graph.c's, shared
+** with cuda_gemm_graph.c.
+**
 ** Environment: by default these tactics are offered next to the legacy
 ** ones and the builder times them all (on an H100 they passed
 ** test_cuda_conv and took ResNet-50 FP16 batch 1 from 0.62 ms to 0.33 ms in
