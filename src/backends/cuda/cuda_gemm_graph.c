@@ -76,6 +76,11 @@ int cuda_gemm_graph_env(void) {
     return g_env_mode;
 }
 
+static bool log_on(void) {
+    pthread_once(&g_env_once, env_init);
+    return g_env_log != 0;
+}
+
 int cuda_gemm_graph_fallbacks(void) { return atomic_load(&g_fallbacks); }
 
 /* ------------------------------------------------------------ the problem */
@@ -248,8 +253,7 @@ static cudnnStatus_t gg_graph_make(cg_build *b, cudnnHandle_t h, const void *key
 
 static void gg_log(const void *key, const cg_plan *p, int mode, int index, cudnnStatus_t s,
                    const char *what) {
-    pthread_once(&g_env_once, env_init);
-    if (!g_env_log) return;
+    if (!log_on()) return;
     const gg_key *k = key;
     const cuda_libs *L = cuda_libs_get();
     static const char *const ck[] = {"none", "row", "full"};
@@ -386,7 +390,7 @@ static int gg_run(ref_ctx *rc, const gg_variant *v) {
         /* no configuration builds here (not the build's alignment?):
         ** cuBLASLt and our epilogue instead */
         atomic_fetch_add(&g_fallbacks, 1);
-        if (cuda_gemm_graph_env() >= 0 && g_env_log)
+        if (log_on())
             fprintf(stderr, "kiln gemm graph: no plan at run time (%s); cuBLASLt runs it\n",
                     rc->err);
         rc->err[0] = 0;
