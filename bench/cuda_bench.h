@@ -1,7 +1,7 @@
 /* cuda_bench.h: what the CUDA micro-benchmarks (cuda_attn_bench.c,
-** cuda_elt_bench.c) share: a fixed random sequence, error reporting and
-** the median CUDA-event time of a launch. Header-only; each program
-** defines CB_PROG (its name, for messages) before including it. */
+** cuda_elt_bench.c, cuda_gemm_bench.c) share: a fixed random sequence,
+** error reporting and the median CUDA-event time of a launch. Header-only;
+** each program defines CB_PROG (its name, for messages) before including it. */
 #ifndef KILN_CUDA_BENCH_H
 #define KILN_CUDA_BENCH_H
 

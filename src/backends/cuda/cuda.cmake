@@ -54,11 +54,12 @@ else()
 endif()
 
 # GPU micro-benchmarks (bench/cuda_attn_bench.c: the flash attention
-# kernels; bench/cuda_elt_bench.c: elementwise kernels, old against new):
+# kernels; bench/cuda_elt_bench.c: elementwise kernels, old against new;
+# bench/cuda_gemm_bench.c: BERT's FFN GEMMs, cuBLASLt against cuDNN's graph):
 # built only with the backend, deferred like gemm_bench so they get the
 # other programs' compile and link options.
 function(_kiln_cuda_add_bench)
-  foreach(_b cuda_attn_bench cuda_elt_bench)
+  foreach(_b cuda_attn_bench cuda_elt_bench cuda_gemm_bench)
     if(KILN_HAVE_CUDA AND EXISTS ${CMAKE_SOURCE_DIR}/bench/${_b}.c AND TARGET kiln_static)
       add_executable(${_b} ${CMAKE_SOURCE_DIR}/bench/${_b}.c)
       target_include_directories(${_b} PRIVATE ${CMAKE_SOURCE_DIR}/src

@@ -36,6 +36,10 @@
 ** the first of mode A then FALLBACK that builds runs instead: a run never
 ** fails for want of the exact engine the builder timed.
 **
+** The graph-API machinery (descriptors, configurations, plan trials, the
+** query handle, the plan cache, variant packs) is cuda_graph.c's, shared
+** with cuda_gemm_graph.c.
+**
 ** Environment: by default these tactics are offered next to the legacy
 ** ones and the builder times them all (on an H100 they passed
 ** test_cuda_conv and took ResNet-50 FP16 batch 1 from 0.62 ms to 0.33 ms in
@@ -43,14 +47,13 @@
 ** cuda_conv.c's legacy cuDNN tactics from FP16/BF16 layers (A/B timing);
 ** KILN_CONV_GRAPH_LOG=1 prints every plan built (config, engine, workspace,
 ** or why cuDNN refused it) to stderr. */
-#include "cuda_internal.h"
+#include "cuda_graph.h"
 #include "kernels/conv_kernels.h"
 #include "kernels/nhwc_kernels.h"
 #include "../../ops/conv_window.h"
 #include "../../ops/fused.h"
 
 #include <pthread.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,15 +75,11 @@ int cuda_conv_graph_env(void) {
     return g_env_mode;
 }
 
-static bool graph_api(void) {
-    const cuda_libs *L = cuda_libs_get();
-    return L->dnnBackendExecute != NULL && L->dnnConvolutionForward != NULL;
-}
 
 /* ------------------------------------------------------------ the problem */
 #define GC_TAG 0x4743434f4e560001ll /* "GCCONV" v1 */
 
-enum { GC_MODE_A = 0, GC_MODE_FB = 1 };
+enum { GC_MODE_A = CG_MODE_A, GC_MODE_FB = CG_MODE_FB };
 /* unique ids of the graph's tensors (virtual ones from GC_UID_V) */
 enum { GC_UID_X = 1, GC_UID_W, GC_UID_Y, GC_UID_B, GC_UID_Z, GC_UID_V = 16 };
 
@@ -152,80 +151,8 @@ static int gc_geometry(const ir_node *n, int r, const int64_t *xd, const int64_t
     return 0;
 }
 
+
 /* ------------------------------------------------------------ descriptors */
-enum { GC_MAX_DESC = 24, GC_MAX_CFG = 64 };
-
-/* Everything one plan needs alive, destroyed together (reverse order). */
-typedef struct gc_plan {
-    cudnnBackendDescriptor_t d[GC_MAX_DESC];
-    int n_d;
-    cudnnBackendDescriptor_t plan, vpack;
-    int64_t ws;
-    int n_uid;
-    int64_t uid[5];
-    void *vp_ptr[5], *vp_ws; /* what vpack was made with */
-    int64_t engine;          /* cuDNN's global engine index, -1 unknown */
-    int mode, index;         /* the configuration that built */
-} gc_plan;
-
-static void gc_plan_clear(const cuda_libs *L, gc_plan *p) {
-    if (p->vpack) L->dnnBackendDestroyDescriptor(p->vpack);
-    if (p->plan) L->dnnBackendDestroyDescriptor(p->plan);
-    for (int i = p->n_d - 1; i >= 0; i--)
-        if (p->d[i]) L->dnnBackendDestroyDescriptor(p->d[i]);
-    p->n_d = 0;
-    p->plan = p->vpack = NULL;
-}
-
-static void gc_plan_free(const cuda_libs *L, void *payload) {
-    gc_plan *p = payload;
-    if (!p) return;
-    gc_plan_clear(L, p);
-    free(p);
-}
-
-typedef struct gc_build {
-    const cuda_libs *L;
-    gc_plan *p;
-    const char *what;        /* the call that failed */
-} gc_build;
-
-/* A new descriptor owned by the plan. */
-static cudnnStatus_t gd_new(gc_build *b, cudnnBackendDescriptorType_t t,
-                            cudnnBackendDescriptor_t *out) {
-    *out = NULL;
-    if (b->p->n_d >= GC_MAX_DESC) {
-        b->what = "internal: too many descriptors";
-        return CUDNN_STATUS_INTERNAL_ERROR;
-    }
-    cudnnStatus_t s = b->L->dnnBackendCreateDescriptor(t, out);
-    if (s) {
-        b->what = "cudnnBackendCreateDescriptor";
-        *out = NULL;
-        return s;
-    }
-    b->p->d[b->p->n_d++] = *out;
-    return CUDNN_STATUS_SUCCESS;
-}
-
-#define GSET(B, D, NAME, TYPE, CNT, PTR)                                                    \
-    do {                                                                                   \
-        cudnnStatus_t s_ = (B)->L->dnnBackendSetAttribute((D), NAME, TYPE, (CNT), (PTR));   \
-        if (s_) {                                                                          \
-            (B)->what = "cudnnBackendSetAttribute(" #NAME ")";                              \
-            return s_;                                                                     \
-        }                                                                                  \
-    } while (0)
-
-#define GFIN(B, D, WHAT)                                                                   \
-    do {                                                                                   \
-        cudnnStatus_t s_ = (B)->L->dnnBackendFinalize(D);                                  \
-        if (s_) {                                                                          \
-            (B)->what = "cudnnBackendFinalize(" WHAT ")";                                   \
-            return s_;                                                                     \
-        }                                                                                  \
-    } while (0)
-
 /* Strides of an nd-dim tensor with NCHW-ordered dims: packed, or
 ** channels-last (4-D only). */
 static void gc_strides(int nd, const int64_t *d, bool nhwc, int64_t *st) {
@@ -240,49 +167,18 @@ static void gc_strides(int nd, const int64_t *d, bool nhwc, int64_t *st) {
     for (int i = nd - 2; i >= 0; i--) st[i] = st[i + 1] * d[i + 1];
 }
 
-static cudnnStatus_t gd_tensor(gc_build *b, int64_t uid, cudnnDataType_t t, int nd,
+static cudnnStatus_t gd_tensor(cg_build *b, int64_t uid, cudnnDataType_t t, int nd,
                                const int64_t *dims, bool nhwc, int64_t align, bool virt,
                                cudnnBackendDescriptor_t *out) {
     int64_t st[5];
     gc_strides(nd, dims, nhwc, st);
-    cudnnStatus_t s = gd_new(b, CUDNN_BACKEND_TENSOR_DESCRIPTOR, out);
-    if (s) return s;
-    bool v = virt;
-    GSET(b, *out, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &t);
-    GSET(b, *out, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, nd, dims);
-    GSET(b, *out, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, nd, st);
-    GSET(b, *out, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid);
-    GSET(b, *out, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &align);
-    GSET(b, *out, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &v);
-    GFIN(b, *out, "tensor");
-    return CUDNN_STATUS_SUCCESS;
-}
-
-/* A pointwise op y = mode(x[, bb]) in FP32 math. */
-static cudnnStatus_t gd_pointwise(gc_build *b, cudnnPointwiseMode_t mode,
-                                  cudnnBackendDescriptor_t x, cudnnBackendDescriptor_t bb,
-                                  cudnnBackendDescriptor_t y, cudnnBackendDescriptor_t *op) {
-    cudnnBackendDescriptor_t pw;
-    cudnnDataType_t prec = CUDNN_DATA_FLOAT;
-    cudnnStatus_t s = gd_new(b, CUDNN_BACKEND_POINTWISE_DESCRIPTOR, &pw);
-    if (s) return s;
-    GSET(b, pw, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode);
-    GSET(b, pw, CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &prec);
-    GFIN(b, pw, "pointwise");
-    if ((s = gd_new(b, CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, op))) return s;
-    GSET(b, *op, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
-         &pw);
-    GSET(b, *op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x);
-    if (bb)
-        GSET(b, *op, CUDNN_ATTR_OPERATION_POINTWISE_BDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &bb);
-    GSET(b, *op, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &y);
-    GFIN(b, *op, "pointwise operation");
-    return CUDNN_STATUS_SUCCESS;
+    return cg_tensor(b, uid, t, nd, dims, st, align, virt, out);
 }
 
 /* The operation graph of k on handle h: conv -> [+B] -> [+Z] -> [ReLU]. */
-static cudnnStatus_t gc_graph_make(gc_build *b, cudnnHandle_t h, const gc_key *k,
+static cudnnStatus_t gc_graph_make(cg_build *b, cudnnHandle_t h, const void *key,
                                    cudnnBackendDescriptor_t *graph) {
+    const gc_key *k = key;
     cudnnDataType_t t = k->dt == KILN_DTYPE_BFLOAT16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_HALF;
     cudnnDataType_t f = CUDNN_DATA_FLOAT;
     int nd = (int)k->nd, nsp = nd - 2;
@@ -300,7 +196,7 @@ static cudnnStatus_t gc_graph_make(gc_build *b, cudnnHandle_t h, const gc_key *k
     /* the convolution */
     cudnnConvolutionMode_t cm = CUDNN_CROSS_CORRELATION;
     int64_t ns = nsp;
-    if ((s = gd_new(b, CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, &conv))) return s;
+    if ((s = cg_new(b, CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, &conv))) return s;
     GSET(b, conv, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &f);
     GSET(b, conv, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &cm);
     GSET(b, conv, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &ns);
@@ -318,7 +214,7 @@ static cudnnStatus_t gc_graph_make(gc_build *b, cudnnHandle_t h, const gc_key *k
     }
     float one = 1.0f, zero = 0.0f;
     cudnnBackendDescriptor_t op;
-    if ((s = gd_new(b, CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR, &op))) return s;
+    if ((s = cg_new(b, CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR, &op))) return s;
     GSET(b, op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &tx);
     GSET(b, op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &tw);
     GSET(b, op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
@@ -338,140 +234,26 @@ static cudnnStatus_t gc_graph_make(gc_build *b, cudnnHandle_t h, const gc_key *k
         if (--left == 0) out = ty;
         else if ((s = gd_tensor(b, vuid++, f, nd, k->y, nhwc, 16, true, &out))) return s;
         cudnnPointwiseMode_t pm = step < 2 ? CUDNN_POINTWISE_ADD : CUDNN_POINTWISE_RELU_FWD;
-        if ((s = gd_pointwise(b, pm, cur, step == 0 ? tb : step == 1 ? tz : NULL, out,
+        if ((s = cg_pointwise(b, pm, cur, step == 0 ? tb : step == 1 ? tz : NULL, out,
                               &ops[n_ops])))
             return s;
         n_ops++;
         cur = out;
     }
-    if ((s = gd_new(b, CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, graph))) return s;
-    GSET(b, *graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, n_ops, ops);
-    /* h NULL: cuda_conv_graph_probe's host-only check (newer cuDNN 9
-    ** finalizes a graph without a device) */
-    if (h) GSET(b, *graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
-    GFIN(b, *graph, "operation graph");
-    return CUDNN_STATUS_SUCCESS;
+    /* h NULL: cuda_conv_graph_probe's host-only check */
+    return cg_graph(b, h, ops, n_ops, graph);
 }
 
-/* The heuristic's configurations for graph in mode m (at most GC_MAX_CFG),
-** into cfg[] (the caller destroys them and *heur). */
-static cudnnStatus_t gc_configs(gc_build *b, cudnnBackendDescriptor_t graph, int m,
-                                cudnnBackendDescriptor_t *heur, cudnnBackendDescriptor_t *cfg,
-                                int *n_cfg) {
-    const cuda_libs *L = b->L;
-    *n_cfg = 0;
-    *heur = NULL;
-    cudnnBackendHeurMode_t hm = m == GC_MODE_A ? CUDNN_HEUR_MODE_A : CUDNN_HEUR_MODE_FALLBACK;
-    cudnnStatus_t s = L->dnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, heur);
-    if (s) {
-        *heur = NULL;
-        b->what = "cudnnBackendCreateDescriptor(ENGINEHEUR)";
-        return s;
-    }
-    GSET(b, *heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
-         &graph);
-    GSET(b, *heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &hm);
-    GFIN(b, *heur, "engine heuristic");
-    int64_t n = 0;
-    if ((s = L->dnnBackendGetAttribute(*heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                       CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &n, NULL))) {
-        b->what = "cudnnBackendGetAttribute(ENGINEHEUR_RESULTS count)";
-        return s;
-    }
-    if (n > GC_MAX_CFG) n = GC_MAX_CFG;
-    if (n <= 0) return CUDNN_STATUS_SUCCESS;
-    for (int i = 0; i < n; i++) {
-        if ((s = L->dnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, &cfg[i]))) {
-            for (int j = 0; j < i; j++) L->dnnBackendDestroyDescriptor(cfg[j]);
-            b->what = "cudnnBackendCreateDescriptor(ENGINECFG)";
-            return s;
-        }
-    }
-    int64_t got = 0;
-    s = L->dnnBackendGetAttribute(*heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                  CUDNN_TYPE_BACKEND_DESCRIPTOR, n, &got, cfg);
-    if (s) {
-        for (int j = 0; j < n; j++) L->dnnBackendDestroyDescriptor(cfg[j]);
-        b->what = "cudnnBackendGetAttribute(ENGINEHEUR_RESULTS)";
-        return s;
-    }
-    if (got < 0) got = 0;
-    for (int64_t j = got; j < n; j++) L->dnnBackendDestroyDescriptor(cfg[j]);
-    *n_cfg = (int)(got < n ? got : n);
-    return CUDNN_STATUS_SUCCESS;
-}
-
-/* Finalizes a plan of configuration cfg on h. CUDNN_STATUS_NOT_SUPPORTED
-** for engines that reduce in reduced precision (our FP16/BF16 layers
-** accumulate in FP32) and for workspaces over max_ws. */
-static cudnnStatus_t gc_try(gc_build *b, cudnnHandle_t h, cudnnBackendDescriptor_t cfg,
-                            size_t max_ws, cudnnBackendDescriptor_t *plan, int64_t *ws,
-                            int64_t *engine) {
-    const cuda_libs *L = b->L;
-    *plan = NULL;
-    *ws = 0;
-    *engine = -1;
-    cudnnBackendDescriptor_t eng = NULL;
-    if (!L->dnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR, &eng)) {
-        int64_t cnt = 0;
-        if (!L->dnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE,
-                                       CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cnt, &eng) &&
-            cnt == 1) {
-            cudnnBackendNumericalNote_t notes[32];
-            int64_t nn = 0, gi = -1;
-            if (!L->dnnBackendGetAttribute(eng, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64,
-                                           1, &cnt, &gi))
-                *engine = gi;
-            if (!L->dnnBackendGetAttribute(eng, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE,
-                                           CUDNN_TYPE_NUMERICAL_NOTE, 32, &nn, notes)) {
-                for (int64_t i = 0; i < nn && i < 32; i++)
-                    if (notes[i] == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION) {
-                        L->dnnBackendDestroyDescriptor(eng);
-                        b->what = "engine reduces in reduced precision";
-                        return CUDNN_STATUS_NOT_SUPPORTED;
-                    }
-            }
-        }
-        L->dnnBackendDestroyDescriptor(eng);
-    }
-    cudnnStatus_t s = L->dnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, plan);
-    if (s) {
-        *plan = NULL;
-        b->what = "cudnnBackendCreateDescriptor(EXECUTION_PLAN)";
-        return s;
-    }
-    if ((s = L->dnnBackendSetAttribute(*plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE,
-                                       1, &h)) ||
-        (s = L->dnnBackendSetAttribute(*plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
-                                       CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfg))) {
-        b->what = "cudnnBackendSetAttribute(EXECUTION_PLAN)";
-    } else if ((s = L->dnnBackendFinalize(*plan))) {
-        b->what = "cudnnBackendFinalize(execution plan)";
-    } else {
-        int64_t cnt = 0;
-        if ((s = L->dnnBackendGetAttribute(*plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
-                                           CUDNN_TYPE_INT64, 1, &cnt, ws))) {
-            b->what = "cudnnBackendGetAttribute(EXECUTION_PLAN_WORKSPACE_SIZE)";
-        } else if (*ws < 0 || (uint64_t)*ws > (uint64_t)max_ws) {
-            b->what = *ws < 0 ? "negative workspace" : "workspace over the layer's";
-            s = CUDNN_STATUS_NOT_SUPPORTED;
-        }
-    }
-    if (s) {
-        L->dnnBackendDestroyDescriptor(*plan);
-        *plan = NULL;
-    }
-    return s;
-}
-
-static void gc_log(const gc_key *k, const gc_plan *p, int mode, int index, cudnnStatus_t s,
-                   const char *what, const cuda_libs *L) {
+static void gc_log(const void *key, const cg_plan *p, int mode, int index, cudnnStatus_t s,
+                   const char *what) {
     pthread_once(&g_env_once, env_init);
     if (!g_env_log) return;
+    const gc_key *k = key;
+    const cuda_libs *L = cuda_libs_get();
     fprintf(stderr,
             "kiln conv graph: %s %s x=[%lld,%lld,%lld,%lld] w=[%lld,%lld,%lld,%lld] s=%lld,%lld "
             "p=%lld,%lld/%lld,%lld b=%d z=%d relu=%d: %s cfg %d -> %s%s%s (engine %lld, "
-            "workspace %lld)\n",
+            "workspace %lld%s, %.0f ms)\n",
             k->nhwc ? "nhwc" : "nchw", k->dt == KILN_DTYPE_BFLOAT16 ? "bf16" : "f16",
             (long long)k->x[0], (long long)k->x[1], (long long)k->x[k->nd - 2],
             (long long)k->x[k->nd - 1], (long long)k->w[0], (long long)k->w[1],
@@ -481,104 +263,15 @@ static void gc_log(const gc_key *k, const gc_plan *p, int mode, int index, cudnn
             (long long)k->post[k->nd - 4], (long long)k->post[k->nd - 3], (int)k->has_b,
             (int)k->has_z, (int)k->relu, mode == GC_MODE_A ? "mode A" : "fallback", index,
             s ? (L->dnnGetErrorString ? L->dnnGetErrorString(s) : "refused") : "ok",
-            s ? ": " : "", s ? what : "", (long long)p->engine, (long long)p->ws);
+            s ? ": " : "", s ? what : "", (long long)p->engine, (long long)p->ws,
+            p->rtc ? ", runtime-compiled" : "", p->build_ms);
 }
 
-/* Builds k's plan on h into p: configuration (k->mode, k->index); when
-** that one does not build and `any`, the first of mode A, then FALLBACK,
-** that does. Status and the failing call in *what. */
-static cudnnStatus_t gc_plan_make(const cuda_libs *L, cudnnHandle_t h, const gc_key *k, bool any,
-                                  size_t max_ws, gc_plan *p, const char **what) {
-    gc_build b = {L, p, "?"};
-    memset(p, 0, sizeof *p);
-    p->engine = -1;
-    cudnnBackendDescriptor_t graph = NULL;
-    cudnnStatus_t s = gc_graph_make(&b, h, k, &graph), first = CUDNN_STATUS_SUCCESS;
-    const char *first_what = NULL;
-    if (s) {
-        *what = b.what;
-        gc_log(k, p, (int)k->mode, (int)k->index, s, b.what, L);
-        gc_plan_clear(L, p);
-        return s;
-    }
-    /* pass 0: the asked-for config; passes 1, 2: modes A, FALLBACK in order */
-    for (int pass = 0; pass < (any ? 3 : 1) && !p->plan; pass++) {
-        int m = pass == 0 ? (int)k->mode : pass == 1 ? GC_MODE_A : GC_MODE_FB;
-        cudnnBackendDescriptor_t heur = NULL, cfg[GC_MAX_CFG];
-        int n_cfg = 0, keep = -1;
-        s = gc_configs(&b, graph, m, &heur, cfg, &n_cfg);
-        if (!s && pass == 0 && k->index >= n_cfg) {
-            s = CUDNN_STATUS_NOT_SUPPORTED;
-            b.what = "the heuristic offers fewer configurations";
-        }
-        for (int i = 0; !s && i < n_cfg && keep < 0; i++) {
-            if (pass == 0 && i != k->index) continue;
-            if (pass > 0 && m == k->mode && i == k->index) continue; /* tried already */
-            int64_t ws = 0, engine = -1;
-            cudnnBackendDescriptor_t plan = NULL;
-            cudnnStatus_t t = gc_try(&b, h, cfg[i], max_ws, &plan, &ws, &engine);
-            p->engine = engine;
-            p->ws = ws;
-            gc_log(k, p, m, i, t, b.what, L);
-            if (t) {
-                if (pass == 0) s = t;
-                continue;
-            }
-            keep = i;
-            p->plan = plan;
-            p->mode = m;
-            p->index = i;
-        }
-        if (s && pass == 0) {
-            first = s;
-            first_what = b.what;
-            if (n_cfg == 0 || k->index >= n_cfg) gc_log(k, p, m, (int)k->index, s, b.what, L);
-        }
-        for (int i = 0; i < n_cfg; i++) {
-            if (i == keep && p->n_d < GC_MAX_DESC) p->d[p->n_d++] = cfg[i]; /* plan's own */
-            else L->dnnBackendDestroyDescriptor(cfg[i]);
-        }
-        if (heur) {
-            if (keep >= 0 && p->n_d < GC_MAX_DESC) p->d[p->n_d++] = heur;
-            else L->dnnBackendDestroyDescriptor(heur);
-        }
-        s = CUDNN_STATUS_SUCCESS;
-    }
-    if (!p->plan) {
-        *what = first_what ? first_what : "no engine configuration builds";
-        gc_plan_clear(L, p);
-        return first ? first : CUDNN_STATUS_NOT_SUPPORTED;
-    }
-    return CUDNN_STATUS_SUCCESS;
+/* The cg_problem of k (which must outlive it). */
+static cg_problem gc_problem(const gc_key *k) {
+    cg_problem pr = {k, sizeof *k, (int)k->mode, (int)k->index, gc_graph_make, gc_log};
+    return pr;
 }
-
-/* ------------------------------------------------------------ query handle */
-/* Tactics are asked for their scratch at build time, before any execution
-** context exists: a process-wide handle on the current device answers, and
-** a small cache keeps the answers (the plans themselves are dropped). */
-static cudnnHandle_t g_query;
-static pthread_mutex_t g_query_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t g_query_once = PTHREAD_ONCE_INIT;
-
-static void query_init(void) {
-    const cuda_libs *L = cuda_libs_get();
-    int n = 0;
-    if (!L->dnnCreate || !L->dnnBackendExecute || cudaGetDeviceCount(&n) != cudaSuccess ||
-        n == 0) {
-        cudaGetLastError();
-        return;
-    }
-    cudnnHandle_t h = NULL;
-    if (L->dnnCreate(&h) == CUDNN_STATUS_SUCCESS) g_query = h;
-}
-
-enum { WS_SLOTS = 1024 };
-typedef struct ws_entry {
-    gc_key key;
-    size_t ws; /* SIZE_MAX: refused */
-} ws_entry;
-static ws_entry g_ws[WS_SLOTS];
-static int g_ws_n, g_ws_next;
 
 /* ------------------------------------------------------------ tactics */
 typedef struct gc_variant {
@@ -615,7 +308,7 @@ static bool node_act(const ir_node *n, fused_act *act) {
 }
 
 static bool gc_supports(const ir_node *n, const ir_type *const *in, const gc_variant *v) {
-    if (cuda_conv_graph_env() == 0 || !graph_api()) return false;
+    if (cuda_conv_graph_env() == 0 || !cg_api()) return false;
     if ((v->layout == 1) != (n->op == OP_NhwcConv)) return false;
     if (v->index >= offered(n, v)) return false;
     if (n->n_in < 2 || !in[0] || !in[1]) return false;
@@ -710,40 +403,8 @@ static size_t gc_workspace(const ir_node *n, const ir_type *const *in, const gc_
     if (!concrete(in[0]) || !concrete(in[1])) return 0; /* asked again on real sizes */
     gc_key k;
     if (gc_key_types(n, in, v, &k)) return SIZE_MAX;
-    pthread_once(&g_query_once, query_init);
-    if (!g_query) return SIZE_MAX;
-    const cuda_libs *L = cuda_libs_get();
-    size_t ws = SIZE_MAX;
-    pthread_mutex_lock(&g_query_mu); /* one handle, one thread at a time */
-    for (int i = 0; i < g_ws_n; i++)
-        if (!memcmp(&g_ws[i].key, &k, sizeof k)) {
-            ws = g_ws[i].ws;
-            goto out;
-        }
-    gc_plan p;
-    const char *what;
-    if (gc_plan_make(L, g_query, &k, false, SIZE_MAX, &p, &what) == CUDNN_STATUS_SUCCESS) {
-        ws = (size_t)p.ws;
-        gc_plan_clear(L, &p);
-    }
-    g_ws[g_ws_next].key = k;
-    g_ws[g_ws_next].ws = ws;
-    g_ws_next = (g_ws_next + 1) % WS_SLOTS;
-    if (g_ws_n < WS_SLOTS) g_ws_n++;
-out:
-    pthread_mutex_unlock(&g_query_mu);
-    return ws;
-}
-
-static int dnn_fail(ref_ctx *rc, const cuda_libs *L, cudnnStatus_t s, const char *what) {
-    return ref_fail(rc, "%s: cuDNN error %s", what,
-                    L->dnnGetErrorString ? L->dnnGetErrorString(s) : "?");
-}
-
-/* Byte alignment of a device pointer, at most 16. */
-static int64_t ptr_align(const void *p) {
-    uintptr_t a = (uintptr_t)p | 16u;
-    return (int64_t)(a & (~a + 1));
+    cg_problem pr = gc_problem(&k);
+    return cg_workspace(&pr);
 }
 
 static int gc_run(ref_ctx *rc, const gc_variant *v) {
@@ -806,31 +467,16 @@ static int gc_run(ref_ctx *rc, const gc_variant *v) {
         k.has_z = Z != NULL;
         k.relu = act.kind == FUSED_ACT_RELU;
     }
-    k.align[0] = ptr_align(X->data);
-    k.align[1] = ptr_align(W->data);
-    k.align[2] = ptr_align(Y->data);
-    k.align[3] = k.has_b ? ptr_align(B->data) : 16;
-    k.align[4] = k.has_z ? ptr_align(Z->data) : 16;
+    k.align[0] = cg_ptr_align(X->data);
+    k.align[1] = cg_ptr_align(W->data);
+    k.align[2] = cg_ptr_align(Y->data);
+    k.align[3] = k.has_b ? cg_ptr_align(B->data) : 16;
+    k.align[4] = k.has_z ? cg_ptr_align(Z->data) : 16;
     k.mode = v->mode;
     k.index = v->index;
-    cudnnHandle_t h = (cudnnHandle_t)x->dnn;
-    gc_plan *p = cuda_plan_get(x, &k, sizeof k);
-    if (!p) {
-        if (!(p = calloc(1, sizeof *p))) return ref_fail(rc, "out of memory");
-        const char *what = "?";
-        size_t max_ws = rc->ws ? rc->ws_size : 0;
-        cudnnStatus_t s = gc_plan_make(L, h, &k, true, max_ws, p, &what);
-        if (s) {
-            dnn_fail(rc, L, s, what);
-            free(p);
-            return -1;
-        }
-        if (!cuda_plan_put(x, &k, sizeof k, p, gc_plan_free)) return ref_fail(rc, "out of memory");
-    }
-    if ((size_t)p->ws > rc->ws_size || (p->ws && !rc->ws))
-        return ref_fail(rc, "cuDNN needs %lld bytes of workspace, the layer has %zu",
-                        (long long)p->ws, rc->ws_size);
-    /* the variant pack, remade only when a pointer changed */
+    cg_problem pr = gc_problem(&k);
+    cg_plan *p = cg_plan_for(rc, &pr);
+    if (!p) return -1;
     int64_t uid[5];
     void *ptr[5];
     int nu = 0;
@@ -839,32 +485,7 @@ static int gc_run(ref_ctx *rc, const gc_variant *v) {
     uid[nu] = GC_UID_Y, ptr[nu++] = Y->data;
     if (k.has_b) uid[nu] = GC_UID_B, ptr[nu++] = B->data;
     if (k.has_z) uid[nu] = GC_UID_Z, ptr[nu++] = Z->data;
-    void *ws = p->ws ? rc->ws : NULL;
-    if (!p->vpack || p->n_uid != nu || memcmp(p->vp_ptr, ptr, sizeof(void *) * (size_t)nu) ||
-        p->vp_ws != ws) {
-        if (p->vpack) L->dnnBackendDestroyDescriptor(p->vpack);
-        p->vpack = NULL;
-        cudnnBackendDescriptor_t vp = NULL;
-        cudnnStatus_t s = L->dnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &vp);
-        if (s) return dnn_fail(rc, L, s, "cudnnBackendCreateDescriptor(VARIANT_PACK)");
-        if ((s = L->dnnBackendSetAttribute(vp, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS,
-                                           CUDNN_TYPE_INT64, nu, uid)) ||
-            (s = L->dnnBackendSetAttribute(vp, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
-                                           CUDNN_TYPE_VOID_PTR, nu, ptr)) ||
-            (s = L->dnnBackendSetAttribute(vp, CUDNN_ATTR_VARIANT_PACK_WORKSPACE,
-                                           CUDNN_TYPE_VOID_PTR, 1, &ws)) ||
-            (s = L->dnnBackendFinalize(vp))) {
-            L->dnnBackendDestroyDescriptor(vp);
-            return dnn_fail(rc, L, s, "variant pack");
-        }
-        p->vpack = vp;
-        p->n_uid = nu;
-        memcpy(p->uid, uid, sizeof(int64_t) * (size_t)nu);
-        memcpy(p->vp_ptr, ptr, sizeof(void *) * (size_t)nu);
-        p->vp_ws = ws;
-    }
-    cudnnStatus_t s = L->dnnBackendExecute(h, p->plan, p->vpack);
-    if (s) return dnn_fail(rc, L, s, "cudnnBackendExecute");
+    if (cg_execute(rc, p, nu, uid, ptr)) return -1;
     if (v->fused || (!B && !Z && act.kind == FUSED_ACT_NONE)) return 0;
     kc_act a = {act.kind, act.alpha, act.beta};
     int kdt = dt == KILN_DTYPE_FLOAT16 ? KC_F16 : KC_BF16;
@@ -951,14 +572,6 @@ int cuda_conv_graph_probe(const kiln_tactic *t, const ir_node *n, const ir_type 
         errf(err, nerr, "geometry");
         return -1;
     }
-    gc_plan p;
-    memset(&p, 0, sizeof p);
-    gc_build b = {L, &p, "?"};
-    cudnnBackendDescriptor_t graph = NULL;
-    cudnnStatus_t s = gc_graph_make(&b, NULL, &k, &graph);
-    if (s && err && nerr)
-        snprintf(err, nerr, "%s: %s", b.what,
-                 L->dnnGetErrorString ? L->dnnGetErrorString(s) : "cuDNN error");
-    gc_plan_clear(L, &p);
-    return s ? -1 : 0;
+    cg_problem pr = gc_problem(&k);
+    return cg_probe(&pr, err, nerr);
 }

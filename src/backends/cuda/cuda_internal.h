@@ -85,6 +85,8 @@ bool cuda_param_runtime(const ir_node *n, const ir_type *const *in, int i, bool 
 ** cuda_norm.c (LayerNorm/RMSNorm/BatchNorm/InstanceNorm/GroupNorm),
 ** cuda_pool.c (MaxPool, AveragePool, global pools, Resize),
 ** cuda_gemm.c (MatMul, Gemm, FusedGemm through cuBLASLt),
+** cuda_gemm_graph.c (FP16/BF16 FusedGemm through cuDNN's graph API, bias,
+** residual and the activations cuBLASLt lacks fused),
 ** cuda_conv.c (Conv, FusedConv through cuDNN; depthwise kernels),
 ** cuda_conv_graph.c (FP16/BF16 Conv, FusedConv, NhwcConv through cuDNN's
 ** graph API, bias/residual/ReLU fused),
@@ -96,6 +98,7 @@ extern const kiln_tactic *const cuda_tactics_reduce[];
 extern const kiln_tactic *const cuda_tactics_norm[];
 extern const kiln_tactic *const cuda_tactics_pool[];
 extern const kiln_tactic *const cuda_tactics_gemm[];
+extern const kiln_tactic *const cuda_tactics_gemm_graph[];
 extern const kiln_tactic *const cuda_tactics_conv[];
 extern const kiln_tactic *const cuda_tactics_conv_graph[];
 
@@ -109,6 +112,21 @@ int cuda_conv_graph_env(void);
 ** 9.x versions that need a handle for the graph refuse it). 0, or -1 with
 ** the failing call in err. */
 int cuda_conv_graph_probe(const kiln_tactic *t, const ir_node *n, const ir_type *const *in,
+                          char *err, size_t nerr);
+/* KILN_GEMM_GRAPH (cuda_gemm_graph.c): 0 = graph-API GEMMs off, 1 = offered
+** next to cuBLASLt (default), 2 ("only") = cuda_gemm.c's tactics step aside
+** for the FusedGemm layers the graph plans (A/B timing). */
+int cuda_gemm_graph_env(void);
+/* Under KILN_GEMM_GRAPH=only: whether the graph tactics take layer n (and
+** cuDNN plans its first configuration), so cuBLASLt's step aside. */
+bool cuda_gemm_graph_replaces(const ir_node *n, const ir_type *const *in);
+/* How many runs of the graph GEMM tactics found no plan and went through
+** cuBLASLt instead (tests: the graph path really ran). */
+int cuda_gemm_graph_fallbacks(void);
+/* Tests: builds and frees the operation graph graph GEMM tactic t would
+** run for n on concrete types, host-only (as cuda_conv_graph_probe). 0, or
+** -1 with the reason in err (also when the tactic declines the layer). */
+int cuda_gemm_graph_probe(const kiln_tactic *t, const ir_node *n, const ir_type *const *in,
                           char *err, size_t nerr);
 extern const kiln_tactic *const cuda_tactics_attn[];
 extern const kiln_tactic *const cuda_tactics_qconv[];

@@ -47,6 +47,10 @@ int cuda_lt_matmul(ref_ctx *rc, const cuda_lt_plan *p, int rank, const void *a,
 int cuda_lt_matmul_raw(ref_ctx *rc, const cuda_lt_plan *p, int rank, const void *a,
                        const void *b, const void *c, void *d, const void *alpha,
                        const void *beta, const void *bias);
+/* MatMul / Gemm / FusedGemm layer rc through cuBLASLt's first heuristic
+** algorithm and our epilogue (cuda_gemm.c's cuda_fused_gemm_lt_h0): the
+** graph GEMM tactic's way out when cuDNN has no plan at run time. */
+int cuda_gemm_lt_run(ref_ctx *rc);
 /* Largest power of two (at most 256) dividing the address and every
 ** byte stride given (n of them): what cuBLASLt may assume of a pointer. */
 int64_t cuda_lt_align(const void *p, const int64_t *byte_strides, int n);
