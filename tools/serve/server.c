@@ -913,7 +913,11 @@ static struct MHD_Daemon *start_daemon(server *s, int port, bool metrics, int th
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads > 1 ? threads : 1),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.idle_timeout_secs,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)(metrics ? 64 : 1024),
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        /* 32 KiB, not more: libmicrohttpd mmaps a larger per-connection
+        ** pool afresh for every connection (page faults on the first
+        ** request of each, and a munmap after), and mallocs a smaller one
+        ** from memory the thread already touched. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
         MHD_OPTION_NOTIFY_COMPLETED, metrics ? NULL : on_completed, s,
         MHD_OPTION_END);
