@@ -294,19 +294,35 @@ def main():
         body_path = os.path.join(WORK, f"{name}.body")
         with open(body_path, "wb") as f:
             f.write(body)
-        port, mport = free_port(), free_port()
-        log = open(os.path.join(WORK, f"kiln_serve_{name}.log"), "w")
-        srv = subprocess.Popen([kiln, "serve", "--model-repository", repo, "--http-port", str(port),
-                                "--metrics-port", str(mport), "--threads", str(a.server_threads),
-                                "--compute-threads", str(a.server_threads), "--build-opt-level", "1"],
-                               stdout=log, stderr=subprocess.STDOUT)
-        try:
-            first, med, idle, fresh = first_after_ready(port, srv, name, body, len(head))
-            extra.append(f"{name}: first request after READY {first:.3f} ms, steady median "
+        def start(tag):
+            port, mport = free_port(), free_port()
+            log = open(os.path.join(WORK, f"kiln_serve_{name}{tag}.log"), "w")
+            return port, mport, subprocess.Popen(
+                [kiln, "serve", "--model-repository", repo, "--http-port", str(port),
+                 "--metrics-port", str(mport), "--threads", str(a.server_threads),
+                 "--compute-threads", str(a.server_threads), "--build-opt-level", "1"],
+                stdout=log, stderr=subprocess.STDOUT)
+
+        def first_note(port, srv, variant):
+            first, med, idle, fresh = first_after_ready(port, srv, variant, body, len(head))
+            extra.append(f"{variant}: first request after READY {first:.3f} ms, steady median "
                          f"{med:.3f} ms ({first / med:.2f}x); references on the warm server: "
                          f"after 0.2 s idle {idle:.3f} ms ({idle / med:.2f}x), first on a fresh "
                          f"connection {fresh:.3f} ms ({fresh / med:.2f}x)")
             print(extra[-1], flush=True)
+
+        # The first request after READY with batching off, where nothing
+        # (no queue delay) hides a cold start, on a server of its own: the
+        # measurement below warms every shared path.
+        port, mport, srv = start("_first")
+        try:
+            first_note(port, srv, name + "_nobatch")
+        finally:
+            srv.send_signal(signal.SIGTERM)
+            srv.wait()
+        port, mport, srv = start("")
+        try:
+            first_note(port, srv, name)
             for variant in (name, name + "_nobatch"):
                 for conc in concs:
                     m0 = scrape(mport)

@@ -932,16 +932,21 @@ static struct MHD_Daemon *start_daemon(server *s, int port, bool metrics, int th
 ** several times a steady request (code paths never run yet and their page
 ** faults and lazy symbol binding, the HTTP thread's allocator arena, the
 ** suspend/resume and response paths); a client's first request would pay
-** it otherwise. Rounds of concurrent connections repeat until every HTTP
-** thread has served an infer request (connections go to whichever thread
-** accepts them). A version whose warm-up request fails takes its model out
-** of service: READY must mean it answers. */
+** it otherwise. Rounds of 2 x --threads concurrent connections repeat
+** until every HTTP thread has served an infer request (connections go to
+** whichever thread accepts them; at most 16 rounds, and no new round
+** after 5 s). A version answering its warm-up request with an error takes
+** its model out of service: READY must mean it answers. A 503 (the
+** concurrent warm-up filled a small queue) or a warm-up the server could
+** not send or got no answer to (its own client side failing) is logged and
+** does not. */
 typedef struct warm_req {
     char model[SERVE_NAME_MAX];
     long long version;
     char *bytes;                   /* the whole HTTP request */
     size_t len;
-    int status;                    /* 0 until answered; first failure kept */
+    int status;                    /* 0: not sent, -1: no answer, else the HTTP status
+                                   ** (the first failure is kept) */
     char msg[256];
 } warm_req;
 
@@ -1028,9 +1033,16 @@ static void *warm_client(void *arg) {
         warm_req *w = &j->reqs[i];
         int st = warm_exchange(fd, w->bytes, w->len, msg, sizeof msg);
         pthread_mutex_lock(j->mu);
-        if (w->status == 0 || w->status == 200) {
-            w->status = st ? st : -1;
-            snprintf(w->msg, sizeof w->msg, "%s", st ? msg : "no answer");
+        if (st == 503) st = -1;             /* busy, not broken */
+        if (st > 0 && st != 200) {          /* a failure outranks everything */
+            if (w->status <= 0 || w->status == 200) {
+                w->status = st;
+                snprintf(w->msg, sizeof w->msg, "%s", msg);
+            }
+        } else if (st == 200) {
+            if (w->status <= 0) w->status = 200;
+        } else if (w->status == 0) {
+            w->status = -1;
         }
         pthread_mutex_unlock(j->mu);
         ok = st == 200;   /* an error answer may have closed the connection */
@@ -1102,11 +1114,12 @@ static void warm_http(server *s) {
     pthread_mutex_t mu;
     pthread_mutex_init(&mu, NULL);
     warm_job job = {s, reqs, reqs ? n : 0, &mu};
-    int threads = s->o.threads < 1 ? 1 : s->o.threads > 64 ? 64 : s->o.threads, rounds = 0, served;
+    int threads = s->o.threads < 1 ? 1 : s->o.threads > 32 ? 32 : s->o.threads, rounds = 0, served;
+    uint64_t t0 = now_us();
     do {
         pthread_t t[64];
         int started = 0;
-        for (int i = 0; i < threads; i++)
+        for (int i = 0; i < 2 * threads; i++)
             if (!pthread_create(&t[started], NULL, warm_client, &job)) started++;
         for (int i = 0; i < started; i++) pthread_join(t[i], NULL);
         rounds++;
@@ -1114,15 +1127,19 @@ static void warm_http(server *s) {
         served = s->n_warm_threads;
         pthread_mutex_unlock(&s->warm_mu);
         bool failed = false;
-        for (int i = 0; i < job.n; i++) failed |= reqs[i].status != 200;
+        for (int i = 0; i < job.n; i++) failed |= reqs[i].status > 0 && reqs[i].status != 200;
         if (failed) break;
-    } while (job.n && served < threads && rounds < 16);
+    } while (job.n && served < threads && rounds < 16 && now_us() - t0 < 5000000u);
     for (int i = 0; i < job.n; i++) {
         if (reqs[i].status == 200) continue;
+        if (reqs[i].status <= 0) {
+            serve_log("WARNING", "model '%s' version %lld: the HTTP warm-up request %s", reqs[i].model,
+                      reqs[i].version, reqs[i].status ? "got no answer (or 503)" : "could not be sent");
+            continue;
+        }
         char why[512];
-        snprintf(why, sizeof why, "warm-up request to version %lld through HTTP %s%d: %s",
-                 reqs[i].version, reqs[i].status > 0 ? "answered " : "failed ",
-                 reqs[i].status, reqs[i].msg);
+        snprintf(why, sizeof why, "warm-up request to version %lld through HTTP answered %d: %s",
+                 reqs[i].version, reqs[i].status, reqs[i].msg);
         repo_fail_model(s->repo, reqs[i].model, why);
     }
     /* Statistics start here: what ran before is warm-up. */
@@ -1132,7 +1149,7 @@ static void warm_http(server *s) {
     }
     if (job.n)
         serve_log("INFO", "HTTP warm-up: %d model version(s), %d round(s) of %d connection(s), "
-                  "%d of %d HTTP thread(s) served an infer request", job.n, rounds, threads,
+                  "%d of %d HTTP thread(s) served an infer request", job.n, rounds, 2 * threads,
                   served, threads);
     for (int i = 0; i < n; i++) free(reqs[i].bytes);
     free(reqs);
