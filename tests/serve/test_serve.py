@@ -306,7 +306,8 @@ def warmup_failures(kiln, tmp, models_dir):
     server from being READY; a good model beside it is. bad_min: the engine
     cannot run its profile's min batch (a Reshape of 2 values into rows of
     3), which only the min-shape warm-up reaches. bad_warmup: a
-    config.pbtxt model_warmup batch the model refuses."""
+    config.pbtxt model_warmup batch the model refuses. min2: an engine
+    whose smallest batch is 2 is READY (warmed at 2)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
     repo = os.path.join(tmp, "repo_warm")
@@ -322,7 +323,9 @@ def warmup_failures(kiln, tmp, models_dir):
             ("bad_min", os.path.join(tmp, "reshape.onnx"), ("x:1x2", "x:3x2", "x:3x2"), ""),
             ("bad_warmup", os.path.join(models_dir, "mlp.onnx"), ("x:1x16", "x:8x16", "x:32x16"),
              'model_warmup [ { name: "w" batch_size: 64 } ]\n'),
-            ("good", os.path.join(models_dir, "mlp.onnx"), ("x:1x16", "x:8x16", "x:32x16"), "")):
+            ("good", os.path.join(models_dir, "mlp.onnx"), ("x:1x16", "x:8x16", "x:32x16"), ""),
+            # an engine taking batches of 2 and more warms at 2, not 1
+            ("min2", os.path.join(models_dir, "mlp.onnx"), ("x:2x16", "x:8x16", "x:32x16"), "")):
         os.makedirs(os.path.join(repo, name, "1"))
         subprocess.run([kiln, "build", src, "-o", os.path.join(repo, name, "1", "model.kiln"),
                         "--min-shapes", shapes[0], "--opt-shapes", shapes[1], "--max-shapes", shapes[2]],
@@ -334,7 +337,7 @@ def warmup_failures(kiln, tmp, models_dir):
         idx = []
         while time.time() < deadline:
             idx = json.loads(srv.get("/v2/repository/index", "POST")[1])
-            if len(idx) == 3 and srv.get("/v2/models/good/ready")[0] == 200:
+            if len(idx) == 4 and srv.get("/v2/models/good/ready")[0] == 200:
                 break
             time.sleep(0.2)
         state = {e["name"]: (e["state"], e.get("reason", "")) for e in idx}
@@ -351,6 +354,9 @@ def warmup_failures(kiln, tmp, models_dir):
         check(state.get("good", ("",))[0] == "READY" and srv.get("/v2/models/good/ready")[0] == 200
               and srv.get("/v2/health/ready")[0] == 400,
               "the good model beside them is READY; the server is not")
+        w = metric(srv.metrics(), "kiln_warmup_requests_total", model="min2", path="http")
+        check(state.get("min2", ("",))[0] == "READY" and w and w >= 1,
+              f"an engine whose smallest batch is 2 warms at batch 2 and is READY ({state.get('min2')}, {w})")
     finally:
         check(srv.stop() == 0, "clean stop (warm-up failures)")
 

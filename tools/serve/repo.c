@@ -429,7 +429,8 @@ static int resolve_config(const kiln_engine *e, serve_model_config *cfg, char *e
 }
 
 /* One request of zeros through the version's batcher: batch rows (when the
-** model batches), profile 0's opt for the other dims. */
+** model batches; 0: the smallest batch profile 0 takes, 1 mostly), profile
+** 0's opt for the other dims. */
 static int warm_request(serve_version *v, int batch, char *err, size_t errlen) {
     int ni = kiln_engine_num_inputs(v->engine), no = kiln_engine_num_outputs(v->engine);
     kiln_batch_input in[SERVE_CFG_MAX_IO];
@@ -446,7 +447,7 @@ static int warm_request(serve_version *v, int batch, char *err, size_t errlen) {
         int64_t mn[KILN_MAX_RANK], mx[KILN_MAX_RANK];
         kiln_engine_input(v->engine, i, &io);
         kiln_engine_profile_shape(v->engine, 0, io.name, mn, dims[i], mx);
-        if (v->cfg.max_batch_size > 0 && io.rank > 0) dims[i][0] = batch;
+        if (v->cfg.max_batch_size > 0 && io.rank > 0) dims[i][0] = batch ? batch : mn[0] > 1 ? mn[0] : 1;
         size_t nb = kiln_dtype_size(io.dtype);
         for (int d = 0; d < io.rank; d++) nb *= (size_t)dims[i][d];
         if (!(bufs[i] = calloc(1, nb ? nb : 1))) {
@@ -530,15 +531,16 @@ static serve_version *load_version(serve_repo *r, const char *model, int64_t ver
     }
     /* Warm-up through the batcher, the path a request takes (its worker
     ** thread, the context at a lone request's shape, output tensors):
-    ** batch 1, then config.pbtxt's model_warmup batch sizes. A version
+    ** the smallest batch, then config.pbtxt's model_warmup batch sizes. A version
     ** whose warm-up fails is not loaded, so never READY. */
     for (int w = -1; w < v->cfg.n_warmup; w++) {
-        int batch = w < 0 ? 1 : v->cfg.warmup_batch[w] ? v->cfg.warmup_batch[w] : 1;
+        int batch = w < 0 ? 0 : v->cfg.warmup_batch[w] ? v->cfg.warmup_batch[w] : 1;
         if (warm_request(v, batch, err, errlen)) {
             char why[1024];
             snprintf(why, sizeof why, "%s", err);
-            snprintf(err, errlen, "%s: warm-up request (batch %d%s) failed: %s", vdir, batch,
-                     w < 0 ? "" : ", config.pbtxt model_warmup", why);
+            if (batch) snprintf(err, errlen, "%s: warm-up request (batch %d, config.pbtxt "
+                                "model_warmup) failed: %s", vdir, batch, why);
+            else snprintf(err, errlen, "%s: warm-up request (smallest batch) failed: %s", vdir, why);
             goto fail;
         }
         atomic_fetch_add(&v->warmup_batcher, 1);

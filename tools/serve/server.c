@@ -1051,7 +1051,8 @@ static void *warm_client(void *arg) {
     return NULL;
 }
 
-/* The request a client would send first: batch 1 of zeros. */
+/* The request a client would send first: zeros, batch 1 (or the smallest
+** batch the engine takes). */
 static bool warm_build(const server *s, serve_version *v, warm_req *w) {
     const serve_model_config *c = &v->cfg;
     sbuf head, req;
@@ -1068,12 +1069,13 @@ static bool warm_build(const server *s, serve_version *v, warm_req *w) {
         sb_str(&head, i ? ",{\"name\":" : "{\"name\":");
         sb_json_str(&head, t->name);
         sb_str(&head, ",\"shape\":[");
-        if (off) sb_str(&head, "1");
+        if (off) sb_printf(&head, "%lld", (long long)(mn[0] > 1 ? mn[0] : 1));
         for (int d = 0; d < t->rank; d++) {
             int64_t dim = t->dims[d] < 0 ? op[d + off] : t->dims[d];
             sb_printf(&head, "%s%lld", d || off ? "," : "", (long long)dim);
             nb *= (size_t)dim;
         }
+        if (off && mn[0] > 1) nb *= (size_t)mn[0];
         sb_printf(&head, "],\"datatype\":\"%s\",\"parameters\":{\"binary_data_size\":%zu}}",
                   serve_dtype_name(t->dtype), nb);
         data += nb;
