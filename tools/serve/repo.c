@@ -535,7 +535,14 @@ static serve_version *load_version(serve_repo *r, const char *model, int64_t ver
     ** whose warm-up fails is not loaded, so never READY. */
     for (int w = -1; w < v->cfg.n_warmup; w++) {
         int batch = w < 0 ? 0 : v->cfg.warmup_batch[w] ? v->cfg.warmup_batch[w] : 1;
-        if (warm_request(v, batch, err, errlen)) {
+        struct timespec ta, tb;
+        clock_gettime(CLOCK_MONOTONIC, &ta);
+        int rc = warm_request(v, batch, err, errlen);
+        clock_gettime(CLOCK_MONOTONIC, &tb);
+        if (w < 0)
+            v->warmup_request_us = (uint64_t)((tb.tv_sec - ta.tv_sec) * 1000000 +
+                                              (tb.tv_nsec - ta.tv_nsec) / 1000);
+        if (rc) {
             char why[1024];
             snprintf(why, sizeof why, "%s", err);
             if (batch) snprintf(err, errlen, "%s: warm-up request (batch %d, config.pbtxt "

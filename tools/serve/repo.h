@@ -39,6 +39,7 @@ typedef struct serve_version {
     ** start-up, loopback HTTP requests from the server itself. They are
     ** not client traffic: statistics leave them out (warm_base). */
     atomic_ullong warmup_batcher, warmup_http;
+    uint64_t warmup_request_us;    /* the load-time batch-1 warm-up request took */
     kiln_batcher_stats warm_base;  /* batcher counters when warm-up ended */
     struct serve_version *next_dead;
 } serve_version;

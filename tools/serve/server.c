@@ -947,6 +947,8 @@ typedef struct warm_req {
     size_t len;
     int status;                    /* 0: not sent, -1: no answer, else the HTTP status
                                    ** (the first failure is kept) */
+    bool costly;                   /* a run takes long: sent on few connections */
+    int sent;
     char msg[256];
 } warm_req;
 
@@ -954,6 +956,8 @@ typedef struct warm_job {
     server *s;
     warm_req *reqs;
     int n;
+    int costly_cap;                /* connections a costly version is sent on */
+    int sent;                      /* infer requests sent this round */
     pthread_mutex_t *mu;
 } warm_job;
 
@@ -1031,6 +1035,14 @@ static void *warm_client(void *arg) {
     int ok = warm_exchange(fd, get, sizeof get - 1, msg, sizeof msg) == 200;
     for (int i = 0; ok && i < j->n; i++) {
         warm_req *w = &j->reqs[i];
+        pthread_mutex_lock(j->mu);
+        bool go = !w->costly || w->sent < j->costly_cap;
+        if (go) {
+            w->sent++;
+            j->sent++;
+        }
+        pthread_mutex_unlock(j->mu);
+        if (!go) continue;
         int st = warm_exchange(fd, w->bytes, w->len, msg, sizeof msg);
         pthread_mutex_lock(j->mu);
         if (st == 503) st = -1;             /* busy, not broken */
@@ -1096,6 +1108,11 @@ static bool warm_build(const server *s, serve_version *v, warm_req *w) {
     sb_free(&head);
     snprintf(w->model, sizeof w->model, "%s", v->model);
     w->version = (long long)v->version;
+    /* Every connection of every round would queue a slow model's runs one
+    ** after another: a version whose load-time warm-up request took over
+    ** 0.5 s goes on as many connections as there are HTTP threads, and
+    ** cheaper versions carry the later rounds. */
+    w->costly = v->warmup_request_us > 500000;
     w->len = req.len;
     w->bytes = req.p;
     return true;
@@ -1115,8 +1132,8 @@ static void warm_http(server *s) {
                        "is larger than --max-request-mib)", vs[i]->model, (long long)vs[i]->version);
     pthread_mutex_t mu;
     pthread_mutex_init(&mu, NULL);
-    warm_job job = {s, reqs, reqs ? n : 0, &mu};
     int threads = s->o.threads < 1 ? 1 : s->o.threads > 32 ? 32 : s->o.threads, rounds = 0, served;
+    warm_job job = {s, reqs, reqs ? n : 0, threads, 0, &mu};
     uint64_t t0 = now_us();
     do {
         pthread_t t[64];
@@ -1130,7 +1147,8 @@ static void warm_http(server *s) {
         pthread_mutex_unlock(&s->warm_mu);
         bool failed = false;
         for (int i = 0; i < job.n; i++) failed |= reqs[i].status > 0 && reqs[i].status != 200;
-        if (failed) break;
+        if (failed || !job.sent) break;   /* nothing left that a new round would send */
+        job.sent = 0;
     } while (job.n && served < threads && rounds < 16 && now_us() - t0 < 5000000u);
     for (int i = 0; i < job.n; i++) {
         if (reqs[i].status == 200) continue;
