@@ -11,7 +11,11 @@ failed requests), a failed reload leaving the old version serving, 10x
 overload answered 200/503 with bounded memory, hostile requests on raw
 sockets (each answered 4xx or closed while the server keeps serving), the
 Prometheus endpoint scraped by a real Prometheus when one is installed, and
-SIGTERM under load (exit 0, no request lost).
+SIGTERM under load (exit 0, no request lost). Warm-up: READY only after
+every version ran a request through its batcher and a loopback HTTP infer
+request on every HTTP thread (counted apart from the statistics), a
+reloaded version warmed before serving, and models failing their warm-up
+(a min-shape run, a model_warmup batch) UNAVAILABLE with the reason.
 
 Usage: test_serve.py KILN_BINARY      Ends with "N passed, M failed"."""
 import concurrent.futures as cf
