@@ -550,9 +550,11 @@ KILN_API uint64_t kiln_engine_model_hash(const kiln_engine *e);
 
 /* ------------------------------------------------------------------- pool
 ** N contexts of one engine, created and warmed when the pool is created:
-** every profile runs once at its opt and once at its max shapes (zero
-** inputs), so no request pays a first-run cost (page faults on activation
-** memory, lazily built tables). A context handed back as failed is
+** every profile runs once at its max, opt and min shapes (zero inputs;
+** min last, profile 0 last, so a context starts holding the shape of a
+** lone request), so no request pays a first-run cost (page faults on
+** activation memory, lazily built tables) and an engine that cannot run
+** one of those shapes fails here. A context handed back as failed is
 ** destroyed and rebuilt (and re-warmed); the pool counts healthy ones. */
 typedef struct kiln_pool kiln_pool;
 

@@ -37,24 +37,31 @@ void kiln_pool_options_init(kiln_pool_options *o) {
 const kiln_engine *serve_pool_engine(const kiln_pool *p) { return p->e; }
 int serve_pool_contexts(const kiln_pool *p) { return p->n; }
 
-/* Runs the context once per warm-up shape: each profile at opt and at max.
-** Max touches every page of the activation plan; opt is what the builder
-** tuned for and what most batches look like. */
+/* Runs the context once per warm-up shape: each profile at max, opt and
+** min. Max touches every page of the activation plan; opt is what the
+** builder tuned for and what most batches look like; min (a lone request,
+** batch 1 for a batched model) is what an unbatched first request runs, so
+** a shape only it reaches fails here rather than in a client's request, and
+** the context is left holding it. */
 static kiln_status warm(kiln_pool *p, kiln_context *c, void *stream) {
     const kiln_engine *e = p->e;
     int ni = kiln_engine_num_inputs(e), no = kiln_engine_num_outputs(e);
     kiln_tensor **zeros = calloc((size_t)ni + 1, sizeof *zeros);
     if (!zeros) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
     kiln_status st = KILN_OK;
-    for (int prof = 0; prof < kiln_engine_num_profiles(e) && !st; prof++) {
-        for (int which = 0; which < 2 && !st; which++) {
+    /* Last profile first, so profile 0 (what requests mostly pick) ends set. */
+    for (int prof = kiln_engine_num_profiles(e) - 1; prof >= 0 && !st; prof--) {
+        for (int which = 0; which < 3 && !st; which++) {
             if ((st = kiln_context_set_profile(c, prof))) break;
+            bool again = which > 0;   /* this shape was run just before */
             for (int i = 0; i < ni && !st; i++) {
                 kiln_io_info info;
                 int64_t mn[KILN_MAX_RANK], op[KILN_MAX_RANK], mx[KILN_MAX_RANK];
                 if ((st = kiln_engine_input(e, i, &info))) break;
                 if ((st = kiln_engine_profile_shape(e, prof, info.name, mn, op, mx))) break;
-                const int64_t *dims = which ? mx : op;
+                const int64_t *dims = which == 0 ? mx : which == 1 ? op : mn;
+                const int64_t *prev = which == 1 ? mx : op;
+                again = again && !memcmp(dims, prev, sizeof(int64_t) * (size_t)info.rank);
                 kiln_tensor_destroy(zeros[i]);
                 zeros[i] = NULL;
                 if ((st = kiln_tensor_create(info.dtype, info.rank, dims, &zeros[i]))) break;
@@ -67,13 +74,13 @@ static kiln_status warm(kiln_pool *p, kiln_context *c, void *stream) {
                 if ((st = kiln_engine_output(e, o, &info))) break;
                 st = kiln_context_set_tensor(c, info.name, NULL, 0);
             }
-            for (int r = 0; r < p->o.warmup_runs && !st; r++)
+            for (int r = 0; r < p->o.warmup_runs && !st && !again; r++)
                 st = kiln_context_enqueue(c, stream);
         }
     }
     for (int i = 0; i < ni; i++) kiln_tensor_destroy(zeros[i]);
     free(zeros);
-    if (!st) st = kiln_context_set_profile(c, 0);
+    /* Profile 0's min shapes stay set; a request sets its own. */
     if (st) kiln_error_prefix("warming a pool context");
     return st;
 }

@@ -11,7 +11,11 @@ failed requests), a failed reload leaving the old version serving, 10x
 overload answered 200/503 with bounded memory, hostile requests on raw
 sockets (each answered 4xx or closed while the server keeps serving), the
 Prometheus endpoint scraped by a real Prometheus when one is installed, and
-SIGTERM under load (exit 0, no request lost).
+SIGTERM under load (exit 0, no request lost). Warm-up: READY only after
+every version ran a request through its batcher and a loopback HTTP infer
+request on every HTTP thread (counted apart from the statistics), a
+reloaded version warmed before serving, and models failing their warm-up
+(a min-shape run, a model_warmup batch) UNAVAILABLE with the reason.
 
 Usage: test_serve.py KILN_BINARY      Ends with "N passed, M failed"."""
 import concurrent.futures as cf
@@ -275,6 +279,92 @@ def tritonclient_suite(srv, tiny_onnx):
     c.close()
 
 
+def warmup_before_ready(srv, models):
+    """READY came after the server's own warm-up: every version ran a request
+    through its batcher and a loopback HTTP infer request, which the
+    statistics leave out."""
+    m = srv.metrics()
+    for name in models:
+        b = metric(m, "kiln_warmup_requests_total", model=name, version="1", path="batcher")
+        h = metric(m, "kiln_warmup_requests_total", model=name, version="1", path="http")
+        check(b and b >= 1 and h and h >= 1,
+              f"{name}: warm-up through the batcher ({b}) and over HTTP ({h}) before READY")
+    check((metric(m, "kiln_warmup_requests_total", model="tiny", version="1", path="batcher") or 0) >= 2,
+          "tiny: config's model_warmup ran beside the batch-1 warm-up")
+    st = json.loads(srv.get("/v2/models/mlp/stats")[1])["model_stats"][0]
+    check(st["inference_stats"]["success"]["count"] == 0 and st["execution_count"] == 0
+          and metric(m, "nv_inference_request_success", model="mlp") == 0
+          and metric(m, "kiln_batch_size_count", model="mlp") == 0,
+          f"warm-up requests are not in the statistics ({st['inference_stats']['success']}, "
+          f"{st['execution_count']} executions)")
+    with open(srv.log.name) as f:
+        log = f.read()
+    mt = re.search(r"HTTP warm-up: (\d+) model version\(s\), \d+ round\(s\) of \d+ connection\(s\), "
+                   r"(\d+) of (\d+) HTTP thread", log)
+    check(mt and int(mt.group(1)) == len(models) and mt.group(2) == mt.group(3),
+          f"every HTTP thread served a warm-up infer request ({mt.group(0) if mt else 'no log line'})")
+
+
+def warmup_failures(kiln, tmp, models_dir):
+    """A model whose warm-up fails is not READY, says why, and keeps the
+    server from being READY; a good model beside it is. bad_min: the engine
+    cannot run its profile's min batch (a Reshape of 2 values into rows of
+    3), which only the min-shape warm-up reaches. bad_warmup: a
+    config.pbtxt model_warmup batch the model refuses. min2: an engine
+    whose smallest batch is 2 is READY (warmed at 2)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    repo = os.path.join(tmp, "repo_warm")
+    g = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "s"], ["y"])], "r",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["M", 3])],
+        [numpy_helper.from_array(np.array([-1, 3], np.int64), "s")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, os.path.join(tmp, "reshape.onnx"))
+    for name, src, shapes, cfg in (
+            ("bad_min", os.path.join(tmp, "reshape.onnx"), ("x:1x2", "x:3x2", "x:3x2"), ""),
+            ("bad_warmup", os.path.join(models_dir, "mlp.onnx"), ("x:1x16", "x:8x16", "x:32x16"),
+             'model_warmup [ { name: "w" batch_size: 64 } ]\n'),
+            ("good", os.path.join(models_dir, "mlp.onnx"), ("x:1x16", "x:8x16", "x:32x16"), ""),
+            # an engine taking batches of 2 and more warms at 2, not 1
+            ("min2", os.path.join(models_dir, "mlp.onnx"), ("x:2x16", "x:8x16", "x:32x16"), "")):
+        os.makedirs(os.path.join(repo, name, "1"))
+        subprocess.run([kiln, "build", src, "-o", os.path.join(repo, name, "1", "model.kiln"),
+                        "--min-shapes", shapes[0], "--opt-shapes", shapes[1], "--max-shapes", shapes[2]],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        write(os.path.join(repo, name, "config.pbtxt"), cfg)
+    srv = Server(kiln, repo, ready_path="/v2/health/live")
+    try:
+        deadline = time.time() + 60
+        idx = []
+        while time.time() < deadline:
+            idx = json.loads(srv.get("/v2/repository/index", "POST")[1])
+            if len(idx) == 4 and srv.get("/v2/models/good/ready")[0] == 200:
+                break
+            time.sleep(0.2)
+        state = {e["name"]: (e["state"], e.get("reason", "")) for e in idx}
+        with open(srv.log.name) as f:
+            log = f.read()
+        bm = state.get("bad_min", ("", ""))
+        check(bm[0] == "UNAVAILABLE" and "warming a pool context" in bm[1] and "divide" in bm[1]
+              and srv.get("/v2/models/bad_min/ready")[0] == 400 and "divide" in log,
+              f"a model failing its min-shape warm-up is UNAVAILABLE with the reason ({bm[1][:120]})")
+        bw = state.get("bad_warmup", ("", ""))
+        check(bw[0] == "UNAVAILABLE" and "warm-up request (batch 64, config.pbtxt model_warmup)" in bw[1]
+              and srv.get("/v2/models/bad_warmup/ready")[0] == 400,
+              f"a model whose model_warmup fails is UNAVAILABLE with the reason ({bw[1][:120]})")
+        check(state.get("good", ("",))[0] == "READY" and srv.get("/v2/models/good/ready")[0] == 200
+              and srv.get("/v2/health/ready")[0] == 400,
+              "the good model beside them is READY; the server is not")
+        w = metric(srv.metrics(), "kiln_warmup_requests_total", model="min2", path="http")
+        check(state.get("min2", ("",))[0] == "READY" and w and w >= 1,
+              f"an engine whose smallest batch is 2 warms at batch 2 and is READY ({state.get('min2')}, {w})")
+    finally:
+        check(srv.stop() == 0, "clean stop (warm-up failures)")
+
+
 def first_request_latency(srv):
     """The first request after READY against the steady-state median."""
     x = np.ones((1, 16), np.float32)
@@ -332,6 +422,8 @@ def hot_reload(srv, repo, models_dir):
     codes, versions = result["r"]
     check(set(codes) == {200} and "1" in versions and "2" in versions,
           f"hot reload under load: codes {codes}, versions answered {versions}")
+    w2 = metric(srv.metrics(), "kiln_warmup_requests_total", model="mlp", version="2", path="batcher")
+    check(w2 and w2 >= 1, f"the reloaded version warmed through its batcher before serving ({w2})")
     # A version that fails to load leaves version 2 serving.
     os.makedirs(os.path.join(repo, "mlp", "3"))
     write(os.path.join(repo, "mlp", "3", "model.onnx"), "this is not an onnx file")
@@ -651,6 +743,7 @@ def main():
         cache = [f for f in os.listdir(os.path.join(repo, "tiny", "1")) if f.endswith(".kiln")]
         check(len(cache) == 1, f"engine built from model.onnx cached beside it ({cache})")
         try:
+            warmup_before_ready(srv, ("tiny", "mlp", "smallq"))
             first_request_latency(srv)
             tritonclient_suite(srv, tiny)
             load_tests(srv)
@@ -669,6 +762,7 @@ def main():
         check("using cached engine" in log and "building engine" not in log,
               "restart reuses the cached engines")
         check(srv.stop() == 0, "clean stop")
+        warmup_failures(kiln, tmp, models)
         gpu_model(kiln, tmp, tiny, on_gpu)
     except Exception as e:  # a crash of the harness is a failure, not a pass
         import traceback

@@ -1,5 +1,6 @@
 /* test_serve.c: the context pool and the dynamic batcher on the bundled
-** example model (image [N,3,32,32] -> probs [N,10], batch 1..16): warm-up,
+** example model (image [N,3,32,32] -> probs [N,10], batch 1..16): warm-up
+** (ending at the min shape),
 ** acquire/release/timeouts, rebuild after failure, batched results equal to
 ** unbatched reference results, FIFO order, queue-full refusal, queue
 ** timeouts, refusals of bad requests, and draining on destroy. */
@@ -90,6 +91,13 @@ static void test_pool(void) {
           "fresh pool stats: %d idle %d busy", st.idle, st.busy);
     kiln_context *a = NULL, *b = NULL, *c = NULL;
     CHECK(kiln_pool_acquire(p, 0, &a, NULL) == KILN_OK && a, "acquire 1");
+    /* The warm-up ran max, opt and min, min last: a fresh context's last
+    ** run was a lone request's shape (batch 1 here). */
+    const kiln_tensor *last = NULL;
+    CHECK(a && kiln_context_output(a, "probs", &last) == KILN_OK && last &&
+          kiln_tensor_rank(last) == 2 && kiln_tensor_dims(last)[0] == 1,
+          "warm-up ended at the profile's min shape (%lld rows)",
+          last ? (long long)kiln_tensor_dims(last)[0] : -1LL);
     CHECK(kiln_pool_acquire(p, -1, &b, NULL) == KILN_OK && b && b != a, "acquire 2");
     CHECK(kiln_pool_acquire(p, 0, &c, NULL) == KILN_TIMEOUT && !c, "third acquire, no wait");
     CHECK(kiln_pool_acquire(p, 2000, &c, NULL) == KILN_TIMEOUT && !c, "third acquire, 2 ms");

@@ -428,6 +428,69 @@ static int resolve_config(const kiln_engine *e, serve_model_config *cfg, char *e
     return 0;
 }
 
+/* One request of zeros through the version's batcher: batch rows (when the
+** model batches; 0: the smallest batch profile 0 takes, 1 mostly), profile
+** 0's opt for the other dims. */
+static int warm_request(serve_version *v, int batch, char *err, size_t errlen) {
+    int ni = kiln_engine_num_inputs(v->engine), no = kiln_engine_num_outputs(v->engine);
+    kiln_batch_input in[SERVE_CFG_MAX_IO];
+    int64_t dims[SERVE_CFG_MAX_IO][KILN_MAX_RANK];
+    void *bufs[SERVE_CFG_MAX_IO] = {0};
+    kiln_tensor *outs[SERVE_CFG_MAX_IO] = {0};
+    int rc = 0;
+    if (ni > SERVE_CFG_MAX_IO || no > SERVE_CFG_MAX_IO) {
+        snprintf(err, errlen, "too many inputs or outputs");
+        return -1;
+    }
+    for (int i = 0; i < ni && !rc; i++) {
+        kiln_io_info io;
+        int64_t mn[KILN_MAX_RANK], mx[KILN_MAX_RANK];
+        kiln_engine_input(v->engine, i, &io);
+        kiln_engine_profile_shape(v->engine, 0, io.name, mn, dims[i], mx);
+        if (v->cfg.max_batch_size > 0 && io.rank > 0) dims[i][0] = batch ? batch : mn[0] > 1 ? mn[0] : 1;
+        size_t nb = kiln_dtype_size(io.dtype);
+        for (int d = 0; d < io.rank; d++) nb *= (size_t)dims[i][d];
+        if (!(bufs[i] = calloc(1, nb ? nb : 1))) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+        }
+        in[i] = (kiln_batch_input){io.name, io.dtype, io.rank, dims[i], bufs[i], nb};
+    }
+    if (!rc && kiln_batcher_infer(v->batcher, in, ni, -1, outs)) {
+        snprintf(err, errlen, "%s", kiln_last_error());
+        rc = -1;
+    }
+    for (int i = 0; i < ni; i++) free(bufs[i]);
+    for (int i = 0; i < no; i++) kiln_tensor_destroy(outs[i]);
+    return rc;
+}
+
+void repo_warmup_done(serve_version *v) {
+    kiln_batcher_stats b = {.size = sizeof b};
+    kiln_batcher_get_stats(v->batcher, &b);
+    pthread_mutex_lock(&v->mu);
+    v->warm_base = b;
+    pthread_mutex_unlock(&v->mu);
+}
+
+void repo_batcher_stats(serve_version *v, kiln_batcher_stats *out) {
+    out->size = sizeof *out;
+    kiln_batcher_get_stats(v->batcher, out);
+    pthread_mutex_lock(&v->mu);
+    const kiln_batcher_stats *b = &v->warm_base;
+    out->submitted -= b->submitted;
+    out->succeeded -= b->succeeded;
+    out->failed -= b->failed;
+    out->batches -= b->batches;
+    out->rows -= b->rows;
+    for (int i = 0; i < KILN_BATCHER_HIST; i++) out->batch_size_hist[i] -= b->batch_size_hist[i];
+    out->queue_us -= b->queue_us;
+    out->compute_input_us -= b->compute_input_us;
+    out->compute_infer_us -= b->compute_infer_us;
+    out->compute_output_us -= b->compute_output_us;
+    pthread_mutex_unlock(&v->mu);
+}
+
 static serve_version *load_version(serve_repo *r, const char *model, int64_t ver,
                                    const serve_model_config *cfg0, char *err, size_t errlen) {
     serve_version *v = calloc(1, sizeof *v);
@@ -466,38 +529,37 @@ static serve_version *load_version(serve_repo *r, const char *model, int64_t ver
         snprintf(err, errlen, "%s: %s", vdir, kiln_last_error());
         goto fail;
     }
-    /* config.pbtxt's model_warmup: zero requests of each batch size through
-    ** the batcher, at profile 0's opt for the other dims. */
-    for (int w = 0; w < v->cfg.n_warmup; w++) {
-        int ni = kiln_engine_num_inputs(v->engine);
-        kiln_batch_input in[SERVE_CFG_MAX_IO];
-        int64_t dims[SERVE_CFG_MAX_IO][KILN_MAX_RANK];
-        void *bufs[SERVE_CFG_MAX_IO] = {0};
-        kiln_tensor *outs[SERVE_CFG_MAX_IO] = {0};
-        bool ok = true;
-        for (int i = 0; i < ni; i++) {
-            kiln_io_info io;
-            int64_t mn[KILN_MAX_RANK], mx[KILN_MAX_RANK];
-            kiln_engine_input(v->engine, i, &io);
-            kiln_engine_profile_shape(v->engine, 0, io.name, mn, dims[i], mx);
-            if (v->cfg.max_batch_size > 0) dims[i][0] = v->cfg.warmup_batch[w] ? v->cfg.warmup_batch[w] : 1;
-            size_t nb = kiln_dtype_size(io.dtype);
-            for (int d = 0; d < io.rank; d++) nb *= (size_t)dims[i][d];
-            bufs[i] = calloc(1, nb ? nb : 1);
-            ok = ok && bufs[i];
-            in[i] = (kiln_batch_input){io.name, io.dtype, io.rank, dims[i], bufs[i], nb};
+    /* Warm-up through the batcher, the path a request takes (its worker
+    ** thread, the context at a lone request's shape, output tensors):
+    ** the smallest batch, then config.pbtxt's model_warmup batch sizes. A version
+    ** whose warm-up fails is not loaded, so never READY. */
+    for (int w = -1; w < v->cfg.n_warmup; w++) {
+        int batch = w < 0 ? 0 : v->cfg.warmup_batch[w] ? v->cfg.warmup_batch[w] : 1;
+        struct timespec ta, tb;
+        clock_gettime(CLOCK_MONOTONIC, &ta);
+        int rc = warm_request(v, batch, err, errlen);
+        clock_gettime(CLOCK_MONOTONIC, &tb);
+        if (w < 0)
+            v->warmup_request_us = (uint64_t)((tb.tv_sec - ta.tv_sec) * 1000000 +
+                                              (tb.tv_nsec - ta.tv_nsec) / 1000);
+        if (rc) {
+            char why[1024];
+            snprintf(why, sizeof why, "%s", err);
+            if (batch) snprintf(err, errlen, "%s: warm-up request (batch %d, config.pbtxt "
+                                "model_warmup) failed: %s", vdir, batch, why);
+            else snprintf(err, errlen, "%s: warm-up request (smallest batch) failed: %s", vdir, why);
+            goto fail;
         }
-        if (ok && kiln_batcher_infer(v->batcher, in, ni, -1, outs))
-            serve_log("WARNING", "%s: model_warmup batch %d failed: %s", vdir,
-                      v->cfg.warmup_batch[w], kiln_last_error());
-        for (int i = 0; i < ni; i++) free(bufs[i]);
-        for (int i = 0; i < kiln_engine_num_outputs(v->engine); i++) kiln_tensor_destroy(outs[i]);
+        atomic_fetch_add(&v->warmup_batcher, 1);
     }
+    repo_warmup_done(v);
     kiln_pool_stats ps = {.size = sizeof ps};
     kiln_pool_get_stats(v->pool, &ps);
-    serve_log("INFO", "model '%s' version %lld ready: %d context(s) warmed in %.1f ms, max batch "
-              "%d, dynamic batching %s", model, (long long)ver, ps.contexts, ps.warmup_us / 1000.0,
-              v->cfg.max_batch_size, v->cfg.dynamic_batching ? "on" : "off");
+    serve_log("INFO", "model '%s' version %lld ready: %d context(s) warmed in %.1f ms, %llu "
+              "warm-up request(s) through the batcher, max batch %d, dynamic batching %s", model,
+              (long long)ver, ps.contexts, ps.warmup_us / 1000.0,
+              (unsigned long long)atomic_load(&v->warmup_batcher), v->cfg.max_batch_size,
+              v->cfg.dynamic_batching ? "on" : "off");
     (void)t0;
     pthread_mutex_lock(&r->dead_mu);
     r->live_versions++;
@@ -815,6 +877,27 @@ int repo_snapshot(serve_repo *r, serve_version ***out) {
     pthread_rwlock_unlock(&r->lock);
     *out = a;
     return n;
+}
+
+void repo_fail_model(serve_repo *r, const char *name, const char *reason) {
+    pthread_mutex_lock(&r->load_mu);
+    pthread_rwlock_wrlock(&r->lock);
+    serve_model *m = find_model(r, name);
+    serve_version **oldv = NULL;
+    int n = 0;
+    if (m) {
+        oldv = m->v;
+        n = m->nv;
+        m->v = NULL;
+        m->nv = 0;
+        m->failed = true;
+        snprintf(m->reason, sizeof m->reason, "%s", reason);
+    }
+    pthread_rwlock_unlock(&r->lock);
+    pthread_mutex_unlock(&r->load_mu);
+    for (int k = 0; k < n; k++) repo_release(r, oldv[k]);
+    free(oldv);
+    serve_log("ERROR", "model '%s' is not ready: %s", name, reason);
 }
 
 bool repo_all_ready(serve_repo *r) {

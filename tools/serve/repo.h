@@ -34,6 +34,13 @@ typedef struct serve_version {
     atomic_int refs;
     pthread_mutex_t mu;
     serve_vstats st;
+    /* Warm-up inferences run before this version turned READY: through
+    ** the batcher at load (batch 1 and config's model_warmup) and, at
+    ** start-up, loopback HTTP requests from the server itself. They are
+    ** not client traffic: statistics leave them out (warm_base). */
+    atomic_ullong warmup_batcher, warmup_http;
+    uint64_t warmup_request_us;    /* the load-time batch-1 warm-up request took */
+    kiln_batcher_stats warm_base;  /* batcher counters when warm-up ended */
     struct serve_version *next_dead;
 } serve_version;
 
@@ -64,6 +71,13 @@ void repo_release(serve_repo *r, serve_version *v);
 /* References to every ready version (model order, then version); release
 ** each, then free the array. */
 int repo_snapshot(serve_repo *r, serve_version ***out);
+/* The version's batcher counters less those of its warm-up. */
+void repo_batcher_stats(serve_version *v, kiln_batcher_stats *out);
+/* Marks the end of a version's warm-up (what repo_batcher_stats subtracts). */
+void repo_warmup_done(serve_version *v);
+/* Takes a model out of service after a failed warm-up: its versions are
+** unloaded and the model is reported UNAVAILABLE with reason. */
+void repo_fail_model(serve_repo *r, const char *name, const char *reason);
 /* True when every model in the repository is ready. */
 bool repo_all_ready(serve_repo *r);
 /* Model metadata/readiness without a version being ready: state string. */

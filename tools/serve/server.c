@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -31,6 +32,12 @@ typedef struct server {
     atomic_bool http_warm;         /* models loaded and HTTP threads warmed */
     atomic_llong held_bytes;       /* request bodies held in memory */
     atomic_ullong http_requests, http_rejected_overload;
+    /* Start-up warm-up: loopback infer requests carry this token (so they
+    ** stay out of the statistics); the HTTP threads that served one. */
+    char warm_token[40];
+    pthread_mutex_t warm_mu;
+    pthread_t warm_threads[64];
+    int n_warm_threads;
 } server;
 
 typedef struct hreq {
@@ -49,6 +56,7 @@ typedef struct hreq {
     struct MHD_Response *resp;
     int status;
     bool dispatched;
+    bool warmup;                   /* the server's own warm-up request */
     char url[256];
     char method[16];
 } hreq;
@@ -216,8 +224,8 @@ static void stats_one(sbuf *b, serve_version *v) {
     pthread_mutex_lock(&v->mu);
     st = v->st;
     pthread_mutex_unlock(&v->mu);
-    kiln_batcher_stats bs = {.size = sizeof bs};
-    kiln_batcher_get_stats(v->batcher, &bs);
+    kiln_batcher_stats bs;
+    repo_batcher_stats(v, &bs);
     sb_str(b, "{\"name\":");
     sb_json_str(b, v->model);
     sb_printf(b, ",\"version\":\"%lld\",\"last_inference\":%llu,\"inference_count\":%llu,"
@@ -250,7 +258,9 @@ static void stats_one(sbuf *b, serve_version *v) {
 }
 
 /* ---- infer */
-static void count_failure(serve_version *v, int reason, uint64_t us) {
+static void count_failure(hreq *h, int reason, uint64_t us) {
+    serve_version *v = h->v;
+    if (h->warmup) return;
     pthread_mutex_lock(&v->mu);
     v->st.fail++;
     v->st.fail_by[reason]++;
@@ -333,7 +343,7 @@ static void on_infer_done(void *user, const kiln_batch_result *r) {
     if (r->status) {
         /* Queue timeouts are Triton's 503 UNAVAILABLE; a failed run is a 500. */
         int code = r->status == KILN_TIMEOUT ? 503 : 500;
-        count_failure(v, r->status == KILN_TIMEOUT ? FAIL_CANCELED : FAIL_BACKEND, dur);
+        count_failure(h, r->status == KILN_TIMEOUT ? FAIL_CANCELED : FAIL_BACKEND, dur);
         resume(h, code, error_resp(s, r->message));
         return;
     }
@@ -383,7 +393,7 @@ static void on_infer_done(void *user, const kiln_batch_result *r) {
     for (int o = 0; o < r->num_outputs; o++) kiln_tensor_destroy(r->outputs[o]);
     if (oom) {
         sb_free(&b);
-        count_failure(v, FAIL_OTHER, dur);
+        count_failure(h, FAIL_OTHER, dur);
         resume(h, 500, error_resp(s, "out of memory building the response"));
         return;
     }
@@ -397,16 +407,21 @@ static void on_infer_done(void *user, const kiln_batch_result *r) {
     int64_t rows = 1;
     for (int i = 0; i < v->cfg.n_inputs && v->cfg.max_batch_size > 0; i++)
         if (h->in[i].rank > 0) rows = h->in[i].dims[0];
+    /* A warm-up request takes the same steps into a scratch copy. */
+    serve_vstats scratch;
+    memset(&scratch, 0, sizeof scratch);
+    serve_vstats *st = h->warmup ? &scratch : &v->st;
+    if (h->warmup) atomic_fetch_add(&v->warmup_http, 1);
     pthread_mutex_lock(&v->mu);
-    v->st.success++;
-    v->st.success_us += dur;
-    v->st.request_us += dur;
-    v->st.queue_us += r->queue_us;
-    v->st.cin_us += r->compute_input_us;
-    v->st.cinf_us += r->compute_infer_us;
-    v->st.cout_us += r->compute_output_us;
-    v->st.inference_count += (uint64_t)rows;
-    v->st.last_inference_ms = wall_ms();
+    st->success++;
+    st->success_us += dur;
+    st->request_us += dur;
+    st->queue_us += r->queue_us;
+    st->cin_us += r->compute_input_us;
+    st->cinf_us += r->compute_infer_us;
+    st->cout_us += r->compute_output_us;
+    st->inference_count += (uint64_t)rows;
+    st->last_inference_ms = wall_ms();
     pthread_mutex_unlock(&v->mu);
     resume(h, resp ? 200 : 500, resp ? resp : error_resp(s, "could not build the response"));
 }
@@ -417,6 +432,16 @@ static enum MHD_Result handle_infer(hreq *h, const char *model, const char *vers
     int status = 400;
     if (!(h->v = repo_acquire(s->repo, model, version, &status, err, sizeof err)))
         return send_error(s, h->conn, status, err);
+    const char *wt = MHD_lookup_connection_value(h->conn, MHD_HEADER_KIND, "Kiln-Warmup");
+    if (wt && !strcmp(wt, s->warm_token)) {
+        h->warmup = true;
+        pthread_t self = pthread_self();
+        pthread_mutex_lock(&s->warm_mu);
+        bool seen = false;
+        for (int i = 0; i < s->n_warm_threads; i++) seen |= pthread_equal(s->warm_threads[i], self);
+        if (!seen && s->n_warm_threads < 64) s->warm_threads[s->n_warm_threads++] = self;
+        pthread_mutex_unlock(&s->warm_mu);
+    }
     const char *hl = MHD_lookup_connection_value(h->conn, MHD_HEADER_KIND,
                                                  "Inference-Header-Content-Length");
     int64_t header_len = -1;
@@ -425,14 +450,14 @@ static enum MHD_Result handle_infer(hreq *h, const char *model, const char *vers
         errno = 0;
         long long x = strtoll(hl, &end, 10);
         if (!*hl || *end || errno || x < 0) {
-            count_failure(h->v, FAIL_OTHER, 0);
+            count_failure(h, FAIL_OTHER, 0);
             return send_error(s, h->conn, 400, "Inference-Header-Content-Length is not a "
                                                "non-negative integer");
         }
         header_len = x;
     }
     if (serve_parse_infer(h->body ? h->body : "", h->len, header_len, &h->req, err, sizeof err)) {
-        count_failure(h->v, FAIL_OTHER, now_us() - h->t_start);
+        count_failure(h, FAIL_OTHER, now_us() - h->t_start);
         return send_error(s, h->conn, 400, err);
     }
     for (int k = 0; k < h->req.n_out; k++) {
@@ -442,7 +467,7 @@ static enum MHD_Result handle_infer(hreq *h, const char *model, const char *vers
         if (!found) {
             snprintf(err, sizeof err, "unexpected inference output '%s' for model '%s'",
                      h->req.out[k].name, h->v->model);
-            count_failure(h->v, FAIL_OTHER, now_us() - h->t_start);
+            count_failure(h, FAIL_OTHER, now_us() - h->t_start);
             return send_error(s, h->conn, 400, err);
         }
     }
@@ -458,7 +483,7 @@ static enum MHD_Result handle_infer(hreq *h, const char *model, const char *vers
                                          on_infer_done, h);
     if (st) {
         int code = st == KILN_TIMEOUT || st == KILN_RUNTIME_ERROR ? 503 : 400;
-        count_failure(h->v, st == KILN_TIMEOUT ? FAIL_REJECTED : FAIL_OTHER, now_us() - h->t_start);
+        count_failure(h, st == KILN_TIMEOUT ? FAIL_REJECTED : FAIL_OTHER, now_us() - h->t_start);
         snprintf(err, sizeof err, "%s", kiln_last_error());
         resume(h, code, error_resp(s, err));
     }
@@ -501,8 +526,7 @@ static void metrics_text(server *s, sbuf *b) {
         pthread_mutex_lock(&vs[i]->mu);
         st[i] = vs[i]->st;
         pthread_mutex_unlock(&vs[i]->mu);
-        bs[i].size = sizeof bs[i];
-        kiln_batcher_get_stats(vs[i]->batcher, &bs[i]);
+        repo_batcher_stats(vs[i], &bs[i]);
         ps[i].size = sizeof ps[i];
         kiln_pool_get_stats(vs[i]->pool, &ps[i]);
     }
@@ -561,6 +585,16 @@ static void metrics_text(server *s, sbuf *b) {
     }
     PER_VERSION("kiln_pool_rebuild_total", "counter", "Contexts rebuilt after a failed run", ps[i].rebuilds)
     PER_VERSION("kiln_pool_warmup_us", "gauge", "Time spent warming the pool at load", ps[i].warmup_us)
+    metric_head(b, "kiln_warmup_requests_total", "counter",
+                "Warm-up inferences run before the version turned READY (not in the other counters)");
+    for (int i = 0; i < n; i++) {
+        sb_str(b, "kiln_warmup_requests_total");
+        labels(b, vs[i]);
+        sb_printf(b, ",path=\"batcher\"} %llu\n", (unsigned long long)atomic_load(&vs[i]->warmup_batcher));
+        sb_str(b, "kiln_warmup_requests_total");
+        labels(b, vs[i]);
+        sb_printf(b, ",path=\"http\"} %llu\n", (unsigned long long)atomic_load(&vs[i]->warmup_http));
+    }
     PER_VERSION("kiln_batcher_queue_length", "gauge", "Requests waiting in the batcher queue",
                 (uint64_t)bs[i].queue_length)
     PER_VERSION("kiln_batcher_rejected_total", "counter", "Requests refused because the queue was full",
@@ -716,8 +750,11 @@ static enum MHD_Result route(hreq *h) {
     int status = 400;
     serve_version *v = repo_acquire(s->repo, model, version, &status, err, sizeof err);
     if (!strcmp(action, "ready")) {
+        /* At start-up a model is READY once the server's own warm-up
+        ** requests went through it; a version loaded later turns visible
+        ** only after its warm-up. */
         repo_release(s->repo, v);
-        return send_empty(s, c, v ? 200 : 400);
+        return send_empty(s, c, v && atomic_load(&s->http_warm) ? 200 : 400);
     }
     if (!v) return send_error(s, c, status, err);
     enum MHD_Result ret;
@@ -876,7 +913,11 @@ static struct MHD_Daemon *start_daemon(server *s, int port, bool metrics, int th
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads > 1 ? threads : 1),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.idle_timeout_secs,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)(metrics ? 64 : 1024),
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        /* 32 KiB, not more: libmicrohttpd mmaps a larger per-connection
+        ** pool afresh for every connection (page faults on the first
+        ** request of each, and a munmap after), and mallocs a smaller one
+        ** from memory the thread already touched. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
         MHD_OPTION_NOTIFY_COMPLETED, metrics ? NULL : on_completed, s,
         MHD_OPTION_END);
@@ -884,38 +925,269 @@ static struct MHD_Daemon *start_daemon(server *s, int port, bool metrics, int th
     return d;
 }
 
-/* One loopback request; the HTTP threads' first requests are slow (thread
-** stacks, allocator arenas, epoll set-up), so the server sends these itself
-** before it reports ready. */
-static void *warm_one(void *arg) {
-    const server *s = arg;
+/* ---- start-up warm-up
+** Before READY the server sends itself, over loopback, what a client sends:
+** a GET, then a binary-tensor infer request of zeros (batch 1, profile 0's
+** opt for other dims) to every loaded version. The first of each costs
+** several times a steady request (code paths never run yet and their page
+** faults and lazy symbol binding, the HTTP thread's allocator arena, the
+** suspend/resume and response paths); a client's first request would pay
+** it otherwise. Rounds of 2 x --threads concurrent connections repeat
+** until every HTTP thread has served an infer request (connections go to
+** whichever thread accepts them; at most 16 rounds, and no new round
+** after 5 s). A version answering its warm-up request with an error takes
+** its model out of service: READY must mean it answers. A 503 (the
+** concurrent warm-up filled a small queue) or a warm-up the server could
+** not send or got no answer to (its own client side failing) is logged and
+** does not. */
+typedef struct warm_req {
+    char model[SERVE_NAME_MAX];
+    long long version;
+    char *bytes;                   /* the whole HTTP request */
+    size_t len;
+    int status;                    /* 0: not sent, -1: no answer, else the HTTP status
+                                   ** (the first failure is kept) */
+    bool costly;                   /* a run takes long: sent on few connections */
+    int sent;
+    char msg[256];
+} warm_req;
+
+typedef struct warm_job {
+    server *s;
+    warm_req *reqs;
+    int n;
+    int costly_cap;                /* connections a costly version is sent on */
+    int sent;                      /* infer requests sent this round */
+    pthread_mutex_t *mu;
+} warm_job;
+
+static int warm_connect(const server *s) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return NULL;
+    if (fd < 0) return -1;
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)s->o.http_port);
     inet_pton(AF_INET, strcmp(s->o.host, "0.0.0.0") ? s->o.host : "127.0.0.1", &addr.sin_addr);
-    struct timeval tv = {2, 0};
+    /* Generous: a large model's first run on a loaded machine takes seconds. */
+    struct timeval tv = {120, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (!connect(fd, (struct sockaddr *)&addr, sizeof addr)) {
-        static const char req[] = "GET /v2/health/live HTTP/1.1\r\nHost: warm\r\n"
-                                  "Connection: close\r\n\r\n";
-        char buf[512];
-        if (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) > 0)
-            while (recv(fd, buf, sizeof buf, 0) > 0) {}
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Sends one request and reads its answer; returns the HTTP status (0: no
+** answer) with the start of the body in msg. */
+static int warm_exchange(int fd, const char *req, size_t len, char *msg, size_t msglen) {
+    for (size_t off = 0; off < len;) {
+        ssize_t k = send(fd, req + off, len - off, MSG_NOSIGNAL);
+        if (k <= 0) return 0;
+        off += (size_t)k;
+    }
+    char head[8192];
+    size_t got = 0;
+    char *end = NULL;
+    while (!end) {
+        if (got == sizeof head - 1) return 0;
+        ssize_t k = recv(fd, head + got, sizeof head - 1 - got, 0);
+        if (k <= 0) return 0;
+        got += (size_t)k;
+        head[got] = 0;
+        end = strstr(head, "\r\n\r\n");
+    }
+    int status = 0;
+    if (sscanf(head, "HTTP/1.%*d %d", &status) != 1) return 0;
+    size_t body_len = 0;
+    for (char *p = head; p && p < end; p = strstr(p, "\r\n")) {
+        p += 2;
+        if (!strncasecmp(p, "Content-Length:", 15)) body_len = strtoull(p + 15, NULL, 10);
+    }
+    size_t have = got - (size_t)(end + 4 - head);
+    size_t m = have < msglen - 1 ? have : msglen - 1;
+    memcpy(msg, end + 4, m);
+    msg[m] = 0;
+    char buf[16384];
+    while (have < body_len) {
+        ssize_t k = recv(fd, buf, sizeof buf, 0);
+        if (k <= 0) return 0;
+        if (m < msglen - 1) {
+            size_t c = (size_t)k < msglen - 1 - m ? (size_t)k : msglen - 1 - m;
+            memcpy(msg + m, buf, c);
+            m += c;
+            msg[m] = 0;
+        }
+        have += (size_t)k;
+    }
+    return status;
+}
+
+/* One client connection: a GET, then every version's infer request. */
+static void *warm_client(void *arg) {
+    warm_job *j = arg;
+    int fd = warm_connect(j->s);
+    if (fd < 0) return NULL;
+    char msg[256];
+    static const char get[] = "GET /v2/health/live HTTP/1.1\r\nHost: warm\r\n\r\n";
+    int ok = warm_exchange(fd, get, sizeof get - 1, msg, sizeof msg) == 200;
+    for (int i = 0; ok && i < j->n; i++) {
+        warm_req *w = &j->reqs[i];
+        pthread_mutex_lock(j->mu);
+        bool go = !w->costly || w->sent < j->costly_cap;
+        if (go) {
+            w->sent++;
+            j->sent++;
+        }
+        pthread_mutex_unlock(j->mu);
+        if (!go) continue;
+        int st = warm_exchange(fd, w->bytes, w->len, msg, sizeof msg);
+        pthread_mutex_lock(j->mu);
+        if (st == 503) st = -1;             /* busy, not broken */
+        if (st > 0 && st != 200) {          /* a failure outranks everything */
+            if (w->status <= 0 || w->status == 200) {
+                w->status = st;
+                snprintf(w->msg, sizeof w->msg, "%s", msg);
+            }
+        } else if (st == 200) {
+            if (w->status <= 0) w->status = 200;
+        } else if (w->status == 0) {
+            w->status = -1;
+        }
+        pthread_mutex_unlock(j->mu);
+        ok = st == 200;   /* an error answer may have closed the connection */
     }
     close(fd);
     return NULL;
 }
 
+/* The request a client would send first: zeros, batch 1 (or the smallest
+** batch the engine takes). */
+static bool warm_build(const server *s, serve_version *v, warm_req *w) {
+    const serve_model_config *c = &v->cfg;
+    sbuf head, req;
+    sb_init(&head);
+    sb_init(&req);
+    size_t data = 0;
+    sb_str(&head, "{\"inputs\":[");
+    for (int i = 0; i < c->n_inputs; i++) {
+        const serve_tensor_cfg *t = &c->inputs[i];
+        int64_t mn[KILN_MAX_RANK], op[KILN_MAX_RANK], mx[KILN_MAX_RANK];
+        if (kiln_engine_profile_shape(v->engine, 0, t->name, mn, op, mx)) goto fail;
+        int off = c->max_batch_size > 0 ? 1 : 0;
+        size_t nb = kiln_dtype_size(t->dtype);
+        sb_str(&head, i ? ",{\"name\":" : "{\"name\":");
+        sb_json_str(&head, t->name);
+        sb_str(&head, ",\"shape\":[");
+        if (off) sb_printf(&head, "%lld", (long long)(mn[0] > 1 ? mn[0] : 1));
+        for (int d = 0; d < t->rank; d++) {
+            int64_t dim = t->dims[d] < 0 ? op[d + off] : t->dims[d];
+            sb_printf(&head, "%s%lld", d || off ? "," : "", (long long)dim);
+            nb *= (size_t)dim;
+        }
+        if (off && mn[0] > 1) nb *= (size_t)mn[0];
+        sb_printf(&head, "],\"datatype\":\"%s\",\"parameters\":{\"binary_data_size\":%zu}}",
+                  serve_dtype_name(t->dtype), nb);
+        data += nb;
+    }
+    sb_str(&head, "],\"parameters\":{\"binary_data_output\":true}}");
+    if (head.oom || head.len + data > s->o.max_body_bytes) goto fail;
+    sb_printf(&req, "POST /v2/models/%s/versions/%lld/infer HTTP/1.1\r\nHost: warm\r\n"
+              "Kiln-Warmup: %s\r\nContent-Type: application/octet-stream\r\n"
+              "Inference-Header-Content-Length: %zu\r\nContent-Length: %zu\r\n\r\n",
+              v->model, (long long)v->version, s->warm_token, head.len, head.len + data);
+    sb_put(&req, head.p, head.len);
+    size_t at = req.len;
+    for (size_t k = 0; k < data && !req.oom; k += 4096) {
+        static const char zeros[4096];
+        sb_put(&req, zeros, data - k < 4096 ? data - k : 4096);
+    }
+    if (req.oom || req.len != at + data) goto fail;
+    sb_free(&head);
+    snprintf(w->model, sizeof w->model, "%s", v->model);
+    w->version = (long long)v->version;
+    /* Every connection of every round would queue a slow model's runs one
+    ** after another: a version whose load-time warm-up request took over
+    ** 0.5 s goes on as many connections as there are HTTP threads, and
+    ** cheaper versions carry the later rounds. */
+    w->costly = v->warmup_request_us > 500000;
+    w->len = req.len;
+    w->bytes = req.p;
+    return true;
+fail:
+    sb_free(&head);
+    sb_free(&req);
+    return false;
+}
+
 static void warm_http(server *s) {
-    pthread_t t[64];
-    int n = (2 * s->o.threads < 64 ? 2 * s->o.threads : 64), started = 0;
-    for (int i = 0; i < n; i++)
-        if (!pthread_create(&t[started], NULL, warm_one, s)) started++;
-    for (int i = 0; i < started; i++) pthread_join(t[i], NULL);
+    serve_version **vs;
+    int nv = repo_snapshot(s->repo, &vs), n = 0;
+    warm_req *reqs = calloc((size_t)nv + 1, sizeof *reqs);
+    for (int i = 0; reqs && i < nv; i++)
+        if (warm_build(s, vs[i], &reqs[n])) n++;
+        else serve_log("INFO", "model '%s' version %lld: no HTTP warm-up request (its input "
+                       "is larger than --max-request-mib)", vs[i]->model, (long long)vs[i]->version);
+    pthread_mutex_t mu;
+    pthread_mutex_init(&mu, NULL);
+    int threads = s->o.threads < 1 ? 1 : s->o.threads > 32 ? 32 : s->o.threads, rounds = 0, served;
+    warm_job job = {s, reqs, reqs ? n : 0, threads, 0, &mu};
+    uint64_t t0 = now_us();
+    do {
+        pthread_t t[64];
+        int started = 0;
+        for (int i = 0; i < 2 * threads; i++)
+            if (!pthread_create(&t[started], NULL, warm_client, &job)) started++;
+        for (int i = 0; i < started; i++) pthread_join(t[i], NULL);
+        rounds++;
+        pthread_mutex_lock(&s->warm_mu);
+        served = s->n_warm_threads;
+        pthread_mutex_unlock(&s->warm_mu);
+        bool failed = false;
+        for (int i = 0; i < job.n; i++) failed |= reqs[i].status > 0 && reqs[i].status != 200;
+        if (failed || !job.sent) break;   /* nothing left that a new round would send */
+        job.sent = 0;
+    } while (job.n && served < threads && rounds < 16 && now_us() - t0 < 5000000u);
+    for (int i = 0; i < job.n; i++) {
+        if (reqs[i].status == 200) continue;
+        if (reqs[i].status <= 0) {
+            serve_log("WARNING", "model '%s' version %lld: the HTTP warm-up request %s", reqs[i].model,
+                      reqs[i].version, reqs[i].status ? "got no answer (or 503)" : "could not be sent");
+            continue;
+        }
+        char why[512];
+        snprintf(why, sizeof why, "warm-up request to version %lld through HTTP answered %d: %s",
+                 reqs[i].version, reqs[i].status, reqs[i].msg);
+        repo_fail_model(s->repo, reqs[i].model, why);
+    }
+    /* Statistics start here: what ran before is warm-up. */
+    for (int i = 0; i < nv; i++) {
+        repo_warmup_done(vs[i]);
+        repo_release(s->repo, vs[i]);
+    }
+    if (job.n)
+        serve_log("INFO", "HTTP warm-up: %d model version(s), %d round(s) of %d connection(s), "
+                  "%d of %d HTTP thread(s) served an infer request", job.n, rounds, 2 * threads,
+                  served, threads);
+    for (int i = 0; i < n; i++) free(reqs[i].bytes);
+    free(reqs);
+    free(vs);
+    pthread_mutex_destroy(&mu);
     atomic_store(&s->http_warm, true);
+}
+
+static void make_token(server *s) {
+    unsigned char r[16] = {0};
+    FILE *f = fopen("/dev/urandom", "rb");
+    size_t got = f ? fread(r, 1, sizeof r, f) : 0;
+    if (f) fclose(f);
+    if (got != sizeof r) {
+        uint64_t x = now_us() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)s;
+        memcpy(r, &x, sizeof x);
+    }
+    for (int i = 0; i < 16; i++) snprintf(s->warm_token + 2 * i, 3, "%02x", r[i]);
 }
 
 int serve_run(const serve_options *o) {
@@ -930,6 +1202,8 @@ int serve_run(const serve_options *o) {
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    make_token(&s);
+    pthread_mutex_init(&s.warm_mu, NULL);
     serve_repo_options ro = {o->build_opt_level, o->poll_secs};
     s.repo = repo_create(o->repository, &ro);
     if (!s.repo) {
@@ -944,6 +1218,7 @@ int serve_run(const serve_options *o) {
         if (s.http) MHD_stop_daemon(s.http);
         if (s.metrics) MHD_stop_daemon(s.metrics);
         repo_destroy(s.repo);
+        pthread_mutex_destroy(&s.warm_mu);
         return 1;
     }
     serve_log("INFO", "listening on %s:%d%s (%d threads); loading the model repository %s",
@@ -989,5 +1264,6 @@ int serve_run(const serve_options *o) {
     repo_destroy(s.repo);
     serve_log("INFO", "stopped (%d request(s) still in flight at the deadline; %llu served)", left,
               (unsigned long long)atomic_load(&s.http_requests));
+    pthread_mutex_destroy(&s.warm_mu);
     return left ? 1 : 0;
 }
