@@ -386,6 +386,7 @@ static void test_fixed(kiln_dtype dt) {
 int main(int argc, char **argv) {
     const char *full = getenv("KILN_GPU_TEST_FULL");
     g_full = full && full[0] == '1';
+    setenv("KILN_GEMM_GRAPH", "1", 0); /* the tactics are opt-in until this passes on a GPU */
     if (!gt_init(argc, argv)) return 0;
     test_declines();
     test_fixed(KILN_DTYPE_FLOAT16);
