@@ -188,8 +188,15 @@ static int run_dw(ref_ctx *c, const cpu_nchwc_kernels *k) {
     /* One output row of one channel block is a few hundred flops: claimed
     ** one by one, the task counter's cache line bounced between the cores
     ** cost more than the row (MobileNetV2's 14x14 depthwise layers ran
-    ** slower on 2 threads than on 1). About 8 tasks a thread. */
-    int nth = cpu_threads_for(flops);
+    ** slower on 2 threads than on 1). About 8 tasks a thread.
+    ** A depthwise flop takes longer than a blocked conv's (Zen 4, one
+    ** thread: 42 GFLOP/s for a 14x14x384 depthwise layer, 92 for the 1x1
+    ** conv before it): counted as plain flops,
+    ** MobileNetV2's 14x14 and 7x7 depthwise layers (0.7-2 MFLOP, 16-50 us)
+    ** stayed on one thread although the pool's worker was still spinning
+    ** from the conv before. Weighted 4x they take it (2 threads, Zen 4:
+    ** whole net 0.92-0.95x the time; weights 2 and 8: 0.95x). */
+    int nth = cpu_threads_for(4.0 * flops);
     r.dw_total = g->N * g->Mb * g->OH;
     r.dw_rows = KILN_MAX(r.dw_total / (8 * (int64_t)nth), 1);
     int64_t nt = (r.dw_total + r.dw_rows - 1) / r.dw_rows;
