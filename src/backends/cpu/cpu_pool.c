@@ -1,6 +1,7 @@
 /* cpu_pool.c: a small persistent thread pool for the CPU tactics. Workers
 ** sleep on a condition variable between jobs and take tasks from a shared
-** atomic counter, so uneven tasks balance themselves. Each worker keeps a
+** atomic counter (guided: big claims first, single tasks at the end), so
+** uneven tasks balance themselves. Each worker keeps a
 ** scratch buffer that grows to the largest request and lives as long as the
 ** worker. One job runs at a time; a second caller (another context, or a
 ** task calling back in) runs its job serially instead of waiting, so
@@ -43,12 +44,23 @@ static struct {
     .done_cv = PTHREAD_COND_INITIALIZER,
 };
 
-static void run_tasks(cpu_task_fn fn, void *arg, int64_t ntasks, int tid,
+/* Guided claims: a thread takes 1/(2*nth) of the tasks still unclaimed
+** (at least one), so claims start big and shrink to single tasks as the
+** job drains. Fewer round trips of the shared counter's cache line between
+** the cores than one task a claim, and neighbouring tasks (the same pixel
+** chunk, the next rows) run on one core; the tail is still one task.
+** MobileNetV2 b1, 2 threads, Zen 4: 0.97x the time (bench/RESULTS.md). */
+static void run_tasks(cpu_task_fn fn, void *arg, int64_t ntasks, int nth, int tid,
                       void *scratch) {
     for (;;) {
-        int64_t t = (int64_t)atomic_fetch_add(&P.next, 1);
+        int64_t seen = (int64_t)atomic_load_explicit(&P.next, memory_order_relaxed);
+        if (seen >= ntasks) break;
+        int64_t c = (ntasks - seen) / (2 * (int64_t)nth);
+        if (c < 1) c = 1;
+        int64_t t = (int64_t)atomic_fetch_add(&P.next, c);
         if (t >= ntasks) break;
-        fn(arg, t, tid, scratch);
+        int64_t end = ntasks - t < c ? ntasks : t + c;
+        for (; t < end; t++) fn(arg, t, tid, scratch);
     }
 }
 
@@ -125,8 +137,9 @@ static void *worker(void *p) {
         cpu_task_fn fn = P.fn;
         void *arg = P.arg, *scratch = P.scratch[id];
         int64_t nt = P.ntasks;
+        int nth = P.participants + 1;
         pthread_mutex_unlock(&P.mu);
-        run_tasks(fn, arg, nt, id, scratch);
+        run_tasks(fn, arg, nt, nth, id, scratch);
         pthread_mutex_lock(&P.mu);
         if (--P.active == 0 && P.closed) pthread_cond_signal(&P.done_cv);
     }
@@ -167,7 +180,7 @@ void cpu_parallel_for(int64_t ntasks, int nthreads, size_t scratch_bytes,
     atomic_fetch_add(&P.gen, 1);
     pthread_cond_broadcast(&P.wake);
     pthread_mutex_unlock(&P.mu);
-    run_tasks(fn, arg, ntasks, 0, caller_scratch);
+    run_tasks(fn, arg, ntasks, parts + 1, 0, caller_scratch);
     pthread_mutex_lock(&P.mu);
     P.closed = true;
     if (atomic_load(&P.active) > 0) {
