@@ -5,7 +5,7 @@
 . "$(dirname "$0")/prelude.sh"
 mkdir -p /tmp/g /tmp/b
 KILN_GEMM_GRAPH_LOG=1 timeout 40 build-gpu/bin/cuda_gemm_bench > /tmp/g/gemm_bench.txt 2>&1
-BUILD=build-gpu OUT=/tmp/g JOBS=12 KILN_GPU_SUITES="tactics" KILN_GPU_TACTICS="${TACTICS:-test_cuda_gemm test_cuda_gemm_graph}" timeout ${TT:-90} bash tests/gpu/run.sh > /tmp/g/run.txt 2>&1
+BUILD=build-gpu OUT=/tmp/g JOBS=16 KILN_PYTHONPATH=$PWD/py KILN_GPU_SUITES="${SUITES:-tactics}" KILN_GPU_TACTICS="${TACTICS-test_cuda_gemm test_cuda_gemm_graph}" timeout ${TT:-90} bash tests/gpu/run.sh > /tmp/g/run.txt 2>&1
 echo "tests rc $? at $((SECONDS-T0)) s" >> /tmp/g/run.txt
 KILN_GEMM_GRAPH=0 timeout ${TA:-90} python3 bench/gpu_bench.py $K --iters 50 --no-torch --cases bert_base_fp16_b128 --work /tmp/wA > /tmp/b/ab_off.txt 2>&1
 echo "A rc $? at $((SECONDS-T0)) s" >> /tmp/b/ab_off.txt
