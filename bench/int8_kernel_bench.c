@@ -57,11 +57,11 @@ int main(int argc, char **argv) {
     if (!n || !ir_edit_set_ints(n, "strides", st, 2) || !ir_edit_set_ints(n, "pads", pd, 4))
         return 1;
     kiln_tensor *y = tens(KILN_DTYPE_UINT8, 4, yd, 0);
-    const kiln_tactic *ts[4] = {&cpu_t_qconv_vnni, &cpu_t_qconv_avx2, &cpu_t_qconv_avx2_7bit,
-                                &cpu_t_qconv_c};
+    const kiln_tactic *ts[5] = {&cpu_t_qconv_vnni, &cpu_t_qconv_avx2_w16, &cpu_t_qconv_avx2,
+                                &cpu_t_qconv_avx2_7bit, &cpu_t_qconv_c};
     unsigned host = kiln_backend_cpu()->host_isa();
     double macs = (double)M * (double)C * (double)(k * k) * (double)(OH * OH);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         if (ts[i]->isa & ~host) continue;
         const ir_type *tin[8];
         ir_type types[8];
@@ -83,6 +83,14 @@ int main(int argc, char **argv) {
         c.out = outs;
         c.ws = ws;
         c.ws_size = wsz;
+        /* prepared weights, as the engine stores them */
+        void *blob = NULL;
+        size_t blob_n = 0;
+        const kiln_tensor *cin[8] = {0};
+        cin[3] = in[3];
+        if (ts[i]->prepare && ts[i]->prepare(n, tin, cin, &blob, &blob_n)) return 1;
+        c.blob = blob;
+        c.blob_size = blob_n;
         if (ts[i]->run(&c)) {
             fprintf(stderr, "%s: %s\n", ts[i]->name, c.err);
             return 1;
@@ -95,6 +103,7 @@ int main(int argc, char **argv) {
                (long long)C, (long long)H, (long long)M, (long long)k, (long long)s, dt,
                macs / dt / 1e6);
         kiln_aligned_free(ws);
+        kiln_aligned_free(blob);
     }
     for (int j = 0; j < 8; j++) tensor_free(in[j]);
     tensor_free(y);

@@ -91,7 +91,22 @@ void cpu_q8_dequant_c(const cpu_q8_qparams *p, const void *x, float *y, int64_t 
 }
 
 const cpu_q8_isa cpu_q8_c = {"c", true, cpu_q8_kernel_c, cpu_q8_epi_c, cpu_q8_add_c,
-                             cpu_q8_dot_c, cpu_q8_quant_c, cpu_q8_dequant_c};
+                             cpu_q8_dot_c, cpu_q8_quant_c, cpu_q8_dequant_c, NULL};
+
+int64_t cpu_q8_w16_elems(int64_t M, int64_t K) {
+    return (M + CPU_Q8_W16_MR - 1) / CPU_Q8_W16_MR * ((K + 3) / 4) * CPU_Q8_W16_MR * 4;
+}
+
+void cpu_q8_pack_w16(const int8_t *w, int64_t M, int64_t K, int16_t *dst) {
+    int64_t Kq = (K + 3) / 4, tiles = (M + CPU_Q8_W16_MR - 1) / CPU_Q8_W16_MR;
+    for (int64_t t = 0; t < tiles; t++)
+        for (int64_t kq = 0; kq < Kq; kq++)
+            for (int r = 0; r < CPU_Q8_W16_MR; r++)
+                for (int j = 0; j < 4; j++) {
+                    int64_t m = t * CPU_Q8_W16_MR + r, k = 4 * kq + j;
+                    *dst++ = (int16_t)(m < M && k < K ? w[m * K + k] : 0);
+                }
+}
 
 /* ------------------------------------------------------------- geometry */
 
@@ -158,6 +173,7 @@ typedef struct q8_run {
     const cpu_q8_isa *isa;
     const uint8_t *x;        /* this image and group: [Cg, H, W] */
     const int8_t *w;         /* this group's rows: [Mg, K] */
+    const int16_t *w16;      /* the same rows packed for isa->kernel16, or NULL */
     uint8_t *y;              /* this image and group: [Mg, P] (bytes) */
     uint8_t *xp;             /* nblk blocks of Kq * NB * 4 bytes */
     uint8_t *rows;           /* im2col rows [K, P], or NULL (direct) */
@@ -263,7 +279,11 @@ static void gemm_task(void *arg, int64_t t, int tid, void *scratch) {
     size_t ysz = 1;
     for (int64_t m = m0; m < m1; m += CPU_Q8_MR) {
         int mr = (int)KILN_MIN(CPU_Q8_MR, m1 - m);
-        r->isa->kernel(xp, r->w + m * g->K, g->K, g->K, mr, acc);
+        if (r->w16) /* CPU_Q8_MR == CPU_Q8_W16_MR: m is a tile start */
+            r->isa->kernel16(xp, r->w16 + m / CPU_Q8_W16_MR * g->Kq * CPU_Q8_W16_MR * 4,
+                             g->Kq, mr, (int)np, acc);
+        else
+            r->isa->kernel(xp, r->w + m * g->K, g->K, g->K, mr, acc);
         for (int i = 0; i < mr; i++) {
             cpu_q8_epi e = r->epi[m + i];
             if (e.colsum) e.colsum = r->colsum + p0;
@@ -274,6 +294,7 @@ static void gemm_task(void *arg, int64_t t, int tid, void *scratch) {
 
 /* Positions at or below which a conv runs as dot products (GEMV path). */
 enum { Q8_GEMV_MAX_P = 8, Q8_GEMV_ROWS = 64 };
+_Static_assert((int)CPU_Q8_MR == (int)CPU_Q8_W16_MR, "kernel16 tiles are the driver's row tiles");
 
 /* Scratch of one run, carved from one block (64-byte aligned pieces). */
 typedef struct q8_scratch {
@@ -416,6 +437,119 @@ static void dw_task(void *arg, int64_t plane, int tid, void *scratch) {
         }
 }
 
+/* ---- prepared weights of the kernel16 tactics (the engine's layer blob):
+** a 64-byte header, the weight row sums (int32, [G * Mg], what the
+** activation zero-point term needs; padded to 64 bytes), then per group
+** the rows packed by cpu_q8_pack_w16. Made by w16_prepare at build time;
+** without one (timing, tests) a run packs into a buffer of its own. */
+typedef struct q8_w16_hdr {
+    char magic[8];          /* "KLNQ8W16" */
+    uint32_t version, mr;   /* Q8_W16_VERSION, CPU_Q8_W16_MR */
+    int64_t groups, mg, k;  /* G, output channels per group, K per group */
+    uint8_t zero[24];
+} q8_w16_hdr;
+_Static_assert(sizeof(q8_w16_hdr) == 64, "blob header is 64 bytes");
+enum { Q8_W16_VERSION = 1 };
+
+/* Bytes of the blob and offset of the packed weights; false on overflow. */
+static bool w16_layout(int64_t G, int64_t Mg, int64_t K, size_t *bytes, size_t *woff) {
+    size_t rs, nw, t;
+    if (G < 1 || Mg < 1 || K < 1 || K > INT64_MAX / 8 || Mg > INT64_MAX / 8) return false;
+    if (kiln_mul_overflow((size_t)G, (size_t)Mg, &rs) || kiln_mul_overflow(rs, 4, &rs) ||
+        rs > KILN_MAX_ALLOC)
+        return false;
+    *woff = sizeof(q8_w16_hdr) + al64(rs);
+    if (kiln_mul_overflow((size_t)cpu_q8_w16_elems(Mg, K), (size_t)G, &nw) ||
+        kiln_mul_overflow(nw, sizeof(int16_t), &nw) || kiln_add_overflow(*woff, nw, &t) ||
+        t > KILN_MAX_ALLOC)
+        return false;
+    *bytes = t;
+    return true;
+}
+
+static void w16_hdr_fill(q8_w16_hdr *h, int64_t G, int64_t Mg, int64_t K) {
+    memset(h, 0, sizeof *h);
+    memcpy(h->magic, "KLNQ8W16", 8);
+    h->version = Q8_W16_VERSION;
+    h->mr = CPU_Q8_W16_MR;
+    h->groups = G;
+    h->mg = Mg;
+    h->k = K;
+}
+
+/* G, Mg, K of a QLinearConv whose weights get packed; false for the
+** depthwise layers (their direct path reads W in place) and odd shapes. */
+static bool w16_geom(const ir_node *n, int64_t M, int64_t Cg, int64_t kh, int64_t kw,
+                     int64_t *G, int64_t *Mg, int64_t *K) {
+    *G = ir_attr_int(n, "group", 1);
+    if (*G < 1 || M < 1 || M % *G || Cg < 1 || kh < 1 || kw < 1) return false;
+    *Mg = M / *G;
+    if (Cg == 1 && *Mg == 1 && *G > 1) return false;
+    if (Cg > INT32_MAX || kh > INT32_MAX / Cg || kw > INT32_MAX / (Cg * kh)) return false;
+    *K = Cg * kh * kw;
+    return true;
+}
+
+static kiln_status w16_prepare(const ir_node *n, const ir_type *const *in,
+                               const kiln_tensor *const *cin, void **blob, size_t *bytes) {
+    (void)in;
+    *blob = NULL;
+    *bytes = 0;
+    const kiln_tensor *w = n->n_in > 3 ? cin[3] : NULL;
+    int64_t G, Mg, K;
+    size_t total, woff;
+    if (!w || !w->data || w->dtype != KILN_DTYPE_INT8 || w->rank != 4 ||
+        !w16_geom(n, w->dims[0], w->dims[1], w->dims[2], w->dims[3], &G, &Mg, &K))
+        return KILN_OK;
+    if (!w16_layout(G, Mg, K, &total, &woff))
+        return kiln_error(KILN_UNSUPPORTED, "int8 weights too large to pack");
+    uint8_t *b = kiln_aligned_alloc(total);
+    if (!b) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory packing int8 weights");
+    memset(b, 0, total); /* deterministic bytes: rebuilds are identical */
+    q8_w16_hdr h;
+    w16_hdr_fill(&h, G, Mg, K);
+    memcpy(b, &h, sizeof h);
+    const int8_t *wv = w->data;
+    int32_t *rs = (int32_t *)(void *)(b + sizeof h);
+    for (int64_t m = 0; m < G * Mg; m++) {
+        uint32_t sum = 0;
+        for (int64_t k = 0; k < K; k++) sum += (uint32_t)(int32_t)wv[m * K + k];
+        rs[m] = (int32_t)sum;
+    }
+    int16_t *dst = (int16_t *)(void *)(b + woff);
+    int64_t per = cpu_q8_w16_elems(Mg, K);
+    for (int64_t gi = 0; gi < G; gi++) cpu_q8_pack_w16(wv + gi * Mg * K, Mg, K, dst + gi * per);
+    *blob = b;
+    *bytes = total;
+    return KILN_OK;
+}
+
+/* The blob's row sums and packed weights for this layer, checked against
+** the shapes it runs on; 0 with both NULL when there is no blob. */
+static int w16_blob(ref_ctx *c, const q8_conv *g, const int32_t **rs, const int16_t **wp) {
+    *rs = NULL;
+    *wp = NULL;
+    if (!c->blob) return 0;
+    int64_t G, Mg, K;
+    size_t total, woff;
+    q8_w16_hdr want, got;
+    if (!w16_geom(c->node, g->M, g->Cg, g->kh, g->kw, &G, &Mg, &K) ||
+        !w16_layout(G, Mg, K, &total, &woff))
+        return ref_fail(c, "prepared int8 weights for a layer that takes none: "
+                        "rebuild the engine");
+    w16_hdr_fill(&want, G, Mg, K);
+    if (c->blob_size != total)
+        return ref_fail(c, "prepared int8 weights have %zu bytes, expected %zu: "
+                        "rebuild the engine", c->blob_size, total);
+    memcpy(&got, c->blob, sizeof got);
+    if (memcmp(&got, &want, sizeof want))
+        return ref_fail(c, "prepared int8 weights are for another kernel or shape: "
+                        "rebuild the engine");
+    *rs = (const int32_t *)(const void *)((const uint8_t *)c->blob + sizeof got);
+    *wp = (const int16_t *)(const void *)((const uint8_t *)c->blob + woff);
+    return 0;
+}
+
 static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
     const kiln_tensor *x = c->in[0], *xs = c->in[1], *xzt = c->in[2], *w = c->in[3];
     const kiln_tensor *ws = c->in[4], *wzt = c->in[5], *ys = c->in[6], *yzt = c->in[7];
@@ -453,6 +587,9 @@ static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
     double yz = (double)dt_get_i64(yzt->dtype, yzt->data, 0);
     bool any_wz = false;
     int64_t nblk = g.nblk;
+    const int32_t *blob_rs = NULL;
+    const int16_t *blob_w16 = NULL;
+    if (isa->kernel16 && w16_blob(c, &g, &blob_rs, &blob_w16)) return -1;
     bool direct = is_direct(&g);
     q8_scratch ss;
     scratch_sizes(&g, direct, &ss);
@@ -474,7 +611,9 @@ static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
                     : 0;
         any_wz |= e->wz != 0;
         uint32_t rs = 0;
-        if (xzu) {
+        if (xzu && blob_rs) {
+            rs = (uint32_t)blob_rs[m];
+        } else if (xzu) {
             const int8_t *wr = wv + m * g.K;
             int32_t s = 0;
             for (int64_t k = 0; k < g.K; k++) s += wr[k];
@@ -519,10 +658,25 @@ static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
         free(owned);
         return 0;
     }
+    /* kernel16 without a blob: pack this run's weights */
+    int16_t *w16own = NULL;
+    int64_t w16per = isa->kernel16 ? cpu_q8_w16_elems(g.Mg, g.K) : 0;
+    if (isa->kernel16 && !blob_w16 && g.P > Q8_GEMV_MAX_P) {
+        size_t nb;
+        if (kiln_mul_overflow((size_t)w16per, (size_t)g.G * sizeof(int16_t), &nb) ||
+            nb > KILN_MAX_ALLOC || !(w16own = kiln_aligned_alloc(nb))) {
+            free(owned);
+            return ref_fail(c, "out of memory packing int8 weights");
+        }
+        for (int64_t gi = 0; gi < g.G; gi++)
+            cpu_q8_pack_w16(wv + gi * g.Mg * g.K, g.Mg, g.K, w16own + gi * w16per);
+        blob_w16 = w16own;
+    }
     for (int64_t n = 0; n < g.N; n++)
         for (int64_t gi = 0; gi < g.G; gi++) {
             r.x = xb + (n * g.C + gi * g.Cg) * g.H * g.W;
             r.w = wv + gi * g.Mg * g.K;
+            r.w16 = blob_w16 ? blob_w16 + gi * w16per : NULL;
             r.y = yb + (n * g.M + gi * g.Mg) * g.P;
             r.epi = epi + gi * g.Mg;
             if (r.rows) cpu_parallel_for(g.K, T, 0, NULL, im2col_task, &r);
@@ -536,6 +690,7 @@ static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
             cpu_parallel_for(nblk, T, 0, NULL, pack_task, &r);
             cpu_parallel_for(nblk * r.nmc, T, 0, NULL, gemm_task, &r);
         }
+    kiln_aligned_free(w16own);
     free(owned);
     return 0;
 }
@@ -848,6 +1003,11 @@ static bool q8_sup_vnni(const ir_node *n, const ir_type *const *in) {
 
 static int run_c(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_c); }
 static int run_avx2(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_avx2); }
+static int run_avx2_w16(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_avx2_w16); }
+
+static bool q8_sup_avx2_w16(const ir_node *n, const ir_type *const *in) {
+    return cpu_q8_avx2_w16.available && q8_supports(n, in);
+}
 static int run_avx2_7bit(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_avx2_7bit); }
 static int run_vnni(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_avx512vnni); }
 
@@ -857,6 +1017,9 @@ const kiln_tactic cpu_t_qconv_vnni = {"u8s8_qconv_im2col_6x64_avx512vnni", OP_QL
 const kiln_tactic cpu_t_qconv_avx2_7bit = {"u8s8_qconv_im2col_w7_4x16_avx2",
     OP_QLinearConv, KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, q8_sup_avx2_7bit, q8_workspace,
     run_avx2_7bit};
+const kiln_tactic cpu_t_qconv_avx2_w16 = {"u8s8_qconv_im2col_w16_6x8_avx2", OP_QLinearConv,
+    KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, q8_sup_avx2_w16, q8_workspace, run_avx2_w16,
+    w16_prepare, 0};
 const kiln_tactic cpu_t_qconv_avx2 = {"u8s8_qconv_im2col_2x16_avx2", OP_QLinearConv,
     KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, q8_sup_avx2, q8_workspace, run_avx2};
 const kiln_tactic cpu_t_qconv_c = {"u8s8_qconv_im2col_c", OP_QLinearConv, 0,

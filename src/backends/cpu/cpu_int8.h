@@ -33,6 +33,23 @@ enum { CPU_Q8_NB = 64, CPU_Q8_MR = 6 };
 typedef void (*cpu_q8_kernel_fn)(const uint8_t *xp, const int8_t *w, int64_t ldw,
                                  int64_t K, int mr, int32_t *acc);
 
+/* Weights widened to int16 and packed once (at build time, into the
+** layer's prepared blob; see cpu_q8_pack_w16) in the order a kernel16
+** reads them: per tile of CPU_Q8_W16_MR output channels, per kq, the 4
+** weights of each of the tile's rows,
+**   wp[t][kq][r][j] = w(t * MR + r, k = 4 * kq + j)   (int16),
+** 0 for rows past M and k past K. A kernel16 computes all MR rows of a
+** tile (the zero rows cost time, not correctness) against the first
+** ceil(np / 8) groups of 8 positions of block xp and stores rows r < mr
+** of acc (the same [r * CPU_Q8_NB + p] layout; other positions garbage). */
+enum { CPU_Q8_W16_MR = 6 };
+typedef void (*cpu_q8_kernel16_fn)(const uint8_t *xp, const int16_t *wp, int64_t Kq,
+                                   int mr, int np, int32_t *acc);
+/* Packs one group's rows w [M, K] (row-major int8) into dst, which holds
+** cpu_q8_w16_elems(M, K) int16. */
+int64_t cpu_q8_w16_elems(int64_t M, int64_t K);
+void cpu_q8_pack_w16(const int8_t *w, int64_t M, int64_t K, int16_t *dst);
+
 /* Requantization of one row segment. */
 typedef struct cpu_q8_epi {
     double mult;          /* x_scale * w_scale[m] / y_scale (float32 steps) */
@@ -81,6 +98,7 @@ typedef struct cpu_q8_isa {
     cpu_q8_dot_fn dot;
     cpu_q8_quant_fn quant;
     cpu_q8_dequant_fn dequant;
+    cpu_q8_kernel16_fn kernel16; /* NULL: reads the int8 weights in place */
 } cpu_q8_isa;
 
 /* The bodies of the elementwise quantization kernels, written once and
@@ -116,7 +134,8 @@ static inline void cpu_q8_dequant_body(const cpu_q8_qparams *p, const void *x, f
     }
 }
 
-extern const cpu_q8_isa cpu_q8_c, cpu_q8_avx2, cpu_q8_avx2_7bit, cpu_q8_avx512vnni;
+extern const cpu_q8_isa cpu_q8_c, cpu_q8_avx2, cpu_q8_avx2_7bit, cpu_q8_avx2_w16,
+    cpu_q8_avx512vnni;
 
 /* The portable pieces (cpu_int8.c), also the ISA files' tails. */
 void cpu_q8_kernel_c(const uint8_t *xp, const int8_t *w, int64_t ldw, int64_t K,

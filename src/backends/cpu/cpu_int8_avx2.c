@@ -228,13 +228,74 @@ static void kernel7(const uint8_t *xp, const int8_t *w, int64_t ldw, int64_t K, 
     }
 }
 
-const cpu_q8_isa cpu_q8_avx2 = {"avx2", true, kernel, epi, add, dot, quant, dequant};
+/* Pre-widened weights (cpu_int8.h, kernel16): tiles of 6 output channels x
+** 8 positions, 12 accumulators. Per kq the 8 positions' 32 activation
+** bytes are zero-extended to int16 once (two vpmovzxbw) and serve all 6
+** rows; each row's 4 int16 weights are one 64-bit broadcast load (no
+** shuffle port work), so the loop is loads + 12 vpmaddwd + 12 vpaddd per
+** 192 multiply-adds. Exact: vpmaddwd sums two products of at most
+** 255 * 128 into int32, vpaddd wraps as the reference's int32 does. */
+static inline __m256i bq(const int16_t *w) {
+    int64_t v;
+    memcpy(&v, w, 8);
+    return _mm256_set1_epi64x(v);
+}
+
+/* acc row r, positions 8s .. 8s+7, from the two accumulators of
+** positions 0-3 (a) and 4-7 (b), each holding two partial sums per
+** position */
+static inline void st8(int32_t *acc, __m256i a, __m256i b) {
+    _mm256_storeu_si256((__m256i *)acc,
+                        _mm256_permute4x64_epi64(_mm256_hadd_epi32(a, b), 0xD8));
+}
+
+static void kernel16(const uint8_t *xp, const int16_t *wp, int64_t Kq, int mr, int np,
+                     int32_t *acc) {
+    int ns = (np + 7) / 8;
+    for (int s = 0; s < ns; s++) {
+        __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00;
+        __m256i c20 = c00, c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00;
+        __m256i c50 = c00, c51 = c00;
+        const uint8_t *x = xp + s * 32;
+        const int16_t *w = wp;
+        for (int64_t kq = 0; kq < Kq; kq++, x += CPU_Q8_NB * 4, w += 24) {
+            __m256i x0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)x));
+            __m256i x1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(x + 16)));
+            __m256i b;
+#define Q8_MAC16(a0, a1, off)                                        \
+    b = bq(w + (off));                                               \
+    a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(x0, b));             \
+    a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(x1, b))
+            Q8_MAC16(c00, c01, 0);
+            Q8_MAC16(c10, c11, 4);
+            Q8_MAC16(c20, c21, 8);
+            Q8_MAC16(c30, c31, 12);
+            Q8_MAC16(c40, c41, 16);
+            Q8_MAC16(c50, c51, 20);
+#undef Q8_MAC16
+        }
+        int32_t *o = acc + s * 8;
+        st8(o, c00, c01);
+        if (mr > 1) st8(o + CPU_Q8_NB, c10, c11);
+        if (mr > 2) st8(o + 2 * CPU_Q8_NB, c20, c21);
+        if (mr > 3) st8(o + 3 * CPU_Q8_NB, c30, c31);
+        if (mr > 4) st8(o + 4 * CPU_Q8_NB, c40, c41);
+        if (mr > 5) st8(o + 5 * CPU_Q8_NB, c50, c51);
+    }
+}
+
+const cpu_q8_isa cpu_q8_avx2 = {"avx2", true, kernel, epi, add, dot, quant, dequant, NULL};
 const cpu_q8_isa cpu_q8_avx2_7bit = {"avx2-7bit", true, kernel7, epi, add, dot, quant,
-                                     dequant};
+                                     dequant, NULL};
+const cpu_q8_isa cpu_q8_avx2_w16 = {"avx2-w16", true, kernel, epi, add, dot, quant, dequant,
+                                    kernel16};
 #else
 const cpu_q8_isa cpu_q8_avx2 = {"avx2", false, cpu_q8_kernel_c, cpu_q8_epi_c, cpu_q8_add_c,
-                                cpu_q8_dot_c, cpu_q8_quant_c, cpu_q8_dequant_c};
+                                cpu_q8_dot_c, cpu_q8_quant_c, cpu_q8_dequant_c, NULL};
 const cpu_q8_isa cpu_q8_avx2_7bit = {"avx2-7bit", false, cpu_q8_kernel_c, cpu_q8_epi_c,
                                      cpu_q8_add_c, cpu_q8_dot_c, cpu_q8_quant_c,
-                                     cpu_q8_dequant_c};
+                                     cpu_q8_dequant_c, NULL};
+const cpu_q8_isa cpu_q8_avx2_w16 = {"avx2-w16", false, cpu_q8_kernel_c, cpu_q8_epi_c,
+                                    cpu_q8_add_c, cpu_q8_dot_c, cpu_q8_quant_c,
+                                    cpu_q8_dequant_c, NULL};
 #endif
