@@ -7,7 +7,8 @@
 ** build (after building the static library in build/):
 **   cc -O2 -Isrc -Iinclude bench/int8_kernel_bench.c build/lib/libkiln.a \
 **      -lm -lpthread -ldl -o build/int8_kernel_bench
-** usage: build/int8_kernel_bench C H M K STRIDE   (square input, pad K/2) */
+** usage: build/int8_kernel_bench C H M K STRIDE [NAME_PART]   (square input,
+** pad K/2; NAME_PART: only the tactics whose name contains it) */
 #include "backends/cpu/cpu_int8.h"
 #include "backends/cpu/cpu_tactics.h"
 #include "ir/ir_edit.h"
@@ -31,8 +32,8 @@ static kiln_tensor *tens(kiln_dtype d, int rank, const int64_t *dims, int fill) 
 }
 
 int main(int argc, char **argv) {
-    if (argc != 6) {
-        fprintf(stderr, "usage: %s C H M K STRIDE\n", argv[0]);
+    if (argc != 6 && argc != 7) {
+        fprintf(stderr, "usage: %s C H M K STRIDE [NAME_PART]\n", argv[0]);
         return 2;
     }
     int64_t C = atoll(argv[1]), H = atoll(argv[2]), M = atoll(argv[3]), k = atoll(argv[4]);
@@ -62,7 +63,7 @@ int main(int argc, char **argv) {
     unsigned host = kiln_backend_cpu()->host_isa();
     double macs = (double)M * (double)C * (double)(k * k) * (double)(OH * OH);
     for (int i = 0; i < 5; i++) {
-        if (ts[i]->isa & ~host) continue;
+        if ((ts[i]->isa & ~host) || (argc == 7 && !strstr(ts[i]->name, argv[6]))) continue;
         const ir_type *tin[8];
         ir_type types[8];
         for (int j = 0; j < 8; j++) {
@@ -96,6 +97,7 @@ int main(int argc, char **argv) {
             return 1;
         }
         int reps = macs > 1e8 ? 5 : 20;
+        if (argc == 7) reps *= 10;
         double t0 = cpu_ms();
         for (int r = 0; r < reps; r++) ts[i]->run(&c);
         double dt = (cpu_ms() - t0) / reps;
