@@ -55,7 +55,8 @@ typedef struct qcase {
     int wneg; /* with wrap: 1 every weight -128; 2 rows alternate 127 / -128 */
 } qcase;
 
-static int g_blob_runs; /* runs that used a prepared blob */
+static int g_blob_runs;   /* runs that used a prepared blob */
+static int g_wino_cases;  /* cases the Winograd tactic ran */
 
 static int run_tactic(const kiln_tactic *t, ir_node *n, const kiln_tensor *const *in,
                       kiln_tensor *y) {
@@ -71,7 +72,9 @@ static int run_tactic(const kiln_tactic *t, ir_node *n, const kiln_tensor *const
     }
     /* the 7-bit tactic checks the weight constant of a graph node; these
     ** test nodes have none, so its cases (w7) call it directly */
-    if (t->supports && t != &cpu_t_qconv_avx2_7bit && !t->supports(n, tin)) return 1;
+    if (t->supports && t != &cpu_t_qconv_avx2_7bit && t != &cpu_t_qconv_avx2_wino &&
+        !t->supports(n, tin))
+        return 1;
     ref_ctx c;
     memset(&c, 0, sizeof c);
     c.node = n;
@@ -163,11 +166,17 @@ static void run_case(const qcase *q) {
         goto done;
     }
     kiln_tensor *want = out[0];
-    const kiln_tactic *tacs[5] = {&cpu_t_qconv_c, &cpu_t_qconv_avx2, &cpu_t_qconv_vnni,
-                                  &cpu_t_qconv_avx2_7bit, &cpu_t_qconv_avx2_w16};
-    for (int ti = 0; ti < 5; ti++) {
+    const kiln_tactic *tacs[6] = {&cpu_t_qconv_c, &cpu_t_qconv_avx2, &cpu_t_qconv_vnni,
+                                  &cpu_t_qconv_avx2_7bit, &cpu_t_qconv_avx2_w16,
+                                  &cpu_t_qconv_avx2_wino};
+    /* the Winograd tactic's supports() wants constant weights (its bound
+    ** check); it runs on the layers it would be given */
+    bool wino = q->kh == 3 && q->kw == 3 && q->sh == 1 && q->sw == 1 && q->dh == 1 &&
+                q->dw == 1 && q->G == 1 && !q->wzp;
+    for (int ti = 0; ti < 6; ti++) {
         const kiln_tactic *t = tacs[ti];
-        if ((t->isa & ~g_host) || (ti == 3 && !q->w7)) continue;
+        if ((t->isa & ~g_host) || (ti == 3 && !q->w7) || (ti == 5 && !wino)) continue;
+        if (ti == 5) g_wino_cases++;
         for (int threads = 1; threads <= 3; threads += 2) {
             kiln_set_num_threads(threads);
             kiln_tensor *y = tens(yt, want->rank, want->dims);
@@ -297,6 +306,10 @@ static void fixed_cases(void) {
     qcase grp = {1, 6, 23, 19, 21, 3, 3, 2, 2, 1, 1, 1, {1, 0, 1, 1}, NULL,
                  true, false, true, true, true, false, false, false, 0};
     run_case(&grp);
+    /* Winograd over many 64-tile blocks, split over threads (W odd) */
+    qcase wbig = {1, 67, 37, 41, 40, 1, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL,
+                  false, false, true, false, true, false, false, false, 0};
+    run_case(&wbig);
     /* big enough (about 40 Mflop) that 3 threads really split the work */
     qcase big = {1, 64, 30, 30, 40, 1, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL,
                  false, true, true, true, true, false, false, false};
@@ -449,6 +462,73 @@ static void qdq_cases(void) {
     }
 }
 
+/* Random 3x3 stride-1 single-group cases: the shapes the Winograd tactic
+** takes (odd output sizes cut the 2x2 tiles, C not a multiple of 4, tile
+** counts off the 64-tile blocks, 1x1 outputs, asymmetric and SAME pads). */
+static void wino_cases(int count) {
+    for (int i = 0; i < count; i++) {
+        qcase q;
+        memset(&q, 0, sizeof q);
+        q.N = irand(1, 2);
+        q.G = 1;
+        q.C = irand(1, 40);
+        q.M = irand(1, 20);
+        q.kh = q.kw = 3;
+        q.sh = q.sw = q.dh = q.dw = 1;
+        q.H = irand(1, 24);
+        q.W = irand(1, 24);
+        if (rnd() < 0.15) q.auto_pad = rnd() < 0.5 ? "SAME_UPPER" : "SAME_LOWER";
+        else
+            for (int k = 0; k < 4; k++) q.pads[k] = irand(0, 2);
+        /* at least one output position */
+        if (!q.auto_pad && q.H + q.pads[0] + q.pads[2] < 3) q.pads[2] = 3 - q.H - q.pads[0];
+        if (!q.auto_pad && q.W + q.pads[1] + q.pads[3] < 3) q.pads[3] = 3 - q.W - q.pads[1];
+        q.xs8 = rnd() < 0.5;
+        q.ys8 = rnd() < 0.5;
+        q.per_ch = rnd() < 0.5;
+        q.bias = rnd() < 0.7;
+        q.extreme = rnd() < 0.15;
+        q.w7 = rnd() < 0.2;
+        if (rnd() < 0.1) {
+            q.wrap = true;
+            q.wneg = (int)irand(0, 2);
+        }
+        run_case(&q);
+    }
+}
+
+/* Weights whose sums could leave int32 (255 * sum |w| >= 2^29): the
+** Winograd tactic must refuse them (supports() false, a forced run fails
+** with a message), never compute a wrong result. */
+static void wino_bound_case(void) {
+    const kiln_tactic *t = &cpu_t_qconv_avx2_wino;
+    if (t->isa & ~g_host) return;
+    int64_t xd[4] = {1, 1900, 3, 3}, wd[4] = {2, 1900, 3, 3}, yd[4] = {1, 2, 1, 1};
+    kiln_tensor *x = tens(KILN_DTYPE_UINT8, 4, xd), *w = tens(KILN_DTYPE_INT8, 4, wd);
+    kiln_tensor *y = tens(KILN_DTYPE_UINT8, 4, yd);
+    memset(x->data, 255, x->nbytes);
+    memset(w->data, 127, w->nbytes);
+    const kiln_tensor *in[8] = {x, scalar_f(0.02), scalar_q(KILN_DTYPE_UINT8, 0), w,
+                                scalar_f(0.01), scalar_q(KILN_DTYPE_INT8, 0), scalar_f(0.1),
+                                scalar_q(KILN_DTYPE_UINT8, 0)};
+    ir_node *n = ir_edit_add_node(g_graph, OP_QLinearConv, 8, 1, NULL);
+    if (!n) die("node");
+    const ir_type *tin[8] = {0};
+    const kiln_tensor *cin[8] = {0};
+    cin[3] = w;
+    void *blob = NULL;
+    size_t bn = 0;
+    CHECK(t->prepare(n, tin, cin, &blob, &bn) == KILN_OK && !blob,
+          "Winograd blob made for weights that could overflow");
+    kiln_aligned_free(blob);
+    kiln_set_num_threads(1);
+    int rc = run_tactic(t, n, in, y);
+    CHECK(rc != 0, "Winograd ran on weights that could overflow");
+    ir_edit_kill(n);
+    for (int i = 0; i < 8; i++) tensor_free((kiln_tensor *)in[i]);
+    tensor_free(y);
+}
+
 /* A prepared blob that does not match the layer (another shape, a damaged
 ** header, a truncated blob) fails the layer with a message, never reads
 ** out of bounds or computes garbage. */
@@ -523,9 +603,14 @@ int main(void) {
         CHECK(cpu_q8_avx512vnni.available, "VNNI int8 kernel not built");
     fixed_cases();
     random_cases(120);
+    wino_cases(60);
     blob_mismatch_cases();
+    wino_bound_case();
     if (cpu_q8_avx2_w16.available && (g_host & KILN_ISA_AVX2))
         CHECK(g_blob_runs > 20, "only %d runs on prepared int8 weights", g_blob_runs);
+    if (cpu_q8_avx2_w16.available && (g_host & KILN_ISA_AVX2))
+        CHECK(g_wino_cases >= 10, "only %d Winograd cases", g_wino_cases);
+    printf("prepared-blob runs %d, Winograd cases %d\n", g_blob_runs, g_wino_cases);
     qadd_cases();
     maxpool_cases();
     qdq_cases();

@@ -91,21 +91,27 @@ void cpu_q8_dequant_c(const cpu_q8_qparams *p, const void *x, float *y, int64_t 
 }
 
 const cpu_q8_isa cpu_q8_c = {"c", true, cpu_q8_kernel_c, cpu_q8_epi_c, cpu_q8_add_c,
-                             cpu_q8_dot_c, cpu_q8_quant_c, cpu_q8_dequant_c, NULL};
+                             cpu_q8_dot_c, cpu_q8_quant_c, cpu_q8_dequant_c, NULL, NULL};
 
 int64_t cpu_q8_w16_elems(int64_t M, int64_t K) {
     return (M + CPU_Q8_W16_MR - 1) / CPU_Q8_W16_MR * ((K + 3) / 4) * CPU_Q8_W16_MR * 4;
 }
 
-void cpu_q8_pack_w16(const int8_t *w, int64_t M, int64_t K, int16_t *dst) {
+static void pack_w16(const int8_t *w8, const int16_t *w16, int64_t M, int64_t K,
+                     int16_t *dst) {
     int64_t Kq = (K + 3) / 4, tiles = (M + CPU_Q8_W16_MR - 1) / CPU_Q8_W16_MR;
     for (int64_t t = 0; t < tiles; t++)
         for (int64_t kq = 0; kq < Kq; kq++)
             for (int r = 0; r < CPU_Q8_W16_MR; r++)
                 for (int j = 0; j < 4; j++) {
                     int64_t m = t * CPU_Q8_W16_MR + r, k = 4 * kq + j;
-                    *dst++ = (int16_t)(m < M && k < K ? w[m * K + k] : 0);
+                    *dst++ = (int16_t)(m >= M || k >= K ? 0 : w8 ? w8[m * K + k]
+                                                                 : w16[m * K + k]);
                 }
+}
+
+void cpu_q8_pack_w16(const int8_t *w, int64_t M, int64_t K, int16_t *dst) {
+    pack_w16(w, NULL, M, K, dst);
 }
 
 /* ------------------------------------------------------------- geometry */
@@ -550,7 +556,380 @@ static int w16_blob(ref_ctx *c, const q8_conv *g, const int32_t **rs, const int1
     return 0;
 }
 
-static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
+/* ---- Winograd F(2x2, 3x3) on integers (3x3 stride-1 convolutions, one
+** group, weight zero points 0). Per 2x2 output tile, the 4x4 input patch d
+** (unsigned activations, the zero point in the padding) becomes
+** V = Bt d B and the weights U' = (2G) g (2G)t, both small integers
+** (|V| <= 1020, |U'| <= 9 * 128), so 16 int16 GEMMs over the channels
+** (kernel16x, vpmaddwd) give M = U' . V exactly in int32 arithmetic, and
+** At M A = 4 * acc, with acc the same sum over k of xu * w that the im2col
+** path computes. Everything is linear and computed modulo 2^32, so the
+** result is exact whenever |4 * acc| < 2^31; the tactic only takes layers
+** whose weights guarantee it (255 * sum |w| < 2^29 for every output
+** channel, checked on the constant weights), then the shared epilogue
+** requantizes acc bit-identically to the reference. 2.25x fewer
+** multiply-adds than the direct 3x3 for the cost of the transforms. */
+static const int8_t WINO_G2[4][3] = {{2, 0, 0}, {1, 1, 1}, {1, -1, 1}, {0, 0, 2}};
+
+/* The sums stay exact: 255 * sum_k |w(m, k)| < 2^29 for every row m. */
+static bool wino_bound_ok(const int8_t *w, int64_t M, int64_t K) {
+    for (int64_t m = 0; m < M; m++) {
+        int64_t s = 0;
+        for (int64_t k = 0; k < K; k++) s += w[m * K + k] < 0 ? -w[m * K + k] : w[m * K + k];
+        if (255 * s >= (int64_t)1 << 29) return false;
+    }
+    return true;
+}
+
+/* U'[xi][m][c] (16 matrices [M, C], xi = 4 * i + j) from w [M, C, 3, 3],
+** each packed by pack_w16 into dst + xi * cpu_q8_w16_elems(M, C). */
+static bool wino_pack_u(const int8_t *w, int64_t M, int64_t C, int16_t *dst) {
+    int64_t per = cpu_q8_w16_elems(M, C);
+    size_t n;
+    if (kiln_mul_overflow((size_t)M, (size_t)C, &n) || kiln_mul_overflow(n, 2, &n)) return false;
+    int16_t *u = malloc(n);
+    if (!u) return false;
+    for (int xi = 0; xi < 16; xi++) {
+        int i = xi / 4, j = xi % 4;
+        for (int64_t mc = 0; mc < M * C; mc++) {
+            const int8_t *g = w + mc * 9;
+            int32_t acc = 0;
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 3; b++) acc += WINO_G2[i][a] * g[a * 3 + b] * WINO_G2[j][b];
+            u[mc] = (int16_t)acc;
+        }
+        pack_w16(NULL, u, M, C, dst + xi * per);
+    }
+    free(u);
+    return true;
+}
+
+typedef struct q8_wino {
+    const q8_conv *g;
+    const cpu_q8_isa *isa;
+    const uint8_t *x;       /* this image: [C, H, W] */
+    uint8_t *y;             /* this image: [M, P] */
+    const int16_t *u;       /* 16 packed [M, C] matrices, uper elements each */
+    int64_t uper;
+    int16_t *v;             /* [16][nblk][Cq][NB][4] transformed inputs */
+    int32_t *mb;            /* [nblk][M][16][NB] products */
+    int32_t *yb;            /* [M][P] exact sums */
+    const cpu_q8_epi *epi;
+    int64_t TH, TW, T, nblk, Cq, mchunk, nmc, wp;
+    uint8_t flip, xzu;
+} q8_wino;
+
+/* Workspace of the Winograd path, in 64-byte aligned pieces. */
+typedef struct q8_wino_ws {
+    size_t epi, v, mb, yb, scr, total;
+} q8_wino_ws;
+
+static void wino_sizes(const q8_conv *g, q8_wino_ws *s, int64_t *TH, int64_t *TW,
+                       int64_t *nblk) {
+    *TH = (g->OH + 1) / 2;
+    *TW = (g->OW + 1) / 2;
+    *nblk = (*TH * *TW + CPU_Q8_NB - 1) / CPU_Q8_NB;
+    int64_t Cq = (g->C + 3) / 4;
+    s->epi = al64((size_t)(g->M ? g->M : 1) * sizeof(cpu_q8_epi));
+    s->v = al64((size_t)(16 * *nblk * Cq * CPU_Q8_NB * 4) * sizeof(int16_t) + 1);
+    s->mb = al64((size_t)(*nblk * g->M * 16 * CPU_Q8_NB) * sizeof(int32_t) + 1);
+    s->yb = al64((size_t)(g->M * g->P) * sizeof(int32_t) + 1);
+    /* the caller's share of the input transform's scratch */
+    s->scr = al64((size_t)(8 * (2 * *TW + 2) + 4 * 16 * *TW) * sizeof(int16_t) + 1);
+    s->total = s->epi + s->v + s->mb + s->yb + s->scr + 64;
+}
+
+static size_t wino_scr_bytes(int64_t TW) {
+    return al64((size_t)(8 * (2 * TW + 2) + 4 * 16 * TW) * sizeof(int16_t) + 1);
+}
+
+/* Input transform of tile row th, every channel: 4 padded input rows per
+** channel, the row transform on whole rows, then the column transform per
+** tile, 4 channels interleaved into the kernel's block layout. */
+static void wino_in_task(void *arg, int64_t th, int tid, void *scratch) {
+    (void)tid;
+    const q8_wino *w = arg;
+    const q8_conv *g = w->g;
+    int64_t TW = w->TW, wp = w->wp;
+    int16_t *d = scratch;           /* 4 rows of wp */
+    int16_t *t = d + 4 * wp;        /* 4 rows of wp */
+    int16_t *tmp = t + 4 * wp;      /* [4 channels][16][TW] */
+    for (int64_t cq = 0; cq < w->Cq; cq++) {
+        for (int cc = 0; cc < 4; cc++) {
+            int64_t c = 4 * cq + cc;
+            int16_t *o = tmp + cc * 16 * TW;
+            if (c >= g->C) {
+                memset(o, 0, (size_t)(16 * TW) * sizeof *o);
+                continue;
+            }
+            for (int i = 0; i < 4; i++) {
+                int16_t *dr = d + i * wp;
+                int64_t iy = 2 * th - g->ph + i;
+                if (iy < 0 || iy >= g->H) {
+                    for (int64_t k = 0; k < wp; k++) dr[k] = w->xzu;
+                    continue;
+                }
+                const uint8_t *xr = w->x + (c * g->H + iy) * g->W;
+                for (int64_t k = 0; k < wp; k++) {
+                    int64_t ix = k - g->pw;
+                    dr[k] = ix < 0 || ix >= g->W ? w->xzu : (int16_t)(xr[ix] ^ w->flip);
+                }
+            }
+            const int16_t *d0 = d, *d1 = d + wp, *d2 = d + 2 * wp, *d3 = d + 3 * wp;
+            int16_t *t0 = t, *t1 = t + wp, *t2 = t + 2 * wp, *t3 = t + 3 * wp;
+            for (int64_t k = 0; k < wp; k++) {
+                t0[k] = (int16_t)(d0[k] - d2[k]);
+                t1[k] = (int16_t)(d1[k] + d2[k]);
+                t2[k] = (int16_t)(d2[k] - d1[k]);
+                t3[k] = (int16_t)(d1[k] - d3[k]);
+            }
+            for (int ri = 0; ri < 4; ri++) {
+                const int16_t *tr = t + ri * wp;
+                int16_t *o0 = o + (4 * ri) * TW, *o1 = o0 + TW, *o2 = o1 + TW, *o3 = o2 + TW;
+                for (int64_t tw = 0; tw < TW; tw++) {
+                    const int16_t *q = tr + 2 * tw;
+                    o0[tw] = (int16_t)(q[0] - q[2]);
+                    o1[tw] = (int16_t)(q[1] + q[2]);
+                    o2[tw] = (int16_t)(q[2] - q[1]);
+                    o3[tw] = (int16_t)(q[1] - q[3]);
+                }
+            }
+        }
+        for (int xi = 0; xi < 16; xi++)
+            for (int64_t tw = 0; tw < TW; tw++) {
+                int64_t p = th * TW + tw, b = p / CPU_Q8_NB, pp = p % CPU_Q8_NB;
+                int16_t *dst = w->v + (((xi * w->nblk + b) * w->Cq + cq) * CPU_Q8_NB + pp) * 4;
+                for (int cc = 0; cc < 4; cc++) dst[cc] = tmp[(cc * 16 + xi) * TW + tw];
+            }
+    }
+}
+
+/* GEMM task (xi, block, channel chunk): M[xi] = U'[xi] . V[xi]. */
+static void wino_gemm_task(void *arg, int64_t task, int tid, void *scratch) {
+    (void)tid;
+    (void)scratch;
+    const q8_wino *w = arg;
+    const q8_conv *g = w->g;
+    int64_t mc = task % w->nmc, b = task / w->nmc % w->nblk, xi = task / w->nmc / w->nblk;
+    int64_t np = KILN_MIN(CPU_Q8_NB, w->T - b * CPU_Q8_NB);
+    int64_t m0 = mc * w->mchunk, m1 = KILN_MIN(g->M, m0 + w->mchunk);
+    const int16_t *vb = w->v + (xi * w->nblk + b) * w->Cq * CPU_Q8_NB * 4;
+    const int16_t *u = w->u + xi * w->uper;
+    int32_t acc[CPU_Q8_MR * CPU_Q8_NB];
+    for (int64_t m = m0; m < m1; m += CPU_Q8_MR) {
+        int mr = (int)KILN_MIN(CPU_Q8_MR, m1 - m);
+        w->isa->kernel16x(vb, u + m / CPU_Q8_W16_MR * w->Cq * CPU_Q8_W16_MR * 4, w->Cq, mr,
+                          (int)np, acc);
+        for (int i = 0; i < mr; i++)
+            memcpy(w->mb + ((b * g->M + m + i) * 16 + xi) * CPU_Q8_NB, acc + i * CPU_Q8_NB,
+                   (size_t)np * sizeof(int32_t));
+    }
+}
+
+/* Output transform and requantization of output channel m. */
+static void wino_out_task(void *arg, int64_t m, int tid, void *scratch) {
+    (void)tid;
+    (void)scratch;
+    const q8_wino *w = arg;
+    const q8_conv *g = w->g;
+    int32_t *yr = w->yb + m * g->P;
+    for (int64_t b = 0; b < w->nblk; b++) {
+        const uint32_t *mm = (const uint32_t *)(w->mb + (b * g->M + m) * 16 * CPU_Q8_NB);
+        int64_t np = KILN_MIN(CPU_Q8_NB, w->T - b * CPU_Q8_NB);
+        int32_t o[4][CPU_Q8_NB];
+        for (int64_t p = 0; p < np; p++) {
+#define WM(i, j) mm[(4 * (i) + (j)) * CPU_Q8_NB + p]
+            uint32_t z00 = WM(0, 0) + WM(1, 0) + WM(2, 0), z10 = WM(1, 0) - WM(2, 0) - WM(3, 0);
+            uint32_t z01 = WM(0, 1) + WM(1, 1) + WM(2, 1), z11 = WM(1, 1) - WM(2, 1) - WM(3, 1);
+            uint32_t z02 = WM(0, 2) + WM(1, 2) + WM(2, 2), z12 = WM(1, 2) - WM(2, 2) - WM(3, 2);
+            uint32_t z03 = WM(0, 3) + WM(1, 3) + WM(2, 3), z13 = WM(1, 3) - WM(2, 3) - WM(3, 3);
+#undef WM
+            /* 4 * acc, exact (the tactic's bound): divide back */
+            o[0][p] = (int32_t)(z00 + z01 + z02) / 4;
+            o[1][p] = (int32_t)(z01 - z02 - z03) / 4;
+            o[2][p] = (int32_t)(z10 + z11 + z12) / 4;
+            o[3][p] = (int32_t)(z11 - z12 - z13) / 4;
+        }
+        for (int64_t p = 0; p < np; p++) {
+            int64_t t = b * CPU_Q8_NB + p, oy = 2 * (t / w->TW), ox = 2 * (t % w->TW);
+            int32_t *q = yr + oy * g->OW + ox;
+            bool r2 = oy + 1 < g->OH, c2 = ox + 1 < g->OW;
+            q[0] = o[0][p];
+            if (c2) q[1] = o[1][p];
+            if (r2) q[g->OW] = o[2][p];
+            if (r2 && c2) q[g->OW + 1] = o[3][p];
+        }
+    }
+    cpu_q8_epi e = w->epi[m];
+    e.colsum = NULL;
+    w->isa->epi(&e, yr, g->P, w->y + m * g->P);
+}
+
+/* The layer geometry the Winograd path takes. */
+static bool wino_shape(const q8_conv *g) {
+    return g->G == 1 && g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 &&
+           g->dw == 1 && g->C >= 1 && g->M >= 1 && g->P > 0;
+}
+
+/* Prepared blob of the Winograd tactic: header, row sums [M] (padded to
+** 64 bytes), then the 16 packed U' matrices. */
+enum { Q8_WINO_VERSION = 1 };
+
+static bool wino_layout(int64_t M, int64_t C, size_t *bytes, size_t *uoff) {
+    size_t rs, nu, t;
+    if (M < 1 || C < 1 || M > INT32_MAX || C > INT32_MAX) return false;
+    if (kiln_mul_overflow((size_t)M, 4, &rs)) return false;
+    *uoff = sizeof(q8_w16_hdr) + al64(rs);
+    if (kiln_mul_overflow((size_t)cpu_q8_w16_elems(M, C), 16 * sizeof(int16_t), &nu) ||
+        kiln_add_overflow(*uoff, nu, &t) || t > KILN_MAX_ALLOC)
+        return false;
+    *bytes = t;
+    return true;
+}
+
+static void wino_hdr_fill(q8_w16_hdr *h, int64_t M, int64_t C) {
+    memset(h, 0, sizeof *h);
+    memcpy(h->magic, "KLNQ8WG2", 8);
+    h->version = Q8_WINO_VERSION;
+    h->mr = CPU_Q8_W16_MR;
+    h->groups = 1;
+    h->mg = M;
+    h->k = C;
+}
+
+static kiln_status wino_prepare(const ir_node *n, const ir_type *const *in,
+                                const kiln_tensor *const *cin, void **blob, size_t *bytes) {
+    (void)in;
+    *blob = NULL;
+    *bytes = 0;
+    const kiln_tensor *w = n->n_in > 3 ? cin[3] : NULL;
+    if (!w || !w->data || w->dtype != KILN_DTYPE_INT8 || w->rank != 4 || w->dims[2] != 3 ||
+        w->dims[3] != 3 || ir_attr_int(n, "group", 1) != 1)
+        return KILN_OK;
+    int64_t M = w->dims[0], C = w->dims[1];
+    size_t total, uoff;
+    if (M < 1 || C < 1 || C > INT32_MAX / 9 || !wino_bound_ok(w->data, M, 9 * C))
+        return KILN_OK; /* a run without a blob refuses it with the reason */
+    if (!wino_layout(M, C, &total, &uoff))
+        return kiln_error(KILN_UNSUPPORTED, "int8 weights too large to pack");
+    uint8_t *b = kiln_aligned_alloc(total);
+    if (!b) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory packing int8 weights");
+    memset(b, 0, total); /* deterministic bytes: rebuilds are identical */
+    q8_w16_hdr h;
+    wino_hdr_fill(&h, M, C);
+    memcpy(b, &h, sizeof h);
+    const int8_t *wv = w->data;
+    int32_t *rs = (int32_t *)(void *)(b + sizeof h);
+    for (int64_t m = 0; m < M; m++) {
+        uint32_t sum = 0;
+        for (int64_t k = 0; k < 9 * C; k++) sum += (uint32_t)(int32_t)wv[m * 9 * C + k];
+        rs[m] = (int32_t)sum;
+    }
+    if (!wino_pack_u(wv, M, C, (int16_t *)(void *)(b + uoff))) {
+        kiln_aligned_free(b);
+        return kiln_error(KILN_OUT_OF_MEMORY, "out of memory packing int8 weights");
+    }
+    *blob = b;
+    *bytes = total;
+    return KILN_OK;
+}
+
+static int wino_blob(ref_ctx *c, const q8_conv *g, const int32_t **rs, const int16_t **u) {
+    *rs = NULL;
+    *u = NULL;
+    if (!c->blob) return 0;
+    size_t total, uoff;
+    q8_w16_hdr want, got;
+    if (!wino_shape(g) || !wino_layout(g->M, g->C, &total, &uoff))
+        return ref_fail(c, "prepared int8 weights for a layer that takes none: "
+                        "rebuild the engine");
+    wino_hdr_fill(&want, g->M, g->C);
+    if (c->blob_size != total)
+        return ref_fail(c, "prepared int8 weights have %zu bytes, expected %zu: "
+                        "rebuild the engine", c->blob_size, total);
+    memcpy(&got, c->blob, sizeof got);
+    if (memcmp(&got, &want, sizeof want))
+        return ref_fail(c, "prepared int8 weights are for another kernel or shape: "
+                        "rebuild the engine");
+    *rs = (const int32_t *)(const void *)((const uint8_t *)c->blob + sizeof got);
+    *u = (const int16_t *)(const void *)((const uint8_t *)c->blob + uoff);
+    return 0;
+}
+
+/* The Winograd path of q8_run_conv, all images; scratch carved from base
+** (sizes from wino_sizes); u: the packed U' (blob), or NULL to make it. */
+static int wino_run(ref_ctx *c, const q8_conv *g, const cpu_q8_isa *isa, const uint8_t *xb,
+                    uint8_t *yb, const cpu_q8_epi *epi, const int16_t *u, uint8_t *base,
+                    const q8_wino_ws *ws, uint8_t flip, uint8_t xzu, const int8_t *wv) {
+    q8_wino w;
+    memset(&w, 0, sizeof w);
+    int16_t *uown = NULL;
+    wino_sizes(g, (q8_wino_ws[1]){{0}}, &w.TH, &w.TW, &w.nblk);
+    w.g = g;
+    w.isa = isa;
+    w.T = w.TH * w.TW;
+    w.Cq = (g->C + 3) / 4;
+    w.wp = 2 * w.TW + 2;
+    w.uper = cpu_q8_w16_elems(g->M, g->C);
+    w.flip = flip;
+    w.xzu = xzu;
+    w.epi = epi;
+    w.v = (int16_t *)(void *)(base + ws->epi);
+    w.mb = (int32_t *)(void *)((uint8_t *)w.v + ws->v);
+    w.yb = (int32_t *)(void *)((uint8_t *)w.mb + ws->mb);
+    void *scr = (uint8_t *)w.yb + ws->yb;
+    if (!u) {
+        size_t n;
+        if (!wv || !wino_bound_ok(wv, g->M, g->K))
+            return ref_fail(c, "int8 Winograd: the weights could overflow int32");
+        if (kiln_mul_overflow((size_t)w.uper, 16 * sizeof(int16_t), &n) ||
+            !(uown = kiln_aligned_alloc(n)) || !wino_pack_u(wv, g->M, g->C, uown)) {
+            kiln_aligned_free(uown);
+            return ref_fail(c, "out of memory packing int8 weights");
+        }
+        u = uown;
+    }
+    w.u = u;
+    /* zero the unused positions of the last block (the kernel reads them) */
+    double flops = 2.0 * (double)g->M * (double)g->K * (double)g->P / 2.25;
+    int T = cpu_threads_for(flops);
+    int64_t mtiles = (g->M + CPU_Q8_MR - 1) / CPU_Q8_MR;
+    int64_t want = 16 * w.nblk >= 4 * T ? 1 : (4 * T + 16 * w.nblk - 1) / (16 * w.nblk);
+    if (want > mtiles) want = mtiles;
+    if (want < 1) want = 1;
+    w.mchunk = ((mtiles + want - 1) / want) * CPU_Q8_MR;
+    w.nmc = (g->M + w.mchunk - 1) / w.mchunk;
+    int64_t tail = w.nblk * CPU_Q8_NB - w.T;
+    for (int64_t n = 0; n < g->N; n++) {
+        w.x = xb + n * g->C * g->H * g->W;
+        w.y = yb + n * g->M * g->P;
+        if (tail)
+            for (int64_t xi = 0; xi < 16; xi++)
+                for (int64_t cq = 0; cq < w.Cq; cq++)
+                    memset(w.v + (((xi * w.nblk + w.nblk - 1) * w.Cq + cq) * CPU_Q8_NB +
+                                  CPU_Q8_NB - tail) * 4,
+                           0, (size_t)tail * 4 * sizeof(int16_t));
+        cpu_parallel_for(w.TH, T, wino_scr_bytes(w.TW), scr, wino_in_task, &w);
+        cpu_parallel_for(16 * w.nblk * w.nmc, T, 0, NULL, wino_gemm_task, &w);
+        cpu_parallel_for(g->M, T, 0, NULL, wino_out_task, &w);
+    }
+    kiln_aligned_free(uown);
+    return 0;
+}
+
+static size_t q8_workspace_wino(const ir_node *n, const ir_type *const *in) {
+    if (!in[0] || !in[3] || in[0]->rank != 4 || in[3]->rank != 4) return 0;
+    for (int i = 0; i < 4; i++)
+        if (in[0]->dims[i] < 0 || in[3]->dims[i] < 0) return 0;
+    q8_conv g;
+    if (!geom(n, in[0]->dims, in[3]->dims, &g) || !wino_shape(&g)) return 0;
+    q8_wino_ws s;
+    int64_t TH, TW, nb;
+    wino_sizes(&g, &s, &TH, &TW, &nb);
+    return s.total;
+}
+
+static int q8_run_conv_mode(ref_ctx *c, const cpu_q8_isa *isa, bool wino) {
     const kiln_tensor *x = c->in[0], *xs = c->in[1], *xzt = c->in[2], *w = c->in[3];
     const kiln_tensor *ws = c->in[4], *wzt = c->in[5], *ys = c->in[6], *yzt = c->in[7];
     const kiln_tensor *bias = c->n_in > 8 ? c->in[8] : NULL;
@@ -589,10 +968,24 @@ static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
     int64_t nblk = g.nblk;
     const int32_t *blob_rs = NULL;
     const int16_t *blob_w16 = NULL;
-    if (isa->kernel16 && w16_blob(c, &g, &blob_rs, &blob_w16)) return -1;
+    if (wino && !wino_shape(&g))
+        return ref_fail(c, "int8 Winograd tactic on a layer that is not a 3x3 stride-1 "
+                        "conv: rebuild the engine");
+    if (wino ? wino_blob(c, &g, &blob_rs, &blob_w16)
+             : isa->kernel16 && w16_blob(c, &g, &blob_rs, &blob_w16))
+        return -1;
     bool direct = is_direct(&g);
     q8_scratch ss;
+    q8_wino_ws wws;
     scratch_sizes(&g, direct, &ss);
+    if (wino) {
+        int64_t th, tw, nb;
+        wino_sizes(&g, &wws, &th, &tw, &nb);
+        memset(&ss, 0, sizeof ss);
+        ss.epi = wws.epi;
+        ss.total = wws.total;
+        direct = true; /* no im2col rows */
+    }
     /* the planned workspace; malloc'ed when the caller gave too little */
     uint8_t *block = c->ws && c->ws_size >= ss.total ? c->ws : NULL, *owned = NULL;
     if (!block && !(block = owned = malloc(ss.total)))
@@ -630,6 +1023,14 @@ static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
     /* a non-NULL colsum marks the rows that need the weight zero-point term;
     ** gemm_task points it at the block's sums */
     for (int64_t m = 0; m < M && any_wz; m++) epi[m].colsum = colsum;
+    if (wino) {
+        int rc = any_wz ? ref_fail(c, "int8 Winograd tactic with weight zero points: "
+                                   "rebuild the engine")
+                        : wino_run(c, &g, isa, x->data, y->data, epi, blob_w16, base, &wws,
+                                   flip, (uint8_t)xzu, w->data);
+        free(owned);
+        return rc;
+    }
     q8_run r;
     memset(&r, 0, sizeof r);
     r.g = &g;
@@ -984,6 +1385,10 @@ static bool q8_sup_avx2(const ir_node *n, const ir_type *const *in) {
 }
 
 /* The weights are a constant whose values all lie in [-64, 63]. */
+static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
+    return q8_run_conv_mode(c, isa, false);
+}
+
 static bool weights_7bit(const ir_node *n) {
     const kiln_tensor *w = n->n_in > 3 && n->in[3] ? n->in[3]->const_val : NULL;
     if (!w || w->dtype != KILN_DTYPE_INT8) return false;
@@ -1004,6 +1409,31 @@ static bool q8_sup_vnni(const ir_node *n, const ir_type *const *in) {
 static int run_c(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_c); }
 static int run_avx2(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_avx2); }
 static int run_avx2_w16(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_avx2_w16); }
+static int run_avx2_wino(ref_ctx *c) { return q8_run_conv_mode(c, &cpu_q8_avx2_w16, true); }
+
+/* Winograd: 3x3 stride 1, one group, constant weights whose sums stay
+** exact (wino_bound_ok) and constant weight zero points all 0; enough
+** channels that the 2.25x fewer multiply-adds outweigh the transforms. */
+static bool q8_sup_avx2_wino(const ir_node *n, const ir_type *const *in) {
+    if (!cpu_q8_avx2_w16.available || !q8_supports(n, in)) return false;
+    const kiln_tensor *w = n->in[3] ? n->in[3]->const_val : NULL;
+    const kiln_tensor *wz = n->n_in > 5 && n->in[5] ? n->in[5]->const_val : NULL;
+    if (!w || w->dtype != KILN_DTYPE_INT8 || w->rank != 4 || w->dims[2] != 3 ||
+        w->dims[3] != 3 || w->dims[1] < 16 || ir_attr_int(n, "group", 1) != 1)
+        return false;
+    if (n->n_in > 5 && n->in[5] && !wz) return false;
+    if (wz)
+        for (int64_t i = 0; i < tensor_numel(wz); i++)
+            if (((const int8_t *)wz->data)[i]) return false;
+    int ns = 0, nl = 0;
+    const int64_t *st = ir_attr_ints(n, "strides", &ns);
+    const int64_t *dl = ir_attr_ints(n, "dilations", &nl);
+    for (int i = 0; i < ns; i++)
+        if (st[i] != 1) return false;
+    for (int i = 0; i < nl; i++)
+        if (dl[i] != 1) return false;
+    return wino_bound_ok(w->data, w->dims[0], w->dims[1] * 9);
+}
 
 static bool q8_sup_avx2_w16(const ir_node *n, const ir_type *const *in) {
     return cpu_q8_avx2_w16.available && q8_supports(n, in);
@@ -1017,6 +1447,9 @@ const kiln_tactic cpu_t_qconv_vnni = {"u8s8_qconv_im2col_6x64_avx512vnni", OP_QL
 const kiln_tactic cpu_t_qconv_avx2_7bit = {"u8s8_qconv_im2col_w7_4x16_avx2",
     OP_QLinearConv, KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, q8_sup_avx2_7bit, q8_workspace,
     run_avx2_7bit};
+const kiln_tactic cpu_t_qconv_avx2_wino = {"u8s8_qconv_wino2x2_6x8_avx2", OP_QLinearConv,
+    KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, q8_sup_avx2_wino, q8_workspace_wino,
+    run_avx2_wino, wino_prepare, 0};
 const kiln_tactic cpu_t_qconv_avx2_w16 = {"u8s8_qconv_im2col_w16_6x8_avx2", OP_QLinearConv,
     KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, q8_sup_avx2_w16, q8_workspace, run_avx2_w16,
     w16_prepare, 0};

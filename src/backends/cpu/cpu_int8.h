@@ -45,6 +45,11 @@ typedef void (*cpu_q8_kernel_fn)(const uint8_t *xp, const int8_t *w, int64_t ldw
 enum { CPU_Q8_W16_MR = 6 };
 typedef void (*cpu_q8_kernel16_fn)(const uint8_t *xp, const int16_t *wp, int64_t Kq,
                                    int mr, int np, int32_t *acc);
+/* The same on activations already widened to int16 (any sign; the block
+** layout of cpu_int8.h with 4 int16 per position and kq): what the
+** Winograd tactic's transformed inputs are. */
+typedef void (*cpu_q8_kernel16x_fn)(const int16_t *xp, const int16_t *wp, int64_t Kq,
+                                    int mr, int np, int32_t *acc);
 /* Packs one group's rows w [M, K] (row-major int8) into dst, which holds
 ** cpu_q8_w16_elems(M, K) int16. */
 int64_t cpu_q8_w16_elems(int64_t M, int64_t K);
@@ -99,6 +104,7 @@ typedef struct cpu_q8_isa {
     cpu_q8_quant_fn quant;
     cpu_q8_dequant_fn dequant;
     cpu_q8_kernel16_fn kernel16; /* NULL: reads the int8 weights in place */
+    cpu_q8_kernel16x_fn kernel16x;
 } cpu_q8_isa;
 
 /* The bodies of the elementwise quantization kernels, written once and

@@ -249,18 +249,28 @@ static inline void st8(int32_t *acc, __m256i a, __m256i b) {
                         _mm256_permute4x64_epi64(_mm256_hadd_epi32(a, b), 0xD8));
 }
 
-static void kernel16(const uint8_t *xp, const int16_t *wp, int64_t Kq, int mr, int np,
-                     int32_t *acc) {
+/* The 6 x 8 tile sweep of kernel16 (wide = false: uint8 activations,
+** widened here) and kernel16x (wide = true: activations already int16,
+** as the Winograd input transform makes them). */
+static inline __attribute__((always_inline)) void k16_body(const void *xp, const int16_t *wp,
+                                                            int64_t Kq, int mr, int np,
+                                                            int32_t *acc, const bool wide) {
     int ns = (np + 7) / 8;
     for (int s = 0; s < ns; s++) {
         __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00;
         __m256i c20 = c00, c21 = c00, c30 = c00, c31 = c00, c40 = c00, c41 = c00;
         __m256i c50 = c00, c51 = c00;
-        const uint8_t *x = xp + s * 32;
+        const uint8_t *x = (const uint8_t *)xp + s * 32 * (wide ? 2 : 1);
         const int16_t *w = wp;
-        for (int64_t kq = 0; kq < Kq; kq++, x += CPU_Q8_NB * 4, w += 24) {
-            __m256i x0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)x));
-            __m256i x1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(x + 16)));
+        for (int64_t kq = 0; kq < Kq; kq++, x += CPU_Q8_NB * 4 * (wide ? 2 : 1), w += 24) {
+            __m256i x0, x1;
+            if (wide) {
+                x0 = _mm256_loadu_si256((const __m256i *)x);
+                x1 = _mm256_loadu_si256((const __m256i *)(x + 32));
+            } else {
+                x0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)x));
+                x1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(x + 16)));
+            }
             __m256i b;
 #define Q8_MAC16(a0, a1, off)                                        \
     b = bq(w + (off));                                               \
@@ -284,18 +294,29 @@ static void kernel16(const uint8_t *xp, const int16_t *wp, int64_t Kq, int mr, i
     }
 }
 
-const cpu_q8_isa cpu_q8_avx2 = {"avx2", true, kernel, epi, add, dot, quant, dequant, NULL};
+static void kernel16(const uint8_t *xp, const int16_t *wp, int64_t Kq, int mr, int np,
+                     int32_t *acc) {
+    k16_body(xp, wp, Kq, mr, np, acc, false);
+}
+
+static void kernel16x(const int16_t *xp, const int16_t *wp, int64_t Kq, int mr, int np,
+                      int32_t *acc) {
+    k16_body(xp, wp, Kq, mr, np, acc, true);
+}
+
+const cpu_q8_isa cpu_q8_avx2 = {"avx2", true, kernel, epi, add, dot, quant, dequant, NULL,
+                                NULL};
 const cpu_q8_isa cpu_q8_avx2_7bit = {"avx2-7bit", true, kernel7, epi, add, dot, quant,
-                                     dequant, NULL};
+                                     dequant, NULL, NULL};
 const cpu_q8_isa cpu_q8_avx2_w16 = {"avx2-w16", true, kernel, epi, add, dot, quant, dequant,
-                                    kernel16};
+                                    kernel16, kernel16x};
 #else
 const cpu_q8_isa cpu_q8_avx2 = {"avx2", false, cpu_q8_kernel_c, cpu_q8_epi_c, cpu_q8_add_c,
-                                cpu_q8_dot_c, cpu_q8_quant_c, cpu_q8_dequant_c, NULL};
+                                cpu_q8_dot_c, cpu_q8_quant_c, cpu_q8_dequant_c, NULL, NULL};
 const cpu_q8_isa cpu_q8_avx2_7bit = {"avx2-7bit", false, cpu_q8_kernel_c, cpu_q8_epi_c,
                                      cpu_q8_add_c, cpu_q8_dot_c, cpu_q8_quant_c,
-                                     cpu_q8_dequant_c, NULL};
+                                     cpu_q8_dequant_c, NULL, NULL};
 const cpu_q8_isa cpu_q8_avx2_w16 = {"avx2-w16", false, cpu_q8_kernel_c, cpu_q8_epi_c,
                                     cpu_q8_add_c, cpu_q8_dot_c, cpu_q8_quant_c,
-                                    cpu_q8_dequant_c, NULL};
+                                    cpu_q8_dequant_c, NULL, NULL};
 #endif
