@@ -635,73 +635,21 @@ static void wino_sizes(const q8_conv *g, q8_wino_ws *s, int64_t *TH, int64_t *TW
     s->mb = al64((size_t)(*nblk * g->M * 16 * CPU_Q8_NB) * sizeof(int32_t) + 1);
     s->yb = al64((size_t)(g->M * g->P) * sizeof(int32_t) + 1);
     /* the caller's share of the input transform's scratch */
-    s->scr = al64((size_t)(8 * (2 * *TW + 2) + 4 * 16 * *TW) * sizeof(int16_t) + 1);
+    s->scr = al64((size_t)cpu_q8_wino_scr_elems(*TW) * sizeof(int16_t) + 1);
     s->total = s->epi + s->v + s->mb + s->yb + s->scr + 64;
 }
 
 static size_t wino_scr_bytes(int64_t TW) {
-    return al64((size_t)(8 * (2 * TW + 2) + 4 * 16 * TW) * sizeof(int16_t) + 1);
+    return al64((size_t)cpu_q8_wino_scr_elems(TW) * sizeof(int16_t) + 1);
 }
 
-/* Input transform of tile row th, every channel: 4 padded input rows per
-** channel, the row transform on whole rows, then the column transform per
-** tile, 4 channels interleaved into the kernel's block layout. */
 static void wino_in_task(void *arg, int64_t th, int tid, void *scratch) {
     (void)tid;
     const q8_wino *w = arg;
     const q8_conv *g = w->g;
-    int64_t TW = w->TW, wp = w->wp;
-    int16_t *d = scratch;           /* 4 rows of wp */
-    int16_t *t = d + 4 * wp;        /* 4 rows of wp */
-    int16_t *tmp = t + 4 * wp;      /* [4 channels][16][TW] */
-    for (int64_t cq = 0; cq < w->Cq; cq++) {
-        for (int cc = 0; cc < 4; cc++) {
-            int64_t c = 4 * cq + cc;
-            int16_t *o = tmp + cc * 16 * TW;
-            if (c >= g->C) {
-                memset(o, 0, (size_t)(16 * TW) * sizeof *o);
-                continue;
-            }
-            for (int i = 0; i < 4; i++) {
-                int16_t *dr = d + i * wp;
-                int64_t iy = 2 * th - g->ph + i;
-                if (iy < 0 || iy >= g->H) {
-                    for (int64_t k = 0; k < wp; k++) dr[k] = w->xzu;
-                    continue;
-                }
-                const uint8_t *xr = w->x + (c * g->H + iy) * g->W;
-                for (int64_t k = 0; k < wp; k++) {
-                    int64_t ix = k - g->pw;
-                    dr[k] = ix < 0 || ix >= g->W ? w->xzu : (int16_t)(xr[ix] ^ w->flip);
-                }
-            }
-            const int16_t *d0 = d, *d1 = d + wp, *d2 = d + 2 * wp, *d3 = d + 3 * wp;
-            int16_t *t0 = t, *t1 = t + wp, *t2 = t + 2 * wp, *t3 = t + 3 * wp;
-            for (int64_t k = 0; k < wp; k++) {
-                t0[k] = (int16_t)(d0[k] - d2[k]);
-                t1[k] = (int16_t)(d1[k] + d2[k]);
-                t2[k] = (int16_t)(d2[k] - d1[k]);
-                t3[k] = (int16_t)(d1[k] - d3[k]);
-            }
-            for (int ri = 0; ri < 4; ri++) {
-                const int16_t *tr = t + ri * wp;
-                int16_t *o0 = o + (4 * ri) * TW, *o1 = o0 + TW, *o2 = o1 + TW, *o3 = o2 + TW;
-                for (int64_t tw = 0; tw < TW; tw++) {
-                    const int16_t *q = tr + 2 * tw;
-                    o0[tw] = (int16_t)(q[0] - q[2]);
-                    o1[tw] = (int16_t)(q[1] + q[2]);
-                    o2[tw] = (int16_t)(q[2] - q[1]);
-                    o3[tw] = (int16_t)(q[1] - q[3]);
-                }
-            }
-        }
-        for (int xi = 0; xi < 16; xi++)
-            for (int64_t tw = 0; tw < TW; tw++) {
-                int64_t p = th * TW + tw, b = p / CPU_Q8_NB, pp = p % CPU_Q8_NB;
-                int16_t *dst = w->v + (((xi * w->nblk + b) * w->Cq + cq) * CPU_Q8_NB + pp) * 4;
-                for (int cc = 0; cc < 4; cc++) dst[cc] = tmp[(cc * 16 + xi) * TW + tw];
-            }
-    }
+    cpu_q8_wino_in_args a = {w->x, w->v, g->C, g->H, g->W, g->ph, g->pw, w->TW, w->nblk,
+                             w->Cq, w->flip, w->xzu};
+    cpu_q8_wino_in(&a, th, scratch);
 }
 
 /* GEMM task (xi, block, channel chunk): M[xi] = U'[xi] . V[xi]. */

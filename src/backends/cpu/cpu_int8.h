@@ -140,6 +140,21 @@ static inline void cpu_q8_dequant_body(const cpu_q8_qparams *p, const void *x, f
     }
 }
 
+/* Winograd F(2x2, 3x3) input transform (cpu_int8.c's integer Winograd
+** tactic) of tile row th of one image, every channel: V = Bt d B of each
+** tile's 4x4 patch d of unsigned activations (signed ones flipped by
+** `flip`, the zero point xzu in the padding; 0 for channels past C),
+** written to v[xi][block][cq][p][4 channels] (int16, the kernel16x
+** layout), xi = 4 * i + j. scr: cpu_q8_wino_scr_elems(TW) int16. */
+typedef struct cpu_q8_wino_in_args {
+    const uint8_t *x;          /* the image: [C, H, W] */
+    int16_t *v;
+    int64_t C, H, W, ph, pw, TW, nblk, Cq;
+    uint8_t flip, xzu;
+} cpu_q8_wino_in_args;
+int64_t cpu_q8_wino_scr_elems(int64_t TW);
+void cpu_q8_wino_in(const cpu_q8_wino_in_args *a, int64_t th, int16_t *scr);
+
 extern const cpu_q8_isa cpu_q8_c, cpu_q8_avx2, cpu_q8_avx2_7bit, cpu_q8_avx2_w16,
     cpu_q8_avx512vnni;
 

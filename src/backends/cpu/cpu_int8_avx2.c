@@ -8,8 +8,96 @@
 ** block. Built with -mavx2 (cpu.cmake); without it, unavailable. */
 #include "cpu_int8.h"
 
+/* Winograd input transform (cpu_int8.h), built with the file's flags; the
+** column transform uses AVX2 when there is one. Rows are loaded 4
+** channels interleaved (the kernel's layout), so every step works on
+** whole rows and a tile's 4 channels are one 64-bit unit. */
 #if defined(__AVX2__)
 #include <immintrin.h>
+#endif
+
+int64_t cpu_q8_wino_scr_elems(int64_t TW) {
+    return 32 * (2 * TW + 2) + 64 * TW + 16;
+}
+
+void cpu_q8_wino_in(const cpu_q8_wino_in_args *a, int64_t th, int16_t *scr) {
+    int64_t TW = a->TW, wp = 2 * TW + 2, n4 = 4 * wp;
+    int16_t *d = scr;          /* [4 rows][wp][4 channels] */
+    int16_t *t = d + 4 * n4;   /* the same after the row transform */
+    int16_t *o = t + 4 * n4;   /* [4 ri][TW][4 j][4 channels] */
+    int64_t k0 = KILN_MIN(a->pw, wp), k1 = KILN_MAX(k0, KILN_MIN(a->pw + a->W, wp));
+    int16_t xz = a->xzu;
+    for (int64_t cq = 0; cq < a->Cq; cq++) {
+        for (int i = 0; i < 4; i++) {
+            int16_t *dr = d + i * n4;
+            int64_t iy = 2 * th - a->ph + i;
+            bool in = iy >= 0 && iy < a->H;
+            for (int cc = 0; cc < 4; cc++) {
+                int64_t c = 4 * cq + cc;
+                if (c >= a->C || !in) {
+                    int16_t f = c >= a->C ? 0 : xz;
+                    for (int64_t k = 0; k < wp; k++) dr[4 * k + cc] = f;
+                    continue;
+                }
+                const uint8_t *xr = a->x + (c * a->H + iy) * a->W - a->pw;
+                for (int64_t k = 0; k < k0; k++) dr[4 * k + cc] = xz;
+                for (int64_t k = k0; k < k1; k++) dr[4 * k + cc] = (int16_t)(xr[k] ^ a->flip);
+                for (int64_t k = k1; k < wp; k++) dr[4 * k + cc] = xz;
+            }
+        }
+        const int16_t *d0 = d, *d1 = d + n4, *d2 = d + 2 * n4, *d3 = d + 3 * n4;
+        int16_t *t0 = t, *t1 = t + n4, *t2 = t + 2 * n4, *t3 = t + 3 * n4;
+        for (int64_t k = 0; k < n4; k++) {
+            t0[k] = (int16_t)(d0[k] - d2[k]);
+            t1[k] = (int16_t)(d1[k] + d2[k]);
+            t2[k] = (int16_t)(d2[k] - d1[k]);
+            t3[k] = (int16_t)(d1[k] - d3[k]);
+        }
+        /* per tile, positions q0..q3 (64-bit units): (q0 - q2, q1 + q2,
+        ** q2 - q1, q1 - q3) */
+        for (int ri = 0; ri < 4; ri++) {
+            const int16_t *tr = t + ri * n4;
+            int16_t *orow = o + ri * TW * 16;
+#if defined(__AVX2__)
+            const __m256i sg = _mm256_setr_epi16(-1, -1, -1, -1, 1, 1, 1, 1, -1, -1, -1, -1,
+                                                 -1, -1, -1, -1);
+            for (int64_t tw = 0; tw < TW; tw++) {
+                __m256i q = _mm256_loadu_si256((const __m256i *)(tr + 8 * tw));
+                __m256i lhs = _mm256_permute4x64_epi64(q, 0x64); /* q0 q1 q2 q1 */
+                __m256i rhs = _mm256_permute4x64_epi64(q, 0xDA); /* q2 q2 q1 q3 */
+                _mm256_storeu_si256((__m256i *)(orow + 16 * tw),
+                                    _mm256_add_epi16(lhs, _mm256_sign_epi16(rhs, sg)));
+            }
+#else
+            for (int64_t tw = 0; tw < TW; tw++)
+                for (int cc = 0; cc < 4; cc++) {
+                    const int16_t *q = tr + 8 * tw + cc;
+                    int16_t *r = orow + 16 * tw + cc;
+                    r[0] = (int16_t)(q[0] - q[8]);
+                    r[4] = (int16_t)(q[4] + q[8]);
+                    r[8] = (int16_t)(q[8] - q[4]);
+                    r[12] = (int16_t)(q[4] - q[12]);
+                }
+#endif
+        }
+        for (int xi = 0; xi < 16; xi++) {
+            const int16_t *src = o + (xi / 4) * TW * 16 + (xi % 4) * 4;
+            int64_t p = th * TW, b = p / CPU_Q8_NB, pp = p % CPU_Q8_NB;
+            int16_t *dst = a->v + (((xi * a->nblk + b) * a->Cq + cq) * CPU_Q8_NB + pp) * 4;
+            for (int64_t tw = 0; tw < TW; tw++) {
+                memcpy(dst, src + 16 * tw, 8);
+                dst += 4;
+                if (++pp == CPU_Q8_NB) {
+                    pp = 0;
+                    b++;
+                    dst = a->v + ((xi * a->nblk + b) * a->Cq + cq) * CPU_Q8_NB * 4;
+                }
+            }
+        }
+    }
+}
+
+#if defined(__AVX2__)
 
 static inline int32_t wq4(const int8_t *wr, int64_t kq, int64_t K) {
     int32_t v = 0;
