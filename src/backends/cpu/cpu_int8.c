@@ -1236,35 +1236,68 @@ typedef struct q8_pool {
     uint8_t flip;
 } q8_pool;
 
+/* Per output row: the max over the window's rows first (whole input rows,
+** a loop the compiler vectorizes), then over the window's columns of that
+** row max (kw taps per output instead of kh * kw). */
+enum { Q8_POOL_COLS = 4096 };
+
 static void pool_task(void *arg, int64_t plane, int tid, void *scratch) {
     (void)tid;
     (void)scratch;
     const q8_pool *q = arg;
     const uint8_t *x = q->x + plane * q->H * q->W;
     uint8_t *y = q->y + plane * q->OH * q->OW;
-    uint8_t row[4096];
+    uint8_t row[Q8_POOL_COLS], vmax[Q8_POOL_COLS];
     for (int64_t oy = 0; oy < q->OH; oy++) {
-        for (int64_t ox0 = 0; ox0 < q->OW; ox0 += 4096) {
-            int64_t n = KILN_MIN(4096, q->OW - ox0);
-            memset(row, 0, (size_t)n);
+        /* input columns in chunks (one chunk for any ordinary width) */
+        for (int64_t ox0 = 0; ox0 < q->OW;) {
+            /* output columns ox0 .. ox0+n-1 read input columns [c0, c1) */
+            int64_t n = KILN_MIN(q->OW - ox0, Q8_POOL_COLS);
+            int64_t c0 = ox0 * q->sw - q->pw, c1 = (ox0 + n - 1) * q->sw - q->pw +
+                                                   (q->kw - 1) * q->dw + 1;
+            c0 = KILN_MAX(c0, 0);
+            c1 = KILN_MIN(c1, q->W);
+            while (c1 - c0 > Q8_POOL_COLS && n > 1) { /* huge strides or kernels */
+                n = (n + 1) / 2;
+                c1 = KILN_MIN((ox0 + n - 1) * q->sw - q->pw + (q->kw - 1) * q->dw + 1, q->W);
+            }
+            if (c1 - c0 > Q8_POOL_COLS) c1 = c0 + Q8_POOL_COLS; /* n == 1: see below */
+            int64_t nc = c1 > c0 ? c1 - c0 : 0;
+            memset(vmax, 0, (size_t)nc);
             for (int64_t ky = 0; ky < q->kh; ky++) {
                 int64_t iy = oy * q->sh - q->ph + ky * q->dh;
                 if (iy < 0 || iy >= q->H) continue;
-                const uint8_t *xr = x + iy * q->W;
-                for (int64_t kx = 0; kx < q->kw; kx++) {
-                    int64_t off = kx * q->dw - q->pw, s = q->sw;
-                    int64_t lo = off >= 0 ? 0 : (-off + s - 1) / s;
-                    int64_t hi = q->W - 1 - off < 0 ? 0 : (q->W - 1 - off) / s + 1;
-                    lo = KILN_MAX(lo, ox0);
-                    hi = KILN_MIN(hi, ox0 + n);
-                    for (int64_t ox = lo; ox < hi; ox++) {
-                        uint8_t v = (uint8_t)(xr[ox * s + off] ^ q->flip);
-                        uint8_t *o = &row[ox - ox0];
-                        *o = v > *o ? v : *o;
-                    }
+                const uint8_t *xr = x + iy * q->W + c0;
+                for (int64_t i = 0; i < nc; i++) {
+                    uint8_t v = (uint8_t)(xr[i] ^ q->flip);
+                    vmax[i] = v > vmax[i] ? v : vmax[i];
+                }
+            }
+            memset(row, 0, (size_t)n);
+            for (int64_t kx = 0; kx < q->kw; kx++) {
+                int64_t off = kx * q->dw - q->pw, s = q->sw;
+                int64_t lo = off >= 0 ? 0 : (-off + s - 1) / s;
+                int64_t hi = q->W - 1 - off < 0 ? 0 : (q->W - 1 - off) / s + 1;
+                lo = KILN_MAX(lo, ox0);
+                hi = KILN_MIN(hi, ox0 + n);
+                for (int64_t ox = lo; ox < hi; ox++) {
+                    int64_t ix = ox * s + off;
+                    /* n == 1 with a window wider than the buffer: read x */
+                    bool inbuf = (uint64_t)(ix - c0) < (uint64_t)nc;
+                    uint8_t v = inbuf ? vmax[ix - c0] : 0;
+                    if (!inbuf)
+                        for (int64_t ky = 0; ky < q->kh; ky++) {
+                            int64_t iy = oy * q->sh - q->ph + ky * q->dh;
+                            if (iy < 0 || iy >= q->H) continue;
+                            uint8_t u = (uint8_t)(x[iy * q->W + ix] ^ q->flip);
+                            v = u > v ? u : v;
+                        }
+                    uint8_t *o = &row[ox - ox0];
+                    *o = v > *o ? v : *o;
                 }
             }
             for (int64_t i = 0; i < n; i++) y[oy * q->OW + ox0 + i] = row[i] ^ q->flip;
+            ox0 += n;
         }
     }
 }
