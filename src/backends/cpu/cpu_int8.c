@@ -612,7 +612,6 @@ typedef struct q8_wino {
     const int16_t *u;       /* 16 packed [M, C] matrices, uper elements each */
     int64_t uper;
     int16_t *v;             /* [16][nblk][Cq][NB][4] transformed inputs */
-    int32_t *mb;            /* [nblk][M][16][NB] products */
     int32_t *yb;            /* [M][P] exact sums */
     const cpu_q8_epi *epi;
     int64_t TH, TW, T, nblk, Cq, mchunk, nmc, wp;
@@ -632,7 +631,7 @@ static void wino_sizes(const q8_conv *g, q8_wino_ws *s, int64_t *TH, int64_t *TW
     int64_t Cq = (g->C + 3) / 4;
     s->epi = al64((size_t)(g->M ? g->M : 1) * sizeof(cpu_q8_epi));
     s->v = al64((size_t)(16 * *nblk * Cq * CPU_Q8_NB * 4) * sizeof(int16_t) + 1);
-    s->mb = al64((size_t)(*nblk * g->M * 16 * CPU_Q8_NB) * sizeof(int32_t) + 1);
+    s->mb = 0; /* the products stay in each task's stack buffer */
     s->yb = al64((size_t)(g->M * g->P) * sizeof(int32_t) + 1);
     /* the caller's share of the input transform's scratch */
     s->scr = al64((size_t)cpu_q8_wino_scr_elems(*TW) * sizeof(int16_t) + 1);
@@ -652,65 +651,66 @@ static void wino_in_task(void *arg, int64_t th, int tid, void *scratch) {
     cpu_q8_wino_in(&a, th, scratch);
 }
 
-/* GEMM task (xi, block, channel chunk): M[xi] = U'[xi] . V[xi]. */
+/* Task (block b, channel chunk): per tile of 6 output channels, the 16
+** products M[xi] = U'[xi] . V[xi] of the block's 64 tiles (kept in a
+** small buffer that stays in cache), then the output transform
+** At M A = 4 * acc into the exact sums yb. */
 static void wino_gemm_task(void *arg, int64_t task, int tid, void *scratch) {
     (void)tid;
     (void)scratch;
     const q8_wino *w = arg;
     const q8_conv *g = w->g;
-    int64_t mc = task % w->nmc, b = task / w->nmc % w->nblk, xi = task / w->nmc / w->nblk;
+    int64_t mc = task % w->nmc, b = task / w->nmc;
     int64_t np = KILN_MIN(CPU_Q8_NB, w->T - b * CPU_Q8_NB);
     int64_t m0 = mc * w->mchunk, m1 = KILN_MIN(g->M, m0 + w->mchunk);
-    const int16_t *vb = w->v + (xi * w->nblk + b) * w->Cq * CPU_Q8_NB * 4;
-    const int16_t *u = w->u + xi * w->uper;
-    int32_t acc[CPU_Q8_MR * CPU_Q8_NB];
+    int64_t vstride = w->nblk * w->Cq * CPU_Q8_NB * 4;
+    const int16_t *vb = w->v + b * w->Cq * CPU_Q8_NB * 4;
+    int32_t mm[16][CPU_Q8_MR * CPU_Q8_NB];
     for (int64_t m = m0; m < m1; m += CPU_Q8_MR) {
         int mr = (int)KILN_MIN(CPU_Q8_MR, m1 - m);
-        w->isa->kernel16x(vb, u + m / CPU_Q8_W16_MR * w->Cq * CPU_Q8_W16_MR * 4, w->Cq, mr,
-                          (int)np, acc);
-        for (int i = 0; i < mr; i++)
-            memcpy(w->mb + ((b * g->M + m + i) * 16 + xi) * CPU_Q8_NB, acc + i * CPU_Q8_NB,
-                   (size_t)np * sizeof(int32_t));
+        const int16_t *ut = w->u + m / CPU_Q8_W16_MR * w->Cq * CPU_Q8_W16_MR * 4;
+        for (int xi = 0; xi < 16; xi++)
+            w->isa->kernel16x(vb + xi * vstride, ut + xi * w->uper, w->Cq, mr, (int)np,
+                              mm[xi]);
+        for (int r = 0; r < mr; r++) {
+            int32_t o[4][CPU_Q8_NB];
+            int64_t off = r * CPU_Q8_NB;
+            for (int64_t p = 0; p < np; p++) {
+#define WM(i, j) ((uint32_t)mm[4 * (i) + (j)][off + p])
+                uint32_t z00 = WM(0, 0) + WM(1, 0) + WM(2, 0), z10 = WM(1, 0) - WM(2, 0) - WM(3, 0);
+                uint32_t z01 = WM(0, 1) + WM(1, 1) + WM(2, 1), z11 = WM(1, 1) - WM(2, 1) - WM(3, 1);
+                uint32_t z02 = WM(0, 2) + WM(1, 2) + WM(2, 2), z12 = WM(1, 2) - WM(2, 2) - WM(3, 2);
+                uint32_t z03 = WM(0, 3) + WM(1, 3) + WM(2, 3), z13 = WM(1, 3) - WM(2, 3) - WM(3, 3);
+#undef WM
+                /* 4 * acc, exact (the tactic's bound): divide back */
+                o[0][p] = (int32_t)(z00 + z01 + z02) / 4;
+                o[1][p] = (int32_t)(z01 - z02 - z03) / 4;
+                o[2][p] = (int32_t)(z10 + z11 + z12) / 4;
+                o[3][p] = (int32_t)(z11 - z12 - z13) / 4;
+            }
+            int32_t *yr = w->yb + (m + r) * g->P;
+            for (int64_t p = 0; p < np; p++) {
+                int64_t t = b * CPU_Q8_NB + p, oy = 2 * (t / w->TW), ox = 2 * (t % w->TW);
+                int32_t *q = yr + oy * g->OW + ox;
+                bool r2 = oy + 1 < g->OH, c2 = ox + 1 < g->OW;
+                q[0] = o[0][p];
+                if (c2) q[1] = o[1][p];
+                if (r2) q[g->OW] = o[2][p];
+                if (r2 && c2) q[g->OW + 1] = o[3][p];
+            }
+        }
     }
 }
 
-/* Output transform and requantization of output channel m. */
+/* Requantization of output channel m. */
 static void wino_out_task(void *arg, int64_t m, int tid, void *scratch) {
     (void)tid;
     (void)scratch;
     const q8_wino *w = arg;
     const q8_conv *g = w->g;
-    int32_t *yr = w->yb + m * g->P;
-    for (int64_t b = 0; b < w->nblk; b++) {
-        const uint32_t *mm = (const uint32_t *)(w->mb + (b * g->M + m) * 16 * CPU_Q8_NB);
-        int64_t np = KILN_MIN(CPU_Q8_NB, w->T - b * CPU_Q8_NB);
-        int32_t o[4][CPU_Q8_NB];
-        for (int64_t p = 0; p < np; p++) {
-#define WM(i, j) mm[(4 * (i) + (j)) * CPU_Q8_NB + p]
-            uint32_t z00 = WM(0, 0) + WM(1, 0) + WM(2, 0), z10 = WM(1, 0) - WM(2, 0) - WM(3, 0);
-            uint32_t z01 = WM(0, 1) + WM(1, 1) + WM(2, 1), z11 = WM(1, 1) - WM(2, 1) - WM(3, 1);
-            uint32_t z02 = WM(0, 2) + WM(1, 2) + WM(2, 2), z12 = WM(1, 2) - WM(2, 2) - WM(3, 2);
-            uint32_t z03 = WM(0, 3) + WM(1, 3) + WM(2, 3), z13 = WM(1, 3) - WM(2, 3) - WM(3, 3);
-#undef WM
-            /* 4 * acc, exact (the tactic's bound): divide back */
-            o[0][p] = (int32_t)(z00 + z01 + z02) / 4;
-            o[1][p] = (int32_t)(z01 - z02 - z03) / 4;
-            o[2][p] = (int32_t)(z10 + z11 + z12) / 4;
-            o[3][p] = (int32_t)(z11 - z12 - z13) / 4;
-        }
-        for (int64_t p = 0; p < np; p++) {
-            int64_t t = b * CPU_Q8_NB + p, oy = 2 * (t / w->TW), ox = 2 * (t % w->TW);
-            int32_t *q = yr + oy * g->OW + ox;
-            bool r2 = oy + 1 < g->OH, c2 = ox + 1 < g->OW;
-            q[0] = o[0][p];
-            if (c2) q[1] = o[1][p];
-            if (r2) q[g->OW] = o[2][p];
-            if (r2 && c2) q[g->OW + 1] = o[3][p];
-        }
-    }
     cpu_q8_epi e = w->epi[m];
     e.colsum = NULL;
-    w->isa->epi(&e, yr, g->P, w->y + m * g->P);
+    w->isa->epi(&e, w->yb + m * g->P, g->P, w->y + m * g->P);
 }
 
 /* The layer geometry the Winograd path takes. */
@@ -823,8 +823,7 @@ static int wino_run(ref_ctx *c, const q8_conv *g, const cpu_q8_isa *isa, const u
     w.xzu = xzu;
     w.epi = epi;
     w.v = (int16_t *)(void *)(base + ws->epi);
-    w.mb = (int32_t *)(void *)((uint8_t *)w.v + ws->v);
-    w.yb = (int32_t *)(void *)((uint8_t *)w.mb + ws->mb);
+    w.yb = (int32_t *)(void *)((uint8_t *)w.v + ws->v);
     void *scr = (uint8_t *)w.yb + ws->yb;
     if (!u) {
         size_t n;
@@ -842,7 +841,7 @@ static int wino_run(ref_ctx *c, const q8_conv *g, const cpu_q8_isa *isa, const u
     double flops = 2.0 * (double)g->M * (double)g->K * (double)g->P / 2.25;
     int T = cpu_threads_for(flops);
     int64_t mtiles = (g->M + CPU_Q8_MR - 1) / CPU_Q8_MR;
-    int64_t want = 16 * w.nblk >= 4 * T ? 1 : (4 * T + 16 * w.nblk - 1) / (16 * w.nblk);
+    int64_t want = w.nblk >= 4 * T ? 1 : (4 * T + w.nblk - 1) / w.nblk;
     if (want > mtiles) want = mtiles;
     if (want < 1) want = 1;
     w.mchunk = ((mtiles + want - 1) / want) * CPU_Q8_MR;
@@ -858,7 +857,7 @@ static int wino_run(ref_ctx *c, const q8_conv *g, const cpu_q8_isa *isa, const u
                                   CPU_Q8_NB - tail) * 4,
                            0, (size_t)tail * 4 * sizeof(int16_t));
         cpu_parallel_for(w.TH, T, wino_scr_bytes(w.TW), scr, wino_in_task, &w);
-        cpu_parallel_for(16 * w.nblk * w.nmc, T, 0, NULL, wino_gemm_task, &w);
+        cpu_parallel_for(w.nblk * w.nmc, T, 0, NULL, wino_gemm_task, &w);
         cpu_parallel_for(g->M, T, 0, NULL, wino_out_task, &w);
     }
     kiln_aligned_free(uown);
