@@ -1250,10 +1250,28 @@ typedef struct q8_pool {
     uint8_t flip;
 } q8_pool;
 
-/* Per output row: the max over the window's rows first (whole input rows,
-** a loop the compiler vectorizes), then over the window's columns of that
-** row max (kw taps per output instead of kh * kw). */
+/* Per output row, in the flipped (unsigned-ordered) domain where padding
+** is 0, the smallest value and so neutral for max: the max over the
+** window's rows of the input columns the outputs read (vpad, whole rows:
+** a loop the compiler vectorizes), then the max over the window's columns
+** at every column (contiguous again), then every sw-th of those. Windows
+** wider than the row buffer (absurd kernels) take a direct loop. */
 enum { Q8_POOL_COLS = 4096 };
+
+static uint8_t pool_direct(const q8_pool *q, const uint8_t *x, int64_t oy, int64_t ox) {
+    uint8_t m = 0;
+    for (int64_t ky = 0; ky < q->kh; ky++) {
+        int64_t iy = oy * q->sh - q->ph + ky * q->dh;
+        if (iy < 0 || iy >= q->H) continue;
+        for (int64_t kx = 0; kx < q->kw; kx++) {
+            int64_t ix = ox * q->sw - q->pw + kx * q->dw;
+            if (ix < 0 || ix >= q->W) continue;
+            uint8_t v = (uint8_t)(x[iy * q->W + ix] ^ q->flip);
+            m = v > m ? v : m;
+        }
+    }
+    return m;
+}
 
 static void pool_task(void *arg, int64_t plane, int tid, void *scratch) {
     (void)tid;
@@ -1261,57 +1279,45 @@ static void pool_task(void *arg, int64_t plane, int tid, void *scratch) {
     const q8_pool *q = arg;
     const uint8_t *x = q->x + plane * q->H * q->W;
     uint8_t *y = q->y + plane * q->OH * q->OW;
-    uint8_t row[Q8_POOL_COLS], vmax[Q8_POOL_COLS];
+    uint8_t vpad[Q8_POOL_COLS], h[Q8_POOL_COLS];
+    int64_t kspan = (q->kw - 1) * q->dw + 1;
+    /* outputs per chunk so that the columns they read fit the buffer */
+    int64_t per = kspan > Q8_POOL_COLS ? 0 : (Q8_POOL_COLS - kspan) / q->sw + 1;
     for (int64_t oy = 0; oy < q->OH; oy++) {
-        /* input columns in chunks (one chunk for any ordinary width) */
-        for (int64_t ox0 = 0; ox0 < q->OW;) {
-            /* output columns ox0 .. ox0+n-1 read input columns [c0, c1) */
-            int64_t n = KILN_MIN(q->OW - ox0, Q8_POOL_COLS);
-            int64_t c0 = ox0 * q->sw - q->pw, c1 = (ox0 + n - 1) * q->sw - q->pw +
-                                                   (q->kw - 1) * q->dw + 1;
-            c0 = KILN_MAX(c0, 0);
-            c1 = KILN_MIN(c1, q->W);
-            while (c1 - c0 > Q8_POOL_COLS && n > 1) { /* huge strides or kernels */
-                n = (n + 1) / 2;
-                c1 = KILN_MIN((ox0 + n - 1) * q->sw - q->pw + (q->kw - 1) * q->dw + 1, q->W);
-            }
-            if (c1 - c0 > Q8_POOL_COLS) c1 = c0 + Q8_POOL_COLS; /* n == 1: see below */
-            int64_t nc = c1 > c0 ? c1 - c0 : 0;
-            memset(vmax, 0, (size_t)nc);
+        uint8_t *yr = y + oy * q->OW;
+        if (!per) {
+            for (int64_t ox = 0; ox < q->OW; ox++)
+                yr[ox] = (uint8_t)(pool_direct(q, x, oy, ox) ^ q->flip);
+            continue;
+        }
+        for (int64_t ox0 = 0; ox0 < q->OW; ox0 += per) {
+            int64_t n = KILN_MIN(per, q->OW - ox0);
+            int64_t cb = ox0 * q->sw - q->pw;        /* input column of vpad[0] */
+            int64_t span = (n - 1) * q->sw + kspan;  /* <= Q8_POOL_COLS */
+            int64_t lo = KILN_MIN(KILN_MAX(-cb, 0), span);
+            int64_t hi = KILN_MAX(KILN_MIN(q->W - cb, span), lo);
+            memset(vpad, 0, (size_t)span);
             for (int64_t ky = 0; ky < q->kh; ky++) {
                 int64_t iy = oy * q->sh - q->ph + ky * q->dh;
                 if (iy < 0 || iy >= q->H) continue;
-                const uint8_t *xr = x + iy * q->W + c0;
-                for (int64_t i = 0; i < nc; i++) {
+                const uint8_t *xr = x + iy * q->W + cb;
+                for (int64_t i = lo; i < hi; i++) {
                     uint8_t v = (uint8_t)(xr[i] ^ q->flip);
-                    vmax[i] = v > vmax[i] ? v : vmax[i];
+                    vpad[i] = v > vpad[i] ? v : vpad[i];
                 }
             }
-            memset(row, 0, (size_t)n);
-            for (int64_t kx = 0; kx < q->kw; kx++) {
-                int64_t off = kx * q->dw - q->pw, s = q->sw;
-                int64_t lo = off >= 0 ? 0 : (-off + s - 1) / s;
-                int64_t hi = q->W - 1 - off < 0 ? 0 : (q->W - 1 - off) / s + 1;
-                lo = KILN_MAX(lo, ox0);
-                hi = KILN_MIN(hi, ox0 + n);
-                for (int64_t ox = lo; ox < hi; ox++) {
-                    int64_t ix = ox * s + off;
-                    /* n == 1 with a window wider than the buffer: read x */
-                    bool inbuf = (uint64_t)(ix - c0) < (uint64_t)nc;
-                    uint8_t v = inbuf ? vmax[ix - c0] : 0;
-                    if (!inbuf)
-                        for (int64_t ky = 0; ky < q->kh; ky++) {
-                            int64_t iy = oy * q->sh - q->ph + ky * q->dh;
-                            if (iy < 0 || iy >= q->H) continue;
-                            uint8_t u = (uint8_t)(x[iy * q->W + ix] ^ q->flip);
-                            v = u > v ? u : v;
-                        }
-                    uint8_t *o = &row[ox - ox0];
-                    *o = v > *o ? v : *o;
-                }
+            int64_t nh = (n - 1) * q->sw + 1;
+            memcpy(h, vpad, (size_t)nh);
+            for (int64_t kx = 1; kx < q->kw; kx++) {
+                const uint8_t *src = vpad + kx * q->dw;
+                for (int64_t i = 0; i < nh; i++) h[i] = src[i] > h[i] ? src[i] : h[i];
             }
-            for (int64_t i = 0; i < n; i++) y[oy * q->OW + ox0 + i] = row[i] ^ q->flip;
-            ox0 += n;
+            uint8_t *o = yr + ox0;
+            if (q->sw == 1) {
+                for (int64_t i = 0; i < n; i++) o[i] = h[i] ^ q->flip;
+            } else {
+                for (int64_t i = 0; i < n; i++) o[i] = h[i * q->sw] ^ q->flip;
+            }
         }
     }
 }
