@@ -34,6 +34,37 @@ void cpu_q8_wino_in(const cpu_q8_wino_in_args *a, int64_t th, int16_t *scr) {
             int16_t *dr = d + i * n4;
             int64_t iy = 2 * th - a->ph + i;
             bool in = iy >= 0 && iy < a->H;
+#if defined(__AVX2__)
+            if (in && 4 * cq + 3 < a->C) {
+                /* 4 whole channel rows: 8 columns at a time, bytes
+                ** interleaved by unpacks, then widened */
+                const uint8_t *r0 = a->x + ((4 * cq) * a->H + iy) * a->W - a->pw;
+                int64_t cs = a->H * a->W;
+                const __m128i fl = _mm_set1_epi8((char)a->flip);
+                for (int64_t k = 0; k < k0; k++)
+                    for (int cc = 0; cc < 4; cc++) dr[4 * k + cc] = xz;
+                int64_t k = k0;
+                for (; k + 8 <= k1; k += 8) {
+                    __m128i c0 = _mm_xor_si128(_mm_loadl_epi64((const __m128i *)(r0 + k)), fl);
+                    __m128i c1 =
+                        _mm_xor_si128(_mm_loadl_epi64((const __m128i *)(r0 + cs + k)), fl);
+                    __m128i c2 =
+                        _mm_xor_si128(_mm_loadl_epi64((const __m128i *)(r0 + 2 * cs + k)), fl);
+                    __m128i c3 =
+                        _mm_xor_si128(_mm_loadl_epi64((const __m128i *)(r0 + 3 * cs + k)), fl);
+                    __m128i ab = _mm_unpacklo_epi8(c0, c1), cd = _mm_unpacklo_epi8(c2, c3);
+                    __m128i lo = _mm_unpacklo_epi16(ab, cd), hi = _mm_unpackhi_epi16(ab, cd);
+                    _mm256_storeu_si256((__m256i *)(dr + 4 * k), _mm256_cvtepu8_epi16(lo));
+                    _mm256_storeu_si256((__m256i *)(dr + 4 * k + 16), _mm256_cvtepu8_epi16(hi));
+                }
+                for (; k < k1; k++)
+                    for (int cc = 0; cc < 4; cc++)
+                        dr[4 * k + cc] = (int16_t)(r0[cc * cs + k] ^ a->flip);
+                for (k = k1; k < wp; k++)
+                    for (int cc = 0; cc < 4; cc++) dr[4 * k + cc] = xz;
+                continue;
+            }
+#endif
             for (int cc = 0; cc < 4; cc++) {
                 int64_t c = 4 * cq + cc;
                 if (c >= a->C || !in) {
@@ -49,7 +80,20 @@ void cpu_q8_wino_in(const cpu_q8_wino_in_args *a, int64_t th, int16_t *scr) {
         }
         const int16_t *d0 = d, *d1 = d + n4, *d2 = d + 2 * n4, *d3 = d + 3 * n4;
         int16_t *t0 = t, *t1 = t + n4, *t2 = t + 2 * n4, *t3 = t + 3 * n4;
-        for (int64_t k = 0; k < n4; k++) {
+        int64_t k = 0;
+#if defined(__AVX2__)
+        for (; k + 16 <= n4; k += 16) {
+            __m256i v0 = _mm256_loadu_si256((const __m256i *)(d0 + k));
+            __m256i v1 = _mm256_loadu_si256((const __m256i *)(d1 + k));
+            __m256i v2 = _mm256_loadu_si256((const __m256i *)(d2 + k));
+            __m256i v3 = _mm256_loadu_si256((const __m256i *)(d3 + k));
+            _mm256_storeu_si256((__m256i *)(t0 + k), _mm256_sub_epi16(v0, v2));
+            _mm256_storeu_si256((__m256i *)(t1 + k), _mm256_add_epi16(v1, v2));
+            _mm256_storeu_si256((__m256i *)(t2 + k), _mm256_sub_epi16(v2, v1));
+            _mm256_storeu_si256((__m256i *)(t3 + k), _mm256_sub_epi16(v1, v3));
+        }
+#endif
+        for (; k < n4; k++) {
             t0[k] = (int16_t)(d0[k] - d2[k]);
             t1[k] = (int16_t)(d1[k] + d2[k]);
             t2[k] = (int16_t)(d2[k] - d1[k]);
