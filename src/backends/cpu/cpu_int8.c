@@ -9,11 +9,15 @@
 ** requantization, half-to-even rounding, saturation). Two other paths
 ** share the epilogue: at most 8 output positions (a batch-1 Gemm) run as
 ** dot products that stream the weights once; depthwise convs run direct.
-** The weights are read in place (the model's OIHW int8, no packing); the
-** weight row sums the zero-point correction needs are computed on every
-** run (no per-layer prepared-weight storage yet), and only when the
-** activation zero point is not 0. Scratch comes from the layer's planned
-** workspace (malloc'ed only when the caller gives too little).
+** The VNNI, 7-bit and old AVX2 tactics read the weights in place (the
+** model's OIHW int8) and compute the weight row sums the zero-point
+** correction needs on every run (only when the activation zero point is
+** not 0). The AVX2 kernel16 tactics (u8s8_qconv_im2col_w16_6x8_avx2 and
+** the integer Winograd u8s8_qconv_wino2x2_6x8_avx2 for 3x3 stride-1
+** layers) take weights widened to int16 and packed at build time, with
+** their row sums, from the layer's prepared blob (made at run time when
+** there is none). Scratch comes from the layer's planned workspace
+** (malloc'ed only when the caller gives too little).
 ** Also here: QAdd, per-tensor 8-bit QuantizeLinear/DequantizeLinear and
 ** an 8-bit MaxPool, the other layers the qdq pass leaves in INT8 graphs. */
 #include "cpu_int8.h"

@@ -13,7 +13,8 @@
 ** signed weights (what VNNI's vpdpbusd does). Reduction indices past K are
 ** 0; padded input positions hold the zero point. The int8 weights are used
 ** where they are, row-major [M, K] as the model stores OIHW (no packing):
-** a kernel broadcasts 4 bytes of a weight row per kq.
+** a kernel broadcasts 4 bytes of a weight row per kq; the kernel16 ones
+** (AVX2) read int16 weights packed at build time instead (below).
 **
 ** acc(m, p) = sum_k xu(k, p) * w(m, k) (int32, wrapping as the reference
 ** does), then the epilogue subtracts the zero-point terms and requantizes

@@ -3,9 +3,13 @@
 ** trap of vpmaddubsw (two 255*127 products overflow int16) by widening:
 ** the activation bytes are zero-extended to int16 and the weights
 ** sign-extended, and vpmaddwd sums pairs of exact products into int32, so
-** full 8-bit weights are kept (no 7-bit restriction). Tiles of 2 output
-** channels x 16 positions (8 accumulators), swept over the 64-position
-** block. Built with -mavx2 (cpu.cmake); without it, unavailable. */
+** full 8-bit weights are kept (no 7-bit restriction). Two kernels: the
+** original one (int8 weights read in place, re-widened at every step;
+** tiles of 2 output channels x 16 positions) and kernel16/kernel16x on
+** weights widened and packed at build time (tiles of 6 channels x 8
+** positions, 12 accumulators; about 1.35x the first per layer), which the
+** direct and the integer Winograd tactics use; also the Winograd input
+** transform. Built with -mavx2 (cpu.cmake); without it, unavailable. */
 #include "cpu_int8.h"
 
 #include <math.h>
