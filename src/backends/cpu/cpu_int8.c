@@ -735,7 +735,7 @@ static void wino_out_task(void *arg, int64_t m, int tid, void *scratch) {
 /* The layer geometry the Winograd path takes. */
 static bool wino_shape(const q8_conv *g) {
     return g->G == 1 && g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 &&
-           g->dw == 1 && g->C >= 1 && g->M >= 1 && g->P > 0;
+           g->dw == 1 && g->C >= 1 && g->M >= 1;
 }
 
 /* Prepared blob of the Winograd tactic: header, row sums [M] (padded to
