@@ -104,6 +104,17 @@ static int run_tactic(const kiln_tactic *t, ir_node *n, const kiln_tensor *const
         c.blob_size = blob_n;
         g_blob_runs += blob != NULL;
     }
+    /* a tactic whose blob replaces W must not read W's data on that path
+    ** (the engine then stores none): run it on a W without data */
+    const kiln_tensor *in2[9];
+    kiln_tensor wnodata;
+    if (blob && (t->blob_replaces & 1u << 3)) {
+        for (int i = 0; i < n->n_in; i++) in2[i] = in[i];
+        wnodata = *in[3];
+        wnodata.data = NULL;
+        in2[3] = &wnodata;
+        c.in = in2;
+    }
     int rc = t->run(&c);
     kiln_aligned_free(ws);
     kiln_aligned_free(blob);

@@ -1042,12 +1042,15 @@ static int q8_run_conv_mode(ref_ctx *c, const cpu_q8_isa *isa, bool wino) {
     for (int64_t n = 0; n < g.N; n++)
         for (int64_t gi = 0; gi < g.G; gi++) {
             r.x = xb + (n * g.C + gi * g.Cg) * g.H * g.W;
-            r.w = wv + gi * g.Mg * g.K;
+            /* with a blob W's data may be absent (blob_replaces) */
+            r.w = wv ? wv + gi * g.Mg * g.K : NULL;
             r.w16 = blob_w16 ? blob_w16 + gi * w16per : NULL;
             r.y = yb + (n * g.M + gi * g.Mg) * g.P;
             r.epi = epi + gi * g.Mg;
             if (r.rows) cpu_parallel_for(g.K, T, 0, NULL, im2col_task, &r);
-            if (g.P <= Q8_GEMV_MAX_P) {
+            /* few positions: dot products on the int8 weights, or with a
+            ** blob the kernel16 on one group of 8 positions */
+            if (g.P <= Q8_GEMV_MAX_P && !r.w16) {
                 q8_gemv v = {&r, xp, any_wz ? colsum : NULL, (g.K + 63) / 64 * 64};
                 gemv_columns(&r, xp, v.cs ? colsum : NULL, v.kpad);
                 cpu_parallel_for((g.Mg + Q8_GEMV_ROWS - 1) / Q8_GEMV_ROWS, T, 0, NULL,
@@ -1454,10 +1457,10 @@ const kiln_tactic cpu_t_qconv_avx2_7bit = {"u8s8_qconv_im2col_w7_4x16_avx2",
     run_avx2_7bit};
 const kiln_tactic cpu_t_qconv_avx2_wino = {"u8s8_qconv_wino2x2_6x8_avx2", OP_QLinearConv,
     KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, q8_sup_avx2_wino, q8_workspace_wino,
-    run_avx2_wino, wino_prepare, 0};
+    run_avx2_wino, wino_prepare, 1u << 3};
 const kiln_tactic cpu_t_qconv_avx2_w16 = {"u8s8_qconv_im2col_w16_6x8_avx2", OP_QLinearConv,
     KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, q8_sup_avx2_w16, q8_workspace, run_avx2_w16,
-    w16_prepare, 0};
+    w16_prepare, 1u << 3};
 const kiln_tactic cpu_t_qconv_avx2 = {"u8s8_qconv_im2col_2x16_avx2", OP_QLinearConv,
     KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, q8_sup_avx2, q8_workspace, run_avx2};
 const kiln_tactic cpu_t_qconv_c = {"u8s8_qconv_im2col_c", OP_QLinearConv, 0,
