@@ -639,7 +639,7 @@ typedef struct q8_wino {
 
 /* Workspace of the Winograd path, in 64-byte aligned pieces. */
 typedef struct q8_wino_ws {
-    size_t epi, v, mb, yb, scr, total;
+    size_t epi, v, yb, scr, total;
 } q8_wino_ws;
 
 static void wino_sizes(const q8_conv *g, q8_wino_ws *s, int64_t *TH, int64_t *TW,
@@ -650,11 +650,10 @@ static void wino_sizes(const q8_conv *g, q8_wino_ws *s, int64_t *TH, int64_t *TW
     int64_t Cq = (g->C + 3) / 4;
     s->epi = al64((size_t)(g->M ? g->M : 1) * sizeof(cpu_q8_epi));
     s->v = al64((size_t)(16 * *nblk * Cq * CPU_Q8_NB * 4) * sizeof(int16_t) + 1);
-    s->mb = 0; /* the products stay in each task's stack buffer */
     s->yb = al64((size_t)(g->M * g->P) * sizeof(int32_t) + 1);
     /* the caller's share of the input transform's scratch */
     s->scr = al64((size_t)cpu_q8_wino_scr_elems(*TW) * sizeof(int16_t) + 1);
-    s->total = s->epi + s->v + s->mb + s->yb + s->scr + 64;
+    s->total = s->epi + s->v + s->yb + s->scr + 64;
 }
 
 static size_t wino_scr_bytes(int64_t TW) {
@@ -856,7 +855,6 @@ static int wino_run(ref_ctx *c, const q8_conv *g, const cpu_q8_isa *isa, const u
         u = uown;
     }
     w.u = u;
-    /* zero the unused positions of the last block (the kernel reads them) */
     double flops = 2.0 * (double)g->M * (double)g->K * (double)g->P / 2.25;
     int T = cpu_threads_for(flops);
     int64_t mtiles = (g->M + CPU_Q8_MR - 1) / CPU_Q8_MR;
@@ -869,6 +867,8 @@ static int wino_run(ref_ctx *c, const q8_conv *g, const cpu_q8_isa *isa, const u
     for (int64_t n = 0; n < g->N; n++) {
         w.x = xb + n * g->C * g->H * g->W;
         w.y = yb + n * g->M * g->P;
+        /* zero the unused positions of the last block (the kernel reads
+        ** them; no tile writes them) */
         if (tail)
             for (int64_t xi = 0; xi < 16; xi++)
                 for (int64_t cq = 0; cq < w.Cq; cq++)
