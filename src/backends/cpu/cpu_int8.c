@@ -601,13 +601,20 @@ static bool wino_bound_ok(const int8_t *w, int64_t M, int64_t K) {
 }
 
 /* U'[xi][m][c] (16 matrices [M, C], xi = 4 * i + j) from w [M, C, 3, 3],
-** each packed by pack_w16 into dst + xi * cpu_q8_w16_elems(M, C). */
+** each packed by pack_w16, then stored tile by tile: the 16 matrices' part
+** for output channels 6t .. 6t+5 at dst + (t * 16 + xi) * tile, tile =
+** Cq * 6 * 4, so a task reads one contiguous stream per channel tile. */
 static bool wino_pack_u(const int8_t *w, int64_t M, int64_t C, int16_t *dst) {
-    int64_t per = cpu_q8_w16_elems(M, C);
+    int64_t per = cpu_q8_w16_elems(M, C), tile = (C + 3) / 4 * CPU_Q8_W16_MR * 4;
+    int64_t tiles = per / tile;
     size_t n;
     if (kiln_mul_overflow((size_t)M, (size_t)C, &n) || kiln_mul_overflow(n, 2, &n)) return false;
-    int16_t *u = malloc(n);
-    if (!u) return false;
+    int16_t *u = malloc(n), *pk = malloc((size_t)per * sizeof(int16_t));
+    if (!u || !pk) {
+        free(u);
+        free(pk);
+        return false;
+    }
     for (int xi = 0; xi < 16; xi++) {
         int i = xi / 4, j = xi % 4;
         for (int64_t mc = 0; mc < M * C; mc++) {
@@ -617,9 +624,12 @@ static bool wino_pack_u(const int8_t *w, int64_t M, int64_t C, int16_t *dst) {
                 for (int b = 0; b < 3; b++) acc += WINO_G2[i][a] * g[a * 3 + b] * WINO_G2[j][b];
             u[mc] = (int16_t)acc;
         }
-        pack_w16(NULL, u, M, C, dst + xi * per);
+        pack_w16(NULL, u, M, C, pk);
+        for (int64_t t = 0; t < tiles; t++)
+            memcpy(dst + (t * 16 + xi) * tile, pk + t * tile, (size_t)tile * sizeof(int16_t));
     }
     free(u);
+    free(pk);
     return true;
 }
 
@@ -628,8 +638,8 @@ typedef struct q8_wino {
     const cpu_q8_isa *isa;
     const uint8_t *x;       /* this image: [C, H, W] */
     uint8_t *y;             /* this image: [M, P] */
-    const int16_t *u;       /* 16 packed [M, C] matrices, uper elements each */
-    int64_t uper;
+    const int16_t *u;       /* per 6-channel tile, 16 packed [6, C] parts */
+    int64_t uper;           /* elements of the 16 matrices */
     int16_t *v;             /* [16][nblk][Cq][NB][4] transformed inputs */
     int32_t *yb;            /* [M][P] exact sums */
     const cpu_q8_epi *epi;
@@ -686,10 +696,10 @@ static void wino_gemm_task(void *arg, int64_t task, int tid, void *scratch) {
     int32_t mm[16][CPU_Q8_MR * CPU_Q8_NB];
     for (int64_t m = m0; m < m1; m += CPU_Q8_MR) {
         int mr = (int)KILN_MIN(CPU_Q8_MR, m1 - m);
-        const int16_t *ut = w->u + m / CPU_Q8_W16_MR * w->Cq * CPU_Q8_W16_MR * 4;
+        int64_t tile = w->Cq * CPU_Q8_W16_MR * 4;
+        const int16_t *ut = w->u + m / CPU_Q8_W16_MR * 16 * tile;
         for (int xi = 0; xi < 16; xi++)
-            w->isa->kernel16x(vb + xi * vstride, ut + xi * w->uper, w->Cq, mr, (int)np,
-                              mm[xi]);
+            w->isa->kernel16x(vb + xi * vstride, ut + xi * tile, w->Cq, mr, (int)np, mm[xi]);
         for (int r = 0; r < mr; r++) {
             int32_t o[4][CPU_Q8_NB];
             int64_t off = r * CPU_Q8_NB;
@@ -738,7 +748,7 @@ static bool wino_shape(const q8_conv *g) {
 }
 
 /* Prepared blob of the Winograd tactic: header, row sums [M] (padded to
-** 64 bytes), then the 16 packed U' matrices. */
+** 64 bytes), then U' packed by wino_pack_u (per 6-channel tile, its 16 parts). */
 enum { Q8_WINO_VERSION = 1 };
 
 static bool wino_layout(int64_t M, int64_t C, size_t *bytes, size_t *uoff) {
