@@ -7,7 +7,8 @@
 ** build (after building the static library in build/):
 **   cc -O2 -Isrc -Iinclude bench/int8_kernel_bench.c build/lib/libkiln.a \
 **      -lm -lpthread -ldl -o build/int8_kernel_bench
-** usage: build/int8_kernel_bench C H M K STRIDE   (square input, pad K/2) */
+** usage: build/int8_kernel_bench C H M K STRIDE [NAME_PART]   (square input,
+** pad K/2; NAME_PART: only the tactics whose name contains it) */
 #include "backends/cpu/cpu_int8.h"
 #include "backends/cpu/cpu_tactics.h"
 #include "ir/ir_edit.h"
@@ -31,8 +32,8 @@ static kiln_tensor *tens(kiln_dtype d, int rank, const int64_t *dims, int fill) 
 }
 
 int main(int argc, char **argv) {
-    if (argc != 6) {
-        fprintf(stderr, "usage: %s C H M K STRIDE\n", argv[0]);
+    if (argc != 6 && argc != 7) {
+        fprintf(stderr, "usage: %s C H M K STRIDE [NAME_PART]\n", argv[0]);
         return 2;
     }
     int64_t C = atoll(argv[1]), H = atoll(argv[2]), M = atoll(argv[3]), k = atoll(argv[4]);
@@ -57,12 +58,14 @@ int main(int argc, char **argv) {
     if (!n || !ir_edit_set_ints(n, "strides", st, 2) || !ir_edit_set_ints(n, "pads", pd, 4))
         return 1;
     kiln_tensor *y = tens(KILN_DTYPE_UINT8, 4, yd, 0);
-    const kiln_tactic *ts[4] = {&cpu_t_qconv_vnni, &cpu_t_qconv_avx2, &cpu_t_qconv_avx2_7bit,
-                                &cpu_t_qconv_c};
+    const kiln_tactic *ts[6] = {&cpu_t_qconv_vnni, &cpu_t_qconv_avx2_wino, &cpu_t_qconv_avx2_w16, &cpu_t_qconv_avx2,
+                                &cpu_t_qconv_avx2_7bit, &cpu_t_qconv_c};
     unsigned host = kiln_backend_cpu()->host_isa();
     double macs = (double)M * (double)C * (double)(k * k) * (double)(OH * OH);
-    for (int i = 0; i < 4; i++) {
-        if (ts[i]->isa & ~host) continue;
+    for (int i = 0; i < 6; i++) {
+        if ((ts[i]->isa & ~host) || (argc == 7 && !strstr(ts[i]->name, argv[6]))) continue;
+        /* Winograd: 3x3 stride 1 only */
+        if (ts[i] == &cpu_t_qconv_avx2_wino && (k != 3 || s != 1)) continue;
         const ir_type *tin[8];
         ir_type types[8];
         for (int j = 0; j < 8; j++) {
@@ -83,11 +86,20 @@ int main(int argc, char **argv) {
         c.out = outs;
         c.ws = ws;
         c.ws_size = wsz;
+        /* prepared weights, as the engine stores them */
+        void *blob = NULL;
+        size_t blob_n = 0;
+        const kiln_tensor *cin[8] = {0};
+        cin[3] = in[3];
+        if (ts[i]->prepare && ts[i]->prepare(n, tin, cin, &blob, &blob_n)) return 1;
+        c.blob = blob;
+        c.blob_size = blob_n;
         if (ts[i]->run(&c)) {
             fprintf(stderr, "%s: %s\n", ts[i]->name, c.err);
             return 1;
         }
         int reps = macs > 1e8 ? 5 : 20;
+        if (argc == 7) reps *= 10;
         double t0 = cpu_ms();
         for (int r = 0; r < reps; r++) ts[i]->run(&c);
         double dt = (cpu_ms() - t0) / reps;
@@ -95,6 +107,7 @@ int main(int argc, char **argv) {
                (long long)C, (long long)H, (long long)M, (long long)k, (long long)s, dt,
                macs / dt / 1e6);
         kiln_aligned_free(ws);
+        kiln_aligned_free(blob);
     }
     for (int j = 0; j < 8; j++) tensor_free(in[j]);
     tensor_free(y);

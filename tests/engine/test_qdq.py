@@ -6,7 +6,10 @@ onnxruntime's quantize_static (QDQ format, random calibration data; uint8
 and int8 activations, per-tensor and per-channel weights), builds each with
 `kiln build`, checks that `kiln inspect` shows INT8 (QLinearConv) layers in
 place of the float Conv/Gemm, and that Kiln's outputs match onnxruntime's on
-the same QDQ model within one quantization step of the output.
+the same QDQ model within one quantization step of the output. The same
+model built and run as on an AVX2-only machine (KILN_CPU_ISA=avx2,fma: the
+int16 and integer Winograd tactics) and with no vector ISA (the portable
+tactics) must give bit-identical outputs, every INT8 tactic being exact.
 
 usage: test_qdq.py build/bin/kiln   (prints "N passed, M failed")
 """
@@ -83,6 +86,35 @@ def dwnet():
         {"x": (1, 3, 13, 16)}
 
 
+def wnet():
+    """3x3 stride-1 convs with 16+ input channels (the AVX2 Winograd
+    tactic's layers; odd output sizes cut its 2x2 tiles), a 1x1 conv with a
+    residual add, then global pool and a Gemm (one position: the few-position
+    path of the AVX2 tactics on their prepared weights)."""
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 0, 1, 1]),
+        helper.make_node("Relu", ["c2"], ["r2"]),
+        helper.make_node("Conv", ["r2", "w3", "b3"], ["c3"]),
+        helper.make_node("Add", ["c3", "r2"], ["a"]),
+        helper.make_node("Relu", ["a"], ["r3"]),
+        helper.make_node("GlobalAveragePool", ["r3"], ["g"]),
+        helper.make_node("Flatten", ["g"], ["f"]),
+        helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], transB=1),
+    ]
+    inits = [init("w1", [22, 17, 3, 3], 0.1), init("b1", [22], 0.1),
+             init("w2", [19, 22, 3, 3], 0.1), init("b2", [19], 0.1),
+             init("w3", [19, 19, 1, 1]), init("b3", [19], 0.1),
+             init("wf", [7, 19]), init("bf", [7], 0.1)]
+    g = helper.make_graph(
+        nodes, "wnet",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 17, 11, 13])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 7])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), \
+        {"x": (2, 17, 11, 13)}
+
+
 def mlp():
     nodes = [
         helper.make_node("Gemm", ["x", "w1", "b1"], ["h"]),
@@ -126,8 +158,9 @@ class Reader(CalibrationDataReader):
         return next(self.it, None)
 
 
-def run(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True)
+def run(cmd, env=None):
+    r = subprocess.run(cmd, capture_output=True, text=True,
+                       env=dict(os.environ, **env) if env else None)
     if r.returncode:
         raise RuntimeError(f"{' '.join(cmd)}: rc {r.returncode}\n{r.stderr}")
     return r.stdout
@@ -157,9 +190,16 @@ def check(kiln, tmp, label, make, act_type, per_channel):
     spec_max = ",".join(f"{k}:{'x'.join(map(str, s))}" for k, s in shapes.items())
     symbolic = any(d.dim_param for i in model.graph.input
                    for d in i.type.tensor_type.shape.dim)
-    run([kiln, "build", qp, "-o", eng] +
-        (["--min-shapes", spec, "--opt-shapes", spec_max, "--max-shapes", spec_max]
-         if symbolic else []))
+    shape_args = (["--min-shapes", spec, "--opt-shapes", spec_max, "--max-shapes", spec_max]
+                  if symbolic else [])
+    run([kiln, "build", qp, "-o", eng] + shape_args)
+    # the same model as an AVX2-only machine and a machine with no vector
+    # ISA build and run it (each engine run under its own ISA)
+    isa_engines = []
+    for isa in ("avx2,fma", "baseline"):
+        e = os.path.join(tmp, f"{label}_{isa.replace(',', '_')}.kiln")
+        run([kiln, "build", qp, "-o", e] + shape_args, env={"KILN_CPU_ISA": isa})
+        isa_engines.append((isa, e))
     info = json.loads(run([kiln, "inspect", eng, "--json"]))
     layers = info.get("layers") or info.get("profiles", [{}])[0].get("layers", [])
     ops = [l.get("op") or l.get("op_type") for l in layers]
@@ -202,6 +242,21 @@ def check(kiln, tmp, label, make, act_type, per_channel):
         if err > step * 1.0001:
             ok = False
             msgs.append(f"seed {seed}: max |engine - reference| {err:.6g}, step {step}")
+        for isa, e in isa_engines:
+            idir = os.path.join(tmp, f"{label}_{isa.replace(',', '_')}_out")
+            run([kiln, "run", "--engine", e, "--output-dir", idir] + ins,
+                env={"KILN_CPU_ISA": isa})
+            other = numpy_helper.to_array(onnx.load_tensor(os.path.join(idir, "output_0.pb")))
+            if not np.array_equal(other, got):
+                ok = False
+                msgs.append(f"seed {seed}: KILN_CPU_ISA={isa} output differs by up to "
+                            f"{float(np.max(np.abs(other - got))):.6g}")
+    if label.startswith("wnet"):  # the AVX2 engine really takes the AVX2 tactics
+        tac = run([kiln, "inspect", isa_engines[0][1]])
+        for t in ("u8s8_qconv_wino2x2_6x8_avx2", "u8s8_qconv_im2col_w16_6x8_avx2"):
+            if t not in tac:
+                ok = False
+                msgs.append(f"the AVX2-only engine has no {t} layer")
     print(f"{'PASS' if ok else 'FAIL'} {label}: {n_q} INT8 layers; "
           + ("; ".join(msgs) if msgs else f"within one step ({step:.4g})"))
     return ok
@@ -211,7 +266,8 @@ def main():
     kiln = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/bin/kiln")
     passed = failed = 0
     with tempfile.TemporaryDirectory() as tmp:
-        for make, name in ((cnn, "cnn"), (dwnet, "dwnet"), (mlp, "mlp"), (mlp3, "mlp3")):
+        for make, name in ((cnn, "cnn"), (dwnet, "dwnet"), (wnet, "wnet"), (mlp, "mlp"),
+                           (mlp3, "mlp3")):
             for act, an in ((QuantType.QUInt8, "u8"), (QuantType.QInt8, "s8")):
                 for pc in (False, True):
                     label = f"{name}_{an}_{'perchannel' if pc else 'pertensor'}"

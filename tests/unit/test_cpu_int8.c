@@ -52,7 +52,11 @@ typedef struct qcase {
     const char *auto_pad;
     bool xs8, ys8, per_ch, wzp, bias, extreme, wrap;
     bool w7; /* weights in [-64, 63]: the 7-bit AVX2 tactic runs too */
+    int wneg; /* with wrap: 1 every weight -128; 2 rows alternate 127 / -128 */
 } qcase;
+
+static int g_blob_runs;   /* runs that used a prepared blob */
+static int g_wino_cases;  /* cases the Winograd tactic ran */
 
 static int run_tactic(const kiln_tactic *t, ir_node *n, const kiln_tensor *const *in,
                       kiln_tensor *y) {
@@ -68,7 +72,9 @@ static int run_tactic(const kiln_tactic *t, ir_node *n, const kiln_tensor *const
     }
     /* the 7-bit tactic checks the weight constant of a graph node; these
     ** test nodes have none, so its cases (w7) call it directly */
-    if (t->supports && t != &cpu_t_qconv_avx2_7bit && !t->supports(n, tin)) return 1;
+    if (t->supports && t != &cpu_t_qconv_avx2_7bit && t != &cpu_t_qconv_avx2_wino &&
+        !t->supports(n, tin))
+        return 1;
     ref_ctx c;
     memset(&c, 0, sizeof c);
     c.node = n;
@@ -84,8 +90,34 @@ static int run_tactic(const kiln_tactic *t, ir_node *n, const kiln_tensor *const
     void *ws = wsz ? kiln_aligned_alloc(wsz) : NULL;
     c.ws = ws;
     c.ws_size = ws ? wsz : 0;
+    /* tactics with prepared weights: every other run on the blob the
+    ** builder would store (the weights as the constant), else without */
+    void *blob = NULL;
+    size_t blob_n = 0;
+    static int blobflip;
+    if (t->prepare && (blobflip++ & 1)) {
+        const kiln_tensor *cin[9] = {0};
+        cin[3] = in[3];
+        kiln_status st = t->prepare(n, tin, cin, &blob, &blob_n);
+        CHECK(st == KILN_OK, "%s prepare failed: %s", t->name, kiln_last_error());
+        c.blob = blob;
+        c.blob_size = blob_n;
+        g_blob_runs += blob != NULL;
+    }
+    /* a tactic whose blob replaces W must not read W's data on that path
+    ** (the engine then stores none): run it on a W without data */
+    const kiln_tensor *in2[9];
+    kiln_tensor wnodata;
+    if (blob && (t->blob_replaces & 1u << 3)) {
+        for (int i = 0; i < n->n_in; i++) in2[i] = in[i];
+        wnodata = *in[3];
+        wnodata.data = NULL;
+        in2[3] = &wnodata;
+        c.in = in2;
+    }
     int rc = t->run(&c);
     kiln_aligned_free(ws);
+    kiln_aligned_free(blob);
     if (rc) {
         fprintf(stderr, "%s failed: %s\n", t->name, c.err);
         return -1;
@@ -104,7 +136,10 @@ static void run_case(const qcase *q) {
         dt_set_i64(xt, x->data, (size_t)i,
                    q->wrap ? xlo + 255 : xlo + irand(0, 255));
     for (int64_t i = 0; i < tensor_numel(w); i++)
-        ((int8_t *)w->data)[i] = (int8_t)(q->wrap ? (q->w7 ? 63 : 127)
+        ((int8_t *)w->data)[i] = (int8_t)(q->wrap ? (q->w7 ? 63
+                                                     : q->wneg == 1 ? -128
+                                                     : q->wneg == 2 && i / (Cg * q->kh * q->kw) % 2
+                                                         ? -128 : 127)
                                           : q->w7 ? (rnd() < 0.2 ? (rnd() < 0.5 ? -64 : 63)
                                                                  : irand(-64, 63))
                                                   : irand(-128, 127));
@@ -142,11 +177,17 @@ static void run_case(const qcase *q) {
         goto done;
     }
     kiln_tensor *want = out[0];
-    const kiln_tactic *tacs[4] = {&cpu_t_qconv_c, &cpu_t_qconv_avx2, &cpu_t_qconv_vnni,
-                                  &cpu_t_qconv_avx2_7bit};
-    for (int ti = 0; ti < 4; ti++) {
+    const kiln_tactic *tacs[6] = {&cpu_t_qconv_c, &cpu_t_qconv_avx2, &cpu_t_qconv_vnni,
+                                  &cpu_t_qconv_avx2_7bit, &cpu_t_qconv_avx2_w16,
+                                  &cpu_t_qconv_avx2_wino};
+    /* the Winograd tactic's supports() wants constant weights (its bound
+    ** check); it runs on the layers it would be given */
+    bool wino = q->kh == 3 && q->kw == 3 && q->sh == 1 && q->sw == 1 && q->dh == 1 &&
+                q->dw == 1 && q->G == 1 && !q->wzp;
+    for (int ti = 0; ti < 6; ti++) {
         const kiln_tactic *t = tacs[ti];
-        if ((t->isa & ~g_host) || (ti == 3 && !q->w7)) continue;
+        if ((t->isa & ~g_host) || (ti == 3 && !q->w7) || (ti == 5 && !wino)) continue;
+        if (ti == 5) g_wino_cases++;
         for (int threads = 1; threads <= 3; threads += 2) {
             kiln_set_num_threads(threads);
             kiln_tensor *y = tens(yt, want->rank, want->dims);
@@ -257,6 +298,29 @@ static void fixed_cases(void) {
     qcase dw2 = {1, 13, 17, 12, 13, 13, 5, 5, 1, 1, 2, 1, {0, 0, 0, 0}, "SAME_UPPER",
                  false, true, false, false, false, false, false, false};
     run_case(&dw2);
+    /* pre-widened int16 weights (u8s8_qconv_im2col_w16_6x8_avx2): every
+    ** product -128 * 255 (the u8 x s8 pairs vpmaddubsw would saturate),
+    ** then rows alternating 127 / -128; K = 333 and 5 (not multiples of 4),
+    ** M = 13 and 17 (tile tails of 6 rows), positions 63 and 9 (groups of 8
+    ** positions cut short; 9 is the smallest count off the GEMV path) */
+    qcase neg = {1, 37, 7, 9, 13, 1, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL,
+                 false, false, true, false, true, false, true, false, 1};
+    run_case(&neg);
+    neg.xs8 = true;
+    neg.wneg = 2;
+    run_case(&neg);
+    qcase alt = {2, 5, 3, 3, 17, 1, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, NULL,
+                 false, true, true, true, true, false, true, false, 2};
+    run_case(&alt);
+    /* groups with 6 < Mg, odd K per group, stride 2 and positions spread
+    ** over several 64-position blocks */
+    qcase grp = {1, 6, 23, 19, 21, 3, 3, 2, 2, 1, 1, 1, {1, 0, 1, 1}, NULL,
+                 true, false, true, true, true, false, false, false, 0};
+    run_case(&grp);
+    /* Winograd over many 64-tile blocks, split over threads (W odd) */
+    qcase wbig = {1, 67, 37, 41, 40, 1, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL,
+                  false, false, true, false, true, false, false, false, 0};
+    run_case(&wbig);
     /* big enough (about 40 Mflop) that 3 threads really split the work */
     qcase big = {1, 64, 30, 30, 40, 1, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL,
                  false, true, true, true, true, false, false, false};
@@ -316,8 +380,15 @@ static void maxpool_cases(void) {
         bool s8 = rnd() < 0.5;
         kiln_dtype dt = s8 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
         int64_t kh = irand(1, 3), kw = irand(1, 3), dh = rnd() < 0.2 ? 2 : 1, dw = rnd() < 0.2 ? 2 : 1;
+        if (it == 2) { /* a window wider than the row buffers (direct loop) */
+            kh = 1;
+            kw = 4100;
+            dh = dw = 1;
+        }
+        /* the first ones wider than the tactic's 4096-column row buffers */
         int64_t xd[4] = {irand(1, 2), irand(1, 5), irand((kh - 1) * dh + 1, 15),
-                         irand((kw - 1) * dw + 1, 17)};
+                         it < 2 ? 9001 - it * 4000 : it == 2 ? 4203
+                                                             : irand((kw - 1) * dw + 1, 17)};
         kiln_tensor *x = tens(dt, 4, xd);
         for (int64_t i = 0; i < tensor_numel(x); i++)
             dt_set_i64(dt, x->data, (size_t)i, (s8 ? -128 : 0) + irand(0, 255));
@@ -409,6 +480,131 @@ static void qdq_cases(void) {
     }
 }
 
+/* Random 3x3 stride-1 single-group cases: the shapes the Winograd tactic
+** takes (odd output sizes cut the 2x2 tiles, C not a multiple of 4, tile
+** counts off the 64-tile blocks, 1x1 outputs, asymmetric and SAME pads). */
+static void wino_cases(int count) {
+    for (int i = 0; i < count; i++) {
+        qcase q;
+        memset(&q, 0, sizeof q);
+        q.N = irand(1, 2);
+        q.G = 1;
+        q.C = irand(1, 40);
+        q.M = irand(1, 20);
+        q.kh = q.kw = 3;
+        q.sh = q.sw = q.dh = q.dw = 1;
+        q.H = irand(1, 24);
+        q.W = irand(1, 24);
+        if (rnd() < 0.15) q.auto_pad = rnd() < 0.5 ? "SAME_UPPER" : "SAME_LOWER";
+        else
+            for (int k = 0; k < 4; k++) q.pads[k] = irand(0, 2);
+        /* at least one output position */
+        if (!q.auto_pad && q.H + q.pads[0] + q.pads[2] < 3) q.pads[2] = 3 - q.H - q.pads[0];
+        if (!q.auto_pad && q.W + q.pads[1] + q.pads[3] < 3) q.pads[3] = 3 - q.W - q.pads[1];
+        q.xs8 = rnd() < 0.5;
+        q.ys8 = rnd() < 0.5;
+        q.per_ch = rnd() < 0.5;
+        q.bias = rnd() < 0.7;
+        q.extreme = rnd() < 0.15;
+        q.w7 = rnd() < 0.2;
+        if (rnd() < 0.1) {
+            q.wrap = true;
+            q.wneg = (int)irand(0, 2);
+        }
+        run_case(&q);
+    }
+}
+
+/* Weights whose sums could leave int32 (255 * sum |w| >= 2^29): the
+** Winograd tactic must refuse them (supports() false, a forced run fails
+** with a message), never compute a wrong result. */
+static void wino_bound_case(void) {
+    const kiln_tactic *t = &cpu_t_qconv_avx2_wino;
+    if (t->isa & ~g_host) return;
+    int64_t xd[4] = {1, 1900, 3, 3}, wd[4] = {2, 1900, 3, 3}, yd[4] = {1, 2, 1, 1};
+    kiln_tensor *x = tens(KILN_DTYPE_UINT8, 4, xd), *w = tens(KILN_DTYPE_INT8, 4, wd);
+    kiln_tensor *y = tens(KILN_DTYPE_UINT8, 4, yd);
+    memset(x->data, 255, x->nbytes);
+    memset(w->data, 127, w->nbytes);
+    const kiln_tensor *in[8] = {x, scalar_f(0.02), scalar_q(KILN_DTYPE_UINT8, 0), w,
+                                scalar_f(0.01), scalar_q(KILN_DTYPE_INT8, 0), scalar_f(0.1),
+                                scalar_q(KILN_DTYPE_UINT8, 0)};
+    ir_node *n = ir_edit_add_node(g_graph, OP_QLinearConv, 8, 1, NULL);
+    if (!n) die("node");
+    const ir_type *tin[8] = {0};
+    const kiln_tensor *cin[8] = {0};
+    cin[3] = w;
+    void *blob = NULL;
+    size_t bn = 0;
+    CHECK(t->prepare(n, tin, cin, &blob, &bn) == KILN_OK && !blob,
+          "Winograd blob made for weights that could overflow");
+    kiln_aligned_free(blob);
+    kiln_set_num_threads(1);
+    int rc = run_tactic(t, n, in, y);
+    CHECK(rc != 0, "Winograd ran on weights that could overflow");
+    ir_edit_kill(n);
+    for (int i = 0; i < 8; i++) tensor_free((kiln_tensor *)in[i]);
+    tensor_free(y);
+}
+
+/* A prepared blob that does not match the layer (another shape, a damaged
+** header, a truncated blob) fails the layer with a message, never reads
+** out of bounds or computes garbage. */
+static void blob_mismatch_cases(void) {
+    const kiln_tactic *t = &cpu_t_qconv_avx2_w16;
+    if (t->isa & ~g_host) return;
+    int64_t xd[4] = {1, 8, 9, 9}, wd[4] = {10, 8, 3, 3}, wd2[4] = {10, 8, 1, 1};
+    int64_t yd[4] = {1, 10, 9, 9};
+    kiln_tensor *x = tens(KILN_DTYPE_UINT8, 4, xd), *w = tens(KILN_DTYPE_INT8, 4, wd);
+    kiln_tensor *w2 = tens(KILN_DTYPE_INT8, 4, wd2), *y = tens(KILN_DTYPE_UINT8, 4, yd);
+    memset(x->data, 3, x->nbytes);
+    memset(w->data, 1, w->nbytes);
+    memset(w2->data, 1, w2->nbytes);
+    const kiln_tensor *in[8] = {x, scalar_f(0.02), scalar_q(KILN_DTYPE_UINT8, 7), w,
+                                scalar_f(0.01), scalar_q(KILN_DTYPE_INT8, 0), scalar_f(0.1),
+                                scalar_q(KILN_DTYPE_UINT8, 0)};
+    ir_node *n = ir_edit_add_node(g_graph, OP_QLinearConv, 8, 1, NULL);
+    if (!n) die("node");
+    int64_t pd[4] = {1, 1, 1, 1};
+    ir_edit_set_ints(n, "pads", pd, 4);
+    const ir_type *tin[8] = {0};
+    const kiln_tensor *cin[8] = {0};
+    void *blob = NULL, *blob2 = NULL;
+    size_t bn = 0, bn2 = 0;
+    cin[3] = w;
+    CHECK(t->prepare(n, tin, cin, &blob, &bn) == KILN_OK && blob, "prepare 3x3");
+    cin[3] = w2;
+    CHECK(t->prepare(n, tin, cin, &blob2, &bn2) == KILN_OK && blob2, "prepare 1x1");
+    kiln_set_num_threads(1);
+    for (int v = 0; v < 4 && blob && blob2; v++) {
+        ref_ctx c;
+        memset(&c, 0, sizeof c);
+        c.node = n;
+        c.opset = 17;
+        c.n_in = 8;
+        c.in = in;
+        c.n_out = 1;
+        kiln_tensor *outs[1] = {y};
+        c.out = outs;
+        c.blob = v == 1 ? blob2 : blob;  /* 1: the 1x1 layer's blob */
+        c.blob_size = v == 2 ? bn - 64 : v == 1 ? bn2 : bn; /* 2: truncated */
+        uint8_t save = ((uint8_t *)blob)[8];
+        if (v == 3) ((uint8_t *)blob)[8] ^= 1; /* 3: another version */
+        int rc = t->run(&c);
+        ((uint8_t *)blob)[8] = save;
+        if (v == 0) CHECK(rc == 0, "matching blob refused: %s", c.err);
+        else
+            CHECK(rc != 0 && strstr(c.err, "rebuild"), "mismatched blob %d accepted (rc %d: %s)",
+                  v, rc, c.err);
+    }
+    kiln_aligned_free(blob);
+    kiln_aligned_free(blob2);
+    ir_edit_kill(n);
+    for (int i = 0; i < 8; i++) tensor_free((kiln_tensor *)in[i]);
+    tensor_free(w2);
+    tensor_free(y);
+}
+
 int main(void) {
     g_host = kiln_backend_cpu()->host_isa();
     char isa[96];
@@ -425,6 +621,14 @@ int main(void) {
         CHECK(cpu_q8_avx512vnni.available, "VNNI int8 kernel not built");
     fixed_cases();
     random_cases(120);
+    wino_cases(60);
+    blob_mismatch_cases();
+    wino_bound_case();
+    if (cpu_q8_avx2_w16.available && (g_host & KILN_ISA_AVX2))
+        CHECK(g_blob_runs > 20, "only %d runs on prepared int8 weights", g_blob_runs);
+    if (cpu_q8_avx2_w16.available && (g_host & KILN_ISA_AVX2))
+        CHECK(g_wino_cases >= 10, "only %d Winograd cases", g_wino_cases);
+    printf("prepared-blob runs %d, Winograd cases %d\n", g_blob_runs, g_wino_cases);
     qadd_cases();
     maxpool_cases();
     qdq_cases();

@@ -9,11 +9,15 @@
 ** requantization, half-to-even rounding, saturation). Two other paths
 ** share the epilogue: at most 8 output positions (a batch-1 Gemm) run as
 ** dot products that stream the weights once; depthwise convs run direct.
-** The weights are read in place (the model's OIHW int8, no packing); the
-** weight row sums the zero-point correction needs are computed on every
-** run (no per-layer prepared-weight storage yet), and only when the
-** activation zero point is not 0. Scratch comes from the layer's planned
-** workspace (malloc'ed only when the caller gives too little).
+** The VNNI, 7-bit and old AVX2 tactics read the weights in place (the
+** model's OIHW int8) and compute the weight row sums the zero-point
+** correction needs on every run (only when the activation zero point is
+** not 0). The AVX2 kernel16 tactics (u8s8_qconv_im2col_w16_6x8_avx2 and
+** the integer Winograd u8s8_qconv_wino2x2_6x8_avx2 for 3x3 stride-1
+** layers) take weights widened to int16 and packed at build time, with
+** their row sums, from the layer's prepared blob (made at run time when
+** there is none). Scratch comes from the layer's planned workspace
+** (malloc'ed only when the caller gives too little).
 ** Also here: QAdd, per-tensor 8-bit QuantizeLinear/DequantizeLinear and
 ** an 8-bit MaxPool, the other layers the qdq pass leaves in INT8 graphs. */
 #include "cpu_int8.h"
@@ -91,7 +95,28 @@ void cpu_q8_dequant_c(const cpu_q8_qparams *p, const void *x, float *y, int64_t 
 }
 
 const cpu_q8_isa cpu_q8_c = {"c", true, cpu_q8_kernel_c, cpu_q8_epi_c, cpu_q8_add_c,
-                             cpu_q8_dot_c, cpu_q8_quant_c, cpu_q8_dequant_c};
+                             cpu_q8_dot_c, cpu_q8_quant_c, cpu_q8_dequant_c, NULL, NULL};
+
+int64_t cpu_q8_w16_elems(int64_t M, int64_t K) {
+    return (M + CPU_Q8_W16_MR - 1) / CPU_Q8_W16_MR * ((K + 3) / 4) * CPU_Q8_W16_MR * 4;
+}
+
+static void pack_w16(const int8_t *w8, const int16_t *w16, int64_t M, int64_t K,
+                     int16_t *dst) {
+    int64_t Kq = (K + 3) / 4, tiles = (M + CPU_Q8_W16_MR - 1) / CPU_Q8_W16_MR;
+    for (int64_t t = 0; t < tiles; t++)
+        for (int64_t kq = 0; kq < Kq; kq++)
+            for (int r = 0; r < CPU_Q8_W16_MR; r++)
+                for (int j = 0; j < 4; j++) {
+                    int64_t m = t * CPU_Q8_W16_MR + r, k = 4 * kq + j;
+                    *dst++ = (int16_t)(m >= M || k >= K ? 0 : w8 ? w8[m * K + k]
+                                                                 : w16[m * K + k]);
+                }
+}
+
+void cpu_q8_pack_w16(const int8_t *w, int64_t M, int64_t K, int16_t *dst) {
+    pack_w16(w, NULL, M, K, dst);
+}
 
 /* ------------------------------------------------------------- geometry */
 
@@ -158,6 +183,7 @@ typedef struct q8_run {
     const cpu_q8_isa *isa;
     const uint8_t *x;        /* this image and group: [Cg, H, W] */
     const int8_t *w;         /* this group's rows: [Mg, K] */
+    const int16_t *w16;      /* the same rows packed for isa->kernel16, or NULL */
     uint8_t *y;              /* this image and group: [Mg, P] (bytes) */
     uint8_t *xp;             /* nblk blocks of Kq * NB * 4 bytes */
     uint8_t *rows;           /* im2col rows [K, P], or NULL (direct) */
@@ -196,6 +222,21 @@ static void pack_row(const q8_run *r, int64_t k, int64_t oy, int64_t ox, int64_t
         memcpy(t + c0, xr + base + c0, (size_t)(c1 - c0));
         if (r->flip)
             for (int64_t i = c0; i < c1; i++) t[i] ^= 0x80;
+    } else if (s == 2) {
+        /* even bytes of 16-bit pairs: a loop the compiler vectorizes (a
+        ** mask and a pack), unlike the stride-2 byte gather; the last
+        ** one alone, so the row's end is never read past */
+        const uint8_t *src = xr + base;
+        int64_t i = c0;
+        for (; i + 1 < c1; i++) {
+            uint16_t v;
+            memcpy(&v, src + 2 * i, 2);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+            v = (uint16_t)(v >> 8);
+#endif
+            t[i] = (uint8_t)((uint8_t)v ^ r->flip);
+        }
+        for (; i < c1; i++) t[i] = (uint8_t)(src[2 * i] ^ r->flip);
     } else {
         for (int64_t i = c0; i < c1; i++) t[i] = (uint8_t)(xr[base + i * s] ^ r->flip);
     }
@@ -263,7 +304,11 @@ static void gemm_task(void *arg, int64_t t, int tid, void *scratch) {
     size_t ysz = 1;
     for (int64_t m = m0; m < m1; m += CPU_Q8_MR) {
         int mr = (int)KILN_MIN(CPU_Q8_MR, m1 - m);
-        r->isa->kernel(xp, r->w + m * g->K, g->K, g->K, mr, acc);
+        if (r->w16) /* CPU_Q8_MR == CPU_Q8_W16_MR: m is a tile start */
+            r->isa->kernel16(xp, r->w16 + m / CPU_Q8_W16_MR * g->Kq * CPU_Q8_W16_MR * 4,
+                             g->Kq, mr, (int)np, acc);
+        else
+            r->isa->kernel(xp, r->w + m * g->K, g->K, g->K, mr, acc);
         for (int i = 0; i < mr; i++) {
             cpu_q8_epi e = r->epi[m + i];
             if (e.colsum) e.colsum = r->colsum + p0;
@@ -274,6 +319,7 @@ static void gemm_task(void *arg, int64_t t, int tid, void *scratch) {
 
 /* Positions at or below which a conv runs as dot products (GEMV path). */
 enum { Q8_GEMV_MAX_P = 8, Q8_GEMV_ROWS = 64 };
+_Static_assert((int)CPU_Q8_MR == (int)CPU_Q8_W16_MR, "kernel16 tiles are the driver's row tiles");
 
 /* Scratch of one run, carved from one block (64-byte aligned pieces). */
 typedef struct q8_scratch {
@@ -416,7 +462,450 @@ static void dw_task(void *arg, int64_t plane, int tid, void *scratch) {
         }
 }
 
-static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
+/* ---- prepared weights of the kernel16 tactics (the engine's layer blob):
+** a 64-byte header, the weight row sums (int32, [G * Mg], what the
+** activation zero-point term needs; padded to 64 bytes), then per group
+** the rows packed by cpu_q8_pack_w16. Made by w16_prepare at build time;
+** without one (timing, tests) a run packs into a buffer of its own. */
+typedef struct q8_w16_hdr {
+    char magic[8];          /* "KLNQ8W16" */
+    uint32_t version, mr;   /* Q8_W16_VERSION, CPU_Q8_W16_MR */
+    int64_t groups, mg, k;  /* G, output channels per group, K per group */
+    uint8_t zero[24];
+} q8_w16_hdr;
+_Static_assert(sizeof(q8_w16_hdr) == 64, "blob header is 64 bytes");
+enum { Q8_W16_VERSION = 1 };
+
+/* Bytes of the blob and offset of the packed weights; false on overflow. */
+static bool w16_layout(int64_t G, int64_t Mg, int64_t K, size_t *bytes, size_t *woff) {
+    size_t rs, nw, t;
+    if (G < 1 || Mg < 1 || K < 1 || K > INT64_MAX / 8 || Mg > INT64_MAX / 8) return false;
+    if (kiln_mul_overflow((size_t)G, (size_t)Mg, &rs) || kiln_mul_overflow(rs, 4, &rs) ||
+        rs > KILN_MAX_ALLOC)
+        return false;
+    *woff = sizeof(q8_w16_hdr) + al64(rs);
+    if (kiln_mul_overflow((size_t)cpu_q8_w16_elems(Mg, K), (size_t)G, &nw) ||
+        kiln_mul_overflow(nw, sizeof(int16_t), &nw) || kiln_add_overflow(*woff, nw, &t) ||
+        t > KILN_MAX_ALLOC)
+        return false;
+    *bytes = t;
+    return true;
+}
+
+static void w16_hdr_fill(q8_w16_hdr *h, int64_t G, int64_t Mg, int64_t K) {
+    memset(h, 0, sizeof *h);
+    memcpy(h->magic, "KLNQ8W16", 8);
+    h->version = Q8_W16_VERSION;
+    h->mr = CPU_Q8_W16_MR;
+    h->groups = G;
+    h->mg = Mg;
+    h->k = K;
+}
+
+/* G, Mg, K of a QLinearConv whose weights get packed; false for the
+** depthwise layers (their direct path reads W in place) and odd shapes. */
+static bool w16_geom(const ir_node *n, int64_t M, int64_t Cg, int64_t kh, int64_t kw,
+                     int64_t *G, int64_t *Mg, int64_t *K) {
+    *G = ir_attr_int(n, "group", 1);
+    if (*G < 1 || M < 1 || M % *G || Cg < 1 || kh < 1 || kw < 1) return false;
+    *Mg = M / *G;
+    if (Cg == 1 && *Mg == 1 && *G > 1) return false;
+    if (Cg > INT32_MAX || kh > INT32_MAX / Cg || kw > INT32_MAX / (Cg * kh)) return false;
+    *K = Cg * kh * kw;
+    return true;
+}
+
+static kiln_status w16_prepare(const ir_node *n, const ir_type *const *in,
+                               const kiln_tensor *const *cin, void **blob, size_t *bytes) {
+    (void)in;
+    *blob = NULL;
+    *bytes = 0;
+    const kiln_tensor *w = n->n_in > 3 ? cin[3] : NULL;
+    int64_t G, Mg, K;
+    size_t total, woff;
+    if (!w || !w->data || w->dtype != KILN_DTYPE_INT8 || w->rank != 4 ||
+        !w16_geom(n, w->dims[0], w->dims[1], w->dims[2], w->dims[3], &G, &Mg, &K))
+        return KILN_OK;
+    if (!w16_layout(G, Mg, K, &total, &woff))
+        return kiln_error(KILN_UNSUPPORTED, "int8 weights too large to pack");
+    uint8_t *b = kiln_aligned_alloc(total);
+    if (!b) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory packing int8 weights");
+    memset(b, 0, total); /* deterministic bytes: rebuilds are identical */
+    q8_w16_hdr h;
+    w16_hdr_fill(&h, G, Mg, K);
+    memcpy(b, &h, sizeof h);
+    const int8_t *wv = w->data;
+    int32_t *rs = (int32_t *)(void *)(b + sizeof h);
+    for (int64_t m = 0; m < G * Mg; m++) {
+        uint32_t sum = 0;
+        for (int64_t k = 0; k < K; k++) sum += (uint32_t)(int32_t)wv[m * K + k];
+        rs[m] = (int32_t)sum;
+    }
+    int16_t *dst = (int16_t *)(void *)(b + woff);
+    int64_t per = cpu_q8_w16_elems(Mg, K);
+    for (int64_t gi = 0; gi < G; gi++) cpu_q8_pack_w16(wv + gi * Mg * K, Mg, K, dst + gi * per);
+    *blob = b;
+    *bytes = total;
+    return KILN_OK;
+}
+
+/* The blob's row sums and packed weights for this layer, checked against
+** the shapes it runs on; 0 with both NULL when there is no blob. */
+static int w16_blob(ref_ctx *c, const q8_conv *g, const int32_t **rs, const int16_t **wp) {
+    *rs = NULL;
+    *wp = NULL;
+    if (!c->blob) return 0;
+    int64_t G, Mg, K;
+    size_t total, woff;
+    q8_w16_hdr want, got;
+    if (!w16_geom(c->node, g->M, g->Cg, g->kh, g->kw, &G, &Mg, &K) ||
+        !w16_layout(G, Mg, K, &total, &woff))
+        return ref_fail(c, "prepared int8 weights for a layer that takes none: "
+                        "rebuild the engine");
+    w16_hdr_fill(&want, G, Mg, K);
+    if (c->blob_size != total)
+        return ref_fail(c, "prepared int8 weights have %zu bytes, expected %zu: "
+                        "rebuild the engine", c->blob_size, total);
+    memcpy(&got, c->blob, sizeof got);
+    if (memcmp(&got, &want, sizeof want))
+        return ref_fail(c, "prepared int8 weights are for another kernel or shape: "
+                        "rebuild the engine");
+    *rs = (const int32_t *)(const void *)((const uint8_t *)c->blob + sizeof got);
+    *wp = (const int16_t *)(const void *)((const uint8_t *)c->blob + woff);
+    return 0;
+}
+
+/* ---- Winograd F(2x2, 3x3) on integers (3x3 stride-1 convolutions, one
+** group, weight zero points 0). Per 2x2 output tile, the 4x4 input patch d
+** (unsigned activations, the zero point in the padding) becomes
+** V = Bt d B and the weights U' = (2G) g (2G)t, both small integers
+** (|V| <= 1020, |U'| <= 9 * 128), so 16 int16 GEMMs over the channels
+** (kernel16x, vpmaddwd) give M = U' . V exactly in int32 arithmetic, and
+** At M A = 4 * acc, with acc the same sum over k of xu * w that the im2col
+** path computes. Everything is linear and computed modulo 2^32, so the
+** result is exact whenever |4 * acc| < 2^31; the tactic only takes layers
+** whose weights guarantee it (255 * sum |w| < 2^29 for every output
+** channel, checked on the constant weights), then the shared epilogue
+** requantizes acc bit-identically to the reference. 2.25x fewer
+** multiply-adds than the direct 3x3 for the cost of the transforms. */
+static const int8_t WINO_G2[4][3] = {{2, 0, 0}, {1, 1, 1}, {1, -1, 1}, {0, 0, 2}};
+
+/* The sums stay exact: 255 * sum_k |w(m, k)| < 2^29 for every row m. */
+static bool wino_bound_ok(const int8_t *w, int64_t M, int64_t K) {
+    for (int64_t m = 0; m < M; m++) {
+        int64_t s = 0;
+        for (int64_t k = 0; k < K; k++) s += w[m * K + k] < 0 ? -w[m * K + k] : w[m * K + k];
+        if (255 * s >= (int64_t)1 << 29) return false;
+    }
+    return true;
+}
+
+/* U'[xi][m][c] (16 matrices [M, C], xi = 4 * i + j) from w [M, C, 3, 3],
+** each packed by pack_w16, then stored tile by tile: the 16 matrices' part
+** for output channels 6t .. 6t+5 at dst + (t * 16 + xi) * tile, tile =
+** Cq * 6 * 4, so a task reads one contiguous stream per channel tile. */
+static bool wino_pack_u(const int8_t *w, int64_t M, int64_t C, int16_t *dst) {
+    int64_t per = cpu_q8_w16_elems(M, C), tile = (C + 3) / 4 * CPU_Q8_W16_MR * 4;
+    int64_t tiles = per / tile;
+    size_t n;
+    if (kiln_mul_overflow((size_t)M, (size_t)C, &n) || kiln_mul_overflow(n, 2, &n)) return false;
+    int16_t *u = malloc(n), *pk = malloc((size_t)per * sizeof(int16_t));
+    if (!u || !pk) {
+        free(u);
+        free(pk);
+        return false;
+    }
+    for (int xi = 0; xi < 16; xi++) {
+        int i = xi / 4, j = xi % 4;
+        for (int64_t mc = 0; mc < M * C; mc++) {
+            const int8_t *g = w + mc * 9;
+            int32_t acc = 0;
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 3; b++) acc += WINO_G2[i][a] * g[a * 3 + b] * WINO_G2[j][b];
+            u[mc] = (int16_t)acc;
+        }
+        pack_w16(NULL, u, M, C, pk);
+        for (int64_t t = 0; t < tiles; t++)
+            memcpy(dst + (t * 16 + xi) * tile, pk + t * tile, (size_t)tile * sizeof(int16_t));
+    }
+    free(u);
+    free(pk);
+    return true;
+}
+
+typedef struct q8_wino {
+    const q8_conv *g;
+    const cpu_q8_isa *isa;
+    const uint8_t *x;       /* this image: [C, H, W] */
+    uint8_t *y;             /* this image: [M, P] */
+    const int16_t *u;       /* per 6-channel tile, 16 packed [6, C] parts */
+    int64_t uper;           /* elements of the 16 matrices */
+    int16_t *v;             /* [16][nblk][Cq][NB][4] transformed inputs */
+    int32_t *yb;            /* [M][P] exact sums */
+    const cpu_q8_epi *epi;
+    int64_t TH, TW, T, nblk, Cq, mchunk, nmc, wp;
+    uint8_t flip, xzu;
+} q8_wino;
+
+/* Workspace of the Winograd path, in 64-byte aligned pieces. */
+typedef struct q8_wino_ws {
+    size_t epi, v, yb, scr, total;
+} q8_wino_ws;
+
+static void wino_sizes(const q8_conv *g, q8_wino_ws *s, int64_t *TH, int64_t *TW,
+                       int64_t *nblk) {
+    *TH = (g->OH + 1) / 2;
+    *TW = (g->OW + 1) / 2;
+    *nblk = (*TH * *TW + CPU_Q8_NB - 1) / CPU_Q8_NB;
+    int64_t Cq = (g->C + 3) / 4;
+    s->epi = al64((size_t)(g->M ? g->M : 1) * sizeof(cpu_q8_epi));
+    s->v = al64((size_t)(16 * *nblk * Cq * CPU_Q8_NB * 4) * sizeof(int16_t) + 1);
+    s->yb = al64((size_t)(g->M * g->P) * sizeof(int32_t) + 1);
+    /* the caller's share of the input transform's scratch */
+    s->scr = al64((size_t)cpu_q8_wino_scr_elems(*TW) * sizeof(int16_t) + 1);
+    s->total = s->epi + s->v + s->yb + s->scr + 64;
+}
+
+static size_t wino_scr_bytes(int64_t TW) {
+    return al64((size_t)cpu_q8_wino_scr_elems(TW) * sizeof(int16_t) + 1);
+}
+
+static void wino_in_task(void *arg, int64_t th, int tid, void *scratch) {
+    (void)tid;
+    const q8_wino *w = arg;
+    const q8_conv *g = w->g;
+    cpu_q8_wino_in_args a = {w->x, w->v, g->C, g->H, g->W, g->ph, g->pw, w->TW, w->nblk,
+                             w->Cq, w->flip, w->xzu};
+    cpu_q8_wino_in(&a, th, scratch);
+}
+
+/* Task (block b, channel chunk): per tile of 6 output channels, the 16
+** products M[xi] = U'[xi] . V[xi] of the block's 64 tiles (kept in a
+** small buffer that stays in cache), then the output transform
+** At M A = 4 * acc into the exact sums yb. */
+static void wino_gemm_task(void *arg, int64_t task, int tid, void *scratch) {
+    (void)tid;
+    (void)scratch;
+    const q8_wino *w = arg;
+    const q8_conv *g = w->g;
+    int64_t mc = task % w->nmc, b = task / w->nmc;
+    int64_t np = KILN_MIN(CPU_Q8_NB, w->T - b * CPU_Q8_NB);
+    int64_t m0 = mc * w->mchunk, m1 = KILN_MIN(g->M, m0 + w->mchunk);
+    int64_t vstride = w->nblk * w->Cq * CPU_Q8_NB * 4;
+    const int16_t *vb = w->v + b * w->Cq * CPU_Q8_NB * 4;
+    int32_t mm[16][CPU_Q8_MR * CPU_Q8_NB];
+    for (int64_t m = m0; m < m1; m += CPU_Q8_MR) {
+        int mr = (int)KILN_MIN(CPU_Q8_MR, m1 - m);
+        int64_t tile = w->Cq * CPU_Q8_W16_MR * 4;
+        const int16_t *ut = w->u + m / CPU_Q8_W16_MR * 16 * tile;
+        for (int xi = 0; xi < 16; xi++)
+            w->isa->kernel16x(vb + xi * vstride, ut + xi * tile, w->Cq, mr, (int)np, mm[xi]);
+        for (int r = 0; r < mr; r++) {
+            int32_t o[4][CPU_Q8_NB];
+            int64_t off = r * CPU_Q8_NB;
+            for (int64_t p = 0; p < np; p++) {
+#define WM(i, j) ((uint32_t)mm[4 * (i) + (j)][off + p])
+                uint32_t z00 = WM(0, 0) + WM(1, 0) + WM(2, 0), z10 = WM(1, 0) - WM(2, 0) - WM(3, 0);
+                uint32_t z01 = WM(0, 1) + WM(1, 1) + WM(2, 1), z11 = WM(1, 1) - WM(2, 1) - WM(3, 1);
+                uint32_t z02 = WM(0, 2) + WM(1, 2) + WM(2, 2), z12 = WM(1, 2) - WM(2, 2) - WM(3, 2);
+                uint32_t z03 = WM(0, 3) + WM(1, 3) + WM(2, 3), z13 = WM(1, 3) - WM(2, 3) - WM(3, 3);
+#undef WM
+                /* 4 * acc, exact (the tactic's bound): divide back */
+                o[0][p] = (int32_t)(z00 + z01 + z02) / 4;
+                o[1][p] = (int32_t)(z01 - z02 - z03) / 4;
+                o[2][p] = (int32_t)(z10 + z11 + z12) / 4;
+                o[3][p] = (int32_t)(z11 - z12 - z13) / 4;
+            }
+            int32_t *yr = w->yb + (m + r) * g->P;
+            for (int64_t p = 0; p < np; p++) {
+                int64_t t = b * CPU_Q8_NB + p, oy = 2 * (t / w->TW), ox = 2 * (t % w->TW);
+                int32_t *q = yr + oy * g->OW + ox;
+                bool r2 = oy + 1 < g->OH, c2 = ox + 1 < g->OW;
+                q[0] = o[0][p];
+                if (c2) q[1] = o[1][p];
+                if (r2) q[g->OW] = o[2][p];
+                if (r2 && c2) q[g->OW + 1] = o[3][p];
+            }
+        }
+    }
+}
+
+/* Requantization of output channel m. */
+static void wino_out_task(void *arg, int64_t m, int tid, void *scratch) {
+    (void)tid;
+    (void)scratch;
+    const q8_wino *w = arg;
+    const q8_conv *g = w->g;
+    cpu_q8_epi e = w->epi[m];
+    e.colsum = NULL;
+    w->isa->epi(&e, w->yb + m * g->P, g->P, w->y + m * g->P);
+}
+
+/* The layer geometry the Winograd path takes. */
+static bool wino_shape(const q8_conv *g) {
+    return g->G == 1 && g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 &&
+           g->dw == 1 && g->C >= 1 && g->M >= 1;
+}
+
+/* Prepared blob of the Winograd tactic: header, row sums [M] (padded to
+** 64 bytes), then U' packed by wino_pack_u (per 6-channel tile, its 16 parts). */
+enum { Q8_WINO_VERSION = 1 };
+
+static bool wino_layout(int64_t M, int64_t C, size_t *bytes, size_t *uoff) {
+    size_t rs, nu, t;
+    if (M < 1 || C < 1 || M > INT32_MAX || C > INT32_MAX) return false;
+    if (kiln_mul_overflow((size_t)M, 4, &rs)) return false;
+    *uoff = sizeof(q8_w16_hdr) + al64(rs);
+    if (kiln_mul_overflow((size_t)cpu_q8_w16_elems(M, C), 16 * sizeof(int16_t), &nu) ||
+        kiln_add_overflow(*uoff, nu, &t) || t > KILN_MAX_ALLOC)
+        return false;
+    *bytes = t;
+    return true;
+}
+
+static void wino_hdr_fill(q8_w16_hdr *h, int64_t M, int64_t C) {
+    memset(h, 0, sizeof *h);
+    memcpy(h->magic, "KLNQ8WG2", 8);
+    h->version = Q8_WINO_VERSION;
+    h->mr = CPU_Q8_W16_MR;
+    h->groups = 1;
+    h->mg = M;
+    h->k = C;
+}
+
+static kiln_status wino_prepare(const ir_node *n, const ir_type *const *in,
+                                const kiln_tensor *const *cin, void **blob, size_t *bytes) {
+    (void)in;
+    *blob = NULL;
+    *bytes = 0;
+    const kiln_tensor *w = n->n_in > 3 ? cin[3] : NULL;
+    if (!w || !w->data || w->dtype != KILN_DTYPE_INT8 || w->rank != 4 || w->dims[2] != 3 ||
+        w->dims[3] != 3 || ir_attr_int(n, "group", 1) != 1)
+        return KILN_OK;
+    int64_t M = w->dims[0], C = w->dims[1];
+    size_t total, uoff;
+    if (M < 1 || C < 1 || C > INT32_MAX / 9 || !wino_bound_ok(w->data, M, 9 * C))
+        return KILN_OK; /* a run without a blob refuses it with the reason */
+    if (!wino_layout(M, C, &total, &uoff))
+        return kiln_error(KILN_UNSUPPORTED, "int8 weights too large to pack");
+    uint8_t *b = kiln_aligned_alloc(total);
+    if (!b) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory packing int8 weights");
+    memset(b, 0, total); /* deterministic bytes: rebuilds are identical */
+    q8_w16_hdr h;
+    wino_hdr_fill(&h, M, C);
+    memcpy(b, &h, sizeof h);
+    const int8_t *wv = w->data;
+    int32_t *rs = (int32_t *)(void *)(b + sizeof h);
+    for (int64_t m = 0; m < M; m++) {
+        uint32_t sum = 0;
+        for (int64_t k = 0; k < 9 * C; k++) sum += (uint32_t)(int32_t)wv[m * 9 * C + k];
+        rs[m] = (int32_t)sum;
+    }
+    if (!wino_pack_u(wv, M, C, (int16_t *)(void *)(b + uoff))) {
+        kiln_aligned_free(b);
+        return kiln_error(KILN_OUT_OF_MEMORY, "out of memory packing int8 weights");
+    }
+    *blob = b;
+    *bytes = total;
+    return KILN_OK;
+}
+
+static int wino_blob(ref_ctx *c, const q8_conv *g, const int32_t **rs, const int16_t **u) {
+    *rs = NULL;
+    *u = NULL;
+    if (!c->blob) return 0;
+    size_t total, uoff;
+    q8_w16_hdr want, got;
+    if (!wino_shape(g) || !wino_layout(g->M, g->C, &total, &uoff))
+        return ref_fail(c, "prepared int8 weights for a layer that takes none: "
+                        "rebuild the engine");
+    wino_hdr_fill(&want, g->M, g->C);
+    if (c->blob_size != total)
+        return ref_fail(c, "prepared int8 weights have %zu bytes, expected %zu: "
+                        "rebuild the engine", c->blob_size, total);
+    memcpy(&got, c->blob, sizeof got);
+    if (memcmp(&got, &want, sizeof want))
+        return ref_fail(c, "prepared int8 weights are for another kernel or shape: "
+                        "rebuild the engine");
+    *rs = (const int32_t *)(const void *)((const uint8_t *)c->blob + sizeof got);
+    *u = (const int16_t *)(const void *)((const uint8_t *)c->blob + uoff);
+    return 0;
+}
+
+/* The Winograd path of q8_run_conv, all images; scratch carved from base
+** (sizes from wino_sizes); u: the packed U' (blob), or NULL to make it. */
+static int wino_run(ref_ctx *c, const q8_conv *g, const cpu_q8_isa *isa, const uint8_t *xb,
+                    uint8_t *yb, const cpu_q8_epi *epi, const int16_t *u, uint8_t *base,
+                    const q8_wino_ws *ws, uint8_t flip, uint8_t xzu, const int8_t *wv) {
+    q8_wino w;
+    memset(&w, 0, sizeof w);
+    int16_t *uown = NULL;
+    wino_sizes(g, (q8_wino_ws[1]){{0}}, &w.TH, &w.TW, &w.nblk);
+    w.g = g;
+    w.isa = isa;
+    w.T = w.TH * w.TW;
+    w.Cq = (g->C + 3) / 4;
+    w.wp = 2 * w.TW + 2;
+    w.uper = cpu_q8_w16_elems(g->M, g->C);
+    w.flip = flip;
+    w.xzu = xzu;
+    w.epi = epi;
+    w.v = (int16_t *)(void *)(base + ws->epi);
+    w.yb = (int32_t *)(void *)((uint8_t *)w.v + ws->v);
+    void *scr = (uint8_t *)w.yb + ws->yb;
+    if (!u) {
+        size_t n;
+        if (!wv || !wino_bound_ok(wv, g->M, g->K))
+            return ref_fail(c, "int8 Winograd: the weights could overflow int32");
+        if (kiln_mul_overflow((size_t)w.uper, 16 * sizeof(int16_t), &n) ||
+            !(uown = kiln_aligned_alloc(n)) || !wino_pack_u(wv, g->M, g->C, uown)) {
+            kiln_aligned_free(uown);
+            return ref_fail(c, "out of memory packing int8 weights");
+        }
+        u = uown;
+    }
+    w.u = u;
+    double flops = 2.0 * (double)g->M * (double)g->K * (double)g->P / 2.25;
+    int T = cpu_threads_for(flops);
+    int64_t mtiles = (g->M + CPU_Q8_MR - 1) / CPU_Q8_MR;
+    int64_t want = w.nblk >= 4 * T ? 1 : (4 * T + w.nblk - 1) / w.nblk;
+    if (want > mtiles) want = mtiles;
+    if (want < 1) want = 1;
+    w.mchunk = ((mtiles + want - 1) / want) * CPU_Q8_MR;
+    w.nmc = (g->M + w.mchunk - 1) / w.mchunk;
+    int64_t tail = w.nblk * CPU_Q8_NB - w.T;
+    for (int64_t n = 0; n < g->N; n++) {
+        w.x = xb + n * g->C * g->H * g->W;
+        w.y = yb + n * g->M * g->P;
+        /* zero the unused positions of the last block (the kernel reads
+        ** them; no tile writes them) */
+        if (tail)
+            for (int64_t xi = 0; xi < 16; xi++)
+                for (int64_t cq = 0; cq < w.Cq; cq++)
+                    memset(w.v + (((xi * w.nblk + w.nblk - 1) * w.Cq + cq) * CPU_Q8_NB +
+                                  CPU_Q8_NB - tail) * 4,
+                           0, (size_t)tail * 4 * sizeof(int16_t));
+        cpu_parallel_for(w.TH, T, wino_scr_bytes(w.TW), scr, wino_in_task, &w);
+        cpu_parallel_for(w.nblk * w.nmc, T, 0, NULL, wino_gemm_task, &w);
+        cpu_parallel_for(g->M, T, 0, NULL, wino_out_task, &w);
+    }
+    kiln_aligned_free(uown);
+    return 0;
+}
+
+static size_t q8_workspace_wino(const ir_node *n, const ir_type *const *in) {
+    if (!in[0] || !in[3] || in[0]->rank != 4 || in[3]->rank != 4) return 0;
+    for (int i = 0; i < 4; i++)
+        if (in[0]->dims[i] < 0 || in[3]->dims[i] < 0) return 0;
+    q8_conv g;
+    if (!geom(n, in[0]->dims, in[3]->dims, &g) || !wino_shape(&g)) return 0;
+    q8_wino_ws s;
+    int64_t TH, TW, nb;
+    wino_sizes(&g, &s, &TH, &TW, &nb);
+    return s.total;
+}
+
+static int q8_run_conv_mode(ref_ctx *c, const cpu_q8_isa *isa, bool wino) {
     const kiln_tensor *x = c->in[0], *xs = c->in[1], *xzt = c->in[2], *w = c->in[3];
     const kiln_tensor *ws = c->in[4], *wzt = c->in[5], *ys = c->in[6], *yzt = c->in[7];
     const kiln_tensor *bias = c->n_in > 8 ? c->in[8] : NULL;
@@ -453,9 +942,26 @@ static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
     double yz = (double)dt_get_i64(yzt->dtype, yzt->data, 0);
     bool any_wz = false;
     int64_t nblk = g.nblk;
+    const int32_t *blob_rs = NULL;
+    const int16_t *blob_w16 = NULL;
+    if (wino && !wino_shape(&g))
+        return ref_fail(c, "int8 Winograd tactic on a layer that is not a 3x3 stride-1 "
+                        "conv: rebuild the engine");
+    if (wino ? wino_blob(c, &g, &blob_rs, &blob_w16)
+             : isa->kernel16 && w16_blob(c, &g, &blob_rs, &blob_w16))
+        return -1;
     bool direct = is_direct(&g);
     q8_scratch ss;
+    q8_wino_ws wws;
     scratch_sizes(&g, direct, &ss);
+    if (wino) {
+        int64_t th, tw, nb;
+        wino_sizes(&g, &wws, &th, &tw, &nb);
+        memset(&ss, 0, sizeof ss);
+        ss.epi = wws.epi;
+        ss.total = wws.total;
+        direct = true; /* no im2col rows */
+    }
     /* the planned workspace; malloc'ed when the caller gave too little */
     uint8_t *block = c->ws && c->ws_size >= ss.total ? c->ws : NULL, *owned = NULL;
     if (!block && !(block = owned = malloc(ss.total)))
@@ -474,7 +980,9 @@ static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
                     : 0;
         any_wz |= e->wz != 0;
         uint32_t rs = 0;
-        if (xzu) {
+        if (xzu && blob_rs) {
+            rs = (uint32_t)blob_rs[m];
+        } else if (xzu) {
             const int8_t *wr = wv + m * g.K;
             int32_t s = 0;
             for (int64_t k = 0; k < g.K; k++) s += wr[k];
@@ -491,6 +999,14 @@ static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
     /* a non-NULL colsum marks the rows that need the weight zero-point term;
     ** gemm_task points it at the block's sums */
     for (int64_t m = 0; m < M && any_wz; m++) epi[m].colsum = colsum;
+    if (wino) {
+        int rc = any_wz ? ref_fail(c, "int8 Winograd tactic with weight zero points: "
+                                   "rebuild the engine")
+                        : wino_run(c, &g, isa, x->data, y->data, epi, blob_w16, base, &wws,
+                                   flip, (uint8_t)xzu, w->data);
+        free(owned);
+        return rc;
+    }
     q8_run r;
     memset(&r, 0, sizeof r);
     r.g = &g;
@@ -519,14 +1035,32 @@ static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
         free(owned);
         return 0;
     }
+    /* kernel16 without a blob: pack this run's weights */
+    int16_t *w16own = NULL;
+    int64_t w16per = isa->kernel16 ? cpu_q8_w16_elems(g.Mg, g.K) : 0;
+    if (isa->kernel16 && !blob_w16 && g.P > Q8_GEMV_MAX_P) {
+        size_t nb;
+        if (kiln_mul_overflow((size_t)w16per, (size_t)g.G * sizeof(int16_t), &nb) ||
+            nb > KILN_MAX_ALLOC || !(w16own = kiln_aligned_alloc(nb))) {
+            free(owned);
+            return ref_fail(c, "out of memory packing int8 weights");
+        }
+        for (int64_t gi = 0; gi < g.G; gi++)
+            cpu_q8_pack_w16(wv + gi * g.Mg * g.K, g.Mg, g.K, w16own + gi * w16per);
+        blob_w16 = w16own;
+    }
     for (int64_t n = 0; n < g.N; n++)
         for (int64_t gi = 0; gi < g.G; gi++) {
             r.x = xb + (n * g.C + gi * g.Cg) * g.H * g.W;
-            r.w = wv + gi * g.Mg * g.K;
+            /* with a blob W's data may be absent (blob_replaces) */
+            r.w = wv ? wv + gi * g.Mg * g.K : NULL;
+            r.w16 = blob_w16 ? blob_w16 + gi * w16per : NULL;
             r.y = yb + (n * g.M + gi * g.Mg) * g.P;
             r.epi = epi + gi * g.Mg;
             if (r.rows) cpu_parallel_for(g.K, T, 0, NULL, im2col_task, &r);
-            if (g.P <= Q8_GEMV_MAX_P) {
+            /* few positions: dot products on the int8 weights, or with a
+            ** blob the kernel16 on one group of 8 positions */
+            if (g.P <= Q8_GEMV_MAX_P && !r.w16) {
                 q8_gemv v = {&r, xp, any_wz ? colsum : NULL, (g.K + 63) / 64 * 64};
                 gemv_columns(&r, xp, v.cs ? colsum : NULL, v.kpad);
                 cpu_parallel_for((g.Mg + Q8_GEMV_ROWS - 1) / Q8_GEMV_ROWS, T, 0, NULL,
@@ -536,6 +1070,7 @@ static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
             cpu_parallel_for(nblk, T, 0, NULL, pack_task, &r);
             cpu_parallel_for(nblk * r.nmc, T, 0, NULL, gemm_task, &r);
         }
+    kiln_aligned_free(w16own);
     free(owned);
     return 0;
 }
@@ -732,35 +1267,74 @@ typedef struct q8_pool {
     uint8_t flip;
 } q8_pool;
 
+/* Per output row, in the flipped (unsigned-ordered) domain where padding
+** is 0, the smallest value and so neutral for max: the max over the
+** window's rows of the input columns the outputs read (vpad, whole rows:
+** a loop the compiler vectorizes), then the max over the window's columns
+** at every column (contiguous again), then every sw-th of those. Windows
+** wider than the row buffer (absurd kernels) take a direct loop. */
+enum { Q8_POOL_COLS = 4096 };
+
+static uint8_t pool_direct(const q8_pool *q, const uint8_t *x, int64_t oy, int64_t ox) {
+    uint8_t m = 0;
+    for (int64_t ky = 0; ky < q->kh; ky++) {
+        int64_t iy = oy * q->sh - q->ph + ky * q->dh;
+        if (iy < 0 || iy >= q->H) continue;
+        for (int64_t kx = 0; kx < q->kw; kx++) {
+            int64_t ix = ox * q->sw - q->pw + kx * q->dw;
+            if (ix < 0 || ix >= q->W) continue;
+            uint8_t v = (uint8_t)(x[iy * q->W + ix] ^ q->flip);
+            m = v > m ? v : m;
+        }
+    }
+    return m;
+}
+
 static void pool_task(void *arg, int64_t plane, int tid, void *scratch) {
     (void)tid;
     (void)scratch;
     const q8_pool *q = arg;
     const uint8_t *x = q->x + plane * q->H * q->W;
     uint8_t *y = q->y + plane * q->OH * q->OW;
-    uint8_t row[4096];
+    uint8_t vpad[Q8_POOL_COLS], h[Q8_POOL_COLS];
+    int64_t kspan = (q->kw - 1) * q->dw + 1;
+    /* outputs per chunk so that the columns they read fit the buffer */
+    int64_t per = kspan > Q8_POOL_COLS ? 0 : (Q8_POOL_COLS - kspan) / q->sw + 1;
     for (int64_t oy = 0; oy < q->OH; oy++) {
-        for (int64_t ox0 = 0; ox0 < q->OW; ox0 += 4096) {
-            int64_t n = KILN_MIN(4096, q->OW - ox0);
-            memset(row, 0, (size_t)n);
+        uint8_t *yr = y + oy * q->OW;
+        if (!per) {
+            for (int64_t ox = 0; ox < q->OW; ox++)
+                yr[ox] = (uint8_t)(pool_direct(q, x, oy, ox) ^ q->flip);
+            continue;
+        }
+        for (int64_t ox0 = 0; ox0 < q->OW; ox0 += per) {
+            int64_t n = KILN_MIN(per, q->OW - ox0);
+            int64_t cb = ox0 * q->sw - q->pw;        /* input column of vpad[0] */
+            int64_t span = (n - 1) * q->sw + kspan;  /* <= Q8_POOL_COLS */
+            int64_t lo = KILN_MIN(KILN_MAX(-cb, 0), span);
+            int64_t hi = KILN_MAX(KILN_MIN(q->W - cb, span), lo);
+            memset(vpad, 0, (size_t)span);
             for (int64_t ky = 0; ky < q->kh; ky++) {
                 int64_t iy = oy * q->sh - q->ph + ky * q->dh;
                 if (iy < 0 || iy >= q->H) continue;
-                const uint8_t *xr = x + iy * q->W;
-                for (int64_t kx = 0; kx < q->kw; kx++) {
-                    int64_t off = kx * q->dw - q->pw, s = q->sw;
-                    int64_t lo = off >= 0 ? 0 : (-off + s - 1) / s;
-                    int64_t hi = q->W - 1 - off < 0 ? 0 : (q->W - 1 - off) / s + 1;
-                    lo = KILN_MAX(lo, ox0);
-                    hi = KILN_MIN(hi, ox0 + n);
-                    for (int64_t ox = lo; ox < hi; ox++) {
-                        uint8_t v = (uint8_t)(xr[ox * s + off] ^ q->flip);
-                        uint8_t *o = &row[ox - ox0];
-                        *o = v > *o ? v : *o;
-                    }
+                const uint8_t *xr = x + iy * q->W + cb;
+                for (int64_t i = lo; i < hi; i++) {
+                    uint8_t v = (uint8_t)(xr[i] ^ q->flip);
+                    vpad[i] = v > vpad[i] ? v : vpad[i];
                 }
             }
-            for (int64_t i = 0; i < n; i++) y[oy * q->OW + ox0 + i] = row[i] ^ q->flip;
+            int64_t nh = (n - 1) * q->sw + 1;
+            memcpy(h, vpad, (size_t)nh);
+            for (int64_t kx = 1; kx < q->kw; kx++) {
+                const uint8_t *src = vpad + kx * q->dw;
+                for (int64_t i = 0; i < nh; i++) h[i] = src[i] > h[i] ? src[i] : h[i];
+            }
+            uint8_t *o = yr + ox0;
+            if (q->sw == 1) {
+                for (int64_t i = 0; i < n; i++) o[i] = h[i] ^ q->flip;
+            } else {
+                for (int64_t i = 0; i < n; i++) o[i] = h[i * q->sw] ^ q->flip;
+            }
         }
     }
 }
@@ -829,6 +1403,10 @@ static bool q8_sup_avx2(const ir_node *n, const ir_type *const *in) {
 }
 
 /* The weights are a constant whose values all lie in [-64, 63]. */
+static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
+    return q8_run_conv_mode(c, isa, false);
+}
+
 static bool weights_7bit(const ir_node *n) {
     const kiln_tensor *w = n->n_in > 3 && n->in[3] ? n->in[3]->const_val : NULL;
     if (!w || w->dtype != KILN_DTYPE_INT8) return false;
@@ -848,6 +1426,36 @@ static bool q8_sup_vnni(const ir_node *n, const ir_type *const *in) {
 
 static int run_c(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_c); }
 static int run_avx2(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_avx2); }
+static int run_avx2_w16(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_avx2_w16); }
+static int run_avx2_wino(ref_ctx *c) { return q8_run_conv_mode(c, &cpu_q8_avx2_w16, true); }
+
+/* Winograd: 3x3 stride 1, one group, constant weights whose sums stay
+** exact (wino_bound_ok) and constant weight zero points all 0; enough
+** channels that the 2.25x fewer multiply-adds outweigh the transforms. */
+static bool q8_sup_avx2_wino(const ir_node *n, const ir_type *const *in) {
+    if (!cpu_q8_avx2_w16.available || !q8_supports(n, in)) return false;
+    const kiln_tensor *w = n->in[3] ? n->in[3]->const_val : NULL;
+    const kiln_tensor *wz = n->n_in > 5 && n->in[5] ? n->in[5]->const_val : NULL;
+    if (!w || w->dtype != KILN_DTYPE_INT8 || w->rank != 4 || w->dims[2] != 3 ||
+        w->dims[3] != 3 || w->dims[1] < 16 || ir_attr_int(n, "group", 1) != 1)
+        return false;
+    if (n->n_in > 5 && n->in[5] && !wz) return false;
+    if (wz)
+        for (int64_t i = 0; i < tensor_numel(wz); i++)
+            if (((const int8_t *)wz->data)[i]) return false;
+    int ns = 0, nl = 0;
+    const int64_t *st = ir_attr_ints(n, "strides", &ns);
+    const int64_t *dl = ir_attr_ints(n, "dilations", &nl);
+    for (int i = 0; i < ns; i++)
+        if (st[i] != 1) return false;
+    for (int i = 0; i < nl; i++)
+        if (dl[i] != 1) return false;
+    return wino_bound_ok(w->data, w->dims[0], w->dims[1] * 9);
+}
+
+static bool q8_sup_avx2_w16(const ir_node *n, const ir_type *const *in) {
+    return cpu_q8_avx2_w16.available && q8_supports(n, in);
+}
 static int run_avx2_7bit(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_avx2_7bit); }
 static int run_vnni(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_avx512vnni); }
 
@@ -857,6 +1465,12 @@ const kiln_tactic cpu_t_qconv_vnni = {"u8s8_qconv_im2col_6x64_avx512vnni", OP_QL
 const kiln_tactic cpu_t_qconv_avx2_7bit = {"u8s8_qconv_im2col_w7_4x16_avx2",
     OP_QLinearConv, KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, q8_sup_avx2_7bit, q8_workspace,
     run_avx2_7bit};
+const kiln_tactic cpu_t_qconv_avx2_wino = {"u8s8_qconv_wino2x2_6x8_avx2", OP_QLinearConv,
+    KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, q8_sup_avx2_wino, q8_workspace_wino,
+    run_avx2_wino, wino_prepare, 1u << 3};
+const kiln_tactic cpu_t_qconv_avx2_w16 = {"u8s8_qconv_im2col_w16_6x8_avx2", OP_QLinearConv,
+    KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, q8_sup_avx2_w16, q8_workspace, run_avx2_w16,
+    w16_prepare, 1u << 3};
 const kiln_tactic cpu_t_qconv_avx2 = {"u8s8_qconv_im2col_2x16_avx2", OP_QLinearConv,
     KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, q8_sup_avx2, q8_workspace, run_avx2};
 const kiln_tactic cpu_t_qconv_c = {"u8s8_qconv_im2col_c", OP_QLinearConv, 0,

@@ -13,7 +13,8 @@
 ** signed weights (what VNNI's vpdpbusd does). Reduction indices past K are
 ** 0; padded input positions hold the zero point. The int8 weights are used
 ** where they are, row-major [M, K] as the model stores OIHW (no packing):
-** a kernel broadcasts 4 bytes of a weight row per kq.
+** a kernel broadcasts 4 bytes of a weight row per kq; the kernel16 ones
+** (AVX2) read int16 weights packed at build time instead (below).
 **
 ** acc(m, p) = sum_k xu(k, p) * w(m, k) (int32, wrapping as the reference
 ** does), then the epilogue subtracts the zero-point terms and requantizes
@@ -32,6 +33,28 @@ enum { CPU_Q8_NB = 64, CPU_Q8_MR = 6 };
 ** reads w past row r's K bytes. */
 typedef void (*cpu_q8_kernel_fn)(const uint8_t *xp, const int8_t *w, int64_t ldw,
                                  int64_t K, int mr, int32_t *acc);
+
+/* Weights widened to int16 and packed once (at build time, into the
+** layer's prepared blob; see cpu_q8_pack_w16) in the order a kernel16
+** reads them: per tile of CPU_Q8_W16_MR output channels, per kq, the 4
+** weights of each of the tile's rows,
+**   wp[t][kq][r][j] = w(t * MR + r, k = 4 * kq + j)   (int16),
+** 0 for rows past M and k past K. A kernel16 computes all MR rows of a
+** tile (the zero rows cost time, not correctness) against the first
+** ceil(np / 8) groups of 8 positions of block xp and stores rows r < mr
+** of acc (the same [r * CPU_Q8_NB + p] layout; other positions garbage). */
+enum { CPU_Q8_W16_MR = 6 };
+typedef void (*cpu_q8_kernel16_fn)(const uint8_t *xp, const int16_t *wp, int64_t Kq,
+                                   int mr, int np, int32_t *acc);
+/* The same on activations already widened to int16 (any sign; the block
+** layout of cpu_int8.h with 4 int16 per position and kq): what the
+** Winograd tactic's transformed inputs are. */
+typedef void (*cpu_q8_kernel16x_fn)(const int16_t *xp, const int16_t *wp, int64_t Kq,
+                                    int mr, int np, int32_t *acc);
+/* Packs one group's rows w [M, K] (row-major int8) into dst, which holds
+** cpu_q8_w16_elems(M, K) int16. */
+int64_t cpu_q8_w16_elems(int64_t M, int64_t K);
+void cpu_q8_pack_w16(const int8_t *w, int64_t M, int64_t K, int16_t *dst);
 
 /* Requantization of one row segment. */
 typedef struct cpu_q8_epi {
@@ -81,6 +104,8 @@ typedef struct cpu_q8_isa {
     cpu_q8_dot_fn dot;
     cpu_q8_quant_fn quant;
     cpu_q8_dequant_fn dequant;
+    cpu_q8_kernel16_fn kernel16; /* NULL: reads the int8 weights in place */
+    cpu_q8_kernel16x_fn kernel16x;
 } cpu_q8_isa;
 
 /* The bodies of the elementwise quantization kernels, written once and
@@ -116,7 +141,23 @@ static inline void cpu_q8_dequant_body(const cpu_q8_qparams *p, const void *x, f
     }
 }
 
-extern const cpu_q8_isa cpu_q8_c, cpu_q8_avx2, cpu_q8_avx2_7bit, cpu_q8_avx512vnni;
+/* Winograd F(2x2, 3x3) input transform (cpu_int8.c's integer Winograd
+** tactic) of tile row th of one image, every channel: V = Bt d B of each
+** tile's 4x4 patch d of unsigned activations (signed ones flipped by
+** `flip`, the zero point xzu in the padding; 0 for channels past C),
+** written to v[xi][block][cq][p][4 channels] (int16, the kernel16x
+** layout), xi = 4 * i + j. scr: cpu_q8_wino_scr_elems(TW) int16. */
+typedef struct cpu_q8_wino_in_args {
+    const uint8_t *x;          /* the image: [C, H, W] */
+    int16_t *v;
+    int64_t C, H, W, ph, pw, TW, nblk, Cq;
+    uint8_t flip, xzu;
+} cpu_q8_wino_in_args;
+int64_t cpu_q8_wino_scr_elems(int64_t TW);
+void cpu_q8_wino_in(const cpu_q8_wino_in_args *a, int64_t th, int16_t *scr);
+
+extern const cpu_q8_isa cpu_q8_c, cpu_q8_avx2, cpu_q8_avx2_7bit, cpu_q8_avx2_w16,
+    cpu_q8_avx512vnni;
 
 /* The portable pieces (cpu_int8.c), also the ISA files' tails. */
 void cpu_q8_kernel_c(const uint8_t *xp, const int8_t *w, int64_t ldw, int64_t K,

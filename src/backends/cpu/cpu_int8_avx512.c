@@ -187,9 +187,9 @@ static void dequant(const cpu_q8_qparams *p, const void *x, float *y, int64_t n)
 }
 
 const cpu_q8_isa cpu_q8_avx512vnni = {"avx512vnni", true, kernel, epi, add, dot, quant,
-                                      dequant};
+                                      dequant, NULL, NULL};
 #else
 const cpu_q8_isa cpu_q8_avx512vnni = {"avx512vnni", false, cpu_q8_kernel_c, cpu_q8_epi_c,
                                       cpu_q8_add_c, cpu_q8_dot_c, cpu_q8_quant_c,
-                                      cpu_q8_dequant_c};
+                                      cpu_q8_dequant_c, NULL, NULL};
 #endif
