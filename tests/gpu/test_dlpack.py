@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 import kiln
+import kiln.backend  # noqa: E402  (the submodule: test_session_cuda_provider)
 
 passed = failed = 0
 
