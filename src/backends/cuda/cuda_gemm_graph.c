@@ -43,8 +43,12 @@
 ** build), the layer runs through cuda_gemm.c's cuBLASLt path instead
 ** (counted: cuda_gemm_graph_fallbacks), never failing for want of a plan.
 **
-** Environment: the tactics are opt-in until they have passed their test on
-** a GPU: KILN_GEMM_GRAPH=1 offers them beside cuBLASLt + our epilogue
+** Environment: the tactics are opt-in. On an H100 (cuDNN 9.14, 2026-12-07)
+** the best configuration ran BERT's FFN-in (M 16384, K 768, N 3072, bias +
+** erf GELU) in 0.2037 ms against 0.1998 for cuBLASLt + our GELU pass: the
+** fused kernel's GEMM is far slower than cuBLASLt's (380 vs 645 TFLOP/s), so
+** the fusion buys nothing there, while its runtime compilation costs build
+** time. KILN_GEMM_GRAPH=1 offers them beside cuBLASLt + our epilogue
 ** (unset or 0: none), =only also withdraws cuda_gemm.c's cuBLASLt tactics
 ** from the FusedGemm layers these take; KILN_GEMM_GRAPH_LOG=1 prints every
 ** plan built or refused (problem, config, engine, workspace, runtime
@@ -67,8 +71,7 @@ static atomic_int g_fallbacks;
 
 static void env_init(void) {
     const char *e = getenv("KILN_GEMM_GRAPH");
-    /* opt-in until test_cuda_gemm_graph has passed on a GPU (no device
-    ** machine could be started on 2026-12-07 after this was written) */
+    /* opt-in: no faster than cuBLASLt + our epilogue (file comment) */
     g_env_mode = e && !strcmp(e, "1") ? 1 : e && !strcmp(e, "only") ? 2 : 0;
     const char *l = getenv("KILN_GEMM_GRAPH_LOG");
     g_env_log = l && l[0] == '1';
