@@ -473,6 +473,20 @@ typedef struct q8_w16_hdr {
     int64_t groups, mg, k;  /* G, output channels per group, K per group */
     uint8_t zero[24];
 } q8_w16_hdr;
+
+/* A layer's prepared blob is the size its layout gives and starts with the
+** header its kernel and shape expect; else the engine predates them. */
+static int q8_blob_check(ref_ctx *c, const q8_w16_hdr *want, size_t total) {
+    q8_w16_hdr got;
+    if (c->blob_size != total)
+        return ref_fail(c, "prepared int8 weights have %zu bytes, expected %zu: "
+                        "rebuild the engine", c->blob_size, total);
+    memcpy(&got, c->blob, sizeof got);
+    if (memcmp(&got, want, sizeof got))
+        return ref_fail(c, "prepared int8 weights are for another kernel or shape: "
+                        "rebuild the engine");
+    return 0;
+}
 _Static_assert(sizeof(q8_w16_hdr) == 64, "blob header is 64 bytes");
 enum { Q8_W16_VERSION = 1 };
 
@@ -557,20 +571,15 @@ static int w16_blob(ref_ctx *c, const q8_conv *g, const int32_t **rs, const int1
     if (!c->blob) return 0;
     int64_t G, Mg, K;
     size_t total, woff;
-    q8_w16_hdr want, got;
+    q8_w16_hdr want;
     if (!w16_geom(c->node, g->M, g->Cg, g->kh, g->kw, &G, &Mg, &K) ||
         !w16_layout(G, Mg, K, &total, &woff))
         return ref_fail(c, "prepared int8 weights for a layer that takes none: "
                         "rebuild the engine");
     w16_hdr_fill(&want, G, Mg, K);
-    if (c->blob_size != total)
-        return ref_fail(c, "prepared int8 weights have %zu bytes, expected %zu: "
-                        "rebuild the engine", c->blob_size, total);
-    memcpy(&got, c->blob, sizeof got);
-    if (memcmp(&got, &want, sizeof want))
-        return ref_fail(c, "prepared int8 weights are for another kernel or shape: "
-                        "rebuild the engine");
-    *rs = (const int32_t *)(const void *)((const uint8_t *)c->blob + sizeof got);
+    int rc = q8_blob_check(c, &want, total);
+    if (rc) return rc;
+    *rs = (const int32_t *)(const void *)((const uint8_t *)c->blob + sizeof want);
     *wp = (const int16_t *)(const void *)((const uint8_t *)c->blob + woff);
     return 0;
 }
@@ -815,19 +824,14 @@ static int wino_blob(ref_ctx *c, const q8_conv *g, const int32_t **rs, const int
     *u = NULL;
     if (!c->blob) return 0;
     size_t total, uoff;
-    q8_w16_hdr want, got;
+    q8_w16_hdr want;
     if (!wino_shape(g) || !wino_layout(g->M, g->C, &total, &uoff))
         return ref_fail(c, "prepared int8 weights for a layer that takes none: "
                         "rebuild the engine");
     wino_hdr_fill(&want, g->M, g->C);
-    if (c->blob_size != total)
-        return ref_fail(c, "prepared int8 weights have %zu bytes, expected %zu: "
-                        "rebuild the engine", c->blob_size, total);
-    memcpy(&got, c->blob, sizeof got);
-    if (memcmp(&got, &want, sizeof want))
-        return ref_fail(c, "prepared int8 weights are for another kernel or shape: "
-                        "rebuild the engine");
-    *rs = (const int32_t *)(const void *)((const uint8_t *)c->blob + sizeof got);
+    int rc = q8_blob_check(c, &want, total);
+    if (rc) return rc;
+    *rs = (const int32_t *)(const void *)((const uint8_t *)c->blob + sizeof want);
     *u = (const int16_t *)(const void *)((const uint8_t *)c->blob + uoff);
     return 0;
 }
