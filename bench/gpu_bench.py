@@ -4,6 +4,9 @@ the same GPU, model (random weights), inputs and batch, in one run.
 
 Cases (issue 12): ResNet-50 FP16 batch 1 and 256, MobileNetV2 FP16 batch 1,
 BERT-base seq 128 FP16 batch 1 and 128, ResNet-50 FP32 batch 256.
+FP32 is exact FP32 on both sides: torch's TF32 switches (cuDNN convolutions
+use TF32 by default in torch) are turned off for it. The tf32 case compares
+`kiln build --tf32` with torch's TF32 on (convolutions and matmuls).
 INT8 cases (issue 9): ResNet-50 batch 256 and BERT-base batch 128, built with
 `--int8 --fp16 --calib DIR` (calibrated on random inputs written to DIR: speed
 only, accuracy is tests/quant's business); quantized layers run on the INT8
@@ -37,6 +40,7 @@ CASES = {
     "bert_base_fp16_b1": ("bert_base", "fp16", 1),
     "bert_base_fp16_b128": ("bert_base", "fp16", 128),
     "resnet50_fp32_b256": ("resnet50", "fp32", 256),
+    "resnet50_tf32_b256": ("resnet50", "tf32", 256),
     "resnet50_int8_b256": ("resnet50", "int8", 256),
     "bert_base_int8_b128": ("bert_base", "int8", 128),
 }
@@ -101,6 +105,9 @@ def torch_runs(name, prec, batch, iters, do_compile):
     import torch
     m, names, mk = torch_model(name)
     dt = torch.float16 if prec == "fp16" else torch.float32
+    # exact FP32 against Kiln's default FP32; TF32 against `kiln build --tf32`
+    torch.backends.cudnn.allow_tf32 = prec == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = prec == "tf32"
     m = m.cuda().to(dt) if name != "bert_base" else m.cuda().to(dt)
     args = [a.cuda() for a in mk(batch)]
     args = [a.to(dt) if a.is_floating_point() else a for a in args]
@@ -122,22 +129,24 @@ def torch_runs(name, prec, batch, iters, do_compile):
     return res
 
 
-def calib_dir(work, onnx_path, names):
-    """One calibration set of 32 random rows per input (.npy, the batch dim
-    of the exported models is dynamic)."""
+def calib_dir(work, onnx_path, names, batch):
+    """One calibration batch of random rows per input (.npy): as many rows as
+    the engine's batch, which --shapes fixes (the builder calibrates the
+    graph at the engine's shapes)."""
     import numpy as np
-    d = os.path.join(work, "calib_" + os.path.splitext(os.path.basename(onnx_path))[0])
+    d = os.path.join(work, "calib_%s_b%d" % (os.path.splitext(os.path.basename(onnx_path))[0],
+                                             batch))
     if os.path.isdir(d):
         return d
     os.makedirs(d)
     rng = np.random.default_rng(0)
     for n in names:
         if n == "input":
-            a = rng.standard_normal((32, 3, 224, 224)).astype(np.float32)
+            a = rng.standard_normal((batch, 3, 224, 224)).astype(np.float32)
         elif n == "input_ids":
-            a = rng.integers(0, 30522, (32, SEQ)).astype(np.int64)
+            a = rng.integers(0, 30522, (batch, SEQ)).astype(np.int64)
         else:
-            a = np.ones((32, SEQ), np.int64)
+            a = np.ones((batch, SEQ), np.int64)
         np.save(os.path.join(d, n + ".npy"), a)
     return d
 
@@ -152,8 +161,10 @@ def kiln_run(kiln, onnx_path, work, case, prec, batch, names, iters):
            "--timing-cache", os.path.join(work, "timing.cache")]
     if prec == "fp16":
         cmd.append("--fp16")
+    if prec == "tf32":
+        cmd.append("--tf32")
     if prec in QUANT:
-        cmd += ["--fp16", "--int8", "--calib", calib_dir(work, onnx_path, names),
+        cmd += ["--fp16", "--int8", "--calib", calib_dir(work, onnx_path, names, batch),
                 "--calib-batches", "1"]
     t0 = time.time()
     p = subprocess.run(cmd, capture_output=True, text=True)

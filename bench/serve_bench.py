@@ -354,7 +354,6 @@ def main():
         finally:
             srv.send_signal(signal.SIGTERM)
             srv.wait(120)
-            log.close()
         if a.no_fastapi:
             continue
         fport = free_port()

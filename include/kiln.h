@@ -489,7 +489,9 @@ KILN_API void *kiln_context_stream(const kiln_context *c);
 /* Device engines: CUDA graphs (on by default). A context records its run
 ** the second time it sees the same input shapes and device bindings, and
 ** replays the recording afterwards, which removes per-layer launch cost;
-** runs with host-fallback layers are never recorded. */
+** it keeps recordings of up to 8 different shape/binding sets (the least
+** recently used is dropped), so alternating batch sizes each replay their
+** own; runs with host-fallback layers are never recorded. */
 KILN_API kiln_status kiln_context_set_cuda_graphs(kiln_context *c, int enabled);
 /* After execute: an output's tensor (owned by the context, valid until the
 ** next execute or destroy). */
@@ -568,6 +570,13 @@ typedef struct kiln_pool_options {
     void *(*stream_create)(void *user);
     void (*stream_destroy)(void *user, void *stream);
     void *stream_user;
+    /* Extra batch sizes every context also runs at creation (twice, so a
+    ** device context records their CUDA graphs too): dim 0 of every input
+    ** set to the size, the other dims at the opt shape of the first
+    ** profile that takes it. For a batcher that pads batches to a few
+    ** sizes (kiln_batcher_options.pad_to_preferred). */
+    int warmup_batch_sizes[16];
+    int num_warmup_batch_sizes;
 } kiln_pool_options;
 
 /* Fills defaults (and size). */
@@ -637,6 +646,16 @@ typedef struct kiln_batcher_options {
                                ** submit passes 0 (default 0: none) */
     int num_workers;           /* threads running batches (default 0: one
                                ** per pool context) */
+    int pad_to_preferred;      /* 1: a batch of n > 1 rows runs padded with
+                               ** zero rows to the smallest preferred size
+                               ** >= n (else max_batch_size), and only the n
+                               ** rows' outputs are returned, so the engine
+                               ** sees a few shapes only. For device engines,
+                               ** where the first run of a new shape can cost
+                               ** far more than a run (library plans built,
+                               ** kernels compiled, a CUDA graph recorded).
+                               ** Needs rows that do not interact (no op
+                               ** mixing dim 0). Default 0. */
 } kiln_batcher_options;
 
 KILN_API void kiln_batcher_options_init(kiln_batcher_options *o);
@@ -709,6 +728,7 @@ typedef struct kiln_batcher_stats {
     uint64_t batch_size_hist[KILN_BATCHER_HIST]; /* runs by rows (last: 64+) */
     uint64_t queue_us, compute_input_us, compute_infer_us, compute_output_us;
                                /* totals over answered requests */
+    uint64_t padded_rows;      /* zero rows added by pad_to_preferred */
 } kiln_batcher_stats;
 KILN_API kiln_status kiln_batcher_get_stats(kiln_batcher *b,
                                             kiln_batcher_stats *out);

@@ -11,6 +11,19 @@
 #include <stdio.h>
 #include <time.h>
 
+/* CUDA graphs of a device context: one slot per run key (shapes and I/O
+** bindings), so a dynamic batcher's changing batch sizes (or a caller
+** alternating between a few shapes) each replay their own graph instead of
+** recapturing; the least recently used slot is recycled. */
+enum { GRAPH_SLOTS = 8 };
+typedef struct {
+    int64_t *key;               /* key_len entries */
+    void *graph;                /* captured run (state 2) */
+    kiln_tensor *out;           /* outputs' device tensors at capture */
+    int state;                  /* 0 free, 1 key seen once (eligible), 2 captured */
+    uint64_t used;              /* gs_tick at the last use */
+} graph_slot;
+
 struct kiln_context {
     const kiln_engine *e;
     int profile;
@@ -55,13 +68,11 @@ struct kiln_context {
     bool irregular;             /* this run synchronized mid-way or
                                    allocated: it cannot be a CUDA graph */
     bool use_graphs;
-    void *graph;                /* captured run for graph_key */
-    int64_t *graph_key;         /* profile, then every input's dims, then
+    graph_slot gs[GRAPH_SLOTS]; /* captured runs, one per run key */
+    uint64_t gs_tick;           /* LRU clock of gs */
+    int64_t *run_key;           /* profile, then every input's dims, then
                                    I/O device pointers */
-    int64_t *run_key;
     size_t key_len;
-    int graph_state;            /* 0 none, 1 key seen once (eligible), 2 captured */
-    kiln_tensor *graph_out;     /* outputs' device tensors at capture */
     void **ev;                  /* profiling: an event before every layer + 1 */
 };
 
@@ -474,7 +485,8 @@ const kiln_engine *runtime_context_engine(const kiln_context *c) { return c->e; 
 ** buffers at the start of a run, so a run whose every layer is on the
 ** device reads and writes fixed addresses: the second run of the same
 ** shapes and bindings is captured into a CUDA graph and later runs replay
-** it (KILN_NO_CUDA_GRAPH=1 or kiln_context_set_cuda_graphs turn this off). */
+** it, for up to GRAPH_SLOTS different keys at once (KILN_NO_CUDA_GRAPH=1 or
+** kiln_context_set_cuda_graphs turn this off). */
 
 static kiln_status device_setup(kiln_context *c, uint64_t need) {
     const kiln_engine *e = c->e;
@@ -489,15 +501,19 @@ static kiln_status device_setup(kiln_context *c, uint64_t need) {
     c->out_on_dev = calloc(no, sizeof *c->out_on_dev);
     c->hvals = calloc(nv, sizeof *c->hvals);
     c->where = calloc(nv, sizeof *c->where);
-    c->graph_out = calloc(no, sizeof *c->graph_out);
     c->ev = calloc((size_t)g->n_nodes + 1, sizeof *c->ev);
     c->key_len = 1 + (size_t)c->n_in + (size_t)c->n_out;
     for (int i = 0; i < c->n_in; i++) c->key_len += (size_t)KILN_MAX(0, g->inputs[i]->type.rank);
-    c->graph_key = calloc(c->key_len, sizeof *c->graph_key);
     c->run_key = calloc(c->key_len, sizeof *c->run_key);
     if (!c->in_dev || !c->in_dev_cap || !c->in_on_dev || !c->out_on_dev || !c->hvals ||
-        !c->where || !c->graph_out || !c->ev || !c->graph_key || !c->run_key)
+        !c->where || !c->ev || !c->run_key)
         return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+    for (int i = 0; i < GRAPH_SLOTS; i++) {
+        c->gs[i].key = calloc(c->key_len, sizeof *c->gs[i].key);
+        c->gs[i].out = calloc(no, sizeof *c->gs[i].out);
+        if (!c->gs[i].key || !c->gs[i].out)
+            return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+    }
     const char *env = getenv("KILN_NO_CUDA_GRAPH");
     c->use_graphs = !(env && env[0] && strcmp(env, "0") != 0);
     if ((st = D->stream_create(e->dev, &c->stream))) return st;
@@ -547,7 +563,11 @@ static void device_teardown(kiln_context *c) {
     free(c->tmp);
     if (c->hvals)
         for (int v = 0; v < G(c)->n_values; v++) free_host_copy(c, v);
-    if (c->graph) D->graph_destroy(dev, c->graph);
+    for (int i = 0; i < GRAPH_SLOTS; i++) {
+        if (c->gs[i].graph) D->graph_destroy(dev, c->gs[i].graph);
+        free(c->gs[i].key);
+        free(c->gs[i].out);
+    }
     for (int i = 0; c->ev && i <= G(c)->n_nodes; i++)
         if (c->ev[i]) D->event_destroy(dev, c->ev[i]);
     for (int i = 0; c->in_dev && i < c->n_in; i++) D->free(dev, c->in_dev[i]);
@@ -559,8 +579,8 @@ static void device_teardown(kiln_context *c) {
     }
     kiln_aligned_free(c->hmem);
     free(c->in_dev); free(c->in_dev_cap); free(c->in_on_dev); free(c->out_on_dev);
-    free(c->hvals); free(c->where); free(c->graph_out); free(c->ev);
-    free(c->graph_key); free(c->run_key);
+    free(c->hvals); free(c->where); free(c->ev);
+    free(c->run_key);
 }
 
 static kiln_status tmp_alloc(kiln_context *c, size_t n, void **out) {
@@ -1027,6 +1047,23 @@ static void reset_dev_values(kiln_context *c) {
     }
 }
 
+/* The graph slot holding this run's key, or NULL. */
+static graph_slot *graph_find(kiln_context *c) {
+    for (int i = 0; i < GRAPH_SLOTS; i++)
+        if (c->gs[i].state && !memcmp(c->gs[i].key, c->run_key, c->key_len * sizeof *c->run_key))
+            return &c->gs[i];
+    return NULL;
+}
+
+/* Drops every captured graph (graphs turned off, or a capture failed). */
+static void graphs_reset(kiln_context *c) {
+    for (int i = 0; i < GRAPH_SLOTS; i++) {
+        if (c->gs[i].graph) c->D->graph_destroy(c->e->dev, c->gs[i].graph);
+        c->gs[i].graph = NULL;
+        c->gs[i].state = 0;
+    }
+}
+
 static kiln_status device_run(kiln_context *c, void *stream, bool sync) {
     const kiln_device_ops *D = c->D;
     void *dev = c->e->dev;
@@ -1044,17 +1081,19 @@ static kiln_status device_run(kiln_context *c, void *stream, bool sync) {
             if (!c->ev[i] && (st = D->event_create(dev, &c->ev[i]))) return st;
     if ((st = stage_inputs(c))) goto done;
     bool graphs = c->use_graphs && !c->profiling;
-    bool same = !memcmp(c->run_key, c->graph_key, c->key_len * sizeof *c->run_key);
-    if (graphs && c->graph_state == 2 && same) {
-        if ((st = D->graph_launch(dev, c->graph, c->cur))) goto done;
+    graph_slot *gsl = graphs ? graph_find(c) : NULL;
+    if (gsl && gsl->state == 2) {
+        gsl->used = ++c->gs_tick;
+        if ((st = D->graph_launch(dev, gsl->graph, c->cur))) goto done;
         for (int o = 0; o < c->n_out; o++) {
             const ir_value *v = g->outputs[o];
             if (v->const_val) continue;
-            c->vals[v->id] = c->graph_out[o];
+            c->vals[v->id] = gsl->out[o];
             c->where[v->id] = RES_DEV;
         }
-    } else if (graphs && c->graph_state == 1 && same) {
+    } else if (gsl) {
         /* Second run of these shapes and bindings: record it. */
+        gsl->used = ++c->gs_tick;
         if ((st = D->capture_begin(dev, c->cur))) goto done;
         kiln_status run_st = run_layers(c);
         void *graph = NULL;
@@ -1063,25 +1102,29 @@ static kiln_status device_run(kiln_context *c, void *stream, bool sync) {
             /* Not capturable after all: run it plainly from now on. */
             if (graph) D->graph_destroy(dev, graph);
             kiln_error_clear();
+            graphs_reset(c);
             c->use_graphs = false;
-            c->graph_state = 0;
             reset_dev_values(c);
             free_tmp(c);
             if ((st = stage_inputs(c)) || (st = run_layers(c))) goto done;
         } else {
-            if (c->graph) D->graph_destroy(dev, c->graph);
-            c->graph = graph;
-            c->graph_state = 2;
-            for (int o = 0; o < c->n_out; o++) c->graph_out[o] = c->vals[g->outputs[o]->id];
-            if ((st = D->graph_launch(dev, c->graph, c->cur))) goto done;
+            gsl->graph = graph;
+            gsl->state = 2;
+            for (int o = 0; o < c->n_out; o++) gsl->out[o] = c->vals[g->outputs[o]->id];
+            if ((st = D->graph_launch(dev, gsl->graph, c->cur))) goto done;
         }
     } else {
         if ((st = run_layers(c))) goto done;
         if (graphs && !c->irregular) {
-            memcpy(c->graph_key, c->run_key, c->key_len * sizeof *c->run_key);
-            c->graph_state = 1;
-        } else if (!same) {
-            c->graph_state = 0;
+            /* First run of this key: remember it in the least recently used slot. */
+            graph_slot *v = &c->gs[0];
+            for (int i = 1; i < GRAPH_SLOTS && v->state; i++)
+                if (!c->gs[i].state || c->gs[i].used < v->used) v = &c->gs[i];
+            if (v->graph) D->graph_destroy(dev, v->graph);
+            v->graph = NULL;
+            memcpy(v->key, c->run_key, c->key_len * sizeof *c->run_key);
+            v->state = 1;
+            v->used = ++c->gs_tick;
         }
     }
     if ((st = copy_out(c))) goto done;
@@ -1118,7 +1161,7 @@ kiln_status kiln_context_set_cuda_graphs(kiln_context *c, int enabled) {
     if (!c) return kiln_error(KILN_INVALID_ARGUMENT, "context is NULL");
     if (!c->D) return KILN_OK;
     c->use_graphs = enabled != 0;
-    c->graph_state = 0;
+    graphs_reset(c);
     return KILN_OK;
 }
 

@@ -207,6 +207,23 @@ static int pick_profile(const kiln_batcher *b, uint64_t mask, int64_t rows) {
     return -1;
 }
 
+/* The rows a batch of `rows` runs with: itself, or with pad_to_preferred
+** the smallest preferred size above it (else max_batch_size) that some
+** profile of the batch's requests takes. A lone row runs as is. */
+static int64_t run_rows_of(const kiln_batcher *b, uint64_t mask, int64_t rows) {
+    if (!b->o.pad_to_preferred || b->o.max_batch_size <= 0 || rows <= 1) return rows;
+    int64_t best = 0;
+    for (int i = 0; i < b->o.num_preferred; i++) {
+        int64_t p = b->o.preferred_batch_sizes[i];
+        if (p >= rows && p <= b->o.max_batch_size && (!best || p < best) &&
+            pick_profile(b, mask, p) >= 0)
+            best = p;
+    }
+    if (!best && rows < b->o.max_batch_size && pick_profile(b, mask, b->o.max_batch_size) >= 0)
+        best = b->o.max_batch_size;
+    return best ? best : rows;
+}
+
 kiln_status kiln_batcher_submit(kiln_batcher *b, const kiln_batch_input *inputs,
                                 int num_inputs, int64_t timeout_us,
                                 kiln_batch_done_fn done, void *user) {
@@ -388,6 +405,7 @@ static void run_batch(kiln_batcher *b, breq *first, int count, int rows, uint64_
     void *stream = NULL;
     int hit = 1;
     bool exec_failed = false;
+    int64_t run_rows = rows;
     kiln_tensor **outs = calloc((size_t)b->n_out * (size_t)count + 1, sizeof *outs);
     kiln_batch_result tm;
     memset(&tm, 0, sizeof tm);
@@ -405,26 +423,30 @@ static void run_batch(kiln_batcher *b, breq *first, int count, int rows, uint64_
         }
     }
     t0 = serve_now_us();
-    int prof = b->o.max_batch_size > 0 ? pick_profile(b, mask, rows) : -1;
+    run_rows = run_rows_of(b, mask, rows); /* > rows: zero rows pad the batch */
+    bool split = count > 1 || run_rows != rows;
+    int prof = b->o.max_batch_size > 0 ? pick_profile(b, mask, run_rows) : -1;
     if (prof < 0) prof = __builtin_ctzll(mask);
     if ((s = kiln_context_set_profile(c, prof))) goto ctx_error;
     for (int i = 0; i < b->n_in; i++) {
         int64_t dims[KILN_MAX_RANK];
         memcpy(dims, first->dims[i], sizeof dims);
-        if (b->o.max_batch_size > 0) dims[0] = rows;
+        if (b->o.max_batch_size > 0) dims[0] = run_rows;
         if ((s = kiln_context_set_input_shape(c, b->in[i].name, b->in[i].rank, dims)))
             goto ctx_error;
         /* A lone request's buffer is bound as is when it is aligned;
         ** request bytes straight off the wire (the binary tensor extension
         ** puts them at any offset) are copied, as the kernels load
         ** elements with their natural alignment. */
-        if (count == 1 && ((uintptr_t)first->data[i] % 16) == 0) {
+        if (count == 1 && run_rows == rows && ((uintptr_t)first->data[i] % 16) == 0) {
             s = kiln_context_set_tensor(c, b->in[i].name, (void *)first->data[i], first->nbytes[i]);
         } else {
             /* Concatenate along dim 0 into this worker's gather buffer. */
             size_t total = 0;
             const breq *r = first;
             for (int k = 0; k < count; k++, r = r->next) total += r->nbytes[i];
+            size_t used = total;
+            if (run_rows > rows) total = total / (size_t)rows * (size_t)run_rows;
             if (total > gather_cap[i]) {
                 void *nb = realloc(gather[i], total);
                 if (!nb) {
@@ -441,6 +463,7 @@ static void run_batch(kiln_batcher *b, breq *first, int count, int rows, uint64_
                 if (r->nbytes[i]) memcpy((char *)gather[i] + off, r->data[i], r->nbytes[i]);
                 off += r->nbytes[i];
             }
+            if (total > used) memset((char *)gather[i] + used, 0, total - used);
             s = kiln_context_set_tensor(c, b->in[i].name, gather[i], total);
         }
         if (s) goto ctx_error;
@@ -459,25 +482,26 @@ static void run_batch(kiln_batcher *b, breq *first, int count, int rows, uint64_
         int rank = kiln_tensor_rank(t);
         const int64_t *od = kiln_tensor_dims(t);
         size_t nb = kiln_tensor_nbytes(t);
-        if (count > 1 && (rank < 1 || od[0] != rows || nb % (size_t)rows)) {
+        if (split && (rank < 1 || od[0] != run_rows || nb % (size_t)run_rows)) {
             s = KILN_RUNTIME_ERROR;
-            snprintf(msg, sizeof msg, "output '%s' does not have the batch's %d rows in dim 0; "
-                     "requests to this model cannot be batched", b->out[o].name, rows);
+            snprintf(msg, sizeof msg, "output '%s' does not have the batch's %lld rows in dim 0; "
+                     "requests to this model cannot be batched", b->out[o].name,
+                     (long long)run_rows);
             goto release;
         }
-        size_t row_bytes = count > 1 ? nb / (size_t)rows : nb;
+        size_t row_bytes = split ? nb / (size_t)run_rows : nb;
         size_t off = 0;
         const breq *r = first;
         for (int k = 0; k < count; k++, r = r->next) {
             int64_t dims[KILN_MAX_RANK];
             memcpy(dims, od, sizeof(int64_t) * (size_t)rank);
-            if (count > 1) dims[0] = r->rows;
+            if (split) dims[0] = r->rows;
             kiln_tensor **slot = &outs[(size_t)k * b->n_out + o];
             if ((s = kiln_tensor_create(kiln_tensor_dtype(t), rank, dims, slot))) {
                 snprintf(msg, sizeof msg, "%s", kiln_last_error());
                 goto release;
             }
-            size_t part = count > 1 ? row_bytes * (size_t)r->rows : nb;
+            size_t part = split ? row_bytes * (size_t)r->rows : nb;
             if (part) memcpy(kiln_tensor_data(*slot), (const char *)kiln_tensor_cdata(t) + off, part);
             off += part;
         }
@@ -507,6 +531,7 @@ done:
     pthread_mutex_lock(&b->mu);
     b->st.batches++;
     b->st.rows += (uint64_t)rows;
+    if (!s) b->st.padded_rows += (uint64_t)(run_rows - rows);
     b->st.batch_size_hist[KILN_MIN(rows, KILN_BATCHER_HIST - 1)]++;
     pthread_mutex_unlock(&b->mu);
     breq *r = first;

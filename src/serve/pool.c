@@ -49,6 +49,52 @@ static kiln_status warm(kiln_pool *p, kiln_context *c, void *stream) {
     kiln_tensor **zeros = calloc((size_t)ni + 1, sizeof *zeros);
     if (!zeros) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
     kiln_status st = KILN_OK;
+    /* The extra batch sizes first (twice: a device context records each
+    ** one's CUDA graph on its second run), each at the opt shape of the
+    ** first profile whose dim-0 range takes it. */
+    for (int w = 0; w < p->o.num_warmup_batch_sizes && p->o.warmup_runs && !st; w++) {
+        int64_t bs = p->o.warmup_batch_sizes[w];
+        int prof = -1;
+        for (int q = 0; q < kiln_engine_num_profiles(e) && prof < 0 && !st; q++) {
+            bool fits = ni > 0;
+            for (int i = 0; i < ni && fits && !st; i++) {
+                kiln_io_info info;
+                int64_t mn[KILN_MAX_RANK], op[KILN_MAX_RANK], mx[KILN_MAX_RANK];
+                if ((st = kiln_engine_input(e, i, &info)) ||
+                    (st = kiln_engine_profile_shape(e, q, info.name, mn, op, mx)))
+                    break;
+                fits = info.rank > 0 && mn[0] <= bs && bs <= mx[0];
+            }
+            if (fits) prof = q;
+        }
+        if (st) break;
+        if (prof < 0) {
+            st = kiln_error(KILN_INVALID_ARGUMENT, "warm-up batch size %lld: no profile of "
+                            "the engine takes it in dim 0", (long long)bs);
+            break;
+        }
+        if ((st = kiln_context_set_profile(c, prof))) break;
+        for (int i = 0; i < ni && !st; i++) {
+            kiln_io_info info;
+            int64_t mn[KILN_MAX_RANK], op[KILN_MAX_RANK], mx[KILN_MAX_RANK];
+            if ((st = kiln_engine_input(e, i, &info)) ||
+                (st = kiln_engine_profile_shape(e, prof, info.name, mn, op, mx)))
+                break;
+            op[0] = bs;
+            kiln_tensor_destroy(zeros[i]);
+            zeros[i] = NULL;
+            if ((st = kiln_tensor_create(info.dtype, info.rank, op, &zeros[i]))) break;
+            if ((st = kiln_context_set_input_shape(c, info.name, info.rank, op))) break;
+            st = kiln_context_set_tensor(c, info.name, kiln_tensor_data(zeros[i]),
+                                         kiln_tensor_nbytes(zeros[i]));
+        }
+        for (int o = 0; o < no && !st; o++) {
+            kiln_io_info info;
+            if ((st = kiln_engine_output(e, o, &info))) break;
+            st = kiln_context_set_tensor(c, info.name, NULL, 0);
+        }
+        for (int r = 0; r < 2 && !st; r++) st = kiln_context_enqueue(c, stream);
+    }
     /* Last profile first, so profile 0 (what requests mostly pick) ends set. */
     for (int prof = kiln_engine_num_profiles(e) - 1; prof >= 0 && !st; prof--) {
         for (int which = 0; which < 3 && !st; which++) {
@@ -139,6 +185,13 @@ kiln_status kiln_pool_create(const kiln_engine *e, const kiln_pool_options *o,
     if (def.warmup_runs < 0 || def.warmup_runs > 100)
         return kiln_error(KILN_INVALID_ARGUMENT, "pool warmup_runs %d is outside 0..100",
                           def.warmup_runs);
+    if (def.num_warmup_batch_sizes < 0 || def.num_warmup_batch_sizes > 16)
+        return kiln_error(KILN_INVALID_ARGUMENT, "pool num_warmup_batch_sizes %d is outside "
+                          "0..16", def.num_warmup_batch_sizes);
+    for (int i = 0; i < def.num_warmup_batch_sizes; i++)
+        if (def.warmup_batch_sizes[i] < 1)
+            return kiln_error(KILN_INVALID_ARGUMENT, "pool warm-up batch size %d is below 1",
+                              def.warmup_batch_sizes[i]);
     kiln_pool *p = calloc(1, sizeof *p);
     if (!p) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
     p->e = e;

@@ -236,7 +236,10 @@ int main(int argc, char **argv) {
         CHECK(!kiln_context_create(gpu, &g) && !kiln_context_create(gpu, &p) &&
                   !kiln_context_create(cpu, &c), "contexts");
         kiln_context_set_cuda_graphs(p, 0);
-        int batches[] = {1, 4, 16, 3, 3, 3, 3, 4};
+        /* alternating sizes replay their own graph slots; more than the 8
+        ** slots (2, 5..11) so the least recently used ones get recycled */
+        int batches[] = {1, 4, 16, 3, 3, 3, 3, 4, 1, 16, 4, 1, 3, 16, 2, 5, 6, 7, 8, 9, 10, 11,
+                         2, 5, 1, 4, 16, 2, 5, 11};
         for (size_t b = 0; g && p && c && b < sizeof batches / sizeof *batches; b++) {
             size_t nx;
             float *x = random_input(batches[b], 100u + (unsigned)b, &nx);

@@ -175,8 +175,8 @@ static void wait_idle(kiln_batcher *b) {
     }
 }
 
-static void run_many(int dynamic, int64_t delay_us, int workers, int contexts, int nreq,
-                     kiln_batcher_stats *st_out, int *order_ok) {
+static void run_many_pad(int dynamic, int64_t delay_us, int workers, int contexts, int nreq,
+                         int pad, kiln_batcher_stats *st_out, int *order_ok) {
     kiln_pool_options po;
     kiln_pool_options_init(&po);
     po.num_contexts = contexts;
@@ -187,6 +187,16 @@ static void run_many(int dynamic, int64_t delay_us, int workers, int contexts, i
     bo.dynamic_batching = dynamic;
     bo.max_queue_delay_us = delay_us;
     bo.num_workers = workers;
+    if (pad) { /* batches run as 5, 12 or 16 (max) rows; the pool warms those */
+        bo.pad_to_preferred = 1;
+        bo.num_preferred = 2;
+        bo.preferred_batch_sizes[0] = 12;
+        bo.preferred_batch_sizes[1] = 5;
+        po.num_warmup_batch_sizes = 3;
+        po.warmup_batch_sizes[0] = 5;
+        po.warmup_batch_sizes[1] = 12;
+        po.warmup_batch_sizes[2] = 16;
+    }
     CHECK(kiln_pool_create(g_engine, &po, &p) == KILN_OK, "pool");
     CHECK(p && kiln_batcher_create(p, &bo, &b) == KILN_OK, "batcher");
     if (!b) {
@@ -228,6 +238,11 @@ static void run_many(int dynamic, int64_t delay_us, int workers, int contexts, i
     free(qs);
 }
 
+static void run_many(int dynamic, int64_t delay_us, int workers, int contexts, int nreq,
+                     kiln_batcher_stats *st_out, int *order_ok) {
+    run_many_pad(dynamic, delay_us, workers, contexts, nreq, 0, st_out, order_ok);
+}
+
 static void test_batching(void) {
     kiln_batcher_stats st;
     int order_ok;
@@ -248,6 +263,35 @@ static void test_batching(void) {
     /* Several workers and contexts, no delay. */
     run_many(1, 0, 3, 3, 90, &st, &order_ok);
     CHECK(st.succeeded == 90, "3 workers: %llu ok", (unsigned long long)st.succeeded);
+    CHECK(st.padded_rows == 0, "no padding unless asked: %llu rows",
+          (unsigned long long)st.padded_rows);
+    /* Padded batches: every answer still matches its own rows (run_many
+    ** checks each against the reference), zero rows were added, and a
+    ** batch never ran at a size other than 1, 5, 12 or 16. */
+    for (int w = 1; w <= 2; w++) {
+        run_many_pad(1, 20000, w, w, 60, 1, &st, &order_ok);
+        CHECK(st.succeeded == 60 && st.padded_rows > 0, "padded (%d workers): %llu ok, %llu "
+              "zero rows added", w, (unsigned long long)st.succeeded,
+              (unsigned long long)st.padded_rows);
+        CHECK(st.rows == 120, "padded: %llu request rows", (unsigned long long)st.rows);
+        uint64_t n = 0;
+        for (int i = 0; i < KILN_BATCHER_HIST; i++) n += st.batch_size_hist[i];
+        CHECK(n == st.batches, "padded: histogram (request rows) sums to the batch count");
+    }
+    /* bad warm-up sizes are refused */
+    kiln_pool_options po;
+    kiln_pool_options_init(&po);
+    kiln_pool *p = NULL;
+    po.num_warmup_batch_sizes = 1;
+    po.warmup_batch_sizes[0] = 17;
+    CHECK(kiln_pool_create(g_engine, &po, &p) == KILN_INVALID_ARGUMENT && !p,
+          "warm-up batch 17 (profile max 16) refused: %s", kiln_last_error());
+    po.warmup_batch_sizes[0] = 0;
+    CHECK(kiln_pool_create(g_engine, &po, &p) == KILN_INVALID_ARGUMENT && !p,
+          "warm-up batch 0 refused");
+    po.num_warmup_batch_sizes = 17;
+    CHECK(kiln_pool_create(g_engine, &po, &p) == KILN_INVALID_ARGUMENT && !p,
+          "17 warm-up sizes refused");
 }
 
 /* Holding the pool's only context stalls the worker, so the queue fills. */

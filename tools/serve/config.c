@@ -264,6 +264,7 @@ void serve_config_defaults(serve_model_config *c) {
     c->instance_count = 1;
     c->policy = SERVE_POLICY_LATEST;
     c->latest_n = 1;
+    c->pad_batches = -1;
 }
 
 int serve_config_parse(const char *text, size_t len, serve_model_config *c, char *err,
@@ -360,6 +361,20 @@ int serve_config_parse(const char *text, size_t len, serve_model_config *c, char
                             c->specific[c->n_specific++] = v;
                         }
                 }
+            }
+        } else if (!strcmp(f->name, "parameters") && f->msg) {
+            /* parameters { key: "kiln_pad_batches" value: { string_value: "true" } } */
+            const char *key = "", *val = "";
+            for (const pnode *g = f->child; g; g = g->next) {
+                if (!strcmp(g->name, "key") && !g->msg) key = g->value;
+                if (!strcmp(g->name, "value") && g->msg)
+                    for (const pnode *h = g->child; h; h = h->next)
+                        if (!strcmp(h->name, "string_value") && !h->msg) val = h->value;
+            }
+            if (!strcmp(key, "kiln_pad_batches")) {
+                if (!strcmp(val, "true")) c->pad_batches = 1;
+                else if (!strcmp(val, "false")) c->pad_batches = 0;
+                else CBAD("config.pbtxt: parameter kiln_pad_batches is '%s' (true or false)", val);
             }
         } else if (!strcmp(f->name, "model_warmup") && f->msg) {
             int bs = 1;

@@ -58,6 +58,10 @@ typedef struct serve_model_config {
     unsigned gpu_precision;
     int warmup_batch[SERVE_CFG_MAX_WARMUP]; /* model_warmup batch sizes */
     int n_warmup;
+    /* parameters kiln_pad_batches "true"/"false": batches padded to the
+    ** preferred sizes (kiln_batcher_options.pad_to_preferred); -1 (not
+    ** given): on for CUDA engines with dynamic batching and preferred sizes */
+    int pad_batches;
 } serve_model_config;
 
 void serve_config_defaults(serve_model_config *c);

@@ -512,6 +512,19 @@ static serve_version *load_version(serve_repo *r, const char *model, int64_t ver
     kiln_pool_options po;
     kiln_pool_options_init(&po);
     po.num_contexts = v->cfg.instance_count;
+    /* Padded batches (CUDA engines by default): the batcher runs only the
+    ** preferred sizes, max_batch_size and 1, and every context warms each
+    ** of them, since a device engine's first run of a new shape builds
+    ** library plans (cuDNN may compile kernels) and records a CUDA graph. */
+    bool pad = v->cfg.pad_batches > 0 ||
+               (v->cfg.pad_batches < 0 && !strcmp(kiln_engine_backend(v->engine), "cuda"));
+    pad = pad && v->cfg.dynamic_batching && v->cfg.max_batch_size > 1 && v->cfg.n_preferred > 0;
+    if (pad) {
+        for (int i = 0; i < v->cfg.n_preferred && po.num_warmup_batch_sizes < 15; i++)
+            if (v->cfg.preferred[i] > 1 && v->cfg.preferred[i] < v->cfg.max_batch_size)
+                po.warmup_batch_sizes[po.num_warmup_batch_sizes++] = v->cfg.preferred[i];
+        po.warmup_batch_sizes[po.num_warmup_batch_sizes++] = v->cfg.max_batch_size;
+    }
     if (kiln_pool_create(v->engine, &po, &v->pool)) {
         snprintf(err, errlen, "%s: %s", vdir, kiln_last_error());
         goto fail;
@@ -525,6 +538,7 @@ static serve_version *load_version(serve_repo *r, const char *model, int64_t ver
     bo.max_queue_delay_us = v->cfg.max_queue_delay_us;
     bo.max_queue_size = v->cfg.max_queue_size;
     bo.default_timeout_us = v->cfg.default_timeout_us;
+    bo.pad_to_preferred = pad;
     if (kiln_batcher_create(v->pool, &bo, &v->batcher)) {
         snprintf(err, errlen, "%s: %s", vdir, kiln_last_error());
         goto fail;
@@ -556,10 +570,11 @@ static serve_version *load_version(serve_repo *r, const char *model, int64_t ver
     kiln_pool_stats ps = {.size = sizeof ps};
     kiln_pool_get_stats(v->pool, &ps);
     serve_log("INFO", "model '%s' version %lld ready: %d context(s) warmed in %.1f ms, %llu "
-              "warm-up request(s) through the batcher, max batch %d, dynamic batching %s", model,
-              (long long)ver, ps.contexts, ps.warmup_us / 1000.0,
+              "warm-up request(s) through the batcher, max batch %d, dynamic batching %s%s",
+              model, (long long)ver, ps.contexts, ps.warmup_us / 1000.0,
               (unsigned long long)atomic_load(&v->warmup_batcher), v->cfg.max_batch_size,
-              v->cfg.dynamic_batching ? "on" : "off");
+              v->cfg.dynamic_batching ? "on" : "off",
+              pad ? " (batches padded to the preferred sizes)" : "");
     (void)t0;
     pthread_mutex_lock(&r->dead_mu);
     r->live_versions++;
