@@ -355,8 +355,9 @@ static void test_partition_cases(void) {
 /* Every task of a split is non-empty and all of them cover the work;
 ** the pixel side is cut no more than the scratch cap and the threads
 ** need; ResNet-50's 7x7 layers read each weight once. */
-static void check_split(int nth, int64_t units, int64_t cap, int64_t Mb, int64_t ob, double wu) {
-    cpu_split s = cpu_split_weights_first(nth, units, cap, Mb, ob, wu);
+static void check_split(int nth, int64_t units, int64_t cap, int64_t Mb, int64_t ob, double wu,
+                        double xu) {
+    cpu_split s = cpu_split_weights_first(nth, units, cap, Mb, ob, wu, xu);
     char what[160];
     snprintf(what, sizeof what, "split nth %d units %lld cap %lld Mb %lld ob %lld wu %g", nth,
              (long long)units, (long long)cap, (long long)Mb, (long long)ob, wu);
@@ -381,40 +382,51 @@ static void check_split(int nth, int64_t units, int64_t cap, int64_t Mb, int64_t
 static void test_split(void) {
     /* ResNet-50 layer4 F(2x2) at 16 and 17 threads: 16 tiles, 32 blocks of
     ** 16, GEMM tiles of 4 blocks: 16 slices of 2 blocks, U read once */
-    cpu_split s = cpu_split_weights_first(16, 16, 30, 32, 4, cpu_split_w_units(1));
+    cpu_split s = cpu_split_weights_first(16, 16, 30, 32, 4, cpu_split_w_units(1), 0.4);
     CHECK(s.oc_per == 2 && s.oc_parts == 16 && s.px_parts == 1, "layer4 16 thr: %lld x %lld / %lld",
           (long long)s.oc_parts, (long long)s.px_parts, (long long)s.oc_per);
-    s = cpu_split_weights_first(17, 16, 30, 32, 4, cpu_split_w_units(1));
+    s = cpu_split_weights_first(17, 16, 30, 32, 4, cpu_split_w_units(1), 0.4);
     CHECK(s.oc_parts == 16 && s.px_parts == 1, "layer4 17 thr: %lld x %lld",
           (long long)s.oc_parts, (long long)s.px_parts);
     /* 3 threads: balanced slices (11, 11, 10 blocks), not 12, 12, 8 */
-    s = cpu_split_weights_first(3, 16, 30, 32, 4, cpu_split_w_units(1));
+    s = cpu_split_weights_first(3, 16, 30, 32, 4, cpu_split_w_units(1), 0.4);
     CHECK(s.oc_per == 11 && s.px_parts == 1, "3 thr: %lld x %lld / %lld",
           (long long)s.oc_parts, (long long)s.px_parts, (long long)s.oc_per);
     /* 1 thread: one task unless the cap cuts the pixels */
-    s = cpu_split_weights_first(1, 49, 100, 32, 4, 16);
+    s = cpu_split_weights_first(1, 49, 100, 32, 4, 16, 0.4);
     CHECK(s.oc_parts == 1 && s.px_parts == 1, "1 thr: %lld x %lld", (long long)s.oc_parts,
           (long long)s.px_parts);
-    s = cpu_split_weights_first(1, 49, 20, 32, 4, 16);
+    s = cpu_split_weights_first(1, 49, 20, 32, 4, 16, 0.4);
     CHECK(s.oc_parts == 1 && s.px_parts == 3, "1 thr capped: %lld x %lld",
           (long long)s.oc_parts, (long long)s.px_parts);
     /* ResNet-50 layer4 direct 3x3 (7 rows of 7) and its 1x1 2048 -> 512,
     ** 16 threads: disjoint weight slices, each read once */
-    s = cpu_split_weights_first(16, 7, 7, 32, 4, cpu_split_w_units(7));
+    s = cpu_split_weights_first(16, 7, 7, 32, 4, cpu_split_w_units(7), 0);
     CHECK(s.oc_parts == 16 && s.px_parts == 1, "direct 7x7: %lld x %lld",
           (long long)s.oc_parts, (long long)s.px_parts);
     /* few output blocks for many threads: the pixel side makes up */
-    s = cpu_split_weights_first(16, 49, 49, 4, 4, cpu_split_w_units(1));
+    s = cpu_split_weights_first(16, 49, 49, 4, 4, cpu_split_w_units(1), 0.4);
     CHECK(s.oc_parts == 4 && s.px_parts >= 4, "4 blocks 16 thr: %lld x %lld",
           (long long)s.oc_parts, (long long)s.px_parts);
+    /* ResNet-50 layer3 F(4x4) at 16 threads: 16 tiles, 16 blocks: one
+    ** block a task for all the tiles (U read once, the input transformed
+    ** 16 times), not 4 blocks x 4 tiles (U read 4 times) */
+    s = cpu_split_weights_first(16, 16, 45, 16, 4, cpu_split_w_units(1), 0.4);
+    CHECK(s.oc_parts == 16 && s.px_parts == 1, "layer3 F4: %lld x %lld", (long long)s.oc_parts,
+          (long long)s.px_parts);
+    /* an input costlier to prepare than the weights to read: the pixels
+    ** are cut rather than the output blocks */
+    s = cpu_split_weights_first(4, 64, 64, 8, 4, 0, 4);
+    CHECK(s.oc_parts == 1 && s.px_parts == 4, "input-bound: %lld x %lld", (long long)s.oc_parts,
+          (long long)s.px_parts);
     /* degenerate arguments */
-    s = cpu_split_weights_first(0, 0, 0, 1, 0, -1);
+    s = cpu_split_weights_first(0, 0, 0, 1, 0, -1, -1);
     CHECK(s.oc_parts == 1 && s.px_parts == 1 && s.oc_per == 1, "degenerate");
     for (int r = 0; r < 2000; r++) {
         int nth = 1 + (int)(rnd() * 40);
         int64_t units = 1 + (int64_t)(rnd() * 300), cap = 1 + (int64_t)(rnd() * 400);
         int64_t Mb = 1 + (int64_t)(rnd() * 200), ob = rnd() < 0.5 ? 4 : 2;
-        check_split(nth, units, cap, Mb, ob, rnd() * 30);
+        check_split(nth, units, cap, Mb, ob, rnd() * 30, rnd() < 0.5 ? 0 : rnd());
     }
 }
 

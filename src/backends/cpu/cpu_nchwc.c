@@ -221,7 +221,7 @@ static int run_conv(ref_ctx *c, const cpu_nchwc_kernels *k) {
         if (r.units > 0) {
             r.ws = cpu_split_weights_first(
                 nth, r.units, r.units, g->Mb, r.k->ob,
-                cpu_split_w_units(r.flat ? (double)r.k->tile : (double)g->OW));
+                cpu_split_w_units(r.flat ? (double)r.k->tile : (double)g->OW), 0);
             cpu_parallel_for(r.ws.oc_parts * r.ws.px_parts, nth, 0, NULL, conv_task_wf, &r);
         }
         return 0;

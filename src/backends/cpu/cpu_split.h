@@ -29,12 +29,15 @@ typedef struct cpu_split {
 ** time. Output blocks are spread first (in whole multiples of ob when there
 ** are enough for every thread), then the pixel side is cut where that
 ** shortens the run: the least rounds of the pool times the largest task,
-** a task costing (its pixel units + w_units) per output block, w_units
-** being the time to read one output block's weights in pixel units of
-** compute (so cutting the pixels, which reads each weight slice once per
-** part, has its price); ties go to fewer pixel parts. */
+** a task costing (its pixel units + w_units) per output block plus x_units
+** per pixel unit. The unit of cost is one output block computed over one
+** pixel unit; w_units is the time to read one output block's weights (so
+** cutting the pixels, which reads each weight slice once per part, has its
+** price), x_units the time to prepare one pixel unit's input, which every
+** output-block part does again (Winograd's input transform; 0 for the
+** direct kernels). Ties go to fewer pixel parts. */
 cpu_split cpu_split_weights_first(int nth, int64_t px_units, int64_t px_cap, int64_t Mb,
-                                  int64_t ob, double w_units);
+                                  int64_t ob, double w_units, double x_units);
 
 /* w_units for units of px pixels (a Winograd tile counts as 1: its
 ** weights are P-fold too): reading a weight takes about as long as 16
@@ -42,6 +45,12 @@ cpu_split cpu_split_weights_first(int nth, int64_t px_units, int64_t px_cap, int
 ** with all cores reading and 2 vector FMAs a cycle. A guess from those
 ** figures, not a measurement. */
 static inline double cpu_split_w_units(double px) { return 16.0 / (px > 1 ? px : 1); }
+
+/* x_units of a Winograd tile: its input transform over all the input
+** channels takes about 6 vector operations per transformed value, against
+** 16 FMAs per transformed value for one output block of the GEMM: 0.4 of
+** the tile's GEMM for one output block. */
+enum { CPU_SPLIT_WINO_X_TENTHS = 4 };
 
 /* Whether the weights-first partition is the one to use: more than one
 ** thread and at least as many weight bytes as pixel-side bytes (input

@@ -261,7 +261,8 @@ static int run_m(ref_ctx *c, int m, int kind) {
                     (double)r.ntiles * sizeof(float);
     if (nchunk < nth && cpu_split_weights_pay(nth, ubytes, vbytes)) {
         cpu_split s = cpu_split_weights_first(nth, r.ntiles, cap, g->Mb, r.k->ob,
-                                              cpu_split_w_units(1));
+                                              cpu_split_w_units(1),
+                                              CPU_SPLIT_WINO_X_TENTHS / 10.0);
         r.split_mb = s.oc_per, r.nsplit = s.oc_parts, nchunk = s.px_parts;
     } else {
         r.nsplit = 1;
