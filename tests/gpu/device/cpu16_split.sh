@@ -35,5 +35,5 @@ done; done; done
 timeout ${TC:-420} python3 bench/run_bench.py $K --models resnet50,mobilenet_v2 --batches 1,8 --threads 1,all --duration 2 > /tmp/s/run_bench.txt 2>&1
 rm -f /tmp/s/*.kiln
 tar -C /tmp -czf $OUT/split.tgz s
-for f in /tmp/s/prof_*_t16.txt; do echo "== $f"; sed -n "/^profile/,\$p" $f | head -12 | cut -c1-150; done
+for f in /tmp/s/prof_*_t16.txt; do echo "== $f"; sed -n "/^profile:/,\$p" $f | head -12 | cut -c1-150; done
 cat /tmp/s/ab.txt; tail -12 /tmp/s/run_bench.txt | cut -c1-200
