@@ -638,38 +638,11 @@ static bool concrete(const ir_type *t) {
 ** never does (ResNet-50: 100 MB), and a tactic that reads more weight
 ** bytes (Winograd's transformed weights are 16/9 or 4x the direct ones)
 ** looks better than it is. So a layer whose constants exceed the L2 has
-** them evicted before every timed run (not timed itself).
+** them evicted before every timed run (not timed itself) by the backend
+** (kiln_backend_ops.evict), where it can.
 ** KILN_COLD_TIMING=0 turns this off. (Not only when the graph's constants
 ** exceed the L3: sysconf's L3 is the whole package's, 320 MB on a VM with
 ** 32 MB of its own here, and a shared L3 holds other tenants' data.) */
-
-/* Evicts [p, p + n) from every cache level; false where this build has no
-** way to (then layers are timed warm). x86: clflush (SSE2, part of
-** x86-64); AArch64: dc civac. */
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__SSE2__)
-#define KILN_CAN_EVICT 1
-#elif defined(__aarch64__)
-#define KILN_CAN_EVICT 1
-#else
-#define KILN_CAN_EVICT 0
-#endif
-
-static bool evict_range(const void *p, size_t n) {
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__SSE2__)
-    const char *c = (const char *)((uintptr_t)p & ~(uintptr_t)63), *e = (const char *)p + n;
-    for (; c < e; c += 64) __builtin_ia32_clflush(c);
-    __builtin_ia32_mfence();
-    return true;
-#elif defined(__aarch64__)
-    const char *c = (const char *)((uintptr_t)p & ~(uintptr_t)63), *e = (const char *)p + n;
-    for (; c < e; c += 64) __asm__ volatile("dc civac, %0" : : "r"(c) : "memory");
-    __asm__ volatile("dsb ish" : : : "memory");
-    return true;
-#else
-    (void)p, (void)n;
-    return false;
-#endif
-}
 
 /* Whether n's host tactics are timed with its constants (and prepared
 ** blob) evicted before each run. */
@@ -677,7 +650,7 @@ static bool cold_timing_for(build *b, const ir_node *n) {
     if (!b->cold_init) {
         b->cold_init = true;
         const char *e = getenv("KILN_COLD_TIMING");
-        b->cold_on = KILN_CAN_EVICT && !(e && !strcmp(e, "0"));
+        b->cold_on = b->be->evict && !(e && !strcmp(e, "0"));
         b->l2_bytes = 1u << 20; /* per core; where sysconf does not say */
 #if defined(_SC_LEVEL2_CACHE_SIZE)
         long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
@@ -766,11 +739,11 @@ static double time_tactic(const build *b, const ir_node *n, const kiln_tactic *t
     }
     if (t->run(c) != 0) goto done; /* warm-up, also proves it runs */
     for (int r = 0; r < reps; r++) {
-        if (cold) {
+        if (cold) { /* the backend's threads evict, then are ready to run */
             for (int i = 0; i < ni; i++)
                 if (n->in[i] && n->in[i]->const_val && n->in[i]->const_val->data)
-                    evict_range(n->in[i]->const_val->data, n->in[i]->const_val->nbytes);
-            if (blob) evict_range(blob, blob_n);
+                    b->be->evict(n->in[i]->const_val->data, n->in[i]->const_val->nbytes);
+            if (blob) b->be->evict(blob, blob_n);
         }
         double t0 = now_us();
         if (t->run(c) != 0) goto done;
