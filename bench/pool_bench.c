@@ -1,7 +1,8 @@
 /* pool_bench.c: per-job cost of the CPU backend's thread pool
 ** (cpu_pool.c), the dispatch and join overhead every layer pays: jobs back
 ** to back (workers still spinning, as between the layers of a network),
-** of nth empty tasks, nth tasks of about 2 us, or 8 such tasks a thread. Prints the mean and best microseconds per job at each thread count.
+** of nth empty tasks, nth tasks of about 2 us, or 8 such tasks a thread.
+** Prints the mean and best microseconds per job at each thread count.
 ** On a machine with fewer cores than threads the numbers are scheduler
 ** noise: compare A/B at thread counts the cores can hold.
 **   pool_bench [-n jobs] [threads...] */

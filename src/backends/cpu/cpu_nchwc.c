@@ -214,7 +214,8 @@ static int run_conv(ref_ctx *c, const cpu_nchwc_kernels *k) {
     const nchwc_win *w = &g->win;
     double wbytes = 4.0 * (double)(g->Mb * g->blk) * (double)(g->C * w->kh * w->kw);
     double pbytes = 4.0 * (double)g->N * (double)g->blk *
-                    ((double)g->Cb * (double)(g->H * g->W) + (double)g->Mb * (double)(g->OH * g->OW));
+                    ((double)g->Cb * (double)(g->H * g->W) +
+                     (double)g->Mb * (double)(g->OH * g->OW));
     if (cpu_split_weights_pay(nth, wbytes, pbytes)) {
         r.per_img = r.flat ? (g->OW + r.k->tile - 1) / r.k->tile : g->OH;
         r.units = g->N * r.per_img;
