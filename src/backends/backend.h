@@ -164,6 +164,12 @@ typedef struct kiln_backend_ops {
     const kiln_tactic *(*find_tactic)(const char *name);
     /* NULL for host backends (CPU); the device contract otherwise. */
     const kiln_device_ops *dev;
+    /* Host backends, optional: evicts [p, p + bytes) from every cache
+    ** level, on the backend's own threads, which are then ready for the
+    ** next run (the builder times weight-heavy layers with their weights
+    ** cold, as a network too large for the caches runs them). NULL where
+    ** the machine offers no way to. */
+    void (*evict)(const void *p, size_t bytes);
 } kiln_backend_ops;
 
 const kiln_backend_ops *kiln_backend_cpu(void);

@@ -147,6 +147,13 @@ static kiln_tensor *rand_tensor(const ir_type *t) {
     return r;
 }
 
+/* Thread counts check_layer runs each tactic at; the partition cases
+** (test_partitions) widen them. A negative count runs that many threads
+** with KILN_CPU_SPLIT=old (the row-first partition). */
+static const int g_th_default[] = {1, 3};
+static const int *g_threads = g_th_default;
+static int g_n_threads = 2;
+
 /* Every tactic of blocked node n against its reference kernel. */
 static void check_layer(const char *what, ir_node *n, int bi) {
     kiln_tensor *in[4] = {0}, *own[4] = {0};
@@ -173,7 +180,9 @@ static void check_layer(const char *what, ir_node *n, int bi) {
     for (const kiln_tactic *const *t = cpu_tactic_table; *t; t++) {
         if ((*t)->op != n->op || ((*t)->isa & ~g_host)) continue;
         if ((*t)->supports && !(*t)->supports(n, tin)) continue;
-        for (int th = 1; th <= 3; th += 2) {
+        for (int ti = 0; ti < g_n_threads; ti++) {
+            int th = abs(g_threads[ti]);
+            if (g_threads[ti] < 0) setenv("KILN_CPU_SPLIT", "old", 1);
             kiln_set_num_threads(th);
             kiln_tensor *y;
             if (tensor_new(KILN_DTYPE_FLOAT32, want[0]->rank, want[0]->dims, &y)) die("out");
@@ -189,11 +198,13 @@ static void check_layer(const char *what, ir_node *n, int bi) {
             kiln_tensor *outs[1] = {y};
             c.out = outs;
             int rc = (*t)->run(&c);
+            unsetenv("KILN_CPU_SPLIT");
             CHECK(!rc, "%s: %s failed: %s", what, (*t)->name, c.err);
             if (!rc) {
                 double wa, e = diff(y, want[0], 1e-4, 1e-4, &wa);
-                CHECK(e >= 0 && e <= 1, "%s: %s (%d threads) differs from the reference "
-                      "(err %g, max abs %g)", what, (*t)->name, th, e, wa);
+                CHECK(e >= 0 && e <= 1, "%s: %s (%d threads%s) differs from the reference "
+                      "(err %g, max abs %g)", what, (*t)->name, th,
+                      g_threads[ti] < 0 ? ", old split" : "", e, wa);
                 if (g_verbose) fprintf(stderr, "  %s %s ok\n", what, (*t)->name);
             }
             tensor_free(y);
@@ -348,6 +359,29 @@ static void test_convs(void) {
         conv_rand(1 + (rnd() < 0.3), C, M, rnd() < 0.3, H, W, k, k, s, s, dl, dl, p[0], p[1], p[2],
                   p[3], acts[(int)(rnd() * 8)], rnd() < 0.3, rnd() < 0.7);
     }
+}
+
+/* The weights-first partition (cpu_split.h): layers whose weights outweigh
+** their input and output, with enough flops that the pool gives them 16
+** and 17 threads (cpu_threads_for: about a million flops a thread), at
+** 1, 2, 3, 16 and 17 threads and at 16 with the old partition. 2 cores
+** run 17 threads here: correctness, not speed. */
+static void test_partitions(void) {
+    static const int th[] = {1, 2, 3, 16, 17, -16};
+    g_threads = th;
+    g_n_threads = (int)KILN_ARRAY_LEN(th);
+    /* 3x3 stride 1 on 7x7 and 14x14, odd channel counts (58 and 52 MFLOP) */
+    conv_rand(1, 259, 257, false, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, "Relu", true, true);
+    conv_rand(1, 67, 131, false, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, "", false, true);
+    /* batch 3 on 7x7; stride 2 from 14x14 to 7x7 */
+    conv_rand(3, 67, 131, false, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, "Clip", true, true);
+    conv_rand(1, 131, 263, false, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, "Relu", false, true);
+    /* 1x1 (the flat path) on 7x7 and on a 1x1 map; batch 2 */
+    conv_rand(1, 515, 1030, false, 7, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, "Relu", true, true);
+    conv_rand(1, 2100, 4300, false, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, "", false, false);
+    conv_rand(2, 257, 517, false, 7, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, "", false, true);
+    g_threads = g_th_default;
+    g_n_threads = (int)KILN_ARRAY_LEN(g_th_default);
 }
 
 /* ------------------------------------------------------------ pools */
@@ -530,6 +564,7 @@ int main(int argc, char **argv) {
     g_verbose = getenv("KILN_TEST_VERBOSE") != NULL;
     g_host = kiln_backend_cpu()->host_isa();
     test_convs();
+    test_partitions();
     test_pools();
     test_resize();
     test_nets();

@@ -20,12 +20,14 @@
 ** the input are filled with random values: no tactic may read them into a
 ** real lane. Also checks that the tactics refuse other geometries and a
 ** blob of the wrong shape. Prints `N passed, M failed`. */
+#include "../../src/backends/cpu/cpu_split.h"
 #include "../../src/backends/cpu/cpu_tactics.h"
 #include "../../src/ops/fused.h"
 #include "../../src/ops/nchwc.h"
 #include "test_util.h"
 
 static unsigned g_host;
+static bool g_partitions; /* check_case also at 2, 16 and 17 threads */
 static double g_worst[3]; /* err / (eps S): [0] direct, [1] F(2x2), [2] F(4x4) */
 static int g_runs[3];
 
@@ -262,13 +264,20 @@ static void check_case(const wcase *w) {
         if (is_c && ir_attr_int(n, "block", 0) != 8 && ir_attr_int(n, "block", 0) != 16) continue;
         int kind = strstr(t->name, "wino4") ? 2 : strstr(t->name, "wino2") ? 1 : 0;
         static const double K[3] = {8, 8, 64};
-        for (int v = 0; v < 3; v++) {
+        /* blob at 1 thread, none at 1, blob at 3; the partition cases
+        ** also at 2, 16, 17 threads and 16 with the old partition (< 0) */
+        static const int vth[] = {1, 1, 3, 2, 16, 17, -16};
+        int nv = g_partitions ? (int)KILN_ARRAY_LEN(vth) : 3;
+        for (int v = 0; v < nv; v++) {
             bool blob = v != 1;
-            int th = v == 2 ? 3 : 1;
+            int th = abs(vth[v]);
+            if (vth[v] < 0) setenv("KILN_CPU_SPLIT", "old", 1);
             double r = run_one(what, t, n, in, &g, y64, S, blob, th, floor);
+            unsetenv("KILN_CPU_SPLIT");
             if (r < 0) continue;
-            CHECK(r <= K[kind], "%s: %s (%s blob, %d threads): error %.1f eps*S over %g", what,
-                  t->name, blob ? "with" : "no", th, r, K[kind]);
+            CHECK(r <= K[kind], "%s: %s (%s blob, %d threads%s): error %.1f eps*S over %g",
+                  what, t->name, blob ? "with" : "no", th, vth[v] < 0 ? ", old split" : "", r,
+                  K[kind]);
             if (r > g_worst[kind]) g_worst[kind] = r;
             g_runs[kind]++;
             ran++;
@@ -318,6 +327,106 @@ static void test_cases(void) {
         w.act = g_acts[(int)(rnd() * KILN_ARRAY_LEN(g_acts))];
         if (w.H + w.pads[0] + w.pads[2] < 3 || w.W + w.pads[1] + w.pads[3] < 3) continue;
         check_case(&w);
+    }
+}
+
+/* The weights-first partition (cpu_split.h) end to end: layers whose U
+** outweighs their transformed input (more output channels than tiles),
+** with enough flops for the pool to give them 16 and 17 threads: 7x7 and
+** 14x14 maps, a 1x1 map, batch 1 and 3, odd channel counts. 2 cores run
+** the 17 threads here: correctness, not speed. */
+static void test_partition_cases(void) {
+    static const wcase big[] = {
+        {1, 259, 257, 7, 7, {1, 1, 1, 1}, 16, true, true, "Relu"},
+        {1, 131, 263, 14, 14, {1, 1, 1, 1}, 16, true, false, ""},
+        {3, 67, 131, 7, 7, {1, 1, 1, 1}, 16, false, true, "Clip"},
+        {1, 257, 2201, 1, 1, {1, 1, 1, 1}, 16, true, false, "Relu"},
+    };
+    g_partitions = true;
+    for (size_t i = 0; i < KILN_ARRAY_LEN(big); i++) {
+        check_case(&big[i]);
+        wcase w = big[i];
+        w.block = 8;
+        check_case(&w);
+    }
+    g_partitions = false;
+}
+
+/* Every task of a split is non-empty and all of them cover the work;
+** the pixel side is cut no more than the scratch cap and the threads
+** need; ResNet-50's 7x7 layers read each weight once. */
+static void check_split(int nth, int64_t units, int64_t cap, int64_t Mb, int64_t ob, double wu,
+                        double xu) {
+    cpu_split s = cpu_split_weights_first(nth, units, cap, Mb, ob, wu, xu);
+    char what[160];
+    snprintf(what, sizeof what, "split nth %d units %lld cap %lld Mb %lld ob %lld wu %g", nth,
+             (long long)units, (long long)cap, (long long)Mb, (long long)ob, wu);
+    CHECK(s.oc_per >= 1 && s.oc_parts == (Mb + s.oc_per - 1) / s.oc_per &&
+              (s.oc_parts - 1) * s.oc_per < Mb,
+          "%s: output blocks %lld x %lld", what, (long long)s.oc_parts, (long long)s.oc_per);
+    int64_t pmin = (units + cap - 1) / cap;
+    CHECK(s.px_parts >= pmin && s.px_parts <= units, "%s: %lld pixel parts", what,
+          (long long)s.px_parts);
+    /* the largest pixel part fits the cap */
+    CHECK((units + s.px_parts - 1) / s.px_parts <= cap, "%s: a part over the cap", what);
+    /* the pixel side cut at most 4 times further than the threads need:
+    ** fewer than 8 tasks a thread */
+    CHECK(s.oc_parts * s.px_parts < KILN_MAX(8 * (int64_t)nth, s.oc_parts * pmin + 1),
+          "%s: %lld tasks", what, (long long)(s.oc_parts * s.px_parts));
+    /* at least half the threads busy when there is work enough (fewer
+    ** tasks than threads when that shortens the largest one) */
+    CHECK(2 * s.oc_parts * s.px_parts >= KILN_MIN((int64_t)nth, Mb * units),
+          "%s: %lld tasks for %d threads", what, (long long)(s.oc_parts * s.px_parts), nth);
+}
+
+static void test_split(void) {
+    /* ResNet-50 layer4 F(2x2) at 16 and 17 threads: 16 tiles, 32 blocks of
+    ** 16, GEMM tiles of 4 blocks: 16 slices of 2 blocks, U read once */
+    cpu_split s = cpu_split_weights_first(16, 16, 30, 32, 4, cpu_split_w_units(1), 0.4);
+    CHECK(s.oc_per == 2 && s.oc_parts == 16 && s.px_parts == 1, "layer4 16 thr: %lld x %lld / %lld",
+          (long long)s.oc_parts, (long long)s.px_parts, (long long)s.oc_per);
+    s = cpu_split_weights_first(17, 16, 30, 32, 4, cpu_split_w_units(1), 0.4);
+    CHECK(s.oc_parts == 16 && s.px_parts == 1, "layer4 17 thr: %lld x %lld",
+          (long long)s.oc_parts, (long long)s.px_parts);
+    /* 3 threads: balanced slices (11, 11, 10 blocks), not 12, 12, 8 */
+    s = cpu_split_weights_first(3, 16, 30, 32, 4, cpu_split_w_units(1), 0.4);
+    CHECK(s.oc_per == 11 && s.px_parts == 1, "3 thr: %lld x %lld / %lld",
+          (long long)s.oc_parts, (long long)s.px_parts, (long long)s.oc_per);
+    /* 1 thread: one task unless the cap cuts the pixels */
+    s = cpu_split_weights_first(1, 49, 100, 32, 4, 16, 0.4);
+    CHECK(s.oc_parts == 1 && s.px_parts == 1, "1 thr: %lld x %lld", (long long)s.oc_parts,
+          (long long)s.px_parts);
+    s = cpu_split_weights_first(1, 49, 20, 32, 4, 16, 0.4);
+    CHECK(s.oc_parts == 1 && s.px_parts == 3, "1 thr capped: %lld x %lld",
+          (long long)s.oc_parts, (long long)s.px_parts);
+    /* ResNet-50 layer4 direct 3x3 (7 rows of 7) and its 1x1 2048 -> 512,
+    ** 16 threads: disjoint weight slices, each read once */
+    s = cpu_split_weights_first(16, 7, 7, 32, 4, cpu_split_w_units(7), 0);
+    CHECK(s.oc_parts == 16 && s.px_parts == 1, "direct 7x7: %lld x %lld",
+          (long long)s.oc_parts, (long long)s.px_parts);
+    /* few output blocks for many threads: the pixel side makes up */
+    s = cpu_split_weights_first(16, 49, 49, 4, 4, cpu_split_w_units(1), 0.4);
+    CHECK(s.oc_parts == 4 && s.px_parts >= 4, "4 blocks 16 thr: %lld x %lld",
+          (long long)s.oc_parts, (long long)s.px_parts);
+    /* ResNet-50 layer3 F(4x4) at 16 threads: 16 tiles, 16 blocks: one
+    ** block a task for all the tiles (U read once, the input transformed
+    ** 16 times), not 4 blocks x 4 tiles (U read 4 times) */
+    s = cpu_split_weights_first(16, 16, 45, 16, 4, cpu_split_w_units(1), 0.4);
+    CHECK(s.oc_parts == 16 && s.px_parts == 1, "layer3 F4: %lld x %lld", (long long)s.oc_parts,
+          (long long)s.px_parts);
+    /* an input costlier to prepare than the weights to read: the pixels
+    ** are cut rather than the output blocks */
+    s = cpu_split_weights_first(4, 64, 64, 8, 4, 0, 4);
+    CHECK(s.oc_parts == 1 && s.px_parts == 4, "input-bound: %lld x %lld", (long long)s.oc_parts,
+          (long long)s.px_parts);
+    /* degenerate arguments */
+    s = cpu_split_weights_first(0, 0, 0, 1, 0, -1, -1);
+    CHECK(s.oc_parts == 1 && s.px_parts == 1 && s.oc_per == 1, "degenerate");
+    for (int r = 0; r < 2000; r++) {
+        int nth = 1 + (int)(rnd() * 40);
+        int64_t units = 1 + (int64_t)(rnd() * 300), cap = 1 + (int64_t)(rnd() * 400);
+        int64_t Mb = 1 + (int64_t)(rnd() * 200), ob = rnd() < 0.5 ? 4 : 2;
+        check_split(nth, units, cap, Mb, ob, rnd() * 30, rnd() < 0.5 ? 0 : rnd());
     }
 }
 
@@ -373,7 +482,9 @@ int main(int argc, char **argv) {
     (void)argc, (void)argv;
     g_verbose = getenv("KILN_TEST_VERBOSE") != NULL;
     g_host = kiln_backend_cpu()->host_isa();
+    test_split();
     test_cases();
+    test_partition_cases();
     test_refusals();
     fprintf(stderr, "runs: direct %d, F(2x2) %d, F(4x4) %d; worst error / (eps S): direct %.2f, "
             "F(2x2) %.2f, F(4x4) %.2f\n", g_runs[0], g_runs[1], g_runs[2], g_worst[0],

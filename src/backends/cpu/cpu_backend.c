@@ -125,8 +125,14 @@ static const kiln_tactic *cpu_find(const char *name) {
     return NULL;
 }
 
+#ifdef CPU_HAVE_EVICT
+#define CPU_EVICT cpu_evict
+#else
+#define CPU_EVICT NULL
+#endif
+
 static const kiln_backend_ops k_cpu = {
-    "cpu", cpu_host_isa, cpu_tactics_for, cpu_find, NULL,
+    "cpu", cpu_host_isa, cpu_tactics_for, cpu_find, NULL, CPU_EVICT,
 };
 
 const kiln_backend_ops *kiln_backend_cpu(void) { return &k_cpu; }

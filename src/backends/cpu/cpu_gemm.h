@@ -172,6 +172,14 @@ typedef void (*cpu_task_fn)(void *arg, int64_t task, int tid, void *scratch);
 void cpu_parallel_for(int64_t ntasks, int nthreads, size_t scratch_bytes,
                       void *caller_scratch, cpu_task_fn fn, void *arg);
 
+/* Evicts [p, p + bytes) from every cache level on the pool's threads
+** (kiln_backend_ops.evict). Only where there is a flush instruction this
+** code knows: x86 clflush, AArch64 dc civac. */
+#if ((defined(__x86_64__) || defined(__i386__)) && defined(__SSE2__)) || defined(__aarch64__)
+#define CPU_HAVE_EVICT 1
+void cpu_evict(const void *p, size_t bytes);
+#endif
+
 /* Physical cores available to this process (see kiln_set_num_threads). */
 int cpu_physical_cores(void);
 

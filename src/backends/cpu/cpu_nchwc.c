@@ -7,10 +7,13 @@
 ** the pool. A 1x1 stride-1 unpadded conv is one GEMM over the blocked
 ** layout: its image is taken as a single row of H*W pixels cut into chunks,
 ** and the weights of every output block are reused on a chunk while it is
-** in cache. */
+** in cache. When the weights outweigh the input and output (small maps at
+** batch 1), each task owns a slice of output blocks for all the rows
+** instead, so each weight is read once (cpu_split.h). */
 #include "cpu_tactics.h"
 #include "cpu_gemm.h"
 #include "cpu_nchwc.h"
+#include "cpu_split.h"
 
 #define ISA_AVX2 (KILN_ISA_AVX2 | KILN_ISA_FMA)
 #define ISA_AVX512 (KILN_ISA_AVX512F | KILN_ISA_AVX2 | KILN_ISA_FMA)
@@ -58,6 +61,11 @@ typedef struct conv_run {
     int64_t nbg, nchunk;
     bool pix_outer; /* tasks (n, oy, chunk, block group): 1x1 reuse */
     int64_t dw_rows, dw_total; /* depthwise: output rows per task, in all */
+    /* weights-first tasks (cpu_split.h): output blocks of a part x a range
+    ** of pixel units (output rows; 1x1: tiles of pixels), per_img a image */
+    cpu_split ws;
+    int64_t units, per_img;
+    bool flat; /* a 1x1 stride-1 unpadded conv, taken as one row of H*W pixels */
 } conv_run;
 
 static void conv_task(void *arg, int64_t t, int tid, void *scratch) {
@@ -77,6 +85,33 @@ static void conv_task(void *arg, int64_t t, int tid, void *scratch) {
     int64_t ob = r->k->ob, mb0 = ob * bg, nb = g->Mb - mb0 < ob ? g->Mb - mb0 : ob;
     int64_t ox0 = ch * r->j.ow_chunk, ox1 = KILN_MIN(ox0 + r->j.ow_chunk, g->OW);
     r->k->conv(&r->j, n, mb0, nb, oy, ox0, ox1);
+}
+
+/* Weights-first task: output blocks of part t % oc_parts, for the pixel
+** units of range t / oc_parts. The register tiles' block group is the
+** outer loop, so its weights stay in L2 across all the rows. */
+static void conv_task_wf(void *arg, int64_t t, int tid, void *scratch) {
+    (void)tid, (void)scratch;
+    const conv_run *r = arg;
+    const nchwc_conv_geom *g = &r->j.g;
+    const cpu_split *s = &r->ws;
+    int64_t o = t % s->oc_parts, p = t / s->oc_parts;
+    int64_t u0 = p * r->units / s->px_parts, u1 = (p + 1) * r->units / s->px_parts;
+    int64_t mb_end = KILN_MIN(g->Mb, (o + 1) * s->oc_per), ob = r->k->ob, tile = r->k->tile;
+    for (int64_t mb0 = o * s->oc_per; mb0 < mb_end; mb0 += ob) {
+        int64_t nb = KILN_MIN(ob, mb_end - mb0);
+        for (int64_t u = u0; u < u1;) {
+            int64_t n = u / r->per_img, q = u % r->per_img;
+            if (r->flat) { /* a run of pixel tiles within image n */
+                int64_t run = KILN_MIN(u1 - u, r->per_img - q);
+                r->k->conv(&r->j, n, mb0, nb, 0, q * tile, KILN_MIN(g->OW, (q + run) * tile));
+                u += run;
+            } else {
+                r->k->conv(&r->j, n, mb0, nb, q, 0, g->OW);
+                u++;
+            }
+        }
+    }
 }
 
 static void dw_task(void *arg, int64_t t, int tid, void *scratch) {
@@ -143,6 +178,7 @@ static int conv_prepare(ref_ctx *c, const cpu_nchwc_kernels *k, conv_run *r) {
     const nchwc_win *w = &g->win;
     bool flat = w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1 && !w->pt && !w->pl &&
                 !w->pb && !w->pr;
+    r->flat = flat;
     if (flat) { /* one row of H*W pixels */
         g->W = g->OW = HW, g->H = g->OH = 1;
         j->xs_row = 0;
@@ -171,8 +207,28 @@ static int run_conv(ref_ctx *c, const cpu_nchwc_kernels *k) {
     if (g->depthwise) return ref_fail(c, "depthwise layer on the group-1 tactic");
     double flops = 2.0 * (double)g->N * (double)(g->Mb * g->blk) * (double)(g->OH * g->OW) *
                    (double)(g->C * g->win.kh * g->win.kw);
+    int nth = cpu_threads_for(flops);
+    /* weights against the input and output the tasks share: few rows
+    ** (7x7, 14x14 maps at batch 1) and many channels make the layer bound
+    ** by reading its weights, which the row-first tasks read once per row */
+    const nchwc_win *w = &g->win;
+    double wbytes = 4.0 * (double)(g->Mb * g->blk) * (double)(g->C * w->kh * w->kw);
+    double pbytes = 4.0 * (double)g->N * (double)g->blk *
+                    ((double)g->Cb * (double)(g->H * g->W) +
+                     (double)g->Mb * (double)(g->OH * g->OW));
+    if (cpu_split_weights_pay(nth, wbytes, pbytes)) {
+        r.per_img = r.flat ? (g->OW + r.k->tile - 1) / r.k->tile : g->OH;
+        r.units = g->N * r.per_img;
+        if (r.units > 0) {
+            r.ws = cpu_split_weights_first(
+                nth, r.units, r.units, g->Mb, r.k->ob,
+                cpu_split_w_units(r.flat ? (double)r.k->tile : (double)g->OW), 0);
+            cpu_parallel_for(r.ws.oc_parts * r.ws.px_parts, nth, 0, NULL, conv_task_wf, &r);
+        }
+        return 0;
+    }
     int64_t nt = g->N * r.nbg * g->OH * r.nchunk;
-    cpu_parallel_for(nt, cpu_threads_for(flops), 0, NULL, conv_task, &r);
+    cpu_parallel_for(nt, nth, 0, NULL, conv_task, &r);
     return 0;
 }
 

@@ -7,10 +7,13 @@
 ** U = G g G^T once, in double, laid out [P][Mb][C][b] (cpu_nchwc.h), and
 ** stores them as the layer's blob; run cuts the output tiles into chunks
 ** whose transformed input and GEMM output stay in L2 and spreads the chunks
-** over the pool (cpu_wino_tmpl.h has the kernels). */
+** over the pool (cpu_wino_tmpl.h has the kernels); when U outweighs the
+** transformed input (small maps), tasks take slices of output blocks
+** instead, so U is read once (cpu_split.h). */
 #include "cpu_tactics.h"
 #include "cpu_gemm.h"
 #include "cpu_nchwc.h"
+#include "cpu_split.h"
 
 #define ISA_AVX2 (KILN_ISA_AVX2 | KILN_ISA_FMA)
 #define ISA_AVX512 (KILN_ISA_AVX512F | KILN_ISA_AVX2 | KILN_ISA_FMA)
@@ -248,12 +251,32 @@ static int run_m(ref_ctx *c, int m, int kind) {
     int64_t cap = chunk_cap(r.k, m, g->C);
     int64_t nchunk = (r.ntiles + cap - 1) / cap;
     int64_t ngroups = (g->Mb + r.k->ob - 1) / r.k->ob;
+    /* the pixel-first partition: chunks, then output-block splits when
+    ** there are fewer chunks than threads */
     r.nsplit = 1;
     /* each split transforms the chunk's input again: no more than needed */
     if (nth > 1 && nchunk < nth) r.nsplit = KILN_MIN(ngroups, (nth + nchunk - 1) / nchunk);
     r.split_mb = (ngroups + r.nsplit - 1) / r.nsplit * r.k->ob;
     r.nsplit = (g->Mb + r.split_mb - 1) / r.split_mb;
+    int64_t nchunk0 = nchunk;
     if (nchunk * r.nsplit < nth) nchunk = KILN_MIN(r.ntiles, (nth + r.nsplit - 1) / r.nsplit);
+    /* U against the transformed input (V) the split would share: more
+    ** output channels than tiles (7x7 and 14x14 maps at batch 1) and the
+    ** layer is bound by reading U, so each task takes its own slice of
+    ** output blocks for all the tiles and U is read once, not once per
+    ** chunk (cpu_split.h); kept only where it reads U no more often than
+    ** the pixel-first partition does (at batch 8 it would cut the tiles
+    ** finer for balance and read U more often) */
+    double ubytes = (double)nf * sizeof(float);
+    double vbytes = (double)((m + 2) * (m + 2)) * (double)(g->Cb * g->blk) *
+                    (double)r.ntiles * sizeof(float);
+    if (nchunk0 < nth && cpu_split_weights_pay(nth, ubytes, vbytes)) {
+        cpu_split s = cpu_split_weights_first(nth, r.ntiles, cap, g->Mb, r.k->ob,
+                                              cpu_split_w_units(1),
+                                              CPU_SPLIT_WINO_X_TENTHS / 10.0);
+        if (s.px_parts <= nchunk)
+            r.split_mb = s.oc_per, r.nsplit = s.oc_parts, nchunk = s.px_parts;
+    }
     wj->tc = (r.ntiles + nchunk - 1) / nchunk;
     nchunk = (r.ntiles + wj->tc - 1) / wj->tc;
     size_t sb = (size_t)cpu_wino_scratch_floats(r.k, m, g->Cb, wj->tc) * sizeof(float) + 64;

@@ -403,7 +403,7 @@ static const kiln_tactic *cuda_find(const char *name) {
 static unsigned cuda_host_isa(void) { return kiln_backend_cpu()->host_isa(); }
 
 static const kiln_backend_ops k_cuda = {
-    "cuda", cuda_host_isa, cuda_tactics_for, cuda_find, &k_dev,
+    "cuda", cuda_host_isa, cuda_tactics_for, cuda_find, &k_dev, NULL,
 };
 
 const kiln_backend_ops *kiln_backend_cuda(void) { return &k_cuda; }
