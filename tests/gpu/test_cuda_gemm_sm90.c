@@ -13,6 +13,7 @@
 ** skipped, not passed) and every tactic must decline.
 ** argv[1] optionally filters tactics by name. */
 #include "gpu_test.h"
+#include "../../src/backends/cuda/kernels/gemm_kernels.h"
 
 typedef struct sm90_case {
     int ra;
@@ -163,6 +164,9 @@ static void test_shapes(kiln_dtype dt, bool device) {
             case_2d(dt, device, sh[i].m, sh[i].k, sh[i].n, ep[e].c, ep[e].res, ep[e].alpha,
                     ep[e].beta, ep[e].act);
         }
+    /* BERT's FFN-in and FFN-out at 1024 tokens: many tiles, the real K */
+    case_2d(dt, device, 1024, 768, 3072, 1, false, 1.0f, 1.0f, "Gelu");
+    case_2d(dt, device, 1024, 3072, 768, 1, true, 1.0f, 1.0f, "");
     /* every activation (one kernel serves them all), with a bias and R */
     for (size_t a = 0; a < KILN_ARRAY_LEN(gt_acts); a++) {
         case_2d(dt, device, 33, 40, 24, 1, a % 2 == 0, 1.0f, 1.0f, gt_acts[a]);
