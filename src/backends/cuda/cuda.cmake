@@ -95,6 +95,8 @@ if(KILN_HAVE_CUDA)
     endif()
     set_source_files_properties(${_kiln_sm90_cu} PROPERTIES
         COMPILE_OPTIONS "${_kiln_sm90_opts}" COMPILE_DEFINITIONS "${_kiln_sm90_defs}")
+  elseif(KILN_CUTLASS STREQUAL "OFF")
+    message(STATUS "kiln: KILN_CUTLASS=OFF: SM90 GEMM OFF")
   else()
     message(STATUS "kiln: CUTLASS headers not found: SM90 GEMM OFF")
   endif()
