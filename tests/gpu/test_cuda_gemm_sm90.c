@@ -7,7 +7,8 @@
 ** tolerance of test_cuda_gemm. Each run must really launch the kernel (the
 ** tactic's fallback counter must not move). Host checks first: what
 ** supports() takes and declines (odd K or N, transposes, FP32, broadcast C,
-** a scaled bias row, C with R, a batched B); they run without a GPU too.
+** a scaled bias row, C with R, a batched B) and the kernels' own problem
+** check (CUTLASS can_implement); they run without a GPU too (dry run).
 ** On a GPU other than compute capability 9.0, or a build without the
 ** kernels, the device cases are skipped with the reason printed (counted as
 ** skipped, not passed) and every tactic must decline.
@@ -256,9 +257,42 @@ static void test_supports(void) {
                 NULL, false, 0, 0, 1.0f);
 }
 
+/* The kernels' own problem check (CUTLASS's can_implement and workspace
+** query), host-only: the shapes the tactic takes must pass it in every
+** configuration and dtype, and the launcher must refuse odd sizes. */
+static void test_can_implement(void) {
+    if (!kc_gemm_sm90_built()) return;
+    static const int64_t ok[][3] = {{1, 8, 8},     {7, 72, 72},      {16384, 768, 3072},
+                                    {129, 3072, 768}, {1000, 8, 3072}, {65, 40, 136}};
+    static const int64_t bad[][3] = {{64, 9, 72}, {64, 72, 13}, {64, 4, 8}, {0, 8, 8}};
+    for (int cfg = 0; cfg < KC_SM90_N_CFG; cfg++)
+        for (int t = 0; t < 2; t++) {
+            kc_sm90_gemm g;
+            memset(&g, 0, sizeof g);
+            g.dtype = t ? KC_BF16 : KC_F16;
+            g.alpha = 1.0f;
+            for (size_t i = 0; i < KILN_ARRAY_LEN(ok) + KILN_ARRAY_LEN(bad); i++) {
+                bool want = i < KILN_ARRAY_LEN(ok);
+                const int64_t *p = want ? ok[i] : bad[i - KILN_ARRAY_LEN(ok)];
+                g.m = p[0], g.k = p[1], g.n = p[2];
+                size_t ws = 0;
+                cudaError_t e = kc_gemm_sm90_workspace(cfg, &g, 132, &ws);
+                if ((e == cudaSuccess) == want && ws < ((size_t)1 << 30)) {
+                    g_pass++;
+                } else {
+                    fprintf(stderr, "FAIL kernel check cfg %d %s M=%lld K=%lld N=%lld: %s (%s)\n",
+                            cfg, t ? "bf16" : "f16", (long long)g.m, (long long)g.k,
+                            (long long)g.n, cudaGetErrorName(e), want ? "want ok" : "want refused");
+                    g_fail++;
+                }
+            }
+        }
+}
+
 int main(int argc, char **argv) {
     if (!gt_init(argc, argv)) return 0;
     test_supports();
+    test_can_implement();
     int ma = 0, mi = 0;
     bool device = false;
     const char *why = NULL;
