@@ -9,6 +9,8 @@
 ** supports() takes and declines (odd K or N, transposes, FP32, broadcast C,
 ** a scaled bias row, C with R, a batched B) and the kernels' own problem
 ** check (CUTLASS can_implement); they run without a GPU too (dry run).
+** The plan cache: a second run on the same buffers with new contents
+** (launched from the cached plan) must see the new data.
 ** On a GPU other than compute capability 9.0, or a build without the
 ** kernels, the device cases are skipped with the reason printed (counted as
 ** skipped, not passed) and every tactic must decline.
@@ -257,9 +259,97 @@ static void test_supports(void) {
                 NULL, false, 0, 0, 1.0f);
 }
 
-/* The kernels' own problem check (CUTLASS's can_implement and workspace
-** query), host-only: the shapes the tactic takes must pass it in every
-** configuration and dtype, and the launcher must refuse odd sizes. */
+/* t->run then a stream sync; nonzero on failure (message in c->err). */
+static int t_run_sync(const kiln_tactic *t, ref_ctx *c) {
+    if (t->run(c)) return -1;
+    cudaError_t e = cudaStreamSynchronize((cudaStream_t)g_stream);
+    if (e != cudaSuccess) gt_die(cudaGetErrorString(e));
+    return 0;
+}
+
+/* Runs tactic t twice on the same device buffers, A's contents replaced in
+** between: the second run launches from the plan cached by the first (same
+** problem and pointers) and must compute with the new data. */
+static void test_plan_reuse(kiln_dtype dt) {
+    const int64_t M = 200, K = 72, N = 136;
+    int64_t ad[2] = {M, K}, bd[2] = {K, N}, yd[2] = {M, N};
+    kiln_tensor *h[3] = {gt_rand(dt, 2, ad, 2.0), gt_rand(dt, 2, bd, 2.0), gt_rand(dt, 1, &N, 2.0)};
+    kiln_tensor *A2 = gt_rand(dt, 2, ad, 2.0), *y = NULL;
+    if (tensor_new(dt, 2, yd, &y)) gt_die("tensor_new");
+    ir_node *n = gt_node(OP_FusedGemm, 3), *m = gt_node(OP_FusedGemm, 3);
+    gt_set_act(n, "Gelu");
+    const kiln_tensor *in2[3] = {A2, h[1], h[2]};
+    kiln_tensor *aA = gt_abs_f32(A2), *aB = gt_abs_f32(h[1]), *aC = gt_abs_f32(h[2]);
+    const kiln_tensor *ain[3] = {aA, aB, aC};
+    kiln_tensor *want = gt_ref(n, in2), *mag = gt_ref(m, ain);
+    kiln_tensor d[3], dy;
+    const kiln_tensor *din[3];
+    for (int i = 0; i < 3; i++) {
+        d[i] = *h[i];
+        d[i].flags = 0, d[i].name = NULL, d[i].data = NULL;
+        if (cudaMalloc(&d[i].data, h[i]->nbytes) ||
+            cudaMemcpy(d[i].data, h[i]->data, h[i]->nbytes, cudaMemcpyHostToDevice))
+            gt_die("upload");
+        din[i] = &d[i];
+    }
+    dy = *y;
+    dy.flags = 0, dy.name = NULL, dy.data = NULL;
+    if (cudaMalloc(&dy.data, y->nbytes)) gt_die("output");
+    kiln_tensor *outs[1] = {&dy};
+    const kiln_tactic *ts[8];
+    int nt = gt_tactics(cuda_tactics_gemm_sm90, OP_FusedGemm, ts, 8);
+    for (int k = 0; k < nt && want && mag; k++) {
+        ref_ctx c;
+        memset(&c, 0, sizeof c);
+        c.node = n;
+        c.opset = (int)g_model->opset;
+        c.n_in = 3;
+        c.in = din;
+        c.n_out = 1;
+        c.out = outs;
+        c.stream = g_stream;
+        c.exec = g_exec;
+        int runs = cuda_gemm_sm90_runs();
+        int rc1 = t_run_sync(ts[k], &c);
+        /* new contents, same buffer */
+        if (cudaMemcpy(d[0].data, A2->data, A2->nbytes, cudaMemcpyHostToDevice))
+            gt_die("upload");
+        int rc2 = rc1 ? rc1 : t_run_sync(ts[k], &c);
+        if (rc1 || rc2) {
+            fprintf(stderr, "FAIL %s plan reuse: run failed: %s\n", ts[k]->name, c.err);
+            g_fail++;
+        } else if (cuda_gemm_sm90_runs() != runs + 2) {
+            fprintf(stderr, "FAIL %s plan reuse: went through cuBLASLt\n", ts[k]->name);
+            g_fail++;
+        } else if (cudaMemcpy(y->data, dy.data, y->nbytes, cudaMemcpyDeviceToHost)) {
+            gt_die("download");
+        } else if (gt_compare(ts[k]->name, "plan reuse", y, want, mag, 0,
+                              gt_rtol(dt) * gt_act_lip("Gelu"))) {
+            g_pass++;
+        } else {
+            g_fail++;
+        }
+        /* A back to the first contents for the next tactic */
+        if (cudaMemcpy(d[0].data, h[0]->data, h[0]->nbytes, cudaMemcpyHostToDevice))
+            gt_die("upload");
+    }
+    for (int i = 0; i < 3; i++) {
+        cudaFree(d[i].data);
+        tensor_free(h[i]);
+    }
+    cudaFree(dy.data);
+    tensor_free(A2);
+    tensor_free(y);
+    tensor_free(aA);
+    tensor_free(aB);
+    tensor_free(aC);
+    tensor_free(want);
+    tensor_free(mag);
+}
+
+/* The kernels' own problem check (CUTLASS's can_implement, and no
+** workspace needed), host-only: the shapes the tactic takes must pass it in
+** every configuration and dtype, and the launcher must refuse odd sizes. */
 static void test_can_implement(void) {
     if (!kc_gemm_sm90_built()) return;
     static const int64_t ok[][3] = {{1, 8, 8},     {7, 72, 72},      {16384, 768, 3072},
@@ -275,9 +365,8 @@ static void test_can_implement(void) {
                 bool want = i < KILN_ARRAY_LEN(ok);
                 const int64_t *p = want ? ok[i] : bad[i - KILN_ARRAY_LEN(ok)];
                 g.m = p[0], g.k = p[1], g.n = p[2];
-                size_t ws = 0;
-                cudaError_t e = kc_gemm_sm90_workspace(cfg, &g, 132, &ws);
-                if ((e == cudaSuccess) == want && ws < ((size_t)1 << 30)) {
+                cudaError_t e = kc_gemm_sm90_plan(cfg, &g, 132, NULL);
+                if ((e == cudaSuccess) == want) {
                     g_pass++;
                 } else {
                     fprintf(stderr, "FAIL kernel check cfg %d %s M=%lld K=%lld N=%lld: %s (%s)\n",
@@ -311,6 +400,10 @@ int main(int argc, char **argv) {
     if (why) printf("skipping the device cases: %s (sm %d.%d)\n", why, ma, mi);
     test_shapes(KILN_DTYPE_FLOAT16, device);
     test_shapes(KILN_DTYPE_BFLOAT16, device);
+    if (device) {
+        test_plan_reuse(KILN_DTYPE_FLOAT16);
+        test_plan_reuse(KILN_DTYPE_BFLOAT16);
+    }
     if (g_declined) fprintf(stderr, "(%d tactic/case pairs declined)\n", g_declined);
     gt_close();
     printf("%d passed, %d failed, %d skipped%s\n", g_pass, g_fail, g_skip_dev,

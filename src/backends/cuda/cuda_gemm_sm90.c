@@ -18,9 +18,14 @@
 ** cuBLASLt tactics.
 **
 ** run() re-checks the concrete problem (dims that were symbolic at build
-** time, 16-byte alignment of every pointer, K = 0); a problem the kernel
-** cannot take runs through cuda_gemm.c's cuBLASLt path instead (counted:
-** cuda_gemm_sm90_fallbacks, so tests see that the kernel really ran).
+** time, 16-byte alignment of every pointer); a problem the kernel cannot
+** take runs through cuda_gemm.c's cuBLASLt path instead (counted:
+** cuda_gemm_sm90_fallbacks, so tests see that the kernel really ran). The
+** kernel's launch parameters (CUTLASS's TMA descriptors) are made once per
+** problem and pointers and kept in the exec's plan cache: the builder times
+** run() between two events, host work included. No workspace: the
+** persistent, non-split schedules need none (the plan refuses one that
+** would).
 ** Tactics cuda_fused_gemm_sm90_<tile>_<schedule>_<cluster>, one per kernel
 ** configuration (kernels/gemm_kernels.h): the builder times them against
 ** cuBLASLt and keeps the fastest. */
@@ -156,30 +161,17 @@ static bool sm90_supports(const ir_node *n, const ir_type *const *in) {
     return cuda_gemm_sm90_takes(n, in) && sm90_device_ok();
 }
 
-static int sm90_sm_count(void) {
-    int d = 0, c = 0;
-    if (cudaGetDevice(&d) != cudaSuccess ||
-        cudaDeviceGetAttribute(&c, cudaDevAttrMultiProcessorCount, d) != cudaSuccess) {
-        cudaGetLastError();
-        return 0;
-    }
-    return c;
-}
-
-static size_t sm90_workspace(int cfg, const ir_node *n, const ir_type *const *in) {
-    if (!cuda_gemm_sm90_takes(n, in)) return 0;
+/* Plan cache key (cuda_plan.c): the whole problem, pointers included. */
+#define SM90_TAG 0x53393047454d0001ll /* "S90GEM" v1 */
+typedef struct sm90_key {
+    int64_t tag;
+    int cfg, sm_count;
     kc_sm90_gemm g;
-    memset(&g, 0, sizeof g);
-    g.dtype = in[0]->dtype == KILN_DTYPE_FLOAT16 ? KC_F16 : KC_BF16;
-    int ra = in[0]->rank;
-    g.k = in[0]->dims[ra - 1];
-    g.n = in[1]->dims[in[1]->rank - 1];
-    g.m = 1;
-    for (int i = 0; i < ra - 1; i++) g.m *= in[0]->dims[i] > 0 ? in[0]->dims[i] : 1;
-    g.alpha = 1.0f;
-    size_t bytes = 0;
-    if (kc_gemm_sm90_workspace(cfg, &g, sm90_sm_count(), &bytes) != cudaSuccess) return 0;
-    return bytes;
+} sm90_key;
+
+static void sm90_plan_free(const cuda_libs *L, void *payload) {
+    (void)L;
+    kc_gemm_sm90_plan_free(payload);
 }
 
 static int sm90_fallback(ref_ctx *rc) {
@@ -206,6 +198,7 @@ static int sm90_run(ref_ctx *rc, int cfg) {
         tensor_numel(Y) != mp.m * mp.n)
         return sm90_fallback(rc);
     if (mp.m == 0) return 0;
+    cuda_plans_trim(x);
     kc_sm90_gemm g;
     memset(&g, 0, sizeof g);
     g.dtype = dt[0] == KILN_DTYPE_FLOAT16 ? KC_F16 : KC_BF16;
@@ -218,21 +211,33 @@ static int sm90_run(ref_ctx *rc, int cfg) {
     g.act.kind = mp.act.kind;
     g.act.alpha = mp.act.alpha;
     g.act.beta = mp.act.beta;
-    cudaError_t e = kc_gemm_sm90(cfg, &g, x->dev->n_sm, rc->ws, rc->ws_size, cuda_stream_of(rc));
-    if (e == cudaErrorNotSupported) return sm90_fallback(rc);
-    if (cuda_fail_if(rc, e, "SM90 GEMM")) return -1;
+    /* the prepared launch for this problem and these pointers, from the
+    ** exec's plan cache (made on the first run, so steady-state runs do
+    ** no host work besides the launch) */
+    sm90_key key;
+    memset(&key, 0, sizeof key); /* padding too: keys are memcmp'd */
+    key.tag = SM90_TAG;
+    key.cfg = cfg;
+    key.sm_count = x->dev->n_sm;
+    key.g = g;
+    kc_sm90_plan *plan = cuda_plan_get(x, &key, sizeof key);
+    if (!plan) {
+        cudaError_t e = kc_gemm_sm90_plan(cfg, &g, x->dev->n_sm, &plan);
+        if (e == cudaErrorNotSupported) return sm90_fallback(rc);
+        if (cuda_fail_if(rc, e, "SM90 GEMM plan")) return -1;
+        if (!cuda_plan_put(x, &key, sizeof key, plan, sm90_plan_free))
+            return ref_fail(rc, "out of memory");
+    }
+    if (cuda_fail_if(rc, kc_gemm_sm90_launch(plan, cuda_stream_of(rc)), "SM90 GEMM")) return -1;
     atomic_fetch_add(&g_runs, 1);
     return 0;
 }
 
 #define SM90_TACTIC(VAR, CFG, NAME)                                                         \
-    static size_t VAR##_ws(const ir_node *n, const ir_type *const *in) {                    \
-        return sm90_workspace(CFG, n, in);                                                  \
-    }                                                                                       \
     static int VAR##_run(ref_ctx *rc) { return sm90_run(rc, CFG); }                         \
     static const kiln_tactic VAR = {"cuda_fused_gemm_sm90_" NAME, OP_FusedGemm, 0,          \
                                     TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT, sm90_supports, \
-                                    VAR##_ws, VAR##_run};
+                                    NULL, VAR##_run};
 
 SM90_TACTIC(t_sm90_0, KC_SM90_128x256_COOP_C2x1, "128x256_coop_c2x1")
 SM90_TACTIC(t_sm90_1, KC_SM90_128x128_PP_C1x1, "128x128_pp_c1x1")

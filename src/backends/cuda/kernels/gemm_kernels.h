@@ -80,15 +80,30 @@ typedef struct kc_sm90_gemm {
 /* 1 when the SM90 kernels are in this build (CUTLASS headers found and
 ** sm_90a in the gencode list); they run only on compute capability 9.0. */
 int kc_gemm_sm90_built(void);
-/* Device workspace bytes configuration cfg needs for g (pointers may be
-** NULL: only the problem is read). cudaErrorNotSupported when the kernel
-** cannot take the problem (alignment, sizes) or is not built. */
-cudaError_t kc_gemm_sm90_workspace(int cfg, const kc_sm90_gemm *g, int sm_count, size_t *bytes);
-/* Enqueues g on s with configuration cfg (sm_count: the device's
-** multiprocessors, for the persistent tile scheduler); no host sync.
-** cudaErrorNotSupported as above, or when ws_size is short. */
-cudaError_t kc_gemm_sm90(int cfg, const kc_sm90_gemm *g, int sm_count, void *ws, size_t ws_size,
-                         cudaStream_t s);
+/* A prepared launch of g with configuration cfg (sm_count: the device's
+** multiprocessors, for the persistent tile scheduler): CUTLASS's kernel
+** parameters (TMA descriptors, grid) made on the host, plus the kernel's
+** shared-memory attribute set on the current device; no stream work. Valid
+** while g's pointers, sizes and scalars hold (callers cache it keyed by
+** them), so a launch is one kernel launch and nothing else on the host.
+** cudaErrorNotSupported when the kernels cannot take g (sizes, 16-byte
+** alignment of a pointer, a problem that would need a workspace) or are
+** not built. With plan_out NULL only checks (pointers may then be NULL). */
+typedef struct kc_sm90_plan kc_sm90_plan;
+cudaError_t kc_gemm_sm90_plan(int cfg, const kc_sm90_gemm *g, int sm_count,
+                              kc_sm90_plan **plan_out);
+/* Enqueues the planned GEMM on s (no host sync; CUDA-graph capturable). */
+cudaError_t kc_gemm_sm90_launch(kc_sm90_plan *p, cudaStream_t s);
+/* Frees a plan (NULL: nothing). */
+void kc_gemm_sm90_plan_free(kc_sm90_plan *p);
+
+#ifdef KC_SM90_INTERNAL
+/* gemm_sm90*.cu only: a plan starts with its own launch and destroy. */
+struct kc_sm90_plan {
+    cudaError_t (*launch)(kc_sm90_plan *self, cudaStream_t s);
+    void (*destroy)(kc_sm90_plan *self);
+};
+#endif
 
 #ifdef __cplusplus
 }

@@ -14,7 +14,10 @@
 // activation kind at run time (kc_act): one kernel per (configuration,
 // dtype) serves every FUSED_ACT_* with the formulas of gemm_act.cuh, which
 // are the reference's. No bias: a null pointer (CUTLASS then adds 0). No C:
-// beta 0, which makes CUTLASS skip loading C altogether.
+// beta 0, which makes CUTLASS skip loading C altogether (and clear it).
+// A plan holds CUTLASS's kernel parameters (TMA descriptors, grid), made
+// once per problem and pointers; a launch is then the kernel launch alone
+// (the builder times run() between two events, host work included).
 //
 // Included by gemm_sm90_f16.cu and gemm_sm90_bf16.cu (one dtype each, so
 // the two compile in parallel). Only with KILN_HAVE_CUTLASS; the SM90 code
@@ -25,6 +28,7 @@
 #ifndef KILN_CUDA_GEMM_SM90_CUH
 #define KILN_CUDA_GEMM_SM90_CUH
 
+#define KC_SM90_INTERNAL
 #include "gemm_act.cuh"
 #include "gemm_kernels.h"
 
@@ -37,6 +41,7 @@
 #include <cutlass/gemm/kernel/gemm_universal.hpp>
 #include <cutlass/util/packed_stride.hpp>
 
+#include <new>
 #include <stdint.h>
 
 namespace kiln_sm90 {
@@ -139,27 +144,44 @@ struct Gemm {
         return a;
     }
 
-    static cudaError_t workspace(const kc_sm90_gemm *g, int sm_count, size_t *bytes) {
-        typename Device::Arguments a = args(g, sm_count);
-        if (Device::can_implement(a) != cutlass::Status::kSuccess) return cudaErrorNotSupported;
-        *bytes = Device::get_workspace_size(a);
-        return cudaSuccess;
-    }
+    // The prepared launch: the kernel's parameters, made once per problem.
+    struct Plan : kc_sm90_plan {
+        typename Kernel::Params params;
+    };
 
-    static cudaError_t run(const kc_sm90_gemm *g, int sm_count, void *ws, size_t ws_size,
-                           cudaStream_t s) {
-        typename Device::Arguments a = args(g, sm_count);
-        if (Device::can_implement(a) != cutlass::Status::kSuccess) return cudaErrorNotSupported;
-        if (Device::get_workspace_size(a) > ws_size) return cudaErrorNotSupported;
-        Device op;
-        // initialize: the kernel's shared-memory attribute, TMA descriptors
-        // (host-side encodes) and the workspace; run: one launch, no sync
-        cutlass::Status st = op.initialize(a, ws, s);
-        if (st == cutlass::Status::kSuccess) st = op.run(s);
-        if (st != cutlass::Status::kSuccess) {
+    static cudaError_t launch(kc_sm90_plan *self, cudaStream_t s) {
+        Plan *p = static_cast<Plan *>(self);
+        if (Device::run(p->params, s) != cutlass::Status::kSuccess) {
             cudaError_t e = cudaGetLastError();
             return e != cudaSuccess ? e : cudaErrorLaunchFailure;
         }
+        return cudaSuccess;
+    }
+
+    static void destroy(kc_sm90_plan *self) { delete static_cast<Plan *>(self); }
+
+    static cudaError_t plan(const kc_sm90_gemm *g, int sm_count, kc_sm90_plan **out) {
+        typename Device::Arguments a = args(g, sm_count);
+        if (Device::can_implement(a) != cutlass::Status::kSuccess) return cudaErrorNotSupported;
+        // these schedules (persistent, no split-K) need none; one that did
+        // would need it initialized before every launch
+        if (Device::get_workspace_size(a) != 0) return cudaErrorNotSupported;
+        if (!out) return cudaSuccess;
+        int smem = (int)Kernel::SharedStorageSize;
+        if (smem >= (48 << 10)) {
+            cudaError_t e = cudaFuncSetAttribute(cutlass::device_kernel<Kernel>,
+                                                 cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+            if (e != cudaSuccess) {
+                cudaGetLastError();
+                return e;
+            }
+        }
+        Plan *p = new (std::nothrow) Plan;
+        if (!p) return cudaErrorMemoryAllocation;
+        p->launch = &launch;
+        p->destroy = &destroy;
+        p->params = Kernel::to_underlying_arguments(a, nullptr);
+        *out = p;
         return cudaSuccess;
     }
 };
@@ -178,18 +200,11 @@ template <class E>
 using Cfg2 = Gemm<E, Shape<_256, _128, _64>, Shape<_1, _2, _1>, Coop, CoopEpi>;
 
 template <class E>
-static cudaError_t dispatch(int cfg, const kc_sm90_gemm *g, int sm_count, void *ws,
-                            size_t ws_size, cudaStream_t s, size_t *ws_query) {
+static cudaError_t dispatch(int cfg, const kc_sm90_gemm *g, int sm_count, kc_sm90_plan **out) {
     switch (cfg) {
-    case KC_SM90_128x256_COOP_C2x1:
-        return ws_query ? Cfg0<E>::workspace(g, sm_count, ws_query)
-                        : Cfg0<E>::run(g, sm_count, ws, ws_size, s);
-    case KC_SM90_128x128_PP_C1x1:
-        return ws_query ? Cfg1<E>::workspace(g, sm_count, ws_query)
-                        : Cfg1<E>::run(g, sm_count, ws, ws_size, s);
-    case KC_SM90_256x128_COOP_C1x2:
-        return ws_query ? Cfg2<E>::workspace(g, sm_count, ws_query)
-                        : Cfg2<E>::run(g, sm_count, ws, ws_size, s);
+    case KC_SM90_128x256_COOP_C2x1: return Cfg0<E>::plan(g, sm_count, out);
+    case KC_SM90_128x128_PP_C1x1: return Cfg1<E>::plan(g, sm_count, out);
+    case KC_SM90_256x128_COOP_C1x2: return Cfg2<E>::plan(g, sm_count, out);
     default: return cudaErrorInvalidValue;
     }
 }

@@ -5,8 +5,8 @@
 #if defined(KILN_HAVE_CUTLASS) && defined(KILN_CUTLASS_SM90A)
 #include "gemm_sm90.cuh"
 
-cudaError_t kc_gemm_sm90_bf16(int cfg, const kc_sm90_gemm *g, int sm_count, void *ws,
-                             size_t ws_size, cudaStream_t s, size_t *ws_query) {
-    return kiln_sm90::dispatch<cutlass::bfloat16_t>(cfg, g, sm_count, ws, ws_size, s, ws_query);
+cudaError_t kc_gemm_sm90_plan_bf16(int cfg, const kc_sm90_gemm *g, int sm_count,
+                                  kc_sm90_plan **out) {
+    return kiln_sm90::dispatch<cutlass::bfloat16_t>(cfg, g, sm_count, out);
 }
 #endif
