@@ -29,6 +29,7 @@ typedef struct sm90_case {
 } sm90_case;
 
 static int g_skip_dev; /* device cases skipped (no SM90 GPU or no kernels) */
+static bool g_sm90;    /* an SM90 GPU and the kernels: the device cases run */
 
 static void set_attrs(ir_node *n, const sm90_case *sc, bool abs_mode) {
     float a = abs_mode ? fabsf(sc->alpha) : sc->alpha, b = abs_mode ? fabsf(sc->beta) : sc->beta;
@@ -222,6 +223,18 @@ static void check_takes(const char *what, bool want, kiln_dtype dt, int ra, cons
                 want ? "taken" : "declined");
         g_fail++;
     }
+    /* on an SM90 GPU the tactics' own supports() must say the same */
+    const kiln_tactic *ts[8];
+    int nt = g_sm90 ? gt_tactics(cuda_tactics_gemm_sm90, OP_FusedGemm, ts, 8) : 0;
+    for (int k = 0; k < nt; k++) {
+        if (ts[k]->supports(n, tin) == want) {
+            g_pass++;
+        } else {
+            fprintf(stderr, "FAIL %s supports: %s: want %s\n", ts[k]->name, what,
+                    want ? "taken" : "declined");
+            g_fail++;
+        }
+    }
 }
 
 static void test_supports(void) {
@@ -380,10 +393,7 @@ static void test_can_implement(void) {
 
 int main(int argc, char **argv) {
     if (!gt_init(argc, argv)) return 0;
-    test_supports();
-    test_can_implement();
     int ma = 0, mi = 0;
-    bool device = false;
     const char *why = NULL;
     if (g_dry) {
         why = "dry run";
@@ -395,12 +405,14 @@ int main(int argc, char **argv) {
     } else if (ma != 9 || mi != 0) {
         why = "the GPU is not compute capability 9.0";
     } else {
-        device = true;
+        g_sm90 = true;
     }
     if (why) printf("skipping the device cases: %s (sm %d.%d)\n", why, ma, mi);
-    test_shapes(KILN_DTYPE_FLOAT16, device);
-    test_shapes(KILN_DTYPE_BFLOAT16, device);
-    if (device) {
+    test_supports();
+    test_can_implement();
+    test_shapes(KILN_DTYPE_FLOAT16, g_sm90);
+    test_shapes(KILN_DTYPE_BFLOAT16, g_sm90);
+    if (g_sm90) {
         test_plan_reuse(KILN_DTYPE_FLOAT16);
         test_plan_reuse(KILN_DTYPE_BFLOAT16);
     }
