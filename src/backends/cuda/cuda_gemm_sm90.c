@@ -28,12 +28,14 @@
 ** would).
 ** Tactics cuda_fused_gemm_sm90_<tile>_<schedule>_<cluster>, one per kernel
 ** configuration (kernels/gemm_kernels.h): the builder times them against
-** cuBLASLt and keeps the fastest. */
+** cuBLASLt and keeps the fastest. KILN_GEMM_SM90=0 withdraws them (build
+** time; A/B timing of whole models). */
 #include "cuda_lt.h"
 #include "kernels/gemm_kernels.h"
 #include "../../ops/fused.h"
 
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 static atomic_int g_runs, g_fallbacks;
@@ -157,8 +159,14 @@ bool cuda_gemm_sm90_takes(const ir_node *n, const ir_type *const *in) {
     return sm90_plan(n, rank, d, dt, &mp);
 }
 
+/* KILN_GEMM_SM90=0 withdraws the tactics (A/B timing of whole models). */
+static bool sm90_env_off(void) {
+    const char *e = getenv("KILN_GEMM_SM90");
+    return e && !strcmp(e, "0");
+}
+
 static bool sm90_supports(const ir_node *n, const ir_type *const *in) {
-    return cuda_gemm_sm90_takes(n, in) && sm90_device_ok();
+    return !sm90_env_off() && cuda_gemm_sm90_takes(n, in) && sm90_device_ok();
 }
 
 /* Plan cache key (cuda_plan.c): the whole problem, pointers included. */
