@@ -60,13 +60,12 @@ static bool sm90_device_ok(void) {
     int v = atomic_load(&g_dev_ok[d]);
     if (v == 0) {
         int ma = 0, mi = 0;
-        bool ok = cudaDeviceGetAttribute(&ma, cudaDevAttrComputeCapabilityMajor, d) ==
-                      cudaSuccess &&
-                  cudaDeviceGetAttribute(&mi, cudaDevAttrComputeCapabilityMinor, d) ==
-                      cudaSuccess &&
-                  ma == 9 && mi == 0;
-        cudaGetLastError();
-        v = ok ? 1 : 2;
+        bool read = cudaDeviceGetAttribute(&ma, cudaDevAttrComputeCapabilityMajor, d) ==
+                        cudaSuccess &&
+                    cudaDeviceGetAttribute(&mi, cudaDevAttrComputeCapabilityMinor, d) ==
+                        cudaSuccess;
+        if (!read) cudaGetLastError(); /* only our own error is cleared */
+        v = read && ma == 9 && mi == 0 ? 1 : 2;
         atomic_store(&g_dev_ok[d], v);
     }
     return v == 1;
