@@ -1,7 +1,8 @@
 /* cuda_gemm_bench.c: the FusedGemm tactics on BERT-base's FFN layers,
 ** cuBLASLt + our epilogue pass (cuda_fused_gemm_lt_h<k>, cuda_gemm.c)
 ** against cuDNN's fused graph (cuda_fused_gemm_graph_h<k>,
-** cuda_gemm_graph.c): median CUDA-event time of each tactic (its plan built
+** cuda_gemm_graph.c) and our SM90 CUTLASS GEMM with the epilogue fused
+** (cuda_fused_gemm_sm90_<cfg>, cuda_gemm_sm90.c; Hopper only): median CUDA-event time of each tactic (its plan built
 ** by an untimed first run, as the builder's timing does), TFLOP/s, and the
 ** largest difference of each output from the first cuBLASLt tactic's.
 ** Shapes: FFN-in (M = B*S, K = 768, N = 3072, bias + erf GELU: the one the
@@ -93,19 +94,20 @@ static int bench_layer(const char *label, kiln_dtype dt, int64_t M, int64_t K, i
     printf("%s: M %lld K %lld N %lld %s, bias%s%s%s\n", label, (long long)M, (long long)K,
            (long long)N, dt == KILN_DTYPE_BFLOAT16 ? "bf16" : "f16", res ? " + residual" : "",
            act[0] ? " + " : "", act);
-    const kiln_tactic *const *tables[] = {cuda_tactics_gemm, cuda_tactics_gemm_graph};
+    const kiln_tactic *const *tables[] = {cuda_tactics_gemm, cuda_tactics_gemm_graph,
+                                          cuda_tactics_gemm_sm90};
     bool have_first = false;
-    for (int tb = 0; tb < 2; tb++)
+    for (int tb = 0; tb < 3; tb++)
         for (const kiln_tactic *const *tp = tables[tb]; *tp; tp++) {
             const kiln_tactic *t = *tp;
             if (t->op != OP_FusedGemm) continue;
             if (t->supports && !t->supports(n, tin)) {
-                printf("  %-34s declines\n", t->name);
+                printf("  %-40s declines\n", t->name);
                 continue;
             }
             size_t wsz = t->workspace ? t->workspace(n, tin) : 0;
             if (wsz == SIZE_MAX) {
-                printf("  %-34s no plan (cuDNN refuses)\n", t->name);
+                printf("  %-40s no plan (cuDNN refuses)\n", t->name);
                 continue;
             }
             void *ws = NULL;
@@ -123,11 +125,11 @@ static int bench_layer(const char *label, kiln_dtype dt, int64_t M, int64_t K, i
             r.c.ws_size = wsz;
             r.c.stream = g_stream;
             r.c.exec = g_exec;
-            int fb = cuda_gemm_graph_fallbacks();
+            int fb = cuda_gemm_graph_fallbacks(), fb90 = cuda_gemm_sm90_fallbacks();
             float ms = median_ms(launch, &r, 2, g_reps, (cudaStream_t)g_stream, ev);
             cudaFree(ws);
             if (ms < 0) {
-                printf("  %-34s failed\n", t->name);
+                printf("  %-40s failed\n", t->name);
                 fails++;
                 continue;
             }
@@ -142,9 +144,11 @@ static int bench_layer(const char *label, kiln_dtype dt, int64_t M, int64_t K, i
                                     dt_get_f64(dt, first->data, (size_t)i));
                     if (e > diff || isnan(e)) diff = e;
                 }
-            printf("  %-34s %8.4f ms  %6.1f TFLOP/s  max |diff| %.3g%s\n", t->name, ms,
+            printf("  %-40s %8.4f ms  %6.1f TFLOP/s  max |diff| %.3g%s\n", t->name, ms,
                    flop / (ms * 1e-3) / 1e12, diff,
-                   cuda_gemm_graph_fallbacks() != fb ? "  (ran through cuBLASLt: no plan)" : "");
+                   cuda_gemm_graph_fallbacks() != fb || cuda_gemm_sm90_fallbacks() != fb90
+                       ? "  (ran through cuBLASLt: no plan / not taken)"
+                       : "");
             have_first = true;
         }
     for (int i = 0; i < 4; i++) {

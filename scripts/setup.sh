@@ -7,7 +7,8 @@
 #                             transformers for exporting real models,
 #                             scikit-build-core and pytest for the Python
 #                             package, scikit-learn and skl2onnx for the
-#                             ai.onnx.ml model tests)
+#                             ai.onnx.ml model tests, CUTLASS 4.2 headers
+#                             from the nvidia-cutlass wheel for the SM90 GEMM)
 set -euo pipefail
 
 need_apt=()
@@ -78,6 +79,13 @@ if [ "${1:-}" = "--test" ]; then
     fi
     if ! $py -c "import torch, torchvision, transformers, onnxscript" 2>/dev/null; then
         $py -m pip install -q torch torchvision transformers onnxscript
+    fi
+    # CUTLASS headers for the SM90 GEMM (kernels/gemm_sm90*.cu, header-only;
+    # cuda.cmake finds the package's folder). --no-deps: only the headers
+    # are used, and the wheel's Python dependencies would replace
+    # cuda-python versions other tools pinned.
+    if ! $py -c "import importlib.util as u, sys; sys.exit(u.find_spec('cutlass_library') is None)" 2>/dev/null; then
+        $py -m pip install -q --no-deps nvidia-cutlass==4.2.0.0
     fi
     # tests/quant trains small real models on scikit-learn's digits data.
     if ! $py -c "import sklearn" 2>/dev/null; then

@@ -4,6 +4,14 @@
 #   -DKILN_CUDA=ON: require it;  -DKILN_CUDA=OFF: never
 #   -DKILN_CUDA_GENCODE="..." overrides the targets (default: sm_80, sm_90a,
 #   and compute_90 PTX so newer GPUs JIT-compile).
+#   -DKILN_CUTLASS=AUTO (default): the SM90 fused-epilogue GEMM
+#   (kernels/gemm_sm90*.cu) when CUTLASS 3.x headers are found, asking
+#   python3 for the nvidia-cutlass wheel's cutlass_library package;
+#   ON: require them; OFF: never. -DKILN_CUTLASS_DIR=<dir> names a folder
+#   holding include/cutlass (a CUTLASS checkout or the wheel's
+#   cutlass_library/source). Without them those files compile to stubs and
+#   the tactic is never offered; its kernels also need sm_90a in the
+#   gencode list.
 # The CUDA runtime is linked statically (it finds the driver lazily, so the
 # library still loads where there is none); cuBLASLt and cuDNN are dlopened
 # (cuda_libs.c). Without the backend, cuda_absent.c makes kiln_backend_cuda()
@@ -43,6 +51,54 @@ if(KILN_HAVE_CUDA)
       --expt-relaxed-constexpr -lineinfo)
   if(KILN_WERROR)
     list(APPEND KILN_CUDA_COMPILE_OPTIONS -Werror=all-warnings -Xcompiler=-Werror)
+  endif()
+  # CUTLASS (header-only dependency, never copied into the tree): system
+  # includes, so its warnings do not fail -Werror; only the SM90 GEMM files
+  # see them.
+  set(KILN_CUTLASS AUTO CACHE STRING "SM90 GEMM on CUTLASS headers (AUTO, ON, OFF)")
+  set(KILN_CUTLASS_DIR "" CACHE PATH "Folder holding include/cutlass (default: the nvidia-cutlass wheel)")
+  set(KILN_HAVE_CUTLASS OFF)
+  if(NOT KILN_CUTLASS STREQUAL "OFF")
+    set(_kiln_cutlass_root "${KILN_CUTLASS_DIR}")
+    if(NOT _kiln_cutlass_root)
+      find_program(_kiln_python3 NAMES python3 python)
+      if(_kiln_python3)
+        execute_process(
+          COMMAND ${_kiln_python3} -c "import os, importlib.util as u; s = u.find_spec('cutlass_library'); print(os.path.join(list(s.submodule_search_locations)[0], 'source'))"
+          OUTPUT_VARIABLE _kiln_cutlass_root OUTPUT_STRIP_TRAILING_WHITESPACE
+          ERROR_QUIET RESULT_VARIABLE _kiln_cutlass_rc)
+        if(NOT _kiln_cutlass_rc EQUAL 0)
+          set(_kiln_cutlass_root "")
+        endif()
+      endif()
+    endif()
+    if(_kiln_cutlass_root AND EXISTS "${_kiln_cutlass_root}/include/cutlass/cutlass.h" AND
+       EXISTS "${_kiln_cutlass_root}/include/cute/tensor.hpp")
+      set(KILN_HAVE_CUTLASS ON)
+    elseif(KILN_CUTLASS STREQUAL "ON")
+      message(FATAL_ERROR "KILN_CUTLASS=ON but no CUTLASS headers at '${_kiln_cutlass_root}' "
+              "(pip install nvidia-cutlass==4.2.0.0, or set KILN_CUTLASS_DIR)")
+    endif()
+  endif()
+  file(GLOB _kiln_sm90_cu ${_kiln_cuda_dir}/kernels/gemm_sm90*.cu)
+  if(KILN_HAVE_CUTLASS)
+    set(_kiln_sm90_opts "--system-include=${_kiln_cutlass_root}/include")
+    if(EXISTS "${_kiln_cutlass_root}/tools/util/include")
+      list(APPEND _kiln_sm90_opts "--system-include=${_kiln_cutlass_root}/tools/util/include")
+    endif()
+    set(_kiln_sm90_defs KILN_HAVE_CUTLASS=1)
+    if(KILN_CUDA_GENCODE MATCHES "sm_90a")
+      list(APPEND _kiln_sm90_defs KILN_CUTLASS_SM90A=1)
+      message(STATUS "kiln: CUTLASS SM90 GEMM ON (${_kiln_cutlass_root})")
+    else()
+      message(STATUS "kiln: CUTLASS found but no sm_90a in KILN_CUDA_GENCODE: SM90 GEMM OFF")
+    endif()
+    set_source_files_properties(${_kiln_sm90_cu} PROPERTIES
+        COMPILE_OPTIONS "${_kiln_sm90_opts}" COMPILE_DEFINITIONS "${_kiln_sm90_defs}")
+  elseif(KILN_CUTLASS STREQUAL "OFF")
+    message(STATUS "kiln: KILN_CUTLASS=OFF: SM90 GEMM OFF")
+  else()
+    message(STATUS "kiln: CUTLASS headers not found: SM90 GEMM OFF")
   endif()
   # stdc++: the kernels' host code (static-local guards) for static-library users
   set(KILN_CUDA_LINK CUDA::cudart_static ${CMAKE_DL_LIBS} rt stdc++)

@@ -373,7 +373,7 @@ static const kiln_device_ops k_dev = {
 static const kiln_tactic *const *const k_families[] = {
     cuda_tactics_eltwise, cuda_tactics_data,       cuda_tactics_reduce,
     cuda_tactics_norm,    cuda_tactics_pool,       cuda_tactics_gemm,
-    cuda_tactics_gemm_graph, cuda_tactics_conv_graph, cuda_tactics_conv,
+    cuda_tactics_gemm_sm90, cuda_tactics_gemm_graph, cuda_tactics_conv_graph, cuda_tactics_conv,
     cuda_tactics_attn,    cuda_tactics_qconv,
 };
 #define N_FAMILIES (sizeof k_families / sizeof k_families[0])

@@ -85,6 +85,7 @@ bool cuda_param_runtime(const ir_node *n, const ir_type *const *in, int i, bool 
 ** cuda_norm.c (LayerNorm/RMSNorm/BatchNorm/InstanceNorm/GroupNorm),
 ** cuda_pool.c (MaxPool, AveragePool, global pools, Resize),
 ** cuda_gemm.c (MatMul, Gemm, FusedGemm through cuBLASLt),
+** cuda_gemm_sm90.c (FP16/BF16 FusedGemm on Hopper, epilogue fused),
 ** cuda_gemm_graph.c (FP16/BF16 FusedGemm through cuDNN's graph API, bias,
 ** residual and the activations cuBLASLt lacks fused),
 ** cuda_conv.c (Conv, FusedConv through cuDNN; depthwise kernels),
@@ -128,6 +129,17 @@ int cuda_gemm_graph_fallbacks(void);
 ** -1 with the reason in err (also when the tactic declines the layer). */
 int cuda_gemm_graph_probe(const kiln_tactic *t, const ir_node *n, const ir_type *const *in,
                           char *err, size_t nerr);
+/* cuda_gemm_sm90.c: FP16/BF16 FusedGemm through our SM90 CUTLASS GEMM with
+** the bias, C / residual and activation fused (kernels/gemm_sm90*.cu);
+** offered only on compute capability 9.0 builds that have the kernels. */
+extern const kiln_tactic *const cuda_tactics_gemm_sm90[];
+/* Whether the SM90 GEMM takes layer n with these types, leaving out the
+** device check (tests: what supports() says on an SM90 GPU). */
+bool cuda_gemm_sm90_takes(const ir_node *n, const ir_type *const *in);
+/* Runs of the SM90 GEMM tactics that launched the kernel, and those that
+** went through cuBLASLt instead (tests: the kernel really ran). */
+int cuda_gemm_sm90_runs(void);
+int cuda_gemm_sm90_fallbacks(void);
 extern const kiln_tactic *const cuda_tactics_attn[];
 extern const kiln_tactic *const cuda_tactics_qconv[];
 

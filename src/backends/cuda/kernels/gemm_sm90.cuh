@@ -1,0 +1,214 @@
+// gemm_sm90.cuh: the Hopper (sm_90a) GEMM with a fused epilogue, built on
+// CUTLASS 3.x headers (a dependency found by cuda.cmake, never copied here):
+//   D[M,N] = act(alpha * A[M,K] B[K,N] + bias[N] + beta * C[M,N])
+// A, B, C, D row-major in FP16 or BF16, FP32 accumulation and FP32 epilogue
+// math, one rounding at the store. Why: BERT's FFN-in GEMM ends in an exact
+// (erf) GELU that cuBLASLt cannot fuse, so cuda_gemm.c pays a second pass
+// over a 100 MB output; here the activation runs on the accumulators before
+// the TMA store.
+//
+// The mainloop is CUTLASS's CollectiveBuilder (TMA loads, warp-specialized,
+// cooperative or ping-pong per configuration); the epilogue is CUTLASS's
+// LinCombPerColBiasEltAct fusion (bias broadcast along N, "per column" of
+// row-major D) with our own activation functor, whose Arguments carry the
+// activation kind at run time (kc_act): one kernel per (configuration,
+// dtype) serves every FUSED_ACT_* with the formulas of gemm_act.cuh, which
+// are the reference's. No bias: a null pointer (CUTLASS then adds 0). No C:
+// beta 0, which makes CUTLASS skip loading C altogether (and clear it).
+// A plan holds CUTLASS's kernel parameters (TMA descriptors, grid), made
+// once per problem and pointers; a launch is then the kernel launch alone
+// (the builder times run() between two events, host work included).
+//
+// Included by gemm_sm90_f16.cu and gemm_sm90_bf16.cu (one dtype each, so
+// the two compile in parallel). Only with KILN_HAVE_CUTLASS; the SM90 code
+// of the kernels is empty on the sm_80 and compute_90 passes (CUTLASS's own
+// __CUDA_ARCH_FEAT_SM90_ALL guard), and the host side offers the tactic only
+// where cuda.cmake saw sm_90a in the gencode list (KILN_CUTLASS_SM90A) and
+// the device is compute capability 9.0.
+#ifndef KILN_CUDA_GEMM_SM90_CUH
+#define KILN_CUDA_GEMM_SM90_CUH
+
+#define KC_SM90_INTERNAL
+#include "gemm_act.cuh"
+#include "gemm_kernels.h"
+
+#include <cute/tensor.hpp>
+#include <cutlass/cutlass.h>
+#include <cutlass/epilogue/collective/collective_builder.hpp>
+#include <cutlass/epilogue/fusion/operations.hpp>
+#include <cutlass/gemm/collective/collective_builder.hpp>
+#include <cutlass/gemm/device/gemm_universal_adapter.h>
+#include <cutlass/gemm/kernel/gemm_universal.hpp>
+#include <cutlass/util/packed_stride.hpp>
+
+#include <new>
+#include <stdint.h>
+
+namespace kiln_sm90 {
+
+// The activation as a CUTLASS epilogue compute functor. Arguments is the
+// kind and its parameters (Sm90Compute hands them to every call). The kind
+// is uniform over the kernel, so the switch sits outside the fragment loop.
+template <class T> struct Act {
+    using Arguments = kc_act;
+    CUTLASS_DEVICE T operator()(T const &v, Arguments const &a) const {
+        return kc_apply_act(a, v);
+    }
+};
+
+template <class T, int N> struct Act<cutlass::Array<T, N>> {
+    using Arguments = kc_act;
+    CUTLASS_DEVICE cutlass::Array<T, N> operator()(cutlass::Array<T, N> const &v,
+                                                   Arguments const &a) const {
+        cutlass::Array<T, N> y;
+        switch (a.kind) {
+        case KC_ACT_NONE:
+            y = v;
+            break;
+        case KC_ACT_RELU:
+            CUTLASS_PRAGMA_UNROLL
+            for (int i = 0; i < N; i++) y[i] = v[i] < T(0) ? T(0) : v[i];
+            break;
+        case KC_ACT_GELU:
+            CUTLASS_PRAGMA_UNROLL
+            for (int i = 0; i < N; i++)
+                y[i] = 0.5f * v[i] * (1.0f + erff(v[i] * 0.7071067811865476f));
+            break;
+        default:
+            CUTLASS_PRAGMA_UNROLL
+            for (int i = 0; i < N; i++) y[i] = kc_apply_act(a, v[i]);
+            break;
+        }
+        return y;
+    }
+};
+
+using namespace cute;
+
+// One configuration: CTA tile, cluster, and the kernel / epilogue schedules
+// (cooperative: two consumer warp groups share a tile; ping-pong: each
+// consumer warp group owns a tile, the epilogue of one overlapping the
+// other's mainloop).
+template <class Element, class TileShape, class ClusterShape, class KernelSchedule,
+          class EpilogueSchedule>
+struct Gemm {
+    using LayoutA = cutlass::layout::RowMajor; // A [M,K], K contiguous
+    using LayoutB = cutlass::layout::RowMajor; // B [K,N], N contiguous
+    using LayoutC = cutlass::layout::RowMajor;
+    static constexpr int kAlign = 128 / cutlass::sizeof_bits<Element>::value;
+
+    using Fusion = cutlass::epilogue::fusion::LinCombPerColBiasEltAct<Act, Element, float, Element,
+                                                                    Element, float>;
+
+    using CollectiveEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
+        cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape,
+        cutlass::epilogue::collective::EpilogueTileAuto, float, float, Element, LayoutC, kAlign,
+        Element, LayoutC, kAlign, EpilogueSchedule, Fusion>::CollectiveOp;
+
+    using CollectiveMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
+        cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, Element, LayoutA, kAlign, Element,
+        LayoutB, kAlign, float, TileShape, ClusterShape,
+        cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(
+            sizeof(typename CollectiveEpilogue::SharedStorage))>,
+        KernelSchedule>::CollectiveOp;
+
+    using Kernel = cutlass::gemm::kernel::GemmUniversal<Shape<int, int, int, int>,
+                                                        CollectiveMainloop, CollectiveEpilogue>;
+    using Device = cutlass::gemm::device::GemmUniversalAdapter<Kernel>;
+
+    static typename Device::Arguments args(const kc_sm90_gemm *g, int sm_count) {
+        using StrideA = typename Kernel::StrideA;
+        using StrideB = typename Kernel::StrideB;
+        using StrideC = typename Kernel::StrideC;
+        using StrideD = typename Kernel::StrideD;
+        int M = (int)g->m, N = (int)g->n, K = (int)g->k;
+        StrideA sa = cutlass::make_cute_packed_stride(StrideA{}, make_shape(M, K, 1));
+        StrideB sb = cutlass::make_cute_packed_stride(StrideB{}, make_shape(N, K, 1));
+        StrideC sc = cutlass::make_cute_packed_stride(StrideC{}, make_shape(M, N, 1));
+        StrideD sd = cutlass::make_cute_packed_stride(StrideD{}, make_shape(M, N, 1));
+        cutlass::KernelHardwareInfo hw;
+        hw.device_id = 0; // unused with sm_count given
+        hw.sm_count = sm_count;
+        typename Device::Arguments a{cutlass::gemm::GemmUniversalMode::kGemm,
+                                     {M, N, K, 1},
+                                     {(const Element *)g->a, sa, (const Element *)g->b, sb},
+                                     {{}, // fusion arguments, below
+                                      (const Element *)(g->c ? g->c : g->d), sc,
+                                      (Element *)g->d, sd},
+                                     hw};
+        auto &f = a.epilogue.thread;
+        f.alpha = g->alpha;
+        f.beta = g->c ? g->beta : 0.0f; // beta 0: C is never read
+        f.bias_ptr = (const Element *)g->bias;
+        f.activation = g->act;
+        return a;
+    }
+
+    // The prepared launch: the kernel's parameters, made once per problem.
+    struct Plan : kc_sm90_plan {
+        typename Kernel::Params params;
+    };
+
+    static cudaError_t launch(kc_sm90_plan *self, cudaStream_t s) {
+        Plan *p = static_cast<Plan *>(self);
+        if (Device::run(p->params, s) != cutlass::Status::kSuccess) {
+            cudaError_t e = cudaGetLastError();
+            return e != cudaSuccess ? e : cudaErrorLaunchFailure;
+        }
+        return cudaSuccess;
+    }
+
+    static void destroy(kc_sm90_plan *self) { delete static_cast<Plan *>(self); }
+
+    static cudaError_t plan(const kc_sm90_gemm *g, int sm_count, kc_sm90_plan **out) {
+        typename Device::Arguments a = args(g, sm_count);
+        if (Device::can_implement(a) != cutlass::Status::kSuccess) return cudaErrorNotSupported;
+        // these schedules (persistent, no split-K) need none; one that did
+        // would need it initialized before every launch
+        if (Device::get_workspace_size(a) != 0) return cudaErrorNotSupported;
+        if (!out) return cudaSuccess;
+        int smem = (int)Kernel::SharedStorageSize;
+        if (smem >= (48 << 10)) {
+            cudaError_t e = cudaFuncSetAttribute(cutlass::device_kernel<Kernel>,
+                                                 cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+            if (e != cudaSuccess) {
+                cudaGetLastError();
+                return e;
+            }
+        }
+        Plan *p = new (std::nothrow) Plan;
+        if (!p) return cudaErrorMemoryAllocation;
+        p->launch = &launch;
+        p->destroy = &destroy;
+        p->params = Kernel::to_underlying_arguments(a, nullptr);
+        *out = p;
+        return cudaSuccess;
+    }
+};
+
+using Coop = cutlass::gemm::KernelTmaWarpSpecializedCooperative;
+using CoopEpi = cutlass::epilogue::TmaWarpSpecializedCooperative;
+using Pingpong = cutlass::gemm::KernelTmaWarpSpecializedPingpong;
+using PingpongEpi = cutlass::epilogue::TmaWarpSpecialized;
+
+// The configurations, in KC_SM90_* order (gemm_kernels.h).
+template <class E>
+using Cfg0 = Gemm<E, Shape<_128, _256, _64>, Shape<_2, _1, _1>, Coop, CoopEpi>;
+template <class E>
+using Cfg1 = Gemm<E, Shape<_128, _128, _64>, Shape<_1, _1, _1>, Pingpong, PingpongEpi>;
+template <class E>
+using Cfg2 = Gemm<E, Shape<_256, _128, _64>, Shape<_1, _2, _1>, Coop, CoopEpi>;
+
+template <class E>
+static cudaError_t dispatch(int cfg, const kc_sm90_gemm *g, int sm_count, kc_sm90_plan **out) {
+    switch (cfg) {
+    case KC_SM90_128x256_COOP_C2x1: return Cfg0<E>::plan(g, sm_count, out);
+    case KC_SM90_128x128_PP_C1x1: return Cfg1<E>::plan(g, sm_count, out);
+    case KC_SM90_256x128_COOP_C1x2: return Cfg2<E>::plan(g, sm_count, out);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
+} // namespace kiln_sm90
+
+#endif
