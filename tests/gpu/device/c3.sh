@@ -16,7 +16,7 @@ timeout 150 python3 bench/shape_switch.py $K $ONNX /tmp/sw/r50_graph.kiln --size
 echo "rc $? at $((SECONDS-T0)) s" >> /tmp/s/switch_graph.txt
 KILN_CONV_GRAPH=0 timeout 100 python3 bench/shape_switch.py $K $ONNX /tmp/sw/r50_legacy.kiln --sizes $SZ > /tmp/s/switch_legacy.txt 2>&1
 echo "rc $? at $((SECONDS-T0)) s" >> /tmp/s/switch_legacy.txt
-left=$((575 - (SECONDS-T0)))
+left=$((${C3_END:-575} - (SECONDS-T0)))
 WRK_THREADS=4 timeout $left python3 bench/serve_bench.py $K --models resnet50 --gpu --duration 5 --server-threads 8 --json /tmp/s/r50gpu.json > /tmp/s/r50gpu.txt 2>&1
 echo "r50 gpu rc $? at $((SECONDS-T0)) s" >> /tmp/s/r50gpu.txt
 cp build/serve_bench/*.log /tmp/s/ 2>/dev/null
