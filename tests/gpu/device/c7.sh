@@ -1,12 +1,8 @@
 #!/bin/bash
-# Session 7, one call: c3.sh (CUDA graph slots, shape switch cost, GPU
-# serving with padded batches), then issue 6's split/cold-timing A/B on the
-# host's 16 cores (a trimmed cpu16_split.sh: one A/B round, 16-thread
-# profiles, run_bench at all threads).
-T0=$SECONDS
-C3_END=${C3_END:-270} bash "$(dirname "$0")/c3.sh"
-export PYTHONUNBUFFERED=1 PYTHONPATH=/tmp/site LD_LIBRARY_PATH=$PWD/.devrun/lib PATH=$PWD/.devrun/bin:$PATH
-K=build-gpu/bin/kiln
+# Session 7, CPU call on the device host: issue 6's weights-first split
+# (KILN_CPU_SPLIT=old: the earlier one) and cold-weight timing
+# (KILN_COLD_TIMING=0) A/B at 16 threads, profiles, run_bench at all cores.
+. "$(dirname "$0")/prelude.sh"
 mkdir -p /tmp/c
 python3 -c "import sys; sys.path.insert(0,'bench'); import run_bench as r; r.export('resnet50'); r.export('mobilenet_v2')" > /tmp/c/export.txt 2>&1
 S=input:1x3x224x224
