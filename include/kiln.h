@@ -413,6 +413,12 @@ KILN_API const char *kiln_engine_layer_layout(const kiln_engine *e, int i);
 KILN_API kiln_status kiln_engine_device_alloc(const kiln_engine *e, size_t bytes,
                                               void **device_ptr_out);
 KILN_API void kiln_engine_device_free(const kiln_engine *e, void *device_ptr);
+/* Host memory for staging a device engine's inputs and outputs: page-locked
+** (pinned) for CUDA engines, so copies to and from the device run at full
+** speed and asynchronously; ordinary aligned memory for CPU engines. bytes
+** 0 gives NULL. Free with kiln_engine_host_free on the same engine. */
+KILN_API kiln_status kiln_engine_host_alloc(const kiln_engine *e, size_t bytes, void **out);
+KILN_API void kiln_engine_host_free(const kiln_engine *e, void *host_ptr);
 KILN_API kiln_status kiln_engine_copy_to_device(const kiln_engine *e, void *dst,
                                                 const void *host_src, size_t bytes);
 KILN_API kiln_status kiln_engine_copy_to_host(const kiln_engine *e, void *host_dst,

@@ -88,6 +88,24 @@ void kiln_engine_device_free(const kiln_engine *e, void *p) {
     if (e && e->dev && p) e->ops->dev->free(e->dev, p);
 }
 
+kiln_status kiln_engine_host_alloc(const kiln_engine *e, size_t bytes, void **out) {
+    if (!out) return kiln_error(KILN_INVALID_ARGUMENT, "out is NULL");
+    *out = NULL;
+    if (!e) return kiln_error(KILN_INVALID_ARGUMENT, "engine is NULL");
+    if (!bytes) return KILN_OK;
+    if (e->dev && e->ops->dev && e->ops->dev->host_alloc)
+        return e->ops->dev->host_alloc(e->dev, bytes, out);
+    if (!(*out = kiln_aligned_alloc(bytes)))
+        return kiln_error(KILN_OUT_OF_MEMORY, "cannot allocate %zu bytes", bytes);
+    return KILN_OK;
+}
+
+void kiln_engine_host_free(const kiln_engine *e, void *p) {
+    if (!p) return;
+    if (e && e->dev && e->ops->dev && e->ops->dev->host_free) e->ops->dev->host_free(e->dev, p);
+    else kiln_aligned_free(p);
+}
+
 static kiln_status copy_sync(const kiln_engine *e, void *dst, const void *src, size_t n,
                              dev_copy_kind kind) {
     kiln_status st = need_dev(e);

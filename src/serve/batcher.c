@@ -448,8 +448,14 @@ static void run_batch(kiln_batcher *b, breq *first, int count, int rows, uint64_
             size_t used = total;
             if (run_rows > rows) total = total / (size_t)rows * (size_t)run_rows;
             if (total > gather_cap[i]) {
-                void *nb = realloc(gather[i], total);
-                if (!nb) {
+                /* pinned for a device engine (fast, asynchronous uploads);
+                ** the old contents need not survive */
+                void *nb = NULL;
+                kiln_engine_host_alloc(b->e, total, &nb);
+                kiln_error_clear();
+                if (nb) {
+                    kiln_engine_host_free(b->e, gather[i]);
+                } else {
                     s = KILN_OUT_OF_MEMORY;
                     snprintf(msg, sizeof msg, "out of memory gathering a batch of %d", rows);
                     goto release;
@@ -571,7 +577,8 @@ static void *worker_main(void *arg) {
             if (d == 0) mx = KILN_MIN(mx, b->o.max_batch_size);
             if (kiln_mul_overflow(bytes, (size_t)mx, &bytes)) bytes = 0;
         }
-        if (bytes && bytes <= ((size_t)1 << 30) && (gather[i] = malloc(bytes))) {
+        if (bytes && bytes <= ((size_t)1 << 30) &&
+            kiln_engine_host_alloc(b->e, bytes, &gather[i]) == KILN_OK && gather[i]) {
             memset(gather[i], 0, bytes);
             cap[i] = bytes;
         }
@@ -647,7 +654,7 @@ static void *worker_main(void *arg) {
         pthread_mutex_lock(&b->mu);
     }
     pthread_mutex_unlock(&b->mu);
-    for (int i = 0; gather && i < b->n_in; i++) free(gather[i]);
+    for (int i = 0; gather && i < b->n_in; i++) kiln_engine_host_free(b->e, gather[i]);
     free(gather);
     free(cap);
     return NULL;

@@ -278,6 +278,15 @@ static void test_batching(void) {
         for (int i = 0; i < KILN_BATCHER_HIST; i++) n += st.batch_size_hist[i];
         CHECK(n == st.batches, "padded: histogram (request rows) sums to the batch count");
     }
+    /* staging memory (pinned on a device engine, plain on this CPU one) */
+    void *h = NULL;
+    CHECK(kiln_engine_host_alloc(g_engine, 4096, &h) == KILN_OK && h, "host_alloc");
+    if (h) memset(h, 0x5a, 4096);
+    kiln_engine_host_free(g_engine, h);
+    h = (void *)1;
+    CHECK(kiln_engine_host_alloc(g_engine, 0, &h) == KILN_OK && !h, "host_alloc 0 gives NULL");
+    CHECK(kiln_engine_host_alloc(NULL, 16, &h) == KILN_INVALID_ARGUMENT && !h, "NULL engine");
+    kiln_engine_host_free(g_engine, NULL);
     /* bad warm-up sizes are refused */
     kiln_pool_options po;
     kiln_pool_options_init(&po);
