@@ -69,6 +69,7 @@ output [ { name: "probs" data_type: TYPE_FP32 dims: [10] } ]
 dynamic_batching { preferred_batch_size: [4, 8] max_queue_delay_microseconds: 200 }
 instance_group [ { count: 1 kind: KIND_CPU } ]
 model_warmup [ { name: "w" batch_size: 4 } ]
+parameters { key: "kiln_pad_batches" value: { string_value: "true" } }
 """
 MLP_CFG = """name: "mlp"
 max_batch_size: 32
