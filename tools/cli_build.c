@@ -44,6 +44,8 @@ static const cli_opt build_opts[] = {
      "that hurt most go back to FP32 until it holds", NULL, 0, 0, false, NULL},
     {"--validate", NULL, OPT_STR, "DIR", "validation inputs for --accuracy-budget (same "
      "layout as --calib)", NULL, 0, 0, false, NULL},
+    {"--threads", NULL, OPT_INT, "N", "CPU threads per run while timing tactics (match the "
+     "thread count the engine will run at)", "1", 1, 256, false, NULL},
     {"--verbose", "-v", OPT_FLAG, NULL, "log every timed tactic, marking the chosen one", "off",
      0, 0, false, NULL},
     {"--quiet", "-q", OPT_FLAG, NULL, "only warnings and errors (no progress lines)", "off", 0,
@@ -245,6 +247,7 @@ static int run_build(cli_args *a) {
 
     kiln_severity sev = cli_has(a, "--verbose") ? KILN_SEVERITY_VERBOSE
                       : cli_has(a, "--quiet") ? KILN_SEVERITY_WARNING : KILN_SEVERITY_INFO;
+    if (cli_has(a, "--threads")) kiln_set_num_threads((int)cli_get(a, "--threads")->i);
     kiln_model *m = NULL;
     kiln_builder_config *cfg = NULL;
     void *blob = NULL;
