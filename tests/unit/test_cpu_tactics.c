@@ -426,6 +426,42 @@ static void gemm_2d(int op, int64_t M, int64_t K, int64_t N, int ta, int tb,
     gemm_2d_r(op, M, K, N, ta, tb, crank, cshape, alpha, beta, act, false);
 }
 
+/* Small M (1 to CPU_DOT_MAX_M) against a transposed B: the dot-product
+** path. K around the vector widths (8, 16, 32-float steps and their tails),
+** N not a multiple of anything, K large enough that three or four A rows
+** take B^T in several L2 blocks (256 KB / (4 K) rows each), random shapes,
+** and a batched product; Gemm and FusedGemm, 1 and 3 threads. */
+static void test_gemm_small_m(void) {
+    static const int64_t ks[] = {1, 7, 8, 15, 16, 17, 31, 32, 33, 63, 100, 2049, 4100};
+    static const int64_t ns[] = {1, 3, 17, 40};
+    for (int64_t M = 1; M <= CPU_DOT_MAX_M; M++)
+        for (size_t i = 0; i < KILN_ARRAY_LEN(ks); i++) {
+            int64_t N = ns[(i + (size_t)M) % KILN_ARRAY_LEN(ns)];
+            gemm_2d_r(OP_FusedGemm, M, ks[i], N, 0, 1, 1, 0, 1.0f, 1.0f,
+                      i % 2 ? "Relu" : "", false);
+        }
+    for (int r = 0; r < 12; r++) {
+        int64_t M = 1 + (int64_t)(rnd() * CPU_DOT_MAX_M);
+        int64_t K = 1 + (int64_t)(rnd() * 3000), N = 1 + (int64_t)(rnd() * 150);
+        gemm_2d(OP_Gemm, M, K, N, 0, 1, 1, 0, r % 2 ? 0.5f : 1.0f, 1.0f, "");
+    }
+    gemm_2d(OP_Gemm, 1, 2048, 1000, 0, 1, 1, 0, 1.0f, 1.0f, ""); /* ResNet-50 fc */
+    gemm_case gc = {0};
+    gc.op = OP_FusedGemm;
+    gc.ra = 3, gc.rb = 3, gc.rc = 1;
+    gc.ad[0] = 2, gc.ad[1] = 3, gc.ad[2] = 4100; /* 2 problems of 3 rows, B per problem */
+    gc.bd[0] = 2, gc.bd[1] = 37, gc.bd[2] = 4100;
+    gc.cd[0] = 37;
+    gc.tb = 1;
+    gc.alpha = 1.0f, gc.beta = 1.0f;
+    gc.act = "Relu";
+    run_gemm_case(&gc, "small-M batched 2x3x4100 . 2x4100x37^T");
+    gc.rb = 2; /* one B: 2 x 1 rows fold to M = 2 */
+    gc.ad[1] = 1;
+    gc.bd[0] = 37, gc.bd[1] = 4100, gc.bd[2] = 0;
+    run_gemm_case(&gc, "small-M batched 2x1x4100 . 4100x37^T");
+}
+
 /* FusedGemm's residual R over awkward sizes, every C form, activations
 ** (R before the activation), both kernels paths (packed and small-M dot),
 ** K = 0, K blocking, and batched / folded products. */
@@ -1257,6 +1293,7 @@ int main(int argc, char **argv) {
     test_physical_cores();
     test_gemm();
     test_gemm_residual();
+    test_gemm_small_m();
     test_conv();
     printf("runs on prepared weights: %d (%d with the replaced input's data NULL)\n",
            g_prepared_runs, g_no_data_runs);
