@@ -371,6 +371,8 @@ int main(int argc, char **argv) {
     bench_gemm(17, 768, 768, false, "", threads, nth);
     /* ResNet-50 classifier (batch 1, weights transposed). */
     bench_gemm(1, 2048, 1000, true, "", threads, nth);
+    /* The same with B not transposed (MatMul weights): the packed path. */
+    bench_gemm(1, 2048, 1000, false, "", threads, nth);
 
     /* ResNet-50 (batch 1, 224x224). */
     bench_conv("conv1", 3, 224, 224, 64, 7, 2, 3, 1, false, threads, nth);
