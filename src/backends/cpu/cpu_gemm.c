@@ -335,17 +335,9 @@ static void dot_task(void *arg, int64_t t, int tid, void *scratch) {
     if (n0 >= n1) return;
     cpu_gemm_prob p = {0};
     job->get(job->ctx, pi, &p);
-    /* Two A rows per call. With more, per block of B^T rows that stays in
-    ** L2 (256 KB): B^T comes from memory once, and the pair of A rows in use
-    ** shares L1 with it (four A rows of ResNet-50's fc, 32 KB, would not). */
-    int64_t blk = job->M <= 2 ? n1 - n0
-                              : KILN_MAX((int64_t)1, (int64_t)(256 << 10) / (job->K * 4));
-    for (int64_t jb = n0; jb < n1; jb += blk) {
-        int64_t je = KILN_MIN(n1, jb + blk);
-        for (int64_t i = 0; i < job->M; i += 2)
-            r->k->dot(job->K, p.a + i * p.a_rs, p.a_rs, (int)KILN_MIN(2, job->M - i), p.b,
-                      p.b_cs, jb, je, p.y + i * p.ldy, p.ldy, &p.epi, i);
-    }
+    for (int64_t i = 0; i < job->M; i += 2)
+        r->k->dot(job->K, p.a + i * p.a_rs, p.a_rs, (int)KILN_MIN(2, job->M - i),
+                  p.b, p.b_cs, n0, n1, p.y + i * p.ldy, p.ldy, &p.epi, i);
 }
 
 /* Splits one problem into tm x tn tasks (tm*tn <= want) minimizing the

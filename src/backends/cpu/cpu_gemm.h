@@ -61,7 +61,8 @@ typedef void (*cpu_ukr_fn)(int64_t kc, const float *a, const float *b,
 /* Small-M kernel (M <= CPU_DOT_MAX_M) for B stored transposed (rows of B^T
 ** contiguous along K, as Gemm transB=1 weights): Y(i0+r, j) =
 ** epi(dot(A row r, B^T row j)) for r < m (1 or 2 per call), j in [j0, j1).
-** No packing: the x86 kernels read B^T row after row, one forward stream. */
+** No packing: B streams once per pair of A rows (for one row the x86
+** kernels read B^T row after row, as one forward stream). */
 enum { CPU_DOT_MAX_M = 4 };
 typedef void (*cpu_dot_fn)(int64_t K, const float *a, int64_t lda, int m,
                            const float *bt, int64_t ldb, int64_t j0, int64_t j1,

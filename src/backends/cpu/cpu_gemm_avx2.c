@@ -121,9 +121,9 @@ static inline float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* Small-M dot kernel: one or two A rows against one B^T row at a time, B^T
-** read as one forward stream (see dot_avx512 for why not several B^T rows
-** at once). */
+/* Small-M dot kernel for one A row (M = 1; written for up to two): one B^T
+** row at a time, B^T read as one forward stream (see dot_avx512 for why
+** not several B^T rows at once). */
 static inline __attribute__((always_inline)) void
 dot_rows8(int M, int64_t K, const float *a, int64_t lda, const float *bt,
           int64_t ldb, int64_t j0, int64_t j1, float *y, int64_t ldy,
@@ -156,11 +156,56 @@ dot_rows8(int M, int64_t K, const float *a, int64_t lda, const float *bt,
     }
 }
 
-static void dot_avx2(int64_t K, const float *a, int64_t lda, int m,
+/* Two A rows against four B^T rows per pass, eight accumulators; rows past
+** m or j1 repeat a valid row and are not stored. For two rows this beats
+** one B^T row at a time (fewer loads per FMA: 0.26 against 0.29 ms on
+** ResNet-50's fc at M = 2, cold, 2 threads); for one it does not. */
+static void dot_avx2_2x4(int64_t K, const float *a, int64_t lda, int m,
                      const float *bt, int64_t ldb, int64_t j0, int64_t j1,
                      float *y, int64_t ldy, const cpu_epi *e, int64_t i0) {
+    const float *a0 = a, *a1 = m > 1 ? a + lda : a;
+    for (int64_t j = j0; j < j1; j += 4) {
+        int nj = (int)KILN_MIN((int64_t)4, j1 - j);
+        const float *b[4];
+        for (int q = 0; q < 4; q++) b[q] = bt + (j + (q < nj ? q : 0)) * ldb;
+        __m256 s00 = _mm256_setzero_ps(), s01 = s00, s02 = s00, s03 = s00;
+        __m256 s10 = s00, s11 = s00, s12 = s00, s13 = s00;
+        int64_t k = 0;
+        for (; k + 8 <= K; k += 8) {
+            __m256 x0 = _mm256_loadu_ps(a0 + k), x1 = _mm256_loadu_ps(a1 + k), v;
+            v = _mm256_loadu_ps(b[0] + k);
+            s00 = _mm256_fmadd_ps(x0, v, s00);
+            s10 = _mm256_fmadd_ps(x1, v, s10);
+            v = _mm256_loadu_ps(b[1] + k);
+            s01 = _mm256_fmadd_ps(x0, v, s01);
+            s11 = _mm256_fmadd_ps(x1, v, s11);
+            v = _mm256_loadu_ps(b[2] + k);
+            s02 = _mm256_fmadd_ps(x0, v, s02);
+            s12 = _mm256_fmadd_ps(x1, v, s12);
+            v = _mm256_loadu_ps(b[3] + k);
+            s03 = _mm256_fmadd_ps(x0, v, s03);
+            s13 = _mm256_fmadd_ps(x1, v, s13);
+        }
+        float r[2][4] = {
+            {hsum8(s00), hsum8(s01), hsum8(s02), hsum8(s03)},
+            {hsum8(s10), hsum8(s11), hsum8(s12), hsum8(s13)},
+        };
+        for (; k < K; k++)
+            for (int q = 0; q < 4; q++) {
+                r[0][q] += a0[k] * b[q][k];
+                r[1][q] += a1[k] * b[q][k];
+            }
+        for (int i = 0; i < m; i++)
+            for (int q = 0; q < nj; q++)
+                y[i * ldy + j + q] = cpu_epi_scalar(e, r[i][q], i0 + i, j + q);
+    }
+}
+
+static void dot_avx2(int64_t K, const float *a, int64_t lda, int m,
+                      const float *bt, int64_t ldb, int64_t j0, int64_t j1,
+                      float *y, int64_t ldy, const cpu_epi *e, int64_t i0) {
     if (m == 1) dot_rows8(1, K, a, lda, bt, ldb, j0, j1, y, ldy, e, i0);
-    else dot_rows8(2, K, a, lda, bt, ldb, j0, j1, y, ldy, e, i0);
+    else dot_avx2_2x4(K, a, lda, m, bt, ldb, j0, j1, y, ldy, e, i0);
 }
 
 
