@@ -259,8 +259,8 @@ dot_rows16(int M, int64_t K, const float *a, int64_t lda, const float *bt,
 ** one B^T row at a time (fewer loads per FMA: 0.26 against 0.29 ms on
 ** ResNet-50's fc at M = 2, cold, 2 threads); for one it does not. */
 static void dot_avx512_2x4(int64_t K, const float *a, int64_t lda, int m,
-                     const float *bt, int64_t ldb, int64_t j0, int64_t j1,
-                     float *y, int64_t ldy, const cpu_epi *e, int64_t i0) {
+                           const float *bt, int64_t ldb, int64_t j0, int64_t j1,
+                           float *y, int64_t ldy, const cpu_epi *e, int64_t i0) {
     const float *a0 = a, *a1 = m > 1 ? a + lda : a;
     for (int64_t j = j0; j < j1; j += 4) {
         int nj = (int)KILN_MIN((int64_t)4, j1 - j);
