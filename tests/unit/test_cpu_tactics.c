@@ -427,10 +427,11 @@ static void gemm_2d(int op, int64_t M, int64_t K, int64_t N, int ta, int tb,
 }
 
 /* Small M (1 to CPU_DOT_MAX_M) against a transposed B: the dot-product
-** path. K around the vector widths (8, 16, 32-float steps and their tails),
-** N not a multiple of anything, K large enough that three or four A rows
-** take B^T in several L2 blocks (256 KB / (4 K) rows each), random shapes,
-** and a batched product; Gemm and FusedGemm, 1 and 3 threads. */
+** path (M = 1: one B^T row at a time; 2 to 4: pairs of A rows against four
+** B^T rows). K around the vector widths (8, 16, 32-float steps and their
+** tails), N not a multiple of anything or smaller than a pass, K past the
+** L1 (2049, 4100), random shapes, ResNet-50's fc, and batched products;
+** Gemm and FusedGemm, 1 and 3 threads. */
 static void test_gemm_small_m(void) {
     static const int64_t ks[] = {1, 7, 8, 15, 16, 17, 31, 32, 33, 63, 100, 2049, 4100};
     static const int64_t ns[] = {1, 3, 17, 40};
