@@ -31,7 +31,7 @@ for r in 1 2; do for e in mv2_b8 mv2_b8w; do for sp in new old; do
   printf "%s split=%s: " $e $sp
   KILN_CPU_SPLIT=$sp $K bench --engine /tmp/o/$e.kiln --threads 16 --duration 1.5 --json 2>/dev/null | python3 -c "import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); l=d['latency_ms']; print('median %.3f min %.3f ms' % (l['median'], l['min']))"
 done; done; done
-left=$((585 - (SECONDS-T0)))
+left=$((${CEND:-300} - (SECONDS-T0)))
 [ $left -gt 60 ] && timeout $left python3 bench/gpu_bench.py $K --iters 20 --no-torch --cases resnet50_int8_b256,bert_base_int8_b128 > /tmp/o/int8.txt 2>&1
 grep -E "kiln |error" /tmp/o/int8.txt | cut -c1-250
 tar -C /tmp -czf $OUT/c8.tgz --exclude='*.kiln' --exclude='*.onnx' o
