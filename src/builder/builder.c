@@ -1041,6 +1041,11 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
             /* host timing with cold weights: another cache entry */
             bool cold = !b->dev && cold_timing_for(b, n);
             if (cold && strlen(key) + 6 < sizeof key) strcat(key, ":cold");
+            /* host tactics timed on more than one thread: their own entry
+            ** (a split that wins at 16 threads may lose at 1) */
+            int nth = b->dev ? 1 : kiln_get_num_threads();
+            if (nth > 1 && strlen(key) + 16 < sizeof key)
+                snprintf(key + strlen(key), sizeof key - strlen(key), ":t%d", nth);
             const char *hit = cache_get(b, key);
             const kiln_tactic *cached = NULL;
             size_t hl = hit ? strcspn(hit, "\t") : 0;

@@ -197,6 +197,18 @@ def test_data_loss(kiln, tmp):
     check("successful build replaces a stale cache",
           p.returncode == 0 and new.startswith("kiln-timing-cache 2 ") and "foo\tbar" not in new,
           p.stderr[-300:])
+    # tactics timed on 2 threads get their own entries; a rebuild at 2 reuses them
+    ents = lambda: len(open(cache).read().splitlines())  # noqa: E731
+    n1 = ents()
+    p = run([kiln, "build", model, "-o", os.path.join(d, "x.kiln"), "--timing-cache", cache,
+             "--threads", "2"] + prof)
+    n2 = ents()
+    p2 = run([kiln, "build", model, "-o", os.path.join(d, "x.kiln"), "--timing-cache", cache,
+              "--threads", "2"] + prof)
+    check("--threads 2: timings of their own, reused by the next build at 2",
+          p.returncode == 0 and p2.returncode == 0 and n2 > n1 and ents() == n2 and
+          ":t2" in open(cache).read() and " 0 new entries" in p2.stderr,
+          "%d -> %d entries; %s" % (n1, n2, p2.stderr[-300:]))
 
 
 def wrong_invocations(kiln, d, eng, tok, shp):
