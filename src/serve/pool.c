@@ -37,6 +37,31 @@ void kiln_pool_options_init(kiln_pool_options *o) {
 const kiln_engine *serve_pool_engine(const kiln_pool *p) { return p->e; }
 int serve_pool_contexts(const kiln_pool *p) { return p->n; }
 
+/* Binds input i of e to c as zeros of dims (*z replaced), for a warm-up run. */
+static kiln_status bind_zero_input(const kiln_engine *e, kiln_context *c, int i,
+                                   const int64_t *dims, kiln_tensor **z) {
+    kiln_io_info info;
+    kiln_status st = kiln_engine_input(e, i, &info);
+    if (st) return st;
+    kiln_tensor_destroy(*z);
+    *z = NULL;
+    if ((st = kiln_tensor_create(info.dtype, info.rank, dims, z)) ||
+        (st = kiln_context_set_input_shape(c, info.name, info.rank, dims)))
+        return st;
+    return kiln_context_set_tensor(c, info.name, kiln_tensor_data(*z), kiln_tensor_nbytes(*z));
+}
+
+/* Lets the context allocate every output (no caller buffers). */
+static kiln_status bind_outputs(const kiln_engine *e, kiln_context *c) {
+    kiln_status st = KILN_OK;
+    for (int o = 0; o < kiln_engine_num_outputs(e) && !st; o++) {
+        kiln_io_info info;
+        if ((st = kiln_engine_output(e, o, &info))) break;
+        st = kiln_context_set_tensor(c, info.name, NULL, 0);
+    }
+    return st;
+}
+
 /* Runs the context once per warm-up shape: each profile at max, opt and
 ** min. Max touches every page of the activation plan; opt is what the
 ** builder tuned for and what most batches look like; min (a lone request,
@@ -45,7 +70,7 @@ int serve_pool_contexts(const kiln_pool *p) { return p->n; }
 ** the context is left holding it. */
 static kiln_status warm(kiln_pool *p, kiln_context *c, void *stream) {
     const kiln_engine *e = p->e;
-    int ni = kiln_engine_num_inputs(e), no = kiln_engine_num_outputs(e);
+    int ni = kiln_engine_num_inputs(e);
     kiln_tensor **zeros = calloc((size_t)ni + 1, sizeof *zeros);
     if (!zeros) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
     kiln_status st = KILN_OK;
@@ -81,18 +106,9 @@ static kiln_status warm(kiln_pool *p, kiln_context *c, void *stream) {
                 (st = kiln_engine_profile_shape(e, prof, info.name, mn, op, mx)))
                 break;
             op[0] = bs;
-            kiln_tensor_destroy(zeros[i]);
-            zeros[i] = NULL;
-            if ((st = kiln_tensor_create(info.dtype, info.rank, op, &zeros[i]))) break;
-            if ((st = kiln_context_set_input_shape(c, info.name, info.rank, op))) break;
-            st = kiln_context_set_tensor(c, info.name, kiln_tensor_data(zeros[i]),
-                                         kiln_tensor_nbytes(zeros[i]));
+            st = bind_zero_input(e, c, i, op, &zeros[i]);
         }
-        for (int o = 0; o < no && !st; o++) {
-            kiln_io_info info;
-            if ((st = kiln_engine_output(e, o, &info))) break;
-            st = kiln_context_set_tensor(c, info.name, NULL, 0);
-        }
+        if (!st) st = bind_outputs(e, c);
         for (int r = 0; r < 2 && !st; r++) st = kiln_context_enqueue(c, stream);
     }
     /* Last profile first, so profile 0 (what requests mostly pick) ends set. */
@@ -108,18 +124,9 @@ static kiln_status warm(kiln_pool *p, kiln_context *c, void *stream) {
                 const int64_t *dims = which == 0 ? mx : which == 1 ? op : mn;
                 const int64_t *prev = which == 1 ? mx : op;
                 again = again && !memcmp(dims, prev, sizeof(int64_t) * (size_t)info.rank);
-                kiln_tensor_destroy(zeros[i]);
-                zeros[i] = NULL;
-                if ((st = kiln_tensor_create(info.dtype, info.rank, dims, &zeros[i]))) break;
-                if ((st = kiln_context_set_input_shape(c, info.name, info.rank, dims))) break;
-                st = kiln_context_set_tensor(c, info.name, kiln_tensor_data(zeros[i]),
-                                             kiln_tensor_nbytes(zeros[i]));
+                st = bind_zero_input(e, c, i, dims, &zeros[i]);
             }
-            for (int o = 0; o < no && !st; o++) {
-                kiln_io_info info;
-                if ((st = kiln_engine_output(e, o, &info))) break;
-                st = kiln_context_set_tensor(c, info.name, NULL, 0);
-            }
+            if (!st) st = bind_outputs(e, c);
             for (int r = 0; r < p->o.warmup_runs && !st && !again; r++)
                 st = kiln_context_enqueue(c, stream);
         }
