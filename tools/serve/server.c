@@ -1,5 +1,5 @@
 /* server.c: the HTTP side of `kiln serve`. libmicrohttpd owns sockets and
-** HTTP parsing (a thread pool polling with epoll); an infer request
+** HTTP parsing (a thread pool polling with poll()); an infer request
 ** suspends its connection, goes through the model's batcher, and the
 ** completion callback builds the response and resumes the connection, so
 ** no HTTP thread waits on inference. Metrics are served by a second daemon
@@ -905,7 +905,14 @@ static struct MHD_Daemon *start_daemon(server *s, int port, bool metrics, int th
         serve_log("ERROR", "--host %s is not an IPv4 address", s->o.host);
         return NULL;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC;
+    /* poll(), not epoll: with epoll and a thread pool, MHD_quiesce_daemon
+    ** (the drain at SIGTERM) and a worker thread that is awake both take
+    ** the listen socket out of that worker's epoll set, and the loser's
+    ** failed EPOLL_CTL_DEL is a libmicrohttpd panic (abort: seen in CI with
+    ** SIGTERM 12 ms after start). poll() sets are rebuilt every turn, so
+    ** quiescing only wakes the workers. Each worker polls its own share of
+    ** at most 1024 connections. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC;
     if (!metrics) flags |= MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, metrics ? on_metrics : on_request, s,
