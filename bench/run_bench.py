@@ -100,11 +100,14 @@ def bench_ort(path, shapes, dtypes, threads, duration, warmup_s=1.0):
 
 
 def bench_kiln(kiln, path, shapes, threads, duration):
-    engine = path[:-5] + "_b%d.kiln" % next(iter(shapes.values()))[0]
+    # One engine per batch and thread count, its tactics timed at the thread
+    # count it runs at (`kiln build --threads`, as a deployment would build
+    # it): a tactic that wins on one core can scale worst on sixteen.
+    engine = path[:-5] + "_b%d_t%d.kiln" % (next(iter(shapes.values()))[0], threads)
     spec = ",".join("%s:%s" % (k, "x".join(map(str, v))) for k, v in shapes.items())
     t0 = time.perf_counter()
-    subprocess.run([kiln, "build", path, "-o", engine, "--shapes", spec,
-                    "--timing-cache", engine + ".cache"], check=True,
+    subprocess.run([kiln, "build", path, "-o", engine, "--shapes", spec, "--threads",
+                    str(threads), "--timing-cache", engine + ".cache"], check=True,
                    stdout=subprocess.DEVNULL)
     build_s = time.perf_counter() - t0
     out = subprocess.run([kiln, "bench", "--engine", engine, "--shapes", spec, "--threads",
