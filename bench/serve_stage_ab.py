@@ -9,7 +9,8 @@ does (its model setup, request body and wrk script are reused).
 For each server and round: dynamic batching on at each concurrency, then
 batching off; req/s, p50/p99 and, from /metrics, the worker's time per
 request's batch (compute input = gather/bind, infer = the run, output =
-splitting outputs: the server's per-request sums divided by requests).
+splitting outputs: the server's per-request sums divided by requests), the
+share of requests staged and of batches bound in place.
 
 Usage: serve_stage_ab.py KILN_BINARY [--models big] [--concurrency 64]
          [--duration 10] [--rounds 2] [--server-threads 8] [--gpu]
@@ -97,20 +98,23 @@ def main():
                                      input_us=dm("nv_inference_compute_input_duration_us") / max(req, 1),
                                      infer_us=dm("nv_inference_compute_infer_duration_us") / max(req, 1),
                                      output_us=dm("nv_inference_compute_output_duration_us") / max(req, 1),
-                                     queue_us=dm("nv_inference_queue_duration_us") / max(req, 1))
+                                     queue_us=dm("nv_inference_queue_duration_us") / max(req, 1),
+                                     staged_req=dm("kiln_batcher_staged_requests_total") / max(req, 1),
+                                     inplace=dm("kiln_batcher_staged_batches_total") / max(batches, 1))
                             rows.append(r)
                             print(json.dumps(r), flush=True)
                 finally:
                     srv.send_signal(signal.SIGTERM)
                     srv.wait(120)
     print("\n| model | staging | round | batching | conc | req/s | p50 ms | p99 ms | mean batch "
-          "| input us | infer us | output us | queue us | non-2xx |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| input us | infer us | output us | queue us | staged req | in-place batches | non-2xx |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['model']} | {'on' if r['stage'] == '1' else 'off'} | {r['round']} | {r['batching']} | "
               f"{r['concurrency']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
               f"{r['mean_batch']:.1f} | {r['input_us']:.0f} | {r['infer_us']:.0f} | "
-              f"{r['output_us']:.0f} | {r['queue_us']:.0f} | {r['non2xx']} |")
+              f"{r['output_us']:.0f} | {r['queue_us']:.0f} | {r['staged_req']:.0%} | {r['inplace']:.0%} | "
+              f"{r['non2xx']} |")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -671,11 +671,11 @@ typedef struct kiln_batcher_options {
                                ** and run without the worker copying them;
                                ** requests that find no room, or batches not
                                ** laid out so, are gathered by the worker.
-                               ** Slots of max_batch_size rows at the largest
-                               ** profile shape per input: 0 (default): 2 per
-                               ** worker plus 2; -1: off; at most 64, and at
-                               ** most 1 GiB over all (fewer slots, or none,
-                               ** above). The environment variable
+                               ** Slots of 2 x max_batch_size rows at the
+                               ** largest profile shape per input: 0
+                               ** (default): 1 per worker plus 2; -1: off; at
+                               ** most 64, and at most 1 GiB over all (fewer
+                               ** slots, or none, above). The environment variable
                                ** KILN_SERVE_STAGE=0 turns it off (A/B). The
                                ** submitting thread pays the copy; the input
                                ** data is still borrowed until done. */

@@ -32,14 +32,19 @@ typedef struct breq {
     int slot;                   /* staging slot holding the rows; -1: none */
     bool ready;                 /* staged: the submitter finished copying */
     size_t *soff;               /* staged: per input, byte offset in the slot */
+    int64_t srows;              /* staged: rows in the slot up to and with r */
 } breq;
 
 /* A staging slot: consecutive queued requests that can share a batch, back
-** to back from the slot's start, one region per input. */
+** to back from the slot's start, one region per input. It holds two full
+** batches: a worker often takes the first requests while later ones are
+** still being copied in, and those then start the next batch ("group")
+** in the same slot. */
 typedef struct stage_slot {
     int refs;                   /* requests staged in it not yet answered */
-    int rows;                   /* rows staged since it was (re)opened */
-    uint64_t mask;              /* profiles all of them fit */
+    int64_t rows;               /* rows staged since it was (re)opened */
+    int64_t group0;             /* rows before the current group */
+    uint64_t mask;              /* profiles the current group fits */
     size_t *used;               /* per input: bytes staged */
     size_t *dirty;              /* per input: every byte past this is zero */
 } stage_slot;
@@ -65,6 +70,7 @@ struct kiln_batcher {
     int queued, in_flight;
     int64_t queued_rows;        /* rows over the queued requests */
     int delay_waiters;          /* workers sleeping out max_queue_delay */
+    int copy_waiters;           /* workers waiting for a request's staging */
     pthread_t *threads;
     int n_threads;
     kiln_batcher_stats st;
@@ -88,6 +94,9 @@ void kiln_batcher_options_init(kiln_batcher_options *o) {
 int kiln_batcher_max_batch_size(const kiln_batcher *b) { return b ? b->o.max_batch_size : 0; }
 
 static void *worker_main(void *arg);
+/* How long a worker forming a batch waits for a request whose rows are
+** being staged (a copy of at most one request's bytes, under way). */
+enum { STAGE_WAIT_US = 1000 };
 static bool preferred(const kiln_batcher *b, int64_t rows);
 static bool compatible(const kiln_batcher *b, const struct breq *x, const struct breq *y);
 static kiln_status stage_setup(kiln_batcher *b);
@@ -253,14 +262,14 @@ static size_t full_batch_bytes(const kiln_batcher *b, int i) {
     return bytes <= ((size_t)1 << 30) ? bytes : 0;
 }
 
-/* Staging slots: stage_slots of them (0: 2 per worker plus 2, so a batch can
-** fill while others run), at most 1 GiB over all; none without batching,
+/* Staging slots: stage_slots of them (0: 1 per worker plus 2, so batches can
+** fill while others run), each two full batches, at most 1 GiB over all; none without batching,
 ** with KILN_SERVE_STAGE=0 (A/B timing), or when the memory cannot be had
 ** (requests are then gathered by the worker, as they always can be). Only
 ** running out of memory for the bookkeeping fails. */
 static kiln_status stage_setup(kiln_batcher *b) {
     const char *env = getenv("KILN_SERVE_STAGE");
-    int n = b->o.stage_slots ? b->o.stage_slots : 2 * b->o.num_workers + 2;
+    int n = b->o.stage_slots ? b->o.stage_slots : b->o.num_workers + 2;
     if (b->o.stage_slots < 0 || !b->o.dynamic_batching || b->o.max_batch_size <= 0 ||
         b->n_in < 1 || (env && !strcmp(env, "0")))
         return KILN_OK;
@@ -271,7 +280,7 @@ static kiln_status stage_setup(kiln_batcher *b) {
         return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
     size_t per_slot = 0;
     for (int i = 0; i < b->n_in; i++) {
-        size_t cap = full_batch_bytes(b, i);
+        size_t cap = 2 * full_batch_bytes(b, i);
         if (!cap) return KILN_OK; /* unbounded or empty: no staging */
         b->slot_cap[i] = cap;
         b->slot_stride[i] = (cap + 4095) & ~(size_t)4095;
@@ -305,9 +314,10 @@ static kiln_status stage_setup(kiln_batcher *b) {
 }
 
 /* Under b->mu, as r is queued: the slot and offsets r's rows go to. After
-** the queue's last request when that one is staged and r could join its
-** batch (the worker takes consecutive compatible requests), else at the
-** start of a free slot; r->slot -1 when neither is possible. */
+** the queue's last request when that one is staged and r could join the
+** batch it starts or is part of (the worker takes consecutive compatible
+** requests up to max_batch_size rows), else at the start of a free slot;
+** r->slot -1 when neither is possible. */
 static void stage_place(kiln_batcher *b, breq *r) {
     r->slot = -1;
     if (!b->n_slots) return;
@@ -316,8 +326,9 @@ static void stage_place(kiln_batcher *b, breq *r) {
     if (t && t->slot >= 0) {
         /* t is the latest request queued, so the last one in its slot */
         stage_slot *x = &b->slots[t->slot];
-        bool fits = compatible(b, t, r) && x->rows + r->rows <= b->o.max_batch_size &&
-                    pick_profile(b, x->mask & r->profiles, x->rows + r->rows) >= 0;
+        int64_t group = x->rows - x->group0 + r->rows;
+        bool fits = compatible(b, t, r) && group <= b->o.max_batch_size &&
+                    pick_profile(b, x->mask & r->profiles, group) >= 0;
         for (int i = 0; fits && i < b->n_in; i++)
             fits = r->nbytes[i] <= b->slot_cap[i] - x->used[i];
         if (fits) {
@@ -329,7 +340,7 @@ static void stage_place(kiln_batcher *b, breq *r) {
         if (!b->slots[k].refs) {
             sl = &b->slots[k];
             r->slot = k;
-            sl->rows = 0;
+            sl->rows = sl->group0 = 0;
             sl->mask = ~(uint64_t)0;
             for (int i = 0; i < b->n_in; i++) sl->used[i] = 0;
         }
@@ -345,6 +356,7 @@ static void stage_place(kiln_batcher *b, breq *r) {
         sl->dirty[i] = KILN_MAX(sl->dirty[i], sl->used[i]);
     }
     sl->rows += r->rows;
+    r->srows = sl->rows;
     sl->mask &= r->profiles;
     sl->refs++;
     b->st.staged_requests++;
@@ -539,8 +551,10 @@ kiln_status kiln_batcher_submit(kiln_batcher *b, const kiln_batch_input *inputs,
         if (r->nbytes[i]) memcpy(slot_base(b, slot, i) + r->soff[i], r->data[i], r->nbytes[i]);
     pthread_mutex_lock(&b->mu);
     r->ready = true;
-    if (r == b->head || !b->delay_waiters || b->queued_rows >= b->o.max_batch_size ||
-        preferred(b, b->queued_rows))
+    if (b->copy_waiters)
+        pthread_cond_broadcast(&b->cv);
+    else if (r == b->head || !b->delay_waiters || b->queued_rows >= b->o.max_batch_size ||
+             preferred(b, b->queued_rows))
         pthread_cond_signal(&b->cv);
     pthread_mutex_unlock(&b->mu);
     return KILN_OK;
@@ -605,6 +619,17 @@ static int stage_region(const kiln_batcher *b, const breq *first, int count, int
         }
     }
     return slot;
+}
+
+/* Under b->mu, after a batch ending with `last` left the queue: the
+** requests of last's slot still queued (right at the head) start a new
+** group, so later requests keep joining them. */
+static void stage_taken(kiln_batcher *b, const breq *last) {
+    if (last->slot < 0) return;
+    stage_slot *sl = &b->slots[last->slot];
+    sl->group0 = KILN_MAX(sl->group0, last->srows);
+    sl->mask = ~(uint64_t)0;
+    for (const breq *r = b->head; r && r->slot == last->slot; r = r->next) sl->mask &= r->profiles;
 }
 
 /* Runs one batch; answers every request in it. */
@@ -810,10 +835,12 @@ static void *worker_main(void *arg) {
             cap[i] = bytes;
         }
     }
+    uint64_t copy_wait_since = 0;
     pthread_mutex_lock(&b->mu);
     for (;;) {
         if (!b->head) {
             if (b->stopping) break;
+            copy_wait_since = 0;
             pthread_cond_wait(&b->cv, &b->mu);
             continue;
         }
@@ -849,11 +876,16 @@ static void *worker_main(void *arg) {
         uint64_t mask = b->head->profiles;
         bool batching = b->o.dynamic_batching && b->o.max_batch_size > 0 && gather && cap;
         bool more = false;      /* a request that would fit is still to come */
+        bool copying = false;   /* ... and is queued, its rows being staged */
         if (batching) {
             for (breq *r = b->head->next; r; r = r->next) {
-                if ((r->slot >= 0 && !r->ready) || !compatible(b, b->head, r) || rows + r->rows > b->o.max_batch_size ||
+                if (!compatible(b, b->head, r) || rows + r->rows > b->o.max_batch_size ||
                     pick_profile(b, mask & r->profiles, rows + r->rows) < 0)
                     break;
+                if (r->slot >= 0 && !r->ready) {
+                    copying = true;
+                    break;
+                }
                 count++;
                 rows += r->rows;
                 mask &= r->profiles;
@@ -873,6 +905,20 @@ static void *worker_main(void *arg) {
                 continue;
             }
         }
+        if (copying && !b->stopping) {
+            /* Leaving a request whose copy is under way for the next batch
+            ** would split the slot's run of rows (that batch then gathered,
+            ** this one too when padded): wait for it, briefly. */
+            if (!copy_wait_since) copy_wait_since = now;
+            if (now < copy_wait_since + STAGE_WAIT_US) {
+                struct timespec dl = serve_deadline(copy_wait_since + STAGE_WAIT_US - now);
+                b->copy_waiters++;
+                pthread_cond_timedwait(&b->cv, &b->mu, &dl);
+                b->copy_waiters--;
+                continue;
+            }
+        }
+        copy_wait_since = 0;
         breq *first = b->head, *last = first;
         for (int k = 1; k < count; k++) last = last->next;
         b->head = last->next;
@@ -883,6 +929,7 @@ static void *worker_main(void *arg) {
         b->in_flight += count;
         if (b->head) pthread_cond_signal(&b->cv); /* let another worker look */
         int zslot = stage_region(b, first, count, rows, mask);
+        stage_taken(b, last);
         pthread_mutex_unlock(&b->mu);
         run_batch(b, first, count, rows, now, mask, zslot, gather, cap);
         pthread_mutex_lock(&b->mu);
