@@ -9,9 +9,9 @@
 ** one batch already sit back to back: the worker binds that region as the
 ** batch's input, without a copy, instead of concatenating every request
 ** itself on its one thread while the submitting threads idle. The memory is
-** a few slots per input, each holding max_batch_size rows at the largest
-** profile shape plus nothing else; a slot receives consecutive requests
-** that could share a batch, and is reused once all of them are answered.
+** a few slots per input, each holding two batches of max_batch_size rows at
+** the largest profile shape; a slot receives consecutive requests that
+** could share a batch, and is reused once all of them are answered.
 ** Requests that find no free slot, and batches that are not one contiguous
 ** run of a slot, take the worker's gather as before. */
 #include "serve.h"
@@ -263,10 +263,10 @@ static size_t full_batch_bytes(const kiln_batcher *b, int i) {
 }
 
 /* Staging slots: stage_slots of them (0: 1 per worker plus 2, so batches can
-** fill while others run), each two full batches, at most 1 GiB over all; none without batching,
-** with KILN_SERVE_STAGE=0 (A/B timing), or when the memory cannot be had
-** (requests are then gathered by the worker, as they always can be). Only
-** running out of memory for the bookkeeping fails. */
+** fill while others run), each two full batches, at most 1 GiB over all;
+** none without batching, with KILN_SERVE_STAGE=0 (A/B timing), or when the
+** memory cannot be had (requests are then gathered by the worker, as they
+** always can be). Only running out of memory for the bookkeeping fails. */
 static kiln_status stage_setup(kiln_batcher *b) {
     const char *env = getenv("KILN_SERVE_STAGE");
     int n = b->o.stage_slots ? b->o.stage_slots : b->o.num_workers + 2;
