@@ -917,6 +917,26 @@ static void *worker_main(void *arg) {
                 b->copy_waiters--;
                 continue;
             }
+            /* Still copying (its thread descheduled, say): a padded batch
+            ** can no longer be bound in place, its padding rows being that
+            ** request's. The longest leading part of preferred size (or
+            ** max_batch_size), needing no padding, can: run that. */
+            if (run_rows_of(b, mask, rows) > rows) {
+                int k = 0, krows = 0;
+                uint64_t kmask = ~(uint64_t)0;
+                const breq *r = b->head;
+                for (int j = 0; j < count; j++, r = r->next) {
+                    krows += r->rows;
+                    kmask &= r->profiles;
+                    if (krows > 1 && (preferred(b, krows) || krows == b->o.max_batch_size) &&
+                        run_rows_of(b, kmask, krows) == krows) {
+                        k = j + 1;
+                        rows = krows;
+                        mask = kmask;
+                    }
+                }
+                if (k) count = k;
+            }
         }
         copy_wait_since = 0;
         breq *first = b->head, *last = first;
