@@ -905,10 +905,12 @@ static void *worker_main(void *arg) {
                 continue;
             }
         }
-        if (copying && !b->stopping) {
-            /* Leaving a request whose copy is under way for the next batch
-            ** would split the slot's run of rows (that batch then gathered,
-            ** this one too when padded): wait for it, briefly. */
+        if (copying && !b->stopping && run_rows_of(b, mask, rows) > rows) {
+            /* A padded batch is bound in place only when no request of its
+            ** slot follows it (the padding rows would be that request's):
+            ** wait briefly for the copy under way, so it joins the batch.
+            ** Unpadded, the ready part runs now and the rest starts the
+            ** next batch, both in place. */
             if (!copy_wait_since) copy_wait_since = now;
             if (now < copy_wait_since + STAGE_WAIT_US) {
                 struct timespec dl = serve_deadline(copy_wait_since + STAGE_WAIT_US - now);
@@ -921,22 +923,20 @@ static void *worker_main(void *arg) {
             ** can no longer be bound in place, its padding rows being that
             ** request's. The longest leading part of preferred size (or
             ** max_batch_size), needing no padding, can: run that. */
-            if (run_rows_of(b, mask, rows) > rows) {
-                int k = 0, krows = 0;
-                uint64_t kmask = ~(uint64_t)0;
-                const breq *r = b->head;
-                for (int j = 0; j < count; j++, r = r->next) {
-                    krows += r->rows;
-                    kmask &= r->profiles;
-                    if (krows > 1 && (preferred(b, krows) || krows == b->o.max_batch_size) &&
-                        run_rows_of(b, kmask, krows) == krows) {
-                        k = j + 1;
-                        rows = krows;
-                        mask = kmask;
-                    }
+            int k = 0, krows = 0;
+            uint64_t kmask = ~(uint64_t)0;
+            const breq *r = b->head;
+            for (int j = 0; j < count; j++, r = r->next) {
+                krows += r->rows;
+                kmask &= r->profiles;
+                if (krows > 1 && (preferred(b, krows) || krows == b->o.max_batch_size) &&
+                    run_rows_of(b, kmask, krows) == krows) {
+                    k = j + 1;
+                    rows = krows;
+                    mask = kmask;
                 }
-                if (k) count = k;
             }
+            if (k) count = k;
         }
         copy_wait_since = 0;
         breq *first = b->head, *last = first;
