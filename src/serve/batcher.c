@@ -269,7 +269,7 @@ static size_t full_batch_bytes(const kiln_batcher *b, int i) {
 ** always can be). Only running out of memory for the bookkeeping fails. */
 static kiln_status stage_setup(kiln_batcher *b) {
     const char *env = getenv("KILN_SERVE_STAGE");
-    int n = b->o.stage_slots ? b->o.stage_slots : b->o.num_workers + 2;
+    int n = b->o.stage_slots ? b->o.stage_slots : KILN_MIN(b->o.num_workers + 2, 64);
     if (b->o.stage_slots < 0 || !b->o.dynamic_batching || b->o.max_batch_size <= 0 ||
         b->n_in < 1 || (env && !strcmp(env, "0")))
         return KILN_OK;
