@@ -407,7 +407,8 @@ kiln_status kiln_batcher_submit(kiln_batcher *b, const kiln_batch_input *inputs,
                           "gives %d", b->n_in, num_inputs);
     size_t n = (size_t)b->n_in;
     /* One allocation per request: the node plus its per-input tables. */
-    size_t bytes = sizeof(breq) + n * (sizeof(void *) + 2 * sizeof(size_t) + sizeof(int64_t[KILN_MAX_RANK]));
+    size_t bytes = sizeof(breq) +
+                   n * (sizeof(void *) + 2 * sizeof(size_t) + sizeof(int64_t[KILN_MAX_RANK]));
     breq *r = calloc(1, bytes);
     if (!r) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
     r->dims = (int64_t(*)[KILN_MAX_RANK])(r + 1);

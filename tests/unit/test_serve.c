@@ -1012,8 +1012,8 @@ static void test_stage_cut(void) {
         ad[i][1] = 3;
         ad[i][2] = ad[i][3] = q[i].h;
         bd[i][1] = 5;
-        in[i][0] = (kiln_batch_input){"a", KILN_DTYPE_FLOAT32, 4, ad[i], q[i].a,
-                                      sizeof(float) * (size_t)q[i].rows * 3 * (size_t)(q[i].h * q[i].w)};
+        size_t na = (size_t)q[i].rows * 3 * (size_t)(q[i].h * q[i].w);
+        in[i][0] = (kiln_batch_input){"a", KILN_DTYPE_FLOAT32, 4, ad[i], q[i].a, sizeof(float) * na};
         in[i][1] = (kiln_batch_input){"b", KILN_DTYPE_INT32, 2, bd[i], q[i].bv,
                                       sizeof(int32_t) * (size_t)q[i].rows * 5};
     }
@@ -1048,7 +1048,9 @@ static void test_stage_cut(void) {
               "cut=%d: %llu of %llu batches in place, batch rows %d %d", cut,
               (unsigned long long)st.staged_batches, (unsigned long long)st.batches,
               q[1].batch_rows, q[4].batch_rows);
-        if (!cut) printf("note: test_stage_cut: the big copy ended within the wait; the cut was not exercised\n");
+        if (!cut)
+            printf("note: test_stage_cut: the big copy ended within the wait, so the cut "
+                   "was not exercised\n");
     }
     kiln_batcher_destroy(b);
     kiln_pool_destroy(pl);
