@@ -860,6 +860,7 @@ static void *worker_main(void *arg) {
             b->queued--;
             b->queued_rows -= r->rows;
             b->st.timed_out++;
+            b->in_flight++; /* taken, not yet answered (stats, wait_idle) */
             pthread_mutex_unlock(&b->mu);
             char msg[128];
             snprintf(msg, sizeof msg, "request timed out after %llu us in the queue",
@@ -869,6 +870,7 @@ static void *worker_main(void *arg) {
             tm.queue_us = now - r->t_submit;
             answer(r, KILN_TIMEOUT, msg, NULL, 0, &tm);
             pthread_mutex_lock(&b->mu);
+            b->in_flight--;
             retire(b, r);
             continue;
         }

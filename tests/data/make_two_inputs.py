@@ -1,6 +1,6 @@
 """make_two_inputs.py: writes two_inputs.onnx, a model with two batched
 inputs of different row sizes and dtypes for the batcher's staging tests:
-a [N,3,H,W] float32, b [N,5] int32 -> y [N,8] float32 =
+a [N,3,H,W] float32, b [N,4] int32 -> y [N,7] float32 =
 concat(GlobalAveragePool(a) flattened, float(b) * 0.5). Rows do not interact.
 Run: python3 tests/data/make_two_inputs.py tests/data/two_inputs.onnx
 """
@@ -21,8 +21,8 @@ def main(path):
          helper.make_node("Concat", ["pf", "bh"], ["y"], axis=1)],
         "two_inputs",
         [helper.make_tensor_value_info("a", TensorProto.FLOAT, ["N", 3, "H", "W"]),
-         helper.make_tensor_value_info("b", TensorProto.INT32, ["N", 5])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8])],
+         helper.make_tensor_value_info("b", TensorProto.INT32, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 7])],
         [half])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8

@@ -820,10 +820,11 @@ static void test_stage_split_batch(int slots) {
 }
 
 /* ---- two inputs of different row sizes and dtypes (tests/data/two_inputs.onnx:
-** a [N,3,H,W] float32, b [N,5] int32 -> y [N,8] = mean of a per channel,
-** then b / 2). Odd H and W give rows that are not multiples of 16 bytes, so
-** batches starting inside a slot are gathered (misaligned); padded batches
-** too. Answers are checked against the formula. */
+** a [N,3,H,W] float32, b [N,4] int32 -> y [N,7] = mean of a per channel,
+** then b / 2). Odd H and W give rows of a that are not multiples of 16
+** bytes, so batches starting inside a slot are gathered (misaligned);
+** padded batches too. Answers are checked against the formula. */
+enum { BW = 4, YW = 3 + BW }; /* b's and y's row widths */
 typedef struct treq {
     float *a;
     int32_t *bv;
@@ -842,7 +843,7 @@ static void on_tdone(void *user, const kiln_batch_result *r) {
 
 static double two_diff(const treq *q) {
     if (q->status || !q->out || kiln_tensor_rank(q->out) != 2 ||
-        kiln_tensor_dims(q->out)[0] != q->rows || kiln_tensor_dims(q->out)[1] != 8)
+        kiln_tensor_dims(q->out)[0] != q->rows || kiln_tensor_dims(q->out)[1] != YW)
         return 1e9;
     const float *y = kiln_tensor_cdata(q->out);
     double d = 0;
@@ -851,9 +852,10 @@ static double two_diff(const treq *q) {
             double m = 0;
             const float *p = q->a + ((size_t)r * 3 + (size_t)c) * (size_t)(q->h * q->w);
             for (int k = 0; k < q->h * q->w; k++) m += p[k];
-            d = fmax(d, fabs(m / (q->h * q->w) - y[r * 8 + c]));
+            d = fmax(d, fabs(m / (q->h * q->w) - y[r * YW + c]));
         }
-        for (int c = 0; c < 5; c++) d = fmax(d, fabs(q->bv[r * 5 + c] * 0.5 - y[r * 8 + 3 + c]));
+        for (int c = 0; c < BW; c++)
+            d = fmax(d, fabs(q->bv[r * BW + c] * 0.5 - y[r * YW + 3 + c]));
     }
     return d;
 }
@@ -866,7 +868,7 @@ static void test_stage_two_inputs(int workers, int stage, int pad) {
     size_t n = 0;
     int p = 0;
     int64_t amn[4] = {1, 3, 4, 4}, aop[4] = {4, 3, 7, 7}, amx[4] = {16, 3, 12, 12};
-    int64_t bmn[2] = {1, 5}, bop[2] = {4, 5}, bmx[2] = {16, 5};
+    int64_t bmn[2] = {1, BW}, bop[2] = {4, BW}, bmx[2] = {16, BW};
     CHECK(kiln_model_load("tests/data/two_inputs.onnx", &m) == KILN_OK &&
           kiln_builder_config_create(&cfg) == KILN_OK &&
           kiln_builder_config_add_profile(cfg, &p) == KILN_OK &&
@@ -904,12 +906,12 @@ static void test_stage_two_inputs(int workers, int stage, int pad) {
         q->status = KILN_INTERNAL;
         size_t na = (size_t)q->rows * 3 * (size_t)(q->h * q->w);
         q->a = malloc(sizeof(float) * na);
-        q->bv = malloc(sizeof(int32_t) * (size_t)q->rows * 5);
+        q->bv = malloc(sizeof(int32_t) * (size_t)q->rows * BW);
         fill(q->a, na, (unsigned)i * 131u + 17);
-        for (int k = 0; k < q->rows * 5; k++) q->bv[k] = (int32_t)((i * 7 + k * 3) % 23) - 11;
-        int64_t ad[4] = {q->rows, 3, q->h, q->w}, bd[2] = {q->rows, 5};
+        for (int k = 0; k < q->rows * BW; k++) q->bv[k] = (int32_t)((i * 7 + k * 3) % 23) - 11;
+        int64_t ad[4] = {q->rows, 3, q->h, q->w}, bd[2] = {q->rows, BW};
         kiln_batch_input in[2] = {
-            {"b", KILN_DTYPE_INT32, 2, bd, q->bv, sizeof(int32_t) * (size_t)q->rows * 5},
+            {"b", KILN_DTYPE_INT32, 2, bd, q->bv, sizeof(int32_t) * (size_t)q->rows * BW},
             {"a", KILN_DTYPE_FLOAT32, 4, ad, q->a, sizeof(float) * na}};
         if (kiln_batcher_submit(b, in, 2, -1, on_tdone, q)) refused++;
         if (i % 11 == 5) sleep_us(2000);
@@ -943,10 +945,11 @@ static void test_stage_two_inputs(int workers, int stage, int pad) {
 /* A padded batch whose slot has a request still being copied right after
 ** it (a big one, copied by another thread) cannot bind its padding rows in
 ** place; after waiting for the copy (1 ms) the worker runs the leading part
-** of preferred size instead (4 rows, in place, no padding) and the rest
-** with the big request as the next batch (8 rows, in place). When the copy
-** ends within the wait, all run as one batch of 12 (max), in place too.
-** Either way every batch binds in place and every answer is right. */
+** of preferred size instead (4 of 5 rows, in place, no padding), and the
+** rest later (the 1-row request alone or with the big one, in place). When
+** the copy ends within the wait, all run as one batch of 12 (max), in place
+** too. Either way every batch binds in place and every answer is right;
+** without the cut the 5 rows would run padded to 8 and be gathered. */
 typedef struct big_submit {
     kiln_batcher *b;
     kiln_batch_input in[2];
@@ -969,7 +972,7 @@ static void test_stage_cut(void) {
     int p = 0;
     enum { HW = 640 };
     int64_t amn[4] = {1, 3, 4, 4}, aop[4] = {4, 3, 4, 4}, amx[4] = {12, 3, HW, HW};
-    int64_t bmn[2] = {1, 5}, bop[2] = {4, 5}, bmx[2] = {12, 5};
+    int64_t bmn[2] = {1, BW}, bop[2] = {4, BW}, bmx[2] = {12, BW};
     CHECK(kiln_model_load("tests/data/two_inputs.onnx", &m) == KILN_OK &&
           kiln_builder_config_create(&cfg) == KILN_OK &&
           kiln_builder_config_add_profile(cfg, &p) == KILN_OK &&
@@ -1001,9 +1004,9 @@ static void test_stage_cut(void) {
         q[i].status = KILN_INTERNAL;
         size_t na = (size_t)q[i].rows * 3 * (size_t)(q[i].h * q[i].w);
         q[i].a = malloc(sizeof(float) * na);
-        q[i].bv = malloc(sizeof(int32_t) * (size_t)q[i].rows * 5);
+        q[i].bv = malloc(sizeof(int32_t) * (size_t)q[i].rows * BW);
         if (q[i].a) fill(q[i].a, na, (unsigned)i * 1009u + 1);
-        for (int k = 0; q[i].bv && k < q[i].rows * 5; k++) q[i].bv[k] = k - i;
+        for (int k = 0; q[i].bv && k < q[i].rows * BW; k++) q[i].bv[k] = k - i;
     }
     int64_t ad[N][4], bd[N][2];
     kiln_batch_input in[N][2];
@@ -1011,11 +1014,11 @@ static void test_stage_cut(void) {
         ad[i][0] = bd[i][0] = q[i].rows;
         ad[i][1] = 3;
         ad[i][2] = ad[i][3] = q[i].h;
-        bd[i][1] = 5;
+        bd[i][1] = BW;
         size_t na = (size_t)q[i].rows * 3 * (size_t)(q[i].h * q[i].w);
         in[i][0] = (kiln_batch_input){"a", KILN_DTYPE_FLOAT32, 4, ad[i], q[i].a, sizeof(float) * na};
         in[i][1] = (kiln_batch_input){"b", KILN_DTYPE_INT32, 2, bd[i], q[i].bv,
-                                      sizeof(int32_t) * (size_t)q[i].rows * 5};
+                                      sizeof(int32_t) * (size_t)q[i].rows * BW};
     }
     kiln_context *held = NULL;
     if (b && q[N - 1].a && kiln_pool_acquire(pl, -1, &held, NULL) == KILN_OK) {
@@ -1043,8 +1046,7 @@ static void test_stage_cut(void) {
         int cut = q[1].batch_rows == 4;
         CHECK(worst < 1e-4, "cut: worst diff %g", worst);
         CHECK(st.staged_requests == N && st.staged_batches == st.batches &&
-              (cut ? q[4].batch_rows == 8 && st.batches == 3
-                   : q[1].batch_rows == 12 && st.batches == 2),
+              (cut ? st.batches >= 3 : q[1].batch_rows == 12 && st.batches == 2),
               "cut=%d: %llu of %llu batches in place, batch rows %d %d", cut,
               (unsigned long long)st.staged_batches, (unsigned long long)st.batches,
               q[1].batch_rows, q[4].batch_rows);
