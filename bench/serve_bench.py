@@ -11,7 +11,10 @@ READY vs the steady-state median (a warm client on the keep-alive
 connection it polled readiness on; see first_after_ready), and, with batching on at the highest
 concurrency, `kiln bench` at the batch size the server formed.
 
-Usage: serve_bench.py KILN_BINARY [--models mlp,resnet50] [--concurrency 1,8,64]
+Models: mlp (tiny), resnet50, big (ResNet-50's input, almost no compute:
+what moving 602 KB request bodies costs the server).
+
+Usage: serve_bench.py KILN_BINARY [--models mlp,resnet50,big] [--concurrency 1,8,64]
                       [--duration 10] [--no-fastapi] [--json OUT] [--gpu]
                       [--server-threads N]   (WRK_THREADS=N: wrk's threads)"""
 import argparse
@@ -67,6 +70,11 @@ def model_setup(name, gpu=False):
         path = os.path.join(WORK, "mlp.onnx")
         make_models.mlp(path)
         return path, "x", [1, 16], 64, [16, 32, 64]
+    if name == "big":  # ResNet-50's 602 KB input, almost no compute (issue 7)
+        import make_models
+        path = os.path.join(WORK, "big.onnx")
+        make_models.big(path)
+        return path, "x", [1, 3, 224, 224], 64, [16, 32, 64]
     if name == "resnet50":
         import run_bench
         run_bench.WORK = WORK

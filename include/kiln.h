@@ -662,6 +662,23 @@ typedef struct kiln_batcher_options {
                                ** kernels compiled, a CUDA graph recorded).
                                ** Needs rows that do not interact (no op
                                ** mixing dim 0). Default 0. */
+    int stage_slots;           /* input staging, with dynamic_batching and
+                               ** max_batch_size > 0: submit copies the
+                               ** request's rows into batcher-owned memory
+                               ** (kiln_engine_host_alloc: pinned for device
+                               ** engines), placed so that the requests a
+                               ** worker takes as one batch lie back to back
+                               ** and run without the worker copying them;
+                               ** requests that find no room, or batches not
+                               ** laid out so, are gathered by the worker.
+                               ** Slots of 2 x max_batch_size rows at the
+                               ** largest profile shape per input: 0
+                               ** (default): 1 per worker plus 2; -1: off; at
+                               ** most 64, and at most 1 GiB over all (fewer
+                               ** slots, or none, above). The environment variable
+                               ** KILN_SERVE_STAGE=0 turns it off (A/B). The
+                               ** submitting thread pays the copy; the input
+                               ** data is still borrowed until done. */
 } kiln_batcher_options;
 
 KILN_API void kiln_batcher_options_init(kiln_batcher_options *o);
@@ -735,6 +752,10 @@ typedef struct kiln_batcher_stats {
     uint64_t queue_us, compute_input_us, compute_infer_us, compute_output_us;
                                /* totals over answered requests */
     uint64_t padded_rows;      /* zero rows added by pad_to_preferred */
+    uint64_t staged_requests;  /* requests whose rows submit staged
+                               ** (kiln_batcher_options.stage_slots) */
+    uint64_t staged_batches;   /* runs that bound staged rows in place
+                               ** (the others gathered their inputs) */
 } kiln_batcher_stats;
 KILN_API kiln_status kiln_batcher_get_stats(kiln_batcher *b,
                                             kiln_batcher_stats *out);

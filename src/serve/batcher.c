@@ -1,10 +1,23 @@
 /* batcher.c: dynamic batching over a context pool. Requests wait in one
 ** FIFO queue; a worker takes the head plus the following requests that
 ** agree on every non-batch dim, concatenates them along dim 0, runs one
-** context and splits the outputs back by rows. */
+** context and splits the outputs back by rows.
+**
+** Input staging (issue 7): with batching on, the thread that submits a
+** request copies its rows into batcher-owned staging memory (pinned for
+** device engines), laid out so that the requests a worker later takes as
+** one batch already sit back to back: the worker binds that region as the
+** batch's input, without a copy, instead of concatenating every request
+** itself on its one thread while the submitting threads idle. The memory is
+** a few slots per input, each holding two batches of max_batch_size rows at
+** the largest profile shape; a slot receives consecutive requests that
+** could share a batch, and is reused once all of them are answered.
+** Requests that find no free slot, and batches that are not one contiguous
+** run of a slot, take the worker's gather as before. */
 #include "serve.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 typedef struct breq {
     struct breq *next;
@@ -16,7 +29,25 @@ typedef struct breq {
     uint64_t t_submit, deadline; /* deadline 0: none */
     kiln_batch_done_fn done;
     void *user;
+    int slot;                   /* staging slot holding the rows; -1: none */
+    bool ready;                 /* staged: the submitter finished copying */
+    size_t *soff;               /* staged: per input, byte offset in the slot */
+    int64_t srows;              /* staged: rows in the slot up to and with r */
 } breq;
+
+/* A staging slot: consecutive queued requests that can share a batch, back
+** to back from the slot's start, one region per input. It holds two full
+** batches: a worker often takes the first requests while later ones are
+** still being copied in, and those then start the next batch ("group")
+** in the same slot. */
+typedef struct stage_slot {
+    int refs;                   /* requests staged in it not yet answered */
+    int64_t rows;               /* rows staged since it was (re)opened */
+    int64_t group0;             /* rows before the current group */
+    uint64_t mask;              /* profiles the current group fits */
+    size_t *used;               /* per input: bytes staged */
+    size_t *dirty;              /* per input: every byte past this is zero */
+} stage_slot;
 
 typedef struct bio {            /* one engine input or output */
     const char *name;
@@ -39,9 +70,17 @@ struct kiln_batcher {
     int queued, in_flight;
     int64_t queued_rows;        /* rows over the queued requests */
     int delay_waiters;          /* workers sleeping out max_queue_delay */
+    int copy_waiters;           /* workers waiting for a request's staging */
     pthread_t *threads;
     int n_threads;
     kiln_batcher_stats st;
+    /* staging (0 slots: off) */
+    int n_slots;
+    stage_slot *slots;
+    size_t *slot_cap;           /* per input: bytes a slot holds */
+    size_t *slot_stride;        /* per input: distance between slots */
+    unsigned char **stage;      /* per input: n_slots * stride bytes */
+    size_t *slot_mem;           /* used and dirty of every slot */
 };
 
 void kiln_batcher_options_init(kiln_batcher_options *o) {
@@ -55,7 +94,13 @@ void kiln_batcher_options_init(kiln_batcher_options *o) {
 int kiln_batcher_max_batch_size(const kiln_batcher *b) { return b ? b->o.max_batch_size : 0; }
 
 static void *worker_main(void *arg);
+/* How long a worker forming a batch waits for a request whose rows are
+** being staged (a copy of at most one request's bytes, under way). */
+enum { STAGE_WAIT_US = 1000 };
 static bool preferred(const kiln_batcher *b, int64_t rows);
+static bool compatible(const kiln_batcher *b, const struct breq *x, const struct breq *y);
+static kiln_status stage_setup(kiln_batcher *b);
+static int pick_profile(const kiln_batcher *b, uint64_t mask, int64_t rows);
 
 void kiln_batcher_destroy(kiln_batcher *b) {
     if (!b) return;
@@ -69,6 +114,12 @@ void kiln_batcher_destroy(kiln_batcher *b) {
         pthread_mutex_destroy(&b->mu);
     }
     free(b->threads);
+    for (int i = 0; b->stage && i < b->n_in; i++) kiln_engine_host_free(b->e, b->stage[i]);
+    free(b->stage);
+    free(b->slots);
+    free(b->slot_cap);
+    free(b->slot_stride);
+    free(b->slot_mem);
     free(b->in);
     free(b->out);
     free(b->pmin);
@@ -157,7 +208,12 @@ kiln_status kiln_batcher_create(kiln_pool *pool, const kiln_batcher_options *o,
         s = kiln_error(KILN_INVALID_ARGUMENT, "num_workers %d is above 1024", opt.num_workers);
         goto fail;
     }
+    if (opt.stage_slots < -1 || opt.stage_slots > 64) {
+        s = kiln_error(KILN_INVALID_ARGUMENT, "stage_slots %d is outside -1..64", opt.stage_slots);
+        goto fail;
+    }
     b->o = opt;
+    if ((s = stage_setup(b))) goto fail;
     b->st.size = sizeof b->st;
     if (pthread_mutex_init(&b->mu, NULL)) {
         s = kiln_error(KILN_INTERNAL, "pthread_mutex_init failed");
@@ -191,6 +247,123 @@ fail:
 static const int64_t *pdim(const int64_t (*t)[KILN_MAX_RANK][KILN_MAX_RANK], const kiln_batcher *b,
                            int p, int i) {
     return (const int64_t *)t + ((size_t)p * b->n_in + i) * KILN_MAX_RANK;
+}
+
+/* Bytes of input i for max_batch_size rows at the largest shape any
+** profile takes (0 when that is over 1 GiB or overflows). */
+static size_t full_batch_bytes(const kiln_batcher *b, int i) {
+    size_t bytes = kiln_dtype_size(b->in[i].dtype);
+    for (int d = 0; d < b->in[i].rank; d++) {
+        int64_t mx = 0;
+        for (int p = 0; p < b->n_prof; p++) mx = KILN_MAX(mx, pdim(b->pmax, b, p, i)[d]);
+        if (d == 0) mx = KILN_MIN(mx, b->o.max_batch_size);
+        if (mx < 0 || kiln_mul_overflow(bytes, (size_t)mx, &bytes)) return 0;
+    }
+    return bytes <= ((size_t)1 << 30) ? bytes : 0;
+}
+
+/* Staging slots: stage_slots of them (0: 1 per worker plus 2, so batches can
+** fill while others run), each two full batches, at most 1 GiB over all;
+** none without batching, with KILN_SERVE_STAGE=0 (A/B timing), or when the
+** memory cannot be had (requests are then gathered by the worker, as they
+** always can be). Only running out of memory for the bookkeeping fails. */
+static kiln_status stage_setup(kiln_batcher *b) {
+    const char *env = getenv("KILN_SERVE_STAGE");
+    int n = b->o.stage_slots ? b->o.stage_slots : KILN_MIN(b->o.num_workers + 2, 64);
+    if (b->o.stage_slots < 0 || !b->o.dynamic_batching || b->o.max_batch_size <= 0 ||
+        b->n_in < 1 || (env && !strcmp(env, "0")))
+        return KILN_OK;
+    b->slot_cap = calloc((size_t)b->n_in, sizeof *b->slot_cap);
+    b->slot_stride = calloc((size_t)b->n_in, sizeof *b->slot_stride);
+    b->stage = calloc((size_t)b->n_in, sizeof *b->stage);
+    if (!b->slot_cap || !b->slot_stride || !b->stage)
+        return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+    size_t per_slot = 0;
+    for (int i = 0; i < b->n_in; i++) {
+        size_t cap = 2 * full_batch_bytes(b, i);
+        if (!cap) return KILN_OK; /* unbounded or empty: no staging */
+        b->slot_cap[i] = cap;
+        b->slot_stride[i] = (cap + 4095) & ~(size_t)4095;
+        per_slot += b->slot_stride[i];
+    }
+    n = (int)KILN_MIN((size_t)n, ((size_t)1 << 30) / per_slot);
+    if (n < 1) return KILN_OK;
+    for (int i = 0; i < b->n_in; i++) {
+        size_t bytes = b->slot_stride[i] * (size_t)n;
+        if (kiln_engine_host_alloc(b->e, bytes, (void **)&b->stage[i]) || !b->stage[i]) {
+            kiln_error_clear();
+            for (int j = 0; j <= i; j++) {
+                kiln_engine_host_free(b->e, b->stage[j]);
+                b->stage[j] = NULL;
+            }
+            return KILN_OK;
+        }
+        /* Zero now (the padding rows a batch may take must be zero; also
+        ** the page faults, at load rather than on the first requests). */
+        memset(b->stage[i], 0, bytes);
+    }
+    b->slots = calloc((size_t)n, sizeof *b->slots);
+    b->slot_mem = calloc((size_t)n * (size_t)b->n_in * 2, sizeof *b->slot_mem);
+    if (!b->slots || !b->slot_mem) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
+    for (int k = 0; k < n; k++) {
+        b->slots[k].used = b->slot_mem + (size_t)k * (size_t)b->n_in * 2;
+        b->slots[k].dirty = b->slots[k].used + b->n_in;
+    }
+    b->n_slots = n;
+    return KILN_OK;
+}
+
+/* Under b->mu, as r is queued: the slot and offsets r's rows go to. After
+** the queue's last request when that one is staged and r could join the
+** batch it starts or is part of (the worker takes consecutive compatible
+** requests up to max_batch_size rows), else at the start of a free slot;
+** r->slot -1 when neither is possible. */
+static void stage_place(kiln_batcher *b, breq *r) {
+    r->slot = -1;
+    if (!b->n_slots) return;
+    stage_slot *sl = NULL;
+    const breq *t = b->tail;
+    if (t && t->slot >= 0) {
+        /* t is the latest request queued, so the last one in its slot */
+        stage_slot *x = &b->slots[t->slot];
+        int64_t group = x->rows - x->group0 + r->rows;
+        bool fits = compatible(b, t, r) && group <= b->o.max_batch_size &&
+                    pick_profile(b, x->mask & r->profiles, group) >= 0;
+        for (int i = 0; fits && i < b->n_in; i++)
+            fits = r->nbytes[i] <= b->slot_cap[i] - x->used[i];
+        if (fits) {
+            sl = x;
+            r->slot = t->slot;
+        }
+    }
+    for (int k = 0; !sl && k < b->n_slots; k++)
+        if (!b->slots[k].refs) {
+            sl = &b->slots[k];
+            r->slot = k;
+            sl->rows = sl->group0 = 0;
+            sl->mask = ~(uint64_t)0;
+            for (int i = 0; i < b->n_in; i++) sl->used[i] = 0;
+        }
+    for (int i = 0; sl && i < b->n_in; i++)
+        if (r->nbytes[i] > b->slot_cap[i] - sl->used[i]) sl = NULL;
+    if (!sl) {
+        r->slot = -1;
+        return;
+    }
+    for (int i = 0; i < b->n_in; i++) {
+        r->soff[i] = sl->used[i];
+        sl->used[i] += r->nbytes[i];
+        sl->dirty[i] = KILN_MAX(sl->dirty[i], sl->used[i]);
+    }
+    sl->rows += r->rows;
+    r->srows = sl->rows;
+    sl->mask &= r->profiles;
+    sl->refs++;
+    b->st.staged_requests++;
+}
+
+static unsigned char *slot_base(const kiln_batcher *b, int slot, int i) {
+    return b->stage[i] + (size_t)slot * b->slot_stride[i];
 }
 
 /* Rows fit profile p for every input. */
@@ -234,12 +407,15 @@ kiln_status kiln_batcher_submit(kiln_batcher *b, const kiln_batch_input *inputs,
                           "gives %d", b->n_in, num_inputs);
     size_t n = (size_t)b->n_in;
     /* One allocation per request: the node plus its per-input tables. */
-    size_t bytes = sizeof(breq) + n * (sizeof(void *) + sizeof(size_t) + sizeof(int64_t[KILN_MAX_RANK]));
+    size_t bytes = sizeof(breq) +
+                   n * (sizeof(void *) + 2 * sizeof(size_t) + sizeof(int64_t[KILN_MAX_RANK]));
     breq *r = calloc(1, bytes);
     if (!r) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
     r->dims = (int64_t(*)[KILN_MAX_RANK])(r + 1);
     r->data = (const void **)(r->dims + n);
     r->nbytes = (size_t *)(r->data + n);
+    r->soff = r->nbytes + n;
+    r->slot = -1;
     bool *seen = (bool *)calloc(n + 1, 1);
     if (!seen) {
         free(r);
@@ -353,17 +529,33 @@ kiln_status kiln_batcher_submit(kiln_batcher *b, const kiln_batch_input *inputs,
         free(r);
         return kiln_error(KILN_TIMEOUT, "queue full (%d requests waiting)", b->o.max_queue_size);
     }
+    stage_place(b, r); /* before queueing: it looks at the queue's tail */
     if (b->tail) b->tail->next = r;
     else b->head = r;
     b->tail = r;
     b->queued++;
     b->queued_rows += r->rows;
     b->st.submitted++;
+    int slot = r->slot;
     /* Workers sleeping out the queue delay only need waking when a batch
     ** could now be complete; waking them on every request costs a context
-    ** switch each for nothing. */
-    if (!b->delay_waiters || b->queued_rows >= b->o.max_batch_size ||
-        preferred(b, b->queued_rows))
+    ** switch each for nothing. A staged request is not taken before its
+    ** rows are in, so it wakes them only then. */
+    if (slot < 0 && (!b->delay_waiters || b->queued_rows >= b->o.max_batch_size ||
+                     preferred(b, b->queued_rows)))
+        pthread_cond_signal(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+    if (slot < 0) return KILN_OK;
+    /* The copy runs on this thread, beside the other submitters, with the
+    ** lock released: r stays queued (and its slot reserved) until ready. */
+    for (int i = 0; i < b->n_in; i++)
+        if (r->nbytes[i]) memcpy(slot_base(b, slot, i) + r->soff[i], r->data[i], r->nbytes[i]);
+    pthread_mutex_lock(&b->mu);
+    r->ready = true;
+    if (b->copy_waiters)
+        pthread_cond_broadcast(&b->cv);
+    else if (r == b->head || !b->delay_waiters || b->queued_rows >= b->o.max_batch_size ||
+             preferred(b, b->queued_rows))
         pthread_cond_signal(&b->cv);
     pthread_mutex_unlock(&b->mu);
     return KILN_OK;
@@ -396,9 +588,54 @@ static void answer(const breq *r, kiln_status s, const char *msg, kiln_tensor **
     r->done(r->user, &res);
 }
 
+/* Under b->mu: r was answered; its staging rows may be reused. */
+static void retire(kiln_batcher *b, breq *r) {
+    if (r->slot >= 0) b->slots[r->slot].refs--;
+    free(r);
+}
+
+/* Under b->mu, as a batch is taken: the slot whose rows the batch can bind
+** as they are (the requests back to back in one slot, the start aligned as
+** a lone request's buffer must be, and room for any padding rows right
+** after them that no other request holds), or -1: gather. */
+static int stage_region(const kiln_batcher *b, const breq *first, int count, int rows,
+                        uint64_t mask) {
+    int slot = first->slot;
+    if (slot < 0) return -1;
+    const breq *r = first;
+    for (int k = 1; k < count; k++, r = r->next)
+        for (int i = 0; i < b->n_in; i++)
+            if (r->next->slot != slot || r->next->soff[i] != r->soff[i] + r->nbytes[i])
+                return -1;
+    int64_t run_rows = run_rows_of(b, mask, rows);
+    const stage_slot *sl = &b->slots[slot];
+    for (int i = 0; i < b->n_in; i++) {
+        size_t start = first->soff[i], end = r->soff[i] + r->nbytes[i];
+        if (((uintptr_t)(slot_base(b, slot, i) + start)) % 16) return -1;
+        if (run_rows > rows) {
+            /* Only the slot's last requests may pad: nothing can be queued
+            ** after them into the slot once they are taken. */
+            size_t total = (end - start) / (size_t)rows * (size_t)run_rows;
+            if (end != sl->used[i] || total > b->slot_cap[i] - start) return -1;
+        }
+    }
+    return slot;
+}
+
+/* Under b->mu, after a batch ending with `last` left the queue: the
+** requests of last's slot still queued (right at the head) start a new
+** group, so later requests keep joining them. */
+static void stage_taken(kiln_batcher *b, const breq *last) {
+    if (last->slot < 0) return;
+    stage_slot *sl = &b->slots[last->slot];
+    sl->group0 = KILN_MAX(sl->group0, last->srows);
+    sl->mask = ~(uint64_t)0;
+    for (const breq *r = b->head; r && r->slot == last->slot; r = r->next) sl->mask &= r->profiles;
+}
+
 /* Runs one batch; answers every request in it. */
 static void run_batch(kiln_batcher *b, breq *first, int count, int rows, uint64_t t_taken,
-                      uint64_t mask, void **gather, size_t *gather_cap) {
+                      uint64_t mask, int zslot, void **gather, size_t *gather_cap) {
     char msg[512] = "";
     kiln_status s = KILN_OK;
     kiln_context *c = NULL;
@@ -438,7 +675,22 @@ static void run_batch(kiln_batcher *b, breq *first, int count, int rows, uint64_
         ** request bytes straight off the wire (the binary tensor extension
         ** puts them at any offset) are copied, as the kernels load
         ** elements with their natural alignment. */
-        if (count == 1 && run_rows == rows && ((uintptr_t)first->data[i] % 16) == 0) {
+        if (zslot >= 0) {
+            /* Staged back to back by the submitters: bind in place. Padding
+            ** rows follow in the slot; they are zero past its dirty mark. */
+            unsigned char *base = slot_base(b, zslot, i);
+            size_t start = first->soff[i], used = 0;
+            const breq *r = first;
+            for (int k = 0; k < count; k++, r = r->next) used += r->nbytes[i];
+            size_t total = used, end = start + used;
+            if (run_rows > rows) total = used / (size_t)rows * (size_t)run_rows;
+            size_t *dirty = &b->slots[zslot].dirty[i];
+            if (total > used && *dirty > end) {
+                memset(base + end, 0, KILN_MIN(*dirty, start + total) - end);
+                if (*dirty <= start + total) *dirty = end;
+            }
+            s = kiln_context_set_tensor(c, b->in[i].name, base + start, total);
+        } else if (count == 1 && run_rows == rows && ((uintptr_t)first->data[i] % 16) == 0) {
             s = kiln_context_set_tensor(c, b->in[i].name, (void *)first->data[i], first->nbytes[i]);
         } else {
             /* Concatenate along dim 0 into this worker's gather buffer. */
@@ -538,6 +790,7 @@ done:
     b->st.batches++;
     b->st.rows += (uint64_t)rows;
     if (!s) b->st.padded_rows += (uint64_t)(run_rows - rows);
+    if (!s && zslot >= 0) b->st.staged_batches++;
     b->st.batch_size_hist[KILN_MIN(rows, KILN_BATCHER_HIST - 1)]++;
     pthread_mutex_unlock(&b->mu);
     breq *r = first;
@@ -554,9 +807,9 @@ done:
         b->st.compute_input_us += tm.compute_input_us;
         b->st.compute_infer_us += tm.compute_infer_us;
         b->st.compute_output_us += tm.compute_output_us;
+        retire(b, r);
         pthread_cond_broadcast(&b->cv);
         pthread_mutex_unlock(&b->mu);
-        free(r);
         r = next;
     }
     free(outs);
@@ -583,10 +836,18 @@ static void *worker_main(void *arg) {
             cap[i] = bytes;
         }
     }
+    uint64_t copy_wait_since = 0;
     pthread_mutex_lock(&b->mu);
     for (;;) {
         if (!b->head) {
             if (b->stopping) break;
+            copy_wait_since = 0;
+            pthread_cond_wait(&b->cv, &b->mu);
+            continue;
+        }
+        if (b->head->slot >= 0 && !b->head->ready) {
+            /* Its submitter is still copying the rows in (and owns the
+            ** request until then, even past its deadline). */
             pthread_cond_wait(&b->cv, &b->mu);
             continue;
         }
@@ -599,6 +860,7 @@ static void *worker_main(void *arg) {
             b->queued--;
             b->queued_rows -= r->rows;
             b->st.timed_out++;
+            b->in_flight++; /* taken, not yet answered (stats, wait_idle) */
             pthread_mutex_unlock(&b->mu);
             char msg[128];
             snprintf(msg, sizeof msg, "request timed out after %llu us in the queue",
@@ -607,8 +869,9 @@ static void *worker_main(void *arg) {
             memset(&tm, 0, sizeof tm);
             tm.queue_us = now - r->t_submit;
             answer(r, KILN_TIMEOUT, msg, NULL, 0, &tm);
-            free(r);
             pthread_mutex_lock(&b->mu);
+            b->in_flight--;
+            retire(b, r);
             continue;
         }
         /* Form the batch: the head plus compatible followers, in order. */
@@ -616,11 +879,16 @@ static void *worker_main(void *arg) {
         uint64_t mask = b->head->profiles;
         bool batching = b->o.dynamic_batching && b->o.max_batch_size > 0 && gather && cap;
         bool more = false;      /* a request that would fit is still to come */
+        bool copying = false;   /* ... and is queued, its rows being staged */
         if (batching) {
             for (breq *r = b->head->next; r; r = r->next) {
                 if (!compatible(b, b->head, r) || rows + r->rows > b->o.max_batch_size ||
                     pick_profile(b, mask & r->profiles, rows + r->rows) < 0)
                     break;
+                if (r->slot >= 0 && !r->ready) {
+                    copying = true;
+                    break;
+                }
                 count++;
                 rows += r->rows;
                 mask &= r->profiles;
@@ -640,6 +908,40 @@ static void *worker_main(void *arg) {
                 continue;
             }
         }
+        if (copying && !b->stopping && run_rows_of(b, mask, rows) > rows) {
+            /* A padded batch is bound in place only when no request of its
+            ** slot follows it (the padding rows would be that request's):
+            ** wait briefly for the copy under way, so it joins the batch.
+            ** Unpadded, the ready part runs now and the rest starts the
+            ** next batch, both in place. */
+            if (!copy_wait_since) copy_wait_since = now;
+            if (now < copy_wait_since + STAGE_WAIT_US) {
+                struct timespec dl = serve_deadline(copy_wait_since + STAGE_WAIT_US - now);
+                b->copy_waiters++;
+                pthread_cond_timedwait(&b->cv, &b->mu, &dl);
+                b->copy_waiters--;
+                continue;
+            }
+            /* Still copying (its thread descheduled, say): a padded batch
+            ** can no longer be bound in place, its padding rows being that
+            ** request's. The longest leading part of preferred size (or
+            ** max_batch_size), needing no padding, can: run that. */
+            int k = 0, krows = 0;
+            uint64_t kmask = ~(uint64_t)0;
+            const breq *r = b->head;
+            for (int j = 0; j < count; j++, r = r->next) {
+                krows += r->rows;
+                kmask &= r->profiles;
+                if (krows > 1 && (preferred(b, krows) || krows == b->o.max_batch_size) &&
+                    run_rows_of(b, kmask, krows) == krows) {
+                    k = j + 1;
+                    rows = krows;
+                    mask = kmask;
+                }
+            }
+            if (k) count = k;
+        }
+        copy_wait_since = 0;
         breq *first = b->head, *last = first;
         for (int k = 1; k < count; k++) last = last->next;
         b->head = last->next;
@@ -649,8 +951,10 @@ static void *worker_main(void *arg) {
         b->queued_rows -= rows;
         b->in_flight += count;
         if (b->head) pthread_cond_signal(&b->cv); /* let another worker look */
+        int zslot = stage_region(b, first, count, rows, mask);
+        stage_taken(b, last);
         pthread_mutex_unlock(&b->mu);
-        run_batch(b, first, count, rows, now, mask, gather, cap);
+        run_batch(b, first, count, rows, now, mask, zslot, gather, cap);
         pthread_mutex_lock(&b->mu);
     }
     pthread_mutex_unlock(&b->mu);

@@ -488,6 +488,9 @@ void repo_batcher_stats(serve_version *v, kiln_batcher_stats *out) {
     out->compute_input_us -= b->compute_input_us;
     out->compute_infer_us -= b->compute_infer_us;
     out->compute_output_us -= b->compute_output_us;
+    out->padded_rows -= b->padded_rows;
+    out->staged_requests -= b->staged_requests;
+    out->staged_batches -= b->staged_batches;
     pthread_mutex_unlock(&v->mu);
 }
 

@@ -601,6 +601,11 @@ static void metrics_text(server *s, sbuf *b) {
                 bs[i].rejected)
     PER_VERSION("kiln_batcher_timeout_total", "counter", "Requests that timed out in the queue",
                 bs[i].timed_out)
+    PER_VERSION("kiln_batcher_staged_requests_total", "counter",
+                "Requests whose input rows were staged at submit", bs[i].staged_requests)
+    PER_VERSION("kiln_batcher_staged_batches_total", "counter",
+                "Batches that bound their staged rows in place (the rest were gathered)",
+                bs[i].staged_batches)
     metric_head(b, "kiln_batch_size", "histogram", "Rows per executed batch");
     for (int i = 0; i < n; i++) {
         static const int les[] = {1, 2, 4, 8, 16, 32, 64};
