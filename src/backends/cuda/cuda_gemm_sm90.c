@@ -14,10 +14,11 @@
 ** and C forms the tactic's configuration is compiled for
 ** (kernels/gemm_sm90_cfg.h: no activation, Relu and erf GELU as
 ** compile-time instantiations, the rest through 128x128_pp_c1x1's run-time
-** one; the FFN-in candidates take FP16 GELU without C only); C absent, a bias row of N
-** elements with beta 1 (the kernel's bias), or of the output's shape (the
-** kernel's C with beta) when there is no residual R; R (the output's
-** shape) is the kernel's C with beta 1. Anything else is declined to the
+** one; the FFN-in candidates take FP16 GELU without C only; supports()
+** asks the kernels, no plan made); C absent, a bias row of N elements
+** with beta 1 (the kernel's bias), or of the output's shape (the kernel's
+** C with beta) when there is no residual R; R (the output's shape) is the
+** kernel's C with beta 1. Anything else is declined to the
 ** cuBLASLt tactics.
 **
 ** run() re-checks the concrete problem (dims that were symbolic at build
@@ -31,8 +32,8 @@
 ** would).
 ** Tactics cuda_fused_gemm_sm90_<tile>_<schedule>_<cluster>[_<variant>], one
 ** per kernel configuration (kernels/gemm_kernels.h, gemm_sm90_cfg.h: _e64 a
-** wider epilogue subtile): the
-** builder times them against cuBLASLt and keeps the fastest.
+** wider epilogue subtile): the builder times them against cuBLASLt and
+** keeps the fastest.
 **
 ** Opt-in (KILN_GEMM_SM90=1), measured on an H100 (bench/RESULTS.md,
 ** session 7): correct (test_cuda_gemm_sm90 528/0), 4-5% faster than
