@@ -9,9 +9,10 @@
 **   R(u) ~ t P(t),  t = 1 / (1 + 0.31 u),  P of degree 5
 ** (a weighted least-squares fit of the relative error of R on u in [0, 14]),
 ** then Phi(x) = Q(u) for x < 0 and 1 - Q(u) for x >= 0. Branch-free: one
-** reciprocal and one exp2 (the SFU's rcp.approx and ex2.approx.ftz), 11
-** FP32 operations and a select. Q is computed directly, never as 1 - erf, so
-** tiny outputs at very negative x keep their relative accuracy.
+** reciprocal and one exp2 (the SFU's rcp.approx and ex2.approx.ftz), 12
+** FP32 operations and a select. Q is computed directly, never as a
+** difference of numbers near 1, so tiny outputs at very negative x keep
+** their relative accuracy.
 **
 ** Error bound (tests/gpu/gelu_fast_check.c, a host test in ctest, proves it
 ** over every FP16 and BF16 input and every 1021st FP32 in (-16, 16), with
@@ -23,9 +24,10 @@
 **   measured worst: 1.1e-5 relative (x = -12.6: exp2's argument rounding;
 **   4.7e-6 is the fit's own error), 0.012 FP16 ulp of the true value
 **   (FP16 subnormal outputs included), 0.003 BF16 ulp (normal outputs).
-** CUDA's erff form is about 1e-7 relative for x > -3 but loses relative
-** accuracy below (10% at x = -5, where 1 + erf(x / sqrt 2) cancels, and 0
-** once erff rounds to -1, below about x = -5.5); the reference (double) does not.
+** CUDA's erff form loses relative accuracy as x goes negative, where
+** 1 + erf(x / sqrt 2) cancels (about 4e-5 at x = -3, 10% at x = -5, and 0
+** once erff rounds to -1, below about x = -5.5); the reference, in double,
+** does not.
 ** Special values: +inf -> +inf, -inf -> NaN (as the reference's
 ** 0.5 x (1 + erf): -inf * 0), NaN -> NaN, -0 -> -0.
 **
