@@ -8,7 +8,12 @@
 ** Shapes: FFN-in (M = B*S, K = 768, N = 3072, bias + erf GELU: the one the
 ** graph tactic is for) and FFN-out (K = 3072, N = 768, bias + residual, no
 ** activation: the same FLOP count in one cuBLASLt pass, the floor to reach).
+** Every SM90 configuration is listed on both (the FFN-in candidates of
+** kernels/gemm_sm90_cfg.h, FP16 GELU without C only, print "declines" on
+** FFN-out and at BF16).
 **   cuda_gemm_bench [reps] [M] [f16|bf16]      (defaults 50, 16384, f16)
+** e.g. KILN_GEMM_GRAPH=0 build-gpu/bin/cuda_gemm_bench 50 16384 f16 (no
+** cuDNN graph plans: faster; tests/gpu/device/gelu.sh runs it).
 ** KILN_GEMM_GRAPH_LOG=1 shows the cuDNN plans (engine, runtime compilation,
 ** finalize time). */
 #define CB_PROG "cuda_gemm_bench"

@@ -4,11 +4,21 @@
 ** multiples of 8 (8, 72, 768, 3072), batch dims folded into M, with and
 ** without a bias row, a C of the output's shape (alpha, beta), the residual
 ** R, every activation (exact erf GELU included); FP16 and BF16, the
-** tolerance of test_cuda_gemm. Each run must really launch the kernel (the
-** tactic's fallback counter must not move). Host checks first: what
+** tolerance of test_cuda_gemm. Each configuration holds only some
+** (activation, C) instantiations (kernels/gemm_sm90_cfg.h): a tactic must
+** run every case its configuration is compiled for and decline the others,
+** and every case must be run by at least one tactic. Each run must really
+** launch the kernel (the tactic's fallback counter must not move). The GELU
+** tail: every instantiation that computes GELU, on pre-activations swept
+** over [-14, 6] (an exact GEMM: A's first column times a row of ones),
+** within 0.6 ulp of the true GELU, tiny and subnormal outputs included
+** (the bound of kernels/gemm_sm90_gelu.h; CUDA's erff form fails it).
+** Host checks first: what
 ** supports() takes and declines (odd K or N, transposes, FP32, broadcast C,
-** a scaled bias row, C with R, a batched B) and the kernels' own problem
-** check (CUTLASS can_implement); they run without a GPU too (dry run).
+** a scaled bias row, C with R, a batched B), the kernels' own problem
+** check (CUTLASS can_implement) and which (configuration, dtype,
+** activation, C) forms they are compiled for; they run without a GPU too
+** (dry run).
 ** The plan cache: a second run on the same buffers with new contents
 ** (launched from the cached plan) must see the new data.
 ** On a GPU other than compute capability 9.0, or a build without the
@@ -17,6 +27,7 @@
 ** argv[1] optionally filters tactics by name. */
 #include "gpu_test.h"
 #include "../../src/backends/cuda/kernels/gemm_kernels.h"
+#include "../../src/backends/cuda/kernels/gemm_sm90_cfg.h"
 
 typedef struct sm90_case {
     int ra;
@@ -30,6 +41,43 @@ typedef struct sm90_case {
 
 static int g_skip_dev; /* device cases skipped (no SM90 GPU or no kernels) */
 static bool g_sm90;    /* an SM90 GPU and the kernels: the device cases run */
+
+/* The tactics' configurations, by name. */
+static const struct {
+    const char *name;
+    int cfg;
+} k_cfgs[] = {
+    {"cuda_fused_gemm_sm90_128x256_coop_c2x1", KC_SM90_128x256_COOP_C2x1},
+    {"cuda_fused_gemm_sm90_128x128_pp_c1x1", KC_SM90_128x128_PP_C1x1},
+    {"cuda_fused_gemm_sm90_256x128_coop_c1x2", KC_SM90_256x128_COOP_C1x2},
+    {"cuda_fused_gemm_sm90_128x128_pp_c1x1_e64", KC_SM90_128x128_PP_C1x1_E64},
+    {"cuda_fused_gemm_sm90_64x256_pp_c1x1", KC_SM90_64x256_PP_C1x1},
+    {"cuda_fused_gemm_sm90_128x128_pp_c1x2", KC_SM90_128x128_PP_C1x2},
+    {"cuda_fused_gemm_sm90_256x128_coop_c2x1", KC_SM90_256x128_COOP_C2x1},
+    {"cuda_fused_gemm_sm90_256x128_coop_c1x2_e64", KC_SM90_256x128_COOP_C1x2_E64},
+};
+
+static int tactic_cfg(const kiln_tactic *t) {
+    for (size_t i = 0; i < KILN_ARRAY_LEN(k_cfgs); i++)
+        if (!strcmp(t->name, k_cfgs[i].name)) return k_cfgs[i].cfg;
+    fprintf(stderr, "FAIL %s: a tactic this test does not know\n", t->name);
+    g_fail++;
+    return -1;
+}
+
+/* Whether configuration cfg is compiled for the form (gemm_sm90_cfg.h,
+** written out again here): act a KC_ACT_*, c a C or R. */
+static bool cfg_offers(int cfg, bool bf16, int act, bool c) {
+    if (cfg < 0) return false;
+    if (cfg >= KC_SM90_FIRST_FFN) return !bf16 && act == KC_ACT_GELU && !c;
+    if (act == KC_ACT_NONE || act == KC_ACT_RELU || (act == KC_ACT_GELU && !c)) return true;
+    return cfg == KC_SM90_128x128_PP_C1x1; /* the run-time instantiation */
+}
+
+static int act_kind(const char *act) {
+    return !act[0] ? KC_ACT_NONE : !strcmp(act, "Relu") ? KC_ACT_RELU
+                                 : !strcmp(act, "Gelu") ? KC_ACT_GELU : KC_ACT_SIGMOID;
+}
 
 static void set_attrs(ir_node *n, const sm90_case *sc, bool abs_mode) {
     float a = abs_mode ? fabsf(sc->alpha) : sc->alpha, b = abs_mode ? fabsf(sc->beta) : sc->beta;
@@ -45,8 +93,8 @@ static void run_case(const sm90_case *sc, kiln_dtype dt, bool device) {
     yd[sc->ra - 1] = N;
     kiln_tensor *A = gt_rand(dt, sc->ra, sc->ad, 2.0), *B = gt_rand(dt, 2, bd, 2.0);
     kiln_tensor *C = NULL, *R = NULL, *want = NULL, *mag = NULL;
-    const kiln_tactic *ts[8];
-    int nt = gt_tactics(cuda_tactics_gemm_sm90, OP_FusedGemm, ts, 8);
+    const kiln_tactic *ts[16];
+    int nt = gt_tactics(cuda_tactics_gemm_sm90, OP_FusedGemm, ts, 16);
     if (sc->c == 1) C = gt_rand(dt, 1, &N, 2.0);
     if (sc->c == 2) C = gt_rand(dt, sc->ra, yd, 2.0);
     if (sc->res) R = gt_rand(dt, sc->ra, yd, 2.0);
@@ -79,7 +127,7 @@ static void run_case(const sm90_case *sc, kiln_dtype dt, bool device) {
     }
     if (!device) {
         for (int k = 0; k < nt; k++)
-            if (ts[k]->supports(n, tin)) {
+            if (tactic_cfg(ts[k]) >= 0 && ts[k]->supports(n, tin)) {
                 fprintf(stderr, "FAIL %s %s: offered without an SM90 GPU\n", ts[k]->name, desc);
                 g_fail++;
             }
@@ -93,8 +141,22 @@ static void run_case(const sm90_case *sc, kiln_dtype dt, bool device) {
         g_fail++;
     } else {
         double tol = gt_rtol(dt) * gt_act_lip(sc->act);
+        int ran = 0;
         for (int k = 0; k < nt; k++) {
             bool declined;
+            bool offered = cfg_offers(tactic_cfg(ts[k]), dt == KILN_DTYPE_BFLOAT16,
+                                      act_kind(sc->act), sc->c == 2 || sc->res);
+            if (!offered) { /* not compiled for this form: must decline */
+                if (ts[k]->supports(n, tin)) {
+                    fprintf(stderr, "FAIL %s %s: offered, not compiled for it\n", ts[k]->name,
+                            desc);
+                    g_fail++;
+                } else {
+                    g_pass++;
+                }
+                continue;
+            }
+            ran++;
             int runs = cuda_gemm_sm90_runs(), fb = cuda_gemm_sm90_fallbacks();
             kiln_tensor *got = gt_run(ts[k], n, in, want, &declined);
             if (!got) {
@@ -114,6 +176,10 @@ static void run_case(const sm90_case *sc, kiln_dtype dt, bool device) {
                 g_fail++;
             }
             tensor_free(got);
+        }
+        if (!ran && nt == (int)KILN_ARRAY_LEN(k_cfgs)) {
+            fprintf(stderr, "FAIL %s: no SM90 tactic runs it\n", desc);
+            g_fail++;
         }
     }
 done:
@@ -223,15 +289,20 @@ static void check_takes(const char *what, bool want, kiln_dtype dt, int ra, cons
                 want ? "taken" : "declined");
         g_fail++;
     }
-    /* on an SM90 GPU the tactics' own supports() must say the same */
-    const kiln_tactic *ts[8];
-    int nt = g_sm90 ? gt_tactics(cuda_tactics_gemm_sm90, OP_FusedGemm, ts, 8) : 0;
+    /* on an SM90 GPU the tactics' own supports() must say the same, for
+    ** the configurations compiled for the form (no activation; C: R, or a
+    ** C of the output's shape) */
+    const kiln_tactic *ts[16];
+    int nt = g_sm90 ? gt_tactics(cuda_tactics_gemm_sm90, OP_FusedGemm, ts, 16) : 0;
+    bool has_c = res || (rc == ra && rc >= 2 && cd[0] != 1);
     for (int k = 0; k < nt; k++) {
-        if (ts[k]->supports(n, tin) == want) {
+        bool w = want && cfg_offers(tactic_cfg(ts[k]), dt == KILN_DTYPE_BFLOAT16, KC_ACT_NONE,
+                                    has_c);
+        if (ts[k]->supports(n, tin) == w) {
             g_pass++;
         } else {
             fprintf(stderr, "FAIL %s supports: %s: want %s\n", ts[k]->name, what,
-                    want ? "taken" : "declined");
+                    w ? "taken" : "declined");
             g_fail++;
         }
     }
@@ -309,9 +380,11 @@ static void test_plan_reuse(kiln_dtype dt) {
     dy.flags = 0, dy.name = NULL, dy.data = NULL;
     if (cudaMalloc(&dy.data, y->nbytes)) gt_die("output");
     kiln_tensor *outs[1] = {&dy};
-    const kiln_tactic *ts[8];
-    int nt = gt_tactics(cuda_tactics_gemm_sm90, OP_FusedGemm, ts, 8);
+    const kiln_tactic *ts[16];
+    int nt = gt_tactics(cuda_tactics_gemm_sm90, OP_FusedGemm, ts, 16);
     for (int k = 0; k < nt && want && mag; k++) {
+        if (!cfg_offers(tactic_cfg(ts[k]), dt == KILN_DTYPE_BFLOAT16, KC_ACT_GELU, false))
+            continue;
         ref_ctx c;
         memset(&c, 0, sizeof c);
         c.node = n;
@@ -362,21 +435,25 @@ static void test_plan_reuse(kiln_dtype dt) {
 
 /* The kernels' own problem check (CUTLASS's can_implement, and no
 ** workspace needed), host-only: the shapes the tactic takes must pass it in
-** every configuration and dtype, and the launcher must refuse odd sizes. */
+** every configuration and dtype compiled for them (FP16 GELU without C:
+** every configuration), and the launcher must refuse odd sizes. Then the
+** forms: every (configuration, dtype, activation, C) is planned (no plan
+** made) iff gemm_sm90_cfg.h says it is compiled. */
 static void test_can_implement(void) {
     if (!kc_gemm_sm90_built()) return;
     static const int64_t ok[][3] = {{1, 8, 8},     {7, 72, 72},      {16384, 768, 3072},
                                     {129, 3072, 768}, {1000, 8, 3072}, {65, 40, 136}};
     static const int64_t bad[][3] = {{64, 9, 72}, {64, 72, 13}, {64, 4, 8}, {0, 8, 8}};
-    for (int cfg = 0; cfg < KC_SM90_N_CFG; cfg++)
+    for (int cfg = 0; cfg < KC_SM90_N_ALL; cfg++)
         for (int t = 0; t < 2; t++) {
             kc_sm90_gemm g;
             memset(&g, 0, sizeof g);
             g.dtype = t ? KC_BF16 : KC_F16;
             g.alpha = 1.0f;
+            g.act.kind = t ? KC_ACT_NONE : KC_ACT_GELU;
             for (size_t i = 0; i < KILN_ARRAY_LEN(ok) + KILN_ARRAY_LEN(bad); i++) {
-                bool want = i < KILN_ARRAY_LEN(ok);
-                const int64_t *p = want ? ok[i] : bad[i - KILN_ARRAY_LEN(ok)];
+                bool want = i < KILN_ARRAY_LEN(ok) && cfg_offers(cfg, t, g.act.kind, false);
+                const int64_t *p = i < KILN_ARRAY_LEN(ok) ? ok[i] : bad[i - KILN_ARRAY_LEN(ok)];
                 g.m = p[0], g.k = p[1], g.n = p[2];
                 cudaError_t e = kc_gemm_sm90_plan(cfg, &g, 132, NULL);
                 if ((e == cudaSuccess) == want) {
@@ -389,6 +466,123 @@ static void test_can_implement(void) {
                 }
             }
         }
+    static const int acts[] = {KC_ACT_NONE, KC_ACT_RELU, KC_ACT_GELU, KC_ACT_SIGMOID,
+                               KC_ACT_GELU_TANH, KC_ACT_CLIP};
+    int dummy = 0;
+    for (int cfg = 0; cfg < KC_SM90_N_ALL; cfg++)
+        for (int t = 0; t < 2; t++)
+            for (size_t a = 0; a < KILN_ARRAY_LEN(acts); a++)
+                for (int c = 0; c < 2; c++) {
+                    kc_sm90_gemm g;
+                    memset(&g, 0, sizeof g);
+                    g.dtype = t ? KC_BF16 : KC_F16;
+                    g.m = 1024, g.k = 768, g.n = 3072;
+                    g.alpha = 1.0f;
+                    g.act.kind = acts[a];
+                    if (c) g.c = &dummy, g.beta = 1.0f;
+                    bool want = cfg_offers(cfg, t, acts[a], c);
+                    cudaError_t e = kc_gemm_sm90_plan(cfg, &g, 132, NULL);
+                    if ((e == cudaSuccess) == want) {
+                        g_pass++;
+                    } else {
+                        fprintf(stderr, "FAIL forms: cfg %d %s act %d C %d: %s (%s)\n", cfg,
+                                t ? "bf16" : "f16", acts[a], c, cudaGetErrorName(e),
+                                want ? "want compiled" : "want not compiled");
+                        g_fail++;
+                    }
+                }
+    /* and a configuration past the list is an invalid value */
+    kc_sm90_gemm g;
+    memset(&g, 0, sizeof g);
+    g.dtype = KC_F16, g.m = 64, g.k = 64, g.n = 64;
+    if (kc_gemm_sm90_plan(KC_SM90_N_ALL, &g, 132, NULL) == cudaErrorInvalidValue) {
+        g_pass++;
+    } else {
+        fprintf(stderr, "FAIL: configuration %d accepted\n", KC_SM90_N_ALL);
+        g_fail++;
+    }
+}
+
+/* The spacing of dt's numbers at |v| (FP16: subnormals from 2^-24; BF16:
+** FP32's exponent range). */
+static double ulp_of(kiln_dtype dt, double v) {
+    int e = v == 0.0 ? -1000 : ilogb(fabs(v));
+    int mant = dt == KILN_DTYPE_BFLOAT16 ? 7 : 10, lo = dt == KILN_DTYPE_BFLOAT16 ? -133 : -24;
+    return ldexp(1.0, e - mant < lo ? lo : e - mant);
+}
+
+/* The GELU tail: D = GELU(A[:, 0] + bias) exactly (B's first row ones, the
+** rest zeros; bias 0), the pre-activations x swept over [-14, 6] (step
+** 20/4096, then rounded to the dtype), each output
+** within 0.6 ulp of x/2 erfc(-x/sqrt 2) (the GELU's own error under 0.02
+** ulp, plus the store's rounding; where the true GELU is under 2^-126,
+** BF16 only, within 2^-126). with_c: R = 0 rides along, so the
+** run-time instantiation (128x128_pp_c1x1) is checked too. */
+static void test_gelu_tail(kiln_dtype dt, bool with_c) {
+    const int64_t M = 4096, K = 8, N = 16;
+    int64_t ad[2] = {M, K}, bd[2] = {K, N}, yd[2] = {M, N};
+    kiln_tensor *A, *B, *bias, *R = NULL, *want;
+    if (tensor_new(dt, 2, ad, &A) || tensor_new(dt, 2, bd, &B) || tensor_new(dt, 1, &N, &bias) ||
+        tensor_new(dt, 2, yd, &want) || (with_c && tensor_new(dt, 2, yd, &R)))
+        gt_die("tensor_new");
+    memset(A->data, 0, A->nbytes);
+    memset(B->data, 0, B->nbytes);
+    memset(bias->data, 0, bias->nbytes);
+    if (R) memset(R->data, 0, R->nbytes);
+    for (int64_t j = 0; j < N; j++) dt_set_f64(dt, B->data, (size_t)j, 1.0);
+    for (int64_t i = 0; i < M; i++) {
+        /* x = -14 + 20 i / M, then the dtype's rounding */
+        double x = -14.0 + 20.0 * (double)i / (double)M;
+        dt_set_f64(dt, A->data, (size_t)(i * K), x);
+    }
+    ir_node *n = gt_node(OP_FusedGemm, with_c ? 4 : 3);
+    gt_set_act(n, "Gelu");
+    const kiln_tensor *in[4] = {A, B, bias, R};
+    const kiln_tactic *ts[16];
+    int nt = gt_tactics(cuda_tactics_gemm_sm90, OP_FusedGemm, ts, 16);
+    for (int k = 0; k < nt; k++) {
+        if (!cfg_offers(tactic_cfg(ts[k]), dt == KILN_DTYPE_BFLOAT16, KC_ACT_GELU, with_c))
+            continue;
+        bool declined;
+        int runs = cuda_gemm_sm90_runs();
+        kiln_tensor *got = gt_run(ts[k], n, in, want, &declined);
+        if (!got || cuda_gemm_sm90_runs() != runs + 1) {
+            fprintf(stderr, "FAIL %s GELU tail: %s\n", ts[k]->name,
+                    !got ? (declined ? "declined" : "did not run") : "went through cuBLASLt");
+            g_fail++;
+            tensor_free(got);
+            continue;
+        }
+        double worst = 0, worst_x = 0;
+        int bad = 0;
+        for (int64_t i = 0; i < M; i++) {
+            double x = dt_get_f64(dt, A->data, (size_t)(i * K));
+            double t = 0.5 * x * erfc(-x * 0.70710678118654752440);
+            for (int64_t j = 0; j < N; j++) {
+                double y = dt_get_f64(dt, got->data, (size_t)(i * N + j));
+                /* below 2^-126 the GELU's bound is absolute (ex2.approx.ftz) */
+                double u = fabs(y - t) / (fabs(t) < 0x1p-126 ? 0x1p-126 : ulp_of(dt, t));
+                if (u > worst || isnan(u)) worst = u, worst_x = x;
+                if (!(u <= 0.6) && bad++ < 3)
+                    fprintf(stderr,
+                            "FAIL %s %s GELU tail%s: x=%.9g got %.9g want %.9g (%.2f ulp)\n",
+                            ts[k]->name, gt_dtype_name(dt), with_c ? " (with R)" : "", x, y, t, u);
+            }
+        }
+        if (bad) {
+            g_fail++;
+        } else {
+            g_pass++;
+        }
+        printf("%s %s GELU tail%s: worst %.3f ulp at x=%.6g\n", ts[k]->name, gt_dtype_name(dt),
+               with_c ? " (with R)" : "", worst, worst_x);
+        tensor_free(got);
+    }
+    tensor_free(A);
+    tensor_free(B);
+    tensor_free(bias);
+    tensor_free(R);
+    tensor_free(want);
 }
 
 int main(int argc, char **argv) {
@@ -416,6 +610,10 @@ int main(int argc, char **argv) {
     if (g_sm90) {
         test_plan_reuse(KILN_DTYPE_FLOAT16);
         test_plan_reuse(KILN_DTYPE_BFLOAT16);
+        for (int c = 0; c < 2; c++) {
+            test_gelu_tail(KILN_DTYPE_FLOAT16, c);
+            test_gelu_tail(KILN_DTYPE_BFLOAT16, c);
+        }
     }
     if (g_declined) fprintf(stderr, "(%d tactic/case pairs declined)\n", g_declined);
     gt_close();

@@ -10,11 +10,15 @@
 ** in the gencode list) and the current device is compute capability 9.0,
 ** for FusedGemm layers with: A [..., M, K] (batch dims fold into M), B
 ** [K, N] (leading dims of 1 allowed), no transA / transB, K and N concrete
-** multiples of 8, every input FP16 or BF16 of one type, any activation
-** (kc_act at run time: one kernel serves all); C absent, a bias row of N
-** elements with beta 1 (the kernel's bias), or of the output's shape (the
-** kernel's C with beta) when there is no residual R; R (the output's
-** shape) is the kernel's C with beta 1. Anything else is declined to the
+** multiples of 8, every input FP16 or BF16 of one type, the activations
+** and C forms the tactic's configuration is compiled for
+** (kernels/gemm_sm90_cfg.h: no activation, Relu and erf GELU as
+** compile-time instantiations, the rest through 128x128_pp_c1x1's run-time
+** one; the FFN-in candidates take FP16 GELU without C only; supports()
+** asks the kernels, no plan made); C absent, a bias row of N elements
+** with beta 1 (the kernel's bias), or of the output's shape (the kernel's
+** C with beta) when there is no residual R; R (the output's shape) is the
+** kernel's C with beta 1. Anything else is declined to the
 ** cuBLASLt tactics.
 **
 ** run() re-checks the concrete problem (dims that were symbolic at build
@@ -26,9 +30,10 @@
 ** run() between two events, host work included. No workspace: the
 ** persistent, non-split schedules need none (the plan refuses one that
 ** would).
-** Tactics cuda_fused_gemm_sm90_<tile>_<schedule>_<cluster>, one per kernel
-** configuration (kernels/gemm_kernels.h): the builder times them against
-** cuBLASLt and keeps the fastest.
+** Tactics cuda_fused_gemm_sm90_<tile>_<schedule>_<cluster>[_<variant>], one
+** per kernel configuration (kernels/gemm_kernels.h, gemm_sm90_cfg.h: _e64 a
+** wider epilogue subtile): the builder times them against cuBLASLt and
+** keeps the fastest.
 **
 ** Opt-in (KILN_GEMM_SM90=1), measured on an H100 (bench/RESULTS.md,
 ** session 7): correct (test_cuda_gemm_sm90 528/0), 4-5% faster than
@@ -37,11 +42,13 @@
 ** configuration against 0.206 ms for cuBLASLt + our GELU pass, and a
 ** BERT-base b128 engine in which the builder picked it for the 36 other
 ** GEMMs ran them in 3.09 ms against 2.96 ms for cuBLASLt (7.015 vs 6.924 ms
-** end to end): the isolated timing favours it, the engine does not. Next:
-** the activation as a compile-time parameter (today a run-time switch per
-** element in the epilogue) and a TMA-store epilogue, then re-measure. */
+** end to end): the isolated timing favours it, the engine does not. Since
+** then (not yet timed): the activation as a compile-time parameter, the
+** GELU instantiations without C, a branch-free erf GELU
+** (kernels/gemm_sm90_gelu.h) and five FFN-in candidate configurations. */
 #include "cuda_lt.h"
 #include "kernels/gemm_kernels.h"
+#include "kernels/gemm_sm90_cfg.h"
 #include "../../ops/fused.h"
 
 #include <stdatomic.h>
@@ -174,8 +181,41 @@ static bool sm90_env_off(void) {
     return !(e && !strcmp(e, "1"));
 }
 
-static bool sm90_supports(const ir_node *n, const ir_type *const *in) {
-    return !sm90_env_off() && cuda_gemm_sm90_takes(n, in) && sm90_device_ok();
+/* The kernel problem of a layer (pointers left NULL; c non-NULL, a dummy,
+** when the layer has a C or R: it picks the instantiation). */
+static void sm90_problem(const sm90_map *mp, kiln_dtype t, kc_sm90_gemm *g) {
+    memset(g, 0, sizeof *g);
+    g->dtype = t == KILN_DTYPE_FLOAT16 ? KC_F16 : KC_BF16;
+    g->m = mp->m < 1 ? 1 : mp->m; /* symbolic: any M passes the kernels' check */
+    g->n = mp->n, g->k = mp->k;
+    g->alpha = mp->alpha;
+    if (mp->c_role == 2 || mp->r) g->c = mp, g->beta = mp->r ? 1.0f : mp->beta;
+    g->act.kind = mp->act.kind;
+    g->act.alpha = mp->act.alpha;
+    g->act.beta = mp->act.beta;
+}
+
+static bool sm90_cfg_takes(int cfg, const ir_node *n, const ir_type *const *in) {
+    int rank[4] = {-1, -1, -1, -1};
+    const int64_t *d[4] = {0};
+    kiln_dtype dt[4] = {0};
+    for (int i = 0; i < n->n_in && i < 4; i++) {
+        if (!in[i]) continue;
+        if (in[i]->rank < 0 || in[i]->dtype == KILN_DTYPE_UNDEFINED) return false;
+        rank[i] = in[i]->rank, d[i] = in[i]->dims, dt[i] = in[i]->dtype;
+    }
+    sm90_map mp;
+    if (rank[0] < 0 || rank[1] < 0 || !sm90_plan(n, rank, d, dt, &mp)) return false;
+    kc_sm90_gemm g;
+    sm90_problem(&mp, dt[0], &g);
+    /* the kernels' own check, no plan made: whether this configuration is
+    ** compiled for the activation and C form, and CUTLASS's can_implement */
+    return kc_gemm_sm90_plan(cfg, &g, 132, NULL) == cudaSuccess;
+}
+
+static bool sm90_supports(const ir_node *n, const ir_type *const *in, int cfg) {
+    return !sm90_env_off() && cuda_gemm_sm90_takes(n, in) && sm90_device_ok() &&
+           sm90_cfg_takes(cfg, n, in);
 }
 
 /* Plan cache key (cuda_plan.c): the whole problem, pointers included. */
@@ -217,17 +257,13 @@ static int sm90_run(ref_ctx *rc, int cfg) {
     if (mp.m == 0) return 0;
     cuda_plans_trim(x);
     kc_sm90_gemm g;
-    memset(&g, 0, sizeof g);
-    g.dtype = dt[0] == KILN_DTYPE_FLOAT16 ? KC_F16 : KC_BF16;
-    g.m = mp.m, g.n = mp.n, g.k = mp.k;
+    sm90_problem(&mp, dt[0], &g);
+    g.m = mp.m;
     g.a = p[0], g.b = p[1], g.d = Y->data;
-    g.alpha = mp.alpha;
+    g.c = NULL; /* sm90_problem's dummy: the real one below */
     if (mp.c_role == 1) g.bias = p[2];
-    if (mp.c_role == 2) g.c = p[2], g.beta = mp.beta;
-    if (mp.r) g.c = p[3], g.beta = 1.0f;
-    g.act.kind = mp.act.kind;
-    g.act.alpha = mp.act.alpha;
-    g.act.beta = mp.act.beta;
+    if (mp.c_role == 2) g.c = p[2];
+    if (mp.r) g.c = p[3];
     /* the prepared launch for this problem and these pointers, from the
     ** exec's plan cache (made on the first run, so steady-state runs do
     ** no host work besides the launch) */
@@ -250,15 +286,26 @@ static int sm90_run(ref_ctx *rc, int cfg) {
     return 0;
 }
 
-#define SM90_TACTIC(VAR, CFG, NAME)                                                         \
-    static int VAR##_run(ref_ctx *rc) { return sm90_run(rc, CFG); }                         \
-    static const kiln_tactic VAR = {"cuda_fused_gemm_sm90_" NAME, OP_FusedGemm, 0,          \
-                                    TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT, sm90_supports, \
+#define SM90_TACTIC(VAR, CFG, NAME)                                                          \
+    static int VAR##_run(ref_ctx *rc) { return sm90_run(rc, CFG); }                          \
+    static bool VAR##_supports(const ir_node *n, const ir_type *const *in) {                 \
+        return sm90_supports(n, in, CFG);                                                    \
+    }                                                                                        \
+    static const kiln_tactic VAR = {"cuda_fused_gemm_sm90_" NAME, OP_FusedGemm, 0,           \
+                                    TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT, VAR##_supports, \
                                     NULL, VAR##_run};
 
 SM90_TACTIC(t_sm90_0, KC_SM90_128x256_COOP_C2x1, "128x256_coop_c2x1")
 SM90_TACTIC(t_sm90_1, KC_SM90_128x128_PP_C1x1, "128x128_pp_c1x1")
 SM90_TACTIC(t_sm90_2, KC_SM90_256x128_COOP_C1x2, "256x128_coop_c1x2")
+/* the FFN-in candidates (kernels/gemm_sm90_cfg.h): FP16 erf GELU, no C */
+SM90_TACTIC(t_sm90_3, KC_SM90_128x128_PP_C1x1_E64, "128x128_pp_c1x1_e64")
+SM90_TACTIC(t_sm90_4, KC_SM90_64x256_PP_C1x1, "64x256_pp_c1x1")
+SM90_TACTIC(t_sm90_5, KC_SM90_128x128_PP_C1x2, "128x128_pp_c1x2")
+SM90_TACTIC(t_sm90_6, KC_SM90_256x128_COOP_C2x1, "256x128_coop_c2x1")
+SM90_TACTIC(t_sm90_7, KC_SM90_256x128_COOP_C1x2_E64, "256x128_coop_c1x2_e64")
 
-_Static_assert(KC_SM90_N_CFG == 3, "one tactic per SM90 configuration");
-const kiln_tactic *const cuda_tactics_gemm_sm90[] = {&t_sm90_0, &t_sm90_1, &t_sm90_2, NULL};
+_Static_assert(KC_SM90_N_ALL == 8, "one tactic per SM90 configuration");
+const kiln_tactic *const cuda_tactics_gemm_sm90[] = {&t_sm90_0, &t_sm90_1, &t_sm90_2,
+                                                     &t_sm90_3, &t_sm90_4, &t_sm90_5,
+                                                     &t_sm90_6, &t_sm90_7, NULL};

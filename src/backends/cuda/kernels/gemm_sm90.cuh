@@ -10,27 +10,40 @@
 // The mainloop is CUTLASS's CollectiveBuilder (TMA loads, warp-specialized,
 // cooperative or ping-pong per configuration); the epilogue is CUTLASS's
 // LinCombPerColBiasEltAct fusion (bias broadcast along N, "per column" of
-// row-major D) with our own activation functor, whose Arguments carry the
-// activation kind at run time (kc_act): one kernel per (configuration,
-// dtype) serves every FUSED_ACT_* with the formulas of gemm_act.cuh, which
-// are the reference's. No bias: a null pointer (CUTLASS then adds 0). No C:
-// beta 0, which makes CUTLASS skip loading C altogether (and clear it).
+// row-major D) with our own activation functor. The activation is a
+// template parameter (ActNone, ActRelu, ActGelu: no switch in the epilogue,
+// whose instructions are the cost on short-K shapes like BERT's FFN-in; the
+// run-time version did not spill, ptxas -v, but the object held about 4x
+// the code per kernel); one run-time functor (Act, kc_act in its Arguments, the formulas of
+// gemm_act.cuh, which are the reference's, GELU excepted) serves the other
+// activations on one configuration. Every GELU here is gemm_sm90_gelu.h's
+// branch-free form (its error bound is proven there). Which configuration
+// holds which instantiation: gemm_sm90_cfg.h. No bias: a null pointer
+// (CUTLASS then adds 0). No C: beta 0, which makes CUTLASS skip loading C
+// altogether (and clear it); the GELU instantiations are compiled without C (ElementC void:
+// no C shared memory or C checks, and stores that do not wait for their TMA
+// to finish before the next subtile; the mainloop's stage count came out
+// the same, ptxas -v: 4 for 256x128, 6 for 128x128).
 // A plan holds CUTLASS's kernel parameters (TMA descriptors, grid), made
 // once per problem and pointers; a launch is then the kernel launch alone
 // (the builder times run() between two events, host work included).
 //
-// Included by gemm_sm90_f16.cu and gemm_sm90_bf16.cu (one dtype each, so
-// the two compile in parallel). Only with KILN_HAVE_CUTLASS; the SM90 code
-// of the kernels is empty on the sm_80 and compute_90 passes (CUTLASS's own
-// __CUDA_ARCH_FEAT_SM90_ALL guard), and the host side offers the tactic only
-// where cuda.cmake saw sm_90a in the gencode list (KILN_CUTLASS_SM90A) and
-// the device is compute capability 9.0.
+// Included by gemm_sm90_f16.cu, gemm_sm90_bf16.cu (the general
+// configurations, one dtype each) and gemm_sm90_f16_ffn.cu (the FFN-in
+// candidates), so the three compile in parallel. Only with
+// KILN_HAVE_CUTLASS; the SM90 code of the kernels is empty on the sm_80 and
+// compute_90 passes (CUTLASS's own __CUDA_ARCH_FEAT_SM90_ALL guard), and the
+// host side offers the tactic only where cuda.cmake saw sm_90a in the
+// gencode list (KILN_CUTLASS_SM90A) and the device is compute capability
+// 9.0.
 #ifndef KILN_CUDA_GEMM_SM90_CUH
 #define KILN_CUDA_GEMM_SM90_CUH
 
 #define KC_SM90_INTERNAL
 #include "gemm_act.cuh"
 #include "gemm_kernels.h"
+#include "gemm_sm90_cfg.h"
+#include "gemm_sm90_gelu.h"
 
 #include <cute/tensor.hpp>
 #include <cutlass/cutlass.h>
@@ -42,13 +55,17 @@
 #include <cutlass/util/packed_stride.hpp>
 
 #include <new>
+#include <type_traits>
 #include <stdint.h>
 
 namespace kiln_sm90 {
 
-// The activation as a CUTLASS epilogue compute functor. Arguments is the
-// kind and its parameters (Sm90Compute hands them to every call). The kind
-// is uniform over the kernel, so the switch sits outside the fragment loop.
+// ---- activations, as CUTLASS epilogue compute functors: Sm90Compute calls
+// F<Array<float, N>>{}(fragment) (and the run-time one with its Arguments).
+
+// The run-time one: Arguments is the kind and its parameters (Sm90Compute
+// hands them to every call). The kind is uniform over the kernel, so the
+// switch sits outside the fragment loop.
 template <class T> struct Act {
     using Arguments = kc_act;
     CUTLASS_DEVICE T operator()(T const &v, Arguments const &a) const {
@@ -71,8 +88,7 @@ template <class T, int N> struct Act<cutlass::Array<T, N>> {
             break;
         case KC_ACT_GELU:
             CUTLASS_PRAGMA_UNROLL
-            for (int i = 0; i < N; i++)
-                y[i] = 0.5f * v[i] * (1.0f + erff(v[i] * 0.7071067811865476f));
+            for (int i = 0; i < N; i++) y[i] = kc_gelu_fast(v[i]);
             break;
         default:
             CUTLASS_PRAGMA_UNROLL
@@ -83,27 +99,59 @@ template <class T, int N> struct Act<cutlass::Array<T, N>> {
     }
 };
 
-using namespace cute;
+// Compile-time ones: F(v) on a scalar, applied over the fragment.
+template <class T, class F> struct ActMap {
+    CUTLASS_DEVICE T operator()(T const &v) const { return F::f(v); }
+};
+template <class T, int N, class F> struct ActMap<cutlass::Array<T, N>, F> {
+    CUTLASS_DEVICE cutlass::Array<T, N> operator()(cutlass::Array<T, N> const &v) const {
+        cutlass::Array<T, N> y;
+        CUTLASS_PRAGMA_UNROLL
+        for (int i = 0; i < N; i++) y[i] = F::f(v[i]);
+        return y;
+    }
+};
 
-// One configuration: CTA tile, cluster, and the kernel / epilogue schedules
-// (cooperative: two consumer warp groups share a tile; ping-pong: each
-// consumer warp group owns a tile, the epilogue of one overlapping the
-// other's mainloop).
-template <class Element, class TileShape, class ClusterShape, class KernelSchedule,
-          class EpilogueSchedule>
+struct FnNone {
+    CUTLASS_DEVICE static float f(float v) { return v; }
+};
+struct FnRelu { // NaN stays NaN, as the reference's v < 0 ? 0 : v
+    CUTLASS_DEVICE static float f(float v) { return v < 0.0f ? 0.0f : v; }
+};
+struct FnGelu { // gemm_sm90_gelu.h: exact erf GELU, bound proven there
+    CUTLASS_DEVICE static float f(float v) { return kc_gelu_fast(v); }
+};
+
+template <class T> using ActNone = ActMap<T, FnNone>;
+template <class T> using ActRelu = ActMap<T, FnRelu>;
+template <class T> using ActGelu = ActMap<T, FnGelu>;
+
+using namespace cute;
+using EpiAuto = cutlass::epilogue::collective::EpilogueTileAuto;
+
+// One instantiation: dtype, activation, whether C is compiled in, CTA
+// tile, cluster, kernel / epilogue schedules (cooperative: two consumer
+// warp groups share a tile; ping-pong: each consumer warp group owns a
+// tile, the epilogue of one overlapping the other's mainloop) and the
+// epilogue subtile (EpiAuto: CUTLASS's choice, 64x32 ping-pong, 128x32
+// cooperative).
+template <class Element, template <class> class ActFn, bool HasC, class TileShape,
+          class ClusterShape, class KernelSchedule, class EpilogueSchedule, class EpiTile = EpiAuto>
 struct Gemm {
     using LayoutA = cutlass::layout::RowMajor; // A [M,K], K contiguous
     using LayoutB = cutlass::layout::RowMajor; // B [K,N], N contiguous
     using LayoutC = cutlass::layout::RowMajor;
     static constexpr int kAlign = 128 / cutlass::sizeof_bits<Element>::value;
+    using ElementC = std::conditional_t<HasC, Element, void>;
+    static constexpr bool kRuntimeAct = std::is_same_v<ActFn<float>, Act<float>>;
 
-    using Fusion = cutlass::epilogue::fusion::LinCombPerColBiasEltAct<Act, Element, float, Element,
-                                                                    Element, float>;
+    using Fusion = cutlass::epilogue::fusion::LinCombPerColBiasEltAct<ActFn, Element, float,
+                                                                    Element, Element, float>;
 
     using CollectiveEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
-        cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape,
-        cutlass::epilogue::collective::EpilogueTileAuto, float, float, Element, LayoutC, kAlign,
-        Element, LayoutC, kAlign, EpilogueSchedule, Fusion>::CollectiveOp;
+        cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape, EpiTile,
+        float, float, ElementC, LayoutC, kAlign, Element, LayoutC, kAlign, EpilogueSchedule,
+        Fusion>::CollectiveOp;
 
     using CollectiveMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
         cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, Element, LayoutA, kAlign, Element,
@@ -133,14 +181,14 @@ struct Gemm {
                                      {M, N, K, 1},
                                      {(const Element *)g->a, sa, (const Element *)g->b, sb},
                                      {{}, // fusion arguments, below
-                                      (const Element *)(g->c ? g->c : g->d), sc,
-                                      (Element *)g->d, sd},
+                                      nullptr, sc, (Element *)g->d, sd},
                                      hw};
+        if constexpr (HasC) a.epilogue.ptr_C = (const Element *)(g->c ? g->c : g->d);
         auto &f = a.epilogue.thread;
         f.alpha = g->alpha;
-        f.beta = g->c ? g->beta : 0.0f; // beta 0: C is never read
+        f.beta = HasC && g->c ? g->beta : 0.0f; // beta 0: C is never read
         f.bias_ptr = (const Element *)g->bias;
-        f.activation = g->act;
+        if constexpr (kRuntimeAct) f.activation = g->act;
         return a;
     }
 
@@ -161,6 +209,9 @@ struct Gemm {
     static void destroy(kc_sm90_plan *self) { delete static_cast<Plan *>(self); }
 
     static cudaError_t plan(const kc_sm90_gemm *g, int sm_count, kc_sm90_plan **out) {
+        if constexpr (!HasC) {
+            if (g->c) return cudaErrorNotSupported; // compiled without C
+        }
         typename Device::Arguments a = args(g, sm_count);
         if (Device::can_implement(a) != cutlass::Status::kSuccess) return cudaErrorNotSupported;
         // these schedules (persistent, no split-K) need none; one that did
@@ -191,20 +242,70 @@ using CoopEpi = cutlass::epilogue::TmaWarpSpecializedCooperative;
 using Pingpong = cutlass::gemm::KernelTmaWarpSpecializedPingpong;
 using PingpongEpi = cutlass::epilogue::TmaWarpSpecialized;
 
-// The configurations, in KC_SM90_* order (gemm_kernels.h).
+// One general configuration's instantiations (gemm_sm90_cfg.h): no
+// activation and Relu with C, GELU without, and (Generic) the run-time one.
+template <class E, bool Generic, class... Cfg>
+static cudaError_t plan_general(const kc_sm90_gemm *g, int sm_count, kc_sm90_plan **out) {
+    switch (g->act.kind) {
+    case KC_ACT_NONE: return Gemm<E, ActNone, true, Cfg...>::plan(g, sm_count, out);
+    case KC_ACT_RELU: return Gemm<E, ActRelu, true, Cfg...>::plan(g, sm_count, out);
+    case KC_ACT_GELU:
+        if (!g->c) return Gemm<E, ActGelu, false, Cfg...>::plan(g, sm_count, out);
+        break;
+    default: break;
+    }
+    if constexpr (Generic)
+        return Gemm<E, Act, true, Cfg...>::plan(g, sm_count, out);
+    else
+        return cudaErrorNotSupported;
+}
+
+// The general configurations, in KC_SM90_* order (gemm_kernels.h).
 template <class E>
-using Cfg0 = Gemm<E, Shape<_128, _256, _64>, Shape<_2, _1, _1>, Coop, CoopEpi>;
-template <class E>
-using Cfg1 = Gemm<E, Shape<_128, _128, _64>, Shape<_1, _1, _1>, Pingpong, PingpongEpi>;
-template <class E>
-using Cfg2 = Gemm<E, Shape<_256, _128, _64>, Shape<_1, _2, _1>, Coop, CoopEpi>;
+static cudaError_t dispatch_general(int cfg, const kc_sm90_gemm *g, int sm_count,
+                                    kc_sm90_plan **out) {
+    switch (cfg) {
+    case KC_SM90_128x256_COOP_C2x1:
+        return plan_general<E, false, Shape<_128, _256, _64>, Shape<_2, _1, _1>, Coop, CoopEpi>(
+            g, sm_count, out);
+    case KC_SM90_128x128_PP_C1x1:
+        return plan_general<E, true, Shape<_128, _128, _64>, Shape<_1, _1, _1>, Pingpong,
+                            PingpongEpi>(g, sm_count, out);
+    case KC_SM90_256x128_COOP_C1x2:
+        return plan_general<E, false, Shape<_256, _128, _64>, Shape<_1, _2, _1>, Coop, CoopEpi>(
+            g, sm_count, out);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
+// The FFN-in candidates (gemm_sm90_cfg.h): erf GELU without C only.
+template <class E, class... Cfg>
+static cudaError_t plan_ffn(const kc_sm90_gemm *g, int sm_count, kc_sm90_plan **out) {
+    if (g->act.kind != KC_ACT_GELU || g->c) return cudaErrorNotSupported;
+    return Gemm<E, ActGelu, false, Cfg...>::plan(g, sm_count, out);
+}
 
 template <class E>
-static cudaError_t dispatch(int cfg, const kc_sm90_gemm *g, int sm_count, kc_sm90_plan **out) {
+static cudaError_t dispatch_ffn(int cfg, const kc_sm90_gemm *g, int sm_count,
+                                kc_sm90_plan **out) {
+    using T128 = Shape<_128, _128, _64>;
+    using T256 = Shape<_256, _128, _64>;
+    using C11 = Shape<_1, _1, _1>;
     switch (cfg) {
-    case KC_SM90_128x256_COOP_C2x1: return Cfg0<E>::plan(g, sm_count, out);
-    case KC_SM90_128x128_PP_C1x1: return Cfg1<E>::plan(g, sm_count, out);
-    case KC_SM90_256x128_COOP_C1x2: return Cfg2<E>::plan(g, sm_count, out);
+    case KC_SM90_128x128_PP_C1x1_E64:
+        return plan_ffn<E, T128, C11, Pingpong, PingpongEpi, Shape<_64, _64>>(
+            g, sm_count, out);
+    case KC_SM90_64x256_PP_C1x1:
+        return plan_ffn<E, Shape<_64, _256, _64>, C11, Pingpong, PingpongEpi>(
+            g, sm_count, out);
+    case KC_SM90_128x128_PP_C1x2:
+        return plan_ffn<E, T128, Shape<_1, _2, _1>, Pingpong, PingpongEpi>(g, sm_count,
+                                                                                  out);
+    case KC_SM90_256x128_COOP_C2x1:
+        return plan_ffn<E, T256, Shape<_2, _1, _1>, Coop, CoopEpi>(g, sm_count, out);
+    case KC_SM90_256x128_COOP_C1x2_E64:
+        return plan_ffn<E, T256, Shape<_1, _2, _1>, Coop, CoopEpi, Shape<_128, _64>>(
+            g, sm_count, out);
     default: return cudaErrorInvalidValue;
     }
 }
