@@ -74,7 +74,7 @@ typedef struct kc_sm90_gemm {
     const void *c;          /* [M,N] scaled by beta, or NULL (beta ignored) */
     float alpha, beta;
     void *d;                /* [M,N] */
-    kc_act act;             /* any KC_ACT_*, the formulas of gemm_act.cuh */
+    kc_act act;             /* KC_ACT_*; what is compiled: gemm_sm90_cfg.h */
 } kc_sm90_gemm;
 
 /* 1 when the SM90 kernels are in this build (CUTLASS headers found and
