@@ -162,7 +162,10 @@ static bool sm90_plan(const ir_node *n, const int *rank, const int64_t *const *d
     return true;
 }
 
-bool cuda_gemm_sm90_takes(const ir_node *n, const ir_type *const *in) {
+/* The layer's problem from its input types; false where the kernels cannot
+** take it. */
+static bool sm90_map_of(const ir_node *n, const ir_type *const *in, sm90_map *mp,
+                        kiln_dtype *t) {
     int rank[4] = {-1, -1, -1, -1};
     const int64_t *d[4] = {0};
     kiln_dtype dt[4] = {0};
@@ -171,9 +174,14 @@ bool cuda_gemm_sm90_takes(const ir_node *n, const ir_type *const *in) {
         if (in[i]->rank < 0 || in[i]->dtype == KILN_DTYPE_UNDEFINED) return false;
         rank[i] = in[i]->rank, d[i] = in[i]->dims, dt[i] = in[i]->dtype;
     }
-    if (rank[0] < 0 || rank[1] < 0) return false;
+    *t = dt[0];
+    return rank[0] >= 0 && rank[1] >= 0 && sm90_plan(n, rank, d, dt, mp);
+}
+
+bool cuda_gemm_sm90_takes(const ir_node *n, const ir_type *const *in) {
     sm90_map mp;
-    return sm90_plan(n, rank, d, dt, &mp);
+    kiln_dtype t;
+    return sm90_map_of(n, in, &mp, &t);
 }
 
 /* KILN_GEMM_SM90=0 withdraws the tactics (A/B timing against cuBLASLt). */
@@ -196,27 +204,15 @@ static void sm90_problem(const sm90_map *mp, kiln_dtype t, kc_sm90_gemm *g) {
     g->act.beta = mp->act.beta;
 }
 
-static bool sm90_cfg_takes(int cfg, const ir_node *n, const ir_type *const *in) {
-    int rank[4] = {-1, -1, -1, -1};
-    const int64_t *d[4] = {0};
-    kiln_dtype dt[4] = {0};
-    for (int i = 0; i < n->n_in && i < 4; i++) {
-        if (!in[i]) continue;
-        if (in[i]->rank < 0 || in[i]->dtype == KILN_DTYPE_UNDEFINED) return false;
-        rank[i] = in[i]->rank, d[i] = in[i]->dims, dt[i] = in[i]->dtype;
-    }
+static bool sm90_supports(const ir_node *n, const ir_type *const *in, int cfg) {
     sm90_map mp;
-    if (rank[0] < 0 || rank[1] < 0 || !sm90_plan(n, rank, d, dt, &mp)) return false;
+    kiln_dtype t;
+    if (sm90_env_off() || !sm90_map_of(n, in, &mp, &t) || !sm90_device_ok()) return false;
     kc_sm90_gemm g;
-    sm90_problem(&mp, dt[0], &g);
+    sm90_problem(&mp, t, &g);
     /* the kernels' own check, no plan made: whether this configuration is
     ** compiled for the activation and C form, and CUTLASS's can_implement */
     return kc_gemm_sm90_plan(cfg, &g, 132, NULL) == cudaSuccess;
-}
-
-static bool sm90_supports(const ir_node *n, const ir_type *const *in, int cfg) {
-    return !sm90_env_off() && cuda_gemm_sm90_takes(n, in) && sm90_device_ok() &&
-           sm90_cfg_takes(cfg, n, in);
 }
 
 /* Plan cache key (cuda_plan.c): the whole problem, pointers included. */
