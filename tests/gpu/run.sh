@@ -13,6 +13,7 @@
 # $OUT (default /tmp/kiln-gpu). Ends with `N passed, M failed`.
 #   KILN_GPU_SUITES="tactics runtime node models int8 python serve sanitizer" selects suites.
 #   KILN_GPU_TACTICS="test_cuda_gemm ..." runs only those tactic tests.
+#   KILN_GPU_PAR=N runs N tactic tests at once.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -52,14 +53,42 @@ suite() {
 has() { [[ " $SUITES " == *" $1 "* ]]; }
 
 if has tactics; then
+    tactics=()
     for t in "$BUILD"/bin/test_cuda_*; do
         [ "$(basename "$t")" = test_cuda_runtime ] && continue
         # KILN_GPU_TACTICS="test_cuda_gemm ...": only these tactic tests
         [ -n "${KILN_GPU_TACTICS:-}" ] && [[ " $KILN_GPU_TACTICS " != *" $(basename "$t") "* ]] && continue
-        suite "$(basename "$t")" "$t"
+        tactics+=("$t")
     done
-    # the attention tests again on the first flash kernel (KILN_ATTN_KERNEL=v1)
-    [ -x "$BUILD/bin/test_cuda_attn" ] && suite test_cuda_attn_v1 env KILN_ATTN_KERNEL=v1 "$BUILD/bin/test_cuda_attn"
+    # second runs of some tactic tests with a kernel switch: the first flash
+    # attention kernel (KILN_ATTN_KERNEL=v1), LayerNorm's opt-in 16-byte
+    # kernel (KILN_CUDA_LN16=1)
+    variants=()
+    [ -x "$BUILD/bin/test_cuda_attn" ] && variants+=("test_cuda_attn_v1:KILN_ATTN_KERNEL=v1:test_cuda_attn")
+    [ -x "$BUILD/bin/test_cuda_norm" ] && variants+=("test_cuda_norm_ln16:KILN_CUDA_LN16=1:test_cuda_norm")
+    if [ "${KILN_GPU_PAR:-1}" -gt 1 ]; then
+        # KILN_GPU_PAR=N: N tactic tests at once (their references run on
+        # the host's cores, which one test alone leaves mostly idle); the
+        # logs are read after all of them end, in the usual order
+        echo "=== tactic tests, ${KILN_GPU_PAR} at a time"
+        printf '%s\n' "${tactics[@]}" "${variants[@]}" | xargs -P "$KILN_GPU_PAR" -I{} bash -c '
+            t={}; o=$1
+            case "$t" in
+            *:*) IFS=: read -r n e b <<< "$t"
+                 env "$e" "$2/bin/$b" > "$o/par_$n.log" 2>&1; echo $? > "$o/par_$n.rc" ;;
+            *)   "$t" > "$o/par_$(basename "$t").log" 2>&1; echo $? > "$o/par_$(basename "$t").rc" ;;
+            esac' _ "$OUT" "$BUILD"
+        for t in "${tactics[@]}" "${variants[@]}"; do
+            n=$(basename "${t%%:*}")
+            suite "$n" bash -c 'cat "$1.log"; exit "$(cat "$1.rc")"' _ "$OUT/par_$n"
+        done
+    else
+        for t in "${tactics[@]}"; do suite "$(basename "$t")" "$t"; done
+        for v in "${variants[@]}"; do
+            IFS=: read -r n e b <<< "$v"
+            suite "$n" env "$e" "$BUILD/bin/$b"
+        done
+    fi
     # packed Q/K/V (passes/qkv.c) kept on the device in an FP16 build
     # (the builder's placement dry run, no GPU needed)
     [ -x "$BUILD/bin/qkv_placement" ] && suite qkv_placement "$BUILD/bin/qkv_placement" \

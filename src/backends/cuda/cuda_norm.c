@@ -3,11 +3,24 @@
 ** GroupNormalization (one block per row, float32 statistics) and inference
 ** BatchNormalization. Kernels in kernels/norm.cu. */
 #include "cuda_kc.h"
+
+#include <stdlib.h>
+#include <string.h>
 #include "kernels/norm_kernels.h"
 
 /* Whether parameter p broadcasts against x only along x's trailing dims
 ** (the reference's `flat % numel` case), judged on build-time types: every
 ** dim from p's first non-1 on must equal x's. Unknown dims: no. */
+/* KILN_CUDA_LN16=1: 16-bit rows of 256..2048 elements take the 16-byte
+** warp kernel (norm.cu's k_rownorm_warp8) instead of the 8-byte one.
+** Opt-in until it has run on a GPU: written in session 9, when no device
+** was lent (tests/gpu/device/d7.sh times both on BERT; test_cuda_norm
+** covers it when run with the variable set). Read at run or capture time. */
+static int ln16_on(void) {
+    const char *e = getenv("KILN_CUDA_LN16");
+    return e && !strcmp(e, "1");
+}
+
 static bool trailing_param(const ir_type *p, const ir_type *x) {
     if (!kc_rank_ok(p) || !kc_rank_ok(x) || p->rank > x->rank) return false;
     int off = x->rank - p->rank, first = 0;
@@ -64,6 +77,7 @@ static int rows_run(ref_ctx *c) {
     p.dt_x = (int)x->dtype;
     p.dt_y = (int)c->out[0]->dtype;
     p.rms = rms;
+    p.vec16 = ln16_on();
     p.mode = KN_TRAIL;
     p.rows = shape_numel(ax, x->dims);
     p.len = shape_numel(x->rank - ax, x->dims + ax);

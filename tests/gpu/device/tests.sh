@@ -5,7 +5,7 @@
 [ -f .devrun/fz.tar.xz ] && tar -C .devrun -xJf .devrun/fz.tar.xz
 [ -d .devrun/fz ] && bash .devrun/fuzzbg.sh ${FT:-480}
 mkdir -p /tmp/g
-BUILD=build-gpu OUT=/tmp/g JOBS=12 KILN_PYTHONPATH=$PWD/py KILN_GPU_SUITES="${SUITES:-tactics runtime node int8 python serve sanitizer}" KILN_GPU_TEST_GRAPH_BUDGET_S=${GB:-120} \
+BUILD=build-gpu OUT=/tmp/g JOBS=12 KILN_GPU_PAR=${PAR:-4} KILN_PYTHONPATH=$PWD/py KILN_GPU_SUITES="${SUITES:-tactics runtime node int8 python serve sanitizer}" KILN_GPU_TEST_GRAPH_BUDGET_S=${GB:-120} \
   timeout ${TLIM:-540} bash tests/gpu/run.sh > /tmp/g/run.txt 2>&1
 echo "rc $? at $((SECONDS-T0)) s" >> /tmp/g/run.txt
 [ -x build-gpu/bin/cuda_gemm_bench ] && KILN_GEMM_GRAPH_LOG=1 timeout 40 build-gpu/bin/cuda_gemm_bench > /tmp/g/gemm_bench.txt 2>&1

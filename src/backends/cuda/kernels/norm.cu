@@ -3,6 +3,7 @@
 // read from DRAM once and from L1/L2 after. Statistics in float32. Rows of
 // transformer width take a register-resident path (a block or a warp per
 // row, see below).
+#include <type_traits>
 #include "kc_device.cuh"
 #include "norm_kernels.h"
 
@@ -145,6 +146,90 @@ __global__ void __launch_bounds__(128) k_rownorm_warp(const __grid_constant__ kc
     }
 }
 
+// The same warp-per-row form for 16-bit rows of 256 to 2048 elements, a
+// multiple of 256 (BERT's 768): each lane loads eight elements at a time
+// (one 16-byte vector), so a 768-wide FP16 row is three loads a lane instead
+// of six. Rows, scale and bias 16-byte aligned.
+__device__ __forceinline__ void kn_unpack8(uint4 q, float *f, bool bf) {
+    const unsigned w[4] = {q.x, q.y, q.z, q.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        if (bf) {
+            f[2 * i] = kc_from_bits<__nv_bfloat16>((unsigned short)(w[i] & 0xffffu));
+            f[2 * i + 1] = kc_from_bits<__nv_bfloat16>((unsigned short)(w[i] >> 16));
+        } else {
+            f[2 * i] = kc_from_bits<__half>((unsigned short)(w[i] & 0xffffu));
+            f[2 * i + 1] = kc_from_bits<__half>((unsigned short)(w[i] >> 16));
+        }
+    }
+}
+
+template <class T, int NG>
+__global__ void __launch_bounds__(128) k_rownorm_warp8(const __grid_constant__ kc_norm p) {
+    constexpr bool kBf = sizeof(T) == 2 && !std::is_same<T, __half>::value;
+    const int lane = threadIdx.x & 31;
+    const float inv_len = 1.0f / (float)p.len;
+    const int64_t step = (int64_t)gridDim.x * 4;
+    for (int64_t r = (int64_t)blockIdx.x * 4 + (threadIdx.x >> 5); r < p.rows; r += step) {
+        const uint4 *x = (const uint4 *)((const T *)p.x + r * p.len);
+        float v[NG][8];
+        uint4 q[NG];
+#pragma unroll
+        for (int g = 0; g < NG; g++) q[g] = x[lane + 32 * g];  // all loads first
+        float a = 0;
+#pragma unroll
+        for (int g = 0; g < NG; g++) {
+            kn_unpack8(q[g], v[g], kBf);
+#pragma unroll
+            for (int k = 0; k < 8; k += 2) a += v[g][k] + v[g][k + 1];
+        }
+        const float mean = p.rms ? 0.0f : kc_warp_sum(a) * inv_len;
+        float sq = 0;
+#pragma unroll
+        for (int g = 0; g < NG; g++)
+#pragma unroll
+            for (int k = 0; k < 8; k++) sq += (v[g][k] - mean) * (v[g][k] - mean);
+        const float inv = 1.0f / sqrtf(kc_warp_sum(sq) * inv_len + p.eps);
+        uint4 *y = (uint4 *)((T *)p.y + r * p.len);
+#pragma unroll
+        for (int g = 0; g < NG; g++) {
+            float sc[8], bi[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            kn_unpack8(__ldg((const uint4 *)p.scale + lane + 32 * g), sc, kBf);
+            if (p.bias) kn_unpack8(__ldg((const uint4 *)p.bias + lane + 32 * g), bi, kBf);
+            unsigned o[4];
+#pragma unroll
+            for (int k = 0; k < 4; k++) {
+                const float lo = (v[g][2 * k] - mean) * inv * sc[2 * k] + bi[2 * k];
+                const float hi = (v[g][2 * k + 1] - mean) * inv * sc[2 * k + 1] + bi[2 * k + 1];
+                o[k] = kc_to_bits<T>(lo) | (kc_to_bits<T>(hi) << 16);
+            }
+            y[lane + 32 * g] = make_uint4(o[0], o[1], o[2], o[3]);
+        }
+        if (lane == 0) {
+            if (p.mean_out) kc_stf(p.mean_out, r, p.dt_mean, mean);
+            if (p.inv_out) kc_stf(p.inv_out, r, p.dt_inv, inv);
+        }
+    }
+}
+
+template <class T>
+static cudaError_t kn_warp8_launch(const kc_norm *p, cudaStream_t st) {
+    int64_t nb = (p->rows + 3) / 4;
+    unsigned b = nb > 65535LL * 16 ? 65535u * 16u : (unsigned)nb;
+    switch (p->len / 256) {
+    case 1: k_rownorm_warp8<T, 1><<<b, 128, 0, st>>>(*p); break;
+    case 2: k_rownorm_warp8<T, 2><<<b, 128, 0, st>>>(*p); break;
+    case 3: k_rownorm_warp8<T, 3><<<b, 128, 0, st>>>(*p); break;
+    case 4: k_rownorm_warp8<T, 4><<<b, 128, 0, st>>>(*p); break;
+    case 5: k_rownorm_warp8<T, 5><<<b, 128, 0, st>>>(*p); break;
+    case 6: k_rownorm_warp8<T, 6><<<b, 128, 0, st>>>(*p); break;
+    case 7: k_rownorm_warp8<T, 7><<<b, 128, 0, st>>>(*p); break;
+    case 8: k_rownorm_warp8<T, 8><<<b, 128, 0, st>>>(*p); break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}
+
 template <class T>
 static cudaError_t kn_warp_launch(const kc_norm *p, cudaStream_t st) {
     int64_t nb = (p->rows + 3) / 4;
@@ -173,8 +258,21 @@ static bool kn_vec_ok(const kc_norm *p) {
            (!p->bias || p->bmod == p->len) && p->len > 0 && p->len % 4 == 0 && p->len <= 4096;
 }
 
+// 16-byte rows for the warp8 kernel: 16-bit types, rows of 256..2048
+// elements by 256, every operand 16-byte aligned. p->vec16 (set by the tactic
+// from KILN_CUDA_LN16=1) asks for it; otherwise the 8-byte kernel runs.
+static bool kn_vec16_ok(const kc_norm *p) {
+    return kn_vec_ok(p) && p->dt_x != KC_F32 && p->len % 256 == 0 && p->len <= 2048 &&
+           (uintptr_t)p->x % 16 == 0 && (uintptr_t)p->y % 16 == 0 &&
+           (uintptr_t)p->scale % 16 == 0 && (uintptr_t)p->bias % 16 == 0;
+}
+
 extern "C" cudaError_t kc_rownorm(const kc_norm *p, cudaStream_t st) {
     if (p->rows <= 0) return cudaSuccess;
+    if (p->vec16 && kn_vec16_ok(p)) {
+        if (p->dt_x == KC_F16) return kn_warp8_launch<__half>(p, st);
+        return kn_warp8_launch<__nv_bfloat16>(p, st);
+    }
     if (kn_vec_ok(p) && p->len % 128 == 0 && p->len <= 1024) {
         if (p->dt_x == KC_F32) return kn_warp_launch<float>(p, st);
         if (p->dt_x == KC_F16) return kn_warp_launch<__half>(p, st);

@@ -35,6 +35,7 @@ typedef struct kc_norm {
     int dt_scale, dt_bias;
     void *mean_out, *inv_out;  /* per-row statistics (LayerNorm), may be NULL */
     int dt_mean, dt_inv;
+    int vec16;                 /* 16-bit rows may take the 16-byte kernel */
 } kc_norm;
 cudaError_t kc_rownorm(const kc_norm *p, cudaStream_t st);
 
