@@ -11,7 +11,8 @@
 #   KEEP_DIR=1  keep .devrun/corpus/ next to the tarball (do not carry both)
 #   CASES=a,b   pack these instead of corpus_cases.GPU
 set -euo pipefail
-cd "$(dirname "$0")/../../.."
+# the repository root, whether run from tests/gpu/device or a copy in .devrun
+cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
 CACHE=${CACHE:-${KILN_CORPUS_CACHE:-$HOME/.cache/kiln-corpus}}
 if [ -z "${CASES:-}" ]; then
     CASES=$(cd tests/models && python3 -c "import corpus_cases as c; print(','.join(sorted(c.GPU)))")
