@@ -79,5 +79,5 @@ static bool split_old(void) {
 }
 
 bool cpu_split_weights_pay(int nth, double weight_bytes, double pixel_bytes) {
-    return nth > 1 && weight_bytes >= pixel_bytes && !split_old();
+    return nth >= 1 && weight_bytes >= pixel_bytes && !split_old();
 }

@@ -52,10 +52,13 @@ static inline double cpu_split_w_units(double px) { return 16.0 / (px > 1 ? px :
 ** the tile's GEMM for one output block. */
 enum { CPU_SPLIT_WINO_X_TENTHS = 4 };
 
-/* Whether the weights-first partition is the one to use: more than one
-** thread and at least as many weight bytes as pixel-side bytes (input
-** and output the tasks would otherwise share). KILN_CPU_SPLIT=old turns it
-** off, for A/B runs of the earlier partitions in one binary. */
+/* Whether the weights-first partition is the one to use: at least as many
+** weight bytes as pixel-side bytes (input and output the tasks would
+** otherwise share). One thread too: the row-first order of a 1x1 strided
+** conv reads all its weights once per output row (ResNet-50's layer4.0
+** downsample, 8 MB of weights over 7 rows, 3.7 -> 2.6 ms a run on one
+** thread; bench/RESULTS.md, session 9). KILN_CPU_SPLIT=old turns it off,
+** for A/B runs of the earlier partitions in one binary. */
 bool cpu_split_weights_pay(int nth, double weight_bytes, double pixel_bytes);
 
 #endif
