@@ -86,6 +86,10 @@ if [ -f tests/hostile/run_hostile.py ]; then
 fi
 if [ -f tests/models/check_models.py ]; then
     suite models python3 tests/models/check_models.py build/bin/kiln --quick
+    # the same models' CUDA builds placed offline (no GPU needed; skipped in
+    # a build without the CUDA backend): no host-fallback layer in FP32,
+    # FP16 or BF16 (issue 12)
+    suite models_placement python3 tests/gpu/models_placement.py build
 fi
 if [ -f tests/models/export_models.py ]; then
     # bench/profile on exported BERT, GPT-2, T5 with no inputs given, and a

@@ -968,11 +968,17 @@ static kiln_status choose_tactics(build *b, int p, const ir_type *opt_types,
             tmax[k] = n->in[k] ? &max_types[n->in[k]->id] : NULL;
         }
         int nc = b->be->tactics(n, tin, cand, MAX_CANDIDATES);
-        /* Drop candidates whose scratch exceeds the workspace limit. */
+        /* Drop candidates whose scratch exceeds the workspace limit. A
+        ** placement dry run keeps those that answer SIZE_MAX ("cannot
+        ** tell"): cuDNN sizes its workspace only with a handle, which needs
+        ** a GPU, and the dry run must place layers the same on a machine
+        ** without one. */
         int kept = 0;
         for (int k = 0; k < nc; k++) {
             size_t w = cand[k]->workspace ? cand[k]->workspace(n, tmax) : 0;
-            if (w <= b->cfg->workspace || !strcmp(cand[k]->name, "ref")) cand[kept++] = cand[k];
+            if (w <= b->cfg->workspace || (b->dry && w == SIZE_MAX) ||
+                !strcmp(cand[k]->name, "ref"))
+                cand[kept++] = cand[k];
         }
         /* The limit took every fast tactic away: say so, it costs a lot. */
         if (kept == 1 && nc > 1 && !strcmp(cand[0]->name, "ref") && p == 0) {
