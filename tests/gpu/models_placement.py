@@ -9,7 +9,9 @@ layers would fall back to the host (shape arithmetic kept on the host on
 purpose is counted, not failed).
 
 usage: models_placement.py BUILD_DIR [--models-dir DIR] [--only a,b]
-                           [--precisions fp32,fp16,bf16]
+                           [--precisions fp32,fp16,bf16] [--cases-dir DIR]
+--cases-dir: every folder of DIR holding model.onnx and test_data_set_0
+instead (the corpus of trained models, ~/.cache/kiln-corpus/cases).
 Exports missing cases first (as check_models.py does). Ends with
 `N passed, M failed`."""
 import argparse
@@ -57,6 +59,7 @@ def main():
     ap.add_argument("--models-dir", default=export_models.DEFAULT_OUT)
     ap.add_argument("--only", default="")
     ap.add_argument("--precisions", default="fp32,fp16,bf16")
+    ap.add_argument("--cases-dir", default="")
     args = ap.parse_args()
     tool = os.path.join(args.build, "bin", "model_placement")
     if not os.access(tool, os.X_OK):
@@ -64,12 +67,20 @@ def main():
         print("0 passed, 0 failed")
         return 0
     only = [s for s in args.only.split(",") if s] or None
-    mdir = os.path.abspath(args.models_dir)
-    errors = export_models.export_all(mdir, True, only, log=lambda s: None)
+    if args.cases_dir:
+        mdir = os.path.abspath(args.cases_dir)
+        errors = {}
+        cases = [(c, 0, c) for c in sorted(os.listdir(mdir))
+                 if os.path.exists(os.path.join(mdir, c, "model.onnx")) and
+                 (not only or c in only)]
+    else:
+        mdir = os.path.abspath(args.models_dir)
+        errors = export_models.export_all(mdir, True, only, log=lambda s: None)
+        cases = export_models.case_names(True, only)
     passed = failed = 0
-    for name, _opset, case in export_models.case_names(True, only):
+    for name, _opset, case in cases:
         cdir = os.path.join(mdir, case)
-        if case in errors or not export_models.case_complete(cdir):
+        if case in errors or (not args.cases_dir and not export_models.case_complete(cdir)):
             print("FAIL  %-26s export: %s" % (case, errors.get(case, "incomplete")))
             failed += 1
             continue
