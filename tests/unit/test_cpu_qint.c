@@ -178,7 +178,8 @@ static void conv_case(bool ext) {
 
 static void matmul_case(void) {
     int ar = (int)irand(2, 4);
-    int64_t ad[4], K = rnd() < 0.2 ? irand(257, 700) : irand(1, 70), Nc = irand(1, 40);
+    int64_t ad[4], K = rnd() < 0.2 ? irand(257, 700) : irand(1, 70);
+    int64_t Nc = rnd() < 0.3 ? irand(50, 200) : irand(1, 40); /* past 24 rows: split over tasks */
     for (int i = 0; i < ar - 2; i++) ad[i] = irand(1, 3);
     ad[ar - 2] = irand(1, 150);
     ad[ar - 1] = K;

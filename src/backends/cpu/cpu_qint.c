@@ -185,6 +185,7 @@ typedef struct qi_run {
     qi_wt w;
     const int32_t *wz;  /* [M] moved weight zero points */
     int32_t *y;
+    int64_t mparts, mper; /* each block's Mg rows in mparts tasks of mper */
 } qi_run;
 
 static size_t qi_scratch(const qi_geom *g) {
@@ -267,7 +268,10 @@ static void qi_task(void *arg, int64_t t, int tid, void *scratch) {
     (void)tid;
     const qi_run *r = arg;
     const qi_geom *g = &r->g;
+    int64_t part = t % r->mparts;
+    t /= r->mparts;
     int64_t b = t % g->nblk, ng = t / g->nblk, gi = ng % g->G, n = ng / g->G;
+    int64_t mlo = part * r->mper, mhi = mlo + r->mper < g->Mg ? mlo + r->mper : g->Mg;
     int64_t p0 = b * CPU_Q8_NB;
     int np = (int)(g->P - p0 < CPU_Q8_NB ? g->P - p0 : CPU_Q8_NB);
     uint8_t *xp = cpu_align64(scratch);
@@ -275,8 +279,8 @@ static void qi_task(void *arg, int64_t t, int tid, void *scratch) {
     int32_t *acc = colsum + CPU_Q8_NB;
     qi_pack(r, n, gi, p0, np, xp, colsum);
     const uint32_t K = (uint32_t)g->K, xz = r->xz;
-    for (int64_t m0 = 0; m0 < g->Mg; m0 += CPU_Q8_MR) {
-        int mr = (int)(g->Mg - m0 < CPU_Q8_MR ? g->Mg - m0 : CPU_Q8_MR);
+    for (int64_t m0 = mlo; m0 < mhi; m0 += CPU_Q8_MR) {
+        int mr = (int)(mhi - m0 < CPU_Q8_MR ? mhi - m0 : CPU_Q8_MR);
         int64_t mg = gi * g->Mg + m0;
         r->isa->kernel(xp, r->w.ws + mg * g->K, g->K, g->K, mr, acc);
         for (int i = 0; i < mr; i++) {
@@ -372,9 +376,23 @@ static int qi_run_isa(ref_ctx *c, const cpu_q8_isa *isa) {
         wz[m] = (int32_t)(wzt ? dt_get_i64(wzt->dtype, wzt->data, (size_t)(nwz == 1 ? 0 : m)) : 0) +
                 wmove;
     r.wz = wz;
-    int64_t ntasks = g->N * g->G * g->nblk;
-    double flops = 2.0 * (double)ntasks * CPU_Q8_NB * (double)g->Mg * (double)g->K;
-    cpu_parallel_for(ntasks, cpu_threads_for(flops), scr, caller_scratch, qi_task, &r);
+    int64_t nblocks = g->N * g->G * g->nblk;
+    double flops = 2.0 * (double)nblocks * CPU_Q8_NB * (double)g->Mg * (double)g->K;
+    int nth = cpu_threads_for(flops);
+    /* Few blocks (a transformer's 128 tokens are two): the rows of a block
+    ** split over tasks too, about 4 tasks a thread, each at least 4 row
+    ** tiles (a task packs its block again, K x 64 bytes, against at least
+    ** 24 rows x K x 64 multiply-adds). */
+    r.mparts = 1;
+    if (nth > 1 && nblocks < 4 * (int64_t)nth) {
+        int64_t want = (4 * (int64_t)nth + nblocks - 1) / nblocks;
+        int64_t most = g->Mg / (4 * CPU_Q8_MR);
+        r.mparts = want < most ? want : most < 1 ? 1 : most;
+    }
+    int64_t tiles = cdiv(g->Mg, CPU_Q8_MR);
+    r.mper = cdiv(tiles, r.mparts) * CPU_Q8_MR;
+    r.mparts = cdiv(g->Mg, r.mper);
+    cpu_parallel_for(nblocks * r.mparts, nth, scr, caller_scratch, qi_task, &r);
     kiln_aligned_free(own);
     return 0;
 }
