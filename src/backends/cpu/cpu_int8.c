@@ -304,9 +304,17 @@ static void gemm_task(void *arg, int64_t t, int tid, void *scratch) {
     size_t ysz = 1;
     for (int64_t m = m0; m < m1; m += CPU_Q8_MR) {
         int mr = (int)KILN_MIN(CPU_Q8_MR, m1 - m);
+        if (!r->w16 && r->isa->kernel_epi) {
+            r->isa->kernel_epi(xp, r->w + m * g->K, g->K, g->K, mr, (int)np, r->epi + m,
+                               r->colsum ? r->colsum + p0 : NULL, r->y + m * g->P + p0,
+                               g->P);
+            continue;
+        }
         if (r->w16) /* CPU_Q8_MR == CPU_Q8_W16_MR: m is a tile start */
             r->isa->kernel16(xp, r->w16 + m / CPU_Q8_W16_MR * g->Kq * CPU_Q8_W16_MR * 4,
                              g->Kq, mr, (int)np, acc);
+        else if (r->isa->kernel_n && np < CPU_Q8_NB)
+            r->isa->kernel_n(xp, r->w + m * g->K, g->K, g->K, mr, (int)np, acc);
         else
             r->isa->kernel(xp, r->w + m * g->K, g->K, g->K, mr, acc);
         for (int i = 0; i < mr; i++) {
