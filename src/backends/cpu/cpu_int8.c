@@ -1019,9 +1019,26 @@ static void c4_pack_task(void *arg, int64_t b, int tid, void *scratch) {
                     if (c1 > c0) {
                         const uint32_t *src =
                             r->x4 + cq * HW + iy * g->W + off + (ox + c0) * s;
-                        if (s == 1) memcpy(d + c0, src, (size_t)(c1 - c0) * 4);
-                        else
-                            for (int64_t i = 0; i < c1 - c0; i++) d[c0 + i] = src[i * s];
+                        int64_t nc = c1 - c0, i = 0;
+                        if (s == 1) { /* short rows: a loop, not a libc call */
+                            for (; i < nc; i++) d[c0 + i] = src[i];
+                        } else if (s == 2) {
+                            /* the even words of 64-bit pairs (a loop the
+                            ** compiler vectorizes, unlike the stride-2
+                            ** gather); the last one alone, so the row's
+                            ** end is never read past */
+                            for (; i + 1 < nc; i++) {
+                                uint64_t v;
+                                memcpy(&v, src + 2 * i, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+                                v >>= 32;
+#endif
+                                d[c0 + i] = (uint32_t)v;
+                            }
+                            for (; i < nc; i++) d[c0 + i] = src[2 * i];
+                        } else {
+                            for (; i < nc; i++) d[c0 + i] = src[i * s];
+                        }
                     }
                     for (int64_t i = c1; i < n; i++) d[i] = pw;
                 }
