@@ -279,6 +279,10 @@ static void pack_task(void *arg, int64_t b, int tid, void *scratch) {
             /* direct rows are x itself: flip signed values here */
             if (k < g->K && !r->rows) flip |= (uint32_t)r->flip << (8 * j);
         }
+        if (r->isa->pack4 && !cs) {
+            r->isa->pack4(t, flip, (int)np, d);
+            continue;
+        }
         int64_t i = 0;
         for (; i < np; i++)
             d[i] = ((uint32_t)t[0][i] | (uint32_t)t[1][i] << 8 | (uint32_t)t[2][i] << 16 |
@@ -938,6 +942,7 @@ typedef struct q8_c4 {
     int32_t *colsum;         /* nblk * NB, or NULL */
     int64_t Cq, Kq4;
     uint32_t flip4, padw, padw_last; /* flip word; zero-point words (last cq) */
+    cpu_q8_pack4_fn pack4;   /* the ISA's interleave, or NULL */
 } q8_c4;
 
 /* Bytes of the reordered weights: M rows of K4 = kh * kw * Cq * 4. */
@@ -969,7 +974,16 @@ static void c4_x4_task(void *arg, int64_t cq, int tid, void *scratch) {
         s[j] = in ? r->x + (4 * cq + j) * HW : zeros;
         fl |= in ? (r->flip4 & 0xFFu) << (8 * j) : 0;
     }
-    if (4 * cq + 3 < g->Cg) {
+    if (r->pack4) { /* 64 positions at a time, the last ones through a copy */
+        for (int64_t i = 0; i < HW; i += CPU_Q8_NB) {
+            int np = (int)KILN_MIN(CPU_Q8_NB, HW - i);
+            const uint8_t *t[4];
+            uint32_t tmp[CPU_Q8_NB];
+            for (int j = 0; j < 4; j++) t[j] = s[j] == zeros ? zeros : s[j] + i;
+            r->pack4(t, fl, np, np == CPU_Q8_NB ? d + i : tmp);
+            if (np < CPU_Q8_NB) memcpy(d + i, tmp, (size_t)np * 4);
+        }
+    } else if (4 * cq + 3 < g->Cg) {
         for (int64_t i = 0; i < HW; i++)
             d[i] = ((uint32_t)s[0][i] | (uint32_t)s[1][i] << 8 | (uint32_t)s[2][i] << 16 |
                     (uint32_t)s[3][i] << 24) ^ fl;
@@ -1192,6 +1206,7 @@ static int c4_run(ref_ctx *c, const q8_conv *g, const cpu_q8_isa *isa, const uin
     r4.xp = (uint8_t *)r4.x4 + ws->x4;
     r4.colsum = any_wz ? (int32_t *)(void *)(r4.xp + ws->xp) : NULL;
     r4.flip4 = flip * 0x01010101u;
+    r4.pack4 = isa->pack4;
     r4.padw = xzu * 0x01010101u;
     for (int j = 0; j < 4; j++)
         if (4 * (r4.Cq - 1) + j < g->Cg) r4.padw_last |= (uint32_t)xzu << (8 * j);

@@ -39,6 +39,11 @@ typedef void (*cpu_q8_kernel_fn)(const uint8_t *xp, const int8_t *w, int64_t ldw
 typedef void (*cpu_q8_kernel_n_fn)(const uint8_t *xp, const int8_t *w, int64_t ldw,
                                    int64_t K, int mr, int np, int32_t *acc);
 
+/* d[p] = the 4 bytes t[0][p] .. t[3][p] (byte j of the word from row j,
+** xor byte j of flip) for p < np, d[p] = 0 for np <= p < CPU_Q8_NB:
+** CPU_Q8_NB positions of 4 rows interleaved into the block layout. */
+typedef void (*cpu_q8_pack4_fn)(const uint8_t *const *t, uint32_t flip, int np, uint32_t *d);
+
 typedef struct cpu_q8_epi cpu_q8_epi;
 /* kernel_n with the epilogue fused: rows r < mr of the tile requantized
 ** by e[r] (as epi does; colsum: the block's column sums, read when
@@ -122,6 +127,7 @@ typedef struct cpu_q8_isa {
     cpu_q8_kernel16x_fn kernel16x;
     cpu_q8_kernel_n_fn kernel_n; /* NULL: kernel (all CPU_Q8_NB positions) */
     cpu_q8_kernel_epi_fn kernel_epi; /* NULL: kernel_n or kernel, then epi */
+    cpu_q8_pack4_fn pack4;           /* NULL: the portable loop */
 } cpu_q8_isa;
 
 /* The bodies of the elementwise quantization kernels, written once and

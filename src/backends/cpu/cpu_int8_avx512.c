@@ -227,6 +227,30 @@ static void epi(const cpu_q8_epi *e, const int32_t *acc, int64_t n, void *y) {
     }
 }
 
+/* 4 rows of 64 bytes interleaved by unpacks (words of positions 4i..4i+3
+** of each 16-position lane), then a 4x4 transpose of the 128-bit lanes. */
+static void pack4(const uint8_t *const *t, uint32_t flip, int np, uint32_t *d) {
+    __mmask64 k = np >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << np) - 1);
+    __m512i a = _mm512_maskz_loadu_epi8(k, t[0]), b = _mm512_maskz_loadu_epi8(k, t[1]);
+    __m512i c = _mm512_maskz_loadu_epi8(k, t[2]), e = _mm512_maskz_loadu_epi8(k, t[3]);
+    if (flip) {
+        a = _mm512_maskz_mov_epi8(k, _mm512_xor_si512(a, _mm512_set1_epi8((char)(flip & 0xFF))));
+        b = _mm512_maskz_mov_epi8(k, _mm512_xor_si512(b, _mm512_set1_epi8((char)(flip >> 8))));
+        c = _mm512_maskz_mov_epi8(k, _mm512_xor_si512(c, _mm512_set1_epi8((char)(flip >> 16))));
+        e = _mm512_maskz_mov_epi8(k, _mm512_xor_si512(e, _mm512_set1_epi8((char)(flip >> 24))));
+    }
+    __m512i ab0 = _mm512_unpacklo_epi8(a, b), ab1 = _mm512_unpackhi_epi8(a, b);
+    __m512i ce0 = _mm512_unpacklo_epi8(c, e), ce1 = _mm512_unpackhi_epi8(c, e);
+    __m512i w0 = _mm512_unpacklo_epi16(ab0, ce0), w1 = _mm512_unpackhi_epi16(ab0, ce0);
+    __m512i w2 = _mm512_unpacklo_epi16(ab1, ce1), w3 = _mm512_unpackhi_epi16(ab1, ce1);
+    __m512i t0 = _mm512_shuffle_i64x2(w0, w1, 0x44), t1 = _mm512_shuffle_i64x2(w2, w3, 0x44);
+    __m512i t2 = _mm512_shuffle_i64x2(w0, w1, 0xEE), t3 = _mm512_shuffle_i64x2(w2, w3, 0xEE);
+    _mm512_storeu_si512(d, _mm512_shuffle_i64x2(t0, t1, 0x88));
+    _mm512_storeu_si512(d + 16, _mm512_shuffle_i64x2(t0, t1, 0xDD));
+    _mm512_storeu_si512(d + 32, _mm512_shuffle_i64x2(t2, t3, 0x88));
+    _mm512_storeu_si512(d + 48, _mm512_shuffle_i64x2(t2, t3, 0xDD));
+}
+
 /* 16 int8/uint8 values to float */
 static inline __m512 load16(const void *p, bool s, __mmask16 k) {
     __m128i v = _mm_maskz_loadu_epi8(k, p);
@@ -325,9 +349,9 @@ static void dequant(const cpu_q8_qparams *p, const void *x, float *y, int64_t n)
 }
 
 const cpu_q8_isa cpu_q8_avx512vnni = {"avx512vnni", true, kernel, epi, add, dot, quant,
-                                      dequant, NULL, NULL, kernel_n, kernel_epi};
+                                      dequant, NULL, NULL, kernel_n, kernel_epi, pack4};
 #else
 const cpu_q8_isa cpu_q8_avx512vnni = {"avx512vnni", false, cpu_q8_kernel_c, cpu_q8_epi_c,
                                       cpu_q8_add_c, cpu_q8_dot_c, cpu_q8_quant_c,
-                                      cpu_q8_dequant_c, NULL, NULL, NULL, NULL};
+                                      cpu_q8_dequant_c, NULL, NULL, NULL, NULL, NULL};
 #endif
