@@ -316,6 +316,19 @@ static void fixed_cases(void) {
     qcase c4c = {1, 6, 17, 19, 8, 1, 5, 3, 1, 1, 2, 1, {2, 1, 3, 0}, NULL,
                  true, true, false, true, false, false, false, false};
     run_case(&c4c);
+    /* blocks whose last 1..4 positions run as dot products (VNNI): 7x7 =
+    ** 49 positions (3 vectors + 1) with weight zero points, batch 2; 14x14
+    ** = 196 (a last block of 4 positions only), 1x1 direct and 3x3 */
+    qcase t49 = {2, 37, 7, 7, 19, 1, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL,
+                 false, true, true, true, true, false, false, false};
+    run_case(&t49);
+    qcase t196 = {1, 20, 14, 14, 13, 1, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, NULL,
+                  true, false, true, false, true, false, false, false};
+    run_case(&t196);
+    t196.kh = t196.kw = 3;
+    t196.pads[0] = t196.pads[1] = t196.pads[2] = t196.pads[3] = 1;
+    t196.wzp = true;
+    run_case(&t196);
     /* pre-widened int16 weights (u8s8_qconv_im2col_w16_6x8_avx2): every
     ** product -128 * 255 (the u8 x s8 pairs vpmaddubsw would saturate),
     ** then rows alternating 127 / -128; K = 333 and 5 (not multiples of 4),

@@ -295,6 +295,36 @@ static void pack_task(void *arg, int64_t b, int tid, void *scratch) {
     }
 }
 
+/* A block's last 1..Q8_TAIL_DOT positions past its whole 16-position
+** vectors run as dot products over K (each weight row read once per
+** position, 16x fewer multiply-adds than a vector of 16 positions would
+** spend on them): ResNet's 7x7 = 49 positions are 3 vectors and one dot
+** instead of 4 vectors. Columns of at most Q8_TAIL_KMAX bytes. */
+enum { Q8_TAIL_DOT = 4, Q8_TAIL_KMAX = 8192, Q8_TAIL_ROWS = 64 };
+
+static void tail_dots(const q8_run *r, const uint8_t *xp, int64_t p0, int64_t pa, int64_t pb,
+                      int64_t m0, int64_t m1) {
+    const q8_conv *g = r->g;
+    _Alignas(64) uint8_t col[Q8_TAIL_KMAX];
+    int32_t out[Q8_TAIL_ROWS];
+    int64_t kpad = (g->Kq * 4 + 63) / 64 * 64;
+    for (int64_t p = pa; p < pb; p++) {
+        /* the packed block's words of position p are its column */
+        for (int64_t kq = 0; kq < g->Kq; kq++)
+            memcpy(col + 4 * kq, xp + (kq * CPU_Q8_NB + p) * 4, 4);
+        memset(col + 4 * g->Kq, 0, (size_t)(kpad - 4 * g->Kq));
+        for (int64_t mb = m0; mb < m1; mb += Q8_TAIL_ROWS) {
+            int64_t me = KILN_MIN(m1, mb + Q8_TAIL_ROWS);
+            r->isa->dot(col, r->w, g->K, g->K, mb, me, out);
+            for (int64_t m = mb; m < me; m++) {
+                cpu_q8_epi e = r->epi[m];
+                if (e.colsum) e.colsum = r->colsum + p0 + p;
+                r->isa->epi(&e, out + (m - mb), 1, r->y + m * g->P + p0 + p);
+            }
+        }
+    }
+}
+
 static void gemm_task(void *arg, int64_t t, int tid, void *scratch) {
     (void)tid;
     (void)scratch;
@@ -306,14 +336,21 @@ static void gemm_task(void *arg, int64_t t, int tid, void *scratch) {
     const uint8_t *xp = r->xp + b * g->Kq * CPU_Q8_NB * 4;
     int32_t acc[CPU_Q8_MR * CPU_Q8_NB];
     size_t ysz = 1;
-    for (int64_t m = m0; m < m1; m += CPU_Q8_MR) {
-        int mr = (int)KILN_MIN(CPU_Q8_MR, m1 - m);
-        if (!r->w16 && r->isa->kernel_epi) {
-            r->isa->kernel_epi(xp, r->w + m * g->K, g->K, g->K, mr, (int)np, r->epi + m,
+    if (!r->w16 && r->isa->kernel_epi) {
+        /* whole vectors through the fused kernel, a short tail as dots */
+        int64_t nv = np % 16 && np % 16 <= Q8_TAIL_DOT && g->Kq * 4 <= Q8_TAIL_KMAX
+                         ? np / 16 * 16 : np;
+        for (int64_t m = m0; m < m1 && nv; m += CPU_Q8_MR) {
+            int mr = (int)KILN_MIN(CPU_Q8_MR, m1 - m);
+            r->isa->kernel_epi(xp, r->w + m * g->K, g->K, g->K, mr, (int)nv, r->epi + m,
                                r->colsum ? r->colsum + p0 : NULL, r->y + m * g->P + p0,
                                g->P);
-            continue;
         }
+        if (nv < np) tail_dots(r, xp, p0, nv, np, m0, m1);
+        return;
+    }
+    for (int64_t m = m0; m < m1; m += CPU_Q8_MR) {
+        int mr = (int)KILN_MIN(CPU_Q8_MR, m1 - m);
         if (r->w16) /* CPU_Q8_MR == CPU_Q8_W16_MR: m is a tile start */
             r->isa->kernel16(xp, r->w16 + m / CPU_Q8_W16_MR * g->Kq * CPU_Q8_W16_MR * 4,
                              g->Kq, mr, (int)np, acc);
