@@ -1228,7 +1228,10 @@ static int c4_run(ref_ctx *c, const q8_conv *g, const cpu_q8_isa *isa, const uin
     int64_t K4 = c4_k(g);
     if (!w4) {
         size_t n;
-        if (!wv || kiln_mul_overflow((size_t)g->M, (size_t)K4, &n) || n > KILN_MAX_ALLOC ||
+        if (!wv)
+            return ref_fail(c, "int8 NCHW4 tactic without its prepared weights: "
+                            "rebuild the engine");
+        if (kiln_mul_overflow((size_t)g->M, (size_t)K4, &n) || n > KILN_MAX_ALLOC ||
             !(wown = kiln_aligned_alloc(n ? n : 1)))
             return ref_fail(c, "out of memory packing int8 weights");
         c4_pack_w(wv, g->M, g->Cg, g->kh, g->kw, wown);
