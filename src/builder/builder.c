@@ -690,16 +690,20 @@ static double time_tactic(const build *b, const ir_node *n, const kiln_tactic *t
             continue;
         }
         const ir_type *ty = &types[v->id];
+        /* only float activations can be faked safely, and 8-bit quantized
+        ** ones (any byte is a valid value), so INT8 layers are timed too */
+        bool q8 = ty->dtype == KILN_DTYPE_INT8 || ty->dtype == KILN_DTYPE_UINT8;
         if (!concrete(ty) || (ty->dtype != KILN_DTYPE_FLOAT32 &&
                               ty->dtype != KILN_DTYPE_FLOAT16 &&
-                              ty->dtype != KILN_DTYPE_FLOAT64))
-            goto done; /* only float activations can be faked safely */
+                              ty->dtype != KILN_DTYPE_FLOAT64 && !q8))
+            goto done;
         if (tensor_new(ty->dtype, ty->rank, ty->dims, &owned[i])) goto done;
         int64_t cnt = tensor_numel(owned[i]);
         for (int64_t k = 0; k < cnt; k++) {
             seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
-            dt_set_f64(ty->dtype, owned[i]->data, (size_t)k,
-                       (double)(seed >> 11) / 9007199254740992.0 - 0.5);
+            if (q8) ((uint8_t *)owned[i]->data)[k] = (uint8_t)(seed >> 56);
+            else dt_set_f64(ty->dtype, owned[i]->data, (size_t)k,
+                            (double)(seed >> 11) / 9007199254740992.0 - 0.5);
         }
         in[i] = owned[i];
     }

@@ -57,6 +57,7 @@ typedef struct qcase {
 
 static int g_blob_runs;   /* runs that used a prepared blob */
 static int g_wino_cases;  /* cases the Winograd tactic ran */
+static int g_c4_cases;    /* cases the NCHW4 tactic ran */
 
 static int run_tactic(const kiln_tactic *t, ir_node *n, const kiln_tensor *const *in,
                       kiln_tensor *y) {
@@ -177,17 +178,22 @@ static void run_case(const qcase *q) {
         goto done;
     }
     kiln_tensor *want = out[0];
-    const kiln_tactic *tacs[6] = {&cpu_t_qconv_c, &cpu_t_qconv_avx2, &cpu_t_qconv_vnni,
+    const kiln_tactic *tacs[7] = {&cpu_t_qconv_c, &cpu_t_qconv_avx2, &cpu_t_qconv_vnni,
                                   &cpu_t_qconv_avx2_7bit, &cpu_t_qconv_avx2_w16,
-                                  &cpu_t_qconv_avx2_wino};
+                                  &cpu_t_qconv_avx2_wino, &cpu_t_qconv_vnni_c4};
     /* the Winograd tactic's supports() wants constant weights (its bound
     ** check); it runs on the layers it would be given */
     bool wino = q->kh == 3 && q->kw == 3 && q->sh == 1 && q->sw == 1 && q->dh == 1 &&
                 q->dw == 1 && q->G == 1 && !q->wzp;
-    for (int ti = 0; ti < 6; ti++) {
+    /* the NCHW4 tactic: one group, and not the 1x1 stride-1 unpadded conv */
+    bool unpadded = !q->auto_pad && !q->pads[0] && !q->pads[1] && !q->pads[2] && !q->pads[3];
+    bool c4 = q->G == 1 && !(q->kh == 1 && q->kw == 1 && q->sh == 1 && q->sw == 1 && unpadded);
+    for (int ti = 0; ti < 7; ti++) {
         const kiln_tactic *t = tacs[ti];
-        if ((t->isa & ~g_host) || (ti == 3 && !q->w7) || (ti == 5 && !wino)) continue;
+        if ((t->isa & ~g_host) || (ti == 3 && !q->w7) || (ti == 5 && !wino) || (ti == 6 && !c4))
+            continue;
         if (ti == 5) g_wino_cases++;
+        if (ti == 6) g_c4_cases++;
         for (int threads = 1; threads <= 3; threads += 2) {
             kiln_set_num_threads(threads);
             kiln_tensor *y = tens(yt, want->rank, want->dims);
@@ -298,6 +304,31 @@ static void fixed_cases(void) {
     qcase dw2 = {1, 13, 17, 12, 13, 13, 5, 5, 1, 1, 2, 1, {0, 0, 0, 0}, "SAME_UPPER",
                  false, true, false, false, false, false, false, false};
     run_case(&dw2);
+    /* NCHW4 path: channels not a multiple of 4 (a partial last word),
+    ** stride 2 with asymmetric pads over several blocks and batch 2, weight
+    ** zero points (column sums); 1x1 stride 2 (a downsample); 5x3 dilated */
+    qcase c4a = {2, 67, 15, 13, 19, 1, 3, 3, 2, 2, 1, 1, {1, 0, 2, 1}, NULL,
+                 false, true, true, true, true, false, false, false};
+    run_case(&c4a);
+    qcase c4b = {1, 34, 20, 21, 7, 1, 1, 1, 2, 2, 1, 1, {0, 0, 0, 0}, NULL,
+                 true, false, true, false, true, false, false, false};
+    run_case(&c4b);
+    qcase c4c = {1, 6, 17, 19, 8, 1, 5, 3, 1, 1, 2, 1, {2, 1, 3, 0}, NULL,
+                 true, true, false, true, false, false, false, false};
+    run_case(&c4c);
+    /* blocks whose last 1..4 positions run as dot products (VNNI): 7x7 =
+    ** 49 positions (3 vectors + 1) with weight zero points, batch 2; 14x14
+    ** = 196 (a last block of 4 positions only), 1x1 direct and 3x3 */
+    qcase t49 = {2, 37, 7, 7, 19, 1, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, NULL,
+                 false, true, true, true, true, false, false, false};
+    run_case(&t49);
+    qcase t196 = {1, 20, 14, 14, 13, 1, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, NULL,
+                  true, false, true, false, true, false, false, false};
+    run_case(&t196);
+    t196.kh = t196.kw = 3;
+    t196.pads[0] = t196.pads[1] = t196.pads[2] = t196.pads[3] = 1;
+    t196.wzp = true;
+    run_case(&t196);
     /* pre-widened int16 weights (u8s8_qconv_im2col_w16_6x8_avx2): every
     ** product -128 * 255 (the u8 x s8 pairs vpmaddubsw would saturate),
     ** then rows alternating 127 / -128; K = 333 and 5 (not multiples of 4),
@@ -344,7 +375,8 @@ static void qadd_cases(void) {
         }
         bool ties = it % 3 == 0; /* sy = sa = sb: sums of halves land on .5 */
         double sa = ties ? 0.5 : 0.001 + rnd() * 0.1, sb = ties ? 0.25 : 0.001 + rnd() * 0.1;
-        double sy = ties ? 0.5 : (it % 7 == 0 ? 1e-4 : 0.002 + rnd() * 0.2);
+        /* 1e-9: sums past the +-1e9 clamp (the kernels' general path) */
+        double sy = ties ? 0.5 : (it % 7 == 0 ? 1e-4 : it % 11 == 0 ? 1e-9 : 0.002 + rnd() * 0.2);
         const kiln_tensor *in[8] = {
             a, scalar_f(sa), scalar_q(at, (as ? -128 : 0) + irand(0, 255)),
             b, scalar_f(sb), scalar_q(bt, (bs ? -128 : 0) + irand(0, 255)),
@@ -550,8 +582,7 @@ static void wino_bound_case(void) {
 /* A prepared blob that does not match the layer (another shape, a damaged
 ** header, a truncated blob) fails the layer with a message, never reads
 ** out of bounds or computes garbage. */
-static void blob_mismatch_cases(void) {
-    const kiln_tactic *t = &cpu_t_qconv_avx2_w16;
+static void blob_mismatch_cases(const kiln_tactic *t) {
     if (t->isa & ~g_host) return;
     int64_t xd[4] = {1, 8, 9, 9}, wd[4] = {10, 8, 3, 3}, wd2[4] = {10, 8, 1, 1};
     int64_t yd[4] = {1, 10, 9, 9};
@@ -622,13 +653,17 @@ int main(void) {
     fixed_cases();
     random_cases(120);
     wino_cases(60);
-    blob_mismatch_cases();
+    blob_mismatch_cases(&cpu_t_qconv_avx2_w16);
+    blob_mismatch_cases(&cpu_t_qconv_vnni_c4);
     wino_bound_case();
     if (cpu_q8_avx2_w16.available && (g_host & KILN_ISA_AVX2))
         CHECK(g_blob_runs > 20, "only %d runs on prepared int8 weights", g_blob_runs);
     if (cpu_q8_avx2_w16.available && (g_host & KILN_ISA_AVX2))
         CHECK(g_wino_cases >= 10, "only %d Winograd cases", g_wino_cases);
-    printf("prepared-blob runs %d, Winograd cases %d\n", g_blob_runs, g_wino_cases);
+    if (cpu_q8_avx512vnni.available && (g_host & KILN_ISA_AVX512VNNI))
+        CHECK(g_c4_cases >= 60, "only %d NCHW4 cases", g_c4_cases);
+    printf("prepared-blob runs %d, Winograd cases %d, NCHW4 cases %d\n", g_blob_runs,
+           g_wino_cases, g_c4_cases);
     qadd_cases();
     maxpool_cases();
     qdq_cases();

@@ -279,6 +279,10 @@ static void pack_task(void *arg, int64_t b, int tid, void *scratch) {
             /* direct rows are x itself: flip signed values here */
             if (k < g->K && !r->rows) flip |= (uint32_t)r->flip << (8 * j);
         }
+        if (r->isa->pack4 && !cs) {
+            r->isa->pack4(t, flip, (int)np, d);
+            continue;
+        }
         int64_t i = 0;
         for (; i < np; i++)
             d[i] = ((uint32_t)t[0][i] | (uint32_t)t[1][i] << 8 | (uint32_t)t[2][i] << 16 |
@@ -288,6 +292,36 @@ static void pack_task(void *arg, int64_t b, int tid, void *scratch) {
             for (i = 0; i < np; i++)
                 cs[i] += (int32_t)(d[i] & 0xFF) + (int32_t)(d[i] >> 8 & 0xFF) +
                          (int32_t)(d[i] >> 16 & 0xFF) + (int32_t)(d[i] >> 24);
+    }
+}
+
+/* A block's last 1..Q8_TAIL_DOT positions past its whole 16-position
+** vectors run as dot products over K (each weight row read once per
+** position, 16x fewer multiply-adds than a vector of 16 positions would
+** spend on them): ResNet's 7x7 = 49 positions are 3 vectors and one dot
+** instead of 4 vectors. Columns of at most Q8_TAIL_KMAX bytes. */
+enum { Q8_TAIL_DOT = 4, Q8_TAIL_KMAX = 8192, Q8_TAIL_ROWS = 64 };
+
+static void tail_dots(const q8_run *r, const uint8_t *xp, int64_t p0, int64_t pa, int64_t pb,
+                      int64_t m0, int64_t m1) {
+    const q8_conv *g = r->g;
+    _Alignas(64) uint8_t col[Q8_TAIL_KMAX];
+    int32_t out[Q8_TAIL_ROWS];
+    int64_t kpad = (g->Kq * 4 + 63) / 64 * 64;
+    for (int64_t p = pa; p < pb; p++) {
+        /* the packed block's words of position p are its column */
+        for (int64_t kq = 0; kq < g->Kq; kq++)
+            memcpy(col + 4 * kq, xp + (kq * CPU_Q8_NB + p) * 4, 4);
+        memset(col + 4 * g->Kq, 0, (size_t)(kpad - 4 * g->Kq));
+        for (int64_t mb = m0; mb < m1; mb += Q8_TAIL_ROWS) {
+            int64_t me = KILN_MIN(m1, mb + Q8_TAIL_ROWS);
+            r->isa->dot(col, r->w, g->K, g->K, mb, me, out);
+            for (int64_t m = mb; m < me; m++) {
+                cpu_q8_epi e = r->epi[m];
+                if (e.colsum) e.colsum = r->colsum + p0 + p;
+                r->isa->epi(&e, out + (m - mb), 1, r->y + m * g->P + p0 + p);
+            }
+        }
     }
 }
 
@@ -302,11 +336,26 @@ static void gemm_task(void *arg, int64_t t, int tid, void *scratch) {
     const uint8_t *xp = r->xp + b * g->Kq * CPU_Q8_NB * 4;
     int32_t acc[CPU_Q8_MR * CPU_Q8_NB];
     size_t ysz = 1;
+    if (!r->w16 && r->isa->kernel_epi) {
+        /* whole vectors through the fused kernel, a short tail as dots */
+        int64_t nv = np % 16 && np % 16 <= Q8_TAIL_DOT && g->Kq * 4 <= Q8_TAIL_KMAX
+                         ? np / 16 * 16 : np;
+        for (int64_t m = m0; m < m1 && nv; m += CPU_Q8_MR) {
+            int mr = (int)KILN_MIN(CPU_Q8_MR, m1 - m);
+            r->isa->kernel_epi(xp, r->w + m * g->K, g->K, g->K, mr, (int)nv, r->epi + m,
+                               r->colsum ? r->colsum + p0 : NULL, r->y + m * g->P + p0,
+                               g->P);
+        }
+        if (nv < np) tail_dots(r, xp, p0, nv, np, m0, m1);
+        return;
+    }
     for (int64_t m = m0; m < m1; m += CPU_Q8_MR) {
         int mr = (int)KILN_MIN(CPU_Q8_MR, m1 - m);
         if (r->w16) /* CPU_Q8_MR == CPU_Q8_W16_MR: m is a tile start */
             r->isa->kernel16(xp, r->w16 + m / CPU_Q8_W16_MR * g->Kq * CPU_Q8_W16_MR * 4,
                              g->Kq, mr, (int)np, acc);
+        else if (r->isa->kernel_n && np < CPU_Q8_NB)
+            r->isa->kernel_n(xp, r->w + m * g->K, g->K, g->K, mr, (int)np, acc);
         else
             r->isa->kernel(xp, r->w + m * g->K, g->K, g->K, mr, acc);
         for (int i = 0; i < mr; i++) {
@@ -909,7 +958,334 @@ static size_t q8_workspace_wino(const ir_node *n, const ir_type *const *in) {
     return s.total;
 }
 
-static int q8_run_conv_mode(ref_ctx *c, const cpu_q8_isa *isa, bool wino) {
+/* ---- NCHW4 path (u8s8_qconv_nchw4_6x64_avx512vnni; one group, any
+** kernel, stride, dilation and padding): the im2col rows are never made.
+** The image is first rewritten with 4 channels interleaved, x4[cq][h][w]
+** = the 32-bit word of channels 4cq .. 4cq+3 (flipped when signed, 0 in
+** the lanes past C), and the reduction order becomes (tap, channel):
+** k' = 4 * (tap * Cq + cq) + j, with the weights reordered to match (0 in
+** the lanes past C; made at build time into the layer blob). A block's
+** group kq' = (tap, cq) is then 64 words copied from one row of x4 (a
+** strided gather for stride 2), the zero point's word in the padding:
+** one pass from a tensor 9x smaller than the im2col rows instead of a
+** pass to write them and one to interleave them. The padded lanes hold 0
+** in both operands, so acc, the column sums and the epilogue (with the
+** layer's real K) are those of the im2col path: bit-identical. */
+typedef struct q8_c4 {
+    const q8_conv *g;        /* the layer (K its real reduction length) */
+    const uint8_t *x;        /* this image: [C, H, W] */
+    uint32_t *x4;            /* [Cq][H][W] */
+    uint8_t *xp;             /* nblk blocks of Kq4 * NB * 4 bytes */
+    int32_t *colsum;         /* nblk * NB, or NULL */
+    int64_t Cq, Kq4;
+    uint32_t flip4, padw, padw_last; /* flip word; zero-point words (last cq) */
+    cpu_q8_pack4_fn pack4;   /* the ISA's interleave, or NULL */
+} q8_c4;
+
+/* Bytes of the reordered weights: M rows of K4 = kh * kw * Cq * 4. */
+static int64_t c4_k(const q8_conv *g) { return g->kh * g->kw * ((g->Cg + 3) / 4) * 4; }
+
+/* w4[m][tap][cq][j] = w[m][4cq + j][ky][kx], 0 past C. */
+static void c4_pack_w(const int8_t *w, int64_t M, int64_t C, int64_t kh, int64_t kw,
+                      int8_t *dst) {
+    int64_t Cq = (C + 3) / 4, T = kh * kw, K = C * T, K4 = T * Cq * 4;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t c = 0; c < Cq * 4; c++)
+                dst[m * K4 + t * Cq * 4 + c] = c < C ? w[m * K + c * T + t] : 0;
+}
+
+/* Task cq: the 4-channel words of channels 4cq .. 4cq+3, all of H x W. */
+static void c4_x4_task(void *arg, int64_t cq, int tid, void *scratch) {
+    (void)tid;
+    (void)scratch;
+    const q8_c4 *r = arg;
+    const q8_conv *g = r->g;
+    int64_t HW = g->H * g->W;
+    const uint8_t *s[4];
+    static const uint8_t zeros[64];
+    uint32_t *d = r->x4 + cq * HW;
+    uint32_t fl = 0;
+    for (int j = 0; j < 4; j++) {
+        bool in = 4 * cq + j < g->Cg;
+        s[j] = in ? r->x + (4 * cq + j) * HW : zeros;
+        fl |= in ? (r->flip4 & 0xFFu) << (8 * j) : 0;
+    }
+    if (r->pack4) { /* 64 positions at a time, the last ones through a copy */
+        for (int64_t i = 0; i < HW; i += CPU_Q8_NB) {
+            int np = (int)KILN_MIN(CPU_Q8_NB, HW - i);
+            const uint8_t *t[4];
+            uint32_t tmp[CPU_Q8_NB];
+            for (int j = 0; j < 4; j++) t[j] = s[j] == zeros ? zeros : s[j] + i;
+            r->pack4(t, fl, np, np == CPU_Q8_NB ? d + i : tmp);
+            if (np < CPU_Q8_NB) memcpy(d + i, tmp, (size_t)np * 4);
+        }
+    } else if (4 * cq + 3 < g->Cg) {
+        for (int64_t i = 0; i < HW; i++)
+            d[i] = ((uint32_t)s[0][i] | (uint32_t)s[1][i] << 8 | (uint32_t)s[2][i] << 16 |
+                    (uint32_t)s[3][i] << 24) ^ fl;
+    } else {
+        for (int64_t i = 0; i < HW; i++) {
+            uint32_t v = 0;
+            for (int j = 0; j < 4; j++)
+                if (s[j] != zeros) v |= (uint32_t)s[j][i] << (8 * j);
+            d[i] = v ^ fl;
+        }
+    }
+}
+
+/* Task b: block b's Kq4 groups of 64 words, from x4; 0 past P. */
+static void c4_pack_task(void *arg, int64_t b, int tid, void *scratch) {
+    (void)tid;
+    (void)scratch;
+    const q8_c4 *r = arg;
+    const q8_conv *g = r->g;
+    uint32_t *dst = (uint32_t *)(void *)(r->xp + b * r->Kq4 * CPU_Q8_NB * 4);
+    int64_t p0 = b * CPU_Q8_NB, np = KILN_MIN(CPU_Q8_NB, g->P - p0);
+    int64_t Cq = r->Cq, HW = g->H * g->W;
+    if (np < CPU_Q8_NB)
+        for (int64_t kq = 0; kq < r->Kq4; kq++)
+            memset(dst + kq * CPU_Q8_NB + np, 0, (size_t)(CPU_Q8_NB - np) * 4);
+    /* segments of the block along output rows */
+    for (int64_t p = 0; p < np;) {
+        int64_t oy = (p0 + p) / g->OW, ox = (p0 + p) % g->OW;
+        int64_t n = KILN_MIN(np - p, g->OW - ox);
+        for (int64_t ky = 0; ky < g->kh; ky++) {
+            int64_t iy = oy * g->sh - g->ph + ky * g->dh;
+            bool rin = iy >= 0 && iy < g->H;
+            for (int64_t kx = 0; kx < g->kw; kx++) {
+                uint32_t *dt = dst + (ky * g->kw + kx) * Cq * CPU_Q8_NB + p;
+                int64_t off = kx * g->dw - g->pw, s = g->sw, e = ox + n;
+                int64_t c0 = 0, c1 = 0;
+                if (rin) {
+                    int64_t clo = off >= 0 ? 0 : (-off + s - 1) / s;
+                    int64_t chi = g->W - 1 - off < 0 ? 0 : (g->W - 1 - off) / s + 1;
+                    c0 = KILN_MAX(ox, KILN_MIN(clo, e)) - ox;
+                    c1 = KILN_MAX(c0 + ox, KILN_MIN(chi, e)) - ox;
+                }
+                for (int64_t cq = 0; cq < Cq; cq++) {
+                    uint32_t *d = dt + cq * CPU_Q8_NB;
+                    uint32_t pw = cq == Cq - 1 ? r->padw_last : r->padw;
+                    for (int64_t i = 0; i < c0; i++) d[i] = pw;
+                    if (c1 > c0) {
+                        const uint32_t *src =
+                            r->x4 + cq * HW + iy * g->W + off + (ox + c0) * s;
+                        int64_t nc = c1 - c0, i = 0;
+                        if (s == 1) { /* short rows: a loop, not a libc call */
+                            for (; i < nc; i++) d[c0 + i] = src[i];
+                        } else if (s == 2) {
+                            /* the even words of 64-bit pairs (a loop the
+                            ** compiler vectorizes, unlike the stride-2
+                            ** gather); the last one alone, so the row's
+                            ** end is never read past */
+                            for (; i + 1 < nc; i++) {
+                                uint64_t v;
+                                memcpy(&v, src + 2 * i, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+                                v >>= 32;
+#endif
+                                d[c0 + i] = (uint32_t)v;
+                            }
+                            for (; i < nc; i++) d[c0 + i] = src[2 * i];
+                        } else {
+                            for (; i < nc; i++) d[c0 + i] = src[i * s];
+                        }
+                    }
+                    for (int64_t i = c1; i < n; i++) d[i] = pw;
+                }
+            }
+        }
+        p += n;
+    }
+    if (r->colsum) {
+        int32_t *cs = r->colsum + p0;
+        for (int i = 0; i < CPU_Q8_NB; i++) cs[i] = 0;
+        for (int64_t kq = 0; kq < r->Kq4; kq++) {
+            const uint32_t *d = dst + kq * CPU_Q8_NB;
+            for (int64_t i = 0; i < np; i++)
+                cs[i] += (int32_t)(d[i] & 0xFF) + (int32_t)(d[i] >> 8 & 0xFF) +
+                         (int32_t)(d[i] >> 16 & 0xFF) + (int32_t)(d[i] >> 24);
+        }
+    }
+}
+
+/* Workspace of the NCHW4 path, in 64-byte aligned pieces. */
+typedef struct q8_c4_ws {
+    size_t epi, x4, xp, cs, total;
+} q8_c4_ws;
+
+static void c4_sizes(const q8_conv *g, q8_c4_ws *s) {
+    int64_t Cq = (g->Cg + 3) / 4, Kq4 = g->kh * g->kw * Cq;
+    s->epi = al64((size_t)(g->M ? g->M : 1) * sizeof(cpu_q8_epi));
+    s->x4 = al64((size_t)(Cq * g->H * g->W) * 4 + 1);
+    s->xp = al64((size_t)(g->nblk * Kq4 * CPU_Q8_NB * 4) + 1);
+    s->cs = al64((size_t)(g->nblk * CPU_Q8_NB) * sizeof(int32_t) + 1);
+    s->total = s->epi + s->x4 + s->xp + s->cs + 64;
+}
+
+static bool c4_shape(const q8_conv *g) {
+    return g->G == 1 && g->M >= 1 && g->Cg >= 1 && g->kh >= 1 && g->kw >= 1;
+}
+
+static size_t q8_workspace_c4(const ir_node *n, const ir_type *const *in) {
+    if (!in[0] || !in[3] || in[0]->rank != 4 || in[3]->rank != 4) return 0;
+    for (int i = 0; i < 4; i++)
+        if (in[0]->dims[i] < 0 || in[3]->dims[i] < 0) return 0;
+    q8_conv g;
+    if (!geom(n, in[0]->dims, in[3]->dims, &g) || !c4_shape(&g)) return 0;
+    q8_c4_ws s;
+    c4_sizes(&g, &s);
+    return s.total;
+}
+
+/* Prepared blob: header, row sums [M] (int32, padded to 64 bytes), then
+** the reordered weights [M][K4]. */
+enum { Q8_C4_VERSION = 1 };
+
+static bool c4_layout(int64_t M, int64_t C, int64_t kh, int64_t kw, size_t *bytes,
+                      size_t *woff) {
+    size_t rs, nw, t;
+    if (M < 1 || C < 1 || kh < 1 || kw < 1 || M > INT32_MAX || C > INT32_MAX / 4 ||
+        kh > INT32_MAX / ((C + 3) / 4 * 4) || kw > INT32_MAX / (kh * ((C + 3) / 4 * 4)))
+        return false;
+    if (kiln_mul_overflow((size_t)M, 4, &rs)) return false;
+    *woff = sizeof(q8_w16_hdr) + al64(rs);
+    if (kiln_mul_overflow((size_t)M, (size_t)(kh * kw * ((C + 3) / 4) * 4), &nw) ||
+        kiln_add_overflow(*woff, nw, &t) || t > KILN_MAX_ALLOC)
+        return false;
+    *bytes = t;
+    return true;
+}
+
+static void c4_hdr_fill(q8_w16_hdr *h, int64_t M, int64_t C, int64_t kh, int64_t kw) {
+    memset(h, 0, sizeof *h);
+    memcpy(h->magic, "KLNQ8C4T", 8);
+    h->version = Q8_C4_VERSION;
+    h->mr = (uint32_t)kh;
+    h->groups = kw;
+    h->mg = M;
+    h->k = C;
+}
+
+static kiln_status c4_prepare(const ir_node *n, const ir_type *const *in,
+                              const kiln_tensor *const *cin, void **blob, size_t *bytes) {
+    (void)in;
+    *blob = NULL;
+    *bytes = 0;
+    const kiln_tensor *w = n->n_in > 3 ? cin[3] : NULL;
+    if (!w || !w->data || w->dtype != KILN_DTYPE_INT8 || w->rank != 4 ||
+        ir_attr_int(n, "group", 1) != 1)
+        return KILN_OK;
+    int64_t M = w->dims[0], C = w->dims[1], kh = w->dims[2], kw = w->dims[3];
+    size_t total, woff;
+    if (!c4_layout(M, C, kh, kw, &total, &woff))
+        return kiln_error(KILN_UNSUPPORTED, "int8 weights too large to pack");
+    uint8_t *b = kiln_aligned_alloc(total);
+    if (!b) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory packing int8 weights");
+    memset(b, 0, total); /* deterministic bytes: rebuilds are identical */
+    q8_w16_hdr h;
+    c4_hdr_fill(&h, M, C, kh, kw);
+    memcpy(b, &h, sizeof h);
+    const int8_t *wv = w->data;
+    int64_t K = C * kh * kw;
+    int32_t *rs = (int32_t *)(void *)(b + sizeof h);
+    for (int64_t m = 0; m < M; m++) {
+        uint32_t sum = 0;
+        for (int64_t k = 0; k < K; k++) sum += (uint32_t)(int32_t)wv[m * K + k];
+        rs[m] = (int32_t)sum;
+    }
+    c4_pack_w(wv, M, C, kh, kw, (int8_t *)(b + woff));
+    *blob = b;
+    *bytes = total;
+    return KILN_OK;
+}
+
+static int c4_blob(ref_ctx *c, const q8_conv *g, const int32_t **rs, const int8_t **w4) {
+    *rs = NULL;
+    *w4 = NULL;
+    if (!c->blob) return 0;
+    size_t total, woff;
+    q8_w16_hdr want;
+    if (!c4_shape(g) || !c4_layout(g->M, g->Cg, g->kh, g->kw, &total, &woff))
+        return ref_fail(c, "prepared int8 weights for a layer that takes none: "
+                        "rebuild the engine");
+    c4_hdr_fill(&want, g->M, g->Cg, g->kh, g->kw);
+    int rc = q8_blob_check(c, &want, total);
+    if (rc) return rc;
+    *rs = (const int32_t *)(const void *)((const uint8_t *)c->blob + sizeof want);
+    *w4 = (const int8_t *)(const void *)((const uint8_t *)c->blob + woff);
+    return 0;
+}
+
+/* The NCHW4 path of q8_run_conv_mode, all images; scratch carved from base
+** (sizes from c4_sizes); w4: the reordered weights (blob), or NULL to make
+** them from wv. */
+static int c4_run(ref_ctx *c, const q8_conv *g, const cpu_q8_isa *isa, const uint8_t *xb,
+                  uint8_t *yb, const cpu_q8_epi *epi, const int8_t *w4, uint8_t *base,
+                  const q8_c4_ws *ws, uint8_t flip, uint8_t xzu, const int8_t *wv,
+                  bool any_wz) {
+    int8_t *wown = NULL;
+    int64_t K4 = c4_k(g);
+    if (!w4) {
+        size_t n;
+        if (!wv)
+            return ref_fail(c, "int8 NCHW4 tactic without its prepared weights: "
+                            "rebuild the engine");
+        if (kiln_mul_overflow((size_t)g->M, (size_t)K4, &n) || n > KILN_MAX_ALLOC ||
+            !(wown = kiln_aligned_alloc(n ? n : 1)))
+            return ref_fail(c, "out of memory packing int8 weights");
+        c4_pack_w(wv, g->M, g->Cg, g->kh, g->kw, wown);
+        w4 = wown;
+    }
+    q8_c4 r4;
+    memset(&r4, 0, sizeof r4);
+    r4.g = g;
+    r4.Cq = (g->Cg + 3) / 4;
+    r4.Kq4 = K4 / 4;
+    r4.x4 = (uint32_t *)(void *)(base + ws->epi);
+    r4.xp = (uint8_t *)r4.x4 + ws->x4;
+    r4.colsum = any_wz ? (int32_t *)(void *)(r4.xp + ws->xp) : NULL;
+    r4.flip4 = flip * 0x01010101u;
+    r4.pack4 = isa->pack4;
+    r4.padw = xzu * 0x01010101u;
+    for (int j = 0; j < 4; j++)
+        if (4 * (r4.Cq - 1) + j < g->Cg) r4.padw_last |= (uint32_t)xzu << (8 * j);
+    /* the GEMM phase sees the reordered reduction */
+    q8_conv g4 = *g;
+    g4.K = K4;
+    g4.Kq = r4.Kq4;
+    q8_run r;
+    memset(&r, 0, sizeof r);
+    r.g = &g4;
+    r.isa = isa;
+    r.xp = r4.xp;
+    r.colsum = r4.colsum;
+    r.w = w4;
+    r.epi = epi;
+    double flops = 2.0 * (double)g->M * (double)g->K * (double)g->P;
+    int T = cpu_threads_for(flops);
+    int64_t mtiles = (g->M + CPU_Q8_MR - 1) / CPU_Q8_MR;
+    int64_t want = g->nblk >= 4 * T ? 1 : (4 * T + g->nblk - 1) / g->nblk;
+    if (want > mtiles) want = mtiles;
+    if (want < 1) want = 1;
+    r.mchunk = ((mtiles + want - 1) / want) * CPU_Q8_MR;
+    r.nmc = (g->M + r.mchunk - 1) / r.mchunk;
+    for (int64_t n = 0; n < g->N; n++) {
+        r4.x = xb + n * g->C * g->H * g->W;
+        r.y = yb + n * g->M * g->P;
+        cpu_parallel_for(r4.Cq, T, 0, NULL, c4_x4_task, &r4);
+        cpu_parallel_for(g->nblk, T, 0, NULL, c4_pack_task, &r4);
+        cpu_parallel_for(g->nblk * r.nmc, T, 0, NULL, gemm_task, &r);
+    }
+    kiln_aligned_free(wown);
+    return 0;
+}
+
+/* Q8_IM2COL, Q8_WINO or Q8_C4: which path runs the conv. */
+enum { Q8_IM2COL, Q8_WINO, Q8_C4 };
+
+static int q8_run_conv_mode(ref_ctx *c, const cpu_q8_isa *isa, int mode) {
+    bool wino = mode == Q8_WINO;
     const kiln_tensor *x = c->in[0], *xs = c->in[1], *xzt = c->in[2], *w = c->in[3];
     const kiln_tensor *ws = c->in[4], *wzt = c->in[5], *ys = c->in[6], *yzt = c->in[7];
     const kiln_tensor *bias = c->n_in > 8 ? c->in[8] : NULL;
@@ -951,12 +1327,17 @@ static int q8_run_conv_mode(ref_ctx *c, const cpu_q8_isa *isa, bool wino) {
     if (wino && !wino_shape(&g))
         return ref_fail(c, "int8 Winograd tactic on a layer that is not a 3x3 stride-1 "
                         "conv: rebuild the engine");
-    if (wino ? wino_blob(c, &g, &blob_rs, &blob_w16)
-             : isa->kernel16 && w16_blob(c, &g, &blob_rs, &blob_w16))
+    const int8_t *blob_w4 = NULL;
+    if (mode == Q8_C4 && !c4_shape(&g))
+        return ref_fail(c, "int8 NCHW4 tactic on a grouped conv: rebuild the engine");
+    if (mode == Q8_C4 ? c4_blob(c, &g, &blob_rs, &blob_w4)
+        : wino        ? wino_blob(c, &g, &blob_rs, &blob_w16)
+                      : isa->kernel16 && w16_blob(c, &g, &blob_rs, &blob_w16))
         return -1;
     bool direct = is_direct(&g);
     q8_scratch ss;
     q8_wino_ws wws;
+    q8_c4_ws cws = {0};
     scratch_sizes(&g, direct, &ss);
     if (wino) {
         int64_t th, tw, nb;
@@ -965,6 +1346,12 @@ static int q8_run_conv_mode(ref_ctx *c, const cpu_q8_isa *isa, bool wino) {
         ss.epi = wws.epi;
         ss.total = wws.total;
         direct = true; /* no im2col rows */
+    } else if (mode == Q8_C4) {
+        c4_sizes(&g, &cws);
+        memset(&ss, 0, sizeof ss);
+        ss.epi = cws.epi;
+        ss.total = cws.total;
+        direct = true;
     }
     /* the planned workspace; malloc'ed when the caller gave too little */
     uint8_t *block = c->ws && c->ws_size >= ss.total ? c->ws : NULL, *owned = NULL;
@@ -1003,6 +1390,12 @@ static int q8_run_conv_mode(ref_ctx *c, const cpu_q8_isa *isa, bool wino) {
     /* a non-NULL colsum marks the rows that need the weight zero-point term;
     ** gemm_task points it at the block's sums */
     for (int64_t m = 0; m < M && any_wz; m++) epi[m].colsum = colsum;
+    if (mode == Q8_C4) {
+        int rc = c4_run(c, &g, isa, x->data, y->data, epi, blob_w4, base, &cws, flip,
+                        (uint8_t)xzu, w->data, any_wz);
+        free(owned);
+        return rc;
+    }
     if (wino) {
         int rc = any_wz ? ref_fail(c, "int8 Winograd tactic with weight zero points: "
                                    "rebuild the engine")
@@ -1408,7 +1801,7 @@ static bool q8_sup_avx2(const ir_node *n, const ir_type *const *in) {
 
 /* The weights are a constant whose values all lie in [-64, 63]. */
 static int q8_run_conv(ref_ctx *c, const cpu_q8_isa *isa) {
-    return q8_run_conv_mode(c, isa, false);
+    return q8_run_conv_mode(c, isa, Q8_IM2COL);
 }
 
 static bool weights_7bit(const ir_node *n) {
@@ -1431,7 +1824,7 @@ static bool q8_sup_vnni(const ir_node *n, const ir_type *const *in) {
 static int run_c(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_c); }
 static int run_avx2(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_avx2); }
 static int run_avx2_w16(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_avx2_w16); }
-static int run_avx2_wino(ref_ctx *c) { return q8_run_conv_mode(c, &cpu_q8_avx2_w16, true); }
+static int run_avx2_wino(ref_ctx *c) { return q8_run_conv_mode(c, &cpu_q8_avx2_w16, Q8_WINO); }
 
 /* Winograd: 3x3 stride 1, one group, constant weights whose sums stay
 ** exact (wino_bound_ok) and constant weight zero points all 0; enough
@@ -1462,10 +1855,33 @@ static bool q8_sup_avx2_w16(const ir_node *n, const ir_type *const *in) {
 }
 static int run_avx2_7bit(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_avx2_7bit); }
 static int run_vnni(ref_ctx *c) { return q8_run_conv(c, &cpu_q8_avx512vnni); }
+static int run_vnni_c4(ref_ctx *c) { return q8_run_conv_mode(c, &cpu_q8_avx512vnni, Q8_C4); }
+
+/* NCHW4: one group, not depthwise, and not a 1x1 stride-1 unpadded conv
+** (the im2col tactic reads x in place there, with no im2col rows). */
+static bool q8_sup_vnni_c4(const ir_node *n, const ir_type *const *in) {
+    if (!cpu_q8_avx512vnni.available || !q8_supports(n, in) ||
+        ir_attr_int(n, "group", 1) != 1)
+        return false;
+    const int64_t *wd = in[3]->dims;
+    if (wd[2] != 1 || wd[3] != 1) return true;
+    int ns = 0, np = 0;
+    const int64_t *st = ir_attr_ints(n, "strides", &ns);
+    const int64_t *pads = ir_attr_ints(n, "pads", &np);
+    bool strided = false, padded = strcmp(ir_attr_str(n, "auto_pad", "NOTSET"), "NOTSET") &&
+                                  strcmp(ir_attr_str(n, "auto_pad", "NOTSET"), "VALID");
+    for (int i = 0; i < ns; i++) strided |= st[i] != 1;
+    for (int i = 0; i < np; i++) padded |= pads[i] != 0;
+    return strided || padded;
+}
 
 const kiln_tactic cpu_t_qconv_vnni = {"u8s8_qconv_im2col_6x64_avx512vnni", OP_QLinearConv,
     KILN_ISA_AVX512F | KILN_ISA_AVX512BW | KILN_ISA_AVX512VNNI, TACTIC_OVERWRITES_OUTPUT,
     q8_sup_vnni, q8_workspace, run_vnni};
+const kiln_tactic cpu_t_qconv_vnni_c4 = {"u8s8_qconv_nchw4_6x64_avx512vnni",
+    OP_QLinearConv, KILN_ISA_AVX512F | KILN_ISA_AVX512BW | KILN_ISA_AVX512VNNI,
+    TACTIC_OVERWRITES_OUTPUT, q8_sup_vnni_c4, q8_workspace_c4, run_vnni_c4, c4_prepare,
+    1u << 3};
 const kiln_tactic cpu_t_qconv_avx2_7bit = {"u8s8_qconv_im2col_w7_4x16_avx2",
     OP_QLinearConv, KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, q8_sup_avx2_7bit, q8_workspace,
     run_avx2_7bit};

@@ -34,6 +34,25 @@ enum { CPU_Q8_NB = 64, CPU_Q8_MR = 6 };
 typedef void (*cpu_q8_kernel_fn)(const uint8_t *xp, const int8_t *w, int64_t ldw,
                                  int64_t K, int mr, int32_t *acc);
 
+/* The same, computing (at least) the first np positions only: a block's
+** partial tail at the cost of its positions. */
+typedef void (*cpu_q8_kernel_n_fn)(const uint8_t *xp, const int8_t *w, int64_t ldw,
+                                   int64_t K, int mr, int np, int32_t *acc);
+
+/* d[p] = the 4 bytes t[0][p] .. t[3][p] (byte j of the word from row j,
+** xor byte j of flip) for p < np, d[p] = 0 for np <= p < CPU_Q8_NB:
+** CPU_Q8_NB positions of 4 rows interleaved into the block layout. */
+typedef void (*cpu_q8_pack4_fn)(const uint8_t *const *t, uint32_t flip, int np, uint32_t *d);
+
+typedef struct cpu_q8_epi cpu_q8_epi;
+/* kernel_n with the epilogue fused: rows r < mr of the tile requantized
+** by e[r] (as epi does; colsum: the block's column sums, read when
+** e[r].colsum is not NULL) straight from the accumulators into
+** y + r * ldy, positions p < np. */
+typedef void (*cpu_q8_kernel_epi_fn)(const uint8_t *xp, const int8_t *w, int64_t ldw,
+                                     int64_t K, int mr, int np, const cpu_q8_epi *e,
+                                     const int32_t *colsum, uint8_t *y, int64_t ldy);
+
 /* Weights widened to int16 and packed once (at build time, into the
 ** layer's prepared blob; see cpu_q8_pack_w16) in the order a kernel16
 ** reads them: per tile of CPU_Q8_W16_MR output channels, per kq, the 4
@@ -57,14 +76,14 @@ int64_t cpu_q8_w16_elems(int64_t M, int64_t K);
 void cpu_q8_pack_w16(const int8_t *w, int64_t M, int64_t K, int16_t *dst);
 
 /* Requantization of one row segment. */
-typedef struct cpu_q8_epi {
+struct cpu_q8_epi {
     double mult;          /* x_scale * w_scale[m] / y_scale (float32 steps) */
     uint32_t beff;        /* bias - xz*rowsum(w) + K*xz*wz (mod 2^32) */
     int32_t wz;           /* weight zero point of the row */
     const int32_t *colsum;/* per position sum of xu over k; NULL when wz=0 */
     double yz, lo, hi;
     bool y_signed;
-} cpu_q8_epi;
+};
 
 /* y[p] = requant(acc[p]) for p < n (colsum indexed from the segment start). */
 typedef void (*cpu_q8_epi_fn)(const cpu_q8_epi *e, const int32_t *acc, int64_t n,
@@ -106,6 +125,9 @@ typedef struct cpu_q8_isa {
     cpu_q8_dequant_fn dequant;
     cpu_q8_kernel16_fn kernel16; /* NULL: reads the int8 weights in place */
     cpu_q8_kernel16x_fn kernel16x;
+    cpu_q8_kernel_n_fn kernel_n; /* NULL: kernel (all CPU_Q8_NB positions) */
+    cpu_q8_kernel_epi_fn kernel_epi; /* NULL: kernel_n or kernel, then epi */
+    cpu_q8_pack4_fn pack4;           /* NULL: the portable loop */
 } cpu_q8_isa;
 
 /* The bodies of the elementwise quantization kernels, written once and
