@@ -281,10 +281,14 @@ static void pack_task(void *arg, int64_t b, int tid, void *scratch) {
             if (k < g->K && !r->rows) flip |= (uint32_t)r->flip << (8 * j);
         }
         int64_t i = 0;
-        for (; i < np; i++)
-            d[i] = ((uint32_t)t[0][i] | (uint32_t)t[1][i] << 8 | (uint32_t)t[2][i] << 16 |
-                    (uint32_t)t[3][i] << 24) ^ flip;
-        for (; i < CPU_Q8_NB; i++) d[i] = 0;
+        if (r->isa->pack4) {
+            r->isa->pack4(t, flip, np, d);
+        } else {
+            for (; i < np; i++)
+                d[i] = ((uint32_t)t[0][i] | (uint32_t)t[1][i] << 8 | (uint32_t)t[2][i] << 16 |
+                        (uint32_t)t[3][i] << 24) ^ flip;
+            for (; i < CPU_Q8_NB; i++) d[i] = 0;
+        }
         if (cs)
             for (i = 0; i < np; i++)
                 cs[i] += (int32_t)(d[i] & 0xFF) + (int32_t)(d[i] >> 8 & 0xFF) +

@@ -122,6 +122,12 @@ typedef struct cpu_q8_tile_job {
 } cpu_q8_tile_job;
 typedef void (*cpu_q8_tile_fn)(const cpu_q8_tile_job *j);
 
+/* One row kq of a packed block from its 4 im2col rows t[j] (np <= CPU_Q8_NB
+** bytes each, never read past): d[p] = (t0[p] | t1[p] << 8 | t2[p] << 16 |
+** t3[p] << 24) ^ flip for p < np, 0 for np <= p < CPU_Q8_NB. */
+typedef void (*cpu_q8_pack4_fn)(const uint8_t *const t[4], uint32_t flip, int64_t np,
+                                uint32_t *d);
+
 typedef struct cpu_q8_isa {
     const char *name;
     bool available;       /* false: its file was built without the flags */
@@ -134,6 +140,7 @@ typedef struct cpu_q8_isa {
     cpu_q8_kernel16_fn kernel16; /* NULL: reads the int8 weights in place */
     cpu_q8_kernel16x_fn kernel16x;
     cpu_q8_tile_fn tile;         /* AMX: reads cpu_q8_pack_amx weights */
+    cpu_q8_pack4_fn pack4;       /* NULL: the driver's portable loop */
 } cpu_q8_isa;
 
 /* The bodies of the elementwise quantization kernels, written once and
