@@ -93,12 +93,13 @@ def ort_cpu_ms(path, shapes, threads, n):
     return (time.process_time() - t0) * 1e3 / n
 
 
-def engine_path(model, shapes):
-    """The engine run_bench.bench_kiln built for model (named by batch)."""
-    return model[:-5] + "_b%d.kiln" % next(iter(shapes.values()))[0]
+def engine_path(model, shapes, threads):
+    """The engine run_bench.bench_kiln built for model (named by batch and
+    thread count)."""
+    return model[:-5] + "_b%d_t%d.kiln" % (next(iter(shapes.values()))[0], threads)
 
 
-def accuracy(kiln, qdq, shapes):
+def accuracy(kiln, qdq, shapes, threads):
     """max |kiln - ort| on the INT8 model, in output quantization steps."""
     import onnx
     import onnxruntime as ort
@@ -118,8 +119,8 @@ def accuracy(kiln, qdq, shapes):
         for k, v in feeds.items():
             np.save(os.path.join(tmp, k + ".npy"), v)
             args += ["--input", f"{k}={os.path.join(tmp, k + '.npy')}"]
-        subprocess.run([kiln, "run", "--engine", engine_path(qdq, shapes), "--output-dir", tmp]
-                       + args, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([kiln, "run", "--engine", engine_path(qdq, shapes, threads),
+                        "--output-dir", tmp] + args, check=True, stdout=subprocess.DEVNULL)
         got = numpy_helper.to_array(onnx.load_tensor(os.path.join(tmp, "output_0.pb")))
     err = float(np.max(np.abs(got - want)))
     same_top1 = int(np.argmax(got) == np.argmax(want))
@@ -148,13 +149,13 @@ def main():
     res["kiln_int8"] = run_bench.bench_kiln(kiln, qdq, shapes, T, a.duration)
     res["ort_int8_qdq"] = run_bench.bench_ort(qdq, shapes, dtypes, T, a.duration)
     res["ort_fp32"] = run_bench.bench_ort(fp32, shapes, dtypes, T, a.duration)
-    res["accuracy_vs_ort"] = accuracy(kiln, qdq, shapes)
+    res["accuracy_vs_ort"] = accuracy(kiln, qdq, shapes, T)
     # CPU time per run, interleaved A/B (wall-clock latency on a shared,
     # loaded machine swings with the other jobs; 1-thread CPU time much less)
     cpu = {"kiln_fp32": [], "kiln_int8": [], "ort_int8_qdq": [], "ort_fp32": []}
     for _ in range(2):
-        cpu["kiln_fp32"].append(kiln_cpu_ms(kiln, engine_path(fp32, shapes), shapes, T, a.cpu_iters))
-        cpu["kiln_int8"].append(kiln_cpu_ms(kiln, engine_path(qdq, shapes), shapes, T, a.cpu_iters))
+        cpu["kiln_fp32"].append(kiln_cpu_ms(kiln, engine_path(fp32, shapes, T), shapes, T, a.cpu_iters))
+        cpu["kiln_int8"].append(kiln_cpu_ms(kiln, engine_path(qdq, shapes, T), shapes, T, a.cpu_iters))
         cpu["ort_int8_qdq"].append(ort_cpu_ms(qdq, shapes, T, 3 * a.cpu_iters))
         cpu["ort_fp32"].append(ort_cpu_ms(fp32, shapes, T, 3 * a.cpu_iters))
     res["cpu_ms_per_run"] = {k: min(v) for k, v in cpu.items()}
@@ -175,9 +176,9 @@ def main():
         e8v = kiln_build_isa(kiln, qdq, shapes, noamx)
         ab = {"kiln_fp32": [], "kiln_int8_amx": [], "kiln_int8_vnni": []}
         for _ in range(a.amx_ab):
-            ab["kiln_fp32"].append(kiln_cpu_ms(kiln, engine_path(fp32, shapes), shapes, T,
+            ab["kiln_fp32"].append(kiln_cpu_ms(kiln, engine_path(fp32, shapes, T), shapes, T,
                                                a.cpu_iters))
-            ab["kiln_int8_amx"].append(kiln_cpu_ms(kiln, engine_path(qdq, shapes), shapes, T,
+            ab["kiln_int8_amx"].append(kiln_cpu_ms(kiln, engine_path(qdq, shapes, T), shapes, T,
                                                    a.cpu_iters))
             ab["kiln_int8_vnni"].append(kiln_cpu_ms(kiln, e8v, shapes, T, a.cpu_iters, env))
         res["amx_ab_cpu_ms"] = ab
