@@ -276,7 +276,7 @@ static void amx_cases(int count) {
         q.M = q.G * ms[irand(0, (int64_t)KILN_ARRAY_LEN(ms) - 1)];
         q.H = irand(q.kh, shape == 3 ? 23 : 14);
         q.W = irand(q.kw, shape == 3 ? 23 : 19);
-        q.sh = q.sw = shape == 3 ? 2 : irand(1, 2);
+        q.sh = q.sw = shape == 3 ? 2 : irand(1, 3); /* 3: the strided gather */
         q.dh = q.dw = 1;
         for (int k = 0; k < 4; k++) q.pads[k] = shape == 0 ? 0 : irand(0, q.kh / 2);
         q.xs8 = rnd() < 0.5;

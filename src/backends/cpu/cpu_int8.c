@@ -194,42 +194,24 @@ typedef struct q8_run {
     int64_t mchunk, nmc;
 } q8_run;
 
-/* One input row of reduction index k for output columns ox .. ox+n-1 of
-** output row oy, padding included, into t[0..n). */
-static void pack_row(const q8_run *r, int64_t k, int64_t oy, int64_t ox, int64_t n,
-                     uint8_t *t) {
-    const q8_conv *g = r->g;
-    if (k >= g->K) {
-        memset(t, 0, (size_t)n);
-        return;
-    }
-    int64_t ksz = g->kh * g->kw;
-    int64_t c = k / ksz, rr = k % ksz, ky = rr / g->kw, kx = rr % g->kw;
-    int64_t iy = oy * g->sh - g->ph + ky * g->dh;
-    if (iy < 0 || iy >= g->H) {
-        memset(t, r->xzu, (size_t)n);
-        return;
-    }
-    /* output columns whose input column ox*s + off lies in [0, W) */
-    int64_t off = kx * g->dw - g->pw, s = g->sw, e = ox + n;
-    int64_t clo = off >= 0 ? 0 : (-off + s - 1) / s;
-    int64_t chi = g->W - 1 - off < 0 ? 0 : (g->W - 1 - off) / s + 1;
-    int64_t c0 = KILN_MAX(ox, KILN_MIN(clo, e)) - ox;
-    int64_t c1 = KILN_MAX(c0 + ox, KILN_MIN(chi, e)) - ox;
-    const uint8_t *xr = r->x + c * g->H * g->W + iy * g->W;
-    int64_t base = off + ox * s;
-    if (c0 > 0) memset(t, r->xzu, (size_t)c0);
+/* t[i] = xr[off + i * s] (flipped) for output columns c0 <= i < c1, whose
+** indices lie in the row xr. */
+static void copy_cols(const q8_run *r, const uint8_t *xr, int64_t off, int64_t s, int64_t c0,
+                      int64_t c1, uint8_t *t) {
+    if (c1 <= c0) return;
+    const uint8_t *src = xr + (off + c0 * s); /* column c0 */
+    int64_t n = c1 - c0;
+    t += c0;
     if (s == 1) {
-        memcpy(t + c0, xr + base + c0, (size_t)(c1 - c0));
+        memcpy(t, src, (size_t)n);
         if (r->flip)
-            for (int64_t i = c0; i < c1; i++) t[i] ^= 0x80;
+            for (int64_t i = 0; i < n; i++) t[i] ^= 0x80;
     } else if (s == 2) {
         /* even bytes of 16-bit pairs: a loop the compiler vectorizes (a
         ** mask and a pack), unlike the stride-2 byte gather; the last
         ** one alone, so the row's end is never read past */
-        const uint8_t *src = xr + base;
-        int64_t i = c0;
-        for (; i + 1 < c1; i++) {
+        int64_t i = 0;
+        for (; i + 1 < n; i++) {
             uint16_t v;
             memcpy(&v, src + 2 * i, 2);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
@@ -237,11 +219,10 @@ static void pack_row(const q8_run *r, int64_t k, int64_t oy, int64_t ox, int64_t
 #endif
             t[i] = (uint8_t)((uint8_t)v ^ r->flip);
         }
-        for (; i < c1; i++) t[i] = (uint8_t)(src[2 * i] ^ r->flip);
+        for (; i < n; i++) t[i] = (uint8_t)(src[2 * i] ^ r->flip);
     } else {
-        for (int64_t i = c0; i < c1; i++) t[i] = (uint8_t)(xr[base + i * s] ^ r->flip);
+        for (int64_t i = 0; i < n; i++) t[i] = (uint8_t)(src[i * s] ^ r->flip);
     }
-    if (c1 < n) memset(t + c1, r->xzu, (size_t)(n - c1));
 }
 
 /* Phase 1 of packing, task k: im2col row k (all P positions, padding
@@ -253,7 +234,27 @@ static void im2col_task(void *arg, int64_t k, int tid, void *scratch) {
     const q8_run *r = arg;
     const q8_conv *g = r->g;
     uint8_t *row = r->rows + k * g->P;
-    for (int64_t oy = 0; oy < g->OH; oy++) pack_row(r, k, oy, 0, g->OW, row + oy * g->OW);
+    /* the channel, kernel offsets and the output columns whose input
+    ** column ox * s + off lies in [0, W) once per k, then each output row
+    ** (a 3x3 layer's rows are short: per-row divisions dominated) */
+    int64_t ksz = g->kh * g->kw, n = g->OW, s = g->sw;
+    int64_t c = k / ksz, rr = k % ksz, ky = rr / g->kw, kx = rr % g->kw;
+    int64_t off = kx * g->dw - g->pw;
+    int64_t clo = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t chi = g->W - 1 - off < 0 ? 0 : (g->W - 1 - off) / s + 1;
+    int64_t c0 = KILN_MIN(clo, n), c1 = KILN_MAX(c0, KILN_MIN(chi, n));
+    const uint8_t *xc = r->x + c * g->H * g->W;
+    for (int64_t oy = 0; oy < g->OH; oy++) {
+        uint8_t *t = row + oy * n;
+        int64_t iy = oy * g->sh - g->ph + ky * g->dh;
+        if (iy < 0 || iy >= g->H) {
+            memset(t, r->xzu, (size_t)n);
+            continue;
+        }
+        if (c0 > 0) memset(t, r->xzu, (size_t)c0);
+        copy_cols(r, xc + iy * g->W, off, s, c0, c1, t);
+        if (c1 < n) memset(t + c1, r->xzu, (size_t)(n - c1));
+    }
 }
 
 /* Phase 2, task b: interleaves 4 rows at a time into block b's 32-bit
