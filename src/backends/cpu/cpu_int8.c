@@ -244,6 +244,27 @@ static void im2col_task(void *arg, int64_t k, int tid, void *scratch) {
     int64_t chi = g->W - 1 - off < 0 ? 0 : (g->W - 1 - off) / s + 1;
     int64_t c0 = KILN_MIN(clo, n), c1 = KILN_MAX(c0, KILN_MIN(chi, n));
     const uint8_t *xc = r->x + c * g->H * g->W;
+    if (s == 1 && g->sh == 1 && n == g->W && !r->flip && c0 < c1) {
+        /* output rows as long as input rows, unit strides: the rows that
+        ** read inside the plane are one contiguous copy (each output row's
+        ** columns c0..c1 from input row oy + dy, one span of the plane),
+        ** then their c0 and n - c1 padding columns get the zero point */
+        int64_t dy = ky * g->dh - g->ph;
+        int64_t oy0 = KILN_MIN(KILN_MAX(-dy, 0), g->OH);
+        int64_t oy1 = KILN_MAX(KILN_MIN(g->H - dy, g->OH), oy0);
+        if (oy0 > 0) memset(row, r->xzu, (size_t)(oy0 * n));
+        if (oy1 < g->OH) memset(row + oy1 * n, r->xzu, (size_t)((g->OH - oy1) * n));
+        if (oy1 > oy0) {
+            int64_t len = (oy1 - 1 - oy0) * n + c1 - c0;
+            memcpy(row + oy0 * n + c0, xc + ((oy0 + dy) * g->W + off + c0), (size_t)len);
+            for (int64_t oy = oy0; oy < oy1; oy++) {
+                uint8_t *t = row + oy * n;
+                for (int64_t i = 0; i < c0; i++) t[i] = r->xzu;
+                for (int64_t i = c1; i < n; i++) t[i] = r->xzu;
+            }
+        }
+        return;
+    }
     for (int64_t oy = 0; oy < g->OH; oy++) {
         uint8_t *t = row + oy * n;
         int64_t iy = oy * g->sh - g->ph + ky * g->dh;
