@@ -9,6 +9,12 @@ are timed with the same thread count. Also reports how far Kiln's INT8
 output is from onnxruntime's, in steps of the output quantization scale.
 
 usage: bench/int8_bench.py KILN_BINARY [--threads 1] [--duration S] [--calib N]
+                          [--amx-ab ROUNDS]
+
+--amx-ab: on an AMX machine, also the INT8 engine built and run with AMX
+hidden (KILN_CPU_ISA without amxint8: the VNNI tactic), and CPU time per run
+of FP32, INT8 (AMX) and INT8 (VNNI) measured interleaved in ROUNDS rounds;
+prints every sample and the medians.
 """
 import argparse
 import json
@@ -113,8 +119,8 @@ def accuracy(kiln, qdq, shapes, threads):
         for k, v in feeds.items():
             np.save(os.path.join(tmp, k + ".npy"), v)
             args += ["--input", f"{k}={os.path.join(tmp, k + '.npy')}"]
-        subprocess.run([kiln, "run", "--engine", engine_path(qdq, shapes, threads), "--output-dir", tmp]
-                       + args, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([kiln, "run", "--engine", engine_path(qdq, shapes, threads),
+                        "--output-dir", tmp] + args, check=True, stdout=subprocess.DEVNULL)
         got = numpy_helper.to_array(onnx.load_tensor(os.path.join(tmp, "output_0.pb")))
     err = float(np.max(np.abs(got - want)))
     same_top1 = int(np.argmax(got) == np.argmax(want))
@@ -132,6 +138,7 @@ def main():
                     help="also Kiln FP32 and INT8 built and run as on an AVX2-only machine")
     ap.add_argument("--cpu-iters", type=int, default=5,
                     help="runs for the CPU-time measurement (robust to a loaded machine)")
+    ap.add_argument("--amx-ab", type=int, default=0, metavar="ROUNDS")
     a = ap.parse_args()
     kiln = os.path.abspath(a.kiln)
     fp32, shapes, dtypes = run_bench.export("resnet50")
@@ -163,6 +170,25 @@ def main():
             c8.append(kiln_cpu_ms(kiln, e8, shapes, T, a.cpu_iters, env))
         res["cpu_ms_per_run"]["kiln_fp32_avx2only"] = min(c32)
         res["cpu_ms_per_run"]["kiln_int8_avx2only"] = min(c8)
+    if a.amx_ab:
+        noamx = "avx2,fma,avx512f,avx512bw,avx512vnni"
+        env = dict(os.environ, KILN_CPU_ISA=noamx)
+        e8v = kiln_build_isa(kiln, qdq, shapes, noamx)
+        ab = {"kiln_fp32": [], "kiln_int8_amx": [], "kiln_int8_vnni": []}
+        for _ in range(a.amx_ab):
+            ab["kiln_fp32"].append(kiln_cpu_ms(kiln, engine_path(fp32, shapes, T), shapes, T,
+                                               a.cpu_iters))
+            ab["kiln_int8_amx"].append(kiln_cpu_ms(kiln, engine_path(qdq, shapes, T), shapes, T,
+                                                   a.cpu_iters))
+            ab["kiln_int8_vnni"].append(kiln_cpu_ms(kiln, e8v, shapes, T, a.cpu_iters, env))
+        res["amx_ab_cpu_ms"] = ab
+        print(f"A/B, CPU ms per run, {a.amx_ab} interleaved rounds (samples; median):")
+        for k, v in ab.items():
+            print(f"  {k:15s} {' '.join('%.2f' % x for x in v)}; median {np.median(v):.2f}")
+        m = {k: float(np.median(v)) for k, v in ab.items()}
+        print(f"  INT8 AMX vs VNNI: {m['kiln_int8_vnni'] / m['kiln_int8_amx']:.2f}x; "
+              f"INT8 AMX vs FP32: {m['kiln_fp32'] / m['kiln_int8_amx']:.2f}x; "
+              f"INT8 VNNI vs FP32: {m['kiln_fp32'] / m['kiln_int8_vnni']:.2f}x")
     med = {k: v["latency_ms"]["median"] for k, v in res.items() if "latency_ms" in v}
     print(f"ResNet-50 1x3x224x224, {T} thread(s), median latency (ms):")
     for k, v in med.items():

@@ -58,12 +58,12 @@ int main(int argc, char **argv) {
     if (!n || !ir_edit_set_ints(n, "strides", st, 2) || !ir_edit_set_ints(n, "pads", pd, 4))
         return 1;
     kiln_tensor *y = tens(KILN_DTYPE_UINT8, 4, yd, 0);
-    const kiln_tactic *ts[7] = {&cpu_t_qconv_vnni, &cpu_t_qconv_vnni_c4,
+    const kiln_tactic *ts[8] = {&cpu_t_qconv_amx, &cpu_t_qconv_vnni, &cpu_t_qconv_vnni_c4,
                                 &cpu_t_qconv_avx2_wino, &cpu_t_qconv_avx2_w16,
                                 &cpu_t_qconv_avx2, &cpu_t_qconv_avx2_7bit, &cpu_t_qconv_c};
     unsigned host = kiln_backend_cpu()->host_isa();
     double macs = (double)M * (double)C * (double)(k * k) * (double)(OH * OH);
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < 8; i++) {
         if ((ts[i]->isa & ~host) || (argc == 7 && !strstr(ts[i]->name, argv[6]))) continue;
         /* Winograd: 3x3 stride 1 only */
         if (ts[i] == &cpu_t_qconv_avx2_wino && (k != 3 || s != 1)) continue;

@@ -24,7 +24,10 @@ enum {
     KILN_ISA_FMA = 1u << 1,
     KILN_ISA_AVX512F = 1u << 2,
     KILN_ISA_AVX512BW = 1u << 3,
-    KILN_ISA_AVX512VNNI = 1u << 4  /* vpdpbusd (int8 dot products) */
+    KILN_ISA_AVX512VNNI = 1u << 4, /* vpdpbusd (int8 dot products) */
+    /* AMX-TILE + AMX-INT8 (tdpbsud on 16x16 int32 tiles), enabled by the
+    ** OS (XCR0) and granted to this process (Linux arch_prctl) */
+    KILN_ISA_AMXINT8 = 1u << 5
 };
 
 enum {

@@ -48,7 +48,7 @@ const char *kiln_host_arch(void) {
 
 kiln_status engine_check_isa(unsigned required, unsigned host) {
     const unsigned known = KILN_ISA_AVX2 | KILN_ISA_FMA | KILN_ISA_AVX512F |
-                           KILN_ISA_AVX512BW | KILN_ISA_AVX512VNNI;
+                           KILN_ISA_AVX512BW | KILN_ISA_AVX512VNNI | KILN_ISA_AMXINT8;
     char need[64], have[64];
     if (required & ~known)
         return kiln_error(KILN_INCOMPATIBLE_ENGINE, "built for CPU features "

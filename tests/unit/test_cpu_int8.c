@@ -1,6 +1,6 @@
 /* test_cpu_int8.c: the INT8 QLinearConv tactics (portable, AVX2, AVX-512
-** VNNI: each one this host can run is called directly, so the AVX2 path is
-** tested on VNNI machines too) against the reference QLinearConv kernel on
+** VNNI, AMX: each one this host can run is called directly, so the AVX2
+** path is tested on VNNI machines too) against the reference QLinearConv kernel on
 ** random awkward shapes: K not a multiple of 4, odd channel and position
 ** counts (edge tiles of 6 channels x 64 positions), 1x1 and 7x7 kernels,
 ** strides, dilations, asymmetric and SAME padding, groups and depthwise,
@@ -58,6 +58,7 @@ typedef struct qcase {
 static int g_blob_runs;   /* runs that used a prepared blob */
 static int g_wino_cases;  /* cases the Winograd tactic ran */
 static int g_c4_cases;    /* cases the NCHW4 tactic ran */
+static int g_amx_cases;   /* cases the AMX tactic ran */
 
 static int run_tactic(const kiln_tactic *t, ir_node *n, const kiln_tensor *const *in,
                       kiln_tensor *y) {
@@ -178,9 +179,10 @@ static void run_case(const qcase *q) {
         goto done;
     }
     kiln_tensor *want = out[0];
-    const kiln_tactic *tacs[7] = {&cpu_t_qconv_c, &cpu_t_qconv_avx2, &cpu_t_qconv_vnni,
+    const kiln_tactic *tacs[8] = {&cpu_t_qconv_c, &cpu_t_qconv_avx2, &cpu_t_qconv_vnni,
                                   &cpu_t_qconv_avx2_7bit, &cpu_t_qconv_avx2_w16,
-                                  &cpu_t_qconv_avx2_wino, &cpu_t_qconv_vnni_c4};
+                                  &cpu_t_qconv_avx2_wino, &cpu_t_qconv_vnni_c4,
+                                  &cpu_t_qconv_amx};
     /* the Winograd tactic's supports() wants constant weights (its bound
     ** check); it runs on the layers it would be given */
     bool wino = q->kh == 3 && q->kw == 3 && q->sh == 1 && q->sw == 1 && q->dh == 1 &&
@@ -188,12 +190,13 @@ static void run_case(const qcase *q) {
     /* the NCHW4 tactic: one group, and not the 1x1 stride-1 unpadded conv */
     bool unpadded = !q->auto_pad && !q->pads[0] && !q->pads[1] && !q->pads[2] && !q->pads[3];
     bool c4 = q->G == 1 && !(q->kh == 1 && q->kw == 1 && q->sh == 1 && q->sw == 1 && unpadded);
-    for (int ti = 0; ti < 7; ti++) {
+    for (int ti = 0; ti < 8; ti++) {
         const kiln_tactic *t = tacs[ti];
         if ((t->isa & ~g_host) || (ti == 3 && !q->w7) || (ti == 5 && !wino) || (ti == 6 && !c4))
             continue;
         if (ti == 5) g_wino_cases++;
         if (ti == 6) g_c4_cases++;
+        if (ti == 7) g_amx_cases++;
         for (int threads = 1; threads <= 3; threads += 2) {
             kiln_set_num_threads(threads);
             kiln_tensor *y = tens(yt, want->rank, want->dims);
@@ -256,6 +259,39 @@ static void random_cases(int count) {
         q.bias = rnd() < 0.7;
         q.extreme = rnd() < 0.15;
         q.w7 = rnd() < 0.4;
+        run_case(&q);
+    }
+}
+
+/* Shapes for the AMX tactic's tiles (32 channels x 32 positions, 64
+** reduction indices a step): M around and off multiples of 16 and 32, K
+** below, at and off multiples of 64, positions that end a 64-position block
+** early or leave one half of it empty, groups, batch 2, 1x1 (direct and
+** strided), 3x3 and the 7x7 stem, weight zero points, int8 and uint8. */
+static void amx_cases(int count) {
+    static const int64_t ms[] = {1, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65, 80, 97};
+    for (int i = 0; i < count; i++) {
+        qcase q;
+        memset(&q, 0, sizeof q);
+        q.N = irand(1, 2);
+        q.G = rnd() < 0.2 ? 2 : 1;
+        int shape = (int)irand(0, 3);
+        q.kh = q.kw = shape == 0 ? 1 : shape == 3 ? 7 : 3;
+        int64_t cg = shape == 3 ? irand(1, 4) : shape == 0 ? irand(1, 140) : irand(1, 40);
+        if (rnd() < 0.2) cg = shape == 0 ? 64 : shape == 3 ? 3 : 16; /* K multiple of 64 (or 147) */
+        q.C = q.G * cg;
+        q.M = q.G * ms[irand(0, (int64_t)KILN_ARRAY_LEN(ms) - 1)];
+        q.H = irand(q.kh, shape == 3 ? 23 : 14);
+        q.W = irand(q.kw, shape == 3 ? 23 : 19);
+        q.sh = q.sw = shape == 3 ? 2 : irand(1, 3); /* 3: the strided gather */
+        q.dh = q.dw = 1;
+        for (int k = 0; k < 4; k++) q.pads[k] = shape == 0 ? 0 : irand(0, q.kh / 2);
+        q.xs8 = rnd() < 0.5;
+        q.ys8 = rnd() < 0.5;
+        q.per_ch = rnd() < 0.5;
+        q.wzp = rnd() < 0.3;
+        q.bias = rnd() < 0.7;
+        q.extreme = rnd() < 0.1;
         run_case(&q);
     }
 }
@@ -650,8 +686,16 @@ int main(void) {
     if (g_host & KILN_ISA_AVX2) CHECK(cpu_q8_avx2.available, "AVX2 int8 kernel not built");
     if (g_host & KILN_ISA_AVX512VNNI)
         CHECK(cpu_q8_avx512vnni.available, "VNNI int8 kernel not built");
+    if (g_host & KILN_ISA_AMXINT8)
+        CHECK(cpu_q8_amx.available, "AMX int8 kernel not built");
+    else
+        printf("AMX tactic skipped: this host (or KILN_CPU_ISA) has no AMX-INT8\n");
     fixed_cases();
     random_cases(120);
+    amx_cases(40);
+    if (g_host & KILN_ISA_AMXINT8)
+        CHECK(g_amx_cases >= 40, "only %d AMX cases", g_amx_cases);
+    printf("AMX cases %d\n", g_amx_cases);
     wino_cases(60);
     blob_mismatch_cases(&cpu_t_qconv_avx2_w16);
     blob_mismatch_cases(&cpu_t_qconv_vnni_c4);

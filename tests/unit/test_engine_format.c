@@ -527,6 +527,13 @@ static void test_incompatible(kiln_engine *e, const uint8_t *blob, size_t size) 
           "isa message: %s", kiln_last_error());
     CHECK(engine_check_isa(KILN_ISA_AVX2, KILN_ISA_AVX2 | KILN_ISA_FMA) == KILN_OK,
           "isa subset refused");
+    /* an AMX engine on a VNNI-only host (or one with AMX hidden) */
+    st = engine_check_isa(KILN_ISA_AVX512VNNI | KILN_ISA_AMXINT8,
+                          KILN_ISA_AVX2 | KILN_ISA_AVX512VNNI);
+    CHECK(st == KILN_INCOMPATIBLE_ENGINE &&
+              strcmp(kiln_last_error(), "built for avx512vnni amxint8; this machine has "
+                     "avx2 avx512vnni only: rebuild the engine on this machine") == 0,
+          "amx isa message: %s", kiln_last_error());
     unsigned host = kiln_backend_cpu()->host_isa();
     unsigned known = KILN_ISA_AVX2 | KILN_ISA_FMA | KILN_ISA_AVX512F;
     unsigned missing = known & ~host;

@@ -23,6 +23,10 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64" AND
   set_source_files_properties(
     ${_kiln_cpu}/cpu_int8_avx512.c
     PROPERTIES COMPILE_OPTIONS "-mavx512f;-mavx512bw;-mavx512vl;-mavx512vnni;-mavx2")
+  # AMX tiles, AVX-512 packing (the epilogue it calls is cpu_int8_avx512.c's)
+  set_source_files_properties(
+    ${_kiln_cpu}/cpu_int8_amx.c
+    PROPERTIES COMPILE_OPTIONS "-mamx-tile;-mamx-int8;-mavx512f;-mavx512bw")
   # transformer kernels (cpu_xf_kern.h)
   set_source_files_properties(${_kiln_cpu}/cpu_xf_avx2.c
     PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma")

@@ -6,9 +6,16 @@
 #include "cpu_gemm.h"
 #include "cpu_tactics.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <unistd.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#endif
+#if defined(__linux__)
+#include <sys/syscall.h>
+#endif
 
 static int g_threads = 1;
 
@@ -79,7 +86,8 @@ static const kiln_tactic k_ref = {
 ** a machine with only those, to measure or test the narrower kernels (an
 ** AVX2-only machine's INT8 path on a VNNI one, say). */
 static unsigned isa_env_mask(void) {
-    static const char *const names[] = {"avx2", "fma", "avx512f", "avx512bw", "avx512vnni"};
+    static const char *const names[] = {"avx2", "fma", "avx512f", "avx512bw", "avx512vnni",
+                                        "amxint8"};
     const char *env = getenv("KILN_CPU_ISA");
     if (!env || !env[0]) return ~0u;
     unsigned mask = 0;
@@ -92,8 +100,34 @@ static unsigned isa_env_mask(void) {
     return mask;
 }
 
+/* AMX: the CPU has AMX-TILE and AMX-INT8 (CPUID.(7,0):EDX bits 24, 25),
+** the OS saves the tile state (XCR0 bits 17, 18: XTILECFG, XTILEDATA), and
+** Linux grants this process the tile data state, which it hands out only
+** on request (ARCH_REQ_XCOMP_PERM); without the grant the first tile
+** instruction faults. Asked once per process; the grant covers every
+** thread. */
+static bool g_amx;
+static pthread_once_t g_amx_once = PTHREAD_ONCE_INIT;
+
+static void amx_detect(void) {
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && defined(SYS_arch_prctl)
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 25)))
+        return;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return; /* OSXSAVE */
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    (void)hi;
+    if ((lo & (3u << 17)) != (3u << 17)) return;
+    enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+    g_amx = syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+#endif
+}
+
 static unsigned cpu_host_isa(void) {
     unsigned isa = 0;
+    pthread_once(&g_amx_once, amx_detect);
+    if (g_amx) isa |= KILN_ISA_AMXINT8;
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2")) isa |= KILN_ISA_AVX2;
@@ -139,7 +173,7 @@ const kiln_backend_ops *kiln_backend_cpu(void) { return &k_cpu; }
 
 const char *kiln_isa_names(unsigned isa, char *buf, size_t n) {
     static const char *const names[] = {"avx2", "fma", "avx512f", "avx512bw",
-                                         "avx512vnni"};
+                                         "avx512vnni", "amxint8"};
     size_t k = 0;
     buf[0] = 0;
     for (unsigned i = 0; i < KILN_ARRAY_LEN(names); i++)

@@ -184,6 +184,7 @@ typedef struct q8_run {
     const uint8_t *x;        /* this image and group: [Cg, H, W] */
     const int8_t *w;         /* this group's rows: [Mg, K] */
     const int16_t *w16;      /* the same rows packed for isa->kernel16, or NULL */
+    const int8_t *wamx;      /* the same rows packed for isa->tile, or NULL */
     uint8_t *y;              /* this image and group: [Mg, P] (bytes) */
     uint8_t *xp;             /* nblk blocks of Kq * NB * 4 bytes */
     uint8_t *rows;           /* im2col rows [K, P], or NULL (direct) */
@@ -193,42 +194,24 @@ typedef struct q8_run {
     int64_t mchunk, nmc;
 } q8_run;
 
-/* One input row of reduction index k for output columns ox .. ox+n-1 of
-** output row oy, padding included, into t[0..n). */
-static void pack_row(const q8_run *r, int64_t k, int64_t oy, int64_t ox, int64_t n,
-                     uint8_t *t) {
-    const q8_conv *g = r->g;
-    if (k >= g->K) {
-        memset(t, 0, (size_t)n);
-        return;
-    }
-    int64_t ksz = g->kh * g->kw;
-    int64_t c = k / ksz, rr = k % ksz, ky = rr / g->kw, kx = rr % g->kw;
-    int64_t iy = oy * g->sh - g->ph + ky * g->dh;
-    if (iy < 0 || iy >= g->H) {
-        memset(t, r->xzu, (size_t)n);
-        return;
-    }
-    /* output columns whose input column ox*s + off lies in [0, W) */
-    int64_t off = kx * g->dw - g->pw, s = g->sw, e = ox + n;
-    int64_t clo = off >= 0 ? 0 : (-off + s - 1) / s;
-    int64_t chi = g->W - 1 - off < 0 ? 0 : (g->W - 1 - off) / s + 1;
-    int64_t c0 = KILN_MAX(ox, KILN_MIN(clo, e)) - ox;
-    int64_t c1 = KILN_MAX(c0 + ox, KILN_MIN(chi, e)) - ox;
-    const uint8_t *xr = r->x + c * g->H * g->W + iy * g->W;
-    int64_t base = off + ox * s;
-    if (c0 > 0) memset(t, r->xzu, (size_t)c0);
+/* t[i] = xr[off + i * s] (flipped) for output columns c0 <= i < c1, whose
+** indices lie in the row xr. */
+static void copy_cols(const q8_run *r, const uint8_t *xr, int64_t off, int64_t s, int64_t c0,
+                      int64_t c1, uint8_t *t) {
+    if (c1 <= c0) return;
+    const uint8_t *src = xr + (off + c0 * s); /* column c0 */
+    int64_t n = c1 - c0;
+    t += c0;
     if (s == 1) {
-        memcpy(t + c0, xr + base + c0, (size_t)(c1 - c0));
+        memcpy(t, src, (size_t)n);
         if (r->flip)
-            for (int64_t i = c0; i < c1; i++) t[i] ^= 0x80;
+            for (int64_t i = 0; i < n; i++) t[i] ^= 0x80;
     } else if (s == 2) {
         /* even bytes of 16-bit pairs: a loop the compiler vectorizes (a
         ** mask and a pack), unlike the stride-2 byte gather; the last
         ** one alone, so the row's end is never read past */
-        const uint8_t *src = xr + base;
-        int64_t i = c0;
-        for (; i + 1 < c1; i++) {
+        int64_t i = 0;
+        for (; i + 1 < n; i++) {
             uint16_t v;
             memcpy(&v, src + 2 * i, 2);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
@@ -236,11 +219,10 @@ static void pack_row(const q8_run *r, int64_t k, int64_t oy, int64_t ox, int64_t
 #endif
             t[i] = (uint8_t)((uint8_t)v ^ r->flip);
         }
-        for (; i < c1; i++) t[i] = (uint8_t)(src[2 * i] ^ r->flip);
+        for (; i < n; i++) t[i] = (uint8_t)(src[2 * i] ^ r->flip);
     } else {
-        for (int64_t i = c0; i < c1; i++) t[i] = (uint8_t)(xr[base + i * s] ^ r->flip);
+        for (int64_t i = 0; i < n; i++) t[i] = (uint8_t)(src[i * s] ^ r->flip);
     }
-    if (c1 < n) memset(t + c1, r->xzu, (size_t)(n - c1));
 }
 
 /* Phase 1 of packing, task k: im2col row k (all P positions, padding
@@ -252,7 +234,48 @@ static void im2col_task(void *arg, int64_t k, int tid, void *scratch) {
     const q8_run *r = arg;
     const q8_conv *g = r->g;
     uint8_t *row = r->rows + k * g->P;
-    for (int64_t oy = 0; oy < g->OH; oy++) pack_row(r, k, oy, 0, g->OW, row + oy * g->OW);
+    /* the channel, kernel offsets and the output columns whose input
+    ** column ox * s + off lies in [0, W) once per k, then each output row
+    ** (a 3x3 layer's rows are short: per-row divisions dominated) */
+    int64_t ksz = g->kh * g->kw, n = g->OW, s = g->sw;
+    int64_t c = k / ksz, rr = k % ksz, ky = rr / g->kw, kx = rr % g->kw;
+    int64_t off = kx * g->dw - g->pw;
+    int64_t clo = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t chi = g->W - 1 - off < 0 ? 0 : (g->W - 1 - off) / s + 1;
+    int64_t c0 = KILN_MIN(clo, n), c1 = KILN_MAX(c0, KILN_MIN(chi, n));
+    const uint8_t *xc = r->x + c * g->H * g->W;
+    if (s == 1 && g->sh == 1 && n == g->W && !r->flip && c0 < c1) {
+        /* output rows as long as input rows, unit strides: the rows that
+        ** read inside the plane are one contiguous copy (each output row's
+        ** columns c0..c1 from input row oy + dy, one span of the plane),
+        ** then their c0 and n - c1 padding columns get the zero point */
+        int64_t dy = ky * g->dh - g->ph;
+        int64_t oy0 = KILN_MIN(KILN_MAX(-dy, 0), g->OH);
+        int64_t oy1 = KILN_MAX(KILN_MIN(g->H - dy, g->OH), oy0);
+        if (oy0 > 0) memset(row, r->xzu, (size_t)(oy0 * n));
+        if (oy1 < g->OH) memset(row + oy1 * n, r->xzu, (size_t)((g->OH - oy1) * n));
+        if (oy1 > oy0) {
+            int64_t len = (oy1 - 1 - oy0) * n + c1 - c0;
+            memcpy(row + oy0 * n + c0, xc + ((oy0 + dy) * g->W + off + c0), (size_t)len);
+            for (int64_t oy = oy0; oy < oy1; oy++) {
+                uint8_t *t = row + oy * n;
+                for (int64_t i = 0; i < c0; i++) t[i] = r->xzu;
+                for (int64_t i = c1; i < n; i++) t[i] = r->xzu;
+            }
+        }
+        return;
+    }
+    for (int64_t oy = 0; oy < g->OH; oy++) {
+        uint8_t *t = row + oy * n;
+        int64_t iy = oy * g->sh - g->ph + ky * g->dh;
+        if (iy < 0 || iy >= g->H) {
+            memset(t, r->xzu, (size_t)n);
+            continue;
+        }
+        if (c0 > 0) memset(t, r->xzu, (size_t)c0);
+        copy_cols(r, xc + iy * g->W, off, s, c0, c1, t);
+        if (c1 < n) memset(t + c1, r->xzu, (size_t)(n - c1));
+    }
 }
 
 /* Phase 2, task b: interleaves 4 rows at a time into block b's 32-bit
@@ -284,10 +307,14 @@ static void pack_task(void *arg, int64_t b, int tid, void *scratch) {
             continue;
         }
         int64_t i = 0;
-        for (; i < np; i++)
-            d[i] = ((uint32_t)t[0][i] | (uint32_t)t[1][i] << 8 | (uint32_t)t[2][i] << 16 |
-                    (uint32_t)t[3][i] << 24) ^ flip;
-        for (; i < CPU_Q8_NB; i++) d[i] = 0;
+        if (r->isa->pack4) {
+            r->isa->pack4(t, flip, (int)np, d);
+        } else {
+            for (; i < np; i++)
+                d[i] = ((uint32_t)t[0][i] | (uint32_t)t[1][i] << 8 | (uint32_t)t[2][i] << 16 |
+                        (uint32_t)t[3][i] << 24) ^ flip;
+            for (; i < CPU_Q8_NB; i++) d[i] = 0;
+        }
         if (cs)
             for (i = 0; i < np; i++)
                 cs[i] += (int32_t)(d[i] & 0xFF) + (int32_t)(d[i] >> 8 & 0xFF) +
@@ -334,6 +361,12 @@ static void gemm_task(void *arg, int64_t t, int tid, void *scratch) {
     int64_t p0 = b * CPU_Q8_NB, np = KILN_MIN(CPU_Q8_NB, g->P - p0);
     int64_t m0 = mc * r->mchunk, m1 = KILN_MIN(g->Mg, m0 + r->mchunk);
     const uint8_t *xp = r->xp + b * g->Kq * CPU_Q8_NB * 4;
+    if (r->wamx) { /* AMX: the whole chunk, epilogue included */
+        cpu_q8_tile_job j = {xp, r->wamx, g->K, m0, m1, (int)np, r->epi,
+                             r->colsum ? r->colsum + p0 : NULL, r->y + p0, g->P};
+        r->isa->tile(&j);
+        return;
+    }
     int32_t acc[CPU_Q8_MR * CPU_Q8_NB];
     size_t ysz = 1;
     if (!r->w16 && r->isa->kernel_epi) {
@@ -379,7 +412,8 @@ static size_t al64(size_t v) { return (v + 63) & ~(size_t)63; }
 
 static void scratch_sizes(const q8_conv *g, bool direct, q8_scratch *s) {
     s->epi = al64((size_t)(g->M ? g->M : 1) * sizeof(cpu_q8_epi));
-    s->xp = al64((size_t)(g->nblk * g->Kq * CPU_Q8_NB * 4) + 1);
+    /* + the AMX kernel's overread of the last block (cpu_int8.h) */
+    s->xp = al64((size_t)(g->nblk * g->Kq * CPU_Q8_NB * 4) + CPU_Q8_AMX_SLACK);
     s->cs = al64((size_t)(g->nblk * CPU_Q8_NB) * sizeof(int32_t) + 1);
     s->rows = direct ? 0 : al64((size_t)(g->K * g->P) + 1);
     /* the GEMV path's columns live in the xp area */
@@ -517,8 +551,8 @@ static void dw_task(void *arg, int64_t plane, int tid, void *scratch) {
 ** the rows packed by cpu_q8_pack_w16. Made by w16_prepare at build time;
 ** without one (timing, tests) a run packs into a buffer of its own. */
 typedef struct q8_w16_hdr {
-    char magic[8];          /* "KLNQ8W16" */
-    uint32_t version, mr;   /* Q8_W16_VERSION, CPU_Q8_W16_MR */
+    char magic[8];          /* "KLNQ8W16"; "KLNQ8AMX": cpu_q8_pack_amx's int8 tiles */
+    uint32_t version, mr;   /* Q8_W16_VERSION, CPU_Q8_W16_MR (CPU_Q8_AMX_MR) */
     int64_t groups, mg, k;  /* G, output channels per group, K per group */
     uint8_t zero[24];
 } q8_w16_hdr;
@@ -540,26 +574,28 @@ _Static_assert(sizeof(q8_w16_hdr) == 64, "blob header is 64 bytes");
 enum { Q8_W16_VERSION = 1 };
 
 /* Bytes of the blob and offset of the packed weights; false on overflow. */
-static bool w16_layout(int64_t G, int64_t Mg, int64_t K, size_t *bytes, size_t *woff) {
+static bool w16_layout(int64_t G, int64_t Mg, int64_t K, bool amx, size_t *bytes,
+                       size_t *woff) {
     size_t rs, nw, t;
     if (G < 1 || Mg < 1 || K < 1 || K > INT64_MAX / 8 || Mg > INT64_MAX / 8) return false;
     if (kiln_mul_overflow((size_t)G, (size_t)Mg, &rs) || kiln_mul_overflow(rs, 4, &rs) ||
         rs > KILN_MAX_ALLOC)
         return false;
     *woff = sizeof(q8_w16_hdr) + al64(rs);
-    if (kiln_mul_overflow((size_t)cpu_q8_w16_elems(Mg, K), (size_t)G, &nw) ||
-        kiln_mul_overflow(nw, sizeof(int16_t), &nw) || kiln_add_overflow(*woff, nw, &t) ||
+    size_t per = amx ? (size_t)cpu_q8_amx_w_bytes(Mg, K)
+                     : (size_t)cpu_q8_w16_elems(Mg, K) * sizeof(int16_t);
+    if (kiln_mul_overflow(per, (size_t)G, &nw) || kiln_add_overflow(*woff, nw, &t) ||
         t > KILN_MAX_ALLOC)
         return false;
     *bytes = t;
     return true;
 }
 
-static void w16_hdr_fill(q8_w16_hdr *h, int64_t G, int64_t Mg, int64_t K) {
+static void w16_hdr_fill(q8_w16_hdr *h, int64_t G, int64_t Mg, int64_t K, bool amx) {
     memset(h, 0, sizeof *h);
-    memcpy(h->magic, "KLNQ8W16", 8);
+    memcpy(h->magic, amx ? "KLNQ8AMX" : "KLNQ8W16", 8);
     h->version = Q8_W16_VERSION;
-    h->mr = CPU_Q8_W16_MR;
+    h->mr = amx ? CPU_Q8_AMX_MR : CPU_Q8_W16_MR;
     h->groups = G;
     h->mg = Mg;
     h->k = K;
@@ -578,9 +614,8 @@ static bool w16_geom(const ir_node *n, int64_t M, int64_t Cg, int64_t kh, int64_
     return true;
 }
 
-static kiln_status w16_prepare(const ir_node *n, const ir_type *const *in,
-                               const kiln_tensor *const *cin, void **blob, size_t *bytes) {
-    (void)in;
+static kiln_status wpack_prepare(const ir_node *n, const kiln_tensor *const *cin,
+                                 void **blob, size_t *bytes, bool amx) {
     *blob = NULL;
     *bytes = 0;
     const kiln_tensor *w = n->n_in > 3 ? cin[3] : NULL;
@@ -589,13 +624,13 @@ static kiln_status w16_prepare(const ir_node *n, const ir_type *const *in,
     if (!w || !w->data || w->dtype != KILN_DTYPE_INT8 || w->rank != 4 ||
         !w16_geom(n, w->dims[0], w->dims[1], w->dims[2], w->dims[3], &G, &Mg, &K))
         return KILN_OK;
-    if (!w16_layout(G, Mg, K, &total, &woff))
+    if (!w16_layout(G, Mg, K, amx, &total, &woff))
         return kiln_error(KILN_UNSUPPORTED, "int8 weights too large to pack");
     uint8_t *b = kiln_aligned_alloc(total);
     if (!b) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory packing int8 weights");
     memset(b, 0, total); /* deterministic bytes: rebuilds are identical */
     q8_w16_hdr h;
-    w16_hdr_fill(&h, G, Mg, K);
+    w16_hdr_fill(&h, G, Mg, K, amx);
     memcpy(b, &h, sizeof h);
     const int8_t *wv = w->data;
     int32_t *rs = (int32_t *)(void *)(b + sizeof h);
@@ -604,17 +639,37 @@ static kiln_status w16_prepare(const ir_node *n, const ir_type *const *in,
         for (int64_t k = 0; k < K; k++) sum += (uint32_t)(int32_t)wv[m * K + k];
         rs[m] = (int32_t)sum;
     }
-    int16_t *dst = (int16_t *)(void *)(b + woff);
-    int64_t per = cpu_q8_w16_elems(Mg, K);
-    for (int64_t gi = 0; gi < G; gi++) cpu_q8_pack_w16(wv + gi * Mg * K, Mg, K, dst + gi * per);
+    if (amx) {
+        int64_t per = cpu_q8_amx_w_bytes(Mg, K);
+        for (int64_t gi = 0; gi < G; gi++)
+            cpu_q8_pack_amx(wv + gi * Mg * K, Mg, K, (int8_t *)(b + woff) + gi * per);
+    } else {
+        int16_t *dst = (int16_t *)(void *)(b + woff);
+        int64_t per = cpu_q8_w16_elems(Mg, K);
+        for (int64_t gi = 0; gi < G; gi++)
+            cpu_q8_pack_w16(wv + gi * Mg * K, Mg, K, dst + gi * per);
+    }
     *blob = b;
     *bytes = total;
     return KILN_OK;
 }
 
+static kiln_status w16_prepare(const ir_node *n, const ir_type *const *in,
+                               const kiln_tensor *const *cin, void **blob, size_t *bytes) {
+    (void)in;
+    return wpack_prepare(n, cin, blob, bytes, false);
+}
+
+static kiln_status amx_prepare(const ir_node *n, const ir_type *const *in,
+                               const kiln_tensor *const *cin, void **blob, size_t *bytes) {
+    (void)in;
+    return wpack_prepare(n, cin, blob, bytes, true);
+}
+
 /* The blob's row sums and packed weights for this layer, checked against
 ** the shapes it runs on; 0 with both NULL when there is no blob. */
-static int w16_blob(ref_ctx *c, const q8_conv *g, const int32_t **rs, const int16_t **wp) {
+static int w16_blob(ref_ctx *c, const q8_conv *g, bool amx, const int32_t **rs,
+                    const void **wp) {
     *rs = NULL;
     *wp = NULL;
     if (!c->blob) return 0;
@@ -622,14 +677,14 @@ static int w16_blob(ref_ctx *c, const q8_conv *g, const int32_t **rs, const int1
     size_t total, woff;
     q8_w16_hdr want;
     if (!w16_geom(c->node, g->M, g->Cg, g->kh, g->kw, &G, &Mg, &K) ||
-        !w16_layout(G, Mg, K, &total, &woff))
+        !w16_layout(G, Mg, K, amx, &total, &woff))
         return ref_fail(c, "prepared int8 weights for a layer that takes none: "
                         "rebuild the engine");
-    w16_hdr_fill(&want, G, Mg, K);
+    w16_hdr_fill(&want, G, Mg, K, amx);
     int rc = q8_blob_check(c, &want, total);
     if (rc) return rc;
     *rs = (const int32_t *)(const void *)((const uint8_t *)c->blob + sizeof want);
-    *wp = (const int16_t *)(const void *)((const uint8_t *)c->blob + woff);
+    *wp = (const uint8_t *)c->blob + woff;
     return 0;
 }
 
@@ -1324,6 +1379,7 @@ static int q8_run_conv_mode(ref_ctx *c, const cpu_q8_isa *isa, int mode) {
     int64_t nblk = g.nblk;
     const int32_t *blob_rs = NULL;
     const int16_t *blob_w16 = NULL;
+    const void *blob_wp = NULL;
     if (wino && !wino_shape(&g))
         return ref_fail(c, "int8 Winograd tactic on a layer that is not a 3x3 stride-1 "
                         "conv: rebuild the engine");
@@ -1332,8 +1388,10 @@ static int q8_run_conv_mode(ref_ctx *c, const cpu_q8_isa *isa, int mode) {
         return ref_fail(c, "int8 NCHW4 tactic on a grouped conv: rebuild the engine");
     if (mode == Q8_C4 ? c4_blob(c, &g, &blob_rs, &blob_w4)
         : wino        ? wino_blob(c, &g, &blob_rs, &blob_w16)
-                      : isa->kernel16 && w16_blob(c, &g, &blob_rs, &blob_w16))
+                      : (isa->kernel16 || isa->tile) &&
+                            w16_blob(c, &g, isa->tile != NULL, &blob_rs, &blob_wp))
         return -1;
+    if (!wino && isa->kernel16) blob_w16 = blob_wp;
     bool direct = is_direct(&g);
     q8_scratch ss;
     q8_wino_ws wws;
@@ -1416,11 +1474,12 @@ static int q8_run_conv_mode(ref_ctx *c, const cpu_q8_isa *isa, int mode) {
     double flops = 2.0 * (double)g.Mg * (double)g.K * (double)g.P;
     int T = cpu_threads_for(flops);
     /* channel chunks: enough tasks for the threads, whole MR tiles */
-    int64_t mtiles = (g.Mg + CPU_Q8_MR - 1) / CPU_Q8_MR;
+    int64_t tmr = isa->tile ? CPU_Q8_AMX_MR : CPU_Q8_MR;
+    int64_t mtiles = (g.Mg + tmr - 1) / tmr;
     int64_t want = nblk >= 4 * T ? 1 : (4 * T + nblk - 1) / nblk;
     if (want > mtiles) want = mtiles;
     if (want < 1) want = 1;
-    r.mchunk = ((mtiles + want - 1) / want) * CPU_Q8_MR;
+    r.mchunk = ((mtiles + want - 1) / want) * tmr;
     r.nmc = (g.Mg + r.mchunk - 1) / r.mchunk;
     const uint8_t *xb = x->data;
     uint8_t *yb = y->data;
@@ -1446,18 +1505,35 @@ static int q8_run_conv_mode(ref_ctx *c, const cpu_q8_isa *isa, int mode) {
             cpu_q8_pack_w16(wv + gi * g.Mg * g.K, g.Mg, g.K, w16own + gi * w16per);
         blob_w16 = w16own;
     }
+    /* the AMX tile kernel reads its packed weights only; without a blob it
+    ** packs this run's */
+    int8_t *wamxown = NULL;
+    const int8_t *blob_amx = isa->tile ? blob_wp : NULL;
+    int64_t amxper = isa->tile ? cpu_q8_amx_w_bytes(g.Mg, g.K) : 0;
+    if (isa->tile && !blob_amx) {
+        size_t nb;
+        if (kiln_mul_overflow((size_t)amxper, (size_t)g.G, &nb) || nb > KILN_MAX_ALLOC ||
+            !(wamxown = kiln_aligned_alloc(nb))) {
+            free(owned);
+            return ref_fail(c, "out of memory packing int8 weights");
+        }
+        for (int64_t gi = 0; gi < g.G; gi++)
+            cpu_q8_pack_amx(wv + gi * g.Mg * g.K, g.Mg, g.K, wamxown + gi * amxper);
+        blob_amx = wamxown;
+    }
     for (int64_t n = 0; n < g.N; n++)
         for (int64_t gi = 0; gi < g.G; gi++) {
             r.x = xb + (n * g.C + gi * g.Cg) * g.H * g.W;
             /* with a blob W's data may be absent (blob_replaces) */
             r.w = wv ? wv + gi * g.Mg * g.K : NULL;
             r.w16 = blob_w16 ? blob_w16 + gi * w16per : NULL;
+            r.wamx = blob_amx ? blob_amx + gi * amxper : NULL;
             r.y = yb + (n * g.M + gi * g.Mg) * g.P;
             r.epi = epi + gi * g.Mg;
             if (r.rows) cpu_parallel_for(g.K, T, 0, NULL, im2col_task, &r);
             /* few positions: dot products on the int8 weights, or with a
             ** blob the kernel16 on one group of 8 positions */
-            if (g.P <= Q8_GEMV_MAX_P && !r.w16) {
+            if (g.P <= Q8_GEMV_MAX_P && !r.w16 && !r.wamx) {
                 q8_gemv v = {&r, xp, any_wz ? colsum : NULL, (g.K + 63) / 64 * 64};
                 gemv_columns(&r, xp, v.cs ? colsum : NULL, v.kpad);
                 cpu_parallel_for((g.Mg + Q8_GEMV_ROWS - 1) / Q8_GEMV_ROWS, T, 0, NULL,
@@ -1468,6 +1544,7 @@ static int q8_run_conv_mode(ref_ctx *c, const cpu_q8_isa *isa, int mode) {
             cpu_parallel_for(nblk * r.nmc, T, 0, NULL, gemm_task, &r);
         }
     kiln_aligned_free(w16own);
+    kiln_aligned_free(wamxown);
     free(owned);
     return 0;
 }
@@ -1875,6 +1952,22 @@ static bool q8_sup_vnni_c4(const ir_node *n, const ir_type *const *in) {
     return strided || padded;
 }
 
+static bool q8_sup_amx(const ir_node *n, const ir_type *const *in) {
+    return cpu_q8_amx.available && cpu_q8_avx512vnni.available && q8_supports(n, in);
+}
+
+/* Tile instructions fault unless this process was granted the tile state
+** (cpu_backend.c asks once): an engine names the tactic, so check here. */
+static int run_amx(ref_ctx *c) {
+    if (!cpu_q8_amx.available || !cpu_q8_avx512vnni.available ||
+        !(kiln_backend_cpu()->host_isa() & KILN_ISA_AMXINT8))
+        return ref_fail(c, "int8 AMX kernel: AMX is not available to this process");
+    return q8_run_conv(c, &cpu_q8_amx);
+}
+
+const kiln_tactic cpu_t_qconv_amx = {"u8s8_qconv_im2col_32x32_amx", OP_QLinearConv,
+    KILN_ISA_AMXINT8 | KILN_ISA_AVX512F | KILN_ISA_AVX512BW | KILN_ISA_AVX512VNNI,
+    TACTIC_OVERWRITES_OUTPUT, q8_sup_amx, q8_workspace, run_amx, amx_prepare, 1u << 3};
 const kiln_tactic cpu_t_qconv_vnni = {"u8s8_qconv_im2col_6x64_avx512vnni", OP_QLinearConv,
     KILN_ISA_AVX512F | KILN_ISA_AVX512BW | KILN_ISA_AVX512VNNI, TACTIC_OVERWRITES_OUTPUT,
     q8_sup_vnni, q8_workspace, run_vnni};

@@ -114,6 +114,34 @@ typedef struct cpu_q8_qparams {
 typedef void (*cpu_q8_quant_fn)(const cpu_q8_qparams *p, const float *x, void *y, int64_t n);
 typedef void (*cpu_q8_dequant_fn)(const cpu_q8_qparams *p, const void *x, float *y, int64_t n);
 
+/* AMX (cpu_int8_amx.c). Weights packed once (at build time, into the
+** layer's blob) as the A tiles tdpbsud reads: per 16 rows and per 64
+** reduction indices, a 16 x 64 byte tile (1 KiB, rows contiguous),
+**   wp[t][kc][r][j] = w(16 * t + r, k = 64 * kc + j)   (int8),
+** with ceil(M / 32) * 2 row tiles and ceil(K / 64) column steps, 0 for
+** rows past M and k past K. A block's B tile is 16 positions of 16 rows
+** kq of xp (row stride CPU_Q8_NB * 4): the last column step reads rows up
+** to 16 * ceil(K / 64) - 1, past Kq, where the weights are 0; the driver
+** leaves CPU_Q8_AMX_SLACK readable bytes after the last block. */
+enum { CPU_Q8_AMX_MR = 32, CPU_Q8_AMX_SLACK = 16 * CPU_Q8_NB * 4 };
+int64_t cpu_q8_amx_w_bytes(int64_t M, int64_t K);
+void cpu_q8_pack_amx(const int8_t *w, int64_t M, int64_t K, int8_t *dst);
+/* Rows m0 .. m1-1 (m0 a multiple of CPU_Q8_AMX_MR) of one position block,
+** requantized into y: what gemm_task does with kernel and epi, in one call
+** so the tile configuration is loaded once (and released at the end). */
+typedef struct cpu_q8_tile_job {
+    const uint8_t *xp;        /* the block: Kq * CPU_Q8_NB * 4 bytes (+ slack) */
+    const int8_t *wp;         /* this group's packed weights (cpu_q8_pack_amx) */
+    int64_t K, m0, m1;
+    int np;                   /* real positions of the block */
+    const cpu_q8_epi *epi;    /* this group's rows */
+    const int32_t *colsum;    /* the block's column sums, or NULL */
+    uint8_t *y;               /* row m's outputs at y + m * ldy */
+    int64_t ldy;
+} cpu_q8_tile_job;
+typedef void (*cpu_q8_tile_fn)(const cpu_q8_tile_job *j);
+
+
 typedef struct cpu_q8_isa {
     const char *name;
     bool available;       /* false: its file was built without the flags */
@@ -128,6 +156,7 @@ typedef struct cpu_q8_isa {
     cpu_q8_kernel_n_fn kernel_n; /* NULL: kernel (all CPU_Q8_NB positions) */
     cpu_q8_kernel_epi_fn kernel_epi; /* NULL: kernel_n or kernel, then epi */
     cpu_q8_pack4_fn pack4;           /* NULL: the portable loop */
+    cpu_q8_tile_fn tile;             /* AMX: reads cpu_q8_pack_amx weights */
 } cpu_q8_isa;
 
 /* The bodies of the elementwise quantization kernels, written once and
@@ -179,7 +208,7 @@ int64_t cpu_q8_wino_scr_elems(int64_t TW);
 void cpu_q8_wino_in(const cpu_q8_wino_in_args *a, int64_t th, int16_t *scr);
 
 extern const cpu_q8_isa cpu_q8_c, cpu_q8_avx2, cpu_q8_avx2_7bit, cpu_q8_avx2_w16,
-    cpu_q8_avx512vnni;
+    cpu_q8_avx512vnni, cpu_q8_amx;
 
 /* The portable pieces (cpu_int8.c), also the ISA files' tails. */
 void cpu_q8_kernel_c(const uint8_t *xp, const int8_t *w, int64_t ldw, int64_t K,

@@ -15,7 +15,8 @@ const kiln_tactic *const cpu_tactic_table[] = {
     &cpu_t_fconv_dw_avx2, &cpu_t_fconv_gemm_avx512, &cpu_t_fconv_gemm_avx2,
     &cpu_t_fconv_dw_c, &cpu_t_fconv_gemm_c,
     /* QLinearConv (and the qdq pass's quantized Gemm/MatMul as 1x1) */
-    &cpu_t_qconv_vnni, &cpu_t_qconv_vnni_c4, &cpu_t_qconv_avx2_wino, &cpu_t_qconv_avx2_7bit,
+    &cpu_t_qconv_amx, &cpu_t_qconv_vnni, &cpu_t_qconv_vnni_c4, &cpu_t_qconv_avx2_wino,
+    &cpu_t_qconv_avx2_7bit,
     &cpu_t_qconv_avx2_w16, &cpu_t_qconv_avx2,
     &cpu_t_qconv_c,
     /* ConvInteger / MatMulInteger (onnxruntime's quantize_dynamic) */
