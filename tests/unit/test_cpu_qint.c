@@ -1,5 +1,6 @@
 /* test_cpu_qint.c: the ConvInteger and MatMulInteger tactics (cpu_qint.c;
-** portable, AVX2 and AVX-512 VNNI, each this host can run, called directly)
+** portable, AVX2, AVX-512 VNNI and AMX tiles, each this host can run,
+** called directly)
 ** against the reference kernels, bit for bit, on random awkward shapes:
 ** uint8 and int8 activations and weights, with and without zero points
 ** (scalar and per output channel / column), K not a multiple of 4,
@@ -19,6 +20,7 @@ static ir_model *g_model;
 static ir_graph *g_graph;
 static unsigned g_host;
 static int g_blob_runs;
+static int g_amx_runs; /* cases the AMX tactics ran (hosts with amxint8) */
 
 static void die(const char *what) {
     fprintf(stderr, "fatal: %s (%s)\n", what, kiln_last_error());
@@ -99,9 +101,10 @@ static void check_all(const kiln_tactic *const *tacs, ir_node *n, const kiln_ten
     }
     kiln_tensor *want = out[0];
     static int flip;
-    for (int ti = 0; ti < 3; ti++) {
+    for (int ti = 0; ti < 4; ti++) {
         const kiln_tactic *t = tacs[ti];
         if (t->isa & ~g_host) continue;
+        if (ti == 3) g_amx_runs++;
         for (int th = 1; th <= 3; th += 2) {
             kiln_set_num_threads(th);
             kiln_tensor *y = tens(KILN_DTYPE_INT32, want->rank, want->dims);
@@ -169,8 +172,8 @@ static void conv_case(bool ext) {
              (long long)W, (long long)M, (long long)G, (long long)kh, (long long)kw,
              (long long)st[0], (long long)st[1], (long long)dl[0], (long long)dl[1],
              xt == KILN_DTYPE_INT8 ? "s8" : "u8", wt == KILN_DTYPE_INT8 ? "s8" : "u8", mode, ext);
-    static const kiln_tactic *const tacs[3] = {&cpu_t_convint_c, &cpu_t_convint_avx2,
-                                               &cpu_t_convint_vnni};
+    static const kiln_tactic *const tacs[4] = {&cpu_t_convint_c, &cpu_t_convint_avx2,
+                                               &cpu_t_convint_vnni, &cpu_t_convint_amx};
     check_all(tacs, n, in, nin, desc);
     ir_edit_kill(n);
     for (int i = 0; i < 4; i++) tensor_free((kiln_tensor *)in[i]);
@@ -200,8 +203,8 @@ static void matmul_case(void) {
     snprintf(desc, sizeof desc, "MatMulInteger rank %d rows %lld K %lld N %lld a%s b%s zp%d", ar,
              (long long)ad[ar - 2], (long long)K, (long long)Nc, at == KILN_DTYPE_INT8 ? "s8" : "u8",
              bt == KILN_DTYPE_INT8 ? "s8" : "u8", mode);
-    static const kiln_tactic *const tacs[3] = {&cpu_t_matmulint_c, &cpu_t_matmulint_avx2,
-                                               &cpu_t_matmulint_vnni};
+    static const kiln_tactic *const tacs[4] = {&cpu_t_matmulint_c, &cpu_t_matmulint_avx2,
+                                               &cpu_t_matmulint_vnni, &cpu_t_matmulint_amx};
     check_all(tacs, n, in, nin, desc);
     ir_edit_kill(n);
     for (int i = 0; i < 4; i++) tensor_free((kiln_tensor *)in[i]);
@@ -342,7 +345,8 @@ int main(void) {
         for (int kind = 0; kind < 7; kind++) dynquant_case(dqn[i], kind);
     for (size_t i = 0; i < sizeof dqn / sizeof dqn[0]; i++) cast_case(dqn[i]);
     CHECK(g_blob_runs > 20, "only %d runs on prepared weights", g_blob_runs);
-    printf("prepared-blob runs %d\n", g_blob_runs);
+    printf("prepared-blob runs %d, AMX cases %d\n", g_blob_runs, g_amx_runs);
+    if (g_host & KILN_ISA_AMXINT8) CHECK(g_amx_runs >= 100, "only %d AMX cases", g_amx_runs);
     kiln_set_num_threads(1);
     ir_model_free(g_model);
     return test_summary();

@@ -138,6 +138,10 @@ typedef struct cpu_q8_tile_job {
     const int32_t *colsum;    /* the block's column sums, or NULL */
     uint8_t *y;               /* row m's outputs at y + m * ldy */
     int64_t ldy;
+    /* not NULL: no epilogue; row m's raw int32 sums (np positions) go to
+    ** acc + (m - m0) * CPU_Q8_NB instead (ConvInteger and MatMulInteger,
+    ** cpu_qint.c); epi, colsum and y are not read */
+    int32_t *acc;
 } cpu_q8_tile_job;
 typedef void (*cpu_q8_tile_fn)(const cpu_q8_tile_job *j);
 

@@ -88,6 +88,12 @@ static void tile_job(const cpu_q8_tile_job *j) {
             _tile_stored(0, acc + ph, CPU_Q8_NB * 4);
             _tile_stored(1, acc + ph + 16, CPU_Q8_NB * 4);
         }
+        if (j->acc) {
+            for (int i = 0; i < mr; i++)
+                memcpy(j->acc + (m - j->m0 + i) * CPU_Q8_NB, acc + i * CPU_Q8_NB,
+                       (size_t)j->np * sizeof(int32_t));
+            continue;
+        }
         for (int i = 0; i < mr; i++) {
             cpu_q8_epi e = j->epi[m + i];
             if (e.colsum) e.colsum = j->colsum;

@@ -110,10 +110,16 @@ static bool qi_supports(const ir_node *n, const ir_type *const *in) {
 typedef struct qi_wt {
     int8_t *ws;       /* [M][K] */
     int32_t *rowsum;  /* [M] */
+    int8_t *wamx;     /* AMX tactics: each group's rows packed as A tiles */
 } qi_wt;
 
 static size_t qi_wt_bytes(int64_t M, int64_t K) {
-    return ((size_t)(M * K) + 63) / 64 * 64 + (size_t)M * sizeof(int32_t);
+    return ((size_t)(M * K) + 63) / 64 * 64 + ((size_t)M * sizeof(int32_t) + 63) / 64 * 64;
+}
+
+/* With the AMX tiles of G groups after the rows and sums. */
+static size_t qi_wt_bytes_amx(int64_t M, int64_t K, int64_t G) {
+    return qi_wt_bytes(M, K) + (size_t)(G * cpu_q8_amx_w_bytes(M / G, K));
 }
 
 /* dst: qi_wt_bytes(M, K) bytes, 64-byte aligned. */
@@ -134,13 +140,29 @@ static void qi_wt_fill(const ir_node *n, const kiln_tensor *w, int64_t M, int64_
         }
         out->rowsum[m] = s;
     }
+    out->wamx = NULL;
 }
 
-/* Blob: "KLNQINT1", M, K, then the qi_wt bytes from offset 64. */
+/* dst: qi_wt_bytes_amx(M, K, G) bytes, 64-byte aligned. */
+static void qi_wt_fill_amx(const ir_node *n, const kiln_tensor *w, int64_t M, int64_t K,
+                           int64_t G, void *dst, qi_wt *out) {
+    qi_wt_fill(n, w, M, K, dst, out);
+    out->wamx = (int8_t *)dst + qi_wt_bytes(M, K);
+    int64_t Mg = M / G, per = cpu_q8_amx_w_bytes(Mg, K);
+    for (int64_t gi = 0; gi < G; gi++)
+        cpu_q8_pack_amx(out->ws + gi * Mg * K, Mg, K, out->wamx + gi * per);
+}
+
+/* Blob: "KLNQINT1" (or "KLNQINTA": with the AMX tiles), M, K, G, then
+** the qi_wt bytes from offset 64. */
 typedef struct qi_hdr {
     char magic[8];
-    int64_t M, K;
+    int64_t M, K, G;
 } qi_hdr;
+
+static int64_t qi_groups(const ir_node *n) {
+    return n->op == OP_ConvInteger ? ir_attr_int(n, "group", 1) : 1;
+}
 
 static bool qi_dims_mk(const ir_node *n, const ir_type *w, int64_t *M, int64_t *K) {
     for (int i = 0; i < w->rank; i++)
@@ -155,24 +177,36 @@ static bool qi_dims_mk(const ir_node *n, const ir_type *w, int64_t *M, int64_t *
     return *M > 0 && *K > 0;
 }
 
-static kiln_status qi_prepare(const ir_node *n, const ir_type *const *in,
-                              const kiln_tensor *const *cin, void **blob_out, size_t *size_out) {
+static kiln_status qi_prepare_any(const ir_node *n, const ir_type *const *in,
+                                  const kiln_tensor *const *cin, void **blob_out,
+                                  size_t *size_out, bool amx) {
     *blob_out = NULL, *size_out = 0;
-    int64_t M, K;
-    if (!cin[1] || !in[1] || !qi_dims_mk(n, in[1], &M, &K)) return KILN_OK;
-    size_t total = 64 + qi_wt_bytes(M, K);
+    int64_t M, K, G = qi_groups(n);
+    if (!cin[1] || !in[1] || !qi_dims_mk(n, in[1], &M, &K) || G < 1 || M % G) return KILN_OK;
+    size_t total = 64 + (amx ? qi_wt_bytes_amx(M, K, G) : qi_wt_bytes(M, K));
     char *b = kiln_aligned_alloc(total);
     if (!b) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
     memset(b, 0, total);
     qi_hdr h;
     memset(&h, 0, sizeof h);
-    memcpy(h.magic, "KLNQINT1", 8);
-    h.M = M, h.K = K;
+    memcpy(h.magic, amx ? "KLNQINTA" : "KLNQINT1", 8);
+    h.M = M, h.K = K, h.G = G;
     memcpy(b, &h, sizeof h);
     qi_wt t;
-    qi_wt_fill(n, cin[1], M, K, b + 64, &t);
+    if (amx) qi_wt_fill_amx(n, cin[1], M, K, G, b + 64, &t);
+    else qi_wt_fill(n, cin[1], M, K, b + 64, &t);
     *blob_out = b, *size_out = total;
     return KILN_OK;
+}
+
+static kiln_status qi_prepare(const ir_node *n, const ir_type *const *in,
+                              const kiln_tensor *const *cin, void **blob_out, size_t *size_out) {
+    return qi_prepare_any(n, in, cin, blob_out, size_out, false);
+}
+static kiln_status qi_prepare_amx(const ir_node *n, const ir_type *const *in,
+                                  const kiln_tensor *const *cin, void **blob_out,
+                                  size_t *size_out) {
+    return qi_prepare_any(n, in, cin, blob_out, size_out, true);
 }
 
 /* ---- run */
@@ -188,9 +222,11 @@ typedef struct qi_run {
     int64_t mparts, mper; /* each block's Mg rows in mparts tasks of mper */
 } qi_run;
 
+/* One task's scratch: the packed block (AMX: then the tiles' slack, see
+** cpu_int8.h), its column sums, one tile of sums. */
 static size_t qi_scratch(const qi_geom *g) {
-    return 64 + (size_t)g->Kq * 4 * CPU_Q8_NB + CPU_Q8_NB * sizeof(int32_t) +
-           CPU_Q8_MR * CPU_Q8_NB * sizeof(int32_t);
+    return 64 + (size_t)g->Kq * 4 * CPU_Q8_NB + CPU_Q8_AMX_SLACK + CPU_Q8_NB * sizeof(int32_t) +
+           CPU_Q8_AMX_MR * CPU_Q8_NB * sizeof(int32_t);
 }
 
 /* Packs positions [p0, p0 + np) of image n, group gi into xp (the block
@@ -199,7 +235,7 @@ static void qi_pack(const qi_run *r, int64_t n, int64_t gi, int64_t p0, int np, 
                     int32_t *colsum) {
     const qi_geom *g = &r->g;
     const int64_t K = g->K;
-    memset(xp, 0, (size_t)g->Kq * 4 * CPU_Q8_NB);
+    memset(xp, 0, (size_t)g->Kq * 4 * CPU_Q8_NB + CPU_Q8_AMX_SLACK);
     if (!g->conv) {
         const uint8_t *a = r->x + p0 * K;
         for (int p = 0; p < np; p++) {
@@ -275,28 +311,47 @@ static void qi_task(void *arg, int64_t t, int tid, void *scratch) {
     int64_t p0 = b * CPU_Q8_NB;
     int np = (int)(g->P - p0 < CPU_Q8_NB ? g->P - p0 : CPU_Q8_NB);
     uint8_t *xp = cpu_align64(scratch);
-    int32_t *colsum = (int32_t *)(xp + (size_t)g->Kq * 4 * CPU_Q8_NB);
+    int32_t *colsum = (int32_t *)(xp + (size_t)g->Kq * 4 * CPU_Q8_NB + CPU_Q8_AMX_SLACK);
     int32_t *acc = colsum + CPU_Q8_NB;
+    const int64_t th = r->isa->tile ? CPU_Q8_AMX_MR : CPU_Q8_MR;
     qi_pack(r, n, gi, p0, np, xp, colsum);
     const uint32_t K = (uint32_t)g->K, xz = r->xz;
-    for (int64_t m0 = mlo; m0 < mhi; m0 += CPU_Q8_MR) {
-        int mr = (int)(mhi - m0 < CPU_Q8_MR ? mhi - m0 : CPU_Q8_MR);
+    for (int64_t m0 = mlo; m0 < mhi; m0 += th) {
+        int mr = (int)(mhi - m0 < th ? mhi - m0 : th);
         int64_t mg = gi * g->Mg + m0;
-        r->isa->kernel(xp, r->w.ws + mg * g->K, g->K, g->K, mr, acc);
+        if (r->isa->tile) {
+            cpu_q8_tile_job j;
+            memset(&j, 0, sizeof j);
+            j.xp = xp;
+            j.wp = r->w.wamx + gi * cpu_q8_amx_w_bytes(g->Mg, g->K);
+            j.K = g->K, j.m0 = m0, j.m1 = m0 + mr, j.np = np;
+            j.acc = acc;
+            r->isa->tile(&j);
+        } else {
+            r->isa->kernel(xp, r->w.ws + mg * g->K, g->K, g->K, mr, acc);
+        }
+        if (!g->conv) { /* y [rows][M]: per position, the tile's rows are contiguous */
+            uint32_t base[CPU_Q8_AMX_MR], wzs[CPU_Q8_AMX_MR];
+            for (int i = 0; i < mr; i++) {
+                wzs[i] = (uint32_t)r->wz[mg + i];
+                base[i] = K * xz * wzs[i] - xz * (uint32_t)r->w.rowsum[mg + i];
+            }
+            for (int p = 0; p < np; p++) {
+                int32_t *y = r->y + (p0 + p) * g->M + mg;
+                const uint32_t cs = (uint32_t)colsum[p];
+                for (int i = 0; i < mr; i++)
+                    y[i] = (int32_t)((uint32_t)acc[i * CPU_Q8_NB + p] + base[i] - wzs[i] * cs);
+            }
+            continue;
+        }
         for (int i = 0; i < mr; i++) {
             int64_t m = mg + i;
             uint32_t wz = (uint32_t)r->wz[m];
             uint32_t base = K * xz * wz - xz * (uint32_t)r->w.rowsum[m];
             const int32_t *a = acc + i * CPU_Q8_NB;
-            if (g->conv) {
-                int32_t *y = r->y + (n * g->M + m) * g->P + p0;
-                for (int p = 0; p < np; p++)
-                    y[p] = (int32_t)((uint32_t)a[p] + base - wz * (uint32_t)colsum[p]);
-            } else {
-                int32_t *y = r->y + p0 * g->M + m;
-                for (int p = 0; p < np; p++)
-                    y[p * g->M] = (int32_t)((uint32_t)a[p] + base - wz * (uint32_t)colsum[p]);
-            }
+            int32_t *y = r->y + (n * g->M + m) * g->P + p0;
+            for (int p = 0; p < np; p++)
+                y[p] = (int32_t)((uint32_t)a[p] + base - wz * (uint32_t)colsum[p]);
         }
     }
 }
@@ -310,8 +365,9 @@ static size_t qi_workspace(const ir_node *n, const ir_type *const *in) {
     qi_geom g;
     if (!qi_geom_make(n, in[0]->dims, in[0]->rank, in[1]->dims, in[1]->rank, &g, NULL, 0))
         return 0;
-    /* weights converted per run when no blob, the zero points, one block */
-    return 64 + qi_wt_bytes(M, K) + 64 + (size_t)M * sizeof(int32_t) + qi_scratch(&g);
+    /* weights converted per run when no blob (AMX: with their tiles), the
+    ** zero points, one block */
+    return 64 + qi_wt_bytes_amx(M, K, g.G) + 64 + (size_t)M * sizeof(int32_t) + qi_scratch(&g);
 }
 
 static int qi_run_isa(ref_ctx *c, const cpu_q8_isa *isa) {
@@ -344,7 +400,9 @@ static int qi_run_isa(ref_ctx *c, const cpu_q8_isa *isa) {
     r.y = y->data;
 
     /* workspace: converted weights (no blob), zero points, caller's block */
-    size_t wtb = qi_wt_bytes(g->M, g->K), scr = qi_scratch(g);
+    const bool amx = isa->tile != NULL;
+    size_t wtb = amx ? qi_wt_bytes_amx(g->M, g->K, g->G) : qi_wt_bytes(g->M, g->K);
+    size_t scr = qi_scratch(g);
     size_t total = 64 + wtb + 64 + (size_t)g->M * sizeof(int32_t) + scr;
     void *own = NULL;
     char *ws = c->ws;
@@ -357,10 +415,12 @@ static int qi_run_isa(ref_ctx *c, const cpu_q8_isa *isa) {
     int32_t *wz = (int32_t *)cpu_align64(wt_area + wtb);
     char *caller_scratch = (char *)(wz + g->M);
     const qi_hdr *h = c->blob;
-    if (h && c->blob_size == 64 + wtb && !memcmp(h->magic, "KLNQINT1", 8) && h->M == g->M &&
-        h->K == g->K) {
-        r.w.ws = (int8_t *)((char *)c->blob + 64);
-        r.w.rowsum = (int32_t *)((char *)c->blob + 64 + ((size_t)(g->M * g->K) + 63) / 64 * 64);
+    if (h && c->blob_size == 64 + wtb && !memcmp(h->magic, amx ? "KLNQINTA" : "KLNQINT1", 8) &&
+        h->M == g->M && h->K == g->K && h->G == g->G) {
+        char *base = (char *)c->blob + 64;
+        r.w.ws = (int8_t *)base;
+        r.w.rowsum = (int32_t *)(base + ((size_t)(g->M * g->K) + 63) / 64 * 64);
+        r.w.wamx = amx ? (int8_t *)(base + qi_wt_bytes(g->M, g->K)) : NULL;
     } else if (h) {
         kiln_aligned_free(own);
         return ref_fail(c, "prepared weights do not match this layer (rebuild the engine)");
@@ -369,7 +429,8 @@ static int qi_run_isa(ref_ctx *c, const cpu_q8_isa *isa) {
             kiln_aligned_free(own);
             return ref_fail(c, "weights missing");
         }
-        qi_wt_fill(c->node, w, g->M, g->K, wt_area, &r.w);
+        if (amx) qi_wt_fill_amx(c->node, w, g->M, g->K, g->G, wt_area, &r.w);
+        else qi_wt_fill(c->node, w, g->M, g->K, wt_area, &r.w);
     }
     const int32_t wmove = w->dtype == KILN_DTYPE_UINT8 ? -128 : 0;
     for (int64_t m = 0; m < g->M; m++)
@@ -383,14 +444,16 @@ static int qi_run_isa(ref_ctx *c, const cpu_q8_isa *isa) {
     ** split over tasks too, about 4 tasks a thread, each at least 4 row
     ** tiles (a task packs its block again, K x 64 bytes, against at least
     ** 24 rows x K x 64 multiply-adds). */
+    const int64_t th = amx ? CPU_Q8_AMX_MR : CPU_Q8_MR; /* rows a tile call takes */
+    const int64_t least = amx ? 2 * th : 4 * th;         /* rows a task takes at least */
     r.mparts = 1;
     if (nth > 1 && nblocks < 4 * (int64_t)nth) {
         int64_t want = (4 * (int64_t)nth + nblocks - 1) / nblocks;
-        int64_t most = g->Mg / (4 * CPU_Q8_MR);
+        int64_t most = g->Mg / least;
         r.mparts = want < most ? want : most < 1 ? 1 : most;
     }
-    int64_t tiles = cdiv(g->Mg, CPU_Q8_MR);
-    r.mper = cdiv(tiles, r.mparts) * CPU_Q8_MR;
+    int64_t tiles = cdiv(g->Mg, th);
+    r.mper = cdiv(tiles, r.mparts) * th;
     r.mparts = cdiv(g->Mg, r.mper);
     cpu_parallel_for(nblocks * r.mparts, nth, scr, caller_scratch, qi_task, &r);
     kiln_aligned_free(own);
@@ -403,11 +466,22 @@ static bool qi_sup_vnni(const ir_node *n, const ir_type *const *in) {
 static bool qi_sup_avx2(const ir_node *n, const ir_type *const *in) {
     return cpu_q8_avx2.available && qi_supports(n, in);
 }
+static bool qi_sup_amx(const ir_node *n, const ir_type *const *in) {
+    return cpu_q8_amx.available && qi_supports(n, in);
+}
+static int qi_amx(ref_ctx *c) { return qi_run_isa(c, &cpu_q8_amx); }
 static int qi_vnni(ref_ctx *c) { return qi_run_isa(c, &cpu_q8_avx512vnni); }
 static int qi_avx2(ref_ctx *c) { return qi_run_isa(c, &cpu_q8_avx2); }
 static int qi_c(ref_ctx *c) { return qi_run_isa(c, &cpu_q8_c); }
 
 #define VNNI_ISA (KILN_ISA_AVX512F | KILN_ISA_AVX512BW | KILN_ISA_AVX512VNNI)
+#define AMX_ISA (VNNI_ISA | KILN_ISA_AMXINT8)
+const kiln_tactic cpu_t_convint_amx = {"u8s8_convinteger_im2col_32x32_amx", OP_ConvInteger,
+    AMX_ISA, TACTIC_OVERWRITES_OUTPUT, qi_sup_amx, qi_workspace, qi_amx, qi_prepare_amx,
+    1u << 1};
+const kiln_tactic cpu_t_matmulint_amx = {"u8s8_matmulinteger_32x32_amx", OP_MatMulInteger,
+    AMX_ISA, TACTIC_OVERWRITES_OUTPUT, qi_sup_amx, qi_workspace, qi_amx, qi_prepare_amx,
+    1u << 1};
 const kiln_tactic cpu_t_convint_vnni = {"u8s8_convinteger_im2col_6x64_avx512vnni",
     OP_ConvInteger, VNNI_ISA, TACTIC_OVERWRITES_OUTPUT, qi_sup_vnni, qi_workspace, qi_vnni,
     qi_prepare, 1u << 1};

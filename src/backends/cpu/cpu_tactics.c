@@ -20,8 +20,8 @@ const kiln_tactic *const cpu_tactic_table[] = {
     &cpu_t_qconv_avx2_w16, &cpu_t_qconv_avx2,
     &cpu_t_qconv_c,
     /* ConvInteger / MatMulInteger (onnxruntime's quantize_dynamic) */
-    &cpu_t_convint_vnni, &cpu_t_convint_avx2, &cpu_t_convint_c,
-    &cpu_t_matmulint_vnni, &cpu_t_matmulint_avx2, &cpu_t_matmulint_c,
+    &cpu_t_convint_amx, &cpu_t_convint_vnni, &cpu_t_convint_avx2, &cpu_t_convint_c,
+    &cpu_t_matmulint_amx, &cpu_t_matmulint_vnni, &cpu_t_matmulint_avx2, &cpu_t_matmulint_c,
     &cpu_t_dynquant_avx2, &cpu_t_dynquant_c, &cpu_t_cast_i32_f32,
     /* QAdd (internal, from the qdq pass) */
     &cpu_t_qadd_avx512, &cpu_t_qadd_avx2, &cpu_t_qadd_c,

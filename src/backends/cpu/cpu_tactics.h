@@ -26,8 +26,10 @@ extern const kiln_tactic cpu_t_qadd_avx512, cpu_t_qadd_avx2, cpu_t_qadd_c, cpu_t
 extern const kiln_tactic cpu_t_quant_avx512, cpu_t_quant_avx2, cpu_t_quant_c;
 extern const kiln_tactic cpu_t_dequant_avx512, cpu_t_dequant_avx2, cpu_t_dequant_c;
 /* cpu_qint.c */
-extern const kiln_tactic cpu_t_convint_vnni, cpu_t_convint_avx2, cpu_t_convint_c;
-extern const kiln_tactic cpu_t_matmulint_vnni, cpu_t_matmulint_avx2, cpu_t_matmulint_c;
+extern const kiln_tactic cpu_t_convint_amx, cpu_t_convint_vnni, cpu_t_convint_avx2,
+    cpu_t_convint_c;
+extern const kiln_tactic cpu_t_matmulint_amx, cpu_t_matmulint_vnni, cpu_t_matmulint_avx2,
+    cpu_t_matmulint_c;
 extern const kiln_tactic cpu_t_dynquant_avx2, cpu_t_dynquant_c, cpu_t_cast_i32_f32;
 
 /* cpu_attn.c, cpu_norm.c, cpu_eltwise.c (transformer layers) */
