@@ -139,7 +139,8 @@ static void dot(const uint8_t *x, const int8_t *w, int64_t ldw, int64_t K, int64
     cpu_q8_avx512vnni.dot(x, w, ldw, K, m0, m1, out);
 }
 
-const cpu_q8_isa cpu_q8_amx = {"amx", true, kernel, epi, add, dot, cpu_q8_quant_c, cpu_q8_dequant_c, NULL, NULL, tile_job, pack4};
+const cpu_q8_isa cpu_q8_amx = {"amx", true, kernel, epi, add, dot, cpu_q8_quant_c,
+                               cpu_q8_dequant_c, NULL, NULL, tile_job, pack4};
 #else
 const cpu_q8_isa cpu_q8_amx = {"amx", false, cpu_q8_kernel_c, cpu_q8_epi_c, cpu_q8_add_c,
                                cpu_q8_dot_c, cpu_q8_quant_c, cpu_q8_dequant_c, NULL, NULL,

@@ -19,7 +19,8 @@ extern const kiln_tactic cpu_t_fconv_gemm_avx512, cpu_t_fconv_gemm_avx2,
 extern const kiln_tactic cpu_t_conv_dw_avx2, cpu_t_conv_dw_c;
 extern const kiln_tactic cpu_t_fconv_dw_avx2, cpu_t_fconv_dw_c;
 /* cpu_int8.c */
-extern const kiln_tactic cpu_t_qconv_amx, cpu_t_qconv_vnni, cpu_t_qconv_avx2_wino, cpu_t_qconv_avx2_7bit,
+extern const kiln_tactic cpu_t_qconv_amx, cpu_t_qconv_vnni, cpu_t_qconv_avx2_wino,
+    cpu_t_qconv_avx2_7bit,
     cpu_t_qconv_avx2_w16,
     cpu_t_qconv_avx2, cpu_t_qconv_c;
 extern const kiln_tactic cpu_t_qadd_avx512, cpu_t_qadd_avx2, cpu_t_qadd_c, cpu_t_q8_maxpool;
