@@ -154,8 +154,10 @@ def main():
     # loaded machine swings with the other jobs; 1-thread CPU time much less)
     cpu = {"kiln_fp32": [], "kiln_int8": [], "ort_int8_qdq": [], "ort_fp32": []}
     for _ in range(2):
-        cpu["kiln_fp32"].append(kiln_cpu_ms(kiln, engine_path(fp32, shapes, T), shapes, T, a.cpu_iters))
-        cpu["kiln_int8"].append(kiln_cpu_ms(kiln, engine_path(qdq, shapes, T), shapes, T, a.cpu_iters))
+        cpu["kiln_fp32"].append(kiln_cpu_ms(kiln, engine_path(fp32, shapes, T), shapes, T,
+                                            a.cpu_iters))
+        cpu["kiln_int8"].append(kiln_cpu_ms(kiln, engine_path(qdq, shapes, T), shapes, T,
+                                            a.cpu_iters))
         cpu["ort_int8_qdq"].append(ort_cpu_ms(qdq, shapes, T, 3 * a.cpu_iters))
         cpu["ort_fp32"].append(ort_cpu_ms(fp32, shapes, T, 3 * a.cpu_iters))
     res["cpu_ms_per_run"] = {k: min(v) for k, v in cpu.items()}

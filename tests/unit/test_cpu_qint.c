@@ -27,7 +27,9 @@ static void die(const char *what) {
     exit(2);
 }
 
-static int64_t irand(int64_t lo, int64_t hi) { return lo + (int64_t)(rnd() * (double)(hi - lo + 1)); }
+static int64_t irand(int64_t lo, int64_t hi) {
+    return lo + (int64_t)(rnd() * (double)(hi - lo + 1));
+}
 
 static kiln_tensor *tens(kiln_dtype dt, int rank, const int64_t *dims) {
     kiln_tensor *t;
@@ -39,7 +41,8 @@ static kiln_tensor *tens(kiln_dtype dt, int rank, const int64_t *dims) {
 static void fill8(kiln_tensor *t, bool ext, bool lo_end) {
     int64_t lo = t->dtype == KILN_DTYPE_INT8 ? -128 : 0;
     for (int64_t i = 0; i < tensor_numel(t); i++)
-        dt_set_i64(t->dtype, t->data, (size_t)i, ext ? (lo_end ? lo : lo + 255) : lo + irand(0, 255));
+        dt_set_i64(t->dtype, t->data, (size_t)i,
+                   ext ? (lo_end ? lo : lo + 255) : lo + irand(0, 255));
 }
 
 static int run_tactic(const kiln_tactic *t, ir_node *n, const kiln_tensor *const *in, int nin,
@@ -129,7 +132,8 @@ static void check_all(const kiln_tactic *const *tacs, ir_node *n, const kiln_ten
 static kiln_tensor *zp(kiln_dtype dt, int64_t n, bool vec) {
     kiln_tensor *t = vec ? tens(dt, 1, &n) : tens(dt, 0, NULL);
     int64_t lo = dt == KILN_DTYPE_INT8 ? -128 : 0;
-    for (int64_t i = 0; i < (vec ? n : 1); i++) dt_set_i64(dt, t->data, (size_t)i, lo + irand(0, 255));
+    for (int64_t i = 0; i < (vec ? n : 1); i++)
+        dt_set_i64(dt, t->data, (size_t)i, lo + irand(0, 255));
     return t;
 }
 
@@ -167,7 +171,8 @@ static void conv_case(bool ext) {
     }
     const kiln_tensor *in[4] = {x, w, xz, wz};
     char desc[160];
-    snprintf(desc, sizeof desc, "ConvInteger N%lld C%lld %lldx%lld M%lld G%lld k%lldx%lld s%lld,%lld "
+    snprintf(desc, sizeof desc,
+             "ConvInteger N%lld C%lld %lldx%lld M%lld G%lld k%lldx%lld s%lld,%lld "
              "d%lld,%lld x%s w%s zp%d ext%d", (long long)N, (long long)C, (long long)H,
              (long long)W, (long long)M, (long long)G, (long long)kh, (long long)kw,
              (long long)st[0], (long long)st[1], (long long)dl[0], (long long)dl[1],
@@ -201,7 +206,8 @@ static void matmul_case(void) {
     const kiln_tensor *in[4] = {a, b, az, bz};
     char desc[128];
     snprintf(desc, sizeof desc, "MatMulInteger rank %d rows %lld K %lld N %lld a%s b%s zp%d", ar,
-             (long long)ad[ar - 2], (long long)K, (long long)Nc, at == KILN_DTYPE_INT8 ? "s8" : "u8",
+             (long long)ad[ar - 2], (long long)K, (long long)Nc,
+             at == KILN_DTYPE_INT8 ? "s8" : "u8",
              bt == KILN_DTYPE_INT8 ? "s8" : "u8", mode);
     static const kiln_tactic *const tacs[4] = {&cpu_t_matmulint_c, &cpu_t_matmulint_avx2,
                                                &cpu_t_matmulint_vnni, &cpu_t_matmulint_amx};
@@ -237,7 +243,8 @@ static void dynquant_case(int64_t n, int kind) {
         if (t->isa & ~g_host) continue;
         for (int th = 1; th <= 3; th += 2) {
             kiln_set_num_threads(th);
-            kiln_tensor *outs[3] = {tens(KILN_DTYPE_UINT8, 1, &n), tens(KILN_DTYPE_FLOAT32, 0, NULL),
+            kiln_tensor *outs[3] = {tens(KILN_DTYPE_UINT8, 1, &n),
+                                    tens(KILN_DTYPE_FLOAT32, 0, NULL),
                                     tens(KILN_DTYPE_UINT8, 0, NULL)};
             ref_ctx c;
             memset(&c, 0, sizeof c);
