@@ -220,6 +220,8 @@ typedef struct qi_run {
     const int32_t *wz;  /* [M] moved weight zero points */
     int32_t *y;
     int64_t mparts, mper; /* each block's Mg rows in mparts tasks of mper */
+    uint8_t *packed;      /* mparts > 1: every block packed once, before the tasks */
+    size_t pstride;       /* bytes per packed block (block, slack, column sums) */
 } qi_run;
 
 /* One task's scratch: the packed block (AMX: then the tiles' slack, see
@@ -236,16 +238,23 @@ static void qi_pack(const qi_run *r, int64_t n, int64_t gi, int64_t p0, int np, 
     const qi_geom *g = &r->g;
     const int64_t K = g->K;
     memset(xp, 0, (size_t)g->Kq * 4 * CPU_Q8_NB + CPU_Q8_AMX_SLACK);
-    if (!g->conv) {
+    if (!g->conv) { /* a row's 4 reduction bytes are one word of the block */
         const uint8_t *a = r->x + p0 * K;
+        const uint8_t fl = r->xflip;
+        const uint32_t fl4 = fl * 0x01010101u;
+        const int64_t kq4 = K / 4;
+        uint32_t *xw = (uint32_t *)(void *)xp;
         for (int p = 0; p < np; p++) {
             const uint8_t *row = a + (int64_t)p * K;
-            int32_t s = 0;
-            for (int64_t k = 0; k < K; k++) {
-                uint8_t v = row[k] ^ r->xflip;
-                xp[(k >> 2) * 4 * CPU_Q8_NB + p * 4 + (k & 3)] = v;
-                s += v;
+            for (int64_t kq = 0; kq < kq4; kq++) {
+                uint32_t w;
+                memcpy(&w, row + 4 * kq, 4);
+                xw[kq * CPU_Q8_NB + p] = w ^ fl4;
             }
+            for (int64_t k = 4 * kq4; k < K; k++)
+                xp[(k >> 2) * 4 * CPU_Q8_NB + p * 4 + (k & 3)] = (uint8_t)(row[k] ^ fl);
+            int32_t s = 0;
+            for (int64_t k = 0; k < K; k++) s += (uint8_t)(row[k] ^ fl);
             colsum[p] = s;
         }
         return;
@@ -314,7 +323,12 @@ static void qi_task(void *arg, int64_t t, int tid, void *scratch) {
     int32_t *colsum = (int32_t *)(xp + (size_t)g->Kq * 4 * CPU_Q8_NB + CPU_Q8_AMX_SLACK);
     int32_t *acc = colsum + CPU_Q8_NB;
     const int64_t th = r->isa->tile ? CPU_Q8_AMX_MR : CPU_Q8_MR;
-    qi_pack(r, n, gi, p0, np, xp, colsum);
+    if (r->packed) { /* packed once by qi_pack_task */
+        xp = r->packed + (size_t)t * r->pstride;
+        colsum = (int32_t *)(xp + (size_t)g->Kq * 4 * CPU_Q8_NB + CPU_Q8_AMX_SLACK);
+    } else {
+        qi_pack(r, n, gi, p0, np, xp, colsum);
+    }
     const uint32_t K = (uint32_t)g->K, xz = r->xz;
     for (int64_t m0 = mlo; m0 < mhi; m0 += th) {
         int mr = (int)(mhi - m0 < th ? mhi - m0 : th);
@@ -354,6 +368,19 @@ static void qi_task(void *arg, int64_t t, int tid, void *scratch) {
                 y[p] = (int32_t)((uint32_t)a[p] + base - wz * (uint32_t)colsum[p]);
         }
     }
+}
+
+/* Block t (image, group, position block) packed into r->packed. */
+static void qi_pack_task(void *arg, int64_t t, int tid, void *scratch) {
+    (void)tid, (void)scratch;
+    const qi_run *r = arg;
+    const qi_geom *g = &r->g;
+    int64_t b = t % g->nblk, ng = t / g->nblk, gi = ng % g->G, n = ng / g->G;
+    int64_t p0 = b * CPU_Q8_NB;
+    int np = (int)(g->P - p0 < CPU_Q8_NB ? g->P - p0 : CPU_Q8_NB);
+    uint8_t *xp = r->packed + (size_t)t * r->pstride;
+    qi_pack(r, n, gi, p0, np, xp,
+            (int32_t *)(xp + (size_t)g->Kq * 4 * CPU_Q8_NB + CPU_Q8_AMX_SLACK));
 }
 
 static size_t qi_workspace(const ir_node *n, const ir_type *const *in) {
@@ -455,7 +482,20 @@ static int qi_run_isa(ref_ctx *c, const cpu_q8_isa *isa) {
     int64_t tiles = cdiv(g->Mg, th);
     r.mper = cdiv(tiles, r.mparts) * th;
     r.mparts = cdiv(g->Mg, r.mper);
+    /* Split rows: pack each block once for all its tasks (few blocks, by
+    ** the condition above, so little memory) */
+    void *packed = NULL;
+    if (r.mparts > 1) {
+        r.pstride = ((size_t)g->Kq * 4 * CPU_Q8_NB + CPU_Q8_AMX_SLACK +
+                     CPU_Q8_NB * sizeof(int32_t) + 63) / 64 * 64;
+        packed = kiln_aligned_alloc(r.pstride * (size_t)nblocks);
+        if (packed) {
+            r.packed = packed;
+            cpu_parallel_for(nblocks, nth, 0, NULL, qi_pack_task, &r);
+        }
+    }
     cpu_parallel_for(nblocks * r.mparts, nth, scr, caller_scratch, qi_task, &r);
+    kiln_aligned_free(packed);
     kiln_aligned_free(own);
     return 0;
 }
