@@ -103,33 +103,8 @@ static void tile_job(const cpu_q8_tile_job *j) {
     _tile_release();
 }
 
-/* 64 positions of 4 rows interleaved into 64 dwords: bytes paired, then
-** pairs of pairs within each 128-bit lane (positions 16L + 4i .. + 3 in
-** q_i's lane L), then a 4x4 transpose of the lanes. */
-static void pack4(const uint8_t *const *t, uint32_t flip, int np, uint32_t *d) {
-    __mmask64 m = np >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << np) - 1;
-    __m512i a = _mm512_maskz_loadu_epi8(m, t[0]), b = _mm512_maskz_loadu_epi8(m, t[1]);
-    __m512i c = _mm512_maskz_loadu_epi8(m, t[2]), e = _mm512_maskz_loadu_epi8(m, t[3]);
-    __m512i ab0 = _mm512_unpacklo_epi8(a, b), ab1 = _mm512_unpackhi_epi8(a, b);
-    __m512i cd0 = _mm512_unpacklo_epi8(c, e), cd1 = _mm512_unpackhi_epi8(c, e);
-    __m512i q0 = _mm512_unpacklo_epi16(ab0, cd0), q1 = _mm512_unpackhi_epi16(ab0, cd0);
-    __m512i q2 = _mm512_unpacklo_epi16(ab1, cd1), q3 = _mm512_unpackhi_epi16(ab1, cd1);
-    __m512i t0 = _mm512_shuffle_i64x2(q0, q1, 0x44), t1 = _mm512_shuffle_i64x2(q2, q3, 0x44);
-    __m512i t2 = _mm512_shuffle_i64x2(q0, q1, 0xEE), t3 = _mm512_shuffle_i64x2(q2, q3, 0xEE);
-    __m512i o[4] = {_mm512_shuffle_i64x2(t0, t1, 0x88), _mm512_shuffle_i64x2(t0, t1, 0xDD),
-                    _mm512_shuffle_i64x2(t2, t3, 0x88), _mm512_shuffle_i64x2(t2, t3, 0xDD)};
-    __m512i fv = _mm512_set1_epi32((int32_t)flip);
-    for (int i = 0; i < 4; i++) {
-        if (flip) { /* only the real positions: the rest stay 0 */
-            int64_t n = KILN_MIN(KILN_MAX(np - 16 * i, 0), 16);
-            __mmask16 k = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1);
-            o[i] = _mm512_mask_xor_epi32(o[i], k, o[i], fv);
-        }
-        _mm512_storeu_si512(d + 16 * i, o[i]);
-    }
-}
-
-/* The other pieces are the AVX-512 VNNI file's (every AMX CPU has it). */
+/* The other pieces, the 4-row interleave included, are the AVX-512 VNNI
+** file's (every AMX CPU has it). */
 static void kernel(const uint8_t *xp, const int8_t *w, int64_t ldw, int64_t K, int mr,
                    int32_t *acc) {
     cpu_q8_avx512vnni.kernel(xp, w, ldw, K, mr, acc);
@@ -143,6 +118,9 @@ static void add(const cpu_q8_add *p, const void *a, const void *b, void *y, int6
 static void dot(const uint8_t *x, const int8_t *w, int64_t ldw, int64_t K, int64_t m0,
                 int64_t m1, int32_t *out) {
     cpu_q8_avx512vnni.dot(x, w, ldw, K, m0, m1, out);
+}
+static void pack4(const uint8_t *const *t, uint32_t flip, int np, uint32_t *d) {
+    cpu_q8_avx512vnni.pack4(t, flip, np, d);
 }
 
 const cpu_q8_isa cpu_q8_amx = {"amx", true, kernel, epi, add, dot, cpu_q8_quant_c,
