@@ -220,7 +220,12 @@ enum {
     KILN_PRECISION_FP32 = 1u << 0,
     KILN_PRECISION_FP16 = 1u << 1,
     KILN_PRECISION_BF16 = 1u << 2,
-    KILN_PRECISION_INT8 = 1u << 3
+    KILN_PRECISION_INT8 = 1u << 3,
+    /* FP8 E4M3 post-training quantization (with calibration, as INT8; the
+    ** two exclude each other). Q/DQ in E4M3 around Conv/Gemm/MatMul; runs
+    ** as simulated quantization (float math on E4M3-rounded values) where
+    ** no FP8 kernel takes the layer. */
+    KILN_PRECISION_FP8 = 1u << 4
 };
 
 typedef struct kiln_builder_config kiln_builder_config;
@@ -274,7 +279,7 @@ KILN_API kiln_status kiln_builder_config_set_shape(kiln_builder_config *c,
                                                    const int64_t *opt,
                                                    const int64_t *max);
 
-/* ---- INT8 post-training quantization. With KILN_PRECISION_INT8 among the
+/* ---- INT8 (and FP8) post-training quantization. With KILN_PRECISION_INT8 among the
 ** precisions and calibration set, the builder runs the FP32 graph (after
 ** constant and Conv+BN folding) on the calibration data, picks a range for
 ** every tensor entering or leaving a Conv/Gemm/MatMul layer and inserts
@@ -283,7 +288,11 @@ KILN_API kiln_status kiln_builder_config_set_shape(kiln_builder_config *c,
 ** zero point 0: uint8 for tensors never negative such as Relu outputs, int8
 ** symmetric otherwise) and DequantizeLinear on the layers' weights
 ** (int8 constants, symmetric, one scale per output channel). The optimizer
-** then sees a Q/DQ model (docs/QUANTIZATION.md). */
+** then sees a Q/DQ model (docs/QUANTIZATION.md). With KILN_PRECISION_FP8
+** instead, the same calibration writes FLOAT8E4M3FN Q/DQ: every tensor
+** and weight symmetric, scale amax / 448; method KILN_CALIB_MINMAX or
+** KILN_CALIB_PERCENTILE (entropy targets the integer grid and is refused).
+** The calibration cache records which grid its scales are for. */
 typedef enum kiln_calib_method {
     KILN_CALIB_ENTROPY = 0,    /* minimize KL divergence (TensorRT's choice) */
     KILN_CALIB_MINMAX = 1,     /* largest |x| seen */

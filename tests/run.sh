@@ -81,6 +81,7 @@ suite cli python3 tests/engine/test_cli.py build-asan/bin/kiln
 # the --int8 command line's refusals.
 suite int8_accuracy python3 tests/quant/test_int8_accuracy.py build-asan/bin/kiln
 suite int8_cli python3 tests/quant/test_int8_cli.py build-asan/bin/kiln
+suite fp8 python3 tests/quant/test_fp8.py build-asan/bin/kiln
 if [ -f tests/hostile/run_hostile.py ]; then
     suite hostile python3 tests/hostile/run_hostile.py build-asan -j "$JOBS"
 fi

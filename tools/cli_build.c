@@ -27,10 +27,13 @@ static const cli_opt build_opts[] = {
     CLI_TARGET_OPTS,
     {"--int8", NULL, OPT_FLAG, NULL, "quantize Conv/Gemm/MatMul layers to INT8 after "
      "calibration (needs --calib or --calib-cache)", "off", 0, 0, false, NULL},
+    {"--fp8", NULL, OPT_FLAG, NULL, "quantize Conv/Gemm/MatMul layers to FP8 E4M3 after "
+     "calibration (needs --calib or --calib-cache; not with --int8)", "off", 0, 0, false,
+     NULL},
     {"--calib", NULL, OPT_STR, "DIR", "calibration inputs: test_data_set_*/input_*.pb "
      "folders or NAME.npy files (one per input)", NULL, 0, 0, false, NULL},
     {"--calib-method", NULL, OPT_CHOICE, "entropy|minmax|percentile", "how activation "
-     "ranges are picked from the histograms", "entropy", 0, 0, false,
+     "ranges are picked from the histograms", "entropy (--fp8: minmax)", 0, 0, false,
      "entropy|minmax|percentile"},
     {"--calib-percentile", NULL, OPT_NUM, "P", "percentile of |x| kept (with "
      "--calib-method percentile)", "99.99", 1e-9, 100, false, NULL},
@@ -39,7 +42,7 @@ static const cli_opt build_opts[] = {
     {"--calib-cache", NULL, OPT_STR, "FILE", "calibration cache: read when it exists (no "
      "calibration runs), else written; text, one 'tensor scale' per line", "none", 0, 0,
      false, NULL},
-    {"--accuracy-budget", NULL, OPT_STR, "METRIC:VALUE", "INT8 accuracy budget vs FP32 on "
+    {"--accuracy-budget", NULL, OPT_STR, "METRIC:VALUE", "INT8/FP8 accuracy budget vs FP32 on "
      "--validate data: top1:0.5% (argmax disagreement), rel-l2:1e-2, cosine:0.999; layers "
      "that hurt most go back to FP32 until it holds", NULL, 0, 0, false, NULL},
     {"--validate", NULL, OPT_STR, "DIR", "validation inputs for --accuracy-budget (same "
@@ -151,25 +154,32 @@ static int check_dir_arg(const cli_args *a, const char *opt, const char *dir) {
     return CLI_OK;
 }
 
-/* --int8 and its companions: checks and applies them. */
+/* --int8 or --fp8 and their companions: checks and applies them. */
 static int apply_int8(const cli_args *a, kiln_builder_config *cfg, const char *model,
                       const char *out, const char *tcache) {
     static const char *const deps[] = {"--calib", "--calib-method", "--calib-percentile",
                                        "--calib-batches", "--calib-cache",
                                        "--accuracy-budget", "--validate"};
-    bool int8 = cli_has(a, "--int8");
-    if (!int8) {
+    bool int8 = cli_has(a, "--int8"), fp8 = cli_has(a, "--fp8");
+    if (int8 && fp8)
+        return cli_usage_error(a, "--int8 and --fp8 exclude each other: choose one");
+    if (!int8 && !fp8) {
         for (size_t i = 0; i < sizeof deps / sizeof *deps; i++)
             if (cli_has(a, deps[i]))
-                return cli_usage_error(a, "%s needs --int8", deps[i]);
+                return cli_usage_error(a, "%s needs --int8 or --fp8", deps[i]);
         return CLI_OK;
     }
+    const char *flag = fp8 ? "--fp8" : "--int8";
     const char *dir = cli_str(a, "--calib", NULL), *cc = cli_str(a, "--calib-cache", NULL);
-    const char *mname = cli_str(a, "--calib-method", "entropy");
+    const char *mname = cli_str(a, "--calib-method", fp8 ? "minmax" : "entropy");
     int rc;
     if (!dir && !cc)
-        return cli_usage_error(a, "--int8 needs calibration data (--calib DIR) or an "
-                               "existing --calib-cache FILE");
+        return cli_usage_error(a, "%s needs calibration data (--calib DIR) or an "
+                               "existing --calib-cache FILE", flag);
+    if (fp8 && !strcmp(mname, "entropy"))
+        return cli_usage_error(a, "--calib-method entropy picks a threshold for the 8-bit "
+                               "integer grid; with --fp8 use minmax (the default) or "
+                               "percentile");
     if (dir && (rc = check_dir_arg(a, "--calib", dir))) return rc;
     if (cli_has(a, "--calib-percentile") && strcmp(mname, "percentile"))
         return cli_usage_error(a, "--calib-percentile goes with --calib-method percentile");
@@ -196,7 +206,7 @@ static int apply_int8(const cli_args *a, kiln_builder_config *cfg, const char *m
     double pct = cli_has(a, "--calib-percentile") ? cli_get(a, "--calib-percentile")->num
                                                   : 99.99;
     int nb = cli_has(a, "--calib-batches") ? (int)cli_get(a, "--calib-batches")->i : 0;
-    unsigned prec = KILN_PRECISION_INT8 | KILN_PRECISION_FP32 |
+    unsigned prec = (fp8 ? KILN_PRECISION_FP8 : KILN_PRECISION_INT8) | KILN_PRECISION_FP32 |
                     (cli_has(a, "--fp16") ? KILN_PRECISION_FP16 : 0u) |
                     (cli_has(a, "--bf16") ? KILN_PRECISION_BF16 : 0u);
     if (kiln_builder_config_set_precisions(cfg, prec) ||
@@ -300,6 +310,9 @@ const cli_cmd cli_cmd_build = {
     "--int8 calibrates on --calib data and writes ONNX Q/DQ into the graph as\n"
     "onnxruntime's quantize_static does: activations one scale per tensor with\n"
     "zero point 0 (uint8 where never negative, else int8 symmetric), int8\n"
-    "symmetric weights with one scale per output channel.",
+    "symmetric weights with one scale per output channel.\n"
+    "--fp8 does the same with FP8 E4M3 Q/DQ (every tensor symmetric, scale\n"
+    "amax/448; minmax or percentile calibration). Layers without an FP8 kernel\n"
+    "run it as simulated quantization (float math on E4M3-rounded values).",
     build_opts, 1, 1, "MODEL.onnx", run_build,
 };

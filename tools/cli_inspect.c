@@ -301,7 +301,8 @@ static int inspect_engine(const cli_args *a, kiln_engine *e, const char *path, b
                li.precision == KILN_PRECISION_FP32 ? "fp32"
                : li.precision == KILN_PRECISION_FP16 ? "fp16"
                : li.precision == KILN_PRECISION_BF16 ? "bf16"
-               : li.precision == KILN_PRECISION_INT8 ? "int8" : "?",
+               : li.precision == KILN_PRECISION_INT8 ? "int8"
+               : li.precision == KILN_PRECISION_FP8 ? "fp8" : "?",
                li.tactic);
         /* channels-last layers and their reformats (passes/layout.c) */
         const char *lay = kiln_engine_layer_layout(e, i);

@@ -42,7 +42,7 @@ _KILN_NAMES = {
     17: "float8e4m3fn", 18: "float8e4m3fnuz", 19: "float8e5m2", 20: "float8e5m2fnuz",
     21: "uint4", 22: "int4", 23: "float4e2m1", 24: "float8e8m0", 25: "uint2", 26: "int2",
 }
-_PRECISIONS = {"fp32": 1, "fp16": 2, "bf16": 4, "int8": 8}
+_PRECISIONS = {"fp32": 1, "fp16": 2, "bf16": 4, "int8": 8, "fp8": 16}
 _SEVERITIES = {"error": 0, "warning": 1, "info": 2, "verbose": 3}
 _SEVERITY_NAMES = {v: k for k, v in _SEVERITIES.items()}
 _DEVICES = {"cpu": 0, "cuda": 1}
@@ -189,7 +189,7 @@ def _int8_args(calib_data, calib_method, calib_percentile, calib_batches, calib_
 
 def build(model, *, shapes=None, profiles=None, device="cpu", precision=("fp32",),
           opt_level=3, workspace=None, timing_cache=None, log="warning",
-          external_dir=None, calib_data=None, calib_method="entropy",
+          external_dir=None, calib_data=None, calib_method=None,
           calib_percentile=99.99, calib_batches=0, calib_cache=None,
           accuracy_budget=None, validate_data=None):
     """Optimizes an ONNX model for this machine and returns an :class:`Engine`.
@@ -202,7 +202,8 @@ def build(model, *, shapes=None, profiles=None, device="cpu", precision=("fp32",
     device: ``"cpu"`` or ``"cuda"`` (an NVIDIA GPU; needs a build with the
         CUDA backend and a GPU driver).
     precision: precisions layers may use, from ``"fp32"`` (always allowed),
-        ``"fp16"``, ``"bf16"``, ``"int8"``.
+        ``"fp16"``, ``"bf16"``, ``"int8"``, ``"fp8"`` (FP8 E4M3 post-training
+        quantization, calibrated like INT8; not with ``"int8"``).
     opt_level: 0 (no tactic timing) to 5.
     workspace: the most scratch bytes one layer may use (default 1 GiB).
     timing_cache: path of a timing cache file, read and updated.
@@ -211,8 +212,9 @@ def build(model, *, shapes=None, profiles=None, device="cpu", precision=("fp32",
         ``log(severity: str, message: str)`` that receives every message.
     external_dir: folder of external data when the model is given as bytes.
     calib_data: INT8 calibration inputs (a folder of ONNX test-data sets or
-        ``NAME.npy`` files), with ``precision`` including ``"int8"``;
-        calib_method ``"entropy"`` (default), ``"minmax"`` or
+        ``NAME.npy`` files), with ``precision`` including ``"int8"`` or
+        ``"fp8"``; calib_method ``"entropy"`` (the INT8 default), ``"minmax"``
+        (the FP8 default; FP8 refuses entropy) or
         ``"percentile"`` (calib_percentile); calib_batches: use at most that
         many sets (0: all); calib_cache: a calibration cache file, read when
         it exists (then no calibration runs) and written otherwise.
@@ -245,6 +247,8 @@ def build(model, *, shapes=None, profiles=None, device="cpu", precision=("fp32",
         if log not in _SEVERITIES:
             raise InvalidArgumentError(1, "log must be a callable or one of %s" % list(_SEVERITIES))
         logfn, max_sev = None, _SEVERITIES[log]
+    if calib_method is None:
+        calib_method = "minmax" if flags & _PRECISIONS["fp8"] else "entropy"
     plist = _profile_list(shapes, profiles)
     cap = _model_capsule(model, external_dir)
     blob = _kiln.build(cap, _DEVICES[device], flags, int(opt_level),

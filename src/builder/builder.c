@@ -162,8 +162,11 @@ kiln_status kiln_builder_config_set_device(kiln_builder_config *c, kiln_device d
 kiln_status kiln_builder_config_set_precisions(kiln_builder_config *c, unsigned f) {
     if (!c) return kiln_error(KILN_INVALID_ARGUMENT, "config is NULL");
     if (f & ~(unsigned)(KILN_PRECISION_FP32 | KILN_PRECISION_FP16 |
-                        KILN_PRECISION_BF16 | KILN_PRECISION_INT8))
+                        KILN_PRECISION_BF16 | KILN_PRECISION_INT8 | KILN_PRECISION_FP8))
         return kiln_error(KILN_INVALID_ARGUMENT, "unknown precision flags 0x%x", f);
+    if ((f & KILN_PRECISION_INT8) && (f & KILN_PRECISION_FP8))
+        return kiln_error(KILN_INVALID_ARGUMENT, "INT8 and FP8 quantization exclude each "
+                          "other: choose one");
     c->precisions = f | KILN_PRECISION_FP32;
     return KILN_OK;
 }
@@ -345,6 +348,17 @@ static void blog(const build *b, kiln_severity sev, const char *fmt, ...) {
 }
 
 /* ---------------------------------------------------------------- profiles */
+/* The precision a Q or DQ layer reports: FP8 where its 8-bit side is a
+** float8 type, else INT8. */
+static unsigned qdq_precision(const ir_node *n) {
+    const ir_value *v = n->op == OP_QuantizeLinear ? (n->n_out ? n->out[0] : NULL)
+                                                   : (n->n_in ? n->in[0] : NULL);
+    kiln_dtype t = v ? v->type.dtype : KILN_DTYPE_INT8;
+    bool f8 = t == KILN_DTYPE_FLOAT8E4M3FN || t == KILN_DTYPE_FLOAT8E4M3FNUZ ||
+              t == KILN_DTYPE_FLOAT8E5M2 || t == KILN_DTYPE_FLOAT8E5M2FNUZ;
+    return f8 ? KILN_PRECISION_FP8 : KILN_PRECISION_INT8;
+}
+
 static kiln_status check_supported(const ir_graph *g) {
     char lab[256];
     for (int i = 0; i < g->n_nodes; i++) {
@@ -1301,7 +1315,8 @@ static kiln_status build_main(const kiln_model *m, const kiln_builder_config *cf
     /* per-pass statistics are detail: shown at VERBOSE, while INFO keeps
     ** to one line per build phase */
     pc.log_max = cfg->log_max >= KILN_SEVERITY_VERBOSE ? cfg->log_max : KILN_SEVERITY_WARNING;
-    if ((cfg->precisions & KILN_PRECISION_INT8) && (cfg->calib_dir || cfg->calib_cache)) {
+    unsigned qprec = cfg->precisions & (KILN_PRECISION_INT8 | KILN_PRECISION_FP8);
+    if (qprec && (cfg->calib_dir || cfg->calib_cache)) {
         /* Post-training INT8 (src/quant): after constant folding and
         ** Conv+BN folding, calibrate the FP32 graph and write ONNX Q/DQ into
         ** it as onnxruntime's quantize_static does, so the optimizer that
@@ -1314,12 +1329,14 @@ static kiln_status build_main(const kiln_model *m, const kiln_builder_config *cf
                          cfg->calib_percentile, cfg->calib_batches, cfg->budget_metric,
                          cfg->budget_value, cfg->validate_dir, cfg->progress,
                          cfg->progress_user, cfg->log, cfg->log_user, cfg->log_max,
-                         b.be->dev != NULL};
+                         b.be->dev != NULL,
+                         qprec == KILN_PRECISION_FP8 ? KILN_DTYPE_FLOAT8E4M3FN
+                                                     : KILN_DTYPE_INT8};
         if ((st = quant_int8(&pc, &qo))) goto fail;
-        phase_done(&b, "int8 calibration");
+        phase_done(&b, qprec == KILN_PRECISION_FP8 ? "fp8 calibration" : "int8 calibration");
     } else if (cfg->budget_metric >= 0) {
-        st = kiln_error(KILN_INVALID_ARGUMENT, "an accuracy budget needs an INT8 build with "
-                        "calibration");
+        st = kiln_error(KILN_INVALID_ARGUMENT, "an accuracy budget needs an INT8 or FP8 build "
+                        "with calibration");
         goto fail;
     }
     if ((st = passes_run_all(&pc))) goto fail;
@@ -1387,9 +1404,9 @@ static kiln_status build_main(const kiln_model *m, const kiln_builder_config *cf
         for (int k = 0; mm && k < 2 && k < ln->n_in; k++)
             if (ln->in[k] && ln->in[k]->producer &&
                 ln->in[k]->producer->op == OP_DequantizeLinear)
-                b.e.layers[i].precision = KILN_PRECISION_INT8;
+                b.e.layers[i].precision = qdq_precision(ln->in[k]->producer);
         if (ln->op == OP_QuantizeLinear || ln->op == OP_DequantizeLinear)
-            b.e.layers[i].precision = KILN_PRECISION_INT8;
+            b.e.layers[i].precision = qdq_precision(ln);
         b.e.layers[i].tactic = calloc((size_t)np, sizeof *b.e.layers[i].tactic);
         b.e.layers[i].time_us = calloc((size_t)np, sizeof *b.e.layers[i].time_us);
         if (!b.e.layers[i].tactic || !b.e.layers[i].time_us) goto oom;

@@ -562,7 +562,7 @@ kiln_status engine_serialize(const kiln_engine *e, uint8_t **out, size_t *size) 
              !fixed_str_ok(e->dev_fingerprint, sizeof e->dev_fingerprint))
         ser_fail(&s, KILN_INTERNAL, "version, backend, arch or fingerprint is not a "
                  "printable string");
-    else if (e->precisions & ~0xFu)
+    else if (e->precisions & ~0x1Fu)
         ser_fail(&s, KILN_INTERNAL, "unknown precision flags 0x%x", e->precisions);
     else if (e->source_nodes < 0)
         ser_fail(&s, KILN_INTERNAL, "negative source node count");
@@ -688,7 +688,7 @@ kiln_status engine_serialize(const kiln_engine *e, uint8_t **out, size_t *size) 
             ser_fail(&s, KILN_INTERNAL, "layer %d has no tactic list", k);
             break;
         }
-        if (l->precision & ~0xFu) {
+        if (l->precision & ~0x1Fu) {
             ser_fail(&s, KILN_INTERNAL, "layer %d has unknown precision 0x%x",
                      k, l->precision);
             break;
@@ -1074,7 +1074,7 @@ static kiln_status des_build(des *d) {
                              "device fingerprint")))
         return st;
     if (r.bad || r.p != r.end) return bad("build section has the wrong size");
-    if (e->precisions & ~0xFu) return bad("unknown precision flags");
+    if (e->precisions & ~0x1Fu) return bad("unknown precision flags");
     if (e->source_nodes < 0) return bad("negative source node count");
     /* compatibility, in the documented order */
     if (strcmp(e->lib_version, KILN_VERSION_STRING) != 0)
@@ -1643,7 +1643,7 @@ static kiln_status des_layers(des *d) {
         engine_layer *l = &e->layers[k];
         const ir_node *n = g->nodes[k];
         l->precision = r_u32(&r);
-        if (l->precision & ~0xFu) {
+        if (l->precision & ~0x1Fu) {
             st = bad("layer %d has unknown precision 0x%x", k, l->precision);
             goto done;
         }

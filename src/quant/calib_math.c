@@ -176,6 +176,12 @@ float quant_scale_u8(double amax) {
     return s > 0 ? s : 1.0f;
 }
 
+float quant_scale_fp8(double amax) {
+    if (!(amax > 0) || amax == INFINITY) return 1.0f;
+    float s = (float)(amax / 448.0);
+    return s > 0 ? s : 1.0f;
+}
+
 float quant_scale_for(double amax) {
     if (!(amax > 0) || amax == INFINITY) return 1.0f;
     float s = (float)(amax / 127.0);

@@ -57,6 +57,11 @@ float quant_scale_for(double amax);
 /* uint8 with zero point 0 for tensors that are never negative (Relu
 ** outputs): amax / 255. */
 float quant_scale_u8(double amax);
+/* FP8 E4M3, symmetric: amax / 448 (1 for amax = 0). */
+float quant_scale_fp8(double amax);
+
+/* The calibration cache's method line ends with this word for FP8 scales. */
+#define FP8_CACHE_TAG "e4m3"
 
 /* ---------------------------------------------------------------- cache */
 typedef struct quant_cache_entry {
@@ -115,6 +120,9 @@ typedef struct quant_opts {
     ** cost, and leaving attention's Q K^T and P V in float keeps the
     ** attention fusion. */
     bool weights_only;
+    /* KILN_DTYPE_INT8 or UNDEFINED (0) (uint8 where never negative) or
+    ** KILN_DTYPE_FLOAT8E4M3FN (FP8: minmax or percentile only). */
+    kiln_dtype qtype;
 } quant_opts;
 
 /* Calibrates (or reads the cache), applies the accuracy budget and inserts

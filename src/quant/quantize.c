@@ -1,4 +1,4 @@
-/* quantize.c: INT8 post-training quantization of the imported graph
+/* quantize.c: INT8 (or FP8 E4M3) post-training quantization of the imported graph
 ** (before the optimizer, after Conv+BN folding), the way onnxruntime's
 ** quantize_static writes QDQ models. Finds the layers worth quantizing
 ** (Conv/Gemm/MatMul on float32 with constant weights, MatMul of two
@@ -15,7 +15,12 @@
 ** The budget search evaluates quantization by substituting fake-quantized
 ** inputs while running, with the exact arithmetic of the reference
 ** QuantizeLinear/DequantizeLinear kernels, so what it measures is what the
-** inserted Q/DQ graph computes. */
+** inserted Q/DQ graph computes.
+** FP8 (quant_opts.qtype FLOAT8E4M3FN) is the same flow on another grid:
+** every tensor and weight symmetric E4M3 (no unsigned variant) with scale
+** amax / 448 (the largest finite E4M3), zero points +0.0, ranges from
+** minmax or percentile (entropy chooses a threshold for 128 uniform
+** levels, meaningless for a floating-point grid: refused). */
 #include "quant.h"
 #include "../backends/backend.h"
 #include "../backends/ref/ref.h"
@@ -54,7 +59,15 @@ typedef struct qctx {
     bool *unsig;           /* per value id: never negative (Relu output):
                               quantized to uint8 with zero point 0 */
     quant_hist **hist;     /* per value id while calibrating */
+    bool fp8;              /* o->qtype is FLOAT8E4M3FN */
 } qctx;
+
+/* What one quantized tensor is stored as. */
+enum { QK_S8 = 0, QK_U8 = 1, QK_F8 = 2 };
+
+static int qkind(const qctx *q, int id) {
+    return q->fp8 ? QK_F8 : q->unsig[id] ? QK_U8 : QK_S8;
+}
 
 static void qlog(const qctx *q, kiln_severity sev, const char *fmt, ...) KILN_PRINTF(3, 4);
 static void qlog(const qctx *q, kiln_severity sev, const char *fmt, ...) {
@@ -189,9 +202,10 @@ static void compute_active(qctx *q) {
     }
 }
 
-/* Per-channel symmetric int8 weights: the scales, and the weight after the
-** round trip (what DequantizeLinear of the int8 tensor gives). */
-static kiln_status prepare_weight(qlayer *l, kiln_tensor **int8_out) {
+/* Per-channel symmetric int8 (fp8: E4M3) weights: the scales, and the
+** weight after the round trip (what DequantizeLinear of the stored tensor
+** gives). */
+static kiln_status prepare_weight(qlayer *l, bool fp8, kiln_tensor **int8_out) {
     const kiln_tensor *w = l->n->in[l->w_slot]->const_val;
     int64_t ch = w->dims[l->w_axis], inner = 1, outer = 1;
     for (int d = l->w_axis + 1; d < w->rank; d++) inner *= w->dims[d];
@@ -200,7 +214,9 @@ static kiln_status prepare_weight(qlayer *l, kiln_tensor **int8_out) {
     kiln_tensor *qt = NULL;
     if (!l->w_fake && (st = tensor_new(KILN_DTYPE_FLOAT32, w->rank, w->dims, &l->w_fake)))
         return st;
-    if (int8_out && (st = tensor_new(KILN_DTYPE_INT8, w->rank, w->dims, &qt))) return st;
+    if (int8_out && (st = tensor_new(fp8 ? KILN_DTYPE_FLOAT8E4M3FN : KILN_DTYPE_INT8, w->rank,
+                                     w->dims, &qt)))
+        return st;
     if (!l->w_scale && !(l->w_scale = calloc((size_t)ch, sizeof *l->w_scale)))
         return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
     l->w_channels = ch;
@@ -213,13 +229,19 @@ static kiln_status prepare_weight(qlayer *l, kiln_tensor **int8_out) {
                 double a = fabs((double)src[(o * ch + c) * inner + k]);
                 if (a > m) m = a;
             }
-        l->w_scale[c] = quant_scale_for(m);
+        l->w_scale[c] = fp8 ? quant_scale_fp8(m) : quant_scale_for(m);
     }
     for (int64_t o = 0; o < outer; o++)
         for (int64_t c = 0; c < ch; c++) {
             float s = l->w_scale[c];
             for (int64_t k = 0; k < inner; k++) {
                 int64_t idx = (o * ch + c) * inner + k;
+                if (fp8) { /* the reference Q then DQ: x / s in float, saturate */
+                    uint8_t b = f32_to_fp8(KILN_DTYPE_FLOAT8E4M3FN, src[idx] / s, true);
+                    dst[idx] = fp8_to_f32(KILN_DTYPE_FLOAT8E4M3FN, b) * s;
+                    if (qt) ((uint8_t *)qt->data)[idx] = b;
+                    continue;
+                }
                 float r = nearbyintf(src[idx] / s);
                 if (r > 127) r = 127;
                 if (r < -127) r = -127;
@@ -233,9 +255,17 @@ static kiln_status prepare_weight(qlayer *l, kiln_tensor **int8_out) {
 }
 
 /* ---------------------------------------------------------------- executor */
-/* The reference QuantizeLinear -> DequantizeLinear round trip, int8 with
-** zero point 0: x / s in float, round half to even, saturate, times s. */
-static void fake_quant(const float *x, float *y, int64_t n, float s, bool u8) {
+/* The reference QuantizeLinear -> DequantizeLinear round trip with zero
+** point 0: x / s in float, round half to even (int8) or to the nearest E4M3
+** (fp8), saturate, times s. */
+static void fake_quant(const float *x, float *y, int64_t n, float s, int kind) {
+    if (kind == QK_F8) {
+        for (int64_t i = 0; i < n; i++)
+            y[i] = fp8_to_f32(KILN_DTYPE_FLOAT8E4M3FN,
+                              f32_to_fp8(KILN_DTYPE_FLOAT8E4M3FN, x[i] / s, true)) * s;
+        return;
+    }
+    bool u8 = kind == QK_U8;
     float lo = u8 ? 0.0f : -128.0f, hi = u8 ? 255.0f : 127.0f;
     for (int64_t i = 0; i < n; i++) {
         float r = nearbyintf(x[i] / s);
@@ -312,9 +342,9 @@ static kiln_status run_node_fast(const ir_node *n, const kiln_tensor *const *in,
 }
 
 /* The fake-quantized copy of t (what Q -> DQ with scale s gives). */
-static kiln_status fq_copy(const kiln_tensor *t, float s, bool u8, kiln_tensor **out) {
+static kiln_status fq_copy(const kiln_tensor *t, float s, int kind, kiln_tensor **out) {
     kiln_status st = tensor_new(KILN_DTYPE_FLOAT32, t->rank, t->dims, out);
-    if (!st) fake_quant(t->data, (*out)->data, tensor_numel(t), s, u8);
+    if (!st) fake_quant(t->data, (*out)->data, tensor_numel(t), s, kind);
     return st;
 }
 
@@ -355,7 +385,7 @@ static kiln_status qexec_run(qctx *q, const kiln_tensor *const *inputs, bool qua
         if (observe && q->hist[id] && inputs[i]->dtype == KILN_DTYPE_FLOAT32)
             quant_hist_add(q->hist[id], inputs[i]->data, tensor_numel(inputs[i]));
         if (quant && q->active[id] && inputs[i]->dtype == KILN_DTYPE_FLOAT32 &&
-            (st = fq_copy(inputs[i], q->scale[id], q->unsig[id], &qslot[id])))
+            (st = fq_copy(inputs[i], q->scale[id], qkind(q, id), &qslot[id])))
             goto done;
     }
     for (int i = 0; i < g->n_nodes; i++) {
@@ -389,7 +419,7 @@ static kiln_status qexec_run(qctx *q, const kiln_tensor *const *inputs, bool qua
             if (observe && q->hist[id] && res[o]->dtype == KILN_DTYPE_FLOAT32)
                 quant_hist_add(q->hist[id], res[o]->data, tensor_numel(res[o]));
             if (quant && q->active[id] && res[o]->dtype == KILN_DTYPE_FLOAT32 &&
-                (st = fq_copy(res[o], q->scale[id], q->unsig[id], &qslot[id])))
+                (st = fq_copy(res[o], q->scale[id], qkind(q, id), &qslot[id])))
                 goto done;
         }
         for (int k = 0; k < total; k++) {
@@ -636,12 +666,17 @@ static kiln_status calibrate(qctx *q, quant_cache *cache) {
     snprintf(cache->method, sizeof cache->method, "%s", quant_method_name(o->method));
     if (o->method == QUANT_PERCENTILE)
         snprintf(cache->method, sizeof cache->method, "percentile %.6g", o->percentile);
+    if (q->fp8) { /* marks the grid: an INT8 cache's scales are amax / 127 */
+        size_t used = strlen(cache->method);
+        snprintf(cache->method + used, sizeof cache->method - used, " " FP8_CACHE_TAG);
+    }
     snprintf(cache->version, sizeof cache->version, "%s", KILN_VERSION_STRING);
     for (int v = 0; v < g->n_values; v++) {
         if (!q->hist[v]) continue;
         double amax = quant_hist_amax_levels(q->hist[v], o->method, o->percentile,
-                                             q->unsig[v] ? 256 : 128);
-        q->scale[v] = q->unsig[v] ? quant_scale_u8(amax) : quant_scale_for(amax);
+                                             q->unsig[v] && !q->fp8 ? 256 : 128);
+        q->scale[v] = q->fp8 ? quant_scale_fp8(amax)
+                      : q->unsig[v] ? quant_scale_u8(amax) : quant_scale_for(amax);
         qlog(q, KILN_SEVERITY_VERBOSE, "calibration: %s: absmax %.6g, %s threshold %.6g",
              g->values[v]->name, q->hist[v]->absmax, quant_method_name(o->method), amax);
     }
@@ -686,8 +721,9 @@ static kiln_status insert_qdq(qctx *q) {
         snprintf(hint, sizeof hint, "%.400s_scale", x->name);
         ir_value *s = scalar_const(g, KILN_DTYPE_FLOAT32, q->scale[id], hint);
         snprintf(hint, sizeof hint, "%.400s_zero_point", x->name);
-        ir_value *z = scalar_const(g, q->unsig[id] ? KILN_DTYPE_UINT8 : KILN_DTYPE_INT8, 0,
-                                   hint);
+        kiln_dtype zt = q->fp8 ? KILN_DTYPE_FLOAT8E4M3FN
+                        : q->unsig[id] ? KILN_DTYPE_UINT8 : KILN_DTYPE_INT8;
+        ir_value *z = scalar_const(g, zt, 0, hint);
         snprintf(hint, sizeof hint, "%.400s_QuantizeLinear", x->name);
         ir_node *qn = s && z ? ir_edit_add_node(g, OP_QuantizeLinear, 3, 1, hint) : NULL;
         snprintf(hint, sizeof hint, "%.400s_DequantizeLinear", x->name);
@@ -708,11 +744,11 @@ static kiln_status insert_qdq(qctx *q) {
         if (!q->enabled[li] || l->w_slot < 0) continue;
         ir_value *w = l->n->in[l->w_slot];
         kiln_tensor *qt = NULL, *st_ = NULL, *zt = NULL;
-        kiln_status st = prepare_weight(l, &qt);
+        kiln_status st = prepare_weight(l, q->fp8, &qt);
         if (st) return st;
         int64_t ch = l->w_channels;
         if (tensor_new(KILN_DTYPE_FLOAT32, 1, &ch, &st_) ||
-            tensor_new(KILN_DTYPE_INT8, 1, &ch, &zt)) {
+            tensor_new(q->fp8 ? KILN_DTYPE_FLOAT8E4M3FN : KILN_DTYPE_INT8, 1, &ch, &zt)) {
             tensor_free(qt);
             tensor_free(st_);
             tensor_free(zt);
@@ -745,13 +781,26 @@ kiln_status quant_int8(pass_ctx *p, const quant_opts *o) {
     memset(&q, 0, sizeof q);
     q.o = o;
     q.g = p->g;
+    q.fp8 = o->qtype == KILN_DTYPE_FLOAT8E4M3FN;
+    const char *flag = q.fp8 ? "--fp8" : "--int8";
     quant_cache cache;
     memset(&cache, 0, sizeof cache);
-    kiln_status st = find_layers(&q);
-    if (st) goto done;
+    kiln_status st = KILN_OK;
+    if (o->qtype != KILN_DTYPE_INT8 && o->qtype != KILN_DTYPE_UNDEFINED && !q.fp8) {
+        st = kiln_error(KILN_INVALID_ARGUMENT, "quantization to %s is not supported (INT8 "
+                        "or FLOAT8E4M3FN)", kiln_dtype_name(o->qtype));
+        goto done;
+    }
+    if (q.fp8 && o->method == QUANT_ENTROPY && o->calib_dir) {
+        st = kiln_error(KILN_INVALID_ARGUMENT, "FP8 calibration: entropy calibration picks "
+                        "a clipping threshold for 128 uniform integer levels, which does not "
+                        "fit E4M3's floating-point grid; use minmax or percentile");
+        goto done;
+    }
+    if ((st = find_layers(&q))) goto done;
     if (!q.n_layers) {
-        qlog(&q, KILN_SEVERITY_WARNING, "--int8: the model has no float Conv/Gemm/MatMul "
-             "layer to quantize; the engine stays FP32");
+        qlog(&q, KILN_SEVERITY_WARNING, "%s: the model has no float Conv/Gemm/MatMul "
+             "layer to quantize; the engine stays FP32", flag);
         goto done;
     }
     if ((st = find_tensors(&q))) goto done;
@@ -768,6 +817,14 @@ kiln_status quant_int8(pass_ctx *p, const quant_opts *o) {
         if (f) {
             fclose(f);
             if ((st = quant_cache_read(o->cache_path, &cache))) goto done;
+            bool cache_fp8 = strstr(cache.method, FP8_CACHE_TAG) != NULL;
+            if (cache_fp8 != q.fp8) {
+                st = kiln_error(KILN_INVALID_ARGUMENT, "calibration cache '%s' holds %s "
+                                "scales and this is an %s build; give another --calib-cache "
+                                "path, or delete the file to recalibrate", o->cache_path,
+                                cache_fp8 ? "FP8" : "INT8", q.fp8 ? "FP8" : "INT8");
+                goto done;
+            }
             const char *missing = NULL;
             for (int v = 0; v < q.g->n_values && !missing; v++)
                 if (q.cand[v] && !quant_cache_find(&cache, q.g->values[v]->name))
@@ -799,8 +856,8 @@ kiln_status quant_int8(pass_ctx *p, const quant_opts *o) {
             goto done;
         }
     } else if (!o->calib_dir) {
-        st = kiln_error(KILN_INVALID_ARGUMENT, "--int8 needs calibration data (--calib DIR) "
-                        "or a calibration cache");
+        st = kiln_error(KILN_INVALID_ARGUMENT, "%s needs calibration data (--calib DIR) "
+                        "or a calibration cache", flag);
         goto done;
     }
     if (!from_cache && (st = calibrate(&q, &cache))) goto done;
@@ -810,7 +867,7 @@ kiln_status quant_int8(pass_ctx *p, const quant_opts *o) {
         if (q.cand[v]) q.scale[v] = quant_cache_find(&cache, q.g->values[v]->name)->scale;
     for (int l = 0; l < q.n_layers; l++) {
         q.enabled[l] = true;
-        if (q.L[l].w_slot >= 0 && (st = prepare_weight(&q.L[l], NULL))) goto done;
+        if (q.L[l].w_slot >= 0 && (st = prepare_weight(&q.L[l], q.fp8, NULL))) goto done;
     }
     compute_active(&q);
     if (!from_cache && o->cache_path && (st = quant_cache_write(o->cache_path, &cache))) {
@@ -821,9 +878,14 @@ kiln_status quant_int8(pass_ctx *p, const quant_opts *o) {
     int n_int8 = 0;
     for (int l = 0; l < q.n_layers; l++) n_int8 += q.enabled[l];
     if ((st = insert_qdq(&q))) goto done;
-    qlog(&q, KILN_SEVERITY_INFO, "int8: %d of %d quantizable layers quantized (Q/DQ: "
-         "activations per tensor, int8 symmetric or uint8 from 0 where never negative; "
-         "int8 weights per output channel)", n_int8, q.n_layers);
+    if (q.fp8)
+        qlog(&q, KILN_SEVERITY_INFO, "fp8: %d of %d quantizable layers quantized (Q/DQ: "
+             "activations per tensor, E4M3 weights per output channel, scale amax/448)",
+             n_int8, q.n_layers);
+    else
+        qlog(&q, KILN_SEVERITY_INFO, "int8: %d of %d quantizable layers quantized (Q/DQ: "
+             "activations per tensor, int8 symmetric or uint8 from 0 where never negative; "
+             "int8 weights per output channel)", n_int8, q.n_layers);
 done:
     for (int l = 0; q.L && l < q.n_layers; l++) {
         tensor_free(q.L[l].w_fake);

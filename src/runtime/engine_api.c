@@ -251,7 +251,7 @@ static void sb_dims(sbuf *s, const ir_model *m, int rank, const int64_t *dims) {
 
 static const char *precision_name(unsigned p) {
     return p == KILN_PRECISION_FP16 ? "fp16" : p == KILN_PRECISION_BF16 ? "bf16"
-         : p == KILN_PRECISION_INT8 ? "int8" : "fp32";
+         : p == KILN_PRECISION_INT8 ? "int8" : p == KILN_PRECISION_FP8 ? "fp8" : "fp32";
 }
 
 kiln_status kiln_engine_describe_json(const kiln_engine *e, const kiln_context *prof,
@@ -296,7 +296,7 @@ kiln_status kiln_engine_describe_json(const kiln_engine *e, const kiln_context *
     sb_printf(&s, ",\"settings\":{\"opt_level\":%d,\"workspace_bytes\":%llu,"
               "\"precisions\":[", e->opt_level, (unsigned long long)e->workspace_limit);
     bool first = true;
-    for (unsigned bit = 1; bit <= KILN_PRECISION_INT8; bit <<= 1)
+    for (unsigned bit = 1; bit <= KILN_PRECISION_FP8; bit <<= 1)
         if (e->precisions & bit) {
             sb_printf(&s, "%s", first ? "" : ",");
             sb_str(&s, precision_name(bit));

@@ -39,6 +39,30 @@ def test_int8_calibration_and_cache(tmp_path):
     assert g.serialize() == e.serialize()
 
 
+def test_fp8_calibration(tmp_path):
+    """precision "fp8": E4M3 Q/DQ with minmax by default; entropy refused;
+    not together with "int8"."""
+    tmp = str(tmp_path)
+    calib = _sets(tmp, "calib", 8, 1)
+    cache = os.path.join(tmp, "fp8.cache")
+    e = kiln.build(TINY_CNN, profiles=PROFILE, precision=("fp32", "fp8"), calib_data=calib,
+                   calib_cache=cache, opt_level=0)
+    precs = [l.precision for l in e.layers]
+    assert "fp8" in precs and "int8" not in precs, precs
+    assert "method minmax e4m3" in open(cache).read()
+    f = kiln.build(TINY_CNN, profiles=PROFILE, opt_level=0)
+    x = np.random.default_rng(9).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    a = e.create_context().run({"image": x})["probs"]
+    b = f.create_context().run({"image": x})["probs"]
+    assert 0 < np.linalg.norm(a - b) / np.linalg.norm(b) < 0.1
+    with pytest.raises(kiln.InvalidArgumentError, match="entropy"):
+        kiln.build(TINY_CNN, profiles=PROFILE, precision=("fp32", "fp8"), calib_data=calib,
+                   calib_method="entropy", opt_level=0)
+    with pytest.raises(kiln.InvalidArgumentError, match="exclude"):
+        kiln.build(TINY_CNN, profiles=PROFILE, precision=("int8", "fp8"), calib_data=calib,
+                   calib_method="minmax", opt_level=0)
+
+
 def test_int8_accuracy_budget(tmp_path):
     tmp = str(tmp_path)
     calib, val = _sets(tmp, "calib", 8, 1), _sets(tmp, "val", 4, 2)

@@ -389,6 +389,18 @@ static int dq_inputs(const ir_graph *g, const char *out) {
     return -1;
 }
 
+/* Number of DequantizeLinear nodes reading a tensor of type t. */
+static int dq_of_type(const ir_graph *g, kiln_dtype t) {
+    int k = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = g->nodes[i];
+        k += !n->dead && n->op == OP_DequantizeLinear && n->in[0] && n->in[0]->type.dtype == t;
+    }
+    return k;
+}
+
+/* quant_int8 on quant_mm2.onnx (two MatMuls: one with a constant weight,
+** one of two activations), INT8 and FP8, weights_only off and on. */
 static void test_weights_only(void) {
     char dir[] = "/tmp/kiln_quant_wo_XXXXXX";
     if (!mkdtemp(dir)) {
@@ -403,7 +415,8 @@ static void test_weights_only(void) {
     write_npy(path, 3, xd, xv);
     snprintf(path, sizeof path, "%s/z.npy", dir);
     write_npy(path, 3, zd, zv);
-    for (int wo = 0; wo < 2; wo++) {
+    for (int k = 0; k < 5; k++) {
+        int wo = k & 1, fp8 = k >= 2, entropy = k == 4;
         kiln_model *km;
         ir_model *m;
         if (!load2("tests/data/passes/quant_mm2.onnx", &km, &m)) {
@@ -420,9 +433,27 @@ static void test_weights_only(void) {
         o.budget_metric = -1;
         o.log_max = KILN_SEVERITY_ERROR;
         o.weights_only = wo != 0;
+        o.qtype = fp8 ? KILN_DTYPE_FLOAT8E4M3FN : KILN_DTYPE_INT8;
+        if (entropy) o.method = QUANT_ENTROPY;
         kiln_status st = quant_int8(&pc, &o);
-        CHECK(!st, "weights_only %d: quant_int8 failed: %s", wo, st ? kiln_last_error() : "");
+        if (entropy) { /* FP8 refuses entropy calibration, saying why */
+            CHECK(st == KILN_INVALID_ARGUMENT && strstr(kiln_last_error(), "entropy"),
+                  "fp8 with entropy calibration: status %d, '%s'", st, kiln_last_error());
+            ir_model_free(m);
+            kiln_model_free(km);
+            continue;
+        }
+        CHECK(!st, "weights_only %d fp8 %d: quant_int8 failed: %s", wo, fp8,
+              st ? kiln_last_error() : "");
         if (!st) {
+            /* every DQ reads the chosen 8-bit type: 2 weights (one MatMul
+            ** and its constant; the other side) and the activations */
+            int nf8 = dq_of_type(m->graph, KILN_DTYPE_FLOAT8E4M3FN);
+            int ni8 = dq_of_type(m->graph, KILN_DTYPE_INT8) +
+                      dq_of_type(m->graph, KILN_DTYPE_UINT8);
+            CHECK(fp8 ? nf8 >= 2 && ni8 == 0 : ni8 >= 2 && nf8 == 0,
+                  "weights_only %d fp8 %d: %d float8 and %d 8-bit integer DQ nodes", wo, fp8,
+                  nf8, ni8);
             CHECK(dq_inputs(m->graph, "a") == 2, "weights_only %d: the weight MatMul reads "
                   "%d DQ inputs, expected 2", wo, dq_inputs(m->graph, "a"));
             CHECK(dq_inputs(m->graph, "y") == (wo ? 1 : 2), "weights_only %d: the "
@@ -439,7 +470,15 @@ static void test_weights_only(void) {
     rmdir(dir);
 }
 
+static void test_fp8_scale(void) {
+    CHECK(quant_scale_fp8(448.0) == 1.0f, "fp8 scale of amax 448: %g", quant_scale_fp8(448.0));
+    CHECK(quant_scale_fp8(0.0) == 1.0f, "fp8 scale of amax 0: %g", quant_scale_fp8(0.0));
+    CHECK(quant_scale_fp8(INFINITY) == 1.0f, "fp8 scale of amax inf");
+    CHECK(quant_scale_fp8(3.5) == (float)(3.5 / 448.0), "fp8 scale of amax 3.5");
+}
+
 int main(void) {
+    test_fp8_scale();
     test_hist();
     test_entropy();
     test_cache();
