@@ -1,6 +1,12 @@
 /* quant.c: schemas and shape inference for the quantization ops
 ** (QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, MatMulInteger,
-** ConvInteger, QLinearConv, QLinearMatMul). */
+** ConvInteger, QLinearConv, QLinearMatMul), and Kiln's internal
+** MatMulIntegerToFloat (passes/qdyn.c): inputs A, B, a_zero_point,
+** b_zero_point (optional, as MatMulInteger's), scale (float32, one value or
+** one per column N of the output), bias (optional, float32, one per
+** column). Computes exactly what MatMulInteger -> Cast(float32) ->
+** Mul(scale) [-> Add(bias)] computes: y = (float)acc * scale[n] (+ bias[n]),
+** each step rounded to float32. */
 #include "op.h"
 
 static bool is_q8(kiln_dtype t) {
@@ -196,6 +202,39 @@ static int infer_matmulint(infer_ctx *c) {
     return matmul_shape(c, a, b, KILN_DTYPE_INT32);
 }
 
+/* Numel of a column vector input (scale, bias) of a product with n
+** columns: 1 or n elements, every dim 1 but the last. -1: not one. */
+static int64_t column_vec_len(const ir_type *t, int64_t n) {
+    if (t->rank < 0) return -1;
+    int64_t len = 1;
+    for (int i = 0; i < t->rank; i++) {
+        if (t->dims[i] < 0) return -1;
+        if (i < t->rank - 1 && t->dims[i] != 1) return -1;
+        len *= t->dims[i];
+    }
+    return len == 1 || (n >= 0 && len == n) ? len : -1;
+}
+
+static int infer_matmulint_f(infer_ctx *c) {
+    const ir_type *a = ic_in(c, 0), *b = ic_in(c, 1);
+    if (!a || !b || !ic_has(c, 4)) return ic_fail(c, "inputs A, B and scale are required");
+    if (require_q8(c, 0, "A") || require_q8(c, 1, "B") ||
+        ic_require_same_dtype(c, 0, 2) || ic_require_same_dtype(c, 1, 3))
+        return -1;
+    int64_t n = b->rank >= 1 ? b->dims[b->rank - 1] : -1;
+    for (int i = 4; i <= 5; i++) {
+        if (!ic_has(c, i)) continue;
+        const ir_type *t = ic_in(c, i);
+        if (t->dtype != KILN_DTYPE_UNDEFINED && t->dtype != KILN_DTYPE_FLOAT32)
+            return ic_fail(c, "%s must be float32, got %s", i == 4 ? "scale" : "bias",
+                           kiln_dtype_name(t->dtype));
+        if (t->rank >= 0 && n >= 0 && column_vec_len(t, n) < 0)
+            return ic_fail(c, "%s must hold 1 or %lld values along the last dim",
+                           i == 4 ? "scale" : "bias", (long long)n);
+    }
+    return matmul_shape(c, a, b, KILN_DTYPE_FLOAT32);
+}
+
 static int infer_qlinearmatmul(infer_ctx *c) {
     for (int i = 0; i < 8; i++)
         if (!ic_has(c, i)) return ic_fail(c, "input %d is required", i);
@@ -323,6 +362,7 @@ const op_schema op_schemas_quant[] = {
     {OP_DequantizeLinear, 2, 3, 1, 1, infer_dequantize},
     {OP_DynamicQuantizeLinear, 1, 1, 3, 3, infer_dynquant},
     {OP_MatMulInteger, 2, 4, 1, 1, infer_matmulint},
+    {OP_MatMulIntegerToFloat, 5, 6, 1, 1, infer_matmulint_f},
     {OP_ConvInteger, 2, 4, 1, 1, infer_convint},
     {OP_QLinearConv, 8, 9, 1, 1, infer_qlinearconv},
     {OP_QLinearMatMul, 8, 8, 1, 1, infer_qlinearmatmul},

@@ -38,6 +38,7 @@ kiln_status passes_run_one(pass_ctx *p, const char *name);
 
 /* The passes. */
 extern const kiln_pass pass_qdq;         /* Q/DQ -> INT8 layers (qdq.c) */
+extern const kiln_pass pass_qdyn;        /* MatMulInteger + Cast + Mul -> MatMulIntegerToFloat */
 extern const kiln_pass pass_fold;        /* constant folding */
 extern const kiln_pass pass_noop;        /* Identity/Dropout/no-op Cast, ... */
 extern const kiln_pass pass_dce;         /* dead nodes */

@@ -47,8 +47,8 @@ static void fill8(kiln_tensor *t, bool ext, bool lo_end) {
 
 static int run_tactic(const kiln_tactic *t, ir_node *n, const kiln_tensor *const *in, int nin,
                       kiln_tensor *y, bool use_blob, bool use_ws) {
-    ir_type types[4];
-    const ir_type *tin[4] = {0};
+    ir_type types[6];
+    const ir_type *tin[6] = {0};
     memset(types, 0, sizeof types);
     for (int i = 0; i < nin; i++) {
         if (!in[i]) continue;
@@ -73,10 +73,10 @@ static int run_tactic(const kiln_tactic *t, ir_node *n, const kiln_tensor *const
     c.ws_size = ws ? wsz : 0;
     void *blob = NULL;
     size_t blob_n = 0;
-    const kiln_tensor *in2[4];
+    const kiln_tensor *in2[6];
     kiln_tensor wnodata;
     if (use_blob) {
-        const kiln_tensor *cin[4] = {NULL, in[1], NULL, NULL};
+        const kiln_tensor *cin[6] = {NULL, in[1], NULL, NULL, NULL, NULL};
         CHECK(t->prepare(n, tin, cin, &blob, &blob_n) == KILN_OK, "%s prepare", t->name);
         c.blob = blob;
         c.blob_size = blob_n;
@@ -110,18 +110,22 @@ static void check_all(const kiln_tactic *const *tacs, ir_node *n, const kiln_ten
         if (ti == 3) g_amx_runs++;
         for (int th = 1; th <= 3; th += 2) {
             kiln_set_num_threads(th);
-            kiln_tensor *y = tens(KILN_DTYPE_INT32, want->rank, want->dims);
+            kiln_tensor *y = tens(want->dtype, want->rank, want->dims);
             memset(y->data, 0x5A, y->nbytes);
             flip++;
             int rc = run_tactic(t, n, in, nin, y, flip & 1, flip & 2);
             CHECK(rc == 0, "%s %s: did not run (%d)", t->name, desc, rc);
-            if (rc == 0) {
+            if (rc == 0) { /* int32, or float32 bit for bit */
                 int64_t bad = -1;
                 for (int64_t i = 0; i < tensor_numel(y) && bad < 0; i++)
                     if (((int32_t *)y->data)[i] != ((int32_t *)want->data)[i]) bad = i;
-                CHECK(bad < 0, "%s t=%d %s: y[%lld] = %d, want %d", t->name, th, desc,
-                      (long long)bad, bad < 0 ? 0 : ((int32_t *)y->data)[bad],
-                      bad < 0 ? 0 : ((int32_t *)want->data)[bad]);
+                bool f = want->dtype == KILN_DTYPE_FLOAT32;
+                CHECK(bad < 0, "%s t=%d %s: y[%lld] = %.9g, want %.9g", t->name, th, desc,
+                      (long long)bad,
+                      bad < 0 ? 0.0 : f ? (double)((float *)y->data)[bad]
+                                        : (double)((int32_t *)y->data)[bad],
+                      bad < 0 ? 0.0 : f ? (double)((float *)want->data)[bad]
+                                        : (double)((int32_t *)want->data)[bad]);
             }
             tensor_free(y);
         }
@@ -184,7 +188,15 @@ static void conv_case(bool ext) {
     for (int i = 0; i < 4; i++) tensor_free((kiln_tensor *)in[i]);
 }
 
-static void matmul_case(void) {
+/* float32 values of one of a few kinds: 1 value or n; NULL for kind 0 */
+static kiln_tensor *fvec(int64_t n, bool vec, double lo, double hi) {
+    kiln_tensor *t = vec ? tens(KILN_DTYPE_FLOAT32, 1, &n) : tens(KILN_DTYPE_FLOAT32, 0, NULL);
+    for (int64_t i = 0; i < (vec ? n : 1); i++)
+        ((float *)t->data)[i] = (float)(lo + (hi - lo) * rnd());
+    return t;
+}
+
+static void matmul_case(bool tofloat) {
     int ar = (int)irand(2, 4);
     int64_t ad[4], K = rnd() < 0.2 ? irand(257, 700) : irand(1, 70);
     int64_t Nc = rnd() < 0.3 ? irand(50, 200) : irand(1, 40); /* past 24 rows: split over tasks */
@@ -201,19 +213,31 @@ static void matmul_case(void) {
     kiln_tensor *az = mode ? zp(at, 1, false) : NULL;
     kiln_tensor *bz = mode >= 2 ? zp(bt, Nc, mode == 3) : NULL;
     int nin = bz ? 4 : az ? 3 : 2;
-    ir_node *n = ir_edit_add_node(g_graph, OP_MatMulInteger, nin, 1, NULL);
+    /* MatMulIntegerToFloat: scale of 1 or N values (tiny to large, so int32
+    ** values past 2^24 round in the Cast), bias none, 1 or N values */
+    int smode = (int)irand(0, 1), bmode = (int)irand(0, 2);
+    kiln_tensor *sc = tofloat ? fvec(Nc, smode, 1e-6, 0.5) : NULL;
+    kiln_tensor *bi = tofloat && bmode ? fvec(Nc, bmode == 2, -3, 3) : NULL;
+    if (tofloat) nin = bi ? 6 : 5;
+    ir_node *n = ir_edit_add_node(g_graph, tofloat ? OP_MatMulIntegerToFloat : OP_MatMulInteger,
+                                  nin, 1, NULL);
     if (!n) die("node");
-    const kiln_tensor *in[4] = {a, b, az, bz};
-    char desc[128];
-    snprintf(desc, sizeof desc, "MatMulInteger rank %d rows %lld K %lld N %lld a%s b%s zp%d", ar,
+    const kiln_tensor *in[6] = {a, b, az, bz, sc, bi};
+    char desc[160];
+    snprintf(desc, sizeof desc, "%s rank %d rows %lld K %lld N %lld a%s b%s zp%d%s%s",
+             tofloat ? "MatMulIntegerToFloat" : "MatMulInteger", ar,
              (long long)ad[ar - 2], (long long)K, (long long)Nc,
              at == KILN_DTYPE_INT8 ? "s8" : "u8",
-             bt == KILN_DTYPE_INT8 ? "s8" : "u8", mode);
+             bt == KILN_DTYPE_INT8 ? "s8" : "u8", mode,
+             !tofloat ? "" : smode ? " scale[N]" : " scale[1]",
+             !tofloat ? "" : bmode == 2 ? " bias[N]" : bmode ? " bias[1]" : "");
     static const kiln_tactic *const tacs[4] = {&cpu_t_matmulint_c, &cpu_t_matmulint_avx2,
                                                &cpu_t_matmulint_vnni, &cpu_t_matmulint_amx};
-    check_all(tacs, n, in, nin, desc);
+    static const kiln_tactic *const ftacs[4] = {&cpu_t_matmulintf_c, &cpu_t_matmulintf_avx2,
+                                                &cpu_t_matmulintf_vnni, &cpu_t_matmulintf_amx};
+    check_all(tofloat ? ftacs : tacs, n, in, nin, desc);
     ir_edit_kill(n);
-    for (int i = 0; i < 4; i++) tensor_free((kiln_tensor *)in[i]);
+    for (int i = 0; i < 6; i++) tensor_free((kiln_tensor *)in[i]);
 }
 
 /* DynamicQuantizeLinear: bytes, scale (bits) and zero point as the
@@ -345,7 +369,8 @@ int main(void) {
     g_model->graph = g_graph;
     for (int i = 0; i < 80; i++) conv_case(false);
     for (int i = 0; i < 6; i++) conv_case(true);
-    for (int i = 0; i < 80; i++) matmul_case();
+    for (int i = 0; i < 80; i++) matmul_case(false);
+    for (int i = 0; i < 60; i++) matmul_case(true);
     blob_mismatch();
     static const int64_t dqn[] = {0, 1, 7, 8, 9, 1000, 32768, 32769, 100003};
     for (size_t i = 0; i < sizeof dqn / sizeof dqn[0]; i++)

@@ -178,6 +178,30 @@ static void test_matmul_add(void) {
     kiln_model_free(km);
 }
 
+/* quantize_dynamic's Cast -> Mul(scale) [-> Add(bias)] after MatMulInteger
+** folds into MatMulIntegerToFloat (qdyn.c); a full-shape Mul and a Cast read
+** twice stay. */
+static void test_qdyn(void) {
+    kiln_model *km;
+    ir_model *m = pass_case("qdyn.onnx", "qdyn",
+                            "MatMulIntegerToFloat=2 MatMulInteger=2 Cast=2", &km);
+    if (!m) return;
+    const ir_graph *g = m->graph;
+    ir_node *n = producer_of(g, "y");
+    CHECK(n && n->op == OP_MatMulIntegerToFloat && n->n_in == 6 && n->in[5] &&
+              n->in[5]->const_val && n->in[4] && !n->in[2],
+          "qdyn: y is not MatMulIntegerToFloat with scale and bias");
+    n = producer_of(g, "y2");
+    CHECK(n && n->op == OP_MatMulIntegerToFloat && n->n_in == 5 && n->in[2] && n->in[3],
+          "qdyn: y2 (zero points, per-column scale, no bias) not folded");
+    n = producer_of(g, "y3");
+    CHECK(n && n->op == OP_Mul, "qdyn: a full-shape Mul was folded");
+    n = producer_of(g, "y4");
+    CHECK(n && n->op == OP_Mul, "qdyn: a Cast with two readers was folded");
+    ir_model_free(m);
+    kiln_model_free(km);
+}
+
 static void test_bias_act(void) {
     kiln_model *km;
     ir_model *m = pass_case("bias_act_conv.onnx", "bias_act",
@@ -721,6 +745,7 @@ int main(int argc, char **argv) {
     test_dce();
     test_conv_bn();
     test_matmul_add();
+    test_qdyn();
     test_bias_act();
     test_transpose();
     test_eltwise();

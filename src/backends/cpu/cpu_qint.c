@@ -26,6 +26,10 @@
 ** layer blob; otherwise per run, in the workspace. Zero points: x/a scalar;
 ** w scalar or per output channel, b scalar or per column.
 **
+** MatMulIntegerToFloat (passes/qdyn.c: MatMulInteger with the Cast, scale
+** Mul and bias Add after it) is the same product with a float store:
+** (float)acc * scale[n] (+ bias[n]), the reference's float32 steps.
+**
 ** DynamicQuantizeLinear (the same models' activation quantizer) is here too:
 ** the range min(0, x) .. max(0, x) and the quantized bytes in chunks on the
 ** pool, the float steps exactly as the reference's (so the bytes match). */
@@ -103,6 +107,19 @@ static bool qi_supports(const ir_node *n, const ir_type *const *in) {
         return false;
     if (n->n_in > 3 && in[3] && (in[3]->dtype != in[1]->dtype || in[3]->rank > 1)) return false;
     if (n->op == OP_ConvInteger) return in[0]->rank == 4 && in[1]->rank == 4;
+    if (n->op == OP_MatMulIntegerToFloat) {
+        if (in[1]->rank != 2 || n->n_in < 5) return false;
+        for (int i = 4; i < n->n_in && i < 6; i++) {
+            if (!in[i]) {
+                if (i == 4) return false;
+                continue;
+            }
+            int64_t len = 1;
+            for (int d = 0; d < in[i]->rank; d++) len *= in[i]->dims[d];
+            if (in[i]->dtype != KILN_DTYPE_FLOAT32 || (len != 1 && len != in[1]->dims[1]))
+                return false;
+        }
+    }
     return in[0]->rank >= 2 && in[1]->rank == 2;
 }
 
@@ -219,6 +236,9 @@ typedef struct qi_run {
     qi_wt w;
     const int32_t *wz;  /* [M] moved weight zero points */
     int32_t *y;
+    float *fy;                  /* MatMulIntegerToFloat: the float output (y unused) */
+    const float *scale, *bias;  /* its per-column scale and bias (NULL: none) */
+    bool scale_vec, bias_vec;   /* one value per column, else one in all */
     int64_t mparts, mper; /* each block's Mg rows in mparts tasks of mper */
     uint8_t *packed;      /* mparts > 1: every block packed once, before the tasks */
     size_t pstride;       /* bytes per packed block (block, slack, column sums) */
@@ -350,6 +370,24 @@ static void qi_task(void *arg, int64_t t, int tid, void *scratch) {
                 wzs[i] = (uint32_t)r->wz[mg + i];
                 base[i] = K * xz * wzs[i] - xz * (uint32_t)r->w.rowsum[mg + i];
             }
+            if (r->fy) { /* (float)acc * scale (+ bias), float32 steps */
+                float sc[CPU_Q8_AMX_MR], bi[CPU_Q8_AMX_MR];
+                for (int i = 0; i < mr; i++) {
+                    sc[i] = r->scale[r->scale_vec ? mg + i : 0];
+                    bi[i] = r->bias ? r->bias[r->bias_vec ? mg + i : 0] : 0.0f;
+                }
+                for (int p = 0; p < np; p++) {
+                    float *y = r->fy + (p0 + p) * g->M + mg;
+                    const uint32_t cs = (uint32_t)colsum[p];
+                    for (int i = 0; i < mr; i++) {
+                        int32_t v = (int32_t)((uint32_t)acc[i * CPU_Q8_NB + p] + base[i] -
+                                              wzs[i] * cs);
+                        float f = (float)v * sc[i];
+                        y[i] = r->bias ? f + bi[i] : f;
+                    }
+                }
+                continue;
+            }
             for (int p = 0; p < np; p++) {
                 int32_t *y = r->y + (p0 + p) * g->M + mg;
                 const uint32_t cs = (uint32_t)colsum[p];
@@ -405,8 +443,10 @@ static int qi_run_isa(ref_ctx *c, const cpu_q8_isa *isa) {
     qi_run r;
     memset(&r, 0, sizeof r);
     r.isa = isa;
-    if (!is8(x->dtype) || !is8(w->dtype) || y->dtype != KILN_DTYPE_INT32)
-        return ref_fail(c, "needs 8-bit inputs and an int32 output");
+    const bool tofloat = c->node->op == OP_MatMulIntegerToFloat;
+    if (!is8(x->dtype) || !is8(w->dtype) ||
+        y->dtype != (tofloat ? KILN_DTYPE_FLOAT32 : KILN_DTYPE_INT32))
+        return ref_fail(c, "needs 8-bit inputs and an %s output", tofloat ? "float32" : "int32");
     if (!qi_geom_make(c->node, x->dims, x->rank, w->dims, w->rank, &r.g, c->err, sizeof c->err))
         return c->err[0] ? -1 : ref_fail(c, "shapes this tactic does not take");
     const qi_geom *g = &r.g;
@@ -425,6 +465,18 @@ static int qi_run_isa(ref_ctx *c, const cpu_q8_isa *isa) {
     int64_t xz = xzt ? dt_get_i64(xzt->dtype, xzt->data, 0) : 0;
     r.xz = (uint8_t)(xz + (r.xflip ? 128 : 0));
     r.y = y->data;
+    if (tofloat) {
+        const kiln_tensor *st = ref_has(c, 4) ? c->in[4] : NULL;
+        const kiln_tensor *bt = ref_has(c, 5) ? c->in[5] : NULL;
+        int64_t ns = st ? tensor_numel(st) : 0, nb = bt ? tensor_numel(bt) : 1;
+        if (!st || st->dtype != KILN_DTYPE_FLOAT32 || (ns != 1 && ns != g->M) ||
+            (bt && (bt->dtype != KILN_DTYPE_FLOAT32 || (nb != 1 && nb != g->M))))
+            return ref_fail(c, "scale and bias must be float32 with 1 or %lld values",
+                            (long long)g->M);
+        r.fy = y->data, r.y = NULL;
+        r.scale = st->data, r.scale_vec = ns != 1;
+        r.bias = bt ? bt->data : NULL, r.bias_vec = nb != 1;
+    }
 
     /* workspace: converted weights (no blob), zero points, caller's block */
     const bool amx = isa->tile != NULL;
@@ -538,6 +590,17 @@ const kiln_tactic cpu_t_matmulint_avx2 = {"u8s8_matmulinteger_2x16_avx2", OP_Mat
     1u << 1};
 const kiln_tactic cpu_t_matmulint_c = {"u8s8_matmulinteger_c", OP_MatMulInteger, 0,
     TACTIC_OVERWRITES_OUTPUT, qi_supports, qi_workspace, qi_c, qi_prepare, 1u << 1};
+const kiln_tactic cpu_t_matmulintf_amx = {"u8s8_matmulinteger_f32_32x32_amx",
+    OP_MatMulIntegerToFloat, AMX_ISA, TACTIC_OVERWRITES_OUTPUT, qi_sup_amx, qi_workspace,
+    qi_amx, qi_prepare_amx, 1u << 1};
+const kiln_tactic cpu_t_matmulintf_vnni = {"u8s8_matmulinteger_f32_6x64_avx512vnni",
+    OP_MatMulIntegerToFloat, VNNI_ISA, TACTIC_OVERWRITES_OUTPUT, qi_sup_vnni, qi_workspace,
+    qi_vnni, qi_prepare, 1u << 1};
+const kiln_tactic cpu_t_matmulintf_avx2 = {"u8s8_matmulinteger_f32_2x16_avx2",
+    OP_MatMulIntegerToFloat, KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, qi_sup_avx2,
+    qi_workspace, qi_avx2, qi_prepare, 1u << 1};
+const kiln_tactic cpu_t_matmulintf_c = {"u8s8_matmulinteger_f32_c", OP_MatMulIntegerToFloat,
+    0, TACTIC_OVERWRITES_OUTPUT, qi_supports, qi_workspace, qi_c, qi_prepare, 1u << 1};
 
 /* ---------------------------------------------------- DynamicQuantizeLinear */
 enum { DQ_CHUNK = 1 << 15 };

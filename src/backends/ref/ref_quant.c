@@ -337,6 +337,31 @@ static int ref_matmulint(ref_ctx *c) {
     return ok ? 0 : ref_fail(c, "out of memory");
 }
 
+/* MatMulIntegerToFloat (ops/quant.c): the int32 product, then per column
+** n: (float)acc * scale[n] (+ bias[n]), each a float32 operation. */
+static int ref_matmulint_f(ref_ctx *c) {
+    const kiln_tensor *s = c->in[4], *bias = ref_has(c, 5) ? c->in[5] : NULL;
+    kiln_tensor *y = c->out[0];
+    int64_t N = y->rank >= 1 ? y->dims[y->rank - 1] : 1, ns = tensor_numel(s);
+    int64_t nb = bias ? tensor_numel(bias) : 0;
+    if (s->dtype != KILN_DTYPE_FLOAT32 || (ns != 1 && ns != N) ||
+        (bias && (bias->dtype != KILN_DTYPE_FLOAT32 || (nb != 1 && nb != N))))
+        return ref_fail(c, "scale and bias must be float32 with 1 or %lld values", (long long)N);
+    int32_t *a, *b, *o;
+    if (matmul_operands(c, 0, 2, 1, 3, &a, &b, &o)) return -1;
+    bool ok = bmm_i32(a, c->in[0], b, c->in[1], y, o);
+    int64_t n = tensor_numel(y);
+    const float *sv = s->data, *bv = bias ? bias->data : NULL;
+    float *yv = y->data;
+    for (int64_t i = 0; ok && i < n; i++) {
+        int64_t col = N > 0 ? i % N : 0;
+        float v = (float)o[i] * sv[ns == 1 ? 0 : col];
+        yv[i] = bv ? v + bv[nb == 1 ? 0 : col] : v;
+    }
+    free(a); free(b); free(o);
+    return ok ? 0 : ref_fail(c, "out of memory");
+}
+
 /* Requantization multiplier a_scale * b_scale / y_scale evaluated in the
 ** scales' own precision, as the reference does with numpy arrays. */
 static double requant_mult(kiln_dtype st, double as, double bs, double ys) {
@@ -603,6 +628,7 @@ const ref_kernel ref_kernels_quant[] = {
     {OP_DequantizeLinear, ref_dequantize},
     {OP_DynamicQuantizeLinear, ref_dynquant},
     {OP_MatMulInteger, ref_matmulint},
+    {OP_MatMulIntegerToFloat, ref_matmulint_f},
     {OP_ConvInteger, ref_convint},
     {OP_QLinearConv, ref_qlinearconv},
     {OP_QLinearMatMul, ref_qlinearmatmul},

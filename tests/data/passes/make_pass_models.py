@@ -505,6 +505,40 @@ def quant_mm2():
                  [w("w", 8, 8)])
 
 
+def qdyn():
+    # for test_passes.c: quantize_dynamic's tail after MatMulInteger
+    # (Cast -> Mul by x_scale * w_scale -> Add bias) folded into
+    # MatMulIntegerToFloat; y3 (scale of the full shape) and y4 (Cast read
+    # twice) stay as they are
+    r = np.random.default_rng(11)
+    wq = numpy_helper.from_array(r.integers(-127, 128, (16, 24)).astype(np.int8), "wq")
+    wq2 = numpy_helper.from_array(r.integers(0, 256, (16, 8)).astype(np.uint8), "wq2")
+    nodes = [node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"]),
+             node("Mul", ["xs", "ws"], ["s"]),
+             node("MatMulInteger", ["xq", "wq"], ["acc"]),
+             node("Cast", ["acc"], ["accf"], to=F),
+             node("Mul", ["accf", "s"], ["m"]),
+             node("Add", ["bias", "m"], ["y"]),
+             node("MatMulInteger", ["xq", "wq2", "xz", "wz2"], ["acc2"]),
+             node("Cast", ["acc2"], ["acc2f"], to=F),
+             node("Mul", ["xs", "ws2"], ["s2"]),
+             node("Mul", ["s2", "acc2f"], ["y2"]),
+             node("MatMulInteger", ["xq", "wq"], ["acc3"]),
+             node("Cast", ["acc3"], ["acc3f"], to=F),
+             node("Mul", ["acc3f", "full"], ["y3"]),
+             node("MatMulInteger", ["xq", "wq"], ["acc4"]),
+             node("Cast", ["acc4"], ["acc4f"], to=F),
+             node("Mul", ["acc4f", "s"], ["y4"]),
+             node("Relu", ["acc4f"], ["y5"])]
+    return model(nodes, [vi("x", [2, 5, 16]), vi("full", [2, 5, 24])],
+                 [vi("y", [2, 5, 24]), vi("y2", [2, 5, 8]), vi("y3", [2, 5, 24]),
+                  vi("y4", [2, 5, 24]), vi("y5", [2, 5, 24])],
+                 [wq, wq2, c("ws", np.array(0.013, np.float32)),
+                  c("ws2", (r.random(8) * 0.02 + 0.001).astype(np.float32)),
+                  c("wz2", np.array(131, np.uint8), np.uint8),
+                  c("bias", r.standard_normal(24).astype(np.float32))])
+
+
 def main(out):
     os.makedirs(out, exist_ok=True)
     for fn in [fold, fold_dropout_train, noop, dce, conv_bn, matmul_add, bias_act_conv,
@@ -524,9 +558,10 @@ if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[2] == "resnet_nhwc":
         main_nhwc(sys.argv[1])
     elif len(sys.argv) > 2 and sys.argv[2] in ("qdq_half", "qdq_half2", "quant_mm2",
-                                                 "gather_half", "fold_repeat"):
+                                                 "gather_half", "fold_repeat", "qdyn"):
         fn = {"qdq_half": qdq_half, "qdq_half2": qdq_half2, "quant_mm2": quant_mm2,
-              "gather_half": gather_half, "fold_repeat": fold_repeat}[sys.argv[2]]
+              "gather_half": gather_half, "fold_repeat": fold_repeat,
+              "qdyn": qdyn}[sys.argv[2]]
         save(fn(), os.path.join(sys.argv[1], sys.argv[2] + ".onnx"))
     else:
         main(sys.argv[1] if len(sys.argv) > 1 else ".")
