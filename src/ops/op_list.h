@@ -79,7 +79,7 @@ KILN_OP(FusedConv) KILN_OP(FusedGemm) KILN_OP(FusedElementwise)
 KILN_OP(ToNhwc) KILN_OP(ToNchw) KILN_OP(NhwcConv) KILN_OP(NhwcMaxPool)
 KILN_OP(NhwcAveragePool) KILN_OP(NhwcGlobalAveragePool)
 /* quantized internal ops (qfused.c; MatMulIntegerToFloat: quant.c) */
-KILN_OP(QAdd) KILN_OP(MatMulIntegerToFloat)
+KILN_OP(QAdd) KILN_OP(MatMulIntegerToFloat) KILN_OP(ConvIntegerToFloat)
 /* channel-blocked (NCHWc) layout, made by passes/nchwc.c (ops/nchwc.c) */
 KILN_OP(NchwcReorderIn) KILN_OP(NchwcReorderOut) KILN_OP(NchwcConv)
 KILN_OP(NchwcPool)

@@ -6,7 +6,10 @@
 ** one per column N of the output), bias (optional, float32, one per
 ** column). Computes exactly what MatMulInteger -> Cast(float32) ->
 ** Mul(scale) [-> Add(bias)] computes: y = (float)acc * scale[n] (+ bias[n]),
-** each step rounded to float32. */
+** each step rounded to float32. ConvIntegerToFloat: the same for
+** ConvInteger (inputs x, w, x_zero_point, w_zero_point, scale, bias; 2-D
+** only), scale and bias with one value or one per output channel (in
+** order, any shape: unlike the Mul it replaces, no broadcasting). */
 #include "op.h"
 
 static bool is_q8(kiln_dtype t) {
@@ -337,6 +340,40 @@ static int infer_convint(infer_ctx *c) {
     return conv_shape(c, 0, 1, KILN_DTYPE_INT32);
 }
 
+/* Numel of a per-channel input (scale, bias) of ConvIntegerToFloat: the
+** values in order, one or one per output channel m, whatever the shape
+** (the qdyn pass checked the broadcast before folding). -1: not one. */
+static int64_t channel_vec_len(const ir_type *t, int64_t m) {
+    if (t->rank < 0) return -1;
+    int64_t len = 1;
+    for (int i = 0; i < t->rank; i++) {
+        if (t->dims[i] < 0) return -1;
+        len *= t->dims[i];
+    }
+    return len == 1 || (m >= 0 && len == m) ? len : -1;
+}
+
+static int infer_convint_f(infer_ctx *c) {
+    if (!ic_has(c, 0) || !ic_has(c, 1) || !ic_has(c, 4))
+        return ic_fail(c, "inputs x, w and scale are required");
+    if (require_q8(c, 0, "x") || require_q8(c, 1, "w") ||
+        ic_require_same_dtype(c, 0, 2) || ic_require_same_dtype(c, 1, 3))
+        return -1;
+    const ir_type *w = ic_in(c, 1);
+    int64_t m = w->rank >= 1 ? w->dims[0] : -1;
+    for (int i = 4; i <= 5; i++) {
+        if (!ic_has(c, i)) continue;
+        const ir_type *t = ic_in(c, i);
+        if (t->dtype != KILN_DTYPE_UNDEFINED && t->dtype != KILN_DTYPE_FLOAT32)
+            return ic_fail(c, "%s must be float32, got %s", i == 4 ? "scale" : "bias",
+                           kiln_dtype_name(t->dtype));
+        if (t->rank >= 0 && m >= 0 && channel_vec_len(t, m) < 0)
+            return ic_fail(c, "%s must hold 1 or %lld values (one per output channel)",
+                           i == 4 ? "scale" : "bias", (long long)m);
+    }
+    return conv_shape(c, 0, 1, KILN_DTYPE_FLOAT32);
+}
+
 static int infer_qlinearconv(infer_ctx *c) {
     for (int i = 0; i < 8; i++)
         if (!ic_has(c, i)) return ic_fail(c, "input %d is required", i);
@@ -364,6 +401,7 @@ const op_schema op_schemas_quant[] = {
     {OP_MatMulInteger, 2, 4, 1, 1, infer_matmulint},
     {OP_MatMulIntegerToFloat, 5, 6, 1, 1, infer_matmulint_f},
     {OP_ConvInteger, 2, 4, 1, 1, infer_convint},
+    {OP_ConvIntegerToFloat, 5, 6, 1, 1, infer_convint_f},
     {OP_QLinearConv, 8, 9, 1, 1, infer_qlinearconv},
     {OP_QLinearMatMul, 8, 8, 1, 1, infer_qlinearmatmul},
     {OP_NONE, 0, 0, 0, 0, NULL},

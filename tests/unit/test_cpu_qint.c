@@ -141,7 +141,15 @@ static kiln_tensor *zp(kiln_dtype dt, int64_t n, bool vec) {
     return t;
 }
 
-static void conv_case(bool ext) {
+/* float32 values of one of a few kinds: 1 value or n; NULL for kind 0 */
+static kiln_tensor *fvec(int64_t n, bool vec, double lo, double hi) {
+    kiln_tensor *t = vec ? tens(KILN_DTYPE_FLOAT32, 1, &n) : tens(KILN_DTYPE_FLOAT32, 0, NULL);
+    for (int64_t i = 0; i < (vec ? n : 1); i++)
+        ((float *)t->data)[i] = (float)(lo + (hi - lo) * rnd());
+    return t;
+}
+
+static void conv_case(bool ext, bool tofloat) {
     int64_t N = irand(1, 2), G = rnd() < 0.2 ? irand(2, 3) : 1;
     int64_t Cg = irand(1, 9), Mg = irand(1, 14), kh = irand(1, 3), kw = irand(1, 3);
     if (rnd() < 0.1) G = irand(2, 7), Cg = 1, Mg = 1; /* depthwise */
@@ -159,7 +167,12 @@ static void conv_case(bool ext) {
     if (ext && xz) dt_set_i64(xt, xz->data, 0, xt == KILN_DTYPE_INT8 ? -128 : 0);
     kiln_tensor *wz = mode >= 2 ? zp(wt, M, mode == 3) : NULL;
     int nin = wz ? 4 : xz ? 3 : 2;
-    ir_node *n = ir_edit_add_node(g_graph, OP_ConvInteger, nin, 1, NULL);
+    int smode = (int)irand(0, 1), bmode = (int)irand(0, 2);
+    kiln_tensor *sc = tofloat ? fvec(M, smode, 1e-6, 0.5) : NULL;
+    kiln_tensor *bi = tofloat && bmode ? fvec(M, bmode == 2, -3, 3) : NULL;
+    if (tofloat) nin = bi ? 6 : 5;
+    ir_node *n = ir_edit_add_node(g_graph, tofloat ? OP_ConvIntegerToFloat : OP_ConvInteger, nin,
+                                  1, NULL);
     if (!n) die("node");
     ir_edit_set_int(n, "group", G);
     int64_t st[2] = {irand(1, 2), irand(1, 2)}, dl[2] = {1, 1};
@@ -173,27 +186,23 @@ static void conv_case(bool ext) {
         int64_t pads[4] = {irand(0, 2), irand(0, 2), irand(0, 2), irand(0, 2)};
         ir_edit_set_ints(n, "pads", pads, 4);
     }
-    const kiln_tensor *in[4] = {x, w, xz, wz};
-    char desc[160];
+    const kiln_tensor *in[6] = {x, w, xz, wz, sc, bi};
+    char desc[200];
     snprintf(desc, sizeof desc,
-             "ConvInteger N%lld C%lld %lldx%lld M%lld G%lld k%lldx%lld s%lld,%lld "
-             "d%lld,%lld x%s w%s zp%d ext%d", (long long)N, (long long)C, (long long)H,
+             "%s N%lld C%lld %lldx%lld M%lld G%lld k%lldx%lld s%lld,%lld "
+             "d%lld,%lld x%s w%s zp%d ext%d s%d b%d",
+             tofloat ? "ConvIntegerToFloat" : "ConvInteger", (long long)N, (long long)C, (long long)H,
              (long long)W, (long long)M, (long long)G, (long long)kh, (long long)kw,
              (long long)st[0], (long long)st[1], (long long)dl[0], (long long)dl[1],
-             xt == KILN_DTYPE_INT8 ? "s8" : "u8", wt == KILN_DTYPE_INT8 ? "s8" : "u8", mode, ext);
+             xt == KILN_DTYPE_INT8 ? "s8" : "u8", wt == KILN_DTYPE_INT8 ? "s8" : "u8", mode, ext,
+             smode, bmode);
     static const kiln_tactic *const tacs[4] = {&cpu_t_convint_c, &cpu_t_convint_avx2,
                                                &cpu_t_convint_vnni, &cpu_t_convint_amx};
-    check_all(tacs, n, in, nin, desc);
+    static const kiln_tactic *const ftacs[4] = {&cpu_t_convintf_c, &cpu_t_convintf_avx2,
+                                                &cpu_t_convintf_vnni, &cpu_t_convintf_amx};
+    check_all(tofloat ? ftacs : tacs, n, in, nin, desc);
     ir_edit_kill(n);
-    for (int i = 0; i < 4; i++) tensor_free((kiln_tensor *)in[i]);
-}
-
-/* float32 values of one of a few kinds: 1 value or n; NULL for kind 0 */
-static kiln_tensor *fvec(int64_t n, bool vec, double lo, double hi) {
-    kiln_tensor *t = vec ? tens(KILN_DTYPE_FLOAT32, 1, &n) : tens(KILN_DTYPE_FLOAT32, 0, NULL);
-    for (int64_t i = 0; i < (vec ? n : 1); i++)
-        ((float *)t->data)[i] = (float)(lo + (hi - lo) * rnd());
-    return t;
+    for (int i = 0; i < 6; i++) tensor_free((kiln_tensor *)in[i]);
 }
 
 static void matmul_case(bool tofloat) {
@@ -367,8 +376,10 @@ int main(void) {
     g_graph = ir_graph_new(g_model, NULL);
     if (!g_graph) die("graph");
     g_model->graph = g_graph;
-    for (int i = 0; i < 80; i++) conv_case(false);
-    for (int i = 0; i < 6; i++) conv_case(true);
+    for (int i = 0; i < 80; i++) conv_case(false, false);
+    for (int i = 0; i < 6; i++) conv_case(true, false);
+    for (int i = 0; i < 60; i++) conv_case(false, true);
+    for (int i = 0; i < 4; i++) conv_case(true, true);
     for (int i = 0; i < 80; i++) matmul_case(false);
     for (int i = 0; i < 60; i++) matmul_case(true);
     blob_mismatch();

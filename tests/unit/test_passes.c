@@ -184,7 +184,8 @@ static void test_matmul_add(void) {
 static void test_qdyn(void) {
     kiln_model *km;
     ir_model *m = pass_case("qdyn.onnx", "qdyn",
-                            "MatMulIntegerToFloat=2 MatMulInteger=2 Cast=2", &km);
+                            "MatMulIntegerToFloat=2 MatMulInteger=2 ConvIntegerToFloat=2 Cast=2",
+                            &km);
     if (!m) return;
     const ir_graph *g = m->graph;
     ir_node *n = producer_of(g, "y");
@@ -198,6 +199,12 @@ static void test_qdyn(void) {
     CHECK(n && n->op == OP_Mul, "qdyn: a full-shape Mul was folded");
     n = producer_of(g, "y4");
     CHECK(n && n->op == OP_Mul, "qdyn: a Cast with two readers was folded");
+    n = producer_of(g, "y6");
+    CHECK(n && n->op == OP_ConvIntegerToFloat && n->n_in == 6 && n->in[5] &&
+              tensor_numel(n->in[5]->const_val) == 4,
+          "qdyn: y6 (ConvInteger, [1,4,1,1] bias) not folded with its bias");
+    n = producer_of(g, "y7");
+    CHECK(n && n->op == OP_Add, "qdyn: a bias broadcast along W was folded as per channel");
     ir_model_free(m);
     kiln_model_free(km);
 }

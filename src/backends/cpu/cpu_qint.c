@@ -26,8 +26,9 @@
 ** layer blob; otherwise per run, in the workspace. Zero points: x/a scalar;
 ** w scalar or per output channel, b scalar or per column.
 **
-** MatMulIntegerToFloat (passes/qdyn.c: MatMulInteger with the Cast, scale
-** Mul and bias Add after it) is the same product with a float store:
+** MatMulIntegerToFloat and ConvIntegerToFloat (passes/qdyn.c: the product
+** with the Cast, scale Mul and bias Add after it) are the same products
+** with a float store:
 ** (float)acc * scale[n] (+ bias[n]), the reference's float32 steps.
 **
 ** DynamicQuantizeLinear (the same models' activation quantizer) is here too:
@@ -57,6 +58,11 @@ typedef struct qi_geom {
 
 static bool is8(kiln_dtype t) { return t == KILN_DTYPE_UINT8 || t == KILN_DTYPE_INT8; }
 
+/* ConvInteger or its float-output fold */
+static bool is_conv(const ir_node *n) {
+    return n->op == OP_ConvInteger || n->op == OP_ConvIntegerToFloat;
+}
+
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* Geometry from concrete dims; false when the node is not one this file
@@ -64,7 +70,7 @@ static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static bool qi_geom_make(const ir_node *n, const int64_t *xd, int xr, const int64_t *wd, int wr,
                          qi_geom *g, char *err, size_t nerr) {
     memset(g, 0, sizeof *g);
-    if (n->op == OP_ConvInteger) {
+    if (is_conv(n)) {
         if (xr != 4 || wr != 4) return false;
         int64_t G = ir_attr_int(n, "group", 1);
         if (G < 1 || xd[1] % G || wd[0] % G || wd[1] * G != xd[1]) return false;
@@ -107,8 +113,11 @@ static bool qi_supports(const ir_node *n, const ir_type *const *in) {
         return false;
     if (n->n_in > 3 && in[3] && (in[3]->dtype != in[1]->dtype || in[3]->rank > 1)) return false;
     if (n->op == OP_ConvInteger) return in[0]->rank == 4 && in[1]->rank == 4;
-    if (n->op == OP_MatMulIntegerToFloat) {
-        if (in[1]->rank != 2 || n->n_in < 5) return false;
+    if (n->op == OP_MatMulIntegerToFloat || n->op == OP_ConvIntegerToFloat) {
+        bool conv = n->op == OP_ConvIntegerToFloat;
+        if ((conv ? in[0]->rank != 4 || in[1]->rank != 4 : in[1]->rank != 2) || n->n_in < 5)
+            return false;
+        int64_t cols = conv ? in[1]->dims[0] : in[1]->dims[1];
         for (int i = 4; i < n->n_in && i < 6; i++) {
             if (!in[i]) {
                 if (i == 4) return false;
@@ -116,9 +125,10 @@ static bool qi_supports(const ir_node *n, const ir_type *const *in) {
             }
             int64_t len = 1;
             for (int d = 0; d < in[i]->rank; d++) len *= in[i]->dims[d];
-            if (in[i]->dtype != KILN_DTYPE_FLOAT32 || (len != 1 && len != in[1]->dims[1]))
+            if (in[i]->dtype != KILN_DTYPE_FLOAT32 || (len != 1 && len != cols))
                 return false;
         }
+        if (conv) return true;
     }
     return in[0]->rank >= 2 && in[1]->rank == 2;
 }
@@ -150,7 +160,7 @@ static void qi_wt_fill(const ir_node *n, const kiln_tensor *w, int64_t M, int64_
         int32_t s = 0;
         for (int64_t k = 0; k < K; k++) {
             /* conv: W [M][K] as stored; matmul: B [K][M] transposed */
-            uint8_t b = n->op == OP_ConvInteger ? src[m * K + k] : src[k * M + m];
+            uint8_t b = is_conv(n) ? src[m * K + k] : src[k * M + m];
             int8_t v = (int8_t)(b ^ flip);
             out->ws[m * K + k] = v;
             s += v;
@@ -178,13 +188,13 @@ typedef struct qi_hdr {
 } qi_hdr;
 
 static int64_t qi_groups(const ir_node *n) {
-    return n->op == OP_ConvInteger ? ir_attr_int(n, "group", 1) : 1;
+    return is_conv(n) ? ir_attr_int(n, "group", 1) : 1;
 }
 
 static bool qi_dims_mk(const ir_node *n, const ir_type *w, int64_t *M, int64_t *K) {
     for (int i = 0; i < w->rank; i++)
         if (w->dims[i] < 0) return false;
-    if (n->op == OP_ConvInteger) {
+    if (is_conv(n)) {
         if (w->rank != 4) return false;
         *M = w->dims[0], *K = w->dims[1] * w->dims[2] * w->dims[3];
     } else {
@@ -401,6 +411,17 @@ static void qi_task(void *arg, int64_t t, int tid, void *scratch) {
             uint32_t wz = (uint32_t)r->wz[m];
             uint32_t base = K * xz * wz - xz * (uint32_t)r->w.rowsum[m];
             const int32_t *a = acc + i * CPU_Q8_NB;
+            if (r->fy) { /* (float)acc * scale (+ bias), float32 steps */
+                float *y = r->fy + (n * g->M + m) * g->P + p0;
+                const float sc = r->scale[r->scale_vec ? m : 0];
+                const float bi = r->bias ? r->bias[r->bias_vec ? m : 0] : 0.0f;
+                for (int p = 0; p < np; p++) {
+                    float f = (float)(int32_t)((uint32_t)a[p] + base - wz * (uint32_t)colsum[p]) *
+                              sc;
+                    y[p] = r->bias ? f + bi : f;
+                }
+                continue;
+            }
             int32_t *y = r->y + (n * g->M + m) * g->P + p0;
             for (int p = 0; p < np; p++)
                 y[p] = (int32_t)((uint32_t)a[p] + base - wz * (uint32_t)colsum[p]);
@@ -443,7 +464,8 @@ static int qi_run_isa(ref_ctx *c, const cpu_q8_isa *isa) {
     qi_run r;
     memset(&r, 0, sizeof r);
     r.isa = isa;
-    const bool tofloat = c->node->op == OP_MatMulIntegerToFloat;
+    const bool tofloat = c->node->op == OP_MatMulIntegerToFloat ||
+                         c->node->op == OP_ConvIntegerToFloat;
     if (!is8(x->dtype) || !is8(w->dtype) ||
         y->dtype != (tofloat ? KILN_DTYPE_FLOAT32 : KILN_DTYPE_INT32))
         return ref_fail(c, "needs 8-bit inputs and an %s output", tofloat ? "float32" : "int32");
@@ -599,6 +621,17 @@ const kiln_tactic cpu_t_matmulintf_vnni = {"u8s8_matmulinteger_f32_6x64_avx512vn
 const kiln_tactic cpu_t_matmulintf_avx2 = {"u8s8_matmulinteger_f32_2x16_avx2",
     OP_MatMulIntegerToFloat, KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, qi_sup_avx2,
     qi_workspace, qi_avx2, qi_prepare, 1u << 1};
+const kiln_tactic cpu_t_convintf_amx = {"u8s8_convinteger_f32_im2col_32x32_amx",
+    OP_ConvIntegerToFloat, AMX_ISA, TACTIC_OVERWRITES_OUTPUT, qi_sup_amx, qi_workspace, qi_amx,
+    qi_prepare_amx, 1u << 1};
+const kiln_tactic cpu_t_convintf_vnni = {"u8s8_convinteger_f32_im2col_6x64_avx512vnni",
+    OP_ConvIntegerToFloat, VNNI_ISA, TACTIC_OVERWRITES_OUTPUT, qi_sup_vnni, qi_workspace,
+    qi_vnni, qi_prepare, 1u << 1};
+const kiln_tactic cpu_t_convintf_avx2 = {"u8s8_convinteger_f32_im2col_2x16_avx2",
+    OP_ConvIntegerToFloat, KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, qi_sup_avx2, qi_workspace,
+    qi_avx2, qi_prepare, 1u << 1};
+const kiln_tactic cpu_t_convintf_c = {"u8s8_convinteger_f32_im2col_c", OP_ConvIntegerToFloat, 0,
+    TACTIC_OVERWRITES_OUTPUT, qi_supports, qi_workspace, qi_c, qi_prepare, 1u << 1};
 const kiln_tactic cpu_t_matmulintf_c = {"u8s8_matmulinteger_f32_c", OP_MatMulIntegerToFloat,
     0, TACTIC_OVERWRITES_OUTPUT, qi_supports, qi_workspace, qi_c, qi_prepare, 1u << 1};
 

@@ -22,6 +22,7 @@ const kiln_tactic *const cpu_tactic_table[] = {
     /* ConvInteger / MatMulInteger (onnxruntime's quantize_dynamic) */
     &cpu_t_convint_amx, &cpu_t_convint_vnni, &cpu_t_convint_avx2, &cpu_t_convint_c,
     &cpu_t_matmulint_amx, &cpu_t_matmulint_vnni, &cpu_t_matmulint_avx2, &cpu_t_matmulint_c,
+    &cpu_t_convintf_amx, &cpu_t_convintf_vnni, &cpu_t_convintf_avx2, &cpu_t_convintf_c,
     &cpu_t_matmulintf_amx, &cpu_t_matmulintf_vnni, &cpu_t_matmulintf_avx2, &cpu_t_matmulintf_c,
     &cpu_t_dynquant_avx2, &cpu_t_dynquant_c, &cpu_t_cast_i32_f32,
     /* QAdd (internal, from the qdq pass) */

@@ -30,6 +30,8 @@ extern const kiln_tactic cpu_t_convint_amx, cpu_t_convint_vnni, cpu_t_convint_av
     cpu_t_convint_c;
 extern const kiln_tactic cpu_t_matmulint_amx, cpu_t_matmulint_vnni, cpu_t_matmulint_avx2,
     cpu_t_matmulint_c;
+extern const kiln_tactic cpu_t_convintf_amx, cpu_t_convintf_vnni, cpu_t_convintf_avx2,
+    cpu_t_convintf_c;
 extern const kiln_tactic cpu_t_matmulintf_amx, cpu_t_matmulintf_vnni, cpu_t_matmulintf_avx2,
     cpu_t_matmulintf_c;
 extern const kiln_tactic cpu_t_dynquant_avx2, cpu_t_dynquant_c, cpu_t_cast_i32_f32;

@@ -588,6 +588,34 @@ static int ref_convint(ref_ctx *c) {
     return 0;
 }
 
+/* ConvIntegerToFloat (ops/quant.c): the int32 convolution, then per output
+** channel m: (float)acc * scale[m] (+ bias[m]), float32 steps. */
+static int ref_convint_f(ref_ctx *c) {
+    const kiln_tensor *s = c->in[4], *bias = ref_has(c, 5) ? c->in[5] : NULL;
+    kiln_tensor *y = c->out[0];
+    int64_t M = c->in[1]->dims[0], ns = tensor_numel(s), nb = bias ? tensor_numel(bias) : 0;
+    if (s->dtype != KILN_DTYPE_FLOAT32 || (ns != 1 && ns != M) ||
+        (bias && (bias->dtype != KILN_DTYPE_FLOAT32 || (nb != 1 && nb != M))))
+        return ref_fail(c, "scale and bias must be float32 with 1 or %lld values", (long long)M);
+    conv_geom g;
+    int64_t *acc = conv_common(c, 0, 2, 1, 3, &g);
+    if (!acc) return -1;
+    int64_t osz = shape_numel(g.ns, g.out);
+    const float *sv = s->data, *bv = bias ? bias->data : NULL;
+    float *yv = y->data;
+    for (int64_t nm = 0; nm < g.n * M; nm++) {
+        int64_t m = nm % M;
+        float sc = sv[ns == 1 ? 0 : m], b = bv ? bv[nb == 1 ? 0 : m] : 0.0f;
+        for (int64_t p = 0; p < osz; p++) {
+            int64_t i = nm * osz + p;
+            float v = (float)(int32_t)(uint32_t)acc[i] * sc;
+            yv[i] = bv ? v + b : v;
+        }
+    }
+    free(acc);
+    return 0;
+}
+
 static int ref_qlinearconv(ref_ctx *c) {
     const kiln_tensor *xs = c->in[1], *ws = c->in[4], *ys = c->in[6], *yz = c->in[7];
     const kiln_tensor *bias = ref_has(c, 8) ? c->in[8] : NULL;
@@ -630,6 +658,7 @@ const ref_kernel ref_kernels_quant[] = {
     {OP_MatMulInteger, ref_matmulint},
     {OP_MatMulIntegerToFloat, ref_matmulint_f},
     {OP_ConvInteger, ref_convint},
+    {OP_ConvIntegerToFloat, ref_convint_f},
     {OP_QLinearConv, ref_qlinearconv},
     {OP_QLinearMatMul, ref_qlinearmatmul},
     {OP_NONE, NULL},

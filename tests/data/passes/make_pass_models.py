@@ -529,14 +529,30 @@ def qdyn():
              node("MatMulInteger", ["xq", "wq"], ["acc4"]),
              node("Cast", ["acc4"], ["acc4f"], to=F),
              node("Mul", ["acc4f", "s"], ["y4"]),
-             node("Relu", ["acc4f"], ["y5"])]
-    return model(nodes, [vi("x", [2, 5, 16]), vi("full", [2, 5, 24])],
+             node("Relu", ["acc4f"], ["y5"]),
+             # ConvInteger: a [1,4,1,1] bias folds (y6); a [4] one adds along
+             # W (the output is 4 wide), not per channel, and stays (y7)
+             node("DynamicQuantizeLinear", ["xc"], ["xcq", "xcs", "xcz"]),
+             node("Mul", ["xcs", "ws"], ["sc"]),
+             node("ConvInteger", ["xcq", "wc", "xcz"], ["cacc"], pads=[1, 1, 1, 1]),
+             node("Cast", ["cacc"], ["caccf"], to=F),
+             node("Mul", ["caccf", "sc"], ["cm"]),
+             node("Add", ["cm", "cbias"], ["y6"]),
+             node("ConvInteger", ["xcq", "wc", "xcz"], ["cacc2"], pads=[1, 1, 1, 1]),
+             node("Cast", ["cacc2"], ["cacc2f"], to=F),
+             node("Mul", ["cacc2f", "sc"], ["cm2"]),
+             node("Add", ["cm2", "wbias"], ["y7"])]
+    return model(nodes, [vi("x", [2, 5, 16]), vi("full", [2, 5, 24]), vi("xc", [2, 3, 5, 4])],
                  [vi("y", [2, 5, 24]), vi("y2", [2, 5, 8]), vi("y3", [2, 5, 24]),
-                  vi("y4", [2, 5, 24]), vi("y5", [2, 5, 24])],
+                  vi("y4", [2, 5, 24]), vi("y5", [2, 5, 24]), vi("y6", [2, 4, 5, 4]),
+                  vi("y7", [2, 4, 5, 4])],
                  [wq, wq2, c("ws", np.array(0.013, np.float32)),
                   c("ws2", (r.random(8) * 0.02 + 0.001).astype(np.float32)),
                   c("wz2", np.array(131, np.uint8), np.uint8),
-                  c("bias", r.standard_normal(24).astype(np.float32))])
+                  c("bias", r.standard_normal(24).astype(np.float32)),
+                  numpy_helper.from_array(r.integers(0, 256, (4, 3, 3, 3)).astype(np.uint8), "wc"),
+                  c("cbias", r.standard_normal((1, 4, 1, 1)).astype(np.float32)),
+                  c("wbias", r.standard_normal(4).astype(np.float32))])
 
 
 def main(out):
