@@ -77,7 +77,7 @@ KILN_OP(SVMClassifier) KILN_OP(SVMRegressor)
 KILN_OP(FusedConv) KILN_OP(FusedGemm) KILN_OP(FusedElementwise)
 /* channels-last (ops/layout.h) */
 KILN_OP(ToNhwc) KILN_OP(ToNchw) KILN_OP(NhwcConv) KILN_OP(NhwcMaxPool)
-KILN_OP(NhwcAveragePool) KILN_OP(NhwcGlobalAveragePool)
+KILN_OP(NhwcAveragePool) KILN_OP(NhwcGlobalAveragePool) KILN_OP(NhwcQLinearConv)
 /* quantized internal ops (qfused.c) */
 KILN_OP(QAdd)
 /* channel-blocked (NCHWc) layout, made by passes/nchwc.c (ops/nchwc.c) */
