@@ -31,6 +31,8 @@
 **   MaxPool of int8/uint8                      -> NhwcMaxPool
 **   QAdd (same shapes)                         -> QAdd on NHWC values
 **
+** A QLinearConv over [rows, K, 1, 1] (the form passes/qdq.c gives Gemm and
+** MatMul) starts no chain.
 ** The padding of an RGB input's channels is the same (zero bytes with zero
 ** weights: they add (0 - x_zp) * 0); it needs weight zero points of 0,
 ** which a convolution that has others does not get (it stays NCHW).
@@ -192,6 +194,10 @@ static int plan_node(cl_state *s, const ir_node *n, int64_t *pad_c) {
             return OP_NONE;
         int64_t M = w->const_val->dims[0], C = w->const_val->dims[1];
         if (M % s->align || xt->dims[1] != C) return OP_NONE;
+        /* the 1x1 form of a Gemm / MatMul ([rows, K, 1, 1], passes/qdq.c)
+        ** starts no chain: its layouts are the same bytes already, and
+        ** reformats around it would be pure cost (BERT) */
+        if (!x_nhwc && xt->dims[2] == 1 && xt->dims[3] == 1) return OP_NONE;
         if (C % s->align) {
             if (x_nhwc || !const_zeros(n->in[5])) return OP_NONE;
             *pad_c = round_up(C, s->align);

@@ -517,6 +517,41 @@ done:
     ir_model_free(o.m);
 }
 
+/* The 1x1 QLinearConv form of a Gemm ([rows, K, 1, 1]) starts no chain. */
+static void q8_gemm_form_case(void) {
+    const char *what = "q8 Gemm form";
+    q8b b;
+    b.m = model_new(17);
+    b.g = b.m->graph;
+    b.k = 0;
+    b.at = KILN_DTYPE_INT8;
+    int64_t xd[4] = {5, 32, 1, 1};
+    ir_value *x = input(b.g, "x", b.at, 4, xd);
+    b.g->inputs = arena_zalloc(b.m, sizeof *b.g->inputs);
+    b.g->inputs[0] = x;
+    b.g->n_inputs = 1;
+    float ys;
+    q8conv_spec sp = {32, 16, 1, 1, 0, true, false, true, false};
+    ir_value *y = q8_conv(&b, x, 0.02f, &sp, &ys);
+    b.g->outputs = arena_zalloc(b.m, sizeof *b.g->outputs);
+    b.g->outputs[0] = y;
+    b.g->n_outputs = 1;
+    y->flags |= IR_VALUE_OUTPUT;
+    if (ir_graph_compact(b.g) || ir_graph_infer(b.g)) {
+        CHECK(0, "%s: %s", what, kiln_last_error());
+        ir_model_free(b.m);
+        return;
+    }
+    pass_ctx pc;
+    memset(&pc, 0, sizeof pc);
+    pc.m = b.m;
+    pc.g = b.g;
+    kiln_status st = pass_channels_last_kinds(&pc, 8, CL_KIND_Q8);
+    CHECK(!st && count_op(b.g, "NhwcQLinearConv") == 0 && count_op(b.g, "ToNhwc") == 0,
+          "%s: converted (%d NhwcQLinearConv)", what, count_op(b.g, "NhwcQLinearConv"));
+    ir_model_free(b.m);
+}
+
 /* Builds MODEL for the CPU (the pass on when nhwc, through the
 ** environment variable), runs it on in; outputs into out (n of them).
 ** *n_nhwc / *n_reformat count the engine's NHWC and reformat layers. */
@@ -642,6 +677,7 @@ int main(void) {
     pass_case(1, true);
     op_cases();
     for (int t = 0; t < 30; t++) q8_chain_case(t);
+    q8_gemm_form_case();
     engine_case();
     return test_summary();
 }

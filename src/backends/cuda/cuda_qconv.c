@@ -29,8 +29,35 @@
 **  - cuda_qlinear_conv_direct: a direct integer kernel (one thread per
 **    output) that takes any QLinearConv of 1-D to 3-D (groups, depthwise,
 **    uint8 weights, weight zero points): slow, but on the device.
-**  - cuda_qadd_direct: QAdd, elementwise; cuda_maxpool_q8_direct: MaxPool
-**    on int8/uint8 (kept in 8 bits between quantized layers by the fold).
+**  - cuda_qadd_direct: QAdd, elementwise (16 bytes per thread when the
+**    size allows); cuda_maxpool_q8_direct: MaxPool on int8/uint8 (kept in
+**    8 bits between quantized layers by the fold).
+**
+** Channels-last (NhwcQLinearConv, NhwcMaxPool of 8-bit data: INT8 chains
+** the channels-last pass (passes/layout.c) made, weights KRSC):
+**  - cuda_nhwc_qconv_lt_i8_h<k>: the same cuBLASLt int8 GEMM over rows =
+**    output pixels, K = (kh, kw, c). A 1x1 stride-1 layer with int8 x and
+**    c % 16 == 0 is the GEMM over x itself ([N*H*W, C] x [C, M], no
+**    im2col); other layers (KxK, strided, uint8 x, odd c) go through an
+**    NHWC im2col that copies channel runs 16 (8, 4) bytes at a time,
+**    shifting uint8 by flipping the top bit and filling padding with the
+**    shifted zero point. The int32 product is requantized (exactly as
+**    above) straight into y, whose [N*OH*OW, M] rows it already is: no
+**    transpose anywhere.
+**  - cuda_nhwc_qconv_lt_i8o_h<k> (KILN_INT8_LT_I8O=1, as the NCHW i8o):
+**    cuBLASLt's int8 epilogue writes y in place when M % 16 == 0 (uint8 y
+**    restored by a top-bit flip), so the int32 product never reaches
+**    memory.
+**  - cuda_nhwc_qconv_direct: one thread per output, any weight type and
+**    zero points (what the GEMM path declines).
+**  - cuda_nhwc_maxpool_q8: 16 channels per thread (__vmaxs4/__vmaxu4).
+**  Not yet fused: the residual QAdd and the requantization's clamp are
+**  separate passes over memory (a QAdd after a conv reads its y back), and
+**  without i8o the int32 product makes a round trip (4 bytes per output);
+**  the next step is an epilogue that requantizes in the GEMM (i8o where
+**  cuBLASLt takes it, or q8sm90's CUTLASS kernel) and adds the residual
+**  there. Relu needs no work: the Q/DQ fold leaves it as the output zero
+**  point's clamp.
 **
 ** All of them read scales and zero points from the device tensors (no host
 ** copies, so runs are capturable) and match the reference kernels bit for
@@ -95,7 +122,9 @@ static bool qc_geom(const ir_node *n, int r, const int64_t *xd, const int64_t *w
 ** float32 scales, one x/y scale and zero point, w_scale/w_zp one or M,
 ** int32 bias [M]. */
 static bool qc_common(const ir_node *n, const ir_type *const *in) {
-    if (n->op != OP_QLinearConv || n->n_in < 8 || n->n_out != 1) return false;
+    if ((n->op != OP_QLinearConv && n->op != OP_NhwcQLinearConv) || n->n_in < 8 ||
+        n->n_out != 1)
+        return false;
     for (int i = 0; i < 8; i++)
         if (!in[i] || !n->in[i]) return false;
     const ir_type *x = in[0], *w = in[3];
@@ -384,6 +413,238 @@ static int direct_run(ref_ctx *rc) {
                         "QLinearConv");
 }
 
+/* ------------------------------------------------------ NhwcQLinearConv */
+/* The NCHW view of an NhwcQLinearConv's input types (X [N,H,W,C] as
+** [N,C,H,W], W [M,KH,KW,C] as [M,C,KH,KW]), the others as they are, so
+** the QLinearConv checks above apply. false: not a 2-D NhwcQLinearConv. */
+static bool nq_view(const ir_node *n, const ir_type *const *in, ir_type *tmp,
+                    const ir_type **pin) {
+    if (n->op != OP_NhwcQLinearConv || n->n_in < 8 || n->n_in > 9) return false;
+    for (int i = 0; i < 9; i++) pin[i] = i < n->n_in ? in[i] : NULL;
+    for (int k = 0; k < 2; k++) {
+        int i = k ? 3 : 0;
+        if (!in[i] || in[i]->rank != 4) return false;
+        tmp[k] = *in[i];
+        tmp[k].dims[1] = in[i]->dims[3];
+        tmp[k].dims[2] = in[i]->dims[1];
+        tmp[k].dims[3] = in[i]->dims[2];
+        pin[i] = &tmp[k];
+    }
+    return true;
+}
+
+static bool nq_common(const ir_node *n, const ir_type *const *in) {
+    ir_type tmp[2];
+    const ir_type *pin[9];
+    return nq_view(n, in, tmp, pin) && qc_common(n, pin) && ir_attr_int(n, "group", 1) == 1;
+}
+
+static bool nlt_supports(const ir_node *n, const ir_type *const *in) {
+    return lt_loaded() && nq_common(n, in) && in[3]->dtype == KILN_DTYPE_INT8 && wzp_zero(n);
+}
+
+/* the int8-output form: offered only with KILN_INT8_LT_I8O=1, as above */
+static bool nlt_supports_i8o(const ir_node *n, const ir_type *const *in) {
+    const char *e = getenv("KILN_INT8_LT_I8O");
+    return e && !strcmp(e, "1") && nlt_supports(n, in);
+}
+
+/* NCHW-ordered dims of the NHWC x and KRSC w. */
+static void nq_dims(const int64_t *x, const int64_t *w, int64_t *xd, int64_t *wd) {
+    xd[0] = x[0], xd[1] = x[3], xd[2] = x[1], xd[3] = x[2];
+    wd[0] = w[0], wd[1] = w[3], wd[2] = w[1], wd[3] = w[2];
+}
+
+/* The GEMM path's sizes for the NHWC op: rows are output pixels, K runs
+** over (kh, kw, c); a 1x1 stride-1 unpadded layer with int8 x and c % 16
+** == 0 reads x in place ([N*H*W, C] is the GEMM operand), and an int8
+** output GEMM with M % 16 == 0 writes y in place. */
+static bool nq_sizes_of(const ir_node *n, const int64_t *x, const int64_t *w, kiln_dtype xt,
+                        bool i8o, qc_sizes *z, char *err, size_t ne) {
+    int64_t xd[4], wd[4];
+    nq_dims(x, w, xd, wd);
+    if (!qc_geom(n, 4, xd, wd, &z->g, err, ne)) return false;
+    const kc_qconv_geom *g = &z->g;
+    if (g->group != 1) {
+        snprintf(err, ne, "the NHWC int8 GEMM path needs group 1");
+        return false;
+    }
+    z->K = g->c * g->kh * g->kw;
+    z->kp = round_up(z->K, 16);
+    z->mp = round_up(g->m, 16);
+    z->rows = g->n * g->oh * g->ow;
+    z->in_place = xt == KILN_DTYPE_INT8 && z->kp == z->K && g->kh == 1 && g->kw == 1 &&
+                  g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0 && g->oh == g->h &&
+                  g->ow == g->w;
+    z->w_in_place = z->kp == z->K && z->mp == g->m;
+    z->i8o = i8o;
+    z->d_direct = i8o && z->mp == g->m;
+    if (z->K > INT32_MAX || z->mp > 65535 * 32) {
+        snprintf(err, ne, "layer too large for the int8 GEMM path");
+        return false;
+    }
+    return true;
+}
+
+static size_t nlt_workspace_any(const ir_node *n, const ir_type *const *in, bool i8o) {
+    for (int i = 0; i < 4; i++)
+        if (in[0]->dims[i] < 0) return SIZE_MAX;
+    qc_sizes z;
+    char err[128];
+    if (!nq_sizes_of(n, in[0]->dims, in[3]->dims, in[0]->dtype, i8o, &z, err, sizeof err))
+        return SIZE_MAX;
+    size_t rb = qc_row_bytes(&z);
+    if (rb == 0) return qc_fixed(&z) + 2 * QC_ALIGN;
+    int64_t chunk = (int64_t)(QC_CHUNK_BYTES / rb);
+    if (chunk > z.rows) chunk = z.rows;
+    if (chunk < 1) chunk = 1;
+    return qc_fixed(&z) + 2 * QC_ALIGN + (size_t)chunk * rb;
+}
+
+static size_t nlt_workspace(const ir_node *n, const ir_type *const *in) {
+    return nlt_workspace_any(n, in, false);
+}
+
+static size_t nlt_workspace_i8o(const ir_node *n, const ir_type *const *in) {
+    return nlt_workspace_any(n, in, true);
+}
+
+/* Checks x, w, y (NHWC / KRSC / NHWC) and fills the geometry. */
+static int nq_io(ref_ctx *rc, kc_qconv_geom *g) {
+    const kiln_tensor *X = rc->in[0], *W = rc->in[3];
+    kiln_tensor *Y = rc->out[0];
+    if (!is_q8(X->dtype) || !is_q8(W->dtype) || !is_q8(Y->dtype))
+        return ref_fail(rc, "NhwcQLinearConv takes 8-bit x, w and y");
+    if (X->rank != 4 || W->rank != 4 || Y->rank != 4)
+        return ref_fail(rc, "NhwcQLinearConv runs 2-D convolutions");
+    int64_t xd[4], wd[4];
+    nq_dims(X->dims, W->dims, xd, wd);
+    if (!qc_geom(rc->node, 4, xd, wd, g, rc->err, sizeof rc->err)) return -1;
+    if (g->group != 1) return ref_fail(rc, "NhwcQLinearConv needs group 1");
+    if (Y->dims[0] != g->n || Y->dims[1] != g->oh || Y->dims[2] != g->ow || Y->dims[3] != g->m)
+        return ref_fail(rc, "internal: NhwcQLinearConv output shape");
+    return 0;
+}
+
+/* The GEMM path channels-last: [im2col (NHWC, 16-byte channel runs)] ->
+** cuBLASLt int8 x int8 -> int32 -> requantization written straight into y
+** (rows are y's pixels, channels contiguous: no transpose); or, for i8o,
+** cuBLASLt's int8 epilogue writing y itself (M % 16 == 0), uint8 y then
+** restored in place by flipping the top bits. */
+static int nlt_run(ref_ctx *rc, int rank, bool i8o) {
+    cuda_exec *x = cuda_exec_of(rc);
+    cuda_plans_trim(x);
+    const kiln_tensor *X = rc->in[0], *W = rc->in[3];
+    kiln_tensor *Y = rc->out[0];
+    kc_qconv_geom g;
+    if (nq_io(rc, &g)) return -1;
+    if (W->dtype != KILN_DTYPE_INT8)
+        return ref_fail(rc, "the int8 GEMM path needs int8 weights");
+    kc_qparams q;
+    if (qparams(rc, &q, g.m)) return -1;
+    qc_sizes z;
+    if (!nq_sizes_of(rc->node, X->dims, W->dims, X->dtype, i8o, &z, rc->err, sizeof rc->err))
+        return -1;
+    if (tensor_numel(Y) == 0) return 0;
+    if (g.c == 0 || z.K == 0) return ref_fail(rc, "NhwcQLinearConv with no input channels");
+    size_t fixed = qc_fixed(&z), rb = qc_row_bytes(&z);
+    if (!rc->ws || rc->ws_size < fixed + 2 * QC_ALIGN + rb)
+        return ref_fail(rc, "workspace of %zu bytes is too small", rc->ws_size);
+    int64_t chunk = rb ? (int64_t)((rc->ws_size - fixed - 2 * QC_ALIGN) / rb) : z.rows;
+    if (chunk > z.rows) chunk = z.rows;
+    /* the helper kernels index a chunk with 32-bit offsets */
+    int64_t lim = INT32_MAX / (z.kp > z.mp ? z.kp : z.mp);
+    if (chunk > lim) chunk = lim;
+    char *ws = rc->ws;
+    int8_t *wp = z.w_in_place ? (int8_t *)W->data : (int8_t *)ws;
+    if (!z.w_in_place) ws += al((size_t)(z.mp * z.kp));
+    int32_t *rowsum = (int32_t *)ws;
+    ws += al((size_t)z.mp * 4);
+    float *alpha = NULL, *beta = NULL;
+    if (i8o) {
+        alpha = (float *)ws;
+        ws += al((size_t)z.mp * 4);
+        beta = (float *)ws;
+        ws += al((size_t)z.mp * 4);
+    }
+    int8_t *col = z.in_place ? NULL : (int8_t *)ws;
+    if (!z.in_place) ws += al((size_t)(chunk * z.kp));
+    void *dbuf = ws;
+    cudaStream_t st = cuda_stream_of(rc);
+    if (cuda_fail_if(rc,
+                     kc_q8_weight_prep(W->data, g.m, z.K, z.mp, z.kp,
+                                       z.w_in_place ? NULL : wp, rowsum, st),
+                     "NhwcQLinearConv weight preparation"))
+        return -1;
+    if (i8o && cuda_fail_if(rc, kc_q8_epilogue_prep(rowsum, &g, &q, z.mp, alpha, beta, st),
+                            "NhwcQLinearConv epilogue preparation"))
+        return -1;
+    const int32_t one = 1, zero = 0;
+    const float fzero = 0.0f;
+    for (int64_t r0 = 0; r0 < z.rows; r0 += chunk) {
+        int64_t nr = z.rows - r0 < chunk ? z.rows - r0 : chunk;
+        const int8_t *b = z.in_place ? (const int8_t *)X->data + r0 * z.kp : col;
+        int8_t *yrow = (int8_t *)Y->data + r0 * g.m;
+        void *d = z.d_direct ? (void *)yrow : dbuf;
+        if (!z.in_place &&
+            cuda_fail_if(rc, kc_q8_im2col_nhwc(X->data, &g, &q, r0, nr, z.kp, col, st),
+                         "NhwcQLinearConv im2col"))
+            return -1;
+        cuda_lt_spec sp;
+        memset(&sp, 0, sizeof sp);
+        sp.a_type = CUDA_R_8I;
+        sp.c_type = i8o ? CUDA_R_8I : CUDA_R_32I;
+        sp.compute = CUBLAS_COMPUTE_32I;
+        sp.scale_type = i8o ? CUDA_R_32F : CUDA_R_32I;
+        sp.pointer_mode = i8o ? CUBLASLT_POINTER_MODE_ALPHA_DEVICE_VECTOR_BETA_ZERO : 0;
+        sp.op_a = CUBLAS_OP_T, sp.op_b = CUBLAS_OP_N;
+        sp.m = z.mp, sp.n = nr, sp.k = z.kp;
+        sp.a_rows = z.kp, sp.a_cols = z.mp, sp.lda = z.kp;
+        sp.b_rows = z.kp, sp.b_cols = nr, sp.ldb = z.kp;
+        sp.ldc = z.mp;
+        sp.batch = 1;
+        sp.epilogue = i8o ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+        int64_t sa = z.kp, sc = i8o ? z.mp : z.mp * 4;
+        sp.align_a = cuda_lt_align(wp, &sa, 1);
+        sp.align_b = cuda_lt_align(b, &sa, 1);
+        sp.align_c = cuda_lt_align(d, &sc, 1);
+        const cuda_lt_plan *p = cuda_lt_plan_get(rc, &sp);
+        if (!p) return -1;
+        if (i8o) {
+            if (cuda_lt_matmul_raw(rc, p, rank, wp, b, NULL, d, alpha, &fzero, beta)) return -1;
+            if ((!z.d_direct || !q.y_signed) &&
+                cuda_fail_if(rc, kc_q8_rows_fix(d, z.mp, yrow, g.m, nr, !q.y_signed, st),
+                             "NhwcQLinearConv output rows"))
+                return -1;
+        } else {
+            if (cuda_lt_matmul_raw(rc, p, rank, wp, b, NULL, d, &one, &zero, NULL)) return -1;
+            if (cuda_fail_if(rc,
+                             kc_q8_requant_nhwc(dbuf, z.mp, rowsum, &g, &q, r0, nr, Y->data, st),
+                             "NhwcQLinearConv requantization"))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static int nlt_run_h0(ref_ctx *rc) { return nlt_run(rc, 0, false); }
+static int nlt_run_h1(ref_ctx *rc) { return nlt_run(rc, 1, false); }
+static int nlt_run_h2(ref_ctx *rc) { return nlt_run(rc, 2, false); }
+static int nlt_run_o_h0(ref_ctx *rc) { return nlt_run(rc, 0, true); }
+static int nlt_run_o_h1(ref_ctx *rc) { return nlt_run(rc, 1, true); }
+
+static int ndirect_run(ref_ctx *rc) {
+    kc_qconv_geom g;
+    if (nq_io(rc, &g)) return -1;
+    kc_qparams q;
+    if (qparams(rc, &q, g.m)) return -1;
+    if (tensor_numel(rc->out[0]) == 0) return 0;
+    return cuda_fail_if(rc,
+                        kc_qconv_direct_nhwc(rc->in[0]->data, rc->in[3]->data, &g, &q,
+                                             rc->out[0]->data, cuda_stream_of(rc)),
+                        "NhwcQLinearConv");
+}
+
 /* ------------------------------------------------------------ MaxPool */
 /* MaxPool of 8-bit data (what passes/qdq.c leaves between quantized
 ** layers): 1-D and 2-D, no Indices output. */
@@ -431,6 +692,34 @@ static int pool_run(ref_ctx *rc) {
                         kc_q8_maxpool(X->data, Y->data, &g, X->dtype == KILN_DTYPE_INT8,
                                       cuda_stream_of(rc)),
                         "MaxPool");
+}
+
+/* NhwcMaxPool of 8-bit data (the channels-last pass moves the MaxPool of
+** an INT8 chain into NHWC): 2-D, plain windows as the pass makes them. */
+static bool npool_supports(const ir_node *n, const ir_type *const *in) {
+    if (n->op != OP_NhwcMaxPool || n->n_in != 1 || !in[0] || !is_q8(in[0]->dtype)) return false;
+    if (in[0]->rank != 4 || ir_attr_int(n, "ceil_mode", 0) != 0) return false;
+    conv_window cw;
+    char err[128];
+    return conv_window_read(n, 2, NULL, CW_CEIL | CW_DILATIONS | CW_AUTO_PAD, &cw, err,
+                            sizeof err) == 0 &&
+           !cw.ceil_mode;
+}
+
+static int npool_run(ref_ctx *rc) {
+    const kiln_tensor *X = rc->in[0];
+    kiln_tensor *Y = rc->out[0];
+    if (!is_q8(X->dtype) || Y->dtype != X->dtype || X->rank != 4 || Y->rank != 4)
+        return ref_fail(rc, "8-bit NhwcMaxPool takes rank-4 int8/uint8 data");
+    int64_t xd[4] = {X->dims[0], X->dims[3], X->dims[1], X->dims[2]};
+    kc_qconv_geom g;
+    if (!pool_geom(rc->node, 4, xd, &g, rc->err, sizeof rc->err)) return -1;
+    if (Y->dims[0] != g.n || Y->dims[1] != g.oh || Y->dims[2] != g.ow || Y->dims[3] != g.c)
+        return ref_fail(rc, "internal: NhwcMaxPool output shape");
+    return cuda_fail_if(rc,
+                        kc_q8_maxpool_nhwc(X->data, Y->data, &g, X->dtype == KILN_DTYPE_INT8,
+                                           cuda_stream_of(rc)),
+                        "NhwcMaxPool");
 }
 
 /* ------------------------------------------------------------ QAdd */
@@ -487,6 +776,19 @@ static const kiln_tactic t_pool = {"cuda_maxpool_q8_direct", OP_MaxPool, 0, DEV_
 static const kiln_tactic t_qadd = {"cuda_qadd_direct", OP_QAdd, 0, DEV_OW, qadd_supports, NULL,
                                    qadd_run};
 
+#define NQ(VAR, NAME, SUP, WS, RUN)                                                         \
+    static const kiln_tactic VAR = {NAME, OP_NhwcQLinearConv, 0, DEV_OW, SUP, WS, RUN};
+NQ(t_nlt_h0, "cuda_nhwc_qconv_lt_i8_h0", nlt_supports, nlt_workspace, nlt_run_h0)
+NQ(t_nlt_h1, "cuda_nhwc_qconv_lt_i8_h1", nlt_supports, nlt_workspace, nlt_run_h1)
+NQ(t_nlt_h2, "cuda_nhwc_qconv_lt_i8_h2", nlt_supports, nlt_workspace, nlt_run_h2)
+NQ(t_nlto_h0, "cuda_nhwc_qconv_lt_i8o_h0", nlt_supports_i8o, nlt_workspace_i8o, nlt_run_o_h0)
+NQ(t_nlto_h1, "cuda_nhwc_qconv_lt_i8o_h1", nlt_supports_i8o, nlt_workspace_i8o, nlt_run_o_h1)
+NQ(t_ndirect, "cuda_nhwc_qconv_direct", nq_common, NULL, ndirect_run)
+static const kiln_tactic t_npool = {"cuda_nhwc_maxpool_q8", OP_NhwcMaxPool, 0, DEV_OW,
+                                    npool_supports, NULL, npool_run};
+
 const kiln_tactic *const cuda_tactics_qconv[] = {
-    &t_lt_h0, &t_lt_h1, &t_lt_h2, &t_lto_h0, &t_lto_h1, &t_direct, &t_pool, &t_qadd, NULL,
+    &t_lt_h0,  &t_lt_h1,  &t_lt_h2,   &t_lto_h0,  &t_lto_h1,  &t_direct, &t_pool,
+    &t_qadd,   &t_nlt_h0, &t_nlt_h1,  &t_nlt_h2,  &t_nlto_h0, &t_nlto_h1, &t_ndirect,
+    &t_npool,  NULL,
 };
