@@ -354,39 +354,50 @@ __global__ void k_im2col_nhwc_b(const uint8_t *__restrict__ x, kc_qconv_geom g, 
     }
 }
 
-// One output byte of channel m from its int32 GEMM value.
-__device__ __forceinline__ int q_out(const int32_t a, int64_t m, const int32_t *rowsum,
-                                     const kc_qparams &q, int off, int xzp, double yzp) {
-    uint32_t add = (uint32_t)(off - xzp) * (uint32_t)rowsum[m] + (q.bias ? (uint32_t)q.bias[m] : 0u);
-    return q_requant((int32_t)((uint32_t)a + add), q_mult(q, m), yzp, q.y_signed);
-}
+// 4 channels x QR_ROWS rows per thread: the channels' multipliers and
+// zero-point/bias terms once, then per row one 16-byte read of the product
+// and one 4-byte store (m % 4 == 0; else element by element).
+enum { QR_ROWS = 8 };
 
-// 4 channels per thread: one 16-byte read of the product, one 4-byte store
-// (m % 4 == 0), else byte stores.
 __global__ void k_requant_nhwc(const int32_t *__restrict__ acc, int64_t ldacc,
                                const int32_t *__restrict__ rowsum, kc_qconv_geom g,
                                kc_qparams q, int64_t r0, uint32_t nrows, uint8_t *__restrict__ y,
                                bool vec) {
-    const uint32_t M = (uint32_t)g.m, m4 = (M + 3) / 4;
+    const uint32_t M = (uint32_t)g.m, m4 = (M + 3) / 4, nb = (nrows + QR_ROWS - 1) / QR_ROWS;
     int off = q.x_signed ? 0 : 128;
     int xzp = q8(q.xzp, 0, q.x_signed);
     double yzp = (double)q8(q.yzp, 0, q.y_signed);
-    uint32_t total = nrows * m4;
+    uint32_t total = nb * m4;
     for (uint32_t t = blockIdx.x * blockDim.x + threadIdx.x; t < total;
          t += gridDim.x * blockDim.x) {
-        uint32_t lr = t / m4, m0 = (t - lr * m4) * 4;
-        const int32_t *a = acc + (int64_t)lr * ldacc + m0;
-        uint8_t *yo = y + (r0 + lr) * (int64_t)M + m0;
-        if (vec) {
-            int4 v = *reinterpret_cast<const int4 *>(a);
-            uint32_t b0 = (uint8_t)q_out(v.x, m0, rowsum, q, off, xzp, yzp);
-            uint32_t b1 = (uint8_t)q_out(v.y, m0 + 1, rowsum, q, off, xzp, yzp);
-            uint32_t b2 = (uint8_t)q_out(v.z, m0 + 2, rowsum, q, off, xzp, yzp);
-            uint32_t b3 = (uint8_t)q_out(v.w, m0 + 3, rowsum, q, off, xzp, yzp);
-            *reinterpret_cast<uint32_t *>(yo) = b0 | b1 << 8 | b2 << 16 | b3 << 24;
-        } else {
-            for (uint32_t u = 0; u < 4 && m0 + u < M; u++)
-                yo[u] = (uint8_t)q_out(a[u], m0 + u, rowsum, q, off, xzp, yzp);
+        uint32_t rb = t / m4, m0 = (t - rb * m4) * 4;
+        float mult[4];
+        uint32_t add[4];
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            uint32_t m = m0 + u < M ? m0 + u : M - 1;
+            mult[u] = q_mult(q, m);
+            add[u] = (uint32_t)(off - xzp) * (uint32_t)rowsum[m] + (q.bias ? (uint32_t)q.bias[m] : 0u);
+        }
+        uint32_t rend = (rb + 1) * QR_ROWS < nrows ? (rb + 1) * QR_ROWS : nrows;
+        for (uint32_t lr = rb * QR_ROWS; lr < rend; lr++) {
+            const int32_t *a = acc + (int64_t)lr * ldacc + m0;
+            uint8_t *yo = y + (r0 + lr) * (int64_t)M + m0;
+            if (vec) {
+                int4 v = *reinterpret_cast<const int4 *>(a);
+                int32_t av[4] = {v.x, v.y, v.z, v.w};
+                uint32_t w = 0;
+#pragma unroll
+                for (int u = 0; u < 4; u++)
+                    w |= (uint32_t)(uint8_t)q_requant((int32_t)((uint32_t)av[u] + add[u]), mult[u],
+                                                      yzp, q.y_signed)
+                         << (8 * u);
+                *reinterpret_cast<uint32_t *>(yo) = w;
+            } else {
+                for (uint32_t u = 0; u < 4 && m0 + u < M; u++)
+                    yo[u] = (uint8_t)q_requant((int32_t)((uint32_t)a[u] + add[u]), mult[u], yzp,
+                                               q.y_signed);
+            }
         }
     }
 }
@@ -668,8 +679,9 @@ extern "C" cudaError_t kc_q8_requant_nhwc(const int32_t *acc, int64_t ldacc,
     if (ldacc < g->m || nrows * m4 > 0x7fffffffLL || g->m > 0x7fffffffLL)
         return cudaErrorInvalidValue;
     bool vec = g->m % 4 == 0 && ldacc % 4 == 0 && al(acc, 16) && al(y, 4);
-    k_requant_nhwc<<<kc_blocks(nrows * m4, 256), 256, 0, s>>>(acc, ldacc, rowsum, *g, *q, r0,
-                                                              (uint32_t)nrows, (uint8_t *)y, vec);
+    int64_t items = (nrows + QR_ROWS - 1) / QR_ROWS * m4;
+    k_requant_nhwc<<<kc_blocks(items, 256), 256, 0, s>>>(acc, ldacc, rowsum, *g, *q, r0,
+                                                         (uint32_t)nrows, (uint8_t *)y, vec);
     return cudaGetLastError();
 }
 

@@ -121,7 +121,7 @@ cudaError_t kc_q8_im2col_nhwc(const void *x, const kc_qconv_geom *g, const kc_qp
                               cudaStream_t s);
 
 /* kc_q8_requant's arithmetic, written channels-last: y[r * m + ch] for
-** rows r0 .. r0 + nrows (no transpose: 4 channels per thread). */
+** rows r0 .. r0 + nrows (no transpose: 4 channels x 8 rows per thread). */
 cudaError_t kc_q8_requant_nhwc(const int32_t *acc, int64_t ldacc, const int32_t *rowsum,
                                const kc_qconv_geom *g, const kc_qparams *q, int64_t r0,
                                int64_t nrows, void *y, cudaStream_t s);
