@@ -13,7 +13,9 @@
 ** 3x3 -> QAdd -> strided 3x3, built in the IR over random shapes with odd
 ** channel counts, int8 and uint8 activations, per-tensor and per-channel
 ** weight scales, uint8 weights, weight zero points) must give the same bytes
-** with and without the pass. Prints `N passed, M failed`. */
+** with and without the pass, and the model calibrated INT8 through the
+** builder with KILN_CHANNELS_LAST=1 must run like its NCHW build. Prints
+** `N passed, M failed`. */
 #include "../../src/ops/layout.h"
 #include "test_util.h"
 
@@ -663,6 +665,127 @@ done:
     kiln_model_free(km);
 }
 
+/* ---- INT8 end to end: MODEL calibrated (KILN_PRECISION_INT8) for the CPU,
+** built with KILN_CHANNELS_LAST=1 (the CPU runs NhwcQLinearConv through
+** its reference kernel) and without; the quantized outputs must be the
+** same bytes, the float head's within float rounding (its GEMM tactic is
+** timed and may differ). */
+static bool write_npy(const char *path, const kiln_tensor *t) {
+    char hdr[128];
+    int n = snprintf(hdr, sizeof hdr,
+                     "{'descr': '<f4', 'fortran_order': False, 'shape': (%lld, %lld, %lld, %lld), }",
+                     (long long)t->dims[0], (long long)t->dims[1], (long long)t->dims[2],
+                     (long long)t->dims[3]);
+    int total = 10 + n + 1, pad = (64 - total % 64) % 64;
+    FILE *f = fopen(path, "wb");
+    if (!f) return false;
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 0, 0};
+    int hl = n + pad + 1;
+    pre[8] = (unsigned char)(hl & 0xff), pre[9] = (unsigned char)(hl >> 8);
+    bool ok = fwrite(pre, 1, 10, f) == 10 && fwrite(hdr, 1, (size_t)n, f) == (size_t)n;
+    for (int i = 0; ok && i < pad; i++) ok = fputc(' ', f) != EOF;
+    ok = ok && fputc('\n', f) != EOF && fwrite(t->data, 1, t->nbytes, f) == t->nbytes;
+    return fclose(f) == 0 && ok;
+}
+
+static kiln_status q8_engine_run(const kiln_model *km, const char *calib, bool nhwc,
+                                 const kiln_tensor *x, kiln_tensor **out, int n, int *n_q) {
+    kiln_builder_config *cfg = NULL;
+    kiln_engine *e = NULL;
+    kiln_context *cx = NULL;
+    void *blob = NULL;
+    size_t size = 0;
+    setenv("KILN_CHANNELS_LAST", nhwc ? "1" : "0", 1);
+    int prof = 0;
+    kiln_status st = kiln_builder_config_create(&cfg);
+    if (!st) st = kiln_builder_config_add_profile(cfg, &prof);
+    if (!st) st = kiln_builder_config_set_shape(cfg, prof, "x", 4, x->dims, x->dims, x->dims);
+    if (!st) st = kiln_builder_config_set_precisions(cfg, KILN_PRECISION_INT8);
+    if (!st)
+        st = kiln_builder_config_set_int8_calibration(cfg, calib, KILN_CALIB_MINMAX, 99.99, 0,
+                                                     NULL);
+    if (!st) st = kiln_build_engine(km, cfg, &blob, &size);
+    unsetenv("KILN_CHANNELS_LAST");
+    if (!st) st = kiln_engine_load_memory(blob, size, &e);
+    *n_q = 0;
+    for (int i = 0; !st && i < kiln_engine_num_layers(e); i++) {
+        kiln_layer_info li;
+        if (!kiln_engine_layer(e, i, &li) && !strcmp(li.op_type, "NhwcQLinearConv")) ++*n_q;
+    }
+    const ir_graph *g = km->ir->graph;
+    if (!st) st = kiln_context_create(e, &cx);
+    if (!st) st = kiln_context_set_input_shape(cx, "x", 4, x->dims);
+    if (!st) st = kiln_context_set_tensor(cx, "x", x->data, x->nbytes);
+    for (int o = 0; !st && o < n; o++)
+        st = kiln_context_set_tensor(cx, g->outputs[o]->name, out[o]->data, out[o]->nbytes);
+    if (!st) st = kiln_context_execute(cx);
+    kiln_context_destroy(cx);
+    kiln_engine_free(e);
+    kiln_free(blob);
+    kiln_builder_config_destroy(cfg);
+    return st;
+}
+
+static void q8_engine_case(void) {
+    const char *what = "INT8 engine (KILN_CHANNELS_LAST=1)";
+    kiln_model *km = NULL;
+    if (kiln_model_load(MODEL, &km)) {
+        CHECK(0, "%s: cannot load: %s", what, kiln_last_error());
+        return;
+    }
+    const ir_graph *g = km->ir->graph;
+    int no = g->n_outputs;
+    char dir[] = "/tmp/kiln_test_layout_XXXXXX", path[128];
+    kiln_tensor **in = make_inputs(g, 2, NULL);
+    kiln_tensor **a = calloc((size_t)no, sizeof *a), **b = calloc((size_t)no, sizeof *b);
+    kiln_tensor **ref = calloc((size_t)no, sizeof *ref);
+    bool made = in && a && b && ref && mkdtemp(dir);
+    path[0] = 0;
+    if (!made) {
+        CHECK(0, "%s: setup failed", what);
+        goto done;
+    }
+    snprintf(path, sizeof path, "%s/x.npy", dir);
+    if (!write_npy(path, in[0]) ||
+        ref_run_graph(g, (const kiln_tensor *const *)in, NULL, ref)) {
+        CHECK(0, "%s: calibration data / reference run failed", what);
+        goto done;
+    }
+    for (int o = 0; o < no; o++) {
+        a[o] = tensor_with(ref[o]->dtype, ref[o]->rank, ref[o]->dims, NULL);
+        b[o] = tensor_with(ref[o]->dtype, ref[o]->rank, ref[o]->dims, NULL);
+    }
+    int nq = 0, nq0 = 0;
+    setenv("KILN_NCHWC", "0", 1);
+    kiln_status st = q8_engine_run(km, dir, true, in[0], a, no, &nq);
+    CHECK(!st, "%s: build/run failed: %s", what, st ? kiln_last_error() : "");
+    kiln_status st0 = q8_engine_run(km, dir, false, in[0], b, no, &nq0);
+    CHECK(!st0, "%s: build/run without the pass failed: %s", what,
+          st0 ? kiln_last_error() : "");
+    unsetenv("KILN_NCHWC");
+    if (st || st0) goto done;
+    CHECK(nq == 10 && nq0 == 0, "%s: %d / %d NhwcQLinearConv layers (expected 10 / 0)", what, nq,
+          nq0);
+    for (int o = 0; o < no; o++) {
+        double scale = 0;
+        for (int64_t i = 0; i < tensor_numel(a[o]); i++)
+            scale = fmax(scale, fabs(dt_get_f64(a[o]->dtype, a[o]->data, (size_t)i)));
+        double wa, e = diff(a[o], b[o], 1e-5 * scale + 1e-6, 1e-5, &wa);
+        CHECK(e >= 0 && e <= 1, "%s: output %s differs from the NCHW engine's (err %g, max abs %g)",
+              what, g->outputs[o]->name, e, wa);
+    }
+done:
+    if (made) {
+        remove(path);
+        remove(dir);
+    }
+    if (in) free_tensors(in, g->n_inputs);
+    if (a) free_tensors(a, no);
+    if (b) free_tensors(b, no);
+    if (ref) free_tensors(ref, no);
+    kiln_model_free(km);
+}
+
 int main(void) {
     g_verbose = getenv("KILN_TEST_VERBOSE") != NULL;
     unsetenv("KILN_CHANNELS_LAST");
@@ -679,5 +802,6 @@ int main(void) {
     for (int t = 0; t < 30; t++) q8_chain_case(t);
     q8_gemm_form_case();
     engine_case();
+    q8_engine_case();
     return test_summary();
 }
