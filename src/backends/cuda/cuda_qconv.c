@@ -66,6 +66,16 @@
 #include "kernels/qconv_kernels.h"
 #include "../../ops/conv_window.h"
 
+/* The SM90 implicit-GEMM int8 convolution (q8sm90 branch's
+** kernels/q8conv_sm90.cu): its tactics are compiled where its header is in
+** the tree (drop this guard once both branches are merged). */
+#if defined(__has_include)
+#if __has_include("kernels/q8conv_sm90_kernels.h")
+#include "kernels/q8conv_sm90_kernels.h"
+#define KILN_QCONV_SM90 1
+#endif
+#endif
+
 #include <stdint.h>
 #include <string.h>
 
@@ -776,6 +786,153 @@ static const kiln_tactic t_pool = {"cuda_maxpool_q8_direct", OP_MaxPool, 0, DEV_
 static const kiln_tactic t_qadd = {"cuda_qadd_direct", OP_QAdd, 0, DEV_OW, qadd_supports, NULL,
                                    qadd_run};
 
+#ifdef KILN_QCONV_SM90
+/* ---- NhwcQLinearConv on the SM90 implicit-GEMM kernel
+** (cuda_nhwc_qconv_sm90_c<k>, the kernel's configurations): no im2col
+** buffer, no int32 product in memory: the requantization is the kernel's
+** epilogue (v = acc * alpha[m] + beta[m], clamped to y's range, rounded to
+** even, in float: one step off the reference near ties, as the i8o
+** tactics). uint8 x is read as it is (wgmma takes u8 x s8), so beta
+** carries - x_zp * rowsum; padding reads 0, so x_zp must be 0 (Kiln's
+** quantizer: uint8 from 0, int8 symmetric) unless the layer has none.
+** Not yet: the residual QAdd (the kernel's r/gamma, once the pass fuses
+** QAdd into the conv before it). */
+static bool sm90_gpu(void) {
+    int d = 0, ma = 0, mi = 0;
+    if (cudaGetDevice(&d) != cudaSuccess ||
+        cudaDeviceGetAttribute(&ma, cudaDevAttrComputeCapabilityMajor, d) != cudaSuccess ||
+        cudaDeviceGetAttribute(&mi, cudaDevAttrComputeCapabilityMinor, d) != cudaSuccess) {
+        cudaGetLastError();
+        return false;
+    }
+    return ma == 9 && mi == 0;
+}
+
+/* x's zero point: the layer's constant (false when it is not one). */
+static bool sm90_xzp(const ir_node *n, int *zp) {
+    const kiln_tensor *z = n->n_in > 2 && n->in[2] ? n->in[2]->const_val : NULL;
+    if (!z || tensor_numel(z) != 1) return false;
+    *zp = (int)dt_get_i64(z->dtype, z->data, 0);
+    return true;
+}
+
+/* The kernel's problem for n at x/w dims (pointers left NULL). */
+static bool sm90_problem_of(const ir_node *n, const int64_t *xd4, const int64_t *wd4,
+                            kiln_dtype xt, kiln_dtype yt, kc_q8conv_sm90 *p, kc_qconv_geom *g) {
+    int64_t xd[4], wd[4];
+    char err[128];
+    nq_dims(xd4, wd4, xd, wd);
+    if (!qc_geom(n, 4, xd, wd, g, err, sizeof err) || g->group != 1) return false;
+    int zp;
+    if (!sm90_xzp(n, &zp)) return false;
+    memset(p, 0, sizeof *p);
+    p->x_signed = xt == KILN_DTYPE_INT8;
+    p->y_signed = yt == KILN_DTYPE_INT8;
+    p->n = g->n, p->h = g->h, p->w = g->w, p->c = g->c;
+    p->m = g->m, p->kh = g->kh, p->kw = g->kw;
+    p->sh = g->sh, p->sw = g->sw, p->ph0 = g->ph, p->pw0 = g->pw;
+    /* end pads from the output size conv_geom gave */
+    p->ph1 = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1 - g->h - g->ph;
+    p->pw1 = (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1 - g->w - g->pw;
+    if (p->ph1 < 0) p->ph1 = 0;
+    if (p->pw1 < 0) p->pw1 = 0;
+    p->dh = g->dh, p->dw = g->dw;
+    p->x_zp = zp;
+    p->lo = p->y_signed ? -128.0f : 0.0f;
+    p->hi = p->y_signed ? 127.0f : 255.0f;
+    return kc_q8conv_sm90_out(p->h, p->kh, p->sh, p->ph0, p->ph1, p->dh) == g->oh &&
+           kc_q8conv_sm90_out(p->w, p->kw, p->sw, p->pw0, p->pw1, p->dw) == g->ow;
+}
+
+static bool sm90_supports_cfg(const ir_node *n, const ir_type *const *in, int cfg) {
+    const char *e = getenv("KILN_QCONV_SM90");
+    if ((e && !strcmp(e, "0")) || !kc_q8conv_sm90_built() || !nq_common(n, in) ||
+        in[3]->dtype != KILN_DTYPE_INT8 || !wzp_zero(n))
+        return false;
+    for (int i = 0; i < 4; i++)
+        if (in[0]->dims[i] < 0) return false;
+    kc_q8conv_sm90 p;
+    kc_qconv_geom g;
+    if (!sm90_problem_of(n, in[0]->dims, in[3]->dims, in[0]->dtype, in[7]->dtype, &p, &g))
+        return false;
+    return sm90_gpu() && kc_q8conv_sm90_plan(cfg, &p, NULL) == cudaSuccess;
+}
+
+static size_t sm90_workspace(const ir_node *n, const ir_type *const *in) {
+    int64_t mp = round_up(in[3]->dims[0], 16);
+    return 3 * al((size_t)mp * 4) + 2 * QC_ALIGN;
+}
+
+#define SM90Q_TAG 0x5339305138430001ll /* "S90Q8C" v1 */
+typedef struct sm90q_key {
+    int64_t tag;
+    int cfg;
+    kc_q8conv_sm90 p;
+} sm90q_key;
+
+static void sm90q_plan_free(const cuda_libs *L, void *payload) {
+    (void)L;
+    kc_q8conv_sm90_plan_free(payload);
+}
+
+static int sm90_run(ref_ctx *rc, int cfg) {
+    cuda_exec *x = cuda_exec_of(rc);
+    cuda_plans_trim(x);
+    const kiln_tensor *X = rc->in[0], *W = rc->in[3];
+    kiln_tensor *Y = rc->out[0];
+    kc_qconv_geom g;
+    if (nq_io(rc, &g)) return -1;
+    if (W->dtype != KILN_DTYPE_INT8) return ref_fail(rc, "the SM90 kernel needs int8 weights");
+    kc_qparams q;
+    if (qparams(rc, &q, g.m)) return -1;
+    kc_q8conv_sm90 p;
+    kc_qconv_geom g2;
+    if (!sm90_problem_of(rc->node, X->dims, W->dims, X->dtype, Y->dtype, &p, &g2))
+        return ref_fail(rc, "the SM90 kernel cannot take this layer");
+    if (tensor_numel(Y) == 0) return 0;
+    if (!x || !x->dev || x->dev->sm != 90) return ref_fail(rc, "the SM90 kernel needs sm_90");
+    int64_t mp = round_up(g.m, 16), K = g.c * g.kh * g.kw;
+    if (!rc->ws || rc->ws_size < 3 * al((size_t)mp * 4))
+        return ref_fail(rc, "workspace of %zu bytes is too small", rc->ws_size);
+    char *ws = rc->ws;
+    int32_t *rowsum = (int32_t *)ws;
+    float *alpha = (float *)(ws + al((size_t)mp * 4));
+    float *beta = (float *)(ws + 2 * al((size_t)mp * 4));
+    cudaStream_t st = cuda_stream_of(rc);
+    if (cuda_fail_if(rc, kc_q8_weight_prep(W->data, g.m, K, mp, K, NULL, rowsum, st),
+                     "NhwcQLinearConv row sums") ||
+        cuda_fail_if(rc, kc_q8_epilogue_prep_plain(rowsum, &g, &q, mp, alpha, beta, st),
+                     "NhwcQLinearConv epilogue preparation"))
+        return -1;
+    p.x = X->data;
+    p.wt = W->data;
+    p.y = Y->data;
+    p.alpha = alpha;
+    p.beta = beta;
+    sm90q_key key;
+    memset(&key, 0, sizeof key); /* padding too: keys are memcmp'd */
+    key.tag = SM90Q_TAG;
+    key.cfg = cfg;
+    key.p = p;
+    kc_q8conv_plan *plan = cuda_plan_get(x, &key, sizeof key);
+    if (!plan) {
+        if (cuda_fail_if(rc, kc_q8conv_sm90_plan(cfg, &p, &plan), "SM90 int8 convolution plan"))
+            return -1;
+        if (!cuda_plan_put(x, &key, sizeof key, plan, sm90q_plan_free))
+            return ref_fail(rc, "out of memory");
+    }
+    return cuda_fail_if(rc, kc_q8conv_sm90_launch(plan, st), "SM90 int8 convolution");
+}
+
+#define SM90Q(VAR, CFG, NAME)                                                                  \
+    static bool VAR##_sup(const ir_node *n, const ir_type *const *in) {                       \
+        return sm90_supports_cfg(n, in, CFG);                                                  \
+    }                                                                                          \
+    static int VAR##_run(ref_ctx *rc) { return sm90_run(rc, CFG); }                           \
+    static const kiln_tactic VAR = {"cuda_nhwc_qconv_sm90_" NAME, OP_NhwcQLinearConv, 0,      \
+                                    DEV_OW, VAR##_sup, sm90_workspace, VAR##_run};
+#endif
+
 #define NQ(VAR, NAME, SUP, WS, RUN)                                                         \
     static const kiln_tactic VAR = {NAME, OP_NhwcQLinearConv, 0, DEV_OW, SUP, WS, RUN};
 NQ(t_nlt_h0, "cuda_nhwc_qconv_lt_i8_h0", nlt_supports, nlt_workspace, nlt_run_h0)
@@ -787,8 +944,18 @@ NQ(t_ndirect, "cuda_nhwc_qconv_direct", nq_common, NULL, ndirect_run)
 static const kiln_tactic t_npool = {"cuda_nhwc_maxpool_q8", OP_NhwcMaxPool, 0, DEV_OW,
                                     npool_supports, NULL, npool_run};
 
+#ifdef KILN_QCONV_SM90
+SM90Q(t_nsm90_0, KC_Q8CONV_SM90_128x128_C1x1, "128x128_c1x1")
+SM90Q(t_nsm90_1, KC_Q8CONV_SM90_128x128_C2x1, "128x128_c2x1")
+SM90Q(t_nsm90_2, KC_Q8CONV_SM90_128x64_C1x1, "128x64_c1x1")
+#endif
+
 const kiln_tactic *const cuda_tactics_qconv[] = {
     &t_lt_h0,  &t_lt_h1,  &t_lt_h2,   &t_lto_h0,  &t_lto_h1,  &t_direct, &t_pool,
     &t_qadd,   &t_nlt_h0, &t_nlt_h1,  &t_nlt_h2,  &t_nlto_h0, &t_nlto_h1, &t_ndirect,
-    &t_npool,  NULL,
+    &t_npool,
+#ifdef KILN_QCONV_SM90
+    &t_nsm90_0, &t_nsm90_1, &t_nsm90_2,
+#endif
+    NULL,
 };

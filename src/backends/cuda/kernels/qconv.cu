@@ -142,11 +142,14 @@ __global__ void k_requant(const int32_t *acc, int64_t ldacc, const int32_t *rows
     }
 }
 
+// shifted: the activations are read shifted into int8 (uint8 x - 128, with
+// the row-sum correction) and uint8 y is written shifted (cuBLASLt's int8
+// output); else both are taken as they are (the SM90 kernel).
 __global__ void k_epi_prep(const int32_t *rowsum, kc_qconv_geom g, kc_qparams q, int64_t mp,
-                           float *alpha, float *beta) {
-    int off = q.x_signed ? 0 : 128;
+                           float *alpha, float *beta, int shifted) {
+    int off = q.x_signed || !shifted ? 0 : 128;
     int xzp = q8(q.xzp, 0, q.x_signed);
-    double yzp = (double)q8(q.yzp, 0, q.y_signed) - (q.y_signed ? 0.0 : 128.0);
+    double yzp = (double)q8(q.yzp, 0, q.y_signed) - (q.y_signed || !shifted ? 0.0 : 128.0);
     for (int64_t m = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; m < mp;
          m += (int64_t)gridDim.x * blockDim.x) {
         if (m >= g.m) {
@@ -607,7 +610,15 @@ extern "C" cudaError_t kc_q8_epilogue_prep(const int32_t *rowsum, const kc_qconv
                                            const kc_qparams *q, int64_t mp, float *alpha,
                                            float *beta, cudaStream_t s) {
     if (mp <= 0) return cudaSuccess;
-    k_epi_prep<<<kc_blocks(mp, 128), 128, 0, s>>>(rowsum, *g, *q, mp, alpha, beta);
+    k_epi_prep<<<kc_blocks(mp, 128), 128, 0, s>>>(rowsum, *g, *q, mp, alpha, beta, 1);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t kc_q8_epilogue_prep_plain(const int32_t *rowsum, const kc_qconv_geom *g,
+                                                 const kc_qparams *q, int64_t mp, float *alpha,
+                                                 float *beta, cudaStream_t s) {
+    if (mp <= 0) return cudaSuccess;
+    k_epi_prep<<<kc_blocks(mp, 128), 128, 0, s>>>(rowsum, *g, *q, mp, alpha, beta, 0);
     return cudaGetLastError();
 }
 

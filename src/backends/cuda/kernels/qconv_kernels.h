@@ -78,6 +78,13 @@ cudaError_t kc_q8_epilogue_prep(const int32_t *rowsum, const kc_qconv_geom *g,
                                 const kc_qparams *q, int64_t mp, float *alpha, float *beta,
                                 cudaStream_t s);
 
+/* The same vectors for a kernel that reads x and writes y unshifted (the
+** SM90 implicit-GEMM convolution): alpha[m] = multiplier, beta[m] =
+** multiplier * (bias - x_zp * rowsum[m]) + y_zp. */
+cudaError_t kc_q8_epilogue_prep_plain(const int32_t *rowsum, const kc_qconv_geom *g,
+                                      const kc_qparams *q, int64_t mp, float *alpha, float *beta,
+                                      cudaStream_t s);
+
 /* d[(r - r0) * ldd + m] (int8, rows r0 .. r0 + nrows) to y NCHW (uint8 y:
 ** the value + 128). */
 cudaError_t kc_q8_nhwc_to_nchw(const int8_t *d, int64_t ldd, const kc_qconv_geom *g,
