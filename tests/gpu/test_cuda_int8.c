@@ -473,7 +473,9 @@ static kiln_tensor *to_nhwc8(const kiln_tensor *x) {
 ** read in place for int8 x with C % 16 == 0; uint8 x shifted); 2: uint8
 ** weights or weight zero points (direct kernel only); 3: the GEMM path
 ** with half the workspace it asked for (several row chunks). Checked
-** against the reference (ref_layout.c: QLinearConv on transposed data). */
+** against the reference (ref_layout.c: QLinearConv on transposed data).
+** kind 4: C and M multiples of 16 and x_zp 0, what the SM90 implicit-GEMM
+** convolution takes (where it is built in). */
 static void nhwc_qconv_case(int it, int kind) {
     kiln_dtype xt = it % 2 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
     kiln_dtype yt = (it / 2) % 2 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
@@ -498,6 +500,11 @@ static void nhwc_qconv_case(int it, int kind) {
         W = gt_irand(20, 30);
         if (kh == 7) kh = kw = 3, pads[0] = pads[1] = pads[2] = pads[3] = 1;
     }
+    if (kind == 4) { /* what the SM90 convolution takes: C, M % 16, x_zp 0 */
+        static const int64_t c16[] = {16, 32, 48, 64, 80, 128};
+        C = c16[gt_irand(0, 5)];
+        M = c16[gt_irand(0, 5)];
+    }
     if (H + pads[0] + pads[2] < dl * (kh - 1) + 1) H = dl * (kh - 1) + 1;
     if (W + pads[1] + pads[3] < dl * (kw - 1) + 1) W = dl * (kw - 1) + 1;
     int64_t xd[4] = {N, C, H, W}, wd[4] = {M, C, kh, kw};
@@ -520,7 +527,10 @@ static void nhwc_qconv_case(int it, int kind) {
     }
     double ys = xs * ws[0] * sqrt((double)K) * 60 * (0.2 + rnd() * 1.5);
     in[1] = scalar_t(KILN_DTYPE_FLOAT32, xs, it % 4 == 1);
-    in[2] = scalar_t(xt, xt == KILN_DTYPE_INT8 ? gt_irand(-20, 20) : gt_irand(0, 255), false);
+    in[2] = scalar_t(xt, kind == 4                   ? 0
+                         : xt == KILN_DTYPE_INT8 ? gt_irand(-20, 20)
+                                                 : gt_irand(0, 255),
+                     false);
     in[4] = per_ch ? vec_t(KILN_DTYPE_FLOAT32, M, ws) : scalar_t(KILN_DTYPE_FLOAT32, ws[0], false);
     in[5] = per_ch ? vec_t(wt, M, wz) : scalar_t(wt, wz[0], false);
     in[6] = scalar_t(KILN_DTYPE_FLOAT32, ys, false);
@@ -529,7 +539,8 @@ static void nhwc_qconv_case(int it, int kind) {
     if (bias) in[8] = vec_t(KILN_DTYPE_INT32, M, b);
     ir_node *n = gt_node_n(OP_NhwcQLinearConv, bias ? 9 : 8, 1);
     for (int i = 0; i < n->n_in; i++) {
-        bool cst = i == 3 || i == 5 || (i != 0 && it % 2 == 0);
+        /* kind 4: x_zp a constant (the SM90 tactic reads it at build) */
+        bool cst = i == 3 || i == 5 || (i == 2 && kind == 4) || (i != 0 && it % 2 == 0);
         if (cst) gt_const_in(n, i, in[i]);
         else gt_rt_in(n, i);
     }
@@ -817,6 +828,7 @@ int main(int argc, char **argv) {
     for (int it = 0; it < 24; it++) nhwc_qconv_case(it, 1);
     for (int it = 0; it < 16; it++) nhwc_qconv_case(it, 2);
     for (int it = 0; it < 10; it++) nhwc_qconv_case(it, 3);
+    for (int it = 0; it < 24; it++) nhwc_qconv_case(it, 4);
     for (int it = 0; it < 24; it++) nhwc_maxpool_case(it);
     for (int it = 0; it < 16; it++) qadd_vec_case(it);
     for (int it = 0; it < 18; it++) reformat8_case(it);

@@ -48,15 +48,21 @@
 **    cuBLASLt's int8 epilogue writes y in place when M % 16 == 0 (uint8 y
 **    restored by a top-bit flip), so the int32 product never reaches
 **    memory.
+**  - cuda_nhwc_qconv_sm90_<cfg> (where the q8sm90 branch's CUTLASS kernel
+**    is in the tree; KILN_QCONV_SM90=0 turns it off): the implicit-GEMM
+**    int8 convolution with the requantization in its epilogue, so neither
+**    an im2col buffer nor the int32 product reaches memory (float
+**    epilogue: one step off near ties; C, M % 16 == 0; x_zp 0 or no
+**    padding).
 **  - cuda_nhwc_qconv_direct: one thread per output, any weight type and
 **    zero points (what the GEMM path declines).
 **  - cuda_nhwc_maxpool_q8: 16 channels per thread (__vmaxs4/__vmaxu4).
 **  Not yet fused: the residual QAdd and the requantization's clamp are
 **  separate passes over memory (a QAdd after a conv reads its y back), and
 **  without i8o the int32 product makes a round trip (4 bytes per output);
-**  the next step is an epilogue that requantizes in the GEMM (i8o where
-**  cuBLASLt takes it, or q8sm90's CUTLASS kernel) and adds the residual
-**  there. Relu needs no work: the Q/DQ fold leaves it as the output zero
+**  the SM90 kernel's epilogue removes that round trip, and its residual
+**  input (r, gamma) is where QAdd should go next (a pass that fuses a
+**  QAdd into the conv that feeds it). Relu needs no work: the Q/DQ fold leaves it as the output zero
 **  point's clamp.
 **
 ** All of them read scales and zero points from the device tensors (no host
