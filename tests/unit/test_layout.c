@@ -673,7 +673,8 @@ done:
 static bool write_npy(const char *path, const kiln_tensor *t) {
     char hdr[128];
     int n = snprintf(hdr, sizeof hdr,
-                     "{'descr': '<f4', 'fortran_order': False, 'shape': (%lld, %lld, %lld, %lld), }",
+                     "{'descr': '<f4', 'fortran_order': False, "
+                     "'shape': (%lld, %lld, %lld, %lld), }",
                      (long long)t->dims[0], (long long)t->dims[1], (long long)t->dims[2],
                      (long long)t->dims[3]);
     int total = 10 + n + 1, pad = (64 - total % 64) % 64;

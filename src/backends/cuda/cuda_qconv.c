@@ -57,17 +57,19 @@
 **  - cuda_nhwc_qconv_direct: one thread per output, any weight type and
 **    zero points (what the GEMM path declines).
 **  - cuda_nhwc_maxpool_q8: 16 channels per thread (__vmaxs4/__vmaxu4).
-**  Not yet fused: the residual QAdd and the requantization's clamp are
-**  separate passes over memory (a QAdd after a conv reads its y back), and
-**  without i8o the int32 product makes a round trip (4 bytes per output);
-**  the SM90 kernel's epilogue removes that round trip, and its residual
-**  input (r, gamma) is where QAdd should go next (a pass that fuses a
-**  QAdd into the conv that feeds it). Relu needs no work: the Q/DQ fold leaves it as the output zero
-**  point's clamp.
+**  Not yet fused: the residual QAdd is a separate pass over memory (it
+**  reads the conv's y back), and the cuBLASLt path's int32 product makes
+**  a round trip (4 bytes per output, 1 with i8o). The SM90 kernel removes
+**  that round trip; its residual input (r, gamma) is where QAdd goes next,
+**  through a pass that fuses a QAdd into the conv feeding it (not exact:
+**  the conv's output is no longer rounded and saturated before the add,
+**  so it needs a tolerance decision). Relu needs no work: the Q/DQ fold
+**  leaves it as the output zero point's clamp.
 **
 ** All of them read scales and zero points from the device tensors (no host
 ** copies, so runs are capturable) and match the reference kernels bit for
-** bit (kernels/qconv.cu says how). */
+** bit (kernels/qconv.cu says how), but for the float epilogues of the i8o
+** and SM90 tactics (one step near ties). */
 #include "cuda_lt.h"
 #include "kernels/qconv_kernels.h"
 #include "../../ops/conv_window.h"

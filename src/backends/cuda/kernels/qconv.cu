@@ -380,7 +380,8 @@ __global__ void k_requant_nhwc(const int32_t *__restrict__ acc, int64_t ldacc,
         for (int u = 0; u < 4; u++) {
             uint32_t m = m0 + u < M ? m0 + u : M - 1;
             mult[u] = q_mult(q, m);
-            add[u] = (uint32_t)(off - xzp) * (uint32_t)rowsum[m] + (q.bias ? (uint32_t)q.bias[m] : 0u);
+            add[u] = (uint32_t)(off - xzp) * (uint32_t)rowsum[m] +
+                     (q.bias ? (uint32_t)q.bias[m] : 0u);
         }
         uint32_t rend = (rb + 1) * QR_ROWS < nrows ? (rb + 1) * QR_ROWS : nrows;
         for (uint32_t lr = rb * QR_ROWS; lr < rend; lr++) {
@@ -447,7 +448,8 @@ __global__ void k_qconv_direct_nhwc(const void *x, const void *w, kc_qconv_geom 
             for (int64_t j = 0; j < g.kw; j++) {
                 int64_t ix = ox * g.sw - g.pw + j * g.dw;
                 if (ix < 0 || ix >= g.w) continue;
-                int64_t xb = ((n * g.h + iy) * g.w + ix) * g.c, wb = ((m * g.kh + i) * g.kw + j) * g.c;
+                int64_t xb = ((n * g.h + iy) * g.w + ix) * g.c;
+                int64_t wb = ((m * g.kh + i) * g.kw + j) * g.c;
                 for (int64_t c = 0; c < g.c; c++)
                     acc += (long long)(q8(x, xb + c, q.x_signed) - xzp) *
                            (q8(w, wb + c, q.w_signed) - wzp);
@@ -490,11 +492,13 @@ __global__ void k_q8_maxpool_nhwc(const uint8_t *__restrict__ x, uint8_t *__rest
                     v[0] = *reinterpret_cast<const uint32_t *>(p);
                 }
 #pragma unroll
-                for (int u = 0; u < NW; u++) best[u] = sgn ? __vmaxs4(best[u], v[u]) : __vmaxu4(best[u], v[u]);
+                for (int u = 0; u < NW; u++)
+                    best[u] = sgn ? __vmaxs4(best[u], v[u]) : __vmaxu4(best[u], v[u]);
             }
         }
         uint8_t *o = y + t * 4 * NW;
-        if constexpr (NW == 4) *reinterpret_cast<uint4 *>(o) = make_uint4(best[0], best[1], best[2], best[3]);
+        if constexpr (NW == 4)
+            *reinterpret_cast<uint4 *>(o) = make_uint4(best[0], best[1], best[2], best[3]);
         else *reinterpret_cast<uint32_t *>(o) = best[0];
     }
 }
