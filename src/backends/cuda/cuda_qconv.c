@@ -14,7 +14,9 @@
 **    and the shift is undone exactly with the weights' row sums:
 **    sum w (x - zp) = sum w (x - 128) + (128 - zp) sum w. A signed 1x1
 **    layer over [rows, K, 1, 1] with K % 16 == 0 (the Gemm form) reads its
-**    input in place (no im2col). Rows are processed in chunks so the
+**    input in place (no im2col), and every layer with one output pixel
+**    writes its [rows, M] output through the channels-last requantization
+**    (coalesced stores, no transpose). Rows are processed in chunks so the
 **    workspace stays bounded (QC_CHUNK_BYTES) at any batch. Needs group 1,
 **    int8 weights with zero points 0 (what Kiln's quantizer and
 **    onnxruntime's symmetric weights give). k-th heuristic algorithm per
@@ -364,6 +366,10 @@ static int lt_run(ref_ctx *rc, int rank, bool i8o) {
         return -1;
     const int32_t one = 1, zero = 0;
     const float fzero = 0.0f;
+    /* one output pixel (the Gemm form): NCHW y is [rows, M] already, so
+    ** the channels-last epilogue kernels write it (coalesced, no transpose) */
+    bool rows_out = g.oh * g.ow == 1;
+    if (rows_out && chunk > INT32_MAX / z.mp) chunk = INT32_MAX / z.mp;
     for (int64_t r0 = 0; r0 < z.rows; r0 += chunk) {
         int64_t nr = z.rows - r0 < chunk ? z.rows - r0 : chunk;
         const int8_t *b = z.in_place ? (const int8_t *)X->data + r0 * z.kp : col;
@@ -396,12 +402,19 @@ static int lt_run(ref_ctx *rc, int rank, bool i8o) {
             if (cuda_lt_matmul_raw(rc, p, rank, wp, b, NULL, d, alpha, &fzero, beta)) return -1;
             if (!z.d_direct &&
                 cuda_fail_if(rc,
-                             kc_q8_nhwc_to_nchw(dbuf, z.mp, &g, q.y_signed, r0, nr, Y->data, st),
+                             rows_out ? kc_q8_rows_fix(dbuf, z.mp, (int8_t *)Y->data + r0 * g.m,
+                                                       g.m, nr, !q.y_signed, st)
+                                      : kc_q8_nhwc_to_nchw(dbuf, z.mp, &g, q.y_signed, r0, nr,
+                                                           Y->data, st),
                              "QLinearConv output reformat"))
                 return -1;
         } else {
             if (cuda_lt_matmul_raw(rc, p, rank, wp, b, NULL, d, &one, &zero, NULL)) return -1;
-            if (cuda_fail_if(rc, kc_q8_requant(dbuf, z.mp, rowsum, &g, &q, r0, nr, Y->data, st),
+            if (cuda_fail_if(rc,
+                             rows_out ? kc_q8_requant_nhwc(dbuf, z.mp, rowsum, &g, &q, r0, nr,
+                                                           Y->data, st)
+                                      : kc_q8_requant(dbuf, z.mp, rowsum, &g, &q, r0, nr,
+                                                      Y->data, st),
                              "QLinearConv requantization"))
                 return -1;
         }
