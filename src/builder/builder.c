@@ -1349,13 +1349,20 @@ static kiln_status build_main(const kiln_model *m, const kiln_builder_config *cf
     ** inputs: on an H100 (2026-12-06) ResNet-50 FP16 ran 8.9 ms NHWC vs
     ** 23.6 ms NCHW at batch 256 but 2.30 ms vs 1.10 ms at batch 1, where
     ** cuDNN's NCHW kernels and the absent reformats win. */
-    bool want_cl = b.cl_force >= 0
-                       ? b.cl_force > 0
-                       : pass_channels_last_wanted(
-                             b.dev &&
-                             (cfg->precisions & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) &&
-                             largest_opt_batch(cfg, b.g) >= channels_last_min_batch());
-    if (want_cl && (st = pass_channels_last(&pc, pass_channels_last_align()))) goto fail;
+    /* INT8 device builds (QLinearConv layers from the Q/DQ fold) too: the
+    ** GPU's int8 convolutions are GEMMs over NHWC rows (cuda_qconv.c), so
+    ** channels-last spares each one an im2col gather and a transpose. */
+    bool cl_batch = largest_opt_batch(cfg, b.g) >= channels_last_min_batch();
+    bool cl_half = b.dev && (cfg->precisions & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) &&
+                   cl_batch;
+    bool cl_q8 = false;
+    for (int i = 0; b.dev && cl_batch && !cl_q8 && i < b.g->n_nodes; i++)
+        cl_q8 = b.g->nodes[i]->op == OP_QLinearConv;
+    bool want_cl = b.cl_force >= 0 ? b.cl_force > 0 : pass_channels_last_wanted(cl_half || cl_q8);
+    unsigned cl_kinds = (cl_half ? CL_KIND_HALF : 0u) | (cl_q8 ? CL_KIND_Q8 : 0u);
+    if (!cl_kinds) cl_kinds = CL_KIND_HALF | CL_KIND_Q8; /* forced on */
+    if (want_cl && (st = pass_channels_last_kinds(&pc, pass_channels_last_align(), cl_kinds)))
+        goto fail;
     blog(&b, KILN_SEVERITY_INFO, "optimizer: %d ONNX nodes -> %d layers",
          b.e.source_nodes, b.g->n_nodes);
     if (b.dev && (cfg->flags & KILN_BUILD_TF32))

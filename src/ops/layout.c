@@ -12,12 +12,21 @@ int layout_nchw_op(int op) {
     case OP_NhwcMaxPool: return OP_MaxPool;
     case OP_NhwcAveragePool: return OP_AveragePool;
     case OP_NhwcGlobalAveragePool: return OP_GlobalAveragePool;
+    case OP_NhwcQLinearConv: return OP_QLinearConv;
     default: return OP_NONE;
     }
 }
 
 bool layout_is_nhwc_op(int op) {
     return layout_nchw_op(op) != OP_NONE || op == OP_ToNhwc || op == OP_ToNchw;
+}
+
+bool layout_input_is_spatial(int op, int k) {
+    switch (op) {
+    case OP_NhwcConv: return k != 2;        /* X, W, Z; not B */
+    case OP_NhwcQLinearConv: return k == 0 || k == 3; /* X, W */
+    default: return k == 0;
+    }
 }
 
 const char *layout_of_node(const ir_node *n) {
@@ -69,22 +78,23 @@ static int infer_to_nchw(infer_ctx *c) {
 }
 
 /* The NHWC op through its NCHW schema. X, W and Z are permuted to NCHW
-** (KRSC weights to KCRS), B passes as is. */
+** (KRSC weights to KCRS), B, scales and zero points pass as they are. */
 static int infer_nhwc(infer_ctx *c) {
     int op = layout_nchw_op(c->node->op);
     const op_schema *s = op_schema_get(op);
     if (!s || !s->infer) return ic_fail(c, "%s is not available", op_name(op));
     if (c->n_out != 1) return ic_fail(c, "%s has one output", op_name(c->node->op));
-    ir_type tin[4];
-    const ir_type *pin[4] = {NULL, NULL, NULL, NULL};
-    const kiln_tensor *cv[4] = {NULL, NULL, NULL, NULL};
-    const int64_t *sv[4] = {NULL, NULL, NULL, NULL};
-    int sl[4] = {0, 0, 0, 0};
-    int n_in = c->n_in < 4 ? c->n_in : 4;
+    enum { MAX_IN = 9 };
+    ir_type tin[MAX_IN];
+    const ir_type *pin[MAX_IN] = {NULL};
+    const kiln_tensor *cv[MAX_IN] = {NULL};
+    const int64_t *sv[MAX_IN] = {NULL};
+    int sl[MAX_IN] = {0};
+    int n_in = c->n_in < MAX_IN ? c->n_in : MAX_IN;
     for (int i = 0; i < n_in; i++) {
         const ir_type *t = ic_in(c, i);
         if (!t) continue;
-        bool spatial = i != 2; /* X, W, Z; not B */
+        bool spatial = layout_input_is_spatial(c->node->op, i);
         if (spatial && t->rank >= 0 && t->rank != 4)
             return ic_fail(c, "input %d must have rank 4, has %d", i, t->rank);
         tin[i] = spatial ? permuted(t, true) : *t;
@@ -128,5 +138,6 @@ const op_schema op_schemas_layout[] = {
     {OP_NhwcMaxPool, 1, 1, 1, 1, infer_nhwc},
     {OP_NhwcAveragePool, 1, 1, 1, 1, infer_nhwc},
     {OP_NhwcGlobalAveragePool, 1, 1, 1, 1, infer_nhwc},
+    {OP_NhwcQLinearConv, 8, 9, 1, 1, infer_nhwc},
     {OP_NONE, 0, 0, 0, 0, NULL},
 };

@@ -16,7 +16,12 @@
 **   output, no Indices) / AveragePool, attributes and all, channels-last.
 ** NhwcGlobalAveragePool(X [N,H,W,C]) -> [N,C,1,1]: the output is written
 **   in NCHW, which for H = W = 1 is bitwise the NHWC [N,1,1,C]: what
-**   follows (Flatten, Gemm) needs no conversion. */
+**   follows (Flatten, Gemm) needs no conversion.
+** NhwcQLinearConv(X [N,H,W,C], x_scale, x_zp, W [M,KH,KW,C], w_scale, w_zp,
+**   y_scale, y_zp, [B [M]]) -> Y [N,OH,OW,M]: QLinearConv (2-D, group 1)
+**   with X, W and Y channels-last; scales, zero points and B as they are.
+**   ToNhwc/ToNchw, NhwcMaxPool and QAdd (elementwise, any layout) carry
+**   8-bit values in these chains too. */
 #ifndef KILN_OPS_LAYOUT_H
 #define KILN_OPS_LAYOUT_H
 
@@ -25,6 +30,9 @@
 /* The NCHW op an NHWC op computes (OP_FusedConv for NhwcConv), OP_NONE
 ** for any other op. */
 int layout_nchw_op(int op);
+/* Whether input k of NHWC op `op` is channels-last (X, W, Z of NhwcConv;
+** X, W of NhwcQLinearConv; input 0 of the others). */
+bool layout_input_is_spatial(int op, int k);
 /* Whether op is one of the ops above (layout conversions included). */
 bool layout_is_nhwc_op(int op);
 /* The data layout a layer works in, for inspect: "NHWC" for the ops above

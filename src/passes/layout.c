@@ -21,8 +21,25 @@
 ** (depthwise) convolutions are left NCHW for now: their kernel is NCHW, and
 ** a conversion around every one of them costs more than it saves.
 **
-** When it runs: device builds at FP16/BF16, after the precision pass
-** (builder.c, through pass_channels_last_wanted). The environment variable
+** INT8 chains (kinds CL_KIND_Q8): the same for 8-bit values, made by the
+** Q/DQ fold (passes/qdq.c), so that every QLinearConv reads and writes
+** channels-last and the GPU runs it as a GEMM over [N*H*W, C] without a
+** transpose (cuda_qconv.c):
+**
+**   QLinearConv (2-D, group 1, symmetric pads) -> NhwcQLinearConv, weights
+**                                                 reordered to KRSC here
+**   MaxPool of int8/uint8                      -> NhwcMaxPool
+**   QAdd (same shapes)                         -> QAdd on NHWC values
+**
+** A QLinearConv over [rows, K, 1, 1] (the form passes/qdq.c gives Gemm and
+** MatMul) starts no chain.
+** The padding of an RGB input's channels is the same (zero bytes with zero
+** weights: they add (0 - x_zp) * 0); it needs weight zero points of 0,
+** which a convolution that has others does not get (it stays NCHW).
+**
+** When it runs: device builds at FP16/BF16, after the precision pass, and
+** device builds with INT8 layers (builder.c, through
+** pass_channels_last_wanted). The environment variable
 ** KILN_CHANNELS_LAST overrides that: "1" runs it in every build, CPU builds
 ** included (the CPU backend runs the NHWC ops through their reference
 ** kernels: tests/unit/test_layout.c checks graphs give equal results with
@@ -37,11 +54,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-bool pass_channels_last_wanted(bool device_half) {
+bool pass_channels_last_wanted(bool by_default) {
     const char *e = getenv("KILN_CHANNELS_LAST");
     if (e && e[0] == '1') return true;
     if (e && e[0] == '0') return false;
-    return device_half;
+    return by_default;
 }
 
 int pass_channels_last_align(void) {
@@ -53,6 +70,7 @@ int pass_channels_last_align(void) {
 typedef struct cl_state {
     pass_ctx *p;
     int align;
+    unsigned kinds;       /* CL_KIND_* */
     int cap;
     ir_value **nhwc;      /* by value id: its NHWC version */
     ir_value **nhwc_pad;  /* by value id: its channel-padded NHWC version */
@@ -62,6 +80,18 @@ typedef struct cl_state {
 
 static bool is_half_or_float(kiln_dtype t) {
     return t == KILN_DTYPE_FLOAT32 || t == KILN_DTYPE_FLOAT16 || t == KILN_DTYPE_BFLOAT16;
+}
+
+static bool is_q8(kiln_dtype t) { return t == KILN_DTYPE_INT8 || t == KILN_DTYPE_UINT8; }
+
+/* A constant of zeros (weight zero points); NULL counts as zeros. */
+static bool const_zeros(const ir_value *v) {
+    if (!v) return true;
+    const kiln_tensor *z = v->const_val;
+    if (!z) return false;
+    for (int64_t i = 0; i < tensor_numel(z); i++)
+        if (dt_get_i64(z->dtype, z->data, (size_t)i) != 0) return false;
+    return true;
 }
 
 static int64_t round_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
@@ -145,11 +175,47 @@ static int plan_node(cl_state *s, const ir_node *n, int64_t *pad_c) {
     if (n->n_implicit || n->n_out != 1 || n->n_in < 1 || !n->in[0]) return OP_NONE;
     const ir_value *x = n->in[0];
     const ir_type *xt = &x->type;
-    if (xt->rank != 4 || !is_half_or_float(xt->dtype)) return OP_NONE;
+    if (xt->rank != 4) return OP_NONE;
+    bool q8 = is_q8(xt->dtype);
+    if (q8 ? !(s->kinds & CL_KIND_Q8)
+           : !(s->kinds & CL_KIND_HALF) || !is_half_or_float(xt->dtype))
+        return OP_NONE;
     bool x_nhwc = lookup(s, s->nhwc, x) != NULL;
     switch (n->op) {
+    case OP_QLinearConv: {
+        if (!q8 || n->n_in < 8) return OP_NONE;
+        for (int k = 1; k < 8; k++)
+            if (!n->in[k]) return OP_NONE;
+        const ir_value *w = n->in[3];
+        if (!w->const_val || w->const_val->rank != 4 || !is_q8(w->const_val->dtype))
+            return OP_NONE;
+        if (ir_attr_int(n, "group", 1) != 1) return OP_NONE;
+        if (!pads_symmetric(n, w->const_val->dims + 2, CW_DILATIONS | CW_AUTO_PAD))
+            return OP_NONE;
+        int64_t M = w->const_val->dims[0], C = w->const_val->dims[1];
+        if (M % s->align || xt->dims[1] != C) return OP_NONE;
+        /* the 1x1 form of a Gemm / MatMul ([rows, K, 1, 1], passes/qdq.c)
+        ** starts no chain: its layouts are the same bytes already, and
+        ** reformats around it would be pure cost (BERT) */
+        if (!x_nhwc && xt->dims[2] == 1 && xt->dims[3] == 1) return OP_NONE;
+        if (C % s->align) {
+            if (x_nhwc || !const_zeros(n->in[5])) return OP_NONE;
+            *pad_c = round_up(C, s->align);
+        }
+        return OP_NhwcQLinearConv;
+    }
+    case OP_QAdd: {
+        if (!q8 || n->n_in != 8 || !n->in[3]) return OP_NONE;
+        const ir_type *yt = &n->in[3]->type;
+        if (n->in[3]->const_val || yt->rank != 4 || !is_q8(yt->dtype)) return OP_NONE;
+        for (int i = 0; i < 4; i++)
+            if (xt->dims[i] != yt->dims[i] || xt->dims[i] < 0) return OP_NONE;
+        if (!x_nhwc && !lookup(s, s->nhwc, n->in[3])) return OP_NONE;
+        return OP_QAdd;
+    }
     case OP_Conv:
     case OP_FusedConv: {
+        if (q8) return OP_NONE;
         const ir_value *w = n->n_in > 1 ? n->in[1] : NULL;
         if (!w || !w->const_val || w->const_val->rank != 4 || w->const_val->dtype != xt->dtype)
             return OP_NONE;
@@ -169,6 +235,7 @@ static int plan_node(cl_state *s, const ir_node *n, int64_t *pad_c) {
     }
     case OP_MaxPool:
     case OP_AveragePool:
+        if (q8 && n->op != OP_MaxPool) return OP_NONE;
         if (!x_nhwc || !dilations_one(n) || ir_attr_int(n, "ceil_mode", 0) != 0)
             return OP_NONE;
         if (!pads_symmetric(n, NULL, CW_CEIL | CW_AUTO_PAD |
@@ -176,17 +243,17 @@ static int plan_node(cl_state *s, const ir_node *n, int64_t *pad_c) {
             return OP_NONE;
         return n->op == OP_MaxPool ? OP_NhwcMaxPool : OP_NhwcAveragePool;
     case OP_GlobalAveragePool:
-        return x_nhwc ? OP_NhwcGlobalAveragePool : OP_NONE;
+        return x_nhwc && !q8 ? OP_NhwcGlobalAveragePool : OP_NONE;
     case OP_Relu:
-        return x_nhwc && n->n_in == 1 ? OP_Relu : OP_NONE;
+        return x_nhwc && !q8 && n->n_in == 1 ? OP_Relu : OP_NONE;
     case OP_Clip:
-        if (!x_nhwc) return OP_NONE;
+        if (!x_nhwc || q8) return OP_NONE;
         for (int k = 1; k < n->n_in; k++)
             if (n->in[k] && (!n->in[k]->const_val || tensor_numel(n->in[k]->const_val) != 1))
                 return OP_NONE;
         return OP_Clip;
     case OP_Add: {
-        if (n->n_in != 2 || !n->in[1]) return OP_NONE;
+        if (q8 || n->n_in != 2 || !n->in[1]) return OP_NONE;
         const ir_type *yt = &n->in[1]->type;
         if (n->in[1]->const_val || yt->rank != 4 || yt->dtype != xt->dtype) return OP_NONE;
         for (int i = 0; i < 4; i++)
@@ -213,8 +280,10 @@ static kiln_status rewrite(cl_state *s, ir_node *n, int nop, int64_t pad_c) {
     for (int k = 0; k < n->n_in; k++) {
         ir_value *in = n->in[k];
         if (!in) continue;
-        bool spatial = k == 0 || (nop == OP_NhwcConv && k == 3) || (nop == OP_Add && k == 1);
-        if (nop == OP_NhwcConv && k == 1) {
+        bool spatial = k == 0 || (nop == OP_NhwcConv && k == 3) ||
+                       (nop == OP_Add && k == 1) || (nop == OP_QAdd && k == 3);
+        bool weights = (nop == OP_NhwcConv && k == 1) || (nop == OP_NhwcQLinearConv && k == 3);
+        if (weights) {
             ir_value *w = weights_krsc(s, in, pad_c > 0 ? pad_c : in->const_val->dims[1]);
             if (!w) goto oom;
             r->in[k] = w;
@@ -242,6 +311,10 @@ oom:
 }
 
 kiln_status pass_channels_last(pass_ctx *p, int align) {
+    return pass_channels_last_kinds(p, align, CL_KIND_HALF | CL_KIND_Q8);
+}
+
+kiln_status pass_channels_last_kinds(pass_ctx *p, int align, unsigned kinds) {
     ir_graph *g = p->g;
     int nn = g->n_nodes, nv = g->n_values;
     p->changes = 0;
@@ -249,13 +322,14 @@ kiln_status pass_channels_last(pass_ctx *p, int align) {
     if (align < 1) align = 1;
     for (int i = 0; i < nn; i++) {
         const ir_node *n = g->nodes[i];
-        if ((n->op == OP_Conv || n->op == OP_FusedConv) && ir_attr_int(n, "group", 1) != 1) {
+        if ((n->op == OP_Conv || n->op == OP_FusedConv || n->op == OP_QLinearConv) &&
+            ir_attr_int(n, "group", 1) != 1) {
             pass_log(p, KILN_SEVERITY_INFO, "pass %-12s grouped convolutions: kept NCHW",
                      "layout");
             return KILN_OK;
         }
     }
-    cl_state s = {p, align, nv + 6 * nn + 64, NULL, NULL, NULL, 0};
+    cl_state s = {p, align, kinds, nv + 6 * nn + 64, NULL, NULL, NULL, 0};
     s.nhwc = calloc((size_t)s.cap, sizeof *s.nhwc);
     s.nhwc_pad = calloc((size_t)s.cap, sizeof *s.nhwc_pad);
     s.conv_orig = calloc((size_t)nn + 1, sizeof *s.conv_orig);

@@ -61,10 +61,16 @@ kiln_status pass_reduced_precision(pass_ctx *p, kiln_dtype half);
 /* Channels-last (layout.c): conv chains into Kiln's NHWC ops, ToNhwc/ToNchw
 ** reformat layers at chain borders; input channels padded to a multiple
 ** of align (1: none). pass_channels_last_wanted says whether a build runs
-** it: device_half by default, the KILN_CHANNELS_LAST environment variable
+** it: `by_default` (device builds at FP16/BF16 or with INT8 layers, which
+** builder.c works out) unless the KILN_CHANNELS_LAST environment variable
 ** ("1" always, "0" never) overrides. */
 kiln_status pass_channels_last(pass_ctx *p, int align);
-bool pass_channels_last_wanted(bool device_half);
+/* The same for some kinds of chains only: float convolutions (CL_KIND_HALF:
+** float32, float16, bfloat16) and 8-bit ones (CL_KIND_Q8: QLinearConv,
+** QAdd, 8-bit MaxPool). pass_channels_last converts both. */
+enum { CL_KIND_HALF = 1, CL_KIND_Q8 = 2 };
+kiln_status pass_channels_last_kinds(pass_ctx *p, int align, unsigned kinds);
+bool pass_channels_last_wanted(bool by_default);
 /* The alignment builds pass: 8, or KILN_CHANNELS_LAST_ALIGN (tests). */
 int pass_channels_last_align(void);
 

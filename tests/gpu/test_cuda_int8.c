@@ -12,9 +12,14 @@
 **    uint8 weights, weight zero points and 3-D convolutions (direct kernel
 **    only: the GEMM tactics must decline them); the GEMM path again with a workspace
 **    smaller than it asked for (rows processed in several chunks).
+**  - NhwcQLinearConv (the channels-last pass's INT8 op: X NHWC, W KRSC)
+**    through its GEMM tactics (NHWC im2col at every copy width, the 1x1
+**    in-place form, reduced workspace) and its direct kernel; 8-bit
+**    NhwcMaxPool; QAdd's 16-byte kernel; ToNhwc/ToNchw of 8-bit values.
 **  - 8-bit MaxPool and QAdd; QuantizeLinear of float16/bfloat16 data and
 **    DequantizeLinear to float16/bfloat16, with float32 scales (what --fp16
-**    builds of INT8 models run around the quantized layers).
+**    builds of INT8 models run around the quantized layers); per-tensor
+**    Q/DQ of float32/float16/bfloat16 at sizes the 8-wide kernels take.
 ** Ends with `N passed, M failed`; without a GPU "0 passed, 0 failed (no
 ** GPU)" (KILN_GPU_TEST_DRY=1: references and supports() only). argv[1]:
 ** only tactics whose name contains it. */
@@ -186,10 +191,11 @@ static int check_all(ir_node *n, kiln_tensor *const *in, const char *desc,
             continue;
         }
         /* the int8-output GEMM tactics requantize in float32 inside
-        ** cuBLASLt: one step off near rounding ties, on at most 1% of the
+        ** cuBLASLt (the SM90 convolution in its epilogue): one step off
+        ** near rounding ties, on at most 1% of the
         ** elements (and 2 elements), is allowed for them; every other
         ** tactic must match bit for bit */
-        bool loose = strstr(t->name, "_i8o_") != NULL;
+        bool loose = strstr(t->name, "_i8o_") != NULL || strstr(t->name, "_sm90_") != NULL;
         int64_t ne = tensor_numel(want), bad = 0, off1 = 0, first = -1;
         for (int64_t i = 0; i < ne; i++) {
             int64_t d = dt_get_i64(got->dtype, got->data, (size_t)i) -
@@ -444,6 +450,217 @@ static void qadd_case(int it) {
     for (int i = 0; i < 8; i++) tensor_free(in[i]);
 }
 
+/* NCHW -> NHWC of a rank-4 tensor of 1-byte elements (x: [N,C,H,W]); for
+** weights the same gives KRSC. */
+static kiln_tensor *to_nhwc8(const kiln_tensor *x) {
+    int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3];
+    int64_t d[4] = {N, H, W, C};
+    kiln_tensor *y;
+    if (tensor_new(x->dtype, 4, d, &y)) gt_die("tensor_new");
+    const uint8_t *a = x->data;
+    uint8_t *b = y->data;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t h = 0; h < H; h++)
+                for (int64_t w = 0; w < W; w++)
+                    b[((n * H + h) * W + w) * C + c] = a[((n * C + c) * H + h) * W + w];
+    return y;
+}
+
+/* One random NhwcQLinearConv case (the channels-last pass's op: X NHWC, W
+** KRSC, Y NHWC). kind 0: plain (group 1, int8 w, zp 0), channel counts
+** that take every im2col width (16, 8, 4 bytes, 1); 1: 1x1 stride 1 (x
+** read in place for int8 x with C % 16 == 0; uint8 x shifted); 2: uint8
+** weights or weight zero points (direct kernel only); 3: the GEMM path
+** with half the workspace it asked for (several row chunks). Checked
+** against the reference (ref_layout.c: QLinearConv on transposed data).
+** kind 4: C and M multiples of 16 and x_zp 0, what the SM90 implicit-GEMM
+** convolution takes (where it is built in). */
+static void nhwc_qconv_case(int it, int kind) {
+    kiln_dtype xt = it % 2 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+    kiln_dtype yt = (it / 2) % 2 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+    kiln_dtype wt = kind == 2 && it % 2 ? KILN_DTYPE_UINT8 : KILN_DTYPE_INT8;
+    static const int64_t chans[] = {1, 3, 4, 8, 12, 16, 24, 32, 48, 64, 17, 80};
+    int64_t N = it % 5 == 0 ? 1 : gt_irand(1, 3);
+    int64_t C = chans[gt_irand(0, 11)], M = chans[gt_irand(0, 11)] + (it % 4 == 3 ? 1 : 0);
+    int64_t kh = gt_irand(1, 3), kw = kh, sh = gt_irand(1, 2), sw = sh;
+    if (it % 7 == 0) kh = kw = 7, sh = sw = 2;
+    int64_t p = kh / 2;
+    int64_t pads[4] = {p, p, p, p};
+    if (it % 9 == 4) pads[2] = pads[3] = 0; /* asymmetric: the op allows it */
+    int64_t H = gt_irand(1, 15), W = gt_irand(1, 15), dl = it % 11 == 5 ? 2 : 1;
+    if (kind == 1) {
+        kh = kw = sh = sw = 1, dl = 1;
+        memset(pads, 0, sizeof pads);
+        C = it % 3 ? 16 * gt_irand(1, 6) : chans[gt_irand(0, 11)];
+    }
+    if (kind == 3) {
+        N = 3;
+        H = gt_irand(20, 30);
+        W = gt_irand(20, 30);
+        if (kh == 7) kh = kw = 3, pads[0] = pads[1] = pads[2] = pads[3] = 1;
+    }
+    if (kind == 4) { /* what the SM90 convolution takes: C, M % 16, x_zp 0 */
+        static const int64_t c16[] = {16, 32, 48, 64, 80, 128};
+        C = c16[gt_irand(0, 5)];
+        M = c16[gt_irand(0, 5)];
+    }
+    if (H + pads[0] + pads[2] < dl * (kh - 1) + 1) H = dl * (kh - 1) + 1;
+    if (W + pads[1] + pads[3] < dl * (kw - 1) + 1) W = dl * (kw - 1) + 1;
+    int64_t xd[4] = {N, C, H, W}, wd[4] = {M, C, kh, kw};
+    kiln_tensor *xc = rand_q8(xt, 4, xd), *wc = rand_q8(wt, 4, wd);
+    kiln_tensor *in[9] = {0};
+    in[0] = to_nhwc8(xc);
+    in[3] = to_nhwc8(wc);
+    tensor_free(xc);
+    tensor_free(wc);
+    int64_t K = C * kh * kw;
+    double xs = 0.01 + rnd() * 0.05;
+    bool per_ch = it % 3 != 1;
+    double *ws = malloc((size_t)M * sizeof *ws), *wz = malloc((size_t)M * sizeof *wz);
+    double *b = malloc((size_t)M * sizeof *b);
+    if (!ws || !wz || !b) gt_die("oom");
+    for (int64_t m = 0; m < M; m++) {
+        ws[m] = 0.002 + rnd() * 0.03;
+        wz[m] = kind == 2 ? (wt == KILN_DTYPE_INT8 ? gt_irand(-10, 10) : gt_irand(100, 150)) : 0;
+        b[m] = gt_irand(-20000, 20000);
+    }
+    double ys = xs * ws[0] * sqrt((double)K) * 60 * (0.2 + rnd() * 1.5);
+    in[1] = scalar_t(KILN_DTYPE_FLOAT32, xs, it % 4 == 1);
+    in[2] = scalar_t(xt, kind == 4                   ? 0
+                         : xt == KILN_DTYPE_INT8 ? gt_irand(-20, 20)
+                                                 : gt_irand(0, 255),
+                     false);
+    in[4] = per_ch ? vec_t(KILN_DTYPE_FLOAT32, M, ws) : scalar_t(KILN_DTYPE_FLOAT32, ws[0], false);
+    in[5] = per_ch ? vec_t(wt, M, wz) : scalar_t(wt, wz[0], false);
+    in[6] = scalar_t(KILN_DTYPE_FLOAT32, ys, false);
+    in[7] = scalar_t(yt, yt == KILN_DTYPE_INT8 ? gt_irand(-10, 10) : gt_irand(0, 130), false);
+    bool bias = it % 4 != 2;
+    if (bias) in[8] = vec_t(KILN_DTYPE_INT32, M, b);
+    ir_node *n = gt_node_n(OP_NhwcQLinearConv, bias ? 9 : 8, 1);
+    for (int i = 0; i < n->n_in; i++) {
+        /* kind 4: x_zp a constant (the SM90 tactic reads it at build) */
+        bool cst = i == 3 || i == 5 || (i == 2 && kind == 4) || (i != 0 && it % 2 == 0);
+        if (cst) gt_const_in(n, i, in[i]);
+        else gt_rt_in(n, i);
+    }
+    int64_t st[2] = {sh, sw}, dls[2] = {dl, dl};
+    ir_edit_set_ints(n, "pads", pads, 4);
+    ir_edit_set_ints(n, "strides", st, 2);
+    ir_edit_set_ints(n, "dilations", dls, 2);
+    char desc[300];
+    snprintf(desc, sizeof desc,
+             "NhwcQLinearConv#%d kind %d x %s w %s y %s N %lld C %lld M %lld %lldx%lld k %lld "
+             "s %lld d %lld pads %lld,%lld,%lld,%lld %s%s",
+             it, kind, kiln_dtype_name(xt), kiln_dtype_name(wt), kiln_dtype_name(yt),
+             (long long)N, (long long)C, (long long)M, (long long)H, (long long)W, (long long)kh,
+             (long long)sh, (long long)dl, (long long)pads[0], (long long)pads[1],
+             (long long)pads[2], (long long)pads[3], per_ch ? "per-channel" : "per-tensor",
+             bias ? " bias" : "");
+    bool zp_nonzero = false;
+    for (int64_t m = 0; m < (per_ch ? M : 1); m++) zp_nonzero |= wz[m] != 0;
+    bool gemm_ok = wt == KILN_DTYPE_INT8 && !zp_nonzero;
+    check_all(n, in, desc, gemm_ok ? "nhwc_qconv_lt_i8" : "nhwc_qconv_direct",
+              gemm_ok ? NULL : "lt_i8", kind == 3 ? 0.5 : 1.0);
+    for (int i = 0; i < 9; i++) tensor_free(in[i]);
+    free(ws);
+    free(wz);
+    free(b);
+}
+
+/* NhwcMaxPool of 8-bit data: channel counts that take the 16-, 4- and
+** 1-byte kernels. */
+static void nhwc_maxpool_case(int it) {
+    kiln_dtype dt = it % 2 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+    static const int64_t chans[] = {1, 3, 4, 12, 16, 17, 32, 64};
+    int64_t k[2] = {gt_irand(1, 3), gt_irand(1, 3)}, s[2] = {gt_irand(1, 2), gt_irand(1, 2)};
+    int64_t p[4];
+    for (int i = 0; i < 4; i++) p[i] = gt_irand(0, k[i % 2] - 1);
+    int64_t xd[4] = {gt_irand(1, 3), gt_irand(k[0], 14), gt_irand(k[1], 14), chans[it % 8]};
+    kiln_tensor *in[1] = {rand_q8(dt, 4, xd)};
+    ir_node *n = gt_node_n(OP_NhwcMaxPool, 1, 1);
+    gt_rt_in(n, 0);
+    ir_edit_set_ints(n, "kernel_shape", k, 2);
+    ir_edit_set_ints(n, "strides", s, 2);
+    ir_edit_set_ints(n, "pads", p, 4);
+    char desc[160];
+    snprintf(desc, sizeof desc, "NhwcMaxPool#%d %s %lldx%lldx%lldx%lld k %lldx%lld", it,
+             kiln_dtype_name(dt), (long long)xd[0], (long long)xd[1], (long long)xd[2],
+             (long long)xd[3], (long long)k[0], (long long)k[1]);
+    check_all(n, in, desc, "maxpool", NULL, 1.0);
+    tensor_free(in[0]);
+}
+
+/* QAdd over channels-last sizes: n % 16 == 0 takes the 16-byte kernel. */
+static void qadd_vec_case(int it) {
+    kiln_dtype at = it % 2 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+    kiln_dtype bt = (it / 2) % 2 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+    kiln_dtype yt = (it / 4) % 2 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+    int64_t d[4] = {gt_irand(1, 3), gt_irand(1, 9), gt_irand(1, 9), 16 * gt_irand(1, 8)};
+    kiln_tensor *in[8] = {0};
+    in[0] = rand_q8(at, 4, d);
+    in[3] = rand_q8(bt, 4, d);
+    in[1] = scalar_t(KILN_DTYPE_FLOAT32, 0.01 + rnd() * 0.1, false);
+    in[2] = scalar_t(at, at == KILN_DTYPE_INT8 ? gt_irand(-20, 20) : gt_irand(0, 255), false);
+    in[4] = scalar_t(KILN_DTYPE_FLOAT32, 0.01 + rnd() * 0.1, false);
+    in[5] = scalar_t(bt, bt == KILN_DTYPE_INT8 ? gt_irand(-20, 20) : gt_irand(0, 255), false);
+    in[6] = scalar_t(KILN_DTYPE_FLOAT32, 0.02 + rnd() * 0.1, false);
+    in[7] = scalar_t(yt, yt == KILN_DTYPE_INT8 ? gt_irand(-10, 10) : gt_irand(0, 50), false);
+    ir_node *n = gt_node_n(OP_QAdd, 8, 1);
+    for (int i = 0; i < 8; i++) {
+        if (i == 0 || i == 3) gt_rt_in(n, i);
+        else gt_const_in(n, i, in[i]);
+    }
+    char desc[160];
+    snprintf(desc, sizeof desc, "QAdd16#%d %s + %s -> %s %lldx%lldx%lldx%lld", it,
+             kiln_dtype_name(at), kiln_dtype_name(bt), kiln_dtype_name(yt), (long long)d[0],
+             (long long)d[1], (long long)d[2], (long long)d[3]);
+    check_all(n, in, desc, "qadd", NULL, 1.0);
+    for (int i = 0; i < 8; i++) tensor_free(in[i]);
+}
+
+/* ToNhwc (with and without channel padding) and ToNchw of 8-bit values:
+** the reformat layers at the borders of INT8 chains (cuda_pool.c). */
+static void reformat8_case(int it) {
+    kiln_dtype dt = it % 2 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+    int64_t C = gt_irand(1, 40), H = gt_irand(1, 20), W = gt_irand(1, 20), N = gt_irand(1, 3);
+    bool back = it % 3 == 2;
+    int64_t xd[4] = {N, C, H, W}, xh[4] = {N, H, W, C};
+    kiln_tensor *in[1] = {rand_q8(dt, 4, back ? xh : xd)};
+    int op = back ? OP_ToNchw : OP_ToNhwc;
+    ir_node *n = gt_node_n(op, 1, 1);
+    gt_rt_in(n, 0);
+    int64_t cp = !back && it % 3 == 1 ? (C + 15) / 16 * 16 : -1;
+    if (cp > 0) ir_edit_set_int(n, "channels", cp);
+    kiln_tensor *want = gt_ref(n, (const kiln_tensor *const *)in);
+    char desc[160];
+    snprintf(desc, sizeof desc, "%s#%d %s %lldx%lldx%lldx%lld channels %lld", op_name(op), it,
+             kiln_dtype_name(dt), (long long)N, (long long)C, (long long)H, (long long)W,
+             (long long)cp);
+    const kiln_tactic *ts[8];
+    int nt = gt_tactics(cuda_tactics_pool, op, ts, 8), ran = 0;
+    for (int k = 0; want && k < nt; k++) {
+        bool declined;
+        kiln_tensor *got = run_tactic(ts[k], n, in, want, 1.0, &declined);
+        if (declined) continue;
+        ran++;
+        if (got && memcmp(got->data, want->data, want->nbytes) == 0) {
+            g_pass++;
+        } else {
+            fprintf(stderr, "FAIL %s %s: %s\n", ts[k]->name, desc,
+                    got ? "differs from the reference" : "run failed");
+            g_fail++;
+        }
+        tensor_free(got);
+    }
+    if (!want || (!ran && !g_only)) {
+        fprintf(stderr, "FAIL %s: %s\n", desc, want ? "no device tactic took it" : "reference");
+        g_fail++;
+    }
+    tensor_free(want);
+    tensor_free(in[0]);
+}
+
 /* QuantizeLinear of a float16 (or bfloat16) x with a float32 scale: what
 ** the precision pass leaves behind a half layer in --fp16 builds of INT8
 ** models (passes/precision.c); must equal the reference exactly. */
@@ -537,6 +754,61 @@ static void dequant_half_case(int it) {
     for (int i = 0; i < 3; i++) tensor_free(in[i]);
 }
 
+/* Per-tensor QuantizeLinear / DequantizeLinear between float32 / float16 /
+** bfloat16 and int8 / uint8 with sizes that are multiples of 8 (the 8-wide
+** kernels of cast_small.cu), zero point or none: exact against the
+** reference. */
+static void qdq_vec_case(int it) {
+    static const kiln_dtype fts[3] = {KILN_DTYPE_FLOAT32, KILN_DTYPE_FLOAT16,
+                                      KILN_DTYPE_BFLOAT16};
+    kiln_dtype ft = fts[it % 3];
+    kiln_dtype qt = (it / 3) % 2 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+    bool quant = (it / 6) % 2 == 0, zp = it % 5 != 4;
+    int64_t d[3] = {gt_irand(1, 3), gt_irand(1, 17), 8 * gt_irand(1, 40)};
+    double sc = 0.001 + rnd() * 0.3;
+    kiln_tensor *in[3] = {quant ? gt_rand_range(ft, 3, d, -sc * 160, sc * 160)
+                                : rand_q8(qt, 3, d),
+                          scalar_t(KILN_DTYPE_FLOAT32, sc, false),
+                          zp ? scalar_t(qt, qt == KILN_DTYPE_INT8 ? gt_irand(-5, 5)
+                                                                  : gt_irand(100, 150),
+                                        false)
+                             : NULL};
+    int op = quant ? OP_QuantizeLinear : OP_DequantizeLinear;
+    ir_node *n = gt_node_n(op, zp ? 3 : 2, 1);
+    gt_rt_in(n, 0);
+    gt_const_in(n, 1, in[1]);
+    if (zp) gt_const_in(n, 2, in[2]);
+    if (!quant && ft != KILN_DTYPE_FLOAT32) ir_edit_set_int(n, "output_dtype", ft);
+    n->out[0]->type.dtype = quant ? qt : ft;
+    kiln_tensor *want = gt_ref(n, (const kiln_tensor *const *)in);
+    char desc[160];
+    snprintf(desc, sizeof desc, "%s#%d %s -> %s%s %lldx%lldx%lld", op_name(op), it,
+             kiln_dtype_name(quant ? ft : qt), kiln_dtype_name(quant ? qt : ft),
+             zp ? "" : " (no zero point)", (long long)d[0], (long long)d[1], (long long)d[2]);
+    const kiln_tactic *ts[8];
+    int nt = gt_tactics(cuda_tactics_eltwise, op, ts, 8), ran = 0;
+    for (int k = 0; want && k < nt; k++) {
+        bool declined;
+        kiln_tensor *got = run_tactic(ts[k], n, in, want, 1.0, &declined);
+        if (declined) continue;
+        ran++;
+        if (got && got->dtype == want->dtype && memcmp(got->data, want->data, want->nbytes) == 0) {
+            g_pass++;
+        } else {
+            fprintf(stderr, "FAIL %s %s: %s\n", ts[k]->name, desc,
+                    got ? "differs from the reference" : "run failed");
+            g_fail++;
+        }
+        tensor_free(got);
+    }
+    if (!want || (!ran && !g_only)) {
+        fprintf(stderr, "FAIL %s: %s\n", desc, want ? "no device tactic took it" : "reference");
+        g_fail++;
+    }
+    tensor_free(want);
+    for (int i = 0; i < 3; i++) tensor_free(in[i]);
+}
+
 int main(int argc, char **argv) {
     if (!gt_open(21)) {
         printf("0 passed, 0 failed (no GPU)\n");
@@ -552,8 +824,17 @@ int main(int argc, char **argv) {
     for (int it = 0; it < 16; it++) qconv3d_case(it);
     for (int it = 0; it < 30; it++) maxpool_case(it);
     for (int it = 0; it < 24; it++) qadd_case(it);
+    for (int it = 0; it < 60; it++) nhwc_qconv_case(it, 0);
+    for (int it = 0; it < 24; it++) nhwc_qconv_case(it, 1);
+    for (int it = 0; it < 16; it++) nhwc_qconv_case(it, 2);
+    for (int it = 0; it < 10; it++) nhwc_qconv_case(it, 3);
+    for (int it = 0; it < 24; it++) nhwc_qconv_case(it, 4);
+    for (int it = 0; it < 24; it++) nhwc_maxpool_case(it);
+    for (int it = 0; it < 16; it++) qadd_vec_case(it);
+    for (int it = 0; it < 18; it++) reformat8_case(it);
     for (int it = 0; it < 12; it++) quant_half_case(it);
     for (int it = 0; it < 12; it++) dequant_half_case(it);
+    for (int it = 0; it < 36; it++) qdq_vec_case(it);
     printf("(%d cases where the GEMM tactics had to decline; %d wrongly taken)\n",
            g_declines_expected, g_declines_bad);
     gt_close();

@@ -200,11 +200,12 @@ static int run_nhwc_gap(ref_ctx *c) {
                         "NHWC global average pool");
 }
 
-/* The reformat layers copy bits: any 2- or 4-byte element type. */
+/* The reformat layers copy bits: any 1-, 2- or 4-byte element type (1:
+** the int8/uint8 values of INT8 chains). */
 static bool sup_reformat(const ir_node *n, const ir_type *const *in) {
     if (!in[0] || in[0]->rank != 4 || !dtype_is_valid((int)in[0]->dtype)) return false;
-    size_t es = kiln_dtype_size(in[0]->dtype);
-    if (es != 2 && es != 4) return false;
+    size_t es = kiln_dtype_size(in[0]->dtype); /* 0 for sub-byte types */
+    if (es != 1 && es != 2 && es != 4) return false;
     if (n->op == OP_ToNhwc) {
         int64_t cp = ir_attr_int(n, "channels", -1);
         if (cp != -1 && (cp < 1 || (in[0]->dims[1] >= 0 && cp < in[0]->dims[1]))) return false;

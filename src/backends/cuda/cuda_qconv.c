@@ -14,7 +14,9 @@
 **    and the shift is undone exactly with the weights' row sums:
 **    sum w (x - zp) = sum w (x - 128) + (128 - zp) sum w. A signed 1x1
 **    layer over [rows, K, 1, 1] with K % 16 == 0 (the Gemm form) reads its
-**    input in place (no im2col). Rows are processed in chunks so the
+**    input in place (no im2col), and every layer with one output pixel
+**    writes its [rows, M] output through the channels-last requantization
+**    (coalesced stores, no transpose). Rows are processed in chunks so the
 **    workspace stays bounded (QC_CHUNK_BYTES) at any batch. Needs group 1,
 **    int8 weights with zero points 0 (what Kiln's quantizer and
 **    onnxruntime's symmetric weights give). k-th heuristic algorithm per
@@ -29,15 +31,60 @@
 **  - cuda_qlinear_conv_direct: a direct integer kernel (one thread per
 **    output) that takes any QLinearConv of 1-D to 3-D (groups, depthwise,
 **    uint8 weights, weight zero points): slow, but on the device.
-**  - cuda_qadd_direct: QAdd, elementwise; cuda_maxpool_q8_direct: MaxPool
-**    on int8/uint8 (kept in 8 bits between quantized layers by the fold).
+**  - cuda_qadd_direct: QAdd, elementwise (16 bytes per thread when the
+**    size allows); cuda_maxpool_q8_direct: MaxPool on int8/uint8 (kept in
+**    8 bits between quantized layers by the fold).
+**
+** Channels-last (NhwcQLinearConv, NhwcMaxPool of 8-bit data: INT8 chains
+** the channels-last pass (passes/layout.c) made, weights KRSC):
+**  - cuda_nhwc_qconv_lt_i8_h<k>: the same cuBLASLt int8 GEMM over rows =
+**    output pixels, K = (kh, kw, c). A 1x1 stride-1 layer with int8 x and
+**    c % 16 == 0 is the GEMM over x itself ([N*H*W, C] x [C, M], no
+**    im2col); other layers (KxK, strided, uint8 x, odd c) go through an
+**    NHWC im2col that copies channel runs 16 (8, 4) bytes at a time,
+**    shifting uint8 by flipping the top bit and filling padding with the
+**    shifted zero point. The int32 product is requantized (exactly as
+**    above) straight into y, whose [N*OH*OW, M] rows it already is: no
+**    transpose anywhere.
+**  - cuda_nhwc_qconv_lt_i8o_h<k> (KILN_INT8_LT_I8O=1, as the NCHW i8o):
+**    cuBLASLt's int8 epilogue writes y in place when M % 16 == 0 (uint8 y
+**    restored by a top-bit flip), so the int32 product never reaches
+**    memory.
+**  - cuda_nhwc_qconv_sm90_<cfg> (where the q8sm90 branch's CUTLASS kernel
+**    is in the tree; KILN_QCONV_SM90=0 turns it off): the implicit-GEMM
+**    int8 convolution with the requantization in its epilogue, so neither
+**    an im2col buffer nor the int32 product reaches memory (float
+**    epilogue: one step off near ties; C, M % 16 == 0; x_zp 0 or no
+**    padding).
+**  - cuda_nhwc_qconv_direct: one thread per output, any weight type and
+**    zero points (what the GEMM path declines).
+**  - cuda_nhwc_maxpool_q8: 16 channels per thread (__vmaxs4/__vmaxu4).
+**  Not yet fused: the residual QAdd is a separate pass over memory (it
+**  reads the conv's y back), and the cuBLASLt path's int32 product makes
+**  a round trip (4 bytes per output, 1 with i8o). The SM90 kernel removes
+**  that round trip; its residual input (r, gamma) is where QAdd goes next,
+**  through a pass that fuses a QAdd into the conv feeding it (not exact:
+**  the conv's output is no longer rounded and saturated before the add,
+**  so it needs a tolerance decision). Relu needs no work: the Q/DQ fold
+**  leaves it as the output zero point's clamp.
 **
 ** All of them read scales and zero points from the device tensors (no host
 ** copies, so runs are capturable) and match the reference kernels bit for
-** bit (kernels/qconv.cu says how). */
+** bit (kernels/qconv.cu says how), but for the float epilogues of the i8o
+** and SM90 tactics (one step near ties). */
 #include "cuda_lt.h"
 #include "kernels/qconv_kernels.h"
 #include "../../ops/conv_window.h"
+
+/* The SM90 implicit-GEMM int8 convolution (q8sm90 branch's
+** kernels/q8conv_sm90.cu): its tactics are compiled where its header is in
+** the tree (drop this guard once both branches are merged). */
+#if defined(__has_include)
+#if __has_include("kernels/q8conv_sm90_kernels.h")
+#include "kernels/q8conv_sm90_kernels.h"
+#define KILN_QCONV_SM90 1
+#endif
+#endif
 
 #include <stdint.h>
 #include <string.h>
@@ -95,7 +142,9 @@ static bool qc_geom(const ir_node *n, int r, const int64_t *xd, const int64_t *w
 ** float32 scales, one x/y scale and zero point, w_scale/w_zp one or M,
 ** int32 bias [M]. */
 static bool qc_common(const ir_node *n, const ir_type *const *in) {
-    if (n->op != OP_QLinearConv || n->n_in < 8 || n->n_out != 1) return false;
+    if ((n->op != OP_QLinearConv && n->op != OP_NhwcQLinearConv) || n->n_in < 8 ||
+        n->n_out != 1)
+        return false;
     for (int i = 0; i < 8; i++)
         if (!in[i] || !n->in[i]) return false;
     const ir_type *x = in[0], *w = in[3];
@@ -317,6 +366,10 @@ static int lt_run(ref_ctx *rc, int rank, bool i8o) {
         return -1;
     const int32_t one = 1, zero = 0;
     const float fzero = 0.0f;
+    /* one output pixel (the Gemm form): NCHW y is [rows, M] already, so
+    ** the channels-last epilogue kernels write it (coalesced, no transpose) */
+    bool rows_out = g.oh * g.ow == 1;
+    if (rows_out && chunk > INT32_MAX / z.mp) chunk = INT32_MAX / z.mp;
     for (int64_t r0 = 0; r0 < z.rows; r0 += chunk) {
         int64_t nr = z.rows - r0 < chunk ? z.rows - r0 : chunk;
         const int8_t *b = z.in_place ? (const int8_t *)X->data + r0 * z.kp : col;
@@ -349,12 +402,19 @@ static int lt_run(ref_ctx *rc, int rank, bool i8o) {
             if (cuda_lt_matmul_raw(rc, p, rank, wp, b, NULL, d, alpha, &fzero, beta)) return -1;
             if (!z.d_direct &&
                 cuda_fail_if(rc,
-                             kc_q8_nhwc_to_nchw(dbuf, z.mp, &g, q.y_signed, r0, nr, Y->data, st),
+                             rows_out ? kc_q8_rows_fix(dbuf, z.mp, (int8_t *)Y->data + r0 * g.m,
+                                                       g.m, nr, !q.y_signed, st)
+                                      : kc_q8_nhwc_to_nchw(dbuf, z.mp, &g, q.y_signed, r0, nr,
+                                                           Y->data, st),
                              "QLinearConv output reformat"))
                 return -1;
         } else {
             if (cuda_lt_matmul_raw(rc, p, rank, wp, b, NULL, d, &one, &zero, NULL)) return -1;
-            if (cuda_fail_if(rc, kc_q8_requant(dbuf, z.mp, rowsum, &g, &q, r0, nr, Y->data, st),
+            if (cuda_fail_if(rc,
+                             rows_out ? kc_q8_requant_nhwc(dbuf, z.mp, rowsum, &g, &q, r0, nr,
+                                                           Y->data, st)
+                                      : kc_q8_requant(dbuf, z.mp, rowsum, &g, &q, r0, nr,
+                                                      Y->data, st),
                              "QLinearConv requantization"))
                 return -1;
         }
@@ -382,6 +442,238 @@ static int direct_run(ref_ctx *rc) {
                         kc_qconv_direct(rc->in[0]->data, rc->in[3]->data, &g, &q,
                                         rc->out[0]->data, cuda_stream_of(rc)),
                         "QLinearConv");
+}
+
+/* ------------------------------------------------------ NhwcQLinearConv */
+/* The NCHW view of an NhwcQLinearConv's input types (X [N,H,W,C] as
+** [N,C,H,W], W [M,KH,KW,C] as [M,C,KH,KW]), the others as they are, so
+** the QLinearConv checks above apply. false: not a 2-D NhwcQLinearConv. */
+static bool nq_view(const ir_node *n, const ir_type *const *in, ir_type *tmp,
+                    const ir_type **pin) {
+    if (n->op != OP_NhwcQLinearConv || n->n_in < 8 || n->n_in > 9) return false;
+    for (int i = 0; i < 9; i++) pin[i] = i < n->n_in ? in[i] : NULL;
+    for (int k = 0; k < 2; k++) {
+        int i = k ? 3 : 0;
+        if (!in[i] || in[i]->rank != 4) return false;
+        tmp[k] = *in[i];
+        tmp[k].dims[1] = in[i]->dims[3];
+        tmp[k].dims[2] = in[i]->dims[1];
+        tmp[k].dims[3] = in[i]->dims[2];
+        pin[i] = &tmp[k];
+    }
+    return true;
+}
+
+static bool nq_common(const ir_node *n, const ir_type *const *in) {
+    ir_type tmp[2];
+    const ir_type *pin[9];
+    return nq_view(n, in, tmp, pin) && qc_common(n, pin) && ir_attr_int(n, "group", 1) == 1;
+}
+
+static bool nlt_supports(const ir_node *n, const ir_type *const *in) {
+    return lt_loaded() && nq_common(n, in) && in[3]->dtype == KILN_DTYPE_INT8 && wzp_zero(n);
+}
+
+/* the int8-output form: offered only with KILN_INT8_LT_I8O=1, as above */
+static bool nlt_supports_i8o(const ir_node *n, const ir_type *const *in) {
+    const char *e = getenv("KILN_INT8_LT_I8O");
+    return e && !strcmp(e, "1") && nlt_supports(n, in);
+}
+
+/* NCHW-ordered dims of the NHWC x and KRSC w. */
+static void nq_dims(const int64_t *x, const int64_t *w, int64_t *xd, int64_t *wd) {
+    xd[0] = x[0], xd[1] = x[3], xd[2] = x[1], xd[3] = x[2];
+    wd[0] = w[0], wd[1] = w[3], wd[2] = w[1], wd[3] = w[2];
+}
+
+/* The GEMM path's sizes for the NHWC op: rows are output pixels, K runs
+** over (kh, kw, c); a 1x1 stride-1 unpadded layer with int8 x and c % 16
+** == 0 reads x in place ([N*H*W, C] is the GEMM operand), and an int8
+** output GEMM with M % 16 == 0 writes y in place. */
+static bool nq_sizes_of(const ir_node *n, const int64_t *x, const int64_t *w, kiln_dtype xt,
+                        bool i8o, qc_sizes *z, char *err, size_t ne) {
+    int64_t xd[4], wd[4];
+    nq_dims(x, w, xd, wd);
+    if (!qc_geom(n, 4, xd, wd, &z->g, err, ne)) return false;
+    const kc_qconv_geom *g = &z->g;
+    if (g->group != 1) {
+        snprintf(err, ne, "the NHWC int8 GEMM path needs group 1");
+        return false;
+    }
+    z->K = g->c * g->kh * g->kw;
+    z->kp = round_up(z->K, 16);
+    z->mp = round_up(g->m, 16);
+    z->rows = g->n * g->oh * g->ow;
+    z->in_place = xt == KILN_DTYPE_INT8 && z->kp == z->K && g->kh == 1 && g->kw == 1 &&
+                  g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0 && g->oh == g->h &&
+                  g->ow == g->w;
+    z->w_in_place = z->kp == z->K && z->mp == g->m;
+    z->i8o = i8o;
+    z->d_direct = i8o && z->mp == g->m;
+    if (z->K > INT32_MAX || z->mp > 65535 * 32) {
+        snprintf(err, ne, "layer too large for the int8 GEMM path");
+        return false;
+    }
+    return true;
+}
+
+static size_t nlt_workspace_any(const ir_node *n, const ir_type *const *in, bool i8o) {
+    for (int i = 0; i < 4; i++)
+        if (in[0]->dims[i] < 0) return SIZE_MAX;
+    qc_sizes z;
+    char err[128];
+    if (!nq_sizes_of(n, in[0]->dims, in[3]->dims, in[0]->dtype, i8o, &z, err, sizeof err))
+        return SIZE_MAX;
+    size_t rb = qc_row_bytes(&z);
+    if (rb == 0) return qc_fixed(&z) + 2 * QC_ALIGN;
+    int64_t chunk = (int64_t)(QC_CHUNK_BYTES / rb);
+    if (chunk > z.rows) chunk = z.rows;
+    if (chunk < 1) chunk = 1;
+    return qc_fixed(&z) + 2 * QC_ALIGN + (size_t)chunk * rb;
+}
+
+static size_t nlt_workspace(const ir_node *n, const ir_type *const *in) {
+    return nlt_workspace_any(n, in, false);
+}
+
+static size_t nlt_workspace_i8o(const ir_node *n, const ir_type *const *in) {
+    return nlt_workspace_any(n, in, true);
+}
+
+/* Checks x, w, y (NHWC / KRSC / NHWC) and fills the geometry. */
+static int nq_io(ref_ctx *rc, kc_qconv_geom *g) {
+    const kiln_tensor *X = rc->in[0], *W = rc->in[3];
+    kiln_tensor *Y = rc->out[0];
+    if (!is_q8(X->dtype) || !is_q8(W->dtype) || !is_q8(Y->dtype))
+        return ref_fail(rc, "NhwcQLinearConv takes 8-bit x, w and y");
+    if (X->rank != 4 || W->rank != 4 || Y->rank != 4)
+        return ref_fail(rc, "NhwcQLinearConv runs 2-D convolutions");
+    int64_t xd[4], wd[4];
+    nq_dims(X->dims, W->dims, xd, wd);
+    if (!qc_geom(rc->node, 4, xd, wd, g, rc->err, sizeof rc->err)) return -1;
+    if (g->group != 1) return ref_fail(rc, "NhwcQLinearConv needs group 1");
+    if (Y->dims[0] != g->n || Y->dims[1] != g->oh || Y->dims[2] != g->ow || Y->dims[3] != g->m)
+        return ref_fail(rc, "internal: NhwcQLinearConv output shape");
+    return 0;
+}
+
+/* The GEMM path channels-last: [im2col (NHWC, 16-byte channel runs)] ->
+** cuBLASLt int8 x int8 -> int32 -> requantization written straight into y
+** (rows are y's pixels, channels contiguous: no transpose); or, for i8o,
+** cuBLASLt's int8 epilogue writing y itself (M % 16 == 0), uint8 y then
+** restored in place by flipping the top bits. */
+static int nlt_run(ref_ctx *rc, int rank, bool i8o) {
+    cuda_exec *x = cuda_exec_of(rc);
+    cuda_plans_trim(x);
+    const kiln_tensor *X = rc->in[0], *W = rc->in[3];
+    kiln_tensor *Y = rc->out[0];
+    kc_qconv_geom g;
+    if (nq_io(rc, &g)) return -1;
+    if (W->dtype != KILN_DTYPE_INT8)
+        return ref_fail(rc, "the int8 GEMM path needs int8 weights");
+    kc_qparams q;
+    if (qparams(rc, &q, g.m)) return -1;
+    qc_sizes z;
+    if (!nq_sizes_of(rc->node, X->dims, W->dims, X->dtype, i8o, &z, rc->err, sizeof rc->err))
+        return -1;
+    if (tensor_numel(Y) == 0) return 0;
+    if (g.c == 0 || z.K == 0) return ref_fail(rc, "NhwcQLinearConv with no input channels");
+    size_t fixed = qc_fixed(&z), rb = qc_row_bytes(&z);
+    if (!rc->ws || rc->ws_size < fixed + 2 * QC_ALIGN + rb)
+        return ref_fail(rc, "workspace of %zu bytes is too small", rc->ws_size);
+    int64_t chunk = rb ? (int64_t)((rc->ws_size - fixed - 2 * QC_ALIGN) / rb) : z.rows;
+    if (chunk > z.rows) chunk = z.rows;
+    /* the helper kernels index a chunk with 32-bit offsets */
+    int64_t lim = INT32_MAX / (z.kp > z.mp ? z.kp : z.mp);
+    if (chunk > lim) chunk = lim;
+    char *ws = rc->ws;
+    int8_t *wp = z.w_in_place ? (int8_t *)W->data : (int8_t *)ws;
+    if (!z.w_in_place) ws += al((size_t)(z.mp * z.kp));
+    int32_t *rowsum = (int32_t *)ws;
+    ws += al((size_t)z.mp * 4);
+    float *alpha = NULL, *beta = NULL;
+    if (i8o) {
+        alpha = (float *)ws;
+        ws += al((size_t)z.mp * 4);
+        beta = (float *)ws;
+        ws += al((size_t)z.mp * 4);
+    }
+    int8_t *col = z.in_place ? NULL : (int8_t *)ws;
+    if (!z.in_place) ws += al((size_t)(chunk * z.kp));
+    void *dbuf = ws;
+    cudaStream_t st = cuda_stream_of(rc);
+    if (cuda_fail_if(rc,
+                     kc_q8_weight_prep(W->data, g.m, z.K, z.mp, z.kp,
+                                       z.w_in_place ? NULL : wp, rowsum, st),
+                     "NhwcQLinearConv weight preparation"))
+        return -1;
+    if (i8o && cuda_fail_if(rc, kc_q8_epilogue_prep(rowsum, &g, &q, z.mp, alpha, beta, st),
+                            "NhwcQLinearConv epilogue preparation"))
+        return -1;
+    const int32_t one = 1, zero = 0;
+    const float fzero = 0.0f;
+    for (int64_t r0 = 0; r0 < z.rows; r0 += chunk) {
+        int64_t nr = z.rows - r0 < chunk ? z.rows - r0 : chunk;
+        const int8_t *b = z.in_place ? (const int8_t *)X->data + r0 * z.kp : col;
+        int8_t *yrow = (int8_t *)Y->data + r0 * g.m;
+        void *d = z.d_direct ? (void *)yrow : dbuf;
+        if (!z.in_place &&
+            cuda_fail_if(rc, kc_q8_im2col_nhwc(X->data, &g, &q, r0, nr, z.kp, col, st),
+                         "NhwcQLinearConv im2col"))
+            return -1;
+        cuda_lt_spec sp;
+        memset(&sp, 0, sizeof sp);
+        sp.a_type = CUDA_R_8I;
+        sp.c_type = i8o ? CUDA_R_8I : CUDA_R_32I;
+        sp.compute = CUBLAS_COMPUTE_32I;
+        sp.scale_type = i8o ? CUDA_R_32F : CUDA_R_32I;
+        sp.pointer_mode = i8o ? CUBLASLT_POINTER_MODE_ALPHA_DEVICE_VECTOR_BETA_ZERO : 0;
+        sp.op_a = CUBLAS_OP_T, sp.op_b = CUBLAS_OP_N;
+        sp.m = z.mp, sp.n = nr, sp.k = z.kp;
+        sp.a_rows = z.kp, sp.a_cols = z.mp, sp.lda = z.kp;
+        sp.b_rows = z.kp, sp.b_cols = nr, sp.ldb = z.kp;
+        sp.ldc = z.mp;
+        sp.batch = 1;
+        sp.epilogue = i8o ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+        int64_t sa = z.kp, sc = i8o ? z.mp : z.mp * 4;
+        sp.align_a = cuda_lt_align(wp, &sa, 1);
+        sp.align_b = cuda_lt_align(b, &sa, 1);
+        sp.align_c = cuda_lt_align(d, &sc, 1);
+        const cuda_lt_plan *p = cuda_lt_plan_get(rc, &sp);
+        if (!p) return -1;
+        if (i8o) {
+            if (cuda_lt_matmul_raw(rc, p, rank, wp, b, NULL, d, alpha, &fzero, beta)) return -1;
+            if ((!z.d_direct || !q.y_signed) &&
+                cuda_fail_if(rc, kc_q8_rows_fix(d, z.mp, yrow, g.m, nr, !q.y_signed, st),
+                             "NhwcQLinearConv output rows"))
+                return -1;
+        } else {
+            if (cuda_lt_matmul_raw(rc, p, rank, wp, b, NULL, d, &one, &zero, NULL)) return -1;
+            if (cuda_fail_if(rc,
+                             kc_q8_requant_nhwc(dbuf, z.mp, rowsum, &g, &q, r0, nr, Y->data, st),
+                             "NhwcQLinearConv requantization"))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static int nlt_run_h0(ref_ctx *rc) { return nlt_run(rc, 0, false); }
+static int nlt_run_h1(ref_ctx *rc) { return nlt_run(rc, 1, false); }
+static int nlt_run_h2(ref_ctx *rc) { return nlt_run(rc, 2, false); }
+static int nlt_run_o_h0(ref_ctx *rc) { return nlt_run(rc, 0, true); }
+static int nlt_run_o_h1(ref_ctx *rc) { return nlt_run(rc, 1, true); }
+
+static int ndirect_run(ref_ctx *rc) {
+    kc_qconv_geom g;
+    if (nq_io(rc, &g)) return -1;
+    kc_qparams q;
+    if (qparams(rc, &q, g.m)) return -1;
+    if (tensor_numel(rc->out[0]) == 0) return 0;
+    return cuda_fail_if(rc,
+                        kc_qconv_direct_nhwc(rc->in[0]->data, rc->in[3]->data, &g, &q,
+                                             rc->out[0]->data, cuda_stream_of(rc)),
+                        "NhwcQLinearConv");
 }
 
 /* ------------------------------------------------------------ MaxPool */
@@ -431,6 +723,34 @@ static int pool_run(ref_ctx *rc) {
                         kc_q8_maxpool(X->data, Y->data, &g, X->dtype == KILN_DTYPE_INT8,
                                       cuda_stream_of(rc)),
                         "MaxPool");
+}
+
+/* NhwcMaxPool of 8-bit data (the channels-last pass moves the MaxPool of
+** an INT8 chain into NHWC): 2-D, plain windows as the pass makes them. */
+static bool npool_supports(const ir_node *n, const ir_type *const *in) {
+    if (n->op != OP_NhwcMaxPool || n->n_in != 1 || !in[0] || !is_q8(in[0]->dtype)) return false;
+    if (in[0]->rank != 4 || ir_attr_int(n, "ceil_mode", 0) != 0) return false;
+    conv_window cw;
+    char err[128];
+    return conv_window_read(n, 2, NULL, CW_CEIL | CW_DILATIONS | CW_AUTO_PAD, &cw, err,
+                            sizeof err) == 0 &&
+           !cw.ceil_mode;
+}
+
+static int npool_run(ref_ctx *rc) {
+    const kiln_tensor *X = rc->in[0];
+    kiln_tensor *Y = rc->out[0];
+    if (!is_q8(X->dtype) || Y->dtype != X->dtype || X->rank != 4 || Y->rank != 4)
+        return ref_fail(rc, "8-bit NhwcMaxPool takes rank-4 int8/uint8 data");
+    int64_t xd[4] = {X->dims[0], X->dims[3], X->dims[1], X->dims[2]};
+    kc_qconv_geom g;
+    if (!pool_geom(rc->node, 4, xd, &g, rc->err, sizeof rc->err)) return -1;
+    if (Y->dims[0] != g.n || Y->dims[1] != g.oh || Y->dims[2] != g.ow || Y->dims[3] != g.c)
+        return ref_fail(rc, "internal: NhwcMaxPool output shape");
+    return cuda_fail_if(rc,
+                        kc_q8_maxpool_nhwc(X->data, Y->data, &g, X->dtype == KILN_DTYPE_INT8,
+                                           cuda_stream_of(rc)),
+                        "NhwcMaxPool");
 }
 
 /* ------------------------------------------------------------ QAdd */
@@ -487,6 +807,176 @@ static const kiln_tactic t_pool = {"cuda_maxpool_q8_direct", OP_MaxPool, 0, DEV_
 static const kiln_tactic t_qadd = {"cuda_qadd_direct", OP_QAdd, 0, DEV_OW, qadd_supports, NULL,
                                    qadd_run};
 
+#ifdef KILN_QCONV_SM90
+/* ---- NhwcQLinearConv on the SM90 implicit-GEMM kernel
+** (cuda_nhwc_qconv_sm90_c<k>, the kernel's configurations): no im2col
+** buffer, no int32 product in memory: the requantization is the kernel's
+** epilogue (v = acc * alpha[m] + beta[m], clamped to y's range, rounded to
+** even, in float: one step off the reference near ties, as the i8o
+** tactics). uint8 x is read as it is (wgmma takes u8 x s8), so beta
+** carries - x_zp * rowsum; padding reads 0, so x_zp must be 0 (Kiln's
+** quantizer: uint8 from 0, int8 symmetric) unless the layer has none.
+** Not yet: the residual QAdd (the kernel's r/gamma, once the pass fuses
+** QAdd into the conv before it). */
+static bool sm90_gpu(void) {
+    int d = 0, ma = 0, mi = 0;
+    if (cudaGetDevice(&d) != cudaSuccess ||
+        cudaDeviceGetAttribute(&ma, cudaDevAttrComputeCapabilityMajor, d) != cudaSuccess ||
+        cudaDeviceGetAttribute(&mi, cudaDevAttrComputeCapabilityMinor, d) != cudaSuccess) {
+        cudaGetLastError();
+        return false;
+    }
+    return ma == 9 && mi == 0;
+}
+
+/* x's zero point: the layer's constant (false when it is not one). */
+static bool sm90_xzp(const ir_node *n, int *zp) {
+    const kiln_tensor *z = n->n_in > 2 && n->in[2] ? n->in[2]->const_val : NULL;
+    if (!z || tensor_numel(z) != 1) return false;
+    *zp = (int)dt_get_i64(z->dtype, z->data, 0);
+    return true;
+}
+
+/* The kernel's problem for n at x/w dims (pointers left NULL). */
+static bool sm90_problem_of(const ir_node *n, const int64_t *xd4, const int64_t *wd4,
+                            kiln_dtype xt, kiln_dtype yt, kc_q8conv_sm90 *p, kc_qconv_geom *g) {
+    int64_t xd[4], wd[4];
+    char err[128];
+    nq_dims(xd4, wd4, xd, wd);
+    if (!qc_geom(n, 4, xd, wd, g, err, sizeof err) || g->group != 1) return false;
+    int zp;
+    if (!sm90_xzp(n, &zp)) return false;
+    memset(p, 0, sizeof *p);
+    p->x_signed = xt == KILN_DTYPE_INT8;
+    p->y_signed = yt == KILN_DTYPE_INT8;
+    p->n = g->n, p->h = g->h, p->w = g->w, p->c = g->c;
+    p->m = g->m, p->kh = g->kh, p->kw = g->kw;
+    p->sh = g->sh, p->sw = g->sw, p->ph0 = g->ph, p->pw0 = g->pw;
+    /* end pads from the output size conv_geom gave */
+    p->ph1 = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1 - g->h - g->ph;
+    p->pw1 = (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1 - g->w - g->pw;
+    if (p->ph1 < 0) p->ph1 = 0;
+    if (p->pw1 < 0) p->pw1 = 0;
+    p->dh = g->dh, p->dw = g->dw;
+    p->x_zp = zp;
+    p->lo = p->y_signed ? -128.0f : 0.0f;
+    p->hi = p->y_signed ? 127.0f : 255.0f;
+    return kc_q8conv_sm90_out(p->h, p->kh, p->sh, p->ph0, p->ph1, p->dh) == g->oh &&
+           kc_q8conv_sm90_out(p->w, p->kw, p->sw, p->pw0, p->pw1, p->dw) == g->ow;
+}
+
+static bool sm90_supports_cfg(const ir_node *n, const ir_type *const *in, int cfg) {
+    const char *e = getenv("KILN_QCONV_SM90");
+    if ((e && !strcmp(e, "0")) || !kc_q8conv_sm90_built() || !nq_common(n, in) ||
+        in[3]->dtype != KILN_DTYPE_INT8 || !wzp_zero(n))
+        return false;
+    for (int i = 0; i < 4; i++)
+        if (in[0]->dims[i] < 0) return false;
+    kc_q8conv_sm90 p;
+    kc_qconv_geom g;
+    if (!sm90_problem_of(n, in[0]->dims, in[3]->dims, in[0]->dtype, in[7]->dtype, &p, &g))
+        return false;
+    return sm90_gpu() && kc_q8conv_sm90_plan(cfg, &p, NULL) == cudaSuccess;
+}
+
+static size_t sm90_workspace(const ir_node *n, const ir_type *const *in) {
+    int64_t mp = round_up(in[3]->dims[0], 16);
+    return 3 * al((size_t)mp * 4) + 2 * QC_ALIGN;
+}
+
+#define SM90Q_TAG 0x5339305138430001ll /* "S90Q8C" v1 */
+typedef struct sm90q_key {
+    int64_t tag;
+    int cfg;
+    kc_q8conv_sm90 p;
+} sm90q_key;
+
+static void sm90q_plan_free(const cuda_libs *L, void *payload) {
+    (void)L;
+    kc_q8conv_sm90_plan_free(payload);
+}
+
+static int sm90_run(ref_ctx *rc, int cfg) {
+    cuda_exec *x = cuda_exec_of(rc);
+    cuda_plans_trim(x);
+    const kiln_tensor *X = rc->in[0], *W = rc->in[3];
+    kiln_tensor *Y = rc->out[0];
+    kc_qconv_geom g;
+    if (nq_io(rc, &g)) return -1;
+    if (W->dtype != KILN_DTYPE_INT8) return ref_fail(rc, "the SM90 kernel needs int8 weights");
+    kc_qparams q;
+    if (qparams(rc, &q, g.m)) return -1;
+    kc_q8conv_sm90 p;
+    kc_qconv_geom g2;
+    if (!sm90_problem_of(rc->node, X->dims, W->dims, X->dtype, Y->dtype, &p, &g2))
+        return ref_fail(rc, "the SM90 kernel cannot take this layer");
+    if (tensor_numel(Y) == 0) return 0;
+    if (!x || !x->dev || x->dev->sm != 90) return ref_fail(rc, "the SM90 kernel needs sm_90");
+    int64_t mp = round_up(g.m, 16), K = g.c * g.kh * g.kw;
+    if (!rc->ws || rc->ws_size < 3 * al((size_t)mp * 4))
+        return ref_fail(rc, "workspace of %zu bytes is too small", rc->ws_size);
+    char *ws = rc->ws;
+    int32_t *rowsum = (int32_t *)ws;
+    float *alpha = (float *)(ws + al((size_t)mp * 4));
+    float *beta = (float *)(ws + 2 * al((size_t)mp * 4));
+    cudaStream_t st = cuda_stream_of(rc);
+    if (cuda_fail_if(rc, kc_q8_weight_prep(W->data, g.m, K, mp, K, NULL, rowsum, st),
+                     "NhwcQLinearConv row sums") ||
+        cuda_fail_if(rc, kc_q8_epilogue_prep_plain(rowsum, &g, &q, mp, alpha, beta, st),
+                     "NhwcQLinearConv epilogue preparation"))
+        return -1;
+    p.x = X->data;
+    p.wt = W->data;
+    p.y = Y->data;
+    p.alpha = alpha;
+    p.beta = beta;
+    sm90q_key key;
+    memset(&key, 0, sizeof key); /* padding too: keys are memcmp'd */
+    key.tag = SM90Q_TAG;
+    key.cfg = cfg;
+    key.p = p;
+    kc_q8conv_plan *plan = cuda_plan_get(x, &key, sizeof key);
+    if (!plan) {
+        if (cuda_fail_if(rc, kc_q8conv_sm90_plan(cfg, &p, &plan), "SM90 int8 convolution plan"))
+            return -1;
+        if (!cuda_plan_put(x, &key, sizeof key, plan, sm90q_plan_free))
+            return ref_fail(rc, "out of memory");
+    }
+    return cuda_fail_if(rc, kc_q8conv_sm90_launch(plan, st), "SM90 int8 convolution");
+}
+
+#define SM90Q(VAR, CFG, NAME)                                                                  \
+    static bool VAR##_sup(const ir_node *n, const ir_type *const *in) {                       \
+        return sm90_supports_cfg(n, in, CFG);                                                  \
+    }                                                                                          \
+    static int VAR##_run(ref_ctx *rc) { return sm90_run(rc, CFG); }                           \
+    static const kiln_tactic VAR = {"cuda_nhwc_qconv_sm90_" NAME, OP_NhwcQLinearConv, 0,      \
+                                    DEV_OW, VAR##_sup, sm90_workspace, VAR##_run};
+#endif
+
+#define NQ(VAR, NAME, SUP, WS, RUN)                                                         \
+    static const kiln_tactic VAR = {NAME, OP_NhwcQLinearConv, 0, DEV_OW, SUP, WS, RUN};
+NQ(t_nlt_h0, "cuda_nhwc_qconv_lt_i8_h0", nlt_supports, nlt_workspace, nlt_run_h0)
+NQ(t_nlt_h1, "cuda_nhwc_qconv_lt_i8_h1", nlt_supports, nlt_workspace, nlt_run_h1)
+NQ(t_nlt_h2, "cuda_nhwc_qconv_lt_i8_h2", nlt_supports, nlt_workspace, nlt_run_h2)
+NQ(t_nlto_h0, "cuda_nhwc_qconv_lt_i8o_h0", nlt_supports_i8o, nlt_workspace_i8o, nlt_run_o_h0)
+NQ(t_nlto_h1, "cuda_nhwc_qconv_lt_i8o_h1", nlt_supports_i8o, nlt_workspace_i8o, nlt_run_o_h1)
+NQ(t_ndirect, "cuda_nhwc_qconv_direct", nq_common, NULL, ndirect_run)
+static const kiln_tactic t_npool = {"cuda_nhwc_maxpool_q8", OP_NhwcMaxPool, 0, DEV_OW,
+                                    npool_supports, NULL, npool_run};
+
+#ifdef KILN_QCONV_SM90
+SM90Q(t_nsm90_0, KC_Q8CONV_SM90_128x128_C1x1, "128x128_c1x1")
+SM90Q(t_nsm90_1, KC_Q8CONV_SM90_128x128_C2x1, "128x128_c2x1")
+SM90Q(t_nsm90_2, KC_Q8CONV_SM90_128x64_C1x1, "128x64_c1x1")
+#endif
+
 const kiln_tactic *const cuda_tactics_qconv[] = {
-    &t_lt_h0, &t_lt_h1, &t_lt_h2, &t_lto_h0, &t_lto_h1, &t_direct, &t_pool, &t_qadd, NULL,
+    &t_lt_h0,  &t_lt_h1,  &t_lt_h2,   &t_lto_h0,  &t_lto_h1,  &t_direct, &t_pool,
+    &t_qadd,   &t_nlt_h0, &t_nlt_h1,  &t_nlt_h2,  &t_nlto_h0, &t_nlto_h1, &t_ndirect,
+    &t_npool,
+#ifdef KILN_QCONV_SM90
+    &t_nsm90_0, &t_nsm90_1, &t_nsm90_2,
+#endif
+    NULL,
 };

@@ -77,18 +77,20 @@ static int k_to_nchw(ref_ctx *c) {
     return 0;
 }
 
-/* NhwcConv / NhwcMaxPool / NhwcAveragePool / NhwcGlobalAveragePool */
+/* NhwcConv / NhwcMaxPool / NhwcAveragePool / NhwcGlobalAveragePool /
+** NhwcQLinearConv */
 static int k_nhwc(ref_ctx *c) {
     int op = layout_nchw_op(c->node->op);
     ref_kernel_fn fn = ref_kernel_get(op);
     if (!fn) return ref_fail(c, "no reference kernel for %s", op_name(op));
-    int n_in = c->n_in < 4 ? c->n_in : 4;
-    kiln_tensor *tmp[4] = {NULL, NULL, NULL, NULL}, *y = NULL;
-    const kiln_tensor *in[4] = {NULL, NULL, NULL, NULL};
+    enum { MAX_IN = 9 };
+    int n_in = c->n_in < MAX_IN ? c->n_in : MAX_IN;
+    kiln_tensor *tmp[MAX_IN] = {NULL}, *y = NULL;
+    const kiln_tensor *in[MAX_IN] = {NULL};
     int rc = -1;
     for (int i = 0; i < n_in; i++) {
         if (!ref_has(c, i)) continue;
-        if (i == 2) { /* the bias: no layout */
+        if (!layout_input_is_spatial(c->node->op, i)) { /* bias, scales: no layout */
             in[i] = c->in[i];
             continue;
         }
@@ -96,7 +98,14 @@ static int k_nhwc(ref_ctx *c) {
         in[i] = tmp[i];
     }
     int64_t zero = 0;
-    if (tensor_new(c->in[0]->dtype, 1, &zero, &y)) {
+    kiln_dtype yt = c->node->op == OP_NhwcQLinearConv && ref_has(c, 7) ? c->in[7]->dtype
+                                                                      : c->in[0]->dtype;
+    /* QLinearConv's kernel writes into an output of the inferred shape */
+    const kiln_tensor *o = c->out[0];
+    bool sized = c->node->op == OP_NhwcQLinearConv && o->rank == 4;
+    int64_t yd[4] = {sized ? o->dims[0] : 0, sized ? o->dims[3] : 0, sized ? o->dims[1] : 0,
+                     sized ? o->dims[2] : 0};
+    if (sized ? tensor_new(yt, 4, yd, &y) : tensor_new(yt, 1, &zero, &y)) {
         ref_fail(c, "%s", kiln_last_error());
         goto done;
     }
@@ -137,7 +146,7 @@ static int k_nhwc(ref_ctx *c) {
     }
     rc = 0;
 done:
-    for (int i = 0; i < 4; i++) tensor_free(tmp[i]);
+    for (int i = 0; i < MAX_IN; i++) tensor_free(tmp[i]);
     tensor_free(y);
     return rc;
 }
@@ -149,5 +158,6 @@ const ref_kernel ref_kernels_layout[] = {
     {OP_NhwcMaxPool, k_nhwc},
     {OP_NhwcAveragePool, k_nhwc},
     {OP_NhwcGlobalAveragePool, k_nhwc},
+    {OP_NhwcQLinearConv, k_nhwc},
     {OP_NONE, NULL},
 };

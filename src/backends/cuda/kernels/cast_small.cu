@@ -282,6 +282,88 @@ __global__ void k_dequantize(kc_qparams p, const void *x, const void *s, const v
     }
 }
 
+// ---- per-tensor 8-bit QuantizeLinear / DequantizeLinear, 8 elements per
+// thread (BERT-style graphs run one around every GEMM): float32 / float16 /
+// bfloat16 values through 16-byte accesses, int8 / uint8 through 8-byte
+// ones, no per-element type switch. The arithmetic is quant_one's and
+// k_dequantize's for these types (precision float32: x / s rounded to
+// float, rint, + zp, saturation; (x - zp) * s in float).
+__device__ __forceinline__ void ld8(const float *p, long long v, float *f) {
+    float4 a = reinterpret_cast<const float4 *>(p)[2 * v];
+    float4 b = reinterpret_cast<const float4 *>(p)[2 * v + 1];
+    f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w, f[4] = b.x, f[5] = b.y, f[6] = b.z, f[7] = b.w;
+}
+__device__ __forceinline__ void ld8(const __half *p, long long v, float *f) {
+    uint4 q = reinterpret_cast<const uint4 *>(p)[v];
+    const __half *h = reinterpret_cast<const __half *>(&q);
+#pragma unroll
+    for (int k = 0; k < 8; k++) f[k] = __half2float(h[k]);
+}
+__device__ __forceinline__ void ld8(const __nv_bfloat16 *p, long long v, float *f) {
+    uint4 q = reinterpret_cast<const uint4 *>(p)[v];
+    const __nv_bfloat16 *h = reinterpret_cast<const __nv_bfloat16 *>(&q);
+#pragma unroll
+    for (int k = 0; k < 8; k++) f[k] = __bfloat162float(h[k]);
+}
+__device__ __forceinline__ void st8(float *p, long long v, const float *f) {
+    reinterpret_cast<float4 *>(p)[2 * v] = make_float4(f[0], f[1], f[2], f[3]);
+    reinterpret_cast<float4 *>(p)[2 * v + 1] = make_float4(f[4], f[5], f[6], f[7]);
+}
+__device__ __forceinline__ void st8(__half *p, long long v, const float *f) {
+    uint4 q;
+    __half *h = reinterpret_cast<__half *>(&q);
+#pragma unroll
+    for (int k = 0; k < 8; k++) h[k] = __float2half_rn(f[k]);
+    reinterpret_cast<uint4 *>(p)[v] = q;
+}
+__device__ __forceinline__ void st8(__nv_bfloat16 *p, long long v, const float *f) {
+    uint4 q;
+    __nv_bfloat16 *h = reinterpret_cast<__nv_bfloat16 *>(&q);
+#pragma unroll
+    for (int k = 0; k < 8; k++) h[k] = __float2bfloat16_rn(f[k]);
+    reinterpret_cast<uint4 *>(p)[v] = q;
+}
+
+template <class T>
+__global__ void k_quant8_vec(const T *x, const float *s, const void *z, int sgn, uint2 *y,
+                             long long n8) {
+    float sv = *s;
+    double zp = !z ? 0.0 : sgn ? (double)*(const int8_t *)z : (double)*(const uint8_t *)z;
+    long long lo = sgn ? -128 : 0, hi = sgn ? 127 : 255;
+    for (long long v = blockIdx.x * (long long)blockDim.x + threadIdx.x; v < n8;
+         v += (long long)gridDim.x * blockDim.x) {
+        float f[8];
+        ld8(x, v, f);
+        uint32_t w[2] = {0, 0};
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            float q = __fdiv_rn(f[k], sv);
+            long long c = round_sat(nearbyint((double)q) + zp, lo, hi);
+            w[k / 4] |= (uint32_t)(uint8_t)c << (8 * (k % 4));
+        }
+        y[v] = make_uint2(w[0], w[1]);
+    }
+}
+
+template <class T>
+__global__ void k_dequant8_vec(const uint2 *x, const float *s, const void *z, int sgn, T *y,
+                               long long n8) {
+    float sv = *s;
+    float zp = !z ? 0.0f : sgn ? (float)*(const int8_t *)z : (float)*(const uint8_t *)z;
+    for (long long v = blockIdx.x * (long long)blockDim.x + threadIdx.x; v < n8;
+         v += (long long)gridDim.x * blockDim.x) {
+        uint2 q = x[v];
+        float f[8];
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            uint32_t b = ((k < 4 ? q.x : q.y) >> (8 * (k % 4))) & 0xffu;
+            float dx = sgn ? (float)(int8_t)b : (float)b;
+            f[k] = __fmul_rn(__fsub_rn(dx, zp), sv);
+        }
+        st8(y, v, f);
+    }
+}
+
 // DynamicQuantizeLinear: one block finds the range (always including 0),
 // the scale and zero point; then every element is quantized with them.
 __global__ void k_dynq_stats(const float *x, long long n, float *scale, uint8_t *zp, float *zpf) {
@@ -335,9 +417,27 @@ extern "C" cudaError_t kc_dynamic_quantize(const float *x, int64_t n, uint8_t *y
     return cudaGetLastError();
 }
 
+static bool al_to(const void *p, uintptr_t a) { return ((uintptr_t)p & (a - 1)) == 0; }
+static bool vec_float(int t) { return t == KC_F32 || t == KC_F16 || t == KC_BF16; }
+
 extern "C" cudaError_t kc_quantize(const kc_qparams *p, const void *x, const void *s,
                                    const void *z, void *y, int64_t n, cudaStream_t st) {
     if (n <= 0) return cudaSuccess;
+    if (p->m.mode == 0 && p->prec == KC_F32 && p->st == KC_F32 && vec_float(p->xt) &&
+        (p->yt == KC_I8 || p->yt == KC_U8) && (!z || p->zt == p->yt) && n % 8 == 0 &&
+        al_to(x, 16) && al_to(y, 8)) {
+        int sgn = p->yt == KC_I8;
+        unsigned g = kc_blocks(n / 8, 256);
+        const float *sf = (const float *)s;
+        if (p->xt == KC_F32)
+            k_quant8_vec<<<g, 256, 0, st>>>((const float *)x, sf, z, sgn, (uint2 *)y, n / 8);
+        else if (p->xt == KC_F16)
+            k_quant8_vec<<<g, 256, 0, st>>>((const __half *)x, sf, z, sgn, (uint2 *)y, n / 8);
+        else
+            k_quant8_vec<<<g, 256, 0, st>>>((const __nv_bfloat16 *)x, sf, z, sgn, (uint2 *)y,
+                                            n / 8);
+        return cudaGetLastError();
+    }
     bool packed = p->yt == U4 || p->yt == I4 || p->yt == F4;
     long long units = packed ? (n + 1) / 2 : n;
     k_quantize<<<kc_blocks(units, 256), 256, 0, st>>>(*p, x, s, z, y, (long long)n);
@@ -347,6 +447,21 @@ extern "C" cudaError_t kc_quantize(const kc_qparams *p, const void *x, const voi
 extern "C" cudaError_t kc_dequantize(const kc_qparams *p, const void *x, const void *s,
                                      const void *z, void *y, int64_t n, cudaStream_t st) {
     if (n <= 0) return cudaSuccess;
+    if (p->m.mode == 0 && p->st == KC_F32 && (p->xt == KC_I8 || p->xt == KC_U8) &&
+        (!z || p->zt == p->xt) && vec_float(p->yt) && n % 8 == 0 && al_to(x, 8) &&
+        al_to(y, 16)) {
+        int sgn = p->xt == KC_I8;
+        unsigned g = kc_blocks(n / 8, 256);
+        const float *sf = (const float *)s;
+        const uint2 *xv = (const uint2 *)x;
+        if (p->yt == KC_F32)
+            k_dequant8_vec<<<g, 256, 0, st>>>(xv, sf, z, sgn, (float *)y, n / 8);
+        else if (p->yt == KC_F16)
+            k_dequant8_vec<<<g, 256, 0, st>>>(xv, sf, z, sgn, (__half *)y, n / 8);
+        else
+            k_dequant8_vec<<<g, 256, 0, st>>>(xv, sf, z, sgn, (__nv_bfloat16 *)y, n / 8);
+        return cudaGetLastError();
+    }
     k_dequantize<<<kc_blocks(n, 256), 256, 0, st>>>(*p, x, s, z, y, (long long)n);
     return cudaGetLastError();
 }

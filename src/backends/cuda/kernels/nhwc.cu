@@ -246,7 +246,9 @@ extern "C" cudaError_t kc_nchw_to_nhwc(int es, const void *x, void *y, int64_t n
     if (cp < c) return cudaErrorInvalidValue;
     dim3 g, b(TILE, ROWS);
     if (!transpose_grid(n, hw, cp, &g)) return cudaErrorInvalidValue;
-    if (es == 2)
+    if (es == 1)
+        k_to_nhwc<uint8_t><<<g, b, 0, s>>>((const uint8_t *)x, (uint8_t *)y, n, c, hw, cp);
+    else if (es == 2)
         k_to_nhwc<uint16_t><<<g, b, 0, s>>>((const uint16_t *)x, (uint16_t *)y, n, c, hw, cp);
     else if (es == 4)
         k_to_nhwc<uint32_t><<<g, b, 0, s>>>((const uint32_t *)x, (uint32_t *)y, n, c, hw, cp);
@@ -261,7 +263,9 @@ extern "C" cudaError_t kc_nhwc_to_nchw(int es, const void *x, void *y, int64_t n
     if (n <= 0 || hw <= 0 || c <= 0) return cudaSuccess;
     dim3 g, b(TILE, ROWS);
     if (!transpose_grid(n, hw, c, &g)) return cudaErrorInvalidValue;
-    if (es == 2)
+    if (es == 1)
+        k_to_nchw<uint8_t><<<g, b, 0, s>>>((const uint8_t *)x, (uint8_t *)y, n, c, hw);
+    else if (es == 2)
         k_to_nchw<uint16_t><<<g, b, 0, s>>>((const uint16_t *)x, (uint16_t *)y, n, c, hw);
     else if (es == 4)
         k_to_nchw<uint32_t><<<g, b, 0, s>>>((const uint32_t *)x, (uint32_t *)y, n, c, hw);

@@ -13,7 +13,7 @@ extern "C" {
 #endif
 
 /* y[n,h,w,c] = x[n,c,h,w] for c < C, 0 for C <= c < cp (channel padding).
-** es: element size in bytes (2 or 4: a bit copy, any type of that size). */
+** es: element size in bytes (1, 2 or 4: a bit copy, any type of that size). */
 cudaError_t kc_nchw_to_nhwc(int es, const void *x, void *y, int64_t n, int64_t c, int64_t h,
                             int64_t w, int64_t cp, cudaStream_t s);
 /* y[n,c,h,w] = x[n,h,w,c]. */

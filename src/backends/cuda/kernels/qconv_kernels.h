@@ -78,6 +78,13 @@ cudaError_t kc_q8_epilogue_prep(const int32_t *rowsum, const kc_qconv_geom *g,
                                 const kc_qparams *q, int64_t mp, float *alpha, float *beta,
                                 cudaStream_t s);
 
+/* The same vectors for a kernel that reads x and writes y unshifted (the
+** SM90 implicit-GEMM convolution): alpha[m] = multiplier, beta[m] =
+** multiplier * (bias - x_zp * rowsum[m]) + y_zp. */
+cudaError_t kc_q8_epilogue_prep_plain(const int32_t *rowsum, const kc_qconv_geom *g,
+                                      const kc_qparams *q, int64_t mp, float *alpha, float *beta,
+                                      cudaStream_t s);
+
 /* d[(r - r0) * ldd + m] (int8, rows r0 .. r0 + nrows) to y NCHW (uint8 y:
 ** the value + 128). */
 cudaError_t kc_q8_nhwc_to_nchw(const int8_t *d, int64_t ldd, const kc_qconv_geom *g,
@@ -90,7 +97,8 @@ cudaError_t kc_qconv_direct(const void *x, const void *w, const kc_qconv_geom *g
                             const kc_qparams *q, void *y, cudaStream_t s);
 
 /* QAdd (ops/qfused.c): y = sat(rint(((a - za) * sa + (b - zb) * sb) / sy)
-** + zy), the float32 steps of the reference. Device scalars as in
+** + zy), the float32 steps of the reference; 16 bytes per thread when n %
+** 16 == 0 and a, b, y are 16-byte aligned, else one. Device scalars as in
 ** kc_qparams: a_scale, a_zp, b_scale, b_zp, y_scale, y_zp. */
 typedef struct kc_qadd_args {
     const float *as, *bs, *ys;
@@ -105,6 +113,40 @@ cudaError_t kc_qadd(const void *a, const void *b, void *y, int64_t n, const kc_q
 ** dilations; taps outside the image are skipped (as the reference does). */
 cudaError_t kc_q8_maxpool(const void *x, void *y, const kc_qconv_geom *g, int sgn,
                           cudaStream_t s);
+
+/* ---- channels-last (NhwcQLinearConv, ops/layout.h): x [n, h, w, c], w
+** KRSC [m, kh, kw, c], y [n, oh, ow, m]; g holds the same sizes as for
+** NCHW (group 1). */
+
+/* im2col of rows r0 .. r0 + nrows: col[(r - r0) * kp + k], k = (i * kw + j)
+** * c + ch (the KRSC weights' order), shifted into int8 and padded with the
+** zero point as kc_q8_im2col does; 16-, 8- or 4-byte copies of channel runs
+** when c allows, bytes otherwise. kp % 16 == 0, col 16-byte aligned,
+** nrows * kp < 2^31. */
+cudaError_t kc_q8_im2col_nhwc(const void *x, const kc_qconv_geom *g, const kc_qparams *q,
+                              int64_t r0, int64_t nrows, int64_t kp, int8_t *col,
+                              cudaStream_t s);
+
+/* kc_q8_requant's arithmetic, written channels-last: y[r * m + ch] for
+** rows r0 .. r0 + nrows (no transpose: 4 channels x 8 rows per thread). */
+cudaError_t kc_q8_requant_nhwc(const int32_t *acc, int64_t ldacc, const int32_t *rowsum,
+                               const kc_qconv_geom *g, const kc_qparams *q, int64_t r0,
+                               int64_t nrows, void *y, cudaStream_t s);
+
+/* y[r * m + ch] = d[r * ldd + ch], top bit flipped when flip (int8-shifted
+** uint8 back to uint8); in place when d == y and ldd == m. */
+cudaError_t kc_q8_rows_fix(const int8_t *d, int64_t ldd, void *y, int64_t m, int64_t nrows,
+                           int flip, cudaStream_t s);
+
+/* Direct channels-last QLinearConv (group 1, any weight type and zero
+** points), one thread per output. */
+cudaError_t kc_qconv_direct_nhwc(const void *x, const void *w, const kc_qconv_geom *g,
+                                 const kc_qparams *q, void *y, cudaStream_t s);
+
+/* MaxPool of 8-bit NHWC data (g's n, c, h, w, oh, ow, kernel, strides,
+** begin pads, dilations): 16 or 4 channels per thread when c allows. */
+cudaError_t kc_q8_maxpool_nhwc(const void *x, void *y, const kc_qconv_geom *g, int sgn,
+                               cudaStream_t s);
 
 #ifdef __cplusplus
 }
