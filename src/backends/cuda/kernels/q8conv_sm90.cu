@@ -16,6 +16,9 @@
 // trick reads a uint8 residual through an int8 C. This keeps the build to one
 // instantiation per (x type, residual, configuration).
 //
+// The FP8 kind (kc_f8conv_sm90_plan) is the same kernel with e4m3 x and w,
+// f32 accumulators, and a clamp-only epilogue storing f16.
+//
 // Only with KILN_HAVE_CUTLASS and KILN_CUTLASS_SM90A; otherwise every entry
 // answers cudaErrorNotSupported and kc_q8conv_sm90_built() is 0.
 #define KC_Q8CONV_SM90_INTERNAL

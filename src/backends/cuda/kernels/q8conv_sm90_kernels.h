@@ -19,8 +19,10 @@
 ** supports()):
 **   - C % 16 == 0 and M % 16 == 0 (16-byte TMA rows), 2-D, group 1,
 **     x, w, y, r 16-byte aligned, alpha/beta 16-byte aligned;
-**   - padding <= 255 per side, (KH-1)*dh and (KW-1)*dw < 255, strides and
-**     dilations >= 1 (CUTLASS's im2col TMA limits);
+**   - CUTLASS's im2col TMA limits (its can_implement): padding 0..255 per
+**     side, (KH-1)*dh and (KW-1)*dw < 255, and the im2col corners
+**     -pad_begin and pad_end - (K-1)*dilation within -128..127 (so in
+**     effect pads up to 128); strides and dilations >= 1;
 **   - N*OH*OW < 2^31;
 **   - x_zp == 0, or no padding at all: the implicit GEMM reads taps outside
 **     the image as a raw 0, which is the real value only when the input's
