@@ -47,8 +47,10 @@ static uint32_t rnd32(void) {
 static int irand(int lo, int hi) { return lo + (int)(rnd32() % (uint32_t)(hi - lo + 1)); }
 static float frand(float lo, float hi) { return lo + (hi - lo) * (float)(rnd32() % 1000000u) / 1e6f; }
 
-static const char *k_cfg_name[KC_Q8CONV_SM90_N_CFG] = {"128x128_c1x1", "128x128_c2x1",
-                                                        "128x64_c1x1"};
+static const char *const k_cfg_name[] = {"128x128_c1x1", "128x128_c2x1", "128x64_c1x1",
+                                         "128x64_c1x1_s4", "64x128_c1x1_s4"};
+_Static_assert(sizeof k_cfg_name / sizeof k_cfg_name[0] == KC_Q8CONV_SM90_N_CFG,
+               "a name per configuration");
 
 static void check(bool ok, const char *what) {
     if (ok) {

@@ -200,8 +200,10 @@ struct KindF8 {
 };
 
 // One instantiation: the kind, x's element type, residual or not, CTA tile
-// (pixels x channels x reduction), cluster.
-template <class Kind, class XElem, bool HasR, class Tile, class Cluster> struct Conv {
+// (pixels x channels x reduction), cluster, pipeline stages (0: as many as
+// fit).
+template <class Kind, class XElem, bool HasR, class Tile, class Cluster, int Stages>
+struct Conv {
     using Layout = cutlass::layout::TensorNHWC; // x, w (as [M,KH,KW,C]), y, r
     using W = typename Kind::W;
     using D = typename Kind::D;
@@ -218,8 +220,9 @@ template <class Kind, class XElem, bool HasR, class Tile, class Cluster> struct 
     using CollectiveMainloop = typename cutlass::conv::collective::CollectiveBuilder<
         cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, cutlass::conv::Operator::kFprop,
         XElem, Layout, 16, W, Layout, 16, typename Kind::Acc, Tile, Cluster,
-        cutlass::conv::collective::StageCountAutoCarveout<static_cast<int>(
-            sizeof(typename CollectiveEpilogue::SharedStorage))>,
+        std::conditional_t<(Stages > 0), cutlass::conv::collective::StageCount<Stages>,
+                           cutlass::conv::collective::StageCountAutoCarveout<static_cast<int>(
+                               sizeof(typename CollectiveEpilogue::SharedStorage))>>,
         cutlass::conv::KernelImplicitTmaWarpSpecializedSm90>::CollectiveOp;
 
     using Problem = cutlass::conv::ConvProblemShape<cutlass::conv::Operator::kFprop, 2>;
@@ -321,21 +324,22 @@ static bool q8_shape_ok(const kc_q8conv_sm90 *p) {
            p->n * p->h * p->w <= INT64_MAX / p->c;
 }
 
-template <class Tile, class Cluster>
+// Stages 0: as many as fit in shared memory next to the epilogue's.
+template <class Tile, class Cluster, int Stages>
 static cudaError_t plan_cfg(const kc_q8conv_sm90 *p, const ReqArgs &ra, kc_q8conv_plan **out) {
     bool r = p->r != nullptr;
     if (p->x_signed)
-        return r ? Conv<KindQ8, int8_t, true, Tile, Cluster>::plan(p, ra, out)
-                 : Conv<KindQ8, int8_t, false, Tile, Cluster>::plan(p, ra, out);
-    return r ? Conv<KindQ8, uint8_t, true, Tile, Cluster>::plan(p, ra, out)
-             : Conv<KindQ8, uint8_t, false, Tile, Cluster>::plan(p, ra, out);
+        return r ? Conv<KindQ8, int8_t, true, Tile, Cluster, Stages>::plan(p, ra, out)
+                 : Conv<KindQ8, int8_t, false, Tile, Cluster, Stages>::plan(p, ra, out);
+    return r ? Conv<KindQ8, uint8_t, true, Tile, Cluster, Stages>::plan(p, ra, out)
+             : Conv<KindQ8, uint8_t, false, Tile, Cluster, Stages>::plan(p, ra, out);
 }
 
-template <class Tile, class Cluster>
+template <class Tile, class Cluster, int Stages>
 static cudaError_t plan_cfg(const kc_q8conv_sm90 *p, const F8Args &fa, kc_q8conv_plan **out) {
     using E = cutlass::float_e4m3_t;
-    return p->r ? Conv<KindF8, E, true, Tile, Cluster>::plan(p, fa, out)
-                : Conv<KindF8, E, false, Tile, Cluster>::plan(p, fa, out);
+    return p->r ? Conv<KindF8, E, true, Tile, Cluster, Stages>::plan(p, fa, out)
+                : Conv<KindF8, E, false, Tile, Cluster, Stages>::plan(p, fa, out);
 }
 
 // The checks both kinds share (q8conv_sm90_kernels.h); then the
@@ -351,11 +355,14 @@ static cudaError_t plan_any(int cfg, const kc_q8conv_sm90 *p, const A &ea,
         return cudaErrorNotSupported;
     using T128 = Shape<_128, _128, Shape<_64>>;
     using T64 = Shape<_128, _64, Shape<_64>>;
+    using T64x128 = Shape<_64, _128, Shape<_64>>;
     using C11 = Shape<_1, _1, _1>;
     switch (cfg) {
-    case KC_Q8CONV_SM90_128x128_C1x1: return plan_cfg<T128, C11>(p, ea, out);
-    case KC_Q8CONV_SM90_128x128_C2x1: return plan_cfg<T128, Shape<_2, _1, _1>>(p, ea, out);
-    case KC_Q8CONV_SM90_128x64_C1x1: return plan_cfg<T64, C11>(p, ea, out);
+    case KC_Q8CONV_SM90_128x128_C1x1: return plan_cfg<T128, C11, 0>(p, ea, out);
+    case KC_Q8CONV_SM90_128x128_C2x1: return plan_cfg<T128, Shape<_2, _1, _1>, 0>(p, ea, out);
+    case KC_Q8CONV_SM90_128x64_C1x1: return plan_cfg<T64, C11, 0>(p, ea, out);
+    case KC_Q8CONV_SM90_128x64_C1x1_S4: return plan_cfg<T64, C11, 4>(p, ea, out);
+    case KC_Q8CONV_SM90_64x128_C1x1_S4: return plan_cfg<T64x128, C11, 4>(p, ea, out);
     default: return cudaErrorInvalidValue;
     }
 }

@@ -28,10 +28,15 @@
 **     the image as a raw 0, which is the real value only when the input's
 **     zero point is 0. With x_zp != 0 and padding the caller must pad x
 **     itself or fold the correction another way (kernel declines).
-**   x int8 or uint8 (wgmma takes u8 x s8 directly: no shift needed);
-**   a zero point of x or of y is the caller's to fold into beta and lo/hi:
-**   beta[m] = bias_term[m] - x_zp * sum(w[m]) * alpha[m] + y_zp, and lo/hi
-**   the y range (e.g. y_zp .. 255 for a fused ReLU on uint8).
+**   x int8 or uint8 (wgmma takes u8 x s8 directly: no shift needed).
+** Zero points are the caller's to fold (w's must be 0): for QLinearConv,
+**   alpha[m] = x_scale * w_scale[m] / y_scale,
+**   beta[m]  = alpha[m] * (bias[m] - x_zp * sum_{i,j,c} w[m,i,j,c]) + y_zp,
+**   lo, hi   = the y range: -128..127 / 0..255, or y_zp..hi for a fused ReLU.
+** This is float32 math (one FMA), not the reference's float64
+** requantization (ref_quant.c): an output can differ from it by one step
+** where the two roundings straddle a tie or the float32 error of alpha,
+** beta and float(acc) (acc beyond 2^24 is rounded) moves it.
 ** lo/hi are clamped to y's type range and rounded; a NaN v stores lo.
 **
 ** Plans: CUTLASS's kernel parameters (TMA descriptors, grid) made once per
@@ -52,6 +57,11 @@ enum {
     KC_Q8CONV_SM90_128x128_C1x1 = 0, /* CTA 128x128x64, cluster 1x1 */
     KC_Q8CONV_SM90_128x128_C2x1,     /* CTA 128x128x64, cluster 2x1 (w tile multicast) */
     KC_Q8CONV_SM90_128x64_C1x1,      /* CTA 128x64x64, cluster 1x1 (M = 64 layers) */
+    /* 4 pipeline stages instead of as many as fit: two or more CTAs per SM
+    ** (the conv kernel is not persistent, so a second CTA is what overlaps
+    ** one tile's epilogue with another's mainloop) */
+    KC_Q8CONV_SM90_128x64_C1x1_S4,   /* CTA 128x64x64, 4 stages */
+    KC_Q8CONV_SM90_64x128_C1x1_S4,   /* CTA 64x128x64, 4 stages */
     KC_Q8CONV_SM90_N_CFG
 };
 
