@@ -18,6 +18,9 @@
 #   KILN_GPU_CORPUS=DIR the packed corpus (default .devrun/corpus).
 #   KILN_GPU_TACTICS="test_cuda_gemm ..." runs only those tactic tests.
 #   KILN_GPU_PAR=N runs N tactic tests at once.
+#   test_cuda_q8conv_sm90 (the Hopper INT8/FP8 implicit-GEMM convolution,
+#   called through its C API) ends with a ResNet-50 b256 timing print;
+#   KILN_Q8CONV_BENCH=0 skips it (it is timing, not a pass/fail case).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}

@@ -76,15 +76,10 @@
 #include "kernels/qconv_kernels.h"
 #include "../../ops/conv_window.h"
 
-/* The SM90 implicit-GEMM int8 convolution (q8sm90 branch's
-** kernels/q8conv_sm90.cu): its tactics are compiled where its header is in
-** the tree (drop this guard once both branches are merged). */
-#if defined(__has_include)
-#if __has_include("kernels/q8conv_sm90_kernels.h")
+/* The SM90 implicit-GEMM int8 convolution (kernels/q8conv_sm90.cu; its
+** plan answers cudaErrorNotSupported where CUTLASS or sm_90a is absent). */
 #include "kernels/q8conv_sm90_kernels.h"
 #define KILN_QCONV_SM90 1
-#endif
-#endif
 
 #include <stdint.h>
 #include <string.h>

@@ -7,6 +7,11 @@
 mkdir -p /tmp/q
 timeout ${TT:-120} build-gpu/bin/test_cuda_int8 > /tmp/q/test_cuda_int8.txt 2>&1
 echo "test_cuda_int8 rc $? at $((SECONDS-T0)) s" >> /tmp/q/test_cuda_int8.txt
+# the SM90 int8 implicit-GEMM convolution's own test, where built
+if [ -x build-gpu/bin/test_cuda_q8conv_sm90 ]; then
+  timeout ${TS:-90} build-gpu/bin/test_cuda_q8conv_sm90 > /tmp/q/test_cuda_q8conv_sm90.txt 2>&1
+  echo "test_cuda_q8conv_sm90 rc $? at $((SECONDS-T0)) s" >> /tmp/q/test_cuda_q8conv_sm90.txt
+fi
 timeout ${TE:-200} python3 tests/quant/test_int8_gpu.py $K > /tmp/q/int8_e2e.txt 2>&1
 echo "int8_e2e rc $? at $((SECONDS-T0)) s" >> /tmp/q/int8_e2e.txt
 timeout ${TB:-400} python3 bench/gpu_bench.py $K --iters 50 --no-compile \
@@ -16,4 +21,4 @@ echo "bench rc $? at $((SECONDS-T0)) s" >> /tmp/q/gpu_bench_int8.txt
 for e in /tmp/kiln-gpu-bench/resnet50_int8_b256 /tmp/kiln-gpu-bench/bert_base_int8_b128; do
   [ -f $e.kiln ] && timeout 60 $K inspect $e.kiln --profile-runs 10 --sort time > /tmp/q/$(basename $e).profile.txt 2>&1; done
 tar -C /tmp -czf $OUT/int8.tgz q
-tail -5 /tmp/q/test_cuda_int8.txt; grep -E "^(ok|FAIL)|passed" /tmp/q/int8_e2e.txt; tail -8 /tmp/q/gpu_bench_int8.txt | cut -c1-220
+tail -5 /tmp/q/test_cuda_int8.txt; tail -12 /tmp/q/test_cuda_q8conv_sm90.txt 2>/dev/null; grep -E "^(ok|FAIL)|passed" /tmp/q/int8_e2e.txt; tail -8 /tmp/q/gpu_bench_int8.txt | cut -c1-220
