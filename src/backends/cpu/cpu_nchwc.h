@@ -22,6 +22,8 @@ typedef struct cpu_nchwc_job {
     int pool_kind;              /* NCHWC_POOL_* */
     bool count_include_pad;
     int64_t ow_chunk;           /* output pixels per task (conv) */
+    int64_t cb_part;            /* input blocks per pass over the pixels (0: all) */
+    bool pw_off;                /* 1x1 layers on the general tile (KILN_CPU_PW_TILE=0) */
 } cpu_nchwc_job;
 
 /* Checks an NchwcConv layer's tensors against its attributes (float32,
