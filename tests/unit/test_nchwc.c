@@ -363,15 +363,15 @@ static void test_convs(void) {
 
 /* 1x1 convs on the bare pointwise tile (cpu_nchwc_tmpl.h pw_tile): input
 ** channels in several parts of the sum (by default past 128 channels on
-** AVX-512, 512 on AVX2; then 1 and 2 blocks a part, KILN_CPU_PW_KB), one
+** AVX-512, 512 on AVX2; then 1 and 2 blocks a part, KILN_CPU_CB_PART), one
 ** or two output blocks on the double-width tiles, block groups evened out
 ** (5 blocks as 3 + 2), Z and activations on the last part; each also on
 ** the general tile (KILN_CPU_PW_TILE=0) and with groups of 4 and the rest
 ** (KILN_CPU_MB_EVEN=0). */
 static void test_pointwise(void) {
     static const char *const envs[][2] = {{NULL, NULL},
-                                          {"KILN_CPU_PW_KB", "1"},
-                                          {"KILN_CPU_PW_KB", "2"},
+                                          {"KILN_CPU_CB_PART", "1"},
+                                          {"KILN_CPU_CB_PART", "2"},
                                           {"KILN_CPU_PW_TILE", "0"},
                                           {"KILN_CPU_MB_EVEN", "0"}};
     for (size_t e = 0; e < KILN_ARRAY_LEN(envs); e++) {

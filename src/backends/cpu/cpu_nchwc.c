@@ -185,20 +185,24 @@ int cpu_nchwc_job_init(ref_ctx *c, int64_t block, cpu_nchwc_job *j) {
     return 0;
 }
 
-/* Input blocks per pass of a 1x1 conv's tiles over the input (0: all of
-** them in one pass). A register tile sums over every input channel; with
-** hundreds of channels (MobileNetV2's 576 and 960, ResNet-50's 1024 and
-** 2048) the weights of one tile's output blocks outgrow L1 and each tile
-** streamed them from L2 again. In parts of about 32 KB of weights, a
-** part stays in L1 while the tiles pass over it; the partial sums go
-** through y. KILN_CPU_PW_KB=N sets the part to N blocks (0: off), for A/B
-** runs and for the tests, which reach several parts with few channels. */
+/* Input blocks per pass of a conv's tiles over the output pixels (0: all
+** of them in one pass). A register tile sums over every input channel and
+** tap; with hundreds of channels (MobileNetV2's 576 and 960, ResNet-50's
+** 1024 and 2048; a 3x3 conv's block of 16 channels is 36 KB of weights
+** for 4 output blocks) a tile's weights outgrow L1 and every tile of the
+** row streamed them from L2 again: a 7-pixel row of 3x3 stride 2 read all
+** of them twice (a 6-pixel tile and a 1-pixel one). In parts of about
+** 32 KB of weights (at least one input block), a part stays in L1 while
+** the tiles pass over it; the partial sums go through y.
+** KILN_CPU_CB_PART=N sets the part to N blocks (0: off), for A/B runs and
+** for the tests, which reach several parts with few channels. */
 static int64_t cpu_nchwc_cb_part(const cpu_nchwc_kernels *k, const nchwc_conv_geom *g) {
     const nchwc_win *w = &g->win;
-    if (g->nchw_in || w->kh != 1 || w->kw != 1) return 0;
-    const char *e = getenv("KILN_CPU_PW_KB");
+    if (g->nchw_in) return 0;
+    const char *e = getenv("KILN_CPU_CB_PART");
     int64_t part = e && *e ? (int64_t)atoll(e)
-                           : (int64_t)(32768 / (4 * k->block * k->block * k->ob));
+                           : KILN_MAX((int64_t)1, (int64_t)(32768 / (4 * k->block * k->block *
+                                                                      k->ob * w->kh * w->kw)));
     if (part <= 0 || part >= g->Cb) return 0;
     int64_t np = (g->Cb + part - 1) / part; /* as many parts, evened out: 9 is 5 + 4 */
     return (g->Cb + np - 1) / np;
