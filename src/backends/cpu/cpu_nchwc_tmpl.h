@@ -354,9 +354,17 @@ static void NC_FN(dwconv)(const cpu_nchwc_job *j, int64_t n, int64_t cb, int64_t
     for (int64_t ox = 0; ox < g->OW;) {
         float *yp = j->y + (row + ox) * NC_B;
         const float *zp = j->z ? j->z + (row + ox) * NC_B : NULL;
-        if (g->OW - ox >= NC_T && NC_FN(inside)(w, g->W, ox, NC_T)) {
-            NC_FN(dw_tile)(j, xc, wc, bias, oy, ox, yp, zp, NC_T, false);
-            ox += NC_T;
+        int64_t k = KILN_MIN(g->OW - ox, (int64_t)NC_T);
+        while (k > 1 && !NC_FN(inside)(w, g->W, ox, k)) k--;
+        if (k > 1) { /* the widest inside tile: a 7-pixel row's 5 inner pixels in one */
+            switch (k) {
+#define NC_DW(K)                                                                   \
+    case K: NC_FN(dw_tile)(j, xc, wc, bias, oy, ox, yp, zp, K, false); break;
+                NC_DW(2) NC_DW(3) NC_DW(4) NC_DW(5) NC_DW(6)
+#undef NC_DW
+            default: break;
+            }
+            ox += k;
         } else if (NC_FN(inside)(w, g->W, ox, 1)) {
             NC_FN(dw_tile)(j, xc, wc, bias, oy, ox, yp, zp, 1, false);
             ox++;
