@@ -67,6 +67,8 @@ typedef struct conv_run {
     int64_t units, per_img;
     bool flat; /* a 1x1 stride-1 unpadded conv, taken as one row of H*W pixels */
     bool mb_even; /* block groups of near-equal size (group_range) */
+    bool rows_first; /* weights-first tasks: all their rows per input part
+                     ** (KILN_CPU_ROWS=0: a row at a time) */
 } conv_run;
 
 /* Block group i of ng over output blocks [lo, hi): ng = ceil((hi - lo) /
@@ -123,6 +125,10 @@ static void conv_task_wf(void *arg, int64_t t, int tid, void *scratch) {
             if (r->flat) { /* a run of pixel tiles within image n */
                 int64_t run = KILN_MIN(u1 - u, r->per_img - q);
                 r->k->conv(&r->j, n, mb0, nb, 0, q * tile, KILN_MIN(g->OW, (q + run) * tile));
+                u += run;
+            } else if (r->rows_first) { /* the rows left in image n, parts outermost */
+                int64_t run = KILN_MIN(u1 - u, r->per_img - q);
+                r->k->conv_rows(&r->j, n, mb0, nb, q, q + run);
                 u += run;
             } else {
                 r->k->conv(&r->j, n, mb0, nb, q, 0, g->OW);
@@ -228,6 +234,8 @@ static int conv_prepare(ref_ctx *c, const cpu_nchwc_kernels *k, conv_run *r) {
     r->nbg = (g->Mb + k->ob - 1) / k->ob;
     const char *ev = getenv("KILN_CPU_MB_EVEN");
     r->mb_even = !(ev && !strcmp(ev, "0"));
+    ev = getenv("KILN_CPU_ROWS");
+    r->rows_first = !(ev && !strcmp(ev, "0"));
     j->ow_chunk = g->OW;
     if (flat) {
         /* chunks of at most 96 pixels (a chunk's input stays in L2 while

@@ -305,17 +305,30 @@ NC_INLINE void NC_FN(conv_part)(const cpu_nchwc_job *j, int64_t n, int64_t mb0, 
     }
 }
 
-static void NC_FN(conv)(const cpu_nchwc_job *j, int64_t n, int64_t mb0, int64_t nb,
-                        int64_t oy, int64_t ox0, int64_t ox1) {
+/* Output rows [oy0, oy1) of pixels [ox0, ox1) (a single row when the
+** pixels are not the whole row). A blocked input's channels go in parts of
+** j->cb_part blocks, each part over all the rows and pixels: its weights
+** stay in L1 across the tiles of every row. */
+NC_INLINE void NC_FN(conv_span)(const cpu_nchwc_job *j, int64_t n, int64_t mb0, int64_t nb,
+                                int64_t oy0, int64_t oy1, int64_t ox0, int64_t ox1) {
     const nchwc_conv_geom *g = &j->g;
-    /* a blocked input's channels in parts of j->cb_part blocks, each part
-    ** over all the pixels: its weights stay in L1 across the tiles */
     int64_t part = !g->nchw_in && j->cb_part > 0 ? j->cb_part : g->Cb, cb0 = 0;
     do { /* once when Cb is 0: the bias alone */
         int64_t cb1 = KILN_MIN(cb0 + part, g->Cb);
-        NC_FN(conv_part)(j, n, mb0, nb, oy, ox0, ox1, cb0, cb1);
+        for (int64_t oy = oy0; oy < oy1; oy++)
+            NC_FN(conv_part)(j, n, mb0, nb, oy, ox0, ox1, cb0, cb1);
         cb0 = cb1;
     } while (cb0 < g->Cb);
+}
+
+static void NC_FN(conv)(const cpu_nchwc_job *j, int64_t n, int64_t mb0, int64_t nb,
+                        int64_t oy, int64_t ox0, int64_t ox1) {
+    NC_FN(conv_span)(j, n, mb0, nb, oy, oy + 1, ox0, ox1);
+}
+
+static void NC_FN(conv_rows)(const cpu_nchwc_job *j, int64_t n, int64_t mb0, int64_t nb,
+                             int64_t oy0, int64_t oy1) {
+    NC_FN(conv_span)(j, n, mb0, nb, oy0, oy1, 0, j->g.OW);
 }
 
 /* ------------------------------------------------------------ depthwise */
