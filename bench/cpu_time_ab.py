@@ -6,7 +6,9 @@ their engines of the same model (difference of a 26- and a 6-iteration
 (time.process_time around 20 runs), interleaved, REPS times.
 
 usage: bench/cpu_time_ab.py OLD_KILN OLD_ENGINE NEW_KILN NEW_ENGINE MODEL.onnx
-           --shapes input_ids:1x128,attention_mask:1x128 [--reps 2]
+           --shapes input_ids:1x128,attention_mask:1x128 [--reps 2] [--iters 20]
+(--iters: timed runs per sample, the difference of a (iters+6)- and a
+6-iteration run; raise it for small models, whose 20 runs are too short.)
 Inputs are random (int64 inputs: ids below 30522; a *mask* input: ones).
 """
 import argparse
@@ -58,15 +60,16 @@ def main():
     ap.add_argument("model")
     ap.add_argument("--shapes", required=True)
     ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--iters", type=int, default=20)
     a = ap.parse_args()
     shapes = dict(kv.split(":") for kv in a.shapes.split(","))
     for rep in range(a.reps):
         for name, b, e in (("old", a.old_kiln, a.old_engine), ("new", a.new_kiln, a.new_engine)):
-            per = (kiln_cpu(b, e, a.shapes, 26) - kiln_cpu(b, e, a.shapes, 6)) / 20
-            print("rep %d kiln-%s cpu ms/inference %.1f  load %.1f" %
+            per = (kiln_cpu(b, e, a.shapes, a.iters + 6) - kiln_cpu(b, e, a.shapes, 6)) / a.iters
+            print("rep %d kiln-%s cpu ms/inference %.2f  load %.1f" %
                   (rep, name, per * 1e3, os.getloadavg()[0]), flush=True)
-        print("rep %d onnxruntime cpu ms/inference %.1f  load %.1f" %
-              (rep, ort_cpu(a.model, shapes, 20) * 1e3, os.getloadavg()[0]), flush=True)
+        print("rep %d onnxruntime cpu ms/inference %.2f  load %.1f" %
+              (rep, ort_cpu(a.model, shapes, a.iters) * 1e3, os.getloadavg()[0]), flush=True)
 
 
 if __name__ == "__main__":

@@ -361,6 +361,36 @@ static void test_convs(void) {
     }
 }
 
+/* 1x1 convs on the bare pointwise tile (cpu_nchwc_tmpl.h pw_tile): input
+** channels in several parts of the sum (by default past 128 channels on
+** AVX-512, 512 on AVX2; then 1 and 2 blocks a part, KILN_CPU_CB_PART), one
+** or two output blocks on the double-width tiles, block groups evened out
+** (5 blocks as 3 + 2), Z and activations on the last part; each also on
+** the general tile (KILN_CPU_PW_TILE=0), with groups of 4 and the rest
+** (KILN_CPU_MB_EVEN=0) and with weights-first tasks a row at a time
+** (KILN_CPU_ROWS=0); two 3x3 layers too. */
+static void test_pointwise(void) {
+    static const char *const envs[][2] = {{NULL, NULL},
+                                          {"KILN_CPU_CB_PART", "1"},
+                                          {"KILN_CPU_CB_PART", "2"},
+                                          {"KILN_CPU_PW_TILE", "0"},
+                                          {"KILN_CPU_MB_EVEN", "0"},
+                                          {"KILN_CPU_ROWS", "0"}};
+    for (size_t e = 0; e < KILN_ARRAY_LEN(envs); e++) {
+        if (envs[e][0]) setenv(envs[e][0], envs[e][1], 1);
+        conv_rand(1, 600, 40, false, 9, 11, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, "Clip", true, true);
+        conv_rand(2, 200, 20, false, 5, 13, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, "Relu", true, true);
+        conv_rand(1, 150, 9, false, 4, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, "Sigmoid", false, true);
+        conv_rand(1, 37, 75, false, 3, 9, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, "", true, true);
+        conv_rand(1, 1030, 16, false, 1, 25, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, "Gelu", false, true);
+        /* weights outweigh pixels: the weights-first tasks, all their rows
+        ** per input part (conv_rows) */
+        conv_rand(1, 130, 70, false, 5, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, "Relu", true, true);
+        conv_rand(2, 99, 45, false, 9, 8, 3, 3, 2, 2, 1, 1, 1, 0, 1, 1, "", true, true);
+        if (envs[e][0]) unsetenv(envs[e][0]);
+    }
+}
+
 /* The weights-first partition (cpu_split.h): layers whose weights outweigh
 ** their input and output, with enough flops that the pool gives them 16
 ** and 17 threads (cpu_threads_for: about a million flops a thread), at
@@ -564,6 +594,7 @@ int main(int argc, char **argv) {
     g_verbose = getenv("KILN_TEST_VERBOSE") != NULL;
     g_host = kiln_backend_cpu()->host_isa();
     test_convs();
+    test_pointwise();
     test_partitions();
     test_pools();
     test_resize();

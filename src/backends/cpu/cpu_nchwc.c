@@ -66,7 +66,24 @@ typedef struct conv_run {
     cpu_split ws;
     int64_t units, per_img;
     bool flat; /* a 1x1 stride-1 unpadded conv, taken as one row of H*W pixels */
+    bool mb_even; /* block groups of near-equal size (group_range) */
+    bool rows_first; /* weights-first tasks: all their rows per input part
+                     ** (KILN_CPU_ROWS=0: a row at a time) */
 } conv_run;
+
+/* Block group i of ng over output blocks [lo, hi): ng = ceil((hi - lo) /
+** ob) groups of near-equal size (6 blocks in tiles of 4 are 3 + 3, not
+** 4 + 2), or with KILN_CPU_MB_EVEN=0 groups of ob and the remainder. */
+static void group_range(const conv_run *r, int64_t lo, int64_t hi, int64_t i, int64_t ng,
+                        int64_t *mb0, int64_t *nb) {
+    if (r->mb_even) {
+        *mb0 = lo + i * (hi - lo) / ng;
+        *nb = lo + (i + 1) * (hi - lo) / ng - *mb0;
+    } else {
+        *mb0 = lo + i * r->k->ob;
+        *nb = KILN_MIN(r->k->ob, hi - *mb0);
+    }
+}
 
 static void conv_task(void *arg, int64_t t, int tid, void *scratch) {
     (void)tid, (void)scratch;
@@ -82,7 +99,8 @@ static void conv_task(void *arg, int64_t t, int tid, void *scratch) {
         oy = t % g->OH, t /= g->OH;
         bg = t % r->nbg, n = t / r->nbg;
     }
-    int64_t ob = r->k->ob, mb0 = ob * bg, nb = g->Mb - mb0 < ob ? g->Mb - mb0 : ob;
+    int64_t mb0, nb;
+    group_range(r, 0, g->Mb, bg, r->nbg, &mb0, &nb);
     int64_t ox0 = ch * r->j.ow_chunk, ox1 = KILN_MIN(ox0 + r->j.ow_chunk, g->OW);
     r->k->conv(&r->j, n, mb0, nb, oy, ox0, ox1);
 }
@@ -98,13 +116,19 @@ static void conv_task_wf(void *arg, int64_t t, int tid, void *scratch) {
     int64_t o = t % s->oc_parts, p = t / s->oc_parts;
     int64_t u0 = p * r->units / s->px_parts, u1 = (p + 1) * r->units / s->px_parts;
     int64_t mb_end = KILN_MIN(g->Mb, (o + 1) * s->oc_per), ob = r->k->ob, tile = r->k->tile;
-    for (int64_t mb0 = o * s->oc_per; mb0 < mb_end; mb0 += ob) {
-        int64_t nb = KILN_MIN(ob, mb_end - mb0);
+    int64_t mb_lo = o * s->oc_per, ng = (mb_end - mb_lo + ob - 1) / ob;
+    for (int64_t gi = 0; gi < ng; gi++) {
+        int64_t mb0, nb;
+        group_range(r, mb_lo, mb_end, gi, ng, &mb0, &nb);
         for (int64_t u = u0; u < u1;) {
             int64_t n = u / r->per_img, q = u % r->per_img;
             if (r->flat) { /* a run of pixel tiles within image n */
                 int64_t run = KILN_MIN(u1 - u, r->per_img - q);
                 r->k->conv(&r->j, n, mb0, nb, 0, q * tile, KILN_MIN(g->OW, (q + run) * tile));
+                u += run;
+            } else if (r->rows_first) { /* the rows left in image n, parts outermost */
+                int64_t run = KILN_MIN(u1 - u, r->per_img - q);
+                r->k->conv_rows(&r->j, n, mb0, nb, q, q + run);
                 u += run;
             } else {
                 r->k->conv(&r->j, n, mb0, nb, q, 0, g->OW);
@@ -167,6 +191,29 @@ int cpu_nchwc_job_init(ref_ctx *c, int64_t block, cpu_nchwc_job *j) {
     return 0;
 }
 
+/* Input blocks per pass of a conv's tiles over the output pixels (0: all
+** of them in one pass). A register tile sums over every input channel and
+** tap; with hundreds of channels (MobileNetV2's 576 and 960, ResNet-50's
+** 1024 and 2048; a 3x3 conv's block of 16 channels is 36 KB of weights
+** for 4 output blocks) a tile's weights outgrow L1 and every tile of the
+** row streamed them from L2 again: a 7-pixel row of 3x3 stride 2 read all
+** of them twice (a 6-pixel tile and a 1-pixel one). In parts of about
+** 32 KB of weights (at least one input block), a part stays in L1 while
+** the tiles pass over it; the partial sums go through y.
+** KILN_CPU_CB_PART=N sets the part to N blocks (0: off), for A/B runs and
+** for the tests, which reach several parts with few channels. */
+static int64_t cpu_nchwc_cb_part(const cpu_nchwc_kernels *k, const nchwc_conv_geom *g) {
+    const nchwc_win *w = &g->win;
+    if (g->nchw_in) return 0;
+    const char *e = getenv("KILN_CPU_CB_PART");
+    int64_t part = e && *e ? (int64_t)atoll(e)
+                           : KILN_MAX((int64_t)1, (int64_t)(32768 / (4 * k->block * k->block *
+                                                                      k->ob * w->kh * w->kw)));
+    if (part <= 0 || part >= g->Cb) return 0;
+    int64_t np = (g->Cb + part - 1) / part; /* as many parts, evened out: 9 is 5 + 4 */
+    return (g->Cb + np - 1) / np;
+}
+
 static int conv_prepare(ref_ctx *c, const cpu_nchwc_kernels *k, conv_run *r) {
     memset(r, 0, sizeof *r);
     r->k = k;
@@ -185,6 +232,10 @@ static int conv_prepare(ref_ctx *c, const cpu_nchwc_kernels *k, conv_run *r) {
     }
     r->pix_outer = w->kh == 1 && w->kw == 1;
     r->nbg = (g->Mb + k->ob - 1) / k->ob;
+    const char *ev = getenv("KILN_CPU_MB_EVEN");
+    r->mb_even = !(ev && !strcmp(ev, "0"));
+    ev = getenv("KILN_CPU_ROWS");
+    r->rows_first = !(ev && !strcmp(ev, "0"));
     j->ow_chunk = g->OW;
     if (flat) {
         /* chunks of at most 96 pixels (a chunk's input stays in L2 while
@@ -196,6 +247,9 @@ static int conv_prepare(ref_ctx *c, const cpu_nchwc_kernels *k, conv_run *r) {
         j->ow_chunk = KILN_MAX(KILN_MIN(cw, 96), k->tile);
     }
     if (j->ow_chunk < 1) j->ow_chunk = 1;
+    j->cb_part = cpu_nchwc_cb_part(k, g);
+    const char *pe = getenv("KILN_CPU_PW_TILE");
+    j->pw_off = pe && !strcmp(pe, "0");
     r->nchunk = g->OW ? (g->OW + j->ow_chunk - 1) / j->ow_chunk : 0;
     return 0;
 }

@@ -22,6 +22,8 @@ typedef struct cpu_nchwc_job {
     int pool_kind;              /* NCHWC_POOL_* */
     bool count_include_pad;
     int64_t ow_chunk;           /* output pixels per task (conv) */
+    int64_t cb_part;            /* input blocks per pass over the pixels (0: all) */
+    bool pw_off;                /* 1x1 layers on the general tile (KILN_CPU_PW_TILE=0) */
 } cpu_nchwc_job;
 
 /* Checks an NchwcConv layer's tensors against its attributes (float32,
@@ -40,6 +42,10 @@ typedef struct cpu_nchwc_kernels {
     ** row oy, pixels [ox0, ox1); nb <= ob */
     void (*conv)(const cpu_nchwc_job *j, int64_t n, int64_t mb0, int64_t nb, int64_t oy,
                  int64_t ox0, int64_t ox1);
+    /* the same over output rows [oy0, oy1) and all their pixels, the
+    ** input channels' parts (cb_part) outermost */
+    void (*conv_rows)(const cpu_nchwc_job *j, int64_t n, int64_t mb0, int64_t nb, int64_t oy0,
+                      int64_t oy1);
     /* depthwise conv: block cb, image n, output row oy */
     void (*dwconv)(const cpu_nchwc_job *j, int64_t n, int64_t cb, int64_t oy);
     /* pools: block cb, image n, output row oy (global kinds: oy = 0) */

@@ -46,7 +46,7 @@
 #include "cpu_wino_tmpl.h"
 
 static const cpu_nchwc_kernels k_avx2 = {
-    8, 2, NC_T, "avx2", NC_FN(conv), NC_FN(dwconv), NC_FN(pool),
+    8, 2, NC_T, "avx2", NC_FN(conv), NC_FN(conv_rows), NC_FN(dwconv), NC_FN(pool),
 };
 
 const cpu_nchwc_kernels *cpu_nchwc_kernels_avx2(void) { return &k_avx2; }

@@ -47,7 +47,7 @@
 #include "cpu_wino_tmpl.h"
 
 static const cpu_nchwc_kernels k_avx512 = {
-    16, 4, NC_T, "avx512", NC_FN(conv), NC_FN(dwconv), NC_FN(pool),
+    16, 4, NC_T, "avx512", NC_FN(conv), NC_FN(conv_rows), NC_FN(dwconv), NC_FN(pool),
 };
 
 const cpu_nchwc_kernels *cpu_nchwc_kernels_avx512(void) { return &k_avx512; }

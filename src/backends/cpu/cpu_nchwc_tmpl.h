@@ -59,25 +59,36 @@ NC_INLINE NC_VEC NC_FN(epi)(const cpu_nchwc_job *j, NC_VEC v, const float *z) {
     return v;
 }
 
+/* Input blocks [cb0, cb1) of the sum: the first part starts from the bias
+** and Z (read before y is written, so Z may be y itself), the others from
+** the partial sums in y; the last applies the activation. */
 NC_INLINE void NC_FN(conv_tile)(const cpu_nchwc_job *j, const float *xn, int64_t mb0,
                                 int64_t oy, int64_t ox, float *yp, const float *zp,
                                 const int T, const int OB, const bool edge, const bool nchw,
-                                const bool masked) {
+                                const bool masked, const bool s1, int64_t cb0, int64_t cb1,
+                                bool first, bool last) {
     const nchwc_conv_geom *g = &j->g;
     const nchwc_win *w = &g->win;
     const int64_t C = g->C, KK = w->kh * w->kw, wmb = C * KK * NC_B;
     const int64_t xpix = nchw ? 1 : NC_B, xic = nchw ? j->xs_ic : 1;
-    const int64_t pstep = w->sw * xpix;
+    /* s1: stride 1 on a blocked input, the pixel step a constant */
+    const int64_t pstep = s1 ? NC_B : w->sw * xpix;
+    const int64_t ymb = g->OH * g->OW * NC_B;
     NC_VEC acc[NC_OB][NC_T];
     for (int o = 0; o < OB; o++) {
-        NC_VEC b0 = j->bias ? NC_LOAD(j->bias + (mb0 + o) * NC_B) : NC_ZERO();
-        for (int t = 0; t < T; t++) acc[o][t] = b0;
+        if (first) {
+            NC_VEC b0 = j->bias ? NC_LOAD(j->bias + (mb0 + o) * NC_B) : NC_ZERO();
+            for (int t = 0; t < T; t++)
+                acc[o][t] = zp ? NC_ADD(b0, NC_LOAD(zp + o * ymb + t * NC_B)) : b0;
+        } else {
+            for (int t = 0; t < T; t++) acc[o][t] = NC_LOAD(yp + o * ymb + t * NC_B);
+        }
     }
     int64_t ix0 = ox * w->sw - w->pl;
     for (int64_t ky = 0; ky < w->kh; ky++) {
         int64_t iy = oy * w->sh - w->pt + ky * w->dh;
         if (iy < 0 || iy >= g->H) continue;
-        for (int64_t cb = 0; cb < g->Cb; cb++) {
+        for (int64_t cb = cb0; cb < cb1; cb++) {
             int64_t clen = C - cb * NC_B < NC_B ? C - cb * NC_B : NC_B;
             const float *xr = xn + cb * j->xs_cb + iy * j->xs_row;
             const float *wr = j->w + mb0 * wmb + (cb * NC_B * KK + ky * w->kw) * NC_B;
@@ -117,12 +128,55 @@ NC_INLINE void NC_FN(conv_tile)(const cpu_nchwc_job *j, const float *xn, int64_t
             }
         }
     }
-    const int64_t ymb = g->OH * g->OW * NC_B;
     for (int o = 0; o < OB; o++)
         for (int t = 0; t < T; t++) {
             int64_t off = o * ymb + t * NC_B;
-            NC_STORE(yp + off, NC_FN(epi)(j, acc[o][t], zp ? zp + off : NULL));
+            NC_STORE(yp + off, last ? NC_FN(epi)(j, acc[o][t], NULL) : acc[o][t]);
         }
+}
+
+/* A 1x1 stride-1 unpadded conv on a blocked input (the flat path: no
+** window, no edges, the pixel step a constant): the bare tile, input
+** blocks [cb0, cb1), partial sums as in conv_tile. The general tile's
+** window loops and runtime strides cost it about a tenth of its speed on
+** these layers (AVX-512, one thread). */
+NC_INLINE void NC_FN(pw_tile)(const cpu_nchwc_job *j, const float *xn, int64_t mb0,
+                              int64_t oy, int64_t ox, float *yp, const float *zp, const int T,
+                              const int OB, int64_t cb0, int64_t cb1, bool first, bool last) {
+    const nchwc_conv_geom *g = &j->g;
+    const int64_t C = g->C, wmb = C * NC_B, ymb = g->OH * g->OW * NC_B;
+    /* OB * T <= NC_OB * NC_T: fewer blocks take wider tiles */
+    NC_VEC acc[NC_OB * NC_T];
+#define NC_ACC(o, t) acc[(o) * T + (t)]
+    for (int o = 0; o < OB; o++) {
+        if (first) {
+            NC_VEC b0 = j->bias ? NC_LOAD(j->bias + (mb0 + o) * NC_B) : NC_ZERO();
+            for (int t = 0; t < T; t++)
+                NC_ACC(o, t) = zp ? NC_ADD(b0, NC_LOAD(zp + o * ymb + t * NC_B)) : b0;
+        } else {
+            for (int t = 0; t < T; t++) NC_ACC(o, t) = NC_LOAD(yp + o * ymb + t * NC_B);
+        }
+    }
+    const float *xq = xn + oy * j->xs_row + ox * NC_B, *wq = j->w + mb0 * wmb;
+    for (int64_t cb = cb0; cb < cb1; cb++) {
+        const float *xp = xq + cb * j->xs_cb, *wp = wq + cb * NC_B * NC_B;
+        int64_t clen = C - cb * NC_B < NC_B ? C - cb * NC_B : NC_B;
+        for (int64_t ic = 0; ic < clen; ic++) {
+            NC_VEC wv[NC_OB];
+            for (int o = 0; o < OB; o++) wv[o] = NC_LOAD(wp + o * wmb + ic * NC_B);
+#pragma GCC unroll 16
+            for (int t = 0; t < T; t++) {
+                NC_VEC xv = NC_SET1(xp[t * NC_B + ic]);
+                for (int o = 0; o < OB; o++) NC_ACC(o, t) = NC_FMA(xv, wv[o], NC_ACC(o, t));
+            }
+        }
+    }
+    for (int o = 0; o < OB; o++)
+        for (int t = 0; t < T; t++) {
+            int64_t off = o * ymb + t * NC_B;
+            NC_STORE(yp + off, last ? NC_FN(epi)(j, NC_ACC(o, t), NULL) : NC_ACC(o, t));
+        }
+#undef NC_ACC
 }
 
 /* Whether pixels [ox, ox+T) read only inside the row. */
@@ -133,8 +187,15 @@ NC_INLINE bool NC_FN(inside)(const nchwc_win *w, int64_t W, int64_t ox, int64_t 
 
 #define NC_CONV_CALL1(T, EDGE, MASK, OB)                                              \
     do {                                                                              \
-        if (nchw) NC_FN(conv_tile)(j, xn, mb0, oy, ox, yp, zp, T, OB, EDGE, true, false); \
-        else NC_FN(conv_tile)(j, xn, mb0, oy, ox, yp, zp, T, OB, false, false, MASK);    \
+        if (nchw)                                                                     \
+            NC_FN(conv_tile)(j, xn, mb0, oy, ox, yp, zp, T, OB, EDGE, true, false, false, 0, \
+                             g->Cb, true, true);                                      \
+        else if (w->sw == 1)                                                          \
+            NC_FN(conv_tile)(j, xn, mb0, oy, ox, yp, zp, T, OB, false, false, MASK, true, cb0, \
+                             cb1, cb0 == 0, cb1 == g->Cb);                            \
+        else                                                                          \
+            NC_FN(conv_tile)(j, xn, mb0, oy, ox, yp, zp, T, OB, false, false, MASK, false, cb0, \
+                             cb1, cb0 == 0, cb1 == g->Cb);                            \
     } while (0)
 #if NC_OB == 4
 #define NC_CONV_CALL(T, EDGE, MASK)                                                    \
@@ -152,13 +213,59 @@ NC_INLINE bool NC_FN(inside)(const nchwc_win *w, int64_t W, int64_t ox, int64_t 
     } while (0)
 #endif
 
-static void NC_FN(conv)(const cpu_nchwc_job *j, int64_t n, int64_t mb0, int64_t nb,
-                        int64_t oy, int64_t ox0, int64_t ox1) {
+/* Input blocks [cb0, cb1) of pixels [ox0, ox1), register tile by tile. */
+NC_INLINE void NC_FN(conv_part)(const cpu_nchwc_job *j, int64_t n, int64_t mb0, int64_t nb,
+                                int64_t oy, int64_t ox0, int64_t ox1, int64_t cb0,
+                                int64_t cb1) {
     const nchwc_conv_geom *g = &j->g;
     const nchwc_win *w = &g->win;
     const bool nchw = g->nchw_in;
     const float *xn = j->x + n * j->xs_n;
     int64_t row = ((n * g->Mb + mb0) * g->OH + oy) * g->OW;
+    if (!nchw && w->kh == 1 && w->kw == 1 && w->sw == 1 && !w->pl && !w->pr && !j->pw_off) {
+        for (int64_t ox = ox0; ox < ox1;) {
+            float *yp = j->y + (row + ox) * NC_B;
+            const float *zp = j->z ? j->z + (row + ox) * NC_B : NULL;
+            if (nb <= NC_OB / 2 && ox1 - ox >= 2 * NC_T) {
+                /* one or two blocks: tiles twice as wide, enough
+                ** independent sums to hide the multiply-add latency */
+                if (nb == NC_OB / 2)
+                    NC_FN(pw_tile)(j, xn, mb0, oy, ox, yp, zp, 2 * NC_T, NC_OB / 2, cb0, cb1,
+                                   cb0 == 0, cb1 == g->Cb);
+                else
+                    NC_FN(pw_tile)(j, xn, mb0, oy, ox, yp, zp, 2 * NC_T, 1, cb0, cb1, cb0 == 0,
+                                   cb1 == g->Cb);
+                ox += 2 * NC_T;
+                continue;
+            }
+            int64_t k = KILN_MIN(ox1 - ox, (int64_t)NC_T);
+            switch (k) {
+#define NC_PW1(K, OB)                                                                        \
+    NC_FN(pw_tile)(j, xn, mb0, oy, ox, yp, zp, K, OB, cb0, cb1, cb0 == 0, cb1 == g->Cb)
+#if NC_OB == 4
+#define NC_PW(K)                                                                            \
+    case K:                                                                                 \
+        if (nb == 4) NC_PW1(K, 4);                                                          \
+        else if (nb == 3) NC_PW1(K, 3);                                                     \
+        else if (nb == 2) NC_PW1(K, 2);                                                     \
+        else NC_PW1(K, 1);                                                                  \
+        break;
+#else
+#define NC_PW(K)                                                                            \
+    case K:                                                                                 \
+        if (nb == 2) NC_PW1(K, 2);                                                          \
+        else NC_PW1(K, 1);                                                                  \
+        break;
+#endif
+                NC_PW(1) NC_PW(2) NC_PW(3) NC_PW(4) NC_PW(5) NC_PW(6)
+#undef NC_PW
+#undef NC_PW1
+            default: break;
+            }
+            ox += k;
+        }
+        return;
+    }
     for (int64_t ox = ox0; ox < ox1;) {
         float *yp = j->y + (row + ox) * NC_B;
         const float *zp = j->z ? j->z + (row + ox) * NC_B : NULL;
@@ -198,6 +305,32 @@ static void NC_FN(conv)(const cpu_nchwc_job *j, int64_t n, int64_t mb0, int64_t 
     }
 }
 
+/* Output rows [oy0, oy1) of pixels [ox0, ox1) (a single row when the
+** pixels are not the whole row). A blocked input's channels go in parts of
+** j->cb_part blocks, each part over all the rows and pixels: its weights
+** stay in L1 across the tiles of every row. */
+NC_INLINE void NC_FN(conv_span)(const cpu_nchwc_job *j, int64_t n, int64_t mb0, int64_t nb,
+                                int64_t oy0, int64_t oy1, int64_t ox0, int64_t ox1) {
+    const nchwc_conv_geom *g = &j->g;
+    int64_t part = !g->nchw_in && j->cb_part > 0 ? j->cb_part : g->Cb, cb0 = 0;
+    do { /* once when Cb is 0: the bias alone */
+        int64_t cb1 = KILN_MIN(cb0 + part, g->Cb);
+        for (int64_t oy = oy0; oy < oy1; oy++)
+            NC_FN(conv_part)(j, n, mb0, nb, oy, ox0, ox1, cb0, cb1);
+        cb0 = cb1;
+    } while (cb0 < g->Cb);
+}
+
+static void NC_FN(conv)(const cpu_nchwc_job *j, int64_t n, int64_t mb0, int64_t nb,
+                        int64_t oy, int64_t ox0, int64_t ox1) {
+    NC_FN(conv_span)(j, n, mb0, nb, oy, oy + 1, ox0, ox1);
+}
+
+static void NC_FN(conv_rows)(const cpu_nchwc_job *j, int64_t n, int64_t mb0, int64_t nb,
+                             int64_t oy0, int64_t oy1) {
+    NC_FN(conv_span)(j, n, mb0, nb, oy0, oy1, 0, j->g.OW);
+}
+
 /* ------------------------------------------------------------ depthwise */
 NC_INLINE void NC_FN(dw_tile)(const cpu_nchwc_job *j, const float *xc, const float *wc,
                               NC_VEC bias, int64_t oy, int64_t ox, float *yp,
@@ -234,9 +367,17 @@ static void NC_FN(dwconv)(const cpu_nchwc_job *j, int64_t n, int64_t cb, int64_t
     for (int64_t ox = 0; ox < g->OW;) {
         float *yp = j->y + (row + ox) * NC_B;
         const float *zp = j->z ? j->z + (row + ox) * NC_B : NULL;
-        if (g->OW - ox >= NC_T && NC_FN(inside)(w, g->W, ox, NC_T)) {
-            NC_FN(dw_tile)(j, xc, wc, bias, oy, ox, yp, zp, NC_T, false);
-            ox += NC_T;
+        int64_t k = KILN_MIN(g->OW - ox, (int64_t)NC_T);
+        while (k > 1 && !NC_FN(inside)(w, g->W, ox, k)) k--;
+        if (k > 1) { /* the widest inside tile: a 7-pixel row's 5 inner pixels in one */
+            switch (k) {
+#define NC_DW(K)                                                                   \
+    case K: NC_FN(dw_tile)(j, xc, wc, bias, oy, ox, yp, zp, K, false); break;
+                NC_DW(2) NC_DW(3) NC_DW(4) NC_DW(5) NC_DW(6)
+#undef NC_DW
+            default: break;
+            }
+            ox += k;
         } else if (NC_FN(inside)(w, g->W, ox, 1)) {
             NC_FN(dw_tile)(j, xc, wc, bias, oy, ox, yp, zp, 1, false);
             ox++;
