@@ -14,5 +14,5 @@ strip /tmp/gb/build-gpu/bin/*
 cp python/kiln/*.py python/kiln/*.pyi /tmp/gb/py/kiln/
 cp $(find build-gpu -name "_kiln*.so" | head -1) /tmp/gb/py/kiln/
 strip /tmp/gb/py/kiln/_kiln*.so
-XZ_OPT="--lzma2=preset=6,dict=192MiB" tar -C /tmp/gb -cJf .devrun/gpu-bin.tar.xz build-gpu py
+XZ_OPT="--lzma2=preset=1,dict=256MiB" tar -C /tmp/gb -cJf .devrun/gpu-bin.tar.xz build-gpu py
 ls -la .devrun/gpu-bin.tar.xz
