@@ -1355,8 +1355,12 @@ static kiln_status build_main(const kiln_model *m, const kiln_builder_config *cf
     bool cl_batch = largest_opt_batch(cfg, b.g) >= channels_last_min_batch();
     bool cl_half = b.dev && (cfg->precisions & (KILN_PRECISION_FP16 | KILN_PRECISION_BF16)) &&
                    cl_batch;
+    /* opt-in (KILN_CHANNELS_LAST_INT8=1) until the channels-last int8
+    ** tactics have run on a GPU: written and compiled without one (session
+    ** 10), while the NCHW int8 path passed int8_e2e on an H100 (session 8) */
+    const char *q8e = getenv("KILN_CHANNELS_LAST_INT8");
     bool cl_q8 = false;
-    for (int i = 0; b.dev && cl_batch && !cl_q8 && i < b.g->n_nodes; i++)
+    for (int i = 0; b.dev && cl_batch && q8e && q8e[0] == '1' && !cl_q8 && i < b.g->n_nodes; i++)
         cl_q8 = b.g->nodes[i]->op == OP_QLinearConv;
     bool want_cl = b.cl_force >= 0 ? b.cl_force > 0 : pass_channels_last_wanted(cl_half || cl_q8);
     unsigned cl_kinds = (cl_half ? CL_KIND_HALF : 0u) | (cl_q8 ? CL_KIND_Q8 : 0u);
