@@ -26,6 +26,9 @@ cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
 OUT=${OUT:-/tmp/kiln-gpu}
 SUITES=${KILN_GPU_SUITES:-tactics runtime node models corpus int8 python serve sanitizer}
+# the opt-in INT8 vector paths (kernels/qconv.cu, kc_q8_fast) are what these
+# runs verify; KILN_CUDA_Q8_FAST=0 tests the default ones instead
+export KILN_CUDA_Q8_FAST=${KILN_CUDA_Q8_FAST:-1}
 JOBS=${JOBS:-$(nproc)}
 mkdir -p "$OUT"
 K=$BUILD/bin/kiln

@@ -363,7 +363,7 @@ static int lt_run(ref_ctx *rc, int rank, bool i8o) {
     const float fzero = 0.0f;
     /* one output pixel (the Gemm form): NCHW y is [rows, M] already, so
     ** the channels-last epilogue kernels write it (coalesced, no transpose) */
-    bool rows_out = g.oh * g.ow == 1;
+    bool rows_out = g.oh * g.ow == 1 && kc_q8_fast();
     if (rows_out && chunk > INT32_MAX / z.mp) chunk = INT32_MAX / z.mp;
     for (int64_t r0 = 0; r0 < z.rows; r0 += chunk) {
         int64_t nr = z.rows - r0 < chunk ? z.rows - r0 : chunk;

@@ -20,11 +20,11 @@ timeout ${TB:-400} python3 bench/gpu_bench.py $K --iters 50 --no-compile \
 echo "bench rc $? at $((SECONDS-T0)) s" >> /tmp/q/gpu_bench_int8.txt
 # the same INT8 cases through the channels-last int8 chains (opt-in), first
 # on cuBLASLt alone, then with the SM90 implicit-GEMM convolution offered
-KILN_CHANNELS_LAST_INT8=1 timeout ${TB3:-150} python3 bench/gpu_bench.py $K --iters 50 --no-compile --no-torch \
+KILN_CUDA_Q8_FAST=1 KILN_CHANNELS_LAST_INT8=1 timeout ${TB3:-150} python3 bench/gpu_bench.py $K --iters 50 --no-compile --no-torch \
   --cases ${CASES2:-resnet50_int8_b256} --work /tmp/kiln-gpu-bench-nhwc --json /tmp/q/gpu_bench_int8_nhwc.json \
   > /tmp/q/gpu_bench_int8_nhwc.txt 2>&1
 echo "bench nhwc rc $? at $((SECONDS-T0)) s" >> /tmp/q/gpu_bench_int8_nhwc.txt
-KILN_CHANNELS_LAST_INT8=1 KILN_QCONV_SM90=1 timeout ${TB2:-200} python3 bench/gpu_bench.py $K --iters 50 --no-compile --no-torch \
+KILN_CUDA_Q8_FAST=1 KILN_CHANNELS_LAST_INT8=1 KILN_QCONV_SM90=1 timeout ${TB2:-200} python3 bench/gpu_bench.py $K --iters 50 --no-compile --no-torch \
   --cases ${CASES2:-resnet50_int8_b256} --work /tmp/kiln-gpu-bench-sm90 --json /tmp/q/gpu_bench_int8_sm90.json \
   > /tmp/q/gpu_bench_int8_sm90.txt 2>&1
 echo "bench sm90 rc $? at $((SECONDS-T0)) s" >> /tmp/q/gpu_bench_int8_sm90.txt

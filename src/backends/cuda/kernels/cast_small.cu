@@ -418,12 +418,14 @@ extern "C" cudaError_t kc_dynamic_quantize(const float *x, int64_t n, uint8_t *y
 }
 
 static bool al_to(const void *p, uintptr_t a) { return ((uintptr_t)p & (a - 1)) == 0; }
+extern "C" int kc_q8_fast(void); // qconv.cu: the opt-in for these vector paths
 static bool vec_float(int t) { return t == KC_F32 || t == KC_F16 || t == KC_BF16; }
 
 extern "C" cudaError_t kc_quantize(const kc_qparams *p, const void *x, const void *s,
                                    const void *z, void *y, int64_t n, cudaStream_t st) {
     if (n <= 0) return cudaSuccess;
-    if (p->m.mode == 0 && p->prec == KC_F32 && p->st == KC_F32 && vec_float(p->xt) &&
+    if (kc_q8_fast() && p->m.mode == 0 && p->prec == KC_F32 && p->st == KC_F32 &&
+        vec_float(p->xt) &&
         (p->yt == KC_I8 || p->yt == KC_U8) && (!z || p->zt == p->yt) && n % 8 == 0 &&
         al_to(x, 16) && al_to(y, 8)) {
         int sgn = p->yt == KC_I8;
@@ -447,7 +449,8 @@ extern "C" cudaError_t kc_quantize(const kc_qparams *p, const void *x, const voi
 extern "C" cudaError_t kc_dequantize(const kc_qparams *p, const void *x, const void *s,
                                      const void *z, void *y, int64_t n, cudaStream_t st) {
     if (n <= 0) return cudaSuccess;
-    if (p->m.mode == 0 && p->st == KC_F32 && (p->xt == KC_I8 || p->xt == KC_U8) &&
+    if (kc_q8_fast() && p->m.mode == 0 && p->st == KC_F32 &&
+        (p->xt == KC_I8 || p->xt == KC_U8) &&
         (!z || p->zt == p->xt) && vec_float(p->yt) && n % 8 == 0 && al_to(x, 8) &&
         al_to(y, 16)) {
         int sgn = p->xt == KC_I8;

@@ -648,10 +648,24 @@ extern "C" cudaError_t kc_qconv_direct(const void *x, const void *w, const kc_qc
     return cudaGetLastError();
 }
 
+// The session-10 vector paths of the default (NCHW) INT8 layers: 16-byte
+// QAdd, 8-wide per-tensor Q/DQ (cast_small.cu) and the row-major
+// requantization of one-pixel layers (cuda_qconv.c). Written and compiled
+// without a GPU: opt-in (KILN_CUDA_Q8_FAST=1; the GPU tests set it) until
+// they have run on one; the kernels they replace passed on an H100.
+extern "C" int kc_q8_fast(void) {
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("KILN_CUDA_Q8_FAST");
+        v = e && e[0] == '1';
+    }
+    return v;
+}
+
 extern "C" cudaError_t kc_qadd(const void *a, const void *b, void *y, int64_t n,
                                const kc_qadd_args *p, cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
-    if (n % 16 == 0 && (((uintptr_t)a | (uintptr_t)b | (uintptr_t)y) & 15) == 0) {
+    if (kc_q8_fast() && n % 16 == 0 && (((uintptr_t)a | (uintptr_t)b | (uintptr_t)y) & 15) == 0) {
         k_qadd16<<<kc_blocks(n / 16, 256), 256, 0, s>>>((const uint4 *)a, (const uint4 *)b,
                                                          (uint4 *)y, n / 16, *p);
         return cudaGetLastError();
