@@ -38,7 +38,7 @@
 ** which a convolution that has others does not get (it stays NCHW).
 **
 ** When it runs: device builds at FP16/BF16, after the precision pass, and
-** device builds with INT8 layers when KILN_CHANNELS_LAST_INT8=1 (builder.c, through
+** device builds with INT8 layers unless KILN_CHANNELS_LAST_INT8=0 (builder.c, through
 ** pass_channels_last_wanted). The environment variable
 ** KILN_CHANNELS_LAST overrides that: "1" runs it in every build, CPU builds
 ** included (the CPU backend runs the NHWC ops through their reference

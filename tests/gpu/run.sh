@@ -26,9 +26,7 @@ cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
 OUT=${OUT:-/tmp/kiln-gpu}
 SUITES=${KILN_GPU_SUITES:-tactics runtime node models corpus int8 python serve sanitizer}
-# the opt-in INT8 vector paths (kernels/qconv.cu, kc_q8_fast) are what these
-# runs verify; KILN_CUDA_Q8_FAST=0 tests the default ones instead
-export KILN_CUDA_Q8_FAST=${KILN_CUDA_Q8_FAST:-1}
+# KILN_CUDA_Q8_FAST=0 (the per-element INT8 kernels) passes through to every suite
 JOBS=${JOBS:-$(nproc)}
 mkdir -p "$OUT"
 K=$BUILD/bin/kiln
@@ -159,8 +157,8 @@ if has corpus; then
     fi
 fi
 has int8 && suite int8_e2e python3 tests/quant/test_int8_gpu.py "$K"
-# the channels-last int8 chains (opt-in in builds until verified here)
-has int8 && KILN_CHANNELS_LAST_INT8=1 suite int8_e2e_nhwc python3 tests/quant/test_int8_gpu.py "$K"
+# and with the int8 layers kept NCHW (KILN_CHANNELS_LAST_INT8=0)
+has int8 && KILN_CHANNELS_LAST_INT8=0 suite int8_e2e_nchw python3 tests/quant/test_int8_gpu.py "$K"
 # The Python package with device arrays (DLPack): needs the extension built
 # with the CUDA backend (cmake -DKILN_PYTHON=ON, target kiln_python) in a
 # folder holding the kiln package, given as $KILN_PYTHONPATH.

@@ -80,14 +80,15 @@ def layers(insp):
 
 def check_engine_layers(insp, what, want_gemm):
     ls = layers(insp)
-    q = [l for l in ls if l[1] in ("QLinearConv", "QAdd")]
+    q = [l for l in ls if l[1] in ("QLinearConv", "NhwcQLinearConv", "QAdd")]
     check(len(q) >= 4, f"{what}: {len(q)} quantized layers (QLinearConv/QAdd)")
-    host = [l for l in ls if l[0] and l[1] in ("QLinearConv", "QAdd", "MaxPool")]
+    host = [l for l in ls if l[0] and l[1] in ("QLinearConv", "NhwcQLinearConv", "QAdd",
+                                                "MaxPool", "NhwcMaxPool")]
     check(not host, f"{what}: no quantized layer on the host ({host[:3]})")
-    gemm = [l for l in q if l[3].startswith("cuda_qlinear_conv_lt_i8")]
+    gemm = [l for l in q if l[3].startswith(("cuda_qlinear_conv_lt_i8", "cuda_nhwc_qconv_lt_i8"))]
     print(f"{what}: tactics " + ", ".join(sorted(set(l[3] for l in q))))
     if want_gemm:  # untimed builds take the first candidate: the exact GEMM path
-        check(len(gemm) == len([l for l in q if l[1] == "QLinearConv"]),
+        check(len(gemm) == len([l for l in q if l[1] in ("QLinearConv", "NhwcQLinearConv")]),
               f"{what}: every QLinearConv on int8 tensor cores (cuBLASLt)")
     return ls
 

@@ -18,13 +18,13 @@ timeout ${TB:-400} python3 bench/gpu_bench.py $K --iters 50 --no-compile \
   --cases ${CASES:-resnet50_int8_b256,bert_base_int8_b128} --json /tmp/q/gpu_bench_int8.json \
   > /tmp/q/gpu_bench_int8.txt 2>&1
 echo "bench rc $? at $((SECONDS-T0)) s" >> /tmp/q/gpu_bench_int8.txt
-# the same INT8 cases through the channels-last int8 chains (opt-in), first
-# on cuBLASLt alone, then with the SM90 implicit-GEMM convolution offered
-KILN_CUDA_Q8_FAST=1 KILN_CHANNELS_LAST_INT8=1 timeout ${TB3:-150} python3 bench/gpu_bench.py $K --iters 50 --no-compile --no-torch \
-  --cases ${CASES2:-resnet50_int8_b256} --work /tmp/kiln-gpu-bench-nhwc --json /tmp/q/gpu_bench_int8_nhwc.json \
-  > /tmp/q/gpu_bench_int8_nhwc.txt 2>&1
-echo "bench nhwc rc $? at $((SECONDS-T0)) s" >> /tmp/q/gpu_bench_int8_nhwc.txt
-KILN_CUDA_Q8_FAST=1 KILN_CHANNELS_LAST_INT8=1 KILN_QCONV_SM90=1 timeout ${TB2:-200} python3 bench/gpu_bench.py $K --iters 50 --no-compile --no-torch \
+# the same INT8 cases with the int8 layers kept NCHW (the A/B), then with
+# the SM90 implicit-GEMM convolution offered (opt-in)
+KILN_CHANNELS_LAST_INT8=0 timeout ${TB3:-150} python3 bench/gpu_bench.py $K --iters 50 --no-compile --no-torch \
+  --cases ${CASES2:-resnet50_int8_b256} --work /tmp/kiln-gpu-bench-nchw --json /tmp/q/gpu_bench_int8_nchw.json \
+  > /tmp/q/gpu_bench_int8_nchw.txt 2>&1
+echo "bench nchw rc $? at $((SECONDS-T0)) s" >> /tmp/q/gpu_bench_int8_nchw.txt
+KILN_QCONV_SM90=1 timeout ${TB2:-200} python3 bench/gpu_bench.py $K --iters 50 --no-compile --no-torch \
   --cases ${CASES2:-resnet50_int8_b256} --work /tmp/kiln-gpu-bench-sm90 --json /tmp/q/gpu_bench_int8_sm90.json \
   > /tmp/q/gpu_bench_int8_sm90.txt 2>&1
 echo "bench sm90 rc $? at $((SECONDS-T0)) s" >> /tmp/q/gpu_bench_int8_sm90.txt
@@ -32,4 +32,4 @@ echo "bench sm90 rc $? at $((SECONDS-T0)) s" >> /tmp/q/gpu_bench_int8_sm90.txt
 for e in /tmp/kiln-gpu-bench/resnet50_int8_b256 /tmp/kiln-gpu-bench/bert_base_int8_b128; do
   [ -f $e.kiln ] && timeout 60 $K inspect $e.kiln --profile-runs 10 --sort time > /tmp/q/$(basename $e).profile.txt 2>&1; done
 tar -C /tmp -czf $OUT/int8.tgz q
-tail -5 /tmp/q/test_cuda_int8.txt; tail -12 /tmp/q/test_cuda_q8conv_sm90.txt 2>/dev/null; grep -E "^(ok|FAIL)|passed" /tmp/q/int8_e2e.txt; tail -8 /tmp/q/gpu_bench_int8.txt | cut -c1-220; tail -4 /tmp/q/gpu_bench_int8_nhwc.txt | cut -c1-220; tail -4 /tmp/q/gpu_bench_int8_sm90.txt | cut -c1-220
+tail -5 /tmp/q/test_cuda_int8.txt; tail -12 /tmp/q/test_cuda_q8conv_sm90.txt 2>/dev/null; grep -E "^(ok|FAIL)|passed" /tmp/q/int8_e2e.txt; tail -8 /tmp/q/gpu_bench_int8.txt | cut -c1-220; tail -4 /tmp/q/gpu_bench_int8_nchw.txt | cut -c1-220; tail -4 /tmp/q/gpu_bench_int8_sm90.txt | cut -c1-220

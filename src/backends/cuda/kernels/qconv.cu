@@ -650,14 +650,14 @@ extern "C" cudaError_t kc_qconv_direct(const void *x, const void *w, const kc_qc
 
 // The session-10 vector paths of the default (NCHW) INT8 layers: 16-byte
 // QAdd, 8-wide per-tensor Q/DQ (cast_small.cu) and the row-major
-// requantization of one-pixel layers (cuda_qconv.c). Written and compiled
-// without a GPU: opt-in (KILN_CUDA_Q8_FAST=1; the GPU tests set it) until
-// they have run on one; the kernels they replace passed on an H100.
+// requantization of one-pixel layers (cuda_qconv.c). On by default since
+// they passed test_cuda_int8, test_cuda_eltwise and int8_e2e on an H100
+// (2026-12-08); KILN_CUDA_Q8_FAST=0 takes the per-element kernels (A/B).
 extern "C" int kc_q8_fast(void) {
     static int v = -1;
     if (v < 0) {
         const char *e = getenv("KILN_CUDA_Q8_FAST");
-        v = e && e[0] == '1';
+        v = !(e && e[0] == '0');
     }
     return v;
 }

@@ -105,9 +105,8 @@ typedef struct kc_qadd_args {
     const void *azp, *bzp, *yzp;
     int a_signed, b_signed, y_signed;
 } kc_qadd_args;
-/* 1 when KILN_CUDA_Q8_FAST=1: the session-10 vector paths of the NCHW INT8
-** layers (16-byte QAdd, 8-wide Q/DQ, row-major one-pixel requantization),
-** opt-in until they have run on a GPU. */
+/* 0 when KILN_CUDA_Q8_FAST=0: the vector paths of the NCHW INT8 layers
+** (16-byte QAdd, 8-wide Q/DQ, row-major one-pixel requantization) off. */
 int kc_q8_fast(void);
 
 cudaError_t kc_qadd(const void *a, const void *b, void *y, int64_t n, const kc_qadd_args *p,
