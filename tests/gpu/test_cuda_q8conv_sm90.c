@@ -421,6 +421,8 @@ static void host_checks(void) {
         {"misaligned x", mk(1, 8, 8, 32, 32, 1, 1, 0, 1), 0, 8, false},
         {"padding 256", mk(1, 8, 8, 32, 32, 3, 1, 256, 1), 0, 0, false},
         {"no output", mk(1, 2, 2, 32, 32, 7, 1, 0, 1), 0, 0, false},
+        /* span -2: truncating division once made this one output */
+        {"dilated filter wider than the input", mk(1, 3, 3, 32, 32, 3, 3, 0, 2), 0, 0, false},
         {"7x7 s2 p3", mk(1, 224, 224, 16, 64, 7, 2, 3, 1), 0, 0, true},
         {"dilation 2", mk(1, 16, 16, 32, 32, 3, 1, 2, 2), 0, 0, true},
     };

@@ -89,7 +89,12 @@ typedef struct kc_q8conv_sm90 {
 /* The output's spatial size (0 or less: no output). */
 static inline int64_t kc_q8conv_sm90_out(int64_t in, int64_t k, int64_t s, int64_t p0,
                                          int64_t p1, int64_t d) {
-    return s < 1 ? 0 : (in + p0 + p1 - d * (k - 1) - 1) / s + 1;
+    /* a dilated filter wider than the padded input has no output: C's
+    ** division truncates toward zero, so a negative span must not reach it
+    ** (it gave 1, and the kernel then ran TMA descriptors of an impossible
+    ** geometry: "illegal instruction" on the H100, session 10) */
+    int64_t span = in + p0 + p1 - d * (k - 1) - 1;
+    return s < 1 || span < 0 ? 0 : span / s + 1;
 }
 
 /* 1 when the kernels are in this build (CUTLASS headers found and sm_90a in

@@ -1,0 +1,46 @@
+#!/bin/bash
+# Session 11, call 1 (carry .devrun with the packed corpus, no .whl):
+# 1. test_cuda_q8conv_sm90 after the output-size fix (a dilated filter wider
+#    than the padded input counted one output pixel; its TMA descriptors then
+#    faulted, "illegal instruction", session 10); memcheck if it fails;
+# 2. INT8 against FP16 (ResNet-50 b256, BERT-base b128), then ResNet-50
+#    INT8 with the SM90 implicit-GEMM convolution offered, with profiles;
+# 3. gpu_bench against torch on the issue-12 cases, with the time left.
+. "$(dirname "$0")/prelude.sh"
+mkdir -p /tmp/a
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,power.limit --format=csv > /tmp/a/smi.txt 2>&1
+KILN_Q8CONV_BENCH=${QB:-1} timeout ${TT:-150} build-gpu/bin/test_cuda_q8conv_sm90 > /tmp/a/q8conv.txt 2>&1
+rc=$?
+echo "test_cuda_q8conv_sm90 rc $rc at $((SECONDS-T0)) s: $(grep -E 'passed, .* failed' /tmp/a/q8conv.txt | tail -1)"
+grep -E "^FAIL" /tmp/a/q8conv.txt | head -8 | cut -c1-200
+grep -vE "^FAIL" /tmp/a/q8conv.txt | tail -45 | cut -c1-200
+if [ $rc != 0 ] && command -v compute-sanitizer >/dev/null; then
+  KILN_Q8CONV_BENCH=0 timeout 100 compute-sanitizer --tool memcheck --leak-check no --show-backtrace device \
+      build-gpu/bin/test_cuda_q8conv_sm90 > /tmp/a/q8memcheck.txt 2>&1
+  echo "memcheck rc $? at $((SECONDS-T0)) s"; grep -m1 -B2 -A25 "=========" /tmp/a/q8memcheck.txt | cut -c1-220
+fi
+timeout ${TB:-240} python3 bench/gpu_bench.py $K --iters 50 --no-compile --no-torch \
+  --cases resnet50_int8_b256,bert_base_int8_b128 --json /tmp/a/int8.json > /tmp/a/int8.txt 2>&1
+echo "int8 bench rc $? at $((SECONDS-T0)) s"; grep -vE "^\s*$" /tmp/a/int8.txt | tail -8 | cut -c1-220
+if [ $rc = 0 ]; then
+  KILN_QCONV_SM90=1 timeout ${TB2:-120} python3 bench/gpu_bench.py $K --iters 50 --no-compile --no-torch \
+    --cases resnet50_int8_b256 --work /tmp/kiln-gpu-bench-sm90 --json /tmp/a/int8_sm90.json > /tmp/a/int8_sm90.txt 2>&1
+  echo "int8 sm90 bench rc $? at $((SECONDS-T0)) s"; grep -vE "^\s*$" /tmp/a/int8_sm90.txt | tail -5 | cut -c1-220
+  E=/tmp/kiln-gpu-bench-sm90/resnet50_int8_b256.kiln
+  [ -f $E ] && timeout 40 $K inspect $E --profile-runs 10 --sort time > /tmp/a/rn50_int8_sm90.prof.txt 2>&1
+fi
+E=/tmp/kiln-gpu-bench/resnet50_int8_b256.kiln
+[ -f $E ] && timeout 40 $K inspect $E --profile-runs 10 --sort time > /tmp/a/rn50_int8.prof.txt 2>&1
+E=/tmp/kiln-gpu-bench/bert_base_int8_b128.kiln
+[ -f $E ] && timeout 40 $K inspect $E --profile-runs 10 --sort time > /tmp/a/bert_int8.prof.txt 2>&1
+echo "profiles at $((SECONDS-T0)) s"
+for f in /tmp/a/*.prof.txt; do echo "== $f"; head -22 $f | cut -c1-200; done
+left=$((${CEND:-570} - (SECONDS-T0)))
+if [ $left -gt 60 ]; then
+  timeout $left python3 bench/gpu_bench.py $K --iters 50 \
+    --cases ${CASES:-bert_base_fp16_b128,resnet50_fp16_b256,bert_base_fp16_b1,resnet50_fp16_b1,mobilenet_v2_fp16_b1,resnet50_fp32_b256} \
+    --json /tmp/a/gpu_bench.json > /tmp/a/gpu_bench.txt 2>&1
+  echo "gpu_bench rc $? at $((SECONDS-T0)) s"; grep -vE "^\s*$" /tmp/a/gpu_bench.txt | tail -14 | cut -c1-230
+fi
+tar -C /tmp -czf $OUT/s11a.tgz a
+echo "end at $((SECONDS-T0)) s"
