@@ -245,9 +245,11 @@ static int shrink_repeated(pass_ctx *p) {
     return shrunk;
 }
 
-static kiln_status run(pass_ctx *p) {
+/* One sweep in topological order (a folded node's results feed the next);
+** returns how many nodes it folded, <0 on error. */
+static int sweep(pass_ctx *p) {
     ir_graph *g = p->g;
-    /* Topological order: a folded node's results feed the next. */
+    int folded = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         ir_node *n = g->nodes[i];
         if (n->dead || !deterministic(n)) continue;
@@ -256,10 +258,32 @@ static kiln_status run(pass_ctx *p) {
             if (!n->out[o]->const_val) all = false;
         int rc = all ? 1 : fold_node(p, n);
         if (rc == 0) rc = fold_symbolic(p, n);
-        if (rc < 0) return KILN_OUT_OF_MEMORY;
+        if (rc < 0) return -1;
         if (rc == 0) continue;
         ir_edit_kill(n);
         pass_note(p, "folded %s '%s' into a constant", n->op_type, pu_name(n));
+        folded++;
+    }
+    return folded;
+}
+
+/* A sweep folds what the types inferred before it allow; a node it cannot
+** fold (a Pad, say) keeps the output type inferred from its inputs as they
+** were, though a fold upstream made them constant (the pads). So after a
+** sweep that folded something, types are inferred again and the sweep
+** repeats: torchvision's Swin computes each block's window padding from the
+** previous block's output shape, and one sweep resolved one block at a time
+** (swin_t kept 872 shape layers, its output typed [?, 1000]). */
+#define FOLD_MAX_SWEEPS 64
+
+static kiln_status run(pass_ctx *p) {
+    ir_graph *g = p->g;
+    for (int s = 0; s < FOLD_MAX_SWEEPS; s++) {
+        int folded = sweep(p);
+        if (folded < 0) return KILN_OUT_OF_MEMORY;
+        if (folded == 0) break;
+        kiln_status st;
+        if ((st = ir_graph_compact(g)) || (st = ir_graph_infer(g))) return st;
     }
     if (p->opt_level >= 1 && shrink_repeated(p) < 0) return pu_oom();
     return KILN_OK;

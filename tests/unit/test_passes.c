@@ -90,6 +90,15 @@ static void test_fold(void) {
     }
 }
 
+/* fold: pads computed from shapes twice in a row (torchvision's Swin): the
+** second round's Shape reads the first Pad's output, static only once the
+** first round folded; the pass sweeps again after re-inferring types. */
+static void test_fold_chain(void) {
+    pass_case("fold_chain.onnx", "fold",
+              "Shape=0 Gather=0 Mod=0 ConstantOfShape=0 Slice=0 Transpose=0 Pad=2 Reshape=1 "
+              "total=3", NULL);
+}
+
 /* fold: a constant of copies of one row, read by an Add whose other input
 ** has the full shape, keeps one row; constants whose readers need their
 ** dims, that a MatMul reads, or that repeat along the last dim only keep
@@ -748,6 +757,7 @@ int main(int argc, char **argv) {
     test_ir_edit();
     test_fold();
     test_fold_repeat();
+    test_fold_chain();
     test_noop();
     test_dce();
     test_conv_bn();

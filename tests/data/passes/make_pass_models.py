@@ -497,6 +497,48 @@ def fold_repeat():
     return model(nodes, [vi("x", [4, 32, 64]), vi("z", [64])], [vi("y", [4, 32, 64])], inits)
 
 
+def fold_chain():
+    # torch's F.pad with pads computed from the input's shape, as
+    # torchvision's Swin writes it (shape -> Mod arithmetic -> Concat ->
+    # ConstantOfShape fill -> Reshape [-1, 2] -> Slice step -1 -> Transpose
+    # -> Reshape [-1]), twice in a row: the second round's Shape reads the
+    # first Pad's output, whose type becomes static only after the fold
+    # resolved the first round's pads, so one sweep is not enough
+    nodes, inits, k = [], [c("win", 4, np.int64), c("ax0", [0], np.int64),
+                          c("z1", [0], np.int64), c("eight", [8], np.int64),
+                          c("i0", [0], np.int64), c("pair", [-1, 2], np.int64),
+                          c("st", [-1], np.int64), c("en", [-(2 ** 63) + 1], np.int64),
+                          c("stp", [-1], np.int64), c("flat", [-1], np.int64)], "x"
+    for r in range(2):
+        p = "r%d_" % r
+        nodes += [
+            node("Shape", [k], [p + "s"]),
+            node("Gather", [p + "s", "two"], [p + "w"], axis=0),
+            node("Mod", [p + "w", "win"], [p + "m"]),
+            node("Sub", ["win", p + "m"], [p + "d"]),
+            node("Mod", [p + "d", "win"], [p + "pw"]),
+            node("Unsqueeze", [p + "pw", "ax0"], [p + "pwu"]),
+            node("Concat", ["z1", "z1", "z1", p + "pwu"], [p + "pl"], axis=0),
+            node("Cast", [p + "pl"], [p + "plc"], to=I64),
+            node("Shape", [p + "pl"], [p + "pls"]),
+            node("Gather", [p + "pls", "i0"], [p + "pln"], axis=0),
+            node("Sub", ["eight", p + "pln"], [p + "rest"]),
+            node("ConstantOfShape", [p + "rest"], [p + "fill"],
+                 value=numpy_helper.from_array(np.array([0], np.int64))),
+            node("Concat", [p + "plc", p + "fill"], [p + "all"], axis=0),
+            node("Reshape", [p + "all", "pair"], [p + "pr"]),
+            node("Slice", [p + "pr", "st", "en", "ax0", "stp"], [p + "rev"]),
+            node("Transpose", [p + "rev"], [p + "tr"], perm=[1, 0]),
+            node("Reshape", [p + "tr", "flat"], [p + "pads"]),
+            node("Pad", [k, p + "pads"], [p + "out"]),
+        ]
+        k = p + "out"
+    inits.append(c("two", 2, np.int64))
+    nodes += [node("Shape", [k], ["s_end"]),
+              node("Reshape", [k, "s_end"], ["y"])]
+    return model(nodes, [vi("x", [1, 5, 6, 3])], [vi("y", [1, 5, 8, 3])], inits)
+
+
 def quant_mm2():
     # for test_quant.c: one MatMul with a constant weight, one of two
     # activations (quant_opts.weights_only keeps the second in float)
@@ -574,10 +616,11 @@ if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[2] == "resnet_nhwc":
         main_nhwc(sys.argv[1])
     elif len(sys.argv) > 2 and sys.argv[2] in ("qdq_half", "qdq_half2", "quant_mm2",
-                                                 "gather_half", "fold_repeat", "qdyn"):
+                                                 "gather_half", "fold_repeat", "qdyn",
+                                                 "fold_chain"):
         fn = {"qdq_half": qdq_half, "qdq_half2": qdq_half2, "quant_mm2": quant_mm2,
               "gather_half": gather_half, "fold_repeat": fold_repeat,
-              "qdyn": qdyn}[sys.argv[2]]
+              "qdyn": qdyn, "fold_chain": fold_chain}[sys.argv[2]]
         save(fn(), os.path.join(sys.argv[1], sys.argv[2] + ".onnx"))
     else:
         main(sys.argv[1] if len(sys.argv) > 1 else ".")
