@@ -318,6 +318,39 @@ static void test_topk(void) {
 }
 
 static void test_arg(void) {
+    /* integer inputs (CLIP takes the ArgMax of int32 token ids): ties, the
+    ** extremes of each type */
+    static const kiln_dtype ints[] = {KILN_DTYPE_INT32, KILN_DTYPE_INT64, KILN_DTYPE_INT8,
+                                      KILN_DTYPE_UINT8, KILN_DTYPE_INT16, KILN_DTYPE_UINT16,
+                                      KILN_DTYPE_UINT32, KILN_DTYPE_UINT64};
+    for (int m = 0; m < 2; m++)
+        for (size_t d = 0; d < KILN_ARRAY_LEN(ints); d++)
+            for (int k = 0; k < 6; k++) {
+                kiln_dtype dt = ints[d];
+                int rank = gt_irand(1, 4);
+                int64_t dims[KILN_MAX_RANK];
+                gt_shape(rank, dims, 40000);
+                kiln_tensor *X = gt_rand(dt, rank, dims, 0, 5);
+                int64_t n_el = tensor_numel(X);
+                if (k % 3 == 2) /* the type's own extremes, past float's 24 bits */
+                    for (int64_t i = 0; i < n_el; i += 5) {
+                        size_t es = kiln_dtype_size(dt);
+                        unsigned char *e = (unsigned char *)X->data + (size_t)i * es;
+                        memset(e, (i / 5) % 2 ? 0xff : 0x7f, es);
+                        if (es > 1 && (i / 5) % 2 == 0) memset(e, 0xff, es - 1); /* LE: max */
+                    }
+                ir_node *n = gt_node(m ? OP_ArgMin : OP_ArgMax, 1, 1);
+                int axis = gt_irand(0, rank - 1);
+                ir_edit_set_int(n, "axis", k % 2 ? axis - rank : axis);
+                if (k % 3 == 0) ir_edit_set_int(n, "keepdims", 0);
+                if (k % 2) ir_edit_set_int(n, "select_last_index", 1);
+                const kiln_tensor *in[1] = {X};
+                char desc[128], sx[64];
+                snprintf(desc, sizeof desc, "%s %s %s axis %d case %d", m ? "ArgMin" : "ArgMax",
+                         gt_dt(dt), gt_shp(X, sx, sizeof sx), axis, k);
+                gt_case(TABLE, n, in, 0, desc);
+                tensor_free(X);
+            }
     for (int m = 0; m < 2; m++)
         for (size_t d = 0; d < KILN_ARRAY_LEN(k_floats); d++)
             for (int k = 0; k < 10; k++) {

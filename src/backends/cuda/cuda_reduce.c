@@ -119,7 +119,7 @@ static int reduce_run(ref_ctx *c) {
 
 /* ------------------------------------------------------------ ArgMax/ArgMin */
 static bool arg_supports(const ir_node *n, const ir_type *const *in) {
-    return kc_has_in(n, in, 0) && kc_dt_float(in[0]->dtype);
+    return kc_has_in(n, in, 0) && kc_argext_dtype_ok((int)in[0]->dtype);
 }
 
 static int arg_run(ref_ctx *c) {

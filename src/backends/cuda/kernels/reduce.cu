@@ -188,6 +188,38 @@ __global__ void k_argext(bool mx, bool last, int64_t outer, int64_t n, int64_t i
     }
 }
 
+// Integer inputs (CLIP's text tower takes the ArgMax of int32 token ids):
+// compared in their own type, no NaN.
+template <class T>
+__global__ void k_argext_int(bool mx, bool last, int64_t outer, int64_t n, int64_t inner,
+                             const T *x, long long *y) {
+    int64_t total = outer * inner;
+    for (int64_t o = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; o < total;
+         o += (int64_t)gridDim.x * blockDim.x) {
+        int64_t oo = o / inner, i = o - oo * inner;
+        const T *p = x + oo * n * inner + i;
+        T b = p[0];
+        long long best = 0;
+        for (int64_t k = 1; k < n; k++) {
+            T v = p[k * inner];
+            bool take = mx ? (last ? v >= b : v > b) : (last ? v <= b : v < b);
+            if (take) {
+                b = v;
+                best = k;
+            }
+        }
+        y[o] = best;
+    }
+}
+
+extern "C" int kc_argext_dtype_ok(int dt) {
+    switch (dt) {
+    case KC_F32: case KC_F16: case KC_BF16: case KC_I8: case KC_U8: case KC_I16:
+    case KC_U16: case KC_I32: case KC_U32: case KC_I64: case KC_U64: return 1;
+    default: return 0;
+    }
+}
+
 extern "C" cudaError_t kc_argext(int is_max, int last, int dt, int64_t outer, int64_t n,
                                  int64_t inner, const void *x, void *y, cudaStream_t st) {
     int64_t total = outer * inner;
@@ -206,6 +238,20 @@ extern "C" cudaError_t kc_argext(int is_max, int last, int dt, int64_t outer, in
         k_argext<__nv_bfloat16><<<b, 128, 0, st>>>(is_max, last, outer, n, inner,
                                                    (const __nv_bfloat16 *)x, (long long *)y);
         break;
+#define KA_INT(code, T)                                                                   \
+    case code:                                                                            \
+        k_argext_int<T><<<b, 128, 0, st>>>(is_max, last, outer, n, inner, (const T *)x,   \
+                                           (long long *)y);                               \
+        break;
+    KA_INT(KC_I8, int8_t)
+    KA_INT(KC_U8, uint8_t)
+    KA_INT(KC_I16, int16_t)
+    KA_INT(KC_U16, uint16_t)
+    KA_INT(KC_I32, int32_t)
+    KA_INT(KC_U32, uint32_t)
+    KA_INT(KC_I64, int64_t)
+    KA_INT(KC_U64, uint64_t)
+#undef KA_INT
     default: return cudaErrorInvalidValue;
     }
     return cudaGetLastError();

@@ -18,9 +18,11 @@ enum { KR_SUM = 1, KR_MEAN, KR_MAX, KR_MIN, KR_PROD, KR_L1, KR_L2, KR_LOGSUM, KR
 cudaError_t kc_reduce(int op, int dt, const kc_rgeom *g, const void *x, void *y,
                       cudaStream_t st);
 /* int64 index of the max (is_max) or min along n of [outer, n, inner];
-** NaN counts as the extreme; ties: first, or last with last_index. */
+** NaN counts as the extreme; ties: first, or last with last_index. Float
+** types and the 8- to 64-bit integers (kc_argext_dtype_ok). */
 cudaError_t kc_argext(int is_max, int last_index, int dt, int64_t outer, int64_t n,
                       int64_t inner, const void *x, void *y, cudaStream_t st);
+int kc_argext_dtype_ok(int dt);
 /* Softmax (or LogSoftmax with is_log) along n of [outer, n, inner]. */
 cudaError_t kc_softmax(int is_log, int dt, int64_t outer, int64_t n, int64_t inner,
                        const void *x, void *y, cudaStream_t st);
