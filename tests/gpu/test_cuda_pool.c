@@ -6,7 +6,8 @@
 ** width, all-negative data for the maximum, Lp with p 1, 2, 3); Resize
 ** nearest with every coordinate mode and rounding rule, linear and cubic,
 ** from scales or sizes given as constants or runtime tensors, and
-** antialiased; GridSample; AffineGrid; LRN; float32/16/bf16.
+** antialiased; GridSample; AffineGrid; LRN; RoiAlign; MaxRoiPool;
+** float32/16/bf16.
 ** Windowed maxima and nearest resizes must match exactly; sums within
 ** 1e-5 (f32), 2e-3 (f16), 2e-2 (bf16) of the magnitude (the reference on
 ** absolute values; for cubic, whose weights go negative, at least the
@@ -423,6 +424,87 @@ static void test_lrn(void) {
     }
 }
 
+/* RoiAlign (avg/max, half_pixel and output_half_pixel, sampling_ratio 0
+** adaptive or 1-3, spatial_scale 1/0.5/0.25, boxes inside, across and
+** outside the image, inverted ones) and MaxRoiPool (pooled sizes 1-4,
+** boxes partly outside); float32/16/bf16. Within the usual tolerance of
+** the result on |X|. */
+static kiln_tensor *h_boxes(kiln_dtype dt, int64_t r, int cols, int64_t n, int64_t h, int64_t w,
+                            double inv_scale, bool batch_col) {
+    int64_t d[2] = {r, cols};
+    kiln_tensor *t;
+    if (tensor_new(dt, 2, d, &t)) gt_die("tensor_new");
+    for (int64_t i = 0; i < r; i++) {
+        int o = batch_col ? 1 : 0;
+        if (batch_col) dt_set_f64(dt, t->data, (size_t)(i * cols), (double)h_irand(0, n - 1));
+        double x1 = (rnd() * (w + 4) - 2) * inv_scale, y1 = (rnd() * (h + 4) - 2) * inv_scale;
+        double bw = (rnd() * w * 0.8 + (i % 5 == 4 ? -2.0 : 0.2)) * inv_scale;
+        double bh = (rnd() * h * 0.8 + (i % 7 == 6 ? -2.0 : 0.2)) * inv_scale;
+        dt_set_f64(dt, t->data, (size_t)(i * cols + o + 0), x1);
+        dt_set_f64(dt, t->data, (size_t)(i * cols + o + 1), y1);
+        dt_set_f64(dt, t->data, (size_t)(i * cols + o + 2), x1 + bw);
+        dt_set_f64(dt, t->data, (size_t)(i * cols + o + 3), y1 + bh);
+    }
+    return t;
+}
+
+static void test_roi(void) {
+    static const float scales[] = {1.0f, 0.5f, 0.25f};
+    for (int it = 0; it < 72; it++) {
+        kiln_dtype dt = k_ftypes[it % 3];
+        float sc = scales[(it / 3) % 3];
+        int64_t N = h_irand(1, 3), C = h_irand(1, 5), H = h_irand(1, 13), W = h_irand(1, 13);
+        int64_t R = h_irand(1, 9), xd[4] = {N, C, H, W};
+        kiln_tensor *x = h_rand(dt, 4, xd), *ax = h_abs(x);
+        char desc[320];
+        if (it % 4 != 3) { /* RoiAlign */
+            kiln_tensor *rois = h_boxes(dt, R, 4, N, H, W, 1.0 / sc, false);
+            int64_t bv[16];
+            for (int64_t i = 0; i < R; i++) bv[i] = h_irand(0, N - 1);
+            kiln_tensor *bi = h_vec((int)R, bv);
+            ir_node *n = h_node(OP_RoiAlign, 3, 1);
+            n->in[0] = h_rt();
+            n->in[1] = h_rt();
+            n->in[2] = h_rt();
+            bool mx = it % 2 == 1, half = (it / 2) % 2 == 0;
+            int64_t oh = h_irand(1, 5), ow = h_irand(1, 5), sr = it % 5 == 0 ? 0 : h_irand(0, 3);
+            ir_edit_set_str(n, "mode", mx ? "max" : "avg");
+            ir_edit_set_str(n, "coordinate_transformation_mode",
+                            half ? "half_pixel" : "output_half_pixel");
+            ir_edit_set_int(n, "output_height", oh);
+            ir_edit_set_int(n, "output_width", ow);
+            ir_edit_set_int(n, "sampling_ratio", sr);
+            ir_edit_set_float(n, "spatial_scale", sc);
+            kiln_tensor *in[3] = {x, rois, bi}, *mag[3] = {ax, rois, bi};
+            snprintf(desc, sizeof desc, "RoiAlign %s %s %s X %lldx%lldx%lldx%lld R %lld out "
+                     "%lldx%lld sampling %lld scale %g", kiln_dtype_name(dt), mx ? "max" : "avg",
+                     half ? "half_pixel" : "output_half_pixel", (long long)N, (long long)C,
+                     (long long)H, (long long)W, (long long)R, (long long)oh, (long long)ow,
+                     (long long)sr, sc);
+            h_check(n, in, CMP_FLOAT, mag, true, desc);
+            tensor_free(rois);
+            tensor_free(bi);
+        } else { /* MaxRoiPool */
+            kiln_tensor *rois = h_boxes(dt, R, 5, N, H, W, 1.0 / sc, true);
+            ir_node *n = h_node(OP_MaxRoiPool, 2, 1);
+            n->in[0] = h_rt();
+            n->in[1] = h_rt();
+            int64_t ps[2] = {h_irand(1, 4), h_irand(1, 4)};
+            ir_edit_set_ints(n, "pooled_shape", ps, 2);
+            ir_edit_set_float(n, "spatial_scale", sc);
+            kiln_tensor *in[2] = {x, rois};
+            snprintf(desc, sizeof desc, "MaxRoiPool %s X %lldx%lldx%lldx%lld R %lld pooled "
+                     "%lldx%lld scale %g", kiln_dtype_name(dt), (long long)N, (long long)C,
+                     (long long)H, (long long)W, (long long)R, (long long)ps[0],
+                     (long long)ps[1], sc);
+            h_check(n, in, CMP_EXACT, NULL, true, desc);
+            tensor_free(rois);
+        }
+        tensor_free(x);
+        tensor_free(ax);
+    }
+}
+
 int main(void) {
     if (h_open(18)) {
         printf("0 passed, 0 failed (no GPU)\n");
@@ -436,6 +518,7 @@ int main(void) {
     test_grid_sample();
     test_affine_grid();
     test_lrn();
+    test_roi();
     printf("(%d cases skipped: invalid random configurations or no device tactic)\n", g_skipped);
     h_close();
     return h_summary();

@@ -531,6 +531,63 @@ static int run_lrn(ref_ctx *c) {
                         "LRN");
 }
 
+/* ------------------------------------------------------------ RoiAlign, MaxRoiPool */
+
+static bool sup_roialign(const ir_node *n, const ir_type *const *in) {
+    return n->n_in >= 3 && in[0] && in[1] && in[2] && float_kind(in[0]->dtype) >= 0 &&
+           in[1]->dtype == in[0]->dtype && in[2]->dtype == KILN_DTYPE_INT64 &&
+           in[0]->rank == 4 && in[1]->rank == 2 && in[2]->rank == 1;
+}
+
+static int run_roialign(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0], *rois = c->in[1], *bi = c->in[2];
+    kiln_tensor *y = c->out[0];
+    const ir_node *n = c->node;
+    if (x->rank != 4 || rois->rank != 2 || rois->dims[1] != 4 || bi->rank != 1 ||
+        bi->dims[0] != rois->dims[0] || y->rank != 4 || y->dims[0] != rois->dims[0] ||
+        y->dims[1] != x->dims[1])
+        return ref_fail(c, "RoiAlign expects X [N,C,H,W], rois [R,4], batch_indices [R]");
+    const char *ctm = ir_attr_str(n, "coordinate_transformation_mode",
+                                  c->opset >= 16 ? "half_pixel" : "output_half_pixel");
+    kc_roialign_params p = {
+        .n = x->dims[0], .c = x->dims[1], .h = x->dims[2], .w = x->dims[3],
+        .r = rois->dims[0], .oh = y->dims[2], .ow = y->dims[3],
+        .sampling_ratio = ir_attr_int(n, "sampling_ratio", 0),
+        .scale = ir_attr_float(n, "spatial_scale", 1.0f),
+        .is_max = strcmp(ir_attr_str(n, "mode", "avg"), "max") == 0,
+        .half_pixel = strcmp(ctm, "half_pixel") == 0,
+    };
+    return cuda_fail_if(c, kc_roialign(float_kind(x->dtype), x->data, rois->data, bi->data,
+                                       y->data, &p, cuda_stream_of(c)),
+                        "RoiAlign");
+}
+
+static bool sup_max_roi_pool(const ir_node *n, const ir_type *const *in) {
+    int cnt;
+    const int64_t *ps = ir_attr_ints(n, "pooled_shape", &cnt);
+    return in[0] && in[1] && float_kind(in[0]->dtype) >= 0 && in[1]->dtype == in[0]->dtype &&
+           in[0]->rank == 4 && in[1]->rank == 2 && ps && cnt == 2 && ps[0] >= 1 && ps[1] >= 1;
+}
+
+static int run_max_roi_pool(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0], *rois = c->in[1];
+    kiln_tensor *y = c->out[0];
+    int cnt;
+    const int64_t *ps = ir_attr_ints(c->node, "pooled_shape", &cnt);
+    if (x->rank != 4 || rois->rank != 2 || rois->dims[1] != 5 || !ps || cnt != 2 ||
+        y->rank != 4 || y->dims[0] != rois->dims[0] || y->dims[1] != x->dims[1] ||
+        y->dims[2] != ps[0] || y->dims[3] != ps[1])
+        return ref_fail(c, "MaxRoiPool expects X [N,C,H,W], rois [R,5] and pooled_shape");
+    kc_max_roi_pool_params p = {
+        .n = x->dims[0], .c = x->dims[1], .h = x->dims[2], .w = x->dims[3],
+        .r = rois->dims[0], .ph = ps[0], .pw = ps[1],
+        .scale = ir_attr_float(c->node, "spatial_scale", 1.0f),
+    };
+    return cuda_fail_if(c, kc_max_roi_pool(float_kind(x->dtype), x->data, rois->data, y->data,
+                                           &p, cuda_stream_of(c)),
+                        "MaxRoiPool");
+}
+
 /* ------------------------------------------------------------ table */
 
 #define DEV_FLAGS (TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT)
@@ -559,11 +616,14 @@ TACTIC_RT(t_resize_rt, "cuda_resize_direct_rtparams", OP_Resize, sup_resize_rt, 
 TACTIC_RT(t_upsample_rt, "cuda_upsample_direct_rtparams", OP_Upsample, sup_resize_rt, run_resize)
 TACTIC(t_affine, "cuda_affine_grid_direct", OP_AffineGrid, sup_affine, run_affine)
 TACTIC(t_lrn, "cuda_lrn_direct", OP_LRN, sup_lrn, run_lrn)
+TACTIC(t_roialign, "cuda_roialign_direct", OP_RoiAlign, sup_roialign, run_roialign)
+TACTIC(t_max_roi_pool, "cuda_max_roi_pool_direct", OP_MaxRoiPool, sup_max_roi_pool,
+       run_max_roi_pool)
 TACTIC_RT(t_affine_rt, "cuda_affine_grid_direct_rtparams", OP_AffineGrid, sup_affine_rt, run_affine)
 
 const kiln_tactic *const cuda_tactics_pool[] = {
     /* t_gmax and t_glp came back after the global-pool kernel was
     ** rewritten (kernels/pool.cu): wrong on an H100 on 2026-12-06 */
     &t_maxpool, &t_avgpool, &t_lppool, &t_gavg, &t_gmax, &t_glp, &t_resize, &t_upsample,
-    &t_resize_rt, &t_upsample_rt, &t_grid_sample, &t_affine, &t_affine_rt, &t_lrn, &t_nmax, &t_navg, &t_ngap, &t_to_nhwc, &t_to_nchw, NULL,
+    &t_resize_rt, &t_upsample_rt, &t_grid_sample, &t_affine, &t_affine_rt, &t_lrn, &t_roialign, &t_max_roi_pool, &t_nmax, &t_navg, &t_ngap, &t_to_nhwc, &t_to_nchw, NULL,
 };

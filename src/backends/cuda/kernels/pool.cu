@@ -657,6 +657,150 @@ cudaError_t nearest_t(void *y, const void *x, const kc_resize_params *p, uint64_
     return cudaGetLastError();
 }
 
+
+// ------------------------------------------------------------ RoiAlign, MaxRoiPool
+// One thread per output element, each working out its ROI's geometry
+// itself. The float operations are the host reference's, in its order and
+// without contraction (__fmul_rn/__fadd_rn/__fdiv_rn), so a sample lands in
+// the same cell as on the host. A batch index outside [0, N) gives zeros
+// (the host refuses the run; the device cannot without a sync).
+#define ROI_MAX_GRID 4096
+
+template <typename T>
+__global__ void k_roialign(const T *__restrict__ x, const T *__restrict__ rois,
+                           const long long *__restrict__ bidx, T *__restrict__ y,
+                           kc_roialign_params p, int64_t total) {
+    const int64_t hw = p.h * p.w, ohw = p.oh * p.ow;
+    const float off = p.half_pixel ? 0.5f : 0.0f;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t pw = i % p.ow, ph = (i / p.ow) % p.oh;
+        int64_t ch = (i / ohw) % p.c, r = i / (ohw * p.c);
+        long long b = bidx[r];
+        if (b < 0 || b >= p.n || hw == 0) {
+            st(y, i, 0.0f);
+            continue;
+        }
+        float x0 = __fsub_rn(__fmul_rn(ld(rois, r * 4 + 0), p.scale), off);
+        float y0 = __fsub_rn(__fmul_rn(ld(rois, r * 4 + 1), p.scale), off);
+        float x1 = __fsub_rn(__fmul_rn(ld(rois, r * 4 + 2), p.scale), off);
+        float y1 = __fsub_rn(__fmul_rn(ld(rois, r * 4 + 3), p.scale), off);
+        float rw = __fsub_rn(x1, x0), rh = __fsub_rn(y1, y0);
+        if (!p.half_pixel) {
+            rw = fmaxf(rw, 1.0f);
+            rh = fmaxf(rh, 1.0f);
+        }
+        float bh = __fdiv_rn(rh, (float)p.oh), bw = __fdiv_rn(rw, (float)p.ow);
+        double gh = p.sampling_ratio > 0 ? (double)p.sampling_ratio : ceil((double)bh);
+        double gw = p.sampling_ratio > 0 ? (double)p.sampling_ratio : ceil((double)bw);
+        int64_t ngh = gh >= 1 ? (int64_t)fmin(gh, (double)ROI_MAX_GRID) : 0;
+        int64_t ngw = gw >= 1 ? (int64_t)fmin(gw, (double)ROI_MAX_GRID) : 0;
+        float count = (float)(ngh * ngw > 1 ? ngh * ngw : 1);
+        const T *xc = x + (b * p.c + ch) * hw;
+        float acc = 0.0f;
+        bool first = true;
+        for (int64_t iy = 0; iy < ngh; iy++) {
+            float yy = __fadd_rn(__fadd_rn(y0, __fmul_rn((float)ph, bh)),
+                                 __fdiv_rn(__fmul_rn(__fadd_rn((float)iy, 0.5f), bh), (float)ngh));
+            for (int64_t ix = 0; ix < ngw; ix++) {
+                float xx = __fadd_rn(__fadd_rn(x0, __fmul_rn((float)pw, bw)),
+                                     __fdiv_rn(__fmul_rn(__fadd_rn((float)ix, 0.5f), bw),
+                                               (float)ngw));
+                int64_t p1 = 0, p2 = 0, p3 = 0, p4 = 0;
+                float w1 = 0, w2 = 0, w3 = 0, w4 = 0;
+                float sy = yy, sx = xx;
+                if (!(sy < -1.0f || sy > (float)p.h || sx < -1.0f || sx > (float)p.w ||
+                      sy != sy || sx != sx)) {
+                    sy = fmaxf(sy, 0.0f);
+                    sx = fmaxf(sx, 0.0f);
+                    int64_t yl = (int64_t)sy, xl = (int64_t)sx, yh, xh;
+                    if (yl >= p.h - 1) {
+                        yh = yl = p.h - 1;
+                        sy = (float)yl;
+                    } else {
+                        yh = yl + 1;
+                    }
+                    if (xl >= p.w - 1) {
+                        xh = xl = p.w - 1;
+                        sx = (float)xl;
+                    } else {
+                        xh = xl + 1;
+                    }
+                    float ly = __fsub_rn(sy, (float)yl), lx = __fsub_rn(sx, (float)xl);
+                    float hy = __fsub_rn(1.0f, ly), hx = __fsub_rn(1.0f, lx);
+                    w1 = __fmul_rn(hy, hx);
+                    w2 = __fmul_rn(hy, lx);
+                    w3 = __fmul_rn(ly, hx);
+                    w4 = __fmul_rn(ly, lx);
+                    p1 = yl * p.w + xl;
+                    p2 = yl * p.w + xh;
+                    p3 = yh * p.w + xl;
+                    p4 = yh * p.w + xh;
+                }
+                float v1 = __fmul_rn(w1, ld(xc, p1)), v2 = __fmul_rn(w2, ld(xc, p2));
+                float v3 = __fmul_rn(w3, ld(xc, p3)), v4 = __fmul_rn(w4, ld(xc, p4));
+                if (p.is_max) {
+                    float v = fmaxf(fmaxf(v1, v2), fmaxf(v3, v4));
+                    acc = first ? v : fmaxf(acc, v);
+                } else {
+                    acc = __fadd_rn(acc, __fadd_rn(__fadd_rn(__fadd_rn(v1, v2), v3), v4));
+                }
+                first = false;
+            }
+        }
+        if (!p.is_max) acc = __fdiv_rn(acc, count);
+        st(y, i, acc);
+    }
+}
+
+// MaxRoiPool, Caffe's rules: rois [R, 5] = (batch, x1, y1, x2, y2) in x's
+// type, corners rounded after scaling, bins of rh/ph and rw/pw cells.
+template <typename T>
+__global__ void k_max_roi_pool(const T *__restrict__ x, const T *__restrict__ rois,
+                               T *__restrict__ y, kc_max_roi_pool_params p, int64_t total) {
+    const int64_t lim = (int64_t)1 << 40;
+    const int64_t phw = p.ph * p.pw;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t j = i % p.pw, ii = (i / p.pw) % p.ph;
+        int64_t ch = (i / phw) % p.c, r = i / (phw * p.c);
+        double bd = (double)ld(rois, r * 5);
+        if (!(bd >= 0) || bd >= (double)p.n || bd != (double)(int64_t)bd) {
+            st(y, i, 0.0f);
+            continue;
+        }
+        int64_t bi = (int64_t)bd, v[4];
+        for (int k = 0; k < 4; k++) {
+            double prod = (double)__fmul_rn(ld(rois, r * 5 + 1 + k), p.scale);
+            double rq = round(prod);
+            int64_t q = rq != rq ? 0 : rq >= 9.2e18 ? INT64_MAX : rq <= -9.2e18 ? INT64_MIN
+                                                                            : (int64_t)rq;
+            v[k] = q < -lim ? -lim : q > lim ? lim : q;
+        }
+        int64_t sw = v[0], sh = v[1], ew = v[2], eh = v[3];
+        int64_t rh = eh - sh + 1 > 1 ? eh - sh + 1 : 1, rw = ew - sw + 1 > 1 ? ew - sw + 1 : 1;
+        float bh = __fdiv_rn((float)rh, (float)p.ph), bw = __fdiv_rn((float)rw, (float)p.pw);
+        int64_t hs = (int64_t)floorf(__fmul_rn((float)ii, bh)) + sh;
+        int64_t he = (int64_t)ceilf(__fmul_rn((float)(ii + 1), bh)) + sh;
+        int64_t ws = (int64_t)floorf(__fmul_rn((float)j, bw)) + sw;
+        int64_t we = (int64_t)ceilf(__fmul_rn((float)(j + 1), bw)) + sw;
+        hs = hs < 0 ? 0 : hs > p.h ? p.h : hs;
+        he = he < 0 ? 0 : he > p.h ? p.h : he;
+        ws = ws < 0 ? 0 : ws > p.w ? p.w : ws;
+        we = we < 0 ? 0 : we > p.w ? p.w : we;
+        const T *xp = x + (bi * p.c + ch) * p.h * p.w;
+        float best = 0.0f;
+        bool any = false;
+        for (int64_t h = hs; h < he; h++)
+            for (int64_t w2 = ws; w2 < we; w2++) {
+                float val = ld(xp, h * p.w + w2);
+                if (!any || val > best) best = val;
+                any = true;
+            }
+        st(y, i, best);
+    }
+}
+
 } // namespace
 
 extern "C" cudaError_t kc_pool(int dt, const void *x, void *y, const kc_pool_params *p,
@@ -787,6 +931,54 @@ extern "C" cudaError_t kc_lrn(int dt, const void *x, void *y, int64_t n, int64_t
         k_lrn<__nv_bfloat16><<<b, kThreads, 0, s>>>((const __nv_bfloat16 *)x,
                                                     (__nv_bfloat16 *)y, c, inner, size, alpha,
                                                     beta, bias, total);
+        break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t kc_roialign(int dt, const void *x, const void *rois, const void *bidx,
+                                   void *y, const kc_roialign_params *p, cudaStream_t s) {
+    int64_t total = p->r * p->c * p->oh * p->ow;
+    if (total <= 0) return cudaSuccess;
+    unsigned b = blocks_for(total);
+    const long long *bi = (const long long *)bidx;
+    switch (dt) {
+    case KC_DT_F32:
+        k_roialign<float><<<b, kThreads, 0, s>>>((const float *)x, (const float *)rois, bi,
+                                                 (float *)y, *p, total);
+        break;
+    case KC_DT_F16:
+        k_roialign<__half><<<b, kThreads, 0, s>>>((const __half *)x, (const __half *)rois, bi,
+                                                  (__half *)y, *p, total);
+        break;
+    case KC_DT_BF16:
+        k_roialign<__nv_bfloat16><<<b, kThreads, 0, s>>>((const __nv_bfloat16 *)x,
+                                                         (const __nv_bfloat16 *)rois, bi,
+                                                         (__nv_bfloat16 *)y, *p, total);
+        break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t kc_max_roi_pool(int dt, const void *x, const void *rois, void *y,
+                                       const kc_max_roi_pool_params *p, cudaStream_t s) {
+    int64_t total = p->r * p->c * p->ph * p->pw;
+    if (total <= 0) return cudaSuccess;
+    unsigned b = blocks_for(total);
+    switch (dt) {
+    case KC_DT_F32:
+        k_max_roi_pool<float><<<b, kThreads, 0, s>>>((const float *)x, (const float *)rois,
+                                                     (float *)y, *p, total);
+        break;
+    case KC_DT_F16:
+        k_max_roi_pool<__half><<<b, kThreads, 0, s>>>((const __half *)x, (const __half *)rois,
+                                                      (__half *)y, *p, total);
+        break;
+    case KC_DT_BF16:
+        k_max_roi_pool<__nv_bfloat16><<<b, kThreads, 0, s>>>(
+            (const __nv_bfloat16 *)x, (const __nv_bfloat16 *)rois, (__nv_bfloat16 *)y, *p, total);
         break;
     default: return cudaErrorInvalidValue;
     }

@@ -123,6 +123,29 @@ cudaError_t kc_affine_grid(int dt, const void *theta, void *grid,
 cudaError_t kc_lrn(int dt, const void *x, void *y, int64_t n, int64_t c, int64_t inner,
                    int64_t size, double alpha, double beta, double bias, cudaStream_t s);
 
+/* RoiAlign (opset 10/16): x [n, c, h, w], rois [r, 4] in x's type, int64
+** batch indices [r], y [r, c, oh, ow]; the host reference's float
+** operations in its order. A batch index outside [0, n) gives zeros. */
+typedef struct kc_roialign_params {
+    int64_t n, c, h, w, r, oh, ow;
+    int64_t sampling_ratio; /* 0: adaptive, ceil(bin size) */
+    float scale;            /* spatial_scale */
+    int is_max;             /* mode "max" (else "avg") */
+    int half_pixel;         /* coordinate_transformation_mode half_pixel */
+} kc_roialign_params;
+cudaError_t kc_roialign(int dt, const void *x, const void *rois, const void *batch_indices,
+                        void *y, const kc_roialign_params *p, cudaStream_t s);
+
+/* MaxRoiPool: x [n, c, h, w], rois [r, 5] (batch index, x1, y1, x2, y2) in
+** x's type, y [r, c, ph, pw]; Caffe's rounding and bins, as the host
+** reference. A batch index outside [0, n) or not whole gives zeros. */
+typedef struct kc_max_roi_pool_params {
+    int64_t n, c, h, w, r, ph, pw;
+    float scale;
+} kc_max_roi_pool_params;
+cudaError_t kc_max_roi_pool(int dt, const void *x, const void *rois, void *y,
+                            const kc_max_roi_pool_params *p, cudaStream_t s);
+
 #ifdef __cplusplus
 }
 #endif
