@@ -75,6 +75,13 @@ static kiln_tensor *pack_qkv(const kiln_tensor *q, const kiln_tensor *k, const k
 /* v3 against v2 comparisons: cases, and those identical bit for bit. */
 static int g_v3_cmp, g_v3_same;
 
+/* Whether the run is run.sh's v1 variant (KILN_ATTN_KERNEL=v1: the tactic
+** then runs v1 whatever KILN_ATTN_V3 says, so there is no v3 to compare). */
+static bool v1_only(void) {
+    const char *e = getenv("KILN_ATTN_KERNEL");
+    return e && !strcmp(e, "v1");
+}
+
 /* Sets KILN_ATTN_V3 (NULL: unsets it). */
 static void set_v3(const char *v) {
     if (v) setenv("KILN_ATTN_V3", v, 1);
@@ -283,7 +290,7 @@ static void run_case(const attn_case *ac, kiln_dtype dt, const char *what) {
             else g_fail++;
             tensor_free(got);
             if (strstr(ts[k]->name, "flash") && dt != KILN_DTYPE_FLOAT32 &&
-                kc_attn_flash_v3_head_dim_ok(ac->Dh) && !g_dry)
+                kc_attn_flash_v3_head_dim_ok(ac->Dh) && !g_dry && !v1_only())
                 run_v3_v2(ts[k], run_n, run_in, want, vmax, dt, desc);
         }
     }
