@@ -381,6 +381,23 @@ __device__ __forceinline__ float log2_units(float m) {
     return (isinf(m) ? m : fminf(fmaxf(m, -1e30f), 1e30f)) * kLog2e;
 }
 
+// apply_mask(a, mo, 0.0f) in two steps, the read and the value, so that a
+// thread can have two reads in flight: the element's bits (a bool byte, a
+// 16-bit half, or a float's bits), then 0 or -inf (bool) or 0 + the value.
+__device__ __forceinline__ uint32_t mask_bits(const kc_attn_flash_args &a, int64_t mo) {
+    if (a.mask_kind == KC_MASK_BOOL) return reinterpret_cast<const unsigned char *>(a.mask)[mo];
+    if (a.mask_dtype == KC_F16 || a.mask_dtype == KC_BF16)
+        return reinterpret_cast<const uint16_t *>(a.mask)[mo];
+    return __float_as_uint(reinterpret_cast<const float *>(a.mask)[mo]);
+}
+__device__ __forceinline__ float mask_from_bits(const kc_attn_flash_args &a, uint32_t r) {
+    if (a.mask_kind == KC_MASK_BOOL) return r ? 0.0f : -INFINITY;
+    if (a.mask_dtype == KC_F16) return 0.0f + __half2float(__ushort_as_half((unsigned short)r));
+    if (a.mask_dtype == KC_BF16)
+        return 0.0f + __bfloat162float(__ushort_as_bfloat16((unsigned short)r));
+    return 0.0f + __uint_as_float(r);
+}
+
 // Dynamic shared memory of k_attn_flash2 with W warps: the Q tile of 16 W
 // rows (later Y), then K and V tiles of two stages (tile kt in stage kt % 2).
 template <int D, int W> constexpr size_t smem2_bytes() {
@@ -443,16 +460,37 @@ __global__ void __launch_bounds__(W * 32, min_blocks2(D, W))
     const int64_t mbase = a.mask_kind != KC_MASK_NONE ? b * a.mst[0] + h * a.mst[1] : 0;
     const int64_t mb0 = row_mask ? mbase + i0 * a.mst[2] : 0, mb1 = mb0 + 8 * a.mst[2];
 
-    auto stage_k = [&](int64_t kt) {  // K rows and bias row of key tile kt
+    auto stage_k = [&](int64_t kt) {  // K rows of key tile kt
         const int64_t kb = kt * kBN, left = kend - kb;
         load_tile<D, kNT, kBN>(ks0 + (kt & 1) * kTile, K + kb * a.k_ss, a.k_ss,
                                left < kBN ? (int)left : kBN);
+    };
+    // Bias rows (threads tid < kBN, key kt * kBN + tid): 0, the mask's value,
+    // or -inf past kend. Written after the tiles' copies are issued: a thread
+    // waits for its mask read before the store, and copies after it in
+    // program order would wait too (twice, for tiles 0 and 1, before the
+    // copies of V0, K1 and V1 went out); the two reads are made before
+    // either store, so they are in flight together.
+    auto mask_of = [&](int64_t key) {  // (col_mask, key < kend)
+        return log2_units(apply_mask(a, mbase + key * a.mst[3], 0.0f));
+    };
+    auto stage_bias2 = [&](int64_t kt) {  // tiles kt and kt + 1
         if (tid < kBN) {
-            const int64_t key = kb + tid;
-            float x = -INFINITY;
-            if (key < kend)
-                x = col_mask ? log2_units(apply_mask(a, mbase + key * a.mst[3], 0.0f)) : 0.0f;
-            bias[kt & 1][tid] = x;
+            const int64_t key0 = kt * kBN + tid, key1 = key0 + kBN;
+            const bool in0 = key0 < kend, in1 = key1 < kend;
+            uint32_t r0 = 0, r1 = 0;  // raw mask elements: both loads before either use
+            if (col_mask && in0) r0 = mask_bits(a, mbase + key0 * a.mst[3]);
+            if (col_mask && in1) r1 = mask_bits(a, mbase + key1 * a.mst[3]);
+            const float x0 = col_mask ? log2_units(mask_from_bits(a, r0)) : 0.0f;
+            const float x1 = col_mask ? log2_units(mask_from_bits(a, r1)) : 0.0f;
+            bias[kt & 1][tid] = in0 ? x0 : -INFINITY;
+            bias[(kt + 1) & 1][tid] = in1 ? x1 : -INFINITY;
+        }
+    };
+    auto stage_bias = [&](int64_t kt) {  // tile kt
+        if (tid < kBN) {
+            const int64_t key = kt * kBN + tid;
+            bias[kt & 1][tid] = key >= kend ? -INFINITY : col_mask ? mask_of(key) : 0.0f;
         }
     };
     auto stage_v = [&](int64_t kt) {
@@ -477,6 +515,7 @@ __global__ void __launch_bounds__(W * 32, min_blocks2(D, W))
         cp_async_commit();
         if (n_kt > 1) stage_v(1);
         cp_async_commit();
+        stage_bias2(0);  // (keys past kend: -inf, no reads)
     }
     cp_async_wait<3>();
     __syncthreads();
@@ -632,6 +671,7 @@ __global__ void __launch_bounds__(W * 32, min_blocks2(D, W))
             cp_async_commit();
             stage_v(kt + 2);
             cp_async_commit();
+            stage_bias(kt + 2);
         } else {
             cp_async_commit();
             cp_async_commit();
