@@ -33,8 +33,8 @@ typedef cudaError_t (*launch_fn)(void *ctx, cudaStream_t s);
 
 /* Median ms of reps launches of f on s (warm launches first, untimed),
 ** timed with the events ev[0..1]; negative on error. */
-static float median_ms(launch_fn f, void *ctx, int warm, int reps, cudaStream_t s,
-                       cudaEvent_t *ev) {
+static inline float median_ms(launch_fn f, void *ctx, int warm, int reps, cudaStream_t s,
+                              cudaEvent_t *ev) {
     for (int i = 0; i < warm; i++)
         if (check(f(ctx, s), "warm-up launch")) return -1.0f;
     float *ms = malloc((size_t)reps * sizeof *ms);

@@ -14,6 +14,16 @@
 ** the v1 kernel kept for A/B. The tolerance is relative to max |V| (each
 ** output is a convex combination of V rows). A tactic that declines a case
 ** it should take (flash: f16/bf16 with Dh == Dv in {32, 64, 128}) fails.
+** The flash kernel's v3 (128 query rows a block, head dims 32/64): every
+** f16/bf16 case the flash tactic takes runs three times, as the tactic
+** chooses, with v3 forced (KILN_ATTN_V3=1, whatever the shape) and with v2
+** forced (KILN_ATTN_V3=0), each against the reference, and v3 against v2
+** (the same math per row: equal to within one unit in the last place of
+** max |V|; the summary line counts how many were identical bit for bit);
+** plus random v3 shapes (Sq 128/129/200/256/384, T != Sq, batch 1 and odd,
+** 1..16 heads, no / [B,1,1,T] / [B,1,Sq,T] masks, causal, packed and
+** separate Q/K/V) and a BERT-like grid big enough for the tactic's own choice
+** to be v3 on an H100.
 ** argv[1] optionally filters tactics by name. */
 #include "gpu_test.h"
 
@@ -62,11 +72,97 @@ static kiln_tensor *pack_qkv(const kiln_tensor *q, const kiln_tensor *k, const k
     return p;
 }
 
+/* v3 against v2 comparisons: cases, and those identical bit for bit. */
+static int g_v3_cmp, g_v3_same;
+
+/* Whether the run is run.sh's v1 variant (KILN_ATTN_KERNEL=v1: the tactic
+** then runs v1 whatever KILN_ATTN_V3 says, so there is no v3 to compare). */
+static bool v1_only(void) {
+    const char *e = getenv("KILN_ATTN_KERNEL");
+    return e && !strcmp(e, "v1");
+}
+
+/* Sets KILN_ATTN_V3 (NULL: unsets it). */
+static void set_v3(const char *v) {
+    if (v) setenv("KILN_ATTN_V3", v, 1);
+    else unsetenv("KILN_ATTN_V3");
+}
+
+/* Whether v3's output x matches v2's y to within one unit in the last place
+** of the magnitude vmax (NaN where the other is NaN); counts identical ones. */
+static bool v3_matches_v2(const char *desc, const kiln_tensor *x, const kiln_tensor *y,
+                          double vmax) {
+    g_v3_cmp++;
+    if (x->nbytes != y->nbytes) {
+        fprintf(stderr, "FAIL %s: v3 and v2 outputs differ in size\n", desc);
+        return false;
+    }
+    if (!memcmp(x->data, y->data, x->nbytes)) {
+        g_v3_same++;
+        return true;
+    }
+    const double ulp = (x->dtype == KILN_DTYPE_FLOAT16 ? 0x1p-10 : 0x1p-7) * fmax(vmax, 1e-3);
+    int64_t n = tensor_numel(x), bad = 0, first = -1;
+    double worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double a = dt_get_f64(x->dtype, x->data, (size_t)i);
+        double b = dt_get_f64(y->dtype, y->data, (size_t)i);
+        bool ok = isnan(a) || isnan(b) ? isnan(a) && isnan(b) : fabs(a - b) <= ulp;
+        if (!ok && first < 0) first = i;
+        bad += !ok;
+        if (!isnan(a) && !isnan(b)) worst = fmax(worst, fabs(a - b));
+    }
+    if (bad) {
+        fprintf(stderr,
+                "FAIL %s: v3 differs from v2 at %lld of %lld outputs (first %lld: %g vs %g), "
+                "max |v3 - v2| %g > %g\n",
+                desc, (long long)bad, (long long)n, (long long)first,
+                dt_get_f64(x->dtype, x->data, (size_t)first),
+                dt_get_f64(y->dtype, y->data, (size_t)first), worst, ulp);
+        return false;
+    }
+    return true;
+}
+
 /* Whether tactic t must take the case in dtype dt. */
 static bool expect_taken(const kiln_tactic *t, const attn_case *ac, kiln_dtype dt) {
     if (!strstr(t->name, "flash")) return true;
     return dt != KILN_DTYPE_FLOAT32 && ac->Dh == ac->Dv &&
            (ac->Dh == 32 || ac->Dh == 64 || ac->Dh == 128);
+}
+
+/* The flash tactic on one case with v3 forced, then v2 forced: each against
+** the reference, then v3 against v2. KILN_ATTN_V3 is restored after. */
+static void run_v3_v2(const kiln_tactic *t, ir_node *n, const kiln_tensor *const *in,
+                      const kiln_tensor *want, double vmax, kiln_dtype dt, const char *desc) {
+    const char *env = getenv("KILN_ATTN_V3");
+    char *saved = env ? strdup(env) : NULL;
+    kiln_tensor *got[2] = {NULL, NULL};
+    static const char *const mode[2] = {"1", "0"}, *const name[2] = {"v3", "v2"};
+    char d2[480];
+    for (int i = 0; i < 2; i++) {
+        bool declined;
+        set_v3(mode[i]);
+        got[i] = gt_run(t, n, in, want, &declined);
+        snprintf(d2, sizeof d2, "%s (%s forced)", desc, name[i]);
+        if (!got[i]) {
+            fprintf(stderr, "FAIL %s %s: %s\n", t->name, d2, declined ? "declined" : "did not run");
+            g_fail++;
+        } else if (gt_compare(t->name, d2, got[i], want, NULL, vmax, gt_rtol(dt))) {
+            g_pass++;
+        } else {
+            g_fail++;
+        }
+    }
+    set_v3(saved);
+    free(saved);
+    snprintf(d2, sizeof d2, "%s %s (v3 vs v2)", t->name, desc);
+    if (got[0] && got[1]) {
+        if (v3_matches_v2(d2, got[0], got[1], vmax)) g_pass++;
+        else g_fail++;
+    }
+    tensor_free(got[0]);
+    tensor_free(got[1]);
 }
 
 static void run_case(const attn_case *ac, kiln_dtype dt, const char *what) {
@@ -193,6 +289,9 @@ static void run_case(const attn_case *ac, kiln_dtype dt, const char *what) {
             if (gt_compare(ts[k]->name, desc, got, want, NULL, vmax, gt_rtol(dt))) g_pass++;
             else g_fail++;
             tensor_free(got);
+            if (strstr(ts[k]->name, "flash") && dt != KILN_DTYPE_FLOAT32 &&
+                kc_attn_flash_v3_head_dim_ok(ac->Dh) && !g_dry && !v1_only())
+                run_v3_v2(ts[k], run_n, run_in, want, vmax, dt, desc);
         }
     }
     tensor_free(want);
@@ -368,14 +467,52 @@ static void test_attn(kiln_dtype dt) {
     RUN(a);
     a = base(4, 3, 2, 2, 200, 200, 128, 128); with_mask(&a, 2, 2, 0, 0, 1, 200); a.causal = true;
     a.npad = true; RUN(a);
+    /* the v3 flash kernel (128 query rows a block; run_case forces it and
+    ** v2 on every flash case): random shapes of 128 rows and more, T off
+    ** Sq, batch 1 and odd, 1..16 heads, head dims 64 and 32 (128: v3
+    ** declines, v2 runs), no mask / [B,1,1,T] / [B,1,Sq,T] masks bool and
+    ** float, causal, 4-D, 3-D and packed Q/K/V */
+    if (dt != KILN_DTYPE_FLOAT32) {
+        static const int64_t seqs[] = {128, 129, 200, 256, 384};
+        static const int64_t batches[] = {1, 3, 5, 1, 7};
+        for (int i = 0; i < 20; i++) {
+            int64_t Sq = seqs[i % 5], B = batches[(i / 5 + i) % 5];
+            int64_t H = h_irand(1, 16), D = i % 6 == 5 ? 32 : i % 10 == 9 ? 128 : 64;
+            int layout = i % 3;  /* 0: 4-D, 1: 3-D, 2: packed 3-D (T = Sq) */
+            int64_t T = layout == 2 ? Sq : h_irand(1, 2) == 1 ? h_irand(65, 450) : h_irand(1, 63);
+            if (B * H * Sq * T > (int64_t)6 << 20) /* the host reference's time */
+                H = 1 + ((int64_t)6 << 20) / (B * Sq * T);
+            if (H > 16) H = 16;
+            a = base(layout ? 3 : 4, B, H, H, Sq, T, D, D);
+            int mk = i % 4, kind = 1 + (i / 4) % 2; /* mask: none, narrow, full, causal */
+            if (mk == 1) with_mask(&a, kind, 4, B, 1, 1, T);
+            if (mk == 2) with_mask(&a, kind, 4, B, 1, Sq, T);
+            if (mk == 3) {
+                a.causal = true;
+                if (i % 8 == 7) with_mask(&a, kind, 4, B, 1, 1, T);
+            }
+            a.packed = layout == 2;
+            RUN(a);
+        }
+        /* BERT-base's call (packed, [B,1,1,S] float mask in Q's type, 12
+        ** heads of 64, S = 128) at batch 23: 276 blocks of 128 rows, past
+        ** the 264 at which the tactic itself picks v3 on an H100 */
+        a = base(3, 23, 12, 12, 128, 128, 64, 64); with_mask(&a, 2, 4, 23, 1, 1, 128);
+        a.packed = true; RUN(a);
+        /* GQA, v3 with a key tile per kv head shared by 4 query heads */
+        a = base(3, 3, 8, 2, 256, 256, 64, 64); with_mask(&a, 1, 4, 3, 1, 1, 256);
+        a.packed = true; RUN(a);
+        a = base(4, 1, 4, 1, 300, 100, 64, 64); a.causal = true; a.softcap = 5.0f; RUN(a);
+    }
 #undef RUN
 }
 
 /* The flash kernel's element-wise load/store path (operands not 16-byte
 ** aligned: every pointer one element past an aligned one), called through
 ** its C seam on a 4-D f16/bf16 case with a [B,1,1,T] bool mask, causal or
-** not, against the reference. kernel 0 (the default) hands such operands to
-** v1 as kernel 1 does: both are run so a change to either routing shows. */
+** not, against the reference. kernels 0 (v2, the default) and 2 (v3) hand
+** such operands to v1 as kernel 1 does: all three are run so a change to
+** any routing shows. */
 static void test_flash_unaligned(kiln_dtype dt, bool causal, int kernel) {
     const int64_t B = 2, H = 2, S = 70, T = 90, D = 64;
     int64_t qd[4] = {B, H, S, D}, kd[4] = {B, H, T, D}, md[4] = {B, 1, 1, T};
@@ -389,7 +526,7 @@ static void test_flash_unaligned(kiln_dtype dt, bool causal, int kernel) {
     kiln_tensor *want = gt_ref(n, in);
     char desc[96];
     snprintf(desc, sizeof desc, "flash unaligned %s B2 H2 S70 T90 D64 bool mask causal %d kernel %s",
-             gt_dtype_name(dt), (int)causal, kernel ? "v1" : "v2");
+             gt_dtype_name(dt), (int)causal, kernel == 1 ? "v1" : kernel == 2 ? "v3" : "v2");
     if (!want) {
         fprintf(stderr, "FAIL %s: no reference\n", desc);
         g_fail++;
@@ -538,16 +675,21 @@ int main(int argc, char **argv) {
     /* the default (second) flash kernel unless told otherwise: run.sh runs
     ** these tests with KILN_ATTN_KERNEL=v1 too */
     if (!gt_init(argc, argv)) return 0;
+    /* v3 is opt-in (cuda_attn.c, flash_v3): the runs "as the tactic
+    ** chooses" take the shape rule it will have once it is the default */
+    if (!getenv("KILN_ATTN_V3")) setenv("KILN_ATTN_V3", "auto", 1);
     g_model->opset = 23; /* Attention's opset */
     test_attn(KILN_DTYPE_FLOAT32);
     test_attn(KILN_DTYPE_FLOAT16);
     test_attn(KILN_DTYPE_BFLOAT16);
-    for (int k = 0; k < 2; k++) { /* v2 (default) and v1, causal and not */
+    for (int k = 0; k < 3; k++) { /* v2 (default), v1 and v3, causal and not */
         test_flash_unaligned(KILN_DTYPE_FLOAT16, true, k);
         test_flash_unaligned(KILN_DTYPE_BFLOAT16, true, k);
         test_flash_unaligned(KILN_DTYPE_FLOAT16, false, k);
         test_flash_unaligned(KILN_DTYPE_BFLOAT16, false, k);
     }
+    fprintf(stderr, "v3 vs v2: %d cases compared, %d identical bit for bit\n", g_v3_cmp,
+            g_v3_same);
     bench_attn(KILN_DTYPE_FLOAT16, 128, 128);
     bench_attn(KILN_DTYPE_FLOAT16, 1, 128);
     bench_attn(KILN_DTYPE_BFLOAT16, 128, 128);

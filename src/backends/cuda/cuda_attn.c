@@ -4,7 +4,8 @@
 ** nonpad_kv_seqlen too) on the GPU, two tactics the builder times:
 **  - cuda_attention_flash (FP16/BF16, head dims 32/64/128 with Dh == Dv):
 **    one kernel (kernels/attn_flash.cu) that keeps the scores in registers
-**    (tensor cores, online softmax in FP32), no workspace;
+**    (tensor cores, online softmax in FP32), no workspace; 64 query rows a
+**    block (v2), or 128 on large grids (v3, flash_v3);
 **  - cuda_attention_lt_softmax (any float type, any head dim), three steps:
 **      S = scale * Q K^T   cuBLASLt, strided batches, float32 scores
 **      P = softmax(S + masks) per row, float32 math (kernels/attn_softmax.cu)
@@ -537,6 +538,28 @@ static void flash_strides(const attn_shape *d, int64_t S, int64_t H, int64_t D, 
     else *sb = S * H * D, *sh = S * D, *ss = D;
 }
 
+/* Whether the flash kernel's v3 (128 query rows a block: at Sq <= 128 one
+** block per head, K and V read once instead of once per 64 rows) runs
+** instead of v2. It pays where v2 takes more than one block per head
+** (Sq > 64) and the grid of 128-row blocks still fills the GPU: at least
+** two blocks per SM (264 on an H100, the blocks that run at once at 16
+** warps an SM), so halving the block count costs no parallelism. BERT-base
+** at batch 128 (1536 heads) takes v3; at batch 1 (12 heads) v2, whose 24
+** blocks reach twice the SMs. Head dims 32 and 64 (kernels/attn_flash.cu
+** runs v2 at 128). v3 has not run on a GPU yet (written without one,
+** session 11), so it is opt-in until test_cuda_attn passes on an H100:
+** KILN_ATTN_V3=auto applies the rule above, KILN_ATTN_V3=1 takes v3
+** wherever it has an instance, whatever the shape (the tests); unset or 0
+** keeps v2. Read at run or capture time. */
+static bool flash_v3(const kc_attn_flash_args *a, const cuda_exec *x) {
+    if (!kc_attn_flash_v3_head_dim_ok(a->d)) return false;
+    const char *e = getenv("KILN_ATTN_V3");
+    if (!e || strcmp(e, "auto")) return e && !strcmp(e, "1");
+    int n_sm = x && x->dev && x->dev->n_sm > 0 ? x->dev->n_sm : 132;
+    int64_t blocks = a->b * a->hq * ((a->sq + 127) / 128);
+    return a->sq > 64 && blocks >= 2 * (int64_t)n_sm;
+}
+
 static int flash_run(ref_ctx *rc) {
     const ir_node *n = rc->node;
     const kiln_tensor *Q, *K, *V;
@@ -589,9 +612,12 @@ static int flash_run(ref_ctx *rc) {
     ** tile) is the default: on an H100 it passed test_cuda_attn/_kv and ran
     ** BERT's attention (128x12x128x64 FP16) in 0.060 ms against the first
     ** kernel's 0.218 ms (bench/cuda_attn_bench.c). KILN_ATTN_KERNEL=v1 runs
-    ** the first one, for A/B timing. Read at run or capture time. */
+    ** the first one, for A/B timing. Read at run or capture time. v3 (the
+    ** same code at 128 query rows a block) replaces v2 on large grids:
+    ** flash_v3. */
     const char *kv = getenv("KILN_ATTN_KERNEL");
     a.kernel = kv && !strcmp(kv, "v1") ? 1 : 0;
+    if (a.kernel == 0 && flash_v3(&a, cuda_exec_of(rc))) a.kernel = 2;
     return cuda_fail_if(rc, kc_attn_flash(kc_dtype(dt), &a, s), "flash attention");
 }
 

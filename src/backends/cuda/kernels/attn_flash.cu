@@ -19,9 +19,12 @@
 // Two kernels share these helpers: k_attn_flash (v1, described above) and
 // v2::k_attn_flash2, the default (see its comment: ldmatrix fragments, a
 // cp.async K/V pipeline, masks folded per key tile, scores in log2 units).
-// v1 stays for A/B timing (kc_attn_flash_args.kernel = 1) and for the inputs
-// v2 does not take (rows not 16-byte aligned, masks with a key stride other
-// than 1).
+// k_attn_flash2 is instantiated at 4 warps (v2: 64 query rows a block) and,
+// for head dims 32 and 64, at 8 warps (v3: 128 rows, so that at S <= 128 one
+// block takes a whole head and K/V are read once; kernel = 2, chosen by the
+// tactic for large grids). v1 stays for A/B timing (kc_attn_flash_args.kernel
+// = 1) and for the inputs v2 does not take (rows not 16-byte aligned, masks
+// with a key stride other than 1).
 #include "attn_kernels.h"
 #include "gemm_act.cuh"
 
@@ -30,9 +33,9 @@
 
 namespace {
 
-constexpr int kBM = 64;  // query rows per block
+constexpr int kBM = 64;  // query rows per block (v1, v2; v3 takes 128)
 constexpr int kBN = 64;  // keys per step
-static_assert(kBM == kBN, "Q is staged through the K tile buffer");
+static_assert(kBM == kBN, "v1 stages Q through the K tile buffer");
 constexpr int kWarps = kBM / 16;
 constexpr int kThreads = kWarps * 32;
 constexpr int kPad = 8;  // halves of padding per shared row (bank spread, 16 B rows)
@@ -351,19 +354,20 @@ __device__ __forceinline__ float ex2(float x) {  // 2^x; -inf gives 0
     return y;
 }
 
-// Starts copying rows [0, rows) of a kBN x D tile (row stride ss elements,
+// Starts copying rows [0, rows) of an R x D tile (row stride ss elements,
 // 16-byte aligned rows) into shared memory (row stride D + kPad) with
-// cp.async; rows past `rows` are zero-filled (no bytes read). Complete at the
-// next wait on the group it is committed with. 1 <= rows <= kBN.
-template <int D>
+// cp.async, NT threads taking part; rows past `rows` are zero-filled (no
+// bytes read). Complete at the next wait on the group it is committed with.
+// 1 <= rows <= R.
+template <int D, int NT, int R>
 __device__ __forceinline__ void load_tile(uint16_t *sm, const uint16_t *g, int64_t ss, int rows) {
-    constexpr int kChunks = D / 8, kStep = kThreads / kChunks;  // 16-byte chunks per row
-    static_assert(kThreads % kChunks == 0 && kBN % kStep == 0, "whole copy rounds");
+    constexpr int kChunks = D / 8, kStep = NT / kChunks;  // 16-byte chunks per row
+    static_assert(NT % kChunks == 0 && R % kStep == 0, "whole copy rounds");
     const int lr = threadIdx.x / kChunks, lc = (threadIdx.x % kChunks) * 8;
     const uint16_t *src = g + lr * ss + lc;
     const int64_t step = kStep * ss;
 #pragma unroll
-    for (int it = 0; it < kBN / kStep; it++, src += step) {
+    for (int it = 0; it < R / kStep; it++, src += step) {
         const bool in = lr + it * kStep < rows;  // else any valid address, nothing read
         cp_async16(sm + (lr + it * kStep) * (D + kPad) + lc, in ? src : g, in ? 16 : 0);
     }
@@ -377,35 +381,63 @@ __device__ __forceinline__ float log2_units(float m) {
     return (isinf(m) ? m : fminf(fmaxf(m, -1e30f), 1e30f)) * kLog2e;
 }
 
-// Dynamic shared memory of k_attn_flash2: the Q tile (later Y), then K and V
-// tiles of two stages (tile kt in stage kt % 2).
-template <int D> constexpr size_t smem2_bytes() {
-    return (size_t)5 * kBN * (D + kPad) * sizeof(uint16_t);
+// apply_mask(a, mo, 0.0f) in two steps, the read and the value, so that a
+// thread can have two reads in flight: the element's bits (a bool byte, a
+// 16-bit half, or a float's bits), then 0 or -inf (bool) or 0 + the value.
+__device__ __forceinline__ uint32_t mask_bits(const kc_attn_flash_args &a, int64_t mo) {
+    if (a.mask_kind == KC_MASK_BOOL) return reinterpret_cast<const unsigned char *>(a.mask)[mo];
+    if (a.mask_dtype == KC_F16 || a.mask_dtype == KC_BF16)
+        return reinterpret_cast<const uint16_t *>(a.mask)[mo];
+    return __float_as_uint(reinterpret_cast<const float *>(a.mask)[mo]);
 }
+__device__ __forceinline__ float mask_from_bits(const kc_attn_flash_args &a, uint32_t r) {
+    if (a.mask_kind == KC_MASK_BOOL) return r ? 0.0f : -INFINITY;
+    if (a.mask_dtype == KC_F16) return 0.0f + __half2float(__ushort_as_half((unsigned short)r));
+    if (a.mask_dtype == KC_BF16)
+        return 0.0f + __bfloat162float(__ushort_as_bfloat16((unsigned short)r));
+    return 0.0f + __uint_as_float(r);
+}
+
+// Dynamic shared memory of k_attn_flash2 with W warps: the Q tile of 16 W
+// rows (later Y), then K and V tiles of two stages (tile kt in stage kt % 2).
+template <int D, int W> constexpr size_t smem2_bytes() {
+    return (size_t)(16 * W + 4 * kBN) * (D + kPad) * sizeof(uint16_t);
+}
+
+// Blocks of W warps an SM must hold at once (__launch_bounds__): 16 warps,
+// at most 128 registers a thread, for head dims up to 64 (v2: four blocks of
+// 46 KB of shared memory at D = 64; v3: two of 55 KB); 8 warps at D = 128
+// (v2 only: 255 registers).
+constexpr int min_blocks2(int D, int W) { return (D <= 64 ? 16 : 8) / W; }
 
 // kFull: per-row masks, causal limits and softcap are compiled in; without
 // it (no mask, or one of row stride 0, and neither causal nor softcap: the
 // encoder case) the kernel carries none of that code or its registers.
-// Head dims up to 64: at most 128 registers, so that four blocks (16 warps)
-// share an SM (46 KB of shared memory each at D = 64); D = 128 fits two.
-template <typename T, int D, bool kFull>
-__global__ void __launch_bounds__(kThreads, D <= 64 ? 4 : 2)
+// W warps of 16 query rows each: 4 (v2, 64 rows a block) or 8 (v3, 128
+// rows). Every warp does what it does in v2, on its own rows, so v3's
+// outputs are v2's bit for bit; the block only shares each K/V tile among
+// twice the rows. Blocks of one head are consecutive in the grid (qt is the
+// fastest index), so with Sq > 16 W they run side by side and the second
+// read of a K/V tile tends to hit L2.
+template <typename T, int D, bool kFull, int W>
+__global__ void __launch_bounds__(W * 32, min_blocks2(D, W))
     k_attn_flash2(const kc_attn_flash_args a, int64_t n_qtiles) {
+    constexpr int kNT = W * 32, kRows = 16 * W;  // threads, query rows of a block
     constexpr int kLds = D + kPad, kTile = kBN * kLds;
     extern __shared__ __align__(16) uint16_t smem2[];
     uint16_t *const qs = smem2;                          // Q, then Y (rows of each warp its own)
-    uint16_t *const ks0 = smem2 + kTile, *const vs0 = smem2 + 3 * kTile;  // + stage * kTile
+    uint16_t *const ks0 = smem2 + kRows * kLds;          // K stages, then V stages
+    uint16_t *const vs0 = ks0 + 2 * kTile;               // (+ stage * kTile)
     __shared__ __align__(16) float bias[2][kBN];         // per stage
 
     const int64_t blk = blockIdx.x;
     const int64_t qt = blk % n_qtiles, bh = blk / n_qtiles;
     const int64_t h = bh % a.hq, b = bh / a.hq;
     const int64_t kh = h / (a.hq / a.hkv);
-    const int64_t q0 = qt * kBM;
+    const int64_t q0 = qt * kRows;
     const uint16_t *Q = reinterpret_cast<const uint16_t *>(a.q) + b * a.q_sb + h * a.q_sh;
     const uint16_t *K = reinterpret_cast<const uint16_t *>(a.k) + b * a.k_sb + kh * a.k_sh;
     const uint16_t *V = reinterpret_cast<const uint16_t *>(a.v) + b * a.v_sb + kh * a.v_sh;
-    uint16_t *Y = reinterpret_cast<uint16_t *>(a.y) + b * a.y_sb + h * a.y_sh;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int g = lane >> 2, c4 = lane & 3;
     const int r0 = warp * 16 + g;  // this thread's rows in the tile: r0, r0 + 8
@@ -420,7 +452,7 @@ __global__ void __launch_bounds__(kThreads, D <= 64 ? 4 : 2)
         v = v < 0 ? 0 : v;
         if (v < kend) kend = v;
     }
-    if (kFull && a.causal && q0 + kBM < kend) kend = q0 + kBM;
+    if (kFull && a.causal && q0 + kRows < kend) kend = q0 + kRows;
     const int64_t n_kt = kend > 0 ? (kend + kBN - 1) / kBN : 0;
     // a mask with row stride 0 goes into the bias rows; others are read per score
     const bool row_mask = kFull && a.mask_kind != KC_MASK_NONE && a.mst[2] != 0;
@@ -428,20 +460,43 @@ __global__ void __launch_bounds__(kThreads, D <= 64 ? 4 : 2)
     const int64_t mbase = a.mask_kind != KC_MASK_NONE ? b * a.mst[0] + h * a.mst[1] : 0;
     const int64_t mb0 = row_mask ? mbase + i0 * a.mst[2] : 0, mb1 = mb0 + 8 * a.mst[2];
 
-    auto stage_k = [&](int64_t kt) {  // K rows and bias row of key tile kt
+    auto stage_k = [&](int64_t kt) {  // K rows of key tile kt
         const int64_t kb = kt * kBN, left = kend - kb;
-        load_tile<D>(ks0 + (kt & 1) * kTile, K + kb * a.k_ss, a.k_ss, left < kBN ? (int)left : kBN);
+        load_tile<D, kNT, kBN>(ks0 + (kt & 1) * kTile, K + kb * a.k_ss, a.k_ss,
+                               left < kBN ? (int)left : kBN);
+    };
+    // Bias rows (threads tid < kBN, key kt * kBN + tid): 0, the mask's value,
+    // or -inf past kend. Written after the tiles' copies are issued: a thread
+    // waits for its mask read before the store, and copies after it in
+    // program order would wait too (twice, for tiles 0 and 1, before the
+    // copies of V0, K1 and V1 went out); the two reads are made before
+    // either store, so they are in flight together.
+    auto mask_of = [&](int64_t key) {  // (col_mask, key < kend)
+        return log2_units(apply_mask(a, mbase + key * a.mst[3], 0.0f));
+    };
+    auto stage_bias2 = [&](int64_t kt) {  // tiles kt and kt + 1
         if (tid < kBN) {
-            const int64_t key = kb + tid;
-            float x = -INFINITY;
-            if (key < kend)
-                x = col_mask ? log2_units(apply_mask(a, mbase + key * a.mst[3], 0.0f)) : 0.0f;
-            bias[kt & 1][tid] = x;
+            const int64_t key0 = kt * kBN + tid, key1 = key0 + kBN;
+            const bool in0 = key0 < kend, in1 = key1 < kend;
+            uint32_t r0 = 0, r1 = 0;  // raw mask elements: both loads before either use
+            if (col_mask && in0) r0 = mask_bits(a, mbase + key0 * a.mst[3]);
+            if (col_mask && in1) r1 = mask_bits(a, mbase + key1 * a.mst[3]);
+            const float x0 = col_mask ? log2_units(mask_from_bits(a, r0)) : 0.0f;
+            const float x1 = col_mask ? log2_units(mask_from_bits(a, r1)) : 0.0f;
+            bias[kt & 1][tid] = in0 ? x0 : -INFINITY;
+            bias[(kt + 1) & 1][tid] = in1 ? x1 : -INFINITY;
+        }
+    };
+    auto stage_bias = [&](int64_t kt) {  // tile kt
+        if (tid < kBN) {
+            const int64_t key = kt * kBN + tid;
+            bias[kt & 1][tid] = key >= kend ? -INFINITY : col_mask ? mask_of(key) : 0.0f;
         }
     };
     auto stage_v = [&](int64_t kt) {
         const int64_t kb = kt * kBN, left = kend - kb;
-        load_tile<D>(vs0 + (kt & 1) * kTile, V + kb * a.v_ss, a.v_ss, left < kBN ? (int)left : kBN);
+        load_tile<D, kNT, kBN>(vs0 + (kt & 1) * kTile, V + kb * a.v_ss, a.v_ss,
+                               left < kBN ? (int)left : kBN);
     };
 
     // Copy groups, in order: {Q, K0}, {V0}, {K1}, {V1}, then {K kt+2}, {V kt+2}
@@ -451,7 +506,7 @@ __global__ void __launch_bounds__(kThreads, D <= 64 ? 4 : 2)
     // K and V of the head arrive in the first round trip.
     {
         const int64_t left = a.sq - q0;  // rows past Sq are zero
-        load_tile<D>(qs, Q + q0 * a.q_ss, a.q_ss, left < kBM ? (int)left : kBM);
+        load_tile<D, kNT, kRows>(qs, Q + q0 * a.q_ss, a.q_ss, left < kRows ? (int)left : kRows);
         if (n_kt > 0) stage_k(0);
         cp_async_commit();
         if (n_kt > 0) stage_v(0);
@@ -460,6 +515,7 @@ __global__ void __launch_bounds__(kThreads, D <= 64 ? 4 : 2)
         cp_async_commit();
         if (n_kt > 1) stage_v(1);
         cp_async_commit();
+        stage_bias2(0);  // (keys past kend: -inf, no reads)
     }
     cp_async_wait<3>();
     __syncthreads();
@@ -615,6 +671,7 @@ __global__ void __launch_bounds__(kThreads, D <= 64 ? 4 : 2)
             cp_async_commit();
             stage_v(kt + 2);
             cp_async_commit();
+            stage_bias(kt + 2);
         } else {
             cp_async_commit();
             cp_async_commit();
@@ -642,6 +699,9 @@ __global__ void __launch_bounds__(kThreads, D <= 64 ? 4 : 2)
     __syncwarp();
     constexpr int kChunks = D / 8;
     static_assert(16 * kChunks % 32 == 0, "whole copy rounds");
+    // (Y's base made here, not at the top: held through the key loop it
+    // cost v3 a register spill)
+    uint16_t *Y = reinterpret_cast<uint16_t *>(a.y) + b * a.y_sb + h * a.y_sh;
 #pragma unroll
     for (int it = 0; it < 16 * kChunks / 32; it++) {
         const int c = lane + it * 32;
@@ -655,25 +715,27 @@ __global__ void __launch_bounds__(kThreads, D <= 64 ? 4 : 2)
 
 }  // namespace v2
 
-template <typename T, int D, bool kFull>
-cudaError_t launch2(const kc_attn_flash_args &a, int64_t n_qtiles, int64_t blocks,
-                    cudaStream_t s) {
-    constexpr size_t shm = v2::smem2_bytes<D>();
+template <typename T, int D, bool kFull, int W>
+cudaError_t launch2(const kc_attn_flash_args &a, cudaStream_t s) {
+    constexpr size_t shm = v2::smem2_bytes<D, W>();
+    constexpr int rows = 16 * W;
+    const int64_t n_qtiles = (a.sq + rows - 1) / rows;
+    const int64_t blocks = a.b * a.hq * n_qtiles;  // at most kc_attn_flash's 64-row grid
     // Set per launch (attributes are per device): past 48 KB of static +
-    // dynamic shared memory (head dim 128) the kernel must be allowed more;
-    // and the SM's split of L1 and shared memory should favour shared (the
-    // kernel's copies bypass L1), so that the blocks __launch_bounds__
-    // promises fit (4 x 46 KB at head dim 64).
+    // dynamic shared memory (head dim 128; v3 at 64) the kernel must be
+    // allowed more; and the SM's split of L1 and shared memory should favour
+    // shared (the kernel's copies bypass L1), so that the blocks
+    // __launch_bounds__ promises fit (4 x 46 KB at head dim 64, v3 2 x 55 KB).
     cudaError_t e = cudaSuccess;
     if (shm + 2 * kBN * sizeof(float) > 48 * 1024)
-        e = cudaFuncSetAttribute(v2::k_attn_flash2<T, D, kFull>,
+        e = cudaFuncSetAttribute(v2::k_attn_flash2<T, D, kFull, W>,
                                  cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shm);
     if (e == cudaSuccess)
-        e = cudaFuncSetAttribute(v2::k_attn_flash2<T, D, kFull>,
+        e = cudaFuncSetAttribute(v2::k_attn_flash2<T, D, kFull, W>,
                                  cudaFuncAttributePreferredSharedMemoryCarveout,
                                  cudaSharedmemCarveoutMaxShared);
     if (e != cudaSuccess) return e;
-    v2::k_attn_flash2<T, D, kFull><<<(unsigned)blocks, kThreads, shm, s>>>(a, n_qtiles);
+    v2::k_attn_flash2<T, D, kFull, W><<<(unsigned)blocks, W * 32, shm, s>>>(a, n_qtiles);
     return cudaGetLastError();
 }
 
@@ -685,12 +747,19 @@ cudaError_t launch(const kc_attn_flash_args &a, int64_t n_qtiles, int64_t blocks
     // where stride 0 reads the same element); v1 takes everything
     const bool v2_ok =
         vec && (a.mask_kind == KC_MASK_NONE || a.mst[3] == 1 || a.mlast <= 1 || a.mst[2] == 0);
-    if (a.kernel == 1 || !v2_ok)
+    if (a.kernel == 1 || !v2_ok) {
         k_attn_flash<T, D><<<(unsigned)blocks, kThreads, 0, s>>>(a, n_qtiles, vec);
-    else if (a.softcap > 0.0f || a.causal || (a.mask_kind != KC_MASK_NONE && a.mst[2] != 0))
-        return launch2<T, D, true>(a, n_qtiles, blocks, s);
-    else return launch2<T, D, false>(a, n_qtiles, blocks, s);
-    return cudaGetLastError();
+        return cudaGetLastError();
+    }
+    const bool full = a.softcap > 0.0f || a.causal || (a.mask_kind != KC_MASK_NONE && a.mst[2] != 0);
+    // v3 (8 warps) has instances for head dims 32 and 64 only: at 128 it
+    // would hold one block of 8 warps an SM (255 registers a thread), so a
+    // block's load and compute phases could not overlap with another's
+    if constexpr (D <= 64) {
+        if (a.kernel == 2)
+            return full ? launch2<T, D, true, 8>(a, s) : launch2<T, D, false, 8>(a, s);
+    }
+    return full ? launch2<T, D, true, 4>(a, s) : launch2<T, D, false, 4>(a, s);
 }
 
 template <typename T>
@@ -709,6 +778,8 @@ bool al16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
 }  // namespace
 
 extern "C" int kc_attn_flash_head_dim_ok(int64_t d) { return d == 32 || d == 64 || d == 128; }
+
+extern "C" int kc_attn_flash_v3_head_dim_ok(int64_t d) { return d == 32 || d == 64; }
 
 extern "C" cudaError_t kc_attn_flash(int dtype, const kc_attn_flash_args *a, cudaStream_t s) {
     if (!kc_attn_flash_head_dim_ok(a->d) || a->hkv <= 0 || a->hq % a->hkv) return cudaErrorInvalidValue;

@@ -65,12 +65,21 @@ typedef struct kc_attn_flash_args {
     int dead_zero;                /* a row with every column masked gives 0,
                                      else NaN */
     int kernel;                   /* 0: the default kernel (v2: ldmatrix,
-                                     cp.async pipeline); 1: the first one
-                                     (v1), kept for A/B timing */
+                                     cp.async pipeline, 64 query rows a
+                                     block); 1: the first one (v1), kept for
+                                     A/B timing; 2: v3, v2's code with 128
+                                     query rows a block (8 warps), so that at
+                                     Sq <= 128 K and V are read once; head
+                                     dims 32 and 64 (v2 runs for 128). 0 and
+                                     2 give the same outputs bit for bit and
+                                     hand the operands v2 cannot read
+                                     (unaligned rows) to v1 */
 } kc_attn_flash_args;
 
 /* Whether kc_attn_flash has a kernel for head dim d (32, 64, 128). */
 int kc_attn_flash_head_dim_ok(int64_t d);
+/* Whether kernel = 2 runs v3 for head dim d (32, 64), not v2. */
+int kc_attn_flash_v3_head_dim_ok(int64_t d);
 
 /* Launches the fused attention (dtype KC_F16 or KC_BF16). A row whose
 ** every column is masked gives NaN, as the reference does (0 with
