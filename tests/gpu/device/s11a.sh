@@ -5,7 +5,8 @@
 #    faulted, "illegal instruction", session 10); memcheck if it fails;
 # 2. INT8 against FP16 (ResNet-50 b256, BERT-base b128), then ResNet-50
 #    INT8 with the SM90 implicit-GEMM convolution offered, with profiles;
-# 3. gpu_bench against torch on the issue-12 cases, with the time left.
+# 3. flash attention v3's test and A/B, the new kernels' tests;
+# 4. gpu_bench against torch on the issue-12 cases, with the time left.
 . "$(dirname "$0")/prelude.sh"
 mkdir -p /tmp/a
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,power.limit --format=csv > /tmp/a/smi.txt 2>&1
@@ -19,8 +20,21 @@ if [ $rc != 0 ] && command -v compute-sanitizer >/dev/null; then
       build-gpu/bin/test_cuda_q8conv_sm90 > /tmp/a/q8memcheck.txt 2>&1
   echo "memcheck rc $? at $((SECONDS-T0)) s"; grep -m1 -B2 -A25 "=========" /tmp/a/q8memcheck.txt | cut -c1-220
 fi
+# flash attention v3 (session 11, attn128; opt-in): the test, the
+# micro-benchmark, then BERT-base b128 end to end with v3 off/auto/off/auto
+timeout 150 build-gpu/bin/test_cuda_attn > /tmp/a/attn.txt 2>&1
+echo "test_cuda_attn rc $? at $((SECONDS-T0)) s: $(tail -1 /tmp/a/attn.txt)"; grep -E "^FAIL|v3 vs v2" /tmp/a/attn.txt | head -6 | cut -c1-200
+timeout 60 build-gpu/bin/cuda_attn_bench 200 > /tmp/a/attn_bench.txt 2>&1; head -12 /tmp/a/attn_bench.txt | cut -c1-200
+for v in 0 auto 0 auto; do
+  KILN_ATTN_V3=$v timeout 60 python3 bench/gpu_bench.py $K --iters 50 --no-torch --cases bert_base_fp16_b128 > /tmp/a/bert_v3_$v.txt 2>&1
+  echo "KILN_ATTN_V3=$v: $(grep -E '^bert' /tmp/a/bert_v3_$v.txt | cut -c1-120)"
+done
+# the new CUDA kernels of session 11 (integer ArgMax, RoiAlign, MaxRoiPool)
+timeout 60 build-gpu/bin/test_cuda_reduce > /tmp/a/reduce.txt 2>&1; echo "test_cuda_reduce rc $?: $(tail -1 /tmp/a/reduce.txt)"
+timeout 60 build-gpu/bin/test_cuda_pool > /tmp/a/pool.txt 2>&1; echo "test_cuda_pool rc $?: $(tail -1 /tmp/a/pool.txt)"
+grep -E "^FAIL" /tmp/a/reduce.txt /tmp/a/pool.txt | head -6 | cut -c1-200
 timeout ${TB:-240} python3 bench/gpu_bench.py $K --iters 50 --no-compile --no-torch \
-  --cases resnet50_int8_b256,bert_base_int8_b128 --json /tmp/a/int8.json > /tmp/a/int8.txt 2>&1
+  --cases ${ICASES:-resnet50_int8_b256} --json /tmp/a/int8.json > /tmp/a/int8.txt 2>&1
 echo "int8 bench rc $? at $((SECONDS-T0)) s"; grep -vE "^\s*$" /tmp/a/int8.txt | tail -8 | cut -c1-220
 if [ $rc = 0 ]; then
   KILN_QCONV_SM90=1 timeout ${TB2:-120} python3 bench/gpu_bench.py $K --iters 50 --no-compile --no-torch \
