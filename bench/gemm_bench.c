@@ -360,7 +360,12 @@ int main(int argc, char **argv) {
     /* BERT-base, 128 tokens: QKV/out projection and the FFN. */
     bench_gemm(128, 768, 768, false, "", threads, nth);
     bench_gemm(128, 768, 3072, false, "Gelu", threads, nth);
+    bench_gemm(128, 768, 3072, false, "", threads, nth); /* the GELU's share */
     bench_gemm(128, 3072, 768, false, "", threads, nth);
+    /* ConvNeXt-T stage 1 MLP (56x56 tokens, 96 -> 384 -> 96), GELU on the first */
+    bench_gemm(3136, 96, 384, false, "Gelu", threads, nth);
+    bench_gemm(3136, 96, 384, false, "", threads, nth);
+    bench_gemm(3136, 384, 96, false, "", threads, nth);
     /* The same sizes read as M x N x K = 768x768x128 and 3072x768x128. */
     bench_gemm(768, 128, 768, false, "", threads, nth);
     bench_gemm(3072, 128, 768, false, "", threads, nth);
