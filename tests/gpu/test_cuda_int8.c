@@ -809,6 +809,148 @@ static void qdq_vec_case(int it) {
     for (int i = 0; i < 3; i++) tensor_free(in[i]);
 }
 
+/* quantize_dynamic's products on the device (ConvInteger, MatMulInteger and
+** the *ToFloat forms of passes/qdyn.c): every tactic for the op against the
+** reference, byte for byte (exact integer sums; the float forms' two float32
+** steps are the reference's). */
+static void qint_check(ir_node *n, kiln_tensor *const *in, const char *desc) {
+    kiln_tensor *want = gt_ref(n, (const kiln_tensor *const *)in);
+    if (!want) {
+        fprintf(stderr, "FAIL %s: the reference failed\n", desc);
+        g_fail++;
+        return;
+    }
+    int ran = 0;
+    for (const kiln_tactic *const *tp = cuda_tactics_qconv; *tp; tp++) {
+        const kiln_tactic *t = *tp;
+        if (t->op != n->op) continue;
+        bool declined;
+        kiln_tensor *got = run_tactic(t, n, in, want, 1.0, &declined);
+        if (declined) {
+            fprintf(stderr, "FAIL %s %s: declined\n", t->name, desc);
+            g_fail++;
+            continue;
+        }
+        ran++;
+        if (!got) {
+            g_fail++;
+            continue;
+        }
+        if (got->nbytes == want->nbytes && !memcmp(got->data, want->data, want->nbytes)) {
+            g_pass++;
+        } else {
+            int64_t ne = tensor_numel(want), first = 0;
+            size_t es = kiln_dtype_size(want->dtype);
+            while (first < ne && !memcmp((char *)got->data + first * es,
+                                         (char *)want->data + first * es, es))
+                first++;
+            fprintf(stderr, "FAIL %s %s: differs from element %lld: got %.9g want %.9g\n",
+                    t->name, desc, (long long)first,
+                    dt_get_f64(got->dtype, got->data, (size_t)(first < ne ? first : 0)),
+                    dt_get_f64(want->dtype, want->data, (size_t)(first < ne ? first : 0)));
+            g_fail++;
+        }
+        tensor_free(got);
+    }
+    if (!ran) {
+        fprintf(stderr, "FAIL %s: no device tactic\n", desc);
+        g_fail++;
+    }
+    tensor_free(want);
+}
+
+static void convint_case(int it) {
+    bool tof = it % 2 == 1;
+    kiln_dtype xt = (it / 2) % 2 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+    kiln_dtype wt = (it / 4) % 2 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+    int64_t group = it % 5 == 4 ? gt_irand(2, 3) : 1;
+    int64_t cpg = gt_irand(1, 6), mpg = gt_irand(1, 5), M = mpg * group;
+    int64_t k = gt_irand(1, 3), s = gt_irand(1, 2), pad = gt_irand(0, k - 1);
+    int64_t xd[4] = {gt_irand(1, 2), cpg * group, gt_irand(k, 13), gt_irand(k, 13)};
+    int64_t wd[4] = {M, cpg, k, k};
+    kiln_tensor *in[6] = {0};
+    in[0] = rand_q8(xt, 4, xd);
+    in[1] = rand_q8(wt, 4, wd);
+    if (it % 3 != 0) in[2] = scalar_t(xt, xt == KILN_DTYPE_INT8 ? gt_irand(-9, 9) : gt_irand(0, 255), false);
+    if (it % 3 == 1) {
+        in[3] = scalar_t(wt, wt == KILN_DTYPE_INT8 ? gt_irand(-9, 9) : gt_irand(0, 255), false);
+    } else if (it % 3 == 2) {
+        double z[64];
+        for (int64_t m = 0; m < M; m++) z[m] = wt == KILN_DTYPE_INT8 ? gt_irand(-9, 9) : gt_irand(0, 255);
+        in[3] = vec_t(wt, M, z);
+    }
+    if (tof) {
+        double sv[64], bv[64];
+        for (int64_t m = 0; m < M; m++) sv[m] = 1e-4 + rnd() * 1e-2, bv[m] = rnd() * 2 - 1;
+        in[4] = it % 4 == 1 ? scalar_t(KILN_DTYPE_FLOAT32, sv[0], false)
+                            : vec_t(KILN_DTYPE_FLOAT32, M, sv);
+        if (it % 7 != 0) in[5] = vec_t(KILN_DTYPE_FLOAT32, M, bv);
+    }
+    int nin = tof ? 6 : 4;
+    ir_node *n = gt_node_n(tof ? OP_ConvIntegerToFloat : OP_ConvInteger, nin, 1);
+    for (int i = 0; i < nin; i++) {
+        if (!in[i]) continue;
+        if (i == 0 || i == 2) gt_rt_in(n, i);
+        else gt_const_in(n, i, in[i]);
+    }
+    int64_t ks[2] = {k, k}, st[2] = {s, s}, pd[4] = {pad, pad, pad, pad};
+    ir_edit_set_ints(n, "kernel_shape", ks, 2);
+    ir_edit_set_ints(n, "strides", st, 2);
+    ir_edit_set_ints(n, "pads", pd, 4);
+    if (group > 1) ir_edit_set_int(n, "group", group);
+    char desc[200];
+    snprintf(desc, sizeof desc, "%s#%d x %s w %s %lldx%lldx%lldx%lld M %lld k %lld s %lld p %lld g %lld",
+             tof ? "ConvIntegerToFloat" : "ConvInteger", it, kiln_dtype_name(xt),
+             kiln_dtype_name(wt), (long long)xd[0], (long long)xd[1], (long long)xd[2],
+             (long long)xd[3], (long long)M, (long long)k, (long long)s, (long long)pad,
+             (long long)group);
+    qint_check(n, in, desc);
+    for (int i = 0; i < 6; i++) tensor_free(in[i]);
+}
+
+static void matmulint_case(int it) {
+    bool tof = it % 2 == 1;
+    kiln_dtype at = (it / 2) % 2 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+    kiln_dtype bt = (it / 4) % 2 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+    int ra = 1 + it % 3;
+    int64_t K = gt_irand(1, 70), N = gt_irand(1, 40), M = gt_irand(1, 37);
+    int64_t ad[3], bd[2] = {K, N};
+    if (ra == 1) ad[0] = K;
+    else if (ra == 2) ad[0] = M, ad[1] = K;
+    else ad[0] = gt_irand(1, 3), ad[1] = M, ad[2] = K;
+    kiln_tensor *in[6] = {0};
+    in[0] = rand_q8(at, ra, ad);
+    in[1] = rand_q8(bt, 2, bd);
+    if (it % 3 != 0) in[2] = scalar_t(at, at == KILN_DTYPE_INT8 ? gt_irand(-9, 9) : gt_irand(0, 255), it % 2 == 0);
+    if (it % 4 == 1) {
+        in[3] = scalar_t(bt, bt == KILN_DTYPE_INT8 ? gt_irand(-9, 9) : gt_irand(0, 255), false);
+    } else if (it % 4 == 2) {
+        double z[64];
+        for (int64_t j = 0; j < N; j++) z[j] = bt == KILN_DTYPE_INT8 ? gt_irand(-9, 9) : gt_irand(0, 255);
+        in[3] = vec_t(bt, N, z);
+    }
+    if (tof) {
+        double sv[64], bv[64];
+        for (int64_t j = 0; j < N; j++) sv[j] = 1e-4 + rnd() * 1e-2, bv[j] = rnd() * 2 - 1;
+        in[4] = it % 5 == 1 ? scalar_t(KILN_DTYPE_FLOAT32, sv[0], false)
+                            : vec_t(KILN_DTYPE_FLOAT32, N, sv);
+        if (it % 7 != 0) in[5] = vec_t(KILN_DTYPE_FLOAT32, N, bv);
+    }
+    int nin = tof ? 6 : 4;
+    ir_node *n = gt_node_n(tof ? OP_MatMulIntegerToFloat : OP_MatMulInteger, nin, 1);
+    for (int i = 0; i < nin; i++) {
+        if (!in[i]) continue;
+        if (i == 0 || i == 2) gt_rt_in(n, i);
+        else gt_const_in(n, i, in[i]);
+    }
+    char desc[200];
+    snprintf(desc, sizeof desc, "%s#%d A %s rank %d M %lld K %lld B %s N %lld",
+             tof ? "MatMulIntegerToFloat" : "MatMulInteger", it, kiln_dtype_name(at), ra,
+             (long long)M, (long long)K, kiln_dtype_name(bt), (long long)N);
+    qint_check(n, in, desc);
+    for (int i = 0; i < 6; i++) tensor_free(in[i]);
+}
+
 int main(int argc, char **argv) {
     /* the SM90 int8 convolution is opt-in in builds; test it (unless 0) */
     setenv("KILN_QCONV_SM90", "1", 0);
@@ -837,6 +979,8 @@ int main(int argc, char **argv) {
     for (int it = 0; it < 12; it++) quant_half_case(it);
     for (int it = 0; it < 12; it++) dequant_half_case(it);
     for (int it = 0; it < 36; it++) qdq_vec_case(it);
+    for (int it = 0; it < 40; it++) convint_case(it);
+    for (int it = 0; it < 40; it++) matmulint_case(it);
     printf("(%d cases where the GEMM tactics had to decline; %d wrongly taken)\n",
            g_declines_expected, g_declines_bad);
     gt_close();

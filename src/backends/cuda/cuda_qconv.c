@@ -968,10 +968,168 @@ SM90Q(t_nsm90_1, KC_Q8CONV_SM90_128x128_C2x1, "128x128_c2x1")
 SM90Q(t_nsm90_2, KC_Q8CONV_SM90_128x64_C1x1, "128x64_c1x1")
 #endif
 
+/* ------------------------------------------ quantize_dynamic's products */
+/* ConvInteger, MatMulInteger and the *ToFloat forms passes/qdyn.c writes:
+** one direct kernel each (kernels/qconv.cu), exact integer sums. Zero
+** points: the activation's one value, the weights' one or one per output
+** channel / column (as the reference); scale and bias of the *ToFloat forms
+** float32, one or per channel / column. Other layouts (A's per-row zero
+** points, batched B) stay on the host. */
+
+static bool qi_zp_ok(const ir_type *z, kiln_dtype of, int64_t per) {
+    if (!z) return true;
+    if (z->dtype != of) return false;
+    return one_elem(z) || (z->rank == 1 && z->dims[0] == per && per > 0);
+}
+
+static bool qi_vec_ok(const ir_type *v, int64_t per) {
+    if (!v) return true;
+    if (v->dtype != KILN_DTYPE_FLOAT32) return false;
+    return one_elem(v) || (v->rank == 1 && v->dims[0] == per && per > 0);
+}
+
+static const ir_type *qi_in(const ir_node *n, const ir_type *const *in, int i) {
+    return i < n->n_in && n->in[i] ? in[i] : NULL;
+}
+
+static bool qi_float_out(const ir_node *n) {
+    return n->op == OP_ConvIntegerToFloat || n->op == OP_MatMulIntegerToFloat;
+}
+
+static bool convint_supports(const ir_node *n, const ir_type *const *in) {
+    const ir_type *x = qi_in(n, in, 0), *w = qi_in(n, in, 1);
+    if (!x || !w || !is_q8(x->dtype) || !is_q8(w->dtype) || x->rank < 3 || x->rank > 5 ||
+        w->rank != x->rank)
+        return false;
+    for (int i = 0; i < w->rank; i++)
+        if (w->dims[i] < 1) return false;
+    int64_t M = w->dims[0];
+    const ir_type *xz = qi_in(n, in, 2);
+    if (xz && (xz->dtype != x->dtype || !one_elem(xz))) return false;
+    if (!qi_zp_ok(qi_in(n, in, 3), w->dtype, M)) return false;
+    if (qi_float_out(n) && (!qi_in(n, in, 4) || !qi_vec_ok(qi_in(n, in, 4), M) ||
+                            !qi_vec_ok(qi_in(n, in, 5), M)))
+        return false;
+    int64_t wdl[KILN_MAX_RANK];
+    memcpy(wdl, w->dims, sizeof(int64_t) * (size_t)w->rank);
+    conv_window cw;
+    char err[128];
+    return conv_window_read(n, x->rank - 2, wdl + 2, CW_DILATIONS | CW_AUTO_PAD, &cw, err,
+                            sizeof err) == 0;
+}
+
+static int qi_out(ref_ctx *rc, int64_t per, kc_qint_out *o) {
+    memset(o, 0, sizeof *o);
+    if (!qi_float_out(rc->node)) {
+        if (rc->out[0]->dtype != KILN_DTYPE_INT32) return ref_fail(rc, "output must be int32");
+        return 0;
+    }
+    const kiln_tensor *sc = rc->in[4], *b = ref_has(rc, 5) ? rc->in[5] : NULL;
+    o->to_float = 1;
+    o->n_scale = tensor_numel(sc);
+    o->n_bias = b ? tensor_numel(b) : 0;
+    if (rc->out[0]->dtype != KILN_DTYPE_FLOAT32 || sc->dtype != KILN_DTYPE_FLOAT32 ||
+        (o->n_scale != 1 && o->n_scale != per) ||
+        (b && (b->dtype != KILN_DTYPE_FLOAT32 || (o->n_bias != 1 && o->n_bias != per))))
+        return ref_fail(rc, "scale and bias must be float32 with 1 or %lld values",
+                        (long long)per);
+    o->scale = sc->data;
+    o->bias = b ? b->data : NULL;
+    return 0;
+}
+
+static int qi_zp(ref_ctx *rc, int az, int bz, int64_t per, kc_qint_zp *z) {
+    memset(z, 0, sizeof *z);
+    const kiln_tensor *a = rc->in[0], *b = rc->in[1];
+    z->a_signed = a->dtype == KILN_DTYPE_INT8;
+    z->b_signed = b->dtype == KILN_DTYPE_INT8;
+    if (ref_has(rc, az)) {
+        if (tensor_numel(rc->in[az]) != 1 || rc->in[az]->dtype != a->dtype)
+            return ref_fail(rc, "the activation's zero point must be one value of its type");
+        z->azp = rc->in[az]->data;
+    }
+    if (ref_has(rc, bz)) {
+        z->n_bzp = tensor_numel(rc->in[bz]);
+        if ((z->n_bzp != 1 && z->n_bzp != per) || rc->in[bz]->dtype != b->dtype)
+            return ref_fail(rc, "the weights' zero point must have 1 or %lld values of their type",
+                            (long long)per);
+        z->bzp = rc->in[bz]->data;
+    }
+    return 0;
+}
+
+static int convint_run(ref_ctx *rc) {
+    const kiln_tensor *X = rc->in[0], *W = rc->in[1];
+    kiln_tensor *Y = rc->out[0];
+    int r = X->rank;
+    if (!is_q8(X->dtype) || !is_q8(W->dtype) || r < 3 || r > 5 || W->rank != r || Y->rank != r)
+        return ref_fail(rc, "ConvInteger takes 8-bit x and w, 1-D to 3-D");
+    kc_qconv_geom g;
+    if (!qc_geom(rc->node, r, X->dims, W->dims, &g, rc->err, sizeof rc->err)) return -1;
+    if (Y->dims[0] != g.n || Y->dims[1] != g.m || Y->dims[r - 1] != g.ow ||
+        (r >= 4 && Y->dims[r - 2] != g.oh) || (r == 5 && Y->dims[2] != g.od))
+        return ref_fail(rc, "internal: ConvInteger output shape");
+    kc_qint_zp z;
+    kc_qint_out o;
+    if (qi_zp(rc, 2, 3, g.m, &z) || qi_out(rc, g.m, &o)) return -1;
+    if (tensor_numel(Y) == 0) return 0;
+    return cuda_fail_if(rc, kc_convint_direct(X->data, W->data, &g, &z, &o, Y->data,
+                                              cuda_stream_of(rc)),
+                        rc->node->op_type);
+}
+
+static bool matmulint_supports(const ir_node *n, const ir_type *const *in) {
+    const ir_type *a = qi_in(n, in, 0), *b = qi_in(n, in, 1);
+    if (!a || !b || !is_q8(a->dtype) || !is_q8(b->dtype) || a->rank < 1 || b->rank != 2 ||
+        b->dims[0] < 1 || b->dims[1] < 1)
+        return false;
+    int64_t N = b->dims[1];
+    const ir_type *az = qi_in(n, in, 2), *bz = qi_in(n, in, 3);
+    if (az && (az->dtype != a->dtype || !one_elem(az))) return false;
+    if (bz && !qi_zp_ok(bz, b->dtype, N) &&
+        !(bz->dtype == b->dtype && bz->rank == 2 && bz->dims[0] == 1 && bz->dims[1] == N))
+        return false;
+    if (qi_float_out(n) && (!qi_in(n, in, 4) || !qi_vec_ok(qi_in(n, in, 4), N) ||
+                            !qi_vec_ok(qi_in(n, in, 5), N)))
+        return false;
+    return true;
+}
+
+static int matmulint_run(ref_ctx *rc) {
+    const kiln_tensor *A = rc->in[0], *B = rc->in[1];
+    kiln_tensor *Y = rc->out[0];
+    if (!is_q8(A->dtype) || !is_q8(B->dtype) || A->rank < 1 || B->rank != 2)
+        return ref_fail(rc, "MatMulInteger takes 8-bit A and a 2-D 8-bit B here");
+    int64_t K = A->dims[A->rank - 1], M = A->rank >= 2 ? A->dims[A->rank - 2] : 1;
+    int64_t N = B->dims[1];
+    int64_t batch = A->rank > 2 ? shape_numel(A->rank - 2, A->dims) : 1;
+    if (B->dims[0] != K) return ref_fail(rc, "inner dims differ: %lld vs %lld", (long long)K,
+                                         (long long)B->dims[0]);
+    if (tensor_numel(Y) != batch * M * N) return ref_fail(rc, "internal: output shape");
+    kc_qint_zp z;
+    kc_qint_out o;
+    if (qi_zp(rc, 2, 3, N, &z) || qi_out(rc, N, &o)) return -1;
+    if (tensor_numel(Y) == 0) return 0;
+    return cuda_fail_if(rc, kc_matmulint(A->data, B->data, batch, M, K, N, &z, &o, Y->data,
+                                         cuda_stream_of(rc)),
+                        rc->node->op_type);
+}
+
+static const kiln_tactic t_convint = {"cuda_convinteger_direct", OP_ConvInteger, 0, DEV_OW,
+                                      convint_supports, NULL, convint_run};
+static const kiln_tactic t_convint_f = {"cuda_convinteger_tofloat_direct",
+                                        OP_ConvIntegerToFloat, 0, DEV_OW, convint_supports,
+                                        NULL, convint_run};
+static const kiln_tactic t_mmint = {"cuda_matmulinteger_tiled", OP_MatMulInteger, 0, DEV_OW,
+                                    matmulint_supports, NULL, matmulint_run};
+static const kiln_tactic t_mmint_f = {"cuda_matmulinteger_tofloat_tiled",
+                                      OP_MatMulIntegerToFloat, 0, DEV_OW, matmulint_supports,
+                                      NULL, matmulint_run};
+
 const kiln_tactic *const cuda_tactics_qconv[] = {
     &t_lt_h0,  &t_lt_h1,  &t_lt_h2,   &t_lto_h0,  &t_lto_h1,  &t_direct, &t_pool,
     &t_qadd,   &t_nlt_h0, &t_nlt_h1,  &t_nlt_h2,  &t_nlto_h0, &t_nlto_h1, &t_ndirect,
-    &t_npool,
+    &t_npool,  &t_convint, &t_convint_f, &t_mmint, &t_mmint_f,
 #ifdef KILN_QCONV_SM90
     &t_nsm90_0, &t_nsm90_1, &t_nsm90_2,
 #endif

@@ -564,6 +564,93 @@ __global__ void k_qadd16(const uint4 *a, const uint4 *b, uint4 *y, int64_t n16, 
     }
 }
 
+
+// ConvInteger / ConvIntegerToFloat and MatMulInteger / MatMulIntegerToFloat
+// (onnxruntime's quantize_dynamic models; Kiln's qdyn pass writes the *ToFloat
+// forms): exact int64 sums of (x - x_zp) (w - w_zp), wrapped to int32 as the
+// reference does, then either stored as int32 or as float32 (float)acc *
+// scale (+ bias) in two float32 steps (no FMA), per output channel / column.
+__device__ __forceinline__ void qi_store(const kc_qint_out &o, void *y, int64_t t, int64_t ch,
+                                         long long acc) {
+    int32_t r = (int32_t)(uint32_t)(unsigned long long)acc;
+    if (!o.to_float) {
+        ((int32_t *)y)[t] = r;
+        return;
+    }
+    float v = __fmul_rn((float)r, o.scale[o.n_scale == 1 ? 0 : ch]);
+    if (o.bias) v = __fadd_rn(v, o.bias[o.n_bias == 1 ? 0 : ch]);
+    ((float *)y)[t] = v;
+}
+
+__global__ void k_convint_direct(const void *x, const void *w, kc_qconv_geom g, kc_qint_zp z,
+                                 kc_qint_out o, void *y) {
+    int64_t hw = g.oh * g.ow, total = g.n * g.m * g.od * hw;
+    int64_t mpg = g.m / g.group, cpg = g.c / g.group;
+    int xzp = z.azp ? q8(z.azp, 0, z.a_signed) : 0;
+    for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < total;
+         t += (int64_t)gridDim.x * blockDim.x) {
+        int64_t ox = t % g.ow, rr = t / g.ow;
+        int64_t oy = rr % g.oh;
+        rr /= g.oh;
+        int64_t oz = rr % g.od;
+        rr /= g.od;
+        int64_t m = rr % g.m, n = rr / g.m;
+        int64_t grp = m / mpg;
+        int wzp = z.bzp ? q8(z.bzp, z.n_bzp == 1 ? 0 : m, z.b_signed) : 0;
+        long long acc = 0;
+        for (int64_t ci = 0; ci < cpg; ci++) {
+            int64_t c = grp * cpg + ci;
+            for (int64_t a = 0; a < g.kd; a++) {
+                int64_t iz = oz * g.sd - g.pd + a * g.dd;
+                if (iz < 0 || iz >= g.dp) continue;
+                const int64_t wbase = (((m * cpg + ci) * g.kd + a) * g.kh) * g.kw;
+                const int64_t xbase = ((n * g.c + c) * g.dp + iz) * g.h;
+                for (int64_t i = 0; i < g.kh; i++) {
+                    int64_t iy = oy * g.sh - g.ph + i * g.dh;
+                    if (iy < 0 || iy >= g.h) continue;
+                    for (int64_t j = 0; j < g.kw; j++) {
+                        int64_t ix = ox * g.sw - g.pw + j * g.dw;
+                        if (ix < 0 || ix >= g.w) continue;
+                        int xv = q8(x, (xbase + iy) * g.w + ix, z.a_signed) - xzp;
+                        int wv = q8(w, wbase + i * g.kw + j, z.b_signed) - wzp;
+                        acc += (long long)xv * wv;
+                    }
+                }
+            }
+        }
+        qi_store(o, y, t, m, acc);
+    }
+}
+
+// [batch, M, K] x [K, N]: 16x16 output tiles, 16-deep K slices of A and B
+// in shared memory (as int, zero points subtracted on load).
+__global__ void k_matmulint(const void *a, const void *b, int64_t b0, int64_t M, int64_t K,
+                            int64_t N, kc_qint_zp z, kc_qint_out o, void *y) {
+    __shared__ int as[16][17], bs[16][17];
+    int tx = threadIdx.x, ty = threadIdx.y;
+    int64_t row = blockIdx.y * 16 + ty, col = blockIdx.x * 16 + tx, bi = b0 + blockIdx.z;
+    int azp = z.azp ? q8(z.azp, 0, z.a_signed) : 0;
+    int bzp_c = 0;
+    long long acc = 0;
+    const int64_t abase = bi * M * K;
+    for (int64_t k0 = 0; k0 < K; k0 += 16) {
+        int64_t ka = k0 + tx, kb = k0 + ty;
+        as[ty][tx] = row < M && ka < K ? q8(a, abase + row * K + ka, z.a_signed) - azp : 0;
+        int64_t bc = blockIdx.x * 16 + tx;
+        if (bc < N && kb < K) {
+            bzp_c = z.bzp ? q8(z.bzp, z.n_bzp == 1 ? 0 : bc, z.b_signed) : 0;
+            bs[ty][tx] = q8(b, kb * N + bc, z.b_signed) - bzp_c;
+        } else {
+            bs[ty][tx] = 0;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int k = 0; k < 16; k++) acc += (long long)as[ty][k] * bs[k][tx];
+        __syncthreads();
+    }
+    if (row < M && col < N) qi_store(o, y, (bi * M + row) * N + col, col, acc);
+}
+
 } // namespace
 
 extern "C" cudaError_t kc_q8_maxpool(const void *x, void *y, const kc_qconv_geom *g, int sgn,
@@ -753,4 +840,33 @@ extern "C" cudaError_t kc_q8_maxpool_nhwc(const void *x, void *y, const kc_qconv
     else
         k_q8_maxpool_nhwc_b<<<kc_blocks(total, 256), 256, 0, s>>>(x, y, *g, sgn);
     return cudaGetLastError();
+}
+
+extern "C" cudaError_t kc_convint_direct(const void *x, const void *w, const kc_qconv_geom *g,
+                                         const kc_qint_zp *z, const kc_qint_out *o, void *y,
+                                         cudaStream_t s) {
+    if (g->group < 1 || g->m % g->group || g->c % g->group || g->od < 1 || g->dp < 1 ||
+        g->kd < 1 || (o->to_float && !o->scale))
+        return cudaErrorInvalidValue;
+    int64_t total = g->n * g->m * g->od * g->oh * g->ow;
+    if (total <= 0) return cudaSuccess;
+    k_convint_direct<<<kc_blocks(total, 128), 128, 0, s>>>(x, w, *g, *z, *o, y);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t kc_matmulint(const void *a, const void *b, int64_t batch, int64_t M,
+                                    int64_t K, int64_t N, const kc_qint_zp *z,
+                                    const kc_qint_out *o, void *y, cudaStream_t s) {
+    if (batch < 0 || M < 0 || K < 0 || N < 0 || (o->to_float && !o->scale))
+        return cudaErrorInvalidValue;
+    if (batch == 0 || M == 0 || N == 0) return cudaSuccess;
+    if ((M + 15) / 16 > 65535 || (N + 15) / 16 > 2147483647) return cudaErrorInvalidValue;
+    for (int64_t b0 = 0; b0 < batch; b0 += 65535) {
+        int64_t nb = batch - b0 < 65535 ? batch - b0 : 65535;
+        dim3 grid((unsigned)((N + 15) / 16), (unsigned)((M + 15) / 16), (unsigned)nb);
+        k_matmulint<<<grid, dim3(16, 16), 0, s>>>(a, b, b0, M, K, N, *z, *o, y);
+        cudaError_t e = cudaGetLastError();
+        if (e != cudaSuccess) return e;
+    }
+    return cudaSuccess;
 }

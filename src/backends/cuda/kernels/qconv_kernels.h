@@ -96,6 +96,32 @@ cudaError_t kc_q8_nhwc_to_nchw(const int8_t *d, int64_t ldd, const kc_qconv_geom
 cudaError_t kc_qconv_direct(const void *x, const void *w, const kc_qconv_geom *g,
                             const kc_qparams *q, void *y, cudaStream_t s);
 
+/* ConvInteger / MatMulInteger and their *ToFloat forms (onnxruntime's
+** quantize_dynamic models): zero points (device pointers, NULL for none)
+** of the activation (one value) and of the weights (1, or M output channels
+** / N columns), 8-bit signedness of each; the output either int32 (the
+** wrapped exact sum) or float32 = (float)acc * scale[ch] (+ bias[ch]), two
+** float32 steps, scale/bias 1 or per channel/column values. */
+typedef struct kc_qint_zp {
+    const void *azp, *bzp;
+    int64_t n_bzp;
+    int a_signed, b_signed;
+} kc_qint_zp;
+typedef struct kc_qint_out {
+    int to_float;
+    const float *scale, *bias;
+    int64_t n_scale, n_bias;
+} kc_qint_out;
+/* x NCHW (1-D to 3-D, any group), w [M, C/group, k...]; one thread an output. */
+cudaError_t kc_convint_direct(const void *x, const void *w, const kc_qconv_geom *g,
+                              const kc_qint_zp *z, const kc_qint_out *o, void *y,
+                              cudaStream_t s);
+/* a [batch, M, K] row-major, b [K, N] (shared by the batch), y [batch, M, N];
+** M up to 16 * 65535 rows. */
+cudaError_t kc_matmulint(const void *a, const void *b, int64_t batch, int64_t M, int64_t K,
+                         int64_t N, const kc_qint_zp *z, const kc_qint_out *o, void *y,
+                         cudaStream_t s);
+
 /* QAdd (ops/qfused.c): y = sat(rint(((a - za) * sa + (b - zb) * sb) / sy)
 ** + zy), the float32 steps of the reference; 16 bytes per thread when n %
 ** 16 == 0 and a, b, y are 16-byte aligned, else one. Device scalars as in
