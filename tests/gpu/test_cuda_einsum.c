@@ -104,6 +104,54 @@ static void test_dft(kiln_dtype dt) {
     }
 }
 
+/* STFT (opset 17): real and complex signals, rank 2 and 3, with and
+** without a window, frame_length given or taken from the window/signal,
+** onesided or not, frame_step 1..5, parameters as constants or runtime
+** tensors (the _rtparams tactic); within the tolerance of the DFT cases. */
+static void test_stft(kiln_dtype dt) {
+    for (int it = 0; it < 40; it++) {
+        int64_t B = h_irand(1, 3), len = h_irand(4, 40), fl = h_irand(1, len < 16 ? len : 16);
+        int64_t step = h_irand(1, 5), cin = it % 3 == 2 ? 2 : 1;
+        int r = cin == 2 || it % 4 == 1 ? 3 : 2;
+        int64_t d[3] = {B, len, cin};
+        kiln_tensor *x = h_rand(dt, r, d);
+        bool win = it % 2 == 0, give_fl = !win || it % 3 == 0, one = it % 5 != 4;
+        bool rt = (it / 2) % 3 == 1;
+        if (!win && !give_fl) fl = len;
+        ir_node *n = h_node(OP_STFT, 4, 1);
+        n->in[0] = h_rt();
+        kiln_tensor *st = h_vec(1, &step), *wt = NULL, *lt = NULL;
+        st->rank = 0;
+        n->in[1] = rt ? h_rt() : h_const(st);
+        if (win) {
+            int64_t wd = fl;
+            wt = h_rand(dt, 1, &wd);
+            n->in[2] = h_rt();
+        }
+        if (give_fl) {
+            lt = h_vec(1, &fl);
+            lt->rank = 0;
+            n->in[3] = rt ? h_rt() : h_const(lt);
+        }
+        if (!one) ir_edit_set_int(n, "onesided", 0);
+        kiln_tensor *in[4] = {x, st, wt, lt};
+        char desc[160];
+        snprintf(desc, sizeof desc, "STFT %s B %lld len %lld cin %lld fl %lld step %lld%s%s%s",
+                 kiln_dtype_name(dt), (long long)B, (long long)len, (long long)cin,
+                 (long long)fl, (long long)step, win ? " window" : "", one ? " onesided" : "",
+                 rt ? " (runtime params)" : "");
+        g_mag_floor = 4.0 * (double)fl;
+        h_check(n, in, CMP_FLOAT, NULL, true, desc);
+        g_mag_floor = 0.0;
+        tensor_free(x);
+        tensor_free(wt);
+        if (rt) {
+            tensor_free(st);
+            tensor_free(lt);
+        }
+    }
+}
+
 /* A one-element tensor ([1], or a scalar with scalar) of type dt. */
 static kiln_tensor *q_one(kiln_dtype dt, double v, bool scalar) {
     int64_t d = 1;
@@ -187,6 +235,8 @@ int main(void) {
             }
         }
     for (int t = 0; t < 4; t++) test_dft(k_types[t]);
+    g_model->opset = 17;
+    for (int t = 0; t < 4; t++) test_stft(k_types[t]);
     g_model->opset = 21;
     test_qlinear_matmul();
     g_model->opset = 18;

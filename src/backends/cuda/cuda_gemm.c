@@ -750,6 +750,75 @@ static const kiln_tactic t_dft_rt = {"cuda_dft_direct_rtparams", OP_DFT, 0,
                                          TACTIC_READS_PARAMS,
                                      dft_rt_supports, NULL, dft_run};
 
+/* ------------------------------------------------------------ STFT */
+
+/* frame_step (input 1) and frame_length (input 3) constant or absent, or
+** with rt runtime integer scalars read on the host; the window (input 2)
+** of the signal's type. */
+static bool stft_common(const ir_node *n, const ir_type *const *in) {
+    if (n->n_in < 2 || !in[0] || ein_kc(in[0]->dtype) < 0) return false;
+    if (in[0]->rank != 2 && in[0]->rank != 3) return false;
+    if (in[0]->rank == 3 && in[0]->dims[2] > 2) return false;
+    const ir_type *w = n->n_in > 2 && n->in[2] ? in[2] : NULL;
+    return !w || (w->dtype == in[0]->dtype && w->rank == 1);
+}
+
+static bool stft_supports(const ir_node *n, const ir_type *const *in) {
+    return stft_common(n, in) && n->in[1] && n->in[1]->const_val && dft_param_const(n, 3);
+}
+
+static bool stft_rt_supports(const ir_node *n, const ir_type *const *in) {
+    if (!stft_common(n, in)) return false;
+    bool rt = false;
+    static const int pi[2] = {1, 3};
+    for (int k = 0; k < 2; k++) {
+        int i = pi[k];
+        if (dft_param_const(n, i)) continue;
+        if (!cuda_param_runtime(n, in, i, false)) return false;
+        rt = true;
+    }
+    return rt;
+}
+
+static int stft_run(ref_ctx *c) {
+    const kiln_tensor *x = c->in[0], *w = ref_has(c, 2) ? c->in[2] : NULL;
+    kiln_tensor *y = c->out[0];
+    kc_stft_args a;
+    memset(&a, 0, sizeof a);
+    if (cuda_param_i64(c, 1, &a.step, 1, "STFT frame_step") != 1)
+        return ref_fail(c, "frame_step must be one integer");
+    if (x->rank != 2 && x->rank != 3) return ref_fail(c, "signal must have rank 2 or 3");
+    a.batch = x->dims[0], a.len = x->dims[1], a.cin = x->rank == 3 ? x->dims[2] : 1;
+    if (ref_has(c, 3)) {
+        if (cuda_param_i64(c, 3, &a.fl, 1, "STFT frame_length") != 1)
+            return ref_fail(c, "frame_length must be one integer");
+    } else {
+        a.fl = w ? tensor_numel(w) : a.len;
+    }
+    if (w && (w->rank != 1 || w->dims[0] != a.fl || w->dtype != x->dtype))
+        return ref_fail(c, "window must have frame_length (%lld) entries of the signal's type",
+                        (long long)a.fl);
+    if (a.step < 1 || a.fl < 1 || a.fl > a.len || a.cin < 1 || a.cin > 2)
+        return ref_fail(c, "frame_step %lld / frame_length %lld do not fit signal length %lld",
+                        (long long)a.step, (long long)a.fl, (long long)a.len);
+    bool one = ir_attr_int(c->node, "onesided", 1) != 0;
+    a.frames = 1 + (a.len - a.fl) / a.step, a.bins = one ? a.fl / 2 + 1 : a.fl;
+    if (y->dtype != x->dtype || y->rank != 4 || y->dims[0] != a.batch ||
+        y->dims[1] != a.frames || y->dims[2] != a.bins || y->dims[3] != 2)
+        return ref_fail(c, "output shape does not match the transform");
+    return cuda_fail_if(c, kc_stft(ein_kc(x->dtype), x->data, w ? w->data : NULL, y->data, &a,
+                                   cuda_stream_of(c)),
+                        "STFT");
+}
+
+static const kiln_tactic t_stft = {"cuda_stft_direct", OP_STFT, 0,
+                                   TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT, stft_supports, NULL,
+                                   stft_run};
+static const kiln_tactic t_stft_rt = {"cuda_stft_direct_rtparams", OP_STFT, 0,
+                                      TACTIC_DEVICE | TACTIC_OVERWRITES_OUTPUT |
+                                          TACTIC_READS_PARAMS,
+                                      stft_rt_supports, NULL, stft_run};
+
 /* ------------------------------------------------------------ QLinearMatMul */
 
 static bool is_q8(kiln_dtype t) { return t == KILN_DTYPE_INT8 || t == KILN_DTYPE_UINT8; }
@@ -1022,6 +1091,6 @@ const kiln_tactic *const cuda_tactics_gemm[] = {
     &t_gemm_h0,   &t_gemm_h1,   &t_gemm_h2,   &t_gemm_h3,
     &t_fgemm_h0,  &t_fgemm_h1,  &t_fgemm_h2,  &t_fgemm_h3,
     &t_fgemm_l2_8m, &t_fgemm_l2_20m,
-    &t_einsum,    &t_dft,       &t_dft_rt,    &t_qlmm,      &t_qlmm_rt,
+    &t_einsum,    &t_dft,       &t_dft_rt,    &t_stft,      &t_stft_rt,    &t_qlmm,      &t_qlmm_rt,
     &t_lstm,      &t_gru,       &t_rnn,       NULL,
 };

@@ -47,6 +47,17 @@ typedef struct kc_dft_args {
 
 cudaError_t kc_dft(int dtype, const void *x, void *y, const kc_dft_args *a, cudaStream_t s);
 
+/* STFT of signals x [batch, len, cin] (cin 1 real, 2 complex) with an
+** optional window w [fl] (NULL: all ones): y [batch, frames, bins, 2],
+** frames = 1 + (len - fl) / step, bins = fl / 2 + 1 when onesided else fl;
+** the direct sum of kc_dft per bin (double, exact twiddles). */
+typedef struct kc_stft_args {
+    int64_t batch, len, cin, step, fl, frames, bins;
+} kc_stft_args;
+
+cudaError_t kc_stft(int dtype, const void *x, const void *w, void *y, const kc_stft_args *a,
+                    cudaStream_t s);
+
 /* QLinearMatMul with per-tensor scales and zero points: y = saturate(
 ** rint(int32(sum_k (a - a_zp) * (b - b_zp)) * mult + y_zp)) over numpy
 ** batch broadcasting (up to 4 batch dims; a's and b's strides in whole
