@@ -29,10 +29,13 @@ for v in 0 auto 0 auto; do
   KILN_ATTN_V3=$v timeout 60 python3 bench/gpu_bench.py $K --iters 50 --no-torch --cases bert_base_fp16_b128 > /tmp/a/bert_v3_$v.txt 2>&1
   echo "KILN_ATTN_V3=$v: $(grep -E '^bert' /tmp/a/bert_v3_$v.txt | cut -c1-120)"
 done
-# the new CUDA kernels of session 11 (integer ArgMax, RoiAlign, MaxRoiPool)
+# the new CUDA kernels of session 11 (integer ArgMax, RoiAlign, MaxRoiPool,
+# STFT, ConvInteger/MatMulInteger and their ToFloat forms)
 timeout 60 build-gpu/bin/test_cuda_reduce > /tmp/a/reduce.txt 2>&1; echo "test_cuda_reduce rc $?: $(tail -1 /tmp/a/reduce.txt)"
 timeout 60 build-gpu/bin/test_cuda_pool > /tmp/a/pool.txt 2>&1; echo "test_cuda_pool rc $?: $(tail -1 /tmp/a/pool.txt)"
-grep -E "^FAIL" /tmp/a/reduce.txt /tmp/a/pool.txt | head -6 | cut -c1-200
+timeout 60 build-gpu/bin/test_cuda_einsum > /tmp/a/einsum.txt 2>&1; echo "test_cuda_einsum rc $?: $(tail -1 /tmp/a/einsum.txt)"
+timeout 120 build-gpu/bin/test_cuda_int8 > /tmp/a/int8t.txt 2>&1; echo "test_cuda_int8 rc $?: $(tail -1 /tmp/a/int8t.txt)"
+grep -E "^FAIL" /tmp/a/reduce.txt /tmp/a/pool.txt /tmp/a/einsum.txt /tmp/a/int8t.txt | head -8 | cut -c1-200
 timeout ${TB:-240} python3 bench/gpu_bench.py $K --iters 50 --no-compile --no-torch \
   --cases ${ICASES:-resnet50_int8_b256} --json /tmp/a/int8.json > /tmp/a/int8.txt 2>&1
 echo "int8 bench rc $? at $((SECONDS-T0)) s"; grep -vE "^\s*$" /tmp/a/int8.txt | tail -8 | cut -c1-220
