@@ -209,6 +209,43 @@ static void test_qdyn(void) {
     kiln_model_free(km);
 }
 
+/* DQ -> MatMul / Gemm with no Q after it folds into QFusedGemm (qdq.c);
+** its bias Add, GELU, residual Add (an 8-bit DQ operand read as int8) and
+** the next layer's Q fold into its epilogue (qepi.c); a graph output keeps
+** its readers. Outputs as before (the int32 product scaled once against
+** the float sum of dequantized products: float32 rounding apart). */
+static void test_qdq_epi(void) {
+    kiln_model *km;
+    ir_model *m = pass_case("qdq_epi.onnx", "qdq gelu qepi",
+                            "QFusedGemm=4 MatMul=0 Gemm=0 Gelu=0 Add=0 Relu=1 Erf=0 "
+                            "QuantizeLinear=2 DequantizeLinear=0",
+                            &km);
+    if (!m) return;
+    const ir_graph *g = m->graph;
+    ir_node *n = producer_of(g, "gq");
+    CHECK(n && n->op == OP_QFusedGemm && !strcmp(ir_attr_str(n, "activation", ""), "Gelu") &&
+              n->n_in == 11 && n->in[5] && !n->in[6] && n->in[9] && n->in[10] &&
+              n->out[0]->type.dtype == KILN_DTYPE_INT8,
+          "qdq_epi: the FFN-in product is not QFusedGemm + bias + Gelu + Q");
+    n = producer_of(g, "y");
+    CHECK(n && n->op == OP_QFusedGemm && n->n_in >= 9 && n->in[5] && n->in[6] &&
+              n->in[6]->type.dtype == KILN_DTYPE_INT8 && n->in[7] &&
+              !ir_attr_str(n, "activation", "")[0] &&
+              n->in[0]->producer && n->in[0]->producer->op == OP_QFusedGemm,
+          "qdq_epi: the FFN-out product is not QFusedGemm + bias + int8 residual on the "
+          "FFN-in's int8 output");
+    n = producer_of(g, "y2");
+    CHECK(n && n->op == OP_QFusedGemm && !strcmp(ir_attr_str(n, "activation", ""), "Relu") &&
+              n->in[5] && n->in[1]->const_val && n->in[1]->const_val->dims[0] == 16 &&
+              tensor_numel(n->in[4]->const_val) == 1,
+          "qdq_epi: the Gemm (transB, per-tensor scale) is not QFusedGemm + bias + Relu");
+    n = producer_of(g, "y3");
+    CHECK(n && n->op == OP_QFusedGemm && n->n_in == 5,
+          "qdq_epi: a product that is a graph output took its reader");
+    ir_model_free(m);
+    kiln_model_free(km);
+}
+
 static void test_bias_act(void) {
     kiln_model *km;
     ir_model *m = pass_case("bias_act_conv.onnx", "bias_act",
@@ -753,6 +790,7 @@ int main(int argc, char **argv) {
     test_conv_bn();
     test_matmul_add();
     test_qdyn();
+    test_qdq_epi();
     test_bias_act();
     test_transpose();
     test_eltwise();

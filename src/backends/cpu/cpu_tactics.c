@@ -24,6 +24,8 @@ const kiln_tactic *const cpu_tactic_table[] = {
     &cpu_t_matmulint_amx, &cpu_t_matmulint_vnni, &cpu_t_matmulint_avx2, &cpu_t_matmulint_c,
     &cpu_t_convintf_amx, &cpu_t_convintf_vnni, &cpu_t_convintf_avx2, &cpu_t_convintf_c,
     &cpu_t_matmulintf_amx, &cpu_t_matmulintf_vnni, &cpu_t_matmulintf_avx2, &cpu_t_matmulintf_c,
+    /* QFusedGemm (internal, from the qdq and qepi passes) */
+    &cpu_t_qfgemm_amx, &cpu_t_qfgemm_vnni, &cpu_t_qfgemm_avx2, &cpu_t_qfgemm_c,
     &cpu_t_dynquant_avx2, &cpu_t_dynquant_c, &cpu_t_cast_i32_f32,
     /* QAdd (internal, from the qdq pass) */
     &cpu_t_qadd_avx512, &cpu_t_qadd_avx2, &cpu_t_qadd_c,
