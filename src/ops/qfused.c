@@ -32,7 +32,15 @@
 **   type, or saturate(nearbyint(v / y_scale) + y_zp) (QuantizeLinear's
 **   steps). So it is bit for bit the MatMulIntegerToFloat -> Add(bias) ->
 **   Add(R or DequantizeLinear(R)) -> activation -> QuantizeLinear chain it
-**   replaces. */
+**   replaces.
+** QLayerNormalization: inputs X, Scale, B (optional), y_scale (float32
+**   scalar), y_zero_point (int8 or uint8 scalar); LayerNormalization's axis
+**   and epsilon. Y = QuantizeLinear(LayerNormalization(X, Scale, B), y_scale,
+**   y_zero_point): the normalization's output rounded to X's type, then
+**   QuantizeLinear's steps (x / y_scale in float32, round half to even, plus
+**   the zero point, saturated). passes/qepi.c makes it where a LayerNorm's
+**   only reader is its QuantizeLinear (a BERT layer: the next products and
+**   the residual read the 8-bit value). */
 #include "fused.h"
 
 static bool is_q8(kiln_dtype t) {
@@ -151,7 +159,23 @@ static int infer_qfgemm(infer_ctx *c) {
     return 0;
 }
 
+static int infer_qln(infer_ctx *c) {
+    if (!ic_has(c, 0) || !ic_has(c, 1) || !ic_has(c, 3) || !ic_has(c, 4))
+        return ic_fail(c, "inputs X, Scale, y_scale and y_zero_point are required");
+    const ir_type *x = ic_in(c, 0);
+    if (x->dtype != KILN_DTYPE_UNDEFINED && !is_float_t(x->dtype))
+        return ic_fail(c, "X must be a float tensor");
+    if (ic_in(c, 3)->dtype != KILN_DTYPE_UNDEFINED && ic_in(c, 3)->dtype != KILN_DTYPE_FLOAT32)
+        return ic_fail(c, "y_scale must be float32");
+    kiln_dtype yt = ic_in(c, 4)->dtype;
+    if (yt != KILN_DTYPE_UNDEFINED && !is_q8(yt))
+        return ic_fail(c, "y_zero_point must be int8 or uint8");
+    ic_set_out(c, 0, yt, x->rank, x->rank > 0 ? x->dims : NULL);
+    return 0;
+}
+
 const op_schema op_schemas_qfused[] = {
+    {OP_QLayerNormalization, 5, 5, 1, 1, infer_qln},
     {OP_QAdd, 8, 8, 1, 1, infer_qadd},
     {OP_QFusedGemm, 5, 11, 1, 1, infer_qfgemm},
     {OP_NONE, 0, 0, 0, 0, NULL},

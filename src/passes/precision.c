@@ -53,6 +53,9 @@ static const prec_rule k_rules[] = {
     ** (exact: Q computes x / scale in float32 either way, and half to
     ** float32 is exact), instead of a Cast back to float32 in front of it */
     {OP_QuantizeLinear, 0x1, KEEP_OUT},
+    /* LayerNorm then Q (ops/qfused.c): normalizes in X's type, like the
+    ** LayerNormalization it replaces, and writes 8 bits */
+    {OP_QLayerNormalization, 0x7, KEEP_OUT},
     {OP_Softmax, 0x1, 0}, {OP_LayerNormalization, 0x7, 0},
     {OP_RMSNormalization, 0x3, 0}, {OP_BatchNormalization, 0x1F, 0},
     {OP_InstanceNormalization, 0x7, 0}, {OP_GroupNormalization, 0x7, 0},

@@ -12,6 +12,10 @@
 ** removes. This is how a BERT layer's FFN runs as int8 GEMM + bias + GELU
 ** + requantization into the next int8 GEMM, and its output projections as
 ** int8 GEMM + bias + residual, with no float pass between.
+** A LayerNormalization whose only reader is a per-tensor QuantizeLinear
+** becomes QLayerNormalization (ops/qfused.c: LayerNorm then Q's steps, so
+** exact): in a BERT layer the products and the residual read that 8-bit
+** value, and the float LayerNorm output never reaches memory.
 ** Runs after gelu.c (which makes the Gelu it folds) and before the float
 ** fusions (matmul_add, bias_act, eltwise), which would take these nodes. */
 #include "patterns.h"
@@ -43,6 +47,18 @@ static bool zero_point_ok(const ir_node *n, int i, kiln_dtype qt) {
     if (!has_in(n, i)) return true;
     const kiln_tensor *t = n->in[i]->const_val;
     return t && t->dtype == qt && tensor_numel(t) == 1;
+}
+
+/* A per-tensor saturating QuantizeLinear of a float32 value with a float32
+** scale and an 8-bit zero point (c's output type). */
+static bool plain_q(const ir_node *c) {
+    double ys;
+    kiln_dtype qt = c->out[0]->type.dtype;
+    return c->op == OP_QuantizeLinear && c->n_out == 1 && !c->n_implicit && c->n_in >= 2 &&
+           c->in[0] && c->in[0]->type.dtype == KILN_DTYPE_FLOAT32 && is_q8(qt) &&
+           scale_of(c->in[1], &ys) && ir_attr_int(c, "saturate", 1) == 1 &&
+           !ir_attr_find(c, "output_dtype") && !ir_attr_find(c, "block_size") &&
+           !ir_attr_find(c, "precision") && zero_point_ok(c, 2, qt);
 }
 
 /* Activation of a unary node, FUSED_ACT_NONE when not one folded here. */
@@ -105,13 +121,8 @@ static int fold_one(pass_ctx *p, ir_node *q) {
         what = c->op_type;
     } else if (c->op == OP_QuantizeLinear) {
         /* per tensor, float32 scale, saturating, an 8-bit zero point */
-        double ys;
         kiln_dtype qt = c->out[0]->type.dtype;
-        if (y->type.dtype != KILN_DTYPE_FLOAT32 || !is_q8(qt) || c->n_in < 2 ||
-            !scale_of(c->in[1], &ys) || ir_attr_int(c, "saturate", 1) != 1 ||
-            ir_attr_find(c, "output_dtype") || ir_attr_find(c, "block_size") ||
-            ir_attr_find(c, "precision") || !zero_point_ok(c, 2, qt) ||
-            ir_attr_find(q, "output_dtype"))
+        if (y->type.dtype != KILN_DTYPE_FLOAT32 || !plain_q(c) || ir_attr_find(q, "output_dtype"))
             return 0;
         double zero = 0;
         ir_value *z = has_in(c, 2) ? c->in[2] : pu_const_f64(g, qt, 0, NULL, &zero, "y_zero_point");
@@ -132,8 +143,51 @@ static int fold_one(pass_ctx *p, ir_node *q) {
     return 1;
 }
 
+/* LayerNormalization (its statistics outputs unread) -> Q: 1 folded, 0
+** not, -1 OOM. */
+static int fold_ln(pass_ctx *p, ir_node *ln) {
+    ir_graph *g = p->g;
+    if (ln->n_implicit || ln->n_in < 2 || !ln->in[0] || !ln->in[1]) return 0;
+    for (int o = 1; o < ln->n_out; o++)
+        if (ir_edit_is_graph_output(g, ln->out[o]) || ir_edit_num_consumers(g, ln->out[o]))
+            return 0;
+    ir_node *c = ir_edit_sole_consumer(g, ln->out[0]);
+    if (!c || !plain_q(c) || c->in[0] != ln->out[0]) return 0;
+    char name[256];
+    pt_name(name, sizeof name, ln, "QLayerNormalization");
+    ir_node *q = ir_edit_add_node(g, OP_QLayerNormalization, 5, 1, name);
+    if (!q || !ir_edit_copy_attrs(q, ln)) return -1;
+    q->in[0] = ln->in[0];
+    q->in[1] = ln->in[1];
+    q->in[2] = ln->n_in > 2 ? ln->in[2] : NULL;
+    q->in[3] = c->in[1];
+    if (c->n_in > 2 && c->in[2]) {
+        q->in[4] = c->in[2];
+    } else {
+        double zero = 0;
+        if (!(q->in[4] = pu_const_f64(g, c->out[0]->type.dtype, 0, NULL, &zero, "y_zero_point")))
+            return -1;
+    }
+    ir_edit_set_output(q, 0, c->out[0]);
+    ir_node *src[2] = {ln, c};
+    ir_edit_note_fused(g, q, src, 2);
+    ir_edit_kill(c);
+    ir_edit_kill(ln);
+    pass_note(p, "folded LayerNormalization '%s' and QuantizeLinear '%s' into "
+              "QLayerNormalization (%s out)", pu_name(ln), pu_name(c),
+              kiln_dtype_name(q->out[0]->type.dtype));
+    return 1;
+}
+
 static kiln_status run(pass_ctx *p) {
     ir_graph *g = p->g;
+    /* (device builds whose backend has no QFusedGemm tactic have none of
+    ** QLayerNormalization either: pass_ctx.no_q8_epilogue) */
+    int n0 = p->no_q8_epilogue ? 0 : g->n_nodes;
+    for (int i = 0; i < n0; i++) {
+        ir_node *n = g->nodes[i];
+        if (!n->dead && n->op == OP_LayerNormalization && fold_ln(p, n) < 0) return pu_oom();
+    }
     for (int i = 0; i < g->n_nodes; i++) {
         ir_node *q = g->nodes[i];
         if (q->dead || q->op != OP_QFusedGemm || q->n_out != 1) continue;

@@ -6,7 +6,8 @@ output projection + residual, LayerNorm, FFN with the erf-form GELU +
 residual, LayerNorm; small sizes, seeded weights), calibrates it through
 the CLI and checks:
   - the build quantizes as session 11 made it: every product is a
-    QFusedGemm (ops/qfused.c) and no QuantizeLinear/DequantizeLinear pair
+    QFusedGemm (ops/qfused.c), a LayerNorm the products read writes int8
+    (QLayerNormalization), and no QuantizeLinear/DequantizeLinear pair
     sits on a product's output that only float layers read (fewer Q/DQ
     layers than with KILN_INT8_QUANTIZE_OUTPUTS=1, the graph before);
   - accuracy against the FP32 engine is no worse than that previous INT8
@@ -138,7 +139,8 @@ def rel_l2(a, b):
 def layer_counts(engine):
     txt = kiln("inspect", engine)
     ops = {op: 0 for op in ("QFusedGemm", "QuantizeLinear", "DequantizeLinear", "QLinearConv",
-                            "MatMul", "FusedGemm", "Gelu", "Add")}
+                            "MatMul", "FusedGemm", "Gelu", "Add", "QLayerNormalization",
+                            "LayerNormalization")}
     for line in txt.splitlines():
         m = re.match(r"\s+\d+ \S+\s+(\S+)", line)  # index, name, op, ...
         if m and m.group(1) in ops:
@@ -187,6 +189,9 @@ def main():
         check(cn["Gelu"] == 0 and cn["Add"] == 0 and "gelu_QuantizeLinear" in txt_new,
               "the bias, GELU, residual adds and the FFN's requantization run inside "
               "the products")
+        check(cn["QLayerNormalization"] == 2 and cn["LayerNormalization"] == 1,
+              "the two LayerNorms the products read write int8 (QLayerNormalization); the "
+              "output's stays float")
         e_new, e_old, d_no = [], [], []
         for v in vals:
             ref = run_engine(fp32, v, tmp)

@@ -10,7 +10,9 @@
 ** prepared weights (the builder's blob) and the per-run conversion,
 ** workspace and malloc paths, 1 and 3 threads. QFusedGemm (B [N, K]) with
 ** every epilogue: bias, float32 or 8-bit residual, the activations, float32
-** or requantized int8/uint8 output. */
+** or requantized int8/uint8 output. QLayerNormalization (cpu_qnorm.c)
+** against the reference within one step on at most 1% of the elements (the
+** LayerNorm tactics normalize in float32, the reference in float64). */
 #include "../../src/backends/cpu/cpu_int8.h"
 #include "../../src/backends/cpu/cpu_tactics.h"
 #include "../../src/ir/ir_edit.h"
@@ -321,6 +323,52 @@ static void qfgemm_case(void) {
     for (int i = 0; i < 11; i++) tensor_free((kiln_tensor *)in[i]);
 }
 
+static void qln_case(void) {
+    int rank = (int)irand(2, 3);
+    int64_t d[3];
+    for (int i = 0; i < rank; i++) d[i] = irand(1, 9);
+    d[rank - 1] = rnd() < 0.5 ? irand(1, 40) : irand(100, 800);
+    int64_t len = d[rank - 1];
+    kiln_tensor *x = tens(KILN_DTYPE_FLOAT32, rank, d);
+    double shift = rnd() * 10 - 5, spread = 0.1 + rnd() * 4;
+    for (int64_t i = 0; i < tensor_numel(x); i++)
+        ((float *)x->data)[i] = (float)(shift + spread * (rnd() * 2 - 1));
+    kiln_tensor *sc = fvec(len, true, 0.5, 1.5), *bi = rnd() < 0.7 ? fvec(len, true, -1, 1) : NULL;
+    kiln_dtype yt = rnd() < 0.6 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+    kiln_tensor *ys = fvec(1, false, 0.01, 0.05), *yz = zp(yt, 1, false);
+    if (yt == KILN_DTYPE_INT8) dt_set_i64(yt, yz->data, 0, irand(-10, 10));
+    ir_node *n = ir_edit_add_node(g_graph, OP_QLayerNormalization, 5, 1, NULL);
+    if (!n) die("node");
+    ir_edit_set_float(n, "epsilon", rnd() < 0.5 ? 1e-5f : 1e-12f);
+    const kiln_tensor *in[5] = {x, sc, bi, ys, yz};
+    kiln_tensor *out[1];
+    if (ref_run_node(n, in, out)) {
+        CHECK(0, "QLayerNormalization reference failed: %s", kiln_last_error());
+    } else {
+        static const kiln_tactic *const tacs[3] = {&cpu_t_qlayernorm_c, &cpu_t_qlayernorm_avx2,
+                                                   &cpu_t_qlayernorm_avx512};
+        for (int ti = 0; ti < 3; ti++) {
+            if (tacs[ti]->isa & ~g_host) continue;
+            kiln_tensor *y = tens(out[0]->dtype, out[0]->rank, out[0]->dims);
+            int rc = run_tactic(tacs[ti], n, in, 5, y, false, ti & 1);
+            CHECK(rc == 0, "%s: did not run", tacs[ti]->name);
+            int64_t ne = tensor_numel(y), off = 0, bad = 0;
+            for (int64_t i = 0; rc == 0 && i < ne; i++) {
+                int64_t dv = dt_get_i64(y->dtype, y->data, (size_t)i) -
+                             dt_get_i64(y->dtype, out[0]->data, (size_t)i);
+                off += dv == 1 || dv == -1;
+                bad += dv > 1 || dv < -1;
+            }
+            CHECK(bad == 0 && off <= 2 + ne / 100, "%s rows x %lld: %lld off by one, %lld more",
+                  tacs[ti]->name, (long long)len, (long long)off, (long long)bad);
+            tensor_free(y);
+        }
+        tensor_free(out[0]);
+    }
+    ir_edit_kill(n);
+    for (int i = 0; i < 5; i++) tensor_free((kiln_tensor *)in[i]);
+}
+
 /* DynamicQuantizeLinear: bytes, scale (bits) and zero point as the
 ** reference's, over sizes around the chunk and vector widths and inputs
 ** with one sign only, all zeros, NaN and infinities. */
@@ -455,6 +503,7 @@ int main(void) {
     for (int i = 0; i < 80; i++) matmul_case(false);
     for (int i = 0; i < 60; i++) matmul_case(true);
     for (int i = 0; i < 120; i++) qfgemm_case();
+    for (int i = 0; i < 40; i++) qln_case();
     blob_mismatch();
     static const int64_t dqn[] = {0, 1, 7, 8, 9, 1000, 32768, 32769, 100003};
     for (size_t i = 0; i < sizeof dqn / sizeof dqn[0]; i++)

@@ -37,6 +37,7 @@ const kiln_tactic *const cpu_tactic_table[] = {
     /* transformer layers (cpu_attn.c, cpu_norm.c, cpu_eltwise.c) */
     &cpu_t_attn_avx512, &cpu_t_attn_avx2, &cpu_t_attn_c,
     &cpu_t_layernorm_avx512, &cpu_t_layernorm_avx2, &cpu_t_layernorm_c,
+    &cpu_t_qlayernorm_avx512, &cpu_t_qlayernorm_avx2, &cpu_t_qlayernorm_c,
     &cpu_t_rmsnorm_avx512, &cpu_t_rmsnorm_avx2, &cpu_t_rmsnorm_c,
     &cpu_t_softmax_avx512, &cpu_t_softmax_avx2, &cpu_t_softmax_c,
     &cpu_t_logsoftmax_avx512, &cpu_t_logsoftmax_avx2, &cpu_t_logsoftmax_c,

@@ -41,6 +41,7 @@ extern const kiln_tactic cpu_t_dynquant_avx2, cpu_t_dynquant_c, cpu_t_cast_i32_f
 /* cpu_attn.c, cpu_norm.c, cpu_eltwise.c (transformer layers) */
 extern const kiln_tactic cpu_t_attn_avx512, cpu_t_attn_avx2, cpu_t_attn_c;
 extern const kiln_tactic cpu_t_layernorm_avx512, cpu_t_layernorm_avx2, cpu_t_layernorm_c;
+extern const kiln_tactic cpu_t_qlayernorm_avx512, cpu_t_qlayernorm_avx2, cpu_t_qlayernorm_c;
 extern const kiln_tactic cpu_t_rmsnorm_avx512, cpu_t_rmsnorm_avx2, cpu_t_rmsnorm_c;
 extern const kiln_tactic cpu_t_softmax_avx512, cpu_t_softmax_avx2, cpu_t_softmax_c;
 extern const kiln_tactic cpu_t_logsoftmax_avx512, cpu_t_logsoftmax_avx2,
