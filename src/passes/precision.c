@@ -128,7 +128,10 @@ static ir_value *cast_of(prec_state *s, ir_value *v, kiln_dtype to) {
 static bool readers_compute_half(const prec_state *s, const ir_value *y);
 
 /* QFusedGemm n with a float32 output (no y_scale) and no float residual
-** (an 8-bit one is dequantized inside) may write half: see dq_to_half_ok. */
+** (an 8-bit one is dequantized inside) may write half: see dq_to_half_ok.
+** A QLayerNormalization reading it as X counts as computing in half: it
+** then normalizes the half value, as the LayerNormalization of the
+** unfused half graph would (the residual Add before it computed in half). */
 static bool qfgemm_to_half_ok(const prec_state *s, const ir_node *n) {
     const ir_graph *g = s->p->g;
     const ir_value *y = n->out[0];
@@ -138,7 +141,19 @@ static bool qfgemm_to_half_ok(const prec_state *s, const ir_node *n) {
         (n->n_in > 6 && n->in[6] && n->in[6]->type.dtype != KILN_DTYPE_INT8 &&
          n->in[6]->type.dtype != KILN_DTYPE_UINT8))
         return false;
-    return readers_compute_half(s, y);
+    bool qln = false, other = false;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *c = g->nodes[i];
+        bool reads = false;
+        for (int k = 0; k < c->n_in + c->n_implicit; k++) reads |= c->in[k] == y;
+        if (!reads) continue;
+        if (c->op == OP_QLayerNormalization && c->in[0] == y && !c->n_implicit &&
+            (c->n_in < 2 || c->in[1] != y) && (c->n_in < 3 || c->in[2] != y))
+            qln = true;
+        else
+            other = true;
+    }
+    return qln && !other ? true : !qln && readers_compute_half(s, y);
 }
 
 static bool dq_to_half_ok(const prec_state *s, const ir_node *n) {
