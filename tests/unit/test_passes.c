@@ -246,6 +246,44 @@ static void test_qdq_epi(void) {
     kiln_model_free(km);
 }
 
+/* LayerNorm -> Q (its only reader) becomes QLayerNormalization (qepi.c),
+** outputs as before; in an FP16 build the product between the two writes
+** float16 for the second QLayerNormalization (precision.c), which then
+** normalizes in float16, with no Cast anywhere (the first one reads the
+** float32 graph input, the last product writes the float32 output). */
+static void test_qdq_ln(void) {
+    kiln_model *km;
+    ir_model *m = pass_case("qdq_ln.onnx", "qdq gelu qepi",
+                            "QLayerNormalization=2 QFusedGemm=2 LayerNormalization=0 Add=0 "
+                            "QuantizeLinear=0 DequantizeLinear=0",
+                            &km);
+    if (!m) return;
+    ir_graph *g = m->graph;
+    ir_node *n = producer_of(g, "ln2q");
+    CHECK(n && n->op == OP_QLayerNormalization && n->in[0]->producer &&
+              n->in[0]->producer->op == OP_QFusedGemm,
+          "qdq_ln: the second LayerNorm + Q is not a QLayerNormalization after the product");
+    pass_ctx pc;
+    memset(&pc, 0, sizeof pc);
+    pc.m = m, pc.g = g, pc.opt_level = 3;
+    kiln_status st = pass_reduced_precision(&pc, KILN_DTYPE_FLOAT16);
+    CHECK(!st, "qdq_ln: precision pass failed: %s", st ? kiln_last_error() : "");
+    int casts = 0;
+    for (int i = 0; !st && i < g->n_nodes; i++) casts += g->nodes[i]->op == OP_Cast;
+    n = producer_of(g, "ln2q");
+    CHECK(!st && n && n->in[0]->type.dtype == KILN_DTYPE_FLOAT16 &&
+              n->in[1]->type.dtype == KILN_DTYPE_FLOAT16 &&
+              n->out[0]->type.dtype == KILN_DTYPE_INT8 &&
+              ir_attr_int(n->in[0]->producer, "output_dtype", 0) == KILN_DTYPE_FLOAT16,
+          "qdq_ln: the product does not write float16 for the QLayerNormalization");
+    n = producer_of(g, "y");
+    CHECK(n && n->op == OP_QFusedGemm && n->out[0]->type.dtype == KILN_DTYPE_FLOAT32,
+          "qdq_ln: the graph output's product does not keep float32");
+    CHECK(casts == 0, "qdq_ln: %d Cast layers, expected none", casts);
+    ir_model_free(m);
+    kiln_model_free(km);
+}
+
 static void test_bias_act(void) {
     kiln_model *km;
     ir_model *m = pass_case("bias_act_conv.onnx", "bias_act",
@@ -791,6 +829,7 @@ int main(int argc, char **argv) {
     test_matmul_add();
     test_qdyn();
     test_qdq_epi();
+    test_qdq_ln();
     test_bias_act();
     test_transpose();
     test_eltwise();

@@ -604,6 +604,37 @@ def qdq_epi():
                   vi("y4", [2, 5, H])], inits)
 
 
+def qdq_ln():
+    # for test_passes.c: LayerNorm -> Q (its only reader) becomes
+    # QLayerNormalization (qepi.c); the product reading it takes the bias
+    # and the residual DQ(ln_q); then in an FP16 build (precision.c) that
+    # product writes float16 for the second QLayerNormalization
+    r = np.random.default_rng(17)
+    D = 16
+
+    def vec(name, n, lo, hi):
+        return c(name, (lo + (hi - lo) * r.random(n)).astype(np.float32))
+    nodes = [node("LayerNormalization", ["x", "g1", "be1"], ["ln1"], axis=-1, epsilon=1e-5),
+             node("QuantizeLinear", ["ln1", "s1", "z"], ["ln1q"]),
+             node("DequantizeLinear", ["ln1q", "s1", "z"], ["ln1d"]),
+             node("DequantizeLinear", ["w1q", "ws1"], ["w1d"], axis=1),
+             node("MatMul", ["ln1d", "w1d"], ["m1"]),
+             node("Add", ["m1", "b1"], ["a1"]),
+             node("Add", ["a1", "ln1d"], ["r1"]),
+             node("LayerNormalization", ["r1", "g2", "be2"], ["ln2"], axis=-1, epsilon=1e-5),
+             node("QuantizeLinear", ["ln2", "s2", "z"], ["ln2q"]),
+             node("DequantizeLinear", ["ln2q", "s2", "z"], ["ln2d"]),
+             node("DequantizeLinear", ["w2q", "ws2"], ["w2d"], axis=1),
+             node("MatMul", ["ln2d", "w2d"], ["y"])]
+    inits = [vec("g1", D, 0.5, 1.5), vec("be1", D, -0.5, 0.5), c("s1", 0.03), c("z", 0, np.int8),
+             numpy_helper.from_array(r.integers(-127, 128, (D, D)).astype(np.int8), "w1q"),
+             vec("ws1", D, 0.002, 0.01), vec("b1", D, -0.5, 0.5), vec("g2", D, 0.5, 1.5),
+             vec("be2", D, -0.5, 0.5), c("s2", 0.03),
+             numpy_helper.from_array(r.integers(-127, 128, (D, D)).astype(np.int8), "w2q"),
+             vec("ws2", D, 0.002, 0.01)]
+    return model(nodes, [vi("x", [2, 5, D])], [vi("y", [2, 5, D])], inits)
+
+
 def main(out):
     os.makedirs(out, exist_ok=True)
     for fn in [fold, fold_dropout_train, noop, dce, conv_bn, matmul_add, bias_act_conv,
@@ -624,10 +655,10 @@ if __name__ == "__main__":
         main_nhwc(sys.argv[1])
     elif len(sys.argv) > 2 and sys.argv[2] in ("qdq_half", "qdq_half2", "quant_mm2",
                                                  "gather_half", "fold_repeat", "qdyn",
-                                                 "qdq_epi"):
+                                                 "qdq_epi", "qdq_ln"):
         fn = {"qdq_half": qdq_half, "qdq_half2": qdq_half2, "quant_mm2": quant_mm2,
               "gather_half": gather_half, "fold_repeat": fold_repeat,
-              "qdyn": qdyn, "qdq_epi": qdq_epi}[sys.argv[2]]
+              "qdyn": qdyn, "qdq_epi": qdq_epi, "qdq_ln": qdq_ln}[sys.argv[2]]
         save(fn(), os.path.join(sys.argv[1], sys.argv[2] + ".onnx"))
     else:
         main(sys.argv[1] if len(sys.argv) > 1 else ".")
