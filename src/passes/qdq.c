@@ -469,14 +469,16 @@ static int fold_gemm_float(pass_ctx *p, ir_node *c) {
     int64_t K = W->dims[tb ? 1 : 0], N = W->dims[tb ? 0 : 1];
     if ((mt.w.axis >= 0 && mt.w.axis != (tb ? 0 : 1)) || xt->dims[xt->rank - 1] != K)
         return 0;
-    /* zero points: x's a scalar of its type; w's one value or one per column */
+    /* (zero points: x's a scalar of its type, w's one value or one per
+    ** column, as act_dq and weight_dq checked) */
     double *bias = NULL;
     const ir_value *b = gemm && c->n_in >= 3 ? c->in[2] : NULL;
     if (b && (b->type.rank > 2 || (b->type.rank == 2 && b->type.dims[0] != 1)))
         return 0; /* one value per column only */
     if (b && !(bias = bias_vals(g, b, N, &mt.bdq))) return 0;
     ir_value *wv = mt.w.dq->in[0];
-    if (!tb) { /* [K, N] -> [N, K] */
+    /* [K, N] -> [N, K] (a weight two products share gets one copy each) */
+    if (!tb) {
         kiln_tensor *wt;
         int64_t wd[2] = {N, K};
         if (tensor_new(KILN_DTYPE_INT8, 2, wd, &wt)) {
