@@ -13,7 +13,14 @@ the CLI and checks:
   - accuracy against the FP32 engine is no worse than that previous INT8
     graph's (rel-l2 of the outputs on held-out inputs), and within a bound;
   - both INT8 engines run (CPU tactics) and agree with each other closely.
-Usage: test_int8_bert.py path/to/kiln [--keep DIR]
+With --device cuda (tests/gpu/run.sh's int8 suite; needs a GPU, else "0
+passed, 0 failed (no GPU)"): the same layer built for the GPU with --fp16
+and KILN_CUDA_Q8_FLOAT_OUT=1 (the opt-in QFusedGemm / QLayerNormalization
+tactics): every product and both LayerNorms on the device
+(cuda_qfusedgemm_*, cuda_qlayernorm_rows), no layer on the host, outputs
+close to the CPU INT8 engine's (same calibration cache, so the same scales;
+the float16 tail rounds) and to FP32.
+Usage: test_int8_bert.py path/to/kiln [--device cuda] [--keep DIR]
 Ends with "N passed, M failed" like the other suites."""
 import os
 import re
@@ -123,9 +130,9 @@ def bert_layer(path):
     save(m, path)
 
 
-def run_engine(engine, x_npy, tmp):
+def run_engine(engine, x_npy, tmp, env=None):
     out = tempfile.mkdtemp(dir=tmp)
-    kiln("run", "--engine", engine, "--input", f"x={x_npy}", "--output-dir", out)
+    kiln("run", "--engine", engine, "--input", f"x={x_npy}", "--output-dir", out, env=env)
     t = TensorProto()
     with open(os.path.join(out, "output_0.pb"), "rb") as fh:
         t.ParseFromString(fh.read())
@@ -148,12 +155,56 @@ def layer_counts(engine):
     return ops, txt
 
 
+def have_gpu():
+    try:
+        r = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True)
+        return r.returncode == 0 and "GPU" in r.stdout
+    except OSError:
+        return False
+
+
+def gpu_checks(model, calib, vals, tmp):
+    """The --device cuda half: device INT8 engine vs the CPU ones."""
+    env = {"KILN_CUDA_Q8_FLOAT_OUT": "1"}
+    cc = os.path.join(tmp, "calib.cache")
+    cpu = os.path.join(tmp, "cpu_int8.kiln")
+    gpu = os.path.join(tmp, "cuda_int8_fp16.kiln")
+    fp32 = os.path.join(tmp, "fp32.kiln")
+    kiln("build", model, "-o", fp32, "-q")
+    kiln("build", model, "-o", cpu, "-q", "--int8", "--calib", calib, "--calib-method",
+         "minmax", "--calib-cache", cc)
+    kiln("build", model, "-o", gpu, "-q", "--device", "cuda", "--fp16", "--int8",
+         "--calib-cache", cc, env=env)
+    txt = kiln("inspect", gpu, env=env)
+    print(txt)
+    host = [l for l in txt.splitlines() if re.match(r"\s+\d+ HOST ", l)]
+    check(not host, f"no layer of the device INT8 engine on the host ({len(host)})")
+    check(len(re.findall(r"cuda_qfusedgemm_lt_h\d", txt)) == 6,
+          "the six products run cuda_qfusedgemm_lt_*")
+    check(len(re.findall(r"cuda_qlayernorm_rows", txt)) == 2,
+          "the two LayerNorms the products read run cuda_qlayernorm_rows")
+    d_cpu, d_fp = [], []
+    for v in vals:
+        g = run_engine(gpu, v, tmp, env)
+        d_cpu.append(rel_l2(g, run_engine(cpu, v, tmp)))
+        d_fp.append(rel_l2(g, run_engine(fp32, v, tmp)))
+    print(f"device INT8 rel-l2 vs CPU INT8 {['%.3g' % x for x in d_cpu]}, vs FP32 "
+          f"{['%.3g' % x for x in d_fp]}")
+    check(max(d_cpu) < 2e-2, f"device INT8 matches the CPU INT8 engine (rel-l2 "
+          f"{max(d_cpu):.3g} < 2e-2)")
+    check(max(d_fp) < 0.08, f"device INT8 within 0.08 of FP32 (rel-l2 {max(d_fp):.3g})")
+
+
 def main():
     global KILN
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
     KILN = os.path.abspath(sys.argv[1])
     keep = sys.argv[sys.argv.index("--keep") + 1] if "--keep" in sys.argv else None
+    device = sys.argv[sys.argv.index("--device") + 1] if "--device" in sys.argv else "cpu"
+    if device == "cuda" and not have_gpu():
+        print("0 passed, 0 failed (no GPU)")
+        return 0
     tmp = keep or tempfile.mkdtemp(prefix="kiln_int8_bert_")
     os.makedirs(tmp, exist_ok=True)
     try:
@@ -170,6 +221,10 @@ def main():
             p = os.path.join(tmp, f"val_{i}.npy")
             np.save(p, rng.standard_normal((B, S, D)).astype(np.float32))
             vals.append(p)
+        if device == "cuda":
+            gpu_checks(model, calib, vals, tmp)
+            print(f"{passed} passed, {failed} failed")
+            return 1 if failed else 0
         fp32 = os.path.join(tmp, "fp32.kiln")
         new = os.path.join(tmp, "int8.kiln")
         old = os.path.join(tmp, "int8_qout.kiln")
