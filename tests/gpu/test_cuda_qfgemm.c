@@ -1,5 +1,6 @@
 /* test_cuda_qfgemm.c: QFusedGemm's CUDA tactics (cuda_qfgemm.c: cuBLASLt
-** int8 GEMM + the epilogue kernel of kernels/qfgemm.cu) against the
+** int8 GEMM + the epilogue kernel of kernels/qfgemm.cu, in one chunk of
+** rows or L2-sized ones) against the
 ** reference kernel over random shapes: rows 1..300 (A of rank 2 and 3),
 ** K and N multiples of 16 from 16 to 768, scale per tensor or per column,
 ** bias none / one / per column, residual none / float32 / float16 / int8

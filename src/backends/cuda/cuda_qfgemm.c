@@ -9,6 +9,11 @@
 **    A and B with constant zero points 0 (Kiln's quantizer: symmetric
 **    int8 where a value may be negative, weights symmetric), K and N
 **    multiples of 16.
+**  - cuda_qfusedgemm_lt_l2_h<k>: the same with chunks of at most
+**    QF_L2_CHUNK_BYTES of int32 product, so each chunk's product is still
+**    in the L2 cache (50 MB on an H100) when the epilogue reads it: the
+**    round trip costs L2 bandwidth instead of HBM's, for more, smaller
+**    GEMMs. The builder times both forms and keeps the faster.
 **  - cuda_qlayernorm_rows: QLayerNormalization (LayerNorm then Q: qepi.c
 **    makes it where the LayerNorm's only reader is the Q, as in a BERT
 **    layer whose products and residuals read the 8-bit value), one warp
@@ -30,6 +35,7 @@
 
 enum { QF_ALIGN = 256 };
 #define QF_CHUNK_BYTES ((size_t)256 << 20) /* int32 product rows per chunk */
+#define QF_L2_CHUNK_BYTES ((size_t)16 << 20) /* the L2-resident form's chunks */
 
 static size_t al(size_t v) { return (v + QF_ALIGN - 1) / QF_ALIGN * QF_ALIGN; }
 
@@ -98,25 +104,35 @@ static bool qf_supports(const ir_node *n, const ir_type *const *in) {
            act.kind == FUSED_ACT_GELU_TANH || act.kind == FUSED_ACT_TANH;
 }
 
-static int64_t qf_chunk(int64_t rows, int64_t N) {
-    int64_t c = (int64_t)(QF_CHUNK_BYTES / ((size_t)N * 4));
+static int64_t qf_chunk(int64_t rows, int64_t N, size_t bytes) {
+    int64_t c = (int64_t)(bytes / ((size_t)N * 4));
     if (c > rows) c = rows;
     /* cuBLASLt's n and the epilogue's thread count stay in 32 bits */
     if (c > INT32_MAX / N) c = INT32_MAX / N;
     return c < 1 ? 1 : c;
 }
 
-static size_t qf_workspace(const ir_node *n, const ir_type *const *in) {
+static size_t qf_workspace_any(const ir_type *const *in, size_t chunk_bytes) {
     int64_t rows = 1;
     for (int i = 0; i < in[0]->rank - 1; i++) {
         if (in[0]->dims[i] < 0) return SIZE_MAX;
         rows *= in[0]->dims[i];
     }
     int64_t N = in[1]->dims[0];
-    return 2 * QF_ALIGN + al((size_t)(qf_chunk(rows, N) * N) * 4);
+    return 2 * QF_ALIGN + al((size_t)(qf_chunk(rows, N, chunk_bytes) * N) * 4);
 }
 
-static int qf_run(ref_ctx *rc, int rank) {
+static size_t qf_workspace(const ir_node *n, const ir_type *const *in) {
+    (void)n;
+    return qf_workspace_any(in, QF_CHUNK_BYTES);
+}
+
+static size_t qf_workspace_l2(const ir_node *n, const ir_type *const *in) {
+    (void)n;
+    return qf_workspace_any(in, QF_L2_CHUNK_BYTES);
+}
+
+static int qf_run(ref_ctx *rc, int rank, size_t chunk_bytes) {
     cuda_exec *x = cuda_exec_of(rc);
     cuda_plans_trim(x);
     const kiln_tensor *A = rc->in[0], *B = rc->in[1];
@@ -159,7 +175,7 @@ static int qf_run(ref_ctx *rc, int rank) {
     /* rows per chunk: what the workspace holds (it may be less than asked) */
     int64_t chunk = rc->ws && rc->ws_size > QF_ALIGN
                         ? (int64_t)((rc->ws_size - QF_ALIGN) / ((size_t)N * 4)) : 0;
-    if (chunk > qf_chunk(rows, N)) chunk = qf_chunk(rows, N);
+    if (chunk > qf_chunk(rows, N, chunk_bytes)) chunk = qf_chunk(rows, N, chunk_bytes);
     if (chunk < 1) return ref_fail(rc, "workspace of %zu bytes is too small", rc->ws_size);
     int32_t *acc = (int32_t *)(((uintptr_t)rc->ws + QF_ALIGN - 1) / QF_ALIGN * QF_ALIGN);
     cudaStream_t st = cuda_stream_of(rc);
@@ -197,8 +213,9 @@ static int qf_run(ref_ctx *rc, int rank) {
     return 0;
 }
 
-static int qf_run_h0(ref_ctx *rc) { return qf_run(rc, 0); }
-static int qf_run_h1(ref_ctx *rc) { return qf_run(rc, 1); }
+static int qf_run_h0(ref_ctx *rc) { return qf_run(rc, 0, QF_CHUNK_BYTES); }
+static int qf_run_h1(ref_ctx *rc) { return qf_run(rc, 1, QF_CHUNK_BYTES); }
+static int qf_run_l2_h0(ref_ctx *rc) { return qf_run(rc, 0, QF_L2_CHUNK_BYTES); }
 
 /* ---- QLayerNormalization */
 static bool qln_supports(const ir_node *n, const ir_type *const *in) {
@@ -252,7 +269,10 @@ static const kiln_tactic t_qf_h0 = {QFGEMM_DEVICE_TACTIC, OP_QFusedGemm, 0, DEV_
 static const kiln_tactic t_qf_h1 = {"cuda_qfusedgemm_lt_h1", OP_QFusedGemm, 0, DEV_OW,
                                     qf_supports, qf_workspace, qf_run_h1};
 
+static const kiln_tactic t_qf_l2_h0 = {"cuda_qfusedgemm_lt_l2_h0", OP_QFusedGemm, 0, DEV_OW,
+                                       qf_supports, qf_workspace_l2, qf_run_l2_h0};
 static const kiln_tactic t_qln = {"cuda_qlayernorm_rows", OP_QLayerNormalization, 0, DEV_OW,
                                   qln_supports, NULL, qln_run};
 
-const kiln_tactic *const cuda_tactics_qfgemm[] = {&t_qf_h0, &t_qf_h1, &t_qln, NULL};
+const kiln_tactic *const cuda_tactics_qfgemm[] = {&t_qf_h0, &t_qf_h1, &t_qf_l2_h0, &t_qln,
+                                                   NULL};
