@@ -82,6 +82,10 @@ suite cli python3 tests/engine/test_cli.py build-asan/bin/kiln
 suite int8_accuracy python3 tests/quant/test_int8_accuracy.py build-asan/bin/kiln
 suite int8_cli python3 tests/quant/test_int8_cli.py build-asan/bin/kiln
 suite fp8 python3 tests/quant/test_fp8.py build-asan/bin/kiln
+# INT8 of a calibrated BERT-like layer: products as QFusedGemm with their
+# epilogues, accuracy vs FP32 no worse than the graph before
+# (KILN_INT8_QUANTIZE_OUTPUTS=1)
+suite int8_bert python3 tests/quant/test_int8_bert.py build-asan/bin/kiln
 if [ -f tests/hostile/run_hostile.py ]; then
     suite hostile python3 tests/hostile/run_hostile.py build-asan -j "$JOBS"
 fi

@@ -175,6 +175,12 @@ typedef struct kiln_backend_ops {
     void (*evict)(const void *p, size_t bytes);
 } kiln_backend_ops;
 
+/* The device tactic of QFusedGemm (ops/qfused.c) the builder asks the
+** backend for by name: where find_tactic has none (CUDA: until
+** KILN_CUDA_Q8_FLOAT_OUT=1), device builds keep the Q/DQ graph of before
+** (pass_ctx.no_q8_epilogue). */
+#define QFGEMM_DEVICE_TACTIC "cuda_qfusedgemm_lt_h0"
+
 const kiln_backend_ops *kiln_backend_cpu(void);
 /* The CUDA backend; NULL when this build has none. */
 const kiln_backend_ops *kiln_backend_cuda(void);

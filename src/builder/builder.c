@@ -1310,6 +1310,9 @@ static kiln_status build_main(const kiln_model *m, const kiln_builder_config *cf
     pc.opt_level = cfg->opt_level;
     pc.nchwc_block = b.dev || cfg->opt_level < 1 ? 0 : nchwc_block_for(b.be->host_isa());
     pc.device_build = b.dev != NULL;
+    /* the CUDA tactic of QFusedGemm is opt-in until it has run on a GPU
+    ** (KILN_CUDA_Q8_FLOAT_OUT=1); without it the device graph stays as before */
+    pc.no_q8_epilogue = b.dev && !(b.be->find_tactic && b.be->find_tactic(QFGEMM_DEVICE_TACTIC));
     pc.log = cfg->log;
     pc.log_user = cfg->log_user;
     /* per-pass statistics are detail: shown at VERBOSE, while INFO keeps

@@ -78,8 +78,11 @@ KILN_OP(FusedConv) KILN_OP(FusedGemm) KILN_OP(FusedElementwise)
 /* channels-last (ops/layout.h) */
 KILN_OP(ToNhwc) KILN_OP(ToNchw) KILN_OP(NhwcConv) KILN_OP(NhwcMaxPool)
 KILN_OP(NhwcAveragePool) KILN_OP(NhwcGlobalAveragePool) KILN_OP(NhwcQLinearConv)
-/* quantized internal ops (qfused.c; MatMulIntegerToFloat, ConvIntegerToFloat: quant.c) */
+/* quantized internal ops (qfused.c: QAdd, QFusedGemm, QLayerNormalization;
+** MatMulIntegerToFloat,
+** ConvIntegerToFloat: quant.c) */
 KILN_OP(QAdd) KILN_OP(MatMulIntegerToFloat) KILN_OP(ConvIntegerToFloat)
+KILN_OP(QFusedGemm) KILN_OP(QLayerNormalization)
 /* channel-blocked (NCHWc) layout, made by passes/nchwc.c (ops/nchwc.c) */
 KILN_OP(NchwcReorderIn) KILN_OP(NchwcReorderOut) KILN_OP(NchwcConv)
 KILN_OP(NchwcPool)

@@ -15,6 +15,10 @@ typedef struct pass_ctx {
     int nchwc_block;            /* CPU builds: channel block of the NCHWc
                                    layout (8 AVX2, 16 AVX-512F); 0 off */
     bool device_build;          /* the engine is for a device backend */
+    bool no_q8_epilogue;        /* its backend has no QFusedGemm tactic: the
+                                   qdq pass leaves DQ -> MatMul in float and
+                                   the quantizer quantizes every product's
+                                   output (the graph before QFusedGemm) */
     kiln_log_fn log;            /* may be NULL */
     void *log_user;
     int log_max;                /* most verbose kiln_severity to emit */
@@ -39,6 +43,7 @@ kiln_status passes_run_one(pass_ctx *p, const char *name);
 /* The passes. */
 extern const kiln_pass pass_qdq;         /* Q/DQ -> INT8 layers (qdq.c) */
 extern const kiln_pass pass_qdyn;        /* MatMulInteger + Cast + Mul -> MatMulIntegerToFloat */
+extern const kiln_pass pass_qepi;        /* QFusedGemm + bias/residual/act/Q epilogue */
 extern const kiln_pass pass_fold;        /* constant folding */
 extern const kiln_pass pass_noop;        /* Identity/Dropout/no-op Cast, ... */
 extern const kiln_pass pass_dce;         /* dead nodes */

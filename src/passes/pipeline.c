@@ -13,7 +13,7 @@
 ** up. */
 static const kiln_pass *const k_pipeline[] = {
     &pass_qdq, &pass_fold, &pass_noop, &pass_dce, &pass_qdyn,
-    &pass_layernorm, &pass_gelu, &pass_attention,
+    &pass_layernorm, &pass_gelu, &pass_qepi, &pass_attention,
     &pass_conv_bn, &pass_matmul_add, &pass_bias_act, &pass_qkv,
     &pass_transpose, &pass_eltwise, &pass_nchwc,
     &pass_fold, &pass_dce,

@@ -13,7 +13,9 @@
 ** (Exp, Pow, sums) stay in float32. Around INT8 layers: a QuantizeLinear
 ** behind a half layer reads the half value, and a DequantizeLinear whose
 ** readers all compute in half writes half itself (output_dtype), both
-** exact, so no Cast surrounds the quantized layers. */
+** exact, so no Cast surrounds the quantized layers; a QFusedGemm with a
+** float output does the same (output_dtype: it rounds its float32 result
+** once, as the Cast would). */
 #include "passes.h"
 
 #include <stdio.h>
@@ -51,6 +53,9 @@ static const prec_rule k_rules[] = {
     ** (exact: Q computes x / scale in float32 either way, and half to
     ** float32 is exact), instead of a Cast back to float32 in front of it */
     {OP_QuantizeLinear, 0x1, KEEP_OUT},
+    /* LayerNorm then Q (ops/qfused.c): normalizes in X's type, like the
+    ** LayerNormalization it replaces, and writes 8 bits */
+    {OP_QLayerNormalization, 0x7, KEEP_OUT},
     {OP_Softmax, 0x1, 0}, {OP_LayerNormalization, 0x7, 0},
     {OP_RMSNormalization, 0x3, 0}, {OP_BatchNormalization, 0x1F, 0},
     {OP_InstanceNormalization, 0x7, 0}, {OP_GroupNormalization, 0x7, 0},
@@ -121,6 +126,35 @@ static ir_value *cast_of(prec_state *s, ir_value *v, kiln_dtype to) {
 ** reading it as data, whose other data inputs are float too. Graph outputs
 ** and values a subgraph captures keep float32. */
 static bool readers_compute_half(const prec_state *s, const ir_value *y);
+
+/* QFusedGemm n with a float32 output (no y_scale) and no float residual
+** (an 8-bit one is dequantized inside) may write half: see dq_to_half_ok.
+** A QLayerNormalization reading it as X counts as computing in half: it
+** then normalizes the half value, as the LayerNormalization of the
+** unfused half graph would (the residual Add before it computed in half). */
+static bool qfgemm_to_half_ok(const prec_state *s, const ir_node *n) {
+    const ir_graph *g = s->p->g;
+    const ir_value *y = n->out[0];
+    if (n->n_out != 1 || y->type.dtype != KILN_DTYPE_FLOAT32 || s->pinned[y->id] ||
+        ir_edit_is_graph_output(g, y) || (n->n_in > 9 && n->in[9]) ||
+        ir_attr_find(n, "output_dtype") ||
+        (n->n_in > 6 && n->in[6] && n->in[6]->type.dtype != KILN_DTYPE_INT8 &&
+         n->in[6]->type.dtype != KILN_DTYPE_UINT8))
+        return false;
+    bool qln = false, other = false;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *c = g->nodes[i];
+        bool reads = false;
+        for (int k = 0; k < c->n_in + c->n_implicit; k++) reads |= c->in[k] == y;
+        if (!reads) continue;
+        if (c->op == OP_QLayerNormalization && c->in[0] == y && !c->n_implicit &&
+            (c->n_in < 2 || c->in[1] != y) && (c->n_in < 3 || c->in[2] != y))
+            qln = true;
+        else
+            other = true;
+    }
+    return qln && !other ? true : !qln && readers_compute_half(s, y);
+}
 
 static bool dq_to_half_ok(const prec_state *s, const ir_node *n) {
     const ir_graph *g = s->p->g;
@@ -201,10 +235,11 @@ kiln_status pass_reduced_precision(pass_ctx *p, kiln_dtype half) {
     int converted = 0;
     for (int i = 0; i < nn; i++) {
         ir_node *n = g->nodes[i];
-        if (n->op == OP_DequantizeLinear && dq_to_half_ok(&s, n)) {
+        if ((n->op == OP_DequantizeLinear && dq_to_half_ok(&s, n)) ||
+            (n->op == OP_QFusedGemm && qfgemm_to_half_ok(&s, n))) {
             if (!ir_edit_set_int(n, "output_dtype", half)) goto oom;
             n->out[0]->type.dtype = half;
-            pass_note(p, "DequantizeLinear %s writes %s", n->out[0]->name,
+            pass_note(p, "%s %s writes %s", n->op_type, n->out[0]->name,
                       kiln_dtype_name(half));
             converted++;
             continue;

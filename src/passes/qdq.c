@@ -14,8 +14,17 @@
 ** its Q is folded only when the Q's zero point is the lowest value of its
 ** type, where it changes nothing: Q(relu(v)) = max(Q(v), zp) = Q(v).
 ** Consecutive quantized layers then read each other's int8 outputs directly
-** (the Q -> DQ pair between them has no reader left and is removed). What is
-** not folded keeps its Q/DQ nodes and runs in float as before.
+** (the Q -> DQ pair between them has no reader left and is removed).
+**   DQ(x_q), DQ(w_q const) -> MatMul / Gemm with no Q after it
+**     =>  QFusedGemm(x_q, w_q [N, K], ..., scale = x_scale * w_scale[n],
+**         bias) with a float32 output (ops/qfused.c)
+** The Q/DQ graph means a float product of the dequantized operands; the
+** int32 product scaled once per column computes the same up to float32
+** summation order (no quantization step is added or dropped: that rule is
+** what lets this fold apply to any Q/DQ model, onnxruntime's included).
+** passes/qepi.c later folds the bias, residual, activation and a Q that
+** follow into it. What is not folded keeps its Q/DQ nodes and runs in
+** float as before.
 ** Runs first in the pipeline: constant folding would otherwise turn the
 ** DQ of each weight into a float constant. */
 #include "patterns.h"
@@ -435,6 +444,107 @@ static int fold_add(pass_ctx *p, qmatch *mt) {
     return 1;
 }
 
+/* DQ(x_q), DQ(w_q) -> MatMul (constant [K, N] weight, x of rank >= 2) or
+** Gemm (rank 2, transA 0, alpha 1, beta 1 or no C; constant bias) whose
+** output no Q reads (that case is fold_gemm's): a QFusedGemm with a float32
+** output. 1 folded, 0 not applicable, -1 out of memory. */
+static int fold_gemm_float(pass_ctx *p, ir_node *c) {
+    ir_graph *g = p->g;
+    qmatch mt;
+    memset(&mt, 0, sizeof mt);
+    mt.layer = c;
+    if (c->n_out != 1 || c->n_implicit || !match_inputs(g, &mt) ||
+        c->out[0]->type.dtype != KILN_DTYPE_FLOAT32)
+        return 0;
+    const kiln_tensor *W = mt.w.w;
+    const ir_type *xt = &c->in[0]->type;
+    bool gemm = c->op == OP_Gemm;
+    if (W->rank != 2 || xt->rank < 2) return 0;
+    bool tb = gemm && ir_attr_int(c, "transB", 0);
+    if (gemm && (ir_attr_int(c, "transA", 0) || ir_attr_float(c, "alpha", 1.0f) != 1.0f ||
+                 (c->n_in >= 3 && c->in[2] && ir_attr_float(c, "beta", 1.0f) != 1.0f) ||
+                 xt->rank != 2))
+        return 0;
+    if (!gemm && c->n_in != 2) return 0;
+    int64_t K = W->dims[tb ? 1 : 0], N = W->dims[tb ? 0 : 1];
+    if ((mt.w.axis >= 0 && mt.w.axis != (tb ? 0 : 1)) || xt->dims[xt->rank - 1] != K)
+        return 0;
+    /* (zero points: x's a scalar of its type, w's one value or one per
+    ** column, as act_dq and weight_dq checked) */
+    double *bias = NULL;
+    const ir_value *b = gemm && c->n_in >= 3 ? c->in[2] : NULL;
+    if (b && (b->type.rank > 2 || (b->type.rank == 2 && b->type.dims[0] != 1)))
+        return 0; /* one value per column only */
+    if (b && !(bias = bias_vals(g, b, N, &mt.bdq))) return 0;
+    ir_value *wv = mt.w.dq->in[0];
+    /* [K, N] -> [N, K] (a weight two products share gets one copy each) */
+    if (!tb) {
+        kiln_tensor *wt;
+        int64_t wd[2] = {N, K};
+        if (tensor_new(KILN_DTYPE_INT8, 2, wd, &wt)) {
+            free(bias);
+            return -1;
+        }
+        const int8_t *ws = W->data;
+        int8_t *wdst = wt->data;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t k = 0; k < K; k++) wdst[n * K + k] = ws[k * N + n];
+        if (!(wv = ir_edit_add_const(g, wt, "w_nk"))) {
+            free(bias);
+            return -1;
+        }
+    }
+    int64_t ns = mt.w.axis < 0 ? 1 : N;
+    int64_t nz = mt.w.z ? tensor_numel(mt.w.z) : 0;
+    double *sv = malloc((size_t)ns * sizeof *sv), *zv = malloc((size_t)ns * sizeof *zv);
+    if (!sv || !zv) {
+        free(sv), free(zv), free(bias);
+        return -1;
+    }
+    bool wz_any = false;
+    for (int64_t n = 0; n < ns; n++) {
+        /* the product of the two float32 scales, rounded to float32 */
+        sv[n] = (float)((float)mt.xs * (float)wscale(&mt.w, n));
+        zv[n] = mt.w.z ? (double)dt_get_i64(mt.w.z->dtype, mt.w.z->data,
+                                             (size_t)(nz == 1 ? 0 : n))
+                       : 0.0;
+        wz_any |= zv[n] != 0;
+    }
+    char name[256];
+    pt_name(name, sizeof name, c, "QFusedGemm");
+    ir_node *qg = ir_edit_add_node(g, OP_QFusedGemm, bias ? 6 : 5, 1, name);
+    if (qg) {
+        qg->in[0] = mt.xdq->in[0];
+        qg->in[1] = wv;
+        qg->in[2] = mt.xz ? scalar_const(g, mt.xdq->in[0]->type.dtype, (double)mt.xz,
+                                         "x_zero_point")
+                          : NULL;
+        qg->in[3] = wz_any ? pu_const_f64(g, KILN_DTYPE_INT8, ns == 1 ? 0 : 1, &ns, zv,
+                                          "w_zero_point")
+                           : NULL;
+        qg->in[4] = pu_const_f64(g, KILN_DTYPE_FLOAT32, ns == 1 ? 0 : 1, &ns, sv, "scale");
+        if (bias) qg->in[5] = pu_const_f64(g, KILN_DTYPE_FLOAT32, 1, &N, bias, "bias");
+    }
+    free(sv), free(zv), free(bias);
+    if (!qg || !qg->in[4] || (mt.xz && !qg->in[2]) || (wz_any && !qg->in[3]) ||
+        (qg->n_in > 5 && !qg->in[5]))
+        return -1;
+    ir_edit_set_output(qg, 0, c->out[0]);
+    ir_node *fs[4] = {mt.xdq, mt.w.dq, mt.bdq, c};
+    ir_node *srcs[4];
+    int nf = 0;
+    for (int i = 0; i < 4; i++)
+        if (fs[i]) srcs[nf++] = fs[i];
+    ir_edit_note_fused(g, qg, srcs, nf);
+    ir_edit_kill(c);
+    ir_node *dqs[3] = {mt.xdq, mt.w.dq, mt.bdq};
+    pt_kill_unused(g, dqs, 3);
+    pass_note(p, "folded DQ/%s '%s' into INT8 QFusedGemm (%s -> float32, w per %s)",
+              c->op_type, pu_name(c), kiln_dtype_name(qg->in[0]->type.dtype),
+              mt.w.axis < 0 ? "tensor" : "channel");
+    return 1;
+}
+
 static kiln_status run(pass_ctx *p) {
     ir_graph *g = p->g;
     int n0 = g->n_nodes;
@@ -462,6 +572,13 @@ static kiln_status run(pass_ctx *p) {
             break;
         }
         if (r < 0) return pu_oom();
+    }
+    /* then the products no Q reads (where the backend runs QFusedGemm) */
+    int n1 = p->no_q8_epilogue ? 0 : g->n_nodes;
+    for (int i = 0; i < n1; i++) {
+        ir_node *c = g->nodes[i];
+        if (c->dead || (c->op != OP_MatMul && c->op != OP_Gemm)) continue;
+        if (fold_gemm_float(p, c) < 0) return pu_oom();
     }
     return KILN_OK;
 }

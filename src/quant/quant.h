@@ -123,6 +123,11 @@ typedef struct quant_opts {
     /* KILN_DTYPE_INT8 or UNDEFINED (0) (uint8 where never negative) or
     ** KILN_DTYPE_FLOAT8E4M3FN (FP8: minmax or percentile only). */
     kiln_dtype qtype;
+    /* Quantize every product's output as onnxruntime's quantize_static
+    ** does, also where only float layers read it (the behaviour before
+    ** QFusedGemm; tests compare against it). Off: a MatMul/Gemm output is
+    ** quantized only where an 8-bit reader may take it (quantize.c). */
+    bool quantize_outputs;
 } quant_opts;
 
 /* Calibrates (or reads the cache), applies the accuracy budget and inserts

@@ -60,6 +60,7 @@ typedef struct qctx {
                               quantized to uint8 with zero point 0 */
     quant_hist **hist;     /* per value id while calibrating */
     bool fp8;              /* o->qtype is FLOAT8E4M3FN */
+    bool quantize_outputs; /* o->quantize_outputs or KILN_INT8_QUANTIZE_OUTPUTS=1 */
 } qctx;
 
 /* What one quantized tensor is stored as. */
@@ -152,6 +153,25 @@ static bool passes_scale(int op) {
            op == OP_Squeeze || op == OP_Unsqueeze;
 }
 
+/* Whether a reader of v keeps it in 8 bits when v is quantized: a
+** two-input Add or a data mover whose output (after a Relu that alone
+** reads an Add's) is a layer's input (q->cand holds the layers' inputs). */
+static bool feeds_int8(const qctx *q, const ir_value *v) {
+    const ir_graph *g = q->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = g->nodes[i];
+        if (n->n_out < 1 || !n->out[0] || (n->op != OP_Add && !passes_scale(n->op))) continue;
+        bool reads = false;
+        for (int k = 0; k < n->n_in && !reads; k++) reads = n->in[k] == v;
+        if (!reads) continue;
+        const ir_value *o = n->out[0];
+        ir_node *r = ir_edit_sole_consumer(g, o);
+        if (n->op == OP_Add && r && r->op == OP_Relu && r->n_out == 1) o = r->out[0];
+        if (q->cand[o->id]) return true;
+    }
+    return false;
+}
+
 /* Marks the tensors the Q/DQ graph may quantize, and which of them take
 ** their scale from their producer's input (data movement keeps values). */
 static kiln_status find_tensors(qctx *q) {
@@ -162,11 +182,29 @@ static kiln_status find_tensors(qctx *q) {
     q->unsig = calloc((size_t)nv + 1, sizeof *q->unsig);
     if (!q->cand || !q->active || !q->share || !q->unsig)
         return kiln_error(KILN_OUT_OF_MEMORY, "out of memory");
-    for (int l = 0; l < q->n_layers; l++) {
+    for (int l = 0; l < q->n_layers; l++)
         for (int a = 0; a < 2; a++)
             if (q->L[l].act[a] >= 0) q->cand[q->L[l].act[a]] = true;
+    /* A product's output is quantized only where an 8-bit reader may take
+    ** it: the next layer (an input, marked above), or a residual Add or a
+    ** data mover whose own output a layer reads (QAdd, and the moves the
+    ** qdq fold keeps in int8). Otherwise its readers are float (a BERT
+    ** layer's bias, GELU, residual and LayerNorm): a Q/DQ pair there would
+    ** only round the value, and the qdq/qepi passes run the product with
+    ** a float or requantized epilogue instead. Convolutions keep theirs
+    ** (their float-output form does not exist). */
+    if (!q->quantize_outputs)
+        for (int l = 0; l < q->n_layers; l++) {
+            qlayer *L = &q->L[l];
+            int op = L->n->op;
+            if (L->out_t < 0 || q->cand[L->out_t] ||
+                (op != OP_MatMul && op != OP_Gemm && op != OP_FusedGemm) ||
+                feeds_int8(q, q->g->values[L->out_t]))
+                continue;
+            L->out_t = -1;
+        }
+    for (int l = 0; l < q->n_layers; l++)
         if (q->L[l].out_t >= 0) q->cand[q->L[l].out_t] = true;
-    }
     /* never negative: Relu, Softmax and Sigmoid outputs and what data
     ** movement makes of them (nodes are in topological order) */
     for (int i = 0; i < q->g->n_nodes; i++) {
@@ -782,6 +820,9 @@ kiln_status quant_int8(pass_ctx *p, const quant_opts *o) {
     q.o = o;
     q.g = p->g;
     q.fp8 = o->qtype == KILN_DTYPE_FLOAT8E4M3FN;
+    const char *qo_env = getenv("KILN_INT8_QUANTIZE_OUTPUTS");
+    q.quantize_outputs = o->quantize_outputs || (qo_env && !strcmp(qo_env, "1")) ||
+                         p->no_q8_epilogue;
     const char *flag = q.fp8 ? "--fp8" : "--int8";
     quant_cache cache;
     memset(&cache, 0, sizeof cache);

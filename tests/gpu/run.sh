@@ -159,6 +159,9 @@ fi
 has int8 && suite int8_e2e python3 tests/quant/test_int8_gpu.py "$K"
 # and with the int8 layers kept NCHW (KILN_CHANNELS_LAST_INT8=0)
 has int8 && KILN_CHANNELS_LAST_INT8=0 suite int8_e2e_nchw python3 tests/quant/test_int8_gpu.py "$K"
+# a BERT-like layer through the opt-in QFusedGemm / QLayerNormalization
+# tactics (KILN_CUDA_Q8_FLOAT_OUT=1, set by the test), against the CPU INT8 engine
+has int8 && suite int8_bert_gpu python3 tests/quant/test_int8_bert.py "$K" --device cuda
 # The Python package with device arrays (DLPack): needs the extension built
 # with the CUDA backend (cmake -DKILN_PYTHON=ON, target kiln_python) in a
 # folder holding the kiln package, given as $KILN_PYTHONPATH.

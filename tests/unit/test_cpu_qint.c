@@ -8,7 +8,11 @@
 ** strides, dilations, pads and auto_pad, batched MatMulInteger, extreme
 ** bytes throughout (every activation 255 against weights of -128 or 127),
 ** prepared weights (the builder's blob) and the per-run conversion,
-** workspace and malloc paths, 1 and 3 threads. */
+** workspace and malloc paths, 1 and 3 threads. QFusedGemm (B [N, K]) with
+** every epilogue: bias, float32 or 8-bit residual, the activations, float32
+** or requantized int8/uint8 output. QLayerNormalization (cpu_qnorm.c)
+** against the reference within one step on at most 1% of the elements (the
+** LayerNorm tactics normalize in float32, the reference in float64). */
 #include "../../src/backends/cpu/cpu_int8.h"
 #include "../../src/backends/cpu/cpu_tactics.h"
 #include "../../src/ir/ir_edit.h"
@@ -47,8 +51,8 @@ static void fill8(kiln_tensor *t, bool ext, bool lo_end) {
 
 static int run_tactic(const kiln_tactic *t, ir_node *n, const kiln_tensor *const *in, int nin,
                       kiln_tensor *y, bool use_blob, bool use_ws) {
-    ir_type types[6];
-    const ir_type *tin[6] = {0};
+    ir_type types[12];
+    const ir_type *tin[12] = {0};
     memset(types, 0, sizeof types);
     for (int i = 0; i < nin; i++) {
         if (!in[i]) continue;
@@ -73,10 +77,10 @@ static int run_tactic(const kiln_tactic *t, ir_node *n, const kiln_tensor *const
     c.ws_size = ws ? wsz : 0;
     void *blob = NULL;
     size_t blob_n = 0;
-    const kiln_tensor *in2[6];
+    const kiln_tensor *in2[12];
     kiln_tensor wnodata;
     if (use_blob) {
-        const kiln_tensor *cin[6] = {NULL, in[1], NULL, NULL, NULL, NULL};
+        const kiln_tensor *cin[12] = {NULL, in[1]};
         CHECK(t->prepare(n, tin, cin, &blob, &blob_n) == KILN_OK, "%s prepare", t->name);
         c.blob = blob;
         c.blob_size = blob_n;
@@ -115,7 +119,15 @@ static void check_all(const kiln_tactic *const *tacs, ir_node *n, const kiln_ten
             flip++;
             int rc = run_tactic(t, n, in, nin, y, flip & 1, flip & 2);
             CHECK(rc == 0, "%s %s: did not run (%d)", t->name, desc, rc);
-            if (rc == 0) { /* int32, or float32 bit for bit */
+            if (rc == 0 && want->nbytes == (size_t)tensor_numel(want)) { /* 8-bit */
+                int64_t bad = -1;
+                for (int64_t i = 0; i < tensor_numel(y) && bad < 0; i++)
+                    if (((uint8_t *)y->data)[i] != ((uint8_t *)want->data)[i]) bad = i;
+                CHECK(bad < 0, "%s t=%d %s: y[%lld] = %lld, want %lld", t->name, th, desc,
+                      (long long)bad,
+                      bad < 0 ? 0LL : (long long)dt_get_i64(y->dtype, y->data, (size_t)bad),
+                      bad < 0 ? 0LL : (long long)dt_get_i64(want->dtype, want->data, (size_t)bad));
+            } else if (rc == 0) { /* int32, or float32 bit for bit */
                 int64_t bad = -1;
                 for (int64_t i = 0; i < tensor_numel(y) && bad < 0; i++)
                     if (((int32_t *)y->data)[i] != ((int32_t *)want->data)[i]) bad = i;
@@ -247,6 +259,114 @@ static void matmul_case(bool tofloat) {
     check_all(tofloat ? ftacs : tacs, n, in, nin, desc);
     ir_edit_kill(n);
     for (int i = 0; i < 6; i++) tensor_free((kiln_tensor *)in[i]);
+}
+
+/* QFusedGemm: A [..., K] x B [N, K] with the epilogue's every form, bit
+** for bit against the reference. */
+static void qfgemm_case(void) {
+    int ar = (int)irand(2, 3);
+    int64_t ad[3], K = rnd() < 0.2 ? irand(257, 700) : irand(1, 70);
+    int64_t Nc = rnd() < 0.3 ? irand(50, 200) : irand(1, 40);
+    if (ar == 3) ad[0] = irand(1, 3);
+    ad[ar - 2] = irand(1, 150);
+    ad[ar - 1] = K;
+    int64_t bd[2] = {Nc, K};
+    kiln_dtype at = rnd() < 0.5 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+    kiln_dtype bt = rnd() < 0.7 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+    kiln_tensor *a = tens(at, ar, ad), *b = tens(bt, 2, bd);
+    fill8(a, false, false);
+    fill8(b, false, false);
+    int mode = (int)irand(0, 3);
+    kiln_tensor *az = mode ? zp(at, 1, false) : NULL;
+    kiln_tensor *bz = mode >= 2 ? zp(bt, Nc, mode == 3) : NULL;
+    int smode = (int)irand(0, 1), bmode = (int)irand(0, 2);
+    /* small scales keep values where the activations and rounding matter */
+    kiln_tensor *sc = fvec(Nc, smode, 1e-6, 2e-3);
+    kiln_tensor *bi = bmode ? fvec(Nc, bmode == 2, -3, 3) : NULL;
+    int rmode = (int)irand(0, 3); /* none, float32, int8, uint8 */
+    int64_t yd[3];
+    memcpy(yd, ad, sizeof yd);
+    yd[ar - 1] = Nc;
+    kiln_tensor *r = NULL, *rs = NULL, *rz = NULL;
+    if (rmode == 1) {
+        r = tens(KILN_DTYPE_FLOAT32, ar, yd);
+        for (int64_t i = 0; i < tensor_numel(r); i++) ((float *)r->data)[i] = (float)(rnd() * 6 - 3);
+    } else if (rmode >= 2) {
+        r = tens(rmode == 2 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8, ar, yd);
+        fill8(r, false, false);
+        rs = fvec(1, false, 1e-3, 0.05);
+        rz = rnd() < 0.5 ? zp(r->dtype, 1, false) : NULL;
+    }
+    int qmode = (int)irand(0, 2); /* float32, int8, uint8 output */
+    kiln_tensor *ys = NULL, *yz = NULL;
+    if (qmode) {
+        ys = fvec(1, false, 0.005, 0.05);
+        yz = zp(qmode == 1 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8, 1, false);
+    }
+    static const char *const acts[6] = {"", "Relu", "Gelu", "GeluTanh", "Sigmoid", "Tanh"};
+    const char *act = acts[irand(0, 5)];
+    int nin = qmode ? 11 : rz ? 9 : rs ? 8 : r ? 7 : bi ? 6 : 5;
+    ir_node *n = ir_edit_add_node(g_graph, OP_QFusedGemm, nin, 1, NULL);
+    if (!n) die("node");
+    if (act[0]) ir_edit_set_str(n, "activation", act);
+    const kiln_tensor *in[11] = {a, b, az, bz, sc, bi, r, rs, rz, ys, yz};
+    char desc[200];
+    snprintf(desc, sizeof desc, "QFusedGemm rank %d rows %lld K %lld N %lld a%s b%s zp%d%s%s "
+             "res%d act '%s' out%d", ar, (long long)ad[ar - 2], (long long)K, (long long)Nc,
+             at == KILN_DTYPE_INT8 ? "s8" : "u8", bt == KILN_DTYPE_INT8 ? "s8" : "u8", mode,
+             smode ? " scale[N]" : " scale[1]",
+             bmode == 2 ? " bias[N]" : bmode ? " bias[1]" : "", rmode, act, qmode);
+    static const kiln_tactic *const tacs[4] = {&cpu_t_qfgemm_c, &cpu_t_qfgemm_avx2,
+                                               &cpu_t_qfgemm_vnni, &cpu_t_qfgemm_amx};
+    check_all(tacs, n, in, nin, desc);
+    ir_edit_kill(n);
+    for (int i = 0; i < 11; i++) tensor_free((kiln_tensor *)in[i]);
+}
+
+static void qln_case(void) {
+    int rank = (int)irand(2, 3);
+    int64_t d[3];
+    for (int i = 0; i < rank; i++) d[i] = irand(1, 9);
+    d[rank - 1] = rnd() < 0.5 ? irand(1, 40) : irand(100, 800);
+    int64_t len = d[rank - 1];
+    kiln_tensor *x = tens(KILN_DTYPE_FLOAT32, rank, d);
+    double shift = rnd() * 10 - 5, spread = 0.1 + rnd() * 4;
+    for (int64_t i = 0; i < tensor_numel(x); i++)
+        ((float *)x->data)[i] = (float)(shift + spread * (rnd() * 2 - 1));
+    kiln_tensor *sc = fvec(len, true, 0.5, 1.5), *bi = rnd() < 0.7 ? fvec(len, true, -1, 1) : NULL;
+    kiln_dtype yt = rnd() < 0.6 ? KILN_DTYPE_INT8 : KILN_DTYPE_UINT8;
+    kiln_tensor *ys = fvec(1, false, 0.01, 0.05), *yz = zp(yt, 1, false);
+    if (yt == KILN_DTYPE_INT8) dt_set_i64(yt, yz->data, 0, irand(-10, 10));
+    ir_node *n = ir_edit_add_node(g_graph, OP_QLayerNormalization, 5, 1, NULL);
+    if (!n) die("node");
+    ir_edit_set_float(n, "epsilon", rnd() < 0.5 ? 1e-5f : 1e-12f);
+    const kiln_tensor *in[5] = {x, sc, bi, ys, yz};
+    kiln_tensor *out[1];
+    if (ref_run_node(n, in, out)) {
+        CHECK(0, "QLayerNormalization reference failed: %s", kiln_last_error());
+    } else {
+        static const kiln_tactic *const tacs[3] = {&cpu_t_qlayernorm_c, &cpu_t_qlayernorm_avx2,
+                                                   &cpu_t_qlayernorm_avx512};
+        for (int ti = 0; ti < 3; ti++) {
+            if (tacs[ti]->isa & ~g_host) continue;
+            kiln_tensor *y = tens(out[0]->dtype, out[0]->rank, out[0]->dims);
+            int rc = run_tactic(tacs[ti], n, in, 5, y, false, ti & 1);
+            CHECK(rc == 0, "%s: did not run", tacs[ti]->name);
+            int64_t ne = tensor_numel(y), off = 0, bad = 0;
+            for (int64_t i = 0; rc == 0 && i < ne; i++) {
+                int64_t dv = dt_get_i64(y->dtype, y->data, (size_t)i) -
+                             dt_get_i64(y->dtype, out[0]->data, (size_t)i);
+                off += dv == 1 || dv == -1;
+                bad += dv > 1 || dv < -1;
+            }
+            CHECK(bad == 0 && off <= 2 + ne / 100, "%s rows x %lld: %lld off by one, %lld more",
+                  tacs[ti]->name, (long long)len, (long long)off, (long long)bad);
+            tensor_free(y);
+        }
+        tensor_free(out[0]);
+    }
+    ir_edit_kill(n);
+    for (int i = 0; i < 5; i++) tensor_free((kiln_tensor *)in[i]);
 }
 
 /* DynamicQuantizeLinear: bytes, scale (bits) and zero point as the
@@ -382,6 +502,8 @@ int main(void) {
     for (int i = 0; i < 4; i++) conv_case(true, true);
     for (int i = 0; i < 80; i++) matmul_case(false);
     for (int i = 0; i < 60; i++) matmul_case(true);
+    for (int i = 0; i < 120; i++) qfgemm_case();
+    for (int i = 0; i < 40; i++) qln_case();
     blob_mismatch();
     static const int64_t dqn[] = {0, 1, 7, 8, 9, 1000, 32768, 32769, 100003};
     for (size_t i = 0; i < sizeof dqn / sizeof dqn[0]; i++)

@@ -218,6 +218,81 @@ static void test_qdyn(void) {
     kiln_model_free(km);
 }
 
+/* DQ -> MatMul / Gemm with no Q after it folds into QFusedGemm (qdq.c);
+** its bias Add, GELU, residual Add (an 8-bit DQ operand read as int8) and
+** the next layer's Q fold into its epilogue (qepi.c); a graph output keeps
+** its readers. Outputs as before (the int32 product scaled once against
+** the float sum of dequantized products: float32 rounding apart). */
+static void test_qdq_epi(void) {
+    kiln_model *km;
+    ir_model *m = pass_case("qdq_epi.onnx", "qdq gelu qepi",
+                            "QFusedGemm=4 MatMul=0 Gemm=0 Gelu=0 Add=0 Relu=1 Erf=0 "
+                            "QuantizeLinear=2 DequantizeLinear=0",
+                            &km);
+    if (!m) return;
+    const ir_graph *g = m->graph;
+    ir_node *n = producer_of(g, "gq");
+    CHECK(n && n->op == OP_QFusedGemm && !strcmp(ir_attr_str(n, "activation", ""), "Gelu") &&
+              n->n_in == 11 && n->in[5] && !n->in[6] && n->in[9] && n->in[10] &&
+              n->out[0]->type.dtype == KILN_DTYPE_INT8,
+          "qdq_epi: the FFN-in product is not QFusedGemm + bias + Gelu + Q");
+    n = producer_of(g, "y");
+    CHECK(n && n->op == OP_QFusedGemm && n->n_in >= 9 && n->in[5] && n->in[6] &&
+              n->in[6]->type.dtype == KILN_DTYPE_INT8 && n->in[7] &&
+              !ir_attr_str(n, "activation", "")[0] &&
+              n->in[0]->producer && n->in[0]->producer->op == OP_QFusedGemm,
+          "qdq_epi: the FFN-out product is not QFusedGemm + bias + int8 residual on the "
+          "FFN-in's int8 output");
+    n = producer_of(g, "y2");
+    CHECK(n && n->op == OP_QFusedGemm && !strcmp(ir_attr_str(n, "activation", ""), "Relu") &&
+              n->in[5] && n->in[1]->const_val && n->in[1]->const_val->dims[0] == 16 &&
+              tensor_numel(n->in[4]->const_val) == 1,
+          "qdq_epi: the Gemm (transB, per-tensor scale) is not QFusedGemm + bias + Relu");
+    n = producer_of(g, "y3");
+    CHECK(n && n->op == OP_QFusedGemm && n->n_in == 5,
+          "qdq_epi: a product that is a graph output took its reader");
+    ir_model_free(m);
+    kiln_model_free(km);
+}
+
+/* LayerNorm -> Q (its only reader) becomes QLayerNormalization (qepi.c),
+** outputs as before; in an FP16 build the product between the two writes
+** float16 for the second QLayerNormalization (precision.c), which then
+** normalizes in float16, with no Cast anywhere (the first one reads the
+** float32 graph input, the last product writes the float32 output). */
+static void test_qdq_ln(void) {
+    kiln_model *km;
+    ir_model *m = pass_case("qdq_ln.onnx", "qdq gelu qepi",
+                            "QLayerNormalization=2 QFusedGemm=2 LayerNormalization=0 Add=0 "
+                            "QuantizeLinear=0 DequantizeLinear=0",
+                            &km);
+    if (!m) return;
+    ir_graph *g = m->graph;
+    ir_node *n = producer_of(g, "ln2q");
+    CHECK(n && n->op == OP_QLayerNormalization && n->in[0]->producer &&
+              n->in[0]->producer->op == OP_QFusedGemm,
+          "qdq_ln: the second LayerNorm + Q is not a QLayerNormalization after the product");
+    pass_ctx pc;
+    memset(&pc, 0, sizeof pc);
+    pc.m = m, pc.g = g, pc.opt_level = 3;
+    kiln_status st = pass_reduced_precision(&pc, KILN_DTYPE_FLOAT16);
+    CHECK(!st, "qdq_ln: precision pass failed: %s", st ? kiln_last_error() : "");
+    int casts = 0;
+    for (int i = 0; !st && i < g->n_nodes; i++) casts += g->nodes[i]->op == OP_Cast;
+    n = producer_of(g, "ln2q");
+    CHECK(!st && n && n->in[0]->type.dtype == KILN_DTYPE_FLOAT16 &&
+              n->in[1]->type.dtype == KILN_DTYPE_FLOAT16 &&
+              n->out[0]->type.dtype == KILN_DTYPE_INT8 &&
+              ir_attr_int(n->in[0]->producer, "output_dtype", 0) == KILN_DTYPE_FLOAT16,
+          "qdq_ln: the product does not write float16 for the QLayerNormalization");
+    n = producer_of(g, "y");
+    CHECK(n && n->op == OP_QFusedGemm && n->out[0]->type.dtype == KILN_DTYPE_FLOAT32,
+          "qdq_ln: the graph output's product does not keep float32");
+    CHECK(casts == 0, "qdq_ln: %d Cast layers, expected none", casts);
+    ir_model_free(m);
+    kiln_model_free(km);
+}
+
 static void test_bias_act(void) {
     kiln_model *km;
     ir_model *m = pass_case("bias_act_conv.onnx", "bias_act",
@@ -763,6 +838,8 @@ int main(int argc, char **argv) {
     test_conv_bn();
     test_matmul_add();
     test_qdyn();
+    test_qdq_epi();
+    test_qdq_ln();
     test_bias_act();
     test_transpose();
     test_eltwise();

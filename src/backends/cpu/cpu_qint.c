@@ -30,6 +30,10 @@
 ** with the Cast, scale Mul and bias Add after it) are the same products
 ** with a float store:
 ** (float)acc * scale[n] (+ bias[n]), the reference's float32 steps.
+** QFusedGemm (ops/qfused.c: the same product from a Q/DQ model, with its
+** epilogue) adds, per element as it stores, the residual (float32, or
+** 8-bit dequantized), the activation and the output quantization, in the
+** reference's float32 steps; half outputs are left to the reference.
 **
 ** DynamicQuantizeLinear (the same models' activation quantizer) is here too:
 ** the range min(0, x) .. max(0, x) and the quantized bytes in chunks on the
@@ -38,6 +42,7 @@
 #include "cpu_int8.h"
 #include "cpu_tactics.h"
 #include "../../ops/conv_window.h"
+#include "../../ops/fused.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -92,15 +97,41 @@ static bool qi_geom_make(const ir_node *n, const int64_t *xd, int xr, const int6
         g->K = g->Cg * g->kh * g->kw;
         g->P = g->OH * g->OW;
     } else {
-        if (xr < 2 || wr != 2 || xd[xr - 1] != wd[0]) return false;
+        bool nk = n->op == OP_QFusedGemm; /* B [N, K] */
+        if (xr < 2 || wr != 2 || xd[xr - 1] != wd[nk ? 1 : 0]) return false;
         g->rows = 1;
         for (int i = 0; i < xr - 1; i++) g->rows *= xd[i];
-        g->N = 1, g->G = 1, g->K = wd[0], g->M = g->Mg = wd[1];
+        g->N = 1, g->G = 1, g->K = wd[nk ? 1 : 0], g->M = g->Mg = wd[nk ? 0 : 1];
         g->P = g->rows;
     }
     g->Kq = cdiv(g->K, 4);
     g->nblk = cdiv(g->P, CPU_Q8_NB);
     return g->K > 0;
+}
+
+/* QFusedGemm's epilogue inputs: a float32 or 8-bit residual of the
+** output's size (8-bit: scalar float32 r_scale, scalar r_zero_point), a
+** quantized output (scalar float32 y_scale, 8-bit scalar y_zero_point) or
+** a float32 one, a known activation. */
+static bool qi_epi_supports(const ir_node *n, const ir_type *const *in) {
+    fused_act a;
+    char err[64];
+    if (!fused_act_read(n, &a, err, sizeof err)) return false;
+    const ir_type *r = n->n_in > 6 ? in[6] : NULL;
+    if (r && r->dtype != KILN_DTYPE_FLOAT32 && !is8(r->dtype)) return false;
+    for (int i = 7; i < n->n_in && i < 11; i++) {
+        if (!in[i]) continue;
+        int64_t len = 1;
+        for (int d = 0; d < in[i]->rank; d++) len *= in[i]->dims[d];
+        if (len != 1) return false;
+        if ((i == 7 || i == 9) && in[i]->dtype != KILN_DTYPE_FLOAT32) return false;
+        if ((i == 8 || i == 10) && !is8(in[i]->dtype)) return false;
+    }
+    bool quant = n->n_in > 10 && in[9] && in[10];
+    if (r && is8(r->dtype) && !(n->n_in > 7 && in[7])) return false;
+    if (!quant && ir_attr_int(n, "output_dtype", KILN_DTYPE_FLOAT32) != KILN_DTYPE_FLOAT32)
+        return false;
+    return true;
 }
 
 static bool qi_supports(const ir_node *n, const ir_type *const *in) {
@@ -113,11 +144,13 @@ static bool qi_supports(const ir_node *n, const ir_type *const *in) {
         return false;
     if (n->n_in > 3 && in[3] && (in[3]->dtype != in[1]->dtype || in[3]->rank > 1)) return false;
     if (n->op == OP_ConvInteger) return in[0]->rank == 4 && in[1]->rank == 4;
-    if (n->op == OP_MatMulIntegerToFloat || n->op == OP_ConvIntegerToFloat) {
+    if (n->op == OP_QFusedGemm && !qi_epi_supports(n, in)) return false;
+    if (n->op == OP_MatMulIntegerToFloat || n->op == OP_ConvIntegerToFloat ||
+        n->op == OP_QFusedGemm) {
         bool conv = n->op == OP_ConvIntegerToFloat;
         if ((conv ? in[0]->rank != 4 || in[1]->rank != 4 : in[1]->rank != 2) || n->n_in < 5)
             return false;
-        int64_t cols = conv ? in[1]->dims[0] : in[1]->dims[1];
+        int64_t cols = conv || n->op == OP_QFusedGemm ? in[1]->dims[0] : in[1]->dims[1];
         for (int i = 4; i < n->n_in && i < 6; i++) {
             if (!in[i]) {
                 if (i == 4) return false;
@@ -159,8 +192,8 @@ static void qi_wt_fill(const ir_node *n, const kiln_tensor *w, int64_t M, int64_
     for (int64_t m = 0; m < M; m++) {
         int32_t s = 0;
         for (int64_t k = 0; k < K; k++) {
-            /* conv: W [M][K] as stored; matmul: B [K][M] transposed */
-            uint8_t b = is_conv(n) ? src[m * K + k] : src[k * M + m];
+            /* conv, QFusedGemm: W [M][K] as stored; matmul: B [K][M] transposed */
+            uint8_t b = is_conv(n) || n->op == OP_QFusedGemm ? src[m * K + k] : src[k * M + m];
             int8_t v = (int8_t)(b ^ flip);
             out->ws[m * K + k] = v;
             s += v;
@@ -199,7 +232,8 @@ static bool qi_dims_mk(const ir_node *n, const ir_type *w, int64_t *M, int64_t *
         *M = w->dims[0], *K = w->dims[1] * w->dims[2] * w->dims[3];
     } else {
         if (w->rank != 2) return false;
-        *M = w->dims[1], *K = w->dims[0];
+        bool nk = n->op == OP_QFusedGemm; /* B [N, K] */
+        *M = w->dims[nk ? 0 : 1], *K = w->dims[nk ? 1 : 0];
     }
     return *M > 0 && *K > 0;
 }
@@ -249,6 +283,15 @@ typedef struct qi_run {
     float *fy;                  /* MatMulIntegerToFloat: the float output (y unused) */
     const float *scale, *bias;  /* its per-column scale and bias (NULL: none) */
     bool scale_vec, bias_vec;   /* one value per column, else one in all */
+    bool epi;                   /* QFusedGemm: the epilogue below runs */
+    const float *rf;            /* float32 residual, or */
+    const uint8_t *r8;          /* an 8-bit one (r8s: int8) */
+    bool r8s;
+    float rs, rz;               /* its scale and zero point */
+    fused_act act;
+    uint8_t *qy;                /* quantized output (qys: int8), else fy */
+    bool qys;
+    float ys, yz, ylo, yhi;
     int64_t mparts, mper; /* each block's Mg rows in mparts tasks of mper */
     uint8_t *packed;      /* mparts > 1: every block packed once, before the tasks */
     size_t pstride;       /* bytes per packed block (block, slack, column sums) */
@@ -339,6 +382,23 @@ static void qi_pack(const qi_run *r, int64_t n, int64_t gi, int64_t p0, int np, 
     }
 }
 
+/* QFusedGemm's epilogue on one element (f: the scaled product plus bias)
+** at output index idx: the reference's float32 steps. */
+static inline void qi_epi_store(const qi_run *r, float f, int64_t idx) {
+    if (r->rf) f = f + r->rf[idx];
+    else if (r->r8)
+        f = f + ((float)(r->r8s ? (int)(int8_t)r->r8[idx] : (int)r->r8[idx]) - r->rz) * r->rs;
+    f = fused_act_f32(&r->act, f);
+    if (!r->qy) {
+        r->fy[idx] = f;
+        return;
+    }
+    float t = nearbyintf(f / r->ys) + r->yz;
+    t = t < r->ylo ? r->ylo : t > r->yhi ? r->yhi : t;
+    if (t != t) t = r->ylo; /* NaN: as the reference's saturation leaves it */
+    r->qy[idx] = r->qys ? (uint8_t)(int8_t)(int)t : (uint8_t)(int)t;
+}
+
 static void qi_task(void *arg, int64_t t, int tid, void *scratch) {
     (void)tid;
     const qi_run *r = arg;
@@ -380,11 +440,24 @@ static void qi_task(void *arg, int64_t t, int tid, void *scratch) {
                 wzs[i] = (uint32_t)r->wz[mg + i];
                 base[i] = K * xz * wzs[i] - xz * (uint32_t)r->w.rowsum[mg + i];
             }
-            if (r->fy) { /* (float)acc * scale (+ bias), float32 steps */
+            if (r->fy || r->epi) { /* (float)acc * scale (+ bias), float32 steps */
                 float sc[CPU_Q8_AMX_MR], bi[CPU_Q8_AMX_MR];
                 for (int i = 0; i < mr; i++) {
                     sc[i] = r->scale[r->scale_vec ? mg + i : 0];
                     bi[i] = r->bias ? r->bias[r->bias_vec ? mg + i : 0] : 0.0f;
+                }
+                if (r->epi) {
+                    for (int p = 0; p < np; p++) {
+                        const int64_t row = (p0 + p) * g->M + mg;
+                        const uint32_t cs = (uint32_t)colsum[p];
+                        for (int i = 0; i < mr; i++) {
+                            int32_t v = (int32_t)((uint32_t)acc[i * CPU_Q8_NB + p] + base[i] -
+                                                  wzs[i] * cs);
+                            float f = (float)v * sc[i];
+                            qi_epi_store(r, r->bias ? f + bi[i] : f, row + i);
+                        }
+                    }
+                    continue;
                 }
                 for (int p = 0; p < np; p++) {
                     float *y = r->fy + (p0 + p) * g->M + mg;
@@ -464,10 +537,13 @@ static int qi_run_isa(ref_ctx *c, const cpu_q8_isa *isa) {
     qi_run r;
     memset(&r, 0, sizeof r);
     r.isa = isa;
+    const bool epi = c->node->op == OP_QFusedGemm;
     const bool tofloat = c->node->op == OP_MatMulIntegerToFloat ||
-                         c->node->op == OP_ConvIntegerToFloat;
+                         c->node->op == OP_ConvIntegerToFloat || epi;
+    const bool quant_out = epi && ref_has(c, 9) && ref_has(c, 10);
     if (!is8(x->dtype) || !is8(w->dtype) ||
-        y->dtype != (tofloat ? KILN_DTYPE_FLOAT32 : KILN_DTYPE_INT32))
+        (quant_out ? !is8(y->dtype)
+                   : y->dtype != (tofloat ? KILN_DTYPE_FLOAT32 : KILN_DTYPE_INT32)))
         return ref_fail(c, "needs 8-bit inputs and an %s output", tofloat ? "float32" : "int32");
     if (!qi_geom_make(c->node, x->dims, x->rank, w->dims, w->rank, &r.g, c->err, sizeof c->err))
         return c->err[0] ? -1 : ref_fail(c, "shapes this tactic does not take");
@@ -498,6 +574,29 @@ static int qi_run_isa(ref_ctx *c, const cpu_q8_isa *isa) {
         r.fy = y->data, r.y = NULL;
         r.scale = st->data, r.scale_vec = ns != 1;
         r.bias = bt ? bt->data : NULL, r.bias_vec = nb != 1;
+    }
+    if (epi) {
+        r.epi = true;
+        if (!fused_act_read(c->node, &r.act, c->err, sizeof c->err)) return -1;
+        const kiln_tensor *rt = ref_has(c, 6) ? c->in[6] : NULL;
+        if (rt && tensor_numel(rt) != yn)
+            return ref_fail(c, "the residual must have the output's shape");
+        if (rt && is8(rt->dtype)) {
+            if (!ref_has(c, 7)) return ref_fail(c, "an 8-bit residual needs r_scale");
+            r.r8 = rt->data, r.r8s = rt->dtype == KILN_DTYPE_INT8;
+            r.rs = (float)dt_get_f64(c->in[7]->dtype, c->in[7]->data, 0);
+            r.rz = ref_has(c, 8) ? (float)dt_get_i64(c->in[8]->dtype, c->in[8]->data, 0) : 0.0f;
+        } else if (rt) {
+            if (rt->dtype != KILN_DTYPE_FLOAT32) return ref_fail(c, "residual type not taken");
+            r.rf = rt->data;
+        }
+        if (quant_out) {
+            r.fy = NULL;
+            r.qy = y->data, r.qys = y->dtype == KILN_DTYPE_INT8;
+            r.ys = (float)dt_get_f64(c->in[9]->dtype, c->in[9]->data, 0);
+            r.yz = (float)dt_get_i64(c->in[10]->dtype, c->in[10]->data, 0);
+            r.ylo = r.qys ? -128.0f : 0.0f, r.yhi = r.ylo + 255.0f;
+        }
     }
 
     /* workspace: converted weights (no blob), zero points, caller's block */
@@ -634,6 +733,16 @@ const kiln_tactic cpu_t_convintf_c = {"u8s8_convinteger_f32_im2col_c", OP_ConvIn
     TACTIC_OVERWRITES_OUTPUT, qi_supports, qi_workspace, qi_c, qi_prepare, 1u << 1};
 const kiln_tactic cpu_t_matmulintf_c = {"u8s8_matmulinteger_f32_c", OP_MatMulIntegerToFloat,
     0, TACTIC_OVERWRITES_OUTPUT, qi_supports, qi_workspace, qi_c, qi_prepare, 1u << 1};
+const kiln_tactic cpu_t_qfgemm_amx = {"u8s8_qfusedgemm_32x32_amx", OP_QFusedGemm, AMX_ISA,
+    TACTIC_OVERWRITES_OUTPUT, qi_sup_amx, qi_workspace, qi_amx, qi_prepare_amx, 1u << 1};
+const kiln_tactic cpu_t_qfgemm_vnni = {"u8s8_qfusedgemm_6x64_avx512vnni", OP_QFusedGemm,
+    VNNI_ISA, TACTIC_OVERWRITES_OUTPUT, qi_sup_vnni, qi_workspace, qi_vnni, qi_prepare,
+    1u << 1};
+const kiln_tactic cpu_t_qfgemm_avx2 = {"u8s8_qfusedgemm_2x16_avx2", OP_QFusedGemm,
+    KILN_ISA_AVX2, TACTIC_OVERWRITES_OUTPUT, qi_sup_avx2, qi_workspace, qi_avx2, qi_prepare,
+    1u << 1};
+const kiln_tactic cpu_t_qfgemm_c = {"u8s8_qfusedgemm_c", OP_QFusedGemm, 0,
+    TACTIC_OVERWRITES_OUTPUT, qi_supports, qi_workspace, qi_c, qi_prepare, 1u << 1};
 
 /* ---------------------------------------------------- DynamicQuantizeLinear */
 enum { DQ_CHUNK = 1 << 15 };

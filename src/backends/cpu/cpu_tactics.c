@@ -24,6 +24,8 @@ const kiln_tactic *const cpu_tactic_table[] = {
     &cpu_t_matmulint_amx, &cpu_t_matmulint_vnni, &cpu_t_matmulint_avx2, &cpu_t_matmulint_c,
     &cpu_t_convintf_amx, &cpu_t_convintf_vnni, &cpu_t_convintf_avx2, &cpu_t_convintf_c,
     &cpu_t_matmulintf_amx, &cpu_t_matmulintf_vnni, &cpu_t_matmulintf_avx2, &cpu_t_matmulintf_c,
+    /* QFusedGemm (internal, from the qdq and qepi passes) */
+    &cpu_t_qfgemm_amx, &cpu_t_qfgemm_vnni, &cpu_t_qfgemm_avx2, &cpu_t_qfgemm_c,
     &cpu_t_dynquant_avx2, &cpu_t_dynquant_c, &cpu_t_cast_i32_f32,
     /* QAdd (internal, from the qdq pass) */
     &cpu_t_qadd_avx512, &cpu_t_qadd_avx2, &cpu_t_qadd_c,
@@ -35,6 +37,7 @@ const kiln_tactic *const cpu_tactic_table[] = {
     /* transformer layers (cpu_attn.c, cpu_norm.c, cpu_eltwise.c) */
     &cpu_t_attn_avx512, &cpu_t_attn_avx2, &cpu_t_attn_c,
     &cpu_t_layernorm_avx512, &cpu_t_layernorm_avx2, &cpu_t_layernorm_c,
+    &cpu_t_qlayernorm_avx512, &cpu_t_qlayernorm_avx2, &cpu_t_qlayernorm_c,
     &cpu_t_rmsnorm_avx512, &cpu_t_rmsnorm_avx2, &cpu_t_rmsnorm_c,
     &cpu_t_softmax_avx512, &cpu_t_softmax_avx2, &cpu_t_softmax_c,
     &cpu_t_logsoftmax_avx512, &cpu_t_logsoftmax_avx2, &cpu_t_logsoftmax_c,

@@ -34,11 +34,14 @@ extern const kiln_tactic cpu_t_convintf_amx, cpu_t_convintf_vnni, cpu_t_convintf
     cpu_t_convintf_c;
 extern const kiln_tactic cpu_t_matmulintf_amx, cpu_t_matmulintf_vnni, cpu_t_matmulintf_avx2,
     cpu_t_matmulintf_c;
+extern const kiln_tactic cpu_t_qfgemm_amx, cpu_t_qfgemm_vnni, cpu_t_qfgemm_avx2,
+    cpu_t_qfgemm_c;
 extern const kiln_tactic cpu_t_dynquant_avx2, cpu_t_dynquant_c, cpu_t_cast_i32_f32;
 
 /* cpu_attn.c, cpu_norm.c, cpu_eltwise.c (transformer layers) */
 extern const kiln_tactic cpu_t_attn_avx512, cpu_t_attn_avx2, cpu_t_attn_c;
 extern const kiln_tactic cpu_t_layernorm_avx512, cpu_t_layernorm_avx2, cpu_t_layernorm_c;
+extern const kiln_tactic cpu_t_qlayernorm_avx512, cpu_t_qlayernorm_avx2, cpu_t_qlayernorm_c;
 extern const kiln_tactic cpu_t_rmsnorm_avx512, cpu_t_rmsnorm_avx2, cpu_t_rmsnorm_c;
 extern const kiln_tactic cpu_t_softmax_avx512, cpu_t_softmax_avx2, cpu_t_softmax_c;
 extern const kiln_tactic cpu_t_logsoftmax_avx512, cpu_t_logsoftmax_avx2,

@@ -374,7 +374,7 @@ static const kiln_tactic *const *const k_families[] = {
     cuda_tactics_eltwise, cuda_tactics_data,       cuda_tactics_reduce,
     cuda_tactics_norm,    cuda_tactics_pool,       cuda_tactics_gemm,
     cuda_tactics_gemm_sm90, cuda_tactics_gemm_graph, cuda_tactics_conv_graph, cuda_tactics_conv,
-    cuda_tactics_attn,    cuda_tactics_qconv,
+    cuda_tactics_attn,    cuda_tactics_qconv,      cuda_tactics_qfgemm,
 };
 #define N_FAMILIES (sizeof k_families / sizeof k_families[0])
 
@@ -396,7 +396,10 @@ static int cuda_tactics_for(const ir_node *n, const ir_type *const *in,
 static const kiln_tactic *cuda_find(const char *name) {
     for (size_t f = 0; f < N_FAMILIES; f++)
         for (const kiln_tactic *const *t = k_families[f]; *t; t++)
-            if (strcmp((*t)->name, name) == 0) return *t;
+            if (strcmp((*t)->name, name) == 0)
+                /* opt-in tactics are not there until switched on */
+                return k_families[f] == cuda_tactics_qfgemm && !cuda_qfgemm_enabled() ? NULL
+                                                                                       : *t;
     return kiln_backend_cpu()->find_tactic(name);
 }
 

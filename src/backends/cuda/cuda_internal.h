@@ -142,5 +142,9 @@ int cuda_gemm_sm90_runs(void);
 int cuda_gemm_sm90_fallbacks(void);
 extern const kiln_tactic *const cuda_tactics_attn[];
 extern const kiln_tactic *const cuda_tactics_qconv[];
+/* cuda_qfgemm.c: QFusedGemm, opt-in (KILN_CUDA_Q8_FLOAT_OUT=1: then
+** cuda_qfgemm_enabled() is true and cuda_find names its tactics) */
+extern const kiln_tactic *const cuda_tactics_qfgemm[];
+bool cuda_qfgemm_enabled(void);
 
 #endif

@@ -3,6 +3,7 @@
 ** round half to even, saturate to the target range; integer matmul/conv
 ** accumulate exactly and requantize in double. */
 #include "ref.h"
+#include "../../ops/fused.h"
 
 #include <math.h>
 
@@ -362,6 +363,78 @@ static int ref_matmulint_f(ref_ctx *c) {
     return ok ? 0 : ref_fail(c, "out of memory");
 }
 
+/* QFusedGemm (ops/qfused.c): the int32 product of A [rows, K] and B [N, K]
+** (zero points subtracted, summed in int64, wrapped to 32 bits as
+** MatMulInteger's), then MatMulIntegerToFloat's float32 steps, the residual
+** (DequantizeLinear's steps for an 8-bit one), the activation and the
+** output (QuantizeLinear's steps, or a rounding to the float type), each as
+** the node it replaces computes it. */
+static int ref_qfused_gemm(ref_ctx *c) {
+    const kiln_tensor *A = c->in[0], *B = c->in[1];
+    const kiln_tensor *s = c->in[4], *bias = ref_has(c, 5) ? c->in[5] : NULL;
+    const kiln_tensor *r = ref_has(c, 6) ? c->in[6] : NULL;
+    const kiln_tensor *az = ref_has(c, 2) ? c->in[2] : NULL, *bz = ref_has(c, 3) ? c->in[3] : NULL;
+    kiln_tensor *y = c->out[0];
+    if (B->rank != 2 || A->rank < 1 || A->dims[A->rank - 1] != B->dims[1])
+        return ref_fail(c, "A [..., K] and B [N, K] do not match");
+    int64_t N = B->dims[0], K = B->dims[1], ns = tensor_numel(s);
+    int64_t nb = bias ? tensor_numel(bias) : 0, n = tensor_numel(y);
+    int64_t rows = K > 0 ? tensor_numel(A) / K : 0;
+    if (rows * N != n) return ref_fail(c, "output size does not match the inputs");
+    if (s->dtype != KILN_DTYPE_FLOAT32 || (ns != 1 && ns != N) ||
+        (bias && (bias->dtype != KILN_DTYPE_FLOAT32 || (nb != 1 && nb != N))))
+        return ref_fail(c, "scale and bias must be float32 with 1 or %lld values", (long long)N);
+    int64_t nbz = bz ? tensor_numel(bz) : 0;
+    if ((az && tensor_numel(az) != 1) || (bz && nbz != 1 && nbz != N))
+        return ref_fail(c, "zero points: one for A, 1 or %lld for B", (long long)N);
+    bool r8 = r && (r->dtype == KILN_DTYPE_INT8 || r->dtype == KILN_DTYPE_UINT8);
+    float rs = 1.0f, rz = 0.0f;
+    if (r && tensor_numel(r) != n) return ref_fail(c, "the residual must have the output's shape");
+    if (r8) {
+        if (!ref_has(c, 7) || tensor_numel(c->in[7]) != 1 ||
+            (ref_has(c, 8) && tensor_numel(c->in[8]) != 1))
+            return ref_fail(c, "an 8-bit residual needs a scalar r_scale and r_zero_point");
+        rs = (float)dt_get_f64(c->in[7]->dtype, c->in[7]->data, 0);
+        rz = ref_has(c, 8) ? (float)dt_get_i64(c->in[8]->dtype, c->in[8]->data, 0) : 0.0f;
+    }
+    bool quant = ref_has(c, 9);
+    float ys = 1.0f;
+    double yz = 0, lo = 0, hi = 0;
+    if (quant) {
+        if (!ref_has(c, 10) || tensor_numel(c->in[9]) != 1 || tensor_numel(c->in[10]) != 1)
+            return ref_fail(c, "y_scale and y_zero_point must be scalars");
+        ys = (float)dt_get_f64(c->in[9]->dtype, c->in[9]->data, 0);
+        yz = (double)dt_get_i64(c->in[10]->dtype, c->in[10]->data, 0);
+        lo = y->dtype == KILN_DTYPE_INT8 ? -128 : 0, hi = lo + 255;
+    }
+    fused_act act;
+    if (!fused_act_read(c->node, &act, c->err, sizeof c->err)) return -1;
+    int64_t azv = az ? dt_get_i64(az->dtype, az->data, 0) : 0;
+    const float *sv = s->data, *bv = bias ? bias->data : NULL;
+    for (int64_t m = 0; m < rows; m++)
+        for (int64_t col = 0; col < N; col++) {
+            int64_t bzv = bz ? dt_get_i64(bz->dtype, bz->data, (size_t)(nbz == 1 ? 0 : col)) : 0;
+            int64_t acc = 0;
+            for (int64_t k = 0; k < K; k++)
+                acc += (dt_get_i64(A->dtype, A->data, (size_t)(m * K + k)) - azv) *
+                       (dt_get_i64(B->dtype, B->data, (size_t)(col * K + k)) - bzv);
+            int64_t i = m * N + col;
+            float v = (float)(int32_t)(uint32_t)(uint64_t)acc * sv[ns == 1 ? 0 : col];
+            if (bv) v = v + bv[nb == 1 ? 0 : col];
+            if (r8) v = v + ((float)dt_get_i64(r->dtype, r->data, (size_t)i) - rz) * rs;
+            else if (r) v = v + (float)dt_get_f64(r->dtype, r->data, (size_t)i);
+            v = fused_act_f32(&act, v);
+            if (quant) {
+                double q = nearbyint((double)(v / ys)) + yz;
+                q = q < lo ? lo : q > hi ? hi : q;
+                dt_set_i64(y->dtype, y->data, (size_t)i, q == q ? (int64_t)q : (int64_t)lo);
+            } else {
+                dt_set_f64(y->dtype, y->data, (size_t)i, (double)v);
+            }
+        }
+    return 0;
+}
+
 /* Requantization multiplier a_scale * b_scale / y_scale evaluated in the
 ** scales' own precision, as the reference does with numpy arrays. */
 static double requant_mult(kiln_dtype st, double as, double bs, double ys) {
@@ -657,6 +730,7 @@ const ref_kernel ref_kernels_quant[] = {
     {OP_DynamicQuantizeLinear, ref_dynquant},
     {OP_MatMulInteger, ref_matmulint},
     {OP_MatMulIntegerToFloat, ref_matmulint_f},
+    {OP_QFusedGemm, ref_qfused_gemm},
     {OP_ConvInteger, ref_convint},
     {OP_ConvIntegerToFloat, ref_convint_f},
     {OP_QLinearConv, ref_qlinearconv},

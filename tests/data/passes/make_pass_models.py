@@ -597,6 +597,86 @@ def qdyn():
                   c("wbias", r.standard_normal(4).astype(np.float32))])
 
 
+def qdq_epi():
+    # for test_passes.c: DQ -> MatMul / Gemm with no Q after it becomes
+    # QFusedGemm (qdq.c); then (qepi.c) a BERT FFN: bias Add, GELU (erf
+    # pattern, gelu.c) and the next layer's Q fold into the first; bias Add
+    # and the residual Add of DQ(x_q) (read as int8) into the second; a Gemm
+    # (transB, per-tensor weight scale) with its bias and Relu; a MatMul
+    # whose output is also a graph output keeps its readers
+    r = np.random.default_rng(13)
+    K, H, N = 16, 32, 16
+    i8 = TensorProto.INT8
+
+    def q8(name, *shape):
+        return numpy_helper.from_array(r.integers(-127, 128, shape).astype(np.int8), name)
+
+    def vec(name, n, lo, hi):
+        return c(name, (lo + (hi - lo) * r.random(n)).astype(np.float32))
+    nodes = [node("QuantizeLinear", ["x", "sx", "zx"], ["xq"]),
+             node("DequantizeLinear", ["xq", "sx", "zx"], ["xd"]),
+             node("DequantizeLinear", ["w1q", "s1"], ["w1d"], axis=1),
+             node("MatMul", ["xd", "w1d"], ["m1"]),
+             node("Add", ["m1", "b1"], ["a1"]),
+             node("Div", ["a1", "sqrt2"], ["g_div"]),
+             node("Erf", ["g_div"], ["g_erf"]),
+             node("Add", ["g_erf", "one"], ["g_add"]),
+             node("Mul", ["a1", "g_add"], ["g_mul"]),
+             node("Mul", ["g_mul", "half"], ["g1"]),
+             node("QuantizeLinear", ["g1", "sg", "zg"], ["gq"]),
+             node("DequantizeLinear", ["gq", "sg", "zg"], ["gd"]),
+             node("DequantizeLinear", ["w2q", "s2"], ["w2d"], axis=1),
+             node("MatMul", ["gd", "w2d"], ["m2"]),
+             node("Add", ["b2", "m2"], ["a2"]),
+             node("Add", ["a2", "xd"], ["y"]),
+             node("QuantizeLinear", ["x2", "sx", "zx"], ["x2q"]),
+             node("DequantizeLinear", ["x2q", "sx", "zx"], ["x2d"]),
+             node("DequantizeLinear", ["w3q", "s3"], ["w3d"]),
+             node("Gemm", ["x2d", "w3d", "b3"], ["m3"], transB=1),
+             node("Relu", ["m3"], ["y2"]),
+             node("MatMul", ["xd", "w1d"], ["y3"]),
+             node("Relu", ["y3"], ["y4"])]
+    inits = [c("sx", 0.02), c("zx", 0, np.int8), q8("w1q", K, H), vec("s1", H, 0.002, 0.01),
+             vec("b1", H, -0.5, 0.5), c("sqrt2", 1.4142135623730951), c("one", 1.0),
+             c("half", 0.5), c("sg", 0.01), c("zg", 0, np.int8), q8("w2q", H, N),
+             vec("s2", N, 0.002, 0.01), vec("b2", N, -0.5, 0.5), q8("w3q", N, K),
+             c("s3", 0.004), vec("b3", N, -0.5, 0.5)]
+    return model(nodes, [vi("x", [2, 5, K]), vi("x2", [3, K])],
+                 [vi("y", [2, 5, N]), vi("y2", [3, N]), vi("y3", [2, 5, H]),
+                  vi("y4", [2, 5, H])], inits)
+
+
+def qdq_ln():
+    # for test_passes.c: LayerNorm -> Q (its only reader) becomes
+    # QLayerNormalization (qepi.c); the product reading it takes the bias
+    # and the residual DQ(ln_q); then in an FP16 build (precision.c) that
+    # product writes float16 for the second QLayerNormalization
+    r = np.random.default_rng(17)
+    D = 16
+
+    def vec(name, n, lo, hi):
+        return c(name, (lo + (hi - lo) * r.random(n)).astype(np.float32))
+    nodes = [node("LayerNormalization", ["x", "g1", "be1"], ["ln1"], axis=-1, epsilon=1e-5),
+             node("QuantizeLinear", ["ln1", "s1", "z"], ["ln1q"]),
+             node("DequantizeLinear", ["ln1q", "s1", "z"], ["ln1d"]),
+             node("DequantizeLinear", ["w1q", "ws1"], ["w1d"], axis=1),
+             node("MatMul", ["ln1d", "w1d"], ["m1"]),
+             node("Add", ["m1", "b1"], ["a1"]),
+             node("Add", ["a1", "ln1d"], ["r1"]),
+             node("LayerNormalization", ["r1", "g2", "be2"], ["ln2"], axis=-1, epsilon=1e-5),
+             node("QuantizeLinear", ["ln2", "s2", "z"], ["ln2q"]),
+             node("DequantizeLinear", ["ln2q", "s2", "z"], ["ln2d"]),
+             node("DequantizeLinear", ["w2q", "ws2"], ["w2d"], axis=1),
+             node("MatMul", ["ln2d", "w2d"], ["y"])]
+    inits = [vec("g1", D, 0.5, 1.5), vec("be1", D, -0.5, 0.5), c("s1", 0.03), c("z", 0, np.int8),
+             numpy_helper.from_array(r.integers(-127, 128, (D, D)).astype(np.int8), "w1q"),
+             vec("ws1", D, 0.002, 0.01), vec("b1", D, -0.5, 0.5), vec("g2", D, 0.5, 1.5),
+             vec("be2", D, -0.5, 0.5), c("s2", 0.03),
+             numpy_helper.from_array(r.integers(-127, 128, (D, D)).astype(np.int8), "w2q"),
+             vec("ws2", D, 0.002, 0.01)]
+    return model(nodes, [vi("x", [2, 5, D])], [vi("y", [2, 5, D])], inits)
+
+
 def main(out):
     os.makedirs(out, exist_ok=True)
     for fn in [fold, fold_dropout_train, noop, dce, conv_bn, matmul_add, bias_act_conv,
@@ -617,10 +697,11 @@ if __name__ == "__main__":
         main_nhwc(sys.argv[1])
     elif len(sys.argv) > 2 and sys.argv[2] in ("qdq_half", "qdq_half2", "quant_mm2",
                                                  "gather_half", "fold_repeat", "qdyn",
-                                                 "fold_chain"):
+                                                 "fold_chain", "qdq_epi", "qdq_ln"):
         fn = {"qdq_half": qdq_half, "qdq_half2": qdq_half2, "quant_mm2": quant_mm2,
               "gather_half": gather_half, "fold_repeat": fold_repeat,
-              "qdyn": qdyn, "fold_chain": fold_chain}[sys.argv[2]]
+              "qdyn": qdyn, "fold_chain": fold_chain, "qdq_epi": qdq_epi,
+              "qdq_ln": qdq_ln}[sys.argv[2]]
         save(fn(), os.path.join(sys.argv[1], sys.argv[2] + ".onnx"))
     else:
         main(sys.argv[1] if len(sys.argv) > 1 else ".")
