@@ -29,11 +29,19 @@ static bool conv_ok(const cpu_nchwc_kernels *k, const ir_node *n, const ir_type 
     return fused_act_read(n, &a, NULL, 0);
 }
 
+static bool taps_ok(const cpu_nchwc_kernels *k, const ir_node *n, const ir_type *const *in);
+
+/* Not the layers the taps tactics take: the same kernels on W as it is
+** only lose to them, and a noisy timing run then and again picked them
+** (engines that name them for such layers still run: the run takes any
+** group-1 layer). */
 static bool sup_conv512(const ir_node *n, const ir_type *const *in) {
-    return conv_ok(cpu_nchwc_kernels_avx512(), n, in, false);
+    const cpu_nchwc_kernels *k = cpu_nchwc_kernels_avx512();
+    return conv_ok(k, n, in, false) && !taps_ok(k, n, in);
 }
 static bool sup_conv2(const ir_node *n, const ir_type *const *in) {
-    return conv_ok(cpu_nchwc_kernels_avx2(), n, in, false);
+    const cpu_nchwc_kernels *k = cpu_nchwc_kernels_avx2();
+    return conv_ok(k, n, in, false) && !taps_ok(k, n, in);
 }
 /* The tap-major tactics: group-1 convs of more than one tap on a blocked
 ** input (the others read W as it is). KILN_CPU_WTAP=0 hides them from
