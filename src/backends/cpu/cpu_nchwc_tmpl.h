@@ -28,6 +28,12 @@
 #ifndef NC_TD
 #define NC_TD NC_T
 #endif
+/* NC_TD_TAIL 1: the NC_TD tile only for a row's last NC_TD pixels (AVX2:
+** 7 x 2 blocks spill a register, a loss on long rows, a gain where it
+** replaces a 6 + 1 split) */
+#ifndef NC_TD_TAIL
+#define NC_TD_TAIL 0
+#endif
 #if NC_T > 6 || NC_TD > 7 || NC_TD < NC_T
 #error "the row-remainder switches in conv_part() cover tiles of at most 6 (7) pixels"
 #endif
@@ -282,7 +288,7 @@ NC_INLINE void NC_FN(conv_part)(const cpu_nchwc_job *j, int64_t n, int64_t mb0, 
         const float *zp = j->z ? j->z + (row + ox) * NC_B : NULL;
         int64_t left = ox1 - ox;
         if (!nchw) { /* blocked: whole tiles, masked where the window leaves the row */
-            if (left >= NC_TD && (NC_TD == NC_T || !j->td_off)) {
+            if ((NC_TD_TAIL ? left == NC_TD : left >= NC_TD) && (NC_TD == NC_T || !j->td_off)) {
                 if (NC_FN(inside)(w, g->W, ox, NC_TD)) NC_CONV_CALL(NC_TD, false, false);
                 else NC_CONV_CALL(NC_TD, false, true);
                 ox += NC_TD;
