@@ -17,7 +17,7 @@
 ** KILN_BENCH_COLD=1 in a setting evicts the weights and the blob from the
 ** caches before every call (as the builder's cold timing does), each call
 ** timed alone. KILN_BENCH_AVX2=1 in the environment: block 8, the AVX2
-** tactics. */
+** tactics; KILN_BENCH_N=8: batch 8. */
 #include "backends/cpu/cpu_tactics.h"
 #include "ir/ir_edit.h"
 #include "kiln.h"
@@ -79,8 +79,9 @@ int main(int argc, char **argv) {
     m->opset = 17;
     ir_graph *g = ir_graph_new(m, NULL);
     m->graph = g;
-    int64_t xd[5] = {1, Cb, H, W, b}, wd[5] = {Mb, C, k, k, b}, wdd[4] = {Cb, k, k, b};
-    int64_t bd[1] = {Mb * b}, yd[5] = {1, Mb, OH, OW, b};
+    const int64_t N = getenv("KILN_BENCH_N") ? atoll(getenv("KILN_BENCH_N")) : 1;
+    int64_t xd[5] = {N, Cb, H, W, b}, wd[5] = {Mb, C, k, k, b}, wdd[4] = {Cb, k, k, b};
+    int64_t bd[1] = {Mb * b}, yd[5] = {N, Mb, OH, OW, b};
     kiln_tensor *in[3] = {tens(5, xd), dw ? tens(4, wdd) : tens(5, wd), tens(1, bd)};
     kiln_tensor *y = tens(5, yd);
     ir_node *n = ir_edit_add_node(g, OP_NchwcConv, 3, 1, NULL);
@@ -105,7 +106,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: %s\n", tdef->name, c.err);
         return 1;
     }
-    double flops = 2.0 * (double)(Mb * b) * (double)(OH * OW) * (double)(k * k) *
+    double flops = 2.0 * (double)N * (double)(Mb * b) * (double)(OH * OW) * (double)(k * k) *
                    (double)(dw ? 1 : C);
     /* calls per round: about 2 ms */
     double t0 = cpu_ms();

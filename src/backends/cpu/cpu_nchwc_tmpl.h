@@ -12,8 +12,9 @@
 **   functions give the transcendental activations in registers
 ** Direct convolution: a tile of up to NC_OB output blocks x NC_T pixels stays
 ** in registers; each input value is broadcast once per tile and multiplied by
-** the weight vectors of its blocks (weights [C][KH][KW][b] per block, so
-** one load gives b output channels). On a blocked input, tiles whose window
+** the weight vectors of its blocks (weights [C][KH][KW][b] per block, or
+** the taps tactics' [Cb][KH][KW][b][b], the job's strides say which; one
+** load gives b output channels). On a blocked input, tiles whose window
 ** leaves the row read a block of zeros for the taps outside (one pointer
 ** per pixel); a plain NCHW input (the first conv) runs its edge pixels one
 ** at a time with bounds checks. */
