@@ -14,6 +14,7 @@
 #define NC_OB 4
 #define NC_T 6
 #define NC_TD 7
+#define NC_EDGE1 1
 #define NC_VEC __m512
 #define NC_LOAD(p) _mm512_loadu_ps(p)
 #define NC_STORE(p, v) _mm512_storeu_ps((p), (v))
