@@ -270,10 +270,10 @@ static kiln_status taps_prepare(const ir_node *n, const ir_type *const *in,
         return KILN_OK;
     int64_t Cb = nchwc_blocks(C, b), KK = kh * kw;
     double nfd = (double)Mb * (double)Cb * (double)KK * (double)(b * b);
-    size_t nf = (size_t)nfd;
     if (nfd > (double)((KILN_MAX_ALLOC - TAPS_HDR) / sizeof(float)))
         return kiln_error(KILN_OUT_OF_MEMORY, "%s: weights too large",
                           n->name ? n->name : n->op_type);
+    size_t nf = (size_t)nfd;
     size_t bytes = TAPS_HDR + nf * sizeof(float);
     uint8_t *blob = kiln_aligned_alloc(bytes);
     if (!blob) return kiln_error(KILN_OUT_OF_MEMORY, "out of memory for tap-major weights");
