@@ -10,7 +10,14 @@
 **      -lm -lpthread -ldl -o build/nchwc_conv_bench
 ** usage: build/nchwc_conv_bench C H W M K STRIDE DW ROUNDS [SETTING...]
 **   (pad K/2 all round; DW 1: depthwise, M = C; a SETTING is
-**   "VAR=VALUE,VAR=VALUE", "-" for none; default one setting "-") */
+**   "VAR=VALUE,VAR=VALUE", "-" for none; default one setting "-")
+** A setting picks the tactic: KILN_BENCH_TACTIC=NAME, else the tap-major
+** direct tactic for convs of several taps (KILN_CPU_WTAP=0: the tactic on
+** W as it is), run on its prepared blob as in an engine.
+** KILN_BENCH_COLD=1 in a setting evicts the weights and the blob from the
+** caches before every call (as the builder's cold timing does), each call
+** timed alone. KILN_BENCH_AVX2=1 in the environment: block 8, the AVX2
+** tactics; KILN_BENCH_N=8: batch 8. */
 #include "backends/cpu/cpu_tactics.h"
 #include "ir/ir_edit.h"
 #include "kiln.h"
@@ -63,7 +70,8 @@ int main(int argc, char **argv) {
     bool dw = atoi(argv[7]) != 0;
     int rounds = atoi(argv[8]);
     if (dw) M = C;
-    const int64_t b = 16, Cb = (C + b - 1) / b, Mb = (M + b - 1) / b, p = k / 2;
+    const bool avx2 = getenv("KILN_BENCH_AVX2") && !strcmp(getenv("KILN_BENCH_AVX2"), "1");
+    const int64_t b = avx2 ? 8 : 16, Cb = (C + b - 1) / b, Mb = (M + b - 1) / b, p = k / 2;
     int64_t OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
     kiln_set_num_threads(1);
     ir_model *m = ir_model_new();
@@ -71,8 +79,9 @@ int main(int argc, char **argv) {
     m->opset = 17;
     ir_graph *g = ir_graph_new(m, NULL);
     m->graph = g;
-    int64_t xd[5] = {1, Cb, H, W, b}, wd[5] = {Mb, C, k, k, b}, wdd[4] = {Cb, k, k, b};
-    int64_t bd[1] = {Mb * b}, yd[5] = {1, Mb, OH, OW, b};
+    const int64_t N = getenv("KILN_BENCH_N") ? atoll(getenv("KILN_BENCH_N")) : 1;
+    int64_t xd[5] = {N, Cb, H, W, b}, wd[5] = {Mb, C, k, k, b}, wdd[4] = {Cb, k, k, b};
+    int64_t bd[1] = {Mb * b}, yd[5] = {N, Mb, OH, OW, b};
     kiln_tensor *in[3] = {tens(5, xd), dw ? tens(4, wdd) : tens(5, wd), tens(1, bd)};
     kiln_tensor *y = tens(5, yd);
     ir_node *n = ir_edit_add_node(g, OP_NchwcConv, 3, 1, NULL);
@@ -82,7 +91,8 @@ int main(int argc, char **argv) {
         !ir_edit_set_int(n, "in_channels", C) || !ir_edit_set_int(n, "out_channels", M) ||
         !ir_edit_set_int(n, "group", dw ? C : 1))
         return 1;
-    const kiln_tactic *t = dw ? &cpu_t_nchwc_dwconv_avx512 : &cpu_t_nchwc_conv_avx512;
+    const kiln_tactic *tdef = dw ? (avx2 ? &cpu_t_nchwc_dwconv_avx2 : &cpu_t_nchwc_dwconv_avx512)
+                               : (avx2 ? &cpu_t_nchwc_conv_avx2 : &cpu_t_nchwc_conv_avx512);
     ref_ctx c;
     memset(&c, 0, sizeof c);
     c.node = n;
@@ -92,28 +102,79 @@ int main(int argc, char **argv) {
     c.n_out = 1;
     kiln_tensor *outs[1] = {y};
     c.out = outs;
-    if (t->run(&c)) {
-        fprintf(stderr, "%s: %s\n", t->name, c.err);
+    if (tdef->run(&c)) {
+        fprintf(stderr, "%s: %s\n", tdef->name, c.err);
         return 1;
     }
-    double flops = 2.0 * (double)(Mb * b) * (double)(OH * OW) * (double)(k * k) *
+    double flops = 2.0 * (double)N * (double)(Mb * b) * (double)(OH * OW) * (double)(k * k) *
                    (double)(dw ? 1 : C);
     /* calls per round: about 2 ms */
     double t0 = cpu_ms();
-    t->run(&c);
+    tdef->run(&c);
     double one = cpu_ms() - t0;
     int reps = one > 0 ? (int)(2.0 / one) + 1 : 100;
     int ns = argc - 9 > 0 ? argc - 9 : 1;
     const char *const *sets = argc - 9 > 0 ? (const char *const *)argv + 9 : (const char *[]){"-"};
     double *tm = calloc((size_t)(ns * rounds), sizeof *tm);
-    if (!tm) return 1;
+    const kiln_tactic **ts = calloc((size_t)ns, sizeof *ts);
+    void **blobs = calloc((size_t)ns, sizeof *blobs);
+    size_t *bsz = calloc((size_t)ns, sizeof *bsz);
+    bool *cold = calloc((size_t)ns, sizeof *cold);
+    if (!tm || !ts || !blobs || !bsz || !cold) return 1;
+    const kiln_backend_ops *be = kiln_backend_cpu();
+    for (int si = 0; si < ns; si++) { /* each setting's tactic and blob */
+        apply(sets[si], true);
+        const char *tn = getenv("KILN_BENCH_TACTIC"), *wt = getenv("KILN_CPU_WTAP");
+        const kiln_tactic *tt = tdef;
+        if (tn) tt = be->find_tactic(tn);
+        else if (!dw && k > 1 && !(wt && !strcmp(wt, "0")))
+            tt = avx2 ? &cpu_t_nchwc_conv_taps_avx2 : &cpu_t_nchwc_conv_taps_avx512;
+        if (!tt) {
+            fprintf(stderr, "no tactic %s\n", tn);
+            return 1;
+        }
+        ts[si] = tt;
+        cold[si] = getenv("KILN_BENCH_COLD") && !strcmp(getenv("KILN_BENCH_COLD"), "1");
+        if (tt->prepare) {
+            const ir_type *tin[3];
+            ir_type ty[3];
+            for (int i = 0; i < 3; i++) {
+                ty[i].dtype = in[i]->dtype, ty[i].rank = in[i]->rank;
+                memcpy(ty[i].dims, in[i]->dims, sizeof ty[i].dims);
+                tin[i] = &ty[i];
+            }
+            if (tt->prepare(n, tin, (const kiln_tensor *const *)in, &blobs[si], &bsz[si])) {
+                fprintf(stderr, "%s: prepare failed: %s\n", tt->name, kiln_last_error());
+                return 1;
+            }
+        }
+        apply(sets[si], false);
+    }
     for (int r = 0; r < rounds; r++)
         for (int si = 0; si < ns; si++) {
             apply(sets[si], true);
-            t->run(&c);
-            t0 = cpu_ms();
-            for (int i = 0; i < reps; i++) t->run(&c);
-            tm[si * rounds + r] = (cpu_ms() - t0) / reps;
+            const kiln_tactic *t = ts[si];
+            c.blob = blobs[si], c.blob_size = bsz[si];
+            if (t->run(&c)) {
+                fprintf(stderr, "%s: %s\n", t->name, c.err);
+                return 1;
+            }
+            if (cold[si] && be->evict) {
+                double sum = 0;
+                int cr = reps < 5 ? 5 : reps;
+                for (int i = 0; i < cr; i++) {
+                    be->evict(in[1]->data, (size_t)in[1]->nbytes);
+                    if (blobs[si]) be->evict(blobs[si], bsz[si]);
+                    t0 = cpu_ms();
+                    t->run(&c);
+                    sum += cpu_ms() - t0;
+                }
+                tm[si * rounds + r] = sum / cr;
+            } else {
+                t0 = cpu_ms();
+                for (int i = 0; i < reps; i++) t->run(&c);
+                tm[si * rounds + r] = (cpu_ms() - t0) / reps;
+            }
             apply(sets[si], false);
         }
     printf("C%lld %lldx%lld M%lld k%lld s%lld%s:", (long long)C, (long long)H, (long long)W,
@@ -121,11 +182,12 @@ int main(int argc, char **argv) {
     for (int si = 0; si < ns; si++) {
         double *v = tm + si * rounds;
         qsort(v, (size_t)rounds, sizeof *v, cmpd);
-        printf("  [%s] min %.4f med %.4f ms %.1f GF/s", sets[si], v[0], v[rounds / 2],
-               flops / v[0] / 1e6);
+        printf("  [%s %s] min %.4f med %.4f ms %.1f GF/s", sets[si], ts[si]->name, v[0],
+               v[rounds / 2], flops / v[0] / 1e6);
     }
     printf("\n");
-    free(tm);
+    for (int si = 0; si < ns; si++) kiln_aligned_free(blobs[si]);
+    free(tm), free(ts), free(blobs), free(bsz), free(cold);
     for (int j = 0; j < 3; j++) tensor_free(in[j]);
     tensor_free(y);
     ir_model_free(m);

@@ -180,6 +180,24 @@ static void check_layer(const char *what, ir_node *n, int bi) {
     for (const kiln_tactic *const *t = cpu_tactic_table; *t; t++) {
         if ((*t)->op != n->op || ((*t)->isa & ~g_host)) continue;
         if ((*t)->supports && !(*t)->supports(n, tin)) continue;
+        /* a tactic with prepared data runs on its blob (as in an engine,
+        ** W's data absent where the blob replaces it) and without */
+        void *blob = NULL;
+        size_t bn = 0;
+        if ((*t)->prepare) {
+            const kiln_tensor *cin[4] = {0};
+            for (int i = 0; i < n->n_in; i++) cin[i] = n->in[i] ? n->in[i]->const_val : NULL;
+            CHECK(!(*t)->prepare(n, tin, cin, &blob, &bn), "%s: %s: prepare failed: %s", what,
+                  (*t)->name, kiln_last_error());
+        }
+        kiln_tensor wcopy;
+        const kiln_tensor *bin[4] = {in[0], in[1], in[2], in[3]};
+        if (blob && ((*t)->blob_replaces & 2u) && in[1]) {
+            wcopy = *in[1];
+            wcopy.data = NULL;
+            bin[1] = &wcopy;
+        }
+        for (int vb = 0; vb < (blob ? 2 : 1); vb++)
         for (int ti = 0; ti < g_n_threads; ti++) {
             int th = abs(g_threads[ti]);
             if (g_threads[ti] < 0) setenv("KILN_CPU_SPLIT", "old", 1);
@@ -193,7 +211,9 @@ static void check_layer(const char *what, ir_node *n, int bi) {
             c.node = n;
             c.opset = 17;
             c.n_in = n->n_in;
-            c.in = (const kiln_tensor *const *)in;
+            c.in = vb ? bin : (const kiln_tensor *const *)in;
+            c.blob = vb ? blob : NULL;
+            c.blob_size = vb ? bn : 0;
             c.n_out = 1;
             kiln_tensor *outs[1] = {y};
             c.out = outs;
@@ -202,14 +222,35 @@ static void check_layer(const char *what, ir_node *n, int bi) {
             CHECK(!rc, "%s: %s failed: %s", what, (*t)->name, c.err);
             if (!rc) {
                 double wa, e = diff(y, want[0], 1e-4, 1e-4, &wa);
-                CHECK(e >= 0 && e <= 1, "%s: %s (%d threads%s) differs from the reference "
+                CHECK(e >= 0 && e <= 1, "%s: %s (%d threads%s%s) differs from the reference "
                       "(err %g, max abs %g)", what, (*t)->name, th,
-                      g_threads[ti] < 0 ? ", old split" : "", e, wa);
+                      g_threads[ti] < 0 ? ", old split" : "", vb ? ", blob" : "", e, wa);
                 if (g_verbose) fprintf(stderr, "  %s %s ok\n", what, (*t)->name);
             }
             tensor_free(y);
             ran++;
         }
+        if (blob && bn > 64) { /* a truncated or foreign blob: refused, never read */
+            kiln_tensor *y;
+            if (tensor_new(KILN_DTYPE_FLOAT32, want[0]->rank, want[0]->dims, &y)) die("out");
+            ref_ctx c;
+            memset(&c, 0, sizeof c);
+            c.node = n;
+            c.opset = 17;
+            c.n_in = n->n_in;
+            c.in = bin;
+            c.n_out = 1;
+            kiln_tensor *outs[1] = {y};
+            c.out = outs;
+            c.blob = blob;
+            c.blob_size = bn - 4;
+            CHECK((*t)->run(&c) != 0, "%s: %s took a truncated blob", what, (*t)->name);
+            ((char *)blob)[0] ^= 1;
+            c.blob_size = bn;
+            CHECK((*t)->run(&c) != 0, "%s: %s took a foreign blob", what, (*t)->name);
+            tensor_free(y);
+        }
+        kiln_aligned_free(blob);
     }
     kiln_set_num_threads(1);
     g_tactic_runs[bi] += ran;
@@ -387,6 +428,32 @@ static void test_pointwise(void) {
         ** per input part (conv_rows) */
         conv_rand(1, 130, 70, false, 5, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, "Relu", true, true);
         conv_rand(2, 99, 45, false, 9, 8, 3, 3, 2, 2, 1, 1, 1, 0, 1, 1, "", true, true);
+        if (envs[e][0]) unsetenv(envs[e][0]);
+    }
+}
+
+/* The tap-major tactics (cpu_nchwc.c taps_prepare) and the 7-pixel direct
+** tile (AVX-512): rows of 7, 14, 28 pixels (whole 7-tiles) and of 8-13
+** (a 7-tile and a remainder of 1-6, masked where the window leaves the
+** row), stride 1 and 2, 3x3 and 5x5 and 1x3 windows, channels off the
+** block, one to five output blocks; each also with the 6-pixel tiles
+** (KILN_CPU_TILE7=0) and in parts of one input block
+** (KILN_CPU_CB_PART=1). check_layer runs the taps tactics on their blob
+** (W's data absent) and without one. */
+static void test_taps(void) {
+    static const char *const envs[][2] = {
+        {NULL, NULL}, {"KILN_CPU_TILE7", "0"}, {"KILN_CPU_CB_PART", "1"}};
+    for (size_t e = 0; e < KILN_ARRAY_LEN(envs); e++) {
+        if (envs[e][0]) setenv(envs[e][0], envs[e][1], 1);
+        conv_rand(1, 40, 70, false, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, "Relu", true, true);
+        conv_rand(1, 33, 20, false, 28, 28, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, "", false, true);
+        conv_rand(2, 17, 36, false, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, "Clip", true, true);
+        for (int64_t W = 8; W <= 13; W++)
+            conv_rand(1, 21, 49, false, 5, W, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, "Relu", W & 1, true);
+        conv_rand(1, 18, 16, false, 9, 27, 3, 3, 2, 2, 1, 1, 0, 1, 1, 0, "", false, true);
+        conv_rand(1, 9, 80, false, 6, 29, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, "Sigmoid", true, true);
+        conv_rand(1, 24, 24, false, 4, 15, 1, 3, 1, 1, 1, 1, 0, 1, 0, 1, "", false, true);
+        conv_rand(1, 12, 32, false, 11, 16, 3, 3, 1, 2, 2, 1, 2, 1, 2, 1, "Relu", false, true);
         if (envs[e][0]) unsetenv(envs[e][0]);
     }
 }
@@ -595,6 +662,7 @@ int main(int argc, char **argv) {
     g_host = kiln_backend_cpu()->host_isa();
     test_convs();
     test_pointwise();
+    test_taps();
     test_partitions();
     test_pools();
     test_resize();

@@ -246,6 +246,7 @@ static void check_case(const wcase *w) {
     if (!y64 || !S) die("malloc");
     oracle(n, in, &g, y64, S);
     static const kiln_tactic *const tacs[] = {
+        &cpu_t_nchwc_conv_taps_avx512, &cpu_t_nchwc_conv_taps_avx2,
         &cpu_t_nchwc_conv_avx512, &cpu_t_nchwc_conv_avx2, &cpu_t_nchwc_wino4_avx512,
         &cpu_t_nchwc_wino4_avx2, &cpu_t_nchwc_wino4_c, &cpu_t_nchwc_wino2_avx512,
         &cpu_t_nchwc_wino2_avx2, &cpu_t_nchwc_wino2_c};

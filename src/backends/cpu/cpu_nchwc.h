@@ -16,6 +16,10 @@ typedef struct cpu_nchwc_job {
     const float *x, *w, *bias, *z;
     float *y;
     int64_t xs_n, xs_cb, xs_row, xs_pix, xs_ic; /* input strides (floats) */
+    /* weight strides (floats) of group-1 convs: per output block, input
+    ** block, input channel and tap; W's own [Mb][C][KH][KW][b] or a
+    ** tap-major blob's [Mb][Cb][KH][KW][b][b] (cpu_nchwc.c) */
+    int64_t w_mb, w_cb, w_ic, w_tap;
     int act;                    /* NCHWC_ACT_*: in registers, or POST: scalar after */
     float lo, hi;               /* CLIP bounds (RELU: 0, +inf) */
     fused_act fact;
@@ -24,6 +28,7 @@ typedef struct cpu_nchwc_job {
     int64_t ow_chunk;           /* output pixels per task (conv) */
     int64_t cb_part;            /* input blocks per pass over the pixels (0: all) */
     bool pw_off;                /* 1x1 layers on the general tile (KILN_CPU_PW_TILE=0) */
+    bool td_off;                /* direct tiles of NC_T pixels, not NC_TD (KILN_CPU_TILE7=0) */
 } cpu_nchwc_job;
 
 /* Checks an NchwcConv layer's tensors against its attributes (float32,

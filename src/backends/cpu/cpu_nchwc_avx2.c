@@ -12,6 +12,8 @@
 #define NC_B 8
 #define NC_OB 2
 #define NC_T 6
+#define NC_TD 7
+#define NC_TD_TAIL 1
 #define NC_VEC __m256
 #define NC_LOAD(p) _mm256_loadu_ps(p)
 #define NC_STORE(p, v) _mm256_storeu_ps((p), (v))

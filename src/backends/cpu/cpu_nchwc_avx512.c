@@ -1,6 +1,7 @@
 /* cpu_nchwc_avx512.c: the NCHWc microkernels for AVX-512F, block 16, tiles
 ** of 6 pixels x 4 blocks (24 accumulators; 4 weight loads and 6 broadcasts
-** per 24 FMAs), from cpu_nchwc_tmpl.h, and the Winograd kernels of
+** per 24 FMAs; the direct conv on a blocked input 7 x 4, one accumulator
+** spilled, a better trade than a row of 7 as 6 + 1), from cpu_nchwc_tmpl.h, and the Winograd kernels of
 ** cpu_wino_tmpl.h (GEMM tile 6 tiles x 4 blocks). Built
 ** with -mavx512f -mavx2 -mfma (cpu.cmake); without them it offers none. */
 #include "cpu_nchwc.h"
@@ -12,6 +13,8 @@
 #define NC_B 16
 #define NC_OB 4
 #define NC_T 6
+#define NC_TD 7
+#define NC_EDGE1 1
 #define NC_VEC __m512
 #define NC_LOAD(p) _mm512_loadu_ps(p)
 #define NC_STORE(p, v) _mm512_storeu_ps((p), (v))

@@ -12,8 +12,9 @@
 **   functions give the transcendental activations in registers
 ** Direct convolution: a tile of up to NC_OB output blocks x NC_T pixels stays
 ** in registers; each input value is broadcast once per tile and multiplied by
-** the weight vectors of its blocks (weights [C][KH][KW][b] per block, so
-** one load gives b output channels). On a blocked input, tiles whose window
+** the weight vectors of its blocks (weights [C][KH][KW][b] per block, or
+** the taps tactics' [Cb][KH][KW][b][b], the job's strides say which; one
+** load gives b output channels). On a blocked input, tiles whose window
 ** leaves the row read a block of zeros for the taps outside (one pointer
 ** per pixel); a plain NCHW input (the first conv) runs its edge pixels one
 ** at a time with bounds checks. */
@@ -21,8 +22,26 @@
 
 #define NC_INLINE static inline __attribute__((always_inline))
 
-#if NC_T > 6
-#error "the row-remainder switch in conv() covers tiles of at most 6 pixels"
+/* NC_TD: output pixels per tile of the direct conv on a blocked input
+** (default NC_T); AVX-512 takes 7, so that the 56-, 28-, 14- and 7-pixel
+** rows of ResNet's layers leave no narrow tile that streams all the
+** weights again for one or two pixels */
+#ifndef NC_TD
+#define NC_TD NC_T
+#endif
+/* NC_TD_TAIL 1: the NC_TD tile only for a row's last NC_TD pixels (AVX2:
+** 7 x 2 blocks spill a register, a loss on long rows, a gain where it
+** replaces a 6 + 1 split) */
+#ifndef NC_TD_TAIL
+#define NC_TD_TAIL 0
+#endif
+/* NC_EDGE1 1: a tile's taps where only its first or only its last pixel
+** leaves the row run the plain loop over the other pixels (conv_tile) */
+#ifndef NC_EDGE1
+#define NC_EDGE1 0
+#endif
+#if NC_T > 6 || NC_TD > 7 || NC_TD < NC_T
+#error "the row-remainder switches in conv_part() cover tiles of at most 6 (7) pixels"
 #endif
 
 static const float NC_FN(zeros)[NC_B] __attribute__((aligned(64)));
@@ -69,12 +88,15 @@ NC_INLINE void NC_FN(conv_tile)(const cpu_nchwc_job *j, const float *xn, int64_t
                                 bool first, bool last) {
     const nchwc_conv_geom *g = &j->g;
     const nchwc_win *w = &g->win;
-    const int64_t C = g->C, KK = w->kh * w->kw, wmb = C * KK * NC_B;
+    /* weights: [C][KH][KW][b] per output block, or tap-major within each
+    ** input block, [Cb][KH][KW][b][b] (the prepared blob): the job's
+    ** strides say which */
+    const int64_t C = g->C, wmb = j->w_mb, wic = j->w_ic, wtap = j->w_tap;
     const int64_t xpix = nchw ? 1 : NC_B, xic = nchw ? j->xs_ic : 1;
     /* s1: stride 1 on a blocked input, the pixel step a constant */
     const int64_t pstep = s1 ? NC_B : w->sw * xpix;
     const int64_t ymb = g->OH * g->OW * NC_B;
-    NC_VEC acc[NC_OB][NC_T];
+    NC_VEC acc[NC_OB][NC_TD];
     for (int o = 0; o < OB; o++) {
         if (first) {
             NC_VEC b0 = j->bias ? NC_LOAD(j->bias + (mb0 + o) * NC_B) : NC_ZERO();
@@ -91,21 +113,56 @@ NC_INLINE void NC_FN(conv_tile)(const cpu_nchwc_job *j, const float *xn, int64_t
         for (int64_t cb = cb0; cb < cb1; cb++) {
             int64_t clen = C - cb * NC_B < NC_B ? C - cb * NC_B : NC_B;
             const float *xr = xn + cb * j->xs_cb + iy * j->xs_row;
-            const float *wr = j->w + mb0 * wmb + (cb * NC_B * KK + ky * w->kw) * NC_B;
+            const float *wr = j->w + mb0 * wmb + cb * j->w_cb + ky * w->kw * wtap;
             for (int64_t kx = 0; kx < w->kw; kx++) {
                 int64_t ix = ix0 + kx * w->dw;
-                const float *wp = wr + kx * NC_B;
-                if (masked) {
-                    /* blocked input, window partly outside the row: pixels
-                    ** whose tap is outside read a block of zeros */
-                    const float *xq[NC_T];
+                const float *wp = wr + kx * wtap;
+                /* only the first or only the last pixel's tap outside (the
+                ** edge tiles of a row with pad 1): the plain loop without
+                ** that pixel (512ch 7x7 s1: 1.35 -> 1.21 ms, 14x14 s2:
+                ** 1.44 -> 1.39, against the pointer loop below; AVX2, where
+                ** 15 of the 16 registers are the tile's, lost 13% on
+                ** 128ch 56x56 s2 with them, so NC_EDGE1 is 0 there) */
+                if (NC_EDGE1 && masked && T > 1 && ix < 0 && ix + w->sw >= 0 &&
+                    ix + (T - 1) * w->sw < g->W) {
+                    const float *xp = xr + (ix + w->sw) * NC_B; /* pixel 1's */
+                    for (int64_t ic = 0; ic < clen; ic++) {
+                        NC_VEC wv[NC_OB];
+                        for (int o = 0; o < OB; o++) wv[o] = NC_LOAD(wp + o * wmb + ic * wic);
+#pragma GCC unroll 16
+                        for (int t = 1; t < T; t++) {
+                            NC_VEC xv = NC_SET1(xp[(t - 1) * pstep + ic]);
+                            for (int o = 0; o < OB; o++) acc[o][t] = NC_FMA(xv, wv[o], acc[o][t]);
+                        }
+                    }
+                    continue;
+                }
+                if (NC_EDGE1 && masked && T > 1 && ix >= 0 && ix + (T - 2) * w->sw < g->W &&
+                    ix + (T - 1) * w->sw >= g->W) {
+                    const float *xp = xr + ix * NC_B;
+                    for (int64_t ic = 0; ic < clen; ic++) {
+                        NC_VEC wv[NC_OB];
+                        for (int o = 0; o < OB; o++) wv[o] = NC_LOAD(wp + o * wmb + ic * wic);
+#pragma GCC unroll 16
+                        for (int t = 0; t < T - 1; t++) {
+                            NC_VEC xv = NC_SET1(xp[t * pstep + ic]);
+                            for (int o = 0; o < OB; o++) acc[o][t] = NC_FMA(xv, wv[o], acc[o][t]);
+                        }
+                    }
+                    continue;
+                }
+                if (masked && (ix < 0 || ix + (T - 1) * w->sw >= g->W)) {
+                    /* blocked input, this tap partly outside the row:
+                    ** pixels whose tap is outside read a block of zeros
+                    ** (the tile's other taps take the plain loop below) */
+                    const float *xq[NC_TD];
                     for (int t = 0; t < T; t++) {
                         int64_t it = ix + t * w->sw;
                         xq[t] = it >= 0 && it < g->W ? xr + it * NC_B : NC_FN(zeros);
                     }
                     for (int64_t ic = 0; ic < clen; ic++) {
                         NC_VEC wv[NC_OB];
-                        for (int o = 0; o < OB; o++) wv[o] = NC_LOAD(wp + o * wmb + ic * KK * NC_B);
+                        for (int o = 0; o < OB; o++) wv[o] = NC_LOAD(wp + o * wmb + ic * wic);
 #pragma GCC unroll 16
                         for (int t = 0; t < T; t++) {
                             NC_VEC xv = NC_SET1(xq[t][ic]);
@@ -118,7 +175,7 @@ NC_INLINE void NC_FN(conv_tile)(const cpu_nchwc_job *j, const float *xn, int64_t
                 const float *xp = xr + ix * xpix;
                 for (int64_t ic = 0; ic < clen; ic++) {
                     NC_VEC wv[NC_OB];
-                    for (int o = 0; o < OB; o++) wv[o] = NC_LOAD(wp + o * wmb + ic * KK * NC_B);
+                    for (int o = 0; o < OB; o++) wv[o] = NC_LOAD(wp + o * wmb + ic * wic);
 #pragma GCC unroll 16
                     for (int t = 0; t < T; t++) {
                         NC_VEC xv = NC_SET1(xp[t * pstep + ic * xic]);
@@ -271,10 +328,16 @@ NC_INLINE void NC_FN(conv_part)(const cpu_nchwc_job *j, int64_t n, int64_t mb0, 
         const float *zp = j->z ? j->z + (row + ox) * NC_B : NULL;
         int64_t left = ox1 - ox;
         if (!nchw) { /* blocked: whole tiles, masked where the window leaves the row */
-            if (left >= NC_T) {
+            if ((NC_TD_TAIL ? left == NC_TD : left >= NC_TD) && (NC_TD == NC_T || !j->td_off)) {
+                if (NC_FN(inside)(w, g->W, ox, NC_TD)) NC_CONV_CALL(NC_TD, false, false);
+                else NC_CONV_CALL(NC_TD, false, true);
+                ox += NC_TD;
+#if NC_TD > NC_T
+            } else if (left >= NC_T) { /* KILN_CPU_TILE7=0 */
                 if (NC_FN(inside)(w, g->W, ox, NC_T)) NC_CONV_CALL(NC_T, false, false);
                 else NC_CONV_CALL(NC_T, false, true);
                 ox += NC_T;
+#endif
             } else { /* the row's remainder as one narrower tile */
                 bool in = NC_FN(inside)(w, g->W, ox, left);
                 switch (left) {
@@ -284,6 +347,9 @@ NC_INLINE void NC_FN(conv_part)(const cpu_nchwc_job *j, int64_t n, int64_t mb0, 
         else NC_CONV_CALL(K, false, true);           \
         break;
                     NC_TAIL(1) NC_TAIL(2) NC_TAIL(3) NC_TAIL(4) NC_TAIL(5)
+#if NC_TD > 6
+                    NC_TAIL(6)
+#endif
 #undef NC_TAIL
                 default: break;
                 }

@@ -57,7 +57,10 @@ const kiln_tactic *const cpu_tactic_table[] = {
     &cpu_t_erf_avx512, &cpu_t_erf_avx2, &cpu_t_erf_c,
     &cpu_t_reciprocal_avx512, &cpu_t_reciprocal_avx2, &cpu_t_reciprocal_c,
     &cpu_t_transpose_c,
-    /* channel-blocked layers (passes/nchwc.c); each ISA takes its block */
+    /* channel-blocked layers (passes/nchwc.c); each ISA takes its block;
+    ** convs of several taps first on tap-major weights (the builder's guess
+    ** when it does not time) */
+    &cpu_t_nchwc_conv_taps_avx512, &cpu_t_nchwc_conv_taps_avx2,
     &cpu_t_nchwc_conv_avx512, &cpu_t_nchwc_conv_avx2, &cpu_t_nchwc_dwconv_avx512,
     &cpu_t_nchwc_dwconv_avx2, &cpu_t_nchwc_pool_avx512, &cpu_t_nchwc_pool_avx2,
     &cpu_t_nchwc_reorder_in_c, &cpu_t_nchwc_reorder_out_c,

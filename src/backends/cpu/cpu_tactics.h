@@ -70,7 +70,8 @@ extern const kiln_tactic cpu_t_transpose_c;
 /* cpu_nchwc.c */
 extern const kiln_tactic cpu_t_nchwc_conv_avx512, cpu_t_nchwc_conv_avx2,
     cpu_t_nchwc_dwconv_avx512, cpu_t_nchwc_dwconv_avx2, cpu_t_nchwc_pool_avx512,
-    cpu_t_nchwc_pool_avx2, cpu_t_nchwc_reorder_in_c, cpu_t_nchwc_reorder_out_c;
+    cpu_t_nchwc_pool_avx2, cpu_t_nchwc_reorder_in_c, cpu_t_nchwc_reorder_out_c,
+    cpu_t_nchwc_conv_taps_avx512, cpu_t_nchwc_conv_taps_avx2;
 /* cpu_wino.c: Winograd F(4x4,3x3) and F(2x2,3x3) on the blocked layout */
 extern const kiln_tactic cpu_t_nchwc_wino4_avx512, cpu_t_nchwc_wino4_avx2, cpu_t_nchwc_wino4_c,
     cpu_t_nchwc_wino2_avx512, cpu_t_nchwc_wino2_avx2, cpu_t_nchwc_wino2_c;
