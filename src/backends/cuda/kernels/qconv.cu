@@ -188,10 +188,41 @@ __global__ void k_nhwc_to_nchw(const int8_t *d, int64_t ldd, kc_qconv_geom g, in
     }
 }
 
+// The exact sum of (x - xzp)(w - wzp) over output (n, m, oz, oy, ox)'s window,
+// NCDHW, any group: the direct integer convolutions' shared inner loop.
+__device__ __forceinline__ long long qconv_window_sum(const void *x, const void *w,
+                                                      const kc_qconv_geom &g, int x_signed,
+                                                      int w_signed, int xzp, int wzp, int64_t n,
+                                                      int64_t m, int64_t oz, int64_t oy,
+                                                      int64_t ox) {
+    int64_t mpg = g.m / g.group, cpg = g.c / g.group, grp = m / mpg;
+    long long acc = 0;
+    for (int64_t ci = 0; ci < cpg; ci++) {
+        int64_t c = grp * cpg + ci;
+        for (int64_t a = 0; a < g.kd; a++) {
+            int64_t iz = oz * g.sd - g.pd + a * g.dd;
+            if (iz < 0 || iz >= g.dp) continue;
+            const int64_t wbase = (((m * cpg + ci) * g.kd + a) * g.kh) * g.kw;
+            const int64_t xbase = ((n * g.c + c) * g.dp + iz) * g.h;
+            for (int64_t i = 0; i < g.kh; i++) {
+                int64_t iy = oy * g.sh - g.ph + i * g.dh;
+                if (iy < 0 || iy >= g.h) continue;
+                for (int64_t j = 0; j < g.kw; j++) {
+                    int64_t ix = ox * g.sw - g.pw + j * g.dw;
+                    if (ix < 0 || ix >= g.w) continue;
+                    int xv = q8(x, (xbase + iy) * g.w + ix, x_signed) - xzp;
+                    int wv = q8(w, wbase + i * g.kw + j, w_signed) - wzp;
+                    acc += (long long)xv * wv;
+                }
+            }
+        }
+    }
+    return acc;
+}
+
 __global__ void k_qconv_direct(const void *x, const void *w, kc_qconv_geom g, kc_qparams q,
                                void *y) {
     int64_t hw = g.oh * g.ow, total = g.n * g.m * g.od * hw;
-    int64_t mpg = g.m / g.group, cpg = g.c / g.group;
     int xzp = q8(q.xzp, 0, q.x_signed);
     double yzp = (double)q8(q.yzp, 0, q.y_signed);
     for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < total;
@@ -202,29 +233,9 @@ __global__ void k_qconv_direct(const void *x, const void *w, kc_qconv_geom g, kc
         int64_t oz = rr % g.od;
         rr /= g.od;
         int64_t m = rr % g.m, n = rr / g.m;
-        int64_t grp = m / mpg;
         int wzp = q.wzp ? q8(q.wzp, q.n_wzp == 1 ? 0 : m, q.w_signed) : 0;
-        long long acc = 0;
-        for (int64_t ci = 0; ci < cpg; ci++) {
-            int64_t c = grp * cpg + ci;
-            for (int64_t a = 0; a < g.kd; a++) {
-                int64_t iz = oz * g.sd - g.pd + a * g.dd;
-                if (iz < 0 || iz >= g.dp) continue;
-                const int64_t wbase = (((m * cpg + ci) * g.kd + a) * g.kh) * g.kw;
-                const int64_t xbase = ((n * g.c + c) * g.dp + iz) * g.h;
-                for (int64_t i = 0; i < g.kh; i++) {
-                    int64_t iy = oy * g.sh - g.ph + i * g.dh;
-                    if (iy < 0 || iy >= g.h) continue;
-                    for (int64_t j = 0; j < g.kw; j++) {
-                        int64_t ix = ox * g.sw - g.pw + j * g.dw;
-                        if (ix < 0 || ix >= g.w) continue;
-                        int xv = q8(x, (xbase + iy) * g.w + ix, q.x_signed) - xzp;
-                        int wv = q8(w, wbase + i * g.kw + j, q.w_signed) - wzp;
-                        acc += (long long)xv * wv;
-                    }
-                }
-            }
-        }
+        long long acc =
+            qconv_window_sum(x, w, g, q.x_signed, q.w_signed, xzp, wzp, n, m, oz, oy, ox);
         if (q.bias) acc += q.bias[m];
         int32_t r = (int32_t)(uint32_t)(unsigned long long)acc;
         q_store(y, t, q_requant(r, q_mult(q, m), yzp, q.y_signed), q.y_signed);
@@ -585,7 +596,6 @@ __device__ __forceinline__ void qi_store(const kc_qint_out &o, void *y, int64_t 
 __global__ void k_convint_direct(const void *x, const void *w, kc_qconv_geom g, kc_qint_zp z,
                                  kc_qint_out o, void *y) {
     int64_t hw = g.oh * g.ow, total = g.n * g.m * g.od * hw;
-    int64_t mpg = g.m / g.group, cpg = g.c / g.group;
     int xzp = z.azp ? q8(z.azp, 0, z.a_signed) : 0;
     for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < total;
          t += (int64_t)gridDim.x * blockDim.x) {
@@ -595,29 +605,9 @@ __global__ void k_convint_direct(const void *x, const void *w, kc_qconv_geom g, 
         int64_t oz = rr % g.od;
         rr /= g.od;
         int64_t m = rr % g.m, n = rr / g.m;
-        int64_t grp = m / mpg;
         int wzp = z.bzp ? q8(z.bzp, z.n_bzp == 1 ? 0 : m, z.b_signed) : 0;
-        long long acc = 0;
-        for (int64_t ci = 0; ci < cpg; ci++) {
-            int64_t c = grp * cpg + ci;
-            for (int64_t a = 0; a < g.kd; a++) {
-                int64_t iz = oz * g.sd - g.pd + a * g.dd;
-                if (iz < 0 || iz >= g.dp) continue;
-                const int64_t wbase = (((m * cpg + ci) * g.kd + a) * g.kh) * g.kw;
-                const int64_t xbase = ((n * g.c + c) * g.dp + iz) * g.h;
-                for (int64_t i = 0; i < g.kh; i++) {
-                    int64_t iy = oy * g.sh - g.ph + i * g.dh;
-                    if (iy < 0 || iy >= g.h) continue;
-                    for (int64_t j = 0; j < g.kw; j++) {
-                        int64_t ix = ox * g.sw - g.pw + j * g.dw;
-                        if (ix < 0 || ix >= g.w) continue;
-                        int xv = q8(x, (xbase + iy) * g.w + ix, z.a_signed) - xzp;
-                        int wv = q8(w, wbase + i * g.kw + j, z.b_signed) - wzp;
-                        acc += (long long)xv * wv;
-                    }
-                }
-            }
-        }
+        long long acc =
+            qconv_window_sum(x, w, g, z.a_signed, z.b_signed, xzp, wzp, n, m, oz, oy, ox);
         qi_store(o, y, t, m, acc);
     }
 }
